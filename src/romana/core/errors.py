@@ -1,0 +1,144 @@
+"""The one exception tree of the project.
+
+Every layer raises these and every boundary maps them once: HTTP status in ``api/errors.py``,
+CNI error codes in ``integrations/cni``, exit codes in ``cli/main.py``. Foreign exceptions
+(sqlite3, httpx, netlink) are translated at the adapter that meets them and chained with
+``raise ... from exc``.
+
+::
+
+    RomanaError
+    ├── InvalidInput        bad request data; carries every problem found, each naming a field
+    ├── NotFound            the named object does not exist
+    ├── AlreadyExists       an object with that identity exists already
+    ├── Conflict            a concurrent change won, or the state forbids the change (temporary)
+    ├── Exhausted           a pool, field or address space is full; names the capacity
+    ├── Unauthorized        no credential, or a credential that is not valid
+    ├── Forbidden           a valid credential without the right to do this
+    ├── Unavailable         a dependency (store, agent, service) cannot be reached (temporary)
+    │   └── Compacted       a watch asked for history the store no longer keeps
+    └── Unsupported         the request is valid but this backend cannot express it
+
+Temporary errors carry ``retry_after`` (seconds, or None); retries are decided by
+``is_temporary`` alone, never by matching on message text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found in input: the field path at fault and the rule it broke."""
+
+    field: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.rule}" if self.field else self.rule
+
+
+class RomanaError(Exception):
+    """Base of every error the project raises on purpose."""
+
+    temporary: bool = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(RomanaError):
+    """Input broke one or more rules; ``issues`` lists every one of them."""
+
+    def __init__(self, issues: Iterable[Issue] | str, *, context: str = "") -> None:
+        if isinstance(issues, str):
+            issues = [Issue("", issues)]
+        self.issues: tuple[Issue, ...] = tuple(issues)
+        text = "; ".join(str(i) for i in self.issues) or "invalid input"
+        super().__init__(f"{context}: {text}" if context else text)
+
+
+class NotFound(RomanaError):
+    """The named object does not exist."""
+
+
+class AlreadyExists(RomanaError):
+    """An object with the same identity exists already."""
+
+
+class Conflict(RomanaError):
+    """A concurrent change won the race, or the current state forbids the change."""
+
+    temporary = True
+
+
+class Exhausted(RomanaError):
+    """A pool, field or address space is full."""
+
+
+class Unauthorized(RomanaError):
+    """No credential was presented, or it is not valid (forged, expired, unknown)."""
+
+
+class Forbidden(RomanaError):
+    """The credential is valid but does not grant this action."""
+
+
+class Unavailable(RomanaError):
+    """A dependency cannot be reached right now."""
+
+    temporary = True
+
+
+class Compacted(Unavailable):
+    """A watch asked for a revision older than the store keeps; list again and re-watch."""
+
+    temporary = False
+
+
+class Unsupported(RomanaError):
+    """The request is valid, but this backend cannot express it."""
+
+
+def is_temporary(exc: BaseException) -> bool:
+    """True when retrying the same request later may succeed."""
+    return isinstance(exc, RomanaError) and exc.temporary
+
+
+class Issues:
+    """Collects validation problems so that all of them are reported at once.
+
+    Usage::
+
+        issues = Issues()
+        if width < 0:
+            issues.add("networks[0].tenant_bits", "must be >= 0")
+        issues.raise_if_any()
+    """
+
+    def __init__(self, context: str = "") -> None:
+        self._items: list[Issue] = []
+        self._context = context
+
+    def add(self, field: str, rule: str) -> None:
+        self._items.append(Issue(field, rule))
+
+    def extend(self, other: Iterable[Issue]) -> None:
+        self._items.extend(other)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __iter__(self) -> Iterator[Issue]:
+        return iter(self._items)
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            raise InvalidInput(self._items, context=self._context)

@@ -1,0 +1,127 @@
+"""The store port: a transactional key-value store with revisions.
+
+Two adapters implement it — ``romana.store.sqlite`` (embedded default, one file, WAL) and
+``romana.store.etcd`` (etcd v3 over its JSON gateway) — and one contract suite
+(``tests/contract/test_store.py``) runs against both.
+
+Semantics follow etcd v3, which is the stricter of the two:
+
+* The store has one revision counter. Every successful write transaction that changes at
+  least one key increases it by exactly one; all keys written in that transaction get that
+  revision as their ``mod_revision``.
+* ``create_revision`` is the revision that created the key (since its last delete);
+  ``version`` counts writes since creation.
+* :meth:`Store.txn` evaluates every :class:`Compare` atomically against the current state;
+  when all hold it applies ``on_success``, otherwise ``on_failure``. Nothing is ever
+  half-applied. ``Compare(key, 0)`` means "key does not exist".
+* :meth:`Store.watch` returns the events with revision >= ``start_revision`` under a prefix,
+  in revision order, waiting up to ``timeout`` seconds for the first one. A revision the store
+  no longer keeps raises :class:`~romana.core.errors.Compacted`.
+* Keys and prefixes are text; values are bytes.
+
+Raises (every method): :class:`~romana.core.errors.Unavailable` when the backend cannot be
+reached; the caller may retry.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    key: str
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """Holds when ``key``'s mod_revision equals ``mod_revision`` (0: the key is absent)."""
+
+    key: str
+    mod_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    key: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: str
+
+
+Op = Put | Delete
+
+
+@dataclass(frozen=True, slots=True)
+class TxnResult:
+    succeeded: bool
+    revision: int
+    """The store revision after the transaction (unchanged when nothing was written)."""
+
+
+class EventType(enum.StrEnum):
+    PUT = "PUT"
+    DELETE = "DELETE"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: EventType
+    key: str
+    value: bytes
+    """The new value for PUT, empty for DELETE."""
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    items: tuple[KeyValue, ...]
+    revision: int
+    """The store revision the read was served at."""
+
+
+class Store(Protocol):
+    """A transactional key-value store with revisions and watches (see module docstring)."""
+
+    def get(self, key: str) -> KeyValue | None:
+        """The current value of ``key``, or None."""
+        ...
+
+    def range(self, prefix: str) -> Range:
+        """Every key starting with ``prefix``, sorted by key, at one revision."""
+        ...
+
+    def txn(
+        self,
+        compares: Sequence[Compare],
+        on_success: Sequence[Op],
+        on_failure: Sequence[Op] = (),
+    ) -> TxnResult:
+        """Apply ``on_success`` if every compare holds, else ``on_failure``; atomically."""
+        ...
+
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+        """Events under ``prefix`` at revisions >= ``start_revision``; waits up to ``timeout``.
+
+        Returns an empty list when nothing happened within ``timeout``.
+        Raises Compacted when ``start_revision`` is older than the kept history.
+        """
+        ...
+
+    def revision(self) -> int:
+        """The current store revision."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the object is unusable afterwards."""
+        ...

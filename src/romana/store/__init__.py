@@ -1,0 +1,1 @@
+"""Store adapters: implementations of :class:`romana.core.store.Store`."""

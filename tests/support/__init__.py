@@ -1,0 +1,1 @@
+"""Shared test helpers: environment requirements, daemons started by PID, namespaces."""

@@ -1,0 +1,37 @@
+"""What a test needs from the machine, and what happens when it is missing.
+
+Outside CI a missing requirement skips the test. Under ``CI=true`` (CI runs as root on a
+machine whose bootstrap installed everything) a missing requirement fails it: a skipped
+root, namespace, etcd or runtime test there would hide a broken install step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip (or, in CI, fail) the calling test unless ``condition`` holds."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required under CI=true but missing: {reason}")
+    pytest.skip(reason)
+
+
+def need_root() -> None:
+    need(os.geteuid() == 0, "needs root")
+
+
+def need_binary(name: str) -> str:
+    path = shutil.which(name) or (
+        f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None
+    )
+    need(path is not None, f"needs the {name} binary")
+    assert path is not None
+    return path
