@@ -153,19 +153,11 @@ class Match:
 
     @property
     def value_address(self) -> IPAddress:
-        return (
-            ipaddress.ip_address(self.value)
-            if self.version == 4
-            else ipaddress.IPv6Address(self.value)
-        )
+        return _address(self.version, self.value)
 
     @property
     def mask_address(self) -> IPAddress:
-        return (
-            ipaddress.ip_address(self.mask)
-            if self.version == 4
-            else ipaddress.IPv6Address(self.mask)
-        )
+        return _address(self.version, self.mask)
 
     @property
     def is_prefix(self) -> bool:
@@ -179,7 +171,18 @@ class Match:
         if not self.is_prefix:
             raise ValueError("mask is not contiguous")
         prefixlen = bin(self.mask).count("1")
-        return ipaddress.ip_network((self.value, prefixlen))
+        return _network(self.version, self.value, prefixlen)
+
+
+def _address(version: int, value: int) -> IPAddress:
+    """An address of the given family; ``ip_address(int)`` alone would guess IPv4 for small ints."""
+    return ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
+
+
+def _network(version: int, base: int, prefixlen: int) -> IPNetwork:
+    if version == 4:
+        return ipaddress.IPv4Network((base, prefixlen))
+    return ipaddress.IPv6Network((base, prefixlen))
 
 
 def layout(
@@ -212,30 +215,32 @@ def layout(
         "segment_bits": defaults[1] if segment_bits is None else segment_bits,
         "endpoint_bits": defaults[2] if endpoint_bits is None else endpoint_bits,
     }
+    valid: dict[str, int] = {}
     for key, value in widths.items():
         if not isinstance(value, int) or isinstance(value, bool):
             issues.add(f"{field}.{key}", "must be an integer")
         elif value < 0:
             issues.add(f"{field}.{key}", "must be >= 0")
-    if issues:
-        issues.raise_if_any()
-    if widths["endpoint_bits"] < 2:
+        else:
+            valid[key] = value
+    if "endpoint_bits" in valid and valid["endpoint_bits"] < 2:
         issues.add(
             f"{field}.endpoint_bits",
             "must be >= 2 (ordinal 1 is the gateway; 0 and all-ones are never handed out)",
         )
-    if tenants_configured and widths["tenant_bits"] == 0:
+    if tenants_configured and valid.get("tenant_bits") == 0:
         issues.add(f"{field}.tenant_bits", "must be > 0 when the network lists tenants")
-    assert network is not None
-    free = network.max_prefixlen - network.prefixlen
-    used = widths["tenant_bits"] + widths["segment_bits"] + widths["endpoint_bits"]
-    if used > free:
-        issues.add(
-            field,
-            f"tenant_bits + segment_bits + endpoint_bits = {used} is wider than the "
-            f"{free} bits the /{network.prefixlen} network leaves",
-        )
+    if network is not None and len(valid) == 3:
+        free = network.max_prefixlen - network.prefixlen
+        used = sum(valid.values())
+        if used > free:
+            issues.add(
+                field,
+                f"tenant_bits + segment_bits + endpoint_bits = {used} is wider than the "
+                f"{free} bits the /{network.prefixlen} network leaves",
+            )
     issues.raise_if_any()
+    assert network is not None
     return Layout(
         name, network, widths["tenant_bits"], widths["segment_bits"], widths["endpoint_bits"]
     )
@@ -250,7 +255,7 @@ def host_prefix(lay: Layout, host: int) -> IPNetwork:
     """The block owned by host index ``host``."""
     _check(host, lay.max_hosts - 1, "host index", lay)
     base = int(lay.cidr.network_address) | (host << lay.host_shift)
-    return ipaddress.ip_network((base, lay.host_prefixlen))
+    return _network(lay.version, base, lay.host_prefixlen)
 
 
 def encode(lay: Layout, host: int, tenant: int, segment: int, ordinal: int) -> IPAddress:
@@ -266,7 +271,7 @@ def encode(lay: Layout, host: int, tenant: int, segment: int, ordinal: int) -> I
         | (segment << lay.segment_shift)
         | ordinal
     )
-    return ipaddress.ip_address(value) if lay.version == 4 else ipaddress.IPv6Address(value)
+    return _address(lay.version, value)
 
 
 def gateway(lay: Layout, host: int) -> IPAddress:

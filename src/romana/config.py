@@ -1,0 +1,146 @@
+"""Settings: one frozen object per executable, built once and injected.
+
+Each settings class is a frozen dataclass whose fields carry their documentation, their
+environment variable and their command-line flag in ``field(metadata=...)``, so that the
+configuration reference in ``docs/operations.md`` is generated from these definitions and
+cannot drift from them.
+
+:func:`load` builds a settings object from, in increasing priority: defaults, a TOML file,
+the environment, and explicit overrides (command-line options). It records where each value
+came from, warns about unknown keys, and validates every value before any side effect,
+reporting all problems at once. No module reads ``os.environ`` on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from romana.core.errors import InvalidInput, Issues
+
+S = TypeVar("S")
+
+
+def setting(default: Any, doc: str, *, env: str = "", flag: str = "") -> Any:
+    """A documented settings field."""
+    return dataclasses.field(default=default, metadata={"doc": doc, "env": env, "flag": flag})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Loaded(typing.Generic[S]):
+    settings: S
+    sources: Mapping[str, str]
+    """Field name → where its value came from: default, file:<path>, env:<VAR>, cli."""
+    warnings: tuple[str, ...]
+
+
+def _convert(name: str, kind: Any, raw: Any, issues: Issues) -> Any:
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if raw is None or raw == "":
+            return None
+        return _convert(name, non_none[0], raw, issues)
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError("expected an integer")
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is str:
+            return str(raw)
+        if origin is tuple:
+            items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+            return tuple(str(i).strip() for i in items if str(i).strip())
+    except (TypeError, ValueError) as exc:
+        issues.add(name, f"{raw!r} is not a valid {getattr(kind, '__name__', kind)}: {exc}")
+        return None
+    return raw
+
+
+def load(
+    cls: type[S],
+    *,
+    environ: Mapping[str, str] | None = None,
+    file: str | Path | None = None,
+    section: str = "",
+    overrides: Mapping[str, Any] | None = None,
+) -> Loaded[S]:
+    """Build ``cls`` from defaults < file < environment < overrides; validate everything."""
+    assert dataclasses.is_dataclass(cls)
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    warnings: list[str] = []
+    issues = Issues()
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if file is not None:
+        path = Path(file)
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidInput(f"config file {path}: {exc}") from exc
+        if section:
+            data = data.get(section, {})
+        for key, raw in data.items():
+            name = key.replace("-", "_")
+            if name not in fields:
+                warnings.append(f"{path}: unknown setting {key!r} ignored")
+                continue
+            values[name] = _convert(key, hints[name], raw, issues)
+            sources[name] = f"file:{path}"
+    for name, f in fields.items():
+        var = f.metadata.get("env", "")
+        if environ is not None and var and var in environ:
+            values[name] = _convert(var, hints[name], environ[var], issues)
+            sources[name] = f"env:{var}"
+    for name, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if name not in fields:
+            raise InvalidInput(f"unknown setting {name!r}")
+        values[name] = _convert(fields[name].metadata.get("flag") or name, hints[name], raw, issues)
+        sources[name] = "cli"
+    issues.raise_if_any()
+    for name in fields:
+        sources.setdefault(name, "default")
+    settings = cls(**values)
+    validate = getattr(settings, "validate", None)
+    if callable(validate):
+        validate()
+    return Loaded(settings, sources, tuple(warnings))
+
+
+def reference(cls: type[Any]) -> list[dict[str, str]]:
+    """One row per field — name, type, default, env, flag, doc — for generated docs."""
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        rows.append(
+            {
+                "name": f.name,
+                "type": getattr(kind, "__name__", str(kind)).replace("typing.", ""),
+                "default": repr(f.default),
+                "env": f.metadata.get("env", ""),
+                "flag": f.metadata.get("flag", ""),
+                "doc": f.metadata.get("doc", ""),
+            }
+        )
+    return rows

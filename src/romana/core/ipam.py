@@ -1,0 +1,146 @@
+"""Address allocation inside the fixed-field plan; pure functions, no I/O.
+
+An allocation is named by a caller-chosen *key* (for a CNI endpoint: container id and
+interface) and holds one address per network of its tenant in which its host has a prefix.
+Inside (network, host, tenant, segment) the lowest free ordinal is handed out first,
+skipping blacked-out addresses.
+
+Invariants:
+
+* An ordinal is never 0 nor all-ones; in the infrastructure tenant ordinal 1 is the host
+  gateway and is never handed out.
+* An address inside a blackout range is never handed out.
+* Given the same used set, the choice is deterministic, so concurrent writers that read the
+  same state pick the same address and exactly one of them wins the store transaction.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from romana.core import addressing
+from romana.core.errors import Exhausted, InvalidInput, Issues
+
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@=+-]{0,252}$")
+KEY_RULE = "must be 1-253 characters of letters, digits and _ . : @ = + -, starting alphanumeric"
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where an address lives: (network, host index, tenant id, segment id)."""
+
+    network: str
+    host: int
+    tenant: int
+    segment: int
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    key: str
+    host: str
+    tenant: str
+    segment: str
+    addresses: tuple[addressing.IPAddress, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "host": self.host,
+            "tenant": self.tenant,
+            "segment": self.segment,
+            "addresses": [str(a) for a in self.addresses],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object]) -> Allocation:
+        addresses = raw.get("addresses", [])
+        assert isinstance(addresses, list)
+        return cls(
+            key=str(raw["key"]),
+            host=str(raw["host"]),
+            tenant=str(raw["tenant"]),
+            segment=str(raw["segment"]),
+            addresses=tuple(ipaddress.ip_address(str(a)) for a in addresses),
+        )
+
+
+def check_key(key: str, field: str = "key") -> None:
+    issues = Issues()
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        issues.add(field, KEY_RULE)
+    issues.raise_if_any()
+
+
+def first_ordinal(tenant_id: int) -> int:
+    """The infrastructure tenant starts after the gateway."""
+    return addressing.GATEWAY_ORDINAL + 1 if tenant_id == addressing.INFRASTRUCTURE_TENANT else 1
+
+
+def parse_blackouts(
+    layout: addressing.Layout, cidrs: Sequence[str], field: str = "blackouts"
+) -> tuple[addressing.IPNetwork, ...]:
+    """Validate blackout ranges: each inside the network and not the whole network."""
+    issues = Issues()
+    result: list[addressing.IPNetwork] = []
+    for i, text in enumerate(cidrs):
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError as exc:
+            issues.add(f"{field}[{i}]", f"not a network: {exc}")
+            continue
+        if net.version != layout.version or not net.subnet_of(layout.cidr):  # type: ignore[arg-type]
+            issues.add(
+                f"{field}[{i}]", f"{net} is not inside network {layout.name} ({layout.cidr})"
+            )
+        elif net == layout.cidr:
+            issues.add(f"{field}[{i}]", "must not cover the whole network")
+        else:
+            result.append(net)
+    issues.raise_if_any()
+    return tuple(result)
+
+
+def choose_ordinal(
+    layout: addressing.Layout,
+    slot: Slot,
+    used: Iterable[int],
+    blackouts: Sequence[addressing.IPNetwork] = (),
+) -> int:
+    """The lowest free, non-blacked-out ordinal for ``slot``; Exhausted when none is left."""
+    taken = set(used)
+    first = first_ordinal(slot.tenant)
+    last = layout.max_ordinal
+    for ordinal in range(first, last + 1):
+        if ordinal in taken:
+            continue
+        if blackouts:
+            addr = addressing.encode(layout, slot.host, slot.tenant, slot.segment, ordinal)
+            if any(addr in b for b in blackouts):
+                continue
+        return ordinal
+    capacity = max(0, last - first + 1)
+    raise Exhausted(
+        f"no free address for host index {slot.host}, tenant id {slot.tenant}, segment id "
+        f"{slot.segment} in network {layout.name!r}: capacity {capacity} addresses "
+        f"({len(taken)} allocated)"
+    )
+
+
+def slot_of(
+    layouts: Mapping[str, addressing.Layout], address: addressing.IPAddress
+) -> tuple[Slot, int]:
+    """Decode an address into its slot and ordinal."""
+    lay = addressing.find_layout(layouts, address)
+    d = addressing.decode(lay, address)
+    return Slot(lay.name, d.host, d.tenant, d.segment), d.ordinal
+
+
+def parse_address(text: str, field: str = "address") -> addressing.IPAddress:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise InvalidInput(f"{field}: {text!r} is not an IP address") from None

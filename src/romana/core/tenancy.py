@@ -1,0 +1,182 @@
+"""Tenants and segments: names, numbering and which networks a tenant uses.
+
+A tenant has one id in each network it is pinned to; a segment id is per tenant and the
+same in every network of that tenant. Numbering is lowest-free-first; an id is reused only
+when nothing holds it (the owning tenant or segment is gone and no address carries it —
+services enforce the second half by refusing to delete a tenant or segment that still
+holds addresses).
+
+Invariants:
+
+* Tenant id 0 is the infrastructure tenant in every network and is never given to a user
+  tenant; user ids run 1 … ``layout.max_tenant``.
+* Segment ``default`` always exists with id 0; other segments get 1 … the smallest
+  ``max_segment`` over the tenant's networks, so a segment id fits every network it is used in.
+* A tenant is pinned either to the networks it names, or — when it names none — to the first
+  network of each IP family (in topology order) that admits it and still has a free id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from romana.core import addressing
+from romana.core.errors import AlreadyExists, Conflict, Exhausted, InvalidInput, Issues, NotFound
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$")
+NAME_RULE = (
+    "must be 1-63 characters of letters, digits, '_', '.', '-', starting and ending alphanumeric"
+)
+DEFAULT_SEGMENT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAdmission:
+    """Which tenants a network admits: ``names`` empty means every tenant."""
+
+    layout: addressing.Layout
+    names: frozenset[str] = frozenset()
+
+    def admits(self, tenant: str) -> bool:
+        return not self.names or tenant in self.names
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    name: str
+    external_id: str
+    ids: Mapping[str, int]
+    """Network name → tenant id in that network."""
+    segments: Mapping[str, int] = field(default_factory=lambda: {DEFAULT_SEGMENT: 0})
+    """Segment name → segment id."""
+    requested_networks: tuple[str, ...] = ()
+    """The networks the tenant asked for; empty means automatic pinning."""
+
+    def segment_id(self, segment: str) -> int:
+        try:
+            return self.segments[segment]
+        except KeyError:
+            raise NotFound(f"tenant {self.name!r} has no segment {segment!r}") from None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "external_id": self.external_id,
+            "ids": dict(sorted(self.ids.items())),
+            "segments": dict(sorted(self.segments.items(), key=lambda kv: kv[1])),
+            "requested_networks": list(self.requested_networks),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object]) -> Tenant:
+        ids = raw.get("ids", {})
+        segments = raw.get("segments", {DEFAULT_SEGMENT: 0})
+        networks = raw.get("requested_networks", [])
+        assert isinstance(ids, Mapping) and isinstance(segments, Mapping)
+        assert isinstance(networks, list)
+        return cls(
+            name=str(raw["name"]),
+            external_id=str(raw.get("external_id", "")),
+            ids={str(k): int(v) for k, v in ids.items()},
+            segments={str(k): int(v) for k, v in segments.items()},
+            requested_networks=tuple(str(n) for n in networks),
+        )
+
+
+def check_name(value: str, field_name: str, issues: Issues) -> None:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        issues.add(field_name, NAME_RULE)
+
+
+def lowest_free(used: Iterable[int], first: int, last: int) -> int | None:
+    """The smallest integer in ``first..last`` not in ``used``, or None when all are taken."""
+    taken = set(used)
+    for candidate in range(first, last + 1):
+        if candidate not in taken:
+            return candidate
+    return None
+
+
+def pin_networks(
+    tenant: str,
+    requested: Sequence[str],
+    networks: Sequence[NetworkAdmission],
+    used_ids: Mapping[str, Iterable[int]],
+) -> dict[str, int]:
+    """Choose the tenant's networks and its id in each.
+
+    ``networks`` are in topology order; ``used_ids`` gives the ids already held per network.
+    Raises InvalidInput for an unknown or non-admitting requested network and Exhausted
+    (naming networks and capacities) when no admissible network has a free id.
+    """
+    by_name = {n.layout.name: n for n in networks}
+    issues = Issues()
+    for i, name in enumerate(requested):
+        if name not in by_name:
+            issues.add(f"networks[{i}]", f"unknown network {name!r}")
+        elif not by_name[name].admits(tenant):
+            issues.add(f"networks[{i}]", f"network {name!r} does not admit tenant {tenant!r}")
+    issues.raise_if_any()
+
+    def free_id(net: NetworkAdmission) -> int | None:
+        return lowest_free(used_ids.get(net.layout.name, ()), 1, net.layout.max_tenant)
+
+    chosen: dict[str, int] = {}
+    if requested:
+        for name in requested:
+            net = by_name[name]
+            tid = free_id(net)
+            if tid is None:
+                raise Exhausted(
+                    f"network {name!r} has no free tenant id: its {net.layout.tenant_bits} "
+                    f"tenant bits hold {net.layout.max_tenant} user tenants"
+                )
+            chosen[name] = tid
+        return chosen
+    admitting = [n for n in networks if n.admits(tenant)]
+    if not admitting:
+        raise InvalidInput(f"no network admits tenant {tenant!r}")
+    for family in (4, 6):
+        for net in (n for n in admitting if n.layout.version == family):
+            tid = free_id(net)
+            if tid is not None:
+                chosen[net.layout.name] = tid
+                break
+    if not chosen:
+        capacities = ", ".join(
+            f"{n.layout.name} ({n.layout.max_tenant} tenants)" for n in admitting
+        )
+        raise Exhausted(f"no tenant id free for {tenant!r} in any admitting network: {capacities}")
+    return chosen
+
+
+def segment_capacity(tenant: Tenant, layouts: Mapping[str, addressing.Layout]) -> int:
+    """Highest segment id usable by this tenant (the narrowest segment field wins)."""
+    widths = [layouts[n].max_segment for n in tenant.ids if n in layouts]
+    return min(widths) if widths else 0
+
+
+def add_segment(tenant: Tenant, segment: str, layouts: Mapping[str, addressing.Layout]) -> Tenant:
+    """A copy of ``tenant`` with ``segment`` numbered lowest-free-first."""
+    issues = Issues()
+    check_name(segment, "segment", issues)
+    issues.raise_if_any()
+    if segment in tenant.segments:
+        raise AlreadyExists(f"tenant {tenant.name!r} already has segment {segment!r}")
+    cap = segment_capacity(tenant, layouts)
+    sid = lowest_free(tenant.segments.values(), 0, cap)
+    if sid is None:
+        raise Exhausted(
+            f"tenant {tenant.name!r} has no free segment id: its networks hold {cap + 1} segments"
+        )
+    return replace(tenant, segments={**tenant.segments, segment: sid})
+
+
+def remove_segment(tenant: Tenant, segment: str) -> Tenant:
+    if segment == DEFAULT_SEGMENT:
+        raise Conflict(f"segment {DEFAULT_SEGMENT!r} cannot be removed")
+    if segment not in tenant.segments:
+        raise NotFound(f"tenant {tenant.name!r} has no segment {segment!r}")
+    return replace(tenant, segments={k: v for k, v in tenant.segments.items() if k != segment})

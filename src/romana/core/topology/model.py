@@ -1,0 +1,297 @@
+"""The topology as frozen values: networks, group trees, hosts and their seats.
+
+A :class:`Topology` holds the networks of the address plan, one :class:`Tree` per
+``topologies[]`` entry of the document, and the hosts placed in those trees. A tree carves the
+*topology bits* of its networks (the bits between the network prefix and the tenant field)
+into nested power-of-two groups; each host owns one *host index* (one value of the topology
+bits, so one host prefix) in every network of each tree it is placed in.
+
+Invariants (established by :func:`romana.core.topology.parse` and kept by every operation in
+:mod:`romana.core.topology.placement`):
+
+* Group ``g`` owns the topology values ``g.first … g.first + 2**g.bits - 1``; a child's range
+  lies inside its parent's and siblings' ranges are disjoint. Its aggregate prefix in a network
+  is therefore one CIDR (:func:`group_prefix`).
+* Hosts sit only in leaf groups (groups without subgroups), each at an index inside its leaf's
+  range; no two hosts of a tree share an index, and a host sits in at most one leaf per tree.
+* All networks of a tree have the same number of topology bits, so a host's index is the same
+  in every network of the tree.
+* Every host satisfies the ``assignment`` of its leaf and of all the leaf's ancestors.
+* Host names and underlay IPs are unique across the topology; ``Topology.hosts`` is sorted by
+  name so that equal topologies compare equal however they were built.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from romana.core import addressing
+from romana.core.errors import NotFound
+
+Labels = tuple[tuple[str, str], ...]
+"""Label (or assignment) pairs sorted by key: hashable, comparable, and ``dict(labels)`` works."""
+
+
+def labels_of(mapping: Mapping[str, str]) -> Labels:
+    """The canonical :data:`Labels` form of a mapping."""
+    return tuple(sorted(mapping.items()))
+
+
+def satisfies(labels: Labels, assignment: Labels) -> bool:
+    """True when every key/value pair of ``assignment`` is among ``labels``."""
+    have = dict(labels)
+    return all(have.get(key) == value for key, value in assignment)
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """One network of the plan and the tenants it admits (empty ``tenants``: every tenant)."""
+
+    layout: addressing.Layout
+    tenants: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.layout.name
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    """A host: its unique name, its underlay address (the next hop others route to) and labels."""
+
+    name: str
+    ip: addressing.IPAddress
+    labels: Labels = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A host's seat in a leaf group: the host index it owns in every network of the tree."""
+
+    host: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A node of a tree: an aggregate of ``2**bits`` host indices starting at ``first``.
+
+    ``position`` is the child-index path from the tree's root (the root is ``()``); ``path`` is
+    the readable form built from names (``zone-A/rack-1``; an unnamed group shows as ``#i``).
+    ``members`` lists the hosts of a leaf in placement order; it is empty for inner groups.
+    """
+
+    name: str
+    path: str
+    position: tuple[int, ...]
+    first: int
+    bits: int
+    assignment: Labels = ()
+    routing: str = ""
+    groups: tuple[Group, ...] = ()
+    members: tuple[Member, ...] = ()
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self.groups
+
+    @property
+    def capacity(self) -> int:
+        """How many host indices the group spans."""
+        return 1 << self.bits
+
+    def contains(self, index: int) -> bool:
+        return self.first <= index < self.first + self.capacity
+
+    def walk(self) -> Iterator[Group]:
+        """This group and every group below it, depth first in document order."""
+        yield self
+        for child in self.groups:
+            yield from child.walk()
+
+    def leaves(self) -> Iterator[Group]:
+        return (g for g in self.walk() if g.is_leaf)
+
+    def all_members(self) -> Iterator[Member]:
+        """Every host seat under this group, leaf by leaf in document order."""
+        for leaf in self.leaves():
+            yield from leaf.members
+
+    def host_count(self) -> int:
+        return sum(len(leaf.members) for leaf in self.leaves())
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    """One ``topologies[]`` entry: the networks it spans and the group tree carving them."""
+
+    networks: tuple[str, ...]
+    topology_bits: int
+    root: Group
+
+    def groups(self) -> Iterator[Group]:
+        return self.root.walk()
+
+    def chain(self, host: str) -> tuple[Group, ...] | None:
+        """The groups from the root down to the leaf holding ``host``; None when not placed."""
+        return _chain(self.root, host)
+
+    def member(self, host: str) -> Member | None:
+        chain = self.chain(host)
+        if chain is None:
+            return None
+        return next(m for m in chain[-1].members if m.host == host)
+
+    def at(self, position: tuple[int, ...]) -> Group:
+        group = self.root
+        for i in position:
+            group = group.groups[i]
+        return group
+
+
+def _chain(group: Group, host: str) -> tuple[Group, ...] | None:
+    if group.is_leaf:
+        return (group,) if any(m.host == host for m in group.members) else None
+    for child in group.groups:
+        below = _chain(child, host)
+        if below is not None:
+            return (group, *below)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Networks, trees and placed hosts; build with ``parse`` and change with ``placement``."""
+
+    networks: tuple[Network, ...] = ()
+    trees: tuple[Tree, ...] = ()
+    hosts: tuple[Host, ...] = ()
+
+    @property
+    def layouts(self) -> dict[str, addressing.Layout]:
+        """Network name → layout, in document order."""
+        return {n.name: n.layout for n in self.networks}
+
+    def network(self, name: str) -> Network:
+        for net in self.networks:
+            if net.name == name:
+                return net
+        raise NotFound(f"network {name!r} does not exist")
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise NotFound(f"host {name!r} does not exist")
+
+    def host_by_ip(self, ip: addressing.IPAddress | str) -> Host:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            raise NotFound(f"no host has underlay address {ip!r}") from None
+        for host in self.hosts:
+            if host.ip == addr:
+                return host
+        raise NotFound(f"no host has underlay address {addr}")
+
+    def tree_of(self, network: str) -> Tree | None:
+        """The tree spanning ``network``; None for a network no topology references."""
+        for tree in self.trees:
+            if network in tree.networks:
+                return tree
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class HostSpec:
+    """What a caller knows about a host to be placed."""
+
+    name: str
+    ip: addressing.IPAddress | str
+    labels: Mapping[str, str] | Labels = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HostPrefix:
+    """A host's share of one network: its index, prefix, gateway address and leaf group."""
+
+    network: str
+    index: int
+    prefix: addressing.IPNetwork
+    gateway: addressing.IPAddress
+    group: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "network": self.network,
+            "index": self.index,
+            "prefix": str(self.prefix),
+            "gateway": str(self.gateway),
+            "group": self.group,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a host sits: one :class:`HostPrefix` per network of every tree holding it."""
+
+    host: Host
+    prefixes: tuple[HostPrefix, ...]
+
+    def index(self, network: str) -> int:
+        for p in self.prefixes:
+            if p.network == network:
+                return p.index
+        raise NotFound(f"host {self.host.name!r} has no prefix in network {network!r}")
+
+    @property
+    def indices(self) -> dict[str, int]:
+        """Network name → host index."""
+        return {p.network: p.index for p in self.prefixes}
+
+
+def group_prefix(lay: addressing.Layout, topology_bits: int, group: Group) -> addressing.IPNetwork:
+    """The aggregate prefix of ``group`` in the network ``lay``.
+
+    ``topology_bits`` is the tree's width (equal to ``lay.topology_bits``); the group fixes the
+    top ``topology_bits - group.bits`` of those bits.
+    """
+    base = int(lay.cidr.network_address) | (group.first << lay.host_shift)
+    prefixlen = lay.cidr.prefixlen + topology_bits - group.bits
+    if lay.version == 4:
+        return ipaddress.IPv4Network((base, prefixlen))
+    return ipaddress.IPv6Network((base, prefixlen))
+
+
+def host_prefix(lay: addressing.Layout, index: int) -> addressing.IPNetwork:
+    """The prefix owned by host index ``index`` (the family-safe form of ``addressing``'s)."""
+    base = int(lay.cidr.network_address) | (index << lay.host_shift)
+    if lay.version == 4:
+        return ipaddress.IPv4Network((base, lay.host_prefixlen))
+    return ipaddress.IPv6Network((base, lay.host_prefixlen))
+
+
+def placement(topology: Topology, name: str) -> Placement:
+    """Where host ``name`` sits; NotFound when it is not placed."""
+    host = topology.host(name)
+    layouts = topology.layouts
+    prefixes: list[HostPrefix] = []
+    for tree in topology.trees:
+        chain = tree.chain(name)
+        if chain is None:
+            continue
+        member = next(m for m in chain[-1].members if m.host == name)
+        for net in tree.networks:
+            lay = layouts[net]
+            prefixes.append(
+                HostPrefix(
+                    net,
+                    member.index,
+                    host_prefix(lay, member.index),
+                    addressing.gateway(lay, member.index),
+                    chain[-1].path,
+                )
+            )
+    return Placement(host, tuple(prefixes))

@@ -1,0 +1,158 @@
+"""IPAM use cases: allocate, release, list, decode — each one store transaction.
+
+An allocation is stored twice in one transaction: under its key (the record callers look up)
+and under each address slot (``ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``),
+whose create-if-absent guard is what makes an address impossible to hand out twice, across
+processes and replicas alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from romana.core import addressing, ipam, tenancy
+from romana.core.errors import AlreadyExists, InvalidInput, NotFound
+from romana.core.store import Delete, KeyValue, Put, Store
+from romana.services import keys, txn
+from romana.services.tenants import TenantService
+from romana.services.topology import TopologyService, TopologyView
+
+
+class IpamService:
+    def __init__(self, store: Store, topology: TopologyService, tenants: TenantService) -> None:
+        self._store = store
+        self._topology = topology
+        self._tenants = tenants
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, key: str) -> ipam.Allocation:
+        kv = self._store.get(keys.alloc_key(key))
+        if kv is None:
+            raise NotFound(f"no allocation with key {key!r}")
+        return ipam.Allocation.from_dict(txn.loads(kv))
+
+    def list_all(self, host: str | None = None, tenant: str | None = None) -> list[ipam.Allocation]:
+        result = []
+        for raw in txn.loads_all(self._store.range(keys.IPAM_KEYS).items):
+            alloc = ipam.Allocation.from_dict(raw)
+            if (host is None or alloc.host == host) and (tenant is None or alloc.tenant == tenant):
+                result.append(alloc)
+        return result
+
+    def key_of(self, address: str) -> str:
+        addr = ipam.parse_address(address)
+        slot, ordinal = ipam.slot_of(self._topology.view().layouts, addr)
+        kv = self._store.get(keys.addr(slot.network, slot.host, slot.tenant, slot.segment, ordinal))
+        if kv is None:
+            raise NotFound(f"address {addr} is not allocated")
+        return kv.value.decode()
+
+    def used_host_indices(self, network: str) -> frozenset[int]:
+        """Host indices whose prefix still holds at least one allocated address."""
+        return frozenset(
+            keys.parse_addr(kv.key)[1]
+            for kv in self._store.range(keys.addr_network(network)).items
+        )
+
+    def blackouts(self, network: str) -> list[str]:
+        kv = self._store.get(keys.blackouts(network))
+        return list(txn.loads(kv)) if kv else []
+
+    # -- writes --------------------------------------------------------------------------
+
+    def set_blackouts(self, network: str, cidrs: Sequence[str]) -> list[str]:
+        view = self._topology.view()
+        if network not in view.layouts:
+            raise NotFound(f"network {network!r} does not exist")
+        parsed = ipam.parse_blackouts(view.layouts[network], cidrs)
+        texts = [str(n) for n in parsed]
+        self._store.txn([], [Put(keys.blackouts(network), txn.dumps(texts))])
+        return texts
+
+    def allocate(
+        self, key: str, host: str, tenant: str, segment: str = tenancy.DEFAULT_SEGMENT
+    ) -> ipam.Allocation:
+        """The allocation for ``key``: existing (idempotent) or new, lowest free address first."""
+        ipam.check_key(key)
+
+        def attempt(w: txn.Writes) -> ipam.Allocation:
+            existing = self._store.get(keys.alloc_key(key))
+            if existing is not None:
+                return self._same_request(existing, key, host, tenant, segment)
+            view = self._topology.view()
+            tkv = self._store.get(keys.tenant(tenant))
+            if tkv is None:
+                raise NotFound(f"tenant {tenant!r} does not exist")
+            ten = tenancy.Tenant.from_dict(txn.loads(tkv))
+            seg_id = ten.segment_id(segment)
+            indices = view.host_indices(host)
+            addresses: list[addressing.IPAddress] = []
+            for network, tid in ten.ids.items():
+                if network not in indices:
+                    continue
+                lay = view.layouts[network]
+                slot = ipam.Slot(network, indices[network], tid, seg_id)
+                prefix = keys.addr_slot(network, slot.host, tid, seg_id)
+                used = [int(kv.key[len(prefix) :]) for kv in self._store.range(prefix).items]
+                blackouts = self._blackout_nets(view, network)
+                ordinal = ipam.choose_ordinal(lay, slot, used, blackouts)
+                addr_key = keys.addr(network, slot.host, tid, seg_id, ordinal)
+                w.guard(addr_key, None)
+                w.ops.append(Put(addr_key, key.encode()))
+                addresses.append(addressing.encode(lay, slot.host, tid, seg_id, ordinal))
+            if not addresses:
+                raise InvalidInput(
+                    f"host {host!r} has no prefix in any network of tenant {tenant!r} "
+                    f"({', '.join(sorted(ten.ids)) or 'none'})"
+                )
+            alloc = ipam.Allocation(key, host, tenant, segment, tuple(addresses))
+            w.guard(keys.alloc_key(key), None)
+            w.guard(keys.tenant(tenant), tkv)
+            w.guard(keys.TOPOLOGY, view.kv)
+            w.ops.append(Put(keys.alloc_key(key), txn.dumps(alloc.to_dict())))
+            return alloc
+
+        return txn.run(self._store, attempt, what=f"allocate {key!r}")
+
+    def release(self, key: str) -> ipam.Allocation:
+        """Release an allocation by key; NotFound when there is none."""
+
+        def attempt(w: txn.Writes) -> ipam.Allocation:
+            kv = self._store.get(keys.alloc_key(key))
+            if kv is None:
+                raise NotFound(f"no allocation with key {key!r}")
+            alloc = ipam.Allocation.from_dict(txn.loads(kv))
+            layouts = self._topology.view().layouts
+            w.guard(keys.alloc_key(key), kv)
+            w.ops.append(Delete(keys.alloc_key(key)))
+            for addr in alloc.addresses:
+                slot, ordinal = ipam.slot_of(layouts, addr)
+                w.ops.append(
+                    Delete(keys.addr(slot.network, slot.host, slot.tenant, slot.segment, ordinal))
+                )
+            return alloc
+
+        return txn.run(self._store, attempt, what=f"release {key!r}")
+
+    def release_address(self, address: str) -> ipam.Allocation:
+        return self.release(self.key_of(address))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _same_request(
+        self, kv: KeyValue, key: str, host: str, tenant: str, segment: str
+    ) -> ipam.Allocation:
+        alloc = ipam.Allocation.from_dict(txn.loads(kv))
+        if (alloc.host, alloc.tenant, alloc.segment) != (host, tenant, segment):
+            raise AlreadyExists(
+                f"key {key!r} is already allocated to host {alloc.host!r}, tenant "
+                f"{alloc.tenant!r}, segment {alloc.segment!r}"
+            )
+        return alloc
+
+    def _blackout_nets(self, view: TopologyView, network: str) -> tuple[addressing.IPNetwork, ...]:
+        kv = self._store.get(keys.blackouts(network))
+        if kv is None:
+            return ()
+        return ipam.parse_blackouts(view.layouts[network], txn.loads(kv))

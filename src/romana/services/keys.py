@@ -1,0 +1,82 @@
+"""The persisted key schema, version 1: every key the services read or write.
+
+Rules: only back-compatible changes here (new keys, new optional JSON fields). A breaking
+change gets a new module and a migration. Values are UTF-8 JSON unless noted.
+
+``/romana/v1/topology``                                   the topology state (networks, groups, hosts)
+``/romana/v1/blackouts/<network>``                        JSON list of CIDRs never handed out
+``/romana/v1/tenants/<tenant>``                           tenant JSON (ids per network, segments)
+``/romana/v1/tenant-ids/<network>/<id>``                  tenant name holding that id
+``/romana/v1/ipam/keys/<key>``                            allocation JSON
+``/romana/v1/ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``  allocation key
+``/romana/v1/policies/<id>``                              policy JSON
+``/romana/v1/registry/<service>/<instance>``              registered service instance
+``/romana/v1/auth/...``                                   users, signing key
+
+Numeric path parts are zero-padded so that key order is numeric order.
+"""
+
+from __future__ import annotations
+
+ROOT = "/romana/v1/"
+TOPOLOGY = ROOT + "topology"
+BLACKOUTS = ROOT + "blackouts/"
+TENANTS = ROOT + "tenants/"
+TENANT_IDS = ROOT + "tenant-ids/"
+IPAM_KEYS = ROOT + "ipam/keys/"
+IPAM_ADDR = ROOT + "ipam/addr/"
+POLICIES = ROOT + "policies/"
+REGISTRY = ROOT + "registry/"
+AUTH = ROOT + "auth/"
+
+
+def n(value: int) -> str:
+    """Zero-padded decimal so lexical order equals numeric order."""
+    return f"{value:010d}"
+
+
+def tenant(name: str) -> str:
+    return TENANTS + name
+
+
+def tenant_id(network: str, tid: int) -> str:
+    return f"{TENANT_IDS}{network}/{n(tid)}"
+
+
+def tenant_ids(network: str) -> str:
+    return f"{TENANT_IDS}{network}/"
+
+
+def blackouts(network: str) -> str:
+    return BLACKOUTS + network
+
+
+def alloc_key(key: str) -> str:
+    return IPAM_KEYS + key
+
+
+def addr_slot(network: str, host: int, tenant_id_: int, segment: int) -> str:
+    """Prefix of every address key in one (network, host, tenant, segment) slot."""
+    return f"{IPAM_ADDR}{network}/{n(host)}/{n(tenant_id_)}/{n(segment)}/"
+
+
+def addr(network: str, host: int, tenant_id_: int, segment: int, ordinal: int) -> str:
+    return addr_slot(network, host, tenant_id_, segment) + n(ordinal)
+
+
+def addr_network(network: str) -> str:
+    return f"{IPAM_ADDR}{network}/"
+
+
+def addr_host(network: str, host: int) -> str:
+    return f"{IPAM_ADDR}{network}/{n(host)}/"
+
+
+def parse_addr(key: str) -> tuple[str, int, int, int, int]:
+    """(network, host, tenant id, segment id, ordinal) of an address key."""
+    network, host, tid, seg, ordinal = key[len(IPAM_ADDR) :].split("/")
+    return network, int(host), int(tid), int(seg), int(ordinal)
+
+
+def policy(pid: str) -> str:
+    return POLICIES + pid

@@ -1,0 +1,149 @@
+"""Tenant and segment use cases over the store.
+
+Each mutation is one store transaction guarded by what it read (see ``services.txn``).
+A tenant's id in a network is held by a ``tenant-ids`` key so two tenants can never get the
+same id, even when created concurrently on different replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from romana.core import tenancy
+from romana.core.errors import AlreadyExists, Conflict, Issues, NotFound
+from romana.core.store import Delete, Put, Store
+from romana.services import keys, txn
+from romana.services.topology import TopologyService
+
+
+class TenantService:
+    def __init__(self, store: Store, topology: TopologyService) -> None:
+        self._store = store
+        self._topology = topology
+
+    def get(self, name: str) -> tenancy.Tenant:
+        kv = self._store.get(keys.tenant(name))
+        if kv is None:
+            raise NotFound(f"tenant {name!r} does not exist")
+        return tenancy.Tenant.from_dict(txn.loads(kv))
+
+    def list_all(self) -> list[tenancy.Tenant]:
+        return [
+            tenancy.Tenant.from_dict(raw)
+            for raw in txn.loads_all(self._store.range(keys.TENANTS).items)
+        ]
+
+    def create(
+        self, name: str, external_id: str = "", networks: Sequence[str] = ()
+    ) -> tenancy.Tenant:
+        issues = Issues()
+        tenancy.check_name(name, "name", issues)
+        if not isinstance(external_id, str) or len(external_id) > 253:
+            issues.add("external_id", "must be a string of at most 253 characters")
+        issues.raise_if_any()
+
+        def attempt(w: txn.Writes) -> tenancy.Tenant:
+            existing = self._store.get(keys.tenant(name))
+            if existing is not None:
+                raise AlreadyExists(f"tenant {name!r} already exists")
+            if external_id:
+                for other in self.list_all():
+                    if other.external_id == external_id:
+                        raise AlreadyExists(
+                            f"external_id {external_id!r} is already used by tenant {other.name!r}"
+                        )
+            view = self._topology.view()
+            used: dict[str, list[int]] = {}
+            for adm in view.admissions:
+                items = self._store.range(keys.tenant_ids(adm.layout.name)).items
+                used[adm.layout.name] = [int(kv.key.rsplit("/", 1)[1]) for kv in items]
+            ids = tenancy.pin_networks(name, networks, view.admissions, used)
+            tenant = tenancy.Tenant(name, external_id, ids, requested_networks=tuple(networks))
+            w.guard(keys.tenant(name), None)
+            w.guard(keys.TOPOLOGY, view.kv)
+            for net, tid in ids.items():
+                w.guard(keys.tenant_id(net, tid), None)
+                w.ops.append(Put(keys.tenant_id(net, tid), name.encode()))
+            w.ops.append(Put(keys.tenant(name), txn.dumps(tenant.to_dict())))
+            return tenant
+
+        return txn.run(self._store, attempt, what=f"create tenant {name!r}")
+
+    def ensure(self, name: str) -> tenancy.Tenant:
+        """The tenant, created with automatic networks when it does not exist yet."""
+        try:
+            return self.get(name)
+        except NotFound:
+            try:
+                return self.create(name)
+            except AlreadyExists:
+                return self.get(name)
+
+    def delete(self, name: str) -> tenancy.Tenant:
+        def attempt(w: txn.Writes) -> tenancy.Tenant:
+            kv = self._store.get(keys.tenant(name))
+            if kv is None:
+                raise NotFound(f"tenant {name!r} does not exist")
+            tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+            held = self._count_addresses(tenant, None)
+            if held:
+                raise Conflict(
+                    f"tenant {name!r} still holds {held} addresses; release them first"
+                )
+            w.guard(keys.tenant(name), kv)
+            w.ops.append(Delete(keys.tenant(name)))
+            for net, tid in tenant.ids.items():
+                w.ops.append(Delete(keys.tenant_id(net, tid)))
+            return tenant
+
+        return txn.run(self._store, attempt, what=f"delete tenant {name!r}")
+
+    def add_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
+        def attempt(w: txn.Writes) -> tenancy.Tenant:
+            kv = self._store.get(keys.tenant(tenant_name))
+            if kv is None:
+                raise NotFound(f"tenant {tenant_name!r} does not exist")
+            tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+            updated = tenancy.add_segment(tenant, segment, self._topology.view().layouts)
+            w.guard(keys.tenant(tenant_name), kv)
+            w.ops.append(Put(keys.tenant(tenant_name), txn.dumps(updated.to_dict())))
+            return updated
+
+        return txn.run(self._store, attempt, what=f"add segment {segment!r}")
+
+    def ensure_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
+        tenant = self.get(tenant_name)
+        if segment in tenant.segments:
+            return tenant
+        try:
+            return self.add_segment(tenant_name, segment)
+        except AlreadyExists:
+            return self.get(tenant_name)
+
+    def remove_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
+        def attempt(w: txn.Writes) -> tenancy.Tenant:
+            kv = self._store.get(keys.tenant(tenant_name))
+            if kv is None:
+                raise NotFound(f"tenant {tenant_name!r} does not exist")
+            tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+            updated = tenancy.remove_segment(tenant, segment)
+            held = self._count_addresses(tenant, tenant.segments[segment])
+            if held:
+                raise Conflict(
+                    f"segment {segment!r} of tenant {tenant_name!r} still holds {held} "
+                    "addresses; release them first"
+                )
+            w.guard(keys.tenant(tenant_name), kv)
+            w.ops.append(Put(keys.tenant(tenant_name), txn.dumps(updated.to_dict())))
+            return updated
+
+        return txn.run(self._store, attempt, what=f"remove segment {segment!r}")
+
+    def _count_addresses(self, tenant: tenancy.Tenant, segment_id: int | None) -> int:
+        count = 0
+        for net, tid in tenant.ids.items():
+            for kv in self._store.range(keys.addr_network(net)).items:
+                _, _, t, s, _ = keys.parse_addr(kv.key)
+                if t == tid and (segment_id is None or s == segment_id):
+                    count += 1
+        return count

@@ -1,0 +1,69 @@
+"""Optimistic transactions over the store: read, compute, compare-and-swap, retry.
+
+Every service mutation is one store transaction guarded by the mod revisions of what it
+read. When another writer wins, the whole read-compute-write is repeated, a bounded number
+of times with jittered backoff; then the caller gets :class:`Conflict` (temporary).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from romana.core import errors
+from romana.core.store import Compare, KeyValue, Op, Store
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 200
+
+
+@dataclass(slots=True)
+class Writes:
+    """What one attempt wants to commit: the guards it read and the operations."""
+
+    compares: list[Compare] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+
+    def guard(self, key: str, kv: KeyValue | None) -> None:
+        """Require ``key`` to be unchanged since it was read as ``kv`` (None: absent)."""
+        self.compares.append(Compare(key, kv.mod_revision if kv else 0))
+
+
+class Retry(Exception):
+    """Raised inside an attempt to start over without committing."""
+
+
+def run(store: Store, attempt: Callable[[Writes], T], *, what: str) -> T:
+    """Run ``attempt`` until its writes commit; returns what the committing attempt returned."""
+    delay = 0.0005
+    for _ in range(MAX_ATTEMPTS):
+        writes = Writes()
+        try:
+            result = attempt(writes)
+        except Retry:
+            pass
+        else:
+            if not writes.ops:
+                return result
+            if store.txn(writes.compares, writes.ops).succeeded:
+                return result
+        time.sleep(random.uniform(0, delay))
+        delay = min(delay * 2, 0.05)
+    raise errors.Conflict(f"{what}: gave up after {MAX_ATTEMPTS} conflicting attempts")
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def loads(kv: KeyValue) -> Any:
+    return json.loads(kv.value)
+
+
+def loads_all(items: Sequence[KeyValue]) -> list[Any]:
+    return [json.loads(kv.value) for kv in items]

@@ -1,0 +1,349 @@
+"""SQLite store: the embedded default — one file in WAL mode, shared by any number of processes.
+
+Implements :class:`romana.core.store.Store` with the semantics its module docstring fixes.
+
+Invariants:
+
+* One revision counter per file (``meta.revision``), shared by every process and connection
+  that opens it. A write transaction that changes at least one key increments it by exactly
+  one and stamps that revision on every key it writes and every event it records.
+* Every write transaction runs under ``BEGIN IMMEDIATE``: its compares and its writes see one
+  state, and no other writer interleaves. Waiting longer than ``busy_timeout`` for another
+  writer raises :class:`~romana.core.errors.Unavailable`; nothing is applied.
+* Durability: WAL with ``synchronous=NORMAL``. A committed transaction survives the crash of
+  any process using the file; a power loss may lose the newest transactions, never half of one.
+* History: the ``events`` table holds every change at revisions >= ``meta.first_kept``. It is
+  trimmed in small batches, inside the writing transaction, so that at least ``history``
+  revisions are always kept. A watch from an older revision raises
+  :class:`~romana.core.errors.Compacted`.
+* One connection per store object, guarded by a lock: the object may be shared by threads.
+  Watches poll (reads never block writers in WAL mode) and release the lock while they sleep.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from romana.core import errors
+from romana.core.store import (
+    Compare,
+    Event,
+    EventType,
+    KeyValue,
+    Op,
+    Put,
+    Range,
+    TxnResult,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    create_rev INTEGER NOT NULL,
+    mod_rev INTEGER NOT NULL,
+    version INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    rev INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (rev, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    revision INTEGER NOT NULL,
+    first_kept INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (id, revision, first_kept) VALUES (0, 0, 1);
+"""
+
+_GET = "SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?"
+_MOD_REV = "SELECT mod_rev FROM kv WHERE key = ?"
+# One statement reads the revision and the rows, so both come from one snapshot; the LEFT
+# JOIN yields a single all-NULL row when the range is empty.
+_RANGE = (
+    "SELECT m.revision, kv.key, kv.value, kv.create_rev, kv.mod_rev, kv.version"
+    " FROM meta AS m LEFT JOIN kv ON kv.key >= ?1 AND kv.key < ?2"
+    " WHERE m.id = 0 ORDER BY kv.key"
+)
+_RANGE_ALL = (
+    "SELECT m.revision, kv.key, kv.value, kv.create_rev, kv.mod_rev, kv.version"
+    " FROM meta AS m LEFT JOIN kv ON kv.key >= ?1"
+    " WHERE m.id = 0 ORDER BY kv.key"
+)
+_META = "SELECT revision, first_kept FROM meta WHERE id = 0"
+_BUMP = "UPDATE meta SET revision = revision + 1 WHERE id = 0 RETURNING revision, first_kept"
+_UPSERT = (
+    "INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?1, ?2, ?3, ?3, 1)"
+    " ON CONFLICT (key) DO UPDATE SET"
+    " value = excluded.value, mod_rev = excluded.mod_rev, version = version + 1"
+)
+_DELETE = "DELETE FROM kv WHERE key = ?"
+_EVENT = "INSERT INTO events (rev, seq, deleted, key, value) VALUES (?, ?, ?, ?, ?)"
+_EVENTS = (
+    "SELECT rev, deleted, key, value FROM events"
+    " WHERE rev >= ?1 AND rev <= ?2 AND key >= ?3 AND key < ?4 ORDER BY rev, seq"
+)
+_EVENTS_ALL = (
+    "SELECT rev, deleted, key, value FROM events"
+    " WHERE rev >= ?1 AND rev <= ?2 AND key >= ?3 ORDER BY rev, seq"
+)
+_TRIM = "DELETE FROM events WHERE rev < ?"
+_SET_FIRST_KEPT = "UPDATE meta SET first_kept = ? WHERE id = 0"
+
+# Trimming happens once the surplus over ``history`` reaches this many revisions, so each
+# trim is one short range delete rather than a delete per write.
+_MAX_TRIM_BATCH = 1000
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    None means "no upper bound" (the prefix is empty or only U+10FFFF). SQLite compares TEXT
+    as UTF-8 bytes, and UTF-8 preserves code point order, so incrementing the last code
+    point gives the bound.
+    """
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    nxt = ord(stripped[-1]) + 1
+    if 0xD800 <= nxt <= 0xDFFF:
+        nxt = 0xE000
+    return stripped[:-1] + chr(nxt)
+
+
+class SQLiteStore:
+    """A :class:`~romana.core.store.Store` in one SQLite file (see module docstring).
+
+    ``history`` is the number of most recent revisions whose events are kept for watches;
+    ``busy_timeout`` is how long a writer waits for another process's write transaction;
+    ``poll_interval`` is how often a waiting watch looks for new events.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        history: int = 100_000,
+        busy_timeout: float = 5.0,
+        poll_interval: float = 0.01,
+    ) -> None:
+        issues = errors.Issues("SQLite store")
+        if history < 1:
+            issues.add("history", "must be >= 1")
+        if busy_timeout < 0:
+            issues.add("busy_timeout", "must be >= 0")
+        if poll_interval <= 0:
+            issues.add("poll_interval", "must be > 0")
+        issues.raise_if_any()
+        self._path = str(path)
+        self._history = history
+        self._trim_slack = max(1, min(history // 8, _MAX_TRIM_BATCH))
+        self._busy_timeout = busy_timeout
+        self._poll_interval = poll_interval
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(
+                self._path,
+                timeout=busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=64,
+            )
+        except sqlite3.Error as exc:
+            raise errors.Unavailable(f"cannot open SQLite store {self._path}: {exc}") from exc
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            raise
+        self._cur = self._conn.cursor()
+
+    def _setup(self) -> None:
+        conn = self._conn
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version not in (0, SCHEMA_VERSION):
+                    raise errors.Unsupported(
+                        f"SQLite store {self._path} has schema version {version};"
+                        f" this romana reads version {SCHEMA_VERSION}"
+                    )
+                if version == 0:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: sqlite3.Error) -> errors.Unavailable:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return errors.Unavailable(
+                f"SQLite store {self._path} stayed locked by another writer for more than"
+                f" {self._busy_timeout:g}s",
+                retry_after=self._busy_timeout or None,
+            )
+        return errors.Unavailable(f"SQLite store {self._path}: {text}")
+
+    def get(self, key: str) -> KeyValue | None:
+        with self._lock:
+            try:
+                row = self._cur.execute(_GET, (key,)).fetchone()
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from exc
+        if row is None:
+            return None
+        return KeyValue(key, row[0], row[1], row[2], row[3])
+
+    def range(self, prefix: str) -> Range:
+        end = prefix_end(prefix)
+        with self._lock:
+            try:
+                if end is None:
+                    rows = self._cur.execute(_RANGE_ALL, (prefix,)).fetchall()
+                else:
+                    rows = self._cur.execute(_RANGE, (prefix, end)).fetchall()
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from exc
+        revision = rows[0][0]
+        if rows[0][1] is None:
+            return Range((), revision)
+        return Range(tuple(KeyValue(r[1], r[2], r[3], r[4], r[5]) for r in rows), revision)
+
+    def txn(
+        self,
+        compares: Sequence[Compare],
+        on_success: Sequence[Op],
+        on_failure: Sequence[Op] = (),
+    ) -> TxnResult:
+        with self._lock:
+            cur = self._cur
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    ok = True
+                    for c in compares:
+                        row = cur.execute(_MOD_REV, (c.key,)).fetchone()
+                        if (row[0] if row else 0) != c.mod_revision:
+                            ok = False
+                            break
+                    revision = self._apply(cur, on_success if ok else on_failure)
+                    if revision is None:
+                        revision = cur.execute(_META).fetchone()[0]
+                    cur.execute("COMMIT")
+                except BaseException:
+                    if self._conn.in_transaction:
+                        cur.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from exc
+        return TxnResult(ok, revision)
+
+    def _apply(self, cur: sqlite3.Cursor, ops: Sequence[Op]) -> int | None:
+        """Apply ``ops`` inside the open write transaction; the new revision, or None."""
+        revision: int | None = None
+        first_kept = 0
+        seq = 0
+        for op in ops:
+            if isinstance(op, Put):
+                if revision is None:
+                    revision, first_kept = cur.execute(_BUMP).fetchone()
+                cur.execute(_UPSERT, (op.key, op.value, revision))
+                cur.execute(_EVENT, (revision, seq, 0, op.key, op.value))
+            else:
+                cur.execute(_DELETE, (op.key,))
+                if cur.rowcount <= 0:
+                    continue
+                if revision is None:
+                    revision, first_kept = cur.execute(_BUMP).fetchone()
+                cur.execute(_EVENT, (revision, seq, 1, op.key, b""))
+            seq += 1
+        if revision is not None and revision - first_kept + 1 >= self._history + self._trim_slack:
+            keep_from = revision - self._history + 1
+            cur.execute(_TRIM, (keep_from,))
+            cur.execute(_SET_FIRST_KEPT, (keep_from,))
+        return revision
+
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+        end = prefix_end(prefix)
+        deadline = time.monotonic() + timeout
+        scan_from = start_revision
+        while True:
+            with self._lock:
+                try:
+                    found, scan_from = self._poll(prefix, end, start_revision, scan_from)
+                except sqlite3.Error as exc:
+                    raise self._unavailable(exc) from exc
+            if found:
+                return found
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            time.sleep(min(self._poll_interval, remaining))
+
+    def _poll(
+        self, prefix: str, end: str | None, start_revision: int, scan_from: int
+    ) -> tuple[list[Event], int]:
+        """Events at revisions >= ``scan_from``; and where the next poll should start.
+
+        Revisions between ``start_revision`` and ``scan_from`` were scanned already and held
+        nothing under the prefix.
+        """
+        cur = self._cur
+        revision, first_kept = cur.execute(_META).fetchone()
+        if start_revision < first_kept:
+            raise self._compacted(start_revision, first_kept)
+        if revision < scan_from:
+            return [], scan_from
+        # A read transaction, so that a trim cannot slip between the check and the scan.
+        cur.execute("BEGIN")
+        try:
+            revision, first_kept = cur.execute(_META).fetchone()
+            if start_revision < first_kept:
+                raise self._compacted(start_revision, first_kept)
+            if end is None:
+                rows = cur.execute(_EVENTS_ALL, (scan_from, revision, prefix)).fetchall()
+            else:
+                rows = cur.execute(_EVENTS, (scan_from, revision, prefix, end)).fetchall()
+        finally:
+            cur.execute("COMMIT")
+        events = [
+            Event(EventType.DELETE if r[1] else EventType.PUT, r[2], r[3], r[0]) for r in rows
+        ]
+        return events, revision + 1
+
+    @staticmethod
+    def _compacted(start_revision: int, first_kept: int) -> errors.Compacted:
+        return errors.Compacted(
+            f"revision {start_revision} has been compacted; the oldest kept is {first_kept}"
+        )
+
+    def revision(self) -> int:
+        with self._lock:
+            try:
+                row = self._cur.execute(_META).fetchone()
+            except sqlite3.Error as exc:
+                raise self._unavailable(exc) from exc
+        return int(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
