@@ -69,7 +69,7 @@ def test_bad_layouts_name_every_field(args: tuple, kwargs: dict, fields: list[st
 
 
 def test_out_of_range_fields_are_refused() -> None:
-    with pytest.raises(InvalidInput, match="tenant id 16 is outside 0..15"):
+    with pytest.raises(InvalidInput, match=r"tenant id 16 is outside 0\.\.15"):
         addressing.encode(EXAMPLE, 0, 16, 0, 1)
     with pytest.raises(InvalidInput, match="not in network"):
         addressing.decode(EXAMPLE, "11.0.0.1")

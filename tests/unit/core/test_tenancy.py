@@ -55,7 +55,7 @@ def test_segments_numbered_lowest_free_and_capped_by_narrowest_network() -> None
     for name in ("a", "b", "c"):
         t = tenancy.add_segment(t, name, layouts)
     assert t.segments == {"default": 0, "a": 1, "b": 2, "c": 3}
-    with pytest.raises(Exhausted, match="holds? 4 segments"):
+    with pytest.raises(Exhausted, match=r"holds? 4 segments"):
         tenancy.add_segment(t, "d", layouts)
     t = tenancy.remove_segment(t, "b")
     assert tenancy.add_segment(t, "d", layouts).segments["d"] == 2

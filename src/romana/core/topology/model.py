@@ -7,7 +7,7 @@ into nested power-of-two groups; each host owns one *host index* (one value of t
 bits, so one host prefix) in every network of each tree it is placed in.
 
 Invariants (established by :func:`romana.core.topology.parse` and kept by every operation in
-:mod:`romana.core.topology.placement`):
+:mod:`romana.core.topology.hosts`):
 
 * Group ``g`` owns the topology values ``g.first … g.first + 2**g.bits - 1``; a child's range
   lies inside its parent's and siblings' ranges are disjoint. Its aggregate prefix in a network
@@ -24,11 +24,17 @@ Invariants (established by :func:`romana.core.topology.parse` and kept by every 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from romana.core import addressing
-from romana.core.errors import NotFound
+from romana.core.errors import Issues, NotFound
+
+HOST_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$")
+HOST_NAME_RULE = (
+    "must be 1-253 letters, digits, '_', '.', '-', starting and ending with a letter or digit"
+)
 
 Labels = tuple[tuple[str, str], ...]
 """Label (or assignment) pairs sorted by key: hashable, comparable, and ``dict(labels)`` works."""
@@ -37,6 +43,55 @@ Labels = tuple[tuple[str, str], ...]
 def labels_of(mapping: Mapping[str, str]) -> Labels:
     """The canonical :data:`Labels` form of a mapping."""
     return tuple(sorted(mapping.items()))
+
+
+def parse_ip(raw: object) -> addressing.IPAddress | None:
+    """The address written as ``raw`` (a string or an address), or None when it is not one."""
+    if isinstance(raw, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return raw
+    if not isinstance(raw, str):
+        return None
+    try:
+        return ipaddress.ip_address(raw)
+    except ValueError:
+        return None
+
+
+def check_object(
+    raw: object, where: str, keys: frozenset[str], issues: Issues
+) -> Mapping[str, object]:
+    """``raw`` when it is an object; every key outside ``keys`` is an issue (typos show)."""
+    if not isinstance(raw, Mapping):
+        issues.add(where, "must be an object")
+        return {}
+    for key in raw:
+        if key not in keys:
+            issues.add(f"{where}.{key}", f"unknown key (allowed: {', '.join(sorted(keys))})")
+    return raw
+
+
+def check_labels(raw: object, where: str, issues: Issues) -> Labels:
+    """Validate labels (an object of non-empty string keys and string values)."""
+    if raw is None:
+        return ()
+    if isinstance(raw, tuple):
+        try:
+            raw = dict(raw)
+        except (TypeError, ValueError):
+            issues.add(where, "must be pairs of label and value")
+            return ()
+    if not isinstance(raw, Mapping):
+        issues.add(where, "must be an object of string keys and string values")
+        return ()
+    good: dict[str, str] = {}
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key:
+            issues.add(where, f"key {key!r} must be a non-empty string")
+        elif not isinstance(value, str):
+            issues.add(f"{where}.{key}", "must be a string")
+        else:
+            good[key] = value
+    return labels_of(good)
 
 
 def satisfies(labels: Labels, assignment: Labels) -> bool:
@@ -119,9 +174,6 @@ class Group:
         for leaf in self.leaves():
             yield from leaf.members
 
-    def host_count(self) -> int:
-        return sum(len(leaf.members) for leaf in self.leaves())
-
 
 @dataclass(frozen=True, slots=True)
 class Tree:
@@ -144,12 +196,6 @@ class Tree:
             return None
         return next(m for m in chain[-1].members if m.host == host)
 
-    def at(self, position: tuple[int, ...]) -> Group:
-        group = self.root
-        for i in position:
-            group = group.groups[i]
-        return group
-
 
 def _chain(group: Group, host: str) -> tuple[Group, ...] | None:
     if group.is_leaf:
@@ -163,7 +209,7 @@ def _chain(group: Group, host: str) -> tuple[Group, ...] | None:
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """Networks, trees and placed hosts; build with ``parse`` and change with ``placement``."""
+    """Networks, trees and placed hosts; build with ``parse``; change with :mod:`.hosts`."""
 
     networks: tuple[Network, ...] = ()
     trees: tuple[Tree, ...] = ()
@@ -187,14 +233,11 @@ class Topology:
         raise NotFound(f"host {name!r} does not exist")
 
     def host_by_ip(self, ip: addressing.IPAddress | str) -> Host:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            raise NotFound(f"no host has underlay address {ip!r}") from None
+        addr = parse_ip(ip)
         for host in self.hosts:
             if host.ip == addr:
                 return host
-        raise NotFound(f"no host has underlay address {addr}")
+        raise NotFound(f"no host has underlay address {ip}")
 
     def tree_of(self, network: str) -> Tree | None:
         """The tree spanning ``network``; None for a network no topology references."""
@@ -239,12 +282,6 @@ class Placement:
 
     host: Host
     prefixes: tuple[HostPrefix, ...]
-
-    def index(self, network: str) -> int:
-        for p in self.prefixes:
-            if p.network == network:
-                return p.index
-        raise NotFound(f"host {self.host.name!r} has no prefix in network {network!r}")
 
     @property
     def indices(self) -> dict[str, int]:

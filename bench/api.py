@@ -1,0 +1,170 @@
+"""REST API throughput: allocations per second through ``romana.client`` over HTTP.
+
+Two set-ups, each driven by several client threads with their own keep-alive connections:
+
+* one romanad on SQLite — target >= 1,000 allocations/s (DESIGN.md §9);
+* three romanad replicas on a three-member etcd cluster, calls spread over the replicas by
+  the client's discovery — target >= 300 allocations/s.
+
+Every allocation is a new key (a real allocation, not an idempotent replay). Results are
+printed and written to ``bench/results/api.json``.
+
+    python -m bench.api [--seconds 5] [--threads 8] [--skip-etcd]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench import common
+from romana.client import Client, ClientSettings
+
+common.use_test_support()
+
+from support.etcd import EtcdCluster  # noqa: E402
+from support.romanad import Romanad  # noqa: E402
+
+HOSTS = 16
+TOPOLOGY = {
+    "networks": [
+        {
+            "name": "bench",
+            "cidr": "10.0.0.0/8",
+            "tenant_bits": 4,
+            "segment_bits": 4,
+            "endpoint_bits": 12,
+        }
+    ],
+    "topologies": [{"networks": ["bench"], "map": [{"name": "all", "groups": []}]}],
+}
+SQLITE_TARGET = 1000.0
+ETCD_TARGET = 300.0
+
+
+def _settings(urls: Sequence[str], token: str = "") -> ClientSettings:
+    return ClientSettings(url=tuple(urls), token=token, timeout=10.0, retries=8, backoff=0.05)
+
+
+def _prepare(urls: Sequence[str], admin: tuple[str, str]) -> str:
+    with Client(_settings(urls)) as client:
+        token = client.login(*admin)["token"]
+        client.apply_topology(TOPOLOGY)
+        for i in range(HOSTS):
+            client.add_host(f"h{i}", f"192.0.2.{i + 1}")
+        client.create_tenant("bench")
+        deadline = time.monotonic() + 10
+        while {r["url"] for r in client.list_services() if r["name"] == "ipam"} < set(urls):
+            if time.monotonic() > deadline:
+                raise RuntimeError("not every replica registered its ipam service")
+            time.sleep(0.1)
+    return token
+
+
+def _drive(urls: Sequence[str], token: str, seconds: float, threads: int, tag: str) -> float:
+    """Allocations per second from ``threads`` clients allocating new keys for ``seconds``."""
+    counts = [0] * threads
+    start_line = threading.Barrier(threads + 1)
+    stop = threading.Event()
+
+    def worker(n: int) -> None:
+        with Client(_settings(urls, token)) as client:
+            client.allocate(f"{tag}-warm-{n}", f"h{n % HOSTS}", "bench")
+            start_line.wait()
+            i = 0
+            while not stop.is_set():
+                client.allocate(f"{tag}-{n}-{i}", f"h{(n + i) % HOSTS}", "bench")
+                i += 1
+            counts[n] = i
+
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    start_line.wait()
+    began = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in pool:
+        t.join()
+    return sum(counts) / (time.perf_counter() - began)
+
+
+def _result(metric: str, value: float, target: float) -> common.Result:
+    return common.Result(
+        metric=metric,
+        value=round(value, 1),
+        unit="allocations/s",
+        target=f">= {target:,.0f}",
+        ratio=round(value / target, 2),
+        meets_target=value >= target,
+    )
+
+
+def bench_sqlite(work: Path, seconds: float, threads: int) -> common.Result:
+    daemon = Romanad(work / "sqlite", store=f"sqlite://{work}/sqlite/romana.db").start()
+    try:
+        token = _prepare([daemon.url], daemon.admin())
+        rate = _drive([daemon.url], token, seconds, threads, "sqlite")
+    finally:
+        daemon.stop()
+    return _result("HTTP allocations, 1 romanad on SQLite", rate, SQLITE_TARGET)
+
+
+def bench_etcd(work: Path, seconds: float, threads: int) -> common.Result:
+    binary = shutil.which("etcd") or "/usr/bin/etcd"
+    etcd = EtcdCluster(3, binary=binary)
+    replicas: list[Romanad] = []
+    try:
+        etcd.start()
+        endpoints = ",".join(f"127.0.0.1:{m.client_port}" for m in etcd.members)
+        credentials = work / "etcd" / "admin.credentials"
+        for i in range(3):
+            replica = Romanad(
+                work / "etcd",
+                store=f"etcd://{endpoints}/romana-bench",
+                name=f"replica{i}",
+                credentials=credentials,
+            )
+            replicas.append(replica)
+            replica.start()
+        urls = [r.url for r in replicas]
+        token = _prepare(urls, replicas[0].admin())
+        rate = _drive(urls, token, seconds, threads, "etcd")
+    finally:
+        for r in replicas:
+            r.stop()
+        etcd.stop()
+    return _result("HTTP allocations, 3 romanad replicas on 3-member etcd", rate, ETCD_TARGET)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.api", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per set-up")
+    parser.add_argument("--threads", type=int, default=8, help="client threads")
+    parser.add_argument("--skip-etcd", action="store_true", help="SQLite only")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="romana-bench-api-"))
+    try:
+        results = [bench_sqlite(work, args.seconds, args.threads)]
+        if not args.skip_etcd:
+            results.append(bench_etcd(work, args.seconds, args.threads))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    common.show(results)
+    path = common.write(
+        "api",
+        results,
+        notes=f"{args.threads} client threads in the benchmark process, {args.seconds:g} s each; "
+        "client and servers share the machine's CPUs",
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""What every benchmark shares: the machine description and the JSON result file."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    metric: str
+    value: float
+    unit: str
+    target: str = ""
+    reference: float | None = None
+    reference_name: str = ""
+    ratio: float | None = None
+    """value / reference (or value / target when there is no measured reference)."""
+    meets_target: bool | None = None
+
+
+def machine() -> dict[str, object]:
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "memory_mib": mem,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
+
+
+def write(name: str, results: list[Result], notes: str = "") -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {
+        "name": name,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "notes": notes,
+        "results": [asdict(r) for r in results],
+    }
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path
+
+
+def show(results: list[Result]) -> None:
+    width = max(len(r.metric) for r in results)
+    for r in results:
+        ref = f"  reference {r.reference:,.1f} ({r.reference_name})" if r.reference else ""
+        ratio = f"  ratio {r.ratio:.2f}" if r.ratio is not None else ""
+        ok = (
+            ""
+            if r.meets_target is None
+            else ("  meets target" if r.meets_target else "  BELOW TARGET")
+        )
+        print(f"{r.metric:<{width}}  {r.value:>12,.1f} {r.unit}{ref}{ratio}  target {r.target}{ok}")
+    sys.stdout.flush()
+
+
+def use_test_support() -> None:
+    """Make ``tests/support`` importable (daemon launchers shared with the test suite)."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))

@@ -1,0 +1,161 @@
+"""The agent's one handle on its host's kernel state: netlink, sysctls and the firewall.
+
+:class:`HostDataplane` composes the dataplane adapters (``romana.dataplane.netlink`` for the
+gateway, routes, endpoints and sysctls; ``nftables`` or ``iptables`` for the ruleset) behind
+the few calls the reconciler and the endpoint service make. It is built and used on the
+agent's single *writer thread* only (pyroute2 sockets belong to the thread that opened them,
+and one writer per kernel table is the rule); :class:`romana.agent.reconciler.Reconciler`
+owns that thread.
+
+Everything touched is ours by name or tag: ``romana-gw``, host veths ``romana<hash>``, routes
+with our route protocol, table ``inet romana`` or the ``ROMANA-*`` chains and ``romana*``
+sets. Nothing else is read for a decision or changed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from romana.core import hostplan, ruleset
+from romana.core.errors import NotFound
+from romana.dataplane import netlink, proc, rtnl, veth
+
+log = logging.getLogger(__name__)
+
+
+class Firewall(Protocol):
+    """Applies a whole ruleset atomically and says whether ours is still in place."""
+
+    name: str
+
+    def apply(self, rules: ruleset.Ruleset) -> None: ...
+
+    def present(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Underlay:
+    """The interface that carries this host's traffic to other hosts."""
+
+    ifname: str
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    mtu: int
+
+
+class HostDataplane:
+    """The kernel side of one host, used from the writer thread only."""
+
+    def __init__(self, firewall: Firewall, netns: str | None = None) -> None:
+        self.firewall = firewall
+        self.netns = netns
+        self.netlink = netlink.Netlink(netns)
+
+    def close(self) -> None:
+        self.netlink.close()
+
+    # -- host state ------------------------------------------------------------------------
+
+    def current(self) -> hostplan.CurrentHost:
+        return self.netlink.current()
+
+    def apply(self, op: hostplan.Operation) -> None:
+        self.netlink.apply(op)
+
+    def ensure_sysctls(self, sysctls: Sequence[hostplan.Sysctl]) -> tuple[str, ...]:
+        return self.netlink.ensure_sysctls(sysctls)
+
+    def underlay(self, ifname: str = "") -> Underlay:
+        """The underlay interface: ``ifname``, or the one of the default route."""
+        r = self.netlink.rtnl
+        if ifname:
+            link = r.link(ifname)
+            if link is None:
+                raise NotFound(f"underlay interface {ifname!r} does not exist")
+        else:
+            defaults = [x for x in r.routes() if x.dst.prefixlen == 0 and x.oif]
+            if not defaults:
+                raise NotFound(
+                    "no default route to find the underlay interface by; set --interface"
+                )
+            found = next((x for x in r.links() if x.index == defaults[0].oif), None)
+            if found is None:
+                raise NotFound("the default route's interface disappeared; set --interface")
+            link = found
+        address = next(
+            (
+                iface.ip
+                for iface, scope in r.addresses(link.index)
+                if scope == rtnl.RT_SCOPE_UNIVERSE and not iface.ip.is_link_local
+            ),
+            None,
+        )
+        return Underlay(link.ifname, address, link.mtu)
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def ensure_endpoint(self, spec: hostplan.EndpointSpec) -> veth.Attached:
+        return self.netlink.ensure_endpoint(spec)
+
+    def remove_endpoint(self, host_ifname: str) -> bool:
+        return self.netlink.remove_endpoint(host_ifname)
+
+    def interface_exists(self, netns: str, ifname: str) -> bool:
+        """True when ``ifname`` exists in the namespace at ``netns`` (NotFound: no netns)."""
+        if not os.path.exists(netns):
+            raise NotFound(f"network namespace {netns} does not exist")
+        with rtnl.Rtnl(netns) as inner:
+            return inner.link(ifname) is not None
+
+    def forget_flows(self, addresses: Sequence[hostplan.IPAddress]) -> None:
+        """Delete conntrack entries to and from released addresses, so a reused address
+        does not inherit the previous workload's flows; best effort."""
+        for address in addresses:
+            for side in ("--orig-src", "--orig-dst"):
+                try:
+                    done = proc.run(
+                        ["conntrack", "-D", side, str(address)], timeout=5.0, check=False
+                    )
+                except proc.CommandFailed as exc:
+                    log.debug("conntrack unavailable: %s", exc)
+                    return
+                if done.rc not in (0, 1):
+                    log.debug("conntrack -D %s %s: %s", side, address, done.stderr.strip())
+
+    def inspect(self, spec: hostplan.EndpointSpec) -> list[str]:
+        """What is missing or wrong about one endpoint; empty when all is in place."""
+        problems: list[str] = []
+        current = {ep.host_ifname: ep for ep in self.netlink.endpoints()}
+        seen = current.get(spec.host_ifname)
+        if seen is None:
+            return [f"host interface {spec.host_ifname} is missing"]
+        for address in spec.addresses:
+            if address not in seen.addresses:
+                problems.append(f"host route to {address} via {spec.host_ifname} is missing")
+        if not seen.up:
+            problems.append(f"host interface {spec.host_ifname} is down")
+        if not os.path.exists(spec.netns):
+            return [*problems, f"network namespace {spec.netns} does not exist"]
+        with rtnl.Rtnl(spec.netns) as inner:
+            link = inner.link(spec.ifname)
+            if link is None:
+                return [*problems, f"interface {spec.ifname} is missing in {spec.netns}"]
+            if not link.up:
+                problems.append(f"interface {spec.ifname} in {spec.netns} is down")
+            have = {iface.ip for iface, _ in inner.addresses(link.index)}
+            for address in spec.addresses:
+                if address not in have:
+                    problems.append(f"address {address} is missing on {spec.ifname}")
+            defaults = {
+                (r.dst.version, r.gateway)
+                for r in inner.routes()
+                if r.dst.prefixlen == 0 and r.oif == link.index
+            }
+            for gateway in spec.gateways:
+                if (gateway.version, gateway) not in defaults:
+                    problems.append(f"default route via {gateway} is missing in {spec.netns}")
+        return problems

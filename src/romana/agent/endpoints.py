@@ -1,0 +1,384 @@
+"""The endpoint use cases behind the local API: ADD, DEL, CHECK, GC, STATUS.
+
+Each call on one endpoint key (``<container_id>:<ifname>``, also its allocation key) runs
+under that key's lock, so a runtime's ADD and DEL, a GC and a pending release never
+interleave on the same endpoint; calls on different keys run concurrently, and every kernel
+change goes through the reconciler's single writer thread.
+
+ADD: refuse if ``ifname`` already exists in ``netns`` (409, field ``ifname``) or the
+namespace is missing (404, field ``netns``); record the intent (``allocating``), allocate from
+romanad by key (idempotent), record the addresses, wire the veth, then wait for a reconcile
+so routes and firewall include the endpoint before answering. A failure after the record was
+written undoes everything this ADD made (veth, allocation, record) before the error goes back.
+
+DEL: always succeeds. Removes the veth (gone namespace or not), forgets conntrack flows,
+releases the allocation; when romanad cannot be reached the release is owed (recorded in the
+registry) and :meth:`Endpoints.settle` finishes it later. An ADD of a key with an owed release
+settles that release first, so a stale release can never free a fresh allocation.
+
+GC: releases, as DEL does, every recorded endpoint of the network whose key is not valid and
+that is older than the grace period (an ADD may be in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from romana.agent import desired, localapi, pending, registry
+from romana.agent.metrics import Metrics
+from romana.agent.reconciler import Reconciler
+from romana.agent.romanad import Romanad
+from romana.core import addressing, hostplan, ipam, tenancy
+from romana.core.errors import AlreadyExists, NotFound, RomanaError, Unavailable
+
+log = logging.getLogger(__name__)
+
+GC_GRACE = 60.0
+
+
+def at_field(exc: RomanaError, field: str) -> RomanaError:
+    """Name the request member ``exc`` is about (the problem answer's ``field``)."""
+    exc.problem_field = field  # type: ignore[attr-defined]
+    return exc
+
+
+@dataclasses.dataclass(slots=True)
+class Sync:
+    """Whether the agent currently hears from romanad; written by the watcher."""
+
+    connected: bool = False
+    detail: str = "not connected to romanad yet"
+
+
+class Endpoints:
+    """Implements :class:`romana.agent.localapi.Service`."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        registry: registry.Registry,
+        reconciler: Reconciler,
+        romanad: Romanad,
+        metrics: Metrics,
+        sync: Sync,
+        mtu: Callable[[], int],
+        pending_dir: str,
+        gc_grace: float = GC_GRACE,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._host = host
+        self._registry = registry
+        self._reconciler = reconciler
+        self._romanad = romanad
+        self._metrics = metrics
+        self._sync = sync
+        self._mtu = mtu
+        self._pending_dir = pending_dir
+        self._gc_grace = gc_grace
+        self._wall = wall
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    # -- ADD -------------------------------------------------------------------------------
+
+    async def add(self, request: localapi.AddRequest) -> dict[str, Any]:
+        key = registry.endpoint_key(request.container_id, request.ifname)
+        async with self._locked(key):
+            hv = self._reconciler.host_view
+            if hv is None or not self._sync.connected:
+                raise Unavailable(f"romana-agent is not synced with romanad: {self._sync.detail}")
+            try:
+                exists = await self._reconciler.call(
+                    lambda dp: dp.interface_exists(request.netns, request.ifname)
+                )
+            except NotFound as exc:
+                raise at_field(NotFound(str(exc)), "netns") from exc
+            if exists:
+                raise at_field(
+                    AlreadyExists(
+                        f"interface {request.ifname!r} already exists in {request.netns}"
+                    ),
+                    "ifname",
+                )
+            await self._settle_owed(key)
+            record = registry.EndpointRecord(
+                container_id=request.container_id,
+                ifname=request.ifname,
+                netns=request.netns,
+                tenant=request.tenant,
+                segment=request.segment,
+                network=request.network,
+                labels=dict(request.labels),
+                k8s=dict(request.k8s),
+                mtu=request.mtu,
+                created_at=self._wall(),
+            )
+            self._registry.put(record)
+            try:
+                alloc = await self._romanad.allocate(
+                    key, self._host, request.tenant, request.segment
+                )
+                addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
+                record = record.ready(addresses)
+                self._registry.put(record)
+                spec = desired.endpoint_spec(record, desired.gateway_spec(hv), self._mtu(), None)
+                attached = await self._reconciler.call(lambda dp: dp.ensure_endpoint(spec))
+            except BaseException as exc:
+                await self._undo(record)
+                if isinstance(exc, AlreadyExists):
+                    raise at_field(AlreadyExists(str(exc)), "ifname") from exc
+                raise
+            record = dataclasses.replace(record, mac=attached.mac, host_mac=attached.host_mac)
+            self._registry.put(record)
+        await self._reconciler.reconcile()
+        log.info("endpoint %s added: %s in %s", key, ", ".join(map(str, addresses)), request.netns)
+        return self._describe(record, spec)
+
+    async def _undo(self, record: registry.EndpointRecord) -> None:
+        """Take back everything a failed ADD made; never raises.
+
+        The release is made whether or not the allocation answered: a lost answer may hide
+        an allocation, and releasing a key that holds nothing is harmless."""
+        try:
+            await self._reconciler.call(
+                lambda dp: dp.remove_endpoint(hostplan.host_ifname(record.key))
+            )
+        except (RomanaError, OSError) as exc:
+            log.warning("undoing ADD %s: removing the veth failed: %s", record.key, exc)
+        await self._release(record.key)
+        self._registry.remove(record.key)
+
+    # -- DEL -------------------------------------------------------------------------------
+
+    async def delete(self, container_id: str, ifname: str) -> dict[str, Any]:
+        key = registry.endpoint_key(container_id, ifname)
+        async with self._locked(key):
+            released = await self._delete_locked(key)
+        self._reconciler.trigger()
+        return {"released": released}
+
+    async def _delete_locked(self, key: str) -> bool:
+        record = self._registry.get(key)
+        name = hostplan.host_ifname(key)
+        try:
+            await self._reconciler.call(lambda dp: dp.remove_endpoint(name))
+        except (RomanaError, OSError) as exc:
+            log.warning(
+                "DEL %s: removing %s failed (the next reconcile retries): %s", key, name, exc
+            )
+        if record is not None and record.addresses:
+            addresses = record.addresses
+            await self._reconciler.call(lambda dp: dp.forget_flows(addresses))
+        released = await self._release(key)
+        self._registry.remove(key)
+        if record is not None or released:
+            log.info("endpoint %s deleted", key)
+        return record is not None or released is True
+
+    async def _release(self, key: str) -> bool | None:
+        """Release ``key`` in romanad: True, False when it held nothing, None when owed."""
+        try:
+            await self._romanad.release(key)
+            return True
+        except NotFound:
+            return False
+        except RomanaError as exc:
+            log.warning("release of %s owed until romanad answers: %s", key, exc)
+            self._registry.owe_release(key)
+            self._metrics.pending_releases.set(len(self._registry.releases()))
+            return None
+
+    async def _settle_owed(self, key: str) -> None:
+        if key not in self._registry.releases():
+            return
+        with contextlib.suppress(NotFound):
+            await self._romanad.release(key)
+        self._registry.released(key)
+        self._metrics.pending_releases.set(len(self._registry.releases()))
+
+    async def settle(self) -> int:
+        """Finish owed releases and the CNI plugin's pending releases; how many were done."""
+        done = 0
+        for key in self._registry.releases():
+            async with self._locked(key):
+                try:
+                    await self._settle_owed(key)
+                except RomanaError as exc:
+                    log.debug("owed release of %s still waits: %s", key, exc)
+                    continue
+                done += 1
+        for entry in pending.listed(self._pending_dir):
+            key = registry.endpoint_key(entry.container_id, entry.ifname)
+            async with self._locked(key):
+                if not pending.still_pending(self._pending_dir, entry):
+                    continue
+                await self._delete_locked(key)
+                pending.complete(self._pending_dir, entry)
+                log.info("finished the release of %s the CNI plugin left pending", key)
+                done += 1
+        if done:
+            self._reconciler.trigger()
+        return done
+
+    # -- CHECK, list -----------------------------------------------------------------------
+
+    async def check(self, container_id: str, ifname: str) -> dict[str, Any]:
+        key = registry.endpoint_key(container_id, ifname)
+        async with self._locked(key):
+            record = self._registry.get(key)
+            hv = self._reconciler.host_view
+            if record is None or record.state != registry.READY or hv is None:
+                raise NotFound(f"no endpoint is recorded for {key}")
+            spec = self._spec(record, hv)
+            problems = await self._reconciler.call(lambda dp: dp.inspect(spec))
+        try:
+            alloc = await self._romanad.get_allocation(key)
+            held = {ipaddress.ip_address(a) for a in alloc["addresses"]}
+            if held != set(record.addresses):
+                problems.append(
+                    f"romanad holds {sorted(map(str, held))} for {key}, not "
+                    f"{[str(a) for a in record.addresses]}"
+                )
+        except NotFound:
+            problems.append(f"the addresses of {key} are no longer allocated in romanad")
+        except RomanaError as exc:
+            problems.append(f"cannot confirm the allocation with romanad: {exc}")
+        last = self._reconciler.last
+        if last is None or not last.firewall_key:
+            problems.append("the firewall is not programmed with the current policies")
+        return {**self._describe(record, spec), "problems": problems}
+
+    async def list(self) -> list[dict[str, Any]]:
+        hv = self._reconciler.host_view
+        out = []
+        for record in self._registry.records():
+            if record.state == registry.READY and hv is not None:
+                out.append(self._describe(record, self._spec(record, hv)))
+        return out
+
+    def _spec(self, record: registry.EndpointRecord, hv: Any) -> hostplan.EndpointSpec:
+        return desired.endpoint_spec(
+            record, desired.gateway_spec(hv), self._mtu(), record.mac or None
+        )
+
+    def _describe(
+        self, record: registry.EndpointRecord, spec: hostplan.EndpointSpec
+    ) -> dict[str, Any]:
+        addresses = []
+        for address in record.addresses:
+            entry = {"address": f"{address}/{address.max_prefixlen}"}
+            gateway = spec.gateway_for(address.version)
+            if gateway is not None:
+                entry["gateway"] = str(gateway)
+            addresses.append(entry)
+        routes = [
+            {"dst": "0.0.0.0/0" if gw.version == 4 else "::/0", "gw": str(gw)}
+            for gw in spec.gateways
+        ]
+        return {
+            "container_id": record.container_id,
+            "ifname": record.ifname,
+            "netns": record.netns,
+            "network": record.network,
+            "tenant": record.tenant,
+            "segment": record.segment,
+            "addresses": addresses,
+            "interface": {
+                "name": record.ifname,
+                "mac": record.mac,
+                "mtu": spec.mtu,
+                "sandbox": record.netns,
+            },
+            "host_interface": {"name": spec.host_ifname, "mac": record.host_mac},
+            "routes": routes,
+            "mtu": spec.mtu,
+        }
+
+    # -- STATUS, GC ------------------------------------------------------------------------
+
+    async def status(self, tenant: str | None, segment: str | None) -> localapi.Readiness:
+        hv = self._reconciler.host_view
+        if hv is None or not self._sync.connected:
+            return localapi.Readiness(False, "not-ready", self._sync.detail)
+        last = self._reconciler.last
+        if last is None or last.revision < 0:
+            return localapi.Readiness(False, "not-ready", "the first reconcile has not run yet")
+        if last.route_errors:
+            return localapi.Readiness(
+                False,
+                "limited-connectivity",
+                f"{last.route_errors} routes to other hosts could not be installed",
+            )
+        if tenant is not None:
+            full = exhausted(hv, tenant, segment or tenancy.DEFAULT_SEGMENT)
+            if full:
+                return localapi.Readiness(False, "exhausted", full)
+        return localapi.Readiness(True)
+
+    async def gc(self, request: localapi.GcRequest) -> dict[str, Any]:
+        released: list[dict[str, str]] = []
+        failures: list[str] = []
+        cutoff = self._wall() - self._gc_grace
+        for record in self._registry.records():
+            if (record.container_id, record.ifname) in request.valid:
+                continue
+            if request.network and record.network != request.network:
+                continue
+            if record.created_at > cutoff:
+                continue
+            try:
+                async with self._locked(record.key):
+                    if self._registry.get(record.key) is None:
+                        continue
+                    await self._delete_locked(record.key)
+            except (RomanaError, OSError) as exc:
+                failures.append(f"{record.key}: {exc}")
+                continue
+            released.append({"container_id": record.container_id, "ifname": record.ifname})
+        if released:
+            self._reconciler.trigger()
+            log.info("GC released %d endpoints", len(released))
+        return {"released": released, "errors": failures}
+
+
+def exhausted(hv: Any, tenant: str, segment: str) -> str:
+    """Why no address is left on this host for (tenant, segment); '' when one is."""
+    found = hv.tenant(tenant)
+    if found is None or segment not in found.segments:
+        return ""
+    sid = found.segments[segment]
+    used = sum(1 for a in hv.endpoints.values() if a.tenant == tenant and a.segment == segment)
+    own = {p.network for p in hv.prefixes}
+    capacities = []
+    for network, tid in found.ids.items():
+        lay: addressing.Layout | None = hv.layouts.get(network)
+        if lay is None or network not in own:
+            continue
+        capacities.append(max(0, lay.max_ordinal - ipam.first_ordinal(tid) + 1))
+    if capacities and all(used >= c for c in capacities):
+        return (
+            f"tenant {tenant!r} segment {segment!r} (id {sid}) holds {used} addresses on this "
+            f"host, the capacity of its block"
+        )
+    return ""

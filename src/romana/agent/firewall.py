@@ -1,0 +1,88 @@
+"""The two firewall backends the agent can drive, behind one small interface.
+
+Both take a whole :class:`romana.core.ruleset.Ruleset`, render it with the pure renderers
+(``romana.core.render``) and hand the text to the dataplane adapter, which applies it
+atomically: :class:`Nftables` replaces table ``inet romana`` in one ``nft -f`` transaction;
+:class:`Iptables` loads the ``romana*`` ipsets (temporary twin + swap), rewrites the
+``ROMANA-*`` chains with ``iptables-restore --noflush`` and ensures the jumps from the
+built-in chains, then deletes our chains and sets the new ruleset no longer has (policies
+removed meanwhile, or by an earlier agent). Nothing not ours is ever named.
+"""
+
+from __future__ import annotations
+
+from romana.core import ruleset
+from romana.core.render import iptables as render_iptables
+from romana.core.render import nftables as render_nftables
+from romana.dataplane import iptables as iptables_adapter
+from romana.dataplane import nftables as nftables_adapter
+from romana.dataplane import proc
+
+
+class Nftables:
+    """Table ``inet romana``, replaced whole."""
+
+    name = "nftables"
+
+    def __init__(self, netns: str | None = None) -> None:
+        self._nft = nftables_adapter.Nftables(netns=netns)
+
+    def apply(self, rules: ruleset.Ruleset) -> None:
+        self._nft.apply(render_nftables.render(rules))
+
+    def present(self) -> bool:
+        return self._nft.exists()
+
+
+def _uses_ipv6(rules: ruleset.Ruleset) -> bool:
+    if any(s.version == 6 for s in rules.sets):
+        return True
+    return any(rule.version == 6 for chain in rules.chains for rule in chain.rules)
+
+
+class Iptables:
+    """Chains ``ROMANA-*`` in the filter table, sets ``ROMANA-*`` in ipset."""
+
+    name = "iptables"
+
+    def __init__(self, netns: str | None = None, *, legacy: bool = False) -> None:
+        self._netns = netns
+        self._v4 = iptables_adapter.Iptables(netns=netns, legacy=legacy)
+        self._v6 = iptables_adapter.Iptables(ip6=True, netns=netns, legacy=legacy)
+
+    def apply(self, rules: ruleset.Ruleset) -> None:
+        text = render_iptables.render(rules)
+        jumps = [iptables_adapter.Jump("filter", h.builtin, h.chain) for h in text.hooks]
+        families = [(self._v4, text.filter_v4)]
+        if _uses_ipv6(rules):
+            families.append((self._v6, text.filter_v6))
+        self._v4.apply("", text.ipsets, jumps=())
+        for tables, filter_text in families:
+            tables.apply(filter_text, "", jumps=jumps)
+        for tables, _ in families:
+            stale = sorted(set(tables.owned_chains()) - set(text.chains))
+            if stale:
+                removal = render_iptables.render_removal(stale, ())
+                tables.apply(removal.filter_v4, "", jumps=())
+        stale_sets = sorted(set(self._our_sets()) - set(text.sets))
+        if stale_sets:
+            self._v4.apply("", render_iptables.render_removal((), stale_sets).ipsets, jumps=())
+
+    def _our_sets(self) -> list[str]:
+        done = proc.run(["ipset", "list", "-n"], netns=self._netns)
+        return [
+            n
+            for n in done.stdout.split()
+            if n.startswith(render_iptables.OWNED_PREFIX)
+            and not n.endswith(render_iptables.TEMPORARY_SUFFIX)
+        ]
+
+    def present(self) -> bool:
+        return bool(self._v4.owned_chains())
+
+
+def backend(name: str, netns: str | None = None) -> Nftables | Iptables:
+    """The firewall backend called ``name`` (``nftables`` or ``iptables``)."""
+    if name == "iptables":
+        return Iptables(netns)
+    return Nftables(netns)

@@ -1,0 +1,257 @@
+"""A minimal HTTP/1.1 server over a Unix socket, for the agent's local API.
+
+Enough of RFC 9112 for a local JSON API and nothing more: one request at a time per
+connection, keep-alive unless the client says ``Connection: close``, bodies framed by
+``Content-Length`` only (``Transfer-Encoding`` is refused with 501), header block and body
+size capped. Handlers receive a parsed :class:`Request` and return a :class:`Response`;
+every :class:`~romana.core.errors.RomanaError` they raise becomes problem JSON
+(``{"type", "title", "status", "detail", "field"?, "issues"?}``, ``type`` being
+``https://romana.io/problems/<slug>``) through :func:`problem`, as the contract in
+``romana.integrations.cni.agentapi`` defines it.
+
+Invariants:
+
+* A malformed request gets a 400 (or 413/431/501) problem answer and the connection is
+  closed; it never reaches a handler.
+* An unexpected exception in a handler is logged with its traceback and answered with 500;
+  it does not stop the server (the bug is one request's, not the agent's).
+* The socket file is created with mode 0600 (root only: it can create interfaces), after
+  removing a stale file left by a previous run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from romana.core import errors
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+READ_TIMEOUT = 30.0
+
+PROBLEM_BASE = "https://romana.io/problems/"
+
+# (error class, HTTP status, problem slug); the first class that matches wins.
+_PROBLEMS: list[tuple[type[errors.RomanaError], int, str]] = [
+    (errors.InvalidInput, 400, "invalid-input"),
+    (errors.Unauthorized, 401, "unauthorized"),
+    (errors.Forbidden, 403, "forbidden"),
+    (errors.NotFound, 404, "not-found"),
+    (errors.AlreadyExists, 409, "already-exists"),
+    (errors.Conflict, 409, "conflict"),
+    (errors.Unsupported, 422, "unsupported"),
+    (errors.Exhausted, 503, "exhausted"),
+    (errors.Unavailable, 503, "not-ready"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    """Percent-decoded path segments joined by '/', without the query."""
+    segments: tuple[str, ...]
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; InvalidInput naming ``body`` when it is not."""
+        if not self.body:
+            raise errors.InvalidInput([errors.Issue("body", "a JSON object is required")])
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise errors.InvalidInput([errors.Issue("body", f"is not valid JSON ({exc})")]) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def classify(exc: errors.RomanaError) -> tuple[int, str]:
+    """(HTTP status, problem slug) of an error."""
+    for kind, status, slug in _PROBLEMS:
+        if isinstance(exc, kind):
+            return status, slug
+    return 500, "internal"
+
+
+def problem_body(status: int, slug: str, detail: str, field: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if field:
+        body["field"] = field
+    return body
+
+
+def problem(exc: errors.RomanaError, slug: str = "") -> Response:
+    """The problem-JSON answer for ``exc``; ``slug`` overrides the one its class implies."""
+    status, implied = classify(exc)
+    field = str(getattr(exc, "problem_field", ""))
+    if isinstance(exc, errors.InvalidInput):
+        field = next((i.field for i in exc.issues if i.field), field)
+    body = problem_body(status, slug or implied, str(exc), field)
+    if isinstance(exc, errors.InvalidInput):
+        body["issues"] = [{"field": i.field, "rule": i.rule} for i in exc.issues]
+    headers = {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return Response(status, body, headers)
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Request | None:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial.strip():
+            return None
+        raise _BadRequest(400, "connection closed inside the request header") from exc
+    except asyncio.LimitOverrunError as exc:
+        raise _BadRequest(431, f"request header larger than {MAX_HEADER_BYTES} bytes") from exc
+    try:
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ")
+    except ValueError as exc:
+        raise _BadRequest(400, "malformed request line") from exc
+    if not version.startswith("HTTP/1."):
+        raise _BadRequest(400, f"unsupported protocol {version!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise _BadRequest(400, f"malformed header line {line!r}")
+        headers[name.lower()] = value.strip()
+    if "transfer-encoding" in headers:
+        raise _BadRequest(501, "Transfer-Encoding is not supported; send Content-Length")
+    try:
+        length = int(headers.get("content-length", "0"))
+    except ValueError as exc:
+        raise _BadRequest(400, "Content-Length is not a number") from exc
+    if not 0 <= length <= MAX_BODY_BYTES:
+        raise _BadRequest(413, f"body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        body = await reader.readexactly(length) if length else b""
+    except asyncio.IncompleteReadError as exc:
+        raise _BadRequest(400, "connection closed inside the request body") from exc
+    parts = urlsplit(target)
+    raw_segments = [s for s in parts.path.split("/") if s]
+    segments = tuple(unquote(s) for s in raw_segments)
+    return Request(
+        method=method.upper(),
+        path="/" + "/".join(segments),
+        segments=segments,
+        query=dict(parse_qsl(parts.query)),
+        headers=headers,
+        body=body,
+    )
+
+
+def _encode(response: Response, keep_alive: bool) -> bytes:
+    phrase = HTTPStatus(response.status).phrase
+    payload = b"" if response.body is None else json.dumps(response.body).encode()
+    content_type = "application/problem+json" if response.status >= 400 else "application/json"
+    head = [f"HTTP/1.1 {response.status} {phrase}", f"Content-Length: {len(payload)}"]
+    if payload:
+        head.append(f"Content-Type: {content_type}")
+    head.extend(f"{k}: {v}" for k, v in response.headers.items())
+    head.append("Connection: keep-alive" if keep_alive else "Connection: close")
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
+
+
+class Server:
+    """Serves ``handler`` on a Unix socket until cancelled."""
+
+    def __init__(self, path: str, handler: Handler) -> None:
+        self._path = path
+        self._handler = handler
+
+    async def serve(self, ready: Callable[[], None] | None = None) -> None:
+        """Listen and serve until cancelled; the socket file is removed on the way out."""
+        os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path)
+        old = os.umask(0o177)
+        try:
+            server = await asyncio.start_unix_server(
+                self._connection, path=self._path, limit=MAX_HEADER_BYTES
+            )
+        finally:
+            os.umask(old)
+        log.info("local API listening on %s", self._path)
+        try:
+            async with server:
+                if ready is not None:
+                    ready()
+                await server.serve_forever()
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(READ_TIMEOUT):
+                        request = await _read_request(reader)
+                except _BadRequest as exc:
+                    body = problem_body(exc.status, "malformed-request", exc.detail)
+                    writer.write(_encode(Response(exc.status, body), keep_alive=False))
+                    await writer.drain()
+                    return
+                except TimeoutError:
+                    return
+                if request is None:
+                    return
+                response = await self._dispatch(request)
+                keep_alive = request.headers.get("connection", "").lower() != "close"
+                writer.write(_encode(response, keep_alive))
+                await writer.drain()
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _dispatch(self, request: Request) -> Response:
+        try:
+            return await self._handler(request)
+        except errors.RomanaError as exc:
+            return problem(exc)
+        except Exception:
+            log.exception("local API: %s %s failed", request.method, request.path)
+            detail = "the agent failed unexpectedly; see its log"
+            return Response(500, problem_body(500, "internal", detail))

@@ -1,0 +1,236 @@
+"""The local API the CNI plugin (and other runtime plugins) call on the agent's Unix socket.
+
+The contract (shapes, statuses, problem slugs) is the module docstring of
+``romana.integrations.cni.agentapi``; the agent may not import it (sibling packages are
+independent), so the functional tests hold the two sides together. Routes::
+
+    POST   /v1/endpoints                           ADD    → 200 Endpoint
+    GET    /v1/endpoints                           list   → 200 [Endpoint]
+    GET    /v1/endpoints/{container_id}/{ifname}   CHECK  → 200 Endpoint + "problems"
+    DELETE /v1/endpoints/{container_id}/{ifname}   DEL    → 200 {"released": bool}
+    GET    /v1/status?tenant=&segment=             STATUS → 200 {"ready": true} or 503
+    POST   /v1/gc                                  GC     → 200 {"released": [..], "errors": [..]}
+    GET    /healthz                                the process is alive → 200
+
+ADD body: ``{"container_id", "ifname", "netns", "network"?, "tenant", "segment"?,
+"labels"?, "k8s"?, "mtu"?}``. GC body: ``{"network"?, "valid": [{"container_id",
+"ifname"}]}``. The Endpoint shape is built by :mod:`romana.agent.endpoints`.
+
+This module is the wire edge: it parses and validates every request into typed values,
+reporting every problem at once, and calls :class:`~romana.agent.endpoints.Endpoints`.
+Nothing is changed by a request that fails validation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from romana.agent import http
+from romana.core import errors, hostplan, tenancy
+
+CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}")
+CONTAINER_ID_RULE = (
+    "must be 1-200 characters of letters, digits, '_', '.', '-', starting alphanumeric"
+)
+IFNAME_RE = re.compile(r"[A-Za-z0-9_.@=+\-]{1,15}")
+IFNAME_RULE = "must be 1-15 characters of letters, digits, '_', '.', '@', '=', '+', '-'"
+ADD_FIELDS = frozenset(
+    {"container_id", "ifname", "netns", "tenant", "segment", "labels", "network", "k8s", "mtu"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AddRequest:
+    container_id: str
+    ifname: str
+    netns: str
+    tenant: str
+    segment: str = tenancy.DEFAULT_SEGMENT
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: str = ""
+    k8s: Mapping[str, str] = field(default_factory=dict)
+    mtu: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """STATUS: ready, or the problem slug (not-ready, exhausted, limited-connectivity) and why."""
+
+    ready: bool
+    slug: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GcRequest:
+    network: str
+    valid: frozenset[tuple[str, str]]
+
+
+class Service(Protocol):
+    """What the local API needs from the agent (implemented by ``agent.endpoints``)."""
+
+    async def add(self, request: AddRequest) -> dict[str, Any]: ...
+
+    async def delete(self, container_id: str, ifname: str) -> dict[str, Any]: ...
+
+    async def check(self, container_id: str, ifname: str) -> dict[str, Any]: ...
+
+    async def list(self) -> list[dict[str, Any]]: ...
+
+    async def status(self, tenant: str | None, segment: str | None) -> Readiness: ...
+
+    async def gc(self, request: GcRequest) -> dict[str, Any]: ...
+
+
+def _string(raw: Mapping[str, Any], key: str, issues: errors.Issues, *, required: bool) -> str:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            issues.add(key, "is required")
+        return ""
+    if not isinstance(value, str):
+        issues.add(key, f"must be a string, not {type(value).__name__}")
+        return ""
+    return value
+
+
+def _string_map(raw: Mapping[str, Any], key: str, issues: errors.Issues) -> dict[str, str]:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        issues.add(key, "must be an object of string values")
+        return {}
+    bad = sorted(str(k) for k, v in value.items() if not isinstance(v, str))
+    for name in bad:
+        issues.add(f"{key}.{name}", "must be a string")
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def check_identity(container_id: str, ifname: str, issues: errors.Issues) -> None:
+    """Add the problems of one (container_id, ifname) pair to ``issues``."""
+    if not CONTAINER_ID_RE.fullmatch(container_id):
+        issues.add("container_id", CONTAINER_ID_RULE)
+    if not IFNAME_RE.fullmatch(ifname) or ifname in (".", ".."):
+        issues.add("ifname", IFNAME_RULE)
+
+
+def parse_add(body: Any) -> AddRequest:
+    """An ADD body → :class:`AddRequest`; InvalidInput listing every problem."""
+    if not isinstance(body, Mapping):
+        raise errors.InvalidInput([errors.Issue("body", "must be a JSON object")])
+    issues = errors.Issues("ADD")
+    for key in sorted(set(body) - ADD_FIELDS):
+        issues.add(str(key), "is not a known field")
+    container_id = _string(body, "container_id", issues, required=True)
+    ifname = _string(body, "ifname", issues, required=True)
+    if container_id and ifname:
+        check_identity(container_id, ifname, issues)
+    elif container_id:
+        check_identity(container_id, "x", issues)
+    elif ifname:
+        check_identity("x", ifname, issues)
+    netns = _string(body, "netns", issues, required=True)
+    if netns and not netns.startswith("/"):
+        issues.add("netns", "must be an absolute path to a network namespace")
+    tenant = _string(body, "tenant", issues, required=True)
+    if tenant:
+        tenancy.check_name(tenant, "tenant", issues)
+    segment = _string(body, "segment", issues, required=False) or tenancy.DEFAULT_SEGMENT
+    tenancy.check_name(segment, "segment", issues)
+    network = _string(body, "network", issues, required=False)
+    labels = _string_map(body, "labels", issues)
+    k8s = _string_map(body, "k8s", issues)
+    mtu = body.get("mtu")
+    if mtu is not None and (
+        not isinstance(mtu, int)
+        or isinstance(mtu, bool)
+        or not hostplan.MIN_MTU <= mtu <= hostplan.MAX_MTU
+    ):
+        issues.add("mtu", f"must be an integer {hostplan.MIN_MTU}..{hostplan.MAX_MTU}")
+    issues.raise_if_any()
+    return AddRequest(container_id, ifname, netns, tenant, segment, labels, network, k8s, mtu)
+
+
+def parse_gc(body: Any) -> GcRequest:
+    """A GC body → the network and the set of valid (container_id, ifname) pairs."""
+    if not isinstance(body, Mapping):
+        raise errors.InvalidInput([errors.Issue("body", "must be a JSON object")])
+    issues = errors.Issues("GC")
+    for key in sorted(set(body) - {"valid", "network"}):
+        issues.add(str(key), "is not a known field")
+    network = _string(body, "network", issues, required=False)
+    raw = body.get("valid")
+    if not isinstance(raw, list):
+        issues.add("valid", "is required: a list of {container_id, ifname}")
+        issues.raise_if_any()
+    valid: set[tuple[str, str]] = set()
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        cid = item.get("container_id") if isinstance(item, Mapping) else None
+        ifname = item.get("ifname") if isinstance(item, Mapping) else None
+        if not isinstance(cid, str):
+            issues.add(f"valid[{i}].container_id", "is required, a string")
+        if not isinstance(ifname, str):
+            issues.add(f"valid[{i}].ifname", "is required, a string")
+        if isinstance(cid, str) and isinstance(ifname, str):
+            valid.add((cid, ifname))
+    issues.raise_if_any()
+    return GcRequest(network, frozenset(valid))
+
+
+def _identity(container_id: str, ifname: str) -> tuple[str, str]:
+    issues = errors.Issues()
+    check_identity(container_id, ifname, issues)
+    issues.raise_if_any()
+    return container_id, ifname
+
+
+class LocalApi:
+    """Routes a parsed request to the service; the handler given to :class:`http.Server`."""
+
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    async def __call__(self, request: http.Request) -> http.Response:
+        seg = request.segments
+        method = request.method
+        if seg == ("healthz",) and method == "GET":
+            return http.Response(200, {"status": "ok"})
+        if seg[:2] == ("v1", "endpoints"):
+            if len(seg) == 2:
+                if method == "POST":
+                    return http.Response(200, await self._service.add(parse_add(request.json())))
+                if method == "GET":
+                    return http.Response(200, await self._service.list())
+                return _not_allowed(method, request.path, "GET, POST")
+            if len(seg) == 4:
+                cid, ifname = seg[2], seg[3]
+                if method == "DELETE":
+                    return http.Response(200, await self._service.delete(*_identity(cid, ifname)))
+                if method == "GET":
+                    return http.Response(200, await self._service.check(*_identity(cid, ifname)))
+                return _not_allowed(method, request.path, "GET, DELETE")
+        if seg == ("v1", "status"):
+            if method != "GET":
+                return _not_allowed(method, request.path, "GET")
+            tenant = request.query.get("tenant") or None
+            segment = request.query.get("segment") or None
+            ready = await self._service.status(tenant, segment)
+            if ready.ready:
+                return http.Response(200, {"ready": True})
+            return http.Response(503, http.problem_body(503, ready.slug, ready.detail))
+        if seg == ("v1", "gc"):
+            if method != "POST":
+                return _not_allowed(method, request.path, "POST")
+            return http.Response(200, await self._service.gc(parse_gc(request.json())))
+        raise errors.NotFound(f"no route {method} {request.path}")
+
+
+def _not_allowed(method: str, path: str, allowed: str) -> http.Response:
+    detail = f"{method} is not allowed on {path}; use {allowed}"
+    body = http.problem_body(405, "method-not-allowed", detail)
+    return http.Response(405, body, {"Allow": allowed})

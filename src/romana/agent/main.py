@@ -1,0 +1,189 @@
+"""``romana-agent``: the composition root of the per-host agent.
+
+settings (``romana.config.load``: defaults < ``--config`` section ``[agent]`` <
+``ROMANA_AGENT_*`` < flags) → logging → registry → writer thread + dataplane → underlay
+discovery (host IP, MTU) → romanad client → endpoint service → pending releases finished →
+supervised tasks: reconciler, watcher, local API; metrics in a thread.
+
+Crash-only (principle 13): the tasks run in one :class:`asyncio.TaskGroup`; if any of them
+ends — with an error or, unexpectedly, without one — the agent logs why and exits 1, and its
+supervisor restarts it. Restarting is safe because everything is rebuilt from the durable
+registry and a fresh host view. SIGTERM and SIGINT stop it cleanly with exit 0 and *leave the
+dataplane in place*: workloads keep their connectivity while the agent is away.
+
+Exit codes: 0 clean stop, 1 a supervised task failed or start-up failed, 2 invalid settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+from romana import config, logs
+from romana.agent import endpoints as endpoints_mod
+from romana.agent import firewall, http, localapi, registry
+from romana.agent.dataplane import HostDataplane
+from romana.agent.metrics import Metrics
+from romana.agent.reconciler import Reconciler
+from romana.agent.romanad import Romanad
+from romana.agent.settings import AgentSettings
+from romana.agent.watch import Watcher
+from romana.client import Client, ClientSettings
+from romana.core.errors import InvalidInput, RomanaError
+
+log = logging.getLogger("romana.agent.main")
+
+
+class _Stopped(Exception):
+    """A stop signal arrived."""
+
+
+class _Ended(Exception):
+    """A supervised task returned although it should run until cancelled."""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="romana-agent", description="Romana per-host agent.")
+    p.add_argument("--config", help="TOML settings file (section [agent])")
+    for f in dataclasses.fields(AgentSettings):
+        flag = f.metadata.get("flag")
+        if not flag:
+            continue
+        doc = f.metadata.get("doc", "")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, dest=f.name, nargs="?", const="true", default=None, help=doc)
+        else:
+            p.add_argument(flag, dest=f.name, default=None, help=doc)
+    return p
+
+
+def load_settings(
+    argv: Sequence[str] | None, environ: dict[str, str]
+) -> config.Loaded[AgentSettings]:
+    args = parser().parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k != "config" and v is not None}
+    return config.load(
+        AgentSettings, environ=environ, file=args.config, section="agent", overrides=overrides
+    )
+
+
+async def _supervised(name: str, work: Coroutine[Any, Any, None]) -> None:
+    await work
+    raise _Ended(f"task {name} ended on its own")
+
+
+async def _until(stop: asyncio.Event) -> None:
+    await stop.wait()
+    raise _Stopped
+
+
+async def run(settings: AgentSettings) -> int:
+    """Run the agent until stopped; the exit code."""
+    metrics = Metrics()
+    reg = registry.Registry(settings.state_dir)
+    reg.load()
+    fw = firewall.backend(settings.firewall)
+    mtu = {"value": settings.mtu or 1500}
+    reconciler = Reconciler(
+        registry=reg,
+        metrics=metrics,
+        make_dataplane=lambda: HostDataplane(fw),
+        mtu=lambda: mtu["value"],
+        interval=settings.reconcile_interval,
+    )
+    underlay = await reconciler.call(lambda dp: dp.underlay(settings.interface))
+    host_ip = settings.host_ip or (str(underlay.address) if underlay.address else "")
+    if not host_ip:
+        log.error("interface %s has no global address; set --host-ip", underlay.ifname)
+        return 1
+    if not settings.mtu:
+        mtu["value"] = underlay.mtu
+    host = settings.host or socket.gethostname()
+    log.info(
+        "agent for host %s (%s on %s, endpoint MTU %d, firewall %s)",
+        host,
+        host_ip,
+        underlay.ifname,
+        mtu["value"],
+        fw.name,
+    )
+    client = Client(ClientSettings(url=settings.url, token=settings.token))
+    romanad = Romanad(client)
+    sync = endpoints_mod.Sync()
+    service = endpoints_mod.Endpoints(
+        host=host,
+        registry=reg,
+        reconciler=reconciler,
+        romanad=romanad,
+        metrics=metrics,
+        sync=sync,
+        mtu=lambda: mtu["value"],
+        pending_dir=settings.pending_dir,
+    )
+    login = None
+    if settings.username:
+        username, password = settings.username, settings.password
+
+        async def login() -> None:
+            await romanad.login(username, password)
+
+    watcher = Watcher(
+        romanad=romanad,
+        reconciler=reconciler,
+        endpoints=service,
+        sync=sync,
+        host=host,
+        host_ip=host_ip,
+        labels=settings.parsed_labels(),
+        wait=settings.view_wait,
+        aggregate=settings.aggregate_routes,
+        login=login,
+    )
+    if settings.metrics:
+        metrics.serve(settings.metrics)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    server = http.Server(settings.socket, localapi.LocalApi(service))
+    code = 1
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(_until(stop))
+            tasks.create_task(_supervised("reconciler", reconciler.run()))
+            await service.settle()
+            tasks.create_task(_supervised("watcher", watcher.run()))
+            tasks.create_task(_supervised("local API", server.serve()))
+    except* _Stopped:
+        log.info("stopping; the dataplane stays in place")
+        code = 0
+    except* (RomanaError, OSError, _Ended) as group:
+        for exc in group.exceptions:
+            log.critical("agent stops: %s", exc)
+    finally:
+        romanad.close()
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        loaded = load_settings(argv, dict(os.environ))
+    except InvalidInput as exc:
+        print(f"romana-agent: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(loaded.settings.log_level)
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    return asyncio.run(run(loaded.settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The agent's Prometheus metrics, in a registry of its own, served on the metrics address.
+
+Names follow Prometheus conventions (``romana_agent_`` prefix, base units, ``_total`` for
+counters). Policy programming latency uses the trigger-timestamp method: the moment a view
+whose policies differ from the applied ones is *received* is remembered, and the histogram
+observes the time until a firewall apply that includes it succeeds.
+
+The registry is per :class:`Metrics` object (not the process-global default), so tests and
+benchmarks can build several agents in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
+
+_FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """Every metric the agent exports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.reconciles = Counter(
+            "romana_agent_reconciles", "Full reconciles run, by result.", ["result"], registry=r
+        )
+        self.reconcile_seconds = Histogram(
+            "romana_agent_reconcile_duration_seconds",
+            "Wall time of one full reconcile (compute, diff, apply).",
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.apply_failures = Counter(
+            "romana_agent_apply_failures",
+            "Failed dataplane applies, by part (gateway, routes, endpoints, sysctls, firewall).",
+            ["part"],
+            registry=r,
+        )
+        self.repairs = Counter(
+            "romana_agent_drift_repairs",
+            "Dataplane objects found missing or wrong and put back, by part.",
+            ["part"],
+            registry=r,
+        )
+        self.rules = Gauge(
+            "romana_agent_firewall_rules", "Rules in the applied ruleset.", registry=r
+        )
+        self.sets = Gauge("romana_agent_firewall_sets", "Sets in the applied ruleset.", registry=r)
+        self.set_elements = Gauge(
+            "romana_agent_firewall_set_elements",
+            "Elements over all sets in the applied ruleset.",
+            registry=r,
+        )
+        self.endpoints = Gauge(
+            "romana_agent_endpoints",
+            "Endpoints in the local registry, by state.",
+            ["state"],
+            registry=r,
+        )
+        self.routes = Gauge(
+            "romana_agent_routes", "Routes to other hosts' prefixes held by the agent.", registry=r
+        )
+        self.policy_latency = Histogram(
+            "romana_agent_policy_programming_seconds",
+            "Time from a policy change seen in the host view to the firewall holding it.",
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.view_revision = Gauge(
+            "romana_agent_view_revision", "Revision of the last host view received.", registry=r
+        )
+        self.synced = Gauge(
+            "romana_agent_synced",
+            "1 when the last reconcile from a current view succeeded, else 0.",
+            registry=r,
+        )
+        self.pending_releases = Gauge(
+            "romana_agent_pending_releases",
+            "Allocations released locally whose release romanad has not confirmed yet.",
+            registry=r,
+        )
+
+    def text(self) -> bytes:
+        """The exposition text (what a scrape returns)."""
+        return prometheus_client.generate_latest(self.registry)
+
+    def serve(self, address: str) -> tuple[object, object]:
+        """Serve ``/metrics`` on ``host:port`` in a background thread; (server, thread)."""
+        host, _, port = address.rpartition(":")
+        server, thread = prometheus_client.start_http_server(
+            int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry
+        )
+        log.info("metrics on http://%s:%s/metrics", host or "127.0.0.1", server.server_port)
+        return server, thread

@@ -1,0 +1,385 @@
+"""The single writer of this host's network state: full-snapshot reconcile, and requests.
+
+One thread — the *writer* — does every kernel change of the agent: reconciles, and the
+endpoint work the local API asks for through :meth:`Reconciler.call`. Its executor runs one
+job at a time, so no two changes ever interleave (principle 4) and the pyroute2 sockets stay
+on the thread that opened them.
+
+A reconcile is level-triggered (principle 3): it takes the latest host view and the whole
+endpoint registry, computes the desired state with :mod:`romana.agent.desired`, reads back
+what of ours is in the kernel, applies :func:`romana.core.hostplan.diff` operation by
+operation, then the firewall. Events (a new view, an endpoint added or removed, a reconnect)
+only decide *when*: :meth:`trigger` asks for one, and any number of requests made while one
+waits coalesce into it. A timer runs a *full* reconcile every ``interval`` seconds, which
+also rewrites the firewall even when the ruleset did not change, so that a table or chain
+deleted or edited by hand is restored.
+
+Invariants:
+
+* Without a host view nothing is changed: after a restart with romanad unreachable the
+  dataplane stays exactly as the previous agent left it.
+* A failing operation is counted and logged and the reconcile goes on with the others;
+  the firewall keeps the last good ruleset when a new one cannot be built or applied.
+* An exception that is not a :class:`RomanaError` or ``OSError`` is a bug: it ends the
+  writer task, and with it the agent (crash-only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from romana.agent import dataplane, desired, registry, view
+from romana.agent.metrics import Metrics
+from romana.core import hostplan, ruleset
+from romana.core.errors import RomanaError, Unavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_REPAIRS = {
+    hostplan.EnsureGateway: "gateway",
+    hostplan.AddRoute: "routes",
+    hostplan.ReplaceRoute: "routes",
+    hostplan.AddEndpoint: "endpoints",
+    hostplan.RepairEndpoint: "endpoints",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one reconcile did and what it could not do."""
+
+    revision: int
+    full: bool
+    operations: int
+    errors: tuple[str, ...] = ()
+    route_errors: int = 0
+    skipped: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    firewall_applied: bool = False
+    firewall_key: str = ""
+    """The policy input the firewall now enforces; '' when the firewall step failed."""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    hv: view.HostView
+    routes: tuple[hostplan.RouteSpec, ...] | None
+    records: tuple[registry.EndpointRecord, ...]
+    firewall_key: str
+    seen_at: float
+
+
+@dataclass(slots=True)
+class _Applied:
+    """What the writer thread last applied; touched on that thread only."""
+
+    plan: hostplan.HostPlan | None = None
+    rules: ruleset.Ruleset | None = None
+
+
+def firewall_key(hv: view.HostView) -> str:
+    """A digest of everything the ruleset depends on, to notice policy changes."""
+    data = {
+        "policies": list(hv.policies),
+        "tenants": sorted(
+            (t.name, sorted(t.ids.items()), sorted(t.segments.items())) for t in hv.tenants.values()
+        ),
+        "layouts": sorted(
+            (lay.name, str(lay.cidr), lay.tenant_bits, lay.segment_bits, lay.endpoint_bits)
+            for lay in hv.layouts.values()
+        ),
+        "prefixes": sorted((p.network, str(p.prefix), str(p.gateway)) for p in hv.prefixes),
+    }
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Reconciler:
+    """Owns the writer thread; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        registry: registry.Registry,
+        metrics: Metrics,
+        make_dataplane: Callable[[], dataplane.HostDataplane],
+        mtu: Callable[[], int],
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry = registry
+        self._metrics = metrics
+        self._make_dataplane = make_dataplane
+        self._mtu = mtu
+        self._interval = interval
+        self._clock = clock
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, "romana-writer")
+        self._dp: dataplane.HostDataplane | None = None
+        self._view: view.HostView | None = None
+        self._routes: tuple[hostplan.RouteSpec, ...] | None = None
+        self._pending_policy_since: float | None = None
+        self._latest_key = ""
+        self._enforced_key = ""
+        self._applied = _Applied()
+        self._wake = asyncio.Event()
+        self._full = False
+        self._waiters: list[asyncio.Future[Report]] = []
+        self.last: Report | None = None
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    @property
+    def host_view(self) -> view.HostView | None:
+        return self._view
+
+    def set_view(
+        self, hv: view.HostView, routes: Sequence[hostplan.RouteSpec] | None = None
+    ) -> None:
+        """Take a new host view (and non-aggregated routes) and ask for a reconcile."""
+        self._view = hv
+        self._routes = None if routes is None else tuple(routes)
+        key = firewall_key(hv)
+        if key != self._enforced_key and self._pending_policy_since is None:
+            self._pending_policy_since = self._clock()
+        self._latest_key = key
+        self._metrics.view_revision.set(hv.revision)
+        self.trigger()
+
+    def trigger(self, *, full: bool = False) -> None:
+        """Ask for a reconcile soon; requests made before it starts coalesce into it."""
+        self._full = self._full or full
+        self._wake.set()
+
+    async def reconcile(self, *, full: bool = False) -> Report:
+        """Ask for a reconcile and wait for one that started after this call."""
+        waiter: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.trigger(full=full)
+        return await waiter
+
+    async def call(self, work: Callable[[dataplane.HostDataplane], T]) -> T:
+        """Run ``work`` on the writer thread, between reconciles, and return its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: work(self._dataplane()))
+
+    def _dataplane(self) -> dataplane.HostDataplane:
+        if self._dp is None:
+            self._dp = self._make_dataplane()
+        return self._dp
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Reconcile when asked and every ``interval`` seconds, until cancelled."""
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._wake.wait()
+                full = self._full or not self._wake.is_set()
+                self._wake.clear()
+                self._full = False
+                waiters, self._waiters = self._waiters, []
+                try:
+                    report = await self._reconcile(full)
+                except BaseException as exc:
+                    for w in waiters:
+                        if not w.done():
+                            w.set_exception(Unavailable(f"reconcile failed: {exc}"))
+                    raise
+                for w in waiters:
+                    if not w.done():
+                        w.set_result(report)
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            if self._dp is not None:
+                self._dp.close()
+
+    async def _reconcile(self, full: bool) -> Report:
+        hv = self._view
+        if hv is None:
+            report = Report(-1, full, 0, ("no host view from romanad yet",))
+            self.last = report
+            self._metrics.synced.set(0)
+            return report
+        snap = _Snapshot(
+            hv, self._routes, tuple(self._registry.records()), self._latest_key, self._clock()
+        )
+        loop = asyncio.get_running_loop()
+        report = await loop.run_in_executor(self._executor, self._reconcile_sync, snap, full)
+        self.last = report
+        m = self._metrics
+        m.reconciles.labels("ok" if report.ok else "error").inc()
+        m.reconcile_seconds.observe(report.seconds)
+        m.synced.set(1 if report.ok else 0)
+        states: dict[str, int] = {registry.READY: 0, registry.ALLOCATING: 0}
+        for record in snap.records:
+            states[record.state] = states.get(record.state, 0) + 1
+        for state, count in states.items():
+            m.endpoints.labels(state).set(count)
+        if report.firewall_key:
+            self._enforced_key = report.firewall_key
+            since = self._pending_policy_since
+            if since is not None and report.firewall_key == self._latest_key:
+                m.policy_latency.observe(max(0.0, self._clock() - since))
+                self._pending_policy_since = None
+        if report.errors:
+            log.warning("reconcile at revision %d: %s", report.revision, "; ".join(report.errors))
+        elif report.operations or report.firewall_applied:
+            log.info(
+                "reconciled revision %d: %d operations%s in %.3f s",
+                report.revision,
+                report.operations,
+                ", firewall applied" if report.firewall_applied else "",
+                report.seconds,
+            )
+        return report
+
+    # -- on the writer thread --------------------------------------------------------------
+
+    def _reconcile_sync(self, snap: _Snapshot, full: bool) -> Report:
+        started = time.monotonic()
+        dp = self._dataplane()
+        m = self._metrics
+        errors: list[str] = []
+        route_errors = 0
+        operations = 0
+        skipped: tuple[str, ...] = ()
+        live = {
+            r.netns for r in snap.records if r.state == registry.READY and os.path.exists(r.netns)
+        }
+        macs = {r.key: r.mac for r in snap.records if r.mac}
+        plan: desired.Plan | None = None
+        try:
+            plan = desired.host_plan(
+                snap.hv,
+                snap.records,
+                mtu=self._mtu(),
+                live_netns=live,
+                macs=macs,
+                routes=snap.routes,
+            )
+        except RomanaError as exc:
+            errors.append(f"host plan: {exc}")
+        if plan is not None:
+            skipped = plan.skipped
+            ops = self._diff(dp, plan.plan, errors)
+            for op in ops:
+                part = _REPAIRS.get(type(op))
+                try:
+                    dp.apply(op)
+                    operations += 1
+                except (RomanaError, OSError) as exc:
+                    errors.append(f"{_describe(op)}: {exc}")
+                    m.apply_failures.labels(part or "other").inc()
+                    if isinstance(op, hostplan.AddRoute | hostplan.ReplaceRoute):
+                        route_errors += 1
+                    continue
+                if part is not None and self._was_applied(op):
+                    m.repairs.labels(part).inc()
+            try:
+                dp.ensure_sysctls(plan.plan.sysctls)
+            except (RomanaError, OSError) as exc:
+                errors.append(f"sysctls: {exc}")
+                m.apply_failures.labels("sysctls").inc()
+            self._applied.plan = plan.plan
+            m.routes.set(len(plan.plan.routes))
+        refused, applied, key = self._firewall(dp, snap, full, errors)
+        return Report(
+            snap.hv.revision,
+            full,
+            operations,
+            tuple(errors),
+            route_errors,
+            skipped,
+            refused,
+            applied,
+            key,
+            time.monotonic() - started,
+        )
+
+    def _diff(
+        self, dp: dataplane.HostDataplane, plan: hostplan.HostPlan, errors: list[str]
+    ) -> tuple[hostplan.Operation, ...]:
+        try:
+            return hostplan.diff(dp.current(), plan)
+        except (RomanaError, OSError) as exc:
+            errors.append(f"reading the host state: {exc}")
+            return ()
+
+    def _was_applied(self, op: hostplan.Operation) -> bool:
+        """True when ``op`` puts back something the last applied plan already held (drift)."""
+        last = self._applied.plan
+        if last is None:
+            return False
+        match op:
+            case hostplan.EnsureGateway(gateway=gw):
+                return gw == last.gateway
+            case hostplan.AddRoute(route=route) | hostplan.ReplaceRoute(route=route):
+                return route in last.routes
+            case hostplan.AddEndpoint(endpoint=ep):
+                return ep in last.endpoints
+            case hostplan.RepairEndpoint():
+                return True
+        return False
+
+    def _firewall(
+        self, dp: dataplane.HostDataplane, snap: _Snapshot, full: bool, errors: list[str]
+    ) -> tuple[tuple[str, ...], bool, str]:
+        m = self._metrics
+        try:
+            fw = desired.firewall(snap.hv)
+        except RomanaError as exc:
+            errors.append(f"firewall: cannot build the ruleset, keeping the last one: {exc}")
+            m.apply_failures.labels("firewall").inc()
+            return (), False, ""
+        for reason in fw.refused:
+            log.error("not enforced: %s", reason)
+        if not full and fw.rules == self._applied.rules:
+            return fw.refused, False, snap.firewall_key
+        try:
+            if full and self._applied.rules is not None and not dp.firewall.present():
+                m.repairs.labels("firewall").inc()
+            dp.firewall.apply(fw.rules)
+        except (RomanaError, OSError) as exc:
+            errors.append(f"firewall ({dp.firewall.name}): {exc}")
+            m.apply_failures.labels("firewall").inc()
+            return fw.refused, False, ""
+        self._applied.rules = fw.rules
+        m.rules.set(fw.rules.rule_count)
+        m.sets.set(len(fw.rules.sets))
+        m.set_elements.set(sum(len(s.elements) for s in fw.rules.sets))
+        return fw.refused, True, snap.firewall_key
+
+
+def _describe(op: hostplan.Operation) -> str:
+    match op:
+        case hostplan.EnsureGateway(gateway=gw):
+            return f"gateway {gw.ifname}"
+        case (
+            hostplan.AddRoute(route=r)
+            | hostplan.ReplaceRoute(route=r)
+            | hostplan.DeleteRoute(route=r)
+        ):
+            return f"{type(op).__name__} {r.dst} via {r.via}"
+        case hostplan.AddEndpoint(endpoint=ep) | hostplan.RepairEndpoint(endpoint=ep):
+            return f"{type(op).__name__} {ep.id}"
+        case hostplan.DeleteEndpoint(host_ifname=name, id=ident):
+            return f"DeleteEndpoint {name} ({ident})"
+    return type(op).__name__

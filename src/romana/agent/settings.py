@@ -1,0 +1,193 @@
+"""Settings of ``romana-agent``: who this host is, where romanad is, how to program the host.
+
+Built once by :func:`romana.config.load` in :mod:`romana.agent.main` (defaults < TOML file <
+``ROMANA_AGENT_*`` environment < command-line flags) and handed to every component; nothing
+in the agent reads the environment itself. :meth:`AgentSettings.validate` reports every
+problem at once, before any side effect.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from romana.config import setting
+from romana.core import hostplan
+from romana.core.errors import Issues
+
+FIREWALLS = ("nftables", "iptables")
+DEFAULT_SOCKET = "/run/romana/agent.sock"
+DEFAULT_STATE_DIR = "/var/lib/romana/agent"
+DEFAULT_PENDING_DIR = "/var/lib/romana/cni-pending"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSettings:
+    host: str = setting(
+        "",
+        "Name this host registers under in the topology (the system host name when empty).",
+        env="ROMANA_AGENT_HOST",
+        flag="--host",
+    )
+    host_ip: str = setting(
+        "",
+        "Underlay address of this host; other hosts route this host's prefixes to it. "
+        "Discovered from --interface when empty.",
+        env="ROMANA_AGENT_HOST_IP",
+        flag="--host-ip",
+    )
+    interface: str = setting(
+        "",
+        "Underlay interface: its first global address is the host IP when --host-ip is empty, "
+        "and its MTU is the endpoint MTU when --mtu is 0. The interface of the default route "
+        "when empty.",
+        env="ROMANA_AGENT_INTERFACE",
+        flag="--interface",
+    )
+    labels: tuple[str, ...] = setting(
+        (),
+        "Topology labels of this host, comma-separated key=value pairs (rack=r1,zone=z1); "
+        "the topology places the host into a group by them.",
+        env="ROMANA_AGENT_LABELS",
+        flag="--labels",
+    )
+    url: tuple[str, ...] = setting(
+        ("http://127.0.0.1:9600",),
+        "romanad root URL(s), comma-separated; the agent discovers every other service "
+        "through the first root that answers.",
+        env="ROMANA_AGENT_URL",
+        flag="--url",
+    )
+    token: str = setting(
+        "",
+        "Bearer token of an agent-role user (never logged).",
+        env="ROMANA_AGENT_TOKEN",
+        flag="--token",
+    )
+    username: str = setting(
+        "",
+        "User to log in as when no token is given.",
+        env="ROMANA_AGENT_USERNAME",
+        flag="--username",
+    )
+    password: str = setting(
+        "", "Password of --username (never logged).", env="ROMANA_AGENT_PASSWORD"
+    )
+    insecure: bool = setting(
+        False,
+        "Send no credentials (romanad runs with --insecure).",
+        env="ROMANA_AGENT_INSECURE",
+        flag="--insecure",
+    )
+    socket: str = setting(
+        DEFAULT_SOCKET,
+        "Unix socket of the local API the CNI plugin calls.",
+        env="ROMANA_AGENT_SOCKET",
+        flag="--socket",
+    )
+    state_dir: str = setting(
+        DEFAULT_STATE_DIR,
+        "Directory of the durable endpoint registry (one file per endpoint).",
+        env="ROMANA_AGENT_STATE_DIR",
+        flag="--state-dir",
+    )
+    pending_dir: str = setting(
+        DEFAULT_PENDING_DIR,
+        "Directory where the CNI plugin leaves releases it could not hand to the agent; "
+        "the agent finishes them.",
+        env="ROMANA_AGENT_PENDING_DIR",
+        flag="--pending-dir",
+    )
+    firewall: str = setting(
+        "nftables",
+        "Firewall backend: nftables (one table, one atomic transaction) or iptables "
+        "(iptables-restore --noflush of our chains and sets).",
+        env="ROMANA_AGENT_FIREWALL",
+        flag="--firewall",
+    )
+    reconcile_interval: float = setting(
+        10.0,
+        "Seconds between full reconciles when nothing else asks for one.",
+        env="ROMANA_AGENT_RECONCILE_INTERVAL",
+        flag="--reconcile-interval",
+    )
+    view_wait: float = setting(
+        30.0,
+        "Seconds one long-poll of the host view may wait for a change (romanad caps it at 60).",
+        env="ROMANA_AGENT_VIEW_WAIT",
+        flag="--view-wait",
+    )
+    aggregate_routes: bool = setting(
+        True,
+        "Route to other groups by their aggregate prefix (false: one route per remote host).",
+        env="ROMANA_AGENT_AGGREGATE_ROUTES",
+        flag="--aggregate-routes",
+    )
+    metrics: str = setting(
+        "127.0.0.1:9604",
+        "host:port of the Prometheus metrics endpoint; empty turns it off.",
+        env="ROMANA_AGENT_METRICS",
+        flag="--metrics",
+    )
+    mtu: int = setting(
+        0,
+        "MTU of endpoint interfaces; 0 takes the MTU of the underlay interface.",
+        env="ROMANA_AGENT_MTU",
+        flag="--mtu",
+    )
+    log_level: str = setting(
+        "info", "debug, info, warning or error.", env="ROMANA_AGENT_LOG_LEVEL", flag="--log-level"
+    )
+
+    def parsed_labels(self) -> dict[str, str]:
+        """``labels`` as a mapping; call only on validated settings."""
+        return dict(item.split("=", 1) for item in self.labels)
+
+    def validate(self) -> None:
+        issues = Issues("agent settings")
+        if self.host and (len(self.host) > 253 or any(c.isspace() for c in self.host)):
+            issues.add("host", "must be 1..253 characters without white space")
+        if self.host_ip:
+            try:
+                ipaddress.ip_address(self.host_ip)
+            except ValueError:
+                issues.add("host_ip", f"{self.host_ip!r} is not an IP address")
+        for i, item in enumerate(self.labels):
+            key, sep, _ = item.partition("=")
+            if not sep or not key:
+                issues.add(f"labels[{i}]", f"{item!r} must be key=value")
+        if not self.url:
+            issues.add("url", "at least one romanad URL is required")
+        for i, url in enumerate(self.url):
+            if not url.startswith(("http://", "https://")):
+                issues.add(f"url[{i}]", f"{url!r} must start with http:// or https://")
+        if self.insecure and (self.token or self.username):
+            issues.add("insecure", "must not be combined with --token or --username")
+        if self.username and not self.password:
+            issues.add("password", "is required with --username")
+        if not self.socket.startswith("/"):
+            issues.add("socket", "must be an absolute path")
+        for name in ("state_dir", "pending_dir"):
+            if not getattr(self, name).startswith("/"):
+                issues.add(name, "must be an absolute path")
+        if self.firewall not in FIREWALLS:
+            issues.add("firewall", f"must be one of {', '.join(FIREWALLS)}")
+        if self.reconcile_interval <= 0:
+            issues.add("reconcile_interval", "must be > 0")
+        if not 0 < self.view_wait <= 60:
+            issues.add("view_wait", "must be in (0, 60]")
+        if self.metrics:
+            _, sep, port = self.metrics.rpartition(":")
+            if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+                issues.add("metrics", f"{self.metrics!r} must be host:port")
+        if self.mtu and not hostplan.MIN_MTU <= self.mtu <= hostplan.MAX_MTU:
+            issues.add("mtu", f"must be 0 or {hostplan.MIN_MTU}..{hostplan.MAX_MTU}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            issues.add("log_level", "must be debug, info, warning or error")
+        if self.interface and (
+            len(self.interface) > hostplan.IFNAMSIZ
+            or "/" in self.interface
+            or " " in self.interface
+        ):
+            issues.add("interface", f"{self.interface!r} is not a valid interface name")
+        issues.raise_if_any()

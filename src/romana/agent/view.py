@@ -1,0 +1,153 @@
+"""The host view from romanad, parsed once at the wire edge into typed, frozen values.
+
+``GET /v1/hosts/{name}/view`` (docs/api.md) returns everything one agent needs: its host
+with its prefixes and gateways, the networks (field widths), the routes to other hosts, the
+tenants, the policies and the allocations on this host. :func:`parse` turns that JSON into a
+:class:`HostView`; a malformed view is refused whole (``InvalidInput`` listing every problem),
+so the reconciler keeps working from the last good one rather than from half a view.
+Policies stay raw documents here: their grammar belongs to :mod:`romana.core.policy`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from romana.core import addressing, ipam, tenancy
+from romana.core.errors import Issues, RomanaError
+
+
+@dataclass(frozen=True, slots=True)
+class HostPrefix:
+    network: str
+    prefix: addressing.IPNetwork
+    gateway: addressing.IPAddress
+
+
+@dataclass(frozen=True, slots=True)
+class ViewRoute:
+    dst: addressing.IPNetwork
+    via: addressing.IPAddress
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    revision: int
+    host: str
+    ip: addressing.IPAddress
+    labels: Mapping[str, str]
+    prefixes: tuple[HostPrefix, ...]
+    layouts: Mapping[str, addressing.Layout]
+    routes: tuple[ViewRoute, ...]
+    tenants: Mapping[str, tenancy.Tenant]
+    policies: tuple[Mapping[str, Any], ...]
+    endpoints: Mapping[str, ipam.Allocation] = field(default_factory=dict)
+    """Allocations on this host, by key."""
+
+    def tenant(self, name: str) -> tenancy.Tenant | None:
+        return self.tenants.get(name)
+
+
+def _list(raw: Mapping[str, Any], key: str, issues: Issues) -> list[Any]:
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        issues.add(key, "must be a list")
+        return []
+    return value
+
+
+def parse(raw: Any) -> HostView:
+    """A view as JSON → :class:`HostView`; InvalidInput naming every malformed field."""
+    issues = Issues("host view")
+    if not isinstance(raw, Mapping):
+        issues.add("", "must be a JSON object")
+        issues.raise_if_any()
+    revision = raw.get("revision")
+    if not isinstance(revision, int) or isinstance(revision, bool):
+        issues.add("revision", "must be an integer")
+        revision = 0
+    host = raw.get("host")
+    if not isinstance(host, Mapping):
+        issues.add("host", "must be an object")
+        host = {}
+    name = str(host.get("name", ""))
+    ip: addressing.IPAddress = ipaddress.IPv4Address(0)
+    try:
+        ip = ipaddress.ip_address(str(host.get("ip")))
+    except ValueError:
+        issues.add("host.ip", "must be an IP address")
+    layouts: dict[str, addressing.Layout] = {}
+    for i, net in enumerate(_list(raw, "networks", issues)):
+        try:
+            lay = addressing.layout(
+                str(net["name"]),
+                str(net["cidr"]),
+                int(net["tenant_bits"]),
+                int(net["segment_bits"]),
+                int(net["endpoint_bits"]),
+                field=f"networks[{i}]",
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            issues.add(f"networks[{i}]", f"is malformed ({exc!r})")
+            continue
+        except RomanaError as exc:
+            issues.add(f"networks[{i}]", str(exc))
+            continue
+        layouts[lay.name] = lay
+    prefixes: list[HostPrefix] = []
+    gateways = host.get("gateways") or {}
+    for net_name, prefix in sorted(dict(host.get("prefixes") or {}).items()):
+        try:
+            prefixes.append(
+                HostPrefix(
+                    str(net_name),
+                    ipaddress.ip_network(str(prefix)),
+                    ipaddress.ip_address(str(gateways[net_name])),
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            issues.add(f"host.prefixes.{net_name}", f"is malformed ({exc!r})")
+    routes: list[ViewRoute] = []
+    for i, route in enumerate(_list(raw, "routes", issues)):
+        try:
+            routes.append(
+                ViewRoute(
+                    ipaddress.ip_network(str(route["dst"])),
+                    ipaddress.ip_address(str(route["via"])),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            issues.add(f"routes[{i}]", f"is malformed ({exc!r})")
+    tenants: dict[str, tenancy.Tenant] = {}
+    for i, item in enumerate(_list(raw, "tenants", issues)):
+        try:
+            tenant = tenancy.Tenant.from_dict(item)
+        except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            issues.add(f"tenants[{i}]", f"is malformed ({exc!r})")
+            continue
+        tenants[tenant.name] = tenant
+    policies = [p for p in _list(raw, "policies", issues) if isinstance(p, Mapping)]
+    endpoints: dict[str, ipam.Allocation] = {}
+    for i, item in enumerate(_list(raw, "endpoints", issues)):
+        try:
+            alloc = ipam.Allocation.from_dict(item)
+        except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            issues.add(f"endpoints[{i}]", f"is malformed ({exc!r})")
+            continue
+        endpoints[alloc.key] = alloc
+    issues.raise_if_any()
+    labels = host.get("labels") or {}
+    return HostView(
+        revision=int(revision),
+        host=name,
+        ip=ip,
+        labels={str(k): str(v) for k, v in dict(labels).items()},
+        prefixes=tuple(prefixes),
+        layouts=layouts,
+        routes=tuple(routes),
+        tenants=tenants,
+        policies=tuple(policies),
+        endpoints=endpoints,
+    )

@@ -1,0 +1,154 @@
+"""The app factory: one FastAPI app serving the services this process runs.
+
+Every service's router is built; only the served ones are mounted. A request for a path of a
+service that is not served here gets a 404 problem naming the service and where to find an
+instance of it (the root's ``/v1/services``). ``GET /healthz`` is always served.
+
+While the app runs, two background tasks live in its lifespan: the heartbeat that keeps the
+services registered with the root, and (when ``agent-view`` is served) the shared store watch
+that wakes long-polling agents. Both retry store and network failures themselves, so either
+ending is a bug: it is logged, ``app.state.failed`` is set and the process stops itself
+(crash-only; ``romanad`` then exits non-zero and its supervisor restarts it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+
+import romana
+from romana.api import context, errors, schemas
+from romana.api.registration import Heartbeat
+from romana.api.routes import auth as auth_routes
+from romana.api.routes import hostview, ipam, policy, root, routes, tenants, topology
+from romana.api.settings import RomanadSettings
+from romana.core.store import Store
+
+log = logging.getLogger(__name__)
+
+ROUTERS: dict[str, APIRouter] = {
+    m.SERVICE: m.router
+    for m in (root, auth_routes, tenants, topology, ipam, policy, routes, hostview)
+}
+
+
+def capabilities(router: APIRouter) -> list[str]:
+    """``METHOD /path`` of every operation of a service, as registered with the root."""
+    return sorted(
+        f"{method} {route.path}"
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    )
+
+
+def _elsewhere(
+    ctx: context.Context, unserved: list[tuple[str, APIRoute]]
+) -> Callable[[MutableMapping[str, Any]], str | None]:
+    def hint(scope: MutableMapping[str, Any]) -> str | None:
+        for service, route in unserved:
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                return (
+                    f"this romanad does not run the {service!r} service; find an instance "
+                    f"with GET {ctx.root_url}/v1/services"
+                )
+        return None
+
+    return hint
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The OpenAPI document, with error responses typed as problem JSON."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            for path in doc.get("paths", {}).values():
+                for op in path.values():
+                    for status, response in op.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if (
+                            status.isdigit()
+                            and int(status) >= 400
+                            and "application/json" in content
+                        ):
+                            content[errors.PROBLEM_TYPE] = content.pop("application/json")
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    return build
+
+
+def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
+    """The app for ``settings.services`` over ``store``; background tasks run in its lifespan."""
+    ctx = context.build(settings, store)
+    heartbeat = Heartbeat(ctx, {name: capabilities(r) for name, r in ROUTERS.items()})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
+        if "agent-view" in ctx.served:
+            tasks.append(asyncio.create_task(ctx.changes.run(), name="store-watch"))
+        for task in tasks:
+            task.add_done_callback(functools.partial(_report, app))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await heartbeat.stop()
+
+    app = FastAPI(
+        title="romanad",
+        version=romana.__version__,
+        description="Romana control plane (docs/api.md).",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.failed = False
+    errors.install(app)
+
+    @app.get("/healthz", response_model=schemas.Health, tags=["root"])
+    def healthz() -> dict[str, object]:
+        """Liveness, the services this process runs, and its store kind."""
+        return {
+            "status": "ok",
+            "services": [s for s in ROUTERS if s in ctx.served],
+            "store": ctx.store_kind,
+        }
+
+    unserved: list[tuple[str, APIRoute]] = []
+    for name, router in ROUTERS.items():
+        if name in ctx.served:
+            app.include_router(router)
+        else:
+            unserved.extend((name, r) for r in router.routes if isinstance(r, APIRoute))
+    app.state.elsewhere = _elsewhere(ctx, unserved)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    if settings.insecure:
+        log.warning(
+            "AUTHENTICATION IS DISABLED (--insecure): every request acts as admin; "
+            "never run like this outside a lab"
+        )
+    return app
+
+
+def _report(app: FastAPI, task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    log.error("background task %s ended; stopping", task.get_name(), exc_info=task.exception())
+    app.state.failed = True
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,97 @@
+"""What every handler may use: the services of this process, and who is calling.
+
+:class:`Context` is built once per app by :func:`build` from the settings and the store, and
+reached by handlers through the :func:`context` dependency. :func:`principal` turns the
+``Authorization: Bearer`` header into a verified :class:`~romana.services.auth.Principal`;
+with ``--insecure`` (the only way around it) every caller is an admin.
+
+No handler keeps state between requests: services read the store on every call, so any
+number of replicas can share one store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from romana.api.settings import RomanadSettings
+from romana.api.watch import Changes
+from romana.core.errors import Unauthorized
+from romana.core.store import Store
+from romana.services import auth, keys
+from romana.services.hostview import HostViewService
+from romana.services.ipam import IpamService
+from romana.services.policy import PolicyService
+from romana.services.registry import RegistryService
+from romana.services.tenants import TenantService
+from romana.services.topology import TopologyService
+
+INSECURE = auth.Principal("insecure", auth.Role.ADMIN, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    settings: RomanadSettings
+    store: Store
+    store_kind: str
+    served: frozenset[str]
+    topology: TopologyService
+    tenants: TenantService
+    ipam: IpamService
+    policies: PolicyService
+    registry: RegistryService
+    auth: auth.AuthService
+    hostview: HostViewService
+    changes: Changes
+
+    @property
+    def root_url(self) -> str:
+        """Where clients find the directory of services."""
+        return self.settings.root or self.settings.url
+
+
+def build(settings: RomanadSettings, store: Store) -> Context:
+    topology = TopologyService(store)
+    tenants = TenantService(store, topology)
+    ipam = IpamService(store, topology, tenants)
+    policies = PolicyService(store)
+    return Context(
+        settings=settings,
+        store=store,
+        store_kind=settings.store.partition("://")[0],
+        served=frozenset(settings.services),
+        topology=topology,
+        tenants=tenants,
+        ipam=ipam,
+        policies=policies,
+        registry=RegistryService(store),
+        auth=auth.AuthService(store, token_ttl=settings.token_ttl),
+        hostview=HostViewService(store, topology, tenants, ipam, policies),
+        changes=Changes(store, keys.ROOT),
+    )
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /v1/auth/token")
+
+
+def principal(
+    ctx: Annotated[Context, Depends(context)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> auth.Principal:
+    if ctx.settings.insecure:
+        return INSECURE
+    if credentials is None:
+        raise Unauthorized("an 'Authorization: Bearer <token>' header is required")
+    return ctx.auth.verify(credentials.credentials)
+
+
+Ctx = Annotated[Context, Depends(context)]
+Caller = Annotated[auth.Principal, Depends(principal)]

@@ -1,0 +1,151 @@
+"""The one table from :mod:`romana.core.errors` to HTTP, and problem JSON for every error.
+
+Every error response is RFC 9457 problem JSON (``application/problem+json``):
+``{"type": "about:blank", "title", "status", "detail", "issues"?}``. ``issues`` appears only
+for validation errors, one ``{"field", "rule"}`` per problem, all of them at once.
+
+Invariants:
+
+* Bad input never yields a 5xx: a body that does not parse is 400, a body or parameter of the
+  wrong shape is 422 naming each field, and the services' own checks raise InvalidInput (422).
+* Temporary errors (Conflict, Unavailable) carry ``Retry-After``; nothing else does, which is
+  how a client tells a Conflict (retry) from an AlreadyExists (don't) on a 409.
+* A 401 carries ``WWW-Authenticate: Bearer``.
+* An error nobody mapped is a bug: logged with its traceback, answered 500 without details.
+"""
+
+from __future__ import annotations
+
+import http
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from romana.core import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "application/problem+json"
+
+STATUS: dict[type[errors.RomanaError], int] = {
+    errors.InvalidInput: 422,
+    errors.Unsupported: 422,
+    errors.NotFound: 404,
+    errors.AlreadyExists: 409,
+    errors.Conflict: 409,
+    errors.Exhausted: 507,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.Unavailable: 503,
+}
+"""Error class → HTTP status; subclasses take their nearest mapped ancestor's status."""
+
+
+def status_of(exc: errors.RomanaError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    issues: Sequence[errors.Issue] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": http.HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if issues is not None:
+        body["issues"] = [{"field": i.field, "rule": i.rule} for i in issues]
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_TYPE)
+
+
+def from_error(exc: errors.RomanaError) -> JSONResponse:
+    status = status_of(exc)
+    headers: dict[str, str] = {}
+    if exc.temporary:
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    issues = exc.issues if isinstance(exc, errors.InvalidInput) else None
+    return problem(status, exc.message, issues=issues, headers=headers)
+
+
+def _field(loc: Sequence[int | str]) -> str:
+    """``("body", "labels", "rack")`` → ``labels.rack``; ``("query", "wait")`` → ``query.wait``;
+    list positions as ``[i]``."""
+    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def from_validation(exc: RequestValidationError) -> JSONResponse:
+    raw: Sequence[Any] = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in raw):
+        reason = next(e for e in raw if e.get("type") == "json_invalid")
+        detail = reason.get("ctx", {}).get("error", "") or reason.get("msg", "")
+        return problem(
+            400,
+            f"request body is not valid JSON: {detail}",
+            issues=[errors.Issue("body", "must be valid JSON")],
+        )
+    issues = [errors.Issue(_field(e.get("loc", ())), str(e.get("msg", ""))) for e in raw]
+    detail = "; ".join(str(i) for i in issues) or "invalid request"
+    return problem(422, detail, issues=issues)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every exception into problem JSON."""
+
+    async def romana_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, errors.RomanaError)
+        if status_of(exc) >= 500:
+            log.warning("request failed: %s", exc)
+        return from_error(exc)
+
+    async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return from_validation(exc)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            elsewhere = getattr(request.app.state, "elsewhere", None)
+            if elsewhere is not None:
+                hint = elsewhere(request.scope)
+                if hint is not None:
+                    return problem(404, hint)
+            return problem(404, f"no such resource: {request.url.path}")
+        if exc.status_code == 405:
+            return problem(
+                405,
+                f"{request.method} is not allowed on {request.url.path}",
+                headers=dict(exc.headers or {}),
+            )
+        return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+        return problem(500, "internal error; see the romanad log")
+
+    app.add_exception_handler(errors.RomanaError, romana_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,153 @@
+"""``romanad``: the composition root of the control plane.
+
+settings (``romana.config.load``: defaults < ``--config`` section ``[romanad]`` < ``ROMANAD_*``
+< flags) → logging → store → initial topology and admin credentials → app → uvicorn.
+SIGTERM and SIGINT stop it gracefully: no new connections, in-flight requests finish (5 s at
+most), services deregister from the root, the store is closed.
+
+Exit codes: 0 after a clean stop, 1 when the store cannot be opened or a background task
+failed, 2 for invalid settings or an invalid initial topology.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from romana import config, logs, store
+from romana.api import credentials
+from romana.api.app import create_app
+from romana.api.settings import RomanadSettings
+from romana.core.errors import InvalidInput, RomanaError
+from romana.core.store import Store
+from romana.services import keys
+from romana.services.auth import AuthService
+from romana.services.topology import TopologyService
+
+log = logging.getLogger("romana.api.main")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="romanad", description="Romana control plane.")
+    p.add_argument("--config", help="TOML settings file (section [romanad])")
+    p.add_argument("--store", help="store URL (sqlite:///PATH, etcd://HOST:PORT, memory://)")
+    p.add_argument("--listen", help="HOST:PORT to serve on (default 127.0.0.1:9600)")
+    p.add_argument("--services", help="comma-separated services to run (default: all)")
+    p.add_argument("--root", help="URL of the root to register with")
+    p.add_argument("--advertise", help="URL under which clients reach this process")
+    p.add_argument(
+        "--insecure", action="store_true", default=None, help="disable authentication (labs)"
+    )
+    p.add_argument("--initial-topology", help="topology JSON applied when the store has none")
+    p.add_argument("--credentials-file", help="where the admin credentials are kept")
+    p.add_argument(
+        "--reset-admin", action="store_true", default=None, help="set a new admin password"
+    )
+    p.add_argument("--log-level", choices=logs.LEVELS)
+    return p
+
+
+def load_settings(
+    argv: Sequence[str] | None, environ: dict[str, str]
+) -> tuple[RomanadSettings, tuple[str, ...]]:
+    args = parser().parse_args(argv)
+    overrides = {
+        name: getattr(args, name)
+        for name in (
+            "store",
+            "listen",
+            "services",
+            "root",
+            "advertise",
+            "insecure",
+            "initial_topology",
+            "credentials_file",
+            "reset_admin",
+            "log_level",
+        )
+    }
+    loaded = config.load(
+        RomanadSettings, environ=environ, file=args.config, section="romanad", overrides=overrides
+    )
+    return loaded.settings, loaded.warnings
+
+
+def prepare(settings: RomanadSettings, st: Store) -> None:
+    """First-start work: the initial topology, the admin credentials."""
+    if settings.initial_topology and st.get(keys.TOPOLOGY) is None:
+        path = Path(settings.initial_topology)
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"initial topology {path}: {exc}") from exc
+        TopologyService(st).apply(document)
+        log.info("applied the initial topology from %s", path)
+    credentials.ensure_admin(
+        AuthService(st, token_ttl=settings.token_ttl),
+        Path(settings.credentials_file),
+        settings.admin_user,
+        settings.url,
+        reset=settings.reset_admin,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings, warnings = load_settings(argv, dict(os.environ))
+    except InvalidInput as exc:
+        print(f"romanad: {exc}", file=sys.stderr)
+        return 2
+    logs.setup(settings.log_level)
+    for warning in warnings:
+        log.warning("%s", warning)
+    if settings.store.startswith("sqlite:///"):
+        Path(settings.store.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        st = store.open_store(settings.store)
+    except InvalidInput as exc:
+        log.error("%s", exc)
+        return 2
+    except RomanaError as exc:
+        log.error("cannot open the store: %s", exc)
+        return 1
+    try:
+        try:
+            prepare(settings, st)
+        except InvalidInput as exc:
+            log.error("%s", exc)
+            return 2
+        app = create_app(settings, st)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=5,
+            )
+        )
+        log.info(
+            "romanad serving %s on %s (store %s)",
+            ",".join(settings.services),
+            settings.url,
+            settings.store.partition("://")[0],
+        )
+        server.run()
+        failed = bool(app.state.failed) or not server.started
+    finally:
+        st.close()
+    log.info("romanad stopped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Keep this process's services registered with the root, and deregister them on the way out.
+
+When the process runs ``root`` itself (and no ``--root`` is given) registrations go straight
+into the shared store's registry; otherwise each one is a ``PUT /v1/services/{name}/{instance}``
+to the root, authorised with ``root_token`` or with a token this process signs for the
+internal service user (possible because all processes of one deployment share the store and
+so the signing key). Heartbeats come every third of the TTL, so one lost heartbeat never
+expires a live instance. A root that cannot be reached is logged and retried at the next
+beat; it never stops the process from serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from romana.api.context import Context
+from romana.core.errors import RomanaError
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    def __init__(self, ctx: Context, capabilities: dict[str, list[str]]) -> None:
+        self._ctx = ctx
+        self._capabilities = capabilities
+        self._remote = bool(ctx.settings.root)
+        self._registered = False
+
+    async def run(self) -> None:
+        """Register now and every ttl/3 seconds until cancelled."""
+        interval = self._ctx.settings.registration_ttl / 3
+        async with httpx.AsyncClient(timeout=max(1.0, interval)) as client:
+            while True:
+                await self.beat(client)
+                await asyncio.sleep(interval)
+
+    async def beat(self, client: httpx.AsyncClient) -> None:
+        settings = self._ctx.settings
+        try:
+            if self._remote:
+                headers = await self._headers()
+                for name in sorted(self._ctx.served):
+                    body = {
+                        "url": settings.url,
+                        "capabilities": self._capabilities.get(name, []),
+                        "ttl": settings.registration_ttl,
+                    }
+                    response = await client.put(
+                        f"{settings.root.rstrip('/')}/v1/services/{name}/{settings.instance_name}",
+                        json=body,
+                        headers=headers,
+                    )
+                    response.raise_for_status()
+            else:
+                await asyncio.to_thread(self._register_locally)
+        except (httpx.HTTPError, RomanaError) as exc:
+            log.warning("could not register with the root at %s: %s", self._ctx.root_url, exc)
+            return
+        if not self._registered:
+            log.info(
+                "registered %s as instance %s at %s with the root %s",
+                ", ".join(sorted(self._ctx.served)),
+                settings.instance_name,
+                settings.url,
+                self._ctx.root_url,
+            )
+            self._registered = True
+
+    def _register_locally(self) -> None:
+        settings = self._ctx.settings
+        for name in sorted(self._ctx.served):
+            self._ctx.registry.register(
+                name,
+                settings.instance_name,
+                settings.url,
+                self._capabilities.get(name, []),
+                settings.registration_ttl,
+            )
+        self._ctx.registry.prune()
+
+    async def _headers(self) -> dict[str, str]:
+        token = self._ctx.settings.root_token
+        if not token:
+            auth = self._ctx.auth
+
+            def mint() -> str:
+                return auth.mint(auth.ensure_internal_user(), ttl=600.0).token
+
+            token = await asyncio.to_thread(mint)
+        return {"Authorization": f"Bearer {token}"}
+
+    async def stop(self) -> None:
+        """Deregister every service of this process (best effort, a few seconds at most)."""
+        settings = self._ctx.settings
+        try:
+            if self._remote:
+                headers = await self._headers()
+                async with httpx.AsyncClient(timeout=2.0) as client:
+                    for name in sorted(self._ctx.served):
+                        await client.delete(
+                            f"{settings.root.rstrip('/')}/v1/services/{name}/"
+                            f"{settings.instance_name}",
+                            headers=headers,
+                        )
+            else:
+                for name in sorted(self._ctx.served):
+                    await asyncio.to_thread(
+                        self._ctx.registry.deregister, name, settings.instance_name
+                    )
+        except (httpx.HTTPError, RomanaError) as exc:
+            log.warning("could not deregister from the root at %s: %s", self._ctx.root_url, exc)
+            return
+        log.info("deregistered instance %s from the root", settings.instance_name)

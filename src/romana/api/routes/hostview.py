@@ -1,0 +1,46 @@
+"""Service ``agent-view``: one document with everything a host's agent needs; long poll.
+
+The long poll is the one ``async`` handler: it waits on the process's shared watch
+(:mod:`romana.api.watch`) and holds no thread while waiting; the view itself is read in the
+thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.concurrency import run_in_threadpool
+
+from romana.api import schemas
+from romana.api.context import Caller, Ctx
+from romana.api.routes import ERRORS
+from romana.core.store import Event
+from romana.services import auth
+
+SERVICE = "agent-view"
+router = APIRouter(tags=["agent-view"], responses=ERRORS)
+
+
+@router.get("/v1/hosts/{name}/view", response_model=schemas.HostView)
+async def host_view(
+    name: str,
+    ctx: Ctx,
+    caller: Caller,
+    after: Annotated[int | None, Query(ge=0)] = None,
+    wait: Annotated[float, Query(ge=0)] = 30.0,
+) -> dict[str, Any]:
+    """The host's view at one store revision.
+
+    With ``after``, returns once something relevant to this host changed after that revision,
+    or after ``wait`` seconds (at most the server's limit, 60 by default), whichever is first.
+    """
+    auth.authorize(caller, auth.Action.READ)
+    if after is not None:
+        indices = await run_in_threadpool(ctx.hostview.indices, name)
+
+        def relevant(event: Event) -> bool:
+            return ctx.hostview.relevant(indices, event)
+
+        await ctx.changes.wait(after, relevant, min(wait, ctx.settings.max_wait))
+    return await run_in_threadpool(ctx.hostview.view, name)

@@ -1,0 +1,119 @@
+"""Service ``ipam``: allocations and address lookups (docs/api.md, IPAM).
+
+Allocation routes authorise against the tenant of the allocation: a tenant user may only
+allocate, see and release addresses of its own tenant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from romana.api import schemas
+from romana.api.context import Caller, Context, Ctx
+from romana.api.routes import ERRORS
+from romana.core import addressing, ipam
+from romana.core.errors import NotFound
+from romana.services import auth
+
+SERVICE = "ipam"
+router = APIRouter(tags=["ipam"], responses=ERRORS)
+
+
+@router.post(
+    "/v1/allocations",
+    response_model=schemas.Allocation,
+    status_code=201,
+    responses={200: {"model": schemas.Allocation, "description": "The key existed already."}},
+)
+def allocate(
+    body: schemas.AllocationIn, response: Response, ctx: Ctx, caller: Caller
+) -> dict[str, object]:
+    """Allocate addresses for ``key`` on ``host`` (idempotent per key)."""
+    auth.authorize(caller, auth.Action.ALLOCATE, body.tenant)
+    try:
+        ctx.ipam.get(body.key)
+        response.status_code = 200
+    except NotFound:
+        pass
+    return ctx.ipam.allocate(body.key, body.host, body.tenant, body.segment).to_dict()
+
+
+@router.get("/v1/allocations", response_model=list[schemas.Allocation])
+def list_allocations(
+    ctx: Ctx, caller: Caller, host: str | None = None, tenant: str | None = None
+) -> list[dict[str, object]]:
+    """Allocations, filtered by host and tenant; a tenant user sees only its own tenant's."""
+    if caller.role is auth.Role.TENANT and tenant is None:
+        tenant = caller.tenant
+    auth.authorize(caller, auth.Action.READ, tenant)
+    return [a.to_dict() for a in ctx.ipam.list_all(host=host, tenant=tenant)]
+
+
+@router.get("/v1/allocations/{key}", response_model=schemas.Allocation)
+def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    alloc = ctx.ipam.get(key)
+    auth.authorize(caller, auth.Action.READ, alloc.tenant)
+    return alloc.to_dict()
+
+
+@router.delete("/v1/allocations/{key}", response_model=schemas.Allocation)
+def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    auth.authorize(caller, auth.Action.ALLOCATE, ctx.ipam.get(key).tenant)
+    return ctx.ipam.release(key).to_dict()
+
+
+@router.delete("/v1/addresses/{address}", response_model=schemas.Allocation)
+def release_address(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    key = ctx.ipam.key_of(address)
+    auth.authorize(caller, auth.Action.ALLOCATE, ctx.ipam.get(key).tenant)
+    return ctx.ipam.release(key).to_dict()
+
+
+@router.get("/v1/decode/{address}", response_model=schemas.Decoded)
+def decode(address: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    """What an address means: network, host, tenant, segment, endpoint, and its allocation."""
+    result = _decode(ctx, address)
+    auth.authorize(caller, auth.Action.READ, result["tenant"])
+    return result
+
+
+def _decode(ctx: Context, address: str) -> dict[str, Any]:
+    view = ctx.topology.view()
+    addr = ipam.parse_address(address)
+    lay = addressing.find_layout(view.layouts, addr)
+    d = addressing.decode(lay, addr)
+    host = next(
+        (
+            h["name"]
+            for h in ctx.topology.list_hosts()
+            if h.get("indices", {}).get(lay.name) == d.host
+        ),
+        None,
+    )
+    tenant = next(
+        (t for t in ctx.tenants.list_all() if t.ids.get(lay.name) == d.tenant),
+        None,
+    )
+    segment = None
+    if tenant is not None:
+        segment = next((s for s, sid in tenant.segments.items() if sid == d.segment), None)
+    allocation = None
+    with contextlib.suppress(NotFound):
+        allocation = ctx.ipam.get(ctx.ipam.key_of(str(addr))).to_dict()
+    return {
+        "address": str(addr),
+        "network": lay.name,
+        "host_index": d.host,
+        "host": host,
+        "tenant_id": d.tenant,
+        "tenant": tenant.name if tenant is not None else None,
+        "segment_id": d.segment,
+        "segment": segment,
+        "ordinal": d.ordinal,
+        "host_prefix": str(d.host_prefix),
+        "is_gateway": d.is_gateway,
+        "allocation": allocation,
+    }

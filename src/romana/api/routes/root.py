@@ -1,0 +1,36 @@
+"""Service ``root``: the directory of service instances (docs/api.md, Health and discovery)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from romana.api import schemas
+from romana.api.context import Caller, Ctx
+from romana.api.routes import ERRORS
+from romana.services import auth
+
+SERVICE = "root"
+router = APIRouter(tags=["root"], responses=ERRORS)
+
+
+@router.get("/v1/services", response_model=list[schemas.Registration])
+def list_services(ctx: Ctx) -> list[dict[str, object]]:
+    """Live registrations (public: this is how clients find everything else)."""
+    return [r.to_dict() for r in ctx.registry.list_live()]
+
+
+@router.put("/v1/services/{name}/{instance}", response_model=schemas.Registration)
+def register(
+    name: str, instance: str, body: schemas.RegistrationIn, ctx: Ctx, caller: Caller
+) -> dict[str, object]:
+    """Register or heartbeat one instance of a service."""
+    auth.authorize(caller, auth.Action.WRITE)
+    reg = ctx.registry.register(name, instance, body.url, body.capabilities, body.ttl)
+    return reg.to_dict()
+
+
+@router.delete("/v1/services/{name}/{instance}", status_code=204, response_class=Response)
+def deregister(name: str, instance: str, ctx: Ctx, caller: Caller) -> Response:
+    auth.authorize(caller, auth.Action.WRITE)
+    ctx.registry.deregister(name, instance)
+    return Response(status_code=204)

@@ -1,0 +1,22 @@
+"""Service ``route``: the routes a host programs towards every other host's prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from romana.api import schemas
+from romana.api.context import Caller, Ctx
+from romana.api.routes import ERRORS
+from romana.services import auth, hostview
+
+SERVICE = "route"
+router = APIRouter(tags=["route"], responses=ERRORS)
+
+
+@router.get("/v1/hosts/{name}/routes", response_model=schemas.RoutePlan)
+def host_routes(name: str, ctx: Ctx, caller: Caller, aggregate: bool = True) -> dict[str, Any]:
+    """The host's prefixes and gateways, and one route per other host or aggregated group."""
+    auth.authorize(caller, auth.Action.READ)
+    return hostview.route_document(ctx.topology.route_plan(name, aggregate=aggregate))

@@ -1,0 +1,51 @@
+"""Service ``tenant``: tenants and their segments (docs/api.md, Tenants and segments)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from romana.api import schemas
+from romana.api.context import Caller, Ctx
+from romana.api.routes import ERRORS
+from romana.services import auth
+
+SERVICE = "tenant"
+router = APIRouter(tags=["tenant"], responses=ERRORS)
+
+
+@router.get("/v1/tenants", response_model=list[schemas.Tenant])
+def list_tenants(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
+    """Every tenant the caller may read (a tenant user sees only its own)."""
+    return [
+        t.to_dict() for t in ctx.tenants.list_all() if auth.may(caller, auth.Action.READ, t.name)
+    ]
+
+
+@router.post("/v1/tenants", response_model=schemas.Tenant, status_code=201)
+def create_tenant(body: schemas.TenantIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    auth.authorize(caller, auth.Action.WRITE)
+    return ctx.tenants.create(body.name, body.external_id, body.networks).to_dict()
+
+
+@router.get("/v1/tenants/{name}", response_model=schemas.Tenant)
+def get_tenant(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    auth.authorize(caller, auth.Action.READ, name)
+    return ctx.tenants.get(name).to_dict()
+
+
+@router.delete("/v1/tenants/{name}", response_model=schemas.Tenant)
+def delete_tenant(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    auth.authorize(caller, auth.Action.WRITE)
+    return ctx.tenants.delete(name).to_dict()
+
+
+@router.post("/v1/tenants/{name}/segments", response_model=schemas.Tenant, status_code=201)
+def add_segment(name: str, body: schemas.SegmentIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    auth.authorize(caller, auth.Action.WRITE, name)
+    return ctx.tenants.add_segment(name, body.name).to_dict()
+
+
+@router.delete("/v1/tenants/{name}/segments/{segment}", response_model=schemas.Tenant)
+def remove_segment(name: str, segment: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    auth.authorize(caller, auth.Action.WRITE, name)
+    return ctx.tenants.remove_segment(name, segment).to_dict()

@@ -1,0 +1,90 @@
+"""Service ``topology``: the topology document, networks and hosts (docs/api.md, Topology)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body
+
+from romana.api import schemas
+from romana.api.context import Caller, Ctx
+from romana.api.routes import ERRORS
+from romana.core.errors import NotFound
+from romana.services import auth
+
+SERVICE = "topology"
+router = APIRouter(tags=["topology"], responses=ERRORS)
+
+Document = dict[str, Any]
+
+
+@router.get("/v1/topology", response_model=Document)
+def get_topology(ctx: Ctx, caller: Caller) -> Document:
+    """The topology in our document form; PUT it back unchanged to re-apply it."""
+    auth.authorize(caller, auth.Action.READ)
+    return ctx.topology.document()
+
+
+@router.put("/v1/topology", response_model=Document)
+def put_topology(
+    ctx: Ctx,
+    caller: Caller,
+    document: Document = Body(...),  # noqa: B008
+) -> Document:
+    """Replace the topology with a document (ours or Romana v2's)."""
+    auth.authorize(caller, auth.Action.WRITE)
+    return ctx.topology.apply(document)
+
+
+@router.get("/v1/topology/tree", response_model=Document)
+def get_tree(ctx: Ctx, caller: Caller) -> Document:
+    auth.authorize(caller, auth.Action.READ)
+    return ctx.topology.tree()
+
+
+@router.get("/v1/networks", response_model=list[schemas.Network])
+def list_networks(ctx: Ctx, caller: Caller) -> list[Document]:
+    auth.authorize(caller, auth.Action.READ)
+    return ctx.topology.networks()
+
+
+@router.put("/v1/networks/{name}/blackouts", response_model=schemas.Network)
+def put_blackouts(name: str, body: schemas.BlackoutsIn, ctx: Ctx, caller: Caller) -> Document:
+    """Replace the network's blackout ranges (addresses never handed out)."""
+    auth.authorize(caller, auth.Action.WRITE)
+    ctx.ipam.set_blackouts(name, body.cidrs)
+    for net in ctx.topology.networks():
+        if net["name"] == name:
+            return net
+    raise NotFound(f"network {name!r} does not exist")
+
+
+@router.get("/v1/hosts", response_model=list[schemas.Host])
+def list_hosts(ctx: Ctx, caller: Caller) -> list[Document]:
+    auth.authorize(caller, auth.Action.READ)
+    return ctx.topology.list_hosts()
+
+
+@router.post("/v1/hosts", response_model=schemas.Host, status_code=201)
+def add_host(body: schemas.HostIn, ctx: Ctx, caller: Caller) -> Document:
+    """Place a host in the first group whose assignment its labels satisfy."""
+    auth.authorize(caller, auth.Action.REGISTER_HOST)
+    return ctx.topology.add_host(body.name, body.ip, body.labels)
+
+
+@router.get("/v1/hosts/{name}", response_model=schemas.Host)
+def get_host(name: str, ctx: Ctx, caller: Caller) -> Document:
+    auth.authorize(caller, auth.Action.READ)
+    return ctx.topology.get_host(name)
+
+
+@router.patch("/v1/hosts/{name}", response_model=schemas.Host)
+def update_labels(name: str, body: schemas.LabelsIn, ctx: Ctx, caller: Caller) -> Document:
+    auth.authorize(caller, auth.Action.REGISTER_HOST)
+    return ctx.topology.update_labels(name, body.labels)
+
+
+@router.delete("/v1/hosts/{name}", response_model=schemas.Host)
+def remove_host(name: str, ctx: Ctx, caller: Caller) -> Document:
+    auth.authorize(caller, auth.Action.WRITE)
+    return ctx.topology.remove_host(name)

@@ -1,0 +1,157 @@
+"""Settings of romanad: store, listening address, which services, how to reach the root.
+
+Built once by :func:`romana.config.load` (defaults < ``--config`` file section ``[romanad]`` <
+``ROMANAD_*`` environment < command line) in ``romana.api.main`` and handed to
+:func:`romana.api.app.create_app`; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass
+
+from romana.config import setting
+from romana.core.errors import Issues
+from romana.logs import LEVELS
+from romana.services.registry import SERVICES
+
+
+@dataclass(frozen=True, slots=True)
+class RomanadSettings:
+    store: str = setting(
+        "sqlite:///var/lib/romana/romana.db",
+        "Store URL: sqlite:///PATH, etcd://HOST:PORT[,HOST:PORT...][/PREFIX] or memory://.",
+        env="ROMANAD_STORE",
+        flag="--store",
+    )
+    listen: str = setting(
+        "127.0.0.1:9600", "HOST:PORT to serve HTTP on.", env="ROMANAD_LISTEN", flag="--listen"
+    )
+    services: tuple[str, ...] = setting(
+        SERVICES,
+        "Services this process runs, comma-separated; the others answer 404 naming the service.",
+        env="ROMANAD_SERVICES",
+        flag="--services",
+    )
+    root: str = setting(
+        "",
+        "URL of a root service elsewhere to register this process's services with; needed "
+        "when 'root' is not among the services.",
+        env="ROMANAD_ROOT",
+        flag="--root",
+    )
+    advertise: str = setting(
+        "",
+        "URL under which clients reach this process (default: http://LISTEN, with the host "
+        "name when listening on every address).",
+        env="ROMANAD_ADVERTISE",
+        flag="--advertise",
+    )
+    insecure: bool = setting(
+        False,
+        "Serve without authentication: every request acts as admin. For labs only.",
+        env="ROMANAD_INSECURE",
+        flag="--insecure",
+    )
+    initial_topology: str = setting(
+        "",
+        "Topology document (JSON) applied at start when the store holds no topology yet.",
+        env="ROMANAD_INITIAL_TOPOLOGY",
+        flag="--initial-topology",
+    )
+    credentials_file: str = setting(
+        "/var/lib/romana/admin.credentials",
+        "Where the first start writes the admin username, password and URL (mode 0600).",
+        env="ROMANAD_CREDENTIALS_FILE",
+        flag="--credentials-file",
+    )
+    admin_user: str = setting("admin", "Name of the admin user created at first start.")
+    reset_admin: bool = setting(
+        False,
+        "Give the admin user a new password and rewrite the credentials file.",
+        env="ROMANAD_RESET_ADMIN",
+        flag="--reset-admin",
+    )
+    token_ttl: float = setting(
+        86400.0, "Seconds a token stays valid after login.", env="ROMANAD_TOKEN_TTL"
+    )
+    registration_ttl: float = setting(
+        15.0,
+        "Seconds a service registration lives; heartbeats every third of it.",
+        env="ROMANAD_REGISTRATION_TTL",
+    )
+    instance: str = setting(
+        "",
+        "Instance name under which services register (default: HOST:PORT of the advertise URL).",
+        env="ROMANAD_INSTANCE",
+    )
+    root_token: str = setting(
+        "",
+        "Bearer token for registering with --root when the root uses another store "
+        "(default: a token this process signs with the shared store's key).",
+        env="ROMANAD_ROOT_TOKEN",
+    )
+    max_wait: float = setting(
+        60.0, "Longest long-poll of the agent view, in seconds.", env="ROMANAD_MAX_WAIT"
+    )
+    log_level: str = setting("info", "debug, info, warning or error.", env="ROMANAD_LOG_LEVEL")
+
+    def validate(self) -> None:
+        issues = Issues("romanad settings")
+        split_listen(self.listen, issues)
+        for name in self.services:
+            if name not in SERVICES:
+                issues.add("services", f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+        if not self.services:
+            issues.add("services", "at least one service is required")
+        if "root" not in self.services and not self.root:
+            issues.add("root", "a process that does not run 'root' needs --root URL")
+        for name in ("root", "advertise"):
+            value = getattr(self, name)
+            if value and not value.startswith(("http://", "https://")):
+                issues.add(name, f"{value!r} must start with http:// or https://")
+        if self.log_level not in LEVELS:
+            issues.add("log_level", f"must be one of {', '.join(LEVELS)}")
+        for name in ("token_ttl", "registration_ttl", "max_wait"):
+            if getattr(self, name) <= 0:
+                issues.add(name, "must be > 0")
+        if not self.credentials_file:
+            issues.add("credentials_file", "must be a path")
+        issues.raise_if_any()
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen, Issues())[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen, Issues())[1]
+
+    @property
+    def url(self) -> str:
+        """The URL clients use for this process."""
+        if self.advertise:
+            return self.advertise.rstrip("/")
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.getfqdn()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def instance_name(self) -> str:
+        if self.instance:
+            return self.instance
+        netloc = self.url.split("://", 1)[1]
+        return re.sub(r"[^A-Za-z0-9_.:-]", "-", netloc).lstrip(":-_.") or "romanad"
+
+
+def split_listen(listen: str, issues: Issues) -> tuple[str, int]:
+    host, colon, port = listen.rpartition(":")
+    host = host.strip("[]")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        issues.add("listen", f"{listen!r} must be HOST:PORT with a port of 1-65535")
+        return host or "127.0.0.1", 9600
+    return host, int(port)

@@ -1,0 +1,125 @@
+"""``romana host ...``: hosts, where the topology placed them, and their labels."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from romana.cli import context, output
+from romana.cli.context import OutputOption
+from romana.core.errors import Issues
+
+app = typer.Typer(no_args_is_help=True, help="Hosts: list, show, add, remove, label.")
+
+COLUMNS: list[output.Column] = [
+    ("NAME", lambda h: h["name"]),
+    ("IP", lambda h: h["ip"]),
+    ("GROUP", lambda h: h.get("group")),
+    ("PREFIXES", lambda h: h.get("prefixes")),
+    ("LABELS", lambda h: h.get("labels")),
+]
+
+FIELDS: list[output.Column] = [
+    ("Name", lambda h: h["name"]),
+    ("IP", lambda h: h["ip"]),
+    ("Group", lambda h: h.get("group")),
+    ("Prefixes", lambda h: h.get("prefixes")),
+    ("Gateways", lambda h: h.get("gateways")),
+    ("Labels", lambda h: h.get("labels")),
+]
+
+
+def _show(ctx: typer.Context, host: Any, out: output.Format | None) -> None:
+    output.emit(host, context.state(ctx).fmt(out), fields=FIELDS)
+
+
+def parse_labels(items: list[str], *, allow_removal: bool) -> tuple[dict[str, str], set[str]]:
+    """``k=v`` pairs to set and (when allowed) ``k-`` keys to remove; all problems at once."""
+    issues = Issues("labels")
+    labels: dict[str, str] = {}
+    removed: set[str] = set()
+    for i, item in enumerate(items):
+        if "=" in item:
+            key, value = item.split("=", 1)
+            if key:
+                labels[key] = value
+                continue
+        elif allow_removal and item.endswith("-") and len(item) > 1:
+            removed.add(item[:-1])
+            continue
+        rule = "must be key=value or key- (to remove)" if allow_removal else "must be key=value"
+        issues.add(f"[{i}] {item!r}", rule)
+    issues.raise_if_any()
+    return labels, removed
+
+
+@app.command("list")
+def list_hosts(ctx: typer.Context, out: OutputOption = None) -> None:
+    """List hosts with their group and their prefix in each network.
+
+    Example: romana host list
+    """
+    rows = context.state(ctx).client().list_hosts()
+    output.emit(rows, context.state(ctx).fmt(out), columns=COLUMNS)
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
+    """Show one host: prefixes, gateways, labels.
+
+    Example: romana host show h1
+    """
+    _show(ctx, context.state(ctx).client().get_host(name), out)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: str,
+    ip: str,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", "-l", help="key=value, repeatable; places the host in groups."),
+    ] = None,
+    out: OutputOption = None,
+) -> None:
+    """Add a host; the topology places it by its labels and gives it a prefix.
+
+    Example: romana host add h4 192.168.0.4 --label rack=b
+    """
+    labels, _ = parse_labels(label or [], allow_removal=False)
+    _show(ctx, context.state(ctx).client().add_host(name, ip, labels or None), out)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
+    """Remove a host (its prefix becomes free).
+
+    Example: romana host remove h4
+    """
+    host = context.state(ctx).client().remove_host(name)
+    if context.state(ctx).fmt(out) is output.Format.table:
+        output.message(f"host {host['name']} removed")
+    else:
+        _show(ctx, host, out)
+
+
+@app.command("label")
+def label(
+    ctx: typer.Context,
+    name: str,
+    changes: Annotated[list[str], typer.Argument(help="key=value to set, key- to remove.")],
+    out: OutputOption = None,
+) -> None:
+    """Set or remove labels of a host.
+
+    Example: romana host label h1 rack=b zone-
+    """
+    labels, removed = parse_labels(changes, allow_removal=True)
+    client = context.state(ctx).client()
+    current = dict(client.get_host(name).get("labels") or {})
+    current.update(labels)
+    for key in removed:
+        current.pop(key, None)
+    _show(ctx, client.label_host(name, current), out)

@@ -1,0 +1,140 @@
+"""``romana ipam ...`` and ``romana decode``: address allocations, and what an address means."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+import typer
+
+from romana.cli import context, output
+from romana.cli.context import OutputOption
+from romana.core.errors import InvalidInput
+
+app = typer.Typer(no_args_is_help=True, help="Address allocations: list, show, allocate, release.")
+
+COLUMNS: list[output.Column] = [
+    ("KEY", lambda a: a["key"]),
+    ("HOST", lambda a: a["host"]),
+    ("TENANT", lambda a: a["tenant"]),
+    ("SEGMENT", lambda a: a["segment"]),
+    ("ADDRESSES", lambda a: a["addresses"]),
+]
+
+FIELDS: list[output.Column] = [
+    ("Key", lambda a: a["key"]),
+    ("Host", lambda a: a["host"]),
+    ("Tenant", lambda a: a["tenant"]),
+    ("Segment", lambda a: a["segment"]),
+    ("Addresses", lambda a: a["addresses"]),
+]
+
+
+def _show(ctx: typer.Context, allocation: Any, out: output.Format | None) -> None:
+    output.emit(allocation, context.state(ctx).fmt(out), fields=FIELDS)
+
+
+@app.command("list")
+def list_allocations(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option("--host", help="Only on this host.")] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Only of this tenant.")] = None,
+    out: OutputOption = None,
+) -> None:
+    """List allocations, optionally of one host or one tenant.
+
+    Example: romana ipam list --tenant acme
+    """
+    rows = context.state(ctx).client().list_allocations(host, tenant)
+    output.emit(rows, context.state(ctx).fmt(out), columns=COLUMNS)
+
+
+@app.command("show")
+def show(ctx: typer.Context, key: str, out: OutputOption = None) -> None:
+    """Show one allocation by key.
+
+    Example: romana ipam show web-1
+    """
+    _show(ctx, context.state(ctx).client().get_allocation(key), out)
+
+
+@app.command("allocate")
+def allocate(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Host the endpoint lives on.")],
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant of the endpoint.")],
+    segment: Annotated[str, typer.Option("--segment", help="Segment of the tenant.")] = "default",
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="Idempotency key; the same key returns the same addresses."),
+    ] = None,
+    out: OutputOption = None,
+) -> None:
+    """Allocate an address for an endpoint (one per network of the tenant on that host).
+
+    Example: romana ipam allocate --host h1 --tenant acme --segment web --key web-1
+    """
+    key = key or f"cli-{secrets.token_hex(6)}"
+    _show(ctx, context.state(ctx).client().allocate(key, host, tenant, segment), out)
+
+
+@app.command("release")
+def release(
+    ctx: typer.Context,
+    key: Annotated[str | None, typer.Argument(help="Key of the allocation.")] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Release the allocation holding this address.")
+    ] = None,
+    out: OutputOption = None,
+) -> None:
+    """Release an allocation, by key or by one of its addresses.
+
+    Example: romana ipam release web-1   (or: romana ipam release --address 10.1.17.1)
+    """
+    if (key is None) == (address is None):
+        raise InvalidInput("give either a KEY or --address, not both and not neither")
+    client = context.state(ctx).client()
+    allocation = client.release(key) if key is not None else client.release_address(str(address))
+    if context.state(ctx).fmt(out) is output.Format.table:
+        addresses = ", ".join(allocation["addresses"])
+        output.message(f"released {allocation['key']} ({addresses})")
+    else:
+        _show(ctx, allocation, out)
+
+
+def _tenant(d: Any) -> str:
+    if d["tenant_id"] == 0:
+        return "infrastructure (id 0)"
+    return f"{d['tenant']} (id {d['tenant_id']})" if d["tenant"] else f"id {d['tenant_id']} (none)"
+
+
+def _segment(d: Any) -> str:
+    if d["tenant_id"] == 0:
+        return "-"
+    if d["segment"]:
+        return f"{d['segment']} (id {d['segment_id']})"
+    return f"id {d['segment_id']} (none)"
+
+
+DECODE_FIELDS: list[output.Column] = [
+    ("Address", lambda d: d["address"]),
+    ("Network", lambda d: d["network"]),
+    ("Host", lambda d: f"{d['host'] or '(no host)'} (index {d['host_index']})"),
+    ("Host prefix", lambda d: d["host_prefix"]),
+    ("Tenant", _tenant),
+    ("Segment", _segment),
+    (
+        "Endpoint",
+        lambda d: f"ordinal {d['ordinal']}" + (" (host gateway)" if d.get("is_gateway") else ""),
+    ),
+    ("Allocation", lambda d: (d.get("allocation") or {}).get("key") or "(free)"),
+]
+
+
+def decode(ctx: typer.Context, address: str, out: OutputOption = None) -> None:
+    """Explain an address: network, host, tenant, segment, endpoint, allocation.
+
+    Example: romana decode 10.1.17.1
+    """
+    decoded = context.state(ctx).client().decode(address)
+    output.emit(decoded, context.state(ctx).fmt(out), fields=DECODE_FIELDS)

@@ -1,0 +1,83 @@
+"""``romana policy ...``: Romana policies (v1 or v2 JSON, or the same in YAML)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from romana.cli import context, files, output
+from romana.cli.context import OutputOption
+
+app = typer.Typer(no_args_is_help=True, help="Policies: add, list, show, remove.")
+
+
+def _peers(policy: Any) -> int:
+    return sum(len(i.get("peers", [])) for i in policy.get("ingress", []) if isinstance(i, dict))
+
+
+def _rules(policy: Any) -> int:
+    return sum(len(i.get("rules", [])) for i in policy.get("ingress", []) if isinstance(i, dict))
+
+
+COLUMNS: list[output.Column] = [
+    ("ID", lambda p: p.get("id")),
+    ("NAME", lambda p: p.get("name")),
+    ("DIRECTION", lambda p: p.get("direction")),
+    ("APPLIED TO", lambda p: len(p.get("applied_to", []))),
+    ("PEERS", _peers),
+    ("RULES", _rules),
+    ("DESCRIPTION", lambda p: p.get("description")),
+]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Option("--file", "-f", help="A policy or a list of them, JSON or YAML; - for stdin."),
+    ],
+    out: OutputOption = None,
+) -> None:
+    """Add one or more policies; all problems of all of them are reported at once.
+
+    Example: romana policy add -f allow-web.json
+    """
+    stored = context.state(ctx).client().add_policies(files.read_document(file))
+    output.emit(stored, context.state(ctx).fmt(out), columns=COLUMNS)
+
+
+@app.command("list")
+def list_policies(ctx: typer.Context, out: OutputOption = None) -> None:
+    """List policies with what they apply to and how many peers and rules they have.
+
+    Example: romana policy list -o yaml
+    """
+    rows = context.state(ctx).client().list_policies()
+    output.emit(rows, context.state(ctx).fmt(out), columns=COLUMNS)
+
+
+@app.command("show")
+def show(ctx: typer.Context, policy_id: str, out: OutputOption = None) -> None:
+    """Show one policy in full (YAML in table mode).
+
+    Example: romana policy show allow-web
+    """
+    policy = context.state(ctx).client().get_policy(policy_id)
+    fmt = context.state(ctx).fmt(out)
+    output.emit(policy, output.Format.yaml if fmt is output.Format.table else fmt)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, policy_id: str, out: OutputOption = None) -> None:
+    """Remove a policy by id.
+
+    Example: romana policy remove allow-web
+    """
+    policy = context.state(ctx).client().remove_policy(policy_id)
+    fmt = context.state(ctx).fmt(out)
+    if fmt is output.Format.table:
+        output.message(f"policy {policy.get('id')} removed")
+    else:
+        output.emit(policy, fmt)

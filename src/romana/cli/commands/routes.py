@@ -1,0 +1,35 @@
+"""``romana route show HOST``: the routes a host's agent installs, and why."""
+
+from __future__ import annotations
+
+import typer
+
+from romana.cli import context, output
+from romana.cli.context import OutputOption
+
+app = typer.Typer(no_args_is_help=True, help="Routes of a host: show.")
+
+COLUMNS: list[output.Column] = [
+    ("DESTINATION", lambda r: r["dst"]),
+    ("VIA", lambda r: r["via"]),
+    ("REASON", lambda r: r["reason"]),
+]
+
+
+@app.command("show")
+def show(ctx: typer.Context, host: str, out: OutputOption = None) -> None:
+    """Show a host's route plan: its prefixes and gateways, and every route to other hosts.
+
+    Example: romana route show h1
+    """
+    plan = context.state(ctx).client().routes(host)
+    fmt = context.state(ctx).fmt(out)
+    if fmt is not output.Format.table:
+        output.emit(plan, fmt)
+        return
+    output.message(
+        f"host {plan['host']}: prefixes {output.text(plan.get('prefixes'))}; "
+        f"gateways {output.text(plan.get('gateways'))}; "
+        f"{'routes aggregated by group' if plan.get('aggregate') else 'one route per host'}"
+    )
+    output.emit(plan, fmt, columns=COLUMNS, rows=plan.get("routes", []))

@@ -1,0 +1,110 @@
+"""``romana status``: can we reach the root and every registered service; what is stored."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from romana.cli import context, output
+from romana.cli.context import OutputOption
+from romana.client import Client
+from romana.core.errors import RomanaError
+
+UNAVAILABLE_EXIT = 10
+
+
+def _probe(client: Client, url: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        health = client.health(url)
+    except RomanaError as exc:
+        return {"url": url, "ok": False, "error": str(exc), "latency_ms": None}
+    latency = round((time.perf_counter() - start) * 1000, 1)
+    return {
+        "url": url,
+        "ok": True,
+        "error": None,
+        "latency_ms": latency,
+        "store": health.get("store"),
+        "services": health.get("services", []),
+    }
+
+
+def _count(get: Callable[[], list[Any]]) -> int | None:
+    try:
+        return len(get())
+    except RomanaError:
+        return None
+
+
+def collect(client: Client) -> dict[str, Any]:
+    roots = [_probe(client, url) for url in client.roots]
+    live = next((r for r in roots if r["ok"]), None)
+    services: list[dict[str, Any]] = []
+    if live is not None:
+        registered: list[dict[str, Any]] = []
+        with contextlib.suppress(RomanaError):
+            registered = [dict(r) for r in client.list_services()]
+        if not registered:
+            registered = [
+                {"name": name, "instance": "(root)", "url": live["url"]}
+                for name in live["services"]
+            ]
+        probes: dict[str, dict[str, Any]] = {}
+        for reg in registered:
+            probe = probes.setdefault(reg["url"], _probe(client, reg["url"]))
+            services.append({"name": reg["name"], "instance": reg["instance"], **probe})
+    counts = {
+        "tenants": _count(client.list_tenants),
+        "networks": _count(client.list_networks),
+        "hosts": _count(client.list_hosts),
+        "allocations": _count(client.list_allocations),
+        "policies": _count(client.list_policies),
+    }
+    return {
+        "roots": roots,
+        "store": live.get("store") if live else None,
+        "services": services,
+        "counts": counts,
+        "ok": live is not None and all(s["ok"] for s in services),
+    }
+
+
+def _state(row: dict[str, Any]) -> str:
+    if row["ok"]:
+        return f"up ({row['latency_ms']} ms)"
+    return f"DOWN: {row['error']}"
+
+
+def status(ctx: typer.Context, out: OutputOption = None) -> None:
+    """Show whether the root and every registered service answer, the store kind, and counts.
+
+    Exits with 10 (unavailable) when the root or any registered instance does not answer.
+
+    Example: romana status
+    """
+    report = collect(context.state(ctx).client())
+    fmt = context.state(ctx).fmt(out)
+    if fmt is not output.Format.table:
+        output.emit(report, fmt)
+    else:
+        rows = [("root", "-", r["url"], _state(r)) for r in report["roots"]]
+        rows += [(s["name"], s["instance"], s["url"], _state(s)) for s in report["services"]]
+        columns: list[output.Column] = [
+            ("SERVICE", lambda r: r[0]),
+            ("INSTANCE", lambda r: r[1]),
+            ("URL", lambda r: r[2]),
+            ("STATE", lambda r: r[3]),
+        ]
+        out_console = output.console()
+        out_console.print(output.table(columns, rows))
+        counts = ", ".join(
+            f"{name} {'?' if n is None else n}" for name, n in report["counts"].items()
+        )
+        output.message(f"store: {report['store'] or 'unknown'}; {counts}")
+    if not report["ok"]:
+        raise typer.Exit(UNAVAILABLE_EXIT)

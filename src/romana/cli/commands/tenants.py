@@ -1,0 +1,123 @@
+"""``romana tenant ...`` and ``romana segment ...``: tenants and their segments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from romana.cli import context, output
+from romana.cli.context import OutputOption
+
+app = typer.Typer(no_args_is_help=True, help="Tenants: list, show, create, delete.")
+segments = typer.Typer(no_args_is_help=True, help="Segments of a tenant: list, add, remove.")
+
+TENANT_COLUMNS: list[output.Column] = [
+    ("NAME", lambda t: t["name"]),
+    ("EXTERNAL ID", lambda t: t.get("external_id")),
+    ("IDS (network=id)", lambda t: t.get("ids")),
+    ("SEGMENTS (name=id)", lambda t: t.get("segments")),
+]
+
+TENANT_FIELDS: list[output.Column] = [
+    ("Name", lambda t: t["name"]),
+    ("External ID", lambda t: t.get("external_id")),
+    ("Tenant ids", lambda t: t.get("ids")),
+    ("Segments", lambda t: t.get("segments")),
+    ("Requested networks", lambda t: t.get("requested_networks")),
+]
+
+
+def show_tenant(ctx: typer.Context, tenant: Any, fmt: output.Format | None) -> None:
+    output.emit(tenant, context.state(ctx).fmt(fmt), fields=TENANT_FIELDS)
+
+
+@app.command("list")
+def list_tenants(ctx: typer.Context, out: OutputOption = None) -> None:
+    """List tenants with their id in each network and their segments.
+
+    Example: romana tenant list -o json
+    """
+    rows = context.state(ctx).client().list_tenants()
+    output.emit(rows, context.state(ctx).fmt(out), columns=TENANT_COLUMNS)
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
+    """Show one tenant.
+
+    Example: romana tenant show acme
+    """
+    show_tenant(ctx, context.state(ctx).client().get_tenant(name), out)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: str,
+    external_id: Annotated[
+        str | None, typer.Option("--external-id", "-i", help="Id of the tenant elsewhere.")
+    ] = None,
+    network: Annotated[
+        list[str] | None,
+        typer.Option("--network", "-n", help="Pin the tenant to this network (repeatable)."),
+    ] = None,
+    out: OutputOption = None,
+) -> None:
+    """Create a tenant; it gets an id in every network it may use.
+
+    Example: romana tenant create acme --external-id 4f1c --network net
+    """
+    tenant = context.state(ctx).client().create_tenant(name, external_id, network)
+    show_tenant(ctx, tenant, out)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
+    """Delete a tenant (refused while it holds addresses).
+
+    Example: romana tenant delete acme
+    """
+    tenant = context.state(ctx).client().delete_tenant(name)
+    if context.state(ctx).fmt(out) is output.Format.table:
+        output.message(f"tenant {tenant['name']} deleted")
+    else:
+        show_tenant(ctx, tenant, out)
+
+
+SEGMENT_COLUMNS: list[output.Column] = [
+    ("TENANT", lambda r: r[0]),
+    ("SEGMENT", lambda r: r[1]),
+    ("ID", lambda r: r[2]),
+]
+
+
+@segments.command("list")
+def list_segments(ctx: typer.Context, tenant: list[str], out: OutputOption = None) -> None:
+    """List the segments of one or more tenants.
+
+    Example: romana segment list acme
+    """
+    client = context.state(ctx).client()
+    found = [client.get_tenant(t) for t in tenant]
+    rows = [(t["name"], seg, sid) for t in found for seg, sid in t["segments"].items()]
+    value = {t["name"]: t["segments"] for t in found}
+    output.emit(value, context.state(ctx).fmt(out), columns=SEGMENT_COLUMNS, rows=rows)
+
+
+@segments.command("add")
+def add_segment(ctx: typer.Context, tenant: str, segment: str, out: OutputOption = None) -> None:
+    """Add a segment to a tenant.
+
+    Example: romana segment add acme web
+    """
+    show_tenant(ctx, context.state(ctx).client().add_segment(tenant, segment), out)
+
+
+@segments.command("remove")
+def remove_segment(ctx: typer.Context, tenant: str, segment: str, out: OutputOption = None) -> None:
+    """Remove a segment from a tenant.
+
+    Example: romana segment remove acme web
+    """
+    show_tenant(ctx, context.state(ctx).client().remove_segment(tenant, segment), out)

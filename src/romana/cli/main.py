@@ -1,0 +1,122 @@
+"""Composition root of the ``romana`` CLI: global options, command groups, exit codes.
+
+Every project error a command raises ends here, in :class:`RomanaGroup.invoke`, which prints
+it as one line on stderr and exits with the code of its class from :data:`EXIT_CODES` — the one
+place where errors become exit codes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+
+from romana.cli import context
+from romana.cli import settings as cli_settings
+from romana.cli.commands import auth, hosts, ipam, networks, policies, routes, status, tenants
+from romana.cli.commands import topology as topology_commands
+from romana.core import errors
+
+EXIT_CODES: tuple[tuple[type[errors.RomanaError], int, str], ...] = (
+    (errors.InvalidInput, 3, "invalid input"),
+    (errors.NotFound, 4, "not found"),
+    (errors.AlreadyExists, 5, "already exists"),
+    (errors.Conflict, 6, "conflict"),
+    (errors.Exhausted, 7, "exhausted"),
+    (errors.Unauthorized, 8, "unauthorized"),
+    (errors.Forbidden, 9, "forbidden"),
+    (errors.Unavailable, 10, "unavailable"),
+    (errors.Unsupported, 11, "unsupported"),
+    (errors.RomanaError, 1, "error"),
+)
+"""Error class → (exit code, label); the first class the error is an instance of wins."""
+
+
+def exit_code(exc: errors.RomanaError) -> tuple[int, str]:
+    for kind, code, label in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code, label
+    return 1, "error"
+
+
+def _codes_help() -> str:
+    rows = ["0 success", "2 usage error (bad option or argument)"]
+    rows += [f"{code} {label}" for _, code, label in EXIT_CODES if code != 1]
+    rows.append("1 any other error")
+    return "Exit codes: " + "; ".join(rows) + "."
+
+
+class RomanaGroup(typer.core.TyperGroup):
+    """The root command group; turns project errors into one line and an exit code."""
+
+    def invoke(self, ctx: typer._click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except errors.RomanaError as exc:
+            code, label = exit_code(exc)
+            line = " ".join(str(exc).split())
+            typer.echo(f"romana: {label}: {line}", err=True)
+            raise typer.Exit(code) from exc
+
+
+app = typer.Typer(
+    cls=RomanaGroup,
+    name="romana",
+    no_args_is_help=True,
+    help=(
+        "Manage a Romana network: tenants and segments, topology and hosts, address "
+        "allocations, policies and routes.\n\n"
+        "Settings come from the config file (~/.config/romana/config.toml, or --config), "
+        "the environment (ROMANA_URL, ROMANA_TOKEN, ROMANA_OUTPUT, ...) and options, in "
+        "increasing priority.\n\n"
+        "Example: romana --url http://10.0.0.1:9600 login -u admin\n\n" + _codes_help()
+    ),
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="romanad root URL(s), comma-separated (env ROMANA_URL)."),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", help="Bearer token (env ROMANA_TOKEN).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds to wait for a response.")
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="Config file; the login token is kept beside it (env ROMANA_CONFIG).",
+        ),
+    ] = None,
+) -> None:
+    environ = dict(os.environ)
+    path = cli_settings.config_path(environ, config)
+    overrides = {"url": url, "token": token, "timeout": timeout}
+    state = context.State(environ, path, overrides)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+app.command("login")(auth.login)
+app.command("logout")(auth.logout)
+app.add_typer(tenants.app, name="tenant")
+app.add_typer(tenants.segments, name="segment")
+app.add_typer(networks.app, name="network")
+app.add_typer(topology_commands.app, name="topology")
+app.add_typer(hosts.app, name="host")
+app.add_typer(ipam.app, name="ipam")
+app.command("decode")(ipam.decode)
+app.add_typer(policies.app, name="policy")
+app.add_typer(routes.app, name="route")
+app.command("status")(status.status)
+
+
+def main() -> None:
+    app(prog_name="romana")

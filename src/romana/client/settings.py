@@ -1,0 +1,85 @@
+"""Settings of the REST client: where romanad is, who we are, how patient to be.
+
+Built once by :func:`romana.config.load` (defaults < file < environment < overrides) in a
+composition root and handed to :class:`romana.client.Client`; the client never reads the
+environment itself. The CLI extends these with its own fields (``romana.cli.settings``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from romana.config import setting
+from romana.core.errors import Issues
+
+DEFAULT_URL = "http://127.0.0.1:9600"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    url: tuple[str, ...] = setting(
+        (DEFAULT_URL,),
+        "Root URL(s) of romanad, comma-separated; the client discovers every other service "
+        "through the first root that answers.",
+        env="ROMANA_URL",
+        flag="--url",
+    )
+    token: str = setting(
+        "",
+        "Bearer token sent with every request (from `romana login` when empty).",
+        env="ROMANA_TOKEN",
+        flag="--token",
+    )
+    timeout: float = setting(
+        10.0, "Seconds to wait for a response.", env="ROMANA_TIMEOUT", flag="--timeout"
+    )
+    connect_timeout: float = setting(
+        2.0, "Seconds to wait for a connection.", env="ROMANA_CONNECT_TIMEOUT"
+    )
+    retries: int = setting(
+        4,
+        "Further attempts of an idempotent call after an unavailable service or a lost "
+        "connection, each on another instance when one exists.",
+        env="ROMANA_RETRIES",
+    )
+    backoff: float = setting(
+        0.1,
+        "Seconds of the first back-off between rounds of retries; doubles each round, "
+        "with full jitter.",
+        env="ROMANA_BACKOFF",
+    )
+    backoff_max: float = setting(
+        2.0, "Upper bound, in seconds, of one back-off.", env="ROMANA_BACKOFF_MAX"
+    )
+    directory_ttl: float = setting(
+        5.0,
+        "Seconds the list of service instances is reused before it is fetched again.",
+        env="ROMANA_DIRECTORY_TTL",
+    )
+    discover: bool = setting(
+        True,
+        "Route each call to an instance of its service found through the root; when false "
+        "every call goes to the root URL(s).",
+        env="ROMANA_DISCOVER",
+    )
+
+    def validate(self) -> None:
+        issues = Issues("client settings")
+        check_client(self, issues)
+        issues.raise_if_any()
+
+
+def check_client(settings: ClientSettings, issues: Issues) -> None:
+    """Add every problem of the client fields to ``issues``."""
+    if not settings.url:
+        issues.add("url", "at least one root URL is required")
+    for i, url in enumerate(settings.url):
+        if not url.startswith(("http://", "https://")):
+            issues.add(f"url[{i}]", f"{url!r} must start with http:// or https://")
+    for name in ("timeout", "connect_timeout", "backoff", "backoff_max"):
+        if getattr(settings, name) <= 0:
+            issues.add(name, "must be > 0")
+    if settings.retries < 0:
+        issues.add("retries", "must be >= 0")
+    if settings.directory_ttl < 0:
+        issues.add("directory_ttl", "must be >= 0")

@@ -1,0 +1,432 @@
+"""The desired network state of one host, and the diff that turns current state into it.
+
+A :class:`HostPlan` says what the agent of one host must hold in that host's network
+namespace: the gateway interface with one gateway address per network, routes to the other
+hosts' prefixes, one veth pair per local endpoint, and a few sysctls. It is computed from
+the cluster state elsewhere; this module validates it and compares it with what the
+dataplane adapter read from the kernel. No I/O happens here.
+
+Invariants:
+
+* Everything a plan names is ours: the gateway interface ``romana-gw``, host-side veths
+  named :func:`host_ifname` (``romana`` + 9 hex digits of a hash of the endpoint id), and
+  routes the adapter tags with our route protocol number. :func:`diff` only ever proposes
+  operations on such objects, so a reconcile can never delete something it did not create.
+* A host veth name is a pure function of the endpoint id, so the agent finds an endpoint's
+  interface again after a restart without any local database.
+* :func:`plan` reports every problem of a plan at once (``InvalidInput``) and builds
+  nothing when there is one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from romana.core.errors import Issue, Issues
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+GATEWAY_IFNAME = "romana-gw"
+HOST_IFNAME_PREFIX = "romana"
+IFNAMSIZ = 15  # usable characters of a Linux interface name (IFNAMSIZ - 1)
+MAX_ID_BYTES = 255  # the id is stored in the host veth's ifalias (IFALIASZ - 1)
+MIN_MTU, MIN_MTU_IPV6, MAX_MTU = 68, 1280, 65535
+
+_HASH_CHARS = IFNAMSIZ - len(HOST_IFNAME_PREFIX)
+_HOST_IFNAME = re.compile(rf"{HOST_IFNAME_PREFIX}[0-9a-f]{{{_HASH_CHARS}}}")
+_MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+
+
+def host_ifname(endpoint_id: str) -> str:
+    """The name of the host side of an endpoint's veth pair: stable, <= 15 characters."""
+    digest = hashlib.sha256(endpoint_id.encode()).hexdigest()
+    return HOST_IFNAME_PREFIX + digest[:_HASH_CHARS]
+
+
+def is_host_ifname(name: str) -> bool:
+    """True for names :func:`host_ifname` can produce: the only veths we own."""
+    return _HOST_IFNAME.fullmatch(name) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySpec:
+    """The gateway interface and its addresses, each with the host-prefix length.
+
+    Example: ``10.1.0.1/16`` and ``fd00:0:1::1/64`` on ``romana-gw``.
+    """
+
+    addresses: tuple[IPInterface, ...]
+    ifname: str = GATEWAY_IFNAME
+
+    def gateway_for(self, address: IPAddress) -> IPAddress | None:
+        """The gateway address whose host prefix contains ``address``."""
+        for iface in self.addresses:
+            if address.version == iface.version and address in iface.network:
+                return iface.ip
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """A route to another host's prefix through that host's underlay address."""
+
+    dst: IPNetwork
+    via: IPAddress
+    dev: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    """One endpoint: a veth pair from this host into a workload network namespace.
+
+    ``addresses`` go inside as ``/32`` (``/128``); ``gateways`` holds one next hop per
+    address family used. ``netns`` is a path (``/run/netns/NAME``, ``/proc/PID/ns/net``).
+    """
+
+    id: str
+    netns: str
+    ifname: str
+    addresses: tuple[IPAddress, ...]
+    gateways: tuple[IPAddress, ...]
+    mtu: int
+    mac: str | None = None
+
+    @property
+    def host_ifname(self) -> str:
+        return host_ifname(self.id)
+
+    def gateway_for(self, version: int) -> IPAddress | None:
+        return next((g for g in self.gateways if g.version == version), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Sysctl:
+    """A network sysctl of the host namespace, in dotted form (``net.ipv4.ip_forward``)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostPlan:
+    """Everything one host's agent keeps in place. Build it with :func:`plan`."""
+
+    gateway: GatewaySpec
+    routes: tuple[RouteSpec, ...]
+    endpoints: tuple[EndpointSpec, ...]
+    sysctls: tuple[Sysctl, ...]
+    mtu: int
+
+
+def default_sysctls(versions: Iterable[int]) -> tuple[Sysctl, ...]:
+    """Forwarding for every address family in use; new namespaces start with it off.
+
+    IPv6 forwarding makes every interface of the namespace a router, which stops it from
+    accepting router advertisements unless that interface has ``accept_ra=2``.
+    """
+    wanted = set(versions)
+    found: list[Sysctl] = []
+    if 4 in wanted:
+        found.append(Sysctl("net.ipv4.ip_forward", "1"))
+    if 6 in wanted:
+        found.append(Sysctl("net.ipv6.conf.all.forwarding", "1"))
+    return tuple(found)
+
+
+def _ifname_rule(name: str) -> str | None:
+    if not name or len(name) > IFNAMSIZ:
+        return f"must be 1..{IFNAMSIZ} characters"
+    if name in (".", "..") or any(c in name for c in "/:") or any(c.isspace() for c in name):
+        return "must not be '.', '..' or contain '/', ':' or white space"
+    return None
+
+
+def endpoint_issues(spec: EndpointSpec, field: str = "endpoint") -> list[Issue]:
+    """Every problem of one endpoint on its own (no cross-endpoint checks)."""
+    found = Issues()
+    if not spec.id:
+        found.add(f"{field}.id", "must not be empty")
+    elif len(spec.id.encode()) > MAX_ID_BYTES:
+        found.add(f"{field}.id", f"must be at most {MAX_ID_BYTES} bytes")
+    if not spec.netns.startswith("/"):
+        found.add(f"{field}.netns", "must be an absolute path to a network namespace")
+    if (rule := _ifname_rule(spec.ifname)) is not None:
+        found.add(f"{field}.ifname", rule)
+    if not spec.addresses:
+        found.add(f"{field}.addresses", "must hold at least one address")
+    if len(set(spec.addresses)) != len(spec.addresses):
+        found.add(f"{field}.addresses", "must not repeat an address")
+    versions = {a.version for a in spec.addresses}
+    gateway_versions = [g.version for g in spec.gateways]
+    for version in sorted(versions):
+        if gateway_versions.count(version) != 1:
+            found.add(f"{field}.gateways", f"must hold exactly one IPv{version} gateway")
+    for version in sorted(set(gateway_versions) - versions):
+        found.add(f"{field}.gateways", f"has an IPv{version} gateway but no IPv{version} address")
+    low = MIN_MTU_IPV6 if 6 in versions else MIN_MTU
+    if not low <= spec.mtu <= MAX_MTU:
+        found.add(f"{field}.mtu", f"must be {low}..{MAX_MTU}")
+    if spec.mac is not None and (
+        _MAC.fullmatch(spec.mac) is None or int(spec.mac[:2], 16) & 1 or int(spec.mac.replace(":", ""), 16) == 0
+    ):
+        found.add(f"{field}.mac", "must be a unicast MAC address like 02:00:0a:01:11:01")
+    return list(found)
+
+
+def route_issues(route: RouteSpec, field: str = "route") -> list[Issue]:
+    found = Issues()
+    if route.via.version != route.dst.version:
+        found.add(f"{field}.via", f"must be an IPv{route.dst.version} address like dst")
+    elif route.via in route.dst:
+        found.add(f"{field}.via", f"must not lie inside dst {route.dst}")
+    if route.dev is not None and (rule := _ifname_rule(route.dev)) is not None:
+        found.add(f"{field}.dev", rule)
+    return list(found)
+
+
+def plan(
+    gateway: GatewaySpec,
+    routes: Sequence[RouteSpec],
+    endpoints: Sequence[EndpointSpec],
+    *,
+    mtu: int,
+    sysctls: Sequence[Sysctl] | None = None,
+) -> HostPlan:
+    """Validate the parts of a host plan and return it; every problem is reported at once.
+
+    Routes are sorted by destination and endpoints by id, so equal inputs give equal plans.
+    ``sysctls`` defaults to :func:`default_sysctls` for the families of the gateway.
+    """
+    found = Issues("host plan")
+    if (rule := _ifname_rule(gateway.ifname)) is not None:
+        found.add("gateway.ifname", rule)
+    seen_prefixes: set[IPNetwork] = set()
+    for i, iface in enumerate(gateway.addresses):
+        if iface.network.prefixlen == iface.max_prefixlen:
+            found.add(f"gateway.addresses[{i}]", "must carry the host-prefix length")
+        if any(iface.network.overlaps(other) for other in seen_prefixes):
+            found.add(f"gateway.addresses[{i}]", "overlaps another gateway prefix")
+        seen_prefixes.add(iface.network)
+    if not MIN_MTU <= mtu <= MAX_MTU:
+        found.add("mtu", f"must be {MIN_MTU}..{MAX_MTU}")
+    own = [iface.network for iface in gateway.addresses]
+    seen_dst: dict[IPNetwork, int] = {}
+    for i, route in enumerate(routes):
+        found.extend(route_issues(route, f"routes[{i}]"))
+        if route.dst in seen_dst:
+            found.add(f"routes[{i}].dst", f"repeats routes[{seen_dst[route.dst]}].dst")
+        seen_dst.setdefault(route.dst, i)
+        for net in own:
+            if route.dst.version == net.version and route.dst.overlaps(net):
+                found.add(f"routes[{i}].dst", f"overlaps this host's own prefix {net}")
+    gateway_ips = {iface.ip for iface in gateway.addresses}
+    ids: dict[str, int] = {}
+    names: dict[str, int] = {}
+    owners: dict[IPAddress, int] = {}
+    for i, ep in enumerate(endpoints):
+        field = f"endpoints[{i}]"
+        found.extend(endpoint_issues(ep, field))
+        if ep.id in ids:
+            found.add(f"{field}.id", f"repeats endpoints[{ids[ep.id]}].id")
+        elif ep.host_ifname in names:
+            found.add(
+                f"{field}.id", f"hashes to the host ifname of endpoints[{names[ep.host_ifname]}]"
+            )
+        ids.setdefault(ep.id, i)
+        names.setdefault(ep.host_ifname, i)
+        for addr in ep.addresses:
+            if addr in owners and owners[addr] != i:
+                found.add(f"{field}.addresses", f"{addr} is also used by endpoints[{owners[addr]}]")
+            owners.setdefault(addr, i)
+        for gw in ep.gateways:
+            if gw not in gateway_ips:
+                found.add(f"{field}.gateways", f"{gw} is not a gateway address of this host")
+        if ep.mtu > mtu:
+            found.add(f"{field}.mtu", f"must be <= the host mtu {mtu}")
+    chosen = (
+        default_sysctls(iface.version for iface in gateway.addresses)
+        if sysctls is None
+        else tuple(sysctls)
+    )
+    for i, sysctl in enumerate(chosen):
+        parts = sysctl.key.split(".")
+        if parts[0] != "net" or len(parts) < 3 or not all(parts) or "/" in sysctl.key:
+            found.add(f"sysctls[{i}].key", "must be a dotted key under net. (net.ipv4.ip_forward)")
+    found.raise_if_any()
+    return HostPlan(
+        gateway=gateway,
+        routes=tuple(sorted(routes, key=_route_key)),
+        endpoints=tuple(sorted(endpoints, key=lambda ep: ep.id)),
+        sysctls=chosen,
+        mtu=mtu,
+    )
+
+
+def _route_key(route: RouteSpec) -> tuple[int, int, int]:
+    return (route.dst.version, int(route.dst.network_address), route.dst.prefixlen)
+
+
+# --- the current state, as the adapter reads it ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentGateway:
+    addresses: frozenset[IPInterface]
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentEndpoint:
+    """A host veth of ours, seen from the host namespace.
+
+    ``id`` is read back from the interface alias ('' when the alias was lost);
+    ``addresses`` are the destinations of our host routes through this veth.
+    """
+
+    id: str
+    host_ifname: str
+    addresses: frozenset[IPAddress]
+    mtu: int
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentHost:
+    gateway: CurrentGateway | None
+    routes: tuple[RouteSpec, ...]
+    endpoints: tuple[CurrentEndpoint, ...]
+
+
+# --- operations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureGateway:
+    gateway: GatewaySpec
+
+
+@dataclass(frozen=True, slots=True)
+class AddRoute:
+    route: RouteSpec
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceRoute:
+    route: RouteSpec
+    current: RouteSpec
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRoute:
+    route: RouteSpec
+
+
+@dataclass(frozen=True, slots=True)
+class AddEndpoint:
+    endpoint: EndpointSpec
+
+
+@dataclass(frozen=True, slots=True)
+class RepairEndpoint:
+    """The endpoint's veth exists but its host side drifted; ``reasons`` say how."""
+
+    endpoint: EndpointSpec
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteEndpoint:
+    host_ifname: str
+    id: str
+
+
+Operation = (
+    EnsureGateway
+    | AddRoute
+    | ReplaceRoute
+    | DeleteRoute
+    | AddEndpoint
+    | RepairEndpoint
+    | DeleteEndpoint
+)
+
+
+def diff(current: CurrentHost, desired: HostPlan) -> tuple[Operation, ...]:
+    """The operations that turn ``current`` into ``desired``, in the order to apply them.
+
+    Order: the gateway, then endpoint deletions (they free addresses), endpoint additions
+    and repairs, route deletions, replacements and additions. ``current`` holds only objects
+    we own, so nothing else can appear in the result. An empty result means converged.
+    """
+    ops: list[Operation] = []
+    want_gw = frozenset(desired.gateway.addresses)
+    if current.gateway is None or current.gateway.addresses != want_gw or not current.gateway.up:
+        ops.append(EnsureGateway(desired.gateway))
+    ops.extend(_endpoint_ops(current.endpoints, desired.endpoints))
+    ops.extend(_route_ops(current.routes, desired.routes))
+    return tuple(ops)
+
+
+def _endpoint_ops(
+    current: Sequence[CurrentEndpoint], desired: Sequence[EndpointSpec]
+) -> list[Operation]:
+    have = {ep.host_ifname: ep for ep in current}
+    want = {ep.host_ifname: ep for ep in desired}
+    deletes: list[Operation] = []
+    changes: list[Operation] = []
+    for name in sorted(have.keys() - want.keys()):
+        deletes.append(DeleteEndpoint(name, have[name].id))
+    for name in sorted(want, key=lambda n: want[n].id):
+        spec = want[name]
+        seen = have.get(name)
+        if seen is None:
+            changes.append(AddEndpoint(spec))
+        elif seen.id and seen.id != spec.id:
+            deletes.append(DeleteEndpoint(name, seen.id))
+            changes.append(AddEndpoint(spec))
+        elif reasons := _drift(seen, spec):
+            changes.append(RepairEndpoint(spec, reasons))
+    return deletes + changes
+
+
+def _drift(seen: CurrentEndpoint, spec: EndpointSpec) -> tuple[str, ...]:
+    reasons: list[str] = []
+    if not seen.id:
+        reasons.append("the endpoint id alias is missing")
+    want = frozenset(spec.addresses)
+    reasons.extend(f"host route to {a} is missing" for a in _sorted(want - seen.addresses))
+    reasons.extend(f"stale host route to {a}" for a in _sorted(seen.addresses - want))
+    if seen.mtu != spec.mtu:
+        reasons.append(f"mtu is {seen.mtu}, want {spec.mtu}")
+    if not seen.up:
+        reasons.append("the host interface is down")
+    return tuple(reasons)
+
+
+def _sorted(addresses: Iterable[IPAddress]) -> list[IPAddress]:
+    return sorted(addresses, key=lambda a: (a.version, int(a)))
+
+
+def _route_ops(current: Sequence[RouteSpec], desired: Sequence[RouteSpec]) -> list[Operation]:
+    have = {r.dst: r for r in current}
+    want = {r.dst: r for r in desired}
+    deletes: list[Operation] = [DeleteRoute(have[dst]) for dst in _dsts(have.keys() - want.keys())]
+    replaces: list[Operation] = []
+    adds: list[Operation] = []
+    for dst in _dsts(want.keys()):
+        route, seen = want[dst], have.get(dst)
+        if seen is None:
+            adds.append(AddRoute(route))
+        elif seen.via != route.via or (route.dev is not None and seen.dev != route.dev):
+            replaces.append(ReplaceRoute(route, seen))
+    return deletes + replaces + adds
+
+
+def _dsts(dsts: Iterable[IPNetwork]) -> list[IPNetwork]:
+    return sorted(dsts, key=lambda d: (d.version, int(d.network_address), d.prefixlen))

@@ -1,0 +1,241 @@
+"""Compile Romana policies and the tenancy into one host's backend-neutral :class:`Ruleset`.
+
+The compiled ruleset, for packets crossing one of this host's endpoint interfaces (names
+starting with ``interface_prefix``; everything else is left alone)::
+
+    hook forward ─┬ from an endpoint ─ romana-from-endpoint: established/related accept,
+                  │      invalid drop, egress deny tree, egress allow tree ─ romana-egress-passed
+                  │                                      (to a local endpoint? ─ romana-ingress)
+                  └ to an endpoint ─── romana-to-endpoint: established/related accept,
+                         invalid drop ─ romana-ingress: ingress deny tree, ingress allow tree
+    hook input ── from an endpoint ─ romana-to-host: established/related accept, invalid drop,
+                         deny policies, allow policies, default (``endpoint_to_host``)
+
+Each *tree* classifies by masked address — destination for ingress, source for egress —
+with one :class:`ruleset.Dispatch` per network: first the tenant (``romana-<tree>-<tenant>``),
+then inside it the segment (``romana-<tree>-<tenant>.<segment>``). Policies attach by a jump
+to their policy chain (``romana-pi-<policy>`` / ``romana-pe-<policy>``) at the level of
+their target; ``local`` and address-set targets attach at the root of the tree.
+
+Semantics, in order:
+
+1. established/related traffic is accepted first, invalid traffic dropped;
+2. ``deny`` policies are evaluated before every ``allow``: a deny closes traffic that an
+   allow or the default would open;
+3. ingress default isolation: an endpoint accepts traffic from its own tenant (every host,
+   every segment, every network the tenant lives in) and from infrastructure addresses
+   (tenant 0: host gateways) and ``allow`` policies open more; everything else is dropped.
+   Traffic the host itself sends to its endpoints does not pass the forward hook: the host
+   can always reach its workloads, so a ``deny`` from peer ``host`` is :class:`Unsupported`;
+4. egress (enforced on the source host, forward hook only): endpoints may send anywhere
+   until an ``allow`` egress policy applies to them; from then on only what the egress
+   allow policies that apply to them (at any level: local, address set, tenant, segment)
+   open may leave — the Kubernetes rule. Traffic to the host itself is governed by
+   ``applied_to: [{"dest": "host"}]`` policies instead.
+
+The number of rules depends on networks, tenants, segments with policies and policies — never
+on endpoints: endpoint membership only ever appears as elements of address sets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from romana.core import addressing, ruleset
+from romana.core.errors import Issues, Unsupported
+from romana.core.policy import model, resolve
+from romana.core.policy import trees as trees_mod
+
+Tenant = resolve.Tenant
+TenantLike = resolve.TenantLike
+
+
+@dataclass(frozen=True, slots=True)
+class CompileInput:
+    """Everything one host's ruleset depends on."""
+
+    layouts: Mapping[str, addressing.Layout]
+    tenants: tuple[resolve.TenantLike, ...]
+    host: str
+    host_prefixes: tuple[addressing.IPNetwork, ...]
+    gateways: tuple[addressing.IPAddress, ...]
+    policies: tuple[model.Policy, ...] = ()
+    address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]] = field(default_factory=dict)
+    interface_prefix: str = "romana"
+    endpoint_to_host: model.Action = model.Action.DENY
+
+
+def unsupported(policy: model.Policy) -> tuple[str, ...]:
+    """Why this backend cannot express ``policy`` (empty when it can); pure of tenancy."""
+    reasons = []
+    kinds = {e.kind for e in policy.applied_to}
+    bad_targets = kinds & {model.Kind.ANY, model.Kind.CIDR}
+    if bad_targets:
+        reasons.append(f"applied_to cannot be {', '.join(sorted(bad_targets))}")
+    if model.Kind.HOST in kinds and policy.egress:
+        reasons.append("applied_to dest host takes ingress clauses only")
+    for direction in policy.directions:
+        peers = {p.kind for c in policy.clauses(direction) for p in c.peers}
+        if model.Kind.HOST not in peers:
+            continue
+        if direction is model.Direction.INGRESS and model.Kind.HOST in kinds:
+            reasons.append("traffic from the host to itself never crosses an endpoint interface")
+        if policy.action is model.Action.DENY and direction is model.Direction.INGRESS:
+            reasons.append(
+                "the host's own traffic to its endpoints is never filtered (it must reach "
+                "its workloads), so a deny from peer host cannot be enforced"
+            )
+        if policy.action is model.Action.DENY and direction is model.Direction.EGRESS:
+            reasons.append("deny traffic to the host with applied_to dest host, not egress")
+    return tuple(f"policy {policy.name!r}: {r}" for r in reasons)
+
+
+def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
+    """The ruleset for one host; :class:`Unsupported` names every policy it cannot express."""
+    _validate(inputs)
+    policies = sorted(inputs.policies, key=lambda p: p.name)
+    reasons = [reason for p in policies for reason in unsupported(p)]
+    if reasons:
+        raise Unsupported("; ".join(reasons))
+    versions = sorted(
+        {lay.version for lay in inputs.layouts.values()} | {p.version for p in inputs.host_prefixes}
+    )
+    resolver = resolve.Resolver(inputs.layouts, inputs.tenants, inputs.address_sets, versions)
+    slots: dict[trees_mod.Slot, list[tuple[str, str]]] = defaultdict(list)
+    policy_chains = []
+    for policy in policies:
+        targets = sorted(
+            {
+                t
+                for i, e in enumerate(policy.applied_to)
+                for t in resolver.targets(e, f"policy {policy.name!r} applied_to[{i}]")
+            }
+        )
+        for direction in policy.directions:
+            chain = _policy_chain(resolver, policy, direction)
+            policy_chains.append(chain)
+            for target in targets:
+                slot = trees_mod.Slot(direction, policy.action, target)
+                slots[slot].append((policy.name, chain.name))
+    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix)
+    chains = (
+        *builder.flow_chains(inputs.endpoint_to_host),
+        *builder.tree(model.Direction.INGRESS, model.Action.DENY),
+        *builder.tree(model.Direction.INGRESS, model.Action.ALLOW),
+        *builder.tree(model.Direction.EGRESS, model.Action.DENY),
+        *builder.tree(model.Direction.EGRESS, model.Action.ALLOW),
+        *policy_chains,
+    )
+    return ruleset.Ruleset(sets=_sets(inputs, versions), chains=chains, notes=tuple(resolver.notes))
+
+
+def _sets(inputs: CompileInput, versions: list[int]) -> tuple[ruleset.AddressSet, ...]:
+    out = []
+    for v in versions:
+        gateways = [ipaddress.ip_network(a) for a in inputs.gateways]
+        out.append(ruleset.address_set(resolve.set_name("host", v), v, gateways))
+        out.append(ruleset.address_set(resolve.set_name("local", v), v, inputs.host_prefixes))
+    referenced = {
+        e.address_set
+        for p in inputs.policies
+        for e in (*p.applied_to, *(peer for c in (*p.ingress, *p.egress) for peer in c.peers))
+        if e.address_set is not None
+    }
+    for name in sorted(set(inputs.address_sets) | referenced):
+        for v in versions:
+            out.append(
+                ruleset.address_set(
+                    resolve.set_name("set", v, name), v, inputs.address_sets.get(name, ())
+                )
+            )
+    return tuple(out)
+
+
+def _rule_alternatives(rule: model.Rule) -> resolve.Alternatives:
+    if rule.protocol is model.Protocol.ANY:
+        return [()]
+    if rule.protocol in model.PORT_PROTOCOLS:
+        proto = ruleset.Protocol(ruleset.Proto(rule.protocol.value))
+        ranges = sorted({(p, p) for p in rule.ports} | {(r.lo, r.hi) for r in rule.port_ranges})
+        if not ranges:
+            return [(proto,)]
+        return [(proto, ruleset.Ports(ruleset.Side.DST, tuple(ranges)))]
+    icmp = (ruleset.Icmp(rule.icmp_type, rule.icmp_code),) if rule.icmp_type is not None else ()
+    if rule.protocol is model.Protocol.ICMP and rule.icmp_type is None:
+        # Without a type, "icmp" means ICMP of either family; types are ICMPv4 numbers.
+        return [(ruleset.Protocol(ruleset.Proto.ICMP),), (ruleset.Protocol(ruleset.Proto.ICMPV6),)]
+    return [(ruleset.Protocol(ruleset.Proto(rule.protocol.value)), *icmp)]
+
+
+def _policy_chain(
+    resolver: resolve.Resolver, policy: model.Policy, direction: model.Direction
+) -> ruleset.Chain:
+    ingress = direction is model.Direction.INGRESS
+    side = ruleset.Side.SRC if ingress else ruleset.Side.DST
+    if policy.action is model.Action.DENY:
+        verdict = ruleset.DROP
+    else:
+        verdict = ruleset.ACCEPT if ingress else ruleset.goto(trees_mod.EGRESS_PASSED)
+    rules = []
+    for i, clause in enumerate(policy.clauses(direction)):
+        for j, peer in enumerate(clause.peers):
+            where = f"{policy.name} {direction}[{i}].peers[{j}]"
+            peer_alts = resolver.peer(peer, side, f"policy {where}")
+            for k, rule in enumerate(clause.rules):
+                for pm in peer_alts:
+                    for rm in _rule_alternatives(rule):
+                        candidate = ruleset.Rule((*pm, *rm), verdict, f"{where}.rules[{k}]")
+                        if _one_family(candidate):
+                            rules.append(candidate)
+    stem = "pi" if ingress else "pe"
+    return ruleset.Chain(resolve.chain_name(stem, policy.name), tuple(rules))
+
+
+def _one_family(rule: ruleset.Rule) -> bool:
+    versions = {m.match.version for m in rule.matches if isinstance(m, ruleset.Address)}
+    versions |= {m.version for m in rule.matches if isinstance(m, ruleset.InSet)}
+    versions |= {
+        m.protocol.version
+        for m in rule.matches
+        if isinstance(m, ruleset.Protocol) and m.protocol.version is not None
+    }
+    return len(versions) <= 1
+
+
+def _validate(inputs: CompileInput) -> None:
+    issues = Issues("invalid compile input")
+    if not ruleset.INTERFACE_PREFIX.match(inputs.interface_prefix):
+        issues.add("interface_prefix", "must be 1-14 of [A-Za-z0-9_.-]")
+    names: set[str] = set()
+    owners: dict[tuple[str, int], str] = {}
+    for i, tenant in enumerate(inputs.tenants):
+        at = f"tenants[{i}]"
+        if not tenant.name or tenant.name in names:
+            issues.add(f"{at}.name", "must be a non-empty name used by no other tenant")
+        names.add(tenant.name)
+        for network, tid in sorted(tenant.ids.items()):
+            lay = inputs.layouts.get(network)
+            if lay is None:
+                issues.add(f"{at}.ids.{network}", "names no configured network")
+            elif not 1 <= tid <= lay.max_tenant:
+                issues.add(f"{at}.ids.{network}", f"must be in 1..{lay.max_tenant}")
+            elif (network, tid) in owners:
+                issues.add(
+                    f"{at}.ids.{network}", f"id {tid} is also tenant {owners[network, tid]!r}'s"
+                )
+            owners.setdefault((network, tid), tenant.name)
+        seen: dict[int, str] = {}
+        for segment, sid in sorted(tenant.segments.items()):
+            if sid in seen:
+                issues.add(f"{at}.segments.{segment}", f"id {sid} is also segment {seen[sid]!r}")
+            seen[sid] = segment
+            limits = [inputs.layouts[n].max_segment for n in tenant.ids if n in inputs.layouts]
+            if not 0 <= sid <= min(limits, default=0):
+                issues.add(f"{at}.segments.{segment}", f"must be in 0..{min(limits, default=0)}")
+    policy_names = [p.name for p in inputs.policies]
+    for name in sorted({n for n in policy_names if policy_names.count(n) > 1}):
+        issues.add("policies", f"policy name {name!r} is used twice")
+    issues.raise_if_any()

@@ -1,0 +1,229 @@
+"""Render a :class:`Ruleset` for iptables + ipset: the compatibility backend.
+
+Output, all of it text for the adapter to feed to the tools, in this order:
+
+1. ``ipsets`` — ``ipset restore`` input. Each set is rebuilt beside itself and swapped in:
+   ``create NAME ... -exist`` (makes sure it exists), ``create NAME~``, ``flush NAME~``,
+   ``add NAME~ ...``, ``swap NAME~ NAME``, ``destroy NAME~``. Rules referring to ``NAME`` never
+   see a partial set, and only our names (``ROMANA-…``) are touched. ``maxelem`` is one fixed
+   value so that ``create -exist`` keeps matching the set after swaps;
+2. ``filter_v4`` / ``filter_v6`` — ``iptables-restore --noflush`` / ``ip6tables-restore
+   --noflush`` input. Declaring ``:ROMANA-X - [0:0]`` creates or flushes that chain only, so a
+   restore rewrites exactly our chains in one commit and leaves every other chain alone;
+3. ``hooks`` — the jumps from the built-in chains (``FORWARD`` → ``ROMANA-FORWARD``, ...).
+   A restore cannot add a rule idempotently (``-A`` would duplicate it and ``-D`` fails when
+   it is absent), so the adapter ensures each jump with ``--check`` and, if missing,
+   ``--insert <builtin> 1``: first in the built-in chain, as Calico does, because in iptables
+   an ``ACCEPT`` ends the built-in chain and our verdict on our endpoints' traffic must not
+   be pre-empted by rules that know nothing of tenants.
+
+Names are the IR names upper-cased (``romana-forward`` → ``ROMANA-FORWARD``); the IR
+guarantees that this is one-to-one and within iptables' 28 and ipset's 31 characters.
+Non-contiguous masks are written ``--destination 10.0.16.0/255.0.240.0``; a dispatch becomes
+one rule per entry. Every flag is long-form so that golden files read like the dataplane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from romana.core import addressing, ruleset
+from romana.core.errors import InvalidInput, Unsupported
+from romana.core.render import nftables
+
+OWNED_PREFIX = "ROMANA-"
+TEMPORARY_SUFFIX = "~"
+MAXELEM = 1 << 20
+_MULTIPORT_SLOTS = 15  # a range takes two of multiport's fifteen slots
+_SIDE = {ruleset.Side.SRC: "source", ruleset.Side.DST: "destination"}
+_SET_SIDE = {ruleset.Side.SRC: "src", ruleset.Side.DST: "dst"}
+_PROTOCOL = {
+    ruleset.Proto.TCP: "tcp",
+    ruleset.Proto.UDP: "udp",
+    ruleset.Proto.SCTP: "sctp",
+    ruleset.Proto.ICMP: "icmp",
+    ruleset.Proto.ICMPV6: "ipv6-icmp",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class HookJump:
+    """The jump from a built-in chain to ours; the adapter runs these argv tails."""
+
+    builtin: str
+    chain: str
+
+    def check_args(self) -> tuple[str, ...]:
+        return ("--check", self.builtin, "--jump", self.chain)
+
+    def insert_args(self) -> tuple[str, ...]:
+        return ("--insert", self.builtin, "1", "--jump", self.chain)
+
+    def delete_args(self) -> tuple[str, ...]:
+        return ("--delete", self.builtin, "--jump", self.chain)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedIptables:
+    filter_v4: str
+    filter_v6: str
+    ipsets: str
+    hooks: tuple[HookJump, ...] = ()
+    chains: tuple[str, ...] = ()
+    sets: tuple[str, ...] = ()
+
+
+def name(ir_name: str) -> str:
+    """The iptables/ipset spelling of an IR name."""
+    return ir_name.upper()
+
+
+def render(rs: ruleset.Ruleset) -> RenderedIptables:
+    """The restore inputs and hook jumps for ``rs``; :class:`Unsupported` if inexpressible."""
+    chains = tuple(name(c.name) for c in rs.chains)
+    return RenderedIptables(
+        filter_v4=_filter(rs, 4),
+        filter_v6=_filter(rs, 6),
+        ipsets="".join(_ipset(s) for s in rs.sets),
+        hooks=tuple(HookJump(c.hook.value.upper(), name(c.name)) for c in rs.hooked if c.hook),
+        chains=chains,
+        sets=tuple(name(s.name) for s in rs.sets),
+    )
+
+
+def render_removal(chains: Iterable[str], sets: Iterable[str]) -> RenderedIptables:
+    """Restore inputs that flush and delete the given chains and destroy the given sets.
+
+    Apply after removing any hook jump to these chains; sets go after the chains that use
+    them. Only our names are accepted.
+    """
+    chains, sets = sorted(set(chains)), sorted(set(sets))
+    foreign = [n for n in (*chains, *sets) if not n.startswith(OWNED_PREFIX)]
+    if foreign:
+        raise InvalidInput(f"refusing to remove objects that are not ours: {', '.join(foreign)}")
+    lines = ["*filter", *(f":{c} - [0:0]" for c in chains), *(f"-X {c}" for c in chains)]
+    text = "\n".join([*lines, "COMMIT"]) + "\n"
+    return RenderedIptables(
+        filter_v4=text,
+        filter_v6=text,
+        ipsets="".join(f"destroy {s}\n" for s in sets),
+        chains=tuple(chains),
+        sets=tuple(sets),
+    )
+
+
+def _filter(rs: ruleset.Ruleset, version: int) -> str:
+    lines = ["*filter"]
+    lines += [f":{name(c.name)} - [0:0]" for c in rs.chains]
+    for chain in rs.chains:
+        for rule in chain.rules:
+            if rule.version in (None, version):
+                lines += [f"-A {name(chain.name)} {body}" for body in _rule(rule, chain.name)]
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+def _address(match: addressing.Match) -> str:
+    if match.is_prefix:
+        return str(match.as_network())
+    return f"{match.value_address}/{match.mask_address}"
+
+
+def _rule(rule: ruleset.Rule, chain: str) -> list[str]:
+    """One rule body per expansion (dispatch entries, multiport chunks)."""
+    verdict = rule.verdict
+    if isinstance(verdict, ruleset.Dispatch):
+        expanded = []
+        for value, target in verdict.targets:
+            match = addressing.Match(verdict.version, value, verdict.mask)
+            expanded += _rule(
+                ruleset.Rule(
+                    (*rule.matches, ruleset.Address(verdict.side, match)),
+                    ruleset.jump(target),
+                    rule.comment,
+                ),
+                chain,
+            )
+        return expanded
+    head: list[str] = []
+    tail: list[str] = []
+    port_chunks: list[str] = [""]
+    sides: set[ruleset.Side] = set()
+    proto = next((m.protocol for m in rule.matches if isinstance(m, ruleset.Protocol)), None)
+    for m in rule.matches:
+        if isinstance(m, ruleset.Interface):
+            flag = "--in-interface" if m.side is ruleset.Side.SRC else "--out-interface"
+            head.append(f"{flag} {m.prefix}+")
+        elif isinstance(m, ruleset.Address):
+            if m.side in sides:
+                raise Unsupported(f"chain {chain}: iptables takes one {_SIDE[m.side]} per rule")
+            sides.add(m.side)
+            head.append(f"--{_SIDE[m.side]} {_address(m.match)}")
+        elif isinstance(m, ruleset.Protocol):
+            head.append(f"--protocol {_PROTOCOL[m.protocol]}")
+        elif isinstance(m, ruleset.InSet):
+            tail.append(f"--match set --match-set {name(m.set_name)} {_SET_SIDE[m.side]}")
+        elif isinstance(m, ruleset.Ports):
+            assert proto is not None
+            port_chunks = _ports(proto, m)
+        elif isinstance(m, ruleset.Icmp):
+            tail.append(_icmp(proto, m))
+        else:
+            states = ",".join(s.value.upper() for s in m.states)
+            tail.append(f"--match conntrack --ctstate {states}")
+    if rule.comment:
+        tail.append(f'--match comment --comment "{nftables.comment(rule.comment)}"')
+    if verdict.chain is None:
+        tail.append(f"--jump {verdict.action.value.upper()}")
+    else:
+        flag = "--goto" if verdict.action is ruleset.Action.GOTO else "--jump"
+        tail.append(f"{flag} {name(verdict.chain)}")
+    return [" ".join(p for p in (*head, chunk, *tail) if p) for chunk in port_chunks]
+
+
+def _ports(proto: ruleset.Proto, m: ruleset.Ports) -> list[str]:
+    flag = "destination" if m.side is ruleset.Side.DST else "source"
+    items = [str(lo) if lo == hi else f"{lo}:{hi}" for lo, hi in m.ranges]
+    if len(items) == 1:
+        return [f"--match {proto.value} --{flag}-port {items[0]}"]
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for item in items:
+        cost = 2 if ":" in item else 1
+        if used + cost > _MULTIPORT_SLOTS:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(item)
+        used += cost
+    return [f"--match multiport --{flag}-ports {','.join(c)}" for c in chunks]
+
+
+def _icmp(proto: ruleset.Proto | None, m: ruleset.Icmp) -> str:
+    code = f"/{m.code}" if m.code is not None else ""
+    if proto is ruleset.Proto.ICMPV6:
+        return f"--match icmp6 --icmpv6-type {m.type}{code}"
+    return f"--match icmp --icmp-type {m.type}{code}"
+
+
+def _ipset(s: ruleset.AddressSet) -> str:
+    elements = _ipset_elements(s.elements)
+    if len(elements) > MAXELEM:
+        raise Unsupported(f"set {s.name} has {len(elements)} elements; at most {MAXELEM} fit")
+    real = name(s.name)
+    temp = real + TEMPORARY_SUFFIX
+    family = "inet" if s.version == 4 else "inet6"
+    create = f"hash:net family {family} maxelem {MAXELEM} -exist"
+    lines = [f"create {real} {create}", f"create {temp} {create}", f"flush {temp}"]
+    lines += [f"add {temp} {e}" for e in elements]
+    lines += [f"swap {temp} {real}", f"destroy {temp}"]
+    return "\n".join(lines) + "\n"
+
+
+def _ipset_elements(elements: Iterable[addressing.IPNetwork]) -> list[str]:
+    out = []
+    for net in elements:
+        # hash:net refuses prefix length 0; two halves cover the same addresses.
+        halves = net.subnets(prefixlen_diff=1) if net.prefixlen == 0 else (net,)
+        out += [str(h) for h in halves]
+    return out

@@ -1,0 +1,353 @@
+"""Parse a topology document (ours or Romana v2's) into a validated :class:`Topology`.
+
+Document shape::
+
+    {"networks":   [{"name", "cidr", "tenants"?, "tenant_bits"?, "segment_bits"?,
+                     "endpoint_bits"?, "block_mask"?}, ...],
+     "topologies": [{"networks": [names], "map": [GroupOrHost, ...]}, ...]}
+
+    GroupOrHost = group {"name"?, "assignment"?, "routing"?, "groups"?: [GroupOrHost]}
+                | host  {"name", "ip", "labels"?, "index"?}
+
+Rules, beyond the carving of :mod:`romana.core.topology.carving`:
+
+* Widths default to :data:`romana.core.addressing.DEFAULT_WIDTHS`. A v2 ``block_mask`` (the
+  prefix length of a v2 address block) gives ``endpoint_bits = address_bits - block_mask``;
+  tenant and segment keep their defaults. ``tenants`` empty, absent or ``["*"]`` (v2's
+  output spelling) admits every tenant.
+* A ``map`` of exactly one group makes that group the root, owning all topology bits;
+  any other ``map`` (several groups, hosts, or empty) sits under an unnamed root. A list of
+  hosts makes its enclosing group a leaf holding them; a list may not mix hosts and groups.
+  A group without ``groups`` (or with ``groups: []``) is an empty leaf.
+* Listed hosts take their ``index`` (our extension, written by ``to_document`` so that a
+  placement survives export) or else the lowest index of their leaf not taken, in list order.
+  A listed host must carry the labels its groups' ``assignment`` asks for (v2 accepted any
+  host; we keep "every host is eligible for its group" true everywhere). v2's ``assignment``
+  on a host element is read as its labels.
+* A host listed in several topologies is one host: same ``ip`` and labels everywhere.
+* All networks of one topology have equal topology bits (a host's index is the same in each).
+
+Every problem is collected and raised as one :class:`InvalidInput` whose issues name the field
+path (``topologies[0].map[1].groups[2]``) and the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from romana.core import addressing
+from romana.core.errors import Issues
+from romana.core.topology import carving, model, networks
+
+MAX_DEPTH = 64
+# Width used when a tree's real width is unknown because its networks are in error; wide
+# enough that no spurious capacity issue is added next to the real one.
+_UNKNOWN_BITS = 128
+
+_TOP_KEYS = frozenset({"networks", "topologies"})
+_TOPOLOGY_KEYS = frozenset({"networks", "map"})
+# "cidr" is filled in by v2 on output and ignored on input, as v2 did.
+_GROUP_KEYS = frozenset({"name", "assignment", "routing", "groups", "cidr"})
+_HOST_KEYS = frozenset({"name", "ip", "labels", "assignment", "index", "cidr"})
+
+
+@dataclass(slots=True)
+class _Listed:
+    host: model.Host
+    field: str
+    tree: int
+
+
+@dataclass(slots=True)
+class _Parser:
+    issues: Issues = field(default_factory=Issues)
+    declared: networks.Declared = field(default_factory=networks.Declared)
+    hosts: dict[str, _Listed] = field(default_factory=dict)
+    ips: dict[addressing.IPAddress, str] = field(default_factory=dict)
+
+    # -- topologies ------------------------------------------------------------------------
+
+    def topology_list(self, raw: object) -> list[model.Tree]:
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list):
+            self.issues.add("topologies", "must be a list")
+            return []
+        owner: dict[str, int] = {}
+        return [self.topology(item, t, owner) for t, item in enumerate(raw)]
+
+    def topology(self, raw: object, t: int, owner: dict[str, int]) -> model.Tree:
+        where = f"topologies[{t}]"
+        doc = model.check_object(raw, where, _TOPOLOGY_KEYS, self.issues)
+        names = self.topology_networks(doc.get("networks"), where, t, owner)
+        widths = {
+            n: self.declared.valid[n].layout.topology_bits
+            for n in names
+            if n in self.declared.valid
+        }
+        bits = _UNKNOWN_BITS
+        if len(set(widths.values())) > 1:
+            listing = ", ".join(f"{n!r} has {w}" for n, w in widths.items())
+            self.issues.add(
+                f"{where}.networks",
+                "networks of one topology must have equal topology bits, since a host has the "
+                f"same index in each ({listing})",
+            )
+        elif widths and len(widths) == len(names):
+            bits = next(iter(widths.values()))
+        root = self.root(doc.get("map"), f"{where}.map", bits, t)
+        return model.Tree(tuple(names), bits, root)
+
+    def topology_networks(
+        self, raw: object, where: str, t: int, owner: dict[str, int]
+    ) -> list[str]:
+        if not isinstance(raw, list) or not raw:
+            self.issues.add(f"{where}.networks", "must be a non-empty list of network names")
+            return []
+        names: list[str] = []
+        for k, name in enumerate(raw):
+            at = f"{where}.networks[{k}]"
+            if not isinstance(name, str) or name not in self.declared.names:
+                self.issues.add(at, f"unknown network {name!r}")
+            elif name in names:
+                self.issues.add(at, f"network {name!r} is listed twice")
+            elif name in owner:
+                self.issues.add(
+                    at,
+                    f"network {name!r} is already in topologies[{owner[name]}]; "
+                    "a network belongs to one topology",
+                )
+            else:
+                owner[name] = t
+                names.append(name)
+        return names
+
+    def root(self, raw: object, where: str, bits: int, t: int) -> model.Group:
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list):
+            self.issues.add(where, "must be a list of groups or hosts")
+            raw = []
+        if len(raw) == 1 and isinstance(raw[0], Mapping) and "ip" not in raw[0]:
+            return self.group(raw[0], f"{where}[0]", "", (), 0, bits, (), t, 0)
+        groups, members = self.contents(raw, where, "", (), 0, bits, (), t, 0)
+        return model.Group("", "", (), 0, bits, groups=groups, members=members)
+
+    def group(
+        self,
+        raw: Mapping[str, object],
+        where: str,
+        parent_path: str,
+        position: tuple[int, ...],
+        first: int,
+        bits: int,
+        required: model.Labels,
+        t: int,
+        depth: int,
+    ) -> model.Group:
+        doc = model.check_object(raw, where, _GROUP_KEYS, self.issues)
+        name = doc.get("name", "")
+        if not isinstance(name, str):
+            self.issues.add(f"{where}.name", "must be a string")
+            name = ""
+        routing = doc.get("routing", "")
+        if not isinstance(routing, str):
+            self.issues.add(f"{where}.routing", "must be a string")
+            routing = ""
+        assignment = model.check_labels(doc.get("assignment"), f"{where}.assignment", self.issues)
+        have = dict(required)
+        for key, value in assignment:
+            if have.get(key, value) != value:
+                self.issues.add(
+                    f"{where}.assignment",
+                    f"{key}={value} contradicts {key}={have[key]} of an enclosing group; "
+                    "no host could ever be placed here",
+                )
+            have[key] = value
+        label = name or (f"#{position[-1]}" if position else "")
+        path = f"{parent_path}/{label}" if parent_path else label
+        groups, members = self.contents(
+            doc.get("groups"),
+            f"{where}.groups",
+            path,
+            position,
+            first,
+            bits,
+            model.labels_of(have),
+            t,
+            depth + 1,
+        )
+        return model.Group(name, path, position, first, bits, assignment, routing, groups, members)
+
+    def contents(
+        self,
+        raw: object,
+        where: str,
+        path: str,
+        position: tuple[int, ...],
+        first: int,
+        bits: int,
+        required: model.Labels,
+        t: int,
+        depth: int,
+    ) -> tuple[tuple[model.Group, ...], tuple[model.Member, ...]]:
+        if raw is None:
+            return (), ()
+        if not isinstance(raw, list):
+            self.issues.add(where, "must be a list of groups or hosts")
+            return (), ()
+        if depth > MAX_DEPTH:
+            self.issues.add(where, f"groups nest deeper than {MAX_DEPTH} levels")
+            return (), ()
+        if not raw:
+            return (), ()
+        hosts = [isinstance(item, Mapping) and "ip" in item for item in raw]
+        if all(hosts):
+            return (), self.members(raw, where, path, first, bits, required, t)
+        if any(hosts):
+            self.issues.add(where, "mixes hosts and groups; hosts go in a leaf group's list")
+            return (), ()
+        if not carving.fits(len(raw), bits):
+            self.issues.add(
+                where,
+                f"{len(raw)} groups need {carving.slot_bits(len(raw))} topology bits but the "
+                f"enclosing group has only {bits} left (group too small for the layout)",
+            )
+            bits = _UNKNOWN_BITS
+        children: list[model.Group] = []
+        for i, item in enumerate(raw):
+            at = f"{where}[{i}]"
+            if not isinstance(item, Mapping):
+                self.issues.add(at, "must be an object")
+                continue
+            c_first, c_bits = carving.child_range(first, bits, len(raw), i)
+            children.append(
+                self.group(item, at, path, (*position, i), c_first, c_bits, required, t, depth)
+            )
+        named = [c.name for c in children if c.name]
+        for dup in sorted({n for n in named if named.count(n) > 1}):
+            self.issues.add(where, f"group name {dup!r} is used by more than one sibling")
+        return tuple(children), ()
+
+    def members(
+        self,
+        raw: Sequence[object],
+        where: str,
+        path: str,
+        first: int,
+        bits: int,
+        required: model.Labels,
+        t: int,
+    ) -> tuple[model.Member, ...]:
+        capacity = 1 << bits
+        if len(raw) > capacity:
+            self.issues.add(
+                where,
+                f"{len(raw)} hosts do not fit: the group has {bits} topology bits "
+                f"({capacity} host indices) (group too small for the layout)",
+            )
+        listed: list[tuple[str, int | None]] = []
+        taken: set[int] = set()
+        for k, item in enumerate(raw):
+            at = f"{where}[{k}]"
+            host, index = self.host(item, at, t)
+            if host is None:
+                continue
+            if not model.satisfies(host.labels, required):
+                self.issues.add(
+                    at,
+                    f"host {host.name!r} lacks labels {_show(required)} that group "
+                    f"{path or '(root)'} assigns; give the host those labels",
+                )
+            if index is not None:
+                if not first <= index < first + capacity:
+                    self.issues.add(
+                        f"{at}.index",
+                        f"{index} is outside the group's indices {first}..{first + capacity - 1}",
+                    )
+                elif index in taken:
+                    self.issues.add(f"{at}.index", f"index {index} is taken by another host")
+                taken.add(index)
+            listed.append((host.name, index))
+        free = (i for i in range(first, first + capacity) if i not in taken)
+        return tuple(
+            model.Member(name, index if index is not None else next(free, -1))
+            for name, index in listed
+        )
+
+    def host(self, raw: object, where: str, t: int) -> tuple[model.Host | None, int | None]:
+        doc = model.check_object(raw, where, _HOST_KEYS, self.issues)
+        if "groups" in doc:
+            self.issues.add(f"{where}.groups", "an element with an ip is a host: no groups")
+        name = doc.get("name")
+        ok = True
+        if not isinstance(name, str) or not model.HOST_NAME_RE.match(name):
+            self.issues.add(f"{where}.name", model.HOST_NAME_RULE)
+            ok = False
+        ip = model.parse_ip(doc.get("ip"))
+        if ip is None:
+            self.issues.add(f"{where}.ip", f"{doc.get('ip')!r} is not an IPv4 or IPv6 address")
+            ok = False
+        if "labels" in doc and "assignment" in doc:
+            self.issues.add(where, "give labels (or v2's assignment), not both")
+        labels = model.check_labels(
+            doc.get("labels", doc.get("assignment")), f"{where}.labels", self.issues
+        )
+        index = doc.get("index")
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
+            self.issues.add(f"{where}.index", "must be an integer")
+            index = None
+        if not ok:
+            return None, None
+        assert isinstance(name, str) and ip is not None
+        host = model.Host(name, ip, labels)
+        if not self.register(host, where, t):
+            return None, None
+        return host, index
+
+    def register(self, host: model.Host, where: str, t: int) -> bool:
+        seen = self.hosts.get(host.name)
+        if seen is not None:
+            if seen.tree == t:
+                self.issues.add(f"{where}.name", f"duplicate host name (also at {seen.field})")
+                return False
+            if seen.host != host:
+                self.issues.add(
+                    where,
+                    f"host {host.name!r} differs from its listing at {seen.field}; "
+                    "a host has one ip and one set of labels",
+                )
+                return False
+            seen.tree = t
+            return True
+        owner = self.ips.get(host.ip)
+        if owner is not None:
+            self.issues.add(
+                f"{where}.ip",
+                f"duplicate host ip {host.ip} (host {owner!r} at {self.hosts[owner].field})",
+            )
+            return False
+        self.hosts[host.name] = _Listed(host, where, t)
+        self.ips[host.ip] = host.name
+        return True
+
+
+def _show(labels: model.Labels) -> str:
+    return ", ".join(f"{k}={v}" for k, v in labels) or "(none)"
+
+
+def parse(document: object) -> model.Topology:
+    """Validate a topology document and return the :class:`Topology` it describes.
+
+    Raises:
+        InvalidInput: with one issue per problem found, each naming its field path.
+    """
+    p = _Parser()
+    doc = model.check_object(document, "document", _TOP_KEYS, p.issues)
+    p.declared = networks.parse_networks(doc.get("networks"), p.issues)
+    trees = p.topology_list(doc.get("topologies"))
+    p.issues.raise_if_any()
+    nets = tuple(p.declared.valid[name] for name in p.declared.names)
+    hosts = tuple(sorted((x.host for x in p.hosts.values()), key=lambda h: h.name))
+    return model.Topology(nets, tuple(trees), hosts)

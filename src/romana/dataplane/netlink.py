@@ -1,0 +1,251 @@
+"""The host's routing dataplane over netlink: gateway, sysctls, routes and endpoints.
+
+:class:`Netlink` is what the agent drives. It works on one network namespace: the current
+one (the agent of a host runs inside that host's namespace) or the one at ``netns``.
+Every operation states an end result and may be repeated at any time ("ensure"): errnos
+that mean the result is already there (EEXIST on add, ENOENT/ESRCH/ENODEV on delete) are
+success, and every other kernel error becomes a :mod:`romana.core.errors` type, chained.
+
+What we own here, and therefore the only things ever changed or deleted:
+
+* the gateway interface ``romana-gw``: a ``dummy`` device where the kernel has one,
+  otherwise a bridge without ports (learned once per process), holding exactly the
+  gateway addresses of the plan;
+* routes tagged with :data:`ROUTE_PROTOCOL` (82) in the main table: routes to other
+  hosts' prefixes (``via`` a next hop) and endpoint host routes (``dev`` a host veth).
+  A route that is not ours with the same destination and metric is never replaced:
+  :meth:`Netlink.ensure_routes` reports it as ``AlreadyExists``;
+* host veths named by :func:`romana.core.hostplan.host_ifname` (see
+  :mod:`romana.dataplane.veth`).
+
+:meth:`Netlink.current` reads exactly those objects back, for
+:func:`romana.core.hostplan.diff`; :meth:`Netlink.apply` carries out one resulting operation.
+Calls block for about a millisecond each (an endpoint takes a handful); use the object
+from one thread (see :mod:`romana.dataplane.rtnl`).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable
+from typing import ClassVar
+
+from romana.core import hostplan
+from romana.core.errors import AlreadyExists, InvalidInput, NotFound, Unsupported
+from romana.dataplane import sysctl, veth
+from romana.dataplane.rtnl import (
+    DEFAULT_PRIORITY,
+    ROUTE_PROTOCOL,
+    RT_SCOPE_UNIVERSE,
+    RT_TABLE_MAIN,
+    Link,
+    Route,
+    Rtnl,
+)
+
+__all__ = ["GATEWAY_KINDS", "ROUTE_PROTOCOL", "Netlink"]
+
+GATEWAY_KINDS = ("dummy", "bridge")
+
+
+class Netlink:
+    """Route-netlink operations on one network namespace (``None``: the current one)."""
+
+    # The device kind the kernel accepts for the gateway; a kernel fact, learned once.
+    gateway_kind: ClassVar[str | None] = None
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+        self.rtnl = Rtnl(netns)
+
+    def close(self) -> None:
+        self.rtnl.close()
+
+    def __enter__(self) -> Netlink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- gateway and sysctls -------------------------------------------------------------
+
+    def _create_gateway(self, ifname: str) -> None:
+        kinds = GATEWAY_KINDS if Netlink.gateway_kind is None else (Netlink.gateway_kind,)
+        for kind in kinds:
+            try:
+                self.rtnl.request(
+                    f"link add {ifname} type {kind}",
+                    self.rtnl.ipr.link,
+                    "add",
+                    ifname=ifname,
+                    kind=kind,
+                    ok=(errno.EEXIST,),
+                )
+            except Unsupported:
+                continue
+            Netlink.gateway_kind = kind
+            return
+        raise Unsupported(f"the kernel supports none of {', '.join(GATEWAY_KINDS)} for {ifname}")
+
+    def ensure_gateway(self, spec: hostplan.GatewaySpec) -> bool:
+        """The gateway interface exists, is up and holds exactly ``spec.addresses``."""
+        link = self.rtnl.link(spec.ifname)
+        created = link is None
+        if link is None:
+            self._create_gateway(spec.ifname)
+            link = self.rtnl.link(spec.ifname)
+            assert link is not None
+        elif link.kind not in GATEWAY_KINDS:
+            raise AlreadyExists(
+                f"{spec.ifname} exists as a {link.kind or 'plain'} device, "
+                f"not one of {', '.join(GATEWAY_KINDS)}"
+            )
+        changed = self.rtnl.ensure_addresses(link, spec.addresses, RT_SCOPE_UNIVERSE)
+        if not link.up:
+            self.rtnl.request(
+                f"link set {spec.ifname} up",
+                self.rtnl.ipr.link,
+                "set",
+                index=link.index,
+                state="up",
+            )
+        return created or changed or not link.up
+
+    def gateway(self, ifname: str = hostplan.GATEWAY_IFNAME) -> hostplan.CurrentGateway | None:
+        link = self.rtnl.link(ifname)
+        return None if link is None else self._gateway_state(link)
+
+    def _gateway_state(self, link: Link) -> hostplan.CurrentGateway:
+        addresses = frozenset(
+            iface for iface, scope in self.rtnl.addresses(link.index) if scope == RT_SCOPE_UNIVERSE
+        )
+        return hostplan.CurrentGateway(addresses, link.up)
+
+    def ensure_sysctls(self, sysctls: Iterable[hostplan.Sysctl]) -> tuple[str, ...]:
+        """See :func:`romana.dataplane.sysctl.ensure`; returns the keys that changed."""
+        return sysctl.ensure(sysctls, netns=self.netns)
+
+    def underlay_mtu(self, toward: hostplan.IPAddress) -> int:
+        """The MTU of the interface that carries the route to ``toward`` (a peer host)."""
+        msgs = self.rtnl.request(f"route get {toward}", self.rtnl.ipr.route, "get", dst=str(toward))
+        oif = msgs[0].get_attr("RTA_OIF") if msgs else None
+        link = self.rtnl.link_by_index(int(oif)) if oif else None
+        if link is None:
+            raise NotFound(f"no route to {toward}")
+        return link.mtu
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    def ensure_endpoint(self, spec: hostplan.EndpointSpec) -> veth.Attached:
+        return veth.ensure(self.rtnl, spec)
+
+    def remove_endpoint(self, host_ifname: str) -> bool:
+        return veth.remove(self.rtnl, host_ifname)
+
+    def endpoints(self) -> tuple[hostplan.CurrentEndpoint, ...]:
+        return veth.listed(self.rtnl.links(), self.rtnl.routes(proto=ROUTE_PROTOCOL))
+
+    # --- routes to other hosts -----------------------------------------------------------
+
+    def _route_spec(self, route: Route, names: dict[int, str]) -> hostplan.RouteSpec:
+        assert route.gateway is not None
+        return hostplan.RouteSpec(route.dst, route.gateway, names.get(route.oif))
+
+    def routes(self) -> tuple[hostplan.RouteSpec, ...]:
+        """Our routes to other hosts' prefixes (those with a next hop)."""
+        names = {link.index: link.ifname for link in self.rtnl.links()}
+        return tuple(
+            self._route_spec(r, names)
+            for r in self.rtnl.routes(proto=ROUTE_PROTOCOL)
+            if r.gateway is not None
+        )
+
+    def ensure_routes(self, routes: Iterable[hostplan.RouteSpec]) -> int:
+        """Add or replace each route; return how many changed.
+
+        Routes that are not ours and hold the same destination and metric are left alone
+        and reported together, after the others were ensured, as ``AlreadyExists``.
+        """
+        wanted = list(routes)
+        issues = [i for n, r in enumerate(wanted) for i in hostplan.route_issues(r, f"routes[{n}]")]
+        if issues:
+            raise InvalidInput(issues)
+        existing = self.rtnl.routes()
+        indexes = {link.ifname: link.index for link in self.rtnl.links()}
+        changed, clashes = 0, []
+        for spec in wanted:
+            metric = DEFAULT_PRIORITY[spec.dst.version]
+            same = [r for r in existing if r.dst == spec.dst and r.priority == metric]
+            if any(r.proto != ROUTE_PROTOCOL for r in same):
+                clashes.append(str(spec.dst))
+                continue
+            oif = None
+            if spec.dev is not None:
+                if spec.dev not in indexes:
+                    raise NotFound(f"route {spec.dst}: device {spec.dev} does not exist")
+                oif = indexes[spec.dev]
+            if same and same[0].gateway == spec.via and oif in (None, same[0].oif):
+                continue
+            command = "replace" if same else "add"
+            self.rtnl.request(
+                f"route {command} {spec.dst} via {spec.via}",
+                self.rtnl.ipr.route,
+                command,
+                dst=str(spec.dst),
+                gateway=str(spec.via),
+                oif=oif,
+                proto=ROUTE_PROTOCOL,
+                table=RT_TABLE_MAIN,
+            )
+            changed += 1
+        if clashes:
+            raise AlreadyExists(f"routes to {', '.join(clashes)} exist and are not ours")
+        return changed
+
+    def delete_route(self, route: hostplan.RouteSpec) -> bool:
+        """Delete our route to ``route.dst``; False when there was none.
+
+        The request names our protocol, so the kernel refuses to delete anyone else's.
+        """
+        version = route.dst.version
+        try:
+            self.rtnl.request(
+                f"route del {route.dst}",
+                self.rtnl.ipr.route,
+                "del",
+                dst=str(route.dst),
+                proto=ROUTE_PROTOCOL,
+                table=RT_TABLE_MAIN,
+                priority=DEFAULT_PRIORITY[version] or None,
+            )
+        except NotFound:
+            return False
+        return True
+
+    # --- the whole host ------------------------------------------------------------------
+
+    def current(self, gateway_ifname: str = hostplan.GATEWAY_IFNAME) -> hostplan.CurrentHost:
+        """Everything of ours in this namespace, as :func:`hostplan.diff` expects it."""
+        links = self.rtnl.links()
+        ours = self.rtnl.routes(proto=ROUTE_PROTOCOL)
+        names = {link.index: link.ifname for link in links}
+        gw = next((link for link in links if link.ifname == gateway_ifname), None)
+        return hostplan.CurrentHost(
+            gateway=None if gw is None else self._gateway_state(gw),
+            routes=tuple(self._route_spec(r, names) for r in ours if r.gateway is not None),
+            endpoints=veth.listed(links, ours),
+        )
+
+    def apply(self, op: hostplan.Operation) -> None:
+        """Carry out one operation of :func:`hostplan.diff`."""
+        match op:
+            case hostplan.EnsureGateway(gateway=spec):
+                self.ensure_gateway(spec)
+            case hostplan.AddRoute(route=route) | hostplan.ReplaceRoute(route=route):
+                self.ensure_routes([route])
+            case hostplan.DeleteRoute(route=route):
+                self.delete_route(route)
+            case hostplan.AddEndpoint(endpoint=spec) | hostplan.RepairEndpoint(endpoint=spec):
+                self.ensure_endpoint(spec)
+            case hostplan.DeleteEndpoint(host_ifname=name):
+                self.remove_endpoint(name)

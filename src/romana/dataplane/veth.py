@@ -1,0 +1,261 @@
+"""Endpoints as veth pairs: create, repair, inspect and remove them idempotently.
+
+One endpoint is a veth pair. The host side lives in the host namespace, is named
+``hostplan.host_ifname(id)`` and carries the endpoint id in its alias; the peer is created
+directly inside the workload namespace under the requested name (``eth0``). Inside: the
+endpoint's ``/32`` (``/128``) addresses and ``default via <gateway> onlink`` per family. On
+the host: a ``/32`` (``/128``) route to each address through the host veth, tagged with our
+route protocol.
+
+How the endpoint reaches its gateway (machine-lab §2): the gateway address is also put on
+the host veth (``/32 scope link``, ``/128 nodad``), so the host answers ARP and neighbour
+solicitation for it on that link; proxy ARP alone is not enough. Both sides also get a
+permanent neighbour entry for the other's address, because a fresh veth ignores neighbour
+discovery until the kernel's link watcher marks it ready (up to a second later): without the
+entries the first packets of a new workload are lost. The host veth gets strict reverse-path
+filtering so an endpoint cannot send from another endpoint's address (the address is the
+tenant); note that ``net.ipv4.conf.all.rp_filter=2`` on the host overrides it to loose.
+
+Invariants: :func:`ensure` converges from any partial state (nothing, a half-made pair, a
+host veth whose peer went elsewhere) and changes nothing when all is in place; :func:`remove`
+only deletes names :func:`hostplan.is_host_ifname` accepts and succeeds when the veth, or the
+whole workload namespace, is already gone (the kernel removes the pair, its routes and
+neighbour entries with either end).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from romana.core import hostplan
+from romana.core.errors import AlreadyExists, InvalidInput, Issue
+from romana.dataplane import netns as netns_mod
+from romana.dataplane import sysctl
+from romana.dataplane.rtnl import (
+    NUD_PERMANENT,
+    ROUTE_PROTOCOL,
+    RT_SCOPE_LINK,
+    RT_SCOPE_UNIVERSE,
+    RT_TABLE_MAIN,
+    RTNH_F_ONLINK,
+    Link,
+    Route,
+    Rtnl,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    """What a runtime needs back from an endpoint: both interface names and MACs."""
+
+    host_ifname: str
+    host_mac: str
+    ifname: str
+    mac: str
+    netns: str
+
+
+def _paired(host: Link, peer: Link | None) -> bool:
+    return (
+        peer is not None
+        and peer.kind == "veth"
+        and host.kind == "veth"
+        and peer.peer_index == host.index
+        and host.peer_index == peer.index
+    )
+
+
+def _create_pair(host: Rtnl, spec: hostplan.EndpointSpec) -> None:
+    peer: dict[str, object] = {"ifname": spec.ifname, "mtu": spec.mtu}
+    if spec.mac is not None:
+        peer["address"] = spec.mac.lower()
+    fd = netns_mod.open_netns(spec.netns)
+    try:
+        peer["net_ns_fd"] = fd
+        host.request(
+            f"veth add {spec.host_ifname}",
+            host.ipr.link,
+            "add",
+            ifname=spec.host_ifname,
+            kind="veth",
+            mtu=spec.mtu,
+            peer=peer,
+        )
+    except AlreadyExists as exc:
+        raise AlreadyExists(
+            f"interface {spec.ifname!r} already exists in {spec.netns} and is not the "
+            f"peer of {spec.host_ifname}"
+        ) from exc
+    finally:
+        os.close(fd)
+
+
+def _host_iface(address: hostplan.IPAddress) -> hostplan.IPInterface:
+    return ipaddress.ip_interface(f"{address}/{address.max_prefixlen}")
+
+
+def _inside(
+    inner: Rtnl, peer: Link, spec: hostplan.EndpointSpec, host_mac: str, fresh: bool
+) -> Link:
+    """Addresses, link state, default routes and gateway neighbours inside the workload."""
+    settings: dict[str, Any] = {"mtu": spec.mtu, "state": "up"}
+    new_mac = spec.mac is not None and spec.mac.lower() != peer.mac
+    if new_mac:
+        settings["address"] = spec.mac
+    inner.request(f"link set {spec.ifname}", inner.ipr.link, "set", index=peer.index, **settings)
+    wanted = (_host_iface(a) for a in spec.addresses)
+    inner.ensure_addresses(peer, wanted, RT_SCOPE_UNIVERSE, fresh=fresh)
+    for gw in spec.gateways:
+        default = "0.0.0.0/0" if gw.version == 4 else "::/0"
+        inner.request(
+            f"route replace default via {gw}",
+            inner.ipr.route,
+            "replace",
+            dst=default,
+            gateway=str(gw),
+            oif=peer.index,
+            flags=RTNH_F_ONLINK,
+        )
+        inner.request(
+            f"neigh replace {gw}",
+            inner.ipr.neigh,
+            "replace",
+            dst=str(gw),
+            lladdr=host_mac,
+            ifindex=peer.index,
+            state=NUD_PERMANENT,
+        )
+    current = inner.link(spec.ifname) if new_mac else peer
+    assert current is not None
+    return current
+
+
+def _pair(host: Rtnl, inner: Rtnl, spec: hostplan.EndpointSpec) -> tuple[Link, Link, bool]:
+    """The host veth and its peer in the workload, created if needed; True if created."""
+    link = host.link(spec.host_ifname)
+    peer = inner.link(spec.ifname)
+    if link is not None and _paired(link, peer):
+        assert peer is not None
+        return link, peer, False
+    if link is not None:
+        # A host veth whose peer is not this namespace's interface is stale (its workload
+        # moved or was recreated); the name is ours, so start over.
+        host.request(
+            f"link del {link.ifname}", host.ipr.link, "del", index=link.index, ok=(errno.ENODEV,)
+        )
+    _create_pair(host, spec)
+    link, peer = host.link(spec.host_ifname), inner.link(spec.ifname)
+    assert link is not None and peer is not None
+    return link, peer, True
+
+
+def ensure(host: Rtnl, spec: hostplan.EndpointSpec) -> Attached:
+    """Create or repair the endpoint so that it matches ``spec``; return its interfaces."""
+    problems = hostplan.endpoint_issues(spec)
+    if problems:
+        raise InvalidInput(problems, context="endpoint")
+    name = spec.host_ifname
+    with Rtnl(spec.netns) as inner:
+        link, peer, fresh = _pair(host, inner, spec)
+        host.request(
+            f"link set {name}",
+            host.ipr.link,
+            "set",
+            index=link.index,
+            mtu=spec.mtu,
+            ifalias=spec.id,
+            state="up",
+        )
+        peer = _inside(inner, peer, spec, link.mac, fresh)
+    sysctl.ensure([hostplan.Sysctl(f"net.ipv4.conf.{name}.rp_filter", "1")], netns=host.netns)
+    gateways = (_host_iface(gw) for gw in spec.gateways)
+    host.ensure_addresses(link, gateways, RT_SCOPE_LINK, fresh=fresh)
+    _ensure_host_routes(host, link, spec.addresses, peer.mac, fresh)
+    return Attached(name, link.mac, spec.ifname, peer.mac, spec.netns)
+
+
+def _ensure_host_routes(
+    host: Rtnl, link: Link, addresses: Iterable[hostplan.IPAddress], peer_mac: str, fresh: bool
+) -> None:
+    """Our /32 (/128) routes and permanent neighbours for exactly ``addresses``."""
+    wanted = {_host_iface(a).network for a in addresses}
+    if not fresh:
+        for route in host.routes(proto=ROUTE_PROTOCOL):
+            if route.gateway is None and route.oif == link.index and route.dst not in wanted:
+                _delete_route(host, route)
+    for dst in sorted(wanted, key=lambda n: (n.version, int(n.network_address))):
+        host.request(
+            f"route replace {dst} dev {link.ifname}",
+            host.ipr.route,
+            "replace",
+            dst=str(dst),
+            oif=link.index,
+            proto=ROUTE_PROTOCOL,
+            scope=RT_SCOPE_LINK if dst.version == 4 else RT_SCOPE_UNIVERSE,
+            table=RT_TABLE_MAIN,
+        )
+        host.request(
+            f"neigh replace {dst.network_address}",
+            host.ipr.neigh,
+            "replace",
+            dst=str(dst.network_address),
+            lladdr=peer_mac,
+            ifindex=link.index,
+            state=NUD_PERMANENT,
+        )
+
+
+def _delete_route(rtnl: Rtnl, route: Route) -> None:
+    rtnl.request(
+        f"route del {route.dst}",
+        rtnl.ipr.route,
+        "del",
+        dst=str(route.dst),
+        oif=route.oif or None,
+        proto=ROUTE_PROTOCOL,
+        table=RT_TABLE_MAIN,
+        priority=route.priority or None,
+        scope=route.scope,  # the kernel matches the scope on delete
+        ok=(errno.ESRCH, errno.ENOENT),
+    )
+
+
+def remove(host: Rtnl, host_ifname: str) -> bool:
+    """Delete an endpoint by its host veth name; False when it was already gone."""
+    if not hostplan.is_host_ifname(host_ifname):
+        raise InvalidInput([Issue("host_ifname", f"{host_ifname!r} is not a name we own")])
+    link = host.link(host_ifname)
+    if link is None:
+        return False
+    host.request(
+        f"link del {host_ifname}", host.ipr.link, "del", index=link.index, ok=(errno.ENODEV,)
+    )
+    return True
+
+
+def listed(links: Iterable[Link], routes: Iterable[Route]) -> tuple[hostplan.CurrentEndpoint, ...]:
+    """Our endpoints among ``links``, with the addresses our host routes send to each."""
+    by_oif: dict[int, set[hostplan.IPAddress]] = {}
+    for route in routes:
+        if (
+            route.proto == ROUTE_PROTOCOL
+            and route.gateway is None
+            and (route.dst.prefixlen == route.dst.max_prefixlen)
+        ):
+            by_oif.setdefault(route.oif, set()).add(route.dst.network_address)
+    return tuple(
+        hostplan.CurrentEndpoint(
+            id=link.alias,
+            host_ifname=link.ifname,
+            addresses=frozenset(by_oif.get(link.index, ())),
+            mtu=link.mtu,
+            up=link.up,
+        )
+        for link in sorted(links, key=lambda link: link.ifname)
+        if link.kind == "veth" and hostplan.is_host_ifname(link.ifname)
+    )

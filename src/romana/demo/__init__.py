@@ -1,0 +1,1 @@
+"""The demo: a small romana cluster on one machine, explained as it runs."""

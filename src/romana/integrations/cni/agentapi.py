@@ -1,0 +1,392 @@
+"""romana-agent's local API, as a contract and as the plugin's client of it (stdlib only).
+
+The CNI plugin, and any other runtime integration on the host, talks to the agent with
+HTTP/1.1 and JSON bodies over a Unix socket: ``/run/romana/agent.sock`` unless the network
+configuration sets ``agent_socket``. The agent implements the server side of what follows; the
+body shapes are also the TypedDicts of this module, and :func:`problem` builds error bodies.
+
+Conventions
+    * Bodies are JSON objects (``application/json``). Errors are problem JSON (RFC 9457,
+      ``application/problem+json``): ``{"type", "title", "status", "detail", "field"?}``, where
+      ``type`` is ``https://romana.io/problems/<slug>`` and ``field`` is the dotted path of the
+      request member at fault (``tenant``, ``k8s.namespace``, ``valid[3].ifname``). Clients
+      decide by the status, and by the slug only where the table below gives a status two
+      meanings. ``detail`` is shown to the operator as is: make it name the value and the rule.
+    * An endpoint is named by ``(container_id, ifname)``; both are percent-encoded in paths.
+    * ``addresses`` is always a list with one entry per address family: one entry on an IPv4
+      network, two on a dual-stack one. Each ``address`` is CIDR (``/32``, ``/128``); its
+      ``gateway`` is the host gateway of that family.
+    * One request per connection is enough; the plugin closes after each answer.
+
+``POST /v1/endpoints`` (CNI ADD): body :class:`EndpointRequest` → 200 :class:`Endpoint`::
+
+    {"container_id": "lab-web1", "ifname": "eth0", "netns": "/proc/4242/ns/net",
+     "network": "romana", "tenant": "shop", "segment": "frontend",
+     "labels": {"app": "web", "romana.io/segment": "frontend"},
+     "k8s": {"namespace": "shop", "pod": "web-0", "pod_uid": "7c0e…"},     (Kubernetes only)
+     "mtu": 1450}                                                  (only when configured)
+    →
+    {"container_id": "lab-web1", "ifname": "eth0", "netns": "/proc/4242/ns/net",
+     "network": "romana", "tenant": "shop", "segment": "frontend",
+     "addresses": [{"address": "10.1.17.1/32", "gateway": "10.1.0.1"}],
+     "interface": {"name": "eth0", "mac": "02:…", "mtu": 1450, "sandbox": "/proc/4242/ns/net"},
+     "host_interface": {"name": "romana1a2b3c4d", "mac": "06:…"},
+     "routes": [{"dst": "0.0.0.0/0", "gw": "10.1.0.1"}],
+     "mtu": 1450}
+
+    Allocates an address for (tenant, segment) on this host and wires the endpoint: the veth
+    pair, the address inside, ``default via <gateway> onlink``, the host ``/32`` route, policy
+    set membership. ``labels`` are the workload's labels, for policy selectors. Without
+    ``mtu`` the agent applies its own; the answer's ``mtu`` is what both veth ends got.
+    ``routes`` entries may carry the CNI 1.1 keys ``mtu``, ``advmss``, ``priority``, ``table``,
+    ``scope``. Idempotent per (container_id, ifname): the same key again answers the same
+    addresses (a runtime retrying an ADD whose wiring failed), except that when interface
+    ``ifname`` already exists in ``netns`` the answer is 409 ``already-exists``, field ``ifname``.
+    404 ``not-found``, field ``netns``: the namespace does not exist. 503 ``exhausted``: no
+    address is left for that tenant and segment. 503 ``not-ready``: the agent is not synced.
+
+``GET /v1/endpoints/{container_id}/{ifname}`` (CNI CHECK): 200 :class:`Endpoint` plus
+    ``"problems": [str]``, empty when everything the agent wired is in place: veth, address and
+    routes in the namespace, host ``/32`` route, policy chain hooks and set membership, and the
+    address still allocated to this key. Each problem is one sentence for the operator. 404
+    when no endpoint is recorded for the key.
+
+``DELETE /v1/endpoints/{container_id}/{ifname}`` (CNI DEL): 200 ``{"released": bool}``, also
+    when nothing was recorded (``false``) and when the namespace is gone. Releases the
+    addresses and removes the veth, host routes, set members and conntrack entries.
+
+``GET /v1/status?tenant=&segment=`` (CNI STATUS; parameters optional): 200 ``{"ready": true}``,
+    or 503 with slug ``not-ready`` (agent not synced with romanad), ``exhausted`` (no address
+    for that tenant/segment and no block can be claimed) or ``limited-connectivity`` (routes
+    to peers known broken, so existing workloads are affected: the plugin answers 51, else 50).
+
+``POST /v1/gc`` (CNI GC): body :class:`GcRequest` → 200 :class:`GcAnswer`. Releases every
+    endpoint of ``network`` whose key is not in ``valid``, sparing endpoints created within a
+    grace window (60 s: an ADD may be in flight although the runtime promises otherwise),
+    continuing past failures and listing each in ``errors``.
+
+=======  =====================  ===========================  ================================
+status   slug                   client raises                CNI code the plugin answers
+=======  =====================  ===========================  ================================
+400/422  invalid-input          InvalidInput (issue field)   7, or 4 when the field came from
+                                                             an environment variable
+404      not-found              NotFound                     3 on ADD; CHECK fails (102);
+                                                             DEL succeeds
+409      already-exists         AlreadyExists                101
+409      any other              Conflict                     11 (transient: retry)
+503      exhausted              Exhausted                    11; STATUS 50
+503      any other              Unavailable                  11; STATUS 50 or 51
+401/403  any                    Unauthorized/Forbidden       100
+other    any                    RomanaError                  100
+—        no socket, refused,    Unavailable                  as 503
+         timeout, broken reply
+=======  =====================  ===========================  ================================
+
+On DEL every failure but 400/422 leads to a pending release instead of an error.
+
+Pending releases
+    When DEL cannot hand a release to the agent, the plugin records it with
+    :func:`romana.integrations.cni.pending.record` in the pending directory
+    (``/var/lib/romana/cni-pending``, network config ``pending_dir``; it must match the agent's
+    setting) and succeeds, because DEL must not fail. The agent, at start before it serves, and
+    after each full resync, finishes them: for each ``entry`` in ``pending.list_pending(dir)``,
+    under that endpoint's lock: if ``pending.is_pending(dir, entry)`` still holds, release the
+    endpoint as DELETE does, then ``pending.complete(dir, entry)``. The re-check under the lock
+    matters: an ADD of the same key takes the pending release first (DELETE, ``complete``,
+    then POST), and the fresh endpoint must not be released by the stale entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import socket
+import time
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any, NotRequired, TypedDict, cast
+
+from romana.core import errors
+
+DEFAULT_SOCKET = "/run/romana/agent.sock"
+PROBLEM_BASE = "https://romana.io/problems/"
+LIMITED_CONNECTIVITY = "limited-connectivity"
+
+
+class K8sIdentity(TypedDict):
+    namespace: str
+    pod: NotRequired[str]
+    pod_uid: NotRequired[str]
+
+
+class EndpointRequest(TypedDict):
+    container_id: str
+    ifname: str
+    netns: str
+    network: str
+    tenant: str
+    segment: str
+    labels: dict[str, str]
+    k8s: NotRequired[K8sIdentity]
+    mtu: NotRequired[int]
+
+
+class Address(TypedDict):
+    address: str
+    gateway: NotRequired[str]
+
+
+class Interface(TypedDict):
+    name: str
+    mac: str
+    mtu: NotRequired[int]
+    sandbox: NotRequired[str]
+
+
+class Route(TypedDict):
+    dst: str
+    gw: NotRequired[str]
+    mtu: NotRequired[int]
+    advmss: NotRequired[int]
+    priority: NotRequired[int]
+    table: NotRequired[int]
+    scope: NotRequired[int]
+
+
+class Endpoint(TypedDict):
+    container_id: str
+    ifname: str
+    netns: str
+    network: str
+    tenant: str
+    segment: str
+    addresses: list[Address]
+    interface: Interface
+    host_interface: Interface
+    routes: list[Route]
+    mtu: NotRequired[int]
+    problems: NotRequired[list[str]]
+
+
+class Attachment(TypedDict):
+    container_id: str
+    ifname: str
+
+
+class GcRequest(TypedDict):
+    network: str
+    valid: list[Attachment]
+
+
+class GcAnswer(TypedDict):
+    released: list[Attachment]
+    errors: NotRequired[list[str]]
+
+
+class Problem(TypedDict):
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: NotRequired[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Readiness:
+    """The agent's answer to STATUS: ready, or the problem slug and detail saying why not."""
+
+    ready: bool
+    slug: str = ""
+    detail: str = ""
+
+
+def problem(status: int, slug: str, title: str, detail: str, field: str = "") -> Problem:
+    """A problem body as this contract defines it (for the server side and for tests)."""
+    body = Problem(type=PROBLEM_BASE + slug, title=title, status=status, detail=detail)
+    if field:
+        body["field"] = field
+    return body
+
+
+def endpoint_path(container_id: str, ifname: str) -> str:
+    quote = urllib.parse.quote
+    return f"/v1/endpoints/{quote(container_id, safe='')}/{quote(ifname, safe='')}"
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class AgentClient:
+    """Blocking client of the local API; one connection per call, every failure a RomanaError."""
+
+    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 30.0) -> None:
+        self.socket_path = socket_path
+        self.timeout = timeout
+
+    def add_endpoint(self, body: EndpointRequest) -> Endpoint:
+        answer = self._call("POST", "/v1/endpoints", body)
+        return _endpoint(answer, "POST /v1/endpoints")
+
+    def get_endpoint(self, container_id: str, ifname: str) -> Endpoint:
+        path = endpoint_path(container_id, ifname)
+        return _endpoint(self._call("GET", path), f"GET {path}")
+
+    def delete_endpoint(self, container_id: str, ifname: str) -> bool:
+        answer = self._call("DELETE", endpoint_path(container_id, ifname))
+        return bool(answer.get("released", False))
+
+    def status(self, tenant: str | None = None, segment: str | None = None) -> Readiness:
+        query = {k: v for k, v in (("tenant", tenant), ("segment", segment)) if v}
+        path = "/v1/status" + ("?" + urllib.parse.urlencode(query) if query else "")
+        status, answer = self._exchange("GET", path)
+        if status == 200:
+            return Readiness(True)
+        if status == 503:
+            return Readiness(False, _slug(answer), _detail(answer, status))
+        raise _error(status, answer, f"GET {path}")
+
+    def gc(self, network: str, valid: Sequence[tuple[str, str]]) -> GcAnswer:
+        body = GcRequest(
+            network=network, valid=[Attachment(container_id=c, ifname=i) for c, i in valid]
+        )
+        answer = self._call("POST", "/v1/gc", body)
+        released, failures = answer.get("released"), answer.get("errors", [])
+        if not isinstance(released, list) or not isinstance(failures, list):
+            raise errors.RomanaError(
+                f"romana-agent answered POST /v1/gc without a released list: {answer!r}"
+            )
+        return cast(GcAnswer, answer)
+
+    def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
+        status, answer = self._exchange(method, path, body)
+        if status == 200:
+            return answer
+        raise _error(status, answer, f"{method} {path}")
+
+    def _exchange(self, method: str, path: str, body: object = None) -> tuple[int, dict[str, Any]]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        conn = _UnixConnection(self.socket_path, self.timeout)
+        started = time.monotonic()
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            status, raw = response.status, response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise errors.Unavailable(
+                f"romana-agent at {self.socket_path} is unreachable: "
+                + _why(exc, self.timeout, time.monotonic() - started)
+            ) from exc
+        finally:
+            conn.close()
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            if status == 200:
+                raise errors.RomanaError(
+                    f"romana-agent answered {method} {path} with a body that is not a JSON "
+                    f"object: {raw[:200]!r}"
+                )
+            answer = {"detail": raw[:200].decode("utf-8", "replace")}
+        return status, answer
+
+
+def _why(exc: BaseException, timeout: float, waited: float) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no socket there (is romana-agent running?)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is romana-agent running?)"
+    if isinstance(exc, TimeoutError) and waited >= timeout:
+        return f"no answer within {timeout:g} s"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _slug(body: dict[str, Any]) -> str:
+    return str(body.get("type", "")).rsplit("/", 1)[-1]
+
+
+def _detail(body: dict[str, Any], status: int) -> str:
+    return str(body.get("detail") or body.get("title") or f"HTTP {status}")
+
+
+def _error(status: int, body: dict[str, Any], call: str) -> errors.RomanaError:
+    """The exception for a non-200 answer, per the status table of the module docstring."""
+    slug, detail = _slug(body), _detail(body, status)
+    message = f"romana-agent: {detail}"
+    if status in (400, 422):
+        field = body.get("field")
+        return errors.InvalidInput(
+            [errors.Issue(field if isinstance(field, str) else "", detail)],
+            context="romana-agent rejected the request",
+        )
+    if status == 404:
+        return errors.NotFound(message)
+    if status == 409:
+        if slug == "already-exists":
+            return errors.AlreadyExists(message)
+        return errors.Conflict(message)
+    if status == 503:
+        return errors.Exhausted(message) if slug == "exhausted" else errors.Unavailable(message)
+    if status == 401:
+        return errors.Unauthorized(message)
+    if status == 403:
+        return errors.Forbidden(message)
+    return errors.RomanaError(f"romana-agent answered {call} with HTTP {status}: {detail}")
+
+
+def _endpoint(answer: dict[str, Any], call: str) -> Endpoint:
+    """``answer`` checked against :class:`Endpoint`, as far as the plugin relies on it."""
+    problems: list[str] = []
+    addresses = answer.get("addresses")
+    if not isinstance(addresses, list) or not addresses:
+        problems.append("addresses: required, a non-empty list")
+    else:
+        for i, entry in enumerate(addresses):
+            if not isinstance(entry, dict) or not _cidr(entry.get("address")):
+                problems.append(f"addresses[{i}].address: required, an address in CIDR notation")
+            elif not isinstance(entry.get("gateway", ""), str):
+                problems.append(f"addresses[{i}].gateway: must be a string")
+    for key in ("interface", "host_interface"):
+        iface = answer.get(key)
+        if not isinstance(iface, dict) or not all(
+            isinstance(iface.get(k), str) and iface.get(k) for k in ("name", "mac")
+        ):
+            problems.append(f"{key}: required, an object with name and mac")
+    routes = answer.get("routes", [])
+    if not isinstance(routes, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("dst"), str) for r in routes
+    ):
+        problems.append("routes: must be a list of objects with dst")
+    mtu = answer.get("mtu")
+    if mtu is not None and (not isinstance(mtu, int) or isinstance(mtu, bool)):
+        problems.append("mtu: must be an integer")
+    found = answer.get("problems", [])
+    if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
+        problems.append("problems: must be a list of strings")
+    if problems:
+        raise errors.RomanaError(
+            f"romana-agent answered {call} with a malformed endpoint: " + "; ".join(problems)
+        )
+    return cast(Endpoint, answer)
+
+
+def _cidr(value: object) -> bool:
+    return isinstance(value, str) and value.count("/") == 1 and bool(value.split("/")[0])

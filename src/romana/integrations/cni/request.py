@@ -1,0 +1,428 @@
+"""One CNI invocation parsed: environment, network configuration and CNI_ARGS → :class:`Request`.
+
+Checks, in the order libcni's ``skel`` makes them: the variables the spec requires for the
+command (error 4, every missing or invalid one named), stdin decoding (6), the version (1, also
+for a CHECK/GC/STATUS that the config's version predates), then the plugin's own keys (7, every
+problem at once; ``InvalidInput`` whose fields name the variable or key at fault).
+
+Plugin configuration keys, beside the spec's ``cniVersion``/``cniVersions``/``name``/``type``:
+
+``agent_socket``    the agent's Unix socket; default ``/run/romana/agent.sock``
+``agent_timeout``   seconds to wait for one agent answer; default 30
+``pending_dir``     where DEL records releases the agent could not take; default
+                    ``/var/lib/romana/cni-pending``
+``tenant``          static tenant, for runtimes without Kubernetes
+``segment``         static segment; default ``default``
+``segment_label``   the workload label whose value names the segment; default
+                    ``romana.io/segment``
+``mtu``             MTU to ask the agent for (68…65535); the agent decides otherwise
+``dns``             copied into the result (nameservers, domain, search, options)
+
+Tenant and segment. In Kubernetes the tenant is the pod's namespace, ``K8S_POD_NAMESPACE`` in
+CNI_ARGS. Elsewhere it is the label ``romana.io/tenant`` or the config's ``tenant`` key. The
+segment is the value of the label named by ``segment_label``, else the config's ``segment``,
+else ``default``. The plugin reads no API server, so labels come from what the runtime passes:
+``runtimeConfig.labels`` (a runtime that declares the ``labels`` capability) over
+``args.cni.labels`` (the CONVENTIONS.md ``[{"key", "value"}]`` list) over ``args.labels``; each may
+be such a list or a plain object. A Kubernetes runtime that passes pod labels in one of these
+places thus gets per-pod segments; to use another label, set e.g.
+``"segment_label": "example.com/zone"``.
+
+DEL reads only what it needs (identity, socket, timeout, pending directory), because the runtime
+also calls DEL after an ADD that failed on some other key, and that DEL must succeed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from romana.core import errors
+from romana.integrations.cni import spec
+
+DEFAULT_AGENT_SOCKET = "/run/romana/agent.sock"
+DEFAULT_AGENT_TIMEOUT = 30.0
+DEFAULT_PENDING_DIR = "/var/lib/romana/cni-pending"
+DEFAULT_SEGMENT = "default"
+TENANT_LABEL = "romana.io/tenant"
+DEFAULT_SEGMENT_LABEL = "romana.io/segment"
+K8S_NAMESPACE_SOURCE = "CNI_ARGS K8S_POD_NAMESPACE"
+VALID_ATTACHMENTS = "cni.dev/valid-attachments"
+LEGACY_ATTACHMENTS = "cni.dev/attachments"
+
+COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
+REQUIRED_ENV: dict[str, tuple[str, ...]] = {
+    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME"),
+    "GC": ("CNI_PATH",),
+    "STATUS": (),
+    "VERSION": (),
+}
+
+_CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+_NETWORK_NAME_RE = _CONTAINER_ID_RE
+_IFNAME_MAX = 15
+_LABEL_SOURCES = ("args.labels", "args.cni.labels", "runtimeConfig.labels")  # low → high
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """How to reach the agent, and where DEL keeps what it could not hand over."""
+
+    agent_socket: str = DEFAULT_AGENT_SOCKET
+    agent_timeout: float = DEFAULT_AGENT_TIMEOUT
+    pending_dir: str = DEFAULT_PENDING_DIR
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Placement:
+    """Tenant and segment of a workload, each with the variable or key that supplied it."""
+
+    tenant: str
+    tenant_source: str
+    segment: str
+    segment_source: str
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    label_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Request:
+    """Everything one command needs, validated. Fields a command does not use stay empty."""
+
+    command: str
+    version: str
+    network: str = ""
+    container_id: str = ""
+    netns: str = ""
+    ifname: str = ""
+    cni_args: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    settings: Settings = dataclasses.field(default_factory=Settings)
+    placement: Placement | None = None
+    mtu: int | None = None
+    dns: Mapping[str, Any] | None = None
+    prev_result: spec.Result | None = None
+    valid_attachments: tuple[tuple[str, str], ...] = ()
+
+
+def command_of(env: Mapping[str, str]) -> str:
+    """CNI_COMMAND, checked; raises InvalidInput naming it when missing or unknown."""
+    command = env.get("CNI_COMMAND", "")
+    if not command:
+        raise errors.InvalidInput([errors.Issue("CNI_COMMAND", "required, one of " + _ops())])
+    if command not in COMMANDS:
+        raise errors.InvalidInput(
+            [errors.Issue("CNI_COMMAND", f"{command!r} is not one of {_ops()}")]
+        )
+    return command
+
+
+def parse(command: str, env: Mapping[str, str], stdin: bytes) -> Request:
+    """The validated request for ``command`` (any command but VERSION)."""
+    issues = errors.Issues()
+    _check_env(command, env, issues)
+    cni_args = _cni_args(env.get("CNI_ARGS", ""), issues if command in ("ADD", "CHECK") else None)
+    issues.raise_if_any()
+    conf = _decode(stdin)
+    version = spec.choose_version(conf.get("cniVersion"), conf.get("cniVersions"))
+    if not spec.allows(version, command):
+        raise spec.CniError(
+            spec.ERR_INCOMPATIBLE_VERSION,
+            f"config version does not allow {command}",
+            f"cniVersion {version}: {command} needs {spec.INTRODUCED_IN[command]} or later",
+        )
+    base = Request(
+        command,
+        version,
+        network=_network_name(conf, issues),
+        container_id=env.get("CNI_CONTAINERID", ""),
+        netns=env.get("CNI_NETNS", ""),
+        ifname=env.get("CNI_IFNAME", ""),
+        cni_args=cni_args,
+        settings=_settings(conf, issues),
+    )
+    if command == "DEL":
+        issues.raise_if_any()
+        return base
+    labels, label_sources = _labels(conf, issues)
+    request = dataclasses.replace(
+        base,
+        placement=_placement(conf, cni_args, labels, label_sources, issues, command == "ADD"),
+        mtu=_mtu(conf, issues) if command == "ADD" else None,
+        dns=_dns(conf, issues) if command == "ADD" else None,
+        prev_result=_prev_result(conf, issues, required=command == "CHECK"),
+        valid_attachments=_attachments(conf, issues) if command == "GC" else (),
+    )
+    issues.raise_if_any()
+    if command == "ADD" and conf.get("ipam"):
+        raise errors.Unsupported(
+            f"ipam: {json.dumps(conf['ipam'])} is not supported; romana-agent allocates the "
+            "addresses, remove the ipam key"
+        )
+    return request
+
+
+def _ops() -> str:
+    return ", ".join(COMMANDS)
+
+
+def _check_env(command: str, env: Mapping[str, str], issues: errors.Issues) -> None:
+    for name in REQUIRED_ENV[command]:
+        if not env.get(name):
+            issues.add(name, f"required for {command}")
+    if command not in ("ADD", "CHECK", "DEL"):
+        return
+    container_id = env.get("CNI_CONTAINERID", "")
+    if container_id and not _CONTAINER_ID_RE.fullmatch(container_id):
+        issues.add(
+            "CNI_CONTAINERID",
+            f"{container_id!r} must start with a letter or digit, then letters, digits, _ . -",
+        )
+    ifname = env.get("CNI_IFNAME", "")
+    if ifname:
+        rule = _ifname_rule(ifname)
+        if rule:
+            issues.add("CNI_IFNAME", f"{ifname!r} {rule}")
+    netns = env.get("CNI_NETNS", "")
+    if netns and command != "DEL" and not netns.startswith("/"):
+        issues.add("CNI_NETNS", f"{netns!r} must be an absolute path")
+
+
+def _ifname_rule(ifname: str) -> str:
+    if len(ifname) > _IFNAME_MAX:
+        return f"must be at most {_IFNAME_MAX} characters"
+    if ifname in (".", ".."):
+        return "must not be . or .."
+    if any(c in "/:" or c.isspace() for c in ifname):
+        return "must not contain /, : or whitespace"
+    return ""
+
+
+def _cni_args(text: str, issues: errors.Issues | None) -> dict[str, str]:
+    args: dict[str, str] = {}
+    for pair in text.split(";"):
+        if not pair:
+            continue
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            if issues is not None:
+                issues.add("CNI_ARGS", f"{pair!r} is not KEY=VALUE")
+            continue
+        args[key] = value
+    return args
+
+
+def _decode(stdin: bytes) -> dict[str, Any]:
+    try:
+        conf = json.loads(stdin)
+    except ValueError as exc:
+        raise spec.CniError(
+            spec.ERR_DECODING, "cannot decode the network configuration", str(exc)
+        ) from exc
+    if not isinstance(conf, dict):
+        raise spec.CniError(
+            spec.ERR_DECODING,
+            "cannot decode the network configuration",
+            f"stdin must hold a JSON object, not {type(conf).__name__}",
+        )
+    return conf
+
+
+def _network_name(conf: Mapping[str, Any], issues: errors.Issues) -> str:
+    name = conf.get("name")
+    if not isinstance(name, str) or not name:
+        issues.add("name", "required, a string")
+        return ""
+    if not _NETWORK_NAME_RE.fullmatch(name):
+        issues.add(
+            "name", f"{name!r} must start with a letter or digit, then letters, digits, _ . -"
+        )
+    return name
+
+
+def _settings(conf: Mapping[str, Any], issues: errors.Issues) -> Settings:
+    socket_path = _path(conf, "agent_socket", DEFAULT_AGENT_SOCKET, issues)
+    pending_dir = _path(conf, "pending_dir", DEFAULT_PENDING_DIR, issues)
+    timeout = conf.get("agent_timeout", DEFAULT_AGENT_TIMEOUT)
+    if not _is_number(timeout) or not 0 < timeout <= 3600:
+        issues.add("agent_timeout", f"{timeout!r} must be a number of seconds, > 0 and <= 3600")
+        timeout = DEFAULT_AGENT_TIMEOUT
+    return Settings(socket_path, float(timeout), pending_dir)
+
+
+def _path(conf: Mapping[str, Any], key: str, default: str, issues: errors.Issues) -> str:
+    value = conf.get(key, default)
+    if not isinstance(value, str) or not value.startswith("/"):
+        issues.add(key, f"{value!r} must be an absolute path")
+        return default
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _labels(
+    conf: Mapping[str, Any], issues: errors.Issues
+) -> tuple[dict[str, str], dict[str, str]]:
+    args = conf.get("args")
+    runtime = conf.get("runtimeConfig")
+    for key, value in (("args", args), ("runtimeConfig", runtime)):
+        if value is not None and not isinstance(value, dict):
+            issues.add(key, "must be an object")
+    args = args if isinstance(args, dict) else {}
+    runtime = runtime if isinstance(runtime, dict) else {}
+    cni = args.get("cni")
+    raw = {
+        "args.labels": args.get("labels"),
+        "args.cni.labels": cni.get("labels") if isinstance(cni, dict) else None,
+        "runtimeConfig.labels": runtime.get("labels"),
+    }
+    labels: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for source in _LABEL_SOURCES:
+        for key, value in _label_pairs(raw[source], source, issues):
+            labels[key] = value
+            sources[key] = f"{source}[{key}]"
+    return labels, sources
+
+
+def _label_pairs(value: object, source: str, issues: errors.Issues) -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        items = [{"key": k, "value": v} for k, v in value.items()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        issues.add(source, 'must be an object or a list of {"key", "value"} objects')
+        return []
+    pairs = []
+    for index, item in enumerate(items):
+        key = item.get("key") if isinstance(item, dict) else None
+        val = item.get("value") if isinstance(item, dict) else None
+        if isinstance(key, str) and key and isinstance(val, str):
+            pairs.append((key, val))
+        else:
+            issues.add(f"{source}[{index}]", "must have a non-empty string key and a string value")
+    return pairs
+
+
+def _placement(
+    conf: Mapping[str, Any],
+    cni_args: Mapping[str, str],
+    labels: Mapping[str, str],
+    label_sources: Mapping[str, str],
+    issues: errors.Issues,
+    tenant_required: bool,
+) -> Placement | None:
+    segment_label = conf.get("segment_label", DEFAULT_SEGMENT_LABEL)
+    if not isinstance(segment_label, str) or not segment_label:
+        issues.add("segment_label", f"{segment_label!r} must be a non-empty string")
+        segment_label = DEFAULT_SEGMENT_LABEL
+    for key in ("tenant", "segment"):
+        if key in conf and (not isinstance(conf[key], str) or not conf[key]):
+            issues.add(key, f"{conf[key]!r} must be a non-empty string")
+    tenant = cni_args.get("K8S_POD_NAMESPACE", "")
+    tenant_source = K8S_NAMESPACE_SOURCE
+    if not tenant and labels.get(TENANT_LABEL):
+        tenant, tenant_source = labels[TENANT_LABEL], label_sources[TENANT_LABEL]
+    if not tenant and isinstance(conf.get("tenant"), str) and conf["tenant"]:
+        tenant, tenant_source = conf["tenant"], "tenant"
+    segment, segment_source = DEFAULT_SEGMENT, "segment"
+    if labels.get(segment_label):
+        segment, segment_source = labels[segment_label], label_sources[segment_label]
+    elif isinstance(conf.get("segment"), str) and conf["segment"]:
+        segment = conf["segment"]
+    if not tenant:
+        if tenant_required:
+            issues.add(
+                "tenant",
+                f"no tenant: set K8S_POD_NAMESPACE in CNI_ARGS, the label {TENANT_LABEL} in "
+                "args.cni.labels or runtimeConfig.labels, or the tenant key of the network "
+                "configuration",
+            )
+        return None
+    return Placement(tenant, tenant_source, segment, segment_source, labels, label_sources)
+
+
+def _mtu(conf: Mapping[str, Any], issues: errors.Issues) -> int | None:
+    mtu = conf.get("mtu")
+    if mtu is None:
+        return None
+    if not isinstance(mtu, int) or isinstance(mtu, bool) or not 68 <= mtu <= 65535:
+        issues.add("mtu", f"{mtu!r} must be an integer from 68 to 65535")
+        return None
+    return mtu
+
+
+def _dns(conf: Mapping[str, Any], issues: errors.Issues) -> dict[str, Any] | None:
+    dns = conf.get("dns")
+    if dns is None:
+        return None
+    if not isinstance(dns, dict):
+        issues.add("dns", "must be an object")
+        return None
+    out: dict[str, Any] = {}
+    for key in ("nameservers", "search", "options"):
+        value = dns.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            issues.add(f"dns.{key}", "must be a list of strings")
+        elif value:
+            out[key] = list(value)
+    domain = dns.get("domain")
+    if domain is not None and not isinstance(domain, str):
+        issues.add("dns.domain", "must be a string")
+    elif domain:
+        out["domain"] = domain
+    return out or None
+
+
+def _prev_result(
+    conf: Mapping[str, Any], issues: errors.Issues, *, required: bool
+) -> spec.Result | None:
+    prev = conf.get("prevResult")
+    if prev is None:
+        if required:
+            issues.add("prevResult", "required for CHECK: the result of the ADD being checked")
+        return None
+    if not isinstance(prev, dict):
+        issues.add("prevResult", "must be an object")
+        return None
+    for key, required_key in (("interfaces", "name"), ("ips", "address"), ("routes", "dst")):
+        items = prev.get(key, [])
+        if not isinstance(items, list):
+            issues.add(f"prevResult.{key}", "must be a list")
+            continue
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get(required_key), str):
+                issues.add(f"prevResult.{key}[{index}].{required_key}", "required, a string")
+    return spec.canonical(prev)
+
+
+def _attachments(conf: Mapping[str, Any], issues: errors.Issues) -> tuple[tuple[str, str], ...]:
+    key = VALID_ATTACHMENTS if VALID_ATTACHMENTS in conf else LEGACY_ATTACHMENTS
+    raw = conf.get(key)
+    if not isinstance(raw, list):
+        issues.add(
+            VALID_ATTACHMENTS,
+            "required for GC, a list of {containerID, ifname} objects (also read from "
+            f"{LEGACY_ATTACHMENTS})",
+        )
+        return ()
+    found: list[tuple[str, str]] = []
+    for index, item in enumerate(raw):
+        entry = item if isinstance(item, dict) else {}
+        container_id, ifname = entry.get("containerID"), entry.get("ifname")
+        for name, value in (("containerID", container_id), ("ifname", ifname)):
+            if not isinstance(value, str) or not value:
+                issues.add(f"{key}[{index}].{name}", "required, a non-empty string")
+        if isinstance(container_id, str) and isinstance(ifname, str):
+            found.append((container_id, ifname))
+    return tuple(found)

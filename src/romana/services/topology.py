@@ -1,0 +1,213 @@
+"""Topology use cases: apply the document, place and remove hosts, views for other services.
+
+The whole topology state (networks, group trees, placed hosts) is one store value in the
+re-appliable document form, so every change is one compare-and-swap of that key. Parsing is
+cached by the key's mod revision: replicas sharing a store never serve a stale view, because
+each call re-reads the (small) key and re-parses only when its revision moved.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from romana.core import addressing, tenancy, topology
+from romana.core.errors import Conflict, NotFound
+from romana.core.store import KeyValue, Put, Store
+from romana.services import keys, txn
+
+
+@dataclass(frozen=True, slots=True)
+class TopologyView:
+    """The parsed topology at one store revision, with the lookups other services need."""
+
+    kv: KeyValue | None
+    topology: topology.Topology
+
+    @property
+    def layouts(self) -> dict[str, addressing.Layout]:
+        return self.topology.layouts
+
+    @property
+    def admissions(self) -> tuple[tenancy.NetworkAdmission, ...]:
+        """Networks in document order with the tenants each admits (only networks hosts use)."""
+        return tuple(
+            tenancy.NetworkAdmission(n.layout, frozenset(n.tenants))
+            for n in self.topology.networks
+            if self.topology.tree_of(n.name) is not None
+        )
+
+    def host_indices(self, host: str) -> dict[str, int]:
+        """Network name → the host's index; NotFound for an unknown host."""
+        return topology.model.placement(self.topology, host).indices
+
+
+EMPTY = topology.Topology()
+
+
+class TopologyService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self._cached: TopologyView = TopologyView(None, EMPTY)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def view(self) -> TopologyView:
+        kv = self._store.get(keys.TOPOLOGY)
+        with self._lock:
+            cached = self._cached
+        if kv is None:
+            return TopologyView(None, EMPTY)
+        if cached.kv is not None and cached.kv.mod_revision == kv.mod_revision:
+            return cached
+        fresh = TopologyView(kv, topology.parse(txn.loads(kv)))
+        with self._lock:
+            self._cached = fresh
+        return fresh
+
+    def document(self) -> dict[str, Any]:
+        return topology.to_document(self.view().topology)
+
+    def tree(self) -> dict[str, Any]:
+        return topology.tree_view(self.view().topology)
+
+    def networks(self) -> list[dict[str, Any]]:
+        view = self.view()
+        result = []
+        for net in view.topology.networks:
+            lay = net.layout
+            kv = self._store.get(keys.blackouts(net.name))
+            result.append(
+                {
+                    **lay.to_dict(),
+                    "topology_bits": lay.topology_bits,
+                    "host_prefixlen": lay.host_prefixlen,
+                    "tenants": list(net.tenants),
+                    "blackouts": list(txn.loads(kv)) if kv else [],
+                }
+            )
+        return result
+
+    def list_hosts(self) -> list[dict[str, Any]]:
+        view = self.view()
+        return [self._host_dict(view, h.name) for h in view.topology.hosts]
+
+    def get_host(self, name: str) -> dict[str, Any]:
+        return self._host_dict(self.view(), name)
+
+    def route_plan(self, name: str, aggregate: bool = True) -> dict[str, Any]:
+        from romana.core import routeplan
+
+        plan = routeplan.route_plan(self.view().topology, name, aggregate=aggregate)
+        return plan.to_dict()
+
+    # -- writes --------------------------------------------------------------------------
+
+    def apply(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the topology with ``document`` (ours or Romana v2), keeping it consistent."""
+        parsed = topology.parse(document)
+
+        def attempt(w: txn.Writes) -> dict[str, Any]:
+            kv = self._store.get(keys.TOPOLOGY)
+            self._check_addresses_kept(parsed)
+            w.guard(keys.TOPOLOGY, kv)
+            out = topology.to_document(parsed)
+            w.ops.append(Put(keys.TOPOLOGY, txn.dumps(out)))
+            return out
+
+        return txn.run(self._store, attempt, what="apply topology")
+
+    def add_host(
+        self, name: str, ip: str, labels: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        spec = topology.HostSpec(name, ip, dict(labels or {}))
+
+        def attempt(w: txn.Writes) -> dict[str, Any]:
+            view = self.view()
+            reserved = {n: self._used_indices(n) for n in view.layouts}
+            updated, _ = topology.place_host(view.topology, spec, reserved)
+            self._write(w, view, updated)
+            return self._host_dict(TopologyView(None, updated), name)
+
+        return txn.run(self._store, attempt, what=f"add host {name!r}")
+
+    def update_labels(self, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        def attempt(w: txn.Writes) -> dict[str, Any]:
+            view = self.view()
+            updated = topology.update_labels(view.topology, name, dict(labels))
+            self._write(w, view, updated)
+            return self._host_dict(TopologyView(None, updated), name)
+
+        return txn.run(self._store, attempt, what=f"label host {name!r}")
+
+    def remove_host(self, name: str) -> dict[str, Any]:
+        def attempt(w: txn.Writes) -> dict[str, Any]:
+            view = self.view()
+            before = self._host_dict(view, name)
+            self._write(w, view, topology.remove_host(view.topology, name))
+            return before
+
+        return txn.run(self._store, attempt, what=f"remove host {name!r}")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _write(self, w: txn.Writes, view: TopologyView, updated: topology.Topology) -> None:
+        w.guard(keys.TOPOLOGY, view.kv)
+        w.ops.append(Put(keys.TOPOLOGY, txn.dumps(topology.to_document(updated))))
+
+    def _used_indices(self, network: str) -> frozenset[int]:
+        return frozenset(
+            keys.parse_addr(kv.key)[1]
+            for kv in self._store.range(keys.addr_network(network)).items
+        )
+
+    def _check_addresses_kept(self, parsed: topology.Topology) -> None:
+        """Refuse a document that would orphan allocated addresses (host moved or removed)."""
+        current = self.view().topology
+        for net in current.networks:
+            used = self._used_indices(net.name)
+            if not used:
+                continue
+            for index in sorted(used):
+                owner = _host_at(current, net.name, index)
+                if owner is None:
+                    continue
+                try:
+                    moved = topology.model.placement(parsed, owner).indices.get(net.name) != index
+                except NotFound:
+                    moved = True
+                if moved:
+                    raise topology_conflict(owner, net.name)
+
+    def _host_dict(self, view: TopologyView, name: str) -> dict[str, Any]:
+        host = view.topology.host(name)
+        place = topology.model.placement(view.topology, name)
+        return {
+            "name": host.name,
+            "ip": str(host.ip),
+            "labels": dict(host.labels),
+            "group": place.prefixes[0].group if place.prefixes else "",
+            "indices": place.indices,
+            "prefixes": {p.network: str(p.prefix) for p in place.prefixes},
+            "gateways": {p.network: str(p.gateway) for p in place.prefixes},
+        }
+
+
+def _host_at(topo: topology.Topology, network: str, index: int) -> str | None:
+    for host in topo.hosts:
+        try:
+            if topology.model.placement(topo, host.name).indices.get(network) == index:
+                return host.name
+        except NotFound:
+            continue
+    return None
+
+
+def topology_conflict(host: str, network: str) -> Conflict:
+    return Conflict(
+        f"the new topology moves or removes host {host!r}, whose prefix in network "
+        f"{network!r} still holds allocated addresses; release them first"
+    )

@@ -1,0 +1,327 @@
+"""etcd store: :class:`romana.core.store.Store` over etcd v3's JSON gateway (``/v3/``), for HA.
+
+Speaks HTTP/JSON with httpx (no gRPC stack): keys and values travel base64-encoded, 64-bit
+numbers come back as strings, and fields equal to their zero value are omitted (a failed
+txn has no ``succeeded``, an empty value no ``value``).
+
+Invariants:
+
+* ``prefix`` namespaces every key: it is prepended on the way in and stripped on the way
+  out, so stores with prefixes that are not prefixes of each other (end them with ``/``)
+  never see each other's keys. Revisions are the cluster's, shared by all namespaces.
+* ``Compare(key, 0)`` is sent as ``MOD == 0``: etcd compares a missing key as a zero
+  KeyValue, whose mod revision is 0, while every existing key has mod revision >= 1.
+* Fail-over: requests go to the endpoint that answered last. A request that could not be
+  delivered (connection refused, connect timeout) moves on to the next endpoint; when every
+  endpoint fails, :class:`~romana.core.errors.Unavailable` names all of them.
+* No write is ever applied twice by this adapter. Reads and watches are retried on the next
+  endpoint after any failure. A txn is retried only when it provably never reached a server;
+  when its outcome is unknown (the connection dropped or timed out after sending, or the
+  server answered with an error) it raises Unavailable and the next call starts at the next
+  endpoint. Callers recover as from any lost CAS race: re-read, then decide again.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from romana.core import errors
+from romana.core.store import (
+    Compare,
+    Event,
+    EventType,
+    KeyValue,
+    Op,
+    Put,
+    Range,
+    TxnResult,
+)
+
+# gRPC status codes the gateway reports in ``code``.
+_INVALID_ARGUMENT = 3
+_OUT_OF_RANGE = 11
+
+
+def prefix_end(prefix: bytes) -> bytes:
+    """etcd's ``range_end`` for every key starting with ``prefix``; ``b"\\0"`` means no bound."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return b"\0"
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def normalise_endpoint(endpoint: str) -> str:
+    """``host:port`` or ``http(s)://host:port`` → the base URL the gateway is under."""
+    endpoint = endpoint.strip().rstrip("/")
+    if "://" not in endpoint:
+        endpoint = "http://" + endpoint
+    return endpoint
+
+
+class _Undelivered(Exception):
+    """The request never reached the server; trying another endpoint is always safe."""
+
+
+class _Failed(Exception):
+    """The request reached the server, or may have; whether it took effect is unknown."""
+
+
+class EtcdStore:
+    """A :class:`~romana.core.store.Store` on an etcd v3 cluster (see module docstring).
+
+    ``timeout`` bounds each request to one endpoint (a watch waits its own ``timeout`` on
+    top). ``transport`` replaces httpx's network transport, for tests.
+    """
+
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        *,
+        prefix: str = "",
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        issues = errors.Issues("etcd store")
+        if isinstance(endpoints, str) or not endpoints:
+            issues.add("endpoints", "must be a non-empty list of host:port or http URLs")
+        if timeout <= 0:
+            issues.add("timeout", "must be > 0")
+        issues.raise_if_any()
+        self._endpoints = [normalise_endpoint(e) for e in endpoints]
+        self._prefix = prefix.encode()
+        self._timeout = timeout
+        self._current = 0
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)),
+            trust_env=False,
+            transport=transport,
+        )
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return tuple(self._endpoints)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix.decode()
+
+    # -- requests and fail-over ------------------------------------------------------------
+
+    def _order(self) -> list[int]:
+        start = self._current
+        n = len(self._endpoints)
+        return [(start + i) % n for i in range(n)]
+
+    def _request(self, path: str, body: dict[str, Any], *, write: bool) -> dict[str, Any]:
+        """POST ``body`` to ``/v3/<path>``, failing over as the module docstring says."""
+        problems: list[str] = []
+        for index in self._order():
+            endpoint = self._endpoints[index]
+            try:
+                result = self._post(endpoint, path, body)
+            except _Undelivered as exc:
+                problems.append(f"{endpoint}: {exc}")
+                continue
+            except _Failed as exc:
+                if not write:
+                    problems.append(f"{endpoint}: {exc}")
+                    continue
+                self._current = (index + 1) % len(self._endpoints)
+                raise errors.Unavailable(
+                    f"etcd {endpoint}: {exc}; the write may or may not have been applied"
+                ) from exc
+            self._current = index
+            return result
+        raise errors.Unavailable("no etcd endpoint answered: " + "; ".join(problems))
+
+    def _post(self, endpoint: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._client.post(f"{endpoint}/v3/{path}", json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise _Undelivered(str(exc) or type(exc).__name__) from exc
+        except httpx.TransportError as exc:
+            raise _Failed(str(exc) or type(exc).__name__) from exc
+        try:
+            data: dict[str, Any] = response.json()
+        except ValueError as exc:
+            raise _Failed(f"HTTP {response.status_code}, not a JSON answer") from exc
+        if response.status_code != 200 or "error" in data:
+            self._raise_server_error(data, response.status_code)
+        return data
+
+    @staticmethod
+    def _raise_server_error(data: dict[str, Any], status: int) -> None:
+        message = str(data.get("message") or data.get("error") or f"HTTP {status}")
+        # Unary answers carry ``code``; errors inside a watch stream carry ``grpc_code``.
+        code = data.get("code", data.get("grpc_code"))
+        if code == _INVALID_ARGUMENT:
+            # Rejected before anything was applied: a request no endpoint would accept.
+            raise errors.InvalidInput([errors.Issue("ops", message)], context="etcd")
+        if code == _OUT_OF_RANGE:
+            raise errors.Compacted(message)
+        raise _Failed(message)
+
+    # -- key encoding ----------------------------------------------------------------------
+
+    def _key(self, key: str) -> str:
+        return _b64(self._prefix + key.encode())
+
+    def _range_body(self, prefix: str) -> dict[str, Any]:
+        raw = self._prefix + prefix.encode()
+        return {"key": _b64(raw or b"\0"), "range_end": _b64(prefix_end(raw))}
+
+    def _strip(self, raw_key: str) -> str:
+        return _unb64(raw_key)[len(self._prefix) :].decode()
+
+    def _kv(self, item: dict[str, Any]) -> KeyValue:
+        return KeyValue(
+            self._strip(item["key"]),
+            _unb64(item.get("value", "")),
+            int(item.get("create_revision", 0)),
+            int(item.get("mod_revision", 0)),
+            int(item.get("version", 0)),
+        )
+
+    def _op(self, op: Op) -> dict[str, Any]:
+        if isinstance(op, Put):
+            return {"request_put": {"key": self._key(op.key), "value": _b64(op.value)}}
+        return {"request_delete_range": {"key": self._key(op.key)}}
+
+    # -- the Store port --------------------------------------------------------------------
+
+    def get(self, key: str) -> KeyValue | None:
+        data = self._request("kv/range", {"key": self._key(key)}, write=False)
+        kvs = data.get("kvs")
+        return self._kv(kvs[0]) if kvs else None
+
+    def range(self, prefix: str) -> Range:
+        data = self._request("kv/range", self._range_body(prefix), write=False)
+        items = tuple(self._kv(item) for item in data.get("kvs", ()))
+        return Range(items, int(data["header"]["revision"]))
+
+    def txn(
+        self,
+        compares: Sequence[Compare],
+        on_success: Sequence[Op],
+        on_failure: Sequence[Op] = (),
+    ) -> TxnResult:
+        body = {
+            "compare": [
+                {
+                    "target": "MOD",
+                    "result": "EQUAL",
+                    "key": self._key(c.key),
+                    "mod_revision": str(c.mod_revision),
+                }
+                for c in compares
+            ],
+            "success": [self._op(op) for op in on_success],
+            "failure": [self._op(op) for op in on_failure],
+        }
+        data = self._request("kv/txn", body, write=True)
+        return TxnResult(bool(data.get("succeeded", False)), int(data["header"]["revision"]))
+
+    def revision(self) -> int:
+        body = {"key": _b64(self._prefix or b"\0"), "count_only": True}
+        data = self._request("kv/range", body, write=False)
+        return int(data["header"]["revision"])
+
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+        request = self._range_body(prefix)
+        # etcd reads start_revision 0 as "from now"; the port means "from the beginning".
+        request["start_revision"] = str(max(start_revision, 1))
+        body = {"create_request": request}
+        problems: list[str] = []
+        for index in self._order():
+            endpoint = self._endpoints[index]
+            try:
+                events = self._watch_once(endpoint, body, timeout)
+            except (_Undelivered, _Failed) as exc:
+                problems.append(f"{endpoint}: {exc}")
+                continue
+            self._current = index
+            return events
+        raise errors.Unavailable("no etcd endpoint answered the watch: " + "; ".join(problems))
+
+    def _watch_once(self, endpoint: str, body: dict[str, Any], timeout: float) -> list[Event]:
+        """One watch stream: the first batch of events, or [] when ``timeout`` passes.
+
+        Every read waits up to ``timeout`` (at least 50 ms, so the stream can be set up even
+        for a zero timeout); the wait starts once etcd has confirmed the watch.
+        """
+        wait = httpx.Timeout(
+            self._timeout, connect=min(self._timeout, 1.0), read=max(timeout, 0.05)
+        )
+        created = False
+        deadline = time.monotonic() + timeout
+        try:
+            with self._client.stream(
+                "POST", f"{endpoint}/v3/watch", json=body, timeout=wait
+            ) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise _Failed(f"HTTP {response.status_code}: {response.text[:200]}")
+                for line in response.iter_lines():
+                    if not line.strip():
+                        continue
+                    message = json.loads(line)
+                    if "error" in message:
+                        error = message["error"]
+                        self._raise_server_error(error, int(error.get("http_code", 500)))
+                    result = message.get("result", {})
+                    if "compact_revision" in result:
+                        raise errors.Compacted(
+                            f"revision {body['create_request']['start_revision']} has been"
+                            f" compacted; the oldest kept is {result['compact_revision']}"
+                        )
+                    if result.get("canceled"):
+                        raise _Failed(result.get("cancel_reason") or "watch canceled by etcd")
+                    created = created or bool(result.get("created"))
+                    if result.get("events"):
+                        return [self._event(e) for e in result["events"]]
+                    if created and time.monotonic() >= deadline:
+                        return []
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise _Undelivered(str(exc) or type(exc).__name__) from exc
+        except httpx.ReadTimeout as exc:
+            if created:
+                return []
+            raise _Failed("the watch was not confirmed in time") from exc
+        except (httpx.TransportError, ValueError) as exc:
+            raise _Failed(str(exc) or type(exc).__name__) from exc
+        raise _Failed("the watch stream ended")
+
+    def _event(self, item: dict[str, Any]) -> Event:
+        kv = item["kv"]
+        if item.get("type") == "DELETE":
+            return Event(EventType.DELETE, self._strip(kv["key"]), b"", int(kv["mod_revision"]))
+        return Event(
+            EventType.PUT,
+            self._strip(kv["key"]),
+            _unb64(kv.get("value", "")),
+            int(kv["mod_revision"]),
+        )
+
+    def compact(self, revision: int) -> None:
+        """Drop the cluster's history before ``revision`` (for every namespace)."""
+        # Compacted means an earlier compaction already reached ``revision``.
+        with contextlib.suppress(errors.Compacted):
+            self._request("kv/compaction", {"revision": str(revision)}, write=False)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,97 @@
+"""A live romanad for the HTTP tests, and helpers to talk to it.
+
+One romanad process per test module (started by PID on a free loopback port, over a SQLite
+file in a temporary directory, stopped by PID), with a small topology applied at start:
+network ``pods`` 10.0.0.0/8 with two racks, hosts ``h1`` (rack a) and ``h2`` (rack b).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from support.romanad import Romanad
+
+TOPOLOGY: dict[str, Any] = {
+    "networks": [
+        {
+            "name": "pods",
+            "cidr": "10.0.0.0/8",
+            "tenant_bits": 4,
+            "segment_bits": 4,
+            "endpoint_bits": 8,
+        }
+    ],
+    "topologies": [
+        {
+            "networks": ["pods"],
+            "map": [
+                {"name": "rack-a", "assignment": {"rack": "a"}, "groups": []},
+                {"name": "rack-b", "assignment": {"rack": "b"}, "groups": []},
+            ],
+        }
+    ],
+}
+
+
+class Api:
+    """A running romanad with an admin session."""
+
+    def __init__(self, daemon: Romanad) -> None:
+        self.daemon = daemon
+        self.url = daemon.url
+        user, password = daemon.admin()
+        self.admin = self.client(self.login(user, password))
+
+    def login(self, username: str, password: str) -> str:
+        response = httpx.post(
+            f"{self.url}/v1/auth/token",
+            json={"username": username, "password": password},
+            trust_env=False,
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["token"]
+        return token
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, trust_env=False)
+
+    def user(self, username: str, role: str, tenant: str | None = None) -> httpx.Client:
+        """A client logged in as a new user with ``role``."""
+        password = f"{username}-password"
+        body = {"username": username, "password": password, "role": role}
+        if tenant is not None:
+            body["tenant"] = tenant
+        response = self.admin.post("/v1/users", json=body)
+        assert response.status_code == 201, response.text
+        return self.client(self.login(username, password))
+
+
+def start(workdir: Path, **kwargs: Any) -> Romanad:
+    topo = workdir / "topology.json"
+    topo.write_text(json.dumps(TOPOLOGY))
+    extra = [*kwargs.pop("extra", ()), "--initial-topology", str(topo)]
+    return Romanad(
+        workdir, store=f"sqlite://{workdir / 'romana.db'}", extra=extra, **kwargs
+    ).start()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    daemon = start(tmp_path_factory.mktemp("romanad"))
+    try:
+        a = Api(daemon)
+        for name, rack in (("h1", "a"), ("h2", "b")):
+            r = a.admin.post(
+                "/v1/hosts", json={"name": name, "ip": f"192.0.2.{rack == 'b' and 2 or 1}", "labels": {"rack": rack}}
+            )
+            assert r.status_code == 201, r.text
+        yield a
+    finally:
+        daemon.stop()

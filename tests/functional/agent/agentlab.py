@@ -1,0 +1,345 @@
+"""A simulated cluster for the agent's acceptance tests: romanad, hosts, agents, workloads.
+
+Layout (all inside one :class:`support.netns.Lab`, nothing in the root namespace):
+
+    ctl   a namespace on the underlay bridge running romanad (SQLite store in a temp dir),
+          listening on its underlay address 192.0.2.<n>:<random port>
+    h1..  host namespaces, each running ``romana-agent`` (started by PID, stopped by PID)
+          with its local API on a Unix socket in the temp dir
+
+romanad listens on TCP in the ``ctl`` namespace rather than on the root namespace's loopback,
+because the agents run inside their host namespaces and reach it over the underlay, as they
+would in a real cluster. The test process talks to romanad through :class:`Admin`, whose one
+worker thread entered the ``ctl`` namespace for good (the namespace is per thread), and to the
+agents through ``agentapi.AgentClient`` — the CNI plugin's own client of the local API.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from romana.client import Client, ClientSettings
+from romana.dataplane import netns as netns_mod
+from romana.integrations.cni import agentapi
+from support.netns import Host, Lab, Workload
+
+T = TypeVar("T")
+
+TOPOLOGY: dict[str, Any] = {
+    "networks": [
+        {
+            "name": "pods",
+            "cidr": "10.0.0.0/8",
+            "tenant_bits": 4,
+            "segment_bits": 4,
+            "endpoint_bits": 8,
+        }
+    ],
+    "topologies": [
+        {
+            "networks": ["pods"],
+            "map": [
+                {"name": "rack-1", "assignment": {"rack": "1"}, "groups": []},
+                {"name": "rack-2", "assignment": {"rack": "2"}, "groups": []},
+            ],
+        }
+    ],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Admin:
+    """romanad's client, used from one thread that lives in the ``ctl`` namespace."""
+
+    def __init__(self, ctl_path: str, url: str) -> None:
+        self._ctl_path = ctl_path
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, initializer=self._enter)
+        self.url = url
+        self.client: Client = self.call(
+            lambda: Client(ClientSettings(url=(url,), retries=1, timeout=10.0))
+        )
+
+    def _enter(self) -> None:
+        netns_mod.entered(self._ctl_path).__enter__()  # this worker never leaves
+
+    def call(self, work: Callable[[], T]) -> T:
+        return self._pool.submit(work).result()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.client, name)
+        return lambda *a, **kw: self.call(lambda: method(*a, **kw))
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.call(self.client.list_services)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call(self.client.close)
+        self._pool.shutdown(wait=True)
+
+
+@dataclass
+class Agent:
+    """One ``romana-agent`` process in one host namespace."""
+
+    lab: Lab
+    host: Host
+    url: str
+    workdir: Path
+    firewall: str
+    labels: str
+    interval: float = 2.0
+    process: subprocess.Popen[str] | None = None
+    metrics_port: int = field(default_factory=free_port)
+
+    @property
+    def socket(self) -> str:
+        return str(self.workdir / "agent.sock")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workdir / "state"
+
+    @property
+    def pending_dir(self) -> Path:
+        return self.workdir / "pending"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "agent.log"
+
+    @property
+    def api(self) -> agentapi.AgentClient:
+        return agentapi.AgentClient(self.socket, timeout=20.0)
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "romana.agent.main",
+            "--host",
+            self.host.name,
+            "--interface",
+            self.host.ifname,
+            "--labels",
+            self.labels,
+            "--url",
+            self.url,
+            "--insecure",
+            "--socket",
+            self.socket,
+            "--state-dir",
+            str(self.state_dir),
+            "--pending-dir",
+            str(self.pending_dir),
+            "--firewall",
+            self.firewall,
+            "--reconcile-interval",
+            str(self.interval),
+            "--metrics",
+            f"127.0.0.1:{self.metrics_port}",
+            "--log-level",
+            "debug",
+        ]
+
+    def start(self, *, ready: bool = True) -> Agent:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as log:
+            self.process = self.lab.popen_in(
+                self.host, self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        if ready:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        problem = "no answer"
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"agent on {self.host.name} exited:\n{self.log_tail()}")
+            if os.path.exists(self.socket):
+                try:
+                    readiness = self.api.status()
+                    if readiness.ready:
+                        return
+                    problem = readiness.detail
+                except Exception as exc:
+                    problem = str(exc)
+            time.sleep(0.05)
+        raise RuntimeError(f"agent on {self.host.name} not ready: {problem}\n{self.log_tail()}")
+
+    def signal(self, signum: int) -> int:
+        """Send ``signum`` by PID and wait for the exit; the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signum)
+        return self.process.wait(timeout=15)
+
+    def stop(self) -> int:
+        return self.signal(signal.SIGTERM)
+
+    def kill(self) -> int:
+        return self.signal(signal.SIGKILL)
+
+    def metrics(self) -> str:
+        """The metrics text, fetched from inside the host namespace."""
+        with netns_mod.entered(self.host.path):
+            sock = socket.create_connection(("127.0.0.1", self.metrics_port), timeout=5)
+        with sock:
+            sock.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+            chunks = []
+            while data := sock.recv(65536):
+                chunks.append(data)
+        return b"".join(chunks).decode().partition("\r\n\r\n")[2]
+
+    def metric(self, name: str) -> float:
+        """The sum of every sample of ``name`` (all label sets)."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith(name) and line[len(name)] in " {":
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@dataclass
+class Endpoint:
+    """A workload wired through an agent: its namespace, address and TCP listener port."""
+
+    name: str
+    workload: Workload
+    host: Host
+    tenant: str
+    segment: str
+    address: str
+    port: int
+    container_id: str
+
+
+@dataclass
+class AgentCluster:
+    lab: Lab
+    workdir: Path
+    firewall: str
+    ctl: Host
+    admin: Admin
+    romanad: subprocess.Popen[str]
+    hosts: list[Host]
+    agents: dict[str, Agent] = field(default_factory=dict)
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+    def agent(self, host: Host) -> Agent:
+        return self.agents[host.name]
+
+    def add_endpoint(
+        self, host: Host, name: str, tenant: str, segment: str, *, listen: bool = True
+    ) -> Endpoint:
+        workload = self.lab.add_workload(host, name)
+        container_id = f"c-{self.lab.prefix}-{host.name}-{name}"
+        answer = self.agent(host).api.add_endpoint(
+            {
+                "container_id": container_id,
+                "ifname": "eth0",
+                "netns": workload.path,
+                "network": "romana-test",
+                "tenant": tenant,
+                "segment": segment,
+                "labels": {},
+            }
+        )
+        address = answer["addresses"][0]["address"].split("/")[0]
+        port = self.lab.listen(workload).port if listen else 0
+        ep = Endpoint(name, workload, host, tenant, segment, address, port, container_id)
+        self.endpoints.append(ep)
+        return ep
+
+    def log_tails(self) -> str:
+        parts = [f"--- romanad\n{tail(self.workdir / 'romanad.log')}"]
+        parts += [f"--- agent {n}\n{a.log_tail()}" for n, a in self.agents.items()]
+        return "\n".join(parts)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def cluster(workdir: Path, firewall: str, hosts: int = 3) -> Iterator[AgentCluster]:
+    """romanad in ``ctl`` plus ``hosts`` hosts with running agents; torn down on exit."""
+    with Lab() as lab:
+        ctl = lab.add_host("ctl", underlay_ip="192.0.2.200", underlay_ip6="2001:db8:ff::200")
+        port = free_port()
+        url = f"http://{ctl.underlay_ip}:{port}"
+        topology = workdir / "topology.json"
+        topology.write_text(json.dumps(TOPOLOGY))
+        with open(workdir / "romanad.log", "a") as log:
+            romanad = lab.popen_in(
+                ctl,
+                [
+                    sys.executable,
+                    "-m",
+                    "romana.api.main",
+                    "--store",
+                    f"sqlite:///{workdir / 'romanad.db'}",
+                    "--listen",
+                    f"{ctl.underlay_ip}:{port}",
+                    "--advertise",
+                    url,
+                    "--insecure",
+                    "--initial-topology",
+                    str(topology),
+                    "--credentials-file",
+                    str(workdir / "romanad.credentials"),
+                    "--log-level",
+                    "warning",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        admin = Admin(ctl.path, url)
+        try:
+            admin.wait_ready()
+            made = AgentCluster(lab, workdir, firewall, ctl, admin, romanad, [])
+            for i in range(hosts):
+                host = lab.add_host(f"h{i + 1}")
+                made.hosts.append(host)
+                rack = "1" if i < 2 else "2"
+                agent = Agent(lab, host, url, workdir / host.name, firewall, f"rack={rack}")
+                made.agents[host.name] = agent.start(ready=False)
+            for agent in made.agents.values():
+                agent.wait_ready()
+            yield made
+        finally:
+            admin.close()

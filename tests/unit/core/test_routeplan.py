@@ -1,0 +1,168 @@
+"""Per-host route plans: aggregation by group (golden), direct mode, and hop-by-hop delivery."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+
+from romana.core import routeplan, topology
+from romana.core.errors import NotFound
+
+ROOT = Path(__file__).resolve().parents[3]
+TWO_RACKS = json.loads((ROOT / "tests" / "data" / "topology" / "two-racks.json").read_text())
+ZONES = json.loads((ROOT / "examples" / "topology" / "zones-dual-stack.json").read_text())
+
+
+def routes(plan: routeplan.RoutePlan) -> list[tuple[str, str, str, str | None]]:
+    return [(r.network, str(r.dst), r.via_host, r.group) for r in plan.routes]
+
+
+def deliver(topo: topology.Topology, src: str, address: str) -> list[str]:
+    """The hosts a packet visits from ``src`` to the owner of ``address``, following plans."""
+    plans = routeplan.plans(topo)
+    path = [src]
+    while not plans[path[-1]].owns(address):
+        route = plans[path[-1]].lookup(address)
+        assert route is not None, f"{path[-1]} has no route to {address}"
+        path.append(route.via_host)
+        assert len(path) <= 16, path
+    return path
+
+
+def zones() -> topology.Topology:
+    topo = topology.parse(ZONES)
+    zone = "topology.kubernetes.io/zone"
+    for name, z, rack, n in [
+        ("a1", "a", "1", 1),
+        ("a2", "a", "2", 2),
+        ("b1", "b", "1", 3),
+        ("b1x", "b", "1", 4),
+        ("b3", "b", "3", 5),
+    ]:
+        spec = topology.HostSpec(name, f"192.0.2.{n}", {zone: z, "rack": rack})
+        topo, _ = topology.place_host(topo, spec)
+    return topo
+
+
+def test_two_racks_aggregate_the_other_rack() -> None:
+    topo = topology.parse(TWO_RACKS)
+    h1 = routeplan.route_plan(topo, "h1")
+    assert routes(h1) == [
+        ("net", "10.1.0.0/16", "h2", None),
+        ("net", "10.128.0.0/9", "h3", "rack-b"),
+    ]
+    assert [str(r.via) for r in h1.routes] == ["192.168.0.2", "192.168.0.3"]
+    assert routes(routeplan.route_plan(topo, "h2")) == [
+        ("net", "10.0.0.0/16", "h1", None),
+        ("net", "10.128.0.0/9", "h3", "rack-b"),
+    ]
+    # rack-a is one route via its first host; h1 forwards to h2 with its own host route.
+    assert routes(routeplan.route_plan(topo, "h3")) == [("net", "10.0.0.0/9", "h1", "rack-a")]
+    assert deliver(topo, "h3", "10.1.17.1") == ["h3", "h1", "h2"]
+
+
+def test_own_prefixes_and_gateways() -> None:
+    plan = routeplan.route_plan(topology.parse(TWO_RACKS), "h3")
+    assert (plan.host, str(plan.ip), plan.aggregate) == ("h3", "192.168.0.3", True)
+    assert [p.to_dict() for p in plan.prefixes] == [
+        {
+            "network": "net",
+            "index": 128,
+            "prefix": "10.128.0.0/16",
+            "gateway": "10.128.0.1",
+            "group": "rack-b",
+        }
+    ]
+    assert plan.owns("10.128.17.5") and not plan.owns("10.129.0.1")
+
+
+def test_direct_mode_has_one_route_per_remote_host() -> None:
+    plan = routeplan.route_plan(topology.parse(TWO_RACKS), "h3", aggregate=False)
+    assert not plan.aggregate
+    assert routes(plan) == [("net", "10.0.0.0/16", "h1", None), ("net", "10.1.0.0/16", "h2", None)]
+
+
+def test_zones_and_racks_aggregate_level_by_level() -> None:
+    topo = zones()
+    a1 = routeplan.route_plan(topo, "a1")
+    assert routes(a1) == [
+        ("pods-v4", "10.64.0.0/10", "a2", "zone-a/rack-2"),
+        ("pods-v4", "10.128.0.0/9", "b1", "zone-b"),
+        ("pods-v6", "fd00:10:0:0:4000::/66", "a2", "zone-a/rack-2"),
+        ("pods-v6", "fd00:10:0:0:8000::/65", "b1", "zone-b"),
+        ("infra", "172.20.4.0/22", "a2", None),
+        ("infra", "172.20.8.0/22", "b1", None),
+        ("infra", "172.20.12.0/22", "b1x", None),
+        ("infra", "172.20.16.0/22", "b3", None),
+    ]
+    b1 = routeplan.route_plan(topo, "b1")
+    assert routes(b1)[:3] == [
+        ("pods-v4", "10.129.0.0/16", "b1x", None),
+        ("pods-v4", "10.192.0.0/11", "b3", "zone-b/rack-3"),
+        ("pods-v4", "10.0.0.0/9", "a1", "zone-a"),
+    ]
+    assert deliver(topo, "a2", "10.192.17.1") == ["a2", "b1", "b3"]
+    assert deliver(topo, "a2", "fd00:10::c000:0:1:1") == ["a2", "b1", "b3"]
+    assert deliver(topo, "b3", "10.64.0.1") == ["b3", "a1", "a2"]
+
+
+def test_every_host_reaches_every_other_host_prefix() -> None:
+    for topo in (topology.parse(TWO_RACKS), zones()):
+        for src in topo.hosts:
+            for dst in topo.hosts:
+                for p in topology.placement(topo, dst.name).prefixes:
+                    for address in (p.gateway, p.prefix[-1]):
+                        path = deliver(topo, src.name, str(address))
+                        assert path[-1] == dst.name
+                        assert len(path) <= 4  # root → zone → rack: at most 3 hops
+
+
+def test_lonely_host_and_removed_next_hop() -> None:
+    topo = topology.parse(TWO_RACKS)
+    topo = topology.remove_host(topo, "h1")
+    # rack-a's designated host is now h2, the first left in placement order.
+    assert routes(routeplan.route_plan(topo, "h3")) == [("net", "10.0.0.0/9", "h2", "rack-a")]
+    topo = topology.remove_host(topology.remove_host(topo, "h2"), "h3")
+    topo, _ = topology.place_host(topo, topology.HostSpec("solo", "192.0.2.1", {"rack": "a"}))
+    assert routeplan.route_plan(topo, "solo").routes == ()
+
+
+def test_plan_covers_only_the_trees_the_host_sits_in() -> None:
+    gpu_net = {"name": "gpu-net", "cidr": "172.16.0.0/12", "block_mask": 28}
+    document = {
+        "networks": [*TWO_RACKS["networks"], gpu_net],
+        "topologies": [
+            *TWO_RACKS["topologies"],
+            {"networks": ["gpu-net"], "map": [{"assignment": {"gpu": "yes"}, "groups": []}]},
+        ],
+    }
+    topo = topology.parse(document)
+    spec = topology.HostSpec("g1", "192.168.0.9", {"rack": "b", "gpu": "yes"})
+    topo, _ = topology.place_host(topo, spec)
+    assert routes(routeplan.route_plan(topo, "h1")) == [
+        ("net", "10.1.0.0/16", "h2", None),
+        ("net", "10.128.0.0/9", "h3", "rack-b"),
+    ]
+    assert [p.network for p in routeplan.route_plan(topo, "g1").prefixes] == ["net", "gpu-net"]
+
+
+def test_lookup_is_longest_prefix_match() -> None:
+    plan = routeplan.route_plan(zones(), "b1")
+    hit = plan.lookup("10.192.3.4")
+    assert hit is not None and hit.group == "zone-b/rack-3"
+    hit = plan.lookup(ipaddress.ip_address("10.129.0.1"))
+    assert hit is not None and hit.via_host == "b1x"
+    assert plan.lookup("8.8.8.8") is None
+
+
+def test_wire_form_round_trip() -> None:
+    plan = routeplan.route_plan(zones(), "a1")
+    assert routeplan.RoutePlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+
+
+def test_unknown_host() -> None:
+    with pytest.raises(NotFound):
+        routeplan.route_plan(topology.parse(TWO_RACKS), "nobody")

@@ -1,0 +1,166 @@
+"""The agent client: each answer of the contract's status table becomes the documented error."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+from cni_fake_agent import FakeAgent
+
+from romana.core import errors
+from romana.integrations.cni import agentapi
+
+
+def request(tenant: str = "acme", container_id: str = "c1") -> agentapi.EndpointRequest:
+    return agentapi.EndpointRequest(
+        container_id=container_id,
+        ifname="eth0",
+        netns="/run/netns/rtest",
+        network="romana",
+        tenant=tenant,
+        segment="default",
+        labels={},
+    )
+
+
+def client(agent: FakeAgent) -> agentapi.AgentClient:
+    return agentapi.AgentClient(agent.socket_path, timeout=2)
+
+
+def problem(status: int, slug: str, detail: str = "why", field: str = "") -> tuple[int, bytes]:
+    body = agentapi.problem(status, slug, "Title", detail, field)
+    return status, json.dumps(body).encode()
+
+
+def test_endpoint_round_trip(agent: FakeAgent) -> None:
+    api = client(agent)
+    endpoint = api.add_endpoint(request())
+    assert endpoint["addresses"] == [{"address": "10.1.16.1/32", "gateway": "10.1.0.1"}]
+    assert api.get_endpoint("c1", "eth0")["problems"] == []
+    assert api.delete_endpoint("c1", "eth0") is True
+    assert api.delete_endpoint("c1", "eth0") is False
+    with pytest.raises(errors.NotFound):
+        api.get_endpoint("c1", "eth0")
+
+
+def test_endpoint_paths_are_percent_encoded(agent: FakeAgent) -> None:
+    assert agentapi.endpoint_path("c1", "e%t?h#") == "/v1/endpoints/c1/e%25t%3Fh%23"
+    api = client(agent)
+    api.add_endpoint({**request(), "ifname": "e%t?h#"})
+    assert api.get_endpoint("c1", "e%t?h#")["ifname"] == "e%t?h#"
+
+
+@pytest.mark.parametrize(
+    ("answer", "raised"),
+    [
+        (problem(404, "not-found"), errors.NotFound),
+        (problem(409, "already-exists"), errors.AlreadyExists),
+        (problem(409, "conflict"), errors.Conflict),
+        (problem(503, "exhausted"), errors.Exhausted),
+        (problem(503, "not-ready"), errors.Unavailable),
+        (problem(401, "unauthorized"), errors.Unauthorized),
+        (problem(403, "forbidden"), errors.Forbidden),
+        (problem(500, "internal"), errors.RomanaError),
+        ((502, b"<html>bad gateway</html>"), errors.RomanaError),
+    ],
+)
+def test_status_table(agent: FakeAgent, answer: tuple[int, bytes], raised: type) -> None:
+    agent.scripted = answer
+    with pytest.raises(errors.RomanaError) as caught:
+        client(agent).add_endpoint(request())
+    assert type(caught.value) is raised
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_invalid_input_carries_the_field(agent: FakeAgent, status: int) -> None:
+    agent.scripted = problem(status, "invalid-input", "not a DNS label", "k8s.namespace")
+    with pytest.raises(errors.InvalidInput) as caught:
+        client(agent).add_endpoint(request())
+    assert caught.value.issues == (errors.Issue("k8s.namespace", "not a DNS label"),)
+
+
+def test_non_json_error_body_keeps_its_text(agent: FakeAgent) -> None:
+    agent.scripted = (500, b"boom")
+    with pytest.raises(errors.RomanaError, match="HTTP 500: boom"):
+        client(agent).add_endpoint(request())
+
+
+def test_a_200_that_is_not_a_json_object_is_an_error(agent: FakeAgent) -> None:
+    agent.scripted = (200, b"[]")
+    with pytest.raises(errors.RomanaError, match="not a JSON object"):
+        client(agent).add_endpoint(request())
+
+
+@pytest.mark.parametrize(
+    ("body", "member"),
+    [
+        ({"addresses": [{"address": "10.1.16.1"}]}, "addresses[0].address"),
+        ({"addresses": [{"address": "10.1.16.1/32", "gateway": 1}]}, "addresses[0].gateway"),
+        ({"interface": {"name": "eth0", "mac": ""}}, "interface"),
+        ({"routes": [{"gw": "10.1.0.1"}]}, "routes"),
+        ({"mtu": "1500"}, "mtu"),
+        ({"problems": "none"}, "problems"),
+    ],
+)
+def test_a_malformed_endpoint_names_the_member(
+    agent: FakeAgent, body: dict[str, object], member: str
+) -> None:
+    good = client(agent).add_endpoint(request())
+    agent.scripted = (200, json.dumps({**good, **body}).encode())
+    with pytest.raises(errors.RomanaError, match=f"malformed endpoint: {member.split('[')[0]}"):
+        client(agent).get_endpoint("c1", "eth0")
+
+
+def test_missing_socket_is_unavailable_and_says_so(socket_dir: str) -> None:
+    api = agentapi.AgentClient(f"{socket_dir}/none.sock")
+    with pytest.raises(errors.Unavailable, match="no socket there"):
+        api.status()
+
+
+def test_refused_connection_is_unavailable(socket_dir: str) -> None:
+    path = f"{socket_dir}/dead.sock"
+    with socket.socket(socket.AF_UNIX) as dead:
+        dead.bind(path)  # bound but never listening: connect is refused
+    assert os.path.exists(path)
+    with pytest.raises(errors.Unavailable, match="connection refused"):
+        agentapi.AgentClient(path).status()
+
+
+def test_silent_agent_is_unavailable_after_the_timeout(socket_dir: str) -> None:
+    with socket.socket(socket.AF_UNIX) as mute:
+        mute.bind(f"{socket_dir}/mute.sock")
+        mute.listen(1)
+        with pytest.raises(errors.Unavailable, match=r"no answer within 0\.1 s"):
+            agentapi.AgentClient(mute.getsockname(), timeout=0.1).status()
+
+
+def test_status_answers_readiness_with_the_slug(agent: FakeAgent) -> None:
+    api = client(agent)
+    assert api.status("acme", "web") == agentapi.Readiness(True)
+    assert agent.calls[-1][1] == "/v1/status"
+    agent.ready_problem = ("not-ready", "syncing")
+    assert api.status() == agentapi.Readiness(False, "not-ready", "syncing")
+
+
+def test_gc_sends_the_valid_keys_and_returns_what_was_released(agent: FakeAgent) -> None:
+    api = client(agent)
+    for container in ("c1", "c2"):
+        api.add_endpoint(request(container_id=container))
+    answer = api.gc("romana", [("c1", "eth0")])
+    assert answer == {"released": [{"container_id": "c2", "ifname": "eth0"}]}
+    assert agent.calls[-1][2] == {
+        "network": "romana",
+        "valid": [{"container_id": "c1", "ifname": "eth0"}],
+    }
+
+
+def test_problem_builder_follows_the_contract() -> None:
+    assert agentapi.problem(422, "invalid-input", "Invalid", "bad", "tenant") == {
+        "type": "https://romana.io/problems/invalid-input",
+        "title": "Invalid",
+        "status": 422,
+        "detail": "bad",
+        "field": "tenant",
+    }

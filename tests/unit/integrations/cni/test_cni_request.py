@@ -1,0 +1,173 @@
+"""Environment, configuration and version errors: each code, each naming what is at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cni_fake_agent import FakeAgent
+from cni_support import invoke
+
+from romana.integrations.cni import spec
+
+VALID = {"cni.dev/valid-attachments": []}
+
+
+@pytest.mark.parametrize(
+    ("command", "variable"),
+    [
+        ("ADD", "CNI_CONTAINERID"),
+        ("ADD", "CNI_NETNS"),
+        ("ADD", "CNI_IFNAME"),
+        ("CHECK", "CNI_CONTAINERID"),
+        ("CHECK", "CNI_NETNS"),
+        ("CHECK", "CNI_IFNAME"),
+        ("DEL", "CNI_CONTAINERID"),
+        ("DEL", "CNI_IFNAME"),
+        ("GC", "CNI_PATH"),
+    ],
+)
+def test_a_required_variable_missing_is_error_4_naming_it(
+    agent: FakeAgent, conf: dict[str, Any], command: str, variable: str
+) -> None:
+    out = invoke(command, {**conf, **VALID}, **{variable: None})
+    assert (out.rc, out.json["code"]) == (1, spec.ERR_INVALID_ENVIRONMENT)
+    assert variable in out.json["msg"]
+    assert f"{variable}: required for {command}" in out.json["details"]
+    assert agent.calls == []
+
+
+def test_every_missing_variable_is_named_at_once(conf: dict[str, Any]) -> None:
+    out = invoke("ADD", conf, CNI_CONTAINERID=None, CNI_NETNS=None, CNI_IFNAME=None)
+    assert out.json["msg"] == (
+        "invalid environment variables: CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "rule"),
+    [
+        ("CNI_CONTAINERID", "-leading-dash", "must start with a letter or digit"),
+        ("CNI_CONTAINERID", "a/b", "must start with a letter or digit"),
+        ("CNI_IFNAME", "a-very-long-ifname", "must be at most 15 characters"),
+        ("CNI_IFNAME", "eth/0", "must not contain /, : or whitespace"),
+        ("CNI_IFNAME", "eth 0", "must not contain /, : or whitespace"),
+        ("CNI_IFNAME", "..", "must not be . or .."),
+        ("CNI_NETNS", "netns-1", "must be an absolute path"),
+        ("CNI_ARGS", "K8S_POD_NAMESPACE", "is not KEY=VALUE"),
+    ],
+)
+def test_an_invalid_variable_is_error_4_with_the_rule(
+    conf: dict[str, Any], variable: str, value: str, rule: str
+) -> None:
+    out = invoke("ADD", conf, **{variable: value})
+    assert out.json["code"] == spec.ERR_INVALID_ENVIRONMENT
+    assert f"{variable}: {value!r} {rule}" in out.json["details"]
+
+
+@pytest.mark.parametrize("command", ["", "RESET"])
+def test_a_missing_or_unknown_command_is_error_4(conf: dict[str, Any], command: str) -> None:
+    out = invoke(command, conf)
+    assert (out.json["code"], out.json["msg"]) == (
+        spec.ERR_INVALID_ENVIRONMENT,
+        "invalid environment variables: CNI_COMMAND",
+    )
+
+
+def test_version_needs_no_other_variable_and_ignores_its_input() -> None:
+    out = invoke("VERSION", b"", CNI_CONTAINERID=None, CNI_NETNS=None, CNI_IFNAME=None)
+    assert out.rc == 0
+    assert out.json == {
+        "cniVersion": "1.1.0",
+        "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
+    }
+    assert invoke("VERSION", {"cniVersion": "0.4.0"}).json["cniVersion"] == "0.4.0"
+
+
+@pytest.mark.parametrize("stdin", [b"{not json", b"[1, 2]", b""])
+def test_undecodable_configuration_is_error_6(stdin: bytes) -> None:
+    out = invoke("ADD", stdin)
+    assert (out.rc, out.json["code"]) == (1, spec.ERR_DECODING)
+
+
+@pytest.mark.parametrize("version", ["0.1.0", "0.2.0", "1.2.0", "2.0.0", None])
+def test_an_unsupported_version_is_error_1_for_every_command(
+    conf: dict[str, Any], version: str | None
+) -> None:
+    for command in ("ADD", "DEL", "CHECK", "GC", "STATUS"):
+        out = invoke(command, {**conf, "cniVersion": version, **VALID})
+        assert out.json["code"] == spec.ERR_INCOMPATIBLE_VERSION, command
+        assert "supported versions: 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0" in out.json["details"]
+
+
+def test_cni_versions_serve_a_runtime_newer_than_the_plugin(
+    agent: FakeAgent, conf: dict[str, Any]
+) -> None:
+    out = invoke("ADD", {**conf, "cniVersion": "1.2.0", "cniVersions": ["1.0.0", "1.2.0"]})
+    assert out.rc == 0
+    assert out.json["cniVersion"] == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("command", "version"),
+    [("CHECK", "0.3.1"), ("GC", "1.0.0"), ("STATUS", "1.0.0"), ("STATUS", "0.4.0")],
+)
+def test_a_command_newer_than_the_configs_version_is_refused_with_1(
+    agent: FakeAgent, conf: dict[str, Any], command: str, version: str
+) -> None:
+    out = invoke(command, {**conf, "cniVersion": version, "prevResult": {}, **VALID})
+    assert out.json["code"] == spec.ERR_INCOMPATIBLE_VERSION
+    assert out.json["msg"] == f"config version does not allow {command}"
+    assert agent.calls == []
+
+
+def test_every_configuration_problem_is_reported_at_once_with_7(
+    agent: FakeAgent, conf: dict[str, Any]
+) -> None:
+    config = {
+        **conf,
+        "name": "bad name",
+        "agent_socket": "relative.sock",
+        "agent_timeout": True,
+        "mtu": 10,
+        "dns": {"nameservers": "10.0.0.1", "domain": 5},
+        "segment": "",
+        "segment_label": 3,
+        "args": {"cni": {"labels": [{"key": "", "value": "x"}, "y"]}},
+        "runtimeConfig": [],
+    }
+    out = invoke("ADD", config)
+    assert (out.rc, out.json["code"]) == (1, spec.ERR_INVALID_CONFIG)
+    expected = [
+        "name",
+        "agent_socket",
+        "agent_timeout",
+        "mtu",
+        "dns.nameservers",
+        "dns.domain",
+        "segment",
+        "segment_label",
+        "args.cni.labels[0]",
+        "args.cni.labels[1]",
+        "runtimeConfig",
+    ]
+    fields = out.json["msg"].removeprefix("invalid network configuration: ").split(", ")
+    assert sorted(fields) == sorted(expected)
+    assert agent.calls == []
+
+
+def test_prev_result_of_the_wrong_shape_names_the_member(conf: dict[str, Any]) -> None:
+    prev = {"interfaces": [{"mac": "x"}], "ips": [{"address": 4}], "routes": "none"}
+    out = invoke("CHECK", {**conf, "prevResult": prev})
+    assert out.json["code"] == spec.ERR_INVALID_CONFIG
+    for member in (
+        "prevResult.interfaces[0].name",
+        "prevResult.ips[0].address",
+        "prevResult.routes",
+    ):
+        assert member in out.json["details"]
+
+
+def test_errors_are_written_in_the_requests_version(conf: dict[str, Any]) -> None:
+    out = invoke("ADD", {**conf, "cniVersion": "0.4.0", "mtu": 1})
+    assert out.json["cniVersion"] == "0.4.0"

@@ -1,0 +1,157 @@
+"""Users and tokens: hashed passwords, signed expiring tokens, revocation, the role matrix."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from romana.core.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, Unauthorized
+from romana.core.store import Store
+from romana.services import auth
+from romana.services.auth import Action, AuthService, Principal, Role
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_login_gives_a_token_that_verifies_to_the_user(store: Store) -> None:
+    svc = AuthService(store)
+    svc.create_user("alice", "secret-pw", "tenant", "web")
+    token = svc.login("alice", "secret-pw")
+    assert (token.role, token.tenant) == (Role.TENANT, "web")
+    assert svc.verify(token.token) == Principal("alice", Role.TENANT, "web")
+
+
+def test_password_is_stored_only_as_a_hash(store: Store) -> None:
+    AuthService(store).create_user("bob", "hunter2-hunter2", "admin")
+    raw = b"".join(kv.value for kv in store.range(auth.USERS).items)
+    assert b"hunter2" not in raw
+    assert b'"alg":"scrypt"' in raw
+
+
+def test_wrong_password_and_unknown_user_are_indistinguishable(store: Store) -> None:
+    svc = AuthService(store)
+    svc.create_user("alice", "secret-pw", "admin")
+    with pytest.raises(Unauthorized) as wrong:
+        svc.login("alice", "not-the-pw")
+    with pytest.raises(Unauthorized) as unknown:
+        svc.login("mallory", "secret-pw")
+    assert str(wrong.value) == str(unknown.value) == "wrong username or password"
+
+
+def test_every_replica_verifies_every_other_replicas_tokens(store: Store) -> None:
+    one, two = AuthService(store), AuthService(store)
+    one.create_user("svc", "service-pw", "service")
+    assert two.verify(one.login("svc", "service-pw").token).role is Role.SERVICE
+
+
+def test_expired_token_is_refused(store: Store) -> None:
+    clock = Clock()
+    svc = AuthService(store, token_ttl=60, clock=clock)
+    svc.create_user("alice", "secret-pw", "admin")
+    token = svc.login("alice", "secret-pw").token
+    clock.now += 59
+    svc.verify(token)
+    clock.now += 2
+    with pytest.raises(Unauthorized, match="expired"):
+        svc.verify(token)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_forged_tokens_are_refused(store: Store) -> None:
+    svc = AuthService(store)
+    svc.create_user("eve", "tenant-pw", "tenant", "web")
+    body, sig = svc.login("eve", "tenant-pw").token.split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["role"], payload["sub"] = "admin", "admin"
+    edited = _b64(json.dumps(payload).encode())
+    flipped = sig[:-2] + ("AA" if sig[-2:] != "AA" else "BB")
+    for forged in (f"{edited}.{sig}", f"{body}.{flipped}", f"{body}.", "garbage", ".", "ä.ö"):
+        with pytest.raises(Unauthorized):
+            svc.verify(forged)
+    # A token signed with another store's key is forged too.
+    from romana.store.memory import MemoryStore
+
+    other = AuthService(MemoryStore())
+    other.create_user("eve", "tenant-pw", "admin")
+    with pytest.raises(Unauthorized, match="signature"):
+        svc.verify(other.login("eve", "tenant-pw").token)
+
+
+def test_deleting_a_user_revokes_its_tokens_even_if_the_name_returns(store: Store) -> None:
+    svc = AuthService(store)
+    svc.create_user("admin", "admin-pw-1", "admin")
+    svc.create_user("ops", "ops-pw-12", "service")
+    token = svc.login("ops", "ops-pw-12").token
+    svc.delete_user("ops")
+    with pytest.raises(Unauthorized, match="no longer exists"):
+        svc.verify(token)
+    svc.create_user("ops", "ops-pw-12", "service")
+    with pytest.raises(Unauthorized, match="no longer exists"):
+        svc.verify(token)
+
+
+def test_the_last_admin_cannot_be_deleted(store: Store) -> None:
+    svc = AuthService(store)
+    svc.create_user("root1", "admin-pw-1", "admin")
+    svc.create_user("root2", "admin-pw-2", "admin")
+    svc.delete_user("root1")
+    with pytest.raises(Conflict, match="last admin"):
+        svc.delete_user("root2")
+    assert [u.username for u in svc.list_users()] == ["root2"]
+
+
+def test_user_validation_reports_every_problem(store: Store) -> None:
+    svc = AuthService(store)
+    with pytest.raises(InvalidInput) as caught:
+        svc.create_user("-x", "short", "king")
+    assert {i.field for i in caught.value.issues} == {"username", "password", "role"}
+    with pytest.raises(InvalidInput, match="tenant: is required"):
+        svc.create_user("t", "long-enough", "tenant")
+    with pytest.raises(InvalidInput, match="only tenant users have a tenant"):
+        svc.create_user("a", "long-enough", "agent", "web")
+    svc.create_user("a", "long-enough", "agent")
+    with pytest.raises(AlreadyExists):
+        svc.create_user("a", "long-enough", "agent")
+
+
+ADMIN = Principal("a", Role.ADMIN, None)
+SERVICE = Principal("s", Role.SERVICE, None)
+AGENT = Principal("g", Role.AGENT, None)
+TENANT = Principal("t", Role.TENANT, "web")
+
+
+@pytest.mark.parametrize(
+    ("who", "action", "tenant", "allowed"),
+    [
+        (ADMIN, Action.MANAGE_USERS, None, True),
+        (SERVICE, Action.MANAGE_USERS, None, False),
+        (SERVICE, Action.WRITE, None, True),
+        (AGENT, Action.READ, None, True),
+        (AGENT, Action.ALLOCATE, "web", True),
+        (AGENT, Action.REGISTER_HOST, None, True),
+        (AGENT, Action.WRITE, None, False),
+        (TENANT, Action.READ, "web", True),
+        (TENANT, Action.ALLOCATE, "web", True),
+        (TENANT, Action.WRITE, "web", True),
+        (TENANT, Action.READ, "db", False),
+        (TENANT, Action.ALLOCATE, "db", False),
+        (TENANT, Action.READ, None, False),
+        (TENANT, Action.REGISTER_HOST, None, False),
+    ],
+)
+def test_authorize_matrix(who: Principal, action: Action, tenant: str | None, allowed: bool) -> None:
+    assert auth.may(who, action, tenant) is allowed
+    if not allowed:
+        with pytest.raises(Forbidden):
+            auth.authorize(who, action, tenant)

@@ -1,0 +1,101 @@
+"""Policies: validated with every issue at once, ids from content, a revision that moves."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from romana.core.errors import AlreadyExists, InvalidInput, NotFound
+from romana.core.store import Store
+from romana.services.policy import PolicyService
+
+V1: dict[str, Any] = {
+    "name": "ssh",
+    "direction": "Ingress",
+    "applied_to": [{"tenant": "web", "segment": "default"}],
+    "ingress": [
+        {
+            "peers": [{"peer": "any"}],
+            "rules": [{"protocol": "TCP", "ports": [22]}, {"protocol": "icmp", "icmp_type": 8}],
+        }
+    ],
+}
+V2: dict[str, Any] = {
+    "id": "allow-web",
+    "direction": "ingress",
+    "applied_to": [{"tenant_id": "web"}],
+    "ingress": [{"peers": [{"cidr": "10.0.0.0/8"}], "rules": [{"protocol": "udp"}]}],
+}
+
+
+def test_add_normalises_assigns_ids_and_is_idempotent(store: Store) -> None:
+    svc = PolicyService(store)
+    [stored] = svc.add(V1)
+    assert stored["direction"] == "ingress"
+    assert stored["ingress"][0]["rules"][0]["protocol"] == "tcp"
+    assert len(stored["id"]) == 16
+    assert svc.add(copy.deepcopy(V1)) == [stored]
+    assert svc.get(stored["id"]) == stored
+    assert [p["id"] for p in svc.list_all()] == [stored["id"]]
+
+
+def test_revision_moves_with_every_change(store: Store) -> None:
+    svc = PolicyService(store)
+    assert svc.revision() == 0
+    svc.add([V1, V2])
+    after_add = svc.revision()
+    assert after_add == store.revision()
+    svc.add(V2)  # identical: nothing to converge on
+    assert svc.revision() == after_add
+    svc.remove("allow-web")
+    assert svc.revision() > after_add
+    with pytest.raises(NotFound):
+        svc.remove("allow-web")
+
+
+def test_every_problem_of_every_policy_is_reported_and_nothing_stored(store: Store) -> None:
+    svc = PolicyService(store)
+    bad = {
+        "direction": "sideways",
+        "applied_to": [{"segment": "db"}],
+        "ingress": [
+            {
+                "peers": [{"peer": "moon"}],
+                "rules": [
+                    {"protocol": "tcp", "ports": [65536, 100000]},
+                    {"protocol": "tcp", "port_ranges": [[3, 65536], [10, 4]]},
+                    {"protocol": "xxxx"},
+                    {"protocol": "icmp", "icmp_type": 3, "icmp_code": 16},
+                ],
+            }
+        ],
+        "colour": "red",
+    }
+    with pytest.raises(InvalidInput) as caught:
+        svc.add([V1, bad])
+    fields = {i.field for i in caught.value.issues}
+    assert fields == {
+        "[1].colour",
+        "[1].direction",
+        "[1].applied_to[0]",
+        "[1].ingress[0].peers[0].peer",
+        "[1].ingress[0].rules[0].ports",
+        "[1].ingress[0].rules[1].port_ranges",
+        "[1].ingress[0].rules[2].protocol",
+        "[1].ingress[0].rules[3].icmp_code",
+    }
+    assert "65536, 100000" in str(caught.value)
+    assert "3-65536, 10-4" in str(caught.value)
+    assert svc.list_all() == []
+
+
+def test_other_content_under_an_existing_id_is_refused(store: Store) -> None:
+    svc = PolicyService(store)
+    svc.add(V2)
+    changed = {**V2, "direction": "egress"}
+    with pytest.raises(AlreadyExists, match="allow-web"):
+        svc.add(changed)
+    with pytest.raises(InvalidInput, match=r"\[1\]\.id: repeats"):
+        svc.add([V2, changed])
