@@ -73,12 +73,15 @@ def _drive(urls: Sequence[str], token: str, seconds: float, threads: int, tag: s
     stop = threading.Event()
 
     def worker(n: int) -> None:
+        # One host per thread, as each host's agent allocates for its own endpoints: threads
+        # then never race for the same free address, which would measure retries instead.
+        host = f"h{n % HOSTS}"
         with Client(_settings(urls, token)) as client:
-            client.allocate(f"{tag}-warm-{n}", f"h{n % HOSTS}", "bench")
+            client.allocate(f"{tag}-warm-{n}", host, "bench")
             start_line.wait()
             i = 0
             while not stop.is_set():
-                client.allocate(f"{tag}-{n}-{i}", f"h{(n + i) % HOSTS}", "bench")
+                client.allocate(f"{tag}-{n}-{i}", host, "bench")
                 i += 1
             counts[n] = i
 

@@ -87,9 +87,14 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     daemon = start(tmp_path_factory.mktemp("romanad"))
     try:
         a = Api(daemon)
-        for name, rack in (("h1", "a"), ("h2", "b")):
+        for name, rack, ip in (("h1", "a", "192.0.2.1"), ("h2", "b", "192.0.2.2")):
             r = a.admin.post(
-                "/v1/hosts", json={"name": name, "ip": f"192.0.2.{rack == 'b' and 2 or 1}", "labels": {"rack": rack}}
+                "/v1/hosts",
+                json={
+                    "name": name,
+                    "ip": ip,
+                    "labels": {"rack": rack},
+                },
             )
             assert r.status_code == 201, r.text
         yield a

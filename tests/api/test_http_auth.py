@@ -106,7 +106,12 @@ def _tenant_user(api: Api) -> tuple[str, str]:
     api.admin.post("/v1/tenants", json={"name": "delta"})
     api.admin.post(
         "/v1/users",
-        json={"username": "delta-user", "password": "delta-pass", "role": "tenant", "tenant": "delta"},
+        json={
+            "username": "delta-user",
+            "password": "delta-pass",
+            "role": "tenant",
+            "tenant": "delta",
+        },
     )
     return "delta-user", "delta-pass"
 

@@ -50,9 +50,9 @@ def test_every_error_class_has_its_documented_status(error: core.RomanaError, st
 def test_every_error_class_is_in_the_table() -> None:
     classes = {type(e) for e, _ in DOCUMENTED}
     assert set(errors.STATUS) <= classes
-    assert {c for c in vars(core).values() if isinstance(c, type) and issubclass(c, core.RomanaError)} - {
-        core.RomanaError
-    } <= classes
+    assert {
+        c for c in vars(core).values() if isinstance(c, type) and issubclass(c, core.RomanaError)
+    } - {core.RomanaError} <= classes
 
 
 @pytest.fixture
@@ -61,9 +61,12 @@ def client() -> Iterator[TestClient]:
     settings = RomanadSettings(store="memory://", insecure=True)
     with TestClient(create_app(settings, store)) as c:
         assert c.put("/v1/topology", json=TOPOLOGY).status_code == 200
-        assert c.post(
-            "/v1/hosts", json={"name": "h1", "ip": "192.0.2.1", "labels": {"rack": "a"}}
-        ).status_code == 201
+        assert (
+            c.post(
+                "/v1/hosts", json={"name": "h1", "ip": "192.0.2.1", "labels": {"rack": "a"}}
+            ).status_code
+            == 201
+        )
         yield c
 
 

@@ -17,12 +17,16 @@ def test_allocate_decode_release(api: Api) -> None:
     c = api.admin
     assert c.post("/v1/tenants", json={"name": "web"}).status_code == 201
     assert c.post("/v1/tenants/web/segments", json={"name": "db"}).status_code == 201
-    first = c.post("/v1/allocations", json={"key": "c1", "host": "h2", "tenant": "web", "segment": "db"})
+    first = c.post(
+        "/v1/allocations", json={"key": "c1", "host": "h2", "tenant": "web", "segment": "db"}
+    )
     assert first.status_code == 201
     addr = first.json()["addresses"][0]
     # h2 is the first host of rack-b (topology value 128), tenant 1, segment 1, endpoint 1.
     assert addr == "10.128.17.1"
-    again = c.post("/v1/allocations", json={"key": "c1", "host": "h2", "tenant": "web", "segment": "db"})
+    again = c.post(
+        "/v1/allocations", json={"key": "c1", "host": "h2", "tenant": "web", "segment": "db"}
+    )
     assert again.status_code == 200 and again.json() == first.json()
     decoded = c.get(f"/v1/decode/{addr}").json()
     assert decoded == {
@@ -121,9 +125,15 @@ def test_a_process_running_some_services_registers_with_the_root(tmp_path: Path)
         # Tokens from the root's auth service work on the ipam process (shared store).
         user, password = root.admin()
         token = httpx.post(
-            f"{root.url}/v1/auth/token", json={"username": user, "password": password}, trust_env=False
+            f"{root.url}/v1/auth/token",
+            json={"username": user, "password": password},
+            trust_env=False,
         ).json()["token"]
-        r = httpx.get(f"{ipam.url}/v1/allocations", headers={"Authorization": f"Bearer {token}"}, trust_env=False)
+        r = httpx.get(
+            f"{ipam.url}/v1/allocations",
+            headers={"Authorization": f"Bearer {token}"},
+            trust_env=False,
+        )
         assert r.status_code == 200
         ipam.stop()
         listed = httpx.get(f"{root.url}/v1/services", trust_env=False).json()

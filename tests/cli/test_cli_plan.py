@@ -46,12 +46,12 @@ def test_topology_show_draws_groups_with_prefixes_and_hosts(planned: Any) -> Non
     assert racks["rack-a"]["prefixes"]["net"] in drawn
 
 
-def test_topology_get_round_trips_through_apply(planned: Any, tmp_path: Path) -> None:
+def test_topology_get_round_trips_through_apply_from_stdin(planned: Any) -> None:
     document = js(planned("topology", "get"))
-    path = tmp_path / "topology.yaml"
-    path.write_text(yaml.safe_dump(document))
-    applied = js(planned("topology", "apply", "-f", str(path), "-o", "json"))
+    as_yaml = ok(planned("topology", "get", "-o", "yaml")).stdout
+    applied = js(planned("topology", "apply", "-f", "-", "-o", "json", input=as_yaml))
     assert applied == document
+    assert "3 hosts placed" in ok(planned("topology", "apply", "-f", "-", input=as_yaml)).stdout
 
 
 def test_a_bad_topology_file_is_invalid_input(planned: Any, tmp_path: Path) -> None:

@@ -228,11 +228,26 @@ class AnswerDroppingProxy:
 
     def _handle(self, client: socket.socket) -> None:
         with client, socket.create_connection(("127.0.0.1", self._upstream)) as upstream:
-            client.settimeout(2.0)
+            client.settimeout(5.0)
             upstream.settimeout(5.0)
-            request = client.recv(65536)
-            upstream.sendall(request)
+            upstream.sendall(self._read_request(client))
             upstream.recv(65536)  # etcd has answered, so it has applied the request
+
+    @staticmethod
+    def _read_request(client: socket.socket) -> bytes:
+        """One whole HTTP request: headers, then a body of Content-Length bytes."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += client.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(body) < length:
+            body += client.recv(65536)
+        return head + b"\r\n\r\n" + body
 
     def close(self) -> None:
         self._server.close()

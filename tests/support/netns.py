@@ -261,7 +261,9 @@ class Lab:
         """
         argv = ["ping", "-n", "-q", "-c", "2", "-i", "0.1", "-W", str(wait), str(dst_ip)]
         done = self.run(src, argv, check=False, timeout=wait + 5)
-        return done.returncode == 1
+        # 1: no reply; 2 with "unreachable": no route at all. Anything else (a usage error)
+        # must not pass for silence.
+        return done.returncode == 1 or "unreachable" in done.stdout + done.stderr
 
     def listen(self, node: Node, proto: str = "tcp") -> Listener:
         kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
@@ -291,7 +293,9 @@ class Lab:
         with self._client(src, dst_ip, socket.SOCK_DGRAM) as sock:
             sock.settimeout(timeout)
             try:
-                sock.sendto(b"probe", (str(dst_ip), port))
+                # connected, so an ICMP port unreachable ends the wait at once
+                sock.connect((str(dst_ip), port))
+                sock.send(b"probe")
                 return sock.recv(len(self.token)) == self.token
             except OSError:
                 return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 from romana.core import hostplan
 from romana.dataplane.netlink import Netlink
@@ -52,7 +53,7 @@ class Cluster:
         return self.netlink[host.name]
 
     def spec(
-        self, host: Host, workload: Workload, ordinal: int, *, ipv6: bool = True, **changes: object
+        self, host: Host, workload: Workload, ordinal: int, *, ipv6: bool = True, **changes: Any
     ) -> hostplan.EndpointSpec:
         """Tenant 1, segment 1 endpoint ``ordinal`` of ``host`` inside ``workload``."""
         n = host.index
@@ -79,7 +80,7 @@ class Cluster:
         )
 
     def endpoint(
-        self, host: Host, name: str, ordinal: int, **changes: object
+        self, host: Host, name: str, ordinal: int, **changes: Any
     ) -> tuple[Workload, hostplan.EndpointSpec]:
         workload = self.lab.add_workload(host, name)
         spec = self.spec(host, workload, ordinal, **changes)

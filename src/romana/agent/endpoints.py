@@ -315,7 +315,33 @@ class Endpoints:
             "mtu": spec.mtu,
         }
 
-    # -- STATUS, GC ------------------------------------------------------------------------
+    # -- STATUS, state, GC -----------------------------------------------------------------
+
+    async def state(self) -> dict[str, Any]:
+        """For operators: sync state, the last reconcile, refused policies, endpoints."""
+        last = self._reconciler.last
+        hv = self._reconciler.host_view
+        return {
+            "host": self._host,
+            "connected": self._sync.connected,
+            "detail": self._sync.detail,
+            "revision": None if hv is None else hv.revision,
+            "last_reconcile": None
+            if last is None
+            else {
+                "revision": last.revision,
+                "full": last.full,
+                "ok": last.ok,
+                "operations": last.operations,
+                "errors": list(last.errors),
+                "skipped": list(last.skipped),
+                "firewall_programmed": bool(last.firewall_key),
+                "seconds": round(last.seconds, 6),
+            },
+            "refused_policies": [] if last is None else list(last.refused),
+            "endpoints": [r.key for r in self._registry.records()],
+            "owed_releases": self._registry.releases(),
+        }
 
     async def status(self, tenant: str | None, segment: str | None) -> localapi.Readiness:
         hv = self._reconciler.host_view

@@ -49,6 +49,7 @@ class Iptables:
         self._netns = netns
         self._v4 = iptables_adapter.Iptables(netns=netns, legacy=legacy)
         self._v6 = iptables_adapter.Iptables(ip6=True, netns=netns, legacy=legacy)
+        self._hooks: tuple[render_iptables.HookJump, ...] = ()
 
     def apply(self, rules: ruleset.Ruleset) -> None:
         text = render_iptables.render(rules)
@@ -67,6 +68,7 @@ class Iptables:
         stale_sets = sorted(set(self._our_sets()) - set(text.sets))
         if stale_sets:
             self._v4.apply("", render_iptables.render_removal((), stale_sets).ipsets, jumps=())
+        self._hooks = text.hooks
 
     def _our_sets(self) -> list[str]:
         done = proc.run(["ipset", "list", "-n"], netns=self._netns)
@@ -78,7 +80,14 @@ class Iptables:
         ]
 
     def present(self) -> bool:
-        return bool(self._v4.owned_chains())
+        """Our chains exist and every built-in chain still jumps into them."""
+        if not self._v4.owned_chains():
+            return False
+        for hook in self._hooks:
+            argv = [self._v4.iptables, "--wait", "5", *hook.check_args()]
+            if proc.run(argv, netns=self._netns, check=False).rc != 0:
+                return False
+        return True
 
 
 def backend(name: str, netns: str | None = None) -> Nftables | Iptables:

@@ -10,6 +10,7 @@ independent), so the functional tests hold the two sides together. Routes::
     DELETE /v1/endpoints/{container_id}/{ifname}   DEL    → 200 {"released": bool}
     GET    /v1/status?tenant=&segment=             STATUS → 200 {"ready": true} or 503
     POST   /v1/gc                                  GC     → 200 {"released": [..], "errors": [..]}
+    GET    /v1/state                               what the agent holds and what it could not do
     GET    /healthz                                the process is alive → 200
 
 ADD body: ``{"container_id", "ifname", "netns", "network"?, "tenant", "segment"?,
@@ -84,6 +85,8 @@ class Service(Protocol):
     async def status(self, tenant: str | None, segment: str | None) -> Readiness: ...
 
     async def gc(self, request: GcRequest) -> dict[str, Any]: ...
+
+    async def state(self) -> dict[str, Any]: ...
 
 
 def _string(raw: Mapping[str, Any], key: str, issues: errors.Issues, *, required: bool) -> str:
@@ -223,6 +226,10 @@ class LocalApi:
             if ready.ready:
                 return http.Response(200, {"ready": True})
             return http.Response(503, http.problem_body(503, ready.slug, ready.detail))
+        if seg == ("v1", "state"):
+            if method != "GET":
+                return _not_allowed(method, request.path, "GET")
+            return http.Response(200, await self._service.state())
         if seg == ("v1", "gc"):
             if method != "POST":
                 return _not_allowed(method, request.path, "POST")

@@ -127,6 +127,7 @@ async def run(settings: AgentSettings) -> int:
         sync=sync,
         mtu=lambda: mtu["value"],
         pending_dir=settings.pending_dir,
+        gc_grace=settings.gc_grace,
     )
     login = None
     if settings.username:

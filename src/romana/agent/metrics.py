@@ -72,6 +72,11 @@ class Metrics:
             buckets=_FAST_BUCKETS,
             registry=r,
         )
+        self.refused_policies = Gauge(
+            "romana_agent_policies_refused",
+            "Policies left out of the ruleset because they cannot be parsed or expressed.",
+            registry=r,
+        )
         self.view_revision = Gauge(
             "romana_agent_view_revision", "Revision of the last host view received.", registry=r
         )

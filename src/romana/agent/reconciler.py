@@ -92,6 +92,7 @@ class _Applied:
 
     plan: hostplan.HostPlan | None = None
     rules: ruleset.Ruleset | None = None
+    refused: tuple[str, ...] = ()
 
 
 def firewall_key(hv: view.HostView) -> str:
@@ -349,8 +350,11 @@ class Reconciler:
             errors.append(f"firewall: cannot build the ruleset, keeping the last one: {exc}")
             m.apply_failures.labels("firewall").inc()
             return (), False, ""
-        for reason in fw.refused:
-            log.error("not enforced: %s", reason)
+        m.refused_policies.set(len(fw.refused))
+        if fw.refused != self._applied.refused:
+            for reason in fw.refused:
+                log.error("not enforced: %s", reason)
+            self._applied.refused = fw.refused
         if not full and fw.rules == self._applied.rules:
             return fw.refused, False, snap.firewall_key
         try:

@@ -98,6 +98,12 @@ class AgentSettings:
         env="ROMANA_AGENT_PENDING_DIR",
         flag="--pending-dir",
     )
+    gc_grace: float = setting(
+        60.0,
+        "Seconds after its ADD during which CNI GC spares an endpoint (an ADD may be in flight).",
+        env="ROMANA_AGENT_GC_GRACE",
+        flag="--gc-grace",
+    )
     firewall: str = setting(
         "nftables",
         "Firewall backend: nftables (one table, one atomic transaction) or iptables "
@@ -172,6 +178,8 @@ class AgentSettings:
                 issues.add(name, "must be an absolute path")
         if self.firewall not in FIREWALLS:
             issues.add("firewall", f"must be one of {', '.join(FIREWALLS)}")
+        if self.gc_grace < 0:
+            issues.add("gc_grace", "must be >= 0")
         if self.reconcile_interval <= 0:
             issues.add("reconcile_interval", "must be > 0")
         if not 0 < self.view_wait <= 60:

@@ -2,8 +2,9 @@
 
 settings (``romana.config.load``: defaults < ``--config`` section ``[romanad]`` < ``ROMANAD_*``
 < flags) → logging → store → initial topology and admin credentials → app → uvicorn.
-SIGTERM and SIGINT stop it gracefully: no new connections, in-flight requests finish (5 s at
-most), services deregister from the root, the store is closed.
+SIGTERM and SIGINT stop it gracefully: no new connections, long polls return their view at
+once, other in-flight requests finish (5 s at most), services deregister from the root, the
+store is closed.
 
 Exit codes: 0 after a clean stop, 1 when the store cannot be opened or a background task
 failed, 2 for invalid settings or an invalid initial topology.
@@ -12,12 +13,16 @@ failed, 2 for invalid settings or an invalid initial topology.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -52,6 +57,39 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", choices=logs.LEVELS)
     return p
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, releasing long-polling agents as soon as a stop is signalled.
+
+    uvicorn waits for open requests before it shuts the app down; a long poll would hold
+    that wait for up to a minute, so the signal itself ends the polls (each returns its view).
+    After a signalled stop, uvicorn would re-raise the signal to die of it; this server
+    returns instead, so ``main`` closes the store and exits with its own status.
+    """
+
+    def __init__(self, on_exit: Callable[[], None], config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
 
 
 def load_settings(
@@ -124,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.error("%s", exc)
             return 2
         app = create_app(settings, st)
-        server = uvicorn.Server(
+        server = _Server(
+            app.state.ctx.changes.release_waiters,
             uvicorn.Config(
                 app,
                 host=settings.host,
@@ -133,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
-            )
+            ),
         )
         log.info(
             "romanad serving %s on %s (store %s)",

@@ -43,9 +43,23 @@ class Changes:
         self._floor = 0
         self._wake = asyncio.Event()
         self._started = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._released = False
+
+    def release_waiters(self) -> None:
+        """End every wait now and every later one at once (the process is stopping, so agents
+        should get their view and reconnect elsewhere). Safe to call from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._release)
+
+    def _release(self) -> None:
+        self._released = True
+        self._started.set()
+        self._notify()
 
     async def run(self) -> None:
         """Watch until cancelled; store failures are logged and retried after a pause."""
+        self._loop = asyncio.get_running_loop()
         await self._reset()
         while True:
             try:
@@ -90,7 +104,7 @@ class Changes:
     async def wait(self, after: int, relevant: Callable[[Event], bool], timeout: float) -> bool:
         """Wait until an event after revision ``after`` passes ``relevant``, or ``timeout``.
 
-        True when woken by a (possibly) relevant change, False on timeout.
+        True when woken by a (possibly) relevant change or released, False on timeout.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -101,7 +115,7 @@ class Changes:
             return False
         seen = after
         while True:
-            if seen + 1 < self._floor:
+            if self._released or seen + 1 < self._floor:
                 return True
             for event in reversed(self._events):
                 if event.revision <= seen:

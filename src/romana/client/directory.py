@@ -80,10 +80,6 @@ class Directory:
             self._failed[url] = self._clock()
             self._fetched_at = None
 
-    def registrations(self) -> list[dict[str, Any]]:
-        """The raw live registrations, fetched now (for status displays)."""
-        return self._list(self._order(list(self._roots)))
-
     def _order(self, urls: list[str]) -> list[str]:
         now = self._clock()
         with self._lock:

@@ -162,6 +162,8 @@ def endpoint_issues(spec: EndpointSpec, field: str = "endpoint") -> list[Issue]:
         found.add(f"{field}.addresses", "must hold at least one address")
     if len(set(spec.addresses)) != len(spec.addresses):
         found.add(f"{field}.addresses", "must not repeat an address")
+    for address in sorted(set(spec.addresses) & set(spec.gateways), key=str):
+        found.add(f"{field}.addresses", f"{address} is also a gateway")
     versions = {a.version for a in spec.addresses}
     gateway_versions = [g.version for g in spec.gateways]
     for version in sorted(versions):
@@ -173,7 +175,9 @@ def endpoint_issues(spec: EndpointSpec, field: str = "endpoint") -> list[Issue]:
     if not low <= spec.mtu <= MAX_MTU:
         found.add(f"{field}.mtu", f"must be {low}..{MAX_MTU}")
     if spec.mac is not None and (
-        _MAC.fullmatch(spec.mac) is None or int(spec.mac[:2], 16) & 1 or int(spec.mac.replace(":", ""), 16) == 0
+        _MAC.fullmatch(spec.mac) is None
+        or int(spec.mac[:2], 16) & 1
+        or int(spec.mac.replace(":", ""), 16) == 0
     ):
         found.add(f"{field}.mac", "must be a unicast MAC address like 02:00:0a:01:11:01")
     return list(found)
@@ -190,6 +194,60 @@ def route_issues(route: RouteSpec, field: str = "route") -> list[Issue]:
     return list(found)
 
 
+def _gateway_issues(gateway: GatewaySpec) -> Iterable[Issue]:
+    if (rule := _ifname_rule(gateway.ifname)) is not None:
+        yield Issue("gateway.ifname", rule)
+    seen: list[IPNetwork] = []
+    for i, iface in enumerate(gateway.addresses):
+        if iface.network.prefixlen == iface.max_prefixlen:
+            yield Issue(f"gateway.addresses[{i}]", "must carry the host-prefix length")
+        if any(iface.network.overlaps(other) for other in seen):
+            yield Issue(f"gateway.addresses[{i}]", "overlaps another gateway prefix")
+        seen.append(iface.network)
+
+
+def _routes_issues(routes: Sequence[RouteSpec], own: Sequence[IPNetwork]) -> Iterable[Issue]:
+    first: dict[IPNetwork, int] = {}
+    for i, route in enumerate(routes):
+        yield from route_issues(route, f"routes[{i}]")
+        if route.dst in first:
+            yield Issue(f"routes[{i}].dst", f"repeats routes[{first[route.dst]}].dst")
+        first.setdefault(route.dst, i)
+        for net in own:
+            if route.dst.version == net.version and route.dst.overlaps(net):
+                yield Issue(f"routes[{i}].dst", f"overlaps this host's own prefix {net}")
+
+
+def _endpoints_issues(
+    endpoints: Sequence[EndpointSpec], gateway: GatewaySpec, mtu: int
+) -> Iterable[Issue]:
+    gateway_ips = {iface.ip for iface in gateway.addresses}
+    ids: dict[str, int] = {}
+    names: dict[str, int] = {}
+    owners: dict[IPAddress, int] = {}
+    for i, ep in enumerate(endpoints):
+        field = f"endpoints[{i}]"
+        yield from endpoint_issues(ep, field)
+        if ep.id in ids:
+            yield Issue(f"{field}.id", f"repeats endpoints[{ids[ep.id]}].id")
+        elif ep.host_ifname in names:
+            yield Issue(
+                f"{field}.id", f"hashes to the host ifname of endpoints[{names[ep.host_ifname]}]"
+            )
+        ids.setdefault(ep.id, i)
+        names.setdefault(ep.host_ifname, i)
+        for addr in ep.addresses:
+            if owners.setdefault(addr, i) != i:
+                yield Issue(
+                    f"{field}.addresses", f"{addr} is also used by endpoints[{owners[addr]}]"
+                )
+        for gw in ep.gateways:
+            if gw not in gateway_ips:
+                yield Issue(f"{field}.gateways", f"{gw} is not a gateway address of this host")
+        if ep.mtu > mtu:
+            yield Issue(f"{field}.mtu", f"must be <= the host mtu {mtu}")
+
+
 def plan(
     gateway: GatewaySpec,
     routes: Sequence[RouteSpec],
@@ -203,57 +261,17 @@ def plan(
     Routes are sorted by destination and endpoints by id, so equal inputs give equal plans.
     ``sysctls`` defaults to :func:`default_sysctls` for the families of the gateway.
     """
-    found = Issues("host plan")
-    if (rule := _ifname_rule(gateway.ifname)) is not None:
-        found.add("gateway.ifname", rule)
-    seen_prefixes: set[IPNetwork] = set()
-    for i, iface in enumerate(gateway.addresses):
-        if iface.network.prefixlen == iface.max_prefixlen:
-            found.add(f"gateway.addresses[{i}]", "must carry the host-prefix length")
-        if any(iface.network.overlaps(other) for other in seen_prefixes):
-            found.add(f"gateway.addresses[{i}]", "overlaps another gateway prefix")
-        seen_prefixes.add(iface.network)
-    if not MIN_MTU <= mtu <= MAX_MTU:
-        found.add("mtu", f"must be {MIN_MTU}..{MAX_MTU}")
-    own = [iface.network for iface in gateway.addresses]
-    seen_dst: dict[IPNetwork, int] = {}
-    for i, route in enumerate(routes):
-        found.extend(route_issues(route, f"routes[{i}]"))
-        if route.dst in seen_dst:
-            found.add(f"routes[{i}].dst", f"repeats routes[{seen_dst[route.dst]}].dst")
-        seen_dst.setdefault(route.dst, i)
-        for net in own:
-            if route.dst.version == net.version and route.dst.overlaps(net):
-                found.add(f"routes[{i}].dst", f"overlaps this host's own prefix {net}")
-    gateway_ips = {iface.ip for iface in gateway.addresses}
-    ids: dict[str, int] = {}
-    names: dict[str, int] = {}
-    owners: dict[IPAddress, int] = {}
-    for i, ep in enumerate(endpoints):
-        field = f"endpoints[{i}]"
-        found.extend(endpoint_issues(ep, field))
-        if ep.id in ids:
-            found.add(f"{field}.id", f"repeats endpoints[{ids[ep.id]}].id")
-        elif ep.host_ifname in names:
-            found.add(
-                f"{field}.id", f"hashes to the host ifname of endpoints[{names[ep.host_ifname]}]"
-            )
-        ids.setdefault(ep.id, i)
-        names.setdefault(ep.host_ifname, i)
-        for addr in ep.addresses:
-            if addr in owners and owners[addr] != i:
-                found.add(f"{field}.addresses", f"{addr} is also used by endpoints[{owners[addr]}]")
-            owners.setdefault(addr, i)
-        for gw in ep.gateways:
-            if gw not in gateway_ips:
-                found.add(f"{field}.gateways", f"{gw} is not a gateway address of this host")
-        if ep.mtu > mtu:
-            found.add(f"{field}.mtu", f"must be <= the host mtu {mtu}")
     chosen = (
         default_sysctls(iface.version for iface in gateway.addresses)
         if sysctls is None
         else tuple(sysctls)
     )
+    found = Issues("host plan")
+    found.extend(_gateway_issues(gateway))
+    if not MIN_MTU <= mtu <= MAX_MTU:
+        found.add("mtu", f"must be {MIN_MTU}..{MAX_MTU}")
+    found.extend(_routes_issues(routes, [iface.network for iface in gateway.addresses]))
+    found.extend(_endpoints_issues(endpoints, gateway, mtu))
     for i, sysctl in enumerate(chosen):
         parts = sysctl.key.split(".")
         if parts[0] != "net" or len(parts) < 3 or not all(parts) or "/" in sysctl.key:
@@ -261,15 +279,15 @@ def plan(
     found.raise_if_any()
     return HostPlan(
         gateway=gateway,
-        routes=tuple(sorted(routes, key=_route_key)),
+        routes=tuple(sorted(routes, key=lambda r: _net_key(r.dst))),
         endpoints=tuple(sorted(endpoints, key=lambda ep: ep.id)),
         sysctls=chosen,
         mtu=mtu,
     )
 
 
-def _route_key(route: RouteSpec) -> tuple[int, int, int]:
-    return (route.dst.version, int(route.dst.network_address), route.dst.prefixlen)
+def _net_key(net: IPNetwork) -> tuple[int, int, int]:
+    return (net.version, int(net.network_address), net.prefixlen)
 
 
 # --- the current state, as the adapter reads it ------------------------------------------
@@ -429,4 +447,4 @@ def _route_ops(current: Sequence[RouteSpec], desired: Sequence[RouteSpec]) -> li
 
 
 def _dsts(dsts: Iterable[IPNetwork]) -> list[IPNetwork]:
-    return sorted(dsts, key=lambda d: (d.version, int(d.network_address), d.prefixlen))
+    return sorted(dsts, key=_net_key)

@@ -20,8 +20,10 @@ What we own here, and therefore the only things ever changed or deleted:
 
 :meth:`Netlink.current` reads exactly those objects back, for
 :func:`romana.core.hostplan.diff`; :meth:`Netlink.apply` carries out one resulting operation.
-Calls block for about a millisecond each (an endpoint takes a handful); use the object
-from one thread (see :mod:`romana.dataplane.rtnl`).
+Calls block: a request takes well under a millisecond, adding an endpoint about 6 ms
+(IPv4) to 9 ms (dual stack) and removing one about 20 ms, most of it the kernel's veth
+teardown (measured on the 2-core lab machine). Create and use the object on one thread that
+runs no asyncio loop, such as a single-thread executor (see :mod:`romana.dataplane.rtnl`).
 """
 
 from __future__ import annotations
@@ -170,33 +172,43 @@ class Netlink:
         issues = [i for n, r in enumerate(wanted) for i in hostplan.route_issues(r, f"routes[{n}]")]
         if issues:
             raise InvalidInput(issues)
-        existing = self.rtnl.routes()
-        indexes = {link.ifname: link.index for link in self.rtnl.links()}
+        ours = {
+            r.dst: r
+            for r in self.rtnl.routes(proto=ROUTE_PROTOCOL)
+            if r.gateway is not None and r.priority == DEFAULT_PRIORITY[r.dst.version]
+        }
+        indexes = (
+            {link.ifname: link.index for link in self.rtnl.links()}
+            if any(spec.dev is not None for spec in wanted)
+            else {}
+        )
         changed, clashes = 0, []
         for spec in wanted:
-            metric = DEFAULT_PRIORITY[spec.dst.version]
-            same = [r for r in existing if r.dst == spec.dst and r.priority == metric]
-            if any(r.proto != ROUTE_PROTOCOL for r in same):
-                clashes.append(str(spec.dst))
-                continue
             oif = None
             if spec.dev is not None:
                 if spec.dev not in indexes:
                     raise NotFound(f"route {spec.dst}: device {spec.dev} does not exist")
                 oif = indexes[spec.dev]
-            if same and same[0].gateway == spec.via and oif in (None, same[0].oif):
+            seen = ours.get(spec.dst)
+            if seen is not None and seen.gateway == spec.via and oif in (None, seen.oif):
                 continue
-            command = "replace" if same else "add"
-            self.rtnl.request(
-                f"route {command} {spec.dst} via {spec.via}",
-                self.rtnl.ipr.route,
-                command,
-                dst=str(spec.dst),
-                gateway=str(spec.via),
-                oif=oif,
-                proto=ROUTE_PROTOCOL,
-                table=RT_TABLE_MAIN,
-            )
+            # "add" refuses (EEXIST) when a route that is not ours holds the same
+            # destination and metric; "replace" is only ever aimed at one of ours
+            command = "add" if seen is None else "replace"
+            try:
+                self.rtnl.request(
+                    f"route {command} {spec.dst} via {spec.via}",
+                    self.rtnl.ipr.route,
+                    command,
+                    dst=str(spec.dst),
+                    gateway=str(spec.via),
+                    oif=oif,
+                    proto=ROUTE_PROTOCOL,
+                    table=RT_TABLE_MAIN,
+                )
+            except AlreadyExists:
+                clashes.append(str(spec.dst))
+                continue
             changed += 1
         if clashes:
             raise AlreadyExists(f"routes to {', '.join(clashes)} exist and are not ours")

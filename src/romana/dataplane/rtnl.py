@@ -1,15 +1,17 @@
 """A route-netlink socket bound to one network namespace, with errors translated once.
 
-This is the only module that touches pyroute2 objects directly for the rest of the
-dataplane: it opens an ``IPRoute`` socket inside a namespace (enter, open, leave — see
-:mod:`romana.dataplane.netns`), sends requests through :meth:`Rtnl.request`, which turns a
-``NetlinkError`` into a :mod:`romana.core.errors` type chained to the original, and reads
-kernel messages into small frozen snapshots (:class:`Link`, :class:`Route`).
+This is the only module that imports pyroute2. :class:`Rtnl` opens an ``IPRoute`` socket
+inside a namespace (enter, open, leave — see :mod:`romana.dataplane.netns`); every request
+goes through :meth:`Rtnl.request`, which turns a ``NetlinkError`` into a
+:mod:`romana.core.errors` type chained to the original; kernel messages are read into small
+frozen snapshots (:class:`Link`, :class:`Route`). Kernel names are kept verbatim
+(``IFA_F_NODAD``, ``RTNH_F_ONLINK``, ``NUD_PERMANENT``).
 
-Kernel names are kept verbatim (``IFA_F_NODAD``, ``RTNH_F_ONLINK``, ``NUD_PERMANENT``).
-A socket belongs to the thread that opened it: pyroute2 keeps its event loop per thread,
-and a socket used from another thread would silently open a second one in *that* thread's
-namespace. The agent therefore drives the dataplane from one thread.
+Threads: the synchronous pyroute2 facade runs its own event loop, so it cannot be used on a
+thread whose asyncio loop is running, and it keeps one socket per thread: used from another
+thread it would silently open a second socket in *that* thread's namespace. An ``Rtnl``
+therefore refuses calls from any thread but the one that created it; the agent creates and
+drives its dataplane objects on one worker thread (a single-thread executor).
 """
 
 from __future__ import annotations
@@ -17,12 +19,18 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import RTM_GETADDR, RTM_GETROUTE
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from romana.core import errors
 from romana.dataplane import netns as netns_mod
@@ -118,7 +126,7 @@ def _link(msg: Any) -> Link:
 
 
 def _route(msg: Any) -> Route:
-    family = 4 if msg["family"] == 2 else 6
+    family = 4 if msg["family"] == socket.AF_INET else 6
     dst = msg.get_attr("RTA_DST") or ("0.0.0.0" if family == 4 else "::")
     gateway = msg.get_attr("RTA_GATEWAY")
     return Route(
@@ -137,8 +145,11 @@ class Rtnl:
 
     def __init__(self, netns: str | None = None) -> None:
         self.netns = netns
+        self._thread = threading.get_ident()
         with netns_mod.entered(netns):
-            self.ipr: Any = IPRoute()
+            # strict checking lets the kernel filter dumps (by table, protocol, link), so
+            # listing our routes costs the same on a host with two routes or two thousand
+            self.ipr: Any = IPRoute(strict_check=True)
 
     def close(self) -> None:
         self.ipr.close()
@@ -158,6 +169,8 @@ class Rtnl:
         **kwargs: Any,
     ) -> list[Any]:
         """``call(*args, **kwargs)`` as a list; errnos in ``ok`` mean success (empty list)."""
+        if threading.get_ident() != self._thread:
+            raise RuntimeError("an Rtnl socket is used from a thread other than its creator's")
         try:
             return list(call(*args, **kwargs) or ())
         except NetlinkError as exc:
@@ -174,10 +187,22 @@ class Rtnl:
     def links(self) -> list[Link]:
         return [_link(m) for m in self.request("link dump", self.ipr.link, "dump")]
 
+    def dump(self, what: str, request: Any, msg_type: int) -> list[Any]:
+        """A dump filtered by the kernel according to the fields of ``request``.
+
+        pyroute2 0.9.7 filters its own dumps in Python after reading everything, and its
+        synchronous ``nlm_request`` fails on a missing status key, so the request goes
+        through the asynchronous core the same way the synchronous facade does.
+        """
+        call = partial(self.ipr._generate_with_cleanup, self.ipr.asyncore.nlm_request)
+        return self.request(what, call, request, msg_type)
+
     def addresses(self, index: int) -> list[tuple[IPInterface, int]]:
         """(address/prefixlen, scope) of every address on the link ``index``."""
+        request = ifaddrmsg()
+        request["index"] = index
         found = []
-        for msg in self.request(f"addr dump {index}", self.ipr.get_addr, index=index):
+        for msg in self.dump(f"addr dump {index}", request, RTM_GETADDR):
             iface = ipaddress.ip_interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
             found.append((iface, int(msg["scope"])))
         return found
@@ -218,11 +243,12 @@ class Rtnl:
                 ok=(errno.EADDRNOTAVAIL,),
             )
         for iface in wanted - have:
-            extra = (
-                {"scope": scope_v4}
-                if iface.version == 4
-                else {"flags": IFA_F_NODAD | IFA_F_NOPREFIXROUTE}
-            )
+            extra: dict[str, int] = {"scope": scope_v4}
+            if iface.version == 6:
+                # a /128 needs no prefix route (we route it ourselves); a gateway's /64 keeps
+                # its prefix route, which sinks traffic to unknown local endpoints
+                host = iface.network.prefixlen == iface.max_prefixlen
+                extra = {"flags": IFA_F_NODAD | (IFA_F_NOPREFIXROUTE if host else 0)}
             self.request(
                 f"addr add {iface} dev {link.ifname}",
                 self.ipr.addr,
@@ -235,16 +261,17 @@ class Rtnl:
             )
         return have != wanted
 
-    def routes(self, **match: Any) -> list[Route]:
-        """Unicast routes of the main table of both families, filtered by ``match``."""
+    def routes(self, proto: int = 0, oif: int = 0) -> list[Route]:
+        """Unicast routes of the main table of both families, filtered by the kernel to
+        one protocol and one outgoing link when given."""
         found: list[Route] = []
-        for family in (2, 10):
-            msgs = self.request(
-                "route dump",
-                self.ipr.route,
-                "dump",
-                family=family,
-                match={"table": RT_TABLE_MAIN, **match},
-            )
+        for family in (socket.AF_INET, socket.AF_INET6):
+            request = rtmsg()
+            request["family"] = family
+            request["table"] = RT_TABLE_MAIN
+            request["proto"] = proto
+            if oif:
+                request["attrs"] = [("RTA_OIF", oif)]
+            msgs = self.dump("route dump", request, RTM_GETROUTE)
             found.extend(_route(m) for m in msgs if m["type"] == RTN_UNICAST)
         return found

@@ -185,8 +185,8 @@ def _ensure_host_routes(
     """Our /32 (/128) routes and permanent neighbours for exactly ``addresses``."""
     wanted = {_host_iface(a).network for a in addresses}
     if not fresh:
-        for route in host.routes(proto=ROUTE_PROTOCOL):
-            if route.gateway is None and route.oif == link.index and route.dst not in wanted:
+        for route in host.routes(proto=ROUTE_PROTOCOL, oif=link.index):
+            if route.gateway is None and route.dst not in wanted:
                 _delete_route(host, route)
     for dst in sorted(wanted, key=lambda n: (n.version, int(n.network_address))):
         host.request(

@@ -175,7 +175,7 @@ class SQLiteStore:
             # few hundred bytes still fit in a page (measured fastest for our writes). It
             # only takes effect when the file is created.
             conn.execute("PRAGMA page_size=2048")
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -196,6 +196,21 @@ class SQLiteStore:
                 raise
         except sqlite3.Error as exc:
             raise self._unavailable(exc) from exc
+
+    def _enable_wal(self) -> None:
+        # Switching a new file to WAL fails at once, without the busy handler, while another
+        # process holds the file; so wait here, as a writer would.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+        if mode != "wal" and self._path != ":memory:":
+            raise errors.Unsupported(f"SQLite store {self._path} cannot use WAL (got {mode})")
 
     def _unavailable(self, exc: sqlite3.Error) -> errors.Unavailable:
         text = str(exc)

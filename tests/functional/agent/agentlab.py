@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -70,6 +71,7 @@ class Admin:
 
     def __init__(self, ctl_path: str, url: str) -> None:
         self._ctl_path = ctl_path
+        self._inside: list[contextlib.AbstractContextManager[None]] = []
         self._pool = concurrent.futures.ThreadPoolExecutor(1, initializer=self._enter)
         self.url = url
         self.client: Client = self.call(
@@ -77,10 +79,19 @@ class Admin:
         )
 
     def _enter(self) -> None:
-        netns_mod.entered(self._ctl_path).__enter__()  # this worker never leaves
+        # Keep the context manager referenced: collecting it would run its exit and put the
+        # worker back into the root namespace. This worker never leaves the ctl namespace.
+        inside = netns_mod.entered(self._ctl_path)
+        inside.__enter__()
+        self._inside.append(inside)
 
     def call(self, work: Callable[[], T]) -> T:
-        return self._pool.submit(work).result()
+        def checked() -> T:
+            if not netns_mod.same(netns_mod.THREAD_NETNS, self._ctl_path):
+                raise RuntimeError("the admin worker is not in the ctl namespace")
+            return work()
+
+        return self._pool.submit(checked).result()
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.client, name)
@@ -101,6 +112,18 @@ class Admin:
         with contextlib.suppress(Exception):
             self.call(self.client.close)
         self._pool.shutdown(wait=True)
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=20)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
 
 
 @dataclass
@@ -137,6 +160,24 @@ class Agent:
     def api(self) -> agentapi.AgentClient:
         return agentapi.AgentClient(self.socket, timeout=20.0)
 
+    def raw(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """One request to the local API as it is on the wire: (status, decoded body)."""
+        conn = _UnixHTTPConnection(self.socket)
+        try:
+            data = None if body is None else json.dumps(body).encode()
+            headers = {"Content-Type": "application/json"} if data is not None else {}
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+        finally:
+            conn.close()
+
+    def state(self) -> dict[str, Any]:
+        status, body = self.raw("GET", "/v1/state")
+        assert status == 200, body
+        return dict(body)
+
     def argv(self) -> list[str]:
         return [
             sys.executable,
@@ -161,6 +202,8 @@ class Agent:
             self.firewall,
             "--reconcile-interval",
             str(self.interval),
+            "--gc-grace",
+            "1",
             "--metrics",
             f"127.0.0.1:{self.metrics_port}",
             "--log-level",
@@ -251,11 +294,33 @@ class AgentCluster:
     workdir: Path
     firewall: str
     ctl: Host
-    admin: Admin
-    romanad: subprocess.Popen[str]
-    hosts: list[Host]
+    url: str
+    romanad_argv: list[str]
+    hosts: list[Host] = field(default_factory=list)
     agents: dict[str, Agent] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
+    romanad: subprocess.Popen[str] | None = None
+    admin: Admin | None = None
+
+    @property
+    def api(self) -> Admin:
+        assert self.admin is not None
+        return self.admin
+
+    def start_romanad(self) -> None:
+        with open(self.workdir / "romanad.log", "a") as log:
+            self.romanad = self.lab.popen_in(
+                self.ctl, self.romanad_argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        if self.admin is None:
+            self.admin = Admin(self.ctl.path, self.url)
+        self.admin.wait_ready()
+
+    def kill_romanad(self) -> None:
+        """SIGKILL by PID (a graceful stop would wait out the agents' long polls)."""
+        if self.romanad is not None and self.romanad.poll() is None:
+            self.romanad.kill()
+            self.romanad.wait()
 
     def agent(self, host: Host) -> Agent:
         return self.agents[host.name]
@@ -279,7 +344,8 @@ class AgentCluster:
         address = answer["addresses"][0]["address"].split("/")[0]
         port = self.lab.listen(workload).port if listen else 0
         ep = Endpoint(name, workload, host, tenant, segment, address, port, container_id)
-        self.endpoints.append(ep)
+        if listen:
+            self.endpoints.append(ep)
         return ep
 
     def log_tails(self) -> str:
@@ -303,35 +369,27 @@ def cluster(workdir: Path, firewall: str, hosts: int = 3) -> Iterator[AgentClust
         url = f"http://{ctl.underlay_ip}:{port}"
         topology = workdir / "topology.json"
         topology.write_text(json.dumps(TOPOLOGY))
-        with open(workdir / "romanad.log", "a") as log:
-            romanad = lab.popen_in(
-                ctl,
-                [
-                    sys.executable,
-                    "-m",
-                    "romana.api.main",
-                    "--store",
-                    f"sqlite:///{workdir / 'romanad.db'}",
-                    "--listen",
-                    f"{ctl.underlay_ip}:{port}",
-                    "--advertise",
-                    url,
-                    "--insecure",
-                    "--initial-topology",
-                    str(topology),
-                    "--credentials-file",
-                    str(workdir / "romanad.credentials"),
-                    "--log-level",
-                    "warning",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-        admin = Admin(ctl.path, url)
+        argv = [
+            sys.executable,
+            "-m",
+            "romana.api.main",
+            "--store",
+            f"sqlite:///{workdir / 'romanad.db'}",
+            "--listen",
+            f"{ctl.underlay_ip}:{port}",
+            "--advertise",
+            url,
+            "--insecure",
+            "--initial-topology",
+            str(topology),
+            "--credentials-file",
+            str(workdir / "romanad.credentials"),
+            "--log-level",
+            "warning",
+        ]
+        made = AgentCluster(lab, workdir, firewall, ctl, url, argv)
         try:
-            admin.wait_ready()
-            made = AgentCluster(lab, workdir, firewall, ctl, admin, romanad, [])
+            made.start_romanad()
             for i in range(hosts):
                 host = lab.add_host(f"h{i + 1}")
                 made.hosts.append(host)
@@ -342,4 +400,9 @@ def cluster(workdir: Path, firewall: str, hosts: int = 3) -> Iterator[AgentClust
                 agent.wait_ready()
             yield made
         finally:
-            admin.close()
+            if made.admin is not None:
+                made.admin.close()
+            for agent in made.agents.values():
+                if agent.process is not None and agent.process.poll() is None:
+                    agent.stop()
+            made.kill_romanad()

@@ -50,9 +50,10 @@ def test_gateway_holds_every_gateway_address_on_the_fallback_device(lab: Lab) ->
     assert kind == ("dummy" if dummy.returncode == 0 else "bridge")
     assert "UP" in info["flags"]  # type: ignore[operator]
     assert global_addresses(info) == {"10.1.0.1/16", "fd00:1::1/64"}
-    # the endpoint side of the gateway: the host prefix is routed into romana-gw
-    routes = lab.run(host, ["ip", "route", "show", "10.1.0.0/16"]).stdout
-    assert "dev romana-gw" in routes
+    # the host prefix is routed into romana-gw: traffic to an address no endpoint holds
+    # sinks there instead of leaving by a default route and looping back
+    assert "dev romana-gw" in lab.run(host, ["ip", "route", "show", "10.1.0.0/16"]).stdout
+    assert "dev romana-gw" in lab.run(host, ["ip", "-6", "route", "show", "fd00:1::/64"]).stdout
 
 
 def test_ensure_gateway_is_idempotent_and_converges_on_changes(lab: Lab) -> None:

@@ -184,6 +184,11 @@ def test_a_host_ifname_collision_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
         ({"addresses": (ip("10.1.17.1"),) * 2}, "endpoint.addresses", "must not repeat an address"),
         ({"gateways": ()}, "endpoint.gateways", "must hold exactly one IPv4 gateway"),
         (
+            {"addresses": (ip("10.1.0.1"),), "gateways": (ip("10.1.0.1"),)},
+            "endpoint.addresses",
+            "10.1.0.1 is also a gateway",
+        ),
+        (
             {"gateways": (ip("10.1.0.1"), ip("fd00:1::1"))},
             "endpoint.gateways",
             "has an IPv6 gateway but no IPv6 address",

@@ -150,7 +150,9 @@ TENANT = Principal("t", Role.TENANT, "web")
         (TENANT, Action.REGISTER_HOST, None, False),
     ],
 )
-def test_authorize_matrix(who: Principal, action: Action, tenant: str | None, allowed: bool) -> None:
+def test_authorize_matrix(
+    who: Principal, action: Action, tenant: str | None, allowed: bool
+) -> None:
     assert auth.may(who, action, tenant) is allowed
     if not allowed:
         with pytest.raises(Forbidden):

@@ -30,15 +30,23 @@ V2: dict[str, Any] = {
 }
 
 
-def test_add_normalises_assigns_ids_and_is_idempotent(store: Store) -> None:
+def test_add_normalises_names_by_id_and_is_idempotent(store: Store) -> None:
     svc = PolicyService(store)
     [stored] = svc.add(V1)
-    assert stored["direction"] == "ingress"
+    assert (stored["id"], stored["name"]) == ("ssh", "ssh")
     assert stored["ingress"][0]["rules"][0]["protocol"] == "tcp"
-    assert len(stored["id"]) == 16
     assert svc.add(copy.deepcopy(V1)) == [stored]
-    assert svc.get(stored["id"]) == stored
-    assert [p["id"] for p in svc.list_all()] == [stored["id"]]
+    assert svc.get("ssh") == stored
+    assert [p["id"] for p in svc.list_all()] == ["ssh"]
+
+
+def test_a_policy_without_identity_gets_a_content_id(store: Store) -> None:
+    svc = PolicyService(store)
+    anonymous = {k: v for k, v in V1.items() if k != "name"}
+    [stored] = svc.add(anonymous)
+    assert len(stored["id"]) == 16 and stored["name"] == stored["id"]
+    assert svc.add(copy.deepcopy(anonymous)) == [stored]
+    assert len(svc.list_all()) == 1
 
 
 def test_revision_moves_with_every_change(store: Store) -> None:
@@ -97,5 +105,5 @@ def test_other_content_under_an_existing_id_is_refused(store: Store) -> None:
     changed = {**V2, "direction": "egress"}
     with pytest.raises(AlreadyExists, match="allow-web"):
         svc.add(changed)
-    with pytest.raises(InvalidInput, match=r"\[1\]\.id: repeats"):
+    with pytest.raises(InvalidInput, match=r"\[1\]\.name: .*used twice"):
         svc.add([V2, changed])

@@ -8,8 +8,10 @@ starting with ``interface_prefix``; everything else is left alone)::
                   │                                      (to a local endpoint? ─ romana-ingress)
                   └ to an endpoint ─── romana-to-endpoint: established/related accept,
                          invalid drop ─ romana-ingress: ingress deny tree, ingress allow tree
-    hook input ── from an endpoint ─ romana-to-host: established/related accept, invalid drop,
-                         deny policies, allow policies, default (``endpoint_to_host``)
+    hook input ── from an endpoint ─ romana-to-host: established/related accept, IPv6
+                         neighbour discovery accept (or no endpoint could reach its
+                         gateway), invalid drop, deny policies, allow policies, default
+                         (``endpoint_to_host``, drop unless configured otherwise)
 
 Each *tree* classifies by masked address — destination for ingress, source for egress —
 with one :class:`ruleset.Dispatch` per network: first the tenant (``romana-<tree>-<tenant>``),
@@ -55,7 +57,16 @@ TenantLike = resolve.TenantLike
 
 @dataclass(frozen=True, slots=True)
 class CompileInput:
-    """Everything one host's ruleset depends on."""
+    """Everything one host's ruleset depends on.
+
+    ``layouts``: the networks by name. ``tenants``: each with its id per network and its
+    segments. ``host``: this host's name. ``host_prefixes``: the blocks this host owns (the
+    ``local`` peer). ``gateways``: this host's gateway addresses (the ``host`` peer).
+    ``address_sets``: named sets of prefixes whose membership others keep current (label
+    selectors); a policy may name a set that is not given yet — it is then empty.
+    ``interface_prefix``: how this host's endpoint-side veth names start.
+    ``endpoint_to_host``: what endpoints may do to the host when no policy says.
+    """
 
     layouts: Mapping[str, addressing.Layout]
     tenants: tuple[resolve.TenantLike, ...]
@@ -182,12 +193,13 @@ def _policy_chain(
     rules = []
     for i, clause in enumerate(policy.clauses(direction)):
         for j, peer in enumerate(clause.peers):
-            where = f"{policy.name} {direction}[{i}].peers[{j}]"
-            peer_alts = resolver.peer(peer, side, f"policy {where}")
+            where = f"{direction}[{i}].peers[{j}]"
+            peer_alts = resolver.peer(peer, side, f"policy {policy.name!r} {where}")
             for k, rule in enumerate(clause.rules):
                 for pm in peer_alts:
                     for rm in _rule_alternatives(rule):
-                        candidate = ruleset.Rule((*pm, *rm), verdict, f"{where}.rules[{k}]")
+                        comment = f"{policy.name} {where}.rules[{k}]"
+                        candidate = ruleset.Rule((*pm, *rm), verdict, comment)
                         if _one_family(candidate):
                             rules.append(candidate)
     stem = "pi" if ingress else "pe"

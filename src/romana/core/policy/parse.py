@@ -35,13 +35,12 @@ _CLAUSE_KEYS = frozenset({"peers", "rules"})
 _RULE_KEYS = frozenset(
     {"protocol", "ports", "port_ranges", "icmp_type", "icmp_code", "is_stateful"}
 )
+_TENANT_KEYS = ("tenant", "tenant_id", "tenant_external_id", "tenant_network_id")
 _ENDPOINT_KEYS = frozenset(
-    {"peer", "dest", "cidr", "address_set"}
-    | {"tenant", "tenant_id", "tenant_external_id", "tenant_network_id"}
-    | {"segment", "segment_id", "segment_network_id"}
+    {"peer", "dest", "cidr", "address_set", "segment", "segment_id", "segment_network_id"}
+    | set(_TENANT_KEYS)
 )
 _PROTOCOLS = frozenset(p.value for p in model.Protocol)
-_KINDS = ("peer", "dest", "cidr", "tenant", "address_set")
 # Romana v1's ICMP code limits: type -> highest code (types not listed take code 0 only).
 _ICMP_MAX_CODE = {3: 15, 4: 0, 5: 3, 11: 1}
 
@@ -132,19 +131,15 @@ class _Parser:
         obj = self._object(raw, at, _POLICY_KEYS)
         if obj is None:
             return None
-        name = self._identity(obj, at)
+        name, external_id = self._identity(obj, at)
         description = self._string(obj, "description", at) or ""
-        external_id = self._string(obj, "external_id", at) or ""
         action = self._choice(obj, "action", at, ("allow", "deny")) or "allow"
         direction = obj.get("direction")
         if direction is not None and (
             not isinstance(direction, str) or direction.lower() not in ("ingress", "egress")
         ):
-            self.add(
-                _at(at, "direction"),
-                f"Unknown direction '{direction}', allowed 'egress' or 'ingress'.",
-            )
-            direction = None
+            message = f"Unknown direction '{direction}', allowed 'egress' or 'ingress'."
+            self.add(_at(at, "direction"), message)
         direction = direction.lower() if isinstance(direction, str) else None
         targets = self._targets(obj.get("applied_to"), _at(at, "applied_to"))
         ingress, egress = self._directed_clauses(obj, at, direction)
@@ -157,23 +152,25 @@ class _Parser:
             egress=egress,
             action=model.Action(action),
             description=description,
-            external_id=external_id,
+            external_id=external_id or "",
         )
 
-    def _identity(self, obj: Mapping[str, Any], at: str) -> str | None:
+    def _identity(self, obj: Mapping[str, Any], at: str) -> tuple[str | None, str | None]:
+        """The policy's name (v1 name, v2 string id, or external_id) and its external id."""
+        before = self._count()
         name = self._string(obj, "name", at)
+        external_id = self._string(obj, "external_id", at)
         raw_id = obj.get("id")
-        id_name: str | None = None
-        if isinstance(raw_id, str) and raw_id:
-            id_name = raw_id
-        elif raw_id is not None and not _is_int(raw_id):
+        id_name = raw_id if isinstance(raw_id, str) and raw_id else None
+        if raw_id is not None and id_name is None and not _is_int(raw_id):
             self.add(_at(at, "id"), "must be a non-empty string (v2) or an integer (v1)")
         if name is not None and id_name is not None and name != id_name:
             self.add(_at(at, "id"), f"names the policy {id_name!r} but name says {name!r}")
-        chosen = name or id_name or self._string(obj, "external_id", at)
-        if chosen is None and not any(k in obj for k in ("name", "id", "external_id")):
-            self.add(_at(at, "name"), "a policy needs a name, an id or an external_id")
-        return chosen
+        chosen = name or id_name or external_id
+        if chosen is None and self._count() == before:
+            # A v1 integer id is a database id: it names nothing on its own.
+            self.add(_at(at, "name"), "a policy needs a name, a string id or an external_id")
+        return chosen, external_id
 
     def _directed_clauses(
         self, obj: Mapping[str, Any], at: str, direction: str | None
@@ -242,8 +239,8 @@ class _Parser:
         address_set = self._string(obj, "address_set", at)
         tenant = self._tenant(obj, at)
         segment = self._segment(obj, at)
-        given = [k for k in _KINDS if obj.get(k) not in (None, "")]
-        given += ["tenant"] if "tenant" not in given and _has_tenant(obj) else []
+        given = [k for k in ("peer", "dest", "cidr", "address_set") if obj.get(k) not in (None, "")]
+        given += ["tenant"] if any(obj.get(k) not in (None, "") for k in _TENANT_KEYS) else []
         if segment is not None and "tenant" not in given:
             self.add(at, "a segment needs a tenant")
         if len(given) > 1:
@@ -416,10 +413,3 @@ class _Parser:
         limit = 255 if protocol is model.Protocol.ICMPV6 else _ICMP_MAX_CODE.get(icmp_type, 0)
         if icmp_code > limit:
             self.add(_at(at, "icmp_code"), f"must be at most {limit} for ICMP type {icmp_type}")
-
-
-def _has_tenant(obj: Mapping[str, Any]) -> bool:
-    return any(
-        obj.get(k) not in (None, "")
-        for k in ("tenant", "tenant_id", "tenant_external_id", "tenant_network_id")
-    )

@@ -65,6 +65,20 @@ _ESTABLISHED = ruleset.Rule(
     ruleset.ACCEPT,
     "established or related",
 )
+# An endpoint must resolve its gateway's address: router solicitation, neighbour
+# solicitation and advertisement reach the host on the input hook, untracked by conntrack.
+_NEIGHBOUR_DISCOVERY = tuple(
+    ruleset.Rule(
+        (ruleset.Protocol(ruleset.Proto.ICMPV6), ruleset.Icmp(icmp_type)),
+        ruleset.ACCEPT,
+        f"IPv6 {name}",
+    )
+    for icmp_type, name in (
+        (133, "router solicitation"),
+        (135, "neighbour solicitation"),
+        (136, "neighbour advertisement"),
+    )
+)
 _INVALID = ruleset.Rule((ruleset.Conntrack((ruleset.CtState.INVALID,)),), ruleset.DROP, "invalid")
 
 
@@ -135,6 +149,7 @@ class Builder:
                 TO_HOST,
                 (
                     _ESTABLISHED,
+                    *_NEIGHBOUR_DISCOVERY,
                     _INVALID,
                     *self._jumps(Slot(_IN, _DENY, host)),
                     *self._jumps(Slot(_IN, _ALLOW, host)),

@@ -3,6 +3,7 @@
 A thin, standard-library-only client of romana-agent: it translates each CNI command into one
 call of the agent's local API (:mod:`.agentapi`) and the answer back into a CNI result or
 error. It creates no interface itself. Modules: :mod:`.spec` (versions, codes, result shapes),
-:mod:`.request` (environment and configuration), :mod:`.commands` (the commands),
+:mod:`.request` (environment and configuration), :mod:`.placement` (tenant
+and segment), :mod:`.commands` (the commands),
 :mod:`.plugin` (``run``), :mod:`.pending` (releases DEL could not hand over), :mod:`.main`.
 """

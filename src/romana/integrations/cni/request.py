@@ -11,22 +11,14 @@ Plugin configuration keys, beside the spec's ``cniVersion``/``cniVersions``/``na
 ``agent_timeout``   seconds to wait for one agent answer; default 30
 ``pending_dir``     where DEL records releases the agent could not take; default
                     ``/var/lib/romana/cni-pending``
-``tenant``          static tenant, for runtimes without Kubernetes
+``tenant``          static tenant, for runtimes without Kubernetes (see :mod:`.placement`)
 ``segment``         static segment; default ``default``
 ``segment_label``   the workload label whose value names the segment; default
                     ``romana.io/segment``
 ``mtu``             MTU to ask the agent for (68…65535); the agent decides otherwise
 ``dns``             copied into the result (nameservers, domain, search, options)
 
-Tenant and segment. In Kubernetes the tenant is the pod's namespace, ``K8S_POD_NAMESPACE`` in
-CNI_ARGS. Elsewhere it is the label ``romana.io/tenant`` or the config's ``tenant`` key. The
-segment is the value of the label named by ``segment_label``, else the config's ``segment``,
-else ``default``. The plugin reads no API server, so labels come from what the runtime passes:
-``runtimeConfig.labels`` (a runtime that declares the ``labels`` capability) over
-``args.cni.labels`` (the CONVENTIONS.md ``[{"key", "value"}]`` list) over ``args.labels``; each may
-be such a list or a plain object. A Kubernetes runtime that passes pod labels in one of these
-places thus gets per-pod segments; to use another label, set e.g.
-``"segment_label": "example.com/zone"``.
+Tenant and segment are resolved by :mod:`.placement`.
 
 DEL reads only what it needs (identity, socket, timeout, pending directory), because the runtime
 also calls DEL after an ADD that failed on some other key, and that DEL must succeed.
@@ -41,15 +33,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from romana.core import errors
-from romana.integrations.cni import spec
+from romana.integrations.cni import placement, spec
 
 DEFAULT_AGENT_SOCKET = "/run/romana/agent.sock"
 DEFAULT_AGENT_TIMEOUT = 30.0
 DEFAULT_PENDING_DIR = "/var/lib/romana/cni-pending"
-DEFAULT_SEGMENT = "default"
-TENANT_LABEL = "romana.io/tenant"
-DEFAULT_SEGMENT_LABEL = "romana.io/segment"
-K8S_NAMESPACE_SOURCE = "CNI_ARGS K8S_POD_NAMESPACE"
 VALID_ATTACHMENTS = "cni.dev/valid-attachments"
 LEGACY_ATTACHMENTS = "cni.dev/attachments"
 
@@ -66,7 +54,6 @@ REQUIRED_ENV: dict[str, tuple[str, ...]] = {
 _CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _NETWORK_NAME_RE = _CONTAINER_ID_RE
 _IFNAME_MAX = 15
-_LABEL_SOURCES = ("args.labels", "args.cni.labels", "runtimeConfig.labels")  # low → high
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,18 +63,6 @@ class Settings:
     agent_socket: str = DEFAULT_AGENT_SOCKET
     agent_timeout: float = DEFAULT_AGENT_TIMEOUT
     pending_dir: str = DEFAULT_PENDING_DIR
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Placement:
-    """Tenant and segment of a workload, each with the variable or key that supplied it."""
-
-    tenant: str
-    tenant_source: str
-    segment: str
-    segment_source: str
-    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    label_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,7 +77,7 @@ class Request:
     ifname: str = ""
     cni_args: Mapping[str, str] = dataclasses.field(default_factory=dict)
     settings: Settings = dataclasses.field(default_factory=Settings)
-    placement: Placement | None = None
+    placement: placement.Placement | None = None
     mtu: int | None = None
     dns: Mapping[str, Any] | None = None
     prev_result: spec.Result | None = None
@@ -148,10 +123,9 @@ def parse(command: str, env: Mapping[str, str], stdin: bytes) -> Request:
     if command == "DEL":
         issues.raise_if_any()
         return base
-    labels, label_sources = _labels(conf, issues)
     request = dataclasses.replace(
         base,
-        placement=_placement(conf, cni_args, labels, label_sources, issues, command == "ADD"),
+        placement=placement.resolve(conf, cni_args, issues, required=command == "ADD"),
         mtu=_mtu(conf, issues) if command == "ADD" else None,
         dns=_dns(conf, issues) if command == "ADD" else None,
         prev_result=_prev_result(conf, issues, required=command == "CHECK"),
@@ -264,90 +238,6 @@ def _path(conf: Mapping[str, Any], key: str, default: str, issues: errors.Issues
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _labels(
-    conf: Mapping[str, Any], issues: errors.Issues
-) -> tuple[dict[str, str], dict[str, str]]:
-    args = conf.get("args")
-    runtime = conf.get("runtimeConfig")
-    for key, value in (("args", args), ("runtimeConfig", runtime)):
-        if value is not None and not isinstance(value, dict):
-            issues.add(key, "must be an object")
-    args = args if isinstance(args, dict) else {}
-    runtime = runtime if isinstance(runtime, dict) else {}
-    cni = args.get("cni")
-    raw = {
-        "args.labels": args.get("labels"),
-        "args.cni.labels": cni.get("labels") if isinstance(cni, dict) else None,
-        "runtimeConfig.labels": runtime.get("labels"),
-    }
-    labels: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    for source in _LABEL_SOURCES:
-        for key, value in _label_pairs(raw[source], source, issues):
-            labels[key] = value
-            sources[key] = f"{source}[{key}]"
-    return labels, sources
-
-
-def _label_pairs(value: object, source: str, issues: errors.Issues) -> list[tuple[str, str]]:
-    if value is None:
-        return []
-    if isinstance(value, dict):
-        items = [{"key": k, "value": v} for k, v in value.items()]
-    elif isinstance(value, list):
-        items = value
-    else:
-        issues.add(source, 'must be an object or a list of {"key", "value"} objects')
-        return []
-    pairs = []
-    for index, item in enumerate(items):
-        key = item.get("key") if isinstance(item, dict) else None
-        val = item.get("value") if isinstance(item, dict) else None
-        if isinstance(key, str) and key and isinstance(val, str):
-            pairs.append((key, val))
-        else:
-            issues.add(f"{source}[{index}]", "must have a non-empty string key and a string value")
-    return pairs
-
-
-def _placement(
-    conf: Mapping[str, Any],
-    cni_args: Mapping[str, str],
-    labels: Mapping[str, str],
-    label_sources: Mapping[str, str],
-    issues: errors.Issues,
-    tenant_required: bool,
-) -> Placement | None:
-    segment_label = conf.get("segment_label", DEFAULT_SEGMENT_LABEL)
-    if not isinstance(segment_label, str) or not segment_label:
-        issues.add("segment_label", f"{segment_label!r} must be a non-empty string")
-        segment_label = DEFAULT_SEGMENT_LABEL
-    for key in ("tenant", "segment"):
-        if key in conf and (not isinstance(conf[key], str) or not conf[key]):
-            issues.add(key, f"{conf[key]!r} must be a non-empty string")
-    tenant = cni_args.get("K8S_POD_NAMESPACE", "")
-    tenant_source = K8S_NAMESPACE_SOURCE
-    if not tenant and labels.get(TENANT_LABEL):
-        tenant, tenant_source = labels[TENANT_LABEL], label_sources[TENANT_LABEL]
-    if not tenant and isinstance(conf.get("tenant"), str) and conf["tenant"]:
-        tenant, tenant_source = conf["tenant"], "tenant"
-    segment, segment_source = DEFAULT_SEGMENT, "segment"
-    if labels.get(segment_label):
-        segment, segment_source = labels[segment_label], label_sources[segment_label]
-    elif isinstance(conf.get("segment"), str) and conf["segment"]:
-        segment = conf["segment"]
-    if not tenant:
-        if tenant_required:
-            issues.add(
-                "tenant",
-                f"no tenant: set K8S_POD_NAMESPACE in CNI_ARGS, the label {TENANT_LABEL} in "
-                "args.cni.labels or runtimeConfig.labels, or the tenant key of the network "
-                "configuration",
-            )
-        return None
-    return Placement(tenant, tenant_source, segment, segment_source, labels, label_sources)
 
 
 def _mtu(conf: Mapping[str, Any], issues: errors.Issues) -> int | None:

@@ -103,8 +103,9 @@ def test_unknown_references_select_nothing_and_are_reported() -> None:
     rs = compiled([policy])
     assert rs.notes == (
         "policy 'ghost' applied_to[0]: no tenant nobody is known; it selects nothing",
-        "policy ghost ingress[0].peers[0]: tenant blue has no segment nowhere; it selects nothing",
-        "policy ghost ingress[0].peers[1]: address set 'absent' is not defined; it is empty",
+        "policy 'ghost' ingress[0].peers[0]: "
+        "tenant blue has no segment nowhere; it selects nothing",
+        "policy 'ghost' ingress[0].peers[1]: address set 'absent' is not defined; it is empty",
     )
     assert not any(r.verdict == ruleset.jump("romana-pi-ghost") for c in rs.chains for r in c.rules)
 

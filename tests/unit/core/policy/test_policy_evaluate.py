@@ -88,6 +88,18 @@ def test_default_isolation(
     assert allowed(NO_POLICY, src, dst, path) is expected
 
 
+def test_ipv6_neighbour_discovery_reaches_the_gateway_despite_the_host_default() -> None:
+    for icmp_type in (133, 135, 136):
+        packet = evaluate.Packet(
+            ep("blue", net="v6"), gw(1, "v6"), ruleset.Proto.ICMPV6, P.TO_HOST, icmp_type=icmp_type
+        )
+        assert evaluate.verdict(NO_POLICY, packet).allowed
+    echo = evaluate.Packet(
+        ep("blue", net="v6"), gw(1, "v6"), ruleset.Proto.ICMPV6, P.TO_HOST, icmp_type=128
+    )
+    assert not evaluate.verdict(NO_POLICY, echo).allowed
+
+
 def test_established_traffic_is_accepted_first() -> None:
     reply = ruleset.CtState.ESTABLISHED
     assert allowed(NO_POLICY, ep("red", host=2), ep("blue"), ct_state=reply)

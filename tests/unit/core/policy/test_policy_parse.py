@@ -7,7 +7,7 @@ import ipaddress
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from romana.core.errors import InvalidInput
@@ -223,8 +223,14 @@ def test_romana_examples_with_host_and_local() -> None:
         ),
         (
             {"name": None, "external_id": None, "id": None},
-            ("name", "a policy needs a name, an id or an external_id"),
+            ("name", "a policy needs a name, a string id or an external_id"),
         ),
+        (
+            {"name": None, "external_id": None, "id": 7},
+            ("name", "a policy needs a name, a string id or an external_id"),
+        ),
+        ({"id": 1.5}, ("id", "must be a non-empty string (v2) or an integer (v1)")),
+        ({"id": "other"}, ("id", "names the policy 'other' but name says 'pol-ssh'")),
         ({"bogus": 1}, ("bogus", "unknown key")),
         (
             {
@@ -417,6 +423,7 @@ policies = st.builds(
 ).filter(lambda p: bool(p.ingress or p.egress))
 
 
+@settings(max_examples=50)
 @given(policies)
 def test_canonical_json_parses_back_to_the_same_policy(policy: model.Policy) -> None:
     assert parse.policy(policy.to_dict()) == policy

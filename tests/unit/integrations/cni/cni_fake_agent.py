@@ -63,7 +63,10 @@ class FakeAgent:
         class Handler(_Handler):
             fake = agent
 
-        server = socketserver.ThreadingUnixStreamServer(self.socket_path, Handler)
+        class Server(socketserver.ThreadingUnixStreamServer):
+            request_queue_size = 128  # as a real server's backlog: parallel ADDs must not queue
+
+        server = Server(self.socket_path, Handler)
         server.daemon_threads = True
         self._server = server
         threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()

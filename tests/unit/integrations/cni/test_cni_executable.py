@@ -64,6 +64,7 @@ def test_fifty_parallel_adds_get_fifty_distinct_addresses(
     agent: FakeAgent, conf: dict[str, Any]
 ) -> None:
     started = time.monotonic()
+    conf = {**conf, "agent_timeout": 30}  # 50 interpreters starting at once on a busy CI box
     procs = [spawn("ADD", conf, CNI_CONTAINERID=f"pod{n}") for n in range(50)]
     outs = [finish(p, timeout=60) for p in procs]
     elapsed = time.monotonic() - started
@@ -103,6 +104,30 @@ def test_process_deadline_turns_a_hung_add_into_error_11_and_a_hung_del_into_suc
     assert (delete.rc, delete.stdout) == (0, "")
     assert len(pending.list_pending(pending_dir)) == 1
     assert elapsed < 10
+
+
+def test_a_plugin_stuck_past_the_grace_period_is_ended_with_error_11() -> None:
+    code = (
+        "import sys, time\n"
+        "from romana.integrations.cni import main, plugin\n"
+        "def stuck(*args):\n"
+        "    while True:\n"
+        "        try:\n"
+        "            time.sleep(10)\n"
+        "        except TimeoutError:\n"
+        "            pass\n"
+        "plugin.run = stuck\n"
+        "main.GRACE_SECONDS = 0.2\n"
+        "sys.exit(main.main())\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"ROMANA_CNI_TIMEOUT": "0.2"},
+        capture_output=True,
+        timeout=20,
+    )
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["code"] == spec.ERR_TRY_AGAIN_LATER
 
 
 FORBIDDEN = ("pydantic", "httpx", "fastapi", "starlette", "uvicorn", "typer", "rich", "yaml")
