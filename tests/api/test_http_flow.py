@@ -142,3 +142,23 @@ def test_a_process_running_some_services_registers_with_the_root(tmp_path: Path)
         if ipam is not None:
             ipam.stop()
         root.stop()
+
+
+def test_sigterm_releases_long_polls_and_exits_cleanly(tmp_path: Path) -> None:
+    daemon = start(tmp_path)
+    try:
+        api = Api(daemon)
+        api.admin.post("/v1/hosts", json={"name": "h1", "ip": "192.0.2.1", "labels": {"rack": "a"}})
+        revision = api.admin.get("/v1/hosts/h1/view").json()["revision"]
+        out: dict[str, Any] = {}
+        thread = threading.Thread(target=_poll, args=(api.admin, revision + 1000, 60, out))
+        thread.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        daemon.stop()
+        thread.join(10)
+        assert daemon.process is not None and daemon.process.returncode == 0
+        assert time.monotonic() - started < 4
+        assert out["view"]["host"]["name"] == "h1"
+    finally:
+        daemon.stop()

@@ -115,3 +115,8 @@ class Nftables:
             raise proc.CommandFailed(done.argv, done.rc, done.stdout, done.stderr, None)
         parsed: dict[str, Any] = json.loads(done.stdout)
         return parsed
+
+
+def apply(script: str, *, netns: str | None = None) -> None:
+    """One-shot :meth:`Nftables.apply` on our table in the namespace at ``netns``."""
+    Nftables(netns=netns).apply(script)

@@ -8,6 +8,7 @@ processes and replicas alike.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from romana.core import addressing, ipam, tenancy
@@ -15,7 +16,7 @@ from romana.core.errors import AlreadyExists, InvalidInput, NotFound
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, txn
 from romana.services.tenants import TenantService
-from romana.services.topology import TopologyService, TopologyView
+from romana.services.topology import TopologyService
 
 
 class IpamService:
@@ -23,6 +24,9 @@ class IpamService:
         self._store = store
         self._topology = topology
         self._tenants = tenants
+        self._lock = threading.Lock()
+        self._records: dict[str, KeyValue | None] = {}
+        self._tenants_parsed: dict[str, tuple[int, tenancy.Tenant]] = {}
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -51,8 +55,7 @@ class IpamService:
     def used_host_indices(self, network: str) -> frozenset[int]:
         """Host indices whose prefix still holds at least one allocated address."""
         return frozenset(
-            keys.parse_addr(kv.key)[1]
-            for kv in self._store.range(keys.addr_network(network)).items
+            keys.parse_addr(kv.key)[1] for kv in self._store.range(keys.addr_network(network)).items
         )
 
     def blackouts(self, network: str) -> list[str]:
@@ -73,21 +76,36 @@ class IpamService:
     def allocate(
         self, key: str, host: str, tenant: str, segment: str = tenancy.DEFAULT_SEGMENT
     ) -> ipam.Allocation:
-        """The allocation for ``key``: existing (idempotent) or new, lowest free address first."""
+        """The allocation for ``key``: existing (idempotent) or new, lowest free address first.
+
+        The first attempt trusts the cached topology, tenant and blackout records and lets the
+        transaction's guards prove them current; only a lost race pays for re-reading them.
+        """
         ipam.check_key(key)
 
         def attempt(w: txn.Writes) -> ipam.Allocation:
-            existing = self._store.get(keys.alloc_key(key))
-            if existing is not None:
-                return self._same_request(existing, key, host, tenant, segment)
-            view = self._topology.view()
-            tkv = self._store.get(keys.tenant(tenant))
+            try:
+                return allocate_once(w)
+            except (NotFound, InvalidInput):
+                if w.attempt == 0:
+                    raise txn.Retry from None  # perhaps only the cache is stale: re-read
+                raise
+
+        def allocate_once(w: txn.Writes) -> ipam.Allocation:
+            fresh = w.attempt > 0
+            if fresh:
+                existing = self._store.get(keys.alloc_key(key))
+                if existing is not None:
+                    return self._same_request(existing, key, host, tenant, segment)
+            view = self._topology.view() if fresh else self._topology.cached_view()
+            tkv = self._cached(keys.tenant(tenant), fresh)
             if tkv is None:
                 raise NotFound(f"tenant {tenant!r} does not exist")
-            ten = tenancy.Tenant.from_dict(txn.loads(tkv))
+            ten = self._tenant(tkv)
             seg_id = ten.segment_id(segment)
             indices = view.host_indices(host)
             addresses: list[addressing.IPAddress] = []
+            slots: list[str] = []
             for network, tid in ten.ids.items():
                 if network not in indices:
                     continue
@@ -95,11 +113,14 @@ class IpamService:
                 slot = ipam.Slot(network, indices[network], tid, seg_id)
                 prefix = keys.addr_slot(network, slot.host, tid, seg_id)
                 used = [int(kv.key[len(prefix) :]) for kv in self._store.range(prefix).items]
-                blackouts = self._blackout_nets(view, network)
+                bkv = self._cached(keys.blackouts(network), fresh)
+                w.guard(keys.blackouts(network), bkv)
+                blackouts = ipam.parse_blackouts(lay, txn.loads(bkv)) if bkv else ()
                 ordinal = ipam.choose_ordinal(lay, slot, used, blackouts)
-                addr_key = keys.addr(network, slot.host, tid, seg_id, ordinal)
+                addr_key = prefix + keys.n(ordinal)
                 w.guard(addr_key, None)
                 w.ops.append(Put(addr_key, key.encode()))
+                slots.append(addr_key)
                 addresses.append(addressing.encode(lay, slot.host, tid, seg_id, ordinal))
             if not addresses:
                 raise InvalidInput(
@@ -110,7 +131,8 @@ class IpamService:
             w.guard(keys.alloc_key(key), None)
             w.guard(keys.tenant(tenant), tkv)
             w.guard(keys.TOPOLOGY, view.kv)
-            w.ops.append(Put(keys.alloc_key(key), txn.dumps(alloc.to_dict())))
+            record = {**alloc.to_dict(), "slots": slots}
+            w.ops.append(Put(keys.alloc_key(key), txn.dumps(record)))
             return alloc
 
         return txn.run(self._store, attempt, what=f"allocate {key!r}")
@@ -122,15 +144,13 @@ class IpamService:
             kv = self._store.get(keys.alloc_key(key))
             if kv is None:
                 raise NotFound(f"no allocation with key {key!r}")
-            alloc = ipam.Allocation.from_dict(txn.loads(kv))
-            layouts = self._topology.view().layouts
+            raw = txn.loads(kv)
+            alloc = ipam.Allocation.from_dict(raw)
             w.guard(keys.alloc_key(key), kv)
             w.ops.append(Delete(keys.alloc_key(key)))
-            for addr in alloc.addresses:
-                slot, ordinal = ipam.slot_of(layouts, addr)
-                w.ops.append(
-                    Delete(keys.addr(slot.network, slot.host, slot.tenant, slot.segment, ordinal))
-                )
+            # The record names its own address keys, so a release never depends on the
+            # current topology decoding the addresses the same way it did at allocation.
+            w.ops.extend(Delete(slot) for slot in raw.get("slots", ()))
             return alloc
 
         return txn.run(self._store, attempt, what=f"release {key!r}")
@@ -151,8 +171,21 @@ class IpamService:
             )
         return alloc
 
-    def _blackout_nets(self, view: TopologyView, network: str) -> tuple[addressing.IPNetwork, ...]:
-        kv = self._store.get(keys.blackouts(network))
-        if kv is None:
-            return ()
-        return ipam.parse_blackouts(view.layouts[network], txn.loads(kv))
+    def _cached(self, key: str, fresh: bool) -> KeyValue | None:
+        """A small per-process cache of rarely changing records; guards prove them current."""
+        if fresh or key not in self._records:
+            kv = self._store.get(key)
+            with self._lock:
+                if len(self._records) > 4096:
+                    self._records.clear()
+                self._records[key] = kv
+            return kv
+        return self._records[key]
+
+    def _tenant(self, kv: KeyValue) -> tenancy.Tenant:
+        cached = self._tenants_parsed.get(kv.key)
+        if cached is not None and cached[0] == kv.mod_revision:
+            return cached[1]
+        tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+        self._tenants_parsed[kv.key] = (kv.mod_revision, tenant)
+        return tenant

@@ -3,7 +3,7 @@
 Rules: only back-compatible changes here (new keys, new optional JSON fields). A breaking
 change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 
-``/romana/v1/topology``                                   the topology state (networks, groups, hosts)
+``/romana/v1/topology``                                   topology state (networks, groups, hosts)
 ``/romana/v1/blackouts/<network>``                        JSON list of CIDRs never handed out
 ``/romana/v1/tenants/<tenant>``                           tenant JSON (ids per network, segments)
 ``/romana/v1/tenant-ids/<network>/<id>``                  tenant name holding that id

@@ -12,8 +12,8 @@ Invariants:
   ``[i].ingress[0].rules[1].ports``), and a request with any problem stores nothing.
 * A policy's id is its name (v1 ``name`` or ``external_id``, v2 ``id``); one that names itself
   by none of them gets an id derived from its content, so posting the same policy twice
-  yields one stored policy. Posting different content under an
-  existing id is AlreadyExists; remove the old policy first.
+  yields one stored policy. Different content under an existing id is AlreadyExists: remove
+  the old policy first.
 * :func:`validate` is the only place that knows the policy language.
 """
 

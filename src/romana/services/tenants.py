@@ -87,9 +87,7 @@ class TenantService:
             tenant = tenancy.Tenant.from_dict(txn.loads(kv))
             held = self._count_addresses(tenant, None)
             if held:
-                raise Conflict(
-                    f"tenant {name!r} still holds {held} addresses; release them first"
-                )
+                raise Conflict(f"tenant {name!r} still holds {held} addresses; release them first")
             w.guard(keys.tenant(name), kv)
             w.ops.append(Delete(keys.tenant(name)))
             for net, tid in tenant.ids.items():

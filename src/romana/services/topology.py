@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from romana.core import addressing, tenancy, topology
@@ -25,6 +25,7 @@ class TopologyView:
 
     kv: KeyValue | None
     topology: topology.Topology
+    _indices: dict[str, dict[str, int]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def layouts(self) -> dict[str, addressing.Layout]:
@@ -41,7 +42,12 @@ class TopologyView:
 
     def host_indices(self, host: str) -> dict[str, int]:
         """Network name → the host's index; NotFound for an unknown host."""
-        return topology.model.placement(self.topology, host).indices
+        found = self._indices.get(host)
+        if found is None:
+            # The view is immutable, so memoising placements is safe; allocation asks often.
+            found = topology.model.placement(self.topology, host).indices
+            self._indices[host] = found
+        return found
 
 
 EMPTY = topology.Topology()
@@ -67,6 +73,12 @@ class TopologyService:
         with self._lock:
             self._cached = fresh
         return fresh
+
+    def cached_view(self) -> TopologyView:
+        """The last view read, without a store round trip; callers must guard on ``view.kv``."""
+        with self._lock:
+            cached = self._cached
+        return cached if cached.kv is not None else self.view()
 
     def document(self) -> dict[str, Any]:
         return topology.to_document(self.view().topology)
@@ -160,8 +172,7 @@ class TopologyService:
 
     def _used_indices(self, network: str) -> frozenset[int]:
         return frozenset(
-            keys.parse_addr(kv.key)[1]
-            for kv in self._store.range(keys.addr_network(network)).items
+            keys.parse_addr(kv.key)[1] for kv in self._store.range(keys.addr_network(network)).items
         )
 
     def _check_addresses_kept(self, parsed: topology.Topology) -> None:

@@ -28,6 +28,8 @@ class Writes:
 
     compares: list[Compare] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
+    attempt: int = 0
+    """0 for the first attempt; later attempts follow a lost race and should re-read caches."""
 
     def guard(self, key: str, kv: KeyValue | None) -> None:
         """Require ``key`` to be unchanged since it was read as ``kv`` (None: absent)."""
@@ -41,8 +43,8 @@ class Retry(Exception):
 def run(store: Store, attempt: Callable[[Writes], T], *, what: str) -> T:
     """Run ``attempt`` until its writes commit; returns what the committing attempt returned."""
     delay = 0.0005
-    for _ in range(MAX_ATTEMPTS):
-        writes = Writes()
+    for number in range(MAX_ATTEMPTS):
+        writes = Writes(attempt=number)
         try:
             result = attempt(writes)
         except Retry:

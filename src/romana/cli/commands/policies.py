@@ -12,21 +12,26 @@ from romana.cli.context import OutputOption
 app = typer.Typer(no_args_is_help=True, help="Policies: add, list, show, remove.")
 
 
-def _peers(policy: Any) -> int:
-    return sum(len(i.get("peers", [])) for i in policy.get("ingress", []) if isinstance(i, dict))
+def _clauses(policy: Any) -> list[Any]:
+    return [
+        c
+        for direction in ("ingress", "egress")
+        for c in policy.get(direction) or []
+        if isinstance(c, dict)
+    ]
 
 
-def _rules(policy: Any) -> int:
-    return sum(len(i.get("rules", [])) for i in policy.get("ingress", []) if isinstance(i, dict))
+def _directions(policy: Any) -> str:
+    return ", ".join(d for d in ("ingress", "egress") if policy.get(d)) or "-"
 
 
 COLUMNS: list[output.Column] = [
     ("ID", lambda p: p.get("id")),
-    ("NAME", lambda p: p.get("name")),
-    ("DIRECTION", lambda p: p.get("direction")),
+    ("ACTION", lambda p: p.get("action")),
+    ("DIRECTION", _directions),
     ("APPLIED TO", lambda p: len(p.get("applied_to", []))),
-    ("PEERS", _peers),
-    ("RULES", _rules),
+    ("PEERS", lambda p: sum(len(c.get("peers", [])) for c in _clauses(p))),
+    ("RULES", lambda p: sum(len(c.get("rules", [])) for c in _clauses(p))),
     ("DESCRIPTION", lambda p: p.get("description")),
 ]
 

@@ -66,6 +66,9 @@ class CompileInput:
     selectors); a policy may name a set that is not given yet — it is then empty.
     ``interface_prefix``: how this host's endpoint-side veth names start.
     ``endpoint_to_host``: what endpoints may do to the host when no policy says.
+    ``isolation_scopes``: tenants isolated per endpoint instead of by the own-tenant default
+    (Kubernetes namespaces, see :mod:`romana.core.policy.trees`), each with the address
+    sets that name endpoints inside it.
     """
 
     layouts: Mapping[str, addressing.Layout]
@@ -77,6 +80,7 @@ class CompileInput:
     address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]] = field(default_factory=dict)
     interface_prefix: str = "romana"
     endpoint_to_host: model.Action = model.Action.DENY
+    isolation_scopes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def unsupported(policy: model.Policy) -> tuple[str, ...]:
@@ -131,7 +135,9 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
             for target in targets:
                 slot = trees_mod.Slot(direction, policy.action, target)
                 slots[slot].append((policy.name, chain.name))
-    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix)
+    builder = trees_mod.Builder(
+        resolver, slots, inputs.interface_prefix, inputs.isolation_scopes
+    )
     chains = (
         *builder.flow_chains(inputs.endpoint_to_host),
         *builder.tree(model.Direction.INGRESS, model.Action.DENY),

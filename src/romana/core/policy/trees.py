@@ -19,6 +19,13 @@ Verdict discipline, which keeps every deny ahead of every allow:
   ends the evaluation), and each level whose target has allow policies ends in a drop: by
   then every allow that could apply (root, tenant, segment — evaluated in that order) has
   been tried.
+
+Tenants isolated per endpoint (``scopes``: Kubernetes namespaces, each with the address sets
+that name endpoints inside it) replace the own-tenant default of the ingress allow tree with
+the Kubernetes rule: their chain first tries every ingress allow applied to the tenant, to
+its segments and to its scoped sets (matched on the destination inside the tenant chain, not
+at the root), then drops what any of those targets still holds, then accepts: an endpoint
+no ingress policy selects is open to everyone.
 """
 
 from __future__ import annotations
@@ -88,9 +95,11 @@ class Builder:
         resolver: resolve.Resolver,
         slots: Mapping[Slot, Sequence[tuple[str, str]]],
         interface_prefix: str,
+        scopes: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.resolver = resolver
         self.slots = slots
+        self.scopes = dict(scopes or {})
         self.from_endpoint = ruleset.Interface(ruleset.Side.SRC, interface_prefix)
         self.to_endpoint = ruleset.Interface(ruleset.Side.DST, interface_prefix)
 
@@ -163,7 +172,18 @@ class Builder:
         own = [s for s in self.slots if s.direction is direction and s.action is action]
         kinds = resolve.TargetKind
         rules = self._jumps(Slot(direction, action, resolve.Target(kinds.LOCAL)))
-        address_sets = sorted({s.target for s in own if s.target.kind is kinds.SET})
+        scoped = (
+            {name for names in self.scopes.values() for name in names}
+            if (direction, action) == (_IN, _ALLOW)
+            else set()
+        )
+        address_sets = sorted(
+            {
+                s.target
+                for s in own
+                if s.target.kind is kinds.SET and s.target.address_set not in scoped
+            }
+        )
         for target in address_sets:
             for m in self._set_matches(side, target):
                 rules += self._jumps(Slot(direction, action, target), (m,))
@@ -240,9 +260,18 @@ class Builder:
         own: list[Slot],
     ) -> list[ruleset.Chain]:
         kinds = resolve.TargetKind
-        restricting = (direction, action) == (_OUT, _ALLOW)
+        per_endpoint = (direction, action) == (_IN, _ALLOW) and tenant.name in self.scopes
+        restricting = (direction, action) == (_OUT, _ALLOW) or per_endpoint
         rules: list[ruleset.Rule] = []
-        if (direction, action) == (_IN, _ALLOW):
+        scoped_sets = [
+            resolve.Target(kinds.SET, address_set=name)
+            for name in sorted(self.scopes.get(tenant.name, ()))
+            if per_endpoint
+        ]
+        for target in scoped_sets:
+            for m in self._set_matches(ruleset.Side.DST, target):
+                rules += self._jumps(Slot(direction, action, target), (m,))
+        if (direction, action) == (_IN, _ALLOW) and not per_endpoint:
             for network, lay in self.resolver.layouts.items():
                 if network in tenant.ids:
                     own_tenant = addressing.tenant_match(lay, tenant.ids[network])
@@ -262,7 +291,8 @@ class Builder:
             slot = Slot(direction, action, resolve.Target(kinds.SEGMENT, tenant.name, segment))
             seg_rules = self._jumps(slot)
             if restricting:
-                seg_rules.append(ruleset.Rule((), ruleset.DROP, "egress restricted: segment"))
+                what = "ingress isolated" if per_endpoint else "egress restricted"
+                seg_rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: segment"))
             name = self._name(direction, action, tenant, segment)
             below.append(ruleset.Chain(name, tuple(seg_rules)))
         side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
@@ -279,6 +309,13 @@ class Builder:
             lambda lay: addressing.segment_match(lay, 0, 0).mask,
             "segment",
         )
+        for target in scoped_sets:
+            if Slot(direction, action, target) in self.slots:
+                for m in self._set_matches(ruleset.Side.DST, target):
+                    rules.append(ruleset.Rule((m,), ruleset.DROP, "ingress isolated: set"))
         if restricting and tenant_slot in self.slots:
-            rules.append(ruleset.Rule((), ruleset.DROP, "egress restricted: tenant"))
+            what = "ingress isolated" if per_endpoint else "egress restricted"
+            rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: tenant"))
+        if per_endpoint:
+            rules.append(ruleset.Rule((), ruleset.ACCEPT, "not isolated: no ingress policy"))
         return [ruleset.Chain(self._name(direction, action, tenant), tuple(rules)), *below]
