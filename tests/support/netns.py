@@ -6,7 +6,7 @@ digits), so parallel runs cannot collide, and everything is deleted on exit, als
 failure or a half-finished setup::
 
     underlay namespace  <p>-ul   bridge <p>br, one port <p>u<N> per host
-    host namespace      <p>-h1   eth0 = 192.0.2.1/24 and 2001:db8:ff::1/64, joined to <p>br
+    host namespace      <p>-h1   eth0 = 198.18.0.1/24 and 2001:db8:ff::1/64, joined to <p>br
     workload namespace  <p>-h1-a empty (lo up): the netns a runtime would hand to CNI
 
 The underlay uses documentation ranges (TEST-NET-1, 2001:db8::/32) that exist only inside
@@ -40,7 +40,7 @@ import pytest
 from romana.dataplane import netns as netns_mod
 from support import env
 
-UNDERLAY4 = ipaddress.IPv4Network("192.0.2.0/24")
+UNDERLAY4 = ipaddress.IPv4Network("198.18.0.0/24")
 UNDERLAY6 = ipaddress.IPv6Network("2001:db8:ff::/64")
 NETNS_DIR = "/run/netns"
 

@@ -3,7 +3,7 @@
 Layout (all inside one :class:`support.netns.Lab`, nothing in the root namespace):
 
     ctl   a namespace on the underlay bridge running romanad (SQLite store in a temp dir),
-          listening on its underlay address 192.0.2.<n>:<random port>
+          listening on its underlay address 198.18.0.<n>:<random port>
     h1..  host namespaces, each running ``romana-agent`` (started by PID, stopped by PID)
           with its local API on a Unix socket in the temp dir
 
@@ -364,7 +364,7 @@ def tail(path: Path, lines: int = 40) -> str:
 def cluster(workdir: Path, firewall: str, hosts: int = 3) -> Iterator[AgentCluster]:
     """romanad in ``ctl`` plus ``hosts`` hosts with running agents; torn down on exit."""
     with Lab() as lab:
-        ctl = lab.add_host("ctl", underlay_ip="192.0.2.200", underlay_ip6="2001:db8:ff::200")
+        ctl = lab.add_host("ctl", underlay_ip="198.18.0.200", underlay_ip6="2001:db8:ff::200")
         port = free_port()
         url = f"http://{ctl.underlay_ip}:{port}"
         topology = workdir / "topology.json"

@@ -109,7 +109,7 @@ def test_remove_deletes_our_jumps_chains_and_sets_only(ipt_lab: Lab) -> None:
     ipt_lab.run(h1, ["iptables", "-A", "INPUT", "-j", "OTHER"])
     ipt_lab.run(h1, ["ipset", "create", "otherset", "hash:ip"])
     ipt = Iptables(netns=h1.path)
-    ipt.apply(rules(), members("192.0.2.9"))
+    ipt.apply(rules(), members("198.18.0.9"))
     ipt.remove()
     assert ipt.owned_chains() == ()
     assert ipt_lab.run(h1, ["iptables", "-S", "INPUT"]).stdout.splitlines() == [
@@ -130,7 +130,7 @@ def test_a_held_xtables_lock_is_temporary_and_retried(ipt_lab: Lab, tmp_path: Pa
         release = threading.Timer(1.4, fcntl.flock, (held, fcntl.LOCK_UN))
         release.start()
         started = time.monotonic()
-        ipt.apply(rules(), members("192.0.2.9"))
+        ipt.apply(rules(), members("198.18.0.9"))
         release.join()
     assert len(slept) == 1  # one attempt lost to the lock, the retry won
     assert time.monotonic() - started >= 1.0

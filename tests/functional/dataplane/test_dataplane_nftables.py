@@ -57,7 +57,7 @@ def test_a_failing_script_reports_everything_and_leaves_the_previous_table(nft_l
     nft.apply(drop_echo_from(str(h2.underlay_ip)))
     before = nft.read()
     broken = HEADER + "table inet romana {\n  chain input { type filter hook input priority 0;\n"
-    broken += "    ip saddr 192.0.2.0/24 jump nowhere\n  }\n}\n"
+    broken += "    ip saddr 198.18.0.0/24 jump nowhere\n  }\n}\n"
     with pytest.raises(proc.CommandFailed) as exc:
         nft.apply(broken)
     assert exc.value.input == broken
@@ -76,7 +76,7 @@ def test_other_tables_are_never_touched(nft_lab: Lab) -> None:
     for script in ("flush ruleset\n", "table inet other {}\ndelete table inet other\n"):
         with pytest.raises(InvalidInput, match="only table inet romana may be touched"):
             nft.apply(script)
-    nft.apply(drop_echo_from("192.0.2.9"))
+    nft.apply(drop_echo_from("198.18.0.9"))
     nft.delete()
     nft.delete()  # idempotent
     assert not nft.exists()
@@ -86,7 +86,7 @@ def test_other_tables_are_never_touched(nft_lab: Lab) -> None:
 
 def test_check_validates_without_committing(nft_lab: Lab) -> None:
     nft = Nftables(netns=nft_lab.hosts[0].path)
-    nft.check(drop_echo_from("192.0.2.9"))
+    nft.check(drop_echo_from("198.18.0.9"))
     assert not nft.exists()
     with pytest.raises(proc.CommandFailed):
         nft.check(HEADER + "table inet romana { chain c { bogus } }\n")

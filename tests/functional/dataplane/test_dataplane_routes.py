@@ -17,13 +17,13 @@ net = ipaddress.ip_network
 def test_host_prefix_routes_carry_our_protocol_and_are_listed(cluster: Cluster) -> None:
     h1 = cluster.hosts[0]
     shown = cluster.lab.run(h1, ["ip", "route", "show", "proto", "82"]).stdout
-    assert "10.2.0.0/16 via 192.0.2.2 dev eth0" in shown
-    assert "10.3.0.0/16 via 192.0.2.3 dev eth0" in shown
+    assert "10.2.0.0/16 via 198.18.0.2 dev eth0" in shown
+    assert "10.3.0.0/16 via 198.18.0.3 dev eth0" in shown
     shown6 = cluster.lab.run(h1, ["ip", "-6", "route", "show", "proto", "82"]).stdout
     assert "fd00:2::/64 via 2001:db8:ff::2 dev eth0" in shown6
     assert set(cluster.nl(h1).routes()) == {
-        hostplan.RouteSpec(net("10.2.0.0/16"), ip("192.0.2.2"), "eth0"),
-        hostplan.RouteSpec(net("10.3.0.0/16"), ip("192.0.2.3"), "eth0"),
+        hostplan.RouteSpec(net("10.2.0.0/16"), ip("198.18.0.2"), "eth0"),
+        hostplan.RouteSpec(net("10.3.0.0/16"), ip("198.18.0.3"), "eth0"),
         hostplan.RouteSpec(net("fd00:2::/64"), ip("2001:db8:ff::2"), "eth0"),
         hostplan.RouteSpec(net("fd00:3::/64"), ip("2001:db8:ff::3"), "eth0"),
     }
@@ -36,9 +36,9 @@ def test_ensure_routes_twice_changes_nothing_and_a_moved_next_hop_is_replaced(
     nl = cluster.nl(h1)
     plan = cluster.plan(h1, [])
     assert nl.ensure_routes(plan.routes) == 0
-    moved = hostplan.RouteSpec(net("10.2.0.0/16"), ip("192.0.2.3"))
+    moved = hostplan.RouteSpec(net("10.2.0.0/16"), ip("198.18.0.3"))
     assert nl.ensure_routes([moved]) == 1
-    assert "10.2.0.0/16 via 192.0.2.3" in cluster.lab.run(h1, ["ip", "route"]).stdout
+    assert "10.2.0.0/16 via 198.18.0.3" in cluster.lab.run(h1, ["ip", "route"]).stdout
     assert [op.__class__ for op in hostplan.diff(nl.current(), plan)] == [hostplan.ReplaceRoute]
 
 
@@ -50,7 +50,7 @@ def test_a_route_deleted_by_hand_is_seen_missing_and_restored(cluster: Cluster) 
     nl = cluster.nl(h1)
     lab.run(h1, ["ip", "route", "del", "10.2.0.0/16"])
     ops = hostplan.diff(nl.current(), cluster.plan(h1, cluster.endpoints_of(h1)))
-    assert ops == (hostplan.AddRoute(hostplan.RouteSpec(net("10.2.0.0/16"), ip("192.0.2.2"))),)
+    assert ops == (hostplan.AddRoute(hostplan.RouteSpec(net("10.2.0.0/16"), ip("198.18.0.2"))),)
     for op in ops:
         nl.apply(op)
     assert lab.ping(w1, s2.addresses[0])
@@ -59,18 +59,18 @@ def test_a_route_deleted_by_hand_is_seen_missing_and_restored(cluster: Cluster) 
 def test_a_foreign_route_with_our_destination_is_reported_and_kept(cluster: Cluster) -> None:
     lab = cluster.lab
     h1 = cluster.hosts[0]
-    lab.run(h1, ["ip", "route", "add", "10.9.0.0/16", "via", "192.0.2.3", "proto", "static"])
+    lab.run(h1, ["ip", "route", "add", "10.9.0.0/16", "via", "198.18.0.3", "proto", "static"])
     wanted = [
-        hostplan.RouteSpec(net("10.9.0.0/16"), ip("192.0.2.2")),
-        hostplan.RouteSpec(net("10.8.0.0/16"), ip("192.0.2.2")),
+        hostplan.RouteSpec(net("10.9.0.0/16"), ip("198.18.0.2")),
+        hostplan.RouteSpec(net("10.8.0.0/16"), ip("198.18.0.2")),
     ]
     with pytest.raises(AlreadyExists, match=r"10\.9\.0\.0/16 exist and are not ours"):
         cluster.nl(h1).ensure_routes(wanted)
     routes = lab.run(h1, ["ip", "route"]).stdout
-    assert "10.9.0.0/16 via 192.0.2.3 dev eth0 proto static" in routes
-    assert "10.8.0.0/16 via 192.0.2.2 dev eth0 proto 82" in routes  # the others still applied
+    assert "10.9.0.0/16 via 198.18.0.3 dev eth0 proto static" in routes
+    assert "10.8.0.0/16 via 198.18.0.2 dev eth0 proto 82" in routes  # the others still applied
     assert cluster.nl(h1).delete_route(wanted[0]) is False
-    assert "10.9.0.0/16 via 192.0.2.3" in lab.run(h1, ["ip", "route"]).stdout
+    assert "10.9.0.0/16 via 198.18.0.3" in lab.run(h1, ["ip", "route"]).stdout
 
 
 def test_reconcile_removes_only_what_is_ours(cluster: Cluster) -> None:
@@ -83,9 +83,9 @@ def test_reconcile_removes_only_what_is_ours(cluster: Cluster) -> None:
         ["ip", "link", "add", "vethother", "type", "veth", "peer", "name", "vethpeer"],
         ["ip", "link", "add", "romanalike", "type", "bridge"],
         ["ip", "link", "set", "vethother", "up"],
-        ["ip", "route", "add", "10.50.0.0/16", "via", "192.0.2.2", "proto", "static"],
+        ["ip", "route", "add", "10.50.0.0/16", "via", "198.18.0.2", "proto", "static"],
         ["ip", "route", "add", "10.51.0.0/16", "dev", "vethother"],
-        ["ip", "route", "add", "10.52.0.0/16", "via", "192.0.2.3", "proto", "bird"],
+        ["ip", "route", "add", "10.52.0.0/16", "via", "198.18.0.3", "proto", "bird"],
     ]
     for argv in foreign:
         lab.run(h1, argv)

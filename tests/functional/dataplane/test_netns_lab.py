@@ -35,7 +35,7 @@ def test_probes_tell_a_listener_from_nothing(lab: Lab) -> None:
     assert lab.udp_probe(h1, h2.underlay_ip, udp.port)
     assert not lab.tcp_probe(h2, h1.underlay_ip, tcp.port, timeout=1)  # nobody on h1
     assert not lab.udp_probe(h1, h1.underlay_ip, udp.port, timeout=1)  # nobody on h1
-    assert lab.silent(h1, "192.0.2.99")
+    assert lab.silent(h1, "198.18.0.99")
 
 
 def test_everything_is_removed_after_a_failure_and_daemons_stop_by_pid() -> None:
