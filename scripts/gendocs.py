@@ -11,9 +11,9 @@ and is written by the generator registered under ``name``, from the code alone: 
 dataclasses (their ``doc``/``env``/``flag`` metadata, through ``romana.config.reference``) and
 the executables' argument parsers, the Typer app of ``romana``, the agent's metrics, the CNI
 plugin's configuration keys, and the worked examples of ``docs/concepts.md``, computed by
-``romana.core``. ``--check`` writes nothing and exits 1 naming every stale section, so a settings or CLI change
-without regenerated docs fails ``tests/docs/test_docs_current.py``. Output is deterministic:
-no clock, no randomness, no terminal width.
+``romana.core``. ``--check`` writes nothing and exits 1 naming every stale section, so a
+settings or CLI change without regenerated docs fails ``tests/docs/test_docs_current.py``.
+Output is deterministic: no clock, no randomness, no terminal width.
 
 Discovery is by import. A settings module that is missing or defines no documented settings
 class yields a section saying so instead of failing, so prose can precede the code.
@@ -27,6 +27,7 @@ import dataclasses
 import importlib
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -66,24 +67,21 @@ def code(text: str, lang: str = "") -> str:
 
 # -- configuration reference ---------------------------------------------------------------
 
-# section → (settings module, module with ``parser()``, executable, where its file keys go)
+# section → (settings module, module with the executable's ``parser()``, where file keys go)
 SETTINGS = {
     "config-romanad": (
         "romana.api.settings",
         "romana.api.main",
-        "romanad",
         "section `[romanad]` of the TOML file given with `--config`",
     ),
     "config-agent": (
         "romana.agent.settings",
         "romana.agent.main",
-        "romana-agent",
         "section `[agent]` of the TOML file given with `--config`",
     ),
     "config-cli": (
         "romana.cli.settings",
         "",
-        "romana",
         "top level of `~/.config/romana/config.toml` (or `--config`, `ROMANA_CONFIG`)",
     ),
 }
@@ -130,7 +128,7 @@ def default_text(value: object) -> str:
 def config_section(name: str) -> str:
     from romana import config
 
-    module_name, main_module, exe, where = SETTINGS[name]
+    module_name, main_module, where = SETTINGS[name]
     try:
         module = importlib.import_module(module_name)
     except ImportError:
@@ -225,6 +223,7 @@ def metrics_reference() -> str:
     return table(("metric", "type", "labels", "meaning"), sorted(rows))
 
 
+_XREF = r"\s*\(see :\w+:`[^`]+`\)"  # Sphinx cross-references mean nothing to an operator
 # Keys of the CNI specification the plugin reads, and what it does with them.
 CNI_SPEC_KEYS = {
     "cniVersion": "spec version of the configuration; results are written in it",
@@ -244,7 +243,9 @@ def _conf_keys(paths: Iterable[Path]) -> set[str]:
         return isinstance(node, ast.Name) and node.id == "conf"
 
     def text(node: ast.AST) -> str | None:
-        return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+        return (
+            node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+        )
 
     keys: set[str] = set()
     for path in paths:
@@ -273,7 +274,7 @@ def cni_keys() -> str:
         return "The CNI plugin is not part of this build yet.\n"
     block = (request.__doc__ or "").partition("Plugin configuration keys")[2]
     documented = {
-        key: " ".join(re.sub(r"``([^`]+)``", r"`\1`", desc).split())
+        key: " ".join(re.sub(r"``([^`]+)``", r"`\1`", re.sub(_XREF, "", desc)).split())
         for key, desc in re.findall(r"^``(\w+)``\s+(.+(?:\n {8,}\S.*)*)", block, re.M)
     }
     if not documented:
@@ -286,6 +287,313 @@ def cni_keys() -> str:
         for k in sorted(read - set(documented) - set(CNI_SPEC_KEYS))
     ]
     return table(("key", "defined by", "meaning"), rows)
+
+
+# -- worked examples of docs/concepts.md -------------------------------------------------------
+
+
+def bit_picture(lay: Any, address: Any) -> str:
+    """The address cut into its fields: digits (bits; hex for IPv6) above what they mean."""
+    widths = (
+        lay.cidr.prefixlen,
+        lay.topology_bits,
+        lay.tenant_bits,
+        lay.segment_bits,
+        lay.endpoint_bits,
+    )
+    hexa = lay.version == 6 and all(w % 4 == 0 for w in widths)
+    pos, top, bottom = lay.address_bits, [], []
+    for name, width in zip(
+        ("network", "host", "tenant", "segment", "endpoint"), widths, strict=True
+    ):
+        pos -= width
+        value = (int(address) >> pos) & ((1 << width) - 1)
+        digits = f"{value:0{width // 4}x}" if hexa else f"{value:0{width}b}"
+        label = name if name == "network" else f"{name} {value}"
+        size = max(len(digits), len(label))
+        top.append(digits.ljust(size))
+        bottom.append(label.ljust(size))
+    return "  ".join(top).rstrip() + "\n" + "  ".join(bottom).rstrip()
+
+
+def expressions(match: Any) -> tuple[str, str]:
+    """The nftables and iptables text of one destination match, from the real renderers."""
+    from romana.core import ruleset
+    from romana.core.render import iptables, nftables
+
+    rule = ruleset.Rule((ruleset.Address(ruleset.Side.DST, match),), ruleset.ACCEPT)
+    rs = ruleset.Ruleset(sets=(), chains=(ruleset.Chain("romana-doc", (rule,)),))
+    nft = next(x for x in nftables.render(rs).splitlines() if x.endswith(" accept"))
+    rendered = iptables.render(rs)
+    text = rendered.filter_v4 if match.version == 4 else rendered.filter_v6
+    ipt = next(x for x in text.splitlines() if x.startswith("-A ROMANA-DOC "))
+    return nft.strip().removesuffix(" accept"), ipt[len("-A ROMANA-DOC ") :].split(" --jump")[0]
+
+
+def address_example(name: str, cidr: str, bits: tuple[int, int, int]) -> str:
+    from romana.core import addressing as a
+
+    lay = a.layout(name, cidr, *bits)
+    # fmt: off
+    out = [table(("field", "bits", "values", "holds"), [
+        ("network prefix", lay.cidr.prefixlen, str(lay.cidr), "-"),
+        ("topology (host)", lay.topology_bits, f"0 … {lay.max_hosts - 1}",
+         f"{lay.max_hosts} host prefixes of /{lay.host_prefixlen}"),
+        ("tenant", lay.tenant_bits, f"0 … {lay.max_tenant}",
+         f"{lay.max_tenant} user tenants; 0 is infrastructure"),
+        ("segment", lay.segment_bits, f"0 … {lay.max_segment}",
+         f"{lay.max_segment + 1} segments per tenant; 0 is `default`"),
+        ("endpoint", lay.endpoint_bits, f"1 … {lay.max_ordinal}",
+         f"{lay.max_ordinal} endpoints per host, tenant and segment"),
+    ])]
+    cases = [((1, 0, 0, 1), "gateway of host 1 (on `romana-gw`)"),
+             ((1, 1, 0, 1), "tenant 1, segment 0 (`default`), first endpoint"),
+             ((1, 1, 1, 1), "tenant 1, segment 1, first endpoint"),
+             ((1, 2, 3, 5), "tenant 2, segment 3, fifth endpoint"),
+             ((lay.max_hosts - 1, lay.max_tenant, lay.max_segment, lay.max_ordinal),
+              "the highest endpoint address of the network")]
+    # fmt: on
+    rows = [("1", "", "", "", f"`{a.host_prefix(lay, 1)}`", "the prefix host index 1 owns")]
+    rows += [(*map(str, c), f"`{a.encode(lay, *c)}`", what) for c, what in cases]
+    out.append(table(("host", "tenant", "segment", "endpoint", "address", "what"), rows))
+    example = a.encode(lay, 1, 1, 1, 1)
+    out.append(code(f"{example}\n\n{bit_picture(lay, example)}"))
+    d = a.decode(lay, example)
+    out.append(
+        f"Decoding `{example}` gives network `{d.network}`, host index {d.host} (prefix "
+        f"`{d.host_prefix}`), tenant {d.tenant}, segment {d.segment}, endpoint {d.ordinal}.\n"
+    )
+    matches = [
+        ("every address of the network", a.network_match(lay)),
+        ("infrastructure (tenant 0), every host", a.tenant_match(lay, 0)),
+        ("tenant 1, every host", a.tenant_match(lay, 1)),
+        ("tenant 1 segment 1, every host", a.segment_match(lay, 1, 1)),
+    ]
+    rows = [
+        (w, f"`{m.value_address}`", f"`{m.mask_address}`", *(f"`{e}`" for e in expressions(m)))
+        for w, m in matches
+    ]
+    out.append(table(("selects", "value", "mask", "nftables", "iptables"), rows))
+    t1 = a.tenant_match(lay, 1)
+    masked = a.Match(lay.version, int(example) & t1.mask, 0).value_address
+    out.append(f"`{example}` & `{t1.mask_address}` = `{masked}`: tenant 1's value.\n")
+    return "\n".join(out)
+
+
+GENERATORS["address-ipv4"] = lambda: address_example("pods", "10.0.0.0/8", (4, 4, 8))
+GENERATORS["address-ipv6"] = lambda: address_example("pods6", "fd00:10::/56", (16, 16, 32))
+
+
+@generator("widths")
+def widths_table() -> str:
+    from romana.core import addressing as a
+    from romana.core.errors import InvalidInput
+
+    # fmt: off
+    plans = [("10.0.0.0/8", 4, 4, 8), ("10.0.0.0/8", 6, 2, 8), ("10.0.0.0/8", 4, 4, 10),
+             ("172.16.0.0/12", 4, 4, 8), ("fd00:10::/56", 16, 16, 32), ("fd00::/48", 16, 16, 16)]
+    head = ("network", "tenant / segment / endpoint bits", "topology bits", "host prefixes",
+            "user tenants", "segments per tenant", "endpoints per host and segment")
+    # fmt: on
+    rows = []
+    for cidr, *bits in plans:
+        lay = a.layout("n", cidr, *bits)
+        rows.append(
+            (
+                f"`{cidr}`",
+                " / ".join(map(str, bits)),
+                lay.topology_bits,
+                f"{lay.max_hosts} × /{lay.host_prefixlen}",
+                lay.max_tenant,
+                lay.max_segment + 1,
+                lay.max_ordinal,
+            )
+        )
+    out = [table(head, rows), "Widths that do not fit are refused, with every problem at once:\n"]
+    for cidr, *bits in (("10.0.0.0/8", 8, 8, 10), ("10.0.0.0/8", -1, 4, 1)):
+        try:
+            a.layout("pods", cidr, *bits)
+        except InvalidInput as exc:
+            out.append(code(f"{cidr}, tenant/segment/endpoint bits {bits}:\n{exc}"))
+    return "\n".join(out)
+
+
+def demo() -> tuple[Any, list[Any]]:
+    """The topology and tenants ``make demo`` builds (``romana.demo.plan``), computed in core."""
+    import json
+
+    from romana.core import tenancy, topology
+    from romana.demo import plan
+
+    topo = topology.parse(json.loads((ROOT / "examples" / "demo-topology.json").read_text()))
+    for name, address, labels in plan.HOSTS:
+        topo, _ = topology.place_host(topo, topology.HostSpec(name, address, labels))
+    nets = [tenancy.NetworkAdmission(n.layout, frozenset(n.tenants)) for n in topo.networks]
+    used: dict[str, list[int]] = {}
+    tenants = []
+    for name, segments in plan.TENANTS:
+        tenant = tenancy.Tenant(name, "", tenancy.pin_networks(name, (), nets, used))
+        for seg in segments:
+            tenant = tenancy.add_segment(tenant, seg, topo.layouts)
+        for net, tid in tenant.ids.items():
+            used.setdefault(net, []).append(tid)
+        tenants.append(tenant)
+    return topo, tenants
+
+
+@generator("topology-demo")
+def topology_demo() -> str:
+    from romana.core import routeplan, topology
+
+    topo, _ = demo()
+    rows = []
+    for host in topo.hosts:
+        for r in routeplan.route_plan(topo, host.name).routes:
+            why = f"aggregate of group {r.group}" if r.group else f"host prefix of {r.via_host}"
+            rows.append((host.name, f"`{r.dst}`", f"`{r.via}` ({r.via_host})", why))
+    head = ("routes on", "destination", "via", "why")
+    return code(topology.draw(topology.tree_view(topo))) + "\n" + table(head, rows)
+
+
+@generator("route-scaling")
+def route_scaling() -> str:
+    from romana.core import routeplan, topology
+
+    racks = [{"name": f"rack-{r}", "assignment": {"rack": str(r)}} for r in range(1, 5)]
+    zones = [
+        {"name": f"zone-{z}", "assignment": {"zone": str(z)}, "groups": racks} for z in range(1, 5)
+    ]
+    net = {"name": "pods", "cidr": "10.0.0.0/8", "tenant_bits": 4, "segment_bits": 4}
+    doc = {"networks": [net], "topologies": [{"networks": ["pods"], "map": zones}]}
+    rows, listing = [], ""
+    for per_rack in (1, 4, 16):
+        topo = topology.parse(doc)
+        for n in range(16 * per_rack):
+            z, r, h = n // (4 * per_rack) + 1, n // per_rack % 4 + 1, n % per_rack + 1
+            labels = {"zone": str(z), "rack": str(r)}
+            spec = topology.HostSpec(f"z{z}r{r}h{h}", f"198.18.{n // 200}.{n % 200 + 1}", labels)
+            topo, _ = topology.place_host(topo, spec)
+        agg = routeplan.route_plan(topo, "z1r1h1").routes
+        flat = routeplan.route_plan(topo, "z1r1h1", aggregate=False).routes
+        rows.append((per_rack, len(topo.hosts), len(agg), len(flat)))
+        listing = "\n".join(
+            f"{r.dst!s:14} via {r.via!s:13} ({r.via_host})  "
+            + (f"group {r.group}" if r.group else "same rack")
+            for r in agg
+        )
+    head = ("hosts per rack", "hosts", "routes on z1r1h1", "routes on z1r1h1 without aggregation")
+    return (
+        table(head, rows) + "\nThe routes of `z1r1h1` with 16 hosts per rack:\n\n" + code(listing)
+    )
+
+
+@generator("tenant-pinning")
+def tenant_pinning() -> str:
+    from romana.core import tenancy
+    from romana.core.errors import Exhausted
+
+    topo, _ = demo()
+    nets = [tenancy.NetworkAdmission(n.layout) for n in topo.networks]
+    used: dict[str, list[int]] = {}
+    rows = []
+    for i in range(1, 17):
+        ids = tenancy.pin_networks(f"t{i}", (), nets, used)
+        for net, tid in ids.items():
+            used.setdefault(net, []).append(tid)
+        cap = tenancy.segment_capacity(tenancy.Tenant(f"t{i}", "", ids), topo.layouts) + 1
+        rows.append((i, ", ".join(f"{k}={v}" for k, v in sorted(ids.items())), cap))
+    out = [table(("tenant", "ids (network=id)", "segments it can have"), rows[:2] + rows[-2:])]
+    try:
+        tenancy.pin_networks("t17", ("pods",), nets, used)
+    except Exhausted as exc:
+        out.append("Pinning a tenant to `pods` once it is full:\n\n" + code(str(exc)))
+    return "\n".join(out)
+
+
+@generator("policy-compiled")
+def policy_compiled() -> str:
+    import json
+
+    from romana.core import topology
+    from romana.core.policy import compile as pc
+    from romana.core.policy import parse
+    from romana.core.render import iptables, nftables
+
+    topo, tenants = demo()
+    doc = {
+        "name": "green-web-to-blue-db",
+        "applied_to": [{"tenant": "blue", "segment": "db"}],
+        "ingress": [
+            {
+                "peers": [{"tenant": "green", "segment": "web"}],
+                "rules": [{"protocol": "tcp", "ports": [5432]}],
+            }
+        ],
+    }
+    own = topology.placement(topo, "host-2").prefixes
+    rs = pc.compile_ruleset(
+        pc.CompileInput(
+            topo.layouts,
+            tuple(tenants),
+            "host-2",
+            tuple(p.prefix for p in own),
+            tuple(p.gateway for p in own),
+            parse.policies([doc]),
+        )
+    )
+    wanted = ("romana-ingress-allow", "romana-ia-", "romana-pi-")
+    body = nftables.render(rs).rstrip().removesuffix("}").split("\n\n")
+    nft = [textwrap.dedent(b.strip("\n")) for b in body if b.split()[:2][-1].startswith(wanted)]
+    v4 = iptables.render(rs).filter_v4.splitlines()
+    ipt = [x for x in v4 if x.startswith(tuple(f"-A {c.upper()}" for c in wanted))]
+    return (
+        code(json.dumps(doc), "json") + f"\nnftables on host-2 ({rs.rule_count} rules in "
+        "all; the chains of ingress isolation and of this policy):\n\n"
+        + code("\n\n".join(nft).replace("\t", "    "))
+        + "\niptables, IPv4:\n\n"
+        + code("\n".join(ipt))
+    )
+
+
+# fmt: off
+POLICIES = [
+    {"name": "ssh-and-ping", "description": "Romana v1 shape", "direction": "ingress",
+     "applied_to": [{"tenant": "blue", "segment": "default"}],
+     "ingress": [{"peers": [{"peer": "any"}], "rules": [
+         {"protocol": "tcp", "ports": [22]}, {"protocol": "icmp", "icmp_type": 8}]}]},
+    {"id": "dns-out", "direction": "egress", "applied_to": [{"tenant_id": "blue"}],
+     "ingress": [{"peers": [{"cidr": "10.96.0.10/32"}],
+                  "rules": [{"protocol": "udp", "ports": [53]}]}]},
+    {"name": "no-host-in", "action": "deny", "applied_to": [{"tenant": "blue"}],
+     "ingress": [{"peers": [{"peer": "host"}], "rules": [{"protocol": "any"}]}]},
+    {"name": "host-out", "applied_to": [{"dest": "host"}],
+     "egress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "any"}]}]},
+    {"name": "bad", "direction": "sideways", "applied_to": [{"cidr": "10.0.0.0/8"}],
+     "ingress": [{"peers": [{"peer": "everyone"}],
+                  "rules": [{"protocol": "tcp", "ports": [22, 70000]}]}]},
+]
+# fmt: on
+
+
+@generator("policy-examples")
+def policy_examples() -> str:
+    import json
+
+    from romana.core.errors import InvalidInput
+    from romana.core.policy import compile as pc
+    from romana.core.policy import parse
+
+    out = []
+    for raw in POLICIES:
+        try:
+            policy = parse.policy(raw)
+            refused = "; ".join(pc.unsupported(policy))
+            answer = f"refused by the agent: {refused}" if refused else "stored as:"
+            stored = "" if refused else code(json.dumps(policy.to_dict()), "json")
+        except InvalidInput as exc:
+            answer, stored = f"refused by romanad (422, every problem at once): {exc}", ""
+        out.append(code(json.dumps(raw), "json") + f"\n{answer}\n\n" + stored)
+    return "\n".join(out)
 
 
 # -- main --------------------------------------------------------------------------------------

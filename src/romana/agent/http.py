@@ -195,6 +195,7 @@ class Server:
     def __init__(self, path: str, handler: Handler) -> None:
         self._path = path
         self._handler = handler
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def serve(self, ready: Callable[[], None] | None = None) -> None:
         """Listen and serve until cancelled; the socket file is removed on the way out."""
@@ -215,10 +216,16 @@ class Server:
                     ready()
                 await server.serve_forever()
         finally:
+            for task in list(self._connections):
+                task.cancel()
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         try:
             while True:
                 try:

@@ -91,7 +91,7 @@ class Service(Protocol):
 
 def _string(raw: Mapping[str, Any], key: str, issues: errors.Issues, *, required: bool) -> str:
     value = raw.get(key)
-    if value is None:
+    if value is None or value == "":
         if required:
             issues.add(key, "is required")
         return ""
@@ -126,7 +126,7 @@ def parse_add(body: Any) -> AddRequest:
     """An ADD body → :class:`AddRequest`; InvalidInput listing every problem."""
     if not isinstance(body, Mapping):
         raise errors.InvalidInput([errors.Issue("body", "must be a JSON object")])
-    issues = errors.Issues("ADD")
+    issues = errors.Issues()
     for key in sorted(set(body) - ADD_FIELDS):
         issues.add(str(key), "is not a known field")
     container_id = _string(body, "container_id", issues, required=True)
@@ -163,7 +163,7 @@ def parse_gc(body: Any) -> GcRequest:
     """A GC body → the network and the set of valid (container_id, ifname) pairs."""
     if not isinstance(body, Mapping):
         raise errors.InvalidInput([errors.Issue("body", "must be a JSON object")])
-    issues = errors.Issues("GC")
+    issues = errors.Issues()
     for key in sorted(set(body) - {"valid", "network"}):
         issues.add(str(key), "is not a known field")
     network = _string(body, "network", issues, required=False)

@@ -44,6 +44,8 @@ from romana.core.store import (
     TxnResult,
 )
 
+_HEADERS = {"Content-Type": "application/json"}
+
 # gRPC status codes the gateway reports in ``code``.
 _INVALID_ARGUMENT = 3
 _OUT_OF_RANGE = 11
@@ -106,11 +108,12 @@ class EtcdStore:
         self._prefix = prefix.encode()
         self._timeout = timeout
         self._current = 0
-        self._client = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)),
-            trust_env=False,
-            transport=transport,
-        )
+        self._timeouts = {"connect": min(timeout, 1.0), "read": timeout, "write": timeout}
+        self._timeouts["pool"] = timeout
+        # Unary requests go straight to the transport: httpx.Client's per-request work
+        # (URL merging, cookies, auth, hooks) costs about 0.3 ms, a third of a round trip.
+        self._transport = transport or httpx.HTTPTransport()
+        self._client = httpx.Client(transport=self._transport, trust_env=False)
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -150,14 +153,25 @@ class EtcdStore:
         raise errors.Unavailable("no etcd endpoint answered: " + "; ".join(problems))
 
     def _post(self, endpoint: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        request = httpx.Request(
+            "POST",
+            f"{endpoint}/v3/{path}",
+            content=json.dumps(body).encode(),
+            headers=_HEADERS,
+            extensions={"timeout": self._timeouts},
+        )
         try:
-            response = self._client.post(f"{endpoint}/v3/{path}", json=body)
+            response = self._transport.handle_request(request)
+            try:
+                raw = response.read()
+            finally:
+                response.close()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise _Undelivered(str(exc) or type(exc).__name__) from exc
         except httpx.TransportError as exc:
             raise _Failed(str(exc) or type(exc).__name__) from exc
         try:
-            data: dict[str, Any] = response.json()
+            data: dict[str, Any] = json.loads(raw)
         except ValueError as exc:
             raise _Failed(f"HTTP {response.status_code}, not a JSON answer") from exc
         if response.status_code != 200 or "error" in data:

@@ -30,6 +30,7 @@ class MemoryStore:
         self._events: list[Event] = []
         self._history = history
         self._revision = 0
+        self._trimmed = False
         self._cond = threading.Condition()
 
     def get(self, key: str) -> KeyValue | None:
@@ -77,10 +78,13 @@ class MemoryStore:
             self._events.append(Event(EventType.DELETE, op.key, b"", rev))
         if len(self._events) > self._history:
             del self._events[: len(self._events) - self._history]
+            self._trimmed = True
 
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+        # Revisions start at 1: anything lower asks for the whole (kept) history.
+        start_revision = max(start_revision, 1)
         with self._cond:
-            if self._events and start_revision < self._events[0].revision:
+            if self._events and start_revision < self._events[0].revision and self._trimmed:
                 raise errors.Compacted(f"revision {start_revision} has been compacted")
 
             def ready() -> list[Event]:

@@ -361,14 +361,24 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 @contextlib.contextmanager
-def cluster(workdir: Path, firewall: str, hosts: int = 3) -> Iterator[AgentCluster]:
-    """romanad in ``ctl`` plus ``hosts`` hosts with running agents; torn down on exit."""
+def cluster(
+    workdir: Path,
+    firewall: str,
+    hosts: int = 3,
+    *,
+    topology: dict[str, Any] | None = None,
+    interval: float = 2.0,
+) -> Iterator[AgentCluster]:
+    """romanad in ``ctl`` plus ``hosts`` hosts with running agents; torn down on exit.
+
+    Hosts h1 and h2 carry label rack=1, the others rack=2 (the groups of :data:`TOPOLOGY`).
+    """
     with Lab() as lab:
         ctl = lab.add_host("ctl", underlay_ip="198.18.0.200", underlay_ip6="2001:db8:ff::200")
         port = free_port()
         url = f"http://{ctl.underlay_ip}:{port}"
-        topology = workdir / "topology.json"
-        topology.write_text(json.dumps(TOPOLOGY))
+        document = workdir / "topology.json"
+        document.write_text(json.dumps(topology or TOPOLOGY))
         argv = [
             sys.executable,
             "-m",
@@ -381,7 +391,7 @@ def cluster(workdir: Path, firewall: str, hosts: int = 3) -> Iterator[AgentClust
             url,
             "--insecure",
             "--initial-topology",
-            str(topology),
+            str(document),
             "--credentials-file",
             str(workdir / "romanad.credentials"),
             "--log-level",
@@ -394,7 +404,9 @@ def cluster(workdir: Path, firewall: str, hosts: int = 3) -> Iterator[AgentClust
                 host = lab.add_host(f"h{i + 1}")
                 made.hosts.append(host)
                 rack = "1" if i < 2 else "2"
-                agent = Agent(lab, host, url, workdir / host.name, firewall, f"rack={rack}")
+                agent = Agent(
+                    lab, host, url, workdir / host.name, firewall, f"rack={rack}", interval
+                )
                 made.agents[host.name] = agent.start(ready=False)
             for agent in made.agents.values():
                 agent.wait_ready()

@@ -101,10 +101,7 @@ class Translation:
 
     def stored(self) -> tuple[model.Policy, ...]:
         """What goes to romanad: the policies plus one :func:`baseline` per namespace."""
-        return tuple(sorted(self.scopes)) and (
-            *(baseline(ns) for ns in sorted(self.scopes)),
-            *self.policies,
-        )
+        return (*(baseline(ns) for ns in sorted(self.scopes)), *self.policies)
 
 
 def baseline(namespace: str) -> model.Policy:

@@ -1,0 +1,76 @@
+"""Agent settings: sources in order, every problem at once, flags built from the fields."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from romana.agent import main
+from romana.agent.settings import AgentSettings
+from romana.core import errors
+
+
+def test_flags_win_over_environment_over_file(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text('[agent]\nfirewall = "iptables"\nmtu = 1400\nhost = "from-file"\n')
+    loaded = main.load_settings(
+        ["--config", str(config), "--host", "from-flag", "--insecure", "--labels", "rack=1,z=2"],
+        {"ROMANA_AGENT_MTU": "1450", "ROMANA_AGENT_HOST": "from-env"},
+    )
+    s = loaded.settings
+    assert (s.host, s.mtu, s.firewall, s.insecure) == ("from-flag", 1450, "iptables", True)
+    assert s.parsed_labels() == {"rack": "1", "z": "2"}
+    assert loaded.sources["host"] == "cli"
+    assert loaded.sources["mtu"] == "env:ROMANA_AGENT_MTU"
+    assert loaded.sources["firewall"] == f"file:{config}"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(errors.InvalidInput) as info:
+        main.load_settings(
+            [
+                "--firewall",
+                "pf",
+                "--socket",
+                "relative.sock",
+                "--url",
+                "ftp://x",
+                "--metrics",
+                "nowhere",
+                "--mtu",
+                "20",
+                "--labels",
+                "nokey",
+                "--reconcile-interval",
+                "0",
+                "--host-ip",
+                "300.1.1.1",
+            ],
+            {},
+        )
+    fields = {i.field for i in info.value.issues}
+    assert fields == {
+        "firewall",
+        "socket",
+        "url[0]",
+        "metrics",
+        "mtu",
+        "labels[0]",
+        "reconcile_interval",
+        "host_ip",
+    }
+
+
+def test_defaults_are_valid_and_documented() -> None:
+    AgentSettings().validate()
+    import dataclasses
+
+    for f in dataclasses.fields(AgentSettings):
+        assert f.metadata["doc"], f.name
+        assert f.metadata["env"].startswith("ROMANA_AGENT_"), f.name
+
+
+def test_invalid_settings_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main.main(["--firewall", "pf"]) == 2
+    assert "firewall" in capsys.readouterr().err
