@@ -1,0 +1,1 @@
+"""Kubernetes listener: keeps romanad in step with namespaces, nodes, pods and NetworkPolicies."""
