@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import importlib
 import re
 import sys
@@ -65,6 +66,22 @@ def code(text: str, lang: str = "") -> str:
     return f"```{lang}\n{text.rstrip()}\n```\n"
 
 
+def load(name: str) -> Any:
+    """Module ``name``, or None when it does not exist (yet).
+
+    Any other failure to import it (a syntax error, a missing dependency of it) stops the
+    run: generating from broken code would overwrite good documentation.
+    """
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            return None
+        raise SystemExit(f"gendocs: cannot import {name}: {exc}") from exc
+    except Exception as exc:
+        raise SystemExit(f"gendocs: cannot import {name}: {type(exc).__name__}: {exc}") from exc
+
+
 # -- configuration reference ---------------------------------------------------------------
 
 # section → (settings module, module with the executable's ``parser()``, where file keys go)
@@ -104,10 +121,10 @@ def parser_flags(module_name: str) -> dict[str, str]:
     """Field name → the options the executable's own argument parser accepts for it."""
     if not module_name:
         return {}
-    try:
-        parser = importlib.import_module(module_name).parser()
-    except (ImportError, AttributeError):
+    module = load(module_name)
+    if not callable(getattr(module, "parser", None)):
         return {}
+    parser = module.parser()
     return {
         a.dest: ", ".join(f"`{o}`" for o in a.option_strings)
         for a in parser._actions
@@ -129,9 +146,8 @@ def config_section(name: str) -> str:
     from romana import config
 
     module_name, main_module, where = SETTINGS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
+    module = load(module_name)
+    if module is None:
         return f"`{module_name}` is not part of this build yet.\n"
     classes = settings_classes(module)
     if not classes:
@@ -157,7 +173,7 @@ def config_section(name: str) -> str:
 
 
 for _name in SETTINGS:
-    GENERATORS[_name] = lambda _n=_name: config_section(_n)
+    GENERATORS[_name] = functools.partial(config_section, _name)
 
 
 # -- CLI reference -------------------------------------------------------------------------
@@ -191,16 +207,29 @@ def command_doc(cmd: Any, ctx: Any, out: list[str]) -> None:
 
 @generator("cli")
 def cli_reference() -> str:
-    try:
-        import typer
+    import typer
 
-        from romana.cli import main
-    except ImportError:
+    main = load("romana.cli.main")
+    if main is None or not hasattr(main, "app"):
         return "The `romana` CLI is not part of this build yet.\n"
     root = typer.main.get_command(main.app)
     out: list[str] = []
     command_doc(root, root.context_class(root, info_name="romana"), out)
     return "\n".join(out)
+
+
+@generator("debian-packages")
+def debian_packages() -> str:
+    """The package lists of ``scripts/bootstrap.sh``, read from its Bash arrays."""
+    script = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    rows = []
+    for name, body in re.findall(r"^(APT_\w+)=\((.*?)\)", script, re.S | re.M):
+        packages = " ".join(line.split("#")[0] for line in body.splitlines()).split()
+        how = "without recommends" if "NORECOMMENDS" in name else "with recommends"
+        rows.append((how, " ".join(f"`{p}`" for p in packages)))
+    if not rows:
+        raise SystemExit("gendocs: no APT_* package arrays found in scripts/bootstrap.sh")
+    return table(("installed", "packages"), rows)
 
 
 # -- agent metrics, CNI keys -----------------------------------------------------------------
@@ -268,9 +297,8 @@ def _conf_keys(paths: Iterable[Path]) -> set[str]:
 
 @generator("cni-keys")
 def cni_keys() -> str:
-    try:
-        from romana.integrations.cni import request
-    except ImportError:
+    request = load("romana.integrations.cni.request")
+    if request is None:
         return "The CNI plugin is not part of this build yet.\n"
     block = (request.__doc__ or "").partition("Plugin configuration keys")[2]
     documented = {
@@ -353,7 +381,9 @@ def address_example(name: str, cidr: str, bits: tuple[int, int, int]) -> str:
              ((lay.max_hosts - 1, lay.max_tenant, lay.max_segment, lay.max_ordinal),
               "the highest endpoint address of the network")]
     # fmt: on
-    rows = [("1", "", "", "", f"`{a.host_prefix(lay, 1)}`", "the prefix host index 1 owns")]
+    rows: list[tuple[str, ...]] = [
+        ("1", "", "", "", f"`{a.host_prefix(lay, 1)}`", "the prefix host index 1 owns")
+    ]
     rows += [(*map(str, c), f"`{a.encode(lay, *c)}`", what) for c, what in cases]
     out.append(table(("host", "tenant", "segment", "endpoint", "address", "what"), rows))
     example = a.encode(lay, 1, 1, 1, 1)
@@ -582,17 +612,23 @@ def policy_examples() -> str:
     from romana.core.errors import InvalidInput
     from romana.core.policy import compile as pc
     from romana.core.policy import parse
+    from romana.services import policy
 
     out = []
     for raw in POLICIES:
         try:
-            policy = parse.policy(raw)
-            refused = "; ".join(pc.unsupported(policy))
-            answer = f"refused by the agent: {refused}" if refused else "stored as:"
-            stored = "" if refused else code(json.dumps(policy.to_dict()), "json")
+            stored = policy.validate(raw)[0]
         except InvalidInput as exc:
-            answer, stored = f"refused by romanad (422, every problem at once): {exc}", ""
-        out.append(code(json.dumps(raw), "json") + f"\n{answer}\n\n" + stored)
+            problems = "\n".join(str(issue) for issue in exc.issues)
+            answer = "romanad refuses it (422), naming every problem:\n\n" + code(problems)
+        else:
+            refused = pc.unsupported(parse.policy(stored))
+            answer = (
+                f"romanad stores it; every agent leaves it out: {'; '.join(refused)}\n"
+                if refused
+                else "romanad stores:\n\n" + code(json.dumps(stored), "json")
+            )
+        out.append(code(json.dumps(raw), "json") + "\n" + answer)
     return "\n".join(out)
 
 

@@ -69,13 +69,15 @@ class FakeFirewall:
 
     def __init__(self) -> None:
         self.applied: list[ruleset.Ruleset] = []
+        self.currents: list[ruleset.Ruleset | None] = []
         self.fail: errors.RomanaError | None = None
         self.deleted = False
 
-    def apply(self, rules: ruleset.Ruleset) -> None:
+    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> None:
         if self.fail is not None:
             raise self.fail
         self.applied.append(rules)
+        self.currents.append(current)
         self.deleted = False
 
     def present(self) -> bool:

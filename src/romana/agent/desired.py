@@ -16,7 +16,7 @@ which events arrived in which order.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,14 +124,19 @@ def _tenants(hv: view.HostView) -> tuple[policy_compile.Tenant, ...]:
     )
 
 
-def _parsed(raws: Sequence[Mapping[str, Any]]) -> tuple[list[model.Policy], list[str]]:
+PolicyParser = Callable[[Mapping[str, Any]], model.Policy]
+
+
+def _parsed(
+    raws: Sequence[Mapping[str, Any]], parse_policy: PolicyParser
+) -> tuple[list[model.Policy], list[str]]:
     policies: list[model.Policy] = []
     refused: list[str] = []
     names: set[str] = set()
     for i, raw in enumerate(raws):
         label = str(raw.get("id") or raw.get("name") or f"policies[{i}]")
         try:
-            parsed = parse.policy(raw)
+            parsed = parse_policy(raw)
         except InvalidInput as exc:
             refused.append(f"policy {label!r}: {exc}")
             continue
@@ -143,9 +148,17 @@ def _parsed(raws: Sequence[Mapping[str, Any]]) -> tuple[list[model.Policy], list
     return policies, refused
 
 
-def firewall(hv: view.HostView, *, interface_prefix: str = hostplan.HOST_IFNAME_PREFIX) -> Firewall:
-    """The ruleset of this host; policies that cannot be enforced are left out whole."""
-    policies, refused = _parsed(hv.policies)
+def firewall(
+    hv: view.HostView,
+    *,
+    interface_prefix: str = hostplan.HOST_IFNAME_PREFIX,
+    parse_policy: PolicyParser = parse.policy,
+) -> Firewall:
+    """The ruleset of this host; policies that cannot be enforced are left out whole.
+
+    ``parse_policy`` lets a caller reuse policies it parsed before (it must behave as
+    :func:`romana.core.policy.parse.policy`)."""
+    policies, refused = _parsed(hv.policies, parse_policy)
 
     def compile_with(chosen: Sequence[model.Policy]) -> ruleset.Ruleset:
         return policy_compile.compile_ruleset(

@@ -34,14 +34,16 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from romana.agent import dataplane, desired, registry, view
 from romana.agent.metrics import Metrics
 from romana.core import hostplan, ruleset
 from romana.core.errors import RomanaError, Unavailable
+from romana.core.policy import model
+from romana.core.policy import parse as policy_parse
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,10 @@ class _Applied:
     plan: hostplan.HostPlan | None = None
     rules: ruleset.Ruleset | None = None
     refused: tuple[str, ...] = ()
+    compiled: tuple[str, desired.Firewall] | None = None
+    """The last compiled firewall and the input digest it was compiled from."""
+    parsed: dict[str, model.Policy | RomanaError] = field(default_factory=dict)
+    """Parsed policies by their canonical JSON: only changed policies are parsed again."""
 
 
 def firewall_key(hv: view.HostView) -> str:
@@ -340,12 +346,37 @@ class Reconciler:
                 return True
         return False
 
+    def _compiled(self, snap: _Snapshot) -> desired.Firewall:
+        """The firewall for the snapshot; compiled again only when its input changed."""
+        cached = self._applied.compiled
+        if cached is not None and cached[0] == snap.firewall_key:
+            return cached[1]
+        old, new = self._applied.parsed, {}
+
+        def parse(raw: Mapping[str, Any]) -> model.Policy:
+            text = json.dumps(raw, sort_keys=True, default=str)
+            found = old.get(text)
+            if found is None:
+                try:
+                    found = policy_parse.policy(raw)
+                except RomanaError as exc:
+                    found = exc
+            new[text] = found
+            if isinstance(found, RomanaError):
+                raise found
+            return found
+
+        fw = desired.firewall(snap.hv, parse_policy=parse)
+        self._applied.parsed = new
+        self._applied.compiled = (snap.firewall_key, fw)
+        return fw
+
     def _firewall(
         self, dp: dataplane.HostDataplane, snap: _Snapshot, full: bool, errors: list[str]
     ) -> tuple[tuple[str, ...], bool, str]:
         m = self._metrics
         try:
-            fw = desired.firewall(snap.hv)
+            fw = self._compiled(snap)
         except RomanaError as exc:
             errors.append(f"firewall: cannot build the ruleset, keeping the last one: {exc}")
             m.apply_failures.labels("firewall").inc()
@@ -360,7 +391,8 @@ class Reconciler:
         try:
             if full and self._applied.rules is not None and not dp.firewall.present():
                 m.repairs.labels("firewall").inc()
-            dp.firewall.apply(fw.rules)
+            # A full resync rewrites everything; otherwise only what changed is sent.
+            dp.firewall.apply(fw.rules, None if full else self._applied.rules)
         except (RomanaError, OSError) as exc:
             errors.append(f"firewall ({dp.firewall.name}): {exc}")
             m.apply_failures.labels("firewall").inc()

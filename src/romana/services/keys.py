@@ -10,6 +10,7 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/ipam/keys/<key>``                            allocation JSON
 ``/romana/v1/ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``  allocation key
 ``/romana/v1/policies/<id>``                              policy JSON
+``/romana/v1/address-sets/<name>``                        members of a label-selector set (JSON)
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
 ``/romana/v1/auth/...``                                   users, signing key
 
@@ -26,6 +27,7 @@ TENANT_IDS = ROOT + "tenant-ids/"
 IPAM_KEYS = ROOT + "ipam/keys/"
 IPAM_ADDR = ROOT + "ipam/addr/"
 POLICIES = ROOT + "policies/"
+ADDRESS_SETS = ROOT + "address-sets/"
 REGISTRY = ROOT + "registry/"
 AUTH = ROOT + "auth/"
 

@@ -135,9 +135,7 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
             for target in targets:
                 slot = trees_mod.Slot(direction, policy.action, target)
                 slots[slot].append((policy.name, chain.name))
-    builder = trees_mod.Builder(
-        resolver, slots, inputs.interface_prefix, inputs.isolation_scopes
-    )
+    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix, inputs.isolation_scopes)
     chains = (
         *builder.flow_chains(inputs.endpoint_to_host),
         *builder.tree(model.Direction.INGRESS, model.Action.DENY),

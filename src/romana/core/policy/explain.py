@@ -79,7 +79,9 @@ def with_addresses(cluster: Cluster) -> Cluster:
 
 
 def translation(cluster: Cluster) -> kubernetes.Translation:
-    return kubernetes.translate(cluster.policies, cluster.namespaces, cluster.pods, cluster.settings)
+    return kubernetes.translate(
+        cluster.policies, cluster.namespaces, cluster.pods, cluster.settings
+    )
 
 
 def compile_input(

@@ -15,7 +15,7 @@ port; ``ingress``/``egress`` missing or empty means no traffic is allowed in tha
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,7 +178,9 @@ def node(raw: Mapping[str, Any]) -> Node:
     addresses = _map(raw.get("status"), "status", issues).get("addresses") or []
     ip = ""
     for kind in ("InternalIP", "ExternalIP"):
-        found = [a.get("address") for a in addresses if isinstance(a, Mapping) and a.get("type") == kind]
+        found = [
+            a.get("address") for a in addresses if isinstance(a, Mapping) and a.get("type") == kind
+        ]
         if found and isinstance(found[0], str):
             ip = found[0]
             break
@@ -203,7 +205,9 @@ def pod(raw: Mapping[str, Any]) -> Pod:
             issues.add(f"status.podIPs[{i}]", f"{text!r} is not an IP address")
     ports: list[NamedPort] = []
     for c, container in enumerate(spec.get("containers") or []):
-        for p, entry in enumerate(_map(container, f"spec.containers[{c}]", issues).get("ports") or []):
+        for p, entry in enumerate(
+            _map(container, f"spec.containers[{c}]", issues).get("ports") or []
+        ):
             at = f"spec.containers[{c}].ports[{p}]"
             entry = _map(entry, at, issues)
             number, proto = entry.get("containerPort"), entry.get("protocol") or "TCP"
@@ -276,7 +280,9 @@ def _rules(raw: Any, at: str, peers_key: str, issues: Issues) -> tuple[Rule, ...
         if not isinstance(peers, list) or not isinstance(ports, list):
             issues.add(where, f"{peers_key} and ports must be lists")
             continue
-        parsed_peers = [_peer(p, _at(_at(where, peers_key), j), issues) for j, p in enumerate(peers)]
+        parsed_peers = [
+            _peer(p, _at(_at(where, peers_key), j), issues) for j, p in enumerate(peers)
+        ]
         parsed_ports = [_port(p, _at(_at(where, "ports"), j), issues) for j, p in enumerate(ports)]
         out.append(
             Rule(
@@ -351,7 +357,12 @@ def _port(raw: Any, at: str, issues: Issues) -> Port | None:
 def parse(raw: Mapping[str, Any]) -> KubeObject:
     """One API object by its ``kind``; InvalidInput for a kind policy does not use."""
     kind = raw.get("kind")
-    parsers = {"Namespace": namespace, "Node": node, "Pod": pod, "NetworkPolicy": network_policy}
+    parsers: dict[str, Callable[[Mapping[str, Any]], KubeObject]] = {
+        "Namespace": namespace,
+        "Node": node,
+        "Pod": pod,
+        "NetworkPolicy": network_policy,
+    }
     if kind not in parsers:
         raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(parsers)}")
     return parsers[str(kind)](raw)

@@ -73,7 +73,9 @@ class SetDefinition:
         return PREFIX + hashlib.sha1(self.canonical().encode()).hexdigest()[:12]
 
     def selects(self, pod: ko.Pod) -> bool:
-        if pod.host_network or (self.namespaces is not None and pod.namespace not in self.namespaces):
+        if pod.host_network or (
+            self.namespaces is not None and pod.namespace not in self.namespaces
+        ):
             return False
         if not self.pods.matches(pod.label_map):
             return False
@@ -108,7 +110,9 @@ def baseline(namespace: str) -> model.Policy:
     return model.Policy(
         name=PREFIX + namespace,
         applied_to=(model.Endpoint.of_tenant(namespace),),
-        ingress=(model.Clause((model.Endpoint(peer=model.Peer.ANY),), (model.Rule(model.Protocol.ANY),)),),
+        ingress=(
+            model.Clause((model.Endpoint(peer=model.Peer.ANY),), (model.Rule(model.Protocol.ANY),)),
+        ),
         description=f"Kubernetes namespace {namespace}: pods no NetworkPolicy selects accept all",
     )
 
@@ -157,10 +161,10 @@ def translate(
     policies: Sequence[ko.NetworkPolicy],
     namespaces: Sequence[ko.Namespace],
     pods: Sequence[ko.Pod] = (),
-    settings: Settings = Settings(),
+    settings: Settings | None = None,
 ) -> Translation:
     """Every NetworkPolicy as Romana policies; ``pods`` only supply named port numbers."""
-    t = _Translator(namespaces, pods, settings)
+    t = _Translator(namespaces, pods, settings or Settings())
     for policy in sorted(policies, key=lambda p: (p.namespace, p.name)):
         t.policy(policy)
     scopes = {ns.name: frozenset(t.scopes[ns.name]) for ns in namespaces}
@@ -230,12 +234,14 @@ class _Translator:
         self.scopes[policy.namespace] |= {t.address_set for t in targets if t.address_set}
         ingress, in_origin, named = self._clauses(policy, policy.ingress, ingress=True)
         egress, out_origin, _ = self._clauses(policy, policy.egress, ingress=False)
-        nothing = (model.Clause((model.Endpoint(address_set=NOTHING),), (model.Rule(model.Protocol.ANY),)),)
+        nothing = (
+            model.Clause((model.Endpoint(address_set=NOTHING),), (model.Rule(model.Protocol.ANY),)),
+        )
         if policy.isolates_ingress and not ingress:
             ingress, in_origin = nothing, (-1,)
         if policy.isolates_egress and not egress:
             egress, out_origin = nothing, (-1,)
-        self.out.append(model.Policy(name, targets, ingress, egress, external_id=policy.uid))
+        self.out.append(model.Policy(name, tuple(targets), ingress, egress, external_id=policy.uid))
         self.origins[name] = Origin(policy.key, in_origin, out_origin)
         for i, (port, clause, index) in enumerate(named):
             split = f"{name}:{i}"
@@ -259,7 +265,12 @@ class _Translator:
             if not rule.ports or numeric:
                 peers = self._peers(policy, rule, None)
                 if peers:
-                    clauses.append(model.Clause(tuple(peers), tuple(_rule(p) for p in numeric) or (model.Rule(model.Protocol.ANY),)))
+                    clauses.append(
+                        model.Clause(
+                            tuple(peers),
+                            tuple(_rule(p) for p in numeric) or (model.Rule(model.Protocol.ANY),),
+                        )
+                    )
                     origin.append(index)
             for port in rule.ports:
                 if not isinstance(port.port, str):
@@ -270,7 +281,9 @@ class _Translator:
                     if ingress:
                         peers = self._peers(policy, rule, None)
                         if peers:
-                            named.append((resolved, model.Clause(tuple(peers), (proto_rule,)), index))
+                            named.append(
+                                (resolved, model.Clause(tuple(peers), (proto_rule,)), index)
+                            )
                         continue
                     peers = self._peers(policy, rule, resolved)
                     if peers:
@@ -295,7 +308,7 @@ def _block(block: ko.IpBlock) -> list[addressing.IPNetwork]:
     for excluded in block.excepts:
         nxt: list[addressing.IPNetwork] = []
         for net in remaining:
-            if net.overlaps(excluded):  # type: ignore[arg-type]
+            if net.overlaps(excluded):
                 if net.subnet_of(excluded):  # type: ignore[arg-type]
                     continue
                 nxt += net.address_exclude(excluded)  # type: ignore[arg-type]

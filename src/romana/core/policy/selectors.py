@@ -81,7 +81,7 @@ class Selector:
             out["matchLabels"] = dict(self.labels)
         if self.requirements:
             out["matchExpressions"] = [
-                {"key": r.key, "operator": str(r.operator), **({"values": list(r.values)})}
+                {"key": r.key, "operator": str(r.operator), "values": list(r.values)}
                 if r.values
                 else {"key": r.key, "operator": str(r.operator)}
                 for r in self.requirements
@@ -111,7 +111,9 @@ def parse(raw: object, at: str, issues: Issues) -> Selector | None:
     else:
         for k, v in raw_labels.items():
             if not isinstance(k, str) or not k or not isinstance(v, str):
-                issues.add(_at(_at(at, "matchLabels"), str(k)), "label names and values are strings")
+                issues.add(
+                    _at(_at(at, "matchLabels"), str(k)), "label names and values are strings"
+                )
             else:
                 labels[k] = v
     requirements: list[Requirement] = []

@@ -1,5 +1,5 @@
-"""What the listener changes in romanad, behind one small port, and its implementation over
-the services and a store.
+"""Keep romanad in step with Kubernetes objects: the port, its implementation over the
+services and a store, and :func:`sync`, used by the listener and ``romana policy apply``.
 
 :class:`Romanad` is the port: tenants (with segments), hosts (with labels), the ``kube.*``
 policies and the ``kube.*`` address sets. Every method is idempotent, so the listener can
@@ -13,10 +13,15 @@ the policies that name the sets.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from romana.core.errors import AlreadyExists, Conflict, NotFound
+from romana.core.errors import AlreadyExists, Conflict, NotFound, RomanaError
+from romana.core.policy import kubeobjects as ko
 from romana.core.policy import kubernetes
 from romana.core.store import Delete, Put, Store
 from romana.services import keys, txn
@@ -24,7 +29,16 @@ from romana.services.policy import PolicyService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 
-ADDRESS_SETS = keys.ROOT + "address-sets/"
+log = logging.getLogger(__name__)
+ADDRESS_SETS = keys.ADDRESS_SETS
+
+
+@dataclass
+class Owned:
+    """The tenants and hosts a sync created, the only ones it may remove."""
+
+    tenants: set[str] = field(default_factory=set)
+    hosts: set[str] = field(default_factory=set)
 
 
 class Romanad(Protocol):
@@ -62,16 +76,12 @@ class ServicesRomanad:
         return {t.name: set(t.segments) for t in self.tenant_service.list_all()}
 
     def ensure_tenant(self, name: str, external_id: str) -> None:
-        try:
+        with contextlib.suppress(AlreadyExists):
             self.tenant_service.create(name, external_id)
-        except AlreadyExists:
-            pass
 
     def remove_tenant(self, name: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             self.tenant_service.delete(name)
-        except NotFound:
-            pass
 
     def ensure_segment(self, tenant: str, segment: str) -> None:
         self.tenant_service.ensure_segment(tenant, segment)
@@ -86,10 +96,8 @@ class ServicesRomanad:
             self.topology.update_labels(name, labels)
 
     def remove_host(self, name: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             self.topology.remove_host(name)
-        except NotFound:
-            pass
 
     def policies(self) -> dict[str, dict[str, Any]]:
         return {
@@ -111,10 +119,8 @@ class ServicesRomanad:
         self.policy_service.add(dict(document))
 
     def remove_policy(self, pid: str) -> None:
-        try:
+        with contextlib.suppress(NotFound):
             self.policy_service.remove(pid)
-        except NotFound:
-            pass
 
     def address_sets(self) -> dict[str, list[str]]:
         return {
@@ -127,3 +133,68 @@ class ServicesRomanad:
 
     def remove_address_set(self, name: str) -> None:
         self.store.txn((), (Delete(ADDRESS_SETS + name),))
+
+
+def sync(
+    r: Romanad,
+    namespaces: Sequence[ko.Namespace],
+    nodes: Sequence[ko.Node],
+    pods: Sequence[ko.Pod],
+    policies: Sequence[ko.NetworkPolicy],
+    settings: kubernetes.Settings,
+    owned: Owned,
+) -> None:
+    """Make romanad hold what the objects imply; write only differences (idempotent)."""
+    tenants = r.tenants()
+    for ns in namespaces:
+        if ns.name not in tenants:
+            r.ensure_tenant(ns.name, ns.uid)
+            tenants[ns.name] = {kubernetes.DEFAULT_SEGMENT}
+        owned.tenants.add(ns.name)
+    for pod in pods:
+        segment = kubernetes.segment_of(pod, settings)
+        if pod.namespace in tenants and segment not in tenants[pod.namespace]:
+            r.ensure_segment(pod.namespace, segment)
+            tenants[pod.namespace].add(segment)
+    hosts = r.hosts()
+    for node in nodes:
+        labels = dict(node.labels)
+        if node.name not in hosts or hosts[node.name] != labels:
+            try:
+                ipaddress.ip_address(node.ip)
+            except ValueError:
+                log.warning("node %s has no usable address yet", node.name)
+                continue
+            r.ensure_host(node.name, node.ip, labels)
+        owned.hosts.add(node.name)
+    translation = kubernetes.translate(policies, namespaces, pods, settings)
+    desired = {p.name: p.to_dict() for p in translation.stored()}
+    current = r.policies()
+    for pid, doc in desired.items():
+        if {k: v for k, v in current.get(pid, {}).items() if k != "id"} != doc:
+            r.put_policy(doc)
+    for pid in set(current) - set(desired):
+        r.remove_policy(pid)
+    members = {
+        name: [str(n) for n in nets]
+        for name, nets in kubernetes.address_sets(translation.sets, pods).items()
+    }
+    sets = r.address_sets()
+    for name, nets in members.items():
+        if sets.get(name) != nets:
+            r.put_address_set(name, nets)
+    for name in set(sets) - set(members):
+        r.remove_address_set(name)
+    for name in sorted(owned.tenants - {n.name for n in namespaces}):
+        _forget(r.remove_tenant, name, owned.tenants)
+    for name in sorted(owned.hosts - {n.name for n in nodes}):
+        _forget(r.remove_host, name, owned.hosts)
+
+
+def _forget(remove: Any, name: str, owned: set[str]) -> None:
+    try:
+        remove(name)
+    except RomanaError as exc:
+        log.warning("cannot remove %s yet: %s", name, exc)
+        return
+    owned.discard(name)

@@ -1,0 +1,157 @@
+"""``romana explain`` and ``romana policy apply``: Kubernetes NetworkPolicy without Kubernetes.
+
+``explain`` answers whether one pod may reach another on PROTO/PORT, and why, from the model
+in the given YAML files (Namespaces, Nodes, Pods with labels and ``nodeName``,
+NetworkPolicies): the files are translated and compiled per host exactly as the listener and
+the agents do, then walked (:mod:`romana.core.policy.explain`); no packet is sent.
+
+``policy apply`` takes the same kinds of documents and keeps romanad's store in step through
+the listener's own reconciliation (:func:`romana.services.kubesync.sync`):
+namespaces → tenants, nodes → hosts, pod labels → segments and address-set members,
+NetworkPolicies → ``kube.*`` policies.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from romana import store
+from romana.core import addressing
+from romana.core.errors import InvalidInput
+from romana.core.policy import explain as explain_mod
+from romana.core.policy import kubeobjects, kubernetes
+from romana.services import kubesync
+
+FilesOption = Annotated[
+    list[Path],
+    typer.Option("--file", "-f", help="Kubernetes YAML (one or many documents); repeatable."),
+]
+
+
+def documents(paths: list[Path]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            loaded = list(yaml.safe_load_all(path.read_text()))
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidInput(f"{path}: {exc}") from exc
+        for doc in loaded:
+            if isinstance(doc, dict) and doc.get("kind") == "List":
+                out += [d for d in doc.get("items") or [] if isinstance(d, dict)]
+            elif isinstance(doc, dict):
+                out.append(doc)
+    return out
+
+
+def objects(docs: list[dict[str, Any]]) -> list[kubeobjects.KubeObject]:
+    parsed, problems = [], []
+    for i, doc in enumerate(docs):
+        try:
+            parsed.append(kubeobjects.parse(doc))
+        except InvalidInput as exc:
+            problems.append(f"document {i + 1}: {exc}")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return parsed
+
+
+def explain(
+    files: FilesOption,
+    source: Annotated[str, typer.Option("--from", help="NAMESPACE/POD sending")],
+    target: Annotated[str, typer.Option("--to", help="NAMESPACE/POD receiving")],
+    port: Annotated[str, typer.Option("--port", help="PROTO/PORT, e.g. tcp/80")],
+    network: Annotated[
+        str,
+        typer.Option(
+            help="address plan for pods without addresses: CIDR,TENANT,SEGMENT,ENDPOINT bits"
+        ),
+    ] = "10.0.0.0/8,4,4,8",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Whether a pod may reach another, and which policies and rules decided.
+
+    Example: romana explain -f cluster.yaml --from x/b --to x/a --port tcp/80
+    """
+    proto, _, number = port.partition("/")
+    if proto.lower() not in ("tcp", "udp", "sctp") or not number.isdigit():
+        raise InvalidInput("--port must be PROTO/PORT with PROTO tcp, udp or sctp")
+    cidr, *bits = network.split(",")
+    lay = addressing.layout("pods", cidr, *(int(b) for b in bits))
+    parsed = objects(documents(files))
+    namespaces = tuple(o for o in parsed if isinstance(o, kubeobjects.Namespace))
+    pods = tuple(o for o in parsed if isinstance(o, kubeobjects.Pod))
+    known = {n.name for n in namespaces}
+    namespaces += tuple(
+        kubeobjects.Namespace(n) for n in sorted({p.namespace for p in pods} - known)
+    )
+    nodes = [o.name for o in parsed if isinstance(o, kubeobjects.Node)]
+    nodes += sorted({p.node for p in pods if p.node} - set(nodes))
+    cluster = explain_mod.with_addresses(
+        explain_mod.Cluster(
+            {lay.name: lay},
+            {n: i + 1 for i, n in enumerate(nodes)},
+            namespaces,
+            pods,
+            tuple(o for o in parsed if isinstance(o, kubeobjects.NetworkPolicy)),
+        )
+    )
+    if any(ipaddress.ip_address(ip) not in lay.cidr for p in cluster.pods for ip in p.ips):
+        raise InvalidInput("pod addresses must lie inside --network")
+    result = explain_mod.explain(cluster, source, target, proto, int(number))
+    verdict = "allowed" if result.allowed else "denied"
+    if as_json:
+        body = {
+            "allowed": result.allowed,
+            "egress": {"allowed": result.egress.allowed, "decided_by": result.egress.decided_by},
+            "ingress": {"allowed": result.ingress.allowed, "decided_by": result.ingress.decided_by},
+        }
+        typer.echo(json.dumps(body, indent=2))
+        return
+    typer.echo(f"{source} -> {target} {proto.lower()}/{number}: {verdict}")
+    for name, step in (("egress", result.egress), ("ingress", result.ingress)):
+        typer.echo(f"  {name}: {'allowed' if step.allowed else 'denied'}")
+        for line in step.decided_by:
+            typer.echo(f"    {line}")
+
+
+def apply(
+    files: FilesOption,
+    store_url: Annotated[
+        str,
+        typer.Option("--store", help="romanad's store, e.g. sqlite:///var/lib/romana/romana.db"),
+    ],
+    segment_label: Annotated[
+        str, typer.Option(help="pod label naming the pod's segment")
+    ] = kubernetes.SEGMENT_LABEL,
+) -> None:
+    """Apply Kubernetes Namespace, Node, Pod-label and NetworkPolicy YAML, as the listener does.
+
+    Example: romana policy apply -f namespaces.yaml -f policies.yaml --store sqlite:///r.db
+    """
+    parsed = objects(documents(files))
+    db = store.open_store(store_url)
+    try:
+        target = kubesync.ServicesRomanad(db)
+
+        def of(kind: type[kubeobjects.KubeObject]) -> list[Any]:
+            return [o for o in parsed if isinstance(o, kind)]
+
+        kubesync.sync(
+            target,
+            of(kubeobjects.Namespace),
+            of(kubeobjects.Node),
+            of(kubeobjects.Pod),
+            of(kubeobjects.NetworkPolicy),
+            kubernetes.Settings(segment_label=segment_label),
+            kubesync.Owned(),
+        )
+        stored = sorted(target.policies())
+    finally:
+        db.close()
+    typer.echo(f"applied {len(parsed)} objects; kube policies now: {', '.join(stored) or '-'}")

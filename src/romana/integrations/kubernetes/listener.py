@@ -1,0 +1,113 @@
+"""Keep romanad in step with the cluster: namespaces → tenants, nodes → hosts, pods → segments
+and address-set members, NetworkPolicies → ``kube.*`` policies.
+
+The listener keeps the last known Namespaces, Nodes, Pods and NetworkPolicies as parsed
+values (:mod:`romana.core.policy.kubeobjects`). Every change — one watch event, handled in
+its object's own queue, or a resync replacing a whole kind after a list — updates that state
+and then reconciles romanad against the desired state computed from all of it
+(:func:`romana.core.policy.kubernetes.translate` and ``address_sets``). Reconciling compares
+with what romanad holds and writes only differences, so it is idempotent: a resync after a
+reconnect repairs whatever was missed, and replays change nothing.
+
+Only what the listener owns is ever removed: tenants and hosts it created for namespaces and
+nodes it saw go away with them; policies and address sets are the ``kube.*`` ones. An object
+that cannot be parsed is skipped with a warning (its earlier value, if any, is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from romana.core.errors import InvalidInput
+from romana.core.policy import kubeobjects as ko
+from romana.core.policy import kubernetes
+from romana.integrations.kubernetes import watch
+from romana.services import kubesync
+
+log = logging.getLogger(__name__)
+
+Raw = dict[str, Any]
+
+
+def key_of(kind: str, obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{kind}/{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+class Listener:
+    def __init__(
+        self,
+        romanad: kubesync.Romanad,
+        settings: kubernetes.Settings | None = None,
+    ) -> None:
+        self.romanad = romanad
+        self.settings = settings or kubernetes.Settings()
+        self.objects: dict[str, dict[str, ko.KubeObject]] = {r.kind: {} for r in watch.RESOURCES}
+        self.dispatcher = watch.Dispatcher()
+        self._lock = asyncio.Lock()
+        self.owned = kubesync.Owned()
+        self.reconciled = 0
+
+    # --- watch.Handler --------------------------------------------------------------------
+
+    async def resync(self, kind: str, items: list[Raw]) -> None:
+        await self.dispatcher.drain()
+        fresh: dict[str, ko.KubeObject] = {}
+        for item in items:
+            parsed = self._parse(item)
+            if parsed is not None:
+                fresh[key_of(kind, item)] = parsed
+        async with self._lock:
+            self.objects[kind] = fresh
+            await asyncio.to_thread(self.reconcile)
+
+    async def event(self, kind: str, type_: str, obj: Raw) -> None:
+        key = key_of(kind, obj)
+
+        async def job() -> None:
+            async with self._lock:
+                parsed = None if type_ == "DELETED" else self._parse(obj)
+                if parsed is None:
+                    self.objects[kind].pop(key, None)
+                else:
+                    self.objects[kind][key] = parsed
+                await asyncio.to_thread(self.reconcile)
+
+        self.dispatcher.submit(key, job)
+
+    def _parse(self, raw: Raw) -> ko.KubeObject | None:
+        try:
+            return ko.parse(raw)
+        except InvalidInput as exc:
+            log.warning("skipping %s: %s", key_of(str(raw.get("kind")), raw), exc)
+            return None
+
+    # --- reconciling ----------------------------------------------------------------------
+
+    def _of(self, kind: type[ko.KubeObject]) -> list[Any]:
+        name = kind.__name__
+        return sorted(
+            self.objects[name].values(), key=lambda o: (getattr(o, "namespace", ""), o.name)
+        )
+
+    def reconcile(self) -> None:
+        kubesync.sync(
+            self.romanad,
+            self._of(ko.Namespace),
+            self._of(ko.Node),
+            self._of(ko.Pod),
+            self._of(ko.NetworkPolicy),
+            self.settings,
+            self.owned,
+        )
+        self.reconciled += 1
+
+    async def run(self, client: watch.KubeClient) -> None:
+        """Reflect every resource until cancelled."""
+        try:
+            await asyncio.gather(*(watch.reflect(client, r, self) for r in watch.RESOURCES))
+        finally:
+            await self.dispatcher.close()

@@ -1,0 +1,70 @@
+"""Composition root for ``romana-listener``: Kubernetes API → listener → romanad's services.
+
+``romana-listener --kube-api URL --store URL`` lists and watches Namespaces, Nodes, Pods and
+NetworkPolicies and keeps the romanad services over the given store in step
+(:mod:`romana.integrations.kubernetes.listener`). SIGTERM and SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from romana import logs, store
+from romana.core.errors import RomanaError
+from romana.core.policy import kubernetes
+from romana.integrations.kubernetes import listener, watch
+from romana.services import kubesync
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="romana-listener", description=__doc__.splitlines()[0])
+    p.add_argument("--kube-api", required=True, help="Kubernetes API server URL")
+    p.add_argument("--token-file", type=Path, help="file holding a bearer token")
+    p.add_argument("--store", required=True, help="romanad's store (sqlite:///path or etcd://…)")
+    p.add_argument(
+        "--segment-label",
+        default=kubernetes.SEGMENT_LABEL,
+        help="pod label naming the pod's segment (default %(default)s)",
+    )
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+async def serve(args: argparse.Namespace) -> None:
+    token = args.token_file.read_text().strip() if args.token_file else ""
+    client = watch.KubeClient(args.kube_api, token)
+    db = store.open_store(args.store)
+    the_listener = listener.Listener(
+        kubesync.ServicesRomanad(db), kubernetes.Settings(segment_label=args.segment_label)
+    )
+    task = asyncio.create_task(the_listener.run(client))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await client.aclose()
+        db.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logs.setup(args.log_level)
+    try:
+        asyncio.run(serve(args))
+    except RomanaError as exc:
+        print(f"romana-listener: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
