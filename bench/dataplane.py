@@ -231,6 +231,7 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
         converged(c, before, 120)
         bulk_e2e = time.monotonic() - started
         hv = view.parse(c.api.host_view(h1.name))
+        time.sleep(3)  # let the agents finish the views queued behind the bulk load
 
         loaded = best(repeat, routed)
         results.append(
@@ -244,18 +245,23 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
             )
         )
 
-        before_latency = latency(c)
-        change = policies(TENANTS, POLICIES + 1)[-1]
-        change["name"] = "bench-change"
-        started = time.monotonic()
-        c.api.add_policies(change)
-        converged(c, {h: v[1] for h, v in before_latency.items()}, 30)
-        change_e2e = time.monotonic() - started
-        after_latency = latency(c)
-        one_change = max(after_latency[h][0] - before_latency[h][0] for h in after_latency)
+        changes, walls = [], []
+        for n in range(3):
+            before_latency = latency(c)
+            change = policies(TENANTS, POLICIES + n + 1)[-1]
+            change["name"] = f"bench-change-{n}"
+            started = time.monotonic()
+            c.api.add_policies(change)
+            converged(c, {h: v[1] for h, v in before_latency.items()}, 30)
+            walls.append(time.monotonic() - started)
+            after_latency = latency(c)
+            changes.append(max(after_latency[h][0] - before_latency[h][0] for h in after_latency))
+            time.sleep(1)
+        one_change = sorted(changes)[1]
+        change_e2e = sorted(walls)[1]
         results.append(
             common.Result(
-                "one policy change, view received → enforced (worst agent)",
+                "one policy change, view received → enforced (worst agent, median of 3)",
                 round(one_change * 1000, 1),
                 "ms",
                 "<= 100 ms",
@@ -267,12 +273,13 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
         )
 
         for agent in c.agents.values():
-            agent.stop()
+            agent.stop()  # the dataplane stays; the agents would move the routes back
+        direct = best(repeat, routed)
         vxlan(c)
         overlay = best(repeat, routed)
         results.append(
             ratio_result(
-                "endpoint→endpoint routed vs VXLAN", plain, "Gbit/s", 1.2, overlay, "VXLAN overlay"
+                "endpoint→endpoint routed vs VXLAN", direct, "Gbit/s", 1.2, overlay, "VXLAN overlay"
             )
         )
         extra = {

@@ -149,3 +149,14 @@ def test_unserved_service_is_404_naming_it() -> None:
         assert "'agent-view' service" in c.get("/v1/hosts/h1/view").json()["detail"]
         assert "no such resource" in c.get("/v1/nothing").json()["detail"]
         assert c.put("/v1/tenants").status_code == 405
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b"\xff\xfe", b"{}}"],
+    ids=["deep-list", "deep-object", "not-utf8", "trailing"],
+)
+def test_unparseable_bodies_are_400_naming_the_body(client: TestClient, body: bytes) -> None:
+    r = client.post("/v1/policies", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["issues"] == [{"field": "body", "rule": "must be valid JSON"}]

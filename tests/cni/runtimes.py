@@ -178,7 +178,9 @@ class Containerd:
         out = _run(self.ctr("task", "ls"), check=False)
         return any(line.split()[:1] == [name] and "RUNNING" in line for line in out.splitlines())
 
-    def exec(self, name: str, argv: Sequence[str], timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, name: str, argv: Sequence[str], timeout: float = 15.0
+    ) -> subprocess.CompletedProcess[str]:
         exec_id = f"x{time.monotonic_ns()}"
         return subprocess.run(
             nsenter_argv(self.host, self.ctr("task", "exec", "--exec-id", exec_id, name, *argv)),
@@ -271,7 +273,9 @@ class Podman:
             "run", "--detach", "--name", name, "--network", network, image.name, *command
         ).strip()
 
-    def exec(self, name: str, argv: Sequence[str], timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
+    def exec(
+        self, name: str, argv: Sequence[str], timeout: float = 15.0
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             nsenter_argv(self.host, ["podman", "exec", name, *argv]),
             env=self.env,
@@ -292,4 +296,3 @@ def mounts_under(path: Path) -> list[str]:
     with open("/proc/self/mounts") as f:
         points = [line.split()[1] for line in f]
     return [p for p in points if p == str(path) or p.startswith(f"{path}/")]
-

@@ -139,7 +139,10 @@ def install(app: FastAPI) -> None:
                 f"{request.method} is not allowed on {request.url.path}",
                 headers=dict(exc.headers or {}),
             )
-        return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+        issues = [errors.Issue("body", "must be valid JSON")] if exc.status_code == 400 else None
+        return problem(
+            exc.status_code, str(exc.detail), issues=issues, headers=dict(exc.headers or {})
+        )
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)

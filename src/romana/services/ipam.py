@@ -76,14 +76,20 @@ class IpamService:
     def allocate(
         self, key: str, host: str, tenant: str, segment: str = tenancy.DEFAULT_SEGMENT
     ) -> ipam.Allocation:
-        """The allocation for ``key``: existing (idempotent) or new, lowest free address first.
+        """The allocation for ``key``: existing (idempotent) or new, lowest free address first."""
+        return self.allocate_reporting(key, host, tenant, segment)[0]
+
+    def allocate_reporting(
+        self, key: str, host: str, tenant: str, segment: str = tenancy.DEFAULT_SEGMENT
+    ) -> tuple[ipam.Allocation, bool]:
+        """Like :meth:`allocate`, also saying whether this call created the allocation.
 
         The first attempt trusts the cached topology, tenant and blackout records and lets the
         transaction's guards prove them current; only a lost race pays for re-reading them.
         """
         ipam.check_key(key)
 
-        def attempt(w: txn.Writes) -> ipam.Allocation:
+        def attempt(w: txn.Writes) -> tuple[ipam.Allocation, bool]:
             try:
                 return allocate_once(w)
             except (NotFound, InvalidInput):
@@ -91,12 +97,12 @@ class IpamService:
                     raise txn.Retry from None  # perhaps only the cache is stale: re-read
                 raise
 
-        def allocate_once(w: txn.Writes) -> ipam.Allocation:
+        def allocate_once(w: txn.Writes) -> tuple[ipam.Allocation, bool]:
             fresh = w.attempt > 0
             if fresh:
                 existing = self._store.get(keys.alloc_key(key))
                 if existing is not None:
-                    return self._same_request(existing, key, host, tenant, segment)
+                    return self._same_request(existing, key, host, tenant, segment), False
             view = self._topology.view() if fresh else self._topology.cached_view()
             tkv = self._cached(keys.tenant(tenant), fresh)
             if tkv is None:
@@ -133,7 +139,7 @@ class IpamService:
             w.guard(keys.TOPOLOGY, view.kv)
             record = {**alloc.to_dict(), "slots": slots}
             w.ops.append(Put(keys.alloc_key(key), txn.dumps(record)))
-            return alloc
+            return alloc, True
 
         return txn.run(self._store, attempt, what=f"allocate {key!r}")
 

@@ -33,12 +33,10 @@ def allocate(
 ) -> dict[str, object]:
     """Allocate addresses for ``key`` on ``host`` (idempotent per key)."""
     auth.authorize(caller, auth.Action.ALLOCATE, body.tenant)
-    try:
-        ctx.ipam.get(body.key)
+    alloc, created = ctx.ipam.allocate_reporting(body.key, body.host, body.tenant, body.segment)
+    if not created:
         response.status_code = 200
-    except NotFound:
-        pass
-    return ctx.ipam.allocate(body.key, body.host, body.tenant, body.segment).to_dict()
+    return alloc.to_dict()
 
 
 @router.get("/v1/allocations", response_model=list[schemas.Allocation])
