@@ -10,7 +10,7 @@ test: bootstrap
 	@scripts/check.sh $(ARGS)
 
 bench: bootstrap
-	@.venv/bin/python -m bench.run_all
+	@.venv/bin/python -m bench.run_all $(ARGS)
 
 clean:
 	rm -rf .venv .mypy_cache .pytest_cache .ruff_cache

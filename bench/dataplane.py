@@ -8,8 +8,13 @@ Targets (DESIGN.md §9), each measured against a reference taken in the same run
 
 * endpoint → endpoint across hosts, routed: >= 0.95 x host → host on the underlay, and
   >= 1.2 x the same endpoints through a VXLAN overlay (the agents are stopped — the
-  dataplane stays — and the routes to the other host's prefix are moved onto a VXLAN device);
-* with 1,000 tenants and 2,000 policies loaded: >= 0.95 x with none;
+  dataplane stays — and the routes to the other host's prefix are switched between the
+  underlay and a VXLAN device);
+* with 1,000 tenants and 2,000 policies loaded: >= 0.95 x with none (the same hosts, the
+  table switched between the full ruleset and the one without policies);
+
+Paths compared with each other are measured in turns (A B A B …, best of each), because other
+work on the machine makes single runs vary by a third.
 * ruleset size: the same at 1,000 and 10,000 endpoints, for nftables and iptables (rules as
   the kernel holds them after the apply);
 * programming 2,000 policies (compile + render + ``nft -f``): <= 1 s; one policy change
@@ -23,6 +28,7 @@ A benchmark prints figures and ratios; it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import json
 import random
@@ -30,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +107,14 @@ def iperf(lab: Lab, client: Node, server: Node, address: object, seconds: float)
         proc.wait(timeout=10)
 
 
-def best(runs: int, measure: Any) -> float:
-    return max(measure() for _ in range(runs))
+def interleaved(runs: int, *measures: Callable[[], float]) -> list[float]:
+    """The best of ``runs`` runs of each measure, taken in turns (A B A B …), so that a burst
+    of load from elsewhere on the machine hits every side alike."""
+    found: list[list[float]] = [[] for _ in measures]
+    for _ in range(runs):
+        for values, measure in zip(found, measures, strict=True):
+            values.append(measure())
+    return [max(values) for values in found]
 
 
 def ratio_result(
@@ -161,34 +174,56 @@ def latency(cluster: agentlab.AgentCluster) -> dict[str, tuple[float, float]]:
     }
 
 
-def vxlan(cluster: agentlab.AgentCluster) -> None:
-    """Move the routes to the other host's prefix onto a VXLAN device (agents stopped)."""
+def vxlan(cluster: agentlab.AgentCluster) -> Callable[[bool], None]:
+    """A VXLAN device on each host, and a switch that moves the routes to the other host's
+    prefix onto it (True) or back onto the underlay (False). Agents must be stopped."""
     hosts = cluster.hosts
+    scripts: dict[bool, list[tuple[Node, str]]] = {True: [], False: []}
     for n, host in enumerate(hosts, start=1):
         other = hosts[2 - n]
         ours = cluster.lab.run(host, ["ip", "-4", "route", "show", "proto", "82"]).stdout
-        prefixes = [line.split()[0] for line in ours.splitlines() if " via " in line]
-        script = [
+        routes = [line.split() for line in ours.splitlines() if " via " in line]
+        setup = [
             f"link add rbvx0 type vxlan id 42 dstport 4789 local {host.underlay_ip} "
             f"dev {host.ifname} nolearning",
             f"addr add 10.255.254.{n}/24 dev rbvx0",
             "link set rbvx0 up",
-            *(f"route replace {p} via 10.255.254.{3 - n} dev rbvx0" for p in prefixes),
         ]
-        cluster.lab.run(host, ["ip", "-batch", "-"], input="\n".join(script) + "\n")
-        cluster.lab.run(
-            host,
-            [
-                "bridge",
-                "fdb",
-                "append",
-                "00:00:00:00:00:00",
-                "dev",
-                "rbvx0",
-                "dst",
-                str(other.underlay_ip),
-            ],
+        cluster.lab.run(host, ["ip", "-batch", "-"], input="\n".join(setup) + "\n")
+        fdb = ["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "rbvx0", "dst"]
+        cluster.lab.run(host, [*fdb, str(other.underlay_ip)])
+        over = "".join(f"route replace {r[0]} via 10.255.254.{3 - n} dev rbvx0\n" for r in routes)
+        back = "".join(
+            f"route replace {r[0]} via {r[2]} dev {host.ifname} proto 82\n" for r in routes
         )
+        scripts[True].append((host, over))
+        scripts[False].append((host, back))
+
+    def switch(on: bool) -> None:
+        for host, script in scripts[on]:
+            cluster.lab.run(host, ["ip", "-batch", "-"], input=script)
+
+    return switch
+
+
+def tables(
+    cluster: agentlab.AgentCluster, views: dict[str, view.HostView]
+) -> Callable[[bool], None]:
+    """A switch between each host's full ruleset (True) and the same without policies."""
+    rulesets = {
+        on: {
+            name: desired.firewall(hv if on else dataclasses.replace(hv, policies=())).rules
+            for name, hv in views.items()
+        }
+        for on in (True, False)
+    }
+    walls = {h.name: firewall_mod.Nftables(netns=h.path) for h in cluster.hosts}
+
+    def switch(on: bool) -> None:
+        for name, wall in walls.items():
+            wall.apply(rulesets[on][name])
+
+    return switch
 
 
 def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], dict[str, Any]]:
@@ -208,8 +243,7 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
         def underlay() -> float:
             return iperf(c.lab, h1, h2, h2.underlay_ip, seconds)
 
-        plain = best(repeat, routed)
-        host_to_host = best(repeat, underlay)
+        plain, host_to_host = interleaved(repeat, routed, underlay)
         results.append(
             ratio_result(
                 "endpoint→endpoint routed vs underlay",
@@ -230,20 +264,9 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
         c.api.add_policies(policies(TENANTS, POLICIES))
         converged(c, before, 120)
         bulk_e2e = time.monotonic() - started
-        hv = view.parse(c.api.host_view(h1.name))
+        views = {h.name: view.parse(c.api.host_view(h.name)) for h in c.hosts}
+        hv = views[h1.name]
         time.sleep(3)  # let the agents finish the views queued behind the bulk load
-
-        loaded = best(repeat, routed)
-        results.append(
-            ratio_result(
-                f"routed with {TENANTS} tenants, {POLICIES} policies",
-                loaded,
-                "Gbit/s",
-                0.95,
-                plain,
-                "no policy",
-            )
-        )
 
         changes, walls = [], []
         for n in range(3):
@@ -273,10 +296,29 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
         )
 
         for agent in c.agents.values():
-            agent.stop()  # the dataplane stays; the agents would move the routes back
-        direct = best(repeat, routed)
-        vxlan(c)
-        overlay = best(repeat, routed)
+            agent.stop()  # the dataplane stays; the agents would undo the switches below
+        policy_table = tables(c, views)
+
+        def with_policies(on: bool) -> Callable[[], float]:
+            return lambda: (policy_table(on), routed())[1]
+
+        loaded, bare = interleaved(repeat, with_policies(True), with_policies(False))
+        results.append(
+            ratio_result(
+                f"routed with {TENANTS} tenants, {POLICIES} policies",
+                loaded,
+                "Gbit/s",
+                0.95,
+                bare,
+                "no policy",
+            )
+        )
+        overlay_routes = vxlan(c)
+
+        def through(on: bool) -> Callable[[], float]:
+            return lambda: (overlay_routes(on), routed())[1]
+
+        direct, overlay = interleaved(repeat, through(False), through(True))
         results.append(
             ratio_result(
                 "endpoint→endpoint routed vs VXLAN", direct, "Gbit/s", 1.2, overlay, "VXLAN overlay"
@@ -373,7 +415,7 @@ def size_results(hv: view.HostView) -> list[common.Result]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one iperf3 run")
-    parser.add_argument("--repeat", type=int, default=2, help="iperf3 runs per path (best kept)")
+    parser.add_argument("--repeat", type=int, default=3, help="iperf3 runs per path (best kept)")
     args = parser.parse_args(argv)
     results, extra = cluster_results(args.seconds, args.repeat)
     hv: view.HostView = extra.pop("view")

@@ -15,8 +15,18 @@ plugin's configuration keys, and the worked examples of ``docs/concepts.md``, co
 settings or CLI change without regenerated docs fails ``tests/docs/test_docs_current.py``.
 Output is deterministic: no clock, no randomness, no terminal width.
 
-Discovery is by import. A settings module that is missing or defines no documented settings
-class yields a section saying so instead of failing, so prose can precede the code.
+Invariants:
+
+* Discovery is by import (:func:`load`). A module that does not exist, or defines no
+  documented settings class, yields a section saying so, so prose can precede the code. A
+  module that exists but fails to import stops the run: generating from broken code would
+  overwrite good documentation.
+* A section name with no generator stops the run; a generator with no section is caught by
+  the test, which expects every generator to appear in :data:`DOCS`.
+* Only the text between markers is ever rewritten.
+
+Sections of this file: the configuration reference, the CLI reference, metrics and CNI keys
+(``docs/operations.md``), then the worked examples (``docs/concepts.md``), then ``main``.
 """
 
 from __future__ import annotations
@@ -174,6 +184,24 @@ def config_section(name: str) -> str:
 
 for _name in SETTINGS:
     GENERATORS[_name] = functools.partial(config_section, _name)
+
+
+@generator("config-listener")
+def listener_reference() -> str:
+    """``romana-listener`` has no settings class: its argument parser is the reference."""
+    module = load("romana.integrations.kubernetes.main")
+    if module is None or not callable(getattr(module, "parser", None)):
+        return "`romana-listener` is not part of this build yet.\n"
+    parser = module.parser()
+    rows = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        default = "(required)" if action.required else default_text(action.default or "")
+        flags = ", ".join(f"`{o}`" for o in action.option_strings)
+        meaning = (action.help or "") % {**vars(action), "prog": parser.prog}
+        rows.append((flags, default, meaning))
+    return table(("flag", "default", "meaning"), rows)
 
 
 # -- CLI reference -------------------------------------------------------------------------

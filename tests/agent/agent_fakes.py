@@ -193,6 +193,8 @@ class FakeRomanad:
         self._check(f"allocate {key}")
         if self.fail_allocate is not None:
             raise self.fail_allocate
+        if tenant not in ("t1", "t2"):
+            raise errors.NotFound(f"tenant {tenant!r} does not exist")
         if key not in self.allocations:
             tid = {"t1": 1, "t2": 2}[tenant]
             sid = {"default": 0, "blue": 1}[segment]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import pytest
 from agent_fakes import host_view, raw_view
@@ -55,6 +56,18 @@ def test_routes_through_this_host_or_into_its_own_prefix_are_dropped() -> None:
         ]
     )
     assert desired.host_plan(hv, [], mtu=1500, live_netns=set()).plan.routes == ()
+
+
+def test_a_route_whose_next_hop_is_of_another_family_is_skipped_not_fatal() -> None:
+    raw = raw_view(
+        routes=[
+            {"dst": "10.2.0.0/16", "via": "192.0.2.2", "reason": "host h2"},
+            {"dst": "fd00:2::/64", "via": "192.0.2.2", "reason": "host h2"},
+        ]
+    )
+    made = desired.host_plan(view.parse(raw), [], mtu=1500, live_netns=set())
+    assert [str(r.dst) for r in made.plan.routes] == ["10.2.0.0/16"]
+    assert made.skipped == ("route to fd00:2::/64 via 192.0.2.2: the next hop is not IPv6",)
 
 
 def test_an_endpoint_never_gets_a_bigger_mtu_than_the_host() -> None:
@@ -122,3 +135,26 @@ def test_a_malformed_view_is_refused_whole() -> None:
     with pytest.raises(errors.InvalidInput) as info:
         view.parse(raw)
     assert {i.field for i in info.value.issues} == {"networks[0]", "routes[0]", "revision"}
+
+
+def test_the_compiler_reuses_what_did_not_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    from romana.core.policy import parse
+
+    parsed: list[str] = []
+    real = parse.policy
+
+    def counting(raw: Any, **kw: Any) -> Any:
+        parsed.append(raw["name"])
+        return real(raw, **kw)
+
+    monkeypatch.setattr(parse, "policy", counting)
+    compiler = desired.Compiler()
+    first = host_view(policies=[GOOD, UNPARSABLE])
+    a = compiler.firewall(first, "k1")
+    assert compiler.firewall(first, "k1") is a
+    assert sorted(parsed) == ["broken", "web"]
+    other = dict(GOOD, name="web2")
+    b = compiler.firewall(host_view(policies=[GOOD, UNPARSABLE, other]), "k2")
+    assert sorted(parsed) == ["broken", "web", "web2"]
+    assert b.rules == desired.firewall(host_view(policies=[GOOD, other])).rules
+    assert len(b.refused) == 1

@@ -128,6 +128,16 @@ def test_add_into_a_missing_namespace_names_netns(tmp_path: Path) -> None:
     scenario(tmp_path, body)
 
 
+def test_an_unknown_tenant_is_the_requests_fault(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        with pytest.raises(errors.InvalidInput) as info:
+            await rig.service.add(rig.request("c1", tenant="nobody"))
+        assert [i.field for i in info.value.issues] == ["tenant"]
+        assert rig.registry.records() == [] and rig.dp.endpoints == {}
+
+    scenario(tmp_path, body)
+
+
 def test_del_is_idempotent_and_owes_the_release_while_romanad_is_down(tmp_path: Path) -> None:
     async def body(rig: Rig) -> None:
         await rig.service.add(rig.request("c1"))

@@ -216,3 +216,21 @@ def test_calls_run_on_the_single_writer_thread(tmp_path: Path) -> None:
         task.cancel()
 
     run(scenario())
+
+
+def test_steady_events_do_not_postpone_the_full_resync(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        rig = Rig(tmp_path)
+        rig.reconciler._interval = 0.2
+        rig.reconciler.set_view(host_view(1))
+        task = asyncio.create_task(rig.reconciler.run())
+        started = asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - started < 0.7:
+            rig.reconciler.trigger()  # an event every 20 ms, always before the timer
+            await asyncio.sleep(0.02)
+        task.cancel()
+        # Only full resyncs rewrite an unchanged firewall: one first apply, then >= 2 fulls.
+        assert len(rig.dp.firewall.applied) >= 3
+        assert rig.dp.firewall.currents[1:] == [None] * (len(rig.dp.firewall.applied) - 1)
+
+    run(scenario())

@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,8 +123,8 @@ def spawn(host: Host, env: Mapping[str, str], conf: Mapping[str, Any]) -> subpro
     # buffer), so that many plugins can be started at once without a writer for each.
     read, write = os.pipe()
     try:
-        os.write(write, json.dumps(conf).encode())
-        os.close(write)
+        with open(write, "wb", closefd=True) as pipe:
+            pipe.write(json.dumps(conf).encode())
         return subprocess.Popen(
             ["nsenter", f"--net={host.path}", "--", EXECUTABLE],
             env=dict(env),
@@ -206,3 +207,17 @@ def mentions(cluster: AgentCluster, host: Host, address: str) -> list[str]:
 def allocation(cluster: AgentCluster, container_id: str, ifname: str = "eth0") -> dict[str, Any]:
     """romanad's allocation for one attachment (NotFound when it holds none)."""
     return dict(cluster.api.get_allocation(f"{container_id}:{ifname}"))
+
+
+def settle(cluster: AgentCluster, host: Host, state: HostState, within: float = 10.0) -> bool:
+    """Wait until ``host`` is back at ``state``; False if it is not within ``within`` seconds.
+
+    For teardown only, so that one test's leftovers do not become the next test's baseline;
+    tests assert the state they promise at once.
+    """
+    deadline = time.monotonic() + within
+    while snapshot(cluster, host) != state:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

@@ -21,9 +21,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functional" / "agent"))
 
-from agentlab import AgentCluster, cluster  # noqa: E402
+from agentlab import AgentCluster, cluster
 
-from support import env  # noqa: E402
+from support import env
 
 TENANTS = ("t1", "t2")
 RECONCILE_INTERVAL = 60.0

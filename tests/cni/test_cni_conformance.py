@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from agentlab import AgentCluster
-from cnilab import environ, invoke, mentions, netconf, snapshot
+from cnilab import environ, invoke, mentions, netconf, settle, snapshot
 
 from romana.core import errors
 from romana.integrations.cni import spec
@@ -26,11 +26,11 @@ SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
 
 @pytest.fixture
 def h1(cni_cluster: AgentCluster) -> Iterator[Host]:
-    """Host h1, asserted to be left as it was found."""
+    """Host h1, asserted to be back as it was found after the test."""
     host = cni_cluster.hosts[0]
     before = snapshot(cni_cluster, host)
     yield host
-    assert snapshot(cni_cluster, host) == before
+    assert settle(cni_cluster, host, before), snapshot(cni_cluster, host)
 
 
 def workload(cluster: AgentCluster, host: Host) -> Workload:

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
 CONCEPTS = ROOT / "docs" / "concepts.md"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
+DOCS = (OPERATIONS, CONCEPTS, ARCHITECTURE)
 
 
 def _gendocs() -> ModuleType:
@@ -113,6 +114,80 @@ def test_every_cli_command_has_a_heading() -> None:
                 walk(sub, sub.context_class(sub, info_name=name, parent=ctx))
 
     walk(root, ctx)
+
+
+def prose(path: Path) -> str:
+    """The hand-written part of a doc: generated sections removed."""
+    return gendocs.SECTION.sub("", path.read_text())
+
+
+def command_lines(text: str, exe: str) -> list[str]:
+    """Every ``EXE ...`` command line of the text: inline code and lines of code blocks."""
+    fenced = re.compile(r"^```\w*\n(.*?)^```$", re.S | re.M)
+    head = re.compile(rf"^(?:\$ )?(?:[A-Z_]+=\S+ )*({re.escape(exe)} .*)")
+    found = [
+        m[1]
+        for block in fenced.findall(text)
+        for line in block.replace("\\\n", " ").splitlines()
+        if (m := head.match(line))
+    ]
+    found += re.findall(rf"`({re.escape(exe)} [^`\n]+)`", fenced.sub("", text))
+    return found
+
+
+def test_romana_commands_in_the_prose_exist_with_their_options() -> None:
+    import shlex
+
+    import typer
+
+    root = typer.main.get_command(cli_main.app)
+    lines = [c for d in DOCS for c in command_lines(prose(d), "romana")]
+    assert len(lines) > 10
+    for line in lines:
+        cmd, known = root, {o for p in root.params for o in p.opts}
+        for word in shlex.split(line, comments=True)[1:]:
+            if word.startswith("-") and word != "-":
+                assert word.split("=")[0] in known, f"{line!r}: no option {word}"
+            elif word in getattr(cmd, "commands", {}):
+                cmd = cmd.commands[word]
+                known |= {o for p in cmd.params for o in p.opts + p.secondary_opts}
+        assert not hasattr(cmd, "commands"), f"{line!r} names no command"
+
+
+def daemon_lines(exe: str) -> list[list[str]]:
+    import shlex
+
+    lines = [c for d in DOCS for c in command_lines(prose(d), exe)]
+    assert lines, f"the docs show no {exe} command"
+    return [shlex.split(line, comments=True)[1:] for line in lines]
+
+
+def test_romanad_command_lines_are_valid_settings() -> None:
+    from romana import store
+    from romana.api import main as romanad_main
+
+    for argv in daemon_lines("romanad"):
+        settings, warnings = romanad_main.load_settings(argv, {})
+        assert warnings == ()
+        scheme, _, rest = settings.store.partition("://")
+        if scheme == "etcd":
+            assert store.parse_etcd(rest)[0]
+
+
+def test_agent_command_lines_are_valid_settings() -> None:
+    from romana.agent import main as agent_main
+
+    for argv in daemon_lines("romana-agent"):
+        loaded = agent_main.load_settings(argv, {"ROMANA_AGENT_PASSWORD": "CHANGE-ME"})
+        assert loaded.warnings == ()
+
+
+def test_listener_command_lines_parse() -> None:
+    from romana.integrations.kubernetes import main as listener_main
+
+    for argv in daemon_lines("romana-listener"):
+        args = listener_main.parser().parse_args(argv)
+        assert args.kube_api and args.store
 
 
 # -- examples written by hand ------------------------------------------------------------------

@@ -11,11 +11,15 @@ which events arrived in which order.
   from the tenants, layouts and policies. A policy that cannot be parsed or that this backend
   cannot express is left out *whole* and named in ``refused`` — the others are enforced —
   so one bad policy can neither half-apply nor block every later change.
+* :class:`Compiler`: :func:`firewall` memoised for a caller that compiles view after view
+  (the reconciler), so an unchanged policy set costs nothing and a change re-parses only
+  the policies that changed.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +67,7 @@ def endpoint_spec(
 class Plan:
     plan: hostplan.HostPlan
     skipped: tuple[str, ...]
-    """Ready endpoints left out of the plan, with the reason (namespace gone, …)."""
+    """Routes and ready endpoints left out of the plan, each with the reason."""
 
 
 def host_plan(
@@ -78,7 +82,7 @@ def host_plan(
     """This host's plan. ``routes`` overrides the view's routes (non-aggregated plans)."""
     gateway = gateway_spec(hv)
     own = [p.prefix for p in hv.prefixes]
-    chosen = (
+    offered = (
         list(routes)
         if routes is not None
         else [
@@ -88,8 +92,17 @@ def host_plan(
             and not any(r.dst.overlaps(p) for p in own if p.version == r.dst.version)
         ]
     )
-    endpoints: list[hostplan.EndpointSpec] = []
     skipped: list[str] = []
+    chosen: list[hostplan.RouteSpec] = []
+    for route in offered:
+        if route.via.version != route.dst.version:
+            # Hosts register one underlay address; an IPv6 prefix needs an IPv6 next hop.
+            skipped.append(
+                f"route to {route.dst} via {route.via}: the next hop is not IPv{route.dst.version}"
+            )
+            continue
+        chosen.append(route)
+    endpoints: list[hostplan.EndpointSpec] = []
     for record in records:
         if record.state != registry.READY:
             continue
@@ -189,3 +202,40 @@ def firewall(
         policies = kept
         rules = compile_with(policies)
     return Firewall(rules, tuple(refused), tuple(sorted(p.name for p in policies)))
+
+
+class Compiler:
+    """:func:`firewall` over successive views, redoing only what their change requires.
+
+    The ruleset is compiled again only when the digest of its inputs (``key``) changed, and
+    then only policies whose JSON changed are parsed again. Memoisation only: the result is
+    always what :func:`firewall` gives for the view. One instance per caller thread.
+    """
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, model.Policy | InvalidInput] = {}
+        self._last: tuple[str, Firewall] | None = None
+
+    def firewall(self, hv: view.HostView, key: str) -> Firewall:
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        old = self._parsed
+        new: dict[str, model.Policy | InvalidInput] = {}
+
+        def reuse(raw: Mapping[str, Any]) -> model.Policy:
+            text = json.dumps(raw, sort_keys=True, default=str)
+            found = old.get(text)
+            if found is None:
+                try:
+                    found = parse.policy(raw)
+                except InvalidInput as exc:
+                    found = exc
+            new[text] = found
+            if isinstance(found, InvalidInput):
+                raise found
+            return found
+
+        result = firewall(hv, parse_policy=reuse)
+        self._parsed = new
+        self._last = (key, result)
+        return result

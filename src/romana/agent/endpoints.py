@@ -35,8 +35,15 @@ from romana.agent import desired, localapi, pending, registry
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
-from romana.core import addressing, hostplan, ipam, tenancy
-from romana.core.errors import AlreadyExists, NotFound, RomanaError, Unavailable
+from romana.core import hostplan, tenancy
+from romana.core.errors import (
+    AlreadyExists,
+    InvalidInput,
+    Issue,
+    NotFound,
+    RomanaError,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +143,7 @@ class Endpoints:
             )
             self._registry.put(record)
             try:
-                alloc = await self._romanad.allocate(
-                    key, self._host, request.tenant, request.segment
-                )
+                alloc = await self._allocate(key, request)
                 addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
                 record = record.ready(addresses)
                 self._registry.put(record)
@@ -154,6 +159,19 @@ class Endpoints:
         await self._reconciler.reconcile()
         log.info("endpoint %s added: %s in %s", key, ", ".join(map(str, addresses)), request.netns)
         return self._describe(record, spec)
+
+    async def _allocate(self, key: str, request: localapi.AddRequest) -> Any:
+        """Allocate from romanad; an unknown tenant or segment is the request's fault."""
+        try:
+            return await self._romanad.allocate(key, self._host, request.tenant, request.segment)
+        except NotFound as exc:
+            hv = self._reconciler.host_view
+            tenant = None if hv is None else hv.tenant(request.tenant)
+            if tenant is None:
+                raise InvalidInput([Issue("tenant", str(exc))]) from exc
+            if request.segment not in tenant.segments:
+                raise InvalidInput([Issue("segment", str(exc))]) from exc
+            raise
 
     async def _undo(self, record: registry.EndpointRecord) -> None:
         """Take back everything a failed ADD made; never raises.
@@ -357,7 +375,7 @@ class Endpoints:
                 f"{last.route_errors} routes to other hosts could not be installed",
             )
         if tenant is not None:
-            full = exhausted(hv, tenant, segment or tenancy.DEFAULT_SEGMENT)
+            full = hv.exhausted(tenant, segment or tenancy.DEFAULT_SEGMENT)
             if full:
                 return localapi.Readiness(False, "exhausted", full)
         return localapi.Readiness(True)
@@ -386,25 +404,3 @@ class Endpoints:
             self._reconciler.trigger()
             log.info("GC released %d endpoints", len(released))
         return {"released": released, "errors": failures}
-
-
-def exhausted(hv: Any, tenant: str, segment: str) -> str:
-    """Why no address is left on this host for (tenant, segment); '' when one is."""
-    found = hv.tenant(tenant)
-    if found is None or segment not in found.segments:
-        return ""
-    sid = found.segments[segment]
-    used = sum(1 for a in hv.endpoints.values() if a.tenant == tenant and a.segment == segment)
-    own = {p.network for p in hv.prefixes}
-    capacities = []
-    for network, tid in found.ids.items():
-        lay: addressing.Layout | None = hv.layouts.get(network)
-        if lay is None or network not in own:
-            continue
-        capacities.append(max(0, lay.max_ordinal - ipam.first_ordinal(tid) + 1))
-    if capacities and all(used >= c for c in capacities):
-        return (
-            f"tenant {tenant!r} segment {segment!r} (id {sid}) holds {used} addresses on this "
-            f"host, the capacity of its block"
-        )
-    return ""

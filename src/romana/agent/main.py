@@ -115,7 +115,9 @@ async def run(settings: AgentSettings) -> int:
         mtu["value"],
         fw.name,
     )
-    client = Client(ClientSettings(url=settings.url, token=settings.token))
+    # Short timeouts: a DEL must finish (or owe its release) well within the CNI plugin's
+    # timeout even when romanad hangs; the long poll adds its own wait to the timeout.
+    client = Client(ClientSettings(url=settings.url, token=settings.token, timeout=5.0, retries=2))
     romanad = Romanad(client)
     sync = endpoints_mod.Sync()
     service = endpoints_mod.Endpoints(
@@ -183,7 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(loaded.settings.log_level)
     for warning in loaded.warnings:
         log.warning("%s", warning)
-    return asyncio.run(run(loaded.settings))
+    try:
+        return asyncio.run(run(loaded.settings))
+    except RomanaError as exc:
+        log.critical("agent cannot start: %s", exc)
+        return 1
 
 
 if __name__ == "__main__":

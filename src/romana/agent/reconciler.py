@@ -34,16 +34,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from romana.agent import dataplane, desired, registry, view
 from romana.agent.metrics import Metrics
 from romana.core import hostplan, ruleset
 from romana.core.errors import RomanaError, Unavailable
-from romana.core.policy import model
-from romana.core.policy import parse as policy_parse
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +83,6 @@ class _Snapshot:
     routes: tuple[hostplan.RouteSpec, ...] | None
     records: tuple[registry.EndpointRecord, ...]
     firewall_key: str
-    seen_at: float
 
 
 @dataclass(slots=True)
@@ -95,10 +92,7 @@ class _Applied:
     plan: hostplan.HostPlan | None = None
     rules: ruleset.Ruleset | None = None
     refused: tuple[str, ...] = ()
-    compiled: tuple[str, desired.Firewall] | None = None
-    """The last compiled firewall and the input digest it was compiled from."""
-    parsed: dict[str, model.Policy | RomanaError] = field(default_factory=dict)
-    """Parsed policies by their canonical JSON: only changed policies are parsed again."""
+    skipped: tuple[str, ...] = ()
 
 
 def firewall_key(hv: view.HostView) -> str:
@@ -144,6 +138,7 @@ class Reconciler:
         self._latest_key = ""
         self._enforced_key = ""
         self._applied = _Applied()
+        self._compiler = desired.Compiler()  # used on the writer thread only
         self._wake = asyncio.Event()
         self._full = False
         self._waiters: list[asyncio.Future[Report]] = []
@@ -194,12 +189,16 @@ class Reconciler:
 
     async def run(self) -> None:
         """Reconcile when asked and every ``interval`` seconds, until cancelled."""
+        next_full = self._clock() + self._interval
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._interval):
+                    async with asyncio.timeout(max(0.0, next_full - self._clock())):
                         await self._wake.wait()
-                full = self._full or not self._wake.is_set()
+                # Events never postpone the timer: a busy host still resyncs fully on time.
+                full = self._full or self._clock() >= next_full
+                if full:
+                    next_full = self._clock() + self._interval
                 self._wake.clear()
                 self._full = False
                 waiters, self._waiters = self._waiters, []
@@ -225,9 +224,7 @@ class Reconciler:
             self.last = report
             self._metrics.synced.set(0)
             return report
-        snap = _Snapshot(
-            hv, self._routes, tuple(self._registry.records()), self._latest_key, self._clock()
-        )
+        snap = _Snapshot(hv, self._routes, tuple(self._registry.records()), self._latest_key)
         loop = asyncio.get_running_loop()
         report = await loop.run_in_executor(self._executor, self._reconcile_sync, snap, full)
         self.last = report
@@ -248,8 +245,11 @@ class Reconciler:
                 self._pending_policy_since = None
         if report.errors:
             log.warning("reconcile at revision %d: %s", report.revision, "; ".join(report.errors))
-        elif report.operations or report.firewall_applied:
-            log.info(
+        else:
+            # A full resync rewrites the firewall every time: only real changes are INFO.
+            changed = report.operations or (report.firewall_applied and not report.full)
+            log.log(
+                logging.INFO if changed else logging.DEBUG,
                 "reconciled revision %d: %d operations%s in %.3f s",
                 report.revision,
                 report.operations,
@@ -286,6 +286,10 @@ class Reconciler:
             errors.append(f"host plan: {exc}")
         if plan is not None:
             skipped = plan.skipped
+            if skipped != self._applied.skipped:
+                for reason in skipped:
+                    log.warning("left out: %s", reason)
+                self._applied.skipped = skipped
             ops = self._diff(dp, plan.plan, errors)
             for op in ops:
                 part = _REPAIRS.get(type(op))
@@ -346,37 +350,12 @@ class Reconciler:
                 return True
         return False
 
-    def _compiled(self, snap: _Snapshot) -> desired.Firewall:
-        """The firewall for the snapshot; compiled again only when its input changed."""
-        cached = self._applied.compiled
-        if cached is not None and cached[0] == snap.firewall_key:
-            return cached[1]
-        old, new = self._applied.parsed, {}
-
-        def parse(raw: Mapping[str, Any]) -> model.Policy:
-            text = json.dumps(raw, sort_keys=True, default=str)
-            found = old.get(text)
-            if found is None:
-                try:
-                    found = policy_parse.policy(raw)
-                except RomanaError as exc:
-                    found = exc
-            new[text] = found
-            if isinstance(found, RomanaError):
-                raise found
-            return found
-
-        fw = desired.firewall(snap.hv, parse_policy=parse)
-        self._applied.parsed = new
-        self._applied.compiled = (snap.firewall_key, fw)
-        return fw
-
     def _firewall(
         self, dp: dataplane.HostDataplane, snap: _Snapshot, full: bool, errors: list[str]
     ) -> tuple[tuple[str, ...], bool, str]:
         m = self._metrics
         try:
-            fw = self._compiled(snap)
+            fw = self._compiler.firewall(snap.hv, snap.firewall_key)
         except RomanaError as exc:
             errors.append(f"firewall: cannot build the ruleset, keeping the last one: {exc}")
             m.apply_failures.labels("firewall").inc()

@@ -49,6 +49,31 @@ class HostView:
     def tenant(self, name: str) -> tenancy.Tenant | None:
         return self.tenants.get(name)
 
+    def exhausted(self, tenant: str, segment: str) -> str:
+        """Why no address is left on this host for (tenant, segment); '' when one is.
+
+        Unknown tenants and segments are not exhausted: an ADD names them wrongly, or the
+        view has not caught up with them yet, and the allocation itself will say which.
+        """
+        found = self.tenants.get(tenant)
+        if found is None or segment not in found.segments:
+            return ""
+        used = sum(
+            1 for a in self.endpoints.values() if a.tenant == tenant and a.segment == segment
+        )
+        own = {p.network for p in self.prefixes}
+        capacities = [
+            max(0, self.layouts[network].max_ordinal - ipam.first_ordinal(tid) + 1)
+            for network, tid in found.ids.items()
+            if network in self.layouts and network in own
+        ]
+        if capacities and all(used >= c for c in capacities):
+            return (
+                f"tenant {tenant!r} segment {segment!r} holds {used} addresses on this host, "
+                f"the capacity of its block"
+            )
+        return ""
+
 
 def _list(raw: Mapping[str, Any], key: str, issues: Issues) -> list[Any]:
     value = raw.get(key, [])

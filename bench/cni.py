@@ -1,0 +1,390 @@
+"""CNI ADD and DEL latency: ``romana-cni`` against the reference ``ptp`` + ``host-local``.
+
+Both plugins run in one lab host namespace (``tests/support/netns.py``) in the same run,
+cycle after cycle, alternating: romana ADD, romana DEL, reference ADD, reference DEL, each
+into its own empty workload namespace with a new container ID per cycle. romana-cni talks to a
+real ``romana-agent`` on that host, which allocates from a real romanad (SQLite) in a control
+namespace; the reference is Debian's ``containernetworking-plugins`` (``/usr/lib/cni``) with
+its own conflist and ``host-local`` data directory. Every plugin process is started the way a
+runtime starts it (CNI variables, configuration on stdin) from a thread that entered the host
+namespace, so no ``ip netns exec`` or ``nsenter`` sits in the measured time.
+
+Target (DESIGN.md §9): romana p50 <= the reference p50, for ADD and for DEL.
+
+Where romana's time goes is measured beside, each part on its own (p50 of ``--probes`` runs):
+interpreter and plugin start-up (VERSION), the agent's local API called in-process (the
+plugin minus its process), the allocation and release round trips to romanad, the agent's
+reconcile (its metrics), and a durable registry write (the agent makes three per ADD).
+
+A benchmark prints figures and ratios; it asserts nothing.
+
+    python -m bench.cni [--runs 200] [--probes 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import ipaddress
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bench import common
+
+common.use_test_support()
+sys.path.insert(0, str(common.TESTS / "functional" / "agent"))
+
+import agentlab  # noqa: E402
+
+from romana.agent import registry  # noqa: E402
+from romana.client import Client, ClientSettings  # noqa: E402
+from romana.core import hostplan  # noqa: E402
+from romana.dataplane import netlink, rtnl  # noqa: E402
+from romana.dataplane import netns as netns_mod  # noqa: E402
+from support.netns import Host  # noqa: E402
+
+T = TypeVar("T")
+
+ROMANA_CNI = os.path.join(os.path.dirname(sys.executable), "romana-cni")
+REFERENCE_DIR = "/usr/lib/cni"
+REFERENCE = "ptp + host-local"
+CNI_VERSION = "1.0.0"  # the highest that Debian's reference plugins (1.1.1) speak
+TENANT = "bench"
+WARM_UP = 5  # cycles per plugin before measuring: page cache, romanad's caches, the agent
+
+
+class InHost:
+    """One worker thread that entered the host namespace; plugins are started from it."""
+
+    def __init__(self, host: Host) -> None:
+        self._path = host.path
+        self._entered: list[contextlib.AbstractContextManager[None]] = []
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, initializer=self._enter)
+
+    def _enter(self) -> None:
+        entered = netns_mod.entered(self._path)
+        entered.__enter__()
+        self._entered.append(entered)  # kept: collecting it would leave the namespace
+
+    def call(self, work: Callable[[], T]) -> T:
+        def checked() -> T:
+            # A reference plugin started anywhere else would wire the machine's own namespace.
+            if not netns_mod.same(netns_mod.THREAD_NETNS, self._path):
+                raise RuntimeError("the bench worker is not in the host namespace")
+            return work()
+
+        return self._pool.submit(checked).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class Plugin:
+    """One plugin as a runtime drives it: its executable and its network configuration."""
+
+    def __init__(self, name: str, argv: list[str], conf: dict[str, Any]) -> None:
+        self.name = name
+        self.argv = argv
+        self.conf = conf
+        self.last: dict[str, Any] = {}
+        """The result of the last ADD."""
+        self.add: list[float] = []
+        self.delete: list[float] = []
+
+    def invoke(
+        self,
+        command: str,
+        container_id: str = "",
+        netns: str = "",
+        conf: dict[str, Any] | None = None,
+    ) -> tuple[float, str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": container_id,
+            "CNI_NETNS": netns,
+            "CNI_IFNAME": "eth0",
+            "CNI_PATH": REFERENCE_DIR,
+        }
+        stdin = json.dumps(self.conf if conf is None else conf).encode()
+        began = time.perf_counter()
+        done = subprocess.run(self.argv, input=stdin, env=env, capture_output=True, timeout=60)
+        took = time.perf_counter() - began
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{self.name} {command} {container_id} failed: {done.stdout!r} {done.stderr!r}"
+            )
+        return took, done.stdout.decode()
+
+    def cycle(self, container_id: str, netns: str) -> None:
+        took, out = self.invoke("ADD", container_id, netns)
+        self.add.append(took)
+        self.last = json.loads(out)
+        with_prev = {**self.conf, "prevResult": self.last}
+        took, _ = self.invoke("DEL", container_id, netns, with_prev)
+        self.delete.append(took)
+
+    def version(self) -> float:
+        return self.invoke("VERSION", conf={"cniVersion": CNI_VERSION})[0]
+
+
+def percentile(samples: list[float], p: int) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def compared(metric: str, ours: list[float], ref: list[float], p: int) -> common.Result:
+    value, reference = percentile(ours, p), percentile(ref, p)
+    ratio = value / reference
+    gated = p == 50
+    return common.Result(
+        metric=metric,
+        value=ms(value),
+        unit="ms",
+        target=f"<= 1.0 x {REFERENCE}" if gated else "",
+        reference=ms(reference),
+        reference_name=REFERENCE,
+        ratio=round(ratio, 2),
+        meets_target=ratio <= 1.0 if gated else None,
+    )
+
+
+def part(metric: str, seconds: float) -> common.Result:
+    return common.Result(metric=metric, value=ms(seconds), unit="ms")
+
+
+def repeat(count: int, work: Callable[[int], float]) -> float:
+    """p50 of ``count`` timings returned by ``work(i)``."""
+    return statistics.median(work(i) for i in range(count))
+
+
+def timed(work: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    work()
+    return time.perf_counter() - began
+
+
+@contextlib.contextmanager
+def workload(made: agentlab.AgentCluster, name: str) -> Iterator[str]:
+    """A fresh workload namespace on the host, deleted afterwards, as a runtime does per pod."""
+    node = made.lab.add_workload(made.hosts[0], name)
+    try:
+        yield node.path
+    finally:
+        made.lab.remove_namespace(node)
+
+
+@contextlib.contextmanager
+def bench_cluster(workdir: Path) -> Iterator[agentlab.AgentCluster]:
+    with agentlab.cluster(workdir, "nftables", hosts=1, interval=10.0) as made:
+        made.api.create_tenant(TENANT)
+        yield made
+
+
+def breakdown(
+    made: agentlab.AgentCluster, worker: InHost, romana: Plugin, ref: Plugin, probes: int
+) -> list[common.Result]:
+    """Where one romana ADD and DEL spend their time, each part measured alone."""
+    host = made.hosts[0]
+    agent = made.agent(host)
+    api = agent.api
+    body: dict[str, Any] = {
+        "ifname": "eth0",
+        "network": "bench",
+        "tenant": TENANT,
+        "segment": "default",
+        "labels": {},
+    }
+    adds: list[float] = []
+    dels: list[float] = []
+    reconcile = "romana_agent_reconcile_duration_seconds"
+    sum0, count0 = agent.metric(f"{reconcile}_sum"), agent.metric(f"{reconcile}_count")
+    for i in range(probes):
+        cid = f"bench-api-{i}"
+        with workload(made, f"a{i}") as netns:
+            request = {"container_id": cid, "netns": netns, **body}
+            adds.append(timed(lambda r=request: api.add_endpoint(r)))  # type: ignore[misc]
+            dels.append(timed(lambda c=cid: api.delete_endpoint(c, "eth0")))
+    runs = agent.metric(f"{reconcile}_count") - count0
+    per_reconcile = (agent.metric(f"{reconcile}_sum") - sum0) / max(runs, 1)
+
+    client = worker.call(lambda: Client(ClientSettings(url=(made.url,), retries=1)))
+    try:
+        alloc = worker.call(
+            lambda: repeat(
+                probes, lambda i: timed(lambda: client.allocate(f"probe-{i}", host.name, TENANT))
+            )
+        )
+        release = worker.call(
+            lambda: repeat(probes, lambda i: timed(lambda: client.release(f"probe-{i}")))
+        )
+    finally:
+        client.close()
+    with tempfile.TemporaryDirectory(dir=agent.workdir) as scratch:
+        target = Path(scratch) / "record.json"
+        record = {"container_id": "x" * 64, "ifname": "eth0", "addresses": ["10.0.0.1"]}
+        write = repeat(probes, lambda i: timed(lambda: registry.write_json(target, record)))
+    start_ours = worker.call(lambda: repeat(probes, lambda i: romana.version()))
+    status_conf = {**romana.conf, "cniVersion": "1.1.0"}  # STATUS came with CNI 1.1.0
+    status = worker.call(
+        lambda: repeat(probes, lambda i: romana.invoke("STATUS", conf=status_conf)[0])
+    )
+    status_api = repeat(probes, lambda i: timed(api.status))
+    start_ref = worker.call(lambda: repeat(probes, lambda i: ref.version()))
+    # Last, with the agent stopped: its reconcile removes veths it has no record of, such as
+    # the ones made here on its behalf.
+    agent.stop()
+    with workload(made, "k") as netns:
+        spec = released_endpoint(romana.last, netns)
+        wiring = worker.call(lambda: kernel_parts(spec, probes))
+    return [
+        part("romana-cni start-up: VERSION process (p50)", start_ours),
+        part("romana-cni STATUS process: start-up, command imports, 1 agent call (p50)", status),
+        part("agent local API STATUS in-process (p50)", status_api),
+        part("ptp start-up: VERSION process (p50)", start_ref),
+        part("agent local API ADD in-process (p50)", statistics.median(adds)),
+        part("agent local API DEL in-process (p50)", statistics.median(dels)),
+        part("romanad allocate round trip (p50)", alloc),
+        part("romanad release round trip (p50)", release),
+        part("agent reconcile, mean per run", per_reconcile),
+        common.Result("agent reconciles per ADD+DEL", round(runs / probes, 2), "runs"),
+        part("durable registry write (p50; 3 per ADD, 1 per DEL)", write),
+        part("netns interface check: netlink socket in the workload (p50)", wiring["check"]),
+        part("veth pair, address, routes via pyroute2 (p50)", wiring["ensure"]),
+        part("veth removal via pyroute2 (p50)", wiring["remove"]),
+        part("conntrack -D, both directions: 2 processes (p50)", wiring["conntrack"]),
+    ]
+
+
+def released_endpoint(result: dict[str, Any], netns: str) -> hostplan.EndpointSpec:
+    """An endpoint like the one of ``result`` (its address is free again) into ``netns``."""
+    ip = result["ips"][0]
+    address = ipaddress.ip_address(ip["address"].split("/")[0])
+    mtu = int(result["interfaces"][-1].get("mtu", 1500))
+    gateway = ipaddress.ip_address(ip["gateway"])
+    return hostplan.EndpointSpec("bench-netlink", netns, "eth0", (address,), (gateway,), mtu)
+
+
+def kernel_parts(spec: hostplan.EndpointSpec, probes: int) -> dict[str, float]:
+    """The agent's kernel work for one endpoint, done alone from the host namespace.
+
+    The agent's own adapters are used, so the figures are what its writer thread spends;
+    the address is one the agent just released, so the agent's reconcile has nothing of it.
+    """
+    found: dict[str, list[float]] = {"check": [], "ensure": [], "remove": [], "conntrack": []}
+    address = str(spec.addresses[0])
+    with netlink.Netlink() as nl:
+        for _ in range(probes):
+
+            def check() -> None:
+                with rtnl.Rtnl(spec.netns) as inner:
+                    inner.link(spec.ifname)
+
+            found["check"].append(timed(check))
+            found["ensure"].append(timed(lambda: nl.ensure_endpoint(spec)))
+            found["remove"].append(timed(lambda: nl.remove_endpoint(spec.host_ifname)))
+            found["conntrack"].append(
+                timed(
+                    lambda: [
+                        subprocess.run(
+                            ["conntrack", "-D", side, address], capture_output=True, timeout=10
+                        )
+                        for side in ("--orig-src", "--orig-dst")
+                    ]
+                )
+            )
+    return {k: statistics.median(v) for k, v in found.items()}
+
+
+def run(runs: int, probes: int) -> list[common.Result]:
+    with tempfile.TemporaryDirectory(prefix="romana-bench-cni-") as tmp:
+        workdir = Path(tmp)
+        with bench_cluster(workdir) as made:
+            host = made.hosts[0]
+            agent = made.agent(host)
+            romana = Plugin(
+                "romana-cni",
+                [ROMANA_CNI],
+                {
+                    "cniVersion": CNI_VERSION,
+                    "name": "romana-bench",
+                    "type": "romana-cni",
+                    "tenant": TENANT,
+                    "agent_socket": agent.socket,
+                    "pending_dir": str(agent.pending_dir),
+                },
+            )
+            ref = Plugin(
+                "ptp",
+                [os.path.join(REFERENCE_DIR, "ptp")],
+                {
+                    "cniVersion": CNI_VERSION,
+                    "name": "ptp-bench",
+                    "type": "ptp",
+                    "ipMasq": False,
+                    "mtu": 1500,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": "172.31.255.0/24"}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": str(workdir / "host-local"),
+                    },
+                },
+            )
+            worker = InHost(host)
+            try:
+                for i in range(WARM_UP + runs):
+                    if i == WARM_UP:
+                        for samples in (romana.add, romana.delete, ref.add, ref.delete):
+                            samples.clear()
+                    for plugin in (romana, ref):
+                        tag = f"{plugin.name[0]}{i}"
+                        with workload(made, tag) as netns:
+                            worker.call(lambda: plugin.cycle(f"bench-{tag}", netns))  # noqa: B023
+                results = [
+                    compared("CNI ADD p50", romana.add, ref.add, 50),
+                    compared("CNI DEL p50", romana.delete, ref.delete, 50),
+                    compared("CNI ADD p95", romana.add, ref.add, 95),
+                    compared("CNI DEL p95", romana.delete, ref.delete, 95),
+                ]
+                results += breakdown(made, worker, romana, ref, probes)
+            finally:
+                worker.close()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cni", description=__doc__)
+    parser.add_argument("--runs", type=int, default=200, help="ADD+DEL cycles per plugin")
+    parser.add_argument("--probes", type=int, default=50, help="runs of each breakdown part")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench.cni needs root (network namespaces)", file=sys.stderr)
+        return 2
+    results = run(args.runs, args.probes)
+    notes = (
+        f"{args.runs} ADD+DEL cycles per plugin, alternating, in one lab host namespace; "
+        f"romana-cni with romana-agent (nftables) and romanad (SQLite), reference {REFERENCE} "
+        f"from {REFERENCE_DIR}, CNI {CNI_VERSION}. Breakdown parts are p50 of {args.probes} "
+        "runs each, measured alone."
+    )
+    common.show(results)
+    path = common.write("cni", results, notes)
+    print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
