@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import functools
 import ipaddress
 import json
 import os
@@ -36,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bench import common
 
@@ -50,6 +51,7 @@ from romana.client import Client, ClientSettings  # noqa: E402
 from romana.core import hostplan  # noqa: E402
 from romana.dataplane import netlink, rtnl  # noqa: E402
 from romana.dataplane import netns as netns_mod  # noqa: E402
+from romana.integrations.cni import agentapi  # noqa: E402
 from support.netns import Host  # noqa: E402
 
 T = TypeVar("T")
@@ -85,6 +87,13 @@ class InHost:
         return self._pool.submit(checked).result()
 
     def close(self) -> None:
+        # Leave the namespace on the worker itself: a context closed later by the garbage
+        # collector would switch whichever thread happens to collect it.
+        def leave() -> None:
+            while self._entered:
+                self._entered.pop().__exit__(None, None, None)
+
+        self._pool.submit(leave).result()
         self._pool.shutdown(wait=True)
 
 
@@ -214,9 +223,9 @@ def breakdown(
     for i in range(probes):
         cid = f"bench-api-{i}"
         with workload(made, f"a{i}") as netns:
-            request = {"container_id": cid, "netns": netns, **body}
-            adds.append(timed(lambda r=request: api.add_endpoint(r)))  # type: ignore[misc]
-            dels.append(timed(lambda c=cid: api.delete_endpoint(c, "eth0")))
+            request = cast(agentapi.EndpointRequest, {"container_id": cid, "netns": netns, **body})
+            adds.append(timed(functools.partial(api.add_endpoint, request)))
+            dels.append(timed(functools.partial(api.delete_endpoint, cid, "eth0")))
     runs = agent.metric(f"{reconcile}_count") - count0
     per_reconcile = (agent.metric(f"{reconcile}_sum") - sum0) / max(runs, 1)
 

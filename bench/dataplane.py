@@ -11,7 +11,8 @@ Targets (DESIGN.md §9), each measured against a reference taken in the same run
   dataplane stays — and the routes to the other host's prefix are switched between the
   underlay and a VXLAN device);
 * with 1,000 tenants and 2,000 policies loaded: >= 0.95 x with none (the same hosts, the
-  table switched between the full ruleset and the one without policies);
+  table switched between the full ruleset and the one without policies); and, to tell the
+  firewall's share of any gap to the underlay, the table without policies vs no table;
 
 Paths compared with each other are measured in turns (A B A B …, best of each), because other
 work on the machine makes single runs vary by a third.
@@ -164,6 +165,17 @@ def converged(cluster: agentlab.AgentCluster, before: dict[str, float], timeout:
             time.sleep(0.05)
 
 
+def quiet(cluster: agentlab.AgentCluster, still: float = 1.5, timeout: float = 120) -> None:
+    """Wait until no agent has programmed a policy change for ``still`` seconds."""
+    deadline = time.monotonic() + timeout
+    last, since = latency(cluster), time.monotonic()
+    while time.monotonic() - since < still and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = latency(cluster)
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def latency(cluster: agentlab.AgentCluster) -> dict[str, tuple[float, float]]:
     return {
         h: (
@@ -208,20 +220,26 @@ def vxlan(cluster: agentlab.AgentCluster) -> Callable[[bool], None]:
 
 def tables(
     cluster: agentlab.AgentCluster, views: dict[str, view.HostView]
-) -> Callable[[bool], None]:
-    """A switch between each host's full ruleset (True) and the same without policies."""
+) -> Callable[[str], None]:
+    """A switch of each host's table: ``full`` ruleset, ``bare`` (no policies) or ``none``."""
     rulesets = {
-        on: {
-            name: desired.firewall(hv if on else dataclasses.replace(hv, policies=())).rules
+        kind: {
+            name: desired.firewall(
+                hv if kind == "full" else dataclasses.replace(hv, policies=())
+            ).rules
             for name, hv in views.items()
         }
-        for on in (True, False)
+        for kind in ("full", "bare")
     }
-    walls = {h.name: firewall_mod.Nftables(netns=h.path) for h in cluster.hosts}
+    hosts = {h.name: h for h in cluster.hosts}
+    walls = {name: firewall_mod.Nftables(netns=h.path) for name, h in hosts.items()}
 
-    def switch(on: bool) -> None:
+    def switch(kind: str) -> None:
         for name, wall in walls.items():
-            wall.apply(rulesets[on][name])
+            if kind == "none":
+                cluster.lab.run(hosts[name], ["nft", "delete", "table", "inet", "romana"])
+            else:
+                wall.apply(rulesets[kind][name])
 
     return switch
 
@@ -259,6 +277,7 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
         for i in range(2, TENANTS + 1):
             c.api.create_tenant(f"bt{i}")
         tenants_s = time.monotonic() - started
+        quiet(c)  # the agents catch up with the tenants first, so only the policies are timed
         before = {h: count for h, (_, count) in latency(c).items()}
         started = time.monotonic()
         c.api.add_policies(policies(TENANTS, POLICIES))
@@ -266,7 +285,7 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
         bulk_e2e = time.monotonic() - started
         views = {h.name: view.parse(c.api.host_view(h.name)) for h in c.hosts}
         hv = views[h1.name]
-        time.sleep(3)  # let the agents finish the views queued behind the bulk load
+        quiet(c)
 
         changes, walls = [], []
         for n in range(3):
@@ -279,7 +298,7 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
             walls.append(time.monotonic() - started)
             after_latency = latency(c)
             changes.append(max(after_latency[h][0] - before_latency[h][0] for h in after_latency))
-            time.sleep(1)
+            quiet(c)
         one_change = sorted(changes)[1]
         change_e2e = sorted(walls)[1]
         results.append(
@@ -299,10 +318,12 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
             agent.stop()  # the dataplane stays; the agents would undo the switches below
         policy_table = tables(c, views)
 
-        def with_policies(on: bool) -> Callable[[], float]:
-            return lambda: (policy_table(on), routed())[1]
+        def with_table(kind: str) -> Callable[[], float]:
+            return lambda: (policy_table(kind), routed())[1]
 
-        loaded, bare = interleaved(repeat, with_policies(True), with_policies(False))
+        loaded, bare, none = interleaved(
+            repeat, with_table("full"), with_table("bare"), with_table("none")
+        )
         results.append(
             ratio_result(
                 f"routed with {TENANTS} tenants, {POLICIES} policies",
@@ -313,6 +334,17 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
                 "no policy",
             )
         )
+        results.append(
+            ratio_result(
+                "routed through the romana table (no policy)",
+                bare,
+                "Gbit/s",
+                0.95,
+                none,
+                "no romana table at all",
+            )
+        )
+        policy_table("full")
         overlay_routes = vxlan(c)
 
         def through(on: bool) -> Callable[[], float]:

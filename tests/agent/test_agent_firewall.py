@@ -75,6 +75,22 @@ def test_incremental_updates_leave_the_table_a_full_replace_leaves(
             script = firewall.delta_script(current, new)
             assert script is not None
             assert "delete table" not in script
+            # Chains that neither changed nor are referred to by a changed one are not named.
+            unchanged = set(current.chains) & set(new.chains)
+            changed = [c for c in new.chains if c not in unchanged]
+            referred = {
+                t
+                for c in changed
+                for r in c.rules
+                for t in (
+                    [n for _, n in r.verdict.targets]
+                    if isinstance(r.verdict, ruleset.Dispatch)
+                    else [r.verdict.chain]
+                )
+            }
+            for chain in unchanged:
+                if chain.name not in referred:
+                    assert f" {chain.name} " not in script, (chain.name, script)
         incremental.apply(new, current)
         replaced.apply(new)
         assert listing(lab, inc_node) == listing(lab, full_node), step

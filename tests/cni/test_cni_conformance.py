@@ -46,7 +46,7 @@ def sh(cluster: AgentCluster, node: Host | Workload, *argv: str) -> str:
 
 
 def link(cluster: AgentCluster, node: Host | Workload, name: str) -> dict[str, Any]:
-    """``ip -d link show`` of one interface as a dict of the values the tests compare."""
+    """The MAC address and MTU of one interface."""
     words = sh(cluster, node, "ip", "-o", "link", "show", "dev", name).split()
     return {"mac": words[words.index("link/ether") + 1], "mtu": int(words[words.index("mtu") + 1])}
 
@@ -62,7 +62,7 @@ def test_refused_requests_change_nothing(cni_cluster: AgentCluster, h1: Host) ->
     agent = cni_cluster.agent(h1)
     w = workload(cni_cluster, h1)
     ok = environ("ADD", cid(cni_cluster, "refused"), w.path)
-    cases: list[tuple[dict[str, str], dict[str, Any], int, str]] = [
+    cases: list[tuple[dict[str, str], dict[str, Any], int | None, str]] = [
         (ok, netconf(agent, version="0.2.0"), spec.ERR_INCOMPATIBLE_VERSION, "0.2.0"),
         (
             environ("ADD", cid(cni_cluster, "refused"), "/run/netns/no-such-ns"),
@@ -72,7 +72,8 @@ def test_refused_requests_change_nothing(cni_cluster: AgentCluster, h1: Host) ->
         ),
         (environ("ADD", cid(cni_cluster, "refused")), netconf(agent), 4, "CNI_NETNS"),
         (ok, netconf(agent, tenant=None), spec.ERR_INVALID_CONFIG, "tenant"),
-        (ok, netconf(agent, tenant="no-such-tenant"), None, "no-such-tenant"),
+        # An unknown tenant is the configuration's fault: error 7 naming the tenant.
+        (ok, netconf(agent, tenant="no-such-tenant"), spec.ERR_INVALID_CONFIG, "no-such-tenant"),
         (ok, netconf(agent, ipam={"type": "host-local"}), spec.ERR_UNSUPPORTED_FIELD, "ipam"),
     ]
     for env, conf, code, named in cases:
@@ -170,6 +171,11 @@ def test_check_fails_once_the_veth_is_gone_and_a_retried_add_gets_the_same_addre
     forged["ips"][0]["address"] = "10.255.255.1/32"
     wrong = invoke(h1, environ("CHECK", container, w.path), {**conf, "prevResult": forged})
     assert wrong.code == spec.ERR_CHECK_FAILED and "10.255.255.1" in wrong.json["details"]
+
+    # The address released behind the agent's back: the endpoint no longer owns it.
+    cni_cluster.api.release(f"{container}:eth0")
+    lost = invoke(h1, environ("CHECK", container, w.path), with_prev)
+    assert lost.code == spec.ERR_CHECK_FAILED and "no longer allocated" in lost.json["details"]
     assert invoke(h1, environ("DEL", container, w.path), conf).rc == 0
 
 
@@ -191,6 +197,35 @@ def test_del_completes_when_the_namespace_is_gone_and_forgets_its_flows(
         out = invoke(h1, environ("DEL", container, netns), {**conf, "prevResult": added.json})
         assert (out.rc, out.stdout) == (0, ""), out
     assert mentions(cni_cluster, h1, address) == []
+    with pytest.raises(errors.NotFound):
+        cni_cluster.api.get_allocation(f"{container}:eth0")
+
+
+def test_del_with_romanad_down_unwires_at_once_and_releases_when_it_returns(
+    cni_cluster: AgentCluster, h1: Host
+) -> None:
+    agent = cni_cluster.agent(h1)
+    w = workload(cni_cluster, h1)
+    container = cid(cni_cluster, "nostore")
+    conf = netconf(agent)
+    added = invoke(h1, environ("ADD", container, w.path), conf)
+    assert added.rc == 0, added
+    cni_cluster.kill_romanad()
+    try:
+        for _ in range(2):
+            out = invoke(h1, environ("DEL", container, w.path), conf)
+            assert (out.rc, out.stdout) == (0, ""), out
+        assert sh(cni_cluster, w, "ip", "-o", "link", "show", "type", "veth") == ""
+        assert mentions(cni_cluster, h1, added.address) == []
+        assert agent.state()["owed_releases"] == [f"{container}:eth0"]
+    finally:
+        cni_cluster.start_romanad()
+        for each in cni_cluster.agents.values():
+            each.wait_ready()
+    deadline = time.monotonic() + 15
+    while agent.state()["owed_releases"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert agent.state()["owed_releases"] == []
     with pytest.raises(errors.NotFound):
         cni_cluster.api.get_allocation(f"{container}:eth0")
 

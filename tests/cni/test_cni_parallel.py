@@ -26,6 +26,7 @@ def test_fifty_parallel_adds_get_distinct_wired_addresses_and_dels_remove_them(
     conf = netconf(cni_cluster.agent(h2), name=f"{lab.prefix}-burst")
     workloads: list[Workload] = [lab.add_workload(h2, f"p{i}") for i in range(COUNT)]
     pods = list(zip([f"{lab.prefix}-burst-{i}" for i in range(COUNT)], workloads, strict=True))
+
     finished = False
     try:
         adds = [spawn(h2, environ("ADD", c, w.path), conf) for c, w in pods]
@@ -45,8 +46,7 @@ def test_fifty_parallel_adds_get_distinct_wired_addresses_and_dels_remove_them(
             return ""
 
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            found = pool.map(wired, zip(workloads, addresses, strict=True))
-            problems = [p for p in found if p]
+            problems = [p for p in pool.map(wired, zip(workloads, addresses, strict=True)) if p]
         assert problems == [], problems
         assert len(host_veths(cni_cluster, h2) - before.veths) == COUNT
 
@@ -58,7 +58,7 @@ def test_fifty_parallel_adds_get_distinct_wired_addresses_and_dels_remove_them(
             assert lab.run(workload, ["ip", "-o", "link", "show", "type", "veth"]).stdout == ""
         finished = True
     finally:
-        if not finished:  # take back whatever the failed test left, for the tests after it
+        if not finished:  # take back what the failed burst left, for the tests after it
             for proc in [spawn(h2, environ("DEL", c, w.path), conf) for c, w in pods]:
                 finish(proc)
             settle(cni_cluster, h2, before)

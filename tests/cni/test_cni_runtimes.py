@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import socket
 import time
 from collections.abc import Iterator
@@ -96,11 +97,12 @@ def _wait_for_ctr(cluster: AgentCluster, ctr: Containerd, container: Container) 
 
 @pytest.fixture(scope="module")
 def fleet(cni_cluster: AgentCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    for binary in ("containerd", "ctr", "runc", "podman", "unshare", "nsenter", "busybox"):
+    for binary in ("containerd", "ctr", "runc", "podman", "unshare", "nsenter"):
         env.need_binary(binary)
+    busybox = env.need_binary("busybox")
     env.need(os.path.isdir("/etc/cni/net.d"), "needs /etc/cni/net.d (installed with podman)")
     workdir = tmp_path_factory.mktemp("runtimes")
-    image = ociimage.build(workdir / "image")
+    image = ociimage.build(workdir / "image", busybox)
     h1, h2 = cni_cluster.hosts[:2]
     made = Fleet(cni_cluster, {h.name: snapshot(cni_cluster, h) for h in (h1, h2)})
     machine_dirs = MachineDirs()
@@ -112,14 +114,22 @@ def fleet(cni_cluster: AgentCluster, tmp_path_factory: pytest.TempPathFactory) -
             ctr = ctrs[host.name] = Containerd(host, workdir / f"{host.name}-ctd", EXECUTABLE)
             ctr.start()
             ctr.import_image(image)
-            t1 = {"tenant": None, "labels": {"romana.io/tenant": "t1"}, "version": "1.0.0"}
-            ctr.write_conflist(conflist(netconf(agent, name="romana-ctr", **t1)))
+            t1 = {"romana.io/tenant": "t1"}
+            ctr.write_conflist(
+                conflist(netconf(agent, name="romana-ctr", version="1.0.0", tenant=None, labels=t1))
+            )
             podman = Podman(host, workdir / f"{host.name}-podman", EXECUTABLE)
             podmans[host.name] = podman.setup(image)
-            podman.add_network(conflist(netconf(agent, name="romana-t1", **t1)))
-            t2 = {"tenant": "t2", "labels": {"romana.io/segment": "blue"}, "version": "1.0.0"}
-            podman.add_network(conflist(netconf(agent, name="romana-t2", **t2)))
-        plan = [
+            podman.add_network(
+                conflist(netconf(agent, name="romana-t1", version="1.0.0", tenant=None, labels=t1))
+            )
+            blue = {"romana.io/segment": "blue"}
+            podman.add_network(
+                conflist(
+                    netconf(agent, name="romana-t2", version="1.0.0", tenant="t2", labels=blue)
+                )
+            )
+        plan: list[tuple[str, Host, Containerd | Podman, str, str]] = [
             ("a", h1, ctrs["h1"], "t1", "default"),
             ("b", h1, podmans["h1"], "t2", "blue"),
             ("c", h2, podmans["h2"], "t1", "default"),
@@ -146,11 +156,13 @@ def fleet(cni_cluster: AgentCluster, tmp_path_factory: pytest.TempPathFactory) -
                 print(f"--- ctr run {name} on {ctr.host.name}\n{ctr.log(name)}")
         raise
     finally:
-        for runtime in [*ctrs.values(), *podmans.values()]:
+        runtimes: list[Containerd | Podman] = [*ctrs.values(), *podmans.values()]
+        for runtime in runtimes:
             runtime.stop()
         left = mounts_under(workdir)
         machine_dirs.clean()
         assert not left, f"runtime mounts left behind: {left}"
+        shutil.rmtree(workdir)
 
 
 def test_containers_get_the_tenant_and_segment_of_their_network(fleet: Fleet) -> None:

@@ -8,16 +8,21 @@ which events arrived in which order.
   routes to other hosts, one endpoint per ready registry record whose namespace still exists,
   and the forwarding sysctls — validated by :func:`romana.core.hostplan.plan`.
 * :func:`firewall`: the ruleset compiled by :func:`romana.core.policy.compile.compile_ruleset`
-  from the tenants, layouts and policies. A policy that cannot be parsed or that this backend
-  cannot express is left out *whole* and named in ``refused`` — the others are enforced —
-  so one bad policy can neither half-apply nor block every later change.
+  from the tenants, layouts, policies and address sets. Stored Kubernetes policies go
+  through :func:`romana.core.policy.kubernetes.prepare` first: the ``kube.<ns>`` markers
+  become the compiler's ``isolation_scopes`` (per-pod isolation in those namespaces). A
+  policy that cannot be parsed or that this backend cannot express is left out *whole* and
+  named in ``refused`` — the others are enforced — so one bad policy can neither
+  half-apply nor block every later change.
 * :class:`Compiler`: :func:`firewall` memoised for a caller that compiles view after view
-  (the reconciler), so an unchanged policy set costs nothing and a change re-parses only
-  the policies that changed.
+  (the reconciler), so an unchanged policy set costs nothing, a change re-parses only the
+  policies that changed, and a change of address-set members alone only refills those sets
+  in the last ruleset (the firewall backend then rewrites just them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -28,9 +33,7 @@ from romana.agent import registry, view
 from romana.core import addressing, hostplan, ruleset
 from romana.core.errors import InvalidInput, RomanaError
 from romana.core.policy import compile as policy_compile
-from romana.core.policy import model, parse
-
-_UNLIMITED_SETS: Mapping[str, tuple[addressing.IPNetwork, ...]] = {}
+from romana.core.policy import kubernetes, model, parse, resolve
 
 
 def gateway_spec(hv: view.HostView) -> hostplan.GatewaySpec:
@@ -172,6 +175,7 @@ def firewall(
     ``parse_policy`` lets a caller reuse policies it parsed before (it must behave as
     :func:`romana.core.policy.parse.policy`)."""
     policies, refused = _parsed(hv.policies, parse_policy)
+    compiled, scopes = kubernetes.prepare(policies)
 
     def compile_with(chosen: Sequence[model.Policy]) -> ruleset.Ruleset:
         return policy_compile.compile_ruleset(
@@ -182,26 +186,59 @@ def firewall(
                 host_prefixes=tuple(p.prefix for p in hv.prefixes),
                 gateways=tuple(p.gateway for p in hv.prefixes),
                 policies=tuple(chosen),
-                address_sets=_UNLIMITED_SETS,
+                address_sets=hv.address_sets,
                 interface_prefix=interface_prefix,
+                isolation_scopes=scopes,
             )
         )
 
+    dropped: set[str] = set()
     try:
-        rules = compile_with(policies)
+        rules = compile_with(compiled)
     except RomanaError:
         # Find the culprits one by one (only on this failure path), keep the rest.
-        kept: list[model.Policy] = []
-        for policy in policies:
+        for policy in compiled:
             try:
                 compile_with([policy])
             except RomanaError as exc:
                 refused.append(f"policy {policy.name!r}: {exc}")
-                continue
-            kept.append(policy)
-        policies = kept
-        rules = compile_with(policies)
-    return Firewall(rules, tuple(refused), tuple(sorted(p.name for p in policies)))
+                dropped.add(policy.name)
+        rules = compile_with([p for p in compiled if p.name not in dropped])
+    names = tuple(sorted(p.name for p in policies if p.name not in dropped))
+    return Firewall(rules, tuple(refused), names)
+
+
+def with_members(
+    rules: ruleset.Ruleset, members: Mapping[str, tuple[addressing.IPNetwork, ...]]
+) -> ruleset.Ruleset:
+    """``rules`` with the elements of the sets compiled for ``members`` replaced.
+
+    Equal to compiling again when only the members changed: the compiler derives nothing
+    from members but the elements of each set (which sets exist depends on the names)."""
+    elements = {
+        (resolve.set_name("set", version, name), version): nets
+        for name, nets in members.items()
+        for version in (4, 6)
+    }
+    sets = tuple(
+        ruleset.address_set(s.name, s.version, elements[s.name, s.version])
+        if (s.name, s.version) in elements
+        else s
+        for s in rules.sets
+    )
+    return dataclasses.replace(rules, sets=sets)
+
+
+def _members_only(old: view.HostView, new: view.HostView) -> bool:
+    """True when the ruleset of ``new`` differs from that of ``old`` in set members at most."""
+    return (
+        old.host == new.host
+        and old.policies == new.policies
+        and old.tenants == new.tenants
+        and old.layouts == new.layouts
+        and old.prefixes == new.prefixes
+        and old.address_sets.keys() == new.address_sets.keys()
+    )
 
 
 class Compiler:
@@ -214,11 +251,17 @@ class Compiler:
 
     def __init__(self) -> None:
         self._parsed: dict[str, model.Policy | InvalidInput] = {}
-        self._last: tuple[str, Firewall] | None = None
+        self._last: tuple[str, view.HostView, Firewall] | None = None
 
     def firewall(self, hv: view.HostView, key: str) -> Firewall:
-        if self._last is not None and self._last[0] == key:
-            return self._last[1]
+        last = self._last
+        if last is not None and last[0] == key:
+            return last[2]
+        if last is not None and _members_only(last[1], hv):
+            fw = last[2]
+            result = Firewall(with_members(fw.rules, hv.address_sets), fw.refused, fw.policy_names)
+            self._last = (key, hv, result)
+            return result
         old = self._parsed
         new: dict[str, model.Policy | InvalidInput] = {}
 
@@ -237,5 +280,5 @@ class Compiler:
 
         result = firewall(hv, parse_policy=reuse)
         self._parsed = new
-        self._last = (key, result)
+        self._last = (key, hv, result)
         return result

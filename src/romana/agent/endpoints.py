@@ -199,6 +199,12 @@ class Endpoints:
     async def _delete_locked(self, key: str) -> bool:
         record = self._registry.get(key)
         name = hostplan.host_ifname(key)
+        if record is not None:
+            # Owe the release durably, then drop the record *before* the veth goes: a
+            # reconcile running meanwhile must not see a recorded endpoint with no veth and
+            # wire it again, and a crash from here on still ends in a release.
+            self._registry.owe_release(key)
+            self._registry.remove(key)
         try:
             await self._reconciler.call(lambda dp: dp.remove_endpoint(name))
         except (RomanaError, OSError) as exc:
@@ -210,6 +216,9 @@ class Endpoints:
             await self._reconciler.call(lambda dp: dp.forget_flows(addresses))
         released = await self._release(key)
         self._registry.remove(key)
+        if released is not None and key in self._registry.releases():
+            self._registry.released(key)
+            self._metrics.pending_releases.set(len(self._registry.releases()))
         if record is not None or released:
             log.info("endpoint %s deleted", key)
         return record is not None or released is True

@@ -31,46 +31,70 @@ _TABLE = "inet romana"
 _HEADER = (f"table {_TABLE} {{}}", f"delete table {_TABLE}")
 
 
+def _references(chains: list[ruleset.Chain]) -> tuple[set[str], set[str]]:
+    """The chains and sets the rules of ``chains`` refer to."""
+    targets: set[str] = set()
+    sets: set[str] = set()
+    for chain in chains:
+        for rule in chain.rules:
+            if isinstance(rule.verdict, ruleset.Dispatch):
+                targets.update(name for _, name in rule.verdict.targets)
+            elif rule.verdict.chain is not None:
+                targets.add(rule.verdict.chain)
+            sets.update(m.set_name for m in rule.matches if isinstance(m, ruleset.InSet))
+    return targets, sets
+
+
 def delta_script(old: ruleset.Ruleset, new: ruleset.Ruleset) -> str | None:
     """An ``nft -f`` script turning table ``inet romana`` holding ``old`` into ``new``.
 
     Changed chains and sets are flushed and filled again, new ones declared, vanished ones
-    deleted; unchanged ones appear as empty declarations (a no-op for an existing object),
-    which keeps every reference of the changed rules resolvable. None when the change
-    cannot be expressed this way (a hook, priority or set family changed): replace the table.
+    deleted. Unchanged chains and sets that the changed rules refer to appear as empty
+    declarations (a no-op for an existing object), so every reference resolves; nothing else
+    is named. None when the change cannot be expressed this way (a hook, priority or set
+    family changed): replace the table. '' when nothing changed.
     """
     if old.sets == new.sets and old.chains == new.chains:
         return ""
     old_chains = {c.name: c for c in old.chains}
     old_sets = {s.name: s for s in old.sets}
     commands: list[str] = []
-    chains: list[ruleset.Chain] = []
+    changed: list[ruleset.Chain] = []
     for chain in new.chains:
         before = old_chains.get(chain.name)
         if before is not None and (before.hook, before.priority) != (chain.hook, chain.priority):
             return None
-        if before == chain:
-            chains.append(dataclasses.replace(chain, rules=()))
-            continue
-        if before is not None:
-            commands.append(f"flush chain {_TABLE} {chain.name}")
-        chains.append(chain)
-    sets: list[ruleset.AddressSet] = []
+        if before != chain:
+            if before is not None:
+                commands.append(f"flush chain {_TABLE} {chain.name}")
+            changed.append(chain)
+    changed_sets: list[ruleset.AddressSet] = []
     for rset in new.sets:
         before_set = old_sets.get(rset.name)
         if before_set is not None and before_set.version != rset.version:
             return None
-        if before_set == rset:
-            sets.append(dataclasses.replace(rset, elements=()))
-            continue
-        if before_set is not None:
-            commands.append(f"flush set {_TABLE} {rset.name}")
-        sets.append(rset)
+        if before_set != rset:
+            if before_set is not None:
+                commands.append(f"flush set {_TABLE} {rset.name}")
+            changed_sets.append(rset)
+    targets, set_names = _references(changed)
+    names = {c.name for c in changed}
+    chains = [
+        c if c.name in names else dataclasses.replace(c, rules=())
+        for c in new.chains
+        if c.name in names or c.name in targets
+    ]
+    sets = [
+        s if s in changed_sets else dataclasses.replace(s, elements=())
+        for s in new.sets
+        if s in changed_sets or s.name in set_names
+    ]
     text = render_nftables.render(ruleset.Ruleset(tuple(sets), tuple(chains)))
     lines = text.splitlines()
     if tuple(lines[1:3]) != _HEADER:
         return None  # the renderer's layout changed: do not guess
-    gone_chains = [n for n in old_chains if n not in {c.name for c in new.chains}]
+    new_chains = {c.name for c in new.chains}
+    gone_chains = [n for n in old_chains if n not in new_chains]
     gone_sets = [n for n in old_sets if n not in {x.name for x in new.sets}]
     for name in gone_chains:
         commands.append(f"flush chain {_TABLE} {name}")

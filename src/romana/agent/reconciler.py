@@ -96,7 +96,8 @@ class _Applied:
 
 
 def firewall_key(hv: view.HostView) -> str:
-    """A digest of everything the ruleset depends on, to notice policy changes."""
+    """A digest of everything the ruleset depends on (address-set members too), to notice
+    policy changes."""
     data = {
         "policies": list(hv.policies),
         "tenants": sorted(
@@ -107,6 +108,7 @@ def firewall_key(hv: view.HostView) -> str:
             for lay in hv.layouts.values()
         ),
         "prefixes": sorted((p.network, str(p.prefix), str(p.gateway)) for p in hv.prefixes),
+        "address_sets": sorted((n, [str(m) for m in ms]) for n, ms in hv.address_sets.items()),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 

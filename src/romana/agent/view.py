@@ -2,7 +2,8 @@
 
 ``GET /v1/hosts/{name}/view`` (docs/api.md) returns everything one agent needs: its host
 with its prefixes and gateways, the networks (field widths), the routes to other hosts, the
-tenants, the policies and the allocations on this host. :func:`parse` turns that JSON into a
+tenants, the policies, the address sets (name → member prefixes, kept by the Kubernetes
+listener) and the allocations on this host. :func:`parse` turns that JSON into a
 :class:`HostView`; a malformed view is refused whole (``InvalidInput`` listing every problem),
 so the reconciler keeps working from the last good one rather than from half a view.
 Policies stay raw documents here: their grammar belongs to :mod:`romana.core.policy`.
@@ -45,6 +46,8 @@ class HostView:
     policies: tuple[Mapping[str, Any], ...]
     endpoints: Mapping[str, ipam.Allocation] = field(default_factory=dict)
     """Allocations on this host, by key."""
+    address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]] = field(default_factory=dict)
+    """Members of every address set, by set name."""
 
     def tenant(self, name: str) -> tenancy.Tenant | None:
         return self.tenants.get(name)
@@ -162,6 +165,7 @@ def parse(raw: Any) -> HostView:
             issues.add(f"endpoints[{i}]", f"is malformed ({exc!r})")
             continue
         endpoints[alloc.key] = alloc
+    address_sets = _address_sets(raw.get("address_sets", {}), issues)
     issues.raise_if_any()
     labels = host.get("labels") or {}
     return HostView(
@@ -175,4 +179,26 @@ def parse(raw: Any) -> HostView:
         tenants=tenants,
         policies=tuple(policies),
         endpoints=endpoints,
+        address_sets=address_sets,
     )
+
+
+def _address_sets(
+    raw: Any, issues: Issues
+) -> dict[str, tuple[addressing.IPNetwork, ...]]:
+    if not isinstance(raw, Mapping):
+        issues.add("address_sets", "must be an object of set name to member CIDRs")
+        return {}
+    out: dict[str, tuple[addressing.IPNetwork, ...]] = {}
+    for name, members in sorted(raw.items()):
+        if not isinstance(members, list):
+            issues.add(f"address_sets.{name}", "must be a list of CIDRs")
+            continue
+        nets: list[addressing.IPNetwork] = []
+        for i, member in enumerate(members):
+            try:
+                nets.append(ipaddress.ip_network(str(member)))
+            except ValueError:
+                issues.add(f"address_sets.{name}[{i}]", f"{member!r} is not a CIDR")
+        out[str(name)] = tuple(nets)
+    return out

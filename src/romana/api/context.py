@@ -22,6 +22,7 @@ from romana.api.watch import Changes
 from romana.core.errors import Unauthorized
 from romana.core.store import Store
 from romana.services import auth, keys
+from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
 from romana.services.ipam import IpamService
 from romana.services.policy import PolicyService
@@ -42,6 +43,7 @@ class Context:
     tenants: TenantService
     ipam: IpamService
     policies: PolicyService
+    address_sets: AddressSetService
     registry: RegistryService
     auth: auth.AuthService
     hostview: HostViewService
@@ -67,6 +69,7 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         tenants=tenants,
         ipam=ipam,
         policies=policies,
+        address_sets=AddressSetService(store),
         registry=RegistryService(store),
         auth=auth.AuthService(store, token_ttl=settings.token_ttl),
         hostview=HostViewService(store, topology, tenants, ipam, policies),

@@ -187,6 +187,18 @@ class Decoded(Out):
     allocation: Allocation | None = None
 
 
+# -- address sets ------------------------------------------------------------------------
+
+
+class AddressSetIn(In):
+    members: list[str] = Field(max_length=65536)
+
+
+class AddressSet(Out):
+    name: str
+    members: list[str]
+
+
 # -- routes and the agent view -----------------------------------------------------------
 
 
@@ -211,4 +223,5 @@ class HostView(Out):
     routes: list[Route]
     tenants: list[Tenant]
     policies: list[dict[str, Any]]
+    address_sets: dict[str, list[str]]
     endpoints: list[Allocation]

@@ -264,6 +264,24 @@ class Client:
     def remove_policy(self, policy_id: str) -> types.Document:
         return cast(types.Document, self._delete("policy", f"/v1/policies/{_seg(policy_id)}"))
 
+    # -- address sets --------------------------------------------------------------------
+
+    def list_address_sets(self) -> list[types.AddressSet]:
+        return cast(list[types.AddressSet], self._get("policy", "/v1/address-sets"))
+
+    def get_address_set(self, name: str) -> types.AddressSet:
+        return cast(types.AddressSet, self._get("policy", f"/v1/address-sets/{_seg(name)}"))
+
+    def put_address_set(self, name: str, members: Sequence[str]) -> types.AddressSet:
+        """Make the set hold exactly ``members`` (created when absent); the stored set."""
+        path = f"/v1/address-sets/{_seg(name)}"
+        return cast(types.AddressSet, self._put("policy", path, {"members": list(members)}))
+
+    def remove_address_set(self, name: str) -> types.AddressSet:
+        """Delete a set; NotFound when there is none."""
+        path = f"/v1/address-sets/{_seg(name)}"
+        return cast(types.AddressSet, self._delete("policy", path))
+
     # -- routes and the agent's view -----------------------------------------------------
 
     def routes(self, host: str) -> types.RoutePlan:

@@ -91,6 +91,11 @@ class Decoded(TypedDict):
     allocation: NotRequired[Allocation | None]
 
 
+class AddressSet(TypedDict):
+    name: str
+    members: list[str]
+
+
 class Route(TypedDict):
     dst: str
     via: str
@@ -112,4 +117,5 @@ class HostView(TypedDict):
     routes: list[Route]
     tenants: list[Tenant]
     policies: list[Document]
+    address_sets: dict[str, list[str]]
     endpoints: list[Allocation]

@@ -2,15 +2,27 @@
 
 Aggregated plan (the default), for host ``X`` in each tree it sits in, per network:
 
-* every other host of ``X``'s leaf group: its host prefix via that host's underlay IP;
+* every other host of ``X``'s leaf group: its host prefix via that host's underlay address;
 * at each level from the leaf up to the root, every sibling group that holds a host: the
   group's aggregate prefix via the group's *designated* host.
 
-The designated host of a leaf is its first host in placement order; of an inner group, the
-designated host of its first subgroup (document order) that holds a host. Any choice inside
-the group would be correct; this one moves only when the designated host leaves or a group
-earlier in the document gets its first host, and it survives export and re-parse because a
-leaf's host order is kept in the document.
+Next hops are per family: a route to a prefix of an IPv4 network goes via the next host's
+IPv4 underlay address, to one of an IPv6 network via its IPv6 address (``Host.ip6``, or an
+IPv6 ``ip``). Linux refuses an IPv6 route with an IPv4 gateway ("IPv6 does not support
+RTA_VIA attribute"), so a mixed-family route would never be installed. A host is a
+*candidate* next hop for a network when it has an underlay address of the network's family.
+
+The designated host of a leaf is its first candidate in placement order; of an inner group,
+the designated host of its first subgroup (document order) that holds a candidate. Any choice
+inside the group would be correct; this one moves only when the designated host leaves or a
+group earlier in the document gets its first candidate, and it survives export and re-parse
+because a leaf's host order is kept in the document.
+
+A prefix with no candidate to carry it — a leaf mate, or every host of a sibling group,
+without an address of the family — gets no route; it is listed in ``RoutePlan.skipped`` with
+the reason, so the agent can report it. A host that is no candidate itself gets no route of
+that family at all (nobody could route the answers back to it). Endpoints of such a host
+reach each other in that family only inside the host.
 
 Why it delivers: a packet for host ``Y`` sent along the plan of host ``C`` either reaches
 ``Y`` directly (same leaf) or goes to the designated host of the sibling group that holds
@@ -22,14 +34,13 @@ the sibling groups along its path, not the number of hosts.
 ``aggregate=False`` gives one route per remote host prefix via that host directly (flat
 fabrics, or when intermediate hops are not wanted).
 
-``via`` is always the next host's underlay address, whatever the family of ``dst``: an IPv6
-network over an IPv4 underlay needs IPv6 routes with an IPv4 gateway (RFC 5549, Linux 5.2+).
+Every route's ``via`` is of the family of its ``dst``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,14 +82,51 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Skipped:
+    """A prefix left without a route: ``reason`` says which host or group lacks an address.
+
+    ``host`` is the host whose prefix ``dst`` is, ``group`` the group whose aggregate it is
+    (one of the two is None).
+    """
+
+    network: str
+    dst: addressing.IPNetwork
+    reason: str
+    host: str | None = None
+    group: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "network": self.network,
+            "dst": str(self.dst),
+            "reason": self.reason,
+            "host": self.host,
+            "group": self.group,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Skipped:
+        return cls(
+            str(raw["network"]),
+            ipaddress.ip_network(raw["dst"]),
+            str(raw["reason"]),
+            None if raw.get("host") is None else str(raw["host"]),
+            None if raw.get("group") is None else str(raw["group"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RoutePlan:
-    """The host's own prefixes and gateways, and the routes to everyone else's."""
+    """The host's own prefixes and gateways, the routes to everyone else's, and the prefixes
+    no route can reach (``skipped``)."""
 
     host: str
     ip: addressing.IPAddress
     aggregate: bool
     prefixes: tuple[topology.HostPrefix, ...]
     routes: tuple[Route, ...]
+    ip6: addressing.IPAddress | None = None
+    skipped: tuple[Skipped, ...] = ()
 
     def lookup(self, address: addressing.IPAddress | str) -> Route | None:
         """The route a longest-prefix match picks for ``address``; None when none covers it."""
@@ -100,9 +148,11 @@ class RoutePlan:
         return {
             "host": self.host,
             "ip": str(self.ip),
+            "ip6": None if self.ip6 is None else str(self.ip6),
             "aggregate": self.aggregate,
             "prefixes": [p.to_dict() for p in self.prefixes],
             "routes": [r.to_dict() for r in self.routes],
+            "skipped": [x.to_dict() for x in self.skipped],
         }
 
     @classmethod
@@ -123,6 +173,8 @@ class RoutePlan:
             bool(raw.get("aggregate", True)),
             prefixes,
             tuple(Route.from_dict(r) for r in raw.get("routes", [])),
+            None if raw.get("ip6") is None else ipaddress.ip_address(raw["ip6"]),
+            tuple(Skipped.from_dict(x) for x in raw.get("skipped", [])),
         )
 
 
@@ -133,55 +185,90 @@ def route_plan(topo: topology.Topology, host_name: str, *, aggregate: bool = Tru
         NotFound: no host has this name.
     """
     host = topo.host(host_name)
-    ips = {h.name: h.ip for h in topo.hosts}
+    hops = {
+        version: {h.name: a for h in topo.hosts if (a := h.address(version)) is not None}
+        for version in (4, 6)
+    }
     layouts = topo.layouts
     routes: list[Route] = []
+    skipped: list[Skipped] = []
     for tree in topo.trees:
         chain = tree.chain(host_name)
         if chain is None:
             continue
         for net in tree.networks:
             lay = layouts[net]
-            steps = _aggregated(chain, host_name) if aggregate else _direct(tree, host_name)
+            via = hops[lay.version]
+            steps = _aggregated(chain, host_name, via) if aggregate else _direct(tree, host_name)
             for target, group in steps:
-                dst = (
-                    topology.host_prefix(lay, target.index)
-                    if group is None
-                    else topology.group_prefix(lay, tree.topology_bits, group)
-                )
-                routes.append(
-                    Route(
-                        net,
-                        dst,
-                        ips[target.host],
-                        target.host,
-                        None if group is None else group.path,
-                    )
-                )
+                if group is None:
+                    dst = topology.host_prefix(lay, target.index)
+                else:
+                    dst = topology.group_prefix(lay, tree.topology_bits, group)
+                hop = via.get(target.host)
+                if host_name not in via or hop is None:
+                    skipped.append(_skipped(net, dst, lay.version, host_name, target, group, via))
+                    continue
+                path = None if group is None else group.path
+                routes.append(Route(net, dst, hop, target.host, path))
     return RoutePlan(
         host.name,
         host.ip,
         aggregate,
         topology.placement(topo, host_name).prefixes,
         tuple(routes),
+        host.ip6,
+        tuple(skipped),
     )
 
 
-def designated(group: topology.Group) -> topology.Member | None:
-    """The host that receives traffic for ``group``'s aggregate; None for an empty group."""
+def _skipped(
+    net: str,
+    dst: addressing.IPNetwork,
+    version: int,
+    host_name: str,
+    target: topology.Member,
+    group: topology.Group | None,
+    candidates: Container[str],
+) -> Skipped:
+    if host_name not in candidates:
+        # Others have no route back to this host's prefix in this family either.
+        reason = f"this host {host_name} has no IPv{version} underlay address"
+    elif group is None:
+        reason = f"host {target.host} has no IPv{version} underlay address"
+    else:
+        reason = f"no host of group {group.path} has an IPv{version} underlay address"
+    if group is None:
+        return Skipped(net, dst, reason, host=target.host)
+    return Skipped(net, dst, reason, group=group.path)
+
+
+def designated(
+    group: topology.Group, candidates: Container[str] | None = None
+) -> topology.Member | None:
+    """The host that receives traffic for ``group``'s aggregate; None for an empty group.
+
+    ``candidates`` limits the choice to these host names (the hosts with an underlay address
+    of the network's family); None admits every host.
+    """
     if group.is_leaf:
-        return group.members[0] if group.members else None
+        return next(
+            (m for m in group.members if candidates is None or m.host in candidates), None
+        )
     for child in group.groups:
-        member = designated(child)
+        member = designated(child, candidates)
         if member is not None:
             return member
     return None
 
 
 Step = tuple[topology.Member, topology.Group | None]
+"""A next host and the group it stands for (None: the host's own prefix)."""
 
 
-def _aggregated(chain: tuple[topology.Group, ...], host_name: str) -> Iterator[Step]:
+def _aggregated(
+    chain: tuple[topology.Group, ...], host_name: str, candidates: Container[str]
+) -> Iterator[Step]:
     for member in chain[-1].members:
         if member.host != host_name:
             yield member, None
@@ -191,7 +278,8 @@ def _aggregated(chain: tuple[topology.Group, ...], host_name: str) -> Iterator[S
         for sibling in parent.groups:
             if sibling.position == here.position:
                 continue
-            hop = designated(sibling)
+            # A group with hosts but no candidate still gets a step, to be reported.
+            hop = designated(sibling, candidates) or designated(sibling)
             if hop is not None:
                 yield hop, sibling
 
@@ -207,4 +295,4 @@ def plans(topo: topology.Topology, *, aggregate: bool = True) -> dict[str, Route
     return {h.name: route_plan(topo, h.name, aggregate=aggregate) for h in topo.hosts}
 
 
-__all__ = ["Route", "RoutePlan", "designated", "plans", "route_plan"]
+__all__ = ["Route", "RoutePlan", "Skipped", "designated", "plans", "route_plan"]

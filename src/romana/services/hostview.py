@@ -1,7 +1,8 @@
 """Everything one host needs, as one document at one store revision; and waiting for changes.
 
 The host view is what an agent reconciles from: its host record (prefixes, gateways), its
-route plan, the networks, every tenant, every policy, and the allocations on this host.
+route plan, the networks, every tenant, every policy, every address set (name → members),
+and the allocations on this host.
 
 Invariants:
 
@@ -10,8 +11,9 @@ Invariants:
   Under a sustained stream of writes the earliest reading is reported, which can only make
   an agent fetch again, never miss a change.
 * A change is *relevant* to a host unless it is a service registration, a user or key, or an
-  address slot of another host (:meth:`HostViewService.relevant`). Waiting returns early only
-  for relevant changes; the revision of the returned view moves with every store change.
+  address slot of another host (:meth:`HostViewService.relevant`); so policies, tenants and
+  address-set members are relevant to every host. Waiting returns early only for relevant
+  changes; the revision of the returned view moves with every store change.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from romana.core import errors
 from romana.core.store import Event, Store
 from romana.services import keys
+from romana.services.addresssets import AddressSetService
 from romana.services.ipam import IpamService
 from romana.services.policy import PolicyService
 from romana.services.tenants import TenantService
@@ -65,6 +68,7 @@ class HostViewService:
         self._tenants = tenants
         self._ipam = ipam
         self._policies = policies
+        self._sets = AddressSetService(store)
 
     def view(self, host: str) -> dict[str, Any]:
         """The host's view; NotFound for a host the topology does not hold."""
@@ -84,6 +88,7 @@ class HostViewService:
             "routes": route_document(self._topology.route_plan(host))["routes"],
             "tenants": [t.to_dict() for t in self._tenants.list_all()],
             "policies": self._policies.list_all(),
+            "address_sets": self._sets.list_all(),
             "endpoints": [a.to_dict() for a in self._ipam.list_all(host=host)],
         }
 

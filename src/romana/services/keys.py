@@ -82,3 +82,7 @@ def parse_addr(key: str) -> tuple[str, int, int, int, int]:
 
 def policy(pid: str) -> str:
     return POLICIES + pid
+
+
+def address_set(name: str) -> str:
+    return ADDRESS_SETS + name

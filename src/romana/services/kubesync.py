@@ -23,8 +23,9 @@ from typing import Any, Protocol
 from romana.core.errors import AlreadyExists, Conflict, NotFound, RomanaError
 from romana.core.policy import kubeobjects as ko
 from romana.core.policy import kubernetes
-from romana.core.store import Delete, Put, Store
-from romana.services import keys, txn
+from romana.core.store import Store
+from romana.services import keys
+from romana.services.addresssets import AddressSetService
 from romana.services.policy import PolicyService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
@@ -71,6 +72,7 @@ class ServicesRomanad:
         self.topology = TopologyService(store)
         self.tenant_service = TenantService(store, self.topology)
         self.policy_service = PolicyService(store)
+        self.set_service = AddressSetService(store)
 
     def tenants(self) -> dict[str, set[str]]:
         return {t.name: set(t.segments) for t in self.tenant_service.list_all()}
@@ -123,16 +125,14 @@ class ServicesRomanad:
             self.policy_service.remove(pid)
 
     def address_sets(self) -> dict[str, list[str]]:
-        return {
-            kv.key[len(ADDRESS_SETS) :]: txn.loads(kv)
-            for kv in self.store.range(ADDRESS_SETS).items
-        }
+        return self.set_service.list_all()
 
     def put_address_set(self, name: str, members: Sequence[str]) -> None:
-        self.store.txn((), (Put(ADDRESS_SETS + name, txn.dumps(list(members))),))
+        self.set_service.put(name, members)
 
     def remove_address_set(self, name: str) -> None:
-        self.store.txn((), (Delete(ADDRESS_SETS + name),))
+        with contextlib.suppress(NotFound):
+            self.set_service.remove(name)
 
 
 def sync(

@@ -133,9 +133,14 @@ class TopologyService:
         return txn.run(self._store, attempt, what="apply topology")
 
     def add_host(
-        self, name: str, ip: str, labels: Mapping[str, str] | None = None
+        self,
+        name: str,
+        ip: str,
+        labels: Mapping[str, str] | None = None,
+        ip6: str | None = None,
     ) -> dict[str, Any]:
-        spec = topology.HostSpec(name, ip, dict(labels or {}))
+        """Place a host; ``ip6`` is its IPv6 underlay address beside an IPv4 ``ip``."""
+        spec = topology.HostSpec(name, ip, dict(labels or {}), ip6)
 
         def attempt(w: txn.Writes) -> dict[str, Any]:
             view = self.view()
@@ -199,6 +204,7 @@ class TopologyService:
         return {
             "name": host.name,
             "ip": str(host.ip),
+            "ip6": None if host.ip6 is None else str(host.ip6),
             "labels": dict(host.labels),
             "group": place.prefixes[0].group if place.prefixes else "",
             "indices": place.indices,

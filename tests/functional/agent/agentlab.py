@@ -111,7 +111,15 @@ class Admin:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.call(self.client.close)
+        # Leave the namespace on the worker itself: if the garbage collector ran the exit
+        # later, it would do so on whatever thread it happened to be on and move that one.
+        with contextlib.suppress(Exception):
+            self.call(self._leave)
         self._pool.shutdown(wait=True)
+
+    def _leave(self) -> None:
+        while self._inside:
+            self._inside.pop().__exit__(None, None, None)
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):

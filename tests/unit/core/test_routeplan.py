@@ -32,7 +32,8 @@ def deliver(topo: topology.Topology, src: str, address: str) -> list[str]:
     return path
 
 
-def zones() -> topology.Topology:
+def zones(*, without_ip6: tuple[str, ...] = ()) -> topology.Topology:
+    """Five dual-stack hosts in two zones; the hosts in ``without_ip6`` are IPv4 only."""
     topo = topology.parse(ZONES)
     zone = "topology.kubernetes.io/zone"
     for name, z, rack, n in [
@@ -42,7 +43,8 @@ def zones() -> topology.Topology:
         ("b1x", "b", "1", 4),
         ("b3", "b", "3", 5),
     ]:
-        spec = topology.HostSpec(name, f"192.0.2.{n}", {zone: z, "rack": rack})
+        ip6 = None if name in without_ip6 else f"2001:db8::{n}"
+        spec = topology.HostSpec(name, f"192.0.2.{n}", {zone: z, "rack": rack}, ip6)
         topo, _ = topology.place_host(topo, spec)
     return topo
 
@@ -109,6 +111,69 @@ def test_zones_and_racks_aggregate_level_by_level() -> None:
     assert deliver(topo, "b3", "10.64.0.1") == ["b3", "a1", "a2"]
 
 
+def test_next_hops_are_of_the_destinations_family() -> None:
+    a1 = routeplan.route_plan(zones(), "a1")
+    assert [(r.network, str(r.via)) for r in a1.routes[:4]] == [
+        ("pods-v4", "192.0.2.2"),
+        ("pods-v4", "192.0.2.3"),
+        ("pods-v6", "2001:db8::2"),
+        ("pods-v6", "2001:db8::3"),
+    ]
+    assert a1.skipped == ()
+    assert str(a1.ip6) == "2001:db8::1"
+
+
+def test_a_host_without_an_ipv6_address_gets_no_ipv6_route_and_the_plan_says_why() -> None:
+    topo = zones(without_ip6=("b1x",))
+    b1 = routeplan.route_plan(topo, "b1")
+    assert [(r.network, str(r.dst)) for r in b1.routes if r.via_host == "b1x"] == [
+        ("pods-v4", "10.129.0.0/16"),
+        ("infra", "172.20.12.0/22"),
+    ]
+    assert [x.to_dict() for x in b1.skipped] == [
+        {
+            "network": "pods-v6",
+            "dst": "fd00:10:0:0:8100::/72",
+            "reason": "host b1x has no IPv6 underlay address",
+            "host": "b1x",
+            "group": None,
+        }
+    ]
+    # The IPv4-only host itself routes IPv4 only: nobody could answer it over IPv6.
+    b1x = routeplan.route_plan(topo, "b1x")
+    assert {r.network for r in b1x.routes} == {"pods-v4", "infra"}
+    assert {x.network for x in b1x.skipped} == {"pods-v6"}
+    assert all(x.reason == "this host b1x has no IPv6 underlay address" for x in b1x.skipped)
+    # The IPv4 routes of every host are untouched.
+    before = zones()
+    for host in ("a1", "a2", "b1", "b3"):
+        v4 = [r for r in routeplan.route_plan(topo, host).routes if r.dst.version == 4]
+        assert v4 == [r for r in routeplan.route_plan(before, host).routes if r.dst.version == 4]
+
+
+def test_a_group_is_reached_through_its_first_host_with_an_address_of_the_family() -> None:
+    # b1 is zone-b's designated host for IPv4; without an IPv6 address b1x stands in.
+    topo = zones(without_ip6=("b1",))
+    a1 = routeplan.route_plan(topo, "a1")
+    assert [(r.network, str(r.dst), r.via_host) for r in a1.routes if r.group == "zone-b"] == [
+        ("pods-v4", "10.128.0.0/9", "b1"),
+        ("pods-v6", "fd00:10:0:0:8000::/65", "b1x"),
+    ]
+    assert deliver(topo, "a1", "fd00:10::c000:0:1:1") == ["a1", "b1x", "b3"]
+    # A group none of whose hosts has an IPv6 address gets no IPv6 route at all.
+    topo = zones(without_ip6=("b1", "b1x", "b3"))
+    a1 = routeplan.route_plan(topo, "a1")
+    assert not [r for r in a1.routes if r.group == "zone-b" and r.dst.version == 6]
+    assert [(x.network, str(x.dst), x.group, x.reason) for x in a1.skipped] == [
+        (
+            "pods-v6",
+            "fd00:10:0:0:8000::/65",
+            "zone-b",
+            "no host of group zone-b has an IPv6 underlay address",
+        )
+    ]
+
+
 def test_every_host_reaches_every_other_host_prefix() -> None:
     for topo in (topology.parse(TWO_RACKS), zones()):
         for src in topo.hosts:
@@ -159,8 +224,12 @@ def test_lookup_is_longest_prefix_match() -> None:
 
 
 def test_wire_form_round_trip() -> None:
-    plan = routeplan.route_plan(zones(), "a1")
-    assert routeplan.RoutePlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+    for plan in (
+        routeplan.route_plan(zones(), "a1"),
+        routeplan.route_plan(zones(without_ip6=("b1x",)), "b1"),
+        routeplan.route_plan(zones(without_ip6=("b1x",)), "b1x"),
+    ):
+        assert routeplan.RoutePlan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
 
 
 def test_unknown_host() -> None:

@@ -1,7 +1,8 @@
-"""Service ``policy``: Romana policies (docs/api.md, Policies).
+"""Service ``policy``: Romana policies and address sets (docs/api.md, Policies).
 
 A tenant user sees the policies applied to its tenant, and may add or remove only policies
-whose every target lies inside its tenant.
+whose every target lies inside its tenant. Address sets are global: agents and every role
+but tenant read them; admin and service users write them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body
 
+from romana.api import schemas
 from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
 from romana.services import auth, policy
@@ -66,3 +68,30 @@ def get_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
 def remove_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
     _authorize_change(caller, ctx.policies.get(pid))
     return ctx.policies.remove(pid)
+
+
+@router.get("/v1/address-sets", response_model=list[schemas.AddressSet])
+def list_address_sets(ctx: Ctx, caller: Caller) -> list[dict[str, Any]]:
+    auth.authorize(caller, auth.Action.READ)
+    return [{"name": n, "members": m} for n, m in sorted(ctx.address_sets.list_all().items())]
+
+
+@router.get("/v1/address-sets/{name}", response_model=schemas.AddressSet)
+def get_address_set(name: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    auth.authorize(caller, auth.Action.READ)
+    return {"name": name, "members": ctx.address_sets.get(name)}
+
+
+@router.put("/v1/address-sets/{name}", response_model=schemas.AddressSet)
+def put_address_set(
+    name: str, body: schemas.AddressSetIn, ctx: Ctx, caller: Caller
+) -> dict[str, Any]:
+    """Make the set hold exactly ``members`` (created when absent); every problem at once."""
+    auth.authorize(caller, auth.Action.WRITE)
+    return {"name": name, "members": ctx.address_sets.put(name, body.members)}
+
+
+@router.delete("/v1/address-sets/{name}", response_model=schemas.AddressSet)
+def remove_address_set(name: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    auth.authorize(caller, auth.Action.WRITE)
+    return {"name": name, "members": ctx.address_sets.remove(name)}

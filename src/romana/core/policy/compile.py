@@ -41,6 +41,7 @@ on endpoints: endpoint membership only ever appears as elements of address sets.
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping
@@ -251,7 +252,7 @@ def _validate(inputs: CompileInput) -> None:
             limits = [inputs.layouts[n].max_segment for n in tenant.ids if n in inputs.layouts]
             if not 0 <= sid <= min(limits, default=0):
                 issues.add(f"{at}.segments.{segment}", f"must be in 0..{min(limits, default=0)}")
-    policy_names = [p.name for p in inputs.policies]
-    for name in sorted({n for n in policy_names if policy_names.count(n) > 1}):
+    uses = collections.Counter(p.name for p in inputs.policies)
+    for name in sorted(n for n, count in uses.items() if count > 1):
         issues.add("policies", f"policy name {name!r} is used twice")
     issues.raise_if_any()

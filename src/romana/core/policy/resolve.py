@@ -131,14 +131,33 @@ class Resolver:
         self.layouts = {name: layouts[name] for name in sorted(layouts)}
         self.tenants = sorted(tenants, key=lambda t: t.name)
         self.by_name = {t.name: t for t in self.tenants}
+        # Indexes for _find: every list keeps the name order of self.tenants.
+        self._by_external: dict[str, list[TenantLike]] = {}
+        self._by_number: dict[int, list[TenantLike]] = {}
+        for t in self.tenants:
+            if t.external_id:
+                self._by_external.setdefault(t.external_id, []).append(t)
+            for number in set(t.ids.values()):
+                self._by_number.setdefault(number, []).append(t)
         self.address_sets = address_sets
         self.versions = tuple(versions)
         self.notes: list[str] = []
 
+    def _candidates(self, ref: model.TenantRef) -> Sequence[TenantLike]:
+        """The tenants one field of ``ref`` selects, a superset of what ``ref`` selects."""
+        if ref.name is not None:
+            one = self.by_name.get(ref.name)
+            return [one] if one is not None else []
+        if ref.external_id is not None:
+            return self._by_external.get(ref.external_id, [])
+        if ref.number is not None:
+            return self._by_number.get(ref.number, [])
+        return self.tenants
+
     def _find(self, ref: model.TenantRef, where: str) -> list[TenantLike]:
         found = [
             t
-            for t in self.tenants
+            for t in self._candidates(ref)
             if (ref.name is None or t.name == ref.name)
             and (ref.external_id is None or (t.external_id or None) == ref.external_id)
             and (ref.number is None or ref.number in t.ids.values())

@@ -188,6 +188,11 @@ class Builder:
             for m in self._set_matches(side, target):
                 rules += self._jumps(Slot(direction, action, target), (m,))
         with_slots = {s.target.tenant for s in own if s.target.tenant}
+        # One pass over the slots, not one per tenant: the tree has a chain per tenant.
+        segments_of: dict[str, set[int]] = {}
+        for s in own:
+            if s.target.kind is kinds.SEGMENT:
+                segments_of.setdefault(s.target.tenant, set()).add(s.target.segment)
         tenants = [
             t
             for t in self.resolver.tenants
@@ -195,7 +200,8 @@ class Builder:
         ]
         below: list[ruleset.Chain] = []
         for tenant in tenants:
-            below += self._tenant_chains(direction, action, tenant, own)
+            segments = sorted(segments_of.get(tenant.name, ()))
+            below += self._tenant_chains(direction, action, tenant, segments)
         rules += self._dispatch(
             side,
             lambda lay, n: [
@@ -257,8 +263,9 @@ class Builder:
         direction: model.Direction,
         action: model.Action,
         tenant: resolve.TenantLike,
-        own: list[Slot],
+        segments: list[int],
     ) -> list[ruleset.Chain]:
+        """The tenant's chain and the chains of its ``segments`` (those with policies here)."""
         kinds = resolve.TargetKind
         per_endpoint = (direction, action) == (_IN, _ALLOW) and tenant.name in self.scopes
         restricting = (direction, action) == (_OUT, _ALLOW) or per_endpoint
@@ -279,13 +286,6 @@ class Builder:
                     rules.append(ruleset.Rule((src,), ruleset.ACCEPT, f"own tenant {network}"))
         tenant_slot = Slot(direction, action, resolve.Target(kinds.TENANT, tenant.name))
         rules += self._jumps(tenant_slot)
-        segments = sorted(
-            {
-                s.target.segment
-                for s in own
-                if s.target.kind is kinds.SEGMENT and s.target.tenant == tenant.name
-            }
-        )
         below = []
         for segment in segments:
             slot = Slot(direction, action, resolve.Target(kinds.SEGMENT, tenant.name, segment))

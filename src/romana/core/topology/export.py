@@ -78,6 +78,8 @@ def _group(group: model.Group, hosts: Mapping[str, model.Host]) -> dict[str, Any
 
 def _host(host: model.Host, index: int) -> dict[str, Any]:
     out: dict[str, Any] = {"name": host.name, "ip": str(host.ip)}
+    if host.ip6 is not None:
+        out["ip6"] = str(host.ip6)
     if host.labels:
         out["labels"] = dict(host.labels)
     out["index"] = index
@@ -90,7 +92,7 @@ def tree_view(topology: model.Topology) -> dict[str, Any]:
     Shape: ``{"topologies": [{"networks", "topology_bits", "root": Node}],
     "unplaced_networks": [names]}`` where ``Node = {"name", "path", "assignment", "routing",
     "first", "capacity", "prefixes": {network: cidr}, "free_slots", "hosts": [{"name", "ip",
-    "index", "labels", "prefixes"}], "groups": [Node]}``. ``free_slots`` counts the padding
+    "ip6", "index", "labels", "prefixes"}], "groups": [Node]}`` (``ip6`` None when unset). ``free_slots`` counts the padding
     slots of a group's subgroup list (room for more subgroups).
     """
     hosts = {h.name: h for h in topology.hosts}
@@ -134,6 +136,7 @@ def _node(
             {
                 "name": m.host,
                 "ip": str(hosts[m.host].ip),
+                "ip6": None if hosts[m.host].ip6 is None else str(hosts[m.host].ip6),
                 "index": m.index,
                 "labels": dict(hosts[m.host].labels),
                 "prefixes": {lay.name: str(model.host_prefix(lay, m.index)) for lay in lays},
@@ -173,8 +176,9 @@ def _draw_node(node: Mapping[str, Any], depth: int, lines: list[str]) -> None:
     suffix = f"  [{'; '.join(extra)}]" if extra else ""
     lines.append(f"{pad}{label}  {prefixes}{suffix}")
     for host in node["hosts"]:
+        underlay = " ".join(a for a in (host["ip"], host.get("ip6")) if a)
         lines.append(
-            f"{pad}  - {host['name']} {host['ip']}  #{host['index']} "
+            f"{pad}  - {host['name']} {underlay}  #{host['index']} "
             f"{' '.join(host['prefixes'].values())}"
         )
     for child in node["groups"]:

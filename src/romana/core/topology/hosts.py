@@ -33,17 +33,18 @@ _LISTED_GROUPS = 20
 
 
 def host_of(spec: model.HostSpec) -> model.Host:
-    """Validate a :class:`HostSpec`; InvalidInput naming ``name``, ``ip`` or ``labels``."""
+    """Validate a :class:`HostSpec`; InvalidInput naming ``name``, ``ip``, ``ip6``, ``labels``."""
     issues = Issues()
     if not isinstance(spec.name, str) or not model.HOST_NAME_RE.match(spec.name):
         issues.add("name", model.HOST_NAME_RULE)
     ip = model.parse_ip(spec.ip)
     if ip is None:
         issues.add("ip", f"{spec.ip!r} is not an IPv4 or IPv6 address")
+    ip6 = model.check_ip6(spec.ip6, ip, "ip6", issues)
     labels = model.check_labels(spec.labels, "labels", issues)
     issues.raise_if_any()
     assert ip is not None
-    return model.Host(spec.name, ip, labels)
+    return model.Host(spec.name, ip, labels, ip6)
 
 
 def eligible_leaves(tree: model.Tree, labels: model.Labels) -> Iterator[model.Group]:
@@ -78,15 +79,17 @@ def place_host(
 
     Raises:
         InvalidInput: the spec is malformed, or the host's labels fit no group of any tree.
-        AlreadyExists: a host with this name or underlay IP is placed already.
+        AlreadyExists: a host with this name or one of its underlay addresses is placed
+            already.
         Exhausted: a tree has eligible groups but none has a free index.
     """
     host = host_of(spec)
     for other in topology.hosts:
         if other.name == host.name:
             raise AlreadyExists(f"host {host.name!r} exists already (ip {other.ip})")
-        if other.ip == host.ip:
-            raise AlreadyExists(f"host {other.name!r} has underlay address {host.ip} already")
+        for address in host.addresses:
+            if address in other.addresses:
+                raise AlreadyExists(f"host {other.name!r} has underlay address {address} already")
     trees = list(topology.trees)
     placed = False
     for t, tree in enumerate(trees):
@@ -234,7 +237,7 @@ def update_labels(
 
 
 def find(topology: model.Topology, name_or_ip: str | addressing.IPAddress) -> model.Host:
-    """A host by name, or by underlay IP when no host has that name.
+    """A host by name, or by underlay address (``ip`` or ``ip6``) when no host has that name.
 
     Raises:
         NotFound: neither a host name nor a host IP.

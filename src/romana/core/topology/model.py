@@ -17,8 +17,11 @@ Invariants (established by :func:`romana.core.topology.parse` and kept by every 
 * All networks of a tree have the same number of topology bits, so a host's index is the same
   in every network of the tree.
 * Every host satisfies the ``assignment`` of its leaf and of all the leaf's ancestors.
-* Host names and underlay IPs are unique across the topology; ``Topology.hosts`` is sorted by
-  name so that equal topologies compare equal however they were built.
+* Host names and underlay addresses (``ip`` and ``ip6`` alike) are unique across the
+  topology; ``Topology.hosts`` is sorted by name so that equal topologies compare equal
+  however they were built.
+* A host's ``ip6``, when set, is IPv6 and its ``ip`` is IPv4: a host has at most one underlay
+  address per family (:meth:`Host.address`), the next hop other hosts use for that family.
 """
 
 from __future__ import annotations
@@ -55,6 +58,25 @@ def parse_ip(raw: object) -> addressing.IPAddress | None:
         return ipaddress.ip_address(raw)
     except ValueError:
         return None
+
+
+IP6_RULE = (
+    "must be an IPv6 address, given only with an IPv4 ip (an IPv6 ip is the host's IPv6 "
+    "underlay address already)"
+)
+
+
+def check_ip6(
+    raw: object, ip: addressing.IPAddress | None, where: str, issues: Issues
+) -> addressing.IPAddress | None:
+    """The IPv6 underlay address written as ``raw`` (None when absent) beside ``ip``."""
+    if raw is None:
+        return None
+    ip6 = parse_ip(raw)
+    if ip6 is None or ip6.version != 6 or (ip is not None and ip.version != 4):
+        issues.add(where, f"{raw!r} {IP6_RULE}")
+        return None
+    return ip6
 
 
 def check_object(
@@ -114,11 +136,22 @@ class Network:
 
 @dataclass(frozen=True, slots=True)
 class Host:
-    """A host: its unique name, its underlay address (the next hop others route to) and labels."""
+    """A host: its unique name, its underlay address(es) (the next hops others route to) and
+    labels. ``ip6`` is the IPv6 underlay address of a host whose ``ip`` is IPv4."""
 
     name: str
     ip: addressing.IPAddress
     labels: Labels = ()
+    ip6: addressing.IPAddress | None = None
+
+    @property
+    def addresses(self) -> tuple[addressing.IPAddress, ...]:
+        """Every underlay address of the host: ``ip``, then ``ip6`` when set."""
+        return (self.ip,) if self.ip6 is None else (self.ip, self.ip6)
+
+    def address(self, version: int) -> addressing.IPAddress | None:
+        """The underlay address of IP ``version`` (4 or 6); None when the host has none."""
+        return next((a for a in self.addresses if a.version == version), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +268,7 @@ class Topology:
     def host_by_ip(self, ip: addressing.IPAddress | str) -> Host:
         addr = parse_ip(ip)
         for host in self.hosts:
-            if host.ip == addr:
+            if addr in host.addresses:
                 return host
         raise NotFound(f"no host has underlay address {ip}")
 
@@ -254,6 +287,7 @@ class HostSpec:
     name: str
     ip: addressing.IPAddress | str
     labels: Mapping[str, str] | Labels = ()
+    ip6: addressing.IPAddress | str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ Document shape::
      "topologies": [{"networks": [names], "map": [GroupOrHost, ...]}, ...]}
 
     GroupOrHost = group {"name"?, "assignment"?, "routing"?, "groups"?: [GroupOrHost]}
-                | host  {"name", "ip", "labels"?, "index"?}
+                | host  {"name", "ip", "ip6"?, "labels"?, "index"?}
 
 Rules, beyond the carving of :mod:`romana.core.topology.carving`:
 
@@ -24,7 +24,9 @@ Rules, beyond the carving of :mod:`romana.core.topology.carving`:
   A listed host must carry the labels its groups' ``assignment`` asks for (v2 accepted any
   host; we keep "every host is eligible for its group" true everywhere). v2's ``assignment``
   on a host element is read as its labels.
-* A host listed in several topologies is one host: same ``ip`` and labels everywhere.
+* A host's optional ``ip6`` is its IPv6 underlay address beside an IPv4 ``ip`` (the next hop
+  of its IPv6 networks). Every underlay address, ``ip`` or ``ip6``, belongs to one host.
+* A host listed in several topologies is one host: same ``ip``, ``ip6`` and labels everywhere.
 * All networks of one topology have equal topology bits (a host's index is the same in each).
 
 Every problem is collected and raised as one :class:`InvalidInput` whose issues name the field
@@ -49,7 +51,7 @@ _TOP_KEYS = frozenset({"networks", "topologies"})
 _TOPOLOGY_KEYS = frozenset({"networks", "map"})
 # "cidr" is filled in by v2 on output and ignored on input, as v2 did.
 _GROUP_KEYS = frozenset({"name", "assignment", "routing", "groups", "cidr"})
-_HOST_KEYS = frozenset({"name", "ip", "labels", "assignment", "index", "cidr"})
+_HOST_KEYS = frozenset({"name", "ip", "ip6", "labels", "assignment", "index", "cidr"})
 
 
 @dataclass(slots=True)
@@ -289,6 +291,9 @@ class _Parser:
         if ip is None:
             self.issues.add(f"{where}.ip", f"{doc.get('ip')!r} is not an IPv4 or IPv6 address")
             ok = False
+        ip6 = model.check_ip6(doc.get("ip6"), ip, f"{where}.ip6", self.issues)
+        if doc.get("ip6") is not None and ip6 is None:
+            ok = False
         if "labels" in doc and "assignment" in doc:
             self.issues.add(where, "give labels (or v2's assignment), not both")
         labels = model.check_labels(
@@ -301,7 +306,7 @@ class _Parser:
         if not ok:
             return None, None
         assert isinstance(name, str) and ip is not None
-        host = model.Host(name, ip, labels)
+        host = model.Host(name, ip, labels, ip6)
         if not self.register(host, where, t):
             return None, None
         return host, index
@@ -316,20 +321,25 @@ class _Parser:
                 self.issues.add(
                     where,
                     f"host {host.name!r} differs from its listing at {seen.field}; "
-                    "a host has one ip and one set of labels",
+                    "a host has one ip, one ip6 and one set of labels",
                 )
                 return False
             seen.tree = t
             return True
-        owner = self.ips.get(host.ip)
-        if owner is not None:
-            self.issues.add(
-                f"{where}.ip",
-                f"duplicate host ip {host.ip} (host {owner!r} at {self.hosts[owner].field})",
-            )
+        clash = False
+        for key, address in (("ip", host.ip), ("ip6", host.ip6)):
+            owner = None if address is None else self.ips.get(address)
+            if owner is not None:
+                self.issues.add(
+                    f"{where}.{key}",
+                    f"duplicate host ip {address} (host {owner!r} at {self.hosts[owner].field})",
+                )
+                clash = True
+        if clash:
             return False
         self.hosts[host.name] = _Listed(host, where, t)
-        self.ips[host.ip] = host.name
+        for address in host.addresses:
+            self.ips[address] = host.name
         return True
 
 

@@ -56,3 +56,7 @@ def _give_up(signum: int, frame: FrameType | None) -> None:
     )
     os.write(1, (json.dumps(error.to_json(spec.CURRENT_VERSION)) + "\n").encode())
     os._exit(1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

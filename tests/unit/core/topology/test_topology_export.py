@@ -116,6 +116,7 @@ def test_tree_view_has_every_prefix_per_network() -> None:
         {
             "name": "b3",
             "ip": "192.0.2.7",
+            "ip6": None,
             "index": 192,
             "labels": labels,
             "prefixes": {"pods-v4": "10.192.0.0/16", "pods-v6": "fd00:10:0:0:c000::/72"},
@@ -126,6 +127,30 @@ def test_tree_view_has_every_prefix_per_network() -> None:
     # The same host is in the flat infra tree too.
     assert infra["root"]["hosts"][0]["prefixes"] == {"infra": "172.20.0.0/22"}
     assert json.loads(json.dumps(view)) == view
+
+
+def test_ip6_survives_the_round_trip_and_shows_in_the_views() -> None:
+    topo = two_racks()
+    topo, _ = topology.place_host(
+        topo, topology.HostSpec("h5", "192.168.0.5", {"rack": "a"}, "2001:db8::5")
+    )
+    document = topology.to_document(topo)
+    rack_a = document["topologies"][0]["map"][0]["groups"]
+    assert rack_a[-1] == {
+        "name": "h5",
+        "ip": "192.168.0.5",
+        "ip6": "2001:db8::5",
+        "labels": {"rack": "a"},
+        "index": 0,
+    }
+    assert "ip6" not in rack_a[0]
+    assert topology.from_json_dict(json.loads(json.dumps(document))) == topo
+    hosts = topology.tree_view(topo)["topologies"][0]["root"]["groups"][0]["hosts"]
+    assert [(h["name"], h["ip6"]) for h in hosts] == [("h2", None), ("h5", "2001:db8::5")]
+    assert (
+        "      - h5 192.168.0.5 2001:db8::5  #0 10.0.0.0/16"
+        in topology.draw(topology.tree_view(topo)).splitlines()
+    )
 
 
 def test_draw() -> None:

@@ -173,6 +173,12 @@ def test_duplicates_are_refused() -> None:
         place(topo, "h1", 2)
     with pytest.raises(AlreadyExists, match=r"has underlay address 192\.0\.2\.1 already"):
         place(topo, "h2", 1)
+    topo, _ = topology.place_host(topo, topology.HostSpec("d", "192.0.2.4", (), "2001:db8::4"))
+    with pytest.raises(AlreadyExists, match=r"host 'd' has underlay address 2001:db8::4 already"):
+        topology.place_host(topo, topology.HostSpec("h3", "192.0.2.3", (), "2001:db8::4"))
+    with pytest.raises(AlreadyExists, match=r"host 'd' has underlay address 2001:db8::4 already"):
+        topology.place_host(topo, topology.HostSpec("h6", "2001:db8::4"))
+    assert [h.name for h in topo.hosts] == ["d", "h1"]
 
 
 @pytest.mark.parametrize(
@@ -193,6 +199,17 @@ def test_malformed_spec_names_every_field() -> None:
     with pytest.raises(InvalidInput) as info:
         topology.place_host(parse(RACKS), spec)
     assert [i.field for i in info.value.issues] == ["name", "ip", "labels.k"]
+
+
+@pytest.mark.parametrize(
+    ("ip", "ip6"),
+    [("192.0.2.2", "192.0.2.3"), ("192.0.2.2", "nope"), ("2001:db8::2", "2001:db8::3")],
+)
+def test_ip6_must_be_ipv6_beside_an_ipv4_ip(ip: str, ip6: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        topology.place_host(parse(RACKS), topology.HostSpec("h2", ip, (), ip6))
+    assert [i.field for i in info.value.issues] == ["ip6"]
+    assert "must be an IPv6 address, given only with an IPv4 ip" in info.value.issues[0].rule
 
 
 def test_host_goes_into_every_tree_it_fits() -> None:
@@ -259,6 +276,10 @@ def test_lookups_by_name_and_ip() -> None:
     with pytest.raises(InvalidInput):
         topology.place_host(topo, topology.HostSpec("h2", None))  # type: ignore[arg-type]
     assert topo.host_by_ip("192.0.2.1").name == "h1"
+    topo, _ = topology.place_host(topo, topology.HostSpec("d", "192.0.2.4", (), "2001:db8::4"))
+    assert topology.find(topo, "2001:db8::4").name == "d"
+    assert topo.host_by_ip(ipaddress.ip_address("2001:db8::4")).name == "d"
+    assert topology.find(topo, "192.0.2.4").name == "d"
     for missing in ("h9", "192.0.2.9", "not an ip"):
         with pytest.raises(NotFound):
             topology.find(topo, missing)

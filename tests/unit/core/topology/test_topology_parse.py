@@ -111,6 +111,20 @@ def test_input_is_not_modified() -> None:
 def test_ipv6_underlay_address() -> None:
     topo = topology.parse(doc([host("h", "2001:db8::1")]))
     assert topo.host("h").ip == ipaddress.ip_address("2001:db8::1")
+    assert topo.host("h").address(6) == ipaddress.ip_address("2001:db8::1")
+    assert topo.host("h").address(4) is None
+
+
+def test_dual_stack_host_has_one_underlay_address_per_family() -> None:
+    topo = topology.parse(doc([host("h", "192.0.2.1", ip6="2001:db8::1"), host("v4", "192.0.2.2")]))
+    h = topo.host("h")
+    assert (h.address(4), h.address(6)) == (
+        ipaddress.ip_address("192.0.2.1"),
+        ipaddress.ip_address("2001:db8::1"),
+    )
+    assert topo.host("v4").ip6 is None and topo.host("v4").address(6) is None
+    assert topo.host_by_ip("2001:db8::1").name == "h"
+    assert topology.find(topo, "2001:db8::1").name == "h"
 
 
 ONE_BIT = {
@@ -174,6 +188,36 @@ ONE_BIT = {
             "topologies[0].map[0].ip",
             "is not an IPv4 or IPv6 address",
             id="invalid-host-ip",
+        ),
+        pytest.param(
+            doc([host("h1", "192.0.2.1", ip6="2001:db8::1"), host("h2", "2001:db8::1")]),
+            "topologies[0].map[1].ip",
+            "duplicate host ip 2001:db8::1 (host 'h1' at topologies[0].map[0])",
+            id="ip-is-another-hosts-ip6",
+        ),
+        pytest.param(
+            doc([host("h1", "2001:db8::1"), host("h2", "192.0.2.2", ip6="2001:db8::1")]),
+            "topologies[0].map[1].ip6",
+            "duplicate host ip 2001:db8::1 (host 'h1' at topologies[0].map[0])",
+            id="ip6-is-another-hosts-ip",
+        ),
+        pytest.param(
+            doc([host("h1", "192.0.2.1", ip6="192.0.2.9")]),
+            "topologies[0].map[0].ip6",
+            "'192.0.2.9' must be an IPv6 address, given only with an IPv4 ip",
+            id="ip6-not-ipv6",
+        ),
+        pytest.param(
+            doc([host("h1", "192.0.2.1", ip6="fd00::zz")]),
+            "topologies[0].map[0].ip6",
+            "must be an IPv6 address",
+            id="ip6-malformed",
+        ),
+        pytest.param(
+            doc([host("h1", "2001:db8::1", ip6="2001:db8::2")]),
+            "topologies[0].map[0].ip6",
+            "an IPv6 ip is the host's IPv6 underlay address already",
+            id="ip6-beside-ipv6-ip",
         ),
         pytest.param(
             doc(

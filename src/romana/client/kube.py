@@ -1,0 +1,93 @@
+"""The Kubernetes sync port (``romana.services.kubesync.Romanad``) over romanad's REST API.
+
+:class:`KubeRomanad` gives :func:`romana.services.kubesync.sync` — the translation the
+listener uses — a romanad reached over HTTP, so ``romana policy apply`` writes through
+romanad's authorisation and validation like any other client instead of into its store.
+The port is structural: this module names no service code.
+
+Every method is idempotent, as the port requires: creating what exists and removing what is
+gone succeed. Only ``kube.*`` policies and address sets are reported, so a sync never
+removes a policy or set that it did not make.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from romana.client.http import Client
+from romana.core.errors import AlreadyExists, Conflict, NotFound
+from romana.core.policy import kubernetes
+
+
+class KubeRomanad:
+    """The sync port over one :class:`Client` (which carries the caller's token)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def tenants(self) -> dict[str, set[str]]:
+        return {t["name"]: set(t["segments"]) for t in self.client.list_tenants()}
+
+    def ensure_tenant(self, name: str, external_id: str) -> None:
+        with contextlib.suppress(AlreadyExists):
+            self.client.create_tenant(name, external_id or None)
+
+    def remove_tenant(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.client.delete_tenant(name)
+
+    def ensure_segment(self, tenant: str, segment: str) -> None:
+        with contextlib.suppress(AlreadyExists):
+            self.client.add_segment(tenant, segment)
+
+    def hosts(self) -> dict[str, dict[str, str]]:
+        return {h["name"]: dict(h.get("labels") or {}) for h in self.client.list_hosts()}
+
+    def ensure_host(self, name: str, ip: str, labels: Mapping[str, str]) -> None:
+        try:
+            self.client.add_host(name, ip, labels)
+        except (AlreadyExists, Conflict):
+            self.client.label_host(name, labels)
+
+    def remove_host(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.client.remove_host(name)
+
+    def policies(self) -> dict[str, dict[str, Any]]:
+        return {
+            str(p["id"]): p
+            for p in self.client.list_policies()
+            if str(p.get("id", "")).startswith(kubernetes.PREFIX)
+        }
+
+    def put_policy(self, document: Mapping[str, Any]) -> None:
+        pid = str(document["name"])
+        try:
+            current: dict[str, Any] | None = self.client.get_policy(pid)
+        except NotFound:
+            current = None
+        if current == {"id": pid, **document}:
+            return
+        if current is not None:
+            self.remove_policy(pid)
+        self.client.add_policies(document)
+
+    def remove_policy(self, pid: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.client.remove_policy(pid)
+
+    def address_sets(self) -> dict[str, list[str]]:
+        return {
+            s["name"]: s["members"]
+            for s in self.client.list_address_sets()
+            if s["name"].startswith(kubernetes.PREFIX)
+        }
+
+    def put_address_set(self, name: str, members: Sequence[str]) -> None:
+        self.client.put_address_set(name, members)
+
+    def remove_address_set(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.client.remove_address_set(name)

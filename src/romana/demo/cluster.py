@@ -1,0 +1,248 @@
+"""A real romana cluster on one machine: romanad, three hosts with agents, CNI workloads.
+
+Everything lives in namespaces of one :class:`~romana.demo.lab.Lab`; nothing is added to the
+machine's own network. romanad runs in a ``ctl`` namespace on the underlay and the agents
+reach it over the underlay, as they would across real machines. This process talks to
+romanad from one worker thread that stays inside ``ctl`` (network namespaces are per thread),
+and to each agent only through the CNI plugin, exactly as a container runtime would.
+
+Every daemon is started by this module and stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from romana.client import Client, ClientSettings
+from romana.dataplane import netns as netns_mod
+from romana.demo.lab import Host, Lab, Workload
+
+T = TypeVar("T")
+
+CTL_IP = "198.18.0.200"
+ROMANAD_PORT = 9600  # inside the ctl namespace, so no clash with anything on the machine
+HOSTS = (("host-1", "1"), ("host-2", "2"), ("host-3", "2"))
+
+
+class Admin:
+    """The romanad client, used from one thread that lives in the ``ctl`` namespace."""
+
+    def __init__(self, ctl: Host, url: str) -> None:
+        self._ctl = ctl
+        self._inside: list[contextlib.AbstractContextManager[None]] = []
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, initializer=self._enter)
+        self.client: Client = self.call(
+            lambda: Client(ClientSettings(url=(url,), retries=2, timeout=10.0))
+        )
+
+    def _enter(self) -> None:
+        inside = netns_mod.entered(self._ctl.path)
+        inside.__enter__()  # the worker never leaves ctl; keep the manager referenced
+        self._inside.append(inside)
+
+    def call(self, work: Callable[[], T]) -> T:
+        return self._pool.submit(work).result()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.call(self.client.list_services)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call(self.client.close)
+        # Leave the namespace on the worker itself: if the garbage collector ran the exit
+        # later, it would do so on whatever thread it happened to be on and move that one.
+        with contextlib.suppress(Exception):
+            self.call(self._leave)
+        self._pool.shutdown(wait=True)
+
+    def _leave(self) -> None:
+        while self._inside:
+            self._inside.pop().__exit__(None, None, None)
+
+
+@dataclass
+class Workload_:
+    """A workload started through the CNI plugin."""
+
+    name: str
+    host: str
+    tenant: str
+    segment: str
+    workload: Workload
+    address: str
+    container_id: str
+
+
+@dataclass
+class Cluster:
+    lab: Lab
+    workdir: Path
+    firewall: str
+    ctl: Host | None = None
+    url: str = ""
+    admin: Admin | None = None
+    hosts: dict[str, Host] = field(default_factory=dict)
+    agents: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
+    workloads: list[Workload_] = field(default_factory=list)
+
+    def api(self, work: Callable[[Client], T]) -> T:
+        assert self.admin is not None
+        admin = self.admin
+        return admin.call(lambda: work(admin.client))
+
+    def socket(self, host: str) -> Path:
+        return self.workdir / host / "agent.sock"
+
+    # --- bring-up ------------------------------------------------------------------------
+
+    def start_romanad(self, topology: Path) -> None:
+        self.ctl = self.lab.add_host("ctl", underlay_ip=CTL_IP)
+        self.url = f"http://{CTL_IP}:{ROMANAD_PORT}"
+        argv = [
+            sys.executable, "-m", "romana.api.main",
+            "--store", f"sqlite:///{self.workdir / 'romanad.db'}",
+            "--listen", f"{CTL_IP}:{ROMANAD_PORT}",
+            "--advertise", self.url,
+            "--insecure",
+            "--initial-topology", str(topology),
+            "--credentials-file", str(self.workdir / "admin.credentials"),
+            "--log-level", "warning",
+        ]  # fmt: skip
+        self._daemon(self.ctl, argv, self.workdir / "romanad.log")
+        self.admin = Admin(self.ctl, self.url)
+        self.admin.wait_ready()
+
+    def start_agents(self) -> None:
+        for name, rack in HOSTS:
+            host = self.lab.add_host(name)
+            self.hosts[name] = host
+            state = self.workdir / name
+            state.mkdir(parents=True, exist_ok=True)
+            argv = [
+                sys.executable, "-m", "romana.agent.main",
+                "--host", name,
+                "--interface", host.ifname,
+                "--labels", f"rack={rack}",
+                "--url", self.url,
+                "--insecure",
+                "--socket", str(self.socket(name)),
+                "--state-dir", str(state / "state"),
+                "--pending-dir", str(state / "pending"),
+                "--firewall", self.firewall,
+                "--reconcile-interval", "5",
+                "--metrics", "127.0.0.1:9607",
+                "--log-level", "warning",
+            ]  # fmt: skip
+            self.agents[name] = self._daemon(host, argv, state / "agent.log")
+        for name in self.agents:
+            self._wait_agent(name)
+
+    def _daemon(self, node: Host, argv: list[str], log: Path) -> subprocess.Popen[str]:
+        with open(log, "a") as out:
+            return self.lab.popen_in(node, argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+
+    def _wait_agent(self, name: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            proc = self.agents[name]
+            if proc.poll() is not None:
+                raise RuntimeError(f"romana-agent on {name} exited: {self.tail(name)}")
+            done = self.cni(name, "STATUS", {}, check=False)
+            if done.returncode == 0:
+                return
+            last = done.stdout.strip()
+            time.sleep(0.1)
+        raise RuntimeError(f"romana-agent on {name} not ready: {last}\n{self.tail(name)}")
+
+    def tail(self, host: str, lines: int = 20) -> str:
+        path = self.workdir / host / "agent.log"
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    # --- workloads through the CNI plugin ------------------------------------------------
+
+    def cni(
+        self, host: str, command: str, conf: dict[str, Any], *, check: bool = True, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``romana-cni`` in the host's namespace the way a runtime does."""
+        network = {
+            "cniVersion": "1.1.0",
+            "name": "demo",
+            "type": "romana",
+            "agent_socket": str(self.socket(host)),
+            "pending_dir": str(self.workdir / host / "pending"),
+            **conf,
+        }
+        environ = {
+            **os.environ,
+            "CNI_COMMAND": command,
+            "CNI_PATH": str(Path(sys.executable).parent),
+            **env,
+        }
+        argv = ["ip", "netns", "exec", self.hosts[host].ns, sys.executable, "-m",
+                "romana.integrations.cni.main"]  # fmt: skip
+        done = subprocess.run(
+            argv, input=json.dumps(network), env=environ, capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+        if check and done.returncode != 0:
+            raise RuntimeError(f"romana-cni {command} on {host} failed: {done.stdout}{done.stderr}")
+        return done
+
+    def start_workload(self, host: str, name: str, tenant: str, segment: str) -> Workload_:
+        workload = self.lab.add_workload(self.hosts[host], name)
+        container_id = f"demo-{host}-{name}"
+        done = self.cni(
+            host, "ADD", {"tenant": tenant, "segment": segment},
+            CNI_CONTAINERID=container_id, CNI_NETNS=workload.path, CNI_IFNAME="eth0",
+        )  # fmt: skip
+        result = json.loads(done.stdout)
+        address = result["ips"][0]["address"].split("/")[0]
+        made = Workload_(name, host, tenant, segment, workload, address, container_id)
+        self.workloads.append(made)
+        return made
+
+    def stop_workload(self, w: Workload_) -> None:
+        self.cni(w.host, "DEL", {}, CNI_CONTAINERID=w.container_id, CNI_IFNAME="eth0",
+                 CNI_NETNS=w.workload.path)  # fmt: skip
+
+    # --- teardown ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.admin is not None:
+            self.admin.close()
+
+
+@contextlib.contextmanager
+def cluster(workdir: Path, firewall: str = "nftables", *, keep: bool = False) -> Iterator[Cluster]:
+    """A running cluster, torn down on exit — unless ``keep`` and the body succeeded."""
+    lab = Lab(prefix="rdemo" + os.urandom(2).hex())
+    made = Cluster(lab, workdir, firewall)
+    ok = False
+    try:
+        yield made
+        ok = True
+    finally:
+        made.close()
+        if not (keep and ok):
+            lab.close()
