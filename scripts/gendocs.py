@@ -477,19 +477,26 @@ def widths_table() -> str:
 
 
 def demo() -> tuple[Any, list[Any]]:
-    """The topology and tenants ``make demo`` builds (``romana.demo.plan``), computed in core."""
+    """The topology and tenants ``make demo`` builds (``romana.demo``), computed in core.
+
+    The demo's agents register the dual-stack underlay addresses of their lab hosts; the
+    ``ctl`` namespace is the lab's first host, so host ``i`` (from 0) has lab index ``i + 2``.
+    """
     import json
 
     from romana.core import tenancy, topology
-    from romana.demo import plan
+    from romana.demo import cluster, lab
 
     topo = topology.parse(json.loads((ROOT / "examples" / "demo-topology.json").read_text()))
-    for name, address, labels in plan.HOSTS:
-        topo, _ = topology.place_host(topo, topology.HostSpec(name, address, labels))
+    for i, (name, rack) in enumerate(cluster.HOSTS):
+        ip = lab.UNDERLAY4.network_address + i + 2
+        ip6 = lab.UNDERLAY6.network_address + i + 2
+        spec = topology.HostSpec(name, ip, {"rack": rack}, ip6)
+        topo, _ = topology.place_host(topo, spec)
     nets = [tenancy.NetworkAdmission(n.layout, frozenset(n.tenants)) for n in topo.networks]
     used: dict[str, list[int]] = {}
     tenants = []
-    for name, segments in plan.TENANTS:
+    for name, segments in (("blue", ("web", "db")), ("green", ("web", "db"))):
         tenant = tenancy.Tenant(name, "", tenancy.pin_networks(name, (), nets, used))
         for seg in segments:
             tenant = tenancy.add_segment(tenant, seg, topo.layouts)

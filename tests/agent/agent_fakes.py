@@ -38,6 +38,7 @@ def raw_view(
     policies: list[dict[str, Any]] | None = None,
     endpoints: list[dict[str, Any]] | None = None,
     routes: list[dict[str, Any]] | None = None,
+    address_sets: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """The JSON romanad sends for host h1 (10.1.0.0/16) of a two-host cluster."""
     return {
@@ -56,6 +57,7 @@ def raw_view(
         else [{"dst": "10.2.0.0/16", "via": "192.0.2.2", "reason": "host h2"}],
         "tenants": TENANTS,
         "policies": policies or [],
+        "address_sets": address_sets or {},
         "endpoints": endpoints or [],
     }
 

@@ -70,6 +70,24 @@ def test_a_route_whose_next_hop_is_of_another_family_is_skipped_not_fatal() -> N
     assert made.skipped == ("route to fd00:2::/64 via 192.0.2.2: the next hop is not IPv6",)
 
 
+def test_ipv6_routes_via_ipv6_next_hops_are_planned_and_unroutable_prefixes_reported() -> None:
+    raw = raw_view(
+        routes=[
+            {"dst": "10.2.0.0/16", "via": "192.0.2.2", "reason": "host h2"},
+            {"dst": "fd00:2::/64", "via": "2001:db8::2", "reason": "host h2"},
+        ]
+    )
+    raw["skipped_routes"] = [
+        {"dst": "fd00:3::/64", "reason": "host h3 has no IPv6 underlay address"}
+    ]
+    made = desired.host_plan(view.parse(raw), [], mtu=1500, live_netns=set())
+    assert [(str(r.dst), str(r.via)) for r in made.plan.routes] == [
+        ("10.2.0.0/16", "192.0.2.2"),
+        ("fd00:2::/64", "2001:db8::2"),
+    ]
+    assert made.skipped == ("route to fd00:3::/64: host h3 has no IPv6 underlay address",)
+
+
 def test_an_endpoint_never_gets_a_bigger_mtu_than_the_host() -> None:
     made = desired.host_plan(
         host_view(), [ready("c1", "10.1.16.1", mtu=9000)], mtu=1450, live_netns={"/run/netns/c1"}

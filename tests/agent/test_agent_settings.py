@@ -59,11 +59,30 @@ def test_every_problem_is_reported_at_once() -> None:
         "labels[0]",
         "reconcile_interval",
         "host_ip",
+        "token",
     }
 
 
+def test_host_ip6_is_an_ipv6_address_beside_an_ipv4_host_ip() -> None:
+    loaded = main.load_settings(
+        ["--insecure", "--host-ip", "192.0.2.1"], {"ROMANA_AGENT_HOST_IP6": "2001:db8::1"}
+    )
+    assert (loaded.settings.host_ip, loaded.settings.host_ip6) == ("192.0.2.1", "2001:db8::1")
+    for argv, rule in [
+        (["--host-ip6", "192.0.2.9"], "'192.0.2.9' is not an IPv6 address"),
+        (["--host-ip6", "nope"], "'nope' is not an IPv6 address"),
+        (
+            ["--host-ip", "2001:db8::1", "--host-ip6", "2001:db8::2"],
+            "must not be set when --host-ip is IPv6 already",
+        ),
+    ]:
+        with pytest.raises(errors.InvalidInput) as info:
+            main.load_settings(["--insecure", *argv], {})
+        assert [(i.field, i.rule) for i in info.value.issues] == [("host_ip6", rule)]
+
+
 def test_defaults_are_valid_and_documented() -> None:
-    AgentSettings().validate()
+    AgentSettings(insecure=True).validate()
     import dataclasses
 
     for f in dataclasses.fields(AgentSettings):

@@ -57,6 +57,55 @@ def test_routes_of_a_host(api: Api) -> None:
     assert plan["aggregate"] is True
 
 
+def test_dual_stack_hosts_route_ipv6_via_their_ipv6_underlay(tmp_path: Path) -> None:
+    api = Api(start(tmp_path))
+    try:
+        c = api.admin
+        document = c.get("/v1/topology").json()
+        document["networks"].append(
+            {
+                "name": "pods6",
+                "cidr": "fd00:10::/56",
+                "tenant_bits": 16,
+                "segment_bits": 16,
+                "endpoint_bits": 32,
+            }
+        )
+        document["topologies"][0]["networks"].append("pods6")
+        assert c.put("/v1/topology", json=document).status_code == 200
+        hosts = [
+            {"name": "h1", "ip": "192.0.2.1", "ip6": "2001:db8::1", "labels": {"rack": "a"}},
+            {"name": "h2", "ip": "192.0.2.2", "ip6": "2001:db8::2", "labels": {"rack": "b"}},
+            {"name": "h3", "ip": "192.0.2.3", "labels": {"rack": "b"}},
+        ]
+        for host in hosts:
+            r = c.post("/v1/hosts", json=host)
+            assert r.status_code == 201, r.text
+            assert r.json()["ip6"] == host.get("ip6")
+        assert c.get("/v1/hosts/h1").json()["ip6"] == "2001:db8::1"
+        plan = c.get("/v1/hosts/h2/routes").json()
+        assert [(r["dst"], r["via"]) for r in plan["routes"]] == [
+            ("10.129.0.0/16", "192.0.2.3"),
+            ("10.0.0.0/9", "192.0.2.1"),
+            ("fd00:10::/57", "2001:db8::1"),
+        ]
+        assert plan["skipped"] == [
+            {"dst": "fd00:10:0:81::/64", "reason": "host h3 has no IPv6 underlay address"}
+        ]
+        view = c.get("/v1/hosts/h2/view").json()
+        assert view["host"]["ip6"] == "2001:db8::2"
+        assert view["skipped_routes"] == plan["skipped"]
+
+        clash = c.post("/v1/hosts", json={"name": "h4", "ip": "192.0.2.4", "ip6": "2001:db8::1"})
+        assert clash.status_code == 409 and "2001:db8::1" in clash.json()["detail"]
+        bad = c.post("/v1/hosts", json={"name": "h4", "ip": "192.0.2.4", "ip6": "192.0.2.5"})
+        assert bad.status_code == 422
+        assert [i["field"] for i in bad.json()["issues"]] == ["ip6"]
+        assert c.get("/v1/hosts/h4").status_code == 404
+    finally:
+        api.daemon.stop()
+
+
 def _poll(client: httpx.Client, after: int, wait: float, out: dict[str, Any]) -> None:
     started = time.monotonic()
     response = client.get("/v1/hosts/h1/view", params={"after": after, "wait": wait})

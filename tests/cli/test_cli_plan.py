@@ -90,6 +90,29 @@ def test_host_add_label_show_remove(planned: Any) -> None:
     assert bad.exit_code == code_of(errors.InvalidInput)
 
 
+def test_host_add_with_an_ipv6_underlay_address(planned: Any) -> None:
+    added = js(
+        planned(
+            "host", "add", "h8", "192.168.0.8", "--ip6", "2001:db8::8", "--label", "rack=a",
+            "-o", "json",
+        )
+    )  # fmt: skip
+    try:
+        assert (added["ip"], added["ip6"]) == ("192.168.0.8", "2001:db8::8")
+        assert "2001:db8::8" in ok(planned("host", "show", "h8")).stdout
+        listed = {h["name"]: h for h in js(planned("host", "list", "-o", "json"))}
+        assert listed["h8"]["ip6"] == "2001:db8::8" and listed["h1"]["ip6"] is None
+        clash = planned("host", "add", "h7", "192.168.0.7", "--ip6", "2001:db8::8")
+        assert clash.exit_code == code_of(errors.AlreadyExists), clash.stderr
+        assert "2001:db8::8" in clash.stderr
+    finally:
+        ok(planned("host", "remove", "h8"))
+    bad = planned("host", "add", "h7", "192.168.0.7", "--ip6", "192.168.0.17")
+    assert bad.exit_code == code_of(errors.InvalidInput)
+    assert "ip6" in bad.stderr and "must be an IPv6 address" in bad.stderr
+    assert planned("host", "show", "h7").exit_code == code_of(errors.NotFound)
+
+
 def test_route_show_lists_routes_to_the_other_hosts(planned: Any) -> None:
     plan = js(planned("route", "show", "h1", "-o", "json"))
     assert plan["host"] == "h1"

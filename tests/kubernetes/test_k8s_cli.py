@@ -8,9 +8,22 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from romana.cli.main import app
-from romana.services import kubesync
-from romana.services.topology import TopologyService
-from romana.store import open_store
+from romana.client import Client, ClientSettings
+from romana.client.kube import KubeRomanad
+from support.romanad import Romanad
+
+TOPOLOGY = {
+    "networks": [
+        {
+            "name": "pods",
+            "cidr": "10.0.0.0/8",
+            "tenant_bits": 4,
+            "segment_bits": 4,
+            "endpoint_bits": 8,
+        }
+    ],
+    "topologies": [{"networks": ["pods"], "map": []}],
+}
 
 CLUSTER = """\
 apiVersion: v1
@@ -68,31 +81,24 @@ def test_explain_names_the_deciding_rule_and_the_isolating_policy(tmp_path: Path
 def test_policy_apply_translates_like_the_listener(tmp_path: Path) -> None:
     f = tmp_path / "cluster.yaml"
     f.write_text(CLUSTER)
-    url = f"sqlite:///{tmp_path / 'romana.db'}"
-    db = open_store(url)
-    TopologyService(db).apply(
-        {
-            "networks": [
-                {
-                    "name": "pods",
-                    "cidr": "10.0.0.0/8",
-                    "tenant_bits": 4,
-                    "segment_bits": 4,
-                    "endpoint_bits": 8,
-                }
-            ],
-            "topologies": [{"networks": ["pods"], "map": []}],
-        }
-    )
-    db.close()
-    done = CliRunner().invoke(app, ["policy", "apply", "-f", str(f), "--store", url])
-    assert done.exit_code == 0, done.output
-    db = open_store(url)
+    topology = tmp_path / "topology.json"
+    topology.write_text(json.dumps(TOPOLOGY))
+    daemon = Romanad(
+        tmp_path,
+        store=f"sqlite:///{tmp_path / 'romana.db'}",
+        insecure=True,
+        extra=["--initial-topology", str(topology)],
+    ).start()
+    env = {"ROMANA_URL": daemon.url, "ROMANA_CONFIG": str(tmp_path / "config.toml")}
     try:
-        target = kubesync.ServicesRomanad(db)
-        assert {"shop", "other"} <= set(target.tenants())
-        assert set(target.policies()) == {"kube.other", "kube.shop", "kube.shop.db-from-web"}
-        rule = target.policies()["kube.shop.db-from-web"]["ingress"][0]["rules"][0]
-        assert rule == {"protocol": "tcp", "ports": [5432]}
+        done = CliRunner().invoke(app, ["policy", "apply", "-f", str(f)], env=env)
+        assert done.exit_code == 0, done.output
+        with Client(ClientSettings(url=(daemon.url,))) as client:
+            target = KubeRomanad(client)
+            assert {"shop", "other"} <= set(target.tenants())
+            assert set(target.policies()) == {"kube.other", "kube.shop", "kube.shop.db-from-web"}
+            rule = target.policies()["kube.shop.db-from-web"]["ingress"][0]["rules"][0]
+            assert rule == {"protocol": "tcp", "ports": [5432]}
+            assert target.address_sets(), "the podSelectors became address sets"
     finally:
-        db.close()
+        daemon.stop()

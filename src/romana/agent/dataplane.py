@@ -45,6 +45,8 @@ class Underlay:
     ifname: str
     address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     mtu: int
+    address6: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None
+    """The first global IPv6 address (the host's IPv6 underlay address beside an IPv4 one)."""
 
 
 class HostDataplane:
@@ -70,7 +72,8 @@ class HostDataplane:
         return self.netlink.ensure_sysctls(sysctls)
 
     def underlay(self, ifname: str = "") -> Underlay:
-        """The underlay interface: ``ifname``, or the one of the default route."""
+        """The underlay interface (``ifname``, or the one of the default route), its first
+        global address and its first global IPv6 address."""
         r = self.netlink.rtnl
         if ifname:
             link = r.link(ifname)
@@ -86,15 +89,13 @@ class HostDataplane:
             if found is None:
                 raise NotFound("the default route's interface disappeared; set --interface")
             link = found
-        address = next(
-            (
-                iface.ip
-                for iface, scope in r.addresses(link.index)
-                if scope == rtnl.RT_SCOPE_UNIVERSE and not iface.ip.is_link_local
-            ),
-            None,
-        )
-        return Underlay(link.ifname, address, link.mtu)
+        addresses = [
+            iface.ip
+            for iface, scope in r.addresses(link.index)
+            if scope == rtnl.RT_SCOPE_UNIVERSE and not iface.ip.is_link_local
+        ]
+        address6 = next((a for a in addresses if a.version == 6), None)
+        return Underlay(link.ifname, next(iter(addresses), None), link.mtu, address6)
 
     # -- endpoints -------------------------------------------------------------------------
 

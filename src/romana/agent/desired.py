@@ -6,7 +6,9 @@ which events arrived in which order.
 
 * :func:`host_plan`: the gateway addresses (one per network, with the host-prefix length),
   routes to other hosts, one endpoint per ready registry record whose namespace still exists,
-  and the forwarding sysctls — validated by :func:`romana.core.hostplan.plan`.
+  and the forwarding sysctls — validated by :func:`romana.core.hostplan.plan`. What is left
+  out is named in ``skipped``: ready endpoints that cannot be wired, and the prefixes the
+  route plan cannot route (a host without an underlay address of their family).
 * :func:`firewall`: the ruleset compiled by :func:`romana.core.policy.compile.compile_ruleset`
   from the tenants, layouts, policies and address sets. Stored Kubernetes policies go
   through :func:`romana.core.policy.kubernetes.prepare` first: the ``kube.<ns>`` markers
@@ -95,11 +97,12 @@ def host_plan(
             and not any(r.dst.overlaps(p) for p in own if p.version == r.dst.version)
         ]
     )
-    skipped: list[str] = []
+    skipped: list[str] = list(hv.skipped_routes)
     chosen: list[hostplan.RouteSpec] = []
     for route in offered:
         if route.via.version != route.dst.version:
-            # Hosts register one underlay address; an IPv6 prefix needs an IPv6 next hop.
+            # Linux refuses an IPv6 route via an IPv4 gateway; romanad plans none, but a
+            # plan from elsewhere may hold one.
             skipped.append(
                 f"route to {route.dst} via {route.via}: the next hop is not IPv{route.dst.version}"
             )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import ipaddress
 import logging
 import os
 import signal
@@ -30,7 +31,7 @@ from typing import Any
 from romana import config, logs
 from romana.agent import endpoints as endpoints_mod
 from romana.agent import firewall, http, localapi, registry
-from romana.agent.dataplane import HostDataplane
+from romana.agent.dataplane import HostDataplane, Underlay
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
@@ -85,6 +86,30 @@ async def _until(stop: asyncio.Event) -> None:
     raise _Stopped
 
 
+def _credentials(settings: AgentSettings) -> tuple[str, tuple[str, str] | None]:
+    """(token, username and password) the agent authenticates with; nothing with --insecure."""
+    if settings.insecure:
+        log.warning("--insecure: sending no credentials; romanad must run with --insecure too")
+        return "", None
+    if settings.username:
+        return "", (settings.username, settings.password)
+    return settings.token, None
+
+
+def _discovered_ip6(host_ip: str, underlay: Underlay) -> str:
+    """The underlay's IPv6 address as the host's IPv6 underlay beside an IPv4 host IP."""
+    if ipaddress.ip_address(host_ip).version == 6:
+        return ""  # the host IP is the IPv6 underlay address already
+    if underlay.address6 is None:
+        log.warning(
+            "interface %s has no global IPv6 address: IPv6 endpoints of this host reach only "
+            "each other (set --host-ip6)",
+            underlay.ifname,
+        )
+        return ""
+    return str(underlay.address6)
+
+
 async def run(settings: AgentSettings) -> int:
     """Run the agent until stopped; the exit code."""
     metrics = Metrics()
@@ -104,21 +129,23 @@ async def run(settings: AgentSettings) -> int:
     if not host_ip:
         log.error("interface %s has no global address; set --host-ip", underlay.ifname)
         return 1
+    host_ip6 = settings.host_ip6 or _discovered_ip6(host_ip, underlay)
     if not settings.mtu:
         mtu["value"] = underlay.mtu
     host = settings.host or socket.gethostname()
     log.info(
         "agent for host %s (%s on %s, endpoint MTU %d, firewall %s)",
         host,
-        host_ip,
+        " ".join(a for a in (host_ip, host_ip6) if a),
         underlay.ifname,
         mtu["value"],
         fw.name,
     )
     # Short timeouts: a DEL must finish (or owe its release) well within the CNI plugin's
     # timeout even when romanad hangs; the long poll adds its own wait to the timeout.
-    client = Client(ClientSettings(url=settings.url, token=settings.token, timeout=5.0, retries=2))
-    romanad = Romanad(client)
+    token, credentials = _credentials(settings)
+    client = Client(ClientSettings(url=settings.url, token=token, timeout=5.0, retries=2))
+    romanad = Romanad(client, credentials)
     sync = endpoints_mod.Sync()
     service = endpoints_mod.Endpoints(
         host=host,
@@ -131,13 +158,6 @@ async def run(settings: AgentSettings) -> int:
         pending_dir=settings.pending_dir,
         gc_grace=settings.gc_grace,
     )
-    login = None
-    if settings.username:
-        username, password = settings.username, settings.password
-
-        async def login() -> None:
-            await romanad.login(username, password)
-
     watcher = Watcher(
         romanad=romanad,
         reconciler=reconciler,
@@ -145,10 +165,10 @@ async def run(settings: AgentSettings) -> int:
         sync=sync,
         host=host,
         host_ip=host_ip,
+        host_ip6=host_ip6,
         labels=settings.parsed_labels(),
         wait=settings.view_wait,
         aggregate=settings.aggregate_routes,
-        login=login,
     )
     if settings.metrics:
         metrics.serve(settings.metrics)

@@ -7,7 +7,15 @@ are not joined at exit. Errors are the client's (``romana.core.errors``), unchan
 
 Registration (:meth:`Romanad.register`) treats AlreadyExists as success when the registered
 host has the same name and underlay IP; a host of that name with another IP is a conflict an
-operator must resolve, so it is raised as :class:`~romana.core.errors.AlreadyExists`.
+operator must resolve, so it is raised as :class:`~romana.core.errors.AlreadyExists`. An IPv6
+underlay address or labels other than the registered ones are logged, and the registered
+ones kept.
+
+Given a username and password, the agent keeps itself logged in: it logs in before its first
+call, again once nine tenths of its token's lifetime have passed, and again (then repeats
+the call once) whenever romanad answers 401 — a token can also end early, when romanad's
+signing key or the user was replaced. Concurrent calls that find the same stale token log in
+once between them. Without credentials the calls carry the configured token, or none.
 """
 
 from __future__ import annotations
@@ -16,12 +24,14 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from romana.client import Client, types
-from romana.core.errors import AlreadyExists
+from romana.core.errors import AlreadyExists, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +65,73 @@ async def in_daemon_thread(work: Callable[[], T]) -> T:
     return await future
 
 
+def _ip_or_none(text: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    return ipaddress.ip_address(str(text)) if text else None
+
+
 class Romanad:
     """The calls the agent makes to romanad, awaitable."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self,
+        client: Client,
+        credentials: tuple[str, str] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
+        self._credentials = credentials
+        self._clock = clock
+        self._renew_at = -math.inf
+        self._lock = threading.Lock()
+        self.logins = 0
+        """Successful logins so far (the first one included)."""
 
     async def login(self, username: str, password: str) -> None:
-        await in_daemon_thread(lambda: self.client.login(username, password))
+        """Log in now and keep the credentials for logging in again later."""
+        self._credentials = (username, password)
+        await in_daemon_thread(lambda: self._login(None))
 
-    async def register(self, name: str, ip: str, labels: Mapping[str, str]) -> types.Host:
+    def _login(self, stale: str | None) -> None:
+        """Log in, unless another thread already replaced the ``stale`` token meanwhile."""
+        assert self._credentials is not None
+        with self._lock:
+            if stale is not None and self.client.token != stale:
+                return
+            now = self._clock()
+            token = self.client.login(*self._credentials)
+            self.logins += 1
+            lifetime = float(token["expires_at"]) - now
+            # A clock far off romanad's gives no usable lifetime: rely on the 401s then.
+            self._renew_at = now + 0.9 * lifetime if lifetime > 0 else math.inf
+
+    def _authed(self, work: Callable[[], T]) -> T:
+        """``work()`` with a live token: renewed when due, and once more after a 401."""
+        if self._credentials is None:
+            return work()
+        token = self.client.token
+        if not token or self._clock() >= self._renew_at:
+            self._login(token)
+        token = self.client.token
+        try:
+            return work()
+        except Unauthorized as exc:
+            log.info("romanad refused the agent's token (%s); logging in again", exc)
+            self._login(token)
+            return work()
+
+    async def _call(self, work: Callable[[], T]) -> T:
+        return await in_daemon_thread(lambda: self._authed(work))
+
+    async def register(
+        self, name: str, ip: str, labels: Mapping[str, str], ip6: str = ""
+    ) -> types.Host:
+        """Register this host; ``ip6`` ("" for none) is its IPv6 underlay address."""
+
         def work() -> types.Host:
             try:
-                host = self.client.add_host(name, ip, dict(labels))
-                log.info("registered host %s (%s)", name, ip)
+                host = self.client.add_host(name, ip, dict(labels), ip6 or None)
+                log.info("registered host %s (%s)", name, " ".join(a for a in (ip, ip6) if a))
                 return host
             except AlreadyExists:
                 host = self.client.get_host(name)
@@ -78,6 +141,14 @@ class Romanad:
                         f"it (romana host remove {name}) or start the agent with --host-ip "
                         f"{host['ip']}"
                     ) from None
+                if _ip_or_none(host.get("ip6")) != _ip_or_none(ip6):
+                    log.warning(
+                        "host %s is registered with IPv6 underlay address %s, not %s; keeping "
+                        "the registered one (remove the host to register it anew)",
+                        name,
+                        host.get("ip6") or "(none)",
+                        ip6 or "(none)",
+                    )
                 if dict(host.get("labels") or {}) != dict(labels):
                     log.warning(
                         "host %s is registered with labels %s, not %s; keeping the "
@@ -88,22 +159,22 @@ class Romanad:
                     )
                 return host
 
-        return await in_daemon_thread(work)
+        return await self._call(work)
 
     async def view(self, host: str, after: int | None, wait: float | None) -> types.HostView:
-        return await in_daemon_thread(lambda: self.client.host_view(host, after, wait))
+        return await self._call(lambda: self.client.host_view(host, after, wait))
 
     async def topology(self) -> types.Document:
-        return await in_daemon_thread(self.client.get_topology)
+        return await self._call(self.client.get_topology)
 
     async def allocate(self, key: str, host: str, tenant: str, segment: str) -> types.Allocation:
-        return await in_daemon_thread(lambda: self.client.allocate(key, host, tenant, segment))
+        return await self._call(lambda: self.client.allocate(key, host, tenant, segment))
 
     async def get_allocation(self, key: str) -> types.Allocation:
-        return await in_daemon_thread(lambda: self.client.get_allocation(key))
+        return await self._call(lambda: self.client.get_allocation(key))
 
     async def release(self, key: str) -> types.Allocation:
-        return await in_daemon_thread(lambda: self.client.release(key))
+        return await self._call(lambda: self.client.release(key))
 
     def close(self) -> None:
         self.client.close()

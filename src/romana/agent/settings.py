@@ -36,6 +36,14 @@ class AgentSettings:
         env="ROMANA_AGENT_HOST_IP",
         flag="--host-ip",
     )
+    host_ip6: str = setting(
+        "",
+        "IPv6 underlay address of this host beside an IPv4 --host-ip: other hosts route this "
+        "host's IPv6 prefixes to it. Discovered from the first global IPv6 address of "
+        "--interface when empty; without one, IPv6 endpoints reach only endpoints on this host.",
+        env="ROMANA_AGENT_HOST_IP6",
+        flag="--host-ip6",
+    )
     interface: str = setting(
         "",
         "Underlay interface: its first global address is the host IP when --host-ip is empty, "
@@ -66,7 +74,8 @@ class AgentSettings:
     )
     username: str = setting(
         "",
-        "User to log in as when no token is given.",
+        "Agent-role user to log in as (instead of --token); the agent logs in again when its "
+        "token expires or romanad refuses it.",
         env="ROMANA_AGENT_USERNAME",
         flag="--username",
     )
@@ -158,6 +167,15 @@ class AgentSettings:
                 ipaddress.ip_address(self.host_ip)
             except ValueError:
                 issues.add("host_ip", f"{self.host_ip!r} is not an IP address")
+        if self.host_ip6:
+            try:
+                ip6 = ipaddress.ip_address(self.host_ip6)
+            except ValueError:
+                ip6 = None
+            if ip6 is None or ip6.version != 6:
+                issues.add("host_ip6", f"{self.host_ip6!r} is not an IPv6 address")
+            elif ":" in self.host_ip:
+                issues.add("host_ip6", "must not be set when --host-ip is IPv6 already")
         for i, item in enumerate(self.labels):
             key, sep, _ = item.partition("=")
             if not sep or not key:
@@ -169,6 +187,12 @@ class AgentSettings:
                 issues.add(f"url[{i}]", f"{url!r} must start with http:// or https://")
         if self.insecure and (self.token or self.username):
             issues.add("insecure", "must not be combined with --token or --username")
+        if not (self.insecure or self.token or self.username):
+            issues.add(
+                "token",
+                "romanad needs credentials: give --token, or --username with "
+                "ROMANA_AGENT_PASSWORD, or --insecure when romanad runs with --insecure",
+            )
         if self.username and not self.password:
             issues.add("password", "is required with --username")
         if not self.socket.startswith("/"):

@@ -48,6 +48,8 @@ class HostView:
     """Allocations on this host, by key."""
     address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]] = field(default_factory=dict)
     """Members of every address set, by set name."""
+    skipped_routes: tuple[str, ...] = ()
+    """Prefixes the route plan cannot route, each as ``route to <dst>: <reason>``."""
 
     def tenant(self, name: str) -> tenancy.Tenant | None:
         return self.tenants.get(name)
@@ -166,6 +168,11 @@ def parse(raw: Any) -> HostView:
             continue
         endpoints[alloc.key] = alloc
     address_sets = _address_sets(raw.get("address_sets", {}), issues)
+    skipped_routes = [
+        f"route to {item.get('dst')}: {item.get('reason')}"
+        for item in _list(raw, "skipped_routes", issues)
+        if isinstance(item, Mapping)
+    ]
     issues.raise_if_any()
     labels = host.get("labels") or {}
     return HostView(
@@ -180,12 +187,11 @@ def parse(raw: Any) -> HostView:
         policies=tuple(policies),
         endpoints=endpoints,
         address_sets=address_sets,
+        skipped_routes=tuple(skipped_routes),
     )
 
 
-def _address_sets(
-    raw: Any, issues: Issues
-) -> dict[str, tuple[addressing.IPNetwork, ...]]:
+def _address_sets(raw: Any, issues: Issues) -> dict[str, tuple[addressing.IPNetwork, ...]]:
     if not isinstance(raw, Mapping):
         issues.add("address_sets", "must be an object of set name to member CIDRs")
         return {}

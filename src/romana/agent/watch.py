@@ -15,6 +15,7 @@ that disappeared from the topology (404 on its view) is registered again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,6 +46,7 @@ class Watcher:
         labels: Mapping[str, str],
         wait: float,
         aggregate: bool,
+        host_ip6: str = "",
         login: Callable[[], Awaitable[None]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
@@ -55,6 +57,7 @@ class Watcher:
         self._sync = sync
         self._host = host
         self._host_ip = host_ip
+        self._host_ip6 = host_ip6
         self._labels = dict(labels)
         self._wait = wait
         self._aggregate = aggregate
@@ -80,7 +83,9 @@ class Watcher:
             try:
                 if self._login is not None:
                     await self._login()
-                await self._romanad.register(self._host, self._host_ip, self._labels)
+                await self._romanad.register(
+                    self._host, self._host_ip, self._labels, self._host_ip6
+                )
                 return
             except RomanaError as exc:
                 if not exc.temporary:
@@ -117,7 +122,9 @@ class Watcher:
             reconnected = not self._sync.connected
             self._failures = 0
             if reconnected or hv.revision != revision:
-                routes = None if self._aggregate else await self._direct_routes(hv)
+                routes = None
+                if not self._aggregate:
+                    hv, routes = await self._direct_routes(hv)
                 self._reconciler.set_view(hv, routes)
                 if reconnected:
                     log.info("following host view of %s from revision %d", self._host, hv.revision)
@@ -127,14 +134,20 @@ class Watcher:
             revision = hv.revision
             await self._endpoints.settle()
 
-    async def _direct_routes(self, hv: view.HostView) -> list[hostplan.RouteSpec] | None:
-        """One route per remote host prefix, from the topology (``--aggregate-routes false``).
+    async def _direct_routes(
+        self, hv: view.HostView
+    ) -> tuple[view.HostView, list[hostplan.RouteSpec] | None]:
+        """One route per remote host prefix, from the topology (``--aggregate-routes false``),
+        and the view with that plan's unroutable prefixes as its ``skipped_routes``.
 
-        None (the view's aggregated routes) when the topology cannot be read this time."""
+        The view unchanged and None (its aggregated routes) when the topology cannot be read
+        this time."""
         try:
             topo = topology.parse(await self._romanad.topology())
             plan = routeplan.route_plan(topo, self._host, aggregate=False)
         except RomanaError as exc:
             log.warning("cannot compute per-host routes, keeping aggregated ones: %s", exc)
-            return None
-        return [hostplan.RouteSpec(r.dst, r.via) for r in plan.routes if r.via != hv.ip]
+            return hv, None
+        skipped = tuple(f"route to {x.dst}: {x.reason}" for x in plan.skipped)
+        routes = [hostplan.RouteSpec(r.dst, r.via) for r in plan.routes if r.via != hv.ip]
+        return dataclasses.replace(hv, skipped_routes=skipped), routes

@@ -138,6 +138,7 @@ class BlackoutsIn(In):
 class HostIn(In):
     name: str = Field(max_length=253)
     ip: str = Field(max_length=64)
+    ip6: str | None = Field(default=None, max_length=64)
     labels: dict[str, str] = Field(default_factory=dict)
 
 
@@ -148,6 +149,7 @@ class LabelsIn(In):
 class Host(Out):
     name: str
     ip: str
+    ip6: str | None
     labels: dict[str, str]
     group: str
     prefixes: dict[str, str]
@@ -208,11 +210,17 @@ class Route(Out):
     reason: str
 
 
+class SkippedRoute(Out):
+    dst: str
+    reason: str
+
+
 class RoutePlan(Out):
     host: str
     prefixes: dict[str, str]
     gateways: dict[str, str]
     routes: list[Route]
+    skipped: list[SkippedRoute]
     aggregate: bool
 
 
@@ -221,6 +229,7 @@ class HostView(Out):
     host: Host
     networks: list[Network]
     routes: list[Route]
+    skipped_routes: list[SkippedRoute]
     tenants: list[Tenant]
     policies: list[dict[str, Any]]
     address_sets: dict[str, list[str]]

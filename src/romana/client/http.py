@@ -190,8 +190,17 @@ class Client:
     def get_host(self, name: str) -> types.Host:
         return cast(types.Host, self._get("topology", f"/v1/hosts/{_seg(name)}"))
 
-    def add_host(self, name: str, ip: str, labels: Mapping[str, str] | None = None) -> types.Host:
+    def add_host(
+        self,
+        name: str,
+        ip: str,
+        labels: Mapping[str, str] | None = None,
+        ip6: str | None = None,
+    ) -> types.Host:
+        """Register a host; ``ip6`` is its IPv6 underlay address beside an IPv4 ``ip``."""
         body: dict[str, Any] = {"name": name, "ip": ip}
+        if ip6 is not None:
+            body["ip6"] = ip6
         if labels is not None:
             body["labels"] = dict(labels)
         return cast(types.Host, self._post("topology", "/v1/hosts", body))

@@ -62,6 +62,7 @@ class Network(TypedDict):
 class Host(TypedDict):
     name: str
     ip: str
+    ip6: str | None
     labels: dict[str, str]
     group: str
     prefixes: dict[str, str]
@@ -102,11 +103,17 @@ class Route(TypedDict):
     reason: str
 
 
+class SkippedRoute(TypedDict):
+    dst: str
+    reason: str
+
+
 class RoutePlan(TypedDict):
     host: str
     prefixes: dict[str, str]
     gateways: dict[str, str]
     routes: list[Route]
+    skipped: list[SkippedRoute]
     aggregate: bool
 
 
@@ -115,6 +122,7 @@ class HostView(TypedDict):
     host: Host
     networks: list[Network]
     routes: list[Route]
+    skipped_routes: list[SkippedRoute]
     tenants: list[Tenant]
     policies: list[Document]
     address_sets: dict[str, list[str]]

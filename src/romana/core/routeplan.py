@@ -252,9 +252,7 @@ def designated(
     of the network's family); None admits every host.
     """
     if group.is_leaf:
-        return next(
-            (m for m in group.members if candidates is None or m.host in candidates), None
-        )
+        return next((m for m in group.members if candidates is None or m.host in candidates), None)
     for child in group.groups:
         member = designated(child, candidates)
         if member is not None:

@@ -29,6 +29,7 @@ Invariants, checked when a :class:`Ruleset` is built (:class:`InvalidInput` othe
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
@@ -288,49 +289,74 @@ def _validate(rs: Ruleset) -> None:
             issues.add(where, f"elements must all be IPv{s.version}")
     if len(rs._index) != len(rs.chains):
         issues.add("chains", "duplicate chain names")
+    edges: dict[str, list[str]] = {}
     for chain in rs.chains:
-        _check_name(issues, f"chains[{chain.name}]", chain.name, MAX_CHAIN_NAME)
-        for i, rule in enumerate(chain.rules):
-            _check_rule(issues, rs, f"chains[{chain.name}].rules[{i}]", rule, set_versions)
+        targets = edges.setdefault(chain.name, [])
+        for kind, where, name, version in _chain_checks(chain):
+            if kind == "issue":
+                issues.add(where, name)
+            elif kind == "set":
+                if set_versions.get(name) != version:
+                    issues.add(where, f"refers to no IPv{version} set named {name!r}")
+            else:
+                targets.append(name)
+                found = rs._index.get(name)
+                if found is None:
+                    issues.add(where, f"targets unknown chain {name!r}")
+                elif found.hook is not None:
+                    issues.add(where, f"targets hooked chain {name!r}")
     if not issues:
-        _check_acyclic(issues, rs)
+        _check_acyclic(issues, rs, edges)
     issues.raise_if_any()
 
 
-def _check_rule(
-    issues: Issues, rs: Ruleset, where: str, rule: Rule, set_versions: dict[str, int]
-) -> None:
+_Check = tuple[str, str, str, int]
+"""One step of validating a chain: ``("issue", where, problem, 0)``, or a reference the rest
+of the ruleset must resolve: ``("set", where, name, version)``, ``("chain", where, name, 0)``."""
+
+
+@functools.lru_cache(maxsize=32768)
+def _chain_checks(chain: Chain) -> tuple[_Check, ...]:
+    """Validating ``chain`` on its own, in order; memoised, because a compilation mostly
+    rebuilds chains equal to those of the last one."""
+    found = Issues()
+    _check_name(found, f"chains[{chain.name}]", chain.name, MAX_CHAIN_NAME)
+    out: list[_Check] = [("issue", i.field, i.rule, 0) for i in found]
+    for i, rule in enumerate(chain.rules):
+        _check_rule(out, f"chains[{chain.name}].rules[{i}]", rule)
+    return tuple(out)
+
+
+def _check_rule(out: list[_Check], where: str, rule: Rule) -> None:
+    def problem(text: str) -> None:
+        out.append(("issue", where, text, 0))
+
     if len(_versions(rule)) > 1:
-        issues.add(where, "mixes IPv4 and IPv6 matches")
+        problem("mixes IPv4 and IPv6 matches")
     protocols = [m.protocol for m in rule.matches if isinstance(m, Protocol)]
     if len(protocols) > 1:
-        issues.add(where, "has more than one protocol match")
+        problem("has more than one protocol match")
     for m in rule.matches:
-        if isinstance(m, InSet) and set_versions.get(m.set_name) != m.version:
-            issues.add(where, f"refers to no IPv{m.version} set named {m.set_name!r}")
+        if isinstance(m, InSet):
+            out.append(("set", where, m.set_name, m.version))
         elif isinstance(m, Ports):
             if not protocols or protocols[0] not in PORT_PROTOCOLS:
-                issues.add(where, "a port match needs protocol tcp, udp or sctp")
+                problem("a port match needs protocol tcp, udp or sctp")
             if not m.ranges or any(not 0 <= lo <= hi <= 65535 for lo, hi in m.ranges):
-                issues.add(where, "port ranges must be non-empty with 0 <= lo <= hi <= 65535")
+                problem("port ranges must be non-empty with 0 <= lo <= hi <= 65535")
         elif isinstance(m, Icmp):
             if not protocols or protocols[0].version is None:
-                issues.add(where, "an ICMP match needs protocol icmp or icmpv6")
+                problem("an ICMP match needs protocol icmp or icmpv6")
         elif isinstance(m, Interface) and not INTERFACE_PREFIX.match(m.prefix):
-            issues.add(where, f"interface prefix {m.prefix!r} must be 1-14 of [A-Za-z0-9_.-]")
+            problem(f"interface prefix {m.prefix!r} must be 1-14 of [A-Za-z0-9_.-]")
         elif isinstance(m, Conntrack) and not m.states:
-            issues.add(where, "a conntrack match needs at least one state")
+            problem("a conntrack match needs at least one state")
     if isinstance(rule.verdict, Dispatch) and not rule.verdict.targets:
-        issues.add(where, "a dispatch needs at least one target")
-    for target in _targets(rule):
-        chain = rs._index.get(target)
-        if chain is None:
-            issues.add(where, f"targets unknown chain {target!r}")
-        elif chain.hook is not None:
-            issues.add(where, f"targets hooked chain {target!r}")
+        problem("a dispatch needs at least one target")
+    out.extend(("chain", where, target, 0) for target in _targets(rule))
 
 
-def _check_acyclic(issues: Issues, rs: Ruleset) -> None:
+def _check_acyclic(issues: Issues, rs: Ruleset, edges: dict[str, list[str]]) -> None:
     done: set[str] = set()
     active: set[str] = set()
 
@@ -341,7 +367,7 @@ def _check_acyclic(issues: Issues, rs: Ruleset) -> None:
             issues.add(f"chains[{name}]", "is part of a jump loop")
             return False
         active.add(name)
-        ok = all(visit(t) for rule in rs._index[name].rules for t in _targets(rule))
+        ok = all(visit(t) for t in edges[name])
         active.discard(name)
         done.add(name)
         return ok

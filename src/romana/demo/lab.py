@@ -152,6 +152,14 @@ class Lab:
         self._namespaces.append(ns)  # before creating: cleanup must see half-made ones
         _ip("netns", "add", ns)
         _ip("-n", ns, "link", "set", "lo", "up")
+        # No duplicate address detection on links created here later: until DAD finishes
+        # (a second or two) the kernel will not forward IPv6, and the lab's addresses are
+        # unique by construction.
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+             "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0"],
+            check=True, capture_output=True,
+        )  # fmt: skip
         return ns
 
     @property

@@ -98,4 +98,3 @@ class AddressSetService:
             return members
 
         return txn.run(self._store, attempt, what=f"remove address set {name!r}")
-

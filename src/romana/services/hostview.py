@@ -1,8 +1,8 @@
 """Everything one host needs, as one document at one store revision; and waiting for changes.
 
 The host view is what an agent reconciles from: its host record (prefixes, gateways), its
-route plan, the networks, every tenant, every policy, every address set (name → members),
-and the allocations on this host.
+route plan (with the prefixes it cannot route, ``skipped_routes``), the networks, every
+tenant, every policy, every address set (name → members), and the allocations on this host.
 
 Invariants:
 
@@ -50,6 +50,7 @@ def route_document(plan: Mapping[str, Any]) -> dict[str, Any]:
         "prefixes": {p["network"]: p["prefix"] for p in plan["prefixes"]},
         "gateways": {p["network"]: p["gateway"] for p in plan["prefixes"]},
         "routes": routes,
+        "skipped": [{"dst": x["dst"], "reason": x["reason"]} for x in plan.get("skipped", [])],
         "aggregate": bool(plan["aggregate"]),
     }
 
@@ -82,10 +83,13 @@ class HostViewService:
         return {"revision": before, **doc}
 
     def _read(self, host: str) -> dict[str, Any]:
+        host_record = self._topology.get_host(host)
+        plan = route_document(self._topology.route_plan(host))
         return {
-            "host": self._topology.get_host(host),
+            "host": host_record,
             "networks": self._topology.networks(),
-            "routes": route_document(self._topology.route_plan(host))["routes"],
+            "routes": plan["routes"],
+            "skipped_routes": plan["skipped"],
             "tenants": [t.to_dict() for t in self._tenants.list_all()],
             "policies": self._policies.list_all(),
             "address_sets": self._sets.list_all(),

@@ -125,7 +125,11 @@ class ServicesRomanad:
             self.policy_service.remove(pid)
 
     def address_sets(self) -> dict[str, list[str]]:
-        return self.set_service.list_all()
+        return {
+            name: members
+            for name, members in self.set_service.list_all().items()
+            if name.startswith(kubernetes.PREFIX)
+        }
 
     def put_address_set(self, name: str, members: Sequence[str]) -> None:
         self.set_service.put(name, members)

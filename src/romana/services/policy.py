@@ -10,6 +10,9 @@ Invariants:
 
 * Validation reports every problem of every policy of a request at once (field paths
   ``[i].ingress[0].rules[1].ports``), and a request with any problem stores nothing.
+* A well-formed policy the dataplane cannot express is refused when it is posted, not left
+  for every agent to refuse: :class:`Unsupported` with the compiler's own message
+  (:func:`romana.core.policy.compile.unsupported`), naming each such policy and why.
 * A policy's id is its name (v1 ``name`` or ``external_id``, v2 ``id``); one that names itself
   by none of them gets an id derived from its content, so posting the same policy twice
   yields one stored policy. Different content under an existing id is AlreadyExists: remove
@@ -25,7 +28,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from romana.core.errors import AlreadyExists, Issues, NotFound
+from romana.core.errors import AlreadyExists, Issues, NotFound, Unsupported
+from romana.core.policy import compile as policy_compile
 from romana.core.policy import parse as policy_parse
 from romana.core.store import Delete, Put, Store
 from romana.services import keys, txn
@@ -41,6 +45,8 @@ def validate(body: object) -> list[dict[str, Any]]:
 
     The only place that knows the policy language: parsing is :mod:`romana.core.policy.parse`
     (every issue at once); a policy without a name, id or external id gets its content id.
+    Raises InvalidInput for malformed policies, then Unsupported for well-formed ones the
+    dataplane cannot express (the message the compiler would give, every policy at once).
     """
     items = body if isinstance(body, list) else [body]
     issues = Issues()
@@ -55,6 +61,12 @@ def validate(body: object) -> list[dict[str, Any]]:
             issues.add(f"{where}name", f"{item.name!r} {ID_RULE}")
         result.append({"id": item.name, **item.to_dict()})
     issues.raise_if_any()
+    # In the compiler's order (by name): the very message compiling them would give.
+    reasons = [
+        r for p in sorted(parsed, key=lambda p: p.name) for r in policy_compile.unsupported(p)
+    ]
+    if reasons:
+        raise Unsupported("; ".join(reasons))
     return result
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from romana.core.errors import AlreadyExists, InvalidInput, NotFound
+from romana.core.errors import AlreadyExists, InvalidInput, NotFound, Unsupported
+from romana.core.policy import compile, parse
 from romana.core.store import Store
 from romana.services.policy import PolicyService
 
@@ -107,3 +108,33 @@ def test_other_content_under_an_existing_id_is_refused(store: Store) -> None:
         svc.add(changed)
     with pytest.raises(InvalidInput, match=r"\[1\]\.name: .*used twice"):
         svc.add([V2, changed])
+
+
+DENY_FROM_HOST: dict[str, Any] = {
+    "name": "no-host-ssh",
+    "action": "deny",
+    "applied_to": [{"tenant": "web"}],
+    "ingress": [{"peers": [{"peer": "host"}], "rules": [{"protocol": "tcp", "ports": [22]}]}],
+}
+
+
+def test_a_policy_the_dataplane_cannot_express_is_refused_with_the_compilers_reason(
+    store: Store,
+) -> None:
+    svc = PolicyService(store)
+    with pytest.raises(Unsupported) as refused:
+        svc.add([V1, DENY_FROM_HOST])
+    bare = compile.CompileInput(
+        layouts={},
+        tenants=(),
+        host="h1",
+        host_prefixes=(),
+        gateways=(),
+        policies=(parse.policy(DENY_FROM_HOST),),
+    )
+    with pytest.raises(Unsupported) as compiling:
+        compile.compile_ruleset(bare)
+    assert str(refused.value) == str(compiling.value)
+    assert str(refused.value).startswith("policy 'no-host-ssh': ")
+    assert "a deny from peer host cannot be enforced" in str(refused.value)
+    assert svc.list_all() == [] and svc.revision() == 0

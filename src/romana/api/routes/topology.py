@@ -67,9 +67,10 @@ def list_hosts(ctx: Ctx, caller: Caller) -> list[Document]:
 
 @router.post("/v1/hosts", response_model=schemas.Host, status_code=201)
 def add_host(body: schemas.HostIn, ctx: Ctx, caller: Caller) -> Document:
-    """Place a host in the first group whose assignment its labels satisfy."""
+    """Place a host in the first group whose assignment its labels satisfy; ``ip6`` is its
+    IPv6 underlay address beside an IPv4 ``ip`` (the next hop of its IPv6 networks)."""
     auth.authorize(caller, auth.Action.REGISTER_HOST)
-    return ctx.topology.add_host(body.name, body.ip, body.labels)
+    return ctx.topology.add_host(body.name, body.ip, body.labels, body.ip6)
 
 
 @router.get("/v1/hosts/{name}", response_model=schemas.Host)

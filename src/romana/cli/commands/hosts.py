@@ -14,7 +14,7 @@ app = typer.Typer(no_args_is_help=True, help="Hosts: list, show, add, remove, la
 
 COLUMNS: list[output.Column] = [
     ("NAME", lambda h: h["name"]),
-    ("IP", lambda h: h["ip"]),
+    ("IP", lambda h: " ".join(a for a in (h["ip"], h.get("ip6")) if a)),
     ("GROUP", lambda h: h.get("group")),
     ("PREFIXES", lambda h: h.get("prefixes")),
     ("LABELS", lambda h: h.get("labels")),
@@ -23,6 +23,7 @@ COLUMNS: list[output.Column] = [
 FIELDS: list[output.Column] = [
     ("Name", lambda h: h["name"]),
     ("IP", lambda h: h["ip"]),
+    ("IPv6", lambda h: h.get("ip6")),
     ("Group", lambda h: h.get("group")),
     ("Prefixes", lambda h: h.get("prefixes")),
     ("Gateways", lambda h: h.get("gateways")),
@@ -82,14 +83,20 @@ def add(
         list[str] | None,
         typer.Option("--label", "-l", help="key=value, repeatable; places the host in groups."),
     ] = None,
+    ip6: Annotated[
+        str | None,
+        typer.Option(
+            "--ip6", help="IPv6 underlay address beside an IPv4 IP: the next hop of IPv6 networks."
+        ),
+    ] = None,
     out: OutputOption = None,
 ) -> None:
     """Add a host; the topology places it by its labels and gives it a prefix.
 
-    Example: romana host add h4 192.168.0.4 --label rack=b
+    Example: romana host add h4 192.168.0.4 --ip6 2001:db8::4 --label rack=b
     """
     labels, _ = parse_labels(label or [], allow_removal=False)
-    _show(ctx, context.state(ctx).client().add_host(name, ip, labels or None), out)
+    _show(ctx, context.state(ctx).client().add_host(name, ip, labels or None, ip6), out)
 
 
 @app.command("remove")

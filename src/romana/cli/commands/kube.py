@@ -5,10 +5,12 @@ in the given YAML files (Namespaces, Nodes, Pods with labels and ``nodeName``,
 NetworkPolicies): the files are translated and compiled per host exactly as the listener and
 the agents do, then walked (:mod:`romana.core.policy.explain`); no packet is sent.
 
-``policy apply`` takes the same kinds of documents and keeps romanad's store in step through
-the listener's own reconciliation (:func:`romana.services.kubesync.sync`):
-namespaces → tenants, nodes → hosts, pod labels → segments and address-set members,
-NetworkPolicies → ``kube.*`` policies.
+``policy apply`` takes the same kinds of documents and keeps romanad in step through the
+listener's own reconciliation (:func:`romana.services.kubesync.sync`), over romanad's REST
+API as the logged-in user (:class:`romana.client.kube.KubeRomanad`): namespaces → tenants,
+nodes → hosts, pod labels → segments and address-set members (from the pods' addresses),
+NetworkPolicies → ``kube.*`` policies. The files are the whole desired state of the
+``kube.*`` policies and sets: a NetworkPolicy left out of them is removed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from romana import store
+from romana.cli import context
+from romana.client import kube as kube_client
 from romana.core import addressing
 from romana.core.errors import InvalidInput
 from romana.core.policy import explain as explain_mod
@@ -121,37 +124,33 @@ def explain(
 
 
 def apply(
+    ctx: typer.Context,
     files: FilesOption,
-    store_url: Annotated[
-        str,
-        typer.Option("--store", help="romanad's store, e.g. sqlite:///var/lib/romana/romana.db"),
-    ],
     segment_label: Annotated[
         str, typer.Option(help="pod label naming the pod's segment")
     ] = kubernetes.SEGMENT_LABEL,
 ) -> None:
-    """Apply Kubernetes Namespace, Node, Pod-label and NetworkPolicy YAML, as the listener does.
+    """Apply Kubernetes Namespace, Node, Pod and NetworkPolicy YAML, as the listener does.
 
-    Example: romana policy apply -f namespaces.yaml -f policies.yaml --store sqlite:///r.db
+    The files hold the whole desired state: kube.* policies of NetworkPolicies they no longer
+    contain are removed. Pods give their labels and status.podIPs (address-set members).
+
+    Example: romana policy apply -f namespaces.yaml -f pods.yaml -f policies.yaml
     """
     parsed = objects(documents(files))
-    db = store.open_store(store_url)
-    try:
-        target = kubesync.ServicesRomanad(db)
+    target = kube_client.KubeRomanad(context.state(ctx).client())
 
-        def of(kind: type[kubeobjects.KubeObject]) -> list[Any]:
-            return [o for o in parsed if isinstance(o, kind)]
+    def of(kind: type[kubeobjects.KubeObject]) -> list[Any]:
+        return [o for o in parsed if isinstance(o, kind)]
 
-        kubesync.sync(
-            target,
-            of(kubeobjects.Namespace),
-            of(kubeobjects.Node),
-            of(kubeobjects.Pod),
-            of(kubeobjects.NetworkPolicy),
-            kubernetes.Settings(segment_label=segment_label),
-            kubesync.Owned(),
-        )
-        stored = sorted(target.policies())
-    finally:
-        db.close()
+    kubesync.sync(
+        target,
+        of(kubeobjects.Namespace),
+        of(kubeobjects.Node),
+        of(kubeobjects.Pod),
+        of(kubeobjects.NetworkPolicy),
+        kubernetes.Settings(segment_label=segment_label),
+        kubesync.Owned(),
+    )
+    stored = sorted(target.policies())
     typer.echo(f"applied {len(parsed)} objects; kube policies now: {', '.join(stored) or '-'}")

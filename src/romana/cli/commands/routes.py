@@ -18,7 +18,8 @@ COLUMNS: list[output.Column] = [
 
 @app.command("show")
 def show(ctx: typer.Context, host: str, out: OutputOption = None) -> None:
-    """Show a host's route plan: its prefixes and gateways, and every route to other hosts.
+    """Show a host's route plan: its prefixes and gateways, every route to other hosts, and
+    the prefixes left without a route (a host lacking an underlay address of their family).
 
     Example: romana route show h1
     """
@@ -33,3 +34,5 @@ def show(ctx: typer.Context, host: str, out: OutputOption = None) -> None:
         f"{'routes aggregated by group' if plan.get('aggregate') else 'one route per host'}"
     )
     output.emit(plan, fmt, columns=COLUMNS, rows=plan.get("routes", []))
+    for skipped in plan.get("skipped", []):
+        output.message(f"no route to {skipped['dst']}: {skipped['reason']}")

@@ -37,11 +37,18 @@ Semantics, in order:
 
 The number of rules depends on networks, tenants, segments with policies and policies — never
 on endpoints: endpoint membership only ever appears as elements of address sets.
+
+Compiling is memoised per policy: a policy's chains, targets and notes are a pure function of
+the policy and the :class:`resolve.Scope` it reads (the tenants it names, the layouts, the
+address families), so they are kept in a bounded LRU memo keyed by both — values, never
+identities — and a host that recompiles after one policy changed redoes that policy only.
+A memo hit gives the very value a fresh compilation would, so results never depend on it.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 from collections import defaultdict
 from collections.abc import Mapping
@@ -54,6 +61,9 @@ from romana.core.policy import trees as trees_mod
 
 Tenant = resolve.Tenant
 TenantLike = resolve.TenantLike
+# Memo entries: one per (policy, scope); well above the 2,000 policies a host is sized for,
+# so a host recompiling the same policies never evicts its own working set.
+MEMO_SIZE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +123,7 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
     """The ruleset for one host; :class:`Unsupported` names every policy it cannot express."""
     _validate(inputs)
     policies = sorted(inputs.policies, key=lambda p: p.name)
-    reasons = [reason for p in policies for reason in unsupported(p)]
+    reasons = [reason for p in policies for reason in _unsupported(p)]
     if reasons:
         raise Unsupported("; ".join(reasons))
     versions = sorted(
@@ -121,21 +131,13 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
     )
     resolver = resolve.Resolver(inputs.layouts, inputs.tenants, inputs.address_sets, versions)
     slots: dict[trees_mod.Slot, list[tuple[str, str]]] = defaultdict(list)
-    policy_chains = []
+    policy_chains: list[ruleset.Chain] = []
     for policy in policies:
-        targets = sorted(
-            {
-                t
-                for i, e in enumerate(policy.applied_to)
-                for t in resolver.targets(e, f"policy {policy.name!r} applied_to[{i}]")
-            }
-        )
-        for direction in policy.directions:
-            chain = _policy_chain(resolver, policy, direction)
-            policy_chains.append(chain)
-            for target in targets:
-                slot = trees_mod.Slot(direction, policy.action, target)
-                slots[slot].append((policy.name, chain.name))
+        part = _policy_part(policy, resolver.scope(policy))
+        resolver.notes.extend(part.notes)
+        policy_chains += part.chains
+        for slot, attached in part.slots:
+            slots[slot].append(attached)
     builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix, inputs.isolation_scopes)
     chains = (
         *builder.flow_chains(inputs.endpoint_to_host),
@@ -146,6 +148,39 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
         *policy_chains,
     )
     return ruleset.Ruleset(sets=_sets(inputs, versions), chains=chains, notes=tuple(resolver.notes))
+
+
+_unsupported = functools.lru_cache(maxsize=MEMO_SIZE)(unsupported)
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One policy's share of a ruleset: its chains, where they attach, what it noted."""
+
+    chains: tuple[ruleset.Chain, ...]
+    slots: tuple[tuple[trees_mod.Slot, tuple[str, str]], ...]
+    notes: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def _policy_part(policy: model.Policy, scope: resolve.Scope) -> _Part:
+    resolver = resolve.Resolver.of_scope(scope)
+    targets = sorted(
+        {
+            t
+            for i, e in enumerate(policy.applied_to)
+            for t in resolver.targets(e, f"policy {policy.name!r} applied_to[{i}]")
+        }
+    )
+    chains = []
+    slots = []
+    for direction in policy.directions:
+        chain = _policy_chain(resolver, policy, direction)
+        chains.append(chain)
+        for target in targets:
+            slot = trees_mod.Slot(direction, policy.action, target)
+            slots.append((slot, (policy.name, chain.name)))
+    return _Part(tuple(chains), tuple(slots), tuple(resolver.notes))
 
 
 def _sets(inputs: CompileInput, versions: list[int]) -> tuple[ruleset.AddressSet, ...]:

@@ -26,12 +26,18 @@ the Kubernetes rule: their chain first tries every ingress allow applied to the 
 its segments and to its scoped sets (matched on the destination inside the tenant chain, not
 at the root), then drops what any of those targets still holds, then accepts: an endpoint
 no ingress policy selects is open to everyone.
+
+A tenant's chains in one tree are a pure function of a :class:`TenantLevel` (the tenant, the
+networks, and the policy chains attached at its levels), memoised like the policy chains of
+:mod:`romana.core.policy.compile`: a recompilation rebuilds only the tenants whose
+attachments changed.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from romana.core import addressing, ruleset
 from romana.core.policy import model, resolve
@@ -43,6 +49,8 @@ TO_ENDPOINT = "romana-to-endpoint"
 EGRESS_PASSED = "romana-egress-passed"
 INGRESS = "romana-ingress"
 TO_HOST = "romana-to-host"
+# Memo entries of tenant levels: a tenant appears in up to four trees.
+MEMO_SIZE = 16384
 # After the conventional filter priority: the order of base chains never changes a verdict
 # (an accept only ends one base chain, a drop anywhere is final), so we simply run last.
 HOOK_PRIORITY = 10
@@ -59,12 +67,17 @@ ROOTS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(resolve.HashedOnce):
     """Where a policy chain attaches: its direction, its action and one of its targets."""
 
     direction: model.Direction
     action: model.Action
     target: resolve.Target
+    _hash: int = field(init=False, repr=False, compare=False)
+    __hash__ = resolve.HashedOnce.__hash__
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.direction, self.action, self.target)
 
 
 _ESTABLISHED = ruleset.Rule(
@@ -88,6 +101,37 @@ _NEIGHBOUR_DISCOVERY = tuple(
 )
 _INVALID = ruleset.Rule((ruleset.Conntrack((ruleset.CtState.INVALID,)),), ruleset.DROP, "invalid")
 
+Jumps = tuple[tuple[str, str], ...]
+"""The (policy, policy chain) pairs attached at one place, in order."""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLevel:
+    """Everything one tenant's chains in one tree depend on.
+
+    ``tenant_jumps``: the policies attached to the tenant (None: no slot). ``segments``: each
+    segment with policies here and its jumps. ``scoped_sets``: for a tenant isolated per
+    endpoint (``per_endpoint``, ingress allow only), each of its sets and its jumps (None:
+    no slot)."""
+
+    direction: model.Direction
+    action: model.Action
+    tenant: resolve.FrozenTenant
+    frame: resolve.Frame
+    per_endpoint: bool
+    tenant_jumps: Jumps | None
+    segments: tuple[tuple[int, Jumps], ...]
+    scoped_sets: tuple[tuple[str, Jumps | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TenantChains:
+    """The tenant chain first, then its segment chains; ``dispatch``: the tree root's
+    (network, tenant field value, tenant chain) entries for it, in network order."""
+
+    chains: tuple[ruleset.Chain, ...]
+    dispatch: tuple[tuple[str, int, str], ...]
+
 
 class Builder:
     def __init__(
@@ -104,10 +148,7 @@ class Builder:
         self.to_endpoint = ruleset.Interface(ruleset.Side.DST, interface_prefix)
 
     def _jumps(self, slot: Slot, matches: tuple[ruleset.MatchExpr, ...] = ()) -> list[ruleset.Rule]:
-        return [
-            ruleset.Rule(matches, ruleset.jump(chain), f"policy {policy}")
-            for policy, chain in self.slots.get(slot, ())
-        ]
+        return _jump_rules(self.slots.get(slot, ()), matches)
 
     def flow_chains(self, endpoint_to_host: model.Action) -> list[ruleset.Chain]:
         rule = ruleset.Rule
@@ -189,26 +230,45 @@ class Builder:
                 rules += self._jumps(Slot(direction, action, target), (m,))
         with_slots = {s.target.tenant for s in own if s.target.tenant}
         # One pass over the slots, not one per tenant: the tree has a chain per tenant.
-        segments_of: dict[str, set[int]] = {}
+        at_tenant: dict[str, Jumps] = {}
+        at_segment: dict[str, dict[int, Jumps]] = {}
+        at_set: dict[str, Jumps] = {}
         for s in own:
-            if s.target.kind is kinds.SEGMENT:
-                segments_of.setdefault(s.target.tenant, set()).add(s.target.segment)
+            jumps = tuple(self.slots[s])
+            if s.target.kind is kinds.TENANT:
+                at_tenant[s.target.tenant] = jumps
+            elif s.target.kind is kinds.SEGMENT:
+                at_segment.setdefault(s.target.tenant, {})[s.target.segment] = jumps
+            elif s.target.kind is kinds.SET:
+                at_set[s.target.address_set] = jumps
         tenants = [
             t
             for t in self.resolver.tenants
             if t.name in with_slots or (direction, action) == (_IN, _ALLOW)
         ]
         below: list[ruleset.Chain] = []
+        entries: dict[str, list[tuple[int, str]]] = {}
         for tenant in tenants:
-            segments = sorted(segments_of.get(tenant.name, ()))
-            below += self._tenant_chains(direction, action, tenant, segments)
+            segments = at_segment.get(tenant.name, {})
+            per_endpoint = (direction, action) == (_IN, _ALLOW) and tenant.name in self.scopes
+            scoped_sets = sorted(self.scopes[tenant.name]) if per_endpoint else []
+            level = TenantLevel(
+                direction,
+                action,
+                self.resolver.frozen(tenant),
+                self.resolver.frame,
+                per_endpoint,
+                at_tenant.get(tenant.name),
+                tuple((s, segments[s]) for s in sorted(segments)),
+                tuple((name, at_set.get(name)) for name in scoped_sets),
+            )
+            built = tenant_chains(level)
+            below += built.chains
+            for network, value, chain in built.dispatch:
+                entries.setdefault(network, []).append((value, chain))
         rules += self._dispatch(
             side,
-            lambda lay, n: [
-                (addressing.tenant_match(lay, t.ids[n]).value, self._name(direction, action, t))
-                for t in tenants
-                if n in t.ids
-            ],
+            lambda lay, n: entries.get(n, []),
             lambda lay: addressing.tenant_match(lay, 0).mask,
             "tenant",
         )
@@ -226,22 +286,7 @@ class Builder:
         return [ruleset.Chain(ROOTS[direction, action], tuple(rules)), *below]
 
     def _set_matches(self, side: ruleset.Side, target: resolve.Target) -> list[ruleset.InSet]:
-        return [
-            ruleset.InSet(side, resolve.set_name("set", v, target.address_set), v)
-            for v in self.resolver.versions
-        ]
-
-    def _name(
-        self,
-        direction: model.Direction,
-        action: model.Action,
-        tenant: resolve.TenantLike,
-        segment: int | None = None,
-    ) -> str:
-        stem = _STEM[direction, action]
-        if segment is None:
-            return resolve.chain_name(stem, tenant.name)
-        return resolve.chain_name(stem, tenant.name, resolve.segment_label(tenant, segment))
+        return _set_matches(side, target.address_set, self.resolver.versions)
 
     def _dispatch(
         self,
@@ -250,72 +295,99 @@ class Builder:
         mask: Callable[[addressing.Layout], int],
         what: str,
     ) -> list[ruleset.Rule]:
-        out = []
-        for network, lay in self.resolver.layouts.items():
-            targets = entries(lay, network)
-            if targets:
-                dispatch = ruleset.Dispatch(side, lay.version, mask(lay), tuple(targets))
-                out.append(ruleset.Rule((), dispatch, f"{what} of {side} in {network}"))
-        return out
+        return _dispatch(self.resolver.frame, side, entries, mask, what)
 
-    def _tenant_chains(
-        self,
-        direction: model.Direction,
-        action: model.Action,
-        tenant: resolve.TenantLike,
-        segments: list[int],
-    ) -> list[ruleset.Chain]:
-        """The tenant's chain and the chains of its ``segments`` (those with policies here)."""
-        kinds = resolve.TargetKind
-        per_endpoint = (direction, action) == (_IN, _ALLOW) and tenant.name in self.scopes
-        restricting = (direction, action) == (_OUT, _ALLOW) or per_endpoint
-        rules: list[ruleset.Rule] = []
-        scoped_sets = [
-            resolve.Target(kinds.SET, address_set=name)
-            for name in sorted(self.scopes.get(tenant.name, ()))
-            if per_endpoint
-        ]
-        for target in scoped_sets:
-            for m in self._set_matches(ruleset.Side.DST, target):
-                rules += self._jumps(Slot(direction, action, target), (m,))
-        if (direction, action) == (_IN, _ALLOW) and not per_endpoint:
-            for network, lay in self.resolver.layouts.items():
-                if network in tenant.ids:
-                    own_tenant = addressing.tenant_match(lay, tenant.ids[network])
-                    src = ruleset.Address(ruleset.Side.SRC, own_tenant)
-                    rules.append(ruleset.Rule((src,), ruleset.ACCEPT, f"own tenant {network}"))
-        tenant_slot = Slot(direction, action, resolve.Target(kinds.TENANT, tenant.name))
-        rules += self._jumps(tenant_slot)
-        below = []
-        for segment in segments:
-            slot = Slot(direction, action, resolve.Target(kinds.SEGMENT, tenant.name, segment))
-            seg_rules = self._jumps(slot)
-            if restricting:
-                what = "ingress isolated" if per_endpoint else "egress restricted"
-                seg_rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: segment"))
-            name = self._name(direction, action, tenant, segment)
-            below.append(ruleset.Chain(name, tuple(seg_rules)))
-        side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
-        rules += self._dispatch(
-            side,
-            lambda lay, n: [
-                (
-                    addressing.segment_match(lay, tenant.ids[n], s).value,
-                    self._name(direction, action, tenant, s),
-                )
-                for s in segments
-                if n in tenant.ids and s <= lay.max_segment
-            ],
-            lambda lay: addressing.segment_match(lay, 0, 0).mask,
-            "segment",
-        )
-        for target in scoped_sets:
-            if Slot(direction, action, target) in self.slots:
-                for m in self._set_matches(ruleset.Side.DST, target):
-                    rules.append(ruleset.Rule((m,), ruleset.DROP, "ingress isolated: set"))
-        if restricting and tenant_slot in self.slots:
+
+def _jump_rules(
+    jumps: Sequence[tuple[str, str]], matches: tuple[ruleset.MatchExpr, ...] = ()
+) -> list[ruleset.Rule]:
+    return [
+        ruleset.Rule(matches, ruleset.jump(chain), f"policy {policy}") for policy, chain in jumps
+    ]
+
+
+def _set_matches(side: ruleset.Side, name: str, versions: Sequence[int]) -> list[ruleset.InSet]:
+    return [ruleset.InSet(side, resolve.set_name("set", v, name), v) for v in versions]
+
+
+def _name(
+    direction: model.Direction,
+    action: model.Action,
+    tenant: resolve.TenantLike,
+    segment: int | None = None,
+) -> str:
+    stem = _STEM[direction, action]
+    if segment is None:
+        return resolve.chain_name(stem, tenant.name)
+    return resolve.chain_name(stem, tenant.name, resolve.segment_label(tenant, segment))
+
+
+def _dispatch(
+    frame: resolve.Frame,
+    side: ruleset.Side,
+    entries: Callable[[addressing.Layout, str], list[tuple[int, str]]],
+    mask: Callable[[addressing.Layout], int],
+    what: str,
+) -> list[ruleset.Rule]:
+    out = []
+    for network, lay in frame.layouts:
+        targets = entries(lay, network)
+        if targets:
+            dispatch = ruleset.Dispatch(side, lay.version, mask(lay), tuple(targets))
+            out.append(ruleset.Rule((), dispatch, f"{what} of {side} in {network}"))
+    return out
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def tenant_chains(level: TenantLevel) -> TenantChains:
+    """The chains of one tenant in one tree, from what they depend on alone."""
+    direction, action, tenant = level.direction, level.action, level.tenant
+    ids = tenant.ids
+    per_endpoint = level.per_endpoint
+    restricting = (direction, action) == (_OUT, _ALLOW) or per_endpoint
+    rules: list[ruleset.Rule] = []
+    for name, jumps in level.scoped_sets:
+        for m in _set_matches(ruleset.Side.DST, name, level.frame.versions):
+            rules += _jump_rules(jumps or (), (m,))
+    if (direction, action) == (_IN, _ALLOW) and not per_endpoint:
+        for network, lay in level.frame.layouts:
+            if network in ids:
+                own_tenant = addressing.tenant_match(lay, ids[network])
+                src = ruleset.Address(ruleset.Side.SRC, own_tenant)
+                rules.append(ruleset.Rule((src,), ruleset.ACCEPT, f"own tenant {network}"))
+    rules += _jump_rules(level.tenant_jumps or ())
+    below = []
+    for segment, jumps in level.segments:
+        seg_rules = _jump_rules(jumps)
+        if restricting:
             what = "ingress isolated" if per_endpoint else "egress restricted"
-            rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: tenant"))
-        if per_endpoint:
-            rules.append(ruleset.Rule((), ruleset.ACCEPT, "not isolated: no ingress policy"))
-        return [ruleset.Chain(self._name(direction, action, tenant), tuple(rules)), *below]
+            seg_rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: segment"))
+        below.append(ruleset.Chain(_name(direction, action, tenant, segment), tuple(seg_rules)))
+    side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
+    rules += _dispatch(
+        level.frame,
+        side,
+        lambda lay, n: [
+            (addressing.segment_match(lay, ids[n], s).value, _name(direction, action, tenant, s))
+            for s, _ in level.segments
+            if n in ids and s <= lay.max_segment
+        ],
+        lambda lay: addressing.segment_match(lay, 0, 0).mask,
+        "segment",
+    )
+    for name, jumps in level.scoped_sets:
+        if jumps is not None:
+            for m in _set_matches(ruleset.Side.DST, name, level.frame.versions):
+                rules.append(ruleset.Rule((m,), ruleset.DROP, "ingress isolated: set"))
+    if restricting and level.tenant_jumps is not None:
+        what = "ingress isolated" if per_endpoint else "egress restricted"
+        rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: tenant"))
+    if per_endpoint:
+        rules.append(ruleset.Rule((), ruleset.ACCEPT, "not isolated: no ingress policy"))
+    own = _name(direction, action, tenant)
+    dispatch = tuple(
+        (network, addressing.tenant_match(lay, ids[network]).value, own)
+        for network, lay in level.frame.layouts
+        if network in ids
+    )
+    return TenantChains((ruleset.Chain(own, tuple(rules)), *below), dispatch)

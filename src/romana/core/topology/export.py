@@ -92,8 +92,9 @@ def tree_view(topology: model.Topology) -> dict[str, Any]:
     Shape: ``{"topologies": [{"networks", "topology_bits", "root": Node}],
     "unplaced_networks": [names]}`` where ``Node = {"name", "path", "assignment", "routing",
     "first", "capacity", "prefixes": {network: cidr}, "free_slots", "hosts": [{"name", "ip",
-    "ip6", "index", "labels", "prefixes"}], "groups": [Node]}`` (``ip6`` None when unset). ``free_slots`` counts the padding
-    slots of a group's subgroup list (room for more subgroups).
+    "ip6", "index", "labels", "prefixes"}], "groups": [Node]}`` (``ip6`` None when unset).
+    ``free_slots`` counts the padding slots of a group's subgroup list (room for more
+    subgroups).
     """
     hosts = {h.name: h for h in topology.hosts}
     layouts = topology.layouts

@@ -1,0 +1,37 @@
+"""Policies over HTTP: what the dataplane cannot express is refused when it is posted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.conftest import Api
+
+ALLOW_SSH: dict[str, Any] = {
+    "name": "allow-ssh",
+    "applied_to": [{"tenant": "shop"}],
+    "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "tcp", "ports": [22]}]}],
+}
+DENY_FROM_HOST: dict[str, Any] = {
+    "name": "no-host-ssh",
+    "action": "deny",
+    "applied_to": [{"tenant": "shop"}],
+    "ingress": [{"peers": [{"peer": "host"}], "rules": [{"protocol": "tcp", "ports": [22]}]}],
+}
+
+
+def test_an_inexpressible_policy_is_422_naming_it_and_why_and_nothing_is_stored(
+    api: Api,
+) -> None:
+    r = api.admin.post("/v1/policies", json=[ALLOW_SSH, DENY_FROM_HOST])
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == 422
+    assert problem["detail"] == (
+        "policy 'no-host-ssh': the host's own traffic to its endpoints is never filtered "
+        "(it must reach its workloads), so a deny from peer host cannot be enforced"
+    )
+    assert api.admin.get("/v1/policies/no-host-ssh").status_code == 404
+    assert api.admin.get("/v1/policies/allow-ssh").status_code == 404
+    r = api.admin.post("/v1/policies", json=ALLOW_SSH)
+    assert r.status_code == 201, r.text
