@@ -25,6 +25,7 @@ from romana.services import auth, keys
 from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
 from romana.services.ipam import IpamService
+from romana.services.kubestore import KubeObjectService
 from romana.services.policy import PolicyService
 from romana.services.registry import RegistryService
 from romana.services.tenants import TenantService
@@ -44,6 +45,7 @@ class Context:
     ipam: IpamService
     policies: PolicyService
     address_sets: AddressSetService
+    kube_objects: KubeObjectService
     registry: RegistryService
     auth: auth.AuthService
     hostview: HostViewService
@@ -70,6 +72,7 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         ipam=ipam,
         policies=policies,
         address_sets=AddressSetService(store),
+        kube_objects=KubeObjectService(store),
         registry=RegistryService(store),
         auth=auth.AuthService(store, token_ttl=settings.token_ttl),
         hostview=HostViewService(store, topology, tenants, ipam, policies),

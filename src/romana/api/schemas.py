@@ -201,6 +201,21 @@ class AddressSet(Out):
     members: list[str]
 
 
+# -- Kubernetes objects ------------------------------------------------------------------
+
+
+class KubeObjectsIn(In):
+    namespaces: list[dict[str, Any]] = Field(default_factory=list)
+    pods: list[dict[str, Any]] = Field(default_factory=list)
+    networkpolicies: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class KubeObjects(Out):
+    namespaces: list[dict[str, Any]]
+    pods: list[dict[str, Any]]
+    networkpolicies: list[dict[str, Any]]
+
+
 # -- routes and the agent view -----------------------------------------------------------
 
 

@@ -291,6 +291,16 @@ class Client:
         path = f"/v1/address-sets/{_seg(name)}"
         return cast(types.AddressSet, self._delete("policy", path))
 
+    # -- Kubernetes objects --------------------------------------------------------------
+
+    def kube_objects(self) -> types.KubeObjects:
+        """The namespaces, pods and NetworkPolicies the last Kubernetes sync stored."""
+        return cast(types.KubeObjects, self._get("policy", "/v1/kube/objects"))
+
+    def put_kube_objects(self, record: Mapping[str, Any]) -> types.KubeObjects:
+        """Replace the stored Kubernetes objects (romanad writes only what changed)."""
+        return cast(types.KubeObjects, self._put("policy", "/v1/kube/objects", dict(record)))
+
     # -- routes and the agent's view -----------------------------------------------------
 
     def routes(self, host: str) -> types.RoutePlan:

@@ -97,6 +97,12 @@ class AddressSet(TypedDict):
     members: list[str]
 
 
+class KubeObjects(TypedDict):
+    namespaces: list[dict[str, Any]]
+    pods: list[dict[str, Any]]
+    networkpolicies: list[dict[str, Any]]
+
+
 class Route(TypedDict):
     dst: str
     via: str

@@ -10,10 +10,11 @@ Invariants:
   read between two equal readings of the store revision, so no write slipped in between.
   Under a sustained stream of writes the earliest reading is reported, which can only make
   an agent fetch again, never miss a change.
-* A change is *relevant* to a host unless it is a service registration, a user or key, or an
-  address slot of another host (:meth:`HostViewService.relevant`); so policies, tenants and
-  address-set members are relevant to every host. Waiting returns early only for relevant
-  changes; the revision of the returned view moves with every store change.
+* A change is *relevant* to a host unless it is a service registration, a user or key, a
+  stored Kubernetes object, or an address slot of another host
+  (:meth:`HostViewService.relevant`); so policies, tenants and address-set members are
+  relevant to every host. Waiting returns early only for relevant changes; the revision of
+  the returned view moves with every store change.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 
 CONSISTENT_READ_ATTEMPTS = 5
-_IGNORED = (keys.REGISTRY, keys.AUTH, keys.IPAM_KEYS)
+_IGNORED = (keys.REGISTRY, keys.AUTH, keys.IPAM_KEYS, keys.KUBE)
 
 
 def route_document(plan: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,9 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``  allocation key
 ``/romana/v1/policies/<id>``                              policy JSON
 ``/romana/v1/address-sets/<name>``                        members of a label-selector set (JSON)
+``/romana/v1/kube/namespaces``                            Kubernetes namespaces (JSON list)
+``/romana/v1/kube/pods/<namespace>``                      that namespace's pods (JSON list)
+``/romana/v1/kube/networkpolicies/<namespace>``           its NetworkPolicies (JSON list)
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
 ``/romana/v1/auth/...``                                   users, signing key
 
@@ -28,6 +31,10 @@ IPAM_KEYS = ROOT + "ipam/keys/"
 IPAM_ADDR = ROOT + "ipam/addr/"
 POLICIES = ROOT + "policies/"
 ADDRESS_SETS = ROOT + "address-sets/"
+KUBE = ROOT + "kube/"
+KUBE_NAMESPACES = KUBE + "namespaces"
+KUBE_PODS = KUBE + "pods/"
+KUBE_POLICIES = KUBE + "networkpolicies/"
 REGISTRY = ROOT + "registry/"
 AUTH = ROOT + "auth/"
 

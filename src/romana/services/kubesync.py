@@ -2,7 +2,9 @@
 services and a store, and :func:`sync`, used by the listener and ``romana policy apply``.
 
 :class:`Romanad` is the port: tenants (with segments), hosts (with labels), the ``kube.*``
-policies and the ``kube.*`` address sets. Every method is idempotent, so the listener can
+policies, the ``kube.*`` address sets, and the record of the namespaces, pods and
+NetworkPolicies they were translated from (:mod:`romana.services.kubestore`, what
+``romana explain`` answers from). Every method is idempotent, so the listener can
 reconcile from a full desired state after a reconnect without replaying events.
 
 :class:`ServicesRomanad` drives the romanad services in-process over a store (the same
@@ -24,7 +26,7 @@ from romana.core.errors import AlreadyExists, Conflict, NotFound, RomanaError
 from romana.core.policy import kubeobjects as ko
 from romana.core.policy import kubernetes
 from romana.core.store import Store
-from romana.services import keys
+from romana.services import keys, kubestore
 from romana.services.addresssets import AddressSetService
 from romana.services.policy import PolicyService
 from romana.services.tenants import TenantService
@@ -62,6 +64,10 @@ class Romanad(Protocol):
     def address_sets(self) -> dict[str, list[str]]: ...
     def put_address_set(self, name: str, members: Sequence[str]) -> None: ...
     def remove_address_set(self, name: str) -> None: ...
+    def kube_objects(self) -> dict[str, list[dict[str, Any]]]:
+        """The stored record (:func:`romana.services.kubestore.record` shape)."""
+
+    def put_kube_objects(self, record: Mapping[str, Any]) -> None: ...
 
 
 class ServicesRomanad:
@@ -73,6 +79,7 @@ class ServicesRomanad:
         self.tenant_service = TenantService(store, self.topology)
         self.policy_service = PolicyService(store)
         self.set_service = AddressSetService(store)
+        self.kube_service = kubestore.KubeObjectService(store)
 
     def tenants(self) -> dict[str, set[str]]:
         return {t.name: set(t.segments) for t in self.tenant_service.list_all()}
@@ -138,6 +145,12 @@ class ServicesRomanad:
         with contextlib.suppress(NotFound):
             self.set_service.remove(name)
 
+    def kube_objects(self) -> dict[str, list[dict[str, Any]]]:
+        return self.kube_service.get()
+
+    def put_kube_objects(self, record: Mapping[str, Any]) -> None:
+        self.kube_service.put(record)
+
 
 def sync(
     r: Romanad,
@@ -189,6 +202,9 @@ def sync(
             r.put_address_set(name, nets)
     for name in set(sets) - set(members):
         r.remove_address_set(name)
+    record = kubestore.record(namespaces, pods, policies)
+    if r.kube_objects() != record:
+        r.put_kube_objects(record)
     for name in sorted(owned.tenants - {n.name for n in namespaces}):
         _forget(r.remove_tenant, name, owned.tenants)
     for name in sorted(owned.hosts - {n.name for n in nodes}):

@@ -1,8 +1,9 @@
-"""Service ``policy``: Romana policies and address sets (docs/api.md, Policies).
+"""Service ``policy``: Romana policies, address sets and Kubernetes objects (docs/api.md).
 
 A tenant user sees the policies applied to its tenant, and may add or remove only policies
-whose every target lies inside its tenant. Address sets are global: agents and every role
-but tenant read them; admin and service users write them.
+whose every target lies inside its tenant. Address sets and the stored Kubernetes objects
+(what ``romana explain`` answers from) are global: agents and every role but tenant read
+them; admin and service users write them.
 """
 
 from __future__ import annotations
@@ -95,3 +96,17 @@ def put_address_set(
 def remove_address_set(name: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     auth.authorize(caller, auth.Action.WRITE)
     return {"name": name, "members": ctx.address_sets.remove(name)}
+
+
+@router.get("/v1/kube/objects", response_model=schemas.KubeObjects)
+def get_kube_objects(ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    """The namespaces, pods and NetworkPolicies the last Kubernetes sync stored."""
+    auth.authorize(caller, auth.Action.READ)
+    return ctx.kube_objects.get()
+
+
+@router.put("/v1/kube/objects", response_model=schemas.KubeObjects)
+def put_kube_objects(body: schemas.KubeObjectsIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    """Replace the stored objects; writes only what changed; every problem at once."""
+    auth.authorize(caller, auth.Action.WRITE)
+    return ctx.kube_objects.put(body.model_dump())

@@ -1,9 +1,11 @@
 """``romana explain`` and ``romana policy apply``: Kubernetes NetworkPolicy without Kubernetes.
 
-``explain`` answers whether one pod may reach another on PROTO/PORT, and why, from the model
-in the given YAML files (Namespaces, Nodes, Pods with labels and ``nodeName``,
-NetworkPolicies): the files are translated and compiled per host exactly as the listener and
-the agents do, then walked (:mod:`romana.core.policy.explain`); no packet is sent.
+``explain`` answers whether one pod may reach another on PROTO/PORT, and why, from a model:
+romanad's (the Kubernetes objects the listener or ``policy apply`` stored, on romanad's
+networks, hosts and tenants; :func:`romana.client.kube.cluster`), or with ``-f`` the given YAML
+files (Namespaces, Nodes, Pods with labels and ``nodeName``, NetworkPolicies), offline. The
+model is translated and compiled per host exactly as the listener and the agents do, then
+walked (:mod:`romana.core.policy.explain`); no packet is sent.
 
 ``policy apply`` takes the same kinds of documents and keeps romanad in step through the
 listener's own reconciliation (:func:`romana.services.kubesync.sync`), over romanad's REST
@@ -26,7 +28,7 @@ import yaml
 from romana.cli import context
 from romana.client import kube as kube_client
 from romana.core import addressing
-from romana.core.errors import InvalidInput
+from romana.core.errors import InvalidInput, NotFound
 from romana.core.policy import explain as explain_mod
 from romana.core.policy import kubeobjects, kubernetes
 from romana.services import kubesync
@@ -65,25 +67,66 @@ def objects(docs: list[dict[str, Any]]) -> list[kubeobjects.KubeObject]:
 
 
 def explain(
-    files: FilesOption,
+    ctx: typer.Context,
     source: Annotated[str, typer.Option("--from", help="NAMESPACE/POD sending")],
     target: Annotated[str, typer.Option("--to", help="NAMESPACE/POD receiving")],
     port: Annotated[str, typer.Option("--port", help="PROTO/PORT, e.g. tcp/80")],
+    files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="Kubernetes YAML to evaluate offline (repeatable); without it, romanad's model.",
+        ),
+    ] = None,
     network: Annotated[
         str,
         typer.Option(
-            help="address plan for pods without addresses: CIDR,TENANT,SEGMENT,ENDPOINT bits"
+            help="with -f, the address plan for pods without addresses: "
+            "CIDR,TENANT,SEGMENT,ENDPOINT bits"
         ),
     ] = "10.0.0.0/8,4,4,8",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Whether a pod may reach another, and which policies and rules decided.
 
-    Example: romana explain -f cluster.yaml --from x/b --to x/a --port tcp/80
+    Without -f the answer comes from romanad: the namespaces, pods and NetworkPolicies the
+    listener or `romana policy apply` stored, on romanad's networks, hosts and tenants.
+
+    Example: romana explain --from x/b --to x/a --port tcp/80
     """
     proto, _, number = port.partition("/")
     if proto.lower() not in ("tcp", "udp", "sctp") or not number.isdigit():
         raise InvalidInput("--port must be PROTO/PORT with PROTO tcp, udp or sctp")
+    if files:
+        cluster = _from_files(files, network)
+    else:
+        cluster = kube_client.cluster(context.state(ctx).client())
+    known = {n.name for n in cluster.namespaces}
+    for key in (source, target):
+        namespace = key.partition("/")[0]
+        if namespace not in known:
+            raise NotFound(f"no namespace {namespace!r} (give the pod as NAMESPACE/NAME)")
+        if cluster.pod(key).node not in cluster.hosts:
+            raise NotFound(f"pod {key}: node {cluster.pod(key).node!r} is not a known host")
+    result = explain_mod.explain(cluster, source, target, proto, int(number))
+    verdict = "allowed" if result.allowed else "denied"
+    if as_json:
+        body = {
+            "allowed": result.allowed,
+            "egress": {"allowed": result.egress.allowed, "decided_by": result.egress.decided_by},
+            "ingress": {"allowed": result.ingress.allowed, "decided_by": result.ingress.decided_by},
+        }
+        typer.echo(json.dumps(body, indent=2))
+        return
+    typer.echo(f"{source} -> {target} {proto.lower()}/{number}: {verdict}")
+    for name, step in (("egress", result.egress), ("ingress", result.ingress)):
+        typer.echo(f"  {name}: {'allowed' if step.allowed else 'denied'}")
+        for line in step.decided_by:
+            typer.echo(f"    {line}")
+
+
+def _from_files(files: list[Path], network: str) -> explain_mod.Cluster:
     cidr, *bits = network.split(",")
     lay = addressing.layout("pods", cidr, *(int(b) for b in bits))
     parsed = objects(documents(files))
@@ -106,21 +149,7 @@ def explain(
     )
     if any(ipaddress.ip_address(ip) not in lay.cidr for p in cluster.pods for ip in p.ips):
         raise InvalidInput("pod addresses must lie inside --network")
-    result = explain_mod.explain(cluster, source, target, proto, int(number))
-    verdict = "allowed" if result.allowed else "denied"
-    if as_json:
-        body = {
-            "allowed": result.allowed,
-            "egress": {"allowed": result.egress.allowed, "decided_by": result.egress.decided_by},
-            "ingress": {"allowed": result.ingress.allowed, "decided_by": result.ingress.decided_by},
-        }
-        typer.echo(json.dumps(body, indent=2))
-        return
-    typer.echo(f"{source} -> {target} {proto.lower()}/{number}: {verdict}")
-    for name, step in (("egress", result.egress), ("ingress", result.ingress)):
-        typer.echo(f"  {name}: {'allowed' if step.allowed else 'denied'}")
-        for line in step.decided_by:
-            typer.echo(f"    {line}")
+    return cluster
 
 
 def apply(

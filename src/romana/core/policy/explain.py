@@ -9,8 +9,9 @@ what decided each direction: the NetworkPolicy rule that allowed it, or the poli
 isolate the pod when nothing allowed it, or that no policy selects the pod.
 
 Tenant ids follow the order of the namespaces and segment ids the sorted segment names in
-use; pods without addresses get the lowest free ordinal of their (host, tenant, segment)
-slot (:func:`with_addresses`), as IPAM would hand them out.
+use, unless the cluster gives them (:attr:`Cluster.tenancy`, as romanad numbered them); pods
+without addresses get the lowest free ordinal of their (host, tenant, segment) slot
+(:func:`with_addresses`), as IPAM would hand them out.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Cluster:
     pods: tuple[ko.Pod, ...]
     policies: tuple[ko.NetworkPolicy, ...] = ()
     settings: kubernetes.Settings = field(default_factory=kubernetes.Settings)
+    tenancy: tuple[resolve.Tenant, ...] = ()
+    """The tenants with their ids and segments; empty: numbered from the namespaces."""
 
     def pod(self, key: str) -> ko.Pod:
         for p in self.pods:
@@ -44,6 +47,8 @@ class Cluster:
 
 
 def tenants(cluster: Cluster) -> tuple[resolve.Tenant, ...]:
+    if cluster.tenancy:
+        return cluster.tenancy
     segments = sorted(
         {kubernetes.segment_of(p, cluster.settings) for p in cluster.pods}
         - {kubernetes.DEFAULT_SEGMENT}
