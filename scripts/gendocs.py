@@ -644,9 +644,7 @@ POLICIES = [
 def policy_examples() -> str:
     import json
 
-    from romana.core.errors import InvalidInput
-    from romana.core.policy import compile as pc
-    from romana.core.policy import parse
+    from romana.core.errors import InvalidInput, Unsupported
     from romana.services import policy
 
     out = []
@@ -656,13 +654,10 @@ def policy_examples() -> str:
         except InvalidInput as exc:
             problems = "\n".join(str(issue) for issue in exc.issues)
             answer = "romanad refuses it (422), naming every problem:\n\n" + code(problems)
+        except Unsupported as exc:
+            answer = f"romanad refuses it (422): the dataplane cannot express it: {exc}\n"
         else:
-            refused = pc.unsupported(parse.policy(stored))
-            answer = (
-                f"romanad stores it; every agent leaves it out: {'; '.join(refused)}\n"
-                if refused
-                else "romanad stores:\n\n" + code(json.dumps(stored), "json")
-            )
+            answer = "romanad stores:\n\n" + code(json.dumps(stored), "json")
         out.append(code(json.dumps(raw), "json") + "\n" + answer)
     return "\n".join(out)
 

@@ -38,11 +38,14 @@ Semantics, in order:
 The number of rules depends on networks, tenants, segments with policies and policies — never
 on endpoints: endpoint membership only ever appears as elements of address sets.
 
-Compiling is memoised per policy: a policy's chains, targets and notes are a pure function of
-the policy and the :class:`resolve.Scope` it reads (the tenants it names, the layouts, the
-address families), so they are kept in a bounded LRU memo keyed by both — values, never
-identities — and a host that recompiles after one policy changed redoes that policy only.
-A memo hit gives the very value a fresh compilation would, so results never depend on it.
+Compiling is memoised (:mod:`romana.core.memo`): a policy's chains, targets and notes are a
+pure function of the policy and the :class:`romana.core.policy.scope.Scope` it reads (the
+tenants it names, the networks, the address families), kept in a bounded memo keyed by both;
+in front of it, per shared tenancy, a memo by policy object. The tenants' chains of each
+tree (:func:`trees.tenant_chains`) and each chain's validation are memoised the same way. So
+a host that recompiles after one policy changed redoes that policy and its tenant's chains,
+and looks everything else up. A memo hit gives the very value a fresh compilation would:
+results never depend on what was compiled before.
 """
 
 from __future__ import annotations
@@ -54,16 +57,17 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from romana.core import addressing, ruleset
+from romana.core import addressing, errors, memo, ruleset
 from romana.core.errors import Issues, Unsupported
 from romana.core.policy import model, resolve
+from romana.core.policy import scope as scope_mod
 from romana.core.policy import trees as trees_mod
 
 Tenant = resolve.Tenant
 TenantLike = resolve.TenantLike
-# Memo entries: one per (policy, scope); well above the 2,000 policies a host is sized for,
-# so a host recompiling the same policies never evicts its own working set.
-MEMO_SIZE = 8192
+# Memo entries: one per (policy, scope); twice the 2,000 policies a host is sized for, so a
+# host recompiling the same policies never evicts its own working set.
+MEMO_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,19 +125,22 @@ def unsupported(policy: model.Policy) -> tuple[str, ...]:
 
 def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
     """The ruleset for one host; :class:`Unsupported` names every policy it cannot express."""
-    _validate(inputs)
+    versions = sorted(
+        {lay.version for lay in inputs.layouts.values()} | {p.version for p in inputs.host_prefixes}
+    )
+    frame = scope_mod.Frame.of(inputs.layouts, versions)
+    tenants = tuple(map(scope_mod.FrozenTenant.of, inputs.tenants))
+    _validate(inputs, frame, tenants)
     policies = sorted(inputs.policies, key=lambda p: p.name)
     reasons = [reason for p in policies for reason in _unsupported(p)]
     if reasons:
         raise Unsupported("; ".join(reasons))
-    versions = sorted(
-        {lay.version for lay in inputs.layouts.values()} | {p.version for p in inputs.host_prefixes}
-    )
-    resolver = resolve.Resolver(inputs.layouts, inputs.tenants, inputs.address_sets, versions)
+    resolver = resolve.Resolver(inputs.layouts, tenants, inputs.address_sets, versions)
+    parts = _parts_in(resolver.tenancy)
     slots: dict[trees_mod.Slot, list[tuple[str, str]]] = defaultdict(list)
     policy_chains: list[ruleset.Chain] = []
     for policy in policies:
-        part = _policy_part(policy, resolver.scope(policy))
+        part = parts(policy)
         resolver.notes.extend(part.notes)
         policy_chains += part.chains
         for slot, attached in part.slots:
@@ -150,7 +157,7 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
     return ruleset.Ruleset(sets=_sets(inputs, versions), chains=chains, notes=tuple(resolver.notes))
 
 
-_unsupported = functools.lru_cache(maxsize=MEMO_SIZE)(unsupported)
+_unsupported = memo.ByIdentity(unsupported, MEMO_SIZE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +169,15 @@ class _Part:
     notes: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=scope_mod.TENANCIES)
+def _parts_in(tenancy: scope_mod.Tenancy) -> memo.ByIdentity[model.Policy, _Part]:
+    """Compiled policies in ``tenancy``, by policy object: the agent hands the compiler the
+    policy objects of its last view again for every policy that did not change."""
+    return memo.ByIdentity(lambda p: _policy_part(p, tenancy.scope(p)), MEMO_SIZE)
+
+
 @functools.lru_cache(maxsize=MEMO_SIZE)
-def _policy_part(policy: model.Policy, scope: resolve.Scope) -> _Part:
+def _policy_part(policy: model.Policy, scope: scope_mod.Scope) -> _Part:
     resolver = resolve.Resolver.of_scope(scope)
     targets = sorted(
         {
@@ -189,12 +203,7 @@ def _sets(inputs: CompileInput, versions: list[int]) -> tuple[ruleset.AddressSet
         gateways = [ipaddress.ip_network(a) for a in inputs.gateways]
         out.append(ruleset.address_set(resolve.set_name("host", v), v, gateways))
         out.append(ruleset.address_set(resolve.set_name("local", v), v, inputs.host_prefixes))
-    referenced = {
-        e.address_set
-        for p in inputs.policies
-        for e in (*p.applied_to, *(peer for c in (*p.ingress, *p.egress) for peer in c.peers))
-        if e.address_set is not None
-    }
+    referenced = {name for p in inputs.policies for name in scope_mod.references(p).address_sets}
     for name in sorted(set(inputs.address_sets) | referenced):
         for v in versions:
             out.append(
@@ -257,19 +266,35 @@ def _one_family(rule: ruleset.Rule) -> bool:
     return len(versions) <= 1
 
 
-def _validate(inputs: CompileInput) -> None:
+def _validate(
+    inputs: CompileInput, frame: scope_mod.Frame, tenants: tuple[scope_mod.FrozenTenant, ...]
+) -> None:
     issues = Issues("invalid compile input")
     if not ruleset.INTERFACE_PREFIX.match(inputs.interface_prefix):
         issues.add("interface_prefix", "must be 1-14 of [A-Za-z0-9_.-]")
+    issues.extend(_tenant_issues(frame, tenants))
+    uses = collections.Counter(p.name for p in inputs.policies)
+    for name in sorted(n for n, count in uses.items() if count > 1):
+        issues.add("policies", f"policy name {name!r} is used twice")
+    issues.raise_if_any()
+
+
+@functools.lru_cache(maxsize=scope_mod.TENANCIES)
+def _tenant_issues(
+    frame: scope_mod.Frame, tenants: tuple[scope_mod.FrozenTenant, ...]
+) -> tuple[errors.Issue, ...]:
+    """What is wrong with ``tenants`` (in input order) in the networks of ``frame``."""
+    layouts = dict(frame.layouts)
+    issues = Issues()
     names: set[str] = set()
     owners: dict[tuple[str, int], str] = {}
-    for i, tenant in enumerate(inputs.tenants):
+    for i, tenant in enumerate(tenants):
         at = f"tenants[{i}]"
         if not tenant.name or tenant.name in names:
             issues.add(f"{at}.name", "must be a non-empty name used by no other tenant")
         names.add(tenant.name)
-        for network, tid in sorted(tenant.ids.items()):
-            lay = inputs.layouts.get(network)
+        for network, tid in tenant.id_items:
+            lay = layouts.get(network)
             if lay is None:
                 issues.add(f"{at}.ids.{network}", "names no configured network")
             elif not 1 <= tid <= lay.max_tenant:
@@ -280,14 +305,11 @@ def _validate(inputs: CompileInput) -> None:
                 )
             owners.setdefault((network, tid), tenant.name)
         seen: dict[int, str] = {}
-        for segment, sid in sorted(tenant.segments.items()):
+        for segment, sid in tenant.segment_items:
             if sid in seen:
                 issues.add(f"{at}.segments.{segment}", f"id {sid} is also segment {seen[sid]!r}")
             seen[sid] = segment
-            limits = [inputs.layouts[n].max_segment for n in tenant.ids if n in inputs.layouts]
+            limits = [layouts[n].max_segment for n, _ in tenant.id_items if n in layouts]
             if not 0 <= sid <= min(limits, default=0):
                 issues.add(f"{at}.segments.{segment}", f"must be in 0..{min(limits, default=0)}")
-    uses = collections.Counter(p.name for p in inputs.policies)
-    for name in sorted(n for n, count in uses.items() if count > 1):
-        issues.add("policies", f"policy name {name!r} is used twice")
-    issues.raise_if_any()
+    return tuple(issues)

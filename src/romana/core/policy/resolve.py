@@ -22,16 +22,15 @@ splits one way only.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
 
 from romana.core import addressing, ruleset
 from romana.core.policy import model
+from romana.core.policy import scope as scope_mod
 
 _PLAIN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 DEFAULT_SEGMENT_NAME = "default"
@@ -63,20 +62,7 @@ def set_name(stem: str, version: int, name: str = "") -> str:
     return f"{ruleset.PREFIX}{stem}-{token(name, room)}-{version}"
 
 
-class TenantLike(Protocol):
-    """What the compiler reads of a tenant; :class:`romana.core.tenancy.Tenant` fits."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def external_id(self) -> str: ...
-    @property
-    def ids(self) -> Mapping[str, int]:
-        """Network name -> the tenant's id in that network."""
-
-    @property
-    def segments(self) -> Mapping[str, int]:
-        """Segment name -> segment id (the same in every network of the tenant)."""
+TenantLike = scope_mod.TenantLike
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +73,10 @@ class Tenant:
     ids: Mapping[str, int]
     segments: Mapping[str, int] = field(default_factory=dict)
     external_id: str = ""
+
+
+def _name(tenant: TenantLike) -> str:
+    return tenant.name
 
 
 def segment_id(tenant: TenantLike, name: str) -> int | None:
@@ -119,196 +109,47 @@ class Target:
     address_set: str = ""
 
 
-class HashedOnce:
-    """A frozen value that hashes its fields once: it keys memos many times per compilation.
-
-    Pickling rebuilds it through the constructor, because string hashes differ between
-    processes."""
-
-    __slots__ = ()
-
-    def _fields(self) -> tuple[object, ...]:
-        raise NotImplementedError
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash(self._fields()))
-
-    def __hash__(self) -> int:
-        return self._hash  # type: ignore[attr-defined, no-any-return]
-
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        return (type(self), self._fields())
-
-
-@dataclass(frozen=True, slots=True)
-class Frame(HashedOnce):
-    """The networks (sorted by name) and address families one compilation works in."""
-
-    layouts: tuple[tuple[str, addressing.Layout], ...]
-    versions: tuple[int, ...]
-    _hash: int = field(init=False, repr=False, compare=False)
-    __hash__ = HashedOnce.__hash__  # in the class body, or dataclass writes its own
-
-    def _fields(self) -> tuple[object, ...]:
-        return (self.layouts, self.versions)
-
-
-@dataclass(frozen=True, slots=True)
-class FrozenTenant(HashedOnce):
-    """A tenant as a hashable value, so that what a compilation read can key a memo."""
-
-    name: str
-    external_id: str
-    id_items: tuple[tuple[str, int], ...]
-    segment_items: tuple[tuple[str, int], ...]
-    _hash: int = field(init=False, repr=False, compare=False)
-    __hash__ = HashedOnce.__hash__
-
-    def _fields(self) -> tuple[object, ...]:
-        return (self.name, self.external_id, self.id_items, self.segment_items)
-
-    @property
-    def ids(self) -> Mapping[str, int]:
-        return dict(self.id_items)
-
-    @property
-    def segments(self) -> Mapping[str, int]:
-        return dict(self.segment_items)
-
-    @classmethod
-    def of(cls, tenant: TenantLike) -> FrozenTenant:
-        """``tenant`` as a value, interned: equal tenants give the same object."""
-        frozen = cls(
-            tenant.name,
-            tenant.external_id,
-            tuple(sorted(tenant.ids.items())),
-            tuple(sorted(tenant.segments.items())),
-        )
-        return _interned_tenant(frozen)
-
-
-# Equal values as one object: a memo hit then compares keys by identity, not field by field.
-# Entries: a few times the tenants (and far more than the networks) a host is sized for.
-_INTERNED = 16384
-
-
-@functools.lru_cache(maxsize=_INTERNED)
-def _interned_tenant(tenant: FrozenTenant) -> FrozenTenant:
-    return tenant
-
-
-@functools.lru_cache(maxsize=_INTERNED)
-def _interned_frame(frame: Frame) -> Frame:
-    return frame
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Everything of a :class:`Resolver` that resolving one policy's endpoints reads.
-
-    ``tenants`` are those the policy's tenant references select (sorted by name) and
-    ``address_sets`` the names it references that are defined. A resolver built from the
-    scope (:meth:`Resolver.of_scope`) resolves that policy exactly as the full one does —
-    the same targets, matches and notes — so ``(policy, scope)`` is a sound memo key.
-    """
-
-    frame: Frame
-    tenants: tuple[FrozenTenant, ...]
-    address_sets: frozenset[str]
-
-
 class Resolver:
-    """Turns endpoints into targets and peer matches for one host's compilation."""
+    """Turns endpoints into targets and peer matches for one host's compilation.
+
+    The tenancy comes from :func:`scope.tenancy`, shared with other compilations of an equal
+    one; what a resolver adds is this compilation's notes."""
 
     def __init__(
         self,
         layouts: Mapping[str, addressing.Layout],
         tenants: Sequence[TenantLike],
-        address_sets: Mapping[str, object],
+        address_sets: Collection[str],
         versions: Sequence[int],
     ) -> None:
-        self.layouts = {name: layouts[name] for name in sorted(layouts)}
-        self.tenants = sorted(tenants, key=lambda t: t.name)
-        self.by_name = {t.name: t for t in self.tenants}
-        # Indexes for _find: every list keeps the name order of self.tenants.
-        self._by_external: dict[str, list[TenantLike]] = {}
-        self._by_number: dict[int, list[TenantLike]] = {}
-        for t in self.tenants:
-            if t.external_id:
-                self._by_external.setdefault(t.external_id, []).append(t)
-            for number in set(t.ids.values()):
-                self._by_number.setdefault(number, []).append(t)
-        self.address_sets = address_sets
-        self.versions = tuple(versions)
-        self.frame = _interned_frame(Frame(tuple(self.layouts.items()), self.versions))
-        self.notes: list[str] = []
-        self._selected: dict[model.TenantRef, list[TenantLike]] = {}
-        self._frozen: dict[str, FrozenTenant] = {}
-        self._frozen_selected: dict[model.TenantRef, list[FrozenTenant]] = {}
+        frame = scope_mod.Frame.of(layouts, versions)
+        frozen = tuple(sorted(map(scope_mod.FrozenTenant.of, tenants), key=_name))
+        self._use(scope_mod.tenancy(frame, frozen, frozenset(address_sets)))
 
     @classmethod
-    def of_scope(cls, scope: Scope) -> Resolver:
-        """A resolver that sees only ``scope``; see :class:`Scope`."""
-        return cls(
-            dict(scope.frame.layouts),
-            scope.tenants,
-            {name: () for name in scope.address_sets},
-            scope.frame.versions,
-        )
+    def of_scope(cls, scope: scope_mod.Scope) -> Resolver:
+        """A resolver that sees only ``scope``: it resolves the policy of that scope exactly
+        as a resolver that sees everything does."""
+        resolver = cls.__new__(cls)
+        resolver._use(scope_mod.Tenancy(scope.frame, scope.tenants, scope.address_sets))
+        return resolver
 
-    def frozen(self, tenant: TenantLike) -> FrozenTenant:
-        """``tenant`` (one of this resolver's) as a value; made once per resolver."""
-        found = self._frozen.get(tenant.name)
-        if found is None:
-            found = self._frozen[tenant.name] = FrozenTenant.of(tenant)
-        return found
+    def _use(self, tenancy: scope_mod.Tenancy) -> None:
+        self.tenancy = tenancy
+        self.frame = tenancy.frame
+        self.layouts = dict(tenancy.frame.layouts)
+        self.versions = tenancy.frame.versions
+        self.tenants = tenancy.tenants
+        self.by_name = tenancy.by_name
+        self.address_sets = tenancy.address_sets
+        self.notes: list[str] = []
 
-    def scope(self, policy: model.Policy) -> Scope:
-        """What of this resolver resolving ``policy``'s endpoints reads."""
-        endpoints = list(policy.applied_to)
-        for clause in (*policy.ingress, *policy.egress):
-            endpoints += clause.peers
-        tenants: dict[str, FrozenTenant] = {}
-        sets: set[str] = set()
-        for endpoint in endpoints:
-            ref = endpoint.tenant
-            if ref is not None:
-                selected = self._frozen_selected.get(ref)
-                if selected is None:
-                    selected = [self.frozen(t) for t in self._select(ref)]
-                    self._frozen_selected[ref] = selected
-                for frozen in selected:
-                    tenants[frozen.name] = frozen
-            if endpoint.address_set is not None and endpoint.address_set in self.address_sets:
-                sets.add(endpoint.address_set)
-        ordered = tuple(tenants[name] for name in sorted(tenants))
-        return Scope(self.frame, ordered, frozenset(sets))
+    def scope(self, policy: model.Policy) -> scope_mod.Scope:
+        """What resolving ``policy``'s endpoints reads of the tenancy."""
+        return self.tenancy.scope(policy)
 
-    def _candidates(self, ref: model.TenantRef) -> Sequence[TenantLike]:
-        """The tenants one field of ``ref`` selects, a superset of what ``ref`` selects."""
-        if ref.name is not None:
-            one = self.by_name.get(ref.name)
-            return [one] if one is not None else []
-        if ref.external_id is not None:
-            return self._by_external.get(ref.external_id, [])
-        if ref.number is not None:
-            return self._by_number.get(ref.number, [])
-        return self.tenants
-
-    def _select(self, ref: model.TenantRef) -> list[TenantLike]:
-        found = self._selected.get(ref)
-        if found is None:
-            found = self._selected[ref] = [
-                t
-                for t in self._candidates(ref)
-                if (ref.name is None or t.name == ref.name)
-                and (ref.external_id is None or (t.external_id or None) == ref.external_id)
-                and (ref.number is None or ref.number in t.ids.values())
-            ]
-        return found
-
-    def _find(self, ref: model.TenantRef, where: str) -> list[TenantLike]:
-        found = self._select(ref)
+    def _find(self, ref: model.TenantRef, where: str) -> Sequence[TenantLike]:
+        found = self.tenancy.select(ref)
         if not found:
             self.notes.append(f"{where}: no {ref} is known; it selects nothing")
         return found

@@ -27,10 +27,8 @@ its segments and to its scoped sets (matched on the destination inside the tenan
 at the root), then drops what any of those targets still holds, then accepts: an endpoint
 no ingress policy selects is open to everyone.
 
-A tenant's chains in one tree are a pure function of a :class:`TenantLevel` (the tenant, the
-networks, and the policy chains attached at its levels), memoised like the policy chains of
-:mod:`romana.core.policy.compile`: a recompilation rebuilds only the tenants whose
-attachments changed.
+A tenant's chains in one tree are a pure function of a :class:`TenantLevel`, memoised: a
+recompilation rebuilds only the tenants whose attached policies changed.
 """
 
 from __future__ import annotations
@@ -38,9 +36,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from romana.core import addressing, ruleset
-from romana.core.policy import model, resolve
+from romana.core import addressing, memo, ruleset
+from romana.core.policy import model, resolve, scope
 
 FORWARD = "romana-forward"
 INPUT = "romana-input"
@@ -50,7 +49,7 @@ EGRESS_PASSED = "romana-egress-passed"
 INGRESS = "romana-ingress"
 TO_HOST = "romana-to-host"
 # Memo entries of tenant levels: a tenant appears in up to four trees.
-MEMO_SIZE = 16384
+MEMO_SIZE = 8192
 # After the conventional filter priority: the order of base chains never changes a verdict
 # (an accept only ends one base chain, a drop anywhere is final), so we simply run last.
 HOOK_PRIORITY = 10
@@ -67,14 +66,14 @@ ROOTS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Slot(resolve.HashedOnce):
+class Slot(memo.HashedOnce):
     """Where a policy chain attaches: its direction, its action and one of its targets."""
 
     direction: model.Direction
     action: model.Action
     target: resolve.Target
     _hash: int = field(init=False, repr=False, compare=False)
-    __hash__ = resolve.HashedOnce.__hash__
+    __hash__ = memo.HashedOnce.__hash__
 
     def _fields(self) -> tuple[object, ...]:
         return (self.direction, self.action, self.target)
@@ -105,19 +104,18 @@ Jumps = tuple[tuple[str, str], ...]
 """The (policy, policy chain) pairs attached at one place, in order."""
 
 
-@dataclass(frozen=True, slots=True)
-class TenantLevel:
+class TenantLevel(NamedTuple):
     """Everything one tenant's chains in one tree depend on.
 
     ``tenant_jumps``: the policies attached to the tenant (None: no slot). ``segments``: each
     segment with policies here and its jumps. ``scoped_sets``: for a tenant isolated per
     endpoint (``per_endpoint``, ingress allow only), each of its sets and its jumps (None:
-    no slot)."""
+    no slot). A named tuple: one is made, hashed and compared per tenant per tree."""
 
     direction: model.Direction
     action: model.Action
-    tenant: resolve.FrozenTenant
-    frame: resolve.Frame
+    tenant: scope.FrozenTenant
+    frame: scope.Frame
     per_endpoint: bool
     tenant_jumps: Jumps | None
     segments: tuple[tuple[int, Jumps], ...]
@@ -154,7 +152,7 @@ class Builder:
         rule = ruleset.Rule
         host_default = ruleset.ACCEPT if endpoint_to_host is _ALLOW else ruleset.DROP
         host = resolve.Target(resolve.TargetKind.HOST)
-        return [
+        chains = [
             ruleset.Chain(
                 FORWARD,
                 (
@@ -207,6 +205,7 @@ class Builder:
                 ),
             ),
         ]
+        return [_same(chain) for chain in chains]
 
     def tree(self, direction: model.Direction, action: model.Action) -> list[ruleset.Chain]:
         side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
@@ -255,7 +254,7 @@ class Builder:
             level = TenantLevel(
                 direction,
                 action,
-                self.resolver.frozen(tenant),
+                tenant,
                 self.resolver.frame,
                 per_endpoint,
                 at_tenant.get(tenant.name),
@@ -283,7 +282,7 @@ class Builder:
                     rules.append(ruleset.Rule((m,), ruleset.DROP, "egress restricted: set"))
             if Slot(direction, action, resolve.Target(kinds.LOCAL)) in self.slots:
                 rules.append(ruleset.Rule((), ruleset.DROP, "egress restricted: local"))
-        return [ruleset.Chain(ROOTS[direction, action], tuple(rules)), *below]
+        return [_same(ruleset.Chain(ROOTS[direction, action], tuple(rules))), *below]
 
     def _set_matches(self, side: ruleset.Side, target: resolve.Target) -> list[ruleset.InSet]:
         return _set_matches(side, target.address_set, self.resolver.versions)
@@ -296,6 +295,14 @@ class Builder:
         what: str,
     ) -> list[ruleset.Rule]:
         return _dispatch(self.resolver.frame, side, entries, mask, what)
+
+
+@functools.lru_cache(maxsize=32)
+def _same(chain: ruleset.Chain) -> ruleset.Chain:
+    """``chain``, or the equal chain built last time: a chain rebuilt on every compilation
+    (the roots, the entry chains) stays the very object it was while it does not change, so
+    memos keyed by identity downstream recognise it, and its old copies are not kept."""
+    return chain
 
 
 def _jump_rules(
@@ -323,7 +330,7 @@ def _name(
 
 
 def _dispatch(
-    frame: resolve.Frame,
+    frame: scope.Frame,
     side: ruleset.Side,
     entries: Callable[[addressing.Layout, str], list[tuple[int, str]]],
     mask: Callable[[addressing.Layout], int],
