@@ -35,23 +35,38 @@ HOSTS = (("host-1", "1"), ("host-2", "2"), ("host-3", "2"))
 
 
 class Admin:
-    """The romanad client, used from one thread that lives in the ``ctl`` namespace."""
+    """romanad's client, used from one thread that lives in the ``ctl`` namespace.
 
-    def __init__(self, ctl: Host, url: str) -> None:
-        self._ctl = ctl
+    Network namespaces are per thread, so one worker enters ``ctl`` for good and every call
+    runs there; each call first checks the worker really is inside. Client methods can be
+    called directly on this object (``admin.list_hosts()``).
+    """
+
+    def __init__(self, ctl_path: str, url: str, *, retries: int = 2) -> None:
+        self._ctl_path = ctl_path
         self._inside: list[contextlib.AbstractContextManager[None]] = []
         self._pool = concurrent.futures.ThreadPoolExecutor(1, initializer=self._enter)
+        self.url = url
         self.client: Client = self.call(
-            lambda: Client(ClientSettings(url=(url,), retries=2, timeout=10.0))
+            lambda: Client(ClientSettings(url=(url,), retries=retries, timeout=10.0))
         )
 
     def _enter(self) -> None:
-        inside = netns_mod.entered(self._ctl.path)
+        inside = netns_mod.entered(self._ctl_path)
         inside.__enter__()  # the worker never leaves ctl; keep the manager referenced
         self._inside.append(inside)
 
     def call(self, work: Callable[[], T]) -> T:
-        return self._pool.submit(work).result()
+        def checked() -> T:
+            if not netns_mod.same(netns_mod.THREAD_NETNS, self._ctl_path):
+                raise RuntimeError("the admin worker is not in the ctl namespace")
+            return work()
+
+        return self._pool.submit(checked).result()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.client, name)
+        return lambda *a, **kw: self.call(lambda: method(*a, **kw))
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -127,7 +142,7 @@ class Cluster:
             "--log-level", "warning",
         ]  # fmt: skip
         self._daemon(self.ctl, argv, self.workdir / "romanad.log")
-        self.admin = Admin(self.ctl, self.url)
+        self.admin = Admin(self.ctl.path, self.url)
         self.admin.wait_ready()
 
     def start_agents(self) -> None:

@@ -16,7 +16,6 @@ agents through ``agentapi.AgentClient`` — the CNI plugin's own client of the l
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import http.client
 import json
@@ -26,13 +25,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from romana.client import Client, ClientSettings
 from romana.dataplane import netns as netns_mod
+from romana.demo.cluster import Admin
 from romana.integrations.cni import agentapi
 from support.netns import Host, Lab, Workload
 
@@ -64,62 +63,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class Admin:
-    """romanad's client, used from one thread that lives in the ``ctl`` namespace."""
-
-    def __init__(self, ctl_path: str, url: str) -> None:
-        self._ctl_path = ctl_path
-        self._inside: list[contextlib.AbstractContextManager[None]] = []
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, initializer=self._enter)
-        self.url = url
-        self.client: Client = self.call(
-            lambda: Client(ClientSettings(url=(url,), retries=1, timeout=10.0))
-        )
-
-    def _enter(self) -> None:
-        # Keep the context manager referenced: collecting it would run its exit and put the
-        # worker back into the root namespace. This worker never leaves the ctl namespace.
-        inside = netns_mod.entered(self._ctl_path)
-        inside.__enter__()
-        self._inside.append(inside)
-
-    def call(self, work: Callable[[], T]) -> T:
-        def checked() -> T:
-            if not netns_mod.same(netns_mod.THREAD_NETNS, self._ctl_path):
-                raise RuntimeError("the admin worker is not in the ctl namespace")
-            return work()
-
-        return self._pool.submit(checked).result()
-
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        method = getattr(self.client, name)
-        return lambda *a, **kw: self.call(lambda: method(*a, **kw))
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.call(self.client.list_services)
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.call(self.client.close)
-        # Leave the namespace on the worker itself: if the garbage collector ran the exit
-        # later, it would do so on whatever thread it happened to be on and move that one.
-        with contextlib.suppress(Exception):
-            self.call(self._leave)
-        self._pool.shutdown(wait=True)
-
-    def _leave(self) -> None:
-        while self._inside:
-            self._inside.pop().__exit__(None, None, None)
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -321,7 +264,7 @@ class AgentCluster:
                 self.ctl, self.romanad_argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log
             )
         if self.admin is None:
-            self.admin = Admin(self.ctl.path, self.url)
+            self.admin = Admin(self.ctl.path, self.url, retries=1)
         self.admin.wait_ready()
 
     def kill_romanad(self) -> None:
