@@ -52,12 +52,6 @@ class IpamService:
             raise NotFound(f"address {addr} is not allocated")
         return kv.value.decode()
 
-    def used_host_indices(self, network: str) -> frozenset[int]:
-        """Host indices whose prefix still holds at least one allocated address."""
-        return frozenset(
-            keys.parse_addr(kv.key)[1] for kv in self._store.range(keys.addr_network(network)).items
-        )
-
     def blackouts(self, network: str) -> list[str]:
         kv = self._store.get(keys.blackouts(network))
         return list(txn.loads(kv)) if kv else []

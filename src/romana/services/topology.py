@@ -182,21 +182,27 @@ class TopologyService:
 
     def _check_addresses_kept(self, parsed: topology.Topology) -> None:
         """Refuse a document that would orphan allocated addresses (host moved or removed)."""
-        current = self.view().topology
-        for net in current.networks:
+        current = self.view()
+        for net in current.topology.networks:
             used = self._used_indices(net.name)
             if not used:
                 continue
-            for index in sorted(used):
-                owner = _host_at(current, net.name, index)
-                if owner is None:
-                    continue
+            owners = {
+                index: h.name
+                for h in current.topology.hosts
+                if (index := current.host_indices(h.name).get(net.name)) is not None
+            }
+            for index in sorted(used & owners.keys()):
+                owner = owners[index]
                 try:
-                    moved = topology.model.placement(parsed, owner).indices.get(net.name) != index
+                    kept = topology.model.placement(parsed, owner).indices.get(net.name) == index
                 except NotFound:
-                    moved = True
-                if moved:
-                    raise topology_conflict(owner, net.name)
+                    kept = False
+                if not kept:
+                    raise Conflict(
+                        f"the new topology moves or removes host {owner!r}, whose prefix in "
+                        f"network {net.name!r} still holds allocated addresses; release them first"
+                    )
 
     def _host_dict(self, view: TopologyView, name: str) -> dict[str, Any]:
         host = view.topology.host(name)
@@ -211,20 +217,3 @@ class TopologyService:
             "prefixes": {p.network: str(p.prefix) for p in place.prefixes},
             "gateways": {p.network: str(p.gateway) for p in place.prefixes},
         }
-
-
-def _host_at(topo: topology.Topology, network: str, index: int) -> str | None:
-    for host in topo.hosts:
-        try:
-            if topology.model.placement(topo, host.name).indices.get(network) == index:
-                return host.name
-        except NotFound:
-            continue
-    return None
-
-
-def topology_conflict(host: str, network: str) -> Conflict:
-    return Conflict(
-        f"the new topology moves or removes host {host!r}, whose prefix in network "
-        f"{network!r} still holds allocated addresses; release them first"
-    )

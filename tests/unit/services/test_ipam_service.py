@@ -99,3 +99,16 @@ def test_tenant_ids_lowest_free_and_exhaustion(svc: Services) -> None:
         svc.tenants.create("t15")
     svc.tenants.delete("t3")
     assert svc.tenants.create("again").ids == {"net4": 4}
+
+
+def test_topology_that_would_orphan_addresses_is_refused(svc: Services) -> None:
+    from unit.services.conftest import DOC
+
+    svc.tenants.create("web")
+    svc.ipam.allocate("k", "h2", "web")
+    # DOC lists no hosts, so applying it again would drop h2 and its addressed prefix.
+    with pytest.raises(Conflict, match="moves or removes host 'h2'"):
+        svc.topology.apply(DOC)
+    svc.ipam.release("k")
+    svc.topology.apply(DOC)
+    assert svc.topology.list_hosts() == []
