@@ -10,12 +10,14 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/ipam/keys/<key>``                            allocation JSON
 ``/romana/v1/ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``  allocation key
 ``/romana/v1/policies/<id>``                              policy JSON
+``/romana/v1/policy-generation``                          bumped on every policy change
 ``/romana/v1/address-sets/<name>``                        members of a label-selector set (JSON)
 ``/romana/v1/kube/namespaces``                            Kubernetes namespaces (JSON list)
 ``/romana/v1/kube/pods/<namespace>``                      that namespace's pods (JSON list)
 ``/romana/v1/kube/networkpolicies/<namespace>``           its NetworkPolicies (JSON list)
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
-``/romana/v1/auth/...``                                   users, signing key
+``/romana/v1/auth/users/<name>``                          user (role, tenant, scrypt hash)
+``/romana/v1/auth/signing-key``                           the token signing key, shared by replicas
 
 Numeric path parts are zero-padded so that key order is numeric order.
 """
