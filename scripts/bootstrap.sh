@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install what the project needs on a fresh Debian 12 machine: Debian packages with apt-get,
-# Python packages into .venv from this project's own pyproject.toml. Safe to run repeatedly;
-# it only installs what is missing.
+# Python packages into .venv from this project's own pyproject.toml, then the compiled CNI
+# front (scripts/build-cni.sh). Safe to run repeatedly; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
-    python3 python3-venv python3-dev
+    python3 python3-venv python3-dev gcc libc6-dev
     iproute2 iptables nftables ipset conntrack iputils-ping netcat-openbsd iperf3 tcpdump
     etcd-server etcd-client bird2 containernetworking-plugins
     containerd runc busybox-static
@@ -46,3 +46,4 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/pip install -q -e '.[dev]' 2> >(grep -v 'is ignored: it is neither' >&2)
     echo "$want" >"$stamp"
 fi
+scripts/build-cni.sh

@@ -7,6 +7,7 @@ tests assert on the resulting state, not on calls. Failures are injected per ope
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -155,6 +156,23 @@ class FakeDataplane:
             spec.netns,
         )
 
+    def create_pair(self, spec: hostplan.EndpointSpec) -> Any:
+        """The fast path's pair: None when a veth of this id is left over (ensure takes it)."""
+        if hostplan.AddEndpoint in self.fail:
+            raise self.fail[hostplan.AddEndpoint]
+        if spec.netns not in self.namespaces:
+            raise errors.NotFound(f"network namespace {spec.netns} does not exist")
+        if (spec.netns, spec.ifname) in self.interfaces:
+            raise errors.AlreadyExists(f"interface {spec.ifname} exists in {spec.netns}")
+        if spec.host_ifname in self.endpoints:
+            return None
+        self.endpoints[spec.host_ifname] = FakeEndpoint(spec, frozenset())
+        self.interfaces.add((spec.netns, spec.ifname))
+        return spec.host_ifname
+
+    def address_pair(self, pair: Any, spec: hostplan.EndpointSpec) -> veth.Attached:
+        return self.ensure_endpoint(spec)
+
     def remove_endpoint(self, host_ifname: str) -> bool:
         ep = self.endpoints.pop(host_ifname, None)
         if ep is not None:
@@ -185,6 +203,8 @@ class FakeRomanad:
         self.next = 1
         self.calls: list[str] = []
         self.fail_allocate: errors.RomanaError | None = None
+        self.release_gate: asyncio.Event | None = None
+        """When set, releases wait for it (a slow romanad)."""
 
     def _check(self, what: str) -> None:
         self.calls.append(what)
@@ -212,6 +232,8 @@ class FakeRomanad:
         return self.allocations[key]
 
     async def release(self, key: str) -> dict[str, Any]:
+        if self.release_gate is not None:
+            await self.release_gate.wait()
         self._check(f"release {key}")
         if key not in self.allocations:
             raise errors.NotFound(f"no allocation {key}")

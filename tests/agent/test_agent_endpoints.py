@@ -145,7 +145,10 @@ def test_del_is_idempotent_and_owes_the_release_while_romanad_is_down(tmp_path: 
         assert await rig.service.delete("c1", "eth0") == {"released": True}
         assert rig.dp.endpoints == {} and rig.registry.get("c1:eth0") is None
         assert rig.registry.releases() == ["c1:eth0"]
+        # The flows are forgotten after DEL answers, before the release is tried.
+        await rig.service.drain()
         assert [str(a) for a in rig.dp.forgotten] == ["10.1.16.1"]
+        assert rig.registry.releases() == ["c1:eth0"]
         assert await rig.service.delete("c1", "eth0") == {"released": False}
         # A new ADD of the same key first settles the owed release, then allocates anew.
         rig.romanad.down = False
@@ -153,6 +156,30 @@ def test_del_is_idempotent_and_owes_the_release_while_romanad_is_down(tmp_path: 
         assert rig.registry.releases() == []
         assert rig.romanad.calls[-2:] == ["release c1:eth0", "allocate c1:eth0"]
         assert rig.romanad.allocations["c1:eth0"]["addresses"] == ["10.1.16.2"]
+
+    scenario(tmp_path, body)
+
+
+def test_del_answers_before_the_release_and_the_same_keys_next_add_waits_for_it(
+    tmp_path: Path,
+) -> None:
+    async def body(rig: Rig) -> None:
+        await rig.service.add(rig.request("c1"))
+        rig.romanad.release_gate = gate = asyncio.Event()
+        # DEL answers with the veth gone and the release owed, while romanad is still busy.
+        assert await rig.service.delete("c1", "eth0") == {"released": True}
+        assert rig.dp.endpoints == {} and rig.registry.releases() == ["c1:eth0"]
+        again = asyncio.create_task(rig.service.add(rig.request("c1")))
+        await asyncio.sleep(0.05)
+        assert not again.done(), "an ADD of the same key must wait for the owed release"
+        # The flows were forgotten before the release was even tried.
+        assert [str(a) for a in rig.dp.forgotten] == ["10.1.16.1"]
+        assert "release c1:eth0" not in rig.romanad.calls
+        gate.set()
+        answer = await again
+        assert rig.romanad.calls[-2:] == ["release c1:eth0", "allocate c1:eth0"]
+        assert answer["addresses"] == [{"address": "10.1.16.2/32", "gateway": "10.1.0.1"}]
+        assert rig.registry.releases() == []
 
     scenario(tmp_path, body)
 

@@ -212,8 +212,9 @@ def allocation(cluster: AgentCluster, container_id: str, ifname: str = "eth0") -
 def settle(cluster: AgentCluster, host: Host, state: HostState, within: float = 10.0) -> bool:
     """Wait until ``host`` is back at ``state``; False if it is not within ``within`` seconds.
 
-    For teardown only, so that one test's leftovers do not become the next test's baseline;
-    tests assert the state they promise at once.
+    DEL answers once the endpoint is off the host; its release in romanad follows within
+    milliseconds (after its flows are forgotten), so "nothing left" is waited for here. Also
+    used in teardown, so that one test's leftovers do not become the next test's baseline.
     """
     deadline = time.monotonic() + within
     while snapshot(cluster, host) != state:

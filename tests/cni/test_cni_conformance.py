@@ -20,6 +20,7 @@ from cnilab import environ, invoke, mentions, netconf, settle, snapshot
 from romana.core import errors
 from romana.integrations.cni import spec
 from support.netns import Host, Workload
+from support.wait import eventually
 
 SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
 
@@ -31,6 +32,15 @@ def h1(cni_cluster: AgentCluster) -> Iterator[Host]:
     before = snapshot(cni_cluster, host)
     yield host
     assert settle(cni_cluster, host, before), snapshot(cni_cluster, host)
+
+
+def released(cluster: AgentCluster, key: str) -> bool:
+    """True once romanad holds no allocation for ``key``."""
+    try:
+        cluster.api.get_allocation(key)
+    except errors.NotFound:
+        return True
+    return False
 
 
 def workload(cluster: AgentCluster, host: Host) -> Workload:
@@ -133,9 +143,9 @@ def test_add_wires_the_endpoint_and_reports_it_and_del_removes_it(
     removed = invoke(h1, environ("DEL", container, w.path), {**conf, "prevResult": result})
     assert (removed.rc, removed.stdout) == (0, ""), removed
     assert sh(cni_cluster, w, "ip", "-o", "link", "show", "type", "veth") == ""
-    assert mentions(cni_cluster, h1, address) == []
-    with pytest.raises(errors.NotFound):
-        cni_cluster.api.get_allocation(f"{container}:eth0")
+    # The flows are forgotten and the address released just after DEL answers.
+    assert eventually(lambda: mentions(cni_cluster, h1, address) == [])
+    assert eventually(lambda: released(cni_cluster, f"{container}:eth0"))
     again = invoke(h1, environ("DEL", container, w.path), conf)
     assert (again.rc, again.stdout) == (0, ""), again
 

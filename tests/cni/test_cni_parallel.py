@@ -13,6 +13,7 @@ from agentlab import AgentCluster
 from cnilab import environ, finish, host_veths, netconf, settle, snapshot, spawn
 
 from support.netns import Workload
+from support.wait import RELEASE_WITHIN
 
 COUNT = 50
 
@@ -53,7 +54,7 @@ def test_fifty_parallel_adds_get_distinct_wired_addresses_and_dels_remove_them(
         dels = [spawn(h2, environ("DEL", c, w.path), conf) for c, w in pods]
         deleted = [finish(proc) for proc in dels]
         assert [str(out) for out in deleted if out.rc != 0 or out.stdout] == []
-        assert snapshot(cni_cluster, h2) == before
+        assert settle(cni_cluster, h2, before, within=RELEASE_WITHIN), snapshot(cni_cluster, h2)
         for workload in workloads:
             assert lab.run(workload, ["ip", "-o", "link", "show", "type", "veth"]).stdout == ""
         finished = True

@@ -30,13 +30,14 @@ from collections.abc import Iterator
 import ociimage
 import pytest
 from agentlab import AgentCluster
-from cnilab import EXECUTABLE, HostState, conflist, mentions, netconf, snapshot
+from cnilab import EXECUTABLE, HostState, conflist, mentions, netconf, settle, snapshot
 from runtimes import Containerd, MachineDirs, Podman, mounts_under
 
 from romana.core import errors
 from romana.dataplane import netns as netns_mod
 from support import env
 from support.netns import Host
+from support.wait import RELEASE_WITHIN
 
 PORT = 7777
 LISTEN = ["sh", "-c", f'exec nc -ll -p {PORT} -e echo "$0"']
@@ -208,7 +209,9 @@ def test_removing_the_containers_leaves_nothing_behind(fleet: Fleet) -> None:
     for container in removed:
         fleet.remove(container)
     for host in cluster.hosts[:2]:
-        assert snapshot(cluster, host) == fleet.before[host.name]
+        assert settle(cluster, host, fleet.before[host.name], within=RELEASE_WITHIN), snapshot(
+            cluster, host
+        )
     for container in removed:
         assert mentions(cluster, container.host, container.address) == []
         with pytest.raises(errors.NotFound):

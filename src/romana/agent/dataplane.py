@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from romana.core import hostplan, ruleset
-from romana.core.errors import NotFound
-from romana.dataplane import netlink, proc, rtnl, veth
+from romana.core.errors import AlreadyExists, NotFound, RomanaError
+from romana.dataplane import conntrack, netlink, nlsock, rtnl, veth, wire
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,15 @@ class HostDataplane:
         self.firewall = firewall
         self.netns = netns
         self.netlink = netlink.Netlink(netns)
+        self._wire: nlsock.Socket | None = None
+        self._conntrack: nlsock.Socket | None = None
 
     def close(self) -> None:
         self.netlink.close()
+        if self._wire is not None:
+            self._wire.close()
+        if self._conntrack is not None:
+            self._conntrack.close()
 
     # -- host state ------------------------------------------------------------------------
 
@@ -100,10 +106,8 @@ class HostDataplane:
     # -- endpoints -------------------------------------------------------------------------
 
     def ensure_endpoint(self, spec: hostplan.EndpointSpec) -> veth.Attached:
+        """Create or repair an endpoint convergently, from whatever state it is in."""
         return self.netlink.ensure_endpoint(spec)
-
-    def remove_endpoint(self, host_ifname: str) -> bool:
-        return self.netlink.remove_endpoint(host_ifname)
 
     def interface_exists(self, netns: str, ifname: str) -> bool:
         """True when ``ifname`` exists in the namespace at ``netns`` (NotFound: no netns)."""
@@ -112,20 +116,45 @@ class HostDataplane:
         with rtnl.Rtnl(netns) as inner:
             return inner.link(ifname) is not None
 
+    def _routing(self) -> nlsock.Socket:
+        if self._wire is None:
+            self._wire = nlsock.Socket(nlsock.NETLINK_ROUTE, self.netns)
+        return self._wire
+
+    def create_pair(self, spec: hostplan.EndpointSpec) -> wire.Pair | None:
+        """The veth pair of a new endpoint (see :func:`romana.dataplane.wire.create_pair`);
+        None when a veth of this endpoint is left from an earlier attempt, which
+        :meth:`ensure_endpoint` then takes over. AlreadyExists: ``ifname`` is taken in the
+        workload's namespace."""
+        try:
+            return wire.create_pair(self._routing(), spec)
+        except AlreadyExists:
+            with rtnl.Rtnl(spec.netns) as inner:
+                if inner.link(spec.ifname) is not None:
+                    raise
+            return None
+
+    def address_pair(self, pair: wire.Pair, spec: hostplan.EndpointSpec) -> veth.Attached:
+        return wire.address_pair(self._routing(), pair, spec)
+
+    def remove_endpoint(self, host_ifname: str) -> bool:
+        """Delete the endpoint's veth (its routes and neighbours go with it); False when
+        it was already gone."""
+        return wire.remove(self._routing(), host_ifname)
+
     def forget_flows(self, addresses: Sequence[hostplan.IPAddress]) -> None:
         """Delete conntrack entries to and from released addresses, so a reused address
-        does not inherit the previous workload's flows; best effort."""
-        for address in addresses:
-            for side in ("--orig-src", "--orig-dst"):
-                try:
-                    done = proc.run(
-                        ["conntrack", "-D", side, str(address)], timeout=5.0, check=False
-                    )
-                except proc.CommandFailed as exc:
-                    log.debug("conntrack unavailable: %s", exc)
-                    return
-                if done.rc not in (0, 1):
-                    log.debug("conntrack -D %s %s: %s", side, address, done.stderr.strip())
+        does not inherit the previous workload's flows; best effort: a failure is logged,
+        and the address is released all the same."""
+        named = ", ".join(map(str, addresses))
+        try:
+            if self._conntrack is None:
+                self._conntrack = nlsock.Socket(nlsock.NETLINK_NETFILTER, self.netns)
+            deleted = conntrack.forget(self._conntrack, addresses)
+        except (RomanaError, OSError) as exc:
+            log.warning("conntrack flows of %s not forgotten: %s", named, exc)
+            return
+        log.debug("forgot %d conntrack flows of %s", deleted, named)
 
     def inspect(self, spec: hostplan.EndpointSpec) -> list[str]:
         """What is missing or wrong about one endpoint; empty when all is in place."""

@@ -109,8 +109,11 @@ def host_plan(
             continue
         chosen.append(route)
     endpoints: list[hostplan.EndpointSpec] = []
+    busy: list[str] = []
     for record in records:
         if record.state != registry.READY:
+            # An ADD is wiring it (or died doing so, and DEL or GC will remove it).
+            busy.append(hostplan.host_ifname(record.key))
             continue
         if record.netns not in live_netns:
             skipped.append(f"{record.key}: network namespace {record.netns} is gone")
@@ -124,7 +127,7 @@ def host_plan(
             skipped.append(f"{record.key}: {'; '.join(str(p) for p in problems)}")
             continue
         endpoints.append(spec)
-    plan = hostplan.plan(gateway, chosen, endpoints, mtu=mtu)
+    plan = hostplan.plan(gateway, chosen, endpoints, mtu=mtu, busy=busy)
     return Plan(plan, tuple(skipped))
 
 

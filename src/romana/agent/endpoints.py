@@ -5,11 +5,17 @@ under that key's lock, so a runtime's ADD and DEL, a GC and a pending release ne
 interleave on the same endpoint; calls on different keys run concurrently, and every kernel
 change goes through the reconciler's single writer thread.
 
-ADD: refuse if ``ifname`` already exists in ``netns`` (409, field ``ifname``) or the
-namespace is missing (404, field ``netns``); record the intent (``allocating``), allocate from
-romanad by key (idempotent), record the addresses, wire the veth, then wait for a reconcile
-so routes and firewall include the endpoint before answering. A failure after the record was
-written undoes everything this ADD made (veth, allocation, record) before the error goes back.
+ADD: refuse if the namespace is missing (404, field ``netns``); start the veth pair on the
+writer thread while the intent is recorded (``allocating``) and the address is allocated from
+romanad by key (idempotent); then put the addresses on the pair and record the endpoint
+``ready``. The pair needs no address, so its making overlaps the allocation; a reconcile in
+between leaves the pair of an ``allocating`` record alone (``hostplan.HostPlan.busy``). When
+``ifname`` already exists in the namespace the answer is 409, field ``ifname``. When the fast
+path cannot make a fresh pair (a veth of this key is left from an earlier attempt) the
+convergent ``ensure`` wires it instead. A failure after the record was written undoes
+everything this ADD made (veth, allocation, record) before the error goes back. The answer
+does not wait for a reconcile: the endpoint is complete when it is wired, since tenant and
+segment rules match addresses by mask and selector sets follow the host view.
 
 DEL: always succeeds. Removes the veth (gone namespace or not), forgets conntrack flows,
 releases the allocation; when romanad cannot be reached the release is owed (recorded in the
@@ -27,6 +33,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -92,20 +99,36 @@ class Endpoints:
         self._gc_grace = gc_grace
         self._wall = wall
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
-    @contextlib.asynccontextmanager
-    async def _locked(self, key: str) -> AsyncIterator[None]:
+    async def _hold(self, key: str) -> None:
+        """Take ``key``'s lock; :meth:`_let_go` gives it back (possibly from another task)."""
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
-                yield
+            await lock.acquire()
+        except BaseException:
+            self._forget_lock(key)
+            raise
+
+    def _let_go(self, key: str) -> None:
+        self._locks[key][0].release()
+        self._forget_lock(key)
+
+    def _forget_lock(self, key: str) -> None:
+        lock, users = self._locks[key]
+        if users == 1:
+            del self._locks[key]
+        else:
+            self._locks[key] = (lock, users - 1)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, key: str) -> AsyncIterator[None]:
+        await self._hold(key)
+        try:
+            yield
         finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            self._let_go(key)
 
     # -- ADD -------------------------------------------------------------------------------
 
@@ -115,19 +138,24 @@ class Endpoints:
             hv = self._reconciler.host_view
             if hv is None or not self._sync.connected:
                 raise Unavailable(f"romana-agent is not synced with romanad: {self._sync.detail}")
-            try:
+            if not os.path.exists(request.netns):
+                raise at_field(
+                    NotFound(f"network namespace {request.netns} does not exist"), "netns"
+                )
+            known = self._registry.get(key)
+            if known is not None and known.netns == request.netns:
+                # The same endpoint again: if its interface is there, the ADD was answered
+                # and the endpoint stays as it is; if not, it is wired again below.
                 exists = await self._reconciler.call(
                     lambda dp: dp.interface_exists(request.netns, request.ifname)
                 )
-            except NotFound as exc:
-                raise at_field(NotFound(str(exc)), "netns") from exc
-            if exists:
-                raise at_field(
-                    AlreadyExists(
-                        f"interface {request.ifname!r} already exists in {request.netns}"
-                    ),
-                    "ifname",
-                )
+                if exists:
+                    raise at_field(
+                        AlreadyExists(
+                            f"interface {request.ifname!r} already exists in {request.netns}"
+                        ),
+                        "ifname",
+                    )
             await self._settle_owed(key)
             record = registry.EndpointRecord(
                 container_id=request.container_id,
@@ -141,22 +169,35 @@ class Endpoints:
                 mtu=request.mtu,
                 created_at=self._wall(),
             )
-            self._registry.put(record)
+            gateway = desired.gateway_spec(hv)
+            bare = desired.endpoint_spec(record, gateway, self._mtu(), None)
+            # Submitted before the record is written and with no await in between: a
+            # reconcile snapshot is taken on this loop, so any later one sees the record.
+            pair = asyncio.ensure_future(self._reconciler.call(lambda dp: dp.create_pair(bare)))
             try:
+                self._registry.put(record)
                 alloc = await self._allocate(key, request)
                 addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
                 record = record.ready(addresses)
-                self._registry.put(record)
-                spec = desired.endpoint_spec(record, desired.gateway_spec(hv), self._mtu(), None)
-                attached = await self._reconciler.call(lambda dp: dp.ensure_endpoint(spec))
+                spec = desired.endpoint_spec(record, gateway, self._mtu(), None)
+                made = await pair
+                attached = await self._reconciler.call(
+                    lambda dp: (
+                        dp.ensure_endpoint(spec) if made is None else dp.address_pair(made, spec)
+                    )
+                )
             except BaseException as exc:
+                await asyncio.wait([pair])  # the writer must be done with the pair first
+                if not pair.cancelled():
+                    pair.exception()  # retrieved: the error that matters is ``exc``
                 await self._undo(record)
                 if isinstance(exc, AlreadyExists):
                     raise at_field(AlreadyExists(str(exc)), "ifname") from exc
+                if isinstance(exc, NotFound) and not os.path.exists(request.netns):
+                    raise at_field(NotFound(str(exc)), "netns") from exc
                 raise
             record = dataclasses.replace(record, mac=attached.mac, host_mac=attached.host_mac)
             self._registry.put(record)
-        await self._reconciler.reconcile()
         log.info("endpoint %s added: %s in %s", key, ", ".join(map(str, addresses)), request.netns)
         return self._describe(record, spec)
 
@@ -190,38 +231,76 @@ class Endpoints:
     # -- DEL -------------------------------------------------------------------------------
 
     async def delete(self, container_id: str, ifname: str) -> dict[str, Any]:
-        key = registry.endpoint_key(container_id, ifname)
-        async with self._locked(key):
-            released = await self._delete_locked(key)
-        self._reconciler.trigger()
-        return {"released": released}
+        """DEL; answers once the endpoint is off the host and its release is owed durably.
 
-    async def _delete_locked(self, key: str) -> bool:
+        Forgetting the endpoint's conntrack flows (a walk of the kernel's whole table, about
+        10 ms) and the release in romanad follow, in that order, in the background, still
+        under the endpoint's lock: the same key's next ADD or DEL waits for them, and the
+        address cannot be handed out again before its old flows are gone.
+        """
+        key = registry.endpoint_key(container_id, ifname)
+        await self._hold(key)
+        try:
+            unwired = await self._unwire(key)
+        except BaseException:
+            self._let_go(key)
+            raise
+        if not unwired:
+            # Nothing recorded here: release whatever romanad may hold, and answer that.
+            try:
+                released = await self._release(key)
+            finally:
+                self._let_go(key)
+            return {"released": released is True}
+        task = asyncio.create_task(self._settle_then_let_go(key))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return {"released": True}
+
+    async def _settle_then_let_go(self, key: str) -> None:
+        try:
+            await self._settle_owed(key)
+        except RomanaError as exc:
+            log.warning("release of %s owed until romanad answers: %s", key, exc)
+        finally:
+            self._let_go(key)
+
+    async def drain(self) -> None:
+        """Wait for the releases DEL left running (at shutdown: they are owed durably)."""
+        if self._background:
+            await asyncio.wait(set(self._background))
+
+    async def _unwire(self, key: str) -> bool:
+        """Owe the release, drop the record, remove the veth; False when nothing was recorded."""
         record = self._registry.get(key)
         name = hostplan.host_ifname(key)
         if record is not None:
             # Owe the release durably, then drop the record *before* the veth goes: a
             # reconcile running meanwhile must not see a recorded endpoint with no veth and
             # wire it again, and a crash from here on still ends in a release.
-            self._registry.owe_release(key)
+            self._registry.owe_release(key, record.addresses)
             self._registry.remove(key)
+            self._metrics.pending_releases.set(len(self._registry.releases()))
         try:
             await self._reconciler.call(lambda dp: dp.remove_endpoint(name))
         except (RomanaError, OSError) as exc:
             log.warning(
                 "DEL %s: removing %s failed (the next reconcile retries): %s", key, name, exc
             )
-        if record is not None and record.addresses:
-            addresses = record.addresses
-            await self._reconciler.call(lambda dp: dp.forget_flows(addresses))
-        released = await self._release(key)
-        self._registry.remove(key)
-        if released is not None and key in self._registry.releases():
-            self._registry.released(key)
-            self._metrics.pending_releases.set(len(self._registry.releases()))
-        if record is not None or released:
+            self._reconciler.trigger()
+        if record is not None:
             log.info("endpoint %s deleted", key)
-        return record is not None or released is True
+        return record is not None
+
+    async def _delete_locked(self, key: str) -> bool:
+        """DEL all the way, release included (GC, pending releases of the plugin)."""
+        if await self._unwire(key):
+            try:
+                await self._settle_owed(key)
+            except RomanaError as exc:
+                log.warning("release of %s owed until romanad answers: %s", key, exc)
+            return True
+        return await self._release(key) is True
 
     async def _release(self, key: str) -> bool | None:
         """Release ``key`` in romanad: True, False when it held nothing, None when owed."""
@@ -232,13 +311,17 @@ class Endpoints:
             return False
         except RomanaError as exc:
             log.warning("release of %s owed until romanad answers: %s", key, exc)
-            self._registry.owe_release(key)
+            self._registry.owe_release(key, self._registry.owed_addresses(key))
             self._metrics.pending_releases.set(len(self._registry.releases()))
             return None
 
     async def _settle_owed(self, key: str) -> None:
+        """Forget the owed addresses' flows, then release ``key``; RomanaError: still owed."""
         if key not in self._registry.releases():
             return
+        addresses = self._registry.owed_addresses(key)
+        if addresses:
+            await self._reconciler.call(lambda dp: dp.forget_flows(addresses))
         with contextlib.suppress(NotFound):
             await self._romanad.release(key)
         self._registry.released(key)

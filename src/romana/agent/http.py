@@ -3,7 +3,8 @@
 Enough of RFC 9112 for a local JSON API and nothing more: one request at a time per
 connection, keep-alive unless the client says ``Connection: close``, bodies framed by
 ``Content-Length`` only (``Transfer-Encoding`` is refused with 501), header block and body
-size capped. Handlers receive a parsed :class:`Request` and return a :class:`Response`;
+size capped. A handler may answer raw bytes (with its own ``Content-Type``) instead of
+JSON. Handlers receive a parsed :class:`Request` and return a :class:`Response`;
 every :class:`~romana.core.errors.RomanaError` they raise becomes problem JSON
 (``{"type", "title", "status", "detail", "field"?, "issues"?}``, ``type`` being
 ``https://romana.io/problems/<slug>``) through :func:`problem`, as the contract in
@@ -164,6 +165,11 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
         body = await reader.readexactly(length) if length else b""
     except asyncio.IncompleteReadError as exc:
         raise _BadRequest(400, "connection closed inside the request body") from exc
+    return make_request(method, target, headers, body)
+
+
+def make_request(method: str, target: str, headers: Mapping[str, str], body: bytes) -> Request:
+    """The parsed request for a request line's method and target (path and query)."""
     parts = urlsplit(target)
     raw_segments = [s for s in parts.path.split("/") if s]
     segments = tuple(unquote(s) for s in raw_segments)
@@ -172,21 +178,28 @@ async def _read_request(reader: asyncio.StreamReader) -> Request | None:
         path="/" + "/".join(segments),
         segments=segments,
         query=dict(parse_qsl(parts.query)),
-        headers=headers,
+        headers={k.lower(): v for k, v in headers.items()},
         body=body,
     )
 
 
+def payload(response: Response) -> bytes:
+    """The body as sent: bytes as they are, anything else as JSON."""
+    if isinstance(response.body, bytes):
+        return response.body
+    return b"" if response.body is None else json.dumps(response.body).encode()
+
+
 def _encode(response: Response, keep_alive: bool) -> bytes:
     phrase = HTTPStatus(response.status).phrase
-    payload = b"" if response.body is None else json.dumps(response.body).encode()
+    data = payload(response)
     content_type = "application/problem+json" if response.status >= 400 else "application/json"
-    head = [f"HTTP/1.1 {response.status} {phrase}", f"Content-Length: {len(payload)}"]
-    if payload:
+    head = [f"HTTP/1.1 {response.status} {phrase}", f"Content-Length: {len(data)}"]
+    if data and "Content-Type" not in response.headers:
         head.append(f"Content-Type: {content_type}")
     head.extend(f"{k}: {v}" for k, v in response.headers.items())
     head.append("Connection: keep-alive" if keep_alive else "Connection: close")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
 
 
 class Server:
@@ -254,11 +267,16 @@ class Server:
                 await writer.wait_closed()
 
     async def _dispatch(self, request: Request) -> Response:
-        try:
-            return await self._handler(request)
-        except errors.RomanaError as exc:
-            return problem(exc)
-        except Exception:
-            log.exception("local API: %s %s failed", request.method, request.path)
-            detail = "the agent failed unexpectedly; see its log"
-            return Response(500, problem_body(500, "internal", detail))
+        return await dispatch(self._handler, request)
+
+
+async def dispatch(handler: Handler, request: Request) -> Response:
+    """``handler``'s answer to ``request``, every failure mapped to its problem answer."""
+    try:
+        return await handler(request)
+    except errors.RomanaError as exc:
+        return problem(exc)
+    except Exception:
+        log.exception("local API: %s %s failed", request.method, request.path)
+        detail = "the agent failed unexpectedly; see its log"
+        return Response(500, problem_body(500, "internal", detail))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import logging
@@ -29,8 +30,8 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from romana import config, logs
+from romana.agent import cnihost, firewall, http, localapi, registry
 from romana.agent import endpoints as endpoints_mod
-from romana.agent import firewall, http, localapi, registry
 from romana.agent.dataplane import HostDataplane, Underlay
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
@@ -176,7 +177,8 @@ async def run(settings: AgentSettings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    server = http.Server(settings.socket, localapi.LocalApi(service))
+    cni = cnihost.CniHost(localapi.LocalApi(service))
+    server = http.Server(settings.socket, cni)
     code = 1
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -192,6 +194,10 @@ async def run(settings: AgentSettings) -> int:
         for exc in group.exceptions:
             log.critical("agent stops: %s", exc)
     finally:
+        # Releases a DEL left running are owed durably; a short wait spares the next start.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(service.drain(), 5.0)
+        cni.close()
         romanad.close()
     return code
 

@@ -144,6 +144,7 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._full = False
         self._waiters: list[asyncio.Future[Report]] = []
+        self._inputs: object = None
         self.last: Report | None = None
 
     # -- inputs ----------------------------------------------------------------------------
@@ -155,7 +156,13 @@ class Reconciler:
     def set_view(
         self, hv: view.HostView, routes: Sequence[hostplan.RouteSpec] | None = None
     ) -> None:
-        """Take a new host view (and non-aggregated routes) and ask for a reconcile."""
+        """Take a new host view (and non-aggregated routes); ask for a reconcile when
+        something the host plan or the ruleset is computed from changed.
+
+        Every allocation on this host changes the view (its ``endpoints``), but endpoints
+        are wired by the endpoint service itself: a reconcile for each would only compete
+        with the next ADD or DEL for the writer thread.
+        """
         self._view = hv
         self._routes = None if routes is None else tuple(routes)
         key = firewall_key(hv)
@@ -163,7 +170,10 @@ class Reconciler:
             self._pending_policy_since = self._clock()
         self._latest_key = key
         self._metrics.view_revision.set(hv.revision)
-        self.trigger()
+        inputs = (key, hv.ip, hv.labels, hv.prefixes, hv.routes, hv.skipped_routes, self._routes)
+        if inputs != self._inputs:
+            self._inputs = inputs
+            self.trigger()
 
     def trigger(self, *, full: bool = False) -> None:
         """Ask for a reconcile soon; requests made before it starts coalesce into it."""

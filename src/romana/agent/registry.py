@@ -7,7 +7,8 @@ restarts (the kernel state is rebuilt from it, never the other way round).
 Layout under the state directory::
 
     endpoints/<digest>.json   one EndpointRecord per (container_id, ifname)
-    releases/<digest>.json    {"key": ...}: an allocation to release once romanad answers
+    releases/<digest>.json    {"key", "addresses"}: an allocation to release once romanad
+                              answers, after forgetting the addresses' conntrack flows
 
 Invariants:
 
@@ -159,7 +160,7 @@ class Registry:
         self._endpoints_dir = self._root / "endpoints"
         self._releases_dir = self._root / "releases"
         self._records: dict[str, EndpointRecord] = {}
-        self._releases: set[str] = set()
+        self._releases: dict[str, tuple[addressing.IPAddress, ...]] = {}
 
     @property
     def root(self) -> Path:
@@ -181,11 +182,13 @@ class Registry:
             self._records[record.key] = record
         for path in sorted(self._releases_dir.glob("*.json")):
             try:
-                key = str(json.loads(path.read_bytes())["key"])
+                raw = json.loads(path.read_bytes())
+                key = str(raw["key"])
+                addresses = tuple(ipaddress.ip_address(a) for a in raw.get("addresses", ()))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 problems.append(f"{path}: unreadable release record ({exc}); left in place")
                 continue
-            self._releases.add(key)
+            self._releases[key] = addresses
         for problem in problems:
             log.error("%s", problem)
         return problems
@@ -212,10 +215,16 @@ class Registry:
     def releases(self) -> list[str]:
         return sorted(self._releases)
 
-    def owe_release(self, key: str) -> None:
-        write_json(self._releases_dir / f"{_digest(key)}.json", {"key": key})
-        self._releases.add(key)
+    def owe_release(self, key: str, addresses: tuple[addressing.IPAddress, ...] = ()) -> None:
+        """Record that ``key`` must be released, and which addresses' conntrack flows must
+        be forgotten before (an address is never handed out again with old flows)."""
+        value = {"key": key, "addresses": [str(a) for a in addresses]}
+        write_json(self._releases_dir / f"{_digest(key)}.json", value)
+        self._releases[key] = addresses
+
+    def owed_addresses(self, key: str) -> tuple[addressing.IPAddress, ...]:
+        return self._releases.get(key, ())
 
     def released(self, key: str) -> None:
         remove_file(self._releases_dir / f"{_digest(key)}.json")
-        self._releases.discard(key)
+        self._releases.pop(key, None)

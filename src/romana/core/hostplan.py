@@ -122,6 +122,8 @@ class HostPlan:
     endpoints: tuple[EndpointSpec, ...]
     sysctls: tuple[Sysctl, ...]
     mtu: int
+    busy: frozenset[str] = frozenset()
+    """Host veth names of endpoints being made right now: never deleted, never repaired."""
 
 
 def default_sysctls(versions: Iterable[int]) -> tuple[Sysctl, ...]:
@@ -255,6 +257,7 @@ def plan(
     *,
     mtu: int,
     sysctls: Sequence[Sysctl] | None = None,
+    busy: Iterable[str] = (),
 ) -> HostPlan:
     """Validate the parts of a host plan and return it; every problem is reported at once.
 
@@ -283,6 +286,7 @@ def plan(
         endpoints=tuple(sorted(endpoints, key=lambda ep: ep.id)),
         sysctls=chosen,
         mtu=mtu,
+        busy=frozenset(busy),
     )
 
 
@@ -386,7 +390,8 @@ def diff(current: CurrentHost, desired: HostPlan) -> tuple[Operation, ...]:
     want_gw = frozenset(desired.gateway.addresses)
     if current.gateway is None or current.gateway.addresses != want_gw or not current.gateway.up:
         ops.append(EnsureGateway(desired.gateway))
-    ops.extend(_endpoint_ops(current.endpoints, desired.endpoints))
+    ours = [ep for ep in current.endpoints if ep.host_ifname not in desired.busy]
+    ops.extend(_endpoint_ops(ours, desired.endpoints))
     ops.extend(_route_ops(current.routes, desired.routes))
     return tuple(ops)
 

@@ -51,7 +51,7 @@ DEFAULT_PRIORITY = {4: 0, 6: 1024}
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
-_ERRNO: dict[int, type[errors.RomanaError]] = {
+ERRNO_ERRORS: dict[int, type[errors.RomanaError]] = {
     errno.EEXIST: errors.AlreadyExists,
     errno.ENOTEMPTY: errors.AlreadyExists,
     errno.ENOENT: errors.NotFound,
@@ -84,7 +84,7 @@ def translate(exc: NetlinkError, what: str, where: str | None = None) -> errors.
     text = f"netlink {what}: {name} ({os.strerror(code)})"
     if where is not None:
         text += f" in network namespace {where}"
-    return _ERRNO.get(code, errors.RomanaError)(text)
+    return ERRNO_ERRORS.get(code, errors.RomanaError)(text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,7 @@ class Agent:
     interval: float = 2.0
     process: subprocess.Popen[str] | None = None
     metrics_port: int = field(default_factory=free_port)
+    log_level: str = "debug"
 
     @property
     def socket(self) -> str:
@@ -158,7 +159,7 @@ class Agent:
             "--metrics",
             f"127.0.0.1:{self.metrics_port}",
             "--log-level",
-            "debug",
+            self.log_level,
         ]
 
     def start(self, *, ready: bool = True) -> Agent:
@@ -319,6 +320,7 @@ def cluster(
     *,
     topology: dict[str, Any] | None = None,
     interval: float = 2.0,
+    log_level: str = "debug",
 ) -> Iterator[AgentCluster]:
     """romanad in ``ctl`` plus ``hosts`` hosts with running agents; torn down on exit.
 
@@ -356,7 +358,14 @@ def cluster(
                 made.hosts.append(host)
                 rack = "1" if i < 2 else "2"
                 agent = Agent(
-                    lab, host, url, workdir / host.name, firewall, f"rack={rack}", interval
+                    lab,
+                    host,
+                    url,
+                    workdir / host.name,
+                    firewall,
+                    f"rack={rack}",
+                    interval,
+                    log_level=log_level,
                 )
                 made.agents[host.name] = agent.start(ready=False)
             for agent in made.agents.values():

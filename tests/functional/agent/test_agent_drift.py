@@ -7,26 +7,15 @@ ours, and must survive every reconcile unchanged.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 from agentlab import AgentCluster
 
 from romana.core import hostplan
 from support.netns import Host
+from support.wait import eventually
 
 
 def sh(agents: AgentCluster, host: Host, *argv: str) -> str:
     return agents.lab.run(host, list(argv)).stdout
-
-
-def eventually(check: Callable[[], bool], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
 
 
 def test_route_endpoint_route_and_firewall_deleted_by_hand_are_restored(

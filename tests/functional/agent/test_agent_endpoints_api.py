@@ -15,6 +15,7 @@ from agentlab import Agent, AgentCluster
 from romana.core import errors, hostplan
 from romana.integrations.cni import pending
 from support.netns import Host
+from support.wait import eventually
 
 
 def veths(agents: AgentCluster, host: Host) -> set[str]:
@@ -150,7 +151,7 @@ def test_del_works_with_the_namespace_gone_and_is_idempotent(agents: AgentCluste
     assert key in allocations(agents, h2)
     agents.lab.remove_namespace(ep.workload)
     assert agent.api.delete_endpoint(ep.container_id, "eth0") is True
-    assert key not in allocations(agents, h2)
+    assert eventually(lambda: key not in allocations(agents, h2))
     assert hostplan.host_ifname(key) not in veths(agents, h2)
     assert key not in agent.state()["endpoints"]
     assert agent.api.delete_endpoint(ep.container_id, "eth0") is False

@@ -272,9 +272,14 @@ def _unchunk(body: bytes) -> bytes:
 class AgentClient:
     """Blocking client of the local API; one connection per call, every failure a RomanaError."""
 
-    def __init__(self, socket_path: str = DEFAULT_SOCKET, timeout: float = 30.0) -> None:
+    def __init__(
+        self, socket_path: str = DEFAULT_SOCKET, timeout: float = 30.0, failed: str = ""
+    ) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+        self.failed = failed
+        """Why the agent is already known to be unreachable (the compiled front tried it);
+        when set, every call fails at once instead of waiting for the timeout again."""
 
     def add_endpoint(self, body: EndpointRequest) -> Endpoint:
         answer = self._call("POST", "/v1/endpoints", body)
@@ -321,14 +326,7 @@ class AgentClient:
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        started = time.monotonic()
-        try:
-            status, raw = _http(self.socket_path, self.timeout, method, path, headers, data or b"")
-        except (OSError, ValueError) as exc:
-            raise errors.Unavailable(
-                f"romana-agent at {self.socket_path} is unreachable: "
-                + _why(exc, self.timeout, time.monotonic() - started)
-            ) from exc
+        status, raw = self._transport(method, path, headers, data or b"")
         try:
             answer = json.loads(raw) if raw else {}
         except ValueError:
@@ -341,6 +339,21 @@ class AgentClient:
                 )
             answer = {"detail": raw[:200].decode("utf-8", "replace")}
         return status, answer
+
+    def _transport(
+        self, method: str, path: str, headers: dict[str, str], data: bytes
+    ) -> tuple[int, bytes]:
+        """(status, body) of one exchange; Unavailable when the agent cannot be reached."""
+        if self.failed:
+            raise errors.Unavailable(self.failed)
+        started = time.monotonic()
+        try:
+            return _http(self.socket_path, self.timeout, method, path, headers, data)
+        except (OSError, ValueError) as exc:
+            raise errors.Unavailable(
+                f"romana-agent at {self.socket_path} is unreachable: "
+                + _why(exc, self.timeout, time.monotonic() - started)
+            ) from exc
 
 
 def _why(exc: BaseException, timeout: float, waited: float) -> str:

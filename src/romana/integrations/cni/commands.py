@@ -17,6 +17,7 @@ succeeds. It fails only when it can do neither (an I/O error, 5) or when its own
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -25,6 +26,9 @@ from typing import Any, TextIO
 
 from romana.core import errors
 from romana.integrations.cni import agentapi, pending, request, spec
+
+AGENT_FAILED = "ROMANA_CNI_AGENT_FAILED"
+"""Set by the compiled front when it handed over after the agent failed it (the reason)."""
 
 # Agent request fields that the plugin fills from environment variables.
 _ENV_FIELDS = {
@@ -39,14 +43,30 @@ _ENV_FIELDS = {
 }
 
 
-def execute(env: Mapping[str, str], stdin: bytes, stdout: TextIO, stderr: TextIO) -> int:
-    """Run one command other than VERSION; write its result or error; return the exit code."""
+Connect = Callable[[request.Settings], agentapi.AgentClient]
+
+
+def execute(
+    env: Mapping[str, str],
+    stdin: bytes,
+    stdout: TextIO,
+    stderr: TextIO,
+    connect: Connect | None = None,
+) -> int:
+    """Run one command other than VERSION; write its result or error; return the exit code.
+
+    ``connect`` gives the agent client for the request's settings: by default one over the
+    configured socket (failing at once when ``ROMANA_CNI_AGENT_FAILED`` says the compiled
+    front already found the agent unusable); the agent passes one that calls it in-process.
+    """
     command = env.get("CNI_COMMAND", "")
     req: request.Request | None = None
+    if connect is None:
+        connect = functools.partial(_socket_client, env.get(AGENT_FAILED, ""))
     try:
         command = request.command_of(env)
         req = request.parse(command, env, stdin)
-        result = _HANDLERS[command](req, stderr)
+        result = _HANDLERS[command](req, stderr, connect(req.settings))
     except Exception as exc:  # every failure must reach the runtime as CNI error JSON
         err = to_cni_error(exc, command, req)
         version = req.version if req is not None else _declared_version(stdin)
@@ -119,8 +139,8 @@ def _origin(field: str, req: request.Request | None) -> str:
     return field
 
 
-def _client(req: request.Request) -> agentapi.AgentClient:
-    return agentapi.AgentClient(req.settings.agent_socket, req.settings.agent_timeout)
+def _socket_client(failed: str, settings: request.Settings) -> agentapi.AgentClient:
+    return agentapi.AgentClient(settings.agent_socket, settings.agent_timeout, failed)
 
 
 @contextmanager
@@ -133,10 +153,9 @@ def _from_agent(req: request.Request) -> Iterator[None]:
         raise _invalid(exc, req, "romana-agent rejected the request: ") from exc
 
 
-def _add(req: request.Request, stderr: TextIO) -> spec.Result:
+def _add(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> spec.Result:
     placement = req.placement
     assert placement is not None  # request.parse requires a tenant for ADD
-    client = _client(req)
     body = agentapi.EndpointRequest(
         container_id=req.container_id,
         ifname=req.ifname,
@@ -195,11 +214,11 @@ def _result(req: request.Request, endpoint: agentapi.Endpoint) -> spec.Result:
     return result
 
 
-def _delete(req: request.Request, stderr: TextIO) -> None:
+def _delete(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> None:
     directory = req.settings.pending_dir
     try:
         with _from_agent(req):
-            _client(req).delete_endpoint(req.container_id, req.ifname)
+            client.delete_endpoint(req.container_id, req.ifname)
     except errors.NotFound:
         pass
     except errors.RomanaError as exc:
@@ -218,9 +237,9 @@ def _delete(req: request.Request, stderr: TextIO) -> None:
     return None
 
 
-def _check(req: request.Request, stderr: TextIO) -> None:
+def _check(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> None:
     with _from_agent(req):
-        endpoint = _client(req).get_endpoint(req.container_id, req.ifname)
+        endpoint = client.get_endpoint(req.container_id, req.ifname)
     problems = list(endpoint.get("problems", []))
     problems += _disagreements(req, endpoint)
     if problems:
@@ -251,12 +270,12 @@ def _disagreements(req: request.Request, endpoint: agentapi.Endpoint) -> list[st
     return found
 
 
-def _status(req: request.Request, stderr: TextIO) -> None:
+def _status(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> None:
     placement = req.placement
     tenant = placement.tenant if placement is not None else None
     segment = placement.segment if placement is not None else None
     with _from_agent(req):
-        readiness = _client(req).status(tenant, segment)
+        readiness = client.status(tenant, segment)
     if not readiness.ready:
         code = spec.ERR_NOT_AVAILABLE
         if readiness.slug == agentapi.LIMITED_CONNECTIVITY:
@@ -265,9 +284,9 @@ def _status(req: request.Request, stderr: TextIO) -> None:
     return None
 
 
-def _gc(req: request.Request, stderr: TextIO) -> None:
+def _gc(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> None:
     with _from_agent(req):
-        answer = _client(req).gc(req.network, req.valid_attachments)
+        answer = client.gc(req.network, req.valid_attachments)
     failures = answer.get("errors", [])
     if failures:
         raise spec.CniError(
@@ -278,7 +297,9 @@ def _gc(req: request.Request, stderr: TextIO) -> None:
     return None
 
 
-_HANDLERS: dict[str, Callable[[request.Request, TextIO], spec.Result | None]] = {
+_HANDLERS: dict[
+    str, Callable[[request.Request, TextIO, agentapi.AgentClient], spec.Result | None]
+] = {
     "ADD": _add,
     "DEL": _delete,
     "CHECK": _check,

@@ -13,14 +13,22 @@ the agent (:mod:`.commands`) are imported when one of them is asked for, because
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import BinaryIO, TextIO
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO, TextIO
 
 from romana.integrations.cni import spec
 
 
-def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO) -> int:
-    """Serve the command in ``env["CNI_COMMAND"]``; return the process exit code."""
+def run(
+    env: Mapping[str, str],
+    stdin: BinaryIO,
+    stdout: TextIO,
+    stderr: TextIO,
+    connect: Callable[[Any], Any] | None = None,
+) -> int:
+    """Serve the command in ``env["CNI_COMMAND"]``; return the process exit code.
+
+    ``connect`` is passed to :func:`.commands.execute` (how the agent is reached)."""
     try:
         data = stdin.read()
     except OSError as exc:
@@ -32,7 +40,7 @@ def run(env: Mapping[str, str], stdin: BinaryIO, stdout: TextIO, stderr: TextIO)
             return 0
         from romana.integrations.cni import commands  # see the module docstring: VERSION speed
 
-        return commands.execute(env, data, stdout, stderr)
+        return commands.execute(env, data, stdout, stderr, connect)
     except Exception as exc:  # commands.execute maps its own failures; this is a last resort
         return _fail(stdout, stderr, spec.CniError(spec.ERR_INTERNAL, "internal error", repr(exc)))
 
