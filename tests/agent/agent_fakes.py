@@ -173,6 +173,12 @@ class FakeDataplane:
     def address_pair(self, pair: Any, spec: hostplan.EndpointSpec) -> veth.Attached:
         return self.ensure_endpoint(spec)
 
+    def disconnect_endpoint(self, host_ifname: str) -> bool:
+        ep = self.endpoints.get(host_ifname)
+        if ep is not None:
+            ep.up = False
+        return ep is not None
+
     def remove_endpoint(self, host_ifname: str) -> bool:
         ep = self.endpoints.pop(host_ifname, None)
         if ep is not None:

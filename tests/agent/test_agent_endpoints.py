@@ -143,10 +143,12 @@ def test_del_is_idempotent_and_owes_the_release_while_romanad_is_down(tmp_path: 
         await rig.service.add(rig.request("c1"))
         rig.romanad.down = True
         assert await rig.service.delete("c1", "eth0") == {"released": True}
-        assert rig.dp.endpoints == {} and rig.registry.get("c1:eth0") is None
+        name = hostplan.host_ifname("c1:eth0")
+        assert not rig.dp.endpoints[name].up and rig.registry.get("c1:eth0") is None
         assert rig.registry.releases() == ["c1:eth0"]
-        # The flows are forgotten after DEL answers, before the release is tried.
+        # The veth goes and the flows are forgotten after DEL answers, then the release.
         await rig.service.drain()
+        assert rig.dp.endpoints == {}
         assert [str(a) for a in rig.dp.forgotten] == ["10.1.16.1"]
         assert rig.registry.releases() == ["c1:eth0"]
         assert await rig.service.delete("c1", "eth0") == {"released": False}
@@ -166,9 +168,11 @@ def test_del_answers_before_the_release_and_the_same_keys_next_add_waits_for_it(
     async def body(rig: Rig) -> None:
         await rig.service.add(rig.request("c1"))
         rig.romanad.release_gate = gate = asyncio.Event()
-        # DEL answers with the veth gone and the release owed, while romanad is still busy.
+        # DEL answers with the endpoint cut off and the release owed; romanad is still busy.
         assert await rig.service.delete("c1", "eth0") == {"released": True}
-        assert rig.dp.endpoints == {} and rig.registry.releases() == ["c1:eth0"]
+        assert rig.registry.releases() == ["c1:eth0"]
+        await asyncio.sleep(0.05)
+        assert rig.dp.endpoints == {}, "the veth goes before the release"
         again = asyncio.create_task(rig.service.add(rig.request("c1")))
         await asyncio.sleep(0.05)
         assert not again.done(), "an ADD of the same key must wait for the owed release"
@@ -190,6 +194,7 @@ def test_settle_finishes_owed_and_plugin_pending_releases(tmp_path: Path) -> Non
         await rig.service.add(rig.request("c2"))
         rig.romanad.down = True
         await rig.service.delete("c1", "eth0")
+        await rig.service.drain()  # its release was tried while romanad was down
         rig.romanad.down = False
         cni_pending.record(str(rig.pending_dir), cni_pending.PendingRelease("c2", "eth0"))
         assert await rig.service.settle() == 2

@@ -57,14 +57,11 @@ class HostDataplane:
         self.netns = netns
         self.netlink = netlink.Netlink(netns)
         self._wire: nlsock.Socket | None = None
-        self._conntrack: nlsock.Socket | None = None
 
     def close(self) -> None:
         self.netlink.close()
         if self._wire is not None:
             self._wire.close()
-        if self._conntrack is not None:
-            self._conntrack.close()
 
     # -- host state ------------------------------------------------------------------------
 
@@ -137,24 +134,14 @@ class HostDataplane:
     def address_pair(self, pair: wire.Pair, spec: hostplan.EndpointSpec) -> veth.Attached:
         return wire.address_pair(self._routing(), pair, spec)
 
+    def disconnect_endpoint(self, host_ifname: str) -> bool:
+        """Cut the endpoint off at once (its host veth down); False when it is gone."""
+        return wire.disconnect(self._routing(), host_ifname)
+
     def remove_endpoint(self, host_ifname: str) -> bool:
         """Delete the endpoint's veth (its routes and neighbours go with it); False when
         it was already gone."""
         return wire.remove(self._routing(), host_ifname)
-
-    def forget_flows(self, addresses: Sequence[hostplan.IPAddress]) -> None:
-        """Delete conntrack entries to and from released addresses, so a reused address
-        does not inherit the previous workload's flows; best effort: a failure is logged,
-        and the address is released all the same."""
-        named = ", ".join(map(str, addresses))
-        try:
-            if self._conntrack is None:
-                self._conntrack = nlsock.Socket(nlsock.NETLINK_NETFILTER, self.netns)
-            deleted = conntrack.forget(self._conntrack, addresses)
-        except (RomanaError, OSError) as exc:
-            log.warning("conntrack flows of %s not forgotten: %s", named, exc)
-            return
-        log.debug("forgot %d conntrack flows of %s", deleted, named)
 
     def inspect(self, spec: hostplan.EndpointSpec) -> list[str]:
         """What is missing or wrong about one endpoint; empty when all is in place."""
@@ -189,3 +176,44 @@ class HostDataplane:
                 if (gateway.version, gateway) not in defaults:
                     problems.append(f"default route via {gateway} is missing in {spec.netns}")
         return problems
+
+
+class Reaper:
+    """Takes away what DEL cut off, on a thread of its own (see ``Reconciler.reap``).
+
+    Deleting a veth pair waits about 20 ms for the kernel, and forgetting an address's flows
+    walks the whole conntrack table (about 10 ms); neither holds a lock that adding an
+    endpoint needs, so they run beside the writer thread rather than in front of the next
+    ADD. It only deletes: host veths by a name we own, conntrack entries of released
+    addresses. Sockets are opened on first use, on the reaper's thread.
+    """
+
+    def __init__(self, netns: str | None = None) -> None:
+        self.netns = netns
+        self._routing: nlsock.Socket | None = None
+        self._conntrack: nlsock.Socket | None = None
+
+    def close(self) -> None:
+        for sock in (self._routing, self._conntrack):
+            if sock is not None:
+                sock.close()
+
+    def remove_endpoint(self, host_ifname: str) -> bool:
+        """Delete the endpoint's veth; False when it was already gone."""
+        if self._routing is None:
+            self._routing = nlsock.Socket(nlsock.NETLINK_ROUTE, self.netns)
+        return wire.remove(self._routing, host_ifname)
+
+    def forget_flows(self, addresses: Sequence[hostplan.IPAddress]) -> None:
+        """Delete conntrack entries to and from released addresses, so a reused address
+        does not inherit the previous workload's flows; best effort: a failure is logged,
+        and the address is released all the same."""
+        named = ", ".join(map(str, addresses))
+        try:
+            if self._conntrack is None:
+                self._conntrack = nlsock.Socket(nlsock.NETLINK_NETFILTER, self.netns)
+            deleted = conntrack.forget(self._conntrack, addresses)
+        except (RomanaError, OSError) as exc:
+            log.warning("conntrack flows of %s not forgotten: %s", named, exc)
+            return
+        log.debug("forgot %d conntrack flows of %s", deleted, named)

@@ -231,47 +231,49 @@ class Endpoints:
     # -- DEL -------------------------------------------------------------------------------
 
     async def delete(self, container_id: str, ifname: str) -> dict[str, Any]:
-        """DEL; answers once the endpoint is off the host and its release is owed durably.
+        """DEL; answers once the endpoint is cut off and its release is owed durably.
 
-        Forgetting the endpoint's conntrack flows (a walk of the kernel's whole table, about
-        10 ms) and the release in romanad follow, in that order, in the background, still
-        under the endpoint's lock: the same key's next ADD or DEL waits for them, and the
-        address cannot be handed out again before its old flows are gone.
+        Cutting off is setting the host veth down (0.1 ms). Deleting the pair (about 20 ms
+        of the kernel's time), forgetting the address's conntrack flows (a walk of the
+        kernel's whole table, about 10 ms) and the release in romanad follow, in that order,
+        in the background, still under the endpoint's lock: the same key's next ADD or DEL
+        waits for them, and the address cannot be handed out again before its veth and its
+        old flows are gone.
         """
         key = registry.endpoint_key(container_id, ifname)
         await self._hold(key)
         try:
-            unwired = await self._unwire(key)
+            recorded = await self._unwire(key)
         except BaseException:
             self._let_go(key)
             raise
-        if not unwired:
+        if not recorded:
             # Nothing recorded here: release whatever romanad may hold, and answer that.
             try:
                 released = await self._release(key)
             finally:
                 self._let_go(key)
             return {"released": released is True}
-        task = asyncio.create_task(self._settle_then_let_go(key))
+        task = asyncio.create_task(self._finish_then_let_go(key))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return {"released": True}
 
-    async def _settle_then_let_go(self, key: str) -> None:
+    async def _finish_then_let_go(self, key: str) -> None:
         try:
-            await self._settle_owed(key)
-        except RomanaError as exc:
-            log.warning("release of %s owed until romanad answers: %s", key, exc)
+            await self._finish(key)
         finally:
             self._let_go(key)
 
     async def drain(self) -> None:
-        """Wait for the releases DEL left running (at shutdown: they are owed durably)."""
+        """Wait for the work DEL left running (at shutdown: the releases are owed durably)."""
         if self._background:
             await asyncio.wait(set(self._background))
 
     async def _unwire(self, key: str) -> bool:
-        """Owe the release, drop the record, remove the veth; False when nothing was recorded."""
+        """Owe the release, drop the record and cut the endpoint off (:meth:`_finish`
+        removes it); False when nothing was recorded, and then any veth of the key is
+        removed at once."""
         record = self._registry.get(key)
         name = hostplan.host_ifname(key)
         if record is not None:
@@ -281,24 +283,39 @@ class Endpoints:
             self._registry.owe_release(key, record.addresses)
             self._registry.remove(key)
             self._metrics.pending_releases.set(len(self._registry.releases()))
-        try:
-            await self._reconciler.call(lambda dp: dp.remove_endpoint(name))
-        except (RomanaError, OSError) as exc:
-            log.warning(
-                "DEL %s: removing %s failed (the next reconcile retries): %s", key, name, exc
-            )
-            self._reconciler.trigger()
+        if record is None:
+            await self._kernel(key, lambda dp: dp.remove_endpoint(name))
+        else:
+            await self._kernel(key, lambda dp: dp.disconnect_endpoint(name))
         if record is not None:
             log.info("endpoint %s deleted", key)
         return record is not None
 
+    async def _finish(self, key: str) -> None:
+        """After :meth:`_unwire`: the veth gone, then the owed flows and release settled."""
+        name = hostplan.host_ifname(key)
+        try:
+            await self._reconciler.reap(lambda reaper: reaper.remove_endpoint(name))
+        except (RomanaError, OSError) as exc:
+            log.warning("DEL %s: %s (the next reconcile removes it)", key, exc)
+            self._reconciler.trigger()
+        try:
+            await self._settle_owed(key)
+        except RomanaError as exc:
+            log.warning("release of %s owed until romanad answers: %s", key, exc)
+
+    async def _kernel(self, key: str, work: Callable[[Any], object]) -> None:
+        """``work`` on the writer thread; a failure is left to the next reconcile."""
+        try:
+            await self._reconciler.call(work)
+        except (RomanaError, OSError) as exc:
+            log.warning("DEL %s: %s (the next reconcile retries)", key, exc)
+            self._reconciler.trigger()
+
     async def _delete_locked(self, key: str) -> bool:
         """DEL all the way, release included (GC, pending releases of the plugin)."""
         if await self._unwire(key):
-            try:
-                await self._settle_owed(key)
-            except RomanaError as exc:
-                log.warning("release of %s owed until romanad answers: %s", key, exc)
+            await self._finish(key)
             return True
         return await self._release(key) is True
 
@@ -315,17 +332,19 @@ class Endpoints:
             self._metrics.pending_releases.set(len(self._registry.releases()))
             return None
 
-    async def _settle_owed(self, key: str) -> None:
-        """Forget the owed addresses' flows, then release ``key``; RomanaError: still owed."""
+    async def _settle_owed(self, key: str) -> bool:
+        """Forget the owed addresses' flows, then release ``key``; False when nothing was
+        owed (any more); RomanaError: still owed."""
         if key not in self._registry.releases():
-            return
+            return False
         addresses = self._registry.owed_addresses(key)
         if addresses:
-            await self._reconciler.call(lambda dp: dp.forget_flows(addresses))
+            await self._reconciler.reap(lambda reaper: reaper.forget_flows(addresses))
         with contextlib.suppress(NotFound):
             await self._romanad.release(key)
         self._registry.released(key)
         self._metrics.pending_releases.set(len(self._registry.releases()))
+        return True
 
     async def settle(self) -> int:
         """Finish owed releases and the CNI plugin's pending releases; how many were done."""
@@ -333,11 +352,12 @@ class Endpoints:
         for key in self._registry.releases():
             async with self._locked(key):
                 try:
-                    await self._settle_owed(key)
+                    # False when a DEL finished it meanwhile (it held the key's lock).
+                    settled = await self._settle_owed(key)
                 except RomanaError as exc:
                     log.debug("owed release of %s still waits: %s", key, exc)
                     continue
-                done += 1
+                done += settled
         for entry in pending.listed(self._pending_dir):
             key = registry.endpoint_key(entry.container_id, entry.ifname)
             async with self._locked(key):

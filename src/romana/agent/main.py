@@ -32,7 +32,7 @@ from typing import Any
 from romana import config, logs
 from romana.agent import cnihost, firewall, http, localapi, registry
 from romana.agent import endpoints as endpoints_mod
-from romana.agent.dataplane import HostDataplane, Underlay
+from romana.agent.dataplane import HostDataplane, Reaper, Underlay
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
@@ -124,6 +124,7 @@ async def run(settings: AgentSettings) -> int:
         make_dataplane=lambda: HostDataplane(fw),
         mtu=lambda: mtu["value"],
         interval=settings.reconcile_interval,
+        make_reaper=Reaper,
     )
     underlay = await reconciler.call(lambda dp: dp.underlay(settings.interface))
     host_ip = settings.host_ip or (str(underlay.address) if underlay.address else "")

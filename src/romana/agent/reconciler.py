@@ -1,7 +1,10 @@
 """The single writer of this host's network state: full-snapshot reconcile, and requests.
 
-One thread — the *writer* — does every kernel change of the agent: reconciles, and the
-endpoint work the local API asks for through :meth:`Reconciler.call`. Its executor runs one
+One thread — the *writer* — does every kernel change of the agent that creates or repairs:
+reconciles, and the endpoint work the local API asks for through :meth:`Reconciler.call`.
+A second thread, the *reaper* (:meth:`Reconciler.reap`), only takes away what DEL already cut
+off (veths, conntrack flows of released addresses), slow kernel work that would otherwise
+make the next ADD wait. Its executor runs one
 job at a time, so no two changes ever interleave (principle 4) and the pyroute2 sockets stay
 on the thread that opened them.
 
@@ -125,6 +128,7 @@ class Reconciler:
         mtu: Callable[[], int],
         interval: float,
         clock: Callable[[], float] = time.monotonic,
+        make_reaper: Callable[[], dataplane.Reaper] | None = None,
     ) -> None:
         self._registry = registry
         self._metrics = metrics
@@ -133,6 +137,9 @@ class Reconciler:
         self._interval = interval
         self._clock = clock
         self._executor = concurrent.futures.ThreadPoolExecutor(1, "romana-writer")
+        self._make_reaper = make_reaper
+        self._reaper: dataplane.Reaper | None = None
+        self._reaping = concurrent.futures.ThreadPoolExecutor(1, "romana-reaper")
         self._dp: dataplane.HostDataplane | None = None
         self._view: view.HostView | None = None
         self._routes: tuple[hostplan.RouteSpec, ...] | None = None
@@ -192,6 +199,20 @@ class Reconciler:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: work(self._dataplane()))
 
+    async def reap(self, work: Callable[[dataplane.Reaper], T]) -> T:
+        """Run ``work`` on the reaper thread (:class:`romana.agent.dataplane.Reaper`), beside
+        the writer; without a reaper factory, on the writer thread with its dataplane."""
+        loop = asyncio.get_running_loop()
+        if self._make_reaper is None:
+            return await self.call(work)  # type: ignore[arg-type]
+        return await loop.run_in_executor(self._reaping, lambda: work(self._reaper_dp()))
+
+    def _reaper_dp(self) -> dataplane.Reaper:
+        if self._reaper is None and self._make_reaper is not None:
+            self._reaper = self._make_reaper()
+        assert self._reaper is not None
+        return self._reaper
+
     def _dataplane(self) -> dataplane.HostDataplane:
         if self._dp is None:
             self._dp = self._make_dataplane()
@@ -226,8 +247,11 @@ class Reconciler:
                         w.set_result(report)
         finally:
             self._executor.shutdown(wait=True, cancel_futures=True)
+            self._reaping.shutdown(wait=True, cancel_futures=True)
             if self._dp is not None:
                 self._dp.close()
+            if self._reaper is not None:
+                self._reaper.close()
 
     async def _reconcile(self, full: bool) -> Report:
         hv = self._view

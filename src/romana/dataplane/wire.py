@@ -316,10 +316,30 @@ def address_pair(host: nlsock.Socket, pair: Pair, spec: hostplan.EndpointSpec) -
     return Attached(pair.host_ifname, pair.host_mac, pair.ifname, pair.mac, pair.netns)
 
 
-def remove(host: nlsock.Socket, host_ifname: str) -> bool:
-    """Delete an endpoint by its host veth name; False when it was already gone."""
+def disconnect(host: nlsock.Socket, host_ifname: str) -> bool:
+    """Cut an endpoint off by setting its host veth down; False when it is already gone.
+
+    About 0.1 ms where deleting the pair costs the kernel about 20 ms (an RCU grace period):
+    down, the link loses its IPv4 routes and neighbours at once, the kernel stops using its
+    IPv6 routes, and the workload's side loses its carrier, so no packet passes either way.
+    """
+    _own(host_ifname)
+    body = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, IFF_UP) + nlsock.string(IFLA_IFNAME, host_ifname)
+    try:
+        host.request(Request(RTM_NEWLINK, body, f"link set {host_ifname} down"))
+    except NotFound:
+        return False
+    return True
+
+
+def _own(host_ifname: str) -> None:
     if not hostplan.is_host_ifname(host_ifname):
         raise InvalidInput([Issue("host_ifname", f"{host_ifname!r} is not a name we own")])
+
+
+def remove(host: nlsock.Socket, host_ifname: str) -> bool:
+    """Delete an endpoint by its host veth name; False when it was already gone."""
+    _own(host_ifname)
     body = _ifinfo() + nlsock.string(IFLA_IFNAME, host_ifname)
     try:
         host.request(Request(RTM_DELLINK, body, f"link del {host_ifname}"))

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from romana.agent.dataplane import HostDataplane
-from romana.core import ruleset
+from romana.agent.dataplane import Reaper
 from romana.core.errors import RomanaError, Unavailable
 from romana.dataplane import conntrack, nlsock
 from romana.dataplane import netns as netns_mod
@@ -325,18 +324,8 @@ def test_a_failed_batch_leaves_the_socket_usable(flows: Bed) -> None:
     assert conntrack.forget(flows.sock, [GONE4]) == len(doomed) > 0
 
 
-class _NoFirewall:
-    name = "none"
-
-    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> None:
-        raise AssertionError("not used here")
-
-    def present(self) -> bool:
-        return False
-
-
 def test_the_agent_forgets_the_flows_of_released_addresses(flows: Bed) -> None:
-    dataplane = HostDataplane(_NoFirewall(), netns=flows.h2.path)
+    dataplane = Reaper(netns=flows.h2.path)
     try:
         dataplane.forget_flows([GONE4, GONE6])
     finally:
@@ -349,7 +338,7 @@ def test_the_agent_logs_and_carries_on_when_flows_cannot_be_forgotten(
     lab: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:
     host = lab.add_host("h1")
-    dataplane = HostDataplane(_NoFirewall(), netns=host.path)
+    dataplane = Reaper(netns=host.path)
     try:
         lab.remove_namespace(host)
         with caplog.at_level(logging.WARNING, "romana.agent.dataplane"):

@@ -270,3 +270,23 @@ def test_remove_refuses_names_that_are_not_ours(bed: Bed) -> None:
         with pytest.raises(InvalidInput, match="not a name we own"):
             wire.remove(bed.sock, name)
     assert "eth0" in host_links(bed)
+
+
+def test_disconnect_cuts_the_endpoint_off_at_once_and_remove_takes_it_away(bed: Bed) -> None:
+    lab, host, workload = bed.lab, bed.host, bed.workload
+    spec = spec_for(workload, ipv6=True)
+    bed.wire(spec)
+    at_workload = lab.listen(workload)
+    assert lab.tcp_probe(host, spec.addresses[0], at_workload.port)
+    assert wire.disconnect(bed.sock, spec.host_ifname) is True
+    for address in spec.addresses:
+        assert not lab.ping(host, address), f"host -> {address} after disconnect"
+        assert not lab.tcp_probe(host, address, at_workload.port)
+    assert not lab.ping(workload, spec.gateways[0]), "workload -> gateway after disconnect"
+    v4_routes = lab.run(host, ["ip", "-4", "route", "show", "proto", str(rtnl.ROUTE_PROTOCOL)])
+    assert str(spec.addresses[0]) not in v4_routes.stdout
+    assert wire.disconnect(bed.sock, spec.host_ifname) is True  # still there, still down
+    assert wire.remove(bed.sock, spec.host_ifname) is True
+    assert wire.disconnect(bed.sock, spec.host_ifname) is False
+    with pytest.raises(InvalidInput, match="not a name we own"):
+        wire.disconnect(bed.sock, "eth0")
