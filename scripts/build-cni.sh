@@ -38,7 +38,9 @@ fi
 
 temporary=$(mktemp "$(dirname "$output")/.romana-cni.XXXXXX")
 trap 'rm -f "$temporary"' EXIT
-gcc -std=c11 -O2 -Wall -Wextra -Werror -DROMANA_CNI_PYTHON="\"$python\"" -o "$temporary" "$source"
+# Static: no dynamic loader at start (about 0.2 ms of every CNI call); libc.a is libc6-dev's.
+gcc -std=c11 -O2 -static -Wall -Wextra -Werror -DROMANA_CNI_PYTHON="\"$python\"" \
+    -o "$temporary" "$source"
 chmod 755 "$temporary"
 mv -f "$temporary" "$output"
 trap - EXIT

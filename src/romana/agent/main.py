@@ -43,6 +43,8 @@ from romana.core.errors import InvalidInput, RomanaError
 
 log = logging.getLogger("romana.agent.main")
 
+SWITCH_INTERVAL = 0.0005
+
 
 class _Stopped(Exception):
     """A stop signal arrived."""
@@ -212,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(loaded.settings.log_level)
     for warning in loaded.warnings:
         log.warning("%s", warning)
+    # One CNI ADD passes between the event loop, a CNI worker, the writer thread and a
+    # romanad call; with the default 5 ms switch interval a thread ready to go on could wait
+    # that long behind a busy one, as long as the whole ADD should take.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         return asyncio.run(run(loaded.settings))
     except RomanaError as exc:

@@ -1,7 +1,7 @@
 """The agent's asynchronous view of romanad: the typed sync client, run off the event loop.
 
 :class:`romana.client.Client` is synchronous and thread-safe. Each call here runs it in a
-fresh *daemon* thread and awaits the result, so a long-poll of the host view (up to a minute)
+*daemon* thread and awaits the result, so a long-poll of the host view (up to a minute)
 never blocks the loop, and a stopping agent never waits for one to return: daemon threads
 are not joined at exit. Errors are the client's (``romana.core.errors``), unchanged.
 
@@ -25,6 +25,7 @@ import contextlib
 import ipaddress
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,7 +40,8 @@ T = TypeVar("T")
 
 
 async def in_daemon_thread(work: Callable[[], T]) -> T:
-    """Run ``work()`` in a new daemon thread and await its result or exception."""
+    """Run ``work()`` in a daemon thread (an idle one, or a new one) and await its result
+    or exception."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -61,8 +63,37 @@ async def in_daemon_thread(work: Callable[[], T]) -> T:
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(deliver, *outcome)
 
-    threading.Thread(target=target, name="romana-romanad", daemon=True).start()
+    _IDLE.run(target)
     return await future
+
+
+class _DaemonPool:
+    """Daemon threads kept for the next call: starting a thread costs more than a short
+    romanad call's own Python work, and an ADD waits for its allocation. A thread is
+    started only when none is idle, and nothing ever waits for one at exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+
+    def run(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(
+                target=self._serve, args=(inbox,), name="romana-romanad", daemon=True
+            ).start()
+        inbox.put(job)
+
+    def _serve(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            inbox.get()()
+            with self._lock:
+                self._idle.append(inbox)
+
+
+_IDLE = _DaemonPool()
 
 
 def _ip_or_none(text: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

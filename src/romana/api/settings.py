@@ -95,6 +95,12 @@ class RomanadSettings:
     max_wait: float = setting(
         60.0, "Longest long-poll of the agent view, in seconds.", env="ROMANAD_MAX_WAIT"
     )
+    view_settle: float = setting(
+        0.05,
+        "Seconds a long-polling agent view waits after a change before it answers, so a burst "
+        "of changes (workloads starting) reaches agents as one view.",
+        env="ROMANAD_VIEW_SETTLE",
+    )
     log_level: str = setting("info", "debug, info, warning or error.", env="ROMANAD_LOG_LEVEL")
 
     def validate(self) -> None:
@@ -116,6 +122,8 @@ class RomanadSettings:
         for name in ("token_ttl", "registration_ttl", "max_wait"):
             if getattr(self, name) <= 0:
                 issues.add(name, "must be > 0")
+        if not 0 <= self.view_settle <= 5:
+            issues.add("view_settle", "must be 0..5 seconds")
         if not self.credentials_file:
             issues.add("credentials_file", "must be a path")
         issues.raise_if_any()

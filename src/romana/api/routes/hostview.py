@@ -7,6 +7,7 @@ thread pool.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -42,5 +43,9 @@ async def host_view(
         def relevant(event: Event) -> bool:
             return ctx.hostview.relevant(indices, event)
 
-        await ctx.changes.wait(after, relevant, min(wait, ctx.settings.max_wait))
+        changed = await ctx.changes.wait(after, relevant, min(wait, ctx.settings.max_wait))
+        if changed and ctx.settings.view_settle > 0:
+            # Changes come in bursts, and the one that woke us is still being answered to
+            # whoever made it: let both pass, then send one view for all of them.
+            await asyncio.sleep(ctx.settings.view_settle)
     return await run_in_threadpool(ctx.hostview.view, name)
