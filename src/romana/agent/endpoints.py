@@ -2,8 +2,9 @@
 
 Each call on one endpoint key (``<container_id>:<ifname>``, also its allocation key) runs
 under that key's lock, so a runtime's ADD and DEL, a GC and a pending release never
-interleave on the same endpoint; calls on different keys run concurrently, and every kernel
-change goes through the reconciler's single writer thread.
+interleave on the same endpoint; calls on different keys run concurrently. Every kernel
+change that creates or repairs goes through the reconciler's single writer thread; what DEL
+cut off is taken away on its reaper thread.
 
 ADD: refuse if the namespace is missing (404, field ``netns``); start the veth pair on the
 writer thread while the intent is recorded (``allocating``) and the address is allocated from
@@ -17,10 +18,12 @@ everything this ADD made (veth, allocation, record) before the error goes back. 
 does not wait for a reconcile: the endpoint is complete when it is wired, since tenant and
 segment rules match addresses by mask and selector sets follow the host view.
 
-DEL: always succeeds. Removes the veth (gone namespace or not), forgets conntrack flows,
-releases the allocation; when romanad cannot be reached the release is owed (recorded in the
-registry) and :meth:`Endpoints.settle` finishes it later. An ADD of a key with an owed release
-settles that release first, so a stale release can never free a fresh allocation.
+DEL: always succeeds. Owes the release durably (with the addresses), drops the record, sets
+the host veth down and answers; then, still under the key's lock, deletes the veth (gone
+namespace or not), forgets the addresses' conntrack flows and releases the allocation (see
+:meth:`Endpoints.delete`). When romanad cannot be reached the release stays owed and
+:meth:`Endpoints.settle` finishes it later. An ADD of a key with an owed release settles that
+release first, so a stale release can never free a fresh allocation.
 
 GC: releases, as DEL does, every recorded endpoint of the network whose key is not valid and
 that is older than the grace period (an ADD may be in flight).
@@ -35,10 +38,10 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-from romana.agent import desired, localapi, pending, registry
+from romana.agent import desired, keylocks, localapi, pending, registry
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
@@ -98,43 +101,14 @@ class Endpoints:
         self._pending_dir = pending_dir
         self._gc_grace = gc_grace
         self._wall = wall
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._keys = keylocks.KeyLocks()
         self._background: set[asyncio.Task[None]] = set()
-
-    async def _hold(self, key: str) -> None:
-        """Take ``key``'s lock; :meth:`_let_go` gives it back (possibly from another task)."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            await lock.acquire()
-        except BaseException:
-            self._forget_lock(key)
-            raise
-
-    def _let_go(self, key: str) -> None:
-        self._locks[key][0].release()
-        self._forget_lock(key)
-
-    def _forget_lock(self, key: str) -> None:
-        lock, users = self._locks[key]
-        if users == 1:
-            del self._locks[key]
-        else:
-            self._locks[key] = (lock, users - 1)
-
-    @contextlib.asynccontextmanager
-    async def _locked(self, key: str) -> AsyncIterator[None]:
-        await self._hold(key)
-        try:
-            yield
-        finally:
-            self._let_go(key)
 
     # -- ADD -------------------------------------------------------------------------------
 
     async def add(self, request: localapi.AddRequest) -> dict[str, Any]:
         key = registry.endpoint_key(request.container_id, request.ifname)
-        async with self._locked(key):
+        async with self._keys.locked(key):
             hv = self._reconciler.host_view
             if hv is None or not self._sync.connected:
                 raise Unavailable(f"romana-agent is not synced with romanad: {self._sync.detail}")
@@ -199,7 +173,7 @@ class Endpoints:
             record = dataclasses.replace(record, mac=attached.mac, host_mac=attached.host_mac)
             self._registry.put(record)
         log.info("endpoint %s added: %s in %s", key, ", ".join(map(str, addresses)), request.netns)
-        return self._describe(record, spec)
+        return localapi.describe(record, spec)
 
     async def _allocate(self, key: str, request: localapi.AddRequest) -> Any:
         """Allocate from romanad; an unknown tenant or segment is the request's fault."""
@@ -241,18 +215,18 @@ class Endpoints:
         old flows are gone.
         """
         key = registry.endpoint_key(container_id, ifname)
-        await self._hold(key)
+        await self._keys.hold(key)
         try:
             recorded = await self._unwire(key)
         except BaseException:
-            self._let_go(key)
+            self._keys.let_go(key)
             raise
         if not recorded:
             # Nothing recorded here: release whatever romanad may hold, and answer that.
             try:
                 released = await self._release(key)
             finally:
-                self._let_go(key)
+                self._keys.let_go(key)
             return {"released": released is True}
         task = asyncio.create_task(self._finish_then_let_go(key))
         self._background.add(task)
@@ -263,7 +237,7 @@ class Endpoints:
         try:
             await self._finish(key)
         finally:
-            self._let_go(key)
+            self._keys.let_go(key)
 
     async def drain(self) -> None:
         """Wait for the work DEL left running (at shutdown: the releases are owed durably)."""
@@ -350,7 +324,7 @@ class Endpoints:
         """Finish owed releases and the CNI plugin's pending releases; how many were done."""
         done = 0
         for key in self._registry.releases():
-            async with self._locked(key):
+            async with self._keys.locked(key):
                 try:
                     # False when a DEL finished it meanwhile (it held the key's lock).
                     settled = await self._settle_owed(key)
@@ -360,7 +334,7 @@ class Endpoints:
                 done += settled
         for entry in pending.listed(self._pending_dir):
             key = registry.endpoint_key(entry.container_id, entry.ifname)
-            async with self._locked(key):
+            async with self._keys.locked(key):
                 if not pending.still_pending(self._pending_dir, entry):
                     continue
                 await self._delete_locked(key)
@@ -375,7 +349,7 @@ class Endpoints:
 
     async def check(self, container_id: str, ifname: str) -> dict[str, Any]:
         key = registry.endpoint_key(container_id, ifname)
-        async with self._locked(key):
+        async with self._keys.locked(key):
             record = self._registry.get(key)
             hv = self._reconciler.host_view
             if record is None or record.state != registry.READY or hv is None:
@@ -397,53 +371,20 @@ class Endpoints:
         last = self._reconciler.last
         if last is None or not last.firewall_key:
             problems.append("the firewall is not programmed with the current policies")
-        return {**self._describe(record, spec), "problems": problems}
+        return {**localapi.describe(record, spec), "problems": problems}
 
     async def list(self) -> list[dict[str, Any]]:
         hv = self._reconciler.host_view
         out = []
         for record in self._registry.records():
             if record.state == registry.READY and hv is not None:
-                out.append(self._describe(record, self._spec(record, hv)))
+                out.append(localapi.describe(record, self._spec(record, hv)))
         return out
 
     def _spec(self, record: registry.EndpointRecord, hv: Any) -> hostplan.EndpointSpec:
         return desired.endpoint_spec(
             record, desired.gateway_spec(hv), self._mtu(), record.mac or None
         )
-
-    def _describe(
-        self, record: registry.EndpointRecord, spec: hostplan.EndpointSpec
-    ) -> dict[str, Any]:
-        addresses = []
-        for address in record.addresses:
-            entry = {"address": f"{address}/{address.max_prefixlen}"}
-            gateway = spec.gateway_for(address.version)
-            if gateway is not None:
-                entry["gateway"] = str(gateway)
-            addresses.append(entry)
-        routes = [
-            {"dst": "0.0.0.0/0" if gw.version == 4 else "::/0", "gw": str(gw)}
-            for gw in spec.gateways
-        ]
-        return {
-            "container_id": record.container_id,
-            "ifname": record.ifname,
-            "netns": record.netns,
-            "network": record.network,
-            "tenant": record.tenant,
-            "segment": record.segment,
-            "addresses": addresses,
-            "interface": {
-                "name": record.ifname,
-                "mac": record.mac,
-                "mtu": spec.mtu,
-                "sandbox": record.netns,
-            },
-            "host_interface": {"name": spec.host_ifname, "mac": record.host_mac},
-            "routes": routes,
-            "mtu": spec.mtu,
-        }
 
     # -- STATUS, state, GC -----------------------------------------------------------------
 
@@ -504,7 +445,7 @@ class Endpoints:
             if record.created_at > cutoff:
                 continue
             try:
-                async with self._locked(record.key):
+                async with self._keys.locked(record.key):
                     if self._registry.get(record.key) is None:
                         continue
                     await self._delete_locked(record.key)

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from romana.agent import http
+from romana.agent import http, registry
 from romana.core import errors, hostplan, tenancy
 
 CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}")
@@ -87,6 +87,38 @@ class Service(Protocol):
     async def gc(self, request: GcRequest) -> dict[str, Any]: ...
 
     async def state(self) -> dict[str, Any]: ...
+
+
+def describe(record: registry.EndpointRecord, spec: hostplan.EndpointSpec) -> dict[str, Any]:
+    """The answer for one endpoint (ADD, CHECK, list): the ``Endpoint`` of the contract."""
+    addresses = []
+    for address in record.addresses:
+        entry = {"address": f"{address}/{address.max_prefixlen}"}
+        gateway = spec.gateway_for(address.version)
+        if gateway is not None:
+            entry["gateway"] = str(gateway)
+        addresses.append(entry)
+    routes = [
+        {"dst": "0.0.0.0/0" if gw.version == 4 else "::/0", "gw": str(gw)} for gw in spec.gateways
+    ]
+    return {
+        "container_id": record.container_id,
+        "ifname": record.ifname,
+        "netns": record.netns,
+        "network": record.network,
+        "tenant": record.tenant,
+        "segment": record.segment,
+        "addresses": addresses,
+        "interface": {
+            "name": record.ifname,
+            "mac": record.mac,
+            "mtu": spec.mtu,
+            "sandbox": record.netns,
+        },
+        "host_interface": {"name": spec.host_ifname, "mac": record.host_mac},
+        "routes": routes,
+        "mtu": spec.mtu,
+    }
 
 
 def _string(raw: Mapping[str, Any], key: str, issues: errors.Issues, *, required: bool) -> str:

@@ -52,8 +52,10 @@ Conventions
     when no endpoint is recorded for the key.
 
 ``DELETE /v1/endpoints/{container_id}/{ifname}`` (CNI DEL): 200 ``{"released": bool}``, also
-    when nothing was recorded (``false``) and when the namespace is gone. Releases the
-    addresses and removes the veth, host routes, set members and conntrack entries.
+    when nothing was recorded (``false``) and when the namespace is gone. Answers once the
+    endpoint is cut off (host veth down) and its release is recorded; the veth, its
+    conntrack entries and then the addresses go right after, before the same key can be
+    added again.
 
 ``GET /v1/status?tenant=&segment=`` (CNI STATUS; parameters optional): 200 ``{"ready": true}``,
     or 503 with slug ``not-ready`` (agent not synced with romanad), ``exhausted`` (no address
