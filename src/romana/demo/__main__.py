@@ -184,11 +184,20 @@ def probe_all(c: Cluster) -> dict[tuple[str, str], bool]:
     return {(s.name, d.name): ok for (s, d), ok in zip(pairs, results, strict=True)}
 
 
+RELEASE_WITHIN = 5.0
+"""Seconds the addresses of deleted workloads may take to return to romanad."""
+
+
 def teardown(console: Console, c: Cluster) -> None:
     step(console, "9. clean up: CNI DEL every workload, then stop everything")
     for w in c.workloads:
         c.stop_workload(w)
+    # DEL answers once a workload is cut off; its veth, flows and address go right after.
+    deadline = time.monotonic() + RELEASE_WITHIN
     left = c.api(lambda a: a.list_allocations())
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = c.api(lambda a: a.list_allocations())
     console.print(f"  allocations left in romanad after DEL: {len(left)}")
     if left:
         raise RuntimeError(f"allocations left behind: {[a['key'] for a in left]}")
