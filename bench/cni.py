@@ -406,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.runs} ADD+DEL cycles per plugin, alternating, in one lab host namespace; "
         f"romana-cni with romana-agent (nftables) and romanad (SQLite), reference {REFERENCE} "
         f"from {REFERENCE_DIR}, CNI {CNI_VERSION}. Breakdown parts are p50 of {args.probes} "
-        "runs each, measured alone."
+        "runs each, measured alone. romana's DEL answers once the endpoint is cut off (host "
+        "veth down, release recorded); deleting the veth, forgetting its conntrack flows and "
+        "the release follow on the agent's reaper thread, and their own costs are listed."
     )
     common.show(results)
     path = common.write("cni", results, notes)
