@@ -50,30 +50,12 @@ import agentlab  # noqa: E402
 
 from romana.agent import desired, view  # noqa: E402
 from romana.agent import firewall as firewall_mod  # noqa: E402
+from support import topologies  # noqa: E402
 from support.netns import Lab, Node  # noqa: E402
 
 TENANTS = 1000
 POLICIES = 2000
-TOPOLOGY: dict[str, Any] = {
-    "networks": [
-        {
-            "name": "pods",
-            "cidr": "10.0.0.0/8",
-            "tenant_bits": 10,
-            "segment_bits": 2,
-            "endpoint_bits": 8,
-        }
-    ],
-    "topologies": [
-        {
-            "networks": ["pods"],
-            "map": [
-                {"name": "rack-1", "assignment": {"rack": "1"}, "groups": []},
-                {"name": "rack-2", "assignment": {"rack": "2"}, "groups": []},
-            ],
-        }
-    ],
-}
+TOPOLOGY: dict[str, Any] = topologies.pods(tenant_bits=10, segment_bits=2)
 
 
 def iperf(lab: Lab, client: Node, server: Node, address: object, seconds: float) -> float:

@@ -148,6 +148,7 @@ def test_the_reconciler_programs_member_changes_incrementally(tmp_path: Path) ->
             registry=reg,
             metrics=Metrics(),
             make_dataplane=lambda: dp,  # type: ignore[arg-type,return-value]
+            make_reaper=lambda: dp,  # type: ignore[arg-type,return-value]
             mtu=lambda: 1500,
             interval=3600,
         )

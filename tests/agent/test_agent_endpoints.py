@@ -31,6 +31,7 @@ class Rig:
             registry=self.registry,
             metrics=metrics,
             make_dataplane=lambda: self.dp,  # type: ignore[arg-type, return-value]
+            make_reaper=lambda: self.dp,  # type: ignore[arg-type, return-value]
             mtu=lambda: 1500,
             interval=3600,
         )

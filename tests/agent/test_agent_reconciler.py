@@ -32,6 +32,7 @@ class Rig:
             registry=self.registry,
             metrics=self.metrics,
             make_dataplane=make,  # type: ignore[arg-type]
+            make_reaper=lambda: self.dp,  # type: ignore[arg-type, return-value]
             mtu=lambda: 1500,
             interval=3600,
         )

@@ -6,7 +6,7 @@ import ipaddress
 import json
 from pathlib import Path
 
-from romana.agent import pending, registry
+from romana.agent import registry
 from romana.integrations.cni import pending as cni_pending
 
 
@@ -71,14 +71,16 @@ def test_pending_entries_written_by_the_plugin_are_read_oldest_first(tmp_path: P
     cni_pending.record(directory, cni_pending.PendingRelease("a", "eth1", "n", "", 10.0))
     (tmp_path / "pending" / "junk.json").write_text(json.dumps({"version": 1}))
     (tmp_path / "pending" / ".tmp.json").write_text("partial")
-    entries = pending.listed(directory)
+    skipped: list[str] = []
+    entries = cni_pending.list_pending(directory, skipped.append)
     assert [(e.container_id, e.ifname, e.recorded_at) for e in entries] == [
         ("a", "eth1", 10.0),
         ("b", "eth0", 20.0),
     ]
-    assert pending.still_pending(directory, entries[0])
-    pending.complete(directory, entries[0])
-    pending.complete(directory, entries[0])
-    assert not pending.still_pending(directory, entries[0])
+    assert cni_pending.is_pending(directory, entries[0])
+    cni_pending.complete(directory, entries[0])
+    cni_pending.complete(directory, entries[0])
+    assert not cni_pending.is_pending(directory, entries[0])
     assert [e.container_id for e in cni_pending.list_pending(directory)] == ["b"]
-    assert pending.listed(str(tmp_path / "missing")) == []
+    assert cni_pending.list_pending(str(tmp_path / "missing")) == []
+    assert skipped == [str(tmp_path / "pending" / "junk.json")]

@@ -15,28 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from support import topologies
 from support.romanad import Romanad
 
-TOPOLOGY: dict[str, Any] = {
-    "networks": [
-        {
-            "name": "pods",
-            "cidr": "10.0.0.0/8",
-            "tenant_bits": 4,
-            "segment_bits": 4,
-            "endpoint_bits": 8,
-        }
-    ],
-    "topologies": [
-        {
-            "networks": ["pods"],
-            "map": [
-                {"name": "rack-a", "assignment": {"rack": "a"}, "groups": []},
-                {"name": "rack-b", "assignment": {"rack": "b"}, "groups": []},
-            ],
-        }
-    ],
-}
+TOPOLOGY: dict[str, Any] = topologies.pods(racks=("a", "b"))
 
 
 class Api:

@@ -26,20 +26,10 @@ from romana.client import Client, ClientSettings
 from romana.core import errors
 from romana.core.policy import explain, kubedump
 from romana.core.policy import kubeobjects as ko
+from support import topologies
 from support.romanad import Romanad
 
-TOPOLOGY = {
-    "networks": [
-        {
-            "name": "pods",
-            "cidr": "10.0.0.0/8",
-            "tenant_bits": 4,
-            "segment_bits": 4,
-            "endpoint_bits": 8,
-        }
-    ],
-    "topologies": [{"networks": ["pods"], "map": []}],
-}
+TOPOLOGY = topologies.pods(racks=())
 NODES = [
     {
         "kind": "Node",

@@ -10,20 +10,10 @@ from typer.testing import CliRunner
 from romana.cli.main import app
 from romana.client import Client, ClientSettings
 from romana.client.kube import KubeRomanad
+from support import topologies
 from support.romanad import Romanad
 
-TOPOLOGY = {
-    "networks": [
-        {
-            "name": "pods",
-            "cidr": "10.0.0.0/8",
-            "tenant_bits": 4,
-            "segment_bits": 4,
-            "endpoint_bits": 8,
-        }
-    ],
-    "topologies": [{"networks": ["pods"], "map": []}],
-}
+TOPOLOGY = topologies.pods(racks=())
 
 CLUSTER = """\
 apiVersion: v1

@@ -20,27 +20,9 @@ from romana.integrations.kubernetes import listener, watch
 from romana.services import kubesync
 from romana.services.topology import TopologyService
 from romana.store.memory import MemoryStore
+from support import topologies
 
-TOPOLOGY: dict[str, Any] = {
-    "networks": [
-        {
-            "name": "pods",
-            "cidr": "10.0.0.0/8",
-            "tenant_bits": 4,
-            "segment_bits": 4,
-            "endpoint_bits": 8,
-        }
-    ],
-    "topologies": [
-        {
-            "networks": ["pods"],
-            "map": [
-                {"name": "rack-1", "assignment": {"rack": "1"}, "groups": []},
-                {"name": "rack-2", "assignment": {"rack": "2"}, "groups": []},
-            ],
-        }
-    ],
-}
+TOPOLOGY: dict[str, Any] = topologies.pods()
 
 
 def namespace(name: str, **labels: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from romana.agent import desired, keylocks, localapi, pending, registry
+from romana.agent import desired, keylocks, localapi, registry
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
@@ -54,6 +54,7 @@ from romana.core.errors import (
     RomanaError,
     Unavailable,
 )
+from romana.integrations.cni import pending
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,10 @@ class Sync:
 
     connected: bool = False
     detail: str = "not connected to romanad yet"
+
+
+def _unreadable(path: str) -> None:
+    log.warning("pending release %s is unreadable; left for an operator", path)
 
 
 class Endpoints:
@@ -332,10 +337,10 @@ class Endpoints:
                     log.debug("owed release of %s still waits: %s", key, exc)
                     continue
                 done += settled
-        for entry in pending.listed(self._pending_dir):
+        for entry in pending.list_pending(self._pending_dir, _unreadable):
             key = registry.endpoint_key(entry.container_id, entry.ifname)
             async with self._keys.locked(key):
-                if not pending.still_pending(self._pending_dir, entry):
+                if not pending.is_pending(self._pending_dir, entry):
                     continue
                 await self._delete_locked(key)
                 pending.complete(self._pending_dir, entry)

@@ -1,8 +1,9 @@
 """The local API the CNI plugin (and other runtime plugins) call on the agent's Unix socket.
 
 The contract (shapes, statuses, problem slugs) is the module docstring of
-``romana.integrations.cni.agentapi``; the agent may not import it (sibling packages are
-independent), so the functional tests hold the two sides together. Routes::
+``romana.integrations.cni.agentapi``. The plugin's own client of it is the one the agent uses
+in-process for ``POST /v1/cni`` (:mod:`romana.agent.cnihost`), and the functional tests hold
+the two sides together over the socket. Routes::
 
     POST   /v1/endpoints                           ADD    → 200 Endpoint
     GET    /v1/endpoints                           list   → 200 [Endpoint]

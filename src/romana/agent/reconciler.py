@@ -127,8 +127,8 @@ class Reconciler:
         make_dataplane: Callable[[], dataplane.HostDataplane],
         mtu: Callable[[], int],
         interval: float,
+        make_reaper: Callable[[], dataplane.Reaper],
         clock: Callable[[], float] = time.monotonic,
-        make_reaper: Callable[[], dataplane.Reaper] | None = None,
     ) -> None:
         self._registry = registry
         self._metrics = metrics
@@ -201,16 +201,13 @@ class Reconciler:
 
     async def reap(self, work: Callable[[dataplane.Reaper], T]) -> T:
         """Run ``work`` on the reaper thread (:class:`romana.agent.dataplane.Reaper`), beside
-        the writer; without a reaper factory, on the writer thread with its dataplane."""
+        the writer."""
         loop = asyncio.get_running_loop()
-        if self._make_reaper is None:
-            return await self.call(work)  # type: ignore[arg-type]
         return await loop.run_in_executor(self._reaping, lambda: work(self._reaper_dp()))
 
     def _reaper_dp(self) -> dataplane.Reaper:
-        if self._reaper is None and self._make_reaper is not None:
+        if self._reaper is None:
             self._reaper = self._make_reaper()
-        assert self._reaper is not None
         return self._reaper
 
     def _dataplane(self) -> dataplane.HostDataplane:

@@ -11,7 +11,7 @@ handles the messages of a batch one after the other and answers each (an ACK, da
 ACK, or a dump ending in ``NLMSG_DONE``); a failed message does not stop the ones after it,
 so callers put dependent requests in separate batches or accept that the later ones fail too.
 The first error whose errno the request does not accept is raised, as the
-:mod:`romana.core.errors` type of :func:`romana.dataplane.rtnl.translate`'s table, once every
+:mod:`romana.core.errors` type of :data:`ERRNO_ERRORS`, once every
 answer of the batch has been read (the socket is never left with unread answers).
 
 Invariants: a :class:`Socket` is opened in one namespace (entered only for ``socket()``,
@@ -50,6 +50,32 @@ NLM_F_ACK_TLVS = 0x200  # on an NLMSG_ERROR answer: extended-ack attributes foll
 NLMSGERR_ATTR_MSG = 1
 NLA_F_NESTED = 0x8000
 NLA_TYPE_MASK = 0x3FFF
+
+# What a kernel errno means for the caller; shared with the pyroute2 adapter (rtnl).
+ERRNO_ERRORS: dict[int, type[errors.RomanaError]] = {
+    errno.EEXIST: errors.AlreadyExists,
+    errno.ENOTEMPTY: errors.AlreadyExists,
+    errno.ENOENT: errors.NotFound,
+    errno.ENODEV: errors.NotFound,
+    errno.ESRCH: errors.NotFound,
+    errno.ENXIO: errors.NotFound,
+    errno.EADDRNOTAVAIL: errors.NotFound,
+    errno.EPERM: errors.Forbidden,
+    errno.EACCES: errors.Forbidden,
+    errno.EOPNOTSUPP: errors.Unsupported,
+    errno.EAFNOSUPPORT: errors.Unsupported,
+    errno.EPROTONOSUPPORT: errors.Unsupported,
+    errno.EINVAL: errors.InvalidInput,
+    errno.ERANGE: errors.InvalidInput,
+    errno.ENAMETOOLONG: errors.InvalidInput,
+    errno.EBUSY: errors.Unavailable,
+    errno.EAGAIN: errors.Unavailable,
+    errno.EINTR: errors.Unavailable,
+    errno.ENOBUFS: errors.Unavailable,
+    errno.ENETDOWN: errors.Unavailable,
+    errno.ENETUNREACH: errors.Unavailable,
+    errno.EHOSTUNREACH: errors.Unavailable,
+}
 
 _HEADER = struct.Struct("=IHHII")
 _ATTR = struct.Struct("=HH")
@@ -133,15 +159,13 @@ def translate(
     code: int, what: str, message: str = "", where: str | None = None
 ) -> errors.RomanaError:
     """The project error for a kernel errno; the text names the request and namespace."""
-    from romana.dataplane import rtnl  # the errno table is shared with the pyroute2 adapter
-
     name = errno.errorcode.get(code, str(code))
     text = f"netlink {what}: {name} ({os.strerror(code)})"
     if message:
         text += f": {message}"
     if where is not None:
         text += f" in network namespace {where}"
-    return rtnl.ERRNO_ERRORS.get(code, errors.RomanaError)(text)
+    return ERRNO_ERRORS.get(code, errors.RomanaError)(text)
 
 
 # --- the socket ------------------------------------------------------------------------------

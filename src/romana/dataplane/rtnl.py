@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -34,6 +33,7 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from romana.core import errors
 from romana.dataplane import netns as netns_mod
+from romana.dataplane import nlsock
 
 IFF_UP = 0x1
 IFA_F_NODAD = 0x02
@@ -51,40 +51,10 @@ DEFAULT_PRIORITY = {4: 0, 6: 1024}
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
-ERRNO_ERRORS: dict[int, type[errors.RomanaError]] = {
-    errno.EEXIST: errors.AlreadyExists,
-    errno.ENOTEMPTY: errors.AlreadyExists,
-    errno.ENOENT: errors.NotFound,
-    errno.ENODEV: errors.NotFound,
-    errno.ESRCH: errors.NotFound,
-    errno.ENXIO: errors.NotFound,
-    errno.EADDRNOTAVAIL: errors.NotFound,
-    errno.EPERM: errors.Forbidden,
-    errno.EACCES: errors.Forbidden,
-    errno.EOPNOTSUPP: errors.Unsupported,
-    errno.EAFNOSUPPORT: errors.Unsupported,
-    errno.EPROTONOSUPPORT: errors.Unsupported,
-    errno.EINVAL: errors.InvalidInput,
-    errno.ERANGE: errors.InvalidInput,
-    errno.ENAMETOOLONG: errors.InvalidInput,
-    errno.EBUSY: errors.Unavailable,
-    errno.EAGAIN: errors.Unavailable,
-    errno.EINTR: errors.Unavailable,
-    errno.ENOBUFS: errors.Unavailable,
-    errno.ENETDOWN: errors.Unavailable,
-    errno.ENETUNREACH: errors.Unavailable,
-    errno.EHOSTUNREACH: errors.Unavailable,
-}
-
 
 def translate(exc: NetlinkError, what: str, where: str | None = None) -> errors.RomanaError:
     """The project error for a kernel errno; the message names the request and namespace."""
-    code = int(exc.code)
-    name = errno.errorcode.get(code, str(code))
-    text = f"netlink {what}: {name} ({os.strerror(code)})"
-    if where is not None:
-        text += f" in network namespace {where}"
-    return ERRNO_ERRORS.get(code, errors.RomanaError)(text)
+    return nlsock.translate(int(exc.code), what, where=where)
 
 
 @dataclass(frozen=True, slots=True)

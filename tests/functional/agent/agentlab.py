@@ -33,30 +33,12 @@ from typing import Any, TypeVar
 from romana.dataplane import netns as netns_mod
 from romana.demo.cluster import Admin
 from romana.integrations.cni import agentapi
+from support import topologies
 from support.netns import Host, Lab, Workload
 
 T = TypeVar("T")
 
-TOPOLOGY: dict[str, Any] = {
-    "networks": [
-        {
-            "name": "pods",
-            "cidr": "10.0.0.0/8",
-            "tenant_bits": 4,
-            "segment_bits": 4,
-            "endpoint_bits": 8,
-        }
-    ],
-    "topologies": [
-        {
-            "networks": ["pods"],
-            "map": [
-                {"name": "rack-1", "assignment": {"rack": "1"}, "groups": []},
-                {"name": "rack-2", "assignment": {"rack": "2"}, "groups": []},
-            ],
-        }
-    ],
-}
+TOPOLOGY: dict[str, Any] = topologies.pods()
 
 
 def free_port() -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 
 FORMAT_VERSION = 1
 _SUFFIX = ".json"
@@ -64,11 +65,14 @@ def record(directory: str, release: PendingRelease) -> str:
     return path
 
 
-def list_pending(directory: str) -> list[PendingRelease]:
+def list_pending(
+    directory: str, skipped: Callable[[str], None] | None = None
+) -> list[PendingRelease]:
     """Every entry in ``directory``, oldest first; none when the directory does not exist.
 
     A file that does not parse as an entry is skipped, not deleted: it can only come from
-    something other than :func:`record`, and an operator should see it.
+    something other than :func:`record`, and an operator should see it, so its path is
+    passed to ``skipped`` (the agent logs it).
     """
     try:
         names = os.listdir(directory)
@@ -78,9 +82,12 @@ def list_pending(directory: str) -> list[PendingRelease]:
     for name in names:
         if name.startswith(".") or not name.endswith(_SUFFIX):
             continue
-        entry = _read(os.path.join(directory, name))
+        path = os.path.join(directory, name)
+        entry = _read(path)
         if entry is not None and file_name(entry.container_id, entry.ifname) == name:
             found.append(entry)
+        elif skipped is not None and os.path.exists(path):
+            skipped(path)
     return sorted(found, key=lambda e: (e.recorded_at, e.container_id, e.ifname))
 
 
