@@ -1,4 +1,4 @@
-.PHONY: demo test check bench bootstrap clean
+.PHONY: demo test unit check bench bootstrap clean
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -8,6 +8,10 @@ demo: bootstrap
 
 test: bootstrap
 	@scripts/check.sh $(ARGS)
+
+# The pure and fast tests only: no root, no namespaces, no daemons.
+unit: bootstrap
+	@.venv/bin/pytest -q -p no:cacheprovider tests/unit $(ARGS)
 
 bench: bootstrap
 	@.venv/bin/python -m bench.run_all $(ARGS)

@@ -40,6 +40,7 @@ def raw_view(
     endpoints: list[dict[str, Any]] | None = None,
     routes: list[dict[str, Any]] | None = None,
     address_sets: dict[str, list[str]] | None = None,
+    tenants: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The JSON romanad sends for host h1 (10.1.0.0/16) of a two-host cluster."""
     return {
@@ -56,7 +57,7 @@ def raw_view(
         "routes": routes
         if routes is not None
         else [{"dst": "10.2.0.0/16", "via": "192.0.2.2", "reason": "host h2"}],
-        "tenants": TENANTS,
+        "tenants": TENANTS if tenants is None else tenants,
         "policies": policies or [],
         "address_sets": address_sets or {},
         "endpoints": endpoints or [],

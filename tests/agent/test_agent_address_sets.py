@@ -12,6 +12,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
+import agent_fakes
 import pytest
 from agent_fakes import FakeDataplane, host_view, raw_view
 
@@ -19,7 +20,7 @@ from romana.agent import desired, firewall, registry, view
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.core import errors, ruleset
-from romana.core.policy import evaluate, kubernetes
+from romana.core.policy import evaluate, hostrules, kubernetes
 from romana.core.policy import kubeobjects as ko
 
 DB, WEB, OTHER, FOREIGN = "10.1.16.5", "10.1.16.7", "10.1.16.8", "10.1.32.3"
@@ -49,8 +50,9 @@ def stored(pods: list[ko.Pod]) -> dict[str, Any]:
     translation = kubernetes.translate([POLICY], NAMESPACES, pods)
     members = kubernetes.address_sets(translation.sets, pods)
     return {
-        "policies": [{"id": p.name, **p.to_dict()} for p in translation.stored()],
+        "policies": [{"id": p.name, **p.to_dict()} for p in translation.policies],
         "address_sets": {name: [str(n) for n in nets] for name, nets in members.items()},
+        "tenants": [dict(t, isolation=kubernetes.ISOLATION.to_dict()) for t in agent_fakes.TENANTS],
     }
 
 
@@ -104,13 +106,13 @@ def test_a_membership_change_refills_sets_without_compiling(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     compiled: list[int] = []
-    real = desired.policy_compile.compile_ruleset
+    real = hostrules.policy_compile.compile_ruleset
 
     def counting(inputs: Any) -> ruleset.Ruleset:
         compiled.append(1)
         return real(inputs)
 
-    monkeypatch.setattr(desired.policy_compile, "compile_ruleset", counting)
+    monkeypatch.setattr(hostrules.policy_compile, "compile_ruleset", counting)
     compiler = desired.Compiler()
     before = compiler.firewall(host_view(1, **stored(PODS)), "k1")
     after_view = host_view(2, **stored(RELABELLED))

@@ -38,22 +38,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Romanad]:
         daemon.stop()
 
 
-@pytest.fixture(scope="session")
-def romana(server: Romanad, tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    """The CLI, logged in as admin (token saved in a temporary config dir)."""
-    config_dir = tmp_path_factory.mktemp("config")
+def logged_in(url: str, config_dir: Path, user: str, password: str) -> Cli:
+    """The CLI for romanad at ``url``, logged in as ``user`` (token kept in ``config_dir``)."""
     env: dict[str, str | None] = {
-        "ROMANA_URL": server.url,
+        "ROMANA_URL": url,
         "ROMANA_CONFIG": str(config_dir / "config.toml"),
         "ROMANA_RETRIES": "1",
         "ROMANA_TOKEN": None,
         "ROMANA_OUTPUT": None,
     }
     cli = Cli(CliRunner(), env, config_dir)
-    user, password = server.admin()
     result = cli("login", "-u", user, "-p", password)
     assert result.exit_code == 0, result.output
     return cli
+
+
+@pytest.fixture(scope="session")
+def romana(server: Romanad, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """The CLI, logged in as admin (token saved in a temporary config dir)."""
+    return logged_in(server.url, tmp_path_factory.mktemp("config"), *server.admin())
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 A real romanad (its own SQLite store) is given a topology; ``romana policy apply -f`` then
 stores NetworkPolicy scenarios whose pods hold addresses from romanad's IPAM, and
 ``romana explain --from … --to … --port …`` must give, for every pair tried, the verdict the
-pure evaluator gives on the scenario and the scenario's expected matrix says, and name the
-NetworkPolicy that decided.
+explainer gives on the scenario's offline model (:func:`kubemodel.model`, its own address
+plan) and the scenario's expected matrix says, and name the NetworkPolicy that decided.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cli.conftest import Cli
+from cli.conftest import Cli, logged_in
 from kubernetes import fixtures
 from romana.cli import main
 from romana.client import Client, ClientSettings
 from romana.core import errors
-from romana.core.policy import explain, kubedump
+from romana.core.policy import kubedump, kubemodel, reach
 from romana.core.policy import kubeobjects as ko
 from support import topologies
 from support.romanad import Romanad
@@ -59,20 +59,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Romanad]:
 
 @pytest.fixture(scope="module")
 def cli(daemon: Romanad, tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    config = tmp_path_factory.mktemp("config-explain") / "config.toml"
-    env: dict[str, str | None] = {
-        "ROMANA_URL": daemon.url,
-        "ROMANA_CONFIG": str(config),
-        "ROMANA_RETRIES": "1",
-        "ROMANA_TOKEN": None,
-        "ROMANA_OUTPUT": None,
-    }
-    runner = Cli(CliRunner(), env, config.parent)
-    assert runner("login", "-u", daemon.admin()[0], "-p", daemon.admin()[1]).exit_code == 0
-    return runner
+    return logged_in(daemon.url, tmp_path_factory.mktemp("config-explain"), *daemon.admin())
 
 
-def apply(cli: Cli, daemon: Romanad, phase: fixtures.Phase, path: Path) -> explain.Cluster:
+def apply(cli: Cli, daemon: Romanad, phase: fixtures.Phase, path: Path) -> kubemodel.Cluster:
     """Store the phase in romanad with pod addresses from romanad's IPAM; the live pods."""
     cluster = phase.cluster
     base = [*NODES, *(kubedump.dump(n) for n in cluster.namespaces)]
@@ -122,11 +112,11 @@ def test_live_verdicts_equal_the_pure_evaluator(
     phase = fixtures.phases(fixtures.HERE / "scenarios" / f"{name}.yaml")[0]
     apply(cli, daemon, phase, tmp_path / "cluster.yaml")
     probe = next(p for p in phase.probes if p.protocol == "TCP" and p.port == 80)
-    compiled = explain.rulesets(phase.cluster)
+    pure_engine = reach.Explainer(kubemodel.model(phase.cluster))
     pairs = [(s, d) for s, d in probe.expected if d == "x/a" or s == "x/a"]
     verdicts = {True: 0, False: 0}
     for src, dst in pairs:
-        pure = explain.explain(phase.cluster, src, dst, "tcp", 80, compiled)
+        pure = pure_engine.explain(src, dst, "tcp/80")
         args = ["explain", "--from", src, "--to", dst, "--port", "tcp/80", "--json"]
         result = cli(*args)
         assert result.exit_code == 0, result.output

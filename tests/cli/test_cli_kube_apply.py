@@ -58,11 +58,10 @@ def test_apply_keeps_policies_and_set_members_in_step(
     assert "kube.kshop.db-from-web" in first.stdout
     with Client(ClientSettings(url=(server.url,))) as client:
         client.login(*server.admin())
-        assert {p["id"] for p in client.list_policies()} >= {
-            "kube.kshop",
-            "kube.kout",
-            "kube.kshop.db-from-web",
-        }
+        assert {p["id"] for p in client.list_policies()} >= {"kube.kshop.db-from-web"}
+        # Namespaces' tenants carry Kubernetes isolation themselves, not a marker policy.
+        tenants = {t["name"]: t["isolation"]["mode"] for t in client.list_tenants()}
+        assert tenants["kshop"] == tenants["kout"] == "kubernetes"
         assert sorted(sets_of(client).values()) == [[], ["10.1.17.1/32"], ["10.1.17.2/32"]]
 
         relabelled = [*pods[:1], pod("kshop", "web", "10.1.17.2", {}), *pods[2:]]
@@ -73,10 +72,9 @@ def test_apply_keeps_policies_and_set_members_in_step(
         dropped = write(tmp_path / "c.yaml", [*NAMESPACES, *relabelled])
         assert planned("policy", "apply", "-f", dropped).exit_code == 0
         kube = {p["id"] for p in client.list_policies() if p["id"].startswith("kube.")}
-        assert kube == {"kube.kshop", "kube.kout"}
+        assert kube == set()
         assert [n for n in sets_of(client) if n != "kube.none"] == []
         for namespace in ("kshop", "kout"):
-            client.remove_policy(f"kube.{namespace}")
             client.delete_tenant(namespace)
 
 

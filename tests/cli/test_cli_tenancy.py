@@ -124,3 +124,19 @@ def test_the_config_file_supplies_url_and_output(fresh: Any, romana: Any, server
 def test_a_bad_setting_is_invalid_input_naming_it(fresh: Any) -> None:
     result = fresh("tenant", "list", ROMANA_OUTPUT="xml")
     one_error_line(result, code_of(errors.InvalidInput), "output")
+
+
+def test_tenant_isolation_is_chosen_at_creation_shown_and_changed(planned: Any) -> None:
+    made = planned("tenant", "create", "cli-iso", "--segments", "open", "-o", "json")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["isolation"] == {"mode": "romana", "segments": "open"}
+    listed = planned("tenant", "list")
+    row = next(line for line in listed.stdout.splitlines() if "cli-iso" in line)
+    assert "romana, segments open" in row
+    changed = planned("tenant", "isolation", "cli-iso", "--isolation", "kubernetes")
+    assert changed.exit_code == 0, changed.output
+    shown = planned("tenant", "show", "cli-iso")
+    assert "Isolation" in shown.stdout and "kubernetes" in shown.stdout
+    bad = planned("tenant", "isolation", "cli-iso", "--segments", "half")
+    assert bad.exit_code != 0 and "half" in bad.output
+    assert planned("tenant", "delete", "cli-iso").exit_code == 0

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from romana.core import errors
-from romana.core.store import Compare, Delete, EventType, Put, Store
+from romana.core.store import Compare, Delete, EventType, Put, Store, Unchanged
 from romana.store import etcd, memory, sqlite
 from support.etcd import EtcdCluster, unique_prefix
 
@@ -197,6 +197,29 @@ def test_range_is_exactly_the_prefix_sorted_at_one_revision(store: Store) -> Non
     assert [kv.key for kv in store.range("").items] == sorted(keys, key=str.encode)
     empty = store.range("nothing/")
     assert empty.items == () and empty.revision == store.revision()
+
+
+def test_unchanged_holds_until_a_key_under_the_prefix_is_created_or_written(
+    store: Store,
+) -> None:
+    put(store, "a/1", b"1")
+    seen = store.range("a/").revision
+    # Writes beside the prefix, and deletes under it, leave the range as the reader saw it.
+    put(store, "a", b"x")
+    put(store, "a0/1", b"x")
+    assert store.txn([], [Delete("a/1")]).succeeded
+    assert store.txn([Unchanged("a/", seen)], [Put("mark", b"1")]).succeeded
+    assert store.txn([Unchanged("empty/", 0)], [Put("mark", b"2")]).succeeded
+    created = store.range("a/").revision
+    put(store, "a/2", b"new")
+    refused = store.txn([Unchanged("a/", created)], [Put("mark", b"3")], [Put("why", b"a/2")])
+    assert not refused.succeeded
+    mark, why = store.get("mark"), store.get("why")
+    assert mark is not None and mark.value == b"2" and why is not None
+    written = store.range("a/").revision
+    assert store.txn([Unchanged("a/", written), Compare("mark", mark.mod_revision)], []).succeeded
+    put(store, "a/2", b"changed")
+    assert not store.txn([Unchanged("a/", written)], [Put("mark", b"4")]).succeeded
 
 
 # -- watches ---------------------------------------------------------------------------------

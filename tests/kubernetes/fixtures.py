@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from romana.core import addressing
-from romana.core.policy import explain, kubeobjects
+from romana.core.policy import kubemodel, kubeobjects
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
@@ -44,7 +44,7 @@ class Probe:
 class Phase:
     scenario: str
     index: int
-    cluster: explain.Cluster
+    cluster: kubemodel.Cluster
     probes: tuple[Probe, ...]
 
     @property
@@ -57,7 +57,7 @@ def model() -> dict[str, Any]:
     return data
 
 
-def _cluster(base: dict[str, Any], state: dict[str, Any]) -> explain.Cluster:
+def _cluster(base: dict[str, Any], state: dict[str, Any]) -> kubemodel.Cluster:
     net = base["network"]
     lay = addressing.layout(
         net["name"], net["cidr"], net["tenant_bits"], net["segment_bits"], net["endpoint_bits"]
@@ -91,8 +91,8 @@ def _cluster(base: dict[str, Any], state: dict[str, Any]) -> explain.Cluster:
                     ),
                 )
             )
-    cluster = explain.with_addresses(
-        explain.Cluster({lay.name: lay}, dict(base["hosts"]), namespaces, tuple(pods))
+    cluster = kubemodel.with_addresses(
+        kubemodel.Cluster({lay.name: lay}, dict(base["hosts"]), namespaces, tuple(pods))
     )
     ips = {p.key: str(p.ips[0]) for p in cluster.pods}
     prefixes = {h: str(addressing.host_prefix(lay, i)) for h, i in base["hosts"].items()}
@@ -103,10 +103,10 @@ def _cluster(base: dict[str, Any], state: dict[str, Any]) -> explain.Cluster:
 
     text = _PLACEHOLDER.sub(fill, yaml.safe_dump(state["policies"]))
     policies = tuple(kubeobjects.network_policy(p) for p in yaml.safe_load(text) or [])
-    return explain.Cluster(cluster.layouts, cluster.hosts, namespaces, cluster.pods, policies)
+    return kubemodel.Cluster(cluster.layouts, cluster.hosts, namespaces, cluster.pods, policies)
 
 
-def _probe(raw: dict[str, Any], cluster: explain.Cluster) -> Probe:
+def _probe(raw: dict[str, Any], cluster: kubemodel.Cluster) -> Probe:
     sources = [p.key for p in cluster.pods]
     if raw.get("from_nodes"):
         sources += [f"node/{h}" for h in cluster.hosts]

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from kubernetes import applied
 from romana.cli.main import app
-from romana.client import Client, ClientSettings
 from romana.client.kube import KubeRomanad
 from support import topologies
-from support.romanad import Romanad
 
 TOPOLOGY = topologies.pods(racks=())
 
@@ -62,33 +61,47 @@ def test_explain_names_the_deciding_rule_and_the_isolating_policy(tmp_path: Path
     assert (
         "isolated for ingress by NetworkPolicy shop/db-from-web" in body["ingress"]["decided_by"][0]
     )
+    assert body["ingress"]["rule"] is None and body["target"]["pod"] == "shop/db"
     wrong_port = runner.invoke(app, [*base, "--from", "shop/web", "--port", "tcp/80", "--json"])
     assert json.loads(wrong_port.output)["allowed"] is False
-    bad = runner.invoke(app, [*base, "--from", "shop/web", "--port", "icmp"])
-    assert bad.exit_code != 0
+    bad = runner.invoke(app, [*base, "--from", "shop/web", "--port", "tcp/x"])
+    assert bad.exit_code != 0 and "must be tcp/PORT" in bad.output
+
+
+def test_explain_offline_answers_like_the_online_explainer(tmp_path: Path) -> None:
+    """One engine: the same lines as without -f (endpoints, hosts, the policy rule)."""
+    f = tmp_path / "cluster.yaml"
+    f.write_text(CLUSTER)
+    runner = CliRunner()
+    base = ["explain", "-f", str(f), "--from", "shop/web", "--to", "shop/db"]
+    ok = runner.invoke(app, [*base, "--port", "tcp/5432"])
+    assert ok.exit_code == 0, ok.output
+    text = ok.output
+    assert "pod shop/db, host h1, tenant shop (kubernetes)" in text
+    assert "ingress at host h1: allowed" in text
+    assert "as allow policy kube.shop.db-from-web ingress[0].rules[0]" in text
+    # ICMP is explained too: no rule of the NetworkPolicy allows it, so shop/db refuses it.
+    icmp = runner.invoke(app, [*base, "--port", "icmp", "--json"])
+    assert icmp.exit_code == 0, icmp.output
+    body = json.loads(icmp.output)
+    assert body["allowed"] is False and body["protocol"] == "icmp"
+    missing = runner.invoke(
+        app, ["explain", "-f", str(f), "--from", "shop/nope", "--to", "shop/db", "--port", "tcp/80"]
+    )
+    assert missing.exit_code != 0 and "no pod 'shop/nope' in the given files" in missing.output
+    no_ns = runner.invoke(
+        app, ["explain", "-f", str(f), "--from", "q/a", "--to", "shop/db", "--port", "tcp/80"]
+    )
+    assert no_ns.exit_code != 0 and "no namespace 'q' in the given files" in no_ns.output
 
 
 def test_policy_apply_translates_like_the_listener(tmp_path: Path) -> None:
-    f = tmp_path / "cluster.yaml"
-    f.write_text(CLUSTER)
-    topology = tmp_path / "topology.json"
-    topology.write_text(json.dumps(TOPOLOGY))
-    daemon = Romanad(
-        tmp_path,
-        store=f"sqlite:///{tmp_path / 'romana.db'}",
-        insecure=True,
-        extra=["--initial-topology", str(topology)],
-    ).start()
-    env = {"ROMANA_URL": daemon.url, "ROMANA_CONFIG": str(tmp_path / "config.toml")}
-    try:
-        done = CliRunner().invoke(app, ["policy", "apply", "-f", str(f)], env=env)
-        assert done.exit_code == 0, done.output
-        with Client(ClientSettings(url=(daemon.url,))) as client:
-            target = KubeRomanad(client)
-            assert {"shop", "other"} <= set(target.tenants())
-            assert set(target.policies()) == {"kube.other", "kube.shop", "kube.shop.db-from-web"}
-            rule = target.policies()["kube.shop.db-from-web"]["ingress"][0]["rules"][0]
-            assert rule == {"protocol": "tcp", "ports": [5432]}
-            assert target.address_sets(), "the podSelectors became address sets"
-    finally:
-        daemon.stop()
+    with applied.policy_applied(tmp_path, CLUSTER, TOPOLOGY) as client:
+        target = KubeRomanad(client)
+        assert {"shop", "other"} <= set(target.tenants())
+        assert set(target.policies()) == {"kube.shop.db-from-web"}
+        modes = {t["name"]: t["isolation"]["mode"] for t in client.list_tenants()}
+        assert modes["shop"] == modes["other"] == "kubernetes"
+        rule = target.policies()["kube.shop.db-from-web"]["ingress"][0]["rules"][0]
+        assert rule == {"protocol": "tcp", "ports": [5432]}
+        assert target.address_sets(), "the podSelectors became address sets"

@@ -120,7 +120,8 @@ def test_initial_list_fills_romanad(api: FakeApi) -> None:
             assert "shop" in run.romanad.tenants()
             assert run.romanad.hosts()["h1"] == {"rack": "1"}
             stored = run.romanad.policies()
-            assert set(stored) == {"kube.shop", "kube.shop.db-from-web"}
+            assert set(stored) == {"kube.shop.db-from-web"}
+            assert run.romanad.tenant_service.get("shop").isolation.mode == "kubernetes"
             assert web_set(run) == ["10.1.16.2/32"]
             assert all(api.watches[p] >= 1 for p in PATHS.values())
         finally:
@@ -138,13 +139,13 @@ def test_watch_events_relabels_and_deletes_reach_romanad(api: FakeApi) -> None:
             api.put(pod("shop", "web", "10.1.16.2", "h1", role="batch"))  # relabel
             await run.until(lambda: web_set(run) == ["10.1.16.3/32"])
             api.put(pod("shop", "front", "10.1.32.1", "h1", **{kubernetes.SEGMENT_LABEL: "dmz"}))
-            await run.until(lambda: "dmz" in run.romanad.tenants()["shop"])
+            await run.until(lambda: "dmz" in run.romanad.tenants()["shop"].segments)
             api.put(node("h2", "192.0.2.2", "2"))
             await run.until(lambda: "h2" in run.romanad.hosts())
             api.delete("NetworkPolicy", "db-from-web", "shop")
-            await run.until(lambda: set(run.romanad.policies()) == {"kube.shop"})
+            await run.until(lambda: set(run.romanad.policies()) == set())
             api.put(namespace("bank"))
-            await run.until(lambda: "kube.bank" in run.romanad.policies())
+            await run.until(lambda: "bank" in run.romanad.tenants())
             api.delete("Namespace", "bank")
             await run.until(lambda: "bank" not in run.romanad.tenants())
             assert api.lists[PATHS["Pod"]] == 1, "events alone need no relist"
@@ -179,9 +180,7 @@ def test_410_gone_relists_and_drops_what_vanished_meanwhile(api: FakeApi) -> Non
                 api.objects[PATHS["NetworkPolicy"]].clear()
             api.put(policy("shop", "deny-all", {"podSelector": {}}), unseen=True)
             api.expire()
-            await run.until(
-                lambda: set(run.romanad.policies()) == {"kube.shop", "kube.shop.deny-all"}
-            )
+            await run.until(lambda: set(run.romanad.policies()) == {"kube.shop.deny-all"})
             assert api.lists[PATHS["NetworkPolicy"]] > before
         finally:
             await stop(run)

@@ -30,7 +30,7 @@ import pytest
 from kubernetes import fixtures
 from romana.agent import firewall
 from romana.core import addressing, hostplan
-from romana.core.policy import explain
+from romana.core.policy import kubemodel, reach
 from romana.dataplane import netns as netns_mod
 from support import env
 from support.netns import Lab, Node, Workload
@@ -144,9 +144,9 @@ class Cluster:
     def program(self, phase: fixtures.Phase) -> None:
         for pod in phase.cluster.pods:
             self.address(pod.key, str(pod.ips[0]))
-        compiled = explain.rulesets(phase.cluster)
+        explainer = reach.Explainer(kubemodel.model(phase.cluster))
         for name, host in self.hosts.items():
-            self.firewalls[name].apply(compiled[name])
+            self.firewalls[name].apply(explainer.firewall(name).rules)
             self.lab.run(host, ["conntrack", "-F"], check=False)
 
     def node(self, src: str) -> Node:

@@ -1,10 +1,11 @@
-"""Every NetworkPolicy scenario, judged by the pure evaluator behind ``romana explain``.
+"""Every NetworkPolicy scenario, judged by the one engine behind ``romana explain``.
 
-Each phase of each fixture is translated and compiled for both hosts exactly as the agent
-does; each probe pair is then walked through the compiled rulesets (:func:`explain.explain`)
-and compared with the fixture's expected matrix. Rows from a node (``from_nodes``) are
-walked directly: the node's own traffic to its pods never reaches a forward hook, and its
-traffic to another host's pods arrives there from the node's underlay address.
+Each phase of each fixture is made into the model romanad would hold
+(:func:`kubemodel.model`), whose hosts are compiled exactly as the agents do; each probe pair
+is then answered by :class:`reach.Explainer` and compared with the fixture's expected matrix.
+Rows from a node (``from_nodes``) are walked directly through the same compiled rulesets:
+the node's own traffic to its pods never reaches a forward hook, and its traffic to another
+host's pods arrives there from the node's underlay address.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import pytest
 
 from kubernetes import fixtures
 from romana.core import ruleset
-from romana.core.policy import evaluate, explain
+from romana.core.policy import evaluate, kubemodel, reach
 
 UNDERLAY = ipaddress.IPv4Network("192.0.2.0/24")
 
 
 def observe(phase: fixtures.Phase, probe: fixtures.Probe) -> dict[tuple[str, str], bool]:
     cluster = phase.cluster
-    compiled = explain.rulesets(cluster)
+    explainer = reach.Explainer(kubemodel.model(cluster))
     seen = {}
     for src, dst in probe.expected:
         if src.startswith("node/"):
@@ -36,9 +37,9 @@ def observe(phase: fixtures.Phase, probe: fixtures.Probe) -> dict[tuple[str, str
                 evaluate.Path.FROM_HOST if same else evaluate.Path.TO_ENDPOINT,
                 dport=probe.port,
             )
-            seen[src, dst] = evaluate.verdict(compiled[pod.node], packet).allowed
+            seen[src, dst] = evaluate.verdict(explainer.firewall(pod.node).rules, packet).allowed
             continue
-        result = explain.explain(cluster, src, dst, probe.protocol, probe.port, compiled)
+        result = explainer.explain(src, dst, f"{probe.protocol}/{probe.port}")
         seen[src, dst] = result.allowed
     return seen
 

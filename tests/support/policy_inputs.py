@@ -1,7 +1,8 @@
 """Build policy-compiler inputs from a compact JSON fixture (see tests/data/policy/).
 
 Fixture shape: ``networks`` (as :func:`addressing.layout` takes them), ``tenants`` (name,
-``ids`` per network, ``segments`` name -> id), ``host`` (name and index, the same in every
+``ids`` per network, ``segments`` name -> id, optional ``isolation`` as romanad stores it),
+``host`` (name and index, the same in every
 network), optional ``address_sets`` (name -> prefixes) and ``policies`` (Romana policy JSON).
 """
 
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from romana.core import addressing
+from romana.core import addressing, tenancy
 from romana.core.policy import compile, parse
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "policy"
@@ -29,7 +30,13 @@ def compile_input(fixture: dict[str, Any], **overrides: Any) -> compile.CompileI
     values: dict[str, Any] = {
         "layouts": layouts,
         "tenants": tuple(
-            compile.Tenant(t["name"], t["ids"], t.get("segments", {})) for t in fixture["tenants"]
+            compile.Tenant(
+                t["name"],
+                t["ids"],
+                t.get("segments", {}),
+                isolation=tenancy.Isolation.parse(t.get("isolation")),
+            )
+            for t in fixture["tenants"]
         ),
         "host": fixture["host"]["name"],
         "host_prefixes": tuple(addressing.host_prefix(lay, index) for lay in layouts.values()),

@@ -9,13 +9,10 @@ which events arrived in which order.
   and the forwarding sysctls — validated by :func:`romana.core.hostplan.plan`. What is left
   out is named in ``skipped``: ready endpoints that cannot be wired, and the prefixes the
   route plan cannot route (a host without an underlay address of their family).
-* :func:`firewall`: the ruleset compiled by :func:`romana.core.policy.compile.compile_ruleset`
-  from the tenants, layouts, policies and address sets. Stored Kubernetes policies go
-  through :func:`romana.core.policy.kubernetes.prepare` first: the ``kube.<ns>`` markers
-  become the compiler's ``isolation_scopes`` (per-pod isolation in those namespaces). A
-  policy that cannot be parsed or that this backend cannot express is left out *whole* and
-  named in ``refused`` — the others are enforced — so one bad policy can neither
-  half-apply nor block every later change.
+* :func:`firewall`: the ruleset of :func:`romana.core.policy.hostrules.host_firewall` from
+  the tenants (each with its isolation mode), layouts, policies and address sets — the
+  very function ``romana explain`` uses. A policy that cannot be parsed or that this
+  backend cannot express is left out *whole* and named in ``refused``.
 * :class:`Compiler`: :func:`firewall` memoised for a caller that compiles view after view
   (the reconciler), so an unchanged policy set costs nothing, a change re-parses only the
   policies that changed, and a change of address-set members alone only refills those sets
@@ -27,15 +24,14 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from romana.agent import registry, view
 from romana.core import addressing, hostplan, ruleset
-from romana.core.errors import InvalidInput, RomanaError
-from romana.core.policy import compile as policy_compile
-from romana.core.policy import kubernetes, model, parse, resolve
+from romana.core.errors import InvalidInput
+from romana.core.policy import hostrules, model, parse, resolve
 
 
 def gateway_spec(hv: view.HostView) -> hostplan.GatewaySpec:
@@ -131,43 +127,8 @@ def host_plan(
     return Plan(plan, tuple(skipped))
 
 
-@dataclass(frozen=True, slots=True)
-class Firewall:
-    rules: ruleset.Ruleset
-    refused: tuple[str, ...]
-    """Policies left out, each with the reason (unparsable, not expressible, …)."""
-    policy_names: tuple[str, ...]
-
-
-def _tenants(hv: view.HostView) -> tuple[policy_compile.Tenant, ...]:
-    return tuple(
-        policy_compile.Tenant(t.name, dict(t.ids), dict(t.segments), t.external_id)
-        for t in sorted(hv.tenants.values(), key=lambda t: t.name)
-    )
-
-
-PolicyParser = Callable[[Mapping[str, Any]], model.Policy]
-
-
-def _parsed(
-    raws: Sequence[Mapping[str, Any]], parse_policy: PolicyParser
-) -> tuple[list[model.Policy], list[str]]:
-    policies: list[model.Policy] = []
-    refused: list[str] = []
-    names: set[str] = set()
-    for i, raw in enumerate(raws):
-        label = str(raw.get("id") or raw.get("name") or f"policies[{i}]")
-        try:
-            parsed = parse_policy(raw)
-        except InvalidInput as exc:
-            refused.append(f"policy {label!r}: {exc}")
-            continue
-        if parsed.name in names:
-            refused.append(f"policy {label!r}: name {parsed.name!r} is used by another policy")
-            continue
-        names.add(parsed.name)
-        policies.append(parsed)
-    return policies, refused
+Firewall = hostrules.Firewall
+PolicyParser = hostrules.PolicyParser
 
 
 def firewall(
@@ -176,42 +137,22 @@ def firewall(
     interface_prefix: str = hostplan.HOST_IFNAME_PREFIX,
     parse_policy: PolicyParser = parse.policy,
 ) -> Firewall:
-    """The ruleset of this host; policies that cannot be enforced are left out whole.
+    """The ruleset of this host (:func:`romana.core.policy.hostrules.host_firewall`).
 
     ``parse_policy`` lets a caller reuse policies it parsed before (it must behave as
     :func:`romana.core.policy.parse.policy`)."""
-    policies, refused = _parsed(hv.policies, parse_policy)
-    compiled, scopes = kubernetes.prepare(policies)
-
-    def compile_with(chosen: Sequence[model.Policy]) -> ruleset.Ruleset:
-        return policy_compile.compile_ruleset(
-            policy_compile.CompileInput(
-                layouts=hv.layouts,
-                tenants=_tenants(hv),
-                host=hv.host,
-                host_prefixes=tuple(p.prefix for p in hv.prefixes),
-                gateways=tuple(p.gateway for p in hv.prefixes),
-                policies=tuple(chosen),
-                address_sets=hv.address_sets,
-                interface_prefix=interface_prefix,
-                isolation_scopes=scopes,
-            )
-        )
-
-    dropped: set[str] = set()
-    try:
-        rules = compile_with(compiled)
-    except RomanaError:
-        # Find the culprits one by one (only on this failure path), keep the rest.
-        for policy in compiled:
-            try:
-                compile_with([policy])
-            except RomanaError as exc:
-                refused.append(f"policy {policy.name!r}: {exc}")
-                dropped.add(policy.name)
-        rules = compile_with([p for p in compiled if p.name not in dropped])
-    names = tuple(sorted(p.name for p in policies if p.name not in dropped))
-    return Firewall(rules, tuple(refused), names)
+    return hostrules.host_firewall(
+        hostrules.HostInput(
+            host=hv.host,
+            layouts=hv.layouts,
+            tenants=tuple(hv.tenants.values()),
+            prefixes=tuple((p.prefix, p.gateway) for p in hv.prefixes),
+            policies=hv.policies,
+            address_sets=hv.address_sets,
+            interface_prefix=interface_prefix,
+        ),
+        parse_policy,
+    )
 
 
 def with_members(

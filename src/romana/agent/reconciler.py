@@ -103,9 +103,8 @@ def firewall_key(hv: view.HostView) -> str:
     policy changes."""
     data = {
         "policies": list(hv.policies),
-        "tenants": sorted(
-            (t.name, sorted(t.ids.items()), sorted(t.segments.items())) for t in hv.tenants.values()
-        ),
+        # The whole record: ids, segments and isolation all change the ruleset.
+        "tenants": sorted((t.to_dict() for t in hv.tenants.values()), key=lambda t: str(t["name"])),
         "layouts": sorted(
             (lay.name, str(lay.cidr), lay.tenant_bits, lay.segment_bits, lay.endpoint_bits)
             for lay in hv.layouts.values()

@@ -32,7 +32,7 @@ from romana.api.app import create_app
 from romana.api.settings import RomanadSettings
 from romana.core.errors import InvalidInput, RomanaError
 from romana.core.store import Store
-from romana.services import keys
+from romana.services import keys, upgrade
 from romana.services.auth import AuthService
 from romana.services.topology import TopologyService
 
@@ -118,7 +118,8 @@ def load_settings(
 
 
 def prepare(settings: RomanadSettings, st: Store) -> None:
-    """First-start work: the initial topology, the admin credentials."""
+    """Start-up work: the initial topology, the admin credentials, and an explicit isolation
+    for every tenant stored by a release before tenants carried one."""
     if settings.initial_topology and st.get(keys.TOPOLOGY) is None:
         path = Path(settings.initial_topology)
         try:
@@ -127,6 +128,8 @@ def prepare(settings: RomanadSettings, st: Store) -> None:
             raise InvalidInput(f"initial topology {path}: {exc}") from exc
         TopologyService(st).apply(document)
         log.info("applied the initial topology from %s", path)
+    for note in upgrade.run(st):
+        log.warning("%s", note)
     credentials.ensure_admin(
         AuthService(st, token_ttl=settings.token_ttl),
         Path(settings.credentials_file),

@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from romana.core import tenancy
+
 NAME = r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$"
 
 
@@ -99,10 +101,24 @@ class User(Out):
 # -- tenants -----------------------------------------------------------------------------
 
 
+class IsolationIn(In):
+    mode: Literal["romana", "kubernetes"] = "romana"
+    segments: Literal["isolated", "open"] = "isolated"
+
+    def value(self) -> tenancy.Isolation:
+        return tenancy.Isolation(tenancy.Mode(self.mode), tenancy.Segments(self.segments))
+
+
+class Isolation(Out):
+    mode: str
+    segments: str
+
+
 class TenantIn(In):
     name: str = Field(max_length=63)
     external_id: str = Field(default="", max_length=253)
     networks: list[str] = Field(default_factory=list, max_length=64)
+    isolation: IsolationIn = Field(default_factory=IsolationIn)
 
 
 class SegmentIn(In):
@@ -115,6 +131,7 @@ class Tenant(Out):
     ids: dict[str, int]
     segments: dict[str, int]
     requested_networks: list[str]
+    isolation: Isolation
 
 
 # -- topology ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import typer
 from romana.cli import context
 from romana.cli import settings as cli_settings
 from romana.cli.commands import auth, hosts, ipam, kube, networks, policies, routes, status, tenants
+from romana.cli.commands import explain as explain_commands
 from romana.cli.commands import topology as topology_commands
 from romana.core import errors
 
@@ -114,7 +115,7 @@ app.add_typer(hosts.app, name="host")
 app.add_typer(ipam.app, name="ipam")
 app.command("decode")(ipam.decode)
 policies.app.command("apply")(kube.apply)
-app.command("explain")(kube.explain)
+app.command("explain")(explain_commands.explain)
 app.add_typer(policies.app, name="policy")
 app.add_typer(routes.app, name="route")
 app.command("status")(status.status)

@@ -145,14 +145,24 @@ class Client:
         return cast(types.Tenant, self._get("tenant", f"/v1/tenants/{_seg(name)}"))
 
     def create_tenant(
-        self, name: str, external_id: str | None = None, networks: Sequence[str] | None = None
+        self,
+        name: str,
+        external_id: str | None = None,
+        networks: Sequence[str] | None = None,
+        isolation: types.Isolation | None = None,
     ) -> types.Tenant:
         body: dict[str, Any] = {"name": name}
         if external_id is not None:
             body["external_id"] = external_id
         if networks is not None:
             body["networks"] = list(networks)
+        if isolation is not None:
+            body["isolation"] = dict(isolation)
         return cast(types.Tenant, self._post("tenant", "/v1/tenants", body))
+
+    def set_isolation(self, name: str, isolation: types.Isolation) -> types.Tenant:
+        path = f"/v1/tenants/{_seg(name)}/isolation"
+        return cast(types.Tenant, self._put("tenant", path, dict(isolation)))
 
     def delete_tenant(self, name: str) -> types.Tenant:
         return cast(types.Tenant, self._delete("tenant", f"/v1/tenants/{_seg(name)}"))
@@ -183,6 +193,16 @@ class Client:
     def set_blackouts(self, network: str, cidrs: Sequence[str]) -> types.Network:
         path = f"/v1/networks/{_seg(network)}/blackouts"
         return cast(types.Network, self._put("topology", path, {"cidrs": list(cidrs)}))
+
+    def add_blackouts(self, network: str, cidrs: Sequence[str]) -> types.Network:
+        """Add blackout ranges, keeping the others; Conflict naming any allocation they hold."""
+        path = f"/v1/networks/{_seg(network)}/blackouts"
+        return cast(types.Network, self._post("topology", path, {"cidrs": list(cidrs)}))
+
+    def remove_blackouts(self, network: str, cidrs: Sequence[str]) -> types.Network:
+        """Remove blackout ranges, keeping the others; NotFound naming any that is not there."""
+        path = f"/v1/networks/{_seg(network)}/blackouts/remove"
+        return cast(types.Network, self._post("topology", path, {"cidrs": list(cidrs)}))
 
     def list_hosts(self) -> list[types.Host]:
         return cast(list[types.Host], self._get("topology", "/v1/hosts"))

@@ -6,31 +6,25 @@ romanad's authorisation and validation like any other client instead of into its
 The port is structural: this module names no service code.
 
 Every method is idempotent, as the port requires: creating what exists and removing what is
-gone succeed. Only ``kube.*`` policies and address sets are reported, so a sync never
-removes a policy or set that it did not make.
-
-:func:`cluster` reads the other way: romanad's model (networks, hosts, tenants and the stored
-Kubernetes objects) as the :class:`romana.core.policy.explain.Cluster` ``romana explain``
-walks. Pods keep the addresses romanad's record gives them; a pod sits on its ``nodeName``
-when that is a romanad host, else on the host whose prefix holds its address.
+gone succeed. Only ``kube.*`` policies and address sets are reported; of those, the sync
+removes only what it translated from the objects it stored before. Namespaces' tenants are
+created in ``kubernetes`` isolation mode.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
+from romana.client import types
 from romana.client.http import Client
-from romana.core import addressing
-from romana.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
-from romana.core.policy import explain, kubernetes, resolve
-from romana.core.policy import kubeobjects as ko
+from romana.core.errors import AlreadyExists, Conflict, NotFound
+from romana.core.policy import kubernetes
 
-EMPTY = (
-    "romanad holds no Kubernetes objects: run romana-listener, "
-    "or `romana policy apply -f FILE`, first"
+# Namespaces' tenants: NetworkPolicy semantics (see romana.core.policy.kubernetes).
+_ISOLATION = types.Isolation(
+    mode=kubernetes.ISOLATION.mode.value, segments=kubernetes.ISOLATION.segments.value
 )
 
 
@@ -40,12 +34,17 @@ class KubeRomanad:
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def tenants(self) -> dict[str, set[str]]:
-        return {t["name"]: set(t["segments"]) for t in self.client.list_tenants()}
+    def tenants(self) -> dict[str, kubernetes.KnownTenant]:
+        return {
+            t["name"]: kubernetes.KnownTenant(
+                set(t["segments"]), t["external_id"], t.get("isolation", {}).get("mode", "")
+            )
+            for t in self.client.list_tenants()
+        }
 
     def ensure_tenant(self, name: str, external_id: str) -> None:
         with contextlib.suppress(AlreadyExists):
-            self.client.create_tenant(name, external_id or None)
+            self.client.create_tenant(name, external_id or None, isolation=_ISOLATION)
 
     def remove_tenant(self, name: str) -> None:
         with contextlib.suppress(NotFound):
@@ -115,59 +114,3 @@ class KubeRomanad:
 
     def put_kube_objects(self, record: Mapping[str, Any]) -> None:
         self.client.put_kube_objects(record)
-
-
-def cluster(client: Client, settings: kubernetes.Settings | None = None) -> explain.Cluster:
-    """romanad's Kubernetes model; NotFound (:data:`EMPTY`) when no sync stored any."""
-    stored = KubeRomanad(client).kube_objects()
-    if not stored["namespaces"] and not stored["pods"]:
-        raise NotFound(EMPTY)
-    parsed: dict[str, list[Any]] = {}
-    for field, items in stored.items():
-        try:
-            parsed[field] = [ko.parse(item) for item in items]
-        except InvalidInput as exc:
-            raise InvalidInput(f"romanad's stored {field}: {exc}") from exc
-    layouts = {
-        n["name"]: addressing.layout(
-            n["name"], n["cidr"], n["tenant_bits"], n["segment_bits"], n["endpoint_bits"]
-        )
-        for n in client.list_networks()
-    }
-    if not layouts:
-        raise NotFound("romanad has no networks: apply a topology first")
-    first = layouts[min(layouts)]
-    hosts = {
-        h["name"]: addressing.decode(first, h["gateways"][first.name]).host
-        for h in client.list_hosts()
-        if first.name in h["gateways"]
-    }
-    prefixes = {
-        name: [addressing.host_prefix(lay, index) for lay in layouts.values()]
-        for name, index in hosts.items()
-    }
-    pods = tuple(_placed(p, hosts, prefixes) for p in parsed["pods"])
-    tenancy = tuple(
-        resolve.Tenant(t["name"], dict(t["ids"]), dict(t["segments"]), t["external_id"])
-        for t in client.list_tenants()
-    )
-    return explain.Cluster(
-        layouts,
-        hosts,
-        tuple(parsed["namespaces"]),
-        pods,
-        tuple(parsed["networkpolicies"]),
-        settings or kubernetes.Settings(),
-        tenancy,
-    )
-
-
-def _placed(
-    pod: ko.Pod, hosts: Mapping[str, int], prefixes: Mapping[str, list[addressing.IPNetwork]]
-) -> ko.Pod:
-    if pod.node in hosts:
-        return pod
-    for name, nets in prefixes.items():
-        if any(ip in net for ip in pod.ips for net in nets):
-            return replace(pod, node=name)
-    return pod

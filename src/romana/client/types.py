@@ -40,12 +40,20 @@ class User(TypedDict):
     tenant: str | None
 
 
+class Isolation(TypedDict):
+    mode: str
+    """romana or kubernetes"""
+    segments: str
+    """isolated or open (romana mode)"""
+
+
 class Tenant(TypedDict):
     name: str
     external_id: str
     ids: dict[str, int]
     segments: dict[str, int]
     requested_networks: list[str]
+    isolation: Isolation
 
 
 class Network(TypedDict):

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from romana.core import addressing
-from romana.core.errors import Exhausted, InvalidInput, Issues
+from romana.core.errors import Exhausted, InvalidInput, Issues, NotFound
 
 KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@=+-]{0,252}$")
 KEY_RULE = "must be 1-253 characters of letters, digits and _ . : @ = + -, starting alphanumeric"
@@ -102,6 +102,33 @@ def parse_blackouts(
             result.append(net)
     issues.raise_if_any()
     return tuple(result)
+
+
+def add_ranges(
+    current: Sequence[addressing.IPNetwork], added: Sequence[addressing.IPNetwork]
+) -> tuple[addressing.IPNetwork, ...]:
+    """``current`` followed by each range of ``added`` it lacks; adding a range twice is a no-op."""
+    return tuple(dict.fromkeys([*current, *added]))
+
+
+def remove_ranges(
+    network: str,
+    current: Sequence[addressing.IPNetwork],
+    removed: Sequence[addressing.IPNetwork],
+) -> tuple[addressing.IPNetwork, ...]:
+    """``current`` without ``removed``; NotFound naming every range that is not in it.
+
+    A range is matched exactly: a part of a blacked-out range is not a blackout of its own.
+    """
+    absent = [str(n) for n in dict.fromkeys(removed) if n not in current]
+    if absent:
+        listed = ", ".join(str(n) for n in current) or "none"
+        raise NotFound(
+            f"{', '.join(absent)} {'is' if len(absent) == 1 else 'are'} not among the "
+            f"blackouts of network {network!r} (they are: {listed})"
+        )
+    gone = set(removed)
+    return tuple(n for n in current if n not in gone)
 
 
 def choose_ordinal(

@@ -13,7 +13,8 @@ Semantics follow etcd v3, which is the stricter of the two:
   ``version`` counts writes since creation.
 * :meth:`Store.txn` evaluates every :class:`Compare` atomically against the current state;
   when all hold it applies ``on_success``, otherwise ``on_failure``. Nothing is ever
-  half-applied. ``Compare(key, 0)`` means "key does not exist".
+  half-applied. ``Compare(key, 0)`` means "key does not exist". :class:`Unchanged` guards a
+  whole prefix: nothing under it was created or modified since a :meth:`Store.range` read.
 * :meth:`Store.watch` returns the events with revision >= ``start_revision`` under a prefix,
   in revision order, waiting up to ``timeout`` seconds for the first one. A revision the store
   no longer keeps raises :class:`~romana.core.errors.Compacted`.
@@ -46,6 +47,23 @@ class Compare:
 
     key: str
     mod_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """Holds when no key starting with ``prefix`` has a mod_revision above ``revision``.
+
+    Pass the revision of a :meth:`Store.range` of the same prefix: the transaction then
+    commits only if no key that read could have returned was created or written since, which
+    is how a writer proves that a range it checked is still as it saw it. Deleting a key is
+    not a change here (a deleted key has no revision left to compare); creating it again is.
+    """
+
+    prefix: str
+    revision: int
+
+
+Condition = Compare | Unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +121,11 @@ class Store(Protocol):
 
     def txn(
         self,
-        compares: Sequence[Compare],
+        compares: Sequence[Condition],
         on_success: Sequence[Op],
         on_failure: Sequence[Op] = (),
     ) -> TxnResult:
-        """Apply ``on_success`` if every compare holds, else ``on_failure``; atomically."""
+        """Apply ``on_success`` if every condition holds, else ``on_failure``; atomically."""
         ...
 
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:

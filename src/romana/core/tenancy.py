@@ -14,6 +14,8 @@ Invariants:
   ``max_segment`` over the tenant's networks, so a segment id fits every network it is used in.
 * A tenant is pinned either to the networks it names, or — when it names none — to the first
   network of each IP family (in topology order) that admits it and still has a free id.
+* Every tenant carries its :class:`Isolation`, set when it is created and changed only by an
+  admin; nothing else (no policy name, no label) decides how its endpoints are isolated.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 from romana.core import addressing
 from romana.core.errors import AlreadyExists, Conflict, Exhausted, InvalidInput, Issues, NotFound
@@ -30,6 +33,68 @@ NAME_RULE = (
     "must be 1-63 characters of letters, digits, '_', '.', '-', starting and ending alphanumeric"
 )
 DEFAULT_SEGMENT = "default"
+
+
+class Mode(StrEnum):
+    """How a tenant's endpoints are isolated when no policy says otherwise.
+
+    ``romana``: tenant and segment isolation — an endpoint accepts its own tenant and segment
+    (every segment of its tenant when :attr:`Isolation.segments` is ``open``) and the
+    infrastructure; everything else needs an allow policy. ``kubernetes``: NetworkPolicy
+    semantics — an endpoint no ingress policy selects accepts everything; one that a policy
+    selects accepts only what such policies allow."""
+
+    ROMANA = "romana"
+    KUBERNETES = "kubernetes"
+
+
+class Segments(StrEnum):
+    """In ``romana`` mode, whether segments of one tenant reach each other without a policy."""
+
+    ISOLATED = "isolated"
+    OPEN = "open"
+
+
+@dataclass(frozen=True, slots=True)
+class Isolation:
+    mode: Mode = Mode.ROMANA
+    segments: Segments = Segments.ISOLATED
+
+    def __str__(self) -> str:
+        if self.mode is Mode.KUBERNETES:
+            return str(self.mode)
+        return f"{self.mode}, segments {self.segments}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"mode": self.mode.value, "segments": self.segments.value}
+
+    @classmethod
+    def parse(cls, raw: object, where: str = "isolation") -> Isolation:
+        """``{"mode": ..., "segments": ...}`` (either may be left out); InvalidInput names the
+        field and the values it takes."""
+        if raw is None:
+            return cls()
+        issues = Issues()
+        if not isinstance(raw, Mapping):
+            issues.add(where, 'must be an object such as {"mode": "romana", "segments": "open"}')
+            issues.raise_if_any()
+        assert isinstance(raw, Mapping)
+        for key in sorted(set(raw) - {"mode", "segments"}):
+            issues.add(f"{where}.{key}", "is not a field: give mode and/or segments")
+        mode = raw.get("mode", Mode.ROMANA.value)
+        segments = raw.get("segments", Segments.ISOLATED.value)
+        if mode not in {m.value for m in Mode}:
+            issues.add(f"{where}.mode", f"must be one of {', '.join(m.value for m in Mode)}")
+        if segments not in {s.value for s in Segments}:
+            issues.add(
+                f"{where}.segments", f"must be one of {', '.join(s.value for s in Segments)}"
+            )
+        issues.raise_if_any()
+        return cls(Mode(mode), Segments(segments))
+
+
+ROMANA = Isolation()
+KUBERNETES = Isolation(Mode.KUBERNETES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +118,7 @@ class Tenant:
     """Segment name → segment id."""
     requested_networks: tuple[str, ...] = ()
     """The networks the tenant asked for; empty means automatic pinning."""
+    isolation: Isolation = ROMANA
 
     def segment_id(self, segment: str) -> int:
         try:
@@ -67,6 +133,7 @@ class Tenant:
             "ids": dict(sorted(self.ids.items())),
             "segments": dict(sorted(self.segments.items(), key=lambda kv: kv[1])),
             "requested_networks": list(self.requested_networks),
+            "isolation": self.isolation.to_dict(),
         }
 
     @classmethod
@@ -82,6 +149,7 @@ class Tenant:
             ids={str(k): int(v) for k, v in ids.items()},
             segments={str(k): int(v) for k, v in segments.items()},
             requested_networks=tuple(str(n) for n in networks),
+            isolation=Isolation.parse(raw.get("isolation")),
         )
 
 

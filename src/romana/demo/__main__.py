@@ -2,9 +2,11 @@
 
 Starts romanad on the embedded store, applies a topology with 2 racks, brings up 3 simulated
 hosts (network namespaces) with an agent each, creates 2 tenants with 2 segments each, starts
-workloads through the CNI plugin, applies one policy, and prints the address plan, the routes
-one host holds, and the reachability matrix measured with real packets. Then it removes
-everything it created, unless ``--keep``. Exits non-zero when any probe disagrees.
+workloads through the CNI plugin, applies two policies (one across tenants, one opening a
+segment of a tenant to another of its segments), and prints the address plan, the routes
+one host holds, and the reachability matrix measured with real packets, checked cell by
+cell against ``romana explain``. Then it removes everything it created, unless ``--keep``.
+Exits non-zero when any probe or explanation disagrees.
 
 Needs root (it creates network namespaces); it never touches the machine's own interfaces,
 routes or firewall.
@@ -26,12 +28,15 @@ from pathlib import Path
 
 from rich.console import Console
 
+from romana.client import reach as reach_client
+from romana.core.policy import reach
 from romana.demo import cluster as cluster_mod
 from romana.demo import show
 from romana.demo.cluster import Cluster, Workload_
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PROBE_PORT = 80
+PROBE = reach.Probe.parse(f"tcp/{PROBE_PORT}")
 
 # (name, host, tenant, segment): every host runs workloads of both tenants.
 WORKLOADS = (
@@ -43,25 +48,46 @@ WORKLOADS = (
     ("green-web-3", "host-3", "green", "web"),
 )
 
-POLICY = {
-    "id": "green-web-to-blue-db",
-    "description": "green's web tier may call blue's database tier on TCP 80",
-    "direction": "ingress",
-    "applied_to": [{"tenant": "blue", "segment": "db"}],
-    "ingress": [
-        {
-            "peers": [{"tenant": "green", "segment": "web"}],
-            "rules": [{"protocol": "tcp", "ports": [PROBE_PORT]}],
-        }
-    ],
-}
+
+def into_blue_db(pid: str, description: str, tenant: str, segment: str) -> dict[str, object]:
+    """A Romana v2 policy: ``tenant``/``segment`` may reach blue's db segment on the probe port."""
+    return {
+        "id": pid,
+        "description": description,
+        "direction": "ingress",
+        "applied_to": [{"tenant": "blue", "segment": "db"}],
+        "ingress": [
+            {
+                "peers": [{"tenant": tenant, "segment": segment}],
+                "rules": [{"protocol": "tcp", "ports": [PROBE_PORT]}],
+            }
+        ],
+    }
+
+
+POLICIES = (
+    into_blue_db(
+        "green-web-to-blue-db",
+        "green's web tier may call blue's database tier on TCP 80",
+        "green",
+        "web",
+    ),
+    into_blue_db(
+        "blue-web-to-blue-db",
+        "blue's web segment may call blue's db segment on TCP 80",
+        "blue",
+        "web",
+    ),
+)
+OPENED = {("green", "web", "blue", "db"), ("blue", "web", "blue", "db")}
 
 
 def expected(src: Workload_, dst: Workload_) -> bool:
-    """Same tenant talks freely; other tenants are denied, except what the policy opens."""
-    if src.tenant == dst.tenant:
+    """Tenant and segment isolation: the same tenant and segment talk freely; other segments
+    and other tenants are denied, except what the two policies open."""
+    if (src.tenant, src.segment) == (dst.tenant, dst.segment):
         return True
-    return (src.tenant, src.segment, dst.tenant, dst.segment) == ("green", "web", "blue", "db")
+    return (src.tenant, src.segment, dst.tenant, dst.segment) in OPENED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,13 +147,17 @@ def run(console: Console, c: Cluster) -> int:
     c.start_agents()
     show.tree(console, c.api(lambda a: a.topology_tree()))
 
-    step(console, "3. two tenants with two segments each")
+    step(console, "3. two tenants with two segments each, isolated by tenant and segment")
     for tenant in ("blue", "green"):
         c.api(lambda a, t=tenant: a.create_tenant(t))  # type: ignore[misc]
         for segment in ("web", "db"):
             c.api(lambda a, t=tenant, s=segment: a.add_segment(t, s))  # type: ignore[misc]
     for t in c.api(lambda a: a.list_tenants()):
-        console.print(f"  tenant {t['name']}: ids {t['ids']}, segments {t['segments']}")
+        iso = t["isolation"]
+        console.print(
+            f"  tenant {t['name']}: ids {t['ids']}, segments {t['segments']}, "
+            f"isolation {iso['mode']} (segments {iso['segments']})"
+        )
 
     step(console, "4. workloads started through the CNI plugin (romana-cni ADD)")
     for name, host, tenant, segment in WORKLOADS:
@@ -149,13 +179,13 @@ def run(console: Console, c: Cluster) -> int:
     kernel = c.lab.run(c.hosts[host], ["ip", "route", "show", "proto", "82"]).stdout.splitlines()
     show.routes(console, host, plan, [k for k in kernel if "via" in k], len(c.hosts))
 
-    step(console, "7. one policy: green/web may reach blue/db on TCP 80")
-    console.print(json.dumps(POLICY, indent=2))
-    c.api(lambda a: a.add_policies(POLICY))
+    step(console, "7. two policies: green/web → blue/db across tenants, blue/web → blue/db")
+    console.print(json.dumps(list(POLICIES), indent=2))
+    c.api(lambda a: a.add_policies(list(POLICIES)))
     time.sleep(1.0)  # agents watch romanad; programming takes well under a second
 
     step(console, f"8. reachability, measured with real TCP connections to port {PROBE_PORT}")
-    measured = probe_all(c)
+    measured = measured_by_name = probe_all(c)
     names = [f"{w.tenant}/{w.segment} on {w.host}" for w in c.workloads]
     label = dict(zip([w.name for w in c.workloads], names, strict=True))
     measured = {(label[s], label[d]): ok for (s, d), ok in measured.items()}
@@ -166,10 +196,38 @@ def run(console: Console, c: Cluster) -> int:
         console, names, measured, want, "TCP connect, every workload to every other"
     )
     console.print(
-        "  same tenant: allowed on every host; other tenant: denied — except green/web → "
-        "blue/db, opened by the policy"
+        "  same tenant and segment: allowed on every host; other segments and other tenants: "
+        "denied — except green/web → blue/db and blue/web → blue/db, opened by the policies"
     )
-    return wrong
+    return wrong + explained(console, c, measured_by_name)
+
+
+def explained(console: Console, c: Cluster, measured: dict[tuple[str, str], bool]) -> int:
+    """Asks ``romana explain`` (the same model and code) about every measured cell; returns
+    how many answers differ from what the packets did."""
+    step(console, "9. romana explain, for every cell of the matrix")
+    model = c.api(reach_client.model)
+    explainer = reach.Explainer(model)
+    by_name = {w.name: w for w in c.workloads}
+    answers = {
+        (s, d): explainer.explain(by_name[s].address, by_name[d].address, PROBE)
+        for (s, d) in measured
+    }
+    differ = sorted(k for k, a in answers.items() if a.allowed != measured[k])
+    for s, d in differ:
+        console.print(f"  [bold red]{s} → {d}: explain says {answers[s, d].allowed}, "
+                      f"the packets said {measured[s, d]}[/bold red]")  # fmt: skip
+    for s, d in (("blue-web-1", "blue-db-2"), ("green-db-1", "green-web-2")):
+        answer = answers[s, d]
+        console.print(f"  romana explain --from {by_name[s].address} --to {by_name[d].address} "
+                      f"--port {PROBE}: {'allowed' if answer.allowed else 'denied'}")  # fmt: skip
+        for line in (*answer.egress.decided_by, *answer.ingress.decided_by):
+            console.print(f"    {line}")
+    agree = len(answers) - len(differ)
+    colour = "green" if not differ else "bold red"
+    console.print(f"  [{colour}]romana explain agrees with {agree} of {len(answers)} "
+                  "measured cells[/]")  # fmt: skip
+    return len(differ)
 
 
 def probe_all(c: Cluster) -> dict[tuple[str, str], bool]:
@@ -189,7 +247,7 @@ RELEASE_WITHIN = 5.0
 
 
 def teardown(console: Console, c: Cluster) -> None:
-    step(console, "9. clean up: CNI DEL every workload, then stop everything")
+    step(console, "10. clean up: CNI DEL every workload, then stop everything")
     for w in c.workloads:
         c.stop_workload(w)
     # DEL answers once a workload is cut off; its veth, flows and address go right after.

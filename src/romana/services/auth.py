@@ -70,6 +70,9 @@ class Action(enum.StrEnum):
     REGISTER_HOST = "register-host"
     """Add a host or change its labels."""
     MANAGE_USERS = "manage-users"
+    SET_ISOLATION = "set-isolation"
+    """Change how a tenant's endpoints are isolated: admin only, since it opens or closes
+    every endpoint of the tenant at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +115,15 @@ class Token:
 def authorize(principal: Principal, action: Action, tenant: str | None = None) -> None:
     """Raise Forbidden unless ``principal`` may do ``action`` (on ``tenant``'s objects).
 
-    admin: everything. service: everything but users. agent: read everything, allocate,
-    register hosts. tenant: read, write and allocate only objects of its own tenant; nothing
-    global.
+    admin: everything. service: everything but users and changing a tenant's isolation (it
+    chooses one when it creates a tenant). agent: read
+    everything, allocate, register hosts. tenant: read, write and allocate only objects of
+    its own tenant; nothing global.
     """
     role = principal.role
     if role is Role.ADMIN:
         return
-    if role is Role.SERVICE and action is not Action.MANAGE_USERS:
+    if role is Role.SERVICE and action not in (Action.MANAGE_USERS, Action.SET_ISOLATION):
         return
     if role is Role.AGENT and action in (Action.READ, Action.ALLOCATE, Action.REGISTER_HOST):
         return

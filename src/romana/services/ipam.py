@@ -1,22 +1,52 @@
-"""IPAM use cases: allocate, release, list, decode — each one store transaction.
+"""IPAM use cases: allocate, release, list, decode, blackouts — each one store transaction.
 
 An allocation is stored twice in one transaction: under its key (the record callers look up)
 and under each address slot (``ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``),
 whose create-if-absent guard is what makes an address impossible to hand out twice, across
 processes and replicas alike.
+
+A blackout never covers an allocated address. Allocation guards the blackouts key it read; a
+blackout change reads the address keys its new ranges could hold and guards that range
+unchanged (:meth:`txn.Writes.guard_range`). Whichever commits second sees the first, so an
+allocation racing a blackout either lands outside it or makes the blackout refuse.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from romana.core import addressing, ipam, tenancy
-from romana.core.errors import AlreadyExists, InvalidInput, NotFound
+from romana.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, txn
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
+
+Blackouts = tuple[addressing.IPNetwork, ...]
+
+MAX_RANGE_GUARDS = 16
+"""More distinct key ranges than this are guarded as the whole network: one guard each would
+swell the transaction (etcd refuses more than 128 compares by default)."""
+
+MAX_NAMED = 10
+"""How many held addresses a refusal names; the rest are counted."""
+
+
+def _covering(lay: addressing.Layout, net: addressing.IPNetwork) -> str:
+    """The narrowest address-key prefix under which every address of ``net`` is stored.
+
+    Key parts follow the address fields most significant first, so a range within one slot
+    (or one host) has all its keys under that slot's (or host's) prefix.
+    """
+    first = addressing.decode(lay, net.network_address)
+    last = addressing.decode(lay, net.broadcast_address)
+    if first.host != last.host:
+        return keys.addr_network(lay.name)
+    if (first.tenant, first.segment) != (last.tenant, last.segment):
+        return keys.addr_host(lay.name, first.host)
+    return keys.addr_slot(lay.name, first.host, first.tenant, first.segment)
 
 
 class IpamService:
@@ -59,13 +89,20 @@ class IpamService:
     # -- writes --------------------------------------------------------------------------
 
     def set_blackouts(self, network: str, cidrs: Sequence[str]) -> list[str]:
-        view = self._topology.view()
-        if network not in view.layouts:
-            raise NotFound(f"network {network!r} does not exist")
-        parsed = ipam.parse_blackouts(view.layouts[network], cidrs)
-        texts = [str(n) for n in parsed]
-        self._store.txn([], [Put(keys.blackouts(network), txn.dumps(texts))])
-        return texts
+        """Replace the network's blackouts; Conflict when a range new to them holds an address."""
+        return self._change_blackouts(network, cidrs, lambda _, given: tuple(given), "set")
+
+    def add_blackouts(self, network: str, cidrs: Sequence[str]) -> list[str]:
+        """Add ranges (one already present is kept as it is); Conflict as for a replacement."""
+        return self._change_blackouts(network, cidrs, ipam.add_ranges, "add")
+
+    def remove_blackouts(self, network: str, cidrs: Sequence[str]) -> list[str]:
+        """Remove ranges, keeping the others; NotFound naming each range that is not there."""
+
+        def remove(current: Blackouts, gone: Blackouts) -> Blackouts:
+            return ipam.remove_ranges(network, current, gone)
+
+        return self._change_blackouts(network, cidrs, remove, "remove")
 
     def allocate(
         self, key: str, host: str, tenant: str, segment: str = tenancy.DEFAULT_SEGMENT
@@ -159,6 +196,78 @@ class IpamService:
         return self.release(self.key_of(address))
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _change_blackouts(
+        self,
+        network: str,
+        cidrs: Sequence[str],
+        change: Callable[[Blackouts, Blackouts], Blackouts],
+        what: str,
+    ) -> list[str]:
+        """The network's blackouts after ``change(current, given)``, checked and committed."""
+
+        def attempt(w: txn.Writes) -> list[str]:
+            view = self._topology.view()
+            if network not in view.layouts:
+                raise NotFound(f"network {network!r} does not exist")
+            lay = view.layouts[network]
+            given = ipam.parse_blackouts(lay, cidrs)
+            bkv = self._store.get(keys.blackouts(network))
+            # Stored ranges were checked when written; a parse here must not reject them anew.
+            current = tuple(ipaddress.ip_network(t) for t in (txn.loads(bkv) if bkv else ()))
+            wanted = change(current, given)
+            # Only ranges new to the list are checked: re-stating a range an older romanad let
+            # cover an address must not block every later change to the list.
+            added = [n for n in wanted if n not in current]
+            if added:
+                self._refuse_held(w, lay, added)
+            w.guard(keys.TOPOLOGY, view.kv)
+            w.guard(keys.blackouts(network), bkv)
+            texts = [str(n) for n in wanted]
+            if bkv is None or texts != txn.loads(bkv):
+                w.ops.append(Put(keys.blackouts(network), txn.dumps(texts)))
+            return texts
+
+        return txn.run(self._store, attempt, what=f"{what} blackouts of network {network!r}")
+
+    def _refuse_held(
+        self, w: txn.Writes, lay: addressing.Layout, ranges: Sequence[addressing.IPNetwork]
+    ) -> None:
+        """Conflict naming every allocation inside ``ranges``; else guard that none appears."""
+        prefixes = {_covering(lay, net) for net in ranges}
+        if len(prefixes) > MAX_RANGE_GUARDS:
+            prefixes = {keys.addr_network(lay.name)}
+        # Keyed by address: one range's prefix may lie inside another's, and be read twice.
+        held: dict[addressing.IPAddress, tuple[addressing.IPNetwork, str]] = {}
+        for prefix in sorted(prefixes):
+            found = self._store.range(prefix)
+            w.guard_range(prefix, found.revision)
+            for kv in found.items:
+                _, host, tid, seg, ordinal = keys.parse_addr(kv.key)
+                addr = addressing.encode(lay, host, tid, seg, ordinal)
+                inside = next((net for net in ranges if addr in net), None)
+                if inside is not None:
+                    held[addr] = (inside, kv.value.decode())
+        if not held:
+            return
+        first = sorted(held, key=int)[:MAX_NAMED]
+        named = [f"{a} in {held[a][0]} ({self._describe(held[a][1])})" for a in first]
+        more = f" and {len(held) - MAX_NAMED} more" if len(held) > MAX_NAMED else ""
+        raise Conflict(
+            f"cannot black out {', '.join(str(n) for n in ranges)} in network {lay.name!r}: "
+            f"allocated {'address' if len(held) == 1 else 'addresses'} "
+            f"{'; '.join(named)}{more}; release {'it' if len(held) == 1 else 'them'} first"
+        )
+
+    def _describe(self, key: str) -> str:
+        """``key 'k', host 'h1', tenant 't', segment 's'``: an allocation as the store has it."""
+        kv = self._store.get(keys.alloc_key(key))
+        if kv is None:  # released since the range was read; the retry will not see it either
+            return f"key {key!r}"
+        alloc = ipam.Allocation.from_dict(txn.loads(kv))
+        return (
+            f"key {key!r}, host {alloc.host!r}, tenant {alloc.tenant!r}, segment {alloc.segment!r}"
+        )
 
     def _same_request(
         self, kv: KeyValue, key: str, host: str, tenant: str, segment: str

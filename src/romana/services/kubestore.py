@@ -55,6 +55,19 @@ def record(
     }
 
 
+def union(old: Mapping[str, Any], new: Record) -> Record:
+    """Every object of ``new``, and each object of ``old`` that ``new`` does not name: what a
+    sync stores while it writes, so the record always covers what it derived."""
+    out: Record = {}
+    for field in KINDS:
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for item in [*(old.get(field) or []), *new.get(field, [])]:
+            meta = item.get("metadata") or {}
+            merged[str(meta.get("namespace", "")), str(meta.get("name", ""))] = item
+        out[field] = [merged[k] for k in sorted(merged)]
+    return out
+
+
 def parse(
     body: Mapping[str, Any],
 ) -> tuple[list[ko.Namespace], list[ko.Pod], list[ko.NetworkPolicy]]:

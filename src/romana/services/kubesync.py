@@ -42,11 +42,16 @@ class Owned:
 
     tenants: set[str] = field(default_factory=set)
     hosts: set[str] = field(default_factory=set)
+    warned: set[str] = field(default_factory=set)
+    """Namespaces whose tenant's isolation mode was already reported."""
+
+
+Known = kubernetes.KnownTenant
 
 
 class Romanad(Protocol):
-    def tenants(self) -> dict[str, set[str]]:
-        """Tenant name → its segment names."""
+    def tenants(self) -> dict[str, Known]:
+        """Tenant name → its segment names, external id and isolation mode."""
 
     def ensure_tenant(self, name: str, external_id: str) -> None: ...
     def remove_tenant(self, name: str) -> None: ...
@@ -81,12 +86,15 @@ class ServicesRomanad:
         self.set_service = AddressSetService(store)
         self.kube_service = kubestore.KubeObjectService(store)
 
-    def tenants(self) -> dict[str, set[str]]:
-        return {t.name: set(t.segments) for t in self.tenant_service.list_all()}
+    def tenants(self) -> dict[str, Known]:
+        return {
+            t.name: Known(set(t.segments), t.external_id, t.isolation.mode.value)
+            for t in self.tenant_service.list_all()
+        }
 
     def ensure_tenant(self, name: str, external_id: str) -> None:
         with contextlib.suppress(AlreadyExists):
-            self.tenant_service.create(name, external_id)
+            self.tenant_service.create(name, external_id, isolation=kubernetes.ISOLATION)
 
     def remove_tenant(self, name: str) -> None:
         with contextlib.suppress(NotFound):
@@ -164,15 +172,33 @@ def sync(
     """Make romanad hold what the objects imply; write only differences (idempotent)."""
     tenants = r.tenants()
     for ns in namespaces:
-        if ns.name not in tenants:
+        known = tenants.get(ns.name)
+        if known is None:
             r.ensure_tenant(ns.name, ns.uid)
-            tenants[ns.name] = {kubernetes.DEFAULT_SEGMENT}
-        owned.tenants.add(ns.name)
+            tenants[ns.name] = Known(
+                {kubernetes.DEFAULT_SEGMENT}, ns.uid, kubernetes.ISOLATION.mode
+            )
+            owned.tenants.add(ns.name)
+            continue
+        # A tenant is the sync's to remove only when it made it for this very namespace (its
+        # external id is the namespace's uid): never one an operator made under that name.
+        if ns.uid and known.external_id == ns.uid:
+            owned.tenants.add(ns.name)
+        if known.mode != kubernetes.ISOLATION.mode and ns.name not in owned.warned:
+            log.warning(
+                "namespace %s: its tenant is in %s isolation mode, so NetworkPolicy semantics do "
+                "not apply to it; an admin may change that with "
+                "`romana tenant isolation %s --isolation kubernetes`",
+                ns.name,
+                known.mode,
+                ns.name,
+            )
+            owned.warned.add(ns.name)
     for pod in pods:
         segment = kubernetes.segment_of(pod, settings)
-        if pod.namespace in tenants and segment not in tenants[pod.namespace]:
+        if pod.namespace in tenants and segment not in tenants[pod.namespace].segments:
             r.ensure_segment(pod.namespace, segment)
-            tenants[pod.namespace].add(segment)
+            tenants[pod.namespace].segments.add(segment)
     hosts = r.hosts()
     for node in nodes:
         labels = dict(node.labels)
@@ -184,27 +210,7 @@ def sync(
                 continue
             r.ensure_host(node.name, node.ip, labels)
         owned.hosts.add(node.name)
-    translation = kubernetes.translate(policies, namespaces, pods, settings)
-    desired = {p.name: p.to_dict() for p in translation.stored()}
-    current = r.policies()
-    for pid, doc in desired.items():
-        if {k: v for k, v in current.get(pid, {}).items() if k != "id"} != doc:
-            r.put_policy(doc)
-    for pid in set(current) - set(desired):
-        r.remove_policy(pid)
-    members = {
-        name: [str(n) for n in nets]
-        for name, nets in kubernetes.address_sets(translation.sets, pods).items()
-    }
-    sets = r.address_sets()
-    for name, nets in members.items():
-        if sets.get(name) != nets:
-            r.put_address_set(name, nets)
-    for name in set(sets) - set(members):
-        r.remove_address_set(name)
-    record = kubestore.record(namespaces, pods, policies)
-    if r.kube_objects() != record:
-        r.put_kube_objects(record)
+    _policies_and_sets(r, namespaces, pods, policies, settings)
     for name in sorted(owned.tenants - {n.name for n in namespaces}):
         _forget(r.remove_tenant, name, owned.tenants)
     for name in sorted(owned.hosts - {n.name for n in nodes}):
@@ -218,3 +224,66 @@ def _forget(remove: Any, name: str, owned: set[str]) -> None:
         log.warning("cannot remove %s yet: %s", name, exc)
         return
     owned.discard(name)
+
+
+def _policies_and_sets(
+    r: Romanad,
+    namespaces: Sequence[ko.Namespace],
+    pods: Sequence[ko.Pod],
+    policies: Sequence[ko.NetworkPolicy],
+    settings: kubernetes.Settings,
+) -> None:
+    """The ``kube.*`` policies and sets of these objects, and their record (what ``romana
+    explain`` answers from).
+
+    Only what a sync derived from a stored record is ever removed: a policy or set someone
+    else stored under a ``kube.`` name is left alone (a name proves nothing about who owns
+    it). So that a crash between the writes never orphans one, the record stored while they
+    happen is the union of the old and the new one; the new one alone is stored last."""
+    record = kubestore.record(namespaces, pods, policies)
+    stored = r.kube_objects()
+    earlier = _translated(stored, settings)
+    if stored != record:
+        r.put_kube_objects(kubestore.union(stored, record))
+    translation = kubernetes.translate(policies, namespaces, pods, settings)
+    desired = {p.name: p.to_dict() for p in translation.policies}
+    current = r.policies()
+    for pid, doc in desired.items():
+        if {k: v for k, v in current.get(pid, {}).items() if k != "id"} != doc:
+            r.put_policy(doc)
+    for pid in sorted(set(current) - set(desired)):
+        if pid in earlier.policies or kubernetes.legacy_marker(current[pid]) is not None:
+            r.remove_policy(pid)
+    members = {
+        name: [str(n) for n in nets]
+        for name, nets in kubernetes.address_sets(translation.sets, pods).items()
+    }
+    sets = r.address_sets()
+    for name, nets in members.items():
+        if sets.get(name) != nets:
+            r.put_address_set(name, nets)
+    for name in sorted(set(sets) - set(members)):
+        if name in earlier.sets:
+            r.remove_address_set(name)
+    if stored != record:
+        r.put_kube_objects(record)
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    policies: frozenset[str] = frozenset()
+    sets: frozenset[str] = frozenset()
+
+
+def _translated(stored: Mapping[str, Any], settings: kubernetes.Settings) -> _Derived:
+    """The policy ids and set names an earlier sync derived from the objects it stored."""
+    try:
+        namespaces, pods, policies = kubestore.parse(stored)
+    except RomanaError as exc:
+        log.warning("the stored Kubernetes objects cannot be read (%s): removing none", exc)
+        return _Derived()
+    done = kubernetes.translate(policies, namespaces, pods, settings)
+    return _Derived(
+        frozenset(p.name for p in done.policies),
+        frozenset(done.sets) | {kubernetes.NOTHING},
+    )

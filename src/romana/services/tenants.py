@@ -8,12 +8,17 @@ same id, even when created concurrently on different replicas.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from romana.core import tenancy
 from romana.core.errors import AlreadyExists, Conflict, Issues, NotFound
+from romana.core.policy import kubernetes
 from romana.core.store import Delete, Put, Store
 from romana.services import keys, txn
 from romana.services.topology import TopologyService
+
+UPGRADED = tenancy.Isolation(tenancy.Mode.ROMANA, tenancy.Segments.OPEN)
+"""What a tenant stored before isolation modes existed enforced, unless it was a namespace's."""
 
 
 class TenantService:
@@ -34,7 +39,11 @@ class TenantService:
         ]
 
     def create(
-        self, name: str, external_id: str = "", networks: Sequence[str] = ()
+        self,
+        name: str,
+        external_id: str = "",
+        networks: Sequence[str] = (),
+        isolation: tenancy.Isolation = tenancy.ROMANA,
     ) -> tenancy.Tenant:
         issues = Issues()
         tenancy.check_name(name, "name", issues)
@@ -58,7 +67,9 @@ class TenantService:
                 items = self._store.range(keys.tenant_ids(adm.layout.name)).items
                 used[adm.layout.name] = [int(kv.key.rsplit("/", 1)[1]) for kv in items]
             ids = tenancy.pin_networks(name, networks, view.admissions, used)
-            tenant = tenancy.Tenant(name, external_id, ids, requested_networks=tuple(networks))
+            tenant = tenancy.Tenant(
+                name, external_id, ids, requested_networks=tuple(networks), isolation=isolation
+            )
             w.guard(keys.tenant(name), None)
             w.guard(keys.TOPOLOGY, view.kv)
             for net, tid in ids.items():
@@ -96,14 +107,68 @@ class TenantService:
 
         return txn.run(self._store, attempt, what=f"delete tenant {name!r}")
 
+    def set_isolation(self, name: str, isolation: tenancy.Isolation) -> tenancy.Tenant:
+        """Change the tenant's isolation; callers check that an admin asked."""
+
+        def attempt(w: txn.Writes) -> tenancy.Tenant:
+            kv = self._store.get(keys.tenant(name))
+            if kv is None:
+                raise NotFound(f"tenant {name!r} does not exist")
+            tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+            if tenant.isolation == isolation:
+                return tenant
+            updated = replace(tenant, isolation=isolation)
+            w.guard(keys.tenant(name), kv)
+            w.ops.append(Put(keys.tenant(name), txn.dumps(updated.to_dict())))
+            return updated
+
+        return txn.run(self._store, attempt, what=f"set isolation of tenant {name!r}")
+
+    def record_isolation(self) -> list[tenancy.Tenant]:
+        """Give every tenant stored before tenants carried an isolation mode an explicit one
+        that keeps what it enforced: ``kubernetes`` where an earlier release's ``kube.<name>``
+        marker policy made it isolate per pod (the marker is removed in the same
+        transaction), else ``romana`` with segments ``open`` (segments did not isolate
+        then). Idempotent; returns the tenants it changed."""
+        changed = []
+        for kv in self._store.range(keys.TENANTS).items:
+            if "isolation" not in txn.loads(kv):
+                found = self._record_isolation(str(txn.loads(kv)["name"]))
+                if found is not None:
+                    changed.append(found)
+        return changed
+
+    def _record_isolation(self, name: str) -> tenancy.Tenant | None:
+        marker_key = keys.policy(kubernetes.PREFIX + name)
+
+        def attempt(w: txn.Writes) -> tenancy.Tenant | None:
+            kv = self._store.get(keys.tenant(name))
+            if kv is None or "isolation" in txn.loads(kv):
+                return None
+            marker = self._store.get(marker_key)
+            w.guard(kv.key, kv)
+            w.guard(marker_key, marker)
+            isolation = UPGRADED
+            if marker is not None and kubernetes.legacy_marker(txn.loads(marker)) == name:
+                isolation = kubernetes.ISOLATION
+                w.ops.append(Delete(marker_key))
+            updated = replace(tenancy.Tenant.from_dict(txn.loads(kv)), isolation=isolation)
+            w.ops.append(Put(kv.key, txn.dumps(updated.to_dict())))
+            return updated
+
+        return txn.run(self._store, attempt, what=f"record the isolation of tenant {name!r}")
+
     def add_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:
             kv = self._store.get(keys.tenant(tenant_name))
             if kv is None:
                 raise NotFound(f"tenant {tenant_name!r} does not exist")
             tenant = tenancy.Tenant.from_dict(txn.loads(kv))
-            updated = tenancy.add_segment(tenant, segment, self._topology.view().layouts)
+            view = self._topology.view()
+            updated = tenancy.add_segment(tenant, segment, view.layouts)
             w.guard(keys.tenant(tenant_name), kv)
+            # The segment id must fit the widths it was chosen under.
+            w.guard(keys.TOPOLOGY, view.kv)
             w.ops.append(Put(keys.tenant(tenant_name), txn.dumps(updated.to_dict())))
             return updated
 

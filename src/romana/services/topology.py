@@ -4,19 +4,28 @@ The whole topology state (networks, group trees, placed hosts) is one store valu
 re-appliable document form, so every change is one compare-and-swap of that key. Parsing is
 cached by the key's mod revision: replicas sharing a store never serve a stale view, because
 each call re-reads the (small) key and re-parses only when its revision moved.
+
+Applying a document first matches the stored state to it (:mod:`romana.core.topology.change`):
+a change that would alter what allocated addresses or held tenant ids mean is refused with
+every conflict named, and a renamed network's state moves to its new name in the same
+transaction (:mod:`romana.services.renames`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from romana.core import addressing, tenancy, topology
-from romana.core.errors import Conflict, NotFound
+from romana.core.errors import InvalidInput
 from romana.core.store import KeyValue, Put, Store
-from romana.services import keys, txn
+from romana.core.topology import change
+from romana.services import keys, renames, txn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,29 @@ class TopologyView:
 
 
 EMPTY = topology.Topology()
+
+
+@dataclass(frozen=True, slots=True)
+class _Commit:
+    """One apply's transaction: the change it carries out, what it moves, its operations."""
+
+    planned: change.Change
+    moved: renames.Moved
+    ops: int
+
+    def refused(self, exc: InvalidInput) -> str:
+        """Why a store refused this rename, and what to do about it."""
+        pairs = sorted(self.planned.renames.items())
+        what = "networks" if len(pairs) > 1 else "network"
+        names = ", ".join(f"{old!r} to {new!r}" for old, new in pairs)
+        m = self.moved
+        return (
+            f"renaming {what} {names} moves {m.slots} allocated addresses, {m.allocations} "
+            f"allocation records, {m.tenant_ids} tenant ids and {m.tenants} tenant records in "
+            f"one store transaction of {self.ops} operations, and the store refused it; nothing "
+            f"was changed. {exc}. Or rename networks before addresses are allocated in them: a "
+            "rename costs about 3 operations per allocated address"
+        )
 
 
 class TopologyService:
@@ -119,18 +151,44 @@ class TopologyService:
     # -- writes --------------------------------------------------------------------------
 
     def apply(self, document: Mapping[str, Any]) -> dict[str, Any]:
-        """Replace the topology with ``document`` (ours or Romana v2), keeping it consistent."""
+        """Replace the topology with ``document`` (ours or Romana v2), keeping it consistent.
+
+        Raises:
+            InvalidInput: the document is not valid, or the store refused the transaction
+                of a rename as too large (the message says how large and what to do).
+            Conflict: the change would alter what stored addresses, tenant ids or segment ids
+                mean.
+        """
         parsed = topology.parse(document)
+        # What the attempt being committed moves, to explain a store refusing its transaction.
+        committing: list[_Commit] = []
 
         def attempt(w: txn.Writes) -> dict[str, Any]:
-            kv = self._store.get(keys.TOPOLOGY)
-            self._check_addresses_kept(parsed)
-            w.guard(keys.TOPOLOGY, kv)
+            committing.clear()
+            view = self.view()
+            w.guard(keys.TOPOLOGY, view.kv)
+            # Guarded reads: an address, tenant id or segment created before the new
+            # topology commits makes the apply check again, so none is ever orphaned by it.
+            stored = renames.read(self._store, w, view.layouts)
+            planned = change.plan(view.topology, parsed, stored.held())
             out = topology.to_document(parsed)
             w.ops.append(Put(keys.TOPOLOGY, txn.dumps(out)))
+            moved = renames.move(self._store, w, planned, stored)
+            committing.append(_Commit(planned, moved, len(w.ops)))
             return out
 
-        return txn.run(self._store, attempt, what="apply topology")
+        try:
+            out = txn.run(self._store, attempt, what="apply topology")
+        except InvalidInput as exc:
+            # ``committing`` is set only by a completed attempt: the store refused its txn.
+            if not committing or not committing[0].planned.renames:
+                raise
+            raise InvalidInput(committing[0].refused(exc)) from exc
+        # Also logged, for documents applied without a person watching (--initial-topology).
+        for net in parsed.networks:
+            for warning in topology.capacity(net.layout).warnings:
+                log.warning("topology applied: %s", warning)
+        return out
 
     def add_host(
         self,
@@ -179,30 +237,6 @@ class TopologyService:
         return frozenset(
             keys.parse_addr(kv.key)[1] for kv in self._store.range(keys.addr_network(network)).items
         )
-
-    def _check_addresses_kept(self, parsed: topology.Topology) -> None:
-        """Refuse a document that would orphan allocated addresses (host moved or removed)."""
-        current = self.view()
-        for net in current.topology.networks:
-            used = self._used_indices(net.name)
-            if not used:
-                continue
-            owners = {
-                index: h.name
-                for h in current.topology.hosts
-                if (index := current.host_indices(h.name).get(net.name)) is not None
-            }
-            for index in sorted(used & owners.keys()):
-                owner = owners[index]
-                try:
-                    kept = topology.model.placement(parsed, owner).indices.get(net.name) == index
-                except NotFound:
-                    kept = False
-                if not kept:
-                    raise Conflict(
-                        f"the new topology moves or removes host {owner!r}, whose prefix in "
-                        f"network {net.name!r} still holds allocated addresses; release them first"
-                    )
 
     def _host_dict(self, view: TopologyView, name: str) -> dict[str, Any]:
         host = view.topology.host(name)

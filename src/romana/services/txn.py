@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from romana.core import errors
-from romana.core.store import Compare, KeyValue, Op, Store
+from romana.core.store import Compare, Condition, KeyValue, Op, Store, Unchanged
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ MAX_ATTEMPTS = 200
 class Writes:
     """What one attempt wants to commit: the guards it read and the operations."""
 
-    compares: list[Compare] = field(default_factory=list)
+    compares: list[Condition] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     attempt: int = 0
     """0 for the first attempt; later attempts follow a lost race and should re-read caches."""
@@ -34,6 +34,11 @@ class Writes:
     def guard(self, key: str, kv: KeyValue | None) -> None:
         """Require ``key`` to be unchanged since it was read as ``kv`` (None: absent)."""
         self.compares.append(Compare(key, kv.mod_revision if kv else 0))
+
+    def guard_range(self, prefix: str, revision: int) -> None:
+        """Require no key under ``prefix`` to be created or written after ``revision``, the
+        revision of the :meth:`Store.range` that read it: what the read found absent stays so."""
+        self.compares.append(Unchanged(prefix, revision))
 
 
 class Retry(Exception):

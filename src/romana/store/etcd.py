@@ -11,9 +11,15 @@ Invariants:
   never see each other's keys. Revisions are the cluster's, shared by all namespaces.
 * ``Compare(key, 0)`` is sent as ``MOD == 0``: etcd compares a missing key as a zero
   KeyValue, whose mod revision is 0, while every existing key has mod revision >= 1.
+* ``Unchanged(prefix, r)`` is sent as ``MOD < r + 1`` over the prefix's range: etcd requires
+  it of every key in the range, and compares an empty range as one zero KeyValue (holds).
 * Fail-over: requests go to the endpoint that answered last. A request that could not be
   delivered (connection refused, connect timeout) moves on to the next endpoint; when every
   endpoint fails, :class:`~romana.core.errors.Unavailable` names all of them.
+* A transaction etcd refuses as too large (more compares or operations than the cluster's
+  ``--max-txn-ops``, 128 by default, or a request above ``--max-request-bytes``) raises
+  :class:`~romana.core.errors.InvalidInput` naming its size and the setting; nothing was
+  applied, and the same transaction would be refused again.
 * No write is ever applied twice by this adapter. Reads and watches are retried on the next
   endpoint after any failure. A txn is retried only when it provably never reached a server;
   when its outcome is unknown (the connection dropped or timed out after sending, or the
@@ -35,6 +41,7 @@ import httpx
 from romana.core import errors
 from romana.core.store import (
     Compare,
+    Condition,
     Event,
     EventType,
     KeyValue,
@@ -49,6 +56,10 @@ _HEADERS = {"Content-Type": "application/json"}
 # gRPC status codes the gateway reports in ``code``.
 _INVALID_ARGUMENT = 3
 _OUT_OF_RANGE = 11
+
+# What etcd says (with code 3) when a transaction is over one of its size limits.
+_TOO_MANY_OPS = "too many operations in txn request"
+_TOO_LARGE = "request is too large"
 
 
 def prefix_end(prefix: bytes) -> bytes:
@@ -65,6 +76,25 @@ def _b64(raw: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.b64decode(text)
+
+
+def _refused(exc: errors.InvalidInput, compares: int, ops: int) -> errors.InvalidInput:
+    """``exc`` (etcd refused a txn), saying how to get a transaction that size through."""
+    if _TOO_MANY_OPS in exc.message:
+        rule = (
+            f"etcd refused a transaction of {ops} operations and {compares} compares: etcd "
+            "takes at most --max-txn-ops of each (128 unless the cluster sets it); raise "
+            f"--max-txn-ops to at least {max(ops, compares)} on every etcd member"
+        )
+    elif _TOO_LARGE in exc.message:
+        rule = (
+            f"etcd refused a transaction of {ops} operations as too large: etcd takes requests "
+            "of at most --max-request-bytes (1.5 MiB unless the cluster sets it); raise "
+            "--max-request-bytes on every etcd member"
+        )
+    else:
+        return exc
+    return errors.InvalidInput([errors.Issue("txn", rule)], context="etcd")
 
 
 def normalise_endpoint(endpoint: str) -> str:
@@ -211,6 +241,13 @@ class EtcdStore:
             int(item.get("version", 0)),
         )
 
+    def _compare(self, c: Condition) -> dict[str, Any]:
+        if isinstance(c, Compare):
+            key = {"key": self._key(c.key)}
+            return {"target": "MOD", "result": "EQUAL", **key, "mod_revision": str(c.mod_revision)}
+        span = self._range_body(c.prefix)
+        return {"target": "MOD", "result": "LESS", **span, "mod_revision": str(c.revision + 1)}
+
     def _op(self, op: Op) -> dict[str, Any]:
         if isinstance(op, Put):
             return {"request_put": {"key": self._key(op.key), "value": _b64(op.value)}}
@@ -230,24 +267,19 @@ class EtcdStore:
 
     def txn(
         self,
-        compares: Sequence[Compare],
+        compares: Sequence[Condition],
         on_success: Sequence[Op],
         on_failure: Sequence[Op] = (),
     ) -> TxnResult:
         body = {
-            "compare": [
-                {
-                    "target": "MOD",
-                    "result": "EQUAL",
-                    "key": self._key(c.key),
-                    "mod_revision": str(c.mod_revision),
-                }
-                for c in compares
-            ],
+            "compare": [self._compare(c) for c in compares],
             "success": [self._op(op) for op in on_success],
             "failure": [self._op(op) for op in on_failure],
         }
-        data = self._request("kv/txn", body, write=True)
+        try:
+            data = self._request("kv/txn", body, write=True)
+        except errors.InvalidInput as exc:
+            raise _refused(exc, len(compares), max(len(on_success), len(on_failure))) from exc
         return TxnResult(bool(data.get("succeeded", False)), int(data["header"]["revision"]))
 
     def revision(self) -> int:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from romana.core import errors
 from romana.core.store import (
     Compare,
+    Condition,
     Delete,
     Event,
     EventType,
@@ -44,15 +45,12 @@ class MemoryStore:
 
     def txn(
         self,
-        compares: Sequence[Compare],
+        compares: Sequence[Condition],
         on_success: Sequence[Op],
         on_failure: Sequence[Op] = (),
     ) -> TxnResult:
         with self._cond:
-            ok = all(
-                (self._data[c.key].mod_revision if c.key in self._data else 0) == c.mod_revision
-                for c in compares
-            )
+            ok = all(self._holds(c) for c in compares)
             ops = on_success if ok else on_failure
             if any(isinstance(op, Put) or op.key in self._data for op in ops):
                 self._revision += 1
@@ -60,6 +58,13 @@ class MemoryStore:
                     self._apply(op)
                 self._cond.notify_all()
             return TxnResult(ok, self._revision)
+
+    def _holds(self, c: Condition) -> bool:
+        if isinstance(c, Compare):
+            return (self._data[c.key].mod_revision if c.key in self._data else 0) == c.mod_revision
+        return all(
+            kv.mod_revision <= c.revision for k, kv in self._data.items() if k.startswith(c.prefix)
+        )
 
     def _apply(self, op: Op) -> None:
         rev = self._revision

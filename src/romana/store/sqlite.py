@@ -32,6 +32,7 @@ from pathlib import Path
 from romana.core import errors
 from romana.core.store import (
     Compare,
+    Condition,
     Event,
     EventType,
     KeyValue,
@@ -69,6 +70,8 @@ INSERT OR IGNORE INTO meta (id, first_kept) VALUES (0, 1);
 _REVISION = "SELECT coalesce(max(rev), 0) FROM events"
 _GET = "SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?"
 _MOD_REV = "SELECT mod_rev FROM kv WHERE key = ?"
+_MAX_MOD_REV = "SELECT coalesce(max(mod_rev), 0) FROM kv WHERE key >= ?1 AND key < ?2"
+_MAX_MOD_REV_ALL = "SELECT coalesce(max(mod_rev), 0) FROM kv WHERE key >= ?1"
 # One statement reads the revision and the rows, so both come from one snapshot.
 _RANGE = (
     "SELECT (SELECT coalesce(max(rev), 0) FROM events),"
@@ -256,7 +259,7 @@ class SQLiteStore:
 
     def txn(
         self,
-        compares: Sequence[Compare],
+        compares: Sequence[Condition],
         on_success: Sequence[Op],
         on_failure: Sequence[Op] = (),
     ) -> TxnResult:
@@ -265,12 +268,7 @@ class SQLiteStore:
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
-                    ok = True
-                    for c in compares:
-                        row = cur.execute(_MOD_REV, (c.key,)).fetchone()
-                        if (row[0] if row else 0) != c.mod_revision:
-                            ok = False
-                            break
+                    ok = all(self._holds(cur, c) for c in compares)
                     revision = self._apply(cur, on_success if ok else on_failure)
                     cur.execute("COMMIT")
                 except BaseException:
@@ -280,6 +278,18 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from exc
         return TxnResult(ok, revision)
+
+    @staticmethod
+    def _holds(cur: sqlite3.Cursor, c: Condition) -> bool:
+        if isinstance(c, Compare):
+            row = cur.execute(_MOD_REV, (c.key,)).fetchone()
+            return bool((row[0] if row else 0) == c.mod_revision)
+        end = prefix_end(c.prefix)
+        query, args = (
+            (_MAX_MOD_REV_ALL, (c.prefix,)) if end is None else (_MAX_MOD_REV, (c.prefix, end))
+        )
+        newest: int = cur.execute(query, args).fetchone()[0]
+        return newest <= c.revision
 
     def _apply(self, cur: sqlite3.Cursor, ops: Sequence[Op]) -> int:
         """Apply ``ops`` inside the open write transaction; the store revision afterwards."""

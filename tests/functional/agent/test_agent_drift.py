@@ -28,7 +28,11 @@ def test_route_endpoint_route_and_firewall_deleted_by_hand_are_restored(
     remote = next(line.split()[0] for line in ours.splitlines() if " via " in line)
     local = next(e for e in agents.endpoints if e.host.name == h1.name)
     veth = hostplan.host_ifname(f"{local.container_id}:eth0")
-    other = next(e for e in agents.endpoints if e.host.name != h1.name and e.tenant == local.tenant)
+    other = next(
+        e
+        for e in agents.endpoints
+        if e.host.name != h1.name and (e.tenant, e.segment) == (local.tenant, local.segment)
+    )
     repairs_before = agent.metric("romana_agent_drift_repairs_total")
 
     sh(agents, h1, "ip", "route", "del", remote)

@@ -58,9 +58,14 @@ class ProbeLoop:
 
 
 def same_tenant_pairs(agents: AgentCluster, host_index: int) -> list[tuple[Endpoint, Endpoint]]:
+    """Pairs across hosts that default isolation allows (same tenant and segment)."""
     host = agents.hosts[host_index].name
-    local = next(e for e in agents.endpoints if e.host.name == host and e.tenant == "t1")
-    remote = [e for e in agents.endpoints if e.host.name != host and e.tenant == "t1"]
+
+    def peers(e: Endpoint) -> bool:
+        return (e.tenant, e.segment) == ("t1", "default")
+
+    local = next(e for e in agents.endpoints if e.host.name == host and peers(e))
+    remote = [e for e in agents.endpoints if e.host.name != host and peers(e)]
     return [(local, remote[0]), (remote[-1], local)]
 
 

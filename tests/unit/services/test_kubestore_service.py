@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from romana.core.errors import InvalidInput
+from romana.core.errors import InvalidInput, Unavailable
 from romana.core.policy import kubeobjects as ko
 from romana.core.policy import kubernetes
 from romana.core.store import Store
@@ -99,3 +101,110 @@ def test_the_sync_stores_what_it_translated_and_only_changes(svc: Services) -> N
     revision = store.revision()
     kubesync.sync(port, namespaces, [], pods, policies, settings, kubesync.Owned())
     assert store.revision() == revision
+
+
+def test_the_sync_creates_kubernetes_tenants_and_removes_only_policies_it_wrote(
+    svc: Services,
+) -> None:
+    port = kubesync.ServicesRomanad(svc.store)
+    namespaces = [ko.namespace(n) for n in NAMESPACES]
+    pods = [ko.pod(p) for p in PODS]
+    settings = kubernetes.Settings()
+    # A Romana v2 policy whose id looks like one the v2 listener wrote: it is the user's.
+    users = {
+        "id": "kube.a.pol1.6f1c2d3e",
+        "direction": "ingress",
+        "applied_to": [{"tenant_id": "a", "segment_id": "default"}],
+        "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "tcp", "ports": [80]}]}],
+    }
+    port.policy_service.add(users)
+    # The namespace marker earlier releases stored: removed, matched on the whole document.
+    legacy = {
+        "id": "kube.b",
+        "name": "kube.b",
+        "description": "Kubernetes namespace b: pods no NetworkPolicy selects accept all",
+        "applied_to": [{"tenant": "b"}],
+        "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "any"}]}],
+    }
+    port.policy_service.add(legacy)
+    kubesync.sync(
+        port, namespaces, [], pods, [ko.network_policy(POLICY)], settings, kubesync.Owned()
+    )
+    assert {t.name: t.isolation for t in port.tenant_service.list_all()} == {
+        "a": kubernetes.ISOLATION,
+        "b": kubernetes.ISOLATION,
+    }
+    assert set(port.policies()) == {"kube.a.pol1.6f1c2d3e", "kube.a.web"}
+    kubesync.sync(port, namespaces, [], pods, [], settings, kubesync.Owned())
+    assert set(port.policies()) == {"kube.a.pol1.6f1c2d3e"}, (
+        "the NetworkPolicy's went, the user's stayed"
+    )
+
+
+class FailingLastRecord(kubesync.ServicesRomanad):
+    """Fails the record write that ends a sync, as a crash right before it would."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.puts = 0
+        self.fail_at = 0
+
+    def put_kube_objects(self, record: Any) -> None:
+        self.puts += 1
+        if self.puts == self.fail_at:
+            raise Unavailable("the store went away")
+        super().put_kube_objects(record)
+
+
+def test_a_sync_cut_short_leaves_no_policy_it_wrote_without_an_owner(svc: Services) -> None:
+    port = FailingLastRecord(svc.store)
+    namespaces = [ko.namespace(n) for n in NAMESPACES]
+    pods = [ko.pod(p) for p in PODS]
+    settings = kubernetes.Settings()
+    api = ko.network_policy({**POLICY, "metadata": {"name": "api", "namespace": "a"}})
+    kubesync.sync(
+        port, namespaces, [], pods, [ko.network_policy(POLICY)], settings, kubesync.Owned()
+    )
+    port.fail_at = port.puts + 2  # the second record write of the next sync
+    with pytest.raises(Unavailable):
+        kubesync.sync(port, namespaces, [], pods, [api], settings, kubesync.Owned())
+    assert "kube.a.api" in port.policies()
+    kubesync.sync(port, namespaces, [], pods, [], settings, kubesync.Owned())
+    assert set(port.policies()) == set(), "what the cut-short sync wrote was still its own"
+
+
+def test_a_tenant_an_operator_made_is_never_removed_or_remade_by_the_sync(
+    svc: Services,
+) -> None:
+    port = kubesync.ServicesRomanad(svc.store)
+    svc.tenants.create("a", "ops-made")
+    settings = kubernetes.Settings()
+    owned = kubesync.Owned()
+    namespaces = [ko.namespace(n) for n in NAMESPACES]
+    kubesync.sync(port, namespaces, [], [], [], settings, owned)
+    assert owned.tenants == {"b"}
+    kubesync.sync(port, [], [], [], [], settings, owned)
+    assert {t.name for t in svc.tenants.list_all()} == {"a"}, "b was the sync's, a was not"
+    assert svc.tenants.get("a").isolation.mode == "romana"
+    # A restarted listener knows its own tenants again by their namespace's uid.
+    made = {"kind": "Namespace", "metadata": {"name": "c", "uid": "uid-c"}}
+    kubesync.sync(port, [ko.namespace(made)], [], [], [], settings, kubesync.Owned())
+    restarted = kubesync.Owned()
+    kubesync.sync(port, [ko.namespace(made)], [], [], [], settings, restarted)
+    assert restarted.tenants == {"c"}
+
+
+def test_the_sync_leaves_sets_it_did_not_derive(svc: Services) -> None:
+    port = kubesync.ServicesRomanad(svc.store)
+    port.put_address_set("kube.mine", ["10.1.17.9/32"])
+    namespaces = [ko.namespace(n) for n in NAMESPACES]
+    pods = [ko.pod(p) for p in PODS]
+    settings = kubernetes.Settings()
+    kubesync.sync(
+        port, namespaces, [], pods, [ko.network_policy(POLICY)], settings, kubesync.Owned()
+    )
+    derived = set(port.address_sets()) - {"kube.mine"}
+    assert derived
+    kubesync.sync(port, namespaces, [], pods, [], settings, kubesync.Owned())
+    assert set(port.address_sets()) <= {"kube.mine", kubernetes.NOTHING}
+    assert "kube.mine" in port.address_sets()

@@ -23,14 +23,27 @@ def list_tenants(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
 
 @router.post("/v1/tenants", response_model=schemas.Tenant, status_code=201)
 def create_tenant(body: schemas.TenantIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    """Create a tenant with its isolation (default: romana, segments isolated); whoever may
+    create tenants chooses it, only an admin changes it later."""
     auth.authorize(caller, auth.Action.WRITE)
-    return ctx.tenants.create(body.name, body.external_id, body.networks).to_dict()
+    isolation = body.isolation.value()
+    return ctx.tenants.create(body.name, body.external_id, body.networks, isolation).to_dict()
 
 
 @router.get("/v1/tenants/{name}", response_model=schemas.Tenant)
 def get_tenant(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     auth.authorize(caller, auth.Action.READ, name)
     return ctx.tenants.get(name).to_dict()
+
+
+@router.put("/v1/tenants/{name}/isolation", response_model=schemas.Tenant)
+def set_isolation(
+    name: str, body: schemas.IsolationIn, ctx: Ctx, caller: Caller
+) -> dict[str, object]:
+    """Change how the tenant's endpoints are isolated (admin only): ``mode`` romana or
+    kubernetes, and in romana mode whether its ``segments`` are isolated or open."""
+    auth.authorize(caller, auth.Action.SET_ISOLATION)
+    return ctx.tenants.set_isolation(name, body.value()).to_dict()
 
 
 @router.delete("/v1/tenants/{name}", response_model=schemas.Tenant)

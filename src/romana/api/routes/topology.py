@@ -50,9 +50,35 @@ def list_networks(ctx: Ctx, caller: Caller) -> list[Document]:
 
 @router.put("/v1/networks/{name}/blackouts", response_model=schemas.Network)
 def put_blackouts(name: str, body: schemas.BlackoutsIn, ctx: Ctx, caller: Caller) -> Document:
-    """Replace the network's blackout ranges (addresses never handed out)."""
+    """Replace the network's blackout ranges (addresses never handed out).
+
+    409 when a range not blacked out before holds an allocated address; the detail names it."""
     auth.authorize(caller, auth.Action.WRITE)
     ctx.ipam.set_blackouts(name, body.cidrs)
+    return _network(ctx, name)
+
+
+@router.post("/v1/networks/{name}/blackouts", response_model=schemas.Network)
+def add_blackouts(name: str, body: schemas.BlackoutsIn, ctx: Ctx, caller: Caller) -> Document:
+    """Add blackout ranges, keeping the others; a range already there is left as it is.
+
+    409 when a new range holds an allocated address; the detail names it. Nothing is added."""
+    auth.authorize(caller, auth.Action.WRITE)
+    ctx.ipam.add_blackouts(name, body.cidrs)
+    return _network(ctx, name)
+
+
+@router.post("/v1/networks/{name}/blackouts/remove", response_model=schemas.Network)
+def remove_blackouts(name: str, body: schemas.BlackoutsIn, ctx: Ctx, caller: Caller) -> Document:
+    """Remove blackout ranges, keeping the others.
+
+    404 naming each range that is not a blackout of the network; nothing is removed then."""
+    auth.authorize(caller, auth.Action.WRITE)
+    ctx.ipam.remove_blackouts(name, body.cidrs)
+    return _network(ctx, name)
+
+
+def _network(ctx: Ctx, name: str) -> Document:
     for net in ctx.topology.networks():
         if net["name"] == name:
             return net

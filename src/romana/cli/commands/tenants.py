@@ -2,18 +2,50 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any
 
 import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
+from romana.client import types
 
-app = typer.Typer(no_args_is_help=True, help="Tenants: list, show, create, delete.")
+app = typer.Typer(
+    no_args_is_help=True, help="Tenants: list, show, create, delete, change isolation."
+)
+
+
+class Mode(enum.StrEnum):
+    romana = "romana"
+    kubernetes = "kubernetes"
+
+
+class Segments(enum.StrEnum):
+    isolated = "isolated"
+    open = "open"
+
+
+MODE_HELP = (
+    "romana: endpoints accept only their own tenant and segment unless a policy allows more; "
+    "kubernetes: NetworkPolicy semantics (endpoints no ingress policy selects accept all)."
+)
+SEGMENTS_HELP = (
+    "romana mode: isolated (default) or open (every segment of the tenant reaches every other)."
+)
 segments = typer.Typer(no_args_is_help=True, help="Segments of a tenant: list, add, remove.")
+
+
+def isolation_text(tenant: Any) -> str:
+    """``romana, segments isolated`` / ``romana, segments open`` / ``kubernetes``."""
+    raw = tenant.get("isolation") or {}
+    mode = raw.get("mode", "romana")
+    return str(mode) if mode != "romana" else f"romana, segments {raw.get('segments', 'isolated')}"
+
 
 TENANT_COLUMNS: list[output.Column] = [
     ("NAME", lambda t: t["name"]),
+    ("ISOLATION", isolation_text),
     ("EXTERNAL ID", lambda t: t.get("external_id")),
     ("IDS (network=id)", lambda t: t.get("ids")),
     ("SEGMENTS (name=id)", lambda t: t.get("segments")),
@@ -21,6 +53,7 @@ TENANT_COLUMNS: list[output.Column] = [
 
 TENANT_FIELDS: list[output.Column] = [
     ("Name", lambda t: t["name"]),
+    ("Isolation", isolation_text),
     ("External ID", lambda t: t.get("external_id")),
     ("Tenant ids", lambda t: t.get("ids")),
     ("Segments", lambda t: t.get("segments")),
@@ -62,14 +95,44 @@ def create(
         list[str] | None,
         typer.Option("--network", "-n", help="Pin the tenant to this network (repeatable)."),
     ] = None,
+    mode: Annotated[Mode, typer.Option("--isolation", help=MODE_HELP)] = Mode.romana,
+    segments: Annotated[Segments, typer.Option("--segments", help=SEGMENTS_HELP)] = (
+        Segments.isolated
+    ),
     out: OutputOption = None,
 ) -> None:
     """Create a tenant; it gets an id in every network it may use.
 
-    Example: romana tenant create acme --external-id 4f1c --network net
+    Its isolation is set now; only an admin changes it later (romana tenant isolation).
+
+    Example: romana tenant create acme --external-id 4f1c --network net --segments open
     """
-    tenant = context.state(ctx).client().create_tenant(name, external_id, network)
+    isolation = types.Isolation(mode=mode.value, segments=segments.value)
+    client = context.state(ctx).client()
+    tenant = client.create_tenant(name, external_id, network, isolation=isolation)
     show_tenant(ctx, tenant, out)
+
+
+@app.command("isolation")
+def set_isolation(
+    ctx: typer.Context,
+    name: str,
+    mode: Annotated[Mode, typer.Option("--isolation", help=MODE_HELP)] = Mode.romana,
+    segments: Annotated[Segments, typer.Option("--segments", help=SEGMENTS_HELP)] = (
+        Segments.isolated
+    ),
+    out: OutputOption = None,
+) -> None:
+    """Change how a tenant's endpoints are isolated (admin only).
+
+    Every endpoint of the tenant changes at once: in romana mode opening segments lets all
+    its segments reach each other; kubernetes mode opens every endpoint no ingress policy
+    selects to everyone.
+
+    Example: romana tenant isolation acme --segments open
+    """
+    isolation = types.Isolation(mode=mode.value, segments=segments.value)
+    show_tenant(ctx, context.state(ctx).client().set_isolation(name, isolation), out)
 
 
 @app.command("delete")

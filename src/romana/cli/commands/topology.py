@@ -13,6 +13,33 @@ from romana.core.errors import InvalidInput
 app = typer.Typer(no_args_is_help=True, help="The topology: apply, show, get.")
 
 
+WIDTH_COLUMNS: list[output.Column] = [
+    ("network", lambda c: c["network"]),
+    ("cidr", lambda c: c["cidr"]),
+    (
+        "topology / tenant / segment / endpoint bits",
+        lambda c: (
+            f"{c['topology_bits']} / {c['tenant_bits']} / {c['segment_bits']} / "
+            f"{c['endpoint_bits']}"
+        ),
+    ),
+    ("host prefixes", lambda c: f"{c['hosts']} x /{c['host_prefixlen']}"),
+    ("user tenants", lambda c: c["tenants"]),
+    ("segments per tenant", lambda c: c["segments"]),
+    ("endpoints per host, tenant and segment", lambda c: c["endpoints"]),
+]
+
+
+def _widths(view: Any, fmt: output.Format) -> None:
+    """The chosen widths of every network and their capacity warnings (``networks`` and
+    ``warnings`` of the tree view). Outside table mode only the warnings print, on stderr,
+    so that the JSON or YAML on stdout stays the API's value."""
+    if fmt is output.Format.table:
+        output.console().print(output.table(WIDTH_COLUMNS, view.get("networks", [])))
+    for warning in view.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=fmt is not output.Format.table)
+
+
 def _count_hosts(node: Any) -> int:
     if isinstance(node, dict):
         own = 1 if "ip" in node and "groups" not in node else 0
@@ -30,14 +57,17 @@ def apply(
     ],
     out: OutputOption = None,
 ) -> None:
-    """Apply a topology document (ours or Romana v2's); prints what was applied.
+    """Apply a topology document (ours or Romana v2's); prints what was applied, the widths
+    of every network, and a warning for each network whose host prefixes hold fewer
+    endpoints per tenant and segment than kubelet's default maxPods (110).
 
     Example: romana topology apply -f examples/topology/two-racks.json
     """
     document = files.read_document(file)
     if not isinstance(document, dict):
         raise InvalidInput(f"{file}: a topology document is an object, not a list")
-    applied = context.state(ctx).client().apply_topology(document)
+    client = context.state(ctx).client()
+    applied = client.apply_topology(document)
     fmt = context.state(ctx).fmt(out)
     if fmt is output.Format.table:
         networks = [n.get("name", "?") for n in applied.get("networks", [])]
@@ -47,11 +77,13 @@ def apply(
         )
     else:
         output.emit(applied, fmt)
+    _widths(client.topology_tree(), fmt)
 
 
 @app.command("show")
 def show(ctx: typer.Context, out: OutputOption = None) -> None:
-    """Draw the group tree: each group with its prefix per network, and its hosts.
+    """Draw the group tree: each group with its prefix per network, and its hosts; then the
+    widths of every network, what they hold, and capacity warnings.
 
     Example: romana topology show
     """
@@ -59,6 +91,7 @@ def show(ctx: typer.Context, out: OutputOption = None) -> None:
     fmt = context.state(ctx).fmt(out)
     if fmt is output.Format.table:
         output.console().print(output.tree(view))
+        _widths(view, fmt)
     else:
         output.emit(view, fmt)
 

@@ -17,16 +17,19 @@ Each *tree* classifies by masked address — destination for ingress, source for
 with one :class:`ruleset.Dispatch` per network: first the tenant (``romana-<tree>-<tenant>``),
 then inside it the segment (``romana-<tree>-<tenant>.<segment>``). Policies attach by a jump
 to their policy chain (``romana-pi-<policy>`` / ``romana-pe-<policy>``) at the level of
-their target; ``local`` and address-set targets attach at the root of the tree.
+their target; ``local`` and plain address-set targets attach at the root of the tree, an
+address set narrowed to a tenant inside that tenant's chain.
 
 Semantics, in order:
 
 1. established/related traffic is accepted first, invalid traffic dropped;
 2. ``deny`` policies are evaluated before every ``allow``: a deny closes traffic that an
    allow or the default would open;
-3. ingress default isolation: an endpoint accepts traffic from its own tenant (every host,
-   every segment, every network the tenant lives in) and from infrastructure addresses
-   (tenant 0: host gateways) and ``allow`` policies open more; everything else is dropped.
+3. ingress default isolation, by the target's tenant's isolation mode: ``romana`` — an
+   endpoint accepts its own tenant and segment (every segment of its tenant when the
+   tenant's segments are ``open``) and infrastructure addresses (tenant 0: host gateways);
+   ``kubernetes`` — an endpoint no ingress policy selects accepts everything. ``allow``
+   policies open more; everything else is dropped.
    Traffic the host itself sends to its endpoints does not pass the forward hook: the host
    can always reach its workloads, so a ``deny`` from peer ``host`` is :class:`Unsupported`;
 4. egress (enforced on the source host, forward hook only): endpoints may send anywhere
@@ -35,7 +38,7 @@ Semantics, in order:
    open may leave — the Kubernetes rule. Traffic to the host itself is governed by
    ``applied_to: [{"dest": "host"}]`` policies instead.
 
-The number of rules depends on networks, tenants, segments with policies and policies — never
+The number of rules depends on networks, tenants, segments and policies — never
 on endpoints: endpoint membership only ever appears as elements of address sets.
 
 Compiling is memoised (:mod:`romana.core.memo`): a policy's chains, targets and notes are a
@@ -81,9 +84,7 @@ class CompileInput:
     selectors); a policy may name a set that is not given yet — it is then empty.
     ``interface_prefix``: how this host's endpoint-side veth names start.
     ``endpoint_to_host``: what endpoints may do to the host when no policy says.
-    ``isolation_scopes``: tenants isolated per endpoint instead of by the own-tenant default
-    (Kubernetes namespaces, see :mod:`romana.core.policy.trees`), each with the address
-    sets that name endpoints inside it.
+    Each tenant's isolation mode decides its ingress default (:mod:`romana.core.policy.trees`).
     """
 
     layouts: Mapping[str, addressing.Layout]
@@ -95,7 +96,6 @@ class CompileInput:
     address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]] = field(default_factory=dict)
     interface_prefix: str = "romana"
     endpoint_to_host: model.Action = model.Action.DENY
-    isolation_scopes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def unsupported(policy: model.Policy) -> tuple[str, ...]:
@@ -145,7 +145,7 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
         policy_chains += part.chains
         for slot, attached in part.slots:
             slots[slot].append(attached)
-    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix, inputs.isolation_scopes)
+    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix)
     chains = (
         *builder.flow_chains(inputs.endpoint_to_host),
         *builder.tree(model.Direction.INGRESS, model.Action.DENY),

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from romana.core import addressing
 from romana.core.errors import InvalidInput, Issues
@@ -119,6 +119,25 @@ class NetworkPolicy:
 
 
 KubeObject = Namespace | Node | Pod | NetworkPolicy
+
+NAME_LABEL = "kubernetes.io/metadata.name"
+"""The label the API server gives every Namespace, valued with its name (Kubernetes 1.21+)."""
+
+
+Admitted = TypeVar("Admitted", bound=KubeObject)
+
+
+def admitted(obj: Admitted) -> Admitted:
+    """``obj`` as the API server would store it: a Namespace gains :data:`NAME_LABEL`.
+
+    Objects read offline (``-f`` files) never passed through an API server, yet policies
+    select namespaces by this label, the form the Kubernetes documentation recommends. Like
+    the API server, the name wins over any value the document gave the label.
+    """
+    if not isinstance(obj, Namespace):
+        return obj
+    labels = {**dict(obj.labels), NAME_LABEL: obj.name}
+    return replace(obj, labels=tuple(sorted(labels.items())))
 
 
 def _at(prefix: str, key: str | int) -> str:

@@ -22,12 +22,12 @@ for egress on the peer pods, as address sets of peers with that number. A named 
 matches an ipBlock peer (it cannot name a port of an address outside the cluster).
 
 A direction among the policy's types with no rules isolates without allowing: its clause
-names the always-empty set :data:`NOTHING`. Isolation per endpoint is the compiler's
-(``isolation_scopes``): :attr:`Translation.scopes` maps every namespace to the address sets
-its ingress policies target. For storage, :func:`baseline` is the ``kube.<ns>`` policy that
-marks a namespace as a Kubernetes one (allow all ingress to pods no policy selects — what
-the compiler enforces for such tenants); :func:`prepare` turns stored policies back into
-what the compiler takes.
+names the always-empty set :data:`NOTHING`. Targets picked by a set are that set narrowed to
+the policy's namespace (``{"address_set": ..., "tenant": ns}``), which is what isolates them:
+a namespace's tenant is created in ``kubernetes`` isolation mode (:data:`ISOLATION`), and the
+compiler gives such a tenant NetworkPolicy semantics — its pods that no ingress policy
+selects accept everything. Nothing here depends on a policy's name: ``kube.`` ids only keep
+translated policies apart from others for the sync.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ import hashlib
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
-from romana.core import addressing
+from romana.core import addressing, tenancy
 from romana.core.policy import kubeobjects as ko
 from romana.core.policy import model, selectors
 
@@ -46,6 +47,8 @@ PREFIX = "kube."
 NOTHING = "kube.none"
 SEGMENT_LABEL = "romana.io/segment"
 DEFAULT_SEGMENT = "default"
+ISOLATION = tenancy.KUBERNETES
+"""The isolation of a namespace's tenant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,43 +101,37 @@ class Origin:
 class Translation:
     policies: tuple[model.Policy, ...]
     sets: Mapping[str, SetDefinition]
-    scopes: Mapping[str, frozenset[str]]
     origins: Mapping[str, Origin] = field(default_factory=dict)
 
-    def stored(self) -> tuple[model.Policy, ...]:
-        """What goes to romanad: the policies plus one :func:`baseline` per namespace."""
-        return (*(baseline(ns) for ns in sorted(self.scopes)), *self.policies)
+
+class KnownTenant(NamedTuple):
+    """What a sync reads of an existing tenant: its segments, external id and isolation mode."""
+
+    segments: set[str]
+    external_id: str
+    mode: str
 
 
-def baseline(namespace: str) -> model.Policy:
-    return model.Policy(
-        name=PREFIX + namespace,
-        applied_to=(model.Endpoint.of_tenant(namespace),),
-        ingress=(
-            model.Clause((model.Endpoint(peer=model.Peer.ANY),), (model.Rule(model.Protocol.ANY),)),
+def legacy_marker(document: Mapping[str, object]) -> str | None:
+    """The namespace whose ``kube.<namespace>`` marker ``document`` is, else None.
+
+    Earlier releases stored that marker (an allow-all policy on the namespace's tenant) to
+    make the tenant isolate per pod; the tenant's isolation mode does that now. The marker is
+    recognised by the whole document, never by its name alone."""
+    name = str(document.get("name", ""))
+    namespace = name[len(PREFIX) :]
+    if not name.startswith(PREFIX) or not namespace or "." in namespace:
+        return None
+    marker = {
+        "name": name,
+        "description": (
+            f"Kubernetes namespace {namespace}: pods no NetworkPolicy selects accept all"
         ),
-        description=f"Kubernetes namespace {namespace}: pods no NetworkPolicy selects accept all",
-    )
-
-
-def prepare(
-    policies: Iterable[model.Policy],
-) -> tuple[tuple[model.Policy, ...], dict[str, frozenset[str]]]:
-    """Stored policies → (the policies to compile, the compiler's ``isolation_scopes``)."""
-    kept: list[model.Policy] = []
-    scopes: dict[str, set[str]] = {}
-    for policy in policies:
-        if not policy.name.startswith(PREFIX):
-            kept.append(policy)
-            continue
-        ns, _, rest = policy.name[len(PREFIX) :].partition(".")
-        scopes.setdefault(ns, set())
-        if not rest:
-            continue
-        kept.append(policy)
-        if policy.ingress:
-            scopes[ns] |= {e.address_set for e in policy.applied_to if e.address_set}
-    return tuple(kept), {ns: frozenset(s) for ns, s in scopes.items()}
+        "action": "allow",
+        "applied_to": [{"tenant": namespace}],
+        "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "any"}]}],
+    }
+    return namespace if {k: v for k, v in document.items() if k != "id"} == marker else None
 
 
 def segment_of(pod: ko.Pod, settings: Settings) -> str:
@@ -167,10 +164,7 @@ def translate(
     t = _Translator(namespaces, pods, settings or Settings())
     for policy in sorted(policies, key=lambda p: (p.namespace, p.name)):
         t.policy(policy)
-    scopes = {ns.name: frozenset(t.scopes[ns.name]) for ns in namespaces}
-    for ns, names in t.scopes.items():
-        scopes[ns] = frozenset(names)
-    return Translation(tuple(t.out), dict(sorted(t.sets.items())), scopes, t.origins)
+    return Translation(tuple(t.out), dict(sorted(t.sets.items())), t.origins)
 
 
 class _Translator:
@@ -184,7 +178,6 @@ class _Translator:
             for port in pod.ports:
                 self.numbers[port.protocol, port.name].add(port.port)
         self.sets: dict[str, SetDefinition] = {}
-        self.scopes: dict[str, set[str]] = defaultdict(set)
         self.out: list[model.Policy] = []
         self.origins: dict[str, Origin] = {}
 
@@ -204,6 +197,15 @@ class _Translator:
         if port is None and only is not None and only[0] == self.settings.segment_label:
             return [model.Endpoint.of_tenant(ns, only[1]) for ns in namespaces]
         return [self._set(SetDefinition(tuple(sorted(namespaces)), pods, port))]
+
+    def _targets(
+        self, policy: ko.NetworkPolicy, port: tuple[str, str, int] | None
+    ) -> tuple[model.Endpoint, ...]:
+        """The pods ``policy`` applies to; a set is narrowed to the namespace's tenant."""
+        return tuple(
+            replace(e, tenant=model.TenantRef(name=policy.namespace)) if e.address_set else e
+            for e in self._select([policy.namespace], policy.pod_selector, port)
+        )
 
     def _namespaces(self, selector: selectors.Selector) -> list[str]:
         return [n.name for n in self.namespaces if selector.matches(n.label_map)]
@@ -230,8 +232,7 @@ class _Translator:
 
     def policy(self, policy: ko.NetworkPolicy) -> None:
         name = f"{PREFIX}{policy.namespace}.{policy.name}"
-        targets = self._select([policy.namespace], policy.pod_selector, None)
-        self.scopes[policy.namespace] |= {t.address_set for t in targets if t.address_set}
+        targets = self._targets(policy, None)
         ingress, in_origin, named = self._clauses(policy, policy.ingress, ingress=True)
         egress, out_origin, _ = self._clauses(policy, policy.egress, ingress=False)
         nothing = (
@@ -241,13 +242,11 @@ class _Translator:
             ingress, in_origin = nothing, (-1,)
         if policy.isolates_egress and not egress:
             egress, out_origin = nothing, (-1,)
-        self.out.append(model.Policy(name, tuple(targets), ingress, egress, external_id=policy.uid))
+        self.out.append(model.Policy(name, targets, ingress, egress, external_id=policy.uid))
         self.origins[name] = Origin(policy.key, in_origin, out_origin)
         for i, (port, clause, index) in enumerate(named):
             split = f"{name}:{i}"
-            split_targets = self._select([policy.namespace], policy.pod_selector, port)
-            self.scopes[policy.namespace] |= {t.address_set for t in split_targets if t.address_set}
-            self.out.append(model.Policy(split, tuple(split_targets), (clause,)))
+            self.out.append(model.Policy(split, self._targets(policy, port), (clause,)))
             self.origins[split] = Origin(policy.key, (index,))
 
     def _clauses(

@@ -14,7 +14,9 @@ Endpoints are exactly one of:
 * ``cidr`` — peers only;
 * a tenant, optionally narrowed to one of its segments;
 * ``address_set``: a named address set whose membership is kept elsewhere (for example the
-  endpoints a Kubernetes podSelector picks).
+  endpoints a Kubernetes podSelector picks). As a target it may be narrowed to one tenant
+  (``tenant`` given too): its members in that tenant. Only such a narrowed set isolates the
+  endpoints it picks in a ``kubernetes``-mode tenant (see :mod:`romana.core.policy.trees`).
 
 Tenants are referred to by name, by external id, or by number (their id in the address);
 several of these may be given together and must then all hold for the same tenant.
@@ -128,7 +130,8 @@ class Endpoint:
         if kind is Kind.CIDR:
             return f"cidr {self.cidr}"
         if kind is Kind.ADDRESS_SET:
-            return f"address set {self.address_set}"
+            where = f" in {self.tenant}" if self.tenant is not None else ""
+            return f"address set {self.address_set}{where}"
         if kind is Kind.TENANT:
             return str(self.tenant)
         if kind is Kind.SEGMENT:

@@ -10,7 +10,8 @@ Both shapes normalise to one model:
 * endpoints: ``tenant``/``tenant_id`` as a string name the tenant (v2 uses the Kubernetes
   namespace); an integer ``tenant_id`` or ``tenant_network_id`` is the tenant's id in the
   address (this implementation keeps no separate database id); likewise for segments.
-* ``action`` (``allow`` or ``deny``) and ``address_set`` endpoints extend both shapes.
+* ``action`` (``allow`` or ``deny``) and ``address_set`` endpoints extend both shapes; in
+  ``applied_to`` an ``address_set`` may carry a ``tenant``: the set's members in that tenant.
 
 Validation follows Romana v1 (``common.Policy.Validate``) and keeps its messages where it had
 one, with the field path in front instead of ``Rule #n``. Every problem is reported at once in
@@ -243,6 +244,9 @@ class _Parser:
         given += ["tenant"] if any(obj.get(k) not in (None, "") for k in _TENANT_KEYS) else []
         if segment is not None and "tenant" not in given:
             self.add(at, "a segment needs a tenant")
+        if target and given == ["address_set", "tenant"] and segment is None:
+            # A set narrowed to one tenant: its members there (see model.Endpoint).
+            given = ["address_set"]
         if len(given) > 1:
             self.add(
                 at,

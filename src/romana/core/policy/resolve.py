@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from romana.core import addressing, ruleset
+from romana.core import addressing, ruleset, tenancy
 from romana.core.policy import model
 from romana.core.policy import scope as scope_mod
 
@@ -73,6 +73,7 @@ class Tenant:
     ids: Mapping[str, int]
     segments: Mapping[str, int] = field(default_factory=dict)
     external_id: str = ""
+    isolation: tenancy.Isolation = tenancy.ROMANA
 
 
 def _name(tenant: TenantLike) -> str:
@@ -170,7 +171,12 @@ class Resolver:
         if kind is model.Kind.ADDRESS_SET:
             assert endpoint.address_set is not None
             self._check_set(endpoint.address_set, where)
-            return [Target(TargetKind.SET, address_set=endpoint.address_set)]
+            if endpoint.tenant is None:
+                return [Target(TargetKind.SET, address_set=endpoint.address_set)]
+            return [
+                Target(TargetKind.SET, t.name, address_set=endpoint.address_set)
+                for t in self._find(endpoint.tenant, where)
+            ]
         assert endpoint.tenant is not None
         tenants = self._find(endpoint.tenant, where)
         if endpoint.segment is None:

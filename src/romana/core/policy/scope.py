@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from romana.core import addressing, memo
+from romana.core import tenancy as tenancy_mod
 from romana.core.policy import model
 
 # Interned values kept: a few times the tenants (and far more than the networks) of a host.
@@ -48,6 +49,10 @@ class TenantLike(Protocol):
     @property
     def segments(self) -> Mapping[str, int]:
         """Segment name -> segment id (the same in every network of the tenant)."""
+
+    @property
+    def isolation(self) -> tenancy_mod.Isolation:
+        """How the tenant's endpoints are isolated when no policy says otherwise."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +81,12 @@ class FrozenTenant(memo.HashedOnce):
     external_id: str
     id_items: tuple[tuple[str, int], ...]
     segment_items: tuple[tuple[str, int], ...]
+    isolation: tenancy_mod.Isolation = tenancy_mod.ROMANA
     _hash: int = field(init=False, repr=False, compare=False)
     __hash__ = memo.HashedOnce.__hash__
 
     def _fields(self) -> tuple[object, ...]:
-        return (self.name, self.external_id, self.id_items, self.segment_items)
+        return (self.name, self.external_id, self.id_items, self.segment_items, self.isolation)
 
     @property
     def ids(self) -> Mapping[str, int]:
@@ -100,6 +106,7 @@ class FrozenTenant(memo.HashedOnce):
             tenant.external_id,
             tuple(sorted(tenant.ids.items())),
             tuple(sorted(tenant.segments.items())),
+            tenant.isolation,
         )
 
 
@@ -109,8 +116,9 @@ def _frozen_tenant(
     external_id: str,
     id_items: tuple[tuple[str, int], ...],
     segment_items: tuple[tuple[str, int], ...],
+    isolation: tenancy_mod.Isolation,
 ) -> FrozenTenant:
-    return FrozenTenant(name, external_id, id_items, segment_items)
+    return FrozenTenant(name, external_id, id_items, segment_items, isolation)
 
 
 @functools.lru_cache(maxsize=INTERNED)

@@ -1,15 +1,17 @@
 """Lay out the fixed entry chains and the four classification trees of a compiled ruleset.
 
 A tree is one (direction, action) pair: ingress deny, ingress allow, egress deny, egress
-allow. Its root holds the policies applied to every local endpoint and to address sets,
-then one :class:`ruleset.Dispatch` per network on the tenant field of the destination
+allow. Its root holds the policies applied to every local endpoint and to plain address
+sets, then one :class:`ruleset.Dispatch` per network on the tenant field of the destination
 (ingress) or source (egress) address. A tenant chain holds the tenant's policies and one
 dispatch per network on the segment field; a segment chain holds the segment's policies.
 
 A tenant appears in a tree only when something hangs off it there (in the ingress allow tree
-every tenant does: its own-tenant default lives there), and a segment chain exists only for
-a segment with policies, so the layout grows with tenants, segments with policies and
-policies, never with endpoints.
+every tenant does: its isolation default lives there), and a segment chain exists only for a
+segment with policies — or, in the ingress allow tree, for every segment of a ``romana``-mode
+tenant whose segments are isolated — so the layout grows with tenants, segments and
+policies, never with endpoints. An address set narrowed to a tenant attaches inside that
+tenant's chain (matched there, so only its members in the tenant); a plain set at the root.
 
 Verdict discipline, which keeps every deny ahead of every allow:
 
@@ -20,12 +22,17 @@ Verdict discipline, which keeps every deny ahead of every allow:
   then every allow that could apply (root, tenant, segment — evaluated in that order) has
   been tried.
 
-Tenants isolated per endpoint (``scopes``: Kubernetes namespaces, each with the address sets
-that name endpoints inside it) replace the own-tenant default of the ingress allow tree with
-the Kubernetes rule: their chain first tries every ingress allow applied to the tenant, to
-its segments and to its scoped sets (matched on the destination inside the tenant chain, not
-at the root), then drops what any of those targets still holds, then accepts: an endpoint
-no ingress policy selects is open to everyone.
+The ingress allow default of a tenant is its :class:`romana.core.tenancy.Isolation`, never a
+policy's name:
+
+* ``romana`` with segments ``isolated`` (the default): each segment chain accepts sources of
+  the same tenant and segment (in every network of the tenant); the tenant chain then drops
+  the rest of its own tenant ("other segments"); other tenants fall back to the root, which
+  accepts infrastructure (tenant 0) and drops everything else ("other tenants");
+* ``romana`` with segments ``open``: the tenant chain accepts its whole tenant;
+* ``kubernetes``: NetworkPolicy semantics. The chain first tries every ingress allow applied
+  to the tenant, its segments and its narrowed sets, then drops what any of those targets
+  still holds, then accepts: an endpoint no ingress policy selects is open to everyone.
 
 A tenant's chains in one tree are a pure function of a :class:`TenantLevel`, memoised: a
 recompilation rebuilds only the tenants whose attached policies changed.
@@ -38,7 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from romana.core import addressing, memo, ruleset
+from romana.core import addressing, memo, ruleset, tenancy
 from romana.core.policy import model, resolve, scope
 
 FORWARD = "romana-forward"
@@ -108,18 +115,17 @@ class TenantLevel(NamedTuple):
     """Everything one tenant's chains in one tree depend on.
 
     ``tenant_jumps``: the policies attached to the tenant (None: no slot). ``segments``: each
-    segment with policies here and its jumps. ``scoped_sets``: for a tenant isolated per
-    endpoint (``per_endpoint``, ingress allow only), each of its sets and its jumps (None:
-    no slot). A named tuple: one is made, hashed and compared per tenant per tree."""
+    segment with policies here and its jumps. ``sets``: each address set narrowed to this
+    tenant with policies here, and its jumps. The tenant carries its isolation. A named
+    tuple: one is made, hashed and compared per tenant per tree."""
 
     direction: model.Direction
     action: model.Action
     tenant: scope.FrozenTenant
     frame: scope.Frame
-    per_endpoint: bool
     tenant_jumps: Jumps | None
     segments: tuple[tuple[int, Jumps], ...]
-    scoped_sets: tuple[tuple[str, Jumps | None], ...]
+    sets: tuple[tuple[str, Jumps], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +143,9 @@ class Builder:
         resolver: resolve.Resolver,
         slots: Mapping[Slot, Sequence[tuple[str, str]]],
         interface_prefix: str,
-        scopes: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.resolver = resolver
         self.slots = slots
-        self.scopes = dict(scopes or {})
         self.from_endpoint = ruleset.Interface(ruleset.Side.SRC, interface_prefix)
         self.to_endpoint = ruleset.Interface(ruleset.Side.DST, interface_prefix)
 
@@ -212,17 +216,8 @@ class Builder:
         own = [s for s in self.slots if s.direction is direction and s.action is action]
         kinds = resolve.TargetKind
         rules = self._jumps(Slot(direction, action, resolve.Target(kinds.LOCAL)))
-        scoped = (
-            {name for names in self.scopes.values() for name in names}
-            if (direction, action) == (_IN, _ALLOW)
-            else set()
-        )
         address_sets = sorted(
-            {
-                s.target
-                for s in own
-                if s.target.kind is kinds.SET and s.target.address_set not in scoped
-            }
+            {s.target for s in own if s.target.kind is kinds.SET and not s.target.tenant}
         )
         for target in address_sets:
             for m in self._set_matches(side, target):
@@ -231,15 +226,15 @@ class Builder:
         # One pass over the slots, not one per tenant: the tree has a chain per tenant.
         at_tenant: dict[str, Jumps] = {}
         at_segment: dict[str, dict[int, Jumps]] = {}
-        at_set: dict[str, Jumps] = {}
+        at_set: dict[str, dict[str, Jumps]] = {}
         for s in own:
             jumps = tuple(self.slots[s])
             if s.target.kind is kinds.TENANT:
                 at_tenant[s.target.tenant] = jumps
             elif s.target.kind is kinds.SEGMENT:
                 at_segment.setdefault(s.target.tenant, {})[s.target.segment] = jumps
-            elif s.target.kind is kinds.SET:
-                at_set[s.target.address_set] = jumps
+            elif s.target.kind is kinds.SET and s.target.tenant:
+                at_set.setdefault(s.target.tenant, {})[s.target.address_set] = jumps
         tenants = [
             t
             for t in self.resolver.tenants
@@ -249,17 +244,15 @@ class Builder:
         entries: dict[str, list[tuple[int, str]]] = {}
         for tenant in tenants:
             segments = at_segment.get(tenant.name, {})
-            per_endpoint = (direction, action) == (_IN, _ALLOW) and tenant.name in self.scopes
-            scoped_sets = sorted(self.scopes[tenant.name]) if per_endpoint else []
+            sets = at_set.get(tenant.name, {})
             level = TenantLevel(
                 direction,
                 action,
                 tenant,
                 self.resolver.frame,
-                per_endpoint,
                 at_tenant.get(tenant.name),
                 tuple((s, segments[s]) for s in sorted(segments)),
-                tuple((name, at_set.get(name)) for name in scoped_sets),
+                tuple((name, sets[name]) for name in sorted(sets)),
             )
             built = tenant_chains(level)
             below += built.chains
@@ -350,51 +343,75 @@ def tenant_chains(level: TenantLevel) -> TenantChains:
     """The chains of one tenant in one tree, from what they depend on alone."""
     direction, action, tenant = level.direction, level.action, level.tenant
     ids = tenant.ids
-    per_endpoint = level.per_endpoint
-    restricting = (direction, action) == (_OUT, _ALLOW) or per_endpoint
+    layouts = level.frame.layouts
+    ingress_allow = (direction, action) == (_IN, _ALLOW)
+    kube = ingress_allow and tenant.isolation.mode is tenancy.Mode.KUBERNETES
+    romana = ingress_allow and not kube
+    own_segment_only = romana and tenant.isolation.segments is tenancy.Segments.ISOLATED
+    restricting = (direction, action) == (_OUT, _ALLOW) or kube
+    what = "ingress isolated" if kube else "egress restricted"
+    side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
     rules: list[ruleset.Rule] = []
-    for name, jumps in level.scoped_sets:
-        for m in _set_matches(ruleset.Side.DST, name, level.frame.versions):
-            rules += _jump_rules(jumps or (), (m,))
-    if (direction, action) == (_IN, _ALLOW) and not per_endpoint:
-        for network, lay in level.frame.layouts:
+    for name, jumps in level.sets:
+        for m in _set_matches(side, name, level.frame.versions):
+            rules += _jump_rules(jumps, (m,))
+    if romana and not own_segment_only:
+        for network, lay in layouts:
             if network in ids:
-                own_tenant = addressing.tenant_match(lay, ids[network])
-                src = ruleset.Address(ruleset.Side.SRC, own_tenant)
+                src = ruleset.Address(ruleset.Side.SRC, addressing.tenant_match(lay, ids[network]))
                 rules.append(ruleset.Rule((src,), ruleset.ACCEPT, f"own tenant {network}"))
     rules += _jump_rules(level.tenant_jumps or ())
+    with_policies = dict(level.segments)
+    chained = set(with_policies)
+    if own_segment_only:
+        chained |= {addressing.DEFAULT_SEGMENT, *tenant.segments.values()}
     below = []
-    for segment, jumps in level.segments:
-        seg_rules = _jump_rules(jumps)
-        if restricting:
-            what = "ingress isolated" if per_endpoint else "egress restricted"
+    for segment in sorted(chained):
+        seg_rules = _jump_rules(with_policies.get(segment, ()))
+        if own_segment_only:
+            for network, lay in layouts:
+                if network in ids and segment <= lay.max_segment:
+                    own = addressing.segment_match(lay, ids[network], segment)
+                    seg_rules.append(
+                        ruleset.Rule(
+                            (ruleset.Address(ruleset.Side.SRC, own),),
+                            ruleset.ACCEPT,
+                            f"own tenant and segment {network}",
+                        )
+                    )
+        if restricting and segment in with_policies:
             seg_rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: segment"))
         below.append(ruleset.Chain(_name(direction, action, tenant, segment), tuple(seg_rules)))
-    side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
     rules += _dispatch(
         level.frame,
         side,
         lambda lay, n: [
             (addressing.segment_match(lay, ids[n], s).value, _name(direction, action, tenant, s))
-            for s, _ in level.segments
+            for s in sorted(chained)
             if n in ids and s <= lay.max_segment
         ],
         lambda lay: addressing.segment_match(lay, 0, 0).mask,
         "segment",
     )
-    for name, jumps in level.scoped_sets:
-        if jumps is not None:
-            for m in _set_matches(ruleset.Side.DST, name, level.frame.versions):
-                rules.append(ruleset.Rule((m,), ruleset.DROP, "ingress isolated: set"))
+    if restricting:
+        for name, _ in level.sets:
+            for m in _set_matches(side, name, level.frame.versions):
+                rules.append(ruleset.Rule((m,), ruleset.DROP, f"{what}: set"))
     if restricting and level.tenant_jumps is not None:
-        what = "ingress isolated" if per_endpoint else "egress restricted"
         rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: tenant"))
-    if per_endpoint:
+    if kube:
         rules.append(ruleset.Rule((), ruleset.ACCEPT, "not isolated: no ingress policy"))
-    own = _name(direction, action, tenant)
+    if own_segment_only:
+        for network, lay in layouts:
+            if network in ids:
+                src = ruleset.Address(ruleset.Side.SRC, addressing.tenant_match(lay, ids[network]))
+                rules.append(
+                    ruleset.Rule((src,), ruleset.DROP, f"isolation: other segments {network}")
+                )
+    chain = _name(direction, action, tenant)
     dispatch = tuple(
-        (network, addressing.tenant_match(lay, ids[network]).value, own)
-        for network, lay in level.frame.layouts
+        (network, addressing.tenant_match(lay, ids[network]).value, chain)
+        for network, lay in layouts
         if network in ids
     )
-    return TenantChains((ruleset.Chain(own, tuple(rules)), *below), dispatch)
+    return TenantChains((ruleset.Chain(chain, tuple(rules)), *below), dispatch)

@@ -16,9 +16,11 @@ Public API (import the package, ``from romana.core import topology``)::
     topology.placement(topology, name) -> Placement          the host's prefixes per network
     topology.find(topology, name_or_ip) -> Host
     topology.tree_view(topology) -> dict;  topology.draw(view) -> str
+    topology.capacity(layout) -> Capacity                    widths, what they hold, warnings
     Topology.host(name), Topology.host_by_ip(ip), Topology.network(name), Topology.tree_of(net)
 
 Modules: :mod:`.model` (values and invariants), :mod:`.carving` (the power-of-two rule),
+:mod:`.widths` (the widths of a Romana v2 network, and capacities),
 :mod:`.networks` and :mod:`.parse` (document in), :mod:`.hosts` (placing, removing and
 relabelling hosts), :mod:`.export` (document and views out).
 The per-host routes derived from a topology live in :mod:`romana.core.routeplan`.
@@ -44,8 +46,11 @@ from romana.core.topology.model import (
     placement,
 )
 from romana.core.topology.parse import parse
+from romana.core.topology.widths import KUBELET_MAX_PODS, Capacity, capacity
 
 __all__ = [
+    "KUBELET_MAX_PODS",
+    "Capacity",
     "Group",
     "Host",
     "HostPrefix",
@@ -56,6 +61,7 @@ __all__ = [
     "Placement",
     "Topology",
     "Tree",
+    "capacity",
     "draw",
     "find",
     "from_json_dict",

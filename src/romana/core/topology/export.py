@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from romana.core import addressing
-from romana.core.topology import carving, model, parse
+from romana.core.topology import carving, model, parse, widths
 
 
 def to_document(topology: model.Topology) -> dict[str, Any]:
@@ -90,11 +90,13 @@ def tree_view(topology: model.Topology) -> dict[str, Any]:
     """Every tree with each group's prefix per network and each host's prefixes.
 
     Shape: ``{"topologies": [{"networks", "topology_bits", "root": Node}],
-    "unplaced_networks": [names]}`` where ``Node = {"name", "path", "assignment", "routing",
-    "first", "capacity", "prefixes": {network: cidr}, "free_slots", "hosts": [{"name", "ip",
-    "ip6", "index", "labels", "prefixes"}], "groups": [Node]}`` (``ip6`` None when unset).
+    "unplaced_networks": [names], "networks": [Capacity], "warnings": [text]}`` where
+    ``Node = {"name", "path", "assignment", "routing", "first", "capacity", "prefixes":
+    {network: cidr}, "free_slots", "hosts": [{"name", "ip", "ip6", "index", "labels",
+    "prefixes"}], "groups": [Node]}`` (``ip6`` None when unset).
     ``free_slots`` counts the padding slots of a group's subgroup list (room for more
-    subgroups).
+    subgroups). ``networks`` gives each network's chosen widths and what they hold
+    (:meth:`romana.core.topology.widths.Capacity.to_dict`); ``warnings`` collects theirs.
     """
     hosts = {h.name: h for h in topology.hosts}
     layouts = topology.layouts
@@ -109,9 +111,12 @@ def tree_view(topology: model.Topology) -> dict[str, Any]:
             }
         )
     placed = {n for tree in topology.trees for n in tree.networks}
+    capacities = [widths.capacity(n.layout) for n in topology.networks]
     return {
         "topologies": trees,
         "unplaced_networks": [n.name for n in topology.networks if n.name not in placed],
+        "networks": [c.to_dict() for c in capacities],
+        "warnings": [w for c in capacities for w in c.warnings],
     }
 
 

@@ -5,10 +5,11 @@ block_mask?}`` and becomes an :func:`romana.core.addressing.layout`, which valid
 widths. Rules added here:
 
 * Names are unique; no network's CIDR contains another's (overlapping CIDRs always nest).
-* ``block_mask`` is Romana v2's address-block prefix length. Our plan has no blocks; the
-  nearest meaning is "addresses below this prefix belong to one endpoint field", so it maps to
-  ``endpoint_bits = address_bits - block_mask`` with the default tenant and segment widths.
-  It must lie in ``prefixlen … address_bits - 2`` and cannot be given with ``endpoint_bits``.
+* ``block_mask`` is Romana v2's address-block prefix length. Our plan has no blocks, so it
+  is not the endpoint width: the widths of such a network are chosen from all the bits it
+  leaves, once its topology's needs are known (:mod:`romana.core.topology.widths`), with
+  ``address_bits - block_mask`` as the floor of its endpoint bits. It must lie in
+  ``prefixlen … address_bits - 2`` and cannot be given with ``endpoint_bits``.
 * ``tenants`` lists the tenants that may use the network (names matching
   ``^[a-zA-Z0-9_.-]+$``); empty, absent, or v2's ``["*"]`` admits every tenant.
 """
@@ -17,12 +18,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
 from romana.core import addressing
-from romana.core.errors import InvalidInput, Issues
-from romana.core.topology import model
+from romana.core.errors import InvalidInput, Issue, Issues
+from romana.core.topology import model, widths
 
 TENANT_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
 ANY_TENANT = "*"
@@ -38,10 +40,30 @@ class Declared:
     names: dict[str, int] = field(default_factory=dict)
     """Network name → its position in the list, for every uniquely named entry."""
     valid: dict[str, model.Network] = field(default_factory=dict)
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    """``block_mask`` networks whose widths wait for their topology's needs."""
 
 
-def parse_networks(raw: object, issues: Issues) -> Declared:
-    """Parse the ``networks`` list, adding every problem to ``issues``."""
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    where: str
+    floor: addressing.Layout
+    """The network validated with the narrowest endpoint field ``block_mask`` allows."""
+    block_mask: int
+    tenants: tuple[str, ...]
+
+    @property
+    def room(self) -> widths.Room:
+        lay = self.floor
+        return widths.Room(lay.topology_bits + lay.endpoint_bits, lay.endpoint_bits)
+
+
+def parse_networks(raw: object, issues: Issues, topologies: object = None) -> Declared:
+    """Parse the ``networks`` list, adding every problem to ``issues``.
+
+    ``topologies`` is the document's raw ``topologies`` list: the widths of a ``block_mask``
+    network depend on the topology it is in. Its own problems are the parser's to report.
+    """
     out = Declared()
     if raw is None:
         return out
@@ -51,6 +73,7 @@ def parse_networks(raw: object, issues: Issues) -> Declared:
     for i, item in enumerate(raw):
         _network(item, i, issues, out)
     _overlaps(out, issues)
+    _choose_widths(out, topologies, issues)
     return out
 
 
@@ -70,10 +93,13 @@ def _network(raw: object, i: int, issues: Issues, out: Declared) -> None:
         out.names[name] = i
     tenants = _tenants(doc.get("tenants"), f"{where}.tenants", issues)
     endpoint_bits = doc.get("endpoint_bits")
+    block_mask = None
     if "block_mask" in doc:
         if "endpoint_bits" in doc:
             issues.add(where, "give endpoint_bits or block_mask, not both")
-        endpoint_bits = _block_mask(doc["block_mask"], doc.get("cidr"), where, issues)
+        block_mask = _block_mask(doc["block_mask"], doc.get("cidr"), where, issues)
+        # Validated at its floor now; the width chosen later is never narrower.
+        endpoint_bits = None if block_mask is None else block_mask[1]
     cidr = doc.get("cidr")
     try:
         # addressing.layout checks that the widths are integers and reports the field.
@@ -87,10 +113,31 @@ def _network(raw: object, i: int, issues: Issues, out: Declared) -> None:
             tenants_configured=bool(tenants),
         )
     except InvalidInput as exc:
-        issues.extend(exc.issues)
+        if block_mask is None:
+            issues.extend(exc.issues)
+        else:
+            issues.extend(_at_floor(exc.issues, where, block_mask))
         return
-    if name is not None:
+    if name is None:
+        return
+    if block_mask is None:
         out.valid[name] = model.Network(lay, tenants)
+    else:
+        out.pending[name] = _Pending(where, lay, block_mask[0], tenants)
+
+
+def _at_floor(found: Iterable[Issue], where: str, block_mask: tuple[int, int]) -> list[Issue]:
+    # The width sum is checked with endpoint bits the user did not write: say where they came from.
+    return [
+        Issue(
+            i.field,
+            f"{i.rule} (with endpoint_bits {block_mask[1]}, the fewest a block_mask of "
+            f"{block_mask[0]} allows)",
+        )
+        if i.field == where
+        else i
+        for i in found
+    ]
 
 
 def _tenants(raw: object, where: str, issues: Issues) -> tuple[str, ...]:
@@ -114,7 +161,8 @@ def _tenants(raw: object, where: str, issues: Issues) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _block_mask(raw: object, cidr: object, where: str, issues: Issues) -> int | None:
+def _block_mask(raw: object, cidr: object, where: str, issues: Issues) -> tuple[int, int] | None:
+    """``(block_mask, address bits - block_mask)``: the mask and its endpoint-bits floor."""
     if not isinstance(raw, int) or isinstance(raw, bool):
         issues.add(f"{where}.block_mask", "must be an integer")
         return None
@@ -126,24 +174,70 @@ def _block_mask(raw: object, cidr: object, where: str, issues: Issues) -> int | 
         issues.add(
             f"{where}.block_mask",
             f"must be {net.prefixlen} <= block_mask <= {net.max_prefixlen - 2} "
-            "(it sets endpoint_bits = address bits - block_mask, which must be >= 2)",
+            "(endpoint_bits are at least address bits - block_mask, and at least 2)",
         )
         return None
-    return net.max_prefixlen - raw
+    return raw, net.max_prefixlen - raw
+
+
+def _choose_widths(out: Declared, topologies: object, issues: Issues) -> None:
+    """Give every ``block_mask`` network its endpoint bits (rule in :mod:`.widths`)."""
+    for t, entry in enumerate(topologies if isinstance(topologies, list) else []):
+        names = entry.get("networks") if isinstance(entry, Mapping) else None
+        if not isinstance(names, list):
+            continue
+        listed = list(dict.fromkeys(n for n in names if isinstance(n, str)))
+        waiting = [n for n in listed if n in out.pending]
+        if not waiting:
+            continue
+        # Unequal explicit widths are the parser's to report; any one of them will do here.
+        fixed = next((out.valid[n].layout.topology_bits for n in listed if n in out.valid), None)
+        need = widths.tree_bits(cast("Mapping[str, object]", entry).get("map"))
+        bits = widths.shared_topology_bits((out.pending[n].room for n in waiting), fixed, need)
+        why = (
+            f"topologies[{t}] needs {need} topology bits for its groups and listed hosts"
+            if fixed is None
+            else f"topologies[{t}] has {fixed} topology bits (set by the widths of its other "
+            "networks)"
+        )
+        for name in waiting:
+            _settle(out, name, bits, why, issues)
+    for name in list(out.pending):  # in no topology: nothing constrains its topology bits
+        bits = widths.shared_topology_bits([out.pending[name].room], None, 0)
+        _settle(out, name, bits, "", issues)
+
+
+def _settle(out: Declared, name: str, topology_bits: int, why: str, issues: Issues) -> None:
+    pending = out.pending.pop(name)
+    lay, room = pending.floor, pending.room
+    endpoint_bits = room.bits - topology_bits
+    if endpoint_bits < room.floor:
+        issues.add(
+            f"{pending.where}.block_mask",
+            f"{why}; with tenant_bits {lay.tenant_bits} and segment_bits {lay.segment_bits} the "
+            f"/{lay.cidr.prefixlen} network then leaves {max(endpoint_bits, 0)} endpoint bits, "
+            f"fewer than the {room.floor} of a /{pending.block_mask} block",
+        )
+        return
+    chosen = addressing.layout(
+        name, str(lay.cidr), lay.tenant_bits, lay.segment_bits, endpoint_bits
+    )
+    out.valid[name] = model.Network(chosen, pending.tenants)
 
 
 def _overlaps(out: Declared, issues: Issues) -> None:
-    seen: list[tuple[int, model.Network]] = []
+    seen: list[tuple[int, addressing.Layout]] = []
     for name, i in out.names.items():
-        net = out.valid.get(name)
-        if net is None:
+        pending = out.pending.get(name)
+        lay = pending.floor if pending else out.valid[name].layout if name in out.valid else None
+        if lay is None:
             continue
         for j, other in seen:
-            a, b = net.layout.cidr, other.layout.cidr
+            a, b = lay.cidr, other.cidr
             if a.version == b.version and a.overlaps(b):
                 issues.add(
                     f"networks[{i}].cidr",
                     f"{a} overlaps networks[{j}] {other.name!r} ({b}): "
                     "no network may contain another",
                 )
-        seen.append((i, net))
+        seen.append((i, lay))

@@ -11,10 +11,11 @@ Document shape::
 
 Rules, beyond the carving of :mod:`romana.core.topology.carving`:
 
-* Widths default to :data:`romana.core.addressing.DEFAULT_WIDTHS`. A v2 ``block_mask`` (the
-  prefix length of a v2 address block) gives ``endpoint_bits = address_bits - block_mask``;
-  tenant and segment keep their defaults. ``tenants`` empty, absent or ``["*"]`` (v2's
-  output spelling) admits every tenant.
+* Widths default to :data:`romana.core.addressing.DEFAULT_WIDTHS`. A network given with v2's
+  ``block_mask`` (the prefix length of a v2 address block) instead of ``endpoint_bits`` gets
+  widths chosen from all the bits it leaves (:mod:`romana.core.topology.widths`): enough
+  endpoint bits for kubelet's default ``maxPods``, the rest to hosts. ``tenants`` empty,
+  absent or ``["*"]`` (v2's output spelling) admits every tenant.
 * A ``map`` of exactly one group makes that group the root, owning all topology bits;
   any other ``map`` (several groups, hosts, or empty) sits under an unnamed root. A list of
   hosts makes its enclosing group a leaf holding them; a list may not mix hosts and groups.
@@ -355,7 +356,7 @@ def parse(document: object) -> model.Topology:
     """
     p = _Parser()
     doc = model.check_object(document, "document", _TOP_KEYS, p.issues)
-    p.declared = networks.parse_networks(doc.get("networks"), p.issues)
+    p.declared = networks.parse_networks(doc.get("networks"), p.issues, doc.get("topologies"))
     trees = p.topology_list(doc.get("topologies"))
     p.issues.raise_if_any()
     nets = tuple(p.declared.valid[name] for name in p.declared.names)

@@ -70,17 +70,29 @@ def test_rules_grow_with_tenants_not_with_anything_per_endpoint() -> None:
     more = dict(FIXTURE, policies=[])
     more["tenants"] = [*FIXTURE["tenants"], {"name": "green", "ids": {"v4": 3, "v6": 3}}]
     grown = compile.compile_ruleset(policy_inputs.compile_input(more))
-    # One more dispatch entry per network (no new rule) plus the new tenant's chain.
-    assert {c.name for c in grown.chains} - {c.name for c in base.chains} == {"romana-ia-green"}
-    assert grown.rule_count == base.rule_count + 2
+    # One more dispatch entry per network (no new rule), the new tenant's chain (segment
+    # dispatch and the other-segments drop, per network) and its default segment's chain
+    # (the own-segment accept, per network).
+    assert {c.name for c in grown.chains} - {c.name for c in base.chains} == {
+        "romana-ia-green",
+        "romana-ia-green.default",
+    }
+    assert grown.rule_count == base.rule_count + 6
 
 
 def test_the_skeleton_without_policies() -> None:
     rs = compiled([])
     assert [c.name for c in rs.hooked] == ["romana-forward", "romana-input"]
+    # Segments are isolated by default: every segment has its own-segment chain.
     assert [c.name for c in rs.chains if c.name.startswith(("romana-ia-", "romana-pi-"))] == [
         "romana-ia-blue",
+        "romana-ia-blue.default",
+        "romana-ia-blue.frontend",
+        "romana-ia-blue.backend",
         "romana-ia-red",
+        "romana-ia-red.default",
+        "romana-ia-red.frontend",
+        "romana-ia-red.backend",
     ]
     assert rs.notes == ()
 
@@ -117,9 +129,9 @@ def test_numeric_and_external_references_resolve_to_named_tenants() -> None:
         "ingress": [{"peers": [{"tenant_id": 1}], "rules": [{"protocol": "any"}]}],
     }
     rs = compiled([policy])
-    assert [r.verdict for r in rs.chain("romana-ia-red").rules][-1] == ruleset.jump(
-        "romana-pi-by-number"
-    )
+    assert ruleset.jump("romana-pi-by-number") in [
+        r.verdict for r in rs.chain("romana-ia-red").rules
+    ]
     peer_rules = rs.chain("romana-pi-by-number").rules
     # Tenant 1 is blue in both networks: one masked match per network.
     assert len(peer_rules) == 2
@@ -170,7 +182,8 @@ def test_long_or_unusual_names_are_hashed_within_the_limits() -> None:
     rs = compile.compile_ruleset(policy_inputs.compile_input(fixture))
     names = [c.name for c in rs.chains]
     assert all(len(n) <= ruleset.MAX_CHAIN_NAME for n in names)
-    assert len([n for n in names if n.startswith("romana-ia-_")]) == 2
+    # the tenant chain and its two segments' chains (default and web.tier)
+    assert len([n for n in names if n.startswith("romana-ia-_")]) == 3
 
 
 def test_unsupported_policies_are_all_named_with_their_reason() -> None:

@@ -57,14 +57,24 @@ def allowed(
 NO_POLICY = rules_for([])
 
 
+def why(
+    rs: ruleset.Ruleset, src: addressing.IPAddress, dst: addressing.IPAddress, dport: int = 80
+) -> tuple[str, ...]:
+    """The rules that decided a new TCP connection to a local endpoint, and the verdict."""
+    return evaluate.verdict(rs, evaluate.Packet(src, dst, TCP, P.TO_ENDPOINT, dport=dport)).reasons
+
+
 @pytest.mark.parametrize(
     ("src", "dst", "path", "expected"),
     [
-        # own tenant, any segment, any host, either network
-        (ep("blue", "frontend", host=2), ep("blue", "backend"), P.TO_ENDPOINT, True),
+        # own tenant and segment, any host, either network
         (ep("blue", "backend", host=3), ep("blue", "backend"), P.TO_ENDPOINT, True),
-        (ep("blue", net="v6", host=2), ep("blue", "frontend", net="v6"), P.TO_ENDPOINT, True),
-        (ep("red", "backend"), ep("red", "frontend"), P.BETWEEN_ENDPOINTS, True),
+        (ep("blue", net="v6", host=2), ep("blue", net="v6"), P.TO_ENDPOINT, True),
+        (ep("red", "frontend"), ep("red", "frontend", n=6), P.BETWEEN_ENDPOINTS, True),
+        # other segments of the own tenant (segments isolated is the default)
+        (ep("blue", "frontend", host=2), ep("blue", "backend"), P.TO_ENDPOINT, False),
+        (ep("blue", net="v6", host=2), ep("blue", "frontend", net="v6"), P.TO_ENDPOINT, False),
+        (ep("red", "backend"), ep("red", "frontend"), P.BETWEEN_ENDPOINTS, False),
         # other tenants, wherever they are
         (ep("red", "frontend", host=2), ep("blue", "backend"), P.TO_ENDPOINT, False),
         (ep("blue"), ep("red"), P.BETWEEN_ENDPOINTS, False),
@@ -86,6 +96,56 @@ def test_default_isolation(
     src: addressing.IPAddress, dst: addressing.IPAddress, path: evaluate.Path, expected: bool
 ) -> None:
     assert allowed(NO_POLICY, src, dst, path) is expected
+
+
+def with_isolation(**isolation: dict[str, str]) -> dict[str, Any]:
+    """The golden fixture with the given tenants' isolation set."""
+    tenants = [
+        dict(t, isolation=isolation[t["name"]]) if t["name"] in isolation else t
+        for t in FIXTURE["tenants"]
+    ]
+    return dict(FIXTURE, tenants=tenants)
+
+
+def test_a_tenant_with_open_segments_reaches_all_its_segments_and_no_other_tenant() -> None:
+    fixture = with_isolation(blue={"mode": "romana", "segments": "open"})
+    rs = compile.compile_ruleset(policy_inputs.compile_input(dict(fixture, policies=[])))
+    assert allowed(rs, ep("blue", "frontend", host=2), ep("blue", "backend"))
+    assert allowed(rs, ep("blue", net="v6", host=2), ep("blue", "frontend", net="v6"))
+    assert not allowed(rs, ep("red", "frontend", host=2), ep("blue", "frontend"))
+    # red keeps the default: its segments stay apart
+    assert not allowed(rs, ep("red", "backend"), ep("red", "frontend"), P.BETWEEN_ENDPOINTS)
+
+
+def test_the_deciding_default_is_named() -> None:
+    other_segment = why(NO_POLICY, ep("blue", "frontend", host=2), ep("blue", "backend"))
+    assert other_segment[-2:] == ("romana-ia-blue: isolation: other segments v4", "drop")
+    own = why(NO_POLICY, ep("blue", "backend", host=2), ep("blue", "backend"))
+    assert own[-2:] == ("romana-ia-blue.backend: own tenant and segment v4", "accept")
+
+
+def test_a_kubernetes_tenant_is_open_until_an_ingress_policy_selects_its_endpoints() -> None:
+    fixture = with_isolation(blue={"mode": "kubernetes"})
+    rs = compile.compile_ruleset(policy_inputs.compile_input(dict(fixture, policies=[])))
+    assert allowed(rs, ep("red", host=2), ep("blue", "backend"))
+    assert allowed(rs, OUTSIDE, ep("blue"))
+    selected = {
+        "name": "backend-from-frontend",
+        "applied_to": [{"tenant": "blue", "segment": "backend"}],
+        "ingress": [
+            {
+                "peers": [{"tenant": "blue", "segment": "frontend"}],
+                "rules": [{"protocol": "tcp", "ports": [80]}],
+            }
+        ],
+    }
+    rs = compile.compile_ruleset(policy_inputs.compile_input(dict(fixture, policies=[selected])))
+    assert allowed(rs, ep("blue", "frontend", host=2), ep("blue", "backend"))
+    assert not allowed(rs, ep("blue", "frontend", host=2), ep("blue", "backend"), dport=81)
+    assert not allowed(rs, ep("red", host=2), ep("blue", "backend"))
+    assert allowed(rs, ep("red", host=2), ep("blue", "frontend"))
+    # red is in romana mode: blue's openness does not reach into it
+    assert not allowed(rs, ep("blue", host=2), ep("red"))
 
 
 def test_ipv6_neighbour_discovery_reaches_the_gateway_despite_the_host_default() -> None:
@@ -143,21 +203,14 @@ def test_a_policy_opens_one_tcp_port_between_two_segments(
 
 def test_reasons_name_the_rules_that_decided() -> None:
     rs = rules_for([ONE_PORT])
-    opened = evaluate.verdict(
-        rs,
-        evaluate.Packet(
-            ep("red", "frontend", host=2), ep("blue", "backend"), TCP, P.TO_ENDPOINT, dport=443
-        ),
-    )
-    assert opened.reasons[-2:] == (
+    opened = why(rs, ep("red", "frontend", host=2), ep("blue", "backend"), 443)
+    assert opened[-2:] == (
         "romana-pi-_93699d3659: red-frontend-to-blue-backend ingress[0].peers[0].rules[0]",
         "accept",
     )
-    assert "romana-ia-blue.backend: policy red-frontend-to-blue-backend" in opened.reasons
-    closed = evaluate.verdict(
-        rs, evaluate.Packet(ep("red", host=2), ep("blue"), TCP, P.TO_ENDPOINT, dport=443)
-    )
-    assert closed.reasons[-2:] == ("romana-ingress-allow: isolation: other tenants", "drop")
+    assert "romana-ia-blue.backend: policy red-frontend-to-blue-backend" in opened
+    closed = why(rs, ep("red", host=2), ep("blue"), 443)
+    assert closed[-2:] == ("romana-ingress-allow: isolation: other tenants", "drop")
 
 
 RED_TO_BLUE = {
@@ -179,9 +232,9 @@ NO_SSH = {
         (ep("red", host=2), ep("blue", "backend"), 80, True),
         (ep("red", host=2), ep("blue", "backend"), 22, False),
         (ep("red", host=2), ep("blue", "frontend"), 22, True),
-        # a deny closes the own-tenant default too
-        (ep("blue", host=2), ep("blue", "backend"), 22, False),
-        (ep("blue", host=2), ep("blue", "backend"), 80, True),
+        # a deny closes the own-segment default too
+        (ep("blue", "backend", host=2), ep("blue", "backend"), 22, False),
+        (ep("blue", "backend", host=2), ep("blue", "backend"), 80, True),
         (gw(2), ep("blue", "backend"), 22, False),
     ],
 )
@@ -204,7 +257,7 @@ EGRESS = next(p for p in FIXTURE["policies"] if p.get("name") == "red-egress-dns
         (ep("red", net="v6"), ipaddress.ip_address("fd00:96::10"), P.FROM_ENDPOINT, UDP, 53, True),
         (ep("red", "backend"), ep("red", host=2), P.FROM_ENDPOINT, TCP, 80, True),
         (ep("red"), ep("blue", host=2), P.FROM_ENDPOINT, TCP, 80, False),
-        (ep("red"), ep("red", "backend"), P.BETWEEN_ENDPOINTS, TCP, 80, True),
+        (ep("red"), ep("red", n=6), P.BETWEEN_ENDPOINTS, TCP, 80, True),
         # tenants without egress policies stay unrestricted
         (ep("blue"), OUTSIDE, P.FROM_ENDPOINT, TCP, 443, True),
         # egress is enforced on the source host only

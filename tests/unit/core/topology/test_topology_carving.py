@@ -51,7 +51,8 @@ def test_carving_refuses_impossible_requests() -> None:
 
 def test_four_empty_groups() -> None:
     topo = topology.parse(doc("10.1.0.0/16", [leaf(f"g{i}") for i in range(4)], block_mask=29))
-    assert topo.trees[0].topology_bits == 5
+    # Four groups need 2 topology bits; the network's other bits go to the endpoint field.
+    assert topo.trees[0].topology_bits == 2
     assert prefixes(topo) == {
         "": "10.1.0.0/16",
         "g0": "10.1.0.0/18",
@@ -92,7 +93,13 @@ def test_kubeadm_eight_host_groups() -> None:
     del got[""]
     assert got == {f"host-group-{i + 1:02d}": f"10.{112 + 2 * i}.0.0/15" for i in range(8)}
     lay = topo.layouts["romana-network"]
-    assert (lay.tenant_bits, lay.segment_bits, lay.endpoint_bits) == (4, 4, 3)
+    # block_mask 29 is not the endpoint width: 7 endpoint bits hold kubelet's 110 pods.
+    assert (lay.tenant_bits, lay.segment_bits, lay.endpoint_bits, lay.topology_bits) == (
+        4,
+        4,
+        7,
+        5,
+    )
 
 
 def test_kops_availability_zones() -> None:

@@ -62,7 +62,7 @@ def test_labels_choose_the_group() -> None:
     topo = topology.parse(json.loads((DATA / "v2-zones.json").read_text()))
     topo, p = place(topo, "b2", 1, {"failure-domain": "zone-B", "rack": "rack-2", "x": "y"})
     assert p.prefixes[0].group == "zone-B/rack-2"
-    assert str(p.prefixes[0].prefix) == "10.111.192.0/21"
+    assert str(p.prefixes[0].prefix) == "10.111.192.0/19"
     topo, p = place(topo, "a3", 2, {"failure-domain": "zone-A", "rack": "rack-3"})
     assert p.prefixes[0].group == "zone-A/rack-3"
 

@@ -1,0 +1,113 @@
+"""romanad's whole model over the REST API, for ``romana explain`` and the demo.
+
+:func:`model` reads networks, hosts, tenants (with their isolation), the stored policies
+and address sets, every allocation and the stored Kubernetes objects, and gives them as the
+:class:`romana.core.policy.endpoints.Model` that :class:`romana.core.policy.reach.Explainer`
+answers from — the same values the agents compile their rulesets from.
+
+An answer is right only on the *whole* model: one tenant's policy can open another tenant's
+endpoints, and an address set can name anyone. A caller who may not read all of it (a
+tenant user reads its own tenant's objects, and no networks, hosts or address sets) gets
+:class:`Forbidden` saying so, never an answer computed from the part it could see.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from romana.client.http import Client
+from romana.core import addressing, ipam, tenancy
+from romana.core.errors import Forbidden, InvalidInput
+from romana.core.policy import endpoints
+from romana.core.policy import kubeobjects as ko
+
+T = TypeVar("T")
+
+WHOLE = (
+    "romana explain needs romanad's whole model (every network, host, tenant, policy, "
+    "address set and allocation): log in as an admin, service or agent user"
+)
+
+
+def model(client: Client) -> endpoints.Model:
+    """Everything the answers depend on, read with ``client``'s credentials."""
+    networks = _whole(client.list_networks)
+    hosts = _whole(client.list_hosts)
+    tenants = _whole(client.list_tenants)
+    policies = _whole(client.list_policies)
+    sets = _whole(client.list_address_sets)
+    allocations = _whole(client.list_allocations)
+    kube = _whole(client.kube_objects)
+    try:
+        layouts = {
+            n["name"]: addressing.layout(
+                n["name"], n["cidr"], n["tenant_bits"], n["segment_bits"], n["endpoint_bits"]
+            )
+            for n in networks
+        }
+        return endpoints.Model(
+            layouts=layouts,
+            hosts=tuple(_host(h) for h in hosts),
+            tenants=tuple(tenancy.Tenant.from_dict(t) for t in tenants),
+            policies=tuple(policies),
+            address_sets={
+                s["name"]: tuple(ipaddress.ip_network(m, strict=False) for m in s["members"])
+                for s in sets
+            },
+            allocations=tuple(_allocation(a) for a in allocations),
+            namespaces=tuple(_kube(kube["namespaces"], ko.Namespace, "namespaces")),
+            pods=tuple(_kube(kube["pods"], ko.Pod, "pods")),
+            networkpolicies=tuple(
+                _kube(kube["networkpolicies"], ko.NetworkPolicy, "networkpolicies")
+            ),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"romanad's model is malformed: {exc!r}") from exc
+
+
+def _whole(read: Callable[[], T]) -> T:
+    try:
+        return read()
+    except Forbidden as exc:
+        raise Forbidden(f"{WHOLE} ({exc})") from exc
+
+
+def _host(raw: Mapping[str, Any]) -> endpoints.Host:
+    prefixes = dict(raw.get("prefixes") or {})
+    gateways = dict(raw.get("gateways") or {})
+    return endpoints.Host(
+        str(raw["name"]),
+        tuple(
+            (ipaddress.ip_network(prefixes[n]), ipaddress.ip_address(gateways[n]))
+            for n in sorted(prefixes)
+            if n in gateways
+        ),
+    )
+
+
+def _allocation(raw: Mapping[str, Any]) -> ipam.Allocation:
+    return ipam.Allocation(
+        key=str(raw["key"]),
+        host=str(raw["host"]),
+        tenant=str(raw["tenant"]),
+        segment=str(raw["segment"]),
+        # An address may come with its prefix length; the endpoint is the address.
+        addresses=tuple(ipaddress.ip_interface(a).ip for a in raw["addresses"]),
+    )
+
+
+K = TypeVar("K")
+
+
+def _kube(items: list[dict[str, Any]], kind: type[K], field: str) -> list[K]:
+    out: list[K] = []
+    for i, item in enumerate(items):
+        try:
+            parsed = ko.parse(item)
+        except InvalidInput as exc:
+            raise InvalidInput(f"romanad's stored {field}[{i}]: {exc}") from exc
+        if isinstance(parsed, kind):
+            out.append(parsed)
+    return out

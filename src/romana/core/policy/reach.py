@@ -1,0 +1,379 @@
+"""May one endpoint reach another, and why: ``romana explain`` for every endpoint.
+
+:class:`Explainer` answers from romanad's whole model (:class:`endpoints.Model`) for a source
+and a target named by address, allocation key or ``NAMESPACE/POD`` — a Kubernetes pod, a
+workload of the CNI plugin, an OpenStack or Docker port alike:
+
+1. each name becomes one address (both of one family, IPv4 first) and is placed by the
+   address plan (:func:`endpoints.locate`): network, host, tenant and segment;
+2. the hosts' rulesets come from :func:`hostrules.host_firewall`, the very function the
+   agents enforce, and the packet is walked (:func:`evaluate.verdict`) as egress on the
+   source's host and ingress on the target's host — one walk when both share a host. A side
+   that no romana host filters (an address outside every network, a host's own gateway)
+   gets no walk of its own;
+3. each direction is named (:mod:`traces` reads the walk): the policy and rule that decided —
+   and the NetworkPolicy and its rule when the policy was made from one — or the default
+   that decided, with the tenant and its isolation mode.
+
+Nothing is sent and nothing is stored: the answer is a pure function of the model, so the
+demo can hold it against the packets it measured. This is the one explain engine: offline
+Kubernetes YAML (``romana explain -f``) is first made into a model
+(:func:`romana.core.policy.kubemodel.model`) and answered here too.
+
+A stored policy is reported as a NetworkPolicy only when it equals what translating the
+model's Kubernetes objects gives for its id (:func:`_origins`); its name alone never counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from romana.core import addressing, ruleset, tenancy
+from romana.core.errors import InvalidInput
+from romana.core.policy import evaluate, hostrules, kubernetes, model, traces
+from romana.core.policy.endpoints import Endpoint, Model, addresses, locate
+
+_PORTS = {"tcp", "udp", "sctp"}
+_ECHO_REQUEST = {4: 8, 6: 128}
+PORT_RULE = (
+    "must be tcp/PORT, udp/PORT or sctp/PORT (PORT 1-65535), or icmp or icmp/TYPE (TYPE 0-255)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What is sent: ``protocol`` tcp, udp, sctp with a destination ``port``, or icmp with
+    a ``port`` that is the ICMP type (None: echo request of the address family)."""
+
+    protocol: str
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Probe:
+        proto, slash, number = text.strip().lower().partition("/")
+        if proto == "icmp" and not slash:
+            return cls("icmp")
+        if proto in _PORTS | {"icmp"} and number.isdigit():
+            value = int(number)
+            if (0 if proto == "icmp" else 1) <= value <= (255 if proto == "icmp" else 65535):
+                return cls(proto, value)
+        raise InvalidInput(f"port: {text!r} {PORT_RULE}")
+
+    def __str__(self) -> str:
+        return self.protocol if self.port is None else f"{self.protocol}/{self.port}"
+
+    def packet(
+        self, src: addressing.IPAddress, dst: addressing.IPAddress, path: evaluate.Path
+    ) -> evaluate.Packet:
+        if self.protocol != "icmp":
+            return evaluate.Packet(src, dst, ruleset.Proto(self.protocol), path, dport=self.port)
+        icmp_type = _ECHO_REQUEST[src.version] if self.port is None else self.port
+        proto = ruleset.Proto.ICMP if src.version == 4 else ruleset.Proto.ICMPV6
+        return evaluate.Packet(src, dst, proto, path, icmp_type=icmp_type)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """The policy rule that decided: its policy, action and place, and the peer it names."""
+
+    policy: str
+    action: str
+    path: str
+    peer: str
+    networkpolicy: str | None = None
+    networkpolicy_rule: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.action} policy {self.policy} {self.path}, peer {self.peer}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "action": self.action,
+            "path": self.path,
+            "peer": self.peer,
+            "networkpolicy": self.networkpolicy,
+            "networkpolicy_rule": self.networkpolicy_rule,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One direction: its verdict, what decided it, and the walk (``host`` None: no walk)."""
+
+    allowed: bool
+    decided_by: tuple[str, ...]
+    host: str | None = None
+    rule: Rule | None = None
+    trace: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "host": self.host,
+            "decided_by": list(self.decided_by),
+            "rule": self.rule.to_dict() if self.rule is not None else None,
+            "trace": list(self.trace),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    source: Endpoint
+    target: Endpoint
+    probe: Probe
+    egress: Step
+    ingress: Step
+    notes: tuple[str, ...] = ()
+    """Policies the walked hosts leave out (unparsable, not expressible), and the like."""
+
+    @property
+    def allowed(self) -> bool:
+        return self.egress.allowed and self.ingress.allowed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "protocol": self.probe.protocol,
+            "port": self.probe.port,
+            "source": self.source.to_dict(),
+            "target": self.target.to_dict(),
+            "egress": self.egress.to_dict(),
+            "ingress": self.ingress.to_dict(),
+            "notes": list(self.notes),
+        }
+
+
+def explain(model_: Model, source: str, target: str, probe: Probe | str) -> Explanation:
+    """One answer; for many on one model, keep an :class:`Explainer` (it compiles once)."""
+    return Explainer(model_).explain(source, target, probe)
+
+
+class Explainer:
+    """Answers on one model; each host's ruleset is compiled once, when first walked."""
+
+    def __init__(self, model_: Model) -> None:
+        self.model = model_
+        self._hosts = {h.name: h for h in model_.hosts}
+        self._firewalls: dict[str, hostrules.Firewall] = {}
+        self._policies = {p.name: p for p in hostrules.parsed(model_.policies)[0]}
+        self._origins = _origins(model_, self._policies)
+
+    def firewall(self, host: str) -> hostrules.Firewall:
+        if host not in self._firewalls:
+            h = self._hosts[host]
+            self._firewalls[host] = hostrules.host_firewall(
+                hostrules.HostInput(
+                    host=h.name,
+                    layouts=self.model.layouts,
+                    tenants=self.model.tenants,
+                    prefixes=h.prefixes,
+                    policies=self.model.policies,
+                    address_sets=self.model.address_sets,
+                )
+            )
+        return self._firewalls[host]
+
+    def endpoints(self, source: str, target: str) -> tuple[Endpoint, Endpoint]:
+        """Both sides, at addresses of one family (IPv4 when both have one)."""
+        ours, theirs = addresses(self.model, source), addresses(self.model, target)
+        common = {a.version for a in ours} & {a.version for a in theirs}
+        if not common:
+            raise InvalidInput(f"{source!r} and {target!r} have no address family in common")
+        v = min(common)
+        a = next(x for x in ours if x.version == v)
+        b = next(x for x in theirs if x.version == v)
+        return locate(self.model, source, a), locate(self.model, target, b)
+
+    def explain(self, source: str, target: str, probe: Probe | str) -> Explanation:
+        """Whether ``source`` may open a connection to ``target`` with ``probe``, and why."""
+        p = Probe.parse(probe) if isinstance(probe, str) else probe
+        a, b = self.endpoints(source, target)
+        if a.address == b.address:
+            loopback = Step(True, ("loopback: traffic of an endpoint to itself never leaves it",))
+            return Explanation(a, b, p, loopback, loopback)
+        if a.host is None and b.host is None:
+            raise InvalidInput(
+                f"no romana host filters traffic from {a} to {b}: "
+                "at least one side must be inside a network on a known host"
+            )
+        egress, ingress = self._walk(a, b, p)
+        if not egress.allowed:
+            ingress = Step(False, ("not evaluated: egress denied first",))
+        hosts = sorted({h for h in (egress.host, ingress.host) if h is not None})
+        notes = tuple(f"host {h} leaves out {r}" for h in hosts for r in self.firewall(h).refused)
+        return Explanation(a, b, p, egress, ingress, notes)
+
+    def _walk(self, a: Endpoint, b: Endpoint, p: Probe) -> tuple[Step, Step]:
+        path = evaluate.Path
+        if a.host is None or a.gateway:
+            egress = Step(True, (_unfiltered(a, "egress"),))
+        elif b.host == a.host and not b.gateway:
+            walk = self._verdict(a.host, a, b, p, path.BETWEEN_ENDPOINTS)
+            out, into, passed = traces.split(walk.reasons)
+            egress = self._step(a.host, out, passed or walk.allowed, "egress", a)
+            return egress, self._step(a.host, into, walk.allowed, "ingress", b)
+        elif b.host == a.host:
+            lines = ("traffic of an endpoint to its own host is filtered on ingress only",)
+            egress = Step(True, lines)
+            walk = self._verdict(a.host, a, b, p, path.TO_HOST)
+            return egress, self._step(a.host, walk.reasons, walk.allowed, "ingress", b)
+        else:
+            walk = self._verdict(a.host, a, b, p, path.FROM_ENDPOINT)
+            egress = self._step(a.host, walk.reasons, walk.allowed, "egress", a)
+        if b.host is None or b.gateway:
+            return egress, Step(True, (_unfiltered(b, "ingress"),))
+        hop = path.FROM_HOST if a.gateway and a.host == b.host else path.TO_ENDPOINT
+        walk = self._verdict(b.host, a, b, p, hop)
+        return egress, self._step(b.host, walk.reasons, walk.allowed, "ingress", b)
+
+    def _verdict(
+        self, host: str, a: Endpoint, b: Endpoint, p: Probe, path: evaluate.Path
+    ) -> evaluate.Verdict:
+        rules = self.firewall(host).rules
+        return evaluate.verdict(rules, p.packet(a.address, b.address, path))
+
+    def _step(
+        self, host: str, trace: Sequence[str], allowed: bool, direction: str, ep: Endpoint
+    ) -> Step:
+        decision = traces.deciding(trace, egress=direction == "egress")
+        if decision is None:
+            return Step(allowed, ("no romana rule applies to this path",), host, None, tuple(trace))
+        if decision.rule is not None:
+            rule = self._rule(decision.rule)
+            verb = "allowed" if allowed else "denied"
+            if rule.networkpolicy is not None:
+                line = f"{verb} by NetworkPolicy {rule.networkpolicy} {direction} rule "
+                line += str(rule.networkpolicy_rule)
+            else:
+                line = f"{verb} by policy {rule.policy} {rule.path}"
+            return Step(allowed, (line,), host, rule, tuple(trace))
+        lines = self._default(decision, allowed, direction, ep)
+        return Step(allowed, lines, host, None, tuple(trace))
+
+    def _default(
+        self, decision: traces.Decision, allowed: bool, direction: str, ep: Endpoint
+    ) -> tuple[str, ...]:
+        """The default that decided, in the words of the mode that applies.
+
+        Egress everywhere, and ingress in ``kubernetes`` mode, follow the NetworkPolicy rule
+        (open until a policy selects the endpoint); ingress in ``romana`` mode is the
+        tenant's own default (own segment or tenant, the infrastructure)."""
+        if ep.gateway:
+            verb = "allowed" if allowed else "denied"
+            return (f"{verb} by host {ep.host}'s rule for its own endpoints: {decision.comment}",)
+        isolation = ep.isolation
+        kube = isolation is not None and isolation.mode is tenancy.Mode.KUBERNETES
+        selecting = self._selecting(ep, direction)
+        if direction == "egress" or kube:
+            noun = "NetworkPolicy" if kube else "policy"
+            if allowed and not selecting:
+                return (f"{ep.name} is not isolated for {direction}: no {noun} selects it",)
+            if allowed:
+                return (f"allowed by the host's defaults ({decision.line})",)
+            if selecting:
+                return (
+                    f"{ep.name} is isolated for {direction} by {selecting}",
+                    f"no {direction} rule of them allows this traffic",
+                )
+            return (f"denied by Romana rules: {decision.line}",)
+        owner = f"tenant {ep.tenant.name} ({isolation})" if ep.tenant else ep.tenancy
+        if allowed:
+            return (f"allowed by the default of {owner}: {decision.comment}",)
+        rest = f"no ingress rule of {selecting} allows it" if selecting else "no policy allows it"
+        return (f"denied by the default of {owner}: {decision.comment}", rest)
+
+    def _rule(self, found: traces.PolicyRule) -> Rule:
+        policy = self._policies.get(found.policy)
+        action, peer = model.Action.ALLOW.value, found.peer_path
+        if policy is not None:
+            action = policy.action.value
+            clauses = policy.clauses(model.Direction(found.direction))
+            if found.clause < len(clauses) and found.peer < len(clauses[found.clause].peers):
+                peer = f"{found.peer_path} ({clauses[found.clause].peers[found.peer]})"
+        origin = self._origins.get(found.policy)
+        if origin is None:
+            return Rule(found.policy, action, found.path, peer)
+        indexes = origin.ingress if found.direction == "ingress" else origin.egress
+        index = indexes[found.clause] if found.clause < len(indexes) else found.clause
+        return Rule(found.policy, action, found.path, peer, origin.policy, index)
+
+    def _selecting(self, ep: Endpoint, direction: str) -> str:
+        """The allow policies applied to ``ep`` with rules for ``direction``, named, or ""."""
+        d = model.Direction(direction)
+        kube: set[str] = set()
+        plain: set[str] = set()
+        for policy in self._policies.values():
+            if policy.action is not model.Action.ALLOW or not policy.clauses(d):
+                continue
+            if any(self._covers(t, ep) for t in policy.applied_to):
+                origin = self._origins.get(policy.name)
+                if origin is not None:
+                    kube.add(origin.policy)
+                else:
+                    plain.add(policy.name)
+        names = [f"NetworkPolicy {', '.join(sorted(kube))}"] if kube else []
+        names += [f"policy {', '.join(sorted(plain))}"] if plain else []
+        return " and ".join(names)
+
+    def _covers(self, target: model.Endpoint, ep: Endpoint) -> bool:
+        kind = target.kind
+        if kind is model.Kind.LOCAL:
+            return ep.host is not None and not ep.gateway
+        if kind is model.Kind.ADDRESS_SET:
+            members = self.model.address_sets.get(target.address_set or "", ())
+            inside = any(ep.address in m for m in members if m.version == ep.address.version)
+            return inside and (target.tenant is None or _tenant_is(target.tenant, ep))
+        if kind is model.Kind.TENANT:
+            return target.tenant is not None and _tenant_is(target.tenant, ep)
+        if kind is model.Kind.SEGMENT:
+            seg = target.segment
+            return (
+                target.tenant is not None
+                and _tenant_is(target.tenant, ep)
+                and seg is not None
+                and (seg.name is None or seg.name == ep.segment)
+                and (seg.number is None or seg.number == ep.segment_id)
+            )
+        return False
+
+
+def _origins(model_: Model, stored: Mapping[str, model.Policy]) -> dict[str, kubernetes.Origin]:
+    """The NetworkPolicy (and rule indexes) each stored policy was translated from.
+
+    A stored policy is attributed only when it *is* what translating the stored Kubernetes
+    objects gives for its id: a ``kube.`` id alone proves nothing (policy names carry no
+    meaning), so a Romana-native policy that happens to be called so stays a plain policy.
+    The translation uses the default segment label: policies a listener made with another
+    one are reported as plain policies, never misattributed."""
+    if not model_.networkpolicies:
+        return {}
+    tr = kubernetes.translate(model_.networkpolicies, model_.namespaces, model_.pods)
+    translated = {p.name: p for p in tr.policies}
+    return {
+        name: origin
+        for name, origin in tr.origins.items()
+        if name in stored and stored[name] == translated.get(name)
+    }
+
+
+def _tenant_is(ref: model.TenantRef, ep: Endpoint) -> bool:
+    t = ep.tenant
+    return (
+        t is not None
+        and (ref.name is None or ref.name == t.name)
+        and (ref.external_id is None or ref.external_id == t.external_id)
+        and (ref.number is None or ref.number == ep.tenant_id)
+    )
+
+
+def _unfiltered(ep: Endpoint, direction: str) -> str:
+    if ep.gateway and direction == "egress":
+        return f"{ep.name} is host {ep.host}'s gateway: the host's own traffic is not filtered"
+    if ep.gateway:
+        return f"{ep.name} is host {ep.host}'s gateway: a host filters only its own endpoints"
+    if ep.network is None:
+        return f"{ep.name} is outside every romana network: no romana host filters its {direction}"
+    return f"{ep.name} is on no known host: no romana host filters its {direction}"

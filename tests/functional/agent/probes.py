@@ -1,0 +1,85 @@
+"""Probes between the endpoints of the agent acceptance cluster (see conftest).
+
+Probes are real: TCP connects to listeners inside the workload namespaces and ICMP echo from
+``ping``; a matrix probes every ordered pair of endpoints in parallel.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Callable
+
+from agentlab import AgentCluster, Endpoint
+
+PROBE_TIMEOUT = 0.5
+CONVERGE = 1.0  # a policy change must be enforced within this many seconds
+
+
+def tcp(agents: AgentCluster, src: Endpoint, dst: Endpoint, timeout: float = PROBE_TIMEOUT) -> bool:
+    return agents.lab.tcp_probe(src.workload, dst.address, dst.port, timeout=timeout)
+
+
+def icmp(agents: AgentCluster, src: Endpoint, dst: Endpoint) -> bool:
+    return agents.lab.ping(src.workload, dst.address, deadline=1)
+
+
+def matrix(
+    agents: AgentCluster, probe: Callable[[AgentCluster, Endpoint, Endpoint], bool]
+) -> dict[tuple[str, str], bool]:
+    pairs = [(s, d) for s in agents.endpoints for d in agents.endpoints if s is not d]
+    with concurrent.futures.ThreadPoolExecutor(48) as pool:
+        results = pool.map(lambda p: probe(agents, *p), pairs)
+        return {(s.address, d.address): ok for (s, d), ok in zip(pairs, results, strict=True)}
+
+
+def expected_isolation(agents: AgentCluster) -> dict[tuple[str, str], bool]:
+    """Romana isolation with no policy: same tenant and same segment only."""
+    return {
+        (s.address, d.address): (s.tenant, s.segment) == (d.tenant, d.segment)
+        for s in agents.endpoints
+        for d in agents.endpoints
+        if s is not d
+    }
+
+
+def pick(agents: AgentCluster, host: int, tenant: str, segment: str) -> Endpoint:
+    name = agents.hosts[host].name
+    return next(
+        e
+        for e in agents.endpoints
+        if e.host.name == name and e.tenant == tenant and e.segment == segment
+    )
+
+
+def group(agents: AgentCluster, tenant: str, segment: str) -> list[Endpoint]:
+    return [e for e in agents.endpoints if e.tenant == tenant and e.segment == segment]
+
+
+def converge(
+    agents: AgentCluster, pairs: list[tuple[Endpoint, Endpoint]], allowed: bool, limit: float
+) -> dict[str, float | None]:
+    """Per pair, the seconds until TCP first gave ``allowed`` (when that probe started).
+
+    Pairs are probed in parallel, so each destination host is timed on its own; a pair that
+    has not converged ``limit + 2`` seconds after the start is reported as None.
+    """
+    started = time.monotonic()
+
+    def one(pair: tuple[Endpoint, Endpoint]) -> float | None:
+        while time.monotonic() - started < limit + 2.0:
+            at = time.monotonic()
+            if tcp(agents, *pair, timeout=0.2) == allowed:
+                return at - started
+        return None
+
+    with concurrent.futures.ThreadPoolExecutor(len(pairs)) as pool:
+        took = list(pool.map(one, pairs))
+    return {
+        f"{s.name}@{s.host.name}→{d.name}@{d.host.name}": t
+        for (s, d), t in zip(pairs, took, strict=True)
+    }
+
+
+def within(took: dict[str, float | None], limit: float) -> bool:
+    return all(t is not None and t <= limit for t in took.values())

@@ -1,0 +1,86 @@
+"""romanad's start-up upgrade: a store an earlier release wrote keeps enforcing what it did."""
+
+from __future__ import annotations
+
+import json
+
+from romana.core.policy import kubeobjects as ko
+from romana.core.policy import kubernetes
+from romana.core.store import Delete, Put
+from romana.services import keys, kubesync, upgrade
+from unit.services.conftest import Services
+
+NAMESPACES = [{"kind": "Namespace", "metadata": {"name": n, "uid": f"uid-{n}"}} for n in "ab"]
+PODS = [
+    {
+        "metadata": {"name": "db", "namespace": "a", "labels": {"app": "db"}},
+        "spec": {"nodeName": "h1"},
+        "status": {"podIPs": [{"ip": "10.1.17.1"}]},
+    }
+]
+POLICY = {
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "db", "namespace": "a"},
+    "spec": {
+        "podSelector": {"matchLabels": {"app": "db"}},
+        "ingress": [{"ports": [{"port": 5432}]}],
+    },
+}
+
+
+def earlier_release(svc: Services) -> None:
+    """What a sync of the release before isolation modes left: tenants without a mode, one
+    marker policy per namespace, pod targets as plain sets."""
+    port = kubesync.ServicesRomanad(svc.store)
+    namespaces = [ko.namespace(n) for n in NAMESPACES]
+    kubesync.sync(
+        port,
+        namespaces,
+        [],
+        [ko.pod(p) for p in PODS],
+        [ko.network_policy(POLICY)],
+        kubernetes.Settings(),
+        kubesync.Owned(),
+    )
+    ops: list[Put | Delete] = []
+    for tenant in svc.tenants.list_all():
+        raw = tenant.to_dict()
+        del raw["isolation"]
+        ops.append(Put(keys.tenant(tenant.name), json.dumps(raw).encode()))
+        marker = {
+            "id": f"kube.{tenant.name}",
+            "name": f"kube.{tenant.name}",
+            "description": (
+                f"Kubernetes namespace {tenant.name}: pods no NetworkPolicy selects accept all"
+            ),
+            "action": "allow",
+            "applied_to": [{"tenant": tenant.name}],
+            "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "any"}]}],
+        }
+        ops.append(Put(keys.policy(marker["id"]), json.dumps(marker).encode()))
+    old = port.policies()["kube.a.db"]
+    for target in old["applied_to"]:
+        target.pop("tenant", None)
+    ops.append(Put(keys.policy("kube.a.db"), json.dumps(old).encode()))
+    svc.store.txn([], ops)
+
+
+def test_an_earlier_releases_kubernetes_state_is_upgraded_once(svc: Services) -> None:
+    earlier_release(svc)
+    notes = upgrade.run(svc.store)
+    assert len(notes) == 3, notes
+    assert {t.name: t.isolation for t in svc.tenants.list_all()} == {
+        "a": kubernetes.ISOLATION,
+        "b": kubernetes.ISOLATION,
+    }
+    policies = kubesync.ServicesRomanad(svc.store).policies()
+    assert set(policies) == {"kube.a.db"}, "the markers are gone"
+    assert [t.get("tenant") for t in policies["kube.a.db"]["applied_to"]] == ["a"]
+    assert upgrade.run(svc.store) == []
+
+
+def test_a_current_store_is_left_as_it_is(svc: Services) -> None:
+    svc.tenants.create("t")
+    revision = svc.store.revision()
+    assert upgrade.run(svc.store) == []
+    assert svc.store.revision() == revision
