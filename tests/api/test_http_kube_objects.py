@@ -32,7 +32,18 @@ def test_put_then_get_gives_the_canonical_record(api: Api) -> None:
     assert record["pods"][0]["status"] == {"podIPs": [{"ip": "10.1.17.1"}]}
     assert record["networkpolicies"][0]["spec"]["policyTypes"] == ["Ingress"]
     cleared = api.admin.put("/v1/kube/objects", json={})
-    assert cleared.json() == {"namespaces": [], "pods": [], "networkpolicies": []}
+    assert cleared.json() == {"namespaces": [], "pods": [], "networkpolicies": [], "derived": None}
+
+
+def test_what_syncs_derived_is_kept_with_the_record_and_checked(api: Api) -> None:
+    derived = {"policies": ["kube.a.web"], "sets": ["kube.none"], "segment_label": "tier"}
+    put = api.admin.put("/v1/kube/objects", json={**BODY, "derived": derived})
+    assert put.status_code == 200, put.text
+    assert api.admin.get("/v1/kube/objects").json()["derived"] == derived
+    bad = api.admin.put("/v1/kube/objects", json={**BODY, "derived": {"policies": [1]}})
+    assert bad.status_code == 422
+    assert api.admin.get("/v1/kube/objects").json()["derived"] == derived
+    assert api.admin.put("/v1/kube/objects", json={}).json()["derived"] is None
 
 
 def test_bad_shapes_are_422_problems_and_change_nothing(api: Api) -> None:

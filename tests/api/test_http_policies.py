@@ -35,3 +35,24 @@ def test_an_inexpressible_policy_is_422_naming_it_and_why_and_nothing_is_stored(
     assert api.admin.get("/v1/policies/allow-ssh").status_code == 404
     r = api.admin.post("/v1/policies", json=ALLOW_SSH)
     assert r.status_code == 201, r.text
+
+
+def test_put_replaces_a_policy_under_its_id_and_checks_who_may(api: Api) -> None:
+    for name in ("put-a", "put-b"):
+        assert api.admin.post("/v1/tenants", json={"name": name}).status_code in (201, 409)
+    first = {**ALLOW_SSH, "name": "put-ssh", "applied_to": [{"tenant": "put-a"}]}
+    made = api.admin.put("/v1/policies/put-ssh", json=first)
+    assert made.status_code == 200, made.text
+    wider = {**first, "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "any"}]}]}
+    assert api.admin.put("/v1/policies/put-ssh", json=wider).json()["ingress"] == wider["ingress"]
+    assert api.admin.get("/v1/policies/put-ssh").json()["ingress"] == wider["ingress"]
+    wrong = api.admin.put("/v1/policies/other-id", json=first)
+    assert wrong.status_code == 422 and "id" in wrong.text
+    refused = api.admin.put("/v1/policies/put-ssh", json={**first, "ingress": "x"})
+    assert refused.status_code == 422
+    # A tenant user may neither take over a policy of another tenant nor move its own out.
+    b_user = api.user("put-b-user", "tenant", "put-b")
+    takeover = {**first, "applied_to": [{"tenant": "put-b"}]}
+    assert b_user.put("/v1/policies/put-ssh", json=takeover).status_code == 403
+    assert api.admin.get("/v1/policies/put-ssh").json()["applied_to"] == [{"tenant": "put-a"}]
+    assert api.admin.delete("/v1/policies/put-ssh").status_code == 200

@@ -122,8 +122,9 @@ def test_initial_list_fills_romanad(api: FakeApi) -> None:
             stored = run.romanad.policies()
             assert set(stored) == {"kube.shop.db-from-web"}
             assert run.romanad.tenant_service.get("shop").isolation.mode == "kubernetes"
-            assert web_set(run) == ["10.1.16.2/32"]
-            assert all(api.watches[p] >= 1 for p in PATHS.values())
+            await run.until(lambda: web_set(run) == ["10.1.16.2/32"])
+            # The watches open once the initial sync is done.
+            await run.until(lambda: all(api.watches[p] >= 1 for p in PATHS.values()))
         finally:
             await stop(run)
 

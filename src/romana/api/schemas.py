@@ -221,16 +221,30 @@ class AddressSet(Out):
 # -- Kubernetes objects ------------------------------------------------------------------
 
 
+class DerivedIn(In):
+    policies: list[str] = Field(default_factory=list)
+    sets: list[str] = Field(default_factory=list)
+    segment_label: str = ""
+
+
 class KubeObjectsIn(In):
     namespaces: list[dict[str, Any]] = Field(default_factory=list)
     pods: list[dict[str, Any]] = Field(default_factory=list)
     networkpolicies: list[dict[str, Any]] = Field(default_factory=list)
+    derived: DerivedIn | None = None
+
+
+class Derived(Out):
+    policies: list[str]
+    sets: list[str]
+    segment_label: str
 
 
 class KubeObjects(Out):
     namespaces: list[dict[str, Any]]
     pods: list[dict[str, Any]]
     networkpolicies: list[dict[str, Any]]
+    derived: Derived | None = None
 
 
 # -- routes and the agent view -----------------------------------------------------------

@@ -290,6 +290,11 @@ class Client:
             return [stored]
         raise Unavailable(f"POST /v1/policies: unexpected response {stored!r}")
 
+    def put_policy(self, policy_id: str, policy: Mapping[str, Any]) -> types.Document:
+        """Store one policy under its id, replacing what the id held (one transaction)."""
+        path = f"/v1/policies/{_seg(policy_id)}"
+        return cast(types.Document, self._put("policy", path, dict(policy)))
+
     def remove_policy(self, policy_id: str) -> types.Document:
         return cast(types.Document, self._delete("policy", f"/v1/policies/{_seg(policy_id)}"))
 

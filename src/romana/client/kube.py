@@ -42,9 +42,12 @@ class KubeRomanad:
             for t in self.client.list_tenants()
         }
 
-    def ensure_tenant(self, name: str, external_id: str) -> None:
-        with contextlib.suppress(AlreadyExists):
+    def ensure_tenant(self, name: str, external_id: str) -> bool:
+        try:
             self.client.create_tenant(name, external_id or None, isolation=_ISOLATION)
+        except AlreadyExists:
+            return False
+        return True
 
     def remove_tenant(self, name: str) -> None:
         with contextlib.suppress(NotFound):
@@ -75,16 +78,7 @@ class KubeRomanad:
         }
 
     def put_policy(self, document: Mapping[str, Any]) -> None:
-        pid = str(document["name"])
-        try:
-            current: dict[str, Any] | None = self.client.get_policy(pid)
-        except NotFound:
-            current = None
-        if current == {"id": pid, **document}:
-            return
-        if current is not None:
-            self.remove_policy(pid)
-        self.client.add_policies(document)
+        self.client.put_policy(str(document["name"]), document)
 
     def remove_policy(self, pid: str) -> None:
         with contextlib.suppress(NotFound):
@@ -104,12 +98,13 @@ class KubeRomanad:
         with contextlib.suppress(NotFound):
             self.client.remove_address_set(name)
 
-    def kube_objects(self) -> dict[str, list[dict[str, Any]]]:
+    def kube_objects(self) -> dict[str, Any]:
         record = self.client.kube_objects()
         return {
             "namespaces": record["namespaces"],
             "pods": record["pods"],
             "networkpolicies": record["networkpolicies"],
+            "derived": record.get("derived"),
         }
 
     def put_kube_objects(self, record: Mapping[str, Any]) -> None:

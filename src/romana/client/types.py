@@ -109,6 +109,8 @@ class KubeObjects(TypedDict):
     namespaces: list[dict[str, Any]]
     pods: list[dict[str, Any]]
     networkpolicies: list[dict[str, Any]]
+    derived: NotRequired[dict[str, Any] | None]
+    """The policy ids and set names syncs derived, and their segment label."""
 
 
 class Route(TypedDict):

@@ -15,6 +15,8 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/kube/namespaces``                            Kubernetes namespaces (JSON list)
 ``/romana/v1/kube/pods/<namespace>``                      that namespace's pods (JSON list)
 ``/romana/v1/kube/networkpolicies/<namespace>``           its NetworkPolicies (JSON list)
+``/romana/v1/kube/derived``                               what syncs derived from them: policy
+                                                          ids, set names, the segment label
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
 ``/romana/v1/auth/users/<name>``                          user (role, tenant, scrypt hash)
 ``/romana/v1/auth/signing-key``                           the token signing key, shared by replicas
@@ -37,6 +39,7 @@ KUBE = ROOT + "kube/"
 KUBE_NAMESPACES = KUBE + "namespaces"
 KUBE_PODS = KUBE + "pods/"
 KUBE_POLICIES = KUBE + "networkpolicies/"
+KUBE_DERIVED = KUBE + "derived"
 REGISTRY = ROOT + "registry/"
 AUTH = ROOT + "auth/"
 

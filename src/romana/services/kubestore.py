@@ -7,7 +7,9 @@ answers from romanad's model without the cluster or the files at hand. Objects a
 and namespace:
 
 ``/romana/v1/kube/namespaces``, ``/romana/v1/kube/pods/<ns>``,
-``/romana/v1/kube/networkpolicies/<ns>``.
+``/romana/v1/kube/networkpolicies/<ns>``. Beside them, ``/romana/v1/kube/derived`` holds the
+record's ``derived`` field (:class:`Derived`): the ids of the policies and the names of the
+sets syncs derived and may therefore remove, and the segment label they translated with.
 
 Invariants:
 
@@ -21,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from romana.core.errors import InvalidInput, Issues
@@ -32,13 +35,65 @@ from romana.services import keys, txn
 KINDS = {"namespaces": "Namespace", "pods": "Pod", "networkpolicies": "NetworkPolicy"}
 """Record field → the ``kind`` of the objects it lists."""
 
-Record = dict[str, list[dict[str, Any]]]
+Record = dict[str, Any]
+"""``namespaces``, ``pods``, ``networkpolicies`` (lists of objects) and ``derived`` (a
+:meth:`Derived.to_dict`, or None when no sync recorded it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What syncs derived from the stored objects: theirs to rewrite and to remove."""
+
+    policies: frozenset[str] = frozenset()
+    sets: frozenset[str] = frozenset()
+    segment_label: str = ""
+
+    def __or__(self, other: Derived) -> Derived:
+        return Derived(
+            self.policies | other.policies,
+            self.sets | other.sets,
+            other.segment_label or self.segment_label,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policies": sorted(self.policies),
+            "sets": sorted(self.sets),
+            "segment_label": self.segment_label,
+        }
+
+    @classmethod
+    def of(cls, rec: Mapping[str, Any]) -> Derived | None:
+        """The ``derived`` field of a record; None when it has none (an earlier release's)."""
+        raw = rec.get("derived")
+        if raw is None:
+            return None
+        issues = Issues("invalid Kubernetes objects")
+        if not isinstance(raw, Mapping):
+            issues.add("derived", "must be an object with policies, sets and segment_label")
+            issues.raise_if_any()
+        assert isinstance(raw, Mapping)
+        for key in ("policies", "sets"):
+            value = raw.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                issues.add(f"derived.{key}", "must be a list of names")
+        if not isinstance(raw.get("segment_label", ""), str):
+            issues.add("derived.segment_label", "must be a label name")
+        for key in sorted(set(raw) - {"policies", "sets", "segment_label"}, key=str):
+            issues.add(f"derived.{key}", "unknown key; expected policies, sets, segment_label")
+        issues.raise_if_any()
+        return cls(
+            frozenset(raw.get("policies", [])),
+            frozenset(raw.get("sets", [])),
+            str(raw.get("segment_label", "")),
+        )
 
 
 def record(
     namespaces: Sequence[ko.Namespace],
     pods: Sequence[ko.Pod],
     policies: Sequence[ko.NetworkPolicy],
+    derived: Derived | None = None,
 ) -> Record:
     """The canonical record of these objects (what :meth:`KubeObjectService.get` returns)."""
 
@@ -52,20 +107,8 @@ def record(
         "namespaces": ordered(namespaces),
         "pods": ordered(pods),
         "networkpolicies": ordered(policies),
+        "derived": derived.to_dict() if derived is not None else None,
     }
-
-
-def union(old: Mapping[str, Any], new: Record) -> Record:
-    """Every object of ``new``, and each object of ``old`` that ``new`` does not name: what a
-    sync stores while it writes, so the record always covers what it derived."""
-    out: Record = {}
-    for field in KINDS:
-        merged: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in [*(old.get(field) or []), *new.get(field, [])]:
-            meta = item.get("metadata") or {}
-            merged[str(meta.get("namespace", "")), str(meta.get("name", ""))] = item
-        out[field] = [merged[k] for k in sorted(merged)]
-    return out
 
 
 def parse(
@@ -73,8 +116,8 @@ def parse(
 ) -> tuple[list[ko.Namespace], list[ko.Pod], list[ko.NetworkPolicy]]:
     """The objects of a record; InvalidInput naming every bad entry (``pods[3].metadata.name``)."""
     issues = Issues("invalid Kubernetes objects")
-    for key in sorted(set(body) - set(KINDS), key=str):
-        issues.add(str(key), f"unknown key; expected {', '.join(KINDS)}")
+    for key in sorted(set(body) - set(KINDS) - {"derived"}, key=str):
+        issues.add(str(key), f"unknown key; expected {', '.join(KINDS)}, derived")
     parsed: dict[str, list[Any]] = {}
     for field, kind in KINDS.items():
         items = body.get(field) or []
@@ -117,8 +160,11 @@ class KubeObjectService:
     def get(self) -> Record:
         """Every stored object; empty lists when no sync has stored any."""
         rec: Record = {field: [] for field in KINDS}
+        rec["derived"] = None
         for kv in self._store.range(keys.KUBE).items:
-            if kv.key == keys.KUBE_NAMESPACES:
+            if kv.key == keys.KUBE_DERIVED:
+                rec["derived"] = txn.loads(kv)
+            elif kv.key == keys.KUBE_NAMESPACES:
                 rec["namespaces"] = txn.loads(kv)
             elif kv.key.startswith(keys.KUBE_PODS):
                 rec["pods"] += txn.loads(kv)
@@ -128,8 +174,10 @@ class KubeObjectService:
 
     def put(self, body: Mapping[str, Any]) -> Record:
         """Make the stored record hold exactly ``body``'s objects; the canonical record."""
-        rec = record(*parse(body))
+        rec = record(*parse(body), Derived.of(body))
         wanted = {key: txn.dumps(items) for key, items in _split(rec).items() if items}
+        if rec["derived"] is not None:
+            wanted[keys.KUBE_DERIVED] = txn.dumps(rec["derived"])
 
         def attempt(w: txn.Writes) -> Record:
             current = {kv.key: kv for kv in self._store.range(keys.KUBE).items}

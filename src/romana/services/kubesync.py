@@ -38,7 +38,9 @@ ADDRESS_SETS = keys.ADDRESS_SETS
 
 @dataclass
 class Owned:
-    """The tenants and hosts a sync created, the only ones it may remove."""
+    """The tenants and hosts a sync may remove: the tenants it created, or that carry the uid
+    of their namespace as external id (made by a sync before a restart), and the hosts of
+    the nodes it saw."""
 
     tenants: set[str] = field(default_factory=set)
     hosts: set[str] = field(default_factory=set)
@@ -53,7 +55,9 @@ class Romanad(Protocol):
     def tenants(self) -> dict[str, Known]:
         """Tenant name → its segment names, external id and isolation mode."""
 
-    def ensure_tenant(self, name: str, external_id: str) -> None: ...
+    def ensure_tenant(self, name: str, external_id: str) -> bool:
+        """Create the namespace's tenant in ``kubernetes`` mode; False when it existed."""
+
     def remove_tenant(self, name: str) -> None: ...
     def ensure_segment(self, tenant: str, segment: str) -> None: ...
     def hosts(self) -> dict[str, dict[str, str]]:
@@ -69,7 +73,7 @@ class Romanad(Protocol):
     def address_sets(self) -> dict[str, list[str]]: ...
     def put_address_set(self, name: str, members: Sequence[str]) -> None: ...
     def remove_address_set(self, name: str) -> None: ...
-    def kube_objects(self) -> dict[str, list[dict[str, Any]]]:
+    def kube_objects(self) -> dict[str, Any]:
         """The stored record (:func:`romana.services.kubestore.record` shape)."""
 
     def put_kube_objects(self, record: Mapping[str, Any]) -> None: ...
@@ -92,9 +96,12 @@ class ServicesRomanad:
             for t in self.tenant_service.list_all()
         }
 
-    def ensure_tenant(self, name: str, external_id: str) -> None:
-        with contextlib.suppress(AlreadyExists):
+    def ensure_tenant(self, name: str, external_id: str) -> bool:
+        try:
             self.tenant_service.create(name, external_id, isolation=kubernetes.ISOLATION)
+        except AlreadyExists:
+            return False
+        return True
 
     def remove_tenant(self, name: str) -> None:
         with contextlib.suppress(NotFound):
@@ -124,16 +131,7 @@ class ServicesRomanad:
         }
 
     def put_policy(self, document: Mapping[str, Any]) -> None:
-        pid = str(document["name"])
-        try:
-            current = self.policy_service.get(pid)
-        except NotFound:
-            current = None
-        if current is not None:
-            if current == {"id": pid, **document}:
-                return
-            self.policy_service.remove(pid)
-        self.policy_service.add(dict(document))
+        self.policy_service.put(str(document["name"]), dict(document))
 
     def remove_policy(self, pid: str) -> None:
         with contextlib.suppress(NotFound):
@@ -153,7 +151,7 @@ class ServicesRomanad:
         with contextlib.suppress(NotFound):
             self.set_service.remove(name)
 
-    def kube_objects(self) -> dict[str, list[dict[str, Any]]]:
+    def kube_objects(self) -> dict[str, Any]:
         return self.kube_service.get()
 
     def put_kube_objects(self, record: Mapping[str, Any]) -> None:
@@ -173,22 +171,26 @@ def sync(
     tenants = r.tenants()
     for ns in namespaces:
         known = tenants.get(ns.name)
-        if known is None:
-            r.ensure_tenant(ns.name, ns.uid)
+        if known is None and r.ensure_tenant(ns.name, ns.uid):
             tenants[ns.name] = Known(
                 {kubernetes.DEFAULT_SEGMENT}, ns.uid, kubernetes.ISOLATION.mode
             )
             owned.tenants.add(ns.name)
             continue
+        if known is None:  # made by someone else since the list above
+            tenants = r.tenants()
+            known = tenants.get(ns.name)
+            if known is None:
+                continue
         # A tenant is the sync's to remove only when it made it for this very namespace (its
         # external id is the namespace's uid): never one an operator made under that name.
         if ns.uid and known.external_id == ns.uid:
             owned.tenants.add(ns.name)
         if known.mode != kubernetes.ISOLATION.mode and ns.name not in owned.warned:
             log.warning(
-                "namespace %s: its tenant is in %s isolation mode, so NetworkPolicy semantics do "
-                "not apply to it; an admin may change that with "
-                "`romana tenant isolation %s --isolation kubernetes`",
+                "namespace %s: its tenant is in %s isolation mode: its NetworkPolicies still "
+                "open what they allow, but pods no policy selects stay isolated; an admin may "
+                "change that with `romana tenant isolation %s --isolation kubernetes`",
                 ns.name,
                 known.mode,
                 ns.name,
@@ -236,28 +238,31 @@ def _policies_and_sets(
     """The ``kube.*`` policies and sets of these objects, and their record (what ``romana
     explain`` answers from).
 
-    Only what a sync derived from a stored record is ever removed: a policy or set someone
-    else stored under a ``kube.`` name is left alone (a name proves nothing about who owns
-    it). So that a crash between the writes never orphans one, the record stored while they
-    happen is the union of the old and the new one; the new one alone is stored last."""
-    record = kubestore.record(namespaces, pods, policies)
+    Only what syncs derived — the names the stored record lists (:class:`kubestore.Derived`)
+    — is ever removed: a policy or set someone else stored under a ``kube.`` name is left
+    alone (a name proves nothing about who owns it). The names are written ahead: before any
+    policy or set is written, the record lists what was derived before and what is about to
+    be; only once all is written does it list just the latter. So a sync cut short at any
+    point leaves nothing derived that a later sync does not know to be its own."""
     stored = r.kube_objects()
-    earlier = _translated(stored, settings)
-    if stored != record:
-        r.put_kube_objects(kubestore.union(stored, record))
+    earlier = _earlier(stored, settings)
     translation = kubernetes.translate(policies, namespaces, pods, settings)
     desired = {p.name: p.to_dict() for p in translation.policies}
+    members = {
+        name: [str(n) for n in nets]
+        for name, nets in kubernetes.address_sets(translation.sets, pods).items()
+    }
+    derived = kubestore.Derived(frozenset(desired), frozenset(members), settings.segment_label)
+    ahead = kubestore.record(namespaces, pods, policies, earlier | derived)
+    if stored != ahead:
+        r.put_kube_objects(ahead)
     current = r.policies()
     for pid, doc in desired.items():
         if {k: v for k, v in current.get(pid, {}).items() if k != "id"} != doc:
             r.put_policy(doc)
     for pid in sorted(set(current) - set(desired)):
-        if pid in earlier.policies or kubernetes.legacy_marker(current[pid]) is not None:
+        if pid in earlier.policies or _marker_of_kubernetes_tenant(r, current[pid]):
             r.remove_policy(pid)
-    members = {
-        name: [str(n) for n in nets]
-        for name, nets in kubernetes.address_sets(translation.sets, pods).items()
-    }
     sets = r.address_sets()
     for name, nets in members.items():
         if sets.get(name) != nets:
@@ -265,25 +270,35 @@ def _policies_and_sets(
     for name in sorted(set(sets) - set(members)):
         if name in earlier.sets:
             r.remove_address_set(name)
-    if stored != record:
-        r.put_kube_objects(record)
+    final = kubestore.record(namespaces, pods, policies, derived)
+    if final != ahead:
+        r.put_kube_objects(final)
 
 
-@dataclass(frozen=True, slots=True)
-class _Derived:
-    policies: frozenset[str] = frozenset()
-    sets: frozenset[str] = frozenset()
+def _marker_of_kubernetes_tenant(r: Romanad, document: Mapping[str, Any]) -> bool:
+    """Whether ``document`` is an earlier release's namespace marker whose tenant already
+    records ``kubernetes`` isolation (so removing it loses nothing the upgrade needs)."""
+    namespace = kubernetes.legacy_marker(document)
+    if namespace is None:
+        return False
+    known = r.tenants().get(namespace)
+    return known is not None and known.mode == kubernetes.ISOLATION.mode
 
 
-def _translated(stored: Mapping[str, Any], settings: kubernetes.Settings) -> _Derived:
-    """The policy ids and set names an earlier sync derived from the objects it stored."""
+def _earlier(stored: Mapping[str, Any], settings: kubernetes.Settings) -> kubestore.Derived:
+    """What earlier syncs derived: the stored record's list, else (a record an earlier release
+    stored) what its objects translate to."""
     try:
+        listed = kubestore.Derived.of(stored)
+        if listed is not None:
+            return listed
         namespaces, pods, policies = kubestore.parse(stored)
     except RomanaError as exc:
         log.warning("the stored Kubernetes objects cannot be read (%s): removing none", exc)
-        return _Derived()
+        return kubestore.Derived()
     done = kubernetes.translate(policies, namespaces, pods, settings)
-    return _Derived(
+    return kubestore.Derived(
         frozenset(p.name for p in done.policies),
         frozenset(done.sets) | {kubernetes.NOTHING},
+        settings.segment_label,
     )

@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from romana.core.errors import AlreadyExists, Issues, NotFound, Unsupported
+from romana.core.errors import AlreadyExists, InvalidInput, Issues, NotFound, Unsupported
 from romana.core.policy import compile as policy_compile
 from romana.core.policy import parse as policy_parse
 from romana.core.store import Delete, Put, Store
@@ -145,6 +145,29 @@ class PolicyService:
             return policies
 
         return txn.run(self._store, attempt, what="add policies")
+
+    def put(self, pid: str, body: object) -> dict[str, Any]:
+        """Store one policy under ``pid``, replacing what that id held, in one transaction:
+        no moment exists in which neither the old nor the new policy is stored."""
+        parsed = self.parse(body)
+        if len(parsed) != 1:
+            raise InvalidInput("give one policy, not a list")
+        (policy,) = parsed
+        if policy["id"] != pid:
+            raise InvalidInput(
+                f"id: the policy's id {policy['id']!r} must be {pid!r}, as in the path"
+            )
+        key = keys.policy(pid)
+
+        def attempt(w: txn.Writes) -> dict[str, Any]:
+            kv = self._store.get(key)
+            if kv is not None and txn.loads(kv) == policy:
+                return policy
+            w.guard(key, kv)
+            w.ops += [Put(key, txn.dumps(policy)), Put(GENERATION, b"{}")]
+            return policy
+
+        return txn.run(self._store, attempt, what=f"put policy {pid!r}")
 
     def get(self, pid: str) -> dict[str, Any]:
         kv = self._store.get(keys.policy(pid))

@@ -14,7 +14,7 @@ from romana.core import tenancy
 from romana.core.errors import AlreadyExists, Conflict, Issues, NotFound
 from romana.core.policy import kubernetes
 from romana.core.store import Delete, Put, Store
-from romana.services import keys, txn
+from romana.services import keys, policy, txn
 from romana.services.topology import TopologyService
 
 UPGRADED = tenancy.Isolation(tenancy.Mode.ROMANA, tenancy.Segments.OPEN)
@@ -151,7 +151,8 @@ class TenantService:
             isolation = UPGRADED
             if marker is not None and kubernetes.legacy_marker(txn.loads(marker)) == name:
                 isolation = kubernetes.ISOLATION
-                w.ops.append(Delete(marker_key))
+                # Agents notice policy changes by the policy generation key.
+                w.ops += [Delete(marker_key), Put(policy.GENERATION, b"{}")]
             updated = replace(tenancy.Tenant.from_dict(txn.loads(kv)), isolation=isolation)
             w.ops.append(Put(kv.key, txn.dumps(updated.to_dict())))
             return updated

@@ -7,19 +7,29 @@ store is left exactly as it is. Steps, in order:
    enforced (:meth:`romana.services.tenants.TenantService.record_isolation`): ``kubernetes``
    for a namespace's tenant (recognised by the whole document of the marker policy that
    release stored for it, which is removed), else ``romana`` with segments ``open``.
-2. Policies a Kubernetes sync derived — those the stored Kubernetes objects translate to,
-   never a policy picked by its name — are rewritten as the current translation states them
-   (their pod targets narrowed to their namespace's tenant), so agents enforce NetworkPolicy
-   semantics at once instead of after the listener's next sync.
+2. Policies a Kubernetes sync derived — those the stored record lists, or for a record an
+   earlier release stored, those its objects translate to; never a policy picked by its
+   name — are rewritten, each in one transaction, as the current translation states them
+   with the segment label the sync used (their pod targets narrowed to their namespace's
+   tenant), so agents enforce NetworkPolicy semantics at once instead of after the
+   listener's next sync. A record that cannot be read is left alone, with a warning.
+
+The listener runs these steps too when it starts: it writes to the store directly and may
+start before romanad does.
 """
 
 from __future__ import annotations
 
+import logging
+
+from romana.core.errors import RomanaError
 from romana.core.policy import kubernetes
 from romana.core.store import Store
 from romana.services import kubestore, kubesync
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
+
+log = logging.getLogger(__name__)
 
 
 def run(store: Store) -> list[str]:
@@ -39,13 +49,22 @@ def run(store: Store) -> list[str]:
 
 def _retranslate(port: kubesync.ServicesRomanad) -> list[str]:
     stored = port.kube_objects()
-    if not any(stored.values()):
+    if not any(stored.get(field) for field in kubestore.KINDS):
         return []
-    namespaces, pods, policies = kubestore.parse(stored)
-    translation = kubernetes.translate(policies, namespaces, pods, kubernetes.Settings())
+    try:
+        derived = kubestore.Derived.of(stored)
+        namespaces, pods, policies = kubestore.parse(stored)
+    except RomanaError as exc:
+        log.warning("the stored Kubernetes objects cannot be read (%s): not rewritten", exc)
+        return []
+    label = derived.segment_label if derived is not None else ""
+    settings = kubernetes.Settings(segment_label=label or kubernetes.SEGMENT_LABEL)
+    translation = kubernetes.translate(policies, namespaces, pods, settings)
     current = port.policies()
     changed = []
     for policy in translation.policies:
+        if derived is not None and policy.name not in derived.policies:
+            continue
         document = policy.to_dict()
         old = current.get(policy.name)
         if old is not None and {k: v for k, v in old.items() if k != "id"} != document:

@@ -37,6 +37,19 @@ POLICY = {
 }
 
 
+def synced(port: kubesync.Romanad, *policies: dict[str, Any]) -> None:
+    """One sync of NAMESPACES and PODS with these NetworkPolicies (default settings)."""
+    kubesync.sync(
+        port,
+        [ko.namespace(n) for n in NAMESPACES],
+        [],
+        [ko.pod(p) for p in PODS],
+        [ko.network_policy(p) for p in policies],
+        kubernetes.Settings(),
+        kubesync.Owned(),
+    )
+
+
 def test_put_keeps_only_what_policy_reads_and_reads_back_equal(store: Store) -> None:
     service = kubestore.KubeObjectService(store)
     stored = service.put({"namespaces": NAMESPACES, "pods": PODS, "networkpolicies": [POLICY]})
@@ -97,7 +110,13 @@ def test_the_sync_stores_what_it_translated_and_only_changes(svc: Services) -> N
     policies = [ko.network_policy(POLICY)]
     settings = kubernetes.Settings()
     kubesync.sync(port, namespaces, [], pods, policies, settings, kubesync.Owned())
-    assert port.kube_objects() == kubestore.record(namespaces, pods, policies)
+    stored = port.kube_objects()
+    objects = kubestore.record(namespaces, pods, policies)
+    assert {k: v for k, v in stored.items() if k != "derived"} == {
+        k: v for k, v in objects.items() if k != "derived"
+    }
+    assert stored["derived"]["policies"] == sorted(port.policies())
+    assert stored["derived"]["segment_label"] == kubernetes.SEGMENT_LABEL
     revision = store.revision()
     kubesync.sync(port, namespaces, [], pods, policies, settings, kubesync.Owned())
     assert store.revision() == revision
@@ -107,9 +126,6 @@ def test_the_sync_creates_kubernetes_tenants_and_removes_only_policies_it_wrote(
     svc: Services,
 ) -> None:
     port = kubesync.ServicesRomanad(svc.store)
-    namespaces = [ko.namespace(n) for n in NAMESPACES]
-    pods = [ko.pod(p) for p in PODS]
-    settings = kubernetes.Settings()
     # A Romana v2 policy whose id looks like one the v2 listener wrote: it is the user's.
     users = {
         "id": "kube.a.pol1.6f1c2d3e",
@@ -127,15 +143,13 @@ def test_the_sync_creates_kubernetes_tenants_and_removes_only_policies_it_wrote(
         "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "any"}]}],
     }
     port.policy_service.add(legacy)
-    kubesync.sync(
-        port, namespaces, [], pods, [ko.network_policy(POLICY)], settings, kubesync.Owned()
-    )
+    synced(port, POLICY)
     assert {t.name: t.isolation for t in port.tenant_service.list_all()} == {
         "a": kubernetes.ISOLATION,
         "b": kubernetes.ISOLATION,
     }
     assert set(port.policies()) == {"kube.a.pol1.6f1c2d3e", "kube.a.web"}
-    kubesync.sync(port, namespaces, [], pods, [], settings, kubesync.Owned())
+    synced(port)
     assert set(port.policies()) == {"kube.a.pol1.6f1c2d3e"}, (
         "the NetworkPolicy's went, the user's stayed"
     )
@@ -158,18 +172,13 @@ class FailingLastRecord(kubesync.ServicesRomanad):
 
 def test_a_sync_cut_short_leaves_no_policy_it_wrote_without_an_owner(svc: Services) -> None:
     port = FailingLastRecord(svc.store)
-    namespaces = [ko.namespace(n) for n in NAMESPACES]
-    pods = [ko.pod(p) for p in PODS]
-    settings = kubernetes.Settings()
-    api = ko.network_policy({**POLICY, "metadata": {"name": "api", "namespace": "a"}})
-    kubesync.sync(
-        port, namespaces, [], pods, [ko.network_policy(POLICY)], settings, kubesync.Owned()
-    )
+    api = {**POLICY, "metadata": {"name": "api", "namespace": "a"}}
+    synced(port, POLICY)
     port.fail_at = port.puts + 2  # the second record write of the next sync
     with pytest.raises(Unavailable):
-        kubesync.sync(port, namespaces, [], pods, [api], settings, kubesync.Owned())
+        synced(port, api)
     assert "kube.a.api" in port.policies()
-    kubesync.sync(port, namespaces, [], pods, [], settings, kubesync.Owned())
+    synced(port)
     assert set(port.policies()) == set(), "what the cut-short sync wrote was still its own"
 
 
@@ -197,14 +206,33 @@ def test_a_tenant_an_operator_made_is_never_removed_or_remade_by_the_sync(
 def test_the_sync_leaves_sets_it_did_not_derive(svc: Services) -> None:
     port = kubesync.ServicesRomanad(svc.store)
     port.put_address_set("kube.mine", ["10.1.17.9/32"])
-    namespaces = [ko.namespace(n) for n in NAMESPACES]
-    pods = [ko.pod(p) for p in PODS]
-    settings = kubernetes.Settings()
-    kubesync.sync(
-        port, namespaces, [], pods, [ko.network_policy(POLICY)], settings, kubesync.Owned()
-    )
+    synced(port, POLICY)
     derived = set(port.address_sets()) - {"kube.mine"}
     assert derived
-    kubesync.sync(port, namespaces, [], pods, [], settings, kubesync.Owned())
+    synced(port)
     assert set(port.address_sets()) <= {"kube.mine", kubernetes.NOTHING}
     assert "kube.mine" in port.address_sets()
+
+
+class FailingSetRemoval(kubesync.ServicesRomanad):
+    """Fails the first set removal, as a crash in the middle of a sync would."""
+
+    failed = False
+
+    def remove_address_set(self, name: str) -> None:
+        if not self.failed:
+            self.failed = True
+            raise Unavailable("the store went away")
+        super().remove_address_set(name)
+
+
+def test_a_set_of_a_changed_selector_is_removed_after_a_sync_cut_short(svc: Services) -> None:
+    port = FailingSetRemoval(svc.store)
+    synced(port, POLICY)
+    before = set(port.address_sets())
+    spec = {**POLICY["spec"], "podSelector": {"matchLabels": {"app": "db"}}}
+    changed = {**POLICY, "spec": spec}
+    with pytest.raises(Unavailable):
+        synced(port, changed)
+    synced(port)
+    assert set(port.address_sets()) <= {kubernetes.NOTHING}, before

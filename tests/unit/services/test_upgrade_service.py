@@ -84,3 +84,42 @@ def test_a_current_store_is_left_as_it_is(svc: Services) -> None:
     revision = svc.store.revision()
     assert upgrade.run(svc.store) == []
     assert svc.store.revision() == revision
+
+
+def test_a_listener_syncing_before_the_upgrade_keeps_the_markers_it_needs(svc: Services) -> None:
+    earlier_release(svc)
+    port = kubesync.ServicesRomanad(svc.store)
+    kubesync.sync(
+        port,
+        [ko.namespace(n) for n in NAMESPACES],
+        [],
+        [ko.pod(p) for p in PODS],
+        [ko.network_policy(POLICY)],
+        kubernetes.Settings(),
+        kubesync.Owned(),
+    )
+    assert {"kube.a", "kube.b"} <= set(port.policies()), "markers stay until recorded"
+    upgrade.run(svc.store)
+    assert {t.isolation for t in svc.tenants.list_all()} == {kubernetes.ISOLATION}
+    assert set(port.policies()) == {"kube.a.db"}
+
+
+def test_the_rewrite_uses_the_segment_label_the_sync_used(svc: Services) -> None:
+    port = kubesync.ServicesRomanad(svc.store)
+    settings = kubernetes.Settings(segment_label="tier")
+    fe = {**POLICY, "spec": {"podSelector": {"matchLabels": {"tier": "fe"}}, "ingress": [{}]}}
+    for tenant in ("a", "b"):
+        svc.tenants.create(tenant, f"uid-{tenant}", isolation=kubernetes.ISOLATION)
+    svc.tenants.add_segment("a", "fe")
+    kubesync.sync(
+        port,
+        [ko.namespace(n) for n in NAMESPACES],
+        [],
+        [],
+        [ko.network_policy(fe)],
+        settings,
+        kubesync.Owned(),
+    )
+    revision = svc.store.revision()
+    assert upgrade.run(svc.store) == []
+    assert svc.store.revision() == revision

@@ -8,6 +8,7 @@ them; admin and service users write them.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Body
@@ -15,6 +16,7 @@ from fastapi import APIRouter, Body
 from romana.api import schemas
 from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
+from romana.core.errors import NotFound
 from romana.services import auth, policy
 
 SERVICE = "policy"
@@ -63,6 +65,21 @@ def get_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
     if not _visible(caller, item):
         auth.authorize(caller, auth.Action.READ)
     return item
+
+
+@router.put("/v1/policies/{pid}", response_model=Policy)
+def put_policy(
+    pid: str,
+    ctx: Ctx,
+    caller: Caller,
+    body: Policy = Body(...),  # noqa: B008
+) -> Policy:
+    """Store one policy under its id, replacing what the id held, in one transaction."""
+    for item in ctx.policies.parse(body):
+        _authorize_change(caller, item)
+    with contextlib.suppress(NotFound):
+        _authorize_change(caller, ctx.policies.get(pid))
+    return ctx.policies.put(pid, body)
 
 
 @router.delete("/v1/policies/{pid}", response_model=Policy)

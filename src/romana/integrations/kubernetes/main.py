@@ -2,7 +2,8 @@
 
 ``romana-listener --kube-api URL --store URL`` lists and watches Namespaces, Nodes, Pods and
 NetworkPolicies and keeps the romanad services over the given store in step
-(:mod:`romana.integrations.kubernetes.listener`). SIGTERM and SIGINT stop it cleanly.
+(:mod:`romana.integrations.kubernetes.listener`). At start it brings data an earlier release
+stored up to date (:mod:`romana.services.upgrade`). SIGTERM and SIGINT stop it cleanly.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -19,7 +21,9 @@ from romana import logs, store
 from romana.core.errors import RomanaError
 from romana.core.policy import kubernetes
 from romana.integrations.kubernetes import listener, watch
-from romana.services import kubesync
+from romana.services import kubesync, upgrade
+
+log = logging.getLogger("romana.listener")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,6 +44,10 @@ async def serve(args: argparse.Namespace) -> None:
     token = args.token_file.read_text().strip() if args.token_file else ""
     client = watch.KubeClient(args.kube_api, token)
     db = store.open_store(args.store)
+    # It writes to the store directly and may start before romanad: bring an earlier
+    # release's data up to date first, as romanad does (idempotent).
+    for note in upgrade.run(db):
+        log.warning("%s", note)
     the_listener = listener.Listener(
         kubesync.ServicesRomanad(db), kubernetes.Settings(segment_label=args.segment_label)
     )
