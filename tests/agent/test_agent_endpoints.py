@@ -221,6 +221,26 @@ def test_gc_spares_valid_young_and_other_network_endpoints(tmp_path: Path) -> No
     scenario(tmp_path, body)
 
 
+def test_gc_with_an_empty_valid_list_releases_only_endpoints_whose_namespace_is_gone(
+    tmp_path: Path,
+) -> None:
+    async def body(rig: Rig) -> None:
+        for name in ("alive", "gone"):
+            await rig.service.add(rig.request(name))
+        rig.now += 120
+        gone = rig.registry.get("gone:eth0")
+        assert gone is not None
+        Path(gone.netns).unlink()  # the runtime deleted that sandbox's namespace
+        answer = await rig.service.gc(localapi.GcRequest("net1", frozenset()))
+        assert answer == {"released": [{"container_id": "gone", "ifname": "eth0"}], "errors": []}
+        assert sorted(rig.romanad.allocations) == ["alive:eth0"]
+        # A list naming anything is the runtime's full account: the rest goes, as the spec says.
+        answer = await rig.service.gc(localapi.GcRequest("net1", frozenset({("x", "eth0")})))
+        assert answer["released"] == [{"container_id": "alive", "ifname": "eth0"}]
+
+    scenario(tmp_path, body)
+
+
 def test_status_says_why_it_is_not_ready(tmp_path: Path) -> None:
     async def body(rig: Rig) -> None:
         assert await rig.service.status("t1", "default") == localapi.Readiness(True)

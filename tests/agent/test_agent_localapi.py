@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import stat
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 from romana.agent import http, localapi
 from romana.core import errors
 from romana.integrations.cni import agentapi
+from support import peers
 
 
 class FakeService:
@@ -77,12 +80,12 @@ class FakeService:
 
 
 class Served:
-    def __init__(self, path: str, service: FakeService) -> None:
+    def __init__(self, path: str, service: FakeService, group: int | None = None) -> None:
         self.path = path
         self.service = service
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
-        server = http.Server(path, localapi.LocalApi(service))
+        server = http.Server(path, localapi.LocalApi(service), group=group)
         self.task: asyncio.Task[None] | None = None
 
         def run() -> None:
@@ -244,3 +247,99 @@ def test_a_bug_in_a_handler_is_a_500_and_the_server_goes_on(served: Served) -> N
         served.client.add_endpoint(request())
     served.service.fail = None
     assert served.client.add_endpoint(request())["mtu"] == 1500
+
+
+# --- who may call, and where ADD may wire --------------------------------------------------
+
+NOBODY = 65534
+API_GROUP = 4242
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory an unprivileged caller can enter (pytest's tmp_path is root's only)."""
+    path = Path(tempfile.mkdtemp(prefix="rlapi", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_refusal_admits_root_and_holders_of_the_group_only() -> None:
+    me = os.getpid()
+    assert http.refusal(http.Peer(me, 0, 0), None) == ""
+    assert "uid 1000" in http.refusal(http.Peer(me, 1000, 1000), None)
+    assert http.refusal(http.Peer(me, 1000, API_GROUP), API_GROUP) == ""
+    assert "members of group 4242" in http.refusal(http.Peer(0, 1000, 1000), API_GROUP)
+
+
+def test_a_caller_other_than_root_is_refused_even_through_a_loosened_mode(
+    shared_dir: Path,
+) -> None:
+    need_root()
+    served = Served(str(shared_dir / "agent.sock"), FakeService())
+    try:
+        assert peers.call_as(NOBODY, NOBODY, served.path) == {"connect": "PermissionError"}
+        os.chmod(served.path, 0o666)
+        answer = peers.call_as(NOBODY, NOBODY, served.path)
+        assert answer["status"] == 403 and answer["body"]["type"].endswith("/forbidden")
+        assert f"uid {NOBODY}" in answer["body"]["detail"]
+        assert served.client.status().ready  # root goes on
+    finally:
+        served.stop()
+
+
+def test_an_api_group_opens_the_socket_to_its_members(shared_dir: Path) -> None:
+    need_root()
+    served = Served(str(shared_dir / "agent.sock"), FakeService(), group=API_GROUP)
+    try:
+        info = os.stat(served.path)
+        assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o660, 0, API_GROUP)
+        assert peers.call_as(NOBODY, API_GROUP, served.path)["status"] == 200
+        supplementary = peers.call_as(NOBODY, NOBODY, served.path, groups=[API_GROUP])
+        assert supplementary["status"] == 200
+        assert peers.call_as(NOBODY, NOBODY, served.path) == {"connect": "PermissionError"}
+        os.chmod(served.path, 0o666)
+        assert peers.call_as(NOBODY, NOBODY, served.path)["status"] == 403
+    finally:
+        served.stop()
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: changes uid in a child process")
+
+
+@pytest.mark.parametrize("netns", ["/proc/self/ns/net", "/proc/thread-self/ns/net"])
+def test_add_refuses_the_agents_own_network_namespace(served: Served, netns: str) -> None:
+    # The server runs in this process, so the test's namespace is the "agent's" own.
+    with pytest.raises(errors.InvalidInput) as info:
+        served.client.add_endpoint(request(netns=netns))
+    assert [i.field for i in info.value.issues] == ["netns"]
+    assert "the agent's own network namespace" in str(info.value)
+    assert served.service.added == []
+
+
+def test_check_netns_compares_namespaces_not_paths(tmp_path: Path) -> None:
+    target = tmp_path / "ns"
+    target.touch()
+    alias = tmp_path / "alias"
+    alias.symlink_to(target)
+    st = os.stat(target)
+    refused = {(st.st_dev, st.st_ino): "the host's"}
+    for path in (target, alias):
+        with pytest.raises(errors.InvalidInput, match="is the host's"):
+            localapi.check_netns(str(path), refused)
+    localapi.check_netns(str(tmp_path / "missing"), refused)  # left to the ADD's 404
+    other = tmp_path / "other"
+    other.touch()
+    localapi.check_netns(str(other), refused)
+
+
+def test_a_body_nested_too_deeply_is_invalid_input(served: Served) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    head = b"POST /v1/endpoints HTTP/1.1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(
+        body
+    )
+    answer = served.raw(head + body)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"nested too deeply" in answer

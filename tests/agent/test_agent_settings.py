@@ -93,3 +93,17 @@ def test_defaults_are_valid_and_documented() -> None:
 def test_invalid_settings_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main.main(["--firewall", "pf"]) == 2
     assert "firewall" in capsys.readouterr().err
+
+
+def test_api_group_names_a_group_and_the_socket_fits_a_unix_address() -> None:
+    with pytest.raises(errors.InvalidInput) as info:
+        main.load_settings(
+            ["--insecure", "--api-group", "no-such-group-romana", "--socket", "/" + "s" * 107],
+            {},
+        )
+    fields = {issue.field for issue in info.value.issues}
+    assert fields == {"api_group", "socket"}
+    root = main.load_settings(["--insecure", "--api-group", "root"], {}).settings
+    assert root.api_gid() == 0
+    assert main.load_settings(["--insecure", "--api-group", "4242"], {}).settings.api_gid() == 4242
+    assert main.load_settings(["--insecure"], {}).settings.api_gid() is None

@@ -31,14 +31,7 @@ class Api:
         self.admin = self.client(self.login(user, password))
 
     def login(self, username: str, password: str) -> str:
-        response = httpx.post(
-            f"{self.url}/v1/auth/token",
-            json={"username": username, "password": password},
-            trust_env=False,
-        )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["token"]
-        return token
+        return self.daemon.login(username, password)
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}

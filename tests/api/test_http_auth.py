@@ -9,8 +9,6 @@ import stat
 import time
 from pathlib import Path
 
-import httpx
-
 from api.conftest import Api, start
 from romana.services.auth import AuthService
 from romana.store import open_store
@@ -125,23 +123,12 @@ def test_deleted_users_tokens_stop_working(api: Api) -> None:
 
 
 def test_credentials_file_is_root_only_and_reused_on_restart(tmp_path: Path) -> None:
-    first = start(tmp_path)
-    try:
+    with start(tmp_path) as first:
         mode = stat.S_IMODE(os.stat(first.credentials).st_mode)
         assert mode == 0o600
         text = first.credentials.read_text()
         assert f"url = {first.url}" in text
         user, password = first.admin()
-    finally:
-        first.stop()
-    again = start(tmp_path)
-    try:
+    with start(tmp_path) as again:
         assert again.credentials.read_text() == text
-        r = httpx.post(
-            f"{again.url}/v1/auth/token",
-            json={"username": user, "password": password},
-            trust_env=False,
-        )
-        assert r.status_code == 200
-    finally:
-        again.stop()
+        again.login(user, password)

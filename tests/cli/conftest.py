@@ -7,7 +7,6 @@ never in the real home.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from romana.cli.main import app
-from support.romanad import Romanad
+from support.romanad import Romanad, sqlite_fixture
 
 
 @dataclass
@@ -24,30 +23,37 @@ class Cli:
     env: dict[str, str | None]
     config_dir: Path
 
+    @classmethod
+    def at(cls, url: str, config_dir: Path, **env: str | None) -> Cli:
+        """The CLI for romanad at ``url``, not logged in, its config and token in ``config_dir``.
+
+        No retries, and none of the caller's token, password, user name or output format: the
+        ``env`` given here (a value, or None to unset) overrides these.
+        """
+        base: dict[str, str | None] = {
+            "ROMANA_URL": url,
+            "ROMANA_CONFIG": str(config_dir / "config.toml"),
+            "ROMANA_RETRIES": "0",
+            "ROMANA_TOKEN": None,
+            "ROMANA_OUTPUT": None,
+            "ROMANA_PASSWORD": None,
+            "ROMANA_USERNAME": None,
+        }
+        return cls(CliRunner(), {**base, **env}, config_dir)
+
     def __call__(self, *args: str, input: str | None = None, **env: str | None) -> Result:
         return self.runner.invoke(app, list(args), input=input, env={**self.env, **env})
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Romanad]:
-    work = tmp_path_factory.mktemp("romanad")
-    daemon = Romanad(work, store=f"sqlite://{work}/romana.db").start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+server = sqlite_fixture("romanad", scope="session")
 
 
-def logged_in(url: str, config_dir: Path, user: str, password: str) -> Cli:
-    """The CLI for romanad at ``url``, logged in as ``user`` (token kept in ``config_dir``)."""
-    env: dict[str, str | None] = {
-        "ROMANA_URL": url,
-        "ROMANA_CONFIG": str(config_dir / "config.toml"),
-        "ROMANA_RETRIES": "1",
-        "ROMANA_TOKEN": None,
-        "ROMANA_OUTPUT": None,
-    }
-    cli = Cli(CliRunner(), env, config_dir)
+def logged_in(url: str, config_dir: Path, user: str, password: str, **env: str | None) -> Cli:
+    """The CLI for romanad at ``url``, logged in as ``user`` (token kept in ``config_dir``).
+
+    One retry unless ``env`` says otherwise (see :meth:`Cli.at`).
+    """
+    cli = Cli.at(url, config_dir, **{"ROMANA_RETRIES": "1", **env})
     result = cli("login", "-u", user, "-p", password)
     assert result.exit_code == 0, result.output
     return cli
@@ -62,14 +68,7 @@ def romana(server: Romanad, tmp_path_factory: pytest.TempPathFactory) -> Cli:
 @pytest.fixture
 def fresh(server: Romanad, tmp_path: Path) -> Cli:
     """The CLI with its own empty config dir: not logged in."""
-    env: dict[str, str | None] = {
-        "ROMANA_URL": server.url,
-        "ROMANA_CONFIG": str(tmp_path / "config.toml"),
-        "ROMANA_RETRIES": "0",
-        "ROMANA_TOKEN": None,
-        "ROMANA_OUTPUT": None,
-    }
-    return Cli(CliRunner(), env, tmp_path)
+    return Cli.at(server.url, tmp_path)
 
 
 TOPOLOGY = Path(__file__).resolve().parents[2] / "examples" / "topology" / "two-racks.json"

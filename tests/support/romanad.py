@@ -3,7 +3,9 @@
 :class:`Romanad` runs ``python -m romana.api.main`` on a random free loopback port with its own
 credentials file and log, waits until ``/healthz`` answers, and reads the admin credentials the
 first start writes. ``stop()`` sends SIGTERM and escalates to SIGKILL; ``kill()`` is SIGKILL at
-once, for failure tests.
+once, for failure tests. As a context manager it starts (unless already running) and stops.
+``login()`` gets a token over HTTP; ``replica()`` is a second romanad on the same store.
+:func:`sqlite_fixture` makes a pytest fixture of one romanad over a temporary SQLite file.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 
@@ -39,6 +42,7 @@ class Romanad:
         extra: Sequence[str] = (),
     ) -> None:
         self.name = name
+        self.store = store
         self.port = etcd.free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -106,6 +110,31 @@ class Romanad:
                 time.sleep(0.05)
         raise RuntimeError(f"romanad {self.name} not ready after {timeout}s: {problem}")
 
+    def __enter__(self) -> Romanad:
+        return self if self.alive else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def replica(self, name: str = "replica") -> Romanad:
+        """Another romanad (not started) in the same work directory, over the same store."""
+        return Romanad(self.workdir, store=self.store, name=name)
+
+    def login(self, username: str, password: str) -> str:
+        """A token for ``username`` from ``POST /v1/auth/token`` (asserting a 200)."""
+        response = httpx.post(
+            f"{self.url}/v1/auth/token",
+            json={"username": username, "password": password},
+            trust_env=False,
+        )
+        assert response.status_code == 200, response.text
+        token: str = response.json()["token"]
+        return token
+
+    def admin_token(self) -> str:
+        """A token for the admin of the credentials file."""
+        return self.login(*self.admin())
+
     def admin(self) -> tuple[str, str]:
         """The admin user name and password from the credentials file of the first start."""
         values: dict[str, str] = {}
@@ -142,3 +171,22 @@ class Romanad:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def sqlite_fixture(
+    tmp_name: str, *, scope: Literal["module", "session"] = "module", **kwargs: Any
+) -> Any:
+    """A pytest fixture: one romanad (``kwargs`` as for :class:`Romanad`) over SQLite in a new
+    temporary directory named after ``tmp_name``, started once per ``scope`` and stopped after.
+
+    Assign it to the fixture's name in a test module or conftest: ``daemon = sqlite_fixture(...)``.
+    """
+    import pytest  # here, not at the top: the benchmarks use this module without pytest
+
+    @pytest.fixture(scope=scope)
+    def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Romanad]:
+        work = tmp_path_factory.mktemp(tmp_name)
+        with Romanad(work, store=f"sqlite://{work}/romana.db", **kwargs) as daemon:
+            yield daemon
+
+    return running

@@ -26,7 +26,12 @@ namespace or not), forgets the addresses' conntrack flows and releases the alloc
 release first, so a stale release can never free a fresh allocation.
 
 GC: releases, as DEL does, every recorded endpoint of the network whose key is not valid and
-that is older than the grace period (an ADD may be in flight).
+that is older than the grace period (an ADD may be in flight). An empty ``valid`` list is not
+taken as "no attachment is valid": a runtime sends one when it lost track of its sandboxes (a
+restart that has not loaded them yet, a second runtime using the same network name) as much as
+when none is left. With an empty list GC releases only endpoints whose network namespace no
+longer exists; an endpoint whose namespace is still there is still in some runtime's hands,
+and its DEL releases it.
 """
 
 from __future__ import annotations
@@ -449,6 +454,8 @@ class Endpoints:
                 continue
             if record.created_at > cutoff:
                 continue
+            if not request.valid and os.path.exists(record.netns):
+                continue  # see the module docstring: an empty list spares the living
             try:
                 async with self._keys.locked(record.key):
                     if self._registry.get(record.key) is None:

@@ -17,7 +17,13 @@ Invariants:
 * An unexpected exception in a handler is logged with its traceback and answered with 500;
   it does not stop the server (the bug is one request's, not the agent's).
 * The socket file is created with mode 0600 (root only: it can create interfaces), after
-  removing a stale file left by a previous run.
+  removing a stale file left by a previous run; with a group, root:<group> mode 0660.
+* Every connection is checked by its peer's credentials (``SO_PEERCRED``) before a byte of
+  it is read: root, or with a group a caller holding that group (its primary group, or a
+  supplementary one as ``/proc/<pid>/status`` lists them), else 403 ``forbidden`` and the
+  connection is closed. The file mode is the first guard; this one holds when the mode is
+  loosened, or the socket reached through a bind mount or by a process with
+  ``CAP_DAC_OVERRIDE`` but another uid.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import contextlib
 import json
 import logging
 import os
+import socket
+import struct
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -40,6 +48,9 @@ log = logging.getLogger(__name__)
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 READ_TIMEOUT = 30.0
+REFUSED_DRAIN_SECONDS = 1.0
+"""How long a refused caller's request is read and dropped, so that closing the connection
+does not reset it before the caller has read the 403."""
 
 PROBLEM_BASE = "https://romana.io/problems/"
 
@@ -75,6 +86,8 @@ class Request:
             return json.loads(self.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise errors.InvalidInput([errors.Issue("body", f"is not valid JSON ({exc})")]) from exc
+        except RecursionError as exc:
+            raise errors.InvalidInput([errors.Issue("body", "is JSON nested too deeply")]) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +215,58 @@ def _encode(response: Response, keep_alive: bool) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data
 
 
-class Server:
-    """Serves ``handler`` on a Unix socket until cancelled."""
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Who is at the other end of a Unix socket connection (``SO_PEERCRED``)."""
 
-    def __init__(self, path: str, handler: Handler) -> None:
+    pid: int
+    uid: int
+    gid: int
+
+
+def peer_of(sock: Any) -> Peer:
+    """The credentials the kernel recorded for the peer of ``sock`` when it connected."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, gid = struct.unpack("3i", raw)
+    return Peer(pid, uid, gid)
+
+
+def supplementary_groups(pid: int) -> frozenset[int]:
+    """The supplementary groups of process ``pid``; empty when it cannot be read (gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Groups:"):
+                    return frozenset(int(g) for g in line.split()[1:] if g.isdigit())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def refusal(peer: Peer, group: int | None) -> str:
+    """Why ``peer`` may not use the API ("" when it may): root, or a holder of ``group``."""
+    if peer.uid == 0:
+        return ""
+    if group is not None and (
+        peer.gid == group or (peer.pid > 0 and group in supplementary_groups(peer.pid))
+    ):
+        return ""
+    allowed = "root" if group is None else f"root and members of group {group}"
+    return (
+        f"the agent's local API serves {allowed} only; this caller is uid {peer.uid}, "
+        f"gid {peer.gid} (pid {peer.pid})"
+    )
+
+
+class Server:
+    """Serves ``handler`` on a Unix socket until cancelled.
+
+    ``group``: the group id whose members may connect besides root (socket mode 0660)."""
+
+    def __init__(self, path: str, handler: Handler, *, group: int | None = None) -> None:
         self._path = path
         self._handler = handler
+        self._group = group
         self._connections: set[asyncio.Task[None]] = set()
 
     async def serve(self, ready: Callable[[], None] | None = None) -> None:
@@ -222,6 +281,9 @@ class Server:
             )
         finally:
             os.umask(old)
+        if self._group is not None:
+            os.chown(self._path, -1, self._group)
+            os.chmod(self._path, 0o660)
         log.info("local API listening on %s", self._path)
         try:
             async with server:
@@ -240,6 +302,14 @@ class Server:
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
         try:
+            try:
+                why = refusal(peer_of(writer.get_extra_info("socket")), self._group)
+            except OSError as exc:
+                why = f"the caller's credentials cannot be read: {exc}"
+            if why:
+                log.warning("local API: refused a caller: %s", why)
+                await _refuse(reader, writer, why)
+                return
             while True:
                 try:
                     async with asyncio.timeout(READ_TIMEOUT):
@@ -268,6 +338,20 @@ class Server:
 
     async def _dispatch(self, request: Request) -> Response:
         return await dispatch(self._handler, request)
+
+
+async def _refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, why: str) -> None:
+    """Answer 403 at once, then read and drop what the caller sends, briefly and boundedly:
+    closing with its request unread would reset the connection under the caller's answer."""
+    writer.write(_encode(Response(403, problem_body(403, "forbidden", why)), keep_alive=False))
+    await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+    left = MAX_HEADER_BYTES + MAX_BODY_BYTES
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(REFUSED_DRAIN_SECONDS):
+            while left > 0 and (data := await reader.read(min(left, 65536))):
+                left -= len(data)
 
 
 async def dispatch(handler: Handler, request: Request) -> Response:

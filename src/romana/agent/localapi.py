@@ -21,17 +21,30 @@ ADD body: ``{"container_id", "ifname", "netns", "network"?, "tenant", "segment"?
 This module is the wire edge: it parses and validates every request into typed values,
 reporting every problem at once, and calls :class:`~romana.agent.endpoints.Endpoints`.
 Nothing is changed by a request that fails validation.
+
+An ADD whose ``netns`` is the agent's own network namespace or the init (host) one is
+refused with 400, field ``netns``, whatever path names it (``/proc/<pid>/ns/net``, a bind
+mount under ``/run/netns``): the path is resolved and its namespace compared, by device and
+inode, with those of ``/proc/thread-self/ns/net`` and ``/proc/1/ns/net`` as they were when the
+API was made. Wiring an endpoint there would put its address and default route on the host.
+A path that exists but cannot be resolved (permission denied, as ``/proc/1/ns/net`` is in
+some containers) is refused the same way: it cannot be told apart from those two.
+Who may call at all is :mod:`romana.agent.http`'s business (peer credentials).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from romana.agent import http, registry
 from romana.core import errors, hostplan, tenancy
+
+log = logging.getLogger(__name__)
 
 CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}")
 CONTAINER_ID_RULE = (
@@ -42,6 +55,14 @@ IFNAME_RULE = "must be 1-15 characters of letters, digits, '_', '.', '@', '=', '
 ADD_FIELDS = frozenset(
     {"container_id", "ifname", "netns", "tenant", "segment", "labels", "network", "k8s", "mtu"}
 )
+HOST_NAMESPACES: tuple[tuple[str, str], ...] = (
+    ("/proc/thread-self/ns/net", "the agent's own network namespace"),
+    ("/proc/1/ns/net", "the init (host) network namespace"),
+)
+"""Namespaces no endpoint may be wired into: (a path naming it, what it is)."""
+
+NamespaceId = tuple[int, int]
+"""(st_dev, st_ino) of a network namespace, the same whichever path names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +239,46 @@ def parse_gc(body: Any) -> GcRequest:
     return GcRequest(network, frozenset(valid))
 
 
+def namespace_ids(named: Sequence[tuple[str, str]] = HOST_NAMESPACES) -> dict[NamespaceId, str]:
+    """The namespaces of ``named`` paths → what they are; a path that cannot be read is left out
+    (``/proc/1/ns/net`` needs root)."""
+    ids: dict[NamespaceId, str] = {}
+    for path, what in named:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            log.warning("cannot resolve %s (%s): %s", path, what, exc.strerror or exc)
+            continue
+        key = (st.st_dev, st.st_ino)
+        ids[key] = f"{ids[key]} and {what}" if key in ids else what
+    return ids
+
+
+def check_netns(netns: str, refused: Mapping[NamespaceId, str]) -> None:
+    """InvalidInput naming ``netns`` when the path resolves to one of the ``refused``
+    namespaces, or exists but cannot be resolved (it cannot be told apart from them); a
+    path that does not exist is left to the ADD (404)."""
+    try:
+        st = os.stat(netns)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise errors.InvalidInput(
+            [errors.Issue("netns", f"{netns} cannot be resolved to a network namespace: {why}")]
+        ) from exc
+    what = refused.get((st.st_dev, st.st_ino))
+    if what:
+        raise errors.InvalidInput(
+            [
+                errors.Issue(
+                    "netns",
+                    f"{netns} is {what}; an endpoint needs a network namespace of its own",
+                )
+            ]
+        )
+
+
 def _identity(container_id: str, ifname: str) -> tuple[str, str]:
     issues = errors.Issues()
     check_identity(container_id, ifname, issues)
@@ -226,10 +287,16 @@ def _identity(container_id: str, ifname: str) -> tuple[str, str]:
 
 
 class LocalApi:
-    """Routes a parsed request to the service; the handler given to :class:`http.Server`."""
+    """Routes a parsed request to the service; the handler given to :class:`http.Server`.
 
-    def __init__(self, service: Service) -> None:
+    ``refused_netns``: the namespaces no ADD may use; by default :data:`HOST_NAMESPACES` as
+    they are now (make the API on the thread that stays in the agent's namespace)."""
+
+    def __init__(
+        self, service: Service, refused_netns: Mapping[NamespaceId, str] | None = None
+    ) -> None:
         self._service = service
+        self._refused = namespace_ids() if refused_netns is None else dict(refused_netns)
 
     async def __call__(self, request: http.Request) -> http.Response:
         seg = request.segments
@@ -239,7 +306,9 @@ class LocalApi:
         if seg[:2] == ("v1", "endpoints"):
             if len(seg) == 2:
                 if method == "POST":
-                    return http.Response(200, await self._service.add(parse_add(request.json())))
+                    add = parse_add(request.json())
+                    check_netns(add.netns, self._refused)
+                    return http.Response(200, await self._service.add(add))
                 if method == "GET":
                     return http.Response(200, await self._service.list())
                 return _not_allowed(method, request.path, "GET, POST")

@@ -181,7 +181,7 @@ async def run(settings: AgentSettings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     cni = cnihost.CniHost(localapi.LocalApi(service))
-    server = http.Server(settings.socket, cni)
+    server = http.Server(settings.socket, cni, group=settings.api_gid())
     code = 1
     try:
         async with asyncio.TaskGroup() as tasks:

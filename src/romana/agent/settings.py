@@ -8,7 +8,9 @@ problem at once, before any side effect.
 
 from __future__ import annotations
 
+import grp
 import ipaddress
+import os
 from dataclasses import dataclass
 
 from romana.config import setting
@@ -19,6 +21,7 @@ FIREWALLS = ("nftables", "iptables")
 DEFAULT_SOCKET = "/run/romana/agent.sock"
 DEFAULT_STATE_DIR = "/var/lib/romana/agent"
 DEFAULT_PENDING_DIR = "/var/lib/romana/cni-pending"
+MAX_SOCKET_PATH = 107
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +93,17 @@ class AgentSettings:
     )
     socket: str = setting(
         DEFAULT_SOCKET,
-        "Unix socket of the local API the CNI plugin calls.",
+        "Unix socket of the local API the CNI plugin calls (at most 107 bytes).",
         env="ROMANA_AGENT_SOCKET",
         flag="--socket",
+    )
+    api_group: str = setting(
+        "",
+        "Group (name or number) whose members may call the local API besides root: the "
+        "socket becomes root:<group> mode 0660, and each caller's credentials are checked "
+        "(SO_PEERCRED). Empty: root only, mode 0600.",
+        env="ROMANA_AGENT_API_GROUP",
+        flag="--api-group",
     )
     state_dir: str = setting(
         DEFAULT_STATE_DIR,
@@ -154,6 +165,10 @@ class AgentSettings:
         "info", "debug, info, warning or error.", env="ROMANA_AGENT_LOG_LEVEL", flag="--log-level"
     )
 
+    def api_gid(self) -> int | None:
+        """The group id of ``api_group``, None when it is empty; call on validated settings."""
+        return _gid(self.api_group) if self.api_group else None
+
     def parsed_labels(self) -> dict[str, str]:
         """``labels`` as a mapping; call only on validated settings."""
         return dict(item.split("=", 1) for item in self.labels)
@@ -197,6 +212,10 @@ class AgentSettings:
             issues.add("password", "is required with --username")
         if not self.socket.startswith("/"):
             issues.add("socket", "must be an absolute path")
+        elif len(os.fsencode(self.socket)) > MAX_SOCKET_PATH:
+            issues.add("socket", f"must be at most {MAX_SOCKET_PATH} bytes (a Unix socket path)")
+        if self.api_group and _gid(self.api_group) is None:
+            issues.add("api_group", f"{self.api_group!r} is not a group of this host")
         for name in ("state_dir", "pending_dir"):
             if not getattr(self, name).startswith("/"):
                 issues.add(name, "must be an absolute path")
@@ -223,3 +242,14 @@ class AgentSettings:
         ):
             issues.add("interface", f"{self.interface!r} is not a valid interface name")
         issues.raise_if_any()
+
+
+def _gid(group: str) -> int | None:
+    """The id of a group given by name or number; None when this host has no such group."""
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        pass
+    if group.isdigit():
+        return int(group)
+    return None

@@ -2,13 +2,18 @@
 
 Every service's router is built; only the served ones are mounted. A request for a path of a
 service that is not served here gets a 404 problem naming the service and where to find an
-instance of it (the root's ``/v1/services``). ``GET /healthz`` is always served.
+instance of it (the root's ``/v1/services``). ``GET /healthz`` (liveness) and ``GET /readyz``
+(the store reads and writes) are always served, and a process running ``root`` serves the
+password-carrying endpoints of ``auth`` (``routes.auth.credentials``) even without ``auth``.
 
 While the app runs, two background tasks live in its lifespan: the heartbeat that keeps the
 services registered with the root, and (when ``agent-view`` is served) the shared store watch
 that wakes long-polling agents. Both retry store and network failures themselves, so either
 ending is a bug: it is logged, ``app.state.failed`` is set and the process stops itself
 (crash-only; ``romanad`` then exits non-zero and its supervisor restarts it).
+
+Every request passes :class:`romana.api.limits.BodyLimits` first: a body is read only after
+its caller is authenticated, and only up to the configured size and pace.
 """
 
 from __future__ import annotations
@@ -19,21 +24,22 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match, Route
 
 import romana
-from romana.api import context, errors, schemas
+from romana.api import context, errors, limits, schemas
 from romana.api.registration import Heartbeat
 from romana.api.routes import auth as auth_routes
 from romana.api.routes import hostview, ipam, policy, root, routes, tenants, topology
 from romana.api.settings import RomanadSettings
 from romana.core.store import Store
+from romana.services.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,18 @@ def capabilities(router: APIRouter) -> list[str]:
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     )
+
+
+def endpoints(routes: Iterable[BaseRoute]) -> Iterator[Route]:
+    """Every endpoint among ``routes``, through included routers (recent FastAPI keeps an
+    included router as one route holding the router as ``original_router``; romanad includes
+    routers without a prefix, so their routes match full paths)."""
+    for route in routes:
+        if isinstance(route, Route):
+            yield route
+        inner = getattr(route, "original_router", None)
+        if isinstance(inner, APIRouter):
+            yield from endpoints(inner.routes)
 
 
 def _elsewhere(
@@ -130,14 +148,26 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
             "store": ctx.store_kind,
         }
 
+    readiness = Readiness(store, settings.instance_name)
+
+    @app.get("/readyz", response_model=schemas.Ready, tags=["root"])
+    def readyz() -> dict[str, object]:
+        """Readiness: the store answers a read and takes a write; 503 naming which failed."""
+        return {"status": "ready", "revision": readiness.check()}
+
     unserved: list[tuple[str, APIRoute]] = []
     for name, router in ROUTERS.items():
         if name in ctx.served:
             app.include_router(router)
         else:
             unserved.extend((name, r) for r in router.routes if isinstance(r, APIRoute))
+    if "root" in ctx.served and "auth" not in ctx.served:
+        # Clients send passwords only to the root URLs they were configured with.
+        app.include_router(auth_routes.credentials)
     app.state.elsewhere = _elsewhere(ctx, unserved)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
+    app.state.endpoints = list(endpoints(app.router.routes))
+    app.add_middleware(limits.BodyLimits, settings=settings, routes=app.state.endpoints)
     if settings.insecure:
         log.warning(
             "AUTHENTICATION IS DISABLED (--insecure): every request acts as admin; "

@@ -16,6 +16,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from romana.api.settings import RomanadSettings
 from romana.api.watch import Changes
@@ -97,6 +99,13 @@ def principal(
     if credentials is None:
         raise Unauthorized("an 'Authorization: Bearer <token>' header is required")
     return ctx.auth.verify(credentials.credentials)
+
+
+async def authenticate(connection: HTTPConnection) -> auth.Principal:
+    """The verified caller of a request, resolved exactly as :data:`Caller` resolves it but
+    from the headers alone: :mod:`romana.api.limits` refuses a body before reading it."""
+    ctx: Context = connection.app.state.ctx
+    return await run_in_threadpool(principal, ctx, await _bearer(connection))
 
 
 Ctx = Annotated[Context, Depends(context)]

@@ -11,7 +11,8 @@ per line, values unquoted (the password is URL-safe base64, so no quoting is eve
 Invariants:
 
 * The password exists in clear only in this file; the store keeps its scrypt hash.
-* An existing file is never overwritten, except on an explicit reset.
+* An existing file is never overwritten, except on an explicit reset, which also revokes
+  every token of the admin user (a password change increases its token generation).
 * When the store already has the admin user but this machine has no file (a second replica
   on another machine), nothing is changed: the operator copies the file from the first
   machine, or resets the password, which invalidates the other copies.
@@ -70,7 +71,13 @@ def ensure_admin(
 
 
 def write(path: Path, url: str, username: str, password: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, mode=0o700)
+    except FileExistsError:
+        pass
+    else:
+        # mkdir applies the umask, which may take the owner's own bits: set the mode outright.
+        path.parent.chmod(0o700)
     text = (
         "# romanad admin credentials; keep secret.\n"
         f"url = {url}\nusername = {username}\npassword = {password}\n"

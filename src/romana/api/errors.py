@@ -10,7 +10,8 @@ Invariants:
   wrong shape is 422 naming each field, and the services' own checks raise InvalidInput (422).
 * Temporary errors (Conflict, Unavailable) carry ``Retry-After``; nothing else does, which is
   how a client tells a Conflict (retry) from an AlreadyExists (don't) on a 409.
-* A 401 carries ``WWW-Authenticate: Bearer``.
+* A 401 carries ``WWW-Authenticate: Bearer``; a 405 carries ``Allow`` with every method the
+  path serves.
 * An error nobody mapped is a bug: logged with its traceback, answered 500 without details.
 """
 
@@ -26,6 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from romana.core import errors
 
@@ -111,6 +113,21 @@ def from_validation(exc: RequestValidationError) -> JSONResponse:
     return problem(422, detail, issues=issues)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path, for a 405's ``Allow``.
+
+    The router stops at the first route whose path matches; several routes often share a path
+    (``GET`` and ``POST /v1/tenants``), so the methods of all of them are collected here.
+    """
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "endpoints", request.app.router.routes):
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into problem JSON."""
 
@@ -126,18 +143,21 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 404:
+        if exc.status_code in (404, 405):
+            # 405 too: a root without ``auth`` serves POST /v1/users but not GET.
             elsewhere = getattr(request.app.state, "elsewhere", None)
             if elsewhere is not None:
                 hint = elsewhere(request.scope)
                 if hint is not None:
                     return problem(404, hint)
+        if exc.status_code == 404:
             return problem(404, f"no such resource: {request.url.path}")
         if exc.status_code == 405:
+            allow = allowed_methods(request)
             return problem(
                 405,
-                f"{request.method} is not allowed on {request.url.path}",
-                headers=dict(exc.headers or {}),
+                f"{request.method} is not allowed on {request.url.path}; allowed: {allow}",
+                headers={**(exc.headers or {}), "Allow": allow},
             )
         issues = [errors.Issue("body", "must be valid JSON")] if exc.status_code == 400 else None
         return problem(

@@ -1,13 +1,15 @@
 """``romanad``: the composition root of the control plane.
 
 settings (``romana.config.load``: defaults < ``--config`` section ``[romanad]`` < ``ROMANAD_*``
-< flags) → logging → store → initial topology and admin credentials → app → uvicorn.
+< flags) → logging → a private store directory (``startup``) → store → refusal of an empty
+store this machine ran on before → initial topology and admin credentials → app → uvicorn.
 SIGTERM and SIGINT stop it gracefully: no new connections, long polls return their view at
 once, other in-flight requests finish (5 s at most), services deregister from the root, the
 store is closed.
 
-Exit codes: 0 after a clean stop, 1 when the store cannot be opened or a background task
-failed, 2 for invalid settings or an invalid initial topology.
+Exit codes: 0 after a clean stop, 1 when the store cannot be opened, is empty although this
+machine ran romanad on it before, or a background task failed, 2 for invalid settings or an
+invalid initial topology.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from types import FrameType
 import uvicorn
 
 from romana import config, logs, store
-from romana.api import credentials
+from romana.api import credentials, startup
 from romana.api.app import create_app
 from romana.api.settings import RomanadSettings
 from romana.core.errors import InvalidInput, RomanaError
@@ -55,6 +57,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reset-admin", action="store_true", default=None, help="set a new admin password"
     )
+    p.add_argument("--max-body-bytes", type=int, help="largest request body (default 4 MiB)")
+    p.add_argument("--body-timeout", type=float, help="seconds between parts of a body (10)")
     p.add_argument("--log-level", choices=logs.LEVELS)
     return p
 
@@ -108,6 +112,8 @@ def load_settings(
             "initial_topology",
             "credentials_file",
             "reset_admin",
+            "max_body_bytes",
+            "body_timeout",
             "log_level",
         )
     }
@@ -148,10 +154,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(settings.log_level)
     for warning in warnings:
         log.warning("%s", warning)
-    if settings.store.startswith("sqlite:///"):
-        Path(settings.store.removeprefix("sqlite://")).parent.mkdir(parents=True, exist_ok=True)
+    signs = startup.previous_run(settings)
     try:
-        st = store.open_store(settings.store)
+        for repair in startup.secure_store(settings):
+            log.warning(
+                "%s: romanad's state (signing key, password hashes) is for its owner only", repair
+            )
+        st = store.open_store(
+            settings.store, etcd_user=settings.etcd_user, etcd_password=settings.etcd_password
+        )
     except InvalidInput as exc:
         log.error("%s", exc)
         return 2
@@ -160,10 +171,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         try:
+            startup.check_not_lost(settings, st, signs)
             prepare(settings, st)
         except InvalidInput as exc:
             log.error("%s", exc)
             return 2
+        except RomanaError as exc:
+            log.error("%s", exc)
+            return 1
         app = create_app(settings, st)
         server = _Server(
             app.state.ctx.changes.release_waiters,

@@ -2,11 +2,13 @@
 
 When the process runs ``root`` itself (and no ``--root`` is given) registrations go straight
 into the shared store's registry; otherwise each one is a ``PUT /v1/services/{name}/{instance}``
-to the root, authorised with ``root_token`` or with a token this process signs for the
-internal service user (possible because all processes of one deployment share the store and
-so the signing key). Heartbeats come every third of the TTL, so one lost heartbeat never
-expires a live instance. A root that cannot be reached is logged and retried at the next
-beat; it never stops the process from serving.
+to the root, authorised with ``root_token`` (an admin's token, for a root on another store) or
+with a short-lived token this process signs for the internal user (possible because all
+processes of one deployment share the store and so the signing key). That user has the
+``internal`` role, which may register and deregister service instances and nothing else, so
+the token this process sends to ``--root`` is worth no more than that. Heartbeats come every
+third of the TTL, so one lost heartbeat never expires a live instance. A root that cannot be
+reached is logged and retried at the next beat; it never stops the process from serving.
 """
 
 from __future__ import annotations

@@ -56,6 +56,11 @@ class Health(Out):
     store: str
 
 
+class Ready(Out):
+    status: str
+    revision: int
+
+
 class RegistrationIn(In):
     url: str = Field(max_length=2048)
     capabilities: list[str] = Field(default_factory=list, max_length=64)
@@ -96,6 +101,24 @@ class User(Out):
     username: str
     role: str
     tenant: str | None
+
+
+class PasswordIn(In):
+    password: str = Field(max_length=1024)
+    current_password: str | None = Field(default=None, max_length=1024)
+    """Required when users change their own password (admins set anyone's without it)."""
+
+
+class RotateIn(In):
+    retire_now: bool = False
+    """Refuse tokens of every older key at once, instead of when they expire."""
+
+
+class SigningKey(Out):
+    id: str
+    current: bool
+    created: float | None
+    retire_at: float | None
 
 
 # -- tenants -----------------------------------------------------------------------------

@@ -7,6 +7,8 @@ Built once by :func:`romana.config.load` (defaults < ``--config`` file section `
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 import socket
 from dataclasses import dataclass
@@ -50,7 +52,8 @@ class RomanadSettings:
     )
     insecure: bool = setting(
         False,
-        "Serve without authentication: every request acts as admin. For labs only.",
+        "Serve without authentication: every request acts as admin. For labs only, and only "
+        "with a loopback --listen address.",
         env="ROMANAD_INSECURE",
         flag="--insecure",
     )
@@ -69,12 +72,16 @@ class RomanadSettings:
     admin_user: str = setting("admin", "Name of the admin user created at first start.")
     reset_admin: bool = setting(
         False,
-        "Give the admin user a new password and rewrite the credentials file.",
+        "Give the admin user a new password and rewrite the credentials file; every token "
+        "of the admin user stops working.",
         env="ROMANAD_RESET_ADMIN",
         flag="--reset-admin",
     )
     token_ttl: float = setting(
-        86400.0, "Seconds a token stays valid after login.", env="ROMANAD_TOKEN_TTL"
+        86400.0,
+        "Seconds a token stays valid after login (finite, > 0); also how long a rotated-out "
+        "signing key keeps verifying. Give every replica the same value.",
+        env="ROMANAD_TOKEN_TTL",
     )
     registration_ttl: float = setting(
         15.0,
@@ -88,8 +95,9 @@ class RomanadSettings:
     )
     root_token: str = setting(
         "",
-        "Bearer token for registering with --root when the root uses another store "
-        "(default: a token this process signs with the shared store's key).",
+        "An admin's bearer token for registering with --root when the root uses another "
+        "store (default: a token of romanad's internal identity, which may only register, "
+        "signed with the shared store's key).",
         env="ROMANAD_ROOT_TOKEN",
     )
     max_wait: float = setting(
@@ -101,11 +109,44 @@ class RomanadSettings:
         "of changes (workloads starting) reaches agents as one view.",
         env="ROMANAD_VIEW_SETTLE",
     )
+    max_body_bytes: int = setting(
+        4 * 1024 * 1024,
+        "Largest request body, in bytes (policy and topology documents included); a larger "
+        "one is answered 413 without being read.",
+        env="ROMANAD_MAX_BODY_BYTES",
+        flag="--max-body-bytes",
+    )
+    body_timeout: float = setting(
+        10.0,
+        "Seconds romanad waits for the next part of a request body before it answers 408 and "
+        "closes the connection.",
+        env="ROMANAD_BODY_TIMEOUT",
+        flag="--body-timeout",
+    )
+    etcd_user: str = setting(
+        "",
+        "etcd user romanad authenticates as (etcd stores with auth enabled; needs a key prefix "
+        "in the store URL, granted to this user only; docs/security.md).",
+        env="ROMANAD_ETCD_USER",
+    )
+    etcd_password: str = setting(
+        "", "Password of etcd_user (never logged).", env="ROMANAD_ETCD_PASSWORD"
+    )
     log_level: str = setting("info", "debug, info, warning or error.", env="ROMANAD_LOG_LEVEL")
 
     def validate(self) -> None:
         issues = Issues("romanad settings")
-        split_listen(self.listen, issues)
+        host, _ = split_listen(self.listen, issues)
+        if self.insecure and not is_loopback(host):
+            issues.add(
+                "insecure",
+                "every request acts as admin, so romanad serves it on a loopback address only "
+                f"(127.0.0.1, ::1 or localhost), not on {self.listen!r}",
+            )
+        if bool(self.etcd_user) != bool(self.etcd_password):
+            issues.add("etcd_user", "etcd_user and etcd_password go together")
+        if self.etcd_user and not self.store.startswith("etcd://"):
+            issues.add("etcd_user", "is for an etcd:// store only")
         for name in self.services:
             if name not in SERVICES:
                 issues.add("services", f"unknown service {name!r}; known: {', '.join(SERVICES)}")
@@ -120,8 +161,13 @@ class RomanadSettings:
         if self.log_level not in LEVELS:
             issues.add("log_level", f"must be one of {', '.join(LEVELS)}")
         for name in ("token_ttl", "registration_ttl", "max_wait"):
-            if getattr(self, name) <= 0:
-                issues.add(name, "must be > 0")
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):  # nan and inf never expire
+                issues.add(name, f"must be a finite number of seconds > 0, not {value!r}")
+        if self.max_body_bytes < 1024:
+            issues.add("max_body_bytes", "must be >= 1024")
+        if not 0 < self.body_timeout <= 3600:
+            issues.add("body_timeout", "must be > 0 and <= 3600 seconds")
         if not 0 <= self.view_settle <= 5:
             issues.add("view_settle", "must be 0..5 seconds")
         if not self.credentials_file:
@@ -154,6 +200,16 @@ class RomanadSettings:
             return self.instance
         netloc = self.url.split("://", 1)[1]
         return re.sub(r"[^A-Za-z0-9_.:-]", "-", netloc).lstrip(":-_.") or "romanad"
+
+
+def is_loopback(host: str) -> bool:
+    """True for a loopback IP address or ``localhost``; a host name could be anything."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def split_listen(listen: str, issues: Issues) -> tuple[str, int]:

@@ -43,11 +43,14 @@ class State:
             self._settings = loaded.settings
         return self._settings
 
-    def client(self) -> Client:
+    def client(self, *, saved_token: bool = True) -> Client:
+        """The client; it carries the token saved by `romana login` unless ``saved_token`` is
+        false (login needs none). A saved token issued by other URLs than the configured ones
+        is Unauthorized, never sent."""
         if self._client is None:
             settings = self.settings
-            if not settings.token:
-                token = cli_settings.saved_token(self.config_file)
+            if not settings.token and saved_token:
+                token = cli_settings.usable_token(self.config_file, settings.url)
                 if token:
                     settings = dataclasses.replace(settings, token=token)
             self._client = Client(settings)

@@ -17,6 +17,7 @@ from romana.cli import settings as cli_settings
 from romana.cli.commands import auth, hosts, ipam, kube, networks, policies, routes, status, tenants
 from romana.cli.commands import explain as explain_commands
 from romana.cli.commands import topology as topology_commands
+from romana.cli.commands import users as user_commands
 from romana.core import errors
 
 EXIT_CODES: tuple[tuple[type[errors.RomanaError], int, str], ...] = (
@@ -107,6 +108,8 @@ def root(
 
 app.command("login")(auth.login)
 app.command("logout")(auth.logout)
+app.add_typer(user_commands.app, name="user")
+app.add_typer(user_commands.keys, name="signing-key")
 app.add_typer(tenants.app, name="tenant")
 app.add_typer(tenants.segments, name="segment")
 app.add_typer(networks.app, name="network")

@@ -2,22 +2,25 @@
 
 The config file is ``$XDG_CONFIG_HOME/romana/config.toml`` (``~/.config/romana/config.toml``),
 or the path given by ``--config`` / ``ROMANA_CONFIG``; it is optional. ``romana login`` saves
-its token beside it, in ``token``, readable by the owner only (mode 0600, directory 0700).
-A token given by ``--token`` / ``ROMANA_TOKEN`` / the config file wins over the saved one.
+its token beside it, in ``token``, readable by the owner only (mode 0600, directory 0700),
+with the root URLs it logged in at. The saved token is sent only while romana is configured
+for those URLs (:func:`usable_token`): pointed at another server, romana refuses to send it and
+asks for a new login. A token given by ``--token`` / ``ROMANA_TOKEN`` / the config file wins
+over the saved one.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from romana import config
 from romana.client.settings import ClientSettings, check_client
-from romana.core.errors import InvalidInput, Issues
+from romana.core.errors import InvalidInput, Issues, Unauthorized
 
 FORMATS = ("table", "json", "yaml")
 
@@ -31,7 +34,9 @@ class CliSettings(ClientSettings):
         "", "User name for `romana login`.", env="ROMANA_USERNAME", flag="--username"
     )
     password: str = config.setting(
-        "", "Password for `romana login` (prompted when empty).", env="ROMANA_PASSWORD"
+        "",
+        "Password for `romana login` (prompted when empty; see also --password-stdin).",
+        env="ROMANA_PASSWORD",
     )
 
     def validate(self) -> None:
@@ -81,17 +86,46 @@ def save_token(config_file: Path, token: Mapping[str, Any]) -> Path:
     return path
 
 
-def saved_token(config_file: Path) -> str:
-    """The token saved by `romana login`, or "" when there is none."""
+def _saved(config_file: Path) -> dict[str, Any]:
+    """The token file's record, or {} when there is none."""
     path = token_path(config_file)
     try:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
-        return ""
+        return {}
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"saved token {path}: {exc}") from exc
-    token = raw.get("token") if isinstance(raw, dict) else None
+    return raw if isinstance(raw, dict) else {}
+
+
+def saved_token(config_file: Path) -> str:
+    """The token saved by `romana login`, or "" when there is none."""
+    token = _saved(config_file).get("token")
     return token if isinstance(token, str) else ""
+
+
+def usable_token(config_file: Path, urls: Sequence[str]) -> str:
+    """The saved token when it was issued for every one of ``urls`` (romana's root URLs now),
+    "" when there is none; Unauthorized when it was issued elsewhere, so it is never sent to a
+    server that did not issue it."""
+    raw = _saved(config_file)
+    token = raw.get("token")
+    if not isinstance(token, str) or not token:
+        return ""
+    issuers = raw.get("urls")
+    if not isinstance(issuers, list) or not issuers:
+        raise Unauthorized(
+            f"the saved token ({token_path(config_file)}) does not say which romanad issued "
+            "it, so it is not sent; log in again (romana login)"
+        )
+    issued = {str(u).rstrip("/") for u in issuers}
+    foreign = [u for u in (u.rstrip("/") for u in urls) if u not in issued]
+    if foreign:
+        raise Unauthorized(
+            f"the saved token was issued by {', '.join(sorted(issued))}, not by "
+            f"{', '.join(foreign)}, so it is not sent there; log in again (romana login)"
+        )
+    return token
 
 
 def forget_token(config_file: Path) -> bool:

@@ -11,6 +11,8 @@ Invariants:
   off), every service is served by the root URLs.
 * When it names instances but none of the service asked for, that service is unavailable:
   sending the call to a root that does not serve it would turn "down" into "not found".
+* ``root`` is always served by the configured root URLs, never by a registered instance: the
+  client sends passwords only there (``Client.login``), so the registry cannot redirect them.
 * A failed instance is remembered for ``ttl`` seconds, and any failure makes the next lookup
   fetch the registry again, so a dead instance drops out once the root forgets it.
 """

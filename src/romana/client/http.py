@@ -3,6 +3,9 @@
 Each method names the service that serves its endpoint, so that in a split deployment the call
 goes to an instance of that service (found through the root, see ``client.directory``), and says
 whether it is idempotent, which decides whether it may be retried (see ``client.session``).
+Calls whose body carries a password (:meth:`Client.login`, :meth:`Client.create_user`) go only
+to the root URLs the client was configured with, never to a discovered instance: a root serves
+them even when ``auth`` runs elsewhere (docs/security.md).
 Methods return the decoded JSON typed as in ``client.types`` and raise the project's errors
 (``romana.core.errors``), chained to the HTTP or transport failure.
 
@@ -116,9 +119,9 @@ class Client:
     # -- auth ----------------------------------------------------------------------------
 
     def login(self, username: str, password: str) -> types.Token:
-        """Exchange credentials for a token; later calls of this client send it."""
+        """Exchange credentials for a token at a configured root; later calls send it."""
         body = {"username": username, "password": password}
-        token = cast(types.Token, self._post("auth", "/v1/auth/token", body))
+        token = cast(types.Token, self._post("root", "/v1/auth/token", body))
         self.token = token["token"]
         return token
 
@@ -131,10 +134,42 @@ class Client:
         body: dict[str, Any] = {"username": username, "password": password, "role": role}
         if tenant is not None:
             body["tenant"] = tenant
-        return cast(types.User, self._post("auth", "/v1/users", body))
+        # A password: to a configured root only, like login.
+        return cast(types.User, self._post("root", "/v1/users", body))
 
     def delete_user(self, username: str) -> None:
         self._delete("auth", f"/v1/users/{_seg(username)}")
+
+    def logout(self) -> None:
+        """Revoke every token of the calling user (this client's token included)."""
+        self._post("auth", "/v1/auth/logout", None)
+
+    def set_password(
+        self, username: str, password: str, current_password: str | None = None
+    ) -> types.User:
+        """Change a password, revoking the user's tokens; users changing their own give
+        ``current_password``. A password: to a configured root only, like login."""
+        body: dict[str, Any] = {"password": password}
+        if current_password is not None:
+            body["current_password"] = current_password
+        path = f"/v1/users/{_seg(username)}/password"
+        # Not retried: after a lost answer, the current password is no longer current.
+        return cast(
+            types.User, self._session.call("root", "PUT", path, body=body, idempotent=False)
+        )
+
+    def revoke_tokens(self, username: str) -> None:
+        """Revoke every token of ``username`` at once (admin)."""
+        self._post("auth", f"/v1/users/{_seg(username)}/revoke", None)
+
+    def signing_keys(self) -> list[types.SigningKey]:
+        return cast(list[types.SigningKey], self._get("auth", "/v1/auth/signing-keys"))
+
+    def rotate_signing_key(self, retire_now: bool = False) -> list[types.SigningKey]:
+        """Sign new tokens with a fresh key; older tokens verify until they expire, or are
+        refused at once with ``retire_now``."""
+        body = {"retire_now": retire_now}
+        return cast(list[types.SigningKey], self._post("auth", "/v1/auth/signing-keys", body))
 
     # -- tenants and segments ------------------------------------------------------------
 

@@ -40,6 +40,14 @@ class User(TypedDict):
     tenant: str | None
 
 
+class SigningKey(TypedDict):
+    id: str
+    """Fingerprint (first 16 hex digits of the key's SHA-256); the key never leaves romanad."""
+    current: bool
+    created: float | None
+    retire_at: float | None
+
+
 class Isolation(TypedDict):
     mode: str
     """romana or kubernetes"""

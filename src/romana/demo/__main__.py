@@ -32,7 +32,7 @@ from romana.client import reach as reach_client
 from romana.core.policy import reach
 from romana.demo import cluster as cluster_mod
 from romana.demo import show
-from romana.demo.cluster import Cluster, Workload_
+from romana.demo.cluster import AGENT_USER, Cluster, Workload_
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PROBE_PORT = 80
@@ -140,8 +140,9 @@ def step(console: Console, text: str) -> None:
 def run(console: Console, c: Cluster) -> int:
     step(console, "1. romanad on the embedded store (SQLite), topology with 2 racks")
     c.start_romanad(EXAMPLES / "demo-topology.json")
-    console.print(f"romanad at {c.url} (in namespace {c.ctl.ns if c.ctl else '?'}), "
-                  "development mode --insecure")  # fmt: skip
+    console.print(f"romanad at {c.url} (in namespace {c.ctl.ns if c.ctl else '?'}); "
+                  f"admin credentials in {c.credentials}, agents log in as user "
+                  f"{AGENT_USER!r} (role agent)")  # fmt: skip
 
     step(console, "2. three hosts, one romana-agent each")
     c.start_agents()
@@ -269,6 +270,8 @@ def keep(console: Console, c: Cluster, workdir: Path) -> None:
     console.rule("[bold]the cluster is still running")
     console.print(
         "Explore it with the CLI from inside the control namespace, for example:\n"
+        f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} login -u admin"
+        f"  (password in {c.credentials})\n"
         f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} status\n"
         f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} topology show\n"
         f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} decode {c.workloads[0].address}\n"

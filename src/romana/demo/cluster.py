@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -32,6 +33,14 @@ T = TypeVar("T")
 CTL_IP = "198.18.0.200"
 ROMANAD_PORT = 9600  # inside the ctl namespace, so no clash with anything on the machine
 HOSTS = (("host-1", "1"), ("host-2", "2"), ("host-3", "2"))
+AGENT_USER = "agent"
+
+
+def read_credentials(path: Path) -> tuple[str, str]:
+    """User name and password from romanad's admin credential file (``key = value`` lines)."""
+    lines = path.read_text().splitlines()
+    values = dict(line.split(" = ", 1) for line in lines if " = " in line)
+    return values["username"], values["password"]
 
 
 class Admin:
@@ -67,6 +76,16 @@ class Admin:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         method = getattr(self.client, name)
         return lambda *a, **kw: self.call(lambda: method(*a, **kw))
+
+    def sign_in(self, credentials: Path) -> None:
+        """Send the token of the admin in ``credentials`` with every later call."""
+        self.call(lambda: self.client.login(*read_credentials(credentials)))
+
+    def create_agent_user(self) -> str:
+        """Create the agent-role user agents log in as (least privilege); its password."""
+        password = secrets.token_urlsafe(18)
+        self.call(lambda: self.client.create_user(AGENT_USER, password, "agent"))
+        return password
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -117,6 +136,7 @@ class Cluster:
     hosts: dict[str, Host] = field(default_factory=dict)
     agents: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
     workloads: list[Workload_] = field(default_factory=list)
+    agent_password: str = ""
 
     def api(self, work: Callable[[Client], T]) -> T:
         assert self.admin is not None
@@ -136,14 +156,20 @@ class Cluster:
             "--store", f"sqlite:///{self.workdir / 'romanad.db'}",
             "--listen", f"{CTL_IP}:{ROMANAD_PORT}",
             "--advertise", self.url,
-            "--insecure",
             "--initial-topology", str(topology),
-            "--credentials-file", str(self.workdir / "admin.credentials"),
+            "--credentials-file", str(self.credentials),
             "--log-level", "warning",
         ]  # fmt: skip
         self._daemon(self.ctl, argv, self.workdir / "romanad.log")
         self.admin = Admin(self.ctl.path, self.url)
         self.admin.wait_ready()
+        self.admin.sign_in(self.credentials)
+        self.agent_password = self.admin.create_agent_user()
+
+    @property
+    def credentials(self) -> Path:
+        """romanad's admin credential file (mode 0600)."""
+        return self.workdir / "admin.credentials"
 
     def start_agents(self) -> None:
         for name, rack in HOSTS:
@@ -157,7 +183,7 @@ class Cluster:
                 "--interface", host.ifname,
                 "--labels", f"rack={rack}",
                 "--url", self.url,
-                "--insecure",
+                "--username", AGENT_USER,
                 "--socket", str(self.socket(name)),
                 "--state-dir", str(state / "state"),
                 "--pending-dir", str(state / "pending"),
@@ -166,13 +192,20 @@ class Cluster:
                 "--metrics", "127.0.0.1:9607",
                 "--log-level", "warning",
             ]  # fmt: skip
-            self.agents[name] = self._daemon(host, argv, state / "agent.log")
+            # The password travels in the environment, not in argv (which `ps` shows).
+            password = {"ROMANA_AGENT_PASSWORD": self.agent_password}
+            self.agents[name] = self._daemon(host, argv, state / "agent.log", password)
         for name in self.agents:
             self._wait_agent(name)
 
-    def _daemon(self, node: Host, argv: list[str], log: Path) -> subprocess.Popen[str]:
+    def _daemon(
+        self, node: Host, argv: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        environ = {**os.environ, **(env or {})}
         with open(log, "a") as out:
-            return self.lab.popen_in(node, argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            return self.lab.popen_in(
+                node, argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=environ
+            )
 
     def _wait_agent(self, name: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -1,20 +1,23 @@
 """Users, roles, signed tokens and the one authorisation rule.
 
 Users live at ``auth/users/<username>``: role, tenant (tenant users only), a random ``uid``
-fixed at creation, and a scrypt hash of the password (never the password). Tokens are
-``<payload>.<signature>``: the payload is compact JSON ``{"sub", "uid", "role", "tenant",
-"iat", "exp"}`` in unpadded base64url, the signature HMAC-SHA256 over the encoded payload with
-the signing key.
+fixed at creation, a token ``generation`` (0 when absent), and a scrypt hash of the password
+(never the password). Tokens are ``<payload>.<signature>``: the payload is compact JSON
+``{"sub", "uid", "gen", "role", "tenant", "iat", "exp"}`` in unpadded base64url, the
+signature HMAC-SHA256 over the encoded payload with the current signing key
+(:mod:`romana.services.signing`: keys shared through the store, rotated without downtime).
 
 Invariants:
 
-* The signing key is 32 random bytes created once per store (create-if-absent), so every
-  replica and every process sharing the store signs and verifies with the same key. It never
-  changes afterwards, which is why a process may keep it once read.
-* A token is accepted only when its signature verifies, it has not expired, and its user
-  still exists with the same ``uid``; so deleting a user revokes its tokens, also when a new
-  user of the same name is created later. Role and tenant come from the stored user, not
-  from the token.
+* A token is accepted only when it is canonical (:func:`signing.unb64`), a key not yet
+  retired signed it, it has not expired, and its user still exists with the same ``uid`` and
+  ``generation``. Deleting a user revokes its tokens (also when a new user of the same name
+  is created later); a password change, :meth:`AuthService.revoke_tokens` (logout, admin
+  revoke) and ``--reset-admin`` increase the generation, which revokes every token of that
+  user at once, on every replica. The check costs no extra store read: the user record is
+  read for every request anyway. Role and tenant come from the stored user, not the token.
+* No token outlives ``token_ttl`` (finite and > 0), which is how long a rotated-out signing
+  key must keep verifying.
 * Failed logins are indistinguishable: unknown user and wrong password give the same
   message and take the same time (a dummy hash is computed for unknown users).
 * :func:`authorize` is the whole permission matrix; handlers never compare roles themselves.
@@ -22,12 +25,11 @@ Invariants:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import hashlib
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -38,15 +40,16 @@ from typing import Any
 from romana.core import tenancy
 from romana.core.errors import AlreadyExists, Conflict, Forbidden, Issues, NotFound, Unauthorized
 from romana.core.store import Compare, Delete, Put, Store
-from romana.services import keys, txn
+from romana.services import keys, signing, txn
 
-SIGNING_KEY = keys.AUTH + "signing-key"
 USERS = keys.AUTH + "users/"
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
+MAX_TOKEN = 4096
+"""Longer bearer tokens are refused before any decoding."""
 INTERNAL_USER = "romanad"
-"""The service user every romanad process mints its own tokens for (root registration)."""
+"""The ``internal`` user every romanad process mints its own tokens for (root registration)."""
 
 # scrypt with n=2**14, r=8 costs about 16 MiB and tens of milliseconds: cheap for a login,
 # expensive for a guesser.
@@ -58,6 +61,9 @@ class Role(enum.StrEnum):
     SERVICE = "service"
     TENANT = "tenant"
     AGENT = "agent"
+    INTERNAL = "internal"
+    """romanad's own identity (:data:`INTERNAL_USER`): may only register service instances.
+    It has no password, and no user can be created with it."""
 
 
 class Action(enum.StrEnum):
@@ -73,6 +79,10 @@ class Action(enum.StrEnum):
     SET_ISOLATION = "set-isolation"
     """Change how a tenant's endpoints are isolated: admin only, since it opens or closes
     every endpoint of the tenant at once."""
+    REGISTER_SERVICE = "register-service"
+    """Register or deregister an instance of a service with the root: admin and romanad's
+    internal identity only, since clients send their calls (and tokens) to what is
+    registered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +91,11 @@ class User:
     role: Role
     tenant: str | None
     uid: str
+    generation: int = 0
+    """Tokens minted at another generation are revoked."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The public form (no uid, no password hash)."""
+        """The public form (no uid, no generation, no password hash)."""
         return {"username": self.username, "role": str(self.role), "tenant": self.tenant}
 
 
@@ -115,15 +127,21 @@ class Token:
 def authorize(principal: Principal, action: Action, tenant: str | None = None) -> None:
     """Raise Forbidden unless ``principal`` may do ``action`` (on ``tenant``'s objects).
 
-    admin: everything. service: everything but users and changing a tenant's isolation (it
-    chooses one when it creates a tenant). agent: read
+    admin: everything. service: everything but users, changing a tenant's isolation (it
+    chooses one when it creates a tenant) and registering service instances. agent: read
     everything, allocate, register hosts. tenant: read, write and allocate only objects of
-    its own tenant; nothing global.
+    its own tenant; nothing global. internal: register service instances, nothing else.
     """
     role = principal.role
     if role is Role.ADMIN:
         return
-    if role is Role.SERVICE and action not in (Action.MANAGE_USERS, Action.SET_ISOLATION):
+    if role is Role.SERVICE and action not in (
+        Action.MANAGE_USERS,
+        Action.SET_ISOLATION,
+        Action.REGISTER_SERVICE,
+    ):
+        return
+    if role is Role.INTERNAL and action is Action.REGISTER_SERVICE:
         return
     if role is Role.AGENT and action in (Action.READ, Action.ALLOCATE, Action.REGISTER_HOST):
         return
@@ -147,14 +165,6 @@ def may(principal: Principal, action: Action, tenant: str | None = None) -> bool
     return True
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _hash_password(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=64 << 20)
 
@@ -173,10 +183,13 @@ class AuthService:
         token_ttl: float = 86400.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        issues = Issues("auth service")
+        check_ttl("token_ttl", token_ttl, issues)
+        issues.raise_if_any()
         self._store = store
         self._token_ttl = token_ttl
         self._clock = clock
-        self._key: bytes | None = None
+        self._keys = signing.KeyRing(store, clock=clock)
 
     # -- users ---------------------------------------------------------------------------
 
@@ -189,10 +202,13 @@ class AuthService:
                 "username",
                 "must be 1-64 characters of letters, digits and _ . @ -, starting alphanumeric",
             )
+        elif username == INTERNAL_USER:
+            issues.add("username", "is reserved for romanad's own identity")
         self._check_password(password, issues)
         parsed_role = Role(role) if role in set(Role) else None
-        if parsed_role is None:
-            issues.add("role", f"must be one of {', '.join(r.value for r in Role)}")
+        if parsed_role is None or parsed_role is Role.INTERNAL:
+            creatable = (r.value for r in Role if r is not Role.INTERNAL)
+            issues.add("role", f"must be one of {', '.join(creatable)}")
         elif parsed_role is Role.TENANT:
             if tenant is None:
                 issues.add("tenant", "is required for a tenant user")
@@ -213,23 +229,48 @@ class AuthService:
 
         return txn.run(self._store, attempt, what=f"create user {username!r}")
 
-    def set_password(self, username: str, password: str) -> User:
-        """Replace a user's password; its uid, and so its tokens, stay valid."""
+    def set_password(self, username: str, password: str, *, current: str | None = None) -> User:
+        """Replace a user's password, revoking every token of the user.
+
+        With ``current`` (a user changing its own password), Forbidden unless it is the
+        password now stored; checked in the same transaction as the change.
+        """
         issues = Issues()
         self._check_password(password, issues)
         issues.raise_if_any()
+        new = self._password_record(password)
 
         def attempt(w: txn.Writes) -> User:
             kv = self._store.get(user_key(username))
             if kv is None:
                 raise NotFound(f"user {username!r} does not exist")
             record = txn.loads(kv)
-            record["password"] = self._password_record(password)
+            if record["role"] == Role.INTERNAL:
+                raise Forbidden(f"user {username!r} is romanad's own identity: no password")
+            if current is not None and not _password_matches(record.get("password"), current):
+                raise Forbidden(f"the current password of user {username!r} is wrong")
+            record["password"] = new
+            record["generation"] = int(record.get("generation", 0)) + 1
             w.guard(user_key(username), kv)
             w.ops.append(Put(user_key(username), txn.dumps(record)))
             return _user(record)
 
         return txn.run(self._store, attempt, what=f"set password of {username!r}")
+
+    def revoke_tokens(self, username: str) -> User:
+        """Revoke every token minted for ``username`` so far, on every replica at once."""
+
+        def attempt(w: txn.Writes) -> User:
+            kv = self._store.get(user_key(username))
+            if kv is None:
+                raise NotFound(f"user {username!r} does not exist")
+            record = txn.loads(kv)
+            record["generation"] = int(record.get("generation", 0)) + 1
+            w.guard(user_key(username), kv)
+            w.ops.append(Put(user_key(username), txn.dumps(record)))
+            return _user(record)
+
+        return txn.run(self._store, attempt, what=f"revoke the tokens of {username!r}")
 
     def get_user(self, username: str) -> User:
         kv = self._store.get(user_key(username))
@@ -263,22 +304,27 @@ class AuthService:
         return txn.run(self._store, attempt, what=f"delete user {username!r}")
 
     def ensure_internal_user(self) -> User:
-        """The service user this process mints tokens for; created (without a usable
-        password) when missing."""
-        try:
-            return self.get_user(INTERNAL_USER)
-        except NotFound:
-            pass
-        record = {
-            "username": INTERNAL_USER,
-            "role": str(Role.SERVICE),
-            "tenant": None,
-            "uid": secrets.token_hex(8),
-            "password": None,
-        }
-        self._store.txn(
-            [Compare(user_key(INTERNAL_USER), 0)], [Put(user_key(INTERNAL_USER), txn.dumps(record))]
+        """The ``internal`` user this process mints tokens for; created (without a usable
+        password) when missing, and given the ``internal`` role when an older release
+        created it as a ``service`` user. A user of that name with a password was made by
+        someone (before the name was reserved) and is left as it is."""
+        kv = self._store.get(user_key(INTERNAL_USER))
+        if kv is not None:
+            found = txn.loads(kv)
+            if found["role"] == Role.INTERNAL or found.get("password") is not None:
+                return _user(found)
+        record = txn.loads(kv) if kv is not None else {"uid": secrets.token_hex(8)}
+        record.update(
+            {
+                "username": INTERNAL_USER,
+                "role": str(Role.INTERNAL),
+                "tenant": None,
+                "password": None,
+            }
         )
+        # Compare-and-put: of concurrent first starts exactly one record wins.
+        guard = Compare(user_key(INTERNAL_USER), 0 if kv is None else kv.mod_revision)
+        self._store.txn([guard], [Put(user_key(INTERNAL_USER), txn.dumps(record))])
         return self.get_user(INTERNAL_USER)
 
     # -- tokens --------------------------------------------------------------------------
@@ -287,71 +333,68 @@ class AuthService:
         """A token for valid credentials; Unauthorized otherwise (same message either way)."""
         kv = self._store.get(user_key(username)) if isinstance(username, str) else None
         record = txn.loads(kv) if kv else None
-        stored = record.get("password") if record else None
-        if not isinstance(password, str) or stored is None:
-            # Same work as a real check, so timing does not reveal which usernames exist.
-            _hash_password("x", b"0" * 16, **_SCRYPT)
+        if record is None or not _password_matches(record.get("password"), password):
             raise Unauthorized("wrong username or password")
-        candidate = _hash_password(
-            password, _unb64(stored["salt"]), stored["n"], stored["r"], stored["p"]
-        )
-        if not hmac.compare_digest(candidate, _unb64(stored["hash"])):
-            raise Unauthorized("wrong username or password")
-        assert record is not None
         return self.mint(_user(record))
 
     def mint(self, user: User, ttl: float | None = None) -> Token:
-        """A signed token for ``user`` (callers have authenticated it already)."""
+        """A signed token for ``user`` (callers have authenticated it already), valid for
+        ``ttl`` seconds but never longer than ``token_ttl``."""
         now = self._clock()
-        exp = now + (self._token_ttl if ttl is None else ttl)
+        exp = now + (self._token_ttl if ttl is None else min(ttl, self._token_ttl))
         payload = {
             "sub": user.username,
             "uid": user.uid,
+            "gen": user.generation,
             "role": str(user.role),
             "tenant": user.tenant,
             "iat": int(now),
             "exp": exp,
         }
-        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-        signature = _b64(hmac.new(self._signing_key(), body.encode(), hashlib.sha256).digest())
+        body = signing.b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+        signature = signing.b64(self._keys.sign(body.encode()))
         return Token(f"{body}.{signature}", exp, user.role, user.tenant)
 
     def verify(self, token: str) -> Principal:
-        """The principal a token speaks for; Unauthorized when forged, expired or revoked."""
-        body, _, signature = token.partition(".")
+        """The principal a token speaks for; Unauthorized when malformed, forged, expired
+        or revoked."""
+        parts = token.split(".") if isinstance(token, str) and len(token) <= MAX_TOKEN else []
         try:
-            given = _unb64(signature)
-        except (binascii.Error, ValueError):
+            body, signature = parts
+            given = signing.unb64(signature)
+            raw = signing.unb64(body)
+        except ValueError:
             raise Unauthorized("token is malformed") from None
-        expected = hmac.new(self._signing_key(), body.encode(), hashlib.sha256).digest()
-        if not body or not hmac.compare_digest(given, expected):
+        if not body or not self._keys.verify(body.encode(), given):
             raise Unauthorized("token signature is not valid")
         try:
-            payload = json.loads(_unb64(body))
+            payload = _TOKEN_JSON.decode(raw.decode())
             username, uid, exp = str(payload["sub"]), str(payload["uid"]), float(payload["exp"])
-        except (binascii.Error, ValueError, KeyError, TypeError):
+            generation = int(payload.get("gen", 0))
+        except (ValueError, KeyError, TypeError, AttributeError):
             raise Unauthorized("token is malformed") from None
-        if exp <= self._clock():
+        if not (math.isfinite(exp) and exp > self._clock()):
             raise Unauthorized("token has expired; log in again")
         kv = self._store.get(user_key(username))
         user = _user(txn.loads(kv)) if kv else None
         if user is None or user.uid != uid:
             raise Unauthorized(f"token's user {username!r} no longer exists")
+        if user.generation != generation:
+            raise Unauthorized(f"token of user {username!r} has been revoked; log in again")
         return Principal(user.username, user.role, user.tenant)
 
-    # -- helpers -------------------------------------------------------------------------
+    # -- signing keys --------------------------------------------------------------------
 
-    def _signing_key(self) -> bytes:
-        if self._key is None:
-            kv = self._store.get(SIGNING_KEY)
-            if kv is None:
-                fresh = txn.dumps({"alg": "HS256", "key": _b64(secrets.token_bytes(32))})
-                # Create-if-absent: of concurrent first starts exactly one key wins.
-                self._store.txn([Compare(SIGNING_KEY, 0)], [Put(SIGNING_KEY, fresh)])
-                kv = self._store.get(SIGNING_KEY)
-                assert kv is not None
-            self._key = _unb64(txn.loads(kv)["key"])
-        return self._key
+    def signing_keys(self) -> list[signing.SigningKey]:
+        """The keys tokens verify with, the one new tokens are signed with first."""
+        return self._keys.active()
+
+    def rotate_signing_key(self, *, retire_now: bool = False) -> list[signing.SigningKey]:
+        """Sign new tokens with a fresh key; tokens of the old key verify until they expire
+        (``token_ttl`` from now), or never again with ``retire_now``."""
+        return self._keys.rotate(self._token_ttl, retire_now=retire_now)
+
+    # -- helpers -------------------------------------------------------------------------
 
     @staticmethod
     def _check_password(password: str, issues: Issues) -> None:
@@ -362,7 +405,7 @@ class AuthService:
     def _password_record(password: str) -> dict[str, Any]:
         salt = secrets.token_bytes(16)
         digest = _hash_password(password, salt, **_SCRYPT)
-        return {"alg": "scrypt", **_SCRYPT, "salt": _b64(salt), "hash": _b64(digest)}
+        return {"alg": "scrypt", **_SCRYPT, "salt": signing.b64(salt), "hash": signing.b64(digest)}
 
     def _record(
         self, username: str, password: str, role: Role, tenant: str | None
@@ -376,6 +419,30 @@ class AuthService:
         }
 
 
+def check_ttl(name: str, value: float, issues: Issues) -> None:
+    """A lifetime in seconds must be a finite number > 0 (``nan`` and ``inf`` are not)."""
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        issues.add(name, f"must be a finite number of seconds > 0, not {value!r}")
+
+
+def _password_matches(stored: dict[str, Any] | None, password: str) -> bool:
+    """Whether ``password`` hashes to ``stored``; as slow for no stored password (an unknown
+    user, the internal user), so timing does not reveal which usernames exist."""
+    if not isinstance(password, str) or stored is None:
+        _hash_password("x", b"0" * 16, **_SCRYPT)
+        return False
+    salt, digest = signing.unb64(stored["salt"]), signing.unb64(stored["hash"])
+    candidate = _hash_password(password, salt, stored["n"], stored["r"], stored["p"])
+    return hmac.compare_digest(candidate, digest)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a token may carry")
+
+
+_TOKEN_JSON = json.JSONDecoder(parse_constant=_no_constant)
+
+
 def _user(raw: dict[str, Any]) -> User:
     tenant = raw.get("tenant")
     return User(
@@ -383,4 +450,5 @@ def _user(raw: dict[str, Any]) -> User:
         Role(raw["role"]),
         None if tenant is None else str(tenant),
         str(raw["uid"]),
+        int(raw.get("generation", 0)),
     )

@@ -6,7 +6,8 @@
 * ``sqlite:///abs/path.db`` or ``sqlite://relative/path.db`` —
   :class:`~romana.store.sqlite.SQLiteStore`, one file shared by the processes of one machine;
 * ``etcd://host:port[,host:port...][/prefix]`` — :class:`~romana.store.etcd.EtcdStore`; the
-  optional path becomes the key namespace ``/prefix/``.
+  optional path becomes the key namespace ``/prefix/``, required when authenticating as an
+  etcd user (granted that namespace only).
 
 Adapters are imported on demand, so naming one never loads another's dependencies.
 """
@@ -24,8 +25,11 @@ ACCEPTED = (
 )
 
 
-def open_store(url: str) -> Store:
-    """The store a URL names. Raises InvalidInput (field ``store``) for a malformed URL."""
+def open_store(url: str, *, etcd_user: str = "", etcd_password: str = "") -> Store:
+    """The store a URL names. Raises InvalidInput (field ``store``) for a malformed URL.
+
+    ``etcd_user`` and ``etcd_password`` authenticate to an etcd with auth enabled.
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
         _invalid([f"{url!r} is not a URL"])
@@ -47,7 +51,7 @@ def open_store(url: str) -> Store:
         endpoints, prefix = parse_etcd(rest)
         from romana.store import etcd
 
-        return etcd.EtcdStore(endpoints, prefix=prefix)
+        return etcd.EtcdStore(endpoints, prefix=prefix, user=etcd_user, password=etcd_password)
     _invalid([f"unknown scheme {scheme!r}"])
 
 

@@ -25,6 +25,12 @@ Invariants:
   when its outcome is unknown (the connection dropped or timed out after sending, or the
   server answered with an error) it raises Unavailable and the next call starts at the next
   endpoint. Callers recover as from any lost CAS race: re-read, then decide again.
+* With a ``user`` (etcd auth enabled), every request carries a token from
+  ``/v3/auth/authenticate``. A request refused for an expired or unknown token was not
+  applied, so it is sent once more with a fresh token. The store must have a ``prefix``: the
+  user is granted that prefix only, and :meth:`EtcdStore.revision` reads inside it. A refusal
+  of the user or of its permissions raises :class:`~romana.core.errors.Unavailable` saying so,
+  never InvalidInput (the caller's request was fine).
 """
 
 from __future__ import annotations
@@ -55,7 +61,12 @@ _HEADERS = {"Content-Type": "application/json"}
 
 # gRPC status codes the gateway reports in ``code``.
 _INVALID_ARGUMENT = 3
+_PERMISSION_DENIED = 7
 _OUT_OF_RANGE = 11
+_UNAUTHENTICATED = 16
+
+# What etcd says (with code 3) to a request without a token when auth is enabled.
+_NO_USER = "user name is empty"
 
 # What etcd says (with code 3) when a transaction is over one of its size limits.
 _TOO_MANY_OPS = "too many operations in txn request"
@@ -127,13 +138,26 @@ class EtcdStore:
         prefix: str = "",
         timeout: float = 5.0,
         transport: httpx.BaseTransport | None = None,
+        user: str = "",
+        password: str = "",
     ) -> None:
         issues = errors.Issues("etcd store")
         if isinstance(endpoints, str) or not endpoints:
             issues.add("endpoints", "must be a non-empty list of host:port or http URLs")
         if timeout <= 0:
             issues.add("timeout", "must be > 0")
+        if bool(user) != bool(password):
+            issues.add("user", "a user needs its password, and a password its user")
+        if user and not prefix.strip("/"):
+            issues.add(
+                "prefix",
+                "an etcd user needs a key prefix (etcd://HOST:PORT/PREFIX), the part of etcd "
+                "it is granted",
+            )
         issues.raise_if_any()
+        self._user = user
+        self._password = password
+        self._token = ""
         self._endpoints = [normalise_endpoint(e) for e in endpoints]
         self._prefix = prefix.encode()
         self._timeout = timeout
@@ -183,11 +207,44 @@ class EtcdStore:
         raise errors.Unavailable("no etcd endpoint answered: " + "; ".join(problems))
 
     def _post(self, endpoint: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        status, data = self._exchange(endpoint, path, body, self._headers(endpoint))
+        if self._user and data.get("code") == _UNAUTHENTICATED:
+            # Tokens expire (etcd's --auth-token-ttl); a refused request was not applied, so
+            # sending it again with a fresh token is safe, even for a txn.
+            self._token = ""
+            status, data = self._exchange(endpoint, path, body, self._headers(endpoint))
+        if status != 200 or "error" in data:
+            self._raise_server_error(data, status)
+        return data
+
+    def _headers(self, endpoint: str) -> dict[str, str]:
+        if not self._user:
+            return _HEADERS
+        if not self._token:
+            self._token = self._authenticate(endpoint)
+        return {**_HEADERS, "Authorization": self._token}
+
+    def _authenticate(self, endpoint: str) -> str:
+        """A token for ``user`` from ``endpoint``; Unavailable naming the user when refused."""
+        body = {"name": self._user, "password": self._password}
+        status, data = self._exchange(endpoint, "auth/authenticate", body, _HEADERS)
+        if status == 200 and data.get("token"):
+            return str(data["token"])
+        message = str(data.get("message") or data.get("error") or f"HTTP {status}")
+        raise errors.Unavailable(
+            f"etcd {endpoint} refused to authenticate user {self._user!r}: {message} (a "
+            "cluster without auth enabled refuses too: see docs/security.md)"
+        )
+
+    def _exchange(
+        self, endpoint: str, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        """POST ``body``; the HTTP status and the JSON answer, whatever they say."""
         request = httpx.Request(
             "POST",
             f"{endpoint}/v3/{path}",
             content=json.dumps(body).encode(),
-            headers=_HEADERS,
+            headers=headers,
             extensions={"timeout": self._timeouts},
         )
         try:
@@ -204,15 +261,20 @@ class EtcdStore:
             data: dict[str, Any] = json.loads(raw)
         except ValueError as exc:
             raise _Failed(f"HTTP {response.status_code}, not a JSON answer") from exc
-        if response.status_code != 200 or "error" in data:
-            self._raise_server_error(data, response.status_code)
-        return data
+        return response.status_code, data
 
-    @staticmethod
-    def _raise_server_error(data: dict[str, Any], status: int) -> None:
+    def _raise_server_error(self, data: dict[str, Any], status: int) -> None:
         message = str(data.get("message") or data.get("error") or f"HTTP {status}")
         # Unary answers carry ``code``; errors inside a watch stream carry ``grpc_code``.
         code = data.get("code", data.get("grpc_code"))
+        if code in (_PERMISSION_DENIED, _UNAUTHENTICATED) or _NO_USER in message:
+            if self._user:
+                hint = f"etcd refused user {self._user!r} the store's keys: {message}; grant "
+                hint += "it readwrite on the store's prefix"
+            else:
+                hint = f"etcd has auth enabled and this store has no etcd user: {message}; "
+                hint += "give it one (etcd_user and etcd_password)"
+            raise errors.Unavailable(f"{hint} (docs/security.md)")
         if code == _INVALID_ARGUMENT:
             # Rejected before anything was applied: a request no endpoint would accept.
             raise errors.InvalidInput([errors.Issue("ops", message)], context="etcd")
@@ -316,8 +378,9 @@ class EtcdStore:
         created = False
         deadline = time.monotonic() + timeout
         try:
+            headers = self._headers(endpoint)
             with self._client.stream(
-                "POST", f"{endpoint}/v3/watch", json=body, timeout=wait
+                "POST", f"{endpoint}/v3/watch", json=body, timeout=wait, headers=headers
             ) as response:
                 if response.status_code != 200:
                     response.read()
@@ -336,6 +399,8 @@ class EtcdStore:
                             f" compacted; the oldest kept is {result['compact_revision']}"
                         )
                     if result.get("canceled"):
+                        # An expired token cancels the watch: the next attempt takes a new one.
+                        self._token = ""
                         raise _Failed(result.get("cancel_reason") or "watch canceled by etcd")
                     created = created or bool(result.get("created"))
                     if result.get("events"):

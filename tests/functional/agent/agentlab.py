@@ -12,6 +12,8 @@ because the agents run inside their host namespaces and reach it over the underl
 would in a real cluster. The test process talks to romanad through :class:`Admin`, whose one
 worker thread entered the ``ctl`` namespace for good (the namespace is per thread), and to the
 agents through ``agentapi.AgentClient`` — the CNI plugin's own client of the local API.
+romanad authenticates as in production (``--insecure`` is for loopback only): :class:`Admin`
+signs in with the admin credential file, and the agents log in as an agent-role user.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from romana.dataplane import netns as netns_mod
-from romana.demo.cluster import Admin
+from romana.demo.cluster import AGENT_USER, Admin
 from romana.integrations.cni import agentapi
 from support import topologies
 from support.netns import Host, Lab, Workload
@@ -47,7 +49,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 over the Unix socket at ``path`` (the agent's local API)."""
+
     def __init__(self, path: str) -> None:
         super().__init__("localhost", timeout=20)
         self._path = path
@@ -57,6 +61,20 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         sock.settimeout(self.timeout)
         sock.connect(self._path)
         self.sock = sock
+
+
+def raw_call(socket_path: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """One request to the local API at ``socket_path`` as it is on the wire: (status, body)."""
+    conn = UnixHTTPConnection(socket_path)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else None
+    finally:
+        conn.close()
 
 
 @dataclass
@@ -73,6 +91,8 @@ class Agent:
     process: subprocess.Popen[str] | None = None
     metrics_port: int = field(default_factory=free_port)
     log_level: str = "debug"
+    password: str = ""
+    """Of the agent-role user; handed over in the environment, never in argv."""
 
     @property
     def socket(self) -> str:
@@ -96,16 +116,7 @@ class Agent:
 
     def raw(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One request to the local API as it is on the wire: (status, decoded body)."""
-        conn = _UnixHTTPConnection(self.socket)
-        try:
-            data = None if body is None else json.dumps(body).encode()
-            headers = {"Content-Type": "application/json"} if data is not None else {}
-            conn.request(method, path, body=data, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-        finally:
-            conn.close()
+        return raw_call(self.socket, method, path, body)
 
     def state(self) -> dict[str, Any]:
         status, body = self.raw("GET", "/v1/state")
@@ -125,7 +136,8 @@ class Agent:
             self.labels,
             "--url",
             self.url,
-            "--insecure",
+            "--username",
+            AGENT_USER,
             "--socket",
             self.socket,
             "--state-dir",
@@ -148,7 +160,12 @@ class Agent:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a") as log:
             self.process = self.lab.popen_in(
-                self.host, self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                self.host,
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env={**os.environ, "ROMANA_AGENT_PASSWORD": self.password},
             )
         if ready:
             self.wait_ready()
@@ -235,6 +252,7 @@ class AgentCluster:
     endpoints: list[Endpoint] = field(default_factory=list)
     romanad: subprocess.Popen[str] | None = None
     admin: Admin | None = None
+    agent_password: str = ""
 
     @property
     def api(self) -> Admin:
@@ -249,6 +267,9 @@ class AgentCluster:
         if self.admin is None:
             self.admin = Admin(self.ctl.path, self.url, retries=1)
         self.admin.wait_ready()
+        if not self.agent_password:  # the first start; a restart keeps the store's users
+            self.admin.sign_in(self.workdir / "romanad.credentials")
+            self.agent_password = self.admin.create_agent_user()
 
     def kill_romanad(self) -> None:
         """SIGKILL by PID (a graceful stop would wait out the agents' long polls)."""
@@ -324,7 +345,6 @@ def cluster(
             f"{ctl.underlay_ip}:{port}",
             "--advertise",
             url,
-            "--insecure",
             "--initial-topology",
             str(document),
             "--credentials-file",
@@ -348,6 +368,7 @@ def cluster(
                     f"rack={rack}",
                     interval,
                     log_level=log_level,
+                    password=made.agent_password,
                 )
                 made.agents[host.name] = agent.start(ready=False)
             for agent in made.agents.values():

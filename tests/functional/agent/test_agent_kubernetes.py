@@ -113,7 +113,7 @@ class Kube:
         environ = {
             "ROMANA_URL": self.agents.url,
             "ROMANA_CONFIG": str(self.agents.workdir / "cli.toml"),
-            "ROMANA_TOKEN": None,
+            "ROMANA_TOKEN": self.agents.api.client.token,
             "ROMANA_RETRIES": "1",
         }
         result = self.agents.api.call(

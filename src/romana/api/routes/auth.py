@@ -1,19 +1,27 @@
-"""Service ``auth``: tokens and users (docs/api.md, Auth)."""
+"""Service ``auth``: tokens and users (docs/api.md, Auth).
+
+The endpoints whose body carries a password (log in, create a user, change a password) are also in
+:data:`credentials`, which a process running ``root`` without ``auth`` serves as well: clients
+send passwords only to the root URLs they were configured with, never to an instance they
+discovered (docs/security.md).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
 from romana.api import schemas
-from romana.api.context import Caller, Ctx
+from romana.api.context import INSECURE, Caller, Ctx
 from romana.api.routes import ERRORS
+from romana.core.errors import Issues
 from romana.services import auth
 
 SERVICE = "auth"
 router = APIRouter(tags=["auth"], responses=ERRORS)
+credentials = APIRouter(tags=["auth"], responses=ERRORS)
 
 
-@router.post("/v1/auth/token", response_model=schemas.TokenOut)
+@credentials.post("/v1/auth/token", response_model=schemas.TokenOut)
 def token(body: schemas.Credentials, ctx: Ctx) -> dict[str, object]:
     """Exchange a username and password for a signed token (public)."""
     return ctx.auth.login(body.username, body.password).to_dict()
@@ -25,7 +33,7 @@ def list_users(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
     return [u.to_dict() for u in ctx.auth.list_users()]
 
 
-@router.post("/v1/users", response_model=schemas.User, status_code=201)
+@credentials.post("/v1/users", response_model=schemas.User, status_code=201)
 def create_user(body: schemas.UserIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
     auth.authorize(caller, auth.Action.MANAGE_USERS)
     return ctx.auth.create_user(body.username, body.password, body.role, body.tenant).to_dict()
@@ -36,3 +44,57 @@ def delete_user(username: str, ctx: Ctx, caller: Caller) -> Response:
     auth.authorize(caller, auth.Action.MANAGE_USERS)
     ctx.auth.delete_user(username)
     return Response(status_code=204)
+
+
+@router.post("/v1/auth/logout", status_code=204, response_class=Response)
+def logout(ctx: Ctx, caller: Caller) -> Response:
+    """Revoke every token of the calling user, this one included, on every replica."""
+    if caller is not INSECURE:
+        ctx.auth.revoke_tokens(caller.username)
+    return Response(status_code=204)
+
+
+@credentials.put("/v1/users/{username}/password", response_model=schemas.User)
+def set_password(
+    username: str, body: schemas.PasswordIn, ctx: Ctx, caller: Caller
+) -> dict[str, object]:
+    """Change a password, revoking every token of the user: an admin sets anyone's, any
+    user its own by giving the current one too."""
+    if not auth.may(caller, auth.Action.MANAGE_USERS):
+        if caller.username != username:
+            auth.authorize(caller, auth.Action.MANAGE_USERS)
+        if body.current_password is None:
+            issues = Issues()
+            issues.add("current_password", "is required to change your own password")
+            issues.raise_if_any()
+    user = ctx.auth.set_password(username, body.password, current=body.current_password)
+    return user.to_dict()
+
+
+@router.post("/v1/users/{username}/revoke", status_code=204, response_class=Response)
+def revoke(username: str, ctx: Ctx, caller: Caller) -> Response:
+    """Revoke every token of a user at once; its password stays (admin)."""
+    auth.authorize(caller, auth.Action.MANAGE_USERS)
+    ctx.auth.revoke_tokens(username)
+    return Response(status_code=204)
+
+
+@router.get("/v1/auth/signing-keys", response_model=list[schemas.SigningKey])
+def signing_keys(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
+    """The keys tokens verify with (fingerprints, never the keys), the signing one first."""
+    auth.authorize(caller, auth.Action.MANAGE_USERS)
+    return [k.to_dict() for k in ctx.auth.signing_keys()]
+
+
+@router.post("/v1/auth/signing-keys", response_model=list[schemas.SigningKey])
+def rotate_signing_key(
+    ctx: Ctx, caller: Caller, body: schemas.RotateIn | None = None
+) -> list[dict[str, object]]:
+    """Sign new tokens with a fresh key; the old one verifies until its tokens expire, or
+    stops at once with ``retire_now`` (a leaked key: every older token is refused)."""
+    auth.authorize(caller, auth.Action.MANAGE_USERS)
+    retire_now = body is not None and body.retire_now
+    return [k.to_dict() for k in ctx.auth.rotate_signing_key(retire_now=retire_now)]
+
+
+router.include_router(credentials)

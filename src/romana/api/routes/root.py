@@ -1,4 +1,9 @@
-"""Service ``root``: the directory of service instances (docs/api.md, Health and discovery)."""
+"""Service ``root``: the directory of service instances (docs/api.md, Health and discovery).
+
+Listing is public. Registering and deregistering take an admin or romanad's own ``internal``
+identity: clients send their calls, tokens included, to whatever is registered, so a user who
+could register could collect them (docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -23,14 +28,14 @@ def list_services(ctx: Ctx) -> list[dict[str, object]]:
 def register(
     name: str, instance: str, body: schemas.RegistrationIn, ctx: Ctx, caller: Caller
 ) -> dict[str, object]:
-    """Register or heartbeat one instance of a service."""
-    auth.authorize(caller, auth.Action.WRITE)
+    """Register or heartbeat one instance of a service (admin, or romanad's own identity)."""
+    auth.authorize(caller, auth.Action.REGISTER_SERVICE)
     reg = ctx.registry.register(name, instance, body.url, body.capabilities, body.ttl)
     return reg.to_dict()
 
 
 @router.delete("/v1/services/{name}/{instance}", status_code=204, response_class=Response)
 def deregister(name: str, instance: str, ctx: Ctx, caller: Caller) -> Response:
-    auth.authorize(caller, auth.Action.WRITE)
+    auth.authorize(caller, auth.Action.REGISTER_SERVICE)
     ctx.registry.deregister(name, instance)
     return Response(status_code=204)

@@ -17,6 +17,8 @@ Conventions
       network, two on a dual-stack one. Each ``address`` is CIDR (``/32``, ``/128``); its
       ``gateway`` is the host gateway of that family.
     * One request per connection is enough; the plugin closes after each answer.
+    * Callers are root, or members of the agent's ``--api-group``: the agent checks each
+      connection's peer credentials and answers anyone else 403 ``forbidden``.
 
 ``POST /v1/endpoints`` (CNI ADD): body :class:`EndpointRequest` → 200 :class:`Endpoint`::
 
@@ -42,7 +44,8 @@ Conventions
     ``scope``. Idempotent per (container_id, ifname): the same key again answers the same
     addresses (a runtime retrying an ADD whose wiring failed), except that when interface
     ``ifname`` already exists in ``netns`` the answer is 409 ``already-exists``, field ``ifname``.
-    404 ``not-found``, field ``netns``: the namespace does not exist. 503 ``exhausted``: no
+    404 ``not-found``, field ``netns``: the namespace does not exist. 400, field ``netns``:
+    it is the agent's own network namespace or the init one. 503 ``exhausted``: no
     address is left for that tenant and segment. 503 ``not-ready``: the agent is not synced.
 
 ``GET /v1/endpoints/{container_id}/{ifname}`` (CNI CHECK): 200 :class:`Endpoint` plus
@@ -65,7 +68,9 @@ Conventions
 ``POST /v1/gc`` (CNI GC): body :class:`GcRequest` → 200 :class:`GcAnswer`. Releases every
     endpoint of ``network`` whose key is not in ``valid``, sparing endpoints created within a
     grace window (60 s: an ADD may be in flight although the runtime promises otherwise),
-    continuing past failures and listing each in ``errors``.
+    continuing past failures and listing each in ``errors``. An empty ``valid`` releases
+    only endpoints whose network namespace no longer exists: it may come from a runtime that
+    lost track of its sandboxes, and an endpoint whose namespace is there is still in use.
 
 =======  =====================  ===========================  ================================
 status   slug                   client raises                CNI code the plugin answers

@@ -3,7 +3,8 @@
 Everything a runtime exchanges with ``romana-cni`` passes through :func:`run`, so the whole
 protocol is testable in-process: environment and configuration in, a result or the spec's error
 JSON (``{"cniVersion", "code", "msg", "details"}``) on stdout, logs on stderr, exit code 0 or 1.
-No exception escapes.
+No exception escapes. Stdin is read up to :data:`.spec.MAX_STDIN_BYTES` (1 MiB) and one byte
+more: a longer one is refused with code 6 without reading the rest.
 
 VERSION is answered here with only :mod:`.spec` and ``json`` loaded; the commands that talk to
 the agent (:mod:`.commands`) are imported when one of them is asked for, because their imports
@@ -30,9 +31,11 @@ def run(
 
     ``connect`` is passed to :func:`.commands.execute` (how the agent is reached)."""
     try:
-        data = stdin.read()
+        data = stdin.read(spec.MAX_STDIN_BYTES + 1)
     except OSError as exc:
         return _fail(stdout, stderr, spec.CniError(spec.ERR_IO, "cannot read stdin", str(exc)))
+    if len(data) > spec.MAX_STDIN_BYTES:
+        return _fail(stdout, stderr, spec.stdin_too_large())
     try:
         if env.get("CNI_COMMAND") == "VERSION":
             stdout.write(json.dumps(spec.version_answer(spec.stdin_version(data))) + "\n")

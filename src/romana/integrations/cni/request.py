@@ -1,13 +1,16 @@
 """One CNI invocation parsed: environment, network configuration and CNI_ARGS → :class:`Request`.
 
 Checks, in the order libcni's ``skel`` makes them: the variables the spec requires for the
-command (error 4, every missing or invalid one named), stdin decoding (6), the version (1, also
+command (error 4, every missing or invalid one named), stdin decoding (6: not a JSON object, or
+nested deeper than Python's json follows, about 1000 levels), the version (1, also
 for a CHECK/GC/STATUS that the config's version predates), then the plugin's own keys (7, every
 problem at once; ``InvalidInput`` whose fields name the variable or key at fault).
 
 Plugin configuration keys, beside the spec's ``cniVersion``/``cniVersions``/``name``/``type``:
 
-``agent_socket``    the agent's Unix socket; default ``/run/romana/agent.sock``
+``agent_socket``    the agent's Unix socket; default ``/run/romana/agent.sock``; at most
+                    107 bytes, what a Unix socket address holds (longer is error 7, not a
+                    connection failure that runtimes would retry as 11)
 ``agent_timeout``   seconds to wait for one agent answer; default 30
 ``pending_dir``     where DEL records releases the agent could not take; default
                     ``/var/lib/romana/cni-pending``
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +58,8 @@ REQUIRED_ENV: dict[str, tuple[str, ...]] = {
 _CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _NETWORK_NAME_RE = _CONTAINER_ID_RE
 _IFNAME_MAX = 15
+MAX_SOCKET_PATH = 107
+"""Bytes of a Unix socket path: ``sun_path`` holds 108, the terminating NUL included."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -197,6 +203,12 @@ def _decode(stdin: bytes) -> dict[str, Any]:
         raise spec.CniError(
             spec.ERR_DECODING, "cannot decode the network configuration", str(exc)
         ) from exc
+    except RecursionError as exc:
+        raise spec.CniError(
+            spec.ERR_DECODING,
+            "cannot decode the network configuration",
+            "JSON nested too deeply (Python's json follows about 1000 levels)",
+        ) from exc
     if not isinstance(conf, dict):
         raise spec.CniError(
             spec.ERR_DECODING,
@@ -220,6 +232,13 @@ def _network_name(conf: Mapping[str, Any], issues: errors.Issues) -> str:
 
 def _settings(conf: Mapping[str, Any], issues: errors.Issues) -> Settings:
     socket_path = _path(conf, "agent_socket", DEFAULT_AGENT_SOCKET, issues)
+    size = len(os.fsencode(socket_path))
+    if size > MAX_SOCKET_PATH:
+        issues.add(
+            "agent_socket",
+            f"is {size} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH} bytes",
+        )
+        socket_path = DEFAULT_AGENT_SOCKET
     pending_dir = _path(conf, "pending_dir", DEFAULT_PENDING_DIR, issues)
     timeout = conf.get("agent_timeout", DEFAULT_AGENT_TIMEOUT)
     if not _is_number(timeout) or not 0 < timeout <= 3600:
@@ -232,6 +251,14 @@ def _path(conf: Mapping[str, Any], key: str, default: str, issues: errors.Issues
     value = conf.get(key, default)
     if not isinstance(value, str) or not value.startswith("/"):
         issues.add(key, f"{value!r} must be an absolute path")
+        return default
+    try:
+        encoded = os.fsencode(value)
+    except UnicodeEncodeError:
+        issues.add(key, f"{value!r} is not a valid file name (a lone surrogate)")
+        return default
+    if b"\0" in encoded:
+        issues.add(key, "must not contain a NUL character")
         return default
     return value
 

@@ -52,6 +52,10 @@ ERR_TRY_AGAIN_LATER = 11
 ERR_NOT_AVAILABLE = 50
 ERR_LIMITED_CONNECTIVITY = 51
 
+MAX_STDIN_BYTES = 1 << 20
+"""The most stdin a command reads (1 MiB): network configurations are a few KiB, and anything
+longer is refused with :func:`stdin_too_large` after reading one byte more, never in full."""
+
 # Plugin-specific codes (100+). 999 is libcni's "internal error" and means a bug in the plugin.
 ERR_AGENT = 100
 """romana-agent refused or failed the request and no well-known code says why."""
@@ -85,6 +89,16 @@ class CniError(Exception):
         if self.details:
             body["details"] = self.details
         return body
+
+
+def stdin_too_large() -> CniError:
+    """The error for stdin longer than :data:`MAX_STDIN_BYTES` (code 6, naming the cap)."""
+    return CniError(
+        ERR_DECODING,
+        "network configuration too large",
+        f"stdin holds more than {MAX_STDIN_BYTES} bytes (1 MiB), the most romana-cni reads; "
+        "a CNI network configuration is a few KiB",
+    )
 
 
 def parse_version(text: object) -> tuple[int, int, int] | None:
@@ -133,7 +147,7 @@ def stdin_version(stdin: bytes) -> object:
     """The ``cniVersion`` that stdin declares, or None when it declares none or is not JSON."""
     try:
         conf = json.loads(stdin or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply for json
         return None
     return conf.get("cniVersion") if isinstance(conf, dict) else None
 

@@ -31,6 +31,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kube-api", required=True, help="Kubernetes API server URL")
     p.add_argument("--token-file", type=Path, help="file holding a bearer token")
     p.add_argument("--store", required=True, help="romanad's store (sqlite:///path or etcd://…)")
+    p.add_argument("--etcd-user", default="", help="etcd user, when etcd has auth enabled")
+    p.add_argument(
+        "--etcd-password-file", type=Path, help="file holding the password of --etcd-user"
+    )
     p.add_argument(
         "--segment-label",
         default=kubernetes.SEGMENT_LABEL,
@@ -43,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
 async def serve(args: argparse.Namespace) -> None:
     token = args.token_file.read_text().strip() if args.token_file else ""
     client = watch.KubeClient(args.kube_api, token)
-    db = store.open_store(args.store)
+    password = args.etcd_password_file.read_text().strip() if args.etcd_password_file else ""
+    db = store.open_store(args.store, etcd_user=args.etcd_user, etcd_password=password)
     # It writes to the store directly and may start before romanad: bring an earlier
     # release's data up to date first, as romanad does (idempotent).
     for note in upgrade.run(db):

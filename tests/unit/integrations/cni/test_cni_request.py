@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -171,3 +172,60 @@ def test_prev_result_of_the_wrong_shape_names_the_member(conf: dict[str, Any]) -
 def test_errors_are_written_in_the_requests_version(conf: dict[str, Any]) -> None:
     out = invoke("ADD", {**conf, "cniVersion": "0.4.0", "mtu": 1})
     assert out.json["cniVersion"] == "0.4.0"
+
+
+# -- hostile input: bounded, and answered with the spec's codes ------------------------------
+
+
+@pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK", "GC", "STATUS"])
+def test_json_nested_too_deeply_is_error_6_not_an_internal_error(
+    conf: dict[str, Any], command: str
+) -> None:
+    head = json.dumps(conf)[:-1].encode()
+    out = invoke(command, head + b', "deep": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert out.json["code"] == spec.ERR_DECODING, out.json
+    assert "nested too deeply" in out.json["details"]
+    assert out.json["cniVersion"] == spec.CURRENT_VERSION
+
+
+def test_version_with_json_nested_too_deeply_still_answers() -> None:
+    out = invoke("VERSION", b"[" * 100_000 + b"]" * 100_000)
+    assert out.rc == 0 and out.json["supportedVersions"] == list(spec.SUPPORTED_VERSIONS)
+
+
+@pytest.mark.parametrize("command", ["ADD", "DEL", "VERSION"])
+def test_stdin_over_1_mib_is_error_6_naming_the_cap(conf: dict[str, Any], command: str) -> None:
+    stdin = json.dumps({**conf, "pad": "x" * spec.MAX_STDIN_BYTES}).encode()
+    out = invoke(command, stdin)
+    assert (out.rc, out.json["code"]) == (1, spec.ERR_DECODING)
+    assert "1048576 bytes (1 MiB)" in out.json["details"]
+
+
+def test_stdin_of_exactly_1_mib_is_read(conf: dict[str, Any]) -> None:
+    stdin = json.dumps({**conf, "pad": ""}).encode()
+    stdin = stdin[:-2] + b"x" * (spec.MAX_STDIN_BYTES - len(stdin)) + b'"}'
+    assert len(stdin) == spec.MAX_STDIN_BYTES
+    assert invoke("ADD", stdin).rc == 0
+
+
+@pytest.mark.parametrize(
+    ("socket_path", "rule"),
+    [
+        ("/run/" + "s" * 103, "is 108 bytes long; a Unix socket path holds at most 107 bytes"),
+        ("/run/a\x00b", "must not contain a NUL character"),
+        ("/run/\ud800", "is not a valid file name"),
+    ],
+)
+@pytest.mark.parametrize("command", ["ADD", "DEL", "STATUS"])
+def test_an_agent_socket_no_socket_can_have_is_error_7_not_11(
+    conf: dict[str, Any], command: str, socket_path: str, rule: str
+) -> None:
+    out = invoke(command, {**conf, "agent_socket": socket_path})
+    assert out.json["code"] == spec.ERR_INVALID_CONFIG, out.json
+    assert out.json["msg"] == "invalid network configuration: agent_socket"
+    assert rule in out.json["details"]
+
+
+def test_an_agent_socket_of_107_bytes_is_used(conf: dict[str, Any]) -> None:
+    out = invoke("ADD", {**conf, "agent_socket": "/run/" + "s" * 102})
+    assert out.json["code"] == spec.ERR_TRY_AGAIN_LATER  # valid, only nobody listens there

@@ -17,14 +17,19 @@
  *
  * Whenever that cannot be done, the full Python plugin ROMANA_CNI_PYTHON (a compile-time
  * absolute path, see scripts/build-cni.sh) is exec'd instead: for VERSION and a missing
- * CNI_COMMAND at once, and for stdin over 1 MiB, a configuration the scanner cannot walk, an
- * agent_socket it cannot use as is, an agent that cannot be reached, or an answer that is
- * not the one above.
+ * CNI_COMMAND at once, and for stdin over 1 MiB, a configuration the scanner cannot walk
+ * (nested deeper than MAX_DEPTH included), an agent_socket it cannot use as is (longer than
+ * a Unix socket address holds included), an agent that cannot be reached, or an answer that
+ * is not the one above. The plugin answers those inputs with their CNI errors: 6 for stdin
+ * over 1 MiB and for JSON nested too deeply, 7 for an agent_socket that is too long.
  *
  * Invariants:
  *   - The Python plugin gets the same argv, the same environment and exactly the stdin the
  *     runtime gave: fd 0 untouched when nothing was read, else every byte read, from a memfd
- *     (an unlinked temporary file where memfd_create is missing). The environment gains
+ *     (an unlinked temporary file where memfd_create is missing). Stdin is read at most one
+ *     byte past STDIN_CAP, here and there: that byte is enough for the plugin to refuse it
+ *     (code 6), so a runtime feeding endless input gets its answer at once. The environment
+ *     gains
  *     ROMANA_CNI_AGENT_FAILED=<one-line reason> only when the agent did not answer within the
  *     timeout, so that the plugin need not wait on it a second time; after any other failure
  *     the plugin tries the agent itself (an agent without /v1/cni still serves it).
@@ -166,9 +171,14 @@ static _Noreturn void fail(const char *msg, const char *what, int err)
     _exit(1);
 }
 
-/* A descriptor holding `data` and then, with `rest`, whatever fd 0 still has; at offset 0. */
+/*
+ * A descriptor holding `data` and then, with `rest`, what fd 0 still has, at offset 0; in all
+ * at most STDIN_CAP + 1 bytes (the plugin refuses more without reading it).
+ */
 static int stdin_copy(const unsigned char *data, size_t len, int rest)
 {
+    if (len > STDIN_CAP + 1)
+        len = STDIN_CAP + 1;
     int fd = memfd_create("romana-cni-stdin", MFD_CLOEXEC);
     if (fd < 0) {
         const char *dir = getenv("TMPDIR");
@@ -181,9 +191,10 @@ static int stdin_copy(const unsigned char *data, size_t len, int rest)
     }
     if (write_all(fd, data, len) < 0)
         goto fail;
-    while (rest) {
+    while (rest && len <= STDIN_CAP) {
         unsigned char chunk[65536];
-        ssize_t n = read(0, chunk, sizeof chunk);
+        size_t want = STDIN_CAP + 1 - len;
+        ssize_t n = read(0, chunk, want < sizeof chunk ? want : sizeof chunk);
         if (n < 0 && errno == EINTR)
             continue;
         /* A read error ends the copy: the plugin gets every byte that could be read. */
@@ -191,6 +202,7 @@ static int stdin_copy(const unsigned char *data, size_t len, int rest)
             break;
         if (write_all(fd, chunk, (size_t)n) < 0)
             goto fail;
+        len += (size_t)n;
     }
     if (lseek(fd, 0, SEEK_SET) < 0)
         goto fail;
@@ -202,7 +214,8 @@ fail:
 
 /*
  * exec the Python plugin. `in` is what was read from fd 0 (NULL: nothing, fd 0 is handed on
- * untouched); `rest` also passes on what fd 0 still holds; `failed` is the agent's failure.
+ * untouched); `rest` also passes on what fd 0 still holds (up to the cap, see stdin_copy);
+ * `failed` is the agent's failure.
  */
 static _Noreturn void fallback(char **argv, const struct buf *in, int rest, const char *failed)
 {
@@ -777,13 +790,17 @@ static int read_answer(int fd, struct buf *in, struct answer *a, const struct de
 
 enum { READ_ALL, READ_OVER_CAP, READ_FAILED };
 
-/* All of stdin up to the cap. Short of memory counts as over the cap: the rest is streamed. */
+/*
+ * All of stdin up to the cap, and one byte more when there is more. Short of memory counts
+ * as over the cap: the rest, up to the same byte, is copied to the plugin by stdin_copy.
+ */
 static int read_stdin(struct buf *in)
 {
     for (;;) {
         if (in->len > STDIN_CAP || buf_reserve(in, 65536) < 0)
             return READ_OVER_CAP;
-        ssize_t n = read(0, in->data + in->len, in->cap - in->len);
+        size_t room = in->cap - in->len, want = STDIN_CAP + 1 - in->len;
+        ssize_t n = read(0, in->data + in->len, room < want ? room : want);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
