@@ -9,6 +9,7 @@ and tokens are never logged. Nothing here runs at import time: an executable's `
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TextIO
 
@@ -29,3 +30,22 @@ def setup(level: str = "info", stream: TextIO | None = None) -> None:
     # uvicorn's own startup and error lines are operator-relevant; its access log is not.
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def setup_audit(path: str = "", stream: TextIO | None = None) -> None:
+    """Send the audit log (``romana.audit``, one JSON object per line, message only, always
+    on whatever the log level) to the file ``path`` (created 0600, appended to) or, without
+    one, to ``stream`` (stderr)."""
+    if path:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.fchmod(fd, 0o600)
+        handler: logging.Handler = logging.StreamHandler(os.fdopen(fd, "a", buffering=1))
+    else:
+        handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    audit = logging.getLogger("romana.audit")
+    for old in list(audit.handlers):
+        audit.removeHandler(old)
+    audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
+    audit.propagate = False

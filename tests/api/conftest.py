@@ -43,6 +43,9 @@ class Api:
         body = {"username": username, "password": password, "role": role}
         if tenant is not None:
             body["tenant"] = tenant
+            # A tenant user needs its tenant; create it unless it exists.
+            created = self.admin.post("/v1/tenants", json={"name": tenant})
+            assert created.status_code in (201, 409), created.text
         response = self.admin.post("/v1/users", json=body)
         assert response.status_code == 201, response.text
         return self.client(self.login(username, password))

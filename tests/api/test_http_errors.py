@@ -31,6 +31,7 @@ DOCUMENTED = [
     (core.Forbidden("no"), 403),
     (core.Unavailable("down"), 503),
     (core.Compacted("old"), 503),
+    (core.Throttled("slow down", retry_after=4), 429),
 ]
 
 

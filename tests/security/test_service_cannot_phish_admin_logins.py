@@ -114,7 +114,7 @@ def test_passwords_never_reach_a_registered_auth_instance(
         with Client(settings) as client:
             for i in range(LOGINS):
                 client.login(admin_user, password)
-                client.create_user(f"made-{i}", "made-password-1", "tenant", "web")
+                client.create_user(f"made-{i}", "made-password-1", "agent")
         assert recorder.carrying(password) == []
         assert recorder.carrying("made-password-1") == []
         assert [s for s in recorder.seen if s.path == "/v1/auth/token"] == []

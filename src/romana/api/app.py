@@ -12,8 +12,9 @@ that wakes long-polling agents. Both retry store and network failures themselves
 ending is a bug: it is logged, ``app.state.failed`` is set and the process stops itself
 (crash-only; ``romanad`` then exits non-zero and its supervisor restarts it).
 
-Every request passes :class:`romana.api.limits.BodyLimits` first: a body is read only after
-its caller is authenticated, and only up to the configured size and pace.
+Every request passes :class:`romana.api.audit.Audit` (which records logins, refusals and
+changes, one JSON line each), then :class:`romana.api.limits.BodyLimits`: a body is read only
+after its caller is authenticated, and only up to the configured size and pace.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route
 
 import romana
-from romana.api import context, errors, limits, schemas
+from romana.api import audit, context, errors, limits, schemas
 from romana.api.registration import Heartbeat
 from romana.api.routes import auth as auth_routes
 from romana.api.routes import hostview, ipam, policy, root, routes, tenants, topology
@@ -140,8 +141,9 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
     errors.install(app)
 
     @app.get("/healthz", response_model=schemas.Health, tags=["root"])
-    def healthz() -> dict[str, object]:
-        """Liveness, the services this process runs, and its store kind."""
+    async def healthz() -> dict[str, object]:
+        """Liveness, the services this process runs, and its store kind (on the event loop:
+        no I/O, so it answers even while every worker thread is busy)."""
         return {
             "status": "ok",
             "services": [s for s in ROUTERS if s in ctx.served],
@@ -168,6 +170,7 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.endpoints = list(endpoints(app.router.routes))
     app.add_middleware(limits.BodyLimits, settings=settings, routes=app.state.endpoints)
+    app.add_middleware(audit.Audit)  # added last: outermost, it sees every refusal
     if settings.insecure:
         log.warning(
             "AUTHENTICATION IS DISABLED (--insecure): every request acts as admin; "

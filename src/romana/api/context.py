@@ -6,7 +6,8 @@ reached by handlers through the :func:`context` dependency. :func:`principal` tu
 with ``--insecure`` (the only way around it) every caller is an admin.
 
 No handler keeps state between requests: services read the store on every call, so any
-number of replicas can share one store.
+number of replicas can share one store. The one exception is :attr:`Context.logins`, the login
+throttle, whose failure counters live in this process (docs/security.md).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
+from romana.api import audit
 from romana.api.settings import RomanadSettings
 from romana.api.watch import Changes
 from romana.core.errors import Unauthorized
@@ -28,6 +30,7 @@ from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
 from romana.services.ipam import IpamService
 from romana.services.kubestore import KubeObjectService
+from romana.services.logins import LoginGate
 from romana.services.policy import PolicyService
 from romana.services.registry import RegistryService
 from romana.services.tenants import TenantService
@@ -52,6 +55,7 @@ class Context:
     auth: auth.AuthService
     hostview: HostViewService
     changes: Changes
+    logins: LoginGate
 
     @property
     def root_url(self) -> str:
@@ -79,6 +83,12 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         auth=auth.AuthService(store, token_ttl=settings.token_ttl),
         hostview=HostViewService(store, topology, tenants, ipam, policies),
         changes=Changes(store, keys.ROOT),
+        logins=LoginGate(
+            concurrency=settings.login_concurrency,
+            wait=settings.login_wait,
+            free_failures=settings.login_failures,
+            backoff_max=settings.login_backoff_max,
+        ),
     )
 
 
@@ -90,10 +100,7 @@ def context(request: Request) -> Context:
 _bearer = HTTPBearer(auto_error=False, description="A token from POST /v1/auth/token")
 
 
-def principal(
-    ctx: Annotated[Context, Depends(context)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> auth.Principal:
+def _verify(ctx: Context, credentials: HTTPAuthorizationCredentials | None) -> auth.Principal:
     if ctx.settings.insecure:
         return INSECURE
     if credentials is None:
@@ -101,11 +108,24 @@ def principal(
     return ctx.auth.verify(credentials.credentials)
 
 
+def principal(
+    request: Request,
+    ctx: Annotated[Context, Depends(context)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> auth.Principal:
+    """The verified caller, also left in the request's scope for the audit log."""
+    caller = _verify(ctx, credentials)
+    request.scope[audit.PRINCIPAL] = caller
+    return caller
+
+
 async def authenticate(connection: HTTPConnection) -> auth.Principal:
     """The verified caller of a request, resolved exactly as :data:`Caller` resolves it but
     from the headers alone: :mod:`romana.api.limits` refuses a body before reading it."""
     ctx: Context = connection.app.state.ctx
-    return await run_in_threadpool(principal, ctx, await _bearer(connection))
+    caller = await run_in_threadpool(_verify, ctx, await _bearer(connection))
+    connection.scope[audit.PRINCIPAL] = caller
+    return caller
 
 
 Ctx = Annotated[Context, Depends(context)]

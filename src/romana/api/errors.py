@@ -8,8 +8,8 @@ Invariants:
 
 * Bad input never yields a 5xx: a body that does not parse is 400, a body or parameter of the
   wrong shape is 422 naming each field, and the services' own checks raise InvalidInput (422).
-* Temporary errors (Conflict, Unavailable) carry ``Retry-After``; nothing else does, which is
-  how a client tells a Conflict (retry) from an AlreadyExists (don't) on a 409.
+* Temporary errors (Conflict, Throttled, Unavailable) carry ``Retry-After``; nothing else
+  does, which is how a client tells a Conflict (retry) from an AlreadyExists (don't) on a 409.
 * A 401 carries ``WWW-Authenticate: Bearer``; a 405 carries ``Allow`` with every method the
   path serves.
 * An error nobody mapped is a bug: logged with its traceback, answered 500 without details.
@@ -45,6 +45,7 @@ STATUS: dict[type[errors.RomanaError], int] = {
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.Unavailable: 503,
+    errors.Throttled: 429,
 }
 """Error class → HTTP status; subclasses take their nearest mapped ancestor's status."""
 

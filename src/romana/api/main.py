@@ -59,6 +59,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-body-bytes", type=int, help="largest request body (default 4 MiB)")
     p.add_argument("--body-timeout", type=float, help="seconds between parts of a body (10)")
+    p.add_argument("--audit-log", help="file the audit log is appended to (default: stderr)")
     p.add_argument("--log-level", choices=logs.LEVELS)
     return p
 
@@ -114,6 +115,7 @@ def load_settings(
             "reset_admin",
             "max_body_bytes",
             "body_timeout",
+            "audit_log",
             "log_level",
         )
     }
@@ -152,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"romanad: {exc}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level)
+    try:
+        logs.setup_audit(settings.audit_log)
+    except OSError as exc:
+        print(f"romanad: audit_log: cannot open {settings.audit_log!r}: {exc}", file=sys.stderr)
+        return 2
     for warning in warnings:
         log.warning("%s", warning)
     signs = startup.previous_run(settings)

@@ -123,6 +123,37 @@ class RomanadSettings:
         env="ROMANAD_BODY_TIMEOUT",
         flag="--body-timeout",
     )
+    login_concurrency: int = setting(
+        2,
+        "Password checks (scrypt, about 16 MiB each) running at once; more logins wait "
+        "login_wait seconds for a slot, then get 429 with Retry-After.",
+        env="ROMANAD_LOGIN_CONCURRENCY",
+    )
+    login_wait: float = setting(
+        1.0,
+        "Seconds a login waits for a free password-check slot before it is answered 429.",
+        env="ROMANAD_LOGIN_WAIT",
+    )
+    login_failures: int = setting(
+        5,
+        "Failed logins a user may have before each further failure doubles a lockout window "
+        "(1 s, 2 s, 4 s, ... up to login_backoff_max); a client address may have four times "
+        "as many. Counted per process.",
+        env="ROMANAD_LOGIN_FAILURES",
+    )
+    login_backoff_max: float = setting(
+        300.0,
+        "Longest lockout window after failed logins, in seconds; failures older than this "
+        "are forgotten.",
+        env="ROMANAD_LOGIN_BACKOFF_MAX",
+    )
+    audit_log: str = setting(
+        "",
+        "File the audit log (one JSON line per login, 401, 403 and change) is appended to, "
+        "created with mode 0600 (default: stderr, with the other log lines).",
+        env="ROMANAD_AUDIT_LOG",
+        flag="--audit-log",
+    )
     etcd_user: str = setting(
         "",
         "etcd user romanad authenticates as (etcd stores with auth enabled; needs a key prefix "
@@ -168,6 +199,14 @@ class RomanadSettings:
             issues.add("max_body_bytes", "must be >= 1024")
         if not 0 < self.body_timeout <= 3600:
             issues.add("body_timeout", "must be > 0 and <= 3600 seconds")
+        if not 1 <= self.login_concurrency <= 64:
+            issues.add("login_concurrency", "must be 1..64 password checks")
+        if not 0 < self.login_wait <= 60:
+            issues.add("login_wait", "must be > 0 and <= 60 seconds")
+        if not 1 <= self.login_failures <= 1000:
+            issues.add("login_failures", "must be 1..1000 failures")
+        if not 1 <= self.login_backoff_max <= 86400:
+            issues.add("login_backoff_max", "must be 1..86400 seconds")
         if not 0 <= self.view_settle <= 5:
             issues.add("view_settle", "must be 0..5 seconds")
         if not self.credentials_file:

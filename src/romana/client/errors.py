@@ -12,6 +12,7 @@ status  error
 405     Unsupported (the server does not offer this call)
 409     Conflict when the response carries ``Retry-After``, else AlreadyExists
 422     InvalidInput when the problem lists ``issues``, else Unsupported
+429     Throttled (temporary: too many logins, retry after ``Retry-After``)
 507     Exhausted
 other   4xx: InvalidInput; 5xx: Unavailable
 ======  ==========================================================================
@@ -38,6 +39,7 @@ from romana.core.errors import (
     Issue,
     NotFound,
     RomanaError,
+    Throttled,
     Unauthorized,
     Unavailable,
     Unsupported,
@@ -51,6 +53,7 @@ _BY_STATUS: dict[int, type[RomanaError]] = {
     405: Unsupported,
     409: AlreadyExists,
     422: InvalidInput,
+    429: Throttled,
     507: Exhausted,
 }
 

@@ -17,6 +17,7 @@ CNI error codes in ``integrations/cni``, exit codes in ``cli/main.py``. Foreign 
     ├── Forbidden           a valid credential without the right to do this
     ├── Unavailable         a dependency (store, agent, service) cannot be reached (temporary)
     │   └── Compacted       a watch asked for history the store no longer keeps
+    ├── Throttled           too many attempts, or too many at once (temporary, 429)
     └── Unsupported         the request is valid but this backend cannot express it
 
 Temporary errors carry ``retry_after`` (seconds, or None); retries are decided by
@@ -120,6 +121,12 @@ class Compacted(Unavailable):
     """A watch asked for a revision older than the store keeps; list again and re-watch."""
 
     temporary = False
+
+
+class Throttled(RomanaError):
+    """Too many attempts, or too many at once: retry after ``retry_after`` seconds."""
+
+    temporary = True
 
 
 class Unsupported(RomanaError):

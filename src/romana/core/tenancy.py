@@ -119,6 +119,10 @@ class Tenant:
     requested_networks: tuple[str, ...] = ()
     """The networks the tenant asked for; empty means automatic pinning."""
     isolation: Isolation = ROMANA
+    uid: str = ""
+    """Random, set when the tenant is created and never changed: what tenant users are bound
+    to, so a new tenant of a deleted one's name is another tenant. Empty only for a record an
+    earlier release stored, until romanad's start gives it one (services.upgrade)."""
 
     def segment_id(self, segment: str) -> int:
         try:
@@ -127,7 +131,7 @@ class Tenant:
             raise NotFound(f"tenant {self.name!r} has no segment {segment!r}") from None
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "name": self.name,
             "external_id": self.external_id,
             "ids": dict(sorted(self.ids.items())),
@@ -135,6 +139,9 @@ class Tenant:
             "requested_networks": list(self.requested_networks),
             "isolation": self.isolation.to_dict(),
         }
+        if self.uid:
+            out["uid"] = self.uid
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> Tenant:
@@ -150,6 +157,7 @@ class Tenant:
             segments={str(k): int(v) for k, v in segments.items()},
             requested_networks=tuple(str(n) for n in networks),
             isolation=Isolation.parse(raw.get("isolation")),
+            uid=str(raw.get("uid", "")),
         )
 
 

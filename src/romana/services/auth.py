@@ -1,6 +1,7 @@
 """Users, roles, signed tokens and the one authorisation rule.
 
-Users live at ``auth/users/<username>``: role, tenant (tenant users only), a random ``uid``
+Users live at ``auth/users/<username>``: role, tenant and the tenant's ``tenant_uid`` (tenant
+users only), a random ``uid``
 fixed at creation, a token ``generation`` (0 when absent), and a scrypt hash of the password
 (never the password). Tokens are ``<payload>.<signature>``: the payload is compact JSON
 ``{"sub", "uid", "gen", "role", "tenant", "iat", "exp"}`` in unpadded base64url, the
@@ -16,6 +17,10 @@ Invariants:
   revoke) and ``--reset-admin`` increase the generation, which revokes every token of that
   user at once, on every replica. The check costs no extra store read: the user record is
   read for every request anyway. Role and tenant come from the stored user, not the token.
+* A tenant user is bound to its tenant's immutable uid, not its name: it can be created only
+  for an existing tenant, deleting the tenant deletes it (:mod:`romana.services.tenants`),
+  and its tokens are accepted only while a tenant of that name has that uid. This costs one
+  store read (the tenant record) per request of a tenant-role caller; other roles none.
 * No token outlives ``token_ttl`` (finite and > 0), which is how long a rotated-out signing
   key must keep verifying.
 * Failed logins are indistinguishable: unknown user and wrong password give the same
@@ -42,7 +47,7 @@ from romana.core.errors import AlreadyExists, Conflict, Forbidden, Issues, NotFo
 from romana.core.store import Compare, Delete, Put, Store
 from romana.services import keys, signing, txn
 
-USERS = keys.AUTH + "users/"
+USERS = keys.USERS
 USERNAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,63}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
@@ -93,6 +98,9 @@ class User:
     uid: str
     generation: int = 0
     """Tokens minted at another generation are revoked."""
+    tenant_uid: str | None = None
+    """The uid of the tenant a tenant user belongs to; None for other roles (and for a tenant
+    user of an earlier release whose tenant was gone at upgrade: its tokens are refused)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The public form (no uid, no generation, no password hash)."""
@@ -154,6 +162,15 @@ def authorize(principal: Principal, action: Action, tenant: str | None = None) -
         return
     scope = f" of tenant {tenant!r}" if tenant is not None else ""
     raise Forbidden(f"{role} user {principal.username!r} may not {action} objects{scope}")
+
+
+def authorize_found(principal: Principal, action: Action, tenant: str | None, missing: str) -> None:
+    """:func:`authorize` for an object a route fetched by id, key, address or name, of
+    ``tenant``: a tenant user asking about another tenant's object gets NotFound(``missing``),
+    the answer a missing object gets, so 403 versus 404 never tells whether it exists."""
+    if principal.role is Role.TENANT and tenant != principal.tenant:
+        raise NotFound(missing)
+    authorize(principal, action, tenant)
 
 
 def may(principal: Principal, action: Action, tenant: str | None = None) -> bool:
@@ -224,8 +241,19 @@ class AuthService:
             if self._store.get(user_key(username)) is not None:
                 raise AlreadyExists(f"user {username!r} already exists")
             w.guard(user_key(username), None)
-            w.ops.append(Put(user_key(username), txn.dumps(record)))
-            return _user(record)
+            bound = record
+            if tenant is not None:
+                tkv = self._store.get(keys.tenant(tenant))
+                if tkv is None:
+                    missing = Issues()
+                    missing.add("tenant", f"must name an existing tenant; {tenant!r} does not")
+                    missing.raise_if_any()
+                assert tkv is not None
+                # Deleted or replaced concurrently: retried, and refused as missing.
+                w.guard(tkv.key, tkv)
+                bound = record | {"tenant_uid": str(txn.loads(tkv).get("uid", ""))}
+            w.ops.append(Put(user_key(username), txn.dumps(bound)))
+            return _user(bound)
 
         return txn.run(self._store, attempt, what=f"create user {username!r}")
 
@@ -381,7 +409,19 @@ class AuthService:
             raise Unauthorized(f"token's user {username!r} no longer exists")
         if user.generation != generation:
             raise Unauthorized(f"token of user {username!r} has been revoked; log in again")
+        if user.role is Role.TENANT:
+            self._check_tenant(user)
         return Principal(user.username, user.role, user.tenant)
+
+    def _check_tenant(self, user: User) -> None:
+        """Unauthorized unless the tenant ``user`` was created for still exists: same name,
+        same uid (a tenant deleted and created again under its name is another tenant)."""
+        tkv = self._store.get(keys.tenant(user.tenant)) if user.tenant is not None else None
+        uid = txn.loads(tkv).get("uid") if tkv is not None else None
+        if not uid or uid != user.tenant_uid:
+            raise Unauthorized(
+                f"tenant {user.tenant!r} of token's user {user.username!r} no longer exists"
+            )
 
     # -- signing keys --------------------------------------------------------------------
 
@@ -444,11 +484,12 @@ _TOKEN_JSON = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _user(raw: dict[str, Any]) -> User:
-    tenant = raw.get("tenant")
+    tenant, tenant_uid = raw.get("tenant"), raw.get("tenant_uid")
     return User(
         str(raw["username"]),
         Role(raw["role"]),
         None if tenant is None else str(tenant),
         str(raw["uid"]),
         int(raw.get("generation", 0)),
+        None if tenant_uid is None else str(tenant_uid),
     )

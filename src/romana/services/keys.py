@@ -18,8 +18,8 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/kube/derived``                               what syncs derived from them: policy
                                                           ids, set names, the segment label
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
-``/romana/v1/auth/users/<name>``                          user (role, tenant, scrypt hash,
-                                                          token generation)
+``/romana/v1/auth/users/<name>``                          user (role, tenant and its uid, scrypt
+                                                          hash, token generation)
 ``/romana/v1/auth/signing-key``                           token signing keys (current, rotated-out)
 ``/romana/probe/<instance>``                              readiness probe writes (outside v1, so no
                                                           watch of ``/romana/v1/`` ever sees them)
@@ -45,6 +45,7 @@ KUBE_POLICIES = KUBE + "networkpolicies/"
 KUBE_DERIVED = KUBE + "derived"
 REGISTRY = ROOT + "registry/"
 AUTH = ROOT + "auth/"
+USERS = AUTH + "users/"
 PROBES = "/romana/probe/"
 
 

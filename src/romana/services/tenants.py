@@ -3,10 +3,19 @@
 Each mutation is one store transaction guarded by what it read (see ``services.txn``).
 A tenant's id in a network is held by a ``tenant-ids`` key so two tenants can never get the
 same id, even when created concurrently on different replicas.
+
+Invariants:
+
+* Every tenant created here has a random ``uid``, never changed; tenant users store it
+  (:mod:`romana.services.auth`) and their tokens work only while the tenant with that uid
+  exists. :meth:`TenantService.record_uids` gives one to a tenant an earlier release stored.
+* Deleting a tenant deletes its tenant users in the same transaction, so their tokens stop
+  working at once and a later tenant of the same name starts with no users.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -68,7 +77,12 @@ class TenantService:
                 used[adm.layout.name] = [int(kv.key.rsplit("/", 1)[1]) for kv in items]
             ids = tenancy.pin_networks(name, networks, view.admissions, used)
             tenant = tenancy.Tenant(
-                name, external_id, ids, requested_networks=tuple(networks), isolation=isolation
+                name,
+                external_id,
+                ids,
+                requested_networks=tuple(networks),
+                isolation=isolation,
+                uid=secrets.token_hex(8),
             )
             w.guard(keys.tenant(name), None)
             w.guard(keys.TOPOLOGY, view.kv)
@@ -91,6 +105,8 @@ class TenantService:
                 return self.get(name)
 
     def delete(self, name: str) -> tenancy.Tenant:
+        """Delete a tenant holding no addresses, and its tenant users with it."""
+
         def attempt(w: txn.Writes) -> tenancy.Tenant:
             kv = self._store.get(keys.tenant(name))
             if kv is None:
@@ -103,6 +119,11 @@ class TenantService:
             w.ops.append(Delete(keys.tenant(name)))
             for net, tid in tenant.ids.items():
                 w.ops.append(Delete(keys.tenant_id(net, tid)))
+            for user in self._store.range(keys.USERS).items:
+                record = txn.loads(user)
+                if record.get("role") == "tenant" and record.get("tenant") == name:
+                    w.guard(user.key, user)
+                    w.ops.append(Delete(user.key))
             return tenant
 
         return txn.run(self._store, attempt, what=f"delete tenant {name!r}")
@@ -158,6 +179,35 @@ class TenantService:
             return updated
 
         return txn.run(self._store, attempt, what=f"record the isolation of tenant {name!r}")
+
+    def record_uids(self) -> list[tenancy.Tenant]:
+        """Give every tenant an earlier release stored (without a ``uid``) a random one, and
+        bind that release's users of the tenant to it. Idempotent; returns the tenants it
+        changed."""
+        changed = []
+        for kv in self._store.range(keys.TENANTS).items:
+            if not txn.loads(kv).get("uid"):
+                found = self._record_uid(str(txn.loads(kv)["name"]))
+                if found is not None:
+                    changed.append(found)
+        return changed
+
+    def _record_uid(self, name: str) -> tenancy.Tenant | None:
+        def attempt(w: txn.Writes) -> tenancy.Tenant | None:
+            kv = self._store.get(keys.tenant(name))
+            if kv is None or txn.loads(kv).get("uid"):
+                return None
+            updated = replace(tenancy.Tenant.from_dict(txn.loads(kv)), uid=secrets.token_hex(8))
+            w.guard(kv.key, kv)
+            w.ops.append(Put(kv.key, txn.dumps(updated.to_dict())))
+            for user in self._store.range(keys.USERS).items:
+                record = txn.loads(user)
+                if record.get("role") == "tenant" and record.get("tenant") == name:
+                    w.guard(user.key, user)
+                    w.ops.append(Put(user.key, txn.dumps(record | {"tenant_uid": updated.uid})))
+            return updated
+
+        return txn.run(self._store, attempt, what=f"record the uid of tenant {name!r}")
 
     def add_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:

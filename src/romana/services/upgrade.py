@@ -7,7 +7,11 @@ store is left exactly as it is. Steps, in order:
    enforced (:meth:`romana.services.tenants.TenantService.record_isolation`): ``kubernetes``
    for a namespace's tenant (recognised by the whole document of the marker policy that
    release stored for it, which is removed), else ``romana`` with segments ``open``.
-2. Policies a Kubernetes sync derived — those the stored record lists, or for a record an
+2. Tenants stored before tenants carried a ``uid`` get a random one, and that release's
+   tenant users of each are bound to it
+   (:meth:`romana.services.tenants.TenantService.record_uids`); a tenant user whose tenant
+   is gone stays unbound, and its tokens are refused.
+3. Policies a Kubernetes sync derived — those the stored record lists, or for a record an
    earlier release stored, those its objects translate to; never a policy picked by its
    name — are rewritten, each in one transaction, as the current translation states them
    with the segment label the sync used (their pod targets narrowed to their namespace's
@@ -34,11 +38,17 @@ log = logging.getLogger(__name__)
 
 def run(store: Store) -> list[str]:
     """Bring what an earlier release stored up to date; one line per change made."""
+    tenants = TenantService(store, TopologyService(store))
     notes = [
         f"tenant {t.name} had no isolation mode (stored by an earlier release): recorded as "
         f"{t.isolation}, which is what it enforced; an admin may change it "
         "(romana tenant isolation)"
-        for t in TenantService(store, TopologyService(store)).record_isolation()
+        for t in tenants.record_isolation()
+    ]
+    notes += [
+        f"tenant {t.name} had no uid (stored by an earlier release): given one, and its "
+        "tenant users bound to it"
+        for t in tenants.record_uids()
     ]
     notes += [
         f"policy {pid}: rewritten as the current translation of its NetworkPolicy"

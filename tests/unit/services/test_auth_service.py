@@ -8,9 +8,15 @@ import json
 import pytest
 
 from romana.core.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, Unauthorized
-from romana.core.store import Store
-from romana.services import auth
+from romana.core.store import Put, Store
+from romana.services import auth, keys, txn
 from romana.services.auth import Action, AuthService, Principal, Role
+
+
+def _tenant(store: Store, name: str = "web") -> None:
+    """Tenant users need their tenant to exist."""
+    record = {"name": name, "external_id": "", "ids": {}, "uid": f"{name}-uid"}
+    store.txn([], [Put(keys.tenant(name), txn.dumps(record))])
 
 
 class Clock:
@@ -23,6 +29,7 @@ class Clock:
 
 def test_login_gives_a_token_that_verifies_to_the_user(store: Store) -> None:
     svc = AuthService(store)
+    _tenant(store)
     svc.create_user("alice", "secret-pw", "tenant", "web")
     token = svc.login("alice", "secret-pw")
     assert (token.role, token.tenant) == (Role.TENANT, "web")
@@ -70,6 +77,7 @@ def _b64(raw: bytes) -> str:
 
 def test_forged_tokens_are_refused(store: Store) -> None:
     svc = AuthService(store)
+    _tenant(store)
     svc.create_user("eve", "tenant-pw", "tenant", "web")
     body, sig = svc.login("eve", "tenant-pw").token.split(".")
     payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))

@@ -11,7 +11,7 @@ import pytest
 
 from romana.core.errors import Forbidden, InvalidInput, Unauthorized
 from romana.core.store import Put, Store
-from romana.services import auth, signing
+from romana.services import auth, keys, signing, txn
 from romana.services.auth import AuthService, Role
 
 
@@ -25,6 +25,8 @@ class Clock:
 
 def _svc(store: Store, **kwargs: object) -> AuthService:
     svc = AuthService(store, **kwargs)  # type: ignore[arg-type]
+    web = {"name": "web", "external_id": "", "ids": {}, "uid": "web-uid"}
+    store.txn([], [Put(keys.tenant("web"), txn.dumps(web))])
     svc.create_user("admin", "admin-pw-1", "admin")
     svc.create_user("alice", "alice-pw-1", "tenant", "web")
     return svc

@@ -8,12 +8,13 @@ discovered (docs/security.md).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from romana.api import schemas
+from romana.api import audit, schemas
 from romana.api.context import INSECURE, Caller, Ctx
+from romana.api.errors import status_of
 from romana.api.routes import ERRORS
-from romana.core.errors import Issues
+from romana.core.errors import Issues, RomanaError
 from romana.services import auth
 
 SERVICE = "auth"
@@ -22,9 +23,25 @@ credentials = APIRouter(tags=["auth"], responses=ERRORS)
 
 
 @credentials.post("/v1/auth/token", response_model=schemas.TokenOut)
-def token(body: schemas.Credentials, ctx: Ctx) -> dict[str, object]:
-    """Exchange a username and password for a signed token (public)."""
-    return ctx.auth.login(body.username, body.password).to_dict()
+async def token(body: schemas.Credentials, ctx: Ctx, request: Request) -> dict[str, object]:
+    """Exchange a username and password for a signed token (public).
+
+    Throttled per user and per client address, with a bounded number of password checks at
+    once (:mod:`romana.services.logins`: 429 with ``Retry-After``); every attempt is one
+    audit line, ``login`` or ``login_failed``."""
+    scope = request.scope
+    scope[audit.AUDITED] = True
+    try:
+        issued = await ctx.logins.attempt(
+            body.username,
+            audit.source_of(scope),
+            lambda: ctx.auth.login(body.username, body.password),
+        )
+    except RomanaError as exc:
+        audit.record("login_failed", scope=scope, status=status_of(exc), user=body.username)
+        raise
+    audit.record("login", scope=scope, status=200, user=body.username, role=str(issued.role))
+    return issued.to_dict()
 
 
 @router.get("/v1/users", response_model=list[schemas.User])

@@ -53,20 +53,22 @@ def list_allocations(
 @router.get("/v1/allocations/{key}", response_model=schemas.Allocation)
 def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     alloc = ctx.ipam.get(key)
-    auth.authorize(caller, auth.Action.READ, alloc.tenant)
+    auth.authorize_found(caller, auth.Action.READ, alloc.tenant, f"no allocation with key {key!r}")
     return alloc.to_dict()
 
 
 @router.delete("/v1/allocations/{key}", response_model=schemas.Allocation)
 def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    auth.authorize(caller, auth.Action.ALLOCATE, ctx.ipam.get(key).tenant)
+    missing = f"no allocation with key {key!r}"
+    auth.authorize_found(caller, auth.Action.ALLOCATE, ctx.ipam.get(key).tenant, missing)
     return ctx.ipam.release(key).to_dict()
 
 
 @router.delete("/v1/addresses/{address}", response_model=schemas.Allocation)
 def release_address(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     key = ctx.ipam.key_of(address)
-    auth.authorize(caller, auth.Action.ALLOCATE, ctx.ipam.get(key).tenant)
+    missing = f"address {ipam.parse_address(address)} is not allocated"
+    auth.authorize_found(caller, auth.Action.ALLOCATE, ctx.ipam.get(key).tenant, missing)
     return ctx.ipam.release(key).to_dict()
 
 

@@ -33,6 +33,12 @@ def _authorize_change(caller: auth.Principal, item: Policy) -> None:
     auth.authorize(caller, auth.Action.WRITE)
 
 
+def _not_found_for_tenants(caller: auth.Principal, pid: str) -> None:
+    """A tenant user asking for a policy it may not see gets what a missing id gets."""
+    if caller.role is auth.Role.TENANT:
+        raise NotFound(f"policy {pid!r} does not exist")
+
+
 def _visible(caller: auth.Principal, item: Policy) -> bool:
     if caller.role is not auth.Role.TENANT:
         return auth.may(caller, auth.Action.READ)
@@ -63,6 +69,7 @@ def add_policies(
 def get_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
     item = ctx.policies.get(pid)
     if not _visible(caller, item):
+        _not_found_for_tenants(caller, pid)
         auth.authorize(caller, auth.Action.READ)
     return item
 
@@ -84,7 +91,10 @@ def put_policy(
 
 @router.delete("/v1/policies/{pid}", response_model=Policy)
 def remove_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
-    _authorize_change(caller, ctx.policies.get(pid))
+    item = ctx.policies.get(pid)
+    if not _visible(caller, item):
+        _not_found_for_tenants(caller, pid)
+    _authorize_change(caller, item)
     return ctx.policies.remove(pid)
 
 

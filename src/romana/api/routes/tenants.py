@@ -32,7 +32,7 @@ def create_tenant(body: schemas.TenantIn, ctx: Ctx, caller: Caller) -> dict[str,
 
 @router.get("/v1/tenants/{name}", response_model=schemas.Tenant)
 def get_tenant(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    auth.authorize(caller, auth.Action.READ, name)
+    auth.authorize_found(caller, auth.Action.READ, name, _missing(name))
     return ctx.tenants.get(name).to_dict()
 
 
@@ -54,11 +54,16 @@ def delete_tenant(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 
 @router.post("/v1/tenants/{name}/segments", response_model=schemas.Tenant, status_code=201)
 def add_segment(name: str, body: schemas.SegmentIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    auth.authorize(caller, auth.Action.WRITE, name)
+    auth.authorize_found(caller, auth.Action.WRITE, name, _missing(name))
     return ctx.tenants.add_segment(name, body.name).to_dict()
 
 
 @router.delete("/v1/tenants/{name}/segments/{segment}", response_model=schemas.Tenant)
 def remove_segment(name: str, segment: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    auth.authorize(caller, auth.Action.WRITE, name)
+    auth.authorize_found(caller, auth.Action.WRITE, name, _missing(name))
     return ctx.tenants.remove_segment(name, segment).to_dict()
+
+
+def _missing(name: str) -> str:
+    """What a missing tenant answers (404), also to a tenant user naming another tenant."""
+    return f"tenant {name!r} does not exist"

@@ -1,0 +1,109 @@
+"""The audit log: one JSON line per login, per refusal (401, 403) and per change.
+
+Records go to the logger ``romana.audit`` (:data:`LOG`), which :func:`romana.logs.setup_audit`
+sends, message only, to stderr or to the ``audit_log`` file. Each line is one JSON object::
+
+    {"ts", "event", "user", "role", "source", "method", "path", "object", "status"}
+
+``event`` is ``login`` or ``login_failed`` (written by the token route, every attempt,
+throttled ones included), ``unauthorized`` (any 401), ``forbidden`` (any 403) or ``change``
+(any other request that is not ``GET``, ``HEAD`` or ``OPTIONS`` and answered below 400).
+``user`` and ``role`` are the verified caller, null when unknown; ``source`` the client
+address; ``object`` the path below ``/v1/`` (``users/alice``); ``ts`` Unix seconds.
+
+Invariants:
+
+* :class:`Audit` is a pure ASGI middleware outside every other one, so refusals by
+  :mod:`romana.api.limits` are recorded as well; it never changes a request or an answer.
+* A request a handler recorded itself (marked with :data:`AUDITED` in its scope) is not
+  recorded again: one line per event.
+* Secrets (passwords, tokens) are never recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from romana.services import auth
+
+LOG = logging.getLogger("romana.audit")
+PRINCIPAL = "romana.principal"
+"""Scope key under which :mod:`romana.api.context` leaves the verified caller."""
+AUDITED = "romana.audited"
+"""Scope key a handler sets once it recorded its request itself."""
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def source_of(scope: Scope) -> str:
+    """The client address of a request ("unknown" when the server does not say)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def record(
+    event: str,
+    *,
+    scope: Scope,
+    status: int,
+    user: str | None = None,
+    role: str | None = None,
+) -> None:
+    """Write one audit line for the request of ``scope``; the caller is taken from the scope
+    unless ``user`` is given."""
+    caller = scope.get(PRINCIPAL)
+    if user is None and isinstance(caller, auth.Principal):
+        user, role = caller.username, str(caller.role)
+    path = str(scope.get("path", ""))
+    line: dict[str, Any] = {
+        "ts": round(time.time(), 3),
+        "event": event,
+        "user": user,
+        "role": role,
+        "source": source_of(scope),
+        "method": scope.get("method"),
+        "path": path,
+        "object": path.removeprefix("/v1/") if path.startswith("/v1/") else path,
+        "status": status,
+    }
+    LOG.info("%s", json.dumps(line, separators=(",", ":")))
+
+
+class Audit:
+    """The ASGI middleware recording refusals and changes of every HTTP request to ``app``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            event = _event(str(scope.get("method", "")), status)
+            if event is not None and not scope.get(AUDITED):
+                record(event, scope=scope, status=status)
+
+
+def _event(method: str, status: int) -> str | None:
+    if status == 401:
+        return "unauthorized"
+    if status == 403:
+        return "forbidden"
+    if 0 < status < 400 and method not in READS:
+        return "change"
+    return None
