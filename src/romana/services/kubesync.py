@@ -212,7 +212,7 @@ def sync(
                 continue
             r.ensure_host(node.name, node.ip, labels)
         owned.hosts.add(node.name)
-    _policies_and_sets(r, namespaces, pods, policies, settings)
+    _policies_and_sets(r, namespaces, pods, policies, settings, tenants)
     for name in sorted(owned.tenants - {n.name for n in namespaces}):
         _forget(r.remove_tenant, name, owned.tenants)
     for name in sorted(owned.hosts - {n.name for n in nodes}):
@@ -234,6 +234,7 @@ def _policies_and_sets(
     pods: Sequence[ko.Pod],
     policies: Sequence[ko.NetworkPolicy],
     settings: kubernetes.Settings,
+    tenants: Mapping[str, Known],
 ) -> None:
     """The ``kube.*`` policies and sets of these objects, and their record (what ``romana
     explain`` answers from).
@@ -261,7 +262,7 @@ def _policies_and_sets(
         if {k: v for k, v in current.get(pid, {}).items() if k != "id"} != doc:
             r.put_policy(doc)
     for pid in sorted(set(current) - set(desired)):
-        if pid in earlier.policies or _marker_of_kubernetes_tenant(r, current[pid]):
+        if pid in earlier.policies or _marker_of_kubernetes_tenant(tenants, current[pid]):
             r.remove_policy(pid)
     sets = r.address_sets()
     for name, nets in members.items():
@@ -275,13 +276,13 @@ def _policies_and_sets(
         r.put_kube_objects(final)
 
 
-def _marker_of_kubernetes_tenant(r: Romanad, document: Mapping[str, Any]) -> bool:
+def _marker_of_kubernetes_tenant(tenants: Mapping[str, Known], document: Mapping[str, Any]) -> bool:
     """Whether ``document`` is an earlier release's namespace marker whose tenant already
     records ``kubernetes`` isolation (so removing it loses nothing the upgrade needs)."""
     namespace = kubernetes.legacy_marker(document)
     if namespace is None:
         return False
-    known = r.tenants().get(namespace)
+    known = tenants.get(namespace)
     return known is not None and known.mode == kubernetes.ISOLATION.mode
 
 

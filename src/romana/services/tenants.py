@@ -16,7 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from romana.core import tenancy
@@ -151,10 +151,18 @@ class TenantService:
         marker policy made it isolate per pod (the marker is removed in the same
         transaction), else ``romana`` with segments ``open`` (segments did not isolate
         then). Idempotent; returns the tenants it changed."""
+        return self._each_without("isolation", self._record_isolation)
+
+    def _each_without(
+        self, field: str, fix: Callable[[str], tenancy.Tenant | None]
+    ) -> list[tenancy.Tenant]:
+        """``fix`` (by name) for every tenant whose stored record lacks ``field``: records an
+        earlier release wrote. The tenants it changed."""
         changed = []
         for kv in self._store.range(keys.TENANTS).items:
-            if "isolation" not in txn.loads(kv):
-                found = self._record_isolation(str(txn.loads(kv)["name"]))
+            raw = txn.loads(kv)
+            if not raw.get(field):
+                found = fix(str(raw["name"]))
                 if found is not None:
                     changed.append(found)
         return changed
@@ -184,13 +192,7 @@ class TenantService:
         """Give every tenant an earlier release stored (without a ``uid``) a random one, and
         bind that release's users of the tenant to it. Idempotent; returns the tenants it
         changed."""
-        changed = []
-        for kv in self._store.range(keys.TENANTS).items:
-            if not txn.loads(kv).get("uid"):
-                found = self._record_uid(str(txn.loads(kv)["name"]))
-                if found is not None:
-                    changed.append(found)
-        return changed
+        return self._each_without("uid", self._record_uid)
 
     def _record_uid(self, name: str) -> tenancy.Tenant | None:
         def attempt(w: txn.Writes) -> tenancy.Tenant | None:
