@@ -10,9 +10,11 @@ A generated section is the text between two markers::
 and is written by the generator registered under ``name``, from the code alone: the settings
 dataclasses (their ``doc``/``env``/``flag`` metadata, through ``romana.config.reference``) and
 the executables' argument parsers, the Typer app of ``romana``, the agent's metrics, the CNI
-plugin's configuration keys, and the worked examples of ``docs/concepts.md``, computed by
-``romana.core``. ``--check`` writes nothing and exits 1 naming every stale section, so a
-settings or CLI change without regenerated docs fails ``tests/docs/test_docs_current.py``.
+plugin's configuration keys, the worked examples of ``docs/concepts.md``, computed by
+``romana.core``, and the role table of ``docs/security.md``, computed by asking the
+authorisation rule itself (``romana.services.auth.may``). ``--check`` writes nothing and
+exits 1 naming every stale section, so a settings or CLI change without regenerated docs
+fails ``tests/docs/test_docs_current.py``.
 Output is deterministic: no clock, no randomness, no terminal width.
 
 Invariants:
@@ -26,7 +28,8 @@ Invariants:
 * Only the text between markers is ever rewritten.
 
 Sections of this file: the configuration reference, the CLI reference, metrics and CNI keys
-(``docs/operations.md``), then the worked examples (``docs/concepts.md``), then ``main``.
+(``docs/operations.md``), then the worked examples (``docs/concepts.md``), then the role
+table (``docs/security.md``), then ``main``.
 """
 
 from __future__ import annotations
@@ -44,7 +47,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = (ROOT / "docs" / "operations.md", ROOT / "docs" / "concepts.md")
+DOCS = (
+    ROOT / "docs" / "operations.md",
+    ROOT / "docs" / "concepts.md",
+    ROOT / "docs" / "security.md",
+)
 SECTION = re.compile(
     r"(?P<begin><!-- BEGIN GENERATED (?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)"
     r"(?P<end><!-- END GENERATED (?P=name) -->)",
@@ -660,6 +667,70 @@ def policy_examples() -> str:
             answer = "romanad stores:\n\n" + code(json.dumps(stored), "json")
         out.append(code(json.dumps(raw), "json") + "\n" + answer)
     return "\n".join(out)
+
+
+# -- the role table of docs/security.md -------------------------------------------------------
+
+# The owners a representative principal is asked about: its own and someone else's.
+_OWNERS = {"tenant": ("blue", "green"), "host": ("host-1", "host-2")}
+
+
+def member_docs(cls: type) -> dict[str, str]:
+    """The docstring under each member of an enum class (``NAME = ...`` then a string), by
+    member name; Python keeps no such docstring at run time, so it is read from the source."""
+    import inspect
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+    assert isinstance(body, ast.ClassDef)
+    docs = {}
+    for stmt, after in zip(body.body, body.body[1:], strict=False):
+        if (
+            isinstance(stmt, ast.Assign)
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[stmt.targets[0].id] = " ".join(after.value.value.split())
+    return docs
+
+
+def may_cell(auth: Any, role: Any, action: Any) -> str:
+    """What ``auth.may`` lets a principal of ``role`` do with ``action``: ``yes`` without
+    naming an owner, else the owners (own or any tenant or host) it is allowed on.
+
+    The principal is what a user of the role is: a tenant user has its tenant, an agent user
+    its host (when principals carry one), other roles neither."""
+    import inspect
+
+    kinds = [k for k in _OWNERS if k in inspect.signature(auth.may).parameters]
+    fields = {f.name for f in dataclasses.fields(auth.Principal)}
+    bound = {"tenant": auth.Role.TENANT, "host": auth.Role.AGENT}
+    owners = {k: _OWNERS[k][0] if role is bound[k] else None for k in _OWNERS if k in fields}
+    principal = auth.Principal(username=f"{role}-user", role=role, **owners)
+    if auth.may(principal, action):
+        return "yes"
+    parts = []
+    for kind in kinds:
+        own, other = (auth.may(principal, action, **{kind: o}) for o in _OWNERS[kind])
+        if own and other:
+            parts.append(f"any {kind}")
+        elif own or other:
+            parts.append(f"own {kind}" if own else f"other {kind} only")
+    return ", ".join(parts) or "no"
+
+
+@generator("roles")
+def role_table() -> str:
+    from romana.services import auth
+
+    docs = member_docs(auth.Action)
+    roles = list(auth.Role)
+    rows = [
+        (f"`{action}`", docs.get(action.name, ""), *(may_cell(auth, r, action) for r in roles))
+        for action in auth.Action
+    ]
+    return table(("action", "what it covers", *(f"`{r}`" for r in roles)), rows)
 
 
 # -- main --------------------------------------------------------------------------------------

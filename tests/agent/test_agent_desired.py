@@ -113,7 +113,7 @@ def test_policies_that_cannot_be_enforced_are_left_out_whole() -> None:
     alone = desired.firewall(host_view(policies=[GOOD]))
     mixed = desired.firewall(host_view(policies=[INEXPRESSIBLE, GOOD, UNPARSABLE]))
     assert mixed.rules == alone.rules
-    assert mixed.policy_names == ("web",)
+    assert mixed.policy_names == ("t2/web",)
     assert len(mixed.refused) == 2
     assert any("deny-host" in r and "peer host cannot be enforced" in r for r in mixed.refused)
     assert any("broken" in r and "ingress" in r for r in mixed.refused)

@@ -37,10 +37,14 @@ class Api:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30, trust_env=False)
 
-    def user(self, username: str, role: str, tenant: str | None = None) -> httpx.Client:
-        """A client logged in as a new user with ``role``."""
+    def user(
+        self, username: str, role: str, tenant: str | None = None, host: str | None = None
+    ) -> httpx.Client:
+        """A client logged in as a new user with ``role`` (an agent user bound to ``host``)."""
         password = f"{username}-password"
         body = {"username": username, "password": password, "role": role}
+        if host is not None:
+            body["host"] = host
         if tenant is not None:
             body["tenant"] = tenant
             # A tenant user needs its tenant; create it unless it exists.

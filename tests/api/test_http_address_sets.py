@@ -42,11 +42,11 @@ def test_every_problem_is_named_and_nothing_is_stored(api: Api) -> None:
     assert unknown_field.status_code == 422
 
 
-def test_agents_read_sets_only_admin_and_service_write(api: Api) -> None:
+def test_only_admin_and_service_write_sets_agents_get_them_in_the_host_view(api: Api) -> None:
     assert api.admin.put("/v1/address-sets/kube.auth", json={"members": []}).status_code == 200
-    agent = api.user("agent-sets", "agent")
-    assert agent.get("/v1/address-sets/kube.auth").status_code == 200
-    assert agent.get("/v1/address-sets").status_code == 200
+    agent = api.user("agent-sets", "agent", host="h1")
+    assert agent.get("/v1/address-sets/kube.auth").status_code == 403
+    assert agent.get("/v1/address-sets").status_code == 403
     assert agent.put("/v1/address-sets/kube.auth", json={"members": []}).status_code == 403
     assert agent.delete("/v1/address-sets/kube.auth").status_code == 403
     service = api.user("service-sets", "service")
@@ -66,7 +66,14 @@ def _poll(client: Any, after: int, out: dict[str, Any], wait: float = 20) -> Non
 
 
 def test_the_host_view_carries_sets_and_a_member_change_wakes_it(api: Api) -> None:
-    agent = api.user("agent-view-sets", "agent")
+    agent = api.user("agent-view-sets", "agent", host="h1")
+    # A view carries the sets its policies name; this one is in every view (no one tenant's).
+    uses = {
+        "name": "view-sets-db",
+        "applied_to": [{"address_set": "kube.db"}],
+        "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "tcp", "ports": [5432]}]}],
+    }
+    assert api.admin.post("/v1/policies", json=uses).is_success
     assert api.admin.put("/v1/address-sets/kube.db", json={"members": ["10.1.17.3"]}).is_success
     view = agent.get("/v1/hosts/h1/view").json()
     assert view["address_sets"]["kube.db"] == ["10.1.17.3/32"]
@@ -88,3 +95,4 @@ def test_the_host_view_carries_sets_and_a_member_change_wakes_it(api: Api) -> No
     thread.join()
     assert out["elapsed"] >= 1.4
     api.admin.delete("/v1/address-sets/kube.db")
+    api.admin.delete("/v1/policies/view-sets-db")

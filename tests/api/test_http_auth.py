@@ -119,7 +119,7 @@ def _tenant_user(api: Api) -> tuple[str, str]:
 
 
 def test_deleted_users_tokens_stop_working(api: Api) -> None:
-    agent = api.user("agent-1", "agent")
+    agent = api.user("agent-1", "agent", host="h1")
     assert agent.get("/v1/hosts/h1/view").status_code == 200
     assert agent.post("/v1/tenants", json={"name": "nope"}).status_code == 403
     assert api.admin.delete("/v1/users/agent-1").status_code == 204

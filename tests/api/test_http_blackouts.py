@@ -62,7 +62,10 @@ def test_ranges_are_added_and_removed_one_by_one(api: Api) -> None:
 
 def test_agents_and_tenants_may_not_change_blackouts(api: Api) -> None:
     assert api.admin.post("/v1/tenants", json={"name": "own"}).status_code == 201
-    for who in (api.user("bk-agent", "agent"), api.user("bk-tenant", "tenant", tenant="own")):
+    for who in (
+        api.user("bk-agent", "agent", host="h1"),
+        api.user("bk-tenant", "tenant", tenant="own"),
+    ):
         for path in (BLACKOUTS, f"{BLACKOUTS}/remove"):
             r = who.post(path, json={"cidrs": ["10.0.16.0/30"]})
             assert r.status_code == 403, r.text

@@ -29,6 +29,7 @@ DOCUMENTED = [
     (core.Exhausted("full"), 507),
     (core.Unauthorized("who"), 401),
     (core.Forbidden("no"), 403),
+    (core.QuotaExceeded("acme", "policies", 10, 10), 403),
     (core.Unavailable("down"), 503),
     (core.Compacted("old"), 503),
     (core.Throttled("slow down", retry_after=4), 429),

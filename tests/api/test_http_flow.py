@@ -114,7 +114,7 @@ def _poll(client: httpx.Client, after: int, wait: float, out: dict[str, Any]) ->
 
 
 def test_long_poll_wakes_on_a_relevant_change_only(api: Api) -> None:
-    agent = api.user("agent-h1", "agent")
+    agent = api.user("agent-h1", "agent", host="h1")
     api.admin.post("/v1/tenants", json={"name": "poll"})
     view = agent.get("/v1/hosts/h1/view").json()
     assert view["host"]["name"] == "h1"

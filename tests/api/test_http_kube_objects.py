@@ -61,9 +61,9 @@ def test_bad_shapes_are_422_problems_and_change_nothing(api: Api) -> None:
     assert api.admin.get("/v1/kube/objects").json() == before
 
 
-def test_readers_read_only_admin_and_service_write(api: Api) -> None:
-    agent = api.user("agent-kube", "agent")
-    assert agent.get("/v1/kube/objects").status_code == 200
+def test_only_admin_and_service_read_and_write(api: Api) -> None:
+    agent = api.user("agent-kube", "agent", host="h1")
+    assert agent.get("/v1/kube/objects").status_code == 403
     assert agent.put("/v1/kube/objects", json=BODY).status_code == 403
     service = api.user("service-kube", "service")
     assert service.put("/v1/kube/objects", json=BODY).status_code == 200

@@ -50,9 +50,12 @@ def test_put_replaces_a_policy_under_its_id_and_checks_who_may(api: Api) -> None
     assert wrong.status_code == 422 and "id" in wrong.text
     refused = api.admin.put("/v1/policies/put-ssh", json={**first, "ingress": "x"})
     assert refused.status_code == 422
-    # A tenant user may neither take over a policy of another tenant nor move its own out.
+    # A tenant user cannot take over another tenant's policy: the same name is its own.
     b_user = api.user("put-b-user", "tenant", "put-b")
-    takeover = {**first, "applied_to": [{"tenant": "put-b"}]}
-    assert b_user.put("/v1/policies/put-ssh", json=takeover).status_code == 403
-    assert api.admin.get("/v1/policies/put-ssh").json()["applied_to"] == [{"tenant": "put-a"}]
-    assert api.admin.delete("/v1/policies/put-ssh").status_code == 200
+    assert b_user.put("/v1/policies/put-a/put-ssh", json=first).status_code == 403
+    own = {**first, "applied_to": [{"tenant": "put-b"}]}
+    assert b_user.put("/v1/policies/put-a/put-ssh", json=own).status_code == 422
+    assert b_user.put("/v1/policies/put-ssh", json=own).json()["id"] == "put-b/put-ssh"
+    assert api.admin.get("/v1/policies/put-a/put-ssh").json()["ingress"] == wider["ingress"]
+    for pid in ("put-a/put-ssh", "put-b/put-ssh"):
+        assert api.admin.delete(f"/v1/policies/{pid}").status_code == 200

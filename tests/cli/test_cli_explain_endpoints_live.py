@@ -103,7 +103,12 @@ def explained(cli: Cli, src: str, dst: str, port: str = "tcp/80") -> dict[str, A
         ("blue-web-1", "blue-db-1", False, "isolation: other segments"),
         ("red-a-1", "red-b-1", True, "own tenant"),
         ("green-web-1", "blue-web-2", False, "isolation: other tenants"),
-        ("green-web-1", "blue-db-1", True, "allowed by policy blue-db-and-web ingress[0].rules[0]"),
+        (
+            "green-web-1",
+            "blue-db-1",
+            True,
+            "allowed by policy blue/blue-db-and-web ingress[0].rules[0]",
+        ),
     ],
 )
 def test_allocations_are_explained_by_key_and_by_address(
@@ -127,7 +132,7 @@ def test_the_text_names_the_tenants_isolation_and_the_deciding_rule(
     lines = result.stdout.splitlines()
     assert lines[0] == "green-web-1 -> blue-db-1 tcp/80: allowed"
     assert "tenant blue (romana, segments isolated), segment db" in result.stdout
-    assert "allowed by policy blue-db-and-web ingress[0].rules[0]" in result.stdout
+    assert "allowed by policy blue/blue-db-and-web ingress[0].rules[0]" in result.stdout
     assert "peer ingress[0].peers[0] (tenant green segment web)" in result.stdout
     denied = cli("explain", "--from", "green-web-1", "--to", "blue-db-1", "--port", "udp/53")
     assert ": denied" in denied.stdout.splitlines()[0]
@@ -138,7 +143,7 @@ def test_an_outside_address_meets_the_cidr_rule(cli: Cli, addresses: dict[str, s
     inside = explained(cli, "192.0.2.9", "blue-web-2", "tcp/443")
     assert inside["allowed"] is True and inside["source"]["network"] is None
     assert inside["egress"]["host"] is None and inside["ingress"]["host"] == "h2"
-    assert inside["ingress"]["rule"]["policy"] == "doc-net-to-blue-web"
+    assert inside["ingress"]["rule"]["policy"] == "blue/doc-net-to-blue-web"
     outside = explained(cli, "198.51.100.9", "blue-web-2", "tcp/443")
     assert outside["allowed"] is False
 

@@ -55,10 +55,10 @@ def test_apply_keeps_policies_and_set_members_in_step(
         "policy", "apply", "-f", write(tmp_path / "a.yaml", [*NAMESPACES, *pods, POLICY])
     )
     assert first.exit_code == 0, first.output
-    assert "kube.kshop.db-from-web" in first.stdout
+    assert "kshop/kube.kshop.db-from-web" in first.stdout
     with Client(ClientSettings(url=(server.url,))) as client:
         client.login(*server.admin())
-        assert {p["id"] for p in client.list_policies()} >= {"kube.kshop.db-from-web"}
+        assert {p["id"] for p in client.list_policies()} >= {"kshop/kube.kshop.db-from-web"}
         # Namespaces' tenants carry Kubernetes isolation themselves, not a marker policy.
         tenants = {t["name"]: t["isolation"]["mode"] for t in client.list_tenants()}
         assert tenants["kshop"] == tenants["kout"] == "kubernetes"

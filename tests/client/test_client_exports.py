@@ -12,7 +12,7 @@ import romana.client
 
 def test_public_names_are_exactly_all() -> None:
     # Private submodules become package attributes once imported; ``types`` is exported.
-    private_modules = {"directory", "errors", "http", "kube", "reach", "session", "settings"}
+    private_modules = {"directory", "errors", "http", "kube", "reach", "session", "settings", "tls"}
     public = {n for n in vars(romana.client) if not n.startswith("_")} - private_modules
     assert sorted(public) == sorted(romana.client.__all__)
 

@@ -1,8 +1,8 @@
 """The operator docs say what the code does.
 
 * The generated sections (configuration and CLI references, metrics, CNI keys, the worked
-  examples of docs/concepts.md) are what ``scripts/gendocs.py`` makes of the code now, and
-  ``--check`` catches a stale one.
+  examples of docs/concepts.md, the role table of docs/security.md) are what
+  ``scripts/gendocs.py`` makes of the code now, and ``--check`` catches a stale one.
 * Examples written by hand — the TOML files, the conflist, the ``romana decode`` output, the
   error messages and numbers quoted in the prose — are fed to the real code and must come
   out as the docs say.
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
 CONCEPTS = ROOT / "docs" / "concepts.md"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
+SECURITY = ROOT / "docs" / "security.md"
 DOCS = (OPERATIONS, CONCEPTS, ARCHITECTURE)
 
 
@@ -81,6 +82,25 @@ def test_check_fails_on_a_stale_section_and_regenerating_repairs_it(tmp_path: Pa
     assert gendocs.main([str(doc)]) == 0
     assert doc.read_text() == original
     assert gendocs.main(["--check", str(doc)]) == 0
+
+
+def test_the_role_table_is_what_the_authorisation_rule_answers(tmp_path: Path) -> None:
+    from romana.services import auth
+
+    text = SECURITY.read_text()
+    body = next(m["body"] for m in gendocs.SECTION.finditer(text) if m["name"] == "roles")
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in body.splitlines()[2:]}
+    assert set(rows) == {f"`{a}`" for a in auth.Action}
+    assert rows["`manage-users`"].endswith("| yes | no | no | no | no |")
+    # A grant the rule does not make, written into the table, is caught as stale.
+    doc = tmp_path / "security.md"
+    doc.write_text(
+        text.replace(
+            rows["`manage-users`"],
+            rows["`manage-users`"].replace("| yes | no |", "| yes | yes |", 1),
+        )
+    )
+    assert gendocs.stale([doc]) == [f"{doc}: roles"]
 
 
 def test_an_unknown_section_stops_the_generator(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def test_explain_offline_answers_like_the_online_explainer(tmp_path: Path) -> No
     text = ok.output
     assert "pod shop/db, host h1, tenant shop (kubernetes)" in text
     assert "ingress at host h1: allowed" in text
-    assert "as allow policy kube.shop.db-from-web ingress[0].rules[0]" in text
+    assert "as allow policy shop/kube.shop.db-from-web ingress[0].rules[0]" in text
     # ICMP is explained too: no rule of the NetworkPolicy allows it, so shop/db refuses it.
     icmp = runner.invoke(app, [*base, "--port", "icmp", "--json"])
     assert icmp.exit_code == 0, icmp.output
@@ -99,9 +99,9 @@ def test_policy_apply_translates_like_the_listener(tmp_path: Path) -> None:
     with applied.policy_applied(tmp_path, CLUSTER, TOPOLOGY) as client:
         target = KubeRomanad(client)
         assert {"shop", "other"} <= set(target.tenants())
-        assert set(target.policies()) == {"kube.shop.db-from-web"}
+        assert set(target.policies()) == {"shop/kube.shop.db-from-web"}
         modes = {t["name"]: t["isolation"]["mode"] for t in client.list_tenants()}
         assert modes["shop"] == modes["other"] == "kubernetes"
-        rule = target.policies()["kube.shop.db-from-web"]["ingress"][0]["rules"][0]
+        rule = target.policies()["shop/kube.shop.db-from-web"]["ingress"][0]["rules"][0]
         assert rule == {"protocol": "tcp", "ports": [5432]}
         assert target.address_sets(), "the podSelectors became address sets"

@@ -95,7 +95,7 @@ class Running:
 async def start(api: FakeApi) -> Running:
     run = Running(api)
     run.task = asyncio.create_task(run.listener.run(run.client))
-    await run.until(lambda: "kube.shop.db-from-web" in run.romanad.policies())
+    await run.until(lambda: "shop/kube.shop.db-from-web" in run.romanad.policies())
     return run
 
 
@@ -108,7 +108,7 @@ async def stop(run: Running) -> None:
 
 
 def web_set(run: Running) -> list[str]:
-    doc = run.romanad.policies()["kube.shop.db-from-web"]
+    doc = run.romanad.policies()["shop/kube.shop.db-from-web"]
     name = doc["ingress"][0]["peers"][0]["address_set"]
     return run.members().get(name, [])
 
@@ -120,7 +120,7 @@ def test_initial_list_fills_romanad(api: FakeApi) -> None:
             assert "shop" in run.romanad.tenants()
             assert run.romanad.hosts()["h1"] == {"rack": "1"}
             stored = run.romanad.policies()
-            assert set(stored) == {"kube.shop.db-from-web"}
+            assert set(stored) == {"shop/kube.shop.db-from-web"}
             assert run.romanad.tenant_service.get("shop").isolation.mode == "kubernetes"
             await run.until(lambda: web_set(run) == ["10.1.16.2/32"])
             # The watches open once the initial sync is done.
@@ -181,7 +181,7 @@ def test_410_gone_relists_and_drops_what_vanished_meanwhile(api: FakeApi) -> Non
                 api.objects[PATHS["NetworkPolicy"]].clear()
             api.put(policy("shop", "deny-all", {"podSelector": {}}), unseen=True)
             api.expire()
-            await run.until(lambda: set(run.romanad.policies()) == {"kube.shop.deny-all"})
+            await run.until(lambda: set(run.romanad.policies()) == {"shop/kube.shop.deny-all"})
             assert api.lists[PATHS["NetworkPolicy"]] > before
         finally:
             await stop(run)

@@ -88,5 +88,5 @@ def test_policy_apply_stores_namespaces_with_the_name_label(tmp_path: Path) -> N
             "other": {NAME: "other", "team": "b"},
             "third": {NAME: "third"},
         }
-        ingress = target.policies()["kube.shop.db-from-other"]["ingress"]
+        ingress = target.policies()["shop/kube.shop.db-from-other"]["ingress"]
         assert [peer for clause in ingress for peer in clause["peers"]] == [{"tenant": "other"}]

@@ -48,11 +48,12 @@ def api(url: str, token: str) -> httpx.Client:
     )
 
 
-def user(daemon: Romanad, name: str, role: str) -> httpx.Client:
+def user(daemon: Romanad, name: str, role: str, host: str | None = None) -> httpx.Client:
+    body = {"username": name, "password": f"{name}-pw-1", "role": role}
+    if host is not None:
+        body["host"] = host
     with api(daemon.url, daemon.admin_token()) as admin:
-        r = admin.post(
-            "/v1/users", json={"username": name, "password": f"{name}-pw-1", "role": role}
-        )
+        r = admin.post("/v1/users", json=body)
         assert r.status_code in (201, 409), r.text
     return api(daemon.url, daemon.login(name, f"{name}-pw-1"))
 
@@ -85,7 +86,7 @@ def test_a_service_user_cannot_register_or_deregister_instances(
 
 def test_agents_and_tenants_cannot_register_either(daemon: Romanad, recorder: Recorder) -> None:
     body = {"url": recorder.url, "capabilities": [], "ttl": 600}
-    with user(daemon, "agent1", "agent") as agent:
+    with user(daemon, "agent1", "agent", host="h1") as agent:
         assert agent.put("/v1/services/auth/evil", json=body).status_code == 403
     with httpx.Client(base_url=daemon.url, trust_env=False) as anonymous:
         assert anonymous.put("/v1/services/auth/evil", json=body).status_code == 401
@@ -114,7 +115,7 @@ def test_passwords_never_reach_a_registered_auth_instance(
         with Client(settings) as client:
             for i in range(LOGINS):
                 client.login(admin_user, password)
-                client.create_user(f"made-{i}", "made-password-1", "agent")
+                client.create_user(f"made-{i}", "made-password-1", "agent", host=f"h{i}")
         assert recorder.carrying(password) == []
         assert recorder.carrying("made-password-1") == []
         assert [s for s in recorder.seen if s.path == "/v1/auth/token"] == []

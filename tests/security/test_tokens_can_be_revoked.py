@@ -54,7 +54,7 @@ class Deployment:
             self.call(token, "GET", "/v1/tenants", at=r).status_code for r in (self.one, self.two)
         ]
 
-    def user(self, username: str, role: str = "agent") -> str:
+    def user(self, username: str, role: str = "service") -> str:
         """Create a user; its password."""
         password = f"{username}-password"
         body = {"username": username, "password": password, "role": role}

@@ -5,6 +5,7 @@ credentials file and log, waits until ``/healthz`` answers, and reads the admin 
 first start writes. ``stop()`` sends SIGTERM and escalates to SIGKILL; ``kill()`` is SIGKILL at
 once, for failure tests. As a context manager it starts (unless already running) and stops.
 ``login()`` gets a token over HTTP; ``replica()`` is a second romanad on the same store.
+Given ``tls`` (``support.tls.Served``), it serves HTTPS and ``url`` is ``https://``.
 :func:`sqlite_fixture` makes a pytest fixture of one romanad over a temporary SQLite file.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from typing import Any, Literal
 import httpx
 
 from support import etcd
+from support.tls import Served
 
 STOP_GRACE = 5.0
 
@@ -40,11 +43,13 @@ class Romanad:
         registration_ttl: float | None = None,
         credentials: Path | None = None,
         extra: Sequence[str] = (),
+        tls: Served | None = None,
     ) -> None:
         self.name = name
         self.store = store
         self.port = etcd.free_ports(1)[0]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.credentials = credentials or workdir / f"{name}.credentials"
         self.log_path = workdir / f"{name}.log"
@@ -65,6 +70,8 @@ class Romanad:
             argv += ["--root", root]
         if insecure:
             argv.append("--insecure")
+        if tls is not None:
+            argv += tls.argv()
         argv += list(extra)
         self.argv = argv
         self.env = {**os.environ, "ROMANAD_LOG_LEVEL": "warning"}
@@ -98,7 +105,7 @@ class Romanad:
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         problem = "no answer"
-        with httpx.Client(timeout=1.0, trust_env=False) as http:
+        with self.http(timeout=1.0) as http:
             while time.monotonic() < deadline:
                 if self.process is None or self.process.poll() is not None:
                     raise RuntimeError(f"romanad {self.name} exited:\n{self.log_tail()}")
@@ -109,6 +116,11 @@ class Romanad:
                     problem = str(exc)
                 time.sleep(0.05)
         raise RuntimeError(f"romanad {self.name} not ready after {timeout}s: {problem}")
+
+    def http(self, timeout: float = 5.0) -> httpx.Client:
+        """A plain HTTP client for this romanad (trusting its CA when it serves TLS)."""
+        verify: ssl.SSLContext | bool = self.tls.context() if self.tls else True
+        return httpx.Client(timeout=timeout, trust_env=False, verify=verify)
 
     def __enter__(self) -> Romanad:
         return self if self.alive else self.start()
@@ -122,11 +134,10 @@ class Romanad:
 
     def login(self, username: str, password: str) -> str:
         """A token for ``username`` from ``POST /v1/auth/token`` (asserting a 200)."""
-        response = httpx.post(
-            f"{self.url}/v1/auth/token",
-            json={"username": username, "password": password},
-            trust_env=False,
-        )
+        with self.http() as http:
+            response = http.post(
+                f"{self.url}/v1/auth/token", json={"username": username, "password": password}
+            )
         assert response.status_code == 200, response.text
         token: str = response.json()["token"]
         return token

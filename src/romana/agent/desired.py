@@ -31,7 +31,7 @@ from typing import Any
 from romana.agent import registry, view
 from romana.core import addressing, hostplan, ruleset
 from romana.core.errors import InvalidInput
-from romana.core.policy import hostrules, model, parse, resolve
+from romana.core.policy import hostrules, ids, model, resolve
 
 
 def gateway_spec(hv: view.HostView) -> hostplan.GatewaySpec:
@@ -135,12 +135,12 @@ def firewall(
     hv: view.HostView,
     *,
     interface_prefix: str = hostplan.HOST_IFNAME_PREFIX,
-    parse_policy: PolicyParser = parse.policy,
+    parse_policy: PolicyParser = ids.parse_stored,
 ) -> Firewall:
     """The ruleset of this host (:func:`romana.core.policy.hostrules.host_firewall`).
 
     ``parse_policy`` lets a caller reuse policies it parsed before (it must behave as
-    :func:`romana.core.policy.parse.policy`)."""
+    :func:`romana.core.policy.ids.parse_stored`)."""
     return hostrules.host_firewall(
         hostrules.HostInput(
             host=hv.host,
@@ -217,7 +217,7 @@ class Compiler:
             found = old.get(text)
             if found is None:
                 try:
-                    found = parse.policy(raw)
+                    found = ids.parse_stored(raw)
                 except InvalidInput as exc:
                     found = exc
             new[text] = found

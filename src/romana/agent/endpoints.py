@@ -16,7 +16,12 @@ path cannot make a fresh pair (a veth of this key is left from an earlier attemp
 convergent ``ensure`` wires it instead. A failure after the record was written undoes
 everything this ADD made (veth, allocation, record) before the error goes back. The answer
 does not wait for a reconcile: the endpoint is complete when it is wired, since tenant and
-segment rules match addresses by mask and selector sets follow the host view.
+segment rules match addresses by mask and selector sets follow the host view. The exception
+is the first endpoint of a tenant whose policies the host view does not carry (romanad sends
+a host only the policies of tenants with an endpoint there): its address goes on the pair
+only once the firewall enforces a view carrying them (:meth:`Reconciler.enforce`, which the
+allocation itself brings about), so its first packet already meets them; no such view within
+``policy_wait`` seconds is Unavailable (retry) and the ADD is undone.
 
 DEL: always succeeds. Owes the release durably (with the addresses), drops the record, sets
 the host veth down and answers; then, still under the key's lock, deletes the veth (gone
@@ -64,6 +69,9 @@ from romana.integrations.cni import pending
 log = logging.getLogger(__name__)
 
 GC_GRACE = 60.0
+POLICY_WAIT = 20.0
+"""How long an ADD waits for a view carrying its tenant's policies: a long poll round trip
+and a reconcile, well inside a runtime's CNI timeout."""
 
 
 def at_field(exc: RomanaError, field: str) -> RomanaError:
@@ -99,6 +107,7 @@ class Endpoints:
         mtu: Callable[[], int],
         pending_dir: str,
         gc_grace: float = GC_GRACE,
+        policy_wait: float = POLICY_WAIT,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self._host = host
@@ -110,6 +119,7 @@ class Endpoints:
         self._mtu = mtu
         self._pending_dir = pending_dir
         self._gc_grace = gc_grace
+        self._policy_wait = policy_wait
         self._wall = wall
         self._keys = keylocks.KeyLocks()
         self._background: set[asyncio.Task[None]] = set()
@@ -161,6 +171,8 @@ class Endpoints:
             try:
                 self._registry.put(record)
                 alloc = await self._allocate(key, request)
+                if not hv.carries(request.tenant):
+                    await self._reconciler.enforce(request.tenant, self._policy_wait)
                 addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
                 record = record.ready(addresses)
                 spec = desired.endpoint_spec(record, gateway, self._mtu(), None)

@@ -59,6 +59,7 @@ _PROBLEMS: list[tuple[type[errors.RomanaError], int, str]] = [
     (errors.InvalidInput, 400, "invalid-input"),
     (errors.Unauthorized, 401, "unauthorized"),
     (errors.Forbidden, 403, "forbidden"),
+    (errors.QuotaExceeded, 403, "quota-exceeded"),
     (errors.NotFound, 404, "not-found"),
     (errors.AlreadyExists, 409, "already-exists"),
     (errors.Conflict, 409, "conflict"),

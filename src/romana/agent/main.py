@@ -11,7 +11,8 @@ supervisor restarts it. Restarting is safe because everything is rebuilt from th
 registry and a fresh host view. SIGTERM and SIGINT stop it cleanly with exit 0 and *leave the
 dataplane in place*: workloads keep their connectivity while the agent is away.
 
-Exit codes: 0 clean stop, 1 a supervised task failed or start-up failed, 2 invalid settings.
+Exit codes: 0 clean stop, 1 a supervised task failed or start-up failed, 2 invalid settings
+(a CA or certificate file that cannot be loaded included).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from romana.agent.romanad import Romanad
 from romana.agent.settings import AgentSettings
 from romana.agent.watch import Watcher
 from romana.client import Client, ClientSettings
+from romana.client.tls import client_context
 from romana.core.errors import InvalidInput, RomanaError
 
 log = logging.getLogger("romana.agent.main")
@@ -148,7 +150,17 @@ async def run(settings: AgentSettings) -> int:
     # Short timeouts: a DEL must finish (or owe its release) well within the CNI plugin's
     # timeout even when romanad hangs; the long poll adds its own wait to the timeout.
     token, credentials = _credentials(settings)
-    client = Client(ClientSettings(url=settings.url, token=token, timeout=5.0, retries=2))
+    client = Client(
+        ClientSettings(
+            url=settings.url,
+            token=token,
+            ca=settings.ca,
+            client_cert=settings.client_cert,
+            client_key=settings.client_key,
+            timeout=5.0,
+            retries=2,
+        )
+    )
     romanad = Romanad(client, credentials)
     sync = endpoints_mod.Sync()
     service = endpoints_mod.Endpoints(
@@ -208,6 +220,9 @@ async def run(settings: AgentSettings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = load_settings(argv, dict(os.environ))
+        # The files are read now, so a CA or certificate that cannot be loaded is a settings
+        # error before the agent touches the host.
+        client_context(loaded.settings.ca, loaded.settings.client_cert, loaded.settings.client_key)
     except InvalidInput as exc:
         print(f"romana-agent: {exc}", file=sys.stderr)
         return 2

@@ -25,6 +25,10 @@ Invariants:
   the firewall keeps the last good ruleset when a new one cannot be built or applied.
 * An exception that is not a :class:`RomanaError` or ``OSError`` is a bug: it ends the
   writer task, and with it the agent (crash-only).
+* A view lacking the policies of a tenant that has an endpoint in the registry never takes
+  them away: the last known ones stay until a view carries that tenant again
+  (:func:`romana.agent.view.keep_policies`). :meth:`Reconciler.enforce` is how an ADD for a
+  tenant the view does not carry waits for its policies to be in the firewall.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class Report:
     firewall_key: str = ""
     """The policy input the firewall now enforces; '' when the firewall step failed."""
     seconds: float = 0.0
+    policy_tenants: frozenset[str] | None = None
+    """The tenants whose own policies that input carried (None: every tenant's)."""
 
     @property
     def ok(self) -> bool:
@@ -148,6 +154,7 @@ class Reconciler:
         self._applied = _Applied()
         self._compiler = desired.Compiler()  # used on the writer thread only
         self._wake = asyncio.Event()
+        self._new_view = asyncio.Event()
         self._full = False
         self._waiters: list[asyncio.Future[Report]] = []
         self._inputs: object = None
@@ -169,7 +176,10 @@ class Reconciler:
         are wired by the endpoint service itself: a reconcile for each would only compete
         with the next ADD or DEL for the writer thread.
         """
+        hv = view.keep_policies(self._view, hv, {r.tenant for r in self._registry.records()})
         self._view = hv
+        self._new_view.set()
+        self._new_view = asyncio.Event()
         self._routes = None if routes is None else tuple(routes)
         key = firewall_key(hv)
         if key != self._enforced_key and self._pending_policy_since is None:
@@ -192,6 +202,32 @@ class Reconciler:
         self._waiters.append(waiter)
         self.trigger(full=full)
         return await waiter
+
+    async def enforce(self, tenant: str, timeout: float) -> Report:
+        """Return once the firewall enforces a view that carries ``tenant``'s own policies.
+
+        Unavailable when no such view came within ``timeout`` seconds or the firewall could
+        not be programmed with it: an endpoint of that tenant must not be answered before."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    hv = self._view
+                    if hv is None or not hv.carries(tenant):
+                        await self._new_view.wait()
+                        continue
+                    report = await self.reconcile()
+                    if not report.firewall_key:
+                        raise Unavailable(
+                            f"the firewall could not be programmed with the policies of tenant "
+                            f"{tenant!r}: {'; '.join(report.errors) or 'see the agent log'}"
+                        )
+                    if report.policy_tenants is None or tenant in report.policy_tenants:
+                        return report
+        except TimeoutError:
+            raise Unavailable(
+                f"no host view carrying the policies of tenant {tenant!r} came from romanad "
+                f"within {timeout:g} s"
+            ) from None
 
     async def call(self, work: Callable[[dataplane.HostDataplane], T]) -> T:
         """Run ``work`` on the writer thread, between reconciles, and return its result."""
@@ -355,6 +391,7 @@ class Reconciler:
             applied,
             key,
             time.monotonic() - started,
+            policy_tenants=snap.hv.policy_tenants,
         )
 
     def _diff(

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 
 from romana.config import setting
-from romana.core import hostplan
+from romana.core import hostplan, names
 from romana.core.errors import Issues
 
 FIREWALLS = ("nftables", "iptables")
@@ -57,8 +57,8 @@ class AgentSettings:
     )
     labels: tuple[str, ...] = setting(
         (),
-        "Topology labels of this host, comma-separated key=value pairs (rack=r1,zone=z1); "
-        "the topology places the host into a group by them.",
+        "Topology labels of this host, comma-separated key=value pairs (rack=r1,zone=z1) in "
+        "Kubernetes' label syntax; the topology places the host into a group by them.",
         env="ROMANA_AGENT_LABELS",
         flag="--labels",
     )
@@ -68,6 +68,26 @@ class AgentSettings:
         "through the first root that answers.",
         env="ROMANA_AGENT_URL",
         flag="--url",
+    )
+    ca: str = setting(
+        "",
+        "CA certificate file (PEM) that verifies romanad's certificate on https:// URLs; "
+        "only this CA is trusted (default: the system's trust store).",
+        env="ROMANA_AGENT_CA",
+        flag="--ca",
+    )
+    client_cert: str = setting(
+        "",
+        "Client certificate file (PEM) presented to a romanad that requires one "
+        "(--tls-client-ca); with --client-key.",
+        env="ROMANA_AGENT_CLIENT_CERT",
+        flag="--client-cert",
+    )
+    client_key: str = setting(
+        "",
+        "Private key file (PEM) of --client-cert (keep it 0600).",
+        env="ROMANA_AGENT_CLIENT_KEY",
+        flag="--client-key",
     )
     token: str = setting(
         "",
@@ -192,14 +212,18 @@ class AgentSettings:
             elif ":" in self.host_ip:
                 issues.add("host_ip6", "must not be set when --host-ip is IPv6 already")
         for i, item in enumerate(self.labels):
-            key, sep, _ = item.partition("=")
+            key, sep, value = item.partition("=")
             if not sep or not key:
                 issues.add(f"labels[{i}]", f"{item!r} must be key=value")
+            elif names.check_label_key(key, f"labels[{i}]", issues):
+                names.check_label_value(value, f"labels[{i}]", issues)
         if not self.url:
             issues.add("url", "at least one romanad URL is required")
         for i, url in enumerate(self.url):
             if not url.startswith(("http://", "https://")):
                 issues.add(f"url[{i}]", f"{url!r} must start with http:// or https://")
+        if bool(self.client_cert) != bool(self.client_key):
+            issues.add("client_cert", "--client-cert and --client-key go together")
         if self.insecure and (self.token or self.username):
             issues.add("insecure", "must not be combined with --token or --username")
         if not (self.insecure or self.token or self.username):

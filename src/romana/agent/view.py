@@ -2,22 +2,27 @@
 
 ``GET /v1/hosts/{name}/view`` (docs/api.md) returns everything one agent needs: its host
 with its prefixes and gateways, the networks (field widths), the routes to other hosts, the
-tenants, the policies, the address sets (name → member prefixes, kept by the Kubernetes
-listener) and the allocations on this host. :func:`parse` turns that JSON into a
-:class:`HostView`; a malformed view is refused whole (``InvalidInput`` listing every problem),
-so the reconciler keeps working from the last good one rather than from half a view.
+tenants, the policies that can affect an endpoint here, the address sets they name (name →
+member prefixes, kept by the Kubernetes listener) and the allocations on this host.
+``policy_tenants`` names the tenants whose own policies the view carries (those with an
+endpoint here); a view without it (an earlier romanad) carries every policy.
+:func:`parse` turns that JSON into a :class:`HostView`; a malformed view is refused whole
+(``InvalidInput`` listing every problem), so the reconciler keeps working from the last good
+one rather than from half a view.
 Policies stay raw documents here: their grammar belongs to :mod:`romana.core.policy`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import Issues, RomanaError
+from romana.core.policy import ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +55,15 @@ class HostView:
     """Members of every address set, by set name."""
     skipped_routes: tuple[str, ...] = ()
     """Prefixes the route plan cannot route, each as ``route to <dst>: <reason>``."""
+    policy_tenants: frozenset[str] | None = None
+    """Tenants whose own policies the view carries; None: every tenant's."""
 
     def tenant(self, name: str) -> tenancy.Tenant | None:
         return self.tenants.get(name)
+
+    def carries(self, tenant: str) -> bool:
+        """Whether the policies ``tenant`` owns are in this view."""
+        return self.policy_tenants is None or tenant in self.policy_tenants
 
     def exhausted(self, tenant: str, segment: str) -> str:
         """Why no address is left on this host for (tenant, segment); '' when one is.
@@ -173,6 +184,12 @@ def parse(raw: Any) -> HostView:
         for item in _list(raw, "skipped_routes", issues)
         if isinstance(item, Mapping)
     ]
+    policy_tenants: frozenset[str] | None = None
+    if "policy_tenants" in raw:
+        names = _list(raw, "policy_tenants", issues)
+        if not all(isinstance(n, str) for n in names):
+            issues.add("policy_tenants", "must be a list of tenant names")
+        policy_tenants = frozenset(str(n) for n in names)
     issues.raise_if_any()
     labels = host.get("labels") or {}
     return HostView(
@@ -188,6 +205,7 @@ def parse(raw: Any) -> HostView:
         endpoints=endpoints,
         address_sets=address_sets,
         skipped_routes=tuple(skipped_routes),
+        policy_tenants=policy_tenants,
     )
 
 
@@ -208,3 +226,32 @@ def _address_sets(raw: Any, issues: Issues) -> dict[str, tuple[addressing.IPNetw
                 issues.add(f"address_sets.{name}[{i}]", f"{member!r} is not a CIDR")
         out[str(name)] = tuple(nets)
     return out
+
+
+def owner(doc: Mapping[str, Any]) -> str | None:
+    """The tenant owning a policy document, by its id; None for one of no single tenant."""
+    return ids.owner_of_id(str(doc.get("id", "")))
+
+
+def keep_policies(old: HostView | None, new: HostView, needed: Collection[str]) -> HostView:
+    """``new``, also carrying the policies ``old`` carried of the ``needed`` tenants it lacks.
+
+    A view romanad read between a tenant's last endpoint here going and its next one coming
+    lacks that tenant's policies, and may arrive after the next one was wired: enforcing it
+    would leave that endpoint without its policies until the following view. The agent keeps
+    what it last knew of them instead, and the following view replaces them."""
+    if old is None or new.policy_tenants is None:
+        return new
+    keep = {t for t in needed if not new.carries(t) and old.carries(t)}
+    if not keep:
+        return new
+    present = {str(p.get("id")) for p in new.policies}
+    extra = [p for p in old.policies if owner(p) in keep and str(p.get("id")) not in present]
+    names = {n for p in extra for n in ids.named_sets(p)} - set(new.address_sets)
+    sets = {n: m for n, m in old.address_sets.items() if n in names}
+    return dataclasses.replace(
+        new,
+        policies=new.policies + tuple(extra),
+        address_sets={**new.address_sets, **sets},
+        policy_tenants=new.policy_tenants | keep,
+    )

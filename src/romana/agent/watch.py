@@ -143,7 +143,8 @@ class Watcher:
         The view unchanged and None (its aggregated routes) when the topology cannot be read
         this time."""
         try:
-            topo = topology.parse(await self._romanad.topology())
+            # romanad's stored form, which may predate the current name rules.
+            topo = topology.from_json_dict(await self._romanad.topology())
             plan = routeplan.route_plan(topo, self._host, aggregate=False)
         except RomanaError as exc:
             log.warning("cannot compute per-host routes, keeping aggregated ones: %s", exc)

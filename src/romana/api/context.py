@@ -32,6 +32,7 @@ from romana.services.ipam import IpamService
 from romana.services.kubestore import KubeObjectService
 from romana.services.logins import LoginGate
 from romana.services.policy import PolicyService
+from romana.services.quotas import QuotaService
 from romana.services.registry import RegistryService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
@@ -48,6 +49,7 @@ class Context:
     topology: TopologyService
     tenants: TenantService
     ipam: IpamService
+    quotas: QuotaService
     policies: PolicyService
     address_sets: AddressSetService
     kube_objects: KubeObjectService
@@ -76,6 +78,7 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         topology=topology,
         tenants=tenants,
         ipam=ipam,
+        quotas=QuotaService(store),
         policies=policies,
         address_sets=AddressSetService(store),
         kube_objects=KubeObjectService(store),

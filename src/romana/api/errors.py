@@ -8,8 +8,12 @@ Invariants:
 
 * Bad input never yields a 5xx: a body that does not parse is 400, a body or parameter of the
   wrong shape is 422 naming each field, and the services' own checks raise InvalidInput (422).
+  A value refused by a pattern of the schema gets the rule the services would quote.
 * Temporary errors (Conflict, Throttled, Unavailable) carry ``Retry-After``; nothing else
   does, which is how a client tells a Conflict (retry) from an AlreadyExists (don't) on a 409.
+* A refused quota is 403 with its own type, :data:`QUOTA_TYPE`, and members ``tenant``,
+  ``quota``, ``limit`` and ``usage``: a client tells it from a missing right by the type, and
+  neither is retried.
 * A 401 carries ``WWW-Authenticate: Bearer``; a 405 carries ``Allow`` with every method the
   path serves.
 * An error nobody mapped is a bug: logged with its traceback, answered 500 without details.
@@ -20,7 +24,7 @@ from __future__ import annotations
 import http
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,11 +33,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from romana.core import errors
+from romana.core import errors, names
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "application/problem+json"
+QUOTA_TYPE = "https://romana.io/problems/quota-exceeded"
 
 STATUS: dict[type[errors.RomanaError], int] = {
     errors.InvalidInput: 422,
@@ -44,6 +49,7 @@ STATUS: dict[type[errors.RomanaError], int] = {
     errors.Exhausted: 507,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
+    errors.QuotaExceeded: 403,
     errors.Unavailable: 503,
     errors.Throttled: 429,
 }
@@ -63,15 +69,18 @@ def problem(
     *,
     issues: Sequence[errors.Issue] | None = None,
     headers: dict[str, str] | None = None,
+    kind: str = "about:blank",
+    members: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": kind,
         "title": http.HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
     }
     if issues is not None:
         body["issues"] = [{"field": i.field, "rule": i.rule} for i in issues]
+    body.update(members or {})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_TYPE)
 
 
@@ -83,6 +92,10 @@ def from_error(exc: errors.RomanaError) -> JSONResponse:
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     issues = exc.issues if isinstance(exc, errors.InvalidInput) else None
+    if isinstance(exc, errors.QuotaExceeded):
+        members = {"tenant": exc.tenant, "quota": exc.quota, "limit": exc.limit}
+        members["usage"] = exc.usage
+        return problem(status, exc.message, headers=headers, kind=QUOTA_TYPE, members=members)
     return problem(status, exc.message, issues=issues, headers=headers)
 
 
@@ -99,6 +112,24 @@ def _field(loc: Sequence[int | str]) -> str:
     return text
 
 
+def _issue(error: Mapping[str, Any]) -> errors.Issue:
+    """One pydantic error as an issue. A pattern the services check too is refused with
+    their rule (:data:`romana.core.names.RULES`), not pydantic's "should match pattern"; a
+    dict key's error names the dict as its field, and the key in its rule, as the services
+    do for labels."""
+    loc = tuple(error.get("loc", ()))
+    rule = str(error.get("msg", ""))
+    pattern = str((error.get("ctx") or {}).get("pattern"))
+    known = names.RULES.get(pattern) if error.get("type") == "string_pattern_mismatch" else None
+    if loc[-1:] == ("[key]",):
+        return errors.Issue(
+            _field(loc[:-2]), f"key {error.get('input')!r} {known or f'is refused: {rule}'}"
+        )
+    if known:
+        rule = f"{error.get('input')!r} {known}"
+    return errors.Issue(_field(loc), rule)
+
+
 def from_validation(exc: RequestValidationError) -> JSONResponse:
     raw: Sequence[Any] = exc.errors()
     if any(e.get("type") == "json_invalid" for e in raw):
@@ -109,7 +140,7 @@ def from_validation(exc: RequestValidationError) -> JSONResponse:
             f"request body is not valid JSON: {detail}",
             issues=[errors.Issue("body", "must be valid JSON")],
         )
-    issues = [errors.Issue(_field(e.get("loc", ())), str(e.get("msg", ""))) for e in raw]
+    issues = [_issue(e) for e in raw]
     detail = "; ".join(str(i) for i in issues) or "invalid request"
     return problem(422, detail, issues=issues)
 

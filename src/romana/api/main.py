@@ -1,15 +1,16 @@
 """``romanad``: the composition root of the control plane.
 
 settings (``romana.config.load``: defaults < ``--config`` section ``[romanad]`` < ``ROMANAD_*``
-< flags) → logging → a private store directory (``startup``) → store → refusal of an empty
-store this machine ran on before → initial topology and admin credentials → app → uvicorn.
+< flags) → TLS contexts (``romana.api.tls``) → logging → a private store directory
+(``startup``) → store → refusal of an empty store this machine ran on before → initial
+topology and admin credentials → app → uvicorn.
 SIGTERM and SIGINT stop it gracefully: no new connections, long polls return their view at
 once, other in-flight requests finish (5 s at most), services deregister from the root, the
 store is closed.
 
 Exit codes: 0 after a clean stop, 1 when the store cannot be opened, is empty although this
 machine ran romanad on it before, or a background task failed, 2 for invalid settings or an
-invalid initial topology.
+invalid initial topology, or TLS files that cannot be loaded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -29,9 +31,9 @@ from types import FrameType
 import uvicorn
 
 from romana import config, logs, store
-from romana.api import credentials, startup
+from romana.api import credentials, startup, tls
 from romana.api.app import create_app
-from romana.api.settings import RomanadSettings
+from romana.api.settings import RomanadSettings, is_loopback
 from romana.core.errors import InvalidInput, RomanaError
 from romana.core.store import Store
 from romana.services import keys, upgrade
@@ -49,6 +51,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--services", help="comma-separated services to run (default: all)")
     p.add_argument("--root", help="URL of the root to register with")
     p.add_argument("--advertise", help="URL under which clients reach this process")
+    p.add_argument("--tls-cert", help="certificate (PEM) to serve HTTPS with")
+    p.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
+    p.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
+    p.add_argument("--ca", help="CA certificate that verifies the --root romanad")
+    p.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        default=None,
+        help="serve plain HTTP on a reachable address (passwords and tokens in clear)",
+    )
     p.add_argument(
         "--insecure", action="store_true", default=None, help="disable authentication (labs)"
     )
@@ -97,6 +109,13 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+def _given(
+    context: ssl.SSLContext,
+) -> Callable[[uvicorn.Config, Callable[[], ssl.SSLContext]], ssl.SSLContext]:
+    """uvicorn's context factory, answering the context ``romana.api.tls`` built."""
+    return lambda _config, _default: context
+
+
 def load_settings(
     argv: Sequence[str] | None, environ: dict[str, str]
 ) -> tuple[RomanadSettings, tuple[str, ...]]:
@@ -109,6 +128,11 @@ def load_settings(
             "services",
             "root",
             "advertise",
+            "tls_cert",
+            "tls_key",
+            "tls_client_ca",
+            "ca",
+            "allow_plaintext",
             "insecure",
             "initial_topology",
             "credentials_file",
@@ -150,6 +174,9 @@ def prepare(settings: RomanadSettings, st: Store) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, warnings = load_settings(argv, dict(os.environ))
+        ssl_context = tls.server_context(settings)
+        if settings.root:
+            tls.outbound_context(settings)  # its files, checked before anything starts
     except InvalidInput as exc:
         print(f"romanad: {exc}", file=sys.stderr)
         return 2
@@ -161,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for warning in warnings:
         log.warning("%s", warning)
+    if ssl_context is None and not is_loopback(settings.host):
+        log.warning(
+            "--allow-plaintext: serving plain HTTP on %s, which other machines reach: every "
+            "password and token sent to romanad crosses the network in clear",
+            settings.listen,
+        )
     signs = startup.previous_run(settings)
     try:
         for repair in startup.secure_store(settings):
@@ -197,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
+                ssl_context_factory=None if ssl_context is None else _given(ssl_context),
             ),
         )
         log.info(

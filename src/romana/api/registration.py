@@ -9,6 +9,8 @@ processes of one deployment share the store and so the signing key). That user h
 the token this process sends to ``--root`` is worth no more than that. Heartbeats come every
 third of the TTL, so one lost heartbeat never expires a live instance. A root that cannot be
 reached is logged and retried at the next beat; it never stops the process from serving.
+An ``https://`` root is verified against ``--ca`` (``romana.api.tls``); a root whose
+certificate is not accepted is logged the same way, with what to configure.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import logging
 
 import httpx
 
+from romana.api import tls
 from romana.api.context import Context
+from romana.client.tls import describe_failure
 from romana.core.errors import RomanaError
 
 log = logging.getLogger(__name__)
@@ -30,14 +34,19 @@ class Heartbeat:
         self._capabilities = capabilities
         self._remote = bool(ctx.settings.root)
         self._registered = False
+        # Verifies an https:// root against --ca and presents --tls-cert (romana.api.tls).
+        self._verify = tls.outbound_context(ctx.settings) if self._remote else None
 
     async def run(self) -> None:
         """Register now and every ttl/3 seconds until cancelled."""
         interval = self._ctx.settings.registration_ttl / 3
-        async with httpx.AsyncClient(timeout=max(1.0, interval)) as client:
+        async with self._client(max(1.0, interval)) as client:
             while True:
                 await self.beat(client)
                 await asyncio.sleep(interval)
+
+    def _client(self, timeout: float) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=timeout, verify=self._verify or True)
 
     async def beat(self, client: httpx.AsyncClient) -> None:
         settings = self._ctx.settings
@@ -59,7 +68,8 @@ class Heartbeat:
             else:
                 await asyncio.to_thread(self._register_locally)
         except (httpx.HTTPError, RomanaError) as exc:
-            log.warning("could not register with the root at %s: %s", self._ctx.root_url, exc)
+            problem = describe_failure(exc, self._ctx.root_url, cert_flags="--tls-cert") or exc
+            log.warning("could not register with the root at %s: %s", self._ctx.root_url, problem)
             return
         if not self._registered:
             log.info(
@@ -100,7 +110,7 @@ class Heartbeat:
         try:
             if self._remote:
                 headers = await self._headers()
-                async with httpx.AsyncClient(timeout=2.0) as client:
+                async with self._client(2.0) as client:
                     for name in sorted(self._ctx.served):
                         await client.delete(
                             f"{settings.root.rstrip('/')}/v1/services/{name}/"

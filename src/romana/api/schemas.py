@@ -8,17 +8,55 @@ internal fields a service returns (a host's ``indices``, a user's ``uid``).
 Topology documents and policies are passed through as JSON objects: their grammar belongs to
 :mod:`romana.core.topology` and :mod:`romana.services.policy`, which report every problem
 with a field path of their own.
+
+Invariant: a field the services check against a pattern (names, label keys and values,
+allocation keys, URLs) carries that very pattern, imported from the validator's module
+(:mod:`romana.core.names` and the modules that register theirs there), so the OpenAPI
+document is as strict as the server; addresses carry the ``ipv4``/``ipv6`` formats. A value
+the schema refuses is a 422 whose rule is the validator's own (:mod:`romana.api.errors`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from romana.core import tenancy
+from romana.core import ipam, names, tenancy
+from romana.services import auth, registry
 
-NAME = r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$"
+NAME = names.NAME_PATTERN
+
+Name = Annotated[str, Field(pattern=names.NAME_PATTERN, max_length=names.NAME_MAX)]
+"""A tenant or segment name."""
+HostName = Annotated[str, Field(pattern=names.HOST_PATTERN, max_length=names.HOST_MAX)]
+NetworkName = Annotated[str, Field(pattern=names.NETWORK_PATTERN, max_length=names.NETWORK_MAX)]
+LabelKey = Annotated[str, Field(pattern=names.LABEL_KEY_PATTERN, max_length=names.LABEL_KEY_MAX)]
+LabelValue = Annotated[
+    str, Field(pattern=names.LABEL_VALUE_PATTERN, max_length=names.LABEL_VALUE_MAX)
+]
+IPAddress = Annotated[
+    str, Field(max_length=64, json_schema_extra={"anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+]
+IPv6Address = Annotated[str, Field(max_length=64, json_schema_extra={"format": "ipv6"})]
+
+
+def _label_names(schema: dict[str, Any]) -> None:
+    """Say the key rule as JSON Schema means it: pydantic writes a key pattern as
+    ``patternProperties``, which only picks the keys the value schema applies to and lets
+    every other key through; ``propertyNames`` refuses them."""
+    for value_schema in schema.pop("patternProperties", {}).values():
+        schema["additionalProperties"] = value_schema
+    schema["propertyNames"] = {
+        "type": "string",
+        "pattern": names.LABEL_KEY_PATTERN,
+        "maxLength": names.LABEL_KEY_MAX,
+    }
+
+
+def labels_field(**kwargs: Any) -> Any:
+    """A field of labels (:data:`LabelKey` → :data:`LabelValue`)."""
+    return Field(json_schema_extra=_label_names, **kwargs)
 
 
 class In(BaseModel):
@@ -45,6 +83,12 @@ class Problem(Out):
     status: int
     detail: str
     issues: list[IssueOut] | None = None
+    tenant: str | None = None
+    """With type ``https://romana.io/problems/quota-exceeded``: the tenant, ``quota``, its
+    ``limit`` and ``usage``."""
+    quota: str | None = None
+    limit: int | None = None
+    usage: int | None = None
 
 
 # -- root --------------------------------------------------------------------------------
@@ -62,7 +106,7 @@ class Ready(Out):
 
 
 class RegistrationIn(In):
-    url: str = Field(max_length=2048)
+    url: str = Field(pattern=registry.URL_PATTERN, max_length=registry.URL_MAX)
     capabilities: list[str] = Field(default_factory=list, max_length=64)
     ttl: float = 15.0
 
@@ -91,16 +135,20 @@ class TokenOut(Out):
 
 
 class UserIn(In):
-    username: str = Field(max_length=64)
+    username: str = Field(pattern=auth.USERNAME_PATTERN, max_length=64)
     password: str = Field(max_length=1024)
     role: Literal["admin", "service", "tenant", "agent"]
-    tenant: str | None = None
+    tenant: Name | None = None
+    host: HostName | None = None
+    """The one host an agent user acts for: required for role ``agent``, refused for others."""
 
 
 class User(Out):
     username: str
     role: str
     tenant: str | None
+    host: str | None = None
+    """The host an agent user is bound to; null for other roles."""
 
 
 class PasswordIn(In):
@@ -138,14 +186,14 @@ class Isolation(Out):
 
 
 class TenantIn(In):
-    name: str = Field(max_length=63)
+    name: Name
     external_id: str = Field(default="", max_length=253)
-    networks: list[str] = Field(default_factory=list, max_length=64)
+    networks: list[NetworkName] = Field(default_factory=list, max_length=64)
     isolation: IsolationIn = Field(default_factory=IsolationIn)
 
 
 class SegmentIn(In):
-    name: str = Field(max_length=63)
+    name: Name
 
 
 class Tenant(Out):
@@ -176,14 +224,14 @@ class BlackoutsIn(In):
 
 
 class HostIn(In):
-    name: str = Field(max_length=253)
-    ip: str = Field(max_length=64)
-    ip6: str | None = Field(default=None, max_length=64)
-    labels: dict[str, str] = Field(default_factory=dict)
+    name: HostName
+    ip: IPAddress
+    ip6: IPv6Address | None = None
+    labels: dict[LabelKey, LabelValue] = labels_field(default_factory=dict)
 
 
 class LabelsIn(In):
-    labels: dict[str, str]
+    labels: dict[LabelKey, LabelValue] = labels_field()
 
 
 class Host(Out):
@@ -200,10 +248,10 @@ class Host(Out):
 
 
 class AllocationIn(In):
-    key: str = Field(max_length=253)
-    host: str = Field(max_length=253)
-    tenant: str = Field(max_length=63)
-    segment: str = Field(default="default", max_length=63)
+    key: str = Field(pattern=ipam.KEY_PATTERN, max_length=ipam.KEY_MAX)
+    host: HostName
+    tenant: Name
+    segment: Name = tenancy.DEFAULT_SEGMENT
 
 
 class Allocation(Out):
@@ -303,3 +351,39 @@ class HostView(Out):
     policies: list[dict[str, Any]]
     address_sets: dict[str, list[str]]
     endpoints: list[Allocation]
+    policy_tenants: list[str]
+    """The tenants whose own policies the view carries: those with an endpoint on the host.
+    Policies of other tenants are left out; those not owned by one tenant are always in."""
+
+
+Quota = Annotated[int, Field(ge=0, le=1 << 31)]
+
+
+class QuotasIn(In):
+    """Quotas to change; one left out stays as it is."""
+
+    policies: Quota | None = None
+    allocations: Quota | None = None
+    segments: Quota | None = None
+
+
+class TenantQuotaIn(In):
+    """One tenant's quotas to change; null puts that quota back to the default."""
+
+    policies: Quota | None = None
+    allocations: Quota | None = None
+    segments: Quota | None = None
+
+
+class Quotas(Out):
+    policies: int
+    allocations: int
+    segments: int
+
+
+class TenantQuota(Out):
+    tenant: str
+    limits: Quotas
+    """What is in force: the override where set, else the default."""
+    override: dict[str, int]
+    usage: Quotas

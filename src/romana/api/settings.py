@@ -1,4 +1,4 @@
-"""Settings of romanad: store, listening address, which services, how to reach the root.
+"""Settings of romanad: store, listening address and TLS, which services, how to reach the root.
 
 Built once by :func:`romana.config.load` (defaults < ``--config`` file section ``[romanad]`` <
 ``ROMANAD_*`` environment < command line) in ``romana.api.main`` and handed to
@@ -28,7 +28,45 @@ class RomanadSettings:
         flag="--store",
     )
     listen: str = setting(
-        "127.0.0.1:9600", "HOST:PORT to serve HTTP on.", env="ROMANAD_LISTEN", flag="--listen"
+        "127.0.0.1:9600",
+        "HOST:PORT to serve on. An address other machines can reach needs --tls-cert and "
+        "--tls-key (or --allow-plaintext).",
+        env="ROMANAD_LISTEN",
+        flag="--listen",
+    )
+    tls_cert: str = setting(
+        "",
+        "Certificate file (PEM, the chain after it) romanad serves HTTPS with; with "
+        "--tls-key. Also presented as romanad's client certificate on its calls to --root.",
+        env="ROMANAD_TLS_CERT",
+        flag="--tls-cert",
+    )
+    tls_key: str = setting(
+        "",
+        "Private key file (PEM) of --tls-cert (keep it 0600).",
+        env="ROMANAD_TLS_KEY",
+        flag="--tls-key",
+    )
+    tls_client_ca: str = setting(
+        "",
+        "CA certificate file (PEM): every client must present a certificate it signed "
+        "(agents, the CLI and the other romanad processes too). Needs --tls-cert.",
+        env="ROMANAD_TLS_CLIENT_CA",
+        flag="--tls-client-ca",
+    )
+    ca: str = setting(
+        "",
+        "CA certificate file (PEM) that verifies the --root romanad's certificate when "
+        "registering with it (default: the system's trust store).",
+        env="ROMANAD_CA",
+        flag="--ca",
+    )
+    allow_plaintext: bool = setting(
+        False,
+        "Serve plain HTTP on an address other machines can reach: passwords and tokens cross "
+        "the network in clear. Only behind a TLS-terminating proxy or on a closed lab network.",
+        env="ROMANAD_ALLOW_PLAINTEXT",
+        flag="--allow-plaintext",
     )
     services: tuple[str, ...] = setting(
         SERVICES,
@@ -45,8 +83,8 @@ class RomanadSettings:
     )
     advertise: str = setting(
         "",
-        "URL under which clients reach this process (default: http://LISTEN, with the host "
-        "name when listening on every address).",
+        "URL under which clients reach this process (default: https://LISTEN with "
+        "--tls-cert, else http://LISTEN; the host name when listening on every address).",
         env="ROMANAD_ADVERTISE",
         flag="--advertise",
     )
@@ -174,6 +212,7 @@ class RomanadSettings:
                 "every request acts as admin, so romanad serves it on a loopback address only "
                 f"(127.0.0.1, ::1 or localhost), not on {self.listen!r}",
             )
+        self._validate_tls(host, issues)
         if bool(self.etcd_user) != bool(self.etcd_password):
             issues.add("etcd_user", "etcd_user and etcd_password go together")
         if self.etcd_user and not self.store.startswith("etcd://"):
@@ -213,6 +252,26 @@ class RomanadSettings:
             issues.add("credentials_file", "must be a path")
         issues.raise_if_any()
 
+    def _validate_tls(self, host: str, issues: Issues) -> None:
+        """TLS files in pairs, and no plain HTTP where other machines listen in, unless
+        asked for. Whether the files load is checked at start (``romana.api.tls``)."""
+        if bool(self.tls_cert) != bool(self.tls_key):
+            issues.add("tls_cert", "--tls-cert and --tls-key go together")
+        if self.tls_client_ca and not self.tls_cert:
+            issues.add("tls_client_ca", "needs --tls-cert and --tls-key")
+        if not (self.tls or self.allow_plaintext or self.insecure or is_loopback(host)):
+            issues.add(
+                "listen",
+                f"{self.listen!r} is reachable from other machines, and plain HTTP would carry "
+                "passwords and tokens in clear: give --tls-cert and --tls-key, or "
+                "--allow-plaintext to serve plain HTTP anyway",
+            )
+
+    @property
+    def tls(self) -> bool:
+        """Whether romanad serves HTTPS."""
+        return bool(self.tls_cert)
+
     @property
     def host(self) -> str:
         return split_listen(self.listen, Issues())[0]
@@ -231,7 +290,7 @@ class RomanadSettings:
             host = socket.getfqdn()
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def instance_name(self) -> str:

@@ -16,6 +16,7 @@ from romana.cli import context
 from romana.cli import settings as cli_settings
 from romana.cli.commands import auth, hosts, ipam, kube, networks, policies, routes, status, tenants
 from romana.cli.commands import explain as explain_commands
+from romana.cli.commands import quota as quota_commands
 from romana.cli.commands import topology as topology_commands
 from romana.cli.commands import users as user_commands
 from romana.core import errors
@@ -30,6 +31,7 @@ EXIT_CODES: tuple[tuple[type[errors.RomanaError], int, str], ...] = (
     (errors.Forbidden, 9, "forbidden"),
     (errors.Unavailable, 10, "unavailable"),
     (errors.Unsupported, 11, "unsupported"),
+    (errors.QuotaExceeded, 12, "quota exceeded"),
     (errors.RomanaError, 1, "error"),
 )
 """Error class → (exit code, label); the first class the error is an instance of wins."""
@@ -72,7 +74,7 @@ app = typer.Typer(
         "Settings come from the config file (~/.config/romana/config.toml, or --config), "
         "the environment (ROMANA_URL, ROMANA_TOKEN, ROMANA_OUTPUT, ...) and options, in "
         "increasing priority.\n\n"
-        "Example: romana --url http://10.0.0.1:9600 login -u admin\n\n" + _codes_help()
+        "Example: romana --url https://10.0.0.1:9600 --ca ca.crt login -u admin\n\n" + _codes_help()
     ),
 )
 
@@ -87,6 +89,23 @@ def root(
     token: Annotated[
         str | None, typer.Option("--token", help="Bearer token (env ROMANA_TOKEN).")
     ] = None,
+    ca: Annotated[
+        str | None,
+        typer.Option(
+            "--ca", help="CA certificate that verifies romanad on https:// (env ROMANA_CA)."
+        ),
+    ] = None,
+    client_cert: Annotated[
+        str | None,
+        typer.Option(
+            "--client-cert",
+            help="Client certificate, for a romanad that requires one (env ROMANA_CLIENT_CERT).",
+        ),
+    ] = None,
+    client_key: Annotated[
+        str | None,
+        typer.Option("--client-key", help="Key of --client-cert (env ROMANA_CLIENT_KEY)."),
+    ] = None,
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds to wait for a response.")
     ] = None,
@@ -100,7 +119,14 @@ def root(
 ) -> None:
     environ = dict(os.environ)
     path = cli_settings.config_path(environ, config)
-    overrides = {"url": url, "token": token, "timeout": timeout}
+    overrides = {
+        "url": url,
+        "token": token,
+        "ca": ca,
+        "client_cert": client_cert,
+        "client_key": client_key,
+        "timeout": timeout,
+    }
     state = context.State(environ, path, overrides)
     ctx.obj = state
     ctx.call_on_close(state.close)
@@ -112,6 +138,7 @@ app.add_typer(user_commands.app, name="user")
 app.add_typer(user_commands.keys, name="signing-key")
 app.add_typer(tenants.app, name="tenant")
 app.add_typer(tenants.segments, name="segment")
+app.add_typer(quota_commands.app, name="quota")
 app.add_typer(networks.app, name="network")
 app.add_typer(topology_commands.app, name="topology")
 app.add_typer(hosts.app, name="host")

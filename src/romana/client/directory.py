@@ -102,11 +102,14 @@ class Directory:
 
     def _list(self, roots: list[str]) -> list[dict[str, Any]]:
         problems: list[str] = []
+        untrusted = False
         for root in roots:
             try:
                 response = self._http.get(f"{root}/v1/services")
             except httpx.TransportError as exc:
-                problems.append(str(errors.from_transport(exc, root)))
+                error = errors.from_transport(exc, root)
+                untrusted = untrusted or isinstance(error, errors.TlsFailure)
+                problems.append(str(error))
                 with self._lock:
                     self._failed[root] = self._clock()
                 continue
@@ -123,4 +126,6 @@ class Directory:
             if not isinstance(body, list):
                 raise Unavailable(f"{root}/v1/services: expected a list, got {type(body).__name__}")
             return [r for r in body if isinstance(r, dict)]
-        raise Unavailable("no root answered: " + "; ".join(problems))
+        # One root refusing the handshake is a configuration error the caller must see.
+        kind = errors.TlsFailure if untrusted else Unavailable
+        raise kind("no root answered: " + "; ".join(problems))

@@ -7,7 +7,7 @@ status  error
 ======  ==========================================================================
 400     InvalidInput (malformed request)
 401     Unauthorized
-403     Forbidden
+403     QuotaExceeded when the problem's type is ``…/quota-exceeded``, else Forbidden
 404     NotFound
 405     Unsupported (the server does not offer this call)
 409     Conflict when the response carries ``Retry-After``, else AlreadyExists
@@ -19,7 +19,10 @@ other   4xx: InvalidInput; 5xx: Unavailable
 
 Every mapped error is chained to an :class:`httpx.HTTPStatusError` that holds the response, and
 every transport failure (refused, reset, timed out) becomes :class:`Unavailable` chained to the
-httpx exception.
+httpx exception. A failed TLS handshake (a server certificate the client does not trust, a
+client certificate the server requires) is :class:`TlsFailure`, an Unavailable that is not
+temporary: retrying cannot fix a configuration, so it is never retried, and its message names
+the URL and the setting to give (``romana.client.tls``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from romana.client import tls
 from romana.core.errors import (
     AlreadyExists,
     Conflict,
@@ -38,6 +42,7 @@ from romana.core.errors import (
     InvalidInput,
     Issue,
     NotFound,
+    QuotaExceeded,
     RomanaError,
     Throttled,
     Unauthorized,
@@ -115,6 +120,8 @@ def from_response(response: httpx.Response) -> RomanaError:
         kind = Unavailable if status >= 500 else InvalidInput
     if status == 409 and after is not None:
         kind = Conflict
+    if status == 403 and str(problem.get("type", "")).endswith("/quota-exceeded"):
+        return _quota(message, problem)
     issues = _issues(problem)
     if status == 422 and not issues:
         kind = Unsupported
@@ -125,6 +132,20 @@ def from_response(response: httpx.Response) -> RomanaError:
             error.args = (message,)
         return error
     return kind(message, retry_after=after)
+
+
+def _quota(message: str, problem: dict[str, Any]) -> QuotaExceeded:
+    def number(key: str) -> int:
+        value = problem.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    return QuotaExceeded(
+        str(problem.get("tenant", "")),
+        str(problem.get("quota", "")),
+        number("limit"),
+        number("usage"),
+        message=message,
+    )
 
 
 def raise_for_status(response: httpx.Response) -> None:
@@ -140,9 +161,27 @@ def raise_for_status(response: httpx.Response) -> None:
     raise error from cause
 
 
+class TlsFailure(Unavailable):
+    """The TLS handshake with a server failed: its certificate was not accepted, or it wants
+    a client certificate. A configuration error, so not temporary."""
+
+    temporary = False
+
+
 def from_transport(exc: httpx.TransportError, url: str) -> Unavailable:
-    """A transport failure (refused, reset, timed out) as Unavailable naming the instance."""
+    """A transport failure (refused, reset, timed out) as Unavailable naming the instance;
+    a TLS handshake failure as TlsFailure saying what to configure."""
+    described = tls.describe_failure(exc, url)
+    if described is not None:
+        return TlsFailure(described)
     reason = str(exc) or type(exc).__name__
+    if url.startswith("https://") and isinstance(exc, httpx.RemoteProtocolError):
+        # Under TLS 1.3 a server refuses a missing client certificate after the handshake,
+        # by closing the connection; the client sees only that.
+        reason += (
+            " (a romanad that requires client certificates closes connections without one: "
+            "give --client-cert and --client-key)"
+        )
     return Unavailable(f"{url}: {reason}")
 
 

@@ -129,11 +129,19 @@ class Client:
         return cast(list[types.User], self._get("auth", "/v1/users"))
 
     def create_user(
-        self, username: str, password: str, role: str, tenant: str | None = None
+        self,
+        username: str,
+        password: str,
+        role: str,
+        tenant: str | None = None,
+        host: str | None = None,
     ) -> types.User:
+        """Create a user; a tenant user needs ``tenant``, an agent user ``host``."""
         body: dict[str, Any] = {"username": username, "password": password, "role": role}
         if tenant is not None:
             body["tenant"] = tenant
+        if host is not None:
+            body["host"] = host
         # A password: to a configured root only, like login.
         return cast(types.User, self._post("root", "/v1/users", body))
 
@@ -209,6 +217,25 @@ class Client:
     def remove_segment(self, tenant: str, segment: str) -> types.Tenant:
         path = f"/v1/tenants/{_seg(tenant)}/segments/{_seg(segment)}"
         return cast(types.Tenant, self._delete("tenant", path))
+
+    # -- quotas --------------------------------------------------------------------------
+
+    def quota_defaults(self) -> types.Quotas:
+        return cast(types.Quotas, self._get("tenant", "/v1/quotas"))
+
+    def set_quota_defaults(self, changes: Mapping[str, int]) -> types.Quotas:
+        """Change some quota defaults (admin); those not named stay as they are."""
+        return cast(types.Quotas, self._put("tenant", "/v1/quotas", dict(changes)))
+
+    def tenant_quota(self, tenant: str) -> types.TenantQuota:
+        """The tenant's limits in force, its overrides and its usage."""
+        path = f"/v1/tenants/{_seg(tenant)}/quota"
+        return cast(types.TenantQuota, self._get("tenant", path))
+
+    def set_tenant_quota(self, tenant: str, changes: Mapping[str, int | None]) -> types.TenantQuota:
+        """Override some of the tenant's quotas (admin); None puts one back to the default."""
+        path = f"/v1/tenants/{_seg(tenant)}/quota"
+        return cast(types.TenantQuota, self._put("tenant", path, dict(changes)))
 
     # -- topology, networks, hosts -------------------------------------------------------
 

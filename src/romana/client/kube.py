@@ -74,11 +74,11 @@ class KubeRomanad:
         return {
             str(p["id"]): p
             for p in self.client.list_policies()
-            if str(p.get("id", "")).startswith(kubernetes.PREFIX)
+            if str(p.get("name", "")).startswith(kubernetes.PREFIX)
         }
 
-    def put_policy(self, document: Mapping[str, Any]) -> None:
-        self.client.put_policy(str(document["name"]), document)
+    def put_policy(self, pid: str, document: Mapping[str, Any]) -> None:
+        self.client.put_policy(pid, document)
 
     def remove_policy(self, pid: str) -> None:
         with contextlib.suppress(NotFound):

@@ -3,7 +3,8 @@
 Retry rules (principle 9: decided by classification, bounded, jittered):
 
 * A failure is retried only when it is :class:`Unavailable` — a refused or lost connection, a
-  timeout, a 5xx answer — and only while the budget (``1 + settings.retries`` sends) lasts.
+  timeout, a 5xx answer — and only while the budget (``1 + settings.retries`` sends) lasts. A
+  failed TLS handshake is Unavailable but not temporary (a configuration error): never retried.
 * An idempotent call (GET, PUT, DELETE, and ``POST /v1/allocations``, idempotent by key) may
   be retried whenever it failed that way. Any other call is retried only when the request
   certainly never reached a server (the connection could not be opened); after that its fate
@@ -29,6 +30,7 @@ import romana
 from romana.client import errors
 from romana.client.directory import Directory
 from romana.client.settings import ClientSettings
+from romana.client.tls import client_context
 from romana.core.errors import Unavailable
 
 Params = Mapping[str, str | int | float | None]
@@ -58,6 +60,7 @@ class Session:
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             headers={"User-Agent": f"romana-client/{romana.__version__}"},
+            verify=client_context(settings.ca, settings.client_cert, settings.client_key),
             # romanad is reached directly; proxy variables meant for the web must not divert it.
             trust_env=False,
         )
@@ -92,6 +95,8 @@ class Session:
             try:
                 candidates = self.directory.candidates(service)
             except Unavailable as exc:
+                if not exc.temporary:
+                    raise
                 error = exc
                 if attempt < self._retries:
                     self._wait(rounds, error)
@@ -108,6 +113,8 @@ class Session:
             try:
                 return self.send(url, method, path, body=body, params=params, timeout=timeout)
             except Unavailable as exc:
+                if not exc.temporary:  # a TLS configuration error: no retry can fix it
+                    raise
                 self.directory.failed(url)
                 cause = exc.__cause__
                 reached = not isinstance(cause, httpx.TransportError) or errors.reached_server(

@@ -1,4 +1,4 @@
-"""Settings of the REST client: where romanad is, who we are, how patient to be.
+"""Settings of the REST client: where romanad is, how to trust it, who we are, how patient to be.
 
 Built once by :func:`romana.config.load` (defaults < file < environment < overrides) in a
 composition root and handed to :class:`romana.client.Client`; the client never reads the
@@ -29,6 +29,27 @@ class ClientSettings:
         "Bearer token sent with every request (from `romana login` when empty).",
         env="ROMANA_TOKEN",
         flag="--token",
+    )
+    ca: str = setting(
+        "",
+        "CA certificate file (PEM) that verifies romanad's certificate on https:// URLs; "
+        "only this CA is trusted (default: the system's trust store). Verification is "
+        "always on.",
+        env="ROMANA_CA",
+        flag="--ca",
+    )
+    client_cert: str = setting(
+        "",
+        "Client certificate file (PEM) presented to a romanad that requires one "
+        "(--tls-client-ca); with client_key.",
+        env="ROMANA_CLIENT_CERT",
+        flag="--client-cert",
+    )
+    client_key: str = setting(
+        "",
+        "Private key file (PEM) of client_cert.",
+        env="ROMANA_CLIENT_KEY",
+        flag="--client-key",
     )
     timeout: float = setting(
         10.0, "Seconds to wait for a response.", env="ROMANA_TIMEOUT", flag="--timeout"
@@ -79,6 +100,8 @@ def check_client(settings: ClientSettings, issues: Issues) -> None:
     for name in ("timeout", "connect_timeout", "backoff", "backoff_max"):
         if getattr(settings, name) <= 0:
             issues.add(name, "must be > 0")
+    if bool(settings.client_cert) != bool(settings.client_key):
+        issues.add("client_cert", "client_cert and client_key go together")
     if settings.retries < 0:
         issues.add("retries", "must be >= 0")
     if settings.directory_ttl < 0:

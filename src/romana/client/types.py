@@ -38,6 +38,8 @@ class User(TypedDict):
     username: str
     role: str
     tenant: str | None
+    host: str | None
+    """The host an agent user is bound to; None for other roles."""
 
 
 class SigningKey(TypedDict):
@@ -62,6 +64,19 @@ class Tenant(TypedDict):
     segments: dict[str, int]
     requested_networks: list[str]
     isolation: Isolation
+
+
+class Quotas(TypedDict):
+    policies: int
+    allocations: int
+    segments: int
+
+
+class TenantQuota(TypedDict):
+    tenant: str
+    limits: Quotas
+    override: dict[str, int]
+    usage: Quotas
 
 
 class Network(TypedDict):
@@ -151,3 +166,5 @@ class HostView(TypedDict):
     policies: list[Document]
     address_sets: dict[str, list[str]]
     endpoints: list[Allocation]
+    policy_tenants: list[str]
+    """Tenants whose own policies ``policies`` holds: those with an endpoint on the host."""

@@ -13,6 +13,7 @@ CNI error codes in ``integrations/cni``, exit codes in ``cli/main.py``. Foreign 
     ├── AlreadyExists       an object with that identity exists already
     ├── Conflict            a concurrent change won, or the state forbids the change (temporary)
     ├── Exhausted           a pool, field or address space is full; names the capacity
+    ├── QuotaExceeded       a tenant reached a quota an admin set; names limit, usage, the fix
     ├── Unauthorized        no credential, or a credential that is not valid
     ├── Forbidden           a valid credential without the right to do this
     ├── Unavailable         a dependency (store, agent, service) cannot be reached (temporary)
@@ -101,6 +102,38 @@ class Conflict(RomanaError):
 
 class Exhausted(RomanaError):
     """A pool, field or address space is full."""
+
+
+class QuotaExceeded(RomanaError):
+    """A tenant would exceed one of its quotas. Not temporary: retrying cannot help until an
+    admin raises the quota or the tenant frees some of what it holds.
+
+    ``tenant``, ``quota`` (``policies``, ``allocations`` or ``segments``), ``limit`` and
+    ``usage`` let clients act on the refusal without parsing the message, which names them
+    all and how to raise the quota (``message`` replaces it: a client keeps the server's).
+    """
+
+    def __init__(
+        self,
+        tenant: str,
+        quota: str,
+        limit: int,
+        usage: int,
+        *,
+        wanted: int = 1,
+        message: str | None = None,
+    ) -> None:
+        more = "one more" if wanted == 1 else f"{wanted} more"
+        super().__init__(
+            message
+            or f"tenant {tenant!r} has reached its {quota} quota: {usage} in use, limit "
+            f"{limit}, {more} requested; nothing was changed. Free some, or have an admin "
+            f"raise it (romana quota set --tenant {tenant} --{quota} N)"
+        )
+        self.tenant = tenant
+        self.quota = quota
+        self.limit = limit
+        self.usage = usage
 
 
 class Unauthorized(RomanaError):

@@ -21,11 +21,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from romana.core import addressing
+from romana.core import addressing, names
 from romana.core.errors import Exhausted, InvalidInput, Issues, NotFound
 
-KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@=+-]{0,252}$")
 KEY_RULE = "must be 1-253 characters of letters, digits and _ . : @ = + -, starting alphanumeric"
+KEY_PATTERN = names.register(r"^[A-Za-z0-9][A-Za-z0-9_.:@=+-]{0,252}$", KEY_RULE)
+KEY_MAX = 253
+KEY_RE = re.compile(KEY_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,7 @@ class Allocation:
 
 def check_key(key: str, field: str = "key") -> None:
     issues = Issues()
-    if not isinstance(key, str) or not KEY_RE.match(key):
+    if not names.matches(KEY_RE, key):
         issues.add(field, KEY_RULE)
     issues.raise_if_any()
 

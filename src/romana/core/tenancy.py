@@ -16,22 +16,21 @@ Invariants:
   network of each IP family (in topology order) that admits it and still has a free id.
 * Every tenant carries its :class:`Isolation`, set when it is created and changed only by an
   admin; nothing else (no policy name, no label) decides how its endpoints are isolated.
+* Segment names of a tenant are unique ignoring case (:func:`romana.core.names.clash`); a
+  segment is looked up in the spelling it was created with.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from romana.core import addressing
+from romana.core import addressing, names
 from romana.core.errors import AlreadyExists, Conflict, Exhausted, InvalidInput, Issues, NotFound
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$")
-NAME_RULE = (
-    "must be 1-63 characters of letters, digits, '_', '.', '-', starting and ending alphanumeric"
-)
+NAME_RE = names.NAME_RE
+NAME_RULE = names.NAME_RULE
 DEFAULT_SEGMENT = "default"
 
 
@@ -162,7 +161,7 @@ class Tenant:
 
 
 def check_name(value: str, field_name: str, issues: Issues) -> None:
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not names.matches(NAME_RE, value):
         issues.add(field_name, NAME_RULE)
 
 
@@ -239,8 +238,10 @@ def add_segment(tenant: Tenant, segment: str, layouts: Mapping[str, addressing.L
     issues = Issues()
     check_name(segment, "segment", issues)
     issues.raise_if_any()
-    if segment in tenant.segments:
-        raise AlreadyExists(f"tenant {tenant.name!r} already has segment {segment!r}")
+    same = names.clash(segment, tenant.segments)
+    if same is not None:
+        # Unique ignoring case, so a segment cannot be mistaken for another by its spelling.
+        raise AlreadyExists(f"tenant {tenant.name!r} already has segment {same!r}")
     cap = segment_capacity(tenant, layouts)
     sid = lowest_free(tenant.segments.values(), 0, cap)
     if sid is None:

@@ -32,7 +32,7 @@ from romana.client import reach as reach_client
 from romana.core.policy import reach
 from romana.demo import cluster as cluster_mod
 from romana.demo import show
-from romana.demo.cluster import AGENT_USER, Cluster, Workload_
+from romana.demo.cluster import Cluster, Workload_, agent_user
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PROBE_PORT = 80
@@ -141,8 +141,8 @@ def run(console: Console, c: Cluster) -> int:
     step(console, "1. romanad on the embedded store (SQLite), topology with 2 racks")
     c.start_romanad(EXAMPLES / "demo-topology.json")
     console.print(f"romanad at {c.url} (in namespace {c.ctl.ns if c.ctl else '?'}); "
-                  f"admin credentials in {c.credentials}, agents log in as user "
-                  f"{AGENT_USER!r} (role agent)")  # fmt: skip
+                  f"admin credentials in {c.credentials}; each agent logs in as a user "
+                  f"bound to its host ({agent_user('host-1')!r} for host-1, ...)")  # fmt: skip
 
     step(console, "2. three hosts, one romana-agent each")
     c.start_agents()

@@ -33,7 +33,12 @@ T = TypeVar("T")
 CTL_IP = "198.18.0.200"
 ROMANAD_PORT = 9600  # inside the ctl namespace, so no clash with anything on the machine
 HOSTS = (("host-1", "1"), ("host-2", "2"), ("host-3", "2"))
-AGENT_USER = "agent"
+
+
+def agent_user(host: str) -> str:
+    """The agent-role user of ``host``'s agent: one per host, bound to it, so one node's
+    credential cannot act for another (docs/security.md, Roles)."""
+    return f"agent-{host}"
 
 
 def read_credentials(path: Path) -> tuple[str, str]:
@@ -51,13 +56,13 @@ class Admin:
     called directly on this object (``admin.list_hosts()``).
     """
 
-    def __init__(self, ctl_path: str, url: str, *, retries: int = 2) -> None:
+    def __init__(self, ctl_path: str, url: str, *, retries: int = 2, ca: str = "") -> None:
         self._ctl_path = ctl_path
         self._inside: list[contextlib.AbstractContextManager[None]] = []
         self._pool = concurrent.futures.ThreadPoolExecutor(1, initializer=self._enter)
         self.url = url
         self.client: Client = self.call(
-            lambda: Client(ClientSettings(url=(url,), retries=retries, timeout=10.0))
+            lambda: Client(ClientSettings(url=(url,), retries=retries, timeout=10.0, ca=ca))
         )
 
     def _enter(self) -> None:
@@ -81,10 +86,10 @@ class Admin:
         """Send the token of the admin in ``credentials`` with every later call."""
         self.call(lambda: self.client.login(*read_credentials(credentials)))
 
-    def create_agent_user(self) -> str:
-        """Create the agent-role user agents log in as (least privilege); its password."""
+    def create_agent_user(self, host: str) -> str:
+        """Create the agent-role user of ``host`` (:func:`agent_user`); its password."""
         password = secrets.token_urlsafe(18)
-        self.call(lambda: self.client.create_user(AGENT_USER, password, "agent"))
+        self.call(lambda: self.client.create_user(agent_user(host), password, "agent", host=host))
         return password
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -136,7 +141,6 @@ class Cluster:
     hosts: dict[str, Host] = field(default_factory=dict)
     agents: dict[str, subprocess.Popen[str]] = field(default_factory=dict)
     workloads: list[Workload_] = field(default_factory=list)
-    agent_password: str = ""
 
     def api(self, work: Callable[[Client], T]) -> T:
         assert self.admin is not None
@@ -155,6 +159,8 @@ class Cluster:
             sys.executable, "-m", "romana.api.main",
             "--store", f"sqlite:///{self.workdir / 'romanad.db'}",
             "--listen", f"{CTL_IP}:{ROMANAD_PORT}",
+            # The lab's underlay is a bridge between namespaces of this machine only.
+            "--allow-plaintext",
             "--advertise", self.url,
             "--initial-topology", str(topology),
             "--credentials-file", str(self.credentials),
@@ -164,7 +170,6 @@ class Cluster:
         self.admin = Admin(self.ctl.path, self.url)
         self.admin.wait_ready()
         self.admin.sign_in(self.credentials)
-        self.agent_password = self.admin.create_agent_user()
 
     @property
     def credentials(self) -> Path:
@@ -172,6 +177,7 @@ class Cluster:
         return self.workdir / "admin.credentials"
 
     def start_agents(self) -> None:
+        assert self.admin is not None
         for name, rack in HOSTS:
             host = self.lab.add_host(name)
             self.hosts[name] = host
@@ -183,7 +189,7 @@ class Cluster:
                 "--interface", host.ifname,
                 "--labels", f"rack={rack}",
                 "--url", self.url,
-                "--username", AGENT_USER,
+                "--username", agent_user(name),
                 "--socket", str(self.socket(name)),
                 "--state-dir", str(state / "state"),
                 "--pending-dir", str(state / "pending"),
@@ -193,7 +199,7 @@ class Cluster:
                 "--log-level", "warning",
             ]  # fmt: skip
             # The password travels in the environment, not in argv (which `ps` shows).
-            password = {"ROMANA_AGENT_PASSWORD": self.agent_password}
+            password = {"ROMANA_AGENT_PASSWORD": self.admin.create_agent_user(name)}
             self.agents[name] = self._daemon(host, argv, state / "agent.log", password)
         for name in self.agents:
             self._wait_agent(name)

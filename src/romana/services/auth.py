@@ -1,9 +1,9 @@
-"""Users, roles, signed tokens and the one authorisation rule.
+"""Users and signed tokens; the roles and the authorisation rule are :mod:`.authz`'s.
 
 Users live at ``auth/users/<username>``: role, tenant and the tenant's ``tenant_uid`` (tenant
-users only), a random ``uid``
-fixed at creation, a token ``generation`` (0 when absent), and a scrypt hash of the password
-(never the password). Tokens are ``<payload>.<signature>``: the payload is compact JSON
+users only), ``host`` (agent users only), a random ``uid`` fixed at creation, a token
+``generation`` (0 when absent), and a scrypt hash of the password (never the password:
+:mod:`.users`). Tokens are ``<payload>.<signature>``: the payload is compact JSON
 ``{"sub", "uid", "gen", "role", "tenant", "iat", "exp"}`` in unpadded base64url, the
 signature HMAC-SHA256 over the encoded payload with the current signing key
 (:mod:`romana.services.signing`: keys shared through the store, rotated without downtime).
@@ -21,18 +21,21 @@ Invariants:
   for an existing tenant, deleting the tenant deletes it (:mod:`romana.services.tenants`),
   and its tokens are accepted only while a tenant of that name has that uid. This costs one
   store read (the tenant record) per request of a tenant-role caller; other roles none.
+* An agent user is bound to one host name, given at creation and carried by every principal
+  its tokens yield (:mod:`.authz` scopes it to that host). An agent user of an earlier
+  release has no host: its logins and tokens are refused, saying to recreate it with one.
 * No token outlives ``token_ttl`` (finite and > 0), which is how long a rotated-out signing
   key must keep verifying.
 * Failed logins are indistinguishable: unknown user and wrong password give the same
   message and take the same time (a dummy hash is computed for unknown users).
-* :func:`authorize` is the whole permission matrix; handlers never compare roles themselves.
+* :func:`authorize` (re-exported from :mod:`.authz`) is the whole permission matrix;
+  handlers never compare roles themselves.
+* User names are unique ignoring case (checked in the creating transaction, guarded by the
+  whole user range), and none is ``romanad`` in any case; logins look names up exactly.
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
-import hmac
 import json
 import math
 import re
@@ -42,78 +45,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import tenancy
+from romana.core import names, tenancy
 from romana.core.errors import AlreadyExists, Conflict, Forbidden, Issues, NotFound, Unauthorized
 from romana.core.store import Compare, Delete, Put, Store
-from romana.services import keys, signing, txn
+from romana.services import keys, signing, txn, users
+from romana.services.authz import GRANTS as GRANTS
+from romana.services.authz import Action as Action
+from romana.services.authz import Principal as Principal
+from romana.services.authz import Role as Role
+from romana.services.authz import Scope as Scope
+from romana.services.authz import authorize as authorize
+from romana.services.authz import authorize_found as authorize_found
+from romana.services.authz import may as may
+from romana.services.users import User as User
+from romana.services.users import from_record
 
 USERS = keys.USERS
-USERNAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,63}$")
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024
+USERNAME_RULE = "must be 1-64 characters of letters, digits and _ . @ -, starting alphanumeric"
+USERNAME_PATTERN = names.register(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,63}$", USERNAME_RULE)
+USERNAME_RE = re.compile(USERNAME_PATTERN)
 MAX_TOKEN = 4096
 """Longer bearer tokens are refused before any decoding."""
 INTERNAL_USER = "romanad"
 """The ``internal`` user every romanad process mints its own tokens for (root registration)."""
-
-# scrypt with n=2**14, r=8 costs about 16 MiB and tens of milliseconds: cheap for a login,
-# expensive for a guesser.
-_SCRYPT = {"n": 1 << 14, "r": 8, "p": 1}
-
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    SERVICE = "service"
-    TENANT = "tenant"
-    AGENT = "agent"
-    INTERNAL = "internal"
-    """romanad's own identity (:data:`INTERNAL_USER`): may only register service instances.
-    It has no password, and no user can be created with it."""
-
-
-class Action(enum.StrEnum):
-    READ = "read"
-    """Read state; tenant-scoped when a tenant is named."""
-    WRITE = "write"
-    """Change state; tenant-scoped when a tenant is named."""
-    ALLOCATE = "allocate"
-    """Allocate or release addresses for a tenant."""
-    REGISTER_HOST = "register-host"
-    """Add a host or change its labels."""
-    MANAGE_USERS = "manage-users"
-    SET_ISOLATION = "set-isolation"
-    """Change how a tenant's endpoints are isolated: admin only, since it opens or closes
-    every endpoint of the tenant at once."""
-    REGISTER_SERVICE = "register-service"
-    """Register or deregister an instance of a service with the root: admin and romanad's
-    internal identity only, since clients send their calls (and tokens) to what is
-    registered."""
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    username: str
-    role: Role
-    tenant: str | None
-    uid: str
-    generation: int = 0
-    """Tokens minted at another generation are revoked."""
-    tenant_uid: str | None = None
-    """The uid of the tenant a tenant user belongs to; None for other roles (and for a tenant
-    user of an earlier release whose tenant was gone at upgrade: its tokens are refused)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The public form (no uid, no generation, no password hash)."""
-        return {"username": self.username, "role": str(self.role), "tenant": self.tenant}
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling, as established from a verified token."""
-
-    username: str
-    role: Role
-    tenant: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,60 +84,6 @@ class Token:
             "role": str(self.role),
             "tenant": self.tenant,
         }
-
-
-def authorize(principal: Principal, action: Action, tenant: str | None = None) -> None:
-    """Raise Forbidden unless ``principal`` may do ``action`` (on ``tenant``'s objects).
-
-    admin: everything. service: everything but users, changing a tenant's isolation (it
-    chooses one when it creates a tenant) and registering service instances. agent: read
-    everything, allocate, register hosts. tenant: read, write and allocate only objects of
-    its own tenant; nothing global. internal: register service instances, nothing else.
-    """
-    role = principal.role
-    if role is Role.ADMIN:
-        return
-    if role is Role.SERVICE and action not in (
-        Action.MANAGE_USERS,
-        Action.SET_ISOLATION,
-        Action.REGISTER_SERVICE,
-    ):
-        return
-    if role is Role.INTERNAL and action is Action.REGISTER_SERVICE:
-        return
-    if role is Role.AGENT and action in (Action.READ, Action.ALLOCATE, Action.REGISTER_HOST):
-        return
-    if (
-        role is Role.TENANT
-        and action in (Action.READ, Action.WRITE, Action.ALLOCATE)
-        and tenant is not None
-        and tenant == principal.tenant
-    ):
-        return
-    scope = f" of tenant {tenant!r}" if tenant is not None else ""
-    raise Forbidden(f"{role} user {principal.username!r} may not {action} objects{scope}")
-
-
-def authorize_found(principal: Principal, action: Action, tenant: str | None, missing: str) -> None:
-    """:func:`authorize` for an object a route fetched by id, key, address or name, of
-    ``tenant``: a tenant user asking about another tenant's object gets NotFound(``missing``),
-    the answer a missing object gets, so 403 versus 404 never tells whether it exists."""
-    if principal.role is Role.TENANT and tenant != principal.tenant:
-        raise NotFound(missing)
-    authorize(principal, action, tenant)
-
-
-def may(principal: Principal, action: Action, tenant: str | None = None) -> bool:
-    """:func:`authorize` as a predicate, for filtering lists."""
-    try:
-        authorize(principal, action, tenant)
-    except Forbidden:
-        return False
-    return True
-
-
-def _hash_password(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=64 << 20)
 
 
 def user_key(username: str) -> str:
@@ -211,17 +111,21 @@ class AuthService:
     # -- users ---------------------------------------------------------------------------
 
     def create_user(
-        self, username: str, password: str, role: str, tenant: str | None = None
+        self,
+        username: str,
+        password: str,
+        role: str,
+        tenant: str | None = None,
+        host: str | None = None,
     ) -> User:
+        """A new user; a tenant user needs ``tenant`` (an existing tenant), an agent user
+        ``host`` (the one host name it may act for), and no other role takes either."""
         issues = Issues()
-        if not isinstance(username, str) or not USERNAME_RE.match(username):
-            issues.add(
-                "username",
-                "must be 1-64 characters of letters, digits and _ . @ -, starting alphanumeric",
-            )
-        elif username == INTERNAL_USER:
+        if not names.matches(USERNAME_RE, username):
+            issues.add("username", USERNAME_RULE)
+        elif names.clash(username, (INTERNAL_USER,)):
             issues.add("username", "is reserved for romanad's own identity")
-        self._check_password(password, issues)
+        users.check_password(password, issues)
         parsed_role = Role(role) if role in set(Role) else None
         if parsed_role is None or parsed_role is Role.INTERNAL:
             creatable = (r.value for r in Role if r is not Role.INTERNAL)
@@ -233,14 +137,19 @@ class AuthService:
                 tenancy.check_name(tenant, "tenant", issues)
         elif tenant is not None:
             issues.add("tenant", f"only tenant users have a tenant, not {parsed_role} users")
+        users.check_host(parsed_role, host, issues)
         issues.raise_if_any()
         assert parsed_role is not None
-        record = self._record(username, password, parsed_role, tenant)
+        record = self._record(username, password, parsed_role, tenant, host)
 
         def attempt(w: txn.Writes) -> User:
-            if self._store.get(user_key(username)) is not None:
-                raise AlreadyExists(f"user {username!r} already exists")
+            stored = self._store.range(USERS)
+            same = names.clash(username, (str(u["username"]) for u in txn.loads_all(stored.items)))
+            if same is not None:
+                raise AlreadyExists(f"user {same!r} already exists")
             w.guard(user_key(username), None)
+            # Unique ignoring case: no user of any spelling was created meanwhile.
+            w.guard_range(USERS, stored.revision)
             bound = record
             if tenant is not None:
                 tkv = self._store.get(keys.tenant(tenant))
@@ -253,7 +162,7 @@ class AuthService:
                 w.guard(tkv.key, tkv)
                 bound = record | {"tenant_uid": str(txn.loads(tkv).get("uid", ""))}
             w.ops.append(Put(user_key(username), txn.dumps(bound)))
-            return _user(bound)
+            return from_record(bound)
 
         return txn.run(self._store, attempt, what=f"create user {username!r}")
 
@@ -264,9 +173,9 @@ class AuthService:
         password now stored; checked in the same transaction as the change.
         """
         issues = Issues()
-        self._check_password(password, issues)
+        users.check_password(password, issues)
         issues.raise_if_any()
-        new = self._password_record(password)
+        new = users.password_record(password)
 
         def attempt(w: txn.Writes) -> User:
             kv = self._store.get(user_key(username))
@@ -275,13 +184,13 @@ class AuthService:
             record = txn.loads(kv)
             if record["role"] == Role.INTERNAL:
                 raise Forbidden(f"user {username!r} is romanad's own identity: no password")
-            if current is not None and not _password_matches(record.get("password"), current):
+            if current is not None and not users.password_matches(record.get("password"), current):
                 raise Forbidden(f"the current password of user {username!r} is wrong")
             record["password"] = new
             record["generation"] = int(record.get("generation", 0)) + 1
             w.guard(user_key(username), kv)
             w.ops.append(Put(user_key(username), txn.dumps(record)))
-            return _user(record)
+            return from_record(record)
 
         return txn.run(self._store, attempt, what=f"set password of {username!r}")
 
@@ -296,7 +205,7 @@ class AuthService:
             record["generation"] = int(record.get("generation", 0)) + 1
             w.guard(user_key(username), kv)
             w.ops.append(Put(user_key(username), txn.dumps(record)))
-            return _user(record)
+            return from_record(record)
 
         return txn.run(self._store, attempt, what=f"revoke the tokens of {username!r}")
 
@@ -304,10 +213,10 @@ class AuthService:
         kv = self._store.get(user_key(username))
         if kv is None:
             raise NotFound(f"user {username!r} does not exist")
-        return _user(txn.loads(kv))
+        return from_record(txn.loads(kv))
 
     def list_users(self) -> list[User]:
-        return [_user(raw) for raw in txn.loads_all(self._store.range(USERS).items)]
+        return [from_record(raw) for raw in txn.loads_all(self._store.range(USERS).items)]
 
     def delete_user(self, username: str) -> User:
         """Delete a user, revoking its tokens; the last admin cannot be deleted."""
@@ -316,7 +225,7 @@ class AuthService:
             kv = self._store.get(user_key(username))
             if kv is None:
                 raise NotFound(f"user {username!r} does not exist")
-            user = _user(txn.loads(kv))
+            user = from_record(txn.loads(kv))
             if user.role is Role.ADMIN:
                 admins = [
                     a for a in self._store.range(USERS).items if txn.loads(a)["role"] == Role.ADMIN
@@ -340,7 +249,7 @@ class AuthService:
         if kv is not None:
             found = txn.loads(kv)
             if found["role"] == Role.INTERNAL or found.get("password") is not None:
-                return _user(found)
+                return from_record(found)
         record = txn.loads(kv) if kv is not None else {"uid": secrets.token_hex(8)}
         record.update(
             {
@@ -361,9 +270,11 @@ class AuthService:
         """A token for valid credentials; Unauthorized otherwise (same message either way)."""
         kv = self._store.get(user_key(username)) if isinstance(username, str) else None
         record = txn.loads(kv) if kv else None
-        if record is None or not _password_matches(record.get("password"), password):
+        if record is None or not users.password_matches(record.get("password"), password):
             raise Unauthorized("wrong username or password")
-        return self.mint(_user(record))
+        user = from_record(record)
+        users.check_bound(user)
+        return self.mint(user)
 
     def mint(self, user: User, ttl: float | None = None) -> Token:
         """A signed token for ``user`` (callers have authenticated it already), valid for
@@ -404,14 +315,15 @@ class AuthService:
         if not (math.isfinite(exp) and exp > self._clock()):
             raise Unauthorized("token has expired; log in again")
         kv = self._store.get(user_key(username))
-        user = _user(txn.loads(kv)) if kv else None
+        user = from_record(txn.loads(kv)) if kv else None
         if user is None or user.uid != uid:
             raise Unauthorized(f"token's user {username!r} no longer exists")
         if user.generation != generation:
             raise Unauthorized(f"token of user {username!r} has been revoked; log in again")
         if user.role is Role.TENANT:
             self._check_tenant(user)
-        return Principal(user.username, user.role, user.tenant)
+        users.check_bound(user)
+        return Principal(user.username, user.role, user.tenant, user.host)
 
     def _check_tenant(self, user: User) -> None:
         """Unauthorized unless the tenant ``user`` was created for still exists: same name,
@@ -437,25 +349,16 @@ class AuthService:
     # -- helpers -------------------------------------------------------------------------
 
     @staticmethod
-    def _check_password(password: str, issues: Issues) -> None:
-        if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            issues.add("password", f"must be {MIN_PASSWORD}-{MAX_PASSWORD} characters")
-
-    @staticmethod
-    def _password_record(password: str) -> dict[str, Any]:
-        salt = secrets.token_bytes(16)
-        digest = _hash_password(password, salt, **_SCRYPT)
-        return {"alg": "scrypt", **_SCRYPT, "salt": signing.b64(salt), "hash": signing.b64(digest)}
-
     def _record(
-        self, username: str, password: str, role: Role, tenant: str | None
+        username: str, password: str, role: Role, tenant: str | None, host: str | None
     ) -> dict[str, Any]:
         return {
             "username": username,
             "role": str(role),
             "tenant": tenant,
+            "host": host,
             "uid": secrets.token_hex(8),
-            "password": self._password_record(password),
+            "password": users.password_record(password),
         }
 
 
@@ -465,31 +368,8 @@ def check_ttl(name: str, value: float, issues: Issues) -> None:
         issues.add(name, f"must be a finite number of seconds > 0, not {value!r}")
 
 
-def _password_matches(stored: dict[str, Any] | None, password: str) -> bool:
-    """Whether ``password`` hashes to ``stored``; as slow for no stored password (an unknown
-    user, the internal user), so timing does not reveal which usernames exist."""
-    if not isinstance(password, str) or stored is None:
-        _hash_password("x", b"0" * 16, **_SCRYPT)
-        return False
-    salt, digest = signing.unb64(stored["salt"]), signing.unb64(stored["hash"])
-    candidate = _hash_password(password, salt, stored["n"], stored["r"], stored["p"])
-    return hmac.compare_digest(candidate, digest)
-
-
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a token may carry")
 
 
 _TOKEN_JSON = json.JSONDecoder(parse_constant=_no_constant)
-
-
-def _user(raw: dict[str, Any]) -> User:
-    tenant, tenant_uid = raw.get("tenant"), raw.get("tenant_uid")
-    return User(
-        str(raw["username"]),
-        Role(raw["role"]),
-        None if tenant is None else str(tenant),
-        str(raw["uid"]),
-        int(raw.get("generation", 0)),
-        None if tenant_uid is None else str(tenant_uid),
-    )

@@ -2,7 +2,17 @@
 
 The host view is what an agent reconciles from: its host record (prefixes, gateways), its
 route plan (with the prefixes it cannot route, ``skipped_routes``), the networks, every
-tenant, every policy, every address set (name → members), and the allocations on this host.
+tenant, the policies that can affect an endpoint on this host, the address sets they name
+(name → members), and the allocations on this host.
+
+A policy a tenant owns (:mod:`romana.core.policy.ids`: every target inside that tenant, so
+its id is ``<tenant>/<name>``) applies to that tenant's endpoints only: it is in the view of a
+host only while the host holds an allocation of that tenant, and ``policy_tenants`` lists
+those tenants. Every other policy (applied to hosts, CIDRs, address sets, several tenants) is
+in every view. So a tenant loading thousands of policies loads only the hosts its own
+endpoints are on. The agent does not answer an ADD for a tenant its view does not carry
+until it enforces a view that does (:mod:`romana.agent.endpoints`); the allocation that ADD
+makes is what wakes the host's long poll for it.
 
 Invariants:
 
@@ -11,21 +21,26 @@ Invariants:
   Under a sustained stream of writes the earliest reading is reported, which can only make
   an agent fetch again, never miss a change.
 * A change is *relevant* to a host unless it is a service registration, a user or key, a
-  stored Kubernetes object, or an address slot of another host
-  (:meth:`HostViewService.relevant`); so policies, tenants and address-set members are
-  relevant to every host. Waiting returns early only for relevant changes; the revision of
-  the returned view moves with every store change.
+  stored Kubernetes object, a quota or usage counter, an address slot of another host, a
+  policy of a tenant the host held no allocation of when the wait began, or an address set
+  no policy of its view names (:meth:`HostViewService.relevant`); tenants are relevant to
+  every host. A tenant's first allocation on the host is an address slot of the host, so
+  it wakes the wait, and the view then read carries that tenant's policies. Waiting
+  returns early only for relevant changes; the revision of the returned view moves with
+  every store change.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from romana.core import errors
-from romana.core.store import Event, Store
-from romana.services import keys
+from romana.core.policy import ids
+from romana.core.store import Event, KeyValue, Store
+from romana.services import keys, policy, txn
 from romana.services.addresssets import AddressSetService
 from romana.services.ipam import IpamService
 from romana.services.policy import PolicyService
@@ -33,7 +48,39 @@ from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 
 CONSISTENT_READ_ATTEMPTS = 5
-_IGNORED = (keys.REGISTRY, keys.AUTH, keys.IPAM_KEYS, keys.KUBE)
+# The policy generation is written with every policy change, whose own key decides; quota
+# and usage keys change what romanad refuses, never what an agent enforces.
+_IGNORED = (
+    keys.REGISTRY,
+    keys.AUTH,
+    keys.IPAM_KEYS,
+    keys.KUBE,
+    keys.QUOTAS,
+    keys.USAGE,
+    policy.GENERATION,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HostScope:
+    """What a host's view depends on, read when a wait begins (:meth:`HostViewService.scope`)."""
+
+    indices: Mapping[str, int]
+    """The host's index per network: address slots of other indices are other hosts'."""
+    tenants: frozenset[str]
+    """Tenants with an allocation on the host: whose own policies its view carries."""
+    address_sets: frozenset[str]
+    """The address sets the policies of its view name."""
+
+
+def carried(items: Sequence[KeyValue], tenants: frozenset[str]) -> list[dict[str, Any]]:
+    """The stored policies a host with allocations of ``tenants`` needs; only those parsed."""
+    out = []
+    for kv in items:
+        who = ids.owner_of_id(kv.key[len(keys.POLICIES) :])
+        if who is None or who in tenants:
+            out.append(txn.loads(kv))
+    return out
 
 
 def route_document(plan: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,27 +133,47 @@ class HostViewService:
     def _read(self, host: str) -> dict[str, Any]:
         host_record = self._topology.get_host(host)
         plan = route_document(self._topology.route_plan(host))
+        endpoints = [a.to_dict() for a in self._ipam.list_all(host=host)]
+        present = frozenset(str(e["tenant"]) for e in endpoints)
+        policies = carried(self._store.range(keys.POLICIES).items, present)
+        names = {name for p in policies for name in ids.named_sets(p)}
         return {
             "host": host_record,
             "networks": self._topology.networks(),
             "routes": plan["routes"],
             "skipped_routes": plan["skipped"],
             "tenants": [t.to_dict() for t in self._tenants.list_all()],
-            "policies": self._policies.list_all(),
-            "address_sets": self._sets.list_all(),
-            "endpoints": [a.to_dict() for a in self._ipam.list_all(host=host)],
+            "policies": policies,
+            "policy_tenants": sorted(present),
+            "address_sets": {k: v for k, v in self._sets.list_all().items() if k in names},
+            "endpoints": endpoints,
         }
 
-    def indices(self, host: str) -> dict[str, int]:
-        """The host's index per network, for :meth:`relevant`; NotFound for an unknown host."""
-        return self._topology.view().host_indices(host)
+    def scope(self, host: str) -> HostScope:
+        """What decides which changes are :meth:`relevant` to ``host`` now; NotFound for a
+        host the topology does not hold."""
+        view = self._topology.view()
+        indices = view.host_indices(host)
+        present: set[str] = set()
+        for network, index in indices.items():
+            slots = self._store.range(keys.addr_host(network, index)).items
+            tids = {keys.parse_addr(kv.key)[2] for kv in slots}
+            for tid in tids:
+                kv = self._store.get(keys.tenant_id(network, tid))
+                if kv is not None:
+                    present.add(kv.value.decode())
+        tenants = frozenset(present)
+        policies = carried(self._store.range(keys.POLICIES).items, tenants)
+        sets = frozenset(name for p in policies for name in ids.named_sets(p))
+        return HostScope(indices, tenants, sets)
 
     @staticmethod
-    def relevant(indices: Mapping[str, int], event: Event) -> bool:
-        """Whether ``event`` may change the view of the host with these ``indices``.
+    def relevant(scope: HostScope, event: Event) -> bool:
+        """Whether ``event`` may change the view of the host of ``scope``.
 
         Allocation records are ignored because every allocation or release also writes the
-        address slots, whose keys name the host index.
+        address slots, whose keys name the host index. A policy's key names its owning
+        tenant, so a deleted policy is judged as a written one is.
         """
         if not event.key.startswith(keys.ROOT) or event.key.startswith(_IGNORED):
             return False
@@ -115,13 +182,18 @@ class HostViewService:
                 network, index, *_ = keys.parse_addr(event.key)
             except ValueError:
                 return True
-            return indices.get(network) == index
+            return scope.indices.get(network) == index
+        if event.key.startswith(keys.POLICIES):
+            who = ids.owner_of_id(event.key[len(keys.POLICIES) :])
+            return who is None or who in scope.tenants
+        if event.key.startswith(keys.ADDRESS_SETS):
+            return event.key[len(keys.ADDRESS_SETS) :] in scope.address_sets
         return True
 
     def wait(self, host: str, after: int, timeout: float) -> dict[str, Any]:
         """The view, once a relevant change after revision ``after`` happened or ``timeout``
         seconds passed (blocking; the HTTP layer shares one watch among its waiters instead)."""
-        indices = self.indices(host)
+        scope = self.scope(host)
         cursor = after + 1
         remaining = timeout
         deadline = time.monotonic() + timeout
@@ -130,7 +202,7 @@ class HostViewService:
                 events = self._store.watch(keys.ROOT, cursor, remaining)
             except errors.Compacted:
                 break
-            if not events or any(self.relevant(indices, e) for e in events):
+            if not events or any(self.relevant(scope, e) for e in events):
                 break
             cursor = events[-1].revision + 1
             remaining = deadline - time.monotonic()

@@ -3,7 +3,9 @@
 An allocation is stored twice in one transaction: under its key (the record callers look up)
 and under each address slot (``ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``),
 whose create-if-absent guard is what makes an address impossible to hand out twice, across
-processes and replicas alike.
+processes and replicas alike. The same transaction rewrites the tenant's allocation counter
+(:mod:`romana.services.quotas`), guarded, so no number of concurrent allocations can take a
+tenant past its allocation quota.
 
 A blackout never covers an allocated address. Allocation guards the blackouts key it read; a
 blackout change reads the address keys its new ranges could hold and guards that range
@@ -18,9 +20,9 @@ import threading
 from collections.abc import Callable, Sequence
 
 from romana.core import addressing, ipam, tenancy
-from romana.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
+from romana.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, QuotaExceeded
 from romana.core.store import Delete, KeyValue, Put, Store
-from romana.services import keys, txn
+from romana.services import keys, quotas, txn
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 
@@ -54,6 +56,7 @@ class IpamService:
         self._store = store
         self._topology = topology
         self._tenants = tenants
+        self._quotas = quotas.QuotaService(store)
         self._lock = threading.Lock()
         self._records: dict[str, KeyValue | None] = {}
         self._tenants_parsed: dict[str, tuple[int, tenancy.Tenant]] = {}
@@ -123,7 +126,7 @@ class IpamService:
         def attempt(w: txn.Writes) -> tuple[ipam.Allocation, bool]:
             try:
                 return allocate_once(w)
-            except (NotFound, InvalidInput):
+            except (NotFound, InvalidInput, QuotaExceeded):
                 if w.attempt == 0:
                     raise txn.Retry from None  # perhaps only the cache is stale: re-read
                 raise
@@ -164,6 +167,11 @@ class IpamService:
                     f"host {host!r} has no prefix in any network of tenant {tenant!r} "
                     f"({', '.join(sorted(ten.ids)) or 'none'})"
                 )
+            # Checked after the address is chosen so that an exhausted block still says so.
+            limits = self._quotas.guarded_limits(w, tenant, lambda k: self._cached(k, fresh))
+            held = self._quotas.allocations_held(w, tenant)
+            quotas.refuse_over(tenant, "allocations", limits.allocations, held)
+            w.ops.append(Put(keys.allocation_usage(tenant), txn.dumps(held + 1)))
             alloc = ipam.Allocation(key, host, tenant, segment, tuple(addresses))
             w.guard(keys.alloc_key(key), None)
             w.guard(keys.tenant(tenant), tkv)
@@ -185,6 +193,12 @@ class IpamService:
             alloc = ipam.Allocation.from_dict(raw)
             w.guard(keys.alloc_key(key), kv)
             w.ops.append(Delete(keys.alloc_key(key)))
+            counter = self._store.get(keys.allocation_usage(alloc.tenant))
+            if counter is not None:
+                # Absent: an earlier release's tenant, counted at its next allocation.
+                w.guard(counter.key, counter)
+                held = max(0, int(txn.loads(counter)) - 1)
+                w.ops.append(Put(counter.key, txn.dumps(held)))
             # The record names its own address keys, so a release never depends on the
             # current topology decoding the addresses the same way it did at allocation.
             w.ops.extend(Delete(slot) for slot in raw.get("slots", ()))

@@ -9,7 +9,10 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/tenant-ids/<network>/<id>``                  tenant name holding that id
 ``/romana/v1/ipam/keys/<key>``                            allocation JSON
 ``/romana/v1/ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``  allocation key
-``/romana/v1/policies/<id>``                              policy JSON
+``/romana/v1/policies/<name>``                            a global policy's JSON (id ``<name>``)
+``/romana/v1/policies/<tenant>/<name>``                   JSON of a policy tenant ``<tenant>`` owns
+                                                          (id ``<tenant>/<name>``; see
+                                                          :mod:`romana.core.policy.ids`)
 ``/romana/v1/policy-generation``                          bumped on every policy change
 ``/romana/v1/address-sets/<name>``                        members of a label-selector set (JSON)
 ``/romana/v1/kube/namespaces``                            Kubernetes namespaces (JSON list)
@@ -17,6 +20,12 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/kube/networkpolicies/<namespace>``           its NetworkPolicies (JSON list)
 ``/romana/v1/kube/derived``                               what syncs derived from them: policy
                                                           ids, set names, the segment label
+``/romana/v1/quotas/defaults``                            quota defaults an admin set (JSON object
+                                                          of policies, allocations, segments)
+``/romana/v1/quotas/tenants/<tenant>``                    that tenant's overrides (same shape,
+                                                          only the quotas it overrides)
+``/romana/v1/usage/<tenant>/allocations``                 how many allocations the tenant holds
+                                                          (JSON integer, written with each one)
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
 ``/romana/v1/auth/users/<name>``                          user (role, tenant and its uid, scrypt
                                                           hash, token generation)
@@ -43,6 +52,10 @@ KUBE_NAMESPACES = KUBE + "namespaces"
 KUBE_PODS = KUBE + "pods/"
 KUBE_POLICIES = KUBE + "networkpolicies/"
 KUBE_DERIVED = KUBE + "derived"
+QUOTAS = ROOT + "quotas/"
+QUOTA_DEFAULTS = QUOTAS + "defaults"
+QUOTA_TENANTS = QUOTAS + "tenants/"
+USAGE = ROOT + "usage/"
 REGISTRY = ROOT + "registry/"
 AUTH = ROOT + "auth/"
 USERS = AUTH + "users/"
@@ -97,8 +110,22 @@ def parse_addr(key: str) -> tuple[str, int, int, int, int]:
     return network, int(host), int(tid), int(seg), int(ordinal)
 
 
+def quota(tenant_: str) -> str:
+    return QUOTA_TENANTS + tenant_
+
+
+def allocation_usage(tenant_: str) -> str:
+    return f"{USAGE}{tenant_}/allocations"
+
+
 def policy(pid: str) -> str:
+    """The key of the policy ``pid``: an owned id's tenant is a path part of its key."""
     return POLICIES + pid
+
+
+def tenant_policies(tenant: str) -> str:
+    """Prefix of every policy ``tenant`` owns (none of a global policy's keys starts so)."""
+    return f"{POLICIES}{tenant}/"
 
 
 def address_set(name: str) -> str:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from romana.core.errors import AlreadyExists, Conflict, NotFound, RomanaError
+from romana.core.policy import ids, kubernetes
 from romana.core.policy import kubeobjects as ko
-from romana.core.policy import kubernetes
 from romana.core.store import Store
 from romana.services import keys, kubestore
 from romana.services.addresssets import AddressSetService
@@ -66,9 +66,11 @@ class Romanad(Protocol):
     def ensure_host(self, name: str, ip: str, labels: Mapping[str, str]) -> None: ...
     def remove_host(self, name: str) -> None: ...
     def policies(self) -> dict[str, dict[str, Any]]:
-        """The ``kube.*`` policies by id."""
+        """The policies named ``kube.*``, by id (``<namespace>/kube.<namespace>.<name>``)."""
 
-    def put_policy(self, document: Mapping[str, Any]) -> None: ...
+    def put_policy(self, pid: str, document: Mapping[str, Any]) -> None:
+        """Store ``document`` (a translation's canonical JSON) as policy ``pid``."""
+
     def remove_policy(self, pid: str) -> None: ...
     def address_sets(self) -> dict[str, list[str]]: ...
     def put_address_set(self, name: str, members: Sequence[str]) -> None: ...
@@ -127,11 +129,11 @@ class ServicesRomanad:
         return {
             p["id"]: p
             for p in self.policy_service.list_all()
-            if str(p.get("id", "")).startswith(kubernetes.PREFIX)
+            if str(p.get("name", "")).startswith(kubernetes.PREFIX)
         }
 
-    def put_policy(self, document: Mapping[str, Any]) -> None:
-        self.policy_service.put(str(document["name"]), dict(document))
+    def put_policy(self, pid: str, document: Mapping[str, Any]) -> None:
+        self.policy_service.put(pid, dict(document))
 
     def remove_policy(self, pid: str) -> None:
         with contextlib.suppress(NotFound):
@@ -239,7 +241,7 @@ def _policies_and_sets(
     """The ``kube.*`` policies and sets of these objects, and their record (what ``romana
     explain`` answers from).
 
-    Only what syncs derived — the names the stored record lists (:class:`kubestore.Derived`)
+    Only what syncs derived — the ids the stored record lists (:class:`kubestore.Derived`)
     — is ever removed: a policy or set someone else stored under a ``kube.`` name is left
     alone (a name proves nothing about who owns it). The names are written ahead: before any
     policy or set is written, the record lists what was derived before and what is about to
@@ -248,7 +250,7 @@ def _policies_and_sets(
     stored = r.kube_objects()
     earlier = _earlier(stored, settings)
     translation = kubernetes.translate(policies, namespaces, pods, settings)
-    desired = {p.name: p.to_dict() for p in translation.policies}
+    desired = {ids.policy_id(p): p.to_dict() for p in translation.policies}
     members = {
         name: [str(n) for n in nets]
         for name, nets in kubernetes.address_sets(translation.sets, pods).items()
@@ -260,7 +262,7 @@ def _policies_and_sets(
     current = r.policies()
     for pid, doc in desired.items():
         if {k: v for k, v in current.get(pid, {}).items() if k != "id"} != doc:
-            r.put_policy(doc)
+            r.put_policy(pid, doc)
     for pid in sorted(set(current) - set(desired)):
         if pid in earlier.policies or _marker_of_kubernetes_tenant(tenants, current[pid]):
             r.remove_policy(pid)
@@ -299,7 +301,7 @@ def _earlier(stored: Mapping[str, Any], settings: kubernetes.Settings) -> kubest
         return kubestore.Derived()
     done = kubernetes.translate(policies, namespaces, pods, settings)
     return kubestore.Derived(
-        frozenset(p.name for p in done.policies),
+        frozenset(ids.policy_id(p) for p in done.policies),
         frozenset(done.sets) | {kubernetes.NOTHING},
         settings.segment_label,
     )

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from romana.core import names
 from romana.core.errors import Issues, NotFound
 from romana.core.store import Compare, Delete, Put, Store
 from romana.services import keys, txn
@@ -31,7 +32,10 @@ SERVICES = ("root", "auth", "tenant", "topology", "ipam", "policy", "route", "ag
 """Every service romanad can run, in the order ``--services`` lists them by default."""
 
 INSTANCE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-URL_RE = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+URL_RULE = "must be an absolute http:// or https:// URL"
+URL_PATTERN = names.register(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", URL_RULE)
+URL_MAX = 2048
+URL_RE = re.compile(URL_PATTERN)
 MIN_TTL = 1.0
 MAX_TTL = 3600.0
 
@@ -97,8 +101,8 @@ class RegistryService:
         """Create or refresh a registration; it stays live for ``ttl`` seconds."""
         issues = Issues()
         check_identity(name, instance, issues)
-        if not isinstance(url, str) or not URL_RE.match(url):
-            issues.add("url", "must be an absolute http:// or https:// URL")
+        if not names.matches(URL_RE, url) or len(url) > URL_MAX:
+            issues.add("url", URL_RULE)
         if not MIN_TTL <= ttl <= MAX_TTL:
             issues.add("ttl", f"must be between {MIN_TTL:g} and {MAX_TTL:g} seconds")
         for i, cap in enumerate(capabilities):

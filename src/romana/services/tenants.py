@@ -9,8 +9,13 @@ Invariants:
 * Every tenant created here has a random ``uid``, never changed; tenant users store it
   (:mod:`romana.services.auth`) and their tokens work only while the tenant with that uid
   exists. :meth:`TenantService.record_uids` gives one to a tenant an earlier release stored.
+* Tenant names are unique ignoring case, checked in the transaction that creates the tenant
+  (guarded by the whole tenant range); lookups are exact.
 * Deleting a tenant deletes its tenant users in the same transaction, so their tokens stop
-  working at once and a later tenant of the same name starts with no users.
+  working at once and a later tenant of the same name starts with no users; its quota
+  overrides and allocation counter go with it.
+* A segment beyond the tenant's segment quota is refused (:mod:`romana.services.quotas`);
+  the count is the tenant record's own, which every segment change guards.
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from romana.core import tenancy
+from romana.core import names, tenancy
 from romana.core.errors import AlreadyExists, Conflict, Issues, NotFound
 from romana.core.policy import kubernetes
 from romana.core.store import Delete, Put, Store
-from romana.services import keys, policy, txn
+from romana.services import keys, policy, quotas, txn
 from romana.services.topology import TopologyService
 
 UPGRADED = tenancy.Isolation(tenancy.Mode.ROMANA, tenancy.Segments.OPEN)
@@ -34,6 +39,7 @@ class TenantService:
     def __init__(self, store: Store, topology: TopologyService) -> None:
         self._store = store
         self._topology = topology
+        self._quotas = quotas.QuotaService(store)
 
     def get(self, name: str) -> tenancy.Tenant:
         kv = self._store.get(keys.tenant(name))
@@ -61,11 +67,13 @@ class TenantService:
         issues.raise_if_any()
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            existing = self._store.get(keys.tenant(name))
-            if existing is not None:
-                raise AlreadyExists(f"tenant {name!r} already exists")
+            stored = self._store.range(keys.TENANTS)
+            others = [tenancy.Tenant.from_dict(raw) for raw in txn.loads_all(stored.items)]
+            same = names.clash(name, (t.name for t in others))
+            if same is not None:
+                raise AlreadyExists(f"tenant {same!r} already exists")
             if external_id:
-                for other in self.list_all():
+                for other in others:
                     if other.external_id == external_id:
                         raise AlreadyExists(
                             f"external_id {external_id!r} is already used by tenant {other.name!r}"
@@ -85,11 +93,15 @@ class TenantService:
                 uid=secrets.token_hex(8),
             )
             w.guard(keys.tenant(name), None)
+            # No tenant created meanwhile, so none of another spelling either.
+            w.guard_range(keys.TENANTS, stored.revision)
             w.guard(keys.TOPOLOGY, view.kv)
             for net, tid in ids.items():
                 w.guard(keys.tenant_id(net, tid), None)
                 w.ops.append(Put(keys.tenant_id(net, tid), name.encode()))
             w.ops.append(Put(keys.tenant(name), txn.dumps(tenant.to_dict())))
+            # Counted from here on; a counter a deleted namesake left must not carry over.
+            w.ops.append(Put(keys.allocation_usage(name), txn.dumps(0)))
             return tenant
 
         return txn.run(self._store, attempt, what=f"create tenant {name!r}")
@@ -101,8 +113,12 @@ class TenantService:
         except NotFound:
             try:
                 return self.create(name)
-            except AlreadyExists:
-                return self.get(name)
+            except AlreadyExists as exists:
+                # Created concurrently: that tenant. Another spelling of it stays refused.
+                try:
+                    return self.get(name)
+                except NotFound:
+                    raise exists from None
 
     def delete(self, name: str) -> tenancy.Tenant:
         """Delete a tenant holding no addresses, and its tenant users with it."""
@@ -117,6 +133,7 @@ class TenantService:
                 raise Conflict(f"tenant {name!r} still holds {held} addresses; release them first")
             w.guard(keys.tenant(name), kv)
             w.ops.append(Delete(keys.tenant(name)))
+            w.ops += [Delete(keys.quota(name)), Delete(keys.allocation_usage(name))]
             for net, tid in tenant.ids.items():
                 w.ops.append(Delete(keys.tenant_id(net, tid)))
             for user in self._store.range(keys.USERS).items:
@@ -219,6 +236,8 @@ class TenantService:
             tenant = tenancy.Tenant.from_dict(txn.loads(kv))
             view = self._topology.view()
             updated = tenancy.add_segment(tenant, segment, view.layouts)
+            limit = self._quotas.guarded_limits(w, tenant_name, self._store.get).segments
+            quotas.refuse_over(tenant_name, "segments", limit, len(tenant.segments))
             w.guard(keys.tenant(tenant_name), kv)
             # The segment id must fit the widths it was chosen under.
             w.guard(keys.TOPOLOGY, view.kv)
@@ -234,7 +253,11 @@ class TenantService:
         try:
             return self.add_segment(tenant_name, segment)
         except AlreadyExists:
-            return self.get(tenant_name)
+            # Added concurrently: that segment; another spelling of it stays refused.
+            tenant = self.get(tenant_name)
+            if segment in tenant.segments:
+                return tenant
+            raise
 
     def remove_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:

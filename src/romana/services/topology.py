@@ -101,7 +101,7 @@ class TopologyService:
             return TopologyView(None, EMPTY)
         if cached.kv is not None and cached.kv.mod_revision == kv.mod_revision:
             return cached
-        fresh = TopologyView(kv, topology.parse(txn.loads(kv)))
+        fresh = TopologyView(kv, topology.from_json_dict(txn.loads(kv)))
         with self._lock:
             self._cached = fresh
         return fresh

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from romana.dataplane import netns as netns_mod
-from romana.demo.cluster import AGENT_USER, Admin
+from romana.demo.cluster import Admin, agent_user
 from romana.integrations.cni import agentapi
 from support import topologies
 from support.netns import Host, Lab, Workload
@@ -137,7 +137,7 @@ class Agent:
             "--url",
             self.url,
             "--username",
-            AGENT_USER,
+            agent_user(self.host.name),
             "--socket",
             self.socket,
             "--state-dir",
@@ -252,7 +252,8 @@ class AgentCluster:
     endpoints: list[Endpoint] = field(default_factory=list)
     romanad: subprocess.Popen[str] | None = None
     admin: Admin | None = None
-    agent_password: str = ""
+    agent_passwords: dict[str, str] = field(default_factory=dict)
+    """Host name → the password of its agent user (one per host, bound to it)."""
 
     @property
     def api(self) -> Admin:
@@ -267,9 +268,14 @@ class AgentCluster:
         if self.admin is None:
             self.admin = Admin(self.ctl.path, self.url, retries=1)
         self.admin.wait_ready()
-        if not self.agent_password:  # the first start; a restart keeps the store's users
+        if not self.agent_passwords:  # the first start; a restart keeps the store's users
             self.admin.sign_in(self.workdir / "romanad.credentials")
-            self.agent_password = self.admin.create_agent_user()
+
+    def agent_password(self, host: str) -> str:
+        """The password of ``host``'s agent user, created on first use."""
+        if host not in self.agent_passwords:
+            self.agent_passwords[host] = self.api.create_agent_user(host)
+        return self.agent_passwords[host]
 
     def kill_romanad(self) -> None:
         """SIGKILL by PID (a graceful stop would wait out the agents' long polls)."""
@@ -343,6 +349,7 @@ def cluster(
             f"sqlite:///{workdir / 'romanad.db'}",
             "--listen",
             f"{ctl.underlay_ip}:{port}",
+            "--allow-plaintext",  # the underlay exists only inside the lab's namespaces
             "--advertise",
             url,
             "--initial-topology",
@@ -368,7 +375,7 @@ def cluster(
                     f"rack={rack}",
                     interval,
                     log_level=log_level,
-                    password=made.agent_password,
+                    password=made.agent_password(host.name),
                 )
                 made.agents[host.name] = agent.start(ready=False)
             for agent in made.agents.values():

@@ -7,7 +7,14 @@ import json
 
 import pytest
 
-from romana.core.errors import AlreadyExists, Conflict, Forbidden, InvalidInput, Unauthorized
+from romana.core.errors import (
+    AlreadyExists,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+)
 from romana.core.store import Put, Store
 from romana.services import auth, keys, txn
 from romana.services.auth import Action, AuthService, Principal, Role
@@ -127,41 +134,80 @@ def test_user_validation_reports_every_problem(store: Store) -> None:
     with pytest.raises(InvalidInput, match="tenant: is required"):
         svc.create_user("t", "long-enough", "tenant")
     with pytest.raises(InvalidInput, match="only tenant users have a tenant"):
-        svc.create_user("a", "long-enough", "agent", "web")
-    svc.create_user("a", "long-enough", "agent")
-    with pytest.raises(AlreadyExists):
+        svc.create_user("a", "long-enough", "agent", "web", host="h1")
+    with pytest.raises(InvalidInput, match="host: is required for an agent user"):
         svc.create_user("a", "long-enough", "agent")
+    with pytest.raises(InvalidInput, match="host: only agent users have a host"):
+        svc.create_user("s", "long-enough", "service", host="h1")
+    with pytest.raises(InvalidInput, match="host: must be"):
+        svc.create_user("a", "long-enough", "agent", host="-h1")
+    assert svc.create_user("a", "long-enough", "agent", host="h1").host == "h1"
+    with pytest.raises(AlreadyExists):
+        svc.create_user("a", "long-enough", "agent", host="h1")
 
 
 ADMIN = Principal("a", Role.ADMIN, None)
 SERVICE = Principal("s", Role.SERVICE, None)
-AGENT = Principal("g", Role.AGENT, None)
+AGENT = Principal("g", Role.AGENT, None, "h1")
 TENANT = Principal("t", Role.TENANT, "web")
 
 
 @pytest.mark.parametrize(
-    ("who", "action", "tenant", "allowed"),
+    ("who", "action", "tenant", "host", "allowed"),
     [
-        (ADMIN, Action.MANAGE_USERS, None, True),
-        (SERVICE, Action.MANAGE_USERS, None, False),
-        (SERVICE, Action.WRITE, None, True),
-        (AGENT, Action.READ, None, True),
-        (AGENT, Action.ALLOCATE, "web", True),
-        (AGENT, Action.REGISTER_HOST, None, True),
-        (AGENT, Action.WRITE, None, False),
-        (TENANT, Action.READ, "web", True),
-        (TENANT, Action.ALLOCATE, "web", True),
-        (TENANT, Action.WRITE, "web", True),
-        (TENANT, Action.READ, "db", False),
-        (TENANT, Action.ALLOCATE, "db", False),
-        (TENANT, Action.READ, None, False),
-        (TENANT, Action.REGISTER_HOST, None, False),
+        (ADMIN, Action.MANAGE_USERS, None, None, True),
+        (SERVICE, Action.MANAGE_USERS, None, None, False),
+        (SERVICE, Action.WRITE, None, None, True),
+        (SERVICE, Action.READ_TOPOLOGY, None, None, True),
+        (AGENT, Action.READ, None, "h1", True),
+        (AGENT, Action.READ, None, "h2", False),
+        (AGENT, Action.READ, None, None, False),
+        (AGENT, Action.READ, "web", None, False),
+        (AGENT, Action.READ_TOPOLOGY, None, None, True),
+        (AGENT, Action.ALLOCATE, "web", "h1", True),
+        (AGENT, Action.ALLOCATE, "web", "h2", False),
+        (AGENT, Action.REGISTER_HOST, None, "h1", True),
+        (AGENT, Action.REGISTER_HOST, None, "h2", False),
+        (AGENT, Action.WRITE, None, "h1", False),
+        (AGENT, Action.MANAGE_USERS, None, "h1", False),
+        (TENANT, Action.READ, "web", None, True),
+        (TENANT, Action.ALLOCATE, "web", "h2", True),
+        (TENANT, Action.WRITE, "web", None, True),
+        (TENANT, Action.READ, "db", None, False),
+        (TENANT, Action.ALLOCATE, "db", None, False),
+        (TENANT, Action.READ, None, None, False),
+        (TENANT, Action.READ_TOPOLOGY, None, None, False),
+        (TENANT, Action.REGISTER_HOST, None, None, False),
     ],
 )
 def test_authorize_matrix(
-    who: Principal, action: Action, tenant: str | None, allowed: bool
+    who: Principal, action: Action, tenant: str | None, host: str | None, allowed: bool
 ) -> None:
-    assert auth.may(who, action, tenant) is allowed
+    assert auth.may(who, action, tenant, host) is allowed
     if not allowed:
         with pytest.raises(Forbidden):
-            auth.authorize(who, action, tenant)
+            auth.authorize(who, action, tenant, host)
+
+
+def test_an_agent_is_refused_naming_the_host_it_is_bound_to() -> None:
+    with pytest.raises(Forbidden, match="bound to host 'h1' and may not register-host"):
+        auth.authorize(AGENT, Action.REGISTER_HOST, None, "h2")
+
+
+def test_another_hosts_object_fetched_by_key_is_not_found_for_an_agent() -> None:
+    with pytest.raises(NotFound, match="no allocation"):
+        auth.authorize_found(AGENT, Action.READ, "web", "no allocation", "h2")
+    auth.authorize_found(AGENT, Action.READ, "web", "no allocation", "h1")
+    with pytest.raises(Forbidden):
+        auth.authorize_found(AGENT, Action.WRITE, "web", "no allocation", "h1")
+
+
+def test_an_agent_user_of_an_earlier_release_is_refused(store: Store) -> None:
+    svc = AuthService(store)
+    svc.create_user("old", "long-enough", "agent", host="h1")
+    kv = store.get(auth.user_key("old"))
+    assert kv is not None
+    record = {k: v for k, v in json.loads(kv.value).items() if k != "host"}
+    store.txn([], [Put(auth.user_key("old"), json.dumps(record).encode())])
+    with pytest.raises(Unauthorized, match=r"bound to no host.*--role agent --host HOST"):
+        svc.login("old", "long-enough")

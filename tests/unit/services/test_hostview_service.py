@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import pytest
 
 from romana.core.errors import NotFound
+from romana.core.store import Event, EventType
+from romana.services import keys
+from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
 from romana.services.policy import PolicyService
 from romana.services.registry import RegistryService
@@ -73,3 +77,80 @@ def test_wait_ignores_other_hosts_allocations_and_registrations(svc: Services) -
     thread.join()
     assert time.monotonic() - started >= 0.75
     assert view["endpoints"] == []
+
+
+def _policy(name: str, applied_to: list[dict[str, str]], uses: str = "") -> dict[str, object]:
+    peer: dict[str, str] = {"address_set": uses} if uses else {"peer": "any"}
+    return {
+        "name": name,
+        "applied_to": applied_to,
+        "ingress": [{"peers": [peer], "rules": [{"protocol": "tcp", "ports": [80]}]}],
+    }
+
+
+def test_a_view_carries_only_the_policies_of_tenants_with_an_endpoint_there(
+    svc: Services,
+) -> None:
+    """Issue "one tenant can load every agent": another tenant's policies stay away."""
+    hv = _hostview(svc)
+    policies = PolicyService(svc.store)
+    for name in ("noisy", "web"):
+        svc.tenants.create(name)
+    svc.ipam.allocate("web-pod", "h2", "web")
+    svc.ipam.allocate("noisy-pod", "h1", "noisy")
+    policies.add([_policy(f"p{i}", [{"tenant": "noisy"}], uses=f"s{i}") for i in range(50)])
+    policies.add(_policy("web-own", [{"tenant": "web"}], uses="kube.web"))
+    policies.add(_policy("everywhere", [{"dest": "host"}]))
+    policies.add(_policy("two", [{"tenant": "web"}, {"tenant": "noisy"}]))
+    sets = AddressSetService(svc.store)
+    for name in ("kube.web", "s0", "s1"):
+        sets.put(name, ["10.9.9.9"])
+
+    quiet = hv.view("h2")
+    assert quiet["policy_tenants"] == ["web"]
+    assert sorted(p["name"] for p in quiet["policies"]) == ["everywhere", "two", "web-own"]
+    assert set(quiet["address_sets"]) == {"kube.web"}
+    loaded = hv.view("h1")
+    assert loaded["policy_tenants"] == ["noisy"]
+    assert len(loaded["policies"]) == 52
+    assert set(loaded["address_sets"]) == {"s0", "s1"}
+    assert len(json.dumps(quiet)) * 5 < len(json.dumps(loaded))
+    assert hv.view("h3")["policy_tenants"] == []
+
+
+def _event(key: str, value: bytes = b"{}") -> Event:
+    return Event(EventType.PUT, key, value, 1)
+
+
+def test_waits_wake_for_policies_of_tenants_present_only(svc: Services) -> None:
+    hv = _hostview(svc)
+    for name in ("noisy", "web"):
+        svc.tenants.create(name)
+    svc.ipam.allocate("web-pod", "h2", "web")
+    PolicyService(svc.store).add(_policy("web-own", [{"tenant": "web"}], uses="kube.web"))
+    scope = hv.scope("h2")
+    assert scope.tenants == frozenset({"web"}) and scope.address_sets == {"kube.web"}
+    assert not hv.relevant(scope, _event(keys.policy("noisy/p1")))
+    assert not hv.relevant(scope, Event(EventType.DELETE, keys.policy("noisy/p1"), b"", 2))
+    assert not hv.relevant(scope, _event(keys.address_set("s1")))
+    assert not hv.relevant(scope, _event(keys.ROOT + "policy-generation"))
+    assert not hv.relevant(scope, _event(keys.allocation_usage("web")))
+    assert not hv.relevant(scope, _event(keys.quota("web")))
+    assert hv.relevant(scope, _event(keys.policy("web/p1")))
+    assert hv.relevant(scope, _event(keys.policy("global-one")))
+    assert hv.relevant(scope, _event(keys.address_set("kube.web")))
+
+
+def test_the_first_endpoint_of_a_tenant_wakes_the_wait_with_its_policies(svc: Services) -> None:
+    hv = _hostview(svc)
+    svc.tenants.create("noisy")
+    PolicyService(svc.store).add(_policy("own", [{"tenant": "noisy"}]))
+    start_rev = hv.view("h2")["revision"]
+    assert hv.view("h2")["policies"] == []
+    thread = _later(0.2, lambda: svc.ipam.allocate("first", "h2", "noisy"))
+    started = time.monotonic()
+    view = hv.wait("h2", start_rev, timeout=10)
+    thread.join()
+    assert time.monotonic() - started < 5
+    assert view["policy_tenants"] == ["noisy"]
+    assert [p["name"] for p in view["policies"]] == ["own"]

@@ -148,9 +148,9 @@ def test_the_sync_creates_kubernetes_tenants_and_removes_only_policies_it_wrote(
         "a": kubernetes.ISOLATION,
         "b": kubernetes.ISOLATION,
     }
-    assert set(port.policies()) == {"kube.a.pol1.6f1c2d3e", "kube.a.web"}
+    assert set(port.policies()) == {"a/kube.a.pol1.6f1c2d3e", "a/kube.a.web"}
     synced(port)
-    assert set(port.policies()) == {"kube.a.pol1.6f1c2d3e"}, (
+    assert set(port.policies()) == {"a/kube.a.pol1.6f1c2d3e"}, (
         "the NetworkPolicy's went, the user's stayed"
     )
 
@@ -177,7 +177,7 @@ def test_a_sync_cut_short_leaves_no_policy_it_wrote_without_an_owner(svc: Servic
     port.fail_at = port.puts + 2  # the second record write of the next sync
     with pytest.raises(Unavailable):
         synced(port, api)
-    assert "kube.a.api" in port.policies()
+    assert "a/kube.a.api" in port.policies()
     synced(port)
     assert set(port.policies()) == set(), "what the cut-short sync wrote was still its own"
 

@@ -34,18 +34,19 @@ V2: dict[str, Any] = {
 def test_add_normalises_names_by_id_and_is_idempotent(store: Store) -> None:
     svc = PolicyService(store)
     [stored] = svc.add(V1)
-    assert (stored["id"], stored["name"]) == ("ssh", "ssh")
+    assert (stored["id"], stored["name"]) == ("web/ssh", "ssh"), "tenant web owns it"
     assert stored["ingress"][0]["rules"][0]["protocol"] == "tcp"
     assert svc.add(copy.deepcopy(V1)) == [stored]
-    assert svc.get("ssh") == stored
-    assert [p["id"] for p in svc.list_all()] == ["ssh"]
+    assert svc.add(copy.deepcopy(stored)) == [stored], "what was read back posts again"
+    assert svc.get("web/ssh") == stored
+    assert [p["id"] for p in svc.list_all()] == ["web/ssh"]
 
 
 def test_a_policy_without_identity_gets_a_content_id(store: Store) -> None:
     svc = PolicyService(store)
     anonymous = {k: v for k, v in V1.items() if k != "name"}
     [stored] = svc.add(anonymous)
-    assert len(stored["id"]) == 16 and stored["name"] == stored["id"]
+    assert len(stored["name"]) == 16 and stored["id"] == f"web/{stored['name']}"
     assert svc.add(copy.deepcopy(anonymous)) == [stored]
     assert len(svc.list_all()) == 1
 
@@ -58,10 +59,10 @@ def test_revision_moves_with_every_change(store: Store) -> None:
     assert after_add == store.revision()
     svc.add(V2)  # identical: nothing to converge on
     assert svc.revision() == after_add
-    svc.remove("allow-web")
+    svc.remove("web/allow-web")
     assert svc.revision() > after_add
     with pytest.raises(NotFound):
-        svc.remove("allow-web")
+        svc.remove("web/allow-web")
 
 
 def test_every_problem_of_every_policy_is_reported_and_nothing_stored(store: Store) -> None:

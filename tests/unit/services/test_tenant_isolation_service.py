@@ -33,6 +33,12 @@ USERS = {
 }
 
 
+def as_earlier_release_stored_policy(svc: Services, document: dict[str, object]) -> None:
+    """Under its bare name, as releases before namespaced ids stored every policy."""
+    key = keys.policy(str(document["id"]))
+    svc.store.txn([], [Put(key, json.dumps(document).encode())])
+
+
 def as_earlier_release_stored(svc: Services, name: str) -> None:
     raw = svc.tenants.get(name).to_dict()
     del raw["isolation"]
@@ -57,7 +63,8 @@ def test_tenants_of_an_earlier_release_keep_what_they_enforced(svc: Services) ->
     policies = PolicyService(svc.store)
     for name in ("plain", "ns", "new"):
         svc.tenants.create(name)
-    policies.add([LEGACY_MARKER, USERS])
+    policies.add(USERS)
+    as_earlier_release_stored_policy(svc, LEGACY_MARKER)
     as_earlier_release_stored(svc, "plain")
     as_earlier_release_stored(svc, "ns")
 
@@ -69,7 +76,7 @@ def test_tenants_of_an_earlier_release_keep_what_they_enforced(svc: Services) ->
     }
     assert svc.tenants.get("plain").isolation.segments is tenancy.Segments.OPEN
     assert svc.tenants.get("new").isolation == tenancy.ROMANA, "a current record is untouched"
-    assert {p["id"] for p in policies.list_all()} == {"kube.plain"}, "only the marker went"
+    assert {p["id"] for p in policies.list_all()} == {"plain/kube.plain"}, "only the marker went"
     assert svc.tenants.record_isolation() == [], "idempotent"
 
 
@@ -77,7 +84,7 @@ def test_a_policy_named_like_a_marker_but_saying_more_makes_no_tenant_kubernetes
     svc: Services,
 ) -> None:
     svc.tenants.create("ns")
-    PolicyService(svc.store).add({**LEGACY_MARKER, "description": "mine"})
+    as_earlier_release_stored_policy(svc, {**LEGACY_MARKER, "description": "mine"})
     as_earlier_release_stored(svc, "ns")
     (changed,) = svc.tenants.record_isolation()
     assert changed.isolation == tenants.UPGRADED

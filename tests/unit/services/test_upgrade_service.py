@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from romana.core.policy import ids, kubernetes
 from romana.core.policy import kubeobjects as ko
-from romana.core.policy import kubernetes
 from romana.core.store import Delete, Put
-from romana.services import keys, kubesync, upgrade
+from romana.services import keys, kubestore, kubesync, upgrade
 from unit.services.conftest import Services
 
 NAMESPACES = [{"kind": "Namespace", "metadata": {"name": n, "uid": f"uid-{n}"}} for n in "ab"]
@@ -58,11 +59,19 @@ def earlier_release(svc: Services) -> None:
             "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "any"}]}],
         }
         ops.append(Put(keys.policy(marker["id"]), json.dumps(marker).encode()))
-    old = port.policies()["kube.a.db"]
+    # That release stored each policy under its bare name, and its record listed those.
+    old = port.policies()["a/kube.a.db"] | {"id": "kube.a.db"}
     for target in old["applied_to"]:
         target.pop("tenant", None)
-    ops.append(Put(keys.policy("kube.a.db"), json.dumps(old).encode()))
+    ops += [Delete(keys.policy("a/kube.a.db")), Put(keys.policy("kube.a.db"), dumps(old))]
+    record = json.loads(svc.store.get(keys.KUBE_DERIVED).value)  # type: ignore[union-attr]
+    record["policies"] = [ids.split(p)[1] for p in record["policies"]]
+    ops.append(Put(keys.KUBE_DERIVED, dumps(record)))
     svc.store.txn([], ops)
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()
 
 
 def test_an_earlier_releases_kubernetes_state_is_upgraded_once(svc: Services) -> None:
@@ -74,8 +83,10 @@ def test_an_earlier_releases_kubernetes_state_is_upgraded_once(svc: Services) ->
         "b": kubernetes.ISOLATION,
     }
     policies = kubesync.ServicesRomanad(svc.store).policies()
-    assert set(policies) == {"kube.a.db"}, "the markers are gone"
-    assert [t.get("tenant") for t in policies["kube.a.db"]["applied_to"]] == ["a"]
+    assert set(policies) == {"a/kube.a.db"}, "the markers are gone, the policy is a's"
+    assert [t.get("tenant") for t in policies["a/kube.a.db"]["applied_to"]] == ["a"]
+    derived = kubestore.KubeObjectService(svc.store).get()["derived"]
+    assert derived["policies"] == ["a/kube.a.db"], "the record names the policy by its id"
     assert upgrade.run(svc.store) == []
 
 
@@ -101,7 +112,7 @@ def test_a_listener_syncing_before_the_upgrade_keeps_the_markers_it_needs(svc: S
     assert {"kube.a", "kube.b"} <= set(port.policies()), "markers stay until recorded"
     upgrade.run(svc.store)
     assert {t.isolation for t in svc.tenants.list_all()} == {kubernetes.ISOLATION}
-    assert set(port.policies()) == {"kube.a.db"}
+    assert set(port.policies()) == {"a/kube.a.db"}
 
 
 def test_the_rewrite_uses_the_segment_label_the_sync_used(svc: Services) -> None:

@@ -53,7 +53,10 @@ def list_users(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
 @credentials.post("/v1/users", response_model=schemas.User, status_code=201)
 def create_user(body: schemas.UserIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
     auth.authorize(caller, auth.Action.MANAGE_USERS)
-    return ctx.auth.create_user(body.username, body.password, body.role, body.tenant).to_dict()
+    """Create a user: a tenant user names its ``tenant``, an agent user its ``host`` (the
+    one host it may register, read, and allocate on)."""
+    made = ctx.auth.create_user(body.username, body.password, body.role, body.tenant, body.host)
+    return made.to_dict()
 
 
 @router.delete("/v1/users/{username}", status_code=204, response_class=Response)

@@ -36,12 +36,12 @@ async def host_view(
     With ``after``, returns once something relevant to this host changed after that revision,
     or after ``wait`` seconds (at most the server's limit, 60 by default), whichever is first.
     """
-    auth.authorize(caller, auth.Action.READ)
+    auth.authorize(caller, auth.Action.READ, host=name)
     if after is not None:
-        indices = await run_in_threadpool(ctx.hostview.indices, name)
+        scope = await run_in_threadpool(ctx.hostview.scope, name)
 
         def relevant(event: Event) -> bool:
-            return ctx.hostview.relevant(indices, event)
+            return ctx.hostview.relevant(scope, event)
 
         changed = await ctx.changes.wait(after, relevant, min(wait, ctx.settings.max_wait))
         if changed and ctx.settings.view_settle > 0:

@@ -1,7 +1,8 @@
 """Service ``ipam``: allocations and address lookups (docs/api.md, IPAM).
 
-Allocation routes authorise against the tenant of the allocation: a tenant user may only
-allocate, see and release addresses of its own tenant.
+Allocation routes authorise against the tenant and the host of the allocation: a tenant user
+may only allocate, see and release addresses of its own tenant, an agent only addresses on
+its own host. Another tenant's or host's allocation answers 404, as a missing one does.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def allocate(
     body: schemas.AllocationIn, response: Response, ctx: Ctx, caller: Caller
 ) -> dict[str, object]:
     """Allocate addresses for ``key`` on ``host`` (idempotent per key)."""
-    auth.authorize(caller, auth.Action.ALLOCATE, body.tenant)
+    auth.authorize(caller, auth.Action.ALLOCATE, body.tenant, body.host)
     alloc, created = ctx.ipam.allocate_reporting(body.key, body.host, body.tenant, body.segment)
     if not created:
         response.status_code = 200
@@ -46,21 +47,23 @@ def list_allocations(
     """Allocations, filtered by host and tenant; a tenant user sees only its own tenant's."""
     if caller.role is auth.Role.TENANT and tenant is None:
         tenant = caller.tenant
-    auth.authorize(caller, auth.Action.READ, tenant)
+    auth.authorize(caller, auth.Action.READ, tenant, host)
     return [a.to_dict() for a in ctx.ipam.list_all(host=host, tenant=tenant)]
 
 
 @router.get("/v1/allocations/{key}", response_model=schemas.Allocation)
 def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     alloc = ctx.ipam.get(key)
-    auth.authorize_found(caller, auth.Action.READ, alloc.tenant, f"no allocation with key {key!r}")
+    missing = f"no allocation with key {key!r}"
+    auth.authorize_found(caller, auth.Action.READ, alloc.tenant, missing, alloc.host)
     return alloc.to_dict()
 
 
 @router.delete("/v1/allocations/{key}", response_model=schemas.Allocation)
 def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     missing = f"no allocation with key {key!r}"
-    auth.authorize_found(caller, auth.Action.ALLOCATE, ctx.ipam.get(key).tenant, missing)
+    alloc = ctx.ipam.get(key)
+    auth.authorize_found(caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
     return ctx.ipam.release(key).to_dict()
 
 
@@ -68,7 +71,8 @@ def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 def release_address(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     key = ctx.ipam.key_of(address)
     missing = f"address {ipam.parse_address(address)} is not allocated"
-    auth.authorize_found(caller, auth.Action.ALLOCATE, ctx.ipam.get(key).tenant, missing)
+    alloc = ctx.ipam.get(key)
+    auth.authorize_found(caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
     return ctx.ipam.release(key).to_dict()
 
 

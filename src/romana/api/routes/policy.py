@@ -1,9 +1,13 @@
 """Service ``policy``: Romana policies, address sets and Kubernetes objects (docs/api.md).
 
 A tenant user sees the policies applied to its tenant, and may add or remove only policies
-whose every target lies inside its tenant. Address sets and the stored Kubernetes objects
-(what ``romana explain`` answers from) are global: agents and every role but tenant read
-them; admin and service users write them.
+whose every target lies inside its tenant: those its tenant owns (ids ``<tenant>/<name>``,
+:mod:`romana.core.policy.ids`). A path takes an id or a bare name
+(:meth:`romana.services.policy.PolicyService.resolve`): a tenant user's bare name is its
+tenant's policy of that name first, and it never learns of other tenants' policies, not even
+that a name is taken elsewhere (what a missing id gets: 404). Address sets and the stored
+Kubernetes objects (what ``romana explain`` answers from) are global: agents and every role
+but tenant read them; admin and service users write them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,15 @@ def _not_found_for_tenants(caller: auth.Principal, pid: str) -> None:
         raise NotFound(f"policy {pid!r} does not exist")
 
 
+def _resolve(ctx: Ctx, caller: auth.Principal, ref: str, action: auth.Action) -> str:
+    """The id ``ref`` names for ``caller``; other roles are authorized first, so only a
+    caller allowed ``action`` learns which tenants own a policy of an ambiguous name."""
+    if caller.role is auth.Role.TENANT:
+        return ctx.policies.resolve(ref, tenant=caller.tenant)
+    auth.authorize(caller, action)
+    return ctx.policies.resolve(ref)
+
+
 def _visible(caller: auth.Principal, item: Policy) -> bool:
     if caller.role is not auth.Role.TENANT:
         return auth.may(caller, auth.Action.READ)
@@ -65,37 +78,43 @@ def add_policies(
     return ctx.policies.add(parsed)
 
 
-@router.get("/v1/policies/{pid}", response_model=Policy)
+@router.get("/v1/policies/{pid:path}", response_model=Policy)
 def get_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
-    item = ctx.policies.get(pid)
+    """One policy by id (``<tenant>/<name>`` or a global ``<name>``) or by bare name."""
+    item = ctx.policies.get(_resolve(ctx, caller, pid, auth.Action.READ))
     if not _visible(caller, item):
         _not_found_for_tenants(caller, pid)
         auth.authorize(caller, auth.Action.READ)
     return item
 
 
-@router.put("/v1/policies/{pid}", response_model=Policy)
+@router.put("/v1/policies/{pid:path}", response_model=Policy)
 def put_policy(
     pid: str,
     ctx: Ctx,
     caller: Caller,
     body: Policy = Body(...),  # noqa: B008
 ) -> Policy:
-    """Store one policy under its id, replacing what the id held, in one transaction."""
-    for item in ctx.policies.parse(body):
+    """Store one policy under its id, replacing what the id held, in one transaction; the
+    path gives the id or the bare name, the policy's targets give its id."""
+    parsed = ctx.policies.parse(body)
+    for item in parsed:
         _authorize_change(caller, item)
-    with contextlib.suppress(NotFound):
-        _authorize_change(caller, ctx.policies.get(pid))
+    for item in parsed:
+        with contextlib.suppress(NotFound):
+            _authorize_change(caller, ctx.policies.get(item["id"]))
     return ctx.policies.put(pid, body)
 
 
-@router.delete("/v1/policies/{pid}", response_model=Policy)
+@router.delete("/v1/policies/{pid:path}", response_model=Policy)
 def remove_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
-    item = ctx.policies.get(pid)
+    """Remove one policy by id or by bare name (resolved as for reading)."""
+    resolved = _resolve(ctx, caller, pid, auth.Action.WRITE)
+    item = ctx.policies.get(resolved)
     if not _visible(caller, item):
         _not_found_for_tenants(caller, pid)
     _authorize_change(caller, item)
-    return ctx.policies.remove(pid)
+    return ctx.policies.remove(resolved)
 
 
 @router.get("/v1/address-sets", response_model=list[schemas.AddressSet])

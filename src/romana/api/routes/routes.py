@@ -18,5 +18,5 @@ router = APIRouter(tags=["route"], responses=ERRORS)
 @router.get("/v1/hosts/{name}/routes", response_model=schemas.RoutePlan)
 def host_routes(name: str, ctx: Ctx, caller: Caller, aggregate: bool = True) -> dict[str, Any]:
     """The host's prefixes and gateways, and one route per other host or aggregated group."""
-    auth.authorize(caller, auth.Action.READ)
+    auth.authorize(caller, auth.Action.READ, host=name)
     return hostview.route_document(ctx.topology.route_plan(name, aggregate=aggregate))

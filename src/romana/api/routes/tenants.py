@@ -1,6 +1,9 @@
-"""Service ``tenant``: tenants and their segments (docs/api.md, Tenants and segments)."""
+"""Service ``tenant``: tenants, their segments and quotas (docs/api.md, Tenants and segments;
+Quotas). Quotas are read by whoever may read the tenant and set by an admin only."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -62,6 +65,36 @@ def add_segment(name: str, body: schemas.SegmentIn, ctx: Ctx, caller: Caller) ->
 def remove_segment(name: str, segment: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     auth.authorize_found(caller, auth.Action.WRITE, name, _missing(name))
     return ctx.tenants.remove_segment(name, segment).to_dict()
+
+
+@router.get("/v1/quotas", response_model=schemas.Quotas)
+def get_quota_defaults(ctx: Ctx, caller: Caller) -> dict[str, int]:
+    """The quotas of every tenant without an override of its own."""
+    auth.authorize(caller, auth.Action.READ)
+    return ctx.quotas.defaults().to_dict()
+
+
+@router.put("/v1/quotas", response_model=schemas.Quotas)
+def set_quota_defaults(body: schemas.QuotasIn, ctx: Ctx, caller: Caller) -> dict[str, int]:
+    """Change some defaults (admin only); quotas left out stay as they are."""
+    auth.authorize(caller, auth.Action.SET_QUOTA)
+    return ctx.quotas.set_defaults(body.model_dump(exclude_none=True)).to_dict()
+
+
+@router.get("/v1/tenants/{name}/quota", response_model=schemas.TenantQuota)
+def get_tenant_quota(name: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+    """The tenant's limits in force, its overrides and what it holds now."""
+    auth.authorize_found(caller, auth.Action.READ, name, _missing(name))
+    return ctx.quotas.report(name)
+
+
+@router.put("/v1/tenants/{name}/quota", response_model=schemas.TenantQuota)
+def set_tenant_quota(
+    name: str, body: schemas.TenantQuotaIn, ctx: Ctx, caller: Caller
+) -> dict[str, Any]:
+    """Override some of the tenant's quotas (admin only); null puts one back to the default."""
+    auth.authorize(caller, auth.Action.SET_QUOTA)
+    return ctx.quotas.set_override(name, body.model_dump(exclude_unset=True))
 
 
 def _missing(name: str) -> str:

@@ -21,7 +21,7 @@ Document = dict[str, Any]
 @router.get("/v1/topology", response_model=Document)
 def get_topology(ctx: Ctx, caller: Caller) -> Document:
     """The topology in our document form; PUT it back unchanged to re-apply it."""
-    auth.authorize(caller, auth.Action.READ)
+    auth.authorize(caller, auth.Action.READ_TOPOLOGY)
     return ctx.topology.document()
 
 
@@ -94,20 +94,23 @@ def list_hosts(ctx: Ctx, caller: Caller) -> list[Document]:
 @router.post("/v1/hosts", response_model=schemas.Host, status_code=201)
 def add_host(body: schemas.HostIn, ctx: Ctx, caller: Caller) -> Document:
     """Place a host in the first group whose assignment its labels satisfy; ``ip6`` is its
-    IPv6 underlay address beside an IPv4 ``ip`` (the next hop of its IPv6 networks)."""
-    auth.authorize(caller, auth.Action.REGISTER_HOST)
+    IPv6 underlay address beside an IPv4 ``ip`` (the next hop of its IPv6 networks).
+
+    An agent registers only the host its user is bound to (403 for any other name)."""
+    auth.authorize(caller, auth.Action.REGISTER_HOST, host=body.name)
     return ctx.topology.add_host(body.name, body.ip, body.labels, body.ip6)
 
 
 @router.get("/v1/hosts/{name}", response_model=schemas.Host)
 def get_host(name: str, ctx: Ctx, caller: Caller) -> Document:
-    auth.authorize(caller, auth.Action.READ)
+    auth.authorize(caller, auth.Action.READ, host=name)
     return ctx.topology.get_host(name)
 
 
 @router.patch("/v1/hosts/{name}", response_model=schemas.Host)
 def update_labels(name: str, body: schemas.LabelsIn, ctx: Ctx, caller: Caller) -> Document:
-    auth.authorize(caller, auth.Action.REGISTER_HOST)
+    """Replace the host's labels; an agent relabels only its own host (403 for another)."""
+    auth.authorize(caller, auth.Action.REGISTER_HOST, host=name)
     return ctx.topology.update_labels(name, body.labels)
 
 

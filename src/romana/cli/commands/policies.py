@@ -65,9 +65,13 @@ def list_policies(ctx: typer.Context, out: OutputOption = None) -> None:
 
 @app.command("show")
 def show(ctx: typer.Context, policy_id: str, out: OutputOption = None) -> None:
-    """Show one policy in full (YAML in table mode).
+    """Show one policy in full (YAML in table mode), by id or by name.
 
-    Example: romana policy show allow-web
+    A tenant's policy has the id TENANT/NAME; a bare name is your tenant's policy of that name,
+    else the global one, else the one tenant policy of that name (when several tenants have
+    one, the error lists their ids).
+
+    Example: romana policy show web/allow-web
     """
     policy = context.state(ctx).client().get_policy(policy_id)
     fmt = context.state(ctx).fmt(out)
@@ -76,9 +80,11 @@ def show(ctx: typer.Context, policy_id: str, out: OutputOption = None) -> None:
 
 @app.command("remove")
 def remove(ctx: typer.Context, policy_id: str, out: OutputOption = None) -> None:
-    """Remove a policy by id.
+    """Remove a policy by id (TENANT/NAME, or NAME for a global one) or by bare name.
 
-    Example: romana policy remove allow-web
+    A bare name is resolved as for show: it never picks between several tenants' policies.
+
+    Example: romana policy remove web/allow-web
     """
     policy = context.state(ctx).client().remove_policy(policy_id)
     fmt = context.state(ctx).fmt(out)

@@ -2,12 +2,16 @@
 
 Revoking works per user: ``user revoke``, ``user password``, ``user delete`` and ``romana
 logout`` make every token the user holds fail at once, on every replica (docs/security.md,
-Tokens). Passwords are only ever prompted for, never taken from the command line.
+Tokens). Passwords never come from the command line: a prompt, standard input, or (``user
+create`` only) the environment variable :data:`NEW_PASSWORD_ENV`. That is deliberately not
+``ROMANA_PASSWORD``, which holds the password romana itself logs in with: a new user must
+never receive the admin's password by accident.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 from typing import Annotated, Any
 
 import typer
@@ -16,17 +20,21 @@ from romana.cli import context, output
 from romana.cli.context import OutputOption
 
 app = typer.Typer(
-    no_args_is_help=True, help="Users: list, delete, change a password, revoke tokens (admin)."
+    no_args_is_help=True,
+    help="Users: create, list, delete, change a password, revoke tokens (admin).",
 )
 keys = typer.Typer(
     no_args_is_help=True,
     help="Token signing keys: list, rotate (admin). Rotating logs nobody out.",
 )
 
+NEW_PASSWORD_ENV = "ROMANA_NEW_USER_PASSWORD"
+
 USER_COLUMNS: list[output.Column] = [
     ("USER", lambda u: u["username"]),
     ("ROLE", lambda u: u["role"]),
     ("TENANT", lambda u: u.get("tenant")),
+    ("HOST", lambda u: u.get("host")),
 ]
 
 
@@ -45,9 +53,56 @@ KEY_COLUMNS: list[output.Column] = [
 ]
 
 
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    username: str,
+    role: Annotated[
+        str, typer.Option("--role", help="admin, service, tenant (needs --tenant) or agent.")
+    ],
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="The tenant of a tenant user.")
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            help="The one host an agent user acts for: it registers, reads and allocates on "
+            "that host only.",
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from standard input (one line)."),
+    ] = False,
+    out: OutputOption = None,
+) -> None:
+    """Create a user (admin). A tenant user belongs to one tenant, an agent user to one host:
+    create one agent user per host, each with its own password.
+
+    The password comes from --password-stdin, the environment variable
+    ROMANA_NEW_USER_PASSWORD, or else a prompt (twice). It is sent only to the configured
+    root URL(s).
+
+    Example: romana user create agent-node1 --role agent --host node1
+    """
+    state = context.state(ctx)
+    if password_stdin:
+        secret = typer.get_text_stream("stdin").readline().rstrip("\r\n")
+        if not secret:
+            raise typer.BadParameter("standard input holds no password")
+    else:
+        # The prompt goes to standard error: standard output is the new user (-o json).
+        secret = os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
+            f"Password for {username}", hide_input=True, confirmation_prompt=True, err=True
+        )
+    made = state.client().create_user(username, secret, role, tenant, host)
+    output.emit(made, state.fmt(out), fields=USER_COLUMNS)
+
+
 @app.command("list")
 def list_users(ctx: typer.Context, out: OutputOption = None) -> None:
-    """List users with their role and tenant (admin).
+    """List users with their role, tenant (tenant users) and host (agent users) (admin).
 
     Example: romana user list
     """

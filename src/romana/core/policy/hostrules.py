@@ -10,6 +10,8 @@ Invariants:
   policy can neither half-apply nor block every later change.
 * Isolation comes from each tenant's :class:`romana.core.tenancy.Isolation` alone; a
   policy's name or id is free text and never changes what it means.
+* Policies are compiled named by their ids (:func:`romana.core.policy.ids.parse_stored`), so
+  two tenants' policies of one name are two policies with chains and comments of their own.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any
 from romana.core import addressing, ruleset, tenancy
 from romana.core.errors import InvalidInput, RomanaError
 from romana.core.policy import compile as policy_compile
-from romana.core.policy import model, parse
+from romana.core.policy import ids, model
 
 PolicyParser = Callable[[Mapping[str, Any]], model.Policy]
-"""Parses one stored policy document; must behave as :func:`romana.core.policy.parse.policy`."""
+"""Parses one stored policy document; must behave as
+:func:`romana.core.policy.ids.parse_stored`."""
 
 DEFAULT_INTERFACE_PREFIX = "romana"
 
@@ -54,7 +57,7 @@ class Firewall:
 
 
 def parsed(
-    raws: Sequence[Mapping[str, Any]], parse_policy: PolicyParser = parse.policy
+    raws: Sequence[Mapping[str, Any]], parse_policy: PolicyParser = ids.parse_stored
 ) -> tuple[list[model.Policy], list[str]]:
     """The policies that parse, each name once, and why each other one was refused."""
     policies: list[model.Policy] = []
@@ -75,7 +78,7 @@ def parsed(
     return policies, refused
 
 
-def host_firewall(inputs: HostInput, parse_policy: PolicyParser = parse.policy) -> Firewall:
+def host_firewall(inputs: HostInput, parse_policy: PolicyParser = ids.parse_stored) -> Firewall:
     """The ruleset of ``inputs.host``; policies that cannot be enforced are left out whole."""
     policies, refused = parsed(inputs.policies, parse_policy)
     tenants = tuple(sorted(inputs.tenants, key=lambda t: t.name))

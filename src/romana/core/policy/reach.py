@@ -32,7 +32,7 @@ from typing import Any
 
 from romana.core import addressing, ruleset, tenancy
 from romana.core.errors import InvalidInput
-from romana.core.policy import evaluate, hostrules, kubernetes, model, traces
+from romana.core.policy import evaluate, hostrules, ids, kubernetes, model, traces
 from romana.core.policy.endpoints import Endpoint, Model, addresses, locate
 
 _PORTS = {"tcp", "udp", "sctp"}
@@ -351,11 +351,12 @@ def _origins(model_: Model, stored: Mapping[str, model.Policy]) -> dict[str, kub
     if not model_.networkpolicies:
         return {}
     tr = kubernetes.translate(model_.networkpolicies, model_.namespaces, model_.pods)
-    translated = {p.name: p for p in tr.policies}
+    # Stored policies are named by their ids (a namespace's translations are its tenant's).
+    translated = {p.name: ids.by_id(p) for p in tr.policies}
     return {
-        name: origin
+        translated[name].name: origin
         for name, origin in tr.origins.items()
-        if name in stored and stored[name] == translated.get(name)
+        if name in translated and stored.get(translated[name].name) == translated[name]
     }
 
 

@@ -38,8 +38,9 @@ def to_json_dict(topology: model.Topology) -> dict[str, Any]:
 
 
 def from_json_dict(raw: Mapping[str, Any]) -> model.Topology:
-    """Read the persisted form back, validating it like any document."""
-    return parse.parse(raw)
+    """Read the persisted form back, validating it like any document but for the name and
+    label rules an earlier release's state may predate (``parse(stored=True)``)."""
+    return parse.parse(raw, stored=True)
 
 
 def _network(net: model.Network) -> dict[str, Any]:

@@ -22,25 +22,29 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
-from romana.core import addressing
+from romana.core import addressing, names
 from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, Issue, Issues, NotFound
-from romana.core.topology import model
+from romana.core.topology import model, underlay
 
 NO_RESERVATIONS: Mapping[str, frozenset[int]] = types.MappingProxyType({})
 _LISTED_GROUPS = 20
 
 
-def host_of(spec: model.HostSpec) -> model.Host:
-    """Validate a :class:`HostSpec`; InvalidInput naming ``name``, ``ip``, ``ip6``, ``labels``."""
+def host_of(spec: model.HostSpec, layouts: Iterable[addressing.Layout] = ()) -> model.Host:
+    """Validate a :class:`HostSpec` to be placed among the networks of ``layouts``;
+    InvalidInput naming ``name``, ``ip``, ``ip6``, ``labels``."""
     issues = Issues()
-    if not isinstance(spec.name, str) or not model.HOST_NAME_RE.match(spec.name):
+    if not names.matches(model.HOST_NAME_RE, spec.name):
         issues.add("name", model.HOST_NAME_RULE)
     ip = model.parse_ip(spec.ip)
     if ip is None:
         issues.add("ip", f"{spec.ip!r} is not an IPv4 or IPv6 address")
     ip6 = model.check_ip6(spec.ip6, ip, "ip6", issues)
+    nets = tuple(layouts)
+    underlay.check(ip, "ip", nets, issues)
+    underlay.check(ip6, "ip6", nets, issues)
     labels = model.check_labels(spec.labels, "labels", issues)
     issues.raise_if_any()
     assert ip is not None
@@ -78,15 +82,16 @@ def place_host(
     still holds allocated addresses); names of networks the topology lacks are ignored.
 
     Raises:
-        InvalidInput: the spec is malformed, or the host's labels fit no group of any tree.
-        AlreadyExists: a host with this name or one of its underlay addresses is placed
-            already.
+        InvalidInput: the spec is malformed, an underlay address is one
+            :mod:`.underlay` refuses, or the host's labels fit no group of any tree.
+        AlreadyExists: a host with this name (ignoring case: DNS names are case-insensitive)
+            or one of its underlay addresses is placed already.
         Exhausted: a tree has eligible groups but none has a free index.
     """
-    host = host_of(spec)
+    host = host_of(spec, tuple(n.layout for n in topology.networks))
     for other in topology.hosts:
-        if other.name == host.name:
-            raise AlreadyExists(f"host {host.name!r} exists already (ip {other.ip})")
+        if names.clash(host.name, (other.name,)) is not None:
+            raise AlreadyExists(f"host {other.name!r} exists already (ip {other.ip})")
         for address in host.addresses:
             if address in other.addresses:
                 raise AlreadyExists(f"host {other.name!r} has underlay address {address} already")

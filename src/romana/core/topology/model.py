@@ -19,7 +19,11 @@ Invariants (established by :func:`romana.core.topology.parse` and kept by every 
 * Every host satisfies the ``assignment`` of its leaf and of all the leaf's ancestors.
 * Host names and underlay addresses (``ip`` and ``ip6`` alike) are unique across the
   topology; ``Topology.hosts`` is sorted by name so that equal topologies compare equal
-  however they were built.
+  however they were built. A host placed or listed in a document applied since names became
+  unique ignoring case differs from every other host by more than case; lookups are exact.
+* Network names are DNS-1123 labels, and host labels and group assignments follow
+  Kubernetes' label syntax (:mod:`romana.core.names`), in every document applied and every
+  host placed or relabelled; a topology stored by an earlier release is read as it was.
 * A host's ``ip6``, when set, is IPv6 and its ``ip`` is IPv4: a host has at most one underlay
   address per family (:meth:`Host.address`), the next hop other hosts use for that family.
 """
@@ -27,17 +31,14 @@ Invariants (established by :func:`romana.core.topology.parse` and kept by every 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from romana.core import addressing
+from romana.core import addressing, names
 from romana.core.errors import Issues, NotFound
 
-HOST_NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$")
-HOST_NAME_RULE = (
-    "must be 1-253 letters, digits, '_', '.', '-', starting and ending with a letter or digit"
-)
+HOST_NAME_RE = names.HOST_RE
+HOST_NAME_RULE = names.HOST_RULE
 
 Labels = tuple[tuple[str, str], ...]
 """Label (or assignment) pairs sorted by key: hashable, comparable, and ``dict(labels)`` works."""
@@ -92,8 +93,10 @@ def check_object(
     return raw
 
 
-def check_labels(raw: object, where: str, issues: Issues) -> Labels:
-    """Validate labels (an object of non-empty string keys and string values)."""
+def check_labels(raw: object, where: str, issues: Issues, *, syntax: bool = True) -> Labels:
+    """Validate labels: an object whose keys and values follow Kubernetes' label syntax
+    (:func:`romana.core.names.check_labels`). ``syntax=False`` asks only for non-empty string
+    keys and string values, what earlier releases stored (see :func:`.parse.parse`)."""
     if raw is None:
         return ()
     if isinstance(raw, tuple):
@@ -105,6 +108,8 @@ def check_labels(raw: object, where: str, issues: Issues) -> Labels:
     if not isinstance(raw, Mapping):
         issues.add(where, "must be an object of string keys and string values")
         return ()
+    if syntax:
+        return labels_of(names.check_labels(raw, where, issues))
     good: dict[str, str] = {}
     for key, value in raw.items():
         if not isinstance(key, str) or not key:
@@ -263,7 +268,10 @@ class Topology:
         for host in self.hosts:
             if host.name == name:
                 return host
-        raise NotFound(f"host {name!r} does not exist")
+        same = names.clash(name, (h.name for h in self.hosts))
+        # Exact lookups, as for every name; a miss by case alone says which host exists.
+        hint = f" (host {same!r} does; host names are matched exactly)" if same else ""
+        raise NotFound(f"host {name!r} does not exist{hint}")
 
     def host_by_ip(self, ip: addressing.IPAddress | str) -> Host:
         addr = parse_ip(ip)

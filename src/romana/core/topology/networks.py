@@ -4,7 +4,9 @@ Each entry is ``{name, cidr, tenants?, tenant_bits?, segment_bits?, endpoint_bit
 block_mask?}`` and becomes an :func:`romana.core.addressing.layout`, which validates the
 widths. Rules added here:
 
-* Names are unique; no network's CIDR contains another's (overlapping CIDRs always nest).
+* Names are unique DNS-1123 labels (:data:`romana.core.names.NETWORK_RULE`; lower case, so
+  unique ignoring case too); no network's CIDR contains another's (overlapping CIDRs always
+  nest).
 * ``block_mask`` is Romana v2's address-block prefix length. Our plan has no blocks, so it
   is not the endpoint width: the widths of such a network are chosen from all the bits it
   leaves, once its topology's needs are known (:mod:`romana.core.topology.widths`), with
@@ -22,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import cast
 
-from romana.core import addressing
+from romana.core import addressing, names
 from romana.core.errors import InvalidInput, Issue, Issues
 from romana.core.topology import model, widths
 
@@ -58,8 +60,12 @@ class _Pending:
         return widths.Room(lay.topology_bits + lay.endpoint_bits, lay.endpoint_bits)
 
 
-def parse_networks(raw: object, issues: Issues, topologies: object = None) -> Declared:
+def parse_networks(
+    raw: object, issues: Issues, topologies: object = None, *, strict: bool = True
+) -> Declared:
     """Parse the ``networks`` list, adding every problem to ``issues``.
+
+    ``strict=False`` (a stored document of an earlier release) takes any non-empty name.
 
     ``topologies`` is the document's raw ``topologies`` list: the widths of a ``block_mask``
     network depend on the topology it is in. Its own problems are the parser's to report.
@@ -71,13 +77,13 @@ def parse_networks(raw: object, issues: Issues, topologies: object = None) -> De
         issues.add("networks", "must be a list")
         return out
     for i, item in enumerate(raw):
-        _network(item, i, issues, out)
+        _network(item, i, issues, out, strict)
     _overlaps(out, issues)
     _choose_widths(out, topologies, issues)
     return out
 
 
-def _network(raw: object, i: int, issues: Issues, out: Declared) -> None:
+def _network(raw: object, i: int, issues: Issues, out: Declared, strict: bool) -> None:
     where = f"networks[{i}]"
     doc = model.check_object(raw, where, KEYS, issues)
     if not doc:
@@ -85,6 +91,8 @@ def _network(raw: object, i: int, issues: Issues, out: Declared) -> None:
     name = doc.get("name")
     if not isinstance(name, str) or not name:
         issues.add(f"{where}.name", "must be a non-empty string")
+        name = None
+    elif strict and not names.check_network(name, f"{where}.name", issues):
         name = None
     elif name in out.names:
         issues.add(f"{where}.name", f"duplicate network name (networks[{out.names[name]}])")

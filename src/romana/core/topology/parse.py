@@ -29,6 +29,12 @@ Rules, beyond the carving of :mod:`romana.core.topology.carving`:
   of its IPv6 networks). Every underlay address, ``ip`` or ``ip6``, belongs to one host.
 * A host listed in several topologies is one host: same ``ip``, ``ip6`` and labels everywhere.
 * All networks of one topology have equal topology bits (a host's index is the same in each).
+* A host's underlay addresses are none of the addresses :mod:`.underlay` refuses (loopback,
+  link-local, an address of a romana network, ...). Not checked for a document romanad
+  stored (``stored=True``).
+* Network names are DNS-1123 labels; host labels and group assignments follow Kubernetes'
+  label syntax; host names, and the names of sibling groups, are unique ignoring case
+  (:mod:`romana.core.names`). Not checked for a document romanad stored (``stored=True``).
 
 Every problem is collected and raised as one :class:`InvalidInput` whose issues name the field
 path (``topologies[0].map[1].groups[2]``) and the rule.
@@ -39,9 +45,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from romana.core import addressing
+from romana.core import addressing, names
 from romana.core.errors import Issues
-from romana.core.topology import carving, model, networks
+from romana.core.topology import carving, model, networks, underlay
 
 MAX_DEPTH = 64
 # Width used when a tree's real width is unknown because its networks are in error; wide
@@ -64,6 +70,8 @@ class _Listed:
 
 @dataclass(slots=True)
 class _Parser:
+    strict: bool = True
+    """The rules of :mod:`romana.core.names` (see :func:`parse`)."""
     issues: Issues = field(default_factory=Issues)
     declared: networks.Declared = field(default_factory=networks.Declared)
     hosts: dict[str, _Listed] = field(default_factory=dict)
@@ -158,7 +166,9 @@ class _Parser:
         if not isinstance(routing, str):
             self.issues.add(f"{where}.routing", "must be a string")
             routing = ""
-        assignment = model.check_labels(doc.get("assignment"), f"{where}.assignment", self.issues)
+        assignment = model.check_labels(
+            doc.get("assignment"), f"{where}.assignment", self.issues, syntax=self.strict
+        )
         have = dict(required)
         for key, value in assignment:
             if have.get(key, value) != value:
@@ -228,9 +238,16 @@ class _Parser:
             children.append(
                 self.group(item, at, path, (*position, i), c_first, c_bits, required, t, depth)
             )
-        named = [c.name for c in children if c.name]
-        for dup in sorted({n for n in named if named.count(n) > 1}):
-            self.issues.add(where, f"group name {dup!r} is used by more than one sibling")
+        seen: list[str] = []
+        for child in (c for c in children if c.name):
+            same = names.clash(child.name, seen) if self.strict else None
+            if child.name in seen or same is not None:
+                self.issues.add(
+                    where,
+                    f"group name {child.name!r} is used by more than one sibling"
+                    + ("" if same in (None, child.name) else f" (as {same!r}; names ignore case)"),
+                )
+            seen.append(child.name)
         return tuple(children), ()
 
     def members(
@@ -285,7 +302,7 @@ class _Parser:
             self.issues.add(f"{where}.groups", "an element with an ip is a host: no groups")
         name = doc.get("name")
         ok = True
-        if not isinstance(name, str) or not model.HOST_NAME_RE.match(name):
+        if not names.matches(model.HOST_NAME_RE, name):
             self.issues.add(f"{where}.name", model.HOST_NAME_RULE)
             ok = False
         ip = model.parse_ip(doc.get("ip"))
@@ -295,10 +312,17 @@ class _Parser:
         ip6 = model.check_ip6(doc.get("ip6"), ip, f"{where}.ip6", self.issues)
         if doc.get("ip6") is not None and ip6 is None:
             ok = False
+        if self.strict:
+            layouts = [n.layout for n in self.declared.valid.values()]
+            underlay.check(ip, f"{where}.ip", layouts, self.issues)
+            underlay.check(ip6, f"{where}.ip6", layouts, self.issues)
         if "labels" in doc and "assignment" in doc:
             self.issues.add(where, "give labels (or v2's assignment), not both")
         labels = model.check_labels(
-            doc.get("labels", doc.get("assignment")), f"{where}.labels", self.issues
+            doc.get("labels", doc.get("assignment")),
+            f"{where}.labels",
+            self.issues,
+            syntax=self.strict,
         )
         index = doc.get("index")
         if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
@@ -314,6 +338,15 @@ class _Parser:
 
     def register(self, host: model.Host, where: str, t: int) -> bool:
         seen = self.hosts.get(host.name)
+        same = names.clash(host.name, self.hosts) if self.strict else None
+        if seen is None and same is not None:
+            listed = self.hosts[same].field
+            self.issues.add(
+                f"{where}.name",
+                f"host {host.name!r} differs from host {same!r} at {listed} only in case; "
+                "host names are unique ignoring case",
+            )
+            return False
         if seen is not None:
             if seen.tree == t:
                 self.issues.add(f"{where}.name", f"duplicate host name (also at {seen.field})")
@@ -348,15 +381,22 @@ def _show(labels: model.Labels) -> str:
     return ", ".join(f"{k}={v}" for k, v in labels) or "(none)"
 
 
-def parse(document: object) -> model.Topology:
+def parse(document: object, *, stored: bool = False) -> model.Topology:
     """Validate a topology document and return the :class:`Topology` it describes.
+
+    ``stored=True`` reads a document romanad stored, which an earlier release may have
+    written before the rules of :mod:`romana.core.names` (network names, label syntax, host
+    and group names unique ignoring case) held: those are not checked then, so such a
+    topology keeps working until a document that follows them is applied.
 
     Raises:
         InvalidInput: with one issue per problem found, each naming its field path.
     """
-    p = _Parser()
+    p = _Parser(strict=not stored)
     doc = model.check_object(document, "document", _TOP_KEYS, p.issues)
-    p.declared = networks.parse_networks(doc.get("networks"), p.issues, doc.get("topologies"))
+    p.declared = networks.parse_networks(
+        doc.get("networks"), p.issues, doc.get("topologies"), strict=p.strict
+    )
     trees = p.topology_list(doc.get("topologies"))
     p.issues.raise_if_any()
     nets = tuple(p.declared.valid[name] for name in p.declared.names)

@@ -82,6 +82,9 @@ status   slug                   client raises                CNI code the plugin
 409      already-exists         AlreadyExists                101
 409      any other              Conflict                     11 (transient: retry)
 503      exhausted              Exhausted                    11; STATUS 50
+403      quota-exceeded         QuotaExceeded                100, not retried: the tenant
+                                                             is at a quota only an admin
+                                                             raises
 503      any other              Unavailable                  11; STATUS 50 or 51
 401/403  any                    Unauthorized/Forbidden       100
 other    any                    RomanaError                  100
@@ -402,6 +405,8 @@ def _error(status: int, body: dict[str, Any], call: str) -> errors.RomanaError:
     if status == 401:
         return errors.Unauthorized(message)
     if status == 403:
+        if slug == "quota-exceeded":
+            return errors.QuotaExceeded("", "", 0, 0, message=message)
         return errors.Forbidden(message)
     return errors.RomanaError(f"romana-agent answered {call} with HTTP {status}: {detail}")
 

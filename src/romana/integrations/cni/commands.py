@@ -7,7 +7,8 @@ This module maps every failure once, to the CNI error the runtime sees:
   the agent names (``netns``, ``tenant``, ``k8s.namespace``…) are translated back to the variable
   or configuration key that supplied them, so the message points at what to fix.
 * ``Unsupported`` → 2; ``NotFound`` → 3 on ADD, 102 on CHECK; ``AlreadyExists`` → 101;
-  ``Unavailable``/``Conflict``/``Exhausted`` → 11; any other agent failure → 100. STATUS turns
+  ``Unavailable``/``Conflict``/``Exhausted`` → 11; ``QuotaExceeded`` → 100 (not 11: no retry
+  succeeds until an admin raises the quota); any other agent failure → 100. STATUS turns
   every failure but a configuration error into 50 (51 when the agent says so).
 
 DEL never fails because something is already gone or the agent cannot be reached: a release
@@ -99,6 +100,8 @@ def to_cni_error(
         return spec.CniError(spec.ERR_INTERFACE_EXISTS, "interface already exists", str(exc))
     if isinstance(exc, errors.Exhausted):
         return spec.CniError(spec.ERR_TRY_AGAIN_LATER, "no address available", str(exc))
+    if isinstance(exc, errors.QuotaExceeded):
+        return spec.CniError(spec.ERR_AGENT, "tenant quota exceeded", str(exc))
     if isinstance(exc, errors.Unavailable | errors.Conflict | TimeoutError):
         return spec.CniError(spec.ERR_TRY_AGAIN_LATER, "try again later", str(exc))
     if isinstance(exc, errors.RomanaError):

@@ -4,6 +4,11 @@
 NetworkPolicies and keeps the romanad services over the given store in step
 (:mod:`romana.integrations.kubernetes.listener`). At start it brings data an earlier release
 stored up to date (:mod:`romana.services.upgrade`). SIGTERM and SIGINT stop it cleanly.
+
+The listener never calls romanad; its one HTTP peer is the Kubernetes API server, which it
+verifies against ``--ca`` (or the system's trust store) and may present ``--client-cert`` to.
+Exit codes: 0 after a stop, 1 when the store or the API server fails, 2 for TLS files that
+cannot be loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from romana import logs, store
-from romana.core.errors import RomanaError
+from romana.client.tls import client_context
+from romana.core.errors import InvalidInput, RomanaError
 from romana.core.policy import kubernetes
 from romana.integrations.kubernetes import listener, watch
 from romana.services import kubesync, upgrade
@@ -30,6 +36,15 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="romana-listener", description=__doc__.splitlines()[0])
     p.add_argument("--kube-api", required=True, help="Kubernetes API server URL")
     p.add_argument("--token-file", type=Path, help="file holding a bearer token")
+    p.add_argument(
+        "--ca",
+        default="",
+        help="CA certificate that verifies the Kubernetes API server (default: the system's)",
+    )
+    p.add_argument(
+        "--client-cert", default="", help="client certificate for the Kubernetes API server"
+    )
+    p.add_argument("--client-key", default="", help="private key of --client-cert")
     p.add_argument("--store", required=True, help="romanad's store (sqlite:///path or etcd://…)")
     p.add_argument("--etcd-user", default="", help="etcd user, when etcd has auth enabled")
     p.add_argument(
@@ -46,7 +61,8 @@ def parser() -> argparse.ArgumentParser:
 
 async def serve(args: argparse.Namespace) -> None:
     token = args.token_file.read_text().strip() if args.token_file else ""
-    client = watch.KubeClient(args.kube_api, token)
+    verify = client_context(args.ca, args.client_cert, args.client_key)
+    client = watch.KubeClient(args.kube_api, token, verify=verify)
     password = args.etcd_password_file.read_text().strip() if args.etcd_password_file else ""
     db = store.open_store(args.store, etcd_user=args.etcd_user, etcd_password=password)
     # It writes to the store directly and may start before romanad: bring an earlier
@@ -73,6 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(args.log_level)
     try:
         asyncio.run(serve(args))
+    except InvalidInput as exc:  # a CA or certificate file that cannot be loaded
+        print(f"romana-listener: {exc}", file=sys.stderr)
+        return 2
     except RomanaError as exc:
         print(f"romana-listener: {exc}", file=sys.stderr)
         return 1

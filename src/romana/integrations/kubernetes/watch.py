@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -51,10 +52,20 @@ RESOURCES = (
 
 
 class KubeClient:
-    def __init__(self, base_url: str, token: str = "", timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str = "",
+        timeout: float = 10.0,
+        *,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, read=None)
+            base_url=base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, read=None),
+            verify=verify,
         )
 
     async def aclose(self) -> None:

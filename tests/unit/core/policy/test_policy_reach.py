@@ -146,7 +146,7 @@ def test_other_tenant_is_denied_without_a_policy() -> None:
     assert result.ingress.decided_by == (
         "denied by the default of tenant blue (romana, segments isolated): "
         "isolation: other tenants",
-        "no ingress rule of policy doc-net-to-blue-web allows it",
+        "no ingress rule of policy blue/doc-net-to-blue-web allows it",
     )
     assert result.ingress.rule is None
 
@@ -155,12 +155,12 @@ def test_a_policy_opens_a_cross_tenant_port_and_is_named_with_its_rule() -> None
     result = explain("green-web-1", "blue-db-1", "tcp/80")
     assert result.allowed
     assert result.ingress.decided_by == (
-        "allowed by policy green-web-to-blue-db ingress[0].rules[1]",
+        "allowed by policy blue/green-web-to-blue-db ingress[0].rules[1]",
     )
     rule = result.ingress.rule
     assert rule is not None
     assert (rule.policy, rule.action, rule.path) == (
-        "green-web-to-blue-db",
+        "blue/green-web-to-blue-db",
         "allow",
         "ingress[0].rules[1]",
     )
@@ -177,7 +177,7 @@ def test_an_outside_source_gets_the_ingress_walk_only_and_a_cidr_peer_admits_it(
     assert result.source.network is None and result.egress.host is None
     assert "outside every romana network" in result.egress.decided_by[0]
     assert result.ingress.decided_by == (
-        "allowed by policy doc-net-to-blue-web ingress[0].rules[0]",
+        "allowed by policy blue/doc-net-to-blue-web ingress[0].rules[0]",
     )
     assert result.ingress.rule is not None and "cidr 192.0.2.0/24" in result.ingress.rule.peer
     denied = explain("198.51.100.1", "blue-web-2", "tcp/443")
@@ -203,13 +203,13 @@ def test_kubernetes_mode_a_selected_endpoint_accepts_only_what_its_policies_allo
     denied = explain("green-web-1", "shop-db", "tcp/5432")
     assert not denied.allowed
     assert denied.ingress.decided_by == (
-        "shop-db is isolated for ingress by policy shop-db-from-shop",
+        "shop-db is isolated for ingress by policy shop/shop-db-from-shop",
         "no ingress rule of them allows this traffic",
     )
     allowed = explain("shop-web", "shop-db", "tcp/5432")
     assert allowed.allowed
     assert allowed.ingress.decided_by == (
-        "allowed by policy shop-db-from-shop ingress[0].rules[0]",
+        "allowed by policy shop/shop-db-from-shop ingress[0].rules[0]",
     )
 
 
@@ -231,7 +231,7 @@ def test_a_deny_policy_is_named_as_the_decider() -> None:
     }
     result = reach.explain(model(CROSS, deny), "green-web-1", "blue-db-1", "udp/53")
     assert not result.allowed
-    assert result.ingress.decided_by == ("denied by policy no-dns ingress[0].rules[0]",)
+    assert result.ingress.decided_by == ("denied by policy blue/no-dns ingress[0].rules[0]",)
     assert result.ingress.rule is not None and result.ingress.rule.action == "deny"
 
 
@@ -287,11 +287,11 @@ def test_a_romana_policy_with_a_kube_id_is_not_taken_for_a_networkpolicy() -> No
     m = kube_model(native)
     result = reach.explain(m, "shop/web", "shop/db", "tcp/5432")
     assert result.allowed
-    assert result.ingress.decided_by == ("allowed by policy kube.shop.db ingress[0].rules[0]",)
+    assert result.ingress.decided_by == ("allowed by policy shop/kube.shop.db ingress[0].rules[0]",)
     assert result.ingress.rule is not None and result.ingress.rule.networkpolicy is None
     denied = reach.explain(m, "green-web-1", "shop/db", "tcp/5432")
     assert denied.ingress.decided_by == (
-        "shop/db is isolated for ingress by policy kube.shop.db",
+        "shop/db is isolated for ingress by policy shop/kube.shop.db",
         "no ingress rule of them allows this traffic",
     )
 

@@ -449,8 +449,8 @@ for _ in range(70):
         (doc([{"name": "a"}, "b"]), "topologies[0].map[1]", "must be an object"),
         (doc([DEEP]), "topologies[0].map[0]" + ".groups[0]" * 64 + ".groups", "deeper than 64"),
         (doc([{"assignment": ["x"]}]), "topologies[0].map[0].assignment", "must be an object"),
-        (doc([{"assignment": {"": "x"}}]), "topologies[0].map[0].assignment", "non-empty string"),
-        (doc([{"assignment": {"k": 1}}]), "topologies[0].map[0].assignment.k", "a string"),
+        (doc([{"assignment": {"": "x"}}]), "topologies[0].map[0].assignment", "label key"),
+        (doc([{"assignment": {"k": 1}}]), "topologies[0].map[0].assignment.k", "label value"),
         (
             doc([host("h", "192.0.2.1", labels={}, assignment={})]),
             "topologies[0].map[0]",

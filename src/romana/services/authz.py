@@ -1,0 +1,173 @@
+"""Roles, actions and the one authorisation rule: who may do what, on whose objects.
+
+:data:`GRANTS` is the whole permission matrix, as data: for each role, the actions it may do
+and the :class:`Scope` it may do them in. :func:`authorize` reads nothing else, and handlers
+never compare roles themselves: they name the action and, for objects that belong to a
+tenant or a host, that owner.
+
+Invariants:
+
+* A scoped grant needs the owner named and equal to the principal's own: a tenant user acts
+  only on objects of its tenant, an agent only on objects of the one host its user is bound
+  to. A call that names no owner (a global read, a list over every host) is refused to both.
+* For an object a route fetched by its id (:func:`authorize_found`), a scoped principal
+  asking about another owner's object gets the answer a missing object gets, so 403 versus
+  404 never tells whether it exists.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from romana.core.errors import Forbidden, NotFound
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    SERVICE = "service"
+    TENANT = "tenant"
+    AGENT = "agent"
+    INTERNAL = "internal"
+    """romanad's own identity (:data:`romana.services.auth.INTERNAL_USER`): may only register
+    service instances. It has no password, and no user can be created with it."""
+
+
+class Action(enum.StrEnum):
+    READ = "read"
+    """Read state; tenant-scoped when a tenant is named, host-scoped when a host is."""
+    READ_TOPOLOGY = "read-topology"
+    """Read the whole topology document: networks, groups, every host and its underlay
+    address. An agent needs it to compute per-host routes."""
+    WRITE = "write"
+    """Change state; tenant-scoped when a tenant is named."""
+    ALLOCATE = "allocate"
+    """Allocate or release addresses for a tenant on a host."""
+    REGISTER_HOST = "register-host"
+    """Add a host or change its labels."""
+    MANAGE_USERS = "manage-users"
+    """Create, list and delete users, set another user's password, revoke a user's tokens,
+    list and rotate the signing keys."""
+    SET_ISOLATION = "set-isolation"
+    """Change how a tenant's endpoints are isolated: admin only, since it opens or closes
+    every endpoint of the tenant at once."""
+    SET_QUOTA = "set-quota"
+    """Set the quota defaults or one tenant's quotas: admin only, since quotas are what keeps
+    one tenant from loading every agent and romanad."""
+    REGISTER_SERVICE = "register-service"
+    """Register or deregister an instance of a service with the root: admin and romanad's
+    internal identity only, since clients send their calls (and tokens) to what is
+    registered."""
+
+
+class Scope(enum.StrEnum):
+    """On whose objects a role may do an action."""
+
+    ANY = "any"
+    """Every object, whichever tenant or host it belongs to."""
+    OWN_TENANT = "own tenant"
+    """Objects of the principal's tenant only."""
+    OWN_HOST = "own host"
+    """Objects of the host the principal is bound to only."""
+
+
+def _grant(scope: Scope, *actions: Action) -> Mapping[Action, Scope]:
+    return types.MappingProxyType(dict.fromkeys(actions, scope))
+
+
+_NOT_FOR_SERVICES = (
+    Action.MANAGE_USERS,
+    Action.SET_ISOLATION,
+    Action.SET_QUOTA,
+    Action.REGISTER_SERVICE,
+)
+
+GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
+    {
+        Role.ADMIN: _grant(Scope.ANY, *Action),
+        # A service (an orchestrator integration) does everything but manage users, change a
+        # tenant's isolation (it chooses one when it creates a tenant), set quotas and register
+        # services.
+        Role.SERVICE: _grant(Scope.ANY, *(a for a in Action if a not in _NOT_FOR_SERVICES)),
+        # Nothing global: a tenant user reads and changes its tenant's objects only.
+        Role.TENANT: _grant(Scope.OWN_TENANT, Action.READ, Action.WRITE, Action.ALLOCATE),
+        # An agent's credential sits on its node: stolen, it must not reach other hosts. It
+        # reads its own host's view and record, allocates on its host (for any tenant, since
+        # pods of every tenant run there), registers and relabels only its host, and reads
+        # the topology, which per-host routes are computed from.
+        Role.AGENT: types.MappingProxyType(
+            {
+                Action.READ: Scope.OWN_HOST,
+                Action.ALLOCATE: Scope.OWN_HOST,
+                Action.REGISTER_HOST: Scope.OWN_HOST,
+                Action.READ_TOPOLOGY: Scope.ANY,
+            }
+        ),
+        Role.INTERNAL: _grant(Scope.ANY, Action.REGISTER_SERVICE),
+    }
+)
+"""Role → action → scope; an action a role's mapping lacks is refused to it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as established from a verified token."""
+
+    username: str
+    role: Role
+    tenant: str | None
+    host: str | None = None
+    """The one host an agent user is bound to; None for other roles."""
+
+
+def authorize(
+    principal: Principal, action: Action, tenant: str | None = None, host: str | None = None
+) -> None:
+    """Raise Forbidden unless :data:`GRANTS` lets ``principal`` do ``action`` on objects of
+    ``tenant`` and ``host`` (None: the call names no such owner)."""
+    scope = GRANTS[principal.role].get(action)
+    if scope is Scope.ANY:
+        return
+    if scope is Scope.OWN_TENANT and tenant is not None and tenant == principal.tenant:
+        return
+    if scope is Scope.OWN_HOST and host is not None and host == principal.host:
+        return
+    who = f"{principal.role} user {principal.username!r}"
+    if scope is Scope.OWN_HOST:
+        what = f"of host {host!r}" if host is not None else "not of one host"
+        raise Forbidden(
+            f"{who} is bound to host {principal.host!r} and may not {action} objects {what}"
+        )
+    where = f" of tenant {tenant!r}" if tenant is not None else ""
+    raise Forbidden(f"{who} may not {action} objects{where}")
+
+
+def authorize_found(
+    principal: Principal,
+    action: Action,
+    tenant: str | None,
+    missing: str,
+    host: str | None = None,
+) -> None:
+    """:func:`authorize` for an object a route fetched by id, key, address or name, of
+    ``tenant`` on ``host``: a principal scoped to another tenant or host gets
+    NotFound(``missing``), the answer a missing object gets."""
+    scope = GRANTS[principal.role].get(action)
+    if (scope is Scope.OWN_TENANT and tenant != principal.tenant) or (
+        scope is Scope.OWN_HOST and host != principal.host
+    ):
+        raise NotFound(missing)
+    authorize(principal, action, tenant, host)
+
+
+def may(
+    principal: Principal, action: Action, tenant: str | None = None, host: str | None = None
+) -> bool:
+    """:func:`authorize` as a predicate, for filtering lists."""
+    try:
+        authorize(principal, action, tenant, host)
+    except Forbidden:
+        return False
+    return True

@@ -1,0 +1,205 @@
+"""Per-tenant quotas: how many policies, allocations and segments one tenant may hold.
+
+One tenant must not be able to load every agent and romanad with objects of its own, so each
+tenant's count of policies, allocations (addresses held, one per key) and segments is capped.
+An admin sets the *defaults* (``quotas/defaults``) and may *override* any of them for one
+tenant (``quotas/tenants/<tenant>``); what is not stored falls back to :data:`BUILTIN`.
+
+Invariants:
+
+* A refusal is :class:`~romana.core.errors.QuotaExceeded` naming tenant, quota, limit and
+  usage and how to raise it, raised before anything is written: the request changes nothing.
+* Allocations are counted by ``usage/<tenant>/allocations``, rewritten in the transaction of
+  every allocation and release of the tenant and guarded there, so concurrent allocations,
+  on any replica, cannot together overshoot the limit. A tenant an earlier release stored has
+  no counter yet: the first allocation counts the tenant's records and stores the count in
+  its own transaction, guarding that no allocation record changed meanwhile.
+* Segments are counted in the tenant record itself, which every segment change guards.
+* Policies are counted, and refused, by :mod:`romana.services.policy`: the keys under the
+  tenant's own policy prefix, that range guarded unchanged.
+* Lowering a quota below what a tenant holds takes nothing away; it only refuses more.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from romana.core.errors import Issues, NotFound, QuotaExceeded
+from romana.core.store import KeyValue, Put, Store
+from romana.services import keys, txn
+
+QUOTAS = ("policies", "allocations", "segments")
+MAXIMUM = 1 << 31
+"""The largest quota accepted: far above what any address plan or store can hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How many of each a tenant may hold."""
+
+    policies: int
+    allocations: int
+    segments: int
+
+    def to_dict(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
+
+    def with_(self, changes: Mapping[str, int]) -> Limits:
+        return dataclasses.replace(self, **{k: changes[k] for k in QUOTAS if k in changes})
+
+
+BUILTIN = Limits(policies=1000, allocations=65536, segments=256)
+"""Defaults until an admin sets others. Well above a Kubernetes namespace's NetworkPolicies
+and the benchmarks (2 policies per tenant, a few thousand allocations), far below what loads
+every agent (thousands of policies each). Allocations and segments are bounded by the address
+plan as well: a tenant never gets more than its blocks hold, whatever its quota."""
+
+Reader = Callable[[str], KeyValue | None]
+
+
+def check_changes(changes: Mapping[str, object], *, nullable: bool) -> dict[str, int | None]:
+    """``changes`` checked: only known quotas, each a non-negative integer (or None to drop an
+    override, when ``nullable``). InvalidInput names every bad field at once."""
+    issues = Issues("invalid quota")
+    out: dict[str, int | None] = {}
+    for name, value in changes.items():
+        if name not in QUOTAS:
+            issues.add(name, f"is not a quota; give {', '.join(QUOTAS)}")
+        elif value is None and nullable:
+            out[name] = None
+        elif not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAXIMUM:
+            issues.add(name, f"must be an integer from 0 to {MAXIMUM}")
+        else:
+            out[name] = value
+    issues.raise_if_any()
+    return out
+
+
+class QuotaService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        # Parsed limits by (tenant, revisions of both records): every allocation asks.
+        self._parsed: dict[tuple[str, int, int], Limits] = {}
+
+    # -- limits ----------------------------------------------------------------------------
+
+    def defaults(self, read: Reader | None = None) -> Limits:
+        """The defaults in force: what an admin stored over :data:`BUILTIN`."""
+        kv = (read or self._store.get)(keys.QUOTA_DEFAULTS)
+        return BUILTIN.with_(txn.loads(kv)) if kv else BUILTIN
+
+    def override(self, tenant: str, read: Reader | None = None) -> dict[str, int]:
+        """The quotas set for ``tenant`` alone (only those it overrides)."""
+        kv = (read or self._store.get)(keys.quota(tenant))
+        return dict(txn.loads(kv)) if kv else {}
+
+    def limits(self, tenant: str) -> Limits:
+        """The limits in force for ``tenant``: its overrides, else the defaults."""
+        return self.defaults().with_(self.override(tenant))
+
+    def guarded_limits(self, w: txn.Writes, tenant: str, read: Reader) -> Limits:
+        """:meth:`limits` read through ``read`` (a cache, perhaps) with both keys guarded, so a
+        transaction that trusted a stale cache does not commit."""
+        defaults, override = read(keys.QUOTA_DEFAULTS), read(keys.quota(tenant))
+        w.guard(keys.QUOTA_DEFAULTS, defaults)
+        w.guard(keys.quota(tenant), override)
+        memo = (
+            tenant,
+            defaults.mod_revision if defaults else 0,
+            override.mod_revision if override else 0,
+        )
+        found = self._parsed.get(memo)
+        if found is None:
+            found = self.defaults(lambda _: defaults).with_(
+                self.override(tenant, lambda _: override)
+            )
+            if len(self._parsed) > 4096:
+                self._parsed.clear()
+            self._parsed[memo] = found
+        return found
+
+    # -- admin writes ----------------------------------------------------------------------
+
+    def set_defaults(self, changes: Mapping[str, object]) -> Limits:
+        """Change some defaults (None in ``changes`` is refused: a default always exists)."""
+        checked = check_changes(changes, nullable=False)
+
+        def attempt(w: txn.Writes) -> Limits:
+            kv = self._store.get(keys.QUOTA_DEFAULTS)
+            stored = {**(txn.loads(kv) if kv else {}), **checked}
+            w.guard(keys.QUOTA_DEFAULTS, kv)
+            w.ops.append(Put(keys.QUOTA_DEFAULTS, txn.dumps(stored)))
+            return BUILTIN.with_(stored)
+
+        return txn.run(self._store, attempt, what="set quota defaults")
+
+    def set_override(self, tenant: str, changes: Mapping[str, object]) -> dict[str, Any]:
+        """Override some quotas of ``tenant`` (None: back to the default); its quota report."""
+        checked = check_changes(changes, nullable=True)
+
+        def attempt(w: txn.Writes) -> None:
+            tkv = self._store.get(keys.tenant(tenant))
+            if tkv is None:
+                raise NotFound(f"tenant {tenant!r} does not exist")
+            kv = self._store.get(keys.quota(tenant))
+            stored = {**(txn.loads(kv) if kv else {}), **checked}
+            stored = {k: v for k, v in stored.items() if v is not None}
+            w.guard(keys.tenant(tenant), tkv)
+            w.guard(keys.quota(tenant), kv)
+            w.ops.append(Put(keys.quota(tenant), txn.dumps(stored)))
+
+        txn.run(self._store, attempt, what=f"set the quota of tenant {tenant!r}")
+        return self.report(tenant)
+
+    # -- usage -----------------------------------------------------------------------------
+
+    def usage(self, tenant: str) -> dict[str, int]:
+        """What ``tenant`` holds now, per quota; NotFound for an unknown tenant."""
+        tkv = self._store.get(keys.tenant(tenant))
+        if tkv is None:
+            raise NotFound(f"tenant {tenant!r} does not exist")
+        counter = self._store.get(keys.allocation_usage(tenant))
+        allocations = int(txn.loads(counter)) if counter else self._count_allocations(tenant)[0]
+        return {
+            # Policies a tenant owns are stored under its own prefix (romana.core.policy.ids).
+            "policies": len(self._store.range(keys.tenant_policies(tenant)).items),
+            "allocations": allocations,
+            "segments": len(txn.loads(tkv).get("segments") or {}),
+        }
+
+    def report(self, tenant: str) -> dict[str, Any]:
+        """``{tenant, limits, override, usage}``: what ``GET /v1/tenants/{name}/quota`` shows."""
+        used = self.usage(tenant)
+        return {
+            "tenant": tenant,
+            "limits": self.limits(tenant).to_dict(),
+            "override": self.override(tenant),
+            "usage": used,
+        }
+
+    def allocations_held(self, w: txn.Writes, tenant: str) -> int:
+        """How many allocations ``tenant`` holds, with the counter guarded in ``w``.
+
+        Without a counter (data of an earlier release) the records are counted, the range
+        read guarded unchanged, and the count stored by ``w``'s own writes."""
+        kv = self._store.get(keys.allocation_usage(tenant))
+        w.guard(keys.allocation_usage(tenant), kv)
+        if kv is not None:
+            return int(txn.loads(kv))
+        count, revision = self._count_allocations(tenant)
+        w.guard_range(keys.IPAM_KEYS, revision)
+        return count
+
+    def _count_allocations(self, tenant: str) -> tuple[int, int]:
+        found = self._store.range(keys.IPAM_KEYS)
+        count = sum(1 for raw in txn.loads_all(found.items) if raw.get("tenant") == tenant)
+        return count, found.revision
+
+
+def refuse_over(tenant: str, quota: str, limit: int, usage: int, wanted: int = 1) -> None:
+    """QuotaExceeded when ``usage + wanted`` is more than ``limit``."""
+    if usage + wanted > limit:
+        raise QuotaExceeded(tenant, quota, limit, usage, wanted=wanted)
