@@ -3,8 +3,8 @@
 An allocation is stored twice in one transaction: under its key (the record callers look up)
 and under each address slot (``ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``),
 whose create-if-absent guard is what makes an address impossible to hand out twice, across
-processes and replicas alike. The same transaction rewrites the tenant's allocation counter
-(:mod:`romana.services.quotas`), guarded, so no number of concurrent allocations can take a
+processes and replicas alike. The same transaction counts the allocation in one of the tenant's
+counters (:mod:`romana.services.quotas`), so no number of concurrent allocations can take a
 tenant past its allocation quota.
 
 A blackout never covers an allocated address. Allocation guards the blackouts key it read; a
@@ -169,9 +169,7 @@ class IpamService:
                 )
             # Checked after the address is chosen so that an exhausted block still says so.
             limits = self._quotas.guarded_limits(w, tenant, lambda k: self._cached(k, fresh))
-            held = self._quotas.allocations_held(w, tenant)
-            quotas.refuse_over(tenant, "allocations", limits.allocations, held)
-            w.ops.append(Put(keys.allocation_usage(tenant), txn.dumps(held + 1)))
+            self._quotas.take_allocation(w, tenant, key, limits.allocations)
             alloc = ipam.Allocation(key, host, tenant, segment, tuple(addresses))
             w.guard(keys.alloc_key(key), None)
             w.guard(keys.tenant(tenant), tkv)
@@ -193,12 +191,7 @@ class IpamService:
             alloc = ipam.Allocation.from_dict(raw)
             w.guard(keys.alloc_key(key), kv)
             w.ops.append(Delete(keys.alloc_key(key)))
-            counter = self._store.get(keys.allocation_usage(alloc.tenant))
-            if counter is not None:
-                # Absent: an earlier release's tenant, counted at its next allocation.
-                w.guard(counter.key, counter)
-                held = max(0, int(txn.loads(counter)) - 1)
-                w.ops.append(Put(counter.key, txn.dumps(held)))
+            self._quotas.give_back_allocation(w, alloc.tenant, key)
             # The record names its own address keys, so a release never depends on the
             # current topology decoding the addresses the same way it did at allocation.
             w.ops.extend(Delete(slot) for slot in raw.get("slots", ()))

@@ -24,8 +24,9 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
                                                           of policies, allocations, segments)
 ``/romana/v1/quotas/tenants/<tenant>``                    that tenant's overrides (same shape,
                                                           only the quotas it overrides)
-``/romana/v1/usage/<tenant>/allocations``                 how many allocations the tenant holds
-                                                          (JSON integer, written with each one)
+``/romana/v1/usage/<tenant>/allocations/<n>``             one of the tenant's allocation counters
+                                                          (JSON integer); their sum is how many
+                                                          allocations the tenant holds
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
 ``/romana/v1/auth/users/<name>``                          user (role, tenant and its uid, scrypt
                                                           hash, token generation)
@@ -114,8 +115,9 @@ def quota(tenant_: str) -> str:
     return QUOTA_TENANTS + tenant_
 
 
-def allocation_usage(tenant_: str) -> str:
-    return f"{USAGE}{tenant_}/allocations"
+def allocation_counters(tenant_: str) -> str:
+    """The prefix of the tenant's allocation counters (``romana.services.quotas``)."""
+    return f"{USAGE}{tenant_}/allocations/"
 
 
 def policy(pid: str) -> str:

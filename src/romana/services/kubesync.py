@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from romana.core.errors import AlreadyExists, Conflict, NotFound, RomanaError
+from romana.core.errors import AlreadyExists, Conflict, NotFound, QuotaExceeded, RomanaError
 from romana.core.policy import ids, kubernetes
 from romana.core.policy import kubeobjects as ko
 from romana.core.store import Store
@@ -260,9 +260,19 @@ def _policies_and_sets(
     if stored != ahead:
         r.put_kube_objects(ahead)
     current = r.policies()
+    over: set[str] = set()
     for pid, doc in desired.items():
         if {k: v for k, v in current.get(pid, {}).items() if k != "id"} != doc:
-            r.put_policy(pid, doc)
+            owner = ids.owner_of_id(pid)
+            if owner in over:
+                continue
+            try:
+                r.put_policy(pid, doc)
+            except QuotaExceeded as exc:
+                # One namespace over its quota must not stop every other namespace's
+                # policies from being enforced: its own wait until the quota is raised.
+                log.error("NetworkPolicies of namespace %s are not all enforced: %s", owner, exc)
+                over.add(str(owner))
     for pid in sorted(set(current) - set(desired)):
         if pid in earlier.policies or _marker_of_kubernetes_tenant(tenants, current[pid]):
             r.remove_policy(pid)

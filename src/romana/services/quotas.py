@@ -9,11 +9,15 @@ Invariants:
 
 * A refusal is :class:`~romana.core.errors.QuotaExceeded` naming tenant, quota, limit and
   usage and how to raise it, raised before anything is written: the request changes nothing.
-* Allocations are counted by ``usage/<tenant>/allocations``, rewritten in the transaction of
-  every allocation and release of the tenant and guarded there, so concurrent allocations,
-  on any replica, cannot together overshoot the limit. A tenant an earlier release stored has
-  no counter yet: the first allocation counts the tenant's records and stores the count in
-  its own transaction, guarding that no allocation record changed meanwhile.
+* Allocations are counted in :data:`COUNTERS` counters per tenant
+  (``usage/<tenant>/allocations/<n>``), whose sum is what the tenant holds; each allocation
+  and release rewrites the counter its key hashes to, in its own transaction. Far from the
+  limit only that counter is guarded, so allocations of one tenant (on every host and
+  replica) conflict only when their keys share a counter; within :data:`COUNTERS` of the
+  limit every counter is guarded, so concurrent allocations cannot together pass it.
+* A tenant an earlier release stored has no counters yet: its first allocation counts the
+  tenant's records and stores the count, guarding that no allocation record changed
+  meanwhile; until then a release changes no counter.
 * Segments are counted in the tenant record itself, which every segment change guards.
 * Policies are counted, and refused, by :mod:`romana.services.policy`: the keys under the
   tenant's own policy prefix, that range guarded unchanged.
@@ -23,15 +27,19 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from romana.core.errors import Issues, NotFound, QuotaExceeded
-from romana.core.store import KeyValue, Put, Store
+from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, txn
 
 QUOTAS = ("policies", "allocations", "segments")
+COUNTERS = 16
+"""Allocation counters per tenant: how many allocations of one tenant can commit at once
+without conflicting, and how close to the limit every counter starts being guarded."""
 MAXIMUM = 1 << 31
 """The largest quota accepted: far above what any address plan or store can hold."""
 
@@ -161,8 +169,12 @@ class QuotaService:
         tkv = self._store.get(keys.tenant(tenant))
         if tkv is None:
             raise NotFound(f"tenant {tenant!r} does not exist")
-        counter = self._store.get(keys.allocation_usage(tenant))
-        allocations = int(txn.loads(counter)) if counter else self._count_allocations(tenant)[0]
+        counters = self._store.range(keys.allocation_counters(tenant)).items
+        allocations = (
+            sum(int(txn.loads(kv)) for kv in counters)
+            if counters
+            else self._count_allocations(tenant)[0]
+        )
         return {
             # Policies a tenant owns are stored under its own prefix (romana.core.policy.ids).
             "policies": len(self._store.range(keys.tenant_policies(tenant)).items),
@@ -180,23 +192,55 @@ class QuotaService:
             "usage": used,
         }
 
-    def allocations_held(self, w: txn.Writes, tenant: str) -> int:
-        """How many allocations ``tenant`` holds, with the counter guarded in ``w``.
+    def take_allocation(self, w: txn.Writes, tenant: str, key: str, limit: int) -> None:
+        """Count allocation ``key`` of ``tenant`` in ``w``; QuotaExceeded past ``limit``."""
+        prefix = keys.allocation_counters(tenant)
+        found = self._store.range(prefix)
+        if not found.items:
+            held, revision = self._count_allocations(tenant)
+            w.guard_range(keys.IPAM_KEYS, revision)
+            w.guard_range(prefix, found.revision)
+            refuse_over(tenant, "allocations", limit, held)
+            w.ops.append(Put(counter(prefix, key), txn.dumps(held + 1)))
+            return
+        values = {kv.key: int(txn.loads(kv)) for kv in found.items}
+        held = sum(values.values())
+        refuse_over(tenant, "allocations", limit, held)
+        mine = counter(prefix, key)
+        if held + COUNTERS >= limit:
+            w.guard_range(prefix, found.revision)
+        else:
+            w.guard(mine, next((kv for kv in found.items if kv.key == mine), None))
+        w.ops.append(Put(mine, txn.dumps(values.get(mine, 0) + 1)))
 
-        Without a counter (data of an earlier release) the records are counted, the range
-        read guarded unchanged, and the count stored by ``w``'s own writes."""
-        kv = self._store.get(keys.allocation_usage(tenant))
-        w.guard(keys.allocation_usage(tenant), kv)
-        if kv is not None:
-            return int(txn.loads(kv))
-        count, revision = self._count_allocations(tenant)
-        w.guard_range(keys.IPAM_KEYS, revision)
-        return count
+    def give_back_allocation(self, w: txn.Writes, tenant: str, key: str) -> None:
+        """Count the release of allocation ``key`` of ``tenant`` in ``w``."""
+        prefix = keys.allocation_counters(tenant)
+        found = self._store.range(prefix)
+        if not found.items:
+            # Not counted yet: the first allocation counts what is left, unless it commits
+            # first, which this guard makes the release notice.
+            w.guard_range(prefix, found.revision)
+            return
+        mine = counter(prefix, key)
+        kv = next((kv for kv in found.items if kv.key == mine), None)
+        w.guard(mine, kv)
+        w.ops.append(Put(mine, txn.dumps((int(txn.loads(kv)) if kv else 0) - 1)))
+
+    def forget(self, tenant: str) -> list[Delete]:
+        """The deletes of every counter of ``tenant`` (with the tenant's own removal)."""
+        found = self._store.range(keys.allocation_counters(tenant))
+        return [Delete(kv.key) for kv in found.items]
 
     def _count_allocations(self, tenant: str) -> tuple[int, int]:
         found = self._store.range(keys.IPAM_KEYS)
         count = sum(1 for raw in txn.loads_all(found.items) if raw.get("tenant") == tenant)
         return count, found.revision
+
+
+def counter(prefix: str, key: str) -> str:
+    """The counter allocation ``key`` is counted in: the same for its allocation and release."""
+    return f"{prefix}{zlib.crc32(key.encode()) % COUNTERS}"
 
 
 def refuse_over(tenant: str, quota: str, limit: int, usage: int, wanted: int = 1) -> None:

@@ -101,7 +101,11 @@ class TenantService:
                 w.ops.append(Put(keys.tenant_id(net, tid), name.encode()))
             w.ops.append(Put(keys.tenant(name), txn.dumps(tenant.to_dict())))
             # Counted from here on; a counter a deleted namesake left must not carry over.
-            w.ops.append(Put(keys.allocation_usage(name), txn.dumps(0)))
+            counters = keys.allocation_counters(name)
+            first = counters + "0"
+            stale = self._store.range(counters).items
+            w.ops += [Delete(kv.key) for kv in stale if kv.key != first]
+            w.ops.append(Put(first, txn.dumps(0)))
             return tenant
 
         return txn.run(self._store, attempt, what=f"create tenant {name!r}")
@@ -133,7 +137,10 @@ class TenantService:
                 raise Conflict(f"tenant {name!r} still holds {held} addresses; release them first")
             w.guard(keys.tenant(name), kv)
             w.ops.append(Delete(keys.tenant(name)))
-            w.ops += [Delete(keys.quota(name)), Delete(keys.allocation_usage(name))]
+            w.ops.append(Delete(keys.quota(name)))
+            w.ops += [
+                Delete(kv.key) for kv in self._store.range(keys.allocation_counters(name)).items
+            ]
             for net, tid in tenant.ids.items():
                 w.ops.append(Delete(keys.tenant_id(net, tid)))
             for user in self._store.range(keys.USERS).items:

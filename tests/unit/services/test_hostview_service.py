@@ -134,7 +134,7 @@ def test_waits_wake_for_policies_of_tenants_present_only(svc: Services) -> None:
     assert not hv.relevant(scope, Event(EventType.DELETE, keys.policy("noisy/p1"), b"", 2))
     assert not hv.relevant(scope, _event(keys.address_set("s1")))
     assert not hv.relevant(scope, _event(keys.ROOT + "policy-generation"))
-    assert not hv.relevant(scope, _event(keys.allocation_usage("web")))
+    assert not hv.relevant(scope, _event(keys.allocation_counters("web") + "0"))
     assert not hv.relevant(scope, _event(keys.quota("web")))
     assert hv.relevant(scope, _event(keys.policy("web/p1")))
     assert hv.relevant(scope, _event(keys.policy("global-one")))

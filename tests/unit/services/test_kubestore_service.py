@@ -10,7 +10,7 @@ from romana.core.errors import InvalidInput, Unavailable
 from romana.core.policy import kubeobjects as ko
 from romana.core.policy import kubernetes
 from romana.core.store import Store
-from romana.services import keys, kubestore, kubesync
+from romana.services import keys, kubestore, kubesync, quotas
 from unit.services.conftest import Services
 
 NAMESPACES = [
@@ -236,3 +236,18 @@ def test_a_set_of_a_changed_selector_is_removed_after_a_sync_cut_short(svc: Serv
         synced(port, changed)
     synced(port)
     assert set(port.address_sets()) <= {kubernetes.NOTHING}, before
+
+
+def test_a_namespace_over_its_policy_quota_does_not_stop_the_others(
+    svc: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = kubesync.ServicesRomanad(svc.store)
+    synced(port)
+    quotas.QuotaService(svc.store).set_override("a", {"policies": 1})
+    api = {**POLICY, "metadata": {"name": "api", "namespace": "a"}}
+    other = {**POLICY, "metadata": {"name": "web", "namespace": "b"}}
+    synced(port, POLICY, api, other)
+    stored = set(port.policies())
+    assert "b/kube.b.web" in stored, "namespace b's policy is enforced"
+    assert len({p for p in stored if p.startswith("a/")}) == 1, "a holds what its quota allows"
+    assert "NetworkPolicies of namespace a are not all enforced" in caplog.text

@@ -86,14 +86,15 @@ def test_a_tenant_without_a_counter_is_counted_at_its_next_allocation(svc: Servi
     svc.tenants.create("old")
     svc.ipam.allocate("x", "h1", "old")
     svc.ipam.allocate("y", "h2", "old")
-    svc.store.txn((), (Delete(keys.allocation_usage("old")),))
+    counters = svc.store.range(keys.allocation_counters("old")).items
+    svc.store.txn((), tuple(Delete(kv.key) for kv in counters))
     q.set_override("old", {"allocations": 2})
     assert q.usage("old")["allocations"] == 2
     with pytest.raises(QuotaExceeded):
         svc.ipam.allocate("z", "h1", "old")
     q.set_override("old", {"allocations": 3})
     svc.ipam.allocate("z", "h1", "old")
-    assert svc.store.get(keys.allocation_usage("old")) is not None
+    assert svc.store.range(keys.allocation_counters("old")).items
     assert q.usage("old")["allocations"] == 3
 
 
@@ -114,6 +115,22 @@ def test_deleting_a_tenant_drops_its_quota_and_counter(svc: Services) -> None:
     q.set_override("gone", {"policies": 1})
     svc.tenants.delete("gone")
     assert svc.store.get(keys.quota("gone")) is None
-    assert svc.store.get(keys.allocation_usage("gone")) is None
+    assert not svc.store.range(keys.allocation_counters("gone")).items
     svc.tenants.create("gone")
     assert q.limits("gone") == quotas.BUILTIN
+
+
+def test_releases_and_allocations_keep_the_count_across_counters(svc: Services) -> None:
+    """Keys hash to different counters; the sum is what the tenant holds, near the limit and
+    far from it."""
+    q = QuotaService(svc.store)
+    svc.tenants.create("many")
+    q.set_override("many", {"allocations": quotas.COUNTERS + 4})
+    for i in range(quotas.COUNTERS + 4):
+        svc.ipam.allocate(f"k{i}", "h1", "many")
+    with pytest.raises(QuotaExceeded):
+        svc.ipam.allocate("one-more", "h1", "many")
+    for i in range(0, quotas.COUNTERS + 4, 2):
+        svc.ipam.release(f"k{i}")
+    assert q.usage("many")["allocations"] == quotas.COUNTERS // 2 + 2
+    assert len(svc.store.range(keys.allocation_counters("many")).items) > 1
