@@ -270,6 +270,8 @@ def test_refusal_admits_root_and_holders_of_the_group_only() -> None:
     assert "uid 1000" in http.refusal(http.Peer(me, 1000, 1000), None)
     assert http.refusal(http.Peer(me, 1000, API_GROUP), API_GROUP) == ""
     assert "members of group 4242" in http.refusal(http.Peer(0, 1000, 1000), API_GROUP)
+    holder = http.Peer(me, 1000, 1000, frozenset({API_GROUP}))
+    assert http.refusal(holder, API_GROUP) == "", "a supplementary group admits"
 
 
 def test_a_caller_other_than_root_is_refused_even_through_a_loosened_mode(

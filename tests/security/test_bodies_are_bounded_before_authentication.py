@@ -1,14 +1,17 @@
 """Request bodies cannot exhaust romanad: the caller is checked before a body is read, bodies
 are capped, slow bodies time out, and a 405 says what is allowed.
 
-One real romanad for the module (cap 1 MiB, 1 s between parts of a body), spoken to over raw
-sockets so each test controls exactly which bytes have been sent when the answer comes.
+One real romanad for the module (cap 1 MiB, 1 s between parts of a body, 3 s for a whole
+body), spoken to over raw sockets so each test controls exactly which bytes have been sent
+when the answer comes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
+import select
 import socket
 import threading
 import time
@@ -25,6 +28,7 @@ from support.romanad import Romanad
 
 CAP = 1024 * 1024
 TIMEOUT = 1.0
+DEADLINE = 3.0
 MB = 1024 * 1024
 
 
@@ -57,7 +61,10 @@ def romanad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     with Romanad(
         workdir,
         store=f"sqlite://{workdir / 'romana.db'}",
-        extra=["--max-body-bytes", str(CAP), "--body-timeout", str(TIMEOUT)],
+        extra=[
+            *("--max-body-bytes", str(CAP), "--body-timeout", str(TIMEOUT)),
+            *("--body-deadline", str(DEADLINE)),
+        ],
     ) as daemon:
         yield Daemon(daemon)
 
@@ -195,6 +202,32 @@ def test_a_half_sent_body_is_cut_off_after_the_read_timeout_and_healthz_still_an
         assert "within 1 s" in body["issues"][0]["rule"]
 
 
+def test_a_body_trickled_inside_the_read_timeout_is_cut_off_at_the_deadline(
+    romanad: Daemon,
+) -> None:
+    # One byte every 0.3 s never trips the 1 s timeout between parts; without a deadline
+    # for the whole body, 16,000 bytes would hold the connection for over an hour.
+    with romanad.connect() as sock:
+        started = time.monotonic()
+        sock.sendall(romanad.head("POST", "/v1/auth/token", "Content-Length: 16000"))
+        sent = 0
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            while time.monotonic() - started < DEADLINE + 5:
+                sock.sendall(b" ")
+                sent += 1
+                if select.select([sock], [], [], TIMEOUT * 0.3)[0]:
+                    break
+        status, headers, body = read_response(sock)
+        waited = time.monotonic() - started
+        assert sock.recv(1) == b"", "the connection stays open after the 408"
+    assert status == 408, body
+    assert DEADLINE <= waited < DEADLINE + 1.5, f"answered after {waited:.1f} s"
+    assert sent > DEADLINE / (TIMEOUT * 0.3) - 2, "the trickle itself stalled"
+    assert headers["connection"] == "close"
+    assert f"within {DEADLINE:g} s" in body["detail"]
+    assert body["issues"] == [{"field": "body", "rule": f"must arrive whole within {DEADLINE:g} s"}]
+
+
 def test_a_405_lists_every_method_of_the_path(romanad: Daemon) -> None:
     with httpx.Client(base_url=romanad.daemon.url, trust_env=False) as http:
         tenants = http.request("PATCH", "/v1/tenants")
@@ -208,7 +241,15 @@ def test_a_405_lists_every_method_of_the_path(romanad: Daemon) -> None:
 
 def test_limits_out_of_range_are_refused_naming_the_setting() -> None:
     with pytest.raises(InvalidInput) as caught:
-        RomanadSettings(max_body_bytes=100, body_timeout=0).validate()
+        RomanadSettings(max_body_bytes=100, body_timeout=0, body_deadline=math.inf).validate()
     fields = {issue.field: issue.rule for issue in caught.value.issues}
     assert fields["max_body_bytes"] == "must be >= 1024"
     assert fields["body_timeout"] == "must be > 0 and <= 3600 seconds"
+    assert fields["body_deadline"] == "must be > 0 and <= 3600 seconds"
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, math.nan, 3601.0])
+def test_a_body_deadline_must_be_finite_and_positive(value: float) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        RomanadSettings(body_deadline=value).validate()
+    assert [issue.field for issue in caught.value.issues] == ["body_deadline"]

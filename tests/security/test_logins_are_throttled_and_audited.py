@@ -6,6 +6,10 @@ login settings: 2 checks at once, 5 free failures per user) answers most of them
 ``Retry-After`` without running scrypt, keeps its memory and ``/healthz`` bounded, lets the
 right password in once the window ends, and writes one JSON audit line per login attempt,
 per 401 and 403, and per change, to the ``--audit-log`` file (mode 0600).
+
+A change's line names the object it changed: what a creation created (``users/bob``, not the
+collection ``users``), a policy by its resolved id (``policies/ta/p1`` when deleted as
+``p1``). Only a 2xx answer is a change: a redirect is not one, nor a line with no caller.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.conftest import start
 from support.romanad import Romanad
 
 ATTEMPTS = 300
@@ -60,9 +65,8 @@ class Daemon:
 def romanad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     workdir = tmp_path_factory.mktemp("romanad")
     audit = workdir / "audit.log"
-    with Romanad(
-        workdir, store=f"sqlite://{workdir / 'romana.db'}", extra=["--audit-log", str(audit)]
-    ) as daemon:
+    # The initial topology lets the audit test allocate; it is applied without a request.
+    with start(workdir, extra=["--audit-log", str(audit)]) as daemon:
         yield Daemon(daemon, audit)
 
 
@@ -205,7 +209,7 @@ def test_every_login_refusal_and_change_is_one_audit_line(romanad: Daemon) -> No
         (x["event"], x["user"], x["role"], x["method"], x["path"], x["object"], x["status"])
         for x in lines
     ]
-    assert ("change", "admin", "admin", "POST", "/v1/users", "users", 201) in simple
+    assert ("change", "admin", "admin", "POST", "/v1/users", "users/bob", 201) in simple
     assert ("login", "bob", "service", "POST", "/v1/auth/token", "auth/token", 200) in simple
     assert ("unauthorized", None, None, "GET", "/v1/users", "users", 401) in simple
     assert ("unauthorized", None, None, "POST", "/v1/users", "users", 401) in simple
@@ -224,3 +228,53 @@ def test_every_login_refusal_and_change_is_one_audit_line(romanad: Daemon) -> No
     assert not any(x[0] in ("change", "unauthorized") and x[4] == "/v1/auth/token" for x in simple)
     text = romanad.audit.read_text()
     assert "bob-secret-12" not in text and "nope-nope" not in text and bob not in text
+
+
+def test_a_change_names_the_object_it_changed_and_a_redirect_is_no_change(
+    romanad: Daemon,
+) -> None:
+    policy = {
+        "name": "p1",
+        "applied_to": [{"tenant": "ta"}],
+        "ingress": [{"peers": [{"peer": "any"}], "rules": [{"protocol": "tcp", "ports": [80]}]}],
+    }
+    admin = {"Authorization": f"Bearer {romanad.admin}"}
+    with httpx.Client(base_url=romanad.url, headers=admin, trust_env=False) as http:
+        calls = [
+            ("POST", "/v1/tenants", {"name": "ta"}),
+            ("POST", "/v1/hosts", {"name": "h1", "ip": "192.0.2.1", "labels": {"rack": "a"}}),
+            ("POST", "/v1/allocations", {"key": "pod-1", "host": "h1", "tenant": "ta"}),
+            ("POST", "/v1/allocations", {"key": "pod-2", "host": "h1", "tenant": "ta"}),
+            ("POST", "/v1/policies", policy),
+            (
+                "POST",
+                "/v1/users",
+                {"username": "carol", "password": "pw-carol-1", "role": "service"},
+            ),
+        ]
+        for method, path, body in calls:
+            response = http.request(method, path, json=body)
+            assert response.status_code == 201, response.text
+        address = http.get("/v1/allocations/pod-2").json()["addresses"][0]
+        assert http.delete(f"/v1/addresses/{address}").status_code == 200
+        assert http.delete("/v1/policies/p1").status_code == 200
+        redirected = http.post("/v1/auth/token/", json={"username": "x", "password": "y"})
+        assert redirected.status_code == 307, redirected.text
+
+    changes = [
+        (x["method"], x["path"], x["object"], x["user"])
+        for x in romanad.audit_lines()
+        if x["event"] == "change"
+    ]
+    for expected in [
+        ("POST", "/v1/tenants", "tenants/ta"),
+        ("POST", "/v1/hosts", "hosts/h1"),
+        ("POST", "/v1/allocations", "allocations/pod-1"),
+        ("POST", "/v1/policies", "policies/ta/p1"),
+        ("POST", "/v1/users", "users/carol"),
+        ("DELETE", f"/v1/addresses/{address}", "allocations/pod-2"),
+        ("DELETE", "/v1/policies/p1", "policies/ta/p1"),
+    ]:
+        assert (*expected, "admin") in changes, changes
+    assert not any(path == "/v1/auth/token/" for _, path, _, _ in changes), changes
+    assert all(user is not None for *_, user in changes), changes

@@ -4,7 +4,8 @@ Issue 12, Low point "names": ``TA`` and ``ta``, ``H1`` and ``h1`` could coexist,
 a reader takes for one. Now a tenant, a segment of a tenant, a host, a user, or a sibling
 group of a topology document whose name equals an existing one but for case is refused
 (409 naming the one that exists; 422 within one document), the first spelling is kept, and
-a lookup in another spelling is 404 (for hosts, saying which spelling exists).
+a lookup in another spelling is 404 (for hosts, saying which spelling exists). An agent user
+bound to a host name that an existing host has but for case is refused (422 on ``host``).
 
 A real romanad over SQLite; the services' own check is also raced in one store.
 """
@@ -78,6 +79,21 @@ def test_users_differing_in_case_are_one_name(api: Api) -> None:
     assert reserved.status_code == 422, reserved.text
     assert reserved.json()["issues"][0]["field"] == "username"
     assert api.daemon.login("Alice", "alice-password")
+
+
+def test_an_agent_user_is_bound_to_a_hosts_own_spelling(api: Api) -> None:
+    host = {"name": "Node7", "ip": "192.0.2.77", "labels": {"rack": "b"}}
+    assert api.admin.post("/v1/hosts", json=host).status_code == 201
+    agent = {"username": "agent-node7", "password": "agent-node7-pw", "role": "agent"}
+    r = api.admin.post("/v1/users", json=agent | {"host": "node7"})
+    assert r.status_code == 422, r.text
+    [issue] = r.json()["issues"]
+    assert issue["field"] == "host" and "host 'Node7' does" in issue["rule"], issue
+    assert "agent-node7" not in [u["username"] for u in api.admin.get("/v1/users").json()]
+    # The host's own spelling, and a host not registered yet, are bound as given.
+    assert api.admin.post("/v1/users", json=agent | {"host": "Node7"}).status_code == 201
+    later = agent | {"username": "agent-node8", "host": "node8"}
+    assert api.admin.post("/v1/users", json=later).status_code == 201
 
 
 def test_a_document_with_hosts_or_groups_differing_in_case_is_refused(api: Api) -> None:

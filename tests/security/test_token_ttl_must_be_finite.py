@@ -3,7 +3,8 @@
 Issue 12, point 5: ``ROMANAD_TOKEN_TTL=nan`` or ``inf`` passed the ``> 0`` check (``nan <= 0``
 is false) and minted tokens that never expired. Every lifetime setting must now be a finite
 number of seconds above 0, from the environment or the config file, and romanad exits with
-status 2 naming the setting before it serves anything.
+status 2 naming the setting before it serves anything. A finite token lifetime over 30 days
+(``1e300``) is refused the same way, naming the bound.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from romana.core.errors import InvalidInput
+from romana.services.auth import MAX_TOKEN_TTL, AuthService
+from romana.store.memory import MemoryStore
 from support import etcd
 
 START_TIMEOUT = 20.0
@@ -75,3 +79,19 @@ def test_other_lifetimes_must_be_finite_too(tmp_path: Path, name: str) -> None:
     status, output = _run(tmp_path, {name: "inf"})
     assert status == 2, output
     assert name.removeprefix("ROMANAD_").lower() in output, output
+
+
+@pytest.mark.parametrize("value", ["1e300", "2592001"])
+def test_romanad_refuses_a_token_ttl_over_thirty_days(tmp_path: Path, value: str) -> None:
+    # A finite but huge lifetime is as good as none: a leaked token would never expire.
+    status, output = _run(tmp_path, {"ROMANAD_TOKEN_TTL": value})
+    assert status == 2, output
+    assert "token_ttl" in output and "at most 2592000 seconds (30 days)" in output, output
+    assert not (tmp_path / "admin.credentials").exists()
+
+
+def test_the_auth_service_refuses_a_token_ttl_over_the_bound_too() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        AuthService(MemoryStore(), token_ttl=MAX_TOKEN_TTL + 1)
+    assert [issue.field for issue in caught.value.issues] == ["token_ttl"]
+    AuthService(MemoryStore(), token_ttl=MAX_TOKEN_TTL)

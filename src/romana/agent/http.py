@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -218,39 +219,50 @@ def _encode(response: Response, keep_alive: bool) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """Who is at the other end of a Unix socket connection (``SO_PEERCRED``)."""
+    """Who is at the other end of a Unix socket connection, as the kernel recorded it when
+    the peer connected (``SO_PEERCRED``, ``SO_PEERGROUPS``)."""
 
     pid: int
     uid: int
     gid: int
+    groups: frozenset[int] = frozenset()
+    """Supplementary groups."""
+
+
+# Linux's value; the socket module names it only from Python 3.13 (needs Linux 4.13).
+SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
+_GID = struct.Struct("I")
 
 
 def peer_of(sock: Any) -> Peer:
-    """The credentials the kernel recorded for the peer of ``sock`` when it connected."""
+    """The credentials the kernel recorded for the peer of ``sock`` when it connected.
+
+    The groups come from the socket, not from ``/proc/<pid>``: a pid can be reused by another
+    process between the connect and the read; the socket's record cannot."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     pid, uid, gid = struct.unpack("3i", raw)
-    return Peer(pid, uid, gid)
+    return Peer(pid, uid, gid, peer_groups(sock))
 
 
-def supplementary_groups(pid: int) -> frozenset[int]:
-    """The supplementary groups of process ``pid``; empty when it cannot be read (gone)."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("Groups:"):
-                    return frozenset(int(g) for g in line.split()[1:] if g.isdigit())
-    except OSError:
-        pass
-    return frozenset()
+def peer_groups(sock: Any) -> frozenset[int]:
+    """The peer's supplementary groups (``SO_PEERGROUPS``); empty where the kernel has none."""
+    size = 64 * _GID.size
+    while True:
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, size)
+        except OSError as exc:
+            if exc.errno == errno.ERANGE and size < 65536 * _GID.size:
+                size *= 16
+                continue
+            return frozenset()
+        return frozenset(g for (g,) in _GID.iter_unpack(raw[: len(raw) - len(raw) % _GID.size]))
 
 
 def refusal(peer: Peer, group: int | None) -> str:
     """Why ``peer`` may not use the API ("" when it may): root, or a holder of ``group``."""
     if peer.uid == 0:
         return ""
-    if group is not None and (
-        peer.gid == group or (peer.pid > 0 and group in supplementary_groups(peer.pid))
-    ):
+    if group is not None and (peer.gid == group or group in peer.groups):
         return ""
     allowed = "root" if group is None else f"root and members of group {group}"
     return (

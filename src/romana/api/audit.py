@@ -7,9 +7,13 @@ sends, message only, to stderr or to the ``audit_log`` file. Each line is one JS
 
 ``event`` is ``login`` or ``login_failed`` (written by the token route, every attempt,
 throttled ones included), ``unauthorized`` (any 401), ``forbidden`` (any 403) or ``change``
-(any other request that is not ``GET``, ``HEAD`` or ``OPTIONS`` and answered below 400).
-``user`` and ``role`` are the verified caller, null when unknown; ``source`` the client
-address; ``object`` the path below ``/v1/`` (``users/alice``); ``ts`` Unix seconds.
+(a request that is not ``GET``, ``HEAD`` or ``OPTIONS`` and was answered 2xx; a redirect or
+an error changed nothing). ``user`` and ``role`` are the verified caller, null when unknown;
+``source`` the client address; ``ts`` Unix seconds. ``object`` is what the request changed,
+named as its URL below ``/v1/`` would name it: the handler names it with :func:`name_object`
+where the path does not (a creation names what it created, ``users/alice`` for ``POST
+/v1/users``; a policy its resolved id, ``policies/ta/p1``; a batch its objects,
+comma-separated); otherwise it is the path below ``/v1/``.
 
 Invariants:
 
@@ -27,6 +31,7 @@ import logging
 import time
 from typing import Any
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from romana.services import auth
@@ -36,6 +41,8 @@ PRINCIPAL = "romana.principal"
 """Scope key under which :mod:`romana.api.context` leaves the verified caller."""
 AUDITED = "romana.audited"
 """Scope key a handler sets once it recorded its request itself."""
+OBJECT = "romana.object"
+"""Scope key under which a handler names the object its request changed."""
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -43,6 +50,13 @@ def source_of(scope: Scope) -> str:
     """The client address of a request ("unknown" when the server does not say)."""
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+def name_object(request: HTTPConnection, name: str, *more: str) -> None:
+    """Name what this request changed (``users/alice``, ``policies/ta/p1``), for its audit
+    line: the path alone says only ``users`` for a creation, or a bare policy name that a
+    later policy of another tenant could make mean something else."""
+    request.scope[OBJECT] = ",".join((name, *more))
 
 
 def record(
@@ -59,6 +73,7 @@ def record(
     if user is None and isinstance(caller, auth.Principal):
         user, role = caller.username, str(caller.role)
     path = str(scope.get("path", ""))
+    named = scope.get(OBJECT)
     line: dict[str, Any] = {
         "ts": round(time.time(), 3),
         "event": event,
@@ -67,7 +82,7 @@ def record(
         "source": source_of(scope),
         "method": scope.get("method"),
         "path": path,
-        "object": path.removeprefix("/v1/") if path.startswith("/v1/") else path,
+        "object": named if isinstance(named, str) else path.removeprefix("/v1/"),
         "status": status,
     }
     LOG.info("%s", json.dumps(line, separators=(",", ":")))
@@ -104,6 +119,6 @@ def _event(method: str, status: int) -> str | None:
         return "unauthorized"
     if status == 403:
         return "forbidden"
-    if 0 < status < 400 and method not in READS:
+    if 200 <= status < 300 and method not in READS:
         return "change"
     return None

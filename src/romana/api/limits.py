@@ -13,8 +13,9 @@ a body (``Content-Length`` above 0, or ``Transfer-Encoding``), in this order:
    (``--max-body-bytes``); a body for a route that takes no token gets
    :data:`PUBLIC_MAX_BODY_BYTES`.
 3. The body is read part by part, each within ``body_timeout`` seconds of the previous one
-   (else 408), its bytes counted whatever the header claimed (over the cap: 413), and handed
-   to the app whole.
+   and the whole within ``body_deadline`` seconds of the first read (else 408), its bytes
+   counted whatever the header claimed (over the cap: 413), and handed to the app whole.
+   The deadline is what ends a body trickled a byte at a time just inside the timeout.
 
 Invariants:
 
@@ -66,6 +67,7 @@ class BodyLimits:
         self.app = app
         self.max_bytes = settings.max_body_bytes
         self.timeout = settings.body_timeout
+        self.deadline = settings.body_deadline
         self.hint = _raise_hint(settings)
         self.routes = [
             (route, not _depends_on(route.dependant, context.principal))
@@ -119,16 +121,14 @@ class BodyLimits:
         parts: list[bytes] = []
         size = 0
         more = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deadline
         while more:
+            left = deadline - loop.time()
             try:
-                message = await asyncio.wait_for(receive(), self.timeout)
+                message = await asyncio.wait_for(receive(), max(0.0, min(self.timeout, left)))
             except TimeoutError:
-                response = errors.problem(
-                    408,
-                    f"no part of the request body arrived for {self.timeout:g} s "
-                    f"(received {size} bytes); send the body without pausing",
-                    issues=[core.Issue("body", f"must keep arriving within {self.timeout:g} s")],
-                )
+                response = self._too_slow(size, whole=left < self.timeout)
                 await _answer(response, scope, receive, send)
                 return None
             if message["type"] == "http.disconnect":
@@ -141,6 +141,22 @@ class BodyLimits:
             parts.append(part)
             more = bool(message.get("more_body", False))
         return b"".join(parts)
+
+    def _too_slow(self, size: int, *, whole: bool) -> Response:
+        """The 408 for a body that stalled (``whole`` False) or outlasted the deadline."""
+        if whole:
+            detail = (
+                f"the request body did not arrive within {self.deadline:g} s "
+                f"(received {size} bytes); send it at once"
+            )
+            rule = f"must arrive whole within {self.deadline:g} s"
+        else:
+            detail = (
+                f"no part of the request body arrived for {self.timeout:g} s "
+                f"(received {size} bytes); send the body without pausing"
+            )
+            rule = f"must keep arriving within {self.timeout:g} s"
+        return errors.problem(408, detail, issues=[core.Issue("body", rule)])
 
     def _too_large(self, cap: int, declared: int | None, public: bool) -> Response:
         size = f"of {declared} bytes " if declared is not None else ""

@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-body-bytes", type=int, help="largest request body (default 4 MiB)")
     p.add_argument("--body-timeout", type=float, help="seconds between parts of a body (10)")
+    p.add_argument("--body-deadline", type=float, help="seconds for a whole body (30)")
     p.add_argument("--audit-log", help="file the audit log is appended to (default: stderr)")
     p.add_argument("--log-level", choices=logs.LEVELS)
     return p
@@ -139,6 +140,7 @@ def load_settings(
             "reset_admin",
             "max_body_bytes",
             "body_timeout",
+            "body_deadline",
             "audit_log",
             "log_level",
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from romana.config import setting
 from romana.core.errors import Issues
 from romana.logs import LEVELS
+from romana.services import auth
 from romana.services.registry import SERVICES
 
 
@@ -117,8 +118,10 @@ class RomanadSettings:
     )
     token_ttl: float = setting(
         86400.0,
-        "Seconds a token stays valid after login (finite, > 0); also how long a rotated-out "
-        "signing key keeps verifying. Give every replica the same value.",
+        f"Seconds a token stays valid after login (finite, > 0, at most "
+        f"{auth.MAX_TOKEN_TTL:.0f}: {auth.MAX_TOKEN_TTL / 86400:g} days); "
+        "also how long a rotated-out signing key keeps verifying. Give every replica the "
+        "same value.",
         env="ROMANAD_TOKEN_TTL",
     )
     registration_ttl: float = setting(
@@ -160,6 +163,13 @@ class RomanadSettings:
         "closes the connection.",
         env="ROMANAD_BODY_TIMEOUT",
         flag="--body-timeout",
+    )
+    body_deadline: float = setting(
+        30.0,
+        "Seconds romanad allows for a whole request body, however steadily it arrives, before "
+        "it answers 408 and closes the connection.",
+        env="ROMANAD_BODY_DEADLINE",
+        flag="--body-deadline",
     )
     login_concurrency: int = setting(
         2,
@@ -230,7 +240,8 @@ class RomanadSettings:
                 issues.add(name, f"{value!r} must start with http:// or https://")
         if self.log_level not in LEVELS:
             issues.add("log_level", f"must be one of {', '.join(LEVELS)}")
-        for name in ("token_ttl", "registration_ttl", "max_wait"):
+        auth.check_ttl("token_ttl", self.token_ttl, issues, most=auth.MAX_TOKEN_TTL)
+        for name in ("registration_ttl", "max_wait"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):  # nan and inf never expire
                 issues.add(name, f"must be a finite number of seconds > 0, not {value!r}")
@@ -238,6 +249,8 @@ class RomanadSettings:
             issues.add("max_body_bytes", "must be >= 1024")
         if not 0 < self.body_timeout <= 3600:
             issues.add("body_timeout", "must be > 0 and <= 3600 seconds")
+        if not 0 < self.body_deadline <= 3600:  # also refuses nan and inf
+            issues.add("body_deadline", "must be > 0 and <= 3600 seconds")
         if not 1 <= self.login_concurrency <= 64:
             issues.add("login_concurrency", "must be 1..64 password checks")
         if not 0 < self.login_wait <= 60:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from romana.core import addressing, names
-from romana.core.errors import Exhausted, InvalidInput, Issues, NotFound
+from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, Issues, NotFound
 
 KEY_RULE = "must be 1-253 characters of letters, digits and _ . : @ = + -, starting alphanumeric"
 KEY_PATTERN = names.register(r"^[A-Za-z0-9][A-Za-z0-9_.:@=+-]{0,252}$", KEY_RULE)
@@ -68,6 +68,26 @@ class Allocation:
             segment=str(raw["segment"]),
             addresses=tuple(ipaddress.ip_address(str(a)) for a in addresses),
         )
+
+
+class KeyInUse(AlreadyExists):
+    """A key is allocated already, to another host, tenant or segment than asked for.
+
+    The message names that allocation's owner, which only a caller allowed to see the
+    allocation may read: the API answers any other caller :meth:`undisclosed` instead, so a
+    key cannot be used to learn another tenant's or host's allocations.
+    """
+
+    def __init__(self, existing: Allocation) -> None:
+        self.existing = existing
+        super().__init__(
+            f"key {existing.key!r} is already allocated to host {existing.host!r}, tenant "
+            f"{existing.tenant!r}, segment {existing.segment!r}"
+        )
+
+    def undisclosed(self) -> AlreadyExists:
+        """The same refusal, naming nothing but the key."""
+        return AlreadyExists(f"key {self.existing.key!r} is already in use; choose another key")
 
 
 def check_key(key: str, field: str = "key") -> None:

@@ -22,10 +22,11 @@ Invariants:
   and its tokens are accepted only while a tenant of that name has that uid. This costs one
   store read (the tenant record) per request of a tenant-role caller; other roles none.
 * An agent user is bound to one host name, given at creation and carried by every principal
-  its tokens yield (:mod:`.authz` scopes it to that host). An agent user of an earlier
-  release has no host: its logins and tokens are refused, saying to recreate it with one.
-* No token outlives ``token_ttl`` (finite and > 0), which is how long a rotated-out signing
-  key must keep verifying.
+  its tokens yield (:mod:`.authz` scopes it to that host); a name an existing host has but
+  for case is refused. An agent user of an earlier release has no host: its logins and
+  tokens are refused, saying to recreate it with one.
+* No token outlives ``token_ttl`` (finite, > 0 and at most :data:`MAX_TOKEN_TTL`), which is
+  how long a rotated-out signing key must keep verifying.
 * Failed logins are indistinguishable: unknown user and wrong password give the same
   message and take the same time (a dummy hash is computed for unknown users).
 * :func:`authorize` (re-exported from :mod:`.authz`) is the whole permission matrix;
@@ -45,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import names, tenancy
+from romana.core import names, tenancy, topology
 from romana.core.errors import AlreadyExists, Conflict, Forbidden, Issues, NotFound, Unauthorized
 from romana.core.store import Compare, Delete, Put, Store
 from romana.services import keys, signing, txn, users
@@ -66,6 +67,8 @@ USERNAME_PATTERN = names.register(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,63}$", USERNAM
 USERNAME_RE = re.compile(USERNAME_PATTERN)
 MAX_TOKEN = 4096
 """Longer bearer tokens are refused before any decoding."""
+MAX_TOKEN_TTL = 30 * 86400.0
+"""Longest ``token_ttl``: a leaked token, and a rotated-out key, stay usable no longer."""
 INTERNAL_USER = "romanad"
 """The ``internal`` user every romanad process mints its own tokens for (root registration)."""
 
@@ -101,7 +104,7 @@ class AuthService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         issues = Issues("auth service")
-        check_ttl("token_ttl", token_ttl, issues)
+        check_ttl("token_ttl", token_ttl, issues, most=MAX_TOKEN_TTL)
         issues.raise_if_any()
         self._store = store
         self._token_ttl = token_ttl
@@ -151,6 +154,12 @@ class AuthService:
             # Unique ignoring case: no user of any spelling was created meanwhile.
             w.guard_range(USERS, stored.revision)
             bound = record
+            if host is not None:
+                topo = self._store.get(keys.TOPOLOGY)
+                placed = topology.from_json_dict(txn.loads(topo)).hosts if topo else ()
+                users.check_host_spelling(host, (h.name for h in placed))
+                # A host of another spelling registered meanwhile: retried, and refused.
+                w.guard(keys.TOPOLOGY, topo)
             if tenant is not None:
                 tkv = self._store.get(keys.tenant(tenant))
                 if tkv is None:
@@ -362,10 +371,15 @@ class AuthService:
         }
 
 
-def check_ttl(name: str, value: float, issues: Issues) -> None:
-    """A lifetime in seconds must be a finite number > 0 (``nan`` and ``inf`` are not)."""
+def check_ttl(name: str, value: float, issues: Issues, *, most: float | None = None) -> None:
+    """A lifetime in seconds must be a finite number > 0 (``nan`` and ``inf`` are not), and
+    at most ``most`` seconds when given."""
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
         issues.add(name, f"must be a finite number of seconds > 0, not {value!r}")
+    elif most is not None and value > most:
+        issues.add(
+            name, f"must be at most {most:.0f} seconds ({most / 86400:g} days), not {value!r}"
+        )
 
 
 def _no_constant(name: str) -> Any:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from romana.core import addressing, ipam, tenancy
-from romana.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound, QuotaExceeded
+from romana.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, quotas, txn
 from romana.services.tenants import TenantService
@@ -136,7 +136,7 @@ class IpamService:
             if fresh:
                 existing = self._store.get(keys.alloc_key(key))
                 if existing is not None:
-                    return self._same_request(existing, key, host, tenant, segment), False
+                    return self._same_request(existing, host, tenant, segment), False
             view = self._topology.view() if fresh else self._topology.cached_view()
             tkv = self._cached(keys.tenant(tenant), fresh)
             if tkv is None:
@@ -276,15 +276,11 @@ class IpamService:
             f"key {key!r}, host {alloc.host!r}, tenant {alloc.tenant!r}, segment {alloc.segment!r}"
         )
 
-    def _same_request(
-        self, kv: KeyValue, key: str, host: str, tenant: str, segment: str
-    ) -> ipam.Allocation:
+    def _same_request(self, kv: KeyValue, host: str, tenant: str, segment: str) -> ipam.Allocation:
+        """The stored allocation ``kv`` if it is what was asked for; else KeyInUse."""
         alloc = ipam.Allocation.from_dict(txn.loads(kv))
         if (alloc.host, alloc.tenant, alloc.segment) != (host, tenant, segment):
-            raise AlreadyExists(
-                f"key {key!r} is already allocated to host {alloc.host!r}, tenant "
-                f"{alloc.tenant!r}, segment {alloc.segment!r}"
-            )
+            raise ipam.KeyInUse(alloc)
         return alloc
 
     def _cached(self, key: str, fresh: bool) -> KeyValue | None:

@@ -9,7 +9,8 @@ unpadded base64url, :func:`password_record`); the password itself is never store
 password against no record (an unknown user, romanad's internal user) costs one hash all the
 same (:func:`password_matches`), so timing does not tell which usernames exist.
 
-An agent user is bound to one host name at creation (:func:`check_host`). Its credential sits
+An agent user is bound to one host name at creation (:func:`check_host`), spelled as an
+existing host of that name is (:func:`check_host_spelling`). Its credential sits
 on that host, so a stolen one must reach no other (:mod:`romana.services.authz` scopes every
 agent grant to the bound host). An agent user of an earlier release has no host; rather than
 guess one, its logins and tokens are refused (:func:`check_bound`) with what to do instead.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +88,22 @@ def check_host(role: Role | None, host: object, issues: Issues) -> None:
             issues.add("host", names.HOST_RULE)
     elif host is not None and role is not None:
         issues.add("host", f"only agent users have a host, not {role} users")
+
+
+def check_host_spelling(host: str, existing: Iterable[str]) -> None:
+    """InvalidInput on ``host`` when a host in ``existing`` has its name but for case.
+
+    Hosts are looked up exactly, so an agent bound to ``H1`` could neither act for ``h1`` nor
+    register ``H1`` beside it: a credential that looks bound to the host but works nowhere."""
+    same = names.clash(host, existing)
+    if same is not None and same != host:
+        issues = Issues()
+        issues.add(
+            "host",
+            f"must be spelled as the host that exists: host {same!r} does, not {host!r} "
+            "(host names are matched exactly and unique ignoring case)",
+        )
+        issues.raise_if_any()
 
 
 def check_bound(user: User) -> None:

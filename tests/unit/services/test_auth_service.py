@@ -18,6 +18,7 @@ from romana.core.errors import (
 from romana.core.store import Put, Store
 from romana.services import auth, keys, txn
 from romana.services.auth import Action, AuthService, Principal, Role
+from unit.services.conftest import Services
 
 
 def _tenant(store: Store, name: str = "web") -> None:
@@ -144,6 +145,18 @@ def test_user_validation_reports_every_problem(store: Store) -> None:
     assert svc.create_user("a", "long-enough", "agent", host="h1").host == "h1"
     with pytest.raises(AlreadyExists):
         svc.create_user("a", "long-enough", "agent", host="h1")
+
+
+def test_an_agent_user_takes_an_existing_hosts_spelling(svc: Services) -> None:
+    users = AuthService(svc.store)
+    with pytest.raises(InvalidInput, match=r"host: must be spelled as .* host 'h1' does") as c:
+        users.create_user("agent-h1", "long-enough", "agent", host="H1")
+    assert [i.field for i in c.value.issues] == ["host"]
+    with pytest.raises(NotFound):
+        users.get_user("agent-h1")
+    assert users.create_user("agent-h1", "long-enough", "agent", host="h1").host == "h1"
+    # A host not registered yet is bound as given: its agent registers it later.
+    assert users.create_user("agent-h9", "long-enough", "agent", host="H9").host == "H9"
 
 
 ADMIN = Principal("a", Role.ADMIN, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from romana.core.errors import AlreadyExists, Conflict, Exhausted, InvalidInput, NotFound
+from romana.core.ipam import KeyInUse
 from unit.services.conftest import Services
 
 
@@ -23,8 +24,11 @@ def test_same_key_returns_same_address(svc: Services) -> None:
     svc.tenants.create("web")
     first = svc.ipam.allocate("k", "h1", "web")
     assert svc.ipam.allocate("k", "h1", "web") == first
-    with pytest.raises(AlreadyExists, match="already allocated to host 'h1'"):
+    with pytest.raises(AlreadyExists, match="already allocated to host 'h1'") as refused:
         svc.ipam.allocate("k", "h2", "web")
+    # The holder travels with the refusal, for the API to decide who may see it.
+    assert isinstance(refused.value, KeyInUse) and refused.value.existing == first
+    assert str(refused.value.undisclosed()) == "key 'k' is already in use; choose another key"
 
 
 def test_release_by_key_and_address_and_lowest_free_reuse(svc: Services) -> None:

@@ -51,11 +51,14 @@ def list_users(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
 
 
 @credentials.post("/v1/users", response_model=schemas.User, status_code=201)
-def create_user(body: schemas.UserIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    auth.authorize(caller, auth.Action.MANAGE_USERS)
+def create_user(
+    body: schemas.UserIn, ctx: Ctx, caller: Caller, request: Request
+) -> dict[str, object]:
     """Create a user: a tenant user names its ``tenant``, an agent user its ``host`` (the
     one host it may register, read, and allocate on)."""
+    auth.authorize(caller, auth.Action.MANAGE_USERS)
     made = ctx.auth.create_user(body.username, body.password, body.role, body.tenant, body.host)
+    audit.name_object(request, f"users/{made.username}")
     return made.to_dict()
 
 
@@ -67,10 +70,11 @@ def delete_user(username: str, ctx: Ctx, caller: Caller) -> Response:
 
 
 @router.post("/v1/auth/logout", status_code=204, response_class=Response)
-def logout(ctx: Ctx, caller: Caller) -> Response:
+def logout(ctx: Ctx, caller: Caller, request: Request) -> Response:
     """Revoke every token of the calling user, this one included, on every replica."""
     if caller is not INSECURE:
         ctx.auth.revoke_tokens(caller.username)
+        audit.name_object(request, f"users/{caller.username}")
     return Response(status_code=204)
 
 
@@ -108,13 +112,15 @@ def signing_keys(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
 
 @router.post("/v1/auth/signing-keys", response_model=list[schemas.SigningKey])
 def rotate_signing_key(
-    ctx: Ctx, caller: Caller, body: schemas.RotateIn | None = None
+    ctx: Ctx, caller: Caller, request: Request, body: schemas.RotateIn | None = None
 ) -> list[dict[str, object]]:
     """Sign new tokens with a fresh key; the old one verifies until its tokens expire, or
     stops at once with ``retire_now`` (a leaked key: every older token is refused)."""
     auth.authorize(caller, auth.Action.MANAGE_USERS)
     retire_now = body is not None and body.retire_now
-    return [k.to_dict() for k in ctx.auth.rotate_signing_key(retire_now=retire_now)]
+    ring = [k.to_dict() for k in ctx.auth.rotate_signing_key(retire_now=retire_now)]
+    audit.name_object(request, f"auth/signing-keys/{ring[0]['id']}")  # the new, current key
+    return ring
 
 
 router.include_router(credentials)

@@ -2,7 +2,8 @@
 
 Allocation routes authorise against the tenant and the host of the allocation: a tenant user
 may only allocate, see and release addresses of its own tenant, an agent only addresses on
-its own host. Another tenant's or host's allocation answers 404, as a missing one does.
+its own host. Another tenant's or host's allocation answers 404, as a missing one does, and
+a key it holds is refused to such a caller without naming its holder.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from romana.api import schemas
+from romana.api import audit, schemas
 from romana.api.context import Caller, Context, Ctx
 from romana.api.routes import ERRORS
 from romana.core import addressing, ipam
@@ -30,13 +31,22 @@ router = APIRouter(tags=["ipam"], responses=ERRORS)
     responses={200: {"model": schemas.Allocation, "description": "The key existed already."}},
 )
 def allocate(
-    body: schemas.AllocationIn, response: Response, ctx: Ctx, caller: Caller
+    body: schemas.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
     """Allocate addresses for ``key`` on ``host`` (idempotent per key)."""
     auth.authorize(caller, auth.Action.ALLOCATE, body.tenant, body.host)
-    alloc, created = ctx.ipam.allocate_reporting(body.key, body.host, body.tenant, body.segment)
+    try:
+        alloc, created = ctx.ipam.allocate_reporting(body.key, body.host, body.tenant, body.segment)
+    except ipam.KeyInUse as exc:
+        held = exc.existing
+        # Keys are global: naming the holder would tell a scoped caller another tenant's or
+        # host's allocations, which it may not read.
+        if not auth.may(caller, auth.Action.READ, held.tenant, held.host):
+            raise exc.undisclosed() from None
+        raise
     if not created:
         response.status_code = 200
+    audit.name_object(request, f"allocations/{alloc.key}")
     return alloc.to_dict()
 
 
@@ -68,19 +78,25 @@ def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 
 
 @router.delete("/v1/addresses/{address}", response_model=schemas.Allocation)
-def release_address(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+def release_address(address: str, ctx: Ctx, caller: Caller, request: Request) -> dict[str, object]:
     key = ctx.ipam.key_of(address)
     missing = f"address {ipam.parse_address(address)} is not allocated"
     alloc = ctx.ipam.get(key)
     auth.authorize_found(caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
-    return ctx.ipam.release(key).to_dict()
+    released = ctx.ipam.release(key).to_dict()
+    audit.name_object(request, f"allocations/{key}")  # the path names only the address
+    return released
 
 
 @router.get("/v1/decode/{address}", response_model=schemas.Decoded)
 def decode(address: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
-    """What an address means: network, host, tenant, segment, endpoint, and its allocation."""
+    """What an address means: network, host, tenant, segment, endpoint, and its allocation.
+
+    A caller who may not read the address's tenant gets the answer an address of no tenant
+    gets, so decoding cannot list other tenants' names."""
     result = _decode(ctx, address)
-    auth.authorize(caller, auth.Action.READ, result["tenant"])
+    missing = f"address {result['address']} decodes to no tenant you may read"
+    auth.authorize_found(caller, auth.Action.READ, result["tenant"], missing)
     return result
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
-from romana.api import schemas
+from romana.api import audit, schemas
 from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
 from romana.core.errors import NotFound
@@ -69,13 +69,17 @@ def list_policies(ctx: Ctx, caller: Caller) -> list[Policy]:
 def add_policies(
     ctx: Ctx,
     caller: Caller,
+    request: Request,
     body: Policy | list[Policy] = Body(...),  # noqa: B008
 ) -> list[Policy]:
     """Add one Romana policy (v1 or v2 shape) or a list; all or nothing, every issue at once."""
     parsed = ctx.policies.parse(body)
     for item in parsed:
         _authorize_change(caller, item)
-    return ctx.policies.add(parsed)
+    added = ctx.policies.add(parsed)
+    if added:
+        audit.name_object(request, *(f"policies/{item['id']}" for item in added))
+    return added
 
 
 @router.get("/v1/policies/{pid:path}", response_model=Policy)
@@ -93,6 +97,7 @@ def put_policy(
     pid: str,
     ctx: Ctx,
     caller: Caller,
+    request: Request,
     body: Policy = Body(...),  # noqa: B008
 ) -> Policy:
     """Store one policy under its id, replacing what the id held, in one transaction; the
@@ -103,18 +108,22 @@ def put_policy(
     for item in parsed:
         with contextlib.suppress(NotFound):
             _authorize_change(caller, ctx.policies.get(item["id"]))
-    return ctx.policies.put(pid, body)
+    stored = ctx.policies.put(pid, body)
+    audit.name_object(request, f"policies/{stored['id']}")
+    return stored
 
 
 @router.delete("/v1/policies/{pid:path}", response_model=Policy)
-def remove_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
+def remove_policy(pid: str, ctx: Ctx, caller: Caller, request: Request) -> Policy:
     """Remove one policy by id or by bare name (resolved as for reading)."""
     resolved = _resolve(ctx, caller, pid, auth.Action.WRITE)
     item = ctx.policies.get(resolved)
     if not _visible(caller, item):
         _not_found_for_tenants(caller, pid)
     _authorize_change(caller, item)
-    return ctx.policies.remove(resolved)
+    removed = ctx.policies.remove(resolved)
+    audit.name_object(request, f"policies/{resolved}")
+    return removed
 
 
 @router.get("/v1/address-sets", response_model=list[schemas.AddressSet])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from romana.api import schemas
+from romana.api import audit, schemas
 from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
 from romana.services import auth
@@ -25,12 +25,16 @@ def list_tenants(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
 
 
 @router.post("/v1/tenants", response_model=schemas.Tenant, status_code=201)
-def create_tenant(body: schemas.TenantIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+def create_tenant(
+    body: schemas.TenantIn, ctx: Ctx, caller: Caller, request: Request
+) -> dict[str, object]:
     """Create a tenant with its isolation (default: romana, segments isolated); whoever may
     create tenants chooses it, only an admin changes it later."""
     auth.authorize(caller, auth.Action.WRITE)
     isolation = body.isolation.value()
-    return ctx.tenants.create(body.name, body.external_id, body.networks, isolation).to_dict()
+    made = ctx.tenants.create(body.name, body.external_id, body.networks, isolation)
+    audit.name_object(request, f"tenants/{made.name}")
+    return made.to_dict()
 
 
 @router.get("/v1/tenants/{name}", response_model=schemas.Tenant)
@@ -56,9 +60,13 @@ def delete_tenant(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 
 
 @router.post("/v1/tenants/{name}/segments", response_model=schemas.Tenant, status_code=201)
-def add_segment(name: str, body: schemas.SegmentIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+def add_segment(
+    name: str, body: schemas.SegmentIn, ctx: Ctx, caller: Caller, request: Request
+) -> dict[str, object]:
     auth.authorize_found(caller, auth.Action.WRITE, name, _missing(name))
-    return ctx.tenants.add_segment(name, body.name).to_dict()
+    tenant = ctx.tenants.add_segment(name, body.name)
+    audit.name_object(request, f"tenants/{name}/segments/{body.name}")
+    return tenant.to_dict()
 
 
 @router.delete("/v1/tenants/{name}/segments/{segment}", response_model=schemas.Tenant)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 
-from romana.api import schemas
+from romana.api import audit, schemas
 from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
 from romana.core.errors import NotFound
@@ -69,12 +69,15 @@ def add_blackouts(name: str, body: schemas.BlackoutsIn, ctx: Ctx, caller: Caller
 
 
 @router.post("/v1/networks/{name}/blackouts/remove", response_model=schemas.Network)
-def remove_blackouts(name: str, body: schemas.BlackoutsIn, ctx: Ctx, caller: Caller) -> Document:
+def remove_blackouts(
+    name: str, body: schemas.BlackoutsIn, ctx: Ctx, caller: Caller, request: Request
+) -> Document:
     """Remove blackout ranges, keeping the others.
 
     404 naming each range that is not a blackout of the network; nothing is removed then."""
     auth.authorize(caller, auth.Action.WRITE)
     ctx.ipam.remove_blackouts(name, body.cidrs)
+    audit.name_object(request, f"networks/{name}/blackouts")
     return _network(ctx, name)
 
 
@@ -92,13 +95,15 @@ def list_hosts(ctx: Ctx, caller: Caller) -> list[Document]:
 
 
 @router.post("/v1/hosts", response_model=schemas.Host, status_code=201)
-def add_host(body: schemas.HostIn, ctx: Ctx, caller: Caller) -> Document:
+def add_host(body: schemas.HostIn, ctx: Ctx, caller: Caller, request: Request) -> Document:
     """Place a host in the first group whose assignment its labels satisfy; ``ip6`` is its
     IPv6 underlay address beside an IPv4 ``ip`` (the next hop of its IPv6 networks).
 
     An agent registers only the host its user is bound to (403 for any other name)."""
     auth.authorize(caller, auth.Action.REGISTER_HOST, host=body.name)
-    return ctx.topology.add_host(body.name, body.ip, body.labels, body.ip6)
+    host = ctx.topology.add_host(body.name, body.ip, body.labels, body.ip6)
+    audit.name_object(request, f"hosts/{body.name}")
+    return host
 
 
 @router.get("/v1/hosts/{name}", response_model=schemas.Host)
