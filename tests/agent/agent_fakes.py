@@ -109,6 +109,8 @@ class FakeDataplane:
     fail: Mapping[type, errors.RomanaError] = field(default_factory=dict)
     applied: list[hostplan.Operation] = field(default_factory=list)
     forgotten: list[hostplan.IPAddress] = field(default_factory=list)
+    inside: dict[str, list[str]] = field(default_factory=dict)
+    """Host veth name → what is wrong inside its workload (until ``ensure`` repairs it)."""
     closed: bool = False
 
     def current(self) -> hostplan.CurrentHost:
@@ -149,6 +151,7 @@ class FakeDataplane:
             raise errors.NotFound(f"network namespace {spec.netns} does not exist")
         self.endpoints[spec.host_ifname] = FakeEndpoint(spec, frozenset(spec.addresses))
         self.interfaces.add((spec.netns, spec.ifname))
+        self.inside.pop(spec.host_ifname, None)
         return veth.Attached(
             spec.host_ifname,
             "02:00:00:00:00:01",
@@ -197,6 +200,11 @@ class FakeDataplane:
     def inspect(self, spec: hostplan.EndpointSpec) -> list[str]:
         return [] if spec.host_ifname in self.endpoints else ["host interface missing"]
 
+    def inspect_workload(self, spec: hostplan.EndpointSpec) -> list[str]:
+        if spec.host_ifname not in self.endpoints:
+            raise errors.NotFound(f"host interface {spec.host_ifname} is missing")
+        return list(self.inside.get(spec.host_ifname, ()))
+
     def close(self) -> None:
         self.closed = True
 
@@ -218,7 +226,9 @@ class FakeRomanad:
         if self.down:
             raise errors.Unavailable("romanad is down")
 
-    async def allocate(self, key: str, host: str, tenant: str, segment: str) -> dict[str, Any]:
+    async def allocate(
+        self, key: str, host: str, tenant: str, segment: str, *, within: float = 0.0
+    ) -> dict[str, Any]:
         self._check(f"allocate {key}")
         if self.fail_allocate is not None:
             raise self.fail_allocate

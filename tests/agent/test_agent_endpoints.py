@@ -119,6 +119,23 @@ def test_failed_add_leaves_nothing_behind(tmp_path: Path) -> None:
     scenario(tmp_path, body)
 
 
+def test_add_with_a_view_but_romanad_away_leaves_the_waiting_to_the_allocation(
+    tmp_path: Path,
+) -> None:
+    async def body(rig: Rig) -> None:
+        rig.sync.connected, rig.sync.detail = False, "romanad is unreachable: refused"
+        answer = await rig.service.add(rig.request("c1"))  # romanad came back meanwhile
+        assert answer["addresses"][0]["address"] == "10.1.16.1/32"
+        rig.romanad.down = True
+        with pytest.raises(errors.Unavailable):
+            await rig.service.add(rig.request("c2"))
+        assert rig.registry.get("c2:eth0") is None and rig.dp.endpoints.keys() == {
+            hostplan.host_ifname("c1:eth0")
+        }
+
+    scenario(tmp_path, body)
+
+
 def test_add_into_a_missing_namespace_names_netns(tmp_path: Path) -> None:
     async def body(rig: Rig) -> None:
         with pytest.raises(errors.NotFound) as info:

@@ -114,6 +114,35 @@ def test_drift_is_repaired_and_counted(tmp_path: Path) -> None:
     run(scenario())
 
 
+def test_the_inside_of_an_endpoint_is_read_back_and_repaired_on_a_full_reconcile(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> None:
+        rig = Rig(tmp_path)
+        task = asyncio.create_task(rig.reconciler.run())
+        rig.record("c1", "10.1.16.1")
+        rig.record("c2", "10.1.16.2")
+        rig.reconciler.set_view(host_view(1))
+        await rig.reconciler.reconcile()
+        name = hostplan.host_ifname("c1:eth0")
+        rig.dp.inside[name] = ["address 10.1.16.1 is missing on eth0"]
+        quick = await rig.reconciler.reconcile()
+        assert quick.repairs == () and name in rig.dp.inside  # events stay cheap
+        report = await rig.reconciler.reconcile(full=True)
+        assert report.ok and report.operations == 1 and rig.dp.inside == {}
+        assert report.repairs == ("RepairEndpoint c1:eth0 (address 10.1.16.1 is missing on eth0)",)
+        assert report.to_state()["repairs"] == list(report.repairs)
+        assert rig.sample("romana_agent_drift_repairs_total", {"part": "workload"}) == 1
+        # An endpoint whose record went (a DEL meanwhile) is not put back.
+        rig.dp.inside[name] = ["address 10.1.16.1 is missing on eth0"]
+        rig.registry.remove("c1:eth0")
+        again = await rig.reconciler.reconcile(full=True)
+        assert all("c1:eth0 (" not in line for line in again.repairs)
+        task.cancel()
+
+    run(scenario())
+
+
 def test_a_failing_operation_is_reported_and_the_others_still_happen(tmp_path: Path) -> None:
     async def scenario() -> None:
         rig = Rig(tmp_path)

@@ -32,8 +32,13 @@ class FakeRomanad:
         self.logins = 0
         self.seen: list[str] = []
         self.password = "secret-pw"
+        self.refuse = 0
+        """Calls (logins aside) to refuse the connection of, as a restarting romanad does."""
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.refuse and request.url.path != "/v1/auth/token":
+            self.refuse -= 1
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         if request.url.path == "/v1/auth/token":
             body = json.loads(request.content)
             if body["password"] != self.password:
@@ -136,3 +141,14 @@ def test_insecure_sends_no_credentials_and_none_at_all_is_a_settings_error() -> 
         AgentSettings().validate()
     assert [i.field for i in info.value.issues] == ["token"]
     assert "--insecure" in str(info.value) and "--username" in str(info.value)
+
+
+def test_an_allocation_waits_for_a_romanad_that_refuses_connections_within_its_time() -> None:
+    fake = FakeRomanad()
+    r = fake.romanad(("agent-h1", "secret-pw"))
+    fake.refuse = 3
+    answer = asyncio.run(r.allocate("c1:eth0", "h1", "t1", "default", within=10.0))
+    assert answer["path"] == "/v1/allocations" and fake.refuse == 0
+    fake.refuse = 1
+    with pytest.raises(errors.Unavailable):
+        asyncio.run(r.allocate("c2:eth0", "h1", "t1", "default"))  # no time to wait

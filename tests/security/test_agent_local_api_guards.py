@@ -8,7 +8,7 @@ namespace exists, one whose namespace is gone.
 
 * A caller that is not root is refused with 403, even when the socket's file mode lets it
   connect (the mode is loosened here to show the second guard).
-* ADD refuses the agent's own network namespace and the init one, by whatever path, with 400
+* ADD refuses the agent's own network namespace and the init one, by whatever path, with 422
   naming ``netns``.
 * GC with an empty ``valid`` list releases only the endpoint whose namespace is gone.
 """
@@ -166,7 +166,7 @@ def test_agent_own_and_init_netns_are_refused(agent: Running) -> None:
     }
     for netns in (agent.host.path, f"/proc/{agent.process.pid}/ns/net", "/proc/1/ns/net"):
         status, answer = agent.call("POST", "/v1/endpoints", {**body, "netns": netns})
-        assert status == 400, (netns, answer)
+        assert status == 422, (netns, answer)
         assert answer["field"] == "netns", answer
         assert netns in answer["detail"] and "namespace" in answer["detail"]
     # A workload's own namespace passes this check (and meets the unsynced agent's 503).

@@ -42,13 +42,14 @@ WORKERS = 16
 
 
 def parse_invocation(body: bytes) -> tuple[dict[str, str], bytes]:
-    """(environment, stdin) of a forwarded invocation; InvalidInput naming ``body``."""
+    """(environment, stdin) of a forwarded invocation; :class:`http.MalformedBody` (400)
+    naming ``body``."""
     env: dict[str, str] = {}
     offset = 0
     while True:
         end = body.find(b"\0", offset)
         if end < 0:
-            raise errors.InvalidInput(
+            raise http.MalformedBody(
                 [errors.Issue("body", "the environment list has no empty entry ending it")]
             )
         entry = body[offset:end]
@@ -58,11 +59,11 @@ def parse_invocation(body: bytes) -> tuple[dict[str, str], bytes]:
         name, sep, value = entry.partition(b"=")
         text = name.decode("ascii", "replace")
         if not sep or not text.startswith("CNI_"):
-            raise errors.InvalidInput(
+            raise http.MalformedBody(
                 [errors.Issue("body", f"entry {text!r} is not a CNI_NAME=value variable")]
             )
         if len(env) >= MAX_ENTRIES:
-            raise errors.InvalidInput(
+            raise http.MalformedBody(
                 [errors.Issue("body", f"more than {MAX_ENTRIES} environment entries")]
             )
         env[text] = value.decode("utf-8", "surrogateescape")
@@ -84,7 +85,7 @@ class InProcessClient(agentapi.AgentClient):
 
     def _transport(
         self, method: str, path: str, headers: dict[str, str], data: bytes
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, dict[str, str], bytes]:
         req = http.make_request(method, path, headers, data)
         future = asyncio.run_coroutine_threadsafe(http.dispatch(self._handler, req), self._loop)
         try:
@@ -94,7 +95,8 @@ class InProcessClient(agentapi.AgentClient):
             raise errors.Unavailable(
                 f"romana-agent did not answer {method} {path} within {self.timeout:g} s"
             ) from exc
-        return response.status, http.payload(response)
+        fields = {name.lower(): value for name, value in response.headers.items()}
+        return response.status, fields, http.payload(response)
 
 
 class CniHost:

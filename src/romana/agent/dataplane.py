@@ -157,25 +157,21 @@ class HostDataplane:
             problems.append(f"host interface {spec.host_ifname} is down")
         if not os.path.exists(spec.netns):
             return [*problems, f"network namespace {spec.netns} does not exist"]
+        link = self.netlink.rtnl.link(spec.host_ifname)
         with rtnl.Rtnl(spec.netns) as inner:
-            link = inner.link(spec.ifname)
-            if link is None:
-                return [*problems, f"interface {spec.ifname} is missing in {spec.netns}"]
-            if not link.up:
-                problems.append(f"interface {spec.ifname} in {spec.netns} is down")
-            have = {iface.ip for iface, _ in inner.addresses(link.index)}
-            for address in spec.addresses:
-                if address not in have:
-                    problems.append(f"address {address} is missing on {spec.ifname}")
-            defaults = {
-                (r.dst.version, r.gateway)
-                for r in inner.routes()
-                if r.dst.prefixlen == 0 and r.oif == link.index
-            }
-            for gateway in spec.gateways:
-                if (gateway.version, gateway) not in defaults:
-                    problems.append(f"default route via {gateway} is missing in {spec.netns}")
-        return problems
+            return [*problems, *veth.inside_problems(inner, spec, link.mac if link else None)]
+
+    def inspect_workload(self, spec: hostplan.EndpointSpec) -> list[str]:
+        """What is missing or wrong inside the endpoint's namespace (as CHECK sees it);
+        NotFound when the namespace or the host veth is gone (a DEL, or the host-side
+        read-back's to repair)."""
+        link = self.netlink.rtnl.link(spec.host_ifname)
+        if link is None:
+            raise NotFound(f"host interface {spec.host_ifname} is missing")
+        if not os.path.exists(spec.netns):
+            raise NotFound(f"network namespace {spec.netns} does not exist")
+        with rtnl.Rtnl(spec.netns) as inner:
+            return veth.inside_problems(inner, spec, link.mac)
 
 
 class Reaper:

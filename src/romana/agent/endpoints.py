@@ -9,19 +9,20 @@ cut off is taken away on its reaper thread.
 ADD: refuse if the namespace is missing (404, field ``netns``); start the veth pair on the
 writer thread while the intent is recorded (``allocating``) and the address is allocated from
 romanad by key (idempotent); then put the addresses on the pair and record the endpoint
-``ready``. The pair needs no address, so its making overlaps the allocation; a reconcile in
-between leaves the pair of an ``allocating`` record alone (``hostplan.HostPlan.busy``). When
-``ifname`` already exists in the namespace the answer is 409, field ``ifname``. When the fast
-path cannot make a fresh pair (a veth of this key is left from an earlier attempt) the
-convergent ``ensure`` wires it instead. A failure after the record was written undoes
-everything this ADD made (veth, allocation, record) before the error goes back. The answer
-does not wait for a reconcile: the endpoint is complete when it is wired, since tenant and
-segment rules match addresses by mask and selector sets follow the host view. The exception
-is the first endpoint of a tenant whose policies the host view does not carry (romanad sends
-a host only the policies of tenants with an endpoint there): its address goes on the pair
-only once the firewall enforces a view carrying them (:meth:`Reconciler.enforce`, which the
-allocation itself brings about), so its first packet already meets them; no such view within
-``policy_wait`` seconds is Unavailable (retry) and the ADD is undone.
+``ready``. A romanad that is away (restarting, unreachable) makes the allocation wait for it up
+to ``allocate_wait`` seconds (``Romanad.allocate``). The pair needs no address, so its making
+overlaps the allocation; a reconcile in between leaves the pair of an ``allocating`` record
+alone (``hostplan.HostPlan.busy``). When ``ifname`` already exists in the namespace the answer
+is 409, field ``ifname``. When the fast path cannot make a fresh pair (a veth of this key is
+left from an earlier attempt) the convergent ``ensure`` wires it instead. A failure after the
+record was written undoes everything this ADD made (veth, allocation, record) before the error
+goes back. The answer does not wait for a reconcile: the endpoint is complete when it is wired,
+since tenant and segment rules match addresses by mask and selector sets follow the host view.
+The exception is the first endpoint of a tenant whose policies the host view does not carry
+(romanad sends a host only the policies of tenants with an endpoint there): its address goes on
+the pair only once the firewall enforces a view carrying them (:meth:`Reconciler.enforce`,
+which the allocation itself brings about), so its first packet already meets them; no such view
+within ``policy_wait`` seconds is Unavailable (retry) and the ADD is undone.
 
 DEL: always succeeds. Owes the release durably (with the addresses), drops the record, sets
 the host veth down and answers; then, still under the key's lock, deletes the veth (gone
@@ -72,6 +73,9 @@ GC_GRACE = 60.0
 POLICY_WAIT = 20.0
 """How long an ADD waits for a view carrying its tenant's policies: a long poll round trip
 and a reconcile, well inside a runtime's CNI timeout."""
+ALLOCATE_WAIT = 20.0
+"""How long an ADD's allocation waits for a romanad that is away (restarting, unreachable),
+well inside the CNI plugin's default ``agent_timeout`` of 30 s."""
 
 
 def at_field(exc: RomanaError, field: str) -> RomanaError:
@@ -108,6 +112,7 @@ class Endpoints:
         pending_dir: str,
         gc_grace: float = GC_GRACE,
         policy_wait: float = POLICY_WAIT,
+        allocate_wait: float = ALLOCATE_WAIT,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self._host = host
@@ -120,6 +125,7 @@ class Endpoints:
         self._pending_dir = pending_dir
         self._gc_grace = gc_grace
         self._policy_wait = policy_wait
+        self._allocate_wait = allocate_wait
         self._wall = wall
         self._keys = keylocks.KeyLocks()
         self._background: set[asyncio.Task[None]] = set()
@@ -130,7 +136,9 @@ class Endpoints:
         key = registry.endpoint_key(request.container_id, request.ifname)
         async with self._keys.locked(key):
             hv = self._reconciler.host_view
-            if hv is None or not self._sync.connected:
+            if hv is None:
+                # Without any view there is no gateway to wire; once one came, a romanad
+                # that is away only makes the allocation below wait for it.
                 raise Unavailable(f"romana-agent is not synced with romanad: {self._sync.detail}")
             if not os.path.exists(request.netns):
                 raise at_field(
@@ -200,7 +208,9 @@ class Endpoints:
     async def _allocate(self, key: str, request: localapi.AddRequest) -> Any:
         """Allocate from romanad; an unknown tenant or segment is the request's fault."""
         try:
-            return await self._romanad.allocate(key, self._host, request.tenant, request.segment)
+            return await self._romanad.allocate(
+                key, self._host, request.tenant, request.segment, within=self._allocate_wait
+            )
         except NotFound as exc:
             hv = self._reconciler.host_view
             tenant = None if hv is None else hv.tenant(request.tenant)
@@ -419,18 +429,7 @@ class Endpoints:
             "connected": self._sync.connected,
             "detail": self._sync.detail,
             "revision": None if hv is None else hv.revision,
-            "last_reconcile": None
-            if last is None
-            else {
-                "revision": last.revision,
-                "full": last.full,
-                "ok": last.ok,
-                "operations": last.operations,
-                "errors": list(last.errors),
-                "skipped": list(last.skipped),
-                "firewall_programmed": bool(last.firewall_key),
-                "seconds": round(last.seconds, 6),
-            },
+            "last_reconcile": None if last is None else last.to_state(),
             "refused_policies": [] if last is None else list(last.refused),
             "endpoints": [r.key for r in self._registry.records()],
             "owed_releases": self._registry.releases(),

@@ -5,10 +5,10 @@ connection, keep-alive unless the client says ``Connection: close``, bodies fram
 ``Content-Length`` only (``Transfer-Encoding`` is refused with 501), header block and body
 size capped. A handler may answer raw bytes (with its own ``Content-Type``) instead of
 JSON. Handlers receive a parsed :class:`Request` and return a :class:`Response`;
-every :class:`~romana.core.errors.RomanaError` they raise becomes problem JSON
-(``{"type", "title", "status", "detail", "field"?, "issues"?}``, ``type`` being
-``https://romana.io/problems/<slug>``) through :func:`problem`, as the contract in
-``romana.integrations.cni.agentapi`` defines it.
+every :class:`~romana.core.errors.RomanaError` they raise becomes problem JSON through
+:func:`problem`: the answer romanad gives for the same error (the one table,
+:mod:`romana.core.problems`), plus ``field``, the request member at fault, as the contract
+in ``romana.integrations.cni.agentapi`` defines it.
 
 Invariants:
 
@@ -42,7 +42,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from romana.core import errors
+from romana.core import errors, problems
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +54,8 @@ REFUSED_DRAIN_SECONDS = 1.0
 does not reset it before the caller has read the 403."""
 
 PROBLEM_BASE = "https://romana.io/problems/"
-
-# (error class, HTTP status, problem slug); the first class that matches wins.
-_PROBLEMS: list[tuple[type[errors.RomanaError], int, str]] = [
-    (errors.InvalidInput, 400, "invalid-input"),
-    (errors.Unauthorized, 401, "unauthorized"),
-    (errors.Forbidden, 403, "forbidden"),
-    (errors.QuotaExceeded, 403, "quota-exceeded"),
-    (errors.NotFound, 404, "not-found"),
-    (errors.AlreadyExists, 409, "already-exists"),
-    (errors.Conflict, 409, "conflict"),
-    (errors.Unsupported, 422, "unsupported"),
-    (errors.Exhausted, 503, "exhausted"),
-    (errors.Unavailable, 503, "not-ready"),
-]
+"""Base of the types of the answers no error class gives (``malformed-request``, the
+``not-ready`` family of STATUS); an error's own answer is :func:`problem`'s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +69,21 @@ class Request:
     body: bytes
 
     def json(self) -> Any:
-        """The body as JSON; InvalidInput naming ``body`` when it is not."""
+        """The body as JSON; :class:`MalformedBody` naming ``body`` when it is not."""
         if not self.body:
-            raise errors.InvalidInput([errors.Issue("body", "a JSON object is required")])
+            raise MalformedBody([errors.Issue("body", "a JSON object is required")])
         try:
             return json.loads(self.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise errors.InvalidInput([errors.Issue("body", f"is not valid JSON ({exc})")]) from exc
+            raise MalformedBody([errors.Issue("body", f"is not valid JSON ({exc})")]) from exc
         except RecursionError as exc:
-            raise errors.InvalidInput([errors.Issue("body", "is JSON nested too deeply")]) from exc
+            raise MalformedBody([errors.Issue("body", "is JSON nested too deeply")]) from exc
+
+
+class MalformedBody(errors.InvalidInput):
+    """A request body that does not parse (as JSON, or as a forwarded CNI invocation):
+    answered 400, as romanad answers it, where a body that parses but breaks a rule is the
+    table's 422. Clients read both as InvalidInput."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +94,6 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def classify(exc: errors.RomanaError) -> tuple[int, str]:
-    """(HTTP status, problem slug) of an error."""
-    for kind, status, slug in _PROBLEMS:
-        if isinstance(exc, kind):
-            return status, slug
-    return 500, "internal"
 
 
 def problem_body(status: int, slug: str, detail: str, field: str = "") -> dict[str, Any]:
@@ -122,18 +108,19 @@ def problem_body(status: int, slug: str, detail: str, field: str = "") -> dict[s
     return body
 
 
-def problem(exc: errors.RomanaError, slug: str = "") -> Response:
-    """The problem-JSON answer for ``exc``; ``slug`` overrides the one its class implies."""
-    status, implied = classify(exc)
+def problem(exc: errors.RomanaError) -> Response:
+    """The answer for ``exc``, as :func:`romana.core.problems.render` gives it to romanad too,
+    plus ``field``: the request member at fault (the first issue's, or the one
+    :func:`romana.agent.endpoints.at_field` named)."""
+    status, body, headers = problems.render(exc)
     field = str(getattr(exc, "problem_field", ""))
     if isinstance(exc, errors.InvalidInput):
         field = next((i.field for i in exc.issues if i.field), field)
-    body = problem_body(status, slug or implied, str(exc), field)
-    if isinstance(exc, errors.InvalidInput):
-        body["issues"] = [{"field": i.field, "rule": i.rule} for i in exc.issues]
-    headers = {}
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    if isinstance(exc, MalformedBody):
+        status = 400
+        body.update(status=status, title=HTTPStatus(status).phrase)
+    if field:
+        body["field"] = field
     return Response(status, body, headers)
 
 

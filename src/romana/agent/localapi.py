@@ -1,6 +1,6 @@
 """The local API the CNI plugin (and other runtime plugins) call on the agent's Unix socket.
 
-The contract (shapes, statuses, problem slugs) is the module docstring of
+The contract (shapes, statuses, readiness slugs) is the module docstring of
 ``romana.integrations.cni.agentapi``. The plugin's own client of it is the one the agent uses
 in-process for ``POST /v1/cni`` (:mod:`romana.agent.cnihost`), and the functional tests hold
 the two sides together over the socket. Routes::
@@ -23,7 +23,7 @@ reporting every problem at once, and calls :class:`~romana.agent.endpoints.Endpo
 Nothing is changed by a request that fails validation.
 
 An ADD whose ``netns`` is the agent's own network namespace or the init (host) one is
-refused with 400, field ``netns``, whatever path names it (``/proc/<pid>/ns/net``, a bind
+refused with 422, field ``netns``, whatever path names it (``/proc/<pid>/ns/net``, a bind
 mount under ``/run/netns``): the path is resolved and its namespace compared, by device and
 inode, with those of ``/proc/thread-self/ns/net`` and ``/proc/1/ns/net`` as they were when the
 API was made. Wiring an endpoint there would put its address and default route on the host.

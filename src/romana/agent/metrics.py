@@ -38,13 +38,15 @@ class Metrics:
         )
         self.apply_failures = Counter(
             "romana_agent_apply_failures",
-            "Failed dataplane applies, by part (gateway, routes, endpoints, sysctls, firewall).",
+            "Failed dataplane applies, by part (gateway, routes, endpoints, workload, sysctls, "
+            "firewall).",
             ["part"],
             registry=r,
         )
         self.repairs = Counter(
             "romana_agent_drift_repairs",
-            "Dataplane objects found missing or wrong and put back, by part.",
+            "Dataplane objects found missing or wrong and put back, by part (gateway, routes, "
+            "endpoints, workload, firewall).",
             ["part"],
             registry=r,
         )

@@ -15,7 +15,9 @@ operation, then the firewall. Events (a new view, an endpoint added or removed, 
 only decide *when*: :meth:`trigger` asks for one, and any number of requests made while one
 waits coalesce into it. A timer runs a *full* reconcile every ``interval`` seconds, which
 also rewrites the firewall even when the ruleset did not change, so that a table or chain
-deleted or edited by hand is restored.
+deleted or edited by hand is restored, and reads back the inside of every endpoint (its
+address, default routes and gateway neighbour in the workload's namespace) to repair it
+(:mod:`romana.agent.drift`).
 
 Invariants:
 
@@ -36,8 +38,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import time
@@ -45,45 +45,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from romana.agent import dataplane, desired, registry, view
+from romana.agent import dataplane, desired, drift, registry, view
 from romana.agent.metrics import Metrics
+from romana.agent.report import Report, firewall_key
 from romana.core import hostplan, ruleset
 from romana.core.errors import RomanaError, Unavailable
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_REPAIRS = {
-    hostplan.EnsureGateway: "gateway",
-    hostplan.AddRoute: "routes",
-    hostplan.ReplaceRoute: "routes",
-    hostplan.AddEndpoint: "endpoints",
-    hostplan.RepairEndpoint: "endpoints",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """What one reconcile did and what it could not do."""
-
-    revision: int
-    full: bool
-    operations: int
-    errors: tuple[str, ...] = ()
-    route_errors: int = 0
-    skipped: tuple[str, ...] = ()
-    refused: tuple[str, ...] = ()
-    firewall_applied: bool = False
-    firewall_key: str = ""
-    """The policy input the firewall now enforces; '' when the firewall step failed."""
-    seconds: float = 0.0
-    policy_tenants: frozenset[str] | None = None
-    """The tenants whose own policies that input carried (None: every tenant's)."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
 
 @dataclass(slots=True)
@@ -102,23 +72,6 @@ class _Applied:
     rules: ruleset.Ruleset | None = None
     refused: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
-
-
-def firewall_key(hv: view.HostView) -> str:
-    """A digest of everything the ruleset depends on (address-set members too), to notice
-    policy changes."""
-    data = {
-        "policies": list(hv.policies),
-        # The whole record: ids, segments and isolation all change the ruleset.
-        "tenants": sorted((t.to_dict() for t in hv.tenants.values()), key=lambda t: str(t["name"])),
-        "layouts": sorted(
-            (lay.name, str(lay.cidr), lay.tenant_bits, lay.segment_bits, lay.endpoint_bits)
-            for lay in hv.layouts.values()
-        ),
-        "prefixes": sorted((p.network, str(p.prefix), str(p.gateway)) for p in hv.prefixes),
-        "address_sets": sorted((n, [str(m) for m in ms]) for n, ms in hv.address_sets.items()),
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class Reconciler:
@@ -336,6 +289,7 @@ class Reconciler:
         route_errors = 0
         operations = 0
         skipped: tuple[str, ...] = ()
+        repairs: list[str] = []
         live = {
             r.netns for r in snap.records if r.state == registry.READY and os.path.exists(r.netns)
         }
@@ -360,18 +314,23 @@ class Reconciler:
                 self._applied.skipped = skipped
             ops = self._diff(dp, plan.plan, errors)
             for op in ops:
-                part = _REPAIRS.get(type(op))
+                part = drift.REPAIRS.get(type(op))
                 try:
                     dp.apply(op)
                     operations += 1
                 except (RomanaError, OSError) as exc:
-                    errors.append(f"{_describe(op)}: {exc}")
+                    errors.append(f"{drift.describe(op)}: {exc}")
                     m.apply_failures.labels(part or "other").inc()
                     if isinstance(op, hostplan.AddRoute | hostplan.ReplaceRoute):
                         route_errors += 1
                     continue
-                if part is not None and self._was_applied(op):
+                if part is not None and drift.was_applied(op, self._applied.plan):
                     m.repairs.labels(part).inc()
+                    repairs.append(drift.describe(op))
+            if full:
+                operations += drift.repair_workloads(
+                    dp, plan.plan.endpoints, ops, self._still_ready, m, errors, repairs
+                )
             try:
                 dp.ensure_sysctls(plan.plan.sysctls)
             except (RomanaError, OSError) as exc:
@@ -392,7 +351,12 @@ class Reconciler:
             key,
             time.monotonic() - started,
             policy_tenants=snap.hv.policy_tenants,
+            repairs=tuple(repairs),
         )
+
+    def _still_ready(self, spec: hostplan.EndpointSpec) -> bool:
+        record = self._registry.get(spec.id)
+        return record is not None and record.state == registry.READY
 
     def _diff(
         self, dp: dataplane.HostDataplane, plan: hostplan.HostPlan, errors: list[str]
@@ -402,22 +366,6 @@ class Reconciler:
         except (RomanaError, OSError) as exc:
             errors.append(f"reading the host state: {exc}")
             return ()
-
-    def _was_applied(self, op: hostplan.Operation) -> bool:
-        """True when ``op`` puts back something the last applied plan already held (drift)."""
-        last = self._applied.plan
-        if last is None:
-            return False
-        match op:
-            case hostplan.EnsureGateway(gateway=gw):
-                return gw == last.gateway
-            case hostplan.AddRoute(route=route) | hostplan.ReplaceRoute(route=route):
-                return route in last.routes
-            case hostplan.AddEndpoint(endpoint=ep):
-                return ep in last.endpoints
-            case hostplan.RepairEndpoint():
-                return True
-        return False
 
     def _firewall(
         self, dp: dataplane.HostDataplane, snap: _Snapshot, full: bool, errors: list[str]
@@ -450,20 +398,3 @@ class Reconciler:
         m.sets.set(len(fw.rules.sets))
         m.set_elements.set(sum(len(s.elements) for s in fw.rules.sets))
         return fw.refused, True, snap.firewall_key
-
-
-def _describe(op: hostplan.Operation) -> str:
-    match op:
-        case hostplan.EnsureGateway(gateway=gw):
-            return f"gateway {gw.ifname}"
-        case (
-            hostplan.AddRoute(route=r)
-            | hostplan.ReplaceRoute(route=r)
-            | hostplan.DeleteRoute(route=r)
-        ):
-            return f"{type(op).__name__} {r.dst} via {r.via}"
-        case hostplan.AddEndpoint(endpoint=ep) | hostplan.RepairEndpoint(endpoint=ep):
-            return f"{type(op).__name__} {ep.id}"
-        case hostplan.DeleteEndpoint(host_ifname=name, id=ident):
-            return f"DeleteEndpoint {name} ({ident})"
-    return type(op).__name__

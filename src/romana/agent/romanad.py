@@ -16,6 +16,13 @@ call, again once nine tenths of its token's lifetime have passed, and again (the
 the call once) whenever romanad answers 401 — a token can also end early, when romanad's
 signing key or the user was replaced. Concurrent calls that find the same stale token log in
 once between them. Without credentials the calls carry the configured token, or none.
+
+An allocation may wait for romanad (:meth:`Romanad.allocate` with ``within``): the client's
+own retries span well under a second, long enough for a lost connection but not for a
+romanad that restarts (its port refuses connections for seconds) or a network outage. The
+allocation is idempotent by key, so any temporary failure is tried again, with jittered
+back-off doubling from 0.1 s to 1 s, until the ADD's time for it has passed; the last
+failure is raised then. Without ``within`` the client's retries are all there is.
 """
 
 from __future__ import annotations
@@ -26,17 +33,21 @@ import ipaddress
 import logging
 import math
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from romana.client import Client, types
-from romana.core.errors import AlreadyExists, Unauthorized
+from romana.core.errors import AlreadyExists, RomanaError, Unauthorized
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+RETRY_FIRST = 0.1
+RETRY_MAX = 1.0
 
 
 async def in_daemon_thread(work: Callable[[], T]) -> T:
@@ -198,8 +209,23 @@ class Romanad:
     async def topology(self) -> types.Document:
         return await self._call(self.client.get_topology)
 
-    async def allocate(self, key: str, host: str, tenant: str, segment: str) -> types.Allocation:
-        return await self._call(lambda: self.client.allocate(key, host, tenant, segment))
+    async def allocate(
+        self, key: str, host: str, tenant: str, segment: str, *, within: float = 0.0
+    ) -> types.Allocation:
+        """Allocate by ``key`` (idempotent); a temporary failure is tried again, backing
+        off, until ``within`` seconds have passed (see the module docstring)."""
+        deadline = time.monotonic() + within
+        attempt = 0
+        while True:
+            try:
+                return await self._call(lambda: self.client.allocate(key, host, tenant, segment))
+            except RomanaError as exc:
+                pause = min(RETRY_MAX, RETRY_FIRST * 2**attempt) * (0.5 + random.random() / 2)
+                if not exc.temporary or time.monotonic() + pause >= deadline:
+                    raise
+                log.info("allocation of %s waits for romanad: %s", key, exc)
+                await asyncio.sleep(max(pause, exc.retry_after or 0.0))
+                attempt += 1
 
     async def get_allocation(self, key: str) -> types.Allocation:
         return await self._call(lambda: self.client.get_allocation(key))

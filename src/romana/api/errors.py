@@ -1,6 +1,10 @@
-"""The one table from :mod:`romana.core.errors` to HTTP, and problem JSON for every error.
+"""Problem JSON for every error romanad answers.
 
-Every error response is RFC 9457 problem JSON (``application/problem+json``):
+A :class:`~romana.core.errors.RomanaError` is answered as the one table of
+:mod:`romana.core.problems` renders it (the agent's local API answers the same way); this
+module adds what only romanad has: the framework's own errors (a body that does not parse,
+a path or method it does not serve), ``WWW-Authenticate`` and the catch-all. Every error
+response is RFC 9457 problem JSON (``application/problem+json``):
 ``{"type": "about:blank", "title", "status", "detail", "issues"?}``. ``issues`` appears only
 for validation errors, one ``{"field", "rule"}`` per problem, all of them at once.
 
@@ -23,7 +27,6 @@ from __future__ import annotations
 
 import http
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,34 +36,17 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from romana.core import errors, names
+from romana.core import errors, names, problems
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "application/problem+json"
-QUOTA_TYPE = "https://romana.io/problems/quota-exceeded"
-
-STATUS: dict[type[errors.RomanaError], int] = {
-    errors.InvalidInput: 422,
-    errors.Unsupported: 422,
-    errors.NotFound: 404,
-    errors.AlreadyExists: 409,
-    errors.Conflict: 409,
-    errors.Exhausted: 507,
-    errors.Unauthorized: 401,
-    errors.Forbidden: 403,
-    errors.QuotaExceeded: 403,
-    errors.Unavailable: 503,
-    errors.Throttled: 429,
-}
-"""Error class → HTTP status; subclasses take their nearest mapped ancestor's status."""
+QUOTA_TYPE = problems.QUOTA_TYPE
 
 
 def status_of(exc: errors.RomanaError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+    """The HTTP status of ``exc``, from the one table (:mod:`romana.core.problems`)."""
+    return problems.row_of(type(exc)).status
 
 
 def problem(
@@ -69,7 +55,7 @@ def problem(
     *,
     issues: Sequence[errors.Issue] | None = None,
     headers: dict[str, str] | None = None,
-    kind: str = "about:blank",
+    kind: str = problems.ABOUT_BLANK,
     members: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -85,18 +71,13 @@ def problem(
 
 
 def from_error(exc: errors.RomanaError) -> JSONResponse:
-    status = status_of(exc)
-    headers: dict[str, str] = {}
-    if exc.temporary:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
-    if status == 401:
+    answer = problems.render(exc)
+    headers = dict(answer.headers)
+    if answer.status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    issues = exc.issues if isinstance(exc, errors.InvalidInput) else None
-    if isinstance(exc, errors.QuotaExceeded):
-        members = {"tenant": exc.tenant, "quota": exc.quota, "limit": exc.limit}
-        members["usage"] = exc.usage
-        return problem(status, exc.message, headers=headers, kind=QUOTA_TYPE, members=members)
-    return problem(status, exc.message, issues=issues, headers=headers)
+    return JSONResponse(
+        answer.body, status_code=answer.status, headers=headers, media_type=PROBLEM_TYPE
+    )
 
 
 def _field(loc: Sequence[int | str]) -> str:

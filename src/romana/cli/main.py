@@ -1,8 +1,8 @@
 """Composition root of the ``romana`` CLI: global options, command groups, exit codes.
 
 Every project error a command raises ends here, in :class:`RomanaGroup.invoke`, which prints
-it as one line on stderr and exits with the code of its class from :data:`EXIT_CODES` — the one
-place where errors become exit codes.
+it as one line on stderr and exits with the code the one table (:mod:`romana.core.problems`)
+gives its class, listed by :data:`EXIT_CODES` — the one place where errors become exit codes.
 """
 
 from __future__ import annotations
@@ -19,29 +19,26 @@ from romana.cli.commands import explain as explain_commands
 from romana.cli.commands import quota as quota_commands
 from romana.cli.commands import topology as topology_commands
 from romana.cli.commands import users as user_commands
-from romana.core import errors
+from romana.core import errors, problems
 
 EXIT_CODES: tuple[tuple[type[errors.RomanaError], int, str], ...] = (
-    (errors.InvalidInput, 3, "invalid input"),
-    (errors.NotFound, 4, "not found"),
-    (errors.AlreadyExists, 5, "already exists"),
-    (errors.Conflict, 6, "conflict"),
-    (errors.Exhausted, 7, "exhausted"),
-    (errors.Unauthorized, 8, "unauthorized"),
-    (errors.Forbidden, 9, "forbidden"),
-    (errors.Unavailable, 10, "unavailable"),
-    (errors.Unsupported, 11, "unsupported"),
-    (errors.QuotaExceeded, 12, "quota exceeded"),
+    *sorted(
+        (
+            (kind, row.exit_code, row.exit_label)
+            for kind, row in problems.TABLE.items()
+            if row.exit_code != 1
+        ),
+        key=lambda entry: entry[1],
+    ),
     (errors.RomanaError, 1, "error"),
 )
-"""Error class → (exit code, label); the first class the error is an instance of wins."""
+"""(error class, exit code, label) of each code of the one table, in order, the catch-all 1
+last (the classes it covers, such as Throttled, are not listed one by one)."""
 
 
 def exit_code(exc: errors.RomanaError) -> tuple[int, str]:
-    for kind, code, label in EXIT_CODES:
-        if isinstance(exc, kind):
-            return code, label
-    return 1, "error"
+    row = problems.row_of(type(exc))
+    return row.exit_code, row.exit_label
 
 
 def _codes_help() -> str:

@@ -1,20 +1,15 @@
 """HTTP problem responses and transport failures → the project's exception tree.
 
-This is the inverse of the server's table in ``romana.api`` (docs/api.md), kept in one place:
+An error response is turned back into its error by :func:`romana.core.problems.error_of`,
+the one inverse of the table both servers answer from (docs/api.md); this module says only
+what the statuses no error class gives mean to a client of romanad:
 
 ======  ==========================================================================
 status  error
 ======  ==========================================================================
-400     InvalidInput (malformed request)
-401     Unauthorized
-403     QuotaExceeded when the problem's type is ``…/quota-exceeded``, else Forbidden
-404     NotFound
 405     Unsupported (the server does not offer this call)
-409     Conflict when the response carries ``Retry-After``, else AlreadyExists
-422     InvalidInput when the problem lists ``issues``, else Unsupported
-429     Throttled (temporary: too many logins, retry after ``Retry-After``)
-507     Exhausted
-other   4xx: InvalidInput; 5xx: Unavailable
+other   4xx: InvalidInput; 5xx (500 included): Unavailable, so that another
+        instance is tried
 ======  ==========================================================================
 
 Every mapped error is chained to an :class:`httpx.HTTPStatusError` that holds the response, and
@@ -34,33 +29,8 @@ from typing import Any
 import httpx
 
 from romana.client import tls
-from romana.core.errors import (
-    AlreadyExists,
-    Conflict,
-    Exhausted,
-    Forbidden,
-    InvalidInput,
-    Issue,
-    NotFound,
-    QuotaExceeded,
-    RomanaError,
-    Throttled,
-    Unauthorized,
-    Unavailable,
-    Unsupported,
-)
-
-_BY_STATUS: dict[int, type[RomanaError]] = {
-    400: InvalidInput,
-    401: Unauthorized,
-    403: Forbidden,
-    404: NotFound,
-    405: Unsupported,
-    409: AlreadyExists,
-    422: InvalidInput,
-    429: Throttled,
-    507: Exhausted,
-}
+from romana.core import problems
+from romana.core.errors import InvalidInput, RomanaError, Unavailable, Unsupported
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -98,54 +68,20 @@ def _message(response: httpx.Response, problem: dict[str, Any]) -> str:
     return text[0] if text else f"HTTP {response.status_code} {response.reason_phrase}"
 
 
-def _issues(problem: dict[str, Any]) -> list[Issue]:
-    raw = problem.get("issues")
-    if not isinstance(raw, list):
-        return []
-    return [
-        Issue(str(item.get("field", "")), str(item.get("rule", "")))
-        for item in raw
-        if isinstance(item, dict)
-    ]
-
-
 def from_response(response: httpx.Response) -> RomanaError:
     """The project error that an error response stands for (status >= 400)."""
     status = response.status_code
     problem = _problem(response)
     message = _message(response, problem)
     after = retry_after(response)
-    kind = _BY_STATUS.get(status)
-    if kind is None:
-        kind = Unavailable if status >= 500 else InvalidInput
-    if status == 409 and after is not None:
-        kind = Conflict
-    if status == 403 and str(problem.get("type", "")).endswith("/quota-exceeded"):
-        return _quota(message, problem)
-    issues = _issues(problem)
-    if status == 422 and not issues:
-        kind = Unsupported
-    if kind is InvalidInput:
-        error: RomanaError = InvalidInput(issues or message)
-        if issues and message:
-            error.message = message
-            error.args = (message,)
+    error = problems.error_of(status, problem, message, after)
+    if error is not None:
         return error
-    return kind(message, retry_after=after)
-
-
-def _quota(message: str, problem: dict[str, Any]) -> QuotaExceeded:
-    def number(key: str) -> int:
-        value = problem.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    return QuotaExceeded(
-        str(problem.get("tenant", "")),
-        str(problem.get("quota", "")),
-        number("limit"),
-        number("usage"),
-        message=message,
-    )
+    if status == 405:
+        return Unsupported(message)
+    if status >= 500:
+        return Unavailable(message, retry_after=after)
+    return InvalidInput(problems.issues_of(problem) or message)
 
 
 def raise_for_status(response: httpx.Response) -> None:

@@ -1,7 +1,8 @@
 """The one exception tree of the project.
 
-Every layer raises these and every boundary maps them once: HTTP status in ``api/errors.py``,
-CNI error codes in ``integrations/cni``, exit codes in ``cli/main.py``. Foreign exceptions
+Every layer raises these and every boundary maps them with one table,
+:mod:`romana.core.problems`: HTTP status and problem type for romanad and the agent (and its
+inverse for every client), CLI exit codes, CNI error codes. Foreign exceptions
 (sqlite3, httpx, netlink) are translated at the adapter that meets them and chained with
 ``raise ... from exc``.
 

@@ -231,6 +231,15 @@ class Rtnl:
             )
         return have != wanted
 
+    def neighbours(self, index: int) -> dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str]:
+        """Permanent neighbour entries on the link ``index``: address → link-layer address."""
+        found: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
+        for msg in self.request(f"neigh dump {index}", self.ipr.neigh, "dump", ifindex=index):
+            dst, lladdr = msg.get_attr("NDA_DST"), msg.get_attr("NDA_LLADDR")
+            if dst and lladdr and msg["state"] & NUD_PERMANENT:
+                found[ipaddress.ip_address(dst)] = str(lladdr).lower()
+        return found
+
     def routes(self, proto: int = 0, oif: int = 0) -> list[Route]:
         """Unicast routes of the main table of both families, filtered by the kernel to
         one protocol and one outgoing link when given."""

@@ -16,6 +16,8 @@ entries the first packets of a new workload are lost. The host veth gets strict 
 filtering so an endpoint cannot send from another endpoint's address (the address is the
 tenant); note that ``net.ipv4.conf.all.rp_filter=2`` on the host overrides it to loose.
 
+:func:`inside_problems` reads the workload side back (CNI CHECK and the reconcile).
+
 Invariants: :func:`ensure` converges from any partial state (nothing, a half-made pair, a
 host veth whose peer went elsewhere) and changes nothing when all is in place; :func:`remove`
 only deletes names :func:`hostplan.is_host_ifname` accepts and succeeds when the veth, or the
@@ -133,6 +135,46 @@ def _inside(
     current = inner.link(spec.ifname) if new_mac else peer
     assert current is not None
     return current
+
+
+def inside_problems(inner: Rtnl, spec: hostplan.EndpointSpec, host_mac: str | None) -> list[str]:
+    """What is missing or wrong of what :func:`ensure` puts inside the workload (``inner``):
+    the interface and its state, its addresses, the default routes and, given the host
+    veth's ``host_mac``, the gateway neighbours. Empty when all is in place.
+
+    CNI CHECK and the reconcile's read-back of the workload side both ask this, so the
+    two can never disagree about what a whole endpoint is.
+    """
+    link = inner.link(spec.ifname)
+    if link is None:
+        return [f"interface {spec.ifname} is missing in {spec.netns}"]
+    problems: list[str] = []
+    if not link.up:
+        problems.append(f"interface {spec.ifname} in {spec.netns} is down")
+    have = {iface.ip for iface, _ in inner.addresses(link.index)}
+    problems.extend(
+        f"address {address} is missing on {spec.ifname}"
+        for address in spec.addresses
+        if address not in have
+    )
+    defaults = {
+        (r.dst.version, r.gateway)
+        for r in inner.routes()
+        if r.dst.prefixlen == 0 and r.oif == link.index
+    }
+    problems.extend(
+        f"default route via {gateway} is missing in {spec.netns}"
+        for gateway in spec.gateways
+        if (gateway.version, gateway) not in defaults
+    )
+    if host_mac:
+        neighbours = inner.neighbours(link.index)
+        problems.extend(
+            f"neighbour entry of {gateway} is missing on {spec.ifname}"
+            for gateway in spec.gateways
+            if neighbours.get(gateway) != host_mac.lower()
+        )
+    return problems
 
 
 def _pair(host: Rtnl, inner: Rtnl, spec: hostplan.EndpointSpec) -> tuple[Link, Link, bool]:

@@ -7,11 +7,14 @@ body shapes are also the TypedDicts of this module, and :func:`problem` builds e
 
 Conventions
     * Bodies are JSON objects (``application/json``). Errors are problem JSON (RFC 9457,
-      ``application/problem+json``): ``{"type", "title", "status", "detail", "field"?}``, where
-      ``type`` is ``https://romana.io/problems/<slug>`` and ``field`` is the dotted path of the
-      request member at fault (``tenant``, ``k8s.namespace``, ``valid[3].ifname``). Clients
-      decide by the status, and by the slug only where the table below gives a status two
-      meanings. ``detail`` is shown to the operator as is: make it name the value and the rule.
+      ``application/problem+json``) in romanad's dialect, from the same table
+      (:mod:`romana.core.problems`): ``{"type", "title", "status", "detail", "issues"?,
+      "field"?}``, where ``field`` is the dotted path of the request member at fault
+      (``tenant``, ``k8s.namespace``, ``valid[3].ifname``) and ``issues`` lists every
+      problem of a refused request. Clients decide with :func:`romana.core.problems.error_of`,
+      the inverse every client uses: by the status, and where a status has two meanings by
+      ``Retry-After`` (only temporary errors carry it), ``issues`` or the problem type.
+      ``detail`` is shown to the operator as is: make it name the value and the rule.
     * An endpoint is named by ``(container_id, ifname)``; both are percent-encoded in paths.
     * ``addresses`` is always a list with one entry per address family: one entry on an IPv4
       network, two on a dual-stack one. Each ``address`` is CIDR (``/32``, ``/128``); its
@@ -43,10 +46,10 @@ Conventions
     ``routes`` entries may carry the CNI 1.1 keys ``mtu``, ``advmss``, ``priority``, ``table``,
     ``scope``. Idempotent per (container_id, ifname): the same key again answers the same
     addresses (a runtime retrying an ADD whose wiring failed), except that when interface
-    ``ifname`` already exists in ``netns`` the answer is 409 ``already-exists``, field ``ifname``.
-    404 ``not-found``, field ``netns``: the namespace does not exist. 400, field ``netns``:
-    it is the agent's own network namespace or the init one. 503 ``exhausted``: no
-    address is left for that tenant and segment. 503 ``not-ready``: the agent is not synced.
+    ``ifname`` already exists in ``netns`` the answer is 409 (AlreadyExists), field ``ifname``.
+    404, field ``netns``: the namespace does not exist. 422, field ``netns``: it is the
+    agent's own network namespace or the init one. 507 (Exhausted): no address is left for
+    that tenant and segment. 503 (Unavailable): the agent is not synced.
 
 ``GET /v1/endpoints/{container_id}/{ifname}`` (CNI CHECK): 200 :class:`Endpoint` plus
     ``"problems": [str]``, empty when everything the agent wired is in place: veth, address and
@@ -61,9 +64,10 @@ Conventions
     added again.
 
 ``GET /v1/status?tenant=&segment=`` (CNI STATUS; parameters optional): 200 ``{"ready": true}``,
-    or 503 with slug ``not-ready`` (agent not synced with romanad), ``exhausted`` (no address
-    for that tenant/segment and no block can be claimed) or ``limited-connectivity`` (routes
-    to peers known broken, so existing workloads are affected: the plugin answers 51, else 50).
+    or 503 whose type is ``https://romana.io/problems/`` and a slug: ``not-ready`` (agent not
+    synced with romanad), ``exhausted`` (no address for that tenant/segment and no block can
+    be claimed) or ``limited-connectivity`` (routes to peers known broken, so existing
+    workloads are affected: the plugin answers 51, else 50). A readiness, not an error.
 
 ``POST /v1/gc`` (CNI GC): body :class:`GcRequest` → 200 :class:`GcAnswer`. Releases every
     endpoint of ``network`` whose key is not in ``valid``, sparing endpoints created within a
@@ -72,25 +76,27 @@ Conventions
     only endpoints whose network namespace no longer exists: it may come from a runtime that
     lost track of its sandboxes, and an endpoint whose namespace is there is still in use.
 
-=======  =====================  ===========================  ================================
-status   slug                   client raises                CNI code the plugin answers
-=======  =====================  ===========================  ================================
-400/422  invalid-input          InvalidInput (issue field)   7, or 4 when the field came from
-                                                             an environment variable
-404      not-found              NotFound                     3 on ADD; CHECK fails (102);
-                                                             DEL succeeds
-409      already-exists         AlreadyExists                101
-409      any other              Conflict                     11 (transient: retry)
-503      exhausted              Exhausted                    11; STATUS 50
-403      quota-exceeded         QuotaExceeded                100, not retried: the tenant
-                                                             is at a quota only an admin
-                                                             raises
-503      any other              Unavailable                  11; STATUS 50 or 51
-401/403  any                    Unauthorized/Forbidden       100
-other    any                    RomanaError                  100
-—        no socket, refused,    Unavailable                  as 503
-         timeout, broken reply
-=======  =====================  ===========================  ================================
+Errors, as :mod:`romana.core.problems` maps them both ways (the CNI code is the plugin's):
+
+=======  ===================================  ====================================
+status   client raises                        CNI code the plugin answers
+=======  ===================================  ====================================
+400/422  InvalidInput (with ``issues``)       7, or 4 when the field came from an
+                                              environment variable
+422      Unsupported (no ``issues``)          2
+404      NotFound                             3 on ADD; CHECK fails (102); DEL
+                                              succeeds
+409      AlreadyExists (no ``Retry-After``)   101
+409      Conflict (``Retry-After``)           11 (transient: retry)
+507      Exhausted                            11; STATUS 50
+403      QuotaExceeded (its own type)         100, not retried: the tenant is at a
+                                              quota only an admin raises
+503      Unavailable                          11; STATUS 50 or 51
+401/403  Unauthorized/Forbidden               100
+other    RomanaError naming the status        100
+—        Unavailable (no socket, refused,     11
+         timeout, broken reply)
+=======  ===================================  ====================================
 
 On DEL every failure but 400/422 leads to a pending release instead of an error.
 
@@ -116,7 +122,7 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any, NotRequired, TypedDict, cast
 
-from romana.core import errors
+from romana.core import errors, problems
 
 DEFAULT_SOCKET = "/run/romana/agent.sock"
 PROBLEM_BASE = "https://romana.io/problems/"
@@ -211,7 +217,8 @@ class Readiness:
 
 
 def problem(status: int, slug: str, title: str, detail: str, field: str = "") -> Problem:
-    """A problem body as this contract defines it (for the server side and for tests)."""
+    """A problem body of a type of this contract's own (STATUS's readiness answers); an
+    error's answer is :func:`romana.core.problems.render`'s."""
     body = Problem(type=PROBLEM_BASE + slug, title=title, status=status, detail=detail)
     if field:
         body["field"] = field
@@ -229,12 +236,13 @@ class ProtocolError(OSError):
 
 def _http(
     path: str, timeout: float, method: str, target: str, headers: dict[str, str], data: bytes
-) -> tuple[int, bytes]:
+) -> tuple[int, dict[str, str], bytes]:
     """One HTTP/1.1 exchange over a Unix socket, ``Connection: close``.
 
     Hand-written rather than ``http.client`` because that module's import (``email``,
     ``ssl``) costs about 40 ms, which is most of what a CNI ADD spends in this process.
-    The answer is read to end of stream; chunked bodies are decoded.
+    The answer is read to end of stream; chunked bodies are decoded; header names are
+    returned in lower case.
     """
     lines = [f"{method} {target} HTTP/1.1", "Host: localhost", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
@@ -264,7 +272,7 @@ def _http(
         body = _unchunk(body)
     elif "content-length" in fields:
         body = body[: int(fields["content-length"])]
-    return int(parts[1]), body
+    return int(parts[1]), fields, body
 
 
 def _unchunk(body: bytes) -> bytes:
@@ -306,12 +314,12 @@ class AgentClient:
     def status(self, tenant: str | None = None, segment: str | None = None) -> Readiness:
         query = {k: v for k, v in (("tenant", tenant), ("segment", segment)) if v}
         path = "/v1/status" + ("?" + urllib.parse.urlencode(query) if query else "")
-        status, answer = self._exchange("GET", path)
+        status, answer, fields = self._exchange("GET", path)
         if status == 200:
             return Readiness(True)
         if status == 503:
             return Readiness(False, _slug(answer), _detail(answer, status))
-        raise _error(status, answer, f"GET {path}")
+        raise _error(status, answer, fields, f"GET {path}")
 
     def gc(self, network: str, valid: Sequence[tuple[str, str]]) -> GcAnswer:
         body = GcRequest(
@@ -326,17 +334,19 @@ class AgentClient:
         return cast(GcAnswer, answer)
 
     def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
-        status, answer = self._exchange(method, path, body)
+        status, answer, fields = self._exchange(method, path, body)
         if status == 200:
             return answer
-        raise _error(status, answer, f"{method} {path}")
+        raise _error(status, answer, fields, f"{method} {path}")
 
-    def _exchange(self, method: str, path: str, body: object = None) -> tuple[int, dict[str, Any]]:
+    def _exchange(
+        self, method: str, path: str, body: object = None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         data = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        status, raw = self._transport(method, path, headers, data or b"")
+        status, fields, raw = self._transport(method, path, headers, data or b"")
         try:
             answer = json.loads(raw) if raw else {}
         except ValueError:
@@ -348,12 +358,13 @@ class AgentClient:
                     f"object: {raw[:200]!r}"
                 )
             answer = {"detail": raw[:200].decode("utf-8", "replace")}
-        return status, answer
+        return status, answer, fields
 
     def _transport(
         self, method: str, path: str, headers: dict[str, str], data: bytes
-    ) -> tuple[int, bytes]:
-        """(status, body) of one exchange; Unavailable when the agent cannot be reached."""
+    ) -> tuple[int, dict[str, str], bytes]:
+        """(status, lower-case headers, body) of one exchange; Unavailable when the agent
+        cannot be reached."""
         if self.failed:
             raise errors.Unavailable(self.failed)
         started = time.monotonic()
@@ -384,31 +395,24 @@ def _detail(body: dict[str, Any], status: int) -> str:
     return str(body.get("detail") or body.get("title") or f"HTTP {status}")
 
 
-def _error(status: int, body: dict[str, Any], call: str) -> errors.RomanaError:
-    """The exception for a non-200 answer, per the status table of the module docstring."""
-    slug, detail = _slug(body), _detail(body, status)
+def _error(
+    status: int, body: dict[str, Any], fields: dict[str, str], call: str
+) -> errors.RomanaError:
+    """The exception for a non-200 answer: the one inverse's, else the agent failed."""
+    detail = _detail(body, status)
     message = f"romana-agent: {detail}"
-    if status in (400, 422):
-        field = body.get("field")
-        return errors.InvalidInput(
-            [errors.Issue(field if isinstance(field, str) else "", detail)],
-            context="romana-agent rejected the request",
-        )
-    if status == 404:
-        return errors.NotFound(message)
-    if status == 409:
-        if slug == "already-exists":
-            return errors.AlreadyExists(message)
-        return errors.Conflict(message)
-    if status == 503:
-        return errors.Exhausted(message) if slug == "exhausted" else errors.Unavailable(message)
-    if status == 401:
-        return errors.Unauthorized(message)
-    if status == 403:
-        if slug == "quota-exceeded":
-            return errors.QuotaExceeded("", "", 0, 0, message=message)
-        return errors.Forbidden(message)
+    error = problems.error_of(status, body, message, _retry_after(fields))
+    if error is not None:
+        return error
     return errors.RomanaError(f"romana-agent answered {call} with HTTP {status}: {detail}")
+
+
+def _retry_after(fields: dict[str, str]) -> float | None:
+    """Seconds of a ``Retry-After`` header; the agent sends delta-seconds only."""
+    try:
+        return max(0.0, float(fields["retry-after"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def _endpoint(answer: dict[str, Any], call: str) -> Endpoint:

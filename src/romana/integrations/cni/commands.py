@@ -1,15 +1,18 @@
 """ADD, DEL, CHECK, STATUS and GC: each a translation between one CNI request and the agent.
 
 The plugin creates nothing itself; the agent wires endpoints (contract in :mod:`.agentapi`).
-This module maps every failure once, to the CNI error the runtime sees:
+This module maps every failure once, to the CNI error the runtime sees. A project error gets
+the code the one table gives its class (:mod:`romana.core.problems`: ``Unsupported`` → 2,
+``NotFound`` → 3, ``AlreadyExists`` → 101, ``Unavailable``/``Conflict``/``Exhausted`` → 11,
+``QuotaExceeded`` → 100, not 11: no retry succeeds until an admin raises the quota; any other
+→ 100), refined here by what only the command knows:
 
 * ``InvalidInput`` → 4 when a field at fault came from an environment variable, else 7; fields
   the agent names (``netns``, ``tenant``, ``k8s.namespace``…) are translated back to the variable
   or configuration key that supplied them, so the message points at what to fix.
-* ``Unsupported`` → 2; ``NotFound`` → 3 on ADD, 102 on CHECK; ``AlreadyExists`` → 101;
-  ``Unavailable``/``Conflict``/``Exhausted`` → 11; ``QuotaExceeded`` → 100 (not 11: no retry
-  succeeds until an admin raises the quota); any other agent failure → 100. STATUS turns
-  every failure but a configuration error into 50 (51 when the agent says so).
+* ``NotFound`` on CHECK → 102. STATUS turns every failure but a configuration error into 50
+  (51 when the agent says so).
+* Foreign failures: a timeout → 11, another ``OSError`` → 5, anything else → 999 (a bug).
 
 DEL never fails because something is already gone or the agent cannot be reached: a release
 the agent does not confirm is recorded in the pending directory (see :mod:`.pending`) and DEL
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from romana.core import errors
+from romana.core import errors, problems
 from romana.integrations.cni import agentapi, pending, request, spec
 
 AGENT_FAILED = "ROMANA_CNI_AGENT_FAILED"
@@ -90,22 +93,13 @@ def to_cni_error(
         return _invalid(exc, req)
     if command == "STATUS":
         return spec.CniError(spec.ERR_NOT_AVAILABLE, "romana-agent is not available", str(exc))
-    if isinstance(exc, errors.Unsupported):
-        return spec.CniError(spec.ERR_UNSUPPORTED_FIELD, "unsupported configuration", str(exc))
-    if isinstance(exc, errors.NotFound):
-        if command == "CHECK":
-            return spec.CniError(spec.ERR_CHECK_FAILED, "no endpoint recorded", str(exc))
-        return spec.CniError(spec.ERR_UNKNOWN_CONTAINER, "container unknown", str(exc))
-    if isinstance(exc, errors.AlreadyExists):
-        return spec.CniError(spec.ERR_INTERFACE_EXISTS, "interface already exists", str(exc))
-    if isinstance(exc, errors.Exhausted):
-        return spec.CniError(spec.ERR_TRY_AGAIN_LATER, "no address available", str(exc))
-    if isinstance(exc, errors.QuotaExceeded):
-        return spec.CniError(spec.ERR_AGENT, "tenant quota exceeded", str(exc))
-    if isinstance(exc, errors.Unavailable | errors.Conflict | TimeoutError):
-        return spec.CniError(spec.ERR_TRY_AGAIN_LATER, "try again later", str(exc))
+    if isinstance(exc, errors.NotFound) and command == "CHECK":
+        return spec.CniError(spec.ERR_CHECK_FAILED, "no endpoint recorded", str(exc))
     if isinstance(exc, errors.RomanaError):
-        return spec.CniError(spec.ERR_AGENT, "romana-agent failed the request", str(exc))
+        row = problems.row_of(type(exc))
+        return spec.CniError(row.cni_code, row.cni_msg, str(exc))
+    if isinstance(exc, TimeoutError):
+        return spec.CniError(spec.ERR_TRY_AGAIN_LATER, "try again later", str(exc))
     if isinstance(exc, OSError):
         return spec.CniError(spec.ERR_IO, "I/O failure", f"{type(exc).__name__}: {exc}")
     return spec.CniError(spec.ERR_INTERNAL, "internal error", f"{type(exc).__name__}: {exc}")

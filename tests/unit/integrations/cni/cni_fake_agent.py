@@ -4,6 +4,8 @@ It exists for the plugin's protocol tests (the real agent is tested with the plu
 Addresses come from ``romana.core.addressing`` for host 1 of the fake's network, so answers
 look like the real thing: ``10.1.<tenant·16+segment>.<ordinal>/32`` via ``10.1.0.1``.
 An interface "exists in a netns" once an ADD wired it; knobs make the fake fail on purpose.
+Its refusals are project errors answered as the real agent answers them, by the one table
+(:func:`romana.core.problems.render`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 import urllib.parse
 from typing import Any
 
-from romana.core import addressing
+from romana.core import addressing, errors, problems
 from romana.integrations.cni import agentapi
 
 HOST = 1
@@ -54,7 +56,8 @@ class FakeAgent:
         self.fail_wiring: set[tuple[str, str]] = set()
         self.problems: dict[tuple[str, str], list[str]] = {}
         self.gc_errors: list[str] = []
-        self.scripted: tuple[int, bytes] | None = None  # answer every request with this
+        # Answer every request with this: (status, body) or (status, body, headers).
+        self.scripted: tuple[int, bytes] | tuple[int, bytes, dict[str, str]] | None = None
         self._server: socketserver.ThreadingUnixStreamServer | None = None
 
     def start(self) -> FakeAgent:
@@ -100,29 +103,29 @@ class FakeAgent:
                 return self._status(urllib.parse.parse_qs(url.query))
             if method == "POST" and parts == ["v1", "gc"]:
                 return self._gc(body)
-        return 404, agentapi.problem(404, "not-found", "Not Found", f"no route {method} {path}")
+        raise errors.NotFound(f"no route {method} {path}")
 
     def _add(self, body: Any) -> tuple[int, Any]:
         invalid = _invalid_add(body)
         if invalid:
-            return 422, agentapi.problem(422, "invalid-input", "Invalid input", *invalid)
+            detail, field = invalid
+            raise errors.InvalidInput([errors.Issue(field, detail)])
         key = (body["container_id"], body["ifname"])
         if body["netns"] in self.missing_netns:
-            detail = f"network namespace {body['netns']} does not exist"
-            return 404, agentapi.problem(404, "not-found", "Not Found", detail, "netns")
+            raise errors.NotFound(f"network namespace {body['netns']} does not exist")
         if self.ready_problem is not None:
-            return 503, agentapi.problem(
-                503, self.ready_problem[0], "Unavailable", self.ready_problem[1]
-            )
+            raise errors.Unavailable(self.ready_problem[1])
         record = self.endpoints.get(key)
         if record is not None and record.wired:
-            detail = f"interface {key[1]} already exists in {record.body['netns']}"
-            return 409, agentapi.problem(409, "already-exists", "Conflict", detail, "ifname")
+            raise errors.AlreadyExists(
+                f"interface {key[1]} already exists in {record.body['netns']}"
+            )
         if record is None:
             record = self._allocate(body)
             if record is None:
-                detail = f"no address left for tenant {body['tenant']} segment {body['segment']}"
-                return 503, agentapi.problem(503, "exhausted", "Exhausted", detail)
+                raise errors.Exhausted(
+                    f"no address left for tenant {body['tenant']} segment {body['segment']}"
+                )
             self.endpoints[key] = record
         if key in self.fail_wiring:
             self.fail_wiring.discard(key)
@@ -177,8 +180,7 @@ class FakeAgent:
     def _get(self, key: tuple[str, str]) -> tuple[int, Any]:
         record = self.endpoints.get(key)
         if record is None or not record.wired:
-            detail = f"no endpoint {key[0]}/{key[1]}"
-            return 404, agentapi.problem(404, "not-found", "Not Found", detail)
+            raise errors.NotFound(f"no endpoint {key[0]}/{key[1]}")
         return 200, {**self._endpoint(record), "problems": self.problems.get(key, [])}
 
     def _release(self, key: tuple[str, str]) -> bool:
@@ -244,12 +246,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        headers: dict[str, str] = {}
         if self.fake.scripted is not None:
-            status, data = self.fake.scripted
+            status, data, *extra = self.fake.scripted
+            headers = extra[0] if extra else {}
         else:
-            status, answer = self.fake.handle(method, self.path, json.loads(raw) if raw else None)
+            try:
+                status, answer = self.fake.handle(
+                    method, self.path, json.loads(raw) if raw else None
+                )
+            except errors.RomanaError as exc:
+                status, answer, headers = problems.render(exc)
             data = json.dumps(answer).encode()
         self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
         kind = "application/json" if status == 200 else "application/problem+json"
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))

@@ -296,7 +296,7 @@ def test_malformed_agent_answer_is_error_100_naming_the_member(
 
 
 def test_conflicting_agent_answer_is_error_11(agent: FakeAgent, conf: dict[str, Any]) -> None:
-    agent.scripted = (409, b'{"type": "https://romana.io/problems/conflict", "detail": "busy"}')
+    agent.scripted = (409, b'{"type": "about:blank", "detail": "busy"}', {"Retry-After": "1"})
     assert invoke("ADD", conf).json["code"] == spec.ERR_TRY_AGAIN_LATER
 
 

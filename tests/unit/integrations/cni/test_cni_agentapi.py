@@ -9,7 +9,7 @@ import socket
 import pytest
 from cni_fake_agent import FakeAgent
 
-from romana.core import errors
+from romana.core import errors, problems
 from romana.integrations.cni import agentapi
 
 
@@ -34,6 +34,12 @@ def problem(status: int, slug: str, detail: str = "why", field: str = "") -> tup
     return status, json.dumps(body).encode()
 
 
+def answer_for(exc: errors.RomanaError) -> tuple[int, bytes, dict[str, str]]:
+    """What the agent answers for ``exc`` (the one table's rendering)."""
+    status, body, headers = problems.render(exc)
+    return status, json.dumps(body).encode(), headers
+
+
 def test_endpoint_round_trip(agent: FakeAgent) -> None:
     api = client(agent)
     endpoint = api.add_endpoint(request())
@@ -55,18 +61,24 @@ def test_endpoint_paths_are_percent_encoded(agent: FakeAgent) -> None:
 @pytest.mark.parametrize(
     ("answer", "raised"),
     [
-        (problem(404, "not-found"), errors.NotFound),
-        (problem(409, "already-exists"), errors.AlreadyExists),
-        (problem(409, "conflict"), errors.Conflict),
-        (problem(503, "exhausted"), errors.Exhausted),
-        (problem(503, "not-ready"), errors.Unavailable),
-        (problem(401, "unauthorized"), errors.Unauthorized),
+        (answer_for(errors.NotFound("why")), errors.NotFound),
+        (answer_for(errors.AlreadyExists("why")), errors.AlreadyExists),
+        (answer_for(errors.Conflict("why")), errors.Conflict),
+        (answer_for(errors.Exhausted("why")), errors.Exhausted),
+        (answer_for(errors.Unavailable("why")), errors.Unavailable),
+        (answer_for(errors.Unauthorized("why")), errors.Unauthorized),
+        (answer_for(errors.Forbidden("why")), errors.Forbidden),
+        (answer_for(errors.QuotaExceeded("t", "allocations", 2, 2)), errors.QuotaExceeded),
+        (answer_for(errors.Unsupported("why")), errors.Unsupported),
         (problem(403, "forbidden"), errors.Forbidden),
+        (problem(503, "exhausted"), errors.Unavailable),
         (problem(500, "internal"), errors.RomanaError),
         ((502, b"<html>bad gateway</html>"), errors.RomanaError),
     ],
 )
-def test_status_table(agent: FakeAgent, answer: tuple[int, bytes], raised: type) -> None:
+def test_status_table(
+    agent: FakeAgent, answer: tuple[int, bytes] | tuple[int, bytes, dict[str, str]], raised: type
+) -> None:
     agent.scripted = answer
     with pytest.raises(errors.RomanaError) as caught:
         client(agent).add_endpoint(request())

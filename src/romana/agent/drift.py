@@ -1,0 +1,147 @@
+"""What counts as drift in a reconcile, and the read-back of each endpoint's workload side.
+
+The host side of the dataplane is read back whole by ``HostDataplane.current`` and compared
+by :func:`romana.core.hostplan.diff`. The workload side of an endpoint — its interface,
+``/32`` (``/128``) addresses, default routes and gateway neighbours, all inside the
+workload's namespace — is not in that read-back: a host with many endpoints would pay a
+namespace switch per endpoint on every event-driven reconcile (a read-back costs about
+1.5 ms per endpoint on the 2-core lab machine, all on the writer thread). :func:`workload_repairs`
+reads it back on *full* reconciles (the drift timer, and after every reconnect, so after an
+agent restart too), with the very check CNI CHECK uses
+(:func:`romana.dataplane.veth.inside_problems`), and answers a ``RepairEndpoint`` for each
+endpoint found wrong. The repair is the convergent ``ensure`` of the endpoint, which only
+touches what the endpoint owns.
+
+Every repair is counted in ``romana_agent_drift_repairs_total`` by *part* (:data:`REPAIRS`,
+``workload`` for the inside) and named in the reconcile's report (:func:`describe`), which
+the agent's ``/v1/state`` shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+from romana.agent.metrics import Metrics
+from romana.core import hostplan
+from romana.core.errors import NotFound, RomanaError
+
+log = logging.getLogger(__name__)
+
+WORKLOAD = "workload"
+"""The drift-repair part of an endpoint's inside (address, default routes, neighbours)."""
+
+REPAIRS: dict[type, str] = {
+    hostplan.EnsureGateway: "gateway",
+    hostplan.AddRoute: "routes",
+    hostplan.ReplaceRoute: "routes",
+    hostplan.AddEndpoint: "endpoints",
+    hostplan.RepairEndpoint: "endpoints",
+}
+"""The drift-repair part of each host-side operation; deletions are not repairs."""
+
+
+class Inspector(Protocol):
+    """The part of ``HostDataplane`` the workload read-back and repair need."""
+
+    def inspect_workload(self, spec: hostplan.EndpointSpec) -> list[str]: ...
+
+    def apply(self, op: hostplan.Operation) -> None: ...
+
+
+def was_applied(op: hostplan.Operation, last: hostplan.HostPlan | None) -> bool:
+    """True when ``op`` puts back something the ``last`` applied plan already held (drift)."""
+    if last is None:
+        return False
+    match op:
+        case hostplan.EnsureGateway(gateway=gw):
+            return gw == last.gateway
+        case hostplan.AddRoute(route=route) | hostplan.ReplaceRoute(route=route):
+            return route in last.routes
+        case hostplan.AddEndpoint(endpoint=ep):
+            return ep in last.endpoints
+        case hostplan.RepairEndpoint():
+            return True
+    return False
+
+
+def workload_repairs(
+    dp: Inspector,
+    endpoints: Iterable[hostplan.EndpointSpec],
+    *,
+    handled: frozenset[str],
+    current: Callable[[hostplan.EndpointSpec], bool],
+) -> list[hostplan.RepairEndpoint]:
+    """A repair for each endpoint whose inside drifted.
+
+    ``handled`` names the host veths this reconcile already added or repaired (``ensure``
+    did their inside too). ``current(spec)`` says whether the endpoint is still recorded
+    ready just before it is read: a DEL running meanwhile must not have its endpoint put
+    back. An endpoint that cannot be read (its namespace or veth just went) is left to the
+    next reconcile."""
+    repairs: list[hostplan.RepairEndpoint] = []
+    for spec in endpoints:
+        if spec.host_ifname in handled or not current(spec):
+            continue
+        try:
+            problems = dp.inspect_workload(spec)
+        except NotFound:
+            continue
+        except (RomanaError, OSError) as exc:
+            log.warning("cannot read the inside of endpoint %s: %s", spec.id, exc)
+            continue
+        if problems:
+            repairs.append(hostplan.RepairEndpoint(spec, tuple(problems)))
+    return repairs
+
+
+def repair_workloads(
+    dp: Inspector,
+    endpoints: Iterable[hostplan.EndpointSpec],
+    ops: Sequence[hostplan.Operation],
+    current: Callable[[hostplan.EndpointSpec], bool],
+    metrics: Metrics,
+    errors: list[str],
+    repairs: list[str],
+) -> int:
+    """Read back the inside of each endpoint the host-side ``ops`` left alone and repair
+    it; failures go to ``errors``, repairs to ``repairs``; how many repairs were applied."""
+    handled = frozenset(
+        op.endpoint.host_ifname
+        for op in ops
+        if isinstance(op, hostplan.AddEndpoint | hostplan.RepairEndpoint)
+    )
+    applied = 0
+    for op in workload_repairs(dp, endpoints, handled=handled, current=current):
+        try:
+            dp.apply(op)
+        except (RomanaError, OSError) as exc:
+            errors.append(f"{describe(op)}: {exc}")
+            metrics.apply_failures.labels(WORKLOAD).inc()
+            continue
+        applied += 1
+        metrics.repairs.labels(WORKLOAD).inc()
+        repairs.append(describe(op))
+        log.warning("repaired the inside of endpoint %s: %s", op.endpoint.id, "; ".join(op.reasons))
+    return applied
+
+
+def describe(op: hostplan.Operation) -> str:
+    """One line naming ``op`` and its object, for errors and the list of repairs."""
+    match op:
+        case hostplan.EnsureGateway(gateway=gw):
+            return f"gateway {gw.ifname}"
+        case (
+            hostplan.AddRoute(route=r)
+            | hostplan.ReplaceRoute(route=r)
+            | hostplan.DeleteRoute(route=r)
+        ):
+            return f"{type(op).__name__} {r.dst} via {r.via}"
+        case hostplan.AddEndpoint(endpoint=ep):
+            return f"AddEndpoint {ep.id}"
+        case hostplan.RepairEndpoint(endpoint=ep, reasons=reasons):
+            return f"RepairEndpoint {ep.id} ({'; '.join(reasons)})"
+        case hostplan.DeleteEndpoint(host_ifname=name, id=ident):
+            return f"DeleteEndpoint {name} ({ident})"
+    return type(op).__name__
