@@ -22,19 +22,18 @@ from api.conftest import start
 from romana.core.store import Put
 from romana.services import auth, txn
 from romana.store import open_store
-from support.romanad import Romanad
+from support.romanad import AdminCalls, Romanad
 
 H1 = {"name": "h1", "ip": "192.0.2.1", "labels": {"rack": "a"}}
 H2 = {"name": "h2", "ip": "192.0.2.2", "labels": {"rack": "b"}}
 
 
-class Deployment:
+class Deployment(AdminCalls):
     """romanad with host h2 (added by the admin), tenant ``web`` and users ``agent-h1``
     (bound to h1, which it registers itself) and ``agent-h3`` (bound to h3, not there yet)."""
 
     def __init__(self, daemon: Romanad) -> None:
-        self.daemon = daemon
-        self.admin = daemon.login(*daemon.admin())
+        super().__init__(daemon)
         self.ok("POST", "/v1/hosts", H2)
         self.ok("POST", "/v1/tenants", {"name": "web"})
         self.agents = {host: self.agent(host) for host in ("h1", "h3")}
@@ -45,21 +44,6 @@ class Deployment:
         body = {"username": name, "password": f"{name}-pw", "role": "agent", "host": host}
         self.ok("POST", "/v1/users", body)
         return self.daemon.login(name, f"{name}-pw")
-
-    def call(self, token: str, method: str, path: str, payload: object = None) -> httpx.Response:
-        return httpx.request(
-            method,
-            f"{self.daemon.url}{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            trust_env=False,
-            timeout=30,
-            json=payload,
-        )
-
-    def ok(self, method: str, path: str, payload: object = None) -> dict[str, object]:
-        r = self.call(self.admin, method, path, payload)
-        assert r.is_success, r.text
-        return dict(r.json()) if isinstance(r.json(), dict) else {}
 
     def refused(self, method: str, path: str, payload: object = None) -> str:
         """Agent h1's call, which must be refused with 403; its detail."""

@@ -11,34 +11,16 @@ A real romanad over SQLite.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-import httpx
 import pytest
 
 from api.conftest import start
-from support.romanad import Romanad
+from support.romanad import AdminCalls, Romanad
 
 
-class Deployment:
+class Deployment(AdminCalls):
     def __init__(self, daemon: Romanad) -> None:
-        self.daemon = daemon
-        self.admin = daemon.login(*daemon.admin())
-
-    def call(self, token: str, method: str, path: str, payload: object = None) -> httpx.Response:
-        return httpx.request(
-            method,
-            f"{self.daemon.url}{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            trust_env=False,
-            timeout=30,
-            json=payload,
-        )
-
-    def ok(self, method: str, path: str, payload: object = None) -> Any:
-        r = self.call(self.admin, method, path, payload)
-        assert r.is_success, r.text
-        return r.json()
+        super().__init__(daemon)
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from api.conftest import start
-from support.romanad import Romanad
+from support.romanad import AdminCalls, Romanad
 
 
 def allow_web(tenant: str) -> dict[str, Any]:
@@ -31,10 +30,9 @@ def allow_web(tenant: str) -> dict[str, Any]:
     }
 
 
-class Deployment:
+class Deployment(AdminCalls):
     def __init__(self, daemon: Romanad) -> None:
-        self.daemon = daemon
-        self.admin = daemon.login(*daemon.admin())
+        super().__init__(daemon)
         for tenant in ("ta", "tb"):
             self.ok("POST", "/v1/tenants", {"name": tenant})
             user = {
@@ -46,21 +44,6 @@ class Deployment:
             self.ok("POST", "/v1/users", user)
         self.a = daemon.login("ta-user", "ta-password")
         self.b = daemon.login("tb-user", "tb-password")
-
-    def call(self, token: str, method: str, path: str, payload: object = None) -> httpx.Response:
-        return httpx.request(
-            method,
-            f"{self.daemon.url}{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            trust_env=False,
-            timeout=30,
-            json=payload,
-        )
-
-    def ok(self, method: str, path: str, payload: object = None) -> Any:
-        r = self.call(self.admin, method, path, payload)
-        assert r.is_success, r.text
-        return r.json()
 
     def ids(self, token: str) -> set[str]:
         listed = self.call(token, "GET", "/v1/policies")

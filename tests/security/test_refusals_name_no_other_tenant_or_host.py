@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from api.conftest import start
-from support.romanad import Romanad
+from support.romanad import AdminCalls, Romanad
 
 # Names that no other part of a response could contain by chance, so that their absence
 # from the whole body shows nothing was disclosed.
@@ -29,13 +29,12 @@ EAST, WEST = "east-node", "west-node"
 OWNER_DETAILS = (THEIRS, WEST, "segment", "default")
 
 
-class Deployment:
+class Deployment(AdminCalls):
     """Hosts east-node and west-node, tenants ``mine`` and ``acme-secret``; allocations of
     acme-secret on both hosts; a tenant user of ``mine`` and an agent bound to east-node."""
 
     def __init__(self, daemon: Romanad) -> None:
-        self.daemon = daemon
-        self.admin = daemon.login(*daemon.admin())
+        super().__init__(daemon)
         for name, rack, ip in ((EAST, "a", "192.0.2.1"), (WEST, "b", "192.0.2.2")):
             self.ok("POST", "/v1/hosts", {"name": name, "ip": ip, "labels": {"rack": rack}})
         for tenant in (THEIRS, MINE):
@@ -53,21 +52,6 @@ class Deployment:
         body = {"username": name, "password": f"{name}-password", **fields}
         self.ok("POST", "/v1/users", body)
         return self.daemon.login(name, f"{name}-password")
-
-    def call(self, token: str, method: str, path: str, payload: object = None) -> httpx.Response:
-        return httpx.request(
-            method,
-            f"{self.daemon.url}{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            trust_env=False,
-            timeout=30,
-            json=payload,
-        )
-
-    def ok(self, method: str, path: str, payload: object = None) -> dict[str, object]:
-        r = self.call(self.admin, method, path, payload)
-        assert r.is_success, r.text
-        return dict(r.json())
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from api.conftest import TOPOLOGY, start
-from support.romanad import Romanad
+from support.romanad import AdminCalls, Romanad
 
 # Network pods is 10.0.0.0/8 with 8 tenant+segment bits and 8 endpoint bits: host index 0 has
 # 10.0.0.0/16 and gateway 10.0.0.1.
@@ -40,23 +40,12 @@ REFUSED = [
 ]
 
 
-class Deployment:
+class Deployment(AdminCalls):
     def __init__(self, daemon: Romanad) -> None:
-        self.daemon = daemon
-        self.admin = daemon.login(*daemon.admin())
+        super().__init__(daemon)
         user = {"username": "agent-n1", "password": "agent-n1-pw", "role": "agent", "host": "n1"}
         assert self.call(self.admin, "POST", "/v1/users", user).status_code == 201
         self.agent = daemon.login("agent-n1", "agent-n1-pw")
-
-    def call(self, token: str, method: str, path: str, payload: object = None) -> httpx.Response:
-        return httpx.request(
-            method,
-            f"{self.daemon.url}{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            trust_env=False,
-            timeout=30,
-            json=payload,
-        )
 
     def hosts(self) -> list[str]:
         return [h["name"] for h in self.call(self.admin, "GET", "/v1/hosts").json()]

@@ -201,3 +201,28 @@ def sqlite_fixture(
             yield daemon
 
     return running
+
+
+class AdminCalls:
+    """Raw HTTP calls to a running romanad as any token, and as its admin: what tests of
+    authorization use, so the status and body they assert on are romanad's own."""
+
+    def __init__(self, daemon: Romanad) -> None:
+        self.daemon = daemon
+        self.admin = daemon.login(*daemon.admin())
+
+    def call(self, token: str, method: str, path: str, payload: object = None) -> httpx.Response:
+        return httpx.request(
+            method,
+            f"{self.daemon.url}{path}",
+            headers={"Authorization": f"Bearer {token}"},
+            trust_env=False,
+            timeout=30,
+            json=payload,
+        )
+
+    def ok(self, method: str, path: str, payload: object = None) -> Any:
+        """The admin's call, which must succeed; its JSON."""
+        r = self.call(self.admin, method, path, payload)
+        assert r.is_success, r.text
+        return r.json()

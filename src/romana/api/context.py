@@ -84,7 +84,7 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         kube_objects=KubeObjectService(store),
         registry=RegistryService(store),
         auth=auth.AuthService(store, token_ttl=settings.token_ttl),
-        hostview=HostViewService(store, topology, tenants, ipam, policies),
+        hostview=HostViewService(store, topology, tenants, ipam),
         changes=Changes(store, keys.ROOT),
         logins=LoginGate(
             concurrency=settings.login_concurrency,

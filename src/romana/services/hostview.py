@@ -43,7 +43,6 @@ from romana.core.store import Event, KeyValue, Store
 from romana.services import keys, policy, txn
 from romana.services.addresssets import AddressSetService
 from romana.services.ipam import IpamService
-from romana.services.policy import PolicyService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 
@@ -110,13 +109,11 @@ class HostViewService:
         topology: TopologyService,
         tenants: TenantService,
         ipam: IpamService,
-        policies: PolicyService,
     ) -> None:
         self._store = store
         self._topology = topology
         self._tenants = tenants
         self._ipam = ipam
-        self._policies = policies
         self._sets = AddressSetService(store)
 
     def view(self, host: str) -> dict[str, Any]:

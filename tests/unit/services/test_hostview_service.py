@@ -19,7 +19,7 @@ from unit.services.conftest import Services
 
 
 def _hostview(svc: Services) -> HostViewService:
-    return HostViewService(svc.store, svc.topology, svc.tenants, svc.ipam, PolicyService(svc.store))
+    return HostViewService(svc.store, svc.topology, svc.tenants, svc.ipam)
 
 
 def test_view_holds_what_the_host_needs_at_one_revision(svc: Services) -> None:
