@@ -1,20 +1,34 @@
-.PHONY: demo test unit check bench bootstrap clean
+.PHONY: demo test lint unit functional bench bootstrap clean cni-front
 
 bootstrap:
 	@scripts/bootstrap.sh
 
+# The compiled CNI front, .venv/bin/romana-cni (bootstrap builds it too); OUTPUT=path to put it
+# elsewhere, beside romana-cni-py (see docs/operations.md, "Building the CNI front").
+cni-front:
+	@scripts/build-cni.sh $(OUTPUT)
+
 demo: bootstrap
 	@.venv/bin/python -m romana.demo $(ARGS)
 
+# The whole gate: lint, then every test, with the coverage floor.
 test: bootstrap
 	@scripts/check.sh $(ARGS)
 
+# Formatting, lint, strict types on src, relaxed types on tests and bench, import contracts.
+lint: bootstrap
+	@scripts/lint.sh
+
 # The pure and fast tests only: no root, no namespaces, no daemons.
 unit: bootstrap
-	@.venv/bin/pytest -q -p no:cacheprovider tests/unit $(ARGS)
+	@.venv/bin/pytest -q -p no:cacheprovider -m "not root" tests/unit $(ARGS)
+
+# The tests that need root: network namespaces, the lab, agents and romanad in them.
+functional: bootstrap
+	@.venv/bin/pytest -q -p no:cacheprovider -m root tests $(ARGS)
 
 bench: bootstrap
 	@.venv/bin/python -m bench.run_all $(ARGS)
 
 clean:
-	rm -rf .venv .mypy_cache .pytest_cache .ruff_cache
+	rm -rf .venv .mypy_cache .pytest_cache .ruff_cache .coverage

@@ -24,11 +24,8 @@ from pathlib import Path
 
 from bench import common
 from romana.client import Client, ClientSettings
-
-common.use_test_support()
-
-from support.etcd import EtcdCluster  # noqa: E402
-from support.romanad import Romanad  # noqa: E402
+from romana.lab.etcd import EtcdCluster
+from romana.lab.romanad import Romanad
 
 HOSTS = 16
 TOPOLOGY = {

@@ -1,6 +1,6 @@
 """CNI ADD and DEL latency: ``romana-cni`` against the reference ``ptp`` + ``host-local``.
 
-Both plugins run in one lab host namespace (``tests/support/netns.py``) in the same run,
+Both plugins run in one lab host namespace (``romana.lab``) in the same run,
 cycle after cycle, alternating: romana ADD, romana DEL, reference ADD, reference DEL, each
 into its own empty workload namespace with a new container ID per cycle. romana-cni talks to a
 real ``romana-agent`` on that host, which allocates from a real romanad (SQLite) in a control
@@ -38,22 +38,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from bench import common
-
-common.use_test_support()
-sys.path.insert(0, str(common.TESTS / "functional" / "agent"))
-
-import agentlab  # noqa: E402
-
-from romana.agent import registry  # noqa: E402
-from romana.client import Client, ClientSettings  # noqa: E402
-from romana.core import hostplan  # noqa: E402
-from romana.dataplane import conntrack, netlink, nlsock, wire  # noqa: E402
-from romana.dataplane import netns as netns_mod  # noqa: E402
-from romana.integrations.cni import agentapi  # noqa: E402
-from support.netns import Host  # noqa: E402
+from romana.agent import ledger
+from romana.client import Client, ClientSettings
+from romana.core import hostplan
+from romana.dataplane import conntrack, netlink, nlsock, wire
+from romana.dataplane import netns as netns_mod
+from romana.lab import Cluster, Host, agent_user, cluster
 
 T = TypeVar("T")
 
@@ -101,10 +94,14 @@ class InHost:
 class Plugin:
     """One plugin as a runtime drives it: its executable and its network configuration."""
 
-    def __init__(self, name: str, argv: list[str], conf: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, argv: list[str], conf: dict[str, Any], env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = argv
         self.conf = conf
+        self.env = env or {}
+        """Beside the CNI variables, e.g. ``ROMANA_AGENT_SOCKET`` naming the lab host's agent."""
         self.last: dict[str, Any] = {}
         """The result of the last ADD."""
         self.add: list[float] = []
@@ -124,6 +121,7 @@ class Plugin:
             "CNI_NETNS": netns,
             "CNI_IFNAME": "eth0",
             "CNI_PATH": REFERENCE_DIR,
+            **self.env,
         }
         stdin = json.dumps(self.conf if conf is None else conf).encode()
         began = time.perf_counter()
@@ -187,7 +185,7 @@ def timed(work: Callable[[], object]) -> float:
 
 
 @contextlib.contextmanager
-def workload(made: agentlab.AgentCluster, name: str) -> Iterator[str]:
+def workload(made: Cluster, name: str) -> Iterator[str]:
     """A fresh workload namespace on the host, deleted afterwards, as a runtime does per pod."""
     node = made.lab.add_workload(made.hosts[0], name)
     try:
@@ -197,15 +195,15 @@ def workload(made: agentlab.AgentCluster, name: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def bench_cluster(workdir: Path) -> Iterator[agentlab.AgentCluster]:
+def bench_cluster(workdir: Path) -> Iterator[Cluster]:
     # The agent's default log level: the lab's debug logging would be measured too.
-    with agentlab.cluster(workdir, "nftables", hosts=1, interval=10.0, log_level="info") as made:
+    with cluster(workdir, "nftables", hosts=1, interval=10.0, log_level="info") as made:
         made.api.create_tenant(TENANT)
         yield made
 
 
 def breakdown(
-    made: agentlab.AgentCluster, worker: InHost, romana: Plugin, ref: Plugin, probes: int
+    made: Cluster, worker: InHost, romana: Plugin, ref: Plugin, probes: int
 ) -> list[common.Result]:
     """Where one romana ADD and DEL spend their time, each part measured alone."""
     host = made.hosts[0]
@@ -225,13 +223,15 @@ def breakdown(
     for i in range(probes):
         cid = f"bench-api-{i}"
         with workload(made, f"a{i}") as netns:
-            request = cast(agentapi.EndpointRequest, {"container_id": cid, "netns": netns, **body})
+            request = {"container_id": cid, "netns": netns, **body}
             adds.append(timed(functools.partial(api.add_endpoint, request)))
             dels.append(timed(functools.partial(api.delete_endpoint, cid, "eth0")))
     runs = agent.metric(f"{reconcile}_count") - count0
     per_reconcile = (agent.metric(f"{reconcile}_sum") - sum0) / max(runs, 1)
 
     client = worker.call(lambda: Client(ClientSettings(url=(made.url,), retries=1)))
+    # The host's own agent credential: allocations are bound to the host that asks.
+    worker.call(lambda: client.login(agent_user(host.name), made.agent_password(host.name)))
     try:
         alloc = worker.call(
             lambda: repeat(
@@ -246,7 +246,7 @@ def breakdown(
     with tempfile.TemporaryDirectory(dir=agent.workdir) as scratch:
         target = Path(scratch) / "record.json"
         record = {"container_id": "x" * 64, "ifname": "eth0", "addresses": ["10.0.0.1"]}
-        write = repeat(probes, lambda i: timed(lambda: registry.write_json(target, record)))
+        write = repeat(probes, lambda i: timed(lambda: ledger.write_json(target, record)))
     start_ours = worker.call(lambda: repeat(probes, lambda i: romana.version()))
     status_conf = {**romana.conf, "cniVersion": "1.1.0"}  # STATUS came with CNI 1.1.0
     status = worker.call(
@@ -276,7 +276,7 @@ def breakdown(
         part("addresses, routes, neighbours, one batch per namespace (p50)", wiring["address"]),
         part("veth removal (p50)", wiring["remove"]),
         part("conntrack flows forgotten over ctnetlink, after DEL answers (p50)", wiring["forget"]),
-        part("for comparison: the same endpoint through pyroute2 (p50)", wiring["ensure"]),
+        part("for comparison: the same endpoint by the convergent path (p50)", wiring["ensure"]),
         part(
             "for comparison: conntrack -D, both directions, 2 processes (p50)", wiring["conntrack"]
         ),
@@ -297,8 +297,9 @@ def kernel_parts(spec: hostplan.EndpointSpec, probes: int) -> dict[str, float]:
 
     The agent's own adapters are used, so the figures are what its writer thread spends;
     the address is one the agent just released, so the agent's reconcile has nothing of it.
-    The old ways beside (the convergent pyroute2 path, two ``conntrack -D`` processes) show
-    what the raw netlink batches and ctnetlink replaced.
+    The other ways beside (the convergent ``veth.ensure`` path, which reads before it
+    changes, and two ``conntrack -D`` processes) show what the blind batches and ctnetlink
+    save.
     """
     found: dict[str, list[float]] = {
         "pair": [],
@@ -350,9 +351,9 @@ def run(runs: int, probes: int) -> list[common.Result]:
                     "name": "romana-bench",
                     "type": "romana-cni",
                     "tenant": TENANT,
-                    "agent_socket": agent.socket,
                     "pending_dir": str(agent.pending_dir),
                 },
+                {"ROMANA_AGENT_SOCKET": agent.socket},
             )
             ref = Plugin(
                 "ptp",

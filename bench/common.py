@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TESTS = Path(__file__).resolve().parents[1] / "tests"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +68,3 @@ def show(results: list[Result]) -> None:
         )
         print(f"{r.metric:<{width}}  {r.value:>12,.1f} {r.unit}{ref}{ratio}  target {r.target}{ok}")
     sys.stdout.flush()
-
-
-def use_test_support() -> None:
-    """Make ``tests/support`` importable (daemon launchers shared with the test suite)."""
-    if str(TESTS) not in sys.path:
-        sys.path.insert(0, str(TESTS))

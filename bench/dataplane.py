@@ -1,6 +1,6 @@
 """Dataplane: throughput, policy load, ruleset size and programming time of romana-agent.
 
-Everything runs in lab namespaces (``tests/support/netns.py``): romanad in a control
+Everything runs in lab namespaces (``romana.lab``): romanad in a control
 namespace, two hosts with ``romana-agent`` (nftables), endpoints wired through the agents'
 local API, iperf3 between them (one TCP stream, receiver side, best of ``--repeat`` runs).
 
@@ -42,16 +42,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import common
-
-common.use_test_support()
-sys.path.insert(0, str(common.TESTS / "functional" / "agent"))
-
-import agentlab  # noqa: E402
-
-from romana.agent import desired, view  # noqa: E402
-from romana.agent import firewall as firewall_mod  # noqa: E402
-from support import topologies  # noqa: E402
-from support.netns import Lab, Node  # noqa: E402
+from romana.agent import desired, view
+from romana.agent import firewall as firewall_mod
+from romana.core import kernelnames
+from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
+from romana.lab import Cluster, Lab, Node, cluster, topologies
 
 TENANTS = 1000
 POLICIES = 2000
@@ -134,7 +129,7 @@ def policies(tenants: int, count: int) -> list[dict[str, Any]]:
     return made
 
 
-def converged(cluster: agentlab.AgentCluster, before: dict[str, float], timeout: float) -> None:
+def converged(cluster: Cluster, before: dict[str, float], timeout: float) -> None:
     """Wait until every agent observed one more policy programming than in ``before``."""
     deadline = time.monotonic() + timeout
     name = "romana_agent_policy_programming_seconds_count"
@@ -147,7 +142,7 @@ def converged(cluster: agentlab.AgentCluster, before: dict[str, float], timeout:
             time.sleep(0.05)
 
 
-def quiet(cluster: agentlab.AgentCluster, still: float = 1.5, timeout: float = 120) -> None:
+def quiet(cluster: Cluster, still: float = 1.5, timeout: float = 120) -> None:
     """Wait until no agent has programmed a policy change for ``still`` seconds."""
     deadline = time.monotonic() + timeout
     last, since = latency(cluster), time.monotonic()
@@ -158,7 +153,7 @@ def quiet(cluster: agentlab.AgentCluster, still: float = 1.5, timeout: float = 1
             last, since = now, time.monotonic()
 
 
-def latency(cluster: agentlab.AgentCluster) -> dict[str, tuple[float, float]]:
+def latency(cluster: Cluster) -> dict[str, tuple[float, float]]:
     return {
         h: (
             a.metric("romana_agent_policy_programming_seconds_sum"),
@@ -168,14 +163,16 @@ def latency(cluster: agentlab.AgentCluster) -> dict[str, tuple[float, float]]:
     }
 
 
-def vxlan(cluster: agentlab.AgentCluster) -> Callable[[bool], None]:
+def vxlan(cluster: Cluster) -> Callable[[bool], None]:
     """A VXLAN device on each host, and a switch that moves the routes to the other host's
     prefix onto it (True) or back onto the underlay (False). Agents must be stopped."""
     hosts = cluster.hosts
     scripts: dict[bool, list[tuple[Node, str]]] = {True: [], False: []}
     for n, host in enumerate(hosts, start=1):
         other = hosts[2 - n]
-        ours = cluster.lab.run(host, ["ip", "-4", "route", "show", "proto", "82"]).stdout
+        ours = cluster.lab.run(
+            host, ["ip", "-4", "route", "show", "proto", str(kernelnames.ROUTE_PROTOCOL)]
+        ).stdout
         routes = [line.split() for line in ours.splitlines() if " via " in line]
         setup = [
             f"link add rbvx0 type vxlan id 42 dstport 4789 local {host.underlay_ip} "
@@ -200,9 +197,7 @@ def vxlan(cluster: agentlab.AgentCluster) -> Callable[[bool], None]:
     return switch
 
 
-def tables(
-    cluster: agentlab.AgentCluster, views: dict[str, view.HostView]
-) -> Callable[[str], None]:
+def tables(cluster: Cluster, views: dict[str, view.HostView]) -> Callable[[str], None]:
     """A switch of each host's table: ``full`` ruleset, ``bare`` (no policies) or ``none``."""
     rulesets = {
         kind: {
@@ -219,7 +214,10 @@ def tables(
     def switch(kind: str) -> None:
         for name, wall in walls.items():
             if kind == "none":
-                cluster.lab.run(hosts[name], ["nft", "delete", "table", "inet", "romana"])
+                cluster.lab.run(
+                    hosts[name],
+                    ["nft", "delete", "table", kernelnames.NFT_FAMILY, kernelnames.NFT_TABLE],
+                )
             else:
                 wall.apply(rulesets[kind][name])
 
@@ -230,7 +228,7 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
     results: list[common.Result] = []
     with (
         tempfile.TemporaryDirectory(prefix="romana-bench-") as tmp,
-        agentlab.cluster(Path(tmp), "nftables", hosts=2, topology=TOPOLOGY, interval=10.0) as c,
+        cluster(Path(tmp), "nftables", hosts=2, topology=TOPOLOGY, interval=10.0) as c,
     ):
         h1, h2 = c.hosts
         c.api.create_tenant("bt1")
@@ -385,19 +383,28 @@ def endpoints_view(hv: view.HostView, count: int) -> view.HostView:
     from romana.core import ipam
 
     first = int(hv.prefixes[0].prefix.network_address) + (1 << 10)
-    allocs = {}
+    allocs: dict[str, ipam.Allocation] = {}
     for i in range(count):
         address = ipaddress.ip_address(first + i + 1)
-        allocs[f"k{i}"] = ipam.Allocation(f"k{i}", hv.host, "bt1", "default", (address,))
+        key = AllocationKey(f"k{i}")
+        allocs[key] = ipam.Allocation(
+            key, HostName(hv.host), TenantName("bt1"), SegmentName("default"), (address,)
+        )
     return replace(hv, endpoints=allocs)
 
 
 def kernel_rules(lab: Lab, node: Node, backend: str) -> int:
     if backend == "nftables":
-        listed = json.loads(lab.run(node, ["nft", "-j", "list", "table", "inet", "romana"]).stdout)
+        listed = json.loads(
+            lab.run(
+                node, ["nft", "-j", "list", "table", kernelnames.NFT_FAMILY, kernelnames.NFT_TABLE]
+            ).stdout
+        )
         return sum(1 for item in listed["nftables"] if "rule" in item)
     saved = lab.run(node, ["iptables-save", "-t", "filter"]).stdout
-    return sum(1 for line in saved.splitlines() if line.startswith("-A ROMANA-"))
+    return sum(
+        1 for line in saved.splitlines() if line.startswith("-A " + kernelnames.IPTABLES_PREFIX)
+    )
 
 
 def size_results(hv: view.HostView) -> list[common.Result]:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from bench import common
 from romana.core import addressing, ipam
+from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
 from romana.core.store import Store
+from romana.lab.etcd import EtcdCluster
 from romana.services.ipam import IpamService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
@@ -43,9 +45,9 @@ def _setup(store: Store, hosts: int = 4) -> IpamService:
     topo = TopologyService(store)
     topo.apply(TOPOLOGY)
     for i in range(hosts):
-        topo.add_host(f"h{i}", f"192.0.2.{i + 1}")
+        topo.add_host(HostName(f"h{i}"), f"192.0.2.{i + 1}")
     tenants = TenantService(store, topo)
-    tenants.create("bench")
+    tenants.create(TenantName("bench"))
     return IpamService(store, topo, tenants)
 
 
@@ -56,10 +58,10 @@ def _run(ipam: IpamService, seconds: float, threads: int = 1, tag: str = "") -> 
 
     def work(n: int) -> None:
         i = 0
-        host = f"h{n % 4}"
+        host = HostName(f"h{n % 4}")
         while time.monotonic() < stop:
-            key = f"b{tag}{n}-{i}"
-            ipam.allocate(key, host, "bench")
+            key = AllocationKey(f"b{tag}{n}-{i}")
+            ipam.allocate(key, host, TenantName("bench"))
             ipam.release(key)
             i += 1
         counts[n] = i
@@ -76,7 +78,7 @@ def _run(ipam: IpamService, seconds: float, threads: int = 1, tag: str = "") -> 
 def _core(seconds: float) -> float:
     """The pure allocator alone: choose the lowest free ordinal and encode it, no store."""
     lay = addressing.layout("bench", "10.0.0.0/8", 4, 4, 8)
-    slot = ipam.Slot("bench", 1, 1, 0)
+    slot = ipam.Slot(NetworkName("bench"), 1, 1, 0)
     used: set[int] = set()
     count = 0
     stop = time.monotonic() + seconds
@@ -101,9 +103,6 @@ def main() -> None:
         sqlite_store = SQLiteStore(Path(tmp) / "bench.db")
         sqlite = _run(_setup(sqlite_store), args.seconds)
         sqlite_store.close()
-
-    common.use_test_support()
-    from support.etcd import EtcdCluster
 
     with EtcdCluster(3) as cluster:
         etcd_store = EtcdStore(cluster.client_urls, prefix="/bench")

@@ -492,13 +492,14 @@ def demo() -> tuple[Any, list[Any]]:
     import json
 
     from romana.core import tenancy, topology
-    from romana.demo import cluster, lab
+    from romana.demo.__main__ import HOSTS
+    from romana.lab import namespaces
 
     topo = topology.parse(json.loads((ROOT / "examples" / "demo-topology.json").read_text()))
-    for i, (name, rack) in enumerate(cluster.HOSTS):
-        ip = lab.UNDERLAY4.network_address + i + 2
-        ip6 = lab.UNDERLAY6.network_address + i + 2
-        spec = topology.HostSpec(name, ip, {"rack": rack}, ip6)
+    for i, (name, labels) in enumerate(HOSTS):
+        ip = namespaces.UNDERLAY4.network_address + i + 2
+        ip6 = namespaces.UNDERLAY6.network_address + i + 2
+        spec = topology.HostSpec(name, ip, dict([labels.split("=", 1)]), ip6)
         topo, _ = topology.place_host(topo, spec)
     nets = [tenancy.NetworkAdmission(n.layout, frozenset(n.tenants)) for n in topo.networks]
     used: dict[str, list[int]] = {}

@@ -1,4 +1,4 @@
-"""The layering rules that import-linter cannot see.
+"""The rules of the tree that import-linter cannot see: a pure core, and root tests marked.
 
 import-linter (``.importlinter``) keeps third-party libraries out of ``romana.core``; this
 test keeps out the standard-library modules that would make the core impure: I/O, processes,
@@ -8,6 +8,7 @@ sockets, clocks, randomness, threads and logging.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -54,4 +55,74 @@ def test_core_imports_only_pure_standard_library_modules() -> None:
         }
         if bad:
             offenders[str(path.relative_to(CORE))] = sorted(bad)
+    assert offenders == {}
+
+
+TESTS = Path(__file__).resolve().parent
+LAB_BUILDERS = {"Admin", "Agent", "Cluster", "Host", "Lab", "Listener", "Node", "Workload"}
+LAB_BUILDERS |= {"cluster", "nsenter_argv", "raw_call"}
+LAB_MODULES = {"romana.lab.admin", "romana.lab.agents", "romana.lab.cluster"}
+LAB_MODULES |= {"romana.lab.namespaces", "support.routed"}
+
+
+def _root_mark(node: ast.AST, source: str) -> bool:
+    return "mark.root" in (ast.get_source_segment(source, node) or "")
+
+
+def _lab_names(tree: ast.Module) -> set[str]:
+    """The names of root-only lab builders a module imports."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            imported = {a.asname or a.name for a in node.names}
+            if node.module in LAB_MODULES:
+                names |= imported
+            elif node.module == "romana.lab":
+                names |= {a.asname or a.name for a in node.names if a.name in LAB_BUILDERS}
+    return names
+
+
+def _conftest_needs_root(path: Path) -> bool:
+    return any(
+        "need_root(" in (folder / "conftest.py").read_text()
+        for folder in path.parents
+        if folder.is_relative_to(TESTS) and (folder / "conftest.py").exists()
+    )
+
+
+def _unmarked_root_tests(path: Path) -> list[str]:
+    """What in ``path`` needs root (the lab, a root fixture, ``need_root``) without the marker."""
+    source = path.read_text()
+    tree = ast.parse(source, filename=str(path))
+    module_mark = any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
+        and _root_mark(node, source)
+        for node in tree.body
+    )
+    if module_mark:
+        return []
+    if _conftest_needs_root(path):
+        return ["the module (its directory's fixtures need root)"]
+    lab = _lab_names(tree)
+    unmarked = []
+    for node in tree.body:
+        if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test")):
+            continue
+        body = ast.get_source_segment(source, node) or ""
+        words = set(re.findall(r"\w+", body))
+        needs = "need_root(" in body or bool(words & lab)
+        if needs and not any(_root_mark(d, source) for d in node.decorator_list):
+            unmarked.append(node.name)
+    return unmarked
+
+
+def test_every_test_that_needs_root_is_marked_root() -> None:
+    # `make unit` deselects by the marker and runs without root: an unmarked root test would
+    # fail there, or skip and hide. tests/conftest.py catches the rest at run time.
+    offenders = {
+        str(path.relative_to(TESTS)): unmarked
+        for path in sorted(TESTS.rglob("test_*.py"))
+        if (unmarked := _unmarked_root_tests(path))
+    }
     assert offenders == {}

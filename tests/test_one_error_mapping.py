@@ -53,7 +53,7 @@ def test_through_romanad_and_its_client(kind: type[errors.RomanaError]) -> None:
     sent = api_errors.from_error(sample(kind))
     request = httpx.Request("GET", "http://romanad.test/v1/x")
     response = httpx.Response(
-        sent.status_code, headers=dict(sent.headers), content=sent.body, request=request
+        sent.status_code, headers=dict(sent.headers), content=bytes(sent.body), request=request
     )
     back = client_errors.from_response(response)
     # A 500 is a server bug; romanad's client tries another instance.
@@ -66,7 +66,7 @@ def test_through_the_agent_and_the_plugins_client(kind: type[errors.RomanaError]
     sent = agent_http.problem(sample(kind))
     body = json.loads(agent_http.payload(sent))
     fields = {name.lower(): value for name, value in sent.headers.items()}
-    back = agentapi._error(sent.status, body, fields, "POST /v1/endpoints")
+    back = agentapi.answer_error(sent.status, body, fields, "POST /v1/endpoints")
     assert type(back) is owner(kind)
     assert body["type"] == problems.row_of(kind).type
     assert sent.status == problems.row_of(kind).status
@@ -80,7 +80,7 @@ def test_both_servers_answer_an_error_alike() -> None:
         assert romanad.status_code == agent.status
         body = json.loads(agent_http.payload(agent))
         body.pop("field", None)
-        assert json.loads(romanad.body) == body
+        assert json.loads(bytes(romanad.body)) == body
 
 
 def test_a_malformed_body_is_400_as_in_romanad_and_still_invalid_input() -> None:
@@ -88,7 +88,7 @@ def test_a_malformed_body_is_400_as_in_romanad_and_still_invalid_input() -> None
     sent = agent_http.problem(exc)
     body = json.loads(agent_http.payload(sent))
     assert (sent.status, body["status"], body["title"]) == (400, 400, "Bad Request")
-    assert type(agentapi._error(400, body, {}, "POST /v1/endpoints")) is errors.InvalidInput
+    assert type(agentapi.answer_error(400, body, {}, "POST /v1/endpoints")) is errors.InvalidInput
 
 
 def test_every_module_that_maps_errors_uses_the_table() -> None:

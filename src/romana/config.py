@@ -3,7 +3,9 @@
 Each settings class is a frozen dataclass whose fields carry their documentation, their
 environment variable and their command-line flag in ``field(metadata=...)``, so that the
 configuration reference in ``docs/operations.md`` is generated from these definitions and
-cannot drift from them.
+cannot drift from them. Most fields are :func:`named_setting`: their environment variable is
+the class's prefix and the field's name in capitals, their flag the name with dashes, filled in
+by the class decorator :func:`named` so that no name is spelled twice.
 
 :func:`load` builds a settings object from, in increasing priority: defaults, a TOML file,
 the environment, and explicit overrides (command-line options). It records where each value
@@ -17,7 +19,7 @@ import dataclasses
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,9 +28,37 @@ from romana.core.errors import InvalidInput, Issues
 S = TypeVar("S")
 
 
+_NAMED = "(named by @config.named)"
+"""Stands for an environment variable or flag until :func:`named` gives the real name."""
+
+
 def setting(default: Any, doc: str, *, env: str = "", flag: str = "") -> Any:
     """A documented settings field."""
     return dataclasses.field(default=default, metadata={"doc": doc, "env": env, "flag": flag})
+
+
+def named_setting(default: Any, doc: str, *, flag: bool = True) -> Any:
+    """A documented settings field with an environment variable and, unless ``flag`` is false,
+    a command-line flag, both named after the field by the class decorator :func:`named`."""
+    return setting(default, doc, env=_NAMED, flag=_NAMED if flag else "")
+
+
+def named(env_prefix: str) -> Callable[[type[S]], type[S]]:
+    """Class decorator, placed below ``@dataclass``: each :func:`named_setting` field
+    ``some_name`` gets the environment variable ``{env_prefix}SOME_NAME`` and the flag
+    ``--some-name``."""
+
+    def name(cls: type[S]) -> type[S]:
+        for attr, value in list(vars(cls).items()):
+            if isinstance(value, dataclasses.Field) and value.metadata.get("env") == _NAMED:
+                flag = "--" + attr.replace("_", "-") if value.metadata["flag"] else ""
+                doc = value.metadata["doc"]
+                setattr(
+                    cls, attr, setting(value.default, doc, env=env_prefix + attr.upper(), flag=flag)
+                )
+        return cls
+
+    return name
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,6 +120,9 @@ def load(
     warnings: list[str] = []
     issues = Issues()
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    unnamed = [name for name, f in fields.items() if f.metadata.get("env") == _NAMED]
+    if unnamed:  # a programming error: the variables would silently be ignored
+        raise TypeError(f"{cls.__name__} needs @config.named below @dataclass: {unnamed}")
     if file is not None:
         path = Path(file)
         try:

@@ -3,7 +3,9 @@
 A runtime executes the plugin binary inside the host's network namespace with the CNI
 variables in its environment and the network configuration on stdin; :func:`invoke` and
 :func:`spawn` do exactly that (``nsenter --net=<host>``, the real ``romana-cni`` executable of
-this virtualenv, no variable of the test process but ``PATH``). :func:`netconf` builds the
+this virtualenv, no variable of the test process but ``PATH``), with ``ROMANA_AGENT_SOCKET``
+naming the agent of that host: each lab host has its own agent socket, and that variable is
+how the plugin (front and Python alike) is told where it is. :func:`netconf` builds the
 configuration a runtime hands to one plugin of a conflist (``name`` and ``cniVersion``
 injected) for a given agent.
 
@@ -24,10 +26,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from agentlab import Agent, AgentCluster
-
 from romana.core import hostplan
-from support.netns import Host
+from romana.lab import Agent, Cluster, Host
 
 EXECUTABLE = os.path.join(os.path.dirname(sys.executable), "romana-cni")
 CNI_PATH = "/opt/cni/bin:/usr/lib/cni"
@@ -79,7 +79,6 @@ def netconf(
         "cniVersion": version,
         "name": name,
         "type": "romana-cni",
-        "agent_socket": agent.socket,
         "pending_dir": str(agent.pending_dir),
     }
     if tenant is not None:
@@ -117,8 +116,9 @@ def environ(
     return {k: v for k, v in env.items() if v}
 
 
-def spawn(host: Host, env: Mapping[str, str], conf: Mapping[str, Any]) -> subprocess.Popen[bytes]:
-    """Start ``romana-cni`` in ``host``'s network namespace; finish it with :func:`finish`."""
+def spawn(agent: Agent, env: Mapping[str, str], conf: Mapping[str, Any]) -> subprocess.Popen[bytes]:
+    """Start ``romana-cni`` in ``agent``'s host namespace, pointed at ``agent`` by
+    ``ROMANA_AGENT_SOCKET`` unless ``env`` sets it; finish it with :func:`finish`."""
     # The configuration is written whole into a pipe before the start (it fits the pipe's
     # buffer), so that many plugins can be started at once without a writer for each.
     read, write = os.pipe()
@@ -126,8 +126,8 @@ def spawn(host: Host, env: Mapping[str, str], conf: Mapping[str, Any]) -> subpro
         with open(write, "wb", closefd=True) as pipe:
             pipe.write(json.dumps(conf).encode())
         return subprocess.Popen(
-            ["nsenter", f"--net={host.path}", "--", EXECUTABLE],
-            env=dict(env),
+            ["nsenter", f"--net={agent.host.path}", "--", EXECUTABLE],
+            env={"ROMANA_AGENT_SOCKET": agent.socket, **env},
             stdin=read,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -141,9 +141,9 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> Outcome:
     return Outcome(proc.returncode, out.decode(), err.decode())
 
 
-def invoke(host: Host, env: Mapping[str, str], conf: Mapping[str, Any]) -> Outcome:
-    """One plugin run, start to exit."""
-    return finish(spawn(host, env, conf))
+def invoke(agent: Agent, env: Mapping[str, str], conf: Mapping[str, Any]) -> Outcome:
+    """One plugin run against ``agent``, start to exit."""
+    return finish(spawn(agent, env, conf))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,13 +157,13 @@ class HostState:
     pending: frozenset[str]
 
 
-def host_veths(cluster: AgentCluster, host: Host) -> set[str]:
+def host_veths(cluster: Cluster, host: Host) -> set[str]:
     out = cluster.lab.run(host, ["ip", "-o", "link", "show"]).stdout
     names = {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
     return {name for name in names if hostplan.is_host_ifname(name)}
 
 
-def endpoint_routes(cluster: AgentCluster, host: Host) -> set[str]:
+def endpoint_routes(cluster: Cluster, host: Host) -> set[str]:
     """Host routes of romana's protocol that lead into an endpoint veth."""
     out = cluster.lab.run(host, ["ip", "-o", "route", "show", "proto", ROUTE_PROTOCOL]).stdout
     routes = set()
@@ -174,7 +174,7 @@ def endpoint_routes(cluster: AgentCluster, host: Host) -> set[str]:
     return routes
 
 
-def snapshot(cluster: AgentCluster, host: Host) -> HostState:
+def snapshot(cluster: Cluster, host: Host) -> HostState:
     agent = cluster.agent(host)
     pending_dir = agent.pending_dir
     pending = os.listdir(pending_dir) if pending_dir.exists() else []
@@ -188,7 +188,7 @@ def snapshot(cluster: AgentCluster, host: Host) -> HostState:
     )
 
 
-def mentions(cluster: AgentCluster, host: Host, address: str) -> list[str]:
+def mentions(cluster: Cluster, host: Host, address: str) -> list[str]:
     """Lines of the host's routes, rules, firewall and conntrack table naming ``address``."""
     commands = [
         ["ip", "-4", "route", "show", "table", "all"],
@@ -204,12 +204,12 @@ def mentions(cluster: AgentCluster, host: Host, address: str) -> list[str]:
     return found
 
 
-def allocation(cluster: AgentCluster, container_id: str, ifname: str = "eth0") -> dict[str, Any]:
+def allocation(cluster: Cluster, container_id: str, ifname: str = "eth0") -> dict[str, Any]:
     """romanad's allocation for one attachment (NotFound when it holds none)."""
     return dict(cluster.api.get_allocation(f"{container_id}:{ifname}"))
 
 
-def settle(cluster: AgentCluster, host: Host, state: HostState, within: float = 10.0) -> bool:
+def settle(cluster: Cluster, host: Host, state: HostState, within: float = 10.0) -> bool:
     """Wait until ``host`` is back at ``state``; False if it is not within ``within`` seconds.
 
     DEL answers once the endpoint is off the host; its release in romanad follows within

@@ -21,6 +21,9 @@ runtime state lives in a directory of the test's own.
     the shared ``/dev/shm/libpod_lock``, and ``default_ulimits`` stay within the hard limits
     of this machine. ``podman rm -f`` calls CNI DEL.
 
+Each runtime's environment names its host's agent in ``ROMANA_AGENT_SOCKET``, which the
+plugins it starts inherit: every lab host has its own agent socket.
+
 Both runtimes create a few machine-wide directories on first use (``/run/containerd``,
 ``/run/runc``, ``/var/lib/cni/results`` for libcni's result cache). :class:`MachineDirs`
 notes which of them did not exist before and removes them afterwards when they are empty
@@ -41,7 +44,7 @@ from typing import Any
 
 from ociimage import Image
 
-from support.netns import Host, nsenter_argv
+from romana.lab import Host, nsenter_argv
 
 CTR_CONF_DIR = "/etc/cni/net.d"
 CTR_PLUGIN_DIR = "/usr/lib/cni"
@@ -85,10 +88,13 @@ class Containerd:
 
     NAMESPACE = "romana-test"
 
-    def __init__(self, host: Host, workdir: Path, plugin: str) -> None:
+    def __init__(self, host: Host, workdir: Path, plugin: str, agent_socket: str) -> None:
         self.host = host
         self.workdir = workdir
         self.socket = str(workdir / "containerd.sock")
+        # ``ctr run --cni`` runs the plugin itself, with its own environment: that is where
+        # the host's agent socket is named, as on a machine whose agent is not at the default.
+        self.env = {**os.environ, "ROMANA_AGENT_SOCKET": agent_socket}
         self.conf_dir = workdir / "net.d"
         self.plugin_dir = workdir / "plugins"
         self.plugin = plugin
@@ -116,6 +122,7 @@ class Containerd:
         with open(self.workdir / "containerd.log", "ab") as log:
             self.process = subprocess.Popen(
                 nsenter_argv(self.host, ["containerd", "--config", str(config)]),
+                env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -164,6 +171,7 @@ class Containerd:
         with open(self.workdir / f"ctr-{name}.log", "a") as log:
             self.runs[name] = subprocess.Popen(
                 self._ctr_with_cni(["run", "--rm", "--cni", image.name, name, *command]),
+                env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -223,7 +231,7 @@ class Containerd:
 class Podman:
     """podman with the CNI backend for one host namespace; every command run by nsenter."""
 
-    def __init__(self, host: Host, workdir: Path, plugin: str) -> None:
+    def __init__(self, host: Host, workdir: Path, plugin: str, agent_socket: str) -> None:
         self.host = host
         self.workdir = workdir
         self.conf_dir = workdir / "cni"
@@ -231,6 +239,7 @@ class Podman:
         self.plugin = plugin
         self.env = {
             **os.environ,
+            "ROMANA_AGENT_SOCKET": agent_socket,
             "CONTAINERS_CONF": str(workdir / "containers.conf"),
             "CONTAINERS_STORAGE_CONF": str(workdir / "storage.conf"),
         }

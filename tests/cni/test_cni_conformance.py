@@ -14,19 +14,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agentlab import AgentCluster
 from cnilab import environ, invoke, mentions, netconf, settle, snapshot
 
 from romana.core import errors
 from romana.integrations.cni import spec
-from support.netns import Host, Workload
+from romana.lab import Cluster, Host, Workload
 from support.wait import eventually
+
+pytestmark = pytest.mark.root
 
 SUPPORTED = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
 
 
 @pytest.fixture
-def h1(cni_cluster: AgentCluster) -> Iterator[Host]:
+def h1(cni_cluster: Cluster) -> Iterator[Host]:
     """Host h1, asserted to be back as it was found after the test."""
     host = cni_cluster.hosts[0]
     before = snapshot(cni_cluster, host)
@@ -34,7 +35,7 @@ def h1(cni_cluster: AgentCluster) -> Iterator[Host]:
     assert settle(cni_cluster, host, before), snapshot(cni_cluster, host)
 
 
-def released(cluster: AgentCluster, key: str) -> bool:
+def released(cluster: Cluster, key: str) -> bool:
     """True once romanad holds no allocation for ``key``."""
     try:
         cluster.api.get_allocation(key)
@@ -43,32 +44,32 @@ def released(cluster: AgentCluster, key: str) -> bool:
     return False
 
 
-def workload(cluster: AgentCluster, host: Host) -> Workload:
+def workload(cluster: Cluster, host: Host) -> Workload:
     return cluster.lab.add_workload(host, f"w{len(cluster.lab.workloads)}")
 
 
-def cid(cluster: AgentCluster, name: str) -> str:
+def cid(cluster: Cluster, name: str) -> str:
     return f"{cluster.lab.prefix}-{name}"
 
 
-def sh(cluster: AgentCluster, node: Host | Workload, *argv: str) -> str:
+def sh(cluster: Cluster, node: Host | Workload, *argv: str) -> str:
     return cluster.lab.run(node, list(argv)).stdout
 
 
-def link(cluster: AgentCluster, node: Host | Workload, name: str) -> dict[str, Any]:
+def link(cluster: Cluster, node: Host | Workload, name: str) -> dict[str, Any]:
     """The MAC address and MTU of one interface."""
     words = sh(cluster, node, "ip", "-o", "link", "show", "dev", name).split()
     return {"mac": words[words.index("link/ether") + 1], "mtu": int(words[words.index("mtu") + 1])}
 
 
-def test_version_lists_every_supported_version(cni_cluster: AgentCluster, h1: Host) -> None:
+def test_version_lists_every_supported_version(cni_cluster: Cluster, h1: Host) -> None:
     for asked in ("1.1.0", "0.4.0"):
-        out = invoke(h1, environ("VERSION"), {"cniVersion": asked})
+        out = invoke(cni_cluster.agent(h1), environ("VERSION"), {"cniVersion": asked})
         assert out.rc == 0, out
         assert out.json == {"cniVersion": asked, "supportedVersions": SUPPORTED}
 
 
-def test_refused_requests_change_nothing(cni_cluster: AgentCluster, h1: Host) -> None:
+def test_refused_requests_change_nothing(cni_cluster: Cluster, h1: Host) -> None:
     agent = cni_cluster.agent(h1)
     w = workload(cni_cluster, h1)
     ok = environ("ADD", cid(cni_cluster, "refused"), w.path)
@@ -87,7 +88,7 @@ def test_refused_requests_change_nothing(cni_cluster: AgentCluster, h1: Host) ->
         (ok, netconf(agent, ipam={"type": "host-local"}), spec.ERR_UNSUPPORTED_FIELD, "ipam"),
     ]
     for env, conf, code, named in cases:
-        out = invoke(h1, env, conf)
+        out = invoke(cni_cluster.agent(h1), env, conf)
         assert out.rc == 1, (conf, out)
         if code is not None:
             assert out.code == code, (conf, out)
@@ -97,13 +98,13 @@ def test_refused_requests_change_nothing(cni_cluster: AgentCluster, h1: Host) ->
 
 @pytest.mark.parametrize("version", ["1.1.0", "0.4.0"])
 def test_add_wires_the_endpoint_and_reports_it_and_del_removes_it(
-    cni_cluster: AgentCluster, h1: Host, version: str
+    cni_cluster: Cluster, h1: Host, version: str
 ) -> None:
     agent = cni_cluster.agent(h1)
     w = workload(cni_cluster, h1)
     container = cid(cni_cluster, f"add-{version}")
     conf = netconf(agent, version=version, tenant="t2", labels={"romana.io/segment": "blue"})
-    added = invoke(h1, environ("ADD", container, w.path), conf)
+    added = invoke(cni_cluster.agent(h1), environ("ADD", container, w.path), conf)
     assert added.rc == 0, added
     result = added.json
     address = added.address
@@ -137,66 +138,72 @@ def test_add_wires_the_endpoint_and_reports_it_and_del_removes_it(
     held = cni_cluster.api.get_allocation(f"{container}:eth0")
     assert (held["tenant"], held["segment"], held["addresses"]) == ("t2", "blue", [address])
 
-    checked = invoke(h1, environ("CHECK", container, w.path), {**conf, "prevResult": result})
+    checked = invoke(
+        cni_cluster.agent(h1), environ("CHECK", container, w.path), {**conf, "prevResult": result}
+    )
     assert (checked.rc, checked.stdout) == (0, ""), checked
 
-    removed = invoke(h1, environ("DEL", container, w.path), {**conf, "prevResult": result})
+    removed = invoke(
+        cni_cluster.agent(h1), environ("DEL", container, w.path), {**conf, "prevResult": result}
+    )
     assert (removed.rc, removed.stdout) == (0, ""), removed
     assert sh(cni_cluster, w, "ip", "-o", "link", "show", "type", "veth") == ""
     # The flows are forgotten and the address released just after DEL answers.
     assert eventually(lambda: mentions(cni_cluster, h1, address) == [])
     assert eventually(lambda: released(cni_cluster, f"{container}:eth0"))
-    again = invoke(h1, environ("DEL", container, w.path), conf)
+    again = invoke(cni_cluster.agent(h1), environ("DEL", container, w.path), conf)
     assert (again.rc, again.stdout) == (0, ""), again
 
 
 def test_check_fails_once_the_veth_is_gone_and_a_retried_add_gets_the_same_address(
-    cni_cluster: AgentCluster, h1: Host
+    cni_cluster: Cluster, h1: Host
 ) -> None:
     agent = cni_cluster.agent(h1)
     w = workload(cni_cluster, h1)
     container = cid(cni_cluster, "check")
     conf = netconf(agent)
-    added = invoke(h1, environ("ADD", container, w.path), conf)
+    added = invoke(cni_cluster.agent(h1), environ("ADD", container, w.path), conf)
     assert added.rc == 0, added
     with_prev = {**conf, "prevResult": added.json}
-    assert invoke(h1, environ("CHECK", container, w.path), with_prev).rc == 0
+    assert invoke(cni_cluster.agent(h1), environ("CHECK", container, w.path), with_prev).rc == 0
 
-    twice = invoke(h1, environ("ADD", container, w.path), conf)
+    twice = invoke(cni_cluster.agent(h1), environ("ADD", container, w.path), conf)
     assert twice.code == spec.ERR_INTERFACE_EXISTS, twice
     host_ifname = added.json["interfaces"][0]["name"]
     sh(cni_cluster, h1, "ip", "link", "del", host_ifname)
-    failed = invoke(h1, environ("CHECK", container, w.path), with_prev)
+    failed = invoke(cni_cluster.agent(h1), environ("CHECK", container, w.path), with_prev)
     assert failed.code == spec.ERR_CHECK_FAILED, failed
     assert host_ifname in failed.json["details"], failed
 
     # The runtime retries the ADD of the same attachment: the same address comes back, wired.
-    retried = invoke(h1, environ("ADD", container, w.path), conf)
+    retried = invoke(cni_cluster.agent(h1), environ("ADD", container, w.path), conf)
     assert retried.rc == 0 and retried.address == added.address, retried
-    assert invoke(h1, environ("CHECK", container, w.path), with_prev).rc == 0
+    assert invoke(cni_cluster.agent(h1), environ("CHECK", container, w.path), with_prev).rc == 0
     assert cni_cluster.lab.ping(h1, retried.address)
 
     # A prevResult that is not this endpoint's fails CHECK too.
     forged = copy.deepcopy(added.json)
     forged["ips"][0]["address"] = "10.255.255.1/32"
-    wrong = invoke(h1, environ("CHECK", container, w.path), {**conf, "prevResult": forged})
+    wrong = invoke(
+        cni_cluster.agent(h1), environ("CHECK", container, w.path), {**conf, "prevResult": forged}
+    )
     assert wrong.code == spec.ERR_CHECK_FAILED and "10.255.255.1" in wrong.json["details"]
 
     # The address released behind the agent's back: the endpoint no longer owns it.
     cni_cluster.api.release(f"{container}:eth0")
-    lost = invoke(h1, environ("CHECK", container, w.path), with_prev)
+    lost = invoke(cni_cluster.agent(h1), environ("CHECK", container, w.path), with_prev)
     assert lost.code == spec.ERR_CHECK_FAILED and "no longer allocated" in lost.json["details"]
-    assert invoke(h1, environ("DEL", container, w.path), conf).rc == 0
+    assert invoke(cni_cluster.agent(h1), environ("DEL", container, w.path), conf).rc == 0
 
 
 def test_del_completes_when_the_namespace_is_gone_and_forgets_its_flows(
-    cni_cluster: AgentCluster, h1: Host
+    cni_cluster: Cluster, h1: Host
 ) -> None:
     agent = cni_cluster.agent(h1)
     w = workload(cni_cluster, h1)
     container = cid(cni_cluster, "gone")
     conf = netconf(agent)
-    added = invoke(h1, environ("ADD", container, w.path), conf)
+    added = invoke(cni_cluster.agent(h1), environ("ADD", container, w.path), conf)
     assert added.rc == 0, added
     address = added.address
     assert cni_cluster.lab.ping(h1, address)
@@ -204,7 +211,11 @@ def test_del_completes_when_the_namespace_is_gone_and_forgets_its_flows(
     cni_cluster.lab.remove_namespace(w)
 
     for netns in (w.path, ""):  # the path the runtime had, then none (as ctr sends it)
-        out = invoke(h1, environ("DEL", container, netns), {**conf, "prevResult": added.json})
+        out = invoke(
+            cni_cluster.agent(h1),
+            environ("DEL", container, netns),
+            {**conf, "prevResult": added.json},
+        )
         assert (out.rc, out.stdout) == (0, ""), out
     assert mentions(cni_cluster, h1, address) == []
     with pytest.raises(errors.NotFound):
@@ -212,18 +223,18 @@ def test_del_completes_when_the_namespace_is_gone_and_forgets_its_flows(
 
 
 def test_del_with_romanad_down_unwires_at_once_and_releases_when_it_returns(
-    cni_cluster: AgentCluster, h1: Host
+    cni_cluster: Cluster, h1: Host
 ) -> None:
     agent = cni_cluster.agent(h1)
     w = workload(cni_cluster, h1)
     container = cid(cni_cluster, "nostore")
     conf = netconf(agent)
-    added = invoke(h1, environ("ADD", container, w.path), conf)
+    added = invoke(cni_cluster.agent(h1), environ("ADD", container, w.path), conf)
     assert added.rc == 0, added
     cni_cluster.kill_romanad()
     try:
         for _ in range(2):
-            out = invoke(h1, environ("DEL", container, w.path), conf)
+            out = invoke(cni_cluster.agent(h1), environ("DEL", container, w.path), conf)
             assert (out.rc, out.stdout) == (0, ""), out
         assert sh(cni_cluster, w, "ip", "-o", "link", "show", "type", "veth") == ""
         assert mentions(cni_cluster, h1, added.address) == []
@@ -241,25 +252,27 @@ def test_del_with_romanad_down_unwires_at_once_and_releases_when_it_returns(
 
 
 def test_with_the_agent_down_status_fails_and_del_is_finished_when_it_returns(
-    cni_cluster: AgentCluster, h1: Host
+    cni_cluster: Cluster, h1: Host
 ) -> None:
     agent = cni_cluster.agent(h1)
     w, other = workload(cni_cluster, h1), workload(cni_cluster, h1)
     container = cid(cni_cluster, "away")
     conf = netconf(agent)
-    status = invoke(h1, environ("STATUS"), conf)
+    status = invoke(cni_cluster.agent(h1), environ("STATUS"), conf)
     assert (status.rc, status.stdout) == (0, ""), status
-    added = invoke(h1, environ("ADD", container, w.path), conf)
+    added = invoke(cni_cluster.agent(h1), environ("ADD", container, w.path), conf)
     assert added.rc == 0, added
     host_ifname = added.json["interfaces"][0]["name"]
     assert agent.stop() == 0
     try:
-        status = invoke(h1, environ("STATUS"), conf)
+        status = invoke(cni_cluster.agent(h1), environ("STATUS"), conf)
         assert status.code == spec.ERR_NOT_AVAILABLE, status
-        refused = invoke(h1, environ("ADD", cid(cni_cluster, "away2"), other.path), conf)
+        refused = invoke(
+            cni_cluster.agent(h1), environ("ADD", cid(cni_cluster, "away2"), other.path), conf
+        )
         assert refused.code == spec.ERR_TRY_AGAIN_LATER, refused
         for _ in range(2):
-            out = invoke(h1, environ("DEL", container, w.path), conf)
+            out = invoke(cni_cluster.agent(h1), environ("DEL", container, w.path), conf)
             assert (out.rc, out.stdout) == (0, ""), out
             assert "recorded" in out.stderr
         assert (agent.pending_dir / f"{container}:eth0.json").exists()
@@ -272,12 +285,12 @@ def test_with_the_agent_down_status_fails_and_del_is_finished_when_it_returns(
     with pytest.raises(errors.NotFound):
         cni_cluster.api.get_allocation(f"{container}:eth0")
     assert host_ifname not in sh(cni_cluster, h1, "ip", "-o", "link", "show")
-    assert invoke(h1, environ("STATUS"), conf).rc == 0
+    assert invoke(cni_cluster.agent(h1), environ("STATUS"), conf).rc == 0
 
 
 @pytest.mark.parametrize("key", ["cni.dev/valid-attachments", "cni.dev/attachments"])
 def test_gc_releases_exactly_the_attachments_not_listed_as_valid(
-    cni_cluster: AgentCluster, h1: Host, key: str
+    cni_cluster: Cluster, h1: Host, key: str
 ) -> None:
     agent = cni_cluster.agent(h1)
     conf = netconf(agent, name=f"{cni_cluster.lab.prefix}-gc")
@@ -285,31 +298,42 @@ def test_gc_releases_exactly_the_attachments_not_listed_as_valid(
     results = {}
     for container in (kept, stale):
         w = workload(cni_cluster, h1)
-        added = invoke(h1, environ("ADD", container, w.path), conf)
+        added = invoke(cni_cluster.agent(h1), environ("ADD", container, w.path), conf)
         assert added.rc == 0, added
         results[container] = (w, added)
     # An endpoint of another network is not this GC's business, valid or not.
     elsewhere_w = workload(cni_cluster, h1)
     elsewhere = invoke(
-        h1, environ("ADD", cid(cni_cluster, "elsewhere"), elsewhere_w.path), netconf(agent)
+        cni_cluster.agent(h1),
+        environ("ADD", cid(cni_cluster, "elsewhere"), elsewhere_w.path),
+        netconf(agent),
     )
     assert elsewhere.rc == 0, elsewhere
-    time.sleep(1.2)  # the agents' GC grace for in-flight ADDs (agentlab: 1 s)
+    time.sleep(1.2)  # the agents' GC grace for in-flight ADDs (romana.lab: 1 s)
 
     gc = {**conf, key: [{"containerID": kept, "ifname": "eth0"}]}
-    out = invoke(h1, environ("GC"), gc)
+    out = invoke(cni_cluster.agent(h1), environ("GC"), gc)
     assert (out.rc, out.stdout) == (0, ""), out
     with pytest.raises(errors.NotFound):
         cni_cluster.api.get_allocation(f"{stale}:eth0")
     assert mentions(cni_cluster, h1, results[stale][1].address) == []
     w, added = results[kept]
-    assert invoke(h1, environ("CHECK", kept, w.path), {**conf, "prevResult": added.json}).rc == 0
+    assert (
+        invoke(
+            cni_cluster.agent(h1),
+            environ("CHECK", kept, w.path),
+            {**conf, "prevResult": added.json},
+        ).rc
+        == 0
+    )
     assert cni_cluster.lab.ping(h1, elsewhere.address)
 
-    missing_path = invoke(h1, {k: v for k, v in environ("GC").items() if k != "CNI_PATH"}, gc)
+    missing_path = invoke(
+        cni_cluster.agent(h1), {k: v for k, v in environ("GC").items() if k != "CNI_PATH"}, gc
+    )
     assert missing_path.code == spec.ERR_INVALID_ENVIRONMENT and "CNI_PATH" in missing_path.stdout
     for container, netns, c in (
         (kept, w.path, conf),
         (cid(cni_cluster, "elsewhere"), "", netconf(agent)),
     ):
-        assert invoke(h1, environ("DEL", container, netns), c).rc == 0
+        assert invoke(cni_cluster.agent(h1), environ("DEL", container, netns), c).rc == 0

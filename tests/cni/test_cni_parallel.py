@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import concurrent.futures
 
-from agentlab import AgentCluster
+import pytest
 from cnilab import environ, finish, host_veths, netconf, settle, snapshot, spawn
 
-from support.netns import Workload
+from romana.lab import Cluster, Workload
 from support.wait import RELEASE_WITHIN
+
+pytestmark = pytest.mark.root
 
 COUNT = 50
 
 
 def test_fifty_parallel_adds_get_distinct_wired_addresses_and_dels_remove_them(
-    cni_cluster: AgentCluster,
+    cni_cluster: Cluster,
 ) -> None:
     lab = cni_cluster.lab
     h2 = cni_cluster.hosts[1]
@@ -30,7 +32,7 @@ def test_fifty_parallel_adds_get_distinct_wired_addresses_and_dels_remove_them(
 
     finished = False
     try:
-        adds = [spawn(h2, environ("ADD", c, w.path), conf) for c, w in pods]
+        adds = [spawn(cni_cluster.agent(h2), environ("ADD", c, w.path), conf) for c, w in pods]
         added = [finish(proc) for proc in adds]
         failed = [str(out) for out in added if out.rc != 0]
         assert failed == [], failed
@@ -51,7 +53,7 @@ def test_fifty_parallel_adds_get_distinct_wired_addresses_and_dels_remove_them(
         assert problems == [], problems
         assert len(host_veths(cni_cluster, h2) - before.veths) == COUNT
 
-        dels = [spawn(h2, environ("DEL", c, w.path), conf) for c, w in pods]
+        dels = [spawn(cni_cluster.agent(h2), environ("DEL", c, w.path), conf) for c, w in pods]
         deleted = [finish(proc) for proc in dels]
         assert [str(out) for out in deleted if out.rc != 0 or out.stdout] == []
         assert settle(cni_cluster, h2, before, within=RELEASE_WITHIN), snapshot(cni_cluster, h2)
@@ -60,6 +62,8 @@ def test_fifty_parallel_adds_get_distinct_wired_addresses_and_dels_remove_them(
         finished = True
     finally:
         if not finished:  # take back what the failed burst left, for the tests after it
-            for proc in [spawn(h2, environ("DEL", c, w.path), conf) for c, w in pods]:
+            for proc in [
+                spawn(cni_cluster.agent(h2), environ("DEL", c, w.path), conf) for c, w in pods
+            ]:
                 finish(proc)
             settle(cni_cluster, h2, before)

@@ -29,15 +29,16 @@ from collections.abc import Iterator
 
 import ociimage
 import pytest
-from agentlab import AgentCluster
 from cnilab import EXECUTABLE, HostState, conflist, mentions, netconf, settle, snapshot
 from runtimes import Containerd, MachineDirs, Podman, mounts_under
 
 from romana.core import errors
 from romana.dataplane import netns as netns_mod
+from romana.lab import Cluster, Host
 from support import env
-from support.netns import Host
 from support.wait import RELEASE_WITHIN
+
+pytestmark = pytest.mark.root
 
 PORT = 7777
 LISTEN = ["sh", "-c", f'exec nc -ll -p {PORT} -e echo "$0"']
@@ -67,7 +68,7 @@ class Container:
 
 @dataclasses.dataclass
 class Fleet:
-    cluster: AgentCluster
+    cluster: Cluster
     before: dict[str, HostState]
     containers: dict[str, Container] = dataclasses.field(default_factory=dict)
 
@@ -79,7 +80,7 @@ class Fleet:
         del self.containers[container.name]
 
 
-def _wait_for_ctr(cluster: AgentCluster, ctr: Containerd, container: Container) -> None:
+def _wait_for_ctr(cluster: Cluster, ctr: Containerd, container: Container) -> None:
     agent = cluster.agent(container.host)
     deadline = time.monotonic() + 30
     while True:
@@ -97,7 +98,7 @@ def _wait_for_ctr(cluster: AgentCluster, ctr: Containerd, container: Container) 
 
 
 @pytest.fixture(scope="module")
-def fleet(cni_cluster: AgentCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def fleet(cni_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     for binary in ("containerd", "ctr", "runc", "podman", "unshare", "nsenter"):
         env.need_binary(binary)
     busybox = env.need_binary("busybox")
@@ -112,14 +113,16 @@ def fleet(cni_cluster: AgentCluster, tmp_path_factory: pytest.TempPathFactory) -
     try:
         for host in (h1, h2):
             agent = cni_cluster.agent(host)
-            ctr = ctrs[host.name] = Containerd(host, workdir / f"{host.name}-ctd", EXECUTABLE)
+            ctr = ctrs[host.name] = Containerd(
+                host, workdir / f"{host.name}-ctd", EXECUTABLE, agent.socket
+            )
             ctr.start()
             ctr.import_image(image)
             t1 = {"romana.io/tenant": "t1"}
             ctr.write_conflist(
                 conflist(netconf(agent, name="romana-ctr", version="1.0.0", tenant=None, labels=t1))
             )
-            podman = Podman(host, workdir / f"{host.name}-podman", EXECUTABLE)
+            podman = Podman(host, workdir / f"{host.name}-podman", EXECUTABLE, agent.socket)
             podmans[host.name] = podman.setup(image)
             podman.add_network(
                 conflist(netconf(agent, name="romana-t1", version="1.0.0", tenant=None, labels=t1))

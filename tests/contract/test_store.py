@@ -18,8 +18,8 @@ import pytest
 
 from romana.core import errors
 from romana.core.store import Compare, Delete, EventType, Put, Store, Unchanged
+from romana.lab.etcd import EtcdCluster, unique_prefix
 from romana.store import etcd, memory, sqlite
-from support.etcd import EtcdCluster, unique_prefix
 
 
 class Backend:

@@ -23,8 +23,8 @@ import pytest
 
 from romana.core import errors
 from romana.core.store import Compare, Put, Store
+from romana.lab.etcd import EtcdCluster, free_ports, unique_prefix
 from romana.store import etcd, sqlite
-from support.etcd import EtcdCluster, free_ports, unique_prefix
 
 # -- SQLite ----------------------------------------------------------------------------------
 

@@ -74,7 +74,8 @@ def test_every_doc_has_the_generated_sections_it_promises() -> None:
 def test_check_fails_on_a_stale_section_and_regenerating_repairs_it(tmp_path: Path) -> None:
     doc = tmp_path / "operations.md"
     original = OPERATIONS.read_text()
-    doc.write_text(original.replace("`ROMANA_AGENT_SOCKET`", "`ROMANA_AGENT_SOKET`", 1))
+    row = "| `socket` | `--socket` | `ROMANA_AGENT_SOCKET` |"  # in the generated agent table
+    doc.write_text(original.replace(row, row.replace("SOCKET`", "SOKET`"), 1))
     script = [sys.executable, str(ROOT / "scripts" / "gendocs.py")]
     checked = subprocess.run([*script, "--check", str(doc)], capture_output=True, text=True)
     assert checked.returncode == 1
@@ -168,8 +169,8 @@ def test_romana_commands_in_the_prose_exist_with_their_options() -> None:
         for word in shlex.split(line, comments=True)[1:]:
             if word.startswith("-") and word != "-":
                 assert word.split("=")[0] in known, f"{line!r}: no option {word}"
-            elif word in getattr(cmd, "commands", {}):
-                cmd = cmd.commands[word]
+            elif word in (commands := getattr(cmd, "commands", {})):
+                cmd = commands[word]
                 known |= {o for p in cmd.params for o in p.opts + p.secondary_opts}
         assert not hasattr(cmd, "commands"), f"{line!r} names no command"
 

@@ -16,10 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from romana.core import ruleset
+from romana.core import kernelnames, ruleset
 from romana.core.policy import compile
 from romana.core.render import iptables, nftables
 from support import env, policy_inputs
+
+TABLE = (kernelnames.NFT_FAMILY, kernelnames.NFT_TABLE)
 
 pytestmark = pytest.mark.root
 
@@ -62,9 +64,9 @@ def test_nft_script_loads_atomically_and_idempotently(netns: str) -> None:
     rs = golden(endpoints=10_000)
     script = nftables.render(rs)
     run(netns, "nft", "-f", "-", stdin=script)
-    first = run(netns, "nft", "list", "table", "inet", "romana")
+    first = run(netns, "nft", "list", "table", *TABLE)
     run(netns, "nft", "-f", "-", stdin=script)
-    assert run(netns, "nft", "list", "table", "inet", "romana") == first
+    assert run(netns, "nft", "list", "table", *TABLE) == first
     listed = {line.split()[1] for line in first.splitlines() if line.strip().startswith("chain ")}
     assert listed == {c.name for c in rs.chains}
     assert "ip daddr & 255.0.240.0 vmap { 10.0.16.0 : jump romana-ia-blue" in first
@@ -73,7 +75,7 @@ def test_nft_script_loads_atomically_and_idempotently(netns: str) -> None:
     # the delete) changes nothing: the whole file is one transaction.
     broken = script.replace("goto romana-egress-passed", "goto romana-missing", 1)
     assert run(netns, "nft", "-f", "-", stdin=broken, check=False).startswith("exit 1")
-    assert run(netns, "nft", "list", "table", "inet", "romana") == first
+    assert run(netns, "nft", "list", "table", *TABLE) == first
 
     for _ in range(2):
         run(netns, "nft", "-f", "-", stdin=nftables.render_removal())

@@ -9,7 +9,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from support import env
+
+pytestmark = pytest.mark.root
 
 
 def test_the_demo_measures_tenant_and_segment_isolation_and_explain_agrees() -> None:

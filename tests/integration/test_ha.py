@@ -19,9 +19,9 @@ import pytest
 
 from romana.client import Client, ClientSettings
 from romana.core import errors
+from romana.lab.etcd import EtcdCluster
+from romana.lab.romanad import Romanad
 from support import env
-from support.etcd import EtcdCluster
-from support.romanad import Romanad
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow]
 

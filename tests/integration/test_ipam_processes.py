@@ -131,7 +131,7 @@ def test_sigkill_mid_run_loses_nothing_acknowledged(sqlite_url: str) -> None:
 @pytest.fixture(scope="module")
 def etcd3() -> Iterator[object]:
     env.need_binary("etcd")
-    from support.etcd import EtcdCluster
+    from romana.lab.etcd import EtcdCluster
 
     with EtcdCluster(3) as cluster:
         yield cluster

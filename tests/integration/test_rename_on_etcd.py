@@ -15,10 +15,10 @@ import pytest
 
 from romana.core import errors
 from romana.core.store import Compare, Put
+from romana.lab.etcd import EtcdCluster, Member, unique_prefix
 from romana.services import keys
 from romana.store.etcd import EtcdStore
 from support import env
-from support.etcd import EtcdCluster, Member, unique_prefix
 from unit.services.conftest import DOC, Services
 from unit.services.test_topology_service import renamed
 

@@ -14,13 +14,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from romana.client import Client, ClientSettings
 from romana.core import errors
-from support.romanad import Romanad
+from romana.lab.romanad import Romanad
 
 TOPOLOGY = {
     "networks": [
@@ -92,7 +93,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Split]:
             daemon.stop()
 
 
-def client_of(url: str, **overrides: object) -> Client:
+def client_of(url: str, **overrides: Any) -> Client:
     settings = ClientSettings(
         url=(url,), retries=6, backoff=0.05, backoff_max=0.5, directory_ttl=1.0, **overrides
     )

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from romana.cli.main import app
 from romana.client import Client, ClientSettings
-from support.romanad import Romanad
+from romana.lab.romanad import Romanad
 
 
 @contextlib.contextmanager

@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 
 from romana.core import addressing
-from romana.core.policy import kubemodel, kubeobjects
+from romana.core.kubernetes import explain
+from romana.core.kubernetes import objects as ko
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
@@ -44,7 +45,7 @@ class Probe:
 class Phase:
     scenario: str
     index: int
-    cluster: kubemodel.Cluster
+    cluster: explain.Cluster
     probes: tuple[Probe, ...]
 
     @property
@@ -57,19 +58,17 @@ def model() -> dict[str, Any]:
     return data
 
 
-def _cluster(base: dict[str, Any], state: dict[str, Any]) -> kubemodel.Cluster:
+def _cluster(base: dict[str, Any], state: dict[str, Any]) -> explain.Cluster:
     net = base["network"]
     lay = addressing.layout(
         net["name"], net["cidr"], net["tenant_bits"], net["segment_bits"], net["endpoint_bits"]
     )
     namespaces = tuple(
-        kubeobjects.Namespace(
-            name, tuple(sorted({**labels, "kubernetes.io/metadata.name": name}.items()))
-        )
+        ko.Namespace(name, tuple(sorted({**labels, "kubernetes.io/metadata.name": name}.items())))
         for name, labels in state["namespaces"].items()
     )
     default_ports = tuple(
-        kubeobjects.NamedPort(p["name"], p["port"], p.get("protocol", "TCP")) for p in base["ports"]
+        ko.NamedPort(p["name"], p["port"], p.get("protocol", "TCP")) for p in base["ports"]
     )
     pods = []
     for ns in state["namespaces"]:
@@ -78,7 +77,7 @@ def _cluster(base: dict[str, Any], state: dict[str, Any]) -> kubemodel.Cluster:
             labels = state["pods"].get(key, {"pod": name})
             ports = state["ports"].get(key)
             pods.append(
-                kubeobjects.Pod(
+                ko.Pod(
                     ns,
                     name,
                     tuple(sorted(labels.items())),
@@ -86,13 +85,12 @@ def _cluster(base: dict[str, Any], state: dict[str, Any]) -> kubemodel.Cluster:
                     ports=default_ports
                     if ports is None
                     else tuple(
-                        kubeobjects.NamedPort(p["name"], p["port"], p.get("protocol", "TCP"))
-                        for p in ports
+                        ko.NamedPort(p["name"], p["port"], p.get("protocol", "TCP")) for p in ports
                     ),
                 )
             )
-    cluster = kubemodel.with_addresses(
-        kubemodel.Cluster({lay.name: lay}, dict(base["hosts"]), namespaces, tuple(pods))
+    cluster = explain.with_addresses(
+        explain.Cluster({lay.name: lay}, dict(base["hosts"]), namespaces, tuple(pods))
     )
     ips = {p.key: str(p.ips[0]) for p in cluster.pods}
     prefixes = {h: str(addressing.host_prefix(lay, i)) for h, i in base["hosts"].items()}
@@ -102,11 +100,11 @@ def _cluster(base: dict[str, Any], state: dict[str, Any]) -> kubemodel.Cluster:
         return table[match[2]]
 
     text = _PLACEHOLDER.sub(fill, yaml.safe_dump(state["policies"]))
-    policies = tuple(kubeobjects.network_policy(p) for p in yaml.safe_load(text) or [])
-    return kubemodel.Cluster(cluster.layouts, cluster.hosts, namespaces, cluster.pods, policies)
+    policies = tuple(ko.network_policy(p) for p in yaml.safe_load(text) or [])
+    return explain.Cluster(cluster.layouts, cluster.hosts, namespaces, cluster.pods, policies)
 
 
-def _probe(raw: dict[str, Any], cluster: kubemodel.Cluster) -> Probe:
+def _probe(raw: dict[str, Any], cluster: explain.Cluster) -> Probe:
     sources = [p.key for p in cluster.pods]
     if raw.get("from_nodes"):
         sources += [f"node/{h}" for h in cluster.hosts]

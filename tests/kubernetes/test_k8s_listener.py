@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from kubernetes.fakeapi import PATHS, FakeApi
-from romana.core.policy import kubernetes
-from romana.integrations.kubernetes import listener, watch
+from romana.core.kubernetes import translation
+from romana.integrations.kubernetes import kubewatch, listener
+from romana.lab import topologies
 from romana.services import kubesync
 from romana.services.topology import TopologyService
 from romana.store.memory import MemoryStore
-from support import topologies
 
 TOPOLOGY: dict[str, Any] = topologies.pods()
 
@@ -60,14 +60,14 @@ ALLOW_FROM_WEB = {
 
 
 @pytest.fixture
-def api() -> AsyncIterator[FakeApi]:
+def api() -> Iterator[FakeApi]:
     fake = FakeApi()
     fake.put(namespace("shop", team="a"))
     fake.put(node("h1", "192.0.2.1", "1"))
     fake.put(pod("shop", "db", "10.1.16.1", "h1", app="db"))
     fake.put(pod("shop", "web", "10.1.16.2", "h1", role="web"))
     fake.put(policy("shop", "db-from-web", ALLOW_FROM_WEB))
-    yield fake  # type: ignore[misc]
+    yield fake
     fake.close()
 
 
@@ -77,7 +77,7 @@ class Running:
         TopologyService(self.store).apply(TOPOLOGY)
         self.romanad = kubesync.ServicesRomanad(self.store)
         self.listener = listener.Listener(self.romanad)
-        self.client = watch.KubeClient(api.url)
+        self.client = kubewatch.KubeClient(api.url)
         self.task: asyncio.Task[None] | None = None
 
     async def until(self, what: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -139,7 +139,7 @@ def test_watch_events_relabels_and_deletes_reach_romanad(api: FakeApi) -> None:
             await run.until(lambda: web_set(run) == ["10.1.16.2/32", "10.1.16.3/32"])
             api.put(pod("shop", "web", "10.1.16.2", "h1", role="batch"))  # relabel
             await run.until(lambda: web_set(run) == ["10.1.16.3/32"])
-            api.put(pod("shop", "front", "10.1.32.1", "h1", **{kubernetes.SEGMENT_LABEL: "dmz"}))
+            api.put(pod("shop", "front", "10.1.32.1", "h1", **{translation.SEGMENT_LABEL: "dmz"}))
             await run.until(lambda: "dmz" in run.romanad.tenants()["shop"].segments)
             api.put(node("h2", "192.0.2.2", "2"))
             await run.until(lambda: "h2" in run.romanad.hosts())
@@ -191,7 +191,7 @@ def test_410_gone_relists_and_drops_what_vanished_meanwhile(api: FakeApi) -> Non
 
 def test_dispatcher_keeps_one_objects_events_in_order_and_runs_objects_in_parallel() -> None:
     async def scenario() -> None:
-        d = watch.Dispatcher(idle=0.2)
+        d = kubewatch.Dispatcher(idle=0.2)
         seen: list[str] = []
         running: set[str] = set()
         overlap: list[set[str]] = []

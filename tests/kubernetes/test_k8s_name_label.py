@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 
 from kubernetes import applied
 from romana.cli.main import app
-from romana.client.kube import KubeRomanad
-from support import topologies
+from romana.lab import topologies
 
 NAME = "kubernetes.io/metadata.name"
 
@@ -78,15 +77,17 @@ def test_offline_explain_selects_namespaces_by_their_name_label(tmp_path: Path) 
 
 def test_policy_apply_stores_namespaces_with_the_name_label(tmp_path: Path) -> None:
     with applied.policy_applied(tmp_path, CLUSTER, topologies.pods(racks=())) as client:
-        target = KubeRomanad(client)
+        kube_policies = {
+            p["id"]: p for p in client.list_policies() if p["id"].split("/")[-1].startswith("kube.")
+        }
         stored = {
             n["metadata"]["name"]: n["metadata"].get("labels", {})
-            for n in target.kube_objects()["namespaces"]
+            for n in client.kube_objects()["namespaces"]
         }
         assert stored == {
             "shop": {NAME: "shop"},
             "other": {NAME: "other", "team": "b"},
             "third": {NAME: "third"},
         }
-        ingress = target.policies()["shop/kube.shop.db-from-other"]["ingress"]
+        ingress = kube_policies["shop/kube.shop.db-from-other"]["ingress"]
         assert [peer for clause in ingress for peer in clause["peers"]] == [{"tenant": "other"}]

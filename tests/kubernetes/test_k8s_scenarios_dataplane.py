@@ -1,6 +1,6 @@
 """Every NetworkPolicy scenario on the real dataplane, with real TCP and UDP probes.
 
-One :class:`support.netns.Lab` per firewall backend holds the fixture's cluster: two host
+One :class:`romana.lab.Lab` per firewall backend holds the fixture's cluster: two host
 namespaces on an underlay, one workload namespace per pod (its address from the address
 plan, ``/32`` inside, the host's gateway as default route, a host-side veth whose name
 starts with the agent's endpoint prefix) and servers for TCP and UDP on ports 80 and 81 in
@@ -30,10 +30,11 @@ import pytest
 from kubernetes import fixtures
 from romana.agent import firewall
 from romana.core import addressing, hostplan
-from romana.core.policy import kubemodel, reach
+from romana.core.kubernetes import explain
+from romana.core.policy import reach
 from romana.dataplane import netns as netns_mod
+from romana.lab import Lab, Node, Workload
 from support import env
-from support.netns import Lab, Node, Workload
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -67,8 +68,9 @@ class Servers:
     def _serve(self) -> None:
         while not self.stop.is_set():
             for key, _ in self.sel.select(timeout=0.1):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
+                sock = ready
                 with contextlib.suppress(OSError):
                     if sock.type == socket.SOCK_STREAM:
                         conn, _ = sock.accept()
@@ -144,7 +146,7 @@ class Cluster:
     def program(self, phase: fixtures.Phase) -> None:
         for pod in phase.cluster.pods:
             self.address(pod.key, str(pod.ips[0]))
-        explainer = reach.Explainer(kubemodel.model(phase.cluster))
+        explainer = reach.Explainer(explain.model(phase.cluster))
         for name, host in self.hosts.items():
             self.firewalls[name].apply(explainer.firewall(name).rules)
             self.lab.run(host, ["conntrack", "-F"], check=False)
@@ -175,8 +177,9 @@ class Cluster:
         deadline = time.monotonic() + WAIT
         while pending and time.monotonic() < deadline:
             for key, _ in sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
+                sock = ready
                 with contextlib.suppress(OSError):
                     seen[pending[sock]] = sock.recv(64) == TOKEN
                 sel.unregister(sock)

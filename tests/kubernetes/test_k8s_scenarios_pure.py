@@ -1,7 +1,7 @@
 """Every NetworkPolicy scenario, judged by the one engine behind ``romana explain``.
 
 Each phase of each fixture is made into the model romanad would hold
-(:func:`kubemodel.model`), whose hosts are compiled exactly as the agents do; each probe pair
+(:func:`explain.model`), whose hosts are compiled exactly as the agents do; each probe pair
 is then answered by :class:`reach.Explainer` and compared with the fixture's expected matrix.
 Rows from a node (``from_nodes``) are walked directly through the same compiled rulesets:
 the node's own traffic to its pods never reaches a forward hook, and its traffic to another
@@ -16,14 +16,15 @@ import pytest
 
 from kubernetes import fixtures
 from romana.core import ruleset
-from romana.core.policy import evaluate, kubemodel, reach
+from romana.core.kubernetes import explain
+from romana.core.policy import evaluate, reach
 
 UNDERLAY = ipaddress.IPv4Network("192.0.2.0/24")
 
 
 def observe(phase: fixtures.Phase, probe: fixtures.Probe) -> dict[tuple[str, str], bool]:
     cluster = phase.cluster
-    explainer = reach.Explainer(kubemodel.model(cluster))
+    explainer = reach.Explainer(explain.model(cluster))
     seen = {}
     for src, dst in probe.expected:
         if src.startswith("node/"):

@@ -18,11 +18,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.conftest import start
 from romana.core.store import Put
+from romana.lab.romanad import Romanad
 from romana.services import auth, txn
 from romana.store import open_store
-from support.romanad import AdminCalls, Romanad
+from support.romanad import AdminCalls
+from unit.api.conftest import start
 
 H1 = {"name": "h1", "ip": "192.0.2.1", "labels": {"rack": "a"}}
 H2 = {"name": "h2", "ip": "192.0.2.2", "labels": {"rack": "b"}}
@@ -91,7 +92,7 @@ def test_an_agent_cannot_allocate_on_another_host(d: Deployment) -> None:
 
 def test_an_agent_cannot_see_or_release_another_hosts_allocation(d: Deployment) -> None:
     theirs = d.ok("POST", "/v1/allocations", {"key": "theirs", "host": "h2", "tenant": "web"})
-    address = str(theirs["addresses"][0])  # type: ignore[index]
+    address = str(theirs["addresses"][0])
     me = d.agents["h1"]
     for method, path, missing in (
         ("GET", "/v1/allocations/theirs", "/v1/allocations/nothing"),

@@ -31,10 +31,11 @@ from typing import Any
 
 import pytest
 
-from functional.agent.agentlab import raw_call
-from romana.agent import registry
+from romana.agent import ledger
+from romana.lab import Host, Lab, Workload, raw_call
 from support import env, peers
-from support.netns import Host, Lab, Workload
+
+pytestmark = pytest.mark.root
 
 NETWORK = "romana-sec"
 
@@ -61,10 +62,10 @@ class Running:
 
 
 def seed(state_dir: Path, alive: Workload, gone_netns: str) -> None:
-    reg = registry.Registry(state_dir)
+    reg = ledger.Registry(state_dir)
     reg.load()
     for name, netns in (("alive", alive.path), ("gone", gone_netns)):
-        record = registry.EndpointRecord(
+        record = ledger.EndpointRecord(
             container_id=f"sec-{name}",
             ifname="eth0",
             netns=netns,

@@ -1,6 +1,6 @@
 """An agent on another host reaches romanad over TLS only, verifying it with ``--ca``.
 
-Inside one lab (``support.netns``: namespaces with a unique prefix, deleted on exit, nothing
+Inside one lab (``romana.lab``: namespaces with a unique prefix, deleted on exit, nothing
 in the machine's own namespace), romanad runs in ``ctl`` on the underlay address
 198.18.0.200 with ``--tls-cert``/``--tls-key`` — an address other hosts reach, so plain HTTP
 would be refused — and a certificate of a throwaway CA naming that address. ``romana-agent``
@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from romana.demo.cluster import Admin, agent_user
 from romana.integrations.cni import agentapi
-from support import env, tls, topologies
-from support.netns import Host, Lab
+from romana.lab import Admin, Host, Lab, agent_user, topologies
+from support import env, tls
+
+pytestmark = pytest.mark.root
 
 CTL_IP = "198.18.0.200"
 PORT = 9600  # inside the ctl namespace: nothing of the machine's can collide

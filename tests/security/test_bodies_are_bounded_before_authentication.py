@@ -24,7 +24,7 @@ import pytest
 
 from romana.api.settings import RomanadSettings
 from romana.core.errors import InvalidInput
-from support.romanad import Romanad
+from romana.lab.romanad import Romanad
 
 CAP = 1024 * 1024
 TIMEOUT = 1.0

@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from romana.core import errors
+from romana.lab.etcd import EtcdCluster
+from romana.lab.romanad import Romanad
 from romana.store.etcd import EtcdStore
 from support import env
-from support.etcd import EtcdCluster
-from support.romanad import Romanad
 
 pytestmark = pytest.mark.etcd
 

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.conftest import TOPOLOGY, Api, start
 from romana.agent.settings import AgentSettings
 from romana.core import names
 from romana.core.errors import InvalidInput
+from unit.api.conftest import TOPOLOGY, Api, start
 
 PREFIX_TOO_LONG = ".".join(["a" * 60] * 5) + "/rack"  # a 304-character prefix
 

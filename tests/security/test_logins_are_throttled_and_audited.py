@@ -27,8 +27,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.conftest import start
-from support.romanad import Romanad
+from romana.lab.romanad import Romanad
+from unit.api.conftest import start
 
 ATTEMPTS = 300
 PASSWORD = "alice-secret-1"

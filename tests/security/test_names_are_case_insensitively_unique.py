@@ -15,15 +15,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from api.conftest import TOPOLOGY, Api, start
 from romana.core.errors import AlreadyExists
 from romana.services.auth import AuthService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 from romana.store.sqlite import SQLiteStore
+from unit.api.conftest import TOPOLOGY, Api, start
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_an_agent_user_is_bound_to_a_hosts_own_spelling(api: Api) -> None:
 
 def test_a_document_with_hosts_or_groups_differing_in_case_is_refused(api: Api) -> None:
     before = api.admin.get("/v1/topology").json()
-    hosts = {"name": "r", "groups": [{"name": "H9", "ip": "192.0.2.91"}]}
+    hosts: dict[str, Any] = {"name": "r", "groups": [{"name": "H9", "ip": "192.0.2.91"}]}
     hosts["groups"].append({"name": "h9", "ip": "192.0.2.92"})
     doc = {"networks": TOPOLOGY["networks"], "topologies": [{"networks": ["pods"], "map": [hosts]}]}
     r = api.admin.put("/v1/topology", json=doc)

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from api.conftest import TOPOLOGY, Api, start
 from romana.core import names
 from romana.core.errors import InvalidInput
 from romana.core.store import Put
@@ -29,6 +28,7 @@ from romana.services.ipam import IpamService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 from romana.store.sqlite import SQLiteStore
+from unit.api.conftest import TOPOLOGY, Api, start
 
 
 def named(name: str) -> dict[str, Any]:

@@ -22,10 +22,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from api.conftest import Api, start
 from romana.cli.main import app
 from romana.client import Client, ClientSettings
 from romana.core.errors import QuotaExceeded
+from unit.api.conftest import Api, start
 
 TENANT = "greedy"
 QUOTA_TYPE = "https://romana.io/problems/quota-exceeded"

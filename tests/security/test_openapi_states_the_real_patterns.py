@@ -3,7 +3,7 @@
 Issue 12, Low point "schema": names, label keys and values, allocation keys and URLs were
 plain strings in ``/openapi.json`` (a length at most), so a client generated from it, or a
 fuzzer, learnt nothing of what romanad refuses. Now each such field carries its validator's
-own pattern (imported, not copied: ``romana.api.schemas``), addresses carry the
+own pattern (imported, not copied: ``romana.wire.rest``), addresses carry the
 ``ipv4``/``ipv6`` formats, and a value the schema refuses is a 422 naming the field and
 quoting the validator's rule.
 
@@ -22,19 +22,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.conftest import Api, start
 from romana.api.app import create_app
 from romana.api.settings import RomanadSettings
 from romana.core import ipam, names, tenancy
 from romana.core.errors import InvalidInput, Issues
 from romana.core.topology import model
-from romana.services import auth, registry
+from romana.services import auth, instances
 from romana.store.memory import MemoryStore
+from unit.api.conftest import Api, start
 
 jsonschema_rs = pytest.importorskip("jsonschema_rs")
 
 
-def _check(fn: Callable[[object, str, Issues], object]) -> Callable[[str], bool]:
+def _check(fn: Callable[[str, str, Issues], object]) -> Callable[[str], bool]:
     def accepts(value: str) -> bool:
         issues = Issues()
         fn(value, "f", issues)
@@ -51,7 +51,7 @@ NAME = (names.NAME_RE, _check(tenancy.check_name))
 HOST = (model.HOST_NAME_RE, _re(model.HOST_NAME_RE))
 NETWORK = (names.NETWORK_RE, _check(names.check_network))
 KEY = (ipam.KEY_RE, lambda v: _raises_not(ipam.check_key, v))
-URL = (registry.URL_RE, _re(registry.URL_RE, registry.URL_MAX))
+URL = (instances.URL_RE, _re(instances.URL_RE, instances.URL_MAX))
 USERNAME = (auth.USERNAME_RE, _re(auth.USERNAME_RE))
 LABEL_KEY = (names.LABEL_KEY_RE, _check(names.check_label_key))
 LABEL_VALUE = (names.LABEL_VALUE_RE, _check(names.check_label_value))
@@ -188,7 +188,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             "username",
             auth.USERNAME_RULE,
         ),
-        ("PUT", "/v1/services/ipam/i1", {"url": "ftp://x"}, "url", registry.URL_RULE),
+        ("PUT", "/v1/services/ipam/i1", {"url": "ftp://x"}, "url", instances.URL_RULE),
     ],
 )
 def test_romanad_refuses_a_bad_value_with_the_validators_rule(

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.conftest import start
-from support.romanad import AdminCalls, Romanad
+from romana.lab.romanad import Romanad
+from support.romanad import AdminCalls
+from unit.api.conftest import start
 
 
 class Deployment(AdminCalls):

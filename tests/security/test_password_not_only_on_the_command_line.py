@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from cli.conftest import Cli
 from romana.cli.main import app
-from support.romanad import Romanad, sqlite_fixture
+from romana.lab.romanad import Romanad
+from support.romanad import sqlite_fixture
+from unit.cli.conftest import Cli
 
 USAGE = 2
 

@@ -5,7 +5,7 @@ A ``--listen`` address other machines can reach (anything but 127.0.0.0/8, ::1 a
 settings error naming ``listen``, the address and both ways out: exit 2 before the socket is
 bound and before anything is written. With ``--allow-plaintext`` romanad starts, and logs a
 warning that passwords and tokens cross the network in clear; that run uses an address that
-exists only inside a network namespace of a lab (``support.netns``), never the machine's own.
+exists only inside a network namespace of a lab (``romana.lab``), never the machine's own.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pytest
 from romana.api import main
 from romana.core.errors import InvalidInput
 from romana.dataplane import netns as netns_mod
+from romana.lab import Lab
 from support import env
-from support.netns import Lab
 
 
 @pytest.mark.parametrize(
@@ -83,6 +83,7 @@ def test_romanad_refuses_before_binding_the_address(tmp_path: Path) -> None:
     assert not state.exists()
 
 
+@pytest.mark.root
 def test_the_override_starts_and_warns_loudly(tmp_path: Path) -> None:
     env.need_root()
     env.need_binary("ip")

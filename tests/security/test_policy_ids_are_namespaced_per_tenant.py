@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 import pytest
 
-from api.conftest import start
-from support.romanad import AdminCalls, Romanad
+from romana.lab.romanad import Romanad
+from support.romanad import AdminCalls
+from unit.api.conftest import start
 
 
 def allow_web(tenant: str) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.conftest import start
-from support.romanad import AdminCalls, Romanad
+from romana.lab.romanad import Romanad
+from support.romanad import AdminCalls
+from unit.api.conftest import start
 
 # Names that no other part of a response could contain by chance, so that their absence
 # from the whole body shows nothing was disclosed.
@@ -71,7 +72,7 @@ def _undisclosed(r: httpx.Response, key: str, *addresses: object) -> None:
 def test_a_tenant_user_reusing_another_tenants_key_learns_nothing(d: Deployment) -> None:
     body = {"key": "pod-1", "host": EAST, "tenant": MINE}
     r = d.call(d.tenant_user, "POST", "/v1/allocations", body)
-    _undisclosed(r, "pod-1", *d.east_pod["addresses"])  # type: ignore[misc]
+    _undisclosed(r, "pod-1", *d.east_pod["addresses"])
     assert "Retry-After" not in r.headers  # AlreadyExists, not a Conflict worth retrying
     assert d.call(d.admin, "GET", "/v1/allocations/pod-1").json() == d.east_pod
 
@@ -79,7 +80,7 @@ def test_a_tenant_user_reusing_another_tenants_key_learns_nothing(d: Deployment)
 def test_an_agent_reusing_another_hosts_key_learns_nothing(d: Deployment) -> None:
     body = {"key": "pod-2", "host": EAST, "tenant": MINE}
     r = d.call(d.agent, "POST", "/v1/allocations", body)
-    _undisclosed(r, "pod-2", *d.west_pod["addresses"])  # type: ignore[misc]
+    _undisclosed(r, "pod-2", *d.west_pod["addresses"])
     assert d.call(d.admin, "GET", "/v1/allocations/pod-2").json() == d.west_pod
 
 
@@ -109,7 +110,7 @@ def _masked(r: httpx.Response, address: str) -> tuple[int, str, str]:
 
 
 def test_decoding_another_tenants_address_is_as_decoding_no_tenants(d: Deployment) -> None:
-    allocated = str(d.east_pod["addresses"][0])  # type: ignore[index]
+    allocated = str(d.east_pod["addresses"][0])
     # east-node is host 0 of rack a; THEIRS has tenant id 1, so segment 0 of it is
     # 10.0.16.0/24. Ordinal 200 of it is not allocated; tenant id 15 (10.0.240.0/20) has no
     # tenant at all.

@@ -24,8 +24,8 @@ from romana.cli.main import app
 from romana.client import Client, ClientSettings
 from romana.client.errors import TlsFailure
 from romana.core.errors import Unavailable
+from romana.lab.romanad import Romanad
 from support import tls as certs
-from support.romanad import Romanad
 
 TOPOLOGY = Path(__file__).resolve().parents[2] / "examples" / "topology" / "two-racks.json"
 

@@ -20,15 +20,16 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.conftest import Cli
 from romana.client import Client, ClientSettings
 from romana.core.errors import Forbidden, InvalidInput
 from romana.core.store import Put
+from romana.lab.romanad import Romanad
 from romana.services import auth, txn
 from romana.store import open_store
 from romana.store.memory import MemoryStore
 from support.recorder import Recorder
-from support.romanad import Romanad, sqlite_fixture
+from support.romanad import sqlite_fixture
+from unit.cli.conftest import Cli
 
 LOGINS = 6
 

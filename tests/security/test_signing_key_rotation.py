@@ -21,11 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.conftest import start
-from cli.conftest import Cli
+from romana.lab.romanad import Romanad
 from romana.services import signing
 from romana.store import open_store
-from support.romanad import Romanad
+from unit.api.conftest import start
+from unit.cli.conftest import Cli
 
 
 class Pair:

@@ -23,8 +23,8 @@ import pytest
 
 from romana.client import Client, ClientSettings
 from romana.core import errors
+from romana.lab.romanad import Romanad
 from support import tls
-from support.romanad import Romanad
 
 TOPOLOGY = {
     "networks": [

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from romana.core.errors import InvalidInput
+from romana.lab.romanad import Romanad
 from romana.store import private
-from support.romanad import Romanad
 
 
 def mode(path: Path) -> int:

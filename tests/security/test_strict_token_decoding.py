@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.conftest import start
-from support.romanad import Romanad
+from romana.lab.romanad import Romanad
+from unit.api.conftest import start
 
 
 @pytest.fixture(scope="module")

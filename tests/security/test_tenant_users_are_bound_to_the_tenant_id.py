@@ -17,13 +17,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from api.conftest import start
 from romana.core.errors import Unauthorized
 from romana.core.store import Delete, Put
+from romana.lab.romanad import Romanad
 from romana.services import keys, txn, upgrade
 from romana.services.auth import AuthService
 from romana.store.memory import MemoryStore
-from support.romanad import Romanad
+from unit.api.conftest import start
 
 
 class Admin:

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from cli import conftest as cli_conftest
-from cli.conftest import Cli
+from romana.lab.romanad import Romanad
 from support.recorder import Recorder
-from support.romanad import Romanad, sqlite_fixture
+from support.romanad import sqlite_fixture
+from unit.cli import conftest as cli_conftest
+from unit.cli.conftest import Cli
 
 UNAUTHORIZED = 8
 

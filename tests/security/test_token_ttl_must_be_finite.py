@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from romana.core.errors import InvalidInput
+from romana.lab import etcd
 from romana.services.auth import MAX_TOKEN_TTL, AuthService
 from romana.store.memory import MemoryStore
-from support import etcd
 
 START_TIMEOUT = 20.0
 

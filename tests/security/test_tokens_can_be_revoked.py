@@ -18,11 +18,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.conftest import start
-from cli.conftest import Cli
 from romana.cli import settings as cli_settings
-from support import etcd
-from support.romanad import Romanad
+from romana.lab import etcd
+from romana.lab.romanad import Romanad
+from unit.api.conftest import start
+from unit.cli.conftest import Cli
 
 
 class Deployment:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from support import topologies
-from support.romanad import Romanad
+from romana.lab import topologies
+from romana.lab.romanad import Romanad
 
 
 def romanad(tmp_path: Path) -> tuple[Romanad, Path]:

@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api.conftest import TOPOLOGY, start
-from support.romanad import AdminCalls, Romanad
+from romana.lab.romanad import Romanad
+from support.romanad import AdminCalls
+from unit.api.conftest import TOPOLOGY, start
 
 # Network pods is 10.0.0.0/8 with 8 tenant+segment bits and 8 endpoint bits: host index 0 has
 # 10.0.0.0/16 and gateway 10.0.0.1.

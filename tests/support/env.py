@@ -14,6 +14,10 @@ import pytest
 
 IN_CI = os.environ.get("CI") == "true"
 
+RUNNING: list[pytest.Item] = []
+"""The test being set up or run (kept by ``tests/conftest.py``), so that :func:`need_root`
+can tell whether it carries the ``root`` marker that ``make unit`` deselects by."""
+
 
 def need(condition: bool, reason: str) -> None:
     """Skip (or, in CI, fail) the calling test unless ``condition`` holds."""
@@ -25,6 +29,14 @@ def need(condition: bool, reason: str) -> None:
 
 
 def need_root() -> None:
+    """Skip (or, in CI, fail) without root; fail a test that needs root unmarked.
+
+    A test that reaches here without ``@pytest.mark.root`` (on it, its class or its module)
+    would run in ``make unit``, where nothing may need root: that is a failure everywhere.
+    """
+    item = RUNNING[-1] if RUNNING else None
+    if item is not None and item.get_closest_marker("root") is None:
+        pytest.fail(f"{item.nodeid} needs root but is not marked: add pytest.mark.root")
     need(os.geteuid() == 0, "needs root")
 
 

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from romana.core import errors
+from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
 from romana.services.ipam import IpamService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
@@ -34,7 +35,12 @@ def main() -> int:
         key = f"{args.prefix}-{i}"
         while True:
             try:
-                alloc = ipam.allocate(key, args.host, args.tenant, args.segment)
+                alloc = ipam.allocate(
+                    AllocationKey(key),
+                    HostName(args.host),
+                    TenantName(args.tenant),
+                    SegmentName(args.segment),
+                )
                 break
             except errors.RomanaError as exc:
                 if not errors.is_temporary(exc):

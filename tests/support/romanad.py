@@ -1,187 +1,18 @@
-"""Real romanad processes for tests and benchmarks, started and stopped by PID.
+"""romanad in tests: a fixture factory over :class:`romana.lab.romanad.Romanad`, and raw calls.
 
-:class:`Romanad` runs ``python -m romana.api.main`` on a random free loopback port with its own
-credentials file and log, waits until ``/healthz`` answers, and reads the admin credentials the
-first start writes. ``stop()`` sends SIGTERM and escalates to SIGKILL; ``kill()`` is SIGKILL at
-once, for failure tests. As a context manager it starts (unless already running) and stops.
-``login()`` gets a token over HTTP; ``replica()`` is a second romanad on the same store.
-Given ``tls`` (``support.tls.Served``), it serves HTTPS and ``url`` is ``https://``.
-:func:`sqlite_fixture` makes a pytest fixture of one romanad over a temporary SQLite file.
+:func:`sqlite_fixture` makes a pytest fixture of one romanad over a temporary SQLite file;
+:class:`AdminCalls` makes raw HTTP calls as any token, for tests of authorization.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import ssl
-import subprocess
-import sys
-import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import httpx
+import pytest
 
-from support import etcd
-from support.tls import Served
-
-STOP_GRACE = 5.0
-
-
-class Romanad:
-    def __init__(
-        self,
-        workdir: Path,
-        *,
-        store: str,
-        name: str = "romanad",
-        services: Sequence[str] | None = None,
-        root: str | None = None,
-        insecure: bool = False,
-        registration_ttl: float | None = None,
-        credentials: Path | None = None,
-        extra: Sequence[str] = (),
-        tls: Served | None = None,
-    ) -> None:
-        self.name = name
-        self.store = store
-        self.port = etcd.free_ports(1)[0]
-        self.tls = tls
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
-        self.workdir = workdir
-        self.credentials = credentials or workdir / f"{name}.credentials"
-        self.log_path = workdir / f"{name}.log"
-        argv = [
-            sys.executable,
-            "-m",
-            "romana.api.main",
-            "--store",
-            store,
-            "--listen",
-            f"127.0.0.1:{self.port}",
-            "--credentials-file",
-            str(self.credentials),
-        ]
-        if services is not None:
-            argv += ["--services", ",".join(services)]
-        if root is not None:
-            argv += ["--root", root]
-        if insecure:
-            argv.append("--insecure")
-        if tls is not None:
-            argv += tls.argv()
-        argv += list(extra)
-        self.argv = argv
-        self.env = {**os.environ, "ROMANAD_LOG_LEVEL": "warning"}
-        if registration_ttl is not None:
-            self.env["ROMANAD_REGISTRATION_TTL"] = str(registration_ttl)
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 20.0) -> Romanad:
-        """Spawn and wait until it serves."""
-        self.spawn()
-        try:
-            self.wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def spawn(self) -> Romanad:
-        """Start the process without waiting (start several, then ``wait_ready`` each)."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-            )
-        return self
-
-    def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        problem = "no answer"
-        with self.http(timeout=1.0) as http:
-            while time.monotonic() < deadline:
-                if self.process is None or self.process.poll() is not None:
-                    raise RuntimeError(f"romanad {self.name} exited:\n{self.log_tail()}")
-                try:
-                    if http.get(f"{self.url}/healthz").status_code == 200:
-                        return
-                except httpx.HTTPError as exc:
-                    problem = str(exc)
-                time.sleep(0.05)
-        raise RuntimeError(f"romanad {self.name} not ready after {timeout}s: {problem}")
-
-    def http(self, timeout: float = 5.0) -> httpx.Client:
-        """A plain HTTP client for this romanad (trusting its CA when it serves TLS)."""
-        verify: ssl.SSLContext | bool = self.tls.context() if self.tls else True
-        return httpx.Client(timeout=timeout, trust_env=False, verify=verify)
-
-    def __enter__(self) -> Romanad:
-        return self if self.alive else self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def replica(self, name: str = "replica") -> Romanad:
-        """Another romanad (not started) in the same work directory, over the same store."""
-        return Romanad(self.workdir, store=self.store, name=name)
-
-    def login(self, username: str, password: str) -> str:
-        """A token for ``username`` from ``POST /v1/auth/token`` (asserting a 200)."""
-        with self.http() as http:
-            response = http.post(
-                f"{self.url}/v1/auth/token", json={"username": username, "password": password}
-            )
-        assert response.status_code == 200, response.text
-        token: str = response.json()["token"]
-        return token
-
-    def admin_token(self) -> str:
-        """A token for the admin of the credentials file."""
-        return self.login(*self.admin())
-
-    def admin(self) -> tuple[str, str]:
-        """The admin user name and password from the credentials file of the first start."""
-        values: dict[str, str] = {}
-        for line in self.credentials.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep:
-                values[key.strip().lower()] = value.strip()
-        return values["username"], values["password"]
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL by PID, and reap it."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        """SIGTERM by PID; SIGKILL after a grace period."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait()
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+from romana.lab.romanad import Romanad
 
 
 def sqlite_fixture(
@@ -192,7 +23,6 @@ def sqlite_fixture(
 
     Assign it to the fixture's name in a test module or conftest: ``daemon = sqlite_fixture(...)``.
     """
-    import pytest  # here, not at the top: the benchmarks use this module without pytest
 
     @pytest.fixture(scope=scope)
     def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Romanad]:

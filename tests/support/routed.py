@@ -13,7 +13,7 @@ from typing import Any
 
 from romana.core import hostplan
 from romana.dataplane.netlink import Netlink
-from support.netns import Host, Lab, Workload
+from romana.lab import Host, Lab, Workload
 
 
 def gateway_of(index: int) -> hostplan.GatewaySpec:

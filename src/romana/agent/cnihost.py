@@ -4,9 +4,9 @@ A runtime starts ``romana-cni`` for every CNI command. Started as a Python progr
 plugin would spend longer getting to its first line than the whole ADD of a compiled
 plugin, so ``romana-cni`` is a small C front (``integrations/cni/front/romana-cni.c``) that
 forwards the invocation here and prints the answer. Here the invocation runs through the
-very same code as the Python plugin (:func:`romana.integrations.cni.commands.execute`), with
-an agent client that calls this agent's local API in-process instead of over the socket: one
-implementation of the CNI contract, whichever way it is reached.
+very same code as the Python plugin (:func:`romana.integrations.cni.plugin.answer`), on the
+event loop, calling this agent's :class:`~romana.core.endpoint.EndpointPort` directly: one
+implementation of the CNI contract, whichever way it is reached, and no HTTP inside the agent.
 
 Wire format (``Content-Type: application/vnd.romana.cni``):
 
@@ -18,27 +18,33 @@ Wire format (``Content-Type: application/vnd.romana.cni``):
 Any other answer (a malformed body gets 400) makes the front hand the invocation to the
 Python plugin, so nothing a runtime sends is lost on the way.
 
-Invariants: only ``CNI_*`` names are accepted; the command runs on a worker thread (the
-plugin code blocks) while every endpoint change still goes through the local API's handlers
-on the event loop, so the per-endpoint locks and the writer thread serve both paths alike.
+Invariants: only ``CNI_*`` names are accepted. The plugin's own work is parsing (pure, well
+under a millisecond) and a look-up in its pending directory, so it runs on the loop; the
+kernel work of the port goes to the reconciler's writer thread as for every caller. The port
+is seen as the socket client would see it (:class:`HostedPort`): each call bounded by the
+network's ``agent_timeout``, and each failure raised as the local API's answer would make it
+raise, so a CNI result does not depend on how the plugin reached the agent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import io
+import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from romana.agent import http
-from romana.core import errors
+from romana.core import endpoint, errors
+from romana.core.endpoint import EndpointPort
 from romana.integrations.cni import agentapi, plugin, request
+
+log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/vnd.romana.cni"
 PATH = ("v1", "cni")
 MAX_ENTRIES = 64
-# Each thread waits on the event loop for its answer; more than the runtime's parallelism
-# on one host would only queue there.
-WORKERS = 16
+T = TypeVar("T")
 
 
 def parse_invocation(body: bytes) -> tuple[dict[str, str], bytes]:
@@ -69,45 +75,57 @@ def parse_invocation(body: bytes) -> tuple[dict[str, str], bytes]:
         env[text] = value.decode("utf-8", "surrogateescape")
 
 
-class InProcessClient(agentapi.AgentClient):
-    """The plugin's agent client, answered by ``handler`` on ``loop`` instead of a socket.
+class HostedPort:
+    """``port`` as the hosted plugin calls it: within ``timeout`` seconds, and failing as
+    :class:`~romana.integrations.cni.agentapi.AgentPort` would for the same answer (the
+    error the local API renders, read back by the client's one inverse)."""
 
-    Requests and answers are the bytes the socket would carry, parsed by the same code, so
-    the plugin cannot tell the two apart; only the socket and the extra process are gone.
-    """
+    def __init__(self, port: EndpointPort, timeout: float) -> None:
+        self._port = port
+        self._timeout = timeout
 
-    def __init__(
-        self, handler: http.Handler, loop: asyncio.AbstractEventLoop, timeout: float
-    ) -> None:
-        super().__init__("in-process", timeout)
-        self._handler = handler
-        self._loop = loop
-
-    def _transport(
-        self, method: str, path: str, headers: dict[str, str], data: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        req = http.make_request(method, path, headers, data)
-        future = asyncio.run_coroutine_threadsafe(http.dispatch(self._handler, req), self._loop)
+    async def _call(self, call: str, work: Awaitable[T]) -> T:
         try:
-            response = future.result(self.timeout)
-        except concurrent.futures.TimeoutError as exc:
-            future.cancel()
+            async with asyncio.timeout(self._timeout):
+                return await work
+        except TimeoutError as exc:
             raise errors.Unavailable(
-                f"romana-agent did not answer {method} {path} within {self.timeout:g} s"
+                f"romana-agent did not answer {call} within {self._timeout:g} s"
             ) from exc
-        fields = {name.lower(): value for name, value in response.headers.items()}
-        return response.status, fields, http.payload(response)
+        except errors.RomanaError as exc:
+            answer = http.problem(exc)
+        except Exception:
+            log.exception("CNI: %s failed", call)
+            detail = "the agent failed unexpectedly; see its log"
+            answer = http.Response(500, http.problem_body(500, "internal", detail))
+        fields = {name.lower(): value for name, value in answer.headers.items()}
+        raise agentapi.answer_error(answer.status, answer.body, fields, call)
+
+    async def add(self, request: endpoint.EndpointRequest) -> endpoint.Endpoint:
+        return await self._call("POST /v1/endpoints", self._port.add(request))
+
+    async def delete(self, container_id: str, ifname: str) -> bool:
+        path = agentapi.endpoint_path(container_id, ifname)
+        return await self._call(f"DELETE {path}", self._port.delete(container_id, ifname))
+
+    async def check(self, container_id: str, ifname: str) -> endpoint.Endpoint:
+        path = agentapi.endpoint_path(container_id, ifname)
+        return await self._call(f"GET {path}", self._port.check(container_id, ifname))
+
+    async def gc(self, request: endpoint.GcRequest) -> endpoint.GcAnswer:
+        return await self._call("POST /v1/gc", self._port.gc(request))
+
+    async def status(self, tenant: str | None, segment: str | None) -> endpoint.Readiness:
+        return await self._call("GET /v1/status", self._port.status(tenant, segment))
 
 
 class CniHost:
-    """Serves ``POST /v1/cni`` by running the plugin in-process against ``api``."""
+    """Serves ``POST /v1/cni`` by running the plugin against ``port``; every other request
+    goes to ``api``."""
 
-    def __init__(self, api: http.Handler) -> None:
+    def __init__(self, api: http.Handler, port: EndpointPort) -> None:
         self._api = api
-        self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, "romana-cni")
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._port = port
 
     async def __call__(self, req: http.Request) -> http.Response:
         if req.segments != PATH:
@@ -116,25 +134,21 @@ class CniHost:
             body = http.problem_body(405, "method-not-allowed", "use POST on /v1/cni")
             return http.Response(405, body, {"Allow": "POST"})
         env, stdin = parse_invocation(req.body)
-        loop = asyncio.get_running_loop()
-        exit_code, out, err = await loop.run_in_executor(self._pool, self._run, loop, env, stdin)
+        out, err = io.StringIO(), io.StringIO()
+
+        def connect(settings: request.Settings) -> EndpointPort:
+            return HostedPort(self._port, settings.agent_timeout)
+
+        code = await plugin.answer(env, stdin, out, err, connect)
         return http.Response(
             200,
-            out + err,
+            out.getvalue().encode() + err.getvalue().encode(),
             {
                 "Content-Type": CONTENT_TYPE,
-                "Romana-Cni-Exit": str(exit_code),
-                "Romana-Cni-Stdout-Length": str(len(out)),
+                "Romana-Cni-Exit": str(code),
+                "Romana-Cni-Stdout-Length": str(len(out.getvalue().encode())),
             },
         )
 
-    def _run(
-        self, loop: asyncio.AbstractEventLoop, env: dict[str, str], stdin: bytes
-    ) -> tuple[int, bytes, bytes]:
-        out, err = io.StringIO(), io.StringIO()
 
-        def connect(settings: request.Settings) -> agentapi.AgentClient:
-            return InProcessClient(self._api, loop, settings.agent_timeout)
-
-        code = plugin.run(env, io.BytesIO(stdin), out, err, connect)
-        return code, out.getvalue().encode(), err.getvalue().encode()
+_: type[EndpointPort] = HostedPort

@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from romana.agent import registry, view
+from romana.agent import ledger, view
 from romana.core import addressing, hostplan, ruleset
 from romana.core.errors import InvalidInput
 from romana.core.policy import hostrules, ids, model, resolve
@@ -45,7 +45,7 @@ def gateway_spec(hv: view.HostView) -> hostplan.GatewaySpec:
 
 
 def endpoint_spec(
-    record: registry.EndpointRecord, gateway: hostplan.GatewaySpec, mtu: int, mac: str | None
+    record: ledger.EndpointRecord, gateway: hostplan.GatewaySpec, mtu: int, mac: str | None
 ) -> hostplan.EndpointSpec:
     """The endpoint of one ready record; each address uses the gateway of its prefix."""
     gateways: list[addressing.IPAddress] = []
@@ -73,7 +73,7 @@ class Plan:
 
 def host_plan(
     hv: view.HostView,
-    records: Sequence[registry.EndpointRecord],
+    records: Sequence[ledger.EndpointRecord],
     *,
     mtu: int,
     live_netns: Collection[str],
@@ -107,7 +107,7 @@ def host_plan(
     endpoints: list[hostplan.EndpointSpec] = []
     busy: list[str] = []
     for record in records:
-        if record.state != registry.READY:
+        if record.state != ledger.READY:
             # An ADD is wiring it (or died doing so, and DEL or GC will remove it).
             busy.append(hostplan.host_ifname(record.key))
             continue

@@ -24,12 +24,8 @@ the pair only once the firewall enforces a view carrying them (:meth:`Reconciler
 which the allocation itself brings about), so its first packet already meets them; no such view
 within ``policy_wait`` seconds is Unavailable (retry) and the ADD is undone.
 
-DEL: always succeeds. Owes the release durably (with the addresses), drops the record, sets
-the host veth down and answers; then, still under the key's lock, deletes the veth (gone
-namespace or not), forgets the addresses' conntrack flows and releases the allocation (see
-:meth:`Endpoints.delete`). When romanad cannot be reached the release stays owed and
-:meth:`Endpoints.settle` finishes it later. An ADD of a key with an owed release settles that
-release first, so a stale release can never free a fresh allocation.
+An ADD into the agent's own or the host's network namespace is refused (:mod:`.hostns`).
+DEL and every release are :mod:`romana.agent.releases`.
 
 GC: releases, as DEL does, every recorded endpoint of the network whose key is not valid and
 that is older than the grace period (an ADD may be in flight). An empty ``valid`` list is not
@@ -43,20 +39,30 @@ and its DEL releases it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from romana.agent import desired, keylocks, localapi, registry
+from romana.agent import desired, hostns, keylocks, ledger, releases
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
-from romana.core import hostplan, tenancy
+from romana.core import endpoint, hostplan, tenancy
+from romana.core.endpoint import (
+    Address,
+    Endpoint,
+    EndpointPort,
+    EndpointRequest,
+    GcAnswer,
+    GcRequest,
+    Interface,
+    Readiness,
+    Route,
+)
 from romana.core.errors import (
     AlreadyExists,
     InvalidInput,
@@ -65,7 +71,6 @@ from romana.core.errors import (
     RomanaError,
     Unavailable,
 )
-from romana.integrations.cni import pending
 
 log = logging.getLogger(__name__)
 
@@ -92,18 +97,44 @@ class Sync:
     detail: str = "not connected to romanad yet"
 
 
-def _unreadable(path: str) -> None:
-    log.warning("pending release %s is unreadable; left for an operator", path)
+def describe(record: ledger.EndpointRecord, spec: hostplan.EndpointSpec) -> Endpoint:
+    """The answer for one endpoint (ADD, CHECK, list)."""
+    addresses = []
+    for address in record.addresses:
+        gateway = spec.gateway_for(address.version)
+        cidr = f"{address}/{address.max_prefixlen}"
+        addresses.append(Address(cidr, "" if gateway is None else str(gateway)))
+    routes = tuple(
+        Route("0.0.0.0/0" if gw.version == 4 else "::/0", str(gw)) for gw in spec.gateways
+    )
+    return Endpoint(
+        container_id=record.container_id,
+        ifname=record.ifname,
+        netns=record.netns,
+        network=record.network,
+        tenant=record.tenant,
+        segment=record.segment,
+        addresses=tuple(addresses),
+        interface=Interface(record.ifname, record.mac, spec.mtu, record.netns),
+        host_interface=Interface(spec.host_ifname, record.host_mac),
+        routes=routes,
+        mtu=spec.mtu,
+    )
 
 
 class Endpoints:
-    """Implements :class:`romana.agent.localapi.Service`."""
+    """The agent's :class:`~romana.core.endpoint.EndpointPort`, and the operators' list and
+    state.
+
+    ``refused_netns``: the namespaces no ADD may use; by default those of
+    :data:`.hostns.HOST_NAMESPACES` as they are now (make the service on the thread that stays
+    in the agent's namespace)."""
 
     def __init__(
         self,
         *,
         host: str,
-        registry: registry.Registry,
+        registry: ledger.Registry,
         reconciler: Reconciler,
         romanad: Romanad,
         metrics: Metrics,
@@ -114,6 +145,7 @@ class Endpoints:
         policy_wait: float = POLICY_WAIT,
         allocate_wait: float = ALLOCATE_WAIT,
         wall: Callable[[], float] = time.time,
+        refused_netns: Mapping[hostns.NamespaceId, str] | None = None,
     ) -> None:
         self._host = host
         self._registry = registry
@@ -122,18 +154,26 @@ class Endpoints:
         self._metrics = metrics
         self._sync = sync
         self._mtu = mtu
-        self._pending_dir = pending_dir
         self._gc_grace = gc_grace
         self._policy_wait = policy_wait
         self._allocate_wait = allocate_wait
         self._wall = wall
         self._keys = keylocks.KeyLocks()
-        self._background: set[asyncio.Task[None]] = set()
+        self._refused = hostns.namespace_ids() if refused_netns is None else dict(refused_netns)
+        self._releases = releases.Releases(
+            registry=registry,
+            reconciler=reconciler,
+            romanad=romanad,
+            metrics=metrics,
+            keys=self._keys,
+            pending_dir=pending_dir,
+        )
 
     # -- ADD -------------------------------------------------------------------------------
 
-    async def add(self, request: localapi.AddRequest) -> dict[str, Any]:
-        key = registry.endpoint_key(request.container_id, request.ifname)
+    async def add(self, request: EndpointRequest) -> Endpoint:
+        hostns.check(request.netns, self._refused)
+        key = request.key
         async with self._keys.locked(key):
             hv = self._reconciler.host_view
             if hv is None:
@@ -158,19 +198,8 @@ class Endpoints:
                         ),
                         "ifname",
                     )
-            await self._settle_owed(key)
-            record = registry.EndpointRecord(
-                container_id=request.container_id,
-                ifname=request.ifname,
-                netns=request.netns,
-                tenant=request.tenant,
-                segment=request.segment,
-                network=request.network,
-                labels=dict(request.labels),
-                k8s=dict(request.k8s),
-                mtu=request.mtu,
-                created_at=self._wall(),
-            )
+            await self._releases.settle_owed(key)
+            record = ledger.EndpointRecord.of(request, self._wall())
             gateway = desired.gateway_spec(hv)
             bare = desired.endpoint_spec(record, gateway, self._mtu(), None)
             # Submitted before the record is written and with no await in between: a
@@ -203,9 +232,9 @@ class Endpoints:
             record = dataclasses.replace(record, mac=attached.mac, host_mac=attached.host_mac)
             self._registry.put(record)
         log.info("endpoint %s added: %s in %s", key, ", ".join(map(str, addresses)), request.netns)
-        return localapi.describe(record, spec)
+        return describe(record, spec)
 
-    async def _allocate(self, key: str, request: localapi.AddRequest) -> Any:
+    async def _allocate(self, key: str, request: EndpointRequest) -> Any:
         """Allocate from romanad; an unknown tenant or segment is the request's fault."""
         try:
             return await self._romanad.allocate(
@@ -220,7 +249,7 @@ class Endpoints:
                 raise InvalidInput([Issue("segment", str(exc))]) from exc
             raise
 
-    async def _undo(self, record: registry.EndpointRecord) -> None:
+    async def _undo(self, record: ledger.EndpointRecord) -> None:
         """Take back everything a failed ADD made; never raises.
 
         The release is made whether or not the allocation answered: a lost answer may hide
@@ -231,160 +260,30 @@ class Endpoints:
             )
         except (RomanaError, OSError) as exc:
             log.warning("undoing ADD %s: removing the veth failed: %s", record.key, exc)
-        await self._release(record.key)
+        await self._releases.release(record.key)
         self._registry.remove(record.key)
 
-    # -- DEL -------------------------------------------------------------------------------
+    # -- DEL and releases (romana.agent.releases) ------------------------------------------
 
-    async def delete(self, container_id: str, ifname: str) -> dict[str, Any]:
-        """DEL; answers once the endpoint is cut off and its release is owed durably.
-
-        Cutting off is setting the host veth down (0.1 ms). Deleting the pair (about 20 ms
-        of the kernel's time), forgetting the address's conntrack flows (a walk of the
-        kernel's whole table, about 10 ms) and the release in romanad follow, in that order,
-        in the background, still under the endpoint's lock: the same key's next ADD or DEL
-        waits for them, and the address cannot be handed out again before its veth and its
-        old flows are gone.
-        """
-        key = registry.endpoint_key(container_id, ifname)
-        await self._keys.hold(key)
-        try:
-            recorded = await self._unwire(key)
-        except BaseException:
-            self._keys.let_go(key)
-            raise
-        if not recorded:
-            # Nothing recorded here: release whatever romanad may hold, and answer that.
-            try:
-                released = await self._release(key)
-            finally:
-                self._keys.let_go(key)
-            return {"released": released is True}
-        task = asyncio.create_task(self._finish_then_let_go(key))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return {"released": True}
-
-    async def _finish_then_let_go(self, key: str) -> None:
-        try:
-            await self._finish(key)
-        finally:
-            self._keys.let_go(key)
+    async def delete(self, container_id: str, ifname: str) -> bool:
+        return await self._releases.delete(endpoint.endpoint_key(container_id, ifname))
 
     async def drain(self) -> None:
         """Wait for the work DEL left running (at shutdown: the releases are owed durably)."""
-        if self._background:
-            await asyncio.wait(set(self._background))
-
-    async def _unwire(self, key: str) -> bool:
-        """Owe the release, drop the record and cut the endpoint off (:meth:`_finish`
-        removes it); False when nothing was recorded, and then any veth of the key is
-        removed at once."""
-        record = self._registry.get(key)
-        name = hostplan.host_ifname(key)
-        if record is not None:
-            # Owe the release durably, then drop the record *before* the veth goes: a
-            # reconcile running meanwhile must not see a recorded endpoint with no veth and
-            # wire it again, and a crash from here on still ends in a release.
-            self._registry.owe_release(key, record.addresses)
-            self._registry.remove(key)
-            self._metrics.pending_releases.set(len(self._registry.releases()))
-        if record is None:
-            await self._kernel(key, lambda dp: dp.remove_endpoint(name))
-        else:
-            await self._kernel(key, lambda dp: dp.disconnect_endpoint(name))
-        if record is not None:
-            log.info("endpoint %s deleted", key)
-        return record is not None
-
-    async def _finish(self, key: str) -> None:
-        """After :meth:`_unwire`: the veth gone, then the owed flows and release settled."""
-        name = hostplan.host_ifname(key)
-        try:
-            await self._reconciler.reap(lambda reaper: reaper.remove_endpoint(name))
-        except (RomanaError, OSError) as exc:
-            log.warning("DEL %s: %s (the next reconcile removes it)", key, exc)
-            self._reconciler.trigger()
-        try:
-            await self._settle_owed(key)
-        except RomanaError as exc:
-            log.warning("release of %s owed until romanad answers: %s", key, exc)
-
-    async def _kernel(self, key: str, work: Callable[[Any], object]) -> None:
-        """``work`` on the writer thread; a failure is left to the next reconcile."""
-        try:
-            await self._reconciler.call(work)
-        except (RomanaError, OSError) as exc:
-            log.warning("DEL %s: %s (the next reconcile retries)", key, exc)
-            self._reconciler.trigger()
-
-    async def _delete_locked(self, key: str) -> bool:
-        """DEL all the way, release included (GC, pending releases of the plugin)."""
-        if await self._unwire(key):
-            await self._finish(key)
-            return True
-        return await self._release(key) is True
-
-    async def _release(self, key: str) -> bool | None:
-        """Release ``key`` in romanad: True, False when it held nothing, None when owed."""
-        try:
-            await self._romanad.release(key)
-            return True
-        except NotFound:
-            return False
-        except RomanaError as exc:
-            log.warning("release of %s owed until romanad answers: %s", key, exc)
-            self._registry.owe_release(key, self._registry.owed_addresses(key))
-            self._metrics.pending_releases.set(len(self._registry.releases()))
-            return None
-
-    async def _settle_owed(self, key: str) -> bool:
-        """Forget the owed addresses' flows, then release ``key``; False when nothing was
-        owed (any more); RomanaError: still owed."""
-        if key not in self._registry.releases():
-            return False
-        addresses = self._registry.owed_addresses(key)
-        if addresses:
-            await self._reconciler.reap(lambda reaper: reaper.forget_flows(addresses))
-        with contextlib.suppress(NotFound):
-            await self._romanad.release(key)
-        self._registry.released(key)
-        self._metrics.pending_releases.set(len(self._registry.releases()))
-        return True
+        await self._releases.drain()
 
     async def settle(self) -> int:
         """Finish owed releases and the CNI plugin's pending releases; how many were done."""
-        done = 0
-        for key in self._registry.releases():
-            async with self._keys.locked(key):
-                try:
-                    # False when a DEL finished it meanwhile (it held the key's lock).
-                    settled = await self._settle_owed(key)
-                except RomanaError as exc:
-                    log.debug("owed release of %s still waits: %s", key, exc)
-                    continue
-                done += settled
-        for entry in pending.list_pending(self._pending_dir, _unreadable):
-            key = registry.endpoint_key(entry.container_id, entry.ifname)
-            async with self._keys.locked(key):
-                if not pending.is_pending(self._pending_dir, entry):
-                    continue
-                await self._delete_locked(key)
-                pending.complete(self._pending_dir, entry)
-                log.info("finished the release of %s the CNI plugin left pending", key)
-                done += 1
-        if done:
-            self._reconciler.trigger()
-        return done
+        return await self._releases.settle()
 
     # -- CHECK, list -----------------------------------------------------------------------
 
-    async def check(self, container_id: str, ifname: str) -> dict[str, Any]:
-        key = registry.endpoint_key(container_id, ifname)
+    async def check(self, container_id: str, ifname: str) -> Endpoint:
+        key = endpoint.endpoint_key(container_id, ifname)
         async with self._keys.locked(key):
             record = self._registry.get(key)
             hv = self._reconciler.host_view
-            if record is None or record.state != registry.READY or hv is None:
+            if record is None or record.state != ledger.READY or hv is None:
                 raise NotFound(f"no endpoint is recorded for {key}")
             spec = self._spec(record, hv)
             problems = await self._reconciler.call(lambda dp: dp.inspect(spec))
@@ -403,17 +302,17 @@ class Endpoints:
         last = self._reconciler.last
         if last is None or not last.firewall_key:
             problems.append("the firewall is not programmed with the current policies")
-        return {**localapi.describe(record, spec), "problems": problems}
+        return dataclasses.replace(describe(record, spec), problems=tuple(problems))
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[Endpoint]:
         hv = self._reconciler.host_view
         out = []
         for record in self._registry.records():
-            if record.state == registry.READY and hv is not None:
-                out.append(localapi.describe(record, self._spec(record, hv)))
+            if record.state == ledger.READY and hv is not None:
+                out.append(describe(record, self._spec(record, hv)))
         return out
 
-    def _spec(self, record: registry.EndpointRecord, hv: Any) -> hostplan.EndpointSpec:
+    def _spec(self, record: ledger.EndpointRecord, hv: Any) -> hostplan.EndpointSpec:
         return desired.endpoint_spec(
             record, desired.gateway_spec(hv), self._mtu(), record.mac or None
         )
@@ -435,15 +334,15 @@ class Endpoints:
             "owed_releases": self._registry.releases(),
         }
 
-    async def status(self, tenant: str | None, segment: str | None) -> localapi.Readiness:
+    async def status(self, tenant: str | None, segment: str | None) -> Readiness:
         hv = self._reconciler.host_view
         if hv is None or not self._sync.connected:
-            return localapi.Readiness(False, "not-ready", self._sync.detail)
+            return Readiness(False, "not-ready", self._sync.detail)
         last = self._reconciler.last
         if last is None or last.revision < 0:
-            return localapi.Readiness(False, "not-ready", "the first reconcile has not run yet")
+            return Readiness(False, "not-ready", "the first reconcile has not run yet")
         if last.route_errors:
-            return localapi.Readiness(
+            return Readiness(
                 False,
                 "limited-connectivity",
                 f"{last.route_errors} routes to other hosts could not be installed",
@@ -451,11 +350,11 @@ class Endpoints:
         if tenant is not None:
             full = hv.exhausted(tenant, segment or tenancy.DEFAULT_SEGMENT)
             if full:
-                return localapi.Readiness(False, "exhausted", full)
-        return localapi.Readiness(True)
+                return Readiness(False, "exhausted", full)
+        return Readiness(True)
 
-    async def gc(self, request: localapi.GcRequest) -> dict[str, Any]:
-        released: list[dict[str, str]] = []
+    async def gc(self, request: GcRequest) -> GcAnswer:
+        released: list[tuple[str, str]] = []
         failures: list[str] = []
         cutoff = self._wall() - self._gc_grace
         for record in self._registry.records():
@@ -471,12 +370,15 @@ class Endpoints:
                 async with self._keys.locked(record.key):
                     if self._registry.get(record.key) is None:
                         continue
-                    await self._delete_locked(record.key)
+                    await self._releases.delete_locked(record.key)
             except (RomanaError, OSError) as exc:
                 failures.append(f"{record.key}: {exc}")
                 continue
-            released.append({"container_id": record.container_id, "ifname": record.ifname})
+            released.append((record.container_id, record.ifname))
         if released:
             self._reconciler.trigger()
             log.info("GC released %d endpoints", len(released))
-        return {"released": released, "errors": failures}
+        return GcAnswer(tuple(released), tuple(failures))
+
+
+_: type[EndpointPort] = Endpoints

@@ -31,14 +31,14 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from romana import config, logs
-from romana.agent import cnihost, firewall, http, localapi, registry
+from romana.agent import cnihost, firewall, http, ledger, localapi
 from romana.agent import endpoints as endpoints_mod
-from romana.agent.dataplane import HostDataplane, Reaper, Underlay
+from romana.agent.kernel import HostDataplane, Reaper, Underlay
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
 from romana.agent.settings import AgentSettings
-from romana.agent.watch import Watcher
+from romana.agent.viewpoll import Watcher
 from romana.client import Client, ClientSettings
 from romana.client.tls import client_context
 from romana.core.errors import InvalidInput, RomanaError
@@ -118,7 +118,7 @@ def _discovered_ip6(host_ip: str, underlay: Underlay) -> str:
 async def run(settings: AgentSettings) -> int:
     """Run the agent until stopped; the exit code."""
     metrics = Metrics()
-    reg = registry.Registry(settings.state_dir)
+    reg = ledger.Registry(settings.state_dir)
     reg.load()
     fw = firewall.backend(settings.firewall)
     mtu = {"value": settings.mtu or 1500}
@@ -192,7 +192,7 @@ async def run(settings: AgentSettings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    cni = cnihost.CniHost(localapi.LocalApi(service))
+    cni = cnihost.CniHost(localapi.LocalApi(service), service)
     server = http.Server(settings.socket, cni, group=settings.api_gid())
     code = 1
     try:
@@ -212,7 +212,6 @@ async def run(settings: AgentSettings) -> int:
         # Releases a DEL left running are owed durably; a short wait spares the next start.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(service.drain(), 5.0)
-        cni.close()
         romanad.close()
     return code
 

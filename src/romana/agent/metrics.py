@@ -11,6 +11,7 @@ benchmarks can build several agents in one process.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import prometheus_client
@@ -26,71 +27,58 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.reconciles = Counter(
-            "romana_agent_reconciles", "Full reconciles run, by result.", ["result"], registry=r
+        # Every metric lives in this object's registry; histograms time fast operations.
+        counter = functools.partial(Counter, registry=self.registry)
+        gauge = functools.partial(Gauge, registry=self.registry)
+        histogram = functools.partial(Histogram, registry=self.registry, buckets=_FAST_BUCKETS)
+        self.reconciles = counter(
+            "romana_agent_reconciles", "Full reconciles run, by result.", ["result"]
         )
-        self.reconcile_seconds = Histogram(
+        self.reconcile_seconds = histogram(
             "romana_agent_reconcile_duration_seconds",
             "Wall time of one full reconcile (compute, diff, apply).",
-            buckets=_FAST_BUCKETS,
-            registry=r,
         )
-        self.apply_failures = Counter(
+        self.apply_failures = counter(
             "romana_agent_apply_failures",
             "Failed dataplane applies, by part (gateway, routes, endpoints, workload, sysctls, "
             "firewall).",
             ["part"],
-            registry=r,
         )
-        self.repairs = Counter(
+        self.repairs = counter(
             "romana_agent_drift_repairs",
             "Dataplane objects found missing or wrong and put back, by part (gateway, routes, "
             "endpoints, workload, firewall).",
             ["part"],
-            registry=r,
         )
-        self.rules = Gauge(
-            "romana_agent_firewall_rules", "Rules in the applied ruleset.", registry=r
+        self.rules = gauge("romana_agent_firewall_rules", "Rules in the applied ruleset.")
+        self.sets = gauge("romana_agent_firewall_sets", "Sets in the applied ruleset.")
+        self.set_elements = gauge(
+            "romana_agent_firewall_set_elements", "Elements over all sets in the applied ruleset."
         )
-        self.sets = Gauge("romana_agent_firewall_sets", "Sets in the applied ruleset.", registry=r)
-        self.set_elements = Gauge(
-            "romana_agent_firewall_set_elements",
-            "Elements over all sets in the applied ruleset.",
-            registry=r,
+        self.endpoints = gauge(
+            "romana_agent_endpoints", "Endpoints in the local registry, by state.", ["state"]
         )
-        self.endpoints = Gauge(
-            "romana_agent_endpoints",
-            "Endpoints in the local registry, by state.",
-            ["state"],
-            registry=r,
+        self.routes = gauge(
+            "romana_agent_routes", "Routes to other hosts' prefixes held by the agent."
         )
-        self.routes = Gauge(
-            "romana_agent_routes", "Routes to other hosts' prefixes held by the agent.", registry=r
-        )
-        self.policy_latency = Histogram(
+        self.policy_latency = histogram(
             "romana_agent_policy_programming_seconds",
             "Time from a policy change seen in the host view to the firewall holding it.",
-            buckets=_FAST_BUCKETS,
-            registry=r,
         )
-        self.refused_policies = Gauge(
+        self.refused_policies = gauge(
             "romana_agent_policies_refused",
             "Policies left out of the ruleset because they cannot be parsed or expressed.",
-            registry=r,
         )
-        self.view_revision = Gauge(
-            "romana_agent_view_revision", "Revision of the last host view received.", registry=r
+        self.view_revision = gauge(
+            "romana_agent_view_revision", "Revision of the last host view received."
         )
-        self.synced = Gauge(
+        self.synced = gauge(
             "romana_agent_synced",
             "1 when the last reconcile from a current view succeeded, else 0.",
-            registry=r,
         )
-        self.pending_releases = Gauge(
+        self.pending_releases = gauge(
             "romana_agent_pending_releases",
             "Allocations released locally whose release romanad has not confirmed yet.",
-            registry=r,
         )
 
     def text(self) -> bytes:

@@ -5,8 +5,8 @@ reconciles, and the endpoint work the local API asks for through :meth:`Reconcil
 A second thread, the *reaper* (:meth:`Reconciler.reap`), only takes away what DEL already cut
 off (veths, conntrack flows of released addresses), slow kernel work that would otherwise
 make the next ADD wait. Its executor runs one
-job at a time, so no two changes ever interleave (principle 4) and the pyroute2 sockets stay
-on the thread that opened them.
+job at a time, so no two changes ever interleave (principle 4) and each netlink socket is
+used by one thread at a time.
 
 A reconcile is level-triggered (principle 3): it takes the latest host view and the whole
 endpoint registry, computes the desired state with :mod:`romana.agent.desired`, reads back
@@ -45,7 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from romana.agent import dataplane, desired, drift, registry, view
+from romana.agent import desired, drift, kernel, ledger, view
 from romana.agent.metrics import Metrics
 from romana.agent.report import Report, firewall_key
 from romana.core import hostplan, ruleset
@@ -60,7 +60,7 @@ T = TypeVar("T")
 class _Snapshot:
     hv: view.HostView
     routes: tuple[hostplan.RouteSpec, ...] | None
-    records: tuple[registry.EndpointRecord, ...]
+    records: tuple[ledger.EndpointRecord, ...]
     firewall_key: str
 
 
@@ -80,12 +80,12 @@ class Reconciler:
     def __init__(
         self,
         *,
-        registry: registry.Registry,
+        registry: ledger.Registry,
         metrics: Metrics,
-        make_dataplane: Callable[[], dataplane.HostDataplane],
+        make_dataplane: Callable[[], kernel.HostDataplane],
         mtu: Callable[[], int],
         interval: float,
-        make_reaper: Callable[[], dataplane.Reaper],
+        make_reaper: Callable[[], kernel.Reaper],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
@@ -96,9 +96,9 @@ class Reconciler:
         self._clock = clock
         self._executor = concurrent.futures.ThreadPoolExecutor(1, "romana-writer")
         self._make_reaper = make_reaper
-        self._reaper: dataplane.Reaper | None = None
+        self._reaper: kernel.Reaper | None = None
         self._reaping = concurrent.futures.ThreadPoolExecutor(1, "romana-reaper")
-        self._dp: dataplane.HostDataplane | None = None
+        self._dp: kernel.HostDataplane | None = None
         self._view: view.HostView | None = None
         self._routes: tuple[hostplan.RouteSpec, ...] | None = None
         self._pending_policy_since: float | None = None
@@ -182,23 +182,23 @@ class Reconciler:
                 f"within {timeout:g} s"
             ) from None
 
-    async def call(self, work: Callable[[dataplane.HostDataplane], T]) -> T:
+    async def call(self, work: Callable[[kernel.HostDataplane], T]) -> T:
         """Run ``work`` on the writer thread, between reconciles, and return its result."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: work(self._dataplane()))
 
-    async def reap(self, work: Callable[[dataplane.Reaper], T]) -> T:
-        """Run ``work`` on the reaper thread (:class:`romana.agent.dataplane.Reaper`), beside
+    async def reap(self, work: Callable[[kernel.Reaper], T]) -> T:
+        """Run ``work`` on the reaper thread (:class:`romana.agent.kernel.Reaper`), beside
         the writer."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._reaping, lambda: work(self._reaper_dp()))
 
-    def _reaper_dp(self) -> dataplane.Reaper:
+    def _reaper_dp(self) -> kernel.Reaper:
         if self._reaper is None:
             self._reaper = self._make_reaper()
         return self._reaper
 
-    def _dataplane(self) -> dataplane.HostDataplane:
+    def _dataplane(self) -> kernel.HostDataplane:
         if self._dp is None:
             self._dp = self._make_dataplane()
         return self._dp
@@ -253,7 +253,7 @@ class Reconciler:
         m.reconciles.labels("ok" if report.ok else "error").inc()
         m.reconcile_seconds.observe(report.seconds)
         m.synced.set(1 if report.ok else 0)
-        states: dict[str, int] = {registry.READY: 0, registry.ALLOCATING: 0}
+        states: dict[str, int] = {ledger.READY: 0, ledger.ALLOCATING: 0}
         for record in snap.records:
             states[record.state] = states.get(record.state, 0) + 1
         for state, count in states.items():
@@ -291,7 +291,7 @@ class Reconciler:
         skipped: tuple[str, ...] = ()
         repairs: list[str] = []
         live = {
-            r.netns for r in snap.records if r.state == registry.READY and os.path.exists(r.netns)
+            r.netns for r in snap.records if r.state == ledger.READY and os.path.exists(r.netns)
         }
         macs = {r.key: r.mac for r in snap.records if r.mac}
         plan: desired.Plan | None = None
@@ -356,10 +356,10 @@ class Reconciler:
 
     def _still_ready(self, spec: hostplan.EndpointSpec) -> bool:
         record = self._registry.get(spec.id)
-        return record is not None and record.state == registry.READY
+        return record is not None and record.state == ledger.READY
 
     def _diff(
-        self, dp: dataplane.HostDataplane, plan: hostplan.HostPlan, errors: list[str]
+        self, dp: kernel.HostDataplane, plan: hostplan.HostPlan, errors: list[str]
     ) -> tuple[hostplan.Operation, ...]:
         try:
             return hostplan.diff(dp.current(), plan)
@@ -368,7 +368,7 @@ class Reconciler:
             return ()
 
     def _firewall(
-        self, dp: dataplane.HostDataplane, snap: _Snapshot, full: bool, errors: list[str]
+        self, dp: kernel.HostDataplane, snap: _Snapshot, full: bool, errors: list[str]
     ) -> tuple[tuple[str, ...], bool, str]:
         m = self._metrics
         try:

@@ -39,8 +39,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from romana.client import Client, types
+from romana.client import Client
 from romana.core.errors import AlreadyExists, RomanaError, Unauthorized
+from romana.wire.validate import JSON
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +166,10 @@ class Romanad:
     async def _call(self, work: Callable[[], T]) -> T:
         return await in_daemon_thread(lambda: self._authed(work))
 
-    async def register(
-        self, name: str, ip: str, labels: Mapping[str, str], ip6: str = ""
-    ) -> types.Host:
+    async def register(self, name: str, ip: str, labels: Mapping[str, str], ip6: str = "") -> JSON:
         """Register this host; ``ip6`` ("" for none) is its IPv6 underlay address."""
 
-        def work() -> types.Host:
+        def work() -> JSON:
             try:
                 host = self.client.add_host(name, ip, dict(labels), ip6 or None)
                 log.info("registered host %s (%s)", name, " ".join(a for a in (ip, ip6) if a))
@@ -203,15 +202,15 @@ class Romanad:
 
         return await self._call(work)
 
-    async def view(self, host: str, after: int | None, wait: float | None) -> types.HostView:
+    async def view(self, host: str, after: int | None, wait: float | None) -> JSON:
         return await self._call(lambda: self.client.host_view(host, after, wait))
 
-    async def topology(self) -> types.Document:
+    async def topology(self) -> JSON:
         return await self._call(self.client.get_topology)
 
     async def allocate(
         self, key: str, host: str, tenant: str, segment: str, *, within: float = 0.0
-    ) -> types.Allocation:
+    ) -> JSON:
         """Allocate by ``key`` (idempotent); a temporary failure is tried again, backing
         off, until ``within`` seconds have passed (see the module docstring)."""
         deadline = time.monotonic() + within
@@ -227,10 +226,10 @@ class Romanad:
                 await asyncio.sleep(max(pause, exc.retry_after or 0.0))
                 attempt += 1
 
-    async def get_allocation(self, key: str) -> types.Allocation:
+    async def get_allocation(self, key: str) -> JSON:
         return await self._call(lambda: self.client.get_allocation(key))
 
-    async def release(self, key: str) -> types.Allocation:
+    async def release(self, key: str) -> JSON:
         return await self._call(lambda: self.client.release(key))
 
     def close(self) -> None:

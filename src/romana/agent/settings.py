@@ -13,7 +13,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
-from romana.config import setting
+from romana.config import named, named_setting
 from romana.core import hostplan, names
 from romana.core.errors import Issues
 
@@ -25,165 +25,100 @@ MAX_SOCKET_PATH = 107
 
 
 @dataclass(frozen=True, slots=True)
+@named("ROMANA_AGENT_")
 class AgentSettings:
-    host: str = setting(
-        "",
-        "Name this host registers under in the topology (the system host name when empty).",
-        env="ROMANA_AGENT_HOST",
-        flag="--host",
+    host: str = named_setting(
+        "", "Name this host registers under in the topology (the system host name when empty)."
     )
-    host_ip: str = setting(
+    host_ip: str = named_setting(
         "",
         "Underlay address of this host; other hosts route this host's prefixes to it. "
         "Discovered from --interface when empty.",
-        env="ROMANA_AGENT_HOST_IP",
-        flag="--host-ip",
     )
-    host_ip6: str = setting(
+    host_ip6: str = named_setting(
         "",
         "IPv6 underlay address of this host beside an IPv4 --host-ip: other hosts route this "
         "host's IPv6 prefixes to it. Discovered from the first global IPv6 address of "
         "--interface when empty; without one, IPv6 endpoints reach only endpoints on this host.",
-        env="ROMANA_AGENT_HOST_IP6",
-        flag="--host-ip6",
     )
-    interface: str = setting(
+    interface: str = named_setting(
         "",
         "Underlay interface: its first global address is the host IP when --host-ip is empty, "
         "and its MTU is the endpoint MTU when --mtu is 0. The interface of the default route "
         "when empty.",
-        env="ROMANA_AGENT_INTERFACE",
-        flag="--interface",
     )
-    labels: tuple[str, ...] = setting(
+    labels: tuple[str, ...] = named_setting(
         (),
         "Topology labels of this host, comma-separated key=value pairs (rack=r1,zone=z1) in "
         "Kubernetes' label syntax; the topology places the host into a group by them.",
-        env="ROMANA_AGENT_LABELS",
-        flag="--labels",
     )
-    url: tuple[str, ...] = setting(
+    url: tuple[str, ...] = named_setting(
         ("http://127.0.0.1:9600",),
         "romanad root URL(s), comma-separated; the agent discovers every other service "
         "through the first root that answers.",
-        env="ROMANA_AGENT_URL",
-        flag="--url",
     )
-    ca: str = setting(
+    ca: str = named_setting(
         "",
         "CA certificate file (PEM) that verifies romanad's certificate on https:// URLs; "
         "only this CA is trusted (default: the system's trust store).",
-        env="ROMANA_AGENT_CA",
-        flag="--ca",
     )
-    client_cert: str = setting(
+    client_cert: str = named_setting(
         "",
         "Client certificate file (PEM) presented to a romanad that requires one "
         "(--tls-client-ca); with --client-key.",
-        env="ROMANA_AGENT_CLIENT_CERT",
-        flag="--client-cert",
     )
-    client_key: str = setting(
-        "",
-        "Private key file (PEM) of --client-cert (keep it 0600).",
-        env="ROMANA_AGENT_CLIENT_KEY",
-        flag="--client-key",
-    )
-    token: str = setting(
-        "",
-        "Bearer token of an agent-role user (never logged).",
-        env="ROMANA_AGENT_TOKEN",
-        flag="--token",
-    )
-    username: str = setting(
+    client_key: str = named_setting("", "Private key file (PEM) of --client-cert (keep it 0600).")
+    token: str = named_setting("", "Bearer token of an agent-role user (never logged).")
+    username: str = named_setting(
         "",
         "Agent-role user to log in as (instead of --token); the agent logs in again when its "
         "token expires or romanad refuses it.",
-        env="ROMANA_AGENT_USERNAME",
-        flag="--username",
     )
-    password: str = setting(
-        "", "Password of --username (never logged).", env="ROMANA_AGENT_PASSWORD"
+    password: str = named_setting("", "Password of --username (never logged).", flag=False)
+    insecure: bool = named_setting(False, "Send no credentials (romanad runs with --insecure).")
+    socket: str = named_setting(
+        DEFAULT_SOCKET, "Unix socket of the local API the CNI plugin calls (at most 107 bytes)."
     )
-    insecure: bool = setting(
-        False,
-        "Send no credentials (romanad runs with --insecure).",
-        env="ROMANA_AGENT_INSECURE",
-        flag="--insecure",
-    )
-    socket: str = setting(
-        DEFAULT_SOCKET,
-        "Unix socket of the local API the CNI plugin calls (at most 107 bytes).",
-        env="ROMANA_AGENT_SOCKET",
-        flag="--socket",
-    )
-    api_group: str = setting(
+    api_group: str = named_setting(
         "",
         "Group (name or number) whose members may call the local API besides root: the "
         "socket becomes root:<group> mode 0660, and each caller's credentials are checked "
         "(SO_PEERCRED). Empty: root only, mode 0600.",
-        env="ROMANA_AGENT_API_GROUP",
-        flag="--api-group",
     )
-    state_dir: str = setting(
-        DEFAULT_STATE_DIR,
-        "Directory of the durable endpoint registry (one file per endpoint).",
-        env="ROMANA_AGENT_STATE_DIR",
-        flag="--state-dir",
+    state_dir: str = named_setting(
+        DEFAULT_STATE_DIR, "Directory of the durable endpoint registry (one file per endpoint)."
     )
-    pending_dir: str = setting(
+    pending_dir: str = named_setting(
         DEFAULT_PENDING_DIR,
         "Directory where the CNI plugin leaves releases it could not hand to the agent; "
         "the agent finishes them.",
-        env="ROMANA_AGENT_PENDING_DIR",
-        flag="--pending-dir",
     )
-    gc_grace: float = setting(
+    gc_grace: float = named_setting(
         60.0,
         "Seconds after its ADD during which CNI GC spares an endpoint (an ADD may be in flight).",
-        env="ROMANA_AGENT_GC_GRACE",
-        flag="--gc-grace",
     )
-    firewall: str = setting(
+    firewall: str = named_setting(
         "nftables",
         "Firewall backend: nftables (one table, one atomic transaction) or iptables "
         "(iptables-restore --noflush of our chains and sets).",
-        env="ROMANA_AGENT_FIREWALL",
-        flag="--firewall",
     )
-    reconcile_interval: float = setting(
-        10.0,
-        "Seconds between full reconciles when nothing else asks for one.",
-        env="ROMANA_AGENT_RECONCILE_INTERVAL",
-        flag="--reconcile-interval",
+    reconcile_interval: float = named_setting(
+        10.0, "Seconds between full reconciles when nothing else asks for one."
     )
-    view_wait: float = setting(
+    view_wait: float = named_setting(
         30.0,
         "Seconds one long-poll of the host view may wait for a change (romanad caps it at 60).",
-        env="ROMANA_AGENT_VIEW_WAIT",
-        flag="--view-wait",
     )
-    aggregate_routes: bool = setting(
-        True,
-        "Route to other groups by their aggregate prefix (false: one route per remote host).",
-        env="ROMANA_AGENT_AGGREGATE_ROUTES",
-        flag="--aggregate-routes",
+    aggregate_routes: bool = named_setting(
+        True, "Route to other groups by their aggregate prefix (false: one route per remote host)."
     )
-    metrics: str = setting(
-        "127.0.0.1:9604",
-        "host:port of the Prometheus metrics endpoint; empty turns it off.",
-        env="ROMANA_AGENT_METRICS",
-        flag="--metrics",
+    metrics: str = named_setting(
+        "127.0.0.1:9604", "host:port of the Prometheus metrics endpoint; empty turns it off."
     )
-    mtu: int = setting(
-        0,
-        "MTU of endpoint interfaces; 0 takes the MTU of the underlay interface.",
-        env="ROMANA_AGENT_MTU",
-        flag="--mtu",
+    mtu: int = named_setting(
+        0, "MTU of endpoint interfaces; 0 takes the MTU of the underlay interface."
     )
-    log_level: str = setting(
-        "info", "debug, info, warning or error.", env="ROMANA_AGENT_LOG_LEVEL", flag="--log-level"
-    )
+    log_level: str = named_setting("info", "debug, info, warning or error.")
 
     def api_gid(self) -> int | None:
         """The group id of ``api_group``, None when it is empty; call on validated settings."""

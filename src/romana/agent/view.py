@@ -1,4 +1,4 @@
-"""The host view from romanad, parsed once at the wire edge into typed, frozen values.
+"""The host view from romanad, read once at the wire edge into typed, frozen values.
 
 ``GET /v1/hosts/{name}/view`` (docs/api.md) returns everything one agent needs: its host
 with its prefixes and gateways, the networks (field widths), the routes to other hosts, the
@@ -6,23 +6,24 @@ tenants, the policies that can affect an endpoint here, the address sets they na
 member prefixes, kept by the Kubernetes listener) and the allocations on this host.
 ``policy_tenants`` names the tenants whose own policies the view carries (those with an
 endpoint here); a view without it (an earlier romanad) carries every policy.
-:func:`parse` turns that JSON into a :class:`HostView`; a malformed view is refused whole
-(``InvalidInput`` listing every problem), so the reconciler keeps working from the last good
-one rather than from half a view.
+:func:`parse` validates that JSON with the very model romanad serves it with
+(:class:`romana.wire.rest_hostview.HostView`) and derives a :class:`HostView`; a malformed
+view is refused whole (``InvalidInput`` naming every field at fault), so the reconciler
+keeps working from the last good one rather than from half a view.
 Policies stay raw documents here: their grammar belongs to :mod:`romana.core.policy`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from romana.core import addressing, ipam, tenancy
-from romana.core.errors import Issues, RomanaError
+from romana.core.errors import InvalidInput, Issue, Issues
 from romana.core.policy import ids
+from romana.wire import rest_hostview, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,141 +92,72 @@ class HostView:
         return ""
 
 
-def _list(raw: Mapping[str, Any], key: str, issues: Issues) -> list[Any]:
-    value = raw.get(key, [])
-    if not isinstance(value, list):
-        issues.add(key, "must be a list")
-        return []
-    return value
+CONTEXT = "host view"
 
 
 def parse(raw: Any) -> HostView:
-    """A view as JSON → :class:`HostView`; InvalidInput naming every malformed field."""
-    issues = Issues("host view")
-    if not isinstance(raw, Mapping):
-        issues.add("", "must be a JSON object")
-        issues.raise_if_any()
-    revision = raw.get("revision")
-    if not isinstance(revision, int) or isinstance(revision, bool):
-        issues.add("revision", "must be an integer")
-        revision = 0
-    host = raw.get("host")
-    if not isinstance(host, Mapping):
-        issues.add("host", "must be an object")
-        host = {}
-    name = str(host.get("name", ""))
-    ip: addressing.IPAddress = ipaddress.IPv4Address(0)
-    try:
-        ip = ipaddress.ip_address(str(host.get("ip")))
-    except ValueError:
-        issues.add("host.ip", "must be an IP address")
+    """A view as JSON → :class:`HostView`; InvalidInput naming every malformed field.
+
+    The wire is validated by the model romanad serves it with
+    (:class:`romana.wire.rest_hostview.HostView`); what is left here derives the agent's
+    values, refusing what the JSON types cannot say (a network's field widths that do not
+    fit its prefix, a prefix without its gateway)."""
+    wire = validate.parse(rest_hostview.HostView, raw, CONTEXT)
+    issues = Issues(CONTEXT)
     layouts: dict[str, addressing.Layout] = {}
-    for i, net in enumerate(_list(raw, "networks", issues)):
+    for i, net in enumerate(wire.networks):
         try:
             lay = addressing.layout(
-                str(net["name"]),
-                str(net["cidr"]),
-                int(net["tenant_bits"]),
-                int(net["segment_bits"]),
-                int(net["endpoint_bits"]),
+                net.name,
+                net.cidr,
+                net.tenant_bits,
+                net.segment_bits,
+                net.endpoint_bits,
                 field=f"networks[{i}]",
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            issues.add(f"networks[{i}]", f"is malformed ({exc!r})")
-            continue
-        except RomanaError as exc:
-            issues.add(f"networks[{i}]", str(exc))
+        except InvalidInput as exc:
+            issues.extend(exc.issues)
             continue
         layouts[lay.name] = lay
     prefixes: list[HostPrefix] = []
-    gateways = host.get("gateways") or {}
-    for net_name, prefix in sorted(dict(host.get("prefixes") or {}).items()):
-        try:
-            prefixes.append(
-                HostPrefix(
-                    str(net_name),
-                    ipaddress.ip_network(str(prefix)),
-                    ipaddress.ip_address(str(gateways[net_name])),
-                )
-            )
-        except (KeyError, ValueError) as exc:
-            issues.add(f"host.prefixes.{net_name}", f"is malformed ({exc!r})")
-    routes: list[ViewRoute] = []
-    for i, route in enumerate(_list(raw, "routes", issues)):
-        try:
-            routes.append(
-                ViewRoute(
-                    ipaddress.ip_network(str(route["dst"])),
-                    ipaddress.ip_address(str(route["via"])),
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            issues.add(f"routes[{i}]", f"is malformed ({exc!r})")
+    for net_name, prefix in sorted(wire.host.prefixes.items()):
+        gateway = wire.host.gateways.get(net_name)
+        if gateway is None:
+            issues.add(f"host.gateways.{net_name}", "must be given for every prefix")
+            continue
+        prefixes.append(
+            HostPrefix(net_name, validate.ip_network(prefix), validate.ip_address(gateway))
+        )
     tenants: dict[str, tenancy.Tenant] = {}
-    for i, item in enumerate(_list(raw, "tenants", issues)):
+    for i, item in enumerate(wire.tenants):
         try:
-            tenant = tenancy.Tenant.from_dict(item)
-        except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as exc:
-            issues.add(f"tenants[{i}]", f"is malformed ({exc!r})")
+            tenant = tenancy.Tenant.from_dict(item.model_dump())
+        except InvalidInput as exc:
+            issues.extend(Issue(f"tenants[{i}].{x.field}", x.rule) for x in exc.issues)
             continue
         tenants[tenant.name] = tenant
-    policies = [p for p in _list(raw, "policies", issues) if isinstance(p, Mapping)]
-    endpoints: dict[str, ipam.Allocation] = {}
-    for i, item in enumerate(_list(raw, "endpoints", issues)):
-        try:
-            alloc = ipam.Allocation.from_dict(item)
-        except (AssertionError, AttributeError, KeyError, TypeError, ValueError) as exc:
-            issues.add(f"endpoints[{i}]", f"is malformed ({exc!r})")
-            continue
-        endpoints[alloc.key] = alloc
-    address_sets = _address_sets(raw.get("address_sets", {}), issues)
-    skipped_routes = [
-        f"route to {item.get('dst')}: {item.get('reason')}"
-        for item in _list(raw, "skipped_routes", issues)
-        if isinstance(item, Mapping)
-    ]
-    policy_tenants: frozenset[str] | None = None
-    if "policy_tenants" in raw:
-        names = _list(raw, "policy_tenants", issues)
-        if not all(isinstance(n, str) for n in names):
-            issues.add("policy_tenants", "must be a list of tenant names")
-        policy_tenants = frozenset(str(n) for n in names)
     issues.raise_if_any()
-    labels = host.get("labels") or {}
+    endpoints = (ipam.Allocation.from_dict(a.model_dump()) for a in wire.endpoints)
     return HostView(
-        revision=int(revision),
-        host=name,
-        ip=ip,
-        labels={str(k): str(v) for k, v in dict(labels).items()},
+        revision=wire.revision,
+        host=wire.host.name,
+        ip=validate.ip_address(wire.host.ip),
+        labels=dict(wire.host.labels),
         prefixes=tuple(prefixes),
         layouts=layouts,
-        routes=tuple(routes),
+        routes=tuple(
+            ViewRoute(validate.ip_network(r.dst), validate.ip_address(r.via)) for r in wire.routes
+        ),
         tenants=tenants,
-        policies=tuple(policies),
-        endpoints=endpoints,
-        address_sets=address_sets,
-        skipped_routes=tuple(skipped_routes),
-        policy_tenants=policy_tenants,
+        policies=tuple(wire.policies),
+        endpoints={a.key: a for a in endpoints},
+        address_sets={
+            name: tuple(validate.ip_network(m) for m in members)
+            for name, members in sorted(wire.address_sets.items())
+        },
+        skipped_routes=tuple(f"route to {x.dst}: {x.reason}" for x in wire.skipped_routes),
+        policy_tenants=None if wire.policy_tenants is None else frozenset(wire.policy_tenants),
     )
-
-
-def _address_sets(raw: Any, issues: Issues) -> dict[str, tuple[addressing.IPNetwork, ...]]:
-    if not isinstance(raw, Mapping):
-        issues.add("address_sets", "must be an object of set name to member CIDRs")
-        return {}
-    out: dict[str, tuple[addressing.IPNetwork, ...]] = {}
-    for name, members in sorted(raw.items()):
-        if not isinstance(members, list):
-            issues.add(f"address_sets.{name}", "must be a list of CIDRs")
-            continue
-        nets: list[addressing.IPNetwork] = []
-        for i, member in enumerate(members):
-            try:
-                nets.append(ipaddress.ip_network(str(member)))
-            except ValueError:
-                issues.add(f"address_sets.{name}[{i}]", f"{member!r} is not a CIDR")
-        out[str(name)] = tuple(nets)
-    return out
 
 
 def owner(doc: Mapping[str, Any]) -> str | None:

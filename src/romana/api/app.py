@@ -34,13 +34,14 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route
 
 import romana
-from romana.api import audit, context, errors, limits, schemas
+from romana.api import audit, context, errors, limits
 from romana.api.registration import Heartbeat
 from romana.api.routes import auth as auth_routes
-from romana.api.routes import hostview, ipam, policy, root, routes, tenants, topology
+from romana.api.routes import hostview, ipam, kubernetes, policy, root, routes, tenants, topology
 from romana.api.settings import RomanadSettings
 from romana.core.store import Store
 from romana.services.readiness import Readiness
+from romana.wire import rest
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ ROUTERS: dict[str, APIRouter] = {
     m.SERVICE: m.router
     for m in (root, auth_routes, tenants, topology, ipam, policy, routes, hostview)
 }
+# A service's routes are one router's: registration and the "served elsewhere" hint list
+# them route by route, which FastAPI's include_router would hide behind one route.
+ROUTERS[kubernetes.SERVICE].routes.extend(kubernetes.router.routes)
 
 
 def capabilities(router: APIRouter) -> list[str]:
@@ -140,7 +144,7 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
     app.state.failed = False
     errors.install(app)
 
-    @app.get("/healthz", response_model=schemas.Health, tags=["root"])
+    @app.get("/healthz", response_model=rest.Health, tags=["root"])
     async def healthz() -> dict[str, object]:
         """Liveness, the services this process runs, and its store kind (on the event loop:
         no I/O, so it answers even while every worker thread is busy)."""
@@ -152,7 +156,7 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
 
     readiness = Readiness(store, settings.instance_name)
 
-    @app.get("/readyz", response_model=schemas.Ready, tags=["root"])
+    @app.get("/readyz", response_model=rest.Ready, tags=["root"])
     def readyz() -> dict[str, object]:
         """Readiness: the store answers a read and takes a write; 503 naming which failed."""
         return {"status": "ready", "revision": readiness.check()}

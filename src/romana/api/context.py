@@ -22,18 +22,18 @@ from starlette.requests import HTTPConnection
 
 from romana.api import audit
 from romana.api.settings import RomanadSettings
-from romana.api.watch import Changes
+from romana.api.storewatch import Changes
 from romana.core.errors import Unauthorized
 from romana.core.store import Store
 from romana.services import auth, keys
 from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
+from romana.services.instances import RegistryService
 from romana.services.ipam import IpamService
 from romana.services.kubestore import KubeObjectService
 from romana.services.logins import LoginGate
 from romana.services.policy import PolicyService
 from romana.services.quotas import QuotaService
-from romana.services.registry import RegistryService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 

@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from romana.core import errors, names, problems
+from romana.wire.validate import field_path
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +84,7 @@ def from_error(exc: errors.RomanaError) -> JSONResponse:
 def _field(loc: Sequence[int | str]) -> str:
     """``("body", "labels", "rack")`` → ``labels.rack``; ``("query", "wait")`` → ``query.wait``;
     list positions as ``[i]``."""
-    parts = list(loc[1:]) if loc and loc[0] == "body" else list(loc)
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text
+    return field_path(tuple(loc[1:]) if loc and loc[0] == "body" else tuple(loc))
 
 
 def _issue(error: Mapping[str, Any]) -> errors.Issue:

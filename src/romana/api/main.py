@@ -173,6 +173,16 @@ def prepare(settings: RomanadSettings, st: Store) -> None:
     )
 
 
+def _refused(exc: RomanaError, failure: str = "") -> int:
+    """Log why romanad cannot start and give its exit code: 2 for bad settings or input, as
+    for a bad flag; 1 for anything else, logged after ``failure``."""
+    if isinstance(exc, InvalidInput):
+        log.error("%s", exc)
+        return 2
+    log.error("%s%s", failure, exc)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, warnings = load_settings(argv, dict(os.environ))
@@ -205,22 +215,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         st = store.open_store(
             settings.store, etcd_user=settings.etcd_user, etcd_password=settings.etcd_password
         )
-    except InvalidInput as exc:
-        log.error("%s", exc)
-        return 2
     except RomanaError as exc:
-        log.error("cannot open the store: %s", exc)
-        return 1
+        return _refused(exc, "cannot open the store: ")
     try:
         try:
             startup.check_not_lost(settings, st, signs)
             prepare(settings, st)
-        except InvalidInput as exc:
-            log.error("%s", exc)
-            return 2
         except RomanaError as exc:
-            log.error("%s", exc)
-            return 1
+            return _refused(exc)
         app = create_app(settings, st)
         server = _Server(
             app.state.ctx.changes.release_waiters,

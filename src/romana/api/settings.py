@@ -13,205 +13,162 @@ import re
 import socket
 from dataclasses import dataclass
 
-from romana.config import setting
+from romana.config import named, named_setting, setting
 from romana.core.errors import Issues
 from romana.logs import LEVELS
 from romana.services import auth
-from romana.services.registry import SERVICES
+from romana.services.instances import SERVICES
 
 
 @dataclass(frozen=True, slots=True)
+@named("ROMANAD_")
 class RomanadSettings:
-    store: str = setting(
+    store: str = named_setting(
         "sqlite:///var/lib/romana/romana.db",
         "Store URL: sqlite:///PATH, etcd://HOST:PORT[,HOST:PORT...][/PREFIX] or memory://.",
-        env="ROMANAD_STORE",
-        flag="--store",
     )
-    listen: str = setting(
+    listen: str = named_setting(
         "127.0.0.1:9600",
         "HOST:PORT to serve on. An address other machines can reach needs --tls-cert and "
         "--tls-key (or --allow-plaintext).",
-        env="ROMANAD_LISTEN",
-        flag="--listen",
     )
-    tls_cert: str = setting(
+    tls_cert: str = named_setting(
         "",
         "Certificate file (PEM, the chain after it) romanad serves HTTPS with; with "
         "--tls-key. Also presented as romanad's client certificate on its calls to --root.",
-        env="ROMANAD_TLS_CERT",
-        flag="--tls-cert",
     )
-    tls_key: str = setting(
-        "",
-        "Private key file (PEM) of --tls-cert (keep it 0600).",
-        env="ROMANAD_TLS_KEY",
-        flag="--tls-key",
-    )
-    tls_client_ca: str = setting(
+    tls_key: str = named_setting("", "Private key file (PEM) of --tls-cert (keep it 0600).")
+    tls_client_ca: str = named_setting(
         "",
         "CA certificate file (PEM): every client must present a certificate it signed "
         "(agents, the CLI and the other romanad processes too). Needs --tls-cert.",
-        env="ROMANAD_TLS_CLIENT_CA",
-        flag="--tls-client-ca",
     )
-    ca: str = setting(
+    ca: str = named_setting(
         "",
         "CA certificate file (PEM) that verifies the --root romanad's certificate when "
         "registering with it (default: the system's trust store).",
-        env="ROMANAD_CA",
-        flag="--ca",
     )
-    allow_plaintext: bool = setting(
+    allow_plaintext: bool = named_setting(
         False,
         "Serve plain HTTP on an address other machines can reach: passwords and tokens cross "
         "the network in clear. Only behind a TLS-terminating proxy or on a closed lab network.",
-        env="ROMANAD_ALLOW_PLAINTEXT",
-        flag="--allow-plaintext",
     )
-    services: tuple[str, ...] = setting(
+    services: tuple[str, ...] = named_setting(
         SERVICES,
         "Services this process runs, comma-separated; the others answer 404 naming the service.",
-        env="ROMANAD_SERVICES",
-        flag="--services",
     )
-    root: str = setting(
+    root: str = named_setting(
         "",
         "URL of a root service elsewhere to register this process's services with; needed "
         "when 'root' is not among the services.",
-        env="ROMANAD_ROOT",
-        flag="--root",
     )
-    advertise: str = setting(
+    advertise: str = named_setting(
         "",
         "URL under which clients reach this process (default: https://LISTEN with "
         "--tls-cert, else http://LISTEN; the host name when listening on every address).",
-        env="ROMANAD_ADVERTISE",
-        flag="--advertise",
     )
-    insecure: bool = setting(
+    insecure: bool = named_setting(
         False,
         "Serve without authentication: every request acts as admin. For labs only, and only "
         "with a loopback --listen address.",
-        env="ROMANAD_INSECURE",
-        flag="--insecure",
     )
-    initial_topology: str = setting(
-        "",
-        "Topology document (JSON) applied at start when the store holds no topology yet.",
-        env="ROMANAD_INITIAL_TOPOLOGY",
-        flag="--initial-topology",
+    initial_topology: str = named_setting(
+        "", "Topology document (JSON) applied at start when the store holds no topology yet."
     )
-    credentials_file: str = setting(
+    credentials_file: str = named_setting(
         "/var/lib/romana/admin.credentials",
         "Where the first start writes the admin username, password and URL (mode 0600).",
-        env="ROMANAD_CREDENTIALS_FILE",
-        flag="--credentials-file",
     )
     admin_user: str = setting("admin", "Name of the admin user created at first start.")
-    reset_admin: bool = setting(
+    reset_admin: bool = named_setting(
         False,
         "Give the admin user a new password and rewrite the credentials file; every token "
         "of the admin user stops working.",
-        env="ROMANAD_RESET_ADMIN",
-        flag="--reset-admin",
     )
-    token_ttl: float = setting(
+    token_ttl: float = named_setting(
         86400.0,
         f"Seconds a token stays valid after login (finite, > 0, at most "
         f"{auth.MAX_TOKEN_TTL:.0f}: {auth.MAX_TOKEN_TTL / 86400:g} days); "
         "also how long a rotated-out signing key keeps verifying. Give every replica the "
         "same value.",
-        env="ROMANAD_TOKEN_TTL",
+        flag=False,
     )
-    registration_ttl: float = setting(
-        15.0,
-        "Seconds a service registration lives; heartbeats every third of it.",
-        env="ROMANAD_REGISTRATION_TTL",
+    registration_ttl: float = named_setting(
+        15.0, "Seconds a service registration lives; heartbeats every third of it.", flag=False
     )
-    instance: str = setting(
+    instance: str = named_setting(
         "",
         "Instance name under which services register (default: HOST:PORT of the advertise URL).",
-        env="ROMANAD_INSTANCE",
+        flag=False,
     )
-    root_token: str = setting(
+    root_token: str = named_setting(
         "",
         "An admin's bearer token for registering with --root when the root uses another "
         "store (default: a token of romanad's internal identity, which may only register, "
         "signed with the shared store's key).",
-        env="ROMANAD_ROOT_TOKEN",
+        flag=False,
     )
-    max_wait: float = setting(
-        60.0, "Longest long-poll of the agent view, in seconds.", env="ROMANAD_MAX_WAIT"
+    max_wait: float = named_setting(
+        60.0, "Longest long-poll of the agent view, in seconds.", flag=False
     )
-    view_settle: float = setting(
+    view_settle: float = named_setting(
         0.05,
         "Seconds a long-polling agent view waits after a change before it answers, so a burst "
         "of changes (workloads starting) reaches agents as one view.",
-        env="ROMANAD_VIEW_SETTLE",
+        flag=False,
     )
-    max_body_bytes: int = setting(
+    max_body_bytes: int = named_setting(
         4 * 1024 * 1024,
         "Largest request body, in bytes (policy and topology documents included); a larger "
         "one is answered 413 without being read.",
-        env="ROMANAD_MAX_BODY_BYTES",
-        flag="--max-body-bytes",
     )
-    body_timeout: float = setting(
+    body_timeout: float = named_setting(
         10.0,
         "Seconds romanad waits for the next part of a request body before it answers 408 and "
         "closes the connection.",
-        env="ROMANAD_BODY_TIMEOUT",
-        flag="--body-timeout",
     )
-    body_deadline: float = setting(
+    body_deadline: float = named_setting(
         30.0,
         "Seconds romanad allows for a whole request body, however steadily it arrives, before "
         "it answers 408 and closes the connection.",
-        env="ROMANAD_BODY_DEADLINE",
-        flag="--body-deadline",
     )
-    login_concurrency: int = setting(
+    login_concurrency: int = named_setting(
         2,
         "Password checks (scrypt, about 16 MiB each) running at once; more logins wait "
         "login_wait seconds for a slot, then get 429 with Retry-After.",
-        env="ROMANAD_LOGIN_CONCURRENCY",
+        flag=False,
     )
-    login_wait: float = setting(
+    login_wait: float = named_setting(
         1.0,
         "Seconds a login waits for a free password-check slot before it is answered 429.",
-        env="ROMANAD_LOGIN_WAIT",
+        flag=False,
     )
-    login_failures: int = setting(
+    login_failures: int = named_setting(
         5,
         "Failed logins a user may have before each further failure doubles a lockout window "
         "(1 s, 2 s, 4 s, ... up to login_backoff_max); a client address may have four times "
         "as many. Counted per process.",
-        env="ROMANAD_LOGIN_FAILURES",
+        flag=False,
     )
-    login_backoff_max: float = setting(
+    login_backoff_max: float = named_setting(
         300.0,
         "Longest lockout window after failed logins, in seconds; failures older than this "
         "are forgotten.",
-        env="ROMANAD_LOGIN_BACKOFF_MAX",
+        flag=False,
     )
-    audit_log: str = setting(
+    audit_log: str = named_setting(
         "",
         "File the audit log (one JSON line per login, 401, 403 and change) is appended to, "
         "created with mode 0600 (default: stderr, with the other log lines).",
-        env="ROMANAD_AUDIT_LOG",
-        flag="--audit-log",
     )
-    etcd_user: str = setting(
+    etcd_user: str = named_setting(
         "",
         "etcd user romanad authenticates as (etcd stores with auth enabled; needs a key prefix "
         "in the store URL, granted to this user only; docs/security.md).",
-        env="ROMANAD_ETCD_USER",
+        flag=False,
     )
-    etcd_password: str = setting(
-        "", "Password of etcd_user (never logged).", env="ROMANAD_ETCD_PASSWORD"
-    )
-    log_level: str = setting("info", "debug, info, warning or error.", env="ROMANAD_LOG_LEVEL")
+    etcd_password: str = named_setting("", "Password of etcd_user (never logged).", flag=False)
+    log_level: str = named_setting("info", "debug, info, warning or error.", flag=False)
 
     def validate(self) -> None:
         issues = Issues("romanad settings")

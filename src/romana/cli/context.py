@@ -1,19 +1,23 @@
-"""What every command shares: settings (loaded once, on first use) and one client.
+"""What every command shares: settings (loaded once, on first use), one client, and the
+commands that only fetch a value and print it.
 
 The composition root (``cli.main``) stores a :class:`State` in Typer's context object; commands
 reach it through :func:`state`. Nothing here reads the environment: the environ mapping is
-handed in, so tests and the CLI see the same code path.
+handed in, so tests and the CLI see the same code path. :func:`list_command`,
+:func:`show_command` and :func:`remove_command` register the commands of a group that make one
+client call and print its answer, so every such command fetches and prints the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from romana.cli import output
 from romana.cli import settings as cli_settings
 from romana.cli.output import Format
 from romana.client import Client
@@ -69,3 +73,71 @@ def state(ctx: typer.Context) -> State:
     obj = ctx.find_root().obj
     assert isinstance(obj, State), "the romana callback sets the state"
     return obj
+
+
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from standard input (one line)."),
+]
+
+
+def stdin_password() -> str:
+    """The first line of standard input, without its line end; an empty one is refused."""
+    secret = typer.get_text_stream("stdin").readline().rstrip("\r\n")
+    if not secret:
+        raise typer.BadParameter("standard input holds no password")
+    return secret
+
+
+def list_command(
+    app: typer.Typer,
+    doc: str,
+    fetch: Callable[[Client], Any],
+    columns: Sequence[output.Column],
+) -> None:
+    """Register ``list`` on ``app``: print what ``fetch`` returns as a table of ``columns``
+    (unchanged in JSON or YAML). ``doc`` is the command's help."""
+
+    def list_(ctx: typer.Context, out: OutputOption = None) -> None:
+        found = state(ctx)
+        output.emit(fetch(found.client()), found.fmt(out), columns=columns)
+
+    app.command("list", help=doc)(list_)
+
+
+def show_command(
+    app: typer.Typer,
+    doc: str,
+    fetch: Callable[[Client, str], Any],
+    fields: Sequence[output.Column],
+) -> None:
+    """Register ``show NAME`` on ``app``: print what ``fetch`` returns for NAME as ``fields``,
+    one per line (unchanged in JSON or YAML). ``doc`` is the command's help."""
+
+    def show(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
+        found = state(ctx)
+        output.emit(fetch(found.client(), name), found.fmt(out), fields=fields)
+
+    app.command("show", help=doc)(show)
+
+
+def remove_command(
+    app: typer.Typer,
+    command: str,
+    doc: str,
+    call: Callable[[Client, str], Any],
+    done: Callable[[Any], str],
+) -> None:
+    """Register ``COMMAND NAME`` on ``app``: ``call`` it for NAME, then print the one line
+    ``done`` makes of the answer (a table) or the answer itself (JSON or YAML)."""
+
+    def remove(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
+        found = state(ctx)
+        value = call(found.client(), name)
+        fmt = found.fmt(out)
+        if fmt is Format.table:
+            output.message(done(value))
+        else:
+            output.emit(value, fmt)
+
+    app.command(command, help=doc)(remove)

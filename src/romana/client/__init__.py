@@ -9,8 +9,7 @@ Usage::
         alloc = romana.allocate("c1:eth0", host="h1", tenant="acme")
 """
 
-from romana.client import types
 from romana.client.http import Client
 from romana.client.settings import ClientSettings
 
-__all__ = ["Client", "ClientSettings", "types"]
+__all__ = ["Client", "ClientSettings"]

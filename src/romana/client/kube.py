@@ -1,111 +1,28 @@
-"""The Kubernetes sync port (``romana.services.kubesync.Romanad``) over romanad's REST API.
+"""``POST /v1/kube/apply`` from the client side: Kubernetes documents to romanad, as they are.
 
-:class:`KubeRomanad` gives :func:`romana.services.kubesync.sync` — the translation the
-listener uses — a romanad reached over HTTP, so ``romana policy apply`` writes through
-romanad's authorisation and validation like any other client instead of into its store.
-The port is structural: this module names no service code.
+``romana policy apply -f`` loads its YAML files and hands the documents here; romanad parses
+them, runs the listener's sync over its services and answers what changed
+(:mod:`romana.api.routes.kubernetes`). Nothing here reads or translates a Kubernetes object:
+the client sends what the files hold.
 
-Every method is idempotent, as the port requires: creating what exists and removing what is
-gone succeed. Only ``kube.*`` policies and address sets are reported; of those, the sync
-removes only what it translated from the objects it stored before. Namespaces' tenants are
-created in ``kubernetes`` isolation mode.
+The call is idempotent (the sync writes only differences), so it is retried like a ``PUT``.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from romana.client import types
 from romana.client.http import Client
-from romana.core.errors import AlreadyExists, Conflict, NotFound
-from romana.core.policy import kubernetes
-
-# Namespaces' tenants: NetworkPolicy semantics (see romana.core.policy.kubernetes).
-_ISOLATION = types.Isolation(
-    mode=kubernetes.ISOLATION.mode.value, segments=kubernetes.ISOLATION.segments.value
-)
+from romana.wire import rest_kube
+from romana.wire.rest import PREFIX, answer
+from romana.wire.validate import JSON
 
 
-class KubeRomanad:
-    """The sync port over one :class:`Client` (which carries the caller's token)."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    def tenants(self) -> dict[str, kubernetes.KnownTenant]:
-        return {
-            t["name"]: kubernetes.KnownTenant(
-                set(t["segments"]), t["external_id"], t.get("isolation", {}).get("mode", "")
-            )
-            for t in self.client.list_tenants()
-        }
-
-    def ensure_tenant(self, name: str, external_id: str) -> bool:
-        try:
-            self.client.create_tenant(name, external_id or None, isolation=_ISOLATION)
-        except AlreadyExists:
-            return False
-        return True
-
-    def remove_tenant(self, name: str) -> None:
-        with contextlib.suppress(NotFound):
-            self.client.delete_tenant(name)
-
-    def ensure_segment(self, tenant: str, segment: str) -> None:
-        with contextlib.suppress(AlreadyExists):
-            self.client.add_segment(tenant, segment)
-
-    def hosts(self) -> dict[str, dict[str, str]]:
-        return {h["name"]: dict(h.get("labels") or {}) for h in self.client.list_hosts()}
-
-    def ensure_host(self, name: str, ip: str, labels: Mapping[str, str]) -> None:
-        try:
-            self.client.add_host(name, ip, labels)
-        except (AlreadyExists, Conflict):
-            self.client.label_host(name, labels)
-
-    def remove_host(self, name: str) -> None:
-        with contextlib.suppress(NotFound):
-            self.client.remove_host(name)
-
-    def policies(self) -> dict[str, dict[str, Any]]:
-        return {
-            str(p["id"]): p
-            for p in self.client.list_policies()
-            if str(p.get("name", "")).startswith(kubernetes.PREFIX)
-        }
-
-    def put_policy(self, pid: str, document: Mapping[str, Any]) -> None:
-        self.client.put_policy(pid, document)
-
-    def remove_policy(self, pid: str) -> None:
-        with contextlib.suppress(NotFound):
-            self.client.remove_policy(pid)
-
-    def address_sets(self) -> dict[str, list[str]]:
-        return {
-            s["name"]: s["members"]
-            for s in self.client.list_address_sets()
-            if s["name"].startswith(kubernetes.PREFIX)
-        }
-
-    def put_address_set(self, name: str, members: Sequence[str]) -> None:
-        self.client.put_address_set(name, members)
-
-    def remove_address_set(self, name: str) -> None:
-        with contextlib.suppress(NotFound):
-            self.client.remove_address_set(name)
-
-    def kube_objects(self) -> dict[str, Any]:
-        record = self.client.kube_objects()
-        return {
-            "namespaces": record["namespaces"],
-            "pods": record["pods"],
-            "networkpolicies": record["networkpolicies"],
-            "derived": record.get("derived"),
-        }
-
-    def put_kube_objects(self, record: Mapping[str, Any]) -> None:
-        self.client.put_kube_objects(record)
+def apply(client: Client, documents: Sequence[Mapping[str, Any]], segment_label: str) -> JSON:
+    """Have romanad hold what ``documents`` imply (the whole desired state of such applies);
+    its answer, a :class:`romana.wire.rest_kube.KubeApplied`."""
+    body = {"documents": [dict(d) for d in documents], "segment_label": segment_label}
+    # The package's own plumbing: the call goes wherever the policy service is served.
+    raw = client._post("policy", f"{PREFIX}/kube/apply", body, idempotent=True)
+    return answer(rest_kube.KubeApplied, raw)

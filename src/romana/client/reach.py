@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from romana.client.http import Client
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import Forbidden, InvalidInput
+from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
+from romana.core.kubernetes import objects as ko
 from romana.core.policy import endpoints
-from romana.core.policy import kubeobjects as ko
 
 T = TypeVar("T")
 
@@ -89,10 +90,10 @@ def _host(raw: Mapping[str, Any]) -> endpoints.Host:
 
 def _allocation(raw: Mapping[str, Any]) -> ipam.Allocation:
     return ipam.Allocation(
-        key=str(raw["key"]),
-        host=str(raw["host"]),
-        tenant=str(raw["tenant"]),
-        segment=str(raw["segment"]),
+        key=AllocationKey(str(raw["key"])),
+        host=HostName(str(raw["host"])),
+        tenant=TenantName(str(raw["tenant"])),
+        segment=SegmentName(str(raw["segment"])),
         # An address may come with its prefix length; the endpoint is the address.
         addresses=tuple(ipaddress.ip_interface(a).ip for a in raw["addresses"]),
     )

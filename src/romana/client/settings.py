@@ -9,79 +9,60 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from romana.config import setting
+from romana.config import named, named_setting
 from romana.core.errors import Issues
 
 DEFAULT_URL = "http://127.0.0.1:9600"
 
 
 @dataclass(frozen=True, slots=True)
+@named("ROMANA_")
 class ClientSettings:
-    url: tuple[str, ...] = setting(
+    url: tuple[str, ...] = named_setting(
         (DEFAULT_URL,),
         "Root URL(s) of romanad, comma-separated; the client discovers every other service "
         "through the first root that answers.",
-        env="ROMANA_URL",
-        flag="--url",
     )
-    token: str = setting(
-        "",
-        "Bearer token sent with every request (from `romana login` when empty).",
-        env="ROMANA_TOKEN",
-        flag="--token",
+    token: str = named_setting(
+        "", "Bearer token sent with every request (from `romana login` when empty)."
     )
-    ca: str = setting(
+    ca: str = named_setting(
         "",
         "CA certificate file (PEM) that verifies romanad's certificate on https:// URLs; "
         "only this CA is trusted (default: the system's trust store). Verification is "
         "always on.",
-        env="ROMANA_CA",
-        flag="--ca",
     )
-    client_cert: str = setting(
+    client_cert: str = named_setting(
         "",
         "Client certificate file (PEM) presented to a romanad that requires one "
         "(--tls-client-ca); with client_key.",
-        env="ROMANA_CLIENT_CERT",
-        flag="--client-cert",
     )
-    client_key: str = setting(
-        "",
-        "Private key file (PEM) of client_cert.",
-        env="ROMANA_CLIENT_KEY",
-        flag="--client-key",
-    )
-    timeout: float = setting(
-        10.0, "Seconds to wait for a response.", env="ROMANA_TIMEOUT", flag="--timeout"
-    )
-    connect_timeout: float = setting(
-        2.0, "Seconds to wait for a connection.", env="ROMANA_CONNECT_TIMEOUT"
-    )
-    retries: int = setting(
+    client_key: str = named_setting("", "Private key file (PEM) of client_cert.")
+    timeout: float = named_setting(10.0, "Seconds to wait for a response.")
+    connect_timeout: float = named_setting(2.0, "Seconds to wait for a connection.", flag=False)
+    retries: int = named_setting(
         4,
         "Further attempts of an idempotent call after an unavailable service or a lost "
         "connection, each on another instance when one exists.",
-        env="ROMANA_RETRIES",
+        flag=False,
     )
-    backoff: float = setting(
+    backoff: float = named_setting(
         0.1,
         "Seconds of the first back-off between rounds of retries; doubles each round, "
         "with full jitter.",
-        env="ROMANA_BACKOFF",
+        flag=False,
     )
-    backoff_max: float = setting(
-        2.0, "Upper bound, in seconds, of one back-off.", env="ROMANA_BACKOFF_MAX"
-    )
-    directory_ttl: float = setting(
+    backoff_max: float = named_setting(2.0, "Upper bound, in seconds, of one back-off.", flag=False)
+    directory_ttl: float = named_setting(
         5.0,
         "Seconds the list of service instances is reused before it is fetched again.",
-        env="ROMANA_DIRECTORY_TTL",
+        flag=False,
     )
-    discover: bool = setting(
+    discover: bool = named_setting(
         True,
         "Route each call to an instance of its service found through the root; when false "
         "every call goes to the root URL(s).",
-        env="ROMANA_DISCOVER",
+        flag=False,
     )
 
     def validate(self) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from romana.core.errors import InvalidInput, Issues
+from romana.core.identifiers import NetworkName
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -43,7 +44,7 @@ DEFAULT_WIDTHS: Mapping[int, tuple[int, int, int]] = {4: (4, 4, 8), 6: (16, 16, 
 class Layout:
     """One network and the widths of its fields. Build with :func:`layout`, which validates."""
 
-    name: str
+    name: NetworkName
     cidr: IPNetwork
     tenant_bits: int
     segment_bits: int
@@ -120,7 +121,7 @@ class Layout:
 class Decoded:
     """The meaning of one address inside one network."""
 
-    network: str
+    network: NetworkName
     host: int
     tenant: int
     segment: int
@@ -242,7 +243,11 @@ def layout(
     issues.raise_if_any()
     assert network is not None
     return Layout(
-        name, network, widths["tenant_bits"], widths["segment_bits"], widths["endpoint_bits"]
+        NetworkName(name),
+        network,
+        widths["tenant_bits"],
+        widths["segment_bits"],
+        widths["endpoint_bits"],
     )
 
 

@@ -26,14 +26,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from romana.core import kernelnames
 from romana.core.errors import Issue, Issues
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
-GATEWAY_IFNAME = "romana-gw"
-HOST_IFNAME_PREFIX = "romana"
+GATEWAY_IFNAME = kernelnames.GATEWAY_IFNAME
+HOST_IFNAME_PREFIX = kernelnames.HOST_IFNAME_PREFIX
 IFNAMSIZ = 15  # usable characters of a Linux interface name (IFNAMSIZ - 1)
 MAX_ID_BYTES = 255  # the id is stored in the host veth's ifalias (IFALIASZ - 1)
 MIN_MTU, MIN_MTU_IPV6, MAX_MTU = 68, 1280, 65535

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from romana.core import addressing, names
 from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, Issues, NotFound
+from romana.core.identifiers import AllocationKey, HostName, NetworkName, SegmentName, TenantName
 
 KEY_RULE = "must be 1-253 characters of letters, digits and _ . : @ = + -, starting alphanumeric"
 KEY_PATTERN = names.register(r"^[A-Za-z0-9][A-Za-z0-9_.:@=+-]{0,252}$", KEY_RULE)
@@ -34,7 +35,7 @@ KEY_RE = re.compile(KEY_PATTERN)
 class Slot:
     """Where an address lives: (network, host index, tenant id, segment id)."""
 
-    network: str
+    network: NetworkName
     host: int
     tenant: int
     segment: int
@@ -42,10 +43,10 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    key: str
-    host: str
-    tenant: str
-    segment: str
+    key: AllocationKey
+    host: HostName
+    tenant: TenantName
+    segment: SegmentName
     addresses: tuple[addressing.IPAddress, ...]
 
     def to_dict(self) -> dict[str, object]:
@@ -62,10 +63,10 @@ class Allocation:
         addresses = raw.get("addresses", [])
         assert isinstance(addresses, list)
         return cls(
-            key=str(raw["key"]),
-            host=str(raw["host"]),
-            tenant=str(raw["tenant"]),
-            segment=str(raw["segment"]),
+            key=AllocationKey(str(raw["key"])),
+            host=HostName(str(raw["host"])),
+            tenant=TenantName(str(raw["tenant"])),
+            segment=SegmentName(str(raw["segment"])),
             addresses=tuple(ipaddress.ip_address(str(a)) for a in addresses),
         )
 
@@ -90,11 +91,13 @@ class KeyInUse(AlreadyExists):
         return AlreadyExists(f"key {self.existing.key!r} is already in use; choose another key")
 
 
-def check_key(key: str, field: str = "key") -> None:
+def check_key(key: str, field: str = "key") -> AllocationKey:
+    """``key`` as an :data:`AllocationKey`; InvalidInput at ``field`` unless it is one."""
     issues = Issues()
     if not names.matches(KEY_RE, key):
         issues.add(field, KEY_RULE)
     issues.raise_if_any()
+    return AllocationKey(key)
 
 
 def first_ordinal(tenant_id: int) -> int:
@@ -134,7 +137,7 @@ def add_ranges(
 
 
 def remove_ranges(
-    network: str,
+    network: NetworkName,
     current: Sequence[addressing.IPNetwork],
     removed: Sequence[addressing.IPNetwork],
 ) -> tuple[addressing.IPNetwork, ...]:

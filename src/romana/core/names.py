@@ -1,7 +1,7 @@
 """Names and labels: the syntax every layer checks, and how names compare.
 
 Each kind of name has one pattern, kept here as a string (``*_PATTERN``, what the OpenAPI
-document states: :mod:`romana.api.schemas` imports these strings, so the schema cannot drift
+document states: :mod:`romana.wire.rest` imports these strings, so the schema cannot drift
 from the server) and compiled (``*_RE``), and one rule, the text every refusal of it quotes.
 :data:`RULES` maps a pattern to its rule, so a refusal by the API's schema reads the same as
 one by the services.
@@ -21,6 +21,9 @@ Invariants:
 * A pattern needs no lookaround, so property-based tests can generate from it; where its
   length limit cannot be said in the pattern (a label key's prefix), the schema states the
   whole key's maximum and the server checks the part (:func:`check_label_key`).
+* The validating constructors (:func:`host_name`, :func:`tenant_name`, :func:`segment_name`,
+  :func:`network_name`) are where a user's string becomes one of the identifier types of
+  :mod:`romana.core.identifiers`; they raise InvalidInput naming the field and the rule.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from romana.core.errors import Issues
+from romana.core.identifiers import HostName, NetworkName, SegmentName, TenantName
 
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
@@ -69,6 +73,14 @@ HOST_RULE = (
     "must be 1-253 letters, digits, '_', '.', '-', starting and ending with a letter or digit"
 )
 
+USERNAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,63}$"
+USERNAME_MAX = 64
+USERNAME_RULE = "must be 1-64 characters of letters, digits and _ . @ -, starting alphanumeric"
+
+URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+URL_MAX = 2048
+URL_RULE = "must be an absolute http:// or https:// URL"
+
 DNS_LABEL_RE = re.compile(DNS_LABEL_PATTERN)
 NETWORK_RE = DNS_LABEL_RE
 LABEL_KEY_RE = re.compile(LABEL_KEY_PATTERN)
@@ -82,12 +94,14 @@ RULES: dict[str, str] = {
     LABEL_VALUE_PATTERN: LABEL_VALUE_RULE,
     NAME_PATTERN: NAME_RULE,
     HOST_PATTERN: HOST_RULE,
+    USERNAME_PATTERN: USERNAME_RULE,
+    URL_PATTERN: URL_RULE,
 }
 """Pattern → the rule refusals quote; other modules add theirs with :func:`register`."""
 
 
 def register(pattern: str, rule: str) -> str:
-    """Record the rule of a pattern defined elsewhere (user names, allocation keys, URLs),
+    """Record the rule of a pattern defined elsewhere (allocation keys),
     so a schema refusal of it quotes that rule; returns ``pattern``."""
     RULES[pattern] = rule
     return pattern
@@ -105,6 +119,35 @@ def check_network(value: object, where: str, issues: Issues) -> bool:
         return True
     issues.add(where, f"{value!r} {NETWORK_RULE}")
     return False
+
+
+def _checked(pattern: re.Pattern[str], rule: str, value: object, where: str) -> str:
+    issues = Issues()
+    if not matches(pattern, value):
+        issues.add(where, rule)
+    issues.raise_if_any()
+    assert isinstance(value, str)
+    return value
+
+
+def host_name(value: object, where: str = "host") -> HostName:
+    """``value`` as a :data:`HostName`; InvalidInput at ``where`` unless it is one."""
+    return HostName(_checked(HOST_RE, HOST_RULE, value, where))
+
+
+def tenant_name(value: object, where: str = "tenant") -> TenantName:
+    """``value`` as a :data:`TenantName`; InvalidInput at ``where`` unless it is one."""
+    return TenantName(_checked(NAME_RE, NAME_RULE, value, where))
+
+
+def segment_name(value: object, where: str = "segment") -> SegmentName:
+    """``value`` as a :data:`SegmentName`; InvalidInput at ``where`` unless it is one."""
+    return SegmentName(_checked(NAME_RE, NAME_RULE, value, where))
+
+
+def network_name(value: object, where: str = "network") -> NetworkName:
+    """``value`` as a :data:`NetworkName`; InvalidInput at ``where`` unless it is one."""
+    return NetworkName(_checked(NETWORK_RE, NETWORK_RULE, value, where))
 
 
 def check_label_key(key: object, where: str, issues: Issues) -> bool:

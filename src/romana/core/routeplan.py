@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from romana.core import addressing, topology
+from romana.core.identifiers import HostName, NetworkName
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +56,10 @@ class Route:
     host prefix of ``via_host`` itself.
     """
 
-    network: str
+    network: NetworkName
     dst: addressing.IPNetwork
     via: addressing.IPAddress
-    via_host: str
+    via_host: HostName
     group: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,10 +74,10 @@ class Route:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Route:
         return cls(
-            str(raw["network"]),
+            NetworkName(str(raw["network"])),
             ipaddress.ip_network(raw["dst"]),
             ipaddress.ip_address(raw["via"]),
-            str(raw["via_host"]),
+            HostName(str(raw["via_host"])),
             None if raw.get("group") is None else str(raw["group"]),
         )
 
@@ -89,10 +90,10 @@ class Skipped:
     (one of the two is None).
     """
 
-    network: str
+    network: NetworkName
     dst: addressing.IPNetwork
     reason: str
-    host: str | None = None
+    host: HostName | None = None
     group: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,10 +108,10 @@ class Skipped:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Skipped:
         return cls(
-            str(raw["network"]),
+            NetworkName(str(raw["network"])),
             ipaddress.ip_network(raw["dst"]),
             str(raw["reason"]),
-            None if raw.get("host") is None else str(raw["host"]),
+            None if raw.get("host") is None else HostName(str(raw["host"])),
             None if raw.get("group") is None else str(raw["group"]),
         )
 
@@ -120,7 +121,7 @@ class RoutePlan:
     """The host's own prefixes and gateways, the routes to everyone else's, and the prefixes
     no route can reach (``skipped``)."""
 
-    host: str
+    host: HostName
     ip: addressing.IPAddress
     aggregate: bool
     prefixes: tuple[topology.HostPrefix, ...]
@@ -159,7 +160,7 @@ class RoutePlan:
     def from_dict(cls, raw: Mapping[str, Any]) -> RoutePlan:
         prefixes = tuple(
             topology.HostPrefix(
-                str(p["network"]),
+                NetworkName(str(p["network"])),
                 int(p["index"]),
                 ipaddress.ip_network(p["prefix"]),
                 ipaddress.ip_address(p["gateway"]),
@@ -168,7 +169,7 @@ class RoutePlan:
             for p in raw.get("prefixes", [])
         )
         return cls(
-            str(raw["host"]),
+            HostName(str(raw["host"])),
             ipaddress.ip_address(raw["ip"]),
             bool(raw.get("aggregate", True)),
             prefixes,
@@ -178,7 +179,9 @@ class RoutePlan:
         )
 
 
-def route_plan(topo: topology.Topology, host_name: str, *, aggregate: bool = True) -> RoutePlan:
+def route_plan(
+    topo: topology.Topology, host_name: HostName, *, aggregate: bool = True
+) -> RoutePlan:
     """The route plan of host ``host_name``.
 
     Raises:
@@ -223,10 +226,10 @@ def route_plan(topo: topology.Topology, host_name: str, *, aggregate: bool = Tru
 
 
 def _skipped(
-    net: str,
+    net: NetworkName,
     dst: addressing.IPNetwork,
     version: int,
-    host_name: str,
+    host_name: HostName,
     target: topology.Member,
     group: topology.Group | None,
     candidates: Container[str],
@@ -265,7 +268,7 @@ Step = tuple[topology.Member, topology.Group | None]
 
 
 def _aggregated(
-    chain: tuple[topology.Group, ...], host_name: str, candidates: Container[str]
+    chain: tuple[topology.Group, ...], host_name: HostName, candidates: Container[str]
 ) -> Iterator[Step]:
     for member in chain[-1].members:
         if member.host != host_name:
@@ -282,7 +285,7 @@ def _aggregated(
                 yield hop, sibling
 
 
-def _direct(tree: topology.Tree, host_name: str) -> Iterator[Step]:
+def _direct(tree: topology.Tree, host_name: HostName) -> Iterator[Step]:
     for member in tree.root.all_members():
         if member.host != host_name:
             yield member, None

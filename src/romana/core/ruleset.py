@@ -35,10 +35,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from romana.core import addressing, memo
+from romana.core import addressing, kernelnames, memo
 from romana.core.errors import Issues
 
-PREFIX = "romana-"
+PREFIX = kernelnames.RULESET_PREFIX
 MAX_CHAIN_NAME = 28
 MAX_SET_NAME = 30
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

@@ -28,10 +28,11 @@ from enum import StrEnum
 
 from romana.core import addressing, names
 from romana.core.errors import AlreadyExists, Conflict, Exhausted, InvalidInput, Issues, NotFound
+from romana.core.identifiers import NetworkName, SegmentName, TenantName
 
 NAME_RE = names.NAME_RE
 NAME_RULE = names.NAME_RULE
-DEFAULT_SEGMENT = "default"
+DEFAULT_SEGMENT = SegmentName("default")
 
 
 class Mode(StrEnum):
@@ -101,21 +102,21 @@ class NetworkAdmission:
     """Which tenants a network admits: ``names`` empty means every tenant."""
 
     layout: addressing.Layout
-    names: frozenset[str] = frozenset()
+    names: frozenset[TenantName] = frozenset()
 
-    def admits(self, tenant: str) -> bool:
+    def admits(self, tenant: TenantName) -> bool:
         return not self.names or tenant in self.names
 
 
 @dataclass(frozen=True, slots=True)
 class Tenant:
-    name: str
+    name: TenantName
     external_id: str
     ids: Mapping[str, int]
     """Network name → tenant id in that network."""
     segments: Mapping[str, int] = field(default_factory=lambda: {DEFAULT_SEGMENT: 0})
     """Segment name → segment id."""
-    requested_networks: tuple[str, ...] = ()
+    requested_networks: tuple[NetworkName, ...] = ()
     """The networks the tenant asked for; empty means automatic pinning."""
     isolation: Isolation = ROMANA
     uid: str = ""
@@ -123,7 +124,7 @@ class Tenant:
     to, so a new tenant of a deleted one's name is another tenant. Empty only for a record an
     earlier release stored, until romanad's start gives it one (services.upgrade)."""
 
-    def segment_id(self, segment: str) -> int:
+    def segment_id(self, segment: SegmentName) -> int:
         try:
             return self.segments[segment]
         except KeyError:
@@ -150,11 +151,11 @@ class Tenant:
         assert isinstance(ids, Mapping) and isinstance(segments, Mapping)
         assert isinstance(networks, list)
         return cls(
-            name=str(raw["name"]),
+            name=TenantName(str(raw["name"])),
             external_id=str(raw.get("external_id", "")),
             ids={str(k): int(v) for k, v in ids.items()},
             segments={str(k): int(v) for k, v in segments.items()},
-            requested_networks=tuple(str(n) for n in networks),
+            requested_networks=tuple(NetworkName(str(n)) for n in networks),
             isolation=Isolation.parse(raw.get("isolation")),
             uid=str(raw.get("uid", "")),
         )
@@ -175,8 +176,8 @@ def lowest_free(used: Iterable[int], first: int, last: int) -> int | None:
 
 
 def pin_networks(
-    tenant: str,
-    requested: Sequence[str],
+    tenant: TenantName,
+    requested: Sequence[NetworkName],
     networks: Sequence[NetworkAdmission],
     used_ids: Mapping[str, Iterable[int]],
 ) -> dict[str, int]:
@@ -233,7 +234,9 @@ def segment_capacity(tenant: Tenant, layouts: Mapping[str, addressing.Layout]) -
     return min(widths) if widths else 0
 
 
-def add_segment(tenant: Tenant, segment: str, layouts: Mapping[str, addressing.Layout]) -> Tenant:
+def add_segment(
+    tenant: Tenant, segment: SegmentName, layouts: Mapping[str, addressing.Layout]
+) -> Tenant:
     """A copy of ``tenant`` with ``segment`` numbered lowest-free-first."""
     issues = Issues()
     check_name(segment, "segment", issues)
@@ -251,7 +254,7 @@ def add_segment(tenant: Tenant, segment: str, layouts: Mapping[str, addressing.L
     return replace(tenant, segments={**tenant.segments, segment: sid})
 
 
-def remove_segment(tenant: Tenant, segment: str) -> Tenant:
+def remove_segment(tenant: Tenant, segment: SegmentName) -> Tenant:
     if segment == DEFAULT_SEGMENT:
         raise Conflict(f"segment {DEFAULT_SEGMENT!r} cannot be removed")
     if segment not in tenant.segments:

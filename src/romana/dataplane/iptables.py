@@ -27,11 +27,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from romana.core import kernelnames
 from romana.core.errors import InvalidInput, Issue
 from romana.dataplane import proc
 
-CHAIN_PREFIX = "ROMANA-"
-SET_PREFIX = "romana"
+CHAIN_PREFIX = kernelnames.IPTABLES_PREFIX
+SET_PREFIX = kernelnames.OWNED_STEM  # compared case-folded: any set named romana…
 BUILTIN_CHAINS = {
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
@@ -218,10 +219,25 @@ class Iptables:
                 "",
             ]
             self._run([self.restore, "--noflush", "--wait", self._wait], "\n".join(text))
-        names = self._run(["ipset", "list", "-n"]).stdout.split()
-        for name in names:
+        for name in self._set_names():
             if name.lower().startswith(SET_PREFIX):
                 self._run(["ipset", "destroy", name], check=False)
+
+    def _set_names(self) -> list[str]:
+        return self._run(["ipset", "list", "-n"]).stdout.split()
+
+    def owned_sets(self) -> tuple[str, ...]:
+        """Our live ipsets (``ROMANA-…``), leaving out the twins of an unfinished swap."""
+        return tuple(
+            n
+            for n in self._set_names()
+            if n.startswith(kernelnames.IPSET_PREFIX)
+            and not n.endswith(kernelnames.IPSET_TEMPORARY_SUFFIX)
+        )
+
+    def jumps_present(self, jumps: Sequence[Jump]) -> bool:
+        """Every one of ``jumps`` is in its built-in chain."""
+        return all(self._jump("-C", jump, check=False).rc == 0 for jump in jumps)
 
 
 def apply(

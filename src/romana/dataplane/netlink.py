@@ -22,28 +22,28 @@ What we own here, and therefore the only things ever changed or deleted:
 :func:`romana.core.hostplan.diff`; :meth:`Netlink.apply` carries out one resulting operation.
 Calls block: a request takes well under a millisecond, adding an endpoint about 6 ms
 (IPv4) to 9 ms (dual stack) and removing one about 20 ms, most of it the kernel's veth
-teardown (measured on the 2-core lab machine). Create and use the object on one thread that
-runs no asyncio loop, such as a single-thread executor (see :mod:`romana.dataplane.rtnl`).
+teardown (measured on the 2-core lab machine). Create and use the object on one thread at a
+time, such as a single-thread executor (see :mod:`romana.dataplane.rtnl`).
 """
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Iterable
 from typing import ClassVar
 
 from romana.core import hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, NotFound, Unsupported
-from romana.dataplane import sysctl, veth
-from romana.dataplane.rtnl import (
+from romana.dataplane import rtmsg, sysctl, veth
+from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE
+from romana.dataplane.rtmsg import (
     DEFAULT_PRIORITY,
     ROUTE_PROTOCOL,
+    RT_SCOPE_NOWHERE,
     RT_SCOPE_UNIVERSE,
-    RT_TABLE_MAIN,
     Link,
     Route,
-    Rtnl,
 )
+from romana.dataplane.rtnl import Rtnl
 
 __all__ = ["GATEWAY_KINDS", "ROUTE_PROTOCOL", "Netlink"]
 
@@ -75,14 +75,7 @@ class Netlink:
         kinds = GATEWAY_KINDS if Netlink.gateway_kind is None else (Netlink.gateway_kind,)
         for kind in kinds:
             try:
-                self.rtnl.request(
-                    f"link add {ifname} type {kind}",
-                    self.rtnl.ipr.link,
-                    "add",
-                    ifname=ifname,
-                    kind=kind,
-                    ok=(errno.EEXIST,),
-                )
+                self.rtnl.send(rtmsg.add_link(ifname, kind))
             except Unsupported:
                 continue
             Netlink.gateway_kind = kind
@@ -104,13 +97,7 @@ class Netlink:
             )
         changed = self.rtnl.ensure_addresses(link, spec.addresses, RT_SCOPE_UNIVERSE)
         if not link.up:
-            self.rtnl.request(
-                f"link set {spec.ifname} up",
-                self.rtnl.ipr.link,
-                "set",
-                index=link.index,
-                state="up",
-            )
+            self.rtnl.set_link(link, up=True)
         return created or changed or not link.up
 
     def gateway(self, ifname: str = hostplan.GATEWAY_IFNAME) -> hostplan.CurrentGateway | None:
@@ -129,9 +116,8 @@ class Netlink:
 
     def underlay_mtu(self, toward: hostplan.IPAddress) -> int:
         """The MTU of the interface that carries the route to ``toward`` (a peer host)."""
-        msgs = self.rtnl.request(f"route get {toward}", self.rtnl.ipr.route, "get", dst=str(toward))
-        oif = msgs[0].get_attr("RTA_OIF") if msgs else None
-        link = self.rtnl.link_by_index(int(oif)) if oif else None
+        oif = self.rtnl.route_oif(toward)
+        link = self.rtnl.link_by_index(oif) if oif else None
         if link is None:
             raise NotFound(f"no route to {toward}")
         return link.mtu
@@ -195,17 +181,17 @@ class Netlink:
             # "add" refuses (EEXIST) when a route that is not ours holds the same
             # destination and metric; "replace" is only ever aimed at one of ours
             command = "add" if seen is None else "replace"
+            flags = NLM_F_CREATE | (NLM_F_EXCL if seen is None else NLM_F_REPLACE)
+            request = rtmsg.route_request(
+                rtmsg.RTM_NEWROUTE,
+                flags,
+                f"route {command} {spec.dst} via {spec.via}",
+                spec.dst,
+                gateway=spec.via,
+                oif=oif or 0,
+            )
             try:
-                self.rtnl.request(
-                    f"route {command} {spec.dst} via {spec.via}",
-                    self.rtnl.ipr.route,
-                    command,
-                    dst=str(spec.dst),
-                    gateway=str(spec.via),
-                    oif=oif,
-                    proto=ROUTE_PROTOCOL,
-                    table=RT_TABLE_MAIN,
-                )
+                self.rtnl.send(request)
             except AlreadyExists:
                 clashes.append(str(spec.dst))
                 continue
@@ -219,17 +205,16 @@ class Netlink:
 
         The request names our protocol, so the kernel refuses to delete anyone else's.
         """
-        version = route.dst.version
+        request = rtmsg.route_request(
+            rtmsg.RTM_DELROUTE,
+            0,
+            f"route del {route.dst}",
+            route.dst,
+            scope=RT_SCOPE_NOWHERE,  # any scope: the protocol says the route is ours
+            priority=DEFAULT_PRIORITY[route.dst.version],
+        )
         try:
-            self.rtnl.request(
-                f"route del {route.dst}",
-                self.rtnl.ipr.route,
-                "del",
-                dst=str(route.dst),
-                proto=ROUTE_PROTOCOL,
-                table=RT_TABLE_MAIN,
-                priority=DEFAULT_PRIORITY[version] or None,
-            )
+            self.rtnl.send(request)
         except NotFound:
             return False
         return True

@@ -10,8 +10,7 @@ Invariants:
 
 * :func:`entered` restores the thread's previous namespace on every exit path; if
   restoring fails the thread is unusable and the error propagates.
-* Nothing here ever creates a namespace: a path that does not exist is ``NotFound``
-  (``pyroute2.netns.setns`` would create one by default).
+* Nothing here ever creates a namespace: a path that does not exist is ``NotFound``.
 * Processes forked while inside inherit the namespace; :mod:`romana.dataplane.proc` uses
   ``nsenter --net=`` instead so that no fork ever happens from a switched thread.
 """

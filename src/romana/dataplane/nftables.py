@@ -20,11 +20,12 @@ import json
 import re
 from typing import Any
 
+from romana.core import kernelnames
 from romana.core.errors import InvalidInput, Issue
 from romana.dataplane import proc
 
-FAMILY = "inet"
-TABLE = "romana"
+FAMILY = kernelnames.NFT_FAMILY
+TABLE = kernelnames.NFT_TABLE
 
 _TABLE_REF = re.compile(
     r"\btable\s+(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?([A-Za-z_][A-Za-z0-9_.-]*)"

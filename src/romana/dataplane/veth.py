@@ -27,28 +27,25 @@ neighbour entries with either end).
 
 from __future__ import annotations
 
-import errno
-import ipaddress
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from romana.core import hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, Issue
 from romana.dataplane import netns as netns_mod
-from romana.dataplane import sysctl
-from romana.dataplane.rtnl import (
-    NUD_PERMANENT,
+from romana.dataplane import rtmsg, sysctl
+from romana.dataplane.rtmsg import (
     ROUTE_PROTOCOL,
     RT_SCOPE_LINK,
     RT_SCOPE_UNIVERSE,
-    RT_TABLE_MAIN,
-    RTNH_F_ONLINK,
     Link,
     Route,
-    Rtnl,
+    host_iface,
+    host_route,
+    neighbour_entry,
 )
+from romana.dataplane.rtnl import Rtnl
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,21 +70,9 @@ def _paired(host: Link, peer: Link | None) -> bool:
 
 
 def _create_pair(host: Rtnl, spec: hostplan.EndpointSpec) -> None:
-    peer: dict[str, object] = {"ifname": spec.ifname, "mtu": spec.mtu}
-    if spec.mac is not None:
-        peer["address"] = spec.mac.lower()
     fd = netns_mod.open_netns(spec.netns)
     try:
-        peer["net_ns_fd"] = fd
-        host.request(
-            f"veth add {spec.host_ifname}",
-            host.ipr.link,
-            "add",
-            ifname=spec.host_ifname,
-            kind="veth",
-            mtu=spec.mtu,
-            peer=peer,
-        )
+        host.send(rtmsg.create_veth(spec.host_ifname, spec.ifname, spec.mtu, spec.mac, fd))
     except AlreadyExists as exc:
         raise AlreadyExists(
             f"interface {spec.ifname!r} already exists in {spec.netns} and is not the "
@@ -97,41 +82,20 @@ def _create_pair(host: Rtnl, spec: hostplan.EndpointSpec) -> None:
         os.close(fd)
 
 
-def _host_iface(address: hostplan.IPAddress) -> hostplan.IPInterface:
-    return ipaddress.ip_interface(f"{address}/{address.max_prefixlen}")
-
-
 def _inside(
     inner: Rtnl, peer: Link, spec: hostplan.EndpointSpec, host_mac: str, fresh: bool
 ) -> Link:
     """Addresses, link state, default routes and gateway neighbours inside the workload."""
-    settings: dict[str, Any] = {"mtu": spec.mtu, "state": "up"}
     new_mac = spec.mac is not None and spec.mac.lower() != peer.mac
-    if new_mac:
-        settings["address"] = spec.mac
-    inner.request(f"link set {spec.ifname}", inner.ipr.link, "set", index=peer.index, **settings)
-    wanted = (_host_iface(a) for a in spec.addresses)
+    inner.set_link(peer, up=True, mtu=spec.mtu, mac=spec.mac if new_mac else None)
+    wanted = (host_iface(a) for a in spec.addresses)
     inner.ensure_addresses(peer, wanted, RT_SCOPE_UNIVERSE, fresh=fresh)
+    requests = []
     for gw in spec.gateways:
-        default = "0.0.0.0/0" if gw.version == 4 else "::/0"
-        inner.request(
-            f"route replace default via {gw}",
-            inner.ipr.route,
-            "replace",
-            dst=default,
-            gateway=str(gw),
-            oif=peer.index,
-            flags=RTNH_F_ONLINK,
-        )
-        inner.request(
-            f"neigh replace {gw}",
-            inner.ipr.neigh,
-            "replace",
-            dst=str(gw),
-            lladdr=host_mac,
-            ifindex=peer.index,
-            state=NUD_PERMANENT,
-        )
+        requests.append(rtmsg.default_route(peer.index, spec.ifname, gw))
+        requests.append(rtmsg.neighbour_entry(peer.index, spec.ifname, gw, host_mac))
+    if requests:
+        inner.send(*requests)
     current = inner.link(spec.ifname) if new_mac else peer
     assert current is not None
     return current
@@ -187,9 +151,7 @@ def _pair(host: Rtnl, inner: Rtnl, spec: hostplan.EndpointSpec) -> tuple[Link, L
     if link is not None:
         # A host veth whose peer is not this namespace's interface is stale (its workload
         # moved or was recreated); the name is ours, so start over.
-        host.request(
-            f"link del {link.ifname}", host.ipr.link, "del", index=link.index, ok=(errno.ENODEV,)
-        )
+        host.delete_link(link)
     _create_pair(host, spec)
     link, peer = host.link(spec.host_ifname), inner.link(spec.ifname)
     assert link is not None and peer is not None
@@ -204,18 +166,10 @@ def ensure(host: Rtnl, spec: hostplan.EndpointSpec) -> Attached:
     name = spec.host_ifname
     with Rtnl(spec.netns) as inner:
         link, peer, fresh = _pair(host, inner, spec)
-        host.request(
-            f"link set {name}",
-            host.ipr.link,
-            "set",
-            index=link.index,
-            mtu=spec.mtu,
-            ifalias=spec.id,
-            state="up",
-        )
+        host.set_link(link, up=True, mtu=spec.mtu, alias=spec.id)
         peer = _inside(inner, peer, spec, link.mac, fresh)
     sysctl.ensure([hostplan.Sysctl(f"net.ipv4.conf.{name}.rp_filter", "1")], netns=host.netns)
-    gateways = (_host_iface(gw) for gw in spec.gateways)
+    gateways = (host_iface(gw) for gw in spec.gateways)
     host.ensure_addresses(link, gateways, RT_SCOPE_LINK, fresh=fresh)
     _ensure_host_routes(host, link, spec.addresses, peer.mac, fresh)
     return Attached(name, link.mac, spec.ifname, peer.mac, spec.netns)
@@ -225,46 +179,17 @@ def _ensure_host_routes(
     host: Rtnl, link: Link, addresses: Iterable[hostplan.IPAddress], peer_mac: str, fresh: bool
 ) -> None:
     """Our /32 (/128) routes and permanent neighbours for exactly ``addresses``."""
-    wanted = {_host_iface(a).network for a in addresses}
+    wanted = {host_iface(a).network for a in addresses}
     if not fresh:
         for route in host.routes(proto=ROUTE_PROTOCOL, oif=link.index):
             if route.gateway is None and route.dst not in wanted:
-                _delete_route(host, route)
+                host.delete_route(route)
+    requests = []
     for dst in sorted(wanted, key=lambda n: (n.version, int(n.network_address))):
-        host.request(
-            f"route replace {dst} dev {link.ifname}",
-            host.ipr.route,
-            "replace",
-            dst=str(dst),
-            oif=link.index,
-            proto=ROUTE_PROTOCOL,
-            scope=RT_SCOPE_LINK if dst.version == 4 else RT_SCOPE_UNIVERSE,
-            table=RT_TABLE_MAIN,
-        )
-        host.request(
-            f"neigh replace {dst.network_address}",
-            host.ipr.neigh,
-            "replace",
-            dst=str(dst.network_address),
-            lladdr=peer_mac,
-            ifindex=link.index,
-            state=NUD_PERMANENT,
-        )
-
-
-def _delete_route(rtnl: Rtnl, route: Route) -> None:
-    rtnl.request(
-        f"route del {route.dst}",
-        rtnl.ipr.route,
-        "del",
-        dst=str(route.dst),
-        oif=route.oif or None,
-        proto=ROUTE_PROTOCOL,
-        table=RT_TABLE_MAIN,
-        priority=route.priority or None,
-        scope=route.scope,  # the kernel matches the scope on delete
-        ok=(errno.ESRCH, errno.ENOENT),
-    )
+        requests.append(host_route(link.index, link.ifname, dst.network_address))
+        requests.append(neighbour_entry(link.index, link.ifname, dst.network_address, peer_mac))
+    if requests:
+        host.send(*requests)
 
 
 def remove(host: Rtnl, host_ifname: str) -> bool:
@@ -274,9 +199,7 @@ def remove(host: Rtnl, host_ifname: str) -> bool:
     link = host.link(host_ifname)
     if link is None:
         return False
-    host.request(
-        f"link del {host_ifname}", host.ipr.link, "del", index=link.index, ok=(errno.ENODEV,)
-    )
+    host.delete_link(link)
     return True
 
 

@@ -29,14 +29,15 @@ from pathlib import Path
 from rich.console import Console
 
 from romana.client import reach as reach_client
+from romana.core import kernelnames
 from romana.core.policy import reach
-from romana.demo import cluster as cluster_mod
 from romana.demo import show
-from romana.demo.cluster import Cluster, Workload_, agent_user
+from romana.lab import Cluster, Endpoint, agent_user, cluster
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 PROBE_PORT = 80
 PROBE = reach.Probe.parse(f"tcp/{PROBE_PORT}")
+HOSTS = (("host-1", "rack=1"), ("host-2", "rack=2"), ("host-3", "rack=2"))
 
 # (name, host, tenant, segment): every host runs workloads of both tenants.
 WORKLOADS = (
@@ -82,7 +83,7 @@ POLICIES = (
 OPENED = {("green", "web", "blue", "db"), ("blue", "web", "blue", "db")}
 
 
-def expected(src: Workload_, dst: Workload_) -> bool:
+def expected(src: Endpoint, dst: Endpoint) -> bool:
     """Tenant and segment isolation: the same tenant and segment talk freely; other segments
     and other tenants are denied, except what the two policies open."""
     if (src.tenant, src.segment) == (dst.tenant, dst.segment):
@@ -111,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="romana-demo-", dir="/var/tmp"))
     started = time.monotonic()
     try:
-        with cluster_mod.cluster(workdir, args.firewall, keep=args.keep) as c:
+        topology = json.loads((EXAMPLES / "demo-topology.json").read_text())
+        with cluster(
+            workdir, args.firewall, HOSTS, topology=topology, interval=5.0,
+            log_level="warning", start=False, keep=args.keep, prefix="rdemo" + os.urandom(2).hex(),
+        ) as c:  # fmt: skip
             wrong = run(console, c)
             if args.keep:
                 keep(console, c, workdir)
@@ -139,21 +144,21 @@ def step(console: Console, text: str) -> None:
 
 def run(console: Console, c: Cluster) -> int:
     step(console, "1. romanad on the embedded store (SQLite), topology with 2 racks")
-    c.start_romanad(EXAMPLES / "demo-topology.json")
-    console.print(f"romanad at {c.url} (in namespace {c.ctl.ns if c.ctl else '?'}); "
+    c.start_romanad()
+    console.print(f"romanad at {c.url} (in namespace {c.ctl.ns}); "
                   f"admin credentials in {c.credentials}; each agent logs in as a user "
                   f"bound to its host ({agent_user('host-1')!r} for host-1, ...)")  # fmt: skip
 
     step(console, "2. three hosts, one romana-agent each")
-    c.start_agents()
-    show.tree(console, c.api(lambda a: a.topology_tree()))
+    c.start_agents(HOSTS)
+    show.tree(console, c.call(lambda a: a.topology_tree()))
 
     step(console, "3. two tenants with two segments each, isolated by tenant and segment")
     for tenant in ("blue", "green"):
-        c.api(lambda a, t=tenant: a.create_tenant(t))  # type: ignore[misc]
+        c.call(lambda a, t=tenant: a.create_tenant(t))  # type: ignore[misc]
         for segment in ("web", "db"):
-            c.api(lambda a, t=tenant, s=segment: a.add_segment(t, s))  # type: ignore[misc]
-    for t in c.api(lambda a: a.list_tenants()):
+            c.call(lambda a, t=tenant, s=segment: a.add_segment(t, s))  # type: ignore[misc]
+    for t in c.call(lambda a: a.list_tenants()):
         iso = t["isolation"]
         console.print(
             f"  tenant {t['name']}: ids {t['ids']}, segments {t['segments']}, "
@@ -162,36 +167,39 @@ def run(console: Console, c: Cluster) -> int:
 
     step(console, "4. workloads started through the CNI plugin (romana-cni ADD)")
     for name, host, tenant, segment in WORKLOADS:
-        w = c.start_workload(host, name, tenant, segment)
-        c.lab.listen(w.workload, "tcp", PROBE_PORT)
+        w = c.start_workload(
+            c.host(host), name, tenant, segment, port=PROBE_PORT, container_id=f"demo-{host}-{name}"
+        )
         console.print(f"  {name:<12} on {host}: {w.address:<14} tenant {tenant}, segment {segment}")
 
     step(console, "5. the address plan")
-    networks = {n["name"]: n for n in c.api(lambda a: a.list_networks())}
+    networks = {n["name"]: n for n in c.call(lambda a: a.list_networks())}
     for net in networks.values():
         show.layout_table(console, net)
-    first = c.workloads[0]
-    decoded = c.api(lambda a: a.decode(first.address))
+    first = c.endpoints[0]
+    decoded = c.call(lambda a: a.decode(first.address))
     show.decoded_table(console, decoded, networks[decoded["network"]])
 
     step(console, "6. routes: one per group, not one per host")
     host = "host-1"
-    plan = c.api(lambda a: a.routes(host))
-    kernel = c.lab.run(c.hosts[host], ["ip", "route", "show", "proto", "82"]).stdout.splitlines()
+    plan = c.call(lambda a: a.routes(host))
+    kernel = c.lab.run(
+        c.host(host), ["ip", "route", "show", "proto", str(kernelnames.ROUTE_PROTOCOL)]
+    ).stdout.splitlines()
     show.routes(console, host, plan, [k for k in kernel if "via" in k], len(c.hosts))
 
     step(console, "7. two policies: green/web → blue/db across tenants, blue/web → blue/db")
     console.print(json.dumps(list(POLICIES), indent=2))
-    c.api(lambda a: a.add_policies(list(POLICIES)))
+    c.call(lambda a: a.add_policies(list(POLICIES)))
     time.sleep(1.0)  # agents watch romanad; programming takes well under a second
 
     step(console, f"8. reachability, measured with real TCP connections to port {PROBE_PORT}")
     measured = measured_by_name = probe_all(c)
-    names = [f"{w.tenant}/{w.segment} on {w.host}" for w in c.workloads]
-    label = dict(zip([w.name for w in c.workloads], names, strict=True))
+    names = [f"{w.tenant}/{w.segment} on {w.host.name}" for w in c.endpoints]
+    label = dict(zip([w.name for w in c.endpoints], names, strict=True))
     measured = {(label[s], label[d]): ok for (s, d), ok in measured.items()}
     want = {
-        (label[s.name], label[d.name]): expected(s, d) for s in c.workloads for d in c.workloads
+        (label[s.name], label[d.name]): expected(s, d) for s in c.endpoints for d in c.endpoints
     }
     wrong = show.matrix(
         console, names, measured, want, "TCP connect, every workload to every other"
@@ -207,9 +215,9 @@ def explained(console: Console, c: Cluster, measured: dict[tuple[str, str], bool
     """Asks ``romana explain`` (the same model and code) about every measured cell; returns
     how many answers differ from what the packets did."""
     step(console, "9. romana explain, for every cell of the matrix")
-    model = c.api(reach_client.model)
+    model = c.call(reach_client.model)
     explainer = reach.Explainer(model)
-    by_name = {w.name: w for w in c.workloads}
+    by_name = {w.name: w for w in c.endpoints}
     answers = {
         (s, d): explainer.explain(by_name[s].address, by_name[d].address, PROBE)
         for (s, d) in measured
@@ -232,9 +240,9 @@ def explained(console: Console, c: Cluster, measured: dict[tuple[str, str], bool
 
 
 def probe_all(c: Cluster) -> dict[tuple[str, str], bool]:
-    pairs = [(s, d) for s in c.workloads for d in c.workloads if s is not d]
+    pairs = [(s, d) for s in c.endpoints for d in c.endpoints if s is not d]
 
-    def probe(pair: tuple[Workload_, Workload_]) -> bool:
+    def probe(pair: tuple[Endpoint, Endpoint]) -> bool:
         src, dst = pair
         return c.lab.tcp_probe(src.workload, dst.address, PROBE_PORT, timeout=1.0)
 
@@ -249,14 +257,14 @@ RELEASE_WITHIN = 5.0
 
 def teardown(console: Console, c: Cluster) -> None:
     step(console, "10. clean up: CNI DEL every workload, then stop everything")
-    for w in c.workloads:
+    for w in c.endpoints:
         c.stop_workload(w)
     # DEL answers once a workload is cut off; its veth, flows and address go right after.
     deadline = time.monotonic() + RELEASE_WITHIN
-    left = c.api(lambda a: a.list_allocations())
+    left = c.call(lambda a: a.list_allocations())
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = c.api(lambda a: a.list_allocations())
+        left = c.call(lambda a: a.list_allocations())
     console.print(f"  allocations left in romanad after DEL: {len(left)}")
     if left:
         raise RuntimeError(f"allocations left behind: {[a['key'] for a in left]}")
@@ -266,7 +274,7 @@ def teardown(console: Console, c: Cluster) -> None:
 def keep(console: Console, c: Cluster, workdir: Path) -> None:
     pids = {"romanad_and_agents": [p.pid for p in c.lab._procs], "prefix": c.lab.prefix}
     (workdir / "cluster.json").write_text(json.dumps(pids))
-    ctl = c.ctl.ns if c.ctl else "?"
+    ctl = c.ctl.ns
     console.rule("[bold]the cluster is still running")
     console.print(
         "Explore it with the CLI from inside the control namespace, for example:\n"
@@ -274,9 +282,9 @@ def keep(console: Console, c: Cluster, workdir: Path) -> None:
         f"  (password in {c.credentials})\n"
         f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} status\n"
         f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} topology show\n"
-        f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} decode {c.workloads[0].address}\n"
+        f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} decode {c.endpoints[0].address}\n"
         f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} route show host-1\n"
-        f"  ip netns exec {c.hosts['host-1'].ns} nft list table inet romana\n"
+        f"  ip netns exec {c.host('host-1').ns} nft list table {kernelnames.NFT_TABLE_REF}\n"
         f"Logs and state: {workdir}\n"
         f"Tear it down with:  .venv/bin/python -m romana.demo --down {workdir}"
     )

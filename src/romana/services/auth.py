@@ -48,6 +48,7 @@ from typing import Any
 
 from romana.core import names, tenancy, topology
 from romana.core.errors import AlreadyExists, Conflict, Forbidden, Issues, NotFound, Unauthorized
+from romana.core.identifiers import HostName, TenantName
 from romana.core.store import Compare, Delete, Put, Store
 from romana.services import keys, signing, txn, users
 from romana.services.authz import GRANTS as GRANTS
@@ -62,8 +63,8 @@ from romana.services.users import User as User
 from romana.services.users import from_record
 
 USERS = keys.USERS
-USERNAME_RULE = "must be 1-64 characters of letters, digits and _ . @ -, starting alphanumeric"
-USERNAME_PATTERN = names.register(r"^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,63}$", USERNAME_RULE)
+USERNAME_RULE = names.USERNAME_RULE
+USERNAME_PATTERN = names.USERNAME_PATTERN
 USERNAME_RE = re.compile(USERNAME_PATTERN)
 MAX_TOKEN = 4096
 """Longer bearer tokens are refused before any decoding."""
@@ -118,8 +119,8 @@ class AuthService:
         username: str,
         password: str,
         role: str,
-        tenant: str | None = None,
-        host: str | None = None,
+        tenant: TenantName | None = None,
+        host: HostName | None = None,
     ) -> User:
         """A new user; a tenant user needs ``tenant`` (an existing tenant), an agent user
         ``host`` (the one host name it may act for), and no other role takes either."""

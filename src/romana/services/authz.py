@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from romana.core.errors import Forbidden, NotFound
+from romana.core.identifiers import HostName, TenantName
 
 
 class Role(enum.StrEnum):
@@ -56,6 +57,11 @@ class Action(enum.StrEnum):
     SET_QUOTA = "set-quota"
     """Set the quota defaults or one tenant's quotas: admin only, since quotas are what keeps
     one tenant from loading every agent and romanad."""
+    SYNC_KUBERNETES = "sync-kubernetes"
+    """Make romanad hold what a set of Kubernetes objects implies (``POST /v1/kube/apply``,
+    ``romana policy apply``): creates and removes the namespaces' tenants and the nodes'
+    hosts, writes ``kube.*`` policies and address sets of every namespace; never for a tenant
+    or an agent user, since it reaches across tenants and hosts."""
     REGISTER_SERVICE = "register-service"
     """Register or deregister an instance of a service with the root: admin and romanad's
     internal identity only, since clients send their calls (and tokens) to what is
@@ -117,8 +123,8 @@ class Principal:
 
     username: str
     role: Role
-    tenant: str | None
-    host: str | None = None
+    tenant: TenantName | None
+    host: HostName | None = None
     """The one host an agent user is bound to; None for other roles."""
 
 

@@ -3,7 +3,9 @@
 The host view is what an agent reconciles from: its host record (prefixes, gateways), its
 route plan (with the prefixes it cannot route, ``skipped_routes``), the networks, every
 tenant, the policies that can affect an endpoint on this host, the address sets they name
-(name → members), and the allocations on this host.
+(name → members), and the allocations on this host. Its shape is
+:class:`romana.wire.rest_hostview.HostView`, the model romanad serves it with and the agent
+reads it with; :meth:`HostViewService.view` returns exactly that model's fields.
 
 A policy a tenant owns (:mod:`romana.core.policy.ids`: every target inside that tenant, so
 its id is ``<tenant>/<name>``) applies to that tenant's endpoints only: it is in the view of a
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from romana.core import errors
+from romana.core.identifiers import HostName, NetworkName
 from romana.core.policy import ids
 from romana.core.store import Event, KeyValue, Store
 from romana.services import keys, policy, txn
@@ -83,7 +86,8 @@ def carried(items: Sequence[KeyValue], tenants: frozenset[str]) -> list[dict[str
 
 
 def route_document(plan: Mapping[str, Any]) -> dict[str, Any]:
-    """A route plan (``TopologyService.route_plan``) in the wire shape of docs/api.md."""
+    """A route plan (``TopologyService.route_plan``) in its wire shape,
+    :class:`romana.wire.rest_hostview.RoutePlan`."""
     routes = []
     for r in plan["routes"]:
         reason = (
@@ -128,9 +132,9 @@ class HostViewService:
         return {"revision": before, **doc}
 
     def _read(self, host: str) -> dict[str, Any]:
-        host_record = self._topology.get_host(host)
-        plan = route_document(self._topology.route_plan(host))
-        endpoints = [a.to_dict() for a in self._ipam.list_all(host=host)]
+        host_record = self._topology.get_host(HostName(host))
+        plan = route_document(self._topology.route_plan(HostName(host)))
+        endpoints = [a.to_dict() for a in self._ipam.list_all(host=HostName(host))]
         present = frozenset(str(e["tenant"]) for e in endpoints)
         policies = carried(self._store.range(keys.POLICIES).items, present)
         names = {name for p in policies for name in ids.named_sets(p)}
@@ -150,13 +154,13 @@ class HostViewService:
         """What decides which changes are :meth:`relevant` to ``host`` now; NotFound for a
         host the topology does not hold."""
         view = self._topology.view()
-        indices = view.host_indices(host)
+        indices = view.host_indices(HostName(host))
         present: set[str] = set()
         for network, index in indices.items():
-            slots = self._store.range(keys.addr_host(network, index)).items
+            slots = self._store.range(keys.addr_host(NetworkName(network), index)).items
             tids = {keys.parse_addr(kv.key)[2] for kv in slots}
             for tid in tids:
-                kv = self._store.get(keys.tenant_id(network, tid))
+                kv = self._store.get(keys.tenant_id(NetworkName(network), tid))
                 if kv is not None:
                     present.add(kv.value.decode())
         tenants = frozenset(present)

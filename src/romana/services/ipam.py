@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from romana.core.identifiers import AllocationKey, HostName, NetworkName, SegmentName, TenantName
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, quotas, txn
 from romana.services.tenants import TenantService
@@ -63,13 +64,15 @@ class IpamService:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def get(self, key: str) -> ipam.Allocation:
+    def get(self, key: AllocationKey) -> ipam.Allocation:
         kv = self._store.get(keys.alloc_key(key))
         if kv is None:
             raise NotFound(f"no allocation with key {key!r}")
         return ipam.Allocation.from_dict(txn.loads(kv))
 
-    def list_all(self, host: str | None = None, tenant: str | None = None) -> list[ipam.Allocation]:
+    def list_all(
+        self, host: HostName | None = None, tenant: TenantName | None = None
+    ) -> list[ipam.Allocation]:
         result = []
         for raw in txn.loads_all(self._store.range(keys.IPAM_KEYS).items):
             alloc = ipam.Allocation.from_dict(raw)
@@ -77,29 +80,29 @@ class IpamService:
                 result.append(alloc)
         return result
 
-    def key_of(self, address: str) -> str:
+    def key_of(self, address: str) -> AllocationKey:
         addr = ipam.parse_address(address)
         slot, ordinal = ipam.slot_of(self._topology.view().layouts, addr)
         kv = self._store.get(keys.addr(slot.network, slot.host, slot.tenant, slot.segment, ordinal))
         if kv is None:
             raise NotFound(f"address {addr} is not allocated")
-        return kv.value.decode()
+        return AllocationKey(kv.value.decode())
 
-    def blackouts(self, network: str) -> list[str]:
+    def blackouts(self, network: NetworkName) -> list[str]:
         kv = self._store.get(keys.blackouts(network))
         return list(txn.loads(kv)) if kv else []
 
     # -- writes --------------------------------------------------------------------------
 
-    def set_blackouts(self, network: str, cidrs: Sequence[str]) -> list[str]:
+    def set_blackouts(self, network: NetworkName, cidrs: Sequence[str]) -> list[str]:
         """Replace the network's blackouts; Conflict when a range new to them holds an address."""
         return self._change_blackouts(network, cidrs, lambda _, given: tuple(given), "set")
 
-    def add_blackouts(self, network: str, cidrs: Sequence[str]) -> list[str]:
+    def add_blackouts(self, network: NetworkName, cidrs: Sequence[str]) -> list[str]:
         """Add ranges (one already present is kept as it is); Conflict as for a replacement."""
         return self._change_blackouts(network, cidrs, ipam.add_ranges, "add")
 
-    def remove_blackouts(self, network: str, cidrs: Sequence[str]) -> list[str]:
+    def remove_blackouts(self, network: NetworkName, cidrs: Sequence[str]) -> list[str]:
         """Remove ranges, keeping the others; NotFound naming each range that is not there."""
 
         def remove(current: Blackouts, gone: Blackouts) -> Blackouts:
@@ -108,13 +111,21 @@ class IpamService:
         return self._change_blackouts(network, cidrs, remove, "remove")
 
     def allocate(
-        self, key: str, host: str, tenant: str, segment: str = tenancy.DEFAULT_SEGMENT
+        self,
+        key: AllocationKey,
+        host: HostName,
+        tenant: TenantName,
+        segment: SegmentName = tenancy.DEFAULT_SEGMENT,
     ) -> ipam.Allocation:
         """The allocation for ``key``: existing (idempotent) or new, lowest free address first."""
         return self.allocate_reporting(key, host, tenant, segment)[0]
 
     def allocate_reporting(
-        self, key: str, host: str, tenant: str, segment: str = tenancy.DEFAULT_SEGMENT
+        self,
+        key: AllocationKey,
+        host: HostName,
+        tenant: TenantName,
+        segment: SegmentName = tenancy.DEFAULT_SEGMENT,
     ) -> tuple[ipam.Allocation, bool]:
         """Like :meth:`allocate`, also saying whether this call created the allocation.
 
@@ -146,7 +157,8 @@ class IpamService:
             indices = view.host_indices(host)
             addresses: list[addressing.IPAddress] = []
             slots: list[str] = []
-            for network, tid in ten.ids.items():
+            for name, tid in ten.ids.items():
+                network = NetworkName(name)
                 if network not in indices:
                     continue
                 lay = view.layouts[network]
@@ -180,7 +192,7 @@ class IpamService:
 
         return txn.run(self._store, attempt, what=f"allocate {key!r}")
 
-    def release(self, key: str) -> ipam.Allocation:
+    def release(self, key: AllocationKey) -> ipam.Allocation:
         """Release an allocation by key; NotFound when there is none."""
 
         def attempt(w: txn.Writes) -> ipam.Allocation:
@@ -206,7 +218,7 @@ class IpamService:
 
     def _change_blackouts(
         self,
-        network: str,
+        network: NetworkName,
         cidrs: Sequence[str],
         change: Callable[[Blackouts, Blackouts], Blackouts],
         what: str,
@@ -245,7 +257,7 @@ class IpamService:
         if len(prefixes) > MAX_RANGE_GUARDS:
             prefixes = {keys.addr_network(lay.name)}
         # Keyed by address: one range's prefix may lie inside another's, and be read twice.
-        held: dict[addressing.IPAddress, tuple[addressing.IPNetwork, str]] = {}
+        held: dict[addressing.IPAddress, tuple[addressing.IPNetwork, AllocationKey]] = {}
         for prefix in sorted(prefixes):
             found = self._store.range(prefix)
             w.guard_range(prefix, found.revision)
@@ -254,7 +266,7 @@ class IpamService:
                 addr = addressing.encode(lay, host, tid, seg, ordinal)
                 inside = next((net for net in ranges if addr in net), None)
                 if inside is not None:
-                    held[addr] = (inside, kv.value.decode())
+                    held[addr] = (inside, AllocationKey(kv.value.decode()))
         if not held:
             return
         first = sorted(held, key=int)[:MAX_NAMED]
@@ -266,7 +278,7 @@ class IpamService:
             f"{'; '.join(named)}{more}; release {'it' if len(held) == 1 else 'them'} first"
         )
 
-    def _describe(self, key: str) -> str:
+    def _describe(self, key: AllocationKey) -> str:
         """``key 'k', host 'h1', tenant 't', segment 's'``: an allocation as the store has it."""
         kv = self._store.get(keys.alloc_key(key))
         if kv is None:  # released since the range was read; the retry will not see it either
@@ -276,7 +288,9 @@ class IpamService:
             f"key {key!r}, host {alloc.host!r}, tenant {alloc.tenant!r}, segment {alloc.segment!r}"
         )
 
-    def _same_request(self, kv: KeyValue, host: str, tenant: str, segment: str) -> ipam.Allocation:
+    def _same_request(
+        self, kv: KeyValue, host: HostName, tenant: TenantName, segment: SegmentName
+    ) -> ipam.Allocation:
         """The stored allocation ``kv`` if it is what was asked for; else KeyInUse."""
         alloc = ipam.Allocation.from_dict(txn.loads(kv))
         if (alloc.host, alloc.tenant, alloc.segment) != (host, tenant, segment):

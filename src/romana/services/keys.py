@@ -39,6 +39,8 @@ Numeric path parts are zero-padded so that key order is numeric order.
 
 from __future__ import annotations
 
+from romana.core.identifiers import AllocationKey, NetworkName, TenantName
+
 ROOT = "/romana/v1/"
 TOPOLOGY = ROOT + "topology"
 BLACKOUTS = ROOT + "blackouts/"
@@ -68,54 +70,54 @@ def n(value: int) -> str:
     return f"{value:010d}"
 
 
-def tenant(name: str) -> str:
+def tenant(name: TenantName) -> str:
     return TENANTS + name
 
 
-def tenant_id(network: str, tid: int) -> str:
+def tenant_id(network: NetworkName, tid: int) -> str:
     return f"{TENANT_IDS}{network}/{n(tid)}"
 
 
-def tenant_ids(network: str) -> str:
+def tenant_ids(network: NetworkName) -> str:
     return f"{TENANT_IDS}{network}/"
 
 
-def blackouts(network: str) -> str:
+def blackouts(network: NetworkName) -> str:
     return BLACKOUTS + network
 
 
-def alloc_key(key: str) -> str:
+def alloc_key(key: AllocationKey) -> str:
     return IPAM_KEYS + key
 
 
-def addr_slot(network: str, host: int, tenant_id_: int, segment: int) -> str:
+def addr_slot(network: NetworkName, host: int, tenant_id_: int, segment: int) -> str:
     """Prefix of every address key in one (network, host, tenant, segment) slot."""
     return f"{IPAM_ADDR}{network}/{n(host)}/{n(tenant_id_)}/{n(segment)}/"
 
 
-def addr(network: str, host: int, tenant_id_: int, segment: int, ordinal: int) -> str:
+def addr(network: NetworkName, host: int, tenant_id_: int, segment: int, ordinal: int) -> str:
     return addr_slot(network, host, tenant_id_, segment) + n(ordinal)
 
 
-def addr_network(network: str) -> str:
+def addr_network(network: NetworkName) -> str:
     return f"{IPAM_ADDR}{network}/"
 
 
-def addr_host(network: str, host: int) -> str:
+def addr_host(network: NetworkName, host: int) -> str:
     return f"{IPAM_ADDR}{network}/{n(host)}/"
 
 
-def parse_addr(key: str) -> tuple[str, int, int, int, int]:
+def parse_addr(key: str) -> tuple[NetworkName, int, int, int, int]:
     """(network, host, tenant id, segment id, ordinal) of an address key."""
     network, host, tid, seg, ordinal = key[len(IPAM_ADDR) :].split("/")
-    return network, int(host), int(tid), int(seg), int(ordinal)
+    return NetworkName(network), int(host), int(tid), int(seg), int(ordinal)
 
 
-def quota(tenant_: str) -> str:
+def quota(tenant_: TenantName) -> str:
     return QUOTA_TENANTS + tenant_
 
 
-def allocation_counters(tenant_: str) -> str:
+def allocation_counters(tenant_: TenantName) -> str:
     """The prefix of the tenant's allocation counters (``romana.services.quotas``)."""
     return f"{USAGE}{tenant_}/allocations/"
 
@@ -125,7 +127,7 @@ def policy(pid: str) -> str:
     return POLICIES + pid
 
 
-def tenant_policies(tenant: str) -> str:
+def tenant_policies(tenant: TenantName) -> str:
     """Prefix of every policy ``tenant`` owns (none of a global policy's keys starts so)."""
     return f"{POLICIES}{tenant}/"
 

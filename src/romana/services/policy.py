@@ -49,6 +49,7 @@ from romana.core.errors import (
     QuotaExceeded,
     Unsupported,
 )
+from romana.core.identifiers import TenantName
 from romana.core.policy import compile as policy_compile
 from romana.core.policy import ids
 from romana.core.policy import parse as policy_parse
@@ -147,18 +148,18 @@ def content_id(policy: Mapping[str, Any]) -> str:
     return digest.hexdigest()[:16]
 
 
-def tenants_of(policy: Mapping[str, Any]) -> set[str]:
+def tenants_of(policy: Mapping[str, Any]) -> set[TenantName]:
     """The tenants a policy is applied to, by name (v1 ``tenant``, v2 ``tenant_id``)."""
     names = set()
     for endpoint in policy.get("applied_to", []):
         for key in ("tenant", "tenant_id"):
             value = endpoint.get(key)
             if isinstance(value, str) and value:
-                names.add(value)
+                names.add(TenantName(value))
     return names
 
 
-def applies_only_to(policy: Mapping[str, Any], tenant: str) -> bool:
+def applies_only_to(policy: Mapping[str, Any], tenant: TenantName) -> bool:
     """True when every target of the policy is inside ``tenant``."""
     return all(
         any(e.get(k) == tenant for k in ("tenant", "tenant_id"))
@@ -166,9 +167,10 @@ def applies_only_to(policy: Mapping[str, Any], tenant: str) -> bool:
     )
 
 
-def owner_of(policy: Mapping[str, Any]) -> str | None:
+def owner_of(policy: Mapping[str, Any]) -> TenantName | None:
     """The tenant owning a stored policy, by its id (None: global)."""
-    return ids.split(str(policy.get("id", "")))[0]
+    owner = ids.split(str(policy.get("id", "")))[0]
+    return None if owner is None else TenantName(owner)
 
 
 class PolicyService:
@@ -185,7 +187,7 @@ class PolicyService:
         policies = self.parse(body)
 
         def attempt(w: txn.Writes) -> list[dict[str, Any]]:
-            added: collections.Counter[str] = collections.Counter()
+            added: collections.Counter[TenantName] = collections.Counter()
             for policy in policies:
                 key = keys.policy(policy["id"])
                 kv = self._store.get(key)
@@ -209,7 +211,7 @@ class PolicyService:
 
         return txn.run(self._store, attempt, what="add policies")
 
-    def _within_quota(self, w: txn.Writes, tenant: str, wanted: int) -> None:
+    def _within_quota(self, w: txn.Writes, tenant: TenantName, wanted: int) -> None:
         """Refuse ``wanted`` more policies of ``tenant`` past its quota; guard the count read,
         so a concurrent add that changes it makes this attempt start over."""
         limit = self._quotas.limits(tenant).policies
@@ -248,7 +250,7 @@ class PolicyService:
 
         return txn.run(self._store, attempt, what=f"put policy {pid!r}")
 
-    def resolve(self, ref: str, *, tenant: str | None = None) -> str:
+    def resolve(self, ref: str, *, tenant: TenantName | None = None) -> str:
         """The id ``ref`` stands for: an id stands for itself; a bare name for ``tenant``'s
         policy of that name, else the global one; without a tenant, for the global policy of
         that name, else the one tenant-owned policy of that name. Unknown names come back

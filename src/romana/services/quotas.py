@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from romana.core.errors import Issues, NotFound, QuotaExceeded
+from romana.core.identifiers import AllocationKey, TenantName
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, txn
 
@@ -99,16 +100,16 @@ class QuotaService:
         kv = (read or self._store.get)(keys.QUOTA_DEFAULTS)
         return BUILTIN.with_(txn.loads(kv)) if kv else BUILTIN
 
-    def override(self, tenant: str, read: Reader | None = None) -> dict[str, int]:
+    def override(self, tenant: TenantName, read: Reader | None = None) -> dict[str, int]:
         """The quotas set for ``tenant`` alone (only those it overrides)."""
         kv = (read or self._store.get)(keys.quota(tenant))
         return dict(txn.loads(kv)) if kv else {}
 
-    def limits(self, tenant: str) -> Limits:
+    def limits(self, tenant: TenantName) -> Limits:
         """The limits in force for ``tenant``: its overrides, else the defaults."""
         return self.defaults().with_(self.override(tenant))
 
-    def guarded_limits(self, w: txn.Writes, tenant: str, read: Reader) -> Limits:
+    def guarded_limits(self, w: txn.Writes, tenant: TenantName, read: Reader) -> Limits:
         """:meth:`limits` read through ``read`` (a cache, perhaps) with both keys guarded, so a
         transaction that trusted a stale cache does not commit."""
         defaults, override = read(keys.QUOTA_DEFAULTS), read(keys.quota(tenant))
@@ -144,7 +145,7 @@ class QuotaService:
 
         return txn.run(self._store, attempt, what="set quota defaults")
 
-    def set_override(self, tenant: str, changes: Mapping[str, object]) -> dict[str, Any]:
+    def set_override(self, tenant: TenantName, changes: Mapping[str, object]) -> dict[str, Any]:
         """Override some quotas of ``tenant`` (None: back to the default); its quota report."""
         checked = check_changes(changes, nullable=True)
 
@@ -164,7 +165,7 @@ class QuotaService:
 
     # -- usage -----------------------------------------------------------------------------
 
-    def usage(self, tenant: str) -> dict[str, int]:
+    def usage(self, tenant: TenantName) -> dict[str, int]:
         """What ``tenant`` holds now, per quota; NotFound for an unknown tenant."""
         tkv = self._store.get(keys.tenant(tenant))
         if tkv is None:
@@ -182,7 +183,7 @@ class QuotaService:
             "segments": len(txn.loads(tkv).get("segments") or {}),
         }
 
-    def report(self, tenant: str) -> dict[str, Any]:
+    def report(self, tenant: TenantName) -> dict[str, Any]:
         """``{tenant, limits, override, usage}``: what ``GET /v1/tenants/{name}/quota`` shows."""
         used = self.usage(tenant)
         return {
@@ -192,7 +193,9 @@ class QuotaService:
             "usage": used,
         }
 
-    def take_allocation(self, w: txn.Writes, tenant: str, key: str, limit: int) -> None:
+    def take_allocation(
+        self, w: txn.Writes, tenant: TenantName, key: AllocationKey, limit: int
+    ) -> None:
         """Count allocation ``key`` of ``tenant`` in ``w``; QuotaExceeded past ``limit``."""
         prefix = keys.allocation_counters(tenant)
         found = self._store.range(prefix)
@@ -213,7 +216,7 @@ class QuotaService:
             w.guard(mine, next((kv for kv in found.items if kv.key == mine), None))
         w.ops.append(Put(mine, txn.dumps(values.get(mine, 0) + 1)))
 
-    def give_back_allocation(self, w: txn.Writes, tenant: str, key: str) -> None:
+    def give_back_allocation(self, w: txn.Writes, tenant: TenantName, key: AllocationKey) -> None:
         """Count the release of allocation ``key`` of ``tenant`` in ``w``."""
         prefix = keys.allocation_counters(tenant)
         found = self._store.range(prefix)
@@ -227,23 +230,23 @@ class QuotaService:
         w.guard(mine, kv)
         w.ops.append(Put(mine, txn.dumps((int(txn.loads(kv)) if kv else 0) - 1)))
 
-    def forget(self, tenant: str) -> list[Delete]:
+    def forget(self, tenant: TenantName) -> list[Delete]:
         """The deletes of every counter of ``tenant`` (with the tenant's own removal)."""
         found = self._store.range(keys.allocation_counters(tenant))
         return [Delete(kv.key) for kv in found.items]
 
-    def _count_allocations(self, tenant: str) -> tuple[int, int]:
+    def _count_allocations(self, tenant: TenantName) -> tuple[int, int]:
         found = self._store.range(keys.IPAM_KEYS)
         count = sum(1 for raw in txn.loads_all(found.items) if raw.get("tenant") == tenant)
         return count, found.revision
 
 
-def counter(prefix: str, key: str) -> str:
+def counter(prefix: str, key: AllocationKey) -> str:
     """The counter allocation ``key`` is counted in: the same for its allocation and release."""
     return f"{prefix}{zlib.crc32(key.encode()) % COUNTERS}"
 
 
-def refuse_over(tenant: str, quota: str, limit: int, usage: int, wanted: int = 1) -> None:
+def refuse_over(tenant: TenantName, quota: str, limit: int, usage: int, wanted: int = 1) -> None:
     """QuotaExceeded when ``usage + wanted`` is more than ``limit``."""
     if usage + wanted > limit:
         raise QuotaExceeded(tenant, quota, limit, usage, wanted=wanted)

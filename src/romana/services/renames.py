@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from romana.core.identifiers import AllocationKey, NetworkName
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.core.topology.change import Change, Held
 from romana.services import keys, txn
@@ -101,8 +102,8 @@ def read(store: Store, w: txn.Writes, networks: Iterable[str]) -> Stored:
     slots: dict[str, tuple[KeyValue, ...]] = {}
     tenant_ids: dict[str, tuple[KeyValue, ...]] = {}
     for name in networks:
-        slots[name] = _range(store, w, keys.addr_network(name))
-        tenant_ids[name] = _range(store, w, keys.tenant_ids(name))
+        slots[name] = _range(store, w, keys.addr_network(NetworkName(name)))
+        tenant_ids[name] = _range(store, w, keys.tenant_ids(NetworkName(name)))
     return Stored(slots, tenant_ids, _range(store, w, keys.TENANTS))
 
 
@@ -116,10 +117,10 @@ def move(store: Store, w: txn.Writes, change: Change, stored: Stored) -> Moved:
         return Moved()
     puts: dict[str, bytes] = {}
     deletes: set[str] = set()
-    allocations: set[str] = set()
+    allocations: set[AllocationKey] = set()
     moved_slots = moved_ids = 0
 
-    def blackouts(network: str) -> KeyValue | None:
+    def blackouts(network: NetworkName) -> KeyValue | None:
         kv = store.get(keys.blackouts(network))
         w.guard(keys.blackouts(network), kv)
         return kv
@@ -128,7 +129,7 @@ def move(store: Store, w: txn.Writes, change: Change, stored: Stored) -> Moved:
         for kv in stored.slots.get(old, ()):
             deletes.add(kv.key)
             puts[keys.addr_network(new) + kv.key[len(keys.addr_network(old)) :]] = kv.value
-            allocations.add(kv.value.decode())
+            allocations.add(AllocationKey(kv.value.decode()))
             moved_slots += 1
         for kv in stored.tenant_ids.get(old, ()):
             deletes.add(kv.key)
@@ -152,7 +153,7 @@ def move(store: Store, w: txn.Writes, change: Change, stored: Stored) -> Moved:
     return Moved(moved_slots, records, moved_ids, tenants)
 
 
-def _renamer(renames: Mapping[str, str]) -> Callable[[str], str]:
+def _renamer(renames: Mapping[NetworkName, NetworkName]) -> Callable[[str], str]:
     prefixes = [(keys.addr_network(o), keys.addr_network(n)) for o, n in renames.items()]
 
     def rename(key: str) -> str:
@@ -168,7 +169,7 @@ def _rewrite_allocations(
     store: Store,
     w: txn.Writes,
     puts: dict[str, bytes],
-    names: set[str],
+    names: set[AllocationKey],
     rename: Callable[[str], str],
 ) -> int:
     count = 0
@@ -188,15 +189,15 @@ def _rewrite_tenants(
     w: txn.Writes,
     puts: dict[str, bytes],
     tenants: Iterable[KeyValue],
-    renames: Mapping[str, str],
-    dropped: frozenset[str],
+    renames: Mapping[NetworkName, NetworkName],
+    dropped: frozenset[NetworkName],
 ) -> int:
     gone = dropped | renames.keys()
     count = 0
     for kv in tenants:
         record: dict[str, Any] = json.loads(kv.value)
-        ids: dict[str, int] = record.get("ids", {})
-        requested: list[str] = record.get("requested_networks", [])
+        ids: dict[NetworkName, int] = record.get("ids", {})
+        requested: list[NetworkName] = record.get("requested_networks", [])
         if not gone & (ids.keys() | set(requested)):
             continue
         # Names are mapped all at once, so a swap (a→b, b→a) cannot collide.

@@ -26,7 +26,8 @@ from dataclasses import replace
 
 from romana.core import names, tenancy
 from romana.core.errors import AlreadyExists, Conflict, Issues, NotFound
-from romana.core.policy import kubernetes
+from romana.core.identifiers import NetworkName, SegmentName, TenantName
+from romana.core.kubernetes import translation
 from romana.core.store import Delete, Put, Store
 from romana.services import keys, policy, quotas, txn
 from romana.services.topology import TopologyService
@@ -41,7 +42,7 @@ class TenantService:
         self._topology = topology
         self._quotas = quotas.QuotaService(store)
 
-    def get(self, name: str) -> tenancy.Tenant:
+    def get(self, name: TenantName) -> tenancy.Tenant:
         kv = self._store.get(keys.tenant(name))
         if kv is None:
             raise NotFound(f"tenant {name!r} does not exist")
@@ -55,9 +56,9 @@ class TenantService:
 
     def create(
         self,
-        name: str,
+        name: TenantName,
         external_id: str = "",
-        networks: Sequence[str] = (),
+        networks: Sequence[NetworkName] = (),
         isolation: tenancy.Isolation = tenancy.ROMANA,
     ) -> tenancy.Tenant:
         issues = Issues()
@@ -97,8 +98,8 @@ class TenantService:
             w.guard_range(keys.TENANTS, stored.revision)
             w.guard(keys.TOPOLOGY, view.kv)
             for net, tid in ids.items():
-                w.guard(keys.tenant_id(net, tid), None)
-                w.ops.append(Put(keys.tenant_id(net, tid), name.encode()))
+                w.guard(keys.tenant_id(NetworkName(net), tid), None)
+                w.ops.append(Put(keys.tenant_id(NetworkName(net), tid), name.encode()))
             w.ops.append(Put(keys.tenant(name), txn.dumps(tenant.to_dict())))
             # Counted from here on; a counter a deleted namesake left must not carry over.
             counters = keys.allocation_counters(name)
@@ -110,7 +111,7 @@ class TenantService:
 
         return txn.run(self._store, attempt, what=f"create tenant {name!r}")
 
-    def ensure(self, name: str) -> tenancy.Tenant:
+    def ensure(self, name: TenantName) -> tenancy.Tenant:
         """The tenant, created with automatic networks when it does not exist yet."""
         try:
             return self.get(name)
@@ -124,7 +125,7 @@ class TenantService:
                 except NotFound:
                     raise exists from None
 
-    def delete(self, name: str) -> tenancy.Tenant:
+    def delete(self, name: TenantName) -> tenancy.Tenant:
         """Delete a tenant holding no addresses, and its tenant users with it."""
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
@@ -142,7 +143,7 @@ class TenantService:
                 Delete(kv.key) for kv in self._store.range(keys.allocation_counters(name)).items
             ]
             for net, tid in tenant.ids.items():
-                w.ops.append(Delete(keys.tenant_id(net, tid)))
+                w.ops.append(Delete(keys.tenant_id(NetworkName(net), tid)))
             for user in self._store.range(keys.USERS).items:
                 record = txn.loads(user)
                 if record.get("role") == "tenant" and record.get("tenant") == name:
@@ -152,7 +153,7 @@ class TenantService:
 
         return txn.run(self._store, attempt, what=f"delete tenant {name!r}")
 
-    def set_isolation(self, name: str, isolation: tenancy.Isolation) -> tenancy.Tenant:
+    def set_isolation(self, name: TenantName, isolation: tenancy.Isolation) -> tenancy.Tenant:
         """Change the tenant's isolation; callers check that an admin asked."""
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
@@ -178,7 +179,7 @@ class TenantService:
         return self._each_without("isolation", self._record_isolation)
 
     def _each_without(
-        self, field: str, fix: Callable[[str], tenancy.Tenant | None]
+        self, field: str, fix: Callable[[TenantName], tenancy.Tenant | None]
     ) -> list[tenancy.Tenant]:
         """``fix`` (by name) for every tenant whose stored record lacks ``field``: records an
         earlier release wrote. The tenants it changed."""
@@ -186,13 +187,13 @@ class TenantService:
         for kv in self._store.range(keys.TENANTS).items:
             raw = txn.loads(kv)
             if not raw.get(field):
-                found = fix(str(raw["name"]))
+                found = fix(TenantName(str(raw["name"])))
                 if found is not None:
                     changed.append(found)
         return changed
 
-    def _record_isolation(self, name: str) -> tenancy.Tenant | None:
-        marker_key = keys.policy(kubernetes.PREFIX + name)
+    def _record_isolation(self, name: TenantName) -> tenancy.Tenant | None:
+        marker_key = keys.policy(translation.PREFIX + name)
 
         def attempt(w: txn.Writes) -> tenancy.Tenant | None:
             kv = self._store.get(keys.tenant(name))
@@ -202,8 +203,8 @@ class TenantService:
             w.guard(kv.key, kv)
             w.guard(marker_key, marker)
             isolation = UPGRADED
-            if marker is not None and kubernetes.legacy_marker(txn.loads(marker)) == name:
-                isolation = kubernetes.ISOLATION
+            if marker is not None and translation.legacy_marker(txn.loads(marker)) == name:
+                isolation = translation.ISOLATION
                 # Agents notice policy changes by the policy generation key.
                 w.ops += [Delete(marker_key), Put(policy.GENERATION, b"{}")]
             updated = replace(tenancy.Tenant.from_dict(txn.loads(kv)), isolation=isolation)
@@ -218,7 +219,7 @@ class TenantService:
         changed."""
         return self._each_without("uid", self._record_uid)
 
-    def _record_uid(self, name: str) -> tenancy.Tenant | None:
+    def _record_uid(self, name: TenantName) -> tenancy.Tenant | None:
         def attempt(w: txn.Writes) -> tenancy.Tenant | None:
             kv = self._store.get(keys.tenant(name))
             if kv is None or txn.loads(kv).get("uid"):
@@ -235,7 +236,7 @@ class TenantService:
 
         return txn.run(self._store, attempt, what=f"record the uid of tenant {name!r}")
 
-    def add_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
+    def add_segment(self, tenant_name: TenantName, segment: SegmentName) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:
             kv = self._store.get(keys.tenant(tenant_name))
             if kv is None:
@@ -253,7 +254,7 @@ class TenantService:
 
         return txn.run(self._store, attempt, what=f"add segment {segment!r}")
 
-    def ensure_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
+    def ensure_segment(self, tenant_name: TenantName, segment: SegmentName) -> tenancy.Tenant:
         tenant = self.get(tenant_name)
         if segment in tenant.segments:
             return tenant
@@ -266,7 +267,7 @@ class TenantService:
                 return tenant
             raise
 
-    def remove_segment(self, tenant_name: str, segment: str) -> tenancy.Tenant:
+    def remove_segment(self, tenant_name: TenantName, segment: SegmentName) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:
             kv = self._store.get(keys.tenant(tenant_name))
             if kv is None:
@@ -288,7 +289,7 @@ class TenantService:
     def _count_addresses(self, tenant: tenancy.Tenant, segment_id: int | None) -> int:
         count = 0
         for net, tid in tenant.ids.items():
-            for kv in self._store.range(keys.addr_network(net)).items:
+            for kv in self._store.range(keys.addr_network(NetworkName(net))).items:
                 _, _, t, s, _ = keys.parse_addr(kv.key)
                 if t == tid and (segment_id is None or s == segment_id):
                     count += 1

@@ -21,6 +21,7 @@ from typing import Any
 
 from romana.core import addressing, tenancy, topology
 from romana.core.errors import InvalidInput
+from romana.core.identifiers import HostName, NetworkName
 from romana.core.store import KeyValue, Put, Store
 from romana.core.topology import change
 from romana.services import keys, renames, txn
@@ -49,7 +50,7 @@ class TopologyView:
             if self.topology.tree_of(n.name) is not None
         )
 
-    def host_indices(self, host: str) -> dict[str, int]:
+    def host_indices(self, host: HostName) -> dict[str, int]:
         """Network name → the host's index; NotFound for an unknown host."""
         found = self._indices.get(host)
         if found is None:
@@ -139,10 +140,10 @@ class TopologyService:
         view = self.view()
         return [self._host_dict(view, h.name) for h in view.topology.hosts]
 
-    def get_host(self, name: str) -> dict[str, Any]:
+    def get_host(self, name: HostName) -> dict[str, Any]:
         return self._host_dict(self.view(), name)
 
-    def route_plan(self, name: str, aggregate: bool = True) -> dict[str, Any]:
+    def route_plan(self, name: HostName, aggregate: bool = True) -> dict[str, Any]:
         from romana.core import routeplan
 
         plan = routeplan.route_plan(self.view().topology, name, aggregate=aggregate)
@@ -192,7 +193,7 @@ class TopologyService:
 
     def add_host(
         self,
-        name: str,
+        name: HostName,
         ip: str,
         labels: Mapping[str, str] | None = None,
         ip6: str | None = None,
@@ -202,14 +203,14 @@ class TopologyService:
 
         def attempt(w: txn.Writes) -> dict[str, Any]:
             view = self.view()
-            reserved = {n: self._used_indices(n) for n in view.layouts}
+            reserved = {n: self._used_indices(lay.name) for n, lay in view.layouts.items()}
             updated, _ = topology.place_host(view.topology, spec, reserved)
             self._write(w, view, updated)
             return self._host_dict(TopologyView(None, updated), name)
 
         return txn.run(self._store, attempt, what=f"add host {name!r}")
 
-    def update_labels(self, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    def update_labels(self, name: HostName, labels: Mapping[str, str]) -> dict[str, Any]:
         def attempt(w: txn.Writes) -> dict[str, Any]:
             view = self.view()
             updated = topology.update_labels(view.topology, name, dict(labels))
@@ -218,7 +219,7 @@ class TopologyService:
 
         return txn.run(self._store, attempt, what=f"label host {name!r}")
 
-    def remove_host(self, name: str) -> dict[str, Any]:
+    def remove_host(self, name: HostName) -> dict[str, Any]:
         def attempt(w: txn.Writes) -> dict[str, Any]:
             view = self.view()
             before = self._host_dict(view, name)
@@ -233,12 +234,12 @@ class TopologyService:
         w.guard(keys.TOPOLOGY, view.kv)
         w.ops.append(Put(keys.TOPOLOGY, txn.dumps(topology.to_document(updated))))
 
-    def _used_indices(self, network: str) -> frozenset[int]:
+    def _used_indices(self, network: NetworkName) -> frozenset[int]:
         return frozenset(
             keys.parse_addr(kv.key)[1] for kv in self._store.range(keys.addr_network(network)).items
         )
 
-    def _host_dict(self, view: TopologyView, name: str) -> dict[str, Any]:
+    def _host_dict(self, view: TopologyView, name: HostName) -> dict[str, Any]:
         host = view.topology.host(name)
         place = topology.model.placement(view.topology, name)
         return {

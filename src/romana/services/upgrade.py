@@ -37,9 +37,11 @@ import logging
 from typing import Any
 
 from romana.core.errors import InvalidInput, RomanaError
-from romana.core.policy import ids, kubernetes, parse
+from romana.core.kubernetes import record as kube_record
+from romana.core.kubernetes import translation
+from romana.core.policy import ids, parse
 from romana.core.store import Delete, Put, Store
-from romana.services import keys, kubestore, kubesync, txn
+from romana.services import keys, kubesync, txn
 from romana.services import policy as policy_service
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
@@ -74,20 +76,20 @@ def run(store: Store) -> list[str]:
 
 def _retranslate(port: kubesync.ServicesRomanad) -> list[str]:
     stored = port.kube_objects()
-    if not any(stored.get(field) for field in kubestore.KINDS):
+    if not any(stored.get(field) for field in kube_record.KINDS):
         return []
     try:
-        derived = kubestore.Derived.of(stored)
-        namespaces, pods, policies = kubestore.parse(stored)
+        derived = kube_record.Derived.of(stored)
+        namespaces, pods, policies = kube_record.parse(stored)
     except RomanaError as exc:
         log.warning("the stored Kubernetes objects cannot be read (%s): not rewritten", exc)
         return []
     label = derived.segment_label if derived is not None else ""
-    settings = kubernetes.Settings(segment_label=label or kubernetes.SEGMENT_LABEL)
-    translation = kubernetes.translate(policies, namespaces, pods, settings)
+    settings = translation.Settings(segment_label=label or translation.SEGMENT_LABEL)
+    translated = translation.translate(policies, namespaces, pods, settings)
     current = port.policies()
     changed = []
-    for policy in translation.policies:
+    for policy in translated.policies:
         pid = ids.policy_id(policy)
         # An earlier release named its policies by their bare names, and their targets
         # named no tenant, so such a policy is global there and its tenant's here.

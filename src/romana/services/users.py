@@ -27,6 +27,7 @@ from typing import Any
 
 from romana.core import names
 from romana.core.errors import Issues, Unauthorized
+from romana.core.identifiers import HostName, TenantName
 from romana.services import signing
 from romana.services.authz import Role
 
@@ -42,14 +43,14 @@ _SCRYPT = {"n": 1 << 14, "r": 8, "p": 1}
 class User:
     username: str
     role: Role
-    tenant: str | None
+    tenant: TenantName | None
     uid: str
     generation: int = 0
     """Tokens minted at another generation are revoked."""
     tenant_uid: str | None = None
     """The uid of the tenant a tenant user belongs to; None for other roles (and for a tenant
     user of an earlier release whose tenant was gone at upgrade: its tokens are refused)."""
-    host: str | None = None
+    host: HostName | None = None
     """The one host an agent user is bound to; None for other roles (and for an agent user
     of an earlier release: its tokens are refused)."""
 
@@ -69,11 +70,11 @@ def from_record(raw: dict[str, Any]) -> User:
     return User(
         str(raw["username"]),
         Role(raw["role"]),
-        None if tenant is None else str(tenant),
+        None if tenant is None else TenantName(str(tenant)),
         str(raw["uid"]),
         int(raw.get("generation", 0)),
         None if tenant_uid is None else str(tenant_uid),
-        None if host is None else str(host),
+        None if host is None else HostName(str(host)),
     )
 
 

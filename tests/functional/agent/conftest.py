@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agentlab import AgentCluster, cluster
 
+from romana.lab import Cluster, cluster, topologies
 from support import env
 
 TENANTS = ("t1", "t2")
@@ -26,13 +26,13 @@ SEGMENTS = ("default", "blue")
 @pytest.fixture(scope="session", params=["nftables", "iptables"])
 def agents(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AgentCluster]:
+) -> Iterator[Cluster]:
     env.need_root()
     for binary in ("ip", "nft", "iptables-restore", "ipset", "ping"):
         env.need_binary(binary)
     firewall = str(request.param)
     workdir: Path = tmp_path_factory.mktemp(f"agents-{firewall}")
-    with cluster(workdir, firewall) as made:
+    with cluster(workdir, firewall, topology=topologies.pods()) as made:
         try:
             for tenant in TENANTS:
                 made.api.create_tenant(tenant)

@@ -10,22 +10,22 @@ import concurrent.futures
 import time
 from collections.abc import Callable
 
-from agentlab import AgentCluster, Endpoint
+from romana.lab import Cluster, Endpoint
 
 PROBE_TIMEOUT = 0.5
 CONVERGE = 1.0  # a policy change must be enforced within this many seconds
 
 
-def tcp(agents: AgentCluster, src: Endpoint, dst: Endpoint, timeout: float = PROBE_TIMEOUT) -> bool:
+def tcp(agents: Cluster, src: Endpoint, dst: Endpoint, timeout: float = PROBE_TIMEOUT) -> bool:
     return agents.lab.tcp_probe(src.workload, dst.address, dst.port, timeout=timeout)
 
 
-def icmp(agents: AgentCluster, src: Endpoint, dst: Endpoint) -> bool:
+def icmp(agents: Cluster, src: Endpoint, dst: Endpoint) -> bool:
     return agents.lab.ping(src.workload, dst.address, deadline=1)
 
 
 def matrix(
-    agents: AgentCluster, probe: Callable[[AgentCluster, Endpoint, Endpoint], bool]
+    agents: Cluster, probe: Callable[[Cluster, Endpoint, Endpoint], bool]
 ) -> dict[tuple[str, str], bool]:
     pairs = [(s, d) for s in agents.endpoints for d in agents.endpoints if s is not d]
     with concurrent.futures.ThreadPoolExecutor(48) as pool:
@@ -33,7 +33,7 @@ def matrix(
         return {(s.address, d.address): ok for (s, d), ok in zip(pairs, results, strict=True)}
 
 
-def expected_isolation(agents: AgentCluster) -> dict[tuple[str, str], bool]:
+def expected_isolation(agents: Cluster) -> dict[tuple[str, str], bool]:
     """Romana isolation with no policy: same tenant and same segment only."""
     return {
         (s.address, d.address): (s.tenant, s.segment) == (d.tenant, d.segment)
@@ -43,7 +43,7 @@ def expected_isolation(agents: AgentCluster) -> dict[tuple[str, str], bool]:
     }
 
 
-def pick(agents: AgentCluster, host: int, tenant: str, segment: str) -> Endpoint:
+def pick(agents: Cluster, host: int, tenant: str, segment: str) -> Endpoint:
     name = agents.hosts[host].name
     return next(
         e
@@ -52,12 +52,12 @@ def pick(agents: AgentCluster, host: int, tenant: str, segment: str) -> Endpoint
     )
 
 
-def group(agents: AgentCluster, tenant: str, segment: str) -> list[Endpoint]:
+def group(agents: Cluster, tenant: str, segment: str) -> list[Endpoint]:
     return [e for e in agents.endpoints if e.tenant == tenant and e.segment == segment]
 
 
 def converge(
-    agents: AgentCluster, pairs: list[tuple[Endpoint, Endpoint]], allowed: bool, limit: float
+    agents: Cluster, pairs: list[tuple[Endpoint, Endpoint]], allowed: bool, limit: float
 ) -> dict[str, float | None]:
     """Per pair, the seconds until TCP first gave ``allowed`` (when that probe started).
 

@@ -7,19 +7,21 @@ ours, and must survive every reconcile unchanged.
 
 from __future__ import annotations
 
-from agentlab import AgentCluster
+import pytest
 
 from romana.core import hostplan
-from support.netns import Host
+from romana.lab import Cluster, Host
 from support.wait import eventually
 
+pytestmark = pytest.mark.root
 
-def sh(agents: AgentCluster, host: Host, *argv: str) -> str:
+
+def sh(agents: Cluster, host: Host, *argv: str) -> str:
     return agents.lab.run(host, list(argv)).stdout
 
 
 def test_route_endpoint_route_and_firewall_deleted_by_hand_are_restored(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     h1 = agents.hosts[0]
     agent = agents.agent(h1)
@@ -61,7 +63,7 @@ def test_route_endpoint_route_and_firewall_deleted_by_hand_are_restored(
     assert agent.metric("romana_agent_drift_repairs_total") >= repairs_before + 3
 
 
-def test_routes_links_and_tables_that_are_not_ours_are_left_alone(agents: AgentCluster) -> None:
+def test_routes_links_and_tables_that_are_not_ours_are_left_alone(agents: Cluster) -> None:
     h2 = agents.hosts[1]
     agent = agents.agent(h2)
     sh(agents, h2, "ip", "link", "add", "testbr0", "type", "bridge")

@@ -10,31 +10,32 @@ import time
 from typing import Any
 
 import pytest
-from agentlab import Agent, AgentCluster
 
 from romana.core import errors, hostplan
 from romana.integrations.cni import pending
-from support.netns import Host
+from romana.lab import Agent, Cluster, Host
 from support.wait import eventually
 
+pytestmark = pytest.mark.root
 
-def veths(agents: AgentCluster, host: Host) -> set[str]:
+
+def veths(agents: Cluster, host: Host) -> set[str]:
     out = agents.lab.run(host, ["ip", "-o", "link", "show", "type", "veth"]).stdout
     return {line.split()[1].split("@")[0] for line in out.splitlines()}
 
 
-def allocations(agents: AgentCluster, host: Host) -> set[str]:
+def allocations(agents: Cluster, host: Host) -> set[str]:
     return {a["key"] for a in agents.api.list_allocations(host=host.name)}
 
 
-def firewall(agents: AgentCluster, host: Host) -> str:
+def firewall(agents: Cluster, host: Host) -> str:
     if agents.firewall == "nftables":
         return agents.lab.run(host, ["nft", "list", "table", "inet", "romana"]).stdout
     saved = agents.lab.run(host, ["iptables-save", "-t", "filter"]).stdout
     return "\n".join(line for line in saved.splitlines() if not line.startswith("#"))
 
 
-def body(agents: AgentCluster, host: Host, **changes: Any) -> dict[str, Any]:
+def body(agents: Cluster, host: Host, **changes: Any) -> dict[str, Any]:
     workload = agents.lab.add_workload(host, f"w{len(agents.lab.workloads)}")
     base = {
         "container_id": f"c-bad-{len(agents.lab.workloads)}",
@@ -63,7 +64,7 @@ BAD = [
 
 @pytest.mark.parametrize(("changes", "status", "field"), BAD)
 def test_bad_add_is_refused_naming_the_field_and_changes_nothing(
-    agents: AgentCluster, changes: dict[str, Any], status: int, field: str
+    agents: Cluster, changes: dict[str, Any], status: int, field: str
 ) -> None:
     h1 = agents.hosts[0]
     agent = agents.agent(h1)
@@ -80,7 +81,7 @@ def test_bad_add_is_refused_naming_the_field_and_changes_nothing(
 
 
 def test_add_into_a_namespace_whose_interface_exists_is_a_conflict_and_leaves_no_trace(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     h1 = agents.hosts[0]
     agent = agents.agent(h1)
@@ -105,7 +106,7 @@ def test_add_into_a_namespace_whose_interface_exists_is_a_conflict_and_leaves_no
     assert agent.api.get_endpoint(existing.container_id, "eth0")["problems"] == []
 
 
-def test_a_policy_the_backend_cannot_express_is_refused_when_posted(agents: AgentCluster) -> None:
+def test_a_policy_the_backend_cannot_express_is_refused_when_posted(agents: Cluster) -> None:
     # romanad refuses it with the compiler's reason, so no agent ever has to leave it out
     # (the agent's own refusal of such a stored policy: tests/agent/test_agent_desired.py).
     before = {h.name: firewall(agents, h) for h in agents.hosts}
@@ -128,7 +129,7 @@ def test_a_policy_the_backend_cannot_express_is_refused_when_posted(agents: Agen
         assert firewall(agents, host) == before[host.name]
 
 
-def test_check_reports_what_is_missing(agents: AgentCluster) -> None:
+def test_check_reports_what_is_missing(agents: Cluster) -> None:
     h3 = agents.hosts[2]
     agent = agents.agent(h3)
     ep = agents.add_endpoint(h3, "checked", "t2", "blue", listen=False)
@@ -143,7 +144,7 @@ def test_check_reports_what_is_missing(agents: AgentCluster) -> None:
         agent.api.delete_endpoint(ep.container_id, "eth0")
 
 
-def test_del_works_with_the_namespace_gone_and_is_idempotent(agents: AgentCluster) -> None:
+def test_del_works_with_the_namespace_gone_and_is_idempotent(agents: Cluster) -> None:
     h2 = agents.hosts[1]
     agent = agents.agent(h2)
     ep = agents.add_endpoint(h2, "short-lived", "t2", "default", listen=False)
@@ -158,7 +159,7 @@ def test_del_works_with_the_namespace_gone_and_is_idempotent(agents: AgentCluste
     assert agent.api.delete_endpoint("c-never-added", "eth1") is False
 
 
-def test_gc_releases_only_stale_endpoints_of_its_network(agents: AgentCluster) -> None:
+def test_gc_releases_only_stale_endpoints_of_its_network(agents: Cluster) -> None:
     h1 = agents.hosts[0]
     agent = agents.agent(h1)
     stale = agents.add_endpoint(h1, "stale", "t1", "blue", listen=False)
@@ -177,7 +178,7 @@ def test_gc_releases_only_stale_endpoints_of_its_network(agents: AgentCluster) -
     agent.api.delete_endpoint(young.container_id, "eth0")
 
 
-def test_release_left_pending_by_the_plugin_is_finished_at_start(agents: AgentCluster) -> None:
+def test_release_left_pending_by_the_plugin_is_finished_at_start(agents: Cluster) -> None:
     h3 = agents.hosts[2]
     agent = agents.agent(h3)
     ep = agents.add_endpoint(h3, "orphan", "t1", "default", listen=False)
@@ -203,7 +204,7 @@ def wait_status(agent: Agent, ready: bool, within: float = 15.0) -> str:
 
 
 def test_romanad_down_means_not_ready_and_releases_are_owed_until_it_returns(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     h2 = agents.hosts[1]
     agent = agents.agent(h2)

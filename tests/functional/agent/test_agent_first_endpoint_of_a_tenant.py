@@ -17,10 +17,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from agentlab import AgentCluster, Endpoint
 
-from romana.client import types
 from romana.core.errors import Conflict
+from romana.lab import Cluster, Endpoint
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -33,8 +32,8 @@ POLICY = {
 
 
 @pytest.fixture
-def tenant(agents: AgentCluster) -> Iterator[list[Endpoint]]:
-    isolation = types.Isolation(mode="kubernetes", segments="isolated")
+def tenant(agents: Cluster) -> Iterator[list[Endpoint]]:
+    isolation = {"mode": "kubernetes", "segments": "isolated"}
     agents.api.create_tenant(TENANT, isolation=isolation)
     (stored,) = agents.api.add_policies(POLICY)
     made: list[Endpoint] = []
@@ -54,7 +53,7 @@ def tenant(agents: AgentCluster) -> Iterator[list[Endpoint]]:
                 time.sleep(0.1)
 
 
-def _carries(agents: AgentCluster, host: str) -> bool:
+def _carries(agents: Cluster, host: str) -> bool:
     view = agents.api.host_view(host)
     return TENANT in view["policy_tenants"] or any(
         TENANT in json.dumps(p) for p in view["policies"]
@@ -62,7 +61,7 @@ def _carries(agents: AgentCluster, host: str) -> bool:
 
 
 def test_a_new_tenants_endpoint_is_isolated_from_its_first_packet(
-    agents: AgentCluster, tenant: list[Endpoint]
+    agents: Cluster, tenant: list[Endpoint]
 ) -> None:
     h1, h2, h3 = agents.hosts
     outsider = next(e for e in agents.endpoints if e.host is h2 and e.tenant == "t1")

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agentlab import AgentCluster, Endpoint, cluster
 
+from romana.lab import Cluster, Endpoint, Host, cluster
 from support import env
-from support.netns import Host
+
+pytestmark = pytest.mark.root
 
 TENANTS = ("t1", "t2")
 TOPOLOGY: dict[str, Any] = {
@@ -44,7 +45,7 @@ TOPOLOGY: dict[str, Any] = {
 }  # fmt: skip
 
 
-def dual_stack_endpoint(made: AgentCluster, host_index: int, tenant: str) -> Endpoint:
+def dual_stack_endpoint(made: Cluster, host_index: int, tenant: str) -> Endpoint:
     """An endpoint added through the agent, probed at its IPv6 address."""
     host = made.hosts[host_index]
     workload = made.lab.add_workload(host, tenant)
@@ -67,7 +68,7 @@ def dual_stack_endpoint(made: AgentCluster, host_index: int, tenant: str) -> End
     return Endpoint(tenant, workload, host, tenant, "default", address6, port, container_id)
 
 
-def wait_for_ipv6_underlay(made: AgentCluster, timeout: float = 10.0) -> None:
+def wait_for_ipv6_underlay(made: Cluster, timeout: float = 10.0) -> None:
     """Until every host's underlay link-local address has passed duplicate detection.
 
     A fresh lab interface keeps its link-local address tentative for a second or two, and
@@ -84,7 +85,7 @@ def wait_for_ipv6_underlay(made: AgentCluster, timeout: float = 10.0) -> None:
 @pytest.fixture(scope="module", params=["nftables", "iptables"])
 def dual(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AgentCluster]:
+) -> Iterator[Cluster]:
     env.need_root()
     for binary in ("ip", "nft", "iptables-restore", "ipset", "ping"):
         env.need_binary(binary)
@@ -104,7 +105,7 @@ def dual(
             raise
 
 
-def rack_1(made: AgentCluster) -> tuple[Host, Host]:
+def rack_1(made: Cluster) -> tuple[Host, Host]:
     """Rack 1's designated host (its first, which other racks route via) and the other one.
 
     Agents register concurrently, so which of h1 and h2 came first is read back."""
@@ -116,7 +117,7 @@ def rack_1(made: AgentCluster) -> tuple[Host, Host]:
     return designated, other
 
 
-def test_agents_register_their_ipv6_underlay_and_install_ipv6_routes(dual: AgentCluster) -> None:
+def test_agents_register_their_ipv6_underlay_and_install_ipv6_routes(dual: Cluster) -> None:
     hosts = {h["name"]: h for h in dual.api.list_hosts()}
     for host in dual.hosts:
         assert hosts[host.name]["ip"] == str(host.underlay_ip)
@@ -137,7 +138,7 @@ def test_agents_register_their_ipv6_underlay_and_install_ipv6_routes(dual: Agent
         assert last["skipped"] == [] and last["errors"] == [], last
 
 
-def test_ipv6_endpoints_across_hosts_reach_their_own_tenant_only(dual: AgentCluster) -> None:
+def test_ipv6_endpoints_across_hosts_reach_their_own_tenant_only(dual: Cluster) -> None:
     pairs = [(s, d) for s in dual.endpoints for d in dual.endpoints if s is not d]
     assert len(pairs) == 6 * 5
     want = {(s.name, s.host.name, d.name, d.host.name): s.tenant == d.tenant for s, d in pairs}
@@ -160,7 +161,7 @@ def test_ipv6_endpoints_across_hosts_reach_their_own_tenant_only(dual: AgentClus
         assert not wrong, f"{probe.__name__} over IPv6 differs for {wrong}\n{dual.log_tails()}"
 
 
-def test_ipv6_crosses_an_intermediate_host(dual: AgentCluster) -> None:
+def test_ipv6_crosses_an_intermediate_host(dual: Cluster) -> None:
     # The other host of rack 1 reaches h3 directly, but h3 reaches it through the designated
     # host of rack 1.
     designated, other = rack_1(dual)

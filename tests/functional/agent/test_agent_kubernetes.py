@@ -1,6 +1,6 @@
 """Acceptance: real agents enforce Kubernetes NetworkPolicy applied with ``romana policy apply``.
 
-One cluster per firewall backend (:func:`agentlab.cluster`, three hosts): the namespaces of
+One cluster per firewall backend (:func:`romana.lab.cluster`, three hosts): the namespaces of
 the scenario model (``tests/kubernetes/model.yaml``: x, y, z labelled ``ns=<name>``) become
 tenants through ``romana policy apply``; pods a, b, c of each namespace are endpoints added
 through the agents' local API with their labels (a on h1, b on h2, c on h3 — so traffic also
@@ -24,13 +24,12 @@ from typing import Any
 
 import pytest
 import yaml
-from agentlab import AgentCluster, cluster
 from typer.testing import CliRunner
 
 from kubernetes import fixtures
 from romana.cli.main import app
+from romana.lab import Cluster, Host, Workload, cluster, topologies
 from support import env
-from support.netns import Host, Workload
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -75,7 +74,7 @@ class Pod:
 class Kube:
     """The cluster, its pods, and ``romana policy apply`` of the whole desired state."""
 
-    agents: AgentCluster
+    agents: Cluster
     namespaces: dict[str, dict[str, str]]
     pods: dict[str, Pod] = field(default_factory=dict)
     applied: int = 0
@@ -159,7 +158,7 @@ def kube(
     firewall = str(request.param)
     workdir: Path = tmp_path_factory.mktemp(f"kube-{firewall}")
     model = fixtures.model()
-    with cluster(workdir, firewall, hosts=3) as made:
+    with cluster(workdir, firewall, hosts=3, topology=topologies.pods()) as made:
         try:
             namespaces = {
                 ns: {**labels, "kubernetes.io/metadata.name": ns}

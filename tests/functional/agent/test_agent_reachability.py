@@ -10,7 +10,7 @@ namespaces and ICMP echo from ``ping``, between every pair of endpoints.
 
 from __future__ import annotations
 
-from agentlab import AgentCluster
+import pytest
 from probes import (
     CONVERGE,
     converge,
@@ -23,8 +23,12 @@ from probes import (
     within,
 )
 
+from romana.lab import Cluster
 
-def test_reachability_matrix_is_tenant_and_segment_isolation(agents: AgentCluster) -> None:
+pytestmark = pytest.mark.root
+
+
+def test_reachability_matrix_is_tenant_and_segment_isolation(agents: Cluster) -> None:
     want = expected_isolation(agents)
     assert len(want) == 12 * 11
     got_tcp = matrix(agents, tcp)
@@ -38,7 +42,7 @@ def test_reachability_matrix_is_tenant_and_segment_isolation(agents: AgentCluste
 
 
 def test_policy_opening_a_port_across_tenants_is_enforced_within_a_second(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     servers = group(agents, "t2", "default")
     client = pick(agents, 0, "t1", "default")
@@ -77,7 +81,7 @@ ISOLATED = {"mode": "romana", "segments": "isolated"}
 
 
 def test_deny_policy_closes_a_port_inside_a_tenant_with_open_segments(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     blue = group(agents, "t1", "blue")
     client = pick(agents, 1, "t1", "default")

@@ -12,7 +12,11 @@ import signal
 import threading
 import time
 
-from agentlab import AgentCluster, Endpoint
+import pytest
+
+from romana.lab import Cluster, Endpoint
+
+pytestmark = pytest.mark.root
 
 MAX_OUTAGE = 1.0
 
@@ -20,7 +24,7 @@ MAX_OUTAGE = 1.0
 class ProbeLoop:
     """Probes ``pairs`` continuously in a thread; records the longest outage per pair."""
 
-    def __init__(self, agents: AgentCluster, pairs: list[tuple[Endpoint, Endpoint]]) -> None:
+    def __init__(self, agents: Cluster, pairs: list[tuple[Endpoint, Endpoint]]) -> None:
         self._agents = agents
         self._pairs = pairs
         self._stop = threading.Event()
@@ -57,7 +61,7 @@ class ProbeLoop:
         self._thread.join(timeout=10)
 
 
-def same_tenant_pairs(agents: AgentCluster, host_index: int) -> list[tuple[Endpoint, Endpoint]]:
+def same_tenant_pairs(agents: Cluster, host_index: int) -> list[tuple[Endpoint, Endpoint]]:
     """Pairs across hosts that default isolation allows (same tenant and segment)."""
     host = agents.hosts[host_index].name
 
@@ -69,7 +73,7 @@ def same_tenant_pairs(agents: AgentCluster, host_index: int) -> list[tuple[Endpo
     return [(local, remote[0]), (remote[-1], local)]
 
 
-def test_sigkill_then_restart_keeps_connectivity_and_rebuilds_state(agents: AgentCluster) -> None:
+def test_sigkill_then_restart_keeps_connectivity_and_rebuilds_state(agents: Cluster) -> None:
     h1 = agents.hosts[0]
     agent = agents.agent(h1)
     before = agent.state()
@@ -95,7 +99,7 @@ def test_sigkill_then_restart_keeps_connectivity_and_rebuilds_state(agents: Agen
 
 
 def test_sigterm_stops_with_exit_0_and_leaves_the_dataplane_in_place(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     h2 = agents.hosts[1]
     agent = agents.agent(h2)
@@ -116,7 +120,8 @@ def test_sigterm_stops_with_exit_0_and_leaves_the_dataplane_in_place(
             assert agent.stop() == 0
             time.sleep(1.0)
         assert loop.longest == 0.0, loop.failures
-        assert not agents.agent(h2).process or agents.agent(h2).process.poll() == 0
+        process = agents.agent(h2).process
+        assert process is None or process.poll() == 0
         assert dataplane() == held
         assert "the dataplane stays in place" in agent.log_tail()
     finally:

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from agentlab import AgentCluster, Endpoint
 from probes import CONVERGE, converge, expected_isolation, group, matrix, tcp, within
 
 from romana.core.errors import InvalidInput
+from romana.lab import Cluster, Endpoint
+
+pytestmark = pytest.mark.root
 
 UID = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f"
 Opens = Callable[[Endpoint, Endpoint], bool]
@@ -71,7 +73,7 @@ def v2_policy(pid: str, target: dict[str, Any], peer: dict[str, Any], ports: lis
     }
 
 
-def expected(agents: AgentCluster, opens: Opens) -> dict[tuple[str, str], bool]:
+def expected(agents: Cluster, opens: Opens) -> dict[tuple[str, str], bool]:
     base = expected_isolation(agents)
     by_address = {e.address: e for e in agents.endpoints}
     return {(s, d): ok or opens(by_address[s], by_address[d]) for (s, d), ok in base.items()}
@@ -80,7 +82,7 @@ def expected(agents: AgentCluster, opens: Opens) -> dict[tuple[str, str], bool]:
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 @pytest.mark.parametrize("id_kind", sorted(IDS))
 def test_a_v2_policy_opens_exactly_its_pairs_and_never_changes_isolation(
-    agents: AgentCluster, shape: str, id_kind: str
+    agents: Cluster, shape: str, id_kind: str
 ) -> None:
     target, peer, opens = SHAPES[shape]
     ports = sorted({e.port for e in agents.endpoints})
@@ -108,7 +110,7 @@ def test_a_v2_policy_opens_exactly_its_pairs_and_never_changes_isolation(
 
 @pytest.mark.parametrize("id_kind", sorted(IDS))
 def test_a_v2_policy_with_no_rules_is_refused_and_changes_nothing(
-    agents: AgentCluster, id_kind: str
+    agents: Cluster, id_kind: str
 ) -> None:
     no_rules = {
         "id": IDS[id_kind],
@@ -122,7 +124,7 @@ def test_a_v2_policy_with_no_rules_is_refused_and_changes_nothing(
     assert matrix(agents, tcp) == expected_isolation(agents)
 
 
-def test_the_backend_segment_is_reached_from_its_own_segment_only(agents: AgentCluster) -> None:
+def test_the_backend_segment_is_reached_from_its_own_segment_only(agents: Cluster) -> None:
     backend = group(agents, "t1", "blue")
     frontend = group(agents, "t1", "default")
     assert all(tcp(agents, a, b) for a in backend for b in backend if a is not b)

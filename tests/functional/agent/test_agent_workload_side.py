@@ -13,9 +13,12 @@ import concurrent.futures
 import time
 from typing import Any
 
-from agentlab import Agent, AgentCluster, Endpoint
+import pytest
 
+from romana.lab import Agent, Cluster, Endpoint
 from support.wait import eventually
+
+pytestmark = pytest.mark.root
 
 WORKLOAD_REPAIRS = 'romana_agent_drift_repairs_total{part="workload"}'
 
@@ -27,11 +30,11 @@ def workload_repairs(agent: Agent) -> float:
     return 0.0
 
 
-def inside(agents: AgentCluster, ep: Endpoint, *argv: str) -> str:
+def inside(agents: Cluster, ep: Endpoint, *argv: str) -> str:
     return agents.lab.run(ep.workload, list(argv)).stdout
 
 
-def wired(agents: AgentCluster, ep: Endpoint) -> bool:
+def wired(agents: Cluster, ep: Endpoint) -> bool:
     """The address, the default route and the gateway's permanent neighbour are inside."""
     address = f"{ep.address}/32" in inside(agents, ep, "ip", "-4", "addr", "show", "dev", "eth0")
     default = inside(agents, ep, "ip", "-4", "route", "show", "default")
@@ -40,7 +43,7 @@ def wired(agents: AgentCluster, ep: Endpoint) -> bool:
     return address and bool(gateway) and f"{gateway} lladdr" in neigh and "PERMANENT" in neigh
 
 
-def cut_address(agents: AgentCluster, ep: Endpoint) -> None:
+def cut_address(agents: Cluster, ep: Endpoint) -> None:
     inside(agents, ep, "ip", "addr", "del", f"{ep.address}/32", "dev", "eth0")
     assert not wired(agents, ep)
     assert inside(agents, ep, "ip", "-4", "route", "show", "default") == ""
@@ -52,13 +55,13 @@ def repair_named(agent: Agent, ep: Endpoint) -> bool:
     return any(key in line and ep.address in line for line in last.get("repairs", []))
 
 
-def local_endpoint(agents: AgentCluster, host_index: int, tenant: str) -> Endpoint:
+def local_endpoint(agents: Cluster, host_index: int, tenant: str) -> Endpoint:
     host = agents.hosts[host_index].name
     return next(e for e in agents.endpoints if e.host.name == host and e.tenant == tenant)
 
 
 def test_an_address_deleted_inside_the_workload_is_restored_by_the_drift_timer(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     ep = local_endpoint(agents, 1, "t2")
     agent = agents.agent(ep.host)
@@ -84,7 +87,7 @@ def test_an_address_deleted_inside_the_workload_is_restored_by_the_drift_timer(
 
 
 def test_an_address_deleted_while_the_agent_was_away_is_restored_after_its_restart(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     ep = local_endpoint(agents, 2, "t1")
     agent = agents.agent(ep.host)
@@ -105,7 +108,7 @@ def test_an_address_deleted_while_the_agent_was_away_is_restored_after_its_resta
 
 
 def test_adds_in_flight_while_romanad_restarts_wait_for_it_and_succeed(
-    agents: AgentCluster,
+    agents: Cluster,
 ) -> None:
     host = agents.hosts[2]
     agent = agents.agent(host)

@@ -6,12 +6,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.netns import Lab, lab  # noqa: F401  (the fixture)
+from romana.lab import Lab
+from support import env
 from support.routed import Cluster, build
 
 
 @pytest.fixture
-def cluster(lab: Lab) -> Iterator[Cluster]:  # noqa: F811
+def lab() -> Iterator[Lab]:
+    """A fresh :class:`Lab`; skipped without root (failed under CI=true)."""
+    env.need_root()
+    env.need_binary("ip")
+    with Lab() as created:
+        yield created
+
+
+@pytest.fixture
+def cluster(lab: Lab) -> Iterator[Cluster]:
     """Three hosts with gateways, forwarding and routes in place; no endpoints yet."""
     made = build(lab, 3)
     try:

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from romana.agent.dataplane import Reaper
+from romana.agent.kernel import Reaper
 from romana.core.errors import RomanaError, Unavailable
 from romana.dataplane import conntrack, nlsock
 from romana.dataplane import netns as netns_mod
+from romana.lab import Host, Lab
 from support import env
-from support.netns import Host, Lab
+
+pytestmark = pytest.mark.root
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -341,7 +343,7 @@ def test_the_agent_logs_and_carries_on_when_flows_cannot_be_forgotten(
     dataplane = Reaper(netns=host.path)
     try:
         lab.remove_namespace(host)
-        with caplog.at_level(logging.WARNING, "romana.agent.dataplane"):
+        with caplog.at_level(logging.WARNING, "romana.agent.kernel"):
             dataplane.forget_flows([GONE4])
     finally:
         with contextlib.suppress(RomanaError, OSError):

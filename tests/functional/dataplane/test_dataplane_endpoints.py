@@ -7,10 +7,15 @@ import ipaddress
 
 import pytest
 
-from romana.core import hostplan
+from romana.core import hostplan, kernelnames
 from romana.core.errors import AlreadyExists, InvalidInput, NotFound
-from support.netns import Lab, Node
+from romana.lab import Lab, Node
 from support.routed import Cluster
+
+PROTO = str(kernelnames.ROUTE_PROTOCOL)
+GW = kernelnames.GATEWAY_IFNAME
+
+pytestmark = pytest.mark.root
 
 
 def snapshot(lab: Lab, *nodes: Node) -> list[str]:
@@ -134,7 +139,7 @@ def test_removal_leaves_nothing_and_repeats_quietly(cluster: Cluster) -> None:
     workload, spec = cluster.endpoint(host, "a", 1)
     assert cluster.nl(host).remove_endpoint(spec.host_ifname) is True
     assert host_state(lab, host) == before
-    assert lab.run(host, ["ip", "route", "show", "proto", "82", "dev", "romana-gw"]).stdout == ""
+    assert lab.run(host, ["ip", "route", "show", "proto", PROTO, "dev", GW]).stdout == ""
     assert lab.run(host, ["ip", "neigh", "show", "nud", "permanent"]).stdout == ""
     assert "eth0" not in lab.run(workload, ["ip", "-o", "link"]).stdout
     assert cluster.nl(host).remove_endpoint(spec.host_ifname) is False

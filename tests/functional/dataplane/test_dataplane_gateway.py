@@ -7,12 +7,16 @@ import json
 
 import pytest
 
-from romana.core import hostplan
+from romana.core import hostplan, kernelnames
 from romana.core.errors import AlreadyExists
 from romana.dataplane import sysctl
 from romana.dataplane.netlink import Netlink
-from support.netns import Lab
+from romana.lab import Lab
 from support.routed import gateway_of
+
+GW = kernelnames.GATEWAY_IFNAME
+
+pytestmark = pytest.mark.root
 
 
 def link_json(lab: Lab, ns: object, ifname: str) -> dict[str, object]:
@@ -45,7 +49,7 @@ def test_gateway_holds_every_gateway_address_on_the_fallback_device(lab: Lab) ->
     dummy = lab.run(host, ["ip", "link", "add", "probe0", "type", "dummy"], check=False)
     with Netlink(host.path) as nl:
         assert nl.ensure_gateway(gateway_of(1)) is True
-    info = link_json(lab, host, "romana-gw")
+    info = link_json(lab, host, GW)
     kind = info["linkinfo"]["info_kind"]  # type: ignore[index]
     assert kind == ("dummy" if dummy.returncode == 0 else "bridge")
     assert "UP" in info["flags"]  # type: ignore[operator]
@@ -60,13 +64,13 @@ def test_ensure_gateway_is_idempotent_and_converges_on_changes(lab: Lab) -> None
     host = lab.add_host("h1")
     with Netlink(host.path) as nl:
         nl.ensure_gateway(gateway_of(1))
-        before = essentials(link_json(lab, host, "romana-gw"))
+        before = essentials(link_json(lab, host, GW))
         assert nl.ensure_gateway(gateway_of(1)) is False
-        assert essentials(link_json(lab, host, "romana-gw")) == before
+        assert essentials(link_json(lab, host, GW)) == before
         moved = hostplan.GatewaySpec((ipaddress.ip_interface("10.7.0.1/16"),))
         assert nl.ensure_gateway(moved) is True
-        assert global_addresses(link_json(lab, host, "romana-gw")) == {"10.7.0.1/16"}
-        lab.run(host, ["ip", "link", "set", "romana-gw", "down"])
+        assert global_addresses(link_json(lab, host, GW)) == {"10.7.0.1/16"}
+        lab.run(host, ["ip", "link", "set", GW, "down"])
         assert nl.gateway() == hostplan.CurrentGateway(frozenset(moved.addresses), up=False)
         assert nl.ensure_gateway(moved) is True
         assert nl.gateway() == hostplan.CurrentGateway(frozenset(moved.addresses), up=True)
@@ -74,10 +78,10 @@ def test_ensure_gateway_is_idempotent_and_converges_on_changes(lab: Lab) -> None
 
 def test_a_gateway_name_held_by_another_kind_of_device_is_left_alone(lab: Lab) -> None:
     host = lab.add_host("h1")
-    lab.run(host, ["ip", "link", "add", "romana-gw", "type", "veth", "peer", "name", "x0"])
+    lab.run(host, ["ip", "link", "add", GW, "type", "veth", "peer", "name", "x0"])
     with Netlink(host.path) as nl, pytest.raises(AlreadyExists, match="exists as a veth"):
         nl.ensure_gateway(gateway_of(1))
-    assert global_addresses(link_json(lab, host, "romana-gw")) == set()
+    assert global_addresses(link_json(lab, host, GW)) == set()
 
 
 def test_sysctls_start_off_in_a_new_namespace_and_are_ensured(lab: Lab) -> None:

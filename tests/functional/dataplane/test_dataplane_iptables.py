@@ -12,8 +12,10 @@ import pytest
 from romana.core.errors import InvalidInput
 from romana.dataplane import proc
 from romana.dataplane.iptables import Iptables
+from romana.lab import Lab
 from support import env
-from support.netns import Lab
+
+pytestmark = pytest.mark.root
 
 
 def rules(target: str = "DROP", family: str = "") -> str:

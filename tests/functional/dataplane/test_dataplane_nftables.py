@@ -7,8 +7,10 @@ import pytest
 from romana.core.errors import InvalidInput
 from romana.dataplane import proc
 from romana.dataplane.nftables import Nftables
+from romana.lab import Lab
 from support import env
-from support.netns import Lab
+
+pytestmark = pytest.mark.root
 
 # The shape the renderer produces: make sure the table exists, drop it, define it anew, all
 # in one transaction.

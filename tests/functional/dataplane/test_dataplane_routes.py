@@ -6,9 +6,13 @@ import ipaddress
 
 import pytest
 
-from romana.core import hostplan
+from romana.core import hostplan, kernelnames
 from romana.core.errors import AlreadyExists
 from support.routed import Cluster
+
+PROTO = str(kernelnames.ROUTE_PROTOCOL)
+
+pytestmark = pytest.mark.root
 
 ip = ipaddress.ip_address
 net = ipaddress.ip_network
@@ -16,10 +20,10 @@ net = ipaddress.ip_network
 
 def test_host_prefix_routes_carry_our_protocol_and_are_listed(cluster: Cluster) -> None:
     h1 = cluster.hosts[0]
-    shown = cluster.lab.run(h1, ["ip", "route", "show", "proto", "82"]).stdout
+    shown = cluster.lab.run(h1, ["ip", "route", "show", "proto", PROTO]).stdout
     assert "10.2.0.0/16 via 198.18.0.2 dev eth0" in shown
     assert "10.3.0.0/16 via 198.18.0.3 dev eth0" in shown
-    shown6 = cluster.lab.run(h1, ["ip", "-6", "route", "show", "proto", "82"]).stdout
+    shown6 = cluster.lab.run(h1, ["ip", "-6", "route", "show", "proto", PROTO]).stdout
     assert "fd00:2::/64 via 2001:db8:ff::2 dev eth0" in shown6
     assert set(cluster.nl(h1).routes()) == {
         hostplan.RouteSpec(net("10.2.0.0/16"), ip("198.18.0.2"), "eth0"),
@@ -103,8 +107,8 @@ def test_reconcile_removes_only_what_is_ours(cluster: Cluster) -> None:
     for op in ops:
         nl.apply(op)
     assert hostplan.diff(nl.current(), empty) == ()
-    assert lab.run(h1, ["ip", "route", "show", "proto", "82"]).stdout == ""
-    assert lab.run(h1, ["ip", "-6", "route", "show", "proto", "82"]).stdout == ""
+    assert lab.run(h1, ["ip", "route", "show", "proto", PROTO]).stdout == ""
+    assert lab.run(h1, ["ip", "-6", "route", "show", "proto", PROTO]).stdout == ""
     routes = lab.run(h1, ["ip", "route"]).stdout
     for dst in ("10.50.0.0/16", "10.51.0.0/16", "10.52.0.0/16"):
         assert dst in routes

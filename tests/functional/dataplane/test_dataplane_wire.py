@@ -20,7 +20,9 @@ import pytest
 from romana.core import hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, NotFound
 from romana.dataplane import nlsock, rtnl, veth, wire
-from support.netns import Host, Lab, Node, Workload
+from romana.lab import Host, Lab, Node, Workload
+
+pytestmark = pytest.mark.root
 
 SPECS: dict[str, dict[str, Any]] = {
     "ipv4": {"ipv6": False, "mac": None},

@@ -6,8 +6,10 @@ import subprocess
 
 import pytest
 
+from romana.lab import Lab
 from support import env
-from support.netns import Lab
+
+pytestmark = pytest.mark.root
 
 
 def namespaces_with(prefix: str) -> list[str]:

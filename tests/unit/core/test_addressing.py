@@ -62,7 +62,7 @@ def test_ipv6_example() -> None:
         (("n", "nonsense", 4, 4, 8), {}, ["n.cidr"]),
     ],
 )
-def test_bad_layouts_name_every_field(args: tuple, kwargs: dict, fields: list[str]) -> None:  # type: ignore[type-arg]
+def test_bad_layouts_name_every_field(args: tuple, kwargs: dict, fields: list[str]) -> None:
     with pytest.raises(InvalidInput) as exc:
         addressing.layout(*args, field="n", **kwargs)
     assert [i.field for i in exc.value.issues] == fields

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from romana.core import names
-from romana.core.errors import Issues
+from romana.core.errors import InvalidInput, Issues
 
 
 def issues_of(fn: object, value: object) -> list[tuple[str, str]]:
@@ -96,3 +98,21 @@ def test_every_pattern_has_its_rule_and_needs_no_lookaround() -> None:
         assert rule.startswith("must")
         assert "(?" not in pattern, pattern
         assert pattern.startswith("^") and pattern.endswith("$")
+
+
+@pytest.mark.parametrize(
+    ("make", "good", "bad", "rule"),
+    [
+        (names.host_name, "Node_1.example", "-node", names.HOST_RULE),
+        (names.tenant_name, "Team.A", "team a", names.NAME_RULE),
+        (names.segment_name, "front-end", "front/end", names.NAME_RULE),
+        (names.network_name, "pods-v6", "Pods", names.NETWORK_RULE),
+    ],
+)
+def test_validating_constructors_return_the_name_or_refuse_with_field_and_rule(
+    make: Callable[[object, str], str], good: str, bad: str, rule: str
+) -> None:
+    assert make(good, "body.name") == good
+    with pytest.raises(InvalidInput) as refused:
+        make(bad, "body.name")
+    assert [(i.field, i.rule) for i in refused.value.issues] == [("body.name", rule)]

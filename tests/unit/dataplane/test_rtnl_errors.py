@@ -5,10 +5,9 @@ from __future__ import annotations
 import errno
 
 import pytest
-from pyroute2.netlink.exceptions import NetlinkError
 
 from romana.core import errors
-from romana.dataplane import rtnl
+from romana.dataplane import nlsock
 
 
 @pytest.mark.parametrize(
@@ -26,12 +25,12 @@ from romana.dataplane import rtnl
     ],
 )
 def test_errnos_map_to_the_exception_tree(code: int, kind: type[errors.RomanaError]) -> None:
-    found = rtnl.translate(NetlinkError(code), "route add 10.2.0.0/16", "/run/netns/h1")
+    found = nlsock.translate(code, "route add 10.2.0.0/16", where="/run/netns/h1")
     assert type(found) is kind
     assert str(found).startswith(f"netlink route add 10.2.0.0/16: {errno.errorcode[code]} (")
     assert str(found).endswith("in network namespace /run/netns/h1")
 
 
 def test_temporary_kernel_conditions_are_retryable() -> None:
-    assert errors.is_temporary(rtnl.translate(NetlinkError(errno.EBUSY), "link add"))
-    assert not errors.is_temporary(rtnl.translate(NetlinkError(errno.EINVAL), "link add"))
+    assert errors.is_temporary(nlsock.translate(errno.EBUSY, "link add"))
+    assert not errors.is_temporary(nlsock.translate(errno.EINVAL, "link add"))

@@ -13,8 +13,9 @@ from romana.core.store import Event, EventType
 from romana.services import keys
 from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
+from romana.services.instances import RegistryService
 from romana.services.policy import PolicyService
-from romana.services.registry import RegistryService
+from romana.wire import rest_hostview
 from unit.services.conftest import Services
 
 
@@ -28,6 +29,9 @@ def test_view_holds_what_the_host_needs_at_one_revision(svc: Services) -> None:
     svc.ipam.allocate("mine", "h2", "web")
     svc.ipam.allocate("theirs", "h1", "web")
     view = hv.view("h2")
+    # Exactly the fields of the wire model: one the service renamed would be neither
+    # served (romanad fills a defaulted one in) nor read.
+    assert set(view) == set(rest_hostview.HostView.model_fields)
     assert view["revision"] == svc.store.revision()
     assert view["host"]["name"] == "h2"
     assert view["host"]["prefixes"] == {"net4": "10.128.0.0/16"}

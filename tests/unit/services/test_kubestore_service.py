@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from romana.core.errors import InvalidInput, Unavailable
-from romana.core.policy import kubeobjects as ko
-from romana.core.policy import kubernetes
+from romana.core.kubernetes import objects as ko
+from romana.core.kubernetes import record as kube_record
+from romana.core.kubernetes import sync as kube_sync
+from romana.core.kubernetes import translation
 from romana.core.store import Store
 from romana.services import keys, kubestore, kubesync, quotas
 from unit.services.conftest import Services
@@ -27,7 +29,7 @@ PODS = [
     }
     for ns, ip in (("a", "10.1.17.1"), ("b", "10.1.33.1"))
 ]
-POLICY = {
+POLICY: dict[str, Any] = {
     "kind": "NetworkPolicy",
     "metadata": {"name": "web", "namespace": "a", "managedFields": [{"manager": "kubectl"}]},
     "spec": {
@@ -37,16 +39,16 @@ POLICY = {
 }
 
 
-def synced(port: kubesync.Romanad, *policies: dict[str, Any]) -> None:
+def synced(port: kube_sync.Romanad, *policies: dict[str, Any]) -> kube_sync.Outcome:
     """One sync of NAMESPACES and PODS with these NetworkPolicies (default settings)."""
-    kubesync.sync(
+    return kube_sync.sync(
         port,
         [ko.namespace(n) for n in NAMESPACES],
         [],
         [ko.pod(p) for p in PODS],
         [ko.network_policy(p) for p in policies],
-        kubernetes.Settings(),
-        kubesync.Owned(),
+        translation.Settings(),
+        kube_sync.Owned(),
     )
 
 
@@ -108,17 +110,17 @@ def test_the_sync_stores_what_it_translated_and_only_changes(svc: Services) -> N
     namespaces = [ko.namespace(n) for n in NAMESPACES]
     pods = [ko.pod(p) for p in PODS]
     policies = [ko.network_policy(POLICY)]
-    settings = kubernetes.Settings()
-    kubesync.sync(port, namespaces, [], pods, policies, settings, kubesync.Owned())
+    settings = translation.Settings()
+    kube_sync.sync(port, namespaces, [], pods, policies, settings, kube_sync.Owned())
     stored = port.kube_objects()
-    objects = kubestore.record(namespaces, pods, policies)
+    objects = kube_record.record(namespaces, pods, policies)
     assert {k: v for k, v in stored.items() if k != "derived"} == {
         k: v for k, v in objects.items() if k != "derived"
     }
     assert stored["derived"]["policies"] == sorted(port.policies())
-    assert stored["derived"]["segment_label"] == kubernetes.SEGMENT_LABEL
+    assert stored["derived"]["segment_label"] == translation.SEGMENT_LABEL
     revision = store.revision()
-    kubesync.sync(port, namespaces, [], pods, policies, settings, kubesync.Owned())
+    kube_sync.sync(port, namespaces, [], pods, policies, settings, kube_sync.Owned())
     assert store.revision() == revision
 
 
@@ -145,8 +147,8 @@ def test_the_sync_creates_kubernetes_tenants_and_removes_only_policies_it_wrote(
     port.policy_service.add(legacy)
     synced(port, POLICY)
     assert {t.name: t.isolation for t in port.tenant_service.list_all()} == {
-        "a": kubernetes.ISOLATION,
-        "b": kubernetes.ISOLATION,
+        "a": translation.ISOLATION,
+        "b": translation.ISOLATION,
     }
     assert set(port.policies()) == {"a/kube.a.pol1.6f1c2d3e", "a/kube.a.web"}
     synced(port)
@@ -187,19 +189,19 @@ def test_a_tenant_an_operator_made_is_never_removed_or_remade_by_the_sync(
 ) -> None:
     port = kubesync.ServicesRomanad(svc.store)
     svc.tenants.create("a", "ops-made")
-    settings = kubernetes.Settings()
-    owned = kubesync.Owned()
+    settings = translation.Settings()
+    owned = kube_sync.Owned()
     namespaces = [ko.namespace(n) for n in NAMESPACES]
-    kubesync.sync(port, namespaces, [], [], [], settings, owned)
+    kube_sync.sync(port, namespaces, [], [], [], settings, owned)
     assert owned.tenants == {"b"}
-    kubesync.sync(port, [], [], [], [], settings, owned)
+    kube_sync.sync(port, [], [], [], [], settings, owned)
     assert {t.name for t in svc.tenants.list_all()} == {"a"}, "b was the sync's, a was not"
     assert svc.tenants.get("a").isolation.mode == "romana"
     # A restarted listener knows its own tenants again by their namespace's uid.
     made = {"kind": "Namespace", "metadata": {"name": "c", "uid": "uid-c"}}
-    kubesync.sync(port, [ko.namespace(made)], [], [], [], settings, kubesync.Owned())
-    restarted = kubesync.Owned()
-    kubesync.sync(port, [ko.namespace(made)], [], [], [], settings, restarted)
+    kube_sync.sync(port, [ko.namespace(made)], [], [], [], settings, kube_sync.Owned())
+    restarted = kube_sync.Owned()
+    kube_sync.sync(port, [ko.namespace(made)], [], [], [], settings, restarted)
     assert restarted.tenants == {"c"}
 
 
@@ -210,7 +212,7 @@ def test_the_sync_leaves_sets_it_did_not_derive(svc: Services) -> None:
     derived = set(port.address_sets()) - {"kube.mine"}
     assert derived
     synced(port)
-    assert set(port.address_sets()) <= {"kube.mine", kubernetes.NOTHING}
+    assert set(port.address_sets()) <= {"kube.mine", translation.NOTHING}
     assert "kube.mine" in port.address_sets()
 
 
@@ -235,19 +237,20 @@ def test_a_set_of_a_changed_selector_is_removed_after_a_sync_cut_short(svc: Serv
     with pytest.raises(Unavailable):
         synced(port, changed)
     synced(port)
-    assert set(port.address_sets()) <= {kubernetes.NOTHING}, before
+    assert set(port.address_sets()) <= {translation.NOTHING}, before
 
 
-def test_a_namespace_over_its_policy_quota_does_not_stop_the_others(
-    svc: Services, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_namespace_over_its_policy_quota_does_not_stop_the_others(svc: Services) -> None:
     port = kubesync.ServicesRomanad(svc.store)
     synced(port)
     quotas.QuotaService(svc.store).set_override("a", {"policies": 1})
     api = {**POLICY, "metadata": {"name": "api", "namespace": "a"}}
     other = {**POLICY, "metadata": {"name": "web", "namespace": "b"}}
-    synced(port, POLICY, api, other)
+    outcome = synced(port, POLICY, api, other)
     stored = set(port.policies())
     assert "b/kube.b.web" in stored, "namespace b's policy is enforced"
     assert len({p for p in stored if p.startswith("a/")}) == 1, "a holds what its quota allows"
-    assert "NetworkPolicies of namespace a are not all enforced" in caplog.text
+    (refused, why), *more = outcome.refused
+    assert refused.startswith("policies/a/") and not more, "the answer names what was refused"
+    assert "quota" in why
+    assert "policies/b/kube.b.web" in outcome.created

@@ -4,19 +4,20 @@ tenants an earlier release stored without one."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from romana.core import tenancy
 from romana.core.errors import NotFound
-from romana.core.policy import kubernetes
+from romana.core.kubernetes import translation
 from romana.core.store import Put
 from romana.services import keys, tenants
 from romana.services.policy import PolicyService
 from unit.services.conftest import Services
 
 # The marker policy releases before isolation modes stored for each Kubernetes namespace.
-LEGACY_MARKER = {
+LEGACY_MARKER: dict[str, Any] = {
     "id": "kube.ns",
     "name": "kube.ns",
     "description": "Kubernetes namespace ns: pods no NetworkPolicy selects accept all",
@@ -72,7 +73,7 @@ def test_tenants_of_an_earlier_release_keep_what_they_enforced(svc: Services) ->
 
     assert {t.name: t.isolation for t in changed} == {
         "plain": tenants.UPGRADED,
-        "ns": kubernetes.ISOLATION,
+        "ns": translation.ISOLATION,
     }
     assert svc.tenants.get("plain").isolation.segments is tenancy.Segments.OPEN
     assert svc.tenants.get("new").isolation == tenancy.ROMANA, "a current record is untouched"

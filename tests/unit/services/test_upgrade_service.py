@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from romana.core.policy import ids, kubernetes
-from romana.core.policy import kubeobjects as ko
+from romana.core.kubernetes import objects as ko
+from romana.core.kubernetes import sync as kube_sync
+from romana.core.kubernetes import translation
+from romana.core.policy import ids
 from romana.core.store import Delete, Put
 from romana.services import keys, kubestore, kubesync, upgrade
 from unit.services.conftest import Services
@@ -34,21 +36,21 @@ def earlier_release(svc: Services) -> None:
     marker policy per namespace, pod targets as plain sets."""
     port = kubesync.ServicesRomanad(svc.store)
     namespaces = [ko.namespace(n) for n in NAMESPACES]
-    kubesync.sync(
+    kube_sync.sync(
         port,
         namespaces,
         [],
         [ko.pod(p) for p in PODS],
         [ko.network_policy(POLICY)],
-        kubernetes.Settings(),
-        kubesync.Owned(),
+        translation.Settings(),
+        kube_sync.Owned(),
     )
     ops: list[Put | Delete] = []
     for tenant in svc.tenants.list_all():
         raw = tenant.to_dict()
         del raw["isolation"]
         ops.append(Put(keys.tenant(tenant.name), json.dumps(raw).encode()))
-        marker = {
+        marker: dict[str, Any] = {
             "id": f"kube.{tenant.name}",
             "name": f"kube.{tenant.name}",
             "description": (
@@ -79,8 +81,8 @@ def test_an_earlier_releases_kubernetes_state_is_upgraded_once(svc: Services) ->
     notes = upgrade.run(svc.store)
     assert len(notes) == 3, notes
     assert {t.name: t.isolation for t in svc.tenants.list_all()} == {
-        "a": kubernetes.ISOLATION,
-        "b": kubernetes.ISOLATION,
+        "a": translation.ISOLATION,
+        "b": translation.ISOLATION,
     }
     policies = kubesync.ServicesRomanad(svc.store).policies()
     assert set(policies) == {"a/kube.a.db"}, "the markers are gone, the policy is a's"
@@ -100,36 +102,36 @@ def test_a_current_store_is_left_as_it_is(svc: Services) -> None:
 def test_a_listener_syncing_before_the_upgrade_keeps_the_markers_it_needs(svc: Services) -> None:
     earlier_release(svc)
     port = kubesync.ServicesRomanad(svc.store)
-    kubesync.sync(
+    kube_sync.sync(
         port,
         [ko.namespace(n) for n in NAMESPACES],
         [],
         [ko.pod(p) for p in PODS],
         [ko.network_policy(POLICY)],
-        kubernetes.Settings(),
-        kubesync.Owned(),
+        translation.Settings(),
+        kube_sync.Owned(),
     )
     assert {"kube.a", "kube.b"} <= set(port.policies()), "markers stay until recorded"
     upgrade.run(svc.store)
-    assert {t.isolation for t in svc.tenants.list_all()} == {kubernetes.ISOLATION}
+    assert {t.isolation for t in svc.tenants.list_all()} == {translation.ISOLATION}
     assert set(port.policies()) == {"a/kube.a.db"}
 
 
 def test_the_rewrite_uses_the_segment_label_the_sync_used(svc: Services) -> None:
     port = kubesync.ServicesRomanad(svc.store)
-    settings = kubernetes.Settings(segment_label="tier")
+    settings = translation.Settings(segment_label="tier")
     fe = {**POLICY, "spec": {"podSelector": {"matchLabels": {"tier": "fe"}}, "ingress": [{}]}}
     for tenant in ("a", "b"):
-        svc.tenants.create(tenant, f"uid-{tenant}", isolation=kubernetes.ISOLATION)
+        svc.tenants.create(tenant, f"uid-{tenant}", isolation=translation.ISOLATION)
     svc.tenants.add_segment("a", "fe")
-    kubesync.sync(
+    kube_sync.sync(
         port,
         [ko.namespace(n) for n in NAMESPACES],
         [],
         [],
         [ko.network_policy(fe)],
         settings,
-        kubesync.Owned(),
+        kube_sync.Owned(),
     )
     revision = svc.store.revision()
     assert upgrade.run(svc.store) == []

@@ -2,17 +2,17 @@
 
 Each module exposes ``SERVICE`` (its name in ``--services``) and ``router``. Handlers that
 touch the store are plain ``def`` so FastAPI runs them in its thread pool; only the agent
-view's long poll is ``async`` (see :mod:`romana.api.watch`).
+view's long poll is ``async`` (see :mod:`romana.api.storewatch`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from romana.api import schemas
+from romana.wire import rest
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": schemas.Problem, "description": text}
+    status: {"model": rest.Problem, "description": text}
     for status, text in (
         (400, "The body is not valid JSON."),
         (401, "No token, or an expired, forged or revoked one."),

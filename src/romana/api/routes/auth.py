@@ -10,20 +10,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from romana.api import audit, schemas
+from romana.api import audit
 from romana.api.context import INSECURE, Caller, Ctx
 from romana.api.errors import status_of
 from romana.api.routes import ERRORS
 from romana.core.errors import Issues, RomanaError
+from romana.core.identifiers import HostName, TenantName
 from romana.services import auth
+from romana.wire import rest
 
 SERVICE = "auth"
-router = APIRouter(tags=["auth"], responses=ERRORS)
-credentials = APIRouter(tags=["auth"], responses=ERRORS)
+router = APIRouter(prefix=rest.PREFIX, tags=["auth"], responses=ERRORS)
+credentials = APIRouter(prefix=rest.PREFIX, tags=["auth"], responses=ERRORS)
 
 
-@credentials.post("/v1/auth/token", response_model=schemas.TokenOut)
-async def token(body: schemas.Credentials, ctx: Ctx, request: Request) -> dict[str, object]:
+@credentials.post("/auth/token", response_model=rest.TokenOut)
+async def token(body: rest.Credentials, ctx: Ctx, request: Request) -> dict[str, object]:
     """Exchange a username and password for a signed token (public).
 
     Throttled per user and per client address, with a bounded number of password checks at
@@ -44,32 +46,32 @@ async def token(body: schemas.Credentials, ctx: Ctx, request: Request) -> dict[s
     return issued.to_dict()
 
 
-@router.get("/v1/users", response_model=list[schemas.User])
+@router.get("/users", response_model=list[rest.User])
 def list_users(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
     auth.authorize(caller, auth.Action.MANAGE_USERS)
     return [u.to_dict() for u in ctx.auth.list_users()]
 
 
-@credentials.post("/v1/users", response_model=schemas.User, status_code=201)
-def create_user(
-    body: schemas.UserIn, ctx: Ctx, caller: Caller, request: Request
-) -> dict[str, object]:
+@credentials.post("/users", response_model=rest.User, status_code=201)
+def create_user(body: rest.UserIn, ctx: Ctx, caller: Caller, request: Request) -> dict[str, object]:
     """Create a user: a tenant user names its ``tenant``, an agent user its ``host`` (the
     one host it may register, read, and allocate on)."""
     auth.authorize(caller, auth.Action.MANAGE_USERS)
-    made = ctx.auth.create_user(body.username, body.password, body.role, body.tenant, body.host)
+    tenant = None if body.tenant is None else TenantName(body.tenant)
+    host = None if body.host is None else HostName(body.host)
+    made = ctx.auth.create_user(body.username, body.password, body.role, tenant, host)
     audit.name_object(request, f"users/{made.username}")
     return made.to_dict()
 
 
-@router.delete("/v1/users/{username}", status_code=204, response_class=Response)
+@router.delete("/users/{username}", status_code=204, response_class=Response)
 def delete_user(username: str, ctx: Ctx, caller: Caller) -> Response:
     auth.authorize(caller, auth.Action.MANAGE_USERS)
     ctx.auth.delete_user(username)
     return Response(status_code=204)
 
 
-@router.post("/v1/auth/logout", status_code=204, response_class=Response)
+@router.post("/auth/logout", status_code=204, response_class=Response)
 def logout(ctx: Ctx, caller: Caller, request: Request) -> Response:
     """Revoke every token of the calling user, this one included, on every replica."""
     if caller is not INSECURE:
@@ -78,9 +80,9 @@ def logout(ctx: Ctx, caller: Caller, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@credentials.put("/v1/users/{username}/password", response_model=schemas.User)
+@credentials.put("/users/{username}/password", response_model=rest.User)
 def set_password(
-    username: str, body: schemas.PasswordIn, ctx: Ctx, caller: Caller
+    username: str, body: rest.PasswordIn, ctx: Ctx, caller: Caller
 ) -> dict[str, object]:
     """Change a password, revoking every token of the user: an admin sets anyone's, any
     user its own by giving the current one too."""
@@ -95,7 +97,7 @@ def set_password(
     return user.to_dict()
 
 
-@router.post("/v1/users/{username}/revoke", status_code=204, response_class=Response)
+@router.post("/users/{username}/revoke", status_code=204, response_class=Response)
 def revoke(username: str, ctx: Ctx, caller: Caller) -> Response:
     """Revoke every token of a user at once; its password stays (admin)."""
     auth.authorize(caller, auth.Action.MANAGE_USERS)
@@ -103,16 +105,16 @@ def revoke(username: str, ctx: Ctx, caller: Caller) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/v1/auth/signing-keys", response_model=list[schemas.SigningKey])
+@router.get("/auth/signing-keys", response_model=list[rest.SigningKey])
 def signing_keys(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
     """The keys tokens verify with (fingerprints, never the keys), the signing one first."""
     auth.authorize(caller, auth.Action.MANAGE_USERS)
     return [k.to_dict() for k in ctx.auth.signing_keys()]
 
 
-@router.post("/v1/auth/signing-keys", response_model=list[schemas.SigningKey])
+@router.post("/auth/signing-keys", response_model=list[rest.SigningKey])
 def rotate_signing_key(
-    ctx: Ctx, caller: Caller, request: Request, body: schemas.RotateIn | None = None
+    ctx: Ctx, caller: Caller, request: Request, body: rest.RotateIn | None = None
 ) -> list[dict[str, object]]:
     """Sign new tokens with a fresh key; the old one verifies until its tokens expire, or
     stops at once with ``retire_now`` (a leaked key: every older token is refused)."""
@@ -123,4 +125,6 @@ def rotate_signing_key(
     return ring
 
 
-router.include_router(credentials)
+# Both routers carry the version prefix already: the routes are shared, not included under
+# a second prefix.
+router.routes.extend(credentials.routes)

@@ -1,7 +1,7 @@
 """Service ``agent-view``: one document with everything a host's agent needs; long poll.
 
 The long poll is the one ``async`` handler: it waits on the process's shared watch
-(:mod:`romana.api.watch`) and holds no thread while waiting; the view itself is read in the
+(:mod:`romana.api.storewatch`) and holds no thread while waiting; the view itself is read in the
 thread pool.
 """
 
@@ -13,17 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from romana.api import schemas
 from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
 from romana.core.store import Event
 from romana.services import auth
+from romana.wire import rest, rest_hostview
 
 SERVICE = "agent-view"
-router = APIRouter(tags=["agent-view"], responses=ERRORS)
+router = APIRouter(prefix=rest.PREFIX, tags=["agent-view"], responses=ERRORS)
 
 
-@router.get("/v1/hosts/{name}/view", response_model=schemas.HostView)
+@router.get("/hosts/{name}/view", response_model=rest_hostview.HostView)
 async def host_view(
     name: str,
     ctx: Ctx,

@@ -13,30 +13,37 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from romana.api import audit, schemas
+from romana.api import audit
 from romana.api.context import Caller, Context, Ctx
 from romana.api.routes import ERRORS
 from romana.core import addressing, ipam
 from romana.core.errors import NotFound
+from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
 from romana.services import auth
+from romana.wire import rest
 
 SERVICE = "ipam"
-router = APIRouter(tags=["ipam"], responses=ERRORS)
+router = APIRouter(prefix=rest.PREFIX, tags=["ipam"], responses=ERRORS)
 
 
 @router.post(
-    "/v1/allocations",
-    response_model=schemas.Allocation,
+    "/allocations",
+    response_model=rest.Allocation,
     status_code=201,
-    responses={200: {"model": schemas.Allocation, "description": "The key existed already."}},
+    responses={200: {"model": rest.Allocation, "description": "The key existed already."}},
 )
 def allocate(
-    body: schemas.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
+    body: rest.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
     """Allocate addresses for ``key`` on ``host`` (idempotent per key)."""
     auth.authorize(caller, auth.Action.ALLOCATE, body.tenant, body.host)
     try:
-        alloc, created = ctx.ipam.allocate_reporting(body.key, body.host, body.tenant, body.segment)
+        alloc, created = ctx.ipam.allocate_reporting(
+            AllocationKey(body.key),
+            HostName(body.host),
+            TenantName(body.tenant),
+            SegmentName(body.segment),
+        )
     except ipam.KeyInUse as exc:
         held = exc.existing
         # Keys are global: naming the holder would tell a scoped caller another tenant's or
@@ -50,7 +57,7 @@ def allocate(
     return alloc.to_dict()
 
 
-@router.get("/v1/allocations", response_model=list[schemas.Allocation])
+@router.get("/allocations", response_model=list[rest.Allocation])
 def list_allocations(
     ctx: Ctx, caller: Caller, host: str | None = None, tenant: str | None = None
 ) -> list[dict[str, object]]:
@@ -58,26 +65,28 @@ def list_allocations(
     if caller.role is auth.Role.TENANT and tenant is None:
         tenant = caller.tenant
     auth.authorize(caller, auth.Action.READ, tenant, host)
-    return [a.to_dict() for a in ctx.ipam.list_all(host=host, tenant=tenant)]
+    host_name = None if host is None else HostName(host)
+    tenant_name = None if tenant is None else TenantName(tenant)
+    return [a.to_dict() for a in ctx.ipam.list_all(host=host_name, tenant=tenant_name)]
 
 
-@router.get("/v1/allocations/{key}", response_model=schemas.Allocation)
+@router.get("/allocations/{key}", response_model=rest.Allocation)
 def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    alloc = ctx.ipam.get(key)
+    alloc = ctx.ipam.get(AllocationKey(key))
     missing = f"no allocation with key {key!r}"
     auth.authorize_found(caller, auth.Action.READ, alloc.tenant, missing, alloc.host)
     return alloc.to_dict()
 
 
-@router.delete("/v1/allocations/{key}", response_model=schemas.Allocation)
+@router.delete("/allocations/{key}", response_model=rest.Allocation)
 def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     missing = f"no allocation with key {key!r}"
-    alloc = ctx.ipam.get(key)
+    alloc = ctx.ipam.get(AllocationKey(key))
     auth.authorize_found(caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
-    return ctx.ipam.release(key).to_dict()
+    return ctx.ipam.release(AllocationKey(key)).to_dict()
 
 
-@router.delete("/v1/addresses/{address}", response_model=schemas.Allocation)
+@router.delete("/addresses/{address}", response_model=rest.Allocation)
 def release_address(address: str, ctx: Ctx, caller: Caller, request: Request) -> dict[str, object]:
     key = ctx.ipam.key_of(address)
     missing = f"address {ipam.parse_address(address)} is not allocated"
@@ -88,7 +97,7 @@ def release_address(address: str, ctx: Ctx, caller: Caller, request: Request) ->
     return released
 
 
-@router.get("/v1/decode/{address}", response_model=schemas.Decoded)
+@router.get("/decode/{address}", response_model=rest.Decoded)
 def decode(address: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """What an address means: network, host, tenant, segment, endpoint, and its allocation.
 

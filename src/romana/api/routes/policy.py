@@ -17,14 +17,15 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request
 
-from romana.api import audit, schemas
+from romana.api import audit
 from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
 from romana.core.errors import NotFound
 from romana.services import auth, policy
+from romana.wire import rest, rest_kube
 
 SERVICE = "policy"
-router = APIRouter(tags=["policy"], responses=ERRORS)
+router = APIRouter(prefix=rest.PREFIX, tags=["policy"], responses=ERRORS)
 
 Policy = dict[str, Any]
 
@@ -58,14 +59,14 @@ def _visible(caller: auth.Principal, item: Policy) -> bool:
     return caller.tenant in policy.tenants_of(item)
 
 
-@router.get("/v1/policies", response_model=list[Policy])
+@router.get("/policies", response_model=list[Policy])
 def list_policies(ctx: Ctx, caller: Caller) -> list[Policy]:
     if caller.role is not auth.Role.TENANT:
         auth.authorize(caller, auth.Action.READ)
     return [p for p in ctx.policies.list_all() if _visible(caller, p)]
 
 
-@router.post("/v1/policies", response_model=list[Policy], status_code=201)
+@router.post("/policies", response_model=list[Policy], status_code=201)
 def add_policies(
     ctx: Ctx,
     caller: Caller,
@@ -82,7 +83,7 @@ def add_policies(
     return added
 
 
-@router.get("/v1/policies/{pid:path}", response_model=Policy)
+@router.get("/policies/{pid:path}", response_model=Policy)
 def get_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
     """One policy by id (``<tenant>/<name>`` or a global ``<name>``) or by bare name."""
     item = ctx.policies.get(_resolve(ctx, caller, pid, auth.Action.READ))
@@ -92,7 +93,7 @@ def get_policy(pid: str, ctx: Ctx, caller: Caller) -> Policy:
     return item
 
 
-@router.put("/v1/policies/{pid:path}", response_model=Policy)
+@router.put("/policies/{pid:path}", response_model=Policy)
 def put_policy(
     pid: str,
     ctx: Ctx,
@@ -113,7 +114,7 @@ def put_policy(
     return stored
 
 
-@router.delete("/v1/policies/{pid:path}", response_model=Policy)
+@router.delete("/policies/{pid:path}", response_model=Policy)
 def remove_policy(pid: str, ctx: Ctx, caller: Caller, request: Request) -> Policy:
     """Remove one policy by id or by bare name (resolved as for reading)."""
     resolved = _resolve(ctx, caller, pid, auth.Action.WRITE)
@@ -126,42 +127,40 @@ def remove_policy(pid: str, ctx: Ctx, caller: Caller, request: Request) -> Polic
     return removed
 
 
-@router.get("/v1/address-sets", response_model=list[schemas.AddressSet])
+@router.get("/address-sets", response_model=list[rest.AddressSet])
 def list_address_sets(ctx: Ctx, caller: Caller) -> list[dict[str, Any]]:
     auth.authorize(caller, auth.Action.READ)
     return [{"name": n, "members": m} for n, m in sorted(ctx.address_sets.list_all().items())]
 
 
-@router.get("/v1/address-sets/{name}", response_model=schemas.AddressSet)
+@router.get("/address-sets/{name}", response_model=rest.AddressSet)
 def get_address_set(name: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     auth.authorize(caller, auth.Action.READ)
     return {"name": name, "members": ctx.address_sets.get(name)}
 
 
-@router.put("/v1/address-sets/{name}", response_model=schemas.AddressSet)
-def put_address_set(
-    name: str, body: schemas.AddressSetIn, ctx: Ctx, caller: Caller
-) -> dict[str, Any]:
+@router.put("/address-sets/{name}", response_model=rest.AddressSet)
+def put_address_set(name: str, body: rest.AddressSetIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """Make the set hold exactly ``members`` (created when absent); every problem at once."""
     auth.authorize(caller, auth.Action.WRITE)
     return {"name": name, "members": ctx.address_sets.put(name, body.members)}
 
 
-@router.delete("/v1/address-sets/{name}", response_model=schemas.AddressSet)
+@router.delete("/address-sets/{name}", response_model=rest.AddressSet)
 def remove_address_set(name: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     auth.authorize(caller, auth.Action.WRITE)
     return {"name": name, "members": ctx.address_sets.remove(name)}
 
 
-@router.get("/v1/kube/objects", response_model=schemas.KubeObjects)
+@router.get("/kube/objects", response_model=rest_kube.KubeObjects)
 def get_kube_objects(ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """The namespaces, pods and NetworkPolicies the last Kubernetes sync stored."""
     auth.authorize(caller, auth.Action.READ)
     return ctx.kube_objects.get()
 
 
-@router.put("/v1/kube/objects", response_model=schemas.KubeObjects)
-def put_kube_objects(body: schemas.KubeObjectsIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
+@router.put("/kube/objects", response_model=rest_kube.KubeObjects)
+def put_kube_objects(body: rest_kube.KubeObjectsIn, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """Replace the stored objects; writes only what changed; every problem at once."""
     auth.authorize(caller, auth.Action.WRITE)
     return ctx.kube_objects.put(body.model_dump())

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from romana.api import schemas
 from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
 from romana.services import auth
+from romana.wire import rest
 
 SERVICE = "root"
-router = APIRouter(tags=["root"], responses=ERRORS)
+router = APIRouter(prefix=rest.PREFIX, tags=["root"], responses=ERRORS)
 
 
-@router.get("/v1/services", response_model=list[schemas.Registration])
+@router.get("/services", response_model=list[rest.Registration])
 def list_services(ctx: Ctx) -> list[dict[str, object]]:
     """Live registrations (public: this is how clients find everything else)."""
     return [r.to_dict() for r in ctx.registry.list_live()]
 
 
-@router.put("/v1/services/{name}/{instance}", response_model=schemas.Registration)
+@router.put("/services/{name}/{instance}", response_model=rest.Registration)
 def register(
-    name: str, instance: str, body: schemas.RegistrationIn, ctx: Ctx, caller: Caller
+    name: str, instance: str, body: rest.RegistrationIn, ctx: Ctx, caller: Caller
 ) -> dict[str, object]:
     """Register or heartbeat one instance of a service (admin, or romanad's own identity)."""
     auth.authorize(caller, auth.Action.REGISTER_SERVICE)
@@ -34,7 +34,7 @@ def register(
     return reg.to_dict()
 
 
-@router.delete("/v1/services/{name}/{instance}", status_code=204, response_class=Response)
+@router.delete("/services/{name}/{instance}", status_code=204, response_class=Response)
 def deregister(name: str, instance: str, ctx: Ctx, caller: Caller) -> Response:
     auth.authorize(caller, auth.Action.REGISTER_SERVICE)
     ctx.registry.deregister(name, instance)

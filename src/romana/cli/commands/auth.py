@@ -26,10 +26,7 @@ def login(
             "prefer the prompt, --password-stdin or ROMANA_PASSWORD.",
         ),
     ] = None,
-    password_stdin: Annotated[
-        bool,
-        typer.Option("--password-stdin", help="Read the password from standard input (one line)."),
-    ] = False,
+    password_stdin: context.PasswordStdinOption = False,
 ) -> None:
     """Log in: exchange a user name and password for a token, saved beside the config file.
 
@@ -47,9 +44,7 @@ def login(
         raise typer.BadParameter("--password-stdin needs --username (or ROMANA_USERNAME)")
     user = username or state.settings.username or typer.prompt("Username")
     if password_stdin:
-        secret = typer.get_text_stream("stdin").readline().rstrip("\r\n")
-        if not secret:
-            raise typer.BadParameter("standard input holds no password")
+        secret = context.stdin_password()
     else:
         secret = password or state.settings.password or typer.prompt("Password", hide_input=True)
     client = state.client(saved_token=False)

@@ -7,8 +7,9 @@ one its agent enforces (:func:`romana.core.policy.hostrules.host_firewall`), wal
 :class:`romana.core.policy.reach.Explainer`, for Romana-native and Kubernetes policies alike.
 
 With ``-f`` the given Kubernetes YAML is made into the model romanad would hold once the
-listener synced it (:func:`romana.cli.commands.kube.offline_model`; pods without addresses are
-placed on ``--network``) and answered by the same explainer, in the same words and JSON.
+listener synced it (:func:`romana.core.kubernetes.explain.offline_model`; pods without
+addresses are placed on ``--network``) and answered by the same explainer, in the same words
+and JSON.
 
 The model and the explainer are imported inside the command: the CLI stays fast to start.
 """
@@ -73,7 +74,9 @@ def explain(
 
     probe = reach_mod.Probe.parse(port)
     if files:
-        model = kube.offline_model(files, network, (source, target))
+        from romana.core.kubernetes import explain as offline
+
+        model = offline.offline_model(kube.documents(files), network, (source, target))
     else:
         from romana.client import reach as reach_client
 

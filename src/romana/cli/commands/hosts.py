@@ -8,6 +8,7 @@ import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
+from romana.client import Client
 from romana.core.errors import Issues
 
 app = typer.Typer(no_args_is_help=True, help="Hosts: list, show, add, remove, label.")
@@ -55,23 +56,18 @@ def parse_labels(items: list[str], *, allow_removal: bool) -> tuple[dict[str, st
     return labels, removed
 
 
-@app.command("list")
-def list_hosts(ctx: typer.Context, out: OutputOption = None) -> None:
-    """List hosts with their group and their prefix in each network.
-
-    Example: romana host list
-    """
-    rows = context.state(ctx).client().list_hosts()
-    output.emit(rows, context.state(ctx).fmt(out), columns=COLUMNS)
-
-
-@app.command("show")
-def show(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
-    """Show one host: prefixes, gateways, labels.
-
-    Example: romana host show h1
-    """
-    _show(ctx, context.state(ctx).client().get_host(name), out)
+context.list_command(
+    app,
+    "List hosts with their group and their prefix in each network.\n\nExample: romana host list",
+    Client.list_hosts,
+    COLUMNS,
+)
+context.show_command(
+    app,
+    "Show one host: prefixes, gateways, labels.\n\nExample: romana host show h1",
+    Client.get_host,
+    FIELDS,
+)
 
 
 @app.command("add")
@@ -99,17 +95,13 @@ def add(
     _show(ctx, context.state(ctx).client().add_host(name, ip, labels or None, ip6), out)
 
 
-@app.command("remove")
-def remove(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
-    """Remove a host (its prefix becomes free).
-
-    Example: romana host remove h4
-    """
-    host = context.state(ctx).client().remove_host(name)
-    if context.state(ctx).fmt(out) is output.Format.table:
-        output.message(f"host {host['name']} removed")
-    else:
-        _show(ctx, host, out)
+context.remove_command(
+    app,
+    "remove",
+    "Remove a host (its prefix becomes free).\n\nExample: romana host remove h4",
+    Client.remove_host,
+    lambda host: f"host {host['name']} removed",
+)
 
 
 @app.command("label")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import secrets
 from typing import Annotated, Any
 
@@ -13,21 +14,14 @@ from romana.core.errors import InvalidInput
 
 app = typer.Typer(no_args_is_help=True, help="Address allocations: list, show, allocate, release.")
 
-COLUMNS: list[output.Column] = [
-    ("KEY", lambda a: a["key"]),
-    ("HOST", lambda a: a["host"]),
-    ("TENANT", lambda a: a["tenant"]),
-    ("SEGMENT", lambda a: a["segment"]),
-    ("ADDRESSES", lambda a: a["addresses"]),
-]
-
 FIELDS: list[output.Column] = [
-    ("Key", lambda a: a["key"]),
-    ("Host", lambda a: a["host"]),
-    ("Tenant", lambda a: a["tenant"]),
-    ("Segment", lambda a: a["segment"]),
-    ("Addresses", lambda a: a["addresses"]),
+    (key.capitalize(), operator.itemgetter(key))
+    for key in ("key", "host", "tenant", "segment", "addresses")
 ]
+"""``ipam show``: every key of an allocation, labelled by its name."""
+
+COLUMNS: list[output.Column] = [(label.upper(), get) for label, get in FIELDS]
+"""``ipam list``: the same keys, one column each."""
 
 
 def _show(ctx: typer.Context, allocation: Any, out: output.Format | None) -> None:

@@ -1,18 +1,20 @@
 """``romana policy apply`` and ``romana explain -f``: Kubernetes NetworkPolicy without Kubernetes.
 
-:func:`documents` and :func:`objects` read Kubernetes YAML (Namespaces, Nodes, Pods with
-labels and ``nodeName``, NetworkPolicies) as the API server would hold it, for both
-commands. :func:`offline_model` makes them into the model ``romana explain -f`` answers
-from, offline (:mod:`romana.cli.commands.explain`).
+:func:`documents` reads Kubernetes YAML (Namespaces, Nodes, Pods with labels and
+``nodeName``, NetworkPolicies) for both commands; it only loads the YAML (a ``List`` gives
+its items), and never reads an object itself.
 
-``policy apply`` takes the same kinds of documents and keeps romanad in step through the
-listener's own reconciliation (:func:`romana.services.kubesync.sync`), over romanad's REST
-API as the logged-in user (:class:`romana.client.kube.KubeRomanad`): namespaces → tenants,
-nodes → hosts, pod labels → segments and address-set members (from the pods' addresses),
+``policy apply`` posts the documents to romanad (``POST /v1/kube/apply``,
+:func:`romana.client.kube.apply`) as the logged-in user; romanad parses them and runs the
+listener's own sync (:func:`romana.core.kubernetes.sync.apply`): namespaces → tenants, nodes
+→ hosts, pod labels → segments and address-set members (from the pods' addresses),
 NetworkPolicies → ``kube.*`` policies. The files are the whole desired state of what such
 syncs derived: a policy or set derived from a NetworkPolicy the files no longer hold is
 removed; a policy anyone else stored under a ``kube.`` id is not. Namespaces' tenants are
 created in ``kubernetes`` isolation mode.
+
+``explain -f`` makes the documents into the model romanad would hold, offline
+(:func:`romana.core.kubernetes.explain.offline_model`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,8 @@ import yaml
 
 from romana.cli import context
 from romana.client import kube as kube_client
-from romana.core import addressing
-from romana.core.errors import InvalidInput, NotFound
-from romana.core.policy import endpoints, kubemodel, kubeobjects, kubernetes
-from romana.services import kubesync
+from romana.core.errors import InvalidInput
+from romana.core.kubernetes import translation
 
 FilesOption = Annotated[
     list[Path],
@@ -51,49 +51,12 @@ def documents(paths: list[Path]) -> list[dict[str, Any]]:
     return out
 
 
-def objects(docs: list[dict[str, Any]]) -> list[kubeobjects.KubeObject]:
-    """The documents as the API server would hold them (Namespaces carry their name label)."""
-    parsed, problems = [], []
-    for i, doc in enumerate(docs):
-        try:
-            parsed.append(kubeobjects.admitted(kubeobjects.parse(doc)))
-        except InvalidInput as exc:
-            problems.append(f"document {i + 1}: {exc}")
-    if problems:
-        raise InvalidInput("; ".join(problems))
-    return parsed
-
-
-def offline_model(files: list[Path], network: str, names: tuple[str, str]) -> endpoints.Model:
-    """``romana explain -f``: the model romanad would hold for the YAML in ``files``.
-
-    Pods without addresses are placed on ``network`` (CIDR,TENANT,SEGMENT,ENDPOINT bits);
-    a NAMESPACE/POD among ``names`` that the files lack is named as missing from them."""
-    cidr, *bits = network.split(",")
-    try:
-        lay = addressing.layout("pods", cidr, *(int(b) for b in bits))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"--network {network!r}: CIDR,TENANT,SEGMENT,ENDPOINT bits") from exc
-    cluster = kubemodel.of_objects(objects(documents(files)), {lay.name: lay})
-    outside = [f"{p.key} ({ip})" for p in cluster.pods for ip in p.ips if ip not in lay.cidr]
-    if outside:
-        raise InvalidInput(f"pod addresses must lie inside --network: {', '.join(outside)}")
-    known = {n.name for n in cluster.namespaces}
-    for name in names:
-        namespace, slash, _ = name.partition("/")
-        if slash and namespace not in known:
-            raise NotFound(f"no namespace {namespace!r} in the given files (give NAMESPACE/POD)")
-        if slash and all(p.key != name for p in cluster.pods):
-            raise NotFound(f"no pod {name!r} in the given files")
-    return kubemodel.model(cluster)
-
-
 def apply(
     ctx: typer.Context,
     files: FilesOption,
     segment_label: Annotated[
         str, typer.Option(help="pod label naming the pod's segment")
-    ] = kubernetes.SEGMENT_LABEL,
+    ] = translation.SEGMENT_LABEL,
 ) -> None:
     """Apply Kubernetes Namespace, Node, Pod and NetworkPolicy YAML, as the listener does.
 
@@ -104,20 +67,11 @@ def apply(
 
     Example: romana policy apply -f namespaces.yaml -f pods.yaml -f policies.yaml
     """
-    parsed = objects(documents(files))
-    target = kube_client.KubeRomanad(context.state(ctx).client())
-
-    def of(kind: type[kubeobjects.KubeObject]) -> list[Any]:
-        return [o for o in parsed if isinstance(o, kind)]
-
-    kubesync.sync(
-        target,
-        of(kubeobjects.Namespace),
-        of(kubeobjects.Node),
-        of(kubeobjects.Pod),
-        of(kubeobjects.NetworkPolicy),
-        kubernetes.Settings(segment_label=segment_label),
-        kubesync.Owned(),
+    docs = documents(files)
+    applied = kube_client.apply(context.state(ctx).client(), docs, segment_label)
+    for refusal in applied["refused"]:
+        typer.echo(f"not written: {refusal['object']}: {refusal['reason']}", err=True)
+    stored = applied["policies"]
+    typer.echo(
+        f"applied {applied['objects']} objects; kube policies now: {', '.join(stored) or '-'}"
     )
-    stored = sorted(target.policies())
-    typer.echo(f"applied {len(parsed)} objects; kube policies now: {', '.join(stored) or '-'}")

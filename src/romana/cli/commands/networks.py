@@ -9,7 +9,7 @@ import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
-from romana.client import types
+from romana.client import Client
 from romana.core.errors import NotFound
 
 app = typer.Typer(
@@ -50,14 +50,13 @@ FIELDS: list[output.Column] = [
 ]
 
 
-@app.command("list")
-def list_networks(ctx: typer.Context, out: OutputOption = None) -> None:
-    """List networks: CIDR and the widths of the topology, tenant, segment, endpoint fields.
-
-    Example: romana network list
-    """
-    rows = context.state(ctx).client().list_networks()
-    output.emit(rows, context.state(ctx).fmt(out), columns=COLUMNS)
+context.list_command(
+    app,
+    "List networks: CIDR and the widths of the topology, tenant, segment, endpoint fields.\n\n"
+    "Example: romana network list",
+    Client.list_networks,
+    COLUMNS,
+)
 
 
 @app.command("show")
@@ -69,7 +68,7 @@ def show(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
     output.emit(_network(ctx, name), context.state(ctx).fmt(out), fields=FIELDS)
 
 
-def _network(ctx: typer.Context, name: str) -> types.Network:
+def _network(ctx: typer.Context, name: str) -> dict[str, Any]:
     for network in context.state(ctx).client().list_networks():
         if network["name"] == name:
             return network
@@ -90,7 +89,7 @@ CidrsArg = Annotated[
 ]
 
 
-def _emit_blackouts(ctx: typer.Context, network: types.Network, out: Any, value: Any) -> None:
+def _emit_blackouts(ctx: typer.Context, network: dict[str, Any], out: Any, value: Any) -> None:
     """The ranges as a table; ``value`` (the API's answer) unchanged as JSON or YAML."""
     fmt = context.state(ctx).fmt(out)
     ranges = network["blackouts"]

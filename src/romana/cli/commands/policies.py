@@ -8,6 +8,7 @@ import typer
 
 from romana.cli import context, files, output
 from romana.cli.context import OutputOption
+from romana.client import Client
 
 app = typer.Typer(no_args_is_help=True, help="Policies: add, list, show, remove.")
 
@@ -53,14 +54,13 @@ def add(
     output.emit(stored, context.state(ctx).fmt(out), columns=COLUMNS)
 
 
-@app.command("list")
-def list_policies(ctx: typer.Context, out: OutputOption = None) -> None:
-    """List policies with what they apply to and how many peers and rules they have.
-
-    Example: romana policy list -o yaml
-    """
-    rows = context.state(ctx).client().list_policies()
-    output.emit(rows, context.state(ctx).fmt(out), columns=COLUMNS)
+context.list_command(
+    app,
+    "List policies with what they apply to and how many peers and rules they have.\n\n"
+    "Example: romana policy list -o yaml",
+    Client.list_policies,
+    COLUMNS,
+)
 
 
 @app.command("show")

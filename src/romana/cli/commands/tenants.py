@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
-from romana.client import types
+from romana.client import Client
 
 app = typer.Typer(
     no_args_is_help=True, help="Tenants: list, show, create, delete, change isolation."
@@ -43,45 +44,36 @@ def isolation_text(tenant: Any) -> str:
     return str(mode) if mode != "romana" else f"romana, segments {raw.get('segments', 'isolated')}"
 
 
-TENANT_COLUMNS: list[output.Column] = [
-    ("NAME", lambda t: t["name"]),
-    ("ISOLATION", isolation_text),
-    ("EXTERNAL ID", lambda t: t.get("external_id")),
-    ("IDS (network=id)", lambda t: t.get("ids")),
-    ("SEGMENTS (name=id)", lambda t: t.get("segments")),
+_TENANT_ATTRIBUTES: list[tuple[str | None, str, Callable[[Any], Any]]] = [
+    # (column of `tenant list`, or None for none; label of `tenant show`; value)
+    ("NAME", "Name", lambda t: t["name"]),
+    ("ISOLATION", "Isolation", isolation_text),
+    ("EXTERNAL ID", "External ID", lambda t: t.get("external_id")),
+    ("IDS (network=id)", "Tenant ids", lambda t: t.get("ids")),
+    ("SEGMENTS (name=id)", "Segments", lambda t: t.get("segments")),
+    (None, "Requested networks", lambda t: t.get("requested_networks")),
 ]
 
-TENANT_FIELDS: list[output.Column] = [
-    ("Name", lambda t: t["name"]),
-    ("Isolation", isolation_text),
-    ("External ID", lambda t: t.get("external_id")),
-    ("Tenant ids", lambda t: t.get("ids")),
-    ("Segments", lambda t: t.get("segments")),
-    ("Requested networks", lambda t: t.get("requested_networks")),
+TENANT_COLUMNS: list[output.Column] = [
+    (column, get) for column, _, get in _TENANT_ATTRIBUTES if column is not None
 ]
+TENANT_FIELDS: list[output.Column] = [(label, get) for _, label, get in _TENANT_ATTRIBUTES]
 
 
 def show_tenant(ctx: typer.Context, tenant: Any, fmt: output.Format | None) -> None:
     output.emit(tenant, context.state(ctx).fmt(fmt), fields=TENANT_FIELDS)
 
 
-@app.command("list")
-def list_tenants(ctx: typer.Context, out: OutputOption = None) -> None:
-    """List tenants with their id in each network and their segments.
-
-    Example: romana tenant list -o json
-    """
-    rows = context.state(ctx).client().list_tenants()
-    output.emit(rows, context.state(ctx).fmt(out), columns=TENANT_COLUMNS)
-
-
-@app.command("show")
-def show(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
-    """Show one tenant.
-
-    Example: romana tenant show acme
-    """
-    show_tenant(ctx, context.state(ctx).client().get_tenant(name), out)
+context.list_command(
+    app,
+    "List tenants with their id in each network and their segments.\n\n"
+    "Example: romana tenant list -o json",
+    Client.list_tenants,
+    TENANT_COLUMNS,
+)
+context.show_command(
+    app, "Show one tenant.\n\nExample: romana tenant show acme", Client.get_tenant, TENANT_FIELDS
+)
 
 
 @app.command("create")
@@ -107,7 +99,7 @@ def create(
 
     Example: romana tenant create acme --external-id 4f1c --network net --segments open
     """
-    isolation = types.Isolation(mode=mode.value, segments=segments.value)
+    isolation = {"mode": mode.value, "segments": segments.value}
     client = context.state(ctx).client()
     tenant = client.create_tenant(name, external_id, network, isolation=isolation)
     show_tenant(ctx, tenant, out)
@@ -131,21 +123,17 @@ def set_isolation(
 
     Example: romana tenant isolation acme --segments open
     """
-    isolation = types.Isolation(mode=mode.value, segments=segments.value)
+    isolation = {"mode": mode.value, "segments": segments.value}
     show_tenant(ctx, context.state(ctx).client().set_isolation(name, isolation), out)
 
 
-@app.command("delete")
-def delete(ctx: typer.Context, name: str, out: OutputOption = None) -> None:
-    """Delete a tenant (refused while it holds addresses).
-
-    Example: romana tenant delete acme
-    """
-    tenant = context.state(ctx).client().delete_tenant(name)
-    if context.state(ctx).fmt(out) is output.Format.table:
-        output.message(f"tenant {tenant['name']} deleted")
-    else:
-        show_tenant(ctx, tenant, out)
+context.remove_command(
+    app,
+    "delete",
+    "Delete a tenant (refused while it holds addresses).\n\nExample: romana tenant delete acme",
+    Client.delete_tenant,
+    lambda tenant: f"tenant {tenant['name']} deleted",
+)
 
 
 SEGMENT_COLUMNS: list[output.Column] = [

@@ -18,6 +18,7 @@ import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
+from romana.client import Client
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -71,10 +72,7 @@ def create(
             "that host only.",
         ),
     ] = None,
-    password_stdin: Annotated[
-        bool,
-        typer.Option("--password-stdin", help="Read the password from standard input (one line)."),
-    ] = False,
+    password_stdin: context.PasswordStdinOption = False,
     out: OutputOption = None,
 ) -> None:
     """Create a user (admin). A tenant user belongs to one tenant, an agent user to one host:
@@ -88,9 +86,7 @@ def create(
     """
     state = context.state(ctx)
     if password_stdin:
-        secret = typer.get_text_stream("stdin").readline().rstrip("\r\n")
-        if not secret:
-            raise typer.BadParameter("standard input holds no password")
+        secret = context.stdin_password()
     else:
         # The prompt goes to standard error: standard output is the new user (-o json).
         secret = os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
@@ -100,14 +96,13 @@ def create(
     output.emit(made, state.fmt(out), fields=USER_COLUMNS)
 
 
-@app.command("list")
-def list_users(ctx: typer.Context, out: OutputOption = None) -> None:
-    """List users with their role, tenant (tenant users) and host (agent users) (admin).
-
-    Example: romana user list
-    """
-    state = context.state(ctx)
-    output.emit(state.client().list_users(), state.fmt(out), columns=USER_COLUMNS)
+context.list_command(
+    app,
+    "List users with their role, tenant (tenant users) and host (agent users) (admin).\n\n"
+    "Example: romana user list",
+    Client.list_users,
+    USER_COLUMNS,
+)
 
 
 @app.command("delete")
@@ -157,15 +152,14 @@ def password(
     output.message(f"password of user {username} changed; every token of the user is revoked")
 
 
-@keys.command("list")
-def list_keys(ctx: typer.Context, out: OutputOption = None) -> None:
-    """List the keys tokens verify with, by fingerprint: the one signing new tokens, and the
-    replaced ones that still verify the tokens they signed until those expire (admin).
-
-    Example: romana signing-key list
-    """
-    state = context.state(ctx)
-    output.emit(state.client().signing_keys(), state.fmt(out), columns=KEY_COLUMNS)
+context.list_command(
+    keys,
+    "List the keys tokens verify with, by fingerprint: the one signing new tokens, and the\n"
+    "replaced ones that still verify the tokens they signed until those expire (admin).\n\n"
+    "Example: romana signing-key list",
+    Client.signing_keys,
+    KEY_COLUMNS,
+)
 
 
 @keys.command("rotate")

@@ -60,7 +60,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from romana.core import addressing, errors, memo, ruleset
+from romana.core import addressing, errors, kernelnames, memo, ruleset
 from romana.core.errors import Issues, Unsupported
 from romana.core.policy import model, resolve
 from romana.core.policy import scope as scope_mod
@@ -94,7 +94,7 @@ class CompileInput:
     gateways: tuple[addressing.IPAddress, ...]
     policies: tuple[model.Policy, ...] = ()
     address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]] = field(default_factory=dict)
-    interface_prefix: str = "romana"
+    interface_prefix: str = kernelnames.HOST_IFNAME_PREFIX
     endpoint_to_host: model.Action = model.Action.DENY
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import InvalidInput, NotFound
-from romana.core.policy import kubeobjects as ko
+from romana.core.kubernetes import objects as ko
 
 FORMS = "give an IP address, an allocation key or NAMESPACE/POD"
 NO_KUBE = (

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from romana.core import addressing, ruleset
+from romana.core import addressing, kernelnames, ruleset
 
 # An interface name no endpoint prefix can match (names are never empty in the kernel).
 _OTHER_INTERFACE = ""
@@ -152,4 +152,4 @@ def _endpoint_interface(rs: ruleset.Ruleset) -> str:
             for m in rule.matches:
                 if isinstance(m, ruleset.Interface):
                     return m.prefix + "0"
-    return "romana0"
+    return kernelnames.HOST_IFNAME_PREFIX + "0"

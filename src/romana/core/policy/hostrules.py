@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import addressing, ruleset, tenancy
+from romana.core import addressing, kernelnames, ruleset, tenancy
 from romana.core.errors import InvalidInput, RomanaError
 from romana.core.policy import compile as policy_compile
 from romana.core.policy import ids, model
@@ -29,7 +29,7 @@ PolicyParser = Callable[[Mapping[str, Any]], model.Policy]
 """Parses one stored policy document; must behave as
 :func:`romana.core.policy.ids.parse_stored`."""
 
-DEFAULT_INTERFACE_PREFIX = "romana"
+DEFAULT_INTERFACE_PREFIX = kernelnames.HOST_IFNAME_PREFIX
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ workload of the CNI plugin, an OpenStack or Docker port alike:
 Nothing is sent and nothing is stored: the answer is a pure function of the model, so the
 demo can hold it against the packets it measured. This is the one explain engine: offline
 Kubernetes YAML (``romana explain -f``) is first made into a model
-(:func:`romana.core.policy.kubemodel.model`) and answered here too.
+(:func:`romana.core.kubernetes.explain.model`) and answered here too.
 
 A stored policy is reported as a NetworkPolicy only when it equals what translating the
 model's Kubernetes objects gives for its id (:func:`_origins`); its name alone never counts.
@@ -32,7 +32,8 @@ from typing import Any
 
 from romana.core import addressing, ruleset, tenancy
 from romana.core.errors import InvalidInput
-from romana.core.policy import evaluate, hostrules, ids, kubernetes, model, traces
+from romana.core.kubernetes import translation
+from romana.core.policy import evaluate, hostrules, ids, model, traces
 from romana.core.policy.endpoints import Endpoint, Model, addresses, locate
 
 _PORTS = {"tcp", "udp", "sctp"}
@@ -340,7 +341,7 @@ class Explainer:
         return False
 
 
-def _origins(model_: Model, stored: Mapping[str, model.Policy]) -> dict[str, kubernetes.Origin]:
+def _origins(model_: Model, stored: Mapping[str, model.Policy]) -> dict[str, translation.Origin]:
     """The NetworkPolicy (and rule indexes) each stored policy was translated from.
 
     A stored policy is attributed only when it *is* what translating the stored Kubernetes
@@ -350,7 +351,7 @@ def _origins(model_: Model, stored: Mapping[str, model.Policy]) -> dict[str, kub
     one are reported as plain policies, never misattributed."""
     if not model_.networkpolicies:
         return {}
-    tr = kubernetes.translate(model_.networkpolicies, model_.namespaces, model_.pods)
+    tr = translation.translate(model_.networkpolicies, model_.namespaces, model_.pods)
     # Stored policies are named by their ids (a namespace's translations are its tenant's).
     translated = {p.name: ids.by_id(p) for p in tr.policies}
     return {

@@ -45,16 +45,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from romana.core import addressing, memo, ruleset, tenancy
+from romana.core import addressing, kernelnames, memo, ruleset, tenancy
 from romana.core.policy import model, resolve, scope
 
-FORWARD = "romana-forward"
-INPUT = "romana-input"
-FROM_ENDPOINT = "romana-from-endpoint"
-TO_ENDPOINT = "romana-to-endpoint"
-EGRESS_PASSED = "romana-egress-passed"
-INGRESS = "romana-ingress"
-TO_HOST = "romana-to-host"
+_P = kernelnames.RULESET_PREFIX
+FORWARD = _P + "forward"
+INPUT = _P + "input"
+FROM_ENDPOINT = _P + "from-endpoint"
+TO_ENDPOINT = _P + "to-endpoint"
+EGRESS_PASSED = _P + "egress-passed"
+INGRESS = _P + "ingress"
+TO_HOST = _P + "to-host"
 # Memo entries of tenant levels: a tenant appears in up to four trees.
 MEMO_SIZE = 8192
 # After the conventional filter priority: the order of base chains never changes a verdict
@@ -65,10 +66,10 @@ _IN, _OUT = model.Direction.INGRESS, model.Direction.EGRESS
 _ALLOW, _DENY = model.Action.ALLOW, model.Action.DENY
 _STEM = {(_IN, _DENY): "id", (_IN, _ALLOW): "ia", (_OUT, _DENY): "ed", (_OUT, _ALLOW): "ea"}
 ROOTS = {
-    (_IN, _DENY): "romana-ingress-deny",
-    (_IN, _ALLOW): "romana-ingress-allow",
-    (_OUT, _DENY): "romana-egress-deny",
-    (_OUT, _ALLOW): "romana-egress-allow",
+    (_IN, _DENY): _P + "ingress-deny",
+    (_IN, _ALLOW): _P + "ingress-allow",
+    (_OUT, _DENY): _P + "egress-deny",
+    (_OUT, _ALLOW): _P + "egress-allow",
 }
 
 

@@ -28,12 +28,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from romana.core import addressing, ruleset
+from romana.core import addressing, kernelnames, ruleset
 from romana.core.errors import InvalidInput, Unsupported
 from romana.core.render import nftables
 
-OWNED_PREFIX = "ROMANA-"
-TEMPORARY_SUFFIX = "~"
+OWNED_PREFIX = kernelnames.IPTABLES_PREFIX
+TEMPORARY_SUFFIX = kernelnames.IPSET_TEMPORARY_SUFFIX
 MAXELEM = 1 << 20
 _MULTIPORT_SLOTS = 15  # a range takes two of multiport's fifteen slots
 _SIDE = {ruleset.Side.SRC: "source", ruleset.Side.DST: "destination"}
@@ -76,7 +76,7 @@ class RenderedIptables:
 
 def name(ir_name: str) -> str:
     """The iptables/ipset spelling of an IR name."""
-    return ir_name.upper()
+    return kernelnames.iptables_name(ir_name)
 
 
 def render(rs: ruleset.Ruleset) -> RenderedIptables:

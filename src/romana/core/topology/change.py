@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from romana.core import addressing
 from romana.core.errors import Conflict, NotFound
+from romana.core.identifiers import NetworkName
 from romana.core.topology import model
 
 _LISTED = 10
@@ -57,9 +58,9 @@ class Held:
 class Change:
     """Where the per-network state goes when the new topology is applied."""
 
-    renames: Mapping[str, str] = field(default_factory=dict)
+    renames: Mapping[NetworkName, NetworkName] = field(default_factory=dict)
     """Old name → new name of every renamed network."""
-    dropped: frozenset[str] = frozenset()
+    dropped: frozenset[NetworkName] = frozenset()
     """Old networks whose name a renamed network takes over."""
 
 
@@ -87,12 +88,12 @@ def plan(old: model.Topology, new: model.Topology, held: Mapping[str, Held]) -> 
     Raises:
         Conflict: naming every network, host and width the change would break.
     """
-    renames: dict[str, str] = {}
+    renames: dict[NetworkName, NetworkName] = {}
     conflicts: list[str] = []
     for name, after in successors(old, new).items():
         lay = old.layouts[name]
         if after is not None and after.name != name:
-            renames[name] = after.name
+            renames[lay.name] = after.name
         conflicts.extend(_network_conflicts(old, new, lay, after, held.get(name, Held())))
     if conflicts:
         shown = conflicts[:_LISTED]

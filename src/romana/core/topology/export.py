@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from romana.core import addressing
+from romana.core.identifiers import HostName
 from romana.core.topology import carving, model, parse, widths
 
 
@@ -50,7 +51,7 @@ def _network(net: model.Network) -> dict[str, Any]:
     return out
 
 
-def _map(root: model.Group, hosts: Mapping[str, model.Host]) -> list[dict[str, Any]]:
+def _map(root: model.Group, hosts: Mapping[HostName, model.Host]) -> list[dict[str, Any]]:
     # An unnamed root without attributes is what parse builds for a map of several groups,
     # of hosts, or of nothing; a map of one group makes that group the root.
     plain = not (root.name or root.assignment or root.routing)
@@ -59,13 +60,13 @@ def _map(root: model.Group, hosts: Mapping[str, model.Host]) -> list[dict[str, A
     return [_group(root, hosts)]
 
 
-def _contents(group: model.Group, hosts: Mapping[str, model.Host]) -> list[dict[str, Any]]:
+def _contents(group: model.Group, hosts: Mapping[HostName, model.Host]) -> list[dict[str, Any]]:
     if group.groups:
         return [_group(child, hosts) for child in group.groups]
     return [_host(hosts[m.host], m.index) for m in group.members]
 
 
-def _group(group: model.Group, hosts: Mapping[str, model.Host]) -> dict[str, Any]:
+def _group(group: model.Group, hosts: Mapping[HostName, model.Host]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if group.name:
         out["name"] = group.name
@@ -125,7 +126,7 @@ def _node(
     tree: model.Tree,
     group: model.Group,
     lays: Sequence[addressing.Layout],
-    hosts: Mapping[str, model.Host],
+    hosts: Mapping[HostName, model.Host],
 ) -> dict[str, Any]:
     slots = 1 << carving.slot_bits(len(group.groups)) if group.groups else 0
     return {

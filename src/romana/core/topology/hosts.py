@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from romana.core import addressing, names
 from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, Issue, Issues, NotFound
+from romana.core.identifiers import HostName
 from romana.core.topology import model, underlay
 
 NO_RESERVATIONS: Mapping[str, frozenset[int]] = types.MappingProxyType({})
@@ -187,7 +188,7 @@ def _describe_groups(topology: model.Topology) -> str:
     return "; ".join(parts) or "the topology has no groups (no topologies are defined)"
 
 
-def remove_host(topology: model.Topology, name: str) -> model.Topology:
+def remove_host(topology: model.Topology, name: HostName) -> model.Topology:
     """The topology without host ``name``; its indices become free (subject to ``reserved``).
 
     Raises:
@@ -209,7 +210,7 @@ def remove_host(topology: model.Topology, name: str) -> model.Topology:
 
 
 def update_labels(
-    topology: model.Topology, name: str, labels: Mapping[str, str] | model.Labels
+    topology: model.Topology, name: HostName, labels: Mapping[str, str] | model.Labels
 ) -> model.Topology:
     """Replace the labels of host ``name``; the host keeps its seats.
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 from romana.core import addressing, names
 from romana.core.errors import Issues, NotFound
+from romana.core.identifiers import HostName, NetworkName, TenantName
 
 HOST_NAME_RE = names.HOST_RE
 HOST_NAME_RULE = names.HOST_RULE
@@ -132,10 +133,10 @@ class Network:
     """One network of the plan and the tenants it admits (empty ``tenants``: every tenant)."""
 
     layout: addressing.Layout
-    tenants: tuple[str, ...] = ()
+    tenants: tuple[TenantName, ...] = ()
 
     @property
-    def name(self) -> str:
+    def name(self) -> NetworkName:
         return self.layout.name
 
 
@@ -144,7 +145,7 @@ class Host:
     """A host: its unique name, its underlay address(es) (the next hops others route to) and
     labels. ``ip6`` is the IPv6 underlay address of a host whose ``ip`` is IPv4."""
 
-    name: str
+    name: HostName
     ip: addressing.IPAddress
     labels: Labels = ()
     ip6: addressing.IPAddress | None = None
@@ -163,7 +164,7 @@ class Host:
 class Member:
     """A host's seat in a leaf group: the host index it owns in every network of the tree."""
 
-    host: str
+    host: HostName
     index: int
 
 
@@ -217,25 +218,25 @@ class Group:
 class Tree:
     """One ``topologies[]`` entry: the networks it spans and the group tree carving them."""
 
-    networks: tuple[str, ...]
+    networks: tuple[NetworkName, ...]
     topology_bits: int
     root: Group
 
     def groups(self) -> Iterator[Group]:
         return self.root.walk()
 
-    def chain(self, host: str) -> tuple[Group, ...] | None:
+    def chain(self, host: HostName) -> tuple[Group, ...] | None:
         """The groups from the root down to the leaf holding ``host``; None when not placed."""
         return _chain(self.root, host)
 
-    def member(self, host: str) -> Member | None:
+    def member(self, host: HostName) -> Member | None:
         chain = self.chain(host)
         if chain is None:
             return None
         return next(m for m in chain[-1].members if m.host == host)
 
 
-def _chain(group: Group, host: str) -> tuple[Group, ...] | None:
+def _chain(group: Group, host: HostName) -> tuple[Group, ...] | None:
     if group.is_leaf:
         return (group,) if any(m.host == host for m in group.members) else None
     for child in group.groups:
@@ -258,13 +259,13 @@ class Topology:
         """Network name → layout, in document order."""
         return {n.name: n.layout for n in self.networks}
 
-    def network(self, name: str) -> Network:
+    def network(self, name: NetworkName) -> Network:
         for net in self.networks:
             if net.name == name:
                 return net
         raise NotFound(f"network {name!r} does not exist")
 
-    def host(self, name: str) -> Host:
+    def host(self, name: HostName) -> Host:
         for host in self.hosts:
             if host.name == name:
                 return host
@@ -280,7 +281,7 @@ class Topology:
                 return host
         raise NotFound(f"no host has underlay address {ip}")
 
-    def tree_of(self, network: str) -> Tree | None:
+    def tree_of(self, network: NetworkName) -> Tree | None:
         """The tree spanning ``network``; None for a network no topology references."""
         for tree in self.trees:
             if network in tree.networks:
@@ -292,7 +293,7 @@ class Topology:
 class HostSpec:
     """What a caller knows about a host to be placed."""
 
-    name: str
+    name: HostName
     ip: addressing.IPAddress | str
     labels: Mapping[str, str] | Labels = ()
     ip6: addressing.IPAddress | str | None = None
@@ -302,7 +303,7 @@ class HostSpec:
 class HostPrefix:
     """A host's share of one network: its index, prefix, gateway address and leaf group."""
 
-    network: str
+    network: NetworkName
     index: int
     prefix: addressing.IPNetwork
     gateway: addressing.IPAddress
@@ -352,7 +353,7 @@ def host_prefix(lay: addressing.Layout, index: int) -> addressing.IPNetwork:
     return ipaddress.IPv6Network((base, lay.host_prefixlen))
 
 
-def placement(topology: Topology, name: str) -> Placement:
+def placement(topology: Topology, name: HostName) -> Placement:
     """Where host ``name`` sits; NotFound when it is not placed."""
     host = topology.host(name)
     layouts = topology.layouts

@@ -26,6 +26,7 @@ from typing import cast
 
 from romana.core import addressing, names
 from romana.core.errors import InvalidInput, Issue, Issues
+from romana.core.identifiers import TenantName
 from romana.core.topology import model, widths
 
 TENANT_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
@@ -52,7 +53,7 @@ class _Pending:
     floor: addressing.Layout
     """The network validated with the narrowest endpoint field ``block_mask`` allows."""
     block_mask: int
-    tenants: tuple[str, ...]
+    tenants: tuple[TenantName, ...]
 
     @property
     def room(self) -> widths.Room:
@@ -148,7 +149,7 @@ def _at_floor(found: Iterable[Issue], where: str, block_mask: tuple[int, int]) -
     ]
 
 
-def _tenants(raw: object, where: str, issues: Issues) -> tuple[str, ...]:
+def _tenants(raw: object, where: str, issues: Issues) -> tuple[TenantName, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -158,14 +159,14 @@ def _tenants(raw: object, where: str, issues: Issues) -> tuple[str, ...]:
         if len(raw) > 1:
             issues.add(where, "'*' (every tenant) cannot be combined with names")
         return ()
-    names: list[str] = []
+    names: list[TenantName] = []
     for k, name in enumerate(raw):
         if not isinstance(name, str) or not TENANT_RE.match(name):
             issues.add(f"{where}[{k}]", f"tenant {name!r} must match ^[a-zA-Z0-9_.-]+$")
         elif name in names:
             issues.add(f"{where}[{k}]", f"duplicate tenant {name!r}")
         else:
-            names.append(name)
+            names.append(TenantName(name))
     return tuple(names)
 
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 from romana.core import addressing, names
 from romana.core.errors import Issues
+from romana.core.identifiers import HostName, NetworkName
 from romana.core.topology import carving, model, networks, underlay
 
 MAX_DEPTH = 64
@@ -108,7 +109,7 @@ class _Parser:
         elif widths and len(widths) == len(names):
             bits = next(iter(widths.values()))
         root = self.root(doc.get("map"), f"{where}.map", bits, t)
-        return model.Tree(tuple(names), bits, root)
+        return model.Tree(tuple(NetworkName(n) for n in names), bits, root)
 
     def topology_networks(
         self, raw: object, where: str, t: int, owner: dict[str, int]
@@ -267,7 +268,7 @@ class _Parser:
                 f"{len(raw)} hosts do not fit: the group has {bits} topology bits "
                 f"({capacity} host indices) (group too small for the layout)",
             )
-        listed: list[tuple[str, int | None]] = []
+        listed: list[tuple[HostName, int | None]] = []
         taken: set[int] = set()
         for k, item in enumerate(raw):
             at = f"{where}[{k}]"
@@ -331,7 +332,7 @@ class _Parser:
         if not ok:
             return None, None
         assert isinstance(name, str) and ip is not None
-        host = model.Host(name, ip, labels, ip6)
+        host = model.Host(HostName(name), ip, labels, ip6)
         if not self.register(host, where, t):
             return None, None
         return host, index

@@ -2,8 +2,12 @@
 
 The CNI plugin, and any other runtime integration on the host, talks to the agent with
 HTTP/1.1 and JSON bodies over a Unix socket: ``/run/romana/agent.sock`` unless the network
-configuration sets ``agent_socket``. The agent implements the server side of what follows; the
-body shapes are also the TypedDicts of this module, and :func:`problem` builds error bodies.
+configuration sets ``agent_socket``. The agent implements the server side of what follows
+(:mod:`romana.agent.localapi`). The bodies are the values of :mod:`romana.core.endpoint` as
+the one wire schema, :mod:`romana.core.endpointwire` (version 1, the ``/v1`` of the paths),
+writes and reads them; :func:`problem` builds error bodies. :class:`AgentClient` speaks it
+over the socket, and :class:`AgentPort` is the :class:`~romana.core.endpoint.EndpointPort`
+the plugin calls when it runs as its own process (in the agent it calls the agent's port).
 
 Conventions
     * Bodies are JSON objects (``application/json``). Errors are problem JSON (RFC 9457,
@@ -23,7 +27,7 @@ Conventions
     * Callers are root, or members of the agent's ``--api-group``: the agent checks each
       connection's peer credentials and answers anyone else 403 ``forbidden``.
 
-``POST /v1/endpoints`` (CNI ADD): body :class:`EndpointRequest` → 200 :class:`Endpoint`::
+``POST /v1/endpoints`` (CNI ADD): body ``EndpointRequest`` → 200 ``Endpoint``::
 
     {"container_id": "lab-web1", "ifname": "eth0", "netns": "/proc/4242/ns/net",
      "network": "romana", "tenant": "shop", "segment": "frontend",
@@ -51,7 +55,7 @@ Conventions
     agent's own network namespace or the init one. 507 (Exhausted): no address is left for
     that tenant and segment. 503 (Unavailable): the agent is not synced.
 
-``GET /v1/endpoints/{container_id}/{ifname}`` (CNI CHECK): 200 :class:`Endpoint` plus
+``GET /v1/endpoints/{container_id}/{ifname}`` (CNI CHECK): 200 ``Endpoint`` plus
     ``"problems": [str]``, empty when everything the agent wired is in place: veth, address and
     routes in the namespace, host ``/32`` route, policy chain hooks and set membership, and the
     address still allocated to this key. Each problem is one sentence for the operator. 404
@@ -69,7 +73,8 @@ Conventions
     be claimed) or ``limited-connectivity`` (routes to peers known broken, so existing
     workloads are affected: the plugin answers 51, else 50). A readiness, not an error.
 
-``POST /v1/gc`` (CNI GC): body :class:`GcRequest` → 200 :class:`GcAnswer`. Releases every
+``POST /v1/gc`` (CNI GC): body ``{"network", "valid": [{"container_id", "ifname"}]}`` → 200
+    ``{"released": [{"container_id", "ifname"}], "errors": [str]}``. Releases every
     endpoint of ``network`` whose key is not in ``valid``, sparing endpoints created within a
     grace window (60 s: an ADD may be in flight although the runtime promises otherwise),
     continuing past failures and listing each in ``errors``. An empty ``valid`` releases
@@ -114,112 +119,33 @@ Pending releases
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 import time
 import urllib.parse
-from collections.abc import Sequence
-from typing import Any, NotRequired, TypedDict, cast
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from romana.core import errors, problems
+from romana.core import endpointwire, errors, problems
+from romana.core.endpoint import (
+    Endpoint,
+    EndpointPort,
+    EndpointRequest,
+    GcAnswer,
+    GcRequest,
+    Readiness,
+)
 
 DEFAULT_SOCKET = "/run/romana/agent.sock"
 PROBLEM_BASE = "https://romana.io/problems/"
 LIMITED_CONNECTIVITY = "limited-connectivity"
 
 
-class K8sIdentity(TypedDict):
-    namespace: str
-    pod: NotRequired[str]
-    pod_uid: NotRequired[str]
-
-
-class EndpointRequest(TypedDict):
-    container_id: str
-    ifname: str
-    netns: str
-    network: str
-    tenant: str
-    segment: str
-    labels: dict[str, str]
-    k8s: NotRequired[K8sIdentity]
-    mtu: NotRequired[int]
-
-
-class Address(TypedDict):
-    address: str
-    gateway: NotRequired[str]
-
-
-class Interface(TypedDict):
-    name: str
-    mac: str
-    mtu: NotRequired[int]
-    sandbox: NotRequired[str]
-
-
-class Route(TypedDict):
-    dst: str
-    gw: NotRequired[str]
-    mtu: NotRequired[int]
-    advmss: NotRequired[int]
-    priority: NotRequired[int]
-    table: NotRequired[int]
-    scope: NotRequired[int]
-
-
-class Endpoint(TypedDict):
-    container_id: str
-    ifname: str
-    netns: str
-    network: str
-    tenant: str
-    segment: str
-    addresses: list[Address]
-    interface: Interface
-    host_interface: Interface
-    routes: list[Route]
-    mtu: NotRequired[int]
-    problems: NotRequired[list[str]]
-
-
-class Attachment(TypedDict):
-    container_id: str
-    ifname: str
-
-
-class GcRequest(TypedDict):
-    network: str
-    valid: list[Attachment]
-
-
-class GcAnswer(TypedDict):
-    released: list[Attachment]
-    errors: NotRequired[list[str]]
-
-
-class Problem(TypedDict):
-    type: str
-    title: str
-    status: int
-    detail: str
-    field: NotRequired[str]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Readiness:
-    """The agent's answer to STATUS: ready, or the problem slug and detail saying why not."""
-
-    ready: bool
-    slug: str = ""
-    detail: str = ""
-
-
-def problem(status: int, slug: str, title: str, detail: str, field: str = "") -> Problem:
+def problem(status: int, slug: str, title: str, detail: str, field: str = "") -> dict[str, Any]:
     """A problem body of a type of this contract's own (STATUS's readiness answers); an
     error's answer is :func:`romana.core.problems.render`'s."""
-    body = Problem(type=PROBLEM_BASE + slug, title=title, status=status, detail=detail)
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
+    body["detail"] = detail
     if field:
         body["field"] = field
     return body
@@ -299,13 +225,18 @@ class AgentClient:
         """Why the agent is already known to be unreachable (the compiled front tried it);
         when set, every call fails at once instead of waiting for the timeout again."""
 
-    def add_endpoint(self, body: EndpointRequest) -> Endpoint:
+    def add_endpoint(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """ADD with a body of the wire schema; the answer, checked to be an ``Endpoint``."""
         answer = self._call("POST", "/v1/endpoints", body)
-        return _endpoint(answer, "POST /v1/endpoints")
+        endpointwire.endpoint_from_wire(answer, "POST /v1/endpoints")
+        return answer
 
-    def get_endpoint(self, container_id: str, ifname: str) -> Endpoint:
+    def get_endpoint(self, container_id: str, ifname: str) -> dict[str, Any]:
+        """CHECK; the answer, checked to be an ``Endpoint`` with ``problems``."""
         path = endpoint_path(container_id, ifname)
-        return _endpoint(self._call("GET", path), f"GET {path}")
+        answer = self._call("GET", path)
+        endpointwire.endpoint_from_wire(answer, f"GET {path}")
+        return answer
 
     def delete_endpoint(self, container_id: str, ifname: str) -> bool:
         answer = self._call("DELETE", endpoint_path(container_id, ifname))
@@ -319,25 +250,20 @@ class AgentClient:
             return Readiness(True)
         if status == 503:
             return Readiness(False, _slug(answer), _detail(answer, status))
-        raise _error(status, answer, fields, f"GET {path}")
+        raise answer_error(status, answer, fields, f"GET {path}")
 
-    def gc(self, network: str, valid: Sequence[tuple[str, str]]) -> GcAnswer:
-        body = GcRequest(
-            network=network, valid=[Attachment(container_id=c, ifname=i) for c, i in valid]
-        )
+    def gc(self, network: str, valid: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        """GC; the answer, checked to hold the ``released`` and ``errors`` lists."""
+        body = endpointwire.gc_to_wire(GcRequest(network, frozenset(valid)))
         answer = self._call("POST", "/v1/gc", body)
-        released, failures = answer.get("released"), answer.get("errors", [])
-        if not isinstance(released, list) or not isinstance(failures, list):
-            raise errors.RomanaError(
-                f"romana-agent answered POST /v1/gc without a released list: {answer!r}"
-            )
-        return cast(GcAnswer, answer)
+        endpointwire.gc_answer_from_wire(answer, "POST /v1/gc")
+        return answer
 
     def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
         status, answer, fields = self._exchange(method, path, body)
         if status == 200:
             return answer
-        raise _error(status, answer, fields, f"{method} {path}")
+        raise answer_error(status, answer, fields, f"{method} {path}")
 
     def _exchange(
         self, method: str, path: str, body: object = None
@@ -395,10 +321,11 @@ def _detail(body: dict[str, Any], status: int) -> str:
     return str(body.get("detail") or body.get("title") or f"HTTP {status}")
 
 
-def _error(
+def answer_error(
     status: int, body: dict[str, Any], fields: dict[str, str], call: str
 ) -> errors.RomanaError:
-    """The exception for a non-200 answer: the one inverse's, else the agent failed."""
+    """The exception for a non-200 answer (``fields``: its headers, names in lower case):
+    the one inverse's, else the agent failed."""
     detail = _detail(body, status)
     message = f"romana-agent: {detail}"
     error = problems.error_of(status, body, message, _retry_after(fields))
@@ -415,41 +342,32 @@ def _retry_after(fields: dict[str, str]) -> float | None:
         return None
 
 
-def _endpoint(answer: dict[str, Any], call: str) -> Endpoint:
-    """``answer`` checked against :class:`Endpoint`, as far as the plugin relies on it."""
-    problems: list[str] = []
-    addresses = answer.get("addresses")
-    if not isinstance(addresses, list) or not addresses:
-        problems.append("addresses: required, a non-empty list")
-    else:
-        for i, entry in enumerate(addresses):
-            if not isinstance(entry, dict) or not _cidr(entry.get("address")):
-                problems.append(f"addresses[{i}].address: required, an address in CIDR notation")
-            elif not isinstance(entry.get("gateway", ""), str):
-                problems.append(f"addresses[{i}].gateway: must be a string")
-    for key in ("interface", "host_interface"):
-        iface = answer.get(key)
-        if not isinstance(iface, dict) or not all(
-            isinstance(iface.get(k), str) and iface.get(k) for k in ("name", "mac")
-        ):
-            problems.append(f"{key}: required, an object with name and mac")
-    routes = answer.get("routes", [])
-    if not isinstance(routes, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("dst"), str) for r in routes
-    ):
-        problems.append("routes: must be a list of objects with dst")
-    mtu = answer.get("mtu")
-    if mtu is not None and (not isinstance(mtu, int) or isinstance(mtu, bool)):
-        problems.append("mtu: must be an integer")
-    found = answer.get("problems", [])
-    if not isinstance(found, list) or not all(isinstance(p, str) for p in found):
-        problems.append("problems: must be a list of strings")
-    if problems:
-        raise errors.RomanaError(
-            f"romana-agent answered {call} with a malformed endpoint: " + "; ".join(problems)
-        )
-    return cast(Endpoint, answer)
+class AgentPort:
+    """The :class:`~romana.core.endpoint.EndpointPort` of an agent reached through ``client``.
+
+    Its coroutines never suspend: each is one blocking exchange, which is all a plugin process
+    does meanwhile, so the plugin drives them without an event loop (:func:`.plugin.run`)."""
+
+    def __init__(self, client: AgentClient) -> None:
+        self.client = client
+
+    async def add(self, request: EndpointRequest) -> Endpoint:
+        answer = self.client.add_endpoint(endpointwire.request_to_wire(request))
+        return endpointwire.endpoint_from_wire(answer, "POST /v1/endpoints")
+
+    async def delete(self, container_id: str, ifname: str) -> bool:
+        return self.client.delete_endpoint(container_id, ifname)
+
+    async def check(self, container_id: str, ifname: str) -> Endpoint:
+        answer = self.client.get_endpoint(container_id, ifname)
+        return endpointwire.endpoint_from_wire(answer, "GET /v1/endpoints")
+
+    async def gc(self, request: GcRequest) -> GcAnswer:
+        answer = self.client.gc(request.network, sorted(request.valid))
+        return endpointwire.gc_answer_from_wire(answer, "POST /v1/gc")
+
+    async def status(self, tenant: str | None, segment: str | None) -> Readiness:
+        return self.client.status(tenant, segment)
 
 
-def _cidr(value: object) -> bool:
-    return isinstance(value, str) and value.count("/") == 1 and bool(value.split("/")[0])
+_: type[EndpointPort] = AgentPort

@@ -1,6 +1,13 @@
 """ADD, DEL, CHECK, STATUS and GC: each a translation between one CNI request and the agent.
 
-The plugin creates nothing itself; the agent wires endpoints (contract in :mod:`.agentapi`).
+The plugin creates nothing itself; the agent wires endpoints. Each command is one call of an
+:class:`~romana.core.endpoint.EndpointPort`: the agent's own when the agent hosts the plugin
+(:mod:`romana.agent.cnihost`), else :class:`.agentapi.AgentPort` over the agent's socket
+(contract in :mod:`.agentapi`). The ADD request is checked here, once, by the wire schema's
+:func:`~romana.core.endpointwire.parse_request`. The only other I/O is the pending directory:
+one file looked up per ADD and DEL (absent but for a DEL that could not reach the agent),
+done in place, since a look-up that finds nothing costs microseconds.
+
 This module maps every failure once, to the CNI error the runtime sees. A project error gets
 the code the one table gives its class (:mod:`romana.core.problems`: ``Unsupported`` → 2,
 ``NotFound`` → 3, ``AlreadyExists`` → 101, ``Unavailable``/``Conflict``/``Exhausted`` → 11,
@@ -24,11 +31,12 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from romana.core import errors, problems
+from romana.core import endpointwire, errors, problems
+from romana.core.endpoint import Endpoint, EndpointPort, GcRequest
 from romana.integrations.cni import agentapi, pending, request, spec
 
 AGENT_FAILED = "ROMANA_CNI_AGENT_FAILED"
@@ -47,10 +55,10 @@ _ENV_FIELDS = {
 }
 
 
-Connect = Callable[[request.Settings], agentapi.AgentClient]
+Connect = Callable[[request.Settings], EndpointPort]
 
 
-def execute(
+async def execute(
     env: Mapping[str, str],
     stdin: bytes,
     stdout: TextIO,
@@ -59,18 +67,18 @@ def execute(
 ) -> int:
     """Run one command other than VERSION; write its result or error; return the exit code.
 
-    ``connect`` gives the agent client for the request's settings: by default one over the
-    configured socket (failing at once when ``ROMANA_CNI_AGENT_FAILED`` says the compiled
-    front already found the agent unusable); the agent passes one that calls it in-process.
+    ``connect`` gives the endpoint port for the request's settings: by default the agent's
+    over the configured socket (failing at once when ``ROMANA_CNI_AGENT_FAILED`` says the
+    compiled front already found the agent unusable); the agent passes its own.
     """
     command = env.get("CNI_COMMAND", "")
     req: request.Request | None = None
     if connect is None:
-        connect = functools.partial(_socket_client, env.get(AGENT_FAILED, ""))
+        connect = functools.partial(_socket_port, env.get(AGENT_FAILED, ""))
     try:
         command = request.command_of(env)
         req = request.parse(command, env, stdin)
-        result = _HANDLERS[command](req, stderr, connect(req.settings))
+        result = await _HANDLERS[command](req, stderr, connect(req.settings))
     except Exception as exc:  # every failure must reach the runtime as CNI error JSON
         err = to_cni_error(exc, command, req)
         version = req.version if req is not None else _declared_version(stdin)
@@ -136,8 +144,9 @@ def _origin(field: str, req: request.Request | None) -> str:
     return field
 
 
-def _socket_client(failed: str, settings: request.Settings) -> agentapi.AgentClient:
-    return agentapi.AgentClient(settings.agent_socket, settings.agent_timeout, failed)
+def _socket_port(failed: str, settings: request.Settings) -> EndpointPort:
+    client = agentapi.AgentClient(settings.agent_socket, settings.agent_timeout, failed)
+    return agentapi.AgentPort(client)
 
 
 @contextmanager
@@ -150,24 +159,28 @@ def _from_agent(req: request.Request) -> Iterator[None]:
         raise _invalid(exc, req, "romana-agent rejected the request: ") from exc
 
 
-def _add(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> spec.Result:
+async def _add(req: request.Request, stderr: TextIO, port: EndpointPort) -> spec.Result:
     placement = req.placement
     assert placement is not None  # request.parse requires a tenant for ADD
-    body = agentapi.EndpointRequest(
-        container_id=req.container_id,
-        ifname=req.ifname,
-        netns=req.netns,
-        network=req.network,
-        tenant=placement.tenant,
-        segment=placement.segment,
-        labels=dict(placement.labels),
-    )
-    if req.cni_args.get("K8S_POD_NAMESPACE"):
-        k8s = agentapi.K8sIdentity(namespace=req.cni_args["K8S_POD_NAMESPACE"])
-        if req.cni_args.get("K8S_POD_NAME"):
-            k8s["pod"] = req.cni_args["K8S_POD_NAME"]
-        if req.cni_args.get("K8S_POD_UID"):
-            k8s["pod_uid"] = req.cni_args["K8S_POD_UID"]
+    body: dict[str, Any] = {
+        "container_id": req.container_id,
+        "ifname": req.ifname,
+        "netns": req.netns,
+        "network": req.network,
+        "tenant": placement.tenant,
+        "segment": placement.segment,
+        "labels": dict(placement.labels),
+    }
+    k8s = {
+        key: req.cni_args[name]
+        for key, name in (
+            ("namespace", "K8S_POD_NAMESPACE"),
+            ("pod", "K8S_POD_NAME"),
+            ("pod_uid", "K8S_POD_UID"),
+        )
+        if req.cni_args.get(name)
+    }
+    if "namespace" in k8s:
         body["k8s"] = k8s
     if req.mtu is not None:
         body["mtu"] = req.mtu
@@ -176,34 +189,35 @@ def _add(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> 
         if stale is not None:
             # A DEL of this key never reached the agent; it must happen before the new ADD,
             # or the agent would answer the old allocation and later release it.
-            client.delete_endpoint(req.container_id, req.ifname)
+            await port.delete(req.container_id, req.ifname)
             pending.complete(req.settings.pending_dir, stale)
-        endpoint = client.add_endpoint(body)
+        endpoint = await port.add(endpointwire.parse_request(body))
     return _result(req, endpoint)
 
 
-def _result(req: request.Request, endpoint: agentapi.Endpoint) -> spec.Result:
+def _result(req: request.Request, endpoint: Endpoint) -> spec.Result:
     """The canonical result: ``prevResult`` (when chained) followed by this endpoint."""
     prev = req.prev_result or {}
     interfaces: list[dict[str, Any]] = list(prev.get("interfaces", []))
-    mtu = endpoint.get("mtu")
-    host, inside = endpoint["host_interface"], endpoint["interface"]
-    host_if: dict[str, Any] = {"name": host["name"], "mac": host["mac"]}
-    inside_if: dict[str, Any] = {"name": inside["name"], "mac": inside["mac"]}
+    host, inside = endpoint.host_interface, endpoint.interface
+    host_if: dict[str, Any] = {"name": host.name, "mac": host.mac}
+    inside_if: dict[str, Any] = {"name": inside.name, "mac": inside.mac}
     for iface, source in ((host_if, host), (inside_if, inside)):
-        if source.get("mtu", mtu) is not None:
-            iface["mtu"] = source.get("mtu", mtu)
-    inside_if["sandbox"] = inside.get("sandbox") or req.netns
+        mtu = endpoint.mtu if source.mtu is None else source.mtu
+        if mtu is not None:
+            iface["mtu"] = mtu
+    inside_if["sandbox"] = inside.sandbox or req.netns
     interfaces += [host_if, inside_if]
     index = len(interfaces) - 1
     ips = list(prev.get("ips", []))
-    for entry in endpoint["addresses"]:
-        ip: dict[str, Any] = {"address": entry["address"]}
-        if entry.get("gateway"):
-            ip["gateway"] = entry["gateway"]
+    for entry in endpoint.addresses:
+        ip: dict[str, Any] = {"address": entry.address}
+        if entry.gateway:
+            ip["gateway"] = entry.gateway
         ip["interface"] = index
         ips.append(ip)
-    routes = list(prev.get("routes", [])) + [dict(r) for r in endpoint.get("routes", [])]
+    routes = list(prev.get("routes", []))
+    routes += [endpointwire.route_to_wire(r) for r in endpoint.routes]
     result: spec.Result = {"interfaces": interfaces, "ips": ips, "routes": routes}
     dns = req.dns or prev.get("dns")
     if dns:
@@ -211,11 +225,11 @@ def _result(req: request.Request, endpoint: agentapi.Endpoint) -> spec.Result:
     return result
 
 
-def _delete(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> None:
+async def _delete(req: request.Request, stderr: TextIO, port: EndpointPort) -> None:
     directory = req.settings.pending_dir
     try:
         with _from_agent(req):
-            client.delete_endpoint(req.container_id, req.ifname)
+            await port.delete(req.container_id, req.ifname)
     except errors.NotFound:
         pass
     except errors.RomanaError as exc:
@@ -234,17 +248,17 @@ def _delete(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) 
     return None
 
 
-def _check(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> None:
+async def _check(req: request.Request, stderr: TextIO, port: EndpointPort) -> None:
     with _from_agent(req):
-        endpoint = client.get_endpoint(req.container_id, req.ifname)
-    problems = list(endpoint.get("problems", []))
+        endpoint = await port.check(req.container_id, req.ifname)
+    problems = list(endpoint.problems or ())
     problems += _disagreements(req, endpoint)
     if problems:
         raise spec.CniError(spec.ERR_CHECK_FAILED, "endpoint check failed", "; ".join(problems))
     return None
 
 
-def _disagreements(req: request.Request, endpoint: agentapi.Endpoint) -> list[str]:
+def _disagreements(req: request.Request, endpoint: Endpoint) -> list[str]:
     """Where ``prevResult`` and the agent's record of the endpoint differ."""
     prev = req.prev_result or {}
     found: list[str] = []
@@ -256,23 +270,23 @@ def _disagreements(req: request.Request, endpoint: agentapi.Endpoint) -> list[st
     ]
     if not ours:
         found.append(f"prevResult lists no interface {req.ifname} in {req.netns}")
-    recorded = {a["address"] for a in endpoint["addresses"]}
+    recorded = {a.address for a in endpoint.addresses}
     listed = {ip["address"] for ip in prev.get("ips", []) if ip.get("interface") in ours}
     for address in sorted(recorded - listed):
         found.append(f"address {address} is allocated to the endpoint but not in prevResult")
     for address in sorted(listed - recorded):
         found.append(f"prevResult address {address} is not allocated to the endpoint")
-    if endpoint.get("netns") and endpoint["netns"] != req.netns:
-        found.append(f"the endpoint was wired in {endpoint['netns']}, not in {req.netns}")
+    if endpoint.netns and endpoint.netns != req.netns:
+        found.append(f"the endpoint was wired in {endpoint.netns}, not in {req.netns}")
     return found
 
 
-def _status(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> None:
+async def _status(req: request.Request, stderr: TextIO, port: EndpointPort) -> None:
     placement = req.placement
     tenant = placement.tenant if placement is not None else None
     segment = placement.segment if placement is not None else None
     with _from_agent(req):
-        readiness = client.status(tenant, segment)
+        readiness = await port.status(tenant, segment)
     if not readiness.ready:
         code = spec.ERR_NOT_AVAILABLE
         if readiness.slug == agentapi.LIMITED_CONNECTIVITY:
@@ -281,10 +295,10 @@ def _status(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) 
     return None
 
 
-def _gc(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> None:
+async def _gc(req: request.Request, stderr: TextIO, port: EndpointPort) -> None:
     with _from_agent(req):
-        answer = client.gc(req.network, req.valid_attachments)
-    failures = answer.get("errors", [])
+        answer = await port.gc(GcRequest(req.network, frozenset(req.valid_attachments)))
+    failures = answer.errors
     if failures:
         raise spec.CniError(
             spec.ERR_AGENT,
@@ -295,7 +309,7 @@ def _gc(req: request.Request, stderr: TextIO, client: agentapi.AgentClient) -> N
 
 
 _HANDLERS: dict[
-    str, Callable[[request.Request, TextIO, agentapi.AgentClient], spec.Result | None]
+    str, Callable[[request.Request, TextIO, EndpointPort], Awaitable[spec.Result | None]]
 ] = {
     "ADD": _add,
     "DEL": _delete,

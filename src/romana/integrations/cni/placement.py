@@ -22,9 +22,9 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from romana.core import errors
+from romana.core import endpoint, errors
 
-DEFAULT_SEGMENT = "default"
+DEFAULT_SEGMENT = endpoint.DEFAULT_SEGMENT
 TENANT_LABEL = "romana.io/tenant"
 DEFAULT_SEGMENT_LABEL = "romana.io/segment"
 K8S_NAMESPACE_SOURCE = "CNI_ARGS K8S_POD_NAMESPACE"

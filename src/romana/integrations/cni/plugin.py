@@ -1,8 +1,13 @@
 """The CNI plugin as a function: ``run(env, stdin, stdout, stderr) -> exit code``.
 
-Everything a runtime exchanges with ``romana-cni`` passes through :func:`run`, so the whole
-protocol is testable in-process: environment and configuration in, a result or the spec's error
-JSON (``{"cniVersion", "code", "msg", "details"}``) on stdout, logs on stderr, exit code 0 or 1.
+Everything a runtime exchanges with ``romana-cni`` passes through :func:`answer`: in a plugin
+process by way of :func:`run`, in the agent directly (:mod:`romana.agent.cnihost`, on its
+event loop). The commands are coroutines over an endpoint port (:mod:`.commands`); a plugin
+process drives them with :func:`drive`, without an event loop: its port's coroutines never
+suspend (:class:`.agentapi.AgentPort`), and importing ``asyncio`` would add about 40 ms to
+every command. The whole protocol is testable in-process: environment and configuration in,
+a result or the spec's error JSON (``{"cniVersion", "code", "msg", "details"}``) on stdout,
+logs on stderr, exit code 0 or 1.
 No exception escapes. Stdin is read up to :data:`.spec.MAX_STDIN_BYTES` (1 MiB) and one byte
 more: a longer one is refused with code 6 without reading the rest.
 
@@ -14,10 +19,15 @@ the agent (:mod:`.commands`) are imported when one of them is asked for, because
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, BinaryIO, TextIO
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar
 
 from romana.integrations.cni import spec
+
+if TYPE_CHECKING:
+    from romana.integrations.cni.commands import Connect
+
+T = TypeVar("T")
 
 
 def run(
@@ -25,7 +35,7 @@ def run(
     stdin: BinaryIO,
     stdout: TextIO,
     stderr: TextIO,
-    connect: Callable[[Any], Any] | None = None,
+    connect: Connect | None = None,
 ) -> int:
     """Serve the command in ``env["CNI_COMMAND"]``; return the process exit code.
 
@@ -34,6 +44,28 @@ def run(
         data = stdin.read(spec.MAX_STDIN_BYTES + 1)
     except OSError as exc:
         return _fail(stdout, stderr, spec.CniError(spec.ERR_IO, "cannot read stdin", str(exc)))
+    return drive(answer(env, data, stdout, stderr, connect))
+
+
+def drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end; RuntimeError if it does suspend."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coroutine.close()
+    raise RuntimeError("the command waited on an event loop that a plugin process lacks")
+
+
+async def answer(
+    env: Mapping[str, str],
+    data: bytes,
+    stdout: TextIO,
+    stderr: TextIO,
+    connect: Connect | None = None,
+) -> int:
+    """Serve the command in ``env["CNI_COMMAND"]`` with ``data`` as its stdin (as much as
+    :func:`run` read of it); return the exit code."""
     if len(data) > spec.MAX_STDIN_BYTES:
         return _fail(stdout, stderr, spec.stdin_too_large())
     try:
@@ -43,7 +75,7 @@ def run(
             return 0
         from romana.integrations.cni import commands  # see the module docstring: VERSION speed
 
-        return commands.execute(env, data, stdout, stderr, connect)
+        return await commands.execute(env, data, stdout, stderr, connect)
     except Exception as exc:  # commands.execute maps its own failures; this is a last resort
         return _fail(stdout, stderr, spec.CniError(spec.ERR_INTERNAL, "internal error", repr(exc)))
 

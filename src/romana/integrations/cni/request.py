@@ -10,7 +10,10 @@ Plugin configuration keys, beside the spec's ``cniVersion``/``cniVersions``/``na
 
 ``agent_socket``    the agent's Unix socket; default ``/run/romana/agent.sock``; at most
                     107 bytes, what a Unix socket address holds (longer is error 7, not a
-                    connection failure that runtimes would retry as 11)
+                    connection failure that runtimes would retry as 11). The environment
+                    variable ``ROMANA_AGENT_SOCKET``, when set and not empty, names the socket
+                    instead (same rules, error 4): the compiled front reads only that
+                    variable, so a socket other than the default is set there
 ``agent_timeout``   seconds to wait for one agent answer; default 30
 ``pending_dir``     where DEL records releases the agent could not take; default
                     ``/var/lib/romana/cni-pending``
@@ -36,10 +39,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from romana.core import errors
+from romana.core import endpoint, errors
 from romana.integrations.cni import placement, spec
 
 DEFAULT_AGENT_SOCKET = "/run/romana/agent.sock"
+AGENT_SOCKET_ENV = "ROMANA_AGENT_SOCKET"
+"""Overrides ``agent_socket``; the compiled front reads this variable and never the config."""
 DEFAULT_AGENT_TIMEOUT = 30.0
 DEFAULT_PENDING_DIR = "/var/lib/romana/cni-pending"
 VALID_ATTACHMENTS = "cni.dev/valid-attachments"
@@ -124,7 +129,7 @@ def parse(command: str, env: Mapping[str, str], stdin: bytes) -> Request:
         netns=env.get("CNI_NETNS", ""),
         ifname=env.get("CNI_IFNAME", ""),
         cni_args=cni_args,
-        settings=_settings(conf, issues),
+        settings=_settings(conf, env, issues),
     )
     if command == "DEL":
         issues.raise_if_any()
@@ -230,21 +235,39 @@ def _network_name(conf: Mapping[str, Any], issues: errors.Issues) -> str:
     return name
 
 
-def _settings(conf: Mapping[str, Any], issues: errors.Issues) -> Settings:
+def _settings(conf: Mapping[str, Any], env: Mapping[str, str], issues: errors.Issues) -> Settings:
+    # The key is checked even when the variable wins: the plugin hosted in the agent (reached
+    # through the front, which forwards only CNI_* variables) checks it too, and both must give
+    # the same answer to the same invocation.
     socket_path = _path(conf, "agent_socket", DEFAULT_AGENT_SOCKET, issues)
-    size = len(os.fsencode(socket_path))
-    if size > MAX_SOCKET_PATH:
-        issues.add(
-            "agent_socket",
-            f"is {size} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH} bytes",
-        )
+    rule = _socket_rule(socket_path)
+    if rule:
+        issues.add("agent_socket", rule)
         socket_path = DEFAULT_AGENT_SOCKET
+    override = env.get(AGENT_SOCKET_ENV, "")
+    if override:
+        rule = "must be an absolute path" if not override.startswith("/") else ""
+        rule = rule or _socket_rule(override)
+        if rule:
+            raise spec.CniError(
+                spec.ERR_INVALID_ENVIRONMENT,
+                f"invalid environment variables: {AGENT_SOCKET_ENV}",
+                f"{AGENT_SOCKET_ENV}: {override!r} {rule}",
+            )
+        socket_path = override
     pending_dir = _path(conf, "pending_dir", DEFAULT_PENDING_DIR, issues)
     timeout = conf.get("agent_timeout", DEFAULT_AGENT_TIMEOUT)
     if not _is_number(timeout) or not 0 < timeout <= 3600:
         issues.add("agent_timeout", f"{timeout!r} must be a number of seconds, > 0 and <= 3600")
         timeout = DEFAULT_AGENT_TIMEOUT
     return Settings(socket_path, float(timeout), pending_dir)
+
+
+def _socket_rule(path: str) -> str:
+    size = len(os.fsencode(path))
+    if size > MAX_SOCKET_PATH:
+        return f"is {size} bytes long; a Unix socket path holds at most {MAX_SOCKET_PATH} bytes"
+    return ""
 
 
 def _path(conf: Mapping[str, Any], key: str, default: str, issues: errors.Issues) -> str:
@@ -271,8 +294,14 @@ def _mtu(conf: Mapping[str, Any], issues: errors.Issues) -> int | None:
     mtu = conf.get("mtu")
     if mtu is None:
         return None
-    if not isinstance(mtu, int) or isinstance(mtu, bool) or not 68 <= mtu <= 65535:
-        issues.add("mtu", f"{mtu!r} must be an integer from 68 to 65535")
+    if (
+        not isinstance(mtu, int)
+        or isinstance(mtu, bool)
+        or not endpoint.MIN_MTU <= mtu <= endpoint.MAX_MTU
+    ):
+        issues.add(
+            "mtu", f"{mtu!r} must be an integer from {endpoint.MIN_MTU} to {endpoint.MAX_MTU}"
+        )
         return None
     return mtu
 

@@ -2,12 +2,13 @@
 and address-set members, NetworkPolicies → ``kube.*`` policies.
 
 The listener keeps the last known Namespaces, Nodes, Pods and NetworkPolicies as parsed
-values (:mod:`romana.core.policy.kubeobjects`). Every change — one watch event, handled in
+values (:mod:`romana.core.kubernetes.objects`). Every change — one watch event, handled in
 its object's own queue, or a resync replacing a whole kind after a list — updates that state
 and then reconciles romanad against the desired state computed from all of it
-(:func:`romana.core.policy.kubernetes.translate` and ``address_sets``). Reconciling compares
-with what romanad holds and writes only differences, so it is idempotent: a resync after a
-reconnect repairs whatever was missed, and replays change nothing.
+(:func:`romana.core.kubernetes.sync.sync`, the same code romanad runs for ``romana policy
+apply``). Reconciling compares with what romanad holds and writes only differences, so it is
+idempotent: a resync after a reconnect repairs whatever was missed, and replays change
+nothing.
 
 Only what the listener owns is ever removed: tenants and hosts it created for namespaces and
 nodes it saw go away with them; policies and address sets are the ``kube.*`` ones. An object
@@ -22,10 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from romana.core.errors import InvalidInput
-from romana.core.policy import kubeobjects as ko
-from romana.core.policy import kubernetes
-from romana.integrations.kubernetes import watch
-from romana.services import kubesync
+from romana.core.kubernetes import objects as ko
+from romana.core.kubernetes import sync, translation
+from romana.integrations.kubernetes import kubewatch
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +40,20 @@ def key_of(kind: str, obj: Mapping[str, Any]) -> str:
 class Listener:
     def __init__(
         self,
-        romanad: kubesync.Romanad,
-        settings: kubernetes.Settings | None = None,
+        romanad: sync.Romanad,
+        settings: translation.Settings | None = None,
     ) -> None:
         self.romanad = romanad
-        self.settings = settings or kubernetes.Settings()
-        self.objects: dict[str, dict[str, ko.KubeObject]] = {r.kind: {} for r in watch.RESOURCES}
-        self.dispatcher = watch.Dispatcher()
+        self.settings = settings or translation.Settings()
+        self.objects: dict[str, dict[str, ko.KubeObject]] = {
+            r.kind: {} for r in kubewatch.RESOURCES
+        }
+        self.dispatcher = kubewatch.Dispatcher()
         self._lock = asyncio.Lock()
-        self.owned = kubesync.Owned()
+        self.owned = sync.Owned()
         self.reconciled = 0
 
-    # --- watch.Handler --------------------------------------------------------------------
+    # --- kubewatch.Handler --------------------------------------------------------------------
 
     async def resync(self, kind: str, items: list[Raw]) -> None:
         await self.dispatcher.drain()
@@ -94,7 +96,7 @@ class Listener:
         )
 
     def reconcile(self) -> None:
-        kubesync.sync(
+        outcome = sync.sync(
             self.romanad,
             self._of(ko.Namespace),
             self._of(ko.Node),
@@ -103,11 +105,15 @@ class Listener:
             self.settings,
             self.owned,
         )
+        for what, why in outcome.refused:
+            log.warning("not written: %s: %s", what, why)
+        for note in outcome.notes:
+            log.warning("%s", note)
         self.reconciled += 1
 
-    async def run(self, client: watch.KubeClient) -> None:
+    async def run(self, client: kubewatch.KubeClient) -> None:
         """Reflect every resource until cancelled."""
         try:
-            await asyncio.gather(*(watch.reflect(client, r, self) for r in watch.RESOURCES))
+            await asyncio.gather(*(kubewatch.reflect(client, r, self) for r in kubewatch.RESOURCES))
         finally:
             await self.dispatcher.close()

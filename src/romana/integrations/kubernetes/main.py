@@ -25,8 +25,8 @@ from pathlib import Path
 from romana import logs, store
 from romana.client.tls import client_context
 from romana.core.errors import InvalidInput, RomanaError
-from romana.core.policy import kubernetes
-from romana.integrations.kubernetes import listener, watch
+from romana.core.kubernetes import translation
+from romana.integrations.kubernetes import kubewatch, listener
 from romana.services import kubesync, upgrade
 
 log = logging.getLogger("romana.listener")
@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--segment-label",
-        default=kubernetes.SEGMENT_LABEL,
+        default=translation.SEGMENT_LABEL,
         help="pod label naming the pod's segment (default %(default)s)",
     )
     p.add_argument("--log-level", default="info")
@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
 async def serve(args: argparse.Namespace) -> None:
     token = args.token_file.read_text().strip() if args.token_file else ""
     verify = client_context(args.ca, args.client_cert, args.client_key)
-    client = watch.KubeClient(args.kube_api, token, verify=verify)
+    client = kubewatch.KubeClient(args.kube_api, token, verify=verify)
     password = args.etcd_password_file.read_text().strip() if args.etcd_password_file else ""
     db = store.open_store(args.store, etcd_user=args.etcd_user, etcd_password=password)
     # It writes to the store directly and may start before romanad: bring an earlier
@@ -70,7 +70,7 @@ async def serve(args: argparse.Namespace) -> None:
     for note in upgrade.run(db):
         log.warning("%s", note)
     the_listener = listener.Listener(
-        kubesync.ServicesRomanad(db), kubernetes.Settings(segment_label=args.segment_label)
+        kubesync.ServicesRomanad(db), translation.Settings(segment_label=args.segment_label)
     )
     task = asyncio.create_task(the_listener.run(client))
     loop = asyncio.get_running_loop()

@@ -19,7 +19,9 @@ import pytest
 
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import InvalidInput, NotFound
-from romana.core.policy import endpoints, kubeobjects, kubernetes, reach, traces
+from romana.core.kubernetes import objects as ko
+from romana.core.kubernetes import translation
+from romana.core.policy import endpoints, reach, traces
 
 LAY = addressing.layout("v4", "10.0.0.0/8", 4, 4, 8)
 HOSTS = {"h1": 1, "h2": 2}
@@ -235,12 +237,12 @@ def test_a_deny_policy_is_named_as_the_decider() -> None:
     assert result.ingress.rule is not None and result.ingress.rule.action == "deny"
 
 
-SHOP_NS = (kubeobjects.admitted(kubeobjects.Namespace("shop")),)
+SHOP_NS = (ko.admitted(ko.Namespace("shop")),)
 SHOP_PODS = (
-    kubeobjects.Pod("shop", "db", (("app", "db"),), "h2", (address("shop-db"),)),
-    kubeobjects.Pod("shop", "web", (("app", "web"),), "h1", (address("shop-web"),)),
+    ko.Pod("shop", "db", (("app", "db"),), "h2", (address("shop-db"),)),
+    ko.Pod("shop", "web", (("app", "web"),), "h1", (address("shop-web"),)),
 )
-SHOP_NETPOL = kubeobjects.network_policy(
+SHOP_NETPOL = ko.network_policy(
     {
         "kind": "NetworkPolicy",
         "apiVersion": "networking.k8s.io/v1",
@@ -264,10 +266,10 @@ def kube_model(*policies: dict[str, Any]) -> endpoints.Model:
 
 
 def test_a_kubernetes_pod_is_named_by_namespace_and_pod_and_its_networkpolicy() -> None:
-    tr = kubernetes.translate([SHOP_NETPOL], SHOP_NS, SHOP_PODS)
+    tr = translation.translate([SHOP_NETPOL], SHOP_NS, SHOP_PODS)
     m = dataclasses.replace(
         kube_model(*({"id": p.name, **p.to_dict()} for p in tr.policies)),
-        address_sets=kubernetes.address_sets(tr.sets, SHOP_PODS),
+        address_sets=translation.address_sets(tr.sets, SHOP_PODS),
     )
     result = reach.explain(m, "shop/web", "shop/db", "tcp/5432")
     assert result.allowed and result.source.pod == "shop/web"

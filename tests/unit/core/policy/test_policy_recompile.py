@@ -113,10 +113,13 @@ def test_recompiling_gives_what_a_first_compilation_in_a_new_process_gives() -> 
     assert again == fresh
 
 
-_FRESH = """
+_FRESH = f"""
+import importlib.util
 import sys
-sys.path[:0] = ["tests", "tests/unit/core/policy"]
-import test_policy_recompile as t
+spec = importlib.util.spec_from_file_location("recompile", {str(Path(__file__))!r})
+assert spec is not None and spec.loader is not None
+t = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(t)
 from romana.core.render import nftables
-sys.stdout.write(nftables.render(t.compiled(tenancy=t.tenants(ops_id=4), sets={"admins": ()})))
+sys.stdout.write(nftables.render(t.compiled(tenancy=t.tenants(ops_id=4), sets={{"admins": ()}})))
 """

@@ -1,9 +1,10 @@
 """Drive the compiled ``romana-cni`` front: builds, a scripted agent, and a probe plugin.
 
-The front's fallback is observed through a probe: a copy of the front built with
-``ROMANA_CNI_PYTHON`` pointing at :data:`PROBE_SOURCE`, a script that records what it was
-given (argv, environment, stdin and how fd 0 was opened, descriptors beyond 2) into the file
-named by ``ROMANA_TEST_DUMP`` and exits :data:`PROBE_EXIT`.
+The front's fallback is observed through a probe: a copy of the front in a directory of its own
+beside a ``romana-cni-py`` that is :data:`PROBE_SOURCE` (:func:`install`), a script that records
+what it was given (argv, environment, stdin and how fd 0 was opened, descriptors beyond 2) into
+the file named by ``ROMANA_TEST_DUMP`` and exits :data:`PROBE_EXIT`. The front finds that
+script at run time, as it finds the real plugin beside itself once installed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from typing import IO, Any
 REPO = Path(__file__).resolve().parents[4]
 BUILD_SCRIPT = REPO / "scripts" / "build-cni.sh"
 FRONT = os.path.join(os.path.dirname(sys.executable), "romana-cni")
+SOURCE = REPO / "src" / "romana" / "integrations" / "cni" / "front" / "romana-cni.c"
 DEFAULT_SOCKET = "/run/romana/agent.sock"
 PROBE_EXIT = 3
 PROBE_SOURCE = f"""#!{sys.executable} -IS
@@ -50,14 +53,26 @@ sys.exit({PROBE_EXIT})
 """
 
 
-def build(output: Path, python_plugin: str) -> Path:
-    """Compile the front to ``output`` with ``python_plugin`` as its fallback."""
-    done = subprocess.run(
-        [str(BUILD_SCRIPT), str(output), python_plugin], capture_output=True, text=True
-    )
+def build(output: Path | None = None, cflags: str = "") -> None:
+    """Compile the front to ``output`` (default: the virtualenv's, when its inputs changed)."""
+    argv = [str(BUILD_SCRIPT)] + ([str(output)] if output is not None else [])
+    env = {**os.environ, "CFLAGS": cflags}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"scripts/build-cni.sh failed:\n{done.stdout}{done.stderr}")
-    return output
+
+
+def install(directory: Path, plugin_source: str | None) -> str:
+    """A copy of the front in ``directory`` with ``plugin_source`` beside it as
+    ``romana-cni-py`` (None: no plugin there); the copy's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    front = directory / "romana-cni"
+    shutil.copy2(FRONT, front)
+    if plugin_source is not None:
+        plugin = directory / "romana-cni-py"
+        plugin.write_text(plugin_source)
+        plugin.chmod(0o755)
+    return str(front)
 
 
 def is_elf(path: str) -> bool:

@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 import os
 import socket
+from typing import Any
 
 import pytest
 from cni_fake_agent import FakeAgent
 
-from romana.core import errors, problems
-from romana.integrations.cni import agentapi
+from romana.core import endpointwire, errors, problems
+from romana.core.endpoint import Address, EndpointRequest, GcRequest, Readiness
+from romana.integrations.cni import agentapi, plugin
 
 
-def request(tenant: str = "acme", container_id: str = "c1") -> agentapi.EndpointRequest:
-    return agentapi.EndpointRequest(
-        container_id=container_id,
-        ifname="eth0",
-        netns="/run/netns/rtest",
-        network="romana",
-        tenant=tenant,
-        segment="default",
-        labels={},
+def request(tenant: str = "acme", container_id: str = "c1") -> dict[str, Any]:
+    return endpointwire.request_to_wire(
+        EndpointRequest(
+            container_id=container_id,
+            ifname="eth0",
+            netns="/run/netns/rtest",
+            network="romana",
+            tenant=tenant,
+            segment="default",
+            labels={},
+        )
     )
 
 
@@ -49,6 +53,18 @@ def test_endpoint_round_trip(agent: FakeAgent) -> None:
     assert api.delete_endpoint("c1", "eth0") is False
     with pytest.raises(errors.NotFound):
         api.get_endpoint("c1", "eth0")
+
+
+def test_the_port_over_the_socket_speaks_in_endpoint_values(agent: FakeAgent) -> None:
+    port = agentapi.AgentPort(client(agent))
+    added = plugin.drive(port.add(endpointwire.parse_request(request())))
+    assert added.addresses == (Address("10.1.16.1/32", "10.1.0.1"),)
+    assert agent.calls[-1][2] == request()  # the body the wire schema writes
+    assert plugin.drive(port.check("c1", "eth0")).problems == ()
+    answer = plugin.drive(port.gc(GcRequest("romana", frozenset())))
+    assert answer.released == (("c1", "eth0"),)
+    assert plugin.drive(port.delete("c1", "eth0")) is False
+    assert plugin.drive(port.status(None, None)) == Readiness(True)
 
 
 def test_endpoint_paths_are_percent_encoded(agent: FakeAgent) -> None:
@@ -150,10 +166,10 @@ def test_silent_agent_is_unavailable_after_the_timeout(socket_dir: str) -> None:
 
 def test_status_answers_readiness_with_the_slug(agent: FakeAgent) -> None:
     api = client(agent)
-    assert api.status("acme", "web") == agentapi.Readiness(True)
+    assert api.status("acme", "web") == Readiness(True)
     assert agent.calls[-1][1] == "/v1/status"
     agent.ready_problem = ("not-ready", "syncing")
-    assert api.status() == agentapi.Readiness(False, "not-ready", "syncing")
+    assert api.status() == Readiness(False, "not-ready", "syncing")
 
 
 def test_gc_sends_the_valid_keys_and_returns_what_was_released(agent: FakeAgent) -> None:

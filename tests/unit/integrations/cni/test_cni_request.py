@@ -11,7 +11,7 @@ from cni_support import invoke
 
 from romana.integrations.cni import spec
 
-VALID = {"cni.dev/valid-attachments": []}
+VALID: dict[str, Any] = {"cni.dev/valid-attachments": []}
 
 
 @pytest.mark.parametrize(
@@ -229,3 +229,29 @@ def test_an_agent_socket_no_socket_can_have_is_error_7_not_11(
 def test_an_agent_socket_of_107_bytes_is_used(conf: dict[str, Any]) -> None:
     out = invoke("ADD", {**conf, "agent_socket": "/run/" + "s" * 102})
     assert out.json["code"] == spec.ERR_TRY_AGAIN_LATER  # valid, only nobody listens there
+
+
+def test_romana_agent_socket_names_the_agent_over_the_configuration(
+    agent: FakeAgent, conf: dict[str, Any]
+) -> None:
+    # The compiled front reads only the variable; the plugin must reach the same agent.
+    out = invoke("STATUS", {**conf, "agent_socket": "/nonexistent/agent.sock"},
+                 ROMANA_AGENT_SOCKET=agent.socket_path)  # fmt: skip
+    assert (out.rc, out.stdout) == (0, "")
+    assert agent.calls != []
+    empty = invoke("STATUS", conf, ROMANA_AGENT_SOCKET="")  # empty is unset: the key counts
+    assert (empty.rc, empty.stdout) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [("agent.sock", "must be an absolute path"), ("/" + "s" * 107, "is 108 bytes long")],
+)
+def test_an_unusable_romana_agent_socket_is_error_4_naming_it(
+    agent: FakeAgent, conf: dict[str, Any], value: str, rule: str
+) -> None:
+    out = invoke("ADD", conf, ROMANA_AGENT_SOCKET=value)
+    assert out.json["code"] == spec.ERR_INVALID_ENVIRONMENT, out.json
+    assert out.json["msg"] == "invalid environment variables: ROMANA_AGENT_SOCKET"
+    assert rule in out.json["details"]
+    assert agent.calls == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from romana.integrations.cni import spec
@@ -49,7 +51,7 @@ def golden_0x(version: str) -> dict[str, object]:
     }
 
 
-GOLDEN = {
+GOLDEN: dict[str, Any] = {
     "1.1.0": {"cniVersion": "1.1.0", **CANONICAL},
     "1.0.0": {
         "cniVersion": "1.0.0",

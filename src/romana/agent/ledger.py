@@ -1,0 +1,200 @@
+"""The agent's durable record of the endpoints it made, and of releases it still owes.
+
+The registry is the agent's source of truth for *which endpoints are ours*: the reconciler
+builds the desired endpoints from it, DEL and GC act only on what it lists, and it survives
+restarts (the kernel state is rebuilt from it, never the other way round).
+
+Layout under the state directory::
+
+    endpoints/<digest>.json   one EndpointRecord (romana.core.endpoint) per
+                              (container_id, ifname)
+    releases/<digest>.json    {"key", "addresses"}: an allocation to release once romanad
+                              answers, after forgetting the addresses' conntrack flows
+
+Invariants:
+
+* Every write is durable before the call returns: write to a temporary file in the same
+  directory, fsync it, rename it over the target, fsync the directory. A crash leaves either
+  the old or the new record, never a torn one.
+* A record is written *before* its allocation is requested (state ``allocating``), so an
+  agent that dies between allocating and answering still knows the key to release.
+* File names are a digest of the key, so any key fits a file name; the key itself is inside.
+* Records that cannot be read are reported and skipped, never deleted: a human decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from romana.core import addressing
+from romana.core.endpoint import ALLOCATING, READY, EndpointRecord, endpoint_key
+
+__all__ = ["ALLOCATING", "READY", "EndpointRecord", "Registry", "endpoint_key"]
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+"""Version of the on-disk endpoint record (:func:`record_to_dict`)."""
+
+
+def record_to_dict(record: EndpointRecord) -> dict[str, Any]:
+    """The on-disk form of ``record``."""
+    return {
+        "version": VERSION,
+        "container_id": record.container_id,
+        "ifname": record.ifname,
+        "netns": record.netns,
+        "tenant": record.tenant,
+        "segment": record.segment,
+        "network": record.network,
+        "labels": dict(record.labels),
+        "k8s": dict(record.k8s),
+        "mtu": record.mtu,
+        "addresses": [str(a) for a in record.addresses],
+        "state": record.state,
+        "created_at": record.created_at,
+        "mac": record.mac,
+        "host_mac": record.host_mac,
+    }
+
+
+def record_from_dict(raw: Mapping[str, Any]) -> EndpointRecord:
+    """A record read back from disk; KeyError, ValueError or TypeError when it is not one."""
+    mtu = raw.get("mtu")
+    return EndpointRecord(
+        container_id=str(raw["container_id"]),
+        ifname=str(raw["ifname"]),
+        netns=str(raw.get("netns", "")),
+        tenant=str(raw["tenant"]),
+        segment=str(raw["segment"]),
+        network=str(raw.get("network", "")),
+        labels={str(k): str(v) for k, v in dict(raw.get("labels") or {}).items()},
+        k8s={str(k): str(v) for k, v in dict(raw.get("k8s") or {}).items()},
+        mtu=None if mtu is None else int(mtu),
+        addresses=tuple(ipaddress.ip_address(str(a)) for a in raw.get("addresses", [])),
+        state=str(raw.get("state", ALLOCATING)),
+        created_at=float(raw.get("created_at", 0.0)),
+        mac=str(raw.get("mac", "")),
+        host_mac=str(raw.get("host_mac", "")),
+    )
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Replace ``path`` with ``value`` as JSON, durably (temp file, fsync, rename, fsync dir)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    data = json.dumps(value, sort_keys=True).encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def remove_file(path: Path) -> bool:
+    """Delete ``path`` durably; False when it was already gone."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    _fsync_dir(path.parent)
+    return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Registry:
+    """Endpoint records and owed releases, kept in memory and on disk in step."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self._root = Path(state_dir)
+        self._endpoints_dir = self._root / "endpoints"
+        self._releases_dir = self._root / "releases"
+        self._records: dict[str, EndpointRecord] = {}
+        self._releases: dict[str, tuple[addressing.IPAddress, ...]] = {}
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def load(self) -> list[str]:
+        """Create the directories if needed and read every record; the problems found."""
+        problems: list[str] = []
+        for directory in (self._endpoints_dir, self._releases_dir):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._records.clear()
+        self._releases.clear()
+        for path in sorted(self._endpoints_dir.glob("*.json")):
+            try:
+                record = record_from_dict(json.loads(path.read_bytes()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                problems.append(f"{path}: unreadable endpoint record ({exc}); left in place")
+                continue
+            self._records[record.key] = record
+        for path in sorted(self._releases_dir.glob("*.json")):
+            try:
+                raw = json.loads(path.read_bytes())
+                key = str(raw["key"])
+                addresses = tuple(ipaddress.ip_address(a) for a in raw.get("addresses", ()))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                problems.append(f"{path}: unreadable release record ({exc}); left in place")
+                continue
+            self._releases[key] = addresses
+        for problem in problems:
+            log.error("%s", problem)
+        return problems
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def get(self, key: str) -> EndpointRecord | None:
+        return self._records.get(key)
+
+    def records(self) -> list[EndpointRecord]:
+        """Every record, ordered by key."""
+        return [self._records[k] for k in sorted(self._records)]
+
+    def put(self, record: EndpointRecord) -> None:
+        write_json(self._endpoints_dir / f"{_digest(record.key)}.json", record_to_dict(record))
+        self._records[record.key] = record
+
+    def remove(self, key: str) -> EndpointRecord | None:
+        remove_file(self._endpoints_dir / f"{_digest(key)}.json")
+        return self._records.pop(key, None)
+
+    # -- releases owed to romanad --------------------------------------------------------
+
+    def releases(self) -> list[str]:
+        return sorted(self._releases)
+
+    def owe_release(self, key: str, addresses: tuple[addressing.IPAddress, ...] = ()) -> None:
+        """Record that ``key`` must be released, and which addresses' conntrack flows must
+        be forgotten before (an address is never handed out again with old flows)."""
+        value = {"key": key, "addresses": [str(a) for a in addresses]}
+        write_json(self._releases_dir / f"{_digest(key)}.json", value)
+        self._releases[key] = addresses
+
+    def owed_addresses(self, key: str) -> tuple[addressing.IPAddress, ...]:
+        return self._releases.get(key, ())
+
+    def released(self, key: str) -> None:
+        remove_file(self._releases_dir / f"{_digest(key)}.json")
+        self._releases.pop(key, None)

@@ -1,0 +1,155 @@
+"""Kubernetes objects as documents: the files' documents read in, and the stored record.
+
+:func:`of_documents` reads the documents ``romana policy apply -f`` and ``romana explain -f``
+are given (parsed YAML or JSON, one mapping per object) into the values the API server would
+hold: every document is parsed, and a bad one is reported by its position (``document 3:
+...``) together with every other problem, so nothing is applied from a partly bad set.
+
+:func:`record` is the canonical record of the namespaces, pods and NetworkPolicies a sync
+derived its ``kube.*`` state from (what ``romana explain`` answers from), and :func:`parse`
+its inverse. Beside the objects, :class:`Derived` lists the ids of the policies and the names
+of the sets syncs derived and may therefore remove, and the segment label they translated
+with.
+
+Invariants:
+
+* Lists are sorted by (namespace, name), so equal records are equal documents.
+* Every object of a record is parsed as :func:`romana.core.kubernetes.objects.parse` parses a
+  watch event; every problem is reported at once (``pods[3]: ...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from romana.core.errors import InvalidInput, Issues
+from romana.core.kubernetes import dump
+from romana.core.kubernetes import objects as ko
+
+KINDS = {"namespaces": "Namespace", "pods": "Pod", "networkpolicies": "NetworkPolicy"}
+"""Record field → the ``kind`` of the objects it lists."""
+
+Record = dict[str, Any]
+"""``namespaces``, ``pods``, ``networkpolicies`` (lists of objects) and ``derived`` (a
+:meth:`Derived.to_dict`, or None when no sync recorded it)."""
+
+
+def of_documents(docs: Sequence[Any]) -> list[ko.KubeObject]:
+    """The documents as the API server would hold them (Namespaces carry their name label);
+    InvalidInput naming every bad document by its position, counted from 1."""
+    parsed, problems = [], []
+    for i, doc in enumerate(docs):
+        try:
+            if not isinstance(doc, Mapping):
+                raise InvalidInput("must be an object with kind and metadata")
+            parsed.append(ko.admitted(ko.parse(doc)))
+        except InvalidInput as exc:
+            problems.append(f"document {i + 1}: {exc}")
+    if problems:
+        raise InvalidInput("; ".join(problems))
+    return parsed
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """What syncs derived from the stored objects: theirs to rewrite and to remove."""
+
+    policies: frozenset[str] = frozenset()
+    sets: frozenset[str] = frozenset()
+    segment_label: str = ""
+
+    def __or__(self, other: Derived) -> Derived:
+        return Derived(
+            self.policies | other.policies,
+            self.sets | other.sets,
+            other.segment_label or self.segment_label,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policies": sorted(self.policies),
+            "sets": sorted(self.sets),
+            "segment_label": self.segment_label,
+        }
+
+    @classmethod
+    def of(cls, rec: Mapping[str, Any]) -> Derived | None:
+        """The ``derived`` field of a record; None when it has none (an earlier release's)."""
+        raw = rec.get("derived")
+        if raw is None:
+            return None
+        issues = Issues("invalid Kubernetes objects")
+        if not isinstance(raw, Mapping):
+            issues.add("derived", "must be an object with policies, sets and segment_label")
+            issues.raise_if_any()
+        assert isinstance(raw, Mapping)
+        for key in ("policies", "sets"):
+            value = raw.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                issues.add(f"derived.{key}", "must be a list of names")
+        if not isinstance(raw.get("segment_label", ""), str):
+            issues.add("derived.segment_label", "must be a label name")
+        for key in sorted(set(raw) - {"policies", "sets", "segment_label"}, key=str):
+            issues.add(f"derived.{key}", "unknown key; expected policies, sets, segment_label")
+        issues.raise_if_any()
+        return cls(
+            frozenset(raw.get("policies", [])),
+            frozenset(raw.get("sets", [])),
+            str(raw.get("segment_label", "")),
+        )
+
+
+def record(
+    namespaces: Sequence[ko.Namespace],
+    pods: Sequence[ko.Pod],
+    policies: Sequence[ko.NetworkPolicy],
+    derived: Derived | None = None,
+) -> Record:
+    """The canonical record of these objects (what romanad's ``GET /v1/kube/objects`` gives)."""
+
+    def ordered(objs: Sequence[Any]) -> list[dict[str, Any]]:
+        return [
+            dump.dump(o) for o in sorted(objs, key=lambda o: (getattr(o, "namespace", ""), o.name))
+        ]
+
+    return {
+        "namespaces": ordered(namespaces),
+        "pods": ordered(pods),
+        "networkpolicies": ordered(policies),
+        "derived": derived.to_dict() if derived is not None else None,
+    }
+
+
+def parse(
+    body: Mapping[str, Any],
+) -> tuple[list[ko.Namespace], list[ko.Pod], list[ko.NetworkPolicy]]:
+    """The objects of a record; InvalidInput naming every bad entry (``pods[3].metadata.name``)."""
+    issues = Issues("invalid Kubernetes objects")
+    for key in sorted(set(body) - set(KINDS) - {"derived"}, key=str):
+        issues.add(str(key), f"unknown key; expected {', '.join(KINDS)}, derived")
+    parsed: dict[str, list[Any]] = {}
+    for field, kind in KINDS.items():
+        items = body.get(field) or []
+        parsed[field] = []
+        if not isinstance(items, list):
+            issues.add(field, f"must be a list of {kind} objects")
+            continue
+        for i, raw in enumerate(items):
+            at = f"{field}[{i}]"
+            if not isinstance(raw, Mapping):
+                issues.add(at, f"must be a {kind} object")
+                continue
+            try:
+                obj = ko.parse({**raw, "kind": raw.get("kind", kind)})
+            except InvalidInput as exc:
+                for issue in exc.issues:
+                    issues.add(f"{at}.{issue.field}" if issue.field else at, issue.rule)
+                continue
+            if type(obj).__name__ != kind:
+                issues.add(f"{at}.kind", f"must be {kind}")
+                continue
+            parsed[field].append(obj)
+    issues.raise_if_any()
+    return parsed["namespaces"], parsed["pods"], parsed["networkpolicies"]

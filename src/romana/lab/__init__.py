@@ -1,0 +1,30 @@
+"""The lab: a romana cluster simulated in network namespaces of one machine.
+
+One set of builders for the demo, the root tests and the benchmarks: namespaces, links and
+probes (:mod:`~romana.lab.namespaces`), romanad's administrator (:mod:`~romana.lab.admin`),
+agent processes (:mod:`~romana.lab.agents`) and the cluster of them all
+(:mod:`~romana.lab.cluster`). Needs root; never touches the machine's own interfaces, routes
+or firewall. No production module imports it (the layers contract in ``.importlinter``).
+"""
+
+from romana.lab.admin import Admin, agent_user
+from romana.lab.agents import Agent, raw_call
+from romana.lab.cluster import Cluster, Endpoint, cluster, hosts_in_racks
+from romana.lab.namespaces import Host, Lab, Listener, Node, Workload, nsenter_argv
+
+__all__ = [
+    "Admin",
+    "Agent",
+    "Cluster",
+    "Endpoint",
+    "Host",
+    "Lab",
+    "Listener",
+    "Node",
+    "Workload",
+    "agent_user",
+    "cluster",
+    "hosts_in_racks",
+    "nsenter_argv",
+    "raw_call",
+]

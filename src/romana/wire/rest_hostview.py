@@ -1,0 +1,68 @@
+"""romanad's REST API, version 1: the route plan and the host view (docs/api.md).
+
+``GET /v1/hosts/{name}/view`` is everything one agent needs, at one store revision:
+:class:`HostView`. :mod:`romana.services.hostview` builds it, the API serves it with this
+model, and the agent reads it with this model (:func:`romana.agent.view.parse`), so the
+three agree on every field by construction.
+
+Invariants:
+
+* The server always sends every field. ``address_sets``, ``skipped_routes`` and
+  ``policy_tenants`` came later within v1, so a reader takes a view without them (an earlier
+  romanad) as one without address sets, without skipped prefixes and carrying every
+  tenant's policies (``policy_tenants`` None); the OpenAPI document still lists them as
+  always present, which is what this server does.
+* Addresses and prefixes a reader turns into values (the host's, the routes', the address
+  set members) are checked to parse as such, so a view that validates can be used whole.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, WithJsonSchema
+
+from romana.wire.rest import Allocation, Host, Network, Out, Tenant
+from romana.wire.validate import CIDR, Address
+
+
+class Route(Out):
+    dst: CIDR
+    via: Address
+    reason: str
+
+
+class SkippedRoute(Out):
+    dst: str
+    reason: str
+
+
+class RoutePlan(Out):
+    host: str
+    prefixes: dict[str, str]
+    gateways: dict[str, str]
+    routes: list[Route]
+    skipped: list[SkippedRoute]
+    aggregate: bool
+
+
+class HostView(Out):
+    model_config = ConfigDict(
+        extra="ignore", defer_build=True, json_schema_serialization_defaults_required=True
+    )
+
+    revision: int
+    host: Host
+    networks: list[Network]
+    routes: list[Route]
+    skipped_routes: list[SkippedRoute] = Field(default_factory=list)
+    tenants: list[Tenant]
+    policies: list[dict[str, Any]]
+    address_sets: dict[str, list[CIDR]] = Field(default_factory=dict)
+    endpoints: list[Allocation]
+    policy_tenants: Annotated[
+        list[str] | None, WithJsonSchema({"type": "array", "items": {"type": "string"}})
+    ] = None
+    """The tenants whose own policies the view carries: those with an endpoint on the host.
+    Policies of other tenants are left out; those not owned by one tenant are always in.
+    None (absent) from an earlier romanad, whose views carry every tenant's policies."""
