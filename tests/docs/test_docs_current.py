@@ -30,6 +30,7 @@ from romana.api.settings import RomanadSettings
 from romana.cli import main as cli_main
 from romana.cli.settings import CliSettings
 from romana.core import addressing, errors, hostplan, ipam, topology
+from romana.core.identifiers import NetworkName
 from romana.dataplane import rtnl
 from romana.integrations.cni import commands, plugin, request
 from romana.integrations.cni import main as cni_main
@@ -300,7 +301,7 @@ def test_cni_error_codes_the_troubleshooting_names(
 
 def test_the_exhausted_message_quoted_is_the_one_ipam_gives() -> None:
     lay = addressing.layout("pods", "10.0.0.0/8", 4, 4, 8)
-    slot = ipam.Slot("pods", 0, 2, 0)
+    slot = ipam.Slot(NetworkName("pods"), 0, 2, 0)
     with pytest.raises(errors.Exhausted) as caught:
         ipam.choose_ordinal(lay, slot, range(1, lay.max_ordinal + 1))
     assert f"\n{caught.value}\n" in OPERATIONS.read_text()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from romana.core.identifiers import HostName, TenantName
 from romana.core.store import Store
 from romana.services import keys, txn
 from romana.services.ipam import IpamService
@@ -42,9 +43,9 @@ def _prepare(url: str) -> None:
     store = open_store(url)
     topo = TopologyService(store)
     topo.apply(TOPOLOGY)
-    topo.add_host("h1", "192.0.2.1")
-    topo.add_host("h2", "192.0.2.2")
-    TenantService(store, topo).create("t")
+    topo.add_host(HostName("h1"), "192.0.2.1")
+    topo.add_host(HostName("h2"), "192.0.2.2")
+    TenantService(store, topo).create(TenantName("t"))
     store.close()
 
 

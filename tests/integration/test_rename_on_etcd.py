@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from romana.core import errors
+from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
 from romana.core.store import Compare, Put
 from romana.lab.etcd import EtcdCluster, Member, unique_prefix
 from romana.services import keys
@@ -48,8 +49,8 @@ def services(cluster: EtcdCluster) -> Iterator[Services]:
     store = EtcdStore(cluster.client_urls, prefix=unique_prefix())
     svc = Services(store)
     svc.topology.apply(DOC)
-    svc.topology.add_host("h1", "192.0.2.1", {"rack": "a"})
-    svc.topology.add_host("h2", "192.0.2.2", {"rack": "b"})
+    svc.topology.add_host(HostName("h1"), "192.0.2.1", {"rack": "a"})
+    svc.topology.add_host(HostName("h2"), "192.0.2.2", {"rack": "b"})
     try:
         yield svc
     finally:
@@ -68,12 +69,15 @@ def default_svc(etcd_single: EtcdCluster) -> Iterator[Services]:
 
 def fill(svc: Services, allocations: int) -> dict[str, str]:
     """Two tenants, a blackout and ``allocations`` addresses in net4: key → address."""
-    svc.tenants.create("web")
-    svc.tenants.create("db")
-    svc.ipam.set_blackouts("net4", ["10.0.16.0/31"])
-    hosts, tenants = ("h1", "h2"), ("web", "db")
+    hosts = (HostName("h1"), HostName("h2"))
+    tenants = (TenantName("web"), TenantName("db"))
+    for tenant in tenants:
+        svc.tenants.create(tenant)
+    svc.ipam.set_blackouts(NetworkName("net4"), ["10.0.16.0/31"])
     return {
-        f"k{i}": str(svc.ipam.allocate(f"k{i}", hosts[i % 2], tenants[i % 2]).addresses[0])
+        f"k{i}": str(
+            svc.ipam.allocate(AllocationKey(f"k{i}"), hosts[i % 2], tenants[i % 2]).addresses[0]
+        )
         for i in range(allocations)
     }
 
@@ -88,12 +92,12 @@ def test_a_rename_of_a_few_allocations_moves_them(
 
     svc.topology.apply(renamed(svc.topology.document(), "net4", "pods"))
 
-    assert {k: str(svc.ipam.get(k).addresses[0]) for k in held} == held
-    assert svc.tenants.get("web").ids == {"pods": 1}
-    assert svc.ipam.blackouts("pods") == ["10.0.16.0/31"]
-    assert svc.store.range(keys.addr_network("net4")).items == ()
-    svc.ipam.release("k0")  # its record names the slot under the new name
-    assert len(svc.store.range(keys.addr_network("pods")).items) == 3
+    assert {k: str(svc.ipam.get(AllocationKey(k)).addresses[0]) for k in held} == held
+    assert svc.tenants.get(TenantName("web")).ids == {"pods": 1}
+    assert svc.ipam.blackouts(NetworkName("pods")) == ["10.0.16.0/31"]
+    assert svc.store.range(keys.addr_network(NetworkName("net4"))).items == ()
+    svc.ipam.release(AllocationKey("k0"))  # its record names the slot under the new name
+    assert len(svc.store.range(keys.addr_network(NetworkName("pods"))).items) == 3
 
 
 def test_a_rename_over_max_txn_ops_is_refused_clearly_and_changes_nothing(
@@ -119,8 +123,8 @@ def test_a_rename_over_max_txn_ops_is_refused_clearly_and_changes_nothing(
     after = svc.store.range(keys.ROOT)
     assert after.items == before.items
     assert svc.topology.document() == document
-    assert {k: str(svc.ipam.get(k).addresses[0]) for k in held} == held
-    assert svc.tenants.get("web").ids == {"net4": 1}
+    assert {k: str(svc.ipam.get(AllocationKey(k)).addresses[0]) for k in held} == held
+    assert svc.tenants.get(TenantName("web")).ids == {"net4": 1}
 
 
 def test_etcd_refusing_a_txn_as_too_large_names_its_size_and_the_setting(

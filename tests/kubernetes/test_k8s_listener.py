@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from kubernetes.fakeapi import PATHS, FakeApi
+from romana.core.identifiers import TenantName
 from romana.core.kubernetes import translation
 from romana.integrations.kubernetes import kubewatch, listener
 from romana.lab import topologies
@@ -121,7 +122,7 @@ def test_initial_list_fills_romanad(api: FakeApi) -> None:
             assert run.romanad.hosts()["h1"] == {"rack": "1"}
             stored = run.romanad.policies()
             assert set(stored) == {"shop/kube.shop.db-from-web"}
-            assert run.romanad.tenant_service.get("shop").isolation.mode == "kubernetes"
+            assert run.romanad.tenant_service.get(TenantName("shop")).isolation.mode == "kubernetes"
             await run.until(lambda: web_set(run) == ["10.1.16.2/32"])
             # The watches open once the initial sync is done.
             await run.until(lambda: all(api.watches[p] >= 1 for p in PATHS.values()))

@@ -62,7 +62,7 @@ class Running:
 
 
 def seed(state_dir: Path, alive: Workload, gone_netns: str) -> None:
-    reg = ledger.Registry(state_dir)
+    reg = ledger.Ledger(state_dir)
     reg.load()
     for name, netns in (("alive", alive.path), ("gone", gone_netns)):
         record = ledger.EndpointRecord(

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from romana.core.errors import AlreadyExists
+from romana.core.identifiers import TenantName
 from romana.services.auth import AuthService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
@@ -129,7 +130,7 @@ def test_concurrent_spellings_create_exactly_one(tmp_path: Path, kind: str) -> N
             barrier.wait()
             try:
                 if kind == "tenant":
-                    tenants.create(name)
+                    tenants.create(TenantName(name))
                 else:
                     users.create_user(name, "a-password", "service")
                 outcomes.append("created")

@@ -22,6 +22,7 @@ import pytest
 
 from romana.core import names
 from romana.core.errors import InvalidInput
+from romana.core.identifiers import AllocationKey, HostName, TenantName
 from romana.core.store import Put
 from romana.services import keys, txn
 from romana.services.ipam import IpamService
@@ -79,8 +80,8 @@ def test_a_topology_stored_with_other_names_keeps_working_until_renamed(tmp_path
         tenants = TenantService(store, topology)
         ipam = IpamService(store, topology, tenants)
         assert [n["name"] for n in topology.networks()] == ["Pods_V4"]
-        tenants.create("t1")
-        first = ipam.allocate("pod-1", "Old_Host", "t1")
+        tenants.create(TenantName("t1"))
+        first = ipam.allocate(AllocationKey("pod-1"), HostName("Old_Host"), TenantName("t1"))
         with pytest.raises(InvalidInput) as caught:
             topology.apply(topology.document())
         assert "networks[0].name" in {i.field for i in caught.value.issues}
@@ -89,7 +90,7 @@ def test_a_topology_stored_with_other_names_keeps_working_until_renamed(tmp_path
         renamed["topologies"][0]["networks"] = ["pods-v4"]
         renamed["topologies"][0]["map"][0]["groups"][0]["labels"] = {"rack": "1"}
         topology.apply(renamed)
-        assert ipam.get("pod-1").addresses == first.addresses
-        assert tenants.get("t1").ids == {"pods-v4": 1}
+        assert ipam.get(AllocationKey("pod-1")).addresses == first.addresses
+        assert tenants.get(TenantName("t1")).ids == {"pods-v4": 1}
     finally:
         store.close()

@@ -57,7 +57,7 @@ LABEL_KEY = (names.LABEL_KEY_RE, _check(names.check_label_key))
 LABEL_VALUE = (names.LABEL_VALUE_RE, _check(names.check_label_value))
 
 
-def _raises_not(fn: Callable[[str], None], value: str) -> bool:
+def _raises_not(fn: Callable[[str], object], value: str) -> bool:
     try:
         fn(value)
     except InvalidInput:

@@ -18,12 +18,15 @@ import httpx
 import pytest
 
 from romana.core.errors import Unauthorized
+from romana.core.identifiers import TenantName
 from romana.core.store import Delete, Put
 from romana.lab.romanad import Romanad
 from romana.services import keys, txn, upgrade
 from romana.services.auth import AuthService
 from romana.store.memory import MemoryStore
 from unit.api.conftest import start
+
+ACME = TenantName("acme")
 
 
 class Admin:
@@ -109,17 +112,17 @@ def test_a_token_is_refused_once_its_tenant_has_another_uid() -> None:
     release stored, or a deletion racing the user's creation): verification compares uids."""
     store = MemoryStore()
     tenant = {"name": "acme", "external_id": "", "ids": {}, "uid": "first"}
-    store.txn([], [Put(keys.tenant("acme"), txn.dumps(tenant))])
+    store.txn([], [Put(keys.tenant(ACME), txn.dumps(tenant))])
     service = AuthService(store)
-    user = service.create_user("acme-user", "acme-user-pw", "tenant", "acme")
+    user = service.create_user("acme-user", "acme-user-pw", "tenant", ACME)
     assert user.tenant_uid == "first"
     token = service.mint(user).token
     assert service.verify(token).tenant == "acme"
 
-    store.txn([], [Put(keys.tenant("acme"), txn.dumps(tenant | {"uid": "second"}))])
+    store.txn([], [Put(keys.tenant(ACME), txn.dumps(tenant | {"uid": "second"}))])
     with pytest.raises(Unauthorized, match=r"tenant 'acme' .* no longer exists"):
         service.verify(token)
-    store.txn([], [Delete(keys.tenant("acme"))])
+    store.txn([], [Delete(keys.tenant(ACME))])
     with pytest.raises(Unauthorized, match="no longer exists"):
         service.verify(token)
 
@@ -131,13 +134,13 @@ def test_the_upgrade_gives_old_tenants_a_uid_and_binds_their_users() -> None:
     store.txn(
         [],
         [
-            Put(keys.tenant("acme"), txn.dumps(old_tenant)),
+            Put(keys.tenant(ACME), txn.dumps(old_tenant)),
             Put(keys.USERS + "u", txn.dumps(old_user)),
         ],
     )
     notes = upgrade.run(store)
     assert any("tenant acme had no uid" in n for n in notes)
-    uid = txn.loads(store.get(keys.tenant("acme")))["uid"]  # type: ignore[arg-type]
+    uid = txn.loads(store.get(keys.tenant(ACME)))["uid"]  # type: ignore[arg-type]
     assert uid and AuthService(store).get_user("u").tenant_uid == uid
     assert not any("uid" in n for n in upgrade.run(store)), "idempotent"
-    assert txn.loads(store.get(keys.tenant("acme")))["uid"] == uid  # type: ignore[arg-type]
+    assert txn.loads(store.get(keys.tenant(ACME)))["uid"] == uid  # type: ignore[arg-type]

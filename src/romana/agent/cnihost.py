@@ -139,7 +139,7 @@ class CniHost:
         def connect(settings: request.Settings) -> EndpointPort:
             return HostedPort(self._port, settings.agent_timeout)
 
-        code = await plugin.answer(env, stdin, out, err, connect)
+        code = await plugin.answer(plugin.Invocation(env, stdin, out, err), connect)
         return http.Response(
             200,
             out.getvalue().encode() + err.getvalue().encode(),

@@ -10,7 +10,7 @@ ADD: refuse if the namespace is missing (404, field ``netns``); start the veth p
 writer thread while the intent is recorded (``allocating``) and the address is allocated from
 romanad by key (idempotent); then put the addresses on the pair and record the endpoint
 ``ready``. A romanad that is away (restarting, unreachable) makes the allocation wait for it up
-to ``allocate_wait`` seconds (``Romanad.allocate``). The pair needs no address, so its making
+to ``Waits.allocate`` seconds (``Romanad.allocate``). The pair needs no address, so its making
 overlaps the allocation; a reconcile in between leaves the pair of an ``allocating`` record
 alone (``hostplan.HostPlan.busy``). When ``ifname`` already exists in the namespace the answer
 is 409, field ``ifname``. When the fast path cannot make a fresh pair (a veth of this key is
@@ -22,7 +22,7 @@ The exception is the first endpoint of a tenant whose policies the host view doe
 (romanad sends a host only the policies of tenants with an endpoint there): its address goes on
 the pair only once the firewall enforces a view carrying them (:meth:`Reconciler.enforce`,
 which the allocation itself brings about), so its first packet already meets them; no such view
-within ``policy_wait`` seconds is Unavailable (retry) and the ADD is undone.
+within ``Waits.policy`` seconds is Unavailable (retry) and the ADD is undone.
 
 An ADD into the agent's own or the host's network namespace is refused (:mod:`.hostns`).
 DEL and every release are :mod:`romana.agent.releases`.
@@ -48,10 +48,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from romana.agent import desired, hostns, keylocks, ledger, releases
-from romana.agent.metrics import Metrics
-from romana.agent.reconciler import Reconciler
-from romana.agent.romanad import Romanad
-from romana.core import endpoint, hostplan, tenancy
+from romana.agent.parts import Parts
+from romana.core import endpoint, endpointwire, hostplan, tenancy
 from romana.core.endpoint import (
     Address,
     Endpoint,
@@ -83,18 +81,20 @@ ALLOCATE_WAIT = 20.0
 well inside the CNI plugin's default ``agent_timeout`` of 30 s."""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Waits:
+    """How long the use cases wait, in seconds."""
+
+    gc_grace: float = GC_GRACE
+    """How old an endpoint must be before GC may release it (an ADD may still be in flight)."""
+    policy: float = POLICY_WAIT
+    allocate: float = ALLOCATE_WAIT
+
+
 def at_field(exc: RomanaError, field: str) -> RomanaError:
     """Name the request member ``exc`` is about (the problem answer's ``field``)."""
     exc.problem_field = field  # type: ignore[attr-defined]
     return exc
-
-
-@dataclasses.dataclass(slots=True)
-class Sync:
-    """Whether the agent currently hears from romanad; written by the watcher."""
-
-    connected: bool = False
-    detail: str = "not connected to romanad yet"
 
 
 def describe(record: ledger.EndpointRecord, spec: hostplan.EndpointSpec) -> Endpoint:
@@ -132,42 +132,19 @@ class Endpoints:
 
     def __init__(
         self,
+        parts: Parts,
         *,
-        host: str,
-        registry: ledger.Registry,
-        reconciler: Reconciler,
-        romanad: Romanad,
-        metrics: Metrics,
-        sync: Sync,
-        mtu: Callable[[], int],
         pending_dir: str,
-        gc_grace: float = GC_GRACE,
-        policy_wait: float = POLICY_WAIT,
-        allocate_wait: float = ALLOCATE_WAIT,
+        waits: Waits = Waits(),
         wall: Callable[[], float] = time.time,
         refused_netns: Mapping[hostns.NamespaceId, str] | None = None,
     ) -> None:
-        self._host = host
-        self._registry = registry
-        self._reconciler = reconciler
-        self._romanad = romanad
-        self._metrics = metrics
-        self._sync = sync
-        self._mtu = mtu
-        self._gc_grace = gc_grace
-        self._policy_wait = policy_wait
-        self._allocate_wait = allocate_wait
+        self._parts = parts
+        self._waits = waits
         self._wall = wall
         self._keys = keylocks.KeyLocks()
         self._refused = hostns.namespace_ids() if refused_netns is None else dict(refused_netns)
-        self._releases = releases.Releases(
-            registry=registry,
-            reconciler=reconciler,
-            romanad=romanad,
-            metrics=metrics,
-            keys=self._keys,
-            pending_dir=pending_dir,
-        )
+        self._releases = releases.Releases(parts, keys=self._keys, pending_dir=pending_dir)
 
     # -- ADD -------------------------------------------------------------------------------
 
@@ -175,20 +152,22 @@ class Endpoints:
         hostns.check(request.netns, self._refused)
         key = request.key
         async with self._keys.locked(key):
-            hv = self._reconciler.host_view
+            hv = self._parts.reconciler.host_view
             if hv is None:
                 # Without any view there is no gateway to wire; once one came, a romanad
                 # that is away only makes the allocation below wait for it.
-                raise Unavailable(f"romana-agent is not synced with romanad: {self._sync.detail}")
+                raise Unavailable(
+                    f"romana-agent is not synced with romanad: {self._parts.sync.detail}"
+                )
             if not os.path.exists(request.netns):
                 raise at_field(
                     NotFound(f"network namespace {request.netns} does not exist"), "netns"
                 )
-            known = self._registry.get(key)
+            known = self._parts.ledger.get(key)
             if known is not None and known.netns == request.netns:
                 # The same endpoint again: if its interface is there, the ADD was answered
                 # and the endpoint stays as it is; if not, it is wired again below.
-                exists = await self._reconciler.call(
+                exists = await self._parts.reconciler.call(
                     lambda dp: dp.interface_exists(request.netns, request.ifname)
                 )
                 if exists:
@@ -201,20 +180,22 @@ class Endpoints:
             await self._releases.settle_owed(key)
             record = ledger.EndpointRecord.of(request, self._wall())
             gateway = desired.gateway_spec(hv)
-            bare = desired.endpoint_spec(record, gateway, self._mtu(), None)
+            bare = desired.endpoint_spec(record, gateway, self._parts.mtu(), None)
             # Submitted before the record is written and with no await in between: a
             # reconcile snapshot is taken on this loop, so any later one sees the record.
-            pair = asyncio.ensure_future(self._reconciler.call(lambda dp: dp.create_pair(bare)))
+            pair = asyncio.ensure_future(
+                self._parts.reconciler.call(lambda dp: dp.create_pair(bare))
+            )
             try:
-                self._registry.put(record)
+                self._parts.ledger.put(record)
                 alloc = await self._allocate(key, request)
                 if not hv.carries(request.tenant):
-                    await self._reconciler.enforce(request.tenant, self._policy_wait)
+                    await self._parts.reconciler.enforce(request.tenant, self._waits.policy)
                 addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
                 record = record.ready(addresses)
-                spec = desired.endpoint_spec(record, gateway, self._mtu(), None)
+                spec = desired.endpoint_spec(record, gateway, self._parts.mtu(), None)
                 made = await pair
-                attached = await self._reconciler.call(
+                attached = await self._parts.reconciler.call(
                     lambda dp: (
                         dp.ensure_endpoint(spec) if made is None else dp.address_pair(made, spec)
                     )
@@ -230,18 +211,18 @@ class Endpoints:
                     raise at_field(NotFound(str(exc)), "netns") from exc
                 raise
             record = dataclasses.replace(record, mac=attached.mac, host_mac=attached.host_mac)
-            self._registry.put(record)
+            self._parts.ledger.put(record)
         log.info("endpoint %s added: %s in %s", key, ", ".join(map(str, addresses)), request.netns)
         return describe(record, spec)
 
     async def _allocate(self, key: str, request: EndpointRequest) -> Any:
         """Allocate from romanad; an unknown tenant or segment is the request's fault."""
         try:
-            return await self._romanad.allocate(
-                key, self._host, request.tenant, request.segment, within=self._allocate_wait
+            return await self._parts.romanad.allocate(
+                key, self._parts.host, request.tenant, request.segment, within=self._waits.allocate
             )
         except NotFound as exc:
-            hv = self._reconciler.host_view
+            hv = self._parts.reconciler.host_view
             tenant = None if hv is None else hv.tenant(request.tenant)
             if tenant is None:
                 raise InvalidInput([Issue("tenant", str(exc))]) from exc
@@ -255,17 +236,18 @@ class Endpoints:
         The release is made whether or not the allocation answered: a lost answer may hide
         an allocation, and releasing a key that holds nothing is harmless."""
         try:
-            await self._reconciler.call(
+            await self._parts.reconciler.call(
                 lambda dp: dp.remove_endpoint(hostplan.host_ifname(record.key))
             )
         except (RomanaError, OSError) as exc:
             log.warning("undoing ADD %s: removing the veth failed: %s", record.key, exc)
         await self._releases.release(record.key)
-        self._registry.remove(record.key)
+        self._parts.ledger.remove(record.key)
 
     # -- DEL and releases (romana.agent.releases) ------------------------------------------
 
     async def delete(self, container_id: str, ifname: str) -> bool:
+        endpointwire.identity(container_id, ifname)
         return await self._releases.delete(endpoint.endpoint_key(container_id, ifname))
 
     async def drain(self) -> None:
@@ -279,16 +261,17 @@ class Endpoints:
     # -- CHECK, list -----------------------------------------------------------------------
 
     async def check(self, container_id: str, ifname: str) -> Endpoint:
+        endpointwire.identity(container_id, ifname)
         key = endpoint.endpoint_key(container_id, ifname)
         async with self._keys.locked(key):
-            record = self._registry.get(key)
-            hv = self._reconciler.host_view
+            record = self._parts.ledger.get(key)
+            hv = self._parts.reconciler.host_view
             if record is None or record.state != ledger.READY or hv is None:
                 raise NotFound(f"no endpoint is recorded for {key}")
             spec = self._spec(record, hv)
-            problems = await self._reconciler.call(lambda dp: dp.inspect(spec))
+            problems = await self._parts.reconciler.call(lambda dp: dp.inspect(spec))
         try:
-            alloc = await self._romanad.get_allocation(key)
+            alloc = await self._parts.romanad.get_allocation(key)
             held = {ipaddress.ip_address(a) for a in alloc["addresses"]}
             if held != set(record.addresses):
                 problems.append(
@@ -299,46 +282,46 @@ class Endpoints:
             problems.append(f"the addresses of {key} are no longer allocated in romanad")
         except RomanaError as exc:
             problems.append(f"cannot confirm the allocation with romanad: {exc}")
-        last = self._reconciler.last
+        last = self._parts.reconciler.last
         if last is None or not last.firewall_key:
             problems.append("the firewall is not programmed with the current policies")
         return dataclasses.replace(describe(record, spec), problems=tuple(problems))
 
     async def list(self) -> list[Endpoint]:
-        hv = self._reconciler.host_view
+        hv = self._parts.reconciler.host_view
         out = []
-        for record in self._registry.records():
+        for record in self._parts.ledger.records():
             if record.state == ledger.READY and hv is not None:
                 out.append(describe(record, self._spec(record, hv)))
         return out
 
     def _spec(self, record: ledger.EndpointRecord, hv: Any) -> hostplan.EndpointSpec:
         return desired.endpoint_spec(
-            record, desired.gateway_spec(hv), self._mtu(), record.mac or None
+            record, desired.gateway_spec(hv), self._parts.mtu(), record.mac or None
         )
 
     # -- STATUS, state, GC -----------------------------------------------------------------
 
     async def state(self) -> dict[str, Any]:
         """For operators: sync state, the last reconcile, refused policies, endpoints."""
-        last = self._reconciler.last
-        hv = self._reconciler.host_view
+        last = self._parts.reconciler.last
+        hv = self._parts.reconciler.host_view
         return {
-            "host": self._host,
-            "connected": self._sync.connected,
-            "detail": self._sync.detail,
+            "host": self._parts.host,
+            "connected": self._parts.sync.connected,
+            "detail": self._parts.sync.detail,
             "revision": None if hv is None else hv.revision,
             "last_reconcile": None if last is None else last.to_state(),
             "refused_policies": [] if last is None else list(last.refused),
-            "endpoints": [r.key for r in self._registry.records()],
-            "owed_releases": self._registry.releases(),
+            "endpoints": [r.key for r in self._parts.ledger.records()],
+            "owed_releases": self._parts.ledger.releases(),
         }
 
     async def status(self, tenant: str | None, segment: str | None) -> Readiness:
-        hv = self._reconciler.host_view
-        if hv is None or not self._sync.connected:
-            return Readiness(False, "not-ready", self._sync.detail)
-        last = self._reconciler.last
+        hv = self._parts.reconciler.host_view
+        if hv is None or not self._parts.sync.connected:
+            return Readiness(False, "not-ready", self._parts.sync.detail)
+        last = self._parts.reconciler.last
         if last is None or last.revision < 0:
             return Readiness(False, "not-ready", "the first reconcile has not run yet")
         if last.route_errors:
@@ -356,8 +339,8 @@ class Endpoints:
     async def gc(self, request: GcRequest) -> GcAnswer:
         released: list[tuple[str, str]] = []
         failures: list[str] = []
-        cutoff = self._wall() - self._gc_grace
-        for record in self._registry.records():
+        cutoff = self._wall() - self._waits.gc_grace
+        for record in self._parts.ledger.records():
             if (record.container_id, record.ifname) in request.valid:
                 continue
             if request.network and record.network != request.network:
@@ -368,7 +351,7 @@ class Endpoints:
                 continue  # see the module docstring: an empty list spares the living
             try:
                 async with self._keys.locked(record.key):
-                    if self._registry.get(record.key) is None:
+                    if self._parts.ledger.get(record.key) is None:
                         continue
                     await self._releases.delete_locked(record.key)
             except (RomanaError, OSError) as exc:
@@ -376,7 +359,7 @@ class Endpoints:
                 continue
             released.append((record.container_id, record.ifname))
         if released:
-            self._reconciler.trigger()
+            self._parts.reconciler.trigger()
             log.info("GC released %d endpoints", len(released))
         return GcAnswer(tuple(released), tuple(failures))
 

@@ -36,7 +36,7 @@ from typing import Any
 from romana.core import addressing
 from romana.core.endpoint import ALLOCATING, READY, EndpointRecord, endpoint_key
 
-__all__ = ["ALLOCATING", "READY", "EndpointRecord", "Registry", "endpoint_key"]
+__all__ = ["ALLOCATING", "READY", "EndpointRecord", "Ledger", "endpoint_key"]
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-class Registry:
+class Ledger:
     """Endpoint records and owed releases, kept in memory and on disk in step."""
 
     def __init__(self, state_dir: str | Path) -> None:

@@ -61,10 +61,10 @@ class LocalApi:
                 return _not_allowed(method, request.path, "GET, POST")
             if len(seg) == 4:
                 if method == "DELETE":
-                    released = await self._service.delete(*endpointwire.identity(*seg[2:]))
+                    released = await self._service.delete(*seg[2:])
                     return http.Response(200, {"released": released})
                 if method == "GET":
-                    return _endpoint(await self._service.check(*endpointwire.identity(*seg[2:])))
+                    return _endpoint(await self._service.check(*seg[2:]))
                 return _not_allowed(method, request.path, "GET, DELETE")
         if seg == ("v1", "status"):
             if method != "GET":

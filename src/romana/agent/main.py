@@ -35,10 +35,11 @@ from romana.agent import cnihost, firewall, http, ledger, localapi
 from romana.agent import endpoints as endpoints_mod
 from romana.agent.kernel import HostDataplane, Reaper, Underlay
 from romana.agent.metrics import Metrics
+from romana.agent.parts import Parts, Sync
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
 from romana.agent.settings import AgentSettings
-from romana.agent.viewpoll import Watcher
+from romana.agent.viewpoll import Registration, Watcher
 from romana.client import Client, ClientSettings
 from romana.client.tls import client_context
 from romana.core.errors import InvalidInput, RomanaError
@@ -118,12 +119,12 @@ def _discovered_ip6(host_ip: str, underlay: Underlay) -> str:
 async def run(settings: AgentSettings) -> int:
     """Run the agent until stopped; the exit code."""
     metrics = Metrics()
-    reg = ledger.Registry(settings.state_dir)
+    reg = ledger.Ledger(settings.state_dir)
     reg.load()
     fw = firewall.backend(settings.firewall)
     mtu = {"value": settings.mtu or 1500}
     reconciler = Reconciler(
-        registry=reg,
+        ledger=reg,
         metrics=metrics,
         make_dataplane=lambda: HostDataplane(fw),
         mtu=lambda: mtu["value"],
@@ -161,28 +162,24 @@ async def run(settings: AgentSettings) -> int:
             retries=2,
         )
     )
-    romanad = Romanad(client, credentials)
-    sync = endpoints_mod.Sync()
-    service = endpoints_mod.Endpoints(
+    parts = Parts(
         host=host,
-        registry=reg,
+        ledger=reg,
         reconciler=reconciler,
-        romanad=romanad,
+        romanad=Romanad(client, credentials),
         metrics=metrics,
-        sync=sync,
+        sync=Sync(),
         mtu=lambda: mtu["value"],
+    )
+    service = endpoints_mod.Endpoints(
+        parts,
         pending_dir=settings.pending_dir,
-        gc_grace=settings.gc_grace,
+        waits=endpoints_mod.Waits(gc_grace=settings.gc_grace),
     )
     watcher = Watcher(
-        romanad=romanad,
-        reconciler=reconciler,
+        parts,
         endpoints=service,
-        sync=sync,
-        host=host,
-        host_ip=host_ip,
-        host_ip6=host_ip6,
-        labels=settings.parsed_labels(),
+        registration=Registration(host_ip, settings.parsed_labels(), host_ip6),
         wait=settings.view_wait,
         aggregate=settings.aggregate_routes,
     )
@@ -212,7 +209,7 @@ async def run(settings: AgentSettings) -> int:
         # Releases a DEL left running are owed durably; a short wait spares the next start.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(service.drain(), 5.0)
-        romanad.close()
+        parts.romanad.close()
     return code
 
 

@@ -9,7 +9,7 @@ job at a time, so no two changes ever interleave (principle 4) and each netlink 
 used by one thread at a time.
 
 A reconcile is level-triggered (principle 3): it takes the latest host view and the whole
-endpoint registry, computes the desired state with :mod:`romana.agent.desired`, reads back
+endpoint ledger, computes the desired state with :mod:`romana.agent.desired`, reads back
 what of ours is in the kernel, applies :func:`romana.core.hostplan.diff` operation by
 operation, then the firewall. Events (a new view, an endpoint added or removed, a reconnect)
 only decide *when*: :meth:`trigger` asks for one, and any number of requests made while one
@@ -27,7 +27,7 @@ Invariants:
   the firewall keeps the last good ruleset when a new one cannot be built or applied.
 * An exception that is not a :class:`RomanaError` or ``OSError`` is a bug: it ends the
   writer task, and with it the agent (crash-only).
-* A view lacking the policies of a tenant that has an endpoint in the registry never takes
+* A view lacking the policies of a tenant that has an endpoint in the ledger never takes
   them away: the last known ones stay until a view carries that tenant again
   (:func:`romana.agent.view.keep_policies`). :meth:`Reconciler.enforce` is how an ADD for a
   tenant the view does not carry waits for its policies to be in the firewall.
@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from romana.agent import desired, drift, kernel, ledger, view
+from romana.agent.ledger import Ledger
 from romana.agent.metrics import Metrics
 from romana.agent.report import Report, firewall_key
 from romana.core import hostplan, ruleset
@@ -80,7 +81,7 @@ class Reconciler:
     def __init__(
         self,
         *,
-        registry: ledger.Registry,
+        ledger: Ledger,
         metrics: Metrics,
         make_dataplane: Callable[[], kernel.HostDataplane],
         mtu: Callable[[], int],
@@ -88,17 +89,18 @@ class Reconciler:
         make_reaper: Callable[[], kernel.Reaper],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._registry = registry
+        self._ledger = ledger
         self._metrics = metrics
-        self._make_dataplane = make_dataplane
         self._mtu = mtu
         self._interval = interval
         self._clock = clock
+        # Each kernel handle is made lazily on the thread that alone uses it.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, "romana-writer")
+        self._make_dataplane = make_dataplane
+        self._dp: kernel.HostDataplane | None = None
+        self._reaping = concurrent.futures.ThreadPoolExecutor(1, "romana-reaper")
         self._make_reaper = make_reaper
         self._reaper: kernel.Reaper | None = None
-        self._reaping = concurrent.futures.ThreadPoolExecutor(1, "romana-reaper")
-        self._dp: kernel.HostDataplane | None = None
         self._view: view.HostView | None = None
         self._routes: tuple[hostplan.RouteSpec, ...] | None = None
         self._pending_policy_since: float | None = None
@@ -129,7 +131,7 @@ class Reconciler:
         are wired by the endpoint service itself: a reconcile for each would only compete
         with the next ADD or DEL for the writer thread.
         """
-        hv = view.keep_policies(self._view, hv, {r.tenant for r in self._registry.records()})
+        hv = view.keep_policies(self._view, hv, {r.tenant for r in self._ledger.records()})
         self._view = hv
         self._new_view.set()
         self._new_view = asyncio.Event()
@@ -245,7 +247,7 @@ class Reconciler:
             self.last = report
             self._metrics.synced.set(0)
             return report
-        snap = _Snapshot(hv, self._routes, tuple(self._registry.records()), self._latest_key)
+        snap = _Snapshot(hv, self._routes, tuple(self._ledger.records()), self._latest_key)
         loop = asyncio.get_running_loop()
         report = await loop.run_in_executor(self._executor, self._reconcile_sync, snap, full)
         self.last = report
@@ -355,7 +357,7 @@ class Reconciler:
         )
 
     def _still_ready(self, spec: hostplan.EndpointSpec) -> bool:
-        record = self._registry.get(spec.id)
+        record = self._ledger.get(spec.id)
         return record is not None and record.state == ledger.READY
 
     def _diff(

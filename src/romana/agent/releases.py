@@ -23,9 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from romana.agent import keylocks, ledger
-from romana.agent.metrics import Metrics
-from romana.agent.reconciler import Reconciler
-from romana.agent.romanad import Romanad
+from romana.agent.parts import Parts
 from romana.core import hostplan
 from romana.core.errors import NotFound, RomanaError
 from romana.integrations.cni import pending
@@ -40,20 +38,8 @@ def _unreadable(path: str) -> None:
 class Releases:
     """The release side of the endpoint use cases (see the module docstring)."""
 
-    def __init__(
-        self,
-        *,
-        registry: ledger.Registry,
-        reconciler: Reconciler,
-        romanad: Romanad,
-        metrics: Metrics,
-        keys: keylocks.KeyLocks,
-        pending_dir: str,
-    ) -> None:
-        self._registry = registry
-        self._reconciler = reconciler
-        self._romanad = romanad
-        self._metrics = metrics
+    def __init__(self, parts: Parts, *, keys: keylocks.KeyLocks, pending_dir: str) -> None:
+        self._parts = parts
         self._keys = keys
         self._pending_dir = pending_dir
         self._background: set[asyncio.Task[None]] = set()
@@ -100,7 +86,7 @@ class Releases:
         """Owe the release, drop the record and cut the endpoint off (:meth:`_finish`
         removes it); False when nothing was recorded, and then any veth of the key is
         removed at once."""
-        record = self._registry.get(key)
+        record = self._parts.ledger.get(key)
         name = hostplan.host_ifname(key)
         if record is None:
             await self._kernel(key, lambda dp: dp.remove_endpoint(name))
@@ -108,9 +94,9 @@ class Releases:
         # Owe the release durably, then drop the record *before* the veth goes: a reconcile
         # running meanwhile must not see a recorded endpoint with no veth and wire it again,
         # and a crash from here on still ends in a release.
-        self._registry.owe_release(key, record.addresses)
-        self._registry.remove(key)
-        self._metrics.pending_releases.set(len(self._registry.releases()))
+        self._parts.ledger.owe_release(key, record.addresses)
+        self._parts.ledger.remove(key)
+        self._parts.metrics.pending_releases.set(len(self._parts.ledger.releases()))
         await self._kernel(key, lambda dp: dp.disconnect_endpoint(name))
         log.info("endpoint %s deleted", key)
         return True
@@ -119,10 +105,10 @@ class Releases:
         """After :meth:`_unwire`: the veth gone, then the owed flows and release settled."""
         name = hostplan.host_ifname(key)
         try:
-            await self._reconciler.reap(lambda reaper: reaper.remove_endpoint(name))
+            await self._parts.reconciler.reap(lambda reaper: reaper.remove_endpoint(name))
         except (RomanaError, OSError) as exc:
             log.warning("DEL %s: %s (the next reconcile removes it)", key, exc)
-            self._reconciler.trigger()
+            self._parts.reconciler.trigger()
         try:
             await self.settle_owed(key)
         except RomanaError as exc:
@@ -131,10 +117,10 @@ class Releases:
     async def _kernel(self, key: str, work: Callable[[Any], object]) -> None:
         """``work`` on the writer thread; a failure is left to the next reconcile."""
         try:
-            await self._reconciler.call(work)
+            await self._parts.reconciler.call(work)
         except (RomanaError, OSError) as exc:
             log.warning("DEL %s: %s (the next reconcile retries)", key, exc)
-            self._reconciler.trigger()
+            self._parts.reconciler.trigger()
 
     async def delete_locked(self, key: str) -> bool:
         """DEL all the way, release included (GC, pending releases of the plugin); the
@@ -147,34 +133,34 @@ class Releases:
     async def release(self, key: str) -> bool | None:
         """Release ``key`` in romanad: True, False when it held nothing, None when owed."""
         try:
-            await self._romanad.release(key)
+            await self._parts.romanad.release(key)
             return True
         except NotFound:
             return False
         except RomanaError as exc:
             log.warning("release of %s owed until romanad answers: %s", key, exc)
-            self._registry.owe_release(key, self._registry.owed_addresses(key))
-            self._metrics.pending_releases.set(len(self._registry.releases()))
+            self._parts.ledger.owe_release(key, self._parts.ledger.owed_addresses(key))
+            self._parts.metrics.pending_releases.set(len(self._parts.ledger.releases()))
             return None
 
     async def settle_owed(self, key: str) -> bool:
         """Forget the owed addresses' flows, then release ``key``; False when nothing was
         owed (any more); RomanaError: still owed."""
-        if key not in self._registry.releases():
+        if key not in self._parts.ledger.releases():
             return False
-        addresses = self._registry.owed_addresses(key)
+        addresses = self._parts.ledger.owed_addresses(key)
         if addresses:
-            await self._reconciler.reap(lambda reaper: reaper.forget_flows(addresses))
+            await self._parts.reconciler.reap(lambda reaper: reaper.forget_flows(addresses))
         with contextlib.suppress(NotFound):
-            await self._romanad.release(key)
-        self._registry.released(key)
-        self._metrics.pending_releases.set(len(self._registry.releases()))
+            await self._parts.romanad.release(key)
+        self._parts.ledger.released(key)
+        self._parts.metrics.pending_releases.set(len(self._parts.ledger.releases()))
         return True
 
     async def settle(self) -> int:
         """Finish owed releases and the CNI plugin's pending releases; how many were done."""
         done = 0
-        for key in self._registry.releases():
+        for key in self._parts.ledger.releases():
             async with self._keys.locked(key):
                 try:
                     # False when a DEL finished it meanwhile (it held the key's lock).
@@ -193,5 +179,5 @@ class Releases:
                 log.info("finished the release of %s the CNI plugin left pending", key)
                 done += 1
         if done:
-            self._reconciler.trigger()
+            self._parts.reconciler.trigger()
         return done

@@ -20,12 +20,19 @@ class Report:
     """What one reconcile did and what it could not do."""
 
     revision: int
+    """The revision of the host view reconciled; -1 before romanad sent one."""
     full: bool
+    """A full reconcile reads back every object (and repairs the workload side too); the
+    others apply what the view changed."""
     operations: int
+    """Kernel changes made: routes, endpoint repairs, the gateway."""
     errors: tuple[str, ...] = ()
+    """One sentence per failure; the next reconcile tries again."""
     route_errors: int = 0
     skipped: tuple[str, ...] = ()
+    """Why the view's routes that were not programmed were skipped (from romanad)."""
     refused: tuple[str, ...] = ()
+    """Policies the firewall could not enforce, one reason each."""
     firewall_applied: bool = False
     firewall_key: str = ""
     """The policy input the firewall now enforces; '' when the firewall step failed."""

@@ -8,7 +8,7 @@ full snapshot (no ``after``), and the first view after a reconnect asks for a *f
 reconcile, so whatever changed while the agent was deaf is caught up (principle 11).
 
 Back-off between failed attempts is jittered and capped; while disconnected the shared
-:class:`~romana.agent.endpoints.Sync` says so, which makes STATUS answer ``not-ready``. A host
+:class:`~romana.agent.parts.Sync` says so, which makes STATUS answer ``not-ready``. A host
 that disappeared from the topology (404 on its view) is registered again.
 """
 
@@ -19,11 +19,11 @@ import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
 from romana.agent import view
-from romana.agent.endpoints import Endpoints, Sync
-from romana.agent.reconciler import Reconciler
-from romana.agent.romanad import Romanad
+from romana.agent.endpoints import Endpoints
+from romana.agent.parts import Parts
 from romana.core import hostplan, routeplan, topology
 from romana.core.errors import InvalidInput, NotFound, RomanaError
 from romana.core.identifiers import HostName
@@ -34,32 +34,32 @@ BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What the agent registers its host with: its underlay IPv4 address, its labels and its
+    IPv6 underlay address ("" for none)."""
+
+    ip: str
+    labels: Mapping[str, str]
+    ip6: str = ""
+
+
 class Watcher:
     def __init__(
         self,
+        parts: Parts,
         *,
-        romanad: Romanad,
-        reconciler: Reconciler,
         endpoints: Endpoints,
-        sync: Sync,
-        host: str,
-        host_ip: str,
-        labels: Mapping[str, str],
+        registration: Registration,
         wait: float,
         aggregate: bool,
-        host_ip6: str = "",
         login: Callable[[], Awaitable[None]] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self._romanad = romanad
-        self._reconciler = reconciler
+        self._parts = parts
         self._endpoints = endpoints
-        self._sync = sync
-        self._host = host
-        self._host_ip = host_ip
-        self._host_ip6 = host_ip6
-        self._labels = dict(labels)
+        self._registration = registration
         self._wait = wait
         self._aggregate = aggregate
         self._login = login
@@ -68,10 +68,10 @@ class Watcher:
         self._failures = 0
 
     async def _back_off(self, problem: str) -> None:
-        if self._sync.connected:
+        if self._parts.sync.connected:
             log.warning("lost romanad: %s", problem)
-        self._sync.connected = False
-        self._sync.detail = f"romanad is unreachable: {problem}"
+        self._parts.sync.connected = False
+        self._parts.sync.detail = f"romanad is unreachable: {problem}"
         self._failures += 1
         ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures, 10))
         await self._sleep(ceiling * (0.5 + self._rng.random() / 2))
@@ -84,9 +84,8 @@ class Watcher:
             try:
                 if self._login is not None:
                     await self._login()
-                await self._romanad.register(
-                    self._host, self._host_ip, self._labels, self._host_ip6
-                )
+                reg = self._registration
+                await self._parts.romanad.register(self._parts.host, reg.ip, reg.labels, reg.ip6)
                 return
             except RomanaError as exc:
                 if not exc.temporary:
@@ -99,15 +98,15 @@ class Watcher:
         revision: int | None = None
         while True:
             try:
-                raw = await self._romanad.view(
-                    self._host, revision, self._wait if revision is not None else None
+                raw = await self._parts.romanad.view(
+                    self._parts.host, revision, self._wait if revision is not None else None
                 )
                 hv = view.parse(raw)
             except NotFound:
                 log.warning(
-                    "host %s is not in the topology any more; registering again", self._host
+                    "host %s is not in the topology any more; registering again", self._parts.host
                 )
-                self._sync.connected = False
+                self._parts.sync.connected = False
                 await self.register()
                 revision = None
                 continue
@@ -120,18 +119,20 @@ class Watcher:
                 revision = None
                 await self._back_off(str(exc))
                 continue
-            reconnected = not self._sync.connected
+            reconnected = not self._parts.sync.connected
             self._failures = 0
             if reconnected or hv.revision != revision:
                 routes = None
                 if not self._aggregate:
                     hv, routes = await self._direct_routes(hv)
-                self._reconciler.set_view(hv, routes)
+                self._parts.reconciler.set_view(hv, routes)
                 if reconnected:
-                    log.info("following host view of %s from revision %d", self._host, hv.revision)
-                    self._reconciler.trigger(full=True)
-            self._sync.connected = True
-            self._sync.detail = ""
+                    log.info(
+                        "following host view of %s from revision %d", self._parts.host, hv.revision
+                    )
+                    self._parts.reconciler.trigger(full=True)
+            self._parts.sync.connected = True
+            self._parts.sync.detail = ""
             revision = hv.revision
             await self._endpoints.settle()
 
@@ -145,8 +146,8 @@ class Watcher:
         this time."""
         try:
             # romanad's stored form, which may predate the current name rules.
-            topo = topology.from_json_dict(await self._romanad.topology())
-            plan = routeplan.route_plan(topo, HostName(self._host), aggregate=False)
+            topo = topology.from_json_dict(await self._parts.romanad.topology())
+            plan = routeplan.route_plan(topo, HostName(self._parts.host), aggregate=False)
         except RomanaError as exc:
             log.warning("cannot compute per-host routes, keeping aggregated ones: %s", exc)
             return hv, None

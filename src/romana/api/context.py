@@ -28,7 +28,7 @@ from romana.core.store import Store
 from romana.services import auth, keys
 from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
-from romana.services.instances import RegistryService
+from romana.services.instances import InstanceService
 from romana.services.ipam import IpamService
 from romana.services.kubestore import KubeObjectService
 from romana.services.logins import LoginGate
@@ -53,7 +53,7 @@ class Context:
     policies: PolicyService
     address_sets: AddressSetService
     kube_objects: KubeObjectService
-    registry: RegistryService
+    instances: InstanceService
     auth: auth.AuthService
     hostview: HostViewService
     changes: Changes
@@ -82,16 +82,11 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         policies=policies,
         address_sets=AddressSetService(store),
         kube_objects=KubeObjectService(store),
-        registry=RegistryService(store),
+        instances=InstanceService(store),
         auth=auth.AuthService(store, token_ttl=settings.token_ttl),
         hostview=HostViewService(store, topology, tenants, ipam),
         changes=Changes(store, keys.ROOT),
-        logins=LoginGate(
-            concurrency=settings.login_concurrency,
-            wait=settings.login_wait,
-            free_failures=settings.login_failures,
-            backoff_max=settings.login_backoff_max,
-        ),
+        logins=LoginGate(settings.login_limits()),
     )
 
 

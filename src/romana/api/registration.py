@@ -84,14 +84,14 @@ class Heartbeat:
     def _register_locally(self) -> None:
         settings = self._ctx.settings
         for name in sorted(self._ctx.served):
-            self._ctx.registry.register(
+            self._ctx.instances.register(
                 name,
                 settings.instance_name,
                 settings.url,
                 self._capabilities.get(name, []),
                 settings.registration_ttl,
             )
-        self._ctx.registry.prune()
+        self._ctx.instances.prune()
 
     async def _headers(self) -> dict[str, str]:
         token = self._ctx.settings.root_token
@@ -120,7 +120,7 @@ class Heartbeat:
             else:
                 for name in sorted(self._ctx.served):
                     await asyncio.to_thread(
-                        self._ctx.registry.deregister, name, settings.instance_name
+                        self._ctx.instances.deregister, name, settings.instance_name
                     )
         except (httpx.HTTPError, RomanaError) as exc:
             log.warning("could not deregister from the root at %s: %s", self._ctx.root_url, exc)

@@ -18,6 +18,7 @@ from romana.core.errors import Issues
 from romana.logs import LEVELS
 from romana.services import auth
 from romana.services.instances import SERVICES
+from romana.services.logins import LoginLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +170,15 @@ class RomanadSettings:
     )
     etcd_password: str = named_setting("", "Password of etcd_user (never logged).", flag=False)
     log_level: str = named_setting("info", "debug, info, warning or error.", flag=False)
+
+    def login_limits(self) -> LoginLimits:
+        """The ``login_*`` settings as the login gate takes them."""
+        return LoginLimits(
+            concurrency=self.login_concurrency,
+            wait=self.login_wait,
+            free_failures=self.login_failures,
+            backoff_max=self.login_backoff_max,
+        )
 
     def validate(self) -> None:
         issues = Issues("romanad settings")

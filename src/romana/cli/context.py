@@ -20,12 +20,23 @@ import typer
 from romana.cli import output
 from romana.cli import settings as cli_settings
 from romana.cli.output import Format
-from romana.client import Client
+from romana.client import Client, ClientSettings
 
 OutputOption = Annotated[
     Format | None,
     typer.Option("--output", "-o", help="table, json or yaml (default: the `output` setting)."),
 ]
+
+
+_CLIENT_SETTINGS = {f.name: f.metadata for f in dataclasses.fields(ClientSettings)}
+
+
+def client_option(name: str, help: str) -> Any:
+    """The global option overriding the client setting ``name``: its flag and environment
+    variable are the setting's own (:class:`romana.client.ClientSettings`), so the two
+    cannot drift apart."""
+    meta = _CLIENT_SETTINGS[name]
+    return typer.Option(meta["flag"], help=f"{help} (env {meta['env']}).")
 
 
 class State:

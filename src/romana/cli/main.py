@@ -76,36 +76,22 @@ app = typer.Typer(
 )
 
 
+URL_HELP = "romanad root URL(s), comma-separated"
+CA_HELP = "CA certificate that verifies romanad on https://"
+CERT_HELP = "Client certificate, for a romanad that requires one"
+KEY_HELP = "Key of --client-cert"
+TIMEOUT_HELP = "Seconds to wait for a response"
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
-    url: Annotated[
-        str | None,
-        typer.Option("--url", help="romanad root URL(s), comma-separated (env ROMANA_URL)."),
-    ] = None,
-    token: Annotated[
-        str | None, typer.Option("--token", help="Bearer token (env ROMANA_TOKEN).")
-    ] = None,
-    ca: Annotated[
-        str | None,
-        typer.Option(
-            "--ca", help="CA certificate that verifies romanad on https:// (env ROMANA_CA)."
-        ),
-    ] = None,
-    client_cert: Annotated[
-        str | None,
-        typer.Option(
-            "--client-cert",
-            help="Client certificate, for a romanad that requires one (env ROMANA_CLIENT_CERT).",
-        ),
-    ] = None,
-    client_key: Annotated[
-        str | None,
-        typer.Option("--client-key", help="Key of --client-cert (env ROMANA_CLIENT_KEY)."),
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", help="Seconds to wait for a response.")
-    ] = None,
+    url: Annotated[str | None, context.client_option("url", URL_HELP)] = None,
+    token: Annotated[str | None, context.client_option("token", "Bearer token")] = None,
+    ca: Annotated[str | None, context.client_option("ca", CA_HELP)] = None,
+    client_cert: Annotated[str | None, context.client_option("client_cert", CERT_HELP)] = None,
+    client_key: Annotated[str | None, context.client_option("client_key", KEY_HELP)] = None,
+    timeout: Annotated[float | None, context.client_option("timeout", TIMEOUT_HELP)] = None,
     config: Annotated[
         str | None,
         typer.Option(

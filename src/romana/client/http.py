@@ -17,16 +17,12 @@ Thread-safe: one client may be shared by many threads; it keeps its connections 
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, Unpack
 from urllib.parse import quote
 
-import httpx
-
-from romana.client.session import Params, Session
+from romana.client.session import Call, Hooks, Params, Session
 from romana.client.settings import ClientSettings
 from romana.core.errors import Unavailable
 from romana.wire import rest, rest_hostview, rest_kube
@@ -40,19 +36,25 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _body(**members: object) -> dict[str, Any]:
+    """A request body of the members that are not None (a member left out takes the server's
+    default), with mappings and sequences as the dicts and lists JSON has."""
+    body: dict[str, Any] = {}
+    for key, value in members.items():
+        if isinstance(value, Mapping):
+            body[key] = dict(value)
+        elif isinstance(value, Sequence) and not isinstance(value, str):
+            body[key] = list(value)
+        elif value is not None:
+            body[key] = value
+    return body
+
+
 class Client:
     """Calls romanad; see the module docstring. Use as a context manager or call close()."""
 
-    def __init__(
-        self,
-        settings: ClientSettings,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rng: random.Random | None = None,
-    ) -> None:
-        self._session = Session(settings, transport=transport, sleep=sleep, clock=clock, rng=rng)
+    def __init__(self, settings: ClientSettings, **hooks: Unpack[Hooks]) -> None:
+        self._session = Session(settings, **hooks)
 
     def __enter__(self) -> Self:
         return self
@@ -83,23 +85,23 @@ class Client:
     # -- plumbing ------------------------------------------------------------------------
 
     def _get(self, service: str, path: str, params: Params | None = None) -> Any:
-        return self._session.call(service, "GET", path, params=params, idempotent=True)
+        return self._session.call(service, Call("GET", path, params=params), idempotent=True)
 
     def _put(self, service: str, path: str, body: Any) -> Any:
-        return self._session.call(service, "PUT", path, body=body, idempotent=True)
+        return self._session.call(service, Call("PUT", path, body), idempotent=True)
 
     def _delete(self, service: str, path: str) -> Any:
-        return self._session.call(service, "DELETE", path, idempotent=True)
+        return self._session.call(service, Call("DELETE", path), idempotent=True)
 
     def _post(self, service: str, path: str, body: Any, *, idempotent: bool = False) -> Any:
-        return self._session.call(service, "POST", path, body=body, idempotent=idempotent)
+        return self._session.call(service, Call("POST", path, body), idempotent=idempotent)
 
     # -- health and discovery (root) -----------------------------------------------------
 
     def health(self, url: str | None = None) -> JSON:
         """``GET /healthz`` of ``url`` (one instance, no retry), or of a root."""
         if url is not None:
-            return answer(rest.Health, self._session.send(url.rstrip("/"), "GET", "/healthz"))
+            return answer(rest.Health, self._session.send(url.rstrip("/"), Call("GET", "/healthz")))
         return answer(rest.Health, self._get("root", "/healthz"))
 
     def list_services(self) -> list[JSON]:
@@ -114,7 +116,7 @@ class Client:
         capabilities: Sequence[str] = (),
         ttl: float = 15.0,
     ) -> JSON:
-        body = {"url": url, "capabilities": list(capabilities), "ttl": ttl}
+        body = _body(url=url, capabilities=capabilities, ttl=ttl)
         path = f"{PREFIX}/services/{_seg(name)}/{_seg(instance)}"
         return answer(rest.Registration, self._put("root", path, body))
 
@@ -142,11 +144,7 @@ class Client:
         host: str | None = None,
     ) -> JSON:
         """Create a user; a tenant user needs ``tenant``, an agent user ``host``."""
-        body: dict[str, Any] = {"username": username, "password": password, "role": role}
-        if tenant is not None:
-            body["tenant"] = tenant
-        if host is not None:
-            body["host"] = host
+        body = _body(username=username, password=password, role=role, tenant=tenant, host=host)
         # A password: to a configured root only, like login.
         return answer(rest.User, self._post("root", f"{PREFIX}/users", body))
 
@@ -162,13 +160,11 @@ class Client:
     ) -> JSON:
         """Change a password, revoking the user's tokens; users changing their own give
         ``current_password``. A password: to a configured root only, like login."""
-        body: dict[str, Any] = {"password": password}
-        if current_password is not None:
-            body["current_password"] = current_password
+        body = _body(password=password, current_password=current_password)
         path = f"{PREFIX}/users/{_seg(username)}/password"
         # Not retried: after a lost answer, the current password is no longer current.
         return answer(
-            rest.User, self._session.call("root", "PUT", path, body=body, idempotent=False)
+            rest.User, self._session.call("root", Call("PUT", path, body), idempotent=False)
         )
 
     def revoke_tokens(self, username: str) -> None:
@@ -199,13 +195,7 @@ class Client:
         networks: Sequence[str] | None = None,
         isolation: Mapping[str, str] | None = None,
     ) -> JSON:
-        body: dict[str, Any] = {"name": name}
-        if external_id is not None:
-            body["external_id"] = external_id
-        if networks is not None:
-            body["networks"] = list(networks)
-        if isolation is not None:
-            body["isolation"] = dict(isolation)
+        body = _body(name=name, external_id=external_id, networks=networks, isolation=isolation)
         return answer(rest.Tenant, self._post("tenant", f"{PREFIX}/tenants", body))
 
     def set_isolation(self, name: str, isolation: Mapping[str, str]) -> JSON:
@@ -285,11 +275,7 @@ class Client:
         ip6: str | None = None,
     ) -> JSON:
         """Register a host; ``ip6`` is its IPv6 underlay address beside an IPv4 ``ip``."""
-        body: dict[str, Any] = {"name": name, "ip": ip}
-        if ip6 is not None:
-            body["ip6"] = ip6
-        if labels is not None:
-            body["labels"] = dict(labels)
+        body = _body(name=name, ip=ip, ip6=ip6, labels=labels)
         return answer(rest.Host, self._post("topology", f"{PREFIX}/hosts", body))
 
     def label_host(self, name: str, labels: Mapping[str, str]) -> JSON:
@@ -298,9 +284,7 @@ class Client:
             rest.Host,
             self._session.call(
                 "topology",
-                "PATCH",
-                f"{PREFIX}/hosts/{_seg(name)}",
-                body={"labels": dict(labels)},
+                Call("PATCH", f"{PREFIX}/hosts/{_seg(name)}", {"labels": dict(labels)}),
                 idempotent=False,
             ),
         )
@@ -406,10 +390,7 @@ class Client:
             rest_hostview.HostView,
             self._session.call(
                 "agent-view",
-                "GET",
-                f"{PREFIX}/hosts/{_seg(host)}/view",
-                params=params,
+                Call("GET", f"{PREFIX}/hosts/{_seg(host)}/view", params=params, timeout=timeout),
                 idempotent=True,
-                timeout=timeout,
             ),
         )

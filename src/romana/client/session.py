@@ -19,10 +19,11 @@ Errors other than Unavailable (not found, forbidden, invalid, conflict, …) are
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
@@ -34,6 +35,28 @@ from romana.client.tls import client_context
 from romana.core.errors import Unavailable
 
 Params = Mapping[str, str | int | float | None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Call:
+    """One request as the caller means it, whichever instance it is sent to; ``timeout``
+    None is the settings' own."""
+
+    method: str
+    path: str
+    body: Any = None
+    params: Params | None = None
+    timeout: float | None = None
+
+
+class Hooks(TypedDict, total=False):
+    """What a test may put in place of the network and of time (the keyword arguments of
+    :class:`Session` after the settings)."""
+
+    transport: httpx.BaseTransport | None
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    rng: random.Random | None
 
 
 class Session:
@@ -76,18 +99,8 @@ class Session:
     def close(self) -> None:
         self._http.close()
 
-    def call(
-        self,
-        service: str,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: Params | None = None,
-        idempotent: bool,
-        timeout: float | None = None,
-    ) -> Any:
-        """Send ``method path`` to an instance of ``service``; the decoded JSON body, or None."""
+    def call(self, service: str, request: Call, *, idempotent: bool) -> Any:
+        """Send ``request`` to an instance of ``service``; the decoded JSON body, or None."""
         tried: set[str] = set()
         rounds = 0
         error: Unavailable | None = None
@@ -111,7 +124,7 @@ class Session:
             url = untried[0]
             tried.add(url)
             try:
-                return self.send(url, method, path, body=body, params=params, timeout=timeout)
+                return self.send(url, request)
             except Unavailable as exc:
                 if not exc.temporary:  # a TLS configuration error: no retry can fix it
                     raise
@@ -126,24 +139,16 @@ class Session:
         assert error is not None
         raise error from error.__cause__
 
-    def send(
-        self,
-        url: str,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: Params | None = None,
-        timeout: float | None = None,
-    ) -> Any:
+    def send(self, url: str, request: Call) -> Any:
         """One request to one instance, no retry; errors mapped and chained."""
+        method, path, timeout = request.method, request.path, request.timeout
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        query = {k: str(v) for k, v in (request.params or {}).items() if v is not None}
         try:
             response = self._http.request(
                 method,
                 f"{url}{path}",
-                json=body,
+                json=request.body,
                 params=query or None,
                 headers=headers,
                 timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,

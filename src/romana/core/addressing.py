@@ -21,10 +21,11 @@ tenant 1 / segment 1 / ordinal 1 on it is ``10.1.17.1``.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from romana.core import records
 from romana.core.errors import InvalidInput, Issues
 from romana.core.identifiers import NetworkName
 
@@ -38,6 +39,11 @@ DEFAULT_SEGMENT = 0
 # Defaults chosen so that a bare CIDR gives a useful plan: 15 user tenants, 16 segments each,
 # 254 endpoints per (host, tenant, segment) on IPv4; IPv6 widens every field.
 DEFAULT_WIDTHS: Mapping[int, tuple[int, int, int]] = {4: (4, 4, 8), 6: (16, 16, 16)}
+
+
+def of_version(addresses: Iterable[IPAddress], version: int) -> IPAddress | None:
+    """The first of ``addresses`` of IP ``version`` (4 or 6); None when there is none."""
+    return next((a for a in addresses if a.version == version), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +114,7 @@ class Layout:
         return max(0, self.max_ordinal)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "cidr": str(self.cidr),
-            "tenant_bits": self.tenant_bits,
-            "segment_bits": self.segment_bits,
-            "endpoint_bits": self.endpoint_bits,
-        }
+        return records.fields_dict(self, {"cidr": str})
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,10 +112,13 @@ class Address:
 
 @dataclass(frozen=True, slots=True)
 class Interface:
+    """One end of the endpoint's veth pair, as the CNI result lists it."""
+
     name: str
     mac: str
     mtu: int | None = None
     sandbox: str = ""
+    """The workload's network namespace path; empty for the host end."""
 
 
 @dataclass(frozen=True, slots=True)

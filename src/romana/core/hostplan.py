@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from romana.core import kernelnames
+from romana.core import addressing, kernelnames
 from romana.core.errors import Issue, Issues
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -103,7 +103,7 @@ class EndpointSpec:
         return host_ifname(self.id)
 
     def gateway_for(self, version: int) -> IPAddress | None:
-        return next((g for g in self.gateways if g.version == version), None)
+        return addressing.of_version(self.gateways, version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,27 +331,39 @@ class CurrentHost:
 
 @dataclass(frozen=True, slots=True)
 class EnsureGateway:
+    """Create the gateway interface if missing, bring it up, and make its addresses exactly
+    the spec's."""
+
     gateway: GatewaySpec
 
 
 @dataclass(frozen=True, slots=True)
 class AddRoute:
+    """Add our route to another host's prefix (none to that destination is ours yet)."""
+
     route: RouteSpec
 
 
 @dataclass(frozen=True, slots=True)
 class ReplaceRoute:
+    """Replace our route to ``route.dst``, now ``current``, with ``route`` (another next hop
+    or device)."""
+
     route: RouteSpec
     current: RouteSpec
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteRoute:
+    """Delete our route to ``route.dst``: the plan no longer routes that destination."""
+
     route: RouteSpec
 
 
 @dataclass(frozen=True, slots=True)
 class AddEndpoint:
+    """Create the endpoint's veth pair, its addresses inside and its host routes."""
+
     endpoint: EndpointSpec
 
 
@@ -365,6 +377,9 @@ class RepairEndpoint:
 
 @dataclass(frozen=True, slots=True)
 class DeleteEndpoint:
+    """Remove the veth ``host_ifname`` (its peer and host routes go with it); ``id`` names
+    the endpoint it served, for reports."""
+
     host_ifname: str
     id: str
 

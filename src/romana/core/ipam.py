@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from romana.core import addressing, names
+from romana.core import addressing, names, records
 from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, Issues, NotFound
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, SegmentName, TenantName
 
@@ -50,13 +50,7 @@ class Allocation:
     addresses: tuple[addressing.IPAddress, ...]
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "key": self.key,
-            "host": self.host,
-            "tenant": self.tenant,
-            "segment": self.segment,
-            "addresses": [str(a) for a in self.addresses],
-        }
+        return records.fields_dict(self, {"addresses": records.strings})
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> Allocation:

@@ -44,7 +44,7 @@ from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import addressing, topology
+from romana.core import addressing, records, topology
 from romana.core.identifiers import HostName, NetworkName
 
 
@@ -63,13 +63,7 @@ class Route:
     group: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "network": self.network,
-            "dst": str(self.dst),
-            "via": str(self.via),
-            "via_host": self.via_host,
-            "group": self.group,
-        }
+        return records.fields_dict(self, {"dst": str, "via": str})
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Route:
@@ -97,13 +91,7 @@ class Skipped:
     group: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "network": self.network,
-            "dst": str(self.dst),
-            "reason": self.reason,
-            "host": self.host,
-            "group": self.group,
-        }
+        return records.fields_dict(self, {"dst": str})
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Skipped:

@@ -34,7 +34,7 @@ from typing import ClassVar
 from romana.core import hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, NotFound, Unsupported
 from romana.dataplane import rtmsg, sysctl, veth
-from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE
+from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Closing
 from romana.dataplane.rtmsg import (
     DEFAULT_PRIORITY,
     ROUTE_PROTOCOL,
@@ -50,7 +50,7 @@ __all__ = ["GATEWAY_KINDS", "ROUTE_PROTOCOL", "Netlink"]
 GATEWAY_KINDS = ("dummy", "bridge")
 
 
-class Netlink:
+class Netlink(Closing):
     """Route-netlink operations on one network namespace (``None``: the current one)."""
 
     # The device kind the kernel accepts for the gateway; a kernel fact, learned once.
@@ -62,12 +62,6 @@ class Netlink:
 
     def close(self) -> None:
         self.rtnl.close()
-
-    def __enter__(self) -> Netlink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- gateway and sysctls -------------------------------------------------------------
 

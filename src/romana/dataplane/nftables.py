@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -48,23 +49,16 @@ def foreign_tables(script: str, family: str = FAMILY, table: str = TABLE) -> lis
     return found
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Nftables:
     """Our nftables table in one network namespace (``netns=None``: the current one)."""
 
-    def __init__(
-        self,
-        *,
-        netns: str | None = None,
-        family: str = FAMILY,
-        table: str = TABLE,
-        nft: str = "nft",
-        timeout: float = proc.DEFAULT_TIMEOUT,
-    ) -> None:
-        self.netns = netns
-        self.family = family
-        self.table = table
-        self._nft = nft
-        self._timeout = timeout
+    netns: str | None = None
+    family: str = FAMILY
+    table: str = TABLE
+    nft: str = "nft"
+    """The ``nft`` program to run."""
+    timeout: float = proc.DEFAULT_TIMEOUT
 
     def _guard(self, script: str) -> None:
         others = foreign_tables(script, self.family, self.table)
@@ -82,7 +76,7 @@ class Nftables:
     def _run(
         self, argv: list[str], script: str | None = None, check: bool = True
     ) -> proc.Completed:
-        return proc.run([self._nft, *argv], script, self._timeout, netns=self.netns, check=check)
+        return proc.run([self.nft, *argv], script, self.timeout, netns=self.netns, check=check)
 
     def apply(self, script: str) -> None:
         """Run ``script`` as one transaction; on failure nothing of it takes effect."""

@@ -30,6 +30,7 @@ import socket
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Self
 
 from romana.core import errors
 from romana.dataplane import netns as netns_mod
@@ -43,6 +44,7 @@ NETLINK_GET_STRICT_CHK = 12
 
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
+NLM_F_DUMP_INTR = 0x10
 NLM_F_REQUEST = 0x1
 NLM_F_MULTI = 0x2
 NLM_F_ACK = 0x4
@@ -175,7 +177,21 @@ def translate(
 # --- the socket ------------------------------------------------------------------------------
 
 
-class Socket:
+class Closing:
+    """A handle on a kernel resource: :meth:`close` lets it go, and ``with`` closes it at the
+    end of the block, however the block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Socket(Closing):
     """A netlink socket of ``protocol`` opened inside ``netns`` (None: the current one)."""
 
     def __init__(
@@ -192,7 +208,7 @@ class Socket:
             sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
             sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
             if strict:
-                sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+                _strict(sock)
         except OSError:
             sock.close()
             raise
@@ -202,12 +218,6 @@ class Socket:
 
     def close(self) -> None:
         self._sock.close()
-
-    def __enter__(self) -> Socket:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def transact(self, requests: Sequence[Request]) -> list[list[Message]]:
         """Send ``requests`` in one batch; the answers of each (ACKs left out), in order."""
@@ -229,8 +239,16 @@ class Socket:
                     if not 0 <= index < len(requests):
                         continue  # an answer to an earlier batch that gave up; not ours to keep
                     request = requests[index]
+                    if message.flags & NLM_F_DUMP_INTR and failure is None:
+                        # The kernel's table changed during the dump: the list may miss
+                        # entries, and a caller acting on it would act on a partial truth.
+                        text = "the dump was interrupted by a concurrent change; try again"
+                        failure = translate(errno.EINTR, request.what, text, self.netns)
                     if message.type == NLMSG_DONE:
                         waiting -= 1
+                        code = -struct.unpack_from("=i", message.body)[0] if message.body else 0
+                        if code and code not in request.ok and failure is None:
+                            failure = translate(code, request.what, "", self.netns)
                     elif message.type == NLMSG_ERROR:
                         waiting -= 1
                         code, text = _error(message)
@@ -277,6 +295,16 @@ class Socket:
                 break
             yield seq, Message(kind, flags, data[offset + _HEADER.size : offset + length])
             offset += (length + 3) & ~3
+
+
+def _strict(sock: socket.socket) -> None:
+    """Ask for strict dump checking; kernels before 4.20 lack it, and every dump is also
+    filtered by its caller, so its absence costs time, not correctness."""
+    try:
+        sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+    except OSError as exc:
+        if exc.errno != errno.ENOPROTOOPT:
+            raise
 
 
 def _error(message: Message) -> tuple[int, str]:

@@ -20,6 +20,7 @@ import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
+from typing import TypedDict
 
 from romana.core import kernelnames
 from romana.dataplane import nlsock
@@ -198,6 +199,15 @@ def add_link(ifname: str, kind: str) -> Request:
     )
 
 
+class LinkChange(TypedDict, total=False):
+    """What :func:`set_link` changes of a link; what is left out or None stays as it is."""
+
+    up: bool | None
+    mtu: int | None
+    alias: str | None
+    mac: str | None
+
+
 def set_link(
     index: int,
     what: str,
@@ -287,8 +297,12 @@ def add_address(
 
 
 def delete_address(index: int, ifname: str, iface: IPInterface) -> Request:
-    kind = IFA_LOCAL if iface.version == 4 else IFA_ADDRESS
-    body = _ifaddr(index, iface, 0, 0) + nlsock.attr(kind, iface.ip.packed)
+    raw = iface.ip.packed
+    body = _ifaddr(index, iface, 0, 0) + nlsock.attr(IFA_ADDRESS, raw)
+    if iface.version == 4:
+        # The kernel compares the prefix length only when IFA_ADDRESS comes with IFA_LOCAL
+        # (as `ip addr del` sends them): without it 10.9.0.1/24 may go instead of /32.
+        body += nlsock.attr(IFA_LOCAL, raw)
     return Request(RTM_DELADDR, body, f"addr del {iface} dev {ifname}", ok=(errno.EADDRNOTAVAIL,))
 
 

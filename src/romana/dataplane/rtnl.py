@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import socket
 from collections.abc import Iterable
+from typing import Unpack
 
 from romana.dataplane import nlsock, rtmsg
 from romana.dataplane.rtmsg import (
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 
-class Rtnl:
+class Rtnl(nlsock.Closing):
     """A route-netlink socket opened inside ``netns`` (None: the current namespace)."""
 
     def __init__(self, netns: str | None = None) -> None:
@@ -68,12 +69,6 @@ class Rtnl:
 
     def close(self) -> None:
         self.sock.close()
-
-    def __enter__(self) -> Rtnl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def send(self, *requests: nlsock.Request) -> list[list[nlsock.Message]]:
         """Send ``requests`` in one batch (see :meth:`nlsock.Socket.transact`)."""
@@ -157,18 +152,9 @@ class Rtnl:
             self.send(*added)
         return have != wanted
 
-    def set_link(
-        self,
-        link: Link,
-        *,
-        up: bool | None = None,
-        mtu: int | None = None,
-        alias: str | None = None,
-        mac: str | None = None,
-    ) -> None:
+    def set_link(self, link: Link, **change: Unpack[rtmsg.LinkChange]) -> None:
         """Change ``link``'s state, MTU, alias or MAC; what is None stays as it is."""
-        request = rtmsg.set_link(link.index, link.ifname, up=up, mtu=mtu, alias=alias, mac=mac)
-        self.sock.request(request)
+        self.sock.request(rtmsg.set_link(link.index, link.ifname, **change))
 
     def delete_link(self, link: Link) -> None:
         """Delete ``link``; one that is gone already is fine."""

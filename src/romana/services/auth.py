@@ -49,7 +49,7 @@ from typing import Any
 from romana.core import names, tenancy, topology
 from romana.core.errors import AlreadyExists, Conflict, Forbidden, Issues, NotFound, Unauthorized
 from romana.core.identifiers import HostName, TenantName
-from romana.core.store import Compare, Delete, Put, Store
+from romana.core.store import Compare, Delete, KeyValue, Put, Store
 from romana.services import keys, signing, txn, users
 from romana.services.authz import GRANTS as GRANTS
 from romana.services.authz import Action as Action
@@ -188,19 +188,13 @@ class AuthService:
         new = users.password_record(password)
 
         def attempt(w: txn.Writes) -> User:
-            kv = self._store.get(user_key(username))
-            if kv is None:
-                raise NotFound(f"user {username!r} does not exist")
-            record = txn.loads(kv)
+            kv, record = self._stored(username)
             if record["role"] == Role.INTERNAL:
                 raise Forbidden(f"user {username!r} is romanad's own identity: no password")
             if current is not None and not users.password_matches(record.get("password"), current):
                 raise Forbidden(f"the current password of user {username!r} is wrong")
             record["password"] = new
-            record["generation"] = int(record.get("generation", 0)) + 1
-            w.guard(user_key(username), kv)
-            w.ops.append(Put(user_key(username), txn.dumps(record)))
-            return from_record(record)
+            return _revoke(w, username, kv, record)
 
         return txn.run(self._store, attempt, what=f"set password of {username!r}")
 
@@ -208,22 +202,20 @@ class AuthService:
         """Revoke every token minted for ``username`` so far, on every replica at once."""
 
         def attempt(w: txn.Writes) -> User:
-            kv = self._store.get(user_key(username))
-            if kv is None:
-                raise NotFound(f"user {username!r} does not exist")
-            record = txn.loads(kv)
-            record["generation"] = int(record.get("generation", 0)) + 1
-            w.guard(user_key(username), kv)
-            w.ops.append(Put(user_key(username), txn.dumps(record)))
-            return from_record(record)
+            kv, record = self._stored(username)
+            return _revoke(w, username, kv, record)
 
         return txn.run(self._store, attempt, what=f"revoke the tokens of {username!r}")
 
     def get_user(self, username: str) -> User:
+        return from_record(self._stored(username)[1])
+
+    def _stored(self, username: str) -> tuple[KeyValue, dict[str, Any]]:
+        """The user's key (for a guard) and its record; NotFound when there is none."""
         kv = self._store.get(user_key(username))
         if kv is None:
             raise NotFound(f"user {username!r} does not exist")
-        return from_record(txn.loads(kv))
+        return kv, txn.loads(kv)
 
     def list_users(self) -> list[User]:
         return [from_record(raw) for raw in txn.loads_all(self._store.range(USERS).items)]
@@ -232,10 +224,8 @@ class AuthService:
         """Delete a user, revoking its tokens; the last admin cannot be deleted."""
 
         def attempt(w: txn.Writes) -> User:
-            kv = self._store.get(user_key(username))
-            if kv is None:
-                raise NotFound(f"user {username!r} does not exist")
-            user = from_record(txn.loads(kv))
+            kv, record = self._stored(username)
+            user = from_record(record)
             if user.role is Role.ADMIN:
                 admins = [
                     a for a in self._store.range(USERS).items if txn.loads(a)["role"] == Role.ADMIN
@@ -370,6 +360,14 @@ class AuthService:
             "uid": secrets.token_hex(8),
             "password": users.password_record(password),
         }
+
+
+def _revoke(w: txn.Writes, username: str, kv: KeyValue, record: dict[str, Any]) -> User:
+    """Write ``record`` back one generation up, guarded by ``kv``: every older token dies."""
+    record["generation"] = int(record.get("generation", 0)) + 1
+    w.guard(user_key(username), kv)
+    w.ops.append(Put(user_key(username), txn.dumps(record)))
+    return from_record(record)
 
 
 def check_ttl(name: str, value: float, issues: Issues, *, most: float | None = None) -> None:

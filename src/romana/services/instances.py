@@ -9,7 +9,7 @@ under the TTL.
 
 Invariants:
 
-* :meth:`RegistryService.list_live` never returns an expired registration, whether or not it
+* :meth:`InstanceService.list_live` never returns an expired registration, whether or not it
   has been pruned from the store yet.
 * Service names are the fixed set :data:`SERVICES`; anything else is refused, so a client
   looking up ``ipam`` cannot be handed an instance registered under a misspelling.
@@ -83,7 +83,7 @@ def check_identity(name: str, instance: str, issues: Issues) -> None:
         )
 
 
-class RegistryService:
+class InstanceService:
     """Registrations of service instances over the store; ``clock`` is wall-clock seconds."""
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:

@@ -53,27 +53,30 @@ class _Counter:
     last: float
 
 
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    """The operator's bounds on logins (romanad's ``login_*`` settings, checked there)."""
+
+    concurrency: int
+    """Password checks that may run at once."""
+    wait: float
+    """Seconds a login waits for a free slot before it is refused."""
+    free_failures: int
+    """Failures a user may have before its backoff starts (a source: :data:`SOURCE_FACTOR` x)."""
+    backoff_max: float
+    """Longest backoff window, in seconds; also how long an idle counter is kept."""
+
+
 class LoginGate:
     """Throttle and bound logins; see the module docstring for the rules."""
 
-    def __init__(
-        self,
-        *,
-        concurrency: int,
-        wait: float,
-        free_failures: int,
-        backoff_max: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.concurrency = concurrency
-        self.wait = wait
-        self.free_failures = free_failures
-        self.backoff_max = backoff_max
+    def __init__(self, limits: LoginLimits, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
         self._clock = clock
         self._slots: asyncio.Semaphore | None = None
         # Its own threads, no more than slots: scrypt's memory is reused, not spread over
         # the arenas of many threads, and the server's worker threads stay free.
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="login")
+        self._pool = ThreadPoolExecutor(max_workers=limits.concurrency, thread_name_prefix="login")
         self._counters: dict[tuple[str, str], _Counter] = {}
 
     async def attempt(self, username: str, source: str, check: Callable[[], T]) -> T:
@@ -82,13 +85,13 @@ class LoginGate:
         An :class:`Unauthorized` from ``check`` counts as a failure and is re-raised."""
         self._refuse_if_blocked(username, source)
         if self._slots is None:
-            self._slots = asyncio.Semaphore(self.concurrency)
+            self._slots = asyncio.Semaphore(self.limits.concurrency)
         try:
-            await asyncio.wait_for(self._slots.acquire(), self.wait)
+            await asyncio.wait_for(self._slots.acquire(), self.limits.wait)
         except TimeoutError:
             raise Throttled(
-                f"{self.concurrency} password checks are running and none ended within "
-                f"{self.wait:g} s; retry in 1 s",
+                f"{self.limits.concurrency} password checks are running and none ended within "
+                f"{self.limits.wait:g} s; retry in 1 s",
                 retry_after=1,
             ) from None
         try:
@@ -126,17 +129,17 @@ class LoginGate:
     def _failed(self, username: str, source: str) -> None:
         now = self._clock()
         for key, free in (
-            (("user", username), self.free_failures),
-            (("source", source), self.free_failures * SOURCE_FACTOR),
+            (("user", username), self.limits.free_failures),
+            (("source", source), self.limits.free_failures * SOURCE_FACTOR),
         ):
             counter = self._counters.pop(key, None)
-            if counter is None or now - counter.last > self.backoff_max:
+            if counter is None or now - counter.last > self.limits.backoff_max:
                 counter = _Counter(0, 0.0, now)
             counter.failures += 1
             counter.last = now
             over = counter.failures - free
             if over > 0:
-                counter.blocked_until = now + min(self.backoff_max, 2.0 ** min(over - 1, 30))
+                counter.blocked_until = now + min(self.limits.backoff_max, 2.0 ** min(over - 1, 30))
             self._counters[key] = counter  # re-inserted: the dict is ordered by last failure
         self._prune(now)
 
@@ -144,7 +147,7 @@ class LoginGate:
         if len(self._counters) <= MAX_KEYS:
             return
         for key, counter in list(self._counters.items()):
-            if now - counter.last <= self.backoff_max:
+            if now - counter.last <= self.limits.backoff_max:
                 break  # ordered by last failure: every later one is recent too
             del self._counters[key]
         while len(self._counters) > MAX_KEYS:

@@ -50,8 +50,11 @@ class Limits:
     """How many of each a tenant may hold."""
 
     policies: int
+    """Romana policies stored for the tenant (a translated NetworkPolicy is one)."""
     allocations: int
+    """Endpoint allocations held at once, each counted once whatever its address count."""
     segments: int
+    """Segments the tenant defines."""
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)

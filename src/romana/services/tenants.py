@@ -28,7 +28,7 @@ from romana.core import names, tenancy
 from romana.core.errors import AlreadyExists, Conflict, Issues, NotFound
 from romana.core.identifiers import NetworkName, SegmentName, TenantName
 from romana.core.kubernetes import translation
-from romana.core.store import Delete, Put, Store
+from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, policy, quotas, txn
 from romana.services.topology import TopologyService
 
@@ -43,10 +43,14 @@ class TenantService:
         self._quotas = quotas.QuotaService(store)
 
     def get(self, name: TenantName) -> tenancy.Tenant:
+        return self._stored(name)[1]
+
+    def _stored(self, name: TenantName) -> tuple[KeyValue, tenancy.Tenant]:
+        """The tenant's key (for a guard) and the tenant; NotFound when there is none."""
         kv = self._store.get(keys.tenant(name))
         if kv is None:
             raise NotFound(f"tenant {name!r} does not exist")
-        return tenancy.Tenant.from_dict(txn.loads(kv))
+        return kv, tenancy.Tenant.from_dict(txn.loads(kv))
 
     def list_all(self) -> list[tenancy.Tenant]:
         return [
@@ -129,10 +133,7 @@ class TenantService:
         """Delete a tenant holding no addresses, and its tenant users with it."""
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv = self._store.get(keys.tenant(name))
-            if kv is None:
-                raise NotFound(f"tenant {name!r} does not exist")
-            tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+            kv, tenant = self._stored(name)
             held = self._count_addresses(tenant, None)
             if held:
                 raise Conflict(f"tenant {name!r} still holds {held} addresses; release them first")
@@ -157,10 +158,7 @@ class TenantService:
         """Change the tenant's isolation; callers check that an admin asked."""
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv = self._store.get(keys.tenant(name))
-            if kv is None:
-                raise NotFound(f"tenant {name!r} does not exist")
-            tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+            kv, tenant = self._stored(name)
             if tenant.isolation == isolation:
                 return tenant
             updated = replace(tenant, isolation=isolation)
@@ -238,10 +236,7 @@ class TenantService:
 
     def add_segment(self, tenant_name: TenantName, segment: SegmentName) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv = self._store.get(keys.tenant(tenant_name))
-            if kv is None:
-                raise NotFound(f"tenant {tenant_name!r} does not exist")
-            tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+            kv, tenant = self._stored(tenant_name)
             view = self._topology.view()
             updated = tenancy.add_segment(tenant, segment, view.layouts)
             limit = self._quotas.guarded_limits(w, tenant_name, self._store.get).segments
@@ -269,10 +264,7 @@ class TenantService:
 
     def remove_segment(self, tenant_name: TenantName, segment: SegmentName) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv = self._store.get(keys.tenant(tenant_name))
-            if kv is None:
-                raise NotFound(f"tenant {tenant_name!r} does not exist")
-            tenant = tenancy.Tenant.from_dict(txn.loads(kv))
+            kv, tenant = self._stored(tenant_name)
             updated = tenancy.remove_segment(tenant, segment)
             held = self._count_addresses(tenant, tenant.segments[segment])
             if held:

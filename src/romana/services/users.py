@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import names
+from romana.core import names, records
 from romana.core.errors import Issues, Unauthorized
 from romana.core.identifiers import HostName, TenantName
 from romana.services import signing
@@ -56,12 +56,7 @@ class User:
 
     def to_dict(self) -> dict[str, Any]:
         """The public form (no uid, no generation, no password hash)."""
-        return {
-            "username": self.username,
-            "role": str(self.role),
-            "tenant": self.tenant,
-            "host": self.host,
-        }
+        return records.fields_dict(self, {"role": str}, only=("username", "role", "tenant", "host"))
 
 
 def from_record(raw: dict[str, Any]) -> User:

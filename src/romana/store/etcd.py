@@ -44,18 +44,7 @@ from typing import Any
 
 import httpx
 
-from romana.core import errors
-from romana.core.store import (
-    Compare,
-    Condition,
-    Event,
-    EventType,
-    KeyValue,
-    Op,
-    Put,
-    Range,
-    TxnResult,
-)
+from romana.core import errors, store
 
 _HEADERS = {"Content-Type": "application/json"}
 
@@ -294,8 +283,8 @@ class EtcdStore:
     def _strip(self, raw_key: str) -> str:
         return _unb64(raw_key)[len(self._prefix) :].decode()
 
-    def _kv(self, item: dict[str, Any]) -> KeyValue:
-        return KeyValue(
+    def _kv(self, item: dict[str, Any]) -> store.KeyValue:
+        return store.KeyValue(
             self._strip(item["key"]),
             _unb64(item.get("value", "")),
             int(item.get("create_revision", 0)),
@@ -303,36 +292,36 @@ class EtcdStore:
             int(item.get("version", 0)),
         )
 
-    def _compare(self, c: Condition) -> dict[str, Any]:
-        if isinstance(c, Compare):
+    def _compare(self, c: store.Condition) -> dict[str, Any]:
+        if isinstance(c, store.Compare):
             key = {"key": self._key(c.key)}
             return {"target": "MOD", "result": "EQUAL", **key, "mod_revision": str(c.mod_revision)}
         span = self._range_body(c.prefix)
         return {"target": "MOD", "result": "LESS", **span, "mod_revision": str(c.revision + 1)}
 
-    def _op(self, op: Op) -> dict[str, Any]:
-        if isinstance(op, Put):
+    def _op(self, op: store.Op) -> dict[str, Any]:
+        if isinstance(op, store.Put):
             return {"request_put": {"key": self._key(op.key), "value": _b64(op.value)}}
         return {"request_delete_range": {"key": self._key(op.key)}}
 
     # -- the Store port --------------------------------------------------------------------
 
-    def get(self, key: str) -> KeyValue | None:
+    def get(self, key: str) -> store.KeyValue | None:
         data = self._request("kv/range", {"key": self._key(key)}, write=False)
         kvs = data.get("kvs")
         return self._kv(kvs[0]) if kvs else None
 
-    def range(self, prefix: str) -> Range:
+    def range(self, prefix: str) -> store.Range:
         data = self._request("kv/range", self._range_body(prefix), write=False)
         items = tuple(self._kv(item) for item in data.get("kvs", ()))
-        return Range(items, int(data["header"]["revision"]))
+        return store.Range(items, int(data["header"]["revision"]))
 
     def txn(
         self,
-        compares: Sequence[Condition],
-        on_success: Sequence[Op],
-        on_failure: Sequence[Op] = (),
-    ) -> TxnResult:
+        compares: Sequence[store.Condition],
+        on_success: Sequence[store.Op],
+        on_failure: Sequence[store.Op] = (),
+    ) -> store.TxnResult:
         body = {
             "compare": [self._compare(c) for c in compares],
             "success": [self._op(op) for op in on_success],
@@ -342,14 +331,14 @@ class EtcdStore:
             data = self._request("kv/txn", body, write=True)
         except errors.InvalidInput as exc:
             raise _refused(exc, len(compares), max(len(on_success), len(on_failure))) from exc
-        return TxnResult(bool(data.get("succeeded", False)), int(data["header"]["revision"]))
+        return store.TxnResult(bool(data.get("succeeded", False)), int(data["header"]["revision"]))
 
     def revision(self) -> int:
         body = {"key": _b64(self._prefix or b"\0"), "count_only": True}
         data = self._request("kv/range", body, write=False)
         return int(data["header"]["revision"])
 
-    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[store.Event]:
         request = self._range_body(prefix)
         # etcd reads start_revision 0 as "from now"; the port means "from the beginning".
         request["start_revision"] = str(max(start_revision, 1))
@@ -366,7 +355,7 @@ class EtcdStore:
             return events
         raise errors.Unavailable("no etcd endpoint answered the watch: " + "; ".join(problems))
 
-    def _watch_once(self, endpoint: str, body: dict[str, Any], timeout: float) -> list[Event]:
+    def _watch_once(self, endpoint: str, body: dict[str, Any], timeout: float) -> list[store.Event]:
         """One watch stream: the first batch of events, or [] when ``timeout`` passes.
 
         Every read waits up to ``timeout`` (at least 50 ms, so the stream can be set up even
@@ -417,12 +406,14 @@ class EtcdStore:
             raise _Failed(str(exc) or type(exc).__name__) from exc
         raise _Failed("the watch stream ended")
 
-    def _event(self, item: dict[str, Any]) -> Event:
+    def _event(self, item: dict[str, Any]) -> store.Event:
         kv = item["kv"]
         if item.get("type") == "DELETE":
-            return Event(EventType.DELETE, self._strip(kv["key"]), b"", int(kv["mod_revision"]))
-        return Event(
-            EventType.PUT,
+            return store.Event(
+                store.EventType.DELETE, self._strip(kv["key"]), b"", int(kv["mod_revision"])
+            )
+        return store.Event(
+            store.EventType.PUT,
             self._strip(kv["key"]),
             _unb64(kv.get("value", "")),
             int(kv["mod_revision"]),

@@ -8,91 +8,79 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from romana.core import errors
-from romana.core.store import (
-    Compare,
-    Condition,
-    Delete,
-    Event,
-    EventType,
-    KeyValue,
-    Op,
-    Put,
-    Range,
-    TxnResult,
-)
+from romana.core import errors, store
 
 
 class MemoryStore:
     """A :class:`~romana.core.store.Store` held in a dict."""
 
     def __init__(self, history: int = 100_000) -> None:
-        self._data: dict[str, KeyValue] = {}
-        self._events: list[Event] = []
+        self._data: dict[str, store.KeyValue] = {}
+        self._events: list[store.Event] = []
         self._history = history
         self._revision = 0
         self._trimmed = False
         self._cond = threading.Condition()
 
-    def get(self, key: str) -> KeyValue | None:
+    def get(self, key: str) -> store.KeyValue | None:
         with self._cond:
             return self._data.get(key)
 
-    def range(self, prefix: str) -> Range:
+    def range(self, prefix: str) -> store.Range:
         with self._cond:
             items = tuple(kv for k, kv in sorted(self._data.items()) if k.startswith(prefix))
-            return Range(items, self._revision)
+            return store.Range(items, self._revision)
 
     def txn(
         self,
-        compares: Sequence[Condition],
-        on_success: Sequence[Op],
-        on_failure: Sequence[Op] = (),
-    ) -> TxnResult:
+        compares: Sequence[store.Condition],
+        on_success: Sequence[store.Op],
+        on_failure: Sequence[store.Op] = (),
+    ) -> store.TxnResult:
         with self._cond:
             ok = all(self._holds(c) for c in compares)
             ops = on_success if ok else on_failure
-            if any(isinstance(op, Put) or op.key in self._data for op in ops):
+            if any(isinstance(op, store.Put) or op.key in self._data for op in ops):
                 self._revision += 1
                 for op in ops:
                     self._apply(op)
                 self._cond.notify_all()
-            return TxnResult(ok, self._revision)
+            return store.TxnResult(ok, self._revision)
 
-    def _holds(self, c: Condition) -> bool:
-        if isinstance(c, Compare):
+    def _holds(self, c: store.Condition) -> bool:
+        if isinstance(c, store.Compare):
             return (self._data[c.key].mod_revision if c.key in self._data else 0) == c.mod_revision
         return all(
             kv.mod_revision <= c.revision for k, kv in self._data.items() if k.startswith(c.prefix)
         )
 
-    def _apply(self, op: Op) -> None:
+    def _apply(self, op: store.Op) -> None:
         rev = self._revision
-        if isinstance(op, Put):
+        if isinstance(op, store.Put):
             old = self._data.get(op.key)
-            self._data[op.key] = KeyValue(
+            self._data[op.key] = store.KeyValue(
                 op.key,
                 op.value,
                 old.create_revision if old else rev,
                 rev,
                 old.version + 1 if old else 1,
             )
-            self._events.append(Event(EventType.PUT, op.key, op.value, rev))
-        elif isinstance(op, Delete) and op.key in self._data:
+            self._events.append(store.Event(store.EventType.PUT, op.key, op.value, rev))
+        elif isinstance(op, store.Delete) and op.key in self._data:
             del self._data[op.key]
-            self._events.append(Event(EventType.DELETE, op.key, b"", rev))
+            self._events.append(store.Event(store.EventType.DELETE, op.key, b"", rev))
         if len(self._events) > self._history:
             del self._events[: len(self._events) - self._history]
             self._trimmed = True
 
-    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[store.Event]:
         # Revisions start at 1: anything lower asks for the whole (kept) history.
         start_revision = max(start_revision, 1)
         with self._cond:
             if self._events and start_revision < self._events[0].revision and self._trimmed:
                 raise errors.Compacted(f"revision {start_revision} has been compacted")
 
-            def ready() -> list[Event]:
+            def ready() -> list[store.Event]:
                 return [
                     e
                     for e in self._events

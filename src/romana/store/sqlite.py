@@ -29,18 +29,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from romana.core import errors
-from romana.core.store import (
-    Compare,
-    Condition,
-    Event,
-    EventType,
-    KeyValue,
-    Op,
-    Put,
-    Range,
-    TxnResult,
-)
+from romana.core import errors, store
 
 SCHEMA_VERSION = 1
 
@@ -225,7 +214,7 @@ class SQLiteStore:
             )
         return errors.Unavailable(f"SQLite store {self._path}: {text}")
 
-    def get(self, key: str) -> KeyValue | None:
+    def get(self, key: str) -> store.KeyValue | None:
         with self._lock:
             try:
                 row = self._cur.execute(_GET, (key,)).fetchone()
@@ -233,9 +222,9 @@ class SQLiteStore:
                 raise self._unavailable(exc) from exc
         if row is None:
             return None
-        return KeyValue(key, row[0], row[1], row[2], row[3])
+        return store.KeyValue(key, row[0], row[1], row[2], row[3])
 
-    def range(self, prefix: str) -> Range:
+    def range(self, prefix: str) -> store.Range:
         end = prefix_end(prefix)
         query, args = (_RANGE_ALL, (prefix,)) if end is None else (_RANGE, (prefix, end))
         with self._lock:
@@ -255,14 +244,16 @@ class SQLiteStore:
                 raise self._unavailable(exc) from exc
         if rows:
             revision = rows[0][0]
-        return Range(tuple(KeyValue(r[1], r[2], r[3], r[4], r[5]) for r in rows), revision)
+        return store.Range(
+            tuple(store.KeyValue(r[1], r[2], r[3], r[4], r[5]) for r in rows), revision
+        )
 
     def txn(
         self,
-        compares: Sequence[Condition],
-        on_success: Sequence[Op],
-        on_failure: Sequence[Op] = (),
-    ) -> TxnResult:
+        compares: Sequence[store.Condition],
+        on_success: Sequence[store.Op],
+        on_failure: Sequence[store.Op] = (),
+    ) -> store.TxnResult:
         with self._lock:
             cur = self._cur
             try:
@@ -277,11 +268,11 @@ class SQLiteStore:
                     raise
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from exc
-        return TxnResult(ok, revision)
+        return store.TxnResult(ok, revision)
 
     @staticmethod
-    def _holds(cur: sqlite3.Cursor, c: Condition) -> bool:
-        if isinstance(c, Compare):
+    def _holds(cur: sqlite3.Cursor, c: store.Condition) -> bool:
+        if isinstance(c, store.Compare):
             row = cur.execute(_MOD_REV, (c.key,)).fetchone()
             return bool((row[0] if row else 0) == c.mod_revision)
         end = prefix_end(c.prefix)
@@ -291,13 +282,13 @@ class SQLiteStore:
         newest: int = cur.execute(query, args).fetchone()[0]
         return newest <= c.revision
 
-    def _apply(self, cur: sqlite3.Cursor, ops: Sequence[Op]) -> int:
+    def _apply(self, cur: sqlite3.Cursor, ops: Sequence[store.Op]) -> int:
         """Apply ``ops`` inside the open write transaction; the store revision afterwards."""
         current: int = cur.execute(_REVISION).fetchone()[0]
         revision = current + 1
         seq = 0
         for op in ops:
-            if isinstance(op, Put):
+            if isinstance(op, store.Put):
                 cur.execute(_UPSERT, (op.key, op.value, revision))
                 cur.execute(_EVENT, (revision, seq, 0, op.key, op.value))
             else:
@@ -318,7 +309,7 @@ class SQLiteStore:
                 cur.execute(_SET_FIRST_KEPT, (keep_from,))
         return revision
 
-    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[store.Event]:
         end = prefix_end(prefix)
         deadline = time.monotonic() + timeout
         # Revisions start at 1, so anything lower asks for the whole history.
@@ -339,7 +330,7 @@ class SQLiteStore:
 
     def _poll(
         self, prefix: str, end: str | None, start_revision: int, scan_from: int
-    ) -> tuple[list[Event], int]:
+    ) -> tuple[list[store.Event], int]:
         """Events at revisions >= ``scan_from``; and where the next poll should start.
 
         Revisions between ``start_revision`` and ``scan_from`` were scanned already and held
@@ -364,7 +355,8 @@ class SQLiteStore:
         finally:
             cur.execute("COMMIT")
         events = [
-            Event(EventType.DELETE if r[1] else EventType.PUT, r[2], r[3], r[0]) for r in rows
+            store.Event(store.EventType.DELETE if r[1] else store.EventType.PUT, r[2], r[3], r[0])
+            for r in rows
         ]
         return events, revision + 1
 

@@ -101,3 +101,16 @@ def test_underlay_mtu_is_the_mtu_of_the_interface_toward_peers(lab: Lab) -> None
     with Netlink(h1.path) as nl:
         assert nl.underlay_mtu(h2.underlay_ip) == 1400
         assert nl.underlay_mtu(h2.underlay_ip6) == 1400
+
+
+def test_the_gateway_address_of_another_prefix_length_is_the_one_removed(lab: Lab) -> None:
+    """One address may sit on a link twice with two prefix lengths; repairing the gateway
+    removes the stray one and keeps ours (the kernel matches a delete by address *and*
+    prefix length only when told both)."""
+    host = lab.add_host("h1")
+    with Netlink(host.path) as nl:
+        nl.ensure_gateway(gateway_of(1))
+    lab.run(host, ["ip", "addr", "add", "10.1.0.1/24", "dev", GW])
+    with Netlink(host.path) as nl:
+        assert nl.ensure_gateway(gateway_of(1)) is True
+    assert global_addresses(link_json(lab, host, GW)) == {"10.1.0.1/16", "fd00:1::1/64"}

@@ -148,10 +148,10 @@ def test_a_policy_change_still_compiles_again() -> None:
 def test_the_reconciler_programs_member_changes_incrementally(tmp_path: Path) -> None:
     async def scenario() -> None:
         dp = FakeDataplane()
-        reg = ledger.Registry(tmp_path / "state")
+        reg = ledger.Ledger(tmp_path / "state")
         reg.load()
         reconciler = Reconciler(
-            registry=reg,
+            ledger=reg,
             metrics=Metrics(),
             make_dataplane=lambda: dp,  # type: ignore[arg-type,return-value]
             make_reaper=lambda: dp,  # type: ignore[arg-type,return-value]

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from agent_fakes import FakeDataplane, FakeRomanad, host_view
 
-from romana.agent import cnihost, endpoints, http, ledger, localapi
+from romana.agent import cnihost, endpoints, http, ledger, localapi, parts
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.core import errors
@@ -32,11 +32,11 @@ class Rig:
         self.tmp = tmp_path
         self.dp = FakeDataplane()
         self.romanad = FakeRomanad()
-        self.registry = ledger.Registry(tmp_path / "state")
+        self.registry = ledger.Ledger(tmp_path / "state")
         self.registry.load()
         metrics = Metrics()
         self.reconciler = Reconciler(
-            registry=self.registry,
+            ledger=self.registry,
             metrics=metrics,
             make_dataplane=lambda: self.dp,  # type: ignore[arg-type, return-value]
             make_reaper=lambda: self.dp,  # type: ignore[arg-type, return-value]
@@ -44,13 +44,15 @@ class Rig:
             interval=3600,
         )
         self.service = endpoints.Endpoints(
-            host="h1",
-            registry=self.registry,
-            reconciler=self.reconciler,
-            romanad=self.romanad,  # type: ignore[arg-type]
-            metrics=metrics,
-            sync=endpoints.Sync(connected=True, detail=""),
-            mtu=lambda: 1500,
+            parts.Parts(
+                host="h1",
+                ledger=self.registry,
+                reconciler=self.reconciler,
+                romanad=self.romanad,  # type: ignore[arg-type]
+                metrics=metrics,
+                sync=parts.Sync(connected=True, detail=""),
+                mtu=lambda: 1500,
+            ),
             pending_dir=str(tmp_path / "pending"),
         )
         self.host = cnihost.CniHost(localapi.LocalApi(self.service), self.service)
@@ -131,6 +133,26 @@ def test_the_ports_errors_reach_the_runtime_as_over_the_socket(tmp_path: Path) -
         assert (code, error["code"]) == (1, spec.ERR_INVALID_ENVIRONMENT)
         assert "the agent's own network namespace" in error["details"]
         assert rig.registry.records() == [] and rig.romanad.allocations == {}
+
+    scenario(tmp_path, body)
+
+
+def test_del_and_check_of_an_invalid_identity_are_refused_as_over_the_socket(
+    tmp_path: Path,
+) -> None:
+    """The port checks the endpoint's identity for every front end: a container id longer
+    than 200 characters is invalid input (CNI code 4) naming ``CNI_CONTAINERID``, and
+    nothing reaches romanad."""
+
+    async def body(rig: Rig) -> None:
+        for command in ("DEL", "CHECK"):
+            netns = rig.netns("c9")
+            prev = {"cniVersion": "1.1.0", "interfaces": [], "ips": []}
+            call = rig.invocation(command, "c" * 201, netns, prevResult=prev)
+            code, error, _ = await rig.cni(call)
+            assert (code, error["code"]) == (1, spec.ERR_INVALID_ENVIRONMENT), error
+            assert "CNI_CONTAINERID" in error["msg"], error
+        assert rig.romanad.calls == []
 
     scenario(tmp_path, body)
 

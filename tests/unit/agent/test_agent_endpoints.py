@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from agent_fakes import FakeDataplane, FakeRomanad, host_view
 
-from romana.agent import endpoints, ledger
+from romana.agent import endpoints, ledger, parts
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.core import endpointwire, errors, hostplan
@@ -23,30 +23,32 @@ class Rig:
         self.tmp = tmp_path
         self.dp = FakeDataplane()
         self.romanad = FakeRomanad()
-        self.registry = ledger.Registry(tmp_path / "state")
+        self.registry = ledger.Ledger(tmp_path / "state")
         self.registry.load()
         self.pending_dir = tmp_path / "pending"
         self.now = 1000.0
         metrics = Metrics()
         self.reconciler = Reconciler(
-            registry=self.registry,
+            ledger=self.registry,
             metrics=metrics,
             make_dataplane=lambda: self.dp,  # type: ignore[arg-type, return-value]
             make_reaper=lambda: self.dp,  # type: ignore[arg-type, return-value]
             mtu=lambda: 1500,
             interval=3600,
         )
-        self.sync = endpoints.Sync(connected=True, detail="")
+        self.sync = parts.Sync(connected=True, detail="")
         self.service = endpoints.Endpoints(
-            host="h1",
-            registry=self.registry,
-            reconciler=self.reconciler,
-            romanad=self.romanad,  # type: ignore[arg-type]
-            metrics=metrics,
-            sync=self.sync,
-            mtu=lambda: 1500,
+            parts.Parts(
+                host="h1",
+                ledger=self.registry,
+                reconciler=self.reconciler,
+                romanad=self.romanad,  # type: ignore[arg-type]
+                metrics=metrics,
+                sync=self.sync,
+                mtu=lambda: 1500,
+            ),
             pending_dir=str(self.pending_dir),
-            gc_grace=60,
+            waits=endpoints.Waits(gc_grace=60),
             wall=lambda: self.now,
         )
 

@@ -26,7 +26,7 @@ def record(name: str) -> ledger.EndpointRecord:
 
 
 def test_records_and_owed_releases_survive_a_restart(tmp_path: Path) -> None:
-    first = ledger.Registry(tmp_path)
+    first = ledger.Ledger(tmp_path)
     assert first.load() == []
     ready = record("c1").ready((ipaddress.ip_address("10.1.17.1"),))
     first.put(ready)
@@ -34,24 +34,24 @@ def test_records_and_owed_releases_survive_a_restart(tmp_path: Path) -> None:
     first.owe_release("c3:eth0")
     first.remove("c2:eth0")
 
-    second = ledger.Registry(tmp_path)
+    second = ledger.Ledger(tmp_path)
     assert second.load() == []
     assert second.records() == [ready]
     assert second.get("c1:eth0") == ready
     assert second.releases() == ["c3:eth0"]
     second.released("c3:eth0")
-    assert ledger.Registry(tmp_path).releases() == []
+    assert ledger.Ledger(tmp_path).releases() == []
     leftovers = [p.name for p in tmp_path.rglob(".*")]
     assert leftovers == [], "no temporary file is left behind"
 
 
 def test_an_unreadable_record_is_reported_and_left_for_an_operator(tmp_path: Path) -> None:
-    reg = ledger.Registry(tmp_path)
+    reg = ledger.Ledger(tmp_path)
     reg.load()
     reg.put(record("c1"))
     broken = tmp_path / "endpoints" / "broken.json"
     broken.write_text("{not json")
-    again = ledger.Registry(tmp_path)
+    again = ledger.Ledger(tmp_path)
     problems = again.load()
     assert len(problems) == 1 and "broken.json" in problems[0]
     assert [r.key for r in again.records()] == ["c1:eth0"]
@@ -59,7 +59,7 @@ def test_an_unreadable_record_is_reported_and_left_for_an_operator(tmp_path: Pat
 
 
 def test_removing_an_absent_record_is_fine(tmp_path: Path) -> None:
-    reg = ledger.Registry(tmp_path)
+    reg = ledger.Ledger(tmp_path)
     reg.load()
     assert reg.remove("nothing:eth0") is None
     reg.released("nothing:eth0")

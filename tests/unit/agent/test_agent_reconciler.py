@@ -18,7 +18,7 @@ from romana.core import errors, hostplan
 class Rig:
     def __init__(self, tmp_path: Path) -> None:
         self.dp = FakeDataplane()
-        self.registry = ledger.Registry(tmp_path / "state")
+        self.registry = ledger.Ledger(tmp_path / "state")
         self.registry.load()
         self.metrics = Metrics()
         self.tmp = tmp_path
@@ -29,7 +29,7 @@ class Rig:
             return self.dp
 
         self.reconciler = Reconciler(
-            registry=self.registry,
+            ledger=self.registry,
             metrics=self.metrics,
             make_dataplane=make,  # type: ignore[arg-type]
             make_reaper=lambda: self.dp,  # type: ignore[arg-type, return-value]

@@ -72,7 +72,7 @@ def fresh(server: Romanad, tmp_path: Path) -> Cli:
     return Cli.at(server.url, tmp_path)
 
 
-TOPOLOGY = Path(__file__).resolve().parents[2] / "examples" / "topology" / "two-racks.json"
+TOPOLOGY = Path(__file__).resolve().parents[3] / "examples" / "topology" / "two-racks.json"
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,9 @@ import pytest
 
 from romana.core import addressing, tenancy
 from romana.core.errors import AlreadyExists, Conflict, Exhausted, InvalidInput
+from romana.core.identifiers import NetworkName, SegmentName, TenantName
+
+TENANT_T = TenantName("t")
 
 V4 = addressing.layout("v4", "10.0.0.0/8", 2, 2, 8)
 V4B = addressing.layout("v4b", "172.16.0.0/12", 4, 4, 8)
@@ -19,52 +22,55 @@ def test_lowest_free_first() -> None:
 
 
 def test_automatic_pinning_takes_one_network_per_family() -> None:
-    ids = tenancy.pin_networks("web", (), ADMIT_ALL, {})
+    ids = tenancy.pin_networks(TenantName("web"), (), ADMIT_ALL, {})
     assert ids == {"v4": 1, "v6": 1}
 
 
 def test_ids_are_per_network_and_lowest_free() -> None:
-    ids = tenancy.pin_networks("web", (), ADMIT_ALL, {"v4": [1, 3], "v6": [1]})
+    ids = tenancy.pin_networks(TenantName("web"), (), ADMIT_ALL, {"v4": [1, 3], "v6": [1]})
     assert ids == {"v4": 2, "v6": 2}
 
 
 def test_full_network_moves_tenant_to_the_next_admitting_network() -> None:
     nets = (tenancy.NetworkAdmission(V4), tenancy.NetworkAdmission(V4B))
-    assert tenancy.pin_networks("t", (), nets, {"v4": [1, 2, 3]}) == {"v4b": 1}
+    assert tenancy.pin_networks(TENANT_T, (), nets, {"v4": [1, 2, 3]}) == {"v4b": 1}
 
 
 def test_exhaustion_names_networks_and_capacity() -> None:
     nets = (tenancy.NetworkAdmission(V4),)
     with pytest.raises(Exhausted, match=r"v4 \(3 tenants\)"):
-        tenancy.pin_networks("t", (), nets, {"v4": [1, 2, 3]})
+        tenancy.pin_networks(TENANT_T, (), nets, {"v4": [1, 2, 3]})
     with pytest.raises(Exhausted, match="network 'v4' has no free tenant id: its 2 tenant bits"):
-        tenancy.pin_networks("t", ("v4",), nets, {"v4": [1, 2, 3]})
+        tenancy.pin_networks(TENANT_T, (NetworkName("v4"),), nets, {"v4": [1, 2, 3]})
 
 
 def test_requested_networks_are_checked() -> None:
-    nets = (tenancy.NetworkAdmission(V4, frozenset({"a"})), tenancy.NetworkAdmission(V6))
+    nets = (
+        tenancy.NetworkAdmission(V4, frozenset({TenantName("a")})),
+        tenancy.NetworkAdmission(V6),
+    )
     with pytest.raises(InvalidInput) as exc:
-        tenancy.pin_networks("b", ("v4", "nope"), nets, {})
+        tenancy.pin_networks(TenantName("b"), (NetworkName("v4"), NetworkName("nope")), nets, {})
     assert [i.field for i in exc.value.issues] == ["networks[0]", "networks[1]"]
-    assert tenancy.pin_networks("b", (), nets, {}) == {"v6": 1}
+    assert tenancy.pin_networks(TenantName("b"), (), nets, {}) == {"v6": 1}
 
 
 def test_segments_numbered_lowest_free_and_capped_by_narrowest_network() -> None:
-    t = tenancy.Tenant("t", "", {"v4": 1, "v6": 1})
+    t = tenancy.Tenant(TENANT_T, "", {"v4": 1, "v6": 1})
     layouts = {"v4": V4, "v6": V6}
     for name in ("a", "b", "c"):
-        t = tenancy.add_segment(t, name, layouts)
+        t = tenancy.add_segment(t, SegmentName(name), layouts)
     assert t.segments == {"default": 0, "a": 1, "b": 2, "c": 3}
     with pytest.raises(Exhausted, match=r"holds? 4 segments"):
-        tenancy.add_segment(t, "d", layouts)
-    t = tenancy.remove_segment(t, "b")
-    assert tenancy.add_segment(t, "d", layouts).segments["d"] == 2
+        tenancy.add_segment(t, SegmentName("d"), layouts)
+    t = tenancy.remove_segment(t, SegmentName("b"))
+    assert tenancy.add_segment(t, SegmentName("d"), layouts).segments["d"] == 2
     with pytest.raises(AlreadyExists):
-        tenancy.add_segment(t, "a", layouts)
+        tenancy.add_segment(t, SegmentName("a"), layouts)
     with pytest.raises(Conflict):
-        tenancy.remove_segment(t, "default")
+        tenancy.remove_segment(t, SegmentName("default"))
 
 
 def test_round_trip_dict() -> None:
-    t = tenancy.Tenant("t", "ext", {"v4": 2}, {"default": 0, "x": 1}, ("v4",))
+    t = tenancy.Tenant(TENANT_T, "ext", {"v4": 2}, {"default": 0, "x": 1}, (NetworkName("v4"),))
     assert tenancy.Tenant.from_dict(t.to_dict()) == t

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from romana.core.identifiers import HostName
 from romana.core.store import Store
 from romana.services.ipam import IpamService
 from romana.services.tenants import TenantService
@@ -63,7 +64,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 def svc(store: Store) -> Services:
     s = Services(store)
     s.topology.apply(DOC)
-    s.topology.add_host("h1", "192.0.2.1", {"rack": "a"})
-    s.topology.add_host("h2", "192.0.2.2", {"rack": "b"})
-    s.topology.add_host("h3", "192.0.2.3", {"rack": "b"})
+    s.topology.add_host(HostName("h1"), "192.0.2.1", {"rack": "a"})
+    s.topology.add_host(HostName("h2"), "192.0.2.2", {"rack": "b"})
+    s.topology.add_host(HostName("h3"), "192.0.2.3", {"rack": "b"})
     return s

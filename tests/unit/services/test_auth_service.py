@@ -15,16 +15,20 @@ from romana.core.errors import (
     NotFound,
     Unauthorized,
 )
+from romana.core.identifiers import HostName, TenantName
 from romana.core.store import Put, Store
 from romana.services import auth, keys, txn
 from romana.services.auth import Action, AuthService, Principal, Role
 from unit.services.conftest import Services
 
+H1 = HostName("h1")
+WEB = TenantName("web")
+
 
 def _tenant(store: Store, name: str = "web") -> None:
     """Tenant users need their tenant to exist."""
     record = {"name": name, "external_id": "", "ids": {}, "uid": f"{name}-uid"}
-    store.txn([], [Put(keys.tenant(name), txn.dumps(record))])
+    store.txn([], [Put(keys.tenant(TenantName(name)), txn.dumps(record))])
 
 
 class Clock:
@@ -38,10 +42,10 @@ class Clock:
 def test_login_gives_a_token_that_verifies_to_the_user(store: Store) -> None:
     svc = AuthService(store)
     _tenant(store)
-    svc.create_user("alice", "secret-pw", "tenant", "web")
+    svc.create_user("alice", "secret-pw", "tenant", WEB)
     token = svc.login("alice", "secret-pw")
     assert (token.role, token.tenant) == (Role.TENANT, "web")
-    assert svc.verify(token.token) == Principal("alice", Role.TENANT, "web")
+    assert svc.verify(token.token) == Principal("alice", Role.TENANT, WEB)
 
 
 def test_password_is_stored_only_as_a_hash(store: Store) -> None:
@@ -86,7 +90,7 @@ def _b64(raw: bytes) -> str:
 def test_forged_tokens_are_refused(store: Store) -> None:
     svc = AuthService(store)
     _tenant(store)
-    svc.create_user("eve", "tenant-pw", "tenant", "web")
+    svc.create_user("eve", "tenant-pw", "tenant", WEB)
     body, sig = svc.login("eve", "tenant-pw").token.split(".")
     payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     payload["role"], payload["sub"] = "admin", "admin"
@@ -135,34 +139,34 @@ def test_user_validation_reports_every_problem(store: Store) -> None:
     with pytest.raises(InvalidInput, match="tenant: is required"):
         svc.create_user("t", "long-enough", "tenant")
     with pytest.raises(InvalidInput, match="only tenant users have a tenant"):
-        svc.create_user("a", "long-enough", "agent", "web", host="h1")
+        svc.create_user("a", "long-enough", "agent", WEB, host=H1)
     with pytest.raises(InvalidInput, match="host: is required for an agent user"):
         svc.create_user("a", "long-enough", "agent")
     with pytest.raises(InvalidInput, match="host: only agent users have a host"):
-        svc.create_user("s", "long-enough", "service", host="h1")
+        svc.create_user("s", "long-enough", "service", host=H1)
     with pytest.raises(InvalidInput, match="host: must be"):
-        svc.create_user("a", "long-enough", "agent", host="-h1")
-    assert svc.create_user("a", "long-enough", "agent", host="h1").host == "h1"
+        svc.create_user("a", "long-enough", "agent", host=HostName("-h1"))
+    assert svc.create_user("a", "long-enough", "agent", host=H1).host == "h1"
     with pytest.raises(AlreadyExists):
-        svc.create_user("a", "long-enough", "agent", host="h1")
+        svc.create_user("a", "long-enough", "agent", host=H1)
 
 
 def test_an_agent_user_takes_an_existing_hosts_spelling(svc: Services) -> None:
     users = AuthService(svc.store)
     with pytest.raises(InvalidInput, match=r"host: must be spelled as .* host 'h1' does") as c:
-        users.create_user("agent-h1", "long-enough", "agent", host="H1")
+        users.create_user("agent-h1", "long-enough", "agent", host=HostName("H1"))
     assert [i.field for i in c.value.issues] == ["host"]
     with pytest.raises(NotFound):
         users.get_user("agent-h1")
-    assert users.create_user("agent-h1", "long-enough", "agent", host="h1").host == "h1"
+    assert users.create_user("agent-h1", "long-enough", "agent", host=H1).host == "h1"
     # A host not registered yet is bound as given: its agent registers it later.
-    assert users.create_user("agent-h9", "long-enough", "agent", host="H9").host == "H9"
+    assert users.create_user("agent-h9", "long-enough", "agent", host=HostName("H9")).host == "H9"
 
 
 ADMIN = Principal("a", Role.ADMIN, None)
 SERVICE = Principal("s", Role.SERVICE, None)
-AGENT = Principal("g", Role.AGENT, None, "h1")
-TENANT = Principal("t", Role.TENANT, "web")
+AGENT = Principal("g", Role.AGENT, None, H1)
+TENANT = Principal("t", Role.TENANT, WEB)
 
 
 @pytest.mark.parametrize(
@@ -217,7 +221,7 @@ def test_another_hosts_object_fetched_by_key_is_not_found_for_an_agent() -> None
 
 def test_an_agent_user_of_an_earlier_release_is_refused(store: Store) -> None:
     svc = AuthService(store)
-    svc.create_user("old", "long-enough", "agent", host="h1")
+    svc.create_user("old", "long-enough", "agent", host=H1)
     kv = store.get(auth.user_key("old"))
     assert kv is not None
     record = {k: v for k, v in json.loads(kv.value).items() if k != "host"}

@@ -10,29 +10,35 @@ from typing import Any
 import pytest
 
 from romana.core.errors import Conflict, NotFound
+from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
 from romana.core.store import Range, Store
 from romana.services import keys
 from unit.services.conftest import Services
+
+H1 = HostName("h1")
+KEY_K = AllocationKey("k")
+NET4 = NetworkName("net4")
+WEB = TenantName("web")
 
 HELD = re.escape("10.0.16.1 in 10.0.16.0/30 (key 'k', host 'h1', tenant 'web', segment 'default')")
 
 
 @pytest.fixture
 def web(svc: Services) -> Services:
-    svc.tenants.create("web")
+    svc.tenants.create(WEB)
     return svc
 
 
 def test_blacking_out_an_allocated_address_is_refused_naming_the_allocation(web: Services) -> None:
-    web.ipam.allocate("k", "h1", "web")
-    web.ipam.set_blackouts("net4", ["10.0.17.0/30"])
+    web.ipam.allocate(KEY_K, H1, WEB)
+    web.ipam.set_blackouts(NET4, ["10.0.17.0/30"])
     with pytest.raises(Conflict, match=f"cannot black out 10.0.16.0/30 .*{HELD}") as exc:
-        web.ipam.set_blackouts("net4", ["10.0.17.0/30", "10.0.16.0/30"])
+        web.ipam.set_blackouts(NET4, ["10.0.17.0/30", "10.0.16.0/30"])
     assert str(exc.value).endswith("; release it first")
     with pytest.raises(Conflict, match=HELD):
-        web.ipam.add_blackouts("net4", ["10.0.16.0/30"])
+        web.ipam.add_blackouts(NET4, ["10.0.16.0/30"])
     # Refused means nothing changed: the old list stands, the address stays allocated.
-    assert web.ipam.blackouts("net4") == ["10.0.17.0/30"]
+    assert web.ipam.blackouts(NET4) == ["10.0.17.0/30"]
     assert web.ipam.key_of("10.0.16.1") == "k"
 
 
@@ -45,32 +51,32 @@ def test_blacking_out_an_allocated_address_is_refused_naming_the_allocation(web:
     ],
 )
 def test_refusal_finds_the_address_whatever_the_range_spans(web: Services, cidr: str) -> None:
-    web.ipam.allocate("k", "h1", "web")
+    web.ipam.allocate(KEY_K, H1, WEB)
     with pytest.raises(Conflict, match=r"10\.0\.16\.1 in .*key 'k'"):
-        web.ipam.add_blackouts("net4", [cidr])
-    assert web.ipam.blackouts("net4") == []
+        web.ipam.add_blackouts(NET4, [cidr])
+    assert web.ipam.blackouts(NET4) == []
 
 
 def test_a_released_address_can_be_blacked_out(web: Services) -> None:
-    web.ipam.allocate("k", "h1", "web")
-    web.ipam.release("k")
-    assert web.ipam.add_blackouts("net4", ["10.0.16.0/30"]) == ["10.0.16.0/30"]
-    assert str(web.ipam.allocate("k2", "h1", "web").addresses[0]) == "10.0.16.4"
+    web.ipam.allocate(KEY_K, H1, WEB)
+    web.ipam.release(KEY_K)
+    assert web.ipam.add_blackouts(NET4, ["10.0.16.0/30"]) == ["10.0.16.0/30"]
+    assert str(web.ipam.allocate(AllocationKey("k2"), H1, WEB).addresses[0]) == "10.0.16.4"
 
 
 def test_add_and_remove_change_only_the_ranges_named(web: Services) -> None:
-    assert web.ipam.add_blackouts("net4", ["10.0.16.0/30"]) == ["10.0.16.0/30"]
+    assert web.ipam.add_blackouts(NET4, ["10.0.16.0/30"]) == ["10.0.16.0/30"]
     # A range given again, or spelled with host bits, is the same range: nothing is added.
-    both = web.ipam.add_blackouts("net4", ["10.0.16.2/30", "10.0.32.0/24"])
+    both = web.ipam.add_blackouts(NET4, ["10.0.16.2/30", "10.0.32.0/24"])
     assert both == ["10.0.16.0/30", "10.0.32.0/24"]
-    assert web.ipam.remove_blackouts("net4", ["10.0.16.0/30"]) == ["10.0.32.0/24"]
-    assert web.ipam.blackouts("net4") == ["10.0.32.0/24"]
+    assert web.ipam.remove_blackouts(NET4, ["10.0.16.0/30"]) == ["10.0.32.0/24"]
+    assert web.ipam.blackouts(NET4) == ["10.0.32.0/24"]
     # Removing is all or nothing: one absent range keeps the present one too.
     with pytest.raises(NotFound, match=r"10\.0\.16\.0/30 is not among the blackouts.*10\.0\.32"):
-        web.ipam.remove_blackouts("net4", ["10.0.32.0/24", "10.0.16.0/30"])
-    assert web.ipam.blackouts("net4") == ["10.0.32.0/24"]
+        web.ipam.remove_blackouts(NET4, ["10.0.32.0/24", "10.0.16.0/30"])
+    assert web.ipam.blackouts(NET4) == ["10.0.32.0/24"]
     with pytest.raises(NotFound, match="network 'nope'"):
-        web.ipam.add_blackouts("nope", ["10.0.0.0/30"])
+        web.ipam.add_blackouts(NetworkName("nope"), ["10.0.0.0/30"])
 
 
 class RacingStore:
@@ -93,11 +99,11 @@ class RacingStore:
 
 
 def allocate(svc: Services) -> None:
-    svc.ipam.allocate("k", "h1", "web")
+    svc.ipam.allocate(KEY_K, H1, WEB)
 
 
 def black_out(svc: Services) -> None:
-    svc.ipam.add_blackouts("net4", ["10.0.16.0/30"])
+    svc.ipam.add_blackouts(NET4, ["10.0.16.0/30"])
 
 
 def test_an_allocation_racing_the_blackout_makes_it_refuse(web: Services) -> None:
@@ -105,8 +111,8 @@ def test_an_allocation_racing_the_blackout_makes_it_refuse(web: Services) -> Non
     other = Services(web.store)  # another replica over the same store
     racing = Services(RacingStore(web.store, keys.IPAM_ADDR, lambda: allocate(other)))
     with pytest.raises(Conflict, match=HELD):
-        racing.ipam.add_blackouts("net4", ["10.0.16.0/30"])
-    assert web.ipam.blackouts("net4") == []
+        racing.ipam.add_blackouts(NET4, ["10.0.16.0/30"])
+    assert web.ipam.blackouts(NET4) == []
     assert web.ipam.key_of("10.0.16.1") == "k"
 
 
@@ -114,4 +120,4 @@ def test_a_blackout_racing_the_allocation_moves_it_out_of_the_range(web: Service
     """The blackout commits after the allocation chose its address, before it committed."""
     other = Services(web.store)
     racing = Services(RacingStore(web.store, keys.IPAM_ADDR, lambda: black_out(other)))
-    assert str(racing.ipam.allocate("k", "h1", "web").addresses[0]) == "10.0.16.4"
+    assert str(racing.ipam.allocate(KEY_K, H1, WEB).addresses[0]) == "10.0.16.4"

@@ -9,14 +9,18 @@ import time
 import pytest
 
 from romana.core.errors import NotFound
+from romana.core.identifiers import AllocationKey, HostName, TenantName
 from romana.core.store import Event, EventType
 from romana.services import keys
 from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
-from romana.services.instances import RegistryService
+from romana.services.instances import InstanceService
 from romana.services.policy import PolicyService
 from romana.wire import rest_hostview
 from unit.services.conftest import Services
+
+H2 = HostName("h2")
+WEB = TenantName("web")
 
 
 def _hostview(svc: Services) -> HostViewService:
@@ -25,9 +29,9 @@ def _hostview(svc: Services) -> HostViewService:
 
 def test_view_holds_what_the_host_needs_at_one_revision(svc: Services) -> None:
     hv = _hostview(svc)
-    svc.tenants.create("web")
-    svc.ipam.allocate("mine", "h2", "web")
-    svc.ipam.allocate("theirs", "h1", "web")
+    svc.tenants.create(WEB)
+    svc.ipam.allocate(AllocationKey("mine"), H2, WEB)
+    svc.ipam.allocate(AllocationKey("theirs"), HostName("h1"), WEB)
     view = hv.view("h2")
     # Exactly the fields of the wire model: one the service renamed would be neither
     # served (romanad fills a defaulted one in) nor read.
@@ -55,9 +59,9 @@ def _later(seconds: float, action: object) -> threading.Thread:
 
 def test_wait_returns_early_for_a_change_on_this_host(svc: Services) -> None:
     hv = _hostview(svc)
-    svc.tenants.create("web")
+    svc.tenants.create(WEB)
     start_rev = hv.view("h2")["revision"]
-    thread = _later(0.2, lambda: svc.ipam.allocate("k", "h2", "web"))
+    thread = _later(0.2, lambda: svc.ipam.allocate(AllocationKey("k"), H2, WEB))
     started = time.monotonic()
     view = hv.wait("h2", start_rev, timeout=10)
     thread.join()
@@ -68,12 +72,12 @@ def test_wait_returns_early_for_a_change_on_this_host(svc: Services) -> None:
 
 def test_wait_ignores_other_hosts_allocations_and_registrations(svc: Services) -> None:
     hv = _hostview(svc)
-    svc.tenants.create("web")
+    svc.tenants.create(WEB)
     start_rev = hv.view("h2")["revision"]
 
     def noise() -> None:
-        svc.ipam.allocate("elsewhere", "h1", "web")
-        RegistryService(svc.store).register("ipam", "x", "http://x:1")
+        svc.ipam.allocate(AllocationKey("elsewhere"), HostName("h1"), WEB)
+        InstanceService(svc.store).register("ipam", "x", "http://x:1")
 
     thread = _later(0.1, noise)
     started = time.monotonic()
@@ -99,9 +103,9 @@ def test_a_view_carries_only_the_policies_of_tenants_with_an_endpoint_there(
     hv = _hostview(svc)
     policies = PolicyService(svc.store)
     for name in ("noisy", "web"):
-        svc.tenants.create(name)
-    svc.ipam.allocate("web-pod", "h2", "web")
-    svc.ipam.allocate("noisy-pod", "h1", "noisy")
+        svc.tenants.create(TenantName(name))
+    svc.ipam.allocate(AllocationKey("web-pod"), H2, WEB)
+    svc.ipam.allocate(AllocationKey("noisy-pod"), HostName("h1"), TenantName("noisy"))
     policies.add([_policy(f"p{i}", [{"tenant": "noisy"}], uses=f"s{i}") for i in range(50)])
     policies.add(_policy("web-own", [{"tenant": "web"}], uses="kube.web"))
     policies.add(_policy("everywhere", [{"dest": "host"}]))
@@ -129,8 +133,8 @@ def _event(key: str, value: bytes = b"{}") -> Event:
 def test_waits_wake_for_policies_of_tenants_present_only(svc: Services) -> None:
     hv = _hostview(svc)
     for name in ("noisy", "web"):
-        svc.tenants.create(name)
-    svc.ipam.allocate("web-pod", "h2", "web")
+        svc.tenants.create(TenantName(name))
+    svc.ipam.allocate(AllocationKey("web-pod"), H2, WEB)
     PolicyService(svc.store).add(_policy("web-own", [{"tenant": "web"}], uses="kube.web"))
     scope = hv.scope("h2")
     assert scope.tenants == frozenset({"web"}) and scope.address_sets == {"kube.web"}
@@ -138,8 +142,8 @@ def test_waits_wake_for_policies_of_tenants_present_only(svc: Services) -> None:
     assert not hv.relevant(scope, Event(EventType.DELETE, keys.policy("noisy/p1"), b"", 2))
     assert not hv.relevant(scope, _event(keys.address_set("s1")))
     assert not hv.relevant(scope, _event(keys.ROOT + "policy-generation"))
-    assert not hv.relevant(scope, _event(keys.allocation_counters("web") + "0"))
-    assert not hv.relevant(scope, _event(keys.quota("web")))
+    assert not hv.relevant(scope, _event(keys.allocation_counters(WEB) + "0"))
+    assert not hv.relevant(scope, _event(keys.quota(WEB)))
     assert hv.relevant(scope, _event(keys.policy("web/p1")))
     assert hv.relevant(scope, _event(keys.policy("global-one")))
     assert hv.relevant(scope, _event(keys.address_set("kube.web")))
@@ -147,11 +151,11 @@ def test_waits_wake_for_policies_of_tenants_present_only(svc: Services) -> None:
 
 def test_the_first_endpoint_of_a_tenant_wakes_the_wait_with_its_policies(svc: Services) -> None:
     hv = _hostview(svc)
-    svc.tenants.create("noisy")
+    svc.tenants.create(TenantName("noisy"))
     PolicyService(svc.store).add(_policy("own", [{"tenant": "noisy"}]))
     start_rev = hv.view("h2")["revision"]
     assert hv.view("h2")["policies"] == []
-    thread = _later(0.2, lambda: svc.ipam.allocate("first", "h2", "noisy"))
+    thread = _later(0.2, lambda: svc.ipam.allocate(AllocationKey("first"), H2, TenantName("noisy")))
     started = time.monotonic()
     view = hv.wait("h2", start_rev, timeout=10)
     thread.join()

@@ -6,7 +6,7 @@ import pytest
 
 from romana.core.errors import InvalidInput, NotFound
 from romana.core.store import Store
-from romana.services.instances import RegistryService
+from romana.services.instances import InstanceService
 
 
 class Clock:
@@ -19,7 +19,7 @@ class Clock:
 
 def test_registration_lives_for_its_ttl_and_heartbeats_extend_it(store: Store) -> None:
     clock = Clock()
-    reg = RegistryService(store, clock)
+    reg = InstanceService(store, clock)
     reg.register("ipam", "a:9601", "http://10.0.0.1:9601/", ["POST /v1/allocations"], ttl=15)
     first = reg.list_live("ipam")
     assert [(r.instance, r.url, r.expires_at) for r in first] == [
@@ -35,7 +35,7 @@ def test_registration_lives_for_its_ttl_and_heartbeats_extend_it(store: Store) -
 
 def test_prune_removes_only_expired_registrations(store: Store) -> None:
     clock = Clock()
-    reg = RegistryService(store, clock)
+    reg = InstanceService(store, clock)
     reg.register("tenant", "old", "http://h:1", ttl=5)
     reg.register("tenant", "new", "http://h:2", ttl=50)
     clock.now += 10
@@ -49,7 +49,7 @@ def test_prune_removes_only_expired_registrations(store: Store) -> None:
 
 
 def test_every_problem_of_a_registration_is_reported_at_once(store: Store) -> None:
-    reg = RegistryService(store)
+    reg = InstanceService(store)
     with pytest.raises(InvalidInput) as caught:
         reg.register("ipma", "-bad", "ftp://x", ["ok", ""], ttl=0)
     assert {i.field for i in caught.value.issues} == {

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from romana.core.errors import InvalidInput, Unavailable
+from romana.core.identifiers import TenantName
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import record as kube_record
 from romana.core.kubernetes import sync as kube_sync
@@ -188,7 +189,7 @@ def test_a_tenant_an_operator_made_is_never_removed_or_remade_by_the_sync(
     svc: Services,
 ) -> None:
     port = kubesync.ServicesRomanad(svc.store)
-    svc.tenants.create("a", "ops-made")
+    svc.tenants.create(TenantName("a"), "ops-made")
     settings = translation.Settings()
     owned = kube_sync.Owned()
     namespaces = [ko.namespace(n) for n in NAMESPACES]
@@ -196,7 +197,7 @@ def test_a_tenant_an_operator_made_is_never_removed_or_remade_by_the_sync(
     assert owned.tenants == {"b"}
     kube_sync.sync(port, [], [], [], [], settings, owned)
     assert {t.name for t in svc.tenants.list_all()} == {"a"}, "b was the sync's, a was not"
-    assert svc.tenants.get("a").isolation.mode == "romana"
+    assert svc.tenants.get(TenantName("a")).isolation.mode == "romana"
     # A restarted listener knows its own tenants again by their namespace's uid.
     made = {"kind": "Namespace", "metadata": {"name": "c", "uid": "uid-c"}}
     kube_sync.sync(port, [ko.namespace(made)], [], [], [], settings, kube_sync.Owned())
@@ -243,7 +244,7 @@ def test_a_set_of_a_changed_selector_is_removed_after_a_sync_cut_short(svc: Serv
 def test_a_namespace_over_its_policy_quota_does_not_stop_the_others(svc: Services) -> None:
     port = kubesync.ServicesRomanad(svc.store)
     synced(port)
-    quotas.QuotaService(svc.store).set_override("a", {"policies": 1})
+    quotas.QuotaService(svc.store).set_override(TenantName("a"), {"policies": 1})
     api = {**POLICY, "metadata": {"name": "api", "namespace": "a"}}
     other = {**POLICY, "metadata": {"name": "web", "namespace": "b"}}
     outcome = synced(port, POLICY, api, other)

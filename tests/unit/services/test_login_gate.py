@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from romana.core.errors import Throttled, Unauthorized
-from romana.services.logins import SOURCE_FACTOR, LoginGate
+from romana.services.logins import SOURCE_FACTOR, LoginGate, LoginLimits
 
 
 class Clock:
@@ -23,13 +23,13 @@ class Clock:
 def gate(clock: Clock, **kwargs: float) -> LoginGate:
     options = {"concurrency": 2, "wait": 0.2, "free_failures": 3, "backoff_max": 60.0}
     options.update(kwargs)
-    return LoginGate(
+    limits = LoginLimits(
         concurrency=int(options["concurrency"]),
         wait=options["wait"],
         free_failures=int(options["free_failures"]),
         backoff_max=options["backoff_max"],
-        clock=clock,
     )
+    return LoginGate(limits, clock=clock)
 
 
 def wrong() -> str:

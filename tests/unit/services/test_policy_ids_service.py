@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 
 from romana.core.errors import AlreadyExists, InvalidInput, NotFound, QuotaExceeded
+from romana.core.identifiers import TenantName
 from romana.core.store import Put, Store
 from romana.services import keys, upgrade
 from romana.services.policy import PolicyService
 from romana.services.quotas import BUILTIN, Limits, QuotaService
+
+TB = TenantName("tb")
 
 
 def web(tenant: str | None, name: str = "allow-web", port: int = 80) -> dict[str, Any]:
@@ -63,14 +66,14 @@ def test_a_bare_name_resolves_within_a_tenant_then_globally_and_never_guesses(
     svc = PolicyService(store)
     svc.add(web("ta"))
     assert svc.resolve("allow-web") == "ta/allow-web", "the one tenant-owned policy"
-    assert svc.resolve("allow-web", tenant="tb") == "allow-web", "tb has none: 404 on read"
+    assert svc.resolve("allow-web", tenant=TB) == "allow-web", "tb has none: 404 on read"
     with pytest.raises(NotFound):
-        svc.get(svc.resolve("allow-web", tenant="tb"))
+        svc.get(svc.resolve("allow-web", tenant=TB))
     svc.add(web("tb"))
     with pytest.raises(InvalidInput, match="ta/allow-web, tb/allow-web"):
         svc.resolve("allow-web")
-    assert svc.resolve("allow-web", tenant="tb") == "tb/allow-web"
-    assert svc.resolve("ta/allow-web", tenant="tb") == "ta/allow-web", "an id is itself"
+    assert svc.resolve("allow-web", tenant=TB) == "tb/allow-web"
+    assert svc.resolve("ta/allow-web", tenant=TB) == "ta/allow-web", "an id is itself"
     svc.add(web(None))
     assert svc.resolve("allow-web") == "allow-web", "a global policy of the name comes first"
     assert svc.resolve("nothing") == "nothing"

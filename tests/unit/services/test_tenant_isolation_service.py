@@ -10,11 +10,14 @@ import pytest
 
 from romana.core import tenancy
 from romana.core.errors import NotFound
+from romana.core.identifiers import SegmentName, TenantName
 from romana.core.kubernetes import translation
 from romana.core.store import Put
 from romana.services import keys, tenants
 from romana.services.policy import PolicyService
 from unit.services.conftest import Services
+
+ISO = TenantName("iso")
 
 # The marker policy releases before isolation modes stored for each Kubernetes namespace.
 LEGACY_MARKER: dict[str, Any] = {
@@ -41,29 +44,29 @@ def as_earlier_release_stored_policy(svc: Services, document: dict[str, object])
 
 
 def as_earlier_release_stored(svc: Services, name: str) -> None:
-    raw = svc.tenants.get(name).to_dict()
+    raw = svc.tenants.get(TenantName(name)).to_dict()
     del raw["isolation"]
-    svc.store.txn([], [Put(keys.tenant(name), json.dumps(raw).encode())])
+    svc.store.txn([], [Put(keys.tenant(TenantName(name)), json.dumps(raw).encode())])
 
 
 def test_isolation_is_stored_with_the_tenant_and_changed_only_by_set_isolation(
     svc: Services,
 ) -> None:
-    made = svc.tenants.create("iso", isolation=tenancy.KUBERNETES)
-    assert svc.tenants.get("iso").isolation == made.isolation == tenancy.KUBERNETES
-    svc.tenants.add_segment("iso", "web")
-    assert svc.tenants.get("iso").isolation == tenancy.KUBERNETES, "a segment change keeps it"
+    made = svc.tenants.create(ISO, isolation=tenancy.KUBERNETES)
+    assert svc.tenants.get(ISO).isolation == made.isolation == tenancy.KUBERNETES
+    svc.tenants.add_segment(ISO, SegmentName("web"))
+    assert svc.tenants.get(ISO).isolation == tenancy.KUBERNETES, "a segment change keeps it"
     opened = tenancy.Isolation(tenancy.Mode.ROMANA, tenancy.Segments.OPEN)
-    assert svc.tenants.set_isolation("iso", opened).isolation == opened
-    assert svc.tenants.get("iso").isolation == opened
+    assert svc.tenants.set_isolation(ISO, opened).isolation == opened
+    assert svc.tenants.get(ISO).isolation == opened
     with pytest.raises(NotFound):
-        svc.tenants.set_isolation("nobody", opened)
+        svc.tenants.set_isolation(TenantName("nobody"), opened)
 
 
 def test_tenants_of_an_earlier_release_keep_what_they_enforced(svc: Services) -> None:
     policies = PolicyService(svc.store)
     for name in ("plain", "ns", "new"):
-        svc.tenants.create(name)
+        svc.tenants.create(TenantName(name))
     policies.add(USERS)
     as_earlier_release_stored_policy(svc, LEGACY_MARKER)
     as_earlier_release_stored(svc, "plain")
@@ -75,8 +78,10 @@ def test_tenants_of_an_earlier_release_keep_what_they_enforced(svc: Services) ->
         "plain": tenants.UPGRADED,
         "ns": translation.ISOLATION,
     }
-    assert svc.tenants.get("plain").isolation.segments is tenancy.Segments.OPEN
-    assert svc.tenants.get("new").isolation == tenancy.ROMANA, "a current record is untouched"
+    assert svc.tenants.get(TenantName("plain")).isolation.segments is tenancy.Segments.OPEN
+    assert svc.tenants.get(TenantName("new")).isolation == tenancy.ROMANA, (
+        "a current record is untouched"
+    )
     assert {p["id"] for p in policies.list_all()} == {"plain/kube.plain"}, "only the marker went"
     assert svc.tenants.record_isolation() == [], "idempotent"
 
@@ -84,7 +89,7 @@ def test_tenants_of_an_earlier_release_keep_what_they_enforced(svc: Services) ->
 def test_a_policy_named_like_a_marker_but_saying_more_makes_no_tenant_kubernetes(
     svc: Services,
 ) -> None:
-    svc.tenants.create("ns")
+    svc.tenants.create(TenantName("ns"))
     as_earlier_release_stored_policy(svc, {**LEGACY_MARKER, "description": "mine"})
     as_earlier_release_stored(svc, "ns")
     (changed,) = svc.tenants.record_isolation()

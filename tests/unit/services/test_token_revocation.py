@@ -10,6 +10,7 @@ import math
 import pytest
 
 from romana.core.errors import Forbidden, InvalidInput, Unauthorized
+from romana.core.identifiers import TenantName
 from romana.core.store import Put, Store
 from romana.services import auth, keys, signing, txn
 from romana.services.auth import AuthService, Role
@@ -26,9 +27,9 @@ class Clock:
 def _svc(store: Store, **kwargs: object) -> AuthService:
     svc = AuthService(store, **kwargs)  # type: ignore[arg-type]
     web = {"name": "web", "external_id": "", "ids": {}, "uid": "web-uid"}
-    store.txn([], [Put(keys.tenant("web"), txn.dumps(web))])
+    store.txn([], [Put(keys.tenant(TenantName("web")), txn.dumps(web))])
     svc.create_user("admin", "admin-pw-1", "admin")
-    svc.create_user("alice", "alice-pw-1", "tenant", "web")
+    svc.create_user("alice", "alice-pw-1", "tenant", TenantName("web"))
     return svc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from romana.core.identifiers import SegmentName, TenantName
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import sync as kube_sync
 from romana.core.kubernetes import translation
@@ -93,7 +94,7 @@ def test_an_earlier_releases_kubernetes_state_is_upgraded_once(svc: Services) ->
 
 
 def test_a_current_store_is_left_as_it_is(svc: Services) -> None:
-    svc.tenants.create("t")
+    svc.tenants.create(TenantName("t"))
     revision = svc.store.revision()
     assert upgrade.run(svc.store) == []
     assert svc.store.revision() == revision
@@ -122,8 +123,8 @@ def test_the_rewrite_uses_the_segment_label_the_sync_used(svc: Services) -> None
     settings = translation.Settings(segment_label="tier")
     fe = {**POLICY, "spec": {"podSelector": {"matchLabels": {"tier": "fe"}}, "ingress": [{}]}}
     for tenant in ("a", "b"):
-        svc.tenants.create(tenant, f"uid-{tenant}", isolation=translation.ISOLATION)
-    svc.tenants.add_segment("a", "fe")
+        svc.tenants.create(TenantName(tenant), f"uid-{tenant}", isolation=translation.ISOLATION)
+    svc.tenants.add_segment(TenantName("a"), SegmentName("fe"))
     kube_sync.sync(
         port,
         [ko.namespace(n) for n in NAMESPACES],

@@ -8,6 +8,8 @@ discovered (docs/security.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter, Request, Response
 
 from romana.api import audit
@@ -64,11 +66,20 @@ def create_user(body: rest.UserIn, ctx: Ctx, caller: Caller, request: Request) -
     return made.to_dict()
 
 
-@router.delete("/users/{username}", status_code=204, response_class=Response)
-def delete_user(username: str, ctx: Ctx, caller: Caller) -> Response:
+def _user_changed(
+    caller: auth.Principal, request: Request, username: str, change: Callable[[str], object]
+) -> Response:
+    """An admin's change to one user, audited by the user it changed."""
     auth.authorize(caller, auth.Action.MANAGE_USERS)
-    ctx.auth.delete_user(username)
+    change(username)
+    audit.name_object(request, f"users/{username}")
     return Response(status_code=204)
+
+
+@router.delete("/users/{username}", status_code=204, response_class=Response)
+def delete_user(username: str, ctx: Ctx, caller: Caller, request: Request) -> Response:
+    """Delete a user; its tokens stop working at once (admin)."""
+    return _user_changed(caller, request, username, ctx.auth.delete_user)
 
 
 @router.post("/auth/logout", status_code=204, response_class=Response)
@@ -98,11 +109,9 @@ def set_password(
 
 
 @router.post("/users/{username}/revoke", status_code=204, response_class=Response)
-def revoke(username: str, ctx: Ctx, caller: Caller) -> Response:
+def revoke(username: str, ctx: Ctx, caller: Caller, request: Request) -> Response:
     """Revoke every token of a user at once; its password stays (admin)."""
-    auth.authorize(caller, auth.Action.MANAGE_USERS)
-    ctx.auth.revoke_tokens(username)
-    return Response(status_code=204)
+    return _user_changed(caller, request, username, ctx.auth.revoke_tokens)
 
 
 @router.get("/auth/signing-keys", response_model=list[rest.SigningKey])

@@ -21,7 +21,7 @@ router = APIRouter(prefix=rest.PREFIX, tags=["root"], responses=ERRORS)
 @router.get("/services", response_model=list[rest.Registration])
 def list_services(ctx: Ctx) -> list[dict[str, object]]:
     """Live registrations (public: this is how clients find everything else)."""
-    return [r.to_dict() for r in ctx.registry.list_live()]
+    return [r.to_dict() for r in ctx.instances.list_live()]
 
 
 @router.put("/services/{name}/{instance}", response_model=rest.Registration)
@@ -30,12 +30,12 @@ def register(
 ) -> dict[str, object]:
     """Register or heartbeat one instance of a service (admin, or romanad's own identity)."""
     auth.authorize(caller, auth.Action.REGISTER_SERVICE)
-    reg = ctx.registry.register(name, instance, body.url, body.capabilities, body.ttl)
+    reg = ctx.instances.register(name, instance, body.url, body.capabilities, body.ttl)
     return reg.to_dict()
 
 
 @router.delete("/services/{name}/{instance}", status_code=204, response_class=Response)
 def deregister(name: str, instance: str, ctx: Ctx, caller: Caller) -> Response:
     auth.authorize(caller, auth.Action.REGISTER_SERVICE)
-    ctx.registry.deregister(name, instance)
+    ctx.instances.deregister(name, instance)
     return Response(status_code=204)

@@ -359,13 +359,18 @@ class _Parser:
             return None
         return model.Protocol(value.lower())
 
-    def _ports(self, obj: Mapping[str, Any], at: str) -> list[int]:
-        value = obj.get("ports")
+    def _optional_list(self, obj: Mapping[str, Any], key: str, at: str, rule: str) -> list[Any]:
+        """``obj[key]`` when it is a list; [] when absent, and [] with ``rule`` when not a list."""
+        value = obj.get(key)
         if value is None:
             return []
         if not isinstance(value, list):
-            self.add(_at(at, "ports"), "must be a list of port numbers")
+            self.add(_at(at, key), rule)
             return []
+        return value
+
+    def _ports(self, obj: Mapping[str, Any], at: str) -> list[int]:
+        value = self._optional_list(obj, "ports", at, "must be a list of port numbers")
         bad = [p for p in value if not _is_int(p) or not 0 <= p <= 65535]
         if bad:
             listed = ", ".join(str(p) for p in bad)
@@ -373,12 +378,7 @@ class _Parser:
         return [p for p in value if p not in bad]
 
     def _port_ranges(self, obj: Mapping[str, Any], at: str) -> list[model.PortRange]:
-        value = obj.get("port_ranges")
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.add(_at(at, "port_ranges"), "must be a list of [lo, hi] pairs")
-            return []
+        value = self._optional_list(obj, "port_ranges", at, "must be a list of [lo, hi] pairs")
         good: list[model.PortRange] = []
         bad: list[str] = []
         for item in value:

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import addressing, ruleset, tenancy
+from romana.core import addressing, records, ruleset, tenancy
 from romana.core.errors import InvalidInput
 from romana.core.kubernetes import translation
 from romana.core.policy import evaluate, hostrules, ids, model, traces
@@ -90,14 +90,7 @@ class Rule:
         return f"{self.action} policy {self.policy} {self.path}, peer {self.peer}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "policy": self.policy,
-            "action": self.action,
-            "path": self.path,
-            "peer": self.peer,
-            "networkpolicy": self.networkpolicy,
-            "networkpolicy_rule": self.networkpolicy_rule,
-        }
+        return records.fields_dict(self)
 
 
 @dataclass(frozen=True, slots=True)

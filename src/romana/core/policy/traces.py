@@ -53,6 +53,7 @@ class PolicyRule:
 
     @property
     def peer_path(self) -> str:
+        """Where the peer is in the policy document, e.g. ``ingress[0].peers[2]``."""
         return f"{self.direction}[{self.clause}].peers[{self.peer}]"
 
 

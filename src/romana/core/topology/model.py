@@ -157,7 +157,7 @@ class Host:
 
     def address(self, version: int) -> addressing.IPAddress | None:
         """The underlay address of IP ``version`` (4 or 6); None when the host has none."""
-        return next((a for a in self.addresses if a.version == version), None)
+        return addressing.of_version(self.addresses, version)
 
 
 @dataclass(frozen=True, slots=True)

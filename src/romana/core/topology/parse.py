@@ -43,7 +43,7 @@ path (``topologies[0].map[1].groups[2]``) and the rule.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from romana.core import addressing, names
 from romana.core.errors import Issues
@@ -67,6 +67,23 @@ class _Listed:
     host: model.Host
     field: str
     tree: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """The part of a topology tree a group, or a list of groups and hosts, is given.
+
+    ``position`` is the group's index path from the root, ``first`` and ``bits`` its host
+    indices (``first … first + 2**bits - 1``), ``required`` the labels its enclosing groups
+    assign, ``t`` the topology's index and ``depth`` how deep the groups nest here.
+    """
+
+    position: tuple[int, ...]
+    first: int
+    bits: int
+    required: model.Labels
+    t: int
+    depth: int
 
 
 @dataclass(slots=True)
@@ -141,22 +158,14 @@ class _Parser:
         if not isinstance(raw, list):
             self.issues.add(where, "must be a list of groups or hosts")
             raw = []
+        top = _Slot((), 0, bits, (), t, 0)
         if len(raw) == 1 and isinstance(raw[0], Mapping) and "ip" not in raw[0]:
-            return self.group(raw[0], f"{where}[0]", "", (), 0, bits, (), t, 0)
-        groups, members = self.contents(raw, where, "", (), 0, bits, (), t, 0)
+            return self.group(raw[0], f"{where}[0]", "", top)
+        groups, members = self.contents(raw, where, "", top)
         return model.Group("", "", (), 0, bits, groups=groups, members=members)
 
     def group(
-        self,
-        raw: Mapping[str, object],
-        where: str,
-        parent_path: str,
-        position: tuple[int, ...],
-        first: int,
-        bits: int,
-        required: model.Labels,
-        t: int,
-        depth: int,
+        self, raw: Mapping[str, object], where: str, parent_path: str, slot: _Slot
     ) -> model.Group:
         doc = model.check_object(raw, where, _GROUP_KEYS, self.issues)
         name = doc.get("name", "")
@@ -170,7 +179,7 @@ class _Parser:
         assignment = model.check_labels(
             doc.get("assignment"), f"{where}.assignment", self.issues, syntax=self.strict
         )
-        have = dict(required)
+        have = dict(slot.required)
         for key, value in assignment:
             if have.get(key, value) != value:
                 self.issues.add(
@@ -179,49 +188,34 @@ class _Parser:
                     "no host could ever be placed here",
                 )
             have[key] = value
-        label = name or (f"#{position[-1]}" if position else "")
+        label = name or (f"#{slot.position[-1]}" if slot.position else "")
         path = f"{parent_path}/{label}" if parent_path else label
-        groups, members = self.contents(
-            doc.get("groups"),
-            f"{where}.groups",
-            path,
-            position,
-            first,
-            bits,
-            model.labels_of(have),
-            t,
-            depth + 1,
+        inside = replace(slot, required=model.labels_of(have), depth=slot.depth + 1)
+        groups, members = self.contents(doc.get("groups"), f"{where}.groups", path, inside)
+        return model.Group(
+            name, path, slot.position, slot.first, slot.bits, assignment, routing, groups, members
         )
-        return model.Group(name, path, position, first, bits, assignment, routing, groups, members)
 
     def contents(
-        self,
-        raw: object,
-        where: str,
-        path: str,
-        position: tuple[int, ...],
-        first: int,
-        bits: int,
-        required: model.Labels,
-        t: int,
-        depth: int,
+        self, raw: object, where: str, path: str, slot: _Slot
     ) -> tuple[tuple[model.Group, ...], tuple[model.Member, ...]]:
         if raw is None:
             return (), ()
         if not isinstance(raw, list):
             self.issues.add(where, "must be a list of groups or hosts")
             return (), ()
-        if depth > MAX_DEPTH:
+        if slot.depth > MAX_DEPTH:
             self.issues.add(where, f"groups nest deeper than {MAX_DEPTH} levels")
             return (), ()
         if not raw:
             return (), ()
         hosts = [isinstance(item, Mapping) and "ip" in item for item in raw]
         if all(hosts):
-            return (), self.members(raw, where, path, first, bits, required, t)
+            return (), self.members(raw, where, path, slot.first, slot.bits, slot.required, slot.t)
         if any(hosts):
             self.issues.add(where, "mixes hosts and groups; hosts go in a leaf group's list")
             return (), ()
+        bits = slot.bits
         if not carving.fits(len(raw), bits):
             self.issues.add(
                 where,
@@ -235,10 +229,9 @@ class _Parser:
             if not isinstance(item, Mapping):
                 self.issues.add(at, "must be an object")
                 continue
-            c_first, c_bits = carving.child_range(first, bits, len(raw), i)
-            children.append(
-                self.group(item, at, path, (*position, i), c_first, c_bits, required, t, depth)
-            )
+            c_first, c_bits = carving.child_range(slot.first, bits, len(raw), i)
+            place = replace(slot, position=(*slot.position, i), first=c_first, bits=c_bits)
+            children.append(self.group(item, at, path, place))
         seen: list[str] = []
         for child in (c for c in children if c.name):
             same = names.clash(child.name, seen) if self.strict else None

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from romana.core import addressing
+from romana.core import addressing, records
 from romana.core.topology import carving
 
 KUBELET_MAX_PODS = 110
@@ -125,20 +125,7 @@ class Capacity:
         )
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "network": self.network,
-            "cidr": self.cidr,
-            "topology_bits": self.topology_bits,
-            "tenant_bits": self.tenant_bits,
-            "segment_bits": self.segment_bits,
-            "endpoint_bits": self.endpoint_bits,
-            "host_prefixlen": self.host_prefixlen,
-            "hosts": self.hosts,
-            "tenants": self.tenants,
-            "segments": self.segments,
-            "endpoints": self.endpoints,
-            "warnings": list(self.warnings),
-        }
+        return records.fields_dict(self) | {"warnings": list(self.warnings)}
 
 
 def capacity(lay: addressing.Layout) -> Capacity:

@@ -38,6 +38,7 @@ from typing import Any, TextIO
 from romana.core import endpointwire, errors, problems
 from romana.core.endpoint import Endpoint, EndpointPort, GcRequest
 from romana.integrations.cni import agentapi, pending, request, spec
+from romana.integrations.cni.plugin import Invocation
 
 AGENT_FAILED = "ROMANA_CNI_AGENT_FAILED"
 """Set by the compiled front when it handed over after the agent failed it (the reason)."""
@@ -58,19 +59,14 @@ _ENV_FIELDS = {
 Connect = Callable[[request.Settings], EndpointPort]
 
 
-async def execute(
-    env: Mapping[str, str],
-    stdin: bytes,
-    stdout: TextIO,
-    stderr: TextIO,
-    connect: Connect | None = None,
-) -> int:
+async def execute(call: Invocation, connect: Connect | None = None) -> int:
     """Run one command other than VERSION; write its result or error; return the exit code.
 
     ``connect`` gives the endpoint port for the request's settings: by default the agent's
     over the configured socket (failing at once when ``ROMANA_CNI_AGENT_FAILED`` says the
     compiled front already found the agent unusable); the agent passes its own.
     """
+    env, stdin, stdout, stderr = call
     command = env.get("CNI_COMMAND", "")
     req: request.Request | None = None
     if connect is None:

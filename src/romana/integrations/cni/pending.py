@@ -36,8 +36,11 @@ class PendingRelease:
     container_id: str
     ifname: str
     network: str = ""
+    """The CNI network name DEL was called for."""
     netns: str = ""
+    """The namespace path DEL was given; it may be gone by the time the agent reads it."""
     recorded_at: float = 0.0
+    """Wall-clock time of the DEL, for the operator reading the file."""
 
 
 def file_name(container_id: str, ifname: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple, TextIO, TypeVar
 
 from romana.integrations.cni import spec
 
@@ -28,6 +28,17 @@ if TYPE_CHECKING:
     from romana.integrations.cni.commands import Connect
 
 T = TypeVar("T")
+
+
+class Invocation(NamedTuple):
+    """One command as the runtime gives it: the environment, stdin as read, and where the
+    answer (stdout) and the log (stderr) go. A named tuple, not a dataclass: ``dataclasses``
+    would add its import time to every VERSION."""
+
+    env: Mapping[str, str]
+    stdin: bytes
+    stdout: TextIO
+    stderr: TextIO
 
 
 def run(
@@ -44,7 +55,7 @@ def run(
         data = stdin.read(spec.MAX_STDIN_BYTES + 1)
     except OSError as exc:
         return _fail(stdout, stderr, spec.CniError(spec.ERR_IO, "cannot read stdin", str(exc)))
-    return drive(answer(env, data, stdout, stderr, connect))
+    return drive(answer(Invocation(env, data, stdout, stderr), connect))
 
 
 def drive(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -57,15 +68,10 @@ def drive(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError("the command waited on an event loop that a plugin process lacks")
 
 
-async def answer(
-    env: Mapping[str, str],
-    data: bytes,
-    stdout: TextIO,
-    stderr: TextIO,
-    connect: Connect | None = None,
-) -> int:
-    """Serve the command in ``env["CNI_COMMAND"]`` with ``data`` as its stdin (as much as
+async def answer(call: Invocation, connect: Connect | None = None) -> int:
+    """Serve the command in ``call.env["CNI_COMMAND"]`` with ``call.stdin`` (as much as
     :func:`run` read of it); return the exit code."""
+    env, data, stdout, stderr = call
     if len(data) > spec.MAX_STDIN_BYTES:
         return _fail(stdout, stderr, spec.stdin_too_large())
     try:
@@ -75,7 +81,7 @@ async def answer(
             return 0
         from romana.integrations.cni import commands  # see the module docstring: VERSION speed
 
-        return await commands.execute(env, data, stdout, stderr, connect)
+        return await commands.execute(call, connect)
     except Exception as exc:  # commands.execute maps its own failures; this is a last resort
         return _fail(stdout, stderr, spec.CniError(spec.ERR_INTERNAL, "internal error", repr(exc)))
 

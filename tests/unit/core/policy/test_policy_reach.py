@@ -19,6 +19,7 @@ import pytest
 
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import InvalidInput, NotFound
+from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import translation
 from romana.core.policy import endpoints, reach, traces
@@ -27,10 +28,12 @@ LAY = addressing.layout("v4", "10.0.0.0/8", 4, 4, 8)
 HOSTS = {"h1": 1, "h2": 2}
 OPEN = tenancy.Isolation(tenancy.Mode.ROMANA, tenancy.Segments.OPEN)
 TENANTS = (
-    tenancy.Tenant("blue", "", {"v4": 1}, {"default": 0, "web": 1, "db": 2}),
-    tenancy.Tenant("green", "", {"v4": 2}, {"default": 0, "web": 1}),
-    tenancy.Tenant("red", "", {"v4": 3}, {"default": 0, "a": 1, "b": 2}, isolation=OPEN),
-    tenancy.Tenant("shop", "", {"v4": 4}, {"default": 0}, isolation=tenancy.KUBERNETES),
+    tenancy.Tenant(TenantName("blue"), "", {"v4": 1}, {"default": 0, "web": 1, "db": 2}),
+    tenancy.Tenant(TenantName("green"), "", {"v4": 2}, {"default": 0, "web": 1}),
+    tenancy.Tenant(
+        TenantName("red"), "", {"v4": 3}, {"default": 0, "a": 1, "b": 2}, isolation=OPEN
+    ),
+    tenancy.Tenant(TenantName("shop"), "", {"v4": 4}, {"default": 0}, isolation=tenancy.KUBERNETES),
 )
 BY_NAME = {t.name: t for t in TENANTS}
 # key: (host, tenant, segment, ordinal)
@@ -50,7 +53,7 @@ PLACES = {
 
 def address(key: str) -> addressing.IPAddress:
     host, tenant, segment, n = PLACES[key]
-    t = BY_NAME[tenant]
+    t = BY_NAME[TenantName(tenant)]
     return addressing.encode(LAY, HOSTS[host], t.ids["v4"], t.segments[segment], n)
 
 
@@ -90,7 +93,13 @@ def model(*policies: dict[str, Any], **extra: Any) -> endpoints.Model:
         policies=policies,
         address_sets={"shop-db": (ipaddress.ip_network(address("shop-db")),)},
         allocations=tuple(
-            ipam.Allocation(key, host, tenant, segment, (address(key),))
+            ipam.Allocation(
+                AllocationKey(key),
+                HostName(host),
+                TenantName(tenant),
+                SegmentName(segment),
+                (address(key),),
+            )
             for key, (host, tenant, segment, _) in PLACES.items()
         ),
         **extra,
@@ -336,7 +345,13 @@ def test_an_unknown_name_says_what_was_given_and_which_forms_count(
 def test_a_key_that_is_also_another_address_is_ambiguous() -> None:
     twin = str(address("blue-web-2"))
     base = model()
-    alloc = ipam.Allocation(twin, "h1", "blue", "web", (address("blue-web-1"),))
+    alloc = ipam.Allocation(
+        AllocationKey(twin),
+        HostName("h1"),
+        TenantName("blue"),
+        SegmentName("web"),
+        (address("blue-web-1"),),
+    )
     m = dataclasses.replace(base, allocations=(*base.allocations, alloc))
     with pytest.raises(InvalidInput, match="ambiguous"):
         reach.explain(m, twin, "blue-db-1", "tcp/80")

@@ -8,6 +8,7 @@ import pytest
 
 from romana.core import topology
 from romana.core.errors import Conflict
+from romana.core.identifiers import NetworkName
 from romana.core.topology.change import Change, Held, plan
 
 
@@ -22,18 +23,26 @@ def topo(*networks: tuple[str, str], **widths: int) -> topology.Topology:
 A, B = "10.0.0.0/8", "172.16.0.0/12"
 
 
+def as_change(renames: dict[str, str], dropped: frozenset[str] = frozenset()) -> Change:
+    """The :class:`Change` written with plain strings, each network name being its string."""
+    return Change(
+        {NetworkName(old): NetworkName(new) for old, new in renames.items()},
+        frozenset(NetworkName(name) for name in dropped),
+    )
+
+
 def test_a_network_is_matched_by_its_cidr() -> None:
-    assert plan(topo(("a", A)), topo(("pods", A)), {"a": Held({0: 3})}) == Change({"a": "pods"})
+    assert plan(topo(("a", A)), topo(("pods", A)), {"a": Held({0: 3})}) == as_change({"a": "pods"})
 
 
 def test_a_swap_renames_both_and_drops_nothing() -> None:
     change = plan(topo(("a", A), ("b", B)), topo(("b", A), ("a", B)), {})
-    assert change == Change({"a": "b", "b": "a"})
+    assert change == as_change({"a": "b", "b": "a"})
 
 
 def test_a_removed_network_whose_name_a_rename_takes_is_dropped() -> None:
     change = plan(topo(("a", A), ("b", B)), topo(("b", A)), {"b": Held(max_tenant_id=2)})
-    assert change == Change({"a": "b"}, frozenset({"b"}))
+    assert change == as_change({"a": "b"}, frozenset({"b"}))
 
 
 def test_a_network_holding_addresses_cannot_lose_its_name_to_a_rename() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from romana.core import topology
+from romana.core.identifiers import HostName
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "topology"
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "topology"
@@ -20,8 +21,10 @@ def seat(name: str, n: int, rack: str, index: int) -> dict[str, object]:
 
 def two_racks() -> topology.Topology:
     topo = topology.parse(json.loads((DATA / "two-racks.json").read_text()))
-    topo = topology.remove_host(topo, "h1")
-    topo, _ = topology.place_host(topo, topology.HostSpec("h4", "192.168.0.4", {"rack": "b"}))
+    topo = topology.remove_host(topo, HostName("h1"))
+    topo, _ = topology.place_host(
+        topo, topology.HostSpec(HostName("h4"), "192.168.0.4", {"rack": "b"})
+    )
     return topo
 
 
@@ -104,7 +107,7 @@ def test_map_shapes_round_trip(groups: list[object]) -> None:
 def test_tree_view_has_every_prefix_per_network() -> None:
     topo = topology.parse(json.loads((EXAMPLES / "zones-dual-stack.json").read_text()))
     labels = {"topology.kubernetes.io/zone": "b", "rack": "3"}
-    topo, _ = topology.place_host(topo, topology.HostSpec("b3", "192.0.2.7", labels))
+    topo, _ = topology.place_host(topo, topology.HostSpec(HostName("b3"), "192.0.2.7", labels))
     view = topology.tree_view(topo)
     zone_b = view["topologies"][0]["root"]["groups"][1]
     assert zone_b["prefixes"] == {"pods-v4": "10.128.0.0/9", "pods-v6": "fd00:10:0:0:8000::/65"}
@@ -132,7 +135,7 @@ def test_tree_view_has_every_prefix_per_network() -> None:
 def test_ip6_survives_the_round_trip_and_shows_in_the_views() -> None:
     topo = two_racks()
     topo, _ = topology.place_host(
-        topo, topology.HostSpec("h5", "192.168.0.5", {"rack": "a"}, "2001:db8::5")
+        topo, topology.HostSpec(HostName("h5"), "192.168.0.5", {"rack": "a"}, "2001:db8::5")
     )
     document = topology.to_document(topo)
     rack_a = document["topologies"][0]["map"][0]["groups"]

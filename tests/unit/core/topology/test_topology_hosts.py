@@ -11,6 +11,10 @@ import pytest
 
 from romana.core import topology
 from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, NotFound
+from romana.core.identifiers import HostName, NetworkName
+
+HOST_H = HostName("h")
+PLAIN = HostName("plain")
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "topology"
 NET = {"name": "n", "cidr": "10.0.0.0/8", "tenant_bits": 4, "segment_bits": 4, "endpoint_bits": 8}
@@ -26,7 +30,9 @@ def parse(groups: list[Any], *networks: dict[str, Any]) -> topology.Topology:
 def place(
     topo: topology.Topology, name: str, n: int, labels: dict[str, str] | None = None, **kw: Any
 ) -> tuple[topology.Topology, topology.Placement]:
-    return topology.place_host(topo, topology.HostSpec(name, f"192.0.2.{n}", labels or {}), **kw)
+    return topology.place_host(
+        topo, topology.HostSpec(HostName(name), f"192.0.2.{n}", labels or {}), **kw
+    )
 
 
 def seats(topo: topology.Topology) -> dict[str, list[tuple[str, int]]]:
@@ -154,7 +160,7 @@ def test_removal_frees_the_index_for_the_next_host() -> None:
     topo = parse(RACKS)
     for i in range(3):
         topo, _ = place(topo, f"h{i}", i + 1)
-    topo = topology.remove_host(topo, "h0")
+    topo = topology.remove_host(topo, HostName("h0"))
     assert [h.name for h in topo.hosts] == ["h1", "h2"]
     assert seats(topo) == {"rack-a": [("h2", 1)], "rack-b": [("h1", 128)]}
     # Index 0 still holds addresses: the new host must not get it.
@@ -173,11 +179,13 @@ def test_duplicates_are_refused() -> None:
         place(topo, "h1", 2)
     with pytest.raises(AlreadyExists, match=r"has underlay address 192\.0\.2\.1 already"):
         place(topo, "h2", 1)
-    topo, _ = topology.place_host(topo, topology.HostSpec("d", "192.0.2.4", (), "2001:db8::4"))
+    topo, _ = topology.place_host(
+        topo, topology.HostSpec(HostName("d"), "192.0.2.4", (), "2001:db8::4")
+    )
     with pytest.raises(AlreadyExists, match=r"host 'd' has underlay address 2001:db8::4 already"):
-        topology.place_host(topo, topology.HostSpec("h3", "192.0.2.3", (), "2001:db8::4"))
+        topology.place_host(topo, topology.HostSpec(HostName("h3"), "192.0.2.3", (), "2001:db8::4"))
     with pytest.raises(AlreadyExists, match=r"host 'd' has underlay address 2001:db8::4 already"):
-        topology.place_host(topo, topology.HostSpec("h6", "2001:db8::4"))
+        topology.place_host(topo, topology.HostSpec(HostName("h6"), "2001:db8::4"))
     assert [h.name for h in topo.hosts] == ["d", "h1"]
 
 
@@ -188,14 +196,14 @@ def test_duplicates_are_refused() -> None:
 def test_malformed_labels_are_refused(labels: Any, field: str) -> None:
     topo, _ = place(parse(RACKS), "h1", 1)
     with pytest.raises(InvalidInput) as info:
-        topology.update_labels(topo, "h1", labels)
+        topology.update_labels(topo, HostName("h1"), labels)
     assert [i.field for i in info.value.issues] == [field]
     with pytest.raises(InvalidInput):
-        topology.place_host(topo, topology.HostSpec("h2", "192.0.2.2", labels))
+        topology.place_host(topo, topology.HostSpec(HostName("h2"), "192.0.2.2", labels))
 
 
 def test_malformed_spec_names_every_field() -> None:
-    spec = topology.HostSpec("-bad", "300.1.1.1", {"k": 1})  # type: ignore[dict-item]
+    spec = topology.HostSpec(HostName("-bad"), "300.1.1.1", {"k": 1})  # type: ignore[dict-item]
     with pytest.raises(InvalidInput) as info:
         topology.place_host(parse(RACKS), spec)
     assert [i.field for i in info.value.issues] == ["name", "ip", "labels.k"]
@@ -207,7 +215,7 @@ def test_malformed_spec_names_every_field() -> None:
 )
 def test_ip6_must_be_ipv6_beside_an_ipv4_ip(ip: str, ip6: str) -> None:
     with pytest.raises(InvalidInput) as info:
-        topology.place_host(parse(RACKS), topology.HostSpec("h2", ip, (), ip6))
+        topology.place_host(parse(RACKS), topology.HostSpec(HostName("h2"), ip, (), ip6))
     assert [i.field for i in info.value.issues] == ["ip6"]
     assert "must be an IPv6 address, given only with an IPv4 ip" in info.value.issues[0].rule
 
@@ -226,13 +234,13 @@ def test_host_goes_into_every_tree_it_fits() -> None:
     topo, gpu = place(topo, "gpu", 2, {"gpu": "yes"})
     assert plain.indices == {"n": 0}
     assert gpu.indices == {"n": 1, "gpu-net": 0}
-    assert topo.tree_of("gpu-net") is topo.trees[1]
-    assert topo.trees[1].member("plain") is None
+    assert topo.tree_of(NetworkName("gpu-net")) is topo.trees[1]
+    assert topo.trees[1].member(PLAIN) is None
     # Relabelling and removal touch only the trees the host sits in.
-    relabelled = topology.update_labels(topo, "plain", (("role", "web"),))
-    assert dict(relabelled.host("plain").labels) == {"role": "web"}
+    relabelled = topology.update_labels(topo, PLAIN, (("role", "web"),))
+    assert dict(relabelled.host(PLAIN).labels) == {"role": "web"}
     assert relabelled.trees == topo.trees
-    smaller = topology.remove_host(topo, "plain")
+    smaller = topology.remove_host(topo, PLAIN)
     assert smaller.trees[1] == topo.trees[1]
     assert [m.host for m in smaller.trees[0].root.members] == ["gpu"]
 
@@ -256,16 +264,18 @@ def test_update_labels_keeps_the_seat_or_refuses() -> None:
     topo = topology.parse(json.loads((DATA / "v2-zones.json").read_text()))
     labels = {"failure-domain": "zone-A", "rack": "rack-1"}
     topo, before = place(topo, "h", 1, labels)
-    moved = topology.update_labels(topo, "h", {**labels, "extra": "1"})
-    assert dict(moved.host("h").labels) == {**labels, "extra": "1"}
-    assert topology.placement(moved, "h") == topology.Placement(moved.host("h"), before.prefixes)
+    moved = topology.update_labels(topo, HOST_H, {**labels, "extra": "1"})
+    assert dict(moved.host(HOST_H).labels) == {**labels, "extra": "1"}
+    assert topology.placement(moved, HOST_H) == topology.Placement(
+        moved.host(HOST_H), before.prefixes
+    )
     with pytest.raises(InvalidInput) as info:
-        topology.update_labels(topo, "h", {"failure-domain": "zone-B", "rack": "rack-1"})
+        topology.update_labels(topo, HOST_H, {"failure-domain": "zone-B", "rack": "rack-1"})
     assert info.value.issues[0].rule == (
         "host 'h' sits in topologies[0] group zone-A/rack-1, which needs failure-domain=zone-A"
     )
     with pytest.raises(NotFound):
-        topology.update_labels(topo, "nobody", {})
+        topology.update_labels(topo, HostName("nobody"), {})
 
 
 def test_lookups_by_name_and_ip() -> None:
@@ -276,7 +286,9 @@ def test_lookups_by_name_and_ip() -> None:
     with pytest.raises(InvalidInput):
         topology.place_host(topo, topology.HostSpec("h2", None))  # type: ignore[arg-type]
     assert topo.host_by_ip("192.0.2.1").name == "h1"
-    topo, _ = topology.place_host(topo, topology.HostSpec("d", "192.0.2.4", (), "2001:db8::4"))
+    topo, _ = topology.place_host(
+        topo, topology.HostSpec(HostName("d"), "192.0.2.4", (), "2001:db8::4")
+    )
     assert topology.find(topo, "2001:db8::4").name == "d"
     assert topo.host_by_ip(ipaddress.ip_address("2001:db8::4")).name == "d"
     assert topology.find(topo, "192.0.2.4").name == "d"
@@ -284,8 +296,8 @@ def test_lookups_by_name_and_ip() -> None:
         with pytest.raises(NotFound):
             topology.find(topo, missing)
     with pytest.raises(NotFound):
-        topology.remove_host(topo, "h9")
+        topology.remove_host(topo, HostName("h9"))
     with pytest.raises(NotFound):
-        topology.placement(topo, "h9")
+        topology.placement(topo, HostName("h9"))
     with pytest.raises(NotFound):
-        topo.network("nope")
+        topo.network(NetworkName("nope"))

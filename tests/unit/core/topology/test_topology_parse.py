@@ -12,6 +12,9 @@ import pytest
 
 from romana.core import topology
 from romana.core.errors import InvalidInput
+from romana.core.identifiers import HostName, NetworkName
+
+HOST_H = HostName("h")
 
 DATA = Path(__file__).resolve().parents[3] / "data" / "topology"
 NET = {"name": "n", "cidr": "10.0.0.0/8", "tenant_bits": 4, "segment_bits": 4, "endpoint_bits": 8}
@@ -38,10 +41,10 @@ def issues_of(document: object) -> dict[str, str]:
 def test_listed_hosts_are_placed_in_list_order() -> None:
     topo = topology.parse(json.loads((DATA / "two-racks.json").read_text()))
     assert [h.name for h in topo.hosts] == ["h1", "h2", "h3"]
-    assert topology.placement(topo, "h2").indices == {"net": 1}
-    assert str(topology.placement(topo, "h3").prefixes[0].prefix) == "10.128.0.0/16"
+    assert topology.placement(topo, HostName("h2")).indices == {"net": 1}
+    assert str(topology.placement(topo, HostName("h3")).prefixes[0].prefix) == "10.128.0.0/16"
     assert topo.host_by_ip("192.168.0.3").name == "h3"
-    assert dict(topo.host("h1").labels) == {"rack": "a"}
+    assert dict(topo.host(HostName("h1")).labels) == {"rack": "a"}
 
 
 def test_listed_index_is_kept_and_others_fill_around_it() -> None:
@@ -72,7 +75,7 @@ def test_v2_block_mask_leaves_the_tree_only_the_topology_bits_it_needs() -> None
         5,
         3,
     )
-    assert topo.network("net1").tenants == ("web", "app")
+    assert topo.network(NetworkName("net1")).tenants == ("web", "app")
 
 
 def test_v2_output_spellings_are_accepted() -> None:
@@ -86,20 +89,24 @@ def test_v2_output_spellings_are_accepted() -> None:
         }
     ]
     topo = topology.parse(doc(groups, network))
-    assert topo.network("n").tenants == ()
-    assert dict(topo.host("h").labels) == {"zone": "a"}
+    assert topo.network(NetworkName("n")).tenants == ()
+    assert dict(topo.host(HOST_H).labels) == {"zone": "a"}
 
 
 def test_a_host_in_two_topologies_is_one_host() -> None:
     topo = topology.parse(json.loads((DATA / "v2-tenants.json").read_text()))
     assert [h.name for h in topo.hosts] == ["host1"]
-    assert topology.placement(topo, "host1").indices == {"net-a": 0, "net-b": 0, "net-any": 0}
+    assert topology.placement(topo, HostName("host1")).indices == {
+        "net-a": 0,
+        "net-b": 0,
+        "net-any": 0,
+    }
 
 
 def test_network_in_no_topology_is_kept_without_hosts() -> None:
     spare = {"name": "spare", "cidr": "172.16.0.0/12"}
     topo = topology.parse({"networks": [NET, spare], "topologies": []})
-    assert topo.tree_of("spare") is None
+    assert topo.tree_of(NetworkName("spare")) is None
     assert topology.tree_view(topo)["unplaced_networks"] == ["n", "spare"]
 
 
@@ -112,19 +119,19 @@ def test_input_is_not_modified() -> None:
 
 def test_ipv6_underlay_address() -> None:
     topo = topology.parse(doc([host("h", "2001:db8::1")]))
-    assert topo.host("h").ip == ipaddress.ip_address("2001:db8::1")
-    assert topo.host("h").address(6) == ipaddress.ip_address("2001:db8::1")
-    assert topo.host("h").address(4) is None
+    assert topo.host(HOST_H).ip == ipaddress.ip_address("2001:db8::1")
+    assert topo.host(HOST_H).address(6) == ipaddress.ip_address("2001:db8::1")
+    assert topo.host(HOST_H).address(4) is None
 
 
 def test_dual_stack_host_has_one_underlay_address_per_family() -> None:
     topo = topology.parse(doc([host("h", "192.0.2.1", ip6="2001:db8::1"), host("v4", "192.0.2.2")]))
-    h = topo.host("h")
+    h = topo.host(HOST_H)
     assert (h.address(4), h.address(6)) == (
         ipaddress.ip_address("192.0.2.1"),
         ipaddress.ip_address("2001:db8::1"),
     )
-    assert topo.host("v4").ip6 is None and topo.host("v4").address(6) is None
+    assert topo.host(HostName("v4")).ip6 is None and topo.host(HostName("v4")).address(6) is None
     assert topo.host_by_ip("2001:db8::1").name == "h"
     assert topology.find(topo, "2001:db8::1").name == "h"
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from romana.core import routeplan, topology
 from romana.core.errors import Exhausted, InvalidInput
+from romana.core.identifiers import HostName
 from romana.core.topology import carving
 
 VALUES = ("a", "b")
@@ -67,7 +68,7 @@ def scenarios(
             topo = topology.remove_host(topo, draw(st.sampled_from(topo.hosts)).name)
             continue
         ip6 = f"2001:db8::{n + 1}" if draw(st.booleans()) else None
-        spec = topology.HostSpec(f"h{n}", f"192.0.2.{n + 1}", draw(label_sets), ip6)
+        spec = topology.HostSpec(HostName(f"h{n}"), f"192.0.2.{n + 1}", draw(label_sets), ip6)
         try:
             topo, _ = topology.place_host(topo, spec, reserved)
         except (InvalidInput, Exhausted):

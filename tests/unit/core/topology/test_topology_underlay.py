@@ -10,6 +10,7 @@ import pytest
 
 from romana.core import topology
 from romana.core.errors import InvalidInput
+from romana.core.identifiers import HostName
 
 NET = {"name": "n", "cidr": "10.0.0.0/8", "tenant_bits": 4, "segment_bits": 4, "endpoint_bits": 8}
 NET6 = {"name": "n6", "cidr": "fd00:10::/64"}
@@ -49,7 +50,7 @@ def test_placing_a_host_refuses_the_address(
 ) -> None:
     topo = topology.parse(document("192.0.2.1"))
     with pytest.raises(InvalidInput) as caught:
-        topology.place_host(topo, topology.HostSpec("h2", ip, {}, ip6))
+        topology.place_host(topo, topology.HostSpec(HostName("h2"), ip, {}, ip6))
     [issue] = caught.value.issues
     assert issue.field == field
     assert rule in issue.rule and "next hop" in issue.rule
@@ -72,11 +73,13 @@ def test_a_document_refuses_the_address_naming_its_path(
 )
 def test_ordinary_underlay_addresses_are_accepted(ip: str, ip6: str | None) -> None:
     topo = topology.parse(document(ip, ip6))
-    topo, _ = topology.place_host(topo, topology.HostSpec("h2", "192.0.2.2", {}, "2001:db8::2"))
+    topo, _ = topology.place_host(
+        topo, topology.HostSpec(HostName("h2"), "192.0.2.2", {}, "2001:db8::2")
+    )
     assert [str(h.ip) for h in topo.hosts] == [ip, "192.0.2.2"]
 
 
 def test_a_stored_topology_of_an_earlier_release_still_loads() -> None:
     old = document("127.0.0.1")
-    assert str(topology.parse(old, stored=True).host("h1").ip) == "127.0.0.1"
+    assert str(topology.parse(old, stored=True).host(HostName("h1")).ip) == "127.0.0.1"
     assert topology.to_document(topology.from_json_dict(old))  # what romanad and agents read

@@ -12,6 +12,7 @@ import pytest
 
 from romana.core import addressing, ipam, topology
 from romana.core.errors import InvalidInput
+from romana.core.identifiers import NetworkName
 from romana.core.topology import widths
 
 
@@ -39,7 +40,7 @@ def test_kubeadm_document_gives_one_node_kubelets_110_pods_of_one_namespace() ->
     lay = topo.layouts["romana-network"]
     assert (lay.topology_bits, lay.tenant_bits, lay.segment_bits, lay.endpoint_bits) == (5, 4, 4, 7)
     # The 110 pods of one namespace and segment on one node all get an address.
-    slot = ipam.Slot("romana-network", 0, 1, 0)
+    slot = ipam.Slot(NetworkName("romana-network"), 0, 1, 0)
     used: list[int] = []
     for _ in range(topology.KUBELET_MAX_PODS):
         used.append(ipam.choose_ordinal(lay, slot, used))

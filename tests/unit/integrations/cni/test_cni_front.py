@@ -116,7 +116,7 @@ def refused_socket(path: str) -> str:
 
 def test_the_front_stays_small_and_reads_no_configuration() -> None:
     text = SOURCE.read_text()
-    assert len(text.splitlines()) <= 320
+    assert len(text.splitlines()) <= 300
     assert "agent_socket" not in text and "json" not in text.replace("JSON", "")
 
 
@@ -407,24 +407,88 @@ def test_the_pair_is_relocatable_the_plugin_beside_the_front_answers(
         assert (done.returncode, done.stdout) == (0, b"beside\n{}")
 
 
-def test_romana_cni_py_overrides_and_path_is_the_last_resort(
+def cannot_start(details: str) -> dict[str, Any]:
+    """The CNI error the front answers itself when it starts no Python plugin."""
+    return {
+        "cniVersion": "1.0.0",
+        "code": 999,
+        "msg": "romana-cni cannot start its Python plugin",
+        "details": details,
+    }
+
+
+def lookup_error(reason: str) -> dict[str, Any]:
+    return cannot_start(f"romana-cni-py (ROMANA_CNI_PY, else beside romana-cni): {reason}")
+
+
+def start(binary: str, env: dict[str, str], cwd: Path | None = None) -> tuple[int, bytes]:
+    done = subprocess.run([binary], input=b"{}", env=env, cwd=cwd, capture_output=True, timeout=30)
+    return done.returncode, done.stdout
+
+
+def test_an_absolute_romana_cni_py_wins_over_the_plugin_beside_the_front(
     front: str, tmp_path: Path, socket_dir: str
 ) -> None:
     lone = install(tmp_path / "lone", None)  # no romana-cni-py beside it
+    beside = install(tmp_path / "beside", "#!/bin/sh\necho beside\n")
     chosen = install(tmp_path / "chosen", "#!/bin/sh\necho chosen\n")
+    chosen_py = os.path.join(os.path.dirname(chosen), "romana-cni-py")
+    env = {**cni_env(f"{socket_dir}/down.sock"), "ROMANA_CNI_PY": chosen_py}
+    assert start(lone, env) == (0, b"chosen\n")
+    assert start(beside, env) == (0, b"chosen\n")
+    assert start(beside, {**env, "ROMANA_CNI_PY": ""}) == (0, b"beside\n")
+
+
+@pytest.mark.parametrize("relative", ["romana-cni-py", "./romana-cni-py", "bin/romana-cni-py"])
+def test_a_relative_romana_cni_py_is_refused_with_a_cni_error(
+    front: str, tmp_path: Path, socket_dir: str, relative: str
+) -> None:
+    # The runtime's working directory must not choose what runs as root: a plugin there that
+    # the relative name would reach is not run, nor is the one beside the front.
+    cwd = tmp_path / "cwd"
+    for plugin in (cwd / "romana-cni-py", cwd / "bin" / "romana-cni-py"):
+        plugin.parent.mkdir(parents=True, exist_ok=True)
+        plugin.write_text("#!/bin/sh\necho from-cwd\n")
+        plugin.chmod(0o755)
+    beside = install(tmp_path / "beside", "#!/bin/sh\necho beside\n")
+    env = {**cni_env(f"{socket_dir}/down.sock"), "ROMANA_CNI_PY": relative}
+    rc, stdout = start(beside, env, cwd=cwd)
+    assert rc == 1
+    assert json.loads(stdout) == cannot_start("ROMANA_CNI_PY must be an absolute path")
+
+
+def test_the_plugin_beside_the_front_is_used_without_romana_cni_py(
+    front: str, tmp_path: Path, socket_dir: str
+) -> None:
+    beside = install(tmp_path / "beside", "#!/bin/sh\necho beside\n")
     on_path = install(tmp_path / "on-path", "#!/bin/sh\necho on-path\n")
     env = {**cni_env(f"{socket_dir}/down.sock"), "PATH": os.path.dirname(on_path)}
+    assert start(beside, env) == (0, b"beside\n")
 
-    def answer_of(binary: str, **extra: str) -> bytes:
-        done = subprocess.run(
-            [binary], input=b"{}", env={**env, **extra}, capture_output=True, timeout=30
-        )
-        return done.stdout
 
-    chosen_py = os.path.join(os.path.dirname(chosen), "romana-cni-py")
-    assert answer_of(lone) == b"on-path\n"
-    assert answer_of(lone, ROMANA_CNI_PY=chosen_py) == b"chosen\n"
-    assert answer_of(on_path, ROMANA_CNI_PY=chosen_py) == b"chosen\n"
+def test_a_romana_cni_py_on_path_is_never_run(front: str, tmp_path: Path, socket_dir: str) -> None:
+    # With no plugin beside the front, neither PATH nor (through an empty PATH entry) the
+    # working directory supplies one: the front answers the CNI error itself.
+    lone = install(tmp_path / "lone", None)
+    on_path = install(tmp_path / "on-path", "#!/bin/sh\necho on-path\n")
+    cwd = Path(os.path.dirname(on_path))
+    for path in (os.path.dirname(on_path), f":{os.path.dirname(on_path)}", ""):
+        env = {**cni_env(f"{socket_dir}/down.sock"), "PATH": path}
+        rc, stdout = start(lone, env, cwd=cwd)
+        assert rc == 1
+        assert json.loads(stdout) == lookup_error("No such file or directory")
+
+
+def test_a_plugin_beside_the_front_that_is_not_executable_is_reported_not_bypassed(
+    front: str, tmp_path: Path, socket_dir: str
+) -> None:
+    beside = install(tmp_path / "beside", "#!/bin/sh\necho beside\n")
+    (tmp_path / "beside" / "romana-cni-py").chmod(0o644)
+    on_path = install(tmp_path / "on-path", "#!/bin/sh\necho on-path\n")
+    env = {**cni_env(f"{socket_dir}/down.sock"), "PATH": os.path.dirname(on_path)}
+    rc, stdout = start(beside, env)
+    assert rc == 1
+    assert json.loads(stdout) == lookup_error("Permission denied")
 
 
 def test_a_plugin_that_cannot_be_started_is_a_cni_error(
@@ -435,13 +499,7 @@ def test_a_plugin_that_cannot_be_started_is_a_cni_error(
     for extra in ({}, {"ROMANA_CNI_PY": str(tmp_path / "no-such-plugin")}):
         out = run(lone, b"{}", {**env, **extra}, dump)
         assert out.rc == 1
-        assert json.loads(out.stdout) == {
-            "cniVersion": "1.0.0",
-            "code": 999,
-            "msg": "romana-cni cannot start its Python plugin",
-            "details": "romana-cni-py (ROMANA_CNI_PY, beside romana-cni, PATH): "
-            "No such file or directory",
-        }
+        assert json.loads(out.stdout) == lookup_error("No such file or directory")
 
 
 # --- the real Python plugin behind the real front ------------------------------------------

@@ -14,7 +14,9 @@
  *
  * Anything else (no socket, refused, timeout, another answer) execs the Python plugin, looked up
  * at run time so that the pair installs anywhere: $ROMANA_CNI_PY when set and not empty (only
- * it), else romana-cni-py beside this program's executable (/proc/self/exe), else on $PATH.
+ * it, and only an absolute path), else romana-cni-py beside this program's executable
+ * (/proc/self/exe). Never $PATH or the working directory: this runs as root in the runtime's
+ * environment, so a plugin that cannot be started is a CNI error of its own, never bypassed.
  * VERSION, no CNI_COMMAND, stdin over 1 MiB and an unusable $ROMANA_AGENT_SOCKET go to Python
  * at once: it alone answers those. The plugin gets the same argv and environment and exactly
  * the runtime's stdin (fd 0 untouched when nothing was read, else replayed from a memfd).
@@ -22,7 +24,7 @@
  * Output is all or nothing: the answer is held until complete and valid, so a fallback never
  * follows partial output. The timeout (30 s, lowered by $ROMANA_CNI_TIMEOUT) bounds the whole
  * exchange; after it the plugin gets ROMANA_CNI_AGENT_FAILED=<reason> so as not to wait again
- * (after other failures it tries the agent itself). Descriptors are close-on-exec; MSG_NOSIGNAL.
+ * (after other failures it tries the agent itself). Descriptors are close-on-exec.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -69,87 +71,7 @@ static int append(struct buf *b, const void *data, size_t len)
     return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno != EINTR)
-            return -1;
-        data += n > 0 ? n : 0;
-        len -= n > 0 ? (size_t)n : 0;
-    }
-    return 0;
-}
-
-/* The CNI error JSON on stdout, exit 1: the one answer of its own (no escaping: fixed text). */
-static _Noreturn void cannot_start(int err)
-{
-    char out[512];
-    int n = snprintf(out, sizeof out,
-                     "{\"cniVersion\":\"1.0.0\",\"code\":999,\"msg\":\"romana-cni cannot start "
-                     "its Python plugin\",\"details\":\"" PYTHON_PLUGIN " (ROMANA_CNI_PY, beside "
-                     "romana-cni, PATH): %s\"}\n", strerror(err));
-    (void)write_all(1, out, (size_t)n);
-    _exit(1);
-}
-
-/* Make fd 0 a memfd holding `in`, then (with `rest`) what fd 0 still has, up to one byte past
- * the cap. A read error ends the copy: the plugin gets every byte that could be read. */
-static void replay_stdin(const struct buf *in, int rest)
-{
-    int fd = memfd_create("romana-cni-stdin", MFD_CLOEXEC);
-    if (fd < 0 || write_all(fd, in->data, in->len) < 0)
-        cannot_start(errno);
-    char chunk[65536];
-    for (size_t len = in->len; rest && len <= STDIN_CAP;) {
-        size_t want = STDIN_CAP + 1 - len;
-        ssize_t n = read(0, chunk, want < sizeof chunk ? want : sizeof chunk);
-        if (n == 0 || (n < 0 && errno != EINTR))
-            break;
-        if (n > 0 && write_all(fd, chunk, (size_t)n) < 0)
-            cannot_start(errno);
-        len += n > 0 ? (size_t)n : 0;
-    }
-    if (lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0)
-        cannot_start(errno);
-    close(fd);
-}
-
-/* exec the Python plugin (the order is at the top). `in`: what was read from fd 0, NULL when
- * nothing was; `failed`: why the agent timed out, or NULL. */
-static _Noreturn void fallback(char **argv, const struct buf *in, int rest, const char *failed)
-{
-    if (in != NULL)
-        replay_stdin(in, rest);
-    if (failed != NULL)
-        setenv("ROMANA_CNI_AGENT_FAILED", failed, 1);
-    char *own[] = {PYTHON_PLUGIN, NULL};
-    argv = argv[0] != NULL ? argv : own;
-    const char *chosen = getenv("ROMANA_CNI_PY");
-    if (chosen != NULL && *chosen != '\0') {
-        execv(chosen, argv);
-        cannot_start(errno); /* an explicit choice that fails is reported, not bypassed */
-    }
-    char self[PATH_MAX + sizeof PYTHON_PLUGIN];
-    ssize_t n = readlink("/proc/self/exe", self, PATH_MAX);
-    char *slash = n > 0 ? memrchr(self, '/', (size_t)n) : NULL;
-    if (slash != NULL) {
-        strcpy(slash + 1, PYTHON_PLUGIN);
-        execv(self, argv);
-    }
-    execvp(PYTHON_PLUGIN, argv);
-    cannot_start(errno);
-}
-
-/* $ROMANA_CNI_TIMEOUT as the Python plugin reads it (0 < seconds < 86400, else ignored),
- * capped at the default. */
-static double timeout_of(const char *text)
-{
-    char *end;
-    double v = text != NULL && strpbrk(text, "xX_") == NULL ? strtod(text, &end) : 0;
-    return v > 0 && v < DEFAULT_TIMEOUT && end[strspn(end, " \t\n\r\f\v")] == '\0'
-        ? v : DEFAULT_TIMEOUT;
-}
+enum { DONE, FAILED, TIMED_OUT };
 
 static double now(void)
 {
@@ -171,6 +93,92 @@ static int arm(int fd, double deadline)
                    || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ? -1 : 0;
 }
 
+/* All of `data` to `fd`: DONE, FAILED or TIMED_OUT. A deadline (> 0) makes `fd` the agent's
+ * socket: each send is bounded by it, and a peer gone is an error rather than SIGPIPE. */
+static int write_all(int fd, const char *data, size_t len, double deadline)
+{
+    while (len > 0) {
+        if (deadline > 0 && arm(fd, deadline) < 0)
+            return TIMED_OUT;
+        ssize_t n = deadline > 0 ? send(fd, data, len, MSG_NOSIGNAL) : write(fd, data, len);
+        if (n < 0 && errno != EINTR)
+            return errno == EAGAIN ? TIMED_OUT : FAILED;
+        data += n > 0 ? n : 0;
+        len -= n > 0 ? (size_t)n : 0;
+    }
+    return DONE;
+}
+
+/* The CNI error JSON on stdout, exit 1: the one answer of its own (no escaping: fixed text).
+ * `why`: the details, or NULL for the lookup order and strerror(err). */
+static _Noreturn void cannot_start(int err, const char *why)
+{
+    char out[512];
+    int n = snprintf(out, sizeof out,
+                     "{\"cniVersion\":\"1.0.0\",\"code\":999,\"msg\":\"romana-cni cannot start "
+                     "its Python plugin\",\"details\":\"%s%s\"}\n", why != NULL ? why
+                     : PYTHON_PLUGIN " (ROMANA_CNI_PY, else beside romana-cni): ",
+                     why != NULL ? "" : strerror(err));
+    (void)write_all(1, out, (size_t)n, 0);
+    _exit(1);
+}
+
+/* Make fd 0 a memfd holding `in`, then (with `rest`) what fd 0 still has, up to one byte past
+ * the cap. A read error ends the copy: the plugin gets every byte that could be read. */
+static void replay_stdin(const struct buf *in, int rest)
+{
+    int fd = memfd_create("romana-cni-stdin", MFD_CLOEXEC);
+    if (fd < 0 || write_all(fd, in->data, in->len, 0) != DONE)
+        cannot_start(errno, NULL);
+    char chunk[65536];
+    for (size_t len = in->len; rest && len <= STDIN_CAP;) {
+        size_t want = STDIN_CAP + 1 - len;
+        ssize_t n = read(0, chunk, want < sizeof chunk ? want : sizeof chunk);
+        if (n == 0 || (n < 0 && errno != EINTR))
+            break;
+        if (n > 0 && write_all(fd, chunk, (size_t)n, 0) != DONE)
+            cannot_start(errno, NULL);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    if (lseek(fd, 0, SEEK_SET) < 0 || dup2(fd, 0) < 0)
+        cannot_start(errno, NULL);
+    close(fd);
+}
+
+/* exec the Python plugin (the order is at the top). `in`: what was read from fd 0, NULL when
+ * nothing was; `failed`: why the agent timed out, or NULL. */
+static _Noreturn void fallback(char **argv, const struct buf *in, int rest, const char *failed)
+{
+    if (in != NULL)
+        replay_stdin(in, rest);
+    if (failed != NULL)
+        setenv("ROMANA_CNI_AGENT_FAILED", failed, 1);
+    const char *chosen = getenv("ROMANA_CNI_PY");
+    if (chosen != NULL && *chosen != '\0') {
+        if (chosen[0] != '/') /* a relative one would be the runtime's working directory's */
+            cannot_start(0, "ROMANA_CNI_PY must be an absolute path");
+        execv(chosen, argv);
+        cannot_start(errno, NULL); /* an explicit choice that fails is reported, not bypassed */
+    }
+    char self[PATH_MAX + sizeof PYTHON_PLUGIN];
+    ssize_t n = readlink("/proc/self/exe", self, PATH_MAX);
+    char *slash = n > 0 && n < PATH_MAX - 1 ? memrchr(self, '/', (size_t)n) : NULL;
+    if (slash == NULL) /* n >= PATH_MAX - 1 may be a cut name: its directory is not ours */
+        cannot_start(n < 0 ? errno : ENAMETOOLONG, NULL);
+    strcpy(slash + 1, PYTHON_PLUGIN);
+    execv(self, argv);
+    cannot_start(errno, NULL); /* missing or not executable alike: nothing else may run */
+}
+
+/* $ROMANA_CNI_TIMEOUT as the Python plugin reads it (0 < s < 86400, else ignored), capped. */
+static double timeout_of(const char *text)
+{
+    char *end;
+    double v = text != NULL && strpbrk(text, "xX_") == NULL ? strtod(text, &end) : 0;
+    return v > 0 && v < DEFAULT_TIMEOUT && end[strspn(end, " \t\n\r\f\v")] == '\0'
+        ? v : DEFAULT_TIMEOUT;
+}
+
 /* The decimal value (at most 12 digits) of the header `name` in the head ending at `end`; -1
  * when absent or not a number. Names are case-insensitive; the first occurrence counts. */
 static long long header(const char *p, const char *end, const char *name)
@@ -188,28 +196,10 @@ static long long header(const char *p, const char *end, const char *name)
     return -1;
 }
 
-enum { DONE, FAILED, TIMED_OUT };
-
-/* The answer in `raw`; its body is raw[body, body + length), of which out_len are stdout. */
-struct answer { struct buf raw; size_t body, length, out_len; int code; };
-
-static int send_all(int fd, double deadline, const char *data, size_t len)
-{
-    while (len > 0) {
-        if (arm(fd, deadline) < 0)
-            return TIMED_OUT;
-        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
-        if (n < 0 && errno != EINTR)
-            return errno == EAGAIN ? TIMED_OUT : FAILED;
-        data += n > 0 ? n : 0;
-        len -= n > 0 ? (size_t)n : 0;
-    }
-    return DONE;
-}
-
-/* One request and its answer. A socket left open on failure is close-on-exec: exec follows. */
+/* One request. A complete and valid answer is written out and its exit code taken; anything
+ * else returns FAILED or TIMED_OUT. A socket left open is close-on-exec: exec follows. */
 static int exchange(const struct sockaddr_un *addr, double timeout, const char *head,
-                    const struct buf *body, struct answer *a)
+                    const struct buf *body)
 {
     double deadline = now() + timeout;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
@@ -217,47 +207,49 @@ static int exchange(const struct sockaddr_un *addr, double timeout, const char *
         return FAILED;
     if (connect(fd, (const struct sockaddr *)addr, sizeof *addr) < 0)
         return errno == EAGAIN ? TIMED_OUT : FAILED;
-    if ((r = send_all(fd, deadline, head, strlen(head))) != DONE
-        || (r = send_all(fd, deadline, body->data, body->len)) != DONE)
+    if ((r = write_all(fd, head, strlen(head), deadline)) != DONE
+        || (r = write_all(fd, body->data, body->len, deadline)) != DONE)
         return r;
-    struct buf *raw = &a->raw;
-    while (a->body == 0 || raw->len - a->body < a->length) {
-        if (raw->len > ANSWER_CAP || reserve(raw, 65536) < 0)
+    struct buf raw = {0};
+    size_t start = 0; /* of the body in raw, once the head is in */
+    long long length = 0, out_len = 0, code = 0;
+    while (start == 0 || raw.len - start < (size_t)length) {
+        if (raw.len > ANSWER_CAP || reserve(&raw, 65536) < 0)
             return FAILED; /* an answer over 16 MiB is not the plugin's */
         if (arm(fd, deadline) < 0)
             return TIMED_OUT;
         /* One byte stays free: the head is searched as a string. */
-        ssize_t n = recv(fd, raw->data + raw->len, raw->cap - raw->len - 1, 0);
+        ssize_t n = recv(fd, raw.data + raw.len, raw.cap - raw.len - 1, 0);
         if (n < 0 && errno != EINTR)
             return errno == EAGAIN ? TIMED_OUT : FAILED;
         if (n == 0)
             return FAILED; /* closed before the whole answer was in */
-        raw->len += n > 0 ? (size_t)n : 0;
-        raw->data[raw->len] = '\0';
-        char *blank = a->body == 0 ? memmem(raw->data, raw->len, "\r\n\r\n", 4) : NULL;
+        raw.len += n > 0 ? (size_t)n : 0;
+        raw.data[raw.len] = '\0';
+        char *blank = start == 0 ? memmem(raw.data, raw.len, "\r\n\r\n", 4) : NULL;
         if (blank == NULL)
             continue;
         /* The whole head is in: a 200 with the three numbers, or nothing. */
-        const char *p = raw->data, *end = blank + 2;
-        long long length = header(p, end, "Content-Length");
-        long long out_len = header(p, end, "Romana-Cni-Stdout-Length");
-        long long code = header(p, end, "Romana-Cni-Exit");
+        const char *p = raw.data, *end = blank + 2;
+        length = header(p, end, "Content-Length");
+        out_len = header(p, end, "Romana-Cni-Stdout-Length");
+        code = header(p, end, "Romana-Cni-Exit");
         if (strncmp(p, "HTTP/1.1 200", 12) != 0 || (p[12] != ' ' && p[12] != '\r')
             || length < 0 || length > (long long)ANSWER_CAP || out_len < 0 || out_len > length
             || (code != 0 && code != 1))
             return FAILED;
-        a->body = (size_t)(blank + 4 - p);
-        a->length = (size_t)length;
-        a->out_len = (size_t)out_len;
-        a->code = (int)code;
+        start = (size_t)(blank + 4 - p);
     }
     close(fd);
-    return DONE;
+    if (write_all(1, raw.data + start, (size_t)out_len, 0) != DONE)
+        _exit(1);
+    (void)write_all(2, raw.data + start + out_len, (size_t)(length - out_len), 0);
+    _exit((int)code);
 }
 
 int main(int argc, char **argv)
 {
-    (void)argc;
+    argv = argc > 0 ? argv : (char *[]){PYTHON_PLUGIN, NULL}; /* exec wants an argv[0] */
     const char *command = getenv("CNI_COMMAND");
     if (command == NULL || *command == '\0' || strcmp(command, "VERSION") == 0)
         fallback(argv, NULL, 0, NULL);
@@ -291,27 +283,18 @@ int main(int argc, char **argv)
     strcpy(addr.sun_path, path);
 
     char head[256];
-    snprintf(head, sizeof head,
-             "POST /v1/cni HTTP/1.1\r\nHost: romana-agent\r\nContent-Type: "
+    snprintf(head, sizeof head, "POST /v1/cni HTTP/1.1\r\nHost: romana-agent\r\nContent-Type: "
              "application/vnd.romana.cni\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
              body.len);
     double timeout = timeout_of(getenv("ROMANA_CNI_TIMEOUT"));
-    struct answer a = {0};
-    char failed[sizeof addr.sun_path + 64];
-    switch (exchange(&addr, timeout, head, &body, &a)) {
-    case DONE:
-        if (write_all(1, a.raw.data + a.body, a.out_len) < 0)
-            _exit(1);
-        (void)write_all(2, a.raw.data + a.body + a.out_len, a.length - a.out_len);
-        _exit(a.code);
-    case TIMED_OUT:
+    if (exchange(&addr, timeout, head, &body) == TIMED_OUT) {
         /* The plugin must not wait a second full timeout for the same agent. */
+        char failed[sizeof addr.sun_path + 64];
         snprintf(failed, sizeof failed, "romana-agent at %s did not answer within %g s",
                  addr.sun_path, timeout);
         fallback(argv, STDIN, 0, failed);
-    default:
-        /* The plugin tries the agent itself: one without /v1/cni still serves it, and one
-         * that is gone is found gone at once. */
-        fallback(argv, STDIN, 0, NULL);
     }
+    /* The plugin tries the agent itself: one without /v1/cni still serves it, and one that is
+     * gone is found gone at once. */
+    fallback(argv, STDIN, 0, NULL);
 }
