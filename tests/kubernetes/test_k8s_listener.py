@@ -8,6 +8,7 @@ an in-memory store (:class:`ServicesRomanad`), the same services its HTTP routes
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -219,3 +220,25 @@ def test_dispatcher_keeps_one_objects_events_in_order_and_runs_objects_in_parall
         await d.close()
 
     asyncio.run(scenario())
+
+
+def test_what_a_sync_could_not_write_is_logged_in_the_words_operators_alert_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    refused = (
+        ("policies/a/kube.a.web", "quota of 1 exceeded"),
+        ("policies/a/kube.a.api", "namespace a is over quota"),
+        ("hosts/n1", "the node has no usable address"),
+        ("tenants/b", "it still holds allocations"),
+    )
+    with caplog.at_level(logging.WARNING, "romana.integrations.kubernetes.listener"):
+        listener._log_refusals(refused)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        (
+            "ERROR",
+            "NetworkPolicies of namespace a are not all enforced: quota of 1 exceeded",
+        ),
+        ("WARNING", "node n1 has no usable address yet"),
+        ("WARNING", "cannot write tenants/b yet: it still holds allocations"),
+    ]

@@ -39,6 +39,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from romana.agent.view import HostView
+from romana.agent.view import parse as parse_view
 from romana.client import Client
 from romana.core.errors import AlreadyExists, RomanaError, Unauthorized
 from romana.wire.validate import JSON
@@ -202,8 +204,10 @@ class Romanad:
 
         return await self._call(work)
 
-    async def view(self, host: str, after: int | None, wait: float | None) -> JSON:
-        return await self._call(lambda: self.client.host_view(host, after, wait))
+    async def view(self, host: str, after: int | None, wait: float | None) -> HostView:
+        """The host view, fetched and parsed on a romanad client thread: a parse takes
+        milliseconds for a large view, and on the event loop it would hold up every ADD."""
+        return await self._call(lambda: parse_view(self.client.host_view(host, after, wait)))
 
     async def topology(self) -> JSON:
         return await self._call(self.client.get_topology)

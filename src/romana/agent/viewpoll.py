@@ -98,10 +98,9 @@ class Watcher:
         revision: int | None = None
         while True:
             try:
-                raw = await self._parts.romanad.view(
+                hv = await self._parts.romanad.view(
                     self._parts.host, revision, self._wait if revision is not None else None
                 )
-                hv = view.parse(raw)
             except NotFound:
                 log.warning(
                     "host %s is not in the topology any more; registering again", self._parts.host

@@ -82,7 +82,7 @@ def view(r: Romanad) -> Any:
 def test_logs_in_before_the_first_call_and_again_before_the_token_expires() -> None:
     fake = FakeRomanad()
     r = fake.romanad(("agent-h1", "secret-pw"))
-    assert view(r)["revision"] == 7
+    assert view(r).revision == 7
     assert fake.seen == ["Bearer tok1"]
     fake.now += 0.5 * TTL
     view(r)
@@ -99,7 +99,7 @@ def test_a_401_logs_in_again_and_the_call_goes_through() -> None:
     r = fake.romanad(("agent-h1", "secret-pw"))
     view(r)
     fake.issued.clear()  # romanad revoked every token (user re-created, key replaced)
-    assert view(r)["revision"] == 7
+    assert view(r).revision == 7
     assert fake.seen[-2:] == ["Bearer tok1", "Bearer tok2"]
     assert r.logins == 2
 
@@ -113,7 +113,7 @@ def test_concurrent_calls_with_a_revoked_token_log_in_once() -> None:
     async def many() -> list[Any]:
         return await asyncio.gather(*(r.view("h1", None, None) for _ in range(8)))
 
-    assert all(v["revision"] == 7 for v in asyncio.run(many()))
+    assert all(v.revision == 7 for v in asyncio.run(many()))
     assert r.logins == 2, "calls that saw the same stale token share one login"
 
 

@@ -105,8 +105,7 @@ class Listener:
             self.settings,
             self.owned,
         )
-        for what, why in outcome.refused:
-            log.warning("not written: %s: %s", what, why)
+        _log_refusals(outcome.refused)
         for note in outcome.notes:
             log.warning("%s", note)
         self.reconciled += 1
@@ -117,3 +116,22 @@ class Listener:
             await asyncio.gather(*(kubewatch.reflect(client, r, self) for r in kubewatch.RESOURCES))
         finally:
             await self.dispatcher.close()
+
+
+def _log_refusals(refused: tuple[tuple[str, str], ...]) -> None:
+    """Each object a sync could not write, in the words operators alert on: a namespace whose
+    NetworkPolicies are not all enforced is an error, once per namespace."""
+    unenforced: set[str] = set()
+    for what, why in refused:
+        kind, _, name = what.partition("/")
+        if kind == "policies":
+            namespace = name.partition("/")[0]
+            if namespace not in unenforced:
+                unenforced.add(namespace)
+                log.error(
+                    "NetworkPolicies of namespace %s are not all enforced: %s", namespace, why
+                )
+        elif kind == "hosts" and why == "the node has no usable address":
+            log.warning("node %s has no usable address yet", name)
+        else:
+            log.warning("cannot write %s yet: %s", what, why)
