@@ -162,6 +162,8 @@ def test_cut_connections_resync_with_a_fresh_list(api: FakeApi) -> None:
     async def scenario() -> None:
         run = await start(api)
         try:
+            # A cut needs open watches to cut: one opened after it would stream on unharmed.
+            await run.until(lambda: all(api.watches[p] >= 1 for p in PATHS.values()))
             before = api.lists[PATHS["Pod"]]
             api.put(pod("shop", "web3", "10.1.16.4", "h1", role="web"), unseen=True)
             api.disconnect()
