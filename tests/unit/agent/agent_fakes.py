@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from romana.agent import view
+from romana.agent import endpoints, ledger, parts, view
+from romana.agent.metrics import Metrics
+from romana.agent.reconciler import Reconciler
 from romana.core import errors, hostplan, ruleset
+from romana.core.endpoint import EndpointRequest
 from romana.dataplane import veth
 
 NETWORK = {
@@ -277,3 +281,79 @@ class FakeRomanad:
         if key not in self.allocations:
             raise errors.NotFound(f"no allocation {key}")
         return self.allocations[key]
+
+
+class EndpointsRig:
+    """An :class:`Endpoints` service over the fake kernel and romanad, with a real ledger."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.dp = FakeDataplane()
+        self.romanad = FakeRomanad()
+        self.registry = ledger.Ledger(tmp_path / "state")
+        self.registry.load()
+        self.pending_dir = tmp_path / "pending"
+        self.now = 1000.0
+        metrics = Metrics()
+        self.reconciler = Reconciler(
+            ledger=self.registry,
+            metrics=metrics,
+            make_dataplane=lambda: self.dp,  # type: ignore[arg-type, return-value]
+            make_reaper=lambda: self.dp,  # type: ignore[arg-type, return-value]
+            mtu=lambda: 1500,
+            interval=3600,
+        )
+        self.sync = parts.Sync(connected=True, detail="")
+        self.service = endpoints.Endpoints(
+            parts.Parts(
+                host="h1",
+                ledger=self.registry,
+                reconciler=self.reconciler,
+                romanad=self.romanad,  # type: ignore[arg-type]
+                metrics=metrics,
+                sync=self.sync,
+                mtu=lambda: 1500,
+            ),
+            pending_dir=str(self.pending_dir),
+            waits=endpoints.Waits(gc_grace=60),
+            wall=lambda: self.now,
+        )
+
+    def netns(self, name: str) -> str:
+        path = self.tmp / f"ns-{name}"
+        path.touch()
+        self.dp.namespaces.add(str(path))
+        return str(path)
+
+    def request(self, name: str, **changes: Any) -> EndpointRequest:
+        fields: dict[str, Any] = {
+            "container_id": name,
+            "ifname": "eth0",
+            "netns": self.netns(name),
+            "tenant": "t1",
+            "segment": "default",
+            "network": "net1",
+        }
+        fields.update(changes)
+        return EndpointRequest(**fields)
+
+
+def scenario(
+    tmp_path: Path,
+    body: Callable[[Any], Awaitable[None]],
+    rig: Callable[[Path], EndpointsRig] | None = None,
+) -> None:
+    """Run ``body`` with a rig (an :class:`EndpointsRig` unless ``rig`` makes another)
+    whose reconciler runs and holds a first host view."""
+
+    async def main() -> None:
+        made = (rig or EndpointsRig)(tmp_path)
+        task = asyncio.create_task(made.reconciler.run())
+        made.reconciler.set_view(host_view(1))
+        await made.reconciler.reconcile()
+        try:
+            await body(made)
+        finally:
+            task.cancel()
+
+    asyncio.run(main())

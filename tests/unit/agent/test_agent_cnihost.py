@@ -17,51 +17,19 @@ from types import FrameType
 from typing import Any
 
 import pytest
-from agent_fakes import FakeDataplane, FakeRomanad, host_view
+from agent_fakes import EndpointsRig
+from agent_fakes import scenario as run_scenario
 
-from romana.agent import cnihost, endpoints, http, ledger, localapi, parts
-from romana.agent.metrics import Metrics
-from romana.agent.reconciler import Reconciler
+from romana.agent import cnihost, http, ledger, localapi
 from romana.core import errors
 from romana.core.endpoint import EndpointRequest
 from romana.integrations.cni import spec
 
 
-class Rig:
+class Rig(EndpointsRig):
     def __init__(self, tmp_path: Path) -> None:
-        self.tmp = tmp_path
-        self.dp = FakeDataplane()
-        self.romanad = FakeRomanad()
-        self.registry = ledger.Ledger(tmp_path / "state")
-        self.registry.load()
-        metrics = Metrics()
-        self.reconciler = Reconciler(
-            ledger=self.registry,
-            metrics=metrics,
-            make_dataplane=lambda: self.dp,  # type: ignore[arg-type, return-value]
-            make_reaper=lambda: self.dp,  # type: ignore[arg-type, return-value]
-            mtu=lambda: 1500,
-            interval=3600,
-        )
-        self.service = endpoints.Endpoints(
-            parts.Parts(
-                host="h1",
-                ledger=self.registry,
-                reconciler=self.reconciler,
-                romanad=self.romanad,  # type: ignore[arg-type]
-                metrics=metrics,
-                sync=parts.Sync(connected=True, detail=""),
-                mtu=lambda: 1500,
-            ),
-            pending_dir=str(tmp_path / "pending"),
-        )
+        super().__init__(tmp_path)
         self.host = cnihost.CniHost(localapi.LocalApi(self.service), self.service)
-
-    def netns(self, name: str) -> str:
-        path = self.tmp / f"ns-{name}"
-        path.touch()
-        self.dp.namespaces.add(str(path))
-        return str(path)
 
     def invocation(self, command: str, container_id: str, netns: str, **conf: Any) -> bytes:
         env = {
@@ -88,17 +56,7 @@ class Rig:
 
 
 def scenario(tmp_path: Path, body: Callable[[Rig], Awaitable[None]]) -> None:
-    async def main() -> None:
-        rig = Rig(tmp_path)
-        task = asyncio.create_task(rig.reconciler.run())
-        rig.reconciler.set_view(host_view(1))
-        await rig.reconciler.reconcile()
-        try:
-            await body(rig)
-        finally:
-            task.cancel()
-
-    asyncio.run(main())
+    run_scenario(tmp_path, body, Rig)
 
 
 def test_a_forwarded_add_and_del_answer_as_the_plugin_does(tmp_path: Path) -> None:

@@ -3,86 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from agent_fakes import FakeDataplane, FakeRomanad, host_view
+from agent_fakes import EndpointsRig as Rig
+from agent_fakes import host_view, scenario
 
-from romana.agent import endpoints, ledger, parts
-from romana.agent.metrics import Metrics
-from romana.agent.reconciler import Reconciler
+from romana.agent import ledger
 from romana.core import endpointwire, errors, hostplan
-from romana.core.endpoint import Address, EndpointRequest, GcAnswer, GcRequest, Readiness
+from romana.core.endpoint import Address, GcAnswer, GcRequest, Readiness
 from romana.integrations.cni import pending as cni_pending
-
-
-class Rig:
-    def __init__(self, tmp_path: Path) -> None:
-        self.tmp = tmp_path
-        self.dp = FakeDataplane()
-        self.romanad = FakeRomanad()
-        self.registry = ledger.Ledger(tmp_path / "state")
-        self.registry.load()
-        self.pending_dir = tmp_path / "pending"
-        self.now = 1000.0
-        metrics = Metrics()
-        self.reconciler = Reconciler(
-            ledger=self.registry,
-            metrics=metrics,
-            make_dataplane=lambda: self.dp,  # type: ignore[arg-type, return-value]
-            make_reaper=lambda: self.dp,  # type: ignore[arg-type, return-value]
-            mtu=lambda: 1500,
-            interval=3600,
-        )
-        self.sync = parts.Sync(connected=True, detail="")
-        self.service = endpoints.Endpoints(
-            parts.Parts(
-                host="h1",
-                ledger=self.registry,
-                reconciler=self.reconciler,
-                romanad=self.romanad,  # type: ignore[arg-type]
-                metrics=metrics,
-                sync=self.sync,
-                mtu=lambda: 1500,
-            ),
-            pending_dir=str(self.pending_dir),
-            waits=endpoints.Waits(gc_grace=60),
-            wall=lambda: self.now,
-        )
-
-    def netns(self, name: str) -> str:
-        path = self.tmp / f"ns-{name}"
-        path.touch()
-        self.dp.namespaces.add(str(path))
-        return str(path)
-
-    def request(self, name: str, **changes: Any) -> EndpointRequest:
-        fields: dict[str, Any] = {
-            "container_id": name,
-            "ifname": "eth0",
-            "netns": self.netns(name),
-            "tenant": "t1",
-            "segment": "default",
-            "network": "net1",
-        }
-        fields.update(changes)
-        return EndpointRequest(**fields)
-
-
-def scenario(tmp_path: Path, body: Callable[[Rig], Awaitable[None]]) -> None:
-    async def main() -> None:
-        rig = Rig(tmp_path)
-        task = asyncio.create_task(rig.reconciler.run())
-        rig.reconciler.set_view(host_view(1))
-        await rig.reconciler.reconcile()
-        try:
-            await body(rig)
-        finally:
-            task.cancel()
-
-    asyncio.run(main())
 
 
 def test_add_wires_the_endpoint_and_answers_the_contract(tmp_path: Path) -> None:
