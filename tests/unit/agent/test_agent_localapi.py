@@ -143,10 +143,12 @@ def request(**changes: Any) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.root  # the local API admits root only
 def test_the_socket_is_private_to_root(served: Served) -> None:
     assert stat.S_IMODE(os.stat(served.path).st_mode) == 0o600
 
 
+@pytest.mark.root  # the local API admits root only
 def test_add_check_del_status_gc_round_trip_through_the_plugin_client(served: Served) -> None:
     client = served.client
     answer = client.add_endpoint(request(k8s={"namespace": "default", "pod": "web-1"}))
@@ -171,6 +173,7 @@ def test_add_check_del_status_gc_round_trip_through_the_plugin_client(served: Se
         (errors.Conflict("busy"), errors.Conflict),
     ],
 )
+@pytest.mark.root  # the local API admits root only
 def test_errors_reach_the_plugin_as_the_same_kind(
     served: Served, error: errors.RomanaError, raised: type[errors.RomanaError]
 ) -> None:
@@ -181,12 +184,14 @@ def test_errors_reach_the_plugin_as_the_same_kind(
     assert str(error) in str(info.value)
 
 
+@pytest.mark.root  # the local API admits root only
 def test_status_not_ready_carries_its_slug(served: Served) -> None:
     served.service.readiness = Readiness(False, "limited-connectivity", "routes broken")
     got = served.client.status()
     assert (got.ready, got.slug, got.detail) == (False, "limited-connectivity", "routes broken")
 
 
+@pytest.mark.root  # the local API admits root only
 def test_invalid_add_names_every_bad_field_at_once(served: Served) -> None:
     with pytest.raises(errors.InvalidInput) as info:
         served.client.add_endpoint(request(ifname="a/b", tenant="", mtu=9, extra=1))
@@ -220,6 +225,7 @@ def test_parse_gc_names_the_bad_attachment() -> None:
     assert parsed == GcRequest("", frozenset({("a", "b")}))
 
 
+@pytest.mark.root  # the local API admits root only
 def test_keep_alive_serves_several_requests_on_one_connection(served: Served) -> None:
     get = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     answer = served.raw(get + get + b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
@@ -238,6 +244,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(served: Served) ->
         (b"GET /v2/anything HTTP/1.1\r\n\r\n", b"404"),
     ],
 )
+@pytest.mark.root  # the local API admits root only
 def test_malformed_requests_get_a_problem_answer(
     served: Served, data: bytes, status: bytes
 ) -> None:
@@ -247,6 +254,7 @@ def test_malformed_requests_get_a_problem_answer(
     assert served.service.added == []
 
 
+@pytest.mark.root  # the local API admits root only
 def test_a_bug_in_a_handler_is_a_500_and_the_server_goes_on(served: Served) -> None:
     served.service.fail = ZeroDivisionError("bug")
     with pytest.raises(errors.RomanaError, match="HTTP 500"):
@@ -335,6 +343,7 @@ def test_check_netns_compares_namespaces_not_paths(tmp_path: Path) -> None:
     hostns.check(str(other), refused)
 
 
+@pytest.mark.root  # the local API admits root only
 def test_a_body_nested_too_deeply_is_invalid_input(served: Served) -> None:
     body = b"[" * 100_000 + b"]" * 100_000
     head = b"POST /v1/endpoints HTTP/1.1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(
