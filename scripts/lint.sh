@@ -8,5 +8,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff format --check"; ruff format --check src tests bench
 echo "== ruff check";          ruff check src tests bench
 echo "== mypy --strict src";   mypy
-echo "== mypy tests bench";    mypy --config-file mypy-tests.ini
+echo "== mypy tests bench";    mypy --config-file tests/mypy.ini
 echo "== import contracts";    lint-imports
