@@ -44,7 +44,7 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from romana.agent import desired, hostns, keylocks, ledger, releases
@@ -195,11 +195,24 @@ class Endpoints:
                 record = record.ready(addresses)
                 spec = desired.endpoint_spec(record, gateway, self._parts.mtu(), None)
                 made = await pair
-                attached = await self._parts.reconciler.call(
-                    lambda dp: (
-                        dp.ensure_endpoint(spec) if made is None else dp.address_pair(made, spec)
+                if made is None:
+                    attached = await self._parts.reconciler.call(
+                        lambda dp: dp.ensure_endpoint(spec)
                     )
-                )
+                    record = dataclasses.replace(
+                        record, mac=attached.mac, host_mac=attached.host_mac
+                    )
+                    self._parts.ledger.put(record)
+                else:
+                    # The pair's MACs are known before it is addressed, so the ready record is
+                    # made durable while the writer thread addresses the pair. A crash in
+                    # between leaves a ready record of an unanswered ADD, as a crash just
+                    # after the write always could: the next reconcile completes it.
+                    record = dataclasses.replace(record, mac=made.mac, host_mac=made.host_mac)
+                    await _both(
+                        self._parts.reconciler.call(lambda dp: dp.address_pair(made, spec)),
+                        self._parts.ledger.put_beside(record),
+                    )
             except BaseException as exc:
                 await asyncio.wait([pair])  # the writer must be done with the pair first
                 if not pair.cancelled():
@@ -210,8 +223,6 @@ class Endpoints:
                 if isinstance(exc, NotFound) and not os.path.exists(request.netns):
                     raise at_field(NotFound(str(exc)), "netns") from exc
                 raise
-            record = dataclasses.replace(record, mac=attached.mac, host_mac=attached.host_mac)
-            self._parts.ledger.put(record)
         log.info("endpoint %s added: %s in %s", key, ", ".join(map(str, addresses)), request.netns)
         return describe(record, spec)
 
@@ -331,7 +342,13 @@ class Endpoints:
                 f"{last.route_errors} routes to other hosts could not be installed",
             )
         if tenant is not None:
-            full = hv.exhausted(tenant, segment or tenancy.DEFAULT_SEGMENT)
+            segment = segment or tenancy.DEFAULT_SEGMENT
+            used = sum(
+                1
+                for r in self._parts.ledger.records()
+                if (r.tenant, r.segment) == (tenant, segment)
+            )
+            full = hv.exhausted(tenant, segment, used)
             if full:
                 return Readiness(False, "exhausted", full)
         return Readiness(True)
@@ -365,3 +382,19 @@ class Endpoints:
 
 
 _: type[EndpointPort] = Endpoints
+
+
+async def _both(*steps: Awaitable[object]) -> None:
+    """Await every step; raise the first failure only once none is still running, also when
+    cancelled: each runs on a thread that cannot be stopped, and the undo that follows a
+    failure must not race a write still going on."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.wait(tasks)
+    finally:
+        if not all(task.done() for task in tasks):
+            await asyncio.wait(tasks)
+    failures = [task.exception() for task in tasks]  # each retrieved, so none is logged
+    for failure in failures:
+        if failure is not None:
+            raise failure

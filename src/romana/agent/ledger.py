@@ -15,7 +15,9 @@ Invariants:
 
 * Every write is durable before the call returns: write to a temporary file in the same
   directory, fsync it, rename it over the target, fsync the directory. A crash leaves either
-  the old or the new record, never a torn one.
+  the old or the new record, never a torn one. :meth:`Ledger.put_beside` makes the same write
+  on the ledger's own thread, so the caller's loop can await other work meanwhile; the record
+  is remembered once it is durable.
 * A record is written *before* its allocation is requested (state ``allocating``), so an
   agent that dies between allocating and answering still knows the key to release.
 * File names are a digest of the key, so any key fits a file name; the key itself is inside.
@@ -24,6 +26,8 @@ Invariants:
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import ipaddress
 import json
@@ -131,6 +135,7 @@ class Ledger:
         self._releases_dir = self._root / "releases"
         self._records: dict[str, EndpointRecord] = {}
         self._releases: dict[str, tuple[addressing.IPAddress, ...]] = {}
+        self._disk: concurrent.futures.ThreadPoolExecutor | None = None
 
     @property
     def root(self) -> Path:
@@ -174,6 +179,19 @@ class Ledger:
 
     def put(self, record: EndpointRecord) -> None:
         write_json(self._endpoints_dir / f"{_digest(record.key)}.json", record_to_dict(record))
+        self._records[record.key] = record
+
+    async def put_beside(self, record: EndpointRecord) -> None:
+        """:meth:`put`, with the durable write on the ledger's thread: the event loop goes
+        on meanwhile (an ADD's last record is written while the writer thread addresses its
+        pair). The caller holds the record's key lock, so no other write of it interleaves."""
+        if self._disk is None:
+            # One thread: writes of different keys touch one directory, and its fsync
+            # covers them in order.
+            self._disk = concurrent.futures.ThreadPoolExecutor(1, "romana-ledger")
+        path = self._endpoints_dir / f"{_digest(record.key)}.json"
+        value = record_to_dict(record)
+        await asyncio.get_running_loop().run_in_executor(self._disk, write_json, path, value)
         self._records[record.key] = record
 
     def remove(self, key: str) -> EndpointRecord | None:

@@ -66,18 +66,19 @@ class HostView:
         """Whether the policies ``tenant`` owns are in this view."""
         return self.policy_tenants is None or tenant in self.policy_tenants
 
-    def exhausted(self, tenant: str, segment: str) -> str:
-        """Why no address is left on this host for (tenant, segment); '' when one is.
+    def exhausted(self, tenant: str, segment: str, used: int) -> str:
+        """Why no address is left on this host for (tenant, segment), of which the agent
+        holds ``used`` endpoints; '' when one is.
 
-        Unknown tenants and segments are not exhausted: an ADD names them wrongly, or the
-        view has not caught up with them yet, and the allocation itself will say which.
+        The count is the agent's own (its ledger), not the view's allocations: those are as
+        of the view's revision, and a host's own further allocations and releases do not
+        wake the agent for a new view. Unknown tenants and segments are not exhausted: an ADD
+        names them wrongly, or the view has not caught up with them yet, and the allocation
+        itself will say which.
         """
         found = self.tenants.get(tenant)
         if found is None or segment not in found.segments:
             return ""
-        used = sum(
-            1 for a in self.endpoints.values() if a.tenant == tenant and a.segment == segment
-        )
         own = {p.network for p in self.prefixes}
         capacities = [
             max(0, self.layouts[network].max_ordinal - ipam.first_ordinal(tid) + 1)

@@ -23,13 +23,16 @@ Invariants:
   Under a sustained stream of writes the earliest reading is reported, which can only make
   an agent fetch again, never miss a change.
 * A change is *relevant* to a host unless it is a service registration, a user or key, a
-  stored Kubernetes object, a quota or usage counter, an address slot of another host, a
-  policy of a tenant the host held no allocation of when the wait began, or an address set
-  no policy of its view names (:meth:`HostViewService.relevant`); tenants are relevant to
-  every host. A tenant's first allocation on the host is an address slot of the host, so
-  it wakes the wait, and the view then read carries that tenant's policies. Waiting
-  returns early only for relevant changes; the revision of the returned view moves with
-  every store change.
+  stored Kubernetes object, a quota or usage counter, an address slot of another host, an
+  address slot of this host of a tenant that already had one when the wait began (a further
+  allocation, or a release), a policy of a tenant the host held no allocation of when the
+  wait began, or an address set no policy of its view names
+  (:meth:`HostViewService.relevant`); tenants are relevant to every host. A tenant's first
+  allocation on the host wakes the wait, and the view then read carries that tenant's
+  policies. Further allocations change no rule the agent enforces (tenant and segment rules
+  match by mask, selector sets are address sets): they appear in the next view without
+  waking the agent for each one. Waiting returns early only for relevant changes; the
+  revision of the returned view moves with every store change.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import Any
 from romana.core import errors
 from romana.core.identifiers import HostName, NetworkName
 from romana.core.policy import ids
-from romana.core.store import Event, KeyValue, Store
+from romana.core.store import Event, EventType, KeyValue, Store
 from romana.services import keys, policy, txn
 from romana.services.addresssets import AddressSetService
 from romana.services.ipam import IpamService
@@ -71,6 +74,9 @@ class HostScope:
     """The host's index per network: address slots of other indices are other hosts'."""
     tenants: frozenset[str]
     """Tenants with an allocation on the host: whose own policies its view carries."""
+    tenant_ids: frozenset[tuple[str, int]]
+    """(network, tenant id) of every address slot of the host: a slot of another id is a
+    tenant's first allocation here."""
     address_sets: frozenset[str]
     """The address sets the policies of its view name."""
 
@@ -156,9 +162,11 @@ class HostViewService:
         view = self._topology.view()
         indices = view.host_indices(HostName(host))
         present: set[str] = set()
+        held: set[tuple[str, int]] = set()
         for network, index in indices.items():
             slots = self._store.range(keys.addr_host(NetworkName(network), index)).items
             tids = {keys.parse_addr(kv.key)[2] for kv in slots}
+            held.update((network, tid) for tid in tids)
             for tid in tids:
                 kv = self._store.get(keys.tenant_id(NetworkName(network), tid))
                 if kv is not None:
@@ -166,7 +174,7 @@ class HostViewService:
         tenants = frozenset(present)
         policies = carried(self._store.range(keys.POLICIES).items, tenants)
         sets = frozenset(name for p in policies for name in ids.named_sets(p))
-        return HostScope(indices, tenants, sets)
+        return HostScope(indices, tenants, frozenset(held), sets)
 
     @staticmethod
     def relevant(scope: HostScope, event: Event) -> bool:
@@ -180,10 +188,14 @@ class HostViewService:
             return False
         if event.key.startswith(keys.IPAM_ADDR):
             try:
-                network, index, *_ = keys.parse_addr(event.key)
+                network, index, tid, *_ = keys.parse_addr(event.key)
             except ValueError:
                 return True
-            return scope.indices.get(network) == index
+            if scope.indices.get(network) != index:
+                return False
+            # A release leaves the view's policies a superset of what the host needs; the
+            # next relevant change reads them afresh.
+            return event.type is EventType.PUT and (network, tid) not in scope.tenant_ids
         if event.key.startswith(keys.POLICIES):
             who = ids.owner_of_id(event.key[len(keys.POLICIES) :])
             return who is None or who in scope.tenants

@@ -19,7 +19,7 @@ from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.core import errors, hostplan, ruleset
 from romana.core.endpoint import EndpointRequest
-from romana.dataplane import veth
+from romana.dataplane import veth, wire
 
 NETWORK = {
     "name": "pods",
@@ -180,7 +180,7 @@ class FakeDataplane:
             spec.netns,
         )
 
-    def create_pair(self, spec: hostplan.EndpointSpec) -> Any:
+    def create_pair(self, spec: hostplan.EndpointSpec) -> wire.Pair | None:
         """The fast path's pair: None when a veth of this id is left over (ensure takes it)."""
         if hostplan.AddEndpoint in self.fail:
             raise self.fail[hostplan.AddEndpoint]
@@ -192,9 +192,18 @@ class FakeDataplane:
             return None
         self.endpoints[spec.host_ifname] = FakeEndpoint(spec, frozenset())
         self.interfaces.add((spec.netns, spec.ifname))
-        return spec.host_ifname
+        # The MACs ensure_endpoint reports, so either path records the same ones.
+        return wire.Pair(
+            spec.host_ifname,
+            1,
+            "02:00:00:00:00:01",
+            spec.ifname,
+            2,
+            "02:00:00:00:00:02",
+            spec.netns,
+        )
 
-    def address_pair(self, pair: Any, spec: hostplan.EndpointSpec) -> veth.Attached:
+    def address_pair(self, pair: wire.Pair, spec: hostplan.EndpointSpec) -> veth.Attached:
         return self.ensure_endpoint(spec)
 
     def disconnect_endpoint(self, host_ifname: str) -> bool:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from pathlib import Path
 
 import pytest
 from agent_fakes import EndpointsRig as Rig
-from agent_fakes import host_view, scenario
+from agent_fakes import scenario
 
 from romana.agent import ledger
 from romana.core import endpointwire, errors, hostplan
@@ -198,20 +199,16 @@ def test_status_says_why_it_is_not_ready(tmp_path: Path) -> None:
         got = await rig.service.status(None, None)
         assert (got.ready, got.slug) == (False, "not-ready") and "refused" in got.detail
         rig.sync.connected = True
-        full = [
-            {
-                "key": f"k{i}",
-                "host": "h1",
-                "tenant": "t2",
-                "segment": "default",
-                "addresses": [f"10.1.32.{i}"],
-            }
-            for i in range(1, 255)
-        ]
-        rig.reconciler.set_view(host_view(2, endpoints=full))
+        # The agent's own endpoints count (its ledger), as many as t2's block holds here;
+        # the view need not list them, since further allocations do not wake the agent.
+        for i in range(1, 255):
+            request = rig.request(f"k{i}", tenant="t2")
+            address = ipaddress.ip_address(f"10.1.32.{i}")
+            rig.registry.put(ledger.EndpointRecord.of(request, 0.0).ready((address,)))
         got = await rig.service.status("t2", "default")
         assert (got.ready, got.slug) == (False, "exhausted"), got
         assert (await rig.service.status("t1", "default")).ready
+        assert (await rig.service.status("t1", "blue")).ready
 
     scenario(tmp_path, body)
 

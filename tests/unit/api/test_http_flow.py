@@ -140,6 +140,16 @@ def test_long_poll_wakes_on_a_relevant_change_only(api: Api) -> None:
     assert out["view"]["revision"] > after
     assert [e["key"] for e in out["view"]["endpoints"]] == ["mine"]
 
+    # A further allocation of a tenant already on h1 changes no rule: the poll runs on.
+    after = out["view"]["revision"]
+    thread = threading.Thread(target=_poll, args=(agent, after, 1.5, out))
+    thread.start()
+    time.sleep(0.3)
+    api.admin.post("/v1/allocations", json={"key": "mine-2", "host": "h1", "tenant": "poll"})
+    thread.join()
+    assert out["elapsed"] >= 1.4
+    assert sorted(e["key"] for e in out["view"]["endpoints"]) == ["mine", "mine-2"]
+
 
 def test_a_process_running_some_services_registers_with_the_root(tmp_path: Path) -> None:
     root = start(tmp_path, services=["root", "auth", "tenant", "topology"], registration_ttl=3)

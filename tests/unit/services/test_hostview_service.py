@@ -9,7 +9,7 @@ import time
 import pytest
 
 from romana.core.errors import NotFound
-from romana.core.identifiers import AllocationKey, HostName, TenantName
+from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
 from romana.core.store import Event, EventType
 from romana.services import keys
 from romana.services.addresssets import AddressSetService
@@ -147,6 +147,29 @@ def test_waits_wake_for_policies_of_tenants_present_only(svc: Services) -> None:
     assert hv.relevant(scope, _event(keys.policy("web/p1")))
     assert hv.relevant(scope, _event(keys.policy("global-one")))
     assert hv.relevant(scope, _event(keys.address_set("kube.web")))
+
+
+def test_only_a_tenants_first_slot_on_the_host_wakes_its_wait(svc: Services) -> None:
+    """Further allocations and releases of a tenant already on the host change no rule its
+    agent enforces: they do not end its wait (one CNI ADD would otherwise cost every agent a
+    new view); another tenant's first allocation there does."""
+    hv = _hostview(svc)
+    for name in ("noisy", "web"):
+        svc.tenants.create(TenantName(name))
+    first = svc.ipam.allocate(AllocationKey("web-pod"), H2, WEB)
+    scope = hv.scope("h2")
+    network, index = next(iter(scope.indices.items()))
+    web_id = next(tid for net, tid in scope.tenant_ids if net == network)
+    again = keys.addr(NetworkName(network), index, web_id, 0, 7)
+    assert not hv.relevant(scope, _event(again))
+    assert not hv.relevant(scope, Event(EventType.DELETE, again, b"", 2))
+    noisy_id = web_id + 1
+    assert hv.relevant(scope, _event(keys.addr(NetworkName(network), index, noisy_id, 0, 1)))
+    other_host = keys.addr(NetworkName(network), index + 1, noisy_id, 0, 1)
+    assert not hv.relevant(scope, _event(other_host))
+    # The view read after any wake still lists every allocation of the host.
+    svc.ipam.allocate(AllocationKey("web-pod-2"), H2, WEB)
+    assert sorted(e["key"] for e in hv.view("h2")["endpoints"]) == [first.key, "web-pod-2"]
 
 
 def test_the_first_endpoint_of_a_tenant_wakes_the_wait_with_its_policies(svc: Services) -> None:
