@@ -1,0 +1,10 @@
+"""romana inside neutron-server: the Neutron IPAM driver and the ML2 mechanism driver ``romana``.
+
+Loaded by neutron-server through the entry point groups ``neutron.ipam_drivers`` and
+``neutron.ml2.mechanism_drivers`` (docs/openstack.md). A client of romanad like any other:
+it reaches romanad over its REST API with a ``service``-role user and imports neither the
+services nor the store. Only :mod:`~romana.integrations.openstack.ipam`,
+:mod:`~romana.integrations.openstack.mech` and :mod:`~romana.integrations.openstack.backend`
+import Neutron's libraries; :mod:`~romana.integrations.openstack.mapping` is pure, so this
+package imports without Neutron installed.
+"""

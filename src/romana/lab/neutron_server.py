@@ -1,0 +1,254 @@
+"""A real neutron-server for tests and benchmarks: its virtual environment and its process.
+
+Neutron pins many libraries, so it runs from a virtual environment of its own, never from the
+project's: :func:`openstack_venv` builds it from ``requirements/openstack.txt`` at
+``.venv-openstack/<hash of that file>/`` (about a minute, once) and reuses it while the file is
+unchanged; romana is installed into it editable and without dependencies, so the drivers'
+entry points are registered and the tree's current code is what neutron-server loads.
+
+:class:`NeutronServer` writes ``neutron.conf``, ``ml2_conf.ini`` and ``api-paste.ini`` into a
+work directory, creates the SQLite schema from Neutron's models (alembic's migrations do not
+run on SQLite), and serves the API on a free loopback port with that environment's Python,
+started and stopped by PID. Authentication is ``noauth``; callers send the headers Keystone
+would set (:func:`project_headers`, :data:`NOVA_HEADERS`), but neutron-server 29 then runs
+every call with an admin context (its ``noauth`` pipeline builds a context only for calls
+without a project header), so a new resource's owner must be named in the body and Neutron's
+policies are not exercised.
+
+Invariants: nothing here imports Neutron (it runs in the child process only); the environment
+is complete only once its marker file exists, so an interrupted build is redone, not reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import venv
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from romana.lab import etcd
+
+ROOT = Path(__file__).resolve().parents[3]
+REQUIREMENTS = ROOT / "requirements" / "openstack.txt"
+CACHE = ROOT / ".venv-openstack"
+BOOT = Path(__file__).with_name("neutron_wsgi.py")
+READY_MARKER = "romana-openstack-ready"
+ENTRY_POINT_GROUPS = ("neutron.ipam_drivers", "neutron.ml2.mechanism_drivers")
+STOP_GRACE = 5.0
+
+NOVA_HEADERS = {"X-Project-Id": "nova-service", "X-Roles": "admin,member,reader,service"}
+"""What Keystone would set for Nova's calls (``binding:host_id`` is Nova's to set)."""
+
+
+def project_headers(project_id: str) -> dict[str, str]:
+    """What Keystone would set for an ordinary user of ``project_id``."""
+    return {"X-Project-Id": project_id, "X-Roles": "member,reader"}
+
+
+def requirements_hash(path: Path = REQUIREMENTS) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _say(message: str) -> None:
+    print(f"[openstack venv] {message}", file=sys.stderr, flush=True)
+
+
+def _entry_points_registered(python: Path) -> bool:
+    """Whether the environment's romana declares both drivers (pyproject may have changed
+    since romana was installed into it)."""
+    probe = (
+        "import importlib.metadata as m, sys\n"
+        f"groups = {ENTRY_POINT_GROUPS!r}\n"
+        "ok = all(any(e.name == 'romana' for e in m.entry_points(group=g)) for g in groups)\n"
+        "sys.exit(0 if ok else 1)\n"
+    )
+    return subprocess.run([str(python), "-c", probe], check=False).returncode == 0
+
+
+def _install_romana(python: Path) -> None:
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)], check=True
+    )
+
+
+def openstack_venv(requirements: Path = REQUIREMENTS, cache: Path = CACHE) -> Path:
+    """The Python of the OpenStack environment for ``requirements``, built when missing."""
+    where = cache / requirements_hash(requirements)
+    python = where / "bin" / "python"
+    if (where / READY_MARKER).exists():
+        if not _entry_points_registered(python):
+            _say("re-installing romana: its entry points changed")
+            _install_romana(python)
+        return python
+    started = time.monotonic()
+    _say(f"building {where} from {requirements} (about a minute, once) ...")
+    venv.EnvBuilder(clear=True, with_pip=True).create(where)
+    _say("installing neutron, openstacksdk and their pinned dependencies ...")
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
+    _say("installing romana (editable, without dependencies) ...")
+    _install_romana(python)
+    (where / READY_MARKER).write_text(requirements_hash(requirements) + "\n")
+    _say(f"ready in {time.monotonic() - started:.0f} s")
+    return python
+
+
+def venv_ready(requirements: Path = REQUIREMENTS, cache: Path = CACHE) -> bool:
+    return (cache / requirements_hash(requirements) / READY_MARKER).exists()
+
+
+@dataclass(frozen=True, slots=True)
+class RomanaSection:
+    """The ``[romana]`` section of neutron.conf: how the drivers reach romanad."""
+
+    url: str
+    username: str
+    password_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class NeutronConfig:
+    mechanism_drivers: Sequence[str] = ("logger",)
+    ipam_driver: str = "internal"
+    service_plugins: Sequence[str] = ()
+    """``segments`` makes Neutron keep a port without a host unaddressed until it is bound."""
+    romana: RomanaSection | None = None
+    extra: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Further options by section, written after the ones above."""
+
+
+def _ini(sections: Mapping[str, Mapping[str, str]]) -> str:
+    lines: list[str] = []
+    for name, options in sections.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {value}" for key, value in options.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+class NeutronServer:
+    """neutron-server (the API and ML2 in one process) over SQLite, on a loopback port."""
+
+    def __init__(self, workdir: Path, python: Path, config: NeutronConfig) -> None:
+        self.workdir = workdir
+        self.python = python
+        self.config = config
+        self.port = etcd.free_ports(1)[0]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.conf = workdir / "neutron.conf"
+        self.ml2_conf = workdir / "ml2_conf.ini"
+        self.log_path = workdir / "neutron-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def write_config(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "locks").mkdir(exist_ok=True)
+        sections: dict[str, dict[str, str]] = {
+            "DEFAULT": {
+                "core_plugin": "ml2",
+                "service_plugins": ",".join(self.config.service_plugins),
+                "auth_strategy": "noauth",
+                "transport_url": "fake:/",
+                "api_workers": "1",
+                "rpc_workers": "0",
+                "ipam_driver": self.config.ipam_driver,
+                "api_paste_config": str(self.workdir / "api-paste.ini"),
+                "log_file": str(self.log_path),
+                "debug": "false",
+            },
+            "database": {"connection": f"sqlite:///{self.workdir / 'neutron.db'}"},
+            "oslo_concurrency": {"lock_path": str(self.workdir / "locks")},
+        }
+        if self.config.romana is not None:
+            sections["romana"] = {
+                "url": self.config.romana.url,
+                "username": self.config.romana.username,
+                "password_file": str(self.config.romana.password_file),
+            }
+        for name, options in self.config.extra.items():
+            sections.setdefault(name, {}).update(options)
+        self.conf.write_text(_ini(sections))
+        self.ml2_conf.write_text(
+            _ini(
+                {
+                    "ml2": {
+                        "type_drivers": "flat,local",
+                        "tenant_network_types": "local",
+                        "mechanism_drivers": ",".join(self.config.mechanism_drivers),
+                        "extension_drivers": "port_security",
+                    }
+                }
+            )
+        )
+
+    def start(self, timeout: float = 60.0) -> NeutronServer:
+        self.write_config()
+        env = {
+            **os.environ,
+            "OS_NEUTRON_CONFIG_FILES": f"{self.conf},{self.ml2_conf}",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("VIRTUAL_ENV", None)
+        # -P: the boot script's directory is not put on sys.path (its siblings would shadow
+        # packages of the same name).
+        argv = [str(self.python), "-P", str(BOOT), str(self.workdir), str(self.port)]
+        argv += ["--config-file", str(self.conf), "--config-file", str(self.ml2_conf)]
+        with open(self.workdir / "neutron-server.out", "ab") as out:
+            self.process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        problem = "no answer"
+        with httpx.Client(timeout=2.0, trust_env=False) as http:
+            while time.monotonic() < deadline:
+                if self.process is None or self.process.poll() is not None:
+                    raise RuntimeError(f"neutron-server exited:\n{self.log_tail()}")
+                try:
+                    if http.get(f"{self.url}/").status_code == 200:
+                        return
+                except httpx.HTTPError as exc:
+                    problem = str(exc)
+                time.sleep(0.2)
+        raise RuntimeError(f"neutron-server not ready after {timeout}s: {problem}")
+
+    def __enter__(self) -> NeutronServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """SIGTERM by PID; SIGKILL after a grace period."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait()
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = []
+        for path in (self.workdir / "neutron-server.out", self.log_path):
+            if path.exists():
+                text += path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(text)
