@@ -21,11 +21,12 @@ from bench import common
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHARTS = DOCS / "benchmarks"
-ORDER = ("ipam", "api", "cni", "dataplane")
+ORDER = ("ipam", "api", "cni", "cli", "dataplane")
 TITLES = {
     "ipam": "IPAM allocations",
     "api": "IPAM over HTTP",
     "cni": "CNI ADD and DEL latency",
+    "cli": "CLI start-up: wall time of a command",
     "dataplane": "Dataplane: throughput, policy scale, programming time",
 }
 

@@ -15,7 +15,7 @@ import time
 
 from bench import report
 
-BENCHMARKS = ("ipam", "api", "cni", "dataplane")
+BENCHMARKS = ("ipam", "api", "cni", "cli", "dataplane")
 
 
 def main() -> int:

@@ -3,7 +3,8 @@ commands that only fetch a value and print it.
 
 The composition root (``cli.main``) stores a :class:`State` in Typer's context object; commands
 reach it through :func:`state`. Nothing here reads the environment: the environ mapping is
-handed in, so tests and the CLI see the same code path. :func:`list_command`,
+handed in, so tests and the CLI see the same code path. The client (its HTTP stack and wire
+models) is imported when a command first asks for it, never by ``--help``. :func:`list_command`,
 :func:`show_command` and :func:`remove_command` register the commands of a group that make one
 client call and print its answer, so every such command fetches and prints the same way.
 """
@@ -11,16 +12,20 @@ client call and print its answer, so every such command fetches and prints the s
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from romana.cli import output
 from romana.cli import settings as cli_settings
 from romana.cli.output import Format
-from romana.client import Client, ClientSettings
+from romana.client.settings import ClientSettings
+
+if TYPE_CHECKING:
+    from romana.client import Client
 
 OutputOption = Annotated[
     Format | None,
@@ -29,6 +34,28 @@ OutputOption = Annotated[
 
 
 _CLIENT_SETTINGS = {f.name: f.metadata for f in dataclasses.fields(ClientSettings)}
+
+
+class Group(typer.core.TyperGroup):
+    """A command group whose help lists each command with the whole first paragraph of its
+    help: Click's own list cuts it at the first sentence or the width left."""
+
+    def format_commands(self, ctx: typer._click.Context, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                text = inspect.cleandoc(command.short_help or command.help or "")
+                rows.append((name, " ".join(text.split("\n\n")[0].split())))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def group(help: str) -> typer.Typer:
+    """A command group of the CLI (``romana tenant ...``): its commands listed by
+    :class:`Group`, its help shown when it is called without a command."""
+    return typer.Typer(cls=Group, no_args_is_help=True, help=help)
 
 
 def client_option(name: str, help: str) -> Any:
@@ -63,6 +90,8 @@ class State:
         false (login needs none). A saved token issued by other URLs than the configured ones
         is Unauthorized, never sent."""
         if self._client is None:
+            from romana.client import Client
+
             settings = self.settings
             if not settings.token and saved_token:
                 token = cli_settings.usable_token(self.config_file, settings.url)

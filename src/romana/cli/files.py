@@ -1,4 +1,7 @@
-"""Reading documents given to ``-f FILE``: JSON or YAML, from a path or ``-`` (stdin)."""
+"""Reading documents given to ``-f FILE``: JSON or YAML, from a path or ``-`` (stdin).
+
+PyYAML is imported only for a document that is not JSON.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from romana.core.errors import InvalidInput
 
@@ -23,6 +24,8 @@ def read_document(path: str) -> Any:
         return json.loads(raw)
     except ValueError:
         pass
+    import yaml
+
     try:
         doc = yaml.safe_load(raw)
     except yaml.YAMLError as exc:

@@ -3,6 +3,10 @@
 JSON and YAML print the API's value unchanged, so ``romana ... -o json`` can be piped into
 ``jq`` or back into ``romana ... -f -``. Tables pick columns for reading; a table never hides an
 error, which goes to stderr as one line (``cli.main``).
+
+Rich and PyYAML are imported by the functions that print with them, not by this module: every
+command imports it to declare its columns, and most never print YAML, while ``--help`` prints
+nothing through it (``tests/unit/cli/test_cli_imports.py``).
 """
 
 from __future__ import annotations
@@ -10,14 +14,10 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import rich.box
-import rich.console
-import rich.markup
-import rich.table
-import rich.tree
-import yaml
+if TYPE_CHECKING:
+    import rich.console
 
 
 class Format(enum.StrEnum):
@@ -31,6 +31,8 @@ Column = tuple[str, Callable[[Any], Any]]
 
 
 def console() -> rich.console.Console:
+    import rich.console
+
     out = rich.console.Console(highlight=False, soft_wrap=False)
     if not out.is_terminal:
         # Piped output must not be cut at 80 columns: values would wrap mid-address.
@@ -53,6 +55,8 @@ def text(value: Any) -> str:
 
 def dump(value: Any, fmt: Format) -> str:
     if fmt is Format.yaml:
+        import yaml
+
         return yaml.safe_dump(value, sort_keys=False, default_flow_style=False).rstrip()
     return json.dumps(value, indent=2)
 
@@ -80,6 +84,9 @@ def emit(
 
 
 def table(columns: Sequence[Column], rows: Iterable[Any], title: str | None = None) -> Any:
+    import rich.box
+    import rich.table
+
     grid = rich.table.Table(box=rich.box.SIMPLE_HEAD, title=title, title_justify="left")
     for header, _ in columns:
         grid.add_column(header, overflow="fold")
@@ -89,6 +96,9 @@ def table(columns: Sequence[Column], rows: Iterable[Any], title: str | None = No
 
 
 def record(fields: Sequence[Column], value: Any, title: str | None = None) -> Any:
+    import rich.console
+    import rich.table
+
     grid = rich.table.Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -106,6 +116,8 @@ def message(line: str) -> None:
 
 def tree(view: Mapping[str, Any]) -> Any:
     """The topology tree view (``GET /v1/topology/tree``) as a Rich tree."""
+    import rich.tree
+
     top = rich.tree.Tree("[bold]topology[/bold]")
     for i, t in enumerate(view.get("topologies", [])):
         branch = top.add(
@@ -120,6 +132,8 @@ def tree(view: Mapping[str, Any]) -> Any:
 
 
 def _node(parent: Any, node: Mapping[str, Any]) -> None:
+    import rich.markup
+
     name = node.get("name") or str(node.get("path", "")).rsplit("/", 1)[-1] or "(root)"
     prefixes = "  ".join(f"{net} {cidr}" for net, cidr in node.get("prefixes", {}).items())
     notes = []

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from romana.core.kubernetes import translation
+from romana.core.kubernetes import SEGMENT_LABEL
 from romana.wire.rest import In, LabelKey, Out
 
 MAX_DOCUMENTS = 100_000
@@ -52,7 +52,7 @@ class KubeApplyIn(In):
         "the whole desired state of what such applies derive.",
     )
     segment_label: LabelKey = Field(
-        default=translation.SEGMENT_LABEL, description="The pod label naming a pod's segment."
+        default=SEGMENT_LABEL, description="The pod label naming a pod's segment."
     )
 
 

@@ -8,10 +8,9 @@ import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
-from romana.client import Client
 from romana.core.errors import Issues
 
-app = typer.Typer(no_args_is_help=True, help="Hosts: list, show, add, remove, label.")
+app = context.group("Hosts: list, show, add, remove, label.")
 
 COLUMNS: list[output.Column] = [
     ("NAME", lambda h: h["name"]),
@@ -59,13 +58,13 @@ def parse_labels(items: list[str], *, allow_removal: bool) -> tuple[dict[str, st
 context.list_command(
     app,
     "List hosts with their group and their prefix in each network.\n\nExample: romana host list",
-    Client.list_hosts,
+    lambda client: client.list_hosts(),
     COLUMNS,
 )
 context.show_command(
     app,
     "Show one host: prefixes, gateways, labels.\n\nExample: romana host show h1",
-    Client.get_host,
+    lambda client, name: client.get_host(name),
     FIELDS,
 )
 
@@ -99,7 +98,7 @@ context.remove_command(
     app,
     "remove",
     "Remove a host (its prefix becomes free).\n\nExample: romana host remove h4",
-    Client.remove_host,
+    lambda client, name: client.remove_host(name),
     lambda host: f"host {host['name']} removed",
 )
 

@@ -15,6 +15,8 @@ created in ``kubernetes`` isolation mode.
 
 ``explain -f`` makes the documents into the model romanad would hold, offline
 (:func:`romana.core.kubernetes.explain.offline_model`).
+
+PyYAML and the client are imported by the commands that use them, not by ``--help``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from romana.cli import context
-from romana.client import kube as kube_client
 from romana.core.errors import InvalidInput
-from romana.core.kubernetes import translation
+from romana.core.kubernetes import SEGMENT_LABEL
 
 FilesOption = Annotated[
     list[Path],
@@ -37,6 +37,8 @@ FilesOption = Annotated[
 
 
 def documents(paths: list[Path]) -> list[dict[str, Any]]:
+    import yaml
+
     out: list[dict[str, Any]] = []
     for path in paths:
         try:
@@ -56,7 +58,7 @@ def apply(
     files: FilesOption,
     segment_label: Annotated[
         str, typer.Option(help="pod label naming the pod's segment")
-    ] = translation.SEGMENT_LABEL,
+    ] = SEGMENT_LABEL,
 ) -> None:
     """Apply Kubernetes Namespace, Node, Pod and NetworkPolicy YAML, as the listener does.
 
@@ -67,6 +69,8 @@ def apply(
 
     Example: romana policy apply -f namespaces.yaml -f pods.yaml -f policies.yaml
     """
+    from romana.client import kube as kube_client
+
     docs = documents(files)
     applied = kube_client.apply(context.state(ctx).client(), docs, segment_label)
     for refusal in applied["refused"]:

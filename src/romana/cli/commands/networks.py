@@ -9,16 +9,12 @@ import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
-from romana.client import Client
 from romana.core.errors import NotFound
 
-app = typer.Typer(
-    no_args_is_help=True, help="Networks of the address plan: list, show, blackout ranges."
-)
-blackouts = typer.Typer(
-    no_args_is_help=True,
-    help="Blackouts: address ranges of a network that IPAM never hands out (routers, VIPs, "
-    "addresses used outside Romana). list, add, remove.",
+app = context.group("Networks of the address plan: list, show, blackout ranges.")
+blackouts = context.group(
+    "Blackouts: address ranges of a network that IPAM never hands out (routers, VIPs, "
+    "addresses used outside Romana). list, add, remove."
 )
 app.add_typer(blackouts, name="blackout")
 
@@ -54,7 +50,7 @@ context.list_command(
     app,
     "List networks: CIDR and the widths of the topology, tenant, segment, endpoint fields.\n\n"
     "Example: romana network list",
-    Client.list_networks,
+    lambda client: client.list_networks(),
     COLUMNS,
 )
 

@@ -8,9 +8,8 @@ import typer
 
 from romana.cli import context, files, output
 from romana.cli.context import OutputOption
-from romana.client import Client
 
-app = typer.Typer(no_args_is_help=True, help="Policies: add, list, show, remove.")
+app = context.group("Policies: add, list, show, remove.")
 
 
 def _clauses(policy: Any) -> list[Any]:
@@ -58,7 +57,7 @@ context.list_command(
     app,
     "List policies with what they apply to and how many peers and rules they have.\n\n"
     "Example: romana policy list -o yaml",
-    Client.list_policies,
+    lambda client: client.list_policies(),
     COLUMNS,
 )
 

@@ -15,9 +15,7 @@ from romana.cli import context, output
 from romana.cli.context import OutputOption
 from romana.core.errors import InvalidInput
 
-app = typer.Typer(
-    no_args_is_help=True, help="Quotas of policies, allocations and segments: show, set."
-)
+app = context.group("Quotas of policies, allocations and segments: show, set.")
 
 TenantOption = Annotated[
     str | None,

@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
-from romana.client import Client
 from romana.core.errors import RomanaError
+
+if TYPE_CHECKING:
+    from romana.client import Client
 
 UNAVAILABLE_EXIT = 10
 

@@ -10,11 +10,8 @@ import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
-from romana.client import Client
 
-app = typer.Typer(
-    no_args_is_help=True, help="Tenants: list, show, create, delete, change isolation."
-)
+app = context.group("Tenants: list, show, create, delete, change isolation.")
 
 
 class Mode(enum.StrEnum):
@@ -34,7 +31,7 @@ MODE_HELP = (
 SEGMENTS_HELP = (
     "romana mode: isolated (default) or open (every segment of the tenant reaches every other)."
 )
-segments = typer.Typer(no_args_is_help=True, help="Segments of a tenant: list, add, remove.")
+segments = context.group("Segments of a tenant: list, add, remove.")
 
 
 def isolation_text(tenant: Any) -> str:
@@ -68,11 +65,14 @@ context.list_command(
     app,
     "List tenants with their id in each network and their segments.\n\n"
     "Example: romana tenant list -o json",
-    Client.list_tenants,
+    lambda client: client.list_tenants(),
     TENANT_COLUMNS,
 )
 context.show_command(
-    app, "Show one tenant.\n\nExample: romana tenant show acme", Client.get_tenant, TENANT_FIELDS
+    app,
+    "Show one tenant.\n\nExample: romana tenant show acme",
+    lambda client, name: client.get_tenant(name),
+    TENANT_FIELDS,
 )
 
 
@@ -131,7 +131,7 @@ context.remove_command(
     app,
     "delete",
     "Delete a tenant (refused while it holds addresses).\n\nExample: romana tenant delete acme",
-    Client.delete_tenant,
+    lambda client, name: client.delete_tenant(name),
     lambda tenant: f"tenant {tenant['name']} deleted",
 )
 

@@ -10,7 +10,7 @@ from romana.cli import context, files, output
 from romana.cli.context import OutputOption
 from romana.core.errors import InvalidInput
 
-app = typer.Typer(no_args_is_help=True, help="The topology: apply, show, get.")
+app = context.group("The topology: apply, show, get.")
 
 
 WIDTH_COLUMNS: list[output.Column] = [

@@ -18,16 +18,9 @@ import typer
 
 from romana.cli import context, output
 from romana.cli.context import OutputOption
-from romana.client import Client
 
-app = typer.Typer(
-    no_args_is_help=True,
-    help="Users: create, list, delete, change a password, revoke tokens (admin).",
-)
-keys = typer.Typer(
-    no_args_is_help=True,
-    help="Token signing keys: list, rotate (admin). Rotating logs nobody out.",
-)
+app = context.group("Users: create, list, delete, change a password, revoke tokens (admin).")
+keys = context.group("Token signing keys: list, rotate (admin). Rotating logs nobody out.")
 
 NEW_PASSWORD_ENV = "ROMANA_NEW_USER_PASSWORD"
 
@@ -100,7 +93,7 @@ context.list_command(
     app,
     "List users with their role, tenant (tenant users) and host (agent users) (admin).\n\n"
     "Example: romana user list",
-    Client.list_users,
+    lambda client: client.list_users(),
     USER_COLUMNS,
 )
 
@@ -157,7 +150,7 @@ context.list_command(
     "List the keys tokens verify with, by fingerprint: the one signing new tokens, and the\n"
     "replaced ones that still verify the tokens they signed until those expire (admin).\n\n"
     "Example: romana signing-key list",
-    Client.signing_keys,
+    lambda client: client.signing_keys(),
     KEY_COLUMNS,
 )
 

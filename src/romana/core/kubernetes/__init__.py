@@ -17,3 +17,8 @@ The adapters live outside: the watch of the API server in :mod:`romana.integrati
 the port over romanad's services in :mod:`romana.services.kubesync`, the stored record in
 :mod:`romana.services.kubestore`.
 """
+
+SEGMENT_LABEL = "romana.io/segment"
+"""The pod label naming a pod's segment unless configured otherwise. Here rather than in
+:mod:`~romana.core.kubernetes.translation` (which re-exports it) so that a default shown by
+``romana policy apply --help`` does not load the translation."""

@@ -40,12 +40,12 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from romana.core import addressing, tenancy
+from romana.core.kubernetes import SEGMENT_LABEL as SEGMENT_LABEL
 from romana.core.kubernetes import objects as ko
 from romana.core.policy import model, selectors
 
 PREFIX = "kube."
 NOTHING = "kube.none"
-SEGMENT_LABEL = "romana.io/segment"
 DEFAULT_SEGMENT = "default"
 ISOLATION = tenancy.KUBERNETES
 """The isolation of a namespace's tenant."""
