@@ -151,6 +151,7 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
         seen(rest.Allocation, c.list_allocations(host="h1"))
         seen(rest.Allocation, c.get_allocation("c1:eth0"))
         seen(rest.Decoded, c.decode(alloc["addresses"][0]))
+        seen(rest.Allocation, c.move_allocation("c3:eth0", "h2"))
         seen(rest.Allocation, c.release("c3:eth0"))
         seen(rest.Allocation, c.release_address(c.get_allocation("c2:eth0")["addresses"][0]))
         stored = c.add_policies(POLICY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from romana.core import ipam, names
+from romana.core import endpoint, ipam, names
 from romana.integrations.openstack import mapping
 
 NETWORKS = [
@@ -41,3 +41,11 @@ def test_names_and_keys_made_from_keystone_and_neutron_ids_are_valid_in_romana()
     assert names.NAME_RE.match(mapping.tenant_name(project_id))
     assert names.NAME_RE.match(mapping.segment_name(port_id))
     assert ipam.KEY_RE.match(mapping.allocation_key(port_id))
+
+
+def test_a_ports_allocation_key_is_the_agents_endpoint_key_of_its_tap() -> None:
+    port_id = "1c4c2d6e-7b0a-4d1e-9f3a-5b6c7d8e9f00"
+    assert mapping.allocation_key(port_id) == f"{port_id}:tap1c4c2d6e-7b"
+    assert mapping.allocation_key(port_id) == endpoint.endpoint_key(
+        port_id, endpoint.tap_name(port_id)
+    )

@@ -13,6 +13,7 @@ import pytest
 from openstack.rig import Sdk, SdkError
 from romana.client import Client
 from romana.core import errors
+from romana.integrations.openstack import mapping
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +56,7 @@ def test_a_port_created_on_a_host_gets_an_address_that_encodes_host_tenant_and_n
     (address,) = addresses(port)
     assert_encodes(admin, address, "compute-1", PROJECT_A, network["id"])
     assert port["binding_vif_type"] == "tap"
-    assert admin.get_allocation(f"neutron:{port['id']}")["host"] == "compute-1"
+    assert admin.get_allocation(mapping.allocation_key(port["id"]))["host"] == "compute-1"
 
 
 def test_another_project_is_another_tenant(admin: Client, nova: Sdk, project: Any) -> None:
@@ -79,7 +80,7 @@ def test_a_dual_stack_port_gets_one_address_of_each_family_from_one_allocation(
     assert ":" in v6 and ":" not in v4
     for address in (v4, v6):
         assert_encodes(admin, address, "compute-2", PROJECT_A, network["id"])
-    held = admin.get_allocation(f"neutron:{port['id']}")["addresses"]
+    held = admin.get_allocation(mapping.allocation_key(port["id"]))["addresses"]
     assert sorted(held) == sorted([v4, v6])
 
 
@@ -92,7 +93,7 @@ def test_a_port_created_without_a_host_waits_for_its_binding(
     assert port["fixed_ips"] == []
     assert port["ip_allocation"] == "deferred"
     with pytest.raises(errors.NotFound):
-        admin.get_allocation(f"neutron:{port['id']}")
+        admin.get_allocation(mapping.allocation_key(port["id"]))
 
     bound = nova.update_port(port["id"], binding_host_id="compute-2")
     (address,) = addresses(bound)
@@ -105,7 +106,7 @@ def test_deleting_a_port_releases_its_address(admin: Client, nova: Sdk, project:
     port = nova.create_port(
         network_id=network["id"], project_id=PROJECT_A, binding_host_id="compute-1"
     )
-    key = f"neutron:{port['id']}"
+    key = mapping.allocation_key(port["id"])
     assert key in {a["key"] for a in admin.list_allocations()}
 
     nova.delete_port(port["id"])

@@ -5,7 +5,8 @@ Pure: values in, values out; no I/O, no clock. The reconciler calls :func:`host_
 which events arrived in which order.
 
 * :func:`host_plan`: the gateway addresses (one per network, with the host-prefix length),
-  routes to other hosts, one endpoint per ready registry record whose namespace still exists,
+  routes to other hosts, one endpoint per ready registry record whose namespace still exists
+  (or, for a VM's tap, per ready tap record),
   and the forwarding sysctls — validated by :func:`romana.core.hostplan.plan`. What is left
   out is named in ``skipped``: ready endpoints that cannot be wired, and the prefixes the
   route plan cannot route (a host without an underlay address of their family).
@@ -44,13 +45,32 @@ def gateway_spec(hv: view.HostView) -> hostplan.GatewaySpec:
     )
 
 
+def _is_host_route(dst: addressing.IPNetwork) -> bool:
+    return dst.prefixlen == dst.max_prefixlen
+
+
+def _nearest_gateway(
+    gateway: hostplan.GatewaySpec, address: addressing.IPAddress
+) -> addressing.IPAddress | None:
+    """The gateway of this host in the network of ``address``, which lies in another host's
+    prefix (it moved here): the one sharing the longest leading bits with it. Networks are
+    disjoint, so a gateway of the address's own network shares at least that network's
+    prefix length, and one of any other network fewer."""
+    same = [i.ip for i in gateway.addresses if i.version == address.version]
+    if not same:
+        return None
+    bits = address.max_prefixlen
+    return max(same, key=lambda gw: bits - (int(gw) ^ int(address)).bit_length())
+
+
 def endpoint_spec(
     record: ledger.EndpointRecord, gateway: hostplan.GatewaySpec, mtu: int, mac: str | None
 ) -> hostplan.EndpointSpec:
-    """The endpoint of one ready record; each address uses the gateway of its prefix."""
+    """The endpoint of one ready record; each address uses the gateway of its prefix, or, for
+    an address that moved here from another host, this host's gateway in its network."""
     gateways: list[addressing.IPAddress] = []
     for address in record.addresses:
-        gw = gateway.gateway_for(address)
+        gw = gateway.gateway_for(address) or _nearest_gateway(gateway, address)
         if gw is not None and gw not in gateways:
             gateways.append(gw)
     return hostplan.EndpointSpec(
@@ -60,7 +80,8 @@ def endpoint_spec(
         addresses=record.addresses,
         gateways=tuple(gateways),
         mtu=min(record.mtu or mtu, mtu),
-        mac=mac,
+        mac=None if record.is_tap else mac,
+        attachment=record.attachment,
     )
 
 
@@ -90,10 +111,23 @@ def host_plan(
             hostplan.RouteSpec(r.dst, r.via)
             for r in hv.routes
             if r.via != hv.ip
-            and not any(r.dst.overlaps(p) for p in own if p.version == r.dst.version)
+            and (
+                r.moved_from is not None
+                or not any(r.dst.overlaps(p) for p in own if p.version == r.dst.version)
+            )
         ]
     )
     skipped: list[str] = list(hv.skipped_routes)
+    # An exception route sends an address to the host it moved to; while an endpoint here
+    # still holds it (a live migration not yet finished), the endpoint keeps it.
+    local = {a for record in records for a in record.addresses}
+    kept = [r for r in offered if not (_is_host_route(r.dst) and r.dst.network_address in local)]
+    skipped.extend(
+        f"route to {r.dst} via {r.via}: an endpoint of this host holds the address"
+        for r in offered
+        if r not in kept
+    )
+    offered = kept
     chosen: list[hostplan.RouteSpec] = []
     for route in offered:
         if route.via.version != route.dst.version:
@@ -109,9 +143,10 @@ def host_plan(
     for record in records:
         if record.state != ledger.READY:
             # An ADD is wiring it (or died doing so, and DEL or GC will remove it).
-            busy.append(hostplan.host_ifname(record.key))
+            busy.append(endpoint_spec(record, gateway, mtu, None).host_ifname)
             continue
-        if record.netns not in live_netns:
+        # A tap has no namespace; while its device is missing, the diff leaves it be.
+        if not record.is_tap and record.netns not in live_netns:
             skipped.append(f"{record.key}: network namespace {record.netns} is gone")
             continue
         spec = endpoint_spec(record, gateway, mtu, (macs or {}).get(record.key))

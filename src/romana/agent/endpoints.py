@@ -25,7 +25,8 @@ which the allocation itself brings about), so its first packet already meets the
 within ``Waits.policy`` seconds is Unavailable (retry) and the ADD is undone.
 
 An ADD into the agent's own or the host's network namespace is refused (:mod:`.hostns`).
-DEL and every release are :mod:`romana.agent.releases`.
+DEL and every release are :mod:`romana.agent.releases`. ADD and DEL of a tap endpoint (a VM's
+device, ``attachment`` ``tap``) are :mod:`romana.agent.tapendpoints`: no pair, and no release.
 
 GC: releases, as DEL does, every recorded endpoint of the network whose key is not valid and
 that is older than the grace period (an ADD may be in flight). An empty ``valid`` list is not
@@ -47,7 +48,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from romana.agent import desired, hostns, keylocks, ledger, releases
+from romana.agent import desired, hostns, keylocks, ledger, releases, tapendpoints
 from romana.agent.parts import Parts
 from romana.core import endpoint, endpointwire, hostplan, tenancy
 from romana.core.endpoint import (
@@ -145,10 +146,13 @@ class Endpoints:
         self._keys = keylocks.KeyLocks()
         self._refused = hostns.namespace_ids() if refused_netns is None else dict(refused_netns)
         self._releases = releases.Releases(parts, keys=self._keys, pending_dir=pending_dir)
+        self._taps = tapendpoints.TapEndpoints(parts, keys=self._keys, describe=describe, wall=wall)
 
     # -- ADD -------------------------------------------------------------------------------
 
     async def add(self, request: EndpointRequest) -> Endpoint:
+        if request.attachment == endpoint.TAP:
+            return await self._taps.add(request)
         hostns.check(request.netns, self._refused)
         key = request.key
         async with self._keys.locked(key):
@@ -259,7 +263,13 @@ class Endpoints:
 
     async def delete(self, container_id: str, ifname: str) -> bool:
         endpointwire.identity(container_id, ifname)
-        return await self._releases.delete(endpoint.endpoint_key(container_id, ifname))
+        key = endpoint.endpoint_key(container_id, ifname)
+        known = self._parts.ledger.get(key)
+        # A tap's key releases nothing even unrecorded: the allocation is the port's.
+        tap = known.is_tap if known is not None else endpoint.is_tap_name(ifname)
+        if tap:
+            return await self._taps.delete(key)
+        return await self._releases.delete(key)
 
     async def drain(self) -> None:
         """Wait for the work DEL left running (at shutdown: the releases are owed durably)."""
@@ -358,6 +368,8 @@ class Endpoints:
         failures: list[str] = []
         cutoff = self._wall() - self._waits.gc_grace
         for record in self._parts.ledger.records():
+            if record.is_tap:
+                continue  # a VM's: its tap watcher and Neutron decide, not a runtime's GC
             if (record.container_id, record.ifname) in request.valid:
                 continue
             if request.network and record.network != request.network:

@@ -9,7 +9,8 @@ owns that thread.
 
 Everything touched is ours by name or tag: ``romana-gw``, host veths ``romana<hash>``, routes
 with our route protocol, table ``inet romana`` or the ``ROMANA-*`` chains and ``romana*``
-sets. Nothing else is read for a decision or changed.
+sets; on a VM's tap (Nova's device), only the gateway addresses and our routes
+(:mod:`romana.dataplane.tap`). Nothing else is read for a decision or changed.
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ class HostDataplane:
         """Create or repair an endpoint convergently, from whatever state it is in."""
         return self.netlink.ensure_endpoint(spec)
 
+    def device_exists(self, ifname: str) -> bool:
+        """True when ``ifname`` exists in the host namespace (a VM's tap)."""
+        return self.netlink.rtnl.link(ifname) is not None
+
     def interface_exists(self, netns: str, ifname: str) -> bool:
         """True when ``ifname`` exists in the namespace at ``netns`` (NotFound: no netns)."""
         if not os.path.exists(netns):
@@ -139,8 +144,10 @@ class HostDataplane:
         return wire.disconnect(self._routing(), host_ifname)
 
     def remove_endpoint(self, host_ifname: str) -> bool:
-        """Delete the endpoint's veth (its routes and neighbours go with it); False when
-        it was already gone."""
+        """Delete the endpoint's veth (its routes and neighbours go with it), or unwire a
+        tap; False when it was already gone."""
+        if hostplan.is_tap_ifname(host_ifname):
+            return self.netlink.remove_endpoint(host_ifname)
         return wire.remove(self._routing(), host_ifname)
 
     def inspect(self, spec: hostplan.EndpointSpec) -> list[str]:
@@ -155,6 +162,8 @@ class HostDataplane:
                 problems.append(f"host route to {address} via {spec.host_ifname} is missing")
         if not seen.up:
             problems.append(f"host interface {spec.host_ifname} is down")
+        if spec.attachment == hostplan.TAP:
+            return problems  # the inside is the VM's, configured by DHCP
         if not os.path.exists(spec.netns):
             return [*problems, f"network namespace {spec.netns} does not exist"]
         link = self.netlink.rtnl.link(spec.host_ifname)
@@ -168,6 +177,8 @@ class HostDataplane:
         link = self.netlink.rtnl.link(spec.host_ifname)
         if link is None:
             raise NotFound(f"host interface {spec.host_ifname} is missing")
+        if spec.attachment == hostplan.TAP:
+            return []  # the inside is the VM's, configured by DHCP
         if not os.path.exists(spec.netns):
             raise NotFound(f"network namespace {spec.netns} does not exist")
         with rtnl.Rtnl(spec.netns) as inner:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from romana.core import addressing
-from romana.core.endpoint import ALLOCATING, READY, EndpointRecord, endpoint_key
+from romana.core.endpoint import ALLOCATING, READY, VETH, EndpointRecord, endpoint_key
 
 __all__ = ["ALLOCATING", "READY", "EndpointRecord", "Ledger", "endpoint_key"]
 
@@ -66,6 +66,7 @@ def record_to_dict(record: EndpointRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "mac": record.mac,
         "host_mac": record.host_mac,
+        "attachment": record.attachment,
     }
 
 
@@ -87,6 +88,7 @@ def record_from_dict(raw: Mapping[str, Any]) -> EndpointRecord:
         created_at=float(raw.get("created_at", 0.0)),
         mac=str(raw.get("mac", "")),
         host_mac=str(raw.get("host_mac", "")),
+        attachment=str(raw.get("attachment", VETH)),
     )
 
 

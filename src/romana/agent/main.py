@@ -3,7 +3,8 @@
 settings (``romana.config.load``: defaults < ``--config`` section ``[agent]`` <
 ``ROMANA_AGENT_*`` < flags) → logging → registry → writer thread + dataplane → underlay
 discovery (host IP, MTU) → romanad client → endpoint service → pending releases finished →
-supervised tasks: reconciler, watcher, local API; metrics in a thread.
+supervised tasks: reconciler, watcher, tap watcher (VMs' taps and their DHCP), local API;
+metrics in a thread.
 
 Crash-only (principle 13): the tasks run in one :class:`asyncio.TaskGroup`; if any of them
 ends — with an error or, unexpectedly, without one — the agent logs why and exits 1, and its
@@ -31,7 +32,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from romana import config, logs
-from romana.agent import cnihost, firewall, http, ledger, localapi
+from romana.agent import cnihost, dhcp, firewall, http, ledger, localapi, taps
 from romana.agent import endpoints as endpoints_mod
 from romana.agent.kernel import HostDataplane, Reaper, Underlay
 from romana.agent.metrics import Metrics
@@ -183,6 +184,7 @@ async def run(settings: AgentSettings) -> int:
         wait=settings.view_wait,
         aggregate=settings.aggregate_routes,
     )
+    tap_watcher = taps.TapWatcher(parts, service, dhcp.DhcpServers())
     if settings.metrics:
         metrics.serve(settings.metrics)
     stop = asyncio.Event()
@@ -198,6 +200,7 @@ async def run(settings: AgentSettings) -> int:
             tasks.create_task(_supervised("reconciler", reconciler.run()))
             await service.settle()
             tasks.create_task(_supervised("watcher", watcher.run()))
+            tasks.create_task(_supervised("tap watcher", tap_watcher.run()))
             tasks.create_task(_supervised("local API", server.serve()))
     except* _Stopped:
         log.info("stopping; the dataplane stays in place")

@@ -230,6 +230,10 @@ class Romanad:
                 await asyncio.sleep(max(pause, exc.retry_after or 0.0))
                 attempt += 1
 
+    async def list_allocations(self, host: str) -> list[JSON]:
+        """The allocations of ``host`` (the agent role reads its own host's only)."""
+        return await self._call(lambda: self.client.list_allocations(host=host))
+
     async def get_allocation(self, key: str) -> JSON:
         return await self._call(lambda: self.client.get_allocation(key))
 

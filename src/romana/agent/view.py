@@ -37,6 +37,8 @@ class HostPrefix:
 class ViewRoute:
     dst: addressing.IPNetwork
     via: addressing.IPAddress
+    moved_from: str | None = None
+    """Set on an exception route (an address living on another host than it encodes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +149,8 @@ def parse(raw: Any) -> HostView:
         prefixes=tuple(prefixes),
         layouts=layouts,
         routes=tuple(
-            ViewRoute(validate.ip_network(r.dst), validate.ip_address(r.via)) for r in wire.routes
+            ViewRoute(validate.ip_network(r.dst), validate.ip_address(r.via), r.moved_from)
+            for r in wire.routes
         ),
         tenants=tenants,
         policies=tuple(wire.policies),

@@ -10,7 +10,8 @@ Methods return the decoded JSON once it validated against the answer's model of
 :mod:`romana.wire.rest` (the models romanad serves), unchanged: an answer of another shape is
 InvalidInput naming each field that does not match. They raise the project's errors
 (``romana.core.errors``), chained to the HTTP or transport failure. Paths start with the API
-version's :data:`romana.wire.rest.PREFIX`.
+version's :data:`romana.wire.rest.PREFIX`. The models of the host view and of the Kubernetes
+objects are imported by the methods that read them: most callers (the CLI) never do.
 
 Thread-safe: one client may be shared by many threads; it keeps its connections alive.
 """
@@ -25,7 +26,7 @@ from urllib.parse import quote
 from romana.client.session import Call, Hooks, Params, Session
 from romana.client.settings import ClientSettings
 from romana.core.errors import Unavailable
-from romana.wire import rest, rest_hostview, rest_kube
+from romana.wire import rest
 from romana.wire.rest import PREFIX, answer, answers
 from romana.wire.validate import JSON
 
@@ -312,6 +313,11 @@ class Client:
         """Release an allocation by key; NotFound when there is none."""
         return answer(rest.Allocation, self._delete("ipam", f"{PREFIX}/allocations/{_seg(key)}"))
 
+    def move_allocation(self, key: str, host: str) -> JSON:
+        """Make the allocation ``key`` live on ``host``, keeping its addresses; safe to repeat."""
+        path = f"{PREFIX}/allocations/{_seg(key)}/host"
+        return answer(rest.Allocation, self._put("ipam", path, {"host": host}))
+
     def release_address(self, address: str) -> JSON:
         """Release the allocation holding ``address``; NotFound when it is free."""
         return answer(rest.Allocation, self._delete("ipam", f"{PREFIX}/addresses/{_seg(address)}"))
@@ -367,10 +373,14 @@ class Client:
 
     def kube_objects(self) -> JSON:
         """The namespaces, pods and NetworkPolicies the last Kubernetes sync stored."""
+        from romana.wire import rest_kube
+
         return answer(rest_kube.KubeObjects, self._get("policy", f"{PREFIX}/kube/objects"))
 
     def put_kube_objects(self, record: Mapping[str, Any]) -> JSON:
         """Replace the stored Kubernetes objects (romanad writes only what changed)."""
+        from romana.wire import rest_kube
+
         return answer(
             rest_kube.KubeObjects, self._put("policy", f"{PREFIX}/kube/objects", dict(record))
         )
@@ -378,12 +388,16 @@ class Client:
     # -- routes and the agent's view -----------------------------------------------------
 
     def routes(self, host: str) -> JSON:
+        from romana.wire import rest_hostview
+
         return answer(
             rest_hostview.RoutePlan, self._get("route", f"{PREFIX}/hosts/{_seg(host)}/routes")
         )
 
     def host_view(self, host: str, after: int | None = None, wait: float | None = None) -> JSON:
         """The host's view; with ``after``, waits up to ``wait`` s for a newer revision."""
+        from romana.wire import rest_hostview
+
         params: dict[str, str | int | float | None] = {"after": after, "wait": wait}
         timeout = None if wait is None else wait + self._session.timeout
         return answer(

@@ -2,7 +2,12 @@
 
 An endpoint is one attachment of a workload to a romana network, named by
 ``(container_id, ifname)``; its key ``<container_id>:<ifname>`` is also its allocation key in
-romanad. This module holds the only shapes of it:
+romanad. It is attached one of two ways (:data:`ATTACHMENTS`): ``veth``, a pair the agent
+makes from the host into the workload's network namespace ``netns`` (CNI), or ``tap``, a
+device someone else made in the host namespace (Nova's ``tap`` + 11 characters of the Neutron
+port id, :func:`tap_name`), which the agent wires but never creates, deletes or releases; a
+tap endpoint has no ``netns``, its ``container_id`` is the port id and its ``ifname`` the
+tap. This module holds the only shapes of it:
 
 * :class:`EndpointRequest`: what a front end asks the agent to wire (CNI ADD and its like);
 * :class:`EndpointRecord`: what the agent recorded of an endpoint it made or is making;
@@ -34,9 +39,30 @@ MIN_MTU, MAX_MTU = 68, 65535
 """The MTUs the kernel accepts on a veth (IPv4); a request outside them is refused."""
 
 
+VETH, TAP = "veth", "tap"
+ATTACHMENTS = (VETH, TAP)
+TAP_PREFIX = "tap"
+TAP_ID_CHARS = 11
+"""Nova names a port's tap ``tap`` + the first 11 characters of the port id (IFNAMSIZ)."""
+
+
 def endpoint_key(container_id: str, ifname: str) -> str:
     """The allocation key and endpoint id of one attachment."""
     return f"{container_id}:{ifname}"
+
+
+def tap_name(port_id: str) -> str:
+    """The name Nova gives the tap of a Neutron port."""
+    return TAP_PREFIX + port_id[:TAP_ID_CHARS]
+
+
+def is_tap_name(name: str) -> bool:
+    """True for names :func:`tap_name` can produce (``tap`` + 11 characters)."""
+    return (
+        len(name) == len(TAP_PREFIX) + TAP_ID_CHARS
+        and name.startswith(TAP_PREFIX)
+        and all(c.isalnum() or c == "-" for c in name)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +83,8 @@ class EndpointRequest:
     """The Kubernetes identity (``namespace``, ``pod``, ``pod_uid``) when there is one."""
     mtu: int | None = None
     """The MTU asked for; None leaves it to the agent."""
+    attachment: str = VETH
+    """:data:`VETH` (a pair into ``netns``) or :data:`TAP` (the existing device ``ifname``)."""
 
     @property
     def key(self) -> str:
@@ -85,6 +113,8 @@ class EndpointRecord:
     mac: str = ""
     """MAC of the interface inside the workload, kept across repairs; '' until wired."""
     host_mac: str = ""
+    attachment: str = VETH
+    """As in the request; records written before taps existed are veths."""
 
     @classmethod
     def of(cls, request: EndpointRequest, created_at: float) -> EndpointRecord:
@@ -97,6 +127,10 @@ class EndpointRecord:
     @property
     def key(self) -> str:
         return endpoint_key(self.container_id, self.ifname)
+
+    @property
+    def is_tap(self) -> bool:
+        return self.attachment == TAP
 
     def ready(self, addresses: tuple[IPAddress, ...]) -> EndpointRecord:
         return replace(self, addresses=addresses, state=READY)

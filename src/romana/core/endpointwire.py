@@ -22,9 +22,12 @@ from typing import Any
 
 from romana.core import errors
 from romana.core.endpoint import (
+    ATTACHMENTS,
     DEFAULT_SEGMENT,
     MAX_MTU,
     MIN_MTU,
+    TAP,
+    VETH,
     Address,
     Endpoint,
     EndpointRequest,
@@ -32,6 +35,7 @@ from romana.core.endpoint import (
     GcRequest,
     Interface,
     Route,
+    tap_name,
 )
 
 VERSION = 1
@@ -44,7 +48,18 @@ CONTAINER_ID_RULE = (
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.@=+\-]{1,15}")
 IFNAME_RULE = "must be 1-15 characters of letters, digits, '_', '.', '@', '=', '+', '-'"
 REQUEST_FIELDS = frozenset(
-    {"container_id", "ifname", "netns", "tenant", "segment", "labels", "network", "k8s", "mtu"}
+    {
+        "container_id",
+        "ifname",
+        "netns",
+        "tenant",
+        "segment",
+        "labels",
+        "network",
+        "k8s",
+        "mtu",
+        "attachment",
+    }
 )
 ROUTE_OPTIONS = ("mtu", "advmss", "priority", "table", "scope")
 NAME_RE = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$")
@@ -114,8 +129,17 @@ def parse_request(body: Any) -> EndpointRequest:
     if container_id or ifname:
         # Each is checked against its own rule; a missing one is reported once, above.
         check_identity(container_id or "x", ifname or "x", issues)
-    netns = _string(body, "netns", issues, required=True)
-    if netns and not netns.startswith("/"):
+    attachment = _string(body, "attachment", issues, required=False) or VETH
+    if attachment not in ATTACHMENTS:
+        issues.add("attachment", f"must be one of {', '.join(ATTACHMENTS)}")
+    # A tap is a device of the host namespace (the VM's), named after the port it serves.
+    netns = _string(body, "netns", issues, required=attachment != TAP)
+    if attachment == TAP:
+        if netns:
+            issues.add("netns", "must be empty for a tap attachment")
+        if container_id and ifname and ifname != tap_name(container_id):
+            issues.add("ifname", f"must be {tap_name(container_id)!r}, the tap of the port")
+    elif netns and not netns.startswith("/"):
         issues.add("netns", "must be an absolute path to a network namespace")
     tenant = _string(body, "tenant", issues, required=True)
     if tenant:
@@ -131,11 +155,13 @@ def parse_request(body: Any) -> EndpointRequest:
     ):
         issues.add("mtu", f"must be an integer {MIN_MTU}..{MAX_MTU}")
     issues.raise_if_any()
-    return EndpointRequest(container_id, ifname, netns, tenant, segment, labels, network, k8s, mtu)
+    return EndpointRequest(
+        container_id, ifname, netns, tenant, segment, labels, network, k8s, mtu, attachment
+    )
 
 
 def request_to_wire(request: EndpointRequest) -> dict[str, Any]:
-    """The ADD body of ``request``; ``k8s`` and ``mtu`` only when set."""
+    """The ADD body of ``request``; ``k8s``, ``mtu`` and a tap ``attachment`` only when set."""
     body: dict[str, Any] = {
         "container_id": request.container_id,
         "ifname": request.ifname,
@@ -149,6 +175,8 @@ def request_to_wire(request: EndpointRequest) -> dict[str, Any]:
         body["k8s"] = dict(request.k8s)
     if request.mtu is not None:
         body["mtu"] = request.mtu
+    if request.attachment != VETH:
+        body["attachment"] = request.attachment
     return body
 
 

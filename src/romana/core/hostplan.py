@@ -6,6 +6,12 @@ hosts' prefixes, one veth pair per local endpoint, and a few sysctls. It is comp
 the cluster state elsewhere; this module validates it and compares it with what the
 dataplane adapter read from the kernel. No I/O happens here.
 
+An endpoint is a veth pair (CNI) or a tap (:data:`TAP`): a device of the host namespace
+that Nova made for a VM, named ``tap`` + 11 characters of the port id. A tap is never
+created or deleted here: :func:`diff` wires one (gateway addresses, host routes) while its
+device exists, proposes nothing while it does not, and takes our routes off a tap that the
+plan no longer holds (:class:`DeleteEndpoint` of a tap name unwires, it deletes nothing).
+
 Invariants:
 
 * Everything a plan names is ours: the gateway interface ``romana-gw``, host-side veths
@@ -26,7 +32,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from romana.core import addressing, kernelnames
+from romana.core import addressing, endpoint, kernelnames
 from romana.core.errors import Issue, Issues
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -42,6 +48,8 @@ MIN_MTU, MIN_MTU_IPV6, MAX_MTU = 68, 1280, 65535
 _HASH_CHARS = IFNAMSIZ - len(HOST_IFNAME_PREFIX)
 _HOST_IFNAME = re.compile(rf"{HOST_IFNAME_PREFIX}[0-9a-f]{{{_HASH_CHARS}}}")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
+VETH, TAP = endpoint.VETH, endpoint.TAP
+is_tap_ifname = endpoint.is_tap_name
 
 
 def host_ifname(endpoint_id: str) -> str:
@@ -75,7 +83,8 @@ class GatewaySpec:
 
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
-    """A route to another host's prefix through that host's underlay address."""
+    """A route to another host's prefix through that host's underlay address, or to one
+    address (``/32``, ``/128``) that lives on another host than its prefix says."""
 
     dst: IPNetwork
     via: IPAddress
@@ -97,10 +106,12 @@ class EndpointSpec:
     gateways: tuple[IPAddress, ...]
     mtu: int
     mac: str | None = None
+    attachment: str = VETH
+    """:data:`VETH`, or :data:`TAP`: ``ifname`` is then the host's tap and ``netns`` empty."""
 
     @property
     def host_ifname(self) -> str:
-        return host_ifname(self.id)
+        return self.ifname if self.attachment == TAP else host_ifname(self.id)
 
     def gateway_for(self, version: int) -> IPAddress | None:
         return addressing.of_version(self.gateways, version)
@@ -157,7 +168,14 @@ def endpoint_issues(spec: EndpointSpec, field: str = "endpoint") -> list[Issue]:
         found.add(f"{field}.id", "must not be empty")
     elif len(spec.id.encode()) > MAX_ID_BYTES:
         found.add(f"{field}.id", f"must be at most {MAX_ID_BYTES} bytes")
-    if not spec.netns.startswith("/"):
+    if spec.attachment == TAP:
+        if spec.netns:
+            found.add(f"{field}.netns", "must be empty for a tap")
+        if not is_tap_ifname(spec.ifname):
+            found.add(f"{field}.ifname", "must be tap + 11 characters for a tap")
+    elif spec.attachment != VETH:
+        found.add(f"{field}.attachment", f"must be {VETH} or {TAP}")
+    elif not spec.netns.startswith("/"):
         found.add(f"{field}.netns", "must be an absolute path to a network namespace")
     if (rule := _ifname_rule(spec.ifname)) is not None:
         found.add(f"{field}.ifname", rule)
@@ -216,6 +234,9 @@ def _routes_issues(routes: Sequence[RouteSpec], own: Sequence[IPNetwork]) -> Ite
         if route.dst in first:
             yield Issue(f"routes[{i}].dst", f"repeats routes[{first[route.dst]}].dst")
         first.setdefault(route.dst, i)
+        if route.dst.prefixlen == route.dst.max_prefixlen:
+            # An exception route: an address of this host's prefix that lives on another host.
+            continue
         for net in own:
             if route.dst.version == net.version and route.dst.overlaps(net):
                 yield Issue(f"routes[{i}].dst", f"overlaps this host's own prefix {net}")
@@ -309,7 +330,9 @@ class CurrentEndpoint:
     """A host veth of ours, seen from the host namespace.
 
     ``id`` is read back from the interface alias ('' when the alias was lost);
-    ``addresses`` are the destinations of our host routes through this veth.
+    ``addresses`` are the destinations of our host routes through this veth. A tap
+    (``attachment`` :data:`TAP`) is listed whenever its device exists, wired or not; its
+    ``id`` is '' (the device is not ours to label).
     """
 
     id: str
@@ -317,6 +340,7 @@ class CurrentEndpoint:
     addresses: frozenset[IPAddress]
     mtu: int
     up: bool
+    attachment: str = VETH
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,8 +401,9 @@ class RepairEndpoint:
 
 @dataclass(frozen=True, slots=True)
 class DeleteEndpoint:
-    """Remove the veth ``host_ifname`` (its peer and host routes go with it); ``id`` names
-    the endpoint it served, for reports."""
+    """Remove the veth ``host_ifname`` (its peer and host routes go with it), or, for a tap
+    name, take our addresses and routes off the tap; ``id`` names the endpoint it served,
+    for reports."""
 
     host_ifname: str
     id: str
@@ -420,11 +445,15 @@ def _endpoint_ops(
     deletes: list[Operation] = []
     changes: list[Operation] = []
     for name in sorted(have.keys() - want.keys()):
+        if have[name].attachment == TAP and not have[name].addresses:
+            continue  # a tap that is not ours, or no longer wired: nothing to take off
         deletes.append(DeleteEndpoint(name, have[name].id))
     for name in sorted(want, key=lambda n: want[n].id):
         spec = want[name]
         seen = have.get(name)
-        if seen is None:
+        if seen is None and spec.attachment == TAP:
+            continue  # the VM's device is not there (yet, or any more): nothing to wire
+        if seen is None or (spec.attachment == TAP and not seen.addresses):
             changes.append(AddEndpoint(spec))
         elif seen.id and seen.id != spec.id:
             deletes.append(DeleteEndpoint(name, seen.id))
@@ -436,12 +465,13 @@ def _endpoint_ops(
 
 def _drift(seen: CurrentEndpoint, spec: EndpointSpec) -> tuple[str, ...]:
     reasons: list[str] = []
-    if not seen.id:
+    tap = spec.attachment == TAP
+    if not seen.id and not tap:
         reasons.append("the endpoint id alias is missing")
     want = frozenset(spec.addresses)
     reasons.extend(f"host route to {a} is missing" for a in _sorted(want - seen.addresses))
     reasons.extend(f"stale host route to {a}" for a in _sorted(seen.addresses - want))
-    if seen.mtu != spec.mtu:
+    if seen.mtu != spec.mtu and not tap:  # a tap's MTU is Nova's
         reasons.append(f"mtu is {seen.mtu}, want {spec.mtu}")
     if not seen.up:
         reasons.append("the host interface is down")

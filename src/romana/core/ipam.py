@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,14 +44,35 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
+    """``addresses`` for ``key``, living on ``host``.
+
+    ``origin`` is the host the addresses encode when the allocation was moved to another
+    (a migrated VM keeps its addresses); None while it lives on that host. Tenant and segment
+    are encoded as ever, so isolation does not depend on where an allocation lives.
+    """
+
     key: AllocationKey
     host: HostName
     tenant: TenantName
     segment: SegmentName
     addresses: tuple[addressing.IPAddress, ...]
+    origin: HostName | None = None
+
+    @property
+    def home(self) -> HostName:
+        """The host the addresses encode."""
+        return self.host if self.origin is None else self.origin
+
+    def moved_to(self, host: HostName) -> Allocation:
+        """This allocation living on ``host``; moved back home it carries no origin."""
+        origin = None if host == self.home else self.home
+        return dataclasses.replace(self, host=host, origin=origin)
 
     def to_dict(self) -> dict[str, object]:
-        return records.fields_dict(self, {"addresses": records.strings})
+        out = records.fields_dict(self, {"addresses": records.strings})
+        if self.origin is None:
+            del out["origin"]  # the shape of an allocation that never moved stays as it was
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> Allocation:
@@ -62,6 +84,7 @@ class Allocation:
             tenant=TenantName(str(raw["tenant"])),
             segment=SegmentName(str(raw["segment"])),
             addresses=tuple(ipaddress.ip_address(str(a)) for a in addresses),
+            origin=None if raw.get("origin") is None else HostName(str(raw["origin"])),
         )
 
 

@@ -52,3 +52,7 @@ GATEWAY_IFNAME = OWNED_STEM + "-gw"
 """The device holding this host's gateway addresses."""
 HOST_IFNAME_PREFIX = OWNED_STEM
 """Host sides of endpoint veths: the prefix, then a hash of the endpoint id."""
+TAP_IFNAME_PREFIX = "tap"
+"""Nova's devices (``tap`` + 11 characters of a Neutron port id), not ours: the agent never
+creates or deletes one; it puts on it only the gateway addresses and routes tagged with
+:data:`ROUTE_PROTOCOL`, and takes exactly those off again."""

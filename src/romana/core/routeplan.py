@@ -34,17 +34,26 @@ the sibling groups along its path, not the number of hosts.
 ``aggregate=False`` gives one route per remote host prefix via that host directly (flat
 fabrics, or when intermediate hops are not wanted).
 
+Exception routes (:func:`with_exceptions`): an address that lives on another host than the
+one it encodes (a migrated VM keeps its addresses) gets a host route (``/32``, ``/128``) in
+the plan of every host but the one it lives on, directly via that host's underlay address
+and marked with ``moved_from``, the host it encodes. Longest-prefix match makes it win over
+any prefix or aggregate route, on the origin host too. The host it lives on routes it to its
+endpoint like any of its own (``moved_here``): its plan never sends it to the origin host.
+
 Every route's ``via`` is of the family of its ``dst``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
-from collections.abc import Container, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from romana.core import addressing, records, topology
+from romana.core.errors import InvalidInput
 from romana.core.identifiers import HostName, NetworkName
 
 
@@ -61,6 +70,8 @@ class Route:
     via: addressing.IPAddress
     via_host: HostName
     group: str | None = None
+    moved_from: HostName | None = None
+    """For an exception route: the host ``dst`` encodes, which it has moved away from."""
 
     def to_dict(self) -> dict[str, Any]:
         return records.fields_dict(self, {"dst": str, "via": str})
@@ -73,7 +84,18 @@ class Route:
             ipaddress.ip_address(raw["via"]),
             HostName(str(raw["via_host"])),
             None if raw.get("group") is None else str(raw["group"]),
+            None if raw.get("moved_from") is None else HostName(str(raw["moved_from"])),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """The addresses of allocation ``key``, which encode host ``origin`` but live on ``host``."""
+
+    key: str
+    host: HostName
+    origin: HostName
+    addresses: tuple[addressing.IPAddress, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +138,15 @@ class RoutePlan:
     routes: tuple[Route, ...]
     ip6: addressing.IPAddress | None = None
     skipped: tuple[Skipped, ...] = ()
+    moved_here: tuple[addressing.IPAddress, ...] = ()
+    """Addresses of other hosts' prefixes that live on this host: routed to their endpoints."""
 
     def lookup(self, address: addressing.IPAddress | str) -> Route | None:
-        """The route a longest-prefix match picks for ``address``; None when none covers it."""
+        """The route a longest-prefix match picks for ``address``; None when none covers it
+        or when it lives on this host."""
         addr = ipaddress.ip_address(address)
+        if addr in self.moved_here:
+            return None
         best: Route | None = None
         for route in self.routes:
             if route.dst.version != addr.version or addr not in route.dst:
@@ -129,8 +156,13 @@ class RoutePlan:
         return best
 
     def owns(self, address: addressing.IPAddress | str) -> bool:
-        """True when ``address`` lies in one of this host's own prefixes."""
+        """True when ``address`` lies in one of this host's own prefixes and has not moved
+        away, or has moved here."""
         addr = ipaddress.ip_address(address)
+        if addr in self.moved_here:
+            return True
+        if any(r.moved_from is not None and r.dst.network_address == addr for r in self.routes):
+            return False
         return any(p.prefix.version == addr.version and addr in p.prefix for p in self.prefixes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +174,7 @@ class RoutePlan:
             "prefixes": [p.to_dict() for p in self.prefixes],
             "routes": [r.to_dict() for r in self.routes],
             "skipped": [x.to_dict() for x in self.skipped],
+            "moved_here": [str(a) for a in self.moved_here],
         }
 
     @classmethod
@@ -164,6 +197,7 @@ class RoutePlan:
             tuple(Route.from_dict(r) for r in raw.get("routes", [])),
             None if raw.get("ip6") is None else ipaddress.ip_address(raw["ip6"]),
             tuple(Skipped.from_dict(x) for x in raw.get("skipped", [])),
+            tuple(ipaddress.ip_address(a) for a in raw.get("moved_here", [])),
         )
 
 
@@ -279,9 +313,57 @@ def _direct(tree: topology.Tree, host_name: HostName) -> Iterator[Step]:
             yield member, None
 
 
+def with_exceptions(plan: RoutePlan, topo: topology.Topology, moved: Iterable[Moved]) -> RoutePlan:
+    """``plan`` with an exception route for every moved address (see the module docstring).
+
+    An address of no network of ``topo``, or of a host no longer in it, gets no route; one
+    whose host (or this host) has no underlay address of its family is in ``skipped``.
+    """
+    hosts = {h.name: h for h in topo.hosts}
+    here = hosts.get(plan.host)
+    routes: list[Route] = []
+    skipped: list[Skipped] = []
+    local: list[addressing.IPAddress] = []
+    for item in sorted(moved, key=lambda m: m.key):
+        for addr in item.addresses:
+            if item.host == plan.host:
+                local.append(addr)
+                continue
+            target = hosts.get(item.host)
+            try:
+                net = addressing.find_layout(topo.layouts, addr).name
+            except InvalidInput:
+                continue
+            if target is None or here is None:
+                continue
+            dst = ipaddress.ip_network(addr)
+            hop = target.address(addr.version)
+            if hop is None or here.address(addr.version) is None:
+                who = item.host if hop is None else plan.host
+                reason = f"host {who} has no IPv{addr.version} underlay address"
+                skipped.append(Skipped(net, dst, reason, host=item.host))
+                continue
+            routes.append(Route(net, dst, hop, item.host, None, item.origin))
+    return dataclasses.replace(
+        plan,
+        routes=plan.routes + tuple(routes),
+        skipped=plan.skipped + tuple(skipped),
+        moved_here=plan.moved_here + tuple(local),
+    )
+
+
 def plans(topo: topology.Topology, *, aggregate: bool = True) -> dict[str, RoutePlan]:
     """Every host's plan, by host name."""
     return {h.name: route_plan(topo, h.name, aggregate=aggregate) for h in topo.hosts}
 
 
-__all__ = ["Route", "RoutePlan", "Skipped", "designated", "plans", "route_plan"]
+__all__ = [
+    "Moved",
+    "Route",
+    "RoutePlan",
+    "Skipped",
+    "designated",
+    "plans",
+    "route_plan",
+    "with_exceptions",
+]

@@ -16,7 +16,9 @@ What we own here, and therefore the only things ever changed or deleted:
   A route that is not ours with the same destination and metric is never replaced:
   :meth:`Netlink.ensure_routes` reports it as ``AlreadyExists``;
 * host veths named by :func:`romana.core.hostplan.host_ifname` (see
-  :mod:`romana.dataplane.veth`).
+  :mod:`romana.dataplane.veth`);
+* on a VM's tap (Nova's device, never created or deleted here), the gateway addresses and
+  our routes (see :mod:`romana.dataplane.tap`).
 
 :meth:`Netlink.current` reads exactly those objects back, for
 :func:`romana.core.hostplan.diff`; :meth:`Netlink.apply` carries out one resulting operation.
@@ -33,7 +35,7 @@ from typing import ClassVar
 
 from romana.core import hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, NotFound, Unsupported
-from romana.dataplane import rtmsg, sysctl, veth
+from romana.dataplane import rtmsg, sysctl, tap, veth
 from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Closing
 from romana.dataplane.rtmsg import (
     DEFAULT_PRIORITY,
@@ -119,13 +121,19 @@ class Netlink(Closing):
     # --- endpoints -----------------------------------------------------------------------
 
     def ensure_endpoint(self, spec: hostplan.EndpointSpec) -> veth.Attached:
+        if spec.attachment == hostplan.TAP:
+            return tap.ensure(self.rtnl, spec)
         return veth.ensure(self.rtnl, spec)
 
     def remove_endpoint(self, host_ifname: str) -> bool:
+        """Delete an endpoint's veth, or unwire a tap (a tap is never deleted)."""
+        if hostplan.is_tap_ifname(host_ifname):
+            return tap.unwire(self.rtnl, host_ifname)
         return veth.remove(self.rtnl, host_ifname)
 
     def endpoints(self) -> tuple[hostplan.CurrentEndpoint, ...]:
-        return veth.listed(self.rtnl.links(), self.rtnl.routes(proto=ROUTE_PROTOCOL))
+        links, ours = self.rtnl.links(), self.rtnl.routes(proto=ROUTE_PROTOCOL)
+        return veth.listed(links, ours) + tap.listed(links, ours)
 
     # --- routes to other hosts -----------------------------------------------------------
 
@@ -224,7 +232,7 @@ class Netlink(Closing):
         return hostplan.CurrentHost(
             gateway=None if gw is None else self._gateway_state(gw),
             routes=tuple(self._route_spec(r, names) for r in ours if r.gateway is not None),
-            endpoints=veth.listed(links, ours),
+            endpoints=veth.listed(links, ours) + tap.listed(links, ours),
         )
 
     def apply(self, op: hostplan.Operation) -> None:

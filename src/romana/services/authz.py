@@ -46,6 +46,9 @@ class Action(enum.StrEnum):
     """Change state; tenant-scoped when a tenant is named."""
     ALLOCATE = "allocate"
     """Allocate or release addresses for a tenant on a host."""
+    MOVE_ALLOCATION = "move-allocation"
+    """Move an allocation to another host (a migrated VM keeps its addresses): admin and
+    service only, since it reroutes an address on every host."""
     REGISTER_HOST = "register-host"
     """Add a host or change its labels."""
     MANAGE_USERS = "manage-users"

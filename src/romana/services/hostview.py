@@ -33,6 +33,10 @@ Invariants:
   match by mask, selector sets are address sets): they appear in the next view without
   waking the agent for each one. Waiting returns early only for relevant changes; the
   revision of the returned view moves with every store change.
+* A relocation record (``ipam/moved/<key>``: an allocation living on another host than its
+  addresses encode) is relevant to every host, since every route plan carries its exception
+  route; the allocation moved here counts as the host's own, so its tenant's policies are in
+  the view of the host it lives on.
 """
 
 from __future__ import annotations
@@ -101,13 +105,19 @@ def route_document(plan: Mapping[str, Any]) -> dict[str, Any]:
             if r.get("group") is not None
             else f"host {r['via_host']}"
         )
-        routes.append({"dst": r["dst"], "via": r["via"], "reason": reason})
+        moved_from = r.get("moved_from")
+        if moved_from is not None:
+            reason = f"moved from host {moved_from} to host {r['via_host']}"
+        routes.append(
+            {"dst": r["dst"], "via": r["via"], "reason": reason, "moved_from": moved_from}
+        )
     return {
         "host": plan["host"],
         "prefixes": {p["network"]: p["prefix"] for p in plan["prefixes"]},
         "gateways": {p["network"]: p["gateway"] for p in plan["prefixes"]},
         "routes": routes,
         "skipped": [{"dst": x["dst"], "reason": x["reason"]} for x in plan.get("skipped", [])],
+        "moved_here": list(plan.get("moved_here", [])),
         "aggregate": bool(plan["aggregate"]),
     }
 
@@ -171,6 +181,9 @@ class HostViewService:
                 kv = self._store.get(keys.tenant_id(NetworkName(network), tid))
                 if kv is not None:
                     present.add(kv.value.decode())
+        for raw in txn.loads_all(self._store.range(keys.IPAM_MOVED).items):
+            if raw.get("host") == host:
+                present.add(str(raw["tenant"]))
         tenants = frozenset(present)
         policies = carried(self._store.range(keys.POLICIES).items, tenants)
         sets = frozenset(name for p in policies for name in ids.named_sets(p))

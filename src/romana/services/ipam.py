@@ -1,4 +1,4 @@
-"""IPAM use cases: allocate, release, list, decode, blackouts — each one store transaction.
+"""IPAM use cases: allocate, release, move, list, decode, blackouts — each one store transaction.
 
 An allocation is stored twice in one transaction: under its key (the record callers look up)
 and under each address slot (``ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``),
@@ -11,6 +11,12 @@ A blackout never covers an allocated address. Allocation guards the blackouts ke
 blackout change reads the address keys its new ranges could hold and guards that range
 unchanged (:meth:`txn.Writes.guard_range`). Whichever commits second sees the first, so an
 allocation racing a blackout either lands outside it or makes the blackout refuse.
+
+A moved allocation (:meth:`IpamService.move`) keeps its address keys under the host its
+addresses encode, and its record names the host it lives on (``host``) and that one
+(``origin``). The same transaction writes or deletes its relocation record
+(``ipam/moved/<key>``), from which every route plan takes its exception routes; a release
+deletes it with the allocation.
 """
 
 from __future__ import annotations
@@ -207,9 +213,50 @@ class IpamService:
             # The record names its own address keys, so a release never depends on the
             # current topology decoding the addresses the same way it did at allocation.
             w.ops.extend(Delete(slot) for slot in raw.get("slots", ()))
+            if alloc.origin is not None:
+                w.ops.append(Delete(keys.moved(key)))  # its exception route goes with it
             return alloc
 
         return txn.run(self._store, attempt, what=f"release {key!r}")
+
+    def move(self, key: AllocationKey, host: HostName) -> ipam.Allocation:
+        """The allocation ``key``, now living on ``host``; its addresses stay as they are.
+
+        Idempotent. Moving it away from the host its addresses encode writes a relocation
+        record (``ipam/moved/<key>``), which every host's route plan turns into an exception
+        route and whose change wakes every agent; moving it back home deletes that record.
+        NotFound for an unknown key or host.
+        """
+
+        def attempt(w: txn.Writes) -> ipam.Allocation:
+            kv = self._store.get(keys.alloc_key(key))
+            if kv is None:
+                raise NotFound(f"no allocation with key {key!r}")
+            raw = txn.loads(kv)
+            alloc = ipam.Allocation.from_dict(raw)
+            view = self._topology.view()
+            view.topology.host(host)
+            if alloc.host == host:
+                return alloc
+            moved = alloc.moved_to(host)
+            w.guard(keys.alloc_key(key), kv)
+            w.guard(keys.TOPOLOGY, view.kv)
+            record = {k: v for k, v in raw.items() if k != "origin"}
+            w.ops.append(Put(keys.alloc_key(key), txn.dumps({**record, **moved.to_dict()})))
+            if moved.origin is None:
+                w.ops.append(Delete(keys.moved(key)))
+            else:
+                relocation = {
+                    "key": key,
+                    "host": host,
+                    "origin": moved.origin,
+                    "tenant": moved.tenant,
+                    "addresses": [str(a) for a in moved.addresses],
+                }
+                w.ops.append(Put(keys.moved(key), txn.dumps(relocation)))
+            return moved
+
+        return txn.run(self._store, attempt, what=f"move {key!r} to host {host!r}")
 
     def release_address(self, address: str) -> ipam.Allocation:
         return self.release(self.key_of(address))

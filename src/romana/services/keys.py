@@ -9,6 +9,10 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/tenant-ids/<network>/<id>``                  tenant name holding that id
 ``/romana/v1/ipam/keys/<key>``                            allocation JSON
 ``/romana/v1/ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``  allocation key
+``/romana/v1/ipam/moved/<key>``                           an allocation living on another host
+                                                          than its addresses encode (JSON: key,
+                                                          host, origin, tenant, addresses); every
+                                                          host's route plan depends on these
 ``/romana/v1/policies/<name>``                            a global policy's JSON (id ``<name>``)
 ``/romana/v1/policies/<tenant>/<name>``                   JSON of a policy tenant ``<tenant>`` owns
                                                           (id ``<tenant>/<name>``; see
@@ -48,6 +52,7 @@ TENANTS = ROOT + "tenants/"
 TENANT_IDS = ROOT + "tenant-ids/"
 IPAM_KEYS = ROOT + "ipam/keys/"
 IPAM_ADDR = ROOT + "ipam/addr/"
+IPAM_MOVED = ROOT + "ipam/moved/"
 POLICIES = ROOT + "policies/"
 ADDRESS_SETS = ROOT + "address-sets/"
 KUBE = ROOT + "kube/"
@@ -88,6 +93,10 @@ def blackouts(network: NetworkName) -> str:
 
 def alloc_key(key: AllocationKey) -> str:
     return IPAM_KEYS + key
+
+
+def moved(key: AllocationKey) -> str:
+    return IPAM_MOVED + key
 
 
 def addr_slot(network: NetworkName, host: int, tenant_id_: int, segment: int) -> str:

@@ -13,11 +13,12 @@ transaction (:mod:`romana.services.renames`).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from romana.core import addressing, tenancy, topology
 from romana.core.errors import InvalidInput
@@ -25,6 +26,9 @@ from romana.core.identifiers import HostName, NetworkName
 from romana.core.store import KeyValue, Put, Store
 from romana.core.topology import change
 from romana.services import keys, renames, txn
+
+if TYPE_CHECKING:
+    from romana.core.routeplan import Moved
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +150,26 @@ class TopologyService:
     def route_plan(self, name: HostName, aggregate: bool = True) -> dict[str, Any]:
         from romana.core import routeplan
 
-        plan = routeplan.route_plan(self.view().topology, name, aggregate=aggregate)
-        return plan.to_dict()
+        topo = self.view().topology
+        plan = routeplan.route_plan(topo, name, aggregate=aggregate)
+        return routeplan.with_exceptions(plan, topo, self.moved()).to_dict()
+
+    def moved(self) -> list[Moved]:
+        """Every allocation living on another host than its addresses encode, as
+        :class:`romana.core.routeplan.Moved` (the exception routes of every plan)."""
+        from romana.core import routeplan
+
+        found = []
+        for raw in txn.loads_all(self._store.range(keys.IPAM_MOVED).items):
+            found.append(
+                routeplan.Moved(
+                    str(raw["key"]),
+                    HostName(str(raw["host"])),
+                    HostName(str(raw["origin"])),
+                    tuple(ipaddress.ip_address(str(a)) for a in raw["addresses"]),
+                )
+            )
+        return found
 
     # -- writes --------------------------------------------------------------------------
 

@@ -296,6 +296,12 @@ class Allocation(Out):
     tenant: str
     segment: str
     addresses: list[Address]
+    origin: str | None = None
+    """The host the addresses encode, when the allocation lives on another (``host``)."""
+
+
+class AllocationHostIn(In):
+    host: HostName
 
 
 class Decoded(Out):
@@ -311,6 +317,8 @@ class Decoded(Out):
     host_prefix: str
     is_gateway: bool
     allocation: Allocation | None = None
+    lives_on: str | None = None
+    """The host the address lives on when it moved away from ``host``, the one it encodes."""
 
 
 # -- address sets ------------------------------------------------------------------------

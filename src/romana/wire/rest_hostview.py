@@ -30,6 +30,9 @@ class Route(Out):
     dst: CIDR
     via: Address
     reason: str
+    moved_from: str | None = None
+    """Set on an exception route: the host whose prefix ``dst`` lies in, and which the
+    address has moved away from (``via`` is the host it lives on)."""
 
 
 class SkippedRoute(Out):
@@ -44,6 +47,8 @@ class RoutePlan(Out):
     routes: list[Route]
     skipped: list[SkippedRoute]
     aggregate: bool
+    moved_here: list[str] = Field(default_factory=list)
+    """Addresses of other hosts' prefixes that live on this host, routed to their endpoints."""
 
 
 class HostView(Out):

@@ -42,6 +42,7 @@ def test_allocate_decode_release(api: Api) -> None:
         "host_prefix": "10.128.0.0/16",
         "is_gateway": False,
         "allocation": first.json(),
+        "lives_on": None,
     }
     assert c.get("/v1/decode/10.128.0.1").json()["is_gateway"] is True
     assert c.delete(f"/v1/addresses/{addr}").json()["key"] == "c1"

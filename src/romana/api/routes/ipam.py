@@ -86,6 +86,14 @@ def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     return ctx.ipam.release(AllocationKey(key)).to_dict()
 
 
+@router.put("/allocations/{key}/host", response_model=rest.Allocation)
+def move(key: str, body: rest.AllocationHostIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    """Make the allocation live on ``host``, keeping its addresses (idempotent); moved back to
+    the host its addresses encode, it carries no exception route any more."""
+    auth.authorize(caller, auth.Action.MOVE_ALLOCATION)
+    return ctx.ipam.move(AllocationKey(key), HostName(body.host)).to_dict()
+
+
 @router.delete("/addresses/{address}", response_model=rest.Allocation)
 def release_address(address: str, ctx: Ctx, caller: Caller, request: Request) -> dict[str, object]:
     key = ctx.ipam.key_of(address)
@@ -132,6 +140,7 @@ def _decode(ctx: Context, address: str) -> dict[str, Any]:
     allocation = None
     with contextlib.suppress(NotFound):
         allocation = ctx.ipam.get(ctx.ipam.key_of(str(addr))).to_dict()
+    moved = allocation is not None and "origin" in allocation
     return {
         "address": str(addr),
         "network": lay.name,
@@ -145,4 +154,5 @@ def _decode(ctx: Context, address: str) -> dict[str, Any]:
         "host_prefix": str(d.host_prefix),
         "is_gateway": d.is_gateway,
         "allocation": allocation,
+        "lives_on": allocation["host"] if moved and allocation is not None else None,
     }

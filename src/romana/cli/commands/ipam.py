@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import operator
-import secrets
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +11,7 @@ from romana.cli import context, output
 from romana.cli.context import OutputOption
 from romana.core.errors import InvalidInput
 
-app = typer.Typer(no_args_is_help=True, help="Address allocations: list, show, allocate, release.")
+app = context.group("Address allocations: list, show, allocate, move, release.")
 
 FIELDS: list[output.Column] = [
     (key.capitalize(), operator.itemgetter(key))
@@ -68,8 +67,25 @@ def allocate(
 
     Example: romana ipam allocate --host h1 --tenant acme --segment web --key web-1
     """
+    import secrets
+
     key = key or f"cli-{secrets.token_hex(6)}"
     _show(ctx, context.state(ctx).client().allocate(key, host, tenant, segment), out)
+
+
+@app.command("move")
+def move(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Key of the allocation.")],
+    host: Annotated[str, typer.Option("--host", help="Host the endpoint lives on now.")],
+    out: OutputOption = None,
+) -> None:
+    """Move an allocation to another host, keeping its addresses (a migrated VM); every host
+    then routes them there. Moved back to the host they encode, they need no exception route.
+
+    Example: romana ipam move vm-1 --host h2
+    """
+    _show(ctx, context.state(ctx).client().move_allocation(key, host), out)
 
 
 @app.command("release")
@@ -96,6 +112,13 @@ def release(
         _show(ctx, allocation, out)
 
 
+def _host(d: Any) -> str:
+    encoded = f"{d['host'] or '(no host)'} (index {d['host_index']})"
+    if d.get("lives_on"):
+        return f"encodes host {encoded}, lives on {d['lives_on']}"
+    return encoded
+
+
 def _tenant(d: Any) -> str:
     if d["tenant_id"] == 0:
         return "infrastructure (id 0)"
@@ -113,7 +136,7 @@ def _segment(d: Any) -> str:
 DECODE_FIELDS: list[output.Column] = [
     ("Address", lambda d: d["address"]),
     ("Network", lambda d: d["network"]),
-    ("Host", lambda d: f"{d['host'] or '(no host)'} (index {d['host_index']})"),
+    ("Host", _host),
     ("Host prefix", lambda d: d["host_prefix"]),
     ("Tenant", _tenant),
     ("Segment", _segment),

@@ -7,12 +7,12 @@ import typer
 from romana.cli import context, output
 from romana.cli.context import OutputOption
 
-app = typer.Typer(no_args_is_help=True, help="Routes of a host: show.")
+app = context.group("Routes of a host: show.")
 
 COLUMNS: list[output.Column] = [
     ("DESTINATION", lambda r: r["dst"]),
     ("VIA", lambda r: r["via"]),
-    ("REASON", lambda r: r["reason"]),
+    ("REASON", lambda r: f"exception: {r['reason']}" if r.get("moved_from") else r["reason"]),
 ]
 
 
@@ -36,3 +36,5 @@ def show(ctx: typer.Context, host: str, out: OutputOption = None) -> None:
     output.emit(plan, fmt, columns=COLUMNS, rows=plan.get("routes", []))
     for skipped in plan.get("skipped", []):
         output.message(f"no route to {skipped['dst']}: {skipped['reason']}")
+    for address in plan.get("moved_here", []):
+        output.message(f"{address} moved here from another host: routed to its endpoint")

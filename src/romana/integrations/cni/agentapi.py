@@ -55,6 +55,16 @@ Conventions
     agent's own network namespace or the init one. 507 (Exhausted): no address is left for
     that tenant and segment. 503 (Unavailable): the agent is not synced.
 
+    ``"attachment": "tap"`` (absent: ``"veth"``, the only value the plugin sends) names an
+    existing device of the host namespace instead of a pair: a VM's tap. ``netns`` is then
+    empty, ``container_id`` is the Neutron port id and ``ifname`` its tap (``tap`` + the
+    first 11 characters of the port id). The ADD never allocates: it uses the allocation of
+    that key that Neutron's IPAM driver made (404, field ``container_id``, when there is none
+    on this host; 409, field ``tenant``, when it is for another tenant or segment). 404,
+    field ``ifname``: the tap does not exist. The same key again wires the tap again and
+    answers it. DEL of a tap unwires it and never
+    releases its allocation (the port owns it); GC never touches it.
+
 ``GET /v1/endpoints/{container_id}/{ifname}`` (CNI CHECK): 200 ``Endpoint`` plus
     ``"problems": [str]``, empty when everything the agent wired is in place: veth, address and
     routes in the namespace, host ``/32`` route, policy chain hooks and set membership, and the

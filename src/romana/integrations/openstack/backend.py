@@ -7,6 +7,9 @@ configured user (a ``service``-role user: it may create tenants and segments and
 any tenant on any host, docs/security.md) and signs in again when romanad answers 401, e.g.
 after the token expired or was revoked.
 
+A project's tenant is created in ``kubernetes`` isolation mode, which gives its security
+groups their Neutron meaning (:mod:`romana.integrations.openstack.securitygroups`).
+
 Invariants: a tenant or segment is created at most once per process and found again after a
 restart (a tenant by its ``external_id``, a segment by name), so racing creators and restarts
 converge on the same objects; romana's errors leave here as Neutron exceptions whose message
@@ -30,6 +33,9 @@ from romana.integrations.openstack import mapping
 
 LOG = log.getLogger(__name__)
 T = TypeVar("T")
+ISOLATION = {"mode": "kubernetes"}
+"""A project's new tenant: a port that security groups filter accepts only what they allow
+(securitygroups.py); one they do not filter is open to its own segment by a policy."""
 
 OPTIONS = [
     cfg.ListOpt(
@@ -126,7 +132,9 @@ class Backend:
                     return tenant
             name = mapping.tenant_name(project_id)
             try:
-                created = self.call(lambda c: c.create_tenant(name, external_id=project_id))
+                created = self.call(
+                    lambda c: c.create_tenant(name, external_id=project_id, isolation=ISOLATION)
+                )
             except errors.AlreadyExists:
                 created = self.call(lambda c: c.get_tenant(name))
                 if created["external_id"] != project_id:

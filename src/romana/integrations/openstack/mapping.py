@@ -8,7 +8,9 @@
 * A port holds one romana allocation, keyed by :func:`allocation_key` of the port id, so that
   Neutron's retries of one port find the same allocation instead of leaking a new one; its
   address in a subnet is the allocation's address inside the subnet's CIDR
-  (:func:`address_in`).
+  (:func:`address_in`). The key is the romana agent's endpoint key of the port's tap
+  (``<port id>:tap<first 11 characters of the port id>``), the device Nova plugs the VM
+  into: the agent that sees the tap appear finds the allocation by it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from romana.core import endpoint
+
 TENANT_PREFIX = "os-"
-KEY_PREFIX = "neutron:"
 
 
 def tenant_name(project_id: str) -> str:
@@ -31,7 +34,8 @@ def segment_name(network_id: str) -> str:
 
 
 def allocation_key(port_id: str) -> str:
-    return f"{KEY_PREFIX}{port_id}"
+    """The allocation key of a port: the endpoint key of its tap on the bound host."""
+    return endpoint.endpoint_key(port_id, endpoint.tap_name(port_id))
 
 
 def network_for(cidr: str, networks: Iterable[Mapping[str, Any]]) -> str | None:

@@ -9,7 +9,9 @@ not bound, and the log says why; with no other driver able to bind, Neutron then
 
 Precommit validates (only ``local`` and ``flat`` networks); postcommit keeps romanad in step:
 a deleted port's allocation is released by its key, which also catches an allocation that the
-IPAM driver's own release by address did not reach; a deleted network's segment is removed.
+IPAM driver's own release by address did not reach; a deleted network's segment is removed;
+a port whose binding moved to another host (a migration) has its allocation moved with it
+(:mod:`romana.integrations.openstack.migration`).
 A failure to reach romanad in postcommit is logged, never raised: the Neutron side has already
 committed, and the allocation is released again by the next delete of the same key.
 """
@@ -25,7 +27,7 @@ from neutron_lib.plugins.ml2 import api
 from oslo_log import log
 
 from romana.core import errors
-from romana.integrations.openstack import backend, mapping
+from romana.integrations.openstack import backend, mapping, migration, securitygroup_sync
 
 LOG = log.getLogger(__name__)
 
@@ -36,6 +38,7 @@ VIF_DETAILS = {portbindings.CAP_PORT_FILTER: False}
 class RomanaMechanismDriver(api.MechanismDriver):
     def initialize(self) -> None:
         LOG.info("romana: mechanism driver ready (VIF type tap on local and flat networks)")
+        securitygroup_sync.subscribe()
 
     def create_network_precommit(self, context: Any) -> None:
         for segment in context.network_segments:
@@ -58,6 +61,9 @@ class RomanaMechanismDriver(api.MechanismDriver):
             pass
         except errors.RomanaError as exc:
             LOG.warning("romana: segment of deleted network %s not removed: %s", network["id"], exc)
+
+    def update_port_postcommit(self, context: Any) -> None:
+        migration.follow_binding(context.current["id"], context.host, context.original_host)
 
     def delete_port_postcommit(self, context: Any) -> None:
         key = mapping.allocation_key(context.current["id"])

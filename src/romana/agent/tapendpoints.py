@@ -1,0 +1,140 @@
+"""ADD and DEL of tap endpoints: a VM's existing device wired, never made, never released.
+
+A tap endpoint (``attachment`` ``tap``, :mod:`romana.core.endpoint`) is a device Nova made in
+the host namespace for one Neutron port; its key ``<port id>:tap<11 chars>`` is the port's
+allocation key, which Neutron's IPAM driver allocated for (host, project tenant, network
+segment) before Nova plugged the VM in.
+
+ADD, under the key's lock: refuse a missing device (404, field ``ifname``); record the intent
+(``allocating``); read the key's allocation from romanad, the one the IPAM driver made: the
+ADD never allocates, since DEL never releases and an allocation it made would outlive the
+port (none: 404, field ``container_id``; one of another host, tenant or segment: 409, field
+``tenant``); wire the tap on the writer thread (:func:`romana.dataplane.tap.ensure`) and
+record the endpoint ``ready``. ADD again of a ready tap endpoint wires it again and answers
+it: the agent's tap watcher repeats ADD for every tap it finds at start. A failure undoes the
+record and the wiring, never the allocation.
+
+DEL, under the key's lock: drop the record, then unwire the tap (gateway addresses and our
+routes off; the device stays). It never releases: the Neutron port owns the allocation and
+the IPAM driver releases it when the port is deleted. GC never reaches a tap endpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from romana.agent import desired, keylocks, ledger
+from romana.agent.parts import Parts
+from romana.core import hostplan
+from romana.core.endpoint import Endpoint, EndpointRequest
+from romana.core.errors import AlreadyExists, NotFound, RomanaError, Unavailable
+
+log = logging.getLogger(__name__)
+
+Describe = Callable[[ledger.EndpointRecord, hostplan.EndpointSpec], Endpoint]
+
+
+def _field(exc: RomanaError, field: str) -> RomanaError:
+    exc.problem_field = field  # type: ignore[attr-defined]
+    return exc
+
+
+class TapEndpoints:
+    """The tap half of :class:`romana.agent.endpoints.Endpoints` (see the module docstring);
+    it shares that object's key locks, allocation and answer shape."""
+
+    def __init__(
+        self,
+        parts: Parts,
+        *,
+        keys: keylocks.KeyLocks,
+        describe: Describe,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._parts = parts
+        self._keys = keys
+        self._describe = describe
+        self._wall = wall
+
+    async def add(self, request: EndpointRequest) -> Endpoint:
+        key = request.key
+        async with self._keys.locked(key):
+            hv = self._parts.reconciler.host_view
+            if hv is None:
+                raise Unavailable(
+                    f"romana-agent is not synced with romanad: {self._parts.sync.detail}"
+                )
+            exists = await self._parts.reconciler.call(lambda dp: dp.device_exists(request.ifname))
+            if not exists:
+                raise _field(NotFound(f"tap {request.ifname} does not exist"), "ifname")
+            known = self._parts.ledger.get(key)
+            record = ledger.EndpointRecord.of(request, self._wall())
+            if known is not None and known.is_tap and known.state == ledger.READY:
+                record = dataclasses.replace(record, created_at=known.created_at)
+            gateway = desired.gateway_spec(hv)
+            try:
+                if known is None or known.state != ledger.READY:
+                    self._parts.ledger.put(record)
+                alloc = await self._held(key, request)
+                addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
+                record = record.ready(addresses)
+                spec = desired.endpoint_spec(record, gateway, self._parts.mtu(), None)
+                attached = await self._parts.reconciler.call(lambda dp: dp.ensure_endpoint(spec))
+                record = dataclasses.replace(record, host_mac=attached.host_mac)
+                self._parts.ledger.put(record)
+            except BaseException:
+                if known is None or known.state != ledger.READY:
+                    await self._undo(record)
+                raise
+        log.info("tap endpoint %s added: %s", key, ", ".join(map(str, addresses)))
+        return self._describe(record, spec)
+
+    async def _held(self, key: str, request: EndpointRequest) -> Any:
+        """The allocation of ``key`` if it is this host's, for the request's tenant and
+        segment; a temporary failure of romanad is the caller's to retry."""
+        try:
+            alloc = await self._parts.romanad.get_allocation(key)
+        except NotFound as exc:
+            raise _field(
+                NotFound(f"no allocation {key} on this host: the port is not bound here"),
+                "container_id",
+            ) from exc
+        owner = (str(alloc["host"]), str(alloc["tenant"]), str(alloc["segment"]))
+        if owner != (self._parts.host, request.tenant, request.segment):
+            raise _field(
+                AlreadyExists(
+                    f"allocation {key} is for host {owner[0]}, tenant {owner[1]}, "
+                    f"segment {owner[2]}"
+                ),
+                "tenant",
+            )
+        return alloc
+
+    async def _undo(self, record: ledger.EndpointRecord) -> None:
+        """Take back the wiring and the record of a failed ADD; never raises. The
+        allocation stays: it is the Neutron port's."""
+        self._parts.ledger.remove(record.key)
+        try:
+            await self._parts.reconciler.call(lambda dp: dp.remove_endpoint(record.ifname))
+        except (RomanaError, OSError) as exc:
+            log.warning("undoing ADD %s: unwiring the tap failed: %s", record.key, exc)
+
+    async def delete(self, key: str) -> bool:
+        """DEL of a tap endpoint: unwired, the allocation kept; whether one was recorded."""
+        async with self._keys.locked(key):
+            record = self._parts.ledger.remove(key)
+            if record is None:
+                return False
+            tap = record.ifname
+            try:
+                await self._parts.reconciler.call(lambda dp: dp.remove_endpoint(tap))
+            except (RomanaError, OSError) as exc:
+                log.warning("DEL %s: %s (the next reconcile unwires it)", key, exc)
+                self._parts.reconciler.trigger()
+        log.info("tap endpoint %s deleted (its allocation stays with the port)", key)
+        return True

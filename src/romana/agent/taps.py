@@ -1,0 +1,207 @@
+"""The tap watcher: a VM's tap appears on this host → its endpoint is wired and served DHCP.
+
+Nova plugs a VM into a tap it creates in the host namespace, named ``tap`` + the first 11
+characters of the Neutron port id, after Neutron bound the port to this host, which is when
+the IPAM driver allocated the port's addresses for this host under the key
+``<port id>:<tap name>`` (:func:`romana.integrations.openstack.mapping.allocation_key`).
+
+How taps are noticed: a route-netlink socket subscribed to link notifications
+(:mod:`romana.dataplane.linkevents`) wakes the watcher whenever a tap comes, changes or goes
+(other links' notifications are read and ignored); it then lists the taps
+(:func:`romana.dataplane.tap.present`) and compares them with the tap endpoints of the
+ledger. It also does so at start, every :data:`RESCAN` seconds and,
+while a tap waits for something (its allocation, a view from romanad), every :data:`RETRY`
+seconds, so a lost notification delays, never loses, a change.
+
+* A tap with no ready endpoint: its allocation is looked up among this host's allocations,
+  first in the host view, then, when the view does not hold it yet (romanad does not wake
+  a host's long poll for every allocation), by listing them from romanad (the agent role
+  may read exactly its own host's); one whose key is the tap's endpoint key is ADDed
+  through the endpoint port (attachment ``tap``, the allocation's tenant and segment). A
+  tap with no such allocation is logged once and left alone (a tap of something else, or a
+  port not yet bound), and looked up again later.
+* A recorded tap endpoint whose device is gone: DEL through the endpoint port, which unwires
+  and never releases (the Neutron port owns the allocation).
+* The DHCP servers (:class:`romana.agent.dhcp.DhcpServers`) serve exactly the ready tap
+  endpoints whose device is present, each bound to the device it is now (a tap made again
+  under its name gets a new server).
+* Whenever the taps present (names and interface indexes) changed, a reconcile is asked
+  for: it wires a tap that was deleted and made again between two scans, whose endpoint is
+  still recorded ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Mapping
+
+from romana.agent import dhcp, ledger
+from romana.agent.endpoints import Endpoints
+from romana.agent.parts import Parts
+from romana.core import endpoint, hostplan
+from romana.core.endpoint import EndpointRequest
+from romana.core.errors import RomanaError
+from romana.dataplane import linkevents, rtnl, tap
+
+log = logging.getLogger(__name__)
+
+RESCAN = 30.0
+RETRY = 1.0
+SETTLE = 0.1
+"""After a notification, how long to wait for more before reading the links: a burst of
+link changes (fifty CNI ADDs at once) costs one read, not fifty."""
+
+
+def port_of(key: str, tap_name: str) -> str | None:
+    """The port id of an allocation key that is the endpoint key of ``tap_name``."""
+    port, sep, ifname = key.rpartition(":")
+    if sep and ifname == tap_name and endpoint.tap_name(port) == tap_name:
+        return port
+    return None
+
+
+def _present(netns: str | None) -> Mapping[str, int]:
+    with rtnl.Rtnl(netns) as host:
+        return tap.present(host)
+
+
+class TapWatcher:
+    """Keeps the tap endpoints and their DHCP servers in step with the taps present."""
+
+    def __init__(
+        self,
+        parts: Parts,
+        endpoints: Endpoints,
+        servers: dhcp.DhcpServers,
+        *,
+        netns: str | None = None,
+        subscribe: Callable[[str | None], socket.socket] = linkevents.subscribe,
+        present: Callable[[str | None], Mapping[str, int]] = _present,
+    ) -> None:
+        self._parts = parts
+        self._endpoints = endpoints
+        self._servers = servers
+        self._netns = netns
+        self._subscribe = subscribe
+        self._present = present
+        self._unmatched: set[str] = set()
+        """Taps already logged as having no allocation (logged once)."""
+        self._seen: Mapping[str, int] = {}
+
+    async def run(self) -> None:
+        sock = self._subscribe(self._netns)
+        changed = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def notified() -> None:
+            # Read at once (see linkevents), and wake only for taps: every CNI ADD and DEL
+            # makes and deletes links too, and a scan during an ADD would only slow it.
+            seen = linkevents.drain(sock)
+            if seen.lost or any(hostplan.is_tap_ifname(name) for name in seen.names):
+                changed.set()
+
+        loop.add_reader(sock.fileno(), notified)
+        try:
+            while True:
+                await asyncio.sleep(SETTLE)
+                changed.clear()
+                waiting = await self.scan()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), RETRY if waiting else RESCAN)
+        finally:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+            self._servers.close()
+
+    async def scan(self) -> bool:
+        """One comparison of taps and tap endpoints; True when a tap still waits."""
+        try:
+            present = await asyncio.to_thread(self._present, self._netns)
+        except (RomanaError, OSError) as exc:
+            # A dump interrupted by a concurrent change (EINTR) among them: read again soon.
+            log.debug("reading the taps: %s", exc)
+            return True
+        recorded = {r.ifname: r for r in self._parts.ledger.records() if r.is_tap}
+        waiting = False
+        if present != self._seen:
+            self._parts.reconciler.trigger()
+            self._seen = present
+        for name in sorted(recorded.keys() - present.keys()):
+            record = recorded.pop(name)
+            try:
+                await self._endpoints.delete(record.container_id, name)
+            except RomanaError as exc:
+                log.warning("tap %s went away; its DEL failed: %s", name, exc)
+                waiting = True
+        self._unmatched &= present.keys()
+        new = [n for n in sorted(present) if n not in recorded or recorded[n].state != ledger.READY]
+        hv = self._parts.reconciler.host_view
+        if new and hv is not None:
+            held: dict[str, tuple[str, str]] = {
+                k: (a.tenant, a.segment) for k, a in hv.endpoints.items()
+            }
+            if any(not self._allocation(held, n) for n in new):
+                held.update(await self._listed())
+            for name in new:
+                waiting |= not await self._add(name, self._allocation(held, name))
+        waiting |= hv is None  # DHCP too waits for a view: retry soon, not at RESCAN
+        await self._serve(present)
+        return waiting
+
+    async def _listed(self) -> dict[str, tuple[str, str]]:
+        """This host's allocations from romanad, key → (tenant, segment); {} when it cannot
+        be reached (the scan is tried again shortly)."""
+        try:
+            found = await self._parts.romanad.list_allocations(self._parts.host)
+        except RomanaError as exc:
+            log.warning("listing this host's allocations: %s", exc)
+            return {}
+        return {str(a["key"]): (str(a["tenant"]), str(a["segment"])) for a in found}
+
+    @staticmethod
+    def _allocation(held: Mapping[str, tuple[str, str]], name: str) -> tuple[str, str, str] | None:
+        """(port id, tenant, segment) of the allocation of the tap ``name`` in ``held``."""
+        for key, (tenant, segment) in held.items():
+            port = port_of(key, name)
+            if port is not None:
+                return port, tenant, segment
+        return None
+
+    async def _add(self, name: str, found: tuple[str, str, str] | None) -> bool:
+        """ADD the tap ``name`` for its allocation ``found``; False when it must wait."""
+        if found is None:
+            if name not in self._unmatched:
+                log.info("tap %s: no allocation of this host has key <port id>:%s", name, name)
+                self._unmatched.add(name)
+            return False
+        port, tenant, segment = found
+        request = EndpointRequest(
+            container_id=port,
+            ifname=name,
+            netns="",
+            tenant=tenant,
+            segment=segment,
+            attachment=endpoint.TAP,
+        )
+        try:
+            await self._endpoints.add(request)
+        except RomanaError as exc:
+            log.warning("tap %s: ADD failed, tried again shortly: %s", name, exc)
+            return False
+        self._unmatched.discard(name)
+        return True
+
+    async def _serve(self, present: Mapping[str, int]) -> None:
+        hv = self._parts.reconciler.host_view
+        if hv is None:
+            return
+        leases = {}
+        for record in self._parts.ledger.records():
+            if record.is_tap and record.state == ledger.READY and record.ifname in present:
+                lease = dhcp.lease_of(record, hv, self._parts.mtu())
+                if lease is not None:
+                    leases[record.ifname, present[record.ifname]] = lease
+        await self._servers.sync(leases)

@@ -1,0 +1,51 @@
+"""Nova's migrations: a port's allocation follows the port to its new host.
+
+A migrated VM keeps its port and its addresses, which encode the host it was first bound to
+(and its project's tenant and its network's segment, so isolation does not change). When
+the port's binding moves — ``binding:host_id`` updated for a cold migration, an inactive
+binding on the destination activated for a live one (ML2 calls ``update_port_postcommit``
+with the new binding in both cases) — the allocation is moved to the new host in romanad
+(``PUT /v1/allocations/{key}/host``); every host's route plan then carries an exception
+route for its addresses to that host, and drops it when the port comes home or is deleted.
+
+Invariants:
+
+* Nothing is allocated here: the IPAM driver allocates at the first binding, and a later
+  host change only moves what is allocated. A port without an allocation, or a host romanad
+  does not know, is left alone (the binding itself refuses an unknown host).
+* Moving is idempotent, so the first binding (already allocated on its host) and a retried
+  postcommit cost one no-op call.
+* Like every postcommit, a failure to reach romanad is logged, never raised: Neutron has
+  committed. The next binding change of the port moves it again.
+"""
+
+from __future__ import annotations
+
+from oslo_log import log
+
+from romana.core import errors
+from romana.integrations.openstack import backend, mapping
+
+LOG = log.getLogger(__name__)
+
+
+def follow_binding(port_id: str, host: str | None, original_host: str | None) -> bool:
+    """Move the port's allocation to ``host`` when its binding host changed; True if moved.
+
+    ``host`` and ``original_host`` are the port's ``binding:host_id`` after and before the
+    update (ML2's ``PortContext.host`` and ``original_host``); an empty host is an unbound
+    port, whose addresses stay where they live.
+    """
+    if not host or host == original_host:
+        return False
+    key = mapping.allocation_key(port_id)
+    try:
+        moved = backend.shared().call(lambda c: c.move_allocation(key, host))
+    except errors.NotFound:
+        return False
+    except errors.RomanaError as exc:
+        LOG.warning("romana: allocation %s not moved to host %s: %s", key, host, exc)
+        return False
+    if moved.get("origin"):
+        LOG.info("romana: %s lives on host %s (encodes host %s)", key, host, moved["origin"])
+    return True
