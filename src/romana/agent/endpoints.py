@@ -68,7 +68,6 @@ from romana.core.errors import (
     Issue,
     NotFound,
     RomanaError,
-    Unavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -156,13 +155,7 @@ class Endpoints:
         hostns.check(request.netns, self._refused)
         key = request.key
         async with self._keys.locked(key):
-            hv = self._parts.reconciler.host_view
-            if hv is None:
-                # Without any view there is no gateway to wire; once one came, a romanad
-                # that is away only makes the allocation below wait for it.
-                raise Unavailable(
-                    f"romana-agent is not synced with romanad: {self._parts.sync.detail}"
-                )
+            hv = self._parts.synced_view()  # its gateway is what the endpoint is wired to
             if not os.path.exists(request.netns):
                 raise at_field(
                     NotFound(f"network namespace {request.netns} does not exist"), "netns"

@@ -13,10 +13,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from romana.agent import view
 from romana.agent.ledger import Ledger
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
+from romana.core.errors import Unavailable
 
 
 @dataclasses.dataclass(slots=True)
@@ -40,3 +42,11 @@ class Parts:
     sync: Sync
     mtu: Callable[[], int]
     """The endpoint MTU now (the underlay's unless configured)."""
+
+    def synced_view(self) -> view.HostView:
+        """The host view an endpoint is wired from; Unavailable (retry) before the first one
+        came. Once one came, a romanad that is away only makes an allocation wait for it."""
+        hv = self.reconciler.host_view
+        if hv is None:
+            raise Unavailable(f"romana-agent is not synced with romanad: {self.sync.detail}")
+        return hv

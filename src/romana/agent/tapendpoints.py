@@ -32,7 +32,7 @@ from romana.agent import desired, keylocks, ledger
 from romana.agent.parts import Parts
 from romana.core import hostplan
 from romana.core.endpoint import Endpoint, EndpointRequest
-from romana.core.errors import AlreadyExists, NotFound, RomanaError, Unavailable
+from romana.core.errors import AlreadyExists, NotFound, RomanaError
 
 log = logging.getLogger(__name__)
 
@@ -44,68 +44,58 @@ def _field(exc: RomanaError, field: str) -> RomanaError:
     return exc
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
 class TapEndpoints:
     """The tap half of :class:`romana.agent.endpoints.Endpoints` (see the module docstring);
     it shares that object's key locks, allocation and answer shape."""
 
-    def __init__(
-        self,
-        parts: Parts,
-        *,
-        keys: keylocks.KeyLocks,
-        describe: Describe,
-        wall: Callable[[], float] = time.time,
-    ) -> None:
-        self._parts = parts
-        self._keys = keys
-        self._describe = describe
-        self._wall = wall
+    parts: Parts
+    _: dataclasses.KW_ONLY
+    keys: keylocks.KeyLocks
+    describe: Describe
+    wall: Callable[[], float] = time.time
 
     async def add(self, request: EndpointRequest) -> Endpoint:
         key = request.key
-        async with self._keys.locked(key):
-            hv = self._parts.reconciler.host_view
-            if hv is None:
-                raise Unavailable(
-                    f"romana-agent is not synced with romanad: {self._parts.sync.detail}"
-                )
-            exists = await self._parts.reconciler.call(lambda dp: dp.device_exists(request.ifname))
+        async with self.keys.locked(key):
+            hv = self.parts.synced_view()
+            exists = await self.parts.reconciler.call(lambda dp: dp.device_exists(request.ifname))
             if not exists:
                 raise _field(NotFound(f"tap {request.ifname} does not exist"), "ifname")
-            known = self._parts.ledger.get(key)
-            record = ledger.EndpointRecord.of(request, self._wall())
+            known = self.parts.ledger.get(key)
+            record = ledger.EndpointRecord.of(request, self.wall())
             if known is not None and known.is_tap and known.state == ledger.READY:
                 record = dataclasses.replace(record, created_at=known.created_at)
             gateway = desired.gateway_spec(hv)
             try:
                 if known is None or known.state != ledger.READY:
-                    self._parts.ledger.put(record)
+                    self.parts.ledger.put(record)
                 alloc = await self._held(key, request)
                 addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
                 record = record.ready(addresses)
-                spec = desired.endpoint_spec(record, gateway, self._parts.mtu(), None)
-                attached = await self._parts.reconciler.call(lambda dp: dp.ensure_endpoint(spec))
+                spec = desired.endpoint_spec(record, gateway, self.parts.mtu(), None)
+                attached = await self.parts.reconciler.call(lambda dp: dp.ensure_endpoint(spec))
                 record = dataclasses.replace(record, host_mac=attached.host_mac)
-                self._parts.ledger.put(record)
+                self.parts.ledger.put(record)
             except BaseException:
                 if known is None or known.state != ledger.READY:
                     await self._undo(record)
                 raise
         log.info("tap endpoint %s added: %s", key, ", ".join(map(str, addresses)))
-        return self._describe(record, spec)
+        return self.describe(record, spec)
 
     async def _held(self, key: str, request: EndpointRequest) -> Any:
         """The allocation of ``key`` if it is this host's, for the request's tenant and
         segment; a temporary failure of romanad is the caller's to retry."""
         try:
-            alloc = await self._parts.romanad.get_allocation(key)
+            alloc = await self.parts.romanad.get_allocation(key)
         except NotFound as exc:
             raise _field(
                 NotFound(f"no allocation {key} on this host: the port is not bound here"),
                 "container_id",
             ) from exc
         owner = (str(alloc["host"]), str(alloc["tenant"]), str(alloc["segment"]))
-        if owner != (self._parts.host, request.tenant, request.segment):
+        if owner != (self.parts.host, request.tenant, request.segment):
             raise _field(
                 AlreadyExists(
                     f"allocation {key} is for host {owner[0]}, tenant {owner[1]}, "
@@ -118,23 +108,23 @@ class TapEndpoints:
     async def _undo(self, record: ledger.EndpointRecord) -> None:
         """Take back the wiring and the record of a failed ADD; never raises. The
         allocation stays: it is the Neutron port's."""
-        self._parts.ledger.remove(record.key)
+        self.parts.ledger.remove(record.key)
         try:
-            await self._parts.reconciler.call(lambda dp: dp.remove_endpoint(record.ifname))
+            await self.parts.reconciler.call(lambda dp: dp.remove_endpoint(record.ifname))
         except (RomanaError, OSError) as exc:
             log.warning("undoing ADD %s: unwiring the tap failed: %s", record.key, exc)
 
     async def delete(self, key: str) -> bool:
         """DEL of a tap endpoint: unwired, the allocation kept; whether one was recorded."""
-        async with self._keys.locked(key):
-            record = self._parts.ledger.remove(key)
+        async with self.keys.locked(key):
+            record = self.parts.ledger.remove(key)
             if record is None:
                 return False
             tap = record.ifname
             try:
-                await self._parts.reconciler.call(lambda dp: dp.remove_endpoint(tap))
+                await self.parts.reconciler.call(lambda dp: dp.remove_endpoint(tap))
             except (RomanaError, OSError) as exc:
                 log.warning("DEL %s: %s (the next reconcile unwires it)", key, exc)
-                self._parts.reconciler.trigger()
+                self.parts.reconciler.trigger()
         log.info("tap endpoint %s deleted (its allocation stays with the port)", key)
         return True

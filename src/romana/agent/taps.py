@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import socket
 from collections.abc import Callable, Mapping
@@ -68,31 +69,24 @@ def _present(netns: str | None) -> Mapping[str, int]:
         return tap.present(host)
 
 
+@dataclasses.dataclass(slots=True)
 class TapWatcher:
     """Keeps the tap endpoints and their DHCP servers in step with the taps present."""
 
-    def __init__(
-        self,
-        parts: Parts,
-        endpoints: Endpoints,
-        servers: dhcp.DhcpServers,
-        *,
-        netns: str | None = None,
-        subscribe: Callable[[str | None], socket.socket] = linkevents.subscribe,
-        present: Callable[[str | None], Mapping[str, int]] = _present,
-    ) -> None:
-        self._parts = parts
-        self._endpoints = endpoints
-        self._servers = servers
-        self._netns = netns
-        self._subscribe = subscribe
-        self._present = present
-        self._unmatched: set[str] = set()
-        """Taps already logged as having no allocation (logged once)."""
-        self._seen: Mapping[str, int] = {}
+    parts: Parts
+    endpoints: Endpoints
+    servers: dhcp.DhcpServers
+    _: dataclasses.KW_ONLY
+    netns: str | None = None
+    subscribe: Callable[[str | None], socket.socket] = linkevents.subscribe
+    present: Callable[[str | None], Mapping[str, int]] = _present
+    unmatched: set[str] = dataclasses.field(default_factory=set, init=False)
+    """Taps already logged as having no allocation (logged once)."""
+    seen: Mapping[str, int] = dataclasses.field(default_factory=dict, init=False)
+    """The taps present at the last scan: name → interface index."""
 
     async def run(self) -> None:
-        sock = self._subscribe(self._netns)
+        sock = self.subscribe(self.netns)
         changed = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -114,31 +108,31 @@ class TapWatcher:
         finally:
             loop.remove_reader(sock.fileno())
             sock.close()
-            self._servers.close()
+            self.servers.close()
 
     async def scan(self) -> bool:
         """One comparison of taps and tap endpoints; True when a tap still waits."""
         try:
-            present = await asyncio.to_thread(self._present, self._netns)
+            present = await asyncio.to_thread(self.present, self.netns)
         except (RomanaError, OSError) as exc:
             # A dump interrupted by a concurrent change (EINTR) among them: read again soon.
             log.debug("reading the taps: %s", exc)
             return True
-        recorded = {r.ifname: r for r in self._parts.ledger.records() if r.is_tap}
+        recorded = {r.ifname: r for r in self.parts.ledger.records() if r.is_tap}
         waiting = False
-        if present != self._seen:
-            self._parts.reconciler.trigger()
-            self._seen = present
+        if present != self.seen:
+            self.parts.reconciler.trigger()
+            self.seen = present
         for name in sorted(recorded.keys() - present.keys()):
             record = recorded.pop(name)
             try:
-                await self._endpoints.delete(record.container_id, name)
+                await self.endpoints.delete(record.container_id, name)
             except RomanaError as exc:
                 log.warning("tap %s went away; its DEL failed: %s", name, exc)
                 waiting = True
-        self._unmatched &= present.keys()
+        self.unmatched &= present.keys()
         new = [n for n in sorted(present) if n not in recorded or recorded[n].state != ledger.READY]
-        hv = self._parts.reconciler.host_view
+        hv = self.parts.reconciler.host_view
         if new and hv is not None:
             held: dict[str, tuple[str, str]] = {
                 k: (a.tenant, a.segment) for k, a in hv.endpoints.items()
@@ -155,7 +149,7 @@ class TapWatcher:
         """This host's allocations from romanad, key → (tenant, segment); {} when it cannot
         be reached (the scan is tried again shortly)."""
         try:
-            found = await self._parts.romanad.list_allocations(self._parts.host)
+            found = await self.parts.romanad.list_allocations(self.parts.host)
         except RomanaError as exc:
             log.warning("listing this host's allocations: %s", exc)
             return {}
@@ -173,9 +167,9 @@ class TapWatcher:
     async def _add(self, name: str, found: tuple[str, str, str] | None) -> bool:
         """ADD the tap ``name`` for its allocation ``found``; False when it must wait."""
         if found is None:
-            if name not in self._unmatched:
+            if name not in self.unmatched:
                 log.info("tap %s: no allocation of this host has key <port id>:%s", name, name)
-                self._unmatched.add(name)
+                self.unmatched.add(name)
             return False
         port, tenant, segment = found
         request = EndpointRequest(
@@ -187,21 +181,21 @@ class TapWatcher:
             attachment=endpoint.TAP,
         )
         try:
-            await self._endpoints.add(request)
+            await self.endpoints.add(request)
         except RomanaError as exc:
             log.warning("tap %s: ADD failed, tried again shortly: %s", name, exc)
             return False
-        self._unmatched.discard(name)
+        self.unmatched.discard(name)
         return True
 
     async def _serve(self, present: Mapping[str, int]) -> None:
-        hv = self._parts.reconciler.host_view
+        hv = self.parts.reconciler.host_view
         if hv is None:
             return
         leases = {}
-        for record in self._parts.ledger.records():
+        for record in self.parts.ledger.records():
             if record.is_tap and record.state == ledger.READY and record.ifname in present:
-                lease = dhcp.lease_of(record, hv, self._parts.mtu())
+                lease = dhcp.lease_of(record, hv, self.parts.mtu())
                 if lease is not None:
                     leases[record.ifname, present[record.ifname]] = lease
-        await self._servers.sync(leases)
+        await self.servers.sync(leases)

@@ -21,10 +21,8 @@ is complete only once its marker file exists, so an interrupted build is redone,
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -36,6 +34,7 @@ from pathlib import Path
 import httpx
 
 from romana.lab import etcd
+from romana.lab.romanad import terminate, wait_answering
 
 ROOT = Path(__file__).resolve().parents[3]
 REQUIREMENTS = ROOT / "requirements" / "openstack.txt"
@@ -43,7 +42,6 @@ CACHE = ROOT / ".venv-openstack"
 BOOT = Path(__file__).with_name("neutron_wsgi.py")
 READY_MARKER = "romana-openstack-ready"
 ENTRY_POINT_GROUPS = ("neutron.ipam_drivers", "neutron.ml2.mechanism_drivers")
-STOP_GRACE = 5.0
 
 NOVA_HEADERS = {"X-Project-Id": "nova-service", "X-Roles": "admin,member,reader,service"}
 """What Keystone would set for Nova's calls (``binding:host_id`` is Nova's to set)."""
@@ -213,19 +211,15 @@ class NeutronServer:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        problem = "no answer"
         with httpx.Client(timeout=2.0, trust_env=False) as http:
-            while time.monotonic() < deadline:
-                if self.process is None or self.process.poll() is not None:
-                    raise RuntimeError(f"neutron-server exited:\n{self.log_tail()}")
-                try:
-                    if http.get(f"{self.url}/").status_code == 200:
-                        return
-                except httpx.HTTPError as exc:
-                    problem = str(exc)
-                time.sleep(0.2)
-        raise RuntimeError(f"neutron-server not ready after {timeout}s: {problem}")
+            wait_answering(
+                self.process,
+                lambda: http.get(f"{self.url}/").status_code,
+                what="neutron-server",
+                timeout=timeout,
+                period=0.2,
+                log_tail=self.log_tail,
+            )
 
     def __enter__(self) -> NeutronServer:
         return self.start()
@@ -235,16 +229,7 @@ class NeutronServer:
 
     def stop(self) -> None:
         """SIGTERM by PID; SIGKILL after a grace period."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait()
+        terminate(self.process)
 
     def log_tail(self, lines: int = 60) -> str:
         text = []

@@ -18,7 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +27,45 @@ import httpx
 from romana.lab import etcd
 
 STOP_GRACE = 5.0
+
+
+def wait_answering(
+    proc: subprocess.Popen[bytes] | subprocess.Popen[str] | None,
+    status: Callable[[], int],
+    *,
+    what: str,
+    timeout: float,
+    period: float,
+    log_tail: Callable[[], str],
+) -> None:
+    """Wait until ``status()`` (one HTTP request to a daemon this lab started) is 200;
+    RuntimeError naming ``what`` with its log when the process exits or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    problem = "no answer"
+    while time.monotonic() < deadline:
+        if proc is None or proc.poll() is not None:
+            raise RuntimeError(f"{what} exited:\n{log_tail()}")
+        try:
+            if status() == 200:
+                return
+        except httpx.HTTPError as exc:
+            problem = str(exc)
+        time.sleep(period)
+    raise RuntimeError(f"{what} not ready after {timeout}s: {problem}")
+
+
+def terminate(proc: subprocess.Popen[bytes] | subprocess.Popen[str] | None) -> None:
+    """Stop a daemon this lab started, by its PID: SIGTERM, then SIGKILL once it outlived
+    :data:`STOP_GRACE`; reaped either way. Nothing for a process already gone."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
 
 
 class Serving(Protocol):
@@ -110,19 +149,15 @@ class Romanad:
         return self
 
     def wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        problem = "no answer"
         with self.http(timeout=1.0) as http:
-            while time.monotonic() < deadline:
-                if self.process is None or self.process.poll() is not None:
-                    raise RuntimeError(f"romanad {self.name} exited:\n{self.log_tail()}")
-                try:
-                    if http.get(f"{self.url}/healthz").status_code == 200:
-                        return
-                except httpx.HTTPError as exc:
-                    problem = str(exc)
-                time.sleep(0.05)
-        raise RuntimeError(f"romanad {self.name} not ready after {timeout}s: {problem}")
+            wait_answering(
+                self.process,
+                lambda: http.get(f"{self.url}/healthz").status_code,
+                what=f"romanad {self.name}",
+                timeout=timeout,
+                period=0.05,
+                log_tail=self.log_tail,
+            )
 
     def http(self, timeout: float = 5.0) -> httpx.Client:
         """A plain HTTP client for this romanad (trusting its CA when it serves TLS)."""
@@ -174,16 +209,7 @@ class Romanad:
 
     def stop(self) -> None:
         """SIGTERM by PID; SIGKILL after a grace period."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait()
+        terminate(self.process)
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log_path.exists():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
@@ -202,11 +203,7 @@ class IpamService:
         """Release an allocation by key; NotFound when there is none."""
 
         def attempt(w: txn.Writes) -> ipam.Allocation:
-            kv = self._store.get(keys.alloc_key(key))
-            if kv is None:
-                raise NotFound(f"no allocation with key {key!r}")
-            raw = txn.loads(kv)
-            alloc = ipam.Allocation.from_dict(raw)
+            kv, raw, alloc = self._held(key)
             w.guard(keys.alloc_key(key), kv)
             w.ops.append(Delete(keys.alloc_key(key)))
             self._quotas.give_back_allocation(w, alloc.tenant, key)
@@ -229,11 +226,7 @@ class IpamService:
         """
 
         def attempt(w: txn.Writes) -> ipam.Allocation:
-            kv = self._store.get(keys.alloc_key(key))
-            if kv is None:
-                raise NotFound(f"no allocation with key {key!r}")
-            raw = txn.loads(kv)
-            alloc = ipam.Allocation.from_dict(raw)
+            kv, raw, alloc = self._held(key)
             view = self._topology.view()
             view.topology.host(host)
             if alloc.host == host:
@@ -262,6 +255,15 @@ class IpamService:
         return self.release(self.key_of(address))
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _held(self, key: AllocationKey) -> tuple[KeyValue, dict[str, Any], ipam.Allocation]:
+        """The stored allocation ``key``: its key-value (to guard), record and value;
+        NotFound when there is none."""
+        kv = self._store.get(keys.alloc_key(key))
+        if kv is None:
+            raise NotFound(f"no allocation with key {key!r}")
+        raw = txn.loads(kv)
+        return kv, raw, ipam.Allocation.from_dict(raw)
 
     def _change_blackouts(
         self,
