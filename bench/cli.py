@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench import common
+from bench.ipam import TOPOLOGY
 from romana.client import Client, ClientSettings
 from romana.lab.romanad import Romanad
 
@@ -41,18 +42,6 @@ REFERENCE = "python3 -c pass"
 TARGET_MS = 150.0
 WARM_UP = 3  # rounds before measuring: page cache and romanad's caches
 TENANTS = ("acme", "globex", "initech")
-TOPOLOGY = {
-    "networks": [
-        {
-            "name": "bench",
-            "cidr": "10.0.0.0/8",
-            "tenant_bits": 4,
-            "segment_bits": 4,
-            "endpoint_bits": 8,
-        }
-    ],
-    "topologies": [{"networks": ["bench"], "map": [{"name": "all", "groups": []}]}],
-}
 
 
 def prepare(daemon: Romanad) -> str:

@@ -61,6 +61,7 @@ from romana.core.endpoint import (
     Interface,
     Readiness,
     Route,
+    at_field,
 )
 from romana.core.errors import (
     AlreadyExists,
@@ -89,12 +90,6 @@ class Waits:
     """How old an endpoint must be before GC may release it (an ADD may still be in flight)."""
     policy: float = POLICY_WAIT
     allocate: float = ALLOCATE_WAIT
-
-
-def at_field(exc: RomanaError, field: str) -> RomanaError:
-    """Name the request member ``exc`` is about (the problem answer's ``field``)."""
-    exc.problem_field = field  # type: ignore[attr-defined]
-    return exc
 
 
 def describe(record: ledger.EndpointRecord, spec: hostplan.EndpointSpec) -> Endpoint:

@@ -111,7 +111,7 @@ def problem_body(status: int, slug: str, detail: str, field: str = "") -> dict[s
 def problem(exc: errors.RomanaError) -> Response:
     """The answer for ``exc``, as :func:`romana.core.problems.render` gives it to romanad too,
     plus ``field``: the request member at fault (the first issue's, or the one
-    :func:`romana.agent.endpoints.at_field` named)."""
+    :func:`romana.core.endpoint.at_field` named)."""
     status, body, headers = problems.render(exc)
     field = str(getattr(exc, "problem_field", ""))
     if isinstance(exc, errors.InvalidInput):

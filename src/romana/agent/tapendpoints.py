@@ -31,17 +31,12 @@ from typing import Any
 from romana.agent import desired, keylocks, ledger
 from romana.agent.parts import Parts
 from romana.core import hostplan
-from romana.core.endpoint import Endpoint, EndpointRequest
+from romana.core.endpoint import Endpoint, EndpointRequest, at_field
 from romana.core.errors import AlreadyExists, NotFound, RomanaError
 
 log = logging.getLogger(__name__)
 
 Describe = Callable[[ledger.EndpointRecord, hostplan.EndpointSpec], Endpoint]
-
-
-def _field(exc: RomanaError, field: str) -> RomanaError:
-    exc.problem_field = field  # type: ignore[attr-defined]
-    return exc
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,7 +56,7 @@ class TapEndpoints:
             hv = self.parts.synced_view()
             exists = await self.parts.reconciler.call(lambda dp: dp.device_exists(request.ifname))
             if not exists:
-                raise _field(NotFound(f"tap {request.ifname} does not exist"), "ifname")
+                raise at_field(NotFound(f"tap {request.ifname} does not exist"), "ifname")
             known = self.parts.ledger.get(key)
             record = ledger.EndpointRecord.of(request, self.wall())
             if known is not None and known.is_tap and known.state == ledger.READY:
@@ -90,13 +85,13 @@ class TapEndpoints:
         try:
             alloc = await self.parts.romanad.get_allocation(key)
         except NotFound as exc:
-            raise _field(
+            raise at_field(
                 NotFound(f"no allocation {key} on this host: the port is not bound here"),
                 "container_id",
             ) from exc
         owner = (str(alloc["host"]), str(alloc["tenant"]), str(alloc["segment"]))
         if owner != (self.parts.host, request.tenant, request.segment):
-            raise _field(
+            raise at_field(
                 AlreadyExists(
                     f"allocation {key} is for host {owner[0]}, tenant {owner[1]}, "
                     f"segment {owner[2]}"

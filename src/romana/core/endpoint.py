@@ -28,8 +28,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+E = TypeVar("E", bound=Exception)
 DEFAULT_SEGMENT = "default"
 ALLOCATING = "allocating"
 """A record written before its allocation is requested: the key is known if the agent dies."""
@@ -44,6 +45,12 @@ ATTACHMENTS = (VETH, TAP)
 TAP_PREFIX = "tap"
 TAP_ID_CHARS = 11
 """Nova names a port's tap ``tap`` + the first 11 characters of the port id (IFNAMSIZ)."""
+
+
+def at_field(exc: E, field: str) -> E:
+    """Name the request member ``exc`` is about (its problem answer's ``field``)."""
+    exc.problem_field = field  # type: ignore[attr-defined]
+    return exc
 
 
 def endpoint_key(container_id: str, ifname: str) -> str:

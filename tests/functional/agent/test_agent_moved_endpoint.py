@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import subprocess
-import time
 from collections.abc import Callable
 
 import pytest
 
 from romana.lab import Cluster, Host
+from support.wait import eventually
 
 pytestmark = pytest.mark.root
 
@@ -29,13 +29,8 @@ def _our_routes(host: Host) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=10).stdout
 
 
-def _until(check: Callable[[], bool], timeout: float = SETTLE) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
+def _until(check: Callable[[], bool]) -> bool:
+    return eventually(check, within=SETTLE)
 
 
 def test_a_moved_endpoint_is_reached_at_its_address_on_its_new_host(agents: Cluster) -> None:

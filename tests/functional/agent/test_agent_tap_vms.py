@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import pytest
 
 from romana.integrations.openstack import mapping
 from romana.lab import Cluster, Host, Workload
+from support.wait import eventually
 
 pytestmark = pytest.mark.root
 
@@ -52,13 +52,8 @@ class Vm:
     address: str
 
 
-def _until(check: Callable[[], bool], timeout: float = SETTLE) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
+def _until(check: Callable[[], bool]) -> bool:
+    return eventually(check, within=SETTLE)
 
 
 def _ip(*argv: str) -> str:

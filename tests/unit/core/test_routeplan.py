@@ -27,7 +27,11 @@ def routes(plan: routeplan.RoutePlan) -> list[tuple[str, str, str, str | None]]:
 
 def deliver(topo: topology.Topology, src: str, address: str) -> list[str]:
     """The hosts a packet visits from ``src`` to the owner of ``address``, following plans."""
-    plans = routeplan.plans(topo)
+    return follow(routeplan.plans(topo), src, address)
+
+
+def follow(plans: dict[str, routeplan.RoutePlan], src: str, address: str) -> list[str]:
+    """The hosts a packet visits from ``src`` to the owner of ``address`` through ``plans``."""
     path = [src]
     while not plans[path[-1]].owns(address):
         route = plans[path[-1]].lookup(address)

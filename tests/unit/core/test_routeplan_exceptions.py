@@ -3,36 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-import json
-from pathlib import Path
 
 from romana.core import routeplan, topology
 from romana.core.identifiers import HostName
+from unit.core.test_routeplan import follow, zones
 
 A1 = HostName("a1")
 A2 = HostName("a2")
 B1 = HostName("b1")
 B3 = HostName("b3")
-
-ROOT = Path(__file__).resolve().parents[3]
-ZONES = json.loads((ROOT / "examples" / "topology" / "zones-dual-stack.json").read_text())
-
-
-def zones(*, without_ip6: tuple[str, ...] = ()) -> topology.Topology:
-    """Five dual-stack hosts in two zones, as in test_routeplan; those named are IPv4 only."""
-    topo = topology.parse(ZONES)
-    zone = "topology.kubernetes.io/zone"
-    for name, z, rack, n in [
-        ("a1", "a", "1", 1),
-        ("a2", "a", "2", 2),
-        ("b1", "b", "1", 3),
-        ("b1x", "b", "1", 4),
-        ("b3", "b", "3", 5),
-    ]:
-        ip6 = None if name in without_ip6 else f"2001:db8::{n}"
-        spec = topology.HostSpec(HostName(name), f"192.0.2.{n}", {zone: z, "rack": rack}, ip6)
-        topo, _ = topology.place_host(topo, spec)
-    return topo
 
 
 def moved_plans(
@@ -48,16 +27,6 @@ def address_of(topo: topology.Topology, host: HostName, network: str, last: int)
     """An endpoint address inside ``host``'s prefix of ``network``."""
     prefix = next(p.prefix for p in topology.placement(topo, host).prefixes if p.network == network)
     return str(prefix.network_address + (1 << 12) + last)
-
-
-def follow(plans: dict[str, routeplan.RoutePlan], src: str, address: str) -> list[str]:
-    path = [src]
-    while not plans[path[-1]].owns(address):
-        route = plans[path[-1]].lookup(address)
-        assert route is not None, f"{path[-1]} has no route to {address}"
-        path.append(route.via_host)
-        assert len(path) <= 16, path
-    return path
 
 
 def test_every_other_host_routes_a_moved_address_straight_to_the_host_it_lives_on() -> None:
