@@ -244,3 +244,26 @@ def test_what_a_sync_could_not_write_is_logged_in_the_words_operators_alert_on(
         ("WARNING", "node n1 has no usable address yet"),
         ("WARNING", "cannot write tenants/b yet: it still holds allocations"),
     ]
+
+
+def test_nothing_is_written_until_every_kind_has_been_listed() -> None:
+    """On a restart the lists arrive in any order: policies listed before the pods they
+    select must not be written with empty address sets (that would cut traffic)."""
+
+    async def scenario() -> None:
+        store = MemoryStore()
+        TopologyService(store).apply(TOPOLOGY)
+        romanad = kubesync.ServicesRomanad(store)
+        watcher = listener.Listener(romanad)
+        await watcher.resync("Namespace", [namespace("shop")])
+        await watcher.resync("NetworkPolicy", [policy("shop", "db-from-web", ALLOW_FROM_WEB)])
+        await watcher.resync("Node", [node("h1", "192.0.2.1", "1")])
+        assert romanad.policies() == {} and romanad.address_sets() == {}
+        await watcher.resync("Pod", [pod("shop", "web", "10.1.16.2", "h1", role="web")])
+        assert set(romanad.policies()) == {"shop/kube.shop.db-from-web"}
+        doc = romanad.policies()["shop/kube.shop.db-from-web"]
+        web = doc["ingress"][0]["peers"][0]["address_set"]
+        assert romanad.address_sets()[web] == ["10.1.16.2/32"]
+        await watcher.dispatcher.close()
+
+    asyncio.run(scenario())

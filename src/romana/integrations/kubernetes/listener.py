@@ -8,7 +8,9 @@ and then reconciles romanad against the desired state computed from all of it
 (:func:`romana.core.kubernetes.sync.sync`, the same code romanad runs for ``romana policy
 apply``). Reconciling compares with what romanad holds and writes only differences, so it is
 idempotent: a resync after a reconnect repairs whatever was missed, and replays change
-nothing.
+nothing. Nothing is reconciled until every kind has been listed once: a desired state
+computed from NetworkPolicies without the Pods they select would empty their address sets
+(and cut traffic) for as long as the Pod list takes on a listener restart.
 
 Only what the listener owns is ever removed: tenants and hosts it created for namespaces and
 nodes it saw go away with them; policies and address sets are the ``kube.*`` ones. An object
@@ -52,6 +54,7 @@ class Listener:
         self._lock = asyncio.Lock()
         self.owned = sync.Owned()
         self.reconciled = 0
+        self._listed: set[str] = set()
 
     # --- kubewatch.Handler --------------------------------------------------------------------
 
@@ -64,6 +67,7 @@ class Listener:
                 fresh[key_of(kind, item)] = parsed
         async with self._lock:
             self.objects[kind] = fresh
+            self._listed.add(kind)
             await asyncio.to_thread(self.reconcile)
 
     async def event(self, kind: str, type_: str, obj: Raw) -> None:
@@ -96,6 +100,8 @@ class Listener:
         )
 
     def reconcile(self) -> None:
+        if len(self._listed) < len(self.objects):
+            return
         outcome = sync.sync(
             self.romanad,
             self._of(ko.Namespace),
