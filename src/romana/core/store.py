@@ -64,6 +64,7 @@ class Unchanged:
 
 
 Condition = Compare | Unchanged
+Conditions = Sequence[Condition]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class Delete:
 
 
 Op = Put | Delete
+Ops = Sequence[Op]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +121,7 @@ class Store(Protocol):
         """Every key starting with ``prefix``, sorted by key, at one revision."""
         ...
 
-    def txn(
-        self,
-        compares: Sequence[Condition],
-        on_success: Sequence[Op],
-        on_failure: Sequence[Op] = (),
-    ) -> TxnResult:
+    def txn(self, compares: Conditions, on_success: Ops, on_failure: Ops = ()) -> TxnResult:
         """Apply ``on_success`` if every condition holds, else ``on_failure``; atomically."""
         ...
 

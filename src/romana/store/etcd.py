@@ -317,10 +317,7 @@ class EtcdStore:
         return store.Range(items, int(data["header"]["revision"]))
 
     def txn(
-        self,
-        compares: Sequence[store.Condition],
-        on_success: Sequence[store.Op],
-        on_failure: Sequence[store.Op] = (),
+        self, compares: store.Conditions, on_success: store.Ops, on_failure: store.Ops = ()
     ) -> store.TxnResult:
         body = {
             "compare": [self._compare(c) for c in compares],

@@ -6,7 +6,6 @@ Thread-safe; one process only; nothing survives the object. History is kept for 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 
 from romana.core import errors, store
 
@@ -32,10 +31,7 @@ class MemoryStore:
             return store.Range(items, self._revision)
 
     def txn(
-        self,
-        compares: Sequence[store.Condition],
-        on_success: Sequence[store.Op],
-        on_failure: Sequence[store.Op] = (),
+        self, compares: store.Conditions, on_success: store.Ops, on_failure: store.Ops = ()
     ) -> store.TxnResult:
         with self._cond:
             ok = all(self._holds(c) for c in compares)

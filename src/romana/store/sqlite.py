@@ -249,10 +249,7 @@ class SQLiteStore:
         )
 
     def txn(
-        self,
-        compares: Sequence[store.Condition],
-        on_success: Sequence[store.Op],
-        on_failure: Sequence[store.Op] = (),
+        self, compares: store.Conditions, on_success: store.Ops, on_failure: store.Ops = ()
     ) -> store.TxnResult:
         with self._lock:
             cur = self._cur
