@@ -21,13 +21,14 @@ from bench import common
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHARTS = DOCS / "benchmarks"
-ORDER = ("ipam", "api", "cni", "cli", "dataplane")
+ORDER = ("ipam", "api", "cni", "cli", "dataplane", "openstack")
 TITLES = {
     "ipam": "IPAM allocations",
     "api": "IPAM over HTTP",
     "cni": "CNI ADD and DEL latency",
     "cli": "CLI start-up: wall time of a command",
     "dataplane": "Dataplane: throughput, policy scale, programming time",
+    "openstack": "Neutron ports: romana's drivers beside Neutron's internal IPAM",
 }
 
 

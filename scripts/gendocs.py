@@ -718,6 +718,14 @@ def may_cell(auth: Any, role: Any, action: Any) -> str:
             parts.append(f"any {kind}")
         elif own or other:
             parts.append(f"own {kind}" if own else f"other {kind} only")
+    if "owner" in inspect.signature(auth.may).parameters:
+        # An owner is a user name recorded on the object: the principal's own, or another's.
+        mine, theirs = (
+            auth.may(principal, action, tenant=_OWNERS["tenant"][1], owner=o)
+            for o in (principal.username, "someone-else")
+        )
+        if mine and not theirs and not parts:
+            parts.append("owned")
     return ", ".join(parts) or "no"
 
 

@@ -93,7 +93,7 @@ def test_the_role_table_is_what_the_authorisation_rule_answers(tmp_path: Path) -
     body = next(m["body"] for m in gendocs.SECTION.finditer(text) if m["name"] == "roles")
     rows = {line.split(" | ")[0].removeprefix("| "): line for line in body.splitlines()[2:]}
     assert set(rows) == {f"`{a}`" for a in auth.Action}
-    assert rows["`manage-users`"].endswith("| yes | no | no | no | no |")
+    assert rows["`manage-users`"].endswith("| yes | no | no | no | no | no |")
     # A grant the rule does not make, written into the table, is caught as stale.
     doc = tmp_path / "security.md"
     doc.write_text(

@@ -5,8 +5,8 @@ neutron-server runs from the OpenStack environment (``romana.lab.neutron_server`
 CI a test skips when that environment has not been built (``ROMANA_OPENSTACK_BUILD=1``
 builds it, as ``CI=true`` always does). romanad runs over SQLite with the networks ``pods``
 (10.0.0.0/8), ``pods6`` (fd00:10::/56) and ``vms`` (172.16.0.0/12) in one topology, and two
-hosts that exist only in that topology (no agent runs in this rig). The drivers sign in as a
-``service``-role user whose password is in the file ``[romana] password_file`` names. Every
+hosts that exist only in that topology (no agent runs in this rig). The drivers sign in as an
+``openstack``-role user whose password is in the file ``[romana] password_file`` names. Every
 daemon is stopped by PID at the end of its module.
 """
 
@@ -81,10 +81,11 @@ def admin(romanad: Romanad) -> Iterator[Client]:
 def service_user(
     romanad: Romanad, admin: Client, tmp_path_factory: pytest.TempPathFactory
 ) -> lab_openstack.RomanaSection:
-    """The ``[romana]`` section: a ``service``-role user of romanad and its password file."""
+    """The ``[romana]`` section: the drivers' ``openstack``-role user of romanad and its
+    password file."""
     work = tmp_path_factory.mktemp("romana-user")
     password = secrets.token_urlsafe(18)
-    admin.create_user("neutron", password, "service")
+    admin.create_user("neutron", password, "openstack")
     password_file = work / "romana.password"
     password_file.write_text(password + "\n")
     password_file.chmod(0o600)

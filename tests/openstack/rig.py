@@ -64,7 +64,7 @@ def romana_config(section: RomanaSection, **changes: Any) -> NeutronConfig:
     config = NeutronConfig(
         mechanism_drivers=("romana",),
         ipam_driver="romana",
-        service_plugins=("segments",),
+        service_plugins=("segments", "router"),
         romana=section,
     )
     return dataclasses.replace(config, **changes)
@@ -83,11 +83,14 @@ class Rig:
 
 
 @contextlib.contextmanager
-def running(python: Path, workdir: Path, config: NeutronConfig) -> Iterator[Rig]:
-    """neutron-server with ``config`` and an openstacksdk worker on it; both stopped by PID."""
-    with NeutronServer(workdir, python, config) as server:
+def running(
+    python: Path, workdir: Path, config: NeutronConfig, netns: str | None = None
+) -> Iterator[Rig]:
+    """neutron-server with ``config`` and an openstacksdk worker on it, both in ``netns`` when
+    given; both stopped by PID."""
+    with NeutronServer(workdir, python, config, netns) as server:
         process = subprocess.Popen(
-            [str(python), str(WORKER), server.url],
+            [*server.inside(), str(python), str(WORKER), server.url],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

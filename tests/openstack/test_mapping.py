@@ -49,3 +49,25 @@ def test_a_ports_allocation_key_is_the_agents_endpoint_key_of_its_tap() -> None:
     assert mapping.allocation_key(port_id) == endpoint.endpoint_key(
         port_id, endpoint.tap_name(port_id)
     )
+
+
+def test_the_hosts_of_a_topology_document_are_found_in_nested_groups() -> None:
+    from romana.core import topology
+
+    document = {
+        "networks": [{**NETWORKS[0], "tenant_bits": 4, "segment_bits": 4, "endpoint_bits": 8}],
+        "topologies": [
+            {
+                "networks": ["pods"],
+                "map": [
+                    {"name": "rack-1", "groups": [{"name": "c1", "ip": "192.0.2.1"}]},
+                    {"name": "rack-2", "groups": [{"groups": [{"name": "c2", "ip": "192.0.2.2"}]}]},
+                ],
+            }
+        ],
+    }
+    assert mapping.hosts_in(document) == {"c1", "c2"}
+    # What romanad answers to GET /v1/topology: the document it was given, parsed again.
+    exported = topology.to_document(topology.parse(document))
+    assert mapping.hosts_in(exported) == {"c1", "c2"}
+    assert mapping.hosts_in({"networks": [], "topologies": []}) == set()

@@ -225,13 +225,26 @@ def test_a_tenant_created_beforehand_with_the_projects_id_is_the_projects_tenant
     admin: Client, nova: Sdk, project: Any
 ) -> None:
     project_id = "c0c0c0c0c0c04c0c8c0c0c0c0c0c0c0c"
-    admin.create_tenant("acme", external_id=project_id)
+    admin.create_tenant("acme", external_id=project_id, owner="neutron")
     network = network_with_subnets(project(project_id), "c-net", "10.0.0.0/8")
     port = nova.create_port(
         network_id=network["id"], project_id=project_id, binding_host_id="compute-2"
     )
     (address,) = addresses(port)
     assert admin.decode(address)["tenant"] == "acme"
+
+
+def test_a_tenant_made_beforehand_but_not_handed_to_the_drivers_is_not_theirs(
+    admin: Client, project: Any
+) -> None:
+    project_id = "d0d0d0d0d0d04d0d8d0d0d0d0d0d0d0d"
+    admin.create_tenant("kept", external_id=project_id)
+    network = project(project_id).create_network(name="d-net")
+    with pytest.raises(SdkError) as refused:
+        project(project_id).create_subnet(network_id=network["id"], ip_version=4, cidr="10.0.0.0/8")
+    assert refused.value.status == 400
+    assert f"external_id {project_id!r} is already used by tenant 'kept'" in refused.value.message
+    assert admin.get_tenant("kept")["segments"] == {"default": 0}
 
 
 def test_a_subnet_in_a_romana_network_the_tenant_is_not_pinned_to_is_refused(

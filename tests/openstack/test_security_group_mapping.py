@@ -213,3 +213,25 @@ def test_each_network_of_a_project_denies_the_projects_other_networks() -> None:
     for policy in policies.values():
         assert_enforceable(policy)
     assert sgs.network_isolation("os-p", ["n1"]) == {}
+
+
+def test_networks_joined_by_routers_are_not_denied_to_each_other_and_joins_chain() -> None:
+    # r1 joins n1 and n2, r2 joins n2 and n3: n1 reaches n3 through both; n4 is joined to none.
+    policies = sgs.network_isolation("os-p", ["n1", "n2", "n3", "n4"], [["n1", "n2"], ["n2", "n3"]])
+    assert sorted(policies) == ["os.net.n1", "os.net.n2", "os.net.n3", "os.net.n4"]
+    for joined in ("n1", "n2", "n3"):
+        peers = policies[f"os.net.{joined}"]["ingress"][0]["peers"]
+        assert peers == [{"tenant": "os-p", "segment": "n4"}]
+    assert [p["segment"] for p in policies["os.net.n4"]["ingress"][0]["peers"]] == [
+        "n1",
+        "n2",
+        "n3",
+    ]
+    # One router joining every network: nothing is denied.
+    assert sgs.network_isolation("os-p", ["n1", "n2"], [["n1", "n2", "gone"]]) == {}
+
+
+def test_a_routers_port_is_no_endpoint_of_any_selection() -> None:
+    for owner in ("network:router_interface", "network:router_gateway", "network:floatingip"):
+        port = {"network_id": "net-1", "project_id": "p", "device_owner": owner}
+        assert sgs.memberships(port) == frozenset()

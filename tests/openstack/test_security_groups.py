@@ -238,7 +238,7 @@ def test_a_tenant_made_beforehand_in_romana_mode_also_admits_its_own_segment(
     admin: Client, world: World, project: Any, neutron: Any
 ) -> None:
     project_id = "7c7c7c7c7c7c47c7c7c7c7c7c7c7c7c7"
-    admin.create_tenant("legacy", external_id=project_id)
+    admin.create_tenant("legacy", external_id=project_id, owner="neutron")
     sdk = project(project_id)
     network = network_with_subnets(sdk, "legacy-net", "10.0.0.0/8")
     quiet = sdk.create_security_group(name="quiet")

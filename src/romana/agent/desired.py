@@ -12,12 +12,13 @@ which events arrived in which order.
   route plan cannot route (a host without an underlay address of their family).
 * :func:`firewall`: the ruleset of :func:`romana.core.policy.hostrules.host_firewall` from
   the tenants (each with its isolation mode), layouts, policies and address sets — the
-  very function ``romana explain`` uses. A policy that cannot be parsed or that this
+  very function ``romana explain`` uses — and the taps wired here (:func:`tap_devices`),
+  filtered by exact name as the veths are. A policy that cannot be parsed or that this
   backend cannot express is left out *whole* and named in ``refused``.
 * :class:`Compiler`: :func:`firewall` memoised for a caller that compiles view after view
   (the reconciler), so an unchanged policy set costs nothing, a change re-parses only the
-  policies that changed, and a change of address-set members alone only refills those sets
-  in the last ruleset (the firewall backend then rewrites just them).
+  policies that changed, and a change of address-set members or of taps alone only refills
+  those sets in the last ruleset (the firewall backend then rewrites just them).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 from romana.agent import ledger, view
 from romana.core import addressing, hostplan, ruleset
 from romana.core.errors import InvalidInput
+from romana.core.policy import compile as policy_compile
 from romana.core.policy import hostrules, ids, model, resolve
 
 
@@ -166,16 +168,24 @@ Firewall = hostrules.Firewall
 PolicyParser = hostrules.PolicyParser
 
 
+def tap_devices(records: Sequence[ledger.EndpointRecord]) -> tuple[str, ...]:
+    """The taps of this agent's tap endpoints, sorted: the ready ones and those an ADD is
+    wiring (named before their routes exist). Only these are filtered; a tap no record names
+    (another system's) is never matched."""
+    return tuple(sorted({r.ifname for r in records if r.is_tap}))
+
+
 def firewall(
     hv: view.HostView,
     *,
     interface_prefix: str = hostplan.HOST_IFNAME_PREFIX,
     parse_policy: PolicyParser = ids.parse_stored,
+    devices: tuple[str, ...] = (),
 ) -> Firewall:
     """The ruleset of this host (:func:`romana.core.policy.hostrules.host_firewall`).
 
     ``parse_policy`` lets a caller reuse policies it parsed before (it must behave as
-    :func:`romana.core.policy.ids.parse_stored`)."""
+    :func:`romana.core.policy.ids.parse_stored`). ``devices``: the taps wired here."""
     return hostrules.host_firewall(
         hostrules.HostInput(
             host=hv.host,
@@ -185,6 +195,7 @@ def firewall(
             policies=hv.policies,
             address_sets=hv.address_sets,
             interface_prefix=interface_prefix,
+            endpoint_devices=devices,
         ),
         parse_policy,
     )
@@ -211,6 +222,14 @@ def with_members(
     return dataclasses.replace(rules, sets=sets)
 
 
+def with_devices(rules: ruleset.Ruleset, devices: tuple[str, ...]) -> ruleset.Ruleset:
+    """``rules`` with its set of tap names holding ``devices``.
+
+    Equal to compiling again while taps neither all went nor first came: the chains depend
+    only on whether there are any (:mod:`romana.core.policy.compile`)."""
+    return dataclasses.replace(rules, interface_sets=policy_compile.devices_set(devices))
+
+
 def _members_only(old: view.HostView, new: view.HostView) -> bool:
     """True when the ruleset of ``new`` differs from that of ``old`` in set members at most."""
     return (
@@ -223,27 +242,45 @@ def _members_only(old: view.HostView, new: view.HostView) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Last:
+    """What :class:`Compiler` compiled last, and from what."""
+
+    key: str
+    devices: tuple[str, ...]
+    hv: view.HostView
+    firewall: Firewall
+
+
 class Compiler:
     """:func:`firewall` over successive views, redoing only what their change requires.
 
     The ruleset is compiled again only when the digest of its inputs (``key``) changed, and
-    then only policies whose JSON changed are parsed again. Memoisation only: the result is
-    always what :func:`firewall` gives for the view. One instance per caller thread.
+    then only policies whose JSON changed are parsed again; a change of taps alone only
+    refills their set, unless the first came or the last went. Memoisation only: the result
+    is always what :func:`firewall` gives for the view and the taps. One instance per caller
+    thread.
     """
 
     def __init__(self) -> None:
         self._parsed: dict[str, model.Policy | InvalidInput] = {}
-        self._last: tuple[str, view.HostView, Firewall] | None = None
+        self._last: _Last | None = None
 
-    def firewall(self, hv: view.HostView, key: str) -> Firewall:
+    def firewall(self, hv: view.HostView, key: str, devices: tuple[str, ...] = ()) -> Firewall:
         last = self._last
-        if last is not None and last[0] == key:
-            return last[2]
-        if last is not None and _members_only(last[1], hv):
-            fw = last[2]
-            result = Firewall(with_members(fw.rules, hv.address_sets), fw.refused, fw.policy_names)
-            self._last = (key, hv, result)
-            return result
+        if last is not None and bool(last.devices) == bool(devices):
+            rules = None
+            if last.key == key:
+                rules = last.firewall.rules
+            elif _members_only(last.hv, hv):
+                rules = with_members(last.firewall.rules, hv.address_sets)
+            if rules is not None:
+                if devices != last.devices:
+                    rules = with_devices(rules, devices)
+                fw = last.firewall
+                result = fw if rules is fw.rules else Firewall(rules, fw.refused, fw.policy_names)
+                self._last = _Last(key, devices, hv, result)
+                return result
         old = self._parsed
         new: dict[str, model.Policy | InvalidInput] = {}
 
@@ -260,7 +297,7 @@ class Compiler:
                 raise found
             return found
 
-        result = firewall(hv, parse_policy=reuse)
+        result = firewall(hv, parse_policy=reuse, devices=devices)
         self._parsed = new
-        self._last = (key, hv, result)
+        self._last = _Last(key, devices, hv, result)
         return result

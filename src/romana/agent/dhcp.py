@@ -20,7 +20,7 @@ What the VM is told (:func:`lease_of`):
 
 Replies go to the limited broadcast ``255.255.255.255:68`` out of the tap: the VM has no
 address to receive a unicast at before its ACK, and the tap has only the VM behind it.
-IPv6 (router advertisements, DHCPv6) is not served.
+IPv6 (router advertisements, DHCPv6) is served by :mod:`romana.agent.dhcp6`.
 """
 
 from __future__ import annotations

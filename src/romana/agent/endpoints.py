@@ -140,7 +140,9 @@ class Endpoints:
         self._keys = keylocks.KeyLocks()
         self._refused = hostns.namespace_ids() if refused_netns is None else dict(refused_netns)
         self._releases = releases.Releases(parts, keys=self._keys, pending_dir=pending_dir)
-        self._taps = tapendpoints.TapEndpoints(parts, keys=self._keys, describe=describe, wall=wall)
+        self._taps = tapendpoints.TapEndpoints(
+            parts, keys=self._keys, describe=describe, policy_wait=waits.policy, wall=wall
+        )
 
     # -- ADD -------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from romana import config, logs
-from romana.agent import cnihost, dhcp, firewall, http, ledger, localapi, taps
+from romana.agent import cnihost, dhcp, dhcp6, firewall, http, ledger, localapi, taps
 from romana.agent import endpoints as endpoints_mod
 from romana.agent.kernel import HostDataplane, Reaper, Underlay
 from romana.agent.metrics import Metrics
@@ -184,7 +184,7 @@ async def run(settings: AgentSettings) -> int:
         wait=settings.view_wait,
         aggregate=settings.aggregate_routes,
     )
-    tap_watcher = taps.TapWatcher(parts, service, dhcp.DhcpServers())
+    tap_watcher = taps.TapWatcher(parts, service, dhcp.DhcpServers(), servers6=dhcp6.Dhcp6Servers())
     if settings.metrics:
         metrics.serve(settings.metrics)
     stop = asyncio.Event()

@@ -9,7 +9,8 @@ job at a time, so no two changes ever interleave (principle 4) and each netlink 
 used by one thread at a time.
 
 A reconcile is level-triggered (principle 3): it takes the latest host view and the whole
-endpoint ledger, computes the desired state with :mod:`romana.agent.desired`, reads back
+endpoint ledger, computes the desired state with :mod:`romana.agent.desired` (the ruleset
+filters the taps of the ledger's ready tap endpoints by name), reads back
 what of ours is in the kernel, applies :func:`romana.core.hostplan.diff` operation by
 operation, then the firewall. Events (a new view, an endpoint added or removed, a reconnect)
 only decide *when*: :meth:`trigger` asks for one, and any number of requests made while one
@@ -374,7 +375,8 @@ class Reconciler:
     ) -> tuple[tuple[str, ...], bool, str]:
         m = self._metrics
         try:
-            fw = self._compiler.firewall(snap.hv, snap.firewall_key)
+            taps = desired.tap_devices(snap.records)
+            fw = self._compiler.firewall(snap.hv, snap.firewall_key, taps)
         except RomanaError as exc:
             errors.append(f"firewall: cannot build the ruleset, keeping the last one: {exc}")
             m.apply_failures.labels("firewall").inc()

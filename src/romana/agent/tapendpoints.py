@@ -9,14 +9,21 @@ ADD, under the key's lock: refuse a missing device (404, field ``ifname``); reco
 (``allocating``); read the key's allocation from romanad, the one the IPAM driver made: the
 ADD never allocates, since DEL never releases and an allocation it made would outlive the
 port (none: 404, field ``container_id``; one of another host, tenant or segment: 409, field
-``tenant``); wire the tap on the writer thread (:func:`romana.dataplane.tap.ensure`) and
-record the endpoint ``ready``. ADD again of a ready tap endpoint wires it again and answers
-it: the agent's tap watcher repeats ADD for every tap it finds at start. A failure undoes the
-record and the wiring, never the allocation.
+``tenant``); when the host view does not carry the tenant's policies yet (the first endpoint
+of the tenant here), wait until the firewall enforces a view that does, as a veth's ADD
+waits (:meth:`romana.agent.reconciler.Reconciler.enforce`); wait for a reconcile, which
+puts the tap's name into the firewall (:func:`romana.agent.desired.tap_devices` names every
+recorded tap), so the VM's traffic is filtered as a veth's is before any route leads to it
+(until then strict reverse-path filtering on the tap drops what the VM sends); then wire the
+tap on the writer thread (:func:`romana.dataplane.tap.ensure`) and record the endpoint
+``ready``. ADD again of a ready tap endpoint wires it again and answers it: the agent's
+tap watcher repeats ADD for every tap it finds at start. A failure undoes the record and the
+wiring, never the allocation.
 
 DEL, under the key's lock: drop the record, then unwire the tap (gateway addresses and our
-routes off; the device stays). It never releases: the Neutron port owns the allocation and
-the IPAM driver releases it when the port is deleted. GC never reaches a tap endpoint.
+routes off; the device stays) and ask for a reconcile, which takes its name out of the
+firewall. It never releases: the Neutron port owns the allocation and the IPAM driver
+releases it when the port is deleted. GC never reaches a tap endpoint.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ class TapEndpoints:
     _: dataclasses.KW_ONLY
     keys: keylocks.KeyLocks
     describe: Describe
+    policy_wait: float
+    """How long an ADD waits for a view carrying its tenant's policies (as a veth's does)."""
     wall: Callable[[], float] = time.time
 
     async def add(self, request: EndpointRequest) -> Endpoint:
@@ -66,6 +75,10 @@ class TapEndpoints:
                 if known is None or known.state != ledger.READY:
                     self.parts.ledger.put(record)
                 alloc = await self._held(key, request)
+                if not hv.carries(request.tenant):
+                    await self.parts.reconciler.enforce(request.tenant, self.policy_wait)
+                if known is None or known.state != ledger.READY:
+                    await self._filtered(key)
                 addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
                 record = record.ready(addresses)
                 spec = desired.endpoint_spec(record, gateway, self.parts.mtu(), None)
@@ -78,6 +91,12 @@ class TapEndpoints:
                 raise
         log.info("tap endpoint %s added: %s", key, ", ".join(map(str, addresses)))
         return self.describe(record, spec)
+
+    async def _filtered(self, key: str) -> None:
+        """Reconcile, so that the firewall names the recorded tap before it is wired."""
+        report = await self.parts.reconciler.reconcile()
+        if not report.firewall_key:
+            log.warning("tap %s: not filtered yet: %s", key, "; ".join(report.errors))
 
     async def _held(self, key: str, request: EndpointRequest) -> Any:
         """The allocation of ``key`` if it is this host's, for the request's tenant and
@@ -120,6 +139,6 @@ class TapEndpoints:
                 await self.parts.reconciler.call(lambda dp: dp.remove_endpoint(tap))
             except (RomanaError, OSError) as exc:
                 log.warning("DEL %s: %s (the next reconcile unwires it)", key, exc)
-                self.parts.reconciler.trigger()
+            self.parts.reconciler.trigger()
         log.info("tap endpoint %s deleted (its allocation stays with the port)", key)
         return True

@@ -22,9 +22,10 @@ seconds, so a lost notification delays, never loses, a change.
   port not yet bound), and looked up again later.
 * A recorded tap endpoint whose device is gone: DEL through the endpoint port, which unwires
   and never releases (the Neutron port owns the allocation).
-* The DHCP servers (:class:`romana.agent.dhcp.DhcpServers`) serve exactly the ready tap
-  endpoints whose device is present, each bound to the device it is now (a tap made again
-  under its name gets a new server).
+* The DHCP servers (:class:`romana.agent.dhcp.DhcpServers`) and the IPv6 servers (router
+  advertisements and DHCPv6, :class:`romana.agent.dhcp6.Dhcp6Servers`) serve exactly the
+  ready tap endpoints whose device is present, each bound to the device it is now (a tap
+  made again under its name gets new servers).
 * Whenever the taps present (names and interface indexes) changed, a reconcile is asked
   for: it wires a tap that was deleted and made again between two scans, whose endpoint is
   still recorded ready.
@@ -39,7 +40,7 @@ import logging
 import socket
 from collections.abc import Callable, Mapping
 
-from romana.agent import dhcp, ledger
+from romana.agent import dhcp, dhcp6, ledger
 from romana.agent.endpoints import Endpoints
 from romana.agent.parts import Parts
 from romana.core import endpoint, hostplan
@@ -71,13 +72,14 @@ def _present(netns: str | None) -> Mapping[str, int]:
 
 @dataclasses.dataclass(slots=True)
 class TapWatcher:
-    """Keeps the tap endpoints and their DHCP servers in step with the taps present."""
+    """Keeps the tap endpoints and their DHCP and IPv6 servers in step with the taps present."""
 
     parts: Parts
     endpoints: Endpoints
     servers: dhcp.DhcpServers
     _: dataclasses.KW_ONLY
     netns: str | None = None
+    servers6: dhcp6.Dhcp6Servers = dataclasses.field(default_factory=dhcp6.Dhcp6Servers)
     subscribe: Callable[[str | None], socket.socket] = linkevents.subscribe
     present: Callable[[str | None], Mapping[str, int]] = _present
     unmatched: set[str] = dataclasses.field(default_factory=set, init=False)
@@ -109,6 +111,7 @@ class TapWatcher:
             loop.remove_reader(sock.fileno())
             sock.close()
             self.servers.close()
+            self.servers6.close()
 
     async def scan(self) -> bool:
         """One comparison of taps and tap endpoints; True when a tap still waits."""
@@ -193,9 +196,15 @@ class TapWatcher:
         if hv is None:
             return
         leases = {}
+        served6 = {}
         for record in self.parts.ledger.records():
             if record.is_tap and record.state == ledger.READY and record.ifname in present:
+                device = record.ifname, present[record.ifname]
                 lease = dhcp.lease_of(record, hv, self.parts.mtu())
                 if lease is not None:
-                    leases[record.ifname, present[record.ifname]] = lease
+                    leases[device] = lease
+                tap6 = dhcp6.tap6_of(record, hv, self.parts.mtu())
+                if tap6 is not None:
+                    served6[device] = tap6
         await self.servers.sync(leases)
+        await self.servers6.sync(served6)

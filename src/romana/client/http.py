@@ -195,13 +195,21 @@ class Client:
         external_id: str | None = None,
         networks: Sequence[str] | None = None,
         isolation: Mapping[str, str] | None = None,
+        owner: str | None = None,
     ) -> JSON:
-        body = _body(name=name, external_id=external_id, networks=networks, isolation=isolation)
+        body = _body(
+            name=name, external_id=external_id, networks=networks, isolation=isolation, owner=owner
+        )
         return answer(rest.Tenant, self._post("tenant", f"{PREFIX}/tenants", body))
 
     def set_isolation(self, name: str, isolation: Mapping[str, str]) -> JSON:
         path = f"{PREFIX}/tenants/{_seg(name)}/isolation"
         return answer(rest.Tenant, self._put("tenant", path, dict(isolation)))
+
+    def set_tenant_owner(self, name: str, owner: str | None) -> JSON:
+        """Hand the tenant to the ``openstack`` user ``owner`` (None: to nobody)."""
+        path = f"{PREFIX}/tenants/{_seg(name)}/owner"
+        return answer(rest.Tenant, self._put("tenant", path, {"owner": owner}))
 
     def delete_tenant(self, name: str) -> JSON:
         return answer(rest.Tenant, self._delete("tenant", f"{PREFIX}/tenants/{_seg(name)}"))

@@ -21,8 +21,11 @@ Invariants, checked when a :class:`Ruleset` is built (:class:`InvalidInput` othe
 * every name we own starts with :data:`PREFIX` and uses ``[a-z0-9._-]`` only, so upper-casing
   it (the iptables convention) cannot merge two names; chain names fit iptables' 28
   characters and set names leave one character of ipset's 31 for a temporary twin;
-* names are unique; every jump, goto, dispatch target and set reference exists; targets are
-  never hooked chains; the jump graph has no cycle (kernels refuse loops);
+* names are unique (address sets and interface sets share one namespace, as in nftables);
+  every jump, goto, dispatch target and set reference exists; targets are never hooked
+  chains; the jump graph has no cycle (kernels refuse loops);
+* an interface set holds exact device names (1-15 of ``[A-Za-z0-9_.-]``, what the kernel and
+  both backends take unquoted), sorted and without duplicates;
 * a rule mixes no address families, port matches come with TCP, UDP or SCTP and ICMP
   matches with the ICMP protocol of their family.
 """
@@ -43,6 +46,9 @@ MAX_CHAIN_NAME = 28
 MAX_SET_NAME = 30
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 INTERFACE_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,14}$")
+INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+# The "version" an interface set goes by when set references are resolved: no address family.
+_INTERFACES = 0
 
 IPNetwork = addressing.IPNetwork
 
@@ -132,7 +138,17 @@ class Interface:
     prefix: str
 
 
-MatchExpr = Address | InSet | Protocol | Ports | Icmp | Conntrack | Interface
+@dataclass(frozen=True, slots=True)
+class InInterfaces:
+    """The input (``side=SRC``) or output (``side=DST``) interface is exactly one of the
+    names in the named :class:`InterfaceSet`: devices that are not ours to name (a VM's tap)
+    are matched one by one, never by a prefix another owner's devices could share."""
+
+    side: Side
+    set_name: str
+
+
+MatchExpr = Address | InSet | Protocol | Ports | Icmp | Conntrack | Interface | InInterfaces
 
 
 class Action(StrEnum):
@@ -220,12 +236,27 @@ def address_set(name: str, version: int, elements: Iterable[IPNetwork]) -> Addre
 
 
 @dataclass(frozen=True, slots=True)
+class InterfaceSet:
+    """A named set of exact interface names; build with :func:`interface_set`."""
+
+    name: str
+    elements: tuple[str, ...] = ()
+
+
+def interface_set(name: str, elements: Iterable[str]) -> InterfaceSet:
+    """An :class:`InterfaceSet` with its names de-duplicated and sorted."""
+    return InterfaceSet(name, tuple(sorted(set(elements))))
+
+
+@dataclass(frozen=True, slots=True)
 class Ruleset:
-    """Sets and chains in render order; ``notes`` are decisions the compiler reports."""
+    """Sets and chains in render order; ``notes`` are decisions the compiler reports;
+    ``interface_sets`` come after the address sets when rendered."""
 
     sets: tuple[AddressSet, ...]
     chains: tuple[Chain, ...]
     notes: tuple[str, ...] = ()
+    interface_sets: tuple[InterfaceSet, ...] = ()
     _index: dict[str, Chain] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -237,6 +268,9 @@ class Ruleset:
 
     def set_named(self, name: str) -> AddressSet:
         return next(s for s in self.sets if s.name == name)
+
+    def interfaces_named(self, name: str) -> InterfaceSet:
+        return next(s for s in self.interface_sets if s.name == name)
 
     @property
     def hooked(self) -> tuple[Chain, ...]:
@@ -286,6 +320,17 @@ def _validate(rs: Ruleset) -> None:
         set_versions[s.name] = s.version
         if any(e.version != s.version for e in s.elements):
             issues.add(where, f"elements must all be IPv{s.version}")
+    for i in rs.interface_sets:
+        where = f"interface_sets[{i.name}]"
+        _check_name(issues, where, i.name, MAX_SET_NAME)
+        if i.name in set_versions:
+            issues.add(where, "duplicate set name")
+        set_versions[i.name] = _INTERFACES
+        bad = [e for e in i.elements if not INTERFACE_NAME.match(e)]
+        if bad:
+            issues.add(where, f"{bad!r} are not interface names (1-15 of [A-Za-z0-9_.-])")
+        if list(i.elements) != sorted(set(i.elements)):
+            issues.add(where, "names must be sorted and unique")
     if len(rs._index) != len(rs.chains):
         issues.add("chains", "duplicate chain names")
     sets = frozenset(set_versions.items())
@@ -304,7 +349,8 @@ def _validate(rs: Ruleset) -> None:
                 issues.add(where, name)
             elif kind == "set":
                 if set_versions.get(name) != version:
-                    issues.add(where, f"refers to no IPv{version} set named {name!r}")
+                    what = "interface" if version == _INTERFACES else f"IPv{version}"
+                    issues.add(where, f"refers to no {what} set named {name!r}")
             elif name not in names:
                 issues.add(where, f"targets unknown chain {name!r}")
             elif name in hooked:
@@ -316,7 +362,8 @@ def _validate(rs: Ruleset) -> None:
 
 _Step = tuple[str, str, str, int]
 """One step of validating a chain: ``("issue", where, problem, 0)``, or a reference the rest
-of the ruleset must resolve: ``("set", where, name, version)``, ``("chain", where, name, 0)``."""
+of the ruleset must resolve: ``("set", where, name, version)`` (version :data:`_INTERFACES`
+for an interface set), ``("chain", where, name, 0)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +409,8 @@ def _check_rule(out: list[_Step], where: str, rule: Rule) -> None:
     for m in rule.matches:
         if isinstance(m, InSet):
             out.append(("set", where, m.set_name, m.version))
+        elif isinstance(m, InInterfaces):
+            out.append(("set", where, m.set_name, _INTERFACES))
         elif isinstance(m, Ports):
             if not protocols or protocols[0] not in PORT_PROTOCOLS:
                 problem("a port match needs protocol tcp, udp or sctp")

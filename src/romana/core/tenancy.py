@@ -123,6 +123,9 @@ class Tenant:
     """Random, set when the tenant is created and never changed: what tenant users are bound
     to, so a new tenant of a deleted one's name is another tenant. Empty only for a record an
     earlier release stored, until romanad's start gives it one (services.upgrade)."""
+    owner: str = ""
+    """The user name of the ``openstack``-role user that acts in the tenant: its creator when
+    such a user created it, or the user an admin named at creation; empty for none."""
 
     def segment_id(self, segment: SegmentName) -> int:
         try:
@@ -141,6 +144,8 @@ class Tenant:
         }
         if self.uid:
             out["uid"] = self.uid
+        if self.owner:
+            out["owner"] = self.owner
         return out
 
     @classmethod
@@ -158,6 +163,7 @@ class Tenant:
             requested_networks=tuple(NetworkName(str(n)) for n in networks),
             isolation=Isolation.parse(raw.get("isolation")),
             uid=str(raw.get("uid", "")),
+            owner=str(raw.get("owner", "")),
         )
 
 

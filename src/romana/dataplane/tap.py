@@ -14,6 +14,9 @@ what Nova set. On it the agent puts, as on the host side of a veth (:mod:`.veth`
   ``/32`` (DHCP, :mod:`romana.agent.dhcp`), and the host answers its ARP for any other
   address it routes elsewhere, so every packet of the VM goes through the host's routes; a
   packet from an address the VM did not get is dropped on the way in.
+* for an endpoint with an IPv6 address, IPv6 enabled on the tap with a link-local address
+  (``disable_ipv6`` 0; ``addr_gen_mode`` none turned to eui64): the host advertises itself
+  as the VM's router from it (:mod:`romana.agent.dhcp6`).
 
 The VM's MAC is not known here, so no permanent neighbour entry is made: the host resolves
 the VM's address with ordinary ARP (the VM is up long before it has an address to answer).
@@ -41,6 +44,17 @@ def _checked(name: str) -> str:
     return name
 
 
+def _link_local_sysctls(name: str, netns: str | None) -> list[hostplan.Sysctl]:
+    """IPv6 on and a link-local address generated on the tap: the VM's router
+    advertisements come from it (:mod:`romana.agent.dhcp6`). The kernel makes the address at
+    once when either sysctl changes on a device that is up."""
+    found = [hostplan.Sysctl(f"net.ipv6.conf.{name}.disable_ipv6", "0")]
+    mode = f"net.ipv6.conf.{name}.addr_gen_mode"
+    if sysctl.read(mode, netns=netns) == "1":  # none; the other modes (eui64, stable) make one
+        found.append(hostplan.Sysctl(mode, "0"))
+    return found
+
+
 def ensure(host: Rtnl, spec: hostplan.EndpointSpec) -> Attached:
     """Wire the tap ``spec.ifname`` for ``spec``; NotFound when the device is not there."""
     problems = hostplan.endpoint_issues(spec)
@@ -52,13 +66,16 @@ def ensure(host: Rtnl, spec: hostplan.EndpointSpec) -> Attached:
         raise NotFound(f"tap {name} does not exist")
     if not link.up:
         host.set_link(link, up=True)
-    sysctl.ensure(
-        [
-            hostplan.Sysctl(f"net.ipv4.conf.{name}.proxy_arp", "1"),
-            hostplan.Sysctl(f"net.ipv4.conf.{name}.rp_filter", "1"),
-        ],
-        netns=host.netns,
-    )
+    wanted_sysctls = [
+        hostplan.Sysctl(f"net.ipv4.conf.{name}.proxy_arp", "1"),
+        # Answer at once: the default delays a proxied reply by up to 0.8 s, which a VM's
+        # first packet to every new destination would wait.
+        hostplan.Sysctl(f"net.ipv4.neigh.{name}.proxy_delay", "0"),
+        hostplan.Sysctl(f"net.ipv4.conf.{name}.rp_filter", "1"),
+    ]
+    if any(a.version == 6 for a in spec.addresses):
+        wanted_sysctls += _link_local_sysctls(name, host.netns)
+    sysctl.ensure(wanted_sysctls, netns=host.netns)
     host.ensure_addresses(link, (host_iface(gw) for gw in spec.gateways), RT_SCOPE_LINK)
     wanted = {host_iface(a).network for a in spec.addresses}
     for route in host.routes(proto=ROUTE_PROTOCOL, oif=link.index):

@@ -135,10 +135,14 @@ def _ini(sections: Mapping[str, Mapping[str, str]]) -> str:
 class NeutronServer:
     """neutron-server (the API and ML2 in one process) over SQLite, on a loopback port."""
 
-    def __init__(self, workdir: Path, python: Path, config: NeutronConfig) -> None:
+    def __init__(
+        self, workdir: Path, python: Path, config: NeutronConfig, netns: str | None = None
+    ) -> None:
         self.workdir = workdir
         self.python = python
         self.config = config
+        self.netns = netns
+        """The network namespace it serves in (its loopback), e.g. beside a lab's romanad."""
         self.port = etcd.free_ports(1)[0]
         self.url = f"http://127.0.0.1:{self.port}"
         self.conf = workdir / "neutron.conf"
@@ -197,8 +201,14 @@ class NeutronServer:
         env.pop("VIRTUAL_ENV", None)
         # -P: the boot script's directory is not put on sys.path (its siblings would shadow
         # packages of the same name).
-        argv = [str(self.python), "-P", str(BOOT), str(self.workdir), str(self.port)]
-        argv += ["--config-file", str(self.conf), "--config-file", str(self.ml2_conf)]
+        argv = [*self.inside(), str(self.python), "-P", str(BOOT), str(self.workdir)]
+        argv += [
+            str(self.port),
+            "--config-file",
+            str(self.conf),
+            "--config-file",
+            str(self.ml2_conf),
+        ]
         with open(self.workdir / "neutron-server.out", "ab") as out:
             self.process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
@@ -210,7 +220,31 @@ class NeutronServer:
             raise
         return self
 
+    def inside(self) -> list[str]:
+        """The argv prefix that runs a command where the server listens."""
+        return ["ip", "netns", "exec", self.netns] if self.netns else []
+
+    def _answers_inside(self) -> int:
+        probe = (
+            "import sys, urllib.request as u\n"
+            "try: sys.exit(0 if u.urlopen(sys.argv[1], timeout=2).status == 200 else 1)\n"
+            "except OSError: sys.exit(1)\n"
+        )
+        argv = [*self.inside(), sys.executable, "-c", probe, f"{self.url}/"]
+        done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
+        return 200 if done.returncode == 0 else 503
+
     def _wait_ready(self, timeout: float) -> None:
+        if self.netns:
+            wait_answering(
+                self.process,
+                self._answers_inside,
+                what="neutron-server",
+                timeout=timeout,
+                period=0.2,
+                log_tail=self.log_tail,
+            )
+            return
         with httpx.Client(timeout=2.0, trust_env=False) as http:
             wait_answering(
                 self.process,

@@ -58,7 +58,9 @@ from romana.services.authz import Role as Role
 from romana.services.authz import Scope as Scope
 from romana.services.authz import authorize as authorize
 from romana.services.authz import authorize_found as authorize_found
+from romana.services.authz import claim as claim
 from romana.services.authz import may as may
+from romana.services.authz import scope_of as scope_of
 from romana.services.users import User as User
 from romana.services.users import from_record
 

@@ -9,7 +9,13 @@ Invariants:
 
 * A scoped grant needs the owner named and equal to the principal's own: a tenant user acts
   only on objects of its tenant, an agent only on objects of the one host its user is bound
-  to. A call that names no owner (a global read, a list over every host) is refused to both.
+  to, an ``openstack`` user only on objects whose recorded owner is its user name (the
+  tenants it created or an admin handed to it, and their objects; the address sets it
+  created). A call that names no owner (a global read, a list over every host) is refused to
+  all three.
+* An owner is what romanad recorded on the object, never read from the object's name: the
+  caller passes the record's ``owner`` (:mod:`romana.api.ownership` reads it), and a write
+  that creates an owned object records the creator (:func:`claim`).
 * For an object a route fetched by its id (:func:`authorize_found`), a scoped principal
   asking about another owner's object gets the answer a missing object gets, so 403 versus
   404 never tells whether it exists.
@@ -31,6 +37,8 @@ class Role(enum.StrEnum):
     SERVICE = "service"
     TENANT = "tenant"
     AGENT = "agent"
+    OPENSTACK = "openstack"
+    """Neutron's drivers: act only in the tenants they own (docs/openstack.md)."""
     INTERNAL = "internal"
     """romanad's own identity (:data:`romana.services.auth.INTERNAL_USER`): may only register
     service instances. It has no password, and no user can be created with it."""
@@ -44,11 +52,13 @@ class Action(enum.StrEnum):
     address. An agent needs it to compute per-host routes."""
     WRITE = "write"
     """Change state; tenant-scoped when a tenant is named."""
+    CREATE_TENANT = "create-tenant"
+    """Create a tenant; a creator scoped to what it owns becomes the new tenant's owner."""
     ALLOCATE = "allocate"
     """Allocate or release addresses for a tenant on a host."""
     MOVE_ALLOCATION = "move-allocation"
-    """Move an allocation to another host (a migrated VM keeps its addresses): admin and
-    service only, since it reroutes an address on every host."""
+    """Move an allocation to another host (a migrated VM keeps its addresses): never for a
+    tenant or an agent user, since it reroutes an address on every host."""
     REGISTER_HOST = "register-host"
     """Add a host or change its labels."""
     MANAGE_USERS = "manage-users"
@@ -57,6 +67,9 @@ class Action(enum.StrEnum):
     SET_ISOLATION = "set-isolation"
     """Change how a tenant's endpoints are isolated: admin only, since it opens or closes
     every endpoint of the tenant at once."""
+    SET_OWNER = "set-owner"
+    """Hand an existing tenant to an ``openstack`` user, or take it back: admin only, since
+    the owner acts on every object of the tenant."""
     SET_QUOTA = "set-quota"
     """Set the quota defaults or one tenant's quotas: admin only, since quotas are what keeps
     one tenant from loading every agent and romanad."""
@@ -80,6 +93,9 @@ class Scope(enum.StrEnum):
     """Objects of the principal's tenant only."""
     OWN_HOST = "own host"
     """Objects of the host the principal is bound to only."""
+    OWNED = "owned"
+    """Objects whose recorded owner is the principal's user name only: tenants it created
+    (or was handed) and their objects, address sets it created."""
 
 
 def _grant(scope: Scope, *actions: Action) -> Mapping[Action, Scope]:
@@ -89,6 +105,7 @@ def _grant(scope: Scope, *actions: Action) -> Mapping[Action, Scope]:
 _NOT_FOR_SERVICES = (
     Action.MANAGE_USERS,
     Action.SET_ISOLATION,
+    Action.SET_OWNER,
     Action.SET_QUOTA,
     Action.REGISTER_SERVICE,
 )
@@ -97,8 +114,8 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
     {
         Role.ADMIN: _grant(Scope.ANY, *Action),
         # A service (an orchestrator integration) does everything but manage users, change a
-        # tenant's isolation (it chooses one when it creates a tenant), set quotas and register
-        # services.
+        # tenant's isolation or owner (it chooses them when it creates a tenant), set quotas
+        # and register services.
         Role.SERVICE: _grant(Scope.ANY, *(a for a in Action if a not in _NOT_FOR_SERVICES)),
         # Nothing global: a tenant user reads and changes its tenant's objects only.
         Role.TENANT: _grant(Scope.OWN_TENANT, Action.READ, Action.WRITE, Action.ALLOCATE),
@@ -112,6 +129,21 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
                 Action.ALLOCATE: Scope.OWN_HOST,
                 Action.REGISTER_HOST: Scope.OWN_HOST,
                 Action.READ_TOPOLOGY: Scope.ANY,
+            }
+        ),
+        # Neutron's drivers: they create a tenant per project and then act only in the
+        # tenants they own (segments, allocations on any host, moves, policies, address sets
+        # they created). They read the topology to place subnets and bind ports, and may not
+        # register hosts, apply topology, manage users, set quotas or isolation, sync
+        # Kubernetes, nor delete tenants.
+        Role.OPENSTACK: types.MappingProxyType(
+            {
+                Action.CREATE_TENANT: Scope.OWNED,
+                Action.READ_TOPOLOGY: Scope.ANY,
+                Action.READ: Scope.OWNED,
+                Action.WRITE: Scope.OWNED,
+                Action.ALLOCATE: Scope.OWNED,
+                Action.MOVE_ALLOCATION: Scope.OWNED,
             }
         ),
         Role.INTERNAL: _grant(Scope.ANY, Action.REGISTER_SERVICE),
@@ -131,17 +163,41 @@ class Principal:
     """The one host an agent user is bound to; None for other roles."""
 
 
+def scope_of(principal: Principal, action: Action) -> Scope | None:
+    """The scope in which ``principal`` may do ``action``; None when not at all."""
+    return GRANTS[principal.role].get(action)
+
+
+def _allowed(
+    principal: Principal,
+    scope: Scope | None,
+    tenant: str | None,
+    host: str | None,
+    owner: str | None,
+) -> bool:
+    if scope is Scope.ANY:
+        return True
+    if scope is Scope.OWN_TENANT:
+        return tenant is not None and tenant == principal.tenant
+    if scope is Scope.OWN_HOST:
+        return host is not None and host == principal.host
+    if scope is Scope.OWNED:
+        return owner is not None and owner == principal.username
+    return False
+
+
 def authorize(
-    principal: Principal, action: Action, tenant: str | None = None, host: str | None = None
+    principal: Principal,
+    action: Action,
+    tenant: str | None = None,
+    host: str | None = None,
+    owner: str | None = None,
 ) -> None:
     """Raise Forbidden unless :data:`GRANTS` lets ``principal`` do ``action`` on objects of
-    ``tenant`` and ``host`` (None: the call names no such owner)."""
-    scope = GRANTS[principal.role].get(action)
-    if scope is Scope.ANY:
-        return
-    if scope is Scope.OWN_TENANT and tenant is not None and tenant == principal.tenant:
-        return
-    if scope is Scope.OWN_HOST and host is not None and host == principal.host:
+    ``tenant`` and ``host`` whose recorded owner is ``owner`` (None: the call names no such
+    owner)."""
+    scope = scope_of(principal, action)
+    if _allowed(principal, scope, tenant, host, owner):
         return
     who = f"{principal.role} user {principal.username!r}"
     if scope is Scope.OWN_HOST:
@@ -150,6 +206,9 @@ def authorize(
             f"{who} is bound to host {principal.host!r} and may not {action} objects {what}"
         )
     where = f" of tenant {tenant!r}" if tenant is not None else ""
+    if scope is Scope.OWNED:
+        but = f", not objects{where}" if where else ""
+        raise Forbidden(f"{who} may {action} only objects it owns{but}")
     raise Forbidden(f"{who} may not {action} objects{where}")
 
 
@@ -159,24 +218,42 @@ def authorize_found(
     tenant: str | None,
     missing: str,
     host: str | None = None,
+    owner: str | None = None,
 ) -> None:
     """:func:`authorize` for an object a route fetched by id, key, address or name, of
-    ``tenant`` on ``host``: a principal scoped to another tenant or host gets
-    NotFound(``missing``), the answer a missing object gets."""
-    scope = GRANTS[principal.role].get(action)
-    if (scope is Scope.OWN_TENANT and tenant != principal.tenant) or (
-        scope is Scope.OWN_HOST and host != principal.host
+    ``tenant`` on ``host`` and owned by ``owner``: a principal scoped to another tenant, host
+    or owner gets NotFound(``missing``), the answer a missing object gets."""
+    scope = scope_of(principal, action)
+    if (
+        (scope is Scope.OWN_TENANT and tenant != principal.tenant)
+        or (scope is Scope.OWN_HOST and host != principal.host)
+        or (scope is Scope.OWNED and (owner is None or owner != principal.username))
     ):
         raise NotFound(missing)
-    authorize(principal, action, tenant, host)
+    authorize(principal, action, tenant, host, owner)
 
 
 def may(
-    principal: Principal, action: Action, tenant: str | None = None, host: str | None = None
+    principal: Principal,
+    action: Action,
+    tenant: str | None = None,
+    host: str | None = None,
+    owner: str | None = None,
 ) -> bool:
     """:func:`authorize` as a predicate, for filtering lists."""
-    try:
-        authorize(principal, action, tenant, host)
-    except Forbidden:
-        return False
-    return True
+    return _allowed(principal, scope_of(principal, action), tenant, host, owner)
+
+
+def claim(principal: Principal, action: Action) -> str | None:
+    """Who a write of ``principal`` that may create an object must check and record as its
+    owner: None when ``principal`` may do ``action`` on any object, its user name when only
+    on objects it owns (the write then creates the object as that user's, or changes it only
+    when recorded so, in one transaction). Forbidden when it may not do ``action`` at all or
+    only in one tenant or host."""
+    scope = scope_of(principal, action)
+    if scope is Scope.ANY:
+        return None
+    if scope is Scope.OWNED:
+        return principal.username
+    authorize(principal, action)
+    raise AssertionError("authorize refuses a scoped grant naming no owner")

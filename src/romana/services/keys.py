@@ -19,6 +19,8 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
                                                           :mod:`romana.core.policy.ids`)
 ``/romana/v1/policy-generation``                          bumped on every policy change
 ``/romana/v1/address-sets/<name>``                        members of a label-selector set (JSON)
+``/romana/v1/address-set-owners/<name>``                  the user name (JSON string) of the
+                                                          ``openstack`` user that created the set
 ``/romana/v1/kube/namespaces``                            Kubernetes namespaces (JSON list)
 ``/romana/v1/kube/pods/<namespace>``                      that namespace's pods (JSON list)
 ``/romana/v1/kube/networkpolicies/<namespace>``           its NetworkPolicies (JSON list)
@@ -55,6 +57,7 @@ IPAM_ADDR = ROOT + "ipam/addr/"
 IPAM_MOVED = ROOT + "ipam/moved/"
 POLICIES = ROOT + "policies/"
 ADDRESS_SETS = ROOT + "address-sets/"
+ADDRESS_SET_OWNERS = ROOT + "address-set-owners/"
 KUBE = ROOT + "kube/"
 KUBE_NAMESPACES = KUBE + "namespaces"
 KUBE_PODS = KUBE + "pods/"
@@ -143,3 +146,8 @@ def tenant_policies(tenant: TenantName) -> str:
 
 def address_set(name: str) -> str:
     return ADDRESS_SETS + name
+
+
+def address_set_owner(name: str) -> str:
+    """The key of the set's recorded owner (outside the sets' prefix, which agents watch)."""
+    return ADDRESS_SET_OWNERS + name

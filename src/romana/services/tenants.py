@@ -14,12 +14,16 @@ Invariants:
 * Deleting a tenant deletes its tenant users in the same transaction, so their tokens stop
   working at once and a later tenant of the same name starts with no users; its quota
   overrides and allocation counter go with it.
+* A tenant's ``owner`` (the ``openstack`` user acting in it, :mod:`romana.services.authz`)
+  is recorded when it is created and changed only by :meth:`TenantService.set_owner`; it is
+  a user name, checked for its syntax only (the user may be created later).
 * A segment beyond the tenant's segment quota is refused (:mod:`romana.services.quotas`);
   the count is the tenant record's own, which every segment change guards.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -32,6 +36,7 @@ from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, policy, quotas, txn
 from romana.services.topology import TopologyService
 
+_OWNER_RE = re.compile(names.USERNAME_PATTERN)
 UPGRADED = tenancy.Isolation(tenancy.Mode.ROMANA, tenancy.Segments.OPEN)
 """What a tenant stored before isolation modes existed enforced, unless it was a namespace's."""
 
@@ -64,11 +69,16 @@ class TenantService:
         external_id: str = "",
         networks: Sequence[NetworkName] = (),
         isolation: tenancy.Isolation = tenancy.ROMANA,
+        owner: str = "",
     ) -> tenancy.Tenant:
+        """A new tenant; ``owner`` is recorded as the user that acts in it (docs/security.md,
+        Owned tenants)."""
         issues = Issues()
         tenancy.check_name(name, "name", issues)
         if not isinstance(external_id, str) or len(external_id) > 253:
             issues.add("external_id", "must be a string of at most 253 characters")
+        if owner and not names.matches(_OWNER_RE, owner):
+            issues.add("owner", names.USERNAME_RULE)
         issues.raise_if_any()
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
@@ -96,6 +106,7 @@ class TenantService:
                 requested_networks=tuple(networks),
                 isolation=isolation,
                 uid=secrets.token_hex(8),
+                owner=owner,
             )
             w.guard(keys.tenant(name), None)
             # No tenant created meanwhile, so none of another spelling either.
@@ -167,6 +178,25 @@ class TenantService:
             return updated
 
         return txn.run(self._store, attempt, what=f"set isolation of tenant {name!r}")
+
+    def set_owner(self, name: TenantName, owner: str) -> tenancy.Tenant:
+        """Record ``owner`` (empty: none) as the user that acts in the tenant; callers check
+        that an admin asked."""
+        issues = Issues()
+        if owner and not names.matches(_OWNER_RE, owner):
+            issues.add("owner", names.USERNAME_RULE)
+        issues.raise_if_any()
+
+        def attempt(w: txn.Writes) -> tenancy.Tenant:
+            kv, tenant = self._stored(name)
+            if tenant.owner == owner:
+                return tenant
+            updated = replace(tenant, owner=owner)
+            w.guard(keys.tenant(name), kv)
+            w.ops.append(Put(keys.tenant(name), txn.dumps(updated.to_dict())))
+            return updated
+
+        return txn.run(self._store, attempt, what=f"set the owner of tenant {name!r}")
 
     def record_isolation(self) -> list[tenancy.Tenant]:
         """Give every tenant stored before tenants carried an isolation mode an explicit one

@@ -173,7 +173,7 @@ class TokenOut(Out):
 class UserIn(In):
     username: str = Field(pattern=names.USERNAME_PATTERN, max_length=names.USERNAME_MAX)
     password: str = Field(max_length=1024)
-    role: Literal["admin", "service", "tenant", "agent"]
+    role: Literal["admin", "service", "tenant", "agent", "openstack"]
     tenant: Name | None = None
     host: HostName | None = None
     """The one host an agent user acts for: required for role ``agent``, refused for others."""
@@ -226,6 +226,16 @@ class TenantIn(In):
     external_id: str = Field(default="", max_length=253)
     networks: list[NetworkName] = Field(default_factory=list, max_length=64)
     isolation: IsolationIn = Field(default_factory=IsolationIn)
+    owner: str | None = Field(
+        default=None, pattern=names.USERNAME_PATTERN, max_length=names.USERNAME_MAX
+    )
+    """The ``openstack``-role user that acts in the tenant; an ``openstack`` caller may name
+    only itself, and is recorded as the owner when it names none."""
+
+
+class OwnerIn(In):
+    owner: str | None = Field(pattern=names.USERNAME_PATTERN, max_length=names.USERNAME_MAX)
+    """The ``openstack``-role user that acts in the tenant; null for none."""
 
 
 class SegmentIn(In):
@@ -239,6 +249,8 @@ class Tenant(Out):
     segments: dict[str, int]
     requested_networks: list[str]
     isolation: Isolation
+    owner: str | None = None
+    """The ``openstack``-role user that acts in the tenant; null for none."""
 
 
 # -- topology ----------------------------------------------------------------------------

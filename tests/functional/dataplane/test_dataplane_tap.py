@@ -101,3 +101,28 @@ def test_a_missing_tap_is_not_made_and_other_names_are_refused(cluster: Cluster)
     assert nl.remove_endpoint(TAP) is False
     with pytest.raises(InvalidInput):
         nl.ensure_endpoint(dataclasses.replace(spec, ifname="eth9"))
+
+
+def test_a_tap_wired_for_an_ipv6_address_gets_ipv6_and_a_link_local_address(
+    cluster: Cluster,
+) -> None:
+    # Router advertisements to the VM come from the tap's link-local address
+    # (romana.agent.dhcp6): a tap with IPv6 off, or made with no link-local, gets one.
+    lab = cluster.lab
+    h1 = cluster.hosts[0]
+    vm(lab, h1, "10.1.17.9")
+    for key in ("disable_ipv6", "addr_gen_mode"):
+        lab.run(h1, ["sysctl", "-qw", f"net.ipv6.conf.{TAP}.{key}=1"])
+    assert "inet6" not in lab.run(h1, ["ip", "-6", "-o", "addr", "show", "dev", TAP]).stdout
+    spec = dataclasses.replace(
+        tap_spec(h1, "10.1.17.9"),
+        addresses=(ipaddress.ip_address("10.1.17.9"), ipaddress.ip_address("fd00:10::1:5")),
+        gateways=(ipaddress.ip_address("10.1.0.1"), ipaddress.ip_address("fd00:10::1")),
+    )
+    cluster.nl(h1).ensure_endpoint(spec)
+    assert sysctl(lab, h1, f"net.ipv6.conf.{TAP}.disable_ipv6") == "0"
+    assert sysctl(lab, h1, f"net.ipv6.conf.{TAP}.addr_gen_mode") == "0"
+    shown = lab.run(h1, ["ip", "-6", "-o", "addr", "show", "dev", TAP, "scope", "link"]).stdout
+    assert " inet6 fe80::" in shown, shown
+    routes = lab.run(h1, ["ip", "-6", "route", "show", "proto", PROTO, "dev", TAP]).stdout
+    assert routes.split()[0] == "fd00:10::1:5"

@@ -1,5 +1,6 @@
 """The firewall backends in a real namespace: an incremental nft update must leave exactly the
-table a full replacement leaves, for additions, removals and changes of policies."""
+table a full replacement leaves, for additions, removals and changes of policies, and for VM
+taps coming and going (a change of set elements only, once there is one)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,30 @@ def test_an_incremental_update_of_a_missing_table_falls_back_to_a_full_one(
     firewall.Nftables(reference.path).apply(new)
     assert listing(lab, node) == listing(lab, reference)
     assert fw.present()
+
+
+def test_taps_coming_and_going_change_the_table_as_a_full_replace_does(
+    nodes: tuple[Lab, Node, Node],
+) -> None:
+    lab, inc_node, full_node = nodes
+    incremental = firewall.Nftables(inc_node.path)
+    replaced = firewall.Nftables(full_node.path)
+    hv = host_view()
+    current: ruleset.Ruleset | None = None
+    for taps in [
+        (),
+        ("tap1c4c2d6e-7b",),
+        ("tap1c4c2d6e-7b", "tap9f00aa11-22"),
+        ("tap9f00aa11-22",),
+        (),
+    ]:
+        new = desired.firewall(hv, devices=taps).rules
+        if current is not None and current.interface_sets and new.interface_sets:
+            script = render_nftables.render_delta(current, new)
+            assert script is not None and "chain" not in script, script
+        incremental.apply(new, current)
+        replaced.apply(new)
+        assert listing(lab, inc_node) == listing(lab, full_node), taps
+        held = lab.run(inc_node, ["nft", "list", "table", *TABLE]).stdout
+        assert all(f'"{t}"' in held for t in taps) and '"tap*"' not in held
+        current = new

@@ -1,5 +1,6 @@
 """Tap endpoints: the wire shape, the record, ADD/DEL without a release, GC, the plan, the
-watcher's matching of taps to allocations and the DHCP lease (fake romanad and kernel)."""
+tap's name in the firewall, the watcher's matching of taps to allocations and the DHCP lease
+(fake romanad and kernel)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from agent_fakes import (
 )
 
 from romana.agent import desired, dhcp, ledger, taps
-from romana.core import endpoint, endpointwire, errors, hostplan
+from romana.core import endpoint, endpointwire, errors, hostplan, ruleset
 from romana.core.endpoint import EndpointRequest, GcRequest
+from romana.core.policy import trees
 from romana.dataplane import veth
 
 PORT = "1c4c2d6e-7b0a-4d1e-9f3a-5b6c7d8e9f00"
@@ -213,6 +215,36 @@ def test_del_of_a_tap_unwires_it_and_never_releases_and_gc_never_touches_it(
         await rig.service.drain()
         assert list(rig.romanad.allocations) == [KEY]
         assert not any(c.startswith("release") for c in rig.romanad.calls)
+
+    scenario(tmp_path, body, TapRig)
+
+
+def test_a_tap_is_filtered_before_it_is_wired_and_no_longer_after_its_del(
+    tmp_path: Path,
+) -> None:
+    async def body(rig: TapRig) -> None:
+        applied = rig.dp.firewall.applied
+        assert applied[-1].interface_sets == ()
+        named_when_wired = []
+        wire = rig.dp.ensure_endpoint
+
+        def ensure_endpoint(spec: Any) -> Any:
+            named_when_wired.append(applied[-1].interface_sets)
+            return wire(spec)
+
+        rig.dp.ensure_endpoint = ensure_endpoint  # type: ignore[method-assign]
+        await rig.romanad.allocate(KEY, "h1", "t1", "default")
+        await rig.service.add(tap_request())
+        filtered = (ruleset.InterfaceSet(trees.DEVICES, (TAP,)),)
+        assert named_when_wired == [filtered]  # no route to a tap the firewall does not name
+        assert applied[-1].interface_sets == filtered
+        count = len(applied)
+        await rig.service.add(tap_request())  # the watcher at start: nothing to change
+        await rig.reconciler.reconcile()
+        assert len(applied) == count
+        assert await rig.service.delete(PORT, TAP)
+        await rig.reconciler.reconcile()
+        assert applied[-1].interface_sets == ()
 
     scenario(tmp_path, body, TapRig)
 

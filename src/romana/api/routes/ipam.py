@@ -2,8 +2,9 @@
 
 Allocation routes authorise against the tenant and the host of the allocation: a tenant user
 may only allocate, see and release addresses of its own tenant, an agent only addresses on
-its own host. Another tenant's or host's allocation answers 404, as a missing one does, and
-a key it holds is refused to such a caller without naming its holder.
+its own host, an ``openstack`` user only addresses of the tenants it owns (on any host).
+Another tenant's or host's allocation answers 404, as a missing one does, and a key it holds
+is refused to such a caller without naming its holder.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from romana.api import audit
+from romana.api import audit, ownership
 from romana.api.context import Caller, Context, Ctx
 from romana.api.routes import ERRORS
 from romana.core import addressing, ipam
@@ -36,7 +37,7 @@ def allocate(
     body: rest.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
     """Allocate addresses for ``key`` on ``host`` (idempotent per key)."""
-    auth.authorize(caller, auth.Action.ALLOCATE, body.tenant, body.host)
+    ownership.authorize(ctx, caller, auth.Action.ALLOCATE, body.tenant, body.host)
     try:
         alloc, created = ctx.ipam.allocate_reporting(
             AllocationKey(body.key),
@@ -48,7 +49,7 @@ def allocate(
         held = exc.existing
         # Keys are global: naming the holder would tell a scoped caller another tenant's or
         # host's allocations, which it may not read.
-        if not auth.may(caller, auth.Action.READ, held.tenant, held.host):
+        if not ownership.may(ctx, caller, auth.Action.READ, held.tenant, held.host):
             raise exc.undisclosed() from None
         raise
     if not created:
@@ -61,11 +62,16 @@ def allocate(
 def list_allocations(
     ctx: Ctx, caller: Caller, host: str | None = None, tenant: str | None = None
 ) -> list[dict[str, object]]:
-    """Allocations, filtered by host and tenant; a tenant user sees only its own tenant's."""
+    """Allocations, filtered by host and tenant; a tenant user sees only its own tenant's, an
+    ``openstack`` user only those of the tenants it owns."""
     if caller.role is auth.Role.TENANT and tenant is None:
         tenant = caller.tenant
-    auth.authorize(caller, auth.Action.READ, tenant, host)
     host_name = None if host is None else HostName(host)
+    if tenant is None and auth.scope_of(caller, auth.Action.READ) is auth.Scope.OWNED:
+        owned = {t.name for t in ctx.tenants.list_all() if t.owner == caller.username}
+        found = ctx.ipam.list_all(host=host_name)
+        return [a.to_dict() for a in found if a.tenant in owned]
+    ownership.authorize(ctx, caller, auth.Action.READ, tenant, host)
     tenant_name = None if tenant is None else TenantName(tenant)
     return [a.to_dict() for a in ctx.ipam.list_all(host=host_name, tenant=tenant_name)]
 
@@ -74,7 +80,7 @@ def list_allocations(
 def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     alloc = ctx.ipam.get(AllocationKey(key))
     missing = f"no allocation with key {key!r}"
-    auth.authorize_found(caller, auth.Action.READ, alloc.tenant, missing, alloc.host)
+    ownership.authorize_found(ctx, caller, auth.Action.READ, alloc.tenant, missing, alloc.host)
     return alloc.to_dict()
 
 
@@ -82,7 +88,7 @@ def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     missing = f"no allocation with key {key!r}"
     alloc = ctx.ipam.get(AllocationKey(key))
-    auth.authorize_found(caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
+    ownership.authorize_found(ctx, caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
     return ctx.ipam.release(AllocationKey(key)).to_dict()
 
 
@@ -90,7 +96,14 @@ def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 def move(key: str, body: rest.AllocationHostIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
     """Make the allocation live on ``host``, keeping its addresses (idempotent); moved back to
     the host its addresses encode, it carries no exception route any more."""
-    auth.authorize(caller, auth.Action.MOVE_ALLOCATION)
+    if auth.scope_of(caller, auth.Action.MOVE_ALLOCATION) is not auth.Scope.OWNED:
+        auth.authorize(caller, auth.Action.MOVE_ALLOCATION)
+        return ctx.ipam.move(AllocationKey(key), HostName(body.host)).to_dict()
+    # A caller scoped to what it owns moves only its tenants' allocations, and learns of no
+    # other (404, as for a missing key).
+    alloc = ctx.ipam.get(AllocationKey(key))
+    missing = f"no allocation with key {key!r}"
+    ownership.authorize_found(ctx, caller, auth.Action.MOVE_ALLOCATION, alloc.tenant, missing)
     return ctx.ipam.move(AllocationKey(key), HostName(body.host)).to_dict()
 
 
@@ -99,7 +112,7 @@ def release_address(address: str, ctx: Ctx, caller: Caller, request: Request) ->
     key = ctx.ipam.key_of(address)
     missing = f"address {ipam.parse_address(address)} is not allocated"
     alloc = ctx.ipam.get(key)
-    auth.authorize_found(caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
+    ownership.authorize_found(ctx, caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
     released = ctx.ipam.release(key).to_dict()
     audit.name_object(request, f"allocations/{key}")  # the path names only the address
     return released
@@ -113,7 +126,7 @@ def decode(address: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     gets, so decoding cannot list other tenants' names."""
     result = _decode(ctx, address)
     missing = f"address {result['address']} decodes to no tenant you may read"
-    auth.authorize_found(caller, auth.Action.READ, result["tenant"], missing)
+    ownership.authorize_found(ctx, caller, auth.Action.READ, result["tenant"], missing)
     return result
 
 

@@ -49,6 +49,7 @@ _TENANT_ATTRIBUTES: list[tuple[str | None, str, Callable[[Any], Any]]] = [
     ("IDS (network=id)", "Tenant ids", lambda t: t.get("ids")),
     ("SEGMENTS (name=id)", "Segments", lambda t: t.get("segments")),
     (None, "Requested networks", lambda t: t.get("requested_networks")),
+    (None, "Owner", lambda t: t.get("owner")),
 ]
 
 TENANT_COLUMNS: list[output.Column] = [
@@ -91,17 +92,22 @@ def create(
     segments: Annotated[Segments, typer.Option("--segments", help=SEGMENTS_HELP)] = (
         Segments.isolated
     ),
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="The openstack user that acts in the tenant (e.g. neutron)."),
+    ] = None,
     out: OutputOption = None,
 ) -> None:
     """Create a tenant; it gets an id in every network it may use.
 
     Its isolation is set now; only an admin changes it later (romana tenant isolation).
+    With --owner, that openstack-role user (Neutron's drivers) may act in it.
 
     Example: romana tenant create acme --external-id 4f1c --network net --segments open
     """
     isolation = {"mode": mode.value, "segments": segments.value}
     client = context.state(ctx).client()
-    tenant = client.create_tenant(name, external_id, network, isolation=isolation)
+    tenant = client.create_tenant(name, external_id, network, isolation=isolation, owner=owner)
     show_tenant(ctx, tenant, out)
 
 
@@ -125,6 +131,25 @@ def set_isolation(
     """
     isolation = {"mode": mode.value, "segments": segments.value}
     show_tenant(ctx, context.state(ctx).client().set_isolation(name, isolation), out)
+
+
+@app.command("owner")
+def set_owner(
+    ctx: typer.Context,
+    name: str,
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="The openstack user that acts in the tenant; none: nobody."),
+    ] = None,
+    out: OutputOption = None,
+) -> None:
+    """Hand a tenant to an openstack-role user, e.g. Neutron's drivers (admin only).
+
+    Without --owner the tenant is taken back: no openstack user acts in it.
+
+    Example: romana tenant owner acme --owner neutron
+    """
+    show_tenant(ctx, context.state(ctx).client().set_tenant_owner(name, owner), out)
 
 
 context.remove_command(

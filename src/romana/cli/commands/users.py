@@ -52,7 +52,11 @@ def create(
     ctx: typer.Context,
     username: str,
     role: Annotated[
-        str, typer.Option("--role", help="admin, service, tenant (needs --tenant) or agent.")
+        str,
+        typer.Option(
+            "--role",
+            help="admin, service, tenant (needs --tenant), agent (needs --host) or openstack.",
+        ),
     ],
     tenant: Annotated[
         str | None, typer.Option("--tenant", help="The tenant of a tenant user.")

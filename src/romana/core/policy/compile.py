@@ -1,7 +1,9 @@
 """Compile Romana policies and the tenancy into one host's backend-neutral :class:`Ruleset`.
 
 The compiled ruleset, for packets crossing one of this host's endpoint interfaces (names
-starting with ``interface_prefix``; everything else is left alone)::
+starting with ``interface_prefix``, and the devices named in ``endpoint_devices`` — a VM's
+tap — matched by exact name through the interface set ``romana-devices``; everything else is
+left alone)::
 
     hook forward ─┬ from an endpoint ─ romana-from-endpoint: established/related accept,
                   │      invalid drop, egress deny tree, egress allow tree ─ romana-egress-passed
@@ -10,8 +12,14 @@ starting with ``interface_prefix``; everything else is left alone)::
                          invalid drop ─ romana-ingress: ingress deny tree, ingress allow tree
     hook input ── from an endpoint ─ romana-to-host: established/related accept, IPv6
                          neighbour discovery accept (or no endpoint could reach its
-                         gateway), invalid drop, deny policies, allow policies, default
-                         (``endpoint_to_host``, drop unless configured otherwise)
+                         gateway), DHCP (v4 and v6) accept from ``endpoint_devices``
+                         (the host serves their VMs), invalid drop, deny policies, allow policies,
+                         default (``endpoint_to_host``, drop unless configured otherwise)
+
+A host without ``endpoint_devices`` gets no interface set and no rule naming one: its ruleset
+is the same as before VMs existed. With some, adding or removing a device changes the
+elements of ``romana-devices`` only (in iptables, which has no set of names, the one rule per
+name of the entry chains).
 
 Each *tree* classifies by masked address — destination for ingress, source for egress —
 with one :class:`ruleset.Dispatch` per network: first the tenant (``romana-<tree>-<tenant>``),
@@ -83,6 +91,8 @@ class CompileInput:
     ``address_sets``: named sets of prefixes whose membership others keep current (label
     selectors); a policy may name a set that is not given yet — it is then empty.
     ``interface_prefix``: how this host's endpoint-side veth names start.
+    ``endpoint_devices``: the exact names of further endpoint interfaces that romana did not
+    name (the taps of VMs wired on this host); treated exactly as the veths.
     ``endpoint_to_host``: what endpoints may do to the host when no policy says.
     Each tenant's isolation mode decides its ingress default (:mod:`romana.core.policy.trees`).
     """
@@ -96,6 +106,7 @@ class CompileInput:
     address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]] = field(default_factory=dict)
     interface_prefix: str = kernelnames.HOST_IFNAME_PREFIX
     endpoint_to_host: model.Action = model.Action.DENY
+    endpoint_devices: tuple[str, ...] = ()
 
 
 def unsupported(policy: model.Policy) -> tuple[str, ...]:
@@ -145,7 +156,8 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
         policy_chains += part.chains
         for slot, attached in part.slots:
             slots[slot].append(attached)
-    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix)
+    devices = bool(inputs.endpoint_devices)
+    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix, devices)
     chains = (
         *builder.flow_chains(inputs.endpoint_to_host),
         *builder.tree(model.Direction.INGRESS, model.Action.DENY),
@@ -154,7 +166,17 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
         *builder.tree(model.Direction.EGRESS, model.Action.ALLOW),
         *policy_chains,
     )
-    return ruleset.Ruleset(sets=_sets(inputs, versions), chains=chains, notes=tuple(resolver.notes))
+    return ruleset.Ruleset(
+        sets=_sets(inputs, versions),
+        chains=chains,
+        notes=tuple(resolver.notes),
+        interface_sets=devices_set(inputs.endpoint_devices),
+    )
+
+
+def devices_set(devices: tuple[str, ...]) -> tuple[ruleset.InterfaceSet, ...]:
+    """The interface sets of a ruleset for ``devices``: none without devices."""
+    return (ruleset.interface_set(trees_mod.DEVICES, devices),) if devices else ()
 
 
 _unsupported = memo.ByIdentity(unsupported, MEMO_SIZE)
@@ -272,6 +294,9 @@ def _validate(
     issues = Issues("invalid compile input")
     if not ruleset.INTERFACE_PREFIX.match(inputs.interface_prefix):
         issues.add("interface_prefix", "must be 1-14 of [A-Za-z0-9_.-]")
+    for i, device in enumerate(inputs.endpoint_devices):
+        if not ruleset.INTERFACE_NAME.match(device):
+            issues.add(f"endpoint_devices[{i}]", "must be 1-15 of [A-Za-z0-9_.-]")
     issues.extend(_tenant_issues(frame, tenants))
     uses = collections.Counter(p.name for p in inputs.policies)
     for name in sorted(n for n, count in uses.items() if count > 1):

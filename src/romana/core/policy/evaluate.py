@@ -123,14 +123,16 @@ class _Walk:
         if isinstance(m, ruleset.Conntrack):
             return p.ct_state in m.states
         name = self.iifname if m.side is ruleset.Side.SRC else self.oifname
+        if isinstance(m, ruleset.InInterfaces):
+            return name in self.rs.interfaces_named(m.set_name).elements
         return bool(name) and name.startswith(m.prefix)
 
 
 def verdict(rs: ruleset.Ruleset, packet: Packet, *, endpoint_interface: str = "") -> Verdict:
     """Whether ``rs`` lets ``packet`` through, and the rules that decided it.
 
-    ``endpoint_interface`` is the name of the endpoint-side interface; by default the first
-    interface prefix the ruleset matches on, with ``0`` appended.
+    ``endpoint_interface`` is the name of the endpoint-side interface (a VM's tap: its exact
+    name); by default the first interface prefix the ruleset matches on, with ``0`` appended.
     """
     if packet.src.version != packet.dst.version:
         raise ValueError("source and destination must be of one address family")

@@ -37,7 +37,8 @@ class HostInput:
     """What one host's ruleset depends on, as romanad stores it.
 
     ``prefixes``: the host's (host prefix, gateway) per network. ``policies``: the stored
-    policy documents, unparsed. ``address_sets``: every set's member prefixes."""
+    policy documents, unparsed. ``address_sets``: every set's member prefixes.
+    ``endpoint_devices``: the VM taps wired on the host, filtered as its veths are."""
 
     host: str
     layouts: Mapping[str, addressing.Layout]
@@ -46,6 +47,7 @@ class HostInput:
     policies: Sequence[Mapping[str, Any]]
     address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]]
     interface_prefix: str = DEFAULT_INTERFACE_PREFIX
+    endpoint_devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ def host_firewall(inputs: HostInput, parse_policy: PolicyParser = ids.parse_stor
                 policies=tuple(chosen),
                 address_sets=inputs.address_sets,
                 interface_prefix=inputs.interface_prefix,
+                endpoint_devices=inputs.endpoint_devices,
             )
         )
 

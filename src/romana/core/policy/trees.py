@@ -36,6 +36,11 @@ policy's name:
 
 A tenant's chains in one tree are a pure function of a :class:`TenantLevel`, memoised: a
 recompilation rebuilds only the tenants whose attached policies changed.
+
+The entry chains recognise an endpoint's interface by romana's prefix and, on a host with
+VMs, by exact name in the interface set :data:`DEVICES`: one rule for each, with the same
+verdict, so a tap is an endpoint exactly as a veth is. Only the set's elements name taps, so
+the chains do not change while taps come and go.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ TO_ENDPOINT = _P + "to-endpoint"
 EGRESS_PASSED = _P + "egress-passed"
 INGRESS = _P + "ingress"
 TO_HOST = _P + "to-host"
+DEVICES = _P + "devices"
+"""The interface set of endpoint devices not named by romana (a VM's tap), by exact name."""
 # Memo entries of tenant levels: a tenant appears in up to four trees.
 MEMO_SIZE = 8192
 # After the conventional filter priority: the order of base chains never changes a verdict
@@ -107,6 +114,18 @@ _NEIGHBOUR_DISCOVERY = tuple(
     )
 )
 _INVALID = ruleset.Rule((ruleset.Conntrack((ruleset.CtState.INVALID,)),), ruleset.DROP, "invalid")
+# A VM behind a tap learns its addresses from the agent's DHCP servers on the host: its
+# requests (DHCPv4 to port 67, from 0.0.0.0 at first; DHCPv6 to port 547, from its
+# link-local address) must reach the host whatever the default for endpoints.
+_DHCP = ruleset.Rule(
+    (
+        ruleset.InInterfaces(ruleset.Side.SRC, DEVICES),
+        ruleset.Protocol(ruleset.Proto.UDP),
+        ruleset.Ports(ruleset.Side.DST, ((67, 67), (547, 547))),
+    ),
+    ruleset.ACCEPT,
+    "DHCP to the host's servers",
+)
 
 Jumps = tuple[tuple[str, str], ...]
 """The (policy, policy chain) pairs attached at one place, in order."""
@@ -144,11 +163,19 @@ class Builder:
         resolver: resolve.Resolver,
         slots: Mapping[Slot, Sequence[tuple[str, str]]],
         interface_prefix: str,
+        devices: bool = False,
     ) -> None:
         self.resolver = resolver
         self.slots = slots
-        self.from_endpoint = ruleset.Interface(ruleset.Side.SRC, interface_prefix)
-        self.to_endpoint = ruleset.Interface(ruleset.Side.DST, interface_prefix)
+        self.devices = devices
+        self.from_endpoint = self._endpoint(ruleset.Side.SRC, interface_prefix)
+        self.to_endpoint = self._endpoint(ruleset.Side.DST, interface_prefix)
+
+    def _endpoint(self, side: ruleset.Side, prefix: str) -> tuple[ruleset.MatchExpr, ...]:
+        """The ways an interface on ``side`` is an endpoint's: by our prefix, and (when the
+        host has any) by exact name in :data:`DEVICES`; one rule per way."""
+        by_prefix = ruleset.Interface(side, prefix)
+        return (by_prefix, ruleset.InInterfaces(side, DEVICES)) if self.devices else (by_prefix,)
 
     def _jumps(self, slot: Slot, matches: tuple[ruleset.MatchExpr, ...] = ()) -> list[ruleset.Rule]:
         return _jump_rules(self.slots.get(slot, ()), matches)
@@ -161,15 +188,15 @@ class Builder:
             ruleset.Chain(
                 FORWARD,
                 (
-                    rule((self.from_endpoint,), ruleset.goto(FROM_ENDPOINT), "from an endpoint"),
-                    rule((self.to_endpoint,), ruleset.goto(TO_ENDPOINT), "to an endpoint"),
+                    *_each(self.from_endpoint, ruleset.goto(FROM_ENDPOINT), "from an endpoint"),
+                    *_each(self.to_endpoint, ruleset.goto(TO_ENDPOINT), "to an endpoint"),
                 ),
                 hook=ruleset.Hook.FORWARD,
                 priority=HOOK_PRIORITY,
             ),
             ruleset.Chain(
                 INPUT,
-                (rule((self.from_endpoint,), ruleset.goto(TO_HOST), "from an endpoint"),),
+                _each(self.from_endpoint, ruleset.goto(TO_HOST), "from an endpoint"),
                 hook=ruleset.Hook.INPUT,
                 priority=HOOK_PRIORITY,
             ),
@@ -186,7 +213,7 @@ class Builder:
             ruleset.Chain(
                 EGRESS_PASSED,
                 (
-                    rule((self.to_endpoint,), ruleset.goto(INGRESS), "to a local endpoint"),
+                    *_each(self.to_endpoint, ruleset.goto(INGRESS), "to a local endpoint"),
                     rule((), ruleset.ACCEPT, "egress allowed"),
                 ),
             ),
@@ -203,6 +230,7 @@ class Builder:
                 (
                     _ESTABLISHED,
                     *_NEIGHBOUR_DISCOVERY,
+                    *((_DHCP,) if self.devices else ()),
                     _INVALID,
                     *self._jumps(Slot(_IN, _DENY, host)),
                     *self._jumps(Slot(_IN, _ALLOW, host)),
@@ -297,6 +325,13 @@ def _same(chain: ruleset.Chain) -> ruleset.Chain:
     (the roots, the entry chains) stays the very object it was while it does not change, so
     memos keyed by identity downstream recognise it, and its old copies are not kept."""
     return chain
+
+
+def _each(
+    matches: tuple[ruleset.MatchExpr, ...], verdict: ruleset.Verdict, comment: str
+) -> tuple[ruleset.Rule, ...]:
+    """One rule per match: the alternatives of an OR."""
+    return tuple(ruleset.Rule((m,), verdict, comment) for m in matches)
 
 
 def _jump_rules(

@@ -20,12 +20,14 @@ Output, all of it text for the adapter to feed to the tools, in this order:
 Names are the IR names upper-cased (``romana-forward`` → ``ROMANA-FORWARD``); the IR
 guarantees that this is one-to-one and within iptables' 28 and ipset's 31 characters.
 Non-contiguous masks are written ``--destination 10.0.16.0/255.0.240.0``; a dispatch becomes
-one rule per entry. Every flag is long-form so that golden files read like the dataplane.
+one rule per entry, and so does a match on an interface set (ipset holds no interface names):
+one rule per name, ``--in-interface tap0123abcd-ef`` without the ``+`` of a prefix, none for
+an empty set. Every flag is long-form so that golden files read like the dataplane.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from romana.core import addressing, kernelnames, ruleset
@@ -38,6 +40,7 @@ MAXELEM = 1 << 20
 _MULTIPORT_SLOTS = 15  # a range takes two of multiport's fifteen slots
 _SIDE = {ruleset.Side.SRC: "source", ruleset.Side.DST: "destination"}
 _SET_SIDE = {ruleset.Side.SRC: "src", ruleset.Side.DST: "dst"}
+_INTERFACE = {ruleset.Side.SRC: "--in-interface", ruleset.Side.DST: "--out-interface"}
 _PROTOCOL = {
     ruleset.Proto.TCP: "tcp",
     ruleset.Proto.UDP: "udp",
@@ -114,12 +117,14 @@ def render_removal(chains: Iterable[str], sets: Iterable[str]) -> RenderedIptabl
 
 
 def _filter(rs: ruleset.Ruleset, version: int) -> str:
+    devices = {s.name: s.elements for s in rs.interface_sets}
     lines = ["*filter"]
     lines += [f":{name(c.name)} - [0:0]" for c in rs.chains]
     for chain in rs.chains:
         for rule in chain.rules:
             if rule.version in (None, version):
-                lines += [f"-A {name(chain.name)} {body}" for body in _rule(rule, chain.name)]
+                bodies = _rule(rule, chain.name, devices)
+                lines += [f"-A {name(chain.name)} {body}" for body in bodies]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
@@ -130,8 +135,8 @@ def _address(match: addressing.Match) -> str:
     return f"{match.value_address}/{match.mask_address}"
 
 
-def _rule(rule: ruleset.Rule, chain: str) -> list[str]:
-    """One rule body per expansion (dispatch entries, multiport chunks)."""
+def _rule(rule: ruleset.Rule, chain: str, devices: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """One rule body per expansion (dispatch entries, interface names, multiport chunks)."""
     verdict = rule.verdict
     if isinstance(verdict, ruleset.Dispatch):
         expanded = []
@@ -144,17 +149,20 @@ def _rule(rule: ruleset.Rule, chain: str) -> list[str]:
                     rule.comment,
                 ),
                 chain,
+                devices,
             )
         return expanded
     head: list[str] = []
     tail: list[str] = []
     port_chunks: list[str] = [""]
+    device_chunks: list[str] = [""]
     sides: set[ruleset.Side] = set()
     proto = next((m.protocol for m in rule.matches if isinstance(m, ruleset.Protocol)), None)
     for m in rule.matches:
         if isinstance(m, ruleset.Interface):
-            flag = "--in-interface" if m.side is ruleset.Side.SRC else "--out-interface"
-            head.append(f"{flag} {m.prefix}+")
+            head.append(f"{_INTERFACE[m.side]} {m.prefix}+")
+        elif isinstance(m, ruleset.InInterfaces):
+            device_chunks = [f"{_INTERFACE[m.side]} {d}" for d in devices[m.set_name]]
         elif isinstance(m, ruleset.Address):
             if m.side in sides:
                 raise Unsupported(f"chain {chain}: iptables takes one {_SIDE[m.side]} per rule")
@@ -179,7 +187,11 @@ def _rule(rule: ruleset.Rule, chain: str) -> list[str]:
     else:
         flag = "--goto" if verdict.action is ruleset.Action.GOTO else "--jump"
         tail.append(f"{flag} {name(verdict.chain)}")
-    return [" ".join(p for p in (*head, chunk, *tail) if p) for chunk in port_chunks]
+    return [
+        " ".join(p for p in (device, *head, chunk, *tail) if p)
+        for device in device_chunks
+        for chunk in port_chunks
+    ]
 
 
 def _ports(proto: ruleset.Proto, m: ruleset.Ports) -> list[str]:

@@ -20,7 +20,9 @@ Base chains use ``policy accept``: in nftables every table's base chains run, an
 ends only our chain and a ``drop`` anywhere is final, so our table can close traffic but never
 open what another table drops. Address matches use a prefix where the mask is contiguous and
 ``& mask == value`` otherwise; a :class:`ruleset.Dispatch` becomes a verdict map
-(``ip daddr & 255.0.240.0 vmap { 10.0.16.0 : jump ... }``), one hash lookup per packet.
+(``ip daddr & 255.0.240.0 vmap { 10.0.16.0 : jump ... }``), one hash lookup per packet. An
+interface set is a set of ``type ifname`` (``iifname @romana-devices``), so a device coming
+or going is one set-element change, never a chain rewrite.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def render(rs: ruleset.Ruleset, table: str = kernelnames.NFT_TABLE) -> str:
         f"delete table inet {table}",
         f"table inet {table} {{",
     ]
-    blocks = [_set(s) for s in rs.sets] + [_chain(c) for c in rs.chains]
+    blocks = [_set(s) for s in rs.sets] + [_interface_set(s) for s in rs.interface_sets]
+    blocks += [_chain(c) for c in rs.chains]
     for i, block in enumerate(blocks):
         if i:
             lines.append("")
@@ -78,7 +81,7 @@ def render_delta(
     nothing changed.
     """
     _check_table(table)
-    if old.sets == new.sets and old.chains == new.chains:
+    if (old.sets, old.interface_sets, old.chains) == (new.sets, new.interface_sets, new.chains):
         return ""
     ref = f"{kernelnames.NFT_FAMILY} {table}"
     old_chains = {c.name: c for c in old.chains}
@@ -102,6 +105,14 @@ def render_delta(
             if before_set is not None:
                 commands.append(f"flush set {ref} {rset.name}")
             changed_sets.append(rset)
+    old_named = {s.name: s for s in old.interface_sets}
+    changed_named: list[ruleset.InterfaceSet] = []
+    for nset in new.interface_sets:
+        before_named = old_named.get(nset.name)
+        if before_named != nset:
+            if before_named is not None:
+                commands.append(f"flush set {ref} {nset.name}")
+            changed_named.append(nset)
     targets, set_names = _references(changed)
     names = {c.name for c in changed}
     chains = [
@@ -114,12 +125,19 @@ def render_delta(
         for s in new.sets
         if s in changed_sets or s.name in set_names
     ]
+    named = [
+        s if s in changed_named else dataclasses.replace(s, elements=())
+        for s in new.interface_sets
+        if s in changed_named or s.name in set_names
+    ]
     # The full script's body, without the two lines that drop the table.
-    lines = render(ruleset.Ruleset(tuple(sets), tuple(chains)), table).splitlines()
+    body = ruleset.Ruleset(tuple(sets), tuple(chains), interface_sets=tuple(named))
+    lines = render(body, table).splitlines()
     del lines[1:3]
     new_chains = {c.name for c in new.chains}
     gone_chains = [n for n in old_chains if n not in new_chains]
     gone_sets = [n for n in old_sets if n not in {x.name for x in new.sets}]
+    gone_sets += [n for n in old_named if n not in {x.name for x in new.interface_sets}]
     commands += [f"flush chain {ref} {name}" for name in gone_chains]
     tail = [f"delete chain {ref} {n}" for n in gone_chains]
     tail += [f"delete set {ref} {n}" for n in gone_sets]
@@ -136,7 +154,11 @@ def _references(chains: list[ruleset.Chain]) -> tuple[set[str], set[str]]:
                 targets.update(name for _, name in rule.verdict.targets)
             elif rule.verdict.chain is not None:
                 targets.add(rule.verdict.chain)
-            sets.update(m.set_name for m in rule.matches if isinstance(m, ruleset.InSet))
+            sets.update(
+                m.set_name
+                for m in rule.matches
+                if isinstance(m, ruleset.InSet | ruleset.InInterfaces)
+            )
     return targets, sets
 
 
@@ -162,6 +184,19 @@ def _set(s: ruleset.AddressSet) -> list[str]:
         rows = [
             ", ".join(elements[i : i + _ELEMENTS_PER_LINE])
             for i in range(0, len(elements), _ELEMENTS_PER_LINE)
+        ]
+        lines.append("\t\telements = { " + ",\n\t\t\t     ".join(rows) + " }")
+    lines.append("\t}")
+    return lines
+
+
+def _interface_set(s: ruleset.InterfaceSet) -> list[str]:
+    lines = [f"\tset {s.name} {{", "\t\ttype ifname"]
+    if s.elements:
+        names = [f'"{e}"' for e in s.elements]
+        rows = [
+            ", ".join(names[i : i + _ELEMENTS_PER_LINE])
+            for i in range(0, len(names), _ELEMENTS_PER_LINE)
         ]
         lines.append("\t\telements = { " + ",\n\t\t\t     ".join(rows) + " }")
     lines.append("\t}")
@@ -216,6 +251,8 @@ def comment(text: str) -> str:
 def _match(m: ruleset.MatchExpr, rule: ruleset.Rule) -> str:
     if isinstance(m, ruleset.Interface):
         return f'{"iifname" if m.side is ruleset.Side.SRC else "oifname"} "{m.prefix}*"'
+    if isinstance(m, ruleset.InInterfaces):
+        return f"{'iifname' if m.side is ruleset.Side.SRC else 'oifname'} @{m.set_name}"
     if isinstance(m, ruleset.Conntrack):
         return "ct state " + ",".join(s.value for s in m.states)
     if isinstance(m, ruleset.Address):

@@ -3,9 +3,10 @@ tenants and segments Neutron's projects and networks map to.
 
 neutron-server makes a new IPAM driver object for nearly every request, so the link is one
 per process (:func:`shared`), built on first use from ``cfg.CONF.romana``. It signs in as the
-configured user (a ``service``-role user: it may create tenants and segments and allocate for
-any tenant on any host, docs/security.md) and signs in again when romanad answers 401, e.g.
-after the token expired or was revoked.
+configured user (an ``openstack``-role user: it creates tenants and then acts only in the
+tenants it owns, and reads the topology, docs/security.md) and signs in again when romanad
+answers 401, e.g. after the token expired or was revoked. Networks and hosts are read from
+the topology document, the one global read that role has.
 
 A project's tenant is created in ``kubernetes`` isolation mode, which gives its security
 groups their Neutron meaning (:mod:`romana.integrations.openstack.securitygroups`).
@@ -41,7 +42,7 @@ OPTIONS = [
     cfg.ListOpt(
         "url", default=["http://127.0.0.1:9600"], help="Root URL(s) of romanad, comma-separated."
     ),
-    cfg.StrOpt("username", default="neutron", help="romanad user (role service) of the drivers."),
+    cfg.StrOpt("username", default="neutron", help="romanad user (role openstack) of the drivers."),
     cfg.StrOpt("password_file", help="File holding that user's password (one line; keep 0600)."),
     cfg.StrOpt("ca", default="", help="CA certificate (PEM) that verifies romanad's certificate."),
     cfg.FloatOpt("timeout", default=10.0, help="Seconds to wait for an answer of romanad."),
@@ -93,14 +94,11 @@ class Backend:
             return work(self._client)
 
     def networks(self) -> list[dict[str, Any]]:
-        return self.call(lambda c: c.list_networks())
+        """romanad's networks (``{"name", "cidr", ...}``)."""
+        return list(self.call(lambda c: c.get_topology())["networks"])
 
     def host_known(self, host: str) -> bool:
-        try:
-            self.call(lambda c: c.get_host(host))
-        except errors.NotFound:
-            return False
-        return True
+        return host in mapping.hosts_in(self.call(lambda c: c.get_topology()))
 
     def find_tenant(self, project_id: str) -> str | None:
         """The name of the tenant of ``project_id``, None when there is none."""
@@ -135,8 +133,13 @@ class Backend:
                 created = self.call(
                     lambda c: c.create_tenant(name, external_id=project_id, isolation=ISOLATION)
                 )
-            except errors.AlreadyExists:
-                created = self.call(lambda c: c.get_tenant(name))
+            except errors.AlreadyExists as exists:
+                try:
+                    created = self.call(lambda c: c.get_tenant(name))
+                except errors.NotFound:
+                    # Another tenant has the project as external id but is not this user's:
+                    # romanad's refusal names it, for an admin to hand it over.
+                    raise exists from None
                 if created["external_id"] != project_id:
                     raise
             LOG.info("romana: created tenant %s for project %s", name, project_id)

@@ -13,6 +13,11 @@ as a port create would (the path Neutron built for routed networks). Neutron tak
 only with its ``segments`` service plugin loaded; without it the port would be bound with no
 address, so such a port is refused instead, with a message naming the setting.
 
+A router interface (``device_owner`` ``network:router_interface``) asks for its subnet's
+gateway address. It gets that address without a romana allocation: romana routes every
+endpoint itself, so no packet is ever sent to or from a router's interface, and the address
+is only Neutron's record of the attachment (:class:`RouterInterfaceRequest`).
+
 Invariants: one romana allocation per port, keyed by the port id
 (:func:`~romana.integrations.openstack.mapping.allocation_key`), so every retry of Neutron
 gets the same addresses back and a failed create that Neutron rolls back releases them; a
@@ -28,13 +33,14 @@ from typing import Any
 from neutron.ipam import driver, requests
 from neutron.ipam import exceptions as ipam_exc
 from neutron.objects import subnet as subnet_obj
+from neutron_lib import constants as n_const
 from neutron_lib import exceptions as n_exc
 from neutron_lib.api import validators
 from neutron_lib.api.definitions import portbindings
 from neutron_lib.plugins import directory
 from oslo_log import log
 
-from romana.core import errors
+from romana.core import addressing, errors
 from romana.integrations.openstack import backend, mapping
 
 LOG = log.getLogger(__name__)
@@ -67,10 +73,17 @@ class PortSpecificRequest(requests.SpecificAddressRequest):
         self.port_id = port_id
 
 
+class RouterInterfaceRequest(requests.SpecificAddressRequest):
+    """A router interface's address: the subnet's gateway, never allocated in romanad."""
+
+
 class AddressRequestFactory(requests.AddressRequestFactory):
     @classmethod
     def get_request(cls, context: Any, port: Any, ip_dict: dict[str, Any]) -> Any:
         port_id = str(port["id"])
+        owner = _field(port, "device_owner")
+        if owner in n_const.ROUTER_INTERFACE_OWNERS and ip_dict.get("ip_address"):
+            return RouterInterfaceRequest(ip_dict["ip_address"])
         if ip_dict.get("ip_address"):
             return PortSpecificRequest(ip_dict["ip_address"], port_id)
         if ip_dict.get("eui64_address"):
@@ -97,6 +110,8 @@ class RomanaSubnet(driver.Subnet):
         return self._details
 
     def allocate(self, address_request: Any) -> str:
+        if isinstance(address_request, RouterInterfaceRequest):
+            return self._gateway(address_request)
         link = backend.shared()
         if isinstance(address_request, PortSpecificRequest):
             return self._own_address(link, address_request)
@@ -156,15 +171,63 @@ class RomanaSubnet(driver.Subnet):
             )
         return address
 
+    def _gateway(self, request: RouterInterfaceRequest) -> str:
+        """The gateway address, when no port of a project can ever hold it: it must lie in
+        romana's infrastructure tenant (as the default gateway of a subnet that is a whole
+        romana network does: the network's first address + 1)."""
+        address = str(request.address)
+        if address != str(self._details.gateway_ip):
+            raise backend.RomanaRefused(
+                resource="router interface",
+                reason=f"a router interface takes its subnet's gateway address "
+                f"({self._details.gateway_ip}), not {address}",
+            )
+        try:
+            networks = backend.shared().networks()
+        except errors.RomanaError as exc:
+            raise backend.translate(exc, "router interface") from exc
+        tenant = _tenant_bits_of(address, networks)
+        if tenant != addressing.INFRASTRUCTURE_TENANT:
+            raise backend.RomanaRefused(
+                resource="router interface",
+                reason=f"the subnet's gateway {address} is an address romana gives to endpoints "
+                f"(tenant number {tenant}); a router interface needs a gateway_ip in romana's "
+                "infrastructure range, such as the first address + 1 of the romana network",
+            )
+        return address
+
     def deallocate(self, address: Any) -> None:
         """Release the allocation holding ``address`` (all of the port's addresses: the other
-        subnet's deallocation then finds it gone, which is not an error)."""
+        subnet's deallocation then finds it gone, which is not an error).
+
+        The gateway address is a router interface's, never allocated in romanad. When romanad
+        fails, the port's delete still goes on: the mechanism driver releases the allocation
+        by its key after the commit, and retries (:mod:`~romana.integrations.openstack.resync`).
+        """
+        if str(address) == str(self._details.gateway_ip):
+            return
         try:
             backend.shared().call(lambda c: c.release_address(str(address)))
         except errors.NotFound:
             LOG.debug("romana: %s was already free", address)
         except errors.RomanaError as exc:
-            raise backend.translate(exc, "port") from exc
+            LOG.warning("romana: %s not released now (released by its key later): %s", address, exc)
+
+
+def _tenant_bits_of(address: str, networks: list[dict[str, Any]]) -> int | None:
+    """The tenant number ``address`` encodes in the romana network that holds it."""
+    name = mapping.network_for(address, networks)
+    for network in networks:
+        if name is not None and network["name"] == name:
+            lay = addressing.layout(
+                name,
+                str(network["cidr"]),
+                network.get("tenant_bits"),
+                network.get("segment_bits"),
+                network.get("endpoint_bits"),
+            )
+            return addressing.decode(lay, address).tenant
+    return None
 
 
 class RomanaSubnetGroup(driver.SubnetGroup):

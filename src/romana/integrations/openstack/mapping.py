@@ -48,6 +48,19 @@ def network_for(cidr: str, networks: Iterable[Mapping[str, Any]]) -> str | None:
     return None
 
 
+def hosts_in(document: Mapping[str, Any]) -> set[str]:
+    """The names of the hosts placed in a topology document (``GET /v1/topology``): its
+    groups nest, and a host is an entry with an ``ip``."""
+    found: set[str] = set()
+    entries: list[Any] = [e for tree in document.get("topologies", []) for e in tree["map"]]
+    while entries:
+        entry = entries.pop()
+        if "ip" in entry:
+            found.add(str(entry["name"]))
+        entries += entry.get("groups", [])
+    return found
+
+
 def address_in(addresses: Iterable[str], cidr: str) -> str | None:
     """The one of ``addresses`` that lies in ``cidr``."""
     subnet = ipaddress.ip_network(cidr, strict=False)

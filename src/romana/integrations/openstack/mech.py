@@ -12,12 +12,15 @@ a deleted port's allocation is released by its key, which also catches an alloca
 IPAM driver's own release by address did not reach; a deleted network's segment is removed;
 a port whose binding moved to another host (a migration) has its allocation moved with it
 (:mod:`romana.integrations.openstack.migration`).
-A failure to reach romanad in postcommit is logged, never raised: the Neutron side has already
-committed, and the allocation is released again by the next delete of the same key.
+A failure of romanad in postcommit is logged, never raised: the Neutron side has already
+committed. The write is retried with backoff (:mod:`romana.integrations.openstack.resync`),
+and the periodic reconciliation releases and removes what the retries did not
+(:mod:`romana.integrations.openstack.reconcile`).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from neutron_lib import constants as n_const
@@ -25,9 +28,17 @@ from neutron_lib import exceptions as n_exc
 from neutron_lib.api.definitions import portbindings
 from neutron_lib.plugins.ml2 import api
 from oslo_log import log
+from sqlalchemy import orm
 
 from romana.core import errors
-from romana.integrations.openstack import backend, mapping, migration, securitygroup_sync
+from romana.integrations.openstack import (
+    backend,
+    mapping,
+    migration,
+    resync,
+    routers,
+    securitygroup_sync,
+)
 
 LOG = log.getLogger(__name__)
 
@@ -35,10 +46,39 @@ NETWORK_TYPES = (n_const.TYPE_LOCAL, n_const.TYPE_FLAT)
 VIF_DETAILS = {portbindings.CAP_PORT_FILTER: False}
 
 
+def release(key: str) -> None:
+    """Release the allocation ``key``; done already when romanad holds none."""
+    try:
+        backend.shared().call(lambda c: c.release(key))
+        LOG.info("romana: released %s", key)
+    except errors.NotFound:
+        pass
+
+
+def remove_segment(project_id: str, network_id: str) -> None:
+    """Remove the segment of ``network_id`` from ``project_id``'s tenant, if it is there."""
+    link = backend.shared()
+    tenant = link.find_tenant(project_id)
+    if tenant is None:
+        return
+    link.forget_segment(tenant, network_id)
+    try:
+        link.call(lambda c: c.remove_segment(tenant, mapping.segment_name(network_id)))
+        LOG.info("romana: removed segment %s of tenant %s", network_id, tenant)
+    except errors.NotFound:
+        pass
+
+
 class RomanaMechanismDriver(api.MechanismDriver):
     def initialize(self) -> None:
         LOG.info("romana: mechanism driver ready (VIF type tap on local and flat networks)")
         securitygroup_sync.subscribe()
+        routers.subscribe()
+        # Neutron's port reads name a relationship that exists only once the ORM's mappers
+        # are configured, which its first query does: a server whose first request reads a
+        # port (a restart under load, the reconciliation) would fail it with a 500.
+        orm.configure_mappers()
+        resync.start()
 
     def create_network_precommit(self, context: Any) -> None:
         for segment in context.network_segments:
@@ -50,30 +90,16 @@ class RomanaMechanismDriver(api.MechanismDriver):
 
     def delete_network_postcommit(self, context: Any) -> None:
         network = context.current
-        link = backend.shared()
-        try:
-            tenant = link.find_tenant(network["project_id"])
-            if tenant is None:
-                return
-            link.forget_segment(tenant, network["id"])
-            link.call(lambda c: c.remove_segment(tenant, mapping.segment_name(network["id"])))
-        except errors.NotFound:
-            pass
-        except errors.RomanaError as exc:
-            LOG.warning("romana: segment of deleted network %s not removed: %s", network["id"], exc)
+        what = f"segment of deleted network {network['id']} not removed"
+        write = functools.partial(remove_segment, str(network["project_id"]), str(network["id"]))
+        resync.attempt(f"segment:{network['id']}", what, write)
 
     def update_port_postcommit(self, context: Any) -> None:
         migration.follow_binding(context.current["id"], context.host, context.original_host)
 
     def delete_port_postcommit(self, context: Any) -> None:
         key = mapping.allocation_key(context.current["id"])
-        try:
-            backend.shared().call(lambda c: c.release(key))
-            LOG.info("romana: released %s", key)
-        except errors.NotFound:
-            pass
-        except errors.RomanaError as exc:
-            LOG.warning("romana: %s not released: %s", key, exc)
+        resync.attempt(f"allocation:{key}", f"{key} not released", functools.partial(release, key))
 
     def bind_port(self, context: Any) -> None:
         port_id, host = context.current["id"], context.host

@@ -16,7 +16,8 @@ Invariants:
 * Moving is idempotent, so the first binding (already allocated on its host) and a retried
   postcommit cost one no-op call.
 * Like every postcommit, a failure to reach romanad is logged, never raised: Neutron has
-  committed. The next binding change of the port moves it again.
+  committed. The move is retried with backoff, keyed by the allocation, so the newest
+  binding wins (:mod:`romana.integrations.openstack.resync`).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from __future__ import annotations
 from oslo_log import log
 
 from romana.core import errors
-from romana.integrations.openstack import backend, mapping
+from romana.integrations.openstack import backend, mapping, resync
 
 LOG = log.getLogger(__name__)
 
 
 def follow_binding(port_id: str, host: str | None, original_host: str | None) -> bool:
-    """Move the port's allocation to ``host`` when its binding host changed; True if moved.
+    """Move the port's allocation to ``host`` when its binding host changed; False when it
+    did not change or romanad failed the move (which is then retried).
 
     ``host`` and ``original_host`` are the port's ``binding:host_id`` after and before the
     update (ML2's ``PortContext.host`` and ``original_host``); an empty host is an unbound
@@ -39,13 +41,15 @@ def follow_binding(port_id: str, host: str | None, original_host: str | None) ->
     if not host or host == original_host:
         return False
     key = mapping.allocation_key(port_id)
+    what = f"allocation {key} not moved to host {host}"
+    return resync.attempt(f"move:{key}", what, lambda: move(key, host))
+
+
+def move(key: str, host: str) -> None:
+    """Make the allocation ``key`` live on ``host``; nothing to do when there is none."""
     try:
         moved = backend.shared().call(lambda c: c.move_allocation(key, host))
     except errors.NotFound:
-        return False
-    except errors.RomanaError as exc:
-        LOG.warning("romana: allocation %s not moved to host %s: %s", key, host, exc)
-        return False
+        return
     if moved.get("origin"):
         LOG.info("romana: %s lives on host %s (encodes host %s)", key, host, moved["origin"])
-    return True

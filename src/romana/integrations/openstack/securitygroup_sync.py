@@ -16,10 +16,11 @@ A rule or a group romana cannot enforce exactly is refused before Neutron commit
 never holds a rule that romana silently approximates.
 
 Invariants: every write is a recomputation from Neutron's database, never a delta, so
-repeating it (another event, a retry) converges on the same objects; sets are written before
-the policy that names them and removed after it; writes are serialised in this process. A
-failure of romanad in an ``AFTER_*`` callback is logged naming the object and not retried:
-Neutron has committed, and the next event touching the object writes it again.
+repeating it (another event, a retry, the reconciliation) converges on the same objects; sets
+are written before the policy that names them and removed after it; writes are serialised in
+this process. A failure of romanad in an ``AFTER_*`` callback is logged naming the object and
+retried (:func:`romana.integrations.openstack.resync.attempt`), keyed by the policy's name,
+so the newest write of an object wins: Neutron has committed.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ import contextlib
 import functools
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from neutron_lib import constants as n_const
 from neutron_lib import context as n_context
 from neutron_lib import exceptions as n_exc
 from neutron_lib.callbacks import events, registry, resources
@@ -39,7 +42,7 @@ from oslo_log import log
 
 from romana.client import Client
 from romana.core import errors
-from romana.integrations.openstack import backend, mapping
+from romana.integrations.openstack import backend, mapping, resync
 from romana.integrations.openstack import securitygroups as sgs
 
 LOG = log.getLogger(__name__)
@@ -52,6 +55,17 @@ _WRITTEN: dict[str, dict[str, Any]] = {}
 _ISOLATED: set[str] = set()
 """Networks whose segment the written network isolation names."""
 PORT_FIELDS = ("fixed_ips", "security_groups", "port_security_enabled", "device_owner")
+
+
+@dataclass
+class Seen:
+    """What romanad held when a reconciliation pass began, and what the pass repaired: with
+    it, every policy is written again (romanad stores an unchanged one as a no-op) and a write
+    that changed romanad is recorded."""
+
+    policies: dict[str, dict[str, Any]]
+    sets: dict[str, list[str]]
+    repaired: list[str] = field(default_factory=list)
 
 
 class SecurityGroupRefused(n_exc.InvalidInput):
@@ -99,145 +113,175 @@ def _check_rule(resource: str, event: str, trigger: Any, payload: Any) -> None:
 
 
 def _group_changed(resource: str, event: str, trigger: Any, payload: Any) -> None:
-    _sync_group(str(payload.resource_id))
+    _write_group_or_retry(str(payload.resource_id))
 
 
 def _rule_changed(resource: str, event: str, trigger: Any, payload: Any) -> None:
     state = payload.latest_state or {}
     sg_id = state.get("security_group_id") or payload.metadata.get("security_group_id")
     if sg_id:
-        _sync_group(str(sg_id))
+        _write_group_or_retry(str(sg_id))
 
 
 def _group_deleted(resource: str, event: str, trigger: Any, payload: Any) -> None:
-    sg = payload.latest_state or {}
-    selection = sgs.group(str(payload.resource_id))
-    link = backend.shared()
-    with _LOCK:
-        try:
-            tenant = link.find_tenant(str(sg.get("project_id")))
-            if tenant is not None:
-                _remove_policy(link, f"{tenant}/{selection.policy_name}")
-            for name in selection.set_names:
-                _remove_set(link, name)
-        except errors.RomanaError as exc:
-            LOG.warning(
-                "romana: policy of deleted security group %s not removed: %s", selection.ident, exc
-            )
+    _write_group_or_retry(str(payload.resource_id))
+
+
+def _write_group_or_retry(sg_id: str) -> None:
+    selection = sgs.group(sg_id)
+    what = f"security group {sg_id} not written to romanad"
+    resync.attempt(selection.policy_name, what, functools.partial(write_group, sg_id))
 
 
 def _port_changed(resource: str, event: str, trigger: Any, payload: Any) -> None:
     states = [s for s in payload.states if s]
     if len(states) == 2 and all(states[0].get(f) == states[1].get(f) for f in PORT_FIELDS):
         return
-    touched = sorted({m for port in states for m in sgs.memberships(port)})
+    # The selections the port joins are written before those it leaves: in between it is in
+    # both (their policies add up), never in none, which would leave it unfiltered.
+    joined = sorted(sgs.memberships(states[-1]))
+    touched = joined + sorted(
+        {m for port in states[:-1] for m in sgs.memberships(port)} - set(joined)
+    )
     port = states[-1]
+    project = str(port["project_id"])
     for selection in touched:
-        try:
-            _sync_selection(selection, port)
-        except errors.RomanaError as exc:
-            LOG.warning(
-                "romana: members of %s not updated for port %s: %s",
-                selection.policy_name,
-                port.get("id"),
-                exc,
-            )
+        what = f"members of {selection.policy_name} not updated for port {port.get('id')}"
+        write = functools.partial(write_selection, selection, project)
+        resync.attempt(selection.policy_name, what, write)
     network = str(port.get("network_id"))
     if network not in _ISOLATED:
-        _isolate_networks(network)
+        isolate_network(network)
 
 
 def _network_deleted(resource: str, event: str, trigger: Any, payload: Any) -> None:
     network = payload.latest_state or {}
     _ISOLATED.discard(str(payload.resource_id))
     if network.get("project_id"):
-        _isolate_project(str(network["project_id"]))
+        isolate_project(str(network["project_id"]))
 
 
-def _isolate_networks(network_id: str) -> None:
+def isolate_network(network_id: str) -> None:
     """The network isolation of ``network_id``'s project, once its segment exists."""
     try:
-        network = _read(lambda plugin, context: plugin.get_network(context, network_id))
+        network = read(lambda plugin, context: plugin.get_network(context, network_id))
     except n_exc.NotFound:
         return
-    _isolate_project(str(network["project_id"]))
+    isolate_project(str(network["project_id"]))
 
 
-def _isolate_project(project_id: str) -> None:
-    """Write the deny policies that keep ``project_id``'s networks apart, and remove those of
-    networks that are gone. Only networks whose segment romanad holds are named."""
+def isolate_project(project_id: str) -> None:
+    """:func:`write_isolation` now, or retried when romanad fails it."""
+    what = f"networks of project {project_id} not isolated"
+    write = functools.partial(write_isolation, project_id)
+    resync.attempt(f"{sgs.NETWORK_PREFIX}{project_id}", what, write)
+
+
+def write_isolation(project_id: str, seen: Seen | None = None) -> None:
+    """Write the deny policies that keep ``project_id``'s networks apart, except networks a
+    router joins, and remove those of networks that are gone. Only networks whose segment
+    romanad holds are named."""
     link = backend.shared()
     with _LOCK:
-        try:
-            tenant = link.find_tenant(project_id)
-            if tenant is None:
-                return
-            networks = _read(
-                lambda plugin, context: plugin.get_networks(
-                    context, filters={"project_id": [project_id]}, fields=["id"]
-                )
+        tenant = link.find_tenant(project_id)
+        if tenant is None:
+            return
+        networks = read(
+            lambda plugin, context: plugin.get_networks(
+                context, filters={"project_id": [project_id]}, fields=["id"]
             )
-            held = link.call(lambda c: c.get_tenant(tenant))["segments"]
-            segments = [s for s in (mapping.segment_name(n["id"]) for n in networks) if s in held]
-            wanted = sgs.network_isolation(tenant, segments)
-            stem = f"{tenant}/{sgs.NETWORK_PREFIX}"
-            for stored in link.call(lambda c: c.list_policies()):
-                if str(stored["id"]).startswith(stem) and stored["name"] not in wanted:
-                    _remove_policy(link, str(stored["id"]))
-            for name, policy in wanted.items():
-                _put_policy(link, f"{tenant}/{name}", policy)
-            _ISOLATED.update(segments)
-        except errors.RomanaError as exc:
-            LOG.warning("romana: networks of project %s not isolated: %s", project_id, exc)
+        )
+        held = link.call(lambda c: c.get_tenant(tenant))["segments"]
+        segments = [s for s in (mapping.segment_name(n["id"]) for n in networks) if s in held]
+        joined = _routed([n["id"] for n in networks])
+        wanted = sgs.network_isolation(tenant, segments, joined)
+        stem = f"{tenant}/{sgs.NETWORK_PREFIX}"
+        stored = seen.policies if seen is not None else _policies(link)
+        for policy_id, policy in list(stored.items()):
+            if policy_id.startswith(stem) and policy["name"] not in wanted:
+                _remove_policy(link, policy_id, seen)
+        for name, policy in wanted.items():
+            _put_policy(link, f"{tenant}/{name}", policy, seen)
+        _ISOLATED.update(segments)
 
 
-def _sync_group(sg_id: str) -> None:
-    try:
-        sg = _read(lambda plugin, context: plugin.get_security_group(context, sg_id))
-    except n_exc.NotFound:
-        return
-    link = backend.shared()
+def _routed(network_ids: list[str]) -> list[list[str]]:
+    """The networks of each router that has an interface on one of ``network_ids``."""
+    if not network_ids:
+        return []
+    ports = read(
+        lambda plugin, context: plugin.get_ports(
+            context,
+            filters={
+                "network_id": network_ids,
+                "device_owner": list(n_const.ROUTER_INTERFACE_OWNERS),
+            },
+            fields=["device_id", "network_id"],
+        )
+    )
+    routers: dict[str, list[str]] = {}
+    for port in ports:
+        routers.setdefault(str(port["device_id"]), []).append(str(port["network_id"]))
+    return [sorted(set(joined)) for _, joined in sorted(routers.items())]
+
+
+def write_group(sg_id: str, seen: Seen | None = None) -> None:
+    """The group's policy and sets as Neutron holds the group; removed when it is gone."""
     selection = sgs.group(sg_id)
+    link = backend.shared()
+    try:
+        sg = read(lambda plugin, context: plugin.get_security_group(context, sg_id))
+    except n_exc.NotFound:
+        with _LOCK:
+            stored = seen.policies if seen is not None else _policies(link)
+            for policy_id, policy in list(stored.items()):
+                if policy["name"] == selection.policy_name:
+                    _remove_policy(link, policy_id, seen)
+            for name in selection.set_names:
+                remove_set(link, name, seen)
+        return
     with _LOCK:
+        tenant = link.tenant_name(str(sg["project_id"]))
+        _warn_unless_kubernetes(link, tenant)
         try:
-            tenant = link.tenant_name(str(sg["project_id"]))
-            _warn_unless_kubernetes(link, tenant)
             policy = sgs.group_policy(sg, tenant)
-            _put_sets(link, sgs.members(selection, _ports_of(selection)))
-            _put_policy(link, f"{tenant}/{selection.policy_name}", policy)
         except sgs.Unexpressible as exc:
             LOG.error("romana: security group %s is not enforced: %s", sg_id, exc)
-        except errors.RomanaError as exc:
-            LOG.warning("romana: security group %s not written to romanad: %s", sg_id, exc)
+            return
+        _put_sets(link, sgs.members(selection, _ports_of(selection)), seen)
+        _put_policy(link, f"{tenant}/{selection.policy_name}", policy, seen)
 
 
-def _sync_selection(selection: sgs.Membership, port: dict[str, Any]) -> None:
+def write_selection(selection: sgs.Membership, project_id: str, seen: Seen | None = None) -> None:
+    """The policy and sets of one selection of ``project_id``'s ports, as Neutron holds them."""
     if selection.kind == "sg":
         # The whole group: its policy too, in case an earlier write of it failed.
-        _sync_group(selection.ident)
+        write_group(selection.ident, seen)
         return
     link = backend.shared()
     with _LOCK:
         sets = sgs.members(selection, _ports_of(selection))
-        tenant = link.tenant_name(str(port["project_id"]))
+        tenant = link.find_tenant(project_id)
+        if tenant is None:
+            return
         policy_id = f"{tenant}/{selection.policy_name}"
         if not any(sets.values()):
             # No port left: the policy goes (it names the network's segment, which may go too).
-            _remove_policy(link, policy_id)
+            _remove_policy(link, policy_id, seen)
             for name in sets:
-                _remove_set(link, name)
+                remove_set(link, name, seen)
             return
         _warn_unless_kubernetes(link, tenant)
         if selection.kind == "open":
-            network = str(port["network_id"])
+            network = selection.ident
             policy = sgs.open_policy(network, tenant, link.segment(tenant, network))
         else:
             policy = sgs.closed_policy(selection.ident, tenant)
-        _put_sets(link, sets)
-        _put_policy(link, policy_id, policy)
+        _put_sets(link, sets, seen)
+        _put_policy(link, policy_id, policy, seen)
 
 
-def _read(work: Callable[[Any, Any], T]) -> T:
+def read(work: Callable[[Any, Any], T]) -> T:
     """``work(plugin, context)`` in a read transaction of its own, as admin. The request's
     context is not used: a read on its session would hold SQLite's lock past the request's
     own later commit (the port's binding)."""
@@ -249,7 +293,7 @@ def _read(work: Callable[[Any, Any], T]) -> T:
 def _ports_of(selection: sgs.Membership) -> list[dict[str, Any]]:
     """The ports that may belong to ``selection``, as Neutron holds them now."""
 
-    def read(plugin: Any, context: Any) -> list[dict[str, Any]]:
+    def ports(plugin: Any, context: Any) -> list[dict[str, Any]]:
         if selection.kind == "open":
             return list(plugin.get_ports(context, filters={"network_id": [selection.ident]}))
         if selection.kind == "closed":
@@ -260,11 +304,19 @@ def _ports_of(selection: sgs.Membership) -> list[dict[str, Any]]:
         ids = sorted({str(b["port_id"]) for b in bindings})
         return list(plugin.get_ports(context, filters={"id": ids})) if ids else []
 
-    return _read(read)
+    return read(ports)
 
 
-def _put_sets(link: backend.Backend, sets: dict[str, list[str]]) -> None:
+def _policies(link: backend.Backend) -> dict[str, dict[str, Any]]:
+    return {str(p["id"]): p for p in link.call(lambda c: c.list_policies())}
+
+
+def _put_sets(link: backend.Backend, sets: dict[str, list[str]], seen: Seen | None) -> None:
     for name, addresses in sets.items():
+        if seen is not None:
+            if seen.sets.get(name) == addresses:
+                continue
+            seen.repaired.append(f"address set {name}")
         link.call(functools.partial(_put_set, name=name, addresses=addresses))
 
 
@@ -272,16 +324,25 @@ def _put_set(client: Client, name: str, addresses: list[str]) -> None:
     client.put_address_set(name, addresses)
 
 
-def _put_policy(link: backend.Backend, policy_id: str, policy: dict[str, Any]) -> None:
-    if _WRITTEN.get(policy_id) == policy:
+def _put_policy(
+    link: backend.Backend, policy_id: str, policy: dict[str, Any], seen: Seen | None = None
+) -> None:
+    if seen is None and _WRITTEN.get(policy_id) == policy:
         return
-    link.call(lambda c: c.put_policy(policy_id, policy))
+    stored = link.call(lambda c: c.put_policy(policy_id, policy))
     _WRITTEN[policy_id] = policy
-    LOG.info("romana: wrote policy %s", policy_id)
+    if seen is None:
+        LOG.info("romana: wrote policy %s", policy_id)
+    elif seen.policies.get(policy_id) != stored:
+        seen.repaired.append(f"policy {policy_id}")
 
 
-def _remove_policy(link: backend.Backend, policy_id: str) -> None:
+def _remove_policy(link: backend.Backend, policy_id: str, seen: Seen | None = None) -> None:
     _WRITTEN.pop(policy_id, None)
+    if seen is not None:
+        if seen.policies.pop(policy_id, None) is None:
+            return
+        seen.repaired.append(f"removed policy {policy_id}")
     try:
         link.call(lambda c: c.remove_policy(policy_id))
         LOG.info("romana: removed policy %s", policy_id)
@@ -289,7 +350,11 @@ def _remove_policy(link: backend.Backend, policy_id: str) -> None:
         pass
 
 
-def _remove_set(link: backend.Backend, name: str) -> None:
+def remove_set(link: backend.Backend, name: str, seen: Seen | None = None) -> None:
+    if seen is not None:
+        if seen.sets.pop(name, None) is None:
+            return
+        seen.repaired.append(f"removed address set {name}")
     with contextlib.suppress(errors.NotFound):
         link.call(lambda c: c.remove_address_set(name))
 

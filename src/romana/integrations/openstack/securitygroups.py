@@ -27,8 +27,11 @@ allow; one that an egress policy selects sends only what they allow; established
   policy allows nothing either way, as Neutron drops all of such a port's traffic;
 * the networks of one project do not reach each other, as Neutron networks without a router
   do not: each network's segment gets the deny policy ``os.net.N`` naming the project's
-  other network segments (:func:`network_isolation`). Other projects reach a port only
-  where one of its groups admits them.
+  other network segments, except those routers join it to, directly or through other
+  routers (:func:`network_isolation`, :func:`routed_together`). Other projects reach a port
+  only where one of its groups admits them;
+* a router's own ports (``network:router_*``, ``network:floatingip``) are in no selection:
+  romana routes, so no traffic is addressed to them.
 
 A rule romana cannot enforce with its exact meaning raises :class:`Unexpressible` naming the
 rule and why (:func:`rule_clause`): protocols other than TCP, UDP, SCTP, ICMP and ICMPv6,
@@ -53,6 +56,7 @@ NOTHING = "os.none"
 ANY_OF = {4: "0.0.0.0/0", 6: "::/0"}
 ETHERTYPES = {"IPv4": 4, "IPv6": 6}
 TRUSTED_OWNER_PREFIX = "network:"
+ROUTER_OWNER_PREFIXES = ("network:router_", "network:ha_router_", "network:floatingip")
 
 _PORT_PROTOCOLS = {
     "tcp": "tcp",
@@ -102,7 +106,10 @@ def filtered(port: Mapping[str, Any]) -> bool:
 
 
 def memberships(port: Mapping[str, Any]) -> frozenset[Membership]:
-    """The selections ``port`` belongs to."""
+    """The selections ``port`` belongs to; none for a router's port, which holds no
+    endpoint (romana routes, the router's addresses carry no traffic)."""
+    if str(port.get("device_owner") or "").startswith(ROUTER_OWNER_PREFIXES):
+        return frozenset()
     if not filtered(port):
         return frozenset({Membership("open", str(port["network_id"]))})
     groups = [str(g) for g in port.get("security_groups") or ()]
@@ -176,17 +183,38 @@ def closed_policy(project_id: str, tenant: str) -> dict[str, Any]:
     }
 
 
-def network_isolation(tenant: str, segments: Iterable[str]) -> dict[str, dict[str, Any]]:
+def routed_together(joined: Iterable[Iterable[str]]) -> dict[str, frozenset[str]]:
+    """Each network a router reaches → every network it reaches through routers: the
+    networks of one router are joined, and joins chain (``a``–``b`` and ``b``–``c`` join
+    ``a`` and ``c``, as traffic routes on through the second router)."""
+    reach: dict[str, frozenset[str]] = {}
+    for group_ in joined:
+        merged = frozenset(group_)
+        for network in merged:
+            merged |= reach.get(network, frozenset())
+        for network in merged:
+            reach[network] = merged
+    return reach
+
+
+def network_isolation(
+    tenant: str, segments: Iterable[str], joined: Iterable[Iterable[str]] = ()
+) -> dict[str, dict[str, Any]]:
     """Deny policies (by name) that keep each network segment of ``tenant`` apart from its
-    other network segments, as Neutron networks without a router are; a deny comes before
-    every allow, so no security group rule opens one network of a project to another."""
+    other network segments, as Neutron networks are unless a router joins them (``joined``:
+    the networks of each router); a deny comes before every allow, so no security group rule
+    opens one network of a project to another that no router joins it to."""
     held = sorted(set(segments))
+    reach = routed_together(joined)
     out: dict[str, dict[str, Any]] = {}
-    for segment in held if len(held) > 1 else ():
-        others = [{"tenant": tenant, "segment": s} for s in held if s != segment]
+    for segment in held:
+        apart = [s for s in held if s != segment and s not in reach.get(segment, ())]
+        if not apart:
+            continue
+        others = [{"tenant": tenant, "segment": s} for s in apart]
         out[f"{NETWORK_PREFIX}{segment}"] = {
             "name": f"{NETWORK_PREFIX}{segment}",
-            "description": f"Neutron network {segment}: no router joins it to the others",
+            "description": f"Neutron network {segment}: no router joins it to these",
             "action": "deny",
             "applied_to": [{"tenant": tenant, "segment": segment}],
             "ingress": [{"peers": others, "rules": [{"protocol": "any"}]}],
