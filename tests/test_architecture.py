@@ -126,3 +126,12 @@ def test_every_test_that_needs_root_is_marked_root() -> None:
         if (unmarked := _unmarked_root_tests(path))
     }
     assert offenders == {}
+
+
+def test_test_modules_have_unique_names() -> None:
+    # pytest imports test modules by their base name (rootdir-relative "prepend" mode): two
+    # files of one name in different directories stop the whole collection.
+    seen: dict[str, list[str]] = {}
+    for path in sorted(TESTS.rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(TESTS)))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}

@@ -58,6 +58,33 @@ class Sdk:
 
 WORKER = Path(__file__).with_name("sdk_worker.py")
 
+# neutron-server under noauth runs every call with an admin context, which lacks the service
+# role Neutron's defaults ask of the port-binding calls; Keystone would give Nova that role.
+BINDING_POLICY = """\
+"create_port_binding": "role:admin or role:service"
+"activate": "role:admin or role:service"
+"delete_port_binding": "role:admin or role:service"
+"""
+
+
+def binding_policy(workdir: Path) -> dict[str, dict[str, str]]:
+    """The ``extra`` of a :class:`NeutronConfig` that lets Nova's port-binding calls through
+    (its policy file written into ``workdir``)."""
+    policy = workdir / "policy.yaml"
+    policy.write_text(BINDING_POLICY)
+    return {"oslo_policy": {"policy_file": str(policy)}}
+
+
+def create_inactive_binding(nova: Sdk, port_id: str, host: str, project: str) -> dict[str, Any]:
+    """Nova's ``POST /v2.0/ports/{id}/bindings``: under ``noauth`` the body must name the
+    owner (Keystone would), and openstacksdk's ``PortBinding`` has no such field."""
+    answer = nova.post_raw(
+        f"/ports/{port_id}/bindings", {"binding": {"host": host, "project_id": project}}
+    )
+    assert answer["status"] == 201, answer
+    binding: dict[str, Any] = answer["body"]["binding"]
+    return binding
+
 
 def romana_config(section: RomanaSection, **changes: Any) -> NeutronConfig:
     """What docs/openstack.md tells an operator to set, with ``changes``."""

@@ -4,8 +4,10 @@ The tests run in the project's environment, where openstacksdk is not installed 
 pins stay out of it). This worker holds one ``openstack.connection.Connection`` per identity
 (the Keystone headers it sends) and answers one JSON request per line on stdin:
 ``{"headers": {...}, "method": "create_port", "args": [...], "kwargs": {...}}`` calls
-``connection.network.<method>(*args, **kwargs)`` and writes ``{"result": ...}`` (a resource as its
-dict, a listing as a list of dicts) or ``{"error": {"status", "type", "message"}}``.
+``connection.network.<method>(*args, **kwargs)`` (``post_raw`` with ``[path, body]``: a POST
+of that JSON body, answered with its status and JSON) and writes ``{"result": ...}`` (a
+resource as its dict, a listing as a list of dicts) or ``{"error": {"status", "type",
+"message"}}``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ def main() -> None:
             made.session.additional_headers.update(headers)
             connections[ident] = made
         try:
+            if request["method"] == "post_raw":
+                # A call openstacksdk has no field for (Nova's port binding with its owner).
+                path, body = request["args"]
+                response = connections[ident].network.post(path, json=body, raise_exc=False)
+                raw = {"result": {"status": response.status_code, "body": response.json()}}
+                sys.stdout.write(json.dumps(raw) + "\n")
+                sys.stdout.flush()
+                continue
             method = getattr(connections[ident].network, request["method"])
             answer: dict[str, Any] = {
                 "result": _plain(method(*request.get("args", []), **request.get("kwargs", {})))

@@ -2,11 +2,13 @@
 
 Two hosts (``compute-1``, ``compute-2``) run ``romana-agent``; romanad and neutron-server
 run in the lab's control namespace, where the agents reach romanad (neutron-server is
-configured as docs/openstack.md says). Project ``red`` has networks ``red-a`` and ``red-b``,
-project ``blue`` has ``blue-a``; each network has an IPv4 and an IPv6 subnet. Nova's part
-is played here: it creates each port, binds it to a host (``binding:host_id``), and plugs
-the VM, a namespace behind a tap named as Nova names it (``tests/support/vms.py``), into
-which busybox ``udhcpc`` asks the agent for its address. Runs once per firewall backend.
+configured as docs/openstack.md says, its drivers signed in as an ``openstack`` user).
+Projects ``red`` and ``blue`` have two networks each (``red-a``, ``red-b``, ``blue-a``,
+``blue-b``), each network an IPv4 and an IPv6 subnet. Nova's part is played here: it creates
+each port bound to a host (``binding:host_id``), plugs the VM, a namespace behind a tap named
+as Nova names it (``tests/support/vms.py``), and moves it in cold and live migrations;
+inside, busybox ``udhcpc`` and ISC ``dhclient -6`` (after the agent's router advertisement)
+ask for the addresses as a guest would. Runs once per firewall backend.
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class World:
     workdir: Path
     networks: dict[str, dict[str, Any]]
     vms: dict[str, Vm] = dataclasses.field(default_factory=dict)
+    dhclients: dict[str, subprocess.Popen[str]] = dataclasses.field(default_factory=dict)
 
     def host(self, name: str) -> Host:
         return self.made.host(name)
@@ -98,8 +101,36 @@ class World:
             name, dict(port), self.host(host), self.made.lab.add_workload(self.host(host), name)
         )
         self.vms[name] = vm
-        vms.plug(vm.host, vm.tap, vm.ns)
+        vms.plug(vm.host, vm.tap, vm.ns, accept_ra=True)
         return vm
+
+    def configure(self, vm: Vm) -> None:
+        """Once its host's agent wired it, the VM asks for its addresses as a guest does:
+        DHCPv4, then DHCPv6 after the router advertisement; each must be the port's."""
+        self.wait_wired(vm)
+        lease = vms.dhcp4(vm.ns, self.workdir, logs=self.made.log_tails)
+        assert lease[:2] == [vm.ipv4, "255.0.0.0"], lease
+        self.stop_dhcp6(vm)
+        advertised = eventually(lambda: _ra_default(vm), within=15.0)
+        assert advertised, f"{vm.name}: no router advertisement\n{self.made.log_tails()}"
+        binding, self.dhclients[vm.name] = vms.dhcp6(
+            vm.ns, self.workdir, within=15.0, logs=self.made.log_tails
+        )
+        assert binding == [vm.ipv6, "128"], binding
+
+    def stop_dhcp6(self, vm: Vm) -> None:
+        client = self.dhclients.pop(vm.name, None)
+        if client is not None:
+            client.kill()
+            client.wait(timeout=10)
+
+    def move(self, vm: Vm, host: str) -> None:
+        """Nova's part of a move once the VM stopped on its host: its tap goes there and
+        the same VM is plugged into a tap on ``host``."""
+        self.stop_dhcp6(vm)
+        vms.unplug(vm.host, vm.tap)
+        vm.host = self.host(host)
+        vms.plug(vm.host, vm.tap, vm.ns, accept_ra=True)
 
     def wait_wired(self, vm: Vm) -> None:
         """Until the agent of the VM's host routes its address to its tap."""
@@ -107,7 +138,15 @@ class World:
         assert wired, f"{vm.name}: not wired on {vm.host.name}\n{self.made.log_tails()}"
 
 
-def _network(neutron: rig.Rig, project: str, name: str) -> dict[str, Any]:
+def _ra_default(vm: Vm) -> bool:
+    """Whether the VM took its default route from the host's router advertisement (its
+    link-local address, which DHCPv6 needs, is then usable too)."""
+    default = vms.ip("-n", vm.ns.ns, "-6", "route", "show", "default")
+    return default.startswith("default via fe80:")
+
+
+def _network(neutron: rig.Rig, color: str, name: str) -> dict[str, Any]:
+    project = {"red": RED, "blue": BLUE}[color]
     sdk = neutron.project(project)
     network = dict(sdk.create_network(name=name))
     for cidr in ("10.0.0.0/8", "fd00:10::/56"):
@@ -122,7 +161,7 @@ def world(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
     env.need_root()
-    for binary in ("ip", "nft", "iptables-restore", "ipset", "ping", "busybox"):
+    for binary in ("ip", "nft", "iptables-restore", "ipset", "ping", "busybox", "dhclient"):
         env.need_binary(binary)
     firewall = str(request.param)
     work = tmp_path_factory.mktemp(f"os-e2e-{firewall}")
@@ -133,22 +172,26 @@ def world(
             password_file = work / "romana.password"
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
-            config = rig.romana_config(RomanaSection(made.url, "neutron", password_file))
+            section = RomanaSection(made.url, "neutron", password_file)
+            config = rig.romana_config(section, extra=rig.binding_policy(work))
             with rig.running(openstack_python, work / "neutron", config, made.ctl.ns) as neutron:
                 networks = {
-                    name: _network(neutron, project, name)
-                    for project, name in ((RED, "red-a"), (RED, "red-b"), (BLUE, "blue-a"))
+                    name: _network(neutron, name.partition("-")[0], name)
+                    for name in ("red-a", "red-b", "blue-a", "blue-b")
                 }
                 world = World(made, neutron, work, networks)
-                world.boot("vm1", "red-a", "compute-1")
-                world.boot("vm2", "red-a", "compute-2")
-                world.boot("vm3", "red-b", "compute-2")
-                world.boot("vm4", "blue-a", "compute-1")
-                for vm in world.vms.values():
-                    world.wait_wired(vm)
-                    lease = vms.dhcp4(vm.ns, work)
-                    assert lease[:2] == [vm.ipv4, "255.0.0.0"], lease
-                yield world
+                try:
+                    world.boot("vm1", "red-a", "compute-1")
+                    world.boot("vm2", "red-a", "compute-2")
+                    world.boot("vm3", "red-b", "compute-2")
+                    world.boot("vm4", "blue-a", "compute-1")
+                    world.boot("vm5", "blue-b", "compute-2")
+                    for vm in world.vms.values():
+                        world.configure(vm)
+                    yield world
+                finally:
+                    for vm in world.vms.values():
+                        world.stop_dhcp6(vm)
         except BaseException:
             print(made.log_tails())
             raise
@@ -164,9 +207,11 @@ def _listening(world: World, vm: Vm, port: int) -> None:
     world.made.lab.listen(vm.ns, "tcp", port)
 
 
-def _admit_tcp(sdk: rig.Sdk, group: str, port: int, **remote: str) -> dict[str, Any]:
-    """An IPv4 ingress rule of the security group ``group`` for TCP ``port`` from ``remote``
-    (``remote_ip_prefix`` or ``remote_group_id``)."""
+def _admit_tcp(
+    sdk: rig.Sdk, group: str, port: int, last: int | None = None, **remote: str
+) -> dict[str, Any]:
+    """An IPv4 ingress rule of the security group ``group`` for TCP ``port`` (to ``last``)
+    from ``remote`` (``remote_ip_prefix`` or ``remote_group_id``)."""
     return dict(
         sdk.create_security_group_rule(
             security_group_id=group,
@@ -174,7 +219,7 @@ def _admit_tcp(sdk: rig.Sdk, group: str, port: int, **remote: str) -> dict[str, 
             ethertype="IPv4",
             protocol="tcp",
             port_range_min=port,
-            port_range_max=port,
+            port_range_max=port if last is None else last,
             **remote,
         )
     )
@@ -187,6 +232,12 @@ def test_every_vm_holds_its_port_address_which_encodes_host_project_and_network(
     for vm in world.vms.values():
         inside = vms.ip("-n", vm.ns.ns, "-4", "-o", "addr", "show", "dev", "eth0")
         assert inside.count(" inet ") == 1 and f"inet {vm.ipv4}/8" in inside
+        inside6 = vms.ip(
+            "-n", vm.ns.ns, "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global"
+        )
+        assert inside6.count(" inet6 ") == 1 and f"inet6 {vm.ipv6}/128" in inside6
+        default6 = vms.ip("-n", vm.ns.ns, "-6", "route", "show", "default")
+        assert default6.startswith("default via fe80:") and "dev eth0" in default6, default6
         network = next(n for n in world.networks.values() if n["id"] == vm.port["network_id"])
         for address in (vm.ipv4, vm.ipv6):
             decoded = api.decode(address)
@@ -217,29 +268,40 @@ def test_vms_of_one_network_reach_each_other_across_hosts(world: World) -> None:
     assert lab.ping(two.ns, one.ipv4), world.made.log_tails()
 
 
+def test_vms_of_one_network_reach_each_other_over_ipv6(world: World) -> None:
+    lab, one, two = world.made.lab, world.vms["vm1"], world.vms["vm2"]
+    assert lab.ping(one.ns, two.ipv6), world.made.log_tails()
+    assert lab.ping(two.ns, one.ipv6), world.made.log_tails()
+
+
 def test_other_projects_and_other_networks_of_the_project_are_denied(world: World) -> None:
-    lab, vm1 = world.made.lab, world.vms["vm1"]
-    for other in (world.vms["vm3"], world.vms["vm4"]):  # red-b; project blue
+    lab, vm1, vm4, vm5 = world.made.lab, world.vms["vm1"], world.vms["vm4"], world.vms["vm5"]
+    assert lab.silent(vm4.ns, vm5.ipv4) and lab.silent(vm5.ns, vm4.ipv4)  # blue's two networks
+    for other in (world.vms["vm3"], vm4, vm5):  # red-b; project blue
         assert lab.silent(other.ns, vm1.ipv4), f"{other.name} reaches vm1"
         assert lab.silent(vm1.ns, other.ipv4), f"vm1 reaches {other.name}"
 
 
-def test_a_security_group_rule_opens_exactly_its_port_within_a_second(world: World) -> None:
+def test_a_security_group_rule_opens_exactly_its_port_range_within_a_second(
+    world: World,
+) -> None:
     lab, vm1, vm4 = world.made.lab, world.vms["vm1"], world.vms["vm4"]
     red = world.neutron.project(RED)
     default = next(g for g in red.security_groups(project_id=RED) if g["name"] == "default")
     port = 7101
-    _listening(world, vm1, port)
-    _listening(world, vm1, port + 1)
+    for listening in (port, port + 1, port + 2):
+        _listening(world, vm1, listening)
     assert not lab.tcp_probe(vm4.ns, vm1.ipv4, port, timeout=0.5)
-    rule = _admit_tcp(red, default["id"], port, remote_ip_prefix=f"{vm4.ipv4}/32")
+    rule = _admit_tcp(red, default["id"], port, port + 1, remote_ip_prefix=f"{vm4.ipv4}/32")
     asked = time.monotonic()
     opened = eventually(lambda: lab.tcp_probe(vm4.ns, vm1.ipv4, port, timeout=0.2), within=3.0)
     took = time.monotonic() - asked
     try:
         assert opened, world.made.log_tails()
         assert took <= WITHIN, f"enforced after {took:.2f} s"
-        assert not lab.tcp_probe(vm4.ns, vm1.ipv4, port + 1, timeout=0.5)
+        assert lab.tcp_probe(vm4.ns, vm1.ipv4, port + 1)  # the range's last port
+        assert not lab.tcp_probe(vm4.ns, vm1.ipv4, port + 2, timeout=0.5)
+        assert not lab.tcp_probe(vm4.ns, vm1.ipv6, port, timeout=0.5)  # an IPv4 rule
     finally:
         red.delete_security_group_rule(rule["id"])
     asked = time.monotonic()
@@ -361,31 +423,53 @@ def test_cold_migration_keeps_the_address_and_traffic_follows_the_vm(world: Worl
     vm1 = world.vms["vm1"]
     # Nova moves vm1 from compute-1 to compute-2: it stops it (the tap goes), updates the
     # binding, and plugs the same VM into a tap on the new host.
-    vms.unplug(vm1.host, vm1.tap)
+    origin = vm1.host
+    world.move(vm1, "compute-2")
     moved = dict(nova.update_port(vm1.port["id"], binding_host_id="compute-2"))
     assert moved["fixed_ips"] == vm1.port["fixed_ips"]
-    origin, vm1.host = vm1.host, world.host("compute-2")
-    vms.plug(vm1.host, vm1.tap, vm1.ns)
-    world.wait_wired(vm1)
-    assert vms.dhcp4(vm1.ns, world.workdir)[0] == vm1.ipv4
-    decoded = made.api.decode(vm1.ipv4)
-    assert (decoded["host"], decoded["lives_on"]) == (origin.name, "compute-2"), decoded
+    world.configure(vm1)
+    for address in (vm1.ipv4, vm1.ipv6):
+        decoded = made.api.decode(address)
+        assert (decoded["host"], decoded["lives_on"]) == (origin.name, "compute-2"), decoded
     assert made.lab.ping(vm2.ns, vm1.ipv4), made.log_tails()
+    assert made.lab.ping(vm2.ns, vm1.ipv6), made.log_tails()
     assert made.lab.silent(vm4.ns, vm1.ipv4)
     # ...and back home.
-    vms.unplug(vm1.host, vm1.tap)
+    world.move(vm1, origin.name)
     nova.update_port(vm1.port["id"], binding_host_id=origin.name)
-    vm1.host = origin
-    vms.plug(vm1.host, vm1.tap, vm1.ns)
-    world.wait_wired(vm1)
-    assert vms.dhcp4(vm1.ns, world.workdir)[0] == vm1.ipv4
+    world.configure(vm1)
     assert made.api.decode(vm1.ipv4).get("lives_on") in (None, origin.name)
     assert made.lab.ping(vm2.ns, vm1.ipv4), made.log_tails()
+
+
+def test_live_migration_keeps_the_address_and_traffic_follows_the_vm(world: World) -> None:
+    made, nova, vm1, vm2, vm4 = (
+        world.made, world.neutron.nova, world.vms["vm1"], world.vms["vm2"], world.vms["vm4"]
+    )  # fmt: skip
+    assert made.lab.ping(vm1.ns, vm2.ipv4)
+    origin = vm2.host
+    # Nova's multiple port bindings: an inactive binding on the destination first, where
+    # the tap is plugged; the agent there does not wire it while the port lives on origin.
+    inactive = rig.create_inactive_binding(nova, vm2.port["id"], "compute-1", RED)
+    assert inactive["status"] == "INACTIVE"
+    world.move(vm2, "compute-1")
+    assert made.api.decode(vm2.ipv4).get("lives_on") is None
+    time.sleep(1.0)
+    assert vm2.ipv4 not in vms.routes_via(vm2.host, vm2.tap)
+    nova.activate_port_binding(vm2.port["id"], "compute-1")
+    nova.delete_port_binding(vm2.port["id"], origin.name)
+    world.configure(vm2)
+    decoded = made.api.decode(vm2.ipv4)
+    assert (decoded["host"], decoded["lives_on"]) == (origin.name, "compute-1"), decoded
+    assert made.lab.ping(vm1.ns, vm2.ipv4), made.log_tails()
+    assert made.lab.ping(vm1.ns, vm2.ipv6), made.log_tails()
+    assert made.lab.silent(vm4.ns, vm2.ipv4)
 
 
 def test_deleting_a_port_unwires_its_tap_and_releases_its_addresses(world: World) -> None:
     made, vm3 = world.made, world.vms["vm3"]
     key = f"{vm3.port['id']}:{vm3.tap}"
+    world.stop_dhcp6(vm3)
     world.neutron.nova.delete_port(vm3.port["id"])
     vms.unplug(vm3.host, vm3.tap)
     assert eventually(lambda: vms.routes_via(vm3.host, vm3.tap) == ""), made.log_tails()
@@ -393,4 +477,5 @@ def test_deleting_a_port_unwires_its_tap_and_releases_its_addresses(world: World
         assert made.api.decode(address).get("allocation") is None
     agent = made.agent(vm3.host)
     assert eventually(lambda: key not in agent.state()["endpoints"]), made.log_tails()
+    assert eventually(lambda: not any(vm3.tap in text for text in _dataplane(world)))
     del world.vms["vm3"]

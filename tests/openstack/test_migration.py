@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from openstack import rig
@@ -22,7 +21,6 @@ from openstack.rig import Rig, Sdk
 from romana.client import Client
 from romana.integrations.openstack import mapping
 from romana.lab import neutron_server
-from romana.lab.neutron_server import NOVA_HEADERS
 
 pytestmark = pytest.mark.slow
 
@@ -31,15 +29,6 @@ UNDERLAY = {
     "compute-1": ("192.0.2.11", "2001:db8::11"),
     "compute-2": ("192.0.2.12", "2001:db8::12"),
 }
-
-
-# neutron-server under noauth runs every call with an admin context, which lacks the service
-# role Neutron's defaults ask of the port-binding calls; Keystone would give Nova that role.
-BINDING_POLICY = """\
-"create_port_binding": "role:admin or role:service"
-"activate": "role:admin or role:service"
-"delete_port_binding": "role:admin or role:service"
-"""
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +40,7 @@ def neutron(
     """neutron-server as docs/openstack.md configures it, letting its admin context make the
     port-binding calls Nova makes."""
     work = tmp_path_factory.mktemp("neutron")
-    policy = work / "policy.yaml"
-    policy.write_text(BINDING_POLICY)
-    config = rig.romana_config(service_user, extra={"oslo_policy": {"policy_file": str(policy)}})
+    config = rig.romana_config(service_user, extra=rig.binding_policy(work))
     with rig.running(openstack_python, work / "server", config) as running:
         yield running
 
@@ -72,21 +59,6 @@ def dual_stack_port(nova: Sdk, project: Any, name: str, host: str) -> dict[str, 
             device_owner="compute:nova",  # multiple bindings are for compute-owned ports
         )
     )
-
-
-def create_inactive_binding(neutron: Rig, port_id: str, host: str) -> dict[str, Any]:
-    """Nova's ``POST /v2.0/ports/{id}/bindings``, sent directly: under ``noauth`` the body must
-    name the owner (Keystone would), and openstacksdk's ``PortBinding`` has no such field."""
-    answer = httpx.post(
-        f"{neutron.server.url}/v2.0/ports/{port_id}/bindings",
-        headers=NOVA_HEADERS,
-        json={"binding": {"host": host, "project_id": PROJECT}},
-        timeout=30,
-        trust_env=False,
-    )
-    assert answer.status_code == 201, answer.text
-    binding: dict[str, Any] = answer.json()["binding"]
-    return binding
 
 
 def addresses(port: dict[str, Any]) -> list[str]:
@@ -140,7 +112,7 @@ def test_live_migration_through_multiple_port_bindings_moves_the_allocation(
 ) -> None:
     port = dual_stack_port(nova, project, "live", "compute-1")
     before = addresses(port)
-    inactive = create_inactive_binding(neutron, port["id"], "compute-2")
+    inactive = rig.create_inactive_binding(nova, port["id"], "compute-2", PROJECT)
     assert inactive["status"] == "INACTIVE" and inactive["vif_type"] == "tap"
     # An inactive binding moves nothing: the VM still runs on compute-1.
     assert admin.get_allocation(mapping.allocation_key(port["id"]))["host"] == "compute-1"

@@ -33,7 +33,7 @@ UDHCPC_SCRIPT = """#!/bin/sh
 # busybox udhcpc calls this with the lease in its environment.
 case "$1" in
   bound|renew)
-    ip addr flush dev "$interface"
+    ip -4 addr flush dev "$interface"
     ip addr add "$ip/$subnet" dev "$interface"
     ip route replace default via "$router" dev "$interface"
     echo "$ip $subnet $router $lease" > "$LEASE_FILE"

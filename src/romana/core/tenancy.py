@@ -157,13 +157,13 @@ class Tenant:
         assert isinstance(networks, list)
         return cls(
             name=TenantName(str(raw["name"])),
-            external_id=str(raw.get("external_id", "")),
+            external_id=str(raw.get("external_id") or ""),
             ids={str(k): int(v) for k, v in ids.items()},
             segments={str(k): int(v) for k, v in segments.items()},
             requested_networks=tuple(NetworkName(str(n)) for n in networks),
             isolation=Isolation.parse(raw.get("isolation")),
-            uid=str(raw.get("uid", "")),
-            owner=str(raw.get("owner", "")),
+            uid=str(raw.get("uid") or ""),
+            owner=str(raw.get("owner") or ""),
         )
 
 

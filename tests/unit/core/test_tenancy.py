@@ -74,3 +74,11 @@ def test_segments_numbered_lowest_free_and_capped_by_narrowest_network() -> None
 def test_round_trip_dict() -> None:
     t = tenancy.Tenant(TENANT_T, "ext", {"v4": 2}, {"default": 0, "x": 1}, (NetworkName("v4"),))
     assert tenancy.Tenant.from_dict(t.to_dict()) == t
+
+
+def test_a_tenant_read_from_the_rest_api_keeps_absent_fields_empty() -> None:
+    """The REST answer spells an absent external id, uid or owner as null, never "None"."""
+    raw = {"name": "t1", "ids": {"pods": 1}, "segments": {"default": 0}, "external_id": None,
+           "uid": None, "owner": None}  # fmt: skip
+    tenant = tenancy.Tenant.from_dict(raw)
+    assert (tenant.external_id, tenant.uid, tenant.owner) == ("", "", "")
