@@ -113,6 +113,8 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
         seen(rest.Tenant, c.list_tenants())
         seen(rest.Tenant, c.get_tenant("acme"))
         seen(rest.Tenant, c.set_isolation("acme", {"mode": "romana", "segments": "open"}))
+        seen(rest.Tenant, c.set_tenant_owner("acme", "neutron"))
+        seen(rest.Tenant, c.set_tenant_owner("acme", None))
         seen(rest.Tenant, c.add_segment("acme", "blue"))
         seen(rest.Tenant, c.remove_segment("acme", "blue"))
         seen(rest.Tenant, c.delete_tenant("gone"))

@@ -139,19 +139,36 @@ def test_a_port_on_a_host_romana_does_not_know_is_refused_with_the_reason(
     assert [a for a in admin.list_allocations() if a["host"] == "not-a-romana-host"] == []
 
 
-def test_deleting_a_network_removes_its_segment(admin: Client, nova: Sdk, project: Any) -> None:
+def test_a_network_and_its_subnet_go_only_without_ports_and_leave_nothing_in_romanad(
+    admin: Client, nova: Sdk, project: Any
+) -> None:
     tenant_user = project(PROJECT_A)
     network = network_with_subnets(tenant_user, "a-gone", "10.0.0.0/8")
+    (subnet,) = tenant_user.subnets(network_id=network["id"])
     port = nova.create_port(
         network_id=network["id"], project_id=PROJECT_A, binding_host_id="compute-1"
     )
     tenant = tenant_of(admin, PROJECT_A)
     assert network["id"] in admin.get_tenant(tenant)["segments"]
+    key = mapping.allocation_key(port["id"])
+    # Neutron's rule: neither goes while a port uses it; romana keeps everything meanwhile.
+    for delete, what in (
+        (tenant_user.delete_subnet, subnet),
+        (tenant_user.delete_network, network),
+    ):
+        with pytest.raises(SdkError) as refused:
+            delete(what["id"])
+        assert refused.value.status == 409, refused.value.message
+    assert admin.get_allocation(key)["host"] == "compute-1"
 
     nova.delete_port(port["id"])
+    tenant_user.delete_subnet(subnet["id"])
     tenant_user.delete_network(network["id"])
 
     assert network["id"] not in admin.get_tenant(tenant)["segments"]
+    assert [a for a in admin.list_allocations() if a["key"] == key] == []
+    assert not any(network["id"] in p["name"] for p in admin.list_policies())
+    assert not any(network["id"] in s["name"] for s in admin.list_address_sets())
 
 
 def test_a_new_projects_default_security_group_has_neutrons_four_default_rules(

@@ -20,18 +20,20 @@ What the VM is told (:func:`lease_of`):
 
 Replies go to the limited broadcast ``255.255.255.255:68`` out of the tap: the VM has no
 address to receive a unicast at before its ACK, and the tap has only the VM behind it.
-IPv6 (router advertisements, DHCPv6) is served by :mod:`romana.agent.dhcp6`.
+IPv6 (router advertisements, DHCPv6) is served by :mod:`romana.agent.dhcp6`, on the same
+per-tap server and set of servers (:class:`TapServer`, :class:`TapServers`): a tap's server
+keeps its socket while only its lease changes.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
-import functools
 import ipaddress
 import logging
 import socket
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from romana.agent import desired, ledger, view
 from romana.core import dhcp
@@ -73,16 +75,87 @@ def open_socket(ifname: str) -> socket.socket:
     return sock
 
 
-class _Server(asyncio.DatagramProtocol):
-    """Answers the DHCP requests heard on one tap with its current lease."""
+Device = tuple[str, int]
+"""A tap by name and interface index: a socket stays bound to the index it was bound to."""
 
-    def __init__(self, ifname: str, lease: dhcp.Lease) -> None:
-        self.ifname = ifname
+L = TypeVar("L")
+
+
+class TapServer(asyncio.DatagramProtocol, Generic[L]):
+    """A UDP server on one tap that answers the tap's VM with its current ``lease`` (which
+    :meth:`TapServers.sync` replaces in place when it changes)."""
+
+    kind: ClassVar[str]
+    """The protocol's name in log lines."""
+
+    def __init__(self, device: Device, lease: L) -> None:
+        self.ifname, self.ifindex = device
         self.lease = lease
         self.transport: asyncio.DatagramTransport | None = None
 
+    async def listen(self, sock: socket.socket) -> None:
+        """Serve on ``sock``, a bound socket this server then owns."""
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, sock=sock)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("%s on %s: %s", self.kind, self.ifname, exc)
+
+    def stop(self, *, farewell: bool) -> None:
+        """Stop serving; ``farewell``: the tap's VM is no longer served (not: the agent
+        stops), for a protocol that tells the VM so."""
+        if self.transport is not None:
+            self.transport.close()
+
+
+class TapServers(abc.ABC, Generic[L]):
+    """The servers of this host's taps, kept equal to a wanted set by :meth:`sync`."""
+
+    def __init__(self) -> None:
+        self._servers: dict[Device, TapServer[L]] = {}
+
+    @property
+    def serving(self) -> frozenset[Device]:
+        return frozenset(self._servers)
+
+    async def sync(self, leases: Mapping[Device, L]) -> None:
+        """Serve exactly the taps of ``leases``, each with its lease; a tap whose sockets
+        cannot be opened (it just went away) is logged and tried again at the next sync."""
+        for device in sorted(self._servers.keys() - leases.keys()):
+            self._stop(device, farewell=True)
+        for device in sorted(leases):
+            running = self._servers.get(device)
+            if running is not None:
+                running.lease = leases[device]
+                continue
+            server = await self._start(device, leases[device])
+            if server is not None:
+                self._servers[device] = server
+
+    @abc.abstractmethod
+    async def _start(self, device: Device, lease: L) -> TapServer[L] | None:
+        """A server of ``lease`` on the tap ``device``, listening; None (logged) when its
+        sockets cannot be opened."""
+
+    def _stop(self, device: Device, *, farewell: bool) -> None:
+        server = self._servers.pop(device)
+        server.stop(farewell=farewell)
+        log.info("%s on %s stopped", server.kind, server.ifname)
+
+    def close(self) -> None:
+        """Stop every server and say nothing to the VMs: a stopping agent leaves the
+        dataplane in place, and the VMs keep their routes until it is back."""
+        for device in sorted(self._servers):
+            self._stop(device, farewell=False)
+
+
+class _Server(TapServer[dhcp.Lease]):
+    """Answers the DHCP requests heard on one tap with its current lease."""
+
+    kind = "DHCP"
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
@@ -96,56 +169,17 @@ class _Server(asyncio.DatagramProtocol):
         self.transport.sendto(dhcp.encode(reply), ("255.255.255.255", dhcp.CLIENT_PORT))
         log.debug("DHCP on %s: type %s answered", self.ifname, request.message_type)
 
-    def error_received(self, exc: Exception) -> None:
-        log.warning("DHCP on %s: %s", self.ifname, exc)
 
+class DhcpServers(TapServers[dhcp.Lease]):
+    """The DHCPv4 servers of this host's taps."""
 
-def _same(server: _Server) -> _Server:
-    return server
-
-
-Device = tuple[str, int]
-"""A tap by name and interface index: a socket stays bound to the index it was bound to."""
-
-
-class DhcpServers:
-    """The servers of this host's taps, kept equal to a wanted set by :meth:`sync`."""
-
-    def __init__(self) -> None:
-        self._servers: dict[Device, _Server] = {}
-
-    @property
-    def serving(self) -> frozenset[Device]:
-        return frozenset(self._servers)
-
-    async def sync(self, leases: Mapping[Device, dhcp.Lease]) -> None:
-        """Serve exactly the taps of ``leases``, each with its lease; a tap whose socket
-        cannot be opened (it just went away) is logged and tried again at the next sync."""
-        for device in sorted(self._servers.keys() - leases.keys()):
-            self._stop(device)
-        loop = asyncio.get_running_loop()
-        for device, lease in sorted(leases.items()):
-            running = self._servers.get(device)
-            if running is not None:
-                running.lease = lease
-                continue
-            ifname = device[0]
-            try:
-                sock = open_socket(ifname)
-            except OSError as exc:
-                log.warning("DHCP on %s cannot start: %s", ifname, exc)
-                continue
-            server = _Server(ifname, lease)
-            await loop.create_datagram_endpoint(functools.partial(_same, server), sock=sock)
-            self._servers[device] = server
-            log.info("DHCP on %s: offering %s/%d", ifname, lease.address, lease.prefixlen)
-
-    def _stop(self, device: Device) -> None:
-        server = self._servers.pop(device)
-        if server.transport is not None:
-            server.transport.close()
-        log.info("DHCP on %s stopped", server.ifname)
-
-    def close(self) -> None:
-        for device in sorted(self._servers):
-            self._stop(device)
+    async def _start(self, device: Device, lease: dhcp.Lease) -> _Server | None:
+        try:
+            sock = open_socket(device[0])
+        except OSError as exc:
+            log.warning("DHCP on %s cannot start: %s", device[0], exc)
+            return None
+        server = _Server(device, lease)
+        await server.listen(sock)
+        log.info("DHCP on %s: offering %s/%d", device[0], lease.address, lease.prefixlen)
+        return server

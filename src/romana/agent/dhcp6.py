@@ -29,18 +29,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import ipaddress
 import logging
 import random
 import socket
 import struct
 import time
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from romana.agent import desired, ledger, view
-from romana.agent.dhcp import LEASE_SECONDS, SO_BINDTODEVICE, Device
+from romana.agent.dhcp import LEASE_SECONDS, SO_BINDTODEVICE, Device, TapServer, TapServers
 from romana.core import dhcp6, routeradvert
 
 log = logging.getLogger(__name__)
@@ -146,38 +144,33 @@ def open_icmp_socket(ifname: str, ifindex: int) -> socket.socket:
     return sock
 
 
-class _Dhcp6(asyncio.DatagramProtocol):
-    """Answers the DHCPv6 messages heard on one tap with its current binding."""
+class _Dhcp6(TapServer[Tap6]):
+    """Answers the DHCPv6 messages heard on one tap with its current binding, and runs the
+    tap's router advertiser on ``raw``."""
 
-    def __init__(self, ifname: str, ifindex: int, tap6: Tap6) -> None:
-        self.ifname = ifname
-        self.ifindex = ifindex
-        self.tap6 = tap6
-        self.transport: asyncio.DatagramTransport | None = None
+    kind = "DHCPv6"
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
+    def __init__(self, device: Device, tap6: Tap6, raw: socket.socket) -> None:
+        super().__init__(device, tap6)
+        self.advertiser = _Advertiser(self.ifname, self.ifindex, raw, self)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         try:
             request = dhcp6.decode(data)
-            reply = dhcp6.answer(request, self.tap6.binding)
+            reply = dhcp6.answer(request, self.lease.binding)
         except dhcp6.Malformed as exc:
             log.debug("DHCPv6 on %s: ignored %d bytes: %s", self.ifname, len(data), exc)
             return
         if reply is None or self.transport is None:
             return
         if request.msg_type == dhcp6.DECLINE:
-            log.warning("DHCPv6 on %s: the VM declined %s", self.ifname, self.tap6.binding.address)
+            log.warning("DHCPv6 on %s: the VM declined %s", self.ifname, self.lease.binding.address)
         self.transport.sendto(dhcp6.encode(reply), (addr[0], addr[1], 0, self.ifindex))
         log.debug("DHCPv6 on %s: type %d answered", self.ifname, request.msg_type)
 
-    def error_received(self, exc: Exception) -> None:
-        log.warning("DHCPv6 on %s: %s", self.ifname, exc)
-
-
-def _same(server: _Dhcp6) -> _Dhcp6:
-    return server
+    def stop(self, *, farewell: bool) -> None:
+        self.advertiser.stop(farewell=farewell)
+        super().stop(farewell=farewell)
 
 
 class _Advertiser:
@@ -220,7 +213,7 @@ class _Advertiser:
             await asyncio.sleep(max(0.0, last + MIN_DELAY - time.monotonic()))
             self.solicited.clear()
             try:
-                ready = self._send(self.server.tap6.advert)
+                ready = self._send(self.server.lease.advert)
             except OSError as exc:
                 log.debug("RA on %s: %s", self.ifname, exc)
                 ready = False
@@ -244,61 +237,30 @@ class _Advertiser:
             self.task.cancel()
         if farewell:
             with contextlib.suppress(OSError, ValueError):
-                self._send(dataclasses.replace(self.server.tap6.advert, lifetime=0))
+                self._send(dataclasses.replace(self.server.lease.advert, lifetime=0))
         with contextlib.suppress(ValueError, RuntimeError):
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
         self.sock.close()
 
 
-class Dhcp6Servers:
-    """The IPv6 servers of this host's taps, kept equal to a wanted set by :meth:`sync`."""
+class Dhcp6Servers(TapServers[Tap6]):
+    """The IPv6 servers of this host's taps: DHCPv6 and router advertisements."""
 
-    def __init__(self) -> None:
-        self._servers: dict[Device, tuple[_Dhcp6, _Advertiser]] = {}
-
-    @property
-    def serving(self) -> frozenset[Device]:
-        return frozenset(self._servers)
-
-    async def sync(self, taps: Mapping[Device, Tap6]) -> None:
-        """Serve exactly the taps of ``taps``; a tap whose sockets cannot be opened (it just
-        went away) is logged and tried again at the next sync."""
-        for device in sorted(self._servers.keys() - taps.keys()):
-            self._stop(device, farewell=True)
-        loop = asyncio.get_running_loop()
-        for device, tap6 in sorted(taps.items()):
-            running = self._servers.get(device)
-            if running is not None:
-                running[0].tap6 = tap6
-                continue
-            ifname, ifindex = device
-            try:
-                udp = open_dhcp_socket(ifname, ifindex)
-            except OSError as exc:
-                log.warning("DHCPv6 on %s cannot start: %s", ifname, exc)
-                continue
-            try:
-                raw = open_icmp_socket(ifname, ifindex)
-            except OSError as exc:
-                udp.close()
-                log.warning("RA on %s cannot start: %s", ifname, exc)
-                continue
-            server = _Dhcp6(ifname, ifindex, tap6)
-            await loop.create_datagram_endpoint(functools.partial(_same, server), sock=udp)
-            advertiser = _Advertiser(ifname, ifindex, raw, server)
-            advertiser.start()
-            self._servers[device] = (server, advertiser)
-            log.info("DHCPv6 on %s: offering %s", ifname, tap6.binding.address)
-
-    def _stop(self, device: Device, *, farewell: bool) -> None:
-        server, advertiser = self._servers.pop(device)
-        advertiser.stop(farewell=farewell)
-        if server.transport is not None:
-            server.transport.close()
-        log.info("DHCPv6 and RA on %s stopped", server.ifname)
-
-    def close(self) -> None:
-        """Stop every server and say nothing to the VMs: a stopping agent leaves the
-        dataplane in place, and the VMs keep their routes until it is back."""
-        for device in sorted(self._servers):
-            self._stop(device, farewell=False)
+    async def _start(self, device: Device, tap6: Tap6) -> _Dhcp6 | None:
+        ifname, ifindex = device
+        try:
+            udp = open_dhcp_socket(ifname, ifindex)
+        except OSError as exc:
+            log.warning("DHCPv6 on %s cannot start: %s", ifname, exc)
+            return None
+        try:
+            raw = open_icmp_socket(ifname, ifindex)
+        except OSError as exc:
+            udp.close()
+            log.warning("RA on %s cannot start: %s", ifname, exc)
+            return None
+        server = _Dhcp6(device, tap6, raw)
+        await server.listen(udp)
+        server.advertiser.start()
+        log.info("DHCPv6 on %s: offering %s", ifname, tap6.binding.address)
+        return server

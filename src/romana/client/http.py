@@ -115,8 +115,10 @@ class Client:
         instance: str,
         url: str,
         capabilities: Sequence[str] = (),
-        ttl: float = 15.0,
+        ttl: float | None = None,
     ) -> JSON:
+        """Register ``instance`` of service ``name``, live for ``ttl`` seconds (None: the
+        server's default)."""
         body = _body(url=url, capabilities=capabilities, ttl=ttl)
         path = f"{PREFIX}/services/{_seg(name)}/{_seg(instance)}"
         return answer(rest.Registration, self._put("root", path, body))

@@ -20,7 +20,7 @@ import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import TypedDict, Unpack
 
 from romana.core import kernelnames
 from romana.dataplane import nlsock
@@ -208,21 +208,13 @@ class LinkChange(TypedDict, total=False):
     mac: str | None
 
 
-def set_link(
-    index: int,
-    what: str,
-    *,
-    up: bool | None = None,
-    mtu: int | None = None,
-    alias: str | None = None,
-    mac: str | None = None,
-) -> Request:
-    body = ifinfo(index, up)
-    if mtu is not None:
+def set_link(index: int, what: str, **change: Unpack[LinkChange]) -> Request:
+    body = ifinfo(index, change.get("up"))
+    if (mtu := change.get("mtu")) is not None:
         body += nlsock.u32(IFLA_MTU, mtu)
-    if alias is not None:
+    if (alias := change.get("alias")) is not None:
         body += nlsock.string(IFLA_IFALIAS, alias)
-    if mac is not None:
+    if (mac := change.get("mac")) is not None:
         body += nlsock.attr(IFLA_ADDRESS, mac_bytes(mac))
     return Request(RTM_NEWLINK, body, f"link set {what}")
 

@@ -167,17 +167,7 @@ class TenantService:
 
     def set_isolation(self, name: TenantName, isolation: tenancy.Isolation) -> tenancy.Tenant:
         """Change the tenant's isolation; callers check that an admin asked."""
-
-        def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv, tenant = self._stored(name)
-            if tenant.isolation == isolation:
-                return tenant
-            updated = replace(tenant, isolation=isolation)
-            w.guard(keys.tenant(name), kv)
-            w.ops.append(Put(keys.tenant(name), txn.dumps(updated.to_dict())))
-            return updated
-
-        return txn.run(self._store, attempt, what=f"set isolation of tenant {name!r}")
+        return self._change(name, lambda t: replace(t, isolation=isolation), what="set isolation")
 
     def set_owner(self, name: TenantName, owner: str) -> tenancy.Tenant:
         """Record ``owner`` (empty: none) as the user that acts in the tenant; callers check
@@ -186,17 +176,28 @@ class TenantService:
         if owner and not names.matches(_OWNER_RE, owner):
             issues.add("owner", names.USERNAME_RULE)
         issues.raise_if_any()
+        return self._change(name, lambda t: replace(t, owner=owner), what="set the owner")
+
+    def _change(
+        self,
+        name: TenantName,
+        change: Callable[[tenancy.Tenant], tenancy.Tenant],
+        *,
+        what: str,
+    ) -> tenancy.Tenant:
+        """Store ``change`` of the tenant ``name``, writing nothing when it changes nothing
+        (so a repeated call neither conflicts nor bumps the revision)."""
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
             kv, tenant = self._stored(name)
-            if tenant.owner == owner:
+            updated = change(tenant)
+            if updated == tenant:
                 return tenant
-            updated = replace(tenant, owner=owner)
             w.guard(keys.tenant(name), kv)
             w.ops.append(Put(keys.tenant(name), txn.dumps(updated.to_dict())))
             return updated
 
-        return txn.run(self._store, attempt, what=f"set the owner of tenant {name!r}")
+        return txn.run(self._store, attempt, what=f"{what} of tenant {name!r}")
 
     def record_isolation(self) -> list[tenancy.Tenant]:
         """Give every tenant stored before tenants carried an isolation mode an explicit one

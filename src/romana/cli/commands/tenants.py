@@ -31,6 +31,12 @@ MODE_HELP = (
 SEGMENTS_HELP = (
     "romana mode: isolated (default) or open (every segment of the tenant reaches every other)."
 )
+ModeOption = Annotated[Mode, typer.Option("--isolation", help=MODE_HELP)]
+SegmentsOption = Annotated[Segments, typer.Option("--segments", help=SEGMENTS_HELP)]
+OwnerOption = Annotated[
+    str | None,
+    typer.Option("--owner", help="The openstack user that acts in the tenant (none: nobody)."),
+]
 segments = context.group("Segments of a tenant: list, add, remove.")
 
 
@@ -88,14 +94,9 @@ def create(
         list[str] | None,
         typer.Option("--network", "-n", help="Pin the tenant to this network (repeatable)."),
     ] = None,
-    mode: Annotated[Mode, typer.Option("--isolation", help=MODE_HELP)] = Mode.romana,
-    segments: Annotated[Segments, typer.Option("--segments", help=SEGMENTS_HELP)] = (
-        Segments.isolated
-    ),
-    owner: Annotated[
-        str | None,
-        typer.Option("--owner", help="The openstack user that acts in the tenant (e.g. neutron)."),
-    ] = None,
+    mode: ModeOption = Mode.romana,
+    segments: SegmentsOption = Segments.isolated,
+    owner: OwnerOption = None,
     out: OutputOption = None,
 ) -> None:
     """Create a tenant; it gets an id in every network it may use.
@@ -115,10 +116,8 @@ def create(
 def set_isolation(
     ctx: typer.Context,
     name: str,
-    mode: Annotated[Mode, typer.Option("--isolation", help=MODE_HELP)] = Mode.romana,
-    segments: Annotated[Segments, typer.Option("--segments", help=SEGMENTS_HELP)] = (
-        Segments.isolated
-    ),
+    mode: ModeOption = Mode.romana,
+    segments: SegmentsOption = Segments.isolated,
     out: OutputOption = None,
 ) -> None:
     """Change how a tenant's endpoints are isolated (admin only).
@@ -137,10 +136,7 @@ def set_isolation(
 def set_owner(
     ctx: typer.Context,
     name: str,
-    owner: Annotated[
-        str | None,
-        typer.Option("--owner", help="The openstack user that acts in the tenant; none: nobody."),
-    ] = None,
+    owner: OwnerOption = None,
     out: OutputOption = None,
 ) -> None:
     """Hand a tenant to an openstack-role user, e.g. Neutron's drivers (admin only).

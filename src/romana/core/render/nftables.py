@@ -179,24 +179,22 @@ def _set(s: ruleset.AddressSet) -> list[str]:
         f"\t\ttype {'ipv4_addr' if s.version == 4 else 'ipv6_addr'}",
         "\t\tflags interval",
     ]
-    elements = [_prefix(e) for e in s.elements]
-    if elements:
-        rows = [
-            ", ".join(elements[i : i + _ELEMENTS_PER_LINE])
-            for i in range(0, len(elements), _ELEMENTS_PER_LINE)
-        ]
-        lines.append("\t\telements = { " + ",\n\t\t\t     ".join(rows) + " }")
-    lines.append("\t}")
-    return lines
+    return lines + _elements([_prefix(e) for e in s.elements])
 
 
 def _interface_set(s: ruleset.InterfaceSet) -> list[str]:
     lines = [f"\tset {s.name} {{", "\t\ttype ifname"]
-    if s.elements:
-        names = [f'"{e}"' for e in s.elements]
+    return lines + _elements([f'"{e}"' for e in s.elements])
+
+
+def _elements(elements: list[str]) -> list[str]:
+    """A set's elements line (none for an empty set), ``_ELEMENTS_PER_LINE`` to a row, and
+    the line closing the set."""
+    lines: list[str] = []
+    if elements:
         rows = [
-            ", ".join(names[i : i + _ELEMENTS_PER_LINE])
-            for i in range(0, len(names), _ELEMENTS_PER_LINE)
+            ", ".join(elements[i : i + _ELEMENTS_PER_LINE])
+            for i in range(0, len(elements), _ELEMENTS_PER_LINE)
         ]
         lines.append("\t\telements = { " + ",\n\t\t\t     ".join(rows) + " }")
     lines.append("\t}")

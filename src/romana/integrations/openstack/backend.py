@@ -6,7 +6,8 @@ per process (:func:`shared`), built on first use from ``cfg.CONF.romana``. It si
 configured user (an ``openstack``-role user: it creates tenants and then acts only in the
 tenants it owns, and reads the topology, docs/security.md) and signs in again when romanad
 answers 401, e.g. after the token expired or was revoked. Networks and hosts are read from
-the topology document, the one global read that role has.
+the topology document, the one global read that role has. The drivers' Neutron callbacks
+are registered here too, once per process (:func:`subscribe_once`).
 
 A project's tenant is created in ``kubernetes`` isolation mode, which gives its security
 groups their Neutron meaning (:mod:`romana.integrations.openstack.securitygroups`).
@@ -20,11 +21,12 @@ names what went wrong, so the API caller reads the reason.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from neutron_lib import exceptions as n_exc
+from neutron_lib.callbacks import registry
 from oslo_config import cfg
 from oslo_log import log
 
@@ -169,6 +171,23 @@ class Backend:
 
 _SHARED: list[Backend] = []
 _SHARED_LOCK = threading.Lock()
+_SUBSCRIBED: set[str] = set()
+
+Callback = Callable[[str, str, Any, Any], None]
+"""A Neutron callback: ``(resource, event, trigger, payload)``."""
+
+
+def subscribe_once(owner: str, callbacks: Sequence[tuple[Callback, str, Sequence[str]]]) -> None:
+    """Register ``owner``'s ``(callback, resource, events)`` with Neutron's callback registry
+    for each of the events, the first time it asks in this process (the mechanism driver's
+    ``initialize`` may run more than once)."""
+    with _SHARED_LOCK:
+        if owner in _SUBSCRIBED:
+            return
+        for callback, resource, events in callbacks:
+            for event in events:
+                registry.subscribe(callback, resource, event)
+        _SUBSCRIBED.add(owner)
 
 
 def _password(path: str | None) -> str:

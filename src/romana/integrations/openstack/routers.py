@@ -20,16 +20,12 @@ Invariants: nothing here writes romanad but through
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from neutron_lib import exceptions as n_exc
-from neutron_lib.callbacks import events, registry, resources
+from neutron_lib.callbacks import events, resources
 
-from romana.integrations.openstack import securitygroup_sync
-
-_SUBSCRIBED: list[bool] = []
-_LOCK = threading.Lock()
+from romana.integrations.openstack import backend, securitygroup_sync
 
 
 class Unsupported(n_exc.BadRequest):
@@ -38,14 +34,15 @@ class Unsupported(n_exc.BadRequest):
 
 def subscribe() -> None:
     """Register the callbacks, once per process."""
-    with _LOCK:
-        if _SUBSCRIBED:
-            return
-        for event in (events.AFTER_CREATE, events.AFTER_DELETE):
-            registry.subscribe(_interface_changed, resources.ROUTER_INTERFACE, event)
-        registry.subscribe(_refuse_gateway, resources.ROUTER_GATEWAY, events.BEFORE_CREATE)
-        registry.subscribe(_refuse_floating_ip, resources.FLOATING_IP, events.BEFORE_CREATE)
-        _SUBSCRIBED.append(True)
+    changed = (events.AFTER_CREATE, events.AFTER_DELETE)
+    backend.subscribe_once(
+        __name__,
+        [
+            (_interface_changed, resources.ROUTER_INTERFACE, changed),
+            (_refuse_gateway, resources.ROUTER_GATEWAY, (events.BEFORE_CREATE,)),
+            (_refuse_floating_ip, resources.FLOATING_IP, (events.BEFORE_CREATE,)),
+        ],
+    )
 
 
 def _interface_changed(resource: str, event: str, trigger: Any, payload: Any) -> None:

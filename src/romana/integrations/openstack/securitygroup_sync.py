@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from neutron_lib import constants as n_const
 from neutron_lib import context as n_context
 from neutron_lib import exceptions as n_exc
-from neutron_lib.callbacks import events, registry, resources
+from neutron_lib.callbacks import events, resources
 from neutron_lib.db import api as db_api
 from neutron_lib.plugins import directory
 from oslo_log import log
@@ -49,7 +49,6 @@ LOG = log.getLogger(__name__)
 T = TypeVar("T")
 
 _LOCK = threading.RLock()
-_SUBSCRIBED: list[bool] = []
 _WRITTEN: dict[str, dict[str, Any]] = {}
 """Policy id → the content last written, so an unchanged policy is not written again."""
 _ISOLATED: set[str] = set()
@@ -74,22 +73,20 @@ class SecurityGroupRefused(n_exc.InvalidInput):
 
 def subscribe() -> None:
     """Register the callbacks, once per process."""
-    with _LOCK:
-        if _SUBSCRIBED:
-            return
-        sg, rule, port = resources.SECURITY_GROUP, resources.SECURITY_GROUP_RULE, resources.PORT
-        registry.subscribe(_check_group, sg, events.PRECOMMIT_CREATE)
-        registry.subscribe(_check_group, sg, events.PRECOMMIT_UPDATE)
-        registry.subscribe(_check_rule, rule, events.PRECOMMIT_CREATE)
-        for event in (events.AFTER_CREATE, events.AFTER_UPDATE):
-            registry.subscribe(_group_changed, sg, event)
-        registry.subscribe(_group_deleted, sg, events.AFTER_DELETE)
-        for event in (events.AFTER_CREATE, events.AFTER_DELETE):
-            registry.subscribe(_rule_changed, rule, event)
-        for event in (events.AFTER_CREATE, events.AFTER_UPDATE, events.AFTER_DELETE):
-            registry.subscribe(_port_changed, port, event)
-        registry.subscribe(_network_deleted, resources.NETWORK, events.AFTER_DELETE)
-        _SUBSCRIBED.append(True)
+    sg, rule, port = resources.SECURITY_GROUP, resources.SECURITY_GROUP_RULE, resources.PORT
+    created, updated, deleted = events.AFTER_CREATE, events.AFTER_UPDATE, events.AFTER_DELETE
+    backend.subscribe_once(
+        __name__,
+        [
+            (_check_group, sg, (events.PRECOMMIT_CREATE, events.PRECOMMIT_UPDATE)),
+            (_check_rule, rule, (events.PRECOMMIT_CREATE,)),
+            (_group_changed, sg, (created, updated)),
+            (_group_deleted, sg, (deleted,)),
+            (_rule_changed, rule, (created, deleted)),
+            (_port_changed, port, (created, updated, deleted)),
+            (_network_deleted, resources.NETWORK, (deleted,)),
+        ],
+    )
 
 
 # -- refusals before commit --------------------------------------------------------------
