@@ -151,11 +151,7 @@ def test_the_reconciliation_removes_leftovers_of_the_drivers_and_nothing_else(
 
     assert eventually(lambda: logged(f"released {leftover} (port {gone_port} is gone)"), 5.0)
     assert logged(f"removed segment {gone_network} of tenant {tenant}")
-    repairs = [
-        line
-        for line in reconciling.server.log_path.read_text().splitlines()
-        if "romana: reconciliation repaired:" in line
-    ]
-    assert any(f"policy {tenant}/os.sg.{group['id']}" in line for line in repairs)
+    # The group's policy is back (asserted above); which write restored it is not asserted: a
+    # retried write of the port's creation may come before the reconciliation.
     with pytest.raises(errors.NotFound):
         admin.get_allocation(leftover)

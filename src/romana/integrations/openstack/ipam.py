@@ -41,7 +41,7 @@ from neutron_lib.plugins import directory
 from oslo_log import log
 
 from romana.core import addressing, errors
-from romana.integrations.openstack import backend, mapping
+from romana.integrations.openstack import backend, mapping, migration
 
 LOG = log.getLogger(__name__)
 SEGMENTS = "segments"
@@ -139,6 +139,7 @@ class RomanaSubnet(driver.Subnet):
             allocation = link.call(lambda c: c.allocate(key, host, tenant, segment))
         except errors.RomanaError as exc:
             raise backend.translate(exc, "port") from exc
+        migration.allocated_on(key, host)
         address = mapping.address_in(allocation["addresses"], self.cidr)
         if address is None:
             raise ipam_exc.IpAddressGenerationFailure(subnet_id=self._details.subnet_id)
