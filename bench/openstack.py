@@ -26,7 +26,7 @@ few ports of each are made first and not counted (sign-in, the project's tenant 
 network's segment are created then). Calls go straight to Neutron's REST API with the
 headers Keystone would set for Nova (``noauth``), so no client library is measured.
 
-Target (docs/openstack.md, Not built yet): romana's p50 and p95 at most 1.2 x the reference.
+Target (docs/openstack.md, Port latency): romana's p50 and p95 at most 1.2 x the reference.
 
 A benchmark prints figures and ratios; it asserts nothing about them (a port that is not
 bound or has no address stops it).

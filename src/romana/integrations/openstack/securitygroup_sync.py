@@ -134,6 +134,10 @@ def _port_changed(resource: str, event: str, trigger: Any, payload: Any) -> None
     states = [s for s in payload.states if s]
     if len(states) == 2 and all(states[0].get(f) == states[1].get(f) for f in PORT_FIELDS):
         return
+    if not any(state.get("fixed_ips") for state in states):
+        # No address before or after (a port whose allocation waits for its binding): it is
+        # in no address set, so no selection changes; its binding writes them.
+        return
     # The selections the port joins are written before those it leaves: in between it is in
     # both (their policies add up), never in none, which would leave it unfiltered.
     joined = sorted(sgs.memberships(states[-1]))
