@@ -28,13 +28,7 @@ from romana.lab.romanad import Romanad
 from support import env
 
 HOSTS = {"compute-1": ("192.0.2.11", "2001:db8::11"), "compute-2": ("192.0.2.12", "2001:db8::12")}
-V6_NETWORK = {
-    "name": "pods6",
-    "cidr": "fd00:10::/56",
-    "tenant_bits": 16,
-    "segment_bits": 16,
-    "endpoint_bits": 32,
-}
+V6_NETWORK = topologies.POD6
 SECOND_V4_NETWORK = {
     "name": "vms",
     "cidr": "172.16.0.0/12",

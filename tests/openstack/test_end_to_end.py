@@ -28,7 +28,7 @@ from openstack import rig
 from romana.client import reach as client_reach
 from romana.core.policy import reach
 from romana.integrations.openstack import mapping
-from romana.lab import Cluster, Host, Workload, cluster
+from romana.lab import Cluster, Host, Workload, cluster, topologies
 from romana.lab.neutron_server import RomanaSection
 from support import env, vms
 from support.wait import eventually
@@ -36,20 +36,7 @@ from support.wait import eventually
 pytestmark = pytest.mark.root
 
 HOSTS = [("compute-1", "rack=1"), ("compute-2", "rack=1")]
-TOPOLOGY: dict[str, Any] = {
-    "networks": [
-        {"name": "pods", "cidr": "10.0.0.0/8", "tenant_bits": 4, "segment_bits": 4,
-         "endpoint_bits": 8},
-        {"name": "pods6", "cidr": "fd00:10::/56", "tenant_bits": 16, "segment_bits": 16,
-         "endpoint_bits": 32},
-    ],
-    "topologies": [
-        {
-            "networks": ["pods", "pods6"],
-            "map": [{"name": "rack-1", "assignment": {"rack": "1"}, "groups": []}],
-        }
-    ],
-}  # fmt: skip
+TOPOLOGY = topologies.dual_stack(racks=("1",))
 RED, BLUE = "e2e0red0" + "0" * 24, "e2e0blue" + "0" * 24
 """Project ids (Keystone's are 32 hex-like characters)."""
 WITHIN = 1.0
@@ -160,9 +147,7 @@ def world(
     openstack_python: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
-    env.need_root()
-    for binary in ("ip", "nft", "iptables-restore", "ipset", "ping", "busybox", "dhclient"):
-        env.need_binary(binary)
+    env.need_agent_lab("busybox", "dhclient")
     firewall = str(request.param)
     work = tmp_path_factory.mktemp(f"os-e2e-{firewall}")
     with cluster(work, firewall, HOSTS, topology=TOPOLOGY) as made:

@@ -28,23 +28,26 @@ RETRY_WINDOW = 30.0
 """Seconds: the retries' longest delay (8 s) plus romanad's restart and a call."""
 
 
+def _server(python: Path, user: RomanaSection, workdir: Path, interval: str) -> Iterator[rig.Rig]:
+    """neutron-server as configured for operators, with ``reconcile_interval`` seconds."""
+    config = rig.romana_config(user, extra={"romana": {"reconcile_interval": interval}})
+    with rig.running(python, workdir, config) as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
 def retrying(
     openstack_python: Path, service_user: RomanaSection, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[rig.Rig]:
     """Retries only: no reconciliation pass runs, so what converges, the retries did."""
-    config = rig.romana_config(service_user, extra={"romana": {"reconcile_interval": "0"}})
-    with rig.running(openstack_python, tmp_path_factory.mktemp("neutron-rt"), config) as server:
-        yield server
+    yield from _server(openstack_python, service_user, tmp_path_factory.mktemp("neutron-rt"), "0")
 
 
 @pytest.fixture(scope="module")
 def reconciling(
     openstack_python: Path, service_user: RomanaSection, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[rig.Rig]:
-    config = rig.romana_config(service_user, extra={"romana": {"reconcile_interval": "1"}})
-    with rig.running(openstack_python, tmp_path_factory.mktemp("neutron-rc"), config) as server:
-        yield server
+    yield from _server(openstack_python, service_user, tmp_path_factory.mktemp("neutron-rc"), "1")
 
 
 def tenant_of(admin: Client, project_id: str) -> str:

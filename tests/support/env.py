@@ -47,3 +47,14 @@ def need_binary(name: str) -> str:
     need(path is not None, f"needs the {name} binary")
     assert path is not None
     return path
+
+
+LAB_BINARIES = ("ip", "nft", "iptables-restore", "ipset", "ping")
+"""What a lab cluster of agents needs on either firewall backend."""
+
+
+def need_agent_lab(*more: str) -> None:
+    """Root and the binaries a lab cluster of agents needs, and ``more``."""
+    need_root()
+    for binary in (*LAB_BINARIES, *more):
+        need_binary(binary)

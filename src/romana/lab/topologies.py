@@ -33,3 +33,22 @@ def pods(
             }
         ],
     }
+
+
+POD6: dict[str, Any] = {
+    "name": "pods6",
+    "cidr": "fd00:10::/56",
+    "tenant_bits": 16,
+    "segment_bits": 16,
+    "endpoint_bits": 32,
+}
+"""The IPv6 network beside ``pods`` (as in examples/demo-topology.json)."""
+
+
+def dual_stack(*, racks: Sequence[str] = ("1", "2")) -> dict[str, Any]:
+    """:func:`pods` with the IPv6 network ``pods6`` beside it: a tenant created without
+    naming networks is pinned to both, so each endpoint gets an IPv4 and an IPv6 address."""
+    made = pods(racks=racks)
+    made["networks"].append(dict(POD6))
+    made["topologies"][0]["networks"].append(POD6["name"])
+    return made

@@ -27,9 +27,7 @@ SEGMENTS = ("default", "blue")
 def agents(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    env.need_root()
-    for binary in ("ip", "nft", "iptables-restore", "ipset", "ping"):
-        env.need_binary(binary)
+    env.need_agent_lab()
     firewall = str(request.param)
     workdir: Path = tmp_path_factory.mktemp(f"agents-{firewall}")
     with cluster(workdir, firewall, topology=topologies.pods()) as made:

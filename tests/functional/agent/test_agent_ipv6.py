@@ -16,33 +16,16 @@ import ipaddress
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from romana.lab import Cluster, Endpoint, Host, cluster
+from romana.lab import Cluster, Endpoint, Host, cluster, topologies
 from support import env
 
 pytestmark = pytest.mark.root
 
 TENANTS = ("t1", "t2")
-TOPOLOGY: dict[str, Any] = {
-    "networks": [
-        {"name": "pods", "cidr": "10.0.0.0/8", "tenant_bits": 4, "segment_bits": 4,
-         "endpoint_bits": 8},
-        {"name": "pods6", "cidr": "fd00:10::/56", "tenant_bits": 16, "segment_bits": 16,
-         "endpoint_bits": 32},
-    ],
-    "topologies": [
-        {
-            "networks": ["pods", "pods6"],
-            "map": [
-                {"name": "rack-1", "assignment": {"rack": "1"}, "groups": []},
-                {"name": "rack-2", "assignment": {"rack": "2"}, "groups": []},
-            ],
-        }
-    ],
-}  # fmt: skip
+TOPOLOGY = topologies.dual_stack()
 
 
 def dual_stack_endpoint(made: Cluster, host_index: int, tenant: str) -> Endpoint:
@@ -86,9 +69,7 @@ def wait_for_ipv6_underlay(made: Cluster, timeout: float = 10.0) -> None:
 def dual(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    env.need_root()
-    for binary in ("ip", "nft", "iptables-restore", "ipset", "ping"):
-        env.need_binary(binary)
+    env.need_agent_lab()
     firewall = str(request.param)
     workdir: Path = tmp_path_factory.mktemp(f"agents6-{firewall}")
     with cluster(workdir, firewall, topology=TOPOLOGY) as made:

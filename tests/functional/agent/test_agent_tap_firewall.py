@@ -15,7 +15,6 @@ the same host is named by no rule.
 from __future__ import annotations
 
 import concurrent.futures
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from probes import pick
 
 from romana.core.errors import Conflict
 from romana.lab import Cluster, Endpoint, Host, Workload
+from support import env
 from support.vms import Vm as Plugged
 from support.vms import allocate_and_plug, dhcp4, discard, ip, unplug
 from support.wait import eventually
@@ -117,8 +117,7 @@ class Vms:
 
 @pytest.fixture
 def vms(agents: Cluster, tmp_path: Path) -> Iterator[Vms]:
-    if shutil.which("busybox") is None:
-        pytest.skip("busybox is not installed")
+    env.need_binary("busybox")
     made = Vms(agents, tmp_path)
     try:
         yield made

@@ -12,13 +12,13 @@ go) and leaves the allocation, which Neutron releases with the port.
 from __future__ import annotations
 
 import functools
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from romana.lab import Cluster
+from support import env
 from support.vms import Vm, allocate_and_plug, dhcp4, ip, routed, take_away, tap_keys
 from support.wait import eventually
 
@@ -33,8 +33,7 @@ def _until(check: Callable[[], bool]) -> bool:
 
 @pytest.fixture
 def vms(agents: Cluster) -> Iterator[list[Vm]]:
-    if shutil.which("busybox") is None:
-        pytest.skip("busybox is not installed")
+    env.need_binary("busybox")
     made: list[Vm] = []
     try:
         for host in agents.hosts[:2]:

@@ -12,11 +12,9 @@ kernel accepts router advertisements (``accept_ra`` 1, forwarding off) and ISC
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -32,17 +30,6 @@ SETTLE = 10.0
 detection (about a second after the tap is up), then answer the VM's solicitation."""
 
 
-def _dual_stack() -> dict[str, Any]:
-    """The agent tests' ``pods`` topology with the IPv6 network ``pods6`` beside it."""
-    made = topologies.pods()
-    made["networks"].append(
-        {"name": "pods6", "cidr": "fd00:10::/56", "tenant_bits": 16, "segment_bits": 16,
-         "endpoint_bits": 32}
-    )  # fmt: skip
-    made["topologies"][0]["networks"].append("pods6")
-    return made
-
-
 def _until(check: Callable[[], bool]) -> bool:
     return eventually(check, within=SETTLE)
 
@@ -55,14 +42,10 @@ def _in_vm(vm: Vm, *argv: str) -> str:
 def dual(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cluster]:
-    env.need_root()
-    for binary in ("ip", "nft", "iptables-restore", "ipset", "ping"):
-        env.need_binary(binary)
-    if shutil.which("dhclient") is None:
-        pytest.skip("dhclient (Debian isc-dhcp-client) is not installed")
+    env.need_agent_lab("dhclient")  # Debian's isc-dhcp-client
     firewall = str(request.param)
     workdir: Path = tmp_path_factory.mktemp(f"tapvms6-{firewall}")
-    with cluster(workdir, firewall, topology=_dual_stack()) as made:
+    with cluster(workdir, firewall, topology=topologies.dual_stack()) as made:
         try:
             made.api.create_tenant("t1")
             yield made
