@@ -224,11 +224,7 @@ def authorize_found(
     ``tenant`` on ``host`` and owned by ``owner``: a principal scoped to another tenant, host
     or owner gets NotFound(``missing``), the answer a missing object gets."""
     scope = scope_of(principal, action)
-    if (
-        (scope is Scope.OWN_TENANT and tenant != principal.tenant)
-        or (scope is Scope.OWN_HOST and host != principal.host)
-        or (scope is Scope.OWNED and (owner is None or owner != principal.username))
-    ):
+    if scope not in (None, Scope.ANY) and not _allowed(principal, scope, tenant, host, owner):
         raise NotFound(missing)
     authorize(principal, action, tenant, host, owner)
 
