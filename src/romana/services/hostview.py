@@ -24,9 +24,9 @@ Invariants:
   an agent fetch again, never miss a change.
 * A change is *relevant* to a host unless it is a service registration, a user or key, a
   stored Kubernetes object, a quota or usage counter, an address slot of another host, an
-  address slot of this host of a tenant that already had one when the wait began (a further
-  allocation, or a release), a policy of a tenant the host held no allocation of when the
-  wait began, or an address set no policy of its view names
+  address slot of this host of a tenant that already had one at the revision the wait is
+  after (a further allocation, or a release), a policy of a tenant the host held no
+  allocation of at that revision, or an address set no policy of its view names
   (:meth:`HostViewService.relevant`); tenants are relevant to every host. A tenant's first
   allocation on the host wakes the wait, and the view then read carries that tenant's
   policies. Further allocations change no rule the agent enforces (tenant and segment rules
@@ -166,22 +166,32 @@ class HostViewService:
             "endpoints": endpoints,
         }
 
-    def scope(self, host: str) -> HostScope:
-        """What decides which changes are :meth:`relevant` to ``host`` now; NotFound for a
-        host the topology does not hold."""
+    def scope(self, host: str, after: int | None = None) -> HostScope:
+        """What decides which changes after revision ``after`` are :meth:`relevant` to
+        ``host``; NotFound for a host the topology does not hold.
+
+        The scope is read now, but the changes it judges are the ones after ``after``: an
+        address slot or relocation created since then is left out, so that its tenant's
+        first allocation here, made between the waiter's view and this read, still counts
+        as the first and wakes the wait. ``None``: as of now."""
         view = self._topology.view()
         indices = view.host_indices(HostName(host))
+
+        def known(kv: KeyValue) -> bool:
+            return after is None or kv.create_revision <= after
+
         present: set[str] = set()
         held: set[tuple[str, int]] = set()
         for network, index in indices.items():
             slots = self._store.range(keys.addr_host(NetworkName(network), index)).items
-            tids = {keys.parse_addr(kv.key)[2] for kv in slots}
+            tids = {keys.parse_addr(kv.key)[2] for kv in slots if known(kv)}
             held.update((network, tid) for tid in tids)
             for tid in tids:
                 kv = self._store.get(keys.tenant_id(NetworkName(network), tid))
                 if kv is not None:
                     present.add(kv.value.decode())
-        for raw in txn.loads_all(self._store.range(keys.IPAM_MOVED).items):
+        moved = [kv for kv in self._store.range(keys.IPAM_MOVED).items if known(kv)]
+        for raw in txn.loads_all(moved):
             if raw.get("host") == host:
                 present.add(str(raw["tenant"]))
         tenants = frozenset(present)
@@ -219,7 +229,7 @@ class HostViewService:
     def wait(self, host: str, after: int, timeout: float) -> dict[str, Any]:
         """The view, once a relevant change after revision ``after`` happened or ``timeout``
         seconds passed (blocking; the HTTP layer shares one watch among its waiters instead)."""
-        scope = self.scope(host)
+        scope = self.scope(host, after)
         cursor = after + 1
         remaining = timeout
         deadline = time.monotonic() + timeout

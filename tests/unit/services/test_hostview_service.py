@@ -185,3 +185,21 @@ def test_the_first_endpoint_of_a_tenant_wakes_the_wait_with_its_policies(svc: Se
     assert time.monotonic() - started < 5
     assert view["policy_tenants"] == ["noisy"]
     assert [p["name"] for p in view["policies"]] == ["own"]
+
+
+def test_a_first_allocation_made_before_the_wait_is_read_still_wakes_it(svc: Services) -> None:
+    """An agent asks to wait after the revision of its last view; the tenant's first
+    allocation on its host, committed between that view and romanad reading the wait's
+    scope, is still that tenant's first there (the agent's view does not carry its policies)
+    and ends the wait at once instead of after the whole long poll."""
+    hv = _hostview(svc)
+    svc.tenants.create(TenantName("noisy"))
+    PolicyService(svc.store).add(_policy("own", [{"tenant": "noisy"}]))
+    seen = hv.view("h2")["revision"]
+    svc.ipam.allocate(AllocationKey("first"), H2, TenantName("noisy"))
+    started = time.monotonic()
+    view = hv.wait("h2", seen, timeout=5)
+    assert time.monotonic() - started < 2
+    assert view["policy_tenants"] == ["noisy"]
+    assert hv.scope("h2").tenants == frozenset({"noisy"})
+    assert hv.scope("h2", seen).tenants == frozenset()

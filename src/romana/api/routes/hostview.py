@@ -36,9 +36,9 @@ async def host_view(
     With ``after``, returns once something relevant to this host changed after that revision,
     or after ``wait`` seconds (at most the server's limit, 60 by default), whichever is first.
     """
-    auth.authorize(caller, auth.Action.READ, host=name)
+    auth.authorize(caller, auth.Action.READ, auth.Target(host=name))
     if after is not None:
-        scope = await run_in_threadpool(ctx.hostview.scope, name)
+        scope = await run_in_threadpool(ctx.hostview.scope, name, after)
 
         def relevant(event: Event) -> bool:
             return ctx.hostview.relevant(scope, event)
