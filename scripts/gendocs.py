@@ -702,9 +702,8 @@ def may_cell(auth: Any, role: Any, action: Any) -> str:
 
     The principal is what a user of the role is: a tenant user has its tenant, an agent user
     its host (when principals carry one), other roles neither."""
-    import inspect
-
-    kinds = [k for k in _OWNERS if k in inspect.signature(auth.may).parameters]
+    targets = {f.name for f in dataclasses.fields(auth.Target)}
+    kinds = [k for k in _OWNERS if k in targets]
     fields = {f.name for f in dataclasses.fields(auth.Principal)}
     bound = {"tenant": auth.Role.TENANT, "host": auth.Role.AGENT}
     owners = {k: _OWNERS[k][0] if role is bound[k] else None for k in _OWNERS if k in fields}
@@ -713,15 +712,15 @@ def may_cell(auth: Any, role: Any, action: Any) -> str:
         return "yes"
     parts = []
     for kind in kinds:
-        own, other = (auth.may(principal, action, **{kind: o}) for o in _OWNERS[kind])
+        own, other = (auth.may(principal, action, auth.Target(**{kind: o})) for o in _OWNERS[kind])
         if own and other:
             parts.append(f"any {kind}")
         elif own or other:
             parts.append(f"own {kind}" if own else f"other {kind} only")
-    if "owner" in inspect.signature(auth.may).parameters:
+    if "owner" in targets:
         # An owner is a user name recorded on the object: the principal's own, or another's.
         mine, theirs = (
-            auth.may(principal, action, tenant=_OWNERS["tenant"][1], owner=o)
+            auth.may(principal, action, auth.Target(tenant=_OWNERS["tenant"][1], owner=o))
             for o in (principal.username, "someone-else")
         )
         if mine and not theirs and not parts:

@@ -2,8 +2,8 @@
 
 An ``openstack``-role user acts only in tenants whose record names it as ``owner``
 (:data:`romana.services.authz.Scope.OWNED`). Routes that name a tenant authorise through
-:func:`authorize` and :func:`authorize_found` here, which read that record and hand its owner
-to the pure rule; the tenant's name is never taken as evidence of who owns it.
+:func:`authorize` and :func:`may` here, which read that record and hand its owner to the pure
+rule; the tenant's name is never taken as evidence of who owns it.
 
 Invariant: the tenant record is read only for a caller whose grant of the action is scoped to
 what it owns, so other roles pay no extra store read; a tenant that does not exist has no
@@ -11,6 +11,8 @@ owner, and such a caller is then refused (or answered 404) as for another's tena
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from romana.api.context import Context
 from romana.core.errors import NotFound
@@ -31,37 +33,24 @@ def tenant_owner(
         return None
 
 
+def _owned(
+    ctx: Context, caller: auth.Principal, action: auth.Action, target: auth.Target
+) -> auth.Target:
+    return dataclasses.replace(target, owner=tenant_owner(ctx, caller, action, target.tenant))
+
+
 def authorize(
     ctx: Context,
     caller: auth.Principal,
     action: auth.Action,
-    tenant: str | None = None,
-    host: str | None = None,
+    target: auth.Target = auth.ANY_OBJECT,
+    *,
+    missing: str | None = None,
 ) -> None:
-    """:func:`romana.services.authz.authorize` with ``tenant``'s recorded owner."""
-    owner = tenant_owner(ctx, caller, action, tenant)
-    auth.authorize(caller, action, tenant, host, owner)
+    """:func:`romana.services.authz.authorize` on ``target`` owned as its tenant's record says."""
+    auth.authorize(caller, action, _owned(ctx, caller, action, target), missing=missing)
 
 
-def authorize_found(
-    ctx: Context,
-    caller: auth.Principal,
-    action: auth.Action,
-    tenant: str | None,
-    missing: str,
-    host: str | None = None,
-) -> None:
-    """:func:`romana.services.authz.authorize_found` with ``tenant``'s recorded owner."""
-    owner = tenant_owner(ctx, caller, action, tenant)
-    auth.authorize_found(caller, action, tenant, missing, host, owner)
-
-
-def may(
-    ctx: Context,
-    caller: auth.Principal,
-    action: auth.Action,
-    tenant: str | None = None,
-    host: str | None = None,
-) -> bool:
-    """:func:`romana.services.authz.may` with ``tenant``'s recorded owner."""
-    return auth.may(caller, action, tenant, host, tenant_owner(ctx, caller, action, tenant))
+def may(ctx: Context, caller: auth.Principal, action: auth.Action, target: auth.Target) -> bool:
+    """:func:`romana.services.authz.may` on ``target`` owned as its tenant's record says."""
+    return auth.may(caller, action, _owned(ctx, caller, action, target))

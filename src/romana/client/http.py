@@ -109,23 +109,6 @@ class Client:
         """Live registrations at the root (what discovery uses)."""
         return answers(rest.Registration, self._get("root", f"{PREFIX}/services"))
 
-    def register(
-        self,
-        name: str,
-        instance: str,
-        url: str,
-        capabilities: Sequence[str] = (),
-        ttl: float | None = None,
-    ) -> JSON:
-        """Register ``instance`` of service ``name``, live for ``ttl`` seconds (None: the
-        server's default)."""
-        body = _body(url=url, capabilities=capabilities, ttl=ttl)
-        path = f"{PREFIX}/services/{_seg(name)}/{_seg(instance)}"
-        return answer(rest.Registration, self._put("root", path, body))
-
-    def deregister(self, name: str, instance: str) -> None:
-        self._delete("root", f"{PREFIX}/services/{_seg(name)}/{_seg(instance)}")
-
     # -- auth ----------------------------------------------------------------------------
 
     def login(self, username: str, password: str) -> JSON:

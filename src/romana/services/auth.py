@@ -51,13 +51,14 @@ from romana.core.errors import AlreadyExists, Conflict, Forbidden, Issues, NotFo
 from romana.core.identifiers import HostName, TenantName
 from romana.core.store import Compare, Delete, KeyValue, Put, Store
 from romana.services import keys, signing, txn, users
+from romana.services.authz import ANY_OBJECT as ANY_OBJECT
 from romana.services.authz import GRANTS as GRANTS
 from romana.services.authz import Action as Action
 from romana.services.authz import Principal as Principal
 from romana.services.authz import Role as Role
 from romana.services.authz import Scope as Scope
+from romana.services.authz import Target as Target
 from romana.services.authz import authorize as authorize
-from romana.services.authz import authorize_found as authorize_found
 from romana.services.authz import claim as claim
 from romana.services.authz import may as may
 from romana.services.authz import scope_of as scope_of

@@ -16,7 +16,7 @@ Invariants:
 * An owner is what romanad recorded on the object, never read from the object's name: the
   caller passes the record's ``owner`` (:mod:`romana.api.ownership` reads it), and a write
   that creates an owned object records the creator (:func:`claim`).
-* For an object a route fetched by its id (:func:`authorize_found`), a scoped principal
+* For an object a route fetched by its id (:func:`authorize` with ``missing``), a scoped principal
   asking about another owner's object gets the answer a missing object gets, so 403 versus
   404 never tells whether it exists.
 """
@@ -168,76 +168,66 @@ def scope_of(principal: Principal, action: Action) -> Scope | None:
     return GRANTS[principal.role].get(action)
 
 
-def _allowed(
-    principal: Principal,
-    scope: Scope | None,
-    tenant: str | None,
-    host: str | None,
-    owner: str | None,
-) -> bool:
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The objects an action is on: of ``tenant``, on ``host``, recorded as owned by
+    ``owner``; None where the call names no such tenant, host or owner."""
+
+    tenant: str | None = None
+    host: str | None = None
+    owner: str | None = None
+
+
+ANY_OBJECT = Target()
+"""An action on no object of one tenant, host or owner (listing users, the topology)."""
+
+
+def _allowed(principal: Principal, scope: Scope | None, target: Target) -> bool:
     if scope is Scope.ANY:
         return True
     if scope is Scope.OWN_TENANT:
-        return tenant is not None and tenant == principal.tenant
+        return target.tenant is not None and target.tenant == principal.tenant
     if scope is Scope.OWN_HOST:
-        return host is not None and host == principal.host
+        return target.host is not None and target.host == principal.host
     if scope is Scope.OWNED:
-        return owner is not None and owner == principal.username
+        return target.owner is not None and target.owner == principal.username
     return False
 
 
 def authorize(
     principal: Principal,
     action: Action,
-    tenant: str | None = None,
-    host: str | None = None,
-    owner: str | None = None,
+    target: Target = ANY_OBJECT,
+    *,
+    missing: str | None = None,
 ) -> None:
-    """Raise Forbidden unless :data:`GRANTS` lets ``principal`` do ``action`` on objects of
-    ``tenant`` and ``host`` whose recorded owner is ``owner`` (None: the call names no such
-    owner)."""
+    """Raise Forbidden unless :data:`GRANTS` lets ``principal`` do ``action`` on ``target``.
+
+    ``missing``: the object was fetched by id, key, address or name, and a principal scoped
+    to another tenant, host or owner gets NotFound(``missing``), the answer a missing object
+    gets, so that a refusal does not tell it the object exists."""
     scope = scope_of(principal, action)
-    if _allowed(principal, scope, tenant, host, owner):
+    if _allowed(principal, scope, target):
         return
+    if missing is not None and scope not in (None, Scope.ANY):
+        raise NotFound(missing)
     who = f"{principal.role} user {principal.username!r}"
     if scope is Scope.OWN_HOST:
+        host = target.host
         what = f"of host {host!r}" if host is not None else "not of one host"
         raise Forbidden(
             f"{who} is bound to host {principal.host!r} and may not {action} objects {what}"
         )
-    where = f" of tenant {tenant!r}" if tenant is not None else ""
+    where = f" of tenant {target.tenant!r}" if target.tenant is not None else ""
     if scope is Scope.OWNED:
         but = f", not objects{where}" if where else ""
         raise Forbidden(f"{who} may {action} only objects it owns{but}")
     raise Forbidden(f"{who} may not {action} objects{where}")
 
 
-def authorize_found(
-    principal: Principal,
-    action: Action,
-    tenant: str | None,
-    missing: str,
-    host: str | None = None,
-    owner: str | None = None,
-) -> None:
-    """:func:`authorize` for an object a route fetched by id, key, address or name, of
-    ``tenant`` on ``host`` and owned by ``owner``: a principal scoped to another tenant, host
-    or owner gets NotFound(``missing``), the answer a missing object gets."""
-    scope = scope_of(principal, action)
-    if scope not in (None, Scope.ANY) and not _allowed(principal, scope, tenant, host, owner):
-        raise NotFound(missing)
-    authorize(principal, action, tenant, host, owner)
-
-
-def may(
-    principal: Principal,
-    action: Action,
-    tenant: str | None = None,
-    host: str | None = None,
-    owner: str | None = None,
-) -> bool:
+def may(principal: Principal, action: Action, target: Target = ANY_OBJECT) -> bool:
     """:func:`authorize` as a predicate, for filtering lists."""
-    return _allowed(principal, scope_of(principal, action), tenant, host, owner)
+    return _allowed(principal, scope_of(principal, action), target)
 
 
 def claim(principal: Principal, action: Action) -> str | None:

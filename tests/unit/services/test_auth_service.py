@@ -200,23 +200,23 @@ TENANT = Principal("t", Role.TENANT, WEB)
 def test_authorize_matrix(
     who: Principal, action: Action, tenant: str | None, host: str | None, allowed: bool
 ) -> None:
-    assert auth.may(who, action, tenant, host) is allowed
+    assert auth.may(who, action, auth.Target(tenant, host)) is allowed
     if not allowed:
         with pytest.raises(Forbidden):
-            auth.authorize(who, action, tenant, host)
+            auth.authorize(who, action, auth.Target(tenant, host))
 
 
 def test_an_agent_is_refused_naming_the_host_it_is_bound_to() -> None:
     with pytest.raises(Forbidden, match="bound to host 'h1' and may not register-host"):
-        auth.authorize(AGENT, Action.REGISTER_HOST, None, "h2")
+        auth.authorize(AGENT, Action.REGISTER_HOST, auth.Target(None, "h2"))
 
 
 def test_another_hosts_object_fetched_by_key_is_not_found_for_an_agent() -> None:
     with pytest.raises(NotFound, match="no allocation"):
-        auth.authorize_found(AGENT, Action.READ, "web", "no allocation", "h2")
-    auth.authorize_found(AGENT, Action.READ, "web", "no allocation", "h1")
+        auth.authorize(AGENT, Action.READ, auth.Target("web", "h2"), missing="no allocation")
+    auth.authorize(AGENT, Action.READ, auth.Target("web", "h1"), missing="no allocation")
     with pytest.raises(Forbidden):
-        auth.authorize_found(AGENT, Action.WRITE, "web", "no allocation", "h1")
+        auth.authorize(AGENT, Action.WRITE, auth.Target("web", "h1"), missing="no allocation")
 
 
 def test_an_agent_user_of_an_earlier_release_is_refused(store: Store) -> None:

@@ -46,34 +46,40 @@ TENANT = Principal("t", Role.TENANT, TenantName("os-p1"))
 def test_openstack_grants(
     action: Action, tenant: str | None, owner: str | None, allowed: bool
 ) -> None:
-    assert authz.may(NEUTRON, action, tenant, owner=owner) is allowed
+    assert authz.may(NEUTRON, action, authz.Target(tenant, owner=owner)) is allowed
     if not allowed:
         with pytest.raises(Forbidden):
-            authz.authorize(NEUTRON, action, tenant, owner=owner)
+            authz.authorize(NEUTRON, action, authz.Target(tenant, owner=owner))
 
 
 def test_a_host_never_stands_in_for_an_owner() -> None:
-    assert not authz.may(NEUTRON, Action.ALLOCATE, None, "h1")
-    assert authz.may(NEUTRON, Action.ALLOCATE, "os-p1", "h1", "neutron")
+    assert not authz.may(NEUTRON, Action.ALLOCATE, authz.Target(None, "h1"))
+    assert authz.may(NEUTRON, Action.ALLOCATE, authz.Target("os-p1", "h1", "neutron"))
 
 
 def test_owners_matter_only_to_owner_scoped_roles() -> None:
-    assert authz.may(ADMIN, Action.WRITE, "os-p1", owner="neutron-2")
-    assert authz.may(TENANT, Action.WRITE, "os-p1", owner="someone")
-    assert not authz.may(TENANT, Action.WRITE, "os-p2", owner="t")
+    assert authz.may(ADMIN, Action.WRITE, authz.Target("os-p1", owner="neutron-2"))
+    assert authz.may(TENANT, Action.WRITE, authz.Target("os-p1", owner="someone"))
+    assert not authz.may(TENANT, Action.WRITE, authz.Target("os-p2", owner="t"))
 
 
 def test_another_owners_object_fetched_by_key_is_not_found() -> None:
     with pytest.raises(NotFound, match="no allocation"):
-        authz.authorize_found(NEUTRON, Action.READ, "other", "no allocation", owner=None)
+        authz.authorize(
+            NEUTRON, Action.READ, authz.Target("other", owner=None), missing="no allocation"
+        )
     with pytest.raises(NotFound, match="no allocation"):
-        authz.authorize_found(NEUTRON, Action.ALLOCATE, "os-p2", "no allocation", "h1", "x")
-    authz.authorize_found(NEUTRON, Action.ALLOCATE, "os-p1", "no allocation", "h1", "neutron")
+        authz.authorize(
+            NEUTRON, Action.ALLOCATE, authz.Target("os-p2", "h1", "x"), missing="no allocation"
+        )
+    authz.authorize(
+        NEUTRON, Action.ALLOCATE, authz.Target("os-p1", "h1", "neutron"), missing="no allocation"
+    )
 
 
 def test_a_refusal_says_it_acts_only_on_what_it_owns() -> None:
     with pytest.raises(Forbidden, match="may write only objects it owns, not objects of tenant"):
-        authz.authorize(NEUTRON, Action.WRITE, "other")
+        authz.authorize(NEUTRON, Action.WRITE, authz.Target("other"))
 
 
 def test_claim_names_who_a_creating_write_records() -> None:

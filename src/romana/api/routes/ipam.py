@@ -37,7 +37,7 @@ def allocate(
     body: rest.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
     """Allocate addresses for ``key`` on ``host`` (idempotent per key)."""
-    ownership.authorize(ctx, caller, auth.Action.ALLOCATE, body.tenant, body.host)
+    ownership.authorize(ctx, caller, auth.Action.ALLOCATE, auth.Target(body.tenant, body.host))
     try:
         alloc, created = ctx.ipam.allocate_reporting(
             AllocationKey(body.key),
@@ -49,7 +49,7 @@ def allocate(
         held = exc.existing
         # Keys are global: naming the holder would tell a scoped caller another tenant's or
         # host's allocations, which it may not read.
-        if not ownership.may(ctx, caller, auth.Action.READ, held.tenant, held.host):
+        if not ownership.may(ctx, caller, auth.Action.READ, auth.Target(held.tenant, held.host)):
             raise exc.undisclosed() from None
         raise
     if not created:
@@ -71,7 +71,7 @@ def list_allocations(
         owned = {t.name for t in ctx.tenants.list_all() if t.owner == caller.username}
         found = ctx.ipam.list_all(host=host_name)
         return [a.to_dict() for a in found if a.tenant in owned]
-    ownership.authorize(ctx, caller, auth.Action.READ, tenant, host)
+    ownership.authorize(ctx, caller, auth.Action.READ, auth.Target(tenant, host))
     tenant_name = None if tenant is None else TenantName(tenant)
     return [a.to_dict() for a in ctx.ipam.list_all(host=host_name, tenant=tenant_name)]
 
@@ -80,7 +80,9 @@ def list_allocations(
 def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     alloc = ctx.ipam.get(AllocationKey(key))
     missing = f"no allocation with key {key!r}"
-    ownership.authorize_found(ctx, caller, auth.Action.READ, alloc.tenant, missing, alloc.host)
+    ownership.authorize(
+        ctx, caller, auth.Action.READ, auth.Target(alloc.tenant, alloc.host), missing=missing
+    )
     return alloc.to_dict()
 
 
@@ -88,7 +90,9 @@ def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     missing = f"no allocation with key {key!r}"
     alloc = ctx.ipam.get(AllocationKey(key))
-    ownership.authorize_found(ctx, caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
+    ownership.authorize(
+        ctx, caller, auth.Action.ALLOCATE, auth.Target(alloc.tenant, alloc.host), missing=missing
+    )
     return ctx.ipam.release(AllocationKey(key)).to_dict()
 
 
@@ -103,7 +107,9 @@ def move(key: str, body: rest.AllocationHostIn, ctx: Ctx, caller: Caller) -> dic
     # other (404, as for a missing key).
     alloc = ctx.ipam.get(AllocationKey(key))
     missing = f"no allocation with key {key!r}"
-    ownership.authorize_found(ctx, caller, auth.Action.MOVE_ALLOCATION, alloc.tenant, missing)
+    ownership.authorize(
+        ctx, caller, auth.Action.MOVE_ALLOCATION, auth.Target(alloc.tenant), missing=missing
+    )
     return ctx.ipam.move(AllocationKey(key), HostName(body.host)).to_dict()
 
 
@@ -112,7 +118,9 @@ def release_address(address: str, ctx: Ctx, caller: Caller, request: Request) ->
     key = ctx.ipam.key_of(address)
     missing = f"address {ipam.parse_address(address)} is not allocated"
     alloc = ctx.ipam.get(key)
-    ownership.authorize_found(ctx, caller, auth.Action.ALLOCATE, alloc.tenant, missing, alloc.host)
+    ownership.authorize(
+        ctx, caller, auth.Action.ALLOCATE, auth.Target(alloc.tenant, alloc.host), missing=missing
+    )
     released = ctx.ipam.release(key).to_dict()
     audit.name_object(request, f"allocations/{key}")  # the path names only the address
     return released
@@ -126,7 +134,9 @@ def decode(address: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     gets, so decoding cannot list other tenants' names."""
     result = _decode(ctx, address)
     missing = f"address {result['address']} decodes to no tenant you may read"
-    ownership.authorize_found(ctx, caller, auth.Action.READ, result["tenant"], missing)
+    ownership.authorize(
+        ctx, caller, auth.Action.READ, auth.Target(result["tenant"]), missing=missing
+    )
     return result
 
 

@@ -41,7 +41,7 @@ def _authorize_change(ctx: Ctx, caller: auth.Principal, item: Policy) -> None:
     if len(tenants) == 1:
         (tenant,) = tenants
         if policy.applies_only_to(item, tenant):
-            ownership.authorize(ctx, caller, auth.Action.WRITE, tenant)
+            ownership.authorize(ctx, caller, auth.Action.WRITE, auth.Target(tenant))
             return
     auth.authorize(caller, auth.Action.WRITE)
 
@@ -63,7 +63,9 @@ def _resolve(ctx: Ctx, caller: auth.Principal, ref: str, action: auth.Action) ->
         tenant = ids.split(ref)[0]
         if tenant is None:
             auth.authorize(caller, action)
-        ownership.authorize_found(ctx, caller, action, tenant, f"policy {ref!r} does not exist")
+        ownership.authorize(
+            ctx, caller, action, auth.Target(tenant), missing=f"policy {ref!r} does not exist"
+        )
         return ctx.policies.resolve(ref)
     auth.authorize(caller, action)
     return ctx.policies.resolve(ref)
@@ -74,7 +76,9 @@ def _visible(ctx: Ctx, caller: auth.Principal, item: Policy) -> bool:
         return caller.tenant in policy.tenants_of(item)
     if auth.scope_of(caller, auth.Action.READ) is auth.Scope.OWNED:
         tenants = policy.tenants_of(item)
-        return len(tenants) == 1 and ownership.may(ctx, caller, auth.Action.READ, *tenants)
+        return len(tenants) == 1 and ownership.may(
+            ctx, caller, auth.Action.READ, auth.Target(*tenants)
+        )
     return auth.may(caller, auth.Action.READ)
 
 

@@ -19,5 +19,5 @@ router = APIRouter(prefix=rest.PREFIX, tags=["route"], responses=ERRORS)
 @router.get("/hosts/{name}/routes", response_model=rest_hostview.RoutePlan)
 def host_routes(name: str, ctx: Ctx, caller: Caller, aggregate: bool = True) -> dict[str, Any]:
     """The host's prefixes and gateways, and one route per other host or aggregated group."""
-    auth.authorize(caller, auth.Action.READ, host=name)
+    auth.authorize(caller, auth.Action.READ, auth.Target(host=name))
     return hostview.route_document(ctx.topology.route_plan(HostName(name), aggregate=aggregate))

@@ -27,7 +27,7 @@ def list_tenants(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
     return [
         t.to_dict()
         for t in ctx.tenants.list_all()
-        if auth.may(caller, auth.Action.READ, t.name, owner=t.owner or None)
+        if auth.may(caller, auth.Action.READ, auth.Target(t.name, owner=t.owner or None))
     ]
 
 
@@ -54,7 +54,7 @@ def create_tenant(
 
 @router.get("/tenants/{name}", response_model=rest.Tenant)
 def get_tenant(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    ownership.authorize_found(ctx, caller, auth.Action.READ, name, _missing(name))
+    ownership.authorize(ctx, caller, auth.Action.READ, auth.Target(name), missing=_missing(name))
     return ctx.tenants.get(TenantName(name)).to_dict()
 
 
@@ -84,7 +84,7 @@ def delete_tenant(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 def add_segment(
     name: str, body: rest.SegmentIn, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
-    ownership.authorize_found(ctx, caller, auth.Action.WRITE, name, _missing(name))
+    ownership.authorize(ctx, caller, auth.Action.WRITE, auth.Target(name), missing=_missing(name))
     tenant = ctx.tenants.add_segment(TenantName(name), SegmentName(body.name))
     audit.name_object(request, f"tenants/{name}/segments/{body.name}")
     return tenant.to_dict()
@@ -92,7 +92,7 @@ def add_segment(
 
 @router.delete("/tenants/{name}/segments/{segment}", response_model=rest.Tenant)
 def remove_segment(name: str, segment: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    ownership.authorize_found(ctx, caller, auth.Action.WRITE, name, _missing(name))
+    ownership.authorize(ctx, caller, auth.Action.WRITE, auth.Target(name), missing=_missing(name))
     return ctx.tenants.remove_segment(TenantName(name), SegmentName(segment)).to_dict()
 
 
@@ -113,7 +113,7 @@ def set_quota_defaults(body: rest.QuotasIn, ctx: Ctx, caller: Caller) -> dict[st
 @router.get("/tenants/{name}/quota", response_model=rest.TenantQuota)
 def get_tenant_quota(name: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """The tenant's limits in force, its overrides and what it holds now."""
-    ownership.authorize_found(ctx, caller, auth.Action.READ, name, _missing(name))
+    ownership.authorize(ctx, caller, auth.Action.READ, auth.Target(name), missing=_missing(name))
     return ctx.quotas.report(TenantName(name))
 
 

@@ -102,7 +102,7 @@ def add_host(body: rest.HostIn, ctx: Ctx, caller: Caller, request: Request) -> D
     IPv6 underlay address beside an IPv4 ``ip`` (the next hop of its IPv6 networks).
 
     An agent registers only the host its user is bound to (403 for any other name)."""
-    auth.authorize(caller, auth.Action.REGISTER_HOST, host=body.name)
+    auth.authorize(caller, auth.Action.REGISTER_HOST, auth.Target(host=body.name))
     host = ctx.topology.add_host(HostName(body.name), body.ip, body.labels, body.ip6)
     audit.name_object(request, f"hosts/{body.name}")
     return host
@@ -110,14 +110,14 @@ def add_host(body: rest.HostIn, ctx: Ctx, caller: Caller, request: Request) -> D
 
 @router.get("/hosts/{name}", response_model=rest.Host)
 def get_host(name: str, ctx: Ctx, caller: Caller) -> Document:
-    auth.authorize(caller, auth.Action.READ, host=name)
+    auth.authorize(caller, auth.Action.READ, auth.Target(host=name))
     return ctx.topology.get_host(HostName(name))
 
 
 @router.patch("/hosts/{name}", response_model=rest.Host)
 def update_labels(name: str, body: rest.LabelsIn, ctx: Ctx, caller: Caller) -> Document:
     """Replace the host's labels; an agent relabels only its own host (403 for another)."""
-    auth.authorize(caller, auth.Action.REGISTER_HOST, host=name)
+    auth.authorize(caller, auth.Action.REGISTER_HOST, auth.Target(host=name))
     return ctx.topology.update_labels(HostName(name), body.labels)
 
 
