@@ -12,7 +12,7 @@ APT_PACKAGES=(
     containerd runc busybox-static isc-dhcp-client
 )
 # podman and docker.io come without their recommends (see docs/operations.md).
-APT_NORECOMMENDS=(podman)
+APT_NORECOMMENDS=(podman docker.io)
 
 missing=()
 for p in "${APT_PACKAGES[@]}" "${APT_NORECOMMENDS[@]}"; do

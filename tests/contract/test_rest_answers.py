@@ -144,7 +144,7 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
         seen(rest.Host, c.list_hosts())
         seen(rest.Host, c.get_host("h1"))
 
-        # Addresses, policies, address sets, Kubernetes objects.
+        # Addresses, Docker pools, policies, address sets, Kubernetes objects.
         alloc = seen(rest.Allocation, c.allocate("c1:eth0", "h1", "acme"))
         seen(rest.Allocation, c.allocate("c2:eth0", "h2", "acme"))
         seen(rest.Allocation, c.allocate("c3:eth0", "h1", "acme"))
@@ -154,6 +154,12 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
         seen(rest.Allocation, c.move_allocation("c3:eth0", "h2"))
         seen(rest.Allocation, c.release("c3:eth0"))
         seen(rest.Allocation, c.release_address(c.get_allocation("c2:eth0")["addresses"][0]))
+        pool = "romana-" + "0" * 24
+        binding = {"tenant": "acme", "segment": "default", "network": "pods", "host": "h1"}
+        seen(rest.DockerPool, c.bind_docker_pool(pool, docker_network="ab" * 32, **binding))
+        seen(rest.DockerPool, c.get_docker_pool(pool))
+        seen(rest.DockerPool, c.list_docker_pools(tenant="acme"))
+        seen(rest.DockerPool, c.delete_docker_pool(pool))
         stored = c.add_policies(POLICY)
         c.list_policies()
         c.put_policy(stored[0]["id"], {**POLICY, "id": stored[0]["id"]})

@@ -58,3 +58,32 @@ def need_agent_lab(*more: str) -> None:
     need_root()
     for binary in (*LAB_BINARIES, *more):
         need_binary(binary)
+
+
+DOCKER_CLIENT = "/usr/bin/docker"
+"""The client Debian's docker.io ships beside its dockerd (another ``docker`` may come first
+in PATH and speak a newer API)."""
+
+
+def need_docker() -> str:
+    """What the Docker lab needs (:mod:`romana.lab.docker`): the agent lab, dockerd and its own
+    client, etcd for the cluster store, and busybox-static for the image; busybox's path."""
+    need_agent_lab("dockerd", "etcd", "unshare", "nsenter", "mount")
+    need(os.access(DOCKER_CLIENT, os.X_OK), f"needs {DOCKER_CLIENT} (Debian's docker.io)")
+    busybox = need_binary("busybox")
+    # The image holds busybox alone, so it must not need a dynamic loader.
+    need(not _interpreted(busybox), f"{busybox} is dynamically linked (needs busybox-static)")
+    return busybox
+
+
+def _interpreted(path: str) -> bool:
+    """True when the 64-bit little-endian ELF at ``path`` names a program interpreter."""
+    with open(path, "rb") as f:
+        elf = f.read(1 << 16)
+    phoff = int.from_bytes(elf[0x20:0x28], "little")
+    size = int.from_bytes(elf[0x36:0x38], "little")
+    count = int.from_bytes(elf[0x38:0x3A], "little")
+    kinds = (
+        int.from_bytes(elf[phoff + i * size : phoff + i * size + 4], "little") for i in range(count)
+    )
+    return 3 in kinds  # PT_INTERP

@@ -147,8 +147,10 @@ def host_plan(
             # An ADD is wiring it (or died doing so, and DEL or GC will remove it).
             busy.append(endpoint_spec(record, gateway, mtu, None).host_ifname)
             continue
-        # A tap has no namespace; while its device is missing, the diff leaves it be.
-        if not record.is_tap and record.netns not in live_netns:
+        # A tap has no namespace, and a docker sandbox's file may come after the endpoint
+        # (dockerd makes it once the container starts, after Join): while the device or
+        # host end of either is missing, the diff leaves it be.
+        if record.attachment not in hostplan.HANDED_OVER and record.netns not in live_netns:
             skipped.append(f"{record.key}: network namespace {record.netns} is gone")
             continue
         spec = endpoint_spec(record, gateway, mtu, (macs or {}).get(record.key))

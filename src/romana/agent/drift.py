@@ -10,7 +10,9 @@ reads it back on *full* reconciles (the drift timer, and after every reconnect, 
 agent restart too), with the very check CNI CHECK uses
 (:func:`romana.dataplane.veth.inside_problems`), and answers a ``RepairEndpoint`` for each
 endpoint found wrong. The repair is the convergent ``ensure`` of the endpoint, which only
-touches what the endpoint owns.
+touches what the endpoint owns. The inside of a tap endpoint (the VM's) and of a docker
+endpoint (docker moved the workload end into its sandbox and renamed it) is not ours: it is
+never read back, and only their host side is repaired (``hostplan.HANDED_OVER``).
 
 Every repair is counted in ``romana_agent_drift_repairs_total`` by *part* (:data:`REPAIRS`,
 ``workload`` for the inside) and named in the reconcile's report (:func:`describe`), which

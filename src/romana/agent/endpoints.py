@@ -26,7 +26,9 @@ within ``Waits.policy`` seconds is Unavailable (retry) and the ADD is undone.
 
 An ADD into the agent's own or the host's network namespace is refused (:mod:`.hostns`).
 DEL and every release are :mod:`romana.agent.releases`. ADD and DEL of a tap endpoint (a VM's
-device, ``attachment`` ``tap``) are :mod:`romana.agent.tapendpoints`: no pair, and no release.
+device, ``attachment`` ``tap``) are :mod:`romana.agent.tapendpoints`: no pair, and no release;
+those of a docker endpoint (``attachment`` ``docker``) :mod:`romana.agent.dockerendpoints`: a
+pair left in the host namespace for docker, and no release either.
 
 GC: releases, as DEL does, every recorded endpoint of the network whose key is not valid and
 that is older than the grace period (an ADD may be in flight). An empty ``valid`` list is not
@@ -34,7 +36,8 @@ taken as "no attachment is valid": a runtime sends one when it lost track of its
 restart that has not loaded them yet, a second runtime using the same network name) as much as
 when none is left. With an empty list GC releases only endpoints whose network namespace no
 longer exists; an endpoint whose namespace is still there is still in some runtime's hands,
-and its DEL releases it.
+and its DEL releases it. A docker endpoint is in no runtime's list: GC releases it once its
+sandbox is gone, whatever the list (:mod:`romana.agent.dockerendpoints`).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from romana.agent import desired, hostns, keylocks, ledger, releases, tapendpoints
+from romana.agent import desired, dockerendpoints, hostns, keylocks, ledger, releases, tapendpoints
 from romana.agent.parts import Parts
 from romana.core import endpoint, endpointwire, hostplan, tenancy
 from romana.core.endpoint import (
@@ -143,6 +146,9 @@ class Endpoints:
         self._taps = tapendpoints.TapEndpoints(
             parts, keys=self._keys, describe=describe, policy_wait=waits.policy, wall=wall
         )
+        self._docker = dockerendpoints.DockerEndpoints(
+            parts, keys=self._keys, describe=describe, policy_wait=waits.policy, wall=wall
+        )
 
     # -- ADD -------------------------------------------------------------------------------
 
@@ -150,6 +156,8 @@ class Endpoints:
         if request.attachment == endpoint.TAP:
             return await self._taps.add(request)
         hostns.check(request.netns, self._refused)
+        if request.attachment == endpoint.DOCKER:
+            return await self._docker.add(request)
         key = request.key
         async with self._keys.locked(key):
             hv = self._parts.synced_view()  # its gateway is what the endpoint is wired to
@@ -255,10 +263,15 @@ class Endpoints:
         endpointwire.identity(container_id, ifname)
         key = endpoint.endpoint_key(container_id, ifname)
         known = self._parts.ledger.get(key)
-        # A tap's key releases nothing even unrecorded: the allocation is the port's.
-        tap = known.is_tap if known is not None else endpoint.is_tap_name(ifname)
-        if tap:
-            return await self._taps.delete(key)
+        # A tap's or docker endpoint's key releases nothing even unrecorded: the allocation
+        # is the port's, or the docker plugin's.
+        if known is not None:
+            tap, docker = known.is_tap, known.is_docker
+        else:
+            tap = endpoint.is_tap_name(ifname)
+            docker = endpoint.is_docker_endpoint(container_id, ifname)
+        if tap or docker:
+            return await (self._taps if tap else self._docker).delete(key)
         return await self._releases.delete(key)
 
     async def drain(self) -> None:
@@ -360,14 +373,13 @@ class Endpoints:
         for record in self._parts.ledger.records():
             if record.is_tap:
                 continue  # a VM's: its tap watcher and Neutron decide, not a runtime's GC
-            if (record.container_id, record.ifname) in request.valid:
-                continue
-            if request.network and record.network != request.network:
-                continue
             if record.created_at > cutoff:
                 continue
-            if not request.valid and os.path.exists(record.netns):
-                continue  # see the module docstring: an empty list spares the living
+            if record.is_docker:
+                if not await self._docker.gone(record):
+                    continue
+            elif not _invalid(record, request):
+                continue
             try:
                 async with self._keys.locked(record.key):
                     if self._parts.ledger.get(record.key) is None:
@@ -384,6 +396,16 @@ class Endpoints:
 
 
 _: type[EndpointPort] = Endpoints
+
+
+def _invalid(record: ledger.EndpointRecord, request: GcRequest) -> bool:
+    """Whether GC ``request`` finds the runtime's endpoint ``record`` no longer valid."""
+    if (record.container_id, record.ifname) in request.valid:
+        return False
+    if request.network and record.network != request.network:
+        return False
+    # See the module docstring: an empty list spares the living.
+    return bool(request.valid) or not os.path.exists(record.netns)
 
 
 async def _both(*steps: Awaitable[object]) -> None:

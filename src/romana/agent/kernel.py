@@ -10,7 +10,9 @@ owns that thread.
 Everything touched is ours by name or tag: ``romana-gw``, host veths ``romana<hash>``, routes
 with our route protocol, table ``inet romana`` or the ``ROMANA-*`` chains and ``romana*``
 sets; on a VM's tap (Nova's device), only the gateway addresses and our routes
-(:mod:`romana.dataplane.tap`). Nothing else is read for a decision or changed.
+(:mod:`romana.dataplane.tap`); of a docker endpoint, the pair while both ends are in the
+host namespace and its host veth after docker took the other end. Nothing else is read for
+a decision or changed.
 """
 
 from __future__ import annotations
@@ -136,6 +138,13 @@ class HostDataplane:
                     raise
             return None
 
+    def create_docker_pair(self, spec: hostplan.EndpointSpec) -> wire.Pair:
+        """A docker endpoint's pair, both ends in this namespace, after any host veth of its
+        id is deleted: its ADD calls this only while no ready record holds the id, so such a
+        veth is left from a failed attempt. AlreadyExists: ``ifname`` is taken here."""
+        wire.remove(self._routing(), spec.host_ifname)
+        return wire.create_pair(self._routing(), spec)
+
     def address_pair(self, pair: wire.Pair, spec: hostplan.EndpointSpec) -> veth.Attached:
         return wire.address_pair(self._routing(), pair, spec)
 
@@ -166,6 +175,8 @@ class HostDataplane:
             return problems  # the inside is the VM's, configured by DHCP
         if not os.path.exists(spec.netns):
             return [*problems, f"network namespace {spec.netns} does not exist"]
+        if spec.attachment in hostplan.HANDED_OVER:
+            return problems  # docker's: it renamed the workload end and configured it
         link = self.netlink.rtnl.link(spec.host_ifname)
         with rtnl.Rtnl(spec.netns) as inner:
             return [*problems, *veth.inside_problems(inner, spec, link.mac if link else None)]
@@ -177,8 +188,8 @@ class HostDataplane:
         link = self.netlink.rtnl.link(spec.host_ifname)
         if link is None:
             raise NotFound(f"host interface {spec.host_ifname} is missing")
-        if spec.attachment == hostplan.TAP:
-            return []  # the inside is the VM's, configured by DHCP
+        if spec.attachment in hostplan.HANDED_OVER:
+            return []  # the inside is the VM's (DHCP) or docker's (renamed, configured by it)
         if not os.path.exists(spec.netns):
             raise NotFound(f"network namespace {spec.netns} does not exist")
         with rtnl.Rtnl(spec.netns) as inner:

@@ -3,8 +3,8 @@
 settings (``romana.config.load``: defaults < ``--config`` section ``[agent]`` <
 ``ROMANA_AGENT_*`` < flags) → logging → registry → writer thread + dataplane → underlay
 discovery (host IP, MTU) → romanad client → endpoint service → pending releases finished →
-supervised tasks: reconciler, watcher, tap watcher (VMs' taps and their DHCP), local API;
-metrics in a thread.
+supervised tasks: reconciler, watcher, tap watcher (VMs' taps and their DHCP), local API,
+Docker plugin (with ``--docker-socket``); metrics in a thread.
 
 Crash-only (principle 13): the tasks run in one :class:`asyncio.TaskGroup`; if any of them
 ends — with an error or, unexpectedly, without one — the agent logs why and exits 1, and its
@@ -44,6 +44,9 @@ from romana.agent.viewpoll import Registration, Watcher
 from romana.client import Client, ClientSettings
 from romana.client.tls import client_context
 from romana.core.errors import InvalidInput, RomanaError
+from romana.integrations.docker import protocol as docker_protocol
+from romana.integrations.docker.plugin import Plugin as DockerPlugin
+from romana.integrations.docker.ports import Deps as DockerDeps
 
 log = logging.getLogger("romana.agent.main")
 
@@ -81,6 +84,23 @@ def load_settings(
     return config.load(
         AgentSettings, environ=environ, file=args.config, section="agent", overrides=overrides
     )
+
+
+def docker_server(path: str, plugin: DockerPlugin) -> http.Server:
+    """The server of the Docker plugin on ``path``, root only (dockerd runs as root). Its
+    directory, Docker's plugin directory, is made mode 0755 when it is missing."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o755)
+        os.chmod(directory, 0o755)  # whatever the umask: dockerd reads it as root, others look
+
+    async def handle(request: http.Request) -> http.Response:
+        answer = await plugin.call(request.path, request.body)
+        return http.Response(
+            answer.status, answer.body, {"Content-Type": docker_protocol.CONTENT_TYPE}
+        )
+
+    return http.Server(path, handle)
 
 
 async def _supervised(name: str, work: Coroutine[Any, Any, None]) -> None:
@@ -193,6 +213,16 @@ async def run(settings: AgentSettings) -> int:
         loop.add_signal_handler(signum, stop.set)
     cni = cnihost.CniHost(localapi.LocalApi(service), service)
     server = http.Server(settings.socket, cni, group=settings.api_gid())
+    docker = None
+    if settings.docker_socket:
+        deps = DockerDeps(
+            host=host,
+            romanad=parts.romanad,
+            view=parts.synced_view,
+            endpoints=service,
+            state_dir=settings.state_dir,
+        )
+        docker = docker_server(settings.docker_socket, DockerPlugin(deps))
     code = 1
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -202,6 +232,8 @@ async def run(settings: AgentSettings) -> int:
             tasks.create_task(_supervised("watcher", watcher.run()))
             tasks.create_task(_supervised("tap watcher", tap_watcher.run()))
             tasks.create_task(_supervised("local API", server.serve()))
+            if docker is not None:
+                tasks.create_task(_supervised("docker plugin", docker.serve()))
     except* _Stopped:
         log.info("stopping; the dataplane stays in place")
         code = 0

@@ -240,5 +240,29 @@ class Romanad:
     async def release(self, key: str) -> JSON:
         return await self._call(lambda: self.client.release(key))
 
+    async def bind_docker_pool(
+        self, pool: str, *, tenant: str, segment: str, network: str, docker_network: str, host: str
+    ) -> JSON:
+        """Bind a Docker network's pool (idempotent for the same content)."""
+        return await self._call(
+            lambda: self.client.bind_docker_pool(
+                pool,
+                tenant=tenant,
+                segment=segment,
+                network=network,
+                docker_network=docker_network,
+                host=host,
+            )
+        )
+
+    async def get_docker_pool(self, pool: str) -> JSON:
+        return await self._call(lambda: self.client.get_docker_pool(pool))
+
+    async def list_docker_pools(self, tenant: str | None = None) -> list[JSON]:
+        return await self._call(lambda: self.client.list_docker_pools(tenant))
+
+    async def delete_docker_pool(self, pool: str) -> JSON:
+        return await self._call(lambda: self.client.delete_docker_pool(pool))
+
     def close(self) -> None:
         self.client.close()

@@ -79,6 +79,12 @@ class AgentSettings:
     socket: str = named_setting(
         DEFAULT_SOCKET, "Unix socket of the local API the CNI plugin calls (at most 107 bytes)."
     )
+    docker_socket: str = named_setting(
+        "",
+        "Unix socket on which the agent serves Docker the libnetwork remote plugin romana "
+        "(network and IPAM driver); Docker looks for /run/docker/plugins/romana.sock. "
+        "Empty: no Docker plugin.",
+    )
     api_group: str = named_setting(
         "",
         "Group (name or number) whose members may call the local API besides root: the "
@@ -86,7 +92,9 @@ class AgentSettings:
         "(SO_PEERCRED). Empty: root only, mode 0600.",
     )
     state_dir: str = named_setting(
-        DEFAULT_STATE_DIR, "Directory of the durable endpoint registry (one file per endpoint)."
+        DEFAULT_STATE_DIR,
+        "Directory of the durable endpoint registry (one file per endpoint) and of the Docker "
+        "plugin's endpoint map.",
     )
     pending_dir: str = named_setting(
         DEFAULT_PENDING_DIR,
@@ -169,10 +177,13 @@ class AgentSettings:
             )
         if self.username and not self.password:
             issues.add("password", "is required with --username")
-        if not self.socket.startswith("/"):
-            issues.add("socket", "must be an absolute path")
-        elif len(os.fsencode(self.socket)) > MAX_SOCKET_PATH:
-            issues.add("socket", f"must be at most {MAX_SOCKET_PATH} bytes (a Unix socket path)")
+        for name, path in (("socket", self.socket), ("docker_socket", self.docker_socket)):
+            if name == "docker_socket" and not path:
+                continue  # no Docker plugin
+            if not path.startswith("/"):
+                issues.add(name, "must be an absolute path")
+            elif len(os.fsencode(path)) > MAX_SOCKET_PATH:
+                issues.add(name, f"must be at most {MAX_SOCKET_PATH} bytes (a Unix socket path)")
         if self.api_group and _gid(self.api_group) is None:
             issues.add("api_group", f"{self.api_group!r} is not a group of this host")
         for name in ("state_dir", "pending_dir"):

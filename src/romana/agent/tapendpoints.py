@@ -8,17 +8,16 @@ segment) before Nova plugged the VM in.
 ADD, under the key's lock: refuse a missing device (404, field ``ifname``); record the intent
 (``allocating``); read the key's allocation from romanad, the one the IPAM driver made: the
 ADD never allocates, since DEL never releases and an allocation it made would outlive the
-port (none: 404, field ``container_id``; one of another host, tenant or segment: 409, field
-``tenant``); when the host view does not carry the tenant's policies yet (the first endpoint
-of the tenant here), wait until the firewall enforces a view that does, as a veth's ADD
-waits (:meth:`romana.agent.reconciler.Reconciler.enforce`); wait for a reconcile, which
+port (:meth:`romana.agent.heldendpoints.HeldEndpoints.claim`, which also waits, when the host
+view does not carry the tenant's policies yet, until the firewall enforces a view that does,
+as a veth's ADD waits); wait for a reconcile, which
 puts the tap's name into the firewall (:func:`romana.agent.desired.tap_devices` names every
 recorded tap), so the VM's traffic is filtered as a veth's is before any route leads to it
 (until then strict reverse-path filtering on the tap drops what the VM sends); then wire the
 tap on the writer thread (:func:`romana.dataplane.tap.ensure`) and record the endpoint
 ``ready``. ADD again of a ready tap endpoint wires it again and answers it: the agent's
 tap watcher repeats ADD for every tap it finds at start. A failure undoes the record and the
-wiring, never the allocation.
+wiring, never the allocation (:mod:`romana.agent.heldendpoints`, as for a docker endpoint).
 
 DEL, under the key's lock: drop the record, then unwire the tap (gateway addresses and our
 routes off; the device stays) and ask for a reconcile, which takes its name out of the
@@ -29,35 +28,21 @@ releases it when the port is deleted. GC never reaches a tap endpoint.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
-import time
-from collections.abc import Callable
-from typing import Any
+from typing import ClassVar
 
-from romana.agent import desired, keylocks, ledger
-from romana.agent.parts import Parts
-from romana.core import hostplan
+from romana.agent import desired, heldendpoints, ledger
 from romana.core.endpoint import Endpoint, EndpointRequest, at_field
-from romana.core.errors import AlreadyExists, NotFound, RomanaError
+from romana.core.errors import NotFound
 
 log = logging.getLogger(__name__)
 
-Describe = Callable[[ledger.EndpointRecord, hostplan.EndpointSpec], Endpoint]
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class TapEndpoints:
-    """The tap half of :class:`romana.agent.endpoints.Endpoints` (see the module docstring);
-    it shares that object's key locks, allocation and answer shape."""
+class TapEndpoints(heldendpoints.HeldEndpoints):
+    """The tap half of :class:`romana.agent.endpoints.Endpoints` (see the module docstring)."""
 
-    parts: Parts
-    _: dataclasses.KW_ONLY
-    keys: keylocks.KeyLocks
-    describe: Describe
-    policy_wait: float
-    """How long an ADD waits for a view carrying its tenant's policies (as a veth's does)."""
-    wall: Callable[[], float] = time.time
+    unbound: ClassVar[str] = "no allocation {key} on this host: the port is not bound here"
 
     async def add(self, request: EndpointRequest) -> Endpoint:
         key = request.key
@@ -74,12 +59,9 @@ class TapEndpoints:
             try:
                 if known is None or known.state != ledger.READY:
                     self.parts.ledger.put(record)
-                alloc = await self._held(key, request)
-                if not hv.carries(request.tenant):
-                    await self.parts.reconciler.enforce(request.tenant, self.policy_wait)
+                addresses = await self.claim(key, request, hv)
                 if known is None or known.state != ledger.READY:
                     await self._filtered(key)
-                addresses = tuple(ipaddress.ip_address(a) for a in alloc["addresses"])
                 record = record.ready(addresses)
                 spec = desired.endpoint_spec(record, gateway, self.parts.mtu(), None)
                 attached = await self.parts.reconciler.call(lambda dp: dp.ensure_endpoint(spec))
@@ -87,7 +69,7 @@ class TapEndpoints:
                 self.parts.ledger.put(record)
             except BaseException:
                 if known is None or known.state != ledger.READY:
-                    await self._undo(record)
+                    await self.undo(record)
                 raise
         log.info("tap endpoint %s added: %s", key, ", ".join(map(str, addresses)))
         return self.describe(record, spec)
@@ -97,48 +79,3 @@ class TapEndpoints:
         report = await self.parts.reconciler.reconcile()
         if not report.firewall_key:
             log.warning("tap %s: not filtered yet: %s", key, "; ".join(report.errors))
-
-    async def _held(self, key: str, request: EndpointRequest) -> Any:
-        """The allocation of ``key`` if it is this host's, for the request's tenant and
-        segment; a temporary failure of romanad is the caller's to retry."""
-        try:
-            alloc = await self.parts.romanad.get_allocation(key)
-        except NotFound as exc:
-            raise at_field(
-                NotFound(f"no allocation {key} on this host: the port is not bound here"),
-                "container_id",
-            ) from exc
-        owner = (str(alloc["host"]), str(alloc["tenant"]), str(alloc["segment"]))
-        if owner != (self.parts.host, request.tenant, request.segment):
-            raise at_field(
-                AlreadyExists(
-                    f"allocation {key} is for host {owner[0]}, tenant {owner[1]}, "
-                    f"segment {owner[2]}"
-                ),
-                "tenant",
-            )
-        return alloc
-
-    async def _undo(self, record: ledger.EndpointRecord) -> None:
-        """Take back the wiring and the record of a failed ADD; never raises. The
-        allocation stays: it is the Neutron port's."""
-        self.parts.ledger.remove(record.key)
-        try:
-            await self.parts.reconciler.call(lambda dp: dp.remove_endpoint(record.ifname))
-        except (RomanaError, OSError) as exc:
-            log.warning("undoing ADD %s: unwiring the tap failed: %s", record.key, exc)
-
-    async def delete(self, key: str) -> bool:
-        """DEL of a tap endpoint: unwired, the allocation kept; whether one was recorded."""
-        async with self.keys.locked(key):
-            record = self.parts.ledger.remove(key)
-            if record is None:
-                return False
-            tap = record.ifname
-            try:
-                await self.parts.reconciler.call(lambda dp: dp.remove_endpoint(tap))
-            except (RomanaError, OSError) as exc:
-                log.warning("DEL %s: %s (the next reconcile unwires it)", key, exc)
-            self.parts.reconciler.trigger()
-        log.info("tap endpoint %s deleted (its allocation stays with the port)", key)
-        return True

@@ -37,7 +37,17 @@ import romana
 from romana.api import audit, context, errors, limits
 from romana.api.registration import Heartbeat
 from romana.api.routes import auth as auth_routes
-from romana.api.routes import hostview, ipam, kubernetes, policy, root, routes, tenants, topology
+from romana.api.routes import (
+    dockerpools,
+    hostview,
+    ipam,
+    kubernetes,
+    policy,
+    root,
+    routes,
+    tenants,
+    topology,
+)
 from romana.api.settings import RomanadSettings
 from romana.core.store import Store
 from romana.services.readiness import Readiness
@@ -52,6 +62,7 @@ ROUTERS: dict[str, APIRouter] = {
 # A service's routes are one router's: registration and the "served elsewhere" hint list
 # them route by route, which FastAPI's include_router would hide behind one route.
 ROUTERS[kubernetes.SERVICE].routes.extend(kubernetes.router.routes)
+ROUTERS[dockerpools.SERVICE].routes.extend(dockerpools.router.routes)
 
 
 def capabilities(router: APIRouter) -> list[str]:

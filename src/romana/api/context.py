@@ -27,6 +27,7 @@ from romana.core.errors import Unauthorized
 from romana.core.store import Store
 from romana.services import auth, keys
 from romana.services.addresssets import AddressSetService
+from romana.services.dockerpools import DockerPoolService
 from romana.services.hostview import HostViewService
 from romana.services.instances import InstanceService
 from romana.services.ipam import IpamService
@@ -49,6 +50,7 @@ class Context:
     topology: TopologyService
     tenants: TenantService
     ipam: IpamService
+    docker_pools: DockerPoolService
     quotas: QuotaService
     policies: PolicyService
     address_sets: AddressSetService
@@ -78,6 +80,7 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         topology=topology,
         tenants=tenants,
         ipam=ipam,
+        docker_pools=DockerPoolService(store, tenants, topology),
         quotas=QuotaService(store),
         policies=policies,
         address_sets=AddressSetService(store),

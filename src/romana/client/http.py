@@ -318,6 +318,37 @@ class Client:
     def decode(self, address: str) -> JSON:
         return answer(rest.Decoded, self._get("ipam", f"{PREFIX}/decode/{_seg(address)}"))
 
+    # -- Docker pools --------------------------------------------------------------------
+
+    def bind_docker_pool(
+        self, pool: str, *, tenant: str, segment: str, network: str, docker_network: str, host: str
+    ) -> JSON:
+        """Bind a Docker network's pool to a tenant, segment and network; the binding. Safe to
+        repeat; AlreadyExists naming what differs when the pool is bound otherwise."""
+        body = {
+            "tenant": tenant,
+            "segment": segment,
+            "network": network,
+            "docker_network": docker_network,
+            "host": host,
+        }
+        path = f"{PREFIX}/docker-pools/{_seg(pool)}"
+        return answer(rest.DockerPool, self._put("ipam", path, body))
+
+    def get_docker_pool(self, pool: str) -> JSON:
+        """The binding of ``pool``; NotFound when it is not bound."""
+        path = f"{PREFIX}/docker-pools/{_seg(pool)}"
+        return answer(rest.DockerPool, self._get("ipam", path))
+
+    def list_docker_pools(self, tenant: str | None = None) -> list[JSON]:
+        path = f"{PREFIX}/docker-pools"
+        return answers(rest.DockerPool, self._get("ipam", path, {"tenant": tenant}))
+
+    def delete_docker_pool(self, pool: str) -> JSON:
+        """Delete the binding of ``pool``; the deleted binding, NotFound when it is not bound."""
+        path = f"{PREFIX}/docker-pools/{_seg(pool)}"
+        return answer(rest.DockerPool, self._delete("ipam", path))
+
     # -- policies ------------------------------------------------------------------------
 
     def list_policies(self) -> list[JSON]:

@@ -2,12 +2,15 @@
 
 An endpoint is one attachment of a workload to a romana network, named by
 ``(container_id, ifname)``; its key ``<container_id>:<ifname>`` is also its allocation key in
-romanad. It is attached one of two ways (:data:`ATTACHMENTS`): ``veth``, a pair the agent
-makes from the host into the workload's network namespace ``netns`` (CNI), or ``tap``, a
+romanad. It is attached one of three ways (:data:`ATTACHMENTS`): ``veth``, a pair the agent
+makes from the host into the workload's network namespace ``netns`` (CNI); ``tap``, a
 device someone else made in the host namespace (Nova's ``tap`` + 11 characters of the Neutron
 port id, :func:`tap_name`), which the agent wires but never creates, deletes or releases; a
 tap endpoint has no ``netns``, its ``container_id`` is the port id and its ``ifname`` the
-tap. This module holds the only shapes of it:
+tap; or ``docker``, a pair the agent makes with both ends in the host namespace for Docker's
+libnetwork to move the workload end (``ifname``, :func:`docker_ifname`) into the sandbox at
+``netns`` (:func:`is_docker_id`). Tap and docker endpoints use an allocation made before
+their ADD, which DEL never releases (:data:`HELD`). This module holds the only shapes of it:
 
 * :class:`EndpointRequest`: what a front end asks the agent to wire (CNI ADD and its like);
 * :class:`EndpointRecord`: what the agent recorded of an endpoint it made or is making;
@@ -40,11 +43,21 @@ MIN_MTU, MAX_MTU = 68, 65535
 """The MTUs the kernel accepts on a veth (IPv4); a request outside them is refused."""
 
 
-VETH, TAP = "veth", "tap"
-ATTACHMENTS = (VETH, TAP)
+VETH, TAP, DOCKER = "veth", "tap", "docker"
+ATTACHMENTS = (VETH, TAP, DOCKER)
+HELD = (TAP, DOCKER)
+"""Attachments whose allocation a front end made under the endpoint's key before the ADD
+(Neutron's IPAM driver, the Docker plugin's IPAM): their ADD never allocates and their DEL
+never releases."""
 TAP_PREFIX = "tap"
 TAP_ID_CHARS = 11
 """Nova names a port's tap ``tap`` + the first 11 characters of the port id (IFNAMSIZ)."""
+DOCKER_ID_PREFIX = "docker-"
+DOCKER_ID_HEX = 24
+DOCKER_IFNAME_PREFIX = "rdk"
+DOCKER_IFNAME_HEX = 11
+"""A docker endpoint is ``docker-`` + 24 lowercase hex digits; its workload end, while it is
+in the host namespace, ``rdk`` + the first 11 of them."""
 
 
 def at_field(exc: E, field: str) -> E:
@@ -72,6 +85,26 @@ def is_tap_name(name: str) -> bool:
     )
 
 
+def is_docker_id(container_id: str) -> bool:
+    """True for ``docker-`` + 24 lowercase hex digits, a docker endpoint's ``container_id``."""
+    digits = container_id.removeprefix(DOCKER_ID_PREFIX)
+    return (
+        container_id.startswith(DOCKER_ID_PREFIX)
+        and len(digits) == DOCKER_ID_HEX
+        and all(c in "0123456789abcdef" for c in digits)
+    )
+
+
+def docker_ifname(container_id: str) -> str:
+    """The name of a docker endpoint's workload end while it is in the host namespace."""
+    return DOCKER_IFNAME_PREFIX + container_id.removeprefix(DOCKER_ID_PREFIX)[:DOCKER_IFNAME_HEX]
+
+
+def is_docker_endpoint(container_id: str, ifname: str) -> bool:
+    """True when ``(container_id, ifname)`` names a docker endpoint."""
+    return is_docker_id(container_id) and ifname == docker_ifname(container_id)
+
+
 @dataclass(frozen=True, slots=True)
 class EndpointRequest:
     """An endpoint to wire: identity, where, whose, and the workload's labels.
@@ -91,7 +124,9 @@ class EndpointRequest:
     mtu: int | None = None
     """The MTU asked for; None leaves it to the agent."""
     attachment: str = VETH
-    """:data:`VETH` (a pair into ``netns``) or :data:`TAP` (the existing device ``ifname``)."""
+    """:data:`VETH` (a pair into ``netns``), :data:`TAP` (the existing device ``ifname``) or
+    :data:`DOCKER` (a pair in the host namespace whose ``ifname`` end docker moves into the
+    sandbox ``netns``)."""
 
     @property
     def key(self) -> str:
@@ -138,6 +173,10 @@ class EndpointRecord:
     @property
     def is_tap(self) -> bool:
         return self.attachment == TAP
+
+    @property
+    def is_docker(self) -> bool:
+        return self.attachment == DOCKER
 
     def ready(self, addresses: tuple[IPAddress, ...]) -> EndpointRecord:
         return replace(self, addresses=addresses, state=READY)
@@ -192,6 +231,13 @@ class Endpoint:
     routes: tuple[Route, ...] = ()
     mtu: int | None = None
     problems: tuple[str, ...] | None = None
+
+    def gateway(self, version: int) -> str:
+        """The gateway of the endpoint's IPv``version`` address; '' when it has none."""
+        for address in self.addresses:
+            if ipaddress.ip_interface(address.address).version == version:
+                return address.gateway
+        return ""
 
 
 @dataclass(frozen=True, slots=True)

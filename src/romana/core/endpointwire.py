@@ -24,6 +24,9 @@ from romana.core import errors
 from romana.core.endpoint import (
     ATTACHMENTS,
     DEFAULT_SEGMENT,
+    DOCKER,
+    DOCKER_ID_HEX,
+    DOCKER_ID_PREFIX,
     MAX_MTU,
     MIN_MTU,
     TAP,
@@ -35,6 +38,8 @@ from romana.core.endpoint import (
     GcRequest,
     Interface,
     Route,
+    docker_ifname,
+    is_docker_id,
     tap_name,
 )
 
@@ -109,6 +114,24 @@ def check_identity(container_id: str, ifname: str, issues: errors.Issues) -> Non
         issues.add("ifname", IFNAME_RULE)
 
 
+def check_docker(container_id: str, ifname: str, issues: errors.Issues) -> None:
+    """Add the problems of a docker attachment's (container_id, ifname) to ``issues``."""
+    if not is_docker_id(container_id):
+        issues.add(
+            "container_id",
+            f"must be {DOCKER_ID_PREFIX!r} + {DOCKER_ID_HEX} lowercase hex digits for a "
+            "docker attachment",
+        )
+    elif ifname != docker_ifname(container_id):
+        issues.add("ifname", f"must be {docker_ifname(container_id)!r} for a docker attachment")
+
+
+def checked(request: EndpointRequest) -> EndpointRequest:
+    """``request`` as :func:`parse_request` would accept it; InvalidInput otherwise (a front
+    end that builds its requests in code passes the same checks as one that sends JSON)."""
+    return parse_request(request_to_wire(request))
+
+
 def identity(container_id: str, ifname: str) -> tuple[str, str]:
     """``(container_id, ifname)`` checked; InvalidInput naming each that breaks its rule."""
     issues = errors.Issues()
@@ -141,6 +164,8 @@ def parse_request(body: Any) -> EndpointRequest:
             issues.add("ifname", f"must be {tap_name(container_id)!r}, the tap of the port")
     elif netns and not netns.startswith("/"):
         issues.add("netns", "must be an absolute path to a network namespace")
+    if attachment == DOCKER and container_id and ifname:
+        check_docker(container_id, ifname, issues)
     tenant = _string(body, "tenant", issues, required=True)
     if tenant:
         _name(tenant, "tenant", issues)
@@ -161,7 +186,8 @@ def parse_request(body: Any) -> EndpointRequest:
 
 
 def request_to_wire(request: EndpointRequest) -> dict[str, Any]:
-    """The ADD body of ``request``; ``k8s``, ``mtu`` and a tap ``attachment`` only when set."""
+    """The ADD body of ``request``; ``k8s``, ``mtu`` and an ``attachment`` other than
+    ``veth`` only when set."""
     body: dict[str, Any] = {
         "container_id": request.container_id,
         "ifname": request.ifname,

@@ -11,6 +11,9 @@ that Nova made for a VM, named ``tap`` + 11 characters of the port id. A tap is 
 created or deleted here: :func:`diff` wires one (gateway addresses, host routes) while its
 device exists, proposes nothing while it does not, and takes our routes off a tap that the
 plan no longer holds (:class:`DeleteEndpoint` of a tap name unwires, it deletes nothing).
+A docker endpoint (:data:`DOCKER`) is a veth pair whose workload end docker moved into its
+sandbox and renamed: :func:`diff` keeps its host end wired as a veth's and, like a tap, never
+creates it again once it is gone (:data:`HANDED_OVER`).
 
 Invariants:
 
@@ -48,8 +51,12 @@ MIN_MTU, MIN_MTU_IPV6, MAX_MTU = 68, 1280, 65535
 _HASH_CHARS = IFNAMSIZ - len(HOST_IFNAME_PREFIX)
 _HOST_IFNAME = re.compile(rf"{HOST_IFNAME_PREFIX}[0-9a-f]{{{_HASH_CHARS}}}")
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
-VETH, TAP = endpoint.VETH, endpoint.TAP
+VETH, TAP, DOCKER = endpoint.VETH, endpoint.TAP, endpoint.DOCKER
 is_tap_ifname = endpoint.is_tap_name
+HANDED_OVER = frozenset({TAP, DOCKER})
+"""Attachments whose workload side is someone else's: the VM's behind a tap, or the
+sandbox's into which docker moved and renamed the workload end. The agent never makes their
+host-side device in a reconcile, nor reads or repairs what is inside."""
 
 
 def host_ifname(endpoint_id: str) -> str:
@@ -107,7 +114,9 @@ class EndpointSpec:
     mtu: int
     mac: str | None = None
     attachment: str = VETH
-    """:data:`VETH`, or :data:`TAP`: ``ifname`` is then the host's tap and ``netns`` empty."""
+    """:data:`VETH`; :data:`TAP`: ``ifname`` is then the host's tap and ``netns`` empty; or
+    :data:`DOCKER`: a veth whose ``ifname`` end docker moves into the sandbox ``netns``, and
+    ``mac`` that end's MAC (the host end's neighbour entries name it)."""
 
     @property
     def host_ifname(self) -> str:
@@ -173,8 +182,8 @@ def endpoint_issues(spec: EndpointSpec, field: str = "endpoint") -> list[Issue]:
             found.add(f"{field}.netns", "must be empty for a tap")
         if not is_tap_ifname(spec.ifname):
             found.add(f"{field}.ifname", "must be tap + 11 characters for a tap")
-    elif spec.attachment != VETH:
-        found.add(f"{field}.attachment", f"must be {VETH} or {TAP}")
+    elif spec.attachment not in (VETH, DOCKER):
+        found.add(f"{field}.attachment", f"must be {VETH}, {TAP} or {DOCKER}")
     elif not spec.netns.startswith("/"):
         found.add(f"{field}.netns", "must be an absolute path to a network namespace")
     if (rule := _ifname_rule(spec.ifname)) is not None:
@@ -451,8 +460,10 @@ def _endpoint_ops(
     for name in sorted(want, key=lambda n: want[n].id):
         spec = want[name]
         seen = have.get(name)
-        if seen is None and spec.attachment == TAP:
-            continue  # the VM's device is not there (yet, or any more): nothing to wire
+        if seen is None and spec.attachment in HANDED_OVER:
+            # The VM's tap is not there (yet, or any more), or docker's veth went with its
+            # sandbox: nothing to make.
+            continue
         if seen is None or (spec.attachment == TAP and not seen.addresses):
             changes.append(AddEndpoint(spec))
         elif seen.id and seen.id != spec.id:

@@ -16,7 +16,8 @@ What we own here, and therefore the only things ever changed or deleted:
   A route that is not ours with the same destination and metric is never replaced:
   :meth:`Netlink.ensure_routes` reports it as ``AlreadyExists``;
 * host veths named by :func:`romana.core.hostplan.host_ifname` (see
-  :mod:`romana.dataplane.veth`);
+  :mod:`romana.dataplane.veth`); of a docker endpoint only the host veth is ever repaired,
+  its peer being in docker's hands;
 * on a VM's tap (Nova's device, never created or deleted here), the gateway addresses and
   our routes (see :mod:`romana.dataplane.tap`).
 
@@ -123,6 +124,8 @@ class Netlink(Closing):
     def ensure_endpoint(self, spec: hostplan.EndpointSpec) -> veth.Attached:
         if spec.attachment == hostplan.TAP:
             return tap.ensure(self.rtnl, spec)
+        if spec.attachment == hostplan.DOCKER:
+            return veth.ensure_host_end(self.rtnl, spec)
         return veth.ensure(self.rtnl, spec)
 
     def remove_endpoint(self, host_ifname: str) -> bool:

@@ -225,15 +225,15 @@ def delete_link(index: int, ifname: str, *, missing_ok: bool = True) -> Request:
     )
 
 
-def create_veth(host_ifname: str, ifname: str, mtu: int, mac: str | None, netns_fd: int) -> Request:
+def create_veth(
+    host_ifname: str, ifname: str, mtu: int, mac: str | None, netns_fd: int | None
+) -> Request:
     """A veth pair: ``host_ifname`` here and up, its peer ``ifname`` in the namespace of
-    ``netns_fd`` (down: IFF_UP on the peer fails the whole request with ENOTCONN)."""
-    peer = [
-        ifinfo(),
-        nlsock.string(IFLA_IFNAME, ifname),
-        nlsock.u32(IFLA_MTU, mtu),
-        nlsock.u32(IFLA_NET_NS_FD, netns_fd),
-    ]
+    ``netns_fd``, or here too when None (down: IFF_UP on the peer fails the whole request
+    with ENOTCONN)."""
+    peer = [ifinfo(), nlsock.string(IFLA_IFNAME, ifname), nlsock.u32(IFLA_MTU, mtu)]
+    if netns_fd is not None:
+        peer.append(nlsock.u32(IFLA_NET_NS_FD, netns_fd))
     if mac is not None:
         peer.append(nlsock.attr(IFLA_ADDRESS, mac_bytes(mac)))
     linkinfo = nlsock.nested(

@@ -17,6 +17,8 @@ filtering so an endpoint cannot send from another endpoint's address (the addres
 tenant); note that ``net.ipv4.conf.all.rp_filter=2`` on the host overrides it to loose.
 
 :func:`inside_problems` reads the workload side back (CNI CHECK and the reconcile).
+:func:`ensure_host_end` converges the host side alone, for a docker endpoint whose workload
+end docker moved into its sandbox and renamed: it never creates a pair.
 
 Invariants: :func:`ensure` converges from any partial state (nothing, a half-made pair, a
 host veth whose peer went elsewhere) and changes nothing when all is in place; :func:`remove`
@@ -32,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from romana.core import hostplan
-from romana.core.errors import AlreadyExists, InvalidInput, Issue
+from romana.core.errors import AlreadyExists, InvalidInput, Issue, NotFound
 from romana.dataplane import netns as netns_mod
 from romana.dataplane import rtmsg, sysctl
 from romana.dataplane.rtmsg import (
@@ -163,22 +165,48 @@ def ensure(host: Rtnl, spec: hostplan.EndpointSpec) -> Attached:
     problems = hostplan.endpoint_issues(spec)
     if problems:
         raise InvalidInput(problems, context="endpoint")
-    name = spec.host_ifname
     with Rtnl(spec.netns) as inner:
         link, peer, fresh = _pair(host, inner, spec)
         host.set_link(link, up=True, mtu=spec.mtu, alias=spec.id)
         peer = _inside(inner, peer, spec, link.mac, fresh)
+    return _host_side(host, link, spec, peer.mac, fresh)
+
+
+def ensure_host_end(host: Rtnl, spec: hostplan.EndpointSpec) -> Attached:
+    """Repair the host veth of ``spec`` as :func:`ensure` leaves it, its peer wherever it is;
+    NotFound when the host veth is gone (it is never created here). The neighbour entries
+    name ``spec.mac``, the peer's MAC as recorded when the pair was made (none without it)."""
+    problems = hostplan.endpoint_issues(spec)
+    if problems:
+        raise InvalidInput(problems, context="endpoint")
+    link = host.link(spec.host_ifname)
+    if link is None or link.kind != "veth":
+        raise NotFound(f"host interface {spec.host_ifname} is missing")
+    host.set_link(link, up=True, mtu=spec.mtu, alias=spec.id)
+    return _host_side(host, link, spec, spec.mac, False)
+
+
+def _host_side(
+    host: Rtnl, link: Link, spec: hostplan.EndpointSpec, peer_mac: str | None, fresh: bool
+) -> Attached:
+    """Reverse-path filtering, gateway addresses, host routes and neighbours on the host veth."""
+    name = spec.host_ifname
     sysctl.ensure([hostplan.Sysctl(f"net.ipv4.conf.{name}.rp_filter", "1")], netns=host.netns)
     gateways = (host_iface(gw) for gw in spec.gateways)
     host.ensure_addresses(link, gateways, RT_SCOPE_LINK, fresh=fresh)
-    _ensure_host_routes(host, link, spec.addresses, peer.mac, fresh)
-    return Attached(name, link.mac, spec.ifname, peer.mac, spec.netns)
+    _ensure_host_routes(host, link, spec.addresses, peer_mac, fresh)
+    return Attached(name, link.mac, spec.ifname, peer_mac or "", spec.netns)
 
 
 def _ensure_host_routes(
-    host: Rtnl, link: Link, addresses: Iterable[hostplan.IPAddress], peer_mac: str, fresh: bool
+    host: Rtnl,
+    link: Link,
+    addresses: Iterable[hostplan.IPAddress],
+    peer_mac: str | None,
+    fresh: bool,
 ) -> None:
-    """Our /32 (/128) routes and permanent neighbours for exactly ``addresses``."""
+    """Our /32 (/128) routes and permanent neighbours (given the peer's MAC) for exactly
+    ``addresses``."""
     wanted = {host_iface(a).network for a in addresses}
     if not fresh:
         for route in host.routes(proto=ROUTE_PROTOCOL, oif=link.index):
@@ -187,7 +215,8 @@ def _ensure_host_routes(
     requests = []
     for dst in sorted(wanted, key=lambda n: (n.version, int(n.network_address))):
         requests.append(host_route(link.index, link.ifname, dst.network_address))
-        requests.append(neighbour_entry(link.index, link.ifname, dst.network_address, peer_mac))
+        if peer_mac:
+            requests.append(neighbour_entry(link.index, link.ifname, dst.network_address, peer_mac))
     if requests:
         host.send(*requests)
 

@@ -27,6 +27,12 @@ EAFNOSUPPORT). Hence the ``NEWLINK`` sets that follow: alias and ``rp_filter`` o
 up inside. ``rp_filter`` set through ``IFLA_AF_SPEC`` is the same per-device value the
 ``/proc/sys`` write of ``veth.ensure`` sets, without a file or a ``setns``.
 
+A docker endpoint (``hostplan.DOCKER``) is the same pair with its workload end left down in
+the host namespace, for docker to move into its sandbox and configure there: :func:`create_pair`
+creates the peer beside the host veth and reads it back in the same batch, and
+:func:`address_pair` sends the host batch only. Its host veth is wired exactly as a veth
+endpoint's.
+
 Invariants: nothing here reads existing state or repairs it; anything but a fresh endpoint
 is for ``veth.ensure``, which converges from whatever a failed call left. A taken name is
 refused with nothing made; :func:`remove` only deletes names ``hostplan.is_host_ifname``
@@ -117,18 +123,27 @@ def create_pair(host: nlsock.Socket, spec: hostplan.EndpointSpec) -> Pair:
     ]
     if problems:
         raise InvalidInput(problems, context="endpoint")
-    fd = netns_mod.open_netns(spec.netns)
+    beside = spec.attachment == hostplan.DOCKER  # the peer stays in the host namespace
+    fd = None if beside else netns_mod.open_netns(spec.netns)
     try:
         # The set names the link, so when the create failed on a taken host name it lands
         # on that veth: named after the same id, it already has this alias and rp_filter.
         create = rtmsg.create_veth(spec.host_ifname, spec.ifname, spec.mtu, spec.mac, fd)
         batch = [create, _host_settings(spec), rtmsg.get_link(spec.host_ifname)]
+        if beside:
+            batch.append(rtmsg.get_link(spec.ifname))
         replies = host.transact(batch)
     except AlreadyExists as exc:
         raise _taken(host, spec) from exc
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
     host_index, host_mac = _index_and_mac(replies[2])
+    if beside:
+        peer_index, mac = _index_and_mac(replies[3])
+        return Pair(
+            spec.host_ifname, host_index, host_mac, spec.ifname, peer_index, mac, spec.netns
+        )
     try:
         with nlsock.Socket(nlsock.NETLINK_ROUTE, spec.netns) as inner:
             up = Request(
@@ -149,8 +164,9 @@ def _taken(host: nlsock.Socket, spec: hostplan.EndpointSpec) -> AlreadyExists:
     """Which name made the create fail: the host veth's, or else the peer's in the netns."""
     if host.request(rtmsg.get_link(spec.host_ifname, missing_ok=True)):
         return AlreadyExists(f"interface {spec.host_ifname!r} already exists")
+    where = "the host namespace" if spec.attachment == hostplan.DOCKER else spec.netns
     return AlreadyExists(
-        f"interface {spec.ifname!r} already exists in {spec.netns} and is not the "
+        f"interface {spec.ifname!r} already exists in {where} and is not the "
         f"peer of {spec.host_ifname}"
     )
 
@@ -184,8 +200,9 @@ def address_pair(host: nlsock.Socket, pair: Pair, spec: hostplan.EndpointSpec) -
     for address in sorted(spec.addresses, key=lambda a: (a.version, int(a))):
         outside.append(rtmsg.host_route(pair.host_index, pair.host_ifname, address))
         outside.append(rtmsg.neighbour_entry(pair.host_index, pair.host_ifname, address, pair.mac))
-    with nlsock.Socket(nlsock.NETLINK_ROUTE, pair.netns) as inner:
-        inner.transact(inside)
+    if spec.attachment != hostplan.DOCKER:  # docker configures the inside itself
+        with nlsock.Socket(nlsock.NETLINK_ROUTE, pair.netns) as inner:
+            inner.transact(inside)
     host.transact(outside)
     return Attached(pair.host_ifname, pair.host_mac, pair.ifname, pair.mac, pair.netns)
 

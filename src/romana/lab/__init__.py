@@ -2,8 +2,9 @@
 
 One set of builders for the demo, the root tests and the benchmarks: namespaces, links and
 probes (:mod:`~romana.lab.namespaces`), romanad's administrator (:mod:`~romana.lab.admin`),
-agent processes (:mod:`~romana.lab.agents`) and the cluster of them all
-(:mod:`~romana.lab.cluster`). Needs root; never touches the machine's own interfaces, routes
+agent processes (:mod:`~romana.lab.agents`), the cluster of them all
+(:mod:`~romana.lab.cluster`) and real Docker daemons on its hosts
+(:mod:`~romana.lab.docker`). Needs root; never touches the machine's own interfaces, routes
 or firewall. No production module imports it (the layers contract in ``.importlinter``).
 """
 

@@ -79,6 +79,8 @@ class Agent:
     log_level: str = "debug"
     password: str = ""
     """Of the agent-role user; handed over in the environment, never in argv."""
+    docker_socket: str = ""
+    """Where the agent serves Docker's libnetwork plugin (``--docker-socket``); empty: off."""
 
     @property
     def socket(self) -> str:
@@ -140,6 +142,7 @@ class Agent:
             f"127.0.0.1:{self.metrics_port}",
             "--log-level",
             self.log_level,
+            *(["--docker-socket", self.docker_socket] if self.docker_socket else []),
         ]
 
     def start(self, *, ready: bool = True) -> Agent:

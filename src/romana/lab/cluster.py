@@ -37,6 +37,7 @@ from romana.client import Client
 from romana.lab import topologies
 from romana.lab.admin import Admin
 from romana.lab.agents import Agent
+from romana.lab.docker import plugin_socket
 from romana.lab.namespaces import Host, Lab, Workload
 
 CTL_IP = "198.18.0.200"
@@ -76,6 +77,9 @@ class Cluster:
     topology: Path
     interval: float = 2.0
     log_level: str = "debug"
+    docker: bool = False
+    """Each agent serves Docker's plugin where the host's dockerd looks for it
+    (:mod:`~romana.lab.docker`)."""
     hosts: list[Host] = field(default_factory=list)
     agents: dict[str, Agent] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
@@ -109,6 +113,10 @@ class Cluster:
 
     def agent(self, host: Host) -> Agent:
         return self.agents[host.name]
+
+    def docker_dir(self, host: str) -> Path:
+        """The directory of ``host``'s dockerd (:class:`~romana.lab.docker.Dockerd`)."""
+        return self.workdir / host / "docker"
 
     # --- romanad ---------------------------------------------------------------------------
 
@@ -157,6 +165,9 @@ class Cluster:
         for name, labels in hosts:
             host = self.lab.add_host(name)
             self.hosts.append(host)
+            socket = plugin_socket(self.docker_dir(name)) if self.docker else None
+            if socket is not None:
+                socket.parent.mkdir(parents=True, exist_ok=True)
             agent = Agent(
                 self.lab,
                 host,
@@ -167,6 +178,7 @@ class Cluster:
                 self.interval,
                 log_level=self.log_level,
                 password=self.agent_password(name),
+                docker_socket=str(socket or ""),
             )
             self.agents[name] = agent.start(ready=False)
             started.append(agent)
@@ -291,14 +303,17 @@ def cluster(
     start: bool = True,
     keep: bool = False,
     prefix: str | None = None,
+    docker: bool = False,
 ) -> Iterator[Cluster]:
     """romanad in ``ctl`` with ``topology`` (:func:`~romana.lab.topologies.pods` unless given),
     then the hosts with running agents.
 
     ``hosts`` is a count (:func:`hosts_in_racks`) or (name, labels) pairs. With ``start``
     false, nothing runs yet: the caller calls :meth:`Cluster.start_romanad` and
-    :meth:`Cluster.start_agents` itself. Torn down on exit (daemons stopped by PID, namespaces
-    deleted), unless ``keep`` and the body succeeded: then everything stays running.
+    :meth:`Cluster.start_agents` itself. With ``docker``, every agent serves Docker's plugin
+    for its host's dockerd (:func:`romana.lab.docker.running` starts those). Torn down on
+    exit (daemons stopped by PID, namespaces deleted), unless ``keep`` and the body
+    succeeded: then everything stays running.
     """
     lab = Lab(prefix) if prefix else Lab()
     ok = False
@@ -307,7 +322,7 @@ def cluster(
         ctl = lab.add_host("ctl", underlay_ip=CTL_IP, underlay_ip6=CTL_IP6)
         document = workdir / "topology.json"
         document.write_text(json.dumps(topologies.pods() if topology is None else topology))
-        made = Cluster(lab, workdir, firewall, ctl, document, interval, log_level)
+        made = Cluster(lab, workdir, firewall, ctl, document, interval, log_level, docker)
         if start:
             made.start_romanad()
             made.start_agents(hosts_in_racks(hosts) if isinstance(hosts, int) else hosts)

@@ -9,6 +9,11 @@ timeout, because a member whose peers are gone may ignore SIGTERM for seconds.
 
 Users sharing one cluster isolate themselves with a key prefix of their own
 (:func:`unique_prefix`).
+
+A cluster may instead serve inside a network namespace of the lab (``netns``, a namespace
+path) on an address of that namespace (``host``): its client URLs then name that address,
+and this module's own readiness and leader checks run from inside the namespace. ``v2``
+also serves etcd's v2 API, the only one dockerd's cluster store (libkv) speaks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from romana.dataplane import netns as netns_mod
+from romana.lab import namespaces
 
 HEARTBEAT_MS = 25
 ELECTION_MS = 250
@@ -54,10 +62,11 @@ class Member:
     data_dir: Path
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"http://{self.host}:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
@@ -70,8 +79,18 @@ class EtcdCluster:
     Also a context manager: ``with EtcdCluster(3) as cluster: ...`` starts and stops it.
     """
 
-    def __init__(self, size: int = 1, *, binary: str = "etcd") -> None:
+    def __init__(
+        self,
+        size: int = 1,
+        *,
+        binary: str = "etcd",
+        v2: bool = False,
+        netns: str | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.binary = binary
+        self.v2 = v2
+        self.netns = netns
         shm = Path("/dev/shm")
         self.base = Path(tempfile.mkdtemp(prefix="romana-etcd-", dir=shm if shm.is_dir() else None))
         self.token = f"romana-{uuid.uuid4().hex[:8]}"
@@ -83,6 +102,7 @@ class EtcdCluster:
                 peer_port=ports[2 * i + 1],
                 data_dir=self.base / f"m{i}",
                 log_path=self.base / f"m{i}.log",
+                host=host,
             )
             for i in range(size)
         ]
@@ -116,12 +136,15 @@ class EtcdCluster:
             f"--election-timeout={ELECTION_MS}",
             "--logger=zap",
             "--log-outputs=stderr",
+            *(["--enable-v2=true"] if self.v2 else []),
         ]
 
     def _spawn(self, member: Member) -> None:
+        # nsenter execs etcd itself (no fork for a network namespace): the PID is etcd's.
+        inside = ["nsenter", f"--net={self.netns}", "--"] if self.netns else []
         with open(member.log_path, "ab") as log:
             member.process = subprocess.Popen(
-                self._command(member),
+                [*inside, *self._command(member)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -148,7 +171,8 @@ class EtcdCluster:
             if proc is None or proc.poll() is not None:
                 raise RuntimeError(f"etcd {member.name} exited:\n{self.log_tail(i)}")
             try:
-                response = self._http.post(f"{member.client_url}/v3/kv/put", json=body)
+                with netns_mod.entered(self.netns):
+                    response = self._http.post(f"{member.client_url}/v3/kv/put", json=body)
                 if response.status_code == 200:
                     return
                 problem = response.text
@@ -164,7 +188,8 @@ class EtcdCluster:
         for i, member in enumerate(self.members):
             with contextlib.suppress(httpx.HTTPError, KeyError, ValueError):
                 url = f"{member.client_url}/v3/maintenance/status"
-                status = self._http.post(url, json={}).json()
+                with netns_mod.entered(self.netns):
+                    status = self._http.post(url, json={}).json()
                 ids[status["header"]["member_id"]] = i
                 leader = status.get("leader") or leader
         if leader is None or leader not in ids:
@@ -195,14 +220,7 @@ class EtcdCluster:
         One at a time: members stopped together keep waiting for each other.
         """
         for member in members:
-            proc = member.process
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(STOP_GRACE)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            namespaces.terminate(member.process, STOP_GRACE)
             member.process = None
 
     def stop(self) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import secrets
+import signal
 import socket
 import subprocess
 import threading
@@ -68,6 +69,22 @@ class Host(Node):
 @dataclass(frozen=True)
 class Workload(Node):
     host: Host
+
+
+def terminate(
+    proc: subprocess.Popen[bytes] | subprocess.Popen[str] | None, grace: float = 5.0
+) -> None:
+    """Stop a daemon this lab started, by its PID: SIGTERM, then SIGKILL once it outlived
+    ``grace`` seconds; reaped either way. Nothing for a process already gone."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
 
 
 def nsenter_argv(node: Node | str, argv: Sequence[str]) -> list[str]:

@@ -11,7 +11,6 @@ HTTPS and ``url`` is ``https://``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import ssl
@@ -24,7 +23,7 @@ from typing import Protocol
 
 import httpx
 
-from romana.lab import etcd
+from romana.lab import etcd, namespaces
 
 STOP_GRACE = 5.0
 
@@ -55,17 +54,8 @@ def wait_answering(
 
 
 def terminate(proc: subprocess.Popen[bytes] | subprocess.Popen[str] | None) -> None:
-    """Stop a daemon this lab started, by its PID: SIGTERM, then SIGKILL once it outlived
-    :data:`STOP_GRACE`; reaped either way. Nothing for a process already gone."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(STOP_GRACE)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait()
+    """:func:`romana.lab.namespaces.terminate` with :data:`STOP_GRACE`."""
+    namespaces.terminate(proc, STOP_GRACE)
 
 
 class Serving(Protocol):

@@ -78,6 +78,13 @@ class Action(enum.StrEnum):
     ``romana policy apply``): creates and removes the namespaces' tenants and the nodes'
     hosts, writes ``kube.*`` policies and address sets of every namespace; never for a tenant
     or an agent user, since it reaches across tenants and hosts."""
+    BIND_DOCKER_POOL = "bind-docker-pool"
+    """Bind a Docker network's IPAM pool to a tenant, segment and network: an agent binds
+    only as its own host, the one where ``docker network create`` ran."""
+    USE_DOCKER_POOLS = "use-docker-pools"
+    """Read, list and delete Docker pool bindings: every agent, since a Docker network is
+    shared by every host of the Docker cluster (any host's dockerd attaches containers to
+    it and may remove it); never a tenant user."""
     REGISTER_SERVICE = "register-service"
     """Register or deregister an instance of a service with the root: admin and romanad's
     internal identity only, since clients send their calls (and tokens) to what is
@@ -121,14 +128,17 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
         Role.TENANT: _grant(Scope.OWN_TENANT, Action.READ, Action.WRITE, Action.ALLOCATE),
         # An agent's credential sits on its node: stolen, it must not reach other hosts. It
         # reads its own host's view and record, allocates on its host (for any tenant, since
-        # pods of every tenant run there), registers and relabels only its host, and reads
-        # the topology, which per-host routes are computed from.
+        # pods of every tenant run there), registers and relabels only its host, reads
+        # the topology, which per-host routes are computed from, binds Docker pools as its
+        # host and uses every binding (a Docker network spans the Docker cluster's hosts).
         Role.AGENT: types.MappingProxyType(
             {
                 Action.READ: Scope.OWN_HOST,
                 Action.ALLOCATE: Scope.OWN_HOST,
                 Action.REGISTER_HOST: Scope.OWN_HOST,
                 Action.READ_TOPOLOGY: Scope.ANY,
+                Action.BIND_DOCKER_POOL: Scope.OWN_HOST,
+                Action.USE_DOCKER_POOLS: Scope.ANY,
             }
         ),
         # Neutron's drivers: they create a tenant per project and then act only in the

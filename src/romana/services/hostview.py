@@ -23,9 +23,10 @@ Invariants:
   Under a sustained stream of writes the earliest reading is reported, which can only make
   an agent fetch again, never miss a change.
 * A change is *relevant* to a host unless it is a service registration, a user or key, a
-  stored Kubernetes object, a quota or usage counter, an address slot of another host, an
-  address slot of this host of a tenant that already had one at the revision the wait is
-  after (a further allocation, or a release), a policy of a tenant the host held no
+  stored Kubernetes object, a quota or usage counter, a Docker pool binding (which changes
+  nothing an agent enforces), an address slot of another host, an address slot of this
+  host of a tenant that already had one at the revision the wait is after (a further
+  allocation, or a release), a policy of a tenant the host held no
   allocation of at that revision, or an address set no policy of its view names
   (:meth:`HostViewService.relevant`); tenants are relevant to every host. A tenant's first
   allocation on the host wakes the wait, and the view then read carries that tenant's
@@ -66,6 +67,7 @@ _IGNORED = (
     keys.KUBE,
     keys.QUOTAS,
     keys.USAGE,
+    keys.DOCKER_POOLS,
     policy.GENERATION,
 )
 

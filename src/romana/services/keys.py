@@ -33,6 +33,9 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/usage/<tenant>/allocations/<n>``             one of the tenant's allocation counters
                                                           (JSON integer); their sum is how many
                                                           allocations the tenant holds
+``/romana/v1/docker-pools/<pool>``                        a Docker network's pool binding (JSON:
+                                                          pool, tenant, segment, network,
+                                                          docker_network, host)
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
 ``/romana/v1/auth/users/<name>``                          user (role, tenant and its uid, scrypt
                                                           hash, token generation)
@@ -67,6 +70,7 @@ QUOTAS = ROOT + "quotas/"
 QUOTA_DEFAULTS = QUOTAS + "defaults"
 QUOTA_TENANTS = QUOTAS + "tenants/"
 USAGE = ROOT + "usage/"
+DOCKER_POOLS = ROOT + "docker-pools/"
 REGISTRY = ROOT + "registry/"
 AUTH = ROOT + "auth/"
 USERS = AUTH + "users/"
@@ -146,6 +150,10 @@ def tenant_policies(tenant: TenantName) -> str:
 
 def address_set(name: str) -> str:
     return ADDRESS_SETS + name
+
+
+def docker_pool(pool: str) -> str:
+    return DOCKER_POOLS + pool
 
 
 def address_set_owner(name: str) -> str:

@@ -48,9 +48,9 @@ class TenantService:
         self._quotas = quotas.QuotaService(store)
 
     def get(self, name: TenantName) -> tenancy.Tenant:
-        return self._stored(name)[1]
+        return self.stored(name)[1]
 
-    def _stored(self, name: TenantName) -> tuple[KeyValue, tenancy.Tenant]:
+    def stored(self, name: TenantName) -> tuple[KeyValue, tenancy.Tenant]:
         """The tenant's key (for a guard) and the tenant; NotFound when there is none."""
         kv = self._store.get(keys.tenant(name))
         if kv is None:
@@ -144,7 +144,7 @@ class TenantService:
         """Delete a tenant holding no addresses, and its tenant users with it."""
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv, tenant = self._stored(name)
+            kv, tenant = self.stored(name)
             held = self._count_addresses(tenant, None)
             if held:
                 raise Conflict(f"tenant {name!r} still holds {held} addresses; release them first")
@@ -189,7 +189,7 @@ class TenantService:
         (so a repeated call neither conflicts nor bumps the revision)."""
 
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv, tenant = self._stored(name)
+            kv, tenant = self.stored(name)
             updated = change(tenant)
             if updated == tenant:
                 return tenant
@@ -267,7 +267,7 @@ class TenantService:
 
     def add_segment(self, tenant_name: TenantName, segment: SegmentName) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv, tenant = self._stored(tenant_name)
+            kv, tenant = self.stored(tenant_name)
             view = self._topology.view()
             updated = tenancy.add_segment(tenant, segment, view.layouts)
             limit = self._quotas.guarded_limits(w, tenant_name, self._store.get).segments
@@ -295,7 +295,7 @@ class TenantService:
 
     def remove_segment(self, tenant_name: TenantName, segment: SegmentName) -> tenancy.Tenant:
         def attempt(w: txn.Writes) -> tenancy.Tenant:
-            kv, tenant = self._stored(tenant_name)
+            kv, tenant = self.stored(tenant_name)
             updated = tenancy.remove_segment(tenant, segment)
             held = self._count_addresses(tenant, tenant.segments[segment])
             if held:

@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from romana.core import ipam, names, tenancy
+from romana.core import dockerpools, ipam, names, tenancy
 from romana.wire.validate import CIDR, JSON, Address, check
 
 VERSION = "v1"
@@ -331,6 +331,31 @@ class Decoded(Out):
     allocation: Allocation | None = None
     lives_on: str | None = None
     """The host the address lives on when it moved away from ``host``, the one it encodes."""
+
+
+# -- Docker pools ------------------------------------------------------------------------
+
+
+class DockerPoolIn(In):
+    """What a Docker network's pool stands for; the pool id is the path's."""
+
+    tenant: Name
+    segment: Name
+    network: NetworkName
+    docker_network: str = Field(
+        pattern=dockerpools.DOCKER_NETWORK_PATTERN, max_length=dockerpools.DOCKER_NETWORK_MAX
+    )
+    host: HostName
+    """The host whose driver binds the pool (an agent may name only its own)."""
+
+
+class DockerPool(Out):
+    pool: str
+    tenant: str
+    segment: str
+    network: str
+    docker_network: str
+    host: str
 
 
 # -- address sets ------------------------------------------------------------------------

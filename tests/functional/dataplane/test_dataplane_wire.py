@@ -1,6 +1,8 @@
 """Fresh endpoints wired by raw rtnetlink (:mod:`romana.dataplane.wire`), held against
 ``veth.ensure``: the same kernel objects in both namespaces, packets both ways, and the
-refusals (taken names, a missing namespace, names that are not ours) leaving nothing made.
+refusals (taken names, a missing namespace, names that are not ours) leaving nothing made;
+and a docker endpoint's pair, whose host side is a veth endpoint's once docker took the other
+end.
 
 Each test builds its own lab (one host namespace, one workload namespace, unique prefix,
 deleted on exit); nothing touches the root namespace.
@@ -17,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from romana.core import hostplan
+from romana.core import endpoint, hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, NotFound
 from romana.dataplane import nlsock, rtnl, veth, wire
 from romana.lab import Host, Lab, Node, Workload
@@ -292,3 +294,79 @@ def test_disconnect_cuts_the_endpoint_off_at_once_and_remove_takes_it_away(bed: 
     assert wire.disconnect(bed.sock, spec.host_ifname) is False
     with pytest.raises(InvalidInput, match="not a name we own"):
         wire.disconnect(bed.sock, "eth0")
+
+
+# --- a docker endpoint's pair -------------------------------------------------------------------
+# Both ends made in the host namespace, the workload end left to docker; once docker moved it
+# into the sandbox, the host side is exactly a veth endpoint's, and ``veth.ensure_host_end``
+# repairs it without ever making a pair.
+
+DOCKER_IFNAME = endpoint.docker_ifname("docker-0123456789abcdef01234567")
+
+
+def docker_spec(bed: Bed, *, ipv6: bool) -> hostplan.EndpointSpec:
+    """The spec of a docker endpoint (``hostplan.DOCKER``): the same pair, its workload end
+    left in the host namespace for docker."""
+    spec = spec_for(bed.workload, ipv6=ipv6)
+    return dataclasses.replace(spec, ifname=DOCKER_IFNAME, attachment=endpoint.DOCKER)
+
+
+def run(bed: Bed, *argv: str, where: str = "host") -> str:
+    node = bed.host if where == "host" else bed.workload
+    return bed.lab.run(node, ["ip", *argv], check=False).stdout
+
+
+def dockerd_takes(bed: Bed, spec: hostplan.EndpointSpec) -> None:
+    """What dockerd does with the workload end: into the sandbox, renamed, addressed, up."""
+    bed.lab.run(bed.host, ["ip", "link", "set", DOCKER_IFNAME, "netns", bed.workload.ns])
+    bed.lab.run(bed.workload, ["ip", "link", "set", DOCKER_IFNAME, "name", "eth0"])
+    for address in spec.addresses:
+        bed.lab.run(bed.workload, ["ip", "addr", "add", str(address), "dev", "eth0"])
+    bed.lab.run(bed.workload, ["ip", "link", "set", "eth0", "up"])
+
+
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4", "dual-stack"])
+def test_the_host_side_is_a_veth_endpoints_once_docker_took_the_other_end(
+    bed: Bed, other_bed: Bed, ipv6: bool
+) -> None:
+    spec = docker_spec(bed, ipv6=ipv6)
+    pair = wire.create_pair(bed.sock, spec)
+    attached = wire.address_pair(bed.sock, pair, spec)
+    assert (attached.host_ifname, attached.ifname) == (spec.host_ifname, DOCKER_IFNAME)
+    waiting = run(bed, "-d", "link", "show", DOCKER_IFNAME)
+    assert "state DOWN" in waiting and pair.mac in waiting  # in the host namespace, for docker
+    assert "inet" not in run(bed, "addr", "show", DOCKER_IFNAME)
+    assert run(bed, "link", "show", DOCKER_IFNAME, where="workload") == ""
+    dockerd_takes(bed, spec)
+    other_bed.wire(spec_for(other_bed.workload, ipv6=ipv6))
+    ours, reference = normalised(bed), normalised(other_bed)
+    for key in ours[0]:
+        assert ours[0][key] == reference[0][key], f"host {key}"
+
+
+def test_ensure_host_end_repairs_the_host_side_and_never_makes_a_pair(
+    bed: Bed,
+) -> None:
+    spec = docker_spec(bed, ipv6=True)
+    pair = wire.create_pair(bed.sock, spec)
+    wire.address_pair(bed.sock, pair, spec)
+    dockerd_takes(bed, spec)
+    recorded = dataclasses.replace(spec, mac=pair.mac)
+    before = both(bed)
+    with rtnl.Rtnl(bed.host.path) as host:
+        assert veth.ensure_host_end(host, recorded).host_mac == pair.host_mac
+        assert both(bed) == before  # all in place: nothing changed
+        bed.lab.run(bed.host, ["ip", "route", "del", "10.1.17.1/32", "dev", spec.host_ifname])
+        bed.lab.run(bed.host, ["ip", "neigh", "del", "10.1.17.1", "dev", spec.host_ifname])
+        bed.lab.run(bed.host, ["ip", "link", "set", spec.host_ifname, "down"])
+        veth.ensure_host_end(host, recorded)
+        assert both(bed)[0]["route"] == before[0]["route"]
+        assert both(bed)[0]["neigh"] == before[0]["neigh"]
+        assert run(bed, "link", "show", DOCKER_IFNAME) == ""
+
+        bed.lab.remove_namespace(bed.workload)  # the sandbox went, and the pair with it
+        assert run(bed, "link", "show", spec.host_ifname) == ""
+        with pytest.raises(NotFound):
+            veth.ensure_host_end(host, recorded)
+    assert run(bed, "link", "show", spec.host_ifname) == ""
+    assert run(bed, "link", "show", DOCKER_IFNAME) == ""

@@ -66,7 +66,9 @@ def test_a_tap_spec_has_no_namespace_and_a_tap_name() -> None:
         ("endpoint.ifname", "must be tap + 11 characters for a tap"),
     }
     odd = hostplan.endpoint_issues(tap_spec(attachment="macvlan"))
-    assert [(i.field, i.rule) for i in odd] == [("endpoint.attachment", "must be veth or tap")]
+    assert [(i.field, i.rule) for i in odd] == [
+        ("endpoint.attachment", "must be veth, tap or docker")
+    ]
 
 
 def test_a_missing_tap_is_left_alone() -> None:

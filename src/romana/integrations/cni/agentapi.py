@@ -65,6 +65,17 @@ Conventions
     answers it. DEL of a tap unwires it and never
     releases its allocation (the port owns it); GC never touches it.
 
+    ``"attachment": "docker"`` (the Docker plugin's Join) asks for a veth pair with both ends
+    in the host namespace, for dockerd to move the ``ifname`` end into the sandbox ``netns``:
+    ``container_id`` is ``docker-`` + 24 lowercase hex digits and ``ifname`` ``rdk`` + the
+    first 11 of them (422 naming the field otherwise). As for a tap the ADD never allocates
+    (404, field ``container_id``; 409, field ``tenant``); 404, field ``netns``: the sandbox
+    does not exist; 409, field ``ifname``: that name is taken in the host namespace. The
+    answer's ``host_interface`` is the host end and each address carries its family's
+    gateway; nothing is configured on the ``ifname`` end. The same key again answers the
+    endpoint as it is. DEL deletes the pair and never releases; GC releases a docker
+    endpoint, whatever its list, once its sandbox is gone.
+
 ``GET /v1/endpoints/{container_id}/{ifname}`` (CNI CHECK): 200 ``Endpoint`` plus
     ``"problems": [str]``, empty when everything the agent wired is in place: veth, address and
     routes in the namespace, host ``/32`` route, policy chain hooks and set membership, and the

@@ -1,0 +1,161 @@
+"""The IpamDriver half of the Docker plugin: pools are romana networks, addresses romana's.
+
+* RequestPool (on the host running ``docker network create``): the romana network is the
+  one whose CIDR is ``--subnet``, or the only IPv4 one; the answer is a fresh pool id and
+  that network's CIDR, and the pool is this host's pending pool until CreateNetwork binds it
+  (:class:`~romana.integrations.docker.state.Pools`).
+* RequestAddress for the gateway: this host's romana gateway in that network, with the
+  network's prefix length. Nothing is allocated: a container routes through the host end of
+  its veth, whatever docker records as the network's gateway.
+* RequestAddress for an endpoint (any host): the pool's binding names tenant and segment;
+  romanad allocates for (this host, tenant, segment) under a fresh Docker key
+  (:func:`~romana.integrations.docker.protocol.endpoint_names`), and the answer is the
+  address in the pool's network as a /32, so that docker adds no connected route for the
+  whole network inside the container. A preferred address (``--ip``) must encode this host,
+  the tenant and the segment; romanad hands out the next free address, so any other one is
+  refused and its allocation released again.
+* ReleaseAddress: the Docker allocation of this host holding the address is released; a
+  gateway was never allocated, so there is nothing to release for it.
+* ReleasePool: the binding is deleted in romanad (already gone is fine), or the pending pool
+  dropped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+from romana.core import addressing
+from romana.core.endpoint import endpoint_key
+from romana.core.errors import Conflict, InvalidInput, NotFound
+from romana.integrations.docker import protocol
+from romana.integrations.docker.ports import HostPrefix, HostView, own_prefix
+from romana.integrations.docker.shared import Shared
+from romana.integrations.docker.state import MappedEndpoint, PendingPool
+
+log = logging.getLogger(__name__)
+
+ALLOCATE_WITHIN = 10.0
+"""How long an address request waits for a romanad that does not answer (a restart)."""
+
+
+def _prefix(hv: HostView, network: str) -> tuple[addressing.Layout, HostPrefix]:
+    lay = hv.layouts.get(network)
+    prefix = own_prefix(hv, network)
+    if lay is None or prefix is None:
+        raise NotFound(f"this host has no prefix in romana network {network} (yet)")
+    return lay, prefix
+
+
+class IpamDriver:
+    def __init__(self, shared: Shared) -> None:
+        self._s = shared
+
+    async def capabilities(self, body: Any) -> dict[str, Any]:
+        return {"RequiresMACAddress": False, "RequiresRequestReplay": False}
+
+    async def address_spaces(self, body: Any) -> dict[str, Any]:
+        space = protocol.ADDRESS_SPACE
+        return {"LocalDefaultAddressSpace": space, "GlobalDefaultAddressSpace": space}
+
+    async def request_pool(self, body: Any) -> dict[str, Any]:
+        request = protocol.pool_request(body)
+        hv = self._s.deps.view()
+        lay = protocol.choose_network(hv.layouts.values(), request.subnet)
+        _prefix(hv, lay.name)  # its gateway answers docker's next call
+        if request.options.tenant is not None:
+            segment = protocol.segment_of(request.options)
+            protocol.check_names(hv.tenants, request.options.tenant, segment)
+        pool = PendingPool(protocol.pool_id(protocol.new_hex()), lay, request.options)
+        await self._s.pools.reserve(pool)
+        log.info("docker pool %s pending: romana network %s (%s)", pool.pool_id, lay.name, lay.cidr)
+        return {"PoolID": pool.pool_id, "Pool": str(lay.cidr), "Data": {}}
+
+    async def request_address(self, body: Any) -> dict[str, Any]:
+        request = protocol.address_request(body)
+        pending = self._s.pools.pending(request.pool_id)
+        if request.gateway:
+            network = (
+                pending.network.name
+                if pending
+                else (await self._s.binding(request.pool_id)).network
+            )
+            return {"Address": self._gateway(network, request.address), "Data": {}}
+        if pending is not None:
+            raise InvalidInput(
+                f"pool {request.pool_id} is not bound to a network yet: romana reserves no "
+                "auxiliary addresses (omit --aux-address)"
+            )
+        binding = await self._s.binding(request.pool_id)
+        hv = self._s.deps.view()
+        lay, prefix = _prefix(hv, binding.network)
+        if request.address:
+            protocol.check_names(hv.tenants, binding.tenant, binding.segment)
+            tenant = hv.tenants[binding.tenant]
+            protocol.check_preferred(lay, request.address, prefix.prefix, tenant, binding.segment)
+        container_id, ifname = protocol.endpoint_names(protocol.new_hex())
+        key = endpoint_key(container_id, ifname)
+        alloc = await self._s.deps.romanad.allocate(
+            key, self._s.deps.host, binding.tenant, binding.segment, within=ALLOCATE_WITHIN
+        )
+        address = next((a for a in map(str, alloc["addresses"]) if _in(a, lay)), "")
+        refusal = ""
+        if not address:
+            refusal = f"allocation {key} has no address in romana network {lay.name}"
+        elif request.address and address != request.address:
+            refusal = (
+                f"--ip {request.address} cannot be chosen: romana hands out the next free "
+                f"address of tenant {binding.tenant} segment {binding.segment} on this host "
+                f"({address})"
+            )
+        if refusal:
+            await self._s.deps.romanad.release(key)
+            raise Conflict(refusal)
+        self._s.allocated[address] = MappedEndpoint(key, binding.tenant, binding.segment, address)
+        log.info("docker address %s allocated as %s (pool %s)", address, key, request.pool_id)
+        return {"Address": f"{address}/32", "Data": {}}
+
+    def _gateway(self, network: str, wanted: str) -> str:
+        lay, prefix = _prefix(self._s.deps.view(), network)
+        if wanted and wanted != str(prefix.gateway):
+            raise InvalidInput(
+                f"the gateway of a romana network is each host's own ({prefix.gateway} here): "
+                "omit --gateway"
+            )
+        return f"{prefix.gateway}/{lay.cidr.prefixlen}"
+
+    async def release_address(self, body: Any) -> dict[str, Any]:
+        request = protocol.address_release(body)
+        if protocol.is_gateway(self._s.deps.view().layouts.values(), request.address):
+            log.debug("docker release of gateway %s: it was never allocated", request.address)
+            return {}
+        held = await self._s.held(request.address)
+        if held is None:
+            log.debug("docker release of %s: no docker allocation holds it here", request.address)
+            return {}
+        try:
+            await self._s.deps.romanad.release(held.key)
+        except NotFound:
+            log.debug("docker release of %s: %s was released already", request.address, held.key)
+        self._s.allocated.pop(request.address, None)
+        log.info("docker address %s released (%s)", request.address, held.key)
+        return {}
+
+    async def release_pool(self, body: Any) -> dict[str, Any]:
+        pool_id = protocol.pool_id_of(body)
+        self._s.pools.forget(pool_id)
+        if await self._s.pools.settle(pool_id):
+            log.info("docker pool %s released before it was bound", pool_id)
+            return {}
+        try:
+            await self._s.deps.romanad.delete_docker_pool(pool_id)
+        except NotFound:
+            log.debug("docker pool %s was unbound already", pool_id)
+        log.info("docker pool %s released", pool_id)
+        return {}
+
+
+def _in(address: str, lay: addressing.Layout) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.version == lay.version and ip in lay.cidr

@@ -1,0 +1,98 @@
+"""The Docker libnetwork remote plugin: one call of the protocol in, one answer out.
+
+:meth:`Plugin.call` takes the path and body docker POSTed and gives the HTTP status and JSON
+body to answer; the agent serves it on its plugin socket (:func:`romana.agent.main.run`,
+setting ``docker_socket``). Every call docker makes is answered (the list below); an unknown
+path is 404 with ``Err``. Every :class:`~romana.core.errors.RomanaError` a call raises
+becomes ``{"Err": "romana: <message>"}`` (``Error`` for the IPAM driver's calls:
+:func:`~romana.integrations.docker.protocol.failure`) with status 200, which docker shows to
+the user as it is; an unexpected exception is logged with its traceback and answered the same way
+with a pointer to the log, so a bug fails one call, not the agent.
+
+Each call is logged at debug with its body; each change (a pool, an allocation, a binding,
+an endpoint) at info by the driver that makes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from romana.core.errors import RomanaError
+from romana.integrations.docker import protocol
+from romana.integrations.docker.ipamdriver import IpamDriver
+from romana.integrations.docker.netdriver import NetworkDriver
+from romana.integrations.docker.ports import Deps
+from romana.integrations.docker.shared import Shared
+from romana.integrations.docker.state import PENDING_WAIT, EndpointMap, Pools
+
+log = logging.getLogger(__name__)
+
+Call = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
+UNEXPECTED = "the agent failed unexpectedly; see its log"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+class Plugin:
+    """The NetworkDriver and IpamDriver ``romana`` of one host (module docstring)."""
+
+    def __init__(self, deps: Deps, *, pending_wait: float = PENDING_WAIT) -> None:
+        shared = Shared(deps, Pools(pending_wait), EndpointMap(deps.state_dir))
+        net = NetworkDriver(shared)
+        ipam = IpamDriver(shared)
+        self._calls: dict[str, Call] = {
+            "/Plugin.Activate": _activate,
+            "/NetworkDriver.GetCapabilities": net.capabilities,
+            "/NetworkDriver.CreateNetwork": net.create_network,
+            "/NetworkDriver.DeleteNetwork": net.delete_network,
+            "/NetworkDriver.CreateEndpoint": net.create_endpoint,
+            "/NetworkDriver.Join": net.join,
+            "/NetworkDriver.Leave": net.leave,
+            "/NetworkDriver.DeleteEndpoint": net.delete_endpoint,
+            "/NetworkDriver.EndpointOperInfo": net.oper_info,
+            "/NetworkDriver.DiscoverNew": net.nothing,
+            "/NetworkDriver.DiscoverDelete": net.nothing,
+            "/NetworkDriver.ProgramExternalConnectivity": net.nothing,
+            "/NetworkDriver.RevokeExternalConnectivity": net.nothing,
+            "/IpamDriver.GetCapabilities": ipam.capabilities,
+            "/IpamDriver.GetDefaultAddressSpaces": ipam.address_spaces,
+            "/IpamDriver.RequestPool": ipam.request_pool,
+            "/IpamDriver.ReleasePool": ipam.release_pool,
+            "/IpamDriver.RequestAddress": ipam.request_address,
+            "/IpamDriver.ReleaseAddress": ipam.release_address,
+        }
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every call the plugin answers."""
+        return tuple(self._calls)
+
+    async def call(self, path: str, raw: bytes) -> Answer:
+        """The answer to docker's POST of ``raw`` to ``path``."""
+        call = self._calls.get(path)
+        if call is None:
+            log.debug("docker: no such call %s", path)
+            return Answer(404, protocol.failure(path, f"no such call {path}"))
+        try:
+            body = protocol.body_of(raw)
+            log.debug("docker %s %s", path, body)
+            answer = await call(body)
+        except RomanaError as exc:
+            log.info("docker %s refused: %s", path, exc)
+            return Answer(200, protocol.err(exc, path))
+        except Exception:
+            log.exception("docker %s failed", path)
+            return Answer(200, protocol.failure(path, UNEXPECTED))
+        log.debug("docker %s answered %s", path, answer)
+        return Answer(200, answer)
+
+
+async def _activate(body: Mapping[str, Any]) -> dict[str, Any]:
+    return protocol.activation()

@@ -1,0 +1,169 @@
+"""What the Docker plugin remembers: this host's pending pool, pool bindings, endpoint map.
+
+* The *pending pool*: RequestPool on the host running ``docker network create`` makes a pool
+  id that romanad learns of only at CreateNetwork, which does not name the pool but its CIDR.
+  At most one pool is pending per host, so CreateNetwork finds its own; a second RequestPool
+  waits (:data:`PENDING_WAIT`) for the first to be bound or released, then fails.
+* Bindings read from romanad, by pool id: a binding never changes once written
+  (:mod:`romana.core.dockerpools`), so one read serves every later RequestAddress.
+* The endpoint map, EndpointID → the endpoint's allocation key (with its tenant, segment and
+  address): Join, Leave and DeleteEndpoint name only the EndpointID, and the map must outlive
+  an agent restart between them. It is the file ``docker-endpoints.json`` in the agent's
+  state directory, replaced whole on each change (a temporary file written and fsynced, then
+  renamed over it, then the directory fsynced; mode 0600). A file that cannot be read is
+  moved aside (``.unreadable``) for an operator and logged, never deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from romana.core import addressing
+from romana.core.dockerpools import DockerPool
+from romana.core.errors import Conflict
+from romana.integrations.docker.protocol import Choice
+
+log = logging.getLogger(__name__)
+
+PENDING_WAIT = 10.0
+MAP_FILE = "docker-endpoints.json"
+MAP_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPool:
+    """A pool RequestPool answered on this host that CreateNetwork has not bound yet."""
+
+    pool_id: str
+    network: addressing.Layout
+    """The romana network it stands for; the pool is its whole CIDR."""
+    options: Choice
+    """The romana options given with ``--ipam-opt``."""
+
+
+class Pools:
+    """The pending pool of this host and the bindings read so far (module docstring)."""
+
+    def __init__(self, wait: float = PENDING_WAIT) -> None:
+        self._wait = wait
+        self._pending: PendingPool | None = None
+        self._changed = asyncio.Condition()
+        self._bound: dict[str, DockerPool] = {}
+
+    async def reserve(self, pool: PendingPool) -> None:
+        """Make ``pool`` this host's pending pool once no other is; Conflict after the wait."""
+        async with self._changed:
+            try:
+                async with asyncio.timeout(self._wait):
+                    await self._changed.wait_for(lambda: self._pending is None)
+            except TimeoutError:
+                raise Conflict("another docker network is being created on this host") from None
+            self._pending = pool
+
+    def pending(self, pool_id: str) -> PendingPool | None:
+        found = self._pending
+        return found if found is not None and found.pool_id == pool_id else None
+
+    def pending_of(self, cidr: str) -> PendingPool | None:
+        found = self._pending
+        return found if found is not None and str(found.network.cidr) == cidr else None
+
+    async def settle(self, pool_id: str, binding: DockerPool | None = None) -> bool:
+        """``pool_id`` is pending no more (bound as ``binding``, or released); whether it was."""
+        async with self._changed:
+            if binding is not None:
+                self._bound[pool_id] = binding
+            if self.pending(pool_id) is None:
+                return False
+            self._pending = None
+            self._changed.notify_all()
+            return True
+
+    def bound(self, pool_id: str) -> DockerPool | None:
+        return self._bound.get(pool_id)
+
+    def remember(self, binding: DockerPool) -> None:
+        self._bound[binding.pool] = binding
+
+    def forget(self, pool_id: str) -> None:
+        self._bound.pop(pool_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class MappedEndpoint:
+    """One Docker endpoint of this host: its allocation key, whose it is, its address."""
+
+    key: str
+    tenant: str
+    segment: str
+    address: str
+
+
+class EndpointMap:
+    """EndpointID → :class:`MappedEndpoint`, kept in step on disk (module docstring)."""
+
+    def __init__(self, state_dir: str) -> None:
+        self._path = Path(state_dir) / MAP_FILE
+        self._items: dict[str, MappedEndpoint] = self._load()
+
+    def _load(self) -> dict[str, MappedEndpoint]:
+        try:
+            raw = json.loads(self._path.read_bytes())
+            return {
+                str(eid): MappedEndpoint(**{k: str(v) for k, v in item.items()})
+                for eid, item in raw["endpoints"].items()
+            }
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            aside = self._path.with_name(self._path.name + ".unreadable")
+            os.replace(self._path, aside)
+            log.error(
+                "docker endpoint map %s is unreadable (%s); moved to %s", self._path, exc, aside
+            )
+            return {}
+
+    def get(self, endpoint_id: str) -> MappedEndpoint | None:
+        return self._items.get(endpoint_id)
+
+    def put(self, endpoint_id: str, endpoint: MappedEndpoint) -> None:
+        if self._items.get(endpoint_id) == endpoint:
+            return
+        self._save({**self._items, endpoint_id: endpoint})
+
+    def forget(self, endpoint_id: str) -> MappedEndpoint | None:
+        gone = self._items.get(endpoint_id)
+        if gone is not None:
+            self._save({k: v for k, v in self._items.items() if k != endpoint_id})
+        return gone
+
+    def _save(self, items: dict[str, MappedEndpoint]) -> None:
+        """Replace the file with ``items``, durably, then hold them in memory."""
+        document = {
+            "version": MAP_VERSION,
+            "endpoints": {eid: asdict(item) for eid, item in sorted(items.items())},
+        }
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        staged = self._path.with_name(f".{self._path.name}.new")
+        staged.unlink(missing_ok=True)  # a crash's leftover keeps its mode when opened again
+        with open(staged, "wb", opener=_private) as out:
+            out.write(json.dumps(document, indent=1).encode())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(staged, self._path)
+        directory = os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self._items = items
+
+
+def _private(path: str, flags: int) -> int:
+    """Open a new file readable by its owner only, whatever the umask."""
+    return os.open(path, flags | os.O_CLOEXEC, 0o600)
