@@ -178,10 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({sys.executable}). decode and tenant list against one romanad on SQLite over "
         "loopback, logged in with a saved token; output to /dev/null."
     )
-    common.show(results)
-    path = common.write("cli", results, notes)
-    print(f"written to {path}")
-    return 0
+    return common.finish("cli", results, notes)
 
 
 if __name__ == "__main__":

@@ -145,28 +145,13 @@ class Plugin:
         return self.invoke("VERSION", conf={"cniVersion": CNI_VERSION})[0]
 
 
-def percentile(samples: list[float], p: int) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
-
-
 def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
 def compared(metric: str, ours: list[float], ref: list[float], p: int) -> common.Result:
-    value, reference = percentile(ours, p), percentile(ref, p)
-    ratio = value / reference
-    gated = p == 50
-    return common.Result(
-        metric=metric,
-        value=ms(value),
-        unit="ms",
-        target=f"<= 1.0 x {REFERENCE}" if gated else "",
-        reference=ms(reference),
-        reference_name=REFERENCE,
-        ratio=round(ratio, 2),
-        meets_target=ratio <= 1.0 if gated else None,
-    )
+    target = 1.0 if p == 50 else None
+    return common.compared(metric, ours, ref, p, reference_name=REFERENCE, target=target, digits=2)
 
 
 def part(metric: str, seconds: float) -> common.Result:
@@ -411,10 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         "veth down, release recorded); deleting the veth, forgetting its conntrack flows and "
         "the release follow on the agent's reaper thread, and their own costs are listed."
     )
-    common.show(results)
-    path = common.write("cni", results, notes)
-    print(f"written to {path}")
-    return 0
+    return common.finish("cni", results, notes)
 
 
 if __name__ == "__main__":

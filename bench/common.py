@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -68,3 +69,41 @@ def show(results: list[Result]) -> None:
         )
         print(f"{r.metric:<{width}}  {r.value:>12,.1f} {r.unit}{ref}{ratio}  target {r.target}{ok}")
     sys.stdout.flush()
+
+
+def finish(name: str, results: list[Result], notes: str) -> int:
+    """Show ``results``, write them as ``name``'s JSON for the report, and say where: the
+    end of every benchmark's ``main``."""
+    show(results)
+    print(f"written to {write(name, results, notes)}")
+    return 0
+
+
+def percentile(samples: list[float], p: int) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[p - 1]
+
+
+def compared(
+    metric: str,
+    ours: list[float],
+    ref: list[float],
+    p: int,
+    *,
+    reference_name: str,
+    target: float | None,
+    digits: int = 1,
+) -> Result:
+    """The ``p``-th percentile of ``ours`` beside that of ``ref`` (seconds, shown in ms) and
+    their ratio; ``target``: the ratio it must not exceed (None: no target)."""
+    value, reference = percentile(ours, p), percentile(ref, p)
+    ratio = value / reference
+    return Result(
+        metric=metric,
+        value=round(value * 1000, digits),
+        unit="ms",
+        target=f"<= {target} x {reference_name}" if target is not None else "",
+        reference=round(reference * 1000, digits),
+        reference_name=reference_name,
+        ratio=round(ratio, 2),
+        meets_target=ratio <= target if target is not None else None,
+    )

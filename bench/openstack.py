@@ -275,10 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         "showing the port bound to its host (`binding:vif_type` tap) with its fixed IPv4 "
         "address; Nova's flow is a create without host, then the update that binds it."
     )
-    common.show(results)
-    path = common.write("openstack", results, notes)
-    print(f"written to {path}")
-    return 0
+    return common.finish("openstack", results, notes)
 
 
 if __name__ == "__main__":

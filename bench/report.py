@@ -21,7 +21,7 @@ from bench import common
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHARTS = DOCS / "benchmarks"
-ORDER = ("ipam", "api", "cni", "cli", "dataplane", "openstack")
+ORDER = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker")
 TITLES = {
     "ipam": "IPAM allocations",
     "api": "IPAM over HTTP",
@@ -29,6 +29,7 @@ TITLES = {
     "cli": "CLI start-up: wall time of a command",
     "dataplane": "Dataplane: throughput, policy scale, programming time",
     "openstack": "Neutron ports: romana's drivers beside Neutron's internal IPAM",
+    "docker": "docker run on a romana network beside Docker's default bridge",
 }
 
 

@@ -15,7 +15,7 @@ import time
 
 from bench import report
 
-BENCHMARKS = ("ipam", "api", "cni", "cli", "dataplane", "openstack")
+BENCHMARKS = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker")
 
 
 def main() -> int:

@@ -7,35 +7,23 @@ cannot reach another tenant's containers. Bad input fails with romana's message 
 own error output and leaves nothing allocated; removing containers and networks leaves no
 allocation, veth or route behind.
 
-One rig per firewall backend (``romana.lab.cluster`` with ``docker=True`` and
-``romana.lab.docker.running``): romanad in ``ctl``; hosts ``h1`` and ``h2``, each running
-``romana-agent`` with ``--docker-socket`` and Debian's dockerd 20.10 in its namespace, the
-dockerds sharing a cluster store (etcd with the v2 API in ``ctl``) and holding the image
-``lab/busybox:latest`` made from busybox-static. Tenants ``blue`` (segments ``default`` and
-``web``) and ``red`` exist. Every daemon is stopped by PID when the backend's tests end.
-
-Each container serves its own host name (its short container id) on TCP :data:`PORT` with
-busybox ``nc``; probes run inside the containers with ``docker exec``.
+One rig per firewall backend (:func:`support.dockerworld.started`: romanad, two hosts with
+agents and dockerds). Tenants ``blue`` (segments ``default`` and ``web``) and ``red`` exist.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
-from cni import ociimage
-from romana.lab import Cluster, cluster
-from romana.lab import docker as lab_docker
-from romana.lab.docker import DRIVER, IMAGE, Dockerd
-from support import env
+from romana.lab.docker import DRIVER
+from support.dockerworld import World, create, run, started
 from support.wait import eventually
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
-PORT = 7000
 BLUE = "blue-web"
 RED = "red-default"
 NETWORKS = {BLUE: ("h1", "blue", "web"), RED: ("h2", "red", "default")}
@@ -53,106 +41,20 @@ ISOLATED = (("red2", "blue1"), ("red2", "blue2"), ("blue1", "red1"))
 """Across tenants, across hosts and on one host."""
 
 
-@dataclass(frozen=True)
-class Container:
-    name: str
-    host: str
-    network: str
-    address: str
-    hostname: str
-    """What its TCP server answers."""
-
-
-@dataclass
-class World:
-    made: Cluster
-    dockerd: dict[str, Dockerd]
-    containers: dict[str, Container]
-
-    def docker(self, host: str, *argv: str) -> str:
-        """``docker ARGV`` on ``host``'s dockerd; its output, or an assertion naming stderr."""
-        done = self.dockerd[host].docker(*argv)
-        assert done.returncode == 0, f"docker {' '.join(argv)} on {host}: {done.stderr}"
-        return done.stdout.strip()
-
-    def exec(self, name: str, *argv: str) -> tuple[int, str]:
-        """``argv`` inside container ``name``: exit code and output."""
-        done = self.dockerd[self.containers[name].host].docker("exec", name, *argv)
-        return done.returncode, done.stdout.strip()
-
-    def ping(self, source: str, target: str) -> bool:
-        code, _ = self.exec(source, "ping", "-c", "1", "-W", "2", self.containers[target].address)
-        return code == 0
-
-    def silent(self, source: str, target: str) -> bool:
-        """True when an echo request gets no answer within a second (inside the lab an
-        answer takes well under a millisecond)."""
-        code, _ = self.exec(source, "ping", "-c", "1", "-W", "1", self.containers[target].address)
-        return code != 0
-
-    def tcp(self, source: str, target: str, wait: int = 2) -> str:
-        """What ``target``'s TCP server answers ``source`` within ``wait`` seconds (empty: no
-        connection)."""
-        address = self.containers[target].address
-        _, out = self.exec(source, "nc", "-w", str(wait), address, str(PORT))
-        return out
-
-
-def run(world: World, name: str, host: str, network: str) -> Container:
-    """A container serving its host name on :data:`PORT`, attached to ``network`` only."""
-    server = f"nc -ll -p {PORT} -e /bin/hostname"
-    world.docker(host, "run", "-d", "--name", name, "--network", network, IMAGE, "sh", "-c", server)
-    address = world.docker(
-        host, "inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
-        name,
-    )  # fmt: skip
-    hostname = world.docker(host, "exec", name, "hostname")
-    return Container(name, host, network, address, hostname)
-
-
-def create(world: World, network: str, host: str, tenant: str, segment: str) -> str:
-    """``docker network create`` of a romana network on ``host``; its Docker id."""
-    return world.docker(
-        host, "network", "create", "-d", DRIVER, "--ipam-driver", DRIVER,
-        "-o", f"romana.tenant={tenant}", "-o", f"romana.segment={segment}", network,
-    )  # fmt: skip
-
-
-def logs(made: Cluster, dockerd: dict[str, Dockerd]) -> str:
-    parts = [made.log_tails(), *(f"--- dockerd {n}\n{d.log_tail()}" for n, d in dockerd.items())]
-    return "\n".join(parts)
-
-
 @pytest.fixture(scope="module", params=["nftables", "iptables"])
 def rig(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     """The cluster with its dockerds and the networks of :data:`NETWORKS`, no container."""
-    busybox = env.need_docker()
-    firewall = str(request.param)
-    work = tmp_path_factory.mktemp(f"docker-{firewall}")
-    image = ociimage.build(work / "image", busybox)
-    with cluster(work, firewall, hosts=2, docker=True) as made:
-        dockerd: dict[str, Dockerd] = {}
-        try:
-            made.api.create_tenant("blue")
-            made.api.add_segment("blue", "web")
-            made.api.create_tenant("red")
-            with lab_docker.running(made, image.rootfs) as dockerd:
-                made_world = World(made, dockerd, {})
-                for network, (host, tenant, segment) in NETWORKS.items():
-                    create(made_world, network, host, tenant, segment)
-                yield made_world
-        except BaseException:
-            print(logs(made, dockerd))
-            raise
+    with started(request, tmp_path_factory, {"blue": ["web"], "red": []}, NETWORKS) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")
 def world(rig: World) -> World:
     """The rig with the containers of :data:`CONTAINERS` running (removed with the rig)."""
     for name, (host, network) in CONTAINERS.items():
-        rig.containers[name] = run(rig, name, host, network)
+        run(rig, name, host, network)
     return rig
 
 
@@ -195,13 +97,6 @@ def test_another_tenants_containers_are_unreachable(world: World) -> None:
         assert world.tcp(source, target, wait=1) == "", f"{source} reaches {target} over TCP"
 
 
-def _owned(world: World) -> tuple[list[str], list[str]]:
-    """Every allocation key and every Docker pool romanad holds."""
-    keys = sorted(a["key"] for a in world.made.api.list_allocations())
-    pools = sorted(p["pool"] for p in world.made.api.list_docker_pools())
-    return keys, pools
-
-
 BAD_INPUT = {
     "unknown tenant": (["-o", "romana.tenant=green"], "no tenant 'green'"),
     "unknown segment": (
@@ -223,72 +118,45 @@ def test_bad_input_is_refused_with_romanas_message_and_allocates_nothing(
     rig: World, case: str
 ) -> None:
     options, message = BAD_INPUT[case]
-    before = _owned(rig)
+    before = rig.owned()
     dockerd = rig.dockerd["h1"]
     argv = ["network", "create", "-d", DRIVER, "--ipam-driver", DRIVER, *options, "bad"]
     done = dockerd.docker(*argv)
     assert done.returncode != 0, done.stdout
     assert "romana: " in done.stderr and message in done.stderr, done.stderr
     assert listed(rig, "h1", "bad") == ""
-    assert _owned(rig) == before
+    assert rig.owned() == before
     # Nothing of the refused network holds up the next one on this host.
     started = time.monotonic()
     create(rig, "good", "h1", "blue", "web")
     assert time.monotonic() - started < 5
     rig.docker("h1", "network", "rm", "good")
-    assert eventually(lambda: _owned(rig) == before), (before, _owned(rig))
-
-
-def _veths(world: World, host: str) -> set[str]:
-    ns = world.made.host(host).ns
-    done = world.made.lab.run(ns, ["ip", "-o", "link", "show", "type", "veth"])
-    return {line.split(": ")[1].split("@")[0] for line in done.stdout.splitlines()}
-
-
-ROUTE_TYPES = {"unicast", "local", "broadcast", "blackhole", "unreachable", "prohibit", "throw"}
-"""Route types ``ip route`` names before a route's destination."""
-
-
-def _routed(world: World, host: str, address: str) -> list[str]:
-    """Routes of ``host`` (any table) whose destination is ``address``."""
-    ns = world.made.host(host).ns
-    done = world.made.lab.run(ns, ["ip", "-4", "route", "show", "table", "all"])
-    found = []
-    for line in done.stdout.splitlines():
-        words = line.split()
-        destination = words[1] if words[0] in ROUTE_TYPES else words[0]
-        if destination in (address, f"{address}/32"):
-            found.append(line)
-    return found
-
-
-def _allocated(world: World, address: str) -> bool:
-    return world.made.api.decode(address)["allocation"] is not None
+    assert eventually(lambda: rig.owned() == before), (before, rig.owned())
 
 
 def test_removing_containers_and_network_leaves_no_allocation_veth_or_route(
     rig: World,
 ) -> None:
-    before_owned = _owned(rig)
-    before = {host: _veths(rig, host) for host in rig.dockerd}
+    before_owned = rig.owned()
+    before = {host: rig.veths(host) for host in rig.dockerd}
     network_id = create(rig, "gone", "h2", "blue", "web")
     gone = [run(rig, f"gone{i}", host, "gone") for i, host in enumerate(("h1", "h2"))]
     for container in gone:
-        assert _allocated(rig, container.address), container
-        assert _routed(rig, container.host, container.address), container
-        assert _veths(rig, container.host) - before[container.host], container
+        assert rig.allocated(container.address), container
+        assert rig.routed(container.host, container.address), container
+        assert rig.veths(container.host) - before[container.host], container
     bound = [p for p in rig.made.api.list_docker_pools() if p["docker_network"] == network_id]
     assert len(bound) == 1, rig.made.api.list_docker_pools()
 
     for container in gone:
         rig.docker(container.host, "rm", "-f", container.name)
-    assert eventually(lambda: not any(_allocated(rig, c.address) for c in gone)), gone
-    assert eventually(lambda: all(_veths(rig, h) == before[h] for h in before)), before
+    assert eventually(lambda: not any(rig.allocated(c.address) for c in gone)), gone
+    assert eventually(lambda: all(rig.veths(h) == before[h] for h in before)), before
     for container in gone:
         for host in rig.dockerd:
-            assert _routed(rig, host, container.address) == [], (host, container)
+            assert rig.routed(host, container.address) == [], (host, container)
 
     rig.docker("h1", "network", "rm", "gone")
     for host in rig.dockerd:
         assert listed(rig, host, "gone") == "", host
-    assert eventually(lambda: _owned(rig) == before_owned), (before_owned, _owned(rig))
+    assert eventually(lambda: rig.owned() == before_owned), (before_owned, rig.owned())

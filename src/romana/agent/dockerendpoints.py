@@ -40,7 +40,8 @@ treats one whose namespace is gone, whatever network and valid list it is given 
 runtime lists docker's endpoints): once older than the grace period, an endpoint whose
 sandbox is gone (:meth:`DockerEndpoints.gone`: its host end no longer exists) is deleted
 and its allocation released. That is what reclaims the addresses of containers whose dockerd
-died without telling the plugin; one whose sandbox lives is never touched.
+died without telling the plugin (the plugin's sweep asks every ``docker_gc_interval`` seconds);
+one whose sandbox lives is never touched.
 """
 
 from __future__ import annotations

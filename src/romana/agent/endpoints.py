@@ -37,7 +37,9 @@ restart that has not loaded them yet, a second runtime using the same network na
 when none is left. With an empty list GC releases only endpoints whose network namespace no
 longer exists; an endpoint whose namespace is still there is still in some runtime's hands,
 and its DEL releases it. A docker endpoint is in no runtime's list: GC releases it once its
-sandbox is gone, whatever the list (:mod:`romana.agent.dockerendpoints`).
+sandbox is gone, whatever the list (:mod:`romana.agent.dockerendpoints`). A request naming an
+attachment judges only endpoints of that attachment: the Docker plugin's sweep asks about
+docker endpoints only (:meth:`romana.integrations.docker.plugin.Plugin.sweep`).
 """
 
 from __future__ import annotations
@@ -373,6 +375,8 @@ class Endpoints:
         for record in self._parts.ledger.records():
             if record.is_tap:
                 continue  # a VM's: its tap watcher and Neutron decide, not a runtime's GC
+            if request.attachment and record.attachment != request.attachment:
+                continue
             if record.created_at > cutoff:
                 continue
             if record.is_docker:

@@ -214,6 +214,7 @@ async def run(settings: AgentSettings) -> int:
     cni = cnihost.CniHost(localapi.LocalApi(service), service)
     server = http.Server(settings.socket, cni, group=settings.api_gid())
     docker = None
+    plugin = None
     if settings.docker_socket:
         deps = DockerDeps(
             host=host,
@@ -222,7 +223,8 @@ async def run(settings: AgentSettings) -> int:
             endpoints=service,
             state_dir=settings.state_dir,
         )
-        docker = docker_server(settings.docker_socket, DockerPlugin(deps))
+        plugin = DockerPlugin(deps)
+        docker = docker_server(settings.docker_socket, plugin)
     code = 1
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -234,6 +236,9 @@ async def run(settings: AgentSettings) -> int:
             tasks.create_task(_supervised("local API", server.serve()))
             if docker is not None:
                 tasks.create_task(_supervised("docker plugin", docker.serve()))
+            if plugin is not None:
+                interval = settings.docker_gc_interval
+                tasks.create_task(_supervised("docker sweep", plugin.sweep(interval)))
     except* _Stopped:
         log.info("stopping; the dataplane stays in place")
         code = 0

@@ -103,7 +103,14 @@ class AgentSettings:
     )
     gc_grace: float = named_setting(
         60.0,
-        "Seconds after its ADD during which CNI GC spares an endpoint (an ADD may be in flight).",
+        "Seconds after its ADD during which GC spares an endpoint (an ADD may be in flight): "
+        "CNI GC, and the Docker plugin's sweep, which releases a docker endpoint older than "
+        "this whose container is gone (dockerd died without telling the plugin).",
+    )
+    docker_gc_interval: float = named_setting(
+        30.0,
+        "Seconds between the Docker plugin's sweeps for docker endpoints whose container is "
+        "gone (see gc_grace); only with docker_socket.",
     )
     firewall: str = named_setting(
         "nftables",
@@ -193,6 +200,8 @@ class AgentSettings:
             issues.add("firewall", f"must be one of {', '.join(FIREWALLS)}")
         if self.gc_grace < 0:
             issues.add("gc_grace", "must be >= 0")
+        if self.docker_gc_interval <= 0:
+            issues.add("docker_gc_interval", "must be > 0")
         if self.reconcile_interval <= 0:
             issues.add("reconcile_interval", "must be > 0")
         if not 0 < self.view_wait <= 60:

@@ -246,6 +246,9 @@ class GcRequest:
 
     network: str
     valid: frozenset[tuple[str, str]]
+    attachment: str = ""
+    """Only endpoints of this attachment (:data:`ATTACHMENTS`); empty: every one a runtime's
+    GC judges."""
 
 
 @dataclass(frozen=True, slots=True)

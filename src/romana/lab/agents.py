@@ -142,7 +142,12 @@ class Agent:
             f"127.0.0.1:{self.metrics_port}",
             "--log-level",
             self.log_level,
-            *(["--docker-socket", self.docker_socket] if self.docker_socket else []),
+            # Docker endpoints of a killed dockerd are swept within seconds, as --gc-grace 1 above.
+            *(
+                ["--docker-socket", self.docker_socket, "--docker-gc-interval", "1"]
+                if self.docker_socket
+                else []
+            ),
         ]
 
     def start(self, *, ready: bool = True) -> Agent:

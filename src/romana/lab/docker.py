@@ -29,7 +29,9 @@ reached by every dockerd over the underlay.
 
 Every process is stopped by PID: dockerd with SIGTERM, then SIGKILL after a timeout; then
 whatever it left (its containerd, shims and their containers), found by the exec root in
-their command lines, which no other process on the machine names.
+their command lines, which no other process on the machine names. :meth:`Dockerd.kill` sends
+SIGKILL at once, as a crash of the host's docker would; a new :class:`Dockerd` on the same
+directory starts again on the same data.
 """
 
 from __future__ import annotations
@@ -75,6 +77,11 @@ class Dockerd:
     directory: Path
     cluster_store: str = ""
     """``etcd://IP:PORT`` of an etcd serving the v2 API; empty: no cluster store."""
+    default_bridge: bool = False
+    """Docker's own networking as it ships (docker0, NAT and its iptables chains in the
+    host's namespace), as a reference beside romana's; off: none of it (romana's hosts)."""
+    debug: bool = False
+    """dockerd logs at debug level: each API call and timings such as each sandbox's SetKey."""
     process: subprocess.Popen[bytes] | None = None
     socket: Path = field(init=False)
     exec_root: Path = field(init=False)
@@ -93,6 +100,11 @@ class Dockerd:
              "--cluster-advertise", f"{self.host.underlay_ip}:2376"]
             if self.cluster_store else []
         )  # fmt: skip
+        # romana owns the host's routes and forwarding rules: no docker0 bridge, no NAT,
+        # no FORWARD chains of docker's in the host namespace.
+        bridge = [] if self.default_bridge else [
+            "--bridge", "none", "--iptables=false", "--ip-masq=false", "--ip6tables=false",
+        ]  # fmt: skip
         return [
             DOCKERD,
             "--config-file", str(config),
@@ -100,9 +112,8 @@ class Dockerd:
             "--exec-root", str(self.exec_root),
             "--pidfile", str(self.directory / "dockerd.pid"),
             "-H", f"unix://{self.socket}",
-            # romana owns the host's routes and forwarding rules: no docker0 bridge, no NAT,
-            # no FORWARD chains of docker's in the host namespace.
-            "--bridge", "none", "--iptables=false", "--ip-masq=false", "--ip6tables=false",
+            *bridge,
+            *(["--debug"] if self.debug else []),
             "--userland-proxy=false",
             "--shutdown-timeout", "2",
             *store,
@@ -172,6 +183,23 @@ class Dockerd:
         Raises if a process naming the exec root still runs after SIGKILL.
         """
         namespaces.terminate(self.process, grace)
+        self._reap()
+
+    def kill(self) -> None:
+        """SIGKILL dockerd, then whatever it left, as a crash of the host's docker would:
+        its containers die without docker telling any plugin."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reap()
+        # The killed containerd may linger as a zombie until the machine's init reaps it, and
+        # the next dockerd would take that PID for a containerd still running and wait for
+        # its socket forever: without the file it starts a new one.
+        (self.exec_root / "containerd" / "containerd.pid").unlink(missing_ok=True)
+
+    def _reap(self) -> None:
+        """SIGKILL what dockerd left (its containerd, shims, containers); raises if a process
+        naming the exec root still runs after that."""
         left = self.leftovers()
         if left:
             # A shim's children are its containers: SIGKILL to a container's first process

@@ -182,6 +182,9 @@ def test_gc_with_an_empty_valid_list_releases_only_endpoints_whose_namespace_is_
         gone = rig.registry.get("gone:eth0")
         assert gone is not None
         Path(gone.netns).unlink()  # the runtime deleted that sandbox's namespace
+        # The Docker plugin's sweep asks about docker endpoints only: no veth is its own.
+        swept = await rig.service.gc(GcRequest("", frozenset(), attachment="docker"))
+        assert swept == GcAnswer() and "gone:eth0" in rig.romanad.allocations
         answer = await rig.service.gc(GcRequest("net1", frozenset()))
         assert answer == GcAnswer((("gone", "eth0"),), ())
         assert sorted(rig.romanad.allocations) == ["alive:eth0"]

@@ -135,6 +135,7 @@ class FakePort:
         self.gateway = gateway
         self.added: list[ep.EndpointRequest] = []
         self.deleted: list[tuple[str, str]] = []
+        self.collected: list[ep.GcRequest] = []
 
     async def add(self, request: ep.EndpointRequest) -> ep.Endpoint:
         self.added.append(request)
@@ -158,6 +159,7 @@ class FakePort:
         raise errors.NotFound("not used")
 
     async def gc(self, request: ep.GcRequest) -> ep.GcAnswer:
+        self.collected.append(request)
         return ep.GcAnswer()
 
     async def status(self, tenant: str | None, segment: str | None) -> ep.Readiness:
@@ -359,17 +361,23 @@ async def test_a_preferred_address_of_another_host_is_refused_and_allocates_noth
     assert fits["Address"] == "10.2.17.1/32"
 
 
+async def mapped(host_a: Host, host_b: Host, romanad: FakeRomanad) -> tuple[str, str]:
+    """A network created on host A and an endpoint of it created on host B (10.2.17.1):
+    the pool id and the endpoint's allocation key."""
+    pool = await host_a.create()
+    await host_b.address(pool)
+    (key,) = romanad.allocations
+    answer = await host_b.call("/NetworkDriver.CreateEndpoint", endpoint("10.2.17.1/32"))
+    assert answer == {"Interface": {}}
+    return pool, key
+
+
 @run
 async def test_an_endpoint_is_mapped_joined_left_deleted_and_released(
     host_a: Host, host_b: Host, romanad: FakeRomanad
 ) -> None:
-    pool = await host_a.create()
-    await host_b.address(pool)
-    (key,) = romanad.allocations
+    pool, key = await mapped(host_a, host_b, romanad)
     container_id, ifname = key.split(":")
-    assert await host_b.call("/NetworkDriver.CreateEndpoint", endpoint("10.2.17.1/32")) == {
-        "Interface": {}
-    }
     joined = await host_b.call(
         "/NetworkDriver.Join",
         {"NetworkID": NETWORK_ID, "EndpointID": ENDPOINT_ID, "SandboxKey": SANDBOX},
@@ -393,6 +401,40 @@ async def test_an_endpoint_is_mapped_joined_left_deleted_and_released(
     assert await host_b.call("/IpamDriver.ReleaseAddress", release) == {}
     assert romanad.released == [key]
     assert await host_b.call("/IpamDriver.ReleaseAddress", release) == {}, "again: nothing"
+
+
+@run
+async def test_a_late_release_never_frees_the_address_of_a_later_endpoint(
+    host_a: Host, host_b: Host, romanad: FakeRomanad
+) -> None:
+    pool, first = await mapped(host_a, host_b, romanad)
+    # dockerd died: the agent's GC released the endpoint, and the address went to the next
+    # container, which is allocated but not yet an endpoint, then to one that is.
+    await romanad.release(first)
+    await host_b.address(pool)
+    (second,) = romanad.allocations
+    later = {**endpoint("10.2.17.1/32"), "EndpointID": "e" * 64}
+    # The restarted dockerd cleans up after the dead endpoint, late.
+    ids = {"NetworkID": NETWORK_ID, "EndpointID": ENDPOINT_ID}
+    assert await host_b.call("/NetworkDriver.DeleteEndpoint", ids) == {}
+    release = {"PoolID": pool, "Address": "10.2.17.1"}
+    assert await host_b.call("/IpamDriver.ReleaseAddress", release) == {}
+    assert second in romanad.allocations
+    await host_b.call("/NetworkDriver.CreateEndpoint", later)
+    assert await host_b.call("/IpamDriver.ReleaseAddress", release) == {}
+    assert second in romanad.allocations, "only a deleted endpoint's address is released"
+    assert romanad.released == [first]
+
+
+@run
+async def test_the_sweep_asks_gc_about_docker_endpoints_only(host_b: Host) -> None:
+    sweep = asyncio.create_task(host_b.plugin.sweep(0.01))
+    await asyncio.sleep(0.05)
+    sweep.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweep
+    assert host_b.port.collected, "no sweep ran"
+    assert {r.attachment for r in host_b.port.collected} == {"docker"}
 
 
 @run
@@ -553,6 +595,15 @@ def test_the_docker_socket_setting_is_off_by_default_and_absolute_when_set() -> 
         main.load_settings(["--insecure", "--docker-socket", "romana.sock"], {})
     assert {i.field for i in info.value.issues} == {"docker_socket"}
     assert "/run/docker/plugins/romana.sock" in " ".join(main.parser().format_help().split())
+
+
+def test_the_sweep_runs_every_30_s_unless_set_to_a_positive_interval() -> None:
+    assert main.load_settings(["--insecure"], {}).settings.docker_gc_interval == 30.0
+    loaded = main.load_settings(["--insecure", "--docker-gc-interval", "1"], {})
+    assert loaded.settings.docker_gc_interval == 1.0
+    with pytest.raises(errors.InvalidInput) as info:
+        main.load_settings(["--insecure", "--docker-gc-interval", "0"], {})
+    assert {i.field for i in info.value.issues} == {"docker_gc_interval"}
 
 
 # -- over HTTP, as dockerd calls it -----------------------------------------------------------

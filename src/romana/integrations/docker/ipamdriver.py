@@ -14,8 +14,10 @@
   whole network inside the container. A preferred address (``--ip``) must encode this host,
   the tenant and the segment; romanad hands out the next free address, so any other one is
   refused and its allocation released again.
-* ReleaseAddress: the Docker allocation of this host holding the address is released; a
-  gateway was never allocated, so there is nothing to release for it.
+* ReleaseAddress: the allocation the plugin mapped for the address is released: a deleted
+  endpoint's (:class:`~romana.integrations.docker.state.EndpointMap`), else one allocated and
+  never given to an endpoint; never one found by address alone, which GC may have given to
+  another endpoint since. A gateway was never allocated: nothing to release for it.
 * ReleasePool: the binding is deleted in romanad (already gone is fine), or the pending pool
   dropped.
 """
@@ -130,16 +132,23 @@ class IpamDriver:
         if protocol.is_gateway(self._s.deps.view().layouts.values(), request.address):
             log.debug("docker release of gateway %s: it was never allocated", request.address)
             return {}
-        held = await self._s.held(request.address)
-        if held is None:
-            log.debug("docker release of %s: no docker allocation holds it here", request.address)
+        # A deleted endpoint's first: an allocation made since for the same address is the
+        # next container's, and this release comes late from the one before.
+        mapped = self._s.endpoints.take_deleted(request.address)
+        if not mapped:
+            fresh = self._s.allocated.pop(request.address, None)
+            mapped = [fresh] if fresh is not None else []
+        if not mapped:
+            log.info("docker release of %s: no endpoint of this plugin's holds it", request.address)
             return {}
-        try:
-            await self._s.deps.romanad.release(held.key)
-        except NotFound:
-            log.debug("docker release of %s: %s was released already", request.address, held.key)
-        self._s.allocated.pop(request.address, None)
-        log.info("docker address %s released (%s)", request.address, held.key)
+        for held in mapped:
+            try:
+                await self._s.deps.romanad.release(held.key)
+            except NotFound:
+                log.debug(
+                    "docker release of %s: %s was released already", request.address, held.key
+                )
+            log.info("docker address %s released (%s)", request.address, held.key)
         return {}
 
     async def release_pool(self, body: Any) -> dict[str, Any]:

@@ -11,15 +11,24 @@ with a pointer to the log, so a bug fails one call, not the agent.
 
 Each call is logged at debug with its body; each change (a pool, an allocation, a binding,
 an endpoint) at info by the driver that makes it.
+
+:meth:`Plugin.sweep` runs beside the server: every ``interval`` seconds it asks the endpoint
+port's GC about docker endpoints only (:class:`~romana.core.endpoint.GcRequest` with
+attachment ``docker``). GC releases a docker endpoint older than its grace period whose
+container is gone, which is what reclaims the addresses of a dockerd that died with its
+containers: no call of docker's ever comes for them. A failed sweep is logged and the next
+one tries again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from romana.core.endpoint import DOCKER, GcRequest
 from romana.core.errors import RomanaError
 from romana.integrations.docker import protocol
 from romana.integrations.docker.ipamdriver import IpamDriver
@@ -44,6 +53,7 @@ class Plugin:
     """The NetworkDriver and IpamDriver ``romana`` of one host (module docstring)."""
 
     def __init__(self, deps: Deps, *, pending_wait: float = PENDING_WAIT) -> None:
+        self._deps = deps
         shared = Shared(deps, Pools(pending_wait), EndpointMap(deps.state_dir))
         net = NetworkDriver(shared)
         ipam = IpamDriver(shared)
@@ -92,6 +102,21 @@ class Plugin:
             return Answer(200, protocol.failure(path, UNEXPECTED))
         log.debug("docker %s answered %s", path, answer)
         return Answer(200, answer)
+
+    async def sweep(self, interval: float) -> None:
+        """GC of docker endpoints every ``interval`` seconds, forever (module docstring)."""
+        request = GcRequest("", frozenset(), attachment=DOCKER)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                answer = await self._deps.endpoints.gc(request)
+            except (RomanaError, OSError) as exc:
+                log.warning("docker endpoint sweep failed: %s", exc)
+                continue
+            for container_id, ifname in answer.released:
+                log.info("docker endpoint %s:%s swept: its container is gone", container_id, ifname)
+            for error in answer.errors:
+                log.warning("docker endpoint sweep: %s", error)
 
 
 async def _activate(body: Mapping[str, Any]) -> dict[str, Any]:

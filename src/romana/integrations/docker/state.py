@@ -10,7 +10,11 @@
   address): Join, Leave and DeleteEndpoint name only the EndpointID, and the map must outlive
   an agent restart between them. It is the file ``docker-endpoints.json`` in the agent's
   state directory, replaced whole on each change (a temporary file written and fsynced, then
-  renamed over it, then the directory fsynced; mode 0600). A file that cannot be read is
+  renamed over it, then the directory fsynced; mode 0600). DeleteEndpoint moves an endpoint
+  from the map to its *deleted* endpoints, where ReleaseAddress takes it by address: an
+  address is released only under the key the plugin mapped for it, so a late ReleaseAddress
+  (a dockerd restarted after GC reclaimed the endpoint and gave its address to another) never
+  releases another endpoint's allocation. A file that cannot be read is
   moved aside (``.unreadable``) for an operator and logged, never deleted.
 """
 
@@ -109,24 +113,21 @@ class EndpointMap:
 
     def __init__(self, state_dir: str) -> None:
         self._path = Path(state_dir) / MAP_FILE
-        self._items: dict[str, MappedEndpoint] = self._load()
+        self._items, self._deleted = self._load()
 
-    def _load(self) -> dict[str, MappedEndpoint]:
+    def _load(self) -> tuple[dict[str, MappedEndpoint], dict[str, MappedEndpoint]]:
         try:
             raw = json.loads(self._path.read_bytes())
-            return {
-                str(eid): MappedEndpoint(**{k: str(v) for k, v in item.items()})
-                for eid, item in raw["endpoints"].items()
-            }
+            return _mapped(raw["endpoints"]), _mapped(raw.get("deleted", {}))
         except FileNotFoundError:
-            return {}
+            return {}, {}
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             aside = self._path.with_name(self._path.name + ".unreadable")
             os.replace(self._path, aside)
             log.error(
                 "docker endpoint map %s is unreadable (%s); moved to %s", self._path, exc, aside
             )
-            return {}
+            return {}, {}
 
     def get(self, endpoint_id: str) -> MappedEndpoint | None:
         return self._items.get(endpoint_id)
@@ -134,19 +135,30 @@ class EndpointMap:
     def put(self, endpoint_id: str, endpoint: MappedEndpoint) -> None:
         if self._items.get(endpoint_id) == endpoint:
             return
-        self._save({**self._items, endpoint_id: endpoint})
+        self._save({**self._items, endpoint_id: endpoint}, self._deleted)
 
     def forget(self, endpoint_id: str) -> MappedEndpoint | None:
+        """DeleteEndpoint: the endpoint leaves the map for the deleted ones."""
         gone = self._items.get(endpoint_id)
         if gone is not None:
-            self._save({k: v for k, v in self._items.items() if k != endpoint_id})
+            items = {k: v for k, v in self._items.items() if k != endpoint_id}
+            self._save(items, {**self._deleted, gone.key: gone})
         return gone
 
-    def _save(self, items: dict[str, MappedEndpoint]) -> None:
-        """Replace the file with ``items``, durably, then hold them in memory."""
+    def take_deleted(self, address: str) -> list[MappedEndpoint]:
+        """ReleaseAddress: the deleted endpoints holding ``address``, taken out."""
+        taken = [d for d in self._deleted.values() if d.address == address]
+        if taken:
+            kept = {k: v for k, v in self._deleted.items() if v.address != address}
+            self._save(self._items, kept)
+        return taken
+
+    def _save(self, items: dict[str, MappedEndpoint], deleted: dict[str, MappedEndpoint]) -> None:
+        """Replace the file with ``items`` and ``deleted``, durably, then hold them in memory."""
         document = {
             "version": MAP_VERSION,
             "endpoints": {eid: asdict(item) for eid, item in sorted(items.items())},
+            "deleted": {key: asdict(item) for key, item in sorted(deleted.items())},
         }
         self._path.parent.mkdir(parents=True, exist_ok=True)
         staged = self._path.with_name(f".{self._path.name}.new")
@@ -161,7 +173,14 @@ class EndpointMap:
             os.fsync(directory)
         finally:
             os.close(directory)
-        self._items = items
+        self._items, self._deleted = items, deleted
+
+
+def _mapped(raw: dict[str, dict[str, object]]) -> dict[str, MappedEndpoint]:
+    return {
+        str(name): MappedEndpoint(**{k: str(v) for k, v in item.items()})
+        for name, item in raw.items()
+    }
 
 
 def _private(path: str, flags: int) -> int:
