@@ -23,6 +23,9 @@ Where the time goes, beside (no target):
 
 * the same ``docker run --rm`` with ``--network none`` on each dockerd, in the same
   alternation: the container without networking (romana's dockerd still has its cluster store);
+* the same ``docker run --rm`` on a user-defined bridge network of the reference dockerd, in
+  the same alternation: what any user-defined network costs that the default bridge does not
+  (Docker's embedded DNS resolver and per-network state), beside romana's;
 * three stretches of each ``docker run --rm`` from both dockerds' debug logs, romana's beside
   the reference's: from the start call until the endpoint is made and joined ("Programming
   external connectivity"), the sandbox's SetKey (docker moves the interfaces into the
@@ -83,6 +86,8 @@ class Side:
     name: str
     dockerd: Dockerd
     network: tuple[str, ...]
+    user_network: tuple[str, ...] = ()
+    """A user-defined network of this dockerd whose runs are timed too (:data:`RUN_USER`)."""
     samples: dict[str, list[float]] = field(default_factory=dict)
     windows: dict[str, list[Window]] = field(default_factory=dict)
     """When each counted run of a flow began and ended, by the wall clock (the logs')."""
@@ -108,6 +113,9 @@ class Side:
 
 RUN = "docker run --rm IMAGE true"
 RUN_NONE = "docker run --rm --network none IMAGE true"
+RUN_USER = "docker run --rm IMAGE true on a user-defined bridge network"
+USER_BRIDGE = "userbridge"
+USER_REFERENCE = "a user-defined bridge network of the reference dockerd"
 DETACH = "docker run -d IMAGE sleep"
 REMOVE = "docker rm -f of that container"
 Window = tuple[datetime.datetime, datetime.datetime]
@@ -132,6 +140,8 @@ def run_rm(sides: tuple[Side, Side], runs: int) -> None:
         order = sides if i % 2 == 0 else sides[::-1]
         for side in order:
             side.timed(RUN, i >= WARM_UP, "run", "--rm", *side.network, IMAGE, "true")
+            if side.user_network:
+                side.timed(RUN_USER, i >= WARM_UP, "run", "--rm", *side.user_network, IMAGE, "true")
         for side in order:
             side.timed(RUN_NONE, i >= WARM_UP, "run", "--rm", "--network", "none", IMAGE, "true")
 
@@ -393,8 +403,11 @@ def run(runs: int, firewall: str, busybox: str) -> list[common.Result]:
             with romana_dockerd(made, archive) as ours, started(reference, archive):
                 sides = (
                     Side("romana", ours, ("--network", NETWORK)),
-                    Side("reference", reference, ()),
+                    Side("reference", reference, (), ("--network", USER_BRIDGE)),
                 )
+                # A user-defined network gets what the default bridge does not (Docker's
+                # embedded DNS, per-network state): a second reference, same dockerd.
+                sides[1].docker("network", "create", "-d", "bridge", USER_BRIDGE)
                 check_addresses(made, sides)
                 logs = (made.agent(made.hosts[0]).log_path, ours.log_path, reference.log_path)
                 offsets = [log.stat().st_size for log in logs]
@@ -419,6 +432,17 @@ def run(runs: int, firewall: str, busybox: str) -> list[common.Result]:
             flow, romana.samples[flow], reference_side.samples[flow], p, flow == RUN and p == 50
         )
         for flow in (RUN, DETACH, REMOVE)
+        for p in (50, 95)
+    ]
+    results += [
+        common.compared(
+            f"{RUN} p{p}, beside {USER_REFERENCE}",
+            romana.samples[RUN],
+            reference_side.samples[RUN_USER],
+            p,
+            reference_name=USER_REFERENCE,
+            target=None,
+        )
         for p in (50, 95)
     ]
     return results + breakdown(sides, Found(stretches, calls, in_plugin, store))
@@ -448,8 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         "NAT and iptables in its namespace, no cluster store), its containers on the default "
         "bridge; both dockerds log at debug level. Each figure is the wall time of the docker "
         "client; only the p50 of docker run --rm has a target. Beside: the same run with "
-        "`--network none` on each dockerd; three stretches of each run from both dockerds' "
-        "logs (start call to endpoint joined, the sandbox's SetKey, container exit to removal); "
+        "`--network none` on each dockerd; the same run on a user-defined bridge network of "
+        "the reference dockerd (created with `docker network create -d bridge`); three "
+        "stretches of each run from both dockerds' logs (start call to endpoint joined, the "
+        "sandbox's SetKey, container exit to removal); "
         "romana's plugin calls from the agent's debug log (arrival to answer, millisecond "
         "resolution); what the etcd v2 cluster store served per run (requests, reads, writes, "
         f"its own time), from etcd's metrics over {STORE_PROBES} more runs of each kind."
