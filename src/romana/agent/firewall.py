@@ -36,19 +36,23 @@ class Nftables:
     def __init__(self, netns: str | None = None) -> None:
         self._nft = nftables_adapter.Nftables(netns=netns)
 
-    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> None:
-        """Make the table hold ``rules``; ``current`` is what it holds now, if known."""
+    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> bool:
+        """Make the table hold ``rules``; ``current`` is what it holds now, if known. True
+        when a change could not be made because the table was gone (deleted by hand)."""
+        missing = False
         if current is not None:
             script = render_nftables.render_delta(current, rules)
             if script == "":
-                return
+                return False
             if script is not None:
                 try:
                     self._nft.apply(script)
-                    return
+                    return False
                 except proc.CommandFailed as exc:
                     log.warning("incremental nft update failed, replacing the table: %s", exc)
+                    missing = not self._nft.exists()
         self._nft.apply(render_nftables.render(rules))
+        return missing
 
     def present(self) -> bool:
         return self._nft.exists()
@@ -70,17 +74,19 @@ class Iptables:
         self._v6 = iptables_adapter.Iptables(ip6=True, netns=netns, legacy=legacy)
         self._hooks: tuple[render_iptables.HookJump, ...] = ()
 
-    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> None:
+    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> bool:
         """Make our chains and sets hold ``rules`` (``current`` is not needed: a restore
-        rewrites exactly the chains it declares)."""
+        rewrites exactly the chains it declares). True when a jump from a built-in chain
+        into ours was missing and put back."""
         text = render_iptables.render(rules)
         jumps = [iptables_adapter.Jump("filter", h.builtin, h.chain) for h in text.hooks]
         families = [(self._v4, text.filter_v4)]
         if _uses_ipv6(rules):
             families.append((self._v6, text.filter_v6))
         self._v4.apply("", text.ipsets, jumps=())
+        restored = 0
         for tables, filter_text in families:
-            tables.apply(filter_text, "", jumps=jumps)
+            restored += tables.apply(filter_text, "", jumps=jumps)
         for tables, _ in families:
             stale = sorted(set(tables.owned_chains()) - set(text.chains))
             if stale:
@@ -89,7 +95,9 @@ class Iptables:
         stale_sets = sorted(set(self._v4.owned_sets()) - set(text.sets))
         if stale_sets:
             self._v4.apply("", render_iptables.render_removal((), stale_sets).ipsets, jumps=())
+        repaired = restored > 0 and bool(self._hooks)  # the first apply makes them
         self._hooks = text.hooks
+        return repaired
 
     def present(self) -> bool:
         """Our chains exist and every built-in chain still jumps into them."""

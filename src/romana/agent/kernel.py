@@ -36,7 +36,10 @@ class Firewall(Protocol):
 
     name: str
 
-    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> None: ...
+    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> bool:
+        """Make ours hold ``rules``; True when part of ours was found missing and put back
+        (a drift repaired by this apply, whatever asked for it)."""
+        ...
 
     def present(self) -> bool: ...
 

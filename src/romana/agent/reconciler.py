@@ -389,10 +389,12 @@ class Reconciler:
         if not full and fw.rules == self._applied.rules:
             return fw.refused, False, snap.firewall_key
         try:
-            if full and self._applied.rules is not None and not dp.firewall.present():
+            gone = full and self._applied.rules is not None and not dp.firewall.present()
+            # A full resync rewrites everything; otherwise only what changed is sent. Either
+            # may find part of ours deleted by hand and put it back: a repair, counted once.
+            repaired = dp.firewall.apply(fw.rules, None if full else self._applied.rules)
+            if gone or (repaired and self._applied.rules is not None):
                 m.repairs.labels("firewall").inc()
-            # A full resync rewrites everything; otherwise only what changed is sent.
-            dp.firewall.apply(fw.rules, None if full else self._applied.rules)
         except (RomanaError, OSError) as exc:
             errors.append(f"firewall ({dp.firewall.name}): {exc}")
             m.apply_failures.labels("firewall").inc()

@@ -163,8 +163,9 @@ class Iptables:
 
     def apply(
         self, filter_text: str, ipset_text: str = "", *, jumps: Sequence[Jump] | None = None
-    ) -> None:
-        """Load the sets, then the chains, then ensure the jumps into our entry chains."""
+    ) -> int:
+        """Load the sets, then the chains, then ensure the jumps into our entry chains; how
+        many jumps were missing (put back)."""
         others = foreign_names(filter_text, ipset_text)
         if others:
             raise InvalidInput(
@@ -174,7 +175,7 @@ class Iptables:
             self._run(["ipset", "restore", "-exist"], ipset_text)
         if filter_text.strip():
             self._run([self.restore, "--noflush", "--wait", self._wait], filter_text)
-        self.ensure_jumps(entry_jumps(filter_text) if jumps is None else jumps)
+        return self.ensure_jumps(entry_jumps(filter_text) if jumps is None else jumps)
 
     def _jump(self, op: str, jump: Jump, check: bool = True) -> proc.Completed:
         """``iptables -t TABLE <op> CHAIN [1] -j TARGET`` (``1``: the position for -I)."""

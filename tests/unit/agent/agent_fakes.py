@@ -97,12 +97,14 @@ class FakeFirewall:
         self.fail: errors.RomanaError | None = None
         self.deleted = False
 
-    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> None:
+    def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> bool:
         if self.fail is not None:
             raise self.fail
+        repaired = bool(self.applied) and self.deleted
         self.applied.append(rules)
         self.currents.append(current)
         self.deleted = False
+        return repaired
 
     def present(self) -> bool:
         return bool(self.applied) and not self.deleted

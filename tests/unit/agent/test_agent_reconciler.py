@@ -114,6 +114,32 @@ def test_drift_is_repaired_and_counted(tmp_path: Path) -> None:
     run(scenario())
 
 
+def test_a_firewall_put_back_by_a_policy_change_counts_as_a_repair(tmp_path: Path) -> None:
+    """A firewall deleted by hand is put back by the next apply, whichever reconcile makes
+    it: a policy change's apply between two full resyncs counts the repair too, once."""
+
+    async def scenario() -> None:
+        rig = Rig(tmp_path)
+        task = asyncio.create_task(rig.reconciler.run())
+        rig.reconciler.set_view(host_view(1))
+        await rig.reconciler.reconcile()
+        rig.dp.firewall.deleted = True
+        policy = {
+            "name": "p1",
+            "applied_to": [{"tenant": "t2"}],
+            "ingress": [{"peers": [{"tenant": "t1"}], "rules": [{"protocol": "tcp"}]}],
+        }
+        rig.reconciler.set_view(host_view(2, policies=[policy]))
+        report = await rig.reconciler.reconcile()
+        assert report.ok and report.firewall_applied and rig.dp.firewall.present()
+        assert rig.sample("romana_agent_drift_repairs_total", {"part": "firewall"}) == 1
+        await rig.reconciler.reconcile(full=True)
+        assert rig.sample("romana_agent_drift_repairs_total", {"part": "firewall"}) == 1
+        task.cancel()
+
+    run(scenario())
+
+
 def test_the_inside_of_an_endpoint_is_read_back_and_repaired_on_a_full_reconcile(
     tmp_path: Path,
 ) -> None:
