@@ -56,6 +56,14 @@ def run(coro: object) -> None:
     asyncio.run(coro)  # type: ignore[arg-type]
 
 
+T2_FROM_T1 = {
+    "name": "p1",
+    "applied_to": [{"tenant": "t2"}],
+    "ingress": [{"peers": [{"tenant": "t1"}], "rules": [{"protocol": "tcp"}]}],
+}
+"""A policy change: tenant t1 may reach tenant t2 over TCP."""
+
+
 def test_without_a_view_nothing_is_touched(tmp_path: Path) -> None:
     async def scenario() -> None:
         rig = Rig(tmp_path)
@@ -124,12 +132,7 @@ def test_a_firewall_put_back_by_a_policy_change_counts_as_a_repair(tmp_path: Pat
         rig.reconciler.set_view(host_view(1))
         await rig.reconciler.reconcile()
         rig.dp.firewall.deleted = True
-        policy = {
-            "name": "p1",
-            "applied_to": [{"tenant": "t2"}],
-            "ingress": [{"peers": [{"tenant": "t1"}], "rules": [{"protocol": "tcp"}]}],
-        }
-        rig.reconciler.set_view(host_view(2, policies=[policy]))
+        rig.reconciler.set_view(host_view(2, policies=[T2_FROM_T1]))
         report = await rig.reconciler.reconcile()
         assert report.ok and report.firewall_applied and rig.dp.firewall.present()
         assert rig.sample("romana_agent_drift_repairs_total", {"part": "firewall"}) == 1
@@ -209,12 +212,7 @@ def test_a_firewall_failure_keeps_the_last_ruleset_and_recovers(tmp_path: Path) 
         rig.reconciler.set_view(host_view(1))
         await rig.reconciler.reconcile()
         rig.dp.firewall.fail = errors.RomanaError("nft: syntax error")
-        policy = {
-            "name": "p1",
-            "applied_to": [{"tenant": "t2"}],
-            "ingress": [{"peers": [{"tenant": "t1"}], "rules": [{"protocol": "tcp"}]}],
-        }
-        rig.reconciler.set_view(host_view(2, policies=[policy]))
+        rig.reconciler.set_view(host_view(2, policies=[T2_FROM_T1]))
         report = await rig.reconciler.reconcile()
         assert report.errors == ("firewall (fake): nft: syntax error",)
         assert report.firewall_key == "" and len(rig.dp.firewall.applied) == 1
