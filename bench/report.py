@@ -21,7 +21,7 @@ from bench import common
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHARTS = DOCS / "benchmarks"
-ORDER = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker")
+ORDER = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker", "routing")
 TITLES = {
     "ipam": "IPAM allocations",
     "api": "IPAM over HTTP",
@@ -30,6 +30,7 @@ TITLES = {
     "dataplane": "Dataplane: throughput, policy scale, programming time",
     "openstack": "Neutron ports: romana's drivers beside Neutron's internal IPAM",
     "docker": "docker run on a romana network beside Docker's default bridge",
+    "routing": "Route convergence: a new host across a BGP fabric, a route-plan change into a VPC",
 }
 
 

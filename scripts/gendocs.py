@@ -118,6 +118,11 @@ SETTINGS = {
         "",
         "top level of `~/.config/romana/config.toml` (or `--config`, `ROMANA_CONFIG`)",
     ),
+    "config-aws": (
+        "romana.integrations.aws.settings",
+        "romana.integrations.aws.main",
+        "section `[aws]` of the TOML file given with `--config`",
+    ),
 }
 _TYPES = {"str": "string", "bool": "boolean", "int": "integer", "float": "number"}
 

@@ -15,13 +15,14 @@ reporting all problems at once. No module reads ``os.environ`` on its own.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import tomllib
 import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from romana.core.errors import InvalidInput, Issues
 
@@ -177,3 +178,60 @@ def reference(cls: type[Any]) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
+    """One option of ``parser`` per setting of ``cls`` that has a flag, its doc the help; a
+    boolean may be given bare (``--insecure``) or with a value. Unset options are None, so
+    that :func:`load` lets the file and the environment decide."""
+    for f in dataclasses.fields(cls):
+        flag = f.metadata.get("flag")
+        if not flag:
+            continue
+        doc = f.metadata.get("doc", "")
+        if f.type in ("bool", bool):
+            parser.add_argument(flag, dest=f.name, nargs="?", const="true", default=None, help=doc)
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, help=doc)
+
+
+class RomanadClient(Protocol):
+    """The settings a client of romanad (an agent, romana-aws) reaches it with."""
+
+    @property
+    def url(self) -> tuple[str, ...]: ...
+    @property
+    def client_cert(self) -> str: ...
+    @property
+    def client_key(self) -> str: ...
+    @property
+    def insecure(self) -> bool: ...
+    @property
+    def token(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+
+
+def check_romanad_client(settings: RomanadClient, password_variable: str, issues: Issues) -> None:
+    """The rules every client of romanad follows: a URL, credentials (a token, a user with
+    the password in ``password_variable``, or ``--insecure`` alone), a certificate with its
+    key."""
+    if not settings.url:
+        issues.add("url", "at least one romanad URL is required")
+    for i, url in enumerate(settings.url):
+        if not url.startswith(("http://", "https://")):
+            issues.add(f"url[{i}]", f"{url!r} must start with http:// or https://")
+    if bool(settings.client_cert) != bool(settings.client_key):
+        issues.add("client_cert", "--client-cert and --client-key go together")
+    if settings.insecure and (settings.token or settings.username):
+        issues.add("insecure", "must not be combined with --token or --username")
+    if not (settings.insecure or settings.token or settings.username):
+        issues.add(
+            "token",
+            "romanad needs credentials: give --token, or --username with "
+            f"{password_variable}, or --insecure when romanad runs with --insecure",
+        )
+    if settings.username and not settings.password:
+        issues.add("password", "is required with --username")

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from romana.agent import view
 from romana.client import Client, ClientSettings, kube
+from romana.core.dockerpools import DockerPool
 from romana.wire import rest, rest_hostview, rest_kube
 from romana.wire.rest import PREFIX
 from unit.api.conftest import Api, start
@@ -152,11 +153,15 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
         seen(rest.Allocation, c.get_allocation("c1:eth0"))
         seen(rest.Decoded, c.decode(alloc["addresses"][0]))
         seen(rest.Allocation, c.move_allocation("c3:eth0", "h2"))
+        seen(rest.Allocation, c.set_workload("c3:eth0", "docker:" + "f" * 64))
         seen(rest.Allocation, c.release("c3:eth0"))
         seen(rest.Allocation, c.release_address(c.get_allocation("c2:eth0")["addresses"][0]))
         pool = "romana-" + "0" * 24
-        binding = {"tenant": "acme", "segment": "default", "network": "pods", "host": "h1"}
-        seen(rest.DockerPool, c.bind_docker_pool(pool, docker_network="ab" * 32, **binding))
+        binding = DockerPool.from_dict(
+            {"pool": pool, "tenant": "acme", "segment": "default", "network": "pods",
+             "docker_network": "ab" * 32, "host": "h1"}
+        )  # fmt: skip
+        seen(rest.DockerPool, c.bind_docker_pool(binding))
         seen(rest.DockerPool, c.get_docker_pool(pool))
         seen(rest.DockerPool, c.list_docker_pools(tenant="acme"))
         seen(rest.DockerPool, c.delete_docker_pool(pool))
@@ -176,6 +181,16 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
 
         # What an agent reads.
         seen(rest_hostview.RoutePlan, c.routes("h1"))
+        report = {
+            "mode": "bgp",
+            "reported_at": 1.0,
+            "sessions": [{"name": "romana_peer0", "peer": "192.0.2.2", "peer_as": 65002,
+                          "state": "Established"}],
+            "routes": [{"dst": "10.0.0.0/16", "source": "direct"}],
+        }  # fmt: skip
+        seen(rest.RoutingReport, c.report_routing("h1", report))
+        seen(rest.RoutingReport, c.routing("h1"))
+        seen(rest.RoutingReport, c.list_routing())
         raw = seen(rest_hostview.HostView, c.host_view("h1"))
         later = seen(rest_hostview.HostView, c.host_view("h1", after=raw["revision"], wait=0.1))
         hv = view.parse(later)

@@ -5,7 +5,10 @@ on one host gives a network every host's dockerd lists; containers on it get add
 encode their host, tenant and segment, reach each other across hosts with no overlay, and
 cannot reach another tenant's containers. Bad input fails with romana's message in docker's
 own error output and leaves nothing allocated; removing containers and networks leaves no
-allocation, veth or route behind.
+allocation, veth or route behind. Within seconds of ``docker run -d``, romana names the
+container of each Docker allocation: its workload is ``docker:`` and the container's full id.
+``docker run --ip`` of an address of the container's host, tenant and segment gets exactly
+that address, kept across restarts; an address of another host or tenant is refused.
 
 One rig per firewall backend (:func:`support.dockerworld.started`: romanad, two hosts with
 agents and dockerds). Tenants ``blue`` (segments ``default`` and ``web``) and ``red`` exist.
@@ -13,13 +16,14 @@ agents and dockerds). Tenants ``blue`` (segments ``default`` and ``web``) and ``
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from romana.lab.docker import DRIVER
-from support.dockerworld import World, create, run, started
+from romana.lab.docker import DRIVER, IMAGE
+from support.dockerworld import SERVE, World, create, run, started
 from support.wait import eventually
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -84,6 +88,37 @@ def test_containers_get_addresses_of_their_host_tenant_and_segment(world: World)
         assert f"inet {container.address}/" in links, links
 
 
+LABELLED = 5.0
+"""Seconds within which a container's allocation names it after ``docker run -d`` returns."""
+
+
+def test_each_allocation_names_its_container_soon_after_docker_run(world: World) -> None:
+    def workload(host: str, address: str) -> object:
+        listed = world.made.api.list_allocations(host)
+        return next((a.get("workload") for a in listed if address in a["addresses"]), None)
+
+    run_named = ["run", "-d", "--name", "named", "--network", BLUE, IMAGE, "sh", "-c", SERVE]
+    full_id = world.docker("h2", *run_named)
+    ran = time.monotonic()
+    address = world.address("h2", "named", BLUE)
+    try:
+        named = eventually(lambda: workload("h2", address) == f"docker:{full_id}", LABELLED)
+        assert named, (full_id, workload("h2", address), world.logs())
+        assert time.monotonic() - ran < LABELLED
+    finally:
+        world.docker("h2", "rm", "-f", "named")
+    assert eventually(lambda: not world.allocated(address)), address
+    wanted = {
+        (c.host, c.address): "docker:" + world.docker(c.host, "inspect", "-f", "{{.Id}}", c.name)
+        for c in world.containers.values()
+    }
+
+    def found() -> dict[tuple[str, str], object]:
+        return {(host, address): workload(host, address) for host, address in wanted}
+
+    assert eventually(lambda: found() == wanted, LABELLED), (wanted, found())
+
+
 def test_containers_of_one_network_reach_each_other_across_hosts(world: World) -> None:
     for source, target in REACHABLE:
         assert world.ping(source, target), f"{source} cannot ping {target}"
@@ -109,7 +144,10 @@ BAD_INPUT = {
         ["-o", "romana.tenant=blue", "--subnet", "192.168.7.0/24"],
         "--subnet 192.168.7.0/24 is no romana IPv4 network (romana has: pods 10.0.0.0/8)",
     ),
-    "ipv6": (["-o", "romana.tenant=blue", "--ipv6"], "IPv6 Docker networks are not supported"),
+    "ipv6 without an IPv6 network": (
+        ["-o", "romana.tenant=blue", "--ipv6"],
+        "romana has no IPv6 network (omit --ipv6)",
+    ),
 }
 
 
@@ -160,3 +198,56 @@ def test_removing_containers_and_network_leaves_no_allocation_veth_or_route(
     for host in rig.dockerd:
         assert listed(rig, host, "gone") == "", host
     assert eventually(lambda: rig.owned() == before_owned), (before_owned, rig.owned())
+
+
+def unused(rig: World, host: str, tenant: str, segment: str) -> str:
+    """A free address of (host, tenant, segment) that lowest-free allocation would not give
+    for a long time: 100 past the lowest free one."""
+    probe = rig.made.api.allocate("ip-probe", host, tenant, segment)
+    rig.made.api.release("ip-probe")
+    return str(ipaddress.ip_address(probe["addresses"][0]) + 100)
+
+
+def test_docker_run_ip_gets_that_address_and_keeps_it_across_restarts(rig: World) -> None:
+    original = rig.owned()
+    # Docker takes --ip only on a network created with --subnet.
+    rig.docker(
+        "h1", "network", "create", "-d", DRIVER, "--ipam-driver", DRIVER, "--subnet",
+        "10.0.0.0/8", "-o", "romana.tenant=blue", "-o", "romana.segment=web", "pinned",
+    )  # fmt: skip
+    wanted = unused(rig, "h1", "blue", "web")
+    try:
+        pinned = run(rig, "pinned1", "h1", "pinned", ["--ip", wanted])
+        assert pinned.address == wanted
+        decoded = rig.made.api.decode(wanted)
+        assert (decoded["host"], decoded["tenant"], decoded["segment"]) == ("h1", "blue", "web")
+        # Docker releases the address when the container stops and asks for it again, under
+        # a new key, when it starts.
+        for steps in (["restart"], ["stop", "start"]):
+            for step in steps:
+                rig.docker("h1", step, "pinned1")
+            assert rig.refresh("pinned1").address == wanted, steps
+            _, links = rig.exec("pinned1", "ip", "-o", "-4", "addr", "show", "eth0")
+            assert f"inet {wanted}/" in links, (steps, links)
+            assert len(rig.owned()[0]) == len(original[0]) + 1, (steps, rig.owned())
+        held = rig.owned()
+        refusals = {
+            "another host": (unused(rig, "h2", "blue", "web"), "belongs to host prefix"),
+            "another tenant": (unused(rig, "h1", "red", "default"), "encodes tenant id"),
+        }
+        for case, (other, message) in refusals.items():
+            argv = ["run", "-d", "--name", "refused", "--network", "pinned", "--ip", other]
+            done = rig.dockerd["h1"].docker(*argv, IMAGE, "true")
+            rig.dockerd["h1"].docker("rm", "-f", "refused")
+            assert done.returncode != 0, (case, done.stdout)
+            assert f"romana: --ip {other} " in done.stderr and message in done.stderr, (
+                case,
+                done.stderr,
+            )
+            assert not rig.allocated(other), case
+        assert rig.owned() == held
+    finally:
+        rig.containers.pop("pinned1", None)
+        rig.dockerd["h1"].docker("rm", "-f", "pinned1")
+        rig.docker("h1", "network", "rm", "pinned")
+    assert eventually(lambda: rig.owned() == original), (original, rig.owned())

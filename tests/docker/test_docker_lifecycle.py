@@ -10,8 +10,9 @@ starts). Containers of a dockerd killed with SIGKILL, of which docker never tell
 are released by the plugin's sweep (agent setting ``docker_gc_interval``, 1 s in the lab,
 ``gc_grace`` 1 s). A romana policy changes what the containers reach within a second, and
 the matrix measured with TCP and UDP equals what ``romana explain`` says for every pair.
-``docker network connect`` of a running container to a second segment is refused today
-(the last test shows what happens).
+``docker network connect`` of a running container to a second segment gives it an address
+there that only that segment reaches, through a ``docker restart`` and until ``docker network
+disconnect``.
 
 One rig per firewall backend (:func:`support.dockerworld.started`); the tests run in order
 and each leaves the containers of :data:`CONTAINERS` running for the next.
@@ -40,7 +41,13 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 WEB = "web"
 DB = "db"
 RED = "red"
-NETWORKS = {WEB: ("h1", "blue", "web"), DB: ("h2", "blue", "db"), RED: ("h1", "red", "default")}
+RED_DB = "red-db"
+NETWORKS = {
+    WEB: ("h1", "blue", "web"),
+    DB: ("h2", "blue", "db"),
+    RED: ("h1", "red", "default"),
+    RED_DB: ("h2", "red", "db"),
+}
 """Docker network → (the host that creates it, its tenant, its segment)."""
 CONTAINERS = {
     "w1": ("h1", WEB),
@@ -48,6 +55,7 @@ CONTAINERS = {
     "w3": ("h1", WEB),
     "d1": ("h2", DB),
     "r1": ("h1", RED),
+    "r2": ("h2", RED_DB),
 }
 """Container → (its host, its Docker network)."""
 ALWAYS = ["--restart", "always"]
@@ -67,7 +75,7 @@ def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     """The rig with the containers of :data:`CONTAINERS` running."""
-    segments = {"blue": ["web", "db"], "red": []}
+    segments = {"blue": ["web", "db"], "red": ["db"]}
     with started(request, tmp_path_factory, segments, NETWORKS) as made:
         for name, (host, network) in CONTAINERS.items():
             run(made, name, host, network)
@@ -182,13 +190,17 @@ def test_a_restart_always_container_whose_process_exits_keeps_working(world: Wor
     no_leaks(world)
 
 
-def test_docker_restart_of_a_container_keeps_the_others_connected(world: World) -> None:
+def test_docker_restart_of_a_container_keeps_its_address_and_the_others_connected(
+    world: World,
+) -> None:
+    before = world.containers["w1"].address
     with Prober(world, "w2", "w3") as probes:
         time.sleep(0.3)
         world.docker("h1", "restart", "-t", "1", "w1")
         time.sleep(0.3)
     assert probes.results and all(probes.results), probes.results
-    world.refresh("w1")
+    # docker gives the address back before it asks for one: the lowest free is the same.
+    assert world.refresh("w1").address == before
     assert connected(world, "w1", "w2")
     no_leaks(world)
 
@@ -266,7 +278,7 @@ def test_a_killed_dockerds_containers_are_released_by_the_sweep(world: World) ->
     # their addresses late: none of it may release the address of a container that runs.
     assert eventually(lambda: running(world, "keep"), SETTLE), world.logs()
     world.refresh("keep")
-    for name in ("w2", "d1"):
+    for name in (n for n, (host, _) in CONTAINERS.items() if host == "h2"):
         world.docker("h2", "start", name)
         world.refresh(name)
     no_leaks(world)
@@ -338,30 +350,58 @@ def test_a_policy_changes_reachability_within_a_second_as_explain_says(world: Wo
     assert_matrix_is_explained(world)
 
 
-def test_network_connect_to_a_second_segment_is_refused_today(world: World) -> None:
-    """What ``docker network connect`` of a running container to a second romana network
-    (another segment) gives today: docker refuses it. The Join of the second endpoint asks
-    for the connected route to the host's gateway, which is the same address for every
-    segment and already routed by the first interface. (Were it accepted, replies from the
-    second address would leave by the first interface's default route, where the host drops
-    them as spoofed: a second segment needs policy routing inside the container.)
+def at(world: World, source: str, target: str, address: str) -> bool:
+    """Whether ``target``'s TCP server answers ``source`` at ``address``."""
+    return world.probe(source, target, "tcp", at=address) == world.containers[target].hostname
 
-    romana undoes the endpoint at once, but docker 20.10 keeps the network in the
-    container's settings, so the container cannot start again: the last test of the module,
-    as it leaves its container stopped."""
-    before = world.docker_allocations("h1")
-    refused = world.dockerd["h1"].docker("network", "connect", DB, "w3")
-    assert refused.returncode != 0, refused.stdout
-    assert "error setting interface" in refused.stderr, refused.stderr
-    assert "file exists" in refused.stderr, refused.stderr
-    assert world.docker_allocations("h1") == before
+
+def answers_per_address(world: World, name: str, web: str, db: str) -> None:
+    """Each of the addresses of ``name`` (on blue's web and db) is reached by its own
+    segment only: isolation holds per address."""
+    assert eventually(lambda: at(world, "d1", name, db), 5), world.logs()
+    assert eventually(lambda: at(world, "w2", name, web), 5)
+    assert at(world, "w1", name, web)
+    assert not at(world, "w2", name, db), "web reached the db address"
+    assert not at(world, "d1", name, web), "db reached the web address"
+    assert not at(world, "r1", name, web) and not at(world, "r1", name, db), "another tenant"
+
+
+def test_network_connect_adds_a_second_segment_that_answers_on_its_own_address(
+    world: World,
+) -> None:
+    """``docker network connect`` of a running container to a second romana network (another
+    segment of its tenant): the container gets a second interface and address of that
+    segment, each address is reached by its own segment only (the agent routes replies by
+    source inside the container), a ``docker restart`` joins both again, and ``docker
+    network disconnect`` takes the second away with its allocation and host veth."""
+    world.docker("h1", "network", "connect", DB, "w3")
+    web, db = world.address("h1", "w3", WEB), world.address("h1", "w3", DB)
+    decoded = world.made.api.decode(db)
+    assert (decoded["host"], decoded["tenant"], decoded["segment"]) == ("h1", "blue", "db")
+    assert world.made.api.decode(web)["segment"] == "web"
     _, links = world.exec("w3", "ip", "-o", "-4", "addr", "show")
-    assert sorted(line.split()[1] for line in links.splitlines()) == ["eth0", "lo"], links
-    assert connected(world, "w2", "w3")
-    stale = world.address("h1", "w3", DB)
-    assert world.leaks() == {"h1": (set(), {stale})}, "docker's record, not an allocation"
+    assert sorted(line.split()[1] for line in links.splitlines()) == ["eth0", "eth1", "lo"]
+    _, default = world.exec("w3", "ip", "route", "show", "default")
+    assert "dev eth0" in default, "the first network keeps the default route"
+    answers_per_address(world, "w3", web, db)
+    no_leaks(world)
 
-    restarted = world.dockerd["h1"].docker("restart", "-t", "1", "w3")
-    assert restarted.returncode != 0 and "file exists" in restarted.stderr, restarted.stderr
-    assert not running(world, "w3")
+    world.docker("h1", "restart", "-t", "1", "w3")
+    web, db = world.address("h1", "w3", WEB), world.address("h1", "w3", DB)
+    world.refresh("w3")
+    answers_per_address(world, "w3", web, db)
+    no_leaks(world)
+
+    veths = world.veths("h1")
+    world.docker("h1", "network", "disconnect", DB, "w3")
+    assert eventually(lambda: not world.allocated(db), SETTLE)
+    assert world.routed("h1", db) == []
+
+    def one_veth_less() -> bool:
+        now = world.veths("h1")
+        return now < veths and len(veths - now) == 1
+
+    assert eventually(one_veth_less, SETTLE), world.veths("h1") ^ veths
+    assert eventually(lambda: at(world, "w2", "w3", web), 5)
+    assert not at(world, "d1", "w3", db)
     no_leaks(world)

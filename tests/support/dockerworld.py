@@ -23,6 +23,7 @@ import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -261,16 +262,18 @@ def started(
     tmp_path_factory: pytest.TempPathFactory,
     segments: Mapping[str, Sequence[str]],
     networks: Mapping[str, tuple[str, str, str]],
+    topology: Mapping[str, Any] | None = None,
 ) -> Iterator[World]:
     """The rig of the module docstring on the firewall backend ``request.param``: tenant →
     its segments besides ``default``, Docker network → (the host that creates it, its
-    tenant, its segment). Logs are printed when the body fails."""
+    tenant, its segment), romanad's ``topology`` (:func:`romana.lab.topologies.pods` unless
+    given). Logs are printed when the body fails."""
     firewall = str(request.param)
     # Short: dockerd's containerd keeps Unix sockets (at most 107 bytes) deep below it.
     work = tmp_path_factory.mktemp(f"docker-{firewall}")
     busybox = env.need_docker()
     image = ociimage.build(work / "image", busybox)
-    with cluster(work, firewall, hosts=2, docker=True) as made:
+    with cluster(work, firewall, hosts=2, docker=True, topology=topology) as made:
         world = World(made, {}, {})
         try:
             for tenant, extra in segments.items():

@@ -27,6 +27,11 @@ routes exist. A failure undoes the record and the pair, never the allocation. Th
 ``addresses`` carry each family's gateway (:meth:`romana.core.endpoint.Endpoint.gateway`),
 which the plugin gives docker.
 
+Once ready, the ADD leaves a task that waits (up to :data:`SANDBOX_WAIT`) for docker to move
+the pair's end into the container and address it, then routes each of its addresses' replies
+out through it (:meth:`romana.agent.kernel.HostDataplane.route_sources`): a container on
+two romana networks answers on both. It ends when the host end is gone.
+
 Once ready the endpoint is kept as :mod:`romana.core.hostplan` describes a docker
 endpoint: reconciles repair its host end and never make a pair or look inside the sandbox
 (docker renamed the interface); a host end that is gone is not made again.
@@ -46,16 +51,21 @@ one whose sandbox lives is never touched.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
+import time
 from typing import ClassVar
 
 from romana.agent import desired, heldendpoints, ledger
 from romana.core import endpointwire, hostplan
 from romana.core.endpoint import Endpoint, EndpointRequest, at_field
-from romana.core.errors import AlreadyExists
+from romana.core.errors import AlreadyExists, NotFound, RomanaError
 
 log = logging.getLogger(__name__)
+
+SANDBOX_WAIT = 60.0
+"""How long an endpoint's source routes wait for docker to start its container."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,6 +74,8 @@ class DockerEndpoints(heldendpoints.HeldEndpoints):
     docstring)."""
 
     unbound: ClassVar[str] = "no allocation {key} on this host: the docker IPAM made none"
+    settling: set[asyncio.Task[None]] = dataclasses.field(default_factory=set, compare=False)
+    """The source-route tasks still waiting for their containers."""
 
     async def add(self, request: EndpointRequest) -> Endpoint:
         request = endpointwire.checked(request)
@@ -97,7 +109,31 @@ class DockerEndpoints(heldendpoints.HeldEndpoints):
                     at_field(exc, "ifname")  # the workload end's name is taken on the host
                 raise
         log.info("docker endpoint %s added: %s", key, ", ".join(map(str, addresses)))
+        task = asyncio.create_task(
+            self._route_sources(key, dataclasses.replace(spec, mac=pair.mac))
+        )
+        self.settling.add(task)
+        task.add_done_callback(self.settling.discard)
         return self.describe(record, spec)
+
+    async def _route_sources(self, key: str, spec: hostplan.EndpointSpec) -> None:
+        """Once docker moved and addressed the endpoint's end in its container, route its
+        addresses' replies out through it (module docstring)."""
+        deadline = time.monotonic() + SANDBOX_WAIT
+        delay = 0.02
+        while time.monotonic() < deadline:
+            try:
+                if await self.parts.reconciler.call(lambda dp: dp.route_sources(spec)):
+                    log.debug("docker endpoint %s: its addresses answer through it", key)
+                    return
+            except NotFound:
+                return  # the container went, and the host end with it
+            except (RomanaError, OSError) as exc:
+                log.warning("docker endpoint %s: routing its replies failed: %s", key, exc)
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        log.warning("docker endpoint %s: no container took it within %.0fs", key, SANDBOX_WAIT)
 
     async def gone(self, record: ledger.EndpointRecord) -> bool:
         """Whether the sandbox of a docker endpoint is gone: the host end of its veth is (the

@@ -11,7 +11,8 @@ Everything touched is ours by name or tag: ``romana-gw``, host veths ``romana<ha
 with our route protocol, table ``inet romana`` or the ``ROMANA-*`` chains and ``romana*``
 sets; on a VM's tap (Nova's device), only the gateway addresses and our routes
 (:mod:`romana.dataplane.tap`); of a docker endpoint, the pair while both ends are in the
-host namespace and its host veth after docker took the other end. Nothing else is read for
+host namespace and its host veth after docker took the other end, and inside the container
+only the rules and the table of :mod:`romana.dataplane.sourceroutes`. Nothing else is read for
 a decision or changed.
 """
 
@@ -26,7 +27,7 @@ from typing import Protocol
 
 from romana.core import hostplan, ruleset
 from romana.core.errors import AlreadyExists, NotFound, RomanaError
-from romana.dataplane import conntrack, netlink, nlsock, rtnl, veth, wire
+from romana.dataplane import conntrack, netlink, nlsock, rtnl, sourceroutes, veth, wire
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,30 @@ class HostDataplane:
 
     def address_pair(self, pair: wire.Pair, spec: hostplan.EndpointSpec) -> veth.Attached:
         return wire.address_pair(self._routing(), pair, spec)
+
+    def route_sources(self, spec: hostplan.EndpointSpec) -> bool:
+        """Inside a docker endpoint's container, once docker moved its end there and put
+        its addresses on it: replies from each address leave through it
+        (:mod:`romana.dataplane.sourceroutes`). False while docker has not done so yet;
+        NotFound when the host end is gone (the container with it)."""
+        host = self.netlink.rtnl.link(spec.host_ifname)
+        if host is None:
+            raise NotFound(f"host interface {spec.host_ifname} is missing")
+        if host.peer_netnsid < 0 or spec.mac is None:
+            return False  # the other end is still in this namespace
+        path = sourceroutes.namespace_of(self._routing(), host.peer_netnsid)
+        if path is None:
+            return False
+        try:
+            with rtnl.Rtnl(path) as inner:
+                found = sourceroutes.interface(inner, spec.mac, spec.addresses)
+                if found is None:
+                    return False
+                link, present = found
+                sourceroutes.ensure(inner, link, present, spec.gateways)
+        except (OSError, NotFound):
+            return False  # its last process ended between the lookup and the entry
+        return True
 
     def disconnect_endpoint(self, host_ifname: str) -> bool:
         """Cut the endpoint off at once (its host veth down); False when it is gone."""

@@ -32,11 +32,11 @@ import hashlib
 import ipaddress
 import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from romana import durable
 from romana.core import addressing
 from romana.core.endpoint import ALLOCATING, READY, VETH, EndpointRecord, endpoint_key
 
@@ -97,35 +97,8 @@ def _digest(key: str) -> str:
 
 
 def write_json(path: Path, value: Any) -> None:
-    """Replace ``path`` with ``value`` as JSON, durably (temp file, fsync, rename, fsync dir)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    data = json.dumps(value, sort_keys=True).encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def remove_file(path: Path) -> bool:
-    """Delete ``path`` durably; False when it was already gone."""
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    _fsync_dir(path.parent)
-    return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Replace ``path`` with ``value`` as JSON, durably (:func:`romana.durable.replace_file`)."""
+    durable.replace_file(path, json.dumps(value, sort_keys=True).encode())
 
 
 class Ledger:
@@ -197,7 +170,7 @@ class Ledger:
         self._records[record.key] = record
 
     def remove(self, key: str) -> EndpointRecord | None:
-        remove_file(self._endpoints_dir / f"{_digest(key)}.json")
+        durable.remove_file(self._endpoints_dir / f"{_digest(key)}.json")
         return self._records.pop(key, None)
 
     # -- releases owed to romanad --------------------------------------------------------
@@ -216,5 +189,5 @@ class Ledger:
         return self._releases.get(key, ())
 
     def released(self, key: str) -> None:
-        remove_file(self._releases_dir / f"{_digest(key)}.json")
+        durable.remove_file(self._releases_dir / f"{_digest(key)}.json")
         self._releases.pop(key, None)

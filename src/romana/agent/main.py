@@ -3,8 +3,9 @@
 settings (``romana.config.load``: defaults < ``--config`` section ``[agent]`` <
 ``ROMANA_AGENT_*`` < flags) → logging → registry → writer thread + dataplane → underlay
 discovery (host IP, MTU) → romanad client → endpoint service → pending releases finished →
-supervised tasks: reconciler, watcher, tap watcher (VMs' taps and their DHCP), local API,
-Docker plugin (with ``--docker-socket``); metrics in a thread.
+supervised tasks: reconciler, watcher, tap watcher (VMs' taps and their DHCP), routing
+reporter (:mod:`romana.agent.routing`), local API, Docker plugin (with ``--docker-socket``);
+metrics in a thread.
 
 Crash-only (principle 13): the tasks run in one :class:`asyncio.TaskGroup`; if any of them
 ends — with an error or, unexpectedly, without one — the agent logs why and exits 1, and its
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import ipaddress
 import logging
 import os
@@ -34,11 +34,13 @@ from typing import Any
 from romana import config, logs
 from romana.agent import cnihost, dhcp, dhcp6, firewall, http, ledger, localapi, taps
 from romana.agent import endpoints as endpoints_mod
+from romana.agent.bird import Bird
 from romana.agent.kernel import HostDataplane, Reaper, Underlay
 from romana.agent.metrics import Metrics
 from romana.agent.parts import Parts, Sync
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
+from romana.agent.routing import Reporter
 from romana.agent.settings import AgentSettings
 from romana.agent.viewpoll import Registration, Watcher
 from romana.client import Client, ClientSettings
@@ -64,15 +66,7 @@ class _Ended(Exception):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="romana-agent", description="Romana per-host agent.")
     p.add_argument("--config", help="TOML settings file (section [agent])")
-    for f in dataclasses.fields(AgentSettings):
-        flag = f.metadata.get("flag")
-        if not flag:
-            continue
-        doc = f.metadata.get("doc", "")
-        if f.type in ("bool", bool):
-            p.add_argument(flag, dest=f.name, nargs="?", const="true", default=None, help=doc)
-        else:
-            p.add_argument(flag, dest=f.name, default=None, help=doc)
+    config.add_flags(p, AgentSettings)
     return p
 
 
@@ -151,6 +145,7 @@ async def run(settings: AgentSettings) -> int:
         mtu=lambda: mtu["value"],
         interval=settings.reconcile_interval,
         make_reaper=Reaper,
+        bird=Bird(settings.state_dir, settings.bird, settings.birdc),
     )
     underlay = await reconciler.call(lambda dp: dp.underlay(settings.interface))
     host_ip = settings.host_ip or (str(underlay.address) if underlay.address else "")
@@ -205,6 +200,7 @@ async def run(settings: AgentSettings) -> int:
         aggregate=settings.aggregate_routes,
     )
     tap_watcher = taps.TapWatcher(parts, service, dhcp.DhcpServers(), servers6=dhcp6.Dhcp6Servers())
+    reporter = Reporter(host, reconciler, parts.romanad, heartbeat=settings.routing_report_interval)
     if settings.metrics:
         metrics.serve(settings.metrics)
     stop = asyncio.Event()
@@ -222,6 +218,7 @@ async def run(settings: AgentSettings) -> int:
             view=parts.synced_view,
             endpoints=service,
             state_dir=settings.state_dir,
+            docker_api=settings.docker_api,
         )
         plugin = DockerPlugin(deps)
         docker = docker_server(settings.docker_socket, plugin)
@@ -233,6 +230,7 @@ async def run(settings: AgentSettings) -> int:
             await service.settle()
             tasks.create_task(_supervised("watcher", watcher.run()))
             tasks.create_task(_supervised("tap watcher", tap_watcher.run()))
+            tasks.create_task(_supervised("routing reporter", reporter.run()))
             tasks.create_task(_supervised("local API", server.serve()))
             if docker is not None:
                 tasks.create_task(_supervised("docker plugin", docker.serve()))

@@ -12,7 +12,8 @@ A reconcile is level-triggered (principle 3): it takes the latest host view and 
 endpoint ledger, computes the desired state with :mod:`romana.agent.desired` (the ruleset
 filters the taps of the ledger's ready tap endpoints by name), reads back
 what of ours is in the kernel, applies :func:`romana.core.hostplan.diff` operation by
-operation, then the firewall. Events (a new view, an endpoint added or removed, a reconnect)
+operation, then BIRD's configuration in ``bgp`` route mode (:mod:`romana.agent.bird`), then
+the firewall. Events (a new view, an endpoint added or removed, a reconnect)
 only decide *when*: :meth:`trigger` asks for one, and any number of requests made while one
 waits coalesce into it. A timer runs a *full* reconcile every ``interval`` seconds, which
 also rewrites the firewall even when the ruleset did not change, so that a table or chain
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from romana.agent import desired, drift, kernel, ledger, view
+from romana.agent.bird import Bird
 from romana.agent.ledger import Ledger
 from romana.agent.metrics import Metrics
 from romana.agent.report import Report, firewall_key
@@ -89,8 +91,10 @@ class Reconciler:
         interval: float,
         make_reaper: Callable[[], kernel.Reaper],
         clock: Callable[[], float] = time.monotonic,
+        bird: Bird | None = None,
     ) -> None:
         self._ledger = ledger
+        self._bird = bird
         self._metrics = metrics
         self._mtu = mtu
         self._interval = interval
@@ -111,6 +115,7 @@ class Reconciler:
         self._compiler = desired.Compiler()  # used on the writer thread only
         self._wake = asyncio.Event()
         self._new_view = asyncio.Event()
+        self._reconciled = asyncio.Event()
         self._full = False
         self._waiters: list[asyncio.Future[Report]] = []
         self._inputs: object = None
@@ -142,7 +147,16 @@ class Reconciler:
             self._pending_policy_since = self._clock()
         self._latest_key = key
         self._metrics.view_revision.set(hv.revision)
-        inputs = (key, hv.ip, hv.labels, hv.prefixes, hv.routes, hv.skipped_routes, self._routes)
+        inputs = (
+            key,
+            hv.ip,
+            hv.labels,
+            hv.prefixes,
+            hv.routes,
+            hv.skipped_routes,
+            self._routes,
+            hv.bgp,
+        )
         if inputs != self._inputs:
             self._inputs = inputs
             self.trigger()
@@ -190,6 +204,21 @@ class Reconciler:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, lambda: work(self._dataplane()))
 
+    async def reconciled(self) -> None:
+        """Return once the next reconcile (or the one running) has finished."""
+        await self._reconciled.wait()
+
+    @property
+    def bird(self) -> Bird | None:
+        """The host's BIRD; use it on the writer thread only (:meth:`call`)."""
+        return self._bird
+
+    def applied_routes(self) -> tuple[hostplan.RouteSpec, ...]:
+        """The routes of the host plan last applied, which the agent installs itself; call
+        on the writer thread only (:meth:`call`)."""
+        plan = self._applied.plan
+        return plan.routes if plan is not None else ()
+
     async def reap(self, work: Callable[[kernel.Reaper], T]) -> T:
         """Run ``work`` on the reaper thread (:class:`romana.agent.kernel.Reaper`), beside
         the writer."""
@@ -233,6 +262,8 @@ class Reconciler:
                 for w in waiters:
                     if not w.done():
                         w.set_result(report)
+                self._reconciled.set()
+                self._reconciled = asyncio.Event()
         finally:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._reaping.shutdown(wait=True, cancel_futures=True)
@@ -341,6 +372,11 @@ class Reconciler:
                 m.apply_failures.labels("sysctls").inc()
             self._applied.plan = plan.plan
             m.routes.set(len(plan.plan.routes))
+        if self._bird is not None:
+            try:
+                self._bird.ensure(snap.hv.bgp)
+            except (RomanaError, OSError) as exc:
+                errors.append(f"bird: {exc}")
         refused, applied, key = self._firewall(dp, snap, full, errors)
         return Report(
             snap.hv.revision,

@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 from romana.agent.view import HostView
 from romana.agent.view import parse as parse_view
 from romana.client import Client
+from romana.core.dockerpools import DockerPool
 from romana.core.errors import AlreadyExists, RomanaError, Unauthorized
 from romana.wire.validate import JSON
 
@@ -209,19 +210,33 @@ class Romanad:
         milliseconds for a large view, and on the event loop it would hold up every ADD."""
         return await self._call(lambda: parse_view(self.client.host_view(host, after, wait)))
 
+    async def report_routing(self, host: str, report: Mapping[str, Any]) -> JSON:
+        """Store this host's routing report (:mod:`romana.agent.routing`)."""
+        return await self._call(lambda: self.client.report_routing(host, report))
+
     async def topology(self) -> JSON:
         return await self._call(self.client.get_topology)
 
     async def allocate(
-        self, key: str, host: str, tenant: str, segment: str, *, within: float = 0.0
+        self,
+        key: str,
+        host: str,
+        tenant: str,
+        segment: str,
+        *,
+        address: str | None = None,
+        within: float = 0.0,
     ) -> JSON:
-        """Allocate by ``key`` (idempotent); a temporary failure is tried again, backing
-        off, until ``within`` seconds have passed (see the module docstring)."""
+        """Allocate by ``key`` (idempotent), ``address`` among the addresses when given; a
+        temporary failure is tried again, backing off, until ``within`` seconds have passed
+        (see the module docstring)."""
         deadline = time.monotonic() + within
         attempt = 0
         while True:
             try:
-                return await self._call(lambda: self.client.allocate(key, host, tenant, segment))
+                return await self._call(
+                    lambda: self.client.allocate(key, host, tenant, segment, address)
+                )
             except RomanaError as exc:
                 pause = min(RETRY_MAX, RETRY_FIRST * 2**attempt) * (0.5 + random.random() / 2)
                 if not exc.temporary or time.monotonic() + pause >= deadline:
@@ -240,20 +255,12 @@ class Romanad:
     async def release(self, key: str) -> JSON:
         return await self._call(lambda: self.client.release(key))
 
-    async def bind_docker_pool(
-        self, pool: str, *, tenant: str, segment: str, network: str, docker_network: str, host: str
-    ) -> JSON:
+    async def set_workload(self, key: str, workload: str) -> JSON:
+        return await self._call(lambda: self.client.set_workload(key, workload))
+
+    async def bind_docker_pool(self, binding: DockerPool) -> JSON:
         """Bind a Docker network's pool (idempotent for the same content)."""
-        return await self._call(
-            lambda: self.client.bind_docker_pool(
-                pool,
-                tenant=tenant,
-                segment=segment,
-                network=network,
-                docker_network=docker_network,
-                host=host,
-            )
-        )
+        return await self._call(lambda: self.client.bind_docker_pool(binding))
 
     async def get_docker_pool(self, pool: str) -> JSON:
         return await self._call(lambda: self.client.get_docker_pool(pool))

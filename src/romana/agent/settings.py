@@ -13,6 +13,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
+from romana import config
 from romana.config import named, named_setting
 from romana.core import hostplan, names
 from romana.core.errors import Issues
@@ -21,6 +22,7 @@ FIREWALLS = ("nftables", "iptables")
 DEFAULT_SOCKET = "/run/romana/agent.sock"
 DEFAULT_STATE_DIR = "/var/lib/romana/agent"
 DEFAULT_PENDING_DIR = "/var/lib/romana/cni-pending"
+DEFAULT_DOCKER_API = "/run/docker.sock"
 MAX_SOCKET_PATH = 107
 
 
@@ -85,6 +87,17 @@ class AgentSettings:
         "(network and IPAM driver); Docker looks for /run/docker/plugins/romana.sock. "
         "Empty: no Docker plugin.",
     )
+    docker_api: str = named_setting(
+        DEFAULT_DOCKER_API,
+        "Unix socket of dockerd's Engine API, which the Docker plugin asks which container "
+        "holds each endpoint (shown as the allocation's workload); only with docker_socket.",
+    )
+    bird: str = named_setting(
+        "bird",
+        "BIRD 2's daemon, run by the agent when its host is in a topology in bgp route mode "
+        "(its files go to state_dir/bird).",
+    )
+    birdc: str = named_setting("birdc", "BIRD 2's client, to reconfigure and ask it.")
     api_group: str = named_setting(
         "",
         "Group (name or number) whose members may call the local API besides root: the "
@@ -93,8 +106,8 @@ class AgentSettings:
     )
     state_dir: str = named_setting(
         DEFAULT_STATE_DIR,
-        "Directory of the durable endpoint registry (one file per endpoint) and of the Docker "
-        "plugin's endpoint map.",
+        "Directory of the durable endpoint registry (one file per endpoint), of the Docker "
+        "plugin's endpoint map and of BIRD's files (bird/).",
     )
     pending_dir: str = named_setting(
         DEFAULT_PENDING_DIR,
@@ -123,6 +136,11 @@ class AgentSettings:
     view_wait: float = named_setting(
         30.0,
         "Seconds one long-poll of the host view may wait for a change (romanad caps it at 60).",
+    )
+    routing_report_interval: float = named_setting(
+        30.0,
+        "Seconds between routing reports to romanad (BGP sessions, routes and their sources) "
+        "when nothing changed; a change is reported within a few seconds.",
     )
     aggregate_routes: bool = named_setting(
         True, "Route to other groups by their aggregate prefix (false: one route per remote host)."
@@ -167,23 +185,7 @@ class AgentSettings:
                 issues.add(f"labels[{i}]", f"{item!r} must be key=value")
             elif names.check_label_key(key, f"labels[{i}]", issues):
                 names.check_label_value(value, f"labels[{i}]", issues)
-        if not self.url:
-            issues.add("url", "at least one romanad URL is required")
-        for i, url in enumerate(self.url):
-            if not url.startswith(("http://", "https://")):
-                issues.add(f"url[{i}]", f"{url!r} must start with http:// or https://")
-        if bool(self.client_cert) != bool(self.client_key):
-            issues.add("client_cert", "--client-cert and --client-key go together")
-        if self.insecure and (self.token or self.username):
-            issues.add("insecure", "must not be combined with --token or --username")
-        if not (self.insecure or self.token or self.username):
-            issues.add(
-                "token",
-                "romanad needs credentials: give --token, or --username with "
-                "ROMANA_AGENT_PASSWORD, or --insecure when romanad runs with --insecure",
-            )
-        if self.username and not self.password:
-            issues.add("password", "is required with --username")
+        config.check_romanad_client(self, "ROMANA_AGENT_PASSWORD", issues)
         for name, path in (("socket", self.socket), ("docker_socket", self.docker_socket)):
             if name == "docker_socket" and not path:
                 continue  # no Docker plugin
@@ -191,6 +193,8 @@ class AgentSettings:
                 issues.add(name, "must be an absolute path")
             elif len(os.fsencode(path)) > MAX_SOCKET_PATH:
                 issues.add(name, f"must be at most {MAX_SOCKET_PATH} bytes (a Unix socket path)")
+        if self.docker_socket and not self.docker_api.startswith("/"):
+            issues.add("docker_api", "must be an absolute path")
         if self.api_group and _gid(self.api_group) is None:
             issues.add("api_group", f"{self.api_group!r} is not a group of this host")
         for name in ("state_dir", "pending_dir"):
@@ -206,6 +210,8 @@ class AgentSettings:
             issues.add("reconcile_interval", "must be > 0")
         if not 0 < self.view_wait <= 60:
             issues.add("view_wait", "must be in (0, 60]")
+        if self.routing_report_interval <= 0:
+            issues.add("routing_report_interval", "must be > 0")
         if self.metrics:
             _, sep, port = self.metrics.rpartition(":")
             if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:

@@ -20,9 +20,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from romana.core import addressing, ipam, tenancy
+from romana.core import addressing, bgpplan, ipam, tenancy
 from romana.core.errors import InvalidInput, Issue, Issues
 from romana.core.policy import ids
+from romana.core.render.bird import BirdHost
 from romana.wire import rest_hostview, validate
 
 
@@ -60,6 +61,8 @@ class HostView:
     """Prefixes the route plan cannot route, each as ``route to <dst>: <reason>``."""
     policy_tenants: frozenset[str] | None = None
     """Tenants whose own policies the view carries; None: every tenant's."""
+    bgp: BirdHost | None = None
+    """What this host's BIRD announces and to whom; None in ``direct`` route mode."""
 
     def tenant(self, name: str) -> tenancy.Tenant | None:
         return self.tenants.get(name)
@@ -161,6 +164,9 @@ def parse(raw: Any) -> HostView:
         },
         skipped_routes=tuple(f"route to {x.dst}: {x.reason}" for x in wire.skipped_routes),
         policy_tenants=None if wire.policy_tenants is None else frozenset(wire.policy_tenants),
+        bgp=None
+        if wire.bgp is None
+        else bgpplan.from_dict({**wire.bgp.model_dump(), "host": wire.host.name}),
     )
 
 

@@ -35,6 +35,7 @@ from romana.services.kubestore import KubeObjectService
 from romana.services.logins import LoginGate
 from romana.services.policy import PolicyService
 from romana.services.quotas import QuotaService
+from romana.services.routing import RoutingService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
 
@@ -58,6 +59,7 @@ class Context:
     instances: InstanceService
     auth: auth.AuthService
     hostview: HostViewService
+    routing: RoutingService
     changes: Changes
     logins: LoginGate
 
@@ -88,6 +90,7 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         instances=InstanceService(store),
         auth=auth.AuthService(store, token_ttl=settings.token_ttl),
         hostview=HostViewService(store, topology, tenants, ipam),
+        routing=RoutingService(store, topology),
         changes=Changes(store, keys.ROOT),
         logins=LoginGate(settings.login_limits()),
     )

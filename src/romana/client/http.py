@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from romana.client.session import Call, Hooks, Params, Session
 from romana.client.settings import ClientSettings
+from romana.core.dockerpools import DockerPool
 from romana.core.errors import Unavailable
 from romana.wire import rest
 from romana.wire.rest import PREFIX, answer, answers
@@ -288,9 +289,19 @@ class Client:
 
     # -- IPAM ----------------------------------------------------------------------------
 
-    def allocate(self, key: str, host: str, tenant: str, segment: str = DEFAULT_SEGMENT) -> JSON:
-        """The allocation for ``key``: the existing one, or new addresses; safe to repeat."""
+    def allocate(
+        self,
+        key: str,
+        host: str,
+        tenant: str,
+        segment: str = DEFAULT_SEGMENT,
+        address: str | None = None,
+    ) -> JSON:
+        """The allocation for ``key``: the existing one, or new addresses (``address`` among
+        them, when given); safe to repeat."""
         body = {"key": key, "host": host, "tenant": tenant, "segment": segment}
+        if address is not None:
+            body["address"] = address
         return answer(
             rest.Allocation, self._post("ipam", f"{PREFIX}/allocations", body, idempotent=True)
         )
@@ -311,6 +322,11 @@ class Client:
         path = f"{PREFIX}/allocations/{_seg(key)}/host"
         return answer(rest.Allocation, self._put("ipam", path, {"host": host}))
 
+    def set_workload(self, key: str, workload: str) -> JSON:
+        """Say what holds the allocation ``key`` (``docker:<container id>``); safe to repeat."""
+        path = f"{PREFIX}/allocations/{_seg(key)}/workload"
+        return answer(rest.Allocation, self._put("ipam", path, {"workload": workload}))
+
     def release_address(self, address: str) -> JSON:
         """Release the allocation holding ``address``; NotFound when it is free."""
         return answer(rest.Allocation, self._delete("ipam", f"{PREFIX}/addresses/{_seg(address)}"))
@@ -320,19 +336,12 @@ class Client:
 
     # -- Docker pools --------------------------------------------------------------------
 
-    def bind_docker_pool(
-        self, pool: str, *, tenant: str, segment: str, network: str, docker_network: str, host: str
-    ) -> JSON:
-        """Bind a Docker network's pool to a tenant, segment and network; the binding. Safe to
-        repeat; AlreadyExists naming what differs when the pool is bound otherwise."""
-        body = {
-            "tenant": tenant,
-            "segment": segment,
-            "network": network,
-            "docker_network": docker_network,
-            "host": host,
-        }
-        path = f"{PREFIX}/docker-pools/{_seg(pool)}"
+    def bind_docker_pool(self, binding: DockerPool) -> JSON:
+        """Bind a Docker network's pool to a tenant, segment and network (``pair``: the other
+        pool of a dual-stack network); the binding. Safe to repeat; AlreadyExists naming
+        what differs when the pool is bound otherwise."""
+        body = {k: v for k, v in binding.to_dict().items() if k != "pool"}
+        path = f"{PREFIX}/docker-pools/{_seg(binding.pool)}"
         return answer(rest.DockerPool, self._put("ipam", path, body))
 
     def get_docker_pool(self, pool: str) -> JSON:
@@ -417,6 +426,22 @@ class Client:
         return answer(
             rest_hostview.RoutePlan, self._get("route", f"{PREFIX}/hosts/{_seg(host)}/routes")
         )
+
+    def report_routing(self, host: str, report: Mapping[str, Any]) -> JSON:
+        """Store the host's routing report (a :class:`romana.wire.rest.RoutingReportIn`);
+        it replaces the host's previous one."""
+        path = f"{PREFIX}/hosts/{_seg(host)}/routing"
+        return answer(rest.RoutingReport, self._put("route", path, dict(report)))
+
+    def routing(self, host: str) -> JSON:
+        """The host's latest routing report and its age (NotFound when it sent none)."""
+        return answer(
+            rest.RoutingReport, self._get("route", f"{PREFIX}/hosts/{_seg(host)}/routing")
+        )
+
+    def list_routing(self) -> list[JSON]:
+        """The latest routing report of every host that sent one."""
+        return answers(rest.RoutingReport, self._get("route", f"{PREFIX}/routing"))
 
     def host_view(self, host: str, after: int | None = None, wait: float | None = None) -> JSON:
         """The host's view; with ``after``, waits up to ``wait`` s for a newer revision."""

@@ -16,6 +16,10 @@ Invariants:
   (:func:`differing`).
 * A pool id is exactly :data:`POOL_PATTERN`, a Docker network id :data:`DOCKER_NETWORK_PATTERN`;
   :func:`check` names every field that breaks its rule.
+* A dual-stack Docker network (``--ipv6``) has two pools, an IPv4 one and an IPv6 one, each
+  bound on its own to a romana network of its family; each binding names the other pool as
+  its ``pair`` (empty for an IPv4-only network), which is how an IPv4 endpoint address leads
+  to the IPv6 one of the same allocation.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class DockerPool:
     network: NetworkName
     docker_network: str
     host: HostName
+    pair: str = ""
+    """The other pool of a dual-stack Docker network; empty for an IPv4-only one."""
 
     def to_dict(self) -> dict[str, object]:
         return records.fields_dict(self)
@@ -68,6 +74,7 @@ class DockerPool:
             network=NetworkName(str(raw["network"])),
             docker_network=str(raw["docker_network"]),
             host=HostName(str(raw["host"])),
+            pair=str(raw.get("pair", "")),
         )
 
 
@@ -81,6 +88,10 @@ def check(binding: DockerPool) -> None:
     issues = Issues()
     if not is_pool(binding.pool):
         issues.add("pool", f"{binding.pool!r} {POOL_RULE}")
+    if binding.pair and not is_pool(binding.pair):
+        issues.add("pair", f"{binding.pair!r} {POOL_RULE}, or empty")
+    elif binding.pair and binding.pair == binding.pool:
+        issues.add("pair", "must be another pool than the binding's own")
     for field, pattern, rule in (
         ("tenant", names.NAME_RE, names.NAME_RULE),
         ("segment", names.NAME_RE, names.NAME_RULE),

@@ -3,13 +3,14 @@
 An allocation is named by a caller-chosen *key* (for a CNI endpoint: container id and
 interface) and holds one address per network of its tenant in which its host has a prefix.
 Inside (network, host, tenant, segment) the lowest free ordinal is handed out first,
-skipping blacked-out addresses.
+skipping blacked-out addresses, unless the caller requests one address: that one must encode
+exactly the allocation's host, tenant and segment (:func:`requested_ordinal`).
 
 Invariants:
 
 * An ordinal is never 0 nor all-ones; in the infrastructure tenant ordinal 1 is the host
   gateway and is never handed out.
-* An address inside a blackout range is never handed out.
+* An address inside a blackout range is never handed out, not even when requested.
 * Given the same used set, the choice is deterministic, so concurrent writers that read the
   same state pick the same address and exactly one of them wins the store transaction.
 """
@@ -23,13 +24,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from romana.core import addressing, names, records
-from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, Issues, NotFound
+from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, Issue, Issues, NotFound
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, SegmentName, TenantName
 
 KEY_RULE = "must be 1-253 characters of letters, digits and _ . : @ = + -, starting alphanumeric"
 KEY_PATTERN = names.register(r"^[A-Za-z0-9][A-Za-z0-9_.:@=+-]{0,252}$", KEY_RULE)
 KEY_MAX = 253
 KEY_RE = re.compile(KEY_PATTERN)
+
+WORKLOAD_RULE = "must be 1-256 printable ASCII characters (space to '~')"
+WORKLOAD_PATTERN = names.register(r"^[ -~]{1,256}$", WORKLOAD_RULE)
+WORKLOAD_MAX = 256
+WORKLOAD_RE = re.compile(WORKLOAD_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,11 @@ class Allocation:
     ``origin`` is the host the addresses encode when the allocation was moved to another
     (a migrated VM keeps its addresses); None while it lives on that host. Tenant and segment
     are encoded as ever, so isolation does not depend on where an allocation lives.
+
+    ``workload`` says what holds the addresses, in words of the integration that knows (the
+    Docker plugin writes ``docker:<container id>``); None until one says. It is set after the
+    allocation (the Docker plugin learns the container only once it runs), moves with it and
+    goes with its release.
     """
 
     key: AllocationKey
@@ -57,6 +68,7 @@ class Allocation:
     segment: SegmentName
     addresses: tuple[addressing.IPAddress, ...]
     origin: HostName | None = None
+    workload: str | None = None
 
     @property
     def home(self) -> HostName:
@@ -72,6 +84,8 @@ class Allocation:
         out = records.fields_dict(self, {"addresses": records.strings})
         if self.origin is None:
             del out["origin"]  # the shape of an allocation that never moved stays as it was
+        if self.workload is None:
+            del out["workload"]  # and so does the shape of one nothing has claimed
         return out
 
     @classmethod
@@ -85,6 +99,7 @@ class Allocation:
             segment=SegmentName(str(raw["segment"])),
             addresses=tuple(ipaddress.ip_address(str(a)) for a in addresses),
             origin=None if raw.get("origin") is None else HostName(str(raw["origin"])),
+            workload=None if raw.get("workload") is None else str(raw["workload"]),
         )
 
 
@@ -108,6 +123,23 @@ class KeyInUse(AlreadyExists):
         return AlreadyExists(f"key {self.existing.key!r} is already in use; choose another key")
 
 
+class AddressInUse(AlreadyExists):
+    """A requested address is allocated already, to ``existing``.
+
+    As for :class:`KeyInUse`, the message names the holder's key, which the API shows only to
+    a caller allowed to see that allocation (:meth:`undisclosed` to any other).
+    """
+
+    def __init__(self, address: addressing.IPAddress, existing: Allocation) -> None:
+        self.address = address
+        self.existing = existing
+        super().__init__(f"address {address} is allocated to key {existing.key!r}")
+
+    def undisclosed(self) -> AlreadyExists:
+        """The same refusal, naming nothing but the address."""
+        return AlreadyExists(f"address {self.address} is already allocated")
+
+
 def check_key(key: str, field: str = "key") -> AllocationKey:
     """``key`` as an :data:`AllocationKey`; InvalidInput at ``field`` unless it is one."""
     issues = Issues()
@@ -115,6 +147,15 @@ def check_key(key: str, field: str = "key") -> AllocationKey:
         issues.add(field, KEY_RULE)
     issues.raise_if_any()
     return AllocationKey(key)
+
+
+def check_workload(workload: str, field: str = "workload") -> str:
+    """``workload`` if it is one (:data:`WORKLOAD_RULE`); InvalidInput at ``field`` unless."""
+    issues = Issues()
+    if not names.matches(WORKLOAD_RE, workload):
+        issues.add(field, WORKLOAD_RULE)
+    issues.raise_if_any()
+    return workload
 
 
 def first_ordinal(tenant_id: int) -> int:
@@ -199,6 +240,85 @@ def choose_ordinal(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """What a requested address must encode, named as a refusal names it.
+
+    ``hosts`` maps host indices of the network to host names, so that an address of another
+    host says whose it is; an index no host holds is named by its index.
+    """
+
+    slot: Slot
+    host: str
+    tenant: str
+    segments: Mapping[str, int]
+    """The tenant's segment names → ids; ``segment`` is one of them."""
+    segment: str
+    hosts: Mapping[int, str] = dataclasses.field(default_factory=dict)
+
+
+def requested_ordinal(
+    layout: addressing.Layout,
+    wanted: Wanted,
+    address: addressing.IPAddress,
+    blackouts: Sequence[addressing.IPNetwork] = (),
+    field: str = "address",
+) -> int:
+    """The ordinal of a requested ``address`` (inside ``layout``) in ``wanted.slot``.
+
+    InvalidInput naming ``field`` and the rule unless the address encodes exactly that host,
+    tenant and segment, with an ordinal :func:`choose_ordinal` could hand out: not a gateway,
+    not ordinal 0 nor all-ones, not inside a blackout. Whether it is free is the store's to say.
+    """
+    slot = wanted.slot
+    d = addressing.decode(layout, address)
+    if d.host != slot.host:
+        other = wanted.hosts.get(d.host)
+        who = (
+            f"host {other!r} ({d.host_prefix})"
+            if other
+            else f"host index {d.host} ({d.host_prefix}, no host's)"
+        )
+        raise _refused(
+            field,
+            f"{address} encodes {who}, not host {wanted.host!r} "
+            f"({addressing.host_prefix(layout, slot.host)})",
+        )
+    if d.is_gateway:
+        raise _refused(
+            field, f"{address} is the gateway of host {wanted.host!r}; a gateway is never allocated"
+        )
+    if d.tenant != slot.tenant:
+        raise _refused(
+            field,
+            f"{address} encodes tenant id {d.tenant}, not tenant {wanted.tenant!r} "
+            f"(id {slot.tenant} in network {layout.name!r})",
+        )
+    if d.segment != slot.segment:
+        named = next((s for s, sid in wanted.segments.items() if sid == d.segment), None)
+        which = f"segment {named!r} (id {d.segment})" if named else f"segment id {d.segment}"
+        raise _refused(
+            field,
+            f"{address} encodes {which}, not segment {wanted.segment!r} "
+            f"(id {slot.segment}) of tenant {wanted.tenant!r}",
+        )
+    first, last = first_ordinal(slot.tenant), layout.max_ordinal
+    if not first <= d.ordinal <= last:
+        raise _refused(
+            field,
+            f"{address} is reserved: endpoint ordinal {d.ordinal} is never handed "
+            f"out (only {first}..{last} are)",
+        )
+    inside = next((b for b in blackouts if address in b), None)
+    if inside is not None:
+        raise _refused(field, f"{address} is inside blackout {inside} of network {layout.name!r}")
+    return d.ordinal
+
+
+def _refused(field: str, rule: str) -> InvalidInput:
+    return InvalidInput([Issue(field, rule)])
+
+
 def slot_of(
     layouts: Mapping[str, addressing.Layout], address: addressing.IPAddress
 ) -> tuple[Slot, int]:
@@ -212,4 +332,4 @@ def parse_address(text: str, field: str = "address") -> addressing.IPAddress:
     try:
         return ipaddress.ip_address(text)
     except ValueError:
-        raise InvalidInput(f"{field}: {text!r} is not an IP address") from None
+        raise _refused(field, f"{text!r} is not an IP address") from None

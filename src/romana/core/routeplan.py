@@ -31,6 +31,10 @@ descends one level at least, and a packet arrives in at most (leaf depth + 1) ho
 tree of zones and racks, three. The number of routes on a host is the size of its leaf plus
 the sibling groups along its path, not the number of hosts.
 
+A tree in ``bgp`` route mode (:mod:`romana.core.topology.bgp`) gives its hosts no routes
+here: each host's BIRD announces its prefixes and learns the others' from the fabric
+(:mod:`romana.core.bgpplan`); its own prefixes are in the plan as ever.
+
 ``aggregate=False`` gives one route per remote host prefix via that host directly (flat
 fabrics, or when intermediate hops are not wanted).
 
@@ -55,6 +59,7 @@ from typing import Any
 from romana.core import addressing, records, topology
 from romana.core.errors import InvalidInput
 from romana.core.identifiers import HostName, NetworkName
+from romana.core.topology import bgp
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +224,8 @@ def route_plan(
     skipped: list[Skipped] = []
     for tree in topo.trees:
         chain = tree.chain(host_name)
-        if chain is None:
-            continue
+        if chain is None or tree.route_mode == bgp.BGP:
+            continue  # in bgp mode, BIRD learns the routes (:mod:`romana.core.bgpplan`)
         for net in tree.networks:
             lay = layouts[net]
             via = hops[lay.version]

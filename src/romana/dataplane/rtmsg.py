@@ -31,6 +31,7 @@ RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWNEIGH, RTM_GETNEIGH = 28, 30
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK = 1, 3, 4, 5
+IFLA_LINK_NETNSID = 37
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_AF_SPEC, IFLA_NET_NS_FD, IFLA_EXT_MASK = 18, 20, 26, 28, 29
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFLA_INET_CONF, IPV4_DEVCONF_RP_FILTER = 1, 8
@@ -72,6 +73,7 @@ class Link:
     up: bool
     alias: str
     peer_index: int  # IFLA_LINK: the peer's ifindex (in its own namespace) for a veth
+    peer_netnsid: int = -1  # IFLA_LINK_NETNSID: the id of the peer's namespace, -1: this one
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,10 @@ def _u32(payload: bytes | None) -> int:
     return struct.unpack("=I", payload[:4])[0] if payload else 0
 
 
+def _s32(payload: bytes | None) -> int:
+    return int(struct.unpack("=i", payload[:4])[0]) if payload else -1
+
+
 def link(message: nlsock.Message) -> Link:
     _, _, index, flags, _ = IFINFO.unpack_from(message.body)
     found = nlsock.attrs(message.body, IFINFO.size)
@@ -119,6 +125,7 @@ def link(message: nlsock.Message) -> Link:
         up=bool(flags & IFF_UP),
         alias=nlsock.cstring(found.get(IFLA_IFALIAS, b"")),
         peer_index=_u32(found.get(IFLA_LINK)),
+        peer_netnsid=_s32(found.get(IFLA_LINK_NETNSID)),
     )
 
 
@@ -328,21 +335,23 @@ def route_request(
     priority: int = 0,
     onlink: bool = False,
     ok: tuple[int, ...] = (),
+    table: int = RT_TABLE_MAIN,
 ) -> Request:
-    """One route message; a delete (``RTM_DELROUTE``) matches every field given."""
+    """One route message; a delete (``RTM_DELROUTE``) matches every field given. A
+    ``table`` above 255 goes in ``RTA_TABLE`` (the header's byte cannot hold it)."""
     rtype = 0 if kind == RTM_DELROUTE else RTN_UNICAST
     header = RTMSG.pack(
         FAMILY[dst.version],
         dst.prefixlen,
         0,
         0,
-        RT_TABLE_MAIN,
+        table if table < 256 else 0,
         proto,
         scope,
         rtype,
         RTNH_F_ONLINK if onlink else 0,
     )
-    body = header
+    body = header if table < 256 else header + nlsock.u32(RTA_TABLE, table)
     if dst.prefixlen:
         body += nlsock.attr(RTA_DST, dst.network_address.packed)
     if gateway is not None:
@@ -354,10 +363,13 @@ def route_request(
     return Request(kind, body, what, flags, ok)
 
 
-def default_route(index: int, ifname: str, gateway: IPAddress) -> Request:
-    """``default via <gateway> dev <ifname> onlink`` inside a workload."""
+def default_route(
+    index: int, ifname: str, gateway: IPAddress, table: int = RT_TABLE_MAIN
+) -> Request:
+    """``default via <gateway> dev <ifname> onlink`` inside a workload, in ``table``."""
     dst = ipaddress.ip_network("0.0.0.0/0" if gateway.version == 4 else "::/0")
     what = f"route replace default via {gateway} dev {ifname} onlink"
+    what += "" if table == RT_TABLE_MAIN else f" table {table}"
     return route_request(
         RTM_NEWROUTE,
         NLM_F_CREATE | NLM_F_REPLACE,
@@ -367,6 +379,7 @@ def default_route(index: int, ifname: str, gateway: IPAddress) -> Request:
         oif=index,
         proto=RTPROT_STATIC,
         onlink=True,
+        table=table,
     )
 
 

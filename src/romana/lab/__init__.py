@@ -3,9 +3,10 @@
 One set of builders for the demo, the root tests and the benchmarks: namespaces, links and
 probes (:mod:`~romana.lab.namespaces`), romanad's administrator (:mod:`~romana.lab.admin`),
 agent processes (:mod:`~romana.lab.agents`), the cluster of them all
-(:mod:`~romana.lab.cluster`) and real Docker daemons on its hosts
-(:mod:`~romana.lab.docker`). Needs root; never touches the machine's own interfaces, routes
-or firewall. No production module imports it (the layers contract in ``.importlinter``).
+(:mod:`~romana.lab.cluster`), real Docker daemons on its hosts (:mod:`~romana.lab.docker`)
+and a routed fabric of racks, ToRs and a spine running BIRD (:mod:`~romana.lab.fabric`).
+Needs root; never touches the machine's own interfaces, routes or firewall. No production
+module imports it (the layers contract in ``.importlinter``).
 """
 
 from romana.lab.admin import Admin, agent_user

@@ -81,6 +81,8 @@ class Agent:
     """Of the agent-role user; handed over in the environment, never in argv."""
     docker_socket: str = ""
     """Where the agent serves Docker's libnetwork plugin (``--docker-socket``); empty: off."""
+    docker_api: str = ""
+    """The API socket of the host's dockerd (``--docker-api``), with ``docker_socket``."""
 
     @property
     def socket(self) -> str:
@@ -148,6 +150,7 @@ class Agent:
                 if self.docker_socket
                 else []
             ),
+            *(["--docker-api", self.docker_api] if self.docker_socket and self.docker_api else []),
         ]
 
     def start(self, *, ready: bool = True) -> Agent:
@@ -193,6 +196,30 @@ class Agent:
 
     def kill(self) -> int:
         return self.signal(signal.SIGKILL)
+
+    def stop_bird(self, timeout: float = 5.0) -> None:
+        """Stop the BIRD the agent started in ``bgp`` route mode (it outlives the agent, as
+        on a real host), by the PID in its PID file once that process is shown to run on
+        this agent's configuration; nothing when none runs."""
+        pid = self.bird_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while self.bird_pid() == pid and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.bird_pid() == pid:
+            os.kill(pid, signal.SIGKILL)
+
+    def bird_pid(self) -> int | None:
+        """The PID of the BIRD running on this agent's ``bird/bird.conf``, if one does."""
+        conf = self.state_dir / "bird" / "bird.conf"
+        try:
+            pid = int((conf.parent / "bird.pid").read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if str(conf).encode() in cmdline else None
 
     def metrics(self) -> str:
         """The metrics text, fetched from inside the host namespace."""

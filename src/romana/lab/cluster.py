@@ -9,6 +9,11 @@ nothing is added to the machine's own network:
     h1..  host namespaces, each running ``romana-agent`` (:class:`~romana.lab.agents.Agent`)
           with its local API on a Unix socket in the work directory
 
+With a ``fabric`` (:class:`~romana.lab.fabricconf.FabricSpec`), the hosts its racks name sit on
+their rack's segment behind a ToR instead of on the flat underlay, the others and ``ctl``
+on the flat underlay behind the spine (:mod:`romana.lab.fabric`); every host's default
+route then leads to romanad through the fabric.
+
 romanad listens on the underlay rather than on the machine's loopback, because the agents run
 inside their host namespaces and reach it over the underlay, as they would across real
 machines; the port is fixed because the ``ctl`` namespace is the lab's own. The driving
@@ -34,10 +39,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from romana.client import Client
+from romana.lab import fabric as fabric_mod
 from romana.lab import topologies
 from romana.lab.admin import Admin
 from romana.lab.agents import Agent
-from romana.lab.docker import plugin_socket
+from romana.lab.docker import api_socket, plugin_socket
+from romana.lab.fabricconf import FabricSpec
 from romana.lab.namespaces import Host, Lab, Workload
 
 CTL_IP = "198.18.0.200"
@@ -78,8 +85,8 @@ class Cluster:
     interval: float = 2.0
     log_level: str = "debug"
     docker: bool = False
-    """Each agent serves Docker's plugin where the host's dockerd looks for it
-    (:mod:`~romana.lab.docker`)."""
+    """Each agent serves Docker's plugin where the host's dockerd looks for it, and asks
+    that dockerd's API which container holds each endpoint (:mod:`~romana.lab.docker`)."""
     hosts: list[Host] = field(default_factory=list)
     agents: dict[str, Agent] = field(default_factory=dict)
     endpoints: list[Endpoint] = field(default_factory=list)
@@ -87,6 +94,8 @@ class Cluster:
     admin: Admin | None = None
     agent_passwords: dict[str, str] = field(default_factory=dict)
     """Host name → the password of its agent user (one per host, bound to it)."""
+    fabric: fabric_mod.Fabric | None = None
+    """The racks, ToRs and spine the hosts sit in; None: one flat underlay."""
 
     @property
     def url(self) -> str:
@@ -163,7 +172,7 @@ class Cluster:
         """One host namespace and one running agent per (name, labels); waits for all."""
         started = []
         for name, labels in hosts:
-            host = self.lab.add_host(name)
+            host = self.add_host(name)
             self.hosts.append(host)
             socket = plugin_socket(self.docker_dir(name)) if self.docker else None
             if socket is not None:
@@ -179,19 +188,31 @@ class Cluster:
                 log_level=self.log_level,
                 password=self.agent_password(name),
                 docker_socket=str(socket or ""),
+                docker_api=str(api_socket(self.docker_dir(name))) if self.docker else "",
             )
             self.agents[name] = agent.start(ready=False)
             started.append(agent)
         for agent in started:
             agent.wait_ready()
 
+    def add_host(self, name: str) -> Host:
+        """A host namespace: in its rack of the fabric, if any names it; else on the flat
+        underlay."""
+        if self.fabric is None:
+            return self.lab.add_host(name)
+        rack = self.fabric.spec.rack_of(name)
+        if rack is None:
+            return self.fabric.add_service_host(name)
+        return self.fabric.add_host(rack.name, name)
+
     def stop(self) -> None:
-        """Stop every agent and romanad by PID; the namespaces stay."""
+        """Stop every agent (and the BIRD it ran) and romanad by PID; the namespaces stay."""
         if self.admin is not None:
             self.admin.close()
         for agent in self.agents.values():
             if agent.process is not None and agent.process.poll() is None:
                 agent.stop()
+            agent.stop_bird()
         self.kill_romanad()
 
     # --- workloads -------------------------------------------------------------------------
@@ -304,6 +325,7 @@ def cluster(
     keep: bool = False,
     prefix: str | None = None,
     docker: bool = False,
+    fabric: FabricSpec | None = None,
 ) -> Iterator[Cluster]:
     """romanad in ``ctl`` with ``topology`` (:func:`~romana.lab.topologies.pods` unless given),
     then the hosts with running agents.
@@ -311,7 +333,9 @@ def cluster(
     ``hosts`` is a count (:func:`hosts_in_racks`) or (name, labels) pairs. With ``start``
     false, nothing runs yet: the caller calls :meth:`Cluster.start_romanad` and
     :meth:`Cluster.start_agents` itself. With ``docker``, every agent serves Docker's plugin
-    for its host's dockerd (:func:`romana.lab.docker.running` starts those). Torn down on
+    for its host's dockerd (:func:`romana.lab.docker.running` starts those). With
+    ``fabric``, the fabric is built and its sessions up before romanad starts, and the hosts
+    its racks name join those racks (:meth:`Cluster.add_host`). Torn down on
     exit (daemons stopped by PID, namespaces deleted), unless ``keep`` and the body
     succeeded: then everything stays running.
     """
@@ -319,10 +343,16 @@ def cluster(
     ok = False
     made: Cluster | None = None
     try:
-        ctl = lab.add_host("ctl", underlay_ip=CTL_IP, underlay_ip6=CTL_IP6)
+        routed = None if fabric is None else fabric_mod.build(lab, fabric, workdir / "fabric")
+        ctl = (
+            lab.add_host("ctl", underlay_ip=CTL_IP, underlay_ip6=CTL_IP6)
+            if routed is None
+            else routed.add_service_host("ctl", CTL_IP, CTL_IP6)
+        )
         document = workdir / "topology.json"
         document.write_text(json.dumps(topologies.pods() if topology is None else topology))
         made = Cluster(lab, workdir, firewall, ctl, document, interval, log_level, docker)
+        made.fabric = routed
         if start:
             made.start_romanad()
             made.start_agents(hosts_in_racks(hosts) if isinstance(hosts, int) else hosts)

@@ -7,7 +7,8 @@ A :class:`Dockerd` is Debian's ``dockerd`` (docker.io 20.10) serving one host na
                   for romana's plugin, the socket the host's agent serves (:func:`plugin_socket`)
     root/ exec/   its --data-root and --exec-root; the containerd it starts keeps its socket
                   under exec/, so the containerds of two hosts never meet
-    docker.sock   its API; :meth:`Dockerd.docker` runs the matching client against it
+    docker.sock   its API; :meth:`Dockerd.docker` runs the matching client against it, and
+                  the host's agent asks it which container holds each endpoint (:func:`api_socket`)
     client/       that client's configuration directory (DOCKER_CONFIG)
     dockerd.log   what dockerd and its containerd print
 
@@ -69,6 +70,12 @@ def plugin_socket(directory: Path) -> Path:
     return directory / "plugins" / f"{DRIVER}.sock"
 
 
+def api_socket(directory: Path) -> Path:
+    """Where the dockerd whose directory is ``directory`` serves its API (the agent's
+    ``docker_api``)."""
+    return directory / "docker.sock"
+
+
 @dataclass
 class Dockerd:
     """One ``dockerd`` in ``host``'s network namespace, its files in ``directory``."""
@@ -88,9 +95,8 @@ class Dockerd:
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.socket, self.exec_root, self.log_path = (
-            self.directory / name for name in ("docker.sock", "exec", "dockerd.log")
-        )
+        self.socket = api_socket(self.directory)
+        self.exec_root, self.log_path = (self.directory / name for name in ("exec", "dockerd.log"))
 
     def argv(self) -> list[str]:
         config = self.directory / "daemon.json"

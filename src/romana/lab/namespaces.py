@@ -13,7 +13,8 @@ failure or a half-finished setup::
 
 The underlay uses test ranges (198.18.0.0/24 from the benchmarking block, 2001:db8::/32) that
 exist only inside these namespaces; no packet ever leaves them. New namespaces start with
-forwarding off.
+forwarding off. A host may join another layer-2 :class:`Segment` than the flat underlay (a
+rack of :mod:`romana.lab.fabric`): a bridge in some namespace of the lab, and its subnets.
 
 Commands run with ``ip netns exec``, which is right for ip, nft, iptables, ipset, ping and
 Python agents. Container runtimes (containerd, runc, podman, dockerd) must instead be
@@ -69,6 +70,17 @@ class Host(Node):
 @dataclass(frozen=True)
 class Workload(Node):
     host: Host
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A layer-2 segment hosts join: ``bridge`` inside ``node``, and the subnets of its
+    addresses."""
+
+    node: Node
+    bridge: str
+    network4: ipaddress.IPv4Network
+    network6: ipaddress.IPv6Network
 
 
 def terminate(
@@ -196,27 +208,35 @@ class Lab:
             self._underlay = node
         return self._underlay
 
+    @property
+    def segment(self) -> Segment:
+        """The flat underlay as a segment: the one hosts join unless told otherwise."""
+        return Segment(self.underlay, f"{self.prefix}br", UNDERLAY4, UNDERLAY6)
+
     def add_host(
         self,
         name: str,
         underlay_ip: str | None = None,
         underlay_ip6: str | None = None,
+        *,
+        segment: Segment | None = None,
     ) -> Host:
-        """A host namespace whose ``eth0`` sits on the underlay bridge."""
+        """A host namespace whose ``eth0`` sits on ``segment`` (the underlay bridge unless
+        given); its addresses default to the segment's subnets' host number ``index``."""
         index = len(self.hosts) + 1
-        ip4 = ipaddress.IPv4Address(underlay_ip or UNDERLAY4.network_address + index)
-        ip6 = ipaddress.IPv6Address(underlay_ip6 or UNDERLAY6.network_address + index)
-        underlay = self.underlay
+        joined = segment or self.segment
+        ip4 = ipaddress.IPv4Address(underlay_ip or joined.network4.network_address + index)
+        ip6 = ipaddress.IPv6Address(underlay_ip6 or joined.network6.network_address + index)
         host = Host(name, self._netns(name), index, ip4, ip6)
         port = f"{self.prefix}u{index}"
         _ip(
             "-n",
-            underlay.ns,
+            joined.node.ns,
             "-batch",
             "-",
             input=(
                 f"link add {port} type veth peer name {host.ifname} netns {host.ns}\n"
-                f"link set {port} master {self.prefix}br up\n"
+                f"link set {port} master {joined.bridge} up\n"
             ),
         )
         _ip(
@@ -225,8 +245,8 @@ class Lab:
             "-batch",
             "-",
             input=(
-                f"addr add {ip4}/{UNDERLAY4.prefixlen} dev {host.ifname}\n"
-                f"addr add {ip6}/{UNDERLAY6.prefixlen} dev {host.ifname} nodad\n"
+                f"addr add {ip4}/{joined.network4.prefixlen} dev {host.ifname}\n"
+                f"addr add {ip6}/{joined.network6.prefixlen} dev {host.ifname} nodad\n"
                 f"link set {host.ifname} up\n"
             ),
         )
@@ -238,6 +258,10 @@ class Lab:
         workload = Workload(name, self._netns(f"{host.name}-{name}"), host)
         self.workloads.append(workload)
         return workload
+
+    def add_node(self, name: str) -> Node:
+        """An empty namespace (lo up) of the lab: a router or a switch."""
+        return Node(name, self._netns(name))
 
     def remove_namespace(self, node: Node) -> None:
         """Delete one namespace now, as a runtime does when a container goes away."""

@@ -21,22 +21,19 @@ is complete only once its marker file exists, so an interrupted build is redone,
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
-import time
-import venv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from romana.lab import etcd
+from romana.lab import etcd, venvs
 from romana.lab.romanad import terminate, wait_answering
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = venvs.ROOT
 REQUIREMENTS = ROOT / "requirements" / "openstack.txt"
 CACHE = ROOT / ".venv-openstack"
 BOOT = Path(__file__).with_name("neutron_wsgi.py")
@@ -52,14 +49,6 @@ def project_headers(project_id: str) -> dict[str, str]:
     return {"X-Project-Id": project_id, "X-Roles": "member,reader"}
 
 
-def requirements_hash(path: Path = REQUIREMENTS) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
-def _say(message: str) -> None:
-    print(f"[openstack venv] {message}", file=sys.stderr, flush=True)
-
-
 def _entry_points_registered(python: Path) -> bool:
     """Whether the environment's romana declares both drivers (pyproject may have changed
     since romana was installed into it)."""
@@ -72,35 +61,24 @@ def _entry_points_registered(python: Path) -> bool:
     return subprocess.run([str(python), "-c", probe], check=False).returncode == 0
 
 
-def _install_romana(python: Path) -> None:
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)], check=True
+def _stack(requirements: Path, cache: Path) -> venvs.Stack:
+    return venvs.Stack(
+        "openstack",
+        requirements,
+        cache,
+        READY_MARKER,
+        "about a minute",
+        lambda where: not _entry_points_registered(where / "bin" / "python"),
     )
 
 
 def openstack_venv(requirements: Path = REQUIREMENTS, cache: Path = CACHE) -> Path:
     """The Python of the OpenStack environment for ``requirements``, built when missing."""
-    where = cache / requirements_hash(requirements)
-    python = where / "bin" / "python"
-    if (where / READY_MARKER).exists():
-        if not _entry_points_registered(python):
-            _say("re-installing romana: its entry points changed")
-            _install_romana(python)
-        return python
-    started = time.monotonic()
-    _say(f"building {where} from {requirements} (about a minute, once) ...")
-    venv.EnvBuilder(clear=True, with_pip=True).create(where)
-    _say("installing neutron, openstacksdk and their pinned dependencies ...")
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
-    _say("installing romana (editable, without dependencies) ...")
-    _install_romana(python)
-    (where / READY_MARKER).write_text(requirements_hash(requirements) + "\n")
-    _say(f"ready in {time.monotonic() - started:.0f} s")
-    return python
+    return _stack(requirements, cache).build() / "bin" / "python"
 
 
 def venv_ready(requirements: Path = REQUIREMENTS, cache: Path = CACHE) -> bool:
-    return (cache / requirements_hash(requirements) / READY_MARKER).exists()
+    return _stack(requirements, cache).ready()
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,10 @@ class Action(enum.StrEnum):
     """Read, list and delete Docker pool bindings: every agent, since a Docker network is
     shared by every host of the Docker cluster (any host's dockerd attaches containers to
     it and may remove it); never a tenant user."""
+    REPORT_ROUTING = "report-routing"
+    """Store a host's routing report (its BGP sessions, the routes it learned and installs):
+    an agent reports only for its own host; never a service or a tenant user, since the
+    report is what operators trust to say how a host routes."""
     REGISTER_SERVICE = "register-service"
     """Register or deregister an instance of a service with the root: admin and romanad's
     internal identity only, since clients send their calls (and tokens) to what is
@@ -114,6 +118,7 @@ _NOT_FOR_SERVICES = (
     Action.SET_ISOLATION,
     Action.SET_OWNER,
     Action.SET_QUOTA,
+    Action.REPORT_ROUTING,
     Action.REGISTER_SERVICE,
 )
 
@@ -121,8 +126,8 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
     {
         Role.ADMIN: _grant(Scope.ANY, *Action),
         # A service (an orchestrator integration) does everything but manage users, change a
-        # tenant's isolation or owner (it chooses them when it creates a tenant), set quotas
-        # and register services.
+        # tenant's isolation or owner (it chooses them when it creates a tenant), set quotas,
+        # report a host's routing and register services.
         Role.SERVICE: _grant(Scope.ANY, *(a for a in Action if a not in _NOT_FOR_SERVICES)),
         # Nothing global: a tenant user reads and changes its tenant's objects only.
         Role.TENANT: _grant(Scope.OWN_TENANT, Action.READ, Action.WRITE, Action.ALLOCATE),
@@ -130,7 +135,8 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
         # reads its own host's view and record, allocates on its host (for any tenant, since
         # pods of every tenant run there), registers and relabels only its host, reads
         # the topology, which per-host routes are computed from, binds Docker pools as its
-        # host and uses every binding (a Docker network spans the Docker cluster's hosts).
+        # host and uses every binding (a Docker network spans the Docker cluster's hosts),
+        # and reports its host's routing.
         Role.AGENT: types.MappingProxyType(
             {
                 Action.READ: Scope.OWN_HOST,
@@ -139,6 +145,7 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
                 Action.READ_TOPOLOGY: Scope.ANY,
                 Action.BIND_DOCKER_POOL: Scope.OWN_HOST,
                 Action.USE_DOCKER_POOLS: Scope.ANY,
+                Action.REPORT_ROUTING: Scope.OWN_HOST,
             }
         ),
         # Neutron's drivers: they create a tenant per project and then act only in the

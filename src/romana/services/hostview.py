@@ -1,7 +1,8 @@
 """Everything one host needs, as one document at one store revision; and waiting for changes.
 
 The host view is what an agent reconciles from: its host record (prefixes, gateways), its
-route plan (with the prefixes it cannot route, ``skipped_routes``), the networks, every
+route plan (with the prefixes it cannot route, ``skipped_routes``), its BGP plan in ``bgp``
+route mode (``bgp``, :mod:`romana.core.bgpplan`), the networks, every
 tenant, the policies that can affect an endpoint on this host, the address sets they name
 (name → members), and the allocations on this host. Its shape is
 :class:`romana.wire.rest_hostview.HostView`, the model romanad serves it with and the agent
@@ -24,8 +25,10 @@ Invariants:
   an agent fetch again, never miss a change.
 * A change is *relevant* to a host unless it is a service registration, a user or key, a
   stored Kubernetes object, a quota or usage counter, a Docker pool binding (which changes
-  nothing an agent enforces), an address slot of another host, an address slot of this
-  host of a tenant that already had one at the revision the wait is after (a further
+  nothing an agent enforces), an agent's routing report (:mod:`romana.services.routing`:
+  what an agent saw, which no view carries; every agent sends one at least every heartbeat,
+  and each would otherwise wake every agent), an address slot of another host, an address
+  slot of this host of a tenant that already had one at the revision the wait is after (a further
   allocation, or a release), a policy of a tenant the host held no
   allocation of at that revision, or an address set no policy of its view names
   (:meth:`HostViewService.relevant`); tenants are relevant to every host. A tenant's first
@@ -68,6 +71,7 @@ _IGNORED = (
     keys.QUOTAS,
     keys.USAGE,
     keys.DOCKER_POOLS,
+    keys.ROUTING,
     policy.GENERATION,
 )
 
@@ -166,6 +170,7 @@ class HostViewService:
             "policy_tenants": sorted(present),
             "address_sets": {k: v for k, v in self._sets.list_all().items() if k in names},
             "endpoints": endpoints,
+            "bgp": self._topology.bgp_plan(HostName(host)),
         }
 
     def scope(self, host: str, after: int | None = None) -> HostScope:

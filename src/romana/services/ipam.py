@@ -3,7 +3,8 @@
 An allocation is stored twice in one transaction: under its key (the record callers look up)
 and under each address slot (``ipam/addr/<network>/<host>/<tenant>/<segment>/<ordinal>``),
 whose create-if-absent guard is what makes an address impossible to hand out twice, across
-processes and replicas alike. The same transaction counts the allocation in one of the tenant's
+processes and replicas alike; an address the caller requests (``address``) is stored, and
+guarded, the same way. The same transaction counts the allocation in one of the tenant's
 counters (:mod:`romana.services.quotas`), so no number of concurrent allocations can take a
 tenant past its allocation quota.
 
@@ -17,22 +18,33 @@ addresses encode, and its record names the host it lives on (``host``) and that 
 (``origin``). The same transaction writes or deletes its relocation record
 (``ipam/moved/<key>``), from which every route plan takes its exception routes; a release
 deletes it with the allocation.
+
+What holds an allocation (its ``workload``, :meth:`IpamService.set_workload`) is a field of
+the record under its key: a move rewrites the record with it, a release deletes it with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from romana.core import addressing, ipam, tenancy
-from romana.core.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from romana.core.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    Issue,
+    NotFound,
+    QuotaExceeded,
+)
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, SegmentName, TenantName
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import keys, quotas, txn
 from romana.services.tenants import TenantService
-from romana.services.topology import TopologyService
+from romana.services.topology import TopologyService, TopologyView
 
 Blackouts = tuple[addressing.IPNetwork, ...]
 
@@ -57,6 +69,36 @@ def _covering(lay: addressing.Layout, net: addressing.IPNetwork) -> str:
     if (first.tenant, first.segment) != (last.tenant, last.segment):
         return keys.addr_host(lay.name, first.host)
     return keys.addr_slot(lay.name, first.host, first.tenant, first.segment)
+
+
+def _host_names(view: TopologyView, network: NetworkName) -> dict[int, str]:
+    """Host index → host name in ``network``: whose an address of another host is."""
+    tree = view.topology.tree_of(network)
+    if tree is None:
+        return {}
+    return {m.index: m.host for m in tree.root.all_members()}
+
+
+def _requested_network(
+    view: TopologyView,
+    ten: tenancy.Tenant,
+    host: HostName,
+    indices: Mapping[str, int],
+    address: addressing.IPAddress,
+) -> NetworkName:
+    """The network of a requested ``address``: InvalidInput unless the tenant has an id and
+    ``host`` a prefix in it."""
+    lay = next(
+        (x for x in view.layouts.values() if x.version == address.version and address in x.cidr),
+        None,
+    )
+    ours = sorted(n for n in ten.ids if n in indices)
+    if lay is None or lay.name not in ours:
+        where = "no network" if lay is None else f"network {lay.name!r}"
+        listed = ", ".join(repr(n) for n in ours) or "none"
+        rule = f"{address} is in {where}; tenant {ten.name!r} has addresses on host {host!r} in"
+        raise InvalidInput([Issue("address", f"{rule} {listed}")])
+    return lay.name
 
 
 class IpamService:
@@ -133,13 +175,22 @@ class IpamService:
         host: HostName,
         tenant: TenantName,
         segment: SegmentName = tenancy.DEFAULT_SEGMENT,
+        address: str | None = None,
     ) -> tuple[ipam.Allocation, bool]:
         """Like :meth:`allocate`, also saying whether this call created the allocation.
+
+        ``address``, when given, is the one address wanted in its network (the tenant's other
+        networks still get their lowest free one): InvalidInput unless it encodes exactly
+        this host, tenant and segment with an ordinal that is handed out
+        (:func:`ipam.requested_ordinal`); AlreadyExists naming the key that holds it. Its slot
+        key's create-if-absent guard, as for any address, settles a race for it. The same key
+        asked again with the same address is the same allocation; with another, AlreadyExists.
 
         The first attempt trusts the cached topology, tenant and blackout records and lets the
         transaction's guards prove them current; only a lost race pays for re-reading them.
         """
         ipam.check_key(key)
+        wanted = None if address is None else ipam.parse_address(address)
 
         def attempt(w: txn.Writes) -> tuple[ipam.Allocation, bool]:
             try:
@@ -154,7 +205,7 @@ class IpamService:
             if fresh:
                 existing = self._store.get(keys.alloc_key(key))
                 if existing is not None:
-                    return self._same_request(existing, host, tenant, segment), False
+                    return self._same_request(existing, host, tenant, segment, wanted), False
             view = self._topology.view() if fresh else self._topology.cached_view()
             tkv = self._cached(keys.tenant(tenant), fresh)
             if tkv is None:
@@ -162,6 +213,9 @@ class IpamService:
             ten = self._tenant(tkv)
             seg_id = ten.segment_id(segment)
             indices = view.host_indices(host)
+            requested = None
+            if wanted is not None:
+                requested = _requested_network(view, ten, host, indices, wanted)
             addresses: list[addressing.IPAddress] = []
             slots: list[str] = []
             for name, tid in ten.ids.items():
@@ -171,11 +225,17 @@ class IpamService:
                 lay = view.layouts[network]
                 slot = ipam.Slot(network, indices[network], tid, seg_id)
                 prefix = keys.addr_slot(network, slot.host, tid, seg_id)
-                used = [int(kv.key[len(prefix) :]) for kv in self._store.range(prefix).items]
                 bkv = self._cached(keys.blackouts(network), fresh)
                 w.guard(keys.blackouts(network), bkv)
                 blackouts = ipam.parse_blackouts(lay, txn.loads(bkv)) if bkv else ()
-                ordinal = ipam.choose_ordinal(lay, slot, used, blackouts)
+                if network == requested and wanted is not None:
+                    hosts = _host_names(view, network)
+                    named = ipam.Wanted(slot, host, tenant, ten.segments, segment, hosts)
+                    ordinal = ipam.requested_ordinal(lay, named, wanted, blackouts)
+                    self._refuse_taken(key, wanted, prefix + keys.n(ordinal))
+                else:
+                    used = [int(kv.key[len(prefix) :]) for kv in self._store.range(prefix).items]
+                    ordinal = ipam.choose_ordinal(lay, slot, used, blackouts)
                 addr_key = prefix + keys.n(ordinal)
                 w.guard(addr_key, None)
                 w.ops.append(Put(addr_key, key.encode()))
@@ -250,6 +310,25 @@ class IpamService:
             return moved
 
         return txn.run(self._store, attempt, what=f"move {key!r} to host {host!r}")
+
+    def set_workload(self, key: AllocationKey, workload: str) -> ipam.Allocation:
+        """The allocation ``key``, now saying ``workload`` holds it (:data:`ipam.WORKLOAD_RULE`).
+
+        Idempotent: the same workload again writes nothing. Another one replaces it (a
+        caller that learns better knows best). InvalidInput for a workload breaking the rule,
+        NotFound for an unknown key.
+        """
+        ipam.check_workload(workload)
+
+        def attempt(w: txn.Writes) -> ipam.Allocation:
+            kv, raw, alloc = self._held(key)
+            if alloc.workload == workload:
+                return alloc
+            w.guard(keys.alloc_key(key), kv)
+            w.ops.append(Put(keys.alloc_key(key), txn.dumps({**raw, "workload": workload})))
+            return dataclasses.replace(alloc, workload=workload)
+
+        return txn.run(self._store, attempt, what=f"set the workload of {key!r}")
 
     def release_address(self, address: str) -> ipam.Allocation:
         return self.release(self.key_of(address))
@@ -338,13 +417,39 @@ class IpamService:
         )
 
     def _same_request(
-        self, kv: KeyValue, host: HostName, tenant: TenantName, segment: SegmentName
+        self,
+        kv: KeyValue,
+        host: HostName,
+        tenant: TenantName,
+        segment: SegmentName,
+        address: addressing.IPAddress | None = None,
     ) -> ipam.Allocation:
-        """The stored allocation ``kv`` if it is what was asked for; else KeyInUse."""
+        """The stored allocation ``kv`` if it is what was asked for; else KeyInUse, or
+        AlreadyExists when it holds other addresses than the one requested."""
         alloc = ipam.Allocation.from_dict(txn.loads(kv))
         if (alloc.host, alloc.tenant, alloc.segment) != (host, tenant, segment):
             raise ipam.KeyInUse(alloc)
+        if address is not None and address not in alloc.addresses:
+            held = ", ".join(str(a) for a in alloc.addresses)
+            raise AlreadyExists(
+                f"key {alloc.key!r} holds {held}, not the requested address {address}; "
+                "release it first, or use another key"
+            )
         return alloc
+
+    def _refuse_taken(self, key: AllocationKey, address: addressing.IPAddress, slot: str) -> None:
+        """AddressInUse naming the allocation that holds the requested ``address`` (slot key
+        ``slot``). Read fresh: the slot guard alone would only make the commit fail."""
+        kv = self._store.get(slot)
+        if kv is None:
+            return
+        holder = AllocationKey(kv.value.decode())
+        held = self._store.get(keys.alloc_key(holder))
+        # The key's own slot means the cached attempt missed its record; no record means the
+        # holder was released since: either way, read again.
+        if holder == key or held is None:
+            raise txn.Retry
+        raise ipam.AddressInUse(address, ipam.Allocation.from_dict(txn.loads(held)))
 
     def _cached(self, key: str, fresh: bool) -> KeyValue | None:
         """A small per-process cache of rarely changing records; guards prove them current."""

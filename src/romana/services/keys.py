@@ -36,6 +36,10 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/docker-pools/<pool>``                        a Docker network's pool binding (JSON:
                                                           pool, tenant, segment, network,
                                                           docker_network, host)
+``/romana/v1/routing/<host>``                             the host agent's latest routing report
+                                                          (JSON: BGP sessions, routes and where
+                                                          each came from, times; see
+                                                          :mod:`romana.services.routing`)
 ``/romana/v1/registry/<service>/<instance>``              registered service instance
 ``/romana/v1/auth/users/<name>``                          user (role, tenant and its uid, scrypt
                                                           hash, token generation)
@@ -71,6 +75,7 @@ QUOTA_DEFAULTS = QUOTAS + "defaults"
 QUOTA_TENANTS = QUOTAS + "tenants/"
 USAGE = ROOT + "usage/"
 DOCKER_POOLS = ROOT + "docker-pools/"
+ROUTING = ROOT + "routing/"
 REGISTRY = ROOT + "registry/"
 AUTH = ROOT + "auth/"
 USERS = AUTH + "users/"
@@ -159,3 +164,8 @@ def docker_pool(pool: str) -> str:
 def address_set_owner(name: str) -> str:
     """The key of the set's recorded owner (outside the sets' prefix, which agents watch)."""
     return ADDRESS_SET_OWNERS + name
+
+
+def routing(host: str) -> str:
+    """The key of host ``host``'s routing report."""
+    return ROUTING + host

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from romana.core import addressing, tenancy, topology
 from romana.core.errors import InvalidInput
 from romana.core.identifiers import HostName, NetworkName
-from romana.core.store import KeyValue, Put, Store
+from romana.core.store import Delete, KeyValue, Put, Store
 from romana.core.topology import change
 from romana.services import keys, renames, txn
 
@@ -154,6 +154,14 @@ class TopologyService:
         plan = routeplan.route_plan(topo, name, aggregate=aggregate)
         return routeplan.with_exceptions(plan, topo, self.moved()).to_dict()
 
+    def bgp_plan(self, name: HostName) -> dict[str, Any] | None:
+        """What host ``name``'s BIRD announces and to whom (:mod:`romana.core.bgpplan`),
+        in its wire shape; None when the host is in no topology in ``bgp`` route mode."""
+        from romana.core import bgpplan
+
+        plan = bgpplan.for_host(self.view().topology, name)
+        return None if plan is None else bgpplan.to_dict(plan)
+
     def moved(self) -> list[Moved]:
         """Every allocation living on another host than its addresses encode, as
         :class:`romana.core.routeplan.Moved` (the exception routes of every plan)."""
@@ -246,6 +254,7 @@ class TopologyService:
             view = self.view()
             before = self._host_dict(view, name)
             self._write(w, view, topology.remove_host(view.topology, name))
+            w.ops.append(Delete(keys.routing(name)))  # its routing report goes with it
             return before
 
         return txn.run(self._store, attempt, what=f"remove host {name!r}")

@@ -31,9 +31,10 @@ Invariants:
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from romana.core import dockerpools, ipam, names, tenancy
 from romana.wire.validate import CIDR, JSON, Address, check
@@ -300,6 +301,9 @@ class AllocationIn(In):
     host: HostName
     tenant: Name
     segment: Name = tenancy.DEFAULT_SEGMENT
+    address: Address | None = None
+    """The one address wanted in its network (``docker run --ip``); the tenant's other
+    networks get their lowest free address. It must encode this host, tenant and segment."""
 
 
 class Allocation(Out):
@@ -310,10 +314,16 @@ class Allocation(Out):
     addresses: list[Address]
     origin: str | None = None
     """The host the addresses encode, when the allocation lives on another (``host``)."""
+    workload: str | None = None
+    """What holds the addresses, once an integration said (``docker:<container id>``)."""
 
 
 class AllocationHostIn(In):
     host: HostName
+
+
+class AllocationWorkloadIn(In):
+    workload: str = Field(pattern=ipam.WORKLOAD_PATTERN, max_length=ipam.WORKLOAD_MAX)
 
 
 class Decoded(Out):
@@ -347,6 +357,8 @@ class DockerPoolIn(In):
     )
     host: HostName
     """The host whose driver binds the pool (an agent may name only its own)."""
+    pair: str = Field(default="", max_length=dockerpools.POOL_MAX)
+    """The other pool of a dual-stack Docker network (``--ipv6``); empty for IPv4 only."""
 
 
 class DockerPool(Out):
@@ -356,6 +368,7 @@ class DockerPool(Out):
     network: str
     docker_network: str
     host: str
+    pair: str = ""
 
 
 # -- address sets ------------------------------------------------------------------------
@@ -384,12 +397,8 @@ class QuotasIn(In):
     segments: Quota | None = None
 
 
-class TenantQuotaIn(In):
+class TenantQuotaIn(QuotasIn):
     """One tenant's quotas to change; null puts that quota back to the default."""
-
-    policies: Quota | None = None
-    allocations: Quota | None = None
-    segments: Quota | None = None
 
 
 class Quotas(Out):
@@ -404,3 +413,101 @@ class TenantQuota(Out):
     """What is in force: the override where set, else the default."""
     override: dict[str, int]
     usage: Quotas
+
+
+# -- routing reports ---------------------------------------------------------------------
+
+ASN = Annotated[int, Field(ge=0, le=4294967295)]
+ReportText = Annotated[str, Field(max_length=256)]
+
+
+def _address_or_empty(value: str) -> str:
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address (nor empty)") from None
+    return value
+
+
+MaybeAddress = Annotated[str, Field(max_length=64), AfterValidator(_address_or_empty)]
+"""An IP address, or '' for none."""
+
+
+class BgpSessionIn(In):
+    """One BGP session of the host's BIRD, as the agent read it."""
+
+    name: str = Field(max_length=128)
+    """The BIRD protocol (``romana_<peer>``)."""
+    peer: Address
+    peer_as: ASN
+    peer_name: str = Field(default="", max_length=128)
+    """The peer's name in the topology; empty for a peer it names by address only."""
+    state: str = Field(max_length=32)
+    """The BGP state: ``Established`` when up."""
+    info: ReportText = ""
+    """Why a session that is not established is not (BIRD's last error)."""
+    since: str = Field(default="", max_length=64)
+    """When the session last changed state, in BIRD's words (the host's local time)."""
+
+
+class ReportedRouteIn(In):
+    """One route of the host: planned and installed by its agent, or learned by BIRD."""
+
+    dst: CIDR
+    via: MaybeAddress = ""
+    """The next hop; empty for none."""
+    source: Literal["direct", "bgp"]
+    protocol: str = Field(default="", max_length=128)
+    """The BIRD protocol a learned route came from (its session's ``name``)."""
+    peer: MaybeAddress = ""
+    """The address of the peer a learned route came from."""
+    best: bool = True
+    """False for a learned route BIRD holds as a backup, not in the kernel."""
+
+
+class RoutingReportIn(In):
+    """What an agent reports about its host's routing (``PUT /v1/hosts/{name}/routing``)."""
+
+    mode: Literal["direct", "bgp"]
+    """``bgp`` when its host view carries a BGP plan and its BIRD runs."""
+    reported_at: float
+    """When the agent read its state (Unix time, the host's clock)."""
+    sessions: list[BgpSessionIn] = Field(default_factory=list, max_length=1024)
+    routes: list[ReportedRouteIn] = Field(default_factory=list, max_length=65536)
+    errors: list[ReportText] = Field(default_factory=list, max_length=16)
+    """What the agent could not read (BIRD not answering)."""
+
+
+class BgpSession(Out):
+    name: str
+    peer: Address
+    peer_as: int
+    peer_name: str = ""
+    state: str
+    info: str = ""
+    since: str = ""
+
+
+class ReportedRoute(Out):
+    dst: CIDR
+    via: str
+    source: str
+    protocol: str = ""
+    peer: str = ""
+    best: bool = True
+
+
+class RoutingReport(Out):
+    """A host's latest routing report, as romanad stored it."""
+
+    host: str
+    mode: str
+    reported_at: float
+    received_at: float
+    """When romanad stored it (Unix time, romanad's clock)."""
+    age: float
+    """Seconds since romanad stored it, at the time of the answer."""
+    sessions: list[BgpSession]
+    routes: list[ReportedRoute]
+    errors: list[str] = Field(default_factory=list)

@@ -51,6 +51,28 @@ class RoutePlan(Out):
     """Addresses of other hosts' prefixes that live on this host, routed to their endpoints."""
 
 
+class BgpPeer(Out):
+    address: Address
+    asn: int
+    name: str = ""
+
+
+class Bgp(Out):
+    """What the host's BIRD announces and to whom (:mod:`romana.core.bgpplan`): present
+    when the host sits in a topology in ``bgp`` route mode."""
+
+    asn: int
+    router_id: Address
+    peers: list[BgpPeer]
+    prefixes: list[CIDR]
+    aggregates: list[CIDR]
+    accept: list[CIDR]
+    communities: list[Annotated[str, Field(pattern=r"^[0-9]{1,10}(:[0-9]{1,10}){1,2}$")]]
+    """Rendered into BIRD's configuration as they are: digits and colons only."""
+    hold_time: int
+    restart_time: int
+
+
 class HostView(Out):
     model_config = ConfigDict(
         extra="ignore", defer_build=True, json_schema_serialization_defaults_required=True
@@ -71,3 +93,6 @@ class HostView(Out):
     """The tenants whose own policies the view carries: those with an endpoint on the host.
     Policies of other tenants are left out; those not owned by one tenant are always in.
     None (absent) from an earlier romanad, whose views carry every tenant's policies."""
+    bgp: Bgp | None = None
+    """The host's BGP plan; None (absent) in ``direct`` route mode, and from an earlier
+    romanad."""

@@ -7,6 +7,7 @@ Probes are real: TCP connects to listeners inside the workload namespaces and IC
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 from collections.abc import Callable
 
@@ -83,3 +84,43 @@ def converge(
 
 def within(took: dict[str, float | None], limit: float) -> bool:
     return all(t is not None and t <= limit for t in took.values())
+
+
+class ProbeLoop:
+    """Probes ``pairs`` continuously in a thread; records the longest outage per pair."""
+
+    def __init__(self, agents: Cluster, pairs: list[tuple[Endpoint, Endpoint]]) -> None:
+        self._agents = agents
+        self._pairs = pairs
+        self._stop = threading.Event()
+        self.failures: dict[str, list[float]] = {f"{s.name}→{d.name}": [] for s, d in pairs}
+        self.probes = 0
+        self.longest = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        down_since: dict[str, float] = {}
+        while not self._stop.is_set():
+            for src, dst in self._pairs:
+                name = f"{src.name}→{dst.name}"
+                now = time.monotonic()
+                ok = self._agents.lab.tcp_probe(src.workload, dst.address, dst.port, timeout=0.3)
+                self.probes += 1
+                if ok:
+                    if name in down_since:
+                        self.longest = max(self.longest, now - down_since.pop(name))
+                else:
+                    self.failures[name].append(now)
+                    down_since.setdefault(name, now)
+            time.sleep(0.05)
+        end = time.monotonic()
+        for since in down_since.values():
+            self.longest = max(self.longest, end - since)
+
+    def __enter__(self) -> ProbeLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

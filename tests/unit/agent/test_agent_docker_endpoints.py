@@ -171,6 +171,16 @@ class DockerDataplane(FakeDataplane):
     ledger: ledger.Ledger | None = None
     taken: set[str] = dataclasses.field(default_factory=set)
     """Names of other devices in the host namespace."""
+    sourced: list[hostplan.EndpointSpec] = dataclasses.field(default_factory=list)
+    """Every look for the container end of a pair, to route its replies through it."""
+    moved_after: int = 2
+    """How many looks find docker has not moved the end yet."""
+
+    def route_sources(self, spec: hostplan.EndpointSpec) -> bool:
+        self.sourced.append(spec)
+        if spec.host_ifname not in self.endpoints:
+            raise errors.NotFound(f"host interface {spec.host_ifname} is missing")
+        return len(self.sourced) > self.moved_after
 
     def device_exists(self, ifname: str) -> bool:
         return ifname in self.endpoints
@@ -224,6 +234,37 @@ def test_add_uses_the_plugins_allocation_and_answers_the_gateway(tmp_path: Path)
         with pytest.raises(errors.AlreadyExists) as other:
             await rig.service.add(docker_request(rig.netns("elsewhere")))
         assert field_of(other.value) == "netns"
+
+    scenario(tmp_path, body, DockerRig)
+
+
+def test_once_docker_moved_the_end_its_replies_are_routed_through_it(tmp_path: Path) -> None:
+    async def body(rig: DockerRig) -> None:
+        await rig.romanad.allocate(KEY, "h1", "t1", "default")
+        answer = await rig.service.add(docker_request(rig.sandbox()))
+        for _ in range(100):
+            if len(rig.dp.sourced) == 3:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert len(rig.dp.sourced) == 3  # looked until docker had moved it, then no more
+        spec = rig.dp.sourced[-1]
+        assert spec.mac == "02:00:00:00:00:02"  # the container end's, which docker keeps
+        assert [str(a) for a in spec.addresses] == [answer.addresses[0].address.split("/")[0]]
+
+    scenario(tmp_path, body, DockerRig)
+
+
+def test_the_wait_for_the_container_ends_when_the_endpoint_goes(tmp_path: Path) -> None:
+    async def body(rig: DockerRig) -> None:
+        rig.dp.moved_after = 10**6  # docker never moves it
+        await rig.romanad.allocate(KEY, "h1", "t1", "default")
+        await rig.service.add(docker_request(rig.sandbox()))
+        await rig.service.delete(CONTAINER, IFNAME)
+        await asyncio.sleep(0.3)
+        looks = len(rig.dp.sourced)
+        await asyncio.sleep(0.6)
+        assert len(rig.dp.sourced) == looks  # it stopped looking once the host end went
 
     scenario(tmp_path, body, DockerRig)
 

@@ -11,6 +11,7 @@ import pytest
 
 from romana.agent.romanad import Romanad
 from romana.client import Client, ClientSettings
+from romana.core.dockerpools import DockerPool
 from romana.core.errors import AlreadyExists, Forbidden, NotFound
 from unit.api.conftest import Api
 
@@ -54,7 +55,7 @@ def test_an_agent_binds_only_as_its_own_host_and_uses_every_binding(api: Api) ->
     assert api.admin.get(f"/v1/docker-pools/{_pool(1)}").status_code == 404
     bound = h1.put(f"/v1/docker-pools/{_pool(1)}", json=_body())
     assert bound.status_code == 200, bound.text
-    assert bound.json() == {"pool": _pool(1), **_body()}
+    assert bound.json() == {"pool": _pool(1), "pair": "", **_body()}
     again = h1.put(f"/v1/docker-pools/{_pool(1)}", json=_body())
     assert again.status_code == 200 and again.json() == bound.json()
     # Another host of the Docker cluster reads it, lists it and removes it.
@@ -111,6 +112,8 @@ def test_bad_input_names_its_field_and_leaves_nothing_behind(api: Api) -> None:
     }
     assert _issues(c.put(f"/v1/docker-pools/{pool}", json=_body(network="nope"))) == {"network"}
     assert _issues(c.put(f"/v1/docker-pools/{pool}", json={**_body(), "extra": 1})) == {"extra"}
+    assert _issues(c.put(f"/v1/docker-pools/{pool}", json=_body(pair="romana-x"))) == {"pair"}
+    assert _issues(c.put(f"/v1/docker-pools/{pool}", json=_body(pair=pool))) == {"pair"}
     tenant = c.put(f"/v1/docker-pools/{pool}", json=_body(tenant="nobody"))
     assert tenant.status_code == 404 and "tenant 'nobody'" in tenant.json()["detail"]
     segment = c.put(f"/v1/docker-pools/{pool}", json=_body(segment="db"))
@@ -133,14 +136,17 @@ def test_the_agents_client_binds_reads_and_deletes_with_the_errors_romanad_answe
     body = _body(host="h2")
     del body["host"]
 
+    def binding(pool: str, host: str, **changes: str) -> DockerPool:
+        return DockerPool.from_dict({"pool": pool, "host": host, **body, **changes})
+
     async def calls() -> None:
-        bound = await agent.bind_docker_pool(pool, host="h2", **body)
-        assert bound == {"pool": pool, "host": "h2", **body}
-        assert await agent.bind_docker_pool(pool, host="h2", **body) == bound
+        bound = await agent.bind_docker_pool(binding(pool, "h2"))
+        assert bound == {"pool": pool, "host": "h2", "pair": "", **body}
+        assert await agent.bind_docker_pool(binding(pool, "h2")) == bound
         with pytest.raises(AlreadyExists, match="segment 'web' \\(not 'default'\\)"):
-            await agent.bind_docker_pool(pool, host="h2", **(body | {"segment": "default"}))
+            await agent.bind_docker_pool(binding(pool, "h2", segment="default"))
         with pytest.raises(Forbidden):
-            await agent.bind_docker_pool(_pool(7), host="h1", **body)
+            await agent.bind_docker_pool(binding(_pool(7), "h1"))
         assert await agent.get_docker_pool(pool) == bound
         blue = await agent.list_docker_pools("docker-blue")
         assert bound in blue and {b["tenant"] for b in blue} == {"docker-blue"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import json
 import os
 import socket
@@ -21,6 +22,7 @@ import pytest
 from romana.agent import main, view
 from romana.core import addressing, errors, ipam
 from romana.core import endpoint as ep
+from romana.core.dockerpools import DockerPool
 from romana.integrations.docker import protocol
 from romana.integrations.docker.plugin import Plugin
 from romana.integrations.docker.ports import Deps
@@ -89,15 +91,27 @@ class FakeRomanad:
         self.released: list[str] = []
 
     async def allocate(
-        self, key: str, host: str, tenant: str, segment: str, *, within: float = 0.0
+        self,
+        key: str,
+        host: str,
+        tenant: str,
+        segment: str,
+        *,
+        address: str | None = None,
+        within: float = 0.0,
     ) -> dict[str, Any]:
         if key not in self.allocations:
             index = int(host[1:])
             tenant_id = {"t1": 1, "t2": 2}[tenant]
             segment_id = {"default": 0, "web": 1}[segment]
             used = [a for a in self.allocations.values() if a["host"] == host]
-            address = addressing.encode(PODS, index, tenant_id, segment_id, len(used) + 1)
-            made = ipam.Allocation(key, host, tenant, segment, (address,))  # type: ignore[arg-type]
+            chosen = addressing.encode(PODS, index, tenant_id, segment_id, len(used) + 1)
+            if address is not None:  # romanad checks what it encodes; the plugin checks first
+                holder = [a["key"] for a in used if address in a["addresses"]]
+                if holder:
+                    raise errors.AlreadyExists(f"address {address} is allocated to {holder[0]}")
+                chosen = ipaddress.ip_address(address)
+            made = ipam.Allocation(key, host, tenant, segment, (chosen,))  # type: ignore[arg-type]
             self.allocations[key] = made.to_dict()
         return self.allocations[key]
 
@@ -110,11 +124,17 @@ class FakeRomanad:
         self.released.append(key)
         return self.allocations.pop(key)
 
-    async def bind_docker_pool(self, pool: str, **binding: str) -> dict[str, Any]:
-        if binding["tenant"] not in {"t1", "t2"}:
-            raise errors.NotFound(f"no tenant {binding['tenant']!r}")
-        self.bindings[pool] = {"pool": pool, **binding}
-        return self.bindings[pool]
+    async def set_workload(self, key: str, workload: str) -> dict[str, Any]:
+        if key not in self.allocations:
+            raise errors.NotFound(f"no allocation {key}")
+        self.allocations[key] = {**self.allocations[key], "workload": workload}
+        return self.allocations[key]
+
+    async def bind_docker_pool(self, binding: DockerPool) -> dict[str, Any]:
+        if binding.tenant not in {"t1", "t2"}:
+            raise errors.NotFound(f"no tenant {binding.tenant!r}")
+        self.bindings[binding.pool] = dict(binding.to_dict())
+        return self.bindings[binding.pool]
 
     async def get_docker_pool(self, pool: str) -> dict[str, Any]:
         self.reads.append(pool)
@@ -267,6 +287,7 @@ async def test_network_create_binds_the_pool_to_tenant_segment_and_network(
             "network": "pods",
             "docker_network": NETWORK_ID,
             "host": "h1",
+            "pair": "",
         }
     }
     assert romanad.allocations == {}, "creating a network allocates nothing"
@@ -348,17 +369,20 @@ async def test_an_unbound_pool_is_an_err(host_b: Host) -> None:
 
 
 @run
-async def test_a_preferred_address_of_another_host_is_refused_and_allocates_nothing(
+async def test_a_preferred_address_of_this_slot_is_allocated_and_another_hosts_refused(
     host_a: Host, host_b: Host, romanad: FakeRomanad
 ) -> None:
     pool = await host_a.create()
     answer = await host_b.address(pool, "10.1.17.9")
     assert "belongs to host prefix 10.1.0.0/16, not to this host's 10.2.0.0/16" in answer["Error"]
+    assert romanad.allocations == {}
+    fits = await host_b.address(pool, "10.2.17.9")
+    assert fits["Address"] == "10.2.17.9/32", "any free address of the slot, not only the next"
+    (alloc,) = romanad.allocations.values()
+    assert alloc["addresses"] == ["10.2.17.9"]
     taken = await host_b.address(pool, "10.2.17.9")
-    assert "cannot be chosen" in taken["Error"] and "(10.2.17.1)" in taken["Error"]
-    assert romanad.allocations == {}, "the allocation made for it is released again"
-    fits = await host_b.address(pool, "10.2.17.1")
-    assert fits["Address"] == "10.2.17.1/32"
+    assert taken["Error"] == f"romana: address 10.2.17.9 is allocated to {alloc['key']}"
+    assert list(romanad.allocations) == [alloc["key"]], "a refused request allocates nothing"
 
 
 async def mapped(host_a: Host, host_b: Host, romanad: FakeRomanad) -> tuple[str, str]:
@@ -401,6 +425,38 @@ async def test_an_endpoint_is_mapped_joined_left_deleted_and_released(
     assert await host_b.call("/IpamDriver.ReleaseAddress", release) == {}
     assert romanad.released == [key]
     assert await host_b.call("/IpamDriver.ReleaseAddress", release) == {}, "again: nothing"
+
+
+@run
+async def test_a_sandboxs_later_endpoints_get_their_link_and_no_second_gateway(
+    host_a: Host, host_b: Host, romanad: FakeRomanad
+) -> None:
+    pool = await host_a.create()
+    ids = [c * 64 for c in "123"]
+    for n, endpoint_id in enumerate(ids, start=1):
+        await host_b.address(pool)
+        body = {**endpoint(f"10.2.17.{n}/32"), "EndpointID": endpoint_id}
+        assert await host_b.call("/NetworkDriver.CreateEndpoint", body) == {"Interface": {}}
+
+    async def join(endpoint_id: str, sandbox: str = SANDBOX) -> dict[str, Any]:
+        body = {"NetworkID": NETWORK_ID, "EndpointID": endpoint_id, "SandboxKey": sandbox}
+        return await host_b.call("/NetworkDriver.Join", body)
+
+    async def leave(endpoint_id: str) -> None:
+        body = {"NetworkID": NETWORK_ID, "EndpointID": endpoint_id}
+        assert await host_b.call("/NetworkDriver.Leave", body) == {}
+
+    first = await join(ids[0])
+    assert first["Gateway"] == "10.2.0.1" and first["StaticRoutes"]
+    host_b.restarted()  # what is joined where outlives the agent
+    second = await join(ids[1])
+    assert second == protocol.later_join_answer(host_b.port.added[1].ifname)
+    assert "Gateway" not in second and "StaticRoutes" not in second
+    elsewhere = await join(ids[2], "/var/run/docker/netns/other")
+    assert elsewhere["Gateway"] == "10.2.0.1", "another sandbox's first endpoint"
+    await leave(ids[0])
+    await leave(ids[1])
+    assert (await join(ids[1]))["Gateway"] == "10.2.0.1", "alone in its sandbox now"
 
 
 @run
@@ -554,7 +610,7 @@ async def test_the_plugin_says_what_it_is_and_refuses_what_it_is_not(host_a: Hos
     spaces = await host_a.call("/IpamDriver.GetDefaultAddressSpaces")
     assert spaces["GlobalDefaultAddressSpace"] == "romana"
     v6 = await host_a.call("/IpamDriver.RequestPool", {"Pool": "", "V6": True})
-    assert v6 == {"Error": "romana: IPv6 Docker networks are not supported yet (omit --ipv6)"}
+    assert v6 == {"Error": "romana: romana has no IPv6 network (omit --ipv6)"}
     other = await host_a.call("/IpamDriver.RequestPool", {"Pool": "192.168.0.0/16"})
     assert (
         other["Error"]

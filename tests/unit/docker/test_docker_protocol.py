@@ -55,10 +55,50 @@ def test_create_network_reads_the_generic_options_and_its_one_ipv4_pool() -> Non
         protocol.network_create({**body, "IPv4Data": []})
 
 
-def test_ipv6_networks_are_refused_as_the_design_says() -> None:
+def test_an_ipv6_network_asks_for_an_ipv6_pool_and_creates_with_both() -> None:
+    got = protocol.pool_request({"AddressSpace": "romana", "Pool": "", "V6": True})
+    assert (got.subnet, got.v6) == ("", True)
+    assert not protocol.pool_request({"Pool": ""}).v6
+    pool6 = {"AddressSpace": "romana", "Gateway": "fd00::1/48", "Pool": "fd00::/48"}
+    body = {
+        "NetworkID": "ab" * 32,
+        "Options": {"com.docker.network.enable_ipv6": True},
+        "IPv4Data": [{"AddressSpace": "romana", "Gateway": "10.1.0.1/8", "Pool": "10.0.0.0/8"}],
+        "IPv6Data": [pool6],
+    }
+    created = protocol.network_create(body)
+    assert (created.pool, created.pool6) == ("10.0.0.0/8", "fd00::/48")
+    with pytest.raises(InvalidInput, match="at most one IPv6 pool"):
+        protocol.network_create({**body, "IPv6Data": [pool6, pool6]})
+    endpoint = protocol.endpoint_create(
+        {
+            "NetworkID": "ab" * 32,
+            "EndpointID": "cd" * 32,
+            "Interface": {"Address": "10.1.17.1/32", "AddressIPv6": "fd00:0:0:1::1/128"},
+        }
+    )
+    assert (endpoint.address, endpoint.address6) == ("10.1.17.1", "fd00:0:0:1::1")
+
+
+def test_the_ipv6_network_is_the_subnet_given_or_the_only_one() -> None:
+    other6 = addressing.layout("other6", "fd01::/48")
+    assert protocol.choose_network([PODS, V6], "", 6) is V6
+    assert protocol.choose_network([PODS, V6, other6], "fd01::/48", 6) is other6
+    with pytest.raises(InvalidInput, match=r"several romana IPv6 networks \(other6, six\)"):
+        protocol.choose_network([V6, other6], "", 6)
+    with pytest.raises(NotFound) as none:
+        protocol.choose_network([PODS], "", 6)
+    assert message(none) == "romana: romana has no IPv6 network (omit --ipv6)"
+
+
+def test_a_dual_stack_network_needs_a_tenant_of_the_ipv6_network() -> None:
+    protocol.check_dual_stack(tenancy.Tenant.from_dict({"name": "t6", "ids": {"six": 3}}), "six")
     with pytest.raises(InvalidInput) as info:
-        protocol.pool_request({"AddressSpace": "romana", "Pool": "", "V6": True})
-    assert message(info) == "romana: IPv6 Docker networks are not supported yet (omit --ipv6)"
+        protocol.check_dual_stack(T1, "six")
+    assert message(info) == (
+        "romana: tenant 't1' does not allocate in the IPv6 romana network six (it allocates "
+        "in: pods): create the network without --ipv6"
+    )
 
 
 def test_option_given_twice_differently_is_a_clash() -> None:
@@ -149,6 +189,12 @@ def test_join_answers_the_link_to_move_and_a_connected_gateway() -> None:
         "StaticRoutes": [{"Destination": "10.1.0.1/32", "RouteType": 1}],
         "DisableGatewayService": True,
     }
+    dual = protocol.join_answer("rdk0123456789a", "10.1.0.1", "fd00:0:0:1::1")
+    assert dual["GatewayIPv6"] == "fd00:0:0:1::1"
+    assert dual["StaticRoutes"] == [
+        {"Destination": "10.1.0.1/32", "RouteType": 1},
+        {"Destination": "fd00:0:0:1::1/128", "RouteType": 1},
+    ]
 
 
 def test_every_hosts_gateway_is_known_as_one_and_an_endpoint_is_not() -> None:

@@ -43,6 +43,7 @@ def test_a_binding_is_stored_read_listed_and_deleted(svc: Services) -> None:
         "network": "net4",
         "docker_network": NETWORK_ID,
         "host": "h1",
+        "pair": "",
     }
     assert pools.get(POOL) == bound
     assert pools.list() == [bound]
@@ -78,7 +79,20 @@ def test_bad_syntax_names_every_field_and_stores_nothing(svc: Services) -> None:
     with pytest.raises(InvalidInput) as long_id:
         pools.bind(_binding(docker_network="a" * 129))
     assert [i.field for i in long_id.value.issues] == ["docker_network"]
+    for pair in ("romana-XYZ", POOL):
+        with pytest.raises(InvalidInput) as bad_pair:
+            pools.bind(_binding(pair=pair))
+        assert [i.field for i in bad_pair.value.issues] == ["pair"], pair
     assert pools.list() == []
+
+
+def test_a_dual_stack_networks_binding_names_its_other_pool(svc: Services) -> None:
+    pools = _pools(svc)
+    other = "romana-" + "f" * 24
+    bound = pools.bind(_binding(pair=other))
+    assert pools.get(POOL).pair == other == bound.pair
+    with pytest.raises(AlreadyExists, match="pair"):
+        pools.bind(_binding())
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ def bind(pool: str, body: rest.DockerPoolIn, ctx: Ctx, caller: Caller) -> dict[s
         NetworkName(body.network),
         body.docker_network,
         HostName(body.host),
+        body.pair,
     )
     return ctx.docker_pools.bind(binding).to_dict()
 

@@ -4,7 +4,8 @@ Allocation routes authorise against the tenant and the host of the allocation: a
 may only allocate, see and release addresses of its own tenant, an agent only addresses on
 its own host, an ``openstack`` user only addresses of the tenants it owns (on any host).
 Another tenant's or host's allocation answers 404, as a missing one does, and a key it holds
-is refused to such a caller without naming its holder.
+is refused to such a caller without naming its holder. Saying what holds an allocation (its
+workload) is authorised as releasing it is.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ router = APIRouter(prefix=rest.PREFIX, tags=["ipam"], responses=ERRORS)
 def allocate(
     body: rest.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
-    """Allocate addresses for ``key`` on ``host`` (idempotent per key)."""
+    """Allocate addresses for ``key`` on ``host`` (idempotent per key), ``address`` among them
+    when the body names one."""
     ownership.authorize(ctx, caller, auth.Action.ALLOCATE, auth.Target(body.tenant, body.host))
     try:
         alloc, created = ctx.ipam.allocate_reporting(
@@ -44,10 +46,12 @@ def allocate(
             HostName(body.host),
             TenantName(body.tenant),
             SegmentName(body.segment),
+            body.address,
         )
-    except ipam.KeyInUse as exc:
+    except (ipam.KeyInUse, ipam.AddressInUse) as exc:
         held = exc.existing
-        # Keys are global: naming the holder would tell a scoped caller another tenant's or
+        # Keys are global, and a requested address may be held by an allocation moved to
+        # another host: naming the holder would tell a scoped caller another tenant's or
         # host's allocations, which it may not read.
         if not ownership.may(ctx, caller, auth.Action.READ, auth.Target(held.tenant, held.host)):
             raise exc.undisclosed() from None
@@ -111,6 +115,20 @@ def move(key: str, body: rest.AllocationHostIn, ctx: Ctx, caller: Caller) -> dic
         ctx, caller, auth.Action.MOVE_ALLOCATION, auth.Target(alloc.tenant), missing=missing
     )
     return ctx.ipam.move(AllocationKey(key), HostName(body.host)).to_dict()
+
+
+@router.put("/allocations/{key}/workload", response_model=rest.Allocation)
+def set_workload(
+    key: str, body: rest.AllocationWorkloadIn, ctx: Ctx, caller: Caller
+) -> dict[str, object]:
+    """Say what holds the allocation (``docker:<container id>``); idempotent. Whoever may
+    release the allocation may say so: its host's agent, which learns it, and admins."""
+    missing = f"no allocation with key {key!r}"
+    alloc = ctx.ipam.get(AllocationKey(key))
+    ownership.authorize(
+        ctx, caller, auth.Action.ALLOCATE, auth.Target(alloc.tenant, alloc.host), missing=missing
+    )
+    return ctx.ipam.set_workload(AllocationKey(key), body.workload).to_dict()
 
 
 @router.delete("/addresses/{address}", response_model=rest.Allocation)

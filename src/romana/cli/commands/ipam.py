@@ -11,13 +11,16 @@ from romana.cli import context, output
 from romana.cli.context import OutputOption
 from romana.core.errors import InvalidInput
 
-app = context.group("Address allocations: list, show, allocate, move, release.")
+app = context.group("Address allocations: list, show, allocate, move, workload, release.")
 
 FIELDS: list[output.Column] = [
-    (key.capitalize(), operator.itemgetter(key))
-    for key in ("key", "host", "tenant", "segment", "addresses")
+    *(
+        (key.capitalize(), operator.itemgetter(key))
+        for key in ("key", "host", "tenant", "segment", "addresses")
+    ),
+    ("Workload", lambda allocation: allocation.get("workload")),
 ]
-"""``ipam show``: every key of an allocation, labelled by its name."""
+"""``ipam show``: every key of an allocation, labelled by its name; a dash for no workload."""
 
 COLUMNS: list[output.Column] = [(label.upper(), get) for label, get in FIELDS]
 """``ipam list``: the same keys, one column each."""
@@ -61,16 +64,25 @@ def allocate(
         str | None,
         typer.Option("--key", help="Idempotency key; the same key returns the same addresses."),
     ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="This address in its network; it must encode the host, tenant and segment.",
+        ),
+    ] = None,
     out: OutputOption = None,
 ) -> None:
-    """Allocate an address for an endpoint (one per network of the tenant on that host).
+    """Allocate an address for an endpoint (one per network of the tenant on that host):
+    the lowest free one, or in its network the one --address names.
 
     Example: romana ipam allocate --host h1 --tenant acme --segment web --key web-1
     """
     import secrets
 
     key = key or f"cli-{secrets.token_hex(6)}"
-    _show(ctx, context.state(ctx).client().allocate(key, host, tenant, segment), out)
+    client = context.state(ctx).client()
+    _show(ctx, client.allocate(key, host, tenant, segment, address), out)
 
 
 @app.command("move")
@@ -86,6 +98,20 @@ def move(
     Example: romana ipam move vm-1 --host h2
     """
     _show(ctx, context.state(ctx).client().move_allocation(key, host), out)
+
+
+@app.command("workload")
+def workload(
+    ctx: typer.Context,
+    key: Annotated[str, typer.Argument(help="Key of the allocation.")],
+    text: Annotated[str, typer.Argument(help="What holds it: 1-256 printable ASCII characters.")],
+    out: OutputOption = None,
+) -> None:
+    """Say what holds an allocation (the Docker plugin says docker:<container id> itself).
+
+    Example: romana ipam workload vm-1 vm:nova-3f1c2a
+    """
+    _show(ctx, context.state(ctx).client().set_workload(key, text), out)
 
 
 @app.command("release")

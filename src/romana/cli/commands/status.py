@@ -1,4 +1,5 @@
-"""``romana status``: can we reach the root and every registered service; what is stored."""
+"""``romana status``: can we reach the root and every registered service; what is stored; and
+each host's BGP sessions, as its agent last reported them (``GET /v1/routing``)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,30 @@ def _count(get: Callable[[], list[Any]]) -> int | None:
         return None
 
 
+def _routing(client: Client) -> list[dict[str, Any]] | None:
+    """Every host's BGP sessions and how old its report is; None when romanad would not say
+    (an earlier romanad, or a caller that may not read every host)."""
+    try:
+        reports = client.list_routing()
+    except RomanaError:
+        return None
+    return [
+        {
+            "host": r["host"],
+            "mode": r["mode"],
+            "age": r["age"],
+            "sessions": [
+                {
+                    k: s.get(k, "")
+                    for k in ("name", "peer", "peer_as", "peer_name", "state", "since", "info")
+                }
+                for s in r["sessions"]
+            ],
+        }
+        for r in reports
+    ]
+
+
 def collect(client: Client) -> dict[str, Any]:
     roots = [_probe(client, url) for url in client.roots]
     live = next((r for r in roots if r["ok"]), None)
@@ -72,6 +97,7 @@ def collect(client: Client) -> dict[str, Any]:
         "store": live.get("store") if live else None,
         "services": services,
         "counts": counts,
+        "routing": _routing(client) if live is not None else None,
         "ok": live is not None and all(s["ok"] for s in services),
     }
 
@@ -83,7 +109,8 @@ def _state(row: dict[str, Any]) -> str:
 
 
 def status(ctx: typer.Context, out: OutputOption = None) -> None:
-    """Show whether the root and every registered service answer, the store kind, and counts.
+    """Show whether the root and every registered service answer, the store kind, counts, and
+    each host's BGP sessions (peer, state, since when) with the age of its agent's report.
 
     Exits with 10 (unavailable) when the root or any registered instance does not answer.
 
@@ -108,5 +135,38 @@ def status(ctx: typer.Context, out: OutputOption = None) -> None:
             f"{name} {'?' if n is None else n}" for name, n in report["counts"].items()
         )
         output.message(f"store: {report['store'] or 'unknown'}; {counts}")
+        _print_sessions(report["routing"])
     if not report["ok"]:
         raise typer.Exit(UNAVAILABLE_EXIT)
+
+
+def _print_sessions(hosts: list[dict[str, Any]] | None) -> None:
+    if hosts is None:
+        output.message("bgp sessions: unknown (romanad did not list the routing reports)")
+        return
+    rows = [(h, s) for h in hosts if h["mode"] == "bgp" for s in h["sessions"] or [None]]
+    if not rows:
+        output.message(f"bgp sessions: none ({len(hosts)} hosts reported, none in bgp mode)")
+        return
+
+    def peer(row: tuple[dict[str, Any], dict[str, Any] | None]) -> str:
+        s = row[1]
+        if s is None:
+            return "(no sessions)"
+        named = f"{s['peer_name']} " if s["peer_name"] else ""
+        return f"{named}{s['peer']} AS {s['peer_as']}"
+
+    def state(row: tuple[dict[str, Any], dict[str, Any] | None]) -> str:
+        s = row[1]
+        if s is None:
+            return "-"
+        return f"{s['state']}: {s['info']}" if s["info"] else str(s["state"])
+
+    columns: list[output.Column] = [
+        ("HOST", lambda r: r[0]["host"]),
+        ("PEER", peer),
+        ("STATE", state),
+        ("SINCE", lambda r: r[1]["since"] if r[1] else "-"),
+        ("REPORTED", lambda r: f"{r[0]['age']:.0f} s ago"),
+    ]
+    output.console().print(output.table(columns, rows, title="BGP sessions"))

@@ -18,7 +18,7 @@ from typing import Any
 
 from romana.core import addressing
 from romana.core.identifiers import HostName
-from romana.core.topology import carving, model, parse, widths
+from romana.core.topology import aws, bgp, carving, model, parse, widths
 
 
 def to_document(topology: model.Topology) -> dict[str, Any]:
@@ -26,10 +26,7 @@ def to_document(topology: model.Topology) -> dict[str, Any]:
     hosts = {h.name: h for h in topology.hosts}
     return {
         "networks": [_network(net) for net in topology.networks],
-        "topologies": [
-            {"networks": list(tree.networks), "map": _map(tree.root, hosts)}
-            for tree in topology.trees
-        ],
+        "topologies": [_tree(tree, hosts) for tree in topology.trees],
     }
 
 
@@ -44,6 +41,18 @@ def from_json_dict(raw: Mapping[str, Any]) -> model.Topology:
     return parse.parse(raw, stored=True)
 
 
+def _tree(tree: model.Tree, hosts: Mapping[HostName, model.Host]) -> dict[str, Any]:
+    out: dict[str, Any] = {"networks": list(tree.networks)}
+    if tree.route_mode != bgp.DIRECT:
+        out["route_mode"] = tree.route_mode
+    if tree.bgp is not None:
+        out["bgp"] = tree.bgp.to_dict()
+    if tree.aws is not None:
+        out["aws"] = aws.aws_document(tree.aws)
+    out["map"] = _map(tree.root, hosts)
+    return out
+
+
 def _network(net: model.Network) -> dict[str, Any]:
     out: dict[str, Any] = net.layout.to_dict()
     if net.tenants:
@@ -54,7 +63,7 @@ def _network(net: model.Network) -> dict[str, Any]:
 def _map(root: model.Group, hosts: Mapping[HostName, model.Host]) -> list[dict[str, Any]]:
     # An unnamed root without attributes is what parse builds for a map of several groups,
     # of hosts, or of nothing; a map of one group makes that group the root.
-    plain = not (root.name or root.assignment or root.routing)
+    plain = not (root.name or root.assignment or root.routing or root.bgp)
     if plain and len(root.groups) != 1:
         return _contents(root, hosts)
     return [_group(root, hosts)]
@@ -74,6 +83,8 @@ def _group(group: model.Group, hosts: Mapping[HostName, model.Host]) -> dict[str
         out["assignment"] = dict(group.assignment)
     if group.routing:
         out["routing"] = group.routing
+    if group.bgp is not None:
+        out["bgp"] = group.bgp.to_dict()
     out["groups"] = _contents(group, hosts)
     return out
 
@@ -84,6 +95,8 @@ def _host(host: model.Host, index: int) -> dict[str, Any]:
         out["ip6"] = str(host.ip6)
     if host.labels:
         out["labels"] = dict(host.labels)
+    if host.asn is not None:
+        out["asn"] = host.asn
     out["index"] = index
     return out
 

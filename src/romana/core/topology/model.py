@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from romana.core import addressing, names
 from romana.core.errors import Issues, NotFound
 from romana.core.identifiers import HostName, NetworkName, TenantName
+from romana.core.topology.aws import VpcRouting
+from romana.core.topology.bgp import DIRECT, BgpSettings
 
 HOST_NAME_RE = names.HOST_RE
 HOST_NAME_RULE = names.HOST_RULE
@@ -149,6 +151,8 @@ class Host:
     ip: addressing.IPAddress
     labels: Labels = ()
     ip6: addressing.IPAddress | None = None
+    asn: int | None = None
+    """Its own BGP AS, over its groups' (:mod:`romana.core.topology.bgp`)."""
 
     @property
     def addresses(self) -> tuple[addressing.IPAddress, ...]:
@@ -186,6 +190,8 @@ class Group:
     routing: str = ""
     groups: tuple[Group, ...] = ()
     members: tuple[Member, ...] = ()
+    bgp: BgpSettings | None = None
+    """Its ``bgp`` object as given (:mod:`romana.core.topology.bgp`)."""
 
     @property
     def is_leaf(self) -> bool:
@@ -221,6 +227,12 @@ class Tree:
     networks: tuple[NetworkName, ...]
     topology_bits: int
     root: Group
+    route_mode: str = DIRECT
+    """``direct`` or ``bgp`` (:mod:`romana.core.topology.bgp`)."""
+    bgp: BgpSettings | None = None
+    """The tree's ``bgp`` object as given: the root group's parent settings."""
+    aws: VpcRouting | None = None
+    """The VPC route tables ``romana-aws`` publishes the tree's groups to (the ``aws`` key)."""
 
     def groups(self) -> Iterator[Group]:
         return self.root.walk()

@@ -9,6 +9,8 @@ Document shape::
     GroupOrHost = group {"name"?, "assignment"?, "routing"?, "groups"?: [GroupOrHost]}
                 | host  {"name", "ip", "ip6"?, "labels"?, "index"?}
 
+A ``topologies[]`` entry's ``aws`` (VPC route tables) is read by :mod:`.aws`.
+
 Rules, beyond the carving of :mod:`romana.core.topology.carving`:
 
 * Widths default to :data:`romana.core.addressing.DEFAULT_WIDTHS`. A network given with v2's
@@ -48,7 +50,7 @@ from dataclasses import dataclass, field, replace
 from romana.core import addressing, names
 from romana.core.errors import Issues
 from romana.core.identifiers import HostName, NetworkName
-from romana.core.topology import carving, model, networks, underlay
+from romana.core.topology import aws, bgp, carving, model, networks, underlay
 
 MAX_DEPTH = 64
 # Width used when a tree's real width is unknown because its networks are in error; wide
@@ -56,10 +58,10 @@ MAX_DEPTH = 64
 _UNKNOWN_BITS = 128
 
 _TOP_KEYS = frozenset({"networks", "topologies"})
-_TOPOLOGY_KEYS = frozenset({"networks", "map"})
+_TOPOLOGY_KEYS = frozenset({"networks", "map", "route_mode", "bgp", "aws"})
 # "cidr" is filled in by v2 on output and ignored on input, as v2 did.
-_GROUP_KEYS = frozenset({"name", "assignment", "routing", "groups", "cidr"})
-_HOST_KEYS = frozenset({"name", "ip", "ip6", "labels", "assignment", "index", "cidr"})
+_GROUP_KEYS = frozenset({"name", "assignment", "routing", "groups", "cidr", "bgp"})
+_HOST_KEYS = frozenset({"name", "ip", "ip6", "labels", "assignment", "index", "cidr", "asn"})
 
 
 @dataclass(slots=True)
@@ -84,6 +86,11 @@ class _Slot:
     required: model.Labels
     t: int
     depth: int
+    peering: bgp.BgpSettings = bgp.NONE
+    """The BGP settings in effect here, inherited (:mod:`.bgp`)."""
+    mode: str = bgp.DIRECT
+    families: frozenset[int] = frozenset()
+    """The IP versions of the tree's networks."""
 
 
 @dataclass(slots=True)
@@ -125,8 +132,20 @@ class _Parser:
             )
         elif widths and len(widths) == len(names):
             bits = next(iter(widths.values()))
-        root = self.root(doc.get("map"), f"{where}.map", bits, t)
-        return model.Tree(tuple(NetworkName(n) for n in names), bits, root)
+        mode = bgp.parse_mode(doc.get("route_mode"), f"{where}.route_mode", self.issues)
+        given = bgp.parse(doc.get("bgp"), f"{where}.bgp", self.issues, self.layouts())
+        if given is not None and given.aggregate is not None:
+            self.issues.add(f"{where}.bgp.aggregate", "is a group's setting (it names a group)")
+        families = frozenset(
+            self.declared.valid[n].layout.version for n in names if n in self.declared.valid
+        )
+        top = _Slot((), 0, bits, (), t, 0, bgp.effective([given]), mode, families)
+        root = self.root(doc.get("map"), where, top)
+        vpc = aws.parse_aws(doc.get("aws"), f"{where}.aws", self.issues)
+        return model.Tree(tuple(NetworkName(n) for n in names), bits, root, mode, given, aws=vpc)
+
+    def layouts(self) -> list[addressing.Layout]:
+        return [n.layout for n in self.declared.valid.values()]
 
     def topology_networks(
         self, raw: object, where: str, t: int, owner: dict[str, int]
@@ -152,17 +171,30 @@ class _Parser:
                 names.append(name)
         return names
 
-    def root(self, raw: object, where: str, bits: int, t: int) -> model.Group:
+    def root(self, raw: object, tree: str, top: _Slot) -> model.Group:
+        where = f"{tree}.map"
         if raw is None:
             raw = []
         if not isinstance(raw, list):
             self.issues.add(where, "must be a list of groups or hosts")
             raw = []
-        top = _Slot((), 0, bits, (), t, 0)
         if len(raw) == 1 and isinstance(raw[0], Mapping) and "ip" not in raw[0]:
             return self.group(raw[0], f"{where}[0]", "", top)
         groups, members = self.contents(raw, where, "", top)
-        return model.Group("", "", (), 0, bits, groups=groups, members=members)
+        self.check_leaf(tree, top, groups, members)
+        return model.Group("", "", (), 0, top.bits, groups=groups, members=members)
+
+    def check_leaf(
+        self,
+        where: str,
+        slot: _Slot,
+        groups: tuple[model.Group, ...],
+        members: tuple[model.Member, ...],
+    ) -> None:
+        """A leaf of a ``bgp`` tree has an AS and peers in effect (:func:`.bgp.check_leaf`)."""
+        if slot.mode != bgp.BGP or groups:
+            return
+        bgp.check_leaf(slot.peering, where, slot.families, self.issues)
 
     def group(
         self, raw: Mapping[str, object], where: str, parent_path: str, slot: _Slot
@@ -190,11 +222,16 @@ class _Parser:
             have[key] = value
         label = name or (f"#{slot.position[-1]}" if slot.position else "")
         path = f"{parent_path}/{label}" if parent_path else label
-        inside = replace(slot, required=model.labels_of(have), depth=slot.depth + 1)
+        given = bgp.parse(doc.get("bgp"), f"{where}.bgp", self.issues, self.layouts())
+        merged = (given or bgp.NONE).over(slot.peering)
+        bgp.check_group(merged, given, f"{where}.bgp", self.issues)
+        inside = replace(slot, required=model.labels_of(have), depth=slot.depth + 1, peering=merged)
         groups, members = self.contents(doc.get("groups"), f"{where}.groups", path, inside)
+        self.check_leaf(where, inside, groups, members)
         return model.Group(
-            name, path, slot.position, slot.first, slot.bits, assignment, routing, groups, members
-        )
+            name, path, slot.position, slot.first, slot.bits, assignment, routing, groups,
+            members, given,
+        )  # fmt: skip
 
     def contents(
         self, raw: object, where: str, path: str, slot: _Slot
@@ -324,8 +361,9 @@ class _Parser:
             index = None
         if not ok:
             return None, None
+        asn = bgp.parse_asn(doc.get("asn"), f"{where}.asn", self.issues)
         assert isinstance(name, str) and ip is not None
-        host = model.Host(HostName(name), ip, labels, ip6)
+        host = model.Host(HostName(name), ip, labels, ip6, asn)
         if not self.register(host, where, t):
             return None, None
         return host, index

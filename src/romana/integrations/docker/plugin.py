@@ -17,7 +17,10 @@ port's GC about docker endpoints only (:class:`~romana.core.endpoint.GcRequest` 
 attachment ``docker``). GC releases a docker endpoint older than its grace period whose
 container is gone, which is what reclaims the addresses of a dockerd that died with its
 containers: no call of docker's ever comes for them. A failed sweep is logged and the next
-one tries again.
+one tries again. Beside it, with ``docker_api`` given, the
+:class:`~romana.integrations.docker.engine.Labeller` asks dockerd which container holds each
+endpoint and says so in romanad (the allocation's workload): after each Join, and on each
+sweep until it knows.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 from romana.core.endpoint import DOCKER, GcRequest
 from romana.core.errors import RomanaError
 from romana.integrations.docker import protocol
+from romana.integrations.docker.engine import Engine, Labeller
 from romana.integrations.docker.ipamdriver import IpamDriver
 from romana.integrations.docker.netdriver import NetworkDriver
 from romana.integrations.docker.ports import Deps
@@ -54,7 +58,13 @@ class Plugin:
 
     def __init__(self, deps: Deps, *, pending_wait: float = PENDING_WAIT) -> None:
         self._deps = deps
-        shared = Shared(deps, Pools(pending_wait), EndpointMap(deps.state_dir))
+        endpoints = EndpointMap(deps.state_dir)
+        shared = Shared(deps, Pools(pending_wait), endpoints)
+        self._labeller = (
+            Labeller(Engine(deps.docker_api), deps.romanad, endpoints.keys)
+            if deps.docker_api
+            else None
+        )
         net = NetworkDriver(shared)
         ipam = IpamDriver(shared)
         self._calls: dict[str, Call] = {
@@ -63,7 +73,7 @@ class Plugin:
             "/NetworkDriver.CreateNetwork": net.create_network,
             "/NetworkDriver.DeleteNetwork": net.delete_network,
             "/NetworkDriver.CreateEndpoint": net.create_endpoint,
-            "/NetworkDriver.Join": net.join,
+            "/NetworkDriver.Join": self._labelled_after(net.join),
             "/NetworkDriver.Leave": net.leave,
             "/NetworkDriver.DeleteEndpoint": net.delete_endpoint,
             "/NetworkDriver.EndpointOperInfo": net.oper_info,
@@ -103,8 +113,28 @@ class Plugin:
         log.debug("docker %s answered %s", path, answer)
         return Answer(200, answer)
 
+    def _labelled_after(self, join: Call) -> Call:
+        """``join``, after which the labeller asks which container joined."""
+        labeller = self._labeller
+        if labeller is None:
+            return join
+
+        async def joined(body: Mapping[str, Any]) -> dict[str, Any]:
+            answer = await join(body)
+            labeller.joined()
+            return answer
+
+        return joined
+
     async def sweep(self, interval: float) -> None:
-        """GC of docker endpoints every ``interval`` seconds, forever (module docstring)."""
+        """GC of docker endpoints every ``interval`` seconds and the labeller's passes,
+        forever (module docstring)."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._collect(interval))
+            if self._labeller is not None:
+                tasks.create_task(self._labeller.run(interval))
+
+    async def _collect(self, interval: float) -> None:
         request = GcRequest("", frozenset(), attachment=DOCKER)
         while True:
             await asyncio.sleep(interval)

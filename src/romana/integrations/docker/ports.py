@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from romana.core import addressing, tenancy
+from romana.core.dockerpools import DockerPool
 from romana.core.endpoint import EndpointPort
 
 
@@ -21,17 +22,29 @@ class Romanad(Protocol):
     """The romanad calls of the plugin; errors are :mod:`romana.core.errors` classes."""
 
     async def allocate(
-        self, key: str, host: str, tenant: str, segment: str, *, within: float = 0.0
-    ) -> dict[str, Any]: ...
+        self,
+        key: str,
+        host: str,
+        tenant: str,
+        segment: str,
+        *,
+        address: str | None = None,
+        within: float = 0.0,
+    ) -> dict[str, Any]:
+        """POST /v1/allocations; ``address`` is the one wanted in its network (``--ip``)."""
+        ...
 
     async def list_allocations(self, host: str) -> list[dict[str, Any]]: ...
 
     async def release(self, key: str) -> dict[str, Any]: ...
 
-    async def bind_docker_pool(
-        self, pool: str, *, tenant: str, segment: str, network: str, docker_network: str, host: str
-    ) -> dict[str, Any]:
-        """PUT /v1/docker-pools/{pool}: romanad checks the tenant, segment and network."""
+    async def set_workload(self, key: str, workload: str) -> dict[str, Any]:
+        """PUT /v1/allocations/{key}/workload: what holds the allocation (idempotent)."""
+        ...
+
+    async def bind_docker_pool(self, binding: DockerPool) -> dict[str, Any]:
+        """PUT /v1/docker-pools/{pool}: romanad checks the tenant, segment and network;
+        ``pair`` is the other pool of a dual-stack network."""
         ...
 
     async def get_docker_pool(self, pool: str) -> dict[str, Any]:
@@ -73,6 +86,8 @@ class Deps:
     endpoints: EndpointPort
     state_dir: str
     """The agent's state directory, where the plugin keeps its endpoint map."""
+    docker_api: str = ""
+    """dockerd's API socket, asked which container holds each endpoint; empty: never asked."""
 
 
 def own_prefix(hv: HostView, network: str) -> HostPrefix | None:

@@ -38,7 +38,6 @@ ADDRESS_SPACE = "romana"
 CONNECTED = 1
 """A static route's RouteType: connected (no next hop); 0 would be via NextHop."""
 CONTAINER_PREFIX = "eth"
-NO_IPV6 = "IPv6 Docker networks are not supported yet (omit --ipv6)"
 
 
 def failure(path: str, message: str) -> dict[str, str]:
@@ -141,18 +140,22 @@ def choice(options: Mapping[str, Any]) -> Choice:
 
 @dataclass(frozen=True, slots=True)
 class PoolRequest:
-    """IpamDriver.RequestPool: ``subnet`` is docker's ``--subnet`` ("" without one)."""
+    """IpamDriver.RequestPool: ``subnet`` is docker's ``--subnet`` ("" without one); ``v6``
+    for the IPv6 pool of a ``--ipv6`` network, which docker asks for after the IPv4 one."""
 
     subnet: str
     options: Choice
+    v6: bool = False
 
 
 def pool_request(body: Mapping[str, Any]) -> PoolRequest:
-    if body.get("V6"):
-        raise InvalidInput(NO_IPV6)
     if _text(body, "SubPool", required=False):
         raise InvalidInput("romana hands out addresses itself: omit --ip-range")
-    return PoolRequest(_text(body, "Pool", required=False), choice(_object(body, "Options")))
+    v6 = body.get("V6", False)
+    if not isinstance(v6, bool):
+        raise InvalidInput("V6 must be true or false")
+    subnet = _text(body, "Pool", required=False)
+    return PoolRequest(subnet, choice(_object(body, "Options")), v6)
 
 
 def pool_id_of(body: Mapping[str, Any]) -> str:
@@ -188,21 +191,29 @@ def address_release(body: Mapping[str, Any]) -> AddressRequest:
 
 @dataclass(frozen=True, slots=True)
 class NetworkCreate:
-    """NetworkDriver.CreateNetwork: ``pool`` is the CIDR of its IPv4 pool."""
+    """NetworkDriver.CreateNetwork: ``pool`` is the CIDR of its IPv4 pool, ``pool6`` that of
+    its IPv6 pool ("" unless ``--ipv6``)."""
 
     network_id: str
     pool: str
     options: Choice
+    pool6: str = ""
 
 
 def network_create(body: Mapping[str, Any]) -> NetworkCreate:
     pools = body.get("IPv4Data")
-    if body.get("IPv6Data"):
-        raise InvalidInput(NO_IPV6)
     if not isinstance(pools, list) or len(pools) != 1 or not isinstance(pools[0], dict):
         raise InvalidInput("a romana network has exactly one IPv4 pool (IPv4Data)")
+    pools6 = body.get("IPv6Data") or []
+    if (
+        not isinstance(pools6, list)
+        or len(pools6) > 1
+        or not all(isinstance(p, dict) for p in pools6)
+    ):
+        raise InvalidInput("a romana network has at most one IPv6 pool (IPv6Data)")
     generic = _object(_object(body, "Options"), GENERIC_OPTIONS)
-    return NetworkCreate(network_id_of(body), _text(pools[0], "Pool"), choice(generic))
+    pool6 = _text(pools6[0], "Pool") if pools6 else ""
+    return NetworkCreate(network_id_of(body), _text(pools[0], "Pool"), choice(generic), pool6)
 
 
 def network_id_of(body: Mapping[str, Any]) -> str:
@@ -212,13 +223,15 @@ def network_id_of(body: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class EndpointCall:
-    """A call about one endpoint: ``address`` is CreateEndpoint's Interface.Address without
-    its length, ``sandbox`` Join's SandboxKey."""
+    """A call about one endpoint: ``address`` and ``address6`` are CreateEndpoint's
+    Interface.Address and AddressIPv6 ("" without one) without their lengths, ``sandbox``
+    Join's SandboxKey."""
 
     network_id: str
     endpoint_id: str
     sandbox: str = ""
     address: str = ""
+    address6: str = ""
 
 
 def endpoint_call(body: Mapping[str, Any], *, join: bool = False) -> EndpointCall:
@@ -230,11 +243,14 @@ def endpoint_call(body: Mapping[str, Any], *, join: bool = False) -> EndpointCal
 def endpoint_create(body: Mapping[str, Any]) -> EndpointCall:
     interface = _object(body, "Interface")
     address = _text(interface, "Address", required=False)
-    if _text(interface, "AddressIPv6", required=False):
-        raise InvalidInput(NO_IPV6)
+    address6 = _text(interface, "AddressIPv6", required=False)
     if not address:
         raise InvalidInput("Interface.Address is required: use romana as the IPAM driver too")
-    return replace(endpoint_call(body), address=_bare_address(address, "Address"))
+    return replace(
+        endpoint_call(body),
+        address=_bare_address(address, "Address"),
+        address6=_bare_address(address6, "AddressIPv6") if address6 else "",
+    )
 
 
 def new_hex() -> str:
@@ -260,26 +276,41 @@ def split_key(key: str) -> tuple[str, str] | None:
     return None
 
 
-def choose_network(layouts: Iterable[addressing.Layout], subnet: str) -> addressing.Layout:
-    """The romana network of a Docker network: the one whose CIDR is ``subnet``, or, with no
-    ``subnet``, the only IPv4 one."""
-    v4 = sorted((lay for lay in layouts if lay.version == 4), key=lambda lay: lay.name)
-    listed = ", ".join(f"{lay.name} {lay.cidr}" for lay in v4) or "none"
+def choose_network(
+    layouts: Iterable[addressing.Layout], subnet: str, version: int = 4
+) -> addressing.Layout:
+    """The romana network of a Docker network's IPv``version`` pool: the one whose CIDR is
+    ``subnet``, or, with no ``subnet``, the only one of that family."""
+    family = f"IPv{version}"
+    found = sorted((lay for lay in layouts if lay.version == version), key=lambda lay: lay.name)
+    listed = ", ".join(f"{lay.name} {lay.cidr}" for lay in found) or "none"
     if subnet:
         try:
             wanted = ipaddress.ip_network(subnet, strict=True)
         except ValueError as exc:
             raise InvalidInput(f"--subnet {subnet} is not a network ({exc})") from exc
-        for lay in v4:
+        for lay in found:
             if lay.cidr == wanted:
                 return lay
-        raise NotFound(f"--subnet {subnet} is no romana IPv4 network (romana has: {listed})")
-    if len(v4) == 1:
-        return v4[0]
-    if not v4:
-        raise NotFound("romana has no IPv4 network")
-    names = ", ".join(lay.name for lay in v4)
-    raise InvalidInput(f"several romana IPv4 networks ({names}): pass --subnet CIDR of one")
+        raise NotFound(f"--subnet {subnet} is no romana {family} network (romana has: {listed})")
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        omit = " (omit --ipv6)" if version == 6 else ""
+        raise NotFound(f"romana has no {family} network{omit}")
+    names = ", ".join(lay.name for lay in found)
+    raise InvalidInput(f"several romana {family} networks ({names}): pass --subnet CIDR of one")
+
+
+def check_dual_stack(tenant: tenancy.Tenant, network6: str) -> None:
+    """InvalidInput unless ``tenant`` allocates in the IPv6 romana network ``network6``: its
+    endpoints' allocations would hold no IPv6 address."""
+    if network6 not in tenant.ids:
+        held = ", ".join(sorted(tenant.ids)) or "none"
+        raise InvalidInput(
+            f"tenant {tenant.name!r} does not allocate in the IPv6 romana network {network6} "
+            f"(it allocates in: {held}): create the network without --ipv6"
+        )
 
 
 def is_gateway(layouts: Iterable[addressing.Layout], address: str) -> bool:
@@ -342,12 +373,30 @@ def activation() -> dict[str, list[str]]:
     return {"Implements": ["NetworkDriver", "IpamDriver"]}
 
 
-def join_answer(ifname: str, gateway: str) -> dict[str, Any]:
+def join_answer(ifname: str, gateway: str, gateway6: str = "") -> dict[str, Any]:
     """Join's answer: docker moves the link ``ifname`` into the sandbox as eth<N>, and the
-    container routes everything through ``gateway``, connected over its veth."""
-    return {
+    container routes everything through ``gateway`` (IPv6 through ``gateway6``, when the
+    endpoint has an IPv6 address), connected over its veth."""
+    answer: dict[str, Any] = {
         "InterfaceName": {"SrcName": ifname, "DstPrefix": CONTAINER_PREFIX},
         "Gateway": gateway,
         "StaticRoutes": [{"Destination": f"{gateway}/32", "RouteType": CONNECTED}],
+        "DisableGatewayService": True,
+    }
+    if gateway6:
+        answer["GatewayIPv6"] = gateway6
+        answer["StaticRoutes"].append({"Destination": f"{gateway6}/128", "RouteType": CONNECTED})
+    return answer
+
+
+def later_join_answer(ifname: str) -> dict[str, Any]:
+    """Join's answer for an endpoint of a sandbox that has a romana endpoint already (``docker
+    network connect``, or a container started on several romana networks): the link only.
+    Every romana gateway of a host is one address, which the first endpoint routes through
+    its own interface; a second connected route to it would fail, and a second gateway would
+    move the container's default route. Replies from this endpoint's address leave through
+    it all the same: the agent routes them by source inside the container."""
+    return {
+        "InterfaceName": {"SrcName": ifname, "DstPrefix": CONTAINER_PREFIX},
         "DisableGatewayService": True,
     }

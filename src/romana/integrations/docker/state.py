@@ -3,7 +3,9 @@
 * The *pending pool*: RequestPool on the host running ``docker network create`` makes a pool
   id that romanad learns of only at CreateNetwork, which does not name the pool but its CIDR.
   At most one pool is pending per host, so CreateNetwork finds its own; a second RequestPool
-  waits (:data:`PENDING_WAIT`) for the first to be bound or released, then fails.
+  waits (:data:`PENDING_WAIT`) for the first to be bound or released, then fails. A
+  ``--ipv6`` network's IPv6 pool, which docker asks for after the IPv4 one and before
+  CreateNetwork, is pending beside it and settles with it.
 * Bindings read from romanad, by pool id: a binding never changes once written
   (:mod:`romana.core.dockerpools`), so one read serves every later RequestAddress.
 * The endpoint map, EndpointID → the endpoint's allocation key (with its tenant, segment and
@@ -27,6 +29,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from romana import durable
 from romana.core import addressing
 from romana.core.dockerpools import DockerPool
 from romana.core.errors import Conflict
@@ -56,6 +59,7 @@ class Pools:
     def __init__(self, wait: float = PENDING_WAIT) -> None:
         self._wait = wait
         self._pending: PendingPool | None = None
+        self._pending6: PendingPool | None = None
         self._changed = asyncio.Condition()
         self._bound: dict[str, DockerPool] = {}
 
@@ -67,24 +71,40 @@ class Pools:
                     await self._changed.wait_for(lambda: self._pending is None)
             except TimeoutError:
                 raise Conflict("another docker network is being created on this host") from None
-            self._pending = pool
+            self._pending, self._pending6 = pool, None
+
+    def reserve6(self, pool: PendingPool) -> None:
+        """Make ``pool`` the IPv6 pool pending beside this host's pending IPv4 pool; Conflict
+        when there is none, or it has one already."""
+        if self._pending is None or self._pending6 is not None:
+            raise Conflict(
+                "docker asked for an IPv6 pool with no IPv4 pool of its network pending on "
+                "this host: romana's networks are IPv4 or dual-stack"
+            )
+        self._pending6 = pool
 
     def pending(self, pool_id: str) -> PendingPool | None:
-        found = self._pending
-        return found if found is not None and found.pool_id == pool_id else None
+        for found in (self._pending, self._pending6):
+            if found is not None and found.pool_id == pool_id:
+                return found
+        return None
 
-    def pending_of(self, cidr: str) -> PendingPool | None:
-        found = self._pending
+    def pending_of(self, cidr: str, version: int = 4) -> PendingPool | None:
+        found = self._pending if version == 4 else self._pending6
         return found if found is not None and str(found.network.cidr) == cidr else None
 
     async def settle(self, pool_id: str, binding: DockerPool | None = None) -> bool:
-        """``pool_id`` is pending no more (bound as ``binding``, or released); whether it was."""
+        """``pool_id`` is pending no more (bound as ``binding``, or released); whether it was.
+        The IPv4 pool takes the IPv6 pool pending beside it along."""
         async with self._changed:
             if binding is not None:
                 self._bound[pool_id] = binding
+            if self._pending6 is not None and self._pending6.pool_id == pool_id:
+                self._pending6 = None
+                return True
             if self.pending(pool_id) is None:
                 return False
-            self._pending = None
+            self._pending, self._pending6 = None, None
             self._changed.notify_all()
             return True
 
@@ -100,12 +120,16 @@ class Pools:
 
 @dataclass(frozen=True, slots=True)
 class MappedEndpoint:
-    """One Docker endpoint of this host: its allocation key, whose it is, its address."""
+    """One Docker endpoint of this host: its allocation key, whose it is, its address, and
+    its IPv6 address on a dual-stack network ("" on an IPv4-only one)."""
 
     key: str
     tenant: str
     segment: str
     address: str
+    address6: str = ""
+    sandbox: str = ""
+    """The sandbox key it is joined to; "" while it is not joined."""
 
 
 class EndpointMap:
@@ -132,6 +156,14 @@ class EndpointMap:
     def get(self, endpoint_id: str) -> MappedEndpoint | None:
         return self._items.get(endpoint_id)
 
+    def keys(self) -> dict[str, str]:
+        """EndpointID → allocation key, for every endpoint in the map."""
+        return {eid: item.key for eid, item in self._items.items()}
+
+    def joined_besides(self, sandbox: str, endpoint_id: str) -> bool:
+        """Whether an endpoint other than ``endpoint_id`` is joined to ``sandbox``."""
+        return any(e.sandbox == sandbox for k, e in self._items.items() if k != endpoint_id)
+
     def put(self, endpoint_id: str, endpoint: MappedEndpoint) -> None:
         if self._items.get(endpoint_id) == endpoint:
             return
@@ -146,10 +178,11 @@ class EndpointMap:
         return gone
 
     def take_deleted(self, address: str) -> list[MappedEndpoint]:
-        """ReleaseAddress: the deleted endpoints holding ``address``, taken out."""
-        taken = [d for d in self._deleted.values() if d.address == address]
+        """ReleaseAddress: the deleted endpoints holding ``address`` (either of a dual-stack
+        endpoint's), taken out: the release of its other address finds nothing."""
+        taken = [d for d in self._deleted.values() if address in (d.address, d.address6)]
         if taken:
-            kept = {k: v for k, v in self._deleted.items() if v.address != address}
+            kept = {k: v for k, v in self._deleted.items() if v not in taken}
             self._save(self._items, kept)
         return taken
 
@@ -161,18 +194,7 @@ class EndpointMap:
             "deleted": {key: asdict(item) for key, item in sorted(deleted.items())},
         }
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        staged = self._path.with_name(f".{self._path.name}.new")
-        staged.unlink(missing_ok=True)  # a crash's leftover keeps its mode when opened again
-        with open(staged, "wb", opener=_private) as out:
-            out.write(json.dumps(document, indent=1).encode())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(staged, self._path)
-        directory = os.open(self._path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        durable.replace_file(self._path, json.dumps(document, indent=1).encode())
         self._items, self._deleted = items, deleted
 
 
@@ -181,8 +203,3 @@ def _mapped(raw: dict[str, dict[str, object]]) -> dict[str, MappedEndpoint]:
         str(name): MappedEndpoint(**{k: str(v) for k, v in item.items()})
         for name, item in raw.items()
     }
-
-
-def _private(path: str, flags: int) -> int:
-    """Open a new file readable by its owner only, whatever the umask."""
-    return os.open(path, flags | os.O_CLOEXEC, 0o600)

@@ -1,0 +1,1 @@
+"""romana-aws against moto's EC2 server (docs/routing.md)."""
