@@ -10,7 +10,7 @@ no ``bgp`` tree gets None: its routes are the agent's own (:mod:`romana.core.rou
 A host's BIRD speaks for every ``bgp`` tree it sits in; when it sits in several, the first
 tree's settings (AS, peers, timers) hold and the others add their prefixes. The router id
 is the host's IPv4 underlay address (BIRD needs an IPv4-shaped id even for IPv6 only; a host
-with an IPv6 ``ip`` only takes the low 32 bits of it).
+with an IPv6 ``ip`` only takes 32 bits of a hash of its name, :func:`router_id`).
 
 Pure: values in, a value out.
 """
@@ -18,6 +18,7 @@ Pure: values in, a value out.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -30,10 +31,14 @@ from romana.core.topology.bgp import BgpPeer
 
 
 def router_id(host: topology.Host) -> ipaddress.IPv4Address:
+    """The host's IPv4 underlay address; for a host with none, 32 bits of a hash of its
+    name (never 0, which BIRD refuses): the low bits of IPv6 addresses repeat across
+    subnets (``fd00:1::5``, ``fd00:2::5``), names are unique in the topology."""
     v4 = host.address(4)
     if isinstance(v4, ipaddress.IPv4Address):
         return v4
-    return ipaddress.IPv4Address(int(host.ip) & 0xFFFFFFFF)
+    digest = int.from_bytes(hashlib.sha256(host.name.encode()).digest()[:4], "big")
+    return ipaddress.IPv4Address(digest or 1)
 
 
 def for_host(topo: topology.Topology, name: HostName, log_file: str = "") -> BirdHost | None:

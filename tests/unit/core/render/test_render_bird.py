@@ -107,3 +107,14 @@ def test_bird_accepts_the_configuration(name: str, tmp_path: Path) -> None:
     path.write_text(bird.render(spec))
     done = subprocess.run([binary, "-p", "-c", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_host_without_an_ipv4_underlay_gets_a_distinct_nonzero_router_id() -> None:
+    hosts = [
+        topology.Host(HostName(name), ipaddress.ip_address(ip))
+        for name, ip in (("a", "fd00:1::5"), ("b", "fd00:2::5"), ("c", "fd00:3::"))
+    ]
+    ids = [bgpplan.router_id(h) for h in hosts]
+    assert len(set(ids)) == 3 and ipaddress.IPv4Address(0) not in ids
+    v4 = topology.Host(HostName("d"), ipaddress.ip_address("192.0.2.7"))
+    assert bgpplan.router_id(v4) == ipaddress.ip_address("192.0.2.7")
