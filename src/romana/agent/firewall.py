@@ -38,7 +38,7 @@ class Nftables:
 
     def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> bool:
         """Make the table hold ``rules``; ``current`` is what it holds now, if known. True
-        when a change could not be made because the table was gone (deleted by hand)."""
+        when the table was gone (deleted by hand) and was put back."""
         missing = False
         if current is not None:
             script = render_nftables.render_delta(current, rules)
@@ -51,7 +51,11 @@ class Nftables:
                 except proc.CommandFailed as exc:
                     log.warning("incremental nft update failed, replacing the table: %s", exc)
                     missing = not self._nft.exists()
-        self._nft.apply(render_nftables.render(rules))
+        whole = render_nftables.render(rules)
+        # Asked as late as can be: the whole table is put back either way, and a table
+        # deleted between an earlier look and this apply would be restored uncounted.
+        missing = missing or (current is None and not self._nft.exists())
+        self._nft.apply(whole)
         return missing
 
     def present(self) -> bool:
