@@ -454,9 +454,14 @@ async def test_a_sandboxs_later_endpoints_get_their_link_and_no_second_gateway(
     assert "Gateway" not in second and "StaticRoutes" not in second
     elsewhere = await join(ids[2], "/var/run/docker/netns/other")
     assert elsewhere["Gateway"] == "10.2.0.1", "another sandbox's first endpoint"
-    await leave(ids[0])
-    await leave(ids[1])
-    assert (await join(ids[1]))["Gateway"] == "10.2.0.1", "alone in its sandbox now"
+    for endpoint_id in ids[:2]:  # docker network disconnect: Leave, then DeleteEndpoint
+        await leave(endpoint_id)
+        body = {"NetworkID": NETWORK_ID, "EndpointID": endpoint_id}
+        assert await host_b.call("/NetworkDriver.DeleteEndpoint", body) == {}
+    await host_b.address(pool)
+    fresh = {**endpoint("10.2.17.4/32"), "EndpointID": "4" * 64}
+    assert await host_b.call("/NetworkDriver.CreateEndpoint", fresh) == {"Interface": {}}
+    assert (await join("4" * 64))["Gateway"] == "10.2.0.1", "alone in its sandbox now"
 
 
 @run

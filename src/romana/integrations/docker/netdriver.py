@@ -179,8 +179,9 @@ class NetworkDriver:
             log.warning("docker Leave of endpoint %s, which is not known", request.endpoint_id)
             return {}
         mapped, container_id, ifname = self._mapped(request.endpoint_id)
+        # The sandbox stays recorded: DeleteEndpoint follows and takes the endpoint out of
+        # the map, and sandbox keys are never reused, so it names no sandbox a Join meets.
         await self._s.deps.endpoints.delete(container_id, ifname)
-        self._s.endpoints.put(request.endpoint_id, replace(mapped, sandbox=""))
         log.info("docker endpoint %s left (%s)", request.endpoint_id, mapped.key)
         return {}
 
