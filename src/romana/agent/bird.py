@@ -95,10 +95,7 @@ class Bird:
         # learned (persist) until the sessions are back, instead of pruning them at start.
         argv = [self._binary, "-R", "-c", str(self.conf), "-s", str(self.ctl)]
         argv += ["-P", str(self.pidfile)]
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
-        except subprocess.TimeoutExpired as exc:
-            raise Unavailable(f"bird did not start within {exc.timeout} s") from exc
+        done = _run(argv, "bird")
         if done.returncode != 0:
             raise RomanaError(f"bird did not start: {done.stderr.strip() or done.stdout.strip()}")
         deadline = time.monotonic() + START_WAIT
@@ -138,10 +135,7 @@ class Bird:
 
     def birdc(self, *command: str) -> str:
         argv = [self._client, "-s", str(self.ctl), *command]
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
-        except subprocess.TimeoutExpired as exc:
-            raise Unavailable(f"birdc {' '.join(command)}: no answer in {exc.timeout} s") from exc
+        done = _run(argv, f"birdc {' '.join(command)}")
         if done.returncode != 0:
             raise Unavailable(f"birdc {' '.join(command)}: {done.stdout.strip()}")
         return done.stdout
@@ -159,3 +153,12 @@ class Bird:
         if self.pid() is None:
             return []
         return birdshow.routes(self.birdc("show", "route"))
+
+
+def _run(argv: list[str], what: str) -> subprocess.CompletedProcess[str]:
+    """``argv``, its output captured; Unavailable when it does not end within 10 s (a
+    wedged BIRD must not stop the writer thread)."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=False, timeout=10)
+    except subprocess.TimeoutExpired as exc:
+        raise Unavailable(f"{what}: no answer in {exc.timeout} s") from exc

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from romana.lab import Cluster, Endpoint
+from romana.lab.agents import Agent
 
 PROBE_TIMEOUT = 0.5
 CONVERGE = 1.0  # a policy change must be enforced within this many seconds
@@ -124,3 +125,17 @@ class ProbeLoop:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def restart_under_probes(
+    agents: Cluster, agent: Agent, pairs: list[tuple[Endpoint, Endpoint]]
+) -> ProbeLoop:
+    """Stop ``agent`` (SIGTERM) and start it again a second later while ``pairs`` are
+    probed every 50 ms; the finished loop."""
+    with ProbeLoop(agents, pairs) as loop:
+        time.sleep(0.3)
+        assert agent.stop() == 0
+        time.sleep(1.0)
+        agent.start()
+        time.sleep(0.5)
+    return loop

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from probes import ProbeLoop
+from probes import ProbeLoop, restart_under_probes
 
 from romana.core.errors import NotFound
 from romana.lab import Cluster, Endpoint, cluster
@@ -119,12 +119,7 @@ def test_an_agent_restart_drops_nothing(bgp: Cluster) -> None:
     agent = bgp.agent(bgp.hosts[0])
     pid = agent.bird_pid()
     a, b = endpoints(bgp)
-    with ProbeLoop(bgp, [(a, b), (b, a)]) as loop:
-        time.sleep(0.3)
-        assert agent.stop() == 0
-        time.sleep(1.0)
-        agent.start()
-        time.sleep(0.5)
+    loop = restart_under_probes(bgp, agent, [(a, b), (b, a)])
     assert loop.probes > 20 and loop.longest == 0.0, loop.failures
     assert agent.bird_pid() == pid, "the agent adopted its BIRD and did not restart it"
 

@@ -13,13 +13,12 @@ restarts; and no BIRD configuration but the agents' own is ever written.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from probes import ProbeLoop
+from probes import restart_under_probes
 
 from romana.lab import Cluster, cluster
 from romana.lab.fabricconf import racks
@@ -123,12 +122,7 @@ def test_an_agent_restart_loses_no_packet(fabric: tuple[Cluster, dict[str, str]]
     a, b = made.endpoints[0], made.endpoints[1]
     assert eventually(lambda: made.lab.tcp_probe(a.workload, b.address, b.port, timeout=1), 30)
     agent = made.agent(made.hosts[0])
-    with ProbeLoop(made, [(a, b), (b, a)]) as loop:
-        time.sleep(0.3)
-        assert agent.stop() == 0
-        time.sleep(1.0)
-        agent.start()
-        time.sleep(0.5)
+    loop = restart_under_probes(made, agent, [(a, b), (b, a)])
     assert loop.probes > 20 and loop.longest == 0.0, loop.failures
 
 
