@@ -9,6 +9,7 @@ same text is applied twice.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import secrets
 import subprocess
@@ -17,24 +18,32 @@ from collections.abc import Iterator
 import pytest
 
 from romana.core import kernelnames, ruleset
-from romana.core.policy import compile
+from romana.core.policy import compile, externals
 from romana.core.render import iptables, nftables
 from support import env, policy_inputs
 
 TABLE = (kernelnames.NFT_FAMILY, kernelnames.NFT_TABLE)
+EXTERNALS = externals.ordered(
+    [
+        (ipaddress.ip_address("203.0.113.10"), ipaddress.ip_address("10.1.16.5")),
+        (ipaddress.ip_address("2001:db8::10"), ipaddress.ip_address("fd00::1:1:0:5")),
+    ]
+)
 
 pytestmark = pytest.mark.root
 
 
 def golden(endpoints: int = 0) -> ruleset.Ruleset:
+    """The golden ruleset with one external IP of each family (on blue's default-segment
+    endpoints 10.1.16.5 and fd00::1:1:0:5) and ``endpoints`` members of set monitoring."""
     fixture = policy_inputs.load("golden-input.json")
-    inputs = policy_inputs.compile_input(fixture)
+    inputs = policy_inputs.compile_input(fixture, externals=EXTERNALS)
     if endpoints:
         members = tuple(
             ipaddress.ip_network((int(ipaddress.ip_address("172.16.0.0")) + 2 * i, 32))
             for i in range(endpoints)
         )
-        inputs = policy_inputs.compile_input(fixture, address_sets={"monitoring": members})
+        inputs = dataclasses.replace(inputs, address_sets={"monitoring": members})
     return compile.compile_ruleset(inputs)
 
 
@@ -70,6 +79,9 @@ def test_nft_script_loads_atomically_and_idempotently(netns: str) -> None:
     listed = {line.split()[1] for line in first.splitlines() if line.strip().startswith("chain ")}
     assert listed == {c.name for c in rs.chains}
     assert "ip daddr & 255.0.240.0 vmap { 10.0.16.0 : jump romana-ia-blue" in first
+    # An external IP's full-address dispatch is held as a verdict map on the exact address.
+    assert "ip daddr vmap { 203.0.113.10 : jump romana-ia-blue }" in first
+    assert "ip6 daddr vmap { 2001:db8::10 : jump romana-ia-blue.default }" in first
 
     # A script the kernel refuses part-way (a jump to a chain that does not exist, after
     # the delete) changes nothing: the whole file is one transaction.
@@ -120,6 +132,8 @@ def test_iptables_and_ipset_text_loads_and_touches_only_ours(netns: str, variant
     assert "-A FORWARD -j OTHER" in v4_rules
     assert {f"-N {c}" for c in rendered.chains} <= set(v4_rules)
     assert set(first[2].split()) == {*rendered.sets, "other"}
+    assert any("-d 203.0.113.10/32" in r and "-j ROMANA-IA-BLUE" in r for r in v4_rules)
+    assert any("-d 2001:db8::10/128" in r for r in first[1].splitlines())
     members = run(netns, "ipset", "list", "ROMANA-SET-MONITORING-4")
     assert "Number of entries: 10000" in members
 

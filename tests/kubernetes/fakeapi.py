@@ -2,8 +2,11 @@
 
 Serves ``GET <collection>`` (``{"kind": "<Kind>List", "metadata": {"resourceVersion"},
 "items"}``) and ``GET <collection>?watch=1&resourceVersion=R`` (chunked, one JSON event per
-line) for namespaces, nodes, pods and NetworkPolicies, on 127.0.0.1 with a random port. One
-global resource version counts every change, as etcd's revision does.
+line) for namespaces, nodes, pods, NetworkPolicies and Services, on 127.0.0.1 with a random
+port. One global resource version counts every change, as etcd's revision does.
+``PATCH /api/v1/namespaces/NS/services/NAME/status`` with a JSON merge patch
+(``application/merge-patch+json``) changes a Service's status as the API server does (watchers
+get MODIFIED); each such call is recorded in ``patches`` as (namespace, name, body).
 
 Tests drive it: :meth:`FakeApi.put` / :meth:`FakeApi.delete` change objects (watchers get
 ADDED / MODIFIED / DELETED); :meth:`FakeApi.disconnect` cuts every open watch mid-stream
@@ -15,6 +18,7 @@ version is answered the same way. ``lists`` and ``watches`` count requests per c
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,7 +30,24 @@ PATHS = {
     "Node": "/api/v1/nodes",
     "Pod": "/api/v1/pods",
     "NetworkPolicy": "/apis/networking.k8s.io/v1/networkpolicies",
+    "Service": "/api/v1/services",
 }
+STATUS = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/]+)/status$")
+
+
+def merge(target: Any, patch: Any) -> Any:
+    """RFC 7386: ``patch`` merged into ``target``."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge(out.get(key), value)
+    return out
+
+
 KINDS = {path: kind for kind, path in PATHS.items()}
 
 
@@ -41,6 +62,7 @@ class FakeApi:
         self.expired_generations: set[int] = set()
         self.lists: Counter[str] = Counter()
         self.watches: Counter[str] = Counter()
+        self.patches: list[tuple[str, str, dict[str, Any]]] = []
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +81,26 @@ class FakeApi:
                     api._watch(self, url.path, int(query.get("resourceVersion", ["0"])[0] or 0))
                 else:
                     api._list(self, url.path)
+
+            def do_PATCH(self) -> None:
+                found = STATUS.match(urlparse(self.path).path)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if found is None:
+                    self.send_error(404)
+                    return
+                if self.headers.get("Content-Type") != "application/merge-patch+json":
+                    self.send_error(415)
+                    return
+                answer = api._patch_status(found[1], found[2], json.loads(body))
+                if answer is None:
+                    self.send_error(404)
+                    return
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -100,6 +142,25 @@ class FakeApi:
             }
             self.history.append((self.version, path, "DELETED", stored))
             self.cond.notify_all()
+
+    def _patch_status(self, namespace: str, name: str, patch: Any) -> dict[str, Any] | None:
+        """The Service with ``patch``'s ``status`` merged into its own (nothing else of a
+        status patch applies); None when there is no such Service."""
+        path = PATHS["Service"]
+        key = f"{namespace}/{name}"
+        with self.cond:
+            self.patches.append((namespace, name, patch))
+            current = self.objects[path].get(key)
+            if current is None:
+                return None
+            status = merge(current.get("status") or {}, (patch or {}).get("status") or {})
+            self.version += 1
+            meta = {**current["metadata"], "resourceVersion": str(self.version)}
+            stored = {**current, "metadata": meta, "status": status}
+            self.objects[path][key] = stored
+            self.history.append((self.version, path, "MODIFIED", stored))
+            self.cond.notify_all()
+            return {k: v for k, v in stored.items() if k != "kind"}
 
     def disconnect(self) -> None:
         with self.cond:

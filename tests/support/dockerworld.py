@@ -263,11 +263,13 @@ def started(
     segments: Mapping[str, Sequence[str]],
     networks: Mapping[str, tuple[str, str, str]],
     topology: Mapping[str, Any] | None = None,
+    isolation: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[World]:
     """The rig of the module docstring on the firewall backend ``request.param``: tenant →
     its segments besides ``default``, Docker network → (the host that creates it, its
     tenant, its segment), romanad's ``topology`` (:func:`romana.lab.topologies.pods` unless
-    given). Logs are printed when the body fails."""
+    given), tenant → its isolation where not romana's default. Logs are printed when the
+    body fails."""
     firewall = str(request.param)
     # Short: dockerd's containerd keeps Unix sockets (at most 107 bytes) deep below it.
     work = tmp_path_factory.mktemp(f"docker-{firewall}")
@@ -277,7 +279,7 @@ def started(
         world = World(made, {}, {})
         try:
             for tenant, extra in segments.items():
-                made.api.create_tenant(tenant)
+                made.api.create_tenant(tenant, isolation=(isolation or {}).get(tenant))
                 for segment in extra:
                     made.api.add_segment(tenant, segment)
             with lab_docker.running(made, image.rootfs) as world.dockerd:

@@ -31,10 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from romana.agent import ledger, view
-from romana.core import addressing, hostplan, ruleset
+from romana.core import addressing, egress, hostplan, ruleset
 from romana.core.errors import InvalidInput
+from romana.core.external import EgressNat, NatMode
+from romana.core.identifiers import NetworkName
 from romana.core.policy import compile as policy_compile
-from romana.core.policy import hostrules, ids, model, resolve
+from romana.core.policy import externals, hostrules, ids, model, resolve
 
 
 def gateway_spec(hv: view.HostView) -> hostplan.GatewaySpec:
@@ -66,20 +68,36 @@ def _nearest_gateway(
 
 
 def endpoint_spec(
-    record: ledger.EndpointRecord, gateway: hostplan.GatewaySpec, mtu: int, mac: str | None
+    record: ledger.EndpointRecord,
+    gateway: hostplan.GatewaySpec,
+    mtu: int,
+    mac: str | None,
+    external: Sequence[addressing.IPAddress] = (),
 ) -> hostplan.EndpointSpec:
     """The endpoint of one ready record; each address uses the gateway of its prefix, or, for
-    an address that moved here from another host, this host's gateway in its network."""
+    an address that moved here from another host, this host's gateway in its network.
+
+    ``external``: the endpoint's external addresses, put on its interface after its romana
+    addresses (so the romana address stays the one the kernel picks as source) when it has
+    a romana address of their family. A tap's and a docker endpoint's are routed to its host
+    end (and proxied) as a veth's, and never looked for inside: the VM configures them
+    itself, and :mod:`romana.agent.dockerexternals` puts them inside a container."""
     gateways: list[addressing.IPAddress] = []
     for address in record.addresses:
         gw = gateway.gateway_for(address) or _nearest_gateway(gateway, address)
         if gw is not None and gw not in gateways:
             gateways.append(gw)
+    versions = {a.version for a in record.addresses}
+    extra = (
+        tuple(a for a in external if a.version in versions and a not in record.addresses)
+        if record.attachment in (hostplan.VETH, hostplan.DOCKER, hostplan.TAP)
+        else ()
+    )
     return hostplan.EndpointSpec(
         id=record.key,
         netns=record.netns,
         ifname=record.ifname,
-        addresses=record.addresses,
+        addresses=tuple(record.addresses) + extra,
         gateways=tuple(gateways),
         mtu=min(record.mtu or mtu, mtu),
         mac=None if record.is_tap else mac,
@@ -102,8 +120,10 @@ def host_plan(
     live_netns: Collection[str],
     macs: Mapping[str, str] | None = None,
     routes: Sequence[hostplan.RouteSpec] | None = None,
+    underlay: str = "",
 ) -> Plan:
-    """This host's plan. ``routes`` overrides the view's routes (non-aggregated plans)."""
+    """This host's plan. ``routes`` overrides the view's routes (non-aggregated plans);
+    ``underlay`` is the interface that answers for external addresses (:func:`proxies`)."""
     gateway = gateway_spec(hv)
     own = [p.prefix for p in hv.prefixes]
     offered = (
@@ -153,7 +173,9 @@ def host_plan(
         if record.attachment not in hostplan.HANDED_OVER and record.netns not in live_netns:
             skipped.append(f"{record.key}: network namespace {record.netns} is gone")
             continue
-        spec = endpoint_spec(record, gateway, mtu, (macs or {}).get(record.key))
+        spec = endpoint_spec(
+            record, gateway, mtu, (macs or {}).get(record.key), hv.external.of(record.key)
+        )
         problems = hostplan.endpoint_issues(spec)
         if len(spec.gateways) != len({a.version for a in spec.addresses}):
             skipped.append(f"{record.key}: no gateway of this host covers {record.addresses}")
@@ -162,8 +184,44 @@ def host_plan(
             skipped.append(f"{record.key}: {'; '.join(str(p) for p in problems)}")
             continue
         endpoints.append(spec)
-    plan = hostplan.plan(gateway, chosen, endpoints, mtu=mtu, busy=busy)
+    plan = hostplan.plan(
+        gateway,
+        chosen,
+        endpoints,
+        mtu=mtu,
+        busy=busy,
+        proxies=proxies(hv, endpoints, underlay),
+        proxy_ranges=hv.external.pools,
+    )
     return Plan(plan, tuple(skipped))
+
+
+def proxies(
+    hv: view.HostView, endpoints: Sequence[hostplan.EndpointSpec], underlay: str
+) -> tuple[hostplan.ProxySpec, ...]:
+    """The proxy neighbour entries on the underlay interface that answer for the external
+    addresses of the ``endpoints`` wired here, so the hosts' layer 2 (a router in front of
+    it) reaches them: in ``direct`` route mode only (in ``bgp`` mode BIRD announces them),
+    and only with a known underlay interface."""
+    if hv.bgp is not None or not underlay:
+        return ()
+    wired = {a for ep in endpoints for a in ep.addresses}
+    return tuple(
+        hostplan.ProxySpec(a.address, underlay)
+        for a in sorted(hv.external.addresses, key=lambda a: (a.address.version, int(a.address)))
+        if a.address in wired
+    )
+
+
+def external_pairs(hv: view.HostView) -> tuple[egress.Pair, ...]:
+    """(external address, romana address of its family) of each endpoint of this host that
+    holds one: what the firewall judges and rewrites as that endpoint."""
+    pairs = []
+    for item in hv.external.addresses:
+        romana = addressing.of_version(item.romana, item.address.version)
+        if romana is not None:
+            pairs.append((item.address, romana))
+    return tuple(sorted(pairs, key=lambda p: (p[0].version, int(p[0]))))
 
 
 Firewall = hostrules.Firewall
@@ -188,7 +246,8 @@ def firewall(
 
     ``parse_policy`` lets a caller reuse policies it parsed before (it must behave as
     :func:`romana.core.policy.ids.parse_stored`). ``devices``: the taps wired here."""
-    return hostrules.host_firewall(
+    pairs = external_pairs(hv)
+    fw = hostrules.host_firewall(
         hostrules.HostInput(
             host=hv.host,
             layouts=hv.layouts,
@@ -198,9 +257,34 @@ def firewall(
             address_sets=hv.address_sets,
             interface_prefix=interface_prefix,
             endpoint_devices=devices,
+            externals=pairs,
         ),
         parse_policy,
     )
+    # romanad lists every network's setting, the default included; a network the view
+    # names none for (a view of an earlier romanad) is not NATed.
+    given = {n.network for n in hv.external.nat}
+    settings = [*hv.external.nat] + [
+        EgressNat(NetworkName(n), NatMode.OFF) for n in hv.layouts if n not in given
+    ]
+    nat = egress.egress_nat(
+        hv.layouts,
+        hv.tenants,
+        settings,
+        hv.external.pools,
+        pairs,
+        vips=[egress.VipTarget(v.name, v.address, v.endpoints) for v in hv.vips if v.local_keys],
+        interface_prefix=interface_prefix,
+    )
+    if not nat.chains:
+        return fw
+    rules = ruleset.Ruleset(
+        sets=fw.rules.sets + nat.sets,
+        chains=fw.rules.chains + nat.chains,
+        notes=fw.rules.notes,
+        interface_sets=fw.rules.interface_sets,
+    )
+    return Firewall(rules, fw.refused, fw.policy_names)
 
 
 def with_members(
@@ -241,6 +325,8 @@ def _members_only(old: view.HostView, new: view.HostView) -> bool:
         and old.layouts == new.layouts
         and old.prefixes == new.prefixes
         and old.address_sets.keys() == new.address_sets.keys()
+        and old.external == new.external
+        and old.vips == new.vips
     )
 
 
@@ -275,7 +361,8 @@ class Compiler:
             if last.key == key:
                 rules = last.firewall.rules
             elif _members_only(last.hv, hv):
-                rules = with_members(last.firewall.rules, hv.address_sets)
+                members = externals.with_externals(hv.address_sets, external_pairs(hv))
+                rules = with_members(last.firewall.rules, members)
             if rules is not None:
                 if devices != last.devices:
                     rules = with_devices(rules, devices)

@@ -40,6 +40,7 @@ REPAIRS: dict[type, str] = {
     hostplan.ReplaceRoute: "routes",
     hostplan.AddEndpoint: "endpoints",
     hostplan.RepairEndpoint: "endpoints",
+    hostplan.AddProxy: "proxies",
 }
 """The drift-repair part of each host-side operation; deletions are not repairs."""
 
@@ -65,6 +66,8 @@ def was_applied(op: hostplan.Operation, last: hostplan.HostPlan | None) -> bool:
             return ep in last.endpoints
         case hostplan.RepairEndpoint():
             return True
+        case hostplan.AddProxy(proxy=proxy):
+            return proxy in last.proxies
     return False
 
 
@@ -146,4 +149,6 @@ def describe(op: hostplan.Operation) -> str:
             return f"RepairEndpoint {ep.id} ({'; '.join(reasons)})"
         case hostplan.DeleteEndpoint(host_ifname=name, id=ident):
             return f"DeleteEndpoint {name} ({ident})"
+        case hostplan.AddProxy(proxy=p) | hostplan.DeleteProxy(proxy=p):
+            return f"{type(op).__name__} {p.address} dev {p.dev}"
     return type(op).__name__

@@ -9,9 +9,11 @@ told which ruleset the table holds now, applies the delta script
 (:func:`romana.core.render.nftables.render_delta`), still in one transaction, falling back
 to replacing the table when the kernel refuses the delta;
 :class:`Iptables` loads the ``romana*`` ipsets (temporary twin + swap), rewrites the
-``ROMANA-*`` chains with ``iptables-restore --noflush`` and ensures the jumps from the
-built-in chains, then deletes our chains and sets the new ruleset no longer has (policies
-removed meanwhile, or by an earlier agent). Nothing not ours is ever named.
+``ROMANA-*`` chains with ``iptables-restore --noflush`` (filter chains in table ``filter``,
+NAT chains in table ``nat``) and ensures the jumps from the built-in chains, then deletes
+our chains of either table, with the jumps into them, and our sets that the new ruleset no
+longer has (policies removed meanwhile, or by an earlier agent). Nothing not ours is ever
+named. ``remove`` takes everything of ours away (teardown).
 """
 
 from __future__ import annotations
@@ -61,6 +63,10 @@ class Nftables:
     def present(self) -> bool:
         return self._nft.exists()
 
+    def remove(self) -> None:
+        """Delete our table, filter and NAT chains alike."""
+        self._nft.delete()
+
 
 def _uses_ipv6(rules: ruleset.Ruleset) -> bool:
     if any(s.version == 6 for s in rules.sets):
@@ -83,33 +89,49 @@ class Iptables:
         rewrites exactly the chains it declares). True when a jump from a built-in chain
         into ours was missing and put back."""
         text = render_iptables.render(rules)
-        jumps = [iptables_adapter.Jump("filter", h.builtin, h.chain) for h in text.hooks]
-        families = [(self._v4, text.filter_v4)]
+        families = [(self._v4, text.filter_v4, text.nat_v4)]
         if _uses_ipv6(rules):
-            families.append((self._v6, text.filter_v6))
+            families.append((self._v6, text.filter_v6, text.nat_v6))
         self._v4.apply("", text.ipsets, jumps=())
+        # A missing jump counts as repaired only if an earlier apply had made it; one into
+        # a chain new to this ruleset is simply made.
+        known = [_jump(h) for h in text.hooks if h in self._hooks]
+        new = [_jump(h) for h in text.hooks if h not in self._hooks]
         restored = 0
-        for tables, filter_text in families:
-            restored += tables.apply(filter_text, "", jumps=jumps)
-        for tables, _ in families:
-            stale = sorted(set(tables.owned_chains()) - set(text.chains))
-            if stale:
-                removal = render_iptables.render_removal(stale, ())
-                tables.apply(removal.filter_v4, "", jumps=())
+        for tables, filter_text, nat_text in families:
+            for table, restore in (("filter", filter_text), ("nat", nat_text)):
+                if restore:
+                    ours = [j for j in known if j.table == table]
+                    restored += tables.apply(restore, "", jumps=ours)
+                    tables.ensure_jumps([j for j in new if j.table == table])
+        for tables, *_ in families:
+            for table, wanted in (("filter", text.chains), ("nat", text.nat_chains)):
+                stale = sorted(set(tables.owned_chains(table)) - set(wanted))
+                tables.remove_chains(table, stale)
         stale_sets = sorted(set(self._v4.owned_sets()) - set(text.sets))
         if stale_sets:
             self._v4.apply("", render_iptables.render_removal((), stale_sets).ipsets, jumps=())
-        repaired = restored > 0 and bool(self._hooks)  # the first apply makes them
         self._hooks = text.hooks
-        return repaired
+        return restored > 0
 
     def present(self) -> bool:
         """Our chains exist and every built-in chain still jumps into them."""
         if not self._v4.owned_chains():
             return False
-        return self._v4.jumps_present(
-            [iptables_adapter.Jump("filter", h.builtin, h.chain) for h in self._hooks]
-        )
+        return self._v4.jumps_present([_jump(h) for h in self._hooks])
+
+    def remove(self) -> None:
+        """Delete our chains of both tables and both families with the jumps into them,
+        then our sets (the last, once no rule refers to them)."""
+        for tables in (self._v6, self._v4):
+            tables.remove("nat", sets=False)
+            tables.remove("filter", sets=False)
+        self._v4.remove("filter")
+        self._hooks = ()
+
+
+def _jump(hook: render_iptables.HookJump) -> iptables_adapter.Jump:
+    return iptables_adapter.Jump(hook.table, hook.builtin, hook.chain)
 
 
 def backend(name: str, netns: str | None = None) -> Nftables | Iptables:

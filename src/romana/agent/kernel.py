@@ -8,12 +8,13 @@ writer per kernel table is the rule); :class:`romana.agent.reconciler.Reconciler
 owns that thread.
 
 Everything touched is ours by name or tag: ``romana-gw``, host veths ``romana<hash>``, routes
-with our route protocol, table ``inet romana`` or the ``ROMANA-*`` chains and ``romana*``
-sets; on a VM's tap (Nova's device), only the gateway addresses and our routes
-(:mod:`romana.dataplane.tap`); of a docker endpoint, the pair while both ends are in the
-host namespace and its host veth after docker took the other end, and inside the container
-only the rules and the table of :mod:`romana.dataplane.sourceroutes`. Nothing else is read for
-a decision or changed.
+with our route protocol, proxy neighbour entries inside the plan's external pools, VIPs
+(full-length addresses inside those pools) on the underlay interface, table
+``inet romana`` or the ``ROMANA-*`` chains and ``romana*`` sets; on a VM's tap (Nova's
+device), only the gateway addresses and our routes (:mod:`romana.dataplane.tap`); of a
+docker endpoint, the pair while both ends are in the host namespace and its host veth after
+docker took the other end, and inside the container only the rules and the table of
+:mod:`romana.dataplane.sourceroutes`. Nothing else is read for a decision or changed.
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ class HostDataplane:
 
     # -- host state ------------------------------------------------------------------------
 
-    def current(self) -> hostplan.CurrentHost:
-        return self.netlink.current()
+    def current(self, proxy_ranges: Sequence[hostplan.IPNetwork] = ()) -> hostplan.CurrentHost:
+        """Everything of ours on the host side; proxy entries inside ``proxy_ranges`` (the
+        plan's external pools) are ours."""
+        return self.netlink.current(proxy_ranges=proxy_ranges)
 
     def apply(self, op: hostplan.Operation) -> None:
         self.netlink.apply(op)
@@ -106,6 +109,26 @@ class HostDataplane:
         ]
         address6 = next((a for a in addresses if a.version == 6), None)
         return Underlay(link.ifname, next(iter(addresses), None), link.mtu, address6)
+
+    # -- VIPs ------------------------------------------------------------------------------
+
+    def hold_vip(self, address: hostplan.IPAddress, ifname: str, lifetime: int) -> bool:
+        """See :meth:`romana.dataplane.netlink.Netlink.hold_vip`."""
+        return self.netlink.hold_vip(address, ifname, lifetime)
+
+    def drop_vip(self, address: hostplan.IPAddress, ifname: str) -> None:
+        """See :meth:`romana.dataplane.netlink.Netlink.drop_vip`."""
+        self.netlink.drop_vip(address, ifname)
+
+    def held_vips(
+        self, ifname: str, ranges: Sequence[hostplan.IPNetwork]
+    ) -> tuple[hostplan.IPAddress, ...]:
+        """See :meth:`romana.dataplane.netlink.Netlink.held_vips`."""
+        return self.netlink.held_vips(ifname, ranges)
+
+    def announce(self, address: hostplan.IPAddress, ifname: str) -> None:
+        """See :meth:`romana.dataplane.netlink.Netlink.announce`."""
+        self.netlink.announce(address, ifname)
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -172,6 +195,38 @@ class HostDataplane:
                     return False
                 link, present = found
                 sourceroutes.ensure(inner, link, present, spec.gateways)
+        except (OSError, NotFound):
+            return False  # its last process ended between the lookup and the entry
+        return True
+
+    def container_externals(
+        self,
+        spec: hostplan.EndpointSpec,
+        wanted: Sequence[hostplan.IPAddress],
+        pools: Sequence[hostplan.IPNetwork],
+    ) -> bool:
+        """Inside a docker endpoint's container, once docker moved its end there and put
+        its addresses on it: exactly ``wanted`` among the addresses of ``pools`` on it, each
+        answering through it (:func:`romana.dataplane.sourceroutes.external_requests`).
+        False while docker has not done so yet; NotFound when the host end is gone."""
+        host = self.netlink.rtnl.link(spec.host_ifname)
+        if host is None:
+            raise NotFound(f"host interface {spec.host_ifname} is missing")
+        if host.peer_netnsid < 0 or spec.mac is None:
+            return False
+        path = sourceroutes.namespace_of(self._routing(), host.peer_netnsid)
+        if path is None:
+            return False
+        try:
+            with rtnl.Rtnl(path) as inner:
+                found = sourceroutes.interface(inner, spec.mac, spec.addresses)
+                if found is None:
+                    return False
+                link = found[0]
+                have = sourceroutes.externals_on(inner, link, pools)
+                changes = sourceroutes.external_requests(link, have, wanted, spec.gateways)
+                if changes:
+                    inner.send(*changes)
         except (OSError, NotFound):
             return False  # its last process ended between the lookup and the entry
         return True

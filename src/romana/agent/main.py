@@ -32,7 +32,18 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from romana import config, logs
-from romana.agent import cnihost, dhcp, dhcp6, firewall, http, ledger, localapi, taps
+from romana.agent import (
+    cnihost,
+    dhcp,
+    dhcp6,
+    dockerexternals,
+    firewall,
+    http,
+    ledger,
+    localapi,
+    taps,
+    vips,
+)
 from romana.agent import endpoints as endpoints_mod
 from romana.agent.bird import Bird
 from romana.agent.kernel import HostDataplane, Reaper, Underlay
@@ -148,6 +159,7 @@ async def run(settings: AgentSettings) -> int:
         bird=Bird(settings.state_dir, settings.bird, settings.birdc),
     )
     underlay = await reconciler.call(lambda dp: dp.underlay(settings.interface))
+    reconciler.underlay = underlay.ifname
     host_ip = settings.host_ip or (str(underlay.address) if underlay.address else "")
     if not host_ip:
         log.error("interface %s has no global address; set --host-ip", underlay.ifname)
@@ -201,6 +213,14 @@ async def run(settings: AgentSettings) -> int:
     )
     tap_watcher = taps.TapWatcher(parts, service, dhcp.DhcpServers(), servers6=dhcp6.Dhcp6Servers())
     reporter = Reporter(host, reconciler, parts.romanad, heartbeat=settings.routing_report_interval)
+    holder = vips.Holder(
+        host=host,
+        leases=parts.romanad,
+        kernel=reconciler.call,
+        underlay=lambda: reconciler.underlay,
+        host_view=lambda: reconciler.host_view,
+        records=reg.records,
+    )
     if settings.metrics:
         metrics.serve(settings.metrics)
     stop = asyncio.Event()
@@ -231,12 +251,17 @@ async def run(settings: AgentSettings) -> int:
             tasks.create_task(_supervised("watcher", watcher.run()))
             tasks.create_task(_supervised("tap watcher", tap_watcher.run()))
             tasks.create_task(_supervised("routing reporter", reporter.run()))
+            tasks.create_task(_supervised("VIP holder", holder.run()))
             tasks.create_task(_supervised("local API", server.serve()))
             if docker is not None:
                 tasks.create_task(_supervised("docker plugin", docker.serve()))
             if plugin is not None:
                 interval = settings.docker_gc_interval
                 tasks.create_task(_supervised("docker sweep", plugin.sweep(interval)))
+                keeper = dockerexternals.Keeper(
+                    reconciler.call, lambda: reconciler.host_view, reg.records
+                )
+                tasks.create_task(_supervised("docker external IPs", keeper.run()))
     except* _Stopped:
         log.info("stopping; the dataplane stays in place")
         code = 0

@@ -112,6 +112,9 @@ class Reconciler:
         self._latest_key = ""
         self._enforced_key = ""
         self._applied = _Applied()
+        self.underlay = ""
+        """The host's underlay interface, once the agent found it: where the proxy
+        neighbour entries of external addresses go (:func:`desired.proxies`)."""
         self._compiler = desired.Compiler()  # used on the writer thread only
         self._wake = asyncio.Event()
         self._new_view = asyncio.Event()
@@ -156,6 +159,7 @@ class Reconciler:
             hv.skipped_routes,
             self._routes,
             hv.bgp,
+            hv.external,
         )
         if inputs != self._inputs:
             self._inputs = inputs
@@ -337,6 +341,7 @@ class Reconciler:
                 live_netns=live,
                 macs=macs,
                 routes=snap.routes,
+                underlay=self.underlay,
             )
         except RomanaError as exc:
             errors.append(f"host plan: {exc}")
@@ -401,7 +406,7 @@ class Reconciler:
         self, dp: kernel.HostDataplane, plan: hostplan.HostPlan, errors: list[str]
     ) -> tuple[hostplan.Operation, ...]:
         try:
-            return hostplan.diff(dp.current(), plan)
+            return hostplan.diff(dp.current(plan.proxy_ranges), plan)
         except (RomanaError, OSError) as exc:
             errors.append(f"reading the host state: {exc}")
             return ()

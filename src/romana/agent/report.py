@@ -74,5 +74,15 @@ def firewall_key(hv: view.HostView) -> str:
         ),
         "prefixes": sorted((p.network, str(p.prefix), str(p.gateway)) for p in hv.prefixes),
         "address_sets": sorted((n, [str(m) for m in ms]) for n, ms in hv.address_sets.items()),
+        # External addresses are judged as their endpoints and rewritten on the way out.
+        "external": [
+            [str(p) for p in hv.external.pools],
+            sorted((str(a.address), [str(r) for r in a.romana]) for a in hv.external.addresses),
+            [n.to_dict() for n in hv.external.nat],
+        ],
+        "vips": [
+            (v.name, str(v.address), [str(a) for a in v.endpoints], bool(v.local_keys))
+            for v in hv.vips
+        ],
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()

@@ -271,5 +271,15 @@ class Romanad:
     async def delete_docker_pool(self, pool: str) -> JSON:
         return await self._call(lambda: self.client.delete_docker_pool(pool))
 
+    async def assign_external_ip(
+        self, pool: str, endpoint: str, address: str | None = None
+    ) -> JSON:
+        """Assign an external IP of ``pool`` to the allocation ``endpoint`` of this host."""
+        return await self._call(lambda: self.client.assign_external_ip(pool, endpoint, address))
+
+    async def lease_vip(self, name: str, host: str, release: bool = False) -> JSON:
+        """Ask for (or give up) VIP ``name``'s lease for ``host`` (:mod:`romana.agent.vips`)."""
+        return await self._call(lambda: self.client.lease_vip(name, host, release))
+
     def close(self) -> None:
         self.client.close()

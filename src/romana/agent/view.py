@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from romana.core import addressing, bgpplan, ipam, tenancy
+from romana.core import addressing, bgpplan, external, ipam, tenancy
 from romana.core.errors import InvalidInput, Issue, Issues
 from romana.core.policy import ids
 from romana.core.render.bird import BirdHost
@@ -40,6 +40,44 @@ class ViewRoute:
     via: addressing.IPAddress
     moved_from: str | None = None
     """Set on an exception route (an address living on another host than it encodes)."""
+    pool: str | None = None
+    """Set on the route of an external address (held by an endpoint of another host)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalAddress:
+    """An external address held by the endpoint of allocation ``key`` on this host."""
+
+    address: addressing.IPAddress
+    pool: str
+    key: str
+    romana: tuple[addressing.IPAddress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalView:
+    """Every external pool, the external addresses of this host's endpoints, and each
+    network's egress NAT (``docs/external.md``)."""
+
+    pools: tuple[addressing.IPNetwork, ...] = ()
+    addresses: tuple[ExternalAddress, ...] = ()
+    nat: tuple[external.EgressNat, ...] = ()
+
+    def of(self, key: str) -> tuple[addressing.IPAddress, ...]:
+        """The external addresses of the endpoint of allocation ``key``."""
+        return tuple(a.address for a in self.addresses if a.key == key)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewVip:
+    """VIP ``name``: forwarded to ``endpoints`` (romana addresses of its family); the
+    allocations of those on this host (``local_keys``) make this host a contender."""
+
+    name: str
+    address: addressing.IPAddress
+    endpoints: tuple[addressing.IPAddress, ...]
+    local_keys: tuple[str, ...]
+    holder: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +101,8 @@ class HostView:
     """Tenants whose own policies the view carries; None: every tenant's."""
     bgp: BirdHost | None = None
     """What this host's BIRD announces and to whom; None in ``direct`` route mode."""
+    external: ExternalView = field(default_factory=ExternalView)
+    vips: tuple[ViewVip, ...] = ()
 
     def tenant(self, name: str) -> tenancy.Tenant | None:
         return self.tenants.get(name)
@@ -152,7 +192,7 @@ def parse(raw: Any) -> HostView:
         prefixes=tuple(prefixes),
         layouts=layouts,
         routes=tuple(
-            ViewRoute(validate.ip_network(r.dst), validate.ip_address(r.via), r.moved_from)
+            ViewRoute(validate.ip_network(r.dst), validate.ip_address(r.via), r.moved_from, r.pool)
             for r in wire.routes
         ),
         tenants=tenants,
@@ -167,6 +207,33 @@ def parse(raw: Any) -> HostView:
         bgp=None
         if wire.bgp is None
         else bgpplan.from_dict({**wire.bgp.model_dump(), "host": wire.host.name}),
+        external=_external(wire.external),
+        vips=tuple(
+            ViewVip(
+                v.name,
+                validate.ip_address(v.address),
+                tuple(validate.ip_address(a) for a in v.endpoints),
+                tuple(v.local),
+                v.holder,
+            )
+            for v in wire.vips
+        ),
+    )
+
+
+def _external(wire: rest_hostview.External) -> ExternalView:
+    return ExternalView(
+        pools=tuple(validate.ip_network(c) for c in wire.pools),
+        addresses=tuple(
+            ExternalAddress(
+                validate.ip_address(a.address),
+                a.pool,
+                a.key,
+                tuple(validate.ip_address(r) for r in a.romana),
+            )
+            for a in wire.addresses
+        ),
+        nat=tuple(external.EgressNat.from_dict(n.model_dump()) for n in wire.nat),
     )
 
 

@@ -152,6 +152,11 @@ class Watcher:
             return hv, None
         skipped = tuple(f"route to {x.dst}: {x.reason}" for x in plan.skipped)
         routes = [hostplan.RouteSpec(r.dst, r.via) for r in plan.routes if r.via != hv.ip]
-        # The topology alone holds no moved addresses: their exception routes come from the view.
-        routes += [hostplan.RouteSpec(r.dst, r.via) for r in hv.routes if r.moved_from is not None]
+        # The topology alone holds no moved or external addresses: their routes come from the
+        # view.
+        routes += [
+            hostplan.RouteSpec(r.dst, r.via)
+            for r in hv.routes
+            if r.moved_from is not None or r.pool is not None
+        ]
         return dataclasses.replace(hv, skipped_routes=skipped), routes

@@ -39,6 +39,7 @@ from romana.api.registration import Heartbeat
 from romana.api.routes import auth as auth_routes
 from romana.api.routes import (
     dockerpools,
+    external,
     hostview,
     ipam,
     kubernetes,
@@ -47,6 +48,7 @@ from romana.api.routes import (
     routes,
     tenants,
     topology,
+    vips,
 )
 from romana.api.settings import RomanadSettings
 from romana.core.store import Store
@@ -63,6 +65,8 @@ ROUTERS: dict[str, APIRouter] = {
 # them route by route, which FastAPI's include_router would hide behind one route.
 ROUTERS[kubernetes.SERVICE].routes.extend(kubernetes.router.routes)
 ROUTERS[dockerpools.SERVICE].routes.extend(dockerpools.router.routes)
+ROUTERS[external.SERVICE].routes.extend(external.router.routes)
+ROUTERS[vips.SERVICE].routes.extend(vips.router.routes)
 
 
 def capabilities(router: APIRouter) -> list[str]:

@@ -28,6 +28,7 @@ from romana.core.store import Store
 from romana.services import auth, keys
 from romana.services.addresssets import AddressSetService
 from romana.services.dockerpools import DockerPoolService
+from romana.services.external import ExternalService
 from romana.services.hostview import HostViewService
 from romana.services.instances import InstanceService
 from romana.services.ipam import IpamService
@@ -38,6 +39,7 @@ from romana.services.quotas import QuotaService
 from romana.services.routing import RoutingService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
+from romana.services.vips import VipService
 
 INSECURE = auth.Principal("insecure", auth.Role.ADMIN, None)
 
@@ -52,6 +54,8 @@ class Context:
     tenants: TenantService
     ipam: IpamService
     docker_pools: DockerPoolService
+    external: ExternalService
+    vips: VipService
     quotas: QuotaService
     policies: PolicyService
     address_sets: AddressSetService
@@ -74,6 +78,7 @@ def build(settings: RomanadSettings, store: Store) -> Context:
     tenants = TenantService(store, topology)
     ipam = IpamService(store, topology, tenants)
     policies = PolicyService(store)
+    external = ExternalService(store, tenants, topology)
     return Context(
         settings=settings,
         store=store,
@@ -83,6 +88,8 @@ def build(settings: RomanadSettings, store: Store) -> Context:
         tenants=tenants,
         ipam=ipam,
         docker_pools=DockerPoolService(store, tenants, topology),
+        external=external,
+        vips=VipService(store, external, ipam, ttl=settings.vip_lease_ttl),
         quotas=QuotaService(store),
         policies=policies,
         address_sets=AddressSetService(store),

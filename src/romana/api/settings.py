@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass
 
 from romana.config import named, named_setting, setting
+from romana.core import vips
 from romana.core.errors import Issues
 from romana.logs import LEVELS
 from romana.services import auth
@@ -93,6 +94,12 @@ class RomanadSettings:
         "also how long a rotated-out signing key keeps verifying. Give every replica the "
         "same value.",
         flag=False,
+    )
+    vip_lease_ttl: float = named_setting(
+        vips.DEFAULT_TTL,
+        f"Seconds a VIP's lease lasts from its grant or last renewal ({vips.MIN_TTL:g}.."
+        f"{vips.MAX_TTL:g}): how long a VIP stays with a host that stopped renewing (killed, "
+        "cut off) before another host may take it over. Give every replica the same value.",
     )
     registration_ttl: float = named_setting(
         15.0, "Seconds a service registration lives; heartbeats every third of it.", flag=False
@@ -226,6 +233,8 @@ class RomanadSettings:
             issues.add("login_failures", "must be 1..1000 failures")
         if not 1 <= self.login_backoff_max <= 86400:
             issues.add("login_backoff_max", "must be 1..86400 seconds")
+        if not vips.MIN_TTL <= self.vip_lease_ttl <= vips.MAX_TTL:  # also refuses nan
+            issues.add("vip_lease_ttl", f"must be {vips.MIN_TTL:g}..{vips.MAX_TTL:g} seconds")
         if not 0 <= self.view_settle <= 5:
             issues.add("view_settle", "must be 0..5 seconds")
         if not self.credentials_file:

@@ -16,9 +16,11 @@ from romana.cli import coercion, context
 from romana.cli import settings as cli_settings
 from romana.cli.commands import auth, hosts, ipam, kube, networks, policies, routes, status, tenants
 from romana.cli.commands import explain as explain_commands
+from romana.cli.commands import external as external_commands
 from romana.cli.commands import quota as quota_commands
 from romana.cli.commands import topology as topology_commands
 from romana.cli.commands import users as user_commands
+from romana.cli.commands import vips as vip_commands
 from romana.core import errors, problems
 
 EXIT_CODES: tuple[tuple[type[errors.RomanaError], int, str], ...] = (
@@ -143,6 +145,10 @@ app.add_typer(topology_commands.app, name="topology")
 app.add_typer(hosts.app, name="host")
 app.add_typer(ipam.app, name="ipam")
 app.command("decode")(ipam.decode)
+app.add_typer(external_commands.pools, name="external-pool")
+app.add_typer(external_commands.ips, name="external-ip")
+app.add_typer(external_commands.nat, name="egress-nat")
+app.add_typer(vip_commands.app, name="vip")
 policies.app.command("apply")(kube.apply)
 app.command("explain")(explain_commands.explain)
 app.add_typer(policies.app, name="policy")

@@ -358,6 +358,107 @@ class Client:
         path = f"{PREFIX}/docker-pools/{_seg(pool)}"
         return answer(rest.DockerPool, self._delete("ipam", path))
 
+    # -- external addresses and egress NAT -----------------------------------------------
+
+    def create_external_pool(
+        self, name: str, cidrs: Sequence[str], group: str | None = None
+    ) -> JSON:
+        """Create an external pool of ``cidrs`` (its addresses only for hosts of topology
+        group ``group`` when given); safe to repeat, AlreadyExists naming what differs when
+        the pool exists otherwise."""
+        path = f"{PREFIX}/external-pools/{_seg(name)}"
+        return answer(rest.ExternalPool, self._put("ipam", path, _body(cidrs=cidrs, group=group)))
+
+    def list_external_pools(self) -> list[JSON]:
+        return answers(rest.ExternalPool, self._get("ipam", f"{PREFIX}/external-pools"))
+
+    def get_external_pool(self, name: str) -> JSON:
+        path = f"{PREFIX}/external-pools/{_seg(name)}"
+        return answer(rest.ExternalPool, self._get("ipam", path))
+
+    def delete_external_pool(self, name: str) -> JSON:
+        """Delete an external pool; the deleted pool. Conflict while an address of it is
+        assigned."""
+        path = f"{PREFIX}/external-pools/{_seg(name)}"
+        return answer(rest.ExternalPool, self._delete("ipam", path))
+
+    def assign_external_ip(self, pool: str, endpoint: str, address: str | None = None) -> JSON:
+        """Assign an external IP of ``pool`` to ``endpoint`` (an allocation key or one of its
+        romana addresses): ``address``, or the pool's lowest free one; safe to repeat."""
+        body = _body(pool=pool, endpoint=endpoint, address=address)
+        path = f"{PREFIX}/external-ips"
+        return answer(rest.ExternalIp, self._post("ipam", path, body, idempotent=True))
+
+    def unassign_external_ip(self, address: str) -> JSON:
+        """Unassign an external IP; the assignment it was, NotFound when not assigned."""
+        path = f"{PREFIX}/external-ips/{_seg(address)}"
+        return answer(rest.ExternalIp, self._delete("ipam", path))
+
+    def get_external_ip(self, address: str) -> JSON:
+        path = f"{PREFIX}/external-ips/{_seg(address)}"
+        return answer(rest.ExternalIp, self._get("ipam", path))
+
+    def list_external_ips(self, pool: str | None = None, key: str | None = None) -> list[JSON]:
+        params = {"pool": pool, "key": key}
+        return answers(rest.ExternalIp, self._get("ipam", f"{PREFIX}/external-ips", params))
+
+    def egress_nat(self, network: str) -> JSON:
+        """The network's egress NAT setting (the default, on, when none was set)."""
+        path = f"{PREFIX}/networks/{_seg(network)}/egress-nat"
+        return answer(rest.EgressNat, self._get("ipam", path))
+
+    def list_egress_nat(self) -> list[JSON]:
+        """Every network's egress NAT setting."""
+        return answers(rest.EgressNat, self._get("ipam", f"{PREFIX}/egress-nat"))
+
+    def set_egress_nat(
+        self,
+        network: str,
+        mode: str,
+        tenants: Sequence[str] = (),
+        no_nat: Sequence[str] = (),
+    ) -> JSON:
+        """Set the network's egress NAT: ``on``, ``off`` or ``tenants`` (for ``tenants``
+        only), never towards ``no_nat``; safe to repeat."""
+        path = f"{PREFIX}/networks/{_seg(network)}/egress-nat"
+        body = _body(mode=mode, tenants=tenants, no_nat=no_nat)
+        return answer(rest.EgressNat, self._put("ipam", path, body))
+
+    # -- VIPs ----------------------------------------------------------------------------
+
+    def create_vip(
+        self, name: str, pool: str, endpoints: Sequence[str], address: str | None = None
+    ) -> JSON:
+        """Create VIP ``name``, an address of external pool ``pool`` (``address``, or its
+        lowest free one of the endpoints' family) in front of ``endpoints`` (allocation keys
+        or romana addresses); safe to repeat, AlreadyExists naming what differs when the VIP
+        exists otherwise."""
+        body = _body(name=name, pool=pool, endpoints=endpoints, address=address)
+        return answer(rest.Vip, self._post("ipam", f"{PREFIX}/vips", body, idempotent=True))
+
+    def list_vips(self) -> list[JSON]:
+        """Every VIP, with the host holding it now."""
+        return answers(rest.Vip, self._get("ipam", f"{PREFIX}/vips"))
+
+    def get_vip(self, name: str) -> JSON:
+        return answer(rest.Vip, self._get("ipam", f"{PREFIX}/vips/{_seg(name)}"))
+
+    def set_vip_endpoints(self, name: str, endpoints: Sequence[str]) -> JSON:
+        """Put the VIP in front of ``endpoints`` instead."""
+        path = f"{PREFIX}/vips/{_seg(name)}/endpoints"
+        return answer(rest.Vip, self._put("ipam", path, {"endpoints": list(endpoints)}))
+
+    def delete_vip(self, name: str) -> JSON:
+        """Delete the VIP, freeing its address; the VIP it was."""
+        return answer(rest.Vip, self._delete("ipam", f"{PREFIX}/vips/{_seg(name)}"))
+
+    def lease_vip(self, name: str, host: str, release: bool = False) -> JSON:
+        """Ask for (or renew) the VIP's lease as ``host``, or with ``release`` give it up;
+        the answer says whether ``host`` holds it and for how long."""
+        path = f"{PREFIX}/vips/{_seg(name)}/lease"
+        body = {"host": host, "release": release}
+        return answer(rest.VipLease, self._post("ipam", path, body, idempotent=True))
+
     # -- policies ------------------------------------------------------------------------
 
     def list_policies(self) -> list[JSON]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from romana.client.http import Client
-from romana.core import addressing, ipam, tenancy
+from romana.core import addressing, external, ipam, tenancy
 from romana.core.errors import Forbidden, InvalidInput
 from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
 from romana.core.kubernetes import objects as ko
@@ -41,6 +41,7 @@ def model(client: Client) -> endpoints.Model:
     sets = _whole(client.list_address_sets)
     allocations = _whole(client.list_allocations)
     kube = _whole(client.kube_objects)
+    nat, pools, externals = _edge(client, allocations)
     try:
         layouts = {
             n["name"]: addressing.layout(
@@ -63,9 +64,44 @@ def model(client: Client) -> endpoints.Model:
             networkpolicies=tuple(
                 _kube(kube["networkpolicies"], ko.NetworkPolicy, "networkpolicies")
             ),
+            externals=externals,
+            nat=nat,
+            pools=pools,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"romanad's model is malformed: {exc!r}") from exc
+
+
+Pair = tuple[addressing.IPAddress, addressing.IPAddress]
+
+
+def _edge(
+    client: Client, allocations: list[Any]
+) -> tuple[
+    tuple[external.EgressNat, ...] | None, tuple[addressing.IPNetwork, ...], tuple[Pair, ...]
+]:
+    """Egress NAT settings, external pools and (external, romana) address pairs. Only an
+    admin (or the service role) reads them all: for others the answer says nothing of NAT
+    (None) and knows no external IP."""
+    by_key = {str(a["key"]): [ipaddress.ip_address(x) for x in a["addresses"]] for a in allocations}
+    pairs: list[Pair] = []
+    try:
+        assigned = client.list_external_ips()
+    except Forbidden:
+        return None, (), ()
+    for item in assigned:
+        address = ipaddress.ip_address(item["address"])
+        romana = addressing.of_version(by_key.get(str(item.get("key") or ""), []), address.version)
+        if romana is not None:
+            pairs.append((address, romana))
+    try:
+        nat = tuple(external.EgressNat.from_dict(n) for n in client.list_egress_nat())
+        pools = tuple(
+            ipaddress.ip_network(c) for p in client.list_external_pools() for c in p["cidrs"]
+        )
+    except Forbidden:
+        return None, (), tuple(pairs)
+    return nat, pools, tuple(sorted(pairs, key=lambda p: (p[0].version, int(p[0]))))
 
 
 def _whole(read: Callable[[], T]) -> T:

@@ -6,6 +6,13 @@ hosts' prefixes, one veth pair per local endpoint, and a few sysctls. It is comp
 the cluster state elsewhere; this module validates it and compares it with what the
 dataplane adapter read from the kernel. No I/O happens here.
 
+An endpoint may also hold an *external address* from an operator's pool (routed to its veth
+like its romana address). Where the outside reaches such addresses over the hosts' shared
+layer 2, the host answers ARP and neighbour solicitations for them on its underlay
+interface with a *proxy neighbour entry* (:class:`ProxySpec`). Every proxy entry inside the
+plan's ``proxy_ranges`` (the external pools) is ours, on whatever device; none outside them
+ever is.
+
 An endpoint is a veth pair (CNI) or a tap (:data:`TAP`): a device of the host namespace
 that Nova made for a VM, named ``tap`` + 11 characters of the port id. A tap is never
 created or deleted here: :func:`diff` wires one (gateway addresses, host routes) while its
@@ -19,8 +26,9 @@ Invariants:
 
 * Everything a plan names is ours: the gateway interface ``romana-gw``, host-side veths
   named :func:`host_ifname` (``romana`` + 9 hex digits of a hash of the endpoint id), and
-  routes the adapter tags with our route protocol number. :func:`diff` only ever proposes
-  operations on such objects, so a reconcile can never delete something it did not create.
+  routes the adapter tags with our route protocol number, and proxy neighbour entries
+  inside ``proxy_ranges``. :func:`diff` only ever proposes operations on such objects, so a
+  reconcile can never delete something it did not create.
 * A host veth name is a pure function of the endpoint id, so the agent finds an endpoint's
   interface again after a restart without any local database.
 * :func:`plan` reports every problem of a plan at once (``InvalidInput``) and builds
@@ -127,6 +135,15 @@ class EndpointSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ProxySpec:
+    """A proxy neighbour entry: the host answers ARP (IPv4) or neighbour solicitations
+    (IPv6) for ``address`` on the device ``dev`` (``ip neigh add proxy ADDRESS dev DEV``)."""
+
+    address: IPAddress
+    dev: str
+
+
+@dataclass(frozen=True, slots=True)
 class Sysctl:
     """A network sysctl of the host namespace, in dotted form (``net.ipv4.ip_forward``)."""
 
@@ -145,6 +162,9 @@ class HostPlan:
     mtu: int
     busy: frozenset[str] = frozenset()
     """Host veth names of endpoints being made right now: never deleted, never repaired."""
+    proxies: tuple[ProxySpec, ...] = ()
+    proxy_ranges: tuple[IPNetwork, ...] = ()
+    """The external pools: every proxy entry inside them is ours, none outside ever is."""
 
 
 def default_sysctls(versions: Iterable[int]) -> tuple[Sysctl, ...]:
@@ -281,6 +301,40 @@ def _endpoints_issues(
             yield Issue(f"{field}.mtu", f"must be <= the host mtu {mtu}")
 
 
+def _proxies_issues(proxies: Sequence[ProxySpec], ranges: Sequence[IPNetwork]) -> Iterable[Issue]:
+    first: dict[ProxySpec, int] = {}
+    for i, proxy in enumerate(proxies):
+        field = f"proxies[{i}]"
+        if not any(_inside(proxy.address, net) for net in ranges):
+            yield Issue(f"{field}.address", "must lie inside one of proxy_ranges")
+        if (rule := _ifname_rule(proxy.dev)) is not None:
+            yield Issue(f"{field}.dev", rule)
+        elif proxy.address.version == 6 and "." in proxy.dev:
+            # its proxy_ndp sysctl cannot be named in dotted form
+            yield Issue(f"{field}.dev", "must not contain '.' for an IPv6 proxy")
+        if proxy in first:
+            yield Issue(field, f"repeats proxies[{first[proxy]}]")
+        first.setdefault(proxy, i)
+
+
+def _inside(address: IPAddress, net: IPNetwork) -> bool:
+    return address.version == net.version and address in net
+
+
+def proxy_sysctls(proxies: Iterable[ProxySpec]) -> tuple[Sysctl, ...]:
+    """``proxy_ndp`` on each device with an IPv6 proxy entry: the kernel answers neighbour
+    solicitations from IPv6 proxy entries only where it is on (IPv4 needs no switch); and
+    ``proxy_delay`` 0 on each device with a proxy entry of the family, since the kernel
+    otherwise delays each proxied answer by up to 0.8 s at random."""
+    found: list[Sysctl] = []
+    for version, family in ((4, "ipv4"), (6, "ipv6")):
+        for dev in sorted({p.dev for p in proxies if p.address.version == version}):
+            if version == 6:
+                found.append(Sysctl(f"net.ipv6.conf.{dev}.proxy_ndp", "1"))
+            found.append(Sysctl(f"net.{family}.neigh.{dev}.proxy_delay", "0"))
+    return tuple(found)
+
+
 def plan(
     gateway: GatewaySpec,
     routes: Sequence[RouteSpec],
@@ -289,28 +343,32 @@ def plan(
     mtu: int,
     sysctls: Sequence[Sysctl] | None = None,
     busy: Iterable[str] = (),
+    proxies: Sequence[ProxySpec] = (),
+    proxy_ranges: Sequence[IPNetwork] = (),
 ) -> HostPlan:
     """Validate the parts of a host plan and return it; every problem is reported at once.
 
-    Routes are sorted by destination and endpoints by id, so equal inputs give equal plans.
-    ``sysctls`` defaults to :func:`default_sysctls` for the families of the gateway.
+    Routes are sorted by destination, endpoints by id and proxies by address, so equal
+    inputs give equal plans. ``sysctls`` defaults to :func:`default_sysctls` for the
+    families of the gateway and of the proxies (the kernel answers for a proxied address
+    only where it forwards); :func:`proxy_sysctls` of ``proxies`` are added either way.
     """
-    chosen = (
-        default_sysctls(iface.version for iface in gateway.addresses)
-        if sysctls is None
-        else tuple(sysctls)
-    )
+    versions = {iface.version for iface in gateway.addresses} | {p.address.version for p in proxies}
+    chosen = default_sysctls(versions) if sysctls is None else tuple(sysctls)
     found = Issues("host plan")
     found.extend(_gateway_issues(gateway))
     if not MIN_MTU <= mtu <= MAX_MTU:
         found.add("mtu", f"must be {MIN_MTU}..{MAX_MTU}")
     found.extend(_routes_issues(routes, [iface.network for iface in gateway.addresses]))
     found.extend(_endpoints_issues(endpoints, gateway, mtu))
+    found.extend(_proxies_issues(proxies, proxy_ranges))
     for i, sysctl in enumerate(chosen):
         parts = sysctl.key.split(".")
         if parts[0] != "net" or len(parts) < 3 or not all(parts) or "/" in sysctl.key:
             found.add(f"sysctls[{i}].key", "must be a dotted key under net. (net.ipv4.ip_forward)")
     found.raise_if_any()
+    keys = {s.key for s in chosen}
+    chosen += tuple(s for s in proxy_sysctls(proxies) if s.key not in keys)
     return HostPlan(
         gateway=gateway,
         routes=tuple(sorted(routes, key=lambda r: _net_key(r.dst))),
@@ -318,11 +376,17 @@ def plan(
         sysctls=chosen,
         mtu=mtu,
         busy=frozenset(busy),
+        proxies=tuple(sorted(proxies, key=_proxy_key)),
+        proxy_ranges=tuple(sorted(set(proxy_ranges), key=_net_key)),
     )
 
 
 def _net_key(net: IPNetwork) -> tuple[int, int, int]:
     return (net.version, int(net.network_address), net.prefixlen)
+
+
+def _proxy_key(proxy: ProxySpec) -> tuple[int, int, str]:
+    return (proxy.address.version, int(proxy.address), proxy.dev)
 
 
 # --- the current state, as the adapter reads it ------------------------------------------
@@ -357,6 +421,8 @@ class CurrentHost:
     gateway: CurrentGateway | None
     routes: tuple[RouteSpec, ...]
     endpoints: tuple[CurrentEndpoint, ...]
+    proxies: tuple[ProxySpec, ...] = ()
+    """Proxy neighbour entries inside the plan's ``proxy_ranges`` (ours), on any device."""
 
 
 # --- operations ---------------------------------------------------------------------------
@@ -418,6 +484,20 @@ class DeleteEndpoint:
     id: str
 
 
+@dataclass(frozen=True, slots=True)
+class AddProxy:
+    """Add the proxy neighbour entry (one that is there already is fine)."""
+
+    proxy: ProxySpec
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteProxy:
+    """Delete our proxy neighbour entry: the plan no longer holds it."""
+
+    proxy: ProxySpec
+
+
 Operation = (
     EnsureGateway
     | AddRoute
@@ -426,6 +506,8 @@ Operation = (
     | AddEndpoint
     | RepairEndpoint
     | DeleteEndpoint
+    | AddProxy
+    | DeleteProxy
 )
 
 
@@ -433,8 +515,10 @@ def diff(current: CurrentHost, desired: HostPlan) -> tuple[Operation, ...]:
     """The operations that turn ``current`` into ``desired``, in the order to apply them.
 
     Order: the gateway, then endpoint deletions (they free addresses), endpoint additions
-    and repairs, route deletions, replacements and additions. ``current`` holds only objects
-    we own, so nothing else can appear in the result. An empty result means converged.
+    and repairs, route deletions, replacements and additions, proxy entry deletions and
+    additions. ``current`` holds only objects we own (a proxy entry outside
+    ``desired.proxy_ranges`` is never deleted), so nothing else can appear in the result.
+    An empty result means converged.
     """
     ops: list[Operation] = []
     want_gw = frozenset(desired.gateway.addresses)
@@ -443,6 +527,7 @@ def diff(current: CurrentHost, desired: HostPlan) -> tuple[Operation, ...]:
     ours = [ep for ep in current.endpoints if ep.host_ifname not in desired.busy]
     ops.extend(_endpoint_ops(ours, desired.endpoints))
     ops.extend(_route_ops(current.routes, desired.routes))
+    ops.extend(_proxy_ops(current.proxies, desired))
     return tuple(ops)
 
 
@@ -510,3 +595,11 @@ def _route_ops(current: Sequence[RouteSpec], desired: Sequence[RouteSpec]) -> li
 
 def _dsts(dsts: Iterable[IPNetwork]) -> list[IPNetwork]:
     return sorted(dsts, key=_net_key)
+
+
+def _proxy_ops(current: Sequence[ProxySpec], desired: HostPlan) -> list[Operation]:
+    have = {p for p in current if any(_inside(p.address, n) for n in desired.proxy_ranges)}
+    want = set(desired.proxies)
+    deletes: list[Operation] = [DeleteProxy(p) for p in sorted(have - want, key=_proxy_key)]
+    adds: list[Operation] = [AddProxy(p) for p in sorted(want - have, key=_proxy_key)]
+    return deletes + adds

@@ -45,6 +45,11 @@ and marked with ``moved_from``, the host it encodes. Longest-prefix match makes 
 any prefix or aggregate route, on the origin host too. The host it lives on routes it to its
 endpoint like any of its own (``moved_here``): its plan never sends it to the origin host.
 
+External routes (:func:`with_externals`): an external address (``docs/external.md``), which
+lies in an operator's pool outside every network, gets a host route in the plan of every host
+but the one whose endpoint holds it, via that host's underlay address and marked with its
+``pool``. In ``bgp`` route mode the holder's BIRD announces it instead.
+
 Every route's ``via`` is of the family of its ``dst``.
 """
 
@@ -77,6 +82,8 @@ class Route:
     group: str | None = None
     moved_from: HostName | None = None
     """For an exception route: the host ``dst`` encodes, which it has moved away from."""
+    pool: str | None = None
+    """For an external address's route: its pool (``network`` is then the pool's name)."""
 
     def to_dict(self) -> dict[str, Any]:
         return records.fields_dict(self, {"dst": str, "via": str})
@@ -90,7 +97,17 @@ class Route:
             HostName(str(raw["via_host"])),
             None if raw.get("group") is None else str(raw["group"]),
             None if raw.get("moved_from") is None else HostName(str(raw["moved_from"])),
+            None if raw.get("pool") is None else str(raw["pool"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """External address ``address`` of pool ``pool``, held by an endpoint on ``host``."""
+
+    address: addressing.IPAddress
+    pool: str
+    host: HostName
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +374,32 @@ def with_exceptions(plan: RoutePlan, topo: topology.Topology, moved: Iterable[Mo
     )
 
 
+def with_externals(plan: RoutePlan, topo: topology.Topology, placed: Iterable[Placed]) -> RoutePlan:
+    """``plan`` with a host route for every external address another host holds, via that
+    host's underlay address (see the module docstring). One of a host no longer in ``topo``
+    gets no route; one whose host (or this host) has no underlay address of its family is in
+    ``skipped``. The host that holds an address routes it to its endpoint itself."""
+    hosts = {h.name: h for h in topo.hosts}
+    here = hosts.get(plan.host)
+    routes: list[Route] = []
+    skipped: list[Skipped] = []
+    for item in sorted(placed, key=lambda p: (p.address.version, int(p.address))):
+        target = hosts.get(item.host)
+        if item.host == plan.host or target is None or here is None:
+            continue
+        dst = ipaddress.ip_network(item.address)
+        hop = target.address(item.address.version)
+        if hop is None or here.address(item.address.version) is None:
+            who = item.host if hop is None else plan.host
+            reason = f"host {who} has no IPv{item.address.version} underlay address"
+            skipped.append(Skipped(NetworkName(item.pool), dst, reason, host=item.host))
+            continue
+        routes.append(Route(NetworkName(item.pool), dst, hop, item.host, pool=item.pool))
+    return dataclasses.replace(
+        plan, routes=plan.routes + tuple(routes), skipped=plan.skipped + tuple(skipped)
+    )
+
+
 def plans(topo: topology.Topology, *, aggregate: bool = True) -> dict[str, RoutePlan]:
     """Every host's plan, by host name."""
     return {h.name: route_plan(topo, h.name, aggregate=aggregate) for h in topo.hosts}
@@ -364,6 +407,7 @@ def plans(topo: topology.Topology, *, aggregate: bool = True) -> dict[str, Route
 
 __all__ = [
     "Moved",
+    "Placed",
     "Route",
     "RoutePlan",
     "Skipped",
@@ -371,4 +415,5 @@ __all__ = [
     "plans",
     "route_plan",
     "with_exceptions",
+    "with_externals",
 ]

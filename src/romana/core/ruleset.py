@@ -27,14 +27,25 @@ Invariants, checked when a :class:`Ruleset` is built (:class:`InvalidInput` othe
 * an interface set holds exact device names (1-15 of ``[A-Za-z0-9_.-]``, what the kernel and
   both backends take unquoted), sorted and without duplicates;
 * a rule mixes no address families, port matches come with TCP, UDP or SCTP and ICMP
-  matches with the ICMP protocol of their family.
+  matches with the ICMP protocol of their family; an :class:`OriginalDestination` is one
+  address and makes the rule that address's family, a :class:`LocalDestination` is of both;
+* a chain is of one :class:`ChainKind`. Filter chains hook forward, input or output and end
+  in accept, drop or reject; NAT chains hook prerouting (``dstnat``) or postrouting
+  (``srcnat``) and rewrite addresses: masquerade, snat to one address, dnat to one or more
+  (a new flow picks one at random; conntrack keeps the flow on it). ``return``, ``jump``
+  and ``goto`` are for both, but never lead from one kind to the other;
+* the addresses of a snat or dnat are of one family, and make the rule that family's: it
+  carries no match of the other. A chain a prerouting chain reaches holds no snat or
+  masquerade and one a postrouting chain reaches no dnat (the kernels refuse them there); a
+  NAT chain no hook reaches is inert and allowed, as a delta that leaves its caller alone
+  names it on its own.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -51,6 +62,7 @@ INTERFACE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _INTERFACES = 0
 
 IPNetwork = addressing.IPNetwork
+IPAddress = addressing.IPAddress
 
 
 class Side(StrEnum):
@@ -64,6 +76,21 @@ class Hook(StrEnum):
     FORWARD = "forward"
     INPUT = "input"
     OUTPUT = "output"
+    PREROUTING = "prerouting"
+    POSTROUTING = "postrouting"
+
+
+class ChainKind(StrEnum):
+    """What a chain does: pass judgement on packets, or rewrite their addresses."""
+
+    FILTER = "filter"
+    NAT = "nat"
+
+
+HOOKS = {
+    ChainKind.FILTER: (Hook.FORWARD, Hook.INPUT, Hook.OUTPUT),
+    ChainKind.NAT: (Hook.PREROUTING, Hook.POSTROUTING),
+}
 
 
 class CtState(StrEnum):
@@ -148,7 +175,34 @@ class InInterfaces:
     set_name: str
 
 
-MatchExpr = Address | InSet | Protocol | Ports | Icmp | Conntrack | Interface | InInterfaces
+@dataclass(frozen=True, slots=True)
+class LocalDestination:
+    """The destination address is one of this host's, on any interface. Guarding a VIP's
+    dnat with it lets the address alone decide which host forwards the VIP: the one that
+    holds it at the moment."""
+
+
+@dataclass(frozen=True, slots=True)
+class OriginalDestination:
+    """The flow was sent to ``address`` before any dnat (conntrack's original tuple), so a
+    postrouting rule still knows a flow was for a VIP after its destination was rewritten.
+    Makes the rule ``address``'s family."""
+
+    address: IPAddress
+
+
+MatchExpr = (
+    Address
+    | InSet
+    | Protocol
+    | Ports
+    | Icmp
+    | Conntrack
+    | Interface
+    | InInterfaces
+    | LocalDestination
+    | OriginalDestination
+)
 
 
 class Action(StrEnum):
@@ -158,14 +212,27 @@ class Action(StrEnum):
     JUMP = "jump"
     GOTO = "goto"
     RETURN = "return"
+    MASQUERADE = "masquerade"
+    SNAT = "snat"
+    DNAT = "dnat"
+
+
+FILTER_ACTIONS = frozenset({Action.ACCEPT, Action.DROP, Action.REJECT})
+NAT_ACTIONS = frozenset({Action.MASQUERADE, Action.SNAT, Action.DNAT})
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """``chain``: the target of a jump or goto; ``to``: the address a snat rewrites the
+    source to, or those a dnat picks the destination from (one at random per new flow)."""
+
     action: Action
     chain: str | None = None
+    to: tuple[IPAddress, ...] = ()
 
     def __str__(self) -> str:
+        if self.to:
+            return f"{self.action} to {','.join(str(a) for a in self.to)}"
         return f"{self.action} {self.chain}" if self.chain else str(self.action)
 
 
@@ -181,6 +248,20 @@ def jump(chain: str) -> Verdict:
 
 def goto(chain: str) -> Verdict:
     return Verdict(Action.GOTO, chain)
+
+
+def masquerade() -> Verdict:
+    """Rewrite the source to the address of the interface the packet leaves by."""
+    return Verdict(Action.MASQUERADE)
+
+
+def snat(address: IPAddress) -> Verdict:
+    return Verdict(Action.SNAT, to=(address,))
+
+
+def dnat(*addresses: IPAddress) -> Verdict:
+    """Rewrite the destination to one of ``addresses``, chosen at random for each new flow."""
+    return Verdict(Action.DNAT, to=addresses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +292,10 @@ class Chain:
     name: str
     rules: tuple[Rule, ...] = ()
     hook: Hook | None = None
-    # Offset from the conventional filter priority (nftables ``priority filter + N``).
+    # Offset from the conventional priority of the hook (nftables ``priority filter + N``,
+    # ``dstnat + N`` at prerouting, ``srcnat + N`` at postrouting).
     priority: int = 0
+    kind: ChainKind = ChainKind.FILTER
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +365,16 @@ class Ruleset:
 
 
 def _versions(rule: Rule) -> set[int]:
+    versions = _match_versions(rule)
+    if isinstance(rule.verdict, Verdict):
+        versions.update(a.version for a in rule.verdict.to if isinstance(a, _ADDRESS_TYPES))
+    return versions
+
+
+_ADDRESS_TYPES = (ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+
+def _match_versions(rule: Rule) -> set[int]:
     versions: set[int] = set()
     for m in rule.matches:
         if isinstance(m, Address):
@@ -290,6 +383,8 @@ def _versions(rule: Rule) -> set[int]:
             versions.add(m.version)
         elif isinstance(m, Protocol) and m.protocol.version is not None:
             versions.add(m.protocol.version)
+        elif isinstance(m, OriginalDestination) and isinstance(m.address, _ADDRESS_TYPES):
+            versions.add(m.address.version)
     if isinstance(rule.verdict, Dispatch):
         versions.add(rule.verdict.version)
     return versions
@@ -336,13 +431,20 @@ def _validate(rs: Ruleset) -> None:
     sets = frozenset(set_versions.items())
     names = frozenset(rs._index)
     hooked = frozenset(c.name for c in rs.chains if c.hook is not None)
+    nat = frozenset(c.name for c in rs.chains if c.kind is ChainKind.NAT)
     edges: dict[str, tuple[str, ...]] = {}
     for chain in rs.chains:
         checked = _checked(chain)
         if checked.jumps:
             edges[chain.name] = checked.jumps
         refs_ok = sets.issuperset(checked.sets) and names.issuperset(checked.jumps)
-        if checked.clean and refs_ok and hooked.isdisjoint(checked.jumps):
+        # Without NAT chains every chain is a filter chain, and no jump can cross kinds.
+        own_kind = (
+            nat.isdisjoint(checked.jumps)
+            if chain.name not in nat
+            else nat.issuperset(checked.jumps)
+        )
+        if checked.clean and refs_ok and hooked.isdisjoint(checked.jumps) and own_kind:
             continue  # the usual case; only a chain with a problem is gone through step by step
         for kind, where, name, version in checked.steps:
             if kind == "issue":
@@ -355,9 +457,50 @@ def _validate(rs: Ruleset) -> None:
                 issues.add(where, f"targets unknown chain {name!r}")
             elif name in hooked:
                 issues.add(where, f"targets hooked chain {name!r}")
+            elif (name in nat) != (chain.name in nat):
+                target = rs.chain(name).kind
+                issues.add(where, f"a {chain.kind} chain cannot lead to {target} chain {name!r}")
+    if nat:
+        _check_nat_hooks(issues, rs, edges)
     if not issues:
         _check_acyclic(issues, rs, edges)
     issues.raise_if_any()
+
+
+# Which hook's NAT chains may hold each address-rewriting action (the kernels refuse it
+# anywhere else: the source is rewritten on the way out, the destination on the way in).
+_NAT_HOOK = {
+    Action.MASQUERADE: Hook.POSTROUTING,
+    Action.SNAT: Hook.POSTROUTING,
+    Action.DNAT: Hook.PREROUTING,
+}
+
+
+def _check_nat_hooks(issues: Issues, rs: Ruleset, edges: dict[str, tuple[str, ...]]) -> None:
+    """Every NAT verdict sits in a chain only the hook its action works at reaches."""
+    reached: dict[str, set[Hook]] = {}
+    for start in rs.chains:
+        if start.kind is not ChainKind.NAT or start.hook is None:
+            continue
+        todo = [start.name]
+        while todo:
+            name = todo.pop()
+            hooks = reached.setdefault(name, set())
+            if start.hook not in hooks:
+                hooks.add(start.hook)
+                todo.extend(edges.get(name, ()))
+    for name, hooks in reached.items():
+        if name not in rs._index:
+            continue  # an unknown target, reported already
+        for i, rule in enumerate(rs.chain(name).rules):
+            action = rule.verdict.action if isinstance(rule.verdict, Verdict) else None
+            wanted = _NAT_HOOK.get(action) if action is not None else None
+            if wanted is not None and hooks - {wanted}:
+                others = ", ".join(sorted(h.value for h in hooks - {wanted}))
+                issues.add(
+                    f"chains[{name}].rules[{i}]",
+                    f"{action} works only in chains {wanted} reaches; {others} reaches this one",
+                )
 
 
 _Step = tuple[str, str, str, int]
@@ -380,9 +523,12 @@ class _Checked:
 def _check_chain(chain: Chain) -> _Checked:
     found = Issues()
     _check_name(found, f"chains[{chain.name}]", chain.name, MAX_CHAIN_NAME)
+    if chain.hook is not None and chain.hook not in HOOKS[chain.kind]:
+        hooks = ", ".join(HOOKS[chain.kind])
+        found.add(f"chains[{chain.name}]", f"a {chain.kind} chain hooks {hooks}, not {chain.hook}")
     steps: list[_Step] = [("issue", i.field, i.rule, 0) for i in found]
     for i, rule in enumerate(chain.rules):
-        _check_rule(steps, f"chains[{chain.name}].rules[{i}]", rule)
+        _check_rule(steps, f"chains[{chain.name}].rules[{i}]", rule, chain.kind)
     return _Checked(
         tuple(steps),
         not any(kind == "issue" for kind, *_ in steps),
@@ -397,12 +543,15 @@ def _check_chain(chain: Chain) -> _Checked:
 _checked = memo.ByIdentity(_check_chain, 50_000, lambda c: len(c.steps) + 1)
 
 
-def _check_rule(out: list[_Step], where: str, rule: Rule) -> None:
+def _check_rule(out: list[_Step], where: str, rule: Rule, kind: ChainKind) -> None:
     def problem(text: str) -> None:
         out.append(("issue", where, text, 0))
 
-    if len(_versions(rule)) > 1:
+    matched = _match_versions(rule)
+    if len(matched) > 1:
         problem("mixes IPv4 and IPv6 matches")
+    if isinstance(rule.verdict, Verdict):
+        _check_verdict(problem, rule.verdict, kind, matched)
     protocols = [m.protocol for m in rule.matches if isinstance(m, Protocol)]
     if len(protocols) > 1:
         problem("has more than one protocol match")
@@ -423,9 +572,42 @@ def _check_rule(out: list[_Step], where: str, rule: Rule) -> None:
             problem(f"interface prefix {m.prefix!r} must be 1-14 of [A-Za-z0-9_.-]")
         elif isinstance(m, Conntrack) and not m.states:
             problem("a conntrack match needs at least one state")
+        elif isinstance(m, OriginalDestination) and not isinstance(m.address, _ADDRESS_TYPES):
+            problem(
+                f"an original destination must be an IPv4Address or IPv6Address, not {m.address!r}"
+            )
     if isinstance(rule.verdict, Dispatch) and not rule.verdict.targets:
         problem("a dispatch needs at least one target")
     out.extend(("chain", where, target, 0) for target in _targets(rule))
+
+
+def _check_verdict(
+    problem: Callable[[str], None], verdict: Verdict, kind: ChainKind, matched: set[int]
+) -> None:
+    action = verdict.action
+    if action in NAT_ACTIONS and kind is not ChainKind.NAT:
+        problem(f"{action} belongs in a nat chain, not a {kind} chain")
+    if action in FILTER_ACTIONS and kind is not ChainKind.FILTER:
+        problem(f"{action} belongs in a filter chain, not a {kind} chain")
+    if action in NAT_ACTIONS and verdict.chain is not None:
+        problem(f"{action} takes no chain")
+    count = len(verdict.to)
+    if action is Action.SNAT and count != 1:
+        problem(f"snat takes exactly one address, not {count}")
+    elif action is Action.DNAT and count == 0:
+        problem("dnat takes one address or more")
+    elif action not in (Action.SNAT, Action.DNAT) and count:
+        problem(f"{action} takes no address")
+    bad = [a for a in verdict.to if not isinstance(a, _ADDRESS_TYPES)]
+    if bad:
+        problem(f"{action} addresses must be IPv4Address or IPv6Address: {bad!r}")
+    families = {a.version for a in verdict.to if isinstance(a, _ADDRESS_TYPES)}
+    if len(families) > 1:
+        problem(f"{action} addresses mix IPv4 and IPv6")
+    elif families and matched - families:
+        (family,) = families
+        other = 6 if family == 4 else 4
+        problem(f"{action} to IPv{family} cannot carry IPv{other} matches")
 
 
 def _check_acyclic(issues: Issues, rs: Ruleset, edges: dict[str, tuple[str, ...]]) -> None:

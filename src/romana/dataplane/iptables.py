@@ -10,6 +10,10 @@ left alone), then makes sure each built-in chain jumps into our entry chain exac
 Entry chains follow one convention: ``ROMANA-<HOOK>`` in table ``T`` is entered from the
 built-in chain ``<HOOK>`` of ``T`` (``ROMANA-FORWARD`` from ``FORWARD``). :func:`entry_jumps`
 derives the jumps from the chain declarations of the text; callers may pass their own.
+The filter and nat tables work alike (``ROMANA-POSTROUTING`` from ``POSTROUTING`` of
+``nat``); :meth:`Iptables.remove_chains` takes away chains of either table together with
+the jumps into them, which it finds by reading the built-in chains, so it also removes an
+entry chain named otherwise.
 
 Invariants:
 
@@ -205,24 +209,49 @@ class Iptables:
             if line.startswith(":" + CHAIN_PREFIX)
         )
 
-    def remove(self, table: str = "filter") -> None:
-        """Delete the jumps into our chains and the chains of ``table``; then our sets."""
-        chains = self.owned_chains(table)
-        for jump in entry_jumps("\n".join([f"*{table}", *(f":{c}" for c in chains)])):
-            while self._jump("-C", jump, check=False).rc == 0:
-                self._jump("-D", jump)
-        if chains:
-            text = [
-                f"*{table}",
-                *(f":{c} - [0:0]" for c in chains),
-                *(f"-X {c}" for c in chains),
-                "COMMIT",
-                "",
-            ]
-            self._run([self.restore, "--noflush", "--wait", self._wait], "\n".join(text))
+    def remove(self, table: str = "filter", *, sets: bool = True) -> None:
+        """Delete the jumps into our chains and the chains of ``table``; then, unless told
+        not to (a table still to be removed may use them), our sets."""
+        self.remove_chains(table, self.owned_chains(table))
+        if not sets:
+            return
         for name in self._set_names():
             if name.lower().startswith(SET_PREFIX):
                 self._run(["ipset", "destroy", name], check=False)
+
+    def remove_chains(self, table: str, chains: Sequence[str]) -> None:
+        """Delete the jumps from the built-in chains of ``table`` into ``chains``, then the
+        chains, in one restore. Only the plain jumps we insert are deleted: a rule of
+        another owner that jumps to one of ours leaves the chain in place and fails the
+        restore (``CommandFailed``) rather than be removed."""
+        foreign = [c for c in chains if not c.startswith(CHAIN_PREFIX)]
+        if foreign:
+            raise InvalidInput(
+                [Issue("chains", f"{name} is not ours; refusing to remove it") for name in foreign]
+            )
+        if not chains:
+            return
+        wanted = set(chains)
+        builtins = BUILTIN_CHAINS.get(table, ())
+        listing = self._run([self.iptables, "--wait", self._wait, "-t", table, "-S"]).stdout
+        for line in listing.splitlines():
+            words = line.split()
+            # "-A POSTROUTING -j ROMANA-POSTROUTING": a jump as ensure_jumps inserts it
+            if (
+                len(words) == 4
+                and (words[0], words[2]) == ("-A", "-j")
+                and words[1] in builtins
+                and words[3] in wanted
+            ):
+                self._jump("-D", Jump(table, words[1], words[3]))
+        text = [
+            f"*{table}",
+            *(f":{c} - [0:0]" for c in chains),
+            *(f"-X {c}" for c in chains),
+            "COMMIT",
+            "",
+        ]
+        self._run([self.restore, "--noflush", "--wait", self._wait], "\n".join(text))
 
     def _set_names(self) -> list[str]:
         return self._run(["ipset", "list", "-n"]).stdout.split()

@@ -19,7 +19,12 @@ What we own here, and therefore the only things ever changed or deleted:
   :mod:`romana.dataplane.veth`); of a docker endpoint only the host veth is ever repaired,
   its peer being in docker's hands;
 * on a VM's tap (Nova's device, never created or deleted here), the gateway addresses and
-  our routes (see :mod:`romana.dataplane.tap`).
+  our routes (see :mod:`romana.dataplane.tap`);
+* proxy neighbour entries inside the external pools the caller names (``proxy_ranges``),
+  on any device; entries outside them are never read for a decision, changed or deleted.
+* VIPs: full-length addresses (``/32``, ``/128``) inside the ranges the caller names, on
+  the interface it names (the underlay), each with a lifetime of a few seconds that the
+  holder keeps renewing, so the kernel removes a VIP by itself once its agent stops.
 
 :meth:`Netlink.current` reads exactly those objects back, for
 :func:`romana.core.hostplan.diff`; :meth:`Netlink.apply` carries out one resulting operation.
@@ -31,18 +36,21 @@ time, such as a single-thread executor (see :mod:`romana.dataplane.rtnl`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 from romana.core import hostplan
-from romana.core.errors import AlreadyExists, InvalidInput, NotFound, Unsupported
-from romana.dataplane import rtmsg, sysctl, tap, veth
+from romana.core.errors import AlreadyExists, InvalidInput, Issue, NotFound, Unsupported
+from romana.dataplane import announce, rtmsg, sysctl, tap, veth
 from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Closing
 from romana.dataplane.rtmsg import (
     DEFAULT_PRIORITY,
+    INFINITY_LIFE_TIME,
     ROUTE_PROTOCOL,
     RT_SCOPE_NOWHERE,
     RT_SCOPE_UNIVERSE,
+    IPAddress,
+    IPNetwork,
     Link,
     Route,
 )
@@ -224,10 +232,104 @@ class Netlink(Closing):
             return False
         return True
 
+    # --- proxy neighbour entries --------------------------------------------------------
+
+    def proxies(
+        self, ranges: Sequence[hostplan.IPNetwork], names: dict[int, str] | None = None
+    ) -> tuple[hostplan.ProxySpec, ...]:
+        """The proxy entries inside ``ranges`` (ours), on any device, by address."""
+        if not ranges:
+            return ()
+        if names is None:
+            names = {link.index: link.ifname for link in self.rtnl.links()}
+        found = {
+            hostplan.ProxySpec(address, names[index])
+            for index, address in self.rtnl.proxies()
+            if index in names
+            and any(address.version == net.version and address in net for net in ranges)
+        }
+        return tuple(sorted(found, key=lambda p: (p.address.version, int(p.address), p.dev)))
+
+    def ensure_proxy(self, proxy: hostplan.ProxySpec) -> None:
+        """The host answers for ``proxy.address`` on ``proxy.dev`` (NotFound: no such dev)."""
+        link = self.rtnl.link(proxy.dev)
+        if link is None:
+            raise NotFound(f"proxy {proxy.address}: device {proxy.dev} does not exist")
+        self.rtnl.add_proxy(link, proxy.address)
+
+    def delete_proxy(self, proxy: hostplan.ProxySpec) -> None:
+        """Delete the proxy entry; one that is gone, or whose device is, is fine."""
+        link = self.rtnl.link(proxy.dev)
+        if link is not None:
+            self.rtnl.delete_proxy(link.index, link.ifname, proxy.address)
+
+    # --- VIPs ---------------------------------------------------------------------------
+
+    def hold_vip(self, address: IPAddress, ifname: str, lifetime: int) -> bool:
+        """``address/32`` (``/128``, no DAD, no prefix route) on ``ifname`` for ``lifetime``
+        seconds, valid and preferred, after which the kernel removes it by itself; held
+        already, its lifetime starts again. True when it was not there before. NotFound:
+        no such interface."""
+        if (
+            isinstance(lifetime, bool)
+            or not isinstance(lifetime, int)
+            or not (1 <= lifetime < INFINITY_LIFE_TIME)
+        ):
+            rule = f"must be whole seconds from 1 to {INFINITY_LIFE_TIME - 1}, not {lifetime!r}"
+            raise InvalidInput([Issue("lifetime", rule)])
+        link = self.rtnl.link(ifname)
+        if link is None:
+            raise NotFound(f"VIP {address}: interface {ifname} does not exist")
+        iface = rtmsg.host_iface(address)
+        try:
+            self.rtnl.send(rtmsg.hold_address(link.index, ifname, iface, lifetime, replace=False))
+        except AlreadyExists:
+            self.rtnl.send(rtmsg.hold_address(link.index, ifname, iface, lifetime, replace=True))
+            return False
+        return True
+
+    def drop_vip(self, address: IPAddress, ifname: str) -> None:
+        """Remove ``address/32`` (``/128``) from ``ifname`` now; gone already (or the
+        interface with it) is fine."""
+        link = self.rtnl.link(ifname)
+        if link is not None:
+            self.rtnl.send(rtmsg.delete_address(link.index, ifname, rtmsg.host_iface(address)))
+
+    def held_vips(self, ifname: str, ranges: Sequence[IPNetwork]) -> tuple[IPAddress, ...]:
+        """The full-length addresses on ``ifname`` inside ``ranges`` (the VIPs held here),
+        by family and value; none when the interface does not exist."""
+        link = self.rtnl.link(ifname) if ranges else None
+        if link is None:
+            return ()
+        found = {
+            iface.ip
+            for iface, _ in self.rtnl.addresses(link.index)
+            if iface.network.prefixlen == iface.max_prefixlen
+            and any(iface.version == net.version and iface.ip in net for net in ranges)
+        }
+        return tuple(sorted(found, key=lambda a: (a.version, int(a))))
+
+    def announce(self, address: IPAddress, ifname: str) -> None:
+        """Tell the layer 2 of ``ifname`` that ``address`` is at its MAC now (see
+        :mod:`romana.dataplane.announce`). NotFound: no such interface; Unavailable: it
+        is down; Unsupported: it has no Ethernet address."""
+        link = self.rtnl.link(ifname)
+        if link is None:
+            raise NotFound(f"VIP {address}: interface {ifname} does not exist")
+        if len(link.mac) != len("aa:bb:cc:dd:ee:ff"):
+            raise Unsupported(f"VIP {address}: interface {ifname} has no Ethernet address")
+        announce.send(self.netns, ifname, announce.frames(address, link.mac))
+
     # --- the whole host ------------------------------------------------------------------
 
-    def current(self, gateway_ifname: str = hostplan.GATEWAY_IFNAME) -> hostplan.CurrentHost:
-        """Everything of ours in this namespace, as :func:`hostplan.diff` expects it."""
+    def current(
+        self,
+        gateway_ifname: str = hostplan.GATEWAY_IFNAME,
+        *,
+        proxy_ranges: Sequence[hostplan.IPNetwork] = (),
+    ) -> hostplan.CurrentHost:
+        """Everything of ours in this namespace, as :func:`hostplan.diff` expects it; the
+        proxy entries of ours are those inside ``proxy_ranges`` (the plan's)."""
         links = self.rtnl.links()
         ours = self.rtnl.routes(proto=ROUTE_PROTOCOL)
         names = {link.index: link.ifname for link in links}
@@ -236,6 +338,7 @@ class Netlink(Closing):
             gateway=None if gw is None else self._gateway_state(gw),
             routes=tuple(self._route_spec(r, names) for r in ours if r.gateway is not None),
             endpoints=veth.listed(links, ours) + tap.listed(links, ours),
+            proxies=self.proxies(proxy_ranges, names),
         )
 
     def apply(self, op: hostplan.Operation) -> None:
@@ -251,3 +354,7 @@ class Netlink(Closing):
                 self.ensure_endpoint(spec)
             case hostplan.DeleteEndpoint(host_ifname=name):
                 self.remove_endpoint(name)
+            case hostplan.AddProxy(proxy=proxy):
+                self.ensure_proxy(proxy)
+            case hostplan.DeleteProxy(proxy=proxy):
+                self.delete_proxy(proxy)

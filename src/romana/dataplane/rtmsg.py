@@ -29,16 +29,16 @@ from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Req
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTM_NEWNEIGH, RTM_GETNEIGH = 28, 30
+RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK = 1, 3, 4, 5
 IFLA_LINK_NETNSID = 37
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_AF_SPEC, IFLA_NET_NS_FD, IFLA_EXT_MASK = 18, 20, 26, 28, 29
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFLA_INET_CONF, IPV4_DEVCONF_RP_FILTER = 1, 8
 RTEXT_FILTER_SKIP_STATS = 1 << 3
-IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
+IFA_ADDRESS, IFA_LOCAL, IFA_CACHEINFO, IFA_FLAGS = 1, 2, 6, 8
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
-NDA_DST, NDA_LLADDR, NDA_IFINDEX = 1, 2, 8
+NDA_DST, NDA_LLADDR, NDA_IFINDEX, NDA_PROTOCOL = 1, 2, 8, 12
 IFF_UP = 0x1
 IFA_F_NODAD = 0x02
 IFA_F_NOPREFIXROUTE = 0x200
@@ -48,6 +48,7 @@ RTN_UNICAST = 1
 RTNH_F_ONLINK = 0x4
 RTPROT_STATIC = 4  # a workload's default route: what `ip route add` would give it
 NUD_PERMANENT = 0x80
+NTF_PROXY = 0x08
 ROUTE_PROTOCOL = kernelnames.ROUTE_PROTOCOL
 # The kernel gives IPv6 routes without an explicit metric the priority 1024.
 DEFAULT_PRIORITY = {4: 0, 6: 1024}
@@ -56,6 +57,8 @@ IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
 IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type
 NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
+CACHEINFO = struct.Struct("=IIII")  # ifa_prefered, ifa_valid, cstamp, tstamp
+INFINITY_LIFE_TIME = 0xFFFFFFFF  # a lifetime that never ends: the kernel's "forever"
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -295,6 +298,30 @@ def add_address(
     return Request(RTM_NEWADDR, body, what, NLM_F_CREATE | NLM_F_EXCL, ok)
 
 
+def hold_address(
+    index: int, ifname: str, iface: IPInterface, lifetime: int, *, replace: bool
+) -> Request:
+    """``iface`` on the link for ``lifetime`` seconds (valid and preferred), after which the
+    kernel removes it by itself. ``replace``: the address is there and its lifetime starts
+    again (``NLM_F_REPLACE``); otherwise one that is there already is ``EEXIST``."""
+    body = add_address(index, ifname, iface, RT_SCOPE_UNIVERSE).body + nlsock.attr(
+        IFA_CACHEINFO, CACHEINFO.pack(lifetime, lifetime, 0, 0)
+    )
+    what = f"addr {'replace' if replace else 'add'} {iface} dev {ifname} valid_lft {lifetime}"
+    flags = NLM_F_CREATE | (NLM_F_REPLACE if replace else NLM_F_EXCL)
+    return Request(RTM_NEWADDR, body, what, flags)
+
+
+def address_lifetime(message: nlsock.Message) -> int | None:
+    """The valid lifetime left to an address answer, in whole seconds (the kernel counts
+    down from the last add or replace); None: forever."""
+    raw = nlsock.attrs(message.body, IFADDR.size).get(IFA_CACHEINFO)
+    if raw is None or len(raw) < CACHEINFO.size:
+        return None
+    valid = CACHEINFO.unpack_from(raw)[1]
+    return None if valid == INFINITY_LIFE_TIME else int(valid)
+
+
 def delete_address(index: int, ifname: str, iface: IPInterface) -> Request:
     raw = iface.ip.packed
     body = _ifaddr(index, iface, 0, 0) + nlsock.attr(IFA_ADDRESS, raw)
@@ -413,3 +440,34 @@ def neighbour_entry(index: int, ifname: str, address: IPAddress, mac: str) -> Re
     )
     what = f"neigh replace {address} dev {ifname}"
     return Request(RTM_NEWNEIGH, body, what, NLM_F_CREATE | NLM_F_REPLACE)
+
+
+def dump_proxies() -> Request:
+    """Every proxy neighbour entry of both families (``ndm_flags`` exactly ``NTF_PROXY``
+    makes the kernel list its proxy table instead of the neighbour cache)."""
+    body = NDMSG.pack(socket.AF_UNSPEC, 0, 0, NTF_PROXY, 0)
+    return Request(RTM_GETNEIGH, body, "neigh show proxy", dump=True)
+
+
+def proxy(message: nlsock.Message) -> tuple[int, IPAddress] | None:
+    """(link index, address) of a proxy entry answer; None for an ordinary neighbour."""
+    _, index, _, flags, _ = NDMSG.unpack_from(message.body)
+    dst = nlsock.attrs(message.body, NDMSG.size).get(NDA_DST)
+    if not flags & NTF_PROXY or not dst:
+        return None
+    return index, ipaddress.ip_address(dst)
+
+
+def proxy_entry(add: bool, index: int, ifname: str, address: IPAddress) -> Request:
+    """Add (or delete) the proxy entry for ``address`` on the link: the kernel then answers
+    ARP or neighbour solicitations for it there. Adding one that exists and deleting one
+    that is gone (or whose link is) are fine. An added entry names our protocol, so
+    ``ip neigh show proxy`` tells it apart."""
+    body = NDMSG.pack(FAMILY[address.version], index, 0, NTF_PROXY, 0) + nlsock.attr(
+        NDA_DST, address.packed
+    )
+    what = f"neigh {'add' if add else 'del'} proxy {address} dev {ifname}"
+    if add:
+        body += nlsock.u8(NDA_PROTOCOL, ROUTE_PROTOCOL)
+        return Request(RTM_NEWNEIGH, body, what, NLM_F_CREATE | NLM_F_EXCL, (errno.EEXIST,))
+    return Request(RTM_DELNEIGH, body, what, ok=(errno.ENOENT, errno.ENODEV))

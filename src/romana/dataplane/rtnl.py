@@ -7,8 +7,9 @@ filters dumps by table, protocol and link. Requests are built by
 :meth:`romana.dataplane.nlsock.Socket.transact`, naming the request and the namespace.
 
 The reads (:meth:`Rtnl.link`, :meth:`Rtnl.links`, :meth:`Rtnl.addresses`,
-:meth:`Rtnl.routes`, :meth:`Rtnl.neighbours`) return frozen snapshots; the changes state an
-end result, and errnos that mean it is already there are success.
+:meth:`Rtnl.address_lifetimes`, :meth:`Rtnl.routes`, :meth:`Rtnl.neighbours`,
+:meth:`Rtnl.proxies`) return frozen snapshots; the changes state an end result, and errnos
+that mean it is already there are success.
 
 Threads: a socket is used by one thread at a time; the agent drives its dataplane objects
 on one worker thread (a single-thread executor).
@@ -92,6 +93,16 @@ class Rtnl(nlsock.Closing):
         found = (rtmsg.address(m) for m in self.sock.request(rtmsg.dump_addresses(index)))
         return [(iface, scope) for at, iface, scope in found if at == index]
 
+    def address_lifetimes(self, index: int) -> dict[IPInterface, int | None]:
+        """Address/prefixlen → valid lifetime left in whole seconds (None: forever), of
+        every address on the link ``index``."""
+        found: dict[IPInterface, int | None] = {}
+        for message in self.sock.request(rtmsg.dump_addresses(index)):
+            at, iface, _ = rtmsg.address(message)
+            if at == index:
+                found[iface] = rtmsg.address_lifetime(message)
+        return found
+
     def neighbours(self, index: int) -> dict[rtmsg.IPAddress, str]:
         """Permanent neighbour entries on the link ``index``: address → link-layer address."""
         found: dict[rtmsg.IPAddress, str] = {}
@@ -100,6 +111,12 @@ class Rtnl(nlsock.Closing):
             if at == index and dst is not None and lladdr and state & NUD_PERMANENT:
                 found[dst] = lladdr
         return found
+
+    def proxies(self) -> list[tuple[int, rtmsg.IPAddress]]:
+        """(link index, address) of every proxy neighbour entry, both families; index 0
+        for an entry on no link."""
+        found = (rtmsg.proxy(m) for m in self.sock.request(rtmsg.dump_proxies()))
+        return [entry for entry in found if entry is not None]
 
     def routes(self, proto: int = 0, oif: int = 0) -> list[Route]:
         """Unicast routes of the main table of both families, filtered by the kernel to
@@ -174,3 +191,13 @@ class Rtnl(nlsock.Closing):
                 ok=(errno.ESRCH, errno.ENOENT),
             )
         )
+
+    def add_proxy(self, link: Link, address: rtmsg.IPAddress) -> None:
+        """Answer ARP or neighbour solicitations for ``address`` on ``link``; an entry that
+        is there already is fine."""
+        self.sock.request(rtmsg.proxy_entry(True, link.index, link.ifname, address))
+
+    def delete_proxy(self, index: int, ifname: str, address: rtmsg.IPAddress) -> None:
+        """Delete the proxy entry for ``address`` on the link ``index``; one that is gone
+        already is fine."""
+        self.sock.request(rtmsg.proxy_entry(False, index, ifname, address))

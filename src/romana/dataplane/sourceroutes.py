@@ -14,10 +14,16 @@ key, which another mount namespace may hide: the host end names the id its peer'
 has here (``IFLA_LINK_NETNSID``), and :func:`namespace_of` finds the process namespace
 (``/proc/PID/ns/net``) that the kernel gives that id.
 
-Owned: in the container's namespace, the tables :func:`table_of` (one per interface index)
-and the rules at :data:`RULE_PRIORITY` that point to them; nothing else is changed. Every
-change converges: a rule already there is success (``NLM_F_EXCL`` answers ``EEXIST``), a
-route is replaced. The kernel drops both with the namespace.
+docker knows nothing of an endpoint's *external addresses* (docs/external.md): the agent
+puts them on the interface itself (:func:`external_requests`), as ``/32`` (``/128``)
+after docker's own addresses, so that the romana address stays the source the kernel picks,
+each with the same rule as a romana address: replies from it leave by its interface.
+
+Owned: in the container's namespace, the tables :func:`table_of` (one per interface index),
+the rules at :data:`RULE_PRIORITY` that point to them, and the addresses inside the external
+pools on a romana interface; nothing else is changed. Every change converges: a rule or an
+address already there is success (``NLM_F_EXCL`` answers ``EEXIST``), one already gone too,
+a route is replaced. The kernel drops them all with the namespace.
 """
 
 from __future__ import annotations
@@ -30,10 +36,10 @@ from collections.abc import Iterable
 
 from romana.dataplane import nlsock, rtmsg
 from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, Request
-from romana.dataplane.rtmsg import IPAddress, Link
+from romana.dataplane.rtmsg import RT_SCOPE_UNIVERSE, IPAddress, IPNetwork, Link
 from romana.dataplane.rtnl import Rtnl
 
-RTM_NEWRULE = 32
+RTM_NEWRULE, RTM_DELRULE = 32, 33
 RTM_GETNSID = 90
 RTGENMSG = struct.Struct("=Bxxx")
 NETNSA_NSID, NETNSA_FD = 1, 3
@@ -54,8 +60,9 @@ def table_of(index: int) -> int:
     return TABLE_BASE + index
 
 
-def rule(address: IPAddress, table: int) -> Request:
-    """``ip rule add from ADDRESS lookup TABLE pref RULE_PRIORITY``, once."""
+def rule(address: IPAddress, table: int, *, delete: bool = False) -> Request:
+    """``ip rule add from ADDRESS lookup TABLE pref RULE_PRIORITY``, once; with ``delete``,
+    ``ip rule del`` of that rule (one already gone is success)."""
     family = rtmsg.FAMILY[address.version]
     body = (
         FIB_RULE_HDR.pack(family, 0, address.max_prefixlen, 0, 0, 0, 0, FR_ACT_TO_TBL, 0)
@@ -63,7 +70,9 @@ def rule(address: IPAddress, table: int) -> Request:
         + nlsock.u32(FRA_PRIORITY, RULE_PRIORITY)
         + nlsock.u32(FRA_TABLE, table)
     )
-    what = f"rule add from {address} lookup {table} pref {RULE_PRIORITY}"
+    what = f"rule {'del' if delete else 'add'} from {address} lookup {table} pref {RULE_PRIORITY}"
+    if delete:
+        return Request(RTM_DELRULE, body, what, 0, (errno.ENOENT,))
     return Request(RTM_NEWRULE, body, what, NLM_F_CREATE | NLM_F_EXCL, (errno.EEXIST,))
 
 
@@ -88,6 +97,43 @@ def ensure(
 ) -> None:
     """Put :func:`requests` in place in ``inner``'s namespace."""
     inner.send(*requests(link, addresses, gateways))
+
+
+def external_requests(
+    link: Link,
+    have: Iterable[IPAddress],
+    wanted: Iterable[IPAddress],
+    gateways: Iterable[IPAddress],
+) -> list[Request]:
+    """What turns the external addresses ``have`` on ``link`` into exactly ``wanted``: each
+    address no longer wanted and its rule deleted, then each wanted one added (``/32``,
+    ``/128``) and made to answer through ``link`` (:func:`requests`)."""
+    table = table_of(link.index)
+    mine, old = list(wanted), set(have)
+    gone = [
+        request
+        for a in sorted(old - set(mine), key=lambda a: (a.version, int(a)))
+        for request in (
+            rtmsg.delete_address(link.index, link.ifname, _host(a)),
+            rule(a, table, delete=True),
+        )
+    ]
+    added = [
+        rtmsg.add_address(link.index, link.ifname, _host(a), RT_SCOPE_UNIVERSE, ok=(errno.EEXIST,))
+        for a in mine
+    ]
+    return [*gone, *added, *(requests(link, mine, gateways) if mine else ())]
+
+
+def externals_on(inner: Rtnl, link: Link, pools: Iterable[IPNetwork]) -> tuple[IPAddress, ...]:
+    """The addresses inside ``pools`` on ``link`` of ``inner``'s namespace."""
+    ranges = list(pools)
+    found = (iface.ip for iface, _ in inner.addresses(link.index))
+    return tuple(a for a in found if any(a.version == p.version and a in p for p in ranges))
+
+
+def _host(address: IPAddress) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    return ipaddress.ip_interface(f"{address}/{address.max_prefixlen}")
 
 
 def interface(

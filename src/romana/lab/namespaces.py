@@ -120,6 +120,9 @@ class Listener:
 
     def __init__(self, node: Node, kind: int, token: bytes, port: int = 0) -> None:
         self.token = token
+        self.peers: list[str] = []
+        """The source address of each connection or datagram, in arrival order (an
+        IPv4 peer as itself, not IPv4-mapped)."""
         with netns_mod.entered(node.path):
             self._sock = socket.socket(socket.AF_INET6, kind)
         self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -135,16 +138,23 @@ class Listener:
         while True:
             try:
                 if kind == socket.SOCK_STREAM:
-                    conn, _ = self._sock.accept()
+                    conn, peer = self._sock.accept()
+                    self._seen(peer)
                     with conn:
                         conn.sendall(self.token)
                 else:
                     _, peer = self._sock.recvfrom(2048)
                     if peer is None:
                         return  # shut down by close()
+                    self._seen(peer)
                     self._sock.sendto(self.token, peer)
             except OSError:
                 return  # closed by close()
+
+    def _seen(self, peer: Any) -> None:
+        address = ipaddress.ip_address(str(peer[0]))
+        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+        self.peers.append(str(mapped or address))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

@@ -85,6 +85,22 @@ class Action(enum.StrEnum):
     """Read, list and delete Docker pool bindings: every agent, since a Docker network is
     shared by every host of the Docker cluster (any host's dockerd attaches containers to
     it and may remove it); never a tenant user."""
+    MANAGE_EXTERNAL = "manage-external"
+    """Create, read and delete external address pools and set or read each network's egress
+    NAT: admin only, since a pool claims addresses outside romana's networks and NAT decides
+    how every endpoint reaches them."""
+    ASSIGN_EXTERNAL_IP = "assign-external-ip"
+    """Assign, unassign, read and list the external IPs of endpoints: a tenant user only for
+    its own tenant's endpoints, an ``openstack`` user only for the endpoints of the tenants
+    it owns, an agent (which lists none) only for the endpoints living on its own host (the
+    Docker plugin's ``romana.external-ip``)."""
+    MANAGE_VIPS = "manage-vips"
+    """Create, read, list, re-point and delete VIPs: admin and services (the Kubernetes
+    listener makes one per LoadBalancer Service); never a tenant user or an agent, since a VIP
+    takes an external address and forwards it to any tenant's endpoints."""
+    LEASE_VIP = "lease-vip"
+    """Ask for, renew or give up a VIP's lease: an agent only as its own host; never a
+    service or a tenant user, since the lease decides which host answers for the address."""
     REPORT_ROUTING = "report-routing"
     """Store a host's routing report (its BGP sessions, the routes it learned and installs):
     an agent reports only for its own host; never a service or a tenant user, since the
@@ -120,6 +136,8 @@ _NOT_FOR_SERVICES = (
     Action.SET_QUOTA,
     Action.REPORT_ROUTING,
     Action.REGISTER_SERVICE,
+    Action.MANAGE_EXTERNAL,
+    Action.LEASE_VIP,
 )
 
 GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
@@ -127,16 +145,24 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
         Role.ADMIN: _grant(Scope.ANY, *Action),
         # A service (an orchestrator integration) does everything but manage users, change a
         # tenant's isolation or owner (it chooses them when it creates a tenant), set quotas,
-        # report a host's routing and register services.
+        # report a host's routing, register services, manage external pools and NAT, and
+        # lease VIPs (an agent's, as its host).
         Role.SERVICE: _grant(Scope.ANY, *(a for a in Action if a not in _NOT_FOR_SERVICES)),
         # Nothing global: a tenant user reads and changes its tenant's objects only.
-        Role.TENANT: _grant(Scope.OWN_TENANT, Action.READ, Action.WRITE, Action.ALLOCATE),
+        Role.TENANT: _grant(
+            Scope.OWN_TENANT,
+            Action.READ,
+            Action.WRITE,
+            Action.ALLOCATE,
+            Action.ASSIGN_EXTERNAL_IP,
+        ),
         # An agent's credential sits on its node: stolen, it must not reach other hosts. It
         # reads its own host's view and record, allocates on its host (for any tenant, since
         # pods of every tenant run there), registers and relabels only its host, reads
         # the topology, which per-host routes are computed from, binds Docker pools as its
         # host and uses every binding (a Docker network spans the Docker cluster's hosts),
-        # and reports its host's routing.
+        # reports its host's routing, leases VIPs as its host and assigns external IPs to
+        # endpoints living on its host (a Docker container's ``romana.external-ip``).
         Role.AGENT: types.MappingProxyType(
             {
                 Action.READ: Scope.OWN_HOST,
@@ -146,13 +172,17 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
                 Action.BIND_DOCKER_POOL: Scope.OWN_HOST,
                 Action.USE_DOCKER_POOLS: Scope.ANY,
                 Action.REPORT_ROUTING: Scope.OWN_HOST,
+                Action.LEASE_VIP: Scope.OWN_HOST,
+                Action.ASSIGN_EXTERNAL_IP: Scope.OWN_HOST,
             }
         ),
         # Neutron's drivers: they create a tenant per project and then act only in the
         # tenants they own (segments, allocations on any host, moves, policies, address sets
         # they created). They read the topology to place subnets and bind ports, and may not
         # register hosts, apply topology, manage users, set quotas or isolation, sync
-        # Kubernetes, nor delete tenants.
+        # Kubernetes, nor delete tenants. They assign external IPs (a port's binding profile
+        # asks for one) only to allocations of the tenants they own; the pools stay an
+        # admin's.
         Role.OPENSTACK: types.MappingProxyType(
             {
                 Action.CREATE_TENANT: Scope.OWNED,
@@ -161,6 +191,7 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
                 Action.WRITE: Scope.OWNED,
                 Action.ALLOCATE: Scope.OWNED,
                 Action.MOVE_ALLOCATION: Scope.OWNED,
+                Action.ASSIGN_EXTERNAL_IP: Scope.OWNED,
             }
         ),
         Role.INTERNAL: _grant(Scope.ANY, Action.REGISTER_SERVICE),

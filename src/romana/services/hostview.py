@@ -4,7 +4,14 @@ The host view is what an agent reconciles from: its host record (prefixes, gatew
 route plan (with the prefixes it cannot route, ``skipped_routes``), its BGP plan in ``bgp``
 route mode (``bgp``, :mod:`romana.core.bgpplan`), the networks, every
 tenant, the policies that can affect an endpoint on this host, the address sets they name
-(name → members), and the allocations on this host. Its shape is
+(name → members), the allocations on this host, and what crosses the edge (``external``:
+every external pool, the external addresses this host's endpoints hold, each network's
+egress NAT; ``docs/external.md``). The route plan carries a host route to every external
+address another host's endpoint holds; in ``bgp`` route mode the BGP plan announces this
+host's external addresses and accepts the pools' instead. ``vips``: every VIP, with its
+endpoints' addresses, those on this host, and its holder (routed like an external address
+of the holder). A VIP's lease is renewed several times a second without waking any wait;
+only a change of holder (``vip-holders/``) does. Its shape is
 :class:`romana.wire.rest_hostview.HostView`, the model romanad serves it with and the agent
 reads it with; :meth:`HostViewService.view` returns exactly that model's fields.
 
@@ -45,12 +52,13 @@ Invariants:
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import errors
+from romana.core import errors, external, routeplan, vips
 from romana.core.identifiers import HostName, NetworkName
 from romana.core.policy import ids
 from romana.core.store import Event, EventType, KeyValue, Store
@@ -72,6 +80,7 @@ _IGNORED = (
     keys.USAGE,
     keys.DOCKER_POOLS,
     keys.ROUTING,
+    keys.VIP_LEASES,
     policy.GENERATION,
 )
 
@@ -114,8 +123,17 @@ def route_document(plan: Mapping[str, Any]) -> dict[str, Any]:
         moved_from = r.get("moved_from")
         if moved_from is not None:
             reason = f"moved from host {moved_from} to host {r['via_host']}"
+        pool = r.get("pool")
+        if pool is not None:
+            reason = f"external address of pool {pool} on host {r['via_host']}"
         routes.append(
-            {"dst": r["dst"], "via": r["via"], "reason": reason, "moved_from": moved_from}
+            {
+                "dst": r["dst"],
+                "via": r["via"],
+                "reason": reason,
+                "moved_from": moved_from,
+                "pool": pool,
+            }
         )
     return {
         "host": plan["host"],
@@ -153,9 +171,108 @@ class HostViewService:
             before = after
         return {"revision": before, **doc}
 
+    def placed(self) -> tuple[list[routeplan.Placed], list[dict[str, Any]]]:
+        """Every assigned external address with the host of the endpoint holding it, and
+        the view's form of each: one read of the assignments and of each allocation."""
+        found: list[routeplan.Placed] = []
+        local: list[dict[str, Any]] = []
+        for raw in txn.loads_all(self._store.range(keys.EXTERNAL_IPS).items):
+            ip = external.ExternalIp.from_dict(raw)
+            try:
+                alloc = self._ipam.get(ip.key)
+            except errors.NotFound:
+                continue  # released in the meantime: its assignment went with it
+            found.append(routeplan.Placed(ip.address, ip.pool, alloc.host))
+            local.append(
+                {
+                    "address": str(ip.address),
+                    "pool": ip.pool,
+                    "key": ip.key,
+                    "host": alloc.host,
+                    "romana": [str(a) for a in alloc.addresses],
+                }
+            )
+        return found, local
+
+    def vips(self, host: str) -> tuple[list[dict[str, Any]], list[routeplan.Placed]]:
+        """Every VIP as ``host``'s view carries it (its endpoints' addresses of its family,
+        the keys of those living on ``host``, its holder), and where each held one is."""
+        holders = {
+            kv.key[len(keys.VIP_HOLDERS) :]: str(txn.loads(kv)["host"])
+            for kv in self._store.range(keys.VIP_HOLDERS).items
+        }
+        found: list[dict[str, Any]] = []
+        placed: list[routeplan.Placed] = []
+        for raw in txn.loads_all(self._store.range(keys.VIPS).items):
+            vip = vips.Vip.from_dict(raw)
+            addresses: list[str] = []
+            local: list[str] = []
+            for key in vip.endpoints:
+                try:
+                    alloc = self._ipam.get(key)
+                except errors.NotFound:
+                    continue  # released: the VIP has one endpoint fewer
+                same = [str(a) for a in alloc.addresses if a.version == vip.address.version]
+                addresses.extend(same)
+                if alloc.host == host and same:
+                    local.append(key)
+            holder = holders.get(vip.name)
+            found.append(
+                {
+                    "name": vip.name,
+                    "address": str(vip.address),
+                    "endpoints": addresses,
+                    "local": local,
+                    "holder": holder,
+                }
+            )
+            if holder is not None:
+                placed.append(routeplan.Placed(vip.address, vip.pool, HostName(holder)))
+        return found, placed
+
+    def external(self, host: str, local: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The view's ``external`` part: every pool, the external addresses held on
+        ``host`` (of ``local``, :meth:`placed`'s second part) and each network's egress
+        NAT, stored or the default."""
+        pools = [
+            external.ExternalPool.from_dict(raw)
+            for raw in txn.loads_all(self._store.range(keys.EXTERNAL_POOLS).items)
+        ]
+        stored = {
+            s.network: s
+            for s in (
+                external.EgressNat.from_dict(raw)
+                for raw in txn.loads_all(self._store.range(keys.EXTERNAL_NAT).items)
+            )
+        }
+        nat = [
+            stored.get(NetworkName(n["name"])) or external.default_nat(NetworkName(n["name"]))
+            for n in self._topology.networks()
+        ]
+        return {
+            "pools": sorted({str(c) for p in pools for c in p.cidrs}),
+            "addresses": [
+                {k: v for k, v in a.items() if k != "host"} for a in local if a["host"] == host
+            ],
+            "nat": [n.to_dict() for n in nat],
+        }
+
     def _read(self, host: str) -> dict[str, Any]:
         host_record = self._topology.get_host(HostName(host))
-        plan = route_document(self._topology.route_plan(HostName(host)))
+        placed, local = self.placed()
+        held, vip_placed = self.vips(host)
+        placed += vip_placed
+        bgp = self._topology.bgp_plan(HostName(host))
+        ext = self.external(host, local)
+        if bgp is not None:
+            # BIRD announces this host's external addresses (and the VIPs it holds) and
+            # learns the others'.
+            mine = [a["address"] for a in ext["addresses"]]
+            mine += [v["address"] for v in held if v["holder"] == host]
+            bgp["prefixes"] = bgp["prefixes"] + [str(ipaddress.ip_network(a)) for a in mine]
+            bgp["accept"] = bgp["accept"] + ext["pools"]
+            placed = []
+        plan = route_document(self._topology.route_plan(HostName(host), placed=placed))
         endpoints = [a.to_dict() for a in self._ipam.list_all(host=HostName(host))]
         present = frozenset(str(e["tenant"]) for e in endpoints)
         policies = carried(self._store.range(keys.POLICIES).items, present)
@@ -170,7 +287,9 @@ class HostViewService:
             "policy_tenants": sorted(present),
             "address_sets": {k: v for k, v in self._sets.list_all().items() if k in names},
             "endpoints": endpoints,
-            "bgp": self._topology.bgp_plan(HostName(host)),
+            "bgp": bgp,
+            "external": ext,
+            "vips": held,
         }
 
     def scope(self, host: str, after: int | None = None) -> HostScope:

@@ -17,7 +17,8 @@ A moved allocation (:meth:`IpamService.move`) keeps its address keys under the h
 addresses encode, and its record names the host it lives on (``host``) and that one
 (``origin``). The same transaction writes or deletes its relocation record
 (``ipam/moved/<key>``), from which every route plan takes its exception routes; a release
-deletes it with the allocation.
+deletes it with the allocation, and with it the external IPs assigned to it
+(:func:`romana.services.external.drop_for_release`).
 
 What holds an allocation (its ``workload``, :meth:`IpamService.set_workload`) is a field of
 the record under its key: a move rewrites the record with it, a release deletes it with it.
@@ -42,7 +43,7 @@ from romana.core.errors import (
 )
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, SegmentName, TenantName
 from romana.core.store import Delete, KeyValue, Put, Store
-from romana.services import keys, quotas, txn
+from romana.services import external, keys, quotas, txn
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService, TopologyView
 
@@ -272,6 +273,7 @@ class IpamService:
             w.ops.extend(Delete(slot) for slot in raw.get("slots", ()))
             if alloc.origin is not None:
                 w.ops.append(Delete(keys.moved(key)))  # its exception route goes with it
+            external.drop_for_release(self._store, w, key)  # and its external IPs
             return alloc
 
         return txn.run(self._store, attempt, what=f"release {key!r}")

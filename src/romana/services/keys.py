@@ -36,6 +36,29 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/docker-pools/<pool>``                        a Docker network's pool binding (JSON:
                                                           pool, tenant, segment, network,
                                                           docker_network, host)
+``/romana/v1/external/pools/<name>``                      an external address pool (JSON: name,
+                                                          cidrs, group)
+``/romana/v1/external/ips/<address>``                     an external IP's assignment (JSON:
+                                                          address, pool, key, tenant); the address
+                                                          in its compressed form
+``/romana/v1/external/by-key/<key>``                      the external IPs assigned to allocation
+                                                          ``<key>`` (JSON list of addresses), which
+                                                          its release deletes with them
+``/romana/v1/external/nat/<network>``                     the network's egress NAT setting (JSON:
+                                                          network, mode, tenants, no_nat); absent:
+                                                          NAT on, no no-NAT CIDRs
+``/romana/v1/vips/<name>``                                a VIP (JSON: name, address, pool,
+                                                          endpoints); its address is reserved
+                                                          at ``external/ips/<address>`` (JSON:
+                                                          address, pool, vip; key and tenant
+                                                          empty)
+``/romana/v1/vip-leases/<name>``                          the VIP's lease (JSON: vip, host,
+                                                          expires, term), rewritten at every
+                                                          renewal
+``/romana/v1/vip-holders/<name>``                         who holds the VIP (JSON: host, term),
+                                                          written only when the lease's holder
+                                                          or term changes, so that what watches
+                                                          it wakes on takeovers only
 ``/romana/v1/routing/<host>``                             the host agent's latest routing report
                                                           (JSON: BGP sessions, routes and where
                                                           each came from, times; see
@@ -52,6 +75,7 @@ Numeric path parts are zero-padded so that key order is numeric order.
 
 from __future__ import annotations
 
+from romana.core.addressing import IPAddress
 from romana.core.identifiers import AllocationKey, NetworkName, TenantName
 
 ROOT = "/romana/v1/"
@@ -75,6 +99,14 @@ QUOTA_DEFAULTS = QUOTAS + "defaults"
 QUOTA_TENANTS = QUOTAS + "tenants/"
 USAGE = ROOT + "usage/"
 DOCKER_POOLS = ROOT + "docker-pools/"
+EXTERNAL = ROOT + "external/"
+EXTERNAL_POOLS = EXTERNAL + "pools/"
+EXTERNAL_IPS = EXTERNAL + "ips/"
+EXTERNAL_BY_KEY = EXTERNAL + "by-key/"
+EXTERNAL_NAT = EXTERNAL + "nat/"
+VIPS = ROOT + "vips/"
+VIP_LEASES = ROOT + "vip-leases/"
+VIP_HOLDERS = ROOT + "vip-holders/"
 ROUTING = ROOT + "routing/"
 REGISTRY = ROOT + "registry/"
 AUTH = ROOT + "auth/"
@@ -159,6 +191,36 @@ def address_set(name: str) -> str:
 
 def docker_pool(pool: str) -> str:
     return DOCKER_POOLS + pool
+
+
+def external_pool(name: str) -> str:
+    return EXTERNAL_POOLS + name
+
+
+def external_ip(address: IPAddress) -> str:
+    """The key of an external IP: ``str`` of an address is its compressed form."""
+    return EXTERNAL_IPS + str(address)
+
+
+def external_by_key(key: AllocationKey) -> str:
+    """The key listing the external IPs assigned to allocation ``key``."""
+    return EXTERNAL_BY_KEY + key
+
+
+def external_nat(network: NetworkName) -> str:
+    return EXTERNAL_NAT + network
+
+
+def vip(name: str) -> str:
+    return VIPS + name
+
+
+def vip_lease(name: str) -> str:
+    return VIP_LEASES + name
+
+
+def vip_holder(name: str) -> str:
+    return VIP_HOLDERS + name
 
 
 def address_set_owner(name: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,7 @@ from romana.core.topology import change
 from romana.services import keys, renames, txn
 
 if TYPE_CHECKING:
-    from romana.core.routeplan import Moved
+    from romana.core.routeplan import Moved, Placed
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +147,17 @@ class TopologyService:
     def get_host(self, name: HostName) -> dict[str, Any]:
         return self._host_dict(self.view(), name)
 
-    def route_plan(self, name: HostName, aggregate: bool = True) -> dict[str, Any]:
+    def route_plan(
+        self, name: HostName, aggregate: bool = True, placed: Iterable[Placed] = ()
+    ) -> dict[str, Any]:
+        """Host ``name``'s route plan, with the exception routes of moved addresses and the
+        routes of the external addresses ``placed`` on other hosts."""
         from romana.core import routeplan
 
         topo = self.view().topology
         plan = routeplan.route_plan(topo, name, aggregate=aggregate)
-        return routeplan.with_exceptions(plan, topo, self.moved()).to_dict()
+        plan = routeplan.with_exceptions(plan, topo, self.moved())
+        return routeplan.with_externals(plan, topo, placed).to_dict()
 
     def bgp_plan(self, name: HostName) -> dict[str, Any] | None:
         """What host ``name``'s BIRD announces and to whom (:mod:`romana.core.bgpplan`),

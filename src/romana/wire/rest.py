@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from romana.core import dockerpools, ipam, names, tenancy
+from romana.core import dockerpools, external, ipam, names, tenancy, vips
 from romana.wire.validate import CIDR, JSON, Address, check
 
 VERSION = "v1"
@@ -369,6 +369,103 @@ class DockerPool(Out):
     docker_network: str
     host: str
     pair: str = ""
+
+
+# -- external addresses and egress NAT ---------------------------------------------------
+
+
+class ExternalPoolIn(In):
+    """A pool's CIDRs (IPv4 and IPv6, outside every romana network); the name is the path's."""
+
+    cidrs: list[str] = Field(min_length=1, max_length=external.MAX_CIDRS)
+    group: str | None = Field(default=None, min_length=1, max_length=external.GROUP_MAX)
+    """A topology group's name or path: only its hosts' endpoints get the pool's addresses."""
+
+
+class ExternalPool(Out):
+    name: str
+    cidrs: list[CIDR]
+    group: str | None
+
+
+class ExternalIpIn(In):
+    pool: str = Field(pattern=external.POOL_PATTERN, max_length=external.POOL_MAX)
+    endpoint: str = Field(min_length=1, max_length=ipam.KEY_MAX)
+    """The allocation key of the endpoint, or one of its romana addresses."""
+    address: IPAddress | None = None
+    """The external address wanted; the pool's lowest free one when left out."""
+
+
+class ExternalIp(Out):
+    address: Address
+    pool: str
+    key: str
+    """The allocation key of the endpoint that holds it; empty for a VIP's address."""
+    tenant: str
+    vip: str | None = None
+    """The VIP whose address it is (key and tenant empty); None for an endpoint's."""
+
+
+VipName = Annotated[str, Field(pattern=vips.NAME_PATTERN, max_length=63)]
+Endpoint = Annotated[str, Field(min_length=1, max_length=ipam.KEY_MAX)]
+"""An endpoint: its allocation key, or one of its romana addresses."""
+
+
+class VipIn(In):
+    name: VipName
+    pool: str = Field(pattern=external.POOL_PATTERN, max_length=external.POOL_MAX)
+    endpoints: list[Endpoint] = Field(max_length=vips.MAX_ENDPOINTS)
+    address: IPAddress | None = None
+    """The address wanted; the pool's lowest free one of the endpoints' family when left out."""
+
+
+class VipEndpointsIn(In):
+    endpoints: list[Endpoint] = Field(max_length=vips.MAX_ENDPOINTS)
+
+
+class Vip(Out):
+    name: str
+    address: Address
+    pool: str
+    endpoints: list[str]
+    """Allocation keys."""
+    holder: str | None
+    """The host whose lease is valid now; None when nobody holds it."""
+
+
+class VipLeaseIn(In):
+    host: HostName
+    """The asking host (an agent user may ask only as its own)."""
+    release: bool = False
+    """Give the lease up at once (the holder stopping), so another host takes it."""
+
+
+class VipLease(Out):
+    vip: str
+    held: bool
+    """Whether the asking host holds the lease now."""
+    holder: str | None
+    term: int
+    """Grows by one each time another host is granted the VIP."""
+    ttl: float
+    """Seconds a lease lasts from its grant or renewal."""
+    expires_in: float
+    """Seconds the holder's lease has left; 0 when nobody holds it."""
+
+
+class EgressNatIn(In):
+    mode: Literal["on", "off", "tenants"]
+    tenants: list[Name] = Field(default_factory=list, max_length=4096)
+    """With mode ``tenants``: whose endpoints' traffic is masqueraded."""
+    no_nat: list[str] = Field(default_factory=list, max_length=external.MAX_CIDRS)
+    """Destinations never masqueraded."""
+
+
+class EgressNat(Out):
+    network: str
+    mode: str
+    tenants: list[str]
+    no_nat: list[CIDR]
 
 
 # -- address sets ------------------------------------------------------------------------

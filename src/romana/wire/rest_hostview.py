@@ -33,6 +33,8 @@ class Route(Out):
     moved_from: str | None = None
     """Set on an exception route: the host whose prefix ``dst`` lies in, and which the
     address has moved away from (``via`` is the host it lives on)."""
+    pool: str | None = None
+    """Set on the route of an external address: its pool (``via`` is the host holding it)."""
 
 
 class SkippedRoute(Out):
@@ -73,6 +75,45 @@ class Bgp(Out):
     restart_time: int
 
 
+class ExternalAddress(Out):
+    """An external address held by an endpoint of this host (``docs/external.md``)."""
+
+    address: Address
+    pool: str
+    key: str
+    """The allocation key of the endpoint that holds it."""
+    romana: list[Address]
+    """That endpoint's romana addresses: its external address is judged as these."""
+
+
+class EgressNat(Out):
+    network: str
+    mode: Annotated[str, Field(pattern=r"^(on|off|tenants)$")]
+    tenants: list[str]
+    no_nat: list[CIDR]
+
+
+class External(Out):
+    """What crosses the edge on this host: every external pool (never masqueraded to, and
+    the range of the proxy neighbour entries the agent owns), the external addresses its
+    endpoints hold, and each network's egress NAT setting."""
+
+    pools: list[CIDR] = Field(default_factory=list)
+    addresses: list[ExternalAddress] = Field(default_factory=list)
+    nat: list[EgressNat] = Field(default_factory=list)
+
+
+class Vip(Out):
+    """A VIP (``docs/external.md``): its address, its endpoints' romana addresses of that
+    family, the allocation keys of those that live on this host, and the host holding it."""
+
+    name: str
+    address: Address
+    endpoints: list[Address]
+    local: list[str]
+    holder: str | None = None
+
+
 class HostView(Out):
     model_config = ConfigDict(
         extra="ignore", defer_build=True, json_schema_serialization_defaults_required=True
@@ -96,3 +137,9 @@ class HostView(Out):
     bgp: Bgp | None = None
     """The host's BGP plan; None (absent) in ``direct`` route mode, and from an earlier
     romanad."""
+    external: External = Field(default_factory=External)
+    """External pools and addresses, and egress NAT (one setting per network, the default
+    included); empty (absent) from an earlier romanad: an agent then masquerades nothing,
+    since it NATs only networks with a setting."""
+    vips: list[Vip] = Field(default_factory=list)
+    """Every VIP; empty (absent) from an earlier romanad."""

@@ -23,6 +23,8 @@ class DerivedIn(In):
     policies: list[str] = Field(default_factory=list)
     sets: list[str] = Field(default_factory=list)
     segment_label: str = ""
+    vips: list[str] = Field(default_factory=list)
+    external_ips: dict[str, str] = Field(default_factory=dict)
 
 
 class KubeObjectsIn(In):
@@ -36,6 +38,8 @@ class Derived(Out):
     policies: list[str]
     sets: list[str]
     segment_label: str
+    vips: list[str] = Field(default_factory=list)
+    external_ips: dict[str, str] = Field(default_factory=dict)
 
 
 class KubeObjects(Out):

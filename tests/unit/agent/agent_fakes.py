@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,15 +133,21 @@ class FakeDataplane:
     forgotten: list[hostplan.IPAddress] = field(default_factory=list)
     inside: dict[str, list[str]] = field(default_factory=dict)
     """Host veth name → what is wrong inside its workload (until ``ensure`` repairs it)."""
+    proxies: set[hostplan.ProxySpec] = field(default_factory=set)
     closed: bool = False
 
-    def current(self) -> hostplan.CurrentHost:
+    def current(self, proxy_ranges: Sequence[hostplan.IPNetwork] = ()) -> hostplan.CurrentHost:
         return hostplan.CurrentHost(
             self.gateway,
             tuple(self.routes.values()),
             tuple(
                 hostplan.CurrentEndpoint(ep.spec.id, name, ep.addresses, ep.spec.mtu, ep.up)
                 for name, ep in sorted(self.endpoints.items())
+            ),
+            tuple(
+                p
+                for p in sorted(self.proxies, key=str)
+                if any(p.address.version == n.version and p.address in n for n in proxy_ranges)
             ),
         )
 
@@ -160,6 +166,10 @@ class FakeDataplane:
                 self.ensure_endpoint(spec)
             case hostplan.DeleteEndpoint(host_ifname=name):
                 self.remove_endpoint(name)
+            case hostplan.AddProxy(proxy=p):
+                self.proxies.add(p)
+            case hostplan.DeleteProxy(proxy=p):
+                self.proxies.discard(p)
 
     def ensure_sysctls(self, sysctls: Any) -> tuple[str, ...]:
         changed = tuple(s.key for s in sysctls if self.sysctls.get(s.key) != s.value)

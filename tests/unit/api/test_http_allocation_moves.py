@@ -29,6 +29,7 @@ def test_move_decode_routes_and_move_home(api: Api) -> None:
             "via": "192.0.2.2",
             "reason": "moved from host h1 to host h2",
             "moved_from": "h1",
+            "pool": None,
         }
     ]
     plan = c.get("/v1/hosts/h2/routes").json()

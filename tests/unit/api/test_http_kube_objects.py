@@ -36,7 +36,13 @@ def test_put_then_get_gives_the_canonical_record(api: Api) -> None:
 
 
 def test_what_syncs_derived_is_kept_with_the_record_and_checked(api: Api) -> None:
-    derived = {"policies": ["kube.a.web"], "sets": ["kube.none"], "segment_label": "tier"}
+    derived = {
+        "policies": ["kube.a.web"],
+        "sets": ["kube.none"],
+        "segment_label": "tier",
+        "vips": ["k-a-web"],
+        "external_ips": {"203.0.113.7": "c1:eth0"},
+    }
     put = api.admin.put("/v1/kube/objects", json={**BODY, "derived": derived})
     assert put.status_code == 200, put.text
     assert api.admin.get("/v1/kube/objects").json()["derived"] == derived

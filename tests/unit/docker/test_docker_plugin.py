@@ -89,6 +89,8 @@ class FakeRomanad:
         self.bindings: dict[str, dict[str, Any]] = {}
         self.reads: list[str] = []
         self.released: list[str] = []
+        self.external: dict[str, str] = {}
+        """Allocation key → its external IP."""
 
     async def allocate(
         self,
@@ -122,6 +124,7 @@ class FakeRomanad:
         if key not in self.allocations:
             raise errors.NotFound(f"no allocation {key}")
         self.released.append(key)
+        self.external.pop(key, None)
         return self.allocations.pop(key)
 
     async def set_workload(self, key: str, workload: str) -> dict[str, Any]:
@@ -146,6 +149,26 @@ class FakeRomanad:
         if pool not in self.bindings:
             raise errors.NotFound(f"no docker pool {pool}")
         return self.bindings.pop(pool)
+
+    async def assign_external_ip(
+        self, pool: str, endpoint: str, address: str | None = None
+    ) -> dict[str, Any]:
+        """The pool ``internet`` (203.0.113.0/29) alone exists; one address per allocation,
+        unassigned with it (:meth:`release`)."""
+        if pool != "internet":
+            raise errors.NotFound(f"external pool {pool!r} does not exist")
+        if endpoint not in self.allocations:
+            raise errors.NotFound(f"no allocation {endpoint!r}")
+        held = self.external.get(endpoint)
+        if held is not None and address in (None, held):
+            return {"address": held, "pool": pool, "key": endpoint}
+        wanted = address or next(
+            f"203.0.113.{n}" for n in range(1, 7) if f"203.0.113.{n}" not in self.external.values()
+        )
+        if wanted in self.external.values():
+            raise errors.AlreadyExists(f"external IP {wanted} is assigned")
+        self.external[endpoint] = wanted
+        return {"address": wanted, "pool": pool, "key": endpoint}
 
 
 class FakePort:

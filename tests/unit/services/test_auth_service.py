@@ -195,6 +195,31 @@ TENANT = Principal("t", Role.TENANT, WEB)
         (TENANT, Action.READ, None, None, False),
         (TENANT, Action.READ_TOPOLOGY, None, None, False),
         (TENANT, Action.REGISTER_HOST, None, None, False),
+        # External pools and NAT are an admin's; external IPs a tenant's own endpoints'.
+        (ADMIN, Action.MANAGE_EXTERNAL, None, None, True),
+        (SERVICE, Action.MANAGE_EXTERNAL, None, None, False),
+        (AGENT, Action.MANAGE_EXTERNAL, None, "h1", False),
+        (TENANT, Action.MANAGE_EXTERNAL, "web", None, False),
+        (ADMIN, Action.ASSIGN_EXTERNAL_IP, "db", None, True),
+        (SERVICE, Action.ASSIGN_EXTERNAL_IP, "db", None, True),
+        (TENANT, Action.ASSIGN_EXTERNAL_IP, "web", None, True),
+        (TENANT, Action.ASSIGN_EXTERNAL_IP, "db", None, False),
+        (TENANT, Action.ASSIGN_EXTERNAL_IP, None, None, False),
+        # An agent assigns external IPs to the endpoints living on its own host only.
+        (AGENT, Action.ASSIGN_EXTERNAL_IP, "web", "h1", True),
+        (AGENT, Action.ASSIGN_EXTERNAL_IP, "web", "h2", False),
+        (AGENT, Action.ASSIGN_EXTERNAL_IP, "web", None, False),
+        # VIPs are an admin's and a service's; a lease an agent's, as its own host.
+        (ADMIN, Action.MANAGE_VIPS, None, None, True),
+        (SERVICE, Action.MANAGE_VIPS, None, None, True),
+        (AGENT, Action.MANAGE_VIPS, None, "h1", False),
+        (TENANT, Action.MANAGE_VIPS, "web", None, False),
+        (ADMIN, Action.LEASE_VIP, None, "h2", True),
+        (AGENT, Action.LEASE_VIP, None, "h1", True),
+        (AGENT, Action.LEASE_VIP, None, "h2", False),
+        (AGENT, Action.LEASE_VIP, None, None, False),
+        (SERVICE, Action.LEASE_VIP, None, "h1", False),
+        (TENANT, Action.LEASE_VIP, "web", "h1", False),
     ],
 )
 def test_authorize_matrix(

@@ -26,7 +26,9 @@ router = APIRouter(prefix=rest.PREFIX, tags=["route"], responses=ERRORS)
 def host_routes(name: str, ctx: Ctx, caller: Caller, aggregate: bool = True) -> dict[str, Any]:
     """The host's prefixes and gateways, and one route per other host or aggregated group."""
     auth.authorize(caller, auth.Action.READ, auth.Target(host=name))
-    return hostview.route_document(ctx.topology.route_plan(HostName(name), aggregate=aggregate))
+    placed, _ = ctx.hostview.placed()
+    plan = ctx.topology.route_plan(HostName(name), aggregate=aggregate, placed=placed)
+    return hostview.route_document(plan)
 
 
 @router.put("/hosts/{name}/routing", response_model=rest.RoutingReport)

@@ -60,12 +60,14 @@ def apply(
         str, typer.Option(help="pod label naming the pod's segment")
     ] = SEGMENT_LABEL,
 ) -> None:
-    """Apply Kubernetes Namespace, Node, Pod and NetworkPolicy YAML, as the listener does.
+    """Apply Kubernetes Namespace, Node, Pod, NetworkPolicy and Service YAML, as the listener does.
 
     The files hold the whole desired state: the kube.* policies derived from NetworkPolicies
     they no longer contain are removed (never a policy stored otherwise). Namespaces become
     tenants in kubernetes isolation mode. Pods give their labels and status.podIPs
-    (address-set members).
+    (address-set members). LoadBalancer Services and Services with externalIPs get VIPs
+    (pool: their romana.io/external-pool annotation, else "kubernetes"), pods annotated
+    romana.io/external-ip external IPs (docs/external.md).
 
     Example: romana policy apply -f namespaces.yaml -f pods.yaml -f policies.yaml
     """

@@ -2,14 +2,17 @@
 
 Pure (standard library only), like the rest of :mod:`romana.core`:
 
-* :mod:`~romana.core.kubernetes.objects` — Namespace, Node, Pod and NetworkPolicy as frozen
-  values, parsed from the API's JSON shape; :mod:`~romana.core.kubernetes.dump` the inverse.
+* :mod:`~romana.core.kubernetes.objects` — Namespace, Node, Pod, NetworkPolicy and Service
+  (:mod:`~romana.core.kubernetes.service`) as frozen values, parsed from the API's JSON
+  shape; :mod:`~romana.core.kubernetes.dump` the inverse.
 * :mod:`~romana.core.kubernetes.record` — documents as files give them read into objects, and
   the stored record of what a sync derived its state from.
 * :mod:`~romana.core.kubernetes.translation` — NetworkPolicies → ``kube.*`` Romana policies and
   address sets.
 * :mod:`~romana.core.kubernetes.sync` — the port to romanad and the one sync both the
   listener and romanad's ``POST /v1/kube/apply`` (``romana policy apply``) run.
+* :mod:`~romana.core.kubernetes.exposure` — Services → VIPs and pod annotations → external
+  IPs, as desired values; :mod:`~romana.core.kubernetes.exposesync` writes them in the sync.
 * :mod:`~romana.core.kubernetes.explain` — objects on an address plan as the model ``romana
   explain`` answers from, offline (``romana explain -f``) or in the scenario tests.
 

@@ -1,8 +1,9 @@
 """Kubernetes objects back to the API's JSON shape, keeping only what policy reads.
 
 :func:`dump` is the inverse of :func:`romana.core.kubernetes.objects.parse` on what parsing
-keeps: ``parse(dump(o)) == o`` for every Namespace, Node, Pod and NetworkPolicy value, and a
-dumped document holds no field parsing ignores (no status conditions, no managed fields). So
+keeps: ``parse(dump(o)) == o`` for every Namespace, Node, Pod, NetworkPolicy and Service
+value, and a dumped document holds no field parsing ignores (no status conditions, no
+managed fields). So
 a dump is a compact, canonical record of an object: equal values dump to equal documents,
 which lets a store compare before it writes.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from romana.core.kubernetes import objects as ko
+from romana.core.kubernetes import service
 
 
 def _meta(
@@ -51,6 +53,8 @@ def pod(p: ko.Pod) -> dict[str, Any]:
         ports = [{"name": x.name, "containerPort": x.port, "protocol": x.protocol} for x in p.ports]
         spec["containers"] = [{"ports": ports}]
     out: dict[str, Any] = {"kind": "Pod", "metadata": _meta(p.name, p.namespace, p.labels, p.uid)}
+    if p.external_ip:
+        out["metadata"]["annotations"] = {ko.EXTERNAL_IP_ANNOTATION: p.external_ip}
     if spec:
         out["spec"] = spec
     if p.ips:
@@ -117,4 +121,6 @@ def dump(obj: ko.KubeObject) -> dict[str, Any]:
         return node(obj)
     if isinstance(obj, ko.Pod):
         return pod(obj)
+    if isinstance(obj, ko.Service):
+        return service.dump(obj)
     return network_policy(obj)

@@ -1,9 +1,11 @@
-"""Kubernetes API objects as frozen values: Namespace, Node, Pod and NetworkPolicy.
+"""Kubernetes API objects as frozen values: Namespace, Node, Pod, NetworkPolicy and Service.
 
 Parsing takes the API's JSON shape (what a watch stream or a YAML document gives) and keeps
-only what policy needs: names, labels, a pod's addresses, node and named ports, and the
-whole ``networking.k8s.io/v1`` NetworkPolicy spec. Every problem of one object is reported
-at once (:class:`InvalidInput`, field paths like ``spec.ingress[0].ports[1].endPort``).
+only what romana needs: names, labels, a pod's addresses, node, named ports and external-IP
+annotation (:data:`EXTERNAL_IP_ANNOTATION`), the whole ``networking.k8s.io/v1``
+NetworkPolicy spec, and of a Service what its VIP needs (:mod:`.service`). Every problem
+of one object is reported at once (:class:`InvalidInput`, field paths like
+``spec.ingress[0].ports[1].endPort``).
 
 NetworkPolicy defaulting follows the API server: a missing ``policyTypes`` means ``Ingress``,
 plus ``Egress`` when the policy has at least one egress rule; a port's protocol defaults to
@@ -21,7 +23,12 @@ from typing import Any, TypeVar
 
 from romana.core import addressing
 from romana.core.errors import InvalidInput, Issues
+from romana.core.kubernetes import service as _service
 from romana.core.policy import selectors
+
+Service = _service.Service
+EXTERNAL_IP_ANNOTATION = "romana.io/external-ip"
+"""The pod annotation asking for an external IP: ``<pool>`` or ``<pool>/<address>``."""
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
@@ -62,6 +69,8 @@ class Pod:
     ports: tuple[NamedPort, ...] = ()
     uid: str = ""
     host_network: bool = False
+    external_ip: str = ""
+    """The value of :data:`EXTERNAL_IP_ANNOTATION` as given; empty without it."""
 
     @property
     def label_map(self) -> dict[str, str]:
@@ -118,7 +127,7 @@ class NetworkPolicy:
         return f"{self.namespace}/{self.name}"
 
 
-KubeObject = Namespace | Node | Pod | NetworkPolicy
+KubeObject = Namespace | Node | Pod | NetworkPolicy | Service
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 """The label the API server gives every Namespace, valued with its name (Kubernetes 1.21+)."""
@@ -210,7 +219,13 @@ def node(raw: Mapping[str, Any]) -> Node:
 def pod(raw: Mapping[str, Any]) -> Pod:
     issues = Issues()
     name, ns, uid = _meta(raw, issues, namespaced=True)
-    labels = _labels(_map(raw.get("metadata"), "metadata", issues), "metadata", issues)
+    meta = _map(raw.get("metadata"), "metadata", issues)
+    labels = _labels(meta, "metadata", issues)
+    wanted = _map(meta.get("annotations"), "metadata.annotations", issues).get(
+        EXTERNAL_IP_ANNOTATION
+    )
+    if wanted is not None and not isinstance(wanted, str):
+        issues.add(f"metadata.annotations.{EXTERNAL_IP_ANNOTATION}", "must be a string")
     spec = _map(raw.get("spec"), "spec", issues)
     status = _map(raw.get("status"), "status", issues)
     texts = [p.get("ip") for p in status.get("podIPs") or [] if isinstance(p, Mapping)]
@@ -246,6 +261,7 @@ def pod(raw: Mapping[str, Any]) -> Pod:
         ports=tuple(ports),
         uid=uid,
         host_network=bool(spec.get("hostNetwork")),
+        external_ip=wanted if isinstance(wanted, str) else "",
     )
 
 
@@ -381,6 +397,7 @@ def parse(raw: Mapping[str, Any]) -> KubeObject:
         "Node": node,
         "Pod": pod,
         "NetworkPolicy": network_policy,
+        "Service": _service.service,
     }
     if kind not in parsers:
         raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(parsers)}")

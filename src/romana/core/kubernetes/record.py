@@ -8,8 +8,8 @@ hold: every document is parsed, and a bad one is reported by its position (``doc
 :func:`record` is the canonical record of the namespaces, pods and NetworkPolicies a sync
 derived its ``kube.*`` state from (what ``romana explain`` answers from), and :func:`parse`
 its inverse. Beside the objects, :class:`Derived` lists the ids of the policies and the names
-of the sets syncs derived and may therefore remove, and the segment label they translated
-with.
+of the sets syncs derived and may therefore remove, the segment label they translated with,
+and the VIPs and external IPs they made for Services and pod annotations.
 
 Invariants:
 
@@ -59,12 +59,18 @@ class Derived:
     policies: frozenset[str] = frozenset()
     sets: frozenset[str] = frozenset()
     segment_label: str = ""
+    vips: frozenset[str] = frozenset()
+    """The VIPs syncs made for Services."""
+    external_ips: frozenset[tuple[str, str]] = frozenset()
+    """(address, allocation key) of each external IP syncs assigned for a pod annotation."""
 
     def __or__(self, other: Derived) -> Derived:
         return Derived(
             self.policies | other.policies,
             self.sets | other.sets,
             other.segment_label or self.segment_label,
+            self.vips | other.vips,
+            self.external_ips | other.external_ips,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,6 +78,8 @@ class Derived:
             "policies": sorted(self.policies),
             "sets": sorted(self.sets),
             "segment_label": self.segment_label,
+            "vips": sorted(self.vips),
+            "external_ips": dict(sorted(self.external_ips)),
         }
 
     @classmethod
@@ -85,20 +93,31 @@ class Derived:
             issues.add("derived", "must be an object with policies, sets and segment_label")
             issues.raise_if_any()
         assert isinstance(raw, Mapping)
-        for key in ("policies", "sets"):
+        for key in ("policies", "sets", "vips"):
             value = raw.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 issues.add(f"derived.{key}", "must be a list of names")
         if not isinstance(raw.get("segment_label", ""), str):
             issues.add("derived.segment_label", "must be a label name")
-        for key in sorted(set(raw) - {"policies", "sets", "segment_label"}, key=str):
-            issues.add(f"derived.{key}", "unknown key; expected policies, sets, segment_label")
+        ips = raw.get("external_ips") or {}
+        if not isinstance(ips, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in ips.items()
+        ):
+            issues.add("derived.external_ips", "must map addresses to allocation keys")
+            ips = {}
+        for key in sorted(set(raw) - set(DERIVED_KEYS), key=str):
+            issues.add(f"derived.{key}", f"unknown key; expected {', '.join(DERIVED_KEYS)}")
         issues.raise_if_any()
         return cls(
             frozenset(raw.get("policies", [])),
             frozenset(raw.get("sets", [])),
             str(raw.get("segment_label", "")),
+            frozenset(raw.get("vips", [])),
+            frozenset(ips.items()),
         )
+
+
+DERIVED_KEYS = ("policies", "sets", "segment_label", "vips", "external_ips")
 
 
 def record(

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from romana.core.errors import QuotaExceeded, RomanaError
+from romana.core.kubernetes import exposesync, exposure, record, translation
 from romana.core.kubernetes import objects as ko
-from romana.core.kubernetes import record, translation
 from romana.core.policy import ids
 
 Known = translation.KnownTenant
@@ -43,6 +43,8 @@ class Owned:
     hosts: set[str] = field(default_factory=set)
     warned: set[str] = field(default_factory=set)
     """Namespaces whose tenant's isolation mode was already reported."""
+    noted: set[str] = field(default_factory=set)
+    """Notes already given, each given once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,9 @@ class Outcome:
     notes: tuple[str, ...] = ()
     """What the operator should know although nothing was refused (the caller logs them:
     the core has no logger)."""
+    load_balancers: tuple[tuple[str, str], ...] = ()
+    """(Service ``namespace/name``, its VIP's address) of each LoadBalancer Service with a
+    VIP: what its ``status.loadBalancer.ingress`` should say."""
 
     def changed(self) -> tuple[str, ...]:
         return (*self.created, *self.updated, *self.deleted)
@@ -69,6 +74,7 @@ class _Changes:
     deleted: list[str] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    load_balancers: list[tuple[str, str]] = field(default_factory=list)
 
     def outcome(self) -> Outcome:
         return Outcome(
@@ -77,6 +83,7 @@ class _Changes:
             tuple(self.deleted),
             tuple(self.refused),
             tuple(self.notes),
+            tuple(self.load_balancers),
         )
 
 
@@ -90,7 +97,7 @@ class Applied:
     outcome: Outcome
 
 
-class Romanad(Protocol):
+class Romanad(exposesync.Port, Protocol):
     def tenants(self) -> dict[str, Known]:
         """Tenant name → its segment names, external id and isolation mode."""
 
@@ -139,6 +146,7 @@ def apply(r: Romanad, documents: Sequence[Any], settings: translation.Settings) 
         of(ko.NetworkPolicy),
         settings,
         Owned(),
+        of(ko.Service),
     )
     return Applied(len(parsed), tuple(sorted(r.policies())), outcome)
 
@@ -151,6 +159,7 @@ def sync(
     policies: Sequence[ko.NetworkPolicy],
     settings: translation.Settings,
     owned: Owned,
+    services: Sequence[ko.Service] = (),
 ) -> Outcome:
     """Make romanad hold what the objects imply; write only differences (idempotent)."""
     changes = _Changes()
@@ -201,7 +210,8 @@ def sync(
                 f"hosts/{node.name}"
             )
         owned.hosts.add(node.name)
-    _policies_and_sets(r, namespaces, pods, policies, settings, tenants, changes)
+    wanted = exposure.desired(services, pods, settings)
+    _policies_and_sets(r, namespaces, pods, policies, settings, tenants, changes, wanted, owned)
     for name in sorted(owned.tenants - {n.name for n in namespaces}):
         _forget(r.remove_tenant, f"tenants/{name}", name, owned.tenants, changes)
     for name in sorted(owned.hosts - {n.name for n in nodes}):
@@ -229,6 +239,8 @@ def _policies_and_sets(
     settings: translation.Settings,
     tenants: Mapping[str, Known],
     changes: _Changes,
+    wanted: exposure.Exposure,
+    owned: Owned,
 ) -> None:
     """The ``kube.*`` policies and sets of these objects, and their record (what ``romana
     explain`` answers from).
@@ -238,7 +250,9 @@ def _policies_and_sets(
     alone (a name proves nothing about who owns it). The names are written ahead: before any
     policy or set is written, the record lists what was derived before and what is about to
     be; only once all is written does it list just the latter. So a sync cut short at any
-    point leaves nothing derived that a later sync does not know to be its own."""
+    point leaves nothing derived that a later sync does not know to be its own (but for an
+    external IP assigned just before: its address is known only once assigned, so it stays
+    with its pod until the pod's allocation is released)."""
     stored = r.kube_objects()
     earlier = _earlier(stored, settings, changes)
     translated = translation.translate(policies, namespaces, pods, settings)
@@ -248,7 +262,8 @@ def _policies_and_sets(
         for name, nets in translation.address_sets(translated.sets, pods).items()
     }
     derived = record.Derived(frozenset(desired), frozenset(members), settings.segment_label)
-    ahead = record.record(namespaces, pods, policies, earlier | derived)
+    names = record.Derived(vips=frozenset(v.name for v in wanted.vips))
+    ahead = record.record(namespaces, pods, policies, earlier | derived | names)
     if stored != ahead:
         r.put_kube_objects(ahead)
     current = r.policies()
@@ -281,7 +296,8 @@ def _policies_and_sets(
         if name in earlier.sets:
             r.remove_address_set(name)
             changes.deleted.append(f"address-sets/{name}")
-    final = record.record(namespaces, pods, policies, derived)
+    made = exposesync.reconcile(r, wanted, earlier, changes, owned.noted)
+    final = record.record(namespaces, pods, policies, made | derived)
     if final != ahead:
         r.put_kube_objects(final)
     if stored != final:

@@ -49,12 +49,16 @@ NOTHING = "kube.none"
 DEFAULT_SEGMENT = "default"
 ISOLATION = tenancy.KUBERNETES
 """The isolation of a namespace's tenant."""
+VIP_POOL = "kubernetes"
+"""The external pool of Services' VIPs unless configured otherwise (``--vip-pool``)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     segment_label: str = SEGMENT_LABEL
     """The pod label whose value names the pod's segment."""
+    vip_pool: str = VIP_POOL
+    """The external pool of a Service's VIP when its annotation names none."""
 
 
 @dataclass(frozen=True, slots=True, order=True)

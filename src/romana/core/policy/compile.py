@@ -46,8 +46,13 @@ Semantics, in order:
    open may leave — the Kubernetes rule. Traffic to the host itself is governed by
    ``applied_to: [{"dest": "host"}]`` policies instead.
 
-The number of rules depends on networks, tenants, segments and policies — never
-on endpoints: endpoint membership only ever appears as elements of address sets.
+The number of rules depends on networks, tenants, segments and policies — and on
+endpoints only through their external IPs: each external IP of an endpoint of this host is
+one element of a full-address verdict map at the root of each tree and one in its tenant's
+chain (in iptables, one rule each), where it reaches the chains of the endpoint's romana
+address (:mod:`romana.core.policy.externals`); it also joins every address set its romana
+address is in. A host without external IPs gets none of these. Otherwise endpoint
+membership only ever appears as elements of address sets.
 
 Compiling is memoised (:mod:`romana.core.memo`): a policy's chains, targets and notes are a
 pure function of the policy and the :class:`romana.core.policy.scope.Scope` it reads (the
@@ -55,8 +60,10 @@ tenants it names, the networks, the address families), kept in a bounded memo ke
 in front of it, per shared tenancy, a memo by policy object. The tenants' chains of each
 tree (:func:`trees.tenant_chains`) and each chain's validation are memoised the same way. So
 a host that recompiles after one policy changed redoes that policy and its tenant's chains,
-and looks everything else up. A memo hit gives the very value a fresh compilation would:
-results never depend on what was compiled before.
+and looks everything else up; a tenant's chains also depend on the external IPs of its
+endpoints here, so a change of one redoes that tenant's chains and the roots. A memo hit
+gives the very value a fresh compilation would: results never depend on what was compiled
+before.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ from dataclasses import dataclass, field
 
 from romana.core import addressing, errors, kernelnames, memo, ruleset
 from romana.core.errors import Issues, Unsupported
+from romana.core.policy import externals as externals_mod
 from romana.core.policy import model, resolve
 from romana.core.policy import scope as scope_mod
 from romana.core.policy import trees as trees_mod
@@ -94,6 +102,9 @@ class CompileInput:
     ``endpoint_devices``: the exact names of further endpoint interfaces that romana did not
     name (the taps of VMs wired on this host); treated exactly as the veths.
     ``endpoint_to_host``: what endpoints may do to the host when no policy says.
+    ``externals``: (external address, romana address of the same family) of each endpoint
+    of this host that holds an external IP, sorted (:func:`externals.ordered`); the trees
+    judge traffic to and from the external address as that of the romana address.
     Each tenant's isolation mode decides its ingress default (:mod:`romana.core.policy.trees`).
     """
 
@@ -107,6 +118,7 @@ class CompileInput:
     interface_prefix: str = kernelnames.HOST_IFNAME_PREFIX
     endpoint_to_host: model.Action = model.Action.DENY
     endpoint_devices: tuple[str, ...] = ()
+    externals: tuple[externals_mod.Pair, ...] = ()
 
 
 def unsupported(policy: model.Policy) -> tuple[str, ...]:
@@ -157,7 +169,8 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
         for slot, attached in part.slots:
             slots[slot].append(attached)
     devices = bool(inputs.endpoint_devices)
-    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix, devices)
+    externals = externals_mod.by_tenant(frame, tenants, inputs.externals)
+    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix, devices, externals)
     chains = (
         *builder.flow_chains(inputs.endpoint_to_host),
         *builder.tree(model.Direction.INGRESS, model.Action.DENY),
@@ -226,12 +239,11 @@ def _sets(inputs: CompileInput, versions: list[int]) -> tuple[ruleset.AddressSet
         out.append(ruleset.address_set(resolve.set_name("host", v), v, gateways))
         out.append(ruleset.address_set(resolve.set_name("local", v), v, inputs.host_prefixes))
     referenced = {name for p in inputs.policies for name in scope_mod.references(p).address_sets}
+    members = externals_mod.with_externals(inputs.address_sets, inputs.externals)
     for name in sorted(set(inputs.address_sets) | referenced):
         for v in versions:
             out.append(
-                ruleset.address_set(
-                    resolve.set_name("set", v, name), v, inputs.address_sets.get(name, ())
-                )
+                ruleset.address_set(resolve.set_name("set", v, name), v, members.get(name, ()))
             )
     return tuple(out)
 
@@ -298,6 +310,7 @@ def _validate(
         if not ruleset.INTERFACE_NAME.match(device):
             issues.add(f"endpoint_devices[{i}]", "must be 1-15 of [A-Za-z0-9_.-]")
     issues.extend(_tenant_issues(frame, tenants))
+    issues.extend(externals_mod.issues(inputs.layouts, inputs.host_prefixes, inputs.externals))
     uses = collections.Counter(p.name for p in inputs.policies)
     for name in sorted(n for n, count in uses.items() if count > 1):
         issues.add("policies", f"policy name {name!r} is used twice")

@@ -16,12 +16,13 @@ things is refused as ambiguous, never guessed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from romana.core import addressing, ipam, tenancy
+from romana.core import addressing, external, ipam, tenancy
 from romana.core.errors import InvalidInput, NotFound
 from romana.core.kubernetes import objects as ko
 
@@ -51,6 +52,14 @@ class Model:
     namespaces: tuple[ko.Namespace, ...] = ()
     pods: tuple[ko.Pod, ...] = ()
     networkpolicies: tuple[ko.NetworkPolicy, ...] = ()
+    externals: tuple[tuple[addressing.IPAddress, addressing.IPAddress], ...] = ()
+    """(external address, romana address of the same family) of every endpoint that holds
+    an external IP, on any host."""
+    nat: tuple[external.EgressNat, ...] | None = None
+    """Each network's egress NAT setting (a network without one has the default, on);
+    None: not known (the reader may not read them), so explain says nothing of NAT."""
+    pools: tuple[addressing.IPNetwork, ...] = ()
+    """Every external pool's CIDRs (inside the cluster: never NATed to)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +164,20 @@ def _missing(model: Model, text: str) -> str:
 
 
 def locate(model: Model, given: str, address: addressing.IPAddress) -> Endpoint:
-    """``address`` (named ``given``) placed by the address plan, with what holds it."""
+    """``address`` (named ``given``) placed by the address plan, with what holds it.
+
+    An endpoint's external address is placed as its romana address (network, host, tenant,
+    segment, what holds it) and keeps its own :attr:`Endpoint.address`: the rulesets judge
+    it as the romana address."""
+    romana = next((a for e, a in model.externals if e == address), None)
+    if romana is not None:
+        placed = _locate(model, given, romana)
+        note = f"external IP of {romana}"
+        return dataclasses.replace(placed, address=address, notes=(note, *placed.notes))
+    return _locate(model, given, address)
+
+
+def _locate(model: Model, given: str, address: addressing.IPAddress) -> Endpoint:
     allocation = next((a.key for a in model.allocations if address in a.addresses), None)
     pod = next((p.key for p in model.pods if address in p.ips and not p.host_network), None)
     lay = next(

@@ -122,6 +122,10 @@ class _Walk:
             return p.icmp_type == m.type and (m.code is None or p.icmp_code == m.code)
         if isinstance(m, ruleset.Conntrack):
             return p.ct_state in m.states
+        if isinstance(m, ruleset.LocalDestination):
+            return p.path is Path.TO_HOST  # the one path addressed to the host itself
+        if isinstance(m, ruleset.OriginalDestination):
+            return p.dst == m.address  # the walk rewrites no address: the original is it
         name = self.iifname if m.side is ruleset.Side.SRC else self.oifname
         if isinstance(m, ruleset.InInterfaces):
             return name in self.rs.interfaces_named(m.set_name).elements

@@ -38,7 +38,10 @@ class HostInput:
 
     ``prefixes``: the host's (host prefix, gateway) per network. ``policies``: the stored
     policy documents, unparsed. ``address_sets``: every set's member prefixes.
-    ``endpoint_devices``: the VM taps wired on the host, filtered as its veths are."""
+    ``endpoint_devices``: the VM taps wired on the host, filtered as its veths are.
+    ``externals``: (external address, romana address of the same family) of each endpoint
+    of the host that holds an external IP, sorted; judged as the romana address
+    (:mod:`romana.core.policy.externals`)."""
 
     host: str
     layouts: Mapping[str, addressing.Layout]
@@ -48,6 +51,7 @@ class HostInput:
     address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]]
     interface_prefix: str = DEFAULT_INTERFACE_PREFIX
     endpoint_devices: tuple[str, ...] = ()
+    externals: tuple[tuple[addressing.IPAddress, addressing.IPAddress], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,7 @@ def host_firewall(inputs: HostInput, parse_policy: PolicyParser = ids.parse_stor
                 address_sets=inputs.address_sets,
                 interface_prefix=inputs.interface_prefix,
                 endpoint_devices=inputs.endpoint_devices,
+                externals=inputs.externals,
             )
         )
 

@@ -5,7 +5,8 @@ and a target named by address, allocation key or ``NAMESPACE/POD`` — a Kuberne
 workload of the CNI plugin, an OpenStack or Docker port alike:
 
 1. each name becomes one address (both of one family, IPv4 first) and is placed by the
-   address plan (:func:`endpoints.locate`): network, host, tenant and segment;
+   address plan (:func:`endpoints.locate`): network, host, tenant and segment — an
+   endpoint's external IP as that endpoint, which its host's ruleset judges it as;
 2. the hosts' rulesets come from :func:`hostrules.host_firewall`, the very function the
    agents enforce, and the packet is walked (:func:`evaluate.verdict`) as egress on the
    source's host and ingress on the target's host — one walk when both share a host. A side
@@ -30,10 +31,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import addressing, records, ruleset, tenancy
+from romana.core import addressing, egress, records, ruleset, tenancy
 from romana.core.errors import InvalidInput
 from romana.core.kubernetes import translation
-from romana.core.policy import evaluate, hostrules, ids, model, traces
+from romana.core.policy import evaluate, externals, hostrules, ids, model, traces
 from romana.core.policy.endpoints import Endpoint, Model, addresses, locate
 
 _PORTS = {"tcp", "udp", "sctp"}
@@ -166,6 +167,11 @@ class Explainer:
                     prefixes=h.prefixes,
                     policies=self.model.policies,
                     address_sets=self.model.address_sets,
+                    externals=externals.ordered(
+                        (e, a)
+                        for e, a in self.model.externals
+                        if any(a.version == p.version and a in p for p, _ in h.prefixes)
+                    ),
                 )
             )
         return self._firewalls[host]
@@ -198,7 +204,24 @@ class Explainer:
             ingress = Step(False, ("not evaluated: egress denied first",))
         hosts = sorted({h for h in (egress.host, ingress.host) if h is not None})
         notes = tuple(f"host {h} leaves out {r}" for h in hosts for r in self.firewall(h).refused)
-        return Explanation(a, b, p, egress, ingress, notes)
+        return Explanation(a, b, p, egress, ingress, notes + self._nat(a, b))
+
+    def _nat(self, a: Endpoint, b: Endpoint) -> tuple[str, ...]:
+        """What egress NAT does on the way out, for an endpoint talking to an address
+        outside every network (:func:`romana.core.egress.decide`, the agents' own rules)."""
+        if self.model.nat is None or a.host is None or a.gateway or b.network is not None:
+            return ()
+        tenants = {str(t.name): t for t in self.model.tenants}
+        decision = egress.decide(
+            self.model.layouts,
+            tenants,
+            self.model.nat,
+            self.model.pools,
+            self.model.externals,
+            a.address,
+            b.address,
+        )
+        return (f"egress NAT: {decision.why}",)
 
     def _walk(self, a: Endpoint, b: Endpoint, p: Probe) -> tuple[Step, Step]:
         path = evaluate.Path
@@ -318,7 +341,8 @@ class Explainer:
             return ep.host is not None and not ep.gateway
         if kind is model.Kind.ADDRESS_SET:
             members = self.model.address_sets.get(target.address_set or "", ())
-            inside = any(ep.address in m for m in members if m.version == ep.address.version)
+            address = next((a for e, a in self.model.externals if e == ep.address), ep.address)
+            inside = any(address in m for m in members if m.version == address.version)
             return inside and (target.tenant is None or _tenant_is(target.tenant, ep))
         if kind is model.Kind.TENANT:
             return target.tenant is not None and _tenant_is(target.tenant, ep)

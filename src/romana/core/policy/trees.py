@@ -5,13 +5,17 @@ allow. Its root holds the policies applied to every local endpoint and to plain 
 sets, then one :class:`ruleset.Dispatch` per network on the tenant field of the destination
 (ingress) or source (egress) address. A tenant chain holds the tenant's policies and one
 dispatch per network on the segment field; a segment chain holds the segment's policies.
+Each dispatch is preceded by one on the full address for the external IPs of this host's
+endpoints, which reach the chains of their romana addresses
+(:mod:`romana.core.policy.externals`).
 
 A tenant appears in a tree only when something hangs off it there (in the ingress allow tree
 every tenant does: its isolation default lives there), and a segment chain exists only for a
 segment with policies — or, in the ingress allow tree, for every segment of a ``romana``-mode
 tenant whose segments are isolated — so the layout grows with tenants, segments and
-policies, never with endpoints. An address set narrowed to a tenant attaches inside that
-tenant's chain (matched there, so only its members in the tenant); a plain set at the root.
+policies, never with endpoints but for one map element per external IP. An address set
+narrowed to a tenant attaches inside that tenant's chain (matched there, so only its members
+in the tenant); a plain set at the root.
 
 Verdict discipline, which keeps every deny ahead of every allow:
 
@@ -51,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from romana.core import addressing, kernelnames, memo, ruleset, tenancy
+from romana.core.policy import externals as externals_mod
 from romana.core.policy import model, resolve, scope
 
 _P = kernelnames.RULESET_PREFIX
@@ -136,8 +141,9 @@ class TenantLevel(NamedTuple):
 
     ``tenant_jumps``: the policies attached to the tenant (None: no slot). ``segments``: each
     segment with policies here and its jumps. ``sets``: each address set narrowed to this
-    tenant with policies here, and its jumps. The tenant carries its isolation. A named
-    tuple: one is made, hashed and compared per tenant per tree."""
+    tenant with policies here, and its jumps. ``externals``: the external addresses of this
+    host's endpoints in the tenant. The tenant carries its isolation. A named tuple: one is
+    made, hashed and compared per tenant per tree."""
 
     direction: model.Direction
     action: model.Action
@@ -146,15 +152,18 @@ class TenantLevel(NamedTuple):
     tenant_jumps: Jumps | None
     segments: tuple[tuple[int, Jumps], ...]
     sets: tuple[tuple[str, Jumps], ...]
+    externals: tuple[externals_mod.External, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class TenantChains:
     """The tenant chain first, then its segment chains; ``dispatch``: the tree root's
-    (network, tenant field value, tenant chain) entries for it, in network order."""
+    (network, tenant field value, tenant chain) entries for it, in network order;
+    ``externals``: the root's (version, external address, tenant chain) entries."""
 
     chains: tuple[ruleset.Chain, ...]
     dispatch: tuple[tuple[str, int, str], ...]
+    externals: tuple[tuple[int, int, str], ...] = ()
 
 
 class Builder:
@@ -164,10 +173,13 @@ class Builder:
         slots: Mapping[Slot, Sequence[tuple[str, str]]],
         interface_prefix: str,
         devices: bool = False,
+        externals: Mapping[str, tuple[externals_mod.External, ...]] | None = None,
     ) -> None:
         self.resolver = resolver
         self.slots = slots
         self.devices = devices
+        # The external addresses of this host's endpoints, by tenant.
+        self.externals = externals or {}
         self.from_endpoint = self._endpoint(ruleset.Side.SRC, interface_prefix)
         self.to_endpoint = self._endpoint(ruleset.Side.DST, interface_prefix)
 
@@ -271,6 +283,7 @@ class Builder:
         ]
         below: list[ruleset.Chain] = []
         entries: dict[str, list[tuple[int, str]]] = {}
+        external_entries: list[tuple[int, int, str]] = []
         for tenant in tenants:
             segments = at_segment.get(tenant.name, {})
             sets = at_set.get(tenant.name, {})
@@ -282,11 +295,14 @@ class Builder:
                 at_tenant.get(tenant.name),
                 tuple((s, segments[s]) for s in sorted(segments)),
                 tuple((name, sets[name]) for name in sorted(sets)),
+                self.externals.get(tenant.name, ()),
             )
             built = tenant_chains(level)
             below += built.chains
             for network, value, chain in built.dispatch:
                 entries.setdefault(network, []).append((value, chain))
+            external_entries += built.externals
+        rules += externals_mod.dispatch(side, external_entries, "tenant")
         rules += self._dispatch(
             side,
             lambda lay, n: entries.get(n, []),
@@ -418,6 +434,15 @@ def tenant_chains(level: TenantLevel) -> TenantChains:
         if restricting and segment in with_policies:
             seg_rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: segment"))
         below.append(ruleset.Chain(_name(direction, action, tenant, segment), tuple(seg_rules)))
+    rules += externals_mod.dispatch(
+        side,
+        (
+            (e.version, e.address, _name(direction, action, tenant, e.segment))
+            for e in level.externals
+            if e.segment in chained
+        ),
+        "segment",
+    )
     rules += _dispatch(
         level.frame,
         side,
@@ -450,4 +475,5 @@ def tenant_chains(level: TenantLevel) -> TenantChains:
         for network, lay in layouts
         if network in ids
     )
-    return TenantChains((ruleset.Chain(chain, tuple(rules)), *below), dispatch)
+    externals = tuple((e.version, e.address, chain) for e in level.externals)
+    return TenantChains((ruleset.Chain(chain, tuple(rules)), *below), dispatch, externals)

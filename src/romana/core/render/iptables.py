@@ -10,7 +10,10 @@ Output, all of it text for the adapter to feed to the tools, in this order:
 2. ``filter_v4`` / ``filter_v6`` — ``iptables-restore --noflush`` / ``ip6tables-restore
    --noflush`` input. Declaring ``:ROMANA-X - [0:0]`` creates or flushes that chain only, so a
    restore rewrites exactly our chains in one commit and leaves every other chain alone;
-3. ``hooks`` — the jumps from the built-in chains (``FORWARD`` → ``ROMANA-FORWARD``, ...).
+3. ``nat_v4`` / ``nat_v6`` — the same for the NAT chains, in table ``nat`` (empty when the
+   ruleset has none);
+4. ``hooks`` — the jumps from the built-in chains (``FORWARD`` → ``ROMANA-FORWARD``, ...;
+   ``PREROUTING`` and ``POSTROUTING`` of table ``nat`` for the NAT chains).
    A restore cannot add a rule idempotently (``-A`` would duplicate it and ``-D`` fails when
    it is absent), so the adapter ensures each jump with ``--check`` and, if missing,
    ``--insert <builtin> 1``: first in the built-in chain, as Calico does, because in iptables
@@ -23,6 +26,14 @@ Non-contiguous masks are written ``--destination 10.0.16.0/255.0.240.0``; a disp
 one rule per entry, and so does a match on an interface set (ipset holds no interface names):
 one rule per name, ``--in-interface tap0123abcd-ef`` without the ``+`` of a prefix, none for
 an empty set. Every flag is long-form so that golden files read like the dataplane.
+
+Address rewrites are ``--jump MASQUERADE``, ``--jump SNAT --to-source A`` and ``--jump DNAT
+--to-destination A``. A dnat to n addresses becomes n rules in a row, as kube-proxy writes
+them: the first matches with ``--match statistic --mode random --probability 1/n``, the next
+with 1/(n-1) of what is left, the last always; each address gets 1/n of the new flows.
+A :class:`ruleset.LocalDestination` is ``--match addrtype --dst-type LOCAL``; a
+:class:`ruleset.OriginalDestination` is ``--match conntrack --ctorigdst 203.0.113.5``, in the
+restore input of that address's family only.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ _MULTIPORT_SLOTS = 15  # a range takes two of multiport's fifteen slots
 _SIDE = {ruleset.Side.SRC: "source", ruleset.Side.DST: "destination"}
 _SET_SIDE = {ruleset.Side.SRC: "src", ruleset.Side.DST: "dst"}
 _INTERFACE = {ruleset.Side.SRC: "--in-interface", ruleset.Side.DST: "--out-interface"}
+_TABLE = {ruleset.ChainKind.FILTER: "filter", ruleset.ChainKind.NAT: "nat"}
 _PROTOCOL = {
     ruleset.Proto.TCP: "tcp",
     ruleset.Proto.UDP: "udp",
@@ -52,29 +64,39 @@ _PROTOCOL = {
 
 @dataclass(frozen=True, slots=True)
 class HookJump:
-    """The jump from a built-in chain to ours; the adapter runs these argv tails."""
+    """The jump from a built-in chain of ``table`` to ours; the adapter runs these argv tails."""
 
     builtin: str
     chain: str
+    table: str = "filter"
+
+    def _table_args(self) -> tuple[str, ...]:
+        # filter is the tools' default table, and its jumps read as they always have
+        return () if self.table == "filter" else ("--table", self.table)
 
     def check_args(self) -> tuple[str, ...]:
-        return ("--check", self.builtin, "--jump", self.chain)
+        return (*self._table_args(), "--check", self.builtin, "--jump", self.chain)
 
     def insert_args(self) -> tuple[str, ...]:
-        return ("--insert", self.builtin, "1", "--jump", self.chain)
+        return (*self._table_args(), "--insert", self.builtin, "1", "--jump", self.chain)
 
     def delete_args(self) -> tuple[str, ...]:
-        return ("--delete", self.builtin, "--jump", self.chain)
+        return (*self._table_args(), "--delete", self.builtin, "--jump", self.chain)
 
 
 @dataclass(frozen=True, slots=True)
 class RenderedIptables:
+    """``chains``: our filter chains; ``nat_chains``: our NAT chains (table ``nat``)."""
+
     filter_v4: str
     filter_v6: str
     ipsets: str
     hooks: tuple[HookJump, ...] = ()
     chains: tuple[str, ...] = ()
     sets: tuple[str, ...] = ()
+    nat_v4: str = ""
+    nat_v6: str = ""
+    nat_chains: tuple[str, ...] = ()
 
 
 def name(ir_name: str) -> str:
@@ -84,14 +106,21 @@ def name(ir_name: str) -> str:
 
 def render(rs: ruleset.Ruleset) -> RenderedIptables:
     """The restore inputs and hook jumps for ``rs``; :class:`Unsupported` if inexpressible."""
-    chains = tuple(name(c.name) for c in rs.chains)
+    nat = any(c.kind is ruleset.ChainKind.NAT for c in rs.chains)
     return RenderedIptables(
-        filter_v4=_filter(rs, 4),
-        filter_v6=_filter(rs, 6),
+        filter_v4=_table(rs, 4, ruleset.ChainKind.FILTER),
+        filter_v6=_table(rs, 6, ruleset.ChainKind.FILTER),
         ipsets="".join(_ipset(s) for s in rs.sets),
-        hooks=tuple(HookJump(c.hook.value.upper(), name(c.name)) for c in rs.hooked if c.hook),
-        chains=chains,
+        hooks=tuple(
+            HookJump(c.hook.value.upper(), name(c.name), _TABLE[c.kind])
+            for c in rs.hooked
+            if c.hook
+        ),
+        chains=tuple(name(c.name) for c in rs.chains if c.kind is ruleset.ChainKind.FILTER),
         sets=tuple(name(s.name) for s in rs.sets),
+        nat_v4=_table(rs, 4, ruleset.ChainKind.NAT) if nat else "",
+        nat_v6=_table(rs, 6, ruleset.ChainKind.NAT) if nat else "",
+        nat_chains=tuple(name(c.name) for c in rs.chains if c.kind is ruleset.ChainKind.NAT),
     )
 
 
@@ -116,11 +145,12 @@ def render_removal(chains: Iterable[str], sets: Iterable[str]) -> RenderedIptabl
     )
 
 
-def _filter(rs: ruleset.Ruleset, version: int) -> str:
+def _table(rs: ruleset.Ruleset, version: int, kind: ruleset.ChainKind) -> str:
     devices = {s.name: s.elements for s in rs.interface_sets}
-    lines = ["*filter"]
-    lines += [f":{name(c.name)} - [0:0]" for c in rs.chains]
-    for chain in rs.chains:
+    chains = [c for c in rs.chains if c.kind is kind]
+    lines = [f"*{_TABLE[kind]}"]
+    lines += [f":{name(c.name)} - [0:0]" for c in chains]
+    for chain in chains:
         for rule in chain.rules:
             if rule.version in (None, version):
                 bodies = _rule(rule, chain.name, devices)
@@ -177,20 +207,44 @@ def _rule(rule: ruleset.Rule, chain: str, devices: Mapping[str, tuple[str, ...]]
             port_chunks = _ports(proto, m)
         elif isinstance(m, ruleset.Icmp):
             tail.append(_icmp(proto, m))
+        elif isinstance(m, ruleset.LocalDestination):
+            tail.append("--match addrtype --dst-type LOCAL")
+        elif isinstance(m, ruleset.OriginalDestination):
+            tail.append(f"--match conntrack --ctorigdst {m.address}")
         else:
             states = ",".join(s.value.upper() for s in m.states)
             tail.append(f"--match conntrack --ctstate {states}")
     if rule.comment:
         tail.append(f'--match comment --comment "{nftables.comment(rule.comment)}"')
-    if verdict.chain is None:
-        tail.append(f"--jump {verdict.action.value.upper()}")
+    if verdict.to:
+        targets = _rewrites(verdict)
+    elif verdict.chain is None:
+        targets = [f"--jump {verdict.action.value.upper()}"]
     else:
         flag = "--goto" if verdict.action is ruleset.Action.GOTO else "--jump"
-        tail.append(f"{flag} {name(verdict.chain)}")
+        targets = [f"{flag} {name(verdict.chain)}"]
     return [
-        " ".join(p for p in (device, *head, chunk, *tail) if p)
+        " ".join(p for p in (device, *head, chunk, *tail, target) if p)
         for device in device_chunks
         for chunk in port_chunks
+        for target in targets
+    ]
+
+
+def _rewrites(verdict: ruleset.Verdict) -> list[str]:
+    """The rule tails of a snat or dnat: one per address, each but the last taking its
+    share of the flows the earlier ones left (1/n, 1/(n-1), ..., 1)."""
+    flag = "--to-source" if verdict.action is ruleset.Action.SNAT else "--to-destination"
+    jump = f"--jump {verdict.action.value.upper()}"
+    count = len(verdict.to)
+    return [
+        (
+            f"--match statistic --mode random --probability {1 / (count - i):.10f} "
+            if i < count - 1
+            else ""
+        )
+        + f"{jump} {flag} {address}"
+        for i, address in enumerate(verdict.to)
     ]
 
 

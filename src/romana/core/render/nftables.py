@@ -23,6 +23,15 @@ open what another table drops. Address matches use a prefix where the mask is co
 (``ip daddr & 255.0.240.0 vmap { 10.0.16.0 : jump ... }``), one hash lookup per packet. An
 interface set is a set of ``type ifname`` (``iifname @romana-devices``), so a device coming
 or going is one set-element change, never a chain rewrite.
+
+NAT chains live in the same table (the ``inet`` family takes ``type nat`` chains):
+``type nat hook prerouting priority dstnat`` and ``hook postrouting priority srcnat``. An
+address rewrite in an ``inet`` table names its family (``snat ip to 203.0.113.7``,
+``dnat ip6 to 2001:db8::7``) and leaves packets of the other family alone; a dnat to several
+addresses picks one per new flow, ``dnat ip to numgen random mod 3 map { 0 : a, 1 : b, 2 :
+c }``, and conntrack keeps the flow on it. A :class:`ruleset.LocalDestination` is ``fib daddr
+type local`` (an address of any interface of the host); a :class:`ruleset.OriginalDestination`
+is ``ct original ip daddr 203.0.113.5`` (``ip6`` for IPv6).
 """
 
 from __future__ import annotations
@@ -45,6 +54,8 @@ _L4PROTO = {
 _ICMP_KEYWORD = {ruleset.Proto.ICMP: "icmp", ruleset.Proto.ICMPV6: "icmpv6"}
 _SIDE = {ruleset.Side.SRC: "saddr", ruleset.Side.DST: "daddr"}
 _PORT = {ruleset.Side.SRC: "sport", ruleset.Side.DST: "dport"}
+# The priority a base chain is offset from: the conventional one of its hook.
+_PRIORITY = {ruleset.Hook.PREROUTING: "dstnat", ruleset.Hook.POSTROUTING: "srcnat"}
 _ELEMENTS_PER_LINE = 8
 COMMENT_BYTES = 120  # the kernel keeps at most 128 bytes of rule comment
 
@@ -77,8 +88,10 @@ def render_delta(
     deleted, all in one transaction. Unchanged chains and sets that the changed rules refer
     to appear as empty declarations (a no-op for an existing object), so every reference
     resolves; nothing else is named. None when the change cannot be expressed this way (a
-    hook, priority or set family changed): replace the table with :func:`render`. '' when
-    nothing changed.
+    chain's hook, priority or kind changed, or a set's family): replace the table with
+    :func:`render`. '' when nothing changed. NAT chains take part like filter chains: a
+    flush and refill in one transaction leaves the NAT of established flows, which
+    conntrack holds, untouched.
     """
     _check_table(table)
     if (old.sets, old.interface_sets, old.chains) == (new.sets, new.interface_sets, new.chains):
@@ -90,7 +103,11 @@ def render_delta(
     changed: list[ruleset.Chain] = []
     for chain in new.chains:
         before = old_chains.get(chain.name)
-        if before is not None and (before.hook, before.priority) != (chain.hook, chain.priority):
+        if before is not None and (before.hook, before.priority, before.kind) != (
+            chain.hook,
+            chain.priority,
+            chain.kind,
+        ):
             return None
         if before != chain:
             if before is not None:
@@ -206,7 +223,9 @@ def _chain(chain: ruleset.Chain) -> list[str]:
     if chain.hook is not None:
         offset = f" + {chain.priority}" if chain.priority > 0 else ""
         offset = f" - {-chain.priority}" if chain.priority < 0 else offset
-        lines.append(f"\t\ttype filter hook {chain.hook} priority filter{offset}; policy accept;")
+        base = _PRIORITY.get(chain.hook, "filter")
+        declared = f"type {chain.kind} hook {chain.hook} priority {base}{offset}"
+        lines.append(f"\t\t{declared}; policy accept;")
     lines += [f"\t\t{_rule(rule)}" for rule in chain.rules]
     lines.append("\t}")
     return lines
@@ -233,11 +252,22 @@ def _rule(rule: ruleset.Rule) -> str:
         )
         family = _FAMILY[verdict.version]
         parts.append(f"{family} {_SIDE[verdict.side]} & {mask_text} vmap {{ {entries} }}")
+    elif verdict.to:
+        parts.append(_rewrite(verdict))
     else:
         parts.append(str(verdict))
     if rule.comment:
         parts.append(f'comment "{comment(rule.comment)}"')
     return " ".join(p for p in parts if p)
+
+
+def _rewrite(verdict: ruleset.Verdict) -> str:
+    """``snat``/``dnat`` with the family its addresses name; several: one per new flow."""
+    head = f"{verdict.action} {_FAMILY[verdict.to[0].version]} to"
+    if len(verdict.to) == 1:
+        return f"{head} {verdict.to[0]}"
+    entries = ", ".join(f"{i} : {address}" for i, address in enumerate(verdict.to))
+    return f"{head} numgen random mod {len(verdict.to)} map {{ {entries} }}"
 
 
 def comment(text: str) -> str:
@@ -257,6 +287,10 @@ def _match(m: ruleset.MatchExpr, rule: ruleset.Rule) -> str:
         return f"{_FAMILY[m.match.version]} {_SIDE[m.side]} {_address(m.match)}"
     if isinstance(m, ruleset.InSet):
         return f"{_FAMILY[m.version]} {_SIDE[m.side]} @{m.set_name}"
+    if isinstance(m, ruleset.LocalDestination):
+        return "fib daddr type local"
+    if isinstance(m, ruleset.OriginalDestination):
+        return f"ct original {_FAMILY[m.address.version]} daddr {m.address}"
     proto = next(p.protocol for p in rule.matches if isinstance(p, ruleset.Protocol))
     if isinstance(m, ruleset.Protocol):
         # A port or ICMP type match names its protocol itself ("tcp dport 22").

@@ -10,7 +10,9 @@
   the other pool (``pair``); the tenant must allocate in that network, or nothing is bound.
 * CreateEndpoint: the Docker allocation of this host holding the endpoint's address is
   recorded under the EndpointID (:class:`~romana.integrations.docker.state.EndpointMap`);
-  on a dual-stack network it must hold the endpoint's IPv6 address too.
+  on a dual-stack network it must hold the endpoint's IPv6 address too. With the endpoint
+  option ``romana.external-ip`` (:mod:`~romana.integrations.docker.external`), romanad first
+  assigns the allocation an external IP; a refusal fails CreateEndpoint, recording nothing.
 * Join: the endpoint port ADD with attachment ``docker``: the agent makes the veth pair with
   both ends in the host namespace, the container end named ``rdk<11 hex>``, and wires the
   host end; the endpoint map records the sandbox. For the sandbox's first romana endpoint,
@@ -36,7 +38,7 @@ from romana.core.dockerpools import DockerPool
 from romana.core.endpoint import DOCKER, Address, EndpointRequest
 from romana.core.errors import Conflict, InvalidInput, NotFound, RomanaError
 from romana.core.identifiers import HostName, SegmentName, TenantName
-from romana.integrations.docker import protocol
+from romana.integrations.docker import external, protocol
 from romana.integrations.docker.shared import Shared
 from romana.integrations.docker.state import MappedEndpoint
 
@@ -124,6 +126,7 @@ class NetworkDriver:
 
     async def create_endpoint(self, body: Any) -> dict[str, Any]:
         request = protocol.endpoint_create(body)
+        wanted = external.requested(body)
         held = await self._s.held(request.address, request.address6)
         if held is None:
             raise NotFound(
@@ -136,6 +139,8 @@ class NetworkDriver:
                 f"not one allocation's: {held.key} holds {request.address} with "
                 f"{held.address6 or 'no IPv6 address given to docker'}"
             )
+        if wanted is not None:
+            await external.assign(self._s.deps.romanad, held.key, wanted)
         self._s.endpoints.put(request.endpoint_id, held)
         self._s.allocated.pop(request.address, None)
         if request.address6:

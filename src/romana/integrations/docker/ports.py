@@ -53,6 +53,13 @@ class Romanad(Protocol):
 
     async def delete_docker_pool(self, pool: str) -> dict[str, Any]: ...
 
+    async def assign_external_ip(
+        self, pool: str, endpoint: str, address: str | None = None
+    ) -> dict[str, Any]:
+        """POST /v1/external-ips: an external IP of ``pool`` (``address`` when given) for the
+        allocation ``endpoint``; the same again for what it holds already."""
+        ...
+
 
 class HostPrefix(Protocol):
     @property

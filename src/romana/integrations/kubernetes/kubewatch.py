@@ -5,7 +5,9 @@
 (``?watch=1&resourceVersion=R``) streams one JSON event per line, ``{"type": ADDED |
 MODIFIED | DELETED | BOOKMARK | ERROR, "object": {...}}``. An ``ERROR`` event carrying a
 ``Status`` with code 410, or an HTTP 410, means the resource version is too old:
-:class:`Compacted`.
+:class:`Compacted`. Its one write is a Service's load-balancer status
+(:meth:`KubeClient.patch_service_status`: a JSON merge patch of the ``status``
+subresource, which needs ``patch`` on ``services/status``).
 
 :func:`reflect` keeps one resource in step: list, hand the whole list over as a resync, then
 watch from the list's resource version. A watch the server ends cleanly is resumed from the
@@ -24,7 +26,7 @@ import contextlib
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,6 +50,7 @@ RESOURCES = (
     Resource("Node", "/api/v1/nodes"),
     Resource("Pod", "/api/v1/pods"),
     Resource("NetworkPolicy", "/apis/networking.k8s.io/v1/networkpolicies"),
+    Resource("Service", "/api/v1/services"),
 )
 
 
@@ -102,6 +105,22 @@ class KubeClient:
                     yield {"type": event.get("type"), "object": {"kind": resource.kind, **obj}}
         except (httpx.TransportError, json.JSONDecodeError) as exc:
             raise Unavailable(f"watching {resource.path}: {exc}") from exc
+
+    async def patch_service_status(self, namespace: str, name: str, ingress: Sequence[str]) -> None:
+        """Make Service ``namespace/name``'s ``status.loadBalancer.ingress`` list
+        ``ingress`` (one ``{"ip": ...}`` each); Unavailable when the API server refuses."""
+        path = f"/api/v1/namespaces/{namespace}/services/{name}/status"
+        body = {"status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in ingress]}}}
+        try:
+            response = await self._http.patch(
+                path,
+                content=json.dumps(body),
+                headers={"Content-Type": "application/merge-patch+json"},
+            )
+        except httpx.TransportError as exc:
+            raise Unavailable(f"patching {path}: {exc}") from exc
+        if response.status_code != 200:
+            raise Unavailable(f"patching {path}: HTTP {response.status_code}")
 
 
 class Handler(Protocol):

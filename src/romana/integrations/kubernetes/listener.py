@@ -1,8 +1,9 @@
 """Keep romanad in step with the cluster: namespaces → tenants, nodes → hosts, pods → segments
-and address-set members, NetworkPolicies → ``kube.*`` policies.
+and address-set members, NetworkPolicies → ``kube.*`` policies, LoadBalancer Services and
+Services with ``externalIPs`` → VIPs, pods annotated ``romana.io/external-ip`` → external IPs.
 
-The listener keeps the last known Namespaces, Nodes, Pods and NetworkPolicies as parsed
-values (:mod:`romana.core.kubernetes.objects`). Every change — one watch event, handled in
+The listener keeps the last known Namespaces, Nodes, Pods, NetworkPolicies and Services as
+parsed values (:mod:`romana.core.kubernetes.objects`). Every change — one watch event, handled in
 its object's own queue, or a resync replacing a whole kind after a list — updates that state
 and then reconciles romanad against the desired state computed from all of it
 (:func:`romana.core.kubernetes.sync.sync`, the same code romanad runs for ``romana policy
@@ -13,8 +14,15 @@ computed from NetworkPolicies without the Pods they select would empty their add
 (and cut traffic) for as long as the Pod list takes on a listener restart.
 
 Only what the listener owns is ever removed: tenants and hosts it created for namespaces and
-nodes it saw go away with them; policies and address sets are the ``kube.*`` ones. An object
-that cannot be parsed is skipped with a warning (its earlier value, if any, is dropped).
+nodes it saw go away with them; policies and address sets are the ``kube.*`` ones; VIPs and
+external IPs those a sync recorded as made (:mod:`romana.core.kubernetes.exposesync`). An
+object that cannot be parsed is skipped with a warning (its earlier value, if any, is
+dropped).
+
+After each reconcile, a LoadBalancer Service with a VIP is given the VIP's address in its
+``status.loadBalancer.ingress`` (a PATCH of its status subresource), only when the status
+seen differs, and once per status seen: the watch brings the written status back. A
+LoadBalancer Service whose VIP went has the address the listener wrote taken away again.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from romana.core.errors import InvalidInput
+from romana.core.errors import InvalidInput, Unavailable
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import sync, translation
 from romana.integrations.kubernetes import kubewatch
@@ -55,6 +63,10 @@ class Listener:
         self.owned = sync.Owned()
         self.reconciled = 0
         self._listed: set[str] = set()
+        self._client: kubewatch.KubeClient | None = None
+        self._outcome = sync.Outcome()
+        self._reported: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+        """Service key → (the ingress written, the ingress seen when it was written)."""
 
     # --- kubewatch.Handler --------------------------------------------------------------------
 
@@ -69,6 +81,7 @@ class Listener:
             self.objects[kind] = fresh
             self._listed.add(kind)
             await asyncio.to_thread(self.reconcile)
+            await self.write_status()
 
     async def event(self, kind: str, type_: str, obj: Raw) -> None:
         key = key_of(kind, obj)
@@ -81,6 +94,7 @@ class Listener:
                 else:
                     self.objects[kind][key] = parsed
                 await asyncio.to_thread(self.reconcile)
+                await self.write_status()
 
         self.dispatcher.submit(key, job)
 
@@ -110,14 +124,46 @@ class Listener:
             self._of(ko.NetworkPolicy),
             self.settings,
             self.owned,
+            self._of(ko.Service),
         )
         _log_refusals(outcome.refused)
         for note in outcome.notes:
             log.warning("%s", note)
+        self._outcome = outcome
         self.reconciled += 1
+
+    async def write_status(self) -> None:
+        """Give each LoadBalancer Service its VIP's address in its status (see the module)."""
+        if self._client is None:
+            return
+        addresses = dict(self._outcome.load_balancers)
+        services: dict[str, ko.Service] = {
+            o.key: o for o in self.objects["Service"].values() if isinstance(o, ko.Service)
+        }
+        for key in sorted(set(addresses) | set(self._reported)):
+            service = services.get(key)
+            if service is None:
+                self._reported.pop(key, None)
+                continue
+            wanted = (addresses[key],) if key in addresses else ()
+            if service.ingress == wanted:
+                if not wanted:
+                    self._reported.pop(key, None)
+                continue
+            if self._reported.get(key) == (wanted, service.ingress):
+                continue  # written; the watch has not brought the new status back yet
+            try:
+                await self._client.patch_service_status(
+                    service.namespace, service.name, list(wanted)
+                )
+            except Unavailable as exc:
+                log.warning("cannot write the status of Service %s yet: %s", key, exc)
+                continue
+            self._reported[key] = (wanted, service.ingress)
 
     async def run(self, client: kubewatch.KubeClient) -> None:
         """Reflect every resource until cancelled."""
+        self._client = client
         try:
             await asyncio.gather(*(kubewatch.reflect(client, r, self) for r in kubewatch.RESOURCES))
         finally:
@@ -139,5 +185,7 @@ def _log_refusals(refused: tuple[tuple[str, str], ...]) -> None:
                 )
         elif kind == "hosts" and why == "the node has no usable address":
             log.warning("node %s has no usable address yet", name)
+        elif kind in ("vips", "external-ips"):
+            log.warning("%s (tried again at the next sync)", why)
         else:
             log.warning("cannot write %s yet: %s", what, why)

@@ -1,7 +1,7 @@
 """Composition root for ``romana-listener``: Kubernetes API → listener → romanad's services.
 
-``romana-listener --kube-api URL --store URL`` lists and watches Namespaces, Nodes, Pods and
-NetworkPolicies and keeps the romanad services over the given store in step
+``romana-listener --kube-api URL --store URL`` lists and watches Namespaces, Nodes, Pods,
+NetworkPolicies and Services and keeps the romanad services over the given store in step
 (:mod:`romana.integrations.kubernetes.listener`). At start it brings data an earlier release
 stored up to date (:mod:`romana.services.upgrade`). SIGTERM and SIGINT stop it cleanly.
 
@@ -55,6 +55,13 @@ def parser() -> argparse.ArgumentParser:
         default=translation.SEGMENT_LABEL,
         help="pod label naming the pod's segment (default %(default)s)",
     )
+    p.add_argument(
+        "--vip-pool",
+        default=translation.VIP_POOL,
+        help="external pool of the VIPs of LoadBalancer Services and Services with "
+        "externalIPs, unless their romana.io/external-pool annotation names one "
+        "(default %(default)s)",
+    )
     p.add_argument("--log-level", default="info")
     return p
 
@@ -70,7 +77,8 @@ async def serve(args: argparse.Namespace) -> None:
     for note in upgrade.run(db):
         log.warning("%s", note)
     the_listener = listener.Listener(
-        kubesync.ServicesRomanad(db), translation.Settings(segment_label=args.segment_label)
+        kubesync.ServicesRomanad(db),
+        translation.Settings(segment_label=args.segment_label, vip_pool=args.vip_pool),
     )
     task = asyncio.create_task(the_listener.run(client))
     loop = asyncio.get_running_loop()

@@ -8,7 +8,8 @@ services nor the store. Only :mod:`~romana.integrations.openstack.ipam`,
 :mod:`~romana.integrations.openstack.securitygroup_sync`,
 :mod:`~romana.integrations.openstack.routers`, :mod:`~romana.integrations.openstack.resync`
 and :mod:`~romana.integrations.openstack.reconcile` import Neutron's libraries;
-:mod:`~romana.integrations.openstack.mapping` and
+:mod:`~romana.integrations.openstack.mapping`,
+:mod:`~romana.integrations.openstack.external_ips` and
 :mod:`~romana.integrations.openstack.securitygroups` are pure, so this package imports without
 Neutron installed.
 """

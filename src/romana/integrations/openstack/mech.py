@@ -16,16 +16,31 @@ A failure of romanad in postcommit is logged, never raised: the Neutron side has
 committed. The write is retried with backoff (:mod:`romana.integrations.openstack.resync`),
 and the periodic reconciliation releases and removes what the retries did not
 (:mod:`romana.integrations.openstack.reconcile`).
+
+A port's external IP (``binding:profile`` key ``romana_external_ip``,
+:mod:`romana.integrations.openstack.external_ips`) is the exception, since romanad may refuse
+it (no such pool, an address in use) and the Neutron user must read why: a bad value is
+refused before Neutron writes anything (``BEFORE_CREATE``/``BEFORE_UPDATE``, 400); a port
+created with the key gets its external IP in ``create_port_postcommit``, and romanad's
+refusal is raised there, which makes ML2 delete the port (its allocation released) and
+answer with the refusal; an update that sets or changes the key, or the first binding of a
+port created without a host, assigns in ``update_port_precommit``, inside Neutron's
+transaction as the IPAM driver allocates, so a refusal fails the update and Neutron keeps the
+port as it was (ML2 only logs what an ``update_port_postcommit`` raises). Removing the key
+unassigns in ``update_port_postcommit``, retried like every postcommit write; deleting the
+port releases its allocation, which drops its external IPs with it.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from neutron_lib import constants as n_const
 from neutron_lib import exceptions as n_exc
 from neutron_lib.api.definitions import portbindings
+from neutron_lib.callbacks import events, resources
 from neutron_lib.plugins.ml2 import api
 from oslo_log import log
 from sqlalchemy import orm
@@ -33,6 +48,7 @@ from sqlalchemy import orm
 from romana.core import errors
 from romana.integrations.openstack import (
     backend,
+    external_ips,
     mapping,
     migration,
     resync,
@@ -69,11 +85,59 @@ def remove_segment(project_id: str, network_id: str) -> None:
         pass
 
 
+def wanted_ip(port: dict[str, Any]) -> external_ips.Wanted | None:
+    """The external IP ``port``'s binding profile asks for; a bad value is Neutron's 400."""
+    try:
+        return external_ips.parse(port.get(portbindings.PROFILE))
+    except errors.InvalidInput as exc:
+        raise backend.translate(exc, "port") from exc
+
+
+def _check_profile(resource: str, event: str, trigger: Any, payload: Any) -> None:
+    """Refuse a bad ``romana_external_ip`` before the port is written (and, on a create,
+    before the IPAM driver allocates for it)."""
+    profile = (payload.states[-1] or {}).get(portbindings.PROFILE)
+    if isinstance(profile, Mapping):
+        wanted_ip({portbindings.PROFILE: profile})
+
+
+def _earlier_ip(port: dict[str, Any] | None) -> external_ips.Wanted | None:
+    """What the port's profile asked for before the update; a value stored before romana
+    read the key, and is bad, asked for nothing."""
+    try:
+        return external_ips.parse((port or {}).get(portbindings.PROFILE))
+    except errors.InvalidInput:
+        return None
+
+
+def sync_external_ip(
+    port_id: str, wanted: external_ips.Wanted | None, previous: external_ips.Wanted | None
+) -> None:
+    """Make romanad hold the external IP the port's profile asks for (raised: romanad's
+    refusal, as the Neutron exception that carries it)."""
+    key = mapping.allocation_key(port_id)
+    try:
+        backend.shared().call(lambda c: external_ips.sync(c, key, wanted, previous))
+    except errors.RomanaError as exc:
+        raise backend.translate(exc, "external IP") from exc
+    resync.RETRIES.cancel(f"external-ip:{key}")
+    if wanted is not None:
+        LOG.info("romana: port %s holds an external IP of pool %s", port_id, wanted.pool)
+
+
+def _unassign_external_ip(port_id: str, previous: external_ips.Wanted) -> None:
+    key = mapping.allocation_key(port_id)
+    backend.shared().call(lambda c: external_ips.sync(c, key, None, previous))
+    LOG.info("romana: external IP of pool %s unassigned from port %s", previous.pool, port_id)
+
+
 class RomanaMechanismDriver(api.MechanismDriver):
     def initialize(self) -> None:
         LOG.info("romana: mechanism driver ready (VIF type tap on local and flat networks)")
         securitygroup_sync.subscribe()
         routers.subscribe()
+        checks = (events.BEFORE_CREATE, events.BEFORE_UPDATE)
+        backend.subscribe_once(__name__, [(_check_profile, resources.PORT, checks)])
         # Neutron's port reads name a relationship that exists only once the ORM's mappers
         # are configured, which its first query does: a server whose first request reads a
         # port (a restart under load, the reconciliation) would fail it with a 500.
@@ -94,8 +158,30 @@ class RomanaMechanismDriver(api.MechanismDriver):
         write = functools.partial(remove_segment, str(network["project_id"]), str(network["id"]))
         resync.attempt(f"segment:{network['id']}", what, write)
 
+    def create_port_postcommit(self, context: Any) -> None:
+        port = context.current
+        wanted = wanted_ip(port)
+        if wanted is not None and port.get("fixed_ips"):
+            sync_external_ip(port["id"], wanted, None)
+
+    def update_port_precommit(self, context: Any) -> None:
+        port, original = context.current, context.original
+        wanted, previous = wanted_ip(port), _earlier_ip(original)
+        if wanted is None or not port.get("fixed_ips"):
+            return  # nothing to assign; a removed key is unassigned after the commit
+        addressed_now = not (original or {}).get("fixed_ips")
+        if wanted != previous or addressed_now:
+            sync_external_ip(port["id"], wanted, previous)
+
     def update_port_postcommit(self, context: Any) -> None:
-        migration.follow_binding(context.current["id"], context.host, context.original_host)
+        port = context.current
+        migration.follow_binding(port["id"], context.host, context.original_host)
+        previous = _earlier_ip(context.original)
+        if previous is not None and wanted_ip(port) is None and port.get("fixed_ips"):
+            key = mapping.allocation_key(port["id"])
+            what = f"external IP of pool {previous.pool} not unassigned from port {port['id']}"
+            write = functools.partial(_unassign_external_ip, port["id"], previous)
+            resync.attempt(f"external-ip:{key}", what, write)
 
     def delete_port_postcommit(self, context: Any) -> None:
         key = mapping.allocation_key(context.current["id"])

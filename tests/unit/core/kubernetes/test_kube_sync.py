@@ -14,6 +14,7 @@ import pytest
 from romana.core.errors import InvalidInput
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import record, sync, translation
+from romana.core.vips import Vip
 
 NAMESPACE = {"kind": "Namespace", "metadata": {"name": "shop", "uid": "u-shop"}}
 NODE = {
@@ -93,6 +94,35 @@ class Memory:
 
     def put_kube_objects(self, rec: Mapping[str, Any]) -> None:
         self.record = dict(rec)
+
+    # Services and external-IP annotations are not among these documents: a sync without
+    # them must not touch VIPs or external IPs (test_kube_exposure.py covers them).
+
+    def endpoint_keys(self, addresses: Sequence[str]) -> dict[str, str]:
+        raise AssertionError("no endpoint is resolved without Services or annotations")
+
+    def vips(self) -> dict[str, Vip]:
+        raise AssertionError("no VIP is read without Services")
+
+    def create_vip(
+        self, name: str, pool: str, endpoints: Sequence[str], address: str | None
+    ) -> Vip:
+        raise AssertionError("no VIP is created without Services")
+
+    def set_vip_endpoints(self, name: str, endpoints: Sequence[str]) -> None:
+        raise AssertionError("no VIP is changed without Services")
+
+    def delete_vip(self, name: str) -> None:
+        raise AssertionError("no VIP is deleted without Services")
+
+    def external_ips(self) -> dict[str, tuple[str, str]]:
+        raise AssertionError("no external IP is read without annotations")
+
+    def assign_external_ip(self, pool: str, endpoint: str, address: str | None) -> tuple[str, bool]:
+        raise AssertionError("no external IP is assigned without annotations")
+
+    def unassign_external_ip(self, address: str) -> None:
+        raise AssertionError("no external IP is unassigned without annotations")
 
 
 def test_documents_become_admitted_objects_and_every_bad_one_is_named() -> None:
