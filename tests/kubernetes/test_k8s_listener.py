@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from kubernetes.fakeapi import PATHS, FakeApi
+from kubernetes.listening import Listening, play
 from romana.core.identifiers import TenantName
 from romana.core.kubernetes import translation
 from romana.integrations.kubernetes import kubewatch, listener
@@ -73,22 +73,11 @@ def api() -> Iterator[FakeApi]:
     fake.close()
 
 
-class Running:
+class Running(Listening):
     def __init__(self, api: FakeApi) -> None:
         self.store = MemoryStore()
         TopologyService(self.store).apply(TOPOLOGY)
-        self.romanad = kubesync.ServicesRomanad(self.store)
-        self.listener = listener.Listener(self.romanad)
-        self.client = kubewatch.KubeClient(api.url)
-        self.task: asyncio.Task[None] | None = None
-
-    async def until(self, what: Callable[[], bool], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if what():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"not reached in {timeout} s: {what.__doc__ or what}")
+        super().__init__(api, kubesync.ServicesRomanad(self.store))
 
     def members(self) -> dict[str, list[str]]:
         return self.romanad.address_sets()
@@ -101,14 +90,6 @@ async def start(api: FakeApi) -> Running:
     return run
 
 
-async def stop(run: Running) -> None:
-    assert run.task is not None
-    run.task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await run.task
-    await run.client.aclose()
-
-
 def web_set(run: Running) -> list[str]:
     doc = run.romanad.policies()["shop/kube.shop.db-from-web"]
     name = doc["ingress"][0]["peers"][0]["address_set"]
@@ -116,81 +97,65 @@ def web_set(run: Running) -> list[str]:
 
 
 def test_initial_list_fills_romanad(api: FakeApi) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            assert "shop" in run.romanad.tenants()
-            assert run.romanad.hosts()["h1"] == {"rack": "1"}
-            stored = run.romanad.policies()
-            assert set(stored) == {"shop/kube.shop.db-from-web"}
-            assert run.romanad.tenant_service.get(TenantName("shop")).isolation.mode == "kubernetes"
-            await run.until(lambda: web_set(run) == ["10.1.16.2/32"])
-            # The watches open once the initial sync is done.
-            await run.until(lambda: all(api.watches[p] >= 1 for p in PATHS.values()))
-        finally:
-            await stop(run)
+    async def scenario(run: Running) -> None:
+        assert "shop" in run.romanad.tenants()
+        assert run.romanad.hosts()["h1"] == {"rack": "1"}
+        stored = run.romanad.policies()
+        assert set(stored) == {"shop/kube.shop.db-from-web"}
+        assert run.romanad.tenant_service.get(TenantName("shop")).isolation.mode == "kubernetes"
+        await run.until(lambda: web_set(run) == ["10.1.16.2/32"])
+        # The watches open once the initial sync is done.
+        await run.until(lambda: all(api.watches[p] >= 1 for p in PATHS.values()))
 
-    asyncio.run(scenario())
+    play(start(api), scenario)
 
 
 def test_watch_events_relabels_and_deletes_reach_romanad(api: FakeApi) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            api.put(pod("shop", "web2", "10.1.16.3", "h1", role="web"))
-            await run.until(lambda: web_set(run) == ["10.1.16.2/32", "10.1.16.3/32"])
-            api.put(pod("shop", "web", "10.1.16.2", "h1", role="batch"))  # relabel
-            await run.until(lambda: web_set(run) == ["10.1.16.3/32"])
-            api.put(pod("shop", "front", "10.1.32.1", "h1", **{translation.SEGMENT_LABEL: "dmz"}))
-            await run.until(lambda: "dmz" in run.romanad.tenants()["shop"].segments)
-            api.put(node("h2", "192.0.2.2", "2"))
-            await run.until(lambda: "h2" in run.romanad.hosts())
-            api.delete("NetworkPolicy", "db-from-web", "shop")
-            await run.until(lambda: set(run.romanad.policies()) == set())
-            api.put(namespace("bank"))
-            await run.until(lambda: "bank" in run.romanad.tenants())
-            api.delete("Namespace", "bank")
-            await run.until(lambda: "bank" not in run.romanad.tenants())
-            assert api.lists[PATHS["Pod"]] == 1, "events alone need no relist"
-        finally:
-            await stop(run)
+    async def scenario(run: Running) -> None:
+        api.put(pod("shop", "web2", "10.1.16.3", "h1", role="web"))
+        await run.until(lambda: web_set(run) == ["10.1.16.2/32", "10.1.16.3/32"])
+        api.put(pod("shop", "web", "10.1.16.2", "h1", role="batch"))  # relabel
+        await run.until(lambda: web_set(run) == ["10.1.16.3/32"])
+        api.put(pod("shop", "front", "10.1.32.1", "h1", **{translation.SEGMENT_LABEL: "dmz"}))
+        await run.until(lambda: "dmz" in run.romanad.tenants()["shop"].segments)
+        api.put(node("h2", "192.0.2.2", "2"))
+        await run.until(lambda: "h2" in run.romanad.hosts())
+        api.delete("NetworkPolicy", "db-from-web", "shop")
+        await run.until(lambda: set(run.romanad.policies()) == set())
+        api.put(namespace("bank"))
+        await run.until(lambda: "bank" in run.romanad.tenants())
+        api.delete("Namespace", "bank")
+        await run.until(lambda: "bank" not in run.romanad.tenants())
+        assert api.lists[PATHS["Pod"]] == 1, "events alone need no relist"
 
-    asyncio.run(scenario())
+    play(start(api), scenario)
 
 
 def test_cut_connections_resync_with_a_fresh_list(api: FakeApi) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            # A cut needs open watches to cut: one opened after it would stream on unharmed.
-            await run.until(lambda: all(api.watches[p] >= 1 for p in PATHS.values()))
-            before = api.lists[PATHS["Pod"]]
-            api.put(pod("shop", "web3", "10.1.16.4", "h1", role="web"), unseen=True)
-            api.disconnect()
-            await run.until(lambda: "10.1.16.4/32" in web_set(run))
-            assert api.lists[PATHS["Pod"]] > before
-        finally:
-            await stop(run)
+    async def scenario(run: Running) -> None:
+        # A cut needs open watches to cut: one opened after it would stream on unharmed.
+        await run.until(lambda: all(api.watches[p] >= 1 for p in PATHS.values()))
+        before = api.lists[PATHS["Pod"]]
+        api.put(pod("shop", "web3", "10.1.16.4", "h1", role="web"), unseen=True)
+        api.disconnect()
+        await run.until(lambda: "10.1.16.4/32" in web_set(run))
+        assert api.lists[PATHS["Pod"]] > before
 
-    asyncio.run(scenario())
+    play(start(api), scenario)
 
 
 def test_410_gone_relists_and_drops_what_vanished_meanwhile(api: FakeApi) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            before = api.lists[PATHS["NetworkPolicy"]]
-            # Changes the open watches never see: the history is forgotten (410 Gone).
-            with api.cond:
-                api.objects[PATHS["NetworkPolicy"]].clear()
-            api.put(policy("shop", "deny-all", {"podSelector": {}}), unseen=True)
-            api.expire()
-            await run.until(lambda: set(run.romanad.policies()) == {"shop/kube.shop.deny-all"})
-            assert api.lists[PATHS["NetworkPolicy"]] > before
-        finally:
-            await stop(run)
+    async def scenario(run: Running) -> None:
+        before = api.lists[PATHS["NetworkPolicy"]]
+        # Changes the open watches never see: the history is forgotten (410 Gone).
+        with api.cond:
+            api.objects[PATHS["NetworkPolicy"]].clear()
+        api.put(policy("shop", "deny-all", {"podSelector": {}}), unseen=True)
+        api.expire()
+        await run.until(lambda: set(run.romanad.policies()) == {"shop/kube.shop.deny-all"})
+        assert api.lists[PATHS["NetworkPolicy"]] > before
 
-    asyncio.run(scenario())
+    play(start(api), scenario)
 
 
 def test_dispatcher_keeps_one_objects_events_in_order_and_runs_objects_in_parallel() -> None:

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from kubernetes.fakeapi import FakeApi
+from kubernetes.listening import Listening, play
 from romana.core import external
 from romana.core.identifiers import AllocationKey, HostName, TenantName
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import sync, translation
-from romana.integrations.kubernetes import kubewatch, listener
 from romana.lab import topologies
 from romana.services import kubesync
 from romana.services.ipam import IpamService
@@ -60,7 +59,7 @@ def service(name: str, pool: str = "", **spec: Any) -> dict[str, Any]:
     return {"kind": "Service", "metadata": meta, "spec": {"selector": WEB, **spec}}
 
 
-class Running:
+class Running(Listening):
     def __init__(self, api: FakeApi) -> None:
         self.api = api
         self.store = MemoryStore()
@@ -74,9 +73,7 @@ class Running:
         ext.create(external.parse_pool("kubernetes", ["203.0.113.0/28"]))
         ext.create(external.parse_pool("edge", ["198.51.100.0/28"]))
         self.ipam = IpamService(self.store, self.romanad.topology, self.romanad.tenant_service)
-        self.listener = listener.Listener(self.romanad)
-        self.client = kubewatch.KubeClient(api.url)
-        self.task: asyncio.Task[None] | None = None
+        super().__init__(api, self.romanad)
 
     def allocate(self, name: str) -> str:
         """A romana address for pod ``name`` (its allocation key: ``<name>:eth0``)."""
@@ -84,14 +81,6 @@ class Running:
             AllocationKey(f"{name}:eth0"), HostName("h1"), TenantName("shop")
         )
         return str(alloc.addresses[0])
-
-    async def until(self, what: Callable[[], bool], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if what():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"not reached in {timeout} s: {what.__doc__ or what}")
 
     def vip(self, name: str = "k-shop-web") -> Any:
         return self.romanad.vips().get(name)
@@ -120,139 +109,111 @@ async def start(api: FakeApi) -> Running:
     return run
 
 
-async def stop(run: Running) -> None:
-    assert run.task is not None
-    run.task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await run.task
-    await run.client.aclose()
-
-
 def test_a_load_balancer_gets_a_vip_of_its_pods_that_follows_them_and_goes_with_it(
     api: FakeApi,
 ) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            w1, w2, w3, db = (run.allocate(n) for n in ("w1", "w2", "w3", "db"))
-            api.put(pod("w1", w1, **WEB))
-            api.put(pod("w2", w2, **WEB))
-            api.put(pod("db", db, app="db"))
-            api.put(service("web", type="LoadBalancer"))
-            await run.until(lambda: run.endpoints() == {"w1:eth0", "w2:eth0"})
-            address = str(run.vip().address)
-            assert address.startswith("203.0.113."), "from the default pool, kubernetes"
-            ingress = {"status": {"loadBalancer": {"ingress": [{"ip": address}]}}}
-            await run.until(lambda: run.patches("web") == [ingress])
+    async def scenario(run: Running) -> None:
+        w1, w2, w3, db = (run.allocate(n) for n in ("w1", "w2", "w3", "db"))
+        api.put(pod("w1", w1, **WEB))
+        api.put(pod("w2", w2, **WEB))
+        api.put(pod("db", db, app="db"))
+        api.put(service("web", type="LoadBalancer"))
+        await run.until(lambda: run.endpoints() == {"w1:eth0", "w2:eth0"})
+        address = str(run.vip().address)
+        assert address.startswith("203.0.113."), "from the default pool, kubernetes"
+        ingress = {"status": {"loadBalancer": {"ingress": [{"ip": address}]}}}
+        await run.until(lambda: run.patches("web") == [ingress])
 
-            api.put(pod("w3", w3, **WEB))
-            await run.until(lambda: run.endpoints() == {"w1:eth0", "w2:eth0", "w3:eth0"})
-            api.put(pod("w1", w1, app="batch"))  # relabelled away
-            await run.until(lambda: run.endpoints() == {"w2:eth0", "w3:eth0"})
-            api.delete("Pod", "w2", "shop")
-            await run.until(lambda: run.endpoints() == {"w3:eth0"})
-            assert str(run.vip().address) == address, "the VIP keeps its address"
-            assert run.patches("web") == [ingress], "an unchanged status is not written again"
+        api.put(pod("w3", w3, **WEB))
+        await run.until(lambda: run.endpoints() == {"w1:eth0", "w2:eth0", "w3:eth0"})
+        api.put(pod("w1", w1, app="batch"))  # relabelled away
+        await run.until(lambda: run.endpoints() == {"w2:eth0", "w3:eth0"})
+        api.delete("Pod", "w2", "shop")
+        await run.until(lambda: run.endpoints() == {"w3:eth0"})
+        assert str(run.vip().address) == address, "the VIP keeps its address"
+        assert run.patches("web") == [ingress], "an unchanged status is not written again"
 
-            api.delete("Service", "web", "shop")
-            await run.until(lambda: run.vip() is None)
-            assert run.romanad.external_ips() == {}, "its address is free again"
-        finally:
-            await stop(run)
+        api.delete("Service", "web", "shop")
+        await run.until(lambda: run.vip() is None)
+        assert run.romanad.external_ips() == {}, "its address is free again"
 
-    asyncio.run(scenario())
+    play(start(api), scenario)
 
 
 def test_external_ips_make_a_vip_at_the_first_and_warn_of_the_others(
     api: FakeApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            api.put(pod("w1", run.allocate("w1"), **WEB))
-            api.put(service("front", externalIPs=["203.0.113.9", "203.0.113.10"]))
-            await run.until(lambda: run.vip("k-shop-front") is not None)
-            assert str(run.vip("k-shop-front").address) == "203.0.113.9"
-            await run.until(lambda: "not served: 203.0.113.10" in caplog.text)
-            assert "shop/front" in caplog.text
-            await asyncio.sleep(0.3)
-            assert run.patches("front") == [], "only LoadBalancer Services get a status"
-            api.put(service("front"))  # no longer exposed
-            await run.until(lambda: run.vip("k-shop-front") is None)
-        finally:
-            await stop(run)
+    async def scenario(run: Running) -> None:
+        api.put(pod("w1", run.allocate("w1"), **WEB))
+        api.put(service("front", externalIPs=["203.0.113.9", "203.0.113.10"]))
+        await run.until(lambda: run.vip("k-shop-front") is not None)
+        assert str(run.vip("k-shop-front").address) == "203.0.113.9"
+        await run.until(lambda: "not served: 203.0.113.10" in caplog.text)
+        assert "shop/front" in caplog.text
+        await asyncio.sleep(0.3)
+        assert run.patches("front") == [], "only LoadBalancer Services get a status"
+        api.put(service("front"))  # no longer exposed
+        await run.until(lambda: run.vip("k-shop-front") is None)
 
     with caplog.at_level(logging.WARNING):
-        asyncio.run(scenario())
+        play(start(api), scenario)
 
 
 def test_a_missing_pool_is_a_warning_and_blocks_nothing_else_until_it_exists(
     api: FakeApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            api.put(pod("w1", run.allocate("w1"), **WEB))
-            api.put(service("lost", pool="nowhere", type="LoadBalancer"))
-            api.put(service("web", pool="edge", type="LoadBalancer"))
-            await run.until(lambda: run.endpoints() == {"w1:eth0"})
-            assert str(run.vip().address).startswith("198.51.100."), "from the annotated pool"
-            await run.until(lambda: "external pool 'nowhere' does not exist" in caplog.text)
-            line = next(r.getMessage() for r in caplog.records if "nowhere" in r.getMessage())
-            assert "Service shop/lost" in line
-            assert run.vip("k-shop-lost") is None and run.patches("lost") == []
+    async def scenario(run: Running) -> None:
+        api.put(pod("w1", run.allocate("w1"), **WEB))
+        api.put(service("lost", pool="nowhere", type="LoadBalancer"))
+        api.put(service("web", pool="edge", type="LoadBalancer"))
+        await run.until(lambda: run.endpoints() == {"w1:eth0"})
+        assert str(run.vip().address).startswith("198.51.100."), "from the annotated pool"
+        await run.until(lambda: "external pool 'nowhere' does not exist" in caplog.text)
+        line = next(r.getMessage() for r in caplog.records if "nowhere" in r.getMessage())
+        assert "Service shop/lost" in line
+        assert run.vip("k-shop-lost") is None and run.patches("lost") == []
 
-            run.romanad.external_service.create(external.parse_pool("nowhere", ["192.0.2.64/28"]))
-            api.put(pod("w2", run.allocate("w2"), **WEB))  # any change syncs again
-            await run.until(lambda: run.endpoints("k-shop-lost") == {"w1:eth0", "w2:eth0"})
-            await run.until(lambda: len(run.patches("lost")) == 1)
-        finally:
-            await stop(run)
+        run.romanad.external_service.create(external.parse_pool("nowhere", ["192.0.2.64/28"]))
+        api.put(pod("w2", run.allocate("w2"), **WEB))  # any change syncs again
+        await run.until(lambda: run.endpoints("k-shop-lost") == {"w1:eth0", "w2:eth0"})
+        await run.until(lambda: len(run.patches("lost")) == 1)
 
     with caplog.at_level(logging.WARNING):
-        asyncio.run(scenario())
+        play(start(api), scenario)
 
 
 def test_an_address_outside_the_pool_is_refused_naming_the_service(
     api: FakeApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            api.put(service("web", type="LoadBalancer", loadBalancerIP="192.0.2.200"))
-            await run.until(lambda: "Service shop/web gets no VIP" in caplog.text)
-            assert "192.0.2.200" in caplog.text and run.vip() is None
-        finally:
-            await stop(run)
+    async def scenario(run: Running) -> None:
+        api.put(service("web", type="LoadBalancer", loadBalancerIP="192.0.2.200"))
+        await run.until(lambda: "Service shop/web gets no VIP" in caplog.text)
+        assert "192.0.2.200" in caplog.text and run.vip() is None
 
     with caplog.at_level(logging.WARNING):
-        asyncio.run(scenario())
+        play(start(api), scenario)
 
 
 def test_a_pod_annotation_assigns_an_external_ip_and_its_removal_unassigns_it(
     api: FakeApi,
 ) -> None:
-    async def scenario() -> None:
-        run = await start(api)
-        try:
-            db = run.allocate("db")
-            other = run.allocate("other")
-            # An operator's assignment is never the listener's to take away.
-            run.romanad.external_service.assign("kubernetes", other)
-            api.put(pod("db", db, note="edge/198.51.100.7", app="db"))
-            api.put(pod("other", other))
+    async def scenario(run: Running) -> None:
+        db = run.allocate("db")
+        other = run.allocate("other")
+        # An operator's assignment is never the listener's to take away.
+        run.romanad.external_service.assign("kubernetes", other)
+        api.put(pod("db", db, note="edge/198.51.100.7", app="db"))
+        api.put(pod("other", other))
 
-            def held() -> dict[str, tuple[str, str]]:
-                return run.romanad.external_ips()
+        def held() -> dict[str, tuple[str, str]]:
+            return run.romanad.external_ips()
 
-            await run.until(lambda: held().get("198.51.100.7") == ("edge", "db:eth0"))
-            api.put(pod("db", db, app="db"))
-            await run.until(lambda: "198.51.100.7" not in held())
-            assert list(held().values()) == [("kubernetes", "other:eth0")]
-        finally:
-            await stop(run)
+        await run.until(lambda: held().get("198.51.100.7") == ("edge", "db:eth0"))
+        api.put(pod("db", db, app="db"))
+        await run.until(lambda: "198.51.100.7" not in held())
+        assert list(held().values()) == [("kubernetes", "other:eth0")]
 
-    asyncio.run(scenario())
+    play(start(api), scenario)
 
 
 def test_policy_apply_makes_the_vips_of_the_services_it_is_given(api: FakeApi) -> None:

@@ -67,11 +67,12 @@ BINDING_POLICY = """\
 """
 
 
-def binding_policy(workdir: Path) -> dict[str, dict[str, str]]:
-    """The ``extra`` of a :class:`NeutronConfig` that lets Nova's port-binding calls through
-    (its policy file written into ``workdir``)."""
+def binding_policy(workdir: Path, rules: str = BINDING_POLICY) -> dict[str, dict[str, str]]:
+    """The ``extra`` of a :class:`NeutronConfig` whose policy file (written into
+    ``workdir``) holds ``rules``: by default, those that let Nova's port-binding calls
+    through."""
     policy = workdir / "policy.yaml"
-    policy.write_text(BINDING_POLICY)
+    policy.write_text(rules)
     return {"oslo_policy": {"policy_file": str(policy)}}
 
 

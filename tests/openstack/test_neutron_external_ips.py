@@ -41,9 +41,7 @@ def neutron(
     gives for admins to set ``binding:profile`` (beside Nova's ``service`` role, Neutron's
     default): under ``noauth`` every call has an admin context."""
     work = tmp_path_factory.mktemp("neutron")
-    policy = work / "policy.yaml"
-    policy.write_text(PROFILE_POLICY)
-    config = rig.romana_config(service_user, extra={"oslo_policy": {"policy_file": str(policy)}})
+    config = rig.romana_config(service_user, extra=rig.binding_policy(work, PROFILE_POLICY))
     with rig.running(openstack_python, work / "server", config) as running:
         yield running
 

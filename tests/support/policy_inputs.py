@@ -49,3 +49,28 @@ def compile_input(fixture: dict[str, Any], **overrides: Any) -> compile.CompileI
     }
     values.update(overrides)
     return compile.CompileInput(**values)
+
+
+def _layout(fixture: dict[str, Any], net: str) -> addressing.Layout:
+    return addressing.layout(**next(n for n in fixture["networks"] if n["name"] == net))
+
+
+def endpoint_address(
+    fixture: dict[str, Any],
+    tenant: str,
+    segment: str = "default",
+    *,
+    host: int = 1,
+    net: str = "v4",
+    n: int = 5,
+) -> addressing.IPAddress:
+    """Address ``n`` of ``tenant``'s ``segment`` (``default``: id 0) on host index ``host`` in
+    network ``net`` of ``fixture``."""
+    t = next(t for t in fixture["tenants"] if t["name"] == tenant)
+    seg = t["segments"].get(segment, 0)
+    return addressing.encode(_layout(fixture, net), host, t["ids"][net], seg, n)
+
+
+def gateway(fixture: dict[str, Any], host: int, net: str = "v4") -> addressing.IPAddress:
+    """The gateway of host index ``host`` in network ``net`` of ``fixture``."""
+    return addressing.gateway(_layout(fixture, net), host)

@@ -22,13 +22,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from romana.core import hostplan, ruleset
 from romana.core.errors import AlreadyExists, NotFound, RomanaError
-from romana.dataplane import conntrack, netlink, nlsock, rtnl, sourceroutes, veth, wire
+from romana.dataplane import conntrack, netlink, nlsock, rtmsg, rtnl, sourceroutes, veth, wire
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,41 @@ class HostDataplane:
         its addresses on it: replies from each address leave through it
         (:mod:`romana.dataplane.sourceroutes`). False while docker has not done so yet;
         NotFound when the host end is gone (the container with it)."""
+
+        def act(
+            inner: rtnl.Rtnl, link: rtmsg.Link, present: tuple[hostplan.IPAddress, ...]
+        ) -> None:
+            sourceroutes.ensure(inner, link, present, spec.gateways)
+
+        return self._in_container(spec, act)
+
+    def container_externals(
+        self,
+        spec: hostplan.EndpointSpec,
+        wanted: Sequence[hostplan.IPAddress],
+        pools: Sequence[hostplan.IPNetwork],
+    ) -> bool:
+        """Inside a docker endpoint's container, once docker moved its end there and put
+        its addresses on it: exactly ``wanted`` among the addresses of ``pools`` on it, each
+        answering through it (:func:`romana.dataplane.sourceroutes.external_requests`).
+        False while docker has not done so yet; NotFound when the host end is gone."""
+
+        def act(inner: rtnl.Rtnl, link: rtmsg.Link, _: tuple[hostplan.IPAddress, ...]) -> None:
+            have = sourceroutes.externals_on(inner, link, pools)
+            changes = sourceroutes.external_requests(link, have, wanted, spec.gateways)
+            if changes:
+                inner.send(*changes)
+
+        return self._in_container(spec, act)
+
+    def _in_container(
+        self,
+        spec: hostplan.EndpointSpec,
+        act: Callable[[rtnl.Rtnl, rtmsg.Link, tuple[hostplan.IPAddress, ...]], None],
+    ) -> bool:
+        """``act`` on the docker endpoint's container end (its link and the addresses docker
+        put on it), inside the container's namespace; False while docker has not moved and
+        addressed that end yet, NotFound when the host end is gone."""
         host = self.netlink.rtnl.link(spec.host_ifname)
         if host is None:
             raise NotFound(f"host interface {spec.host_ifname} is missing")
@@ -193,40 +228,7 @@ class HostDataplane:
                 found = sourceroutes.interface(inner, spec.mac, spec.addresses)
                 if found is None:
                     return False
-                link, present = found
-                sourceroutes.ensure(inner, link, present, spec.gateways)
-        except (OSError, NotFound):
-            return False  # its last process ended between the lookup and the entry
-        return True
-
-    def container_externals(
-        self,
-        spec: hostplan.EndpointSpec,
-        wanted: Sequence[hostplan.IPAddress],
-        pools: Sequence[hostplan.IPNetwork],
-    ) -> bool:
-        """Inside a docker endpoint's container, once docker moved its end there and put
-        its addresses on it: exactly ``wanted`` among the addresses of ``pools`` on it, each
-        answering through it (:func:`romana.dataplane.sourceroutes.external_requests`).
-        False while docker has not done so yet; NotFound when the host end is gone."""
-        host = self.netlink.rtnl.link(spec.host_ifname)
-        if host is None:
-            raise NotFound(f"host interface {spec.host_ifname} is missing")
-        if host.peer_netnsid < 0 or spec.mac is None:
-            return False
-        path = sourceroutes.namespace_of(self._routing(), host.peer_netnsid)
-        if path is None:
-            return False
-        try:
-            with rtnl.Rtnl(path) as inner:
-                found = sourceroutes.interface(inner, spec.mac, spec.addresses)
-                if found is None:
-                    return False
-                link = found[0]
-                have = sourceroutes.externals_on(inner, link, pools)
-                changes = sourceroutes.external_requests(link, have, wanted, spec.gateways)
-                if changes:
-                    inner.send(*changes)
+                act(inner, *found)
         except (OSError, NotFound):
             return False  # its last process ended between the lookup and the entry
         return True

@@ -361,13 +361,19 @@ class Client:
     # -- external addresses and egress NAT -----------------------------------------------
 
     def create_external_pool(
-        self, name: str, cidrs: Sequence[str], group: str | None = None
+        self,
+        name: str,
+        cidrs: Sequence[str],
+        group: str | None = None,
+        network: str | None = None,
     ) -> JSON:
         """Create an external pool of ``cidrs`` (its addresses only for hosts of topology
-        group ``group`` when given); safe to repeat, AlreadyExists naming what differs when
-        the pool exists otherwise."""
+        group ``group``, and for endpoints with an address in romana network ``network``,
+        when given); safe to repeat, AlreadyExists naming what differs when the pool exists
+        otherwise."""
         path = f"{PREFIX}/external-pools/{_seg(name)}"
-        return answer(rest.ExternalPool, self._put("ipam", path, _body(cidrs=cidrs, group=group)))
+        body = _body(cidrs=cidrs, group=group, network=network)
+        return answer(rest.ExternalPool, self._put("ipam", path, body))
 
     def list_external_pools(self) -> list[JSON]:
         return answers(rest.ExternalPool, self._get("ipam", f"{PREFIX}/external-pools"))

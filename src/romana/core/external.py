@@ -54,11 +54,13 @@ def _network(text: str) -> IPNetwork:
 @dataclass(frozen=True, slots=True)
 class ExternalPool:
     """A named set of external CIDRs; only hosts of topology group ``group`` may hold its
-    addresses (None: any host)."""
+    addresses (None: any host), and only endpoints with an address in romana network
+    ``network`` (None: any endpoint)."""
 
     name: str
     cidrs: tuple[IPNetwork, ...]
     group: str | None = None
+    network: NetworkName | None = None
 
     def to_dict(self) -> dict[str, object]:
         return records.fields_dict(self, {"cidrs": records.strings})
@@ -66,10 +68,12 @@ class ExternalPool:
     @classmethod
     def from_dict(cls, raw: Mapping[str, object]) -> ExternalPool:
         group = raw.get("group")
+        network = raw.get("network")
         return cls(
             name=str(raw["name"]),
             cidrs=tuple(_network(str(c)) for c in _items(raw.get("cidrs"))),
             group=None if group is None else str(group),
+            network=None if network is None else NetworkName(str(network)),
         )
 
     def of_version(self, version: int) -> tuple[IPNetwork, ...]:
@@ -193,12 +197,14 @@ def _cidr_problem(text: object, exc: ValueError) -> str:
     return f"{text!r} is not a CIDR (e.g. 203.0.113.0/24 or 2001:db8:e::/64)"
 
 
-def parse_pool(name: str, cidrs: Sequence[str], group: str | None = None) -> ExternalPool:
+def parse_pool(
+    name: str, cidrs: Sequence[str], group: str | None = None, network: str | None = None
+) -> ExternalPool:
     """The pool ``name`` of the CIDR texts ``cidrs``; InvalidInput naming every field that
     breaks its rule (:func:`check_pool`'s own checks included, against no network or pool)."""
     issues = Issues()
     parsed = parse_cidrs(cidrs, "cidrs", issues)
-    pool = ExternalPool(name, parsed, group)
+    pool = ExternalPool(name, parsed, group, None if network is None else NetworkName(network))
     if not issues:
         issues.extend(pool_issues(pool, {}, ()))
     else:
@@ -375,7 +381,13 @@ def check_address(
 def family_for(pool: ExternalPool, key: str, romana: Sequence[IPAddress]) -> int:
     """The first of :data:`FAMILIES` that the endpoint ``key`` has a ``romana`` address of
     and ``pool`` a CIDR of; InvalidInput at ``pool`` when they share none."""
-    ours = {a.version for a in romana}
+    return shared_family(pool, {a.version for a in romana}, f"endpoint {key!r} has")
+
+
+def shared_family(pool: ExternalPool, ours: Collection[int], whose: str) -> int:
+    """The first of :data:`FAMILIES` in ``ours`` (the IP versions of the romana addresses
+    ``whose`` names, e.g. ``endpoint 'k' has``) that ``pool`` has a CIDR of; InvalidInput at
+    ``pool`` when they share none."""
     theirs = {c.version for c in pool.cidrs}
     for family in FAMILIES:
         if family in ours and family in theirs:
@@ -384,7 +396,7 @@ def family_for(pool: ExternalPool, key: str, romana: Sequence[IPAddress]) -> int
     our_families = "/".join(f"IPv{v}" for v in sorted(ours))
     raise _refused(
         "pool",
-        f"external pool {pool.name!r} has {pool_families} CIDRs only and endpoint {key!r} has "
+        f"external pool {pool.name!r} has {pool_families} CIDRs only and {whose} "
         f"romana {our_families} addresses only",
     )
 

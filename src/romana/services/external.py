@@ -68,6 +68,32 @@ def holder(ip: ExternalIp) -> str:
     return f"VIP {ip.vip!r}" if ip.vip is not None else f"endpoint {ip.key!r}"
 
 
+def free_address(store: Store, pool: ExternalPool, family: int) -> IPAddress:
+    """The lowest free IPv``family`` address of ``pool`` (:func:`external.pick_address`),
+    free of external IPs and VIPs alike; Exhausted when none is."""
+    used = [ip.address for ip in _ips(store.range(keys.EXTERNAL_IPS).items)]
+    picked = external.pick_address(pool, family, used)
+    if picked is None:
+        cidrs = ", ".join(str(c) for c in pool.of_version(family))
+        raise Exhausted(
+            f"external pool {pool.name!r} has no free IPv{family} address (its IPv{family} "
+            f"CIDRs: {cidrs})"
+        )
+    return picked
+
+
+def refuse_taken(store: Store, address: IPAddress, *, picked: bool) -> None:
+    """AlreadyExists naming who holds ``address`` (:func:`holder`); when this attempt
+    ``picked`` it as free, another assignment took it since: pick again."""
+    kv = store.get(keys.external_ip(address))
+    if kv is None:
+        return
+    if picked:
+        raise txn.Retry
+    taken = ExternalIp.from_dict(txn.loads(kv))
+    raise AlreadyExists(f"external IP {address} is assigned already, to {holder(taken)}")
+
+
 def _address(text: object) -> IPAddress:
     return ipaddress.ip_address(str(text))
 
@@ -126,6 +152,9 @@ class ExternalService:
             issues = external.pool_issues(pool, networks, others)
             if pool.group is not None and not _has_group(view.topology, pool.group):
                 issues.add("group", f"no topology group is named {pool.group!r}")
+            if pool.network is not None and pool.network not in view.layouts:
+                known = ", ".join(sorted(view.layouts)) or "none"
+                issues.add("network", f"no romana network {pool.network!r} (networks: {known})")
             issues.raise_if_any()
             w.guard(key, None)
             w.guard(keys.TOPOLOGY, view.kv)
@@ -243,11 +272,11 @@ class ExternalService:
                 if mine is not None and chosen.holding(mine) is not None:
                     return self._held(mine), False
                 external.check_one_per_family(alloc.key, None, held, family)
-                wanted = self._free(chosen, family)
+                wanted = free_address(self._store, chosen, family)
             if wanted in held:
                 return self._held(wanted), False
             external.check_one_per_family(alloc.key, wanted, held, wanted.version)
-            self._refuse_taken(wanted, picked=address is None)
+            refuse_taken(self._store, wanted, picked=address is None)
             self._check_host(chosen, alloc)
             assigned = ExternalIp(wanted, chosen.name, alloc.key, alloc.tenant)
             addresses = sorted([*held, wanted], key=lambda a: (a.version, int(a)))
@@ -378,31 +407,27 @@ class ExternalService:
             raise txn.Retry
         return ExternalIp.from_dict(txn.loads(kv))
 
-    def _free(self, pool: ExternalPool, family: int) -> IPAddress:
-        used = [ip.address for ip in _ips(self._store.range(keys.EXTERNAL_IPS).items)]
-        picked = external.pick_address(pool, family, used)
-        if picked is None:
-            cidrs = ", ".join(str(c) for c in pool.of_version(family))
-            raise Exhausted(
-                f"external pool {pool.name!r} has no free IPv{family} address (its IPv{family} "
-                f"CIDRs: {cidrs})"
-            )
-        return picked
-
-    def _refuse_taken(self, address: IPAddress, *, picked: bool) -> None:
-        """AlreadyExists naming the endpoint that holds ``address``; when this attempt
-        ``picked`` it as free, another assignment took it since: pick again."""
-        kv = self._store.get(keys.external_ip(address))
-        if kv is not None and picked:
-            raise txn.Retry
-        if kv is not None:
-            taken = ExternalIp.from_dict(txn.loads(kv))
-            raise AlreadyExists(f"external IP {address} is assigned already, to {holder(taken)}")
-
     def _check_host(self, pool: ExternalPool, alloc: ipam.Allocation) -> None:
+        """InvalidInput at ``endpoint`` unless the pool serves the endpoint: its host in the
+        pool's group, one of its addresses in the pool's network (when the pool has them)."""
+        view = self._topology.view()
+        lay = None if pool.network is None else view.layouts.get(pool.network)
+        if pool.network is not None and (
+            lay is None
+            or not any(a.version == lay.version and a in lay.cidr for a in alloc.addresses)
+        ):
+            raise InvalidInput(
+                [
+                    Issue(
+                        "endpoint",
+                        f"endpoint {alloc.key!r} has no address in network {pool.network!r}, "
+                        f"the only endpoints external pool {pool.name!r} serves",
+                    )
+                ]
+            )
         if pool.group is None:
             return
-        if not in_group(self._topology.view().topology, alloc.host, pool.group):
+        if not in_group(view.topology, alloc.host, pool.group):
             raise InvalidInput(
                 [
                     Issue(

@@ -30,15 +30,20 @@ from collections.abc import Callable, Iterable, Sequence, Set
 
 from romana.core import external, names, vips
 from romana.core.addressing import IPAddress
-from romana.core.errors import AlreadyExists, Exhausted, InvalidInput, Issue, Issues, NotFound
+from romana.core.errors import AlreadyExists, InvalidInput, Issue, Issues, NotFound
 from romana.core.external import ExternalIp, ExternalPool
 from romana.core.identifiers import AllocationKey, HostName, TenantName
 from romana.core.ipam import Allocation
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.core.vips import Lease, Vip
 from romana.services import keys, txn
-from romana.services.external import ExternalService, in_group, no_pool
-from romana.services.external import holder as held_by
+from romana.services.external import (
+    ExternalService,
+    free_address,
+    in_group,
+    no_pool,
+    refuse_taken,
+)
 from romana.services.ipam import IpamService
 
 _NAME = re.compile(vips.NAME_PATTERN)
@@ -72,10 +77,14 @@ class VipService:
     # -- reads ---------------------------------------------------------------------------
 
     def get(self, name: str) -> Vip:
+        return self._read(name)[1]
+
+    def _read(self, name: str) -> tuple[KeyValue, Vip]:
+        """VIP ``name`` and its key-value, to guard; NotFound when there is none."""
         kv = self._store.get(keys.vip(name))
         if kv is None:
             raise NotFound(no_vip(name))
-        return Vip.from_dict(txn.loads(kv))
+        return kv, Vip.from_dict(txn.loads(kv))
 
     def list(self) -> builtins.list[Vip]:
         """Every VIP, by name."""
@@ -146,11 +155,11 @@ class VipService:
             if address is not None:
                 external.check_in_pool(chosen, address)
                 _check_family(address, families, resolved)
-                self._refuse_taken(address, picked=False)
+                refuse_taken(self._store, address, picked=False)
                 wanted = address
             else:
-                wanted = self._free(chosen, _family(chosen, families))
-                self._refuse_taken(wanted, picked=True)
+                wanted = free_address(self._store, chosen, _family(chosen, families))
+                refuse_taken(self._store, wanted, picked=True)
             vip = Vip(name, wanted, pool, wanted_keys)
             vips.check(vip)
             reservation = ExternalIp(wanted, pool, AllocationKey(""), TenantName(""), vip=name)
@@ -171,10 +180,7 @@ class VipService:
         key = keys.vip(name)
 
         def attempt(w: txn.Writes) -> Vip:
-            kv = self._store.get(key)
-            if kv is None:
-                raise NotFound(no_vip(name))
-            stored = Vip.from_dict(txn.loads(kv))
+            kv, stored = self._read(name)
             resolved = self._resolve(endpoints, w)
             families = {a.version for alloc in resolved for a in alloc.addresses}
             if resolved and stored.address.version not in families:
@@ -195,10 +201,7 @@ class VipService:
         key = keys.vip(name)
 
         def attempt(w: txn.Writes) -> Vip:
-            kv = self._store.get(key)
-            if kv is None:
-                raise NotFound(no_vip(name))
-            vip = Vip.from_dict(txn.loads(kv))
+            kv, vip = self._read(name)
             reserved = keys.external_ip(vip.address)
             rkv = self._store.get(reserved)
             w.guard(key, kv)
@@ -222,10 +225,7 @@ class VipService:
         vkey, lkey = keys.vip(name), keys.vip_lease(name)
 
         def attempt(w: txn.Writes) -> dict[str, object]:
-            vkv = self._store.get(vkey)
-            if vkv is None:
-                raise NotFound(no_vip(name))
-            vip = Vip.from_dict(txn.loads(vkv))
+            vkv, vip = self._read(name)
             lkv = self._store.get(lkey)
             current = None if lkv is None else Lease.from_dict(txn.loads(lkv))
             wanted = {host} if current is None else {host, current.host}
@@ -316,29 +316,6 @@ class VipService:
         issues.raise_if_any()
         return found
 
-    def _free(self, pool: ExternalPool, family: int) -> IPAddress:
-        used = [
-            ExternalIp.from_dict(raw).address
-            for raw in txn.loads_all(self._range(keys.EXTERNAL_IPS))
-        ]
-        picked = external.pick_address(pool, family, used)
-        if picked is None:
-            cidrs = ", ".join(str(c) for c in pool.of_version(family))
-            raise Exhausted(
-                f"external pool {pool.name!r} has no free IPv{family} address (its IPv{family} "
-                f"CIDRs: {cidrs})"
-            )
-        return picked
-
-    def _refuse_taken(self, address: IPAddress, *, picked: bool) -> None:
-        kv = self._store.get(keys.external_ip(address))
-        if kv is None:
-            return
-        if picked:
-            raise txn.Retry  # taken since the pick: pick again
-        taken = ExternalIp.from_dict(txn.loads(kv))
-        raise AlreadyExists(f"external IP {address} is assigned already, to {held_by(taken)}")
-
 
 def _refused(field: str, rule: str) -> InvalidInput:
     return InvalidInput([Issue(field, rule)])
@@ -357,17 +334,8 @@ def _check_shape(name: str, endpoints: Sequence[str]) -> None:
 def _family(pool: ExternalPool, families: Set[int]) -> int:
     """The first family, IPv4 first, of the pool's CIDRs the endpoints have an address of
     (any of the pool's without endpoints); InvalidInput at ``pool`` when none."""
-    theirs = {c.version for c in pool.cidrs}
-    for family in external.FAMILIES:
-        if family in theirs and (not families or family in families):
-            return family
-    pool_families = "/".join(f"IPv{v}" for v in sorted(theirs))
-    our_families = "/".join(f"IPv{v}" for v in sorted(families))
-    raise _refused(
-        "pool",
-        f"external pool {pool.name!r} has {pool_families} CIDRs only and the endpoints have "
-        f"romana {our_families} addresses only",
-    )
+    ours = families or {c.version for c in pool.cidrs}
+    return external.shared_family(pool, ours, "the endpoints have")
 
 
 def _check_family(address: IPAddress, families: Set[int], resolved: Sequence[Allocation]) -> None:

@@ -380,12 +380,15 @@ class ExternalPoolIn(In):
     cidrs: list[str] = Field(min_length=1, max_length=external.MAX_CIDRS)
     group: str | None = Field(default=None, min_length=1, max_length=external.GROUP_MAX)
     """A topology group's name or path: only its hosts' endpoints get the pool's addresses."""
+    network: NetworkName | None = None
+    """A romana network: only endpoints with an address in it get the pool's addresses."""
 
 
 class ExternalPool(Out):
     name: str
     cidrs: list[CIDR]
     group: str | None
+    network: str | None = None
 
 
 class ExternalIpIn(In):

@@ -206,6 +206,25 @@ def test_route_show_and_status_say_what_bgp_brought_and_from_whom(bgp: Cluster) 
     assert eventually(lambda: sessions_shown(bgp) == established, 30), bgp.log_tails()
 
 
+def test_an_external_ip_is_announced_by_the_holders_bird_and_learned_by_the_other(
+    bgp: Cluster,
+) -> None:
+    a, b = endpoints(bgp)
+    bgp.api.create_external_pool("bgp-edge", ["203.0.113.0/28"])
+    address = bgp.api.assign_external_ip("bgp-edge", f"{a.container_id}:eth0")["address"]
+    try:
+        assert eventually(lambda: f"{address}" in learned(bgp, 1), 20), bird_routes(bgp, 1)
+        assert bgp.lab.tcp_probe(b.workload, address, a.port, timeout=1)
+        own = bgp.lab.run(bgp.hosts[1], ["ip", "-4", "route", "show", "proto", "82"]).stdout
+        assert address not in own, "in bgp mode the agent routes no external address itself"
+        proxies = bgp.lab.run(bgp.hosts[0], ["ip", "neigh", "show", "proxy"]).stdout
+        assert address not in proxies, "in bgp mode nothing answers for it on the underlay"
+    finally:
+        bgp.api.unassign_external_ip(address)
+        bgp.api.delete_external_pool("bgp-edge")
+    assert eventually(lambda: f"{address}" not in learned(bgp, 1), 20), bird_routes(bgp, 1)
+
+
 def test_going_back_to_direct_mode_stops_bird_and_takes_its_routes_away(bgp: Cluster) -> None:
     """The last test: it leaves the cluster in direct route mode."""
     agents = [bgp.agent(h) for h in bgp.hosts]

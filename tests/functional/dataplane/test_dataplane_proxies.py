@@ -17,6 +17,7 @@ from romana.core import hostplan
 from romana.core.hostplan import AddProxy, DeleteProxy, ProxySpec
 from romana.dataplane.netlink import Netlink
 from romana.lab import Host, Lab, Workload
+from support.externalholder import workload_with_externals
 
 pytestmark = pytest.mark.root
 
@@ -41,31 +42,7 @@ def proxies_shown(lab: Lab, host: Host) -> set[str]:
 
 def build(lab: Lab) -> tuple[Host, Host, Workload]:
     a, b = lab.add_host("a"), lab.add_host("b")
-    c = lab.add_workload(b, "c")
-    lab.run(b, ["ip", "link", "add", "pc", "type", "veth", "peer", "name", "eth0", "netns", c.ns])
-    lab.run(
-        b,
-        ["ip", "-batch", "-"],
-        input=(
-            "addr add 169.254.1.1/32 dev pc\n"
-            "addr add fe80::1/64 dev pc nodad\n"
-            "link set pc up\n"
-            f"route add {EXTERNAL4}/32 dev pc scope link\n"
-            f"route add {EXTERNAL6}/128 dev pc\n"
-        ),
-    )
-    lab.run(
-        c,
-        ["ip", "-batch", "-"],
-        input=(
-            f"addr add {EXTERNAL4}/32 dev eth0\n"
-            f"addr add {EXTERNAL6}/128 dev eth0 nodad\n"
-            "link set eth0 up\n"
-            "route add 169.254.1.1 dev eth0 scope link\n"
-            "route add default via 169.254.1.1 dev eth0\n"
-            "route add default via fe80::1 dev eth0\n"
-        ),
-    )
+    c = workload_with_externals(lab, b, "c", EXTERNAL4, EXTERNAL6)
     lab.run(
         a,
         ["ip", "-batch", "-"],

@@ -11,8 +11,9 @@ import pytest
 from romana.core import hostplan
 from romana.core.hostplan import AddProxy, ProxySpec
 from romana.dataplane.netlink import Netlink
-from romana.lab import Host, Lab, Outside, Workload, add_outside
+from romana.lab import Lab, Outside, add_outside
 from support import env
+from support.externalholder import workload_with_externals
 
 pytestmark = pytest.mark.root
 
@@ -29,39 +30,6 @@ GATEWAY = hostplan.GatewaySpec(
 def lab_namespaces(prefix: str) -> list[str]:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return [line.split()[0] for line in listed.splitlines() if line.startswith(prefix + "-")]
-
-
-def workload_with_externals(lab: Lab, host: Host) -> Workload:
-    """A workload behind ``host`` holding the external addresses, as an endpoint holds
-    them: on its interface, with the host's ``/32`` (``/128``) routes to its veth."""
-    w = lab.add_workload(host, "w")
-    lab.run(
-        host, ["ip", "link", "add", "pw", "type", "veth", "peer", "name", "eth0", "netns", w.ns]
-    )
-    lab.run(
-        host,
-        ["ip", "-batch", "-"],
-        input=(
-            "addr add 169.254.1.1/32 dev pw\n"
-            "addr add fe80::1/64 dev pw nodad\n"
-            "link set pw up\n"
-            f"route add {EXTERNAL4}/32 dev pw scope link\n"
-            f"route add {EXTERNAL6}/128 dev pw\n"
-        ),
-    )
-    lab.run(
-        w,
-        ["ip", "-batch", "-"],
-        input=(
-            f"addr add {EXTERNAL4}/32 dev eth0\n"
-            f"addr add {EXTERNAL6}/128 dev eth0 nodad\n"
-            "link set eth0 up\n"
-            "route add 169.254.1.1 dev eth0 scope link\n"
-            "route add default via 169.254.1.1 dev eth0\n"
-            "route add ::/0 via fe80::1 dev eth0\n"
-        ),
-    )
-    return w
 
 
 def test_the_client_reaches_hosts_and_proxied_external_addresses_and_all_goes() -> None:
@@ -86,7 +54,7 @@ def test_the_client_reaches_hosts_and_proxied_external_addresses_and_all_goes() 
             assert lab.ping(h1, dst)
 
         # an external address: the router asks the underlay, h2's proxy entry answers
-        workload_with_externals(lab, h2)
+        workload_with_externals(lab, h2, "w", EXTERNAL4, EXTERNAL6)
         outside.route_host(h2)
         assert lab.silent(client, EXTERNAL4) and lab.silent(client, EXTERNAL6)
         proxies = (ProxySpec(EXTERNAL4, h2.ifname), ProxySpec(EXTERNAL6, h2.ifname))

@@ -16,7 +16,6 @@ from romana.agent import desired, ledger, report, view
 from romana.core import endpoint, errors, external, hostplan, ruleset
 from romana.core.external import EgressNat, NatMode
 from romana.core.identifiers import NetworkName, TenantName
-from romana.core.policy import hostrules
 from romana.core.render import iptables, nftables
 
 ip = ipaddress.ip_address
@@ -206,20 +205,9 @@ def test_no_proxies_in_bgp_mode_or_without_an_underlay_interface() -> None:
 
 def test_nothing_to_rewrite_leaves_the_ruleset_exactly_as_before() -> None:
     """Egress NAT off, no external address, no VIP held here: the filter alone, exactly
-    what the policy compiler gives."""
-    hv = view.parse(edge_view(addresses=[]))
-    quiet = desired.firewall(hv)
-    alone = hostrules.host_firewall(
-        hostrules.HostInput(
-            host=hv.host,
-            layouts=hv.layouts,
-            tenants=tuple(hv.tenants.values()),
-            prefixes=tuple((p.prefix, p.gateway) for p in hv.prefixes),
-            policies=hv.policies,
-            address_sets=hv.address_sets,
-        )
-    )
-    assert quiet == alone
+    the ruleset of a view from a romanad without external addresses."""
+    quiet = desired.firewall(view.parse(edge_view(addresses=[])))
+    assert quiet == desired.firewall(view.parse(raw_view()))
     assert all(c.kind is ruleset.ChainKind.FILTER for c in quiet.rules.chains)
     # a VIP none of whose endpoints lives here adds nothing either
     elsewhere = [{"name": "web", "address": "203.0.113.5", "endpoints": ["10.2.16.1"], "local": []}]

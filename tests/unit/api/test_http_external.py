@@ -28,7 +28,7 @@ def test_an_admin_creates_lists_and_deletes_a_pool(api: Api) -> None:
     body = {"cidrs": ["203.0.113.0/28", "2001:db8:e::/120"], "group": "rack-b"}
     created = c.put("/v1/external-pools/web", json=body)
     assert created.status_code == 200, created.text
-    assert created.json() == {"name": "web", **body}
+    assert created.json() == {"name": "web", **body, "network": None}
     assert c.put("/v1/external-pools/web", json=body).json() == created.json()
     other = c.put("/v1/external-pools/web", json={"cidrs": ["203.0.113.0/27"]})
     assert other.status_code == 409 and "cidrs [203.0.113.0/28" in other.json()["detail"]

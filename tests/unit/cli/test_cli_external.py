@@ -10,15 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, (result.output, result.stderr)
-    return result
-
-
-def refused(result: Any) -> str:
-    assert result.exit_code != 0, result.output
-    return " ".join((result.output + result.stderr).split())
+from support.cliresults import ok, refused
 
 
 def test_pools_and_external_ips_from_create_to_delete(planned: Any) -> None:
@@ -30,9 +22,14 @@ def test_pools_and_external_ips_from_create_to_delete(planned: Any) -> None:
         ).stdout
         assert "cli-pool" in created and "203.0.113.0/29" in created and "rack-b" in created
         table = ok(planned("external-pool", "list")).stdout
-        assert table.split("\n")[1].split() == ["NAME", "CIDRS", "GROUP"], table
+        assert table.split("\n")[1].split() == ["NAME", "CIDRS", "GROUP", "NETWORK"], table
         shown = json.loads(ok(planned("external-pool", "show", "cli-pool", "-o", "json")).stdout)
-        assert shown == {"name": "cli-pool", "cidrs": ["203.0.113.0/29"], "group": "rack-b"}
+        assert shown == {
+            "name": "cli-pool",
+            "cidrs": ["203.0.113.0/29"],
+            "group": "rack-b",
+            "network": None,
+        }
 
         assigned = ok(
             planned("external-ip", "assign", "cli-pool", "out-1", "--address", "203.0.113.3")

@@ -9,15 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-
-def ok(result: Any) -> Any:
-    assert result.exit_code == 0, (result.output, result.stderr)
-    return result
-
-
-def refused(result: Any) -> str:
-    assert result.exit_code != 0, result.output
-    return " ".join((result.output + result.stderr).split())
+from support.cliresults import ok, refused
 
 
 def test_a_vip_from_create_to_delete(planned: Any) -> None:

@@ -36,6 +36,7 @@ def test_values_round_trip_through_their_dicts() -> None:
         "name": "public",
         "cidrs": ["203.0.113.0/28", "2001:db8:e::/120"],
         "group": "rack-a",
+        "network": None,
     }
     assert ExternalPool.from_dict(pool.to_dict()) == pool
     ip = ExternalIp(

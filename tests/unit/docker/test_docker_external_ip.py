@@ -15,22 +15,6 @@ from romana.integrations.docker import external
 from romana.integrations.docker.external import ExternalChoice
 from unit.docker.test_docker_plugin import ENDPOINT_ID, FakeRomanad, Host, endpoint, run
 
-
-@pytest.fixture
-def romanad() -> FakeRomanad:
-    return FakeRomanad()
-
-
-@pytest.fixture
-def host_a(romanad: FakeRomanad, tmp_path: Path) -> Host:
-    return Host(1, romanad, tmp_path / "a")
-
-
-@pytest.fixture
-def host_b(romanad: FakeRomanad, tmp_path: Path) -> Host:
-    return Host(2, romanad, tmp_path / "b")
-
-
 DOCKERS_OWN: dict[str, Any] = {
     "com.docker.network.endpoint.exposedports": [],
     "com.docker.network.portmap": [],

@@ -278,21 +278,6 @@ def endpoint(address: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def romanad() -> FakeRomanad:
-    return FakeRomanad()
-
-
-@pytest.fixture
-def host_a(romanad: FakeRomanad, tmp_path: Path) -> Host:
-    return Host(1, romanad, tmp_path / "a")
-
-
-@pytest.fixture
-def host_b(romanad: FakeRomanad, tmp_path: Path) -> Host:
-    return Host(2, romanad, tmp_path / "b")
-
-
 @run
 async def test_network_create_binds_the_pool_to_tenant_segment_and_network(
     host_a: Host, romanad: FakeRomanad

@@ -207,6 +207,28 @@ def test_a_pools_group_restricts_the_hosts_of_its_endpoints(dual: Services) -> N
     assert ext.assign("public", "on-b:eth0").address == A("203.0.113.1")
 
 
+def test_a_pools_network_restricts_its_endpoints(svc: Services) -> None:
+    ext = _svc(svc)  # net6 is in no tree here: endpoints have net4 addresses only
+    svc.tenants.create(BLUE)
+    before = _snapshot(svc.store)
+    with pytest.raises(InvalidInput) as unknown:
+        ext.create(external.parse_pool("web", ["203.0.113.0/29"], network="nope"))
+    assert [i.field for i in unknown.value.issues] == ["network"]
+    assert "no romana network 'nope' (networks: net4, net6)" in str(unknown.value)
+    assert _snapshot(svc.store) == before
+    ext.create(external.parse_pool("six", ["203.0.113.0/29"], network="net6"))
+    ext.create(external.parse_pool("four", ["203.0.113.8/29"], network="net4"))
+    assert ext.get("four").network == "net4"
+    _allocate(svc, "c1:eth0")
+    before = _snapshot(svc.store)
+    with pytest.raises(InvalidInput) as refused:
+        ext.assign("six", "c1:eth0")
+    assert [i.field for i in refused.value.issues] == ["endpoint"]
+    assert "has no address in network 'net6'" in str(refused.value)
+    assert _snapshot(svc.store) == before
+    assert ext.assign("four", "c1:eth0").address == A("203.0.113.9")
+
+
 def test_releasing_an_allocation_drops_its_external_ips_and_moving_it_keeps_them(
     dual: Services,
 ) -> None:

@@ -41,7 +41,7 @@ def create_pool(
 ) -> dict[str, object]:
     """Create the pool (idempotent for the same content; 409 naming what differs otherwise)."""
     auth.authorize(caller, auth.Action.MANAGE_EXTERNAL)
-    pool = external.parse_pool(name, body.cidrs, body.group)
+    pool = external.parse_pool(name, body.cidrs, body.group, body.network)
     return ctx.external.create(pool).to_dict()
 
 
@@ -93,6 +93,17 @@ def _target(ctx: Context, assigned: external.ExternalIp) -> auth.Target:
     return auth.Target(tenant=assigned.tenant, host=host)
 
 
+def _authorized(ctx: Context, caller: auth.Principal, address: str) -> external.ExternalIp:
+    """The assignment of external IP ``address``, for a caller allowed to act on it; 404
+    when it is not assigned or is another tenant's (host's)."""
+    parsed = core_ipam.parse_address(address)
+    assigned = ctx.external.ip(parsed)
+    missing = f"external IP {parsed} is not assigned"
+    target = _target(ctx, assigned)
+    ownership.authorize(ctx, caller, auth.Action.ASSIGN_EXTERNAL_IP, target, missing=missing)
+    return assigned
+
+
 @router.post(
     "/external-ips",
     response_model=rest.ExternalIp,
@@ -140,23 +151,16 @@ def list_ips(
 
 @router.get("/external-ips/{address}", response_model=rest.ExternalIp)
 def get_ip(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
-    parsed = core_ipam.parse_address(address)
-    assigned = ctx.external.ip(parsed)
-    missing = f"external IP {parsed} is not assigned"
-    target = _target(ctx, assigned)
-    ownership.authorize(ctx, caller, auth.Action.ASSIGN_EXTERNAL_IP, target, missing=missing)
-    return assigned.to_dict()
+    return _authorized(ctx, caller, address).to_dict()
 
 
 @router.delete("/external-ips/{address}", response_model=rest.ExternalIp)
 def unassign(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     """Unassign the external IP; the assignment it was (404 when it is not assigned)."""
-    parsed = core_ipam.parse_address(address)
-    assigned = ctx.external.ip(parsed)
-    missing = f"external IP {parsed} is not assigned"
-    target = _target(ctx, assigned)
-    ownership.authorize(ctx, caller, auth.Action.ASSIGN_EXTERNAL_IP, target, missing=missing)
-    return ctx.external.unassign(parsed, tenant=_scoped(caller, assigned.tenant)).to_dict()
+    assigned = _authorized(ctx, caller, address)
+    return ctx.external.unassign(
+        assigned.address, tenant=_scoped(caller, assigned.tenant)
+    ).to_dict()
 
 
 # -- egress NAT --------------------------------------------------------------------------

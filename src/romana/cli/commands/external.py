@@ -28,11 +28,13 @@ POOL_FIELDS: list[output.Column] = [
     ("Name", lambda p: p["name"]),
     ("CIDRs", lambda p: p["cidrs"]),
     ("Group", lambda p: p.get("group") or "any host"),
+    ("Network", lambda p: p.get("network") or "any endpoint"),
 ]
 POOL_COLUMNS: list[output.Column] = [
     ("NAME", lambda p: p["name"]),
     ("CIDRS", lambda p: p["cidrs"]),
     ("GROUP", lambda p: p.get("group")),
+    ("NETWORK", lambda p: p.get("network")),
 ]
 IP_COLUMNS: list[output.Column] = [
     ("ADDRESS", operator.itemgetter("address")),
@@ -60,6 +62,11 @@ NAT_FIELDS: list[output.Column] = [
 ]
 
 PoolArg = Annotated[str, typer.Argument(help="The pool's name (see romana external-pool list).")]
+PoolAddressOption = Annotated[
+    str | None,
+    typer.Option("--address", help="This address of the pool; its lowest free one if not."),
+]
+"""An external IP's or a VIP's ``--address``: which address of the pool to take."""
 
 
 def _emit(ctx: typer.Context, value: Any, out: Any, **shape: Any) -> None:
@@ -80,6 +87,10 @@ def create_pool(
         str | None,
         typer.Option("--group", help="Only endpoints on hosts of this topology group."),
     ] = None,
+    network: Annotated[
+        str | None,
+        typer.Option("--network", help="Only endpoints with an address in this romana network."),
+    ] = None,
     out: OutputOption = None,
 ) -> None:
     """Create an external pool of one or more CIDRs (IPv4 and IPv6 may mix).
@@ -91,7 +102,8 @@ def create_pool(
     Example: romana external-pool create public 203.0.113.0/28 2001:db8:e::/120 --group rack-a
     """
     client = context.state(ctx).client()
-    _emit(ctx, client.create_external_pool(name, cidrs, group), out, fields=POOL_FIELDS)
+    made = client.create_external_pool(name, cidrs, group, network)
+    _emit(ctx, made, out, fields=POOL_FIELDS)
 
 
 context.list_command(
@@ -129,10 +141,7 @@ def assign(
         str,
         typer.Argument(help="The endpoint: its allocation key, or one of its romana addresses."),
     ],
-    address: Annotated[
-        str | None,
-        typer.Option("--address", help="This address of the pool; its lowest free one if not."),
-    ] = None,
+    address: PoolAddressOption = None,
     out: OutputOption = None,
 ) -> None:
     """Assign an external IP of a pool to an endpoint; its host's agent puts it on the

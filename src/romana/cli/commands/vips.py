@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from romana.cli import context, output
+from romana.cli.commands.external import PoolAddressOption
 from romana.cli.context import OutputOption
 
 app = context.group(
@@ -49,10 +50,7 @@ def create(
     name: NameArg,
     pool: Annotated[str, typer.Argument(help="The external pool its address comes from.")],
     endpoints: EndpointsArg,
-    address: Annotated[
-        str | None,
-        typer.Option("--address", help="This address of the pool; its lowest free one if not."),
-    ] = None,
+    address: PoolAddressOption = None,
     out: OutputOption = None,
 ) -> None:
     """Create a VIP: an address of an external pool in front of endpoints.

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from romana.core import addressing
 from romana.core.errors import InvalidInput, Issues
 from romana.core.kubernetes import service as _service
+from romana.core.kubernetes.service import json_object as _map
 from romana.core.policy import selectors
 
 Service = _service.Service
@@ -153,15 +154,6 @@ def _at(prefix: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{prefix}[{key}]"
     return f"{prefix}.{key}" if prefix else key
-
-
-def _map(raw: Any, at: str, issues: Issues) -> Mapping[str, Any]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        issues.add(at, "must be an object")
-        return {}
-    return raw
 
 
 def _labels(meta: Mapping[str, Any], at: str, issues: Issues) -> tuple[tuple[str, str], ...]:

@@ -47,7 +47,9 @@ class Service:
         return f"{self.namespace}/{self.name}"
 
 
-def _map(raw: Any, at: str, issues: Issues) -> Mapping[str, Any]:
+def json_object(raw: Any, at: str, issues: Issues) -> Mapping[str, Any]:
+    """``raw`` when it is a JSON object; empty when missing, and also when it is something
+    else, which is then reported at ``at`` (the Kubernetes parsers share this rule)."""
     if raw is None:
         return {}
     if not isinstance(raw, Mapping):
@@ -66,7 +68,7 @@ def _address(text: Any, at: str, issues: Issues) -> addressing.IPAddress | None:
 
 def service(raw: Mapping[str, Any]) -> Service:
     issues = Issues()
-    meta = _map(raw.get("metadata"), "metadata", issues)
+    meta = json_object(raw.get("metadata"), "metadata", issues)
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         issues.add("metadata.name", "must be a non-empty name")
@@ -75,16 +77,16 @@ def service(raw: Mapping[str, Any]) -> Service:
     if not isinstance(namespace, str):
         issues.add("metadata.namespace", "must be a namespace name")
         namespace = ""
-    annotations = _map(meta.get("annotations"), "metadata.annotations", issues)
+    annotations = json_object(meta.get("annotations"), "metadata.annotations", issues)
     pool = annotations.get(POOL_ANNOTATION) or ""
     if not isinstance(pool, str):
         issues.add(f"metadata.annotations.{POOL_ANNOTATION}", "must be a pool name")
         pool = ""
-    spec = _map(raw.get("spec"), "spec", issues)
+    spec = json_object(raw.get("spec"), "spec", issues)
     kind = spec.get("type") or "ClusterIP"
     if kind not in TYPES:
         issues.add("spec.type", f"must be one of {', '.join(TYPES)}")
-    selector = _map(spec.get("selector"), "spec.selector", issues)
+    selector = json_object(spec.get("selector"), "spec.selector", issues)
     for key, value in selector.items():
         if not isinstance(key, str) or not isinstance(value, str):
             issues.add(f"spec.selector.{key}", "label values must be strings")
@@ -99,7 +101,9 @@ def service(raw: Mapping[str, Any]) -> Service:
     if not isinstance(lb_class, str):
         issues.add("spec.loadBalancerClass", "must be a class name")
         lb_class = ""
-    balancer = _map(_map(raw.get("status"), "status", issues).get("loadBalancer"), "status", issues)
+    balancer = json_object(
+        json_object(raw.get("status"), "status", issues).get("loadBalancer"), "status", issues
+    )
     entries = balancer.get("ingress") or []
     ingress = (
         [str(e.get("ip") or "") for e in entries if isinstance(e, Mapping)]

@@ -68,7 +68,10 @@ class Outcome:
 
 
 @dataclass
-class _Changes:
+class Changes:
+    """What a sync collects as it goes (:class:`exposesync.Changes`), then answers as an
+    :class:`Outcome`."""
+
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
@@ -162,7 +165,7 @@ def sync(
     services: Sequence[ko.Service] = (),
 ) -> Outcome:
     """Make romanad hold what the objects imply; write only differences (idempotent)."""
-    changes = _Changes()
+    changes = Changes()
     tenants = r.tenants()
     for ns in namespaces:
         known = tenants.get(ns.name)
@@ -220,7 +223,7 @@ def sync(
 
 
 def _forget(
-    remove: Callable[[str], None], what: str, name: str, owned: set[str], changes: _Changes
+    remove: Callable[[str], None], what: str, name: str, owned: set[str], changes: Changes
 ) -> None:
     try:
         remove(name)
@@ -238,7 +241,7 @@ def _policies_and_sets(
     policies: Sequence[ko.NetworkPolicy],
     settings: translation.Settings,
     tenants: Mapping[str, Known],
-    changes: _Changes,
+    changes: Changes,
     wanted: exposure.Exposure,
     owned: Owned,
 ) -> None:
@@ -315,7 +318,7 @@ def _marker_of_kubernetes_tenant(tenants: Mapping[str, Known], document: Mapping
 
 
 def _earlier(
-    stored: Mapping[str, Any], settings: translation.Settings, changes: _Changes
+    stored: Mapping[str, Any], settings: translation.Settings, changes: Changes
 ) -> record.Derived:
     """What earlier syncs derived: the stored record's list, else (a record an earlier release
     stored) what its objects translate to."""

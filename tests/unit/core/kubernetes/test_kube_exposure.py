@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from romana.core import vips
 from romana.core.errors import InvalidInput, NotFound
 from romana.core.identifiers import AllocationKey
-from romana.core.kubernetes import dump, exposesync, exposure, record, translation
+from romana.core.kubernetes import dump, exposesync, exposure, record, sync, translation
 from romana.core.kubernetes import objects as ko
 from romana.core.vips import Vip
 
@@ -201,16 +200,6 @@ def test_pod_annotations_want_external_ips_and_bad_ones_are_refused() -> None:
 # -- the sync over a port --------------------------------------------------------------------
 
 
-@dataclass
-class Changes:
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    load_balancers: list[tuple[str, str]] = field(default_factory=list)
-
-
 class Port:
     """VIPs and external IPs as dictionaries; pools as address lists handed out in order."""
 
@@ -266,8 +255,8 @@ class Port:
 
 def run(
     port: Port, services: list[ko.Service], pods: list[ko.Pod], earlier: record.Derived
-) -> tuple[record.Derived, Changes]:
-    changes = Changes()
+) -> tuple[record.Derived, sync.Changes]:
+    changes = sync.Changes()
     wanted = exposure.desired(services, pods, SETTINGS)
     return exposesync.reconcile(port, wanted, earlier, changes, set()), changes
 

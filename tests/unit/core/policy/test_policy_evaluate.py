@@ -6,6 +6,7 @@ segments frontend and backend). ``ep("red", "frontend", host=2)`` is an endpoint
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -16,24 +17,14 @@ from romana.core.policy import compile, evaluate, model
 from support import policy_inputs
 
 FIXTURE = policy_inputs.load("golden-input.json")
-LAYOUTS = {n["name"]: addressing.layout(**n) for n in FIXTURE["networks"]}
-TENANTS = {t["name"]: t for t in FIXTURE["tenants"]}
 P = evaluate.Path
 TCP, UDP, ICMP = ruleset.Proto.TCP, ruleset.Proto.UDP, ruleset.Proto.ICMP
 OUTSIDE = ipaddress.ip_address("192.0.2.7")
 DNS = ipaddress.ip_address("10.96.0.10")
 
 
-def ep(
-    tenant: str, segment: str = "default", *, host: int = 1, net: str = "v4", n: int = 5
-) -> addressing.IPAddress:
-    t = TENANTS[tenant]
-    seg = t["segments"].get(segment, 0)
-    return addressing.encode(LAYOUTS[net], host, t["ids"][net], seg, n)
-
-
-def gw(host: int, net: str = "v4") -> addressing.IPAddress:
-    return addressing.gateway(LAYOUTS[net], host)
+ep = functools.partial(policy_inputs.endpoint_address, FIXTURE)
+gw = functools.partial(policy_inputs.gateway, FIXTURE)
 
 
 def rules_for(policies: list[dict[str, Any]], **overrides: Any) -> ruleset.Ruleset:

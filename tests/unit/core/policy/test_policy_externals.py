@@ -9,6 +9,7 @@ every rule that fired must be the same, but for the dispatch steps that led ther
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -24,23 +25,14 @@ from romana.core.render import iptables, nftables
 from support import policy_inputs
 
 FIXTURE = policy_inputs.load("golden-input.json")
-LAYOUTS = {n["name"]: addressing.layout(**n) for n in FIXTURE["networks"]}
-TENANTS = {t["name"]: t for t in FIXTURE["tenants"]}
 P = evaluate.Path
 TCP, UDP = ruleset.Proto.TCP, ruleset.Proto.UDP
 OUTSIDE = ipaddress.ip_address("192.0.2.7")
 DNS = ipaddress.ip_address("10.96.0.10")
 
 
-def ep(
-    tenant: str, segment: str = "default", *, host: int = 1, net: str = "v4", n: int = 5
-) -> addressing.IPAddress:
-    t = TENANTS[tenant]
-    return addressing.encode(LAYOUTS[net], host, t["ids"][net], t["segments"].get(segment, 0), n)
-
-
-def gw(host: int) -> addressing.IPAddress:
-    return addressing.gateway(LAYOUTS["v4"], host)
+ep = functools.partial(policy_inputs.endpoint_address, FIXTURE)
+gw = functools.partial(policy_inputs.gateway, FIXTURE)
 
 
 ip = ipaddress.ip_address
