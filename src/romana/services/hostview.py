@@ -58,7 +58,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import errors, external, routeplan, vips
+from romana.core import errors, external, ipam, routeplan, vips
 from romana.core.identifiers import HostName, NetworkName
 from romana.core.policy import ids
 from romana.core.store import Event, EventType, KeyValue, Store
@@ -171,17 +171,30 @@ class HostViewService:
             before = after
         return {"revision": before, **doc}
 
-    def placed(self) -> tuple[list[routeplan.Placed], list[dict[str, Any]]]:
+    def _allocations(self) -> dict[str, ipam.Allocation]:
+        """Every allocation by key: one range read."""
+        return {a.key: a for a in self._ipam.list_all()}
+
+    def placements(self, host: str) -> list[routeplan.Placed]:
+        """Where every external address and every held VIP lives: what ``host``'s route
+        plan routes to other hosts."""
+        allocations = self._allocations()
+        return self.placed(allocations)[0] + self.vips(host, allocations)[1]
+
+    def placed(
+        self, allocations: Mapping[str, ipam.Allocation] | None = None
+    ) -> tuple[list[routeplan.Placed], list[dict[str, Any]]]:
         """Every assigned external address with the host of the endpoint holding it, and
-        the view's form of each: one read of the assignments and of each allocation."""
+        the view's form of each, from ``allocations`` (every allocation by key; read when
+        not given). A VIP's reservation is no endpoint's and is left out."""
+        held = self._allocations() if allocations is None else allocations
         found: list[routeplan.Placed] = []
         local: list[dict[str, Any]] = []
         for raw in txn.loads_all(self._store.range(keys.EXTERNAL_IPS).items):
             ip = external.ExternalIp.from_dict(raw)
-            try:
-                alloc = self._ipam.get(ip.key)
-            except errors.NotFound:
-                continue  # released in the meantime: its assignment went with it
+            alloc = None if ip.vip is not None else held.get(ip.key)
+            if alloc is None:
+                continue  # a VIP's, or released meanwhile: its assignment went with it
             found.append(routeplan.Placed(ip.address, ip.pool, alloc.host))
             local.append(
                 {
@@ -194,9 +207,13 @@ class HostViewService:
             )
         return found, local
 
-    def vips(self, host: str) -> tuple[list[dict[str, Any]], list[routeplan.Placed]]:
+    def vips(
+        self, host: str, allocations: Mapping[str, ipam.Allocation] | None = None
+    ) -> tuple[list[dict[str, Any]], list[routeplan.Placed]]:
         """Every VIP as ``host``'s view carries it (its endpoints' addresses of its family,
-        the keys of those living on ``host``, its holder), and where each held one is."""
+        the keys of those living on ``host``, its holder), and where each held one is;
+        ``allocations`` as for :meth:`placed`."""
+        held = self._allocations() if allocations is None else allocations
         holders = {
             kv.key[len(keys.VIP_HOLDERS) :]: str(txn.loads(kv)["host"])
             for kv in self._store.range(keys.VIP_HOLDERS).items
@@ -208,9 +225,8 @@ class HostViewService:
             addresses: list[str] = []
             local: list[str] = []
             for key in vip.endpoints:
-                try:
-                    alloc = self._ipam.get(key)
-                except errors.NotFound:
+                alloc = held.get(key)
+                if alloc is None:
                     continue  # released: the VIP has one endpoint fewer
                 same = [str(a) for a in alloc.addresses if a.version == vip.address.version]
                 addresses.extend(same)
@@ -230,10 +246,15 @@ class HostViewService:
                 placed.append(routeplan.Placed(vip.address, vip.pool, HostName(holder)))
         return found, placed
 
-    def external(self, host: str, local: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def external(
+        self,
+        host: str,
+        local: Sequence[Mapping[str, Any]],
+        networks: Sequence[Mapping[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """The view's ``external`` part: every pool, the external addresses held on
         ``host`` (of ``local``, :meth:`placed`'s second part) and each network's egress
-        NAT, stored or the default."""
+        NAT, stored or the default (``networks``: the topology's, read when not given)."""
         pools = [
             external.ExternalPool.from_dict(raw)
             for raw in txn.loads_all(self._store.range(keys.EXTERNAL_POOLS).items)
@@ -247,7 +268,7 @@ class HostViewService:
         }
         nat = [
             stored.get(NetworkName(n["name"])) or external.default_nat(NetworkName(n["name"]))
-            for n in self._topology.networks()
+            for n in (self._topology.networks() if networks is None else networks)
         ]
         return {
             "pools": sorted({str(c) for p in pools for c in p.cidrs}),
@@ -259,11 +280,13 @@ class HostViewService:
 
     def _read(self, host: str) -> dict[str, Any]:
         host_record = self._topology.get_host(HostName(host))
-        placed, local = self.placed()
-        held, vip_placed = self.vips(host)
+        networks = self._topology.networks()
+        allocations = self._allocations()
+        placed, local = self.placed(allocations)
+        held, vip_placed = self.vips(host, allocations)
         placed += vip_placed
         bgp = self._topology.bgp_plan(HostName(host))
-        ext = self.external(host, local)
+        ext = self.external(host, local, networks)
         if bgp is not None:
             # BIRD announces this host's external addresses (and the VIPs it holds) and
             # learns the others'.
@@ -273,13 +296,13 @@ class HostViewService:
             bgp["accept"] = bgp["accept"] + ext["pools"]
             placed = []
         plan = route_document(self._topology.route_plan(HostName(host), placed=placed))
-        endpoints = [a.to_dict() for a in self._ipam.list_all(host=HostName(host))]
+        endpoints = [a.to_dict() for a in allocations.values() if a.host == host]
         present = frozenset(str(e["tenant"]) for e in endpoints)
         policies = carried(self._store.range(keys.POLICIES).items, present)
         names = {name for p in policies for name in ids.named_sets(p)}
         return {
             "host": host_record,
-            "networks": self._topology.networks(),
+            "networks": networks,
             "routes": plan["routes"],
             "skipped_routes": plan["skipped"],
             "tenants": [t.to_dict() for t in self._tenants.list_all()],

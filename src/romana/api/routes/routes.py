@@ -26,7 +26,7 @@ router = APIRouter(prefix=rest.PREFIX, tags=["route"], responses=ERRORS)
 def host_routes(name: str, ctx: Ctx, caller: Caller, aggregate: bool = True) -> dict[str, Any]:
     """The host's prefixes and gateways, and one route per other host or aggregated group."""
     auth.authorize(caller, auth.Action.READ, auth.Target(host=name))
-    placed, _ = ctx.hostview.placed()
+    placed = ctx.hostview.placements(name)
     plan = ctx.topology.route_plan(HostName(name), aggregate=aggregate, placed=placed)
     return hostview.route_document(plan)
 
