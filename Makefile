@@ -1,4 +1,4 @@
-.PHONY: demo test lint unit functional bench bootstrap clean cni-front
+.PHONY: demo test lint unit functional bench bootstrap clean cni-front dist
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -7,6 +7,11 @@ bootstrap:
 # elsewhere, beside romana-cni-py (see docs/operations.md, "Building the CNI front").
 cni-front:
 	@scripts/build-cni.sh $(OUTPUT)
+
+# The sdist and the wheel built from it, in dist/: a platform wheel carrying the compiled CNI
+# front (hatch_build.py; ROMANA_BUILD_CNI_FRONT=0 for a pure wheel without it).
+dist: bootstrap
+	@.venv/bin/python -m build --outdir dist
 
 demo: bootstrap
 	@.venv/bin/python -m romana.demo $(ARGS)
@@ -31,4 +36,4 @@ bench: bootstrap
 	@.venv/bin/python -m bench.run_all $(ARGS)
 
 clean:
-	rm -rf .venv .mypy_cache .pytest_cache .ruff_cache .coverage
+	rm -rf .venv .mypy_cache .pytest_cache .ruff_cache .coverage dist

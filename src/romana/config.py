@@ -214,10 +214,12 @@ class RomanadClient(Protocol):
     def password(self) -> str: ...
 
 
-def check_romanad_client(settings: RomanadClient, password_variable: str, issues: Issues) -> None:
+def check_romanad_client(
+    settings: RomanadClient, password_variable: str, issues: Issues, *, password_file: str = ""
+) -> None:
     """The rules every client of romanad follows: a URL, credentials (a token, a user with
-    the password in ``password_variable``, or ``--insecure`` alone), a certificate with its
-    key."""
+    the password in ``password_variable`` or, for a client that has one, in its
+    ``password_file``, or ``--insecure`` alone), a certificate with its key."""
     if not settings.url:
         issues.add("url", "at least one romanad URL is required")
     for i, url in enumerate(settings.url):
@@ -233,5 +235,5 @@ def check_romanad_client(settings: RomanadClient, password_variable: str, issues
             "romanad needs credentials: give --token, or --username with "
             f"{password_variable}, or --insecure when romanad runs with --insecure",
         )
-    if settings.username and not settings.password:
+    if settings.username and not (settings.password or password_file):
         issues.add("password", "is required with --username")

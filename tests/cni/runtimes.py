@@ -45,6 +45,7 @@ from typing import Any
 from ociimage import Image
 
 from romana.lab import Host, nsenter_argv
+from support import podmanconf
 
 CTR_CONF_DIR = "/etc/cni/net.d"
 CTR_PLUGIN_DIR = "/usr/lib/cni"
@@ -63,24 +64,6 @@ def _run(argv: Sequence[str], env: dict[str, str] | None = None, check: bool = T
     if check and done.returncode != 0:
         raise CommandFailed(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout
-
-
-class MachineDirs:
-    """Machine-wide directories the runtimes create: removed again if new and empty."""
-
-    def __init__(self, paths: Sequence[str] = MACHINE_DIRS) -> None:
-        self._new = [p for p in paths if not os.path.exists(p)]
-
-    def clean(self) -> list[str]:
-        """Remove what is new and empty; return what is new and still holds something."""
-        left = []
-        for top in self._new:
-            for root, _, _ in os.walk(top, topdown=False):  # deepest first
-                with contextlib.suppress(OSError):
-                    os.rmdir(root)
-            if os.path.exists(top):
-                left.append(top)
-        return left
 
 
 class Containerd:
@@ -240,32 +223,19 @@ class Podman:
         self.env = {
             **os.environ,
             "ROMANA_AGENT_SOCKET": agent_socket,
-            "CONTAINERS_CONF": str(workdir / "containers.conf"),
-            "CONTAINERS_STORAGE_CONF": str(workdir / "storage.conf"),
         }
 
     def setup(self, image: Image) -> Podman:
         self.conf_dir.mkdir(parents=True)
         self.plugin_dir.mkdir()
         os.symlink(self.plugin, self.plugin_dir / "romana-cni")
-        w = self.workdir
-        (w / "containers.conf").write_text(
-            "[containers]\n"
-            'default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n'
-            "[engine]\n"
-            'cgroup_manager = "cgroupfs"\n'
-            'events_logger = "file"\n'
-            f'events_logfile_path = "{w}/events.log"\n'
-            'runtime = "runc"\n'
-            'lock_type = "file"\n'
-            f'tmp_dir = "{w}/tmp"\n'
-            "[network]\n"
-            'network_backend = "cni"\n'
-            f'network_config_dir = "{self.conf_dir}"\n'
-            f'cni_plugin_dirs = ["{self.plugin_dir}"]\n'
-        )
-        (w / "storage.conf").write_text(
-            f'[storage]\ndriver = "vfs"\ngraphroot = "{w}/root"\nrunroot = "{w}/run"\n'
+        self.env.update(
+            podmanconf.write(
+                self.workdir,
+                network_config_dir=self.conf_dir,
+                plugin_dirs=(self.plugin_dir,),
+                driver="vfs",
+            )
         )
         self.podman("load", "--quiet", "--input", str(image.archive))
         return self

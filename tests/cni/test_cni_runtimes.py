@@ -30,12 +30,13 @@ from collections.abc import Iterator
 import ociimage
 import pytest
 from cnilab import EXECUTABLE, HostState, conflist, mentions, netconf, settle, snapshot
-from runtimes import Containerd, MachineDirs, Podman, mounts_under
+from runtimes import MACHINE_DIRS, Containerd, Podman, mounts_under
 
 from romana.core import errors
 from romana.dataplane import netns as netns_mod
 from romana.lab import Cluster, Host
 from support import env
+from support.podmanconf import MachineDirs
 from support.wait import RELEASE_WITHIN
 
 pytestmark = pytest.mark.root
@@ -107,7 +108,7 @@ def fleet(cni_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Ite
     image = ociimage.build(workdir / "image", busybox)
     h1, h2 = cni_cluster.hosts[:2]
     made = Fleet(cni_cluster, {h.name: snapshot(cni_cluster, h) for h in (h1, h2)})
-    machine_dirs = MachineDirs()
+    machine_dirs = MachineDirs(MACHINE_DIRS)
     ctrs: dict[str, Containerd] = {}
     podmans: dict[str, Podman] = {}
     try:

@@ -120,6 +120,7 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
         seen(rest.User, c.create_user("contract-user", "contract-pw-1", "tenant", tenant="acme"))
         seen(rest.User, c.create_user("contract-agent", "contract-pw-2", "agent", host="h1"))
         seen(rest.User, c.list_users())
+        seen(rest.User, c.get_user("contract-agent"))
         seen(rest.User, c.set_password("contract-user", "contract-pw-3"))
         c.revoke_tokens("contract-user")
         c.delete_user("contract-user")

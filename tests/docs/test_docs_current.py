@@ -200,7 +200,9 @@ def test_agent_command_lines_are_valid_settings() -> None:
     from romana.agent import main as agent_main
 
     for argv in daemon_lines("romana-agent"):
-        loaded = agent_main.load_settings(argv, {"ROMANA_AGENT_PASSWORD": "CHANGE-ME"})
+        # The password comes from the file a line names, or else from the environment.
+        environ = {} if "--password-file" in argv else {"ROMANA_AGENT_PASSWORD": "CHANGE-ME"}
+        loaded = agent_main.load_settings(argv, environ)
         assert loaded.warnings == ()
 
 
@@ -224,8 +226,8 @@ def test_toml_examples_load_without_warnings(tmp_path: Path, section: str, cls: 
     for i, text in enumerate(examples):
         path = tmp_path / f"{section}-{i}.toml"
         path.write_text(text)
-        # The agent's password comes from its environment file, as the example says.
-        environ = {"ROMANA_AGENT_PASSWORD": "CHANGE-ME"}
+        # The agent's password comes from the file the example names, or its environment.
+        environ = {} if "password_file" in text else {"ROMANA_AGENT_PASSWORD": "CHANGE-ME"}
         loaded: config.Loaded[Any] = config.load(cls, environ=environ, file=path, section=section)
         assert loaded.warnings == ()
         assert all(loaded.sources[k] == f"file:{path}" for k in tomllib_keys(text))

@@ -57,6 +57,7 @@ from romana.agent.viewpoll import Registration, Watcher
 from romana.client import Client, ClientSettings
 from romana.client.tls import client_context
 from romana.core.errors import InvalidInput, RomanaError
+from romana.dataplane import sysctl
 from romana.integrations.docker import protocol as docker_protocol
 from romana.integrations.docker.plugin import Plugin as DockerPlugin
 from romana.integrations.docker.ports import Deps as DockerDeps
@@ -145,6 +146,7 @@ def _discovered_ip6(host_ip: str, underlay: Underlay) -> str:
 async def run(settings: AgentSettings) -> int:
     """Run the agent until stopped; the exit code."""
     metrics = Metrics()
+    sysctl.use_root(settings.proc_sys)
     reg = ledger.Ledger(settings.state_dir)
     reg.load()
     fw = firewall.backend(settings.firewall)
@@ -279,13 +281,14 @@ async def run(settings: AgentSettings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = load_settings(argv, dict(os.environ))
-        # The files are read now, so a CA or certificate that cannot be loaded is a settings
-        # error before the agent touches the host.
+        # The files are read now, so a CA, certificate or password file that cannot be used is
+        # a settings error before the agent touches the host.
         client_context(loaded.settings.ca, loaded.settings.client_cert, loaded.settings.client_key)
+        settings = loaded.settings.with_password_read()
     except InvalidInput as exc:
         print(f"romana-agent: {exc}", file=sys.stderr)
         return 2
-    logs.setup(loaded.settings.log_level)
+    logs.setup(settings.log_level)
     for warning in loaded.warnings:
         log.warning("%s", warning)
     # One CNI ADD passes between the event loop, a CNI worker, the writer thread and a
@@ -293,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # that long behind a busy one, as long as the whole ADD should take.
     sys.setswitchinterval(SWITCH_INTERVAL)
     try:
-        return asyncio.run(run(loaded.settings))
+        return asyncio.run(run(settings))
     except RomanaError as exc:
         log.critical("agent cannot start: %s", exc)
         return 1

@@ -7,17 +7,39 @@ observes the time until a firewall apply that includes it succeeds.
 
 The registry is per :class:`Metrics` object (not the process-global default), so tests and
 benchmarks can build several agents in one process.
+
+The metrics server also answers the probes of a supervisor (the Kubernetes DaemonSet):
+``GET /healthz`` is 200 while the process serves, ``GET /readyz`` is 200 once a reconcile of
+a host view from romanad has succeeded (:attr:`Metrics.ready`) and 503 before.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 log = logging.getLogger(__name__)
+
+_Start = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes and scrapes come every few seconds: not logged."""
+
 
 _FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -80,16 +102,35 @@ class Metrics:
             "romana_agent_pending_releases",
             "Allocations released locally whose release romanad has not confirmed yet.",
         )
+        self.ready = threading.Event()
+        """Set by the reconciler once a reconcile of a host view succeeded; never cleared."""
+        self._metrics_app = prometheus_client.make_wsgi_app(self.registry)
 
     def text(self) -> bytes:
         """The exposition text (what a scrape returns)."""
         return prometheus_client.generate_latest(self.registry)
 
-    def serve(self, address: str) -> tuple[object, object]:
-        """Serve ``/metrics`` on ``host:port`` in a background thread; (server, thread)."""
+    def app(self, environ: dict[str, Any], start: _Start) -> Iterable[bytes]:
+        """The WSGI application: the probes, and the metrics on every other path."""
+        path = environ.get("PATH_INFO", "")
+        if path in ("/healthz", "/readyz"):
+            ok = path == "/healthz" or self.ready.is_set()
+            body = b"ok\n" if ok else b"no host view reconciled yet\n"
+            start("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [body]
+        return self._metrics_app(environ, start)  # type: ignore[no-any-return]
+
+    def serve(self, address: str) -> tuple[WSGIServer, threading.Thread]:
+        """Serve ``/metrics`` and the probes on ``host:port`` in a background thread;
+        (server, thread)."""
         host, _, port = address.rpartition(":")
-        server, thread = prometheus_client.start_http_server(
-            int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry
+        host = host.strip("[]") or "127.0.0.1"
+        family = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0][0]
+        server_class = type("MetricsServer", (_Server,), {"address_family": family})
+        server: WSGIServer = make_server(
+            host, int(port), self.app, server_class, handler_class=_Quiet
         )
-        log.info("metrics on http://%s:%s/metrics", host or "127.0.0.1", server.server_port)
+        thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
+        thread.start()
+        log.info("metrics on http://%s:%s/metrics", host, server.server_port)
         return server, thread

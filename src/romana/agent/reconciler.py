@@ -291,6 +291,8 @@ class Reconciler:
         m.reconciles.labels("ok" if report.ok else "error").inc()
         m.reconcile_seconds.observe(report.seconds)
         m.synced.set(1 if report.ok else 0)
+        if report.ok:
+            m.ready.set()
         states: dict[str, int] = {ledger.READY: 0, ledger.ALLOCATING: 0}
         for record in snap.records:
             states[record.state] = states.get(record.state, 0) + 1

@@ -11,12 +11,13 @@ from __future__ import annotations
 import grp
 import ipaddress
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, replace
 
 from romana import config
 from romana.config import named, named_setting
 from romana.core import hostplan, names
-from romana.core.errors import Issues
+from romana.core.errors import InvalidInput, Issue, Issues
 
 FIREWALLS = ("nftables", "iptables")
 DEFAULT_SOCKET = "/run/romana/agent.sock"
@@ -24,6 +25,7 @@ DEFAULT_STATE_DIR = "/var/lib/romana/agent"
 DEFAULT_PENDING_DIR = "/var/lib/romana/cni-pending"
 DEFAULT_DOCKER_API = "/run/docker.sock"
 MAX_SOCKET_PATH = 107
+MAX_PASSWORD_FILE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,12 @@ class AgentSettings:
         "token expires or romanad refuses it.",
     )
     password: str = named_setting("", "Password of --username (never logged).", flag=False)
+    password_file: str = named_setting(
+        "",
+        "File holding the password of --username (one line; what `romana install host` "
+        "writes to /etc/romana/agent.password); the agent refuses to start when the file is "
+        "readable or writable by group or others.",
+    )
     insecure: bool = named_setting(False, "Send no credentials (romanad runs with --insecure).")
     socket: str = named_setting(
         DEFAULT_SOCKET, "Unix socket of the local API the CNI plugin calls (at most 107 bytes)."
@@ -108,6 +116,12 @@ class AgentSettings:
         DEFAULT_STATE_DIR,
         "Directory of the durable endpoint registry (one file per endpoint), of the Docker "
         "plugin's endpoint map and of BIRD's files (bird/).",
+    )
+    proc_sys: str = named_setting(
+        "/proc/sys",
+        "Directory of the kernel's sysctls whose net/ subtree the agent reads and writes. In a "
+        "container whose /proc/sys is read-only (Kubernetes), mount the host's /proc/sys/net "
+        "at DIR/net and name DIR here (the DaemonSet uses /host/proc/sys).",
     )
     pending_dir: str = named_setting(
         DEFAULT_PENDING_DIR,
@@ -157,6 +171,14 @@ class AgentSettings:
         """The group id of ``api_group``, None when it is empty; call on validated settings."""
         return _gid(self.api_group) if self.api_group else None
 
+    def with_password_read(self) -> AgentSettings:
+        """These settings with ``password`` read from ``password_file`` (when one is given):
+        the file must be a regular file readable and writable by its owner only, and hold the
+        password on its first line. Raises InvalidInput naming the file and the rule."""
+        if not self.password_file:
+            return self
+        return replace(self, password=read_password_file(self.password_file), password_file="")
+
     def parsed_labels(self) -> dict[str, str]:
         """``labels`` as a mapping; call only on validated settings."""
         return dict(item.split("=", 1) for item in self.labels)
@@ -185,7 +207,13 @@ class AgentSettings:
                 issues.add(f"labels[{i}]", f"{item!r} must be key=value")
             elif names.check_label_key(key, f"labels[{i}]", issues):
                 names.check_label_value(value, f"labels[{i}]", issues)
-        config.check_romanad_client(self, "ROMANA_AGENT_PASSWORD", issues)
+        config.check_romanad_client(
+            self, "ROMANA_AGENT_PASSWORD", issues, password_file=self.password_file
+        )
+        if self.password_file and self.password:
+            issues.add("password_file", "must not be combined with ROMANA_AGENT_PASSWORD")
+        if self.password_file and not self.username:
+            issues.add("password_file", "goes with --username")
         for name, path in (("socket", self.socket), ("docker_socket", self.docker_socket)):
             if name == "docker_socket" and not path:
                 continue  # no Docker plugin
@@ -197,7 +225,7 @@ class AgentSettings:
             issues.add("docker_api", "must be an absolute path")
         if self.api_group and _gid(self.api_group) is None:
             issues.add("api_group", f"{self.api_group!r} is not a group of this host")
-        for name in ("state_dir", "pending_dir"):
+        for name in ("state_dir", "pending_dir", "proc_sys"):
             if not getattr(self, name).startswith("/"):
                 issues.add(name, "must be an absolute path")
         if self.firewall not in FIREWALLS:
@@ -227,6 +255,38 @@ class AgentSettings:
         ):
             issues.add("interface", f"{self.interface!r} is not a valid interface name")
         issues.raise_if_any()
+
+
+def read_password_file(path: str) -> str:
+    """The password in the file at ``path``, its trailing newline stripped. The file is opened
+    first and the mode checked is that of the open file, so it is the mode of the file read."""
+
+    def refused(rule: str) -> InvalidInput:
+        return InvalidInput([Issue("password_file", rule)])
+
+    try:
+        with open(path, "rb") as f:
+            info = os.fstat(f.fileno())
+            mode = stat.S_IMODE(info.st_mode)
+            if not stat.S_ISREG(info.st_mode):
+                raise refused(f"{path} is not a regular file")
+            if mode & 0o077:
+                raise refused(
+                    f"{path} has mode {mode:04o}: it holds a password, so group and others "
+                    f"must have no access to it (chmod 600 {path})"
+                )
+            raw = f.read(MAX_PASSWORD_FILE + 1)
+    except OSError as exc:
+        raise refused(f"cannot read {path}: {exc.strerror}") from exc
+    if len(raw) > MAX_PASSWORD_FILE:
+        raise refused(f"{path} is larger than {MAX_PASSWORD_FILE} bytes")
+    try:
+        password = raw.decode().rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise refused(f"{path} is not UTF-8 text") from exc
+    if not password:
+        raise refused(f"{path} is empty")
+    return password
 
 
 def _gid(group: str) -> int | None:

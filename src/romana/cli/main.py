@@ -12,11 +12,25 @@ from typing import Annotated, Any
 
 import typer
 
+import romana
 from romana.cli import coercion, context
 from romana.cli import settings as cli_settings
-from romana.cli.commands import auth, hosts, ipam, kube, networks, policies, routes, status, tenants
+from romana.cli.commands import (
+    auth,
+    hosts,
+    ipam,
+    kube,
+    kubeinstall,
+    networks,
+    policies,
+    routes,
+    status,
+    tenants,
+)
+from romana.cli.commands import credentials as credential_commands
 from romana.cli.commands import explain as explain_commands
 from romana.cli.commands import external as external_commands
+from romana.cli.commands import install as install_commands
 from romana.cli.commands import quota as quota_commands
 from romana.cli.commands import topology as topology_commands
 from romana.cli.commands import users as user_commands
@@ -101,6 +115,12 @@ KEY_HELP = "Key of --client-cert"
 TIMEOUT_HELP = "Seconds to wait for a response"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"romana {romana.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -117,6 +137,15 @@ def root(
             help="Config file; the login token is kept beside it (env ROMANA_CONFIG).",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print romana's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     environ = dict(os.environ)
     path = cli_settings.config_path(environ, config)
@@ -137,6 +166,7 @@ app.command("login")(auth.login)
 app.command("logout")(auth.logout)
 app.add_typer(user_commands.app, name="user")
 app.add_typer(user_commands.keys, name="signing-key")
+app.add_typer(credential_commands.app, name="agent-credential")
 app.add_typer(tenants.app, name="tenant")
 app.add_typer(tenants.segments, name="segment")
 app.add_typer(quota_commands.app, name="quota")
@@ -154,6 +184,8 @@ app.command("explain")(explain_commands.explain)
 app.add_typer(policies.app, name="policy")
 app.add_typer(routes.app, name="route")
 app.command("status")(status.status)
+install_commands.app.command("kubernetes")(kubeinstall.kubernetes_manifests)
+app.add_typer(install_commands.app, name="install")
 
 
 def main() -> None:

@@ -122,6 +122,9 @@ class Client:
     def list_users(self) -> list[JSON]:
         return answers(rest.User, self._get("auth", f"{PREFIX}/users"))
 
+    def get_user(self, username: str) -> JSON:
+        return answer(rest.User, self._get("auth", f"{PREFIX}/users/{_seg(username)}"))
+
     def create_user(
         self,
         username: str,

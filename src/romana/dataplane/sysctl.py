@@ -6,6 +6,11 @@ the duration of the open (:func:`romana.dataplane.netns.entered`).
 
 Invariants: only keys under ``net.`` are accepted; writing a value that is already in place
 writes nothing; the result says which keys changed, so a reconcile can count drift.
+
+The files are under ``/proc/sys`` unless the agent names another root (:func:`use_root`,
+its setting ``proc_sys``): in a container whose ``/proc/sys`` is mounted read-only, the host's
+``/proc/sys/net`` mounted elsewhere serves as well, since every sysctl file under ``net/``
+shows the namespace of the thread that opens it, whatever the mount.
 """
 
 from __future__ import annotations
@@ -17,6 +22,13 @@ from romana.core.errors import Forbidden, InvalidInput, Issue, NotFound
 from romana.dataplane import netns as netns_mod
 
 PROC_SYS = "/proc/sys"
+_root = [PROC_SYS]
+
+
+def use_root(path: str) -> None:
+    """Read and write the sysctls under ``path`` (a directory holding ``net/``) from now on;
+    set once at the agent's start, before any namespace is entered."""
+    _root[0] = path.rstrip("/") or "/"
 
 
 def path_of(key: str) -> str:
@@ -27,7 +39,7 @@ def path_of(key: str) -> str:
     parts = key.split(".")
     if parts[0] != "net" or len(parts) < 3 or not all(parts) or "/" in key:
         raise InvalidInput([Issue("sysctl", f"{key!r} is not a dotted key under net.")])
-    return "/".join((PROC_SYS, *parts))
+    return "/".join((_root[0], *parts))
 
 
 def _read(path: str, key: str) -> str:

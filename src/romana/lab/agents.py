@@ -63,6 +63,18 @@ def raw_call(socket_path: str, method: str, path: str, body: Any = None) -> tupl
         conn.close()
 
 
+def not_ready(socket_path: str) -> str | None:
+    """Why the agent serving ``socket_path`` is not ready (no socket, no answer, or what its
+    status says), or None once it is."""
+    if not os.path.exists(socket_path):
+        return "no socket"
+    try:
+        readiness = agentapi.AgentClient(socket_path, timeout=5.0).status()
+    except Exception as exc:
+        return str(exc) or type(exc).__name__
+    return None if readiness.ready else readiness.detail or "not ready"
+
+
 @dataclass
 class Agent:
     """One ``romana-agent`` process in one host namespace."""
@@ -174,14 +186,9 @@ class Agent:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"agent on {self.host.name} exited:\n{self.log_tail()}")
-            if os.path.exists(self.socket):
-                try:
-                    readiness = self.api.status()
-                    if readiness.ready:
-                        return
-                    problem = readiness.detail
-                except Exception as exc:
-                    problem = str(exc)
+            problem = not_ready(self.socket) or ""
+            if not problem:
+                return
             time.sleep(0.05)
         raise RuntimeError(f"agent on {self.host.name} not ready: {problem}\n{self.log_tail()}")
 

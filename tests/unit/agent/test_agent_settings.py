@@ -107,3 +107,64 @@ def test_api_group_names_a_group_and_the_socket_fits_a_unix_address() -> None:
     assert root.api_gid() == 0
     assert main.load_settings(["--insecure", "--api-group", "4242"], {}).settings.api_gid() == 4242
     assert main.load_settings(["--insecure"], {}).settings.api_gid() is None
+
+
+def _secret(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "agent.password"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_password_file_holds_the_password_of_username(tmp_path: Path) -> None:
+    secret = _secret(tmp_path, "s3cret pass\n")
+    argv = ["--username", "agent-h1", "--password-file", str(secret)]
+    loaded = main.load_settings(argv, {})
+    assert loaded.settings.password == ""  # read at start, not by loading
+    settings = loaded.settings.with_password_read()
+    assert (settings.username, settings.password) == ("agent-h1", "s3cret pass")
+    by_env = main.load_settings(
+        ["--username", "agent-h1"], {"ROMANA_AGENT_PASSWORD_FILE": str(secret)}
+    ).settings
+    assert by_env.with_password_read().password == "s3cret pass"
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o602, 0o644])
+def test_password_file_open_to_group_or_others_stops_the_agent_with_exit_2(
+    tmp_path: Path, mode: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = _secret(tmp_path, "s3cret\n", mode)
+    code = main.main(["--username", "agent-h1", "--password-file", str(secret)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(secret) in err
+    assert f"mode {mode:04o}" in err
+    assert "s3cret" not in err
+
+
+def test_password_file_must_exist_and_hold_a_password(tmp_path: Path) -> None:
+    for path, rule in [
+        (tmp_path / "missing", "cannot read"),
+        (_secret(tmp_path, "\n"), "is empty"),
+    ]:
+        settings = main.load_settings(["--username", "u", "--password-file", str(path)], {})
+        with pytest.raises(errors.InvalidInput) as info:
+            settings.settings.with_password_read()
+        [issue] = info.value.issues
+        assert issue.field == "password_file"
+        assert str(path) in issue.rule and rule in issue.rule
+
+
+def test_password_and_password_file_together_are_refused(tmp_path: Path) -> None:
+    secret = _secret(tmp_path, "s3cret\n")
+    with pytest.raises(errors.InvalidInput) as info:
+        main.load_settings(
+            ["--username", "agent-h1", "--password-file", str(secret)],
+            {"ROMANA_AGENT_PASSWORD": "other"},
+        )
+    assert [i.field for i in info.value.issues] == ["password_file"]
+    with pytest.raises(errors.InvalidInput) as info:
+        main.load_settings(["--token", "t", "--password-file", str(secret)], {})
+    assert [(i.field, i.rule) for i in info.value.issues] == [
+        ("password_file", "goes with --username")
+    ]

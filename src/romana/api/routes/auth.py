@@ -54,6 +54,13 @@ def list_users(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
     return [u.to_dict() for u in ctx.auth.list_users()]
 
 
+@router.get("/users/{username}", response_model=rest.User)
+def get_user(username: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    """One user: its role, and its tenant (tenant users) or host (agent users) (admin)."""
+    auth.authorize(caller, auth.Action.MANAGE_USERS)
+    return ctx.auth.get_user(username).to_dict()
+
+
 @credentials.post("/users", response_model=rest.User, status_code=201)
 def create_user(body: rest.UserIn, ctx: Ctx, caller: Caller, request: Request) -> dict[str, object]:
     """Create a user: a tenant user names its ``tenant``, an agent user its ``host`` (the

@@ -1,9 +1,9 @@
 """``romana user ...`` and ``romana signing-key ...``: users, their tokens, the signing keys.
 
-Revoking works per user: ``user revoke``, ``user password``, ``user delete`` and ``romana
+Revoking works per user: ``user revoke``, ``user passwd``, ``user delete`` and ``romana
 logout`` make every token the user holds fail at once, on every replica (docs/security.md,
-Tokens). Passwords never come from the command line: a prompt, standard input, or (``user
-create`` only) the environment variable :data:`NEW_PASSWORD_ENV`. That is deliberately not
+Tokens). Passwords never come from the command line: a prompt, standard input, or (a new
+password only) the environment variable :data:`NEW_PASSWORD_ENV`. That is deliberately not
 ``ROMANA_PASSWORD``, which holds the password romana itself logs in with: a new user must
 never receive the admin's password by accident.
 """
@@ -19,7 +19,7 @@ import typer
 from romana.cli import context, output
 from romana.cli.context import OutputOption
 
-app = context.group("Users: create, list, delete, change a password, revoke tokens (admin).")
+app = context.group("Users: create, list, show, delete, change a password, revoke tokens (admin).")
 keys = context.group("Token signing keys: list, rotate (admin). Rotating logs nobody out.")
 
 NEW_PASSWORD_ENV = "ROMANA_NEW_USER_PASSWORD"
@@ -45,6 +45,17 @@ KEY_COLUMNS: list[output.Column] = [
     ("CREATED", lambda k: _when(k.get("created"))),
     ("VERIFIES UNTIL", lambda k: _when(k.get("retire_at"))),
 ]
+
+
+def new_password(username: str, password_stdin: bool) -> str:
+    """A new password for ``username``: standard input with ``password_stdin``, else the
+    environment variable :data:`NEW_PASSWORD_ENV`, else a prompt (twice)."""
+    if password_stdin:
+        return context.stdin_password()
+    # The prompt goes to standard error: standard output is the answer (-o json).
+    return os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
+        f"New password for {username}", hide_input=True, confirmation_prompt=True, err=True
+    )
 
 
 @app.command("create")
@@ -82,13 +93,7 @@ def create(
     Example: romana user create agent-node1 --role agent --host node1
     """
     state = context.state(ctx)
-    if password_stdin:
-        secret = context.stdin_password()
-    else:
-        # The prompt goes to standard error: standard output is the new user (-o json).
-        secret = os.environ.get(NEW_PASSWORD_ENV) or typer.prompt(
-            f"Password for {username}", hide_input=True, confirmation_prompt=True, err=True
-        )
+    secret = new_password(username, password_stdin)
     made = state.client().create_user(username, secret, role, tenant, host)
     output.emit(made, state.fmt(out), fields=USER_COLUMNS)
 
@@ -98,6 +103,14 @@ context.list_command(
     "List users with their role, tenant (tenant users) and host (agent users) (admin).\n\n"
     "Example: romana user list",
     lambda client: client.list_users(),
+    USER_COLUMNS,
+)
+
+context.show_command(
+    app,
+    "Show a user: its role, and its tenant (tenant users) or host (agent users) (admin).\n\n"
+    "Example: romana user show agent-node1",
+    lambda client, name: client.get_user(name),
     USER_COLUMNS,
 )
 
@@ -123,10 +136,10 @@ def revoke(ctx: typer.Context, username: str) -> None:
     output.message(f"every token of user {username} is revoked")
 
 
-@app.command("password")
-def password(
+def passwd(
     ctx: typer.Context,
     username: str,
+    password_stdin: context.PasswordStdinOption = False,
     current: Annotated[
         bool,
         typer.Option(
@@ -136,17 +149,30 @@ def password(
         ),
     ] = False,
 ) -> None:
-    """Change a user's password (prompted twice); every token of the user is revoked, so
-    whoever uses it, you included when it is yours, logs in again. Admins change anyone's;
-    other users only their own, with --current.
+    """Change a user's password; every token of the user is revoked, so whoever uses it,
+    you included when it is yours, logs in again. Admins change anyone's; other users only
+    their own, with --current.
 
-    Example: romana user password alice
+    The new password comes from --password-stdin, the environment variable
+    ROMANA_NEW_USER_PASSWORD, or else a prompt (twice); the current one from a prompt.
+
+    Example: romana user passwd alice
     """
     state = context.state(ctx)
-    old = typer.prompt("Current password", hide_input=True) if current else None
-    new = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    old = typer.prompt("Current password", hide_input=True, err=True) if current else None
+    new = new_password(username, password_stdin)
     state.client().set_password(username, new, old)
     output.message(f"password of user {username} changed; every token of the user is revoked")
+
+
+app.command("passwd")(passwd)
+# The name of earlier releases, kept for scripts; listed under its new name only.
+app.command(
+    "password",
+    hidden=True,
+    help="The former name of `romana user passwd`, which see.\n\n"
+    "Example: romana user password alice",
+)(passwd)
 
 
 context.list_command(

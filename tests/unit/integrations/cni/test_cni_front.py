@@ -116,7 +116,7 @@ def refused_socket(path: str) -> str:
 
 def test_the_front_stays_small_and_reads_no_configuration() -> None:
     text = SOURCE.read_text()
-    assert len(text.splitlines()) <= 300
+    assert len(text.splitlines()) <= 340
     assert "agent_socket" not in text and "json" not in text.replace("JSON", "")
 
 
@@ -476,7 +476,7 @@ def test_a_romana_cni_py_on_path_is_never_run(front: str, tmp_path: Path, socket
         env = {**cni_env(f"{socket_dir}/down.sock"), "PATH": path}
         rc, stdout = start(lone, env, cwd=cwd)
         assert rc == 1
-        assert json.loads(stdout) == lookup_error("No such file or directory")
+        assert json.loads(stdout) == alone_error("romana-agent did not answer at " + DEFAULT_NAMED)
 
 
 def test_a_plugin_beside_the_front_that_is_not_executable_is_reported_not_bypassed(
@@ -494,12 +494,58 @@ def test_a_plugin_beside_the_front_that_is_not_executable_is_reported_not_bypass
 def test_a_plugin_that_cannot_be_started_is_a_cni_error(
     front: str, tmp_path: Path, dump: Path
 ) -> None:
-    lone = install(tmp_path / "lone", None)
+    beside = install(tmp_path / "beside", "#!/bin/sh\necho beside\n")
     env = {**cni_env(None, "VERSION"), "PATH": str(tmp_path / "empty")}
-    for extra in ({}, {"ROMANA_CNI_PY": str(tmp_path / "no-such-plugin")}):
-        out = run(lone, b"{}", {**env, **extra}, dump)
-        assert out.rc == 1
-        assert json.loads(out.stdout) == lookup_error("No such file or directory")
+    out = run(beside, b"{}", {**env, "ROMANA_CNI_PY": str(tmp_path / "no-such-plugin")}, dump)
+    assert out.rc == 1
+    assert json.loads(out.stdout) == lookup_error("No such file or directory")
+
+
+# --- a front installed alone (a Kubernetes node: no Python plugin beside it) ----------------
+
+DEFAULT_NAMED = "$ROMANA_AGENT_SOCKET, else /run/romana/agent.sock"
+
+
+def alone_error(why: str, code: int = 11) -> dict[str, Any]:
+    """The CNI error a front without its Python plugin answers for a call the agent did not
+    serve."""
+    msg = (
+        "CNI_COMMAND is not set" if code == 4 else "romana-agent did not serve the call, try again"
+    )
+    details = f"{why}; no romana-cni-py is installed beside romana-cni"
+    return {"cniVersion": "1.0.0", "code": code, "msg": msg, "details": details}
+
+
+def test_a_front_alone_answers_version_as_the_python_plugin_lists_it(
+    front: str, tmp_path: Path
+) -> None:
+    lone = install(tmp_path / "lone", None)
+    rc, stdout = start(lone, {"CNI_COMMAND": "VERSION", "PATH": "/usr/bin:/bin"})
+    assert rc == 0
+    assert json.loads(stdout) == spec.version_answer(None)
+
+
+@pytest.mark.parametrize("command", ["ADD", "DEL", "CHECK", "STATUS", "GC"])
+def test_a_front_alone_without_an_agent_answers_try_again_later(
+    front: str, tmp_path: Path, socket_dir: str, command: str
+) -> None:
+    # Error 11: runtimes retry the call, and the agent serves it once it is back. A socket
+    # path with a quote still gives a valid answer.
+    lone = install(tmp_path / "lone", None)
+    rc, stdout = start(lone, cni_env(f'{socket_dir}/do"wn.sock', command))
+    assert rc == 1
+    assert json.loads(stdout) == alone_error("romana-agent did not answer at " + DEFAULT_NAMED)
+    rc, stdout = start(lone, {"PATH": "/usr/bin:/bin"})
+    assert (rc, json.loads(stdout)) == (1, alone_error("the runtime passed no command", 4))
+
+
+def test_a_front_alone_forwards_to_the_agent_like_any_other(
+    front: str, tmp_path: Path, scripted: ScriptedAgent
+) -> None:
+    lone = install(tmp_path / "lone", None)
+    rc, _ = start(lone, cni_env(scripted.path))
+    assert rc == 0
+    assert len(scripted.requests) == 1
 
 
 # --- the real Python plugin behind the real front ------------------------------------------

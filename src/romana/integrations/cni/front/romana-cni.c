@@ -21,6 +21,11 @@
  * at once: it alone answers those. The plugin gets the same argv and environment and exactly
  * the runtime's stdin (fd 0 untouched when nothing was read, else replayed from a memfd).
  *
+ * A front installed alone, with no romana-cni-py beside it and no $ROMANA_CNI_PY (a node whose
+ * runtime has no romana Python, as the Kubernetes DaemonSet's init container installs it),
+ * answers by itself what it would have handed over: VERSION, and error 11 (try again later)
+ * for every command the agent did not serve.
+ *
  * Output is all or nothing: the answer is held until complete and valid, so a fallback never
  * follows partial output. The timeout (30 s, lowered by $ROMANA_CNI_TIMEOUT) bounds the whole
  * exchange; after it the plugin gets ROMANA_CNI_AGENT_FAILED=<reason> so as not to wait again
@@ -44,6 +49,8 @@
 #define ROMANA_AGENT_SOCKET_DEFAULT "/run/romana/agent.sock"
 #endif
 #define PYTHON_PLUGIN "romana-cni-py"
+/* What the Python plugin's VERSION lists (romana/integrations/cni/spec.py; a test compares). */
+#define SUPPORTED "\"0.3.0\",\"0.3.1\",\"0.4.0\",\"1.0.0\",\"1.1.0\""
 #define STDIN_CAP ((size_t)1 << 20)
 #define ANSWER_CAP ((size_t)16 << 20)
 #define DEFAULT_TIMEOUT 30.0
@@ -123,6 +130,34 @@ static _Noreturn void cannot_start(int err, const char *why)
     _exit(1);
 }
 
+/* The answer of a front without its Python plugin (see the top); `failed` as for fallback(). */
+static _Noreturn void alone(const char *failed)
+{
+    const char *command = getenv("CNI_COMMAND");
+    char out[1024], why[512];
+    int n;
+    if (command != NULL && strcmp(command, "VERSION") == 0) {
+        n = snprintf(out, sizeof out, "{\"cniVersion\":\"1.1.0\",\"supportedVersions\":["
+                     SUPPORTED "]}\n");
+        (void)write_all(1, out, (size_t)n, 0);
+        _exit(0);
+    }
+    int unset = command == NULL || *command == '\0';
+    snprintf(why, sizeof why, "%s", unset ? "the runtime passed no command"
+             : failed != NULL ? failed : "romana-agent did not answer at $ROMANA_AGENT_SOCKET, "
+             "else " ROMANA_AGENT_SOCKET_DEFAULT);
+    /* A quote, a backslash or a control character from the environment would break the
+     * answer's syntax: each becomes a '?'. */
+    for (char *c = why; *c != '\0'; c++)
+        *c = *c == '"' || *c == '\\' || (unsigned char)*c < 0x20 ? '?' : *c;
+    n = snprintf(out, sizeof out, "{\"cniVersion\":\"1.0.0\",\"code\":%d,\"msg\":\"%s\","
+                 "\"details\":\"%s; no " PYTHON_PLUGIN " is installed beside romana-cni\"}\n",
+                 unset ? 4 : 11, unset ? "CNI_COMMAND is not set"
+                 : "romana-agent did not serve the call, try again", why);
+    (void)write_all(1, out, (size_t)n, 0);
+    _exit(1);
+}
+
 /* Make fd 0 a memfd holding `in`, then (with `rest`) what fd 0 still has, up to one byte past
  * the cap. A read error ends the copy: the plugin gets every byte that could be read. */
 static void replay_stdin(const struct buf *in, int rest)
@@ -167,6 +202,8 @@ static _Noreturn void fallback(char **argv, const struct buf *in, int rest, cons
         cannot_start(n < 0 ? errno : ENAMETOOLONG, NULL);
     strcpy(slash + 1, PYTHON_PLUGIN);
     execv(self, argv);
+    if (errno == ENOENT)
+        alone(failed);
     cannot_start(errno, NULL); /* missing or not executable alike: nothing else may run */
 }
 
