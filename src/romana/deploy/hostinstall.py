@@ -12,8 +12,8 @@ once, each naming its flag and the rule; every file is written to a temporary fi
 whose mode is set before it is renamed into place, so no reader sees a partial file and the
 secret is never wider than 0600; an unchanged file is not rewritten (an install is
 idempotent and keeps mtimes); paths inside the files are the target machine's, never the
-root's. Standard library and the core's name rules only: the commands that run this need no
-romanad.
+root's. Standard library, :mod:`romana.durable` and the core's name rules only: the commands
+that run this need no romanad.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from romana import durable
 from romana.core import names
 from romana.core.errors import InvalidInput, Issue, Issues
 from romana.deploy import layout
@@ -244,27 +245,12 @@ def _same(target: Path, entry: Entry) -> bool:
 
 def _write(target: Path, entry: Entry) -> None:
     """Replace ``target`` at once: a temporary file (its mode set before anything is written
-    into it) or symlink beside it, renamed over it."""
+    into it) or symlink beside it, renamed over it (:mod:`romana.durable`)."""
     _make_dirs(target.parent)
-    tmp = target.with_name(f".{target.name}.romana-tmp")
-    tmp.unlink(missing_ok=True)
     if entry.link:
-        os.symlink(entry.link, tmp)
+        durable.replace_link(target, entry.link)
     else:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.fchmod(fd, entry.mode)
-            view = memoryview(entry.data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    try:
-        os.replace(tmp, target)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+        durable.replace_file(target, entry.data, entry.mode)
 
 
 def _make_dirs(directory: Path) -> None:

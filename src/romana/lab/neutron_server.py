@@ -202,7 +202,10 @@ class NeutronServer:
         """The argv prefix that runs a command where the server listens."""
         return ["ip", "netns", "exec", self.netns] if self.netns else []
 
-    def _answers_inside(self) -> int:
+    def _status(self) -> int:
+        """The status of ``GET /`` where the server listens (in its namespace, if it has one)."""
+        if not self.netns:
+            return httpx.get(f"{self.url}/", timeout=2.0, trust_env=False).status_code
         probe = (
             "import sys, urllib.request as u\n"
             "try: sys.exit(0 if u.urlopen(sys.argv[1], timeout=2).status == 200 else 1)\n"
@@ -213,25 +216,14 @@ class NeutronServer:
         return 200 if done.returncode == 0 else 503
 
     def _wait_ready(self, timeout: float) -> None:
-        if self.netns:
-            wait_answering(
-                self.process,
-                self._answers_inside,
-                what="neutron-server",
-                timeout=timeout,
-                period=0.2,
-                log_tail=self.log_tail,
-            )
-            return
-        with httpx.Client(timeout=2.0, trust_env=False) as http:
-            wait_answering(
-                self.process,
-                lambda: http.get(f"{self.url}/").status_code,
-                what="neutron-server",
-                timeout=timeout,
-                period=0.2,
-                log_tail=self.log_tail,
-            )
+        wait_answering(
+            self.process,
+            self._status,
+            what="neutron-server",
+            timeout=timeout,
+            period=0.2,
+            log_tail=self.log_tail,
+        )
 
     def __enter__(self) -> NeutronServer:
         return self.start()

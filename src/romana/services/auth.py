@@ -46,7 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import names, tenancy, topology
+from romana.core import names, records, tenancy, topology
 from romana.core.errors import AlreadyExists, Conflict, Forbidden, Issues, NotFound, Unauthorized
 from romana.core.identifiers import HostName, TenantName
 from romana.core.store import Compare, Delete, KeyValue, Put, Store
@@ -85,12 +85,7 @@ class Token:
     tenant: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "token": self.token,
-            "expires_at": self.expires_at,
-            "role": str(self.role),
-            "tenant": self.tenant,
-        }
+        return records.fields_dict(self, {"role": str})
 
 
 def user_key(username: str) -> str:

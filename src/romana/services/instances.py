@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import names
+from romana.core import names, records
 from romana.core.errors import Issues, NotFound
 from romana.core.store import Compare, Delete, Put, Store
 from romana.services import keys, txn
@@ -50,13 +50,7 @@ class Registration:
     """Wall-clock seconds since the epoch after which the instance counts as gone."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "instance": self.instance,
-            "url": self.url,
-            "capabilities": list(self.capabilities),
-            "expires_at": self.expires_at,
-        }
+        return records.fields_dict(self, {"capabilities": list})
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Registration:

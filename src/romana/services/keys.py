@@ -75,6 +75,9 @@ Numeric path parts are zero-padded so that key order is numeric order.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
 from romana.core.addressing import IPAddress
 from romana.core.identifiers import AllocationKey, NetworkName, TenantName
 
@@ -113,14 +116,46 @@ AUTH = ROOT + "auth/"
 USERS = AUTH + "users/"
 PROBES = "/romana/probe/"
 
+_Name = TypeVar("_Name", bound=str)
+
 
 def n(value: int) -> str:
     """Zero-padded decimal so lexical order equals numeric order."""
     return f"{value:010d}"
 
 
-def tenant(name: TenantName) -> str:
-    return TENANTS + name
+@dataclass(frozen=True, slots=True)
+class Child(Generic[_Name]):
+    """The keys one level under ``prefix``: ``child(name)`` is ``prefix + name``. The type
+    parameter is the name type that ends them, so that mypy still tells a tenant from a
+    network."""
+
+    prefix: str
+
+    def __call__(self, name: _Name) -> str:
+        return self.prefix + name
+
+
+tenant: Child[TenantName] = Child(TENANTS)
+blackouts: Child[NetworkName] = Child(BLACKOUTS)
+alloc_key: Child[AllocationKey] = Child(IPAM_KEYS)
+moved: Child[AllocationKey] = Child(IPAM_MOVED)
+quota: Child[TenantName] = Child(QUOTA_TENANTS)
+policy: Child[str] = Child(POLICIES)
+"""A policy's key, by its id: an owned id's tenant is a path part of its key."""
+address_set: Child[str] = Child(ADDRESS_SETS)
+address_set_owner: Child[str] = Child(ADDRESS_SET_OWNERS)
+"""The key of the set's recorded owner (outside the sets' prefix, which agents watch)."""
+docker_pool: Child[str] = Child(DOCKER_POOLS)
+external_pool: Child[str] = Child(EXTERNAL_POOLS)
+external_by_key: Child[AllocationKey] = Child(EXTERNAL_BY_KEY)
+"""The key listing the external IPs assigned to an allocation, by the allocation's key."""
+external_nat: Child[NetworkName] = Child(EXTERNAL_NAT)
+vip: Child[str] = Child(VIPS)
+vip_lease: Child[str] = Child(VIP_LEASES)
+vip_holder: Child[str] = Child(VIP_HOLDERS)
+routing: Child[str] = Child(ROUTING)
+"""The key of a host's routing report."""
 
 
 def tenant_id(network: NetworkName, tid: int) -> str:
@@ -129,18 +164,6 @@ def tenant_id(network: NetworkName, tid: int) -> str:
 
 def tenant_ids(network: NetworkName) -> str:
     return f"{TENANT_IDS}{network}/"
-
-
-def blackouts(network: NetworkName) -> str:
-    return BLACKOUTS + network
-
-
-def alloc_key(key: AllocationKey) -> str:
-    return IPAM_KEYS + key
-
-
-def moved(key: AllocationKey) -> str:
-    return IPAM_MOVED + key
 
 
 def addr_slot(network: NetworkName, host: int, tenant_id_: int, segment: int) -> str:
@@ -166,18 +189,9 @@ def parse_addr(key: str) -> tuple[NetworkName, int, int, int, int]:
     return NetworkName(network), int(host), int(tid), int(seg), int(ordinal)
 
 
-def quota(tenant_: TenantName) -> str:
-    return QUOTA_TENANTS + tenant_
-
-
 def allocation_counters(tenant_: TenantName) -> str:
     """The prefix of the tenant's allocation counters (``romana.services.quotas``)."""
     return f"{USAGE}{tenant_}/allocations/"
-
-
-def policy(pid: str) -> str:
-    """The key of the policy ``pid``: an owned id's tenant is a path part of its key."""
-    return POLICIES + pid
 
 
 def tenant_policies(tenant: TenantName) -> str:
@@ -185,49 +199,6 @@ def tenant_policies(tenant: TenantName) -> str:
     return f"{POLICIES}{tenant}/"
 
 
-def address_set(name: str) -> str:
-    return ADDRESS_SETS + name
-
-
-def docker_pool(pool: str) -> str:
-    return DOCKER_POOLS + pool
-
-
-def external_pool(name: str) -> str:
-    return EXTERNAL_POOLS + name
-
-
 def external_ip(address: IPAddress) -> str:
     """The key of an external IP: ``str`` of an address is its compressed form."""
     return EXTERNAL_IPS + str(address)
-
-
-def external_by_key(key: AllocationKey) -> str:
-    """The key listing the external IPs assigned to allocation ``key``."""
-    return EXTERNAL_BY_KEY + key
-
-
-def external_nat(network: NetworkName) -> str:
-    return EXTERNAL_NAT + network
-
-
-def vip(name: str) -> str:
-    return VIPS + name
-
-
-def vip_lease(name: str) -> str:
-    return VIP_LEASES + name
-
-
-def vip_holder(name: str) -> str:
-    return VIP_HOLDERS + name
-
-
-def address_set_owner(name: str) -> str:
-    """The key of the set's recorded owner (outside the sets' prefix, which agents watch)."""
-    return ADDRESS_SET_OWNERS + name
-
-
-def routing(host: str) -> str:
-    """The key of host ``host``'s routing report."""
-    return ROUTING + host

@@ -2,13 +2,18 @@
 
 Each module exposes ``SERVICE`` (its name in ``--services``) and ``router``. Handlers that
 touch the store are plain ``def`` so FastAPI runs them in its thread pool; only the agent
-view's long poll is ``async`` (see :mod:`romana.api.storewatch`).
+view's long poll is ``async`` (see :mod:`romana.api.storewatch`). A POST that is safe to
+repeat declares its two answers with :func:`repeatable_post` and gives them with
+:func:`answer_made`, so that 201 and 200 mean the same on every such route.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Request, Response
+
+from romana.api import audit
 from romana.wire import rest
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -25,3 +30,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     )
 }
 """Error responses every route may give, for the OpenAPI document."""
+
+
+def repeatable_post(model: type, found: str) -> dict[str, Any]:
+    """The route arguments of a POST that is safe to repeat: 201 with what it made, or 200
+    with what it found already there, ``found`` saying what that 200 means."""
+    return {
+        "response_model": model,
+        "status_code": 201,
+        "responses": {200: {"model": model, "description": found}},
+    }
+
+
+def answer_made(request: Request, response: Response, created: bool, name: str) -> None:
+    """Answer a :func:`repeatable_post`: 200 when ``created`` is false (it was there already),
+    and name the object (``vips/web``) for the audit line either way."""
+    if not created:
+        response.status_code = 200
+    audit.name_object(request, name)

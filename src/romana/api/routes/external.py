@@ -18,9 +18,9 @@ import ipaddress
 
 from fastapi import APIRouter, Request, Response
 
-from romana.api import audit, ownership
+from romana.api import ownership
 from romana.api.context import Caller, Context, Ctx
-from romana.api.routes import ERRORS, ipam
+from romana.api.routes import ERRORS, answer_made, ipam, repeatable_post
 from romana.core import external
 from romana.core import ipam as core_ipam
 from romana.core.errors import NotFound
@@ -104,12 +104,7 @@ def _authorized(ctx: Context, caller: auth.Principal, address: str) -> external.
     return assigned
 
 
-@router.post(
-    "/external-ips",
-    response_model=rest.ExternalIp,
-    status_code=201,
-    responses={200: {"model": rest.ExternalIp, "description": "It was assigned already."}},
-)
+@router.post("/external-ips", **repeatable_post(rest.ExternalIp, "It was assigned already."))
 def assign(
     body: rest.ExternalIpIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
@@ -123,9 +118,7 @@ def assign(
     assigned, created = ctx.external.assign_reporting(
         body.pool, body.endpoint, address, tenant=_scoped(caller, alloc.tenant)
     )
-    if not created:
-        response.status_code = 200
-    audit.name_object(request, f"external-ips/{assigned.address}")
+    answer_made(request, response, created, f"external-ips/{assigned.address}")
     return assigned.to_dict()
 
 

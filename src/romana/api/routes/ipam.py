@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request, Response
 
 from romana.api import audit, ownership
 from romana.api.context import Caller, Context, Ctx
-from romana.api.routes import ERRORS
+from romana.api.routes import ERRORS, answer_made, repeatable_post
 from romana.core import addressing, ipam
 from romana.core.errors import NotFound
 from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
@@ -28,12 +28,7 @@ SERVICE = "ipam"
 router = APIRouter(prefix=rest.PREFIX, tags=["ipam"], responses=ERRORS)
 
 
-@router.post(
-    "/allocations",
-    response_model=rest.Allocation,
-    status_code=201,
-    responses={200: {"model": rest.Allocation, "description": "The key existed already."}},
-)
+@router.post("/allocations", **repeatable_post(rest.Allocation, "The key existed already."))
 def allocate(
     body: rest.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
@@ -56,9 +51,7 @@ def allocate(
         if not ownership.may(ctx, caller, auth.Action.READ, auth.Target(held.tenant, held.host)):
             raise exc.undisclosed() from None
         raise
-    if not created:
-        response.status_code = 200
-    audit.name_object(request, f"allocations/{alloc.key}")
+    answer_made(request, response, created, f"allocations/{alloc.key}")
     return alloc.to_dict()
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from romana.api import audit
 from romana.api.context import Caller, Ctx
-from romana.api.routes import ERRORS, ipam
+from romana.api.routes import ERRORS, answer_made, ipam, repeatable_post
 from romana.core import ipam as core_ipam
 from romana.core.identifiers import HostName
 from romana.core.vips import Vip
@@ -27,12 +26,7 @@ def _shown(vip: Vip, holder: str | None) -> dict[str, object]:
     return {**vip.to_dict(), "holder": holder}
 
 
-@router.post(
-    "/vips",
-    response_model=rest.Vip,
-    status_code=201,
-    responses={200: {"model": rest.Vip, "description": "It existed already, the same."}},
-)
+@router.post("/vips", **repeatable_post(rest.Vip, "It existed already, the same."))
 def create(
     body: rest.VipIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
@@ -41,9 +35,7 @@ def create(
     auth.authorize(caller, auth.Action.MANAGE_VIPS)
     address = None if body.address is None else core_ipam.parse_address(body.address)
     vip, created = ctx.vips.create_reporting(body.name, body.pool, body.endpoints, address)
-    if not created:
-        response.status_code = 200
-    audit.name_object(request, f"vips/{vip.name}")
+    answer_made(request, response, created, f"vips/{vip.name}")
     return _shown(vip, ctx.vips.holder(vip.name))
 
 
