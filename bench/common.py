@@ -43,7 +43,10 @@ def machine() -> dict[str, object]:
     }
 
 
-def write(name: str, results: list[Result], notes: str = "") -> Path:
+def write(
+    name: str, results: list[Result], notes: str = "", extra: dict[str, object] | None = None
+) -> Path:
+    """``extra``: more top-level keys, for a report section that draws more than the rows."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {
@@ -52,6 +55,7 @@ def write(name: str, results: list[Result], notes: str = "") -> Path:
         "machine": machine(),
         "notes": notes,
         "results": [asdict(r) for r in results],
+        **(extra or {}),
     }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path

@@ -21,7 +21,7 @@ from bench import common
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHARTS = DOCS / "benchmarks"
-ORDER = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker", "routing")
+ORDER = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker", "routing", "scale")
 TITLES = {
     "ipam": "IPAM allocations",
     "api": "IPAM over HTTP",
@@ -31,6 +31,11 @@ TITLES = {
     "openstack": "Neutron ports: romana's drivers beside Neutron's internal IPAM",
     "docker": "docker run on a romana network beside Docker's default bridge",
     "routing": "Route convergence: a new host across a BGP fabric, a route-plan change into a VPC",
+    "scale": "Scale: routes, firewall rules and host views from 10 to 5,000 hosts",
+}
+CAPTIONS = {
+    "scale": "Routes grow with racks, not hosts (per-node and per-/26 routing grow with hosts); "
+    "firewall rules per host stay flat as endpoints grow.",
 }
 
 
@@ -73,6 +78,47 @@ def _chart(name: str, results: list[dict[str, Any]]) -> str | None:
     return f"benchmarks/{path.name}"
 
 
+def _scale_chart(name: str, series: dict[str, Any]) -> str:
+    """Log-scale lines: routes per host and per fabric router by hosts, rules by endpoints."""
+    CHARTS.mkdir(parents=True, exist_ok=True)
+    fig, (hosts_ax, fabric_ax, rules_ax) = plt.subplots(1, 3, figsize=(13, 4))
+    hosts = series["hosts"]
+    per_host = (
+        ("romana_host", "romana", "#2b6cb0"),
+        ("per_node_host", "per-node (kube-router, Cilium)", "#718096"),
+        ("per_block_host", f"per-/26 (Calico, {series['endpoints_per_host']} ep/host)", "#dd6b20"),
+    )
+    for key, label, color in per_host:
+        hosts_ax.plot(hosts, series[key], marker="o", label=label, color=color)
+    fabric = (
+        ("romana_tor", "romana, ToR", "#2b6cb0", "-"),
+        ("romana_spine", "romana, spine", "#2b6cb0", "--"),
+        ("per_node_fabric", "per-node, ToR and spine", "#718096", "-"),
+        ("per_block_fabric", "per-/26, ToR and spine", "#dd6b20", "-"),
+    )
+    for key, label, color, style in fabric:
+        fabric_ax.plot(hosts, series[key], marker="o", label=label, color=color, linestyle=style)
+    for ax, title in ((hosts_ax, "routes per host"), (fabric_ax, "routes per fabric router")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("hosts (racks of 40)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    endpoints = series["endpoints"]
+    rules_ax.plot(endpoints, series["rules"], marker="o", label="romana rules", color="#2b6cb0")
+    rules_ax.set_xscale("log")
+    rules_ax.set_yscale("log")
+    rules_ax.set_ylim(bottom=1)
+    rules_ax.set_xlabel("endpoints on the host")
+    rules_ax.set_title("firewall rules per host", fontsize=9)
+    rules_ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = CHARTS / f"{name}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return f"benchmarks/{path.name}"
+
+
 def _section(data: dict[str, Any]) -> list[str]:
     name = data["name"]
     m = data.get("machine", {})
@@ -99,9 +145,12 @@ def _section(data: dict[str, Any]) -> list[str]:
             f"| {r['metric']} | {_fmt(r.get('value'))} | {r['unit']} | {ref} | "
             f"{_fmt(r.get('ratio'))} | {r.get('target', '')} | {meets} |"
         )
-    chart = _chart(name, data["results"])
+    series = data.get("series")
+    chart = _scale_chart(name, series) if series else _chart(name, data["results"])
     if chart:
         lines += ["", f"![{name}]({chart})"]
+        if name in CAPTIONS:
+            lines += ["", CAPTIONS[name]]
     return [*lines, ""]
 
 

@@ -15,7 +15,7 @@ import time
 
 from bench import report
 
-BENCHMARKS = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker", "routing")
+BENCHMARKS = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker", "routing", "scale")
 
 
 def main() -> int:

@@ -13,7 +13,8 @@ to replacing the table when the kernel refuses the delta;
 NAT chains in table ``nat``) and ensures the jumps from the built-in chains, then deletes
 our chains of either table, with the jumps into them, and our sets that the new ruleset no
 longer has (policies removed meanwhile, or by an earlier agent). Nothing not ours is ever
-named. ``remove`` takes everything of ours away (teardown).
+named. ``remove`` takes everything of ours away (teardown). ``drop_counts`` reads the
+kernel's counts of attributed drops (:mod:`romana.dataplane.dropcounters`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import logging
 from romana.core import ruleset
 from romana.core.render import iptables as render_iptables
 from romana.core.render import nftables as render_nftables
+from romana.dataplane import dropcounters, proc
 from romana.dataplane import iptables as iptables_adapter
 from romana.dataplane import nftables as nftables_adapter
-from romana.dataplane import proc
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class Nftables:
     def present(self) -> bool:
         return self._nft.exists()
 
+    def drop_counts(self) -> dropcounters.Counts:
+        """The kernel's counts of attributed drops in our table."""
+        return dropcounters.from_nft(self._nft.read())
+
     def remove(self) -> None:
         """Delete our table, filter and NAT chains alike."""
         self._nft.delete()
@@ -83,6 +88,7 @@ class Iptables:
         self._v4 = iptables_adapter.Iptables(netns=netns, legacy=legacy)
         self._v6 = iptables_adapter.Iptables(ip6=True, netns=netns, legacy=legacy)
         self._hooks: tuple[render_iptables.HookJump, ...] = ()
+        self._v6_used = False
 
     def apply(self, rules: ruleset.Ruleset, current: ruleset.Ruleset | None = None) -> bool:
         """Make our chains and sets hold ``rules`` (``current`` is not needed: a restore
@@ -90,7 +96,8 @@ class Iptables:
         into ours was missing and put back."""
         text = render_iptables.render(rules)
         families = [(self._v4, text.filter_v4, text.nat_v4)]
-        if _uses_ipv6(rules):
+        self._v6_used = _uses_ipv6(rules)
+        if self._v6_used:
             families.append((self._v6, text.filter_v6, text.nat_v6))
         self._v4.apply("", text.ipsets, jumps=())
         # A missing jump counts as repaired only if an earlier apply had made it; one into
@@ -113,6 +120,13 @@ class Iptables:
             self._v4.apply("", render_iptables.render_removal((), stale_sets).ipsets, jumps=())
         self._hooks = text.hooks
         return restored > 0
+
+    def drop_counts(self) -> dropcounters.Counts:
+        """The kernel's counts of attributed drops in our chains, of both families."""
+        counts = dropcounters.from_iptables_save(self._v4.counted(), 4)
+        if self._v6_used:
+            counts |= dropcounters.from_iptables_save(self._v6.counted(), 6)
+        return counts
 
     def present(self) -> bool:
         """Our chains exist and every built-in chain still jumps into them."""

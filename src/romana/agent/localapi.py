@@ -11,6 +11,7 @@ own process; the functional tests hold the two sides together over the socket. R
     GET    /v1/status?tenant=&segment=             STATUS → 200 {"ready": true} or 503
     POST   /v1/gc                                  GC     → 200 {"released": [..], "errors": [..]}
     GET    /v1/state                               what the agent holds and what it could not do
+    GET    /v1/drops?after=SEQ&wait=SECONDS        the drop events after SEQ → 200 {"events": [..]}
     GET    /healthz                                the process is alive → 200
 
 This module is the HTTP mapping and nothing more: a JSON body is parsed by the one wire
@@ -18,16 +19,22 @@ schema (:mod:`romana.core.endpointwire`, every problem reported at once, nothing
 request that fails), the :class:`~romana.core.endpoint.EndpointPort` is called, and its
 answer is written back as JSON by the same schema. The CNI plugin hosted in the agent calls
 the port directly (:mod:`romana.agent.cnihost`). Who may call at all is
-:mod:`romana.agent.http`'s business (peer credentials).
+:mod:`romana.agent.http`'s business (peer credentials). ``/v1/drops`` answers from
+:class:`romana.agent.drops.Drops` (503 ``drops-not-followed`` when the agent reads no drop
+log); with ``wait`` it holds the request until an event comes or the wait ends.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol, TypeVar
 
+from romana.agent import drops as drops_mod
 from romana.agent import http
 from romana.core import endpointwire, errors
 from romana.core.endpoint import Endpoint, EndpointPort
+
+N = TypeVar("N", int, float)
 
 
 class Service(EndpointPort, Protocol):
@@ -42,8 +49,9 @@ class Service(EndpointPort, Protocol):
 class LocalApi:
     """Routes a parsed request to the service; the handler given to :class:`http.Server`."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, drops: drops_mod.Drops | None = None) -> None:
         self._service = service
+        self._drops = drops
 
     async def __call__(self, request: http.Request) -> http.Response:
         seg = request.segments
@@ -79,12 +87,38 @@ class LocalApi:
             if method != "GET":
                 return _not_allowed(method, request.path, "GET")
             return http.Response(200, await self._service.state())
+        if seg == ("v1", "drops"):
+            if method != "GET":
+                return _not_allowed(method, request.path, "GET")
+            return await self._drop_events(request.query)
         if seg == ("v1", "gc"):
             if method != "POST":
                 return _not_allowed(method, request.path, "POST")
             answer = await self._service.gc(endpointwire.parse_gc(request.json()))
             return http.Response(200, endpointwire.gc_answer_to_wire(answer))
         raise errors.NotFound(f"no route {method} {request.path}")
+
+    async def _drop_events(self, query: Mapping[str, str]) -> http.Response:
+        if self._drops is None:
+            detail = "this agent does not read the drop log"
+            return http.Response(503, http.problem_body(503, "drops-not-followed", detail))
+        after = _number(query, "after", int, 0)
+        wait = _number(query, "wait", float, 0.0)
+        events = await self._drops.wait_after(after, wait)
+        return http.Response(200, {"events": [e.to_dict() for e in events]})
+
+
+def _number(query: Mapping[str, str], name: str, kind: type[N], default: N) -> N:
+    text = query.get(name)
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise errors.InvalidInput([errors.Issue(name, "must be a number")]) from None
+    if value < 0:
+        raise errors.InvalidInput([errors.Issue(name, "must not be negative")])
+    return value
 
 
 def _endpoint(answer: Endpoint) -> http.Response:

@@ -37,6 +37,7 @@ from romana.agent import (
     dhcp,
     dhcp6,
     dockerexternals,
+    drops,
     firewall,
     http,
     ledger,
@@ -56,6 +57,7 @@ from romana.agent.settings import AgentSettings
 from romana.agent.viewpoll import Registration, Watcher
 from romana.client import Client, ClientSettings
 from romana.client.tls import client_context
+from romana.core import ruleset
 from romana.core.errors import InvalidInput, RomanaError
 from romana.dataplane import sysctl
 from romana.integrations.docker import protocol as docker_protocol
@@ -229,7 +231,17 @@ async def run(settings: AgentSettings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    cni = cnihost.CniHost(localapi.LocalApi(service), service)
+    drop_log = drops.Drops(lambda: _drop_reasons(reconciler), lambda: reconciler.host_view)
+    stop_reader = drops.start_reader(drop_log)
+    counts = drops.DropCounts(
+        fw,
+        lambda: _drop_reasons(reconciler),
+        lambda: drop_log.reader.lost if drop_log.reader is not None else 0,
+    )
+    metrics.registry.register(counts)
+    reconciler.before_firewall_apply = counts.refresh
+    followed = drop_log if stop_reader is not None else None
+    cni = cnihost.CniHost(localapi.LocalApi(service, followed), service)
     server = http.Server(settings.socket, cni, group=settings.api_gid())
     docker = None
     plugin = None
@@ -275,7 +287,14 @@ async def run(settings: AgentSettings) -> int:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(service.drain(), 5.0)
         parts.romanad.close()
+        if stop_reader is not None:
+            stop_reader.set()
     return code
+
+
+def _drop_reasons(reconciler: Reconciler) -> dict[int, ruleset.DropReason]:
+    rules = reconciler.applied_rules
+    return rules.drop_reasons if rules is not None else {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -115,6 +115,10 @@ class Reconciler:
         self.underlay = ""
         """The host's underlay interface, once the agent found it: where the proxy
         neighbour entries of external addresses go (:func:`desired.proxies`)."""
+        self.before_firewall_apply: Callable[[], None] | None = None
+        """Called on the writer thread right before each firewall apply, which may reset
+        the kernel's rule counters: the drop counts are read then
+        (:meth:`romana.agent.drops.DropCounts.refresh`)."""
         self._compiler = desired.Compiler()  # used on the writer thread only
         self._wake = asyncio.Event()
         self._new_view = asyncio.Event()
@@ -129,6 +133,12 @@ class Reconciler:
     @property
     def host_view(self) -> view.HostView | None:
         return self._view
+
+    @property
+    def applied_rules(self) -> ruleset.Ruleset | None:
+        """The ruleset last applied to the firewall; read from any thread (an immutable
+        value, swapped whole by the writer thread)."""
+        return self._applied.rules
 
     def set_view(
         self, hv: view.HostView, routes: Sequence[hostplan.RouteSpec] | None = None
@@ -435,6 +445,8 @@ class Reconciler:
             gone = full and self._applied.rules is not None and not dp.firewall.present()
             # A full resync rewrites everything; otherwise only what changed is sent. Either
             # may find part of ours deleted by hand and put it back: a repair, counted once.
+            if self.before_firewall_apply is not None:
+                self.before_firewall_apply()
             repaired = dp.firewall.apply(fw.rules, None if full else self._applied.rules)
             if gone or (repaired and self._applied.rules is not None):
                 m.repairs.labels("firewall").inc()

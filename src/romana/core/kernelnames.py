@@ -40,6 +40,14 @@ def iptables_name(ruleset_name: str) -> str:
     return ruleset_name.upper()
 
 
+# --- drop logging ------------------------------------------------------------------------
+DROP_LOG_GROUP = 7
+"""The netlink log group (nftables ``log group``, iptables ``NFLOG --nflog-group``) every
+attributed drop is logged to, rate-limited, for the agent to read."""
+DROP_LOG_PREFIX = OWNED_STEM + "-drop:"
+"""The log prefix of an attributed drop: this, then the reason's id in hex
+(``romana-drop:3f2a0c9d11e4``); the ruleset's drop reasons name it."""
+
 # --- routing -----------------------------------------------------------------------------
 ROUTE_PROTOCOL = 82  # "R": `ip route show proto 82` lists our routes
 """Every route we create carries it, and deletions name it, so the kernel itself refuses

@@ -38,7 +38,9 @@ Invariants, checked when a :class:`Ruleset` is built (:class:`InvalidInput` othe
   carries no match of the other. A chain a prerouting chain reaches holds no snat or
   masquerade and one a postrouting chain reaches no dnat (the kernels refuse them there); a
   NAT chain no hook reaches is inert and allowed, as a delta that leaves its caller alone
-  names it on its own.
+  names it on its own;
+* only drop and reject rules carry a :class:`DropReason`, and no two different reasons of a
+  ruleset share an id (:attr:`Ruleset.drop_reasons` names each id's reason).
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from romana.core import addressing, kernelnames, memo
+from romana.core.dropreasons import DROP_LOG_BURST as DROP_LOG_BURST
+from romana.core.dropreasons import DROP_LOG_RATE as DROP_LOG_RATE
+from romana.core.dropreasons import DropReason as DropReason
+from romana.core.dropreasons import default_drop as default_drop
+from romana.core.dropreasons import policy_drop as policy_drop
 from romana.core.errors import Issues
 
 PREFIX = kernelnames.RULESET_PREFIX
@@ -276,9 +283,14 @@ class Dispatch:
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """``drop``: why the rule drops, for a drop or reject rule that is attributed. Renderers
+    give such a rule a kernel counter and log its packets, rate-limited, to netlink group
+    :data:`romana.core.kernelnames.DROP_LOG_GROUP` with the reason's id in the prefix."""
+
     matches: tuple[MatchExpr, ...]
     verdict: Verdict | Dispatch
     comment: str = ""
+    drop: DropReason | None = None
 
     @property
     def version(self) -> int | None:
@@ -341,10 +353,18 @@ class Ruleset:
     notes: tuple[str, ...] = ()
     interface_sets: tuple[InterfaceSet, ...] = ()
     _index: dict[str, Chain] = field(init=False, repr=False, compare=False)
+    _drops: dict[int, DropReason] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {c.name: c for c in self.chains})
+        object.__setattr__(self, "_drops", {})
         _validate(self)
+
+    @property
+    def drop_reasons(self) -> dict[int, DropReason]:
+        """Every drop reason of the ruleset's rules by id: how a logged packet or a kernel
+        counter is named."""
+        return self._drops
 
     def chain(self, name: str) -> Chain:
         return self._index[name]
@@ -460,11 +480,25 @@ def _validate(rs: Ruleset) -> None:
             elif (name in nat) != (chain.name in nat):
                 target = rs.chain(name).kind
                 issues.add(where, f"a {chain.kind} chain cannot lead to {target} chain {name!r}")
+    _collect_drops(issues, rs)
     if nat:
         _check_nat_hooks(issues, rs, edges)
     if not issues:
         _check_acyclic(issues, rs, edges)
     issues.raise_if_any()
+
+
+def _collect_drops(issues: Issues, rs: Ruleset) -> None:
+    """Fill ``rs.drop_reasons``; two reasons under one id would make counts and logs lie."""
+    drops = rs._drops
+    for chain in rs.chains:
+        for rule in chain.rules:
+            reason = rule.drop
+            if reason is None:
+                continue
+            known = drops.setdefault(reason.id, reason)
+            if known != reason:
+                issues.add(f"chains[{chain.name}]", f"{reason.name} and {known.name} share an id")
 
 
 # Which hook's NAT chains may hold each address-rewriting action (the kernels refuse it
@@ -578,6 +612,11 @@ def _check_rule(out: list[_Step], where: str, rule: Rule, kind: ChainKind) -> No
             )
     if isinstance(rule.verdict, Dispatch) and not rule.verdict.targets:
         problem("a dispatch needs at least one target")
+    if rule.drop is not None and (
+        not isinstance(rule.verdict, Verdict)
+        or rule.verdict.action not in (Action.DROP, Action.REJECT)
+    ):
+        problem(f"only a drop or reject rule has a drop reason ({rule.drop.name})")
     out.extend(("chain", where, target, 0) for target in _targets(rule))
 
 

@@ -200,6 +200,10 @@ class Iptables:
             inserted += 1
         return inserted
 
+    def counted(self, table: str = "filter") -> str:
+        """``iptables-save -c`` of ``table``: every rule with its packet and byte counts."""
+        return self._run([self.save, "-c", "-t", table]).stdout
+
     def owned_chains(self, table: str = "filter") -> tuple[str, ...]:
         """The names of our chains that exist in ``table``."""
         done = self._run([self.save, "-t", table])

@@ -282,7 +282,12 @@ def _policy_chain(
                 for pm in peer_alts:
                     for rm in _rule_alternatives(rule):
                         comment = f"{policy.name} {where}.rules[{k}]"
-                        candidate = ruleset.Rule((*pm, *rm), verdict, comment)
+                        drop = (
+                            ruleset.policy_drop(policy.name, f"{where}.rules[{k}]")
+                            if verdict is ruleset.DROP
+                            else None
+                        )
+                        candidate = ruleset.Rule((*pm, *rm), verdict, comment, drop)
                         if _one_family(candidate):
                             rules.append(candidate)
     stem = "pi" if ingress else "pe"

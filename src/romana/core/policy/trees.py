@@ -118,7 +118,20 @@ _NEIGHBOUR_DISCOVERY = tuple(
         (136, "neighbour advertisement"),
     )
 )
-_INVALID = ruleset.Rule((ruleset.Conntrack((ruleset.CtState.INVALID,)),), ruleset.DROP, "invalid")
+# The names of the isolation defaults that drop (:class:`ruleset.DropReason`): stable, as
+# metrics and logged drops carry them.
+INVALID = "invalid conntrack state"
+OTHER_TENANTS = "isolation: other tenants"
+OTHER_SEGMENTS = "isolation: other segments"
+EGRESS_RESTRICTED = "egress restricted"
+INGRESS_ISOLATED = "ingress isolated"
+ENDPOINT_TO_HOST = "endpoint to host"
+_INVALID = ruleset.Rule(
+    (ruleset.Conntrack((ruleset.CtState.INVALID,)),),
+    ruleset.DROP,
+    "invalid",
+    ruleset.default_drop(INVALID),
+)
 # A VM behind a tap learns its addresses from the agent's DHCP servers on the host: its
 # requests (DHCPv4 to port 67, from 0.0.0.0 at first; DHCPv6 to port 547, from its
 # link-local address) must reach the host whatever the default for endpoints.
@@ -131,6 +144,16 @@ _DHCP = ruleset.Rule(
     ruleset.ACCEPT,
     "DHCP to the host's servers",
 )
+
+_OTHER_TENANTS = ruleset.default_drop(OTHER_TENANTS)
+_OTHER_SEGMENTS = ruleset.default_drop(OTHER_SEGMENTS)
+_EGRESS = ruleset.default_drop(EGRESS_RESTRICTED)
+
+
+def _tag(verdict: ruleset.Verdict, default: str) -> ruleset.DropReason | None:
+    """The drop reason of a default whose verdict is configured: none when it accepts."""
+    return ruleset.default_drop(default) if verdict is ruleset.DROP else None
+
 
 Jumps = tuple[tuple[str, str], ...]
 """The (policy, policy chain) pairs attached at one place, in order."""
@@ -246,7 +269,12 @@ class Builder:
                     _INVALID,
                     *self._jumps(Slot(_IN, _DENY, host)),
                     *self._jumps(Slot(_IN, _ALLOW, host)),
-                    rule((), host_default, f"default for endpoints to the host: {host_default}"),
+                    rule(
+                        (),
+                        host_default,
+                        f"default for endpoints to the host: {host_default}",
+                        _tag(host_default, ENDPOINT_TO_HOST),
+                    ),
                 ),
             ),
         ]
@@ -313,13 +341,15 @@ class Builder:
             for network, lay in self.resolver.layouts.items():
                 infra = ruleset.Address(ruleset.Side.SRC, addressing.tenant_match(lay, 0))
                 rules.append(ruleset.Rule((infra,), ruleset.ACCEPT, f"infrastructure {network}"))
-            rules.append(ruleset.Rule((), ruleset.DROP, "isolation: other tenants"))
+            rules.append(ruleset.Rule((), ruleset.DROP, OTHER_TENANTS, _OTHER_TENANTS))
         if (direction, action) == (_OUT, _ALLOW):
             for target in address_sets:
                 for m in self._set_matches(side, target):
-                    rules.append(ruleset.Rule((m,), ruleset.DROP, "egress restricted: set"))
+                    rules.append(
+                        ruleset.Rule((m,), ruleset.DROP, "egress restricted: set", _EGRESS)
+                    )
             if Slot(direction, action, resolve.Target(kinds.LOCAL)) in self.slots:
-                rules.append(ruleset.Rule((), ruleset.DROP, "egress restricted: local"))
+                rules.append(ruleset.Rule((), ruleset.DROP, "egress restricted: local", _EGRESS))
         return [_same(ruleset.Chain(ROOTS[direction, action], tuple(rules))), *below]
 
     def _set_matches(self, side: ruleset.Side, target: resolve.Target) -> list[ruleset.InSet]:
@@ -401,7 +431,8 @@ def tenant_chains(level: TenantLevel) -> TenantChains:
     romana = ingress_allow and not kube
     own_segment_only = romana and tenant.isolation.segments is tenancy.Segments.ISOLATED
     restricting = (direction, action) == (_OUT, _ALLOW) or kube
-    what = "ingress isolated" if kube else "egress restricted"
+    what = INGRESS_ISOLATED if kube else EGRESS_RESTRICTED
+    restricted = ruleset.default_drop(what)
     side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
     rules: list[ruleset.Rule] = []
     for name, jumps in level.sets:
@@ -432,7 +463,7 @@ def tenant_chains(level: TenantLevel) -> TenantChains:
                         )
                     )
         if restricting and segment in with_policies:
-            seg_rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: segment"))
+            seg_rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: segment", restricted))
         below.append(ruleset.Chain(_name(direction, action, tenant, segment), tuple(seg_rules)))
     rules += externals_mod.dispatch(
         side,
@@ -457,9 +488,9 @@ def tenant_chains(level: TenantLevel) -> TenantChains:
     if restricting:
         for name, _ in level.sets:
             for m in _set_matches(side, name, level.frame.versions):
-                rules.append(ruleset.Rule((m,), ruleset.DROP, f"{what}: set"))
+                rules.append(ruleset.Rule((m,), ruleset.DROP, f"{what}: set", restricted))
     if restricting and level.tenant_jumps is not None:
-        rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: tenant"))
+        rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: tenant", restricted))
     if kube:
         rules.append(ruleset.Rule((), ruleset.ACCEPT, "not isolated: no ingress policy"))
     if own_segment_only:
@@ -467,7 +498,9 @@ def tenant_chains(level: TenantLevel) -> TenantChains:
             if network in ids:
                 src = ruleset.Address(ruleset.Side.SRC, addressing.tenant_match(lay, ids[network]))
                 rules.append(
-                    ruleset.Rule((src,), ruleset.DROP, f"isolation: other segments {network}")
+                    ruleset.Rule(
+                        (src,), ruleset.DROP, f"{OTHER_SEGMENTS} {network}", _OTHER_SEGMENTS
+                    )
                 )
     chain = _name(direction, action, tenant)
     dispatch = tuple(

@@ -34,6 +34,12 @@ with 1/(n-1) of what is left, the last always; each address gets 1/n of the new 
 A :class:`ruleset.LocalDestination` is ``--match addrtype --dst-type LOCAL``; a
 :class:`ruleset.OriginalDestination` is ``--match conntrack --ctorigdst 203.0.113.5``, in the
 restore input of that address's family only.
+
+An attributed drop (:attr:`ruleset.Rule.drop`) is preceded, expansion by expansion, by the
+same matches with ``--match limit --limit N/sec --limit-burst M --jump NFLOG --nflog-group G
+--nflog-prefix romana-drop:<id>``: the packets logged, at most that rate, to netlink log group
+G. The drop rule's own counter counts every packet dropped for the reason, the NFLOG rule's
+those logged.
 """
 
 from __future__ import annotations
@@ -216,6 +222,16 @@ def _rule(rule: ruleset.Rule, chain: str, devices: Mapping[str, tuple[str, ...]]
             tail.append(f"--match conntrack --ctstate {states}")
     if rule.comment:
         tail.append(f'--match comment --comment "{nftables.comment(rule.comment)}"')
+    if rule.drop is not None:
+        # Before each drop (every rule counts natively): the same matches, rate-limited, to
+        # NFLOG, whose own count is that of the packets logged.
+        logged = _drop_log(rule.drop)
+        return [
+            " ".join(p for p in (device, *head, chunk, *tail, target) if p)
+            for device in device_chunks
+            for chunk in port_chunks
+            for target in (logged, f"--jump {verdict.action.value.upper()}")
+        ]
     if verdict.to:
         targets = _rewrites(verdict)
     elif verdict.chain is None:
@@ -229,6 +245,13 @@ def _rule(rule: ruleset.Rule, chain: str, devices: Mapping[str, tuple[str, ...]]
         for chunk in port_chunks
         for target in targets
     ]
+
+
+def _drop_log(reason: ruleset.DropReason) -> str:
+    limit = f"--match limit --limit {ruleset.DROP_LOG_RATE}/sec"
+    burst = f"--limit-burst {ruleset.DROP_LOG_BURST}"
+    group = f"--jump NFLOG --nflog-group {kernelnames.DROP_LOG_GROUP}"
+    return f"{limit} {burst} {group} --nflog-prefix {kernelnames.DROP_LOG_PREFIX}{reason.label}"
 
 
 def _rewrites(verdict: ruleset.Verdict) -> list[str]:

@@ -32,6 +32,11 @@ addresses picks one per new flow, ``dnat ip to numgen random mod 3 map { 0 : a, 
 c }``, and conntrack keeps the flow on it. A :class:`ruleset.LocalDestination` is ``fib daddr
 type local`` (an address of any interface of the host); a :class:`ruleset.OriginalDestination`
 is ``ct original ip daddr 203.0.113.5`` (``ip6`` for IPv6).
+
+An attributed drop (:attr:`ruleset.Rule.drop`) becomes two rules with the same matches:
+``limit rate N/second burst M packets counter log group G prefix "romana-drop:<id>"``, which
+logs at most that rate of what it matches to netlink log group G, then ``counter drop``, so
+the table counts every packet dropped for each reason, and those logged.
 """
 
 from __future__ import annotations
@@ -226,7 +231,10 @@ def _chain(chain: ruleset.Chain) -> list[str]:
         base = _PRIORITY.get(chain.hook, "filter")
         declared = f"type {chain.kind} hook {chain.hook} priority {base}{offset}"
         lines.append(f"\t\t{declared}; policy accept;")
-    lines += [f"\t\t{_rule(rule)}" for rule in chain.rules]
+    for rule in chain.rules:
+        if rule.drop is not None:
+            lines.append(f"\t\t{_drop_log(rule, rule.drop)}")
+        lines.append(f"\t\t{_rule(rule)}")
     lines.append("\t}")
     return lines
 
@@ -255,9 +263,21 @@ def _rule(rule: ruleset.Rule) -> str:
     elif verdict.to:
         parts.append(_rewrite(verdict))
     else:
-        parts.append(str(verdict))
+        # An attributed drop counts what it drops: the agent reads the count per reason.
+        parts += ["counter" if rule.drop is not None else "", str(verdict)]
     if rule.comment:
         parts.append(f'comment "{comment(rule.comment)}"')
+    return " ".join(p for p in parts if p)
+
+
+def _drop_log(rule: ruleset.Rule, reason: ruleset.DropReason) -> str:
+    """The rule before an attributed drop: the same matches, a limit (a match in nftables,
+    so it must not sit on the drop itself), a counter of the packets logged and the log
+    statement; no verdict, so every packet goes on to the drop."""
+    parts = [_match(m, rule) for m in rule.matches]
+    limit = f"limit rate {ruleset.DROP_LOG_RATE}/second burst {ruleset.DROP_LOG_BURST} packets"
+    prefix = f"{kernelnames.DROP_LOG_PREFIX}{reason.label}"
+    parts += [limit, "counter", f'log group {kernelnames.DROP_LOG_GROUP} prefix "{prefix}"']
     return " ".join(p for p in parts if p)
 
 
