@@ -81,7 +81,7 @@ def test_the_sdist_holds_what_the_wheel_is_built_from(built: packaging.Built) ->
         script = sdist.getmember(f"romana-{VERSION}/scripts/build-cni.sh")
     assert {
         "src/romana/integrations/cni/front/romana-cni.c",
-        "hatch_build.py",
+        "scripts/hatch_build.py",
         "README.md",
         "pyproject.toml",
     } <= names
