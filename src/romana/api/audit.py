@@ -19,6 +19,7 @@ Invariants:
 
 * :class:`Audit` is a pure ASGI middleware outside every other one, so refusals by
   :mod:`romana.api.limits` are recorded as well; it never changes a request or an answer.
+* A line is written before its answer is sent: an acknowledged change is already in the log.
 * A request a handler recorded itself (marked with :data:`AUDITED` in its scope) is not
   recorded again: one line per event.
 * Secrets (passwords, tokens) are never recorded.
@@ -98,20 +99,18 @@ class Audit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status = 0
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            # The line is written before the answer leaves: a client that saw its change
+            # acknowledged finds it in the audit log, even if romanad dies the next moment.
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                event = _event(str(scope.get("method", "")), status)
+                if event is not None and not scope.get(AUDITED):
+                    record(event, scope=scope, status=status)
             await send(message)
 
-        try:
-            await self.app(scope, receive, watch)
-        finally:
-            event = _event(str(scope.get("method", "")), status)
-            if event is not None and not scope.get(AUDITED):
-                record(event, scope=scope, status=status)
+        await self.app(scope, receive, watch)
 
 
 def _event(method: str, status: int) -> str | None:
