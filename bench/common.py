@@ -75,11 +75,27 @@ def show(results: list[Result]) -> None:
     sys.stdout.flush()
 
 
-def finish(name: str, results: list[Result], notes: str) -> int:
+def distribution(
+    title: str, caption: str, unit: str, series: dict[str, list[float]]
+) -> dict[str, object]:
+    """One latency chart of the report: the raw samples of each series (romana first, then
+    its references measured in the same run), drawn as distributions, never as one bar.
+    ``caption`` is the one line saying what to read from the chart."""
+    return {"title": title, "caption": caption, "unit": unit, "series": series}
+
+
+def finish(
+    name: str,
+    results: list[Result],
+    notes: str,
+    distributions: list[dict[str, object]] | None = None,
+) -> int:
     """Show ``results``, write them as ``name``'s JSON for the report, and say where: the
-    end of every benchmark's ``main``."""
+    end of every benchmark's ``main``. ``distributions`` (made by :func:`distribution`) are
+    written under the key ``distributions`` for the report's charts."""
     show(results)
-    print(f"written to {write(name, results, notes)}")
+    extra: dict[str, object] | None = {"distributions": distributions} if distributions else None
+    print(f"written to {write(name, results, notes, extra)}")
     return 0
 
 
