@@ -6,8 +6,10 @@ Two set-ups, each driven by several client threads with their own keep-alive con
 * three romanad replicas on a three-member etcd cluster, calls spread over the replicas by
   the client's discovery — target >= 300 allocations/s.
 
-Every allocation is a new key (a real allocation, not an idempotent replay). Results are
-printed and written to ``bench/results/api.json``.
+Every allocation is a new key (a real allocation, not an idempotent replay). romanad commits
+the allocations that arrive together in one store transaction (group commit), answering each
+only once it is durable. Results are printed and written to ``bench/results/api.json``, with
+the latency of each allocation as the client saw it (at most ``SAMPLES`` per set-up).
 
     python -m bench.api [--seconds 5] [--threads 8] [--skip-etcd]
 """
@@ -42,6 +44,7 @@ TOPOLOGY = {
 }
 SQLITE_TARGET = 1000.0
 ETCD_TARGET = 300.0
+SAMPLES = 2000
 
 
 def _settings(urls: Sequence[str], token: str = "") -> ClientSettings:
@@ -63,9 +66,13 @@ def _prepare(urls: Sequence[str], admin: tuple[str, str]) -> str:
     return token
 
 
-def _drive(urls: Sequence[str], token: str, seconds: float, threads: int, tag: str) -> float:
-    """Allocations per second from ``threads`` clients allocating new keys for ``seconds``."""
+def _drive(
+    urls: Sequence[str], token: str, seconds: float, threads: int, tag: str
+) -> tuple[float, list[float]]:
+    """Allocations per second from ``threads`` clients allocating new keys for ``seconds``,
+    and the latency of each (ms, at most :data:`SAMPLES`, evenly spread over the run)."""
     counts = [0] * threads
+    latencies: list[list[float]] = [[] for _ in range(threads)]
     start_line = threading.Barrier(threads + 1)
     stop = threading.Event()
 
@@ -77,8 +84,11 @@ def _drive(urls: Sequence[str], token: str, seconds: float, threads: int, tag: s
             client.allocate(f"{tag}-warm-{n}", host, "bench")
             start_line.wait()
             i = 0
+            mine = latencies[n]
             while not stop.is_set():
+                began = time.perf_counter()
                 client.allocate(f"{tag}-{n}-{i}", host, "bench")
+                mine.append((time.perf_counter() - began) * 1000)
                 i += 1
             counts[n] = i
 
@@ -91,7 +101,10 @@ def _drive(urls: Sequence[str], token: str, seconds: float, threads: int, tag: s
     stop.set()
     for t in pool:
         t.join()
-    return sum(counts) / (time.perf_counter() - began)
+    rate = sum(counts) / (time.perf_counter() - began)
+    samples = [x for mine in latencies for x in mine]
+    step = max(1, len(samples) // SAMPLES)
+    return rate, [round(x, 3) for x in samples[::step]]
 
 
 def _result(metric: str, value: float, target: float) -> common.Result:
@@ -105,17 +118,20 @@ def _result(metric: str, value: float, target: float) -> common.Result:
     )
 
 
-def bench_sqlite(work: Path, seconds: float, threads: int) -> common.Result:
+Measured = tuple[common.Result, list[float]]
+
+
+def bench_sqlite(work: Path, seconds: float, threads: int) -> Measured:
     daemon = Romanad(work / "sqlite", store=f"sqlite://{work}/sqlite/romana.db").start()
     try:
         token = _prepare([daemon.url], daemon.admin())
-        rate = _drive([daemon.url], token, seconds, threads, "sqlite")
+        rate, latency = _drive([daemon.url], token, seconds, threads, "sqlite")
     finally:
         daemon.stop()
-    return _result("HTTP allocations, 1 romanad on SQLite", rate, SQLITE_TARGET)
+    return _result("HTTP allocations, 1 romanad on SQLite", rate, SQLITE_TARGET), latency
 
 
-def bench_etcd(work: Path, seconds: float, threads: int) -> common.Result:
+def bench_etcd(work: Path, seconds: float, threads: int) -> Measured:
     binary = shutil.which("etcd") or "/usr/bin/etcd"
     etcd = EtcdCluster(3, binary=binary)
     replicas: list[Romanad] = []
@@ -134,12 +150,13 @@ def bench_etcd(work: Path, seconds: float, threads: int) -> common.Result:
             replica.start()
         urls = [r.url for r in replicas]
         token = _prepare(urls, replicas[0].admin())
-        rate = _drive(urls, token, seconds, threads, "etcd")
+        rate, latency = _drive(urls, token, seconds, threads, "etcd")
     finally:
         for r in replicas:
             r.stop()
         etcd.stop()
-    return _result("HTTP allocations, 3 romanad replicas on 3-member etcd", rate, ETCD_TARGET)
+    metric = "HTTP allocations, 3 romanad replicas on 3-member etcd"
+    return _result(metric, rate, ETCD_TARGET), latency
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,21 +166,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-etcd", action="store_true", help="SQLite only")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="romana-bench-api-"))
+    series: dict[str, list[float]] = {}
     try:
-        results = [bench_sqlite(work, args.seconds, args.threads)]
+        result, series["1 romanad, SQLite"] = bench_sqlite(work, args.seconds, args.threads)
+        results = [result]
         if not args.skip_etcd:
-            results.append(bench_etcd(work, args.seconds, args.threads))
+            result, series["3 replicas, etcd"] = bench_etcd(work, args.seconds, args.threads)
+            results.append(result)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    common.show(results)
-    path = common.write(
-        "api",
-        results,
-        notes=f"{args.threads} client threads in the benchmark process, {args.seconds:g} s each; "
-        "client and servers share the machine's CPUs",
+    latency = common.distribution(
+        "HTTP allocation latency",
+        f"How long one allocation over HTTP takes as a client sees it, {args.threads} clients "
+        "at once; romanad commits the allocations that arrive together in one transaction.",
+        "ms",
+        series,
     )
-    print(f"wrote {path}")
-    return 0
+    notes = (
+        f"{args.threads} client threads in the benchmark process, {args.seconds:g} s each; "
+        "client and servers share the machine's CPUs. Latency: each allocation call, at "
+        f"most {SAMPLES} samples per set-up."
+    )
+    return common.finish("api", results, notes, distributions=[latency])
 
 
 if __name__ == "__main__":

@@ -118,8 +118,8 @@ PARTS = {
 """Breakdown parts: what each process imports, beside the commands and the reference."""
 
 
-def trust_store(runs: int) -> float:
-    """p50 seconds to build the client's TLS context from the system's trust store."""
+def trust_store(runs: int) -> list[float]:
+    """Seconds to build the client's TLS context from the system's trust store, each run."""
     from romana.client.tls import client_context
 
     took = []
@@ -127,14 +127,48 @@ def trust_store(runs: int) -> float:
         began = time.perf_counter()
         client_context()
         took.append(time.perf_counter() - began)
-    return statistics.median(took)
+    return took
 
 
 def part(metric: str, seconds: float) -> common.Result:
     return common.Result(metric=metric, value=round(seconds * 1000, 1), unit="ms")
 
 
-def run(runs: int) -> list[common.Result]:
+def ms(samples: list[float]) -> list[float]:
+    return [round(s * 1000, 3) for s in samples]
+
+
+def distributions(samples: dict[str, list[float]]) -> list[dict[str, object]]:
+    """The commands beside the reference, and the parts' imports beside it, as distributions
+    of the wall time of each run (ms)."""
+    ref = samples[REFERENCE]
+    commands = [name for name in samples if name.startswith("romana")]
+    p50 = {name: statistics.median(samples[name]) * 1000 for name in (*commands, REFERENCE)}
+    met = sum(p50[name] <= TARGET_MS for name in commands)
+    figures = ", ".join(f"{name.removeprefix('romana ')} {p50[name]:.0f} ms" for name in commands)
+    parts = {code.removeprefix("import "): samples[name] for name, code in PARTS.items()}
+    largest = max(parts, key=lambda code: statistics.median(parts[code]))
+    return [
+        common.distribution(
+            "How long does each romana command take, beside the interpreter starting and "
+            "doing nothing?",
+            f"p50 {figures}, beside {p50[REFERENCE]:.0f} ms for {REFERENCE}; the target is "
+            f"{TARGET_MS:.0f} ms each, met by {met} of {len(commands)}.",
+            "ms",
+            {**{name: ms(samples[name]) for name in commands}, REFERENCE: ms(ref)},
+        ),
+        common.distribution(
+            "What does a process take that imports one module alone?",
+            f"Each box is a new process importing one module (its own cost is what exceeds "
+            f"{REFERENCE}); the largest p50 is {largest}, "
+            f"{statistics.median(parts[largest]) * 1000:.0f} ms.",
+            "ms",
+            {**{code: ms(took) for code, took in parts.items()}, REFERENCE: ms(ref)},
+        ),
+    ]
+
+
+def run(runs: int) -> tuple[list[common.Result], list[dict[str, object]]]:
     with tempfile.TemporaryDirectory(prefix="romana-bench-cli-") as tmp:
         work = Path(tmp)
         daemon = Romanad(work, store=f"sqlite://{work}/romana.db").start()
@@ -157,28 +191,34 @@ def run(runs: int) -> list[common.Result]:
                         samples[name].append(took)
         finally:
             daemon.stop()
-    ref = samples.pop(REFERENCE)
-    parts = [part(f"{name} (p50)", statistics.median(samples.pop(name))) for name in PARTS]
-    results = [compared(name, took, ref, p) for name, took in samples.items() for p in (50, 95)]
+    ref = samples[REFERENCE]
+    parts = [part(f"{name} (p50)", statistics.median(samples[name])) for name in PARTS]
+    results = [
+        compared(name, samples[name], ref, p)
+        for name in commands
+        if name.startswith("romana")
+        for p in (50, 95)
+    ]
+    tls = statistics.median(trust_store(runs))
     return [
         *results,
         *parts,
-        part("TLS context from the system trust store (p50)", trust_store(runs)),
-    ]
+        part("TLS context from the system trust store (p50)", tls),
+    ], distributions(samples)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cli", description=__doc__)
     parser.add_argument("--runs", type=int, default=40, help="runs of each command")
     args = parser.parse_args(argv)
-    results = run(args.runs)
+    results, charts = run(args.runs)
     notes = (
         f"{args.runs} runs of each command, alternating with the reference, each a new "
         f"process; the reference is `python3 -c pass` with the interpreter romana runs on "
         f"({sys.executable}). decode and tenant list against one romanad on SQLite over "
         "loopback, logged in with a saved token; output to /dev/null."
     )
-    return common.finish("cli", results, notes)
+    return common.finish("cli", results, notes, distributions=charts)
 
 
 if __name__ == "__main__":

@@ -1,56 +1,78 @@
-"""Dataplane: throughput, policy load, ruleset size and programming time of romana-agent.
+"""Dataplane: throughput, policy load, ruleset size, programming time and memory of romana.
 
-Everything runs in lab namespaces (``romana.lab``): romanad in a control
-namespace, two hosts with ``romana-agent`` (nftables), endpoints wired through the agents'
-local API, iperf3 between them (one TCP stream, receiver side, best of ``--repeat`` runs).
+Everything runs in lab namespaces (``romana.lab``): romanad in a control namespace, two hosts
+with ``romana-agent`` (nftables), endpoints wired through the agents' local API and, on the
+same hosts, endpoints wired by the reference routed plugin ``ptp`` (:mod:`bench.paths`);
+iperf3 between them (one TCP stream, receiver side).
 
-Targets (DESIGN.md §9), each measured against a reference taken in the same run:
+Targets (DESIGN.md §9, issue 19), each measured against a reference taken in the same run:
 
-* endpoint → endpoint across hosts, routed: >= 0.95 x host → host on the underlay, and
-  >= 1.2 x the same endpoints through a VXLAN overlay (the agents are stopped — the
-  dataplane stays — and the routes to the other host's prefix are switched between the
-  underlay and a VXLAN device);
-* with 1,000 tenants and 2,000 policies loaded: >= 0.95 x with none (the same hosts, the
-  table switched between the full ruleset and the one without policies); and, to tell the
-  firewall's share of any gap to the underlay, the table without policies vs no table;
-
-Paths compared with each other are measured in turns (A B A B …, best of each), because other
-work on the machine makes single runs vary by a third.
+* endpoint → endpoint across hosts, routed: >= 0.98 x ``ptp`` endpoint → endpoint across the
+  same underlay, >= 0.95 x host → host on the underlay, and >= 1.2 x the same endpoints
+  through a VXLAN overlay (the routes to the other host's prefix switched onto a VXLAN
+  device);
+* with 1,000 tenants and 2,000 policies loaded (each host holds an allocation of every
+  tenant, so its view carries every policy): >= 0.95 x with none; and drop logging on
+  >= 0.95 x off;
+* where romana's cost lies: romana's endpoints with no romana table, with its base chains
+  empty, with conntrack, with the whole table without policies, with the policies — each
+  beside ``ptp`` (which runs with no romana table, as on a host without romana) — and the
+  policy-routing rules romana adds on a host;
 * ruleset size: the same at 1,000 and 10,000 endpoints, for nftables and iptables (rules as
   the kernel holds them after the apply);
 * programming 2,000 policies (compile + render + ``nft -f``): <= 1 s; one policy change
-  end to end (romanad POST → enforced, the agents' latency histogram): <= 100 ms.
+  end to end (romanad POST → enforced, the agents' latency histogram): <= 100 ms;
+* footprint: each agent <= 80 MB and romanad <= 150 MB resident, idle and under the load
+  (:mod:`bench.footprint`).
+
+Compared paths are measured in turns, ``--repeat`` rounds (A B A B …), because other work on
+the machine makes single runs vary by a third; a row shows the median of each side's samples
+and the median of the rounds' ratios, and every sample goes to the report's distributions.
+The table states are switched with the agents stopped (the dataplane stays; they would undo
+the switches).
 
 A benchmark prints figures and ratios; it asserts nothing.
 
-    python -m bench.dataplane [--seconds 5] [--repeat 2]
+    python -m bench.dataplane [--seconds 5] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import ipaddress
 import json
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import common
-from romana.agent import desired, view
-from romana.agent import firewall as firewall_mod
-from romana.core import kernelnames
-from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
-from romana.lab import Cluster, Lab, Node, cluster, topologies
+from bench import common, footprint, paths, rulesets
+from bench.policyload import POLICIES, TENANTS, TOPOLOGY, policies, tenant
+from romana.agent import view
+from romana.lab import Cluster, Lab, Node, cluster
 
-TENANTS = 1000
-POLICIES = 2000
-TOPOLOGY: dict[str, Any] = topologies.pods(tenant_bits=10, segment_bits=2)
+LIVE_ROMANA = "romana endpoint→endpoint, agents running"
+LIVE_UNDERLAY = "host→host underlay, agents running"
+PTP = "ptp endpoint→endpoint"
+UNDERLAY = "host→host underlay"
+NONE = "romana endpoints, no romana table"
+HOOKS = "romana endpoints, empty base chains"
+CONNTRACK = "romana endpoints, base chains + conntrack"
+BARE = "romana endpoints, romana table without policies"
+FULL = f"romana endpoints, {POLICIES:,} policies"
+NOLOG = f"romana endpoints, {POLICIES:,} policies, drop log off"
+STEPS = {NONE: "none", HOOKS: "hooks", CONNTRACK: "conntrack", BARE: "bare", FULL: "full"}
+"""Each series of romana's endpoints and the state of :data:`bench.paths.TABLE_STATES` it
+is measured in; the references (ptp, the underlay) are measured with no romana table."""
+DIRECT = "romana endpoint→endpoint, routed"
+OVERLAY = "the same endpoints through VXLAN"
+SETTLE_S = 1.0
+AGENT_MB = 80.0
+ROMANAD_MB = 150.0
 
 
 def iperf(lab: Lab, client: Node, server: Node, address: object, seconds: float) -> float:
@@ -85,48 +107,37 @@ def iperf(lab: Lab, client: Node, server: Node, address: object, seconds: float)
         proc.wait(timeout=10)
 
 
-def interleaved(runs: int, *measures: Callable[[], float]) -> list[float]:
-    """The best of ``runs`` runs of each measure, taken in turns (A B A B …), so that a burst
-    of load from elsewhere on the machine hits every side alike."""
-    found: list[list[float]] = [[] for _ in measures]
-    for _ in range(runs):
-        for values, measure in zip(found, measures, strict=True):
-            values.append(measure())
-    return [max(values) for values in found]
+def interleaved(rounds: int, measures: Mapping[str, Callable[[], float]]) -> dict[str, list[float]]:
+    """Every measure ``rounds`` times, taken in turns (A B C A B C …), so that a burst of load
+    from elsewhere on the machine hits every side alike: each one's samples in round order."""
+    found: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            found[name].append(measure())
+    return found
 
 
-def ratio_result(
-    metric: str, value: float, unit: str, target: float, reference: float, name: str
+def median_ratio(ours: Sequence[float], reference: Sequence[float]) -> float:
+    """The median of the rounds' ratios ``ours[i] / reference[i]`` (samples taken in turns)."""
+    return statistics.median(o / r for o, r in zip(ours, reference, strict=True))
+
+
+def paired_result(
+    metric: str, ours: Sequence[float], reference: Sequence[float], name: str, target: float | None
 ) -> common.Result:
-    ratio = value / reference if reference else None
+    """Medians of ``ours`` and ``reference`` (Gbit/s) and the median of their rounds' ratios;
+    ``target``: the ratio it must reach (None: shown for the breakdown, no target)."""
+    ratio = median_ratio(ours, reference)
     return common.Result(
         metric,
-        round(value, 3),
-        unit,
-        f">= {target} x {name}",
-        round(reference, 3),
+        round(statistics.median(ours), 3),
+        "Gbit/s",
+        "" if target is None else f">= {target} x {name}",
+        round(statistics.median(reference), 3),
         name,
-        None if ratio is None else round(ratio, 3),
-        None if ratio is None else ratio >= target,
+        round(ratio, 3),
+        None if target is None else ratio >= target,
     )
-
-
-def policies(tenants: int, count: int) -> list[dict[str, Any]]:
-    """``count`` allow policies spread over the tenants, each opening one port from another."""
-    made = []
-    for i in range(count):
-        target = f"bt{i % tenants + 1}"
-        peer = f"bt{(i * 7 + 3) % tenants + 1}"
-        made.append(
-            {
-                "name": f"bench-{i}",
-                "applied_to": [{"tenant": target}],
-                "ingress": [
-                    {"peers": [{"tenant": peer}], "rules": [{"protocol": "tcp", "ports": [i + 1]}]}
-                ],
-            }
-        )
-    return made
 
 
 def converged(cluster: Cluster, before: dict[str, float], timeout: float) -> None:
@@ -163,77 +174,159 @@ def latency(cluster: Cluster) -> dict[str, tuple[float, float]]:
     }
 
 
-def vxlan(cluster: Cluster) -> Callable[[bool], None]:
-    """A VXLAN device on each host, and a switch that moves the routes to the other host's
-    prefix onto it (True) or back onto the underlay (False). Agents must be stopped."""
-    hosts = cluster.hosts
-    scripts: dict[bool, list[tuple[Node, str]]] = {True: [], False: []}
-    for n, host in enumerate(hosts, start=1):
-        other = hosts[2 - n]
-        ours = cluster.lab.run(
-            host, ["ip", "-4", "route", "show", "proto", str(kernelnames.ROUTE_PROTOCOL)]
-        ).stdout
-        routes = [line.split() for line in ours.splitlines() if " via " in line]
-        setup = [
-            f"link add rbvx0 type vxlan id 42 dstport 4789 local {host.underlay_ip} "
-            f"dev {host.ifname} nolearning",
-            f"addr add 10.255.254.{n}/24 dev rbvx0",
-            "link set rbvx0 up",
+def policy_rules(listing: str) -> int:
+    """The ``ip rule`` entries of ``listing`` beyond the kernel's own (local, main, default)."""
+    kernel = {"0", "32766", "32767"}
+    return sum(
+        1 for line in listing.splitlines() if line.strip() and line.split(":")[0] not in kernel
+    )
+
+
+def daemons(c: Cluster) -> dict[str, int]:
+    """The PID of every agent and of romanad (``ip netns exec`` execs the daemon: its PID)."""
+    pids = {f"agent {name}": a.process.pid for name, a in c.agents.items() if a.process}
+    assert c.romanad is not None, "romanad is not started"
+    return {**pids, "romanad": c.romanad.pid}
+
+
+def footprint_rows(
+    idle: dict[str, footprint.Memory], loaded: dict[str, footprint.Memory]
+) -> list[common.Result]:
+    load = f"with {TENANTS:,} tenants, {POLICIES:,} policies"
+    rows = []
+    for name in idle:
+        target = ROMANAD_MB if name == "romanad" else AGENT_MB
+        rows += [
+            footprint.row(name, "idle", idle[name], target),
+            footprint.row(name, load, loaded[name], target),
+            footprint.peak_row(name, "through the load", loaded[name], target),
         ]
-        cluster.lab.run(host, ["ip", "-batch", "-"], input="\n".join(setup) + "\n")
-        fdb = ["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "rbvx0", "dst"]
-        cluster.lab.run(host, [*fdb, str(other.underlay_ip)])
-        over = "".join(f"route replace {r[0]} via 10.255.254.{3 - n} dev rbvx0\n" for r in routes)
-        back = "".join(
-            f"route replace {r[0]} via {r[2]} dev {host.ifname} proto 82\n" for r in routes
-        )
-        scripts[True].append((host, over))
-        scripts[False].append((host, back))
-
-    def switch(on: bool) -> None:
-        for host, script in scripts[on]:
-            cluster.lab.run(host, ["ip", "-batch", "-"], input=script)
-
-    return switch
+    return rows
 
 
-def tables(cluster: Cluster, views: dict[str, view.HostView]) -> Callable[[str], None]:
-    """A switch of each host's table: ``full`` ruleset, ``bare`` (no policies) or ``none``."""
-    rulesets = {
-        kind: {
-            name: desired.firewall(
-                hv if kind == "full" else dataclasses.replace(hv, policies=())
-            ).rules
-            for name, hv in views.items()
-        }
-        for kind in ("full", "bare")
+def load(c: Cluster) -> tuple[list[common.Result], dict[str, Any]]:
+    """Tenants, one allocation of each on every host (so that each host's view carries every
+    policy: a tenant's policies reach only the hosts holding its allocations), the policies,
+    then three policy changes timed end to end."""
+    started = time.monotonic()
+    for i in range(2, TENANTS + 1):
+        c.api.create_tenant(tenant(i))
+    tenants_s = time.monotonic() - started
+    started = time.monotonic()
+    for i in range(2, TENANTS + 1):
+        for host in c.hosts:
+            c.api.allocate(f"bench-{host.name}-{i}", host.name, tenant(i))
+    allocations_s = time.monotonic() - started
+    quiet(c)  # the agents catch up with the tenants first, so only the policies are timed
+    before = {h: count for h, (_, count) in latency(c).items()}
+    started = time.monotonic()
+    c.api.add_policies(policies(TENANTS, POLICIES))
+    converged(c, before, 120)
+    bulk_e2e = time.monotonic() - started
+    quiet(c)
+    changes, walls = [], []
+    for n in range(3):
+        before_latency = latency(c)
+        change = policies(TENANTS, POLICIES + n + 1)[-1]
+        change["name"] = f"bench-change-{n}"
+        started = time.monotonic()
+        c.api.add_policies(change)
+        converged(c, {h: v[1] for h, v in before_latency.items()}, 30)
+        walls.append(time.monotonic() - started)
+        after_latency = latency(c)
+        changes.append(max(after_latency[h][0] - before_latency[h][0] for h in after_latency))
+        quiet(c)
+    one_change = sorted(changes)[1]
+    row = common.Result(
+        "one policy change, view received → enforced (worst agent, median of 3)",
+        round(one_change * 1000, 1),
+        "ms",
+        "<= 100 ms",
+        None,
+        "",
+        round(one_change * 1000 / 100, 3),
+        one_change <= 0.1,
+    )
+    extra = {
+        "tenants_create_s": round(tenants_s, 2),
+        "allocations_s": round(allocations_s, 2),
+        "bulk_policies_post_to_enforced_s": round(bulk_e2e, 3),
+        "change_post_to_enforced_s": round(sorted(walls)[1], 3),
     }
-    hosts = {h.name: h for h in cluster.hosts}
-    walls = {name: firewall_mod.Nftables(netns=h.path) for name, h in hosts.items()}
-
-    def switch(kind: str) -> None:
-        for name, wall in walls.items():
-            if kind == "none":
-                cluster.lab.run(
-                    hosts[name],
-                    ["nft", "delete", "table", kernelnames.NFT_FAMILY, kernelnames.NFT_TABLE],
-                )
-            else:
-                wall.apply(rulesets[kind][name])
-
-    return switch
+    return [row], extra
 
 
-def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], dict[str, Any]]:
+def step_results(s: dict[str, list[float]]) -> list[common.Result]:
+    """romana beside ptp, where its cost lies, and drop logging on vs off: from the samples
+    of :data:`STEPS`, :data:`NOLOG`, :data:`PTP` and :data:`UNDERLAY`."""
+    ptp = (PTP, "ptp endpoint→endpoint")
+    compared: list[tuple[str, str, tuple[str, str], float | None]] = [
+        ("endpoint→endpoint romana vs ptp (romana table, no policy)", BARE, ptp, 0.98),
+        (f"endpoint→endpoint romana vs ptp ({POLICIES:,} policies)", FULL, ptp, 0.98),
+        ("cost breakdown: romana routing, no romana table", NONE, ptp, None),
+        ("cost breakdown: + romana's base chains, empty (hook)", HOOKS, ptp, None),
+        ("cost breakdown: + conntrack in the base chains", CONNTRACK, ptp, None),
+        ("cost breakdown: + romana's lookups (whole table, no policy)", BARE, ptp, None),
+        (f"cost breakdown: + {POLICIES:,} policies", FULL, ptp, None),
+        ("ptp endpoint→endpoint vs underlay", PTP, (UNDERLAY, "host→host underlay"), None),
+        (f"routed with {TENANTS} tenants, {POLICIES} policies", FULL, (BARE, "no policy"), 0.95),
+        ("routed through the romana table (no policy)", BARE, (NONE, "no romana table at all"),
+         0.95),
+        (f"routed with {POLICIES:,} policies, drop logging on vs off", FULL,
+         (NOLOG, "drop logging off"), 0.95),
+    ]  # fmt: skip
+    return [
+        paired_result(metric, s[ours], s[ref], name, target)
+        for metric, ours, (ref, name), target in compared
+    ]
+
+
+def step_distributions(s: dict[str, list[float]]) -> list[dict[str, object]]:
+    def pick(*names: str) -> dict[str, list[float]]:
+        return {name: s[name] for name in names}
+
+    return [
+        common.distribution(
+            "Endpoint to endpoint across two hosts: romana beside ptp, the reference routed plugin",
+            "Read romana's samples against ptp's: the same routed path class on the same hosts "
+            "and underlay, measured in turns; the underlay is the ceiling.",
+            "Gbit/s",
+            pick(BARE, FULL, PTP, UNDERLAY),
+        ),
+        common.distribution(
+            "Where romana's throughput cost lies: its table built up step by step",
+            "Each series adds one part of romana's table to the one before; the step after "
+            "which the samples fall is where the throughput goes (ptp, with no table, beside).",
+            "Gbit/s",
+            pick(NONE, HOOKS, CONNTRACK, BARE, FULL, PTP),
+        ),
+        common.distribution(
+            f"Drop logging on vs off, {POLICIES:,} policies loaded",
+            "Overlapping samples mean logging the drops costs accepted traffic nothing.",
+            "Gbit/s",
+            pick(FULL, NOLOG),
+        ),
+    ]
+
+
+def cluster_results(
+    seconds: float, rounds: int
+) -> tuple[list[common.Result], dict[str, Any], list[dict[str, object]]]:
     results: list[common.Result] = []
+    distributions: list[dict[str, object]] = []
     with (
         tempfile.TemporaryDirectory(prefix="romana-bench-") as tmp,
         cluster(Path(tmp), "nftables", hosts=2, topology=TOPOLOGY, interval=10.0) as c,
     ):
         h1, h2 = c.hosts
-        c.api.create_tenant("bt1")
-        e1 = c.add_endpoint(h1, "e1", "bt1", "default", listen=False)
-        e2 = c.add_endpoint(h2, "e2", "bt1", "default", listen=False)
+        c.api.create_tenant(tenant(1))
+        e1 = c.add_endpoint(h1, "e1", tenant(1), "default", listen=False)
+        e2 = c.add_endpoint(h2, "e2", tenant(1), "default", listen=False)
+        p1, _ = paths.ptp_endpoint(c, h1, "p1", Path(tmp) / "host-local")
+        p2, p2_address = paths.ptp_endpoint(c, h2, "p2", Path(tmp) / "host-local")
+        paths.ptp_routes(c, [h1, h2])
+        pids = daemons(c)
+        idle = {name: footprint.memory(pid) for name, pid in pids.items()}
 
         def routed() -> float:
             return iperf(c.lab, e1.workload, e2.workload, e2.address, seconds)
@@ -241,219 +334,124 @@ def cluster_results(seconds: float, repeat: int) -> tuple[list[common.Result], d
         def underlay() -> float:
             return iperf(c.lab, h1, h2, h2.underlay_ip, seconds)
 
-        plain, host_to_host = interleaved(repeat, routed, underlay)
+        def ptp() -> float:
+            return iperf(c.lab, p1, p2, p2_address, seconds)
+
+        live = interleaved(rounds, {LIVE_ROMANA: routed, LIVE_UNDERLAY: underlay})
         results.append(
-            ratio_result(
+            paired_result(
                 "endpoint→endpoint routed vs underlay",
-                plain,
-                "Gbit/s",
-                0.95,
-                host_to_host,
+                live[LIVE_ROMANA],
+                live[LIVE_UNDERLAY],
                 "host→host underlay",
+                0.95,
             )
         )
-
-        started = time.monotonic()
-        for i in range(2, TENANTS + 1):
-            c.api.create_tenant(f"bt{i}")
-        tenants_s = time.monotonic() - started
-        quiet(c)  # the agents catch up with the tenants first, so only the policies are timed
-        before = {h: count for h, (_, count) in latency(c).items()}
-        started = time.monotonic()
-        c.api.add_policies(policies(TENANTS, POLICIES))
-        converged(c, before, 120)
-        bulk_e2e = time.monotonic() - started
-        views = {h.name: view.parse(c.api.host_view(h.name)) for h in c.hosts}
-        hv = views[h1.name]
-        quiet(c)
-
-        changes, walls = [], []
-        for n in range(3):
-            before_latency = latency(c)
-            change = policies(TENANTS, POLICIES + n + 1)[-1]
-            change["name"] = f"bench-change-{n}"
-            started = time.monotonic()
-            c.api.add_policies(change)
-            converged(c, {h: v[1] for h, v in before_latency.items()}, 30)
-            walls.append(time.monotonic() - started)
-            after_latency = latency(c)
-            changes.append(max(after_latency[h][0] - before_latency[h][0] for h in after_latency))
-            quiet(c)
-        one_change = sorted(changes)[1]
-        change_e2e = sorted(walls)[1]
-        results.append(
-            common.Result(
-                "one policy change, view received → enforced (worst agent, median of 3)",
-                round(one_change * 1000, 1),
-                "ms",
-                "<= 100 ms",
-                None,
-                "",
-                round(one_change * 1000 / 100, 3),
-                one_change <= 0.1,
+        distributions.append(
+            common.distribution(
+                "Throughput while the agents run: romana's endpoints beside the underlay",
+                "Read romana's samples against the underlay's, host to host on the same link.",
+                "Gbit/s",
+                live,
             )
+        )
+        change_rows, extra = load(c)
+        loaded = {name: footprint.memory(pid) for name, pid in pids.items()}
+        views = {h.name: view.parse(c.api.host_view(h.name)) for h in c.hosts}
+        extra["view"] = views[h1.name]
+        rules = (
+            c.lab.run(h1, ["ip", "-4", "rule"]).stdout + c.lab.run(h1, ["ip", "-6", "rule"]).stdout
         )
 
         for agent in c.agents.values():
             agent.stop()  # the dataplane stays; the agents would undo the switches below
-        policy_table = tables(c, views)
+        table = paths.tables(c, views)
 
-        def with_table(kind: str) -> Callable[[], float]:
-            return lambda: (policy_table(kind), routed())[1]
+        def on(state: str, measure: Callable[[], float]) -> Callable[[], float]:
+            def switched() -> float:
+                table(state)
+                # The kernel frees the table it replaced on a work queue after the commit:
+                # let that finish before the sample, so that it is not charged to the path.
+                time.sleep(SETTLE_S)
+                return measure()
 
-        loaded, bare, none = interleaved(
-            repeat, with_table("full"), with_table("bare"), with_table("none")
+            return switched
+
+        steps = interleaved(
+            rounds,
+            {
+                **{name: on(state, routed) for name, state in STEPS.items()},
+                NOLOG: on("full-nolog", routed),
+                PTP: on("none", ptp),
+                UNDERLAY: on("none", underlay),
+            },
         )
-        results.append(
-            ratio_result(
-                f"routed with {TENANTS} tenants, {POLICIES} policies",
-                loaded,
-                "Gbit/s",
-                0.95,
-                bare,
-                "no policy",
-            )
-        )
-        results.append(
-            ratio_result(
-                "routed through the romana table (no policy)",
-                bare,
-                "Gbit/s",
-                0.95,
-                none,
-                "no romana table at all",
-            )
-        )
-        policy_table("full")
-        overlay_routes = vxlan(c)
+        results += step_results(steps)
+        distributions += step_distributions(steps)
+        table("full")
+        overlay_routes = paths.vxlan(c)
 
         def through(on: bool) -> Callable[[], float]:
             return lambda: (overlay_routes(on), routed())[1]
 
-        direct, overlay = interleaved(repeat, through(False), through(True))
+        overlay = interleaved(rounds, {DIRECT: through(False), OVERLAY: through(True)})
         results.append(
-            ratio_result(
-                "endpoint→endpoint routed vs VXLAN", direct, "Gbit/s", 1.2, overlay, "VXLAN overlay"
+            paired_result(
+                "endpoint→endpoint routed vs VXLAN",
+                overlay[DIRECT],
+                overlay[OVERLAY],
+                "VXLAN overlay",
+                1.2,
             )
         )
-        extra = {
-            "tenants_create_s": round(tenants_s, 2),
-            "bulk_policies_post_to_enforced_s": round(bulk_e2e, 3),
-            "change_post_to_enforced_s": round(change_e2e, 3),
-            "view": hv,
-        }
-    return results, extra
-
-
-def programming_results(hv: view.HostView) -> list[common.Result]:
-    """Compile + render + apply the 2,000-policy ruleset into a fresh namespace."""
-    results = []
-    with Lab() as lab:
-        node = lab.add_host("prog")
-        fw = firewall_mod.Nftables(netns=node.path)
-        timings = []
-        for _ in range(3):
-            started = time.monotonic()
-            rules = desired.firewall(hv).rules
-            compiled = time.monotonic()
-            fw.apply(rules)
-            timings.append((compiled - started, time.monotonic() - compiled))
-        compile_s, apply_s = min(timings, key=lambda t: t[0] + t[1])
-    total = compile_s + apply_s
-    results.append(
-        common.Result(
-            f"program {len(hv.policies)} policies (compile {compile_s * 1000:.0f} ms + nft -f "
-            f"{apply_s * 1000:.0f} ms)",
-            round(total * 1000, 1),
-            "ms",
-            "<= 1000 ms",
-            None,
-            "",
-            round(total, 3),
-            total <= 1.0,
-        )
-    )
-    return results
-
-
-def endpoints_view(hv: view.HostView, count: int) -> view.HostView:
-    """``hv`` with ``count`` allocations of this host (in the view, as romanad sends them)."""
-    from dataclasses import replace
-
-    from romana.core import ipam
-
-    first = int(hv.prefixes[0].prefix.network_address) + (1 << 10)
-    allocs: dict[str, ipam.Allocation] = {}
-    for i in range(count):
-        address = ipaddress.ip_address(first + i + 1)
-        key = AllocationKey(f"k{i}")
-        allocs[key] = ipam.Allocation(
-            key, HostName(hv.host), TenantName("bt1"), SegmentName("default"), (address,)
-        )
-    return replace(hv, endpoints=allocs)
-
-
-def kernel_rules(lab: Lab, node: Node, backend: str) -> int:
-    if backend == "nftables":
-        listed = json.loads(
-            lab.run(
-                node, ["nft", "-j", "list", "table", kernelnames.NFT_FAMILY, kernelnames.NFT_TABLE]
-            ).stdout
-        )
-        return sum(1 for item in listed["nftables"] if "rule" in item)
-    saved = lab.run(node, ["iptables-save", "-t", "filter"]).stdout
-    return sum(
-        1 for line in saved.splitlines() if line.startswith("-A " + kernelnames.IPTABLES_PREFIX)
-    )
-
-
-def size_results(hv: view.HostView) -> list[common.Result]:
-    results = []
-    with Lab() as lab:
-        for backend in ("nftables", "iptables"):
-            counts = {}
-            for count in (1000, 10000):
-                node = lab.add_host(f"{backend[:3]}{count}")
-                fw = firewall_mod.backend(backend, node.path)
-                rules = desired.firewall(endpoints_view(hv, count)).rules
-                fw.apply(rules)
-                counts[count] = kernel_rules(lab, node, backend)
-            results.append(
-                common.Result(
-                    f"{backend} rules at 10,000 endpoints (reference: 1,000)",
-                    counts[10000],
-                    "rules",
-                    "same as at 1,000",
-                    counts[1000],
-                    "1,000 endpoints",
-                    round(counts[10000] / counts[1000], 3),
-                    counts[10000] == counts[1000],
-                )
+        distributions.append(
+            common.distribution(
+                "Routed beside a VXLAN overlay, the same endpoints and policies",
+                "The gap between the two is what encapsulation would cost; romana routes.",
+                "Gbit/s",
+                overlay,
             )
-    return results
+        )
+        results.append(
+            common.Result(
+                "policy-routing rules romana adds on a host (ip rule, IPv4 and IPv6)",
+                policy_rules(rules),
+                "rules",
+            )
+        )
+        results += change_rows
+        results += footprint_rows(idle, loaded)
+    return results, extra, distributions
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one iperf3 run")
-    parser.add_argument("--repeat", type=int, default=3, help="iperf3 runs per path (best kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds of each comparison, paths taken in turns"
+    )
     args = parser.parse_args(argv)
-    results, extra = cluster_results(args.seconds, args.repeat)
+    started = time.monotonic()
+    results, extra, distributions = cluster_results(args.seconds, args.repeat)
     hv: view.HostView = extra.pop("view")
-    results += programming_results(hv)
-    results += size_results(hv)
-    common.show(results)
+    results += rulesets.programming_results(hv)
+    results += rulesets.size_results(hv)
     notes = (
-        f"iperf3 one stream {args.seconds:g} s, best of {args.repeat}; 2 hosts, nftables; "
-        f"{TENANTS} tenants created in {extra['tenants_create_s']} s over REST; "
+        f"iperf3 one stream {args.seconds:g} s per sample, {args.repeat} rounds of each "
+        "comparison with the paths taken in turns; figures are the medians of the samples, "
+        "ratios the median of the rounds' ratios. 2 hosts, nftables; ptp + host-local "
+        f"endpoints on the same hosts. {TENANTS} tenants created in "
+        f"{extra['tenants_create_s']} s over REST, one allocation of each on each host in "
+        f"{extra['allocations_s']} s (so that each host's view carries every policy); "
         f"{POLICIES} policies POST → enforced on both agents in "
         f"{extra['bulk_policies_post_to_enforced_s']} s; one change POST → enforced on both "
-        f"agents in {extra['change_post_to_enforced_s']} s (metrics polled every 50 ms)"
+        f"agents in {extra['change_post_to_enforced_s']} s (metrics polled every 50 ms). "
+        "Breakdown and drop-log rows: the agents stopped, each host's table switched between "
+        "states (bench.paths.TABLE_STATES); ptp and the underlay with no romana table. "
+        f"Whole run: {time.monotonic() - started:.0f} s."
     )
     print(notes)
-    path = common.write("dataplane", results, notes)
-    print(f"wrote {path}")
-    return 0
+    return common.finish("dataplane", results, notes, distributions=distributions)
 
 
 if __name__ == "__main__":

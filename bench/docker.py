@@ -352,6 +352,85 @@ def breakdown(sides: tuple[Side, Side], found: Found) -> list[common.Result]:
     return results
 
 
+def _ms(samples: list[float]) -> list[float]:
+    return [round(s * 1000, 3) for s in samples]
+
+
+def distributions(
+    sides: tuple[Side, Side], found: Found, results: list[common.Result]
+) -> list[dict[str, object]]:
+    """The report's charts: each flow, romana's beside the references' (ms), then where a
+    romana ``docker run --rm`` spends its time; captions quote the ratios of ``results``."""
+    romana, reference = sides
+    ratio = {r.metric: r.ratio for r in results}
+    run_p50 = ratio[f"{RUN} p50"] or 0.0
+    verdict = "met" if run_p50 <= TARGET_RATIO else "missed"
+    charts = [
+        common.distribution(
+            "How long does docker run --rm take on a romana network, beside Docker's bridges?",
+            f"romana/default bridge {run_p50:.2f}× at p50 (target {TARGET_RATIO}×, {verdict}); "
+            f"romana/user-defined bridge {ratio[f'{RUN} p50, beside {USER_REFERENCE}']:.2f}×.",
+            "ms",
+            {
+                "romana": _ms(romana.samples[RUN]),
+                REFERENCE: _ms(reference.samples[RUN]),
+                "a user-defined bridge of the reference dockerd": _ms(reference.samples[RUN_USER]),
+            },
+        )
+    ]
+    for flow, question in (
+        (DETACH, "How long does docker run -d take, beside Docker's default bridge?"),
+        (REMOVE, "How long does docker rm -f of that container take, beside the default bridge?"),
+        (RUN_NONE, "How long does a container without networking (--network none) take?"),
+    ):
+        p95 = f", {ratio[f'{flow} p95']:.2f}× at p95" if f"{flow} p95" in ratio else ""
+        charts.append(
+            common.distribution(
+                question,
+                f"romana/reference {ratio[f'{flow} p50']:.2f}× at p50{p95}; no target.",
+                "ms",
+                {"romana": _ms(romana.samples[flow]), REFERENCE: _ms(reference.samples[flow])},
+            )
+        )
+    ours, theirs = found.dockerd[RUN]
+    stretches = [label for label in (*STRETCHES, SETKEY) if ours.get(label) and theirs.get(label)]
+    if stretches:
+        gap = max(
+            stretches, key=lambda s: statistics.median(ours[s]) - statistics.median(theirs[s])
+        )
+        series = {}
+        for label in stretches:
+            short = label.removesuffix(" (dockerd log)")
+            series[f"romana: {short}"] = _ms(ours[label])
+            series[f"default bridge: {short}"] = _ms(theirs[label])
+        charts.append(
+            common.distribution(
+                "Where does docker run --rm spend its time, by dockerd's debug log?",
+                f"The widest gap at p50 is {gap.removesuffix(' (dockerd log)')}: "
+                f"{statistics.median(ours[gap]) * 1000:.0f} ms on romana's network beside "
+                f"{statistics.median(theirs[gap]) * 1000:.0f} ms on the default bridge.",
+                "ms",
+                series,
+            )
+        )
+    if found.in_plugin:
+        calls = sorted(found.calls.items(), key=lambda item: -statistics.median(item[1]))
+        slowest = calls[0][0] if calls else "none"
+        charts.append(
+            common.distribution(
+                "How long do romana's plugin calls take in one docker run --rm?",
+                f"All calls of one run take {statistics.median(found.in_plugin) * 1000:.0f} ms "
+                f"at p50, the slowest being {slowest}; the agent logs to the millisecond.",
+                "ms",
+                {
+                    "romana: all calls of one run": _ms(found.in_plugin),
+                    **{f"romana: {name}": _ms(took) for name, took in calls},
+                },
+            )
+        )
+    return charts
+
+
 @contextlib.contextmanager
 def started(daemon: Dockerd, archive: Path) -> Iterator[Dockerd]:
     """``daemon`` started with the image :data:`IMAGE`; stopped by PID at the end."""
@@ -388,7 +467,9 @@ def romana_dockerd(made: Cluster, archive: Path) -> Iterator[Dockerd]:
         etcd.stop()
 
 
-def run(runs: int, firewall: str, busybox: str) -> list[common.Result]:
+def run(
+    runs: int, firewall: str, busybox: str
+) -> tuple[list[common.Result], list[dict[str, object]]]:
     with tempfile.TemporaryDirectory(prefix="romana-bench-docker-") as tmp:
         work = Path(tmp)
         archive = image_archive(work, busybox)
@@ -445,7 +526,9 @@ def run(runs: int, firewall: str, busybox: str) -> list[common.Result]:
         )
         for p in (50, 95)
     ]
-    return results + breakdown(sides, Found(stretches, calls, in_plugin, store))
+    found = Found(stretches, calls, in_plugin, store)
+    results += breakdown(sides, found)
+    return results, distributions(sides, found, results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -460,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     if busybox is None:
         print("bench.docker needs busybox-static for its image", file=sys.stderr)
         return 2
-    results = run(args.runs, args.firewall, busybox)
+    results, charts = run(args.runs, args.firewall, busybox)
     notes = (
         f"{args.runs} runs per flow and dockerd (after {WARM_UP} not counted), alternating run "
         "after run between two dockerds 20.10 (Debian's docker.io) running at once on this "
@@ -480,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         "resolution); what the etcd v2 cluster store served per run (requests, reads, writes, "
         f"its own time), from etcd's metrics over {STORE_PROBES} more runs of each kind."
     )
-    return common.finish("docker", results, notes)
+    return common.finish("docker", results, notes, distributions=charts)
 
 
 if __name__ == "__main__":

@@ -245,7 +245,38 @@ def deployment(name: str, ipam_driver: str, python: Path, work: Path) -> Iterato
             yield neutron
 
 
-def run(ports: int) -> list[common.Result]:
+def distributions(
+    samples: dict[tuple[str, str], list[float]], results: list[common.Result]
+) -> list[dict[str, object]]:
+    """Each flow's port times, romana's beside the reference's (ms), one chart per flow; the
+    caption quotes the ratios of ``results``."""
+    ratio = {r.metric: r.ratio or 0.0 for r in results}
+    charts = []
+    for flow in FLOWS:
+        ours, theirs = samples[flow, "romana"], samples[flow, "internal"]
+        ratios = [ratio[f"{flow} p{p}"] for p in (50, 95)]
+        verdict = (
+            f"both within the target of {TARGET_RATIO}×"
+            if max(ratios) <= TARGET_RATIO
+            else f"the target of {TARGET_RATIO}× at both is missed"
+        )
+        charts.append(
+            common.distribution(
+                f"{flow}: how long until the port is bound with its address, beside "
+                "Neutron's own IPAM?",
+                f"romana/reference {ratios[0]:.2f}× at p50 and {ratios[1]:.2f}× at p95, "
+                f"{verdict}; a curve further left is faster.",
+                "ms",
+                {
+                    "romana": [round(s * 1000, 3) for s in ours],
+                    REFERENCE: [round(s * 1000, 3) for s in theirs],
+                },
+            )
+        )
+    return charts
+
+
+def run(ports: int) -> tuple[list[common.Result], list[dict[str, object]]]:
     python = lab.openstack_venv()
     with tempfile.TemporaryDirectory(prefix="romana-bench-openstack-") as tmp:
         work = Path(tmp)
@@ -254,18 +285,19 @@ def run(ports: int) -> list[common.Result]:
             deployment("internal", "internal", python, work) as reference,
         ):
             samples = measure((ours, reference), ports)
-    return [
+    results = [
         compared(flow, samples[flow, "romana"], samples[flow, "internal"], p)
         for flow in FLOWS
         for p in (50, 95)
     ]
+    return results, distributions(samples, results)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.openstack", description=__doc__)
     parser.add_argument("--ports", type=int, default=100, help="ports per flow and server")
     args = parser.parse_args(argv)
-    results = run(args.ports)
+    results, charts = run(args.ports)
     notes = (
         f"{args.ports} ports per flow and server (after {WARM_UP} not counted), alternating "
         "port after port between two neutron-servers 29.0.0 on SQLite, one API worker each: "
@@ -275,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "showing the port bound to its host (`binding:vif_type` tap) with its fixed IPv4 "
         "address; Nova's flow is a create without host, then the update that binds it."
     )
-    return common.finish("openstack", results, notes)
+    return common.finish("openstack", results, notes, distributions=charts)
 
 
 if __name__ == "__main__":

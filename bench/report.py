@@ -1,7 +1,10 @@
-"""Write ``docs/benchmarks.md`` from ``bench/results/*.json``, with one PNG chart per benchmark.
+"""Write ``docs/benchmarks.md`` from ``bench/results/*.json``, with a PNG chart per question.
 
 Every figure is shown beside the reference measured in the same run (when there is one),
-the ratio and the target, with the machine and the date of the run.
+the ratio and the target, with the machine and the date of the run. Latency a benchmark
+recorded sample by sample is drawn as distributions; otherwise the summary rows are drawn
+as bars (:mod:`bench.charts`). Each chart has a one-line caption under it saying what to
+read from it; a chart with no data is not drawn. The charts of the last run replace all.
 
     python -m bench.report
 """
@@ -17,17 +20,29 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench import common
+from bench import charts, common
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHARTS = DOCS / "benchmarks"
-ORDER = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker", "routing", "scale")
+ORDER = (
+    "ipam",
+    "api",
+    "cni",
+    "cli",
+    "dataplane",
+    "convergence",
+    "openstack",
+    "docker",
+    "routing",
+    "scale",
+)
 TITLES = {
     "ipam": "IPAM allocations",
     "api": "IPAM over HTTP",
     "cni": "CNI ADD and DEL latency",
     "cli": "CLI start-up: wall time of a command",
     "dataplane": "Dataplane: throughput, policy scale, programming time",
+    "convergence": "Convergence at 10 hosts: a change at romanad → enforced by every agent",
     "openstack": "Neutron ports: romana's drivers beside Neutron's internal IPAM",
     "docker": "docker run on a romana network beside Docker's default bridge",
     "routing": "Route convergence: a new host across a BGP fabric, a route-plan change into a VPC",
@@ -39,43 +54,20 @@ CAPTIONS = {
 }
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return ""
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:,.3g}"
-
-
-def _chart(name: str, results: list[dict[str, Any]]) -> str | None:
-    rows = [r for r in results if r.get("value") is not None]
-    if not rows:
-        return None
-    CHARTS.mkdir(parents=True, exist_ok=True)
-    by_unit: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_unit.setdefault(r["unit"], []).append(r)
-    fig, axes = plt.subplots(len(by_unit), 1, figsize=(8, 1.2 + 0.55 * len(rows) + len(by_unit)))
-    axes_list = list(axes) if len(by_unit) > 1 else [axes]
-    for ax, (unit, group) in zip(axes_list, by_unit.items(), strict=True):
-        labels, values, refs = [], [], []
-        for r in group:
-            labels.append(r["metric"])
-            values.append(r["value"])
-            refs.append(r.get("reference") or 0)
-        ys = range(len(group))
-        ax.barh([y + 0.2 for y in ys], values, height=0.4, label="romana", color="#2b6cb0")
-        if any(refs):
-            ax.barh([y - 0.2 for y in ys], refs, height=0.4, label="reference", color="#a0aec0")
-        ax.set_yticks(list(ys), labels, fontsize=8)
-        ax.set_xlabel(unit)
-        ax.invert_yaxis()
-        ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path = CHARTS / f"{name}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return f"benchmarks/{path.name}"
+def _charts(name: str, data: dict[str, Any]) -> list[charts.Chart]:
+    """The benchmark's distributions, each its own chart; without any, its summary rows as
+    bars, one chart per question. Charts with no data are left out."""
+    drawn: list[charts.Chart] = []
+    if data.get("distributions"):
+        for entry in data["distributions"]:
+            chart = charts.distribution(entry, CHARTS / f"{name}-{len(drawn) + 1}.png")
+            drawn += [chart] if chart else []
+    else:
+        for question in charts.questions(data["results"]):
+            path = CHARTS / f"{name}-{len(drawn) + 1}.png"
+            chart = charts.bars(question, TITLES.get(name, name), path)
+            drawn += [chart] if chart else []
+    return drawn
 
 
 def _scale_chart(name: str, series: dict[str, Any]) -> str:
@@ -137,20 +129,21 @@ def _section(data: dict[str, Any]) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for r in data["results"]:
-        ref = _fmt(r.get("reference"))
+        ref = charts.fmt(r.get("reference"))
         if ref and r.get("reference_name"):
             ref = f"{ref} ({r['reference_name']})"
         meets = {True: "yes", False: "**no**", None: ""}[r.get("meets_target")]
         lines.append(
-            f"| {r['metric']} | {_fmt(r.get('value'))} | {r['unit']} | {ref} | "
-            f"{_fmt(r.get('ratio'))} | {r.get('target', '')} | {meets} |"
+            f"| {r['metric']} | {charts.fmt(r.get('value'))} | {r['unit']} | {ref} | "
+            f"{charts.fmt(r.get('ratio'))} | {r.get('target', '')} | {meets} |"
         )
     series = data.get("series")
-    chart = _scale_chart(name, series) if series else _chart(name, data["results"])
-    if chart:
-        lines += ["", f"![{name}]({chart})"]
+    if series:
+        lines += ["", f"![{TITLES.get(name, name)}]({_scale_chart(name, series)})"]
         if name in CAPTIONS:
-            lines += ["", CAPTIONS[name]]
+            lines += ["", f"*{CAPTIONS[name]}*"]
+    for chart in [] if series else _charts(name, data):
+        lines += ["", f"![{chart.title}](benchmarks/{chart.path.name})", "", f"*{chart.caption}*"]
     return [*lines, ""]
 
 
@@ -165,12 +158,21 @@ def main() -> None:
         "with a reference measured in the same run on the same machine; targets come from",
         "DESIGN.md §9. Benchmarks are not tests: nothing asserts on these numbers.",
         "",
+        "Each chart answers one question, with a caption under it saying what to read. Latency",
+        "a benchmark recorded run by run is drawn as its distribution: a CDF (the share of runs",
+        "done within x; p50 where a curve crosses 0.5) or, for more than four series, box plots;",
+        "romana in blue beside its references in grey and colours. A benchmark that recorded",
+        "only summaries is drawn as bars of its table's rows, one chart per question.",
+        "",
     ]
+    for stale in CHARTS.glob("*.png"):
+        stale.unlink()
     missing = [n for n in ORDER if n not in found]
     if missing:
         out += [f"Not run yet: {', '.join(missing)}.", ""]
     for name in names:
         out += _section(found[name])
+    DOCS.mkdir(parents=True, exist_ok=True)
     (DOCS / "benchmarks.md").write_text("\n".join(out))
     print("wrote", DOCS / "benchmarks.md")
 

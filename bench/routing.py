@@ -191,7 +191,8 @@ def reference_run(made: Cluster, host: Host, work: Path) -> float:
     return at - began
 
 
-def bgp_runs(runs: int, firewall: str, work: Path) -> list[common.Result]:
+def bgp_runs(runs: int, firewall: str, work: Path) -> tuple[list[common.Result], dict[str, object]]:
+    """The figures, and their distribution for the report."""
     names = [f"n{i}" for i in range(1, WARM_UP + runs + 1)]
     spec = racks({"rack-1": ["h1"], "rack-2": ["h2", "ref", *names]})
     hosts = [("h1", "rack=1"), ("h2", "rack=2")]
@@ -218,7 +219,7 @@ def bgp_runs(runs: int, firewall: str, work: Path) -> list[common.Result]:
         except BaseException:
             print(made.log_tails(), file=sys.stderr)
             raise
-    return [
+    results = [
         common.compared(
             f"{metric} p{p}", ours, reference, p, reference_name=BGP_REFERENCE, target=None
         )
@@ -228,6 +229,21 @@ def bgp_runs(runs: int, firewall: str, work: Path) -> list[common.Result]:
         )
         for p in (50, 95)
     ]
+    ratio = {r.metric: r.ratio for r in results}
+    chart = common.distribution(
+        "How long until a new host's prefix is routed in the other rack, beside a plain BIRD?",
+        f"romana/plain BIRD at p50: "
+        f"{ratio['BGP: agent start → host prefix routed in rack 1 p50']:.2f}× from the agent's "
+        f"start, {ratio['BGP: registration → host prefix routed in rack 1 p50']:.2f}× from its "
+        "registration; no target.",
+        "ms",
+        {
+            "romana: agent start → routed": [round(t * 1000, 3) for t in from_start],
+            "romana: registration → routed": [round(t * 1000, 3) for t in from_registration],
+            BGP_REFERENCE: [round(t * 1000, 3) for t in reference],
+        },
+    )
+    return results, chart
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="romana-bench-routing-") as tmp:
         (Path(tmp) / "bgp").mkdir()
-        results = bgp_runs(args.runs, args.firewall, Path(tmp) / "bgp")
-        results += vpc_runs(args.runs, polls, Path(tmp) / "vpc")
+        results, bgp = bgp_runs(args.runs, args.firewall, Path(tmp) / "bgp")
+        vpc_results, vpc = vpc_runs(args.runs, polls, Path(tmp) / "vpc")
+        results += vpc_results
     load_after = os.getloadavg()
     notes = (
         f"{args.runs} changes per figure. BGP: after {WARM_UP} run of each side not counted, a "
@@ -269,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         f"not counted). Load average (1 min) {load[0]:.2f} before, "
         f"{load_after[0]:.2f} after the run, on a machine shared with other work."
     )
-    return common.finish("routing", results, notes)
+    return common.finish("routing", results, notes, distributions=[bgp, vpc])
 
 
 if __name__ == "__main__":

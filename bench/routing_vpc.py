@@ -201,7 +201,10 @@ def changes(
             terminate(daemon)
 
 
-def vpc_runs(runs: int, polls: list[float], work: Path) -> list[common.Result]:
+def vpc_runs(
+    runs: int, polls: list[float], work: Path
+) -> tuple[list[common.Result], dict[str, object]]:
+    """The figures, and their distribution for the report."""
     aws_bin = lab_aws.aws_venv()
     work.mkdir(parents=True, exist_ok=True)
     with (
@@ -221,7 +224,7 @@ def vpc_runs(runs: int, polls: list[float], work: Path) -> list[common.Result]:
             reference = [watcher.ask(ask)["took"] for _ in range(runs + 1)][1:]
         finally:
             watcher.stop()
-    return [
+    results = [
         common.compared(
             f"VPC: route-plan change → route table matches, romana-aws --poll {poll:g} s p{p}",
             took,
@@ -233,3 +236,21 @@ def vpc_runs(runs: int, polls: list[float], work: Path) -> list[common.Result]:
         for poll, took in by_poll.items()
         for p in (50, 95)
     ]
+    p50 = " and ".join(
+        f"{common.percentile(took, 50) * 1000:.0f} ms at --poll {poll:g} s"
+        for poll, took in by_poll.items()
+    )
+    chart = common.distribution(
+        "How long until a route-plan change is in the VPC route table?",
+        f"p50 {p50}, beside {common.percentile(reference, 50) * 1000:.0f} ms for one "
+        "create_route round trip: romana-aws's poll period bounds the figure; no target.",
+        "ms",
+        {
+            **{
+                f"romana-aws --poll {poll:g} s": [round(t * 1000, 3) for t in took]
+                for poll, took in by_poll.items()
+            },
+            REFERENCE: [round(t * 1000, 3) for t in reference],
+        },
+    )
+    return results, chart

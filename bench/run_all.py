@@ -15,7 +15,7 @@ import time
 
 from bench import report
 
-BENCHMARKS = ("ipam", "api", "cni", "cli", "dataplane", "openstack", "docker", "routing", "scale")
+BENCHMARKS = report.ORDER  # run in the order the report shows them
 
 
 def main() -> int:

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from romana.agent import view
 from romana.client import Client, ClientSettings, kube
 from romana.core.dockerpools import DockerPool
-from romana.wire import rest, rest_hostview, rest_kube
+from romana.wire import rest, rest_drops, rest_hostview, rest_kube
 from romana.wire.rest import PREFIX
 from unit.api.conftest import Api, start
 
@@ -215,6 +215,12 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
         seen(rest.RoutingReport, c.list_routing())
         raw = seen(rest_hostview.HostView, c.host_view("h1"))
         later = seen(rest_hostview.HostView, c.host_view("h1", after=raw["revision"], wait=0.1))
+        drop = {
+            "time": 1.0, "src": "192.0.2.9", "dst": alloc["addresses"][0], "proto": "tcp",
+            "sport": 40000, "dport": 80, "reason": {"id": "0123456789ab", "default": "isolation"},
+        }  # fmt: skip
+        seen(rest_drops.DropReport, c.report_drops("h1", [drop]))
+        seen(rest_drops.DropEvents, c.drops(host="h1"))
         hv = view.parse(later)
         assert hv.host == "h1" and set(hv.endpoints) == {"c1:eth0"}
         assert hv.policy_tenants == frozenset({"acme"})

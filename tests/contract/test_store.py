@@ -163,6 +163,37 @@ def test_failed_compare_applies_on_failure_and_nothing_of_on_success(store: Stor
     assert ok.succeeded and store.get("never") is None
 
 
+def test_many_guards_are_each_checked_and_many_writes_are_one_change(store: Store) -> None:
+    # What a group commit sends: guards on many keys (one of them twice), puts and deletes of
+    # many keys, among them deletes of keys that do not exist.
+    revs = {k: put(store, f"g/{k}", b"0") for k in "abcd"}
+    guards: list[Compare | Unchanged] = [Compare(f"g/{k}", r) for k, r in revs.items()]
+    guards += [Compare("g/a", revs["a"]), Compare("g/new", 0)]
+    guards.append(Unchanged("g/", store.range("g/").revision))
+    start = store.revision()
+    writes: list[Put | Delete] = [Put("g/a", b"1"), Delete("g/b"), Delete("g/absent")]
+    writes.append(Put("g/new", b"2"))
+    result = store.txn(guards, [*writes, Delete("g/c")])
+    assert result.succeeded and result.revision == start + 1
+    assert [(kv.key, kv.value) for kv in store.range("g/").items] == [
+        ("g/a", b"1"),
+        ("g/d", b"0"),
+        ("g/new", b"2"),
+    ]
+    changes = store.watch("g/", start + 1, timeout=5)
+    assert [(e.type, e.key) for e in changes] == [
+        (EventType.PUT, "g/a"),
+        (EventType.DELETE, "g/b"),
+        (EventType.PUT, "g/new"),
+        (EventType.DELETE, "g/c"),
+    ]
+    # One stale guard among many refuses the whole transaction.
+    stale = [Compare("g/a", revs["a"]), Compare("g/d", revs["d"])]
+    assert not store.txn(stale, [Put("g/d", b"x"), Delete("g/new")]).succeeded
+    d, new = store.get("g/d"), store.get("g/new")
+    assert d is not None and d.value == b"0" and new is not None
+
+
 def test_every_write_txn_advances_the_revision_by_exactly_one(store: Store) -> None:
     r1 = store.txn([], [Put("a", b"1"), Put("b", b"1")]).revision
     a, b = store.get("a"), store.get("b")

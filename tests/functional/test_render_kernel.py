@@ -17,9 +17,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from romana.core import kernelnames, ruleset
+from romana.core import dropreasons, kernelnames, ruleset
 from romana.core.policy import compile, externals
 from romana.core.render import iptables, nftables
+from romana.dataplane import nfacct
 from support import env, policy_inputs
 
 TABLE = (kernelnames.NFT_FAMILY, kernelnames.NFT_TABLE)
@@ -110,6 +111,11 @@ def test_iptables_and_ipset_text_loads_and_touches_only_ours(netns: str, variant
     texts = {4: rendered.filter_v4, 6: rendered.filter_v6}
 
     def apply() -> None:
+        # The accounting objects the drop rules count in exist before the rules (the agent
+        # makes them so, romana.agent.firewall).
+        nfacct.Accounting(dropreasons.ACCOUNT_PREFIX, f"/run/netns/{netns}").ensure(
+            rendered.accounts
+        )
         run(netns, "ipset", "restore", stdin=rendered.ipsets)
         for version in (4, 6):
             run(netns, restore[version], "-w", "5", "--noflush", stdin=texts[version])

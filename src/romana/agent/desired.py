@@ -24,6 +24,7 @@ which events arrived in which order.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 import json
 from collections.abc import Collection, Mapping, Sequence
@@ -351,7 +352,7 @@ class Compiler:
     """
 
     def __init__(self) -> None:
-        self._parsed: dict[str, model.Policy | InvalidInput] = {}
+        self._parsed: dict[bytes, model.Policy | InvalidInput] = {}
         self._last: _Last | None = None
 
     def firewall(self, hv: view.HostView, key: str, devices: tuple[str, ...] = ()) -> Firewall:
@@ -371,17 +372,19 @@ class Compiler:
                 self._last = _Last(key, devices, hv, result)
                 return result
         old = self._parsed
-        new: dict[str, model.Policy | InvalidInput] = {}
+        new: dict[bytes, model.Policy | InvalidInput] = {}
 
         def reuse(raw: Mapping[str, Any]) -> model.Policy:
+            # Keyed by a digest of the document, not its text: 16 bytes per policy kept.
             text = json.dumps(raw, sort_keys=True, default=str)
-            found = old.get(text)
+            key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+            found = old.get(key)
             if found is None:
                 try:
                     found = ids.parse_stored(raw)
                 except InvalidInput as exc:
                     found = exc
-            new[text] = found
+            new[key] = found
             if isinstance(found, InvalidInput):
                 raise found
             return found

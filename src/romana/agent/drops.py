@@ -6,23 +6,25 @@ to netlink log group :data:`romana.core.kernelnames.DROP_LOG_GROUP`. This module
 agent's side of both:
 
 * :class:`Drops` keeps the last :data:`CAPACITY` logged drops as :class:`DropEvent` in a
-  ring, numbered from 1 in arrival order, each naming its reason by the applied ruleset's
-  table of reasons and its addresses' tenant and segment by the host view's address plan.
+  ring, numbered from 1 in arrival order, each naming its reason by the reasons of the
+  rulesets the firewall may be enforcing (the reconciler's ``drop_reasons``, which has a
+  new ruleset's reasons before its apply starts) and its
+  addresses' tenant and segment by the host view's address plan.
   The local API's ``GET /v1/drops?after=SEQ&wait=SECONDS`` answers the events after
   ``SEQ``, waiting up to ``wait`` seconds for one; :meth:`Drops.run_reader` fills it on a
   thread of its own, so the kernel never waits for the event loop;
-* :class:`DropCounts` turns the kernel's counters, read back from the firewall listing
-  (:mod:`romana.dataplane.dropcounters`), into the monotonic Prometheus counter
+* :class:`DropCounts` turns the kernel's counts into the monotonic Prometheus counter
   ``romana_agent_dropped_packets_total{policy, rule, reason}`` — ``reason`` is ``policy``
-  or the default's name. The counters are read right before every firewall apply (which
-  may rewrite chains and so reset their counters) and at each scrape; a counter that went
-  down was reset and counts from zero again. Only packets dropped while an apply runs,
-  after the read, go uncounted.
+  or the default's name. The kernel counts each reason in named objects that no rewrite
+  of the rules resets (nftables ``counter`` objects of our table, kernel accounting
+  objects for iptables; :mod:`romana.dataplane.dropcounters`); they are read at a scrape,
+  at most once every :data:`_REFRESH` seconds, and never on the apply path. A key not seen
+  before is an object made anew: all of its value is new.
   ``romana_agent_drop_log_unlogged_total`` counts the drops the rate limit kept out of the
   log, ``romana_agent_drop_log_lost_total`` those logged but lost on the way to the agent.
 
 Invariants: an event's ``seq`` grows by one per event and is never reused while the agent
-runs; events and counts only name reasons some applied ruleset had.
+runs; events and counts only name reasons of rulesets the agent applied or was applying.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def owner(hv: view_mod.HostView | None, address: str) -> dict[str, Any] | None:
 
 def reason_dict(reason: ruleset.DropReason | None, label: str) -> dict[str, str]:
     if reason is None:
-        return {"id": label, "default": "unknown (not in the applied ruleset)"}
+        return {"id": label, "default": "unknown (in no ruleset this agent applied)"}
     return reason.to_dict()
 
 

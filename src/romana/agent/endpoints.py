@@ -50,8 +50,8 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from romana.agent import desired, dockerendpoints, hostns, keylocks, ledger, releases, tapendpoints
 from romana.agent.parts import Parts
@@ -77,6 +77,8 @@ from romana.core.errors import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 GC_GRACE = 60.0
 POLICY_WAIT = 20.0
@@ -186,10 +188,9 @@ class Endpoints:
             gateway = desired.gateway_spec(hv)
             bare = desired.endpoint_spec(record, gateway, self._parts.mtu(), None)
             # Submitted before the record is written and with no await in between: a
-            # reconcile snapshot is taken on this loop, so any later one sees the record.
-            pair = asyncio.ensure_future(
-                self._parts.reconciler.call(lambda dp: dp.create_pair(bare))
-            )
+            # reconcile snapshot is taken on this loop, so any later one sees the record. The
+            # writer thread makes the pair while the intent is written.
+            pair = self._parts.reconciler.submit(lambda dp: dp.create_pair(bare))
             try:
                 self._parts.ledger.put(record)
                 alloc = await self._allocate(key, request)
@@ -213,10 +214,10 @@ class Endpoints:
                     # between leaves a ready record of an unanswered ADD, as a crash just
                     # after the write always could: the next reconcile completes it.
                     record = dataclasses.replace(record, mac=made.mac, host_mac=made.host_mac)
-                    await _both(
-                        self._parts.reconciler.call(lambda dp: dp.address_pair(made, spec)),
-                        self._parts.ledger.put_beside(record),
+                    addressed = self._parts.reconciler.submit(
+                        lambda dp: dp.address_pair(made, spec)
                     )
+                    await _beside(addressed, lambda: self._parts.ledger.put(record))
             except BaseException as exc:
                 await asyncio.wait([pair])  # the writer must be done with the pair first
                 if not pair.cancelled():
@@ -412,17 +413,15 @@ def _invalid(record: ledger.EndpointRecord, request: GcRequest) -> bool:
     return bool(request.valid) or not os.path.exists(record.netns)
 
 
-async def _both(*steps: Awaitable[object]) -> None:
-    """Await every step; raise the first failure only once none is still running, also when
-    cancelled: each runs on a thread that cannot be stopped, and the undo that follows a
-    failure must not race a write still going on."""
-    tasks = [asyncio.ensure_future(step) for step in steps]
+async def _beside(running: asyncio.Future[T], work: Callable[[], object]) -> T:
+    """``work()`` on the loop while ``running`` goes on in its thread, then ``running``'s
+    result. A failure of ``work`` is raised once ``running`` is done (its own failure is then
+    retrieved, not raised): the undo that follows must find the thread's work finished."""
     try:
-        await asyncio.wait(tasks)
-    finally:
-        if not all(task.done() for task in tasks):
-            await asyncio.wait(tasks)
-    failures = [task.exception() for task in tasks]  # each retrieved, so none is logged
-    for failure in failures:
-        if failure is not None:
-            raise failure
+        work()
+    except BaseException:
+        await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()
+        raise
+    return await running

@@ -7,17 +7,22 @@ restarts (the kernel state is rebuilt from it, never the other way round).
 Layout under the state directory::
 
     endpoints/<digest>.json   one EndpointRecord (romana.core.endpoint) per
-                              (container_id, ifname)
+                              (container_id, ifname), as of the last compaction
+    endpoints.journal         the endpoint records written and removed since
+                              (:mod:`romana.agent.journal`)
     releases/<digest>.json    {"key", "addresses"}: an allocation to release once romanad
                               answers, after forgetting the addresses' conntrack flows
 
 Invariants:
 
-* Every write is durable before the call returns: write to a temporary file in the same
-  directory, fsync it, rename it over the target, fsync the directory. A crash leaves either
-  the old or the new record, never a torn one. :meth:`Ledger.put_beside` makes the same write
-  on the ledger's own thread, so the caller's loop can await other work meanwhile; the record
-  is remembered once it is durable.
+* Every write is durable before the call returns. An endpoint record is an entry of the
+  journal (one ``fdatasync``: an ADD writes two on the path its runtime waits for); a release
+  record is a file replaced durably (temporary file, fsync, rename, fsync of the directory).
+  A crash leaves either the old or the new record, never a torn one.
+* :meth:`Ledger.load` reads the files, then the journal over them, and compacts: the records
+  the journal changed are written to their files (or their files removed) before a new empty
+  journal replaces the old, so a crash at any point of it loses nothing. A full journal is
+  compacted the same way before the write that did not fit.
 * A record is written *before* its allocation is requested (state ``allocating``), so an
   agent that dies between allocating and answering still knows the key to release.
 * File names are a digest of the key, so any key fits a file name; the key itself is inside.
@@ -26,17 +31,18 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import hashlib
 import ipaddress
 import json
 import logging
+import shutil
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from romana import durable
+from romana.agent import journal
 from romana.core import addressing
 from romana.core.endpoint import ALLOCATING, READY, VETH, EndpointRecord, endpoint_key
 
@@ -104,13 +110,17 @@ def write_json(path: Path, value: Any) -> None:
 class Ledger:
     """Endpoint records and owed releases, kept in memory and on disk in step."""
 
-    def __init__(self, state_dir: str | Path) -> None:
+    def __init__(self, state_dir: str | Path, *, journal_size: int = journal.SIZE) -> None:
         self._root = Path(state_dir)
         self._endpoints_dir = self._root / "endpoints"
         self._releases_dir = self._root / "releases"
         self._records: dict[str, EndpointRecord] = {}
         self._releases: dict[str, tuple[addressing.IPAddress, ...]] = {}
-        self._disk: concurrent.futures.ThreadPoolExecutor | None = None
+        self._journal = journal.Journal(self._root / "endpoints.journal", journal_size)
+        self._journalled: dict[str, dict[str, Any] | None] = {}
+        """What the journal holds for each key it holds one for: its last record as
+        written, or None when that write removed it; files are written from this."""
+        self._writing = threading.Lock()
 
     @property
     def root(self) -> Path:
@@ -130,6 +140,15 @@ class Ledger:
                 problems.append(f"{path}: unreadable endpoint record ({exc}); left in place")
                 continue
             self._records[record.key] = record
+        with self._writing:
+            self._journalled.clear()
+            if self._replay(problems):
+                # Compacting starts a new journal: the entries that could not be read are
+                # kept for a human in a copy of the old one.
+                kept = self._journal.path.with_name(f"{self._journal.path.name}.unreadable")
+                shutil.copyfile(self._journal.path, kept)
+                problems.append(f"{self._journal.path}: copied to {kept}")
+            self._compact()
         for path in sorted(self._releases_dir.glob("*.json")):
             try:
                 raw = json.loads(path.read_bytes())
@@ -153,25 +172,57 @@ class Ledger:
         return [self._records[k] for k in sorted(self._records)]
 
     def put(self, record: EndpointRecord) -> None:
-        write_json(self._endpoints_dir / f"{_digest(record.key)}.json", record_to_dict(record))
-        self._records[record.key] = record
-
-    async def put_beside(self, record: EndpointRecord) -> None:
-        """:meth:`put`, with the durable write on the ledger's thread: the event loop goes
-        on meanwhile (an ADD's last record is written while the writer thread addresses its
-        pair). The caller holds the record's key lock, so no other write of it interleaves."""
-        if self._disk is None:
-            # One thread: writes of different keys touch one directory, and its fsync
-            # covers them in order.
-            self._disk = concurrent.futures.ThreadPoolExecutor(1, "romana-ledger")
-        path = self._endpoints_dir / f"{_digest(record.key)}.json"
-        value = record_to_dict(record)
-        await asyncio.get_running_loop().run_in_executor(self._disk, write_json, path, value)
+        self._write(record.key, record_to_dict(record))
         self._records[record.key] = record
 
     def remove(self, key: str) -> EndpointRecord | None:
-        durable.remove_file(self._endpoints_dir / f"{_digest(key)}.json")
+        self._write(key, None)
         return self._records.pop(key, None)
+
+    def _replay(self, problems: list[str]) -> bool:
+        """Apply the journal's entries over the records read from the files; whether any
+        could not be read (each is added to ``problems``)."""
+        unreadable = False
+        for entry in journal.read(self._journal.path):
+            try:
+                if "remove" in entry:
+                    key = str(entry["remove"])
+                    self._records.pop(key, None)
+                    self._journalled[key] = None
+                else:
+                    record = record_from_dict(entry["put"])
+                    self._records[record.key] = record
+                    self._journalled[record.key] = dict(entry["put"])
+            except (ValueError, KeyError, TypeError) as exc:
+                problems.append(f"{self._journal.path}: unreadable entry {entry!r} ({exc})")
+                unreadable = True
+        return unreadable
+
+    def _write(self, key: str, value: dict[str, Any] | None) -> None:
+        """Make ``value`` (a record as on disk, or None: its removal) durable for ``key`` in
+        the journal, compacting first when it is full. Writes from the loop and from the
+        ledger's thread are serialised."""
+        entry: dict[str, Any] = {"remove": key} if value is None else {"put": value}
+        if not self._journal.started:
+            self.load()  # written before it was loaded: the journal is folded in first
+        with self._writing:
+            if not self._journal.append(entry):
+                self._compact()
+                if not self._journal.append(entry):
+                    raise OSError(f"the endpoint record of {key} does not fit the journal")
+            self._journalled[key] = value
+
+    def _compact(self) -> None:
+        """Write what the journal holds to the files, then start an empty journal (the
+        caller holds the write lock)."""
+        for key, value in sorted(self._journalled.items()):
+            path = self._endpoints_dir / f"{_digest(key)}.json"
+            if value is None:
+                durable.remove_file(path)
+            else:
+                write_json(path, value)
+        self._journal.start()
+        self._journalled.clear()
 
     # -- releases owed to romanad --------------------------------------------------------
 

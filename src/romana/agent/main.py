@@ -4,8 +4,9 @@ settings (``romana.config.load``: defaults < ``--config`` section ``[agent]`` <
 ``ROMANA_AGENT_*`` < flags) → logging → registry → writer thread + dataplane → underlay
 discovery (host IP, MTU) → romanad client → endpoint service → pending releases finished →
 supervised tasks: reconciler, watcher, tap watcher (VMs' taps and their DHCP), routing
-reporter (:mod:`romana.agent.routing`), local API, Docker plugin (with ``--docker-socket``);
-metrics in a thread.
+reporter (:mod:`romana.agent.routing`), local API, drop forwarder
+(:mod:`romana.agent.dropforward`), Docker plugin (with ``--docker-socket``); metrics in a
+thread.
 
 Crash-only (principle 13): the tasks run in one :class:`asyncio.TaskGroup`; if any of them
 ends — with an error or, unexpectedly, without one — the agent logs why and exits 1, and its
@@ -28,7 +29,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from romana import config, logs
@@ -37,6 +38,7 @@ from romana.agent import (
     dhcp,
     dhcp6,
     dockerexternals,
+    dropforward,
     drops,
     firewall,
     http,
@@ -151,7 +153,7 @@ async def run(settings: AgentSettings) -> int:
     sysctl.use_root(settings.proc_sys)
     reg = ledger.Ledger(settings.state_dir)
     reg.load()
-    fw = firewall.backend(settings.firewall)
+    fw = firewall.backend(settings.firewall, drop_log=settings.drop_log)
     mtu = {"value": settings.mtu or 1500}
     reconciler = Reconciler(
         ledger=reg,
@@ -239,8 +241,8 @@ async def run(settings: AgentSettings) -> int:
         lambda: drop_log.reader.lost if drop_log.reader is not None else 0,
     )
     metrics.registry.register(counts)
-    reconciler.before_firewall_apply = counts.refresh
     followed = drop_log if stop_reader is not None else None
+    forwarder = dropforward.Forwarder(host, drop_log, parts.romanad, metrics.registry)
     cni = cnihost.CniHost(localapi.LocalApi(service, followed), service)
     server = http.Server(settings.socket, cni, group=settings.api_gid())
     docker = None
@@ -267,6 +269,8 @@ async def run(settings: AgentSettings) -> int:
             tasks.create_task(_supervised("routing reporter", reporter.run()))
             tasks.create_task(_supervised("VIP holder", holder.run()))
             tasks.create_task(_supervised("local API", server.serve()))
+            if followed is not None:
+                tasks.create_task(_supervised("drop forwarder", forwarder.run()))
             if docker is not None:
                 tasks.create_task(_supervised("docker plugin", docker.serve()))
             if plugin is not None:
@@ -292,9 +296,8 @@ async def run(settings: AgentSettings) -> int:
     return code
 
 
-def _drop_reasons(reconciler: Reconciler) -> dict[int, ruleset.DropReason]:
-    rules = reconciler.applied_rules
-    return rules.drop_reasons if rules is not None else {}
+def _drop_reasons(reconciler: Reconciler) -> Mapping[int, ruleset.DropReason]:
+    return reconciler.drop_reasons
 
 
 def main(argv: Sequence[str] | None = None) -> int:

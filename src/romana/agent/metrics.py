@@ -94,6 +94,11 @@ class Metrics:
         self.view_revision = gauge(
             "romana_agent_view_revision", "Revision of the last host view received."
         )
+        self.policy_enforced = gauge(
+            "romana_agent_policy_enforced_timestamp_seconds",
+            "Unix time at which the firewall came to enforce the policy input it holds "
+            "(policies, tenants, address-set members); moves only when that input changes.",
+        )
         self.synced = gauge(
             "romana_agent_synced",
             "1 when the last reconcile from a current view succeeded, else 0.",

@@ -33,6 +33,10 @@ Invariants:
   them away: the last known ones stay until a view carries that tenant again
   (:func:`romana.agent.view.keep_policies`). :meth:`Reconciler.enforce` is how an ADD for a
   tenant the view does not carry waits for its policies to be in the firewall.
+* :attr:`Reconciler.drop_reasons` names every reason a rule the kernel may be enforcing
+  drops under: a new ruleset's reasons are added before its apply starts, as the kernel
+  enforces the new rules before the apply returns, and the previous ruleset's stay until
+  the next apply starts, as its logged drops may still wait to be read.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -112,13 +117,10 @@ class Reconciler:
         self._latest_key = ""
         self._enforced_key = ""
         self._applied = _Applied()
+        self._reasons: Mapping[int, ruleset.DropReason] = {}
         self.underlay = ""
         """The host's underlay interface, once the agent found it: where the proxy
         neighbour entries of external addresses go (:func:`desired.proxies`)."""
-        self.before_firewall_apply: Callable[[], None] | None = None
-        """Called on the writer thread right before each firewall apply, which may reset
-        the kernel's rule counters: the drop counts are read then
-        (:meth:`romana.agent.drops.DropCounts.refresh`)."""
         self._compiler = desired.Compiler()  # used on the writer thread only
         self._wake = asyncio.Event()
         self._new_view = asyncio.Event()
@@ -135,10 +137,11 @@ class Reconciler:
         return self._view
 
     @property
-    def applied_rules(self) -> ruleset.Ruleset | None:
-        """The ruleset last applied to the firewall; read from any thread (an immutable
+    def drop_reasons(self) -> Mapping[int, ruleset.DropReason]:
+        """The reasons of the rulesets the kernel may be enforcing, by id: the one being
+        (or last) applied and the one applied before it. Read from any thread (an immutable
         value, swapped whole by the writer thread)."""
-        return self._applied.rules
+        return self._reasons
 
     def set_view(
         self, hv: view.HostView, routes: Sequence[hostplan.RouteSpec] | None = None
@@ -150,6 +153,7 @@ class Reconciler:
         are wired by the endpoint service itself: a reconcile for each would only compete
         with the next ADD or DEL for the writer thread.
         """
+        hv = view.share_policies(self._view, hv)
         hv = view.keep_policies(self._view, hv, {r.tenant for r in self._ledger.records()})
         self._view = hv
         self._new_view.set()
@@ -215,8 +219,13 @@ class Reconciler:
 
     async def call(self, work: Callable[[kernel.HostDataplane], T]) -> T:
         """Run ``work`` on the writer thread, between reconciles, and return its result."""
+        return await self.submit(work)
+
+    def submit(self, work: Callable[[kernel.HostDataplane], T]) -> asyncio.Future[T]:
+        """:meth:`call`, handed to the writer thread at once: it may start before the
+        caller's next await (an ADD makes its pair while it writes its intent)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: work(self._dataplane()))
+        return loop.run_in_executor(self._executor, lambda: work(self._dataplane()))
 
     async def reconciled(self) -> None:
         """Return once the next reconcile (or the one running) has finished."""
@@ -309,6 +318,8 @@ class Reconciler:
         for state, count in states.items():
             m.endpoints.labels(state).set(count)
         if report.firewall_key:
+            if report.firewall_key != self._enforced_key:
+                m.policy_enforced.set_to_current_time()
             self._enforced_key = report.firewall_key
             since = self._pending_policy_since
             if since is not None and report.firewall_key == self._latest_key:
@@ -443,10 +454,12 @@ class Reconciler:
             return fw.refused, False, snap.firewall_key
         try:
             gone = full and self._applied.rules is not None and not dp.firewall.present()
+            # The kernel drops under the new rules before the apply returns: their reasons
+            # must be known to the drop log's reader first. Reasons keep their ids across
+            # rulesets, so the old ones are still right for drops logged by the old rules.
+            self._reasons = _reasons(fw.rules, self._applied.rules)
             # A full resync rewrites everything; otherwise only what changed is sent. Either
             # may find part of ours deleted by hand and put it back: a repair, counted once.
-            if self.before_firewall_apply is not None:
-                self.before_firewall_apply()
             repaired = dp.firewall.apply(fw.rules, None if full else self._applied.rules)
             if gone or (repaired and self._applied.rules is not None):
                 m.repairs.labels("firewall").inc()
@@ -459,3 +472,12 @@ class Reconciler:
         m.sets.set(len(fw.rules.sets))
         m.set_elements.set(sum(len(s.elements) for s in fw.rules.sets))
         return fw.refused, True, snap.firewall_key
+
+
+def _reasons(
+    rules: ruleset.Ruleset, previous: ruleset.Ruleset | None
+) -> Mapping[int, ruleset.DropReason]:
+    """The reasons of ``rules`` and, behind them, of ``previous`` (not copied)."""
+    if previous is None or previous.drop_reasons is rules.drop_reasons:
+        return rules.drop_reasons
+    return ChainMap(rules.drop_reasons, previous.drop_reasons)

@@ -214,6 +214,10 @@ class Romanad:
         """Store this host's routing report (:mod:`romana.agent.routing`)."""
         return await self._call(lambda: self.client.report_routing(host, report))
 
+    async def report_drops(self, host: str, events: list[dict[str, Any]]) -> JSON:
+        """Send a batch of this host's drop events (:mod:`romana.agent.dropforward`)."""
+        return await self._call(lambda: self.client.report_drops(host, events))
+
     async def topology(self) -> JSON:
         return await self._call(self.client.get_topology)
 

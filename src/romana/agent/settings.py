@@ -144,6 +144,11 @@ class AgentSettings:
         "Firewall backend: nftables (one table, one atomic transaction) or iptables "
         "(iptables-restore --noflush of our chains and sets).",
     )
+    drop_log: bool = named_setting(
+        True,
+        "Log each attributed drop (rate-limited) for `romana drops` to follow; false keeps "
+        "the firewall's drop counts but leaves the log rules out.",
+    )
     reconcile_interval: float = named_setting(
         10.0, "Seconds between full reconciles when nothing else asks for one."
     )

@@ -264,3 +264,24 @@ def keep_policies(old: HostView | None, new: HostView, needed: Collection[str]) 
         address_sets={**new.address_sets, **sets},
         policy_tenants=new.policy_tenants | keep,
     )
+
+
+def share_policies(old: HostView | None, new: HostView) -> HostView:
+    """``new``, holding ``old``'s document of every policy that did not change.
+
+    Views follow each other with most policies unchanged: sharing their documents keeps one
+    copy of them in memory rather than one per view still referenced (the reconciler's and
+    the compiler's last), and makes comparing the two views' policies an identity check."""
+    if old is None or not old.policies or old.policies is new.policies:
+        return new
+    known = {str(p.get("id")): p for p in old.policies}
+    shared = []
+    changed = False
+    for doc in new.policies:
+        same = known.get(str(doc.get("id")))
+        if same is not None and same is not doc and same == doc:
+            shared.append(same)
+            changed = True
+        else:
+            shared.append(doc)
+    return dataclasses.replace(new, policies=tuple(shared)) if changed else new

@@ -25,7 +25,7 @@ import functools
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -34,11 +34,12 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route
 
 import romana
-from romana.api import audit, context, errors, limits
+from romana.api import audit, context, errors, limits, routeindex
 from romana.api.registration import Heartbeat
 from romana.api.routes import auth as auth_routes
 from romana.api.routes import (
     dockerpools,
+    drops,
     external,
     hostview,
     ipam,
@@ -67,6 +68,7 @@ ROUTERS[kubernetes.SERVICE].routes.extend(kubernetes.router.routes)
 ROUTERS[dockerpools.SERVICE].routes.extend(dockerpools.router.routes)
 ROUTERS[external.SERVICE].routes.extend(external.router.routes)
 ROUTERS[vips.SERVICE].routes.extend(vips.router.routes)
+ROUTERS[drops.SERVICE].routes.extend(drops.router.routes)
 
 
 def capabilities(router: APIRouter) -> list[str]:
@@ -77,18 +79,6 @@ def capabilities(router: APIRouter) -> list[str]:
         if isinstance(route, APIRoute)
         for method in route.methods or ()
     )
-
-
-def endpoints(routes: Iterable[BaseRoute]) -> Iterator[Route]:
-    """Every endpoint among ``routes``, through included routers (recent FastAPI keeps an
-    included router as one route holding the router as ``original_router``; romanad includes
-    routers without a prefix, so their routes match full paths)."""
-    for route in routes:
-        if isinstance(route, Route):
-            yield route
-        inner = getattr(route, "original_router", None)
-        if isinstance(inner, APIRouter):
-            yield from endpoints(inner.routes)
 
 
 def _elsewhere(
@@ -112,7 +102,7 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
     def build() -> dict[str, Any]:
         if app.openapi_schema is None:
-            doc = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            doc = get_openapi(title=app.title, version=app.version, routes=app.state.routes)
             for path in doc.get("paths", {}).values():
                 for op in path.values():
                     for status, response in op.get("responses", {}).items():
@@ -148,6 +138,8 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await heartbeat.stop()
+            # The store closes after the app: no call offloaded to the pool may still use it.
+            await asyncio.to_thread(ctx.pool.shutdown)
 
     app = FastAPI(
         title="romanad",
@@ -177,17 +169,25 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
         return {"status": "ready", "revision": readiness.check()}
 
     unserved: list[tuple[str, APIRoute]] = []
+    mounted: list[BaseRoute] = []
     for name, router in ROUTERS.items():
         if name in ctx.served:
-            app.include_router(router)
+            mounted.extend(router.routes)
         else:
             unserved.extend((name, r) for r in router.routes if isinstance(r, APIRoute))
     if "root" in ctx.served and "auth" not in ctx.served:
         # Clients send passwords only to the root URLs they were configured with.
-        app.include_router(auth_routes.credentials)
+        mounted.extend(auth_routes.credentials.routes)
+    # The routes themselves, not the routers: an included router is matched through a layer
+    # of per-router contexts that costs every request more than the handler's own work. The
+    # routers carry no include-time options (prefix, tags, dependencies), so each route is
+    # complete as it is, and the OpenAPI document is the same. The app's router asks one
+    # route, which finds the request's route through an index (romana.api.routeindex).
+    app.state.routes = [*app.router.routes, *mounted]
+    app.router.routes[:] = [routeindex.IndexedRoutes(app.state.routes)]
     app.state.elsewhere = _elsewhere(ctx, unserved)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
-    app.state.endpoints = list(endpoints(app.router.routes))
+    app.state.endpoints = [r for r in app.state.routes if isinstance(r, Route)]
     app.add_middleware(limits.BodyLimits, settings=settings, routes=app.state.endpoints)
     app.add_middleware(audit.Audit)  # added last: outermost, it sees every refusal
     if settings.insecure:

@@ -45,6 +45,8 @@ AUDITED = "romana.audited"
 OBJECT = "romana.object"
 """Scope key under which a handler names the object its request changed."""
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+"""One line's JSON; built once, as :func:`json.dumps` with options builds an encoder per call."""
 
 
 def source_of(scope: Scope) -> str:
@@ -86,7 +88,7 @@ def record(
         "object": named if isinstance(named, str) else path.removeprefix("/v1/"),
         "status": status,
     }
-    LOG.info("%s", json.dumps(line, separators=(",", ":")))
+    LOG.info("%s", _encode(line))
 
 
 class Audit:

@@ -39,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from romana.api import context, errors
+from romana.api import context, errors, routeindex
 from romana.api.settings import RomanadSettings
 from romana.core import errors as core
 
@@ -69,11 +69,11 @@ class BodyLimits:
         self.timeout = settings.body_timeout
         self.deadline = settings.body_deadline
         self.hint = _raise_hint(settings)
-        self.routes = [
-            (route, not _depends_on(route.dependant, context.principal))
-            for route in routes
-            if isinstance(route, APIRoute)
-        ]
+        api_routes = [route for route in routes if isinstance(route, APIRoute)]
+        self.routes = routeindex.RouteIndex(api_routes)
+        self.public = {
+            id(route): not _depends_on(route.dependant, context.principal) for route in api_routes
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -170,10 +170,8 @@ class BodyLimits:
     def _route(self, scope: Scope) -> bool | None:
         """Whether the route serving this method and path never asks who the caller is;
         None when no route serves them."""
-        for route, public in self.routes:
-            if route.matches(scope)[0] is Match.FULL:
-                return public
-        return None
+        match, _, route = self.routes.match(scope)
+        return self.public[id(route)] if match is Match.FULL else None
 
 
 def _declared(scope: Scope) -> tuple[int | None, bool]:

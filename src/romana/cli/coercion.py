@@ -23,6 +23,8 @@ from typing import Any
 
 from typer import _click
 
+from romana.cli import lazy
+
 try:
     from typer._coercion import RuntimeParam, build_runtime_param
 except ImportError:  # another Typer: its own conversion stays in place
@@ -40,7 +42,9 @@ def defer(command: Any) -> None:
         if getattr(param, "_runtime_param", False) is None and hasattr(param, "type_descriptor"):
             descriptor = param.type_descriptor
             param._runtime_param = _Deferred(descriptor.parameter_info, descriptor.annotation)
-    for sub in getattr(command, "commands", {}).values():
+    subs = getattr(command, "commands", {})
+    # Of a lazily built group, only what is built: the rest is deferred as it is built.
+    for sub in subs.built() if isinstance(subs, lazy.Commands) else subs.values():
         defer(sub)
 
 

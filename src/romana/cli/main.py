@@ -13,28 +13,8 @@ from typing import Annotated, Any
 import typer
 
 import romana
-from romana.cli import coercion, context
+from romana.cli import coercion, context, lazy
 from romana.cli import settings as cli_settings
-from romana.cli.commands import (
-    auth,
-    hosts,
-    ipam,
-    kube,
-    kubeinstall,
-    networks,
-    policies,
-    routes,
-    status,
-    tenants,
-)
-from romana.cli.commands import credentials as credential_commands
-from romana.cli.commands import explain as explain_commands
-from romana.cli.commands import external as external_commands
-from romana.cli.commands import install as install_commands
-from romana.cli.commands import quota as quota_commands
-from romana.cli.commands import topology as topology_commands
-from romana.cli.commands import users as user_commands
-from romana.cli.commands import vips as vip_commands
 from romana.core import errors, problems
 
 EXIT_CODES: tuple[tuple[type[errors.RomanaError], int, str], ...] = (
@@ -67,8 +47,24 @@ def _codes_help() -> str:
 class RomanaGroup(context.Group):
     """The root command group; turns project errors into one line and an exit code.
 
-    Before it parses a command line it defers the conversion of every parameter of the tree
-    (:mod:`romana.cli.coercion`): by then Typer has added its completion options too."""
+    Its commands are :data:`COMMANDS`, each imported and built on first lookup
+    (:mod:`romana.cli.lazy`). Before it parses a command line it defers the conversion of every
+    parameter built so far (:mod:`romana.cli.coercion`): by then Typer has added its completion
+    options too; a command built later is deferred as it is built."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        given = dict(self.commands)
+        self.commands = lazy.Commands(COMMANDS, self._build)
+        self.commands.update(given)
+
+    def _build(self, name: str, module: str, attribute: str) -> typer._click.Command:
+        command = lazy.build(app, name, lazy.load(module, attribute))
+        coercion.defer(command)
+        return command
+
+    def list_commands(self, ctx: typer._click.Context) -> list[str]:
+        return list(self.commands)  # names only: Typer's own would build every command
 
     def make_context(
         self,
@@ -162,30 +158,36 @@ def root(
     ctx.call_on_close(state.close)
 
 
-app.command("login")(auth.login)
-app.command("logout")(auth.logout)
-app.add_typer(user_commands.app, name="user")
-app.add_typer(user_commands.keys, name="signing-key")
-app.add_typer(credential_commands.app, name="agent-credential")
-app.add_typer(tenants.app, name="tenant")
-app.add_typer(tenants.segments, name="segment")
-app.add_typer(quota_commands.app, name="quota")
-app.add_typer(networks.app, name="network")
-app.add_typer(topology_commands.app, name="topology")
-app.add_typer(hosts.app, name="host")
-app.add_typer(ipam.app, name="ipam")
-app.command("decode")(ipam.decode)
-app.add_typer(external_commands.pools, name="external-pool")
-app.add_typer(external_commands.ips, name="external-ip")
-app.add_typer(external_commands.nat, name="egress-nat")
-app.add_typer(vip_commands.app, name="vip")
-policies.app.command("apply")(kube.apply)
-app.command("explain")(explain_commands.explain)
-app.add_typer(policies.app, name="policy")
-app.add_typer(routes.app, name="route")
-app.command("status")(status.status)
-install_commands.app.command("kubernetes")(kubeinstall.kubernetes_manifests)
-app.add_typer(install_commands.app, name="install")
+COMMANDS: tuple[lazy.Entry, ...] = (
+    # Single commands first, then groups: the order Typer gives registered ones in --help.
+    ("login", "auth", "login"),
+    ("logout", "auth", "logout"),
+    ("decode", "ipam", "decode"),
+    ("explain", "explain", "explain"),
+    ("status", "status", "status"),
+    ("drops", "drops", "drops"),
+    ("user", "users", "app"),
+    ("signing-key", "users", "keys"),
+    ("agent-credential", "credentials", "app"),
+    ("tenant", "tenants", "app"),
+    ("segment", "tenants", "segments"),
+    ("quota", "quota", "app"),
+    ("network", "networks", "app"),
+    ("topology", "topology", "app"),
+    ("host", "hosts", "app"),
+    ("ipam", "ipam", "app"),
+    ("external-pool", "external", "pools"),
+    ("external-ip", "external", "ips"),
+    ("egress-nat", "external", "nat"),
+    ("vip", "vips", "app"),
+    ("policy", "policies", "app"),
+    ("route", "routes", "app"),
+    ("install", "install", "app"),
+)
+"""Every command of the root: (name, module of ``romana.cli.commands``, the attribute holding
+a Typer group or a command function). A command's module is imported only when the command
+line names it, or when the root's help lists it (:mod:`romana.cli.lazy`); a new command is
+one row here."""
 
 
 def main() -> None:

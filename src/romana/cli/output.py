@@ -6,15 +6,23 @@ error, which goes to stderr as one line (``cli.main``).
 
 Rich and PyYAML are imported by the functions that print with them, not by this module: every
 command imports it to declare its columns, and most never print YAML, while ``--help`` prints
-nothing through it (``tests/unit/cli/test_cli_imports.py``).
+nothing through it (``tests/unit/cli/test_cli_imports.py``). Output that is not a terminal (a
+pipe, a file) is written without Rich when it can be (:mod:`romana.cli.plain`): the same
+characters Rich would write there, without the cost of importing it.
+
+Values are printed as they are: a cell, a field or a JSON document is never read as Rich markup
+or emoji codes (``[x]``, ``:b:`` in an IPv6 address stay as written).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from romana.cli import plain
 
 if TYPE_CHECKING:
     import rich.console
@@ -33,10 +41,12 @@ Column = tuple[str, Callable[[Any], Any]]
 def console() -> rich.console.Console:
     import rich.console
 
-    out = rich.console.Console(highlight=False, soft_wrap=False)
+    out = rich.console.Console(highlight=False, soft_wrap=False, emoji=False)
     if not out.is_terminal:
         # Piped output must not be cut at 80 columns: values would wrap mid-address.
-        out = rich.console.Console(highlight=False, width=max(out.width, 200))
+        out = rich.console.Console(
+            highlight=False, emoji=False, width=max(out.width, plain.MIN_WIDTH)
+        )
     return out
 
 
@@ -71,13 +81,23 @@ def emit(
     title: str | None = None,
 ) -> None:
     """Print ``value``: as JSON/YAML, or as a table of ``rows`` or a vertical ``fields`` view."""
-    out = console()
     if fmt is not Format.table:
-        out.print(dump(value, fmt), markup=False, highlight=False, soft_wrap=True)
+        # A document is its own text, on a terminal too: nothing to lay out or to style.
+        sys.stdout.write(dump(value, fmt) + "\n")
         return
     if columns is not None:
-        out.print(table(columns, value if rows is None else rows, title=title))
-    elif fields is not None:
+        items = list(value if rows is None else rows)
+        cells = [[text(get(row)) for _, get in columns] for row in items]
+        if title is None and plain.write_table([header for header, _ in columns], cells):
+            return
+        console().print(table(columns, items, title=title))
+        return
+    if fields is not None:
+        pairs = [(label, text(get(value))) for label, get in fields]
+        if title is None and plain.write_record(pairs):
+            return
+    out = console()
+    if fields is not None:
         out.print(record(fields, value, title=title))
     else:
         out.print(dump(value, Format.yaml), markup=False, soft_wrap=True)
@@ -86,24 +106,26 @@ def emit(
 def table(columns: Sequence[Column], rows: Iterable[Any], title: str | None = None) -> Any:
     import rich.box
     import rich.table
+    import rich.text
 
     grid = rich.table.Table(box=rich.box.SIMPLE_HEAD, title=title, title_justify="left")
     for header, _ in columns:
         grid.add_column(header, overflow="fold")
     for row in rows:
-        grid.add_row(*(text(get(row)) for _, get in columns))
+        grid.add_row(*(rich.text.Text(text(get(row))) for _, get in columns))
     return grid
 
 
 def record(fields: Sequence[Column], value: Any, title: str | None = None) -> Any:
     import rich.console
     import rich.table
+    import rich.text
 
     grid = rich.table.Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
     for label, get in fields:
-        grid.add_row(label, text(get(value)))
+        grid.add_row(label, rich.text.Text(text(get(value))))
     if title is None:
         return grid
     return rich.console.Group(f"[bold]{title}[/bold]", grid)
@@ -111,7 +133,8 @@ def record(fields: Sequence[Column], value: Any, title: str | None = None) -> An
 
 def message(line: str) -> None:
     """A confirmation for people (table mode only)."""
-    console().print(line, markup=False, highlight=False)
+    if not plain.write_line(line):
+        console().print(line, markup=False, highlight=False)
 
 
 def tree(view: Mapping[str, Any]) -> Any:

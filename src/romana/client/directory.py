@@ -24,9 +24,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
-
 from romana.client import errors
+from romana.client.transport import Response, TransportError
 from romana.core.errors import RomanaError, Unavailable
 
 
@@ -36,7 +35,7 @@ class Directory:
     def __init__(
         self,
         roots: Sequence[str],
-        http: httpx.Client,
+        get: Callable[[str], Response],
         *,
         ttl: float,
         discover: bool,
@@ -44,7 +43,7 @@ class Directory:
         rng: random.Random,
     ) -> None:
         self._roots = tuple(r.rstrip("/") for r in roots)
-        self._http = http
+        self._get = get
         self._ttl = ttl
         self._discover = discover
         self._clock = clock
@@ -105,8 +104,8 @@ class Directory:
         untrusted = False
         for root in roots:
             try:
-                response = self._http.get(f"{root}/v1/services")
-            except httpx.TransportError as exc:
+                response = self._get(f"{root}/v1/services")
+            except TransportError as exc:
                 error = errors.from_transport(exc, root)
                 untrusted = untrusted or isinstance(error, errors.TlsFailure)
                 problems.append(str(error))

@@ -12,28 +12,49 @@ other   4xx: InvalidInput; 5xx (500 included): Unavailable, so that another
         instance is tried
 ======  ==========================================================================
 
-Every mapped error is chained to an :class:`httpx.HTTPStatusError` that holds the response, and
-every transport failure (refused, reset, timed out) becomes :class:`Unavailable` chained to the
-httpx exception. A failed TLS handshake (a server certificate the client does not trust, a
-client certificate the server requires) is :class:`TlsFailure`, an Unavailable that is not
-temporary: retrying cannot fix a configuration, so it is never retried, and its message names
-the URL and the setting to give (``romana.client.tls``).
+Every mapped error is chained to a :class:`~romana.client.transport.HTTPStatusError` that holds
+the response, and every transport failure (refused, reset, timed out) becomes
+:class:`Unavailable` chained to the :class:`~romana.client.transport.TransportError`. A failed
+TLS handshake (a server certificate the client does not trust, a client certificate the server
+requires) is :class:`TlsFailure`, an Unavailable that is not temporary: retrying cannot fix a
+configuration, so it is never retried, and its message names the URL and the setting to give
+(``romana.client.tls``).
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from typing import Any
-
-import httpx
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from romana.client import tls
+from romana.client.transport import (
+    HTTPStatusError,
+    RemoteProtocolError,
+    Response,
+    TransportError,
+)
 from romana.core import problems
 from romana.core.errors import InvalidInput, RomanaError, Unavailable, Unsupported
 
 
-def retry_after(response: httpx.Response) -> float | None:
+class Answer(Protocol):
+    """What the mapping reads of an answer: a :class:`~romana.client.transport.Response`, or
+    an ``httpx.Response`` alike."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def reason_phrase(self) -> str: ...
+    def json(self) -> Any: ...
+
+
+def retry_after(response: Answer) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
     raw = response.headers.get("retry-after")
     if raw is None:
@@ -49,7 +70,7 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
+def _problem(response: Answer) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
@@ -57,7 +78,7 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _message(response: httpx.Response, problem: dict[str, Any]) -> str:
+def _message(response: Answer, problem: dict[str, Any]) -> str:
     detail = problem.get("detail")
     if isinstance(detail, str) and detail:
         return detail
@@ -68,7 +89,7 @@ def _message(response: httpx.Response, problem: dict[str, Any]) -> str:
     return text[0] if text else f"HTTP {response.status_code} {response.reason_phrase}"
 
 
-def from_response(response: httpx.Response) -> RomanaError:
+def from_response(response: Answer) -> RomanaError:
     """The project error that an error response stands for (status >= 400)."""
     status = response.status_code
     problem = _problem(response)
@@ -84,14 +105,13 @@ def from_response(response: httpx.Response) -> RomanaError:
     return InvalidInput(problems.issues_of(problem) or message)
 
 
-def raise_for_status(response: httpx.Response) -> None:
-    """Raise the mapped project error, chained to httpx's, when the response is an error."""
+def raise_for_status(response: Response) -> None:
+    """Raise the mapped project error, chained to the answer, when the response is an error."""
     if response.status_code < 400:
         return
     error = from_response(response)
-    cause = httpx.HTTPStatusError(
+    cause = HTTPStatusError(
         f"{response.request.method} {response.request.url} → {response.status_code}",
-        request=response.request,
         response=response,
     )
     raise error from cause
@@ -104,14 +124,14 @@ class TlsFailure(Unavailable):
     temporary = False
 
 
-def from_transport(exc: httpx.TransportError, url: str) -> Unavailable:
+def from_transport(exc: TransportError, url: str) -> Unavailable:
     """A transport failure (refused, reset, timed out) as Unavailable naming the instance;
     a TLS handshake failure as TlsFailure saying what to configure."""
     described = tls.describe_failure(exc, url)
     if described is not None:
         return TlsFailure(described)
     reason = str(exc) or type(exc).__name__
-    if url.startswith("https://") and isinstance(exc, httpx.RemoteProtocolError):
+    if url.startswith("https://") and isinstance(exc, RemoteProtocolError):
         # Under TLS 1.3 a server refuses a missing client certificate after the handshake,
         # by closing the connection; the client sees only that.
         reason += (
@@ -121,6 +141,6 @@ def from_transport(exc: httpx.TransportError, url: str) -> Unavailable:
     return Unavailable(f"{url}: {reason}")
 
 
-def reached_server(exc: httpx.TransportError) -> bool:
+def reached_server(exc: TransportError) -> bool:
     """False only when the request certainly never reached the server (no connection)."""
-    return not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+    return exc.reached

@@ -553,6 +553,33 @@ class Client:
         """The latest routing report of every host that sent one."""
         return answers(rest.RoutingReport, self._get("route", f"{PREFIX}/routing"))
 
+    def report_drops(self, host: str, events: Sequence[Mapping[str, Any]]) -> JSON:
+        """Send a batch of the drops ``host``'s firewall logged (each a
+        :class:`romana.wire.rest_drops.DropEventIn`); romanad keeps them in memory only."""
+        from romana.wire import rest_drops
+
+        path = f"{PREFIX}/hosts/{_seg(host)}/drops"
+        body = {"events": [dict(e) for e in events]}
+        return answer(rest_drops.DropReport, self._post("agent-view", path, body))
+
+    def drops(
+        self,
+        after: int = 0,
+        wait: float = 0.0,
+        host: str | None = None,
+        tenant: str | None = None,
+    ) -> JSON:
+        """The drop events after ``after`` the caller may read, of ``host`` and with a side
+        in ``tenant`` when given; with ``wait``, waits up to that long for the first.
+        ``last`` in the answer is the next call's ``after``."""
+        from romana.wire import rest_drops
+
+        params: Params = {"after": after, "wait": wait, "host": host, "tenant": tenant}
+        call = Call("GET", f"{PREFIX}/drops", params=params, timeout=wait + self._session.timeout)
+        return answer(
+            rest_drops.DropEvents, self._session.call("agent-view", call, idempotent=True)
+        )
+
     def host_view(self, host: str, after: int | None = None, wait: float | None = None) -> JSON:
         """The host's view; with ``after``, waits up to ``wait`` s for a newer revision."""
         from romana.wire import rest_hostview

@@ -20,21 +20,33 @@ Errors other than Unavailable (not found, forbidden, invalid, conflict, …) are
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypedDict
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypedDict, cast
+from urllib.parse import quote, urlencode
 
 import romana
 from romana.client import errors
 from romana.client.directory import Directory
 from romana.client.settings import ClientSettings
 from romana.client.tls import client_context
+from romana.client.transport import (
+    HttpxTransport,
+    Pool,
+    Request,
+    Response,
+    Transport,
+    TransportError,
+)
 from romana.core.errors import Unavailable
 
+if TYPE_CHECKING:
+    import httpx
+
 Params = Mapping[str, str | int | float | None]
+HEADERS = {"User-Agent": f"romana-client/{romana.__version__}", "Accept": "application/json"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,20 +65,21 @@ class Hooks(TypedDict, total=False):
     """What a test may put in place of the network and of time (the keyword arguments of
     :class:`Session` after the settings)."""
 
-    transport: httpx.BaseTransport | None
+    transport: Transport | httpx.BaseTransport | None
     sleep: Callable[[float], None]
     clock: Callable[[], float]
     rng: random.Random | None
 
 
 class Session:
-    """An httpx connection pool, a service directory and the retry loop, shared by threads."""
+    """A connection pool (:mod:`romana.client.transport`), a service directory and the retry
+    loop, shared by threads."""
 
     def __init__(
         self,
         settings: ClientSettings,
         *,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport | httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -78,18 +91,21 @@ class Session:
         self._backoff_max = settings.backoff_max
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._http = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-            headers={"User-Agent": f"romana-client/{romana.__version__}"},
-            verify=client_context(settings.ca, settings.client_cert, settings.client_key),
-            # romanad is reached directly; proxy variables meant for the web must not divert it.
-            trust_env=False,
-        )
+        # Built whatever the transport: a TLS setting that cannot be used is an error before
+        # anything is sent.
+        context = client_context(settings.ca, settings.client_cert, settings.client_key)
+        self._http: Transport
+        if transport is None:
+            self._http = Pool(
+                context=context, timeout=settings.timeout, connect_timeout=settings.connect_timeout
+            )
+        elif hasattr(transport, "handle_request"):  # an httpx transport (a test's)
+            self._http = HttpxTransport(cast("httpx.BaseTransport", transport))
+        else:
+            self._http = transport
         self.directory = Directory(
             settings.url,
-            self._http,
+            self.get,
             ttl=settings.directory_ttl,
             discover=settings.discover,
             clock=clock,
@@ -130,9 +146,7 @@ class Session:
                     raise
                 self.directory.failed(url)
                 cause = exc.__cause__
-                reached = not isinstance(cause, httpx.TransportError) or errors.reached_server(
-                    cause
-                )
+                reached = not isinstance(cause, TransportError) or errors.reached_server(cause)
                 if reached and not idempotent:
                     raise
                 error = exc
@@ -141,19 +155,20 @@ class Session:
 
     def send(self, url: str, request: Call) -> Any:
         """One request to one instance, no retry; errors mapped and chained."""
-        method, path, timeout = request.method, request.path, request.timeout
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        method, path = request.method, request.path
+        headers = dict(HEADERS)
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         query = {k: str(v) for k, v in (request.params or {}).items() if v is not None}
+        target = f"{url}{path}" + (f"?{urlencode(query, quote_via=quote)}" if query else "")
+        body = None
+        if request.body is not None:
+            body = json.dumps(request.body, separators=(",", ":"), allow_nan=False).encode()
+            headers["Content-Type"] = "application/json"
         try:
-            response = self._http.request(
-                method,
-                f"{url}{path}",
-                json=request.body,
-                params=query or None,
-                headers=headers,
-                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
-            )
-        except httpx.TransportError as exc:
+            timeout = request.timeout if request.timeout is not None else self.timeout
+            response = self._http.handle(Request(method, target, headers, body, timeout))
+        except TransportError as exc:
             raise errors.from_transport(exc, url) from exc
         errors.raise_for_status(response)
         if response.status_code == 204 or not response.content:
@@ -162,6 +177,11 @@ class Session:
             return response.json()
         except ValueError as exc:
             raise Unavailable(f"{method} {url}{path}: the response is not JSON") from exc
+
+    def get(self, url: str) -> Response:
+        """``GET url`` without a token or a retry, the answer as it is (the directory's
+        lookups); a TransportError when there is none."""
+        return self._http.handle(Request("GET", url, HEADERS))
 
     def _wait(self, rounds: int, error: Unavailable | None) -> None:
         cap = min(self._backoff_max, self._backoff * 2**rounds)

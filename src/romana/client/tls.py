@@ -13,19 +13,24 @@ Invariants:
   answers on the address.
 * Given a CA file, only that CA is trusted, not the system's store as well: a deployment's
   private CA then decides alone which servers are romanad.
+* The system's trust store is read on the first handshake, not when the context is built: a
+  client of ``http://`` URLs (the CLI on loopback) never pays for reading it, and nothing a
+  user gives can make reading it fail.
 * TLS 1.2 is the oldest protocol offered.
 * A file that cannot be read, a certificate or key that does not parse, or a key that does not
   match its certificate is :class:`~romana.core.errors.InvalidInput` naming the setting, raised
   when the client is built, before anything is sent.
 
-:func:`describe_failure` turns a handshake failure found in an httpx exception into one
+:func:`describe_failure` turns a handshake failure among the causes of a transport failure into one
 sentence naming the URL and the setting that fixes it.
 """
 
 from __future__ import annotations
 
 import ssl
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 from romana.core.errors import Issues
 
@@ -42,12 +47,35 @@ class Names:
 CLIENT = Names()
 
 
+class _SystemTrust(ssl.SSLContext):
+    """A client context that loads the system's trust store before its first handshake: what
+    ``ssl.create_default_context`` builds (``PROTOCOL_TLS_CLIENT``: certificates required,
+    host names checked), the store read when first needed."""
+
+    _lock = threading.Lock()
+    _loaded = False
+
+    def _trust(self) -> None:
+        with self._lock:
+            if not self._loaded:
+                self.load_default_certs(ssl.Purpose.SERVER_AUTH)
+                self._loaded = True
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        self._trust()
+        return super().wrap_socket(*args, **kwargs)
+
+    def wrap_bio(self, *args: Any, **kwargs: Any) -> ssl.SSLObject:
+        self._trust()
+        return super().wrap_bio(*args, **kwargs)
+
+
 def client_context(
     ca: str = "", cert: str = "", key: str = "", *, names: Names = CLIENT
 ) -> ssl.SSLContext:
     """A verifying client context: trust ``ca`` (or the system store), present ``cert``."""
     issues = Issues("TLS settings")
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context: ssl.SSLContext = _SystemTrust(ssl.PROTOCOL_TLS_CLIENT)
     if ca and readable(names.ca, ca, issues):
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # checks host names; no CA yet
         try:

@@ -67,7 +67,29 @@ def default_drop(name: str) -> DropReason:
 
 
 # Logging of attributed drops: at most this many packets a second per drop rule, after a
-# burst of this many; the rest are still dropped and counted, only not logged, so a flood
-# costs the host no more than this in log messages per rule.
+# burst of this many; the rest are still dropped and counted, only not logged.
 DROP_LOG_RATE = 10
 DROP_LOG_BURST = 20
+# ... and at most this many a second, after a burst of this many, for all drop rules of the
+# host together (one token bucket every log rule takes from), so that a flood across many
+# rules costs the host no more than this in log messages either.
+DROP_LOG_HOST_RATE = 100
+DROP_LOG_HOST_BURST = 200
+DROP_LOG_LIMIT = "romana-drop-log"
+"""The name of that shared bucket: the nftables ``limit`` object in our table, the iptables
+``hashlimit`` table (at most 15 characters)."""
+DROPPED_COUNTER = "dropped-"
+LOGGED_COUNTER = "logged-"
+"""Prefixes of the nftables ``counter`` objects, one of each per reason (``dropped-<label>``,
+``logged-<label>``): what the drops and the logged drops of a reason are counted in."""
+ACCOUNT_PREFIX = "romana-"
+"""The iptables backend counts in kernel accounting objects (nfacct), which live outside
+any table: theirs are named ``romana-dropped-<label>`` and ``romana-logged-<label>``."""
+
+
+def account_names(reason: DropReason) -> tuple[str, str]:
+    """The accounting objects of ``reason``: (its drops, its logged drops)."""
+    return (
+        f"{ACCOUNT_PREFIX}{DROPPED_COUNTER}{reason.label}",
+        f"{ACCOUNT_PREFIX}{LOGGED_COUNTER}{reason.label}",
+    )

@@ -466,7 +466,7 @@ def _validate(rs: Ruleset) -> None:
         )
         if checked.clean and refs_ok and hooked.isdisjoint(checked.jumps) and own_kind:
             continue  # the usual case; only a chain with a problem is gone through step by step
-        for kind, where, name, version in checked.steps:
+        for kind, where, name, version in _steps(chain):
             if kind == "issue":
                 issues.add(where, name)
             elif kind == "set":
@@ -545,16 +545,19 @@ for an interface set), ``("chain", where, name, 0)``."""
 
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """Validating one chain on its own: every step in order; for the usual case, whether it
-    found no problem, and the (set, version) pairs and the chains (in order) it refers to."""
+    """Validating one chain on its own, as the memo keeps it: whether it found no problem,
+    the (set, version) pairs (each once) and the chains (each once, in order) it refers to,
+    and how many steps it took. The steps themselves are made again, by :func:`_steps`, only
+    for a chain with a problem: kept, they would cost more than the chain itself."""
 
-    steps: tuple[_Step, ...]
     clean: bool
     sets: tuple[tuple[str, int], ...]
     jumps: tuple[str, ...]
+    weight: int
 
 
-def _check_chain(chain: Chain) -> _Checked:
+def _steps(chain: Chain) -> list[_Step]:
+    """Every step of validating ``chain`` on its own, in order."""
     found = Issues()
     _check_name(found, f"chains[{chain.name}]", chain.name, MAX_CHAIN_NAME)
     if chain.hook is not None and chain.hook not in HOOKS[chain.kind]:
@@ -563,18 +566,26 @@ def _check_chain(chain: Chain) -> _Checked:
     steps: list[_Step] = [("issue", i.field, i.rule, 0) for i in found]
     for i, rule in enumerate(chain.rules):
         _check_rule(steps, f"chains[{chain.name}].rules[{i}]", rule, chain.kind)
+    return steps
+
+
+def _check_chain(chain: Chain) -> _Checked:
+    steps = _steps(chain)
     return _Checked(
-        tuple(steps),
         not any(kind == "issue" for kind, *_ in steps),
-        tuple((name, version) for kind, _, name, version in steps if kind == "set"),
-        tuple(name for kind, _, name, _ in steps if kind == "chain"),
+        tuple(dict.fromkeys((name, version) for kind, _, name, version in steps if kind == "set")),
+        tuple(dict.fromkeys(name for kind, _, name, _ in steps if kind == "chain")),
+        len(steps) + 1,
     )
 
 
 # Chains are compared by identity: a recompilation hands back the chain objects of the last
 # one for everything that did not change, and hashing a chain costs as much as checking it.
-# Weighed in steps: a few times those of a host's ruleset at 2,000 policies (about 10,000).
-_checked = memo.ByIdentity(_check_chain, 50_000, lambda c: len(c.steps) + 1)
+# Weighed in steps: twice those of a host's ruleset at 2,000 policies and 1,000 tenants
+# (about 8,000), so one compilation never flips the memo twice and the next one finds every
+# chain it kept; an entry holds its chain alive, so a larger budget only keeps the chains of
+# rulesets long replaced.
+_checked = memo.ByIdentity(_check_chain, 16_000, lambda c: c.weight)
 
 
 def _check_rule(out: list[_Step], where: str, rule: Rule, kind: ChainKind) -> None:

@@ -89,12 +89,9 @@ class Nftables:
         self._run(["-c", "-f", "-"], script)
 
     def exists(self) -> bool:
-        done = self._run(["list", "table", self.family, self.table], check=False)
-        if done.rc == 0:
-            return True
-        if "No such file or directory" in done.stderr:
-            return False
-        raise proc.CommandFailed(done.argv, done.rc, done.stdout, done.stderr, None)
+        # The names of the family's tables only: listing ours would print all its rules.
+        done = self._run(["list", "tables", self.family])
+        return f"table {self.family} {self.table}" in done.stdout.splitlines()
 
     def delete(self) -> None:
         """Remove our table and everything in it; a table that is absent is fine."""
@@ -104,6 +101,17 @@ class Nftables:
     def read(self) -> dict[str, Any] | None:
         """Our table as ``nft -j`` JSON (for status and tests), or None when absent."""
         done = self._run(["-j", "list", "table", self.family, self.table], check=False)
+        if done.rc != 0:
+            if "No such file or directory" in done.stderr:
+                return None
+            raise proc.CommandFailed(done.argv, done.rc, done.stdout, done.stderr, None)
+        parsed: dict[str, Any] = json.loads(done.stdout)
+        return parsed
+
+    def read_counters(self) -> dict[str, Any] | None:
+        """The named counters of our table as ``nft -j`` JSON, or None when it is absent."""
+        argv = ["-j", "list", "counters", "table", self.family, self.table]
+        done = self._run(argv, check=False)
         if done.rc != 0:
             if "No such file or directory" in done.stderr:
                 return None

@@ -105,6 +105,10 @@ class Action(enum.StrEnum):
     """Store a host's routing report (its BGP sessions, the routes it learned and installs):
     an agent reports only for its own host; never a service or a tenant user, since the
     report is what operators trust to say how a host routes."""
+    REPORT_DROPS = "report-drops"
+    """Send the drops a host's firewall logged (``POST /v1/hosts/{name}/drops``): an agent
+    only for its own host; never a service or a tenant user, since readers trust the host an
+    event names as the one that dropped the packet."""
     REGISTER_SERVICE = "register-service"
     """Register or deregister an instance of a service with the root: admin and romanad's
     internal identity only, since clients send their calls (and tokens) to what is
@@ -135,6 +139,7 @@ _NOT_FOR_SERVICES = (
     Action.SET_OWNER,
     Action.SET_QUOTA,
     Action.REPORT_ROUTING,
+    Action.REPORT_DROPS,
     Action.REGISTER_SERVICE,
     Action.MANAGE_EXTERNAL,
     Action.LEASE_VIP,
@@ -145,7 +150,7 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
         Role.ADMIN: _grant(Scope.ANY, *Action),
         # A service (an orchestrator integration) does everything but manage users, change a
         # tenant's isolation or owner (it chooses them when it creates a tenant), set quotas,
-        # report a host's routing, register services, manage external pools and NAT, and
+        # report a host's routing or drops, register services, manage external pools and NAT, and
         # lease VIPs (an agent's, as its host).
         Role.SERVICE: _grant(Scope.ANY, *(a for a in Action if a not in _NOT_FOR_SERVICES)),
         # Nothing global: a tenant user reads and changes its tenant's objects only.
@@ -161,7 +166,7 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
         # pods of every tenant run there), registers and relabels only its host, reads
         # the topology, which per-host routes are computed from, binds Docker pools as its
         # host and uses every binding (a Docker network spans the Docker cluster's hosts),
-        # reports its host's routing, leases VIPs as its host and assigns external IPs to
+        # reports its host's routing and drops, leases VIPs as its host and assigns external IPs to
         # endpoints living on its host (a Docker container's ``romana.external-ip``).
         Role.AGENT: types.MappingProxyType(
             {
@@ -172,6 +177,7 @@ GRANTS: Mapping[Role, Mapping[Action, Scope]] = types.MappingProxyType(
                 Action.BIND_DOCKER_POOL: Scope.OWN_HOST,
                 Action.USE_DOCKER_POOLS: Scope.ANY,
                 Action.REPORT_ROUTING: Scope.OWN_HOST,
+                Action.REPORT_DROPS: Scope.OWN_HOST,
                 Action.LEASE_VIP: Scope.OWN_HOST,
                 Action.ASSIGN_EXTERNAL_IP: Scope.OWN_HOST,
             }

@@ -4,7 +4,7 @@ The host view is what an agent reconciles from: its host record (prefixes, gatew
 route plan (with the prefixes it cannot route, ``skipped_routes``), its BGP plan in ``bgp``
 route mode (``bgp``, :mod:`romana.core.bgpplan`), the networks, every
 tenant, the policies that can affect an endpoint on this host, the address sets they name
-(name → members), the allocations on this host, and what crosses the edge (``external``:
+(name → members), the allocations living on this host, and what crosses the edge (``external``:
 every external pool, the external addresses this host's endpoints hold, each network's
 egress NAT; ``docs/external.md``). The route plan carries a host route to every external
 address another host's endpoint holds; in ``bgp`` route mode the BGP plan announces this
@@ -24,12 +24,21 @@ endpoints are on. The agent does not answer an ADD for a tenant its view does no
 until it enforces a view that does (:mod:`romana.agent.endpoints`); the allocation that ADD
 makes is what wakes the host's long poll for it.
 
+The parts every host shares (tenants, parsed policies, address sets) are built once per
+store revision for all hosts (:mod:`romana.services.viewparts`); a host's allocations are
+read through its address slots and relocation records, never by reading every allocation of
+the cluster, so a view costs what its own host holds.
+
 Invariants:
 
 * ``revision`` is a store revision at which every part of the view was current: the view is
-  read between two equal readings of the store revision, so no write slipped in between.
-  Under a sustained stream of writes the earliest reading is reported, which can only make
-  an agent fetch again, never miss a change.
+  read between two readings of the store revision, and nothing a view reads was written in
+  between (writes elsewhere, such as leases, registrations and routing reports, do not
+  make it read again); the later reading is reported. Under a sustained stream of writes it
+  reads this at most a few times and reports the reading taken before its last read, which
+  can only make an agent fetch again, never miss a change.
+* The allocations living on a host are those whose address slots lie under the host's
+  indices and that did not move away, and those moved to it (``ipam/moved/``).
 * A change is *relevant* to a host unless it is a service registration, a user or key, a
   stored Kubernetes object, a quota or usage counter, a Docker pool binding (which changes
   nothing an agent enforces), an agent's routing report (:mod:`romana.services.routing`:
@@ -62,11 +71,11 @@ from romana.core import errors, external, ipam, routeplan, vips
 from romana.core.identifiers import HostName, NetworkName
 from romana.core.policy import ids
 from romana.core.store import Event, EventType, KeyValue, Store
-from romana.services import keys, policy, txn
-from romana.services.addresssets import AddressSetService
+from romana.services import keys, policy, txn, viewparts
 from romana.services.ipam import IpamService
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
+from romana.services.viewparts import Allocations, Lookup
 
 CONSISTENT_READ_ATTEMPTS = 5
 # The policy generation is written with every policy change, whose own key decides; quota
@@ -98,16 +107,6 @@ class HostScope:
     tenant's first allocation here."""
     address_sets: frozenset[str]
     """The address sets the policies of its view name."""
-
-
-def carried(items: Sequence[KeyValue], tenants: frozenset[str]) -> list[dict[str, Any]]:
-    """The stored policies a host with allocations of ``tenants`` needs; only those parsed."""
-    out = []
-    for kv in items:
-        who = ids.owner_of_id(kv.key[len(keys.POLICIES) :])
-        if who is None or who in tenants:
-            out.append(txn.loads(kv))
-    return out
 
 
 def route_document(plan: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,41 +157,38 @@ class HostViewService:
         self._topology = topology
         self._tenants = tenants
         self._ipam = ipam
-        self._sets = AddressSetService(store)
+        self._parts = viewparts.SharedParts(store)
+        self._reads = viewparts.ViewReads(store)
 
     def view(self, host: str) -> dict[str, Any]:
         """The host's view; NotFound for a host the topology does not hold."""
-        before = self._store.revision()
+        before = earlier = self._store.revision()
         for _ in range(CONSISTENT_READ_ATTEMPTS):
-            doc = self._read(host)
+            doc = self._read(host, self._parts.at(before))
             after = self._store.revision()
-            if after == before:
-                break
-            before = after
-        return {"revision": before, **doc}
-
-    def _allocations(self) -> dict[str, ipam.Allocation]:
-        """Every allocation by key: one range read."""
-        return {a.key: a for a in self._ipam.list_all()}
+            if self._reads.unchanged(before, after):
+                return {"revision": after, **doc}
+            earlier, before = before, after
+        return {"revision": earlier, **doc}
 
     def placements(self, host: str) -> list[routeplan.Placed]:
         """Where every external address and every held VIP lives: what ``host``'s route
         plan routes to other hosts."""
-        allocations = self._allocations()
+        allocations = Allocations(self._store)
         return self.placed(allocations)[0] + self.vips(host, allocations)[1]
 
     def placed(
-        self, allocations: Mapping[str, ipam.Allocation] | None = None
+        self, allocations: Lookup | None = None
     ) -> tuple[list[routeplan.Placed], list[dict[str, Any]]]:
         """Every assigned external address with the host of the endpoint holding it, and
-        the view's form of each, from ``allocations`` (every allocation by key; read when
-        not given). A VIP's reservation is no endpoint's and is left out."""
-        held = self._allocations() if allocations is None else allocations
+        the view's form of each, from ``allocations`` (read from the store when not given).
+        A VIP's reservation is no endpoint's and is left out."""
+        held = Allocations(self._store) if allocations is None else allocations
         found: list[routeplan.Placed] = []
         local: list[dict[str, Any]] = []
         for raw in txn.loads_all(self._store.range(keys.EXTERNAL_IPS).items):
             ip = external.ExternalIp.from_dict(raw)
-            alloc = None if ip.vip is not None else held.get(ip.key)
+            alloc = None if ip.vip is not None else held(ip.key)
             if alloc is None:
                 continue  # a VIP's, or released meanwhile: its assignment went with it
             found.append(routeplan.Placed(ip.address, ip.pool, alloc.host))
@@ -208,12 +204,12 @@ class HostViewService:
         return found, local
 
     def vips(
-        self, host: str, allocations: Mapping[str, ipam.Allocation] | None = None
+        self, host: str, allocations: Lookup | None = None
     ) -> tuple[list[dict[str, Any]], list[routeplan.Placed]]:
         """Every VIP as ``host``'s view carries it (its endpoints' addresses of its family,
         the keys of those living on ``host``, its holder), and where each held one is;
         ``allocations`` as for :meth:`placed`."""
-        held = self._allocations() if allocations is None else allocations
+        held = Allocations(self._store) if allocations is None else allocations
         holders = {
             kv.key[len(keys.VIP_HOLDERS) :]: str(txn.loads(kv)["host"])
             for kv in self._store.range(keys.VIP_HOLDERS).items
@@ -225,7 +221,7 @@ class HostViewService:
             addresses: list[str] = []
             local: list[str] = []
             for key in vip.endpoints:
-                alloc = held.get(key)
+                alloc = held(key)
                 if alloc is None:
                     continue  # released: the VIP has one endpoint fewer
                 same = [str(a) for a in alloc.addresses if a.version == vip.address.version]
@@ -278,10 +274,23 @@ class HostViewService:
             "nat": [n.to_dict() for n in nat],
         }
 
-    def _read(self, host: str) -> dict[str, Any]:
+    def living_on(self, host: str, allocations: Lookup) -> list[ipam.Allocation]:
+        """The allocations living on ``host`` (module invariants), by key."""
+        indices = self._topology.view().host_indices(HostName(host))
+        found: set[str] = set()
+        for network, index in indices.items():
+            slots = self._store.range(keys.addr_host(NetworkName(network), index)).items
+            found.update(kv.value.decode() for kv in slots)
+        for raw in txn.loads_all(self._store.range(keys.IPAM_MOVED).items):
+            if raw.get("host") == host:
+                found.add(str(raw["key"]))
+        living = (allocations(key) for key in sorted(found))
+        return [a for a in living if a is not None and a.host == host]
+
+    def _read(self, host: str, shared: viewparts.Shared) -> dict[str, Any]:
         host_record = self._topology.get_host(HostName(host))
         networks = self._topology.networks()
-        allocations = self._allocations()
+        allocations = Allocations(self._store)
         placed, local = self.placed(allocations)
         held, vip_placed = self.vips(host, allocations)
         placed += vip_placed
@@ -296,19 +305,18 @@ class HostViewService:
             bgp["accept"] = bgp["accept"] + ext["pools"]
             placed = []
         plan = route_document(self._topology.route_plan(HostName(host), placed=placed))
-        endpoints = [a.to_dict() for a in allocations.values() if a.host == host]
+        endpoints = [a.to_dict() for a in self.living_on(host, allocations)]
         present = frozenset(str(e["tenant"]) for e in endpoints)
-        policies = carried(self._store.range(keys.POLICIES).items, present)
-        names = {name for p in policies for name in ids.named_sets(p)}
+        names = viewparts.named(shared.policies, present)
         return {
             "host": host_record,
             "networks": networks,
             "routes": plan["routes"],
             "skipped_routes": plan["skipped"],
-            "tenants": [t.to_dict() for t in self._tenants.list_all()],
-            "policies": policies,
+            "tenants": list(shared.tenants),
+            "policies": viewparts.carried(shared.policies, present),
             "policy_tenants": sorted(present),
-            "address_sets": {k: v for k, v in self._sets.list_all().items() if k in names},
+            "address_sets": {k: v for k, v in shared.address_sets if k in names},
             "endpoints": endpoints,
             "bgp": bgp,
             "external": ext,
@@ -329,23 +337,21 @@ class HostViewService:
         def known(kv: KeyValue) -> bool:
             return after is None or kv.create_revision <= after
 
+        shared = self._parts.at(self._store.revision())
+        names = self._parts.by_id(shared)
         present: set[str] = set()
         held: set[tuple[str, int]] = set()
         for network, index in indices.items():
             slots = self._store.range(keys.addr_host(NetworkName(network), index)).items
             tids = {keys.parse_addr(kv.key)[2] for kv in slots if known(kv)}
             held.update((network, tid) for tid in tids)
-            for tid in tids:
-                kv = self._store.get(keys.tenant_id(NetworkName(network), tid))
-                if kv is not None:
-                    present.add(kv.value.decode())
+            present.update(names[network, tid] for tid in tids if (network, tid) in names)
         moved = [kv for kv in self._store.range(keys.IPAM_MOVED).items if known(kv)]
         for raw in txn.loads_all(moved):
             if raw.get("host") == host:
                 present.add(str(raw["tenant"]))
         tenants = frozenset(present)
-        policies = carried(self._store.range(keys.POLICIES).items, tenants)
-        sets = frozenset(name for p in policies for name in ids.named_sets(p))
+        sets = viewparts.named(shared.policies, tenants)
         return HostScope(indices, tenants, frozenset(held), sets)
 
     @staticmethod

@@ -22,6 +22,11 @@ deletes it with the allocation, and with it the external IPs assigned to it
 
 What holds an allocation (its ``workload``, :meth:`IpamService.set_workload`) is a field of
 the record under its key: a move rewrites the record with it, a release deletes it with it.
+
+Allocations and releases of concurrent callers share store transactions
+(:mod:`romana.services.groupcommit`): each is computed as if alone, reading through the writes
+of the requests batched before it, and answered once the batch committed; a refused request
+writes nothing, whatever the others of its batch do.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import dataclasses
 import ipaddress
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from romana.core import addressing, ipam, tenancy
@@ -44,6 +50,7 @@ from romana.core.errors import (
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, SegmentName, TenantName
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import external, keys, quotas, txn
+from romana.services.groupcommit import GroupCommit
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService, TopologyView
 
@@ -102,15 +109,43 @@ def _requested_network(
     return lay.name
 
 
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where an allocation takes its address in one network: the slot, its layout, the
+    prefix of its address keys, the blackouts key guarded, and the slot's address of ordinal
+    0, to which an ordinal is added (what :func:`addressing.encode` computes, its range
+    checks done once)."""
+
+    layout: addressing.Layout
+    slot: ipam.Slot
+    prefix: str
+    blackouts: str
+    base: addressing.IPAddress
+
+    @classmethod
+    def of(cls, lay: addressing.Layout, slot: ipam.Slot) -> _Place:
+        return cls(
+            lay,
+            slot,
+            keys.addr_slot(slot.network, slot.host, slot.tenant, slot.segment),
+            keys.blackouts(slot.network),
+            addressing.encode(lay, slot.host, slot.tenant, slot.segment, 0),
+        )
+
+
 class IpamService:
     def __init__(self, store: Store, topology: TopologyService, tenants: TenantService) -> None:
         self._store = store
         self._topology = topology
         self._tenants = tenants
         self._quotas = quotas.QuotaService(store)
+        self.batches = GroupCommit(store)
+        """Commits concurrent allocations and releases together (see its module)."""
         self._lock = threading.Lock()
         self._records: dict[str, KeyValue | None] = {}
         self._tenants_parsed: dict[str, tuple[int, tenancy.Tenant]] = {}
+        self._plans: dict[tuple[int, str, int, str, str], tuple[_Place, ...]] = {}
+        self._blackouts_parsed: dict[tuple[str, int], tuple[addressing.Layout, Blackouts]] = {}
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -192,56 +227,52 @@ class IpamService:
         """
         ipam.check_key(key)
         wanted = None if address is None else ipam.parse_address(address)
+        record_key, tenant_key = keys.alloc_key(key), keys.tenant(tenant)
 
-        def attempt(w: txn.Writes) -> tuple[ipam.Allocation, bool]:
+        def attempt(w: txn.Writes, reads: Store) -> tuple[ipam.Allocation, bool]:
             try:
-                return allocate_once(w)
+                return allocate_once(w, reads)
             except (NotFound, InvalidInput, QuotaExceeded):
                 if w.attempt == 0:
                     raise txn.Retry from None  # perhaps only the cache is stale: re-read
                 raise
 
-        def allocate_once(w: txn.Writes) -> tuple[ipam.Allocation, bool]:
+        def allocate_once(w: txn.Writes, reads: Store) -> tuple[ipam.Allocation, bool]:
             fresh = w.attempt > 0
             if fresh:
-                existing = self._store.get(keys.alloc_key(key))
+                existing = reads.get(record_key)
                 if existing is not None:
                     return self._same_request(existing, host, tenant, segment, wanted), False
             view = self._topology.view() if fresh else self._topology.cached_view()
-            tkv = self._cached(keys.tenant(tenant), fresh)
+            tkv = self._cached(tenant_key, fresh)
             if tkv is None:
                 raise NotFound(f"tenant {tenant!r} does not exist")
             ten = self._tenant(tkv)
-            seg_id = ten.segment_id(segment)
-            indices = view.host_indices(host)
+            places = self._places(view, tkv, ten, host, segment)
             requested = None
             if wanted is not None:
+                indices = view.host_indices(host)
                 requested = _requested_network(view, ten, host, indices, wanted)
             addresses: list[addressing.IPAddress] = []
             slots: list[str] = []
-            for name, tid in ten.ids.items():
-                network = NetworkName(name)
-                if network not in indices:
-                    continue
-                lay = view.layouts[network]
-                slot = ipam.Slot(network, indices[network], tid, seg_id)
-                prefix = keys.addr_slot(network, slot.host, tid, seg_id)
-                bkv = self._cached(keys.blackouts(network), fresh)
-                w.guard(keys.blackouts(network), bkv)
-                blackouts = ipam.parse_blackouts(lay, txn.loads(bkv)) if bkv else ()
-                if network == requested and wanted is not None:
-                    hosts = _host_names(view, network)
+            for place in places:
+                lay, slot, prefix = place.layout, place.slot, place.prefix
+                bkv = self._cached(place.blackouts, fresh)
+                w.guard(place.blackouts, bkv)
+                blackouts = self._blackouts(lay, bkv) if bkv else ()
+                if slot.network == requested and wanted is not None:
+                    hosts = _host_names(view, slot.network)
                     named = ipam.Wanted(slot, host, tenant, ten.segments, segment, hosts)
                     ordinal = ipam.requested_ordinal(lay, named, wanted, blackouts)
-                    self._refuse_taken(key, wanted, prefix + keys.n(ordinal))
+                    self._refuse_taken(reads, key, wanted, prefix + keys.n(ordinal))
                 else:
-                    used = [int(kv.key[len(prefix) :]) for kv in self._store.range(prefix).items]
+                    used = [int(kv.key[len(prefix) :]) for kv in reads.range(prefix).items]
                     ordinal = ipam.choose_ordinal(lay, slot, used, blackouts)
                 addr_key = prefix + keys.n(ordinal)
                 w.guard(addr_key, None)
                 w.ops.append(Put(addr_key, key.encode()))
                 slots.append(addr_key)
-                addresses.append(addressing.encode(lay, slot.host, tid, seg_id, ordinal))
+                addresses.append(place.base + ordinal)  # encode(), checked once per place
             if not addresses:
                 raise InvalidInput(
                     f"host {host!r} has no prefix in any network of tenant {tenant!r} "
@@ -249,34 +280,37 @@ class IpamService:
                 )
             # Checked after the address is chosen so that an exhausted block still says so.
             limits = self._quotas.guarded_limits(w, tenant, lambda k: self._cached(k, fresh))
-            self._quotas.take_allocation(w, tenant, key, limits.allocations)
+            quotas.QuotaService(reads).take_allocation(w, tenant, key, limits.allocations)
             alloc = ipam.Allocation(key, host, tenant, segment, tuple(addresses))
-            w.guard(keys.alloc_key(key), None)
-            w.guard(keys.tenant(tenant), tkv)
+            w.guard(record_key, None)
+            w.guard(tenant_key, tkv)
             w.guard(keys.TOPOLOGY, view.kv)
-            record = {**alloc.to_dict(), "slots": slots}
-            w.ops.append(Put(keys.alloc_key(key), txn.dumps(record)))
+            record = alloc.to_dict()
+            record["slots"] = slots
+            w.ops.append(Put(record_key, txn.dumps(record)))
             return alloc, True
 
-        return txn.run(self._store, attempt, what=f"allocate {key!r}")
+        return self.batches.run(attempt, what=f"allocate {key!r}")
 
     def release(self, key: AllocationKey) -> ipam.Allocation:
         """Release an allocation by key; NotFound when there is none."""
 
-        def attempt(w: txn.Writes) -> ipam.Allocation:
-            kv, raw, alloc = self._held(key)
-            w.guard(keys.alloc_key(key), kv)
-            w.ops.append(Delete(keys.alloc_key(key)))
-            self._quotas.give_back_allocation(w, alloc.tenant, key)
+        record_key = keys.alloc_key(key)
+
+        def attempt(w: txn.Writes, reads: Store) -> ipam.Allocation:
+            kv, raw, alloc = self._held(key, reads)
+            w.guard(record_key, kv)
+            w.ops.append(Delete(record_key))
+            quotas.QuotaService(reads).give_back_allocation(w, alloc.tenant, key)
             # The record names its own address keys, so a release never depends on the
             # current topology decoding the addresses the same way it did at allocation.
             w.ops.extend(Delete(slot) for slot in raw.get("slots", ()))
             if alloc.origin is not None:
                 w.ops.append(Delete(keys.moved(key)))  # its exception route goes with it
-            external.drop_for_release(self._store, w, key)  # and its external IPs
+            external.drop_for_release(reads, w, key)  # and its external IPs
             return alloc
 
-        return txn.run(self._store, attempt, what=f"release {key!r}")
+        return self.batches.run(attempt, what=f"release {key!r}")
 
     def move(self, key: AllocationKey, host: HostName) -> ipam.Allocation:
         """The allocation ``key``, now living on ``host``; its addresses stay as they are.
@@ -337,10 +371,12 @@ class IpamService:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _held(self, key: AllocationKey) -> tuple[KeyValue, dict[str, Any], ipam.Allocation]:
-        """The stored allocation ``key``: its key-value (to guard), record and value;
-        NotFound when there is none."""
-        kv = self._store.get(keys.alloc_key(key))
+    def _held(
+        self, key: AllocationKey, reads: Store | None = None
+    ) -> tuple[KeyValue, dict[str, Any], ipam.Allocation]:
+        """The stored allocation ``key`` (as ``reads`` has it, else the store): its key-value
+        (to guard), record and value; NotFound when there is none."""
+        kv = (reads or self._store).get(keys.alloc_key(key))
         if kv is None:
             raise NotFound(f"no allocation with key {key!r}")
         raw = txn.loads(kv)
@@ -439,14 +475,16 @@ class IpamService:
             )
         return alloc
 
-    def _refuse_taken(self, key: AllocationKey, address: addressing.IPAddress, slot: str) -> None:
+    def _refuse_taken(
+        self, reads: Store, key: AllocationKey, address: addressing.IPAddress, slot: str
+    ) -> None:
         """AddressInUse naming the allocation that holds the requested ``address`` (slot key
         ``slot``). Read fresh: the slot guard alone would only make the commit fail."""
-        kv = self._store.get(slot)
+        kv = reads.get(slot)
         if kv is None:
             return
         holder = AllocationKey(kv.value.decode())
-        held = self._store.get(keys.alloc_key(holder))
+        held = reads.get(keys.alloc_key(holder))
         # The key's own slot means the cached attempt missed its record; no record means the
         # holder was released since: either way, read again.
         if holder == key or held is None:
@@ -463,6 +501,48 @@ class IpamService:
                 self._records[key] = kv
             return kv
         return self._records[key]
+
+    def _places(
+        self,
+        view: TopologyView,
+        tkv: KeyValue,
+        ten: tenancy.Tenant,
+        host: HostName,
+        segment: SegmentName,
+    ) -> tuple[_Place, ...]:
+        """Where allocations of tenant ``ten`` (as ``tkv`` holds it) on ``host`` in
+        ``segment`` take their addresses, one place per network; NotFound for an unknown
+        segment or host. Memoised by the revisions of both records, which the allocation
+        guards."""
+        memo = (view.kv.mod_revision if view.kv else 0, tkv.key, tkv.mod_revision, host, segment)
+        found = self._plans.get(memo)
+        if found is None:
+            seg_id = ten.segment_id(segment)
+            indices = view.host_indices(host)
+            found = tuple(
+                _Place.of(
+                    view.layouts[name], ipam.Slot(NetworkName(name), indices[name], tid, seg_id)
+                )
+                for name, tid in ten.ids.items()
+                if name in indices
+            )
+            with self._lock:
+                if len(self._plans) > 4096:
+                    self._plans.clear()
+                self._plans[memo] = found
+        return found
+
+    def _blackouts(self, lay: addressing.Layout, kv: KeyValue) -> Blackouts:
+        """The blackouts record ``kv`` of network ``lay`` parsed, memoised by its revision."""
+        memo = (kv.key, kv.mod_revision)
+        found = self._blackouts_parsed.get(memo)
+        if found is None or found[0] != lay:
+            found = (lay, ipam.parse_blackouts(lay, txn.loads(kv)))
+            with self._lock:
+                if len(self._blackouts_parsed) > 256:
+                    self._blackouts_parsed.clear()
+                self._blackouts_parsed[memo] = found
+        return found[1]
 
     def _tenant(self, kv: KeyValue) -> tenancy.Tenant:
         cached = self._tenants_parsed.get(kv.key)

@@ -21,6 +21,11 @@ T = TypeVar("T")
 
 MAX_ATTEMPTS = 200
 
+# Built once: ``json.dumps`` with options builds an encoder on every call, and every write of
+# every request encodes. Same options, so the same bytes as ever.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_DECODE = json.JSONDecoder().decode
+
 
 @dataclass(slots=True)
 class Writes:
@@ -65,12 +70,13 @@ def run(store: Store, attempt: Callable[[Writes], T], *, what: str) -> T:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+    return _ENCODE(value).encode()
 
 
 def loads(kv: KeyValue) -> Any:
-    return json.loads(kv.value)
+    # Stored values are UTF-8 (``dumps`` writes ASCII): no encoding to detect.
+    return _DECODE(kv.value.decode())
 
 
 def loads_all(items: Sequence[KeyValue]) -> list[Any]:
-    return [json.loads(kv.value) for kv in items]
+    return [_DECODE(kv.value.decode()) for kv in items]

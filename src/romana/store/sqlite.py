@@ -59,6 +59,7 @@ INSERT OR IGNORE INTO meta (id, first_kept) VALUES (0, 1);
 _REVISION = "SELECT coalesce(max(rev), 0) FROM events"
 _GET = "SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?"
 _MOD_REV = "SELECT mod_rev FROM kv WHERE key = ?"
+_MOD_REVS = "SELECT key, mod_rev FROM kv WHERE key IN ({})"
 _MAX_MOD_REV = "SELECT coalesce(max(mod_rev), 0) FROM kv WHERE key >= ?1 AND key < ?2"
 _MAX_MOD_REV_ALL = "SELECT coalesce(max(mod_rev), 0) FROM kv WHERE key >= ?1"
 # One statement reads the revision and the rows, so both come from one snapshot.
@@ -72,6 +73,15 @@ _RANGE_ALL = (
     " key, value, create_rev, mod_rev, version"
     " FROM kv WHERE key >= ?1 ORDER BY key"
 )
+# An empty range carries no revision: this reads it with proof, in the same snapshot, that the
+# range is still empty (else the range is read again).
+_EMPTY = (
+    "SELECT (SELECT coalesce(max(rev), 0) FROM events),"
+    " EXISTS (SELECT 1 FROM kv WHERE key >= ?1 AND key < ?2)"
+)
+_EMPTY_ALL = (
+    "SELECT (SELECT coalesce(max(rev), 0) FROM events), EXISTS (SELECT 1 FROM kv WHERE key >= ?1)"
+)
 _META = "SELECT (SELECT coalesce(max(rev), 0) FROM events), first_kept FROM meta WHERE id = 0"
 _FIRST_KEPT = "SELECT first_kept FROM meta WHERE id = 0"
 _UPSERT = (
@@ -80,6 +90,9 @@ _UPSERT = (
     " value = excluded.value, mod_rev = excluded.mod_rev, version = version + 1"
 )
 _DELETE = "DELETE FROM kv WHERE key = ?"
+_DELETE_RETURNING = "DELETE FROM kv WHERE key IN ({}) RETURNING key"
+# Keys bound in one IN (...) list: far below SQLite's limit on bound variables.
+_IN_CHUNK = 500
 _EVENT = "INSERT INTO events (rev, seq, deleted, key, value) VALUES (?, ?, ?, ?, ?)"
 _EVENTS = (
     "SELECT rev, deleted, key, value FROM events"
@@ -227,23 +240,22 @@ class SQLiteStore:
     def range(self, prefix: str) -> store.Range:
         end = prefix_end(prefix)
         query, args = (_RANGE_ALL, (prefix,)) if end is None else (_RANGE, (prefix, end))
+        empty = _EMPTY_ALL if end is None else _EMPTY
         with self._lock:
             cur = self._cur
             try:
-                rows = cur.execute(query, args).fetchall()
-                if not rows:
-                    # Nothing to carry the revision: read it again inside one snapshot with
-                    # the (still empty) range, so a watch from revision + 1 misses nothing.
-                    cur.execute("BEGIN")
-                    try:
-                        rows = cur.execute(query, args).fetchall()
-                        revision = cur.execute(_REVISION).fetchone()[0]
-                    finally:
-                        cur.execute("COMMIT")
+                while True:
+                    rows = cur.execute(query, args).fetchall()
+                    if rows:
+                        revision = rows[0][0]
+                        break
+                    # Nothing to carry the revision: read it with the proof that the range
+                    # is still empty, so a watch from revision + 1 misses nothing.
+                    revision, written = cur.execute(empty, args).fetchone()
+                    if not written:
+                        break
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from exc
-        if rows:
-            revision = rows[0][0]
         return store.Range(
             tuple(store.KeyValue(r[1], r[2], r[3], r[4], r[5]) for r in rows), revision
         )
@@ -256,7 +268,7 @@ class SQLiteStore:
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
-                    ok = all(self._holds(cur, c) for c in compares)
+                    ok = self._all_hold(cur, compares)
                     revision = self._apply(cur, on_success if ok else on_failure)
                     cur.execute("COMMIT")
                 except BaseException:
@@ -266,6 +278,23 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from exc
         return store.TxnResult(ok, revision)
+
+    @staticmethod
+    def _all_hold(cur: sqlite3.Cursor, compares: store.Conditions) -> bool:
+        """Whether every condition holds; the key compares read in one statement."""
+        wanted = [c for c in compares if isinstance(c, store.Compare)]
+        if len(wanted) > 1:
+            names = list({c.key: None for c in wanted})
+            found: dict[str, int] = {}
+            for at in range(0, len(names), _IN_CHUNK):
+                chunk = names[at : at + _IN_CHUNK]
+                query = _MOD_REVS.format(",".join("?" * len(chunk)))
+                found.update(cur.execute(query, chunk).fetchall())
+            if any(found.get(c.key, 0) != c.mod_revision for c in wanted):
+                return False
+        elif wanted and not SQLiteStore._holds(cur, wanted[0]):
+            return False
+        return all(SQLiteStore._holds(cur, c) for c in compares if not isinstance(c, store.Compare))
 
     @staticmethod
     def _holds(cur: sqlite3.Cursor, c: store.Condition) -> bool:
@@ -283,17 +312,10 @@ class SQLiteStore:
         """Apply ``ops`` inside the open write transaction; the store revision afterwards."""
         current: int = cur.execute(_REVISION).fetchone()[0]
         revision = current + 1
-        seq = 0
-        for op in ops:
-            if isinstance(op, store.Put):
-                cur.execute(_UPSERT, (op.key, op.value, revision))
-                cur.execute(_EVENT, (revision, seq, 0, op.key, op.value))
-            else:
-                cur.execute(_DELETE, (op.key,))
-                if cur.rowcount <= 0:
-                    continue
-                cur.execute(_EVENT, (revision, seq, 1, op.key, b""))
-            seq += 1
+        if len({op.key for op in ops}) == len(ops):
+            seq = self._apply_distinct(cur, ops, revision)
+        else:
+            seq = self._apply_in_order(cur, ops, revision)
         if not seq:
             return current
         # Only the writer of every trim_slack-th revision looks at the history length, so
@@ -305,6 +327,44 @@ class SQLiteStore:
                 cur.execute(_TRIM, (keep_from,))
                 cur.execute(_SET_FIRST_KEPT, (keep_from,))
         return revision
+
+    @staticmethod
+    def _apply_distinct(cur: sqlite3.Cursor, ops: Sequence[store.Op], revision: int) -> int:
+        """Apply ``ops``, each on its own key, a statement per kind; the events recorded."""
+        gone: set[str] = set()
+        deletes = [op.key for op in ops if isinstance(op, store.Delete)]
+        for at in range(0, len(deletes), _IN_CHUNK):
+            chunk = deletes[at : at + _IN_CHUNK]
+            query = _DELETE_RETURNING.format(",".join("?" * len(chunk)))
+            gone.update(row[0] for row in cur.execute(query, chunk).fetchall())
+        puts = [(op.key, op.value, revision) for op in ops if isinstance(op, store.Put)]
+        if puts:
+            cur.executemany(_UPSERT, puts)
+        events: list[tuple[int, int, int, str, bytes]] = []
+        for op in ops:
+            if isinstance(op, store.Put):
+                events.append((revision, len(events), 0, op.key, op.value))
+            elif op.key in gone:  # deleting an absent key is no change
+                events.append((revision, len(events), 1, op.key, b""))
+        if events:
+            cur.executemany(_EVENT, events)
+        return len(events)
+
+    @staticmethod
+    def _apply_in_order(cur: sqlite3.Cursor, ops: Sequence[store.Op], revision: int) -> int:
+        """Apply ``ops`` one by one (a key written more than once ends as the last op says)."""
+        seq = 0
+        for op in ops:
+            if isinstance(op, store.Put):
+                cur.execute(_UPSERT, (op.key, op.value, revision))
+                cur.execute(_EVENT, (revision, seq, 0, op.key, op.value))
+            else:
+                cur.execute(_DELETE, (op.key,))
+                if cur.rowcount <= 0:
+                    continue
+                cur.execute(_EVENT, (revision, seq, 1, op.key, b""))
+            seq += 1
+        return seq
 
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[store.Event]:
         end = prefix_end(prefix)

@@ -10,6 +10,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from romana.lab import Cluster, Endpoint
 from romana.lab.agents import Agent
@@ -80,6 +81,19 @@ def converge(
     return {
         f"{s.name}@{s.host.name}→{d.name}@{d.host.name}": t
         for (s, d), t in zip(pairs, took, strict=True)
+    }
+
+
+def deny_own_segment_port(name: str, tenant: str, port: int) -> dict[str, Any]:
+    """A policy denying TCP ``port`` to ``tenant``'s default segment from that segment itself
+    (open by default), so that a probe is dropped by a named policy rule."""
+    own = {"tenant": tenant, "segment": "default"}
+    rules = [{"protocol": "tcp", "ports": [port]}]
+    return {
+        "name": name,
+        "action": "deny",
+        "applied_to": [own],
+        "ingress": [{"peers": [own], "rules": rules}],
     }
 
 

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from probes import CONVERGE, converge, pick, tcp, within
+from probes import CONVERGE, converge, deny_own_segment_port, pick, tcp, within
 
 from romana.lab import Cluster, Endpoint
 from romana.lab.agents import Agent
@@ -71,7 +71,9 @@ def probe_reported(
     grew = time.monotonic() + 3.0
     while dropped(agent, label) <= before and time.monotonic() < grew:
         time.sleep(0.2)
-    assert dropped(agent, label) > before, f"romana_agent_dropped_packets_total{{{label}}}"
+    assert dropped(agent, label) > before, (
+        f"romana_agent_dropped_packets_total{{{label}}}\n{agents.log_tails()}"
+    )
     return event, float(event["time"]) - sent
 
 
@@ -94,19 +96,7 @@ def test_a_probe_denied_by_segment_isolation_is_reported(agents: Cluster) -> Non
 def test_a_probe_denied_by_a_policy_names_the_policy_and_rule(agents: Cluster) -> None:
     src, dst = pick(agents, 0, "t1", "default"), pick(agents, 1, "t1", "default")
     assert tcp(agents, src, dst), "own tenant and segment is open by default"
-    agents.api.add_policies(
-        {
-            "name": POLICY,
-            "action": "deny",
-            "applied_to": [{"tenant": "t1", "segment": "default"}],
-            "ingress": [
-                {
-                    "peers": [{"tenant": "t1", "segment": "default"}],
-                    "rules": [{"protocol": "tcp", "ports": [dst.port]}],
-                }
-            ],
-        }
-    )
+    agents.api.add_policies(deny_own_segment_port(POLICY, "t1", dst.port))
     try:
         took = converge(agents, [(src, dst)], False, CONVERGE)
         assert within(took, CONVERGE), f"closed after {took} s\n{agents.log_tails()}"

@@ -315,7 +315,7 @@ class EndpointsRig:
         self.registry.load()
         self.pending_dir = tmp_path / "pending"
         self.now = 1000.0
-        metrics = Metrics()
+        self.metrics = metrics = Metrics()
         self.reconciler = Reconciler(
             ledger=self.registry,
             metrics=metrics,

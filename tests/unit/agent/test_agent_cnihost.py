@@ -175,6 +175,6 @@ def test_the_add_path_to_the_allocation_is_short(tmp_path: Path) -> None:
     ]
     # Up to the allocation, only the writer thread (the veth pair, while the allocation is
     # made); in the agent the allocation's own exchange with romanad is the second
-    # (romanad.in_daemon_thread). After it, the ledger's thread writes the ready record while
-    # the writer addresses the pair.
-    assert threads == {"romana-writer", "romana-ledger"}
+    # (romanad.in_daemon_thread). After it, the loop writes the ready record while the writer
+    # addresses the pair.
+    assert threads == {"romana-writer"}

@@ -90,16 +90,16 @@ class CountingFirewall:
 def test_counts_stay_monotonic_across_a_chain_rewrite() -> None:
     fw = CountingFirewall()
     counts = drops.DropCounts(fw, lambda: REASONS)
-    fw.counts = {("a", DENY.id, 0): (5, 5), ("b", DENY.id, 0): (2, 1)}
+    fw.counts = {("a", DENY.id, 0, 0): (5, 5), ("b", DENY.id, 0, 0): (2, 1)}
     counts.refresh()
-    fw.counts = {("a", DENY.id, 0): (7, 6), ("b", DENY.id, 0): (1, 1)}  # b was rewritten
+    fw.counts = {("a", DENY.id, 0, 0): (7, 6), ("b", DENY.id, 0, 0): (1, 1)}  # b was rewritten
     counts.refresh()
     assert counts.dropped() == {DENY.id: 5 + 2 + 2 + 1}
 
 
 def test_the_counter_is_exported_by_policy_rule_and_reason() -> None:
     fw = CountingFirewall()
-    fw.counts = {("a", DENY.id, 0): (9, 4), ("b", TENANTS.id, 0): (3, 3)}
+    fw.counts = {("a", DENY.id, 0, 0): (9, 4), ("b", TENANTS.id, 0, 0): (3, 3)}
     registry = CollectorRegistry()
     registry.register(drops.DropCounts(fw, lambda: REASONS, lambda: 2))
     text = generate_latest(registry).decode()

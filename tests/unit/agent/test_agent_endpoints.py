@@ -53,6 +53,39 @@ def test_failed_add_leaves_nothing_behind(tmp_path: Path) -> None:
     scenario(tmp_path, body)
 
 
+def test_an_answered_add_is_ready_in_the_ledger_a_restarted_agent_reads(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        await rig.service.add(rig.request("c1"))
+        again = ledger.Ledger(rig.registry.root)
+        assert again.load() == []
+        record = again.get("c1:eth0")
+        assert record is not None and record.state == ledger.READY
+        assert record == rig.registry.get("c1:eth0") and record.mac and record.host_mac
+
+    scenario(tmp_path, body)
+
+
+def test_an_add_whose_ready_record_cannot_be_written_is_undone(tmp_path: Path) -> None:
+    async def body(rig: Rig) -> None:
+        put = rig.registry.put
+
+        def full_disk(record: ledger.EndpointRecord) -> None:
+            if record.state == ledger.READY:
+                raise OSError(28, "No space left on device")
+            put(record)
+
+        rig.registry.put = full_disk  # type: ignore[method-assign]
+        with pytest.raises(OSError, match="No space"):
+            await rig.service.add(rig.request("c1"))
+        assert rig.registry.records() == []
+        assert rig.romanad.allocations == {}
+        assert rig.dp.endpoints == {}
+        again = ledger.Ledger(rig.registry.root)
+        assert again.load() == [] and again.records() == []
+
+    scenario(tmp_path, body)
+
+
 def test_add_with_a_view_but_romanad_away_leaves_the_waiting_to_the_allocation(
     tmp_path: Path,
 ) -> None:

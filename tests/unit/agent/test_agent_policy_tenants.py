@@ -54,3 +54,18 @@ def test_policies_of_a_tenant_with_endpoints_here_are_kept_until_a_view_carries_
     # An earlier romanad's views carry everything: nothing to keep.
     full = dataclasses.replace(new, policy_tenants=None)
     assert view.keep_policies(old, full, {"t2"}) is full
+
+
+def test_a_new_view_holds_the_last_views_documents_of_unchanged_policies() -> None:
+    """Successive views keep one copy of the policies they share, and only the changed
+    ones are new."""
+    old = _with(["t1", "t2"], [_own("t1", "a"), _own("t2", "b")])
+    changed = _own("t2", "b", uses="kube.b")
+    new = _with(["t1", "t2"], [_own("t1", "a"), changed, _own("t2", "c")])
+    shared = view.share_policies(old, new)
+    assert shared.policies == new.policies
+    assert shared.policies[0] is old.policies[0]
+    assert shared.policies[1] is new.policies[1] and shared.policies[1] == changed
+    assert shared.policies[2] is new.policies[2]
+    assert view.share_policies(None, new) is new
+    assert view.share_policies(shared, shared) is shared

@@ -288,21 +288,3 @@ def test_steady_events_do_not_postpone_the_full_resync(tmp_path: Path) -> None:
         assert rig.dp.firewall.currents[1:] == [None] * (len(rig.dp.firewall.applied) - 1)
 
     run(scenario())
-
-
-def test_drop_counts_are_read_before_every_firewall_apply(tmp_path: Path) -> None:
-    """An apply may reset the kernel's rule counters: what they held is read first."""
-
-    async def scenario() -> None:
-        rig = Rig(tmp_path)
-        seen: list[int] = []
-        rig.reconciler.before_firewall_apply = lambda: seen.append(len(rig.dp.firewall.applied))
-        task = asyncio.create_task(rig.reconciler.run())
-        rig.reconciler.set_view(host_view(1))
-        await rig.reconciler.reconcile()
-        await rig.reconciler.reconcile(full=True)
-        task.cancel()
-        assert seen == [0, 1]
-        assert rig.reconciler.applied_rules is rig.dp.firewall.applied[-1]
-
-    run(scenario())

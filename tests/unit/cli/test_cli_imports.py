@@ -3,9 +3,11 @@ point, read from ``python -X importtime``, holds none of the heavy modules a com
 need. No timing is asserted; a module that appears here is what would make start-up slow.
 
 ``romana --help`` loads Typer, the command modules and the settings, nothing of the HTTP
-client, the wire models, Rich or YAML. ``romana decode`` (against a real romanad) loads the
-client and the models of the answers it reads, never the server, the store, the services, the
-policy compiler, the Kubernetes stack or YAML.
+client, the wire models, Rich or YAML. ``romana decode`` and ``romana tenant list`` (against a
+real romanad, output to a pipe) load the client and the models of the answers they read, and
+nothing else that is heavy: not the server, the store, the services, the policy compiler, the
+Kubernetes stack or YAML, no general HTTP library (the client speaks through ``http.client``),
+not Rich (a pipe gets the plain writer), and no command module but their own.
 """
 
 from __future__ import annotations
@@ -52,6 +54,25 @@ NOT_FOR_HELP = (
     "romana.wire",
 )
 """What ``--help`` has no use for: the client, the wire models, Rich's help formatting."""
+
+NOT_FOR_A_REQUEST = (
+    *NEVER,
+    "httpx",
+    "httpcore",
+    "h11",
+    "anyio",
+    "certifi",
+    "click",  # Typer carries its own copy (typer._click); this one came with httpx's CLI
+    "pygments",
+    "rich",
+    "romana.deploy",
+    "romana.client.kube",
+    "romana.client.reach",
+)
+"""What a command that makes one request and prints a table into a pipe has no use for."""
+
+OTHER_COMMANDS = ("auth", "hosts", "install", "kube", "kubeinstall", "policies", "users")
+"""Command modules neither ``decode`` nor ``tenant list`` is in."""
 
 
 def imported(args: list[str], env: Mapping[str, str | None] | None = None) -> set[str]:
@@ -105,4 +126,12 @@ def test_decode_imports_the_client_but_nothing_of_the_server_or_the_policy_stack
     address = str(ipaddress.ip_network(prefix)[1])
     modules = imported(["decode", address], planned.env)
     assert "romana.client.http" in modules
-    assert heavy(modules, NEVER) == []
+    assert heavy(modules, NOT_FOR_A_REQUEST) == []
+    assert heavy(modules, tuple(f"romana.cli.commands.{m}" for m in OTHER_COMMANDS)) == []
+
+
+def test_tenant_list_imports_the_client_and_nothing_heavy_besides(planned: Any) -> None:
+    modules = imported(["tenant", "list"], planned.env)
+    assert {"romana.client.http", "romana.cli.commands.tenants"} <= modules
+    assert heavy(modules, NOT_FOR_A_REQUEST) == []
+    assert heavy(modules, tuple(f"romana.cli.commands.{m}" for m in OTHER_COMMANDS)) == []

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from romana.client import transport
 from romana.core import errors
 
 ROOT = "http://root.test:9600"
@@ -39,7 +40,7 @@ def test_each_status_becomes_its_error_with_the_servers_detail(
     assert type(info.value) is expected
     assert str(info.value) == "tenant 'x' is unhappy"
     cause = info.value.__cause__
-    assert isinstance(cause, httpx.HTTPStatusError)
+    assert isinstance(cause, transport.HTTPStatusError)
     assert cause.response.status_code == status
 
 
@@ -72,11 +73,14 @@ def test_a_non_json_error_body_still_gives_a_readable_message(cluster: Any) -> N
         client.list_hosts()
 
 
-def test_a_refused_connection_is_unavailable_chained_to_httpx(cluster: Any) -> None:
+def test_a_refused_connection_is_unavailable_chained_to_the_transport_failure(
+    cluster: Any,
+) -> None:
     cluster.down.add(ROOT)
     with cluster.client(retries=0) as client, pytest.raises(errors.Unavailable) as info:
         client.health(ROOT)
-    assert isinstance(info.value.__cause__, httpx.ConnectError)
+    assert isinstance(info.value.__cause__, transport.ConnectError)
+    assert isinstance(info.value.__cause__.__cause__, httpx.ConnectError)
     assert ROOT in str(info.value)
 
 

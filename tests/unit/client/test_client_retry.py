@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from romana.client import transport
 from romana.core import errors
 
 ROOT = "http://root.test:9600"
@@ -56,7 +57,7 @@ def test_backoff_is_capped_and_the_budget_bounds_the_attempts(cluster: Any) -> N
     assert len(cluster.sent()) == 7
     assert len(cluster.sleeps) == 6
     assert all(0 <= s <= 1.0 for s in cluster.sleeps)
-    assert isinstance(info.value.__cause__, httpx.HTTPStatusError)
+    assert isinstance(info.value.__cause__, transport.HTTPStatusError)
 
 
 def test_retry_after_is_honoured_up_to_the_cap(cluster: Any) -> None:
@@ -87,7 +88,8 @@ def test_a_non_idempotent_call_that_may_have_reached_the_server_is_not_repeated(
     with cluster.client() as client, pytest.raises(errors.Unavailable) as info:
         client.create_tenant("t")
     assert len(cluster.sent()) == 1
-    assert isinstance(info.value.__cause__, failure)
+    assert isinstance(info.value.__cause__, transport.TransportError)
+    assert isinstance(info.value.__cause__.__cause__, failure)
 
 
 def test_a_non_idempotent_call_is_not_repeated_after_a_5xx(cluster: Any) -> None:

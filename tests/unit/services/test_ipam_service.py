@@ -58,6 +58,23 @@ def test_blackouts_are_never_handed_out(svc: Services) -> None:
         svc.ipam.set_blackouts(NetworkName("net4"), ["11.0.0.0/8"])
 
 
+def test_each_change_to_tenant_or_blackouts_shows_in_the_next_allocation(svc: Services) -> None:
+    # Allocation reuses what it parsed of these records while they are unchanged.
+    svc.tenants.create(TenantName("first"))
+    svc.tenants.create(WEB)  # tenant id 2 in net4
+    assert str(svc.ipam.allocate(AllocationKey("a"), H1, WEB).addresses[0]) == "10.0.32.1"
+    svc.ipam.set_blackouts(NetworkName("net4"), ["10.0.32.2/31"])
+    assert str(svc.ipam.allocate(AllocationKey("b"), H1, WEB).addresses[0]) == "10.0.32.4"
+    svc.ipam.set_blackouts(NetworkName("net4"), [])
+    assert str(svc.ipam.allocate(AllocationKey("c"), H1, WEB).addresses[0]) == "10.0.32.2"
+    for key in ("a", "b", "c"):
+        svc.ipam.release(AllocationKey(key))
+    svc.tenants.delete(WEB)
+    svc.tenants.delete(TenantName("first"))
+    svc.tenants.create(WEB)  # the same name, now tenant id 1
+    assert str(svc.ipam.allocate(AllocationKey("d"), H1, WEB).addresses[0]) == "10.0.16.1"
+
+
 def test_exhaustion_names_host_tenant_segment_and_capacity(svc: Services) -> None:
     svc.tenants.create(WEB)
     svc.ipam.set_blackouts(

@@ -1,8 +1,9 @@
 """Thin HTTP handlers, one module per service: parse, authorise, call the service, serialise.
 
 Each module exposes ``SERVICE`` (its name in ``--services``) and ``router``. Handlers that
-touch the store are plain ``def`` so FastAPI runs them in its thread pool; only the agent
-view's long poll is ``async`` (see :mod:`romana.api.storewatch`). A POST that is safe to
+touch the store are plain ``def`` so FastAPI runs them in its thread pool, or, on the agents'
+busiest paths, coroutines that make one call to the pool for all their store work (the agent
+view, whose long poll waits on :mod:`romana.api.storewatch`; allocations). A POST that is safe to
 repeat declares its two answers with :func:`repeatable_post` and gives them with
 :func:`answer_made`, so that 201 and 200 mean the same on every such route.
 """

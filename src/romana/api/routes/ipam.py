@@ -6,6 +6,12 @@ its own host, an ``openstack`` user only addresses of the tenants it owns (on an
 Another tenant's or host's allocation answers 404, as a missing one does, and a key it holds
 is refused to such a caller without naming its holder. Saying what holds an allocation (its
 workload) is authorised as releasing it is.
+
+The routes on an agent's path (allocate, read, move, name the workload, release) are
+coroutines that make one thread-pool call for all their store work, authorisation included;
+FastAPI then checks their one-allocation answer against the model on the event loop. As plain
+``def`` handlers they would take two trips through the pool, the second only to check the
+answer. Listing and decoding stay plain handlers: their answers can be large.
 """
 
 from __future__ import annotations
@@ -29,14 +35,22 @@ router = APIRouter(prefix=rest.PREFIX, tags=["ipam"], responses=ERRORS)
 
 
 @router.post("/allocations", **repeatable_post(rest.Allocation, "The key existed already."))
-def allocate(
+async def allocate(
     body: rest.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
     """Allocate addresses for ``key`` on ``host`` (idempotent per key), ``address`` among them
     when the body names one."""
+    alloc, created = await ctx.offload(_allocate, ctx, caller, body)
+    answer_made(request, response, created, f"allocations/{alloc.key}")
+    return alloc.to_dict()
+
+
+def _allocate(
+    ctx: Context, caller: auth.Principal, body: rest.AllocationIn
+) -> tuple[ipam.Allocation, bool]:
     ownership.authorize(ctx, caller, auth.Action.ALLOCATE, auth.Target(body.tenant, body.host))
     try:
-        alloc, created = ctx.ipam.allocate_reporting(
+        return ctx.ipam.allocate_reporting(
             AllocationKey(body.key),
             HostName(body.host),
             TenantName(body.tenant),
@@ -51,8 +65,6 @@ def allocate(
         if not ownership.may(ctx, caller, auth.Action.READ, auth.Target(held.tenant, held.host)):
             raise exc.undisclosed() from None
         raise
-    answer_made(request, response, created, f"allocations/{alloc.key}")
-    return alloc.to_dict()
 
 
 @router.get("/allocations", response_model=list[rest.Allocation])
@@ -74,7 +86,11 @@ def list_allocations(
 
 
 @router.get("/allocations/{key}", response_model=rest.Allocation)
-def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+async def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    return await ctx.offload(_get, ctx, caller, key)
+
+
+def _get(ctx: Context, caller: auth.Principal, key: str) -> dict[str, object]:
     alloc = ctx.ipam.get(AllocationKey(key))
     missing = f"no allocation with key {key!r}"
     ownership.authorize(
@@ -84,7 +100,11 @@ def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 
 
 @router.delete("/allocations/{key}", response_model=rest.Allocation)
-def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+async def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
+    return await ctx.offload(_release, ctx, caller, key)
+
+
+def _release(ctx: Context, caller: auth.Principal, key: str) -> dict[str, object]:
     missing = f"no allocation with key {key!r}"
     alloc = ctx.ipam.get(AllocationKey(key))
     ownership.authorize(
@@ -94,12 +114,18 @@ def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 
 
 @router.put("/allocations/{key}/host", response_model=rest.Allocation)
-def move(key: str, body: rest.AllocationHostIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+async def move(
+    key: str, body: rest.AllocationHostIn, ctx: Ctx, caller: Caller
+) -> dict[str, object]:
     """Make the allocation live on ``host``, keeping its addresses (idempotent); moved back to
     the host its addresses encode, it carries no exception route any more."""
+    return await ctx.offload(_move, ctx, caller, key, HostName(body.host))
+
+
+def _move(ctx: Context, caller: auth.Principal, key: str, host: HostName) -> dict[str, object]:
     if auth.scope_of(caller, auth.Action.MOVE_ALLOCATION) is not auth.Scope.OWNED:
         auth.authorize(caller, auth.Action.MOVE_ALLOCATION)
-        return ctx.ipam.move(AllocationKey(key), HostName(body.host)).to_dict()
+        return ctx.ipam.move(AllocationKey(key), host).to_dict()
     # A caller scoped to what it owns moves only its tenants' allocations, and learns of no
     # other (404, as for a missing key).
     alloc = ctx.ipam.get(AllocationKey(key))
@@ -107,34 +133,48 @@ def move(key: str, body: rest.AllocationHostIn, ctx: Ctx, caller: Caller) -> dic
     ownership.authorize(
         ctx, caller, auth.Action.MOVE_ALLOCATION, auth.Target(alloc.tenant), missing=missing
     )
-    return ctx.ipam.move(AllocationKey(key), HostName(body.host)).to_dict()
+    return ctx.ipam.move(AllocationKey(key), host).to_dict()
 
 
 @router.put("/allocations/{key}/workload", response_model=rest.Allocation)
-def set_workload(
+async def set_workload(
     key: str, body: rest.AllocationWorkloadIn, ctx: Ctx, caller: Caller
 ) -> dict[str, object]:
     """Say what holds the allocation (``docker:<container id>``); idempotent. Whoever may
     release the allocation may say so: its host's agent, which learns it, and admins."""
+    return await ctx.offload(_set_workload, ctx, caller, key, body.workload)
+
+
+def _set_workload(
+    ctx: Context, caller: auth.Principal, key: str, workload: str
+) -> dict[str, object]:
     missing = f"no allocation with key {key!r}"
     alloc = ctx.ipam.get(AllocationKey(key))
     ownership.authorize(
         ctx, caller, auth.Action.ALLOCATE, auth.Target(alloc.tenant, alloc.host), missing=missing
     )
-    return ctx.ipam.set_workload(AllocationKey(key), body.workload).to_dict()
+    return ctx.ipam.set_workload(AllocationKey(key), workload).to_dict()
 
 
 @router.delete("/addresses/{address}", response_model=rest.Allocation)
-def release_address(address: str, ctx: Ctx, caller: Caller, request: Request) -> dict[str, object]:
+async def release_address(
+    address: str, ctx: Ctx, caller: Caller, request: Request
+) -> dict[str, object]:
+    key, released = await ctx.offload(_release_address, ctx, caller, address)
+    audit.name_object(request, f"allocations/{key}")  # the path names only the address
+    return released
+
+
+def _release_address(
+    ctx: Context, caller: auth.Principal, address: str
+) -> tuple[AllocationKey, dict[str, object]]:
     key = ctx.ipam.key_of(address)
     missing = f"address {ipam.parse_address(address)} is not allocated"
     alloc = ctx.ipam.get(key)
     ownership.authorize(
         ctx, caller, auth.Action.ALLOCATE, auth.Target(alloc.tenant, alloc.host), missing=missing
     )
-    released = ctx.ipam.release(key).to_dict()
-    audit.name_object(request, f"allocations/{key}")  # the path names only the address
-    return released
+    return key, ctx.ipam.release(key).to_dict()
 
 
 @router.get("/decode/{address}", response_model=rest.Decoded)

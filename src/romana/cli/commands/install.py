@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from romana.cli import context
+from romana.cli.commands import kubeinstall
 from romana.core.errors import InvalidInput, Issue
 from romana.deploy import hostinstall
 
@@ -176,3 +177,6 @@ def cni(
 def _split(values: list[str] | None) -> tuple[str, ...]:
     """Repeated options and comma-separated values alike, as one tuple."""
     return tuple(part.strip() for v in values or () for part in v.split(",") if part.strip())
+
+
+app.command("kubernetes")(kubeinstall.kubernetes_manifests)

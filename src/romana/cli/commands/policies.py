@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from romana.cli import context, files, output
+from romana.cli.commands import kube
 from romana.cli.context import OutputOption
 
 app = context.group("Policies: add, list, show, remove.")
@@ -91,3 +92,7 @@ def remove(ctx: typer.Context, policy_id: str, out: OutputOption = None) -> None
         output.message(f"policy {policy.get('id')} removed")
     else:
         output.emit(policy, fmt)
+
+
+# Last in the group's help; it shares its reading of Kubernetes YAML with `explain -f`.
+app.command("apply")(kube.apply)

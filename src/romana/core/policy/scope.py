@@ -29,8 +29,10 @@ from romana.core.policy import model
 
 # Interned values kept: a few times the tenants (and far more than the networks) of a host.
 INTERNED = 16384
-# Tenancies kept: the one in force, and a few others for callers that alternate.
-TENANCIES = 8
+# Tenancies kept: the one in force and the one before it (a caller comparing two). Each
+# remembers a scope per policy and, in the compiler, a compiled part per policy: one kept
+# after it was replaced holds a whole generation of those.
+TENANCIES = 2
 # Policies remembered per tenancy: well above the 2,000 a host is sized for.
 POLICIES = 8192
 

@@ -36,10 +36,23 @@ A :class:`ruleset.LocalDestination` is ``--match addrtype --dst-type LOCAL``; a
 restore input of that address's family only.
 
 An attributed drop (:attr:`ruleset.Rule.drop`) is preceded, expansion by expansion, by the
-same matches with ``--match limit --limit N/sec --limit-burst M --jump NFLOG --nflog-group G
---nflog-prefix romana-drop:<id>``: the packets logged, at most that rate, to netlink log group
-G. The drop rule's own counter counts every packet dropped for the reason, the NFLOG rule's
-those logged.
+same matches with ``--match limit --limit 10/sec --limit-burst 20 --match hashlimit
+--hashlimit-upto 100/sec --hashlimit-burst 200 --hashlimit-name romana-drop-log --match nfacct
+--nfacct-name romana-logged-<id> --jump NFLOG --nflog-group 7 --nflog-prefix
+romana-drop:<id>``, and the drop is ``--match nfacct --nfacct-name romana-dropped-<id> --jump
+DROP``: the packets logged to netlink log group 7,
+at most at the rule's own rate (``limit``, :data:`dropreasons.DROP_LOG_RATE`) and at the
+host's (:data:`dropreasons.DROP_LOG_HOST_RATE`). The host's bound is a ``hashlimit`` without
+``--hashlimit-mode``: every packet falls in its one bucket, and every rule naming the same
+``--hashlimit-name`` shares that bucket, whichever chain it is in, across restores — the
+iptables spelling of the named ``limit`` object of the nftables backend. The kernel keeps a
+hashlimit table per family, so IPv4 and IPv6 have a bucket each: together they log at most
+twice the host's rate. A rule's own counters start from zero whenever a restore rewrites its
+chain, so the counts are kept in kernel accounting objects instead
+(:mod:`romana.dataplane.nfacct`), two per reason, named in ``accounts`` for the backend to
+make before the rules that use them: the ``nfacct`` match adds every packet that reaches it
+(after the limits, so only those logged) and outlives any restore. ``drop_log=False`` leaves
+the NFLOG rules out; the drops are counted all the same.
 """
 
 from __future__ import annotations
@@ -47,7 +60,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from romana.core import addressing, kernelnames, ruleset
+from romana.core import addressing, dropreasons, kernelnames, ruleset
 from romana.core.errors import InvalidInput, Unsupported
 from romana.core.render import nftables
 
@@ -103,6 +116,8 @@ class RenderedIptables:
     nat_v4: str = ""
     nat_v6: str = ""
     nat_chains: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    """The accounting objects the rules count drops in (they must exist first)."""
 
 
 def name(ir_name: str) -> str:
@@ -110,12 +125,12 @@ def name(ir_name: str) -> str:
     return kernelnames.iptables_name(ir_name)
 
 
-def render(rs: ruleset.Ruleset) -> RenderedIptables:
+def render(rs: ruleset.Ruleset, *, drop_log: bool = True) -> RenderedIptables:
     """The restore inputs and hook jumps for ``rs``; :class:`Unsupported` if inexpressible."""
     nat = any(c.kind is ruleset.ChainKind.NAT for c in rs.chains)
     return RenderedIptables(
-        filter_v4=_table(rs, 4, ruleset.ChainKind.FILTER),
-        filter_v6=_table(rs, 6, ruleset.ChainKind.FILTER),
+        filter_v4=_table(rs, 4, ruleset.ChainKind.FILTER, drop_log),
+        filter_v6=_table(rs, 6, ruleset.ChainKind.FILTER, drop_log),
         ipsets="".join(_ipset(s) for s in rs.sets),
         hooks=tuple(
             HookJump(c.hook.value.upper(), name(c.name), _TABLE[c.kind])
@@ -127,7 +142,14 @@ def render(rs: ruleset.Ruleset) -> RenderedIptables:
         nat_v4=_table(rs, 4, ruleset.ChainKind.NAT) if nat else "",
         nat_v6=_table(rs, 6, ruleset.ChainKind.NAT) if nat else "",
         nat_chains=tuple(name(c.name) for c in rs.chains if c.kind is ruleset.ChainKind.NAT),
+        accounts=_accounts(rs, drop_log),
     )
+
+
+def _accounts(rs: ruleset.Ruleset, drop_log: bool) -> tuple[str, ...]:
+    found = {r.drop for c in rs.chains for r in c.rules if r.drop is not None}
+    pairs = [dropreasons.account_names(reason) for reason in found]
+    return tuple(sorted(n for dropped, logged in pairs for n in (dropped, logged)[: 1 + drop_log]))
 
 
 def render_removal(chains: Iterable[str], sets: Iterable[str]) -> RenderedIptables:
@@ -151,7 +173,9 @@ def render_removal(chains: Iterable[str], sets: Iterable[str]) -> RenderedIptabl
     )
 
 
-def _table(rs: ruleset.Ruleset, version: int, kind: ruleset.ChainKind) -> str:
+def _table(
+    rs: ruleset.Ruleset, version: int, kind: ruleset.ChainKind, drop_log: bool = True
+) -> str:
     devices = {s.name: s.elements for s in rs.interface_sets}
     chains = [c for c in rs.chains if c.kind is kind]
     lines = [f"*{_TABLE[kind]}"]
@@ -159,7 +183,7 @@ def _table(rs: ruleset.Ruleset, version: int, kind: ruleset.ChainKind) -> str:
     for chain in chains:
         for rule in chain.rules:
             if rule.version in (None, version):
-                bodies = _rule(rule, chain.name, devices)
+                bodies = _rule(rule, chain.name, devices, drop_log)
                 lines += [f"-A {name(chain.name)} {body}" for body in bodies]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
@@ -171,7 +195,12 @@ def _address(match: addressing.Match) -> str:
     return f"{match.value_address}/{match.mask_address}"
 
 
-def _rule(rule: ruleset.Rule, chain: str, devices: Mapping[str, tuple[str, ...]]) -> list[str]:
+def _rule(
+    rule: ruleset.Rule,
+    chain: str,
+    devices: Mapping[str, tuple[str, ...]],
+    drop_log: bool = True,
+) -> list[str]:
     """One rule body per expansion (dispatch entries, interface names, multiport chunks)."""
     verdict = rule.verdict
     if isinstance(verdict, ruleset.Dispatch):
@@ -186,6 +215,7 @@ def _rule(rule: ruleset.Rule, chain: str, devices: Mapping[str, tuple[str, ...]]
                 ),
                 chain,
                 devices,
+                drop_log,
             )
         return expanded
     head: list[str] = []
@@ -223,14 +253,16 @@ def _rule(rule: ruleset.Rule, chain: str, devices: Mapping[str, tuple[str, ...]]
     if rule.comment:
         tail.append(f'--match comment --comment "{nftables.comment(rule.comment)}"')
     if rule.drop is not None:
-        # Before each drop (every rule counts natively): the same matches, rate-limited, to
-        # NFLOG, whose own count is that of the packets logged.
-        logged = _drop_log(rule.drop)
+        # Before each drop: the same matches, rate-limited, to NFLOG; both count into the
+        # reason's accounting objects.
+        dropped = dropreasons.account_names(rule.drop)[0]
+        drop = f"--match nfacct --nfacct-name {dropped} --jump {verdict.action.value.upper()}"
+        targets = [_drop_log(rule.drop), drop] if drop_log else [drop]
         return [
             " ".join(p for p in (device, *head, chunk, *tail, target) if p)
             for device in device_chunks
             for chunk in port_chunks
-            for target in (logged, f"--jump {verdict.action.value.upper()}")
+            for target in targets
         ]
     if verdict.to:
         targets = _rewrites(verdict)
@@ -250,8 +282,15 @@ def _rule(rule: ruleset.Rule, chain: str, devices: Mapping[str, tuple[str, ...]]
 def _drop_log(reason: ruleset.DropReason) -> str:
     limit = f"--match limit --limit {ruleset.DROP_LOG_RATE}/sec"
     burst = f"--limit-burst {ruleset.DROP_LOG_BURST}"
+    host = (
+        f"--match hashlimit --hashlimit-upto {dropreasons.DROP_LOG_HOST_RATE}/sec "
+        f"--hashlimit-burst {dropreasons.DROP_LOG_HOST_BURST} "
+        f"--hashlimit-name {dropreasons.DROP_LOG_LIMIT}"
+    )
+    counted = f"--match nfacct --nfacct-name {dropreasons.account_names(reason)[1]}"
     group = f"--jump NFLOG --nflog-group {kernelnames.DROP_LOG_GROUP}"
-    return f"{limit} {burst} {group} --nflog-prefix {kernelnames.DROP_LOG_PREFIX}{reason.label}"
+    prefix = f"--nflog-prefix {kernelnames.DROP_LOG_PREFIX}{reason.label}"
+    return f"{limit} {burst} {host} {counted} {group} {prefix}"
 
 
 def _rewrites(verdict: ruleset.Verdict) -> list[str]:

@@ -53,7 +53,7 @@ def test_masks_and_verdict_maps() -> None:
     assert (
         '\t\tip saddr & 255.0.255.0 == 10.0.34.0 accept comment "own tenant and segment v4"\n'
     ) in script
-    assert "\t\tip6 saddr & ffff:ffff:ffff::ffff:0:0 == fd00::5:0:0 counter drop" in script
+    assert "\t\tip6 saddr & ffff:ffff:ffff::ffff:0:0 == fd00::5:0:0 counter name " in script
     assert "\t\tip daddr 10.96.0.10 udp dport 53 goto romana-egress-passed" in script
     assert "\t\ttype filter hook forward priority filter + 10; policy accept;\n" in script
 
