@@ -151,10 +151,6 @@ def ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-def compared(metric: str, ours: list[float], ref: list[float], p: int) -> common.Result:
-    return common.compared(metric, ours, ref, p, reference_name=REFERENCE, target=1.0, digits=2)
-
-
 def part(metric: str, seconds: float) -> common.Result:
     return common.Result(metric=metric, value=ms(seconds), unit="ms")
 
@@ -337,24 +333,55 @@ def kernel_parts(spec: hostplan.EndpointSpec, probes: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in found.items()}
 
 
-def distributions(romana: Plugin, ref: Plugin) -> list[dict[str, object]]:
-    """ADD and DEL of both plugins, every measured cycle, as distributions (ms)."""
+def distributions(pairs: list[tuple[Plugin, Plugin]]) -> list[dict[str, object]]:
+    """ADD and DEL of both plugins, every measured cycle of every run, as distributions (ms)."""
     charts = []
-    for command, ours, theirs in (("ADD", romana.add, ref.add), ("DEL", romana.delete, ref.delete)):
+    for command in ("ADD", "DEL"):
+
+        def samples(plugin: Plugin, command: str = command) -> list[float]:
+            return plugin.add if command == "ADD" else plugin.delete
+
+        ours = [t for romana, _ in pairs for t in samples(romana)]
+        theirs = [t for _, ref in pairs for t in samples(ref)]
         p50, p95 = (common.percentile(ours, p) / common.percentile(theirs, p) for p in (50, 95))
         charts.append(
             common.distribution(
                 f"How long does a CNI {command} take, beside {REFERENCE}?",
                 f"Each run is one {command} process as a runtime starts it, alternating with the "
-                f"reference; romana's p50 is {p50:.2f}x and its p95 {p95:.2f}x the reference's.",
+                f"reference, over all {len(pairs)} runs; romana's p50 is {p50:.2f}x and its p95 "
+                f"{p95:.2f}x the reference's.",
                 "ms",
-                {romana.name: [ms(t) for t in ours], REFERENCE: [ms(t) for t in theirs]},
+                {pairs[0][0].name: [ms(t) for t in ours], REFERENCE: [ms(t) for t in theirs]},
             )
         )
     return charts
 
 
-def run(runs: int, probes: int) -> tuple[list[common.Result], list[dict[str, object]]]:
+def run(
+    runs: int, probes: int, rounds: int = 3
+) -> tuple[list[common.Result], list[dict[str, object]]]:
+    """``rounds`` whole runs, each on a cluster of its own; the breakdown is measured in the
+    last. The headline rows are the median of the runs' ratios, each run's ratio beside it."""
+    measured = [one_run(runs, probes if i == rounds - 1 else 0) for i in range(rounds)]
+    pairs = [(romana, ref) for romana, ref, _ in measured]
+    rows = [
+        common.median_of_runs(
+            f"CNI {command} p{p}",
+            [(romana.add if add else romana.delete, ref.add if add else ref.delete)
+             for romana, ref in pairs],
+            p,
+            reference_name=REFERENCE,
+            target=1.0,
+            digits=2,
+        )
+        for p in (50, 95)
+        for command, add in (("ADD", True), ("DEL", False))
+    ]  # fmt: skip
+    return rows + measured[-1][2], distributions(pairs)
+
+
+def one_run(runs: int, probes: int) -> tuple[Plugin, Plugin, list[common.Result]]:
+    """One run: ``runs`` alternating cycles per plugin, then (``probes`` > 0) the breakdown."""
     with tempfile.TemporaryDirectory(prefix="romana-bench-cni-") as tmp:
         workdir = Path(tmp)
         with bench_cluster(workdir) as made:
@@ -399,16 +426,10 @@ def run(runs: int, probes: int) -> tuple[list[common.Result], list[dict[str, obj
                         tag = f"{plugin.name[0]}{i}"
                         with workload(made, tag) as netns:
                             worker.call(lambda: plugin.cycle(f"bench-{tag}", netns))  # noqa: B023
-                results = [
-                    compared("CNI ADD p50", romana.add, ref.add, 50),
-                    compared("CNI DEL p50", romana.delete, ref.delete, 50),
-                    compared("CNI ADD p95", romana.add, ref.add, 95),
-                    compared("CNI DEL p95", romana.delete, ref.delete, 95),
-                ]
-                results += breakdown(made, worker, romana, ref, probes)
+                parts = breakdown(made, worker, romana, ref, probes) if probes else []
             finally:
                 worker.close()
-    return results, distributions(romana, ref)
+    return romana, ref, parts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -417,13 +438,18 @@ def main(argv: list[str] | None = None) -> int:
         "--cycles", "--runs", dest="runs", type=int, default=200, help="ADD+DEL cycles per plugin"
     )
     parser.add_argument("--probes", type=int, default=50, help="runs of each breakdown part")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="whole runs, each on its own cluster (odd: median)"
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("bench.cni needs root (network namespaces)", file=sys.stderr)
         return 2
-    results, charts = run(args.runs, args.probes)
+    results, charts = run(args.runs, args.probes, args.rounds)
     notes = (
-        f"{args.runs} ADD+DEL cycles per plugin, alternating, in one lab host namespace; "
+        f"{args.rounds} runs of {args.runs} ADD+DEL cycles per plugin, each on a cluster of its "
+        "own, alternating, in one lab host namespace; the headline rows are the median of the "
+        "runs' ratios, every run's ratio beside it; "
         f"romana-cni with romana-agent (nftables) and romanad (SQLite), reference {REFERENCE} "
         f"from {REFERENCE_DIR}, CNI {CNI_VERSION}. Breakdown parts are p50 of {args.probes} "
         "runs each, measured alone. romana's DEL answers once the endpoint is cut off (host "

@@ -127,3 +127,31 @@ def compared(
         ratio=round(ratio, 2),
         meets_target=ratio <= target if target is not None else None,
     )
+
+
+def median_of_runs(
+    metric: str,
+    runs: list[tuple[list[float], list[float]]],
+    p: int,
+    *,
+    reference_name: str,
+    target: float | None,
+    digits: int = 1,
+) -> Result:
+    """The ``p``-th percentile compared over an odd number of runs, each ``(ours,
+    reference)``: the row of the run whose ratio is the median, named with every run's ratio
+    side by side, so that one lucky or unlucky run neither makes nor breaks the figure."""
+    if len(runs) % 2 == 0:
+        raise ValueError(f"runs: an odd number is needed for a median run, not {len(runs)}")
+    rows = [
+        compared(metric, ours, ref, p, reference_name=reference_name, target=target,
+                 digits=digits)
+        for ours, ref in runs
+    ]  # fmt: skip
+    if len(rows) == 1:
+        return rows[0]
+    middle = sorted(rows, key=lambda r: r.ratio or 0.0)[len(rows) // 2]
+    ratios = ", ".join(f"{r.ratio:.2f}" for r in rows)
+    return Result(
+        **{**asdict(middle), "metric": f"{metric}, median of {len(rows)} runs ({ratios})"}
+    )

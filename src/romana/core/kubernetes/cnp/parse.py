@@ -1,0 +1,337 @@
+"""A ClusterNetworkPolicy document (the API's JSON shape) into a frozen policy, or refused.
+
+The shape is ``policy.networking.k8s.io`` ``v1alpha2`` (bundle v0.2.0), which ``v1beta1``
+keeps unchanged; both apiVersions are read alike. A document is refused whole with
+:class:`InvalidInput` naming every problem found, each at its field path
+(``spec.egress[2].to[0].networks[1]``) with the rule it breaks. Checked, as the CRD's
+OpenAPI schema and CEL rules check them:
+
+* ``spec.tier`` Admin or Baseline; ``spec.priority`` an integer 0-1000; ``spec.subject``
+  exactly one of ``namespaces`` or ``pods`` (``pods`` needs ``podSelector``; its
+  ``namespaceSelector`` may be left out: every namespace);
+* at most 25 ingress and 25 egress rules; a rule's ``action`` Accept, Deny or Pass, its
+  ``name`` at most 100 characters, ``from``/``to`` 1-25 peers, ``protocols`` (when given)
+  1-25 entries;
+* a peer gives exactly one kind: ingress ``namespaces`` or ``pods``; egress also ``nodes`` or
+  ``networks`` (1-25 distinct CIDRs, at most 43 characters, host bits clear — the
+  ``v1beta1`` rule ``cidr(self) == cidr(self).masked()``, taken for both versions because a
+  CIDR with host bits set is almost always a typing error);
+* a ``protocols`` entry gives exactly one of ``tcp``, ``udp``, ``sctp`` (each with a
+  ``destinationPort`` of exactly one of ``number`` 1-65535 or ``range`` with
+  ``start < end``) or ``destinationNamedPort``; an egress rule with a ``networks`` or
+  ``nodes`` peer may not name a port (the CRD's CEL rule: they have no named ports).
+
+Romana refuses, though the API accepts it, an egress ``domainNames`` peer (experimental
+upstream): it needs a DNS-aware dataplane romana does not have, and a policy applied in part
+would enforce something its author did not write.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from typing import Any
+
+from romana.core import addressing
+from romana.core.errors import InvalidInput, Issues
+from romana.core.kubernetes.cnp import model
+from romana.core.kubernetes.cnp.model import Action, Direction, Peer, Pods, PortMatch, Rule
+from romana.core.kubernetes.service import json_object
+from romana.core.policy import selectors
+
+GROUP = "policy.networking.k8s.io"
+API_VERSIONS = (f"{GROUP}/v1alpha2", f"{GROUP}/v1beta1")
+KIND = "ClusterNetworkPolicy"
+
+_PEER_KINDS = {
+    Direction.INGRESS: ("namespaces", "pods"),
+    Direction.EGRESS: ("namespaces", "pods", "nodes", "networks"),
+}
+_PROTOCOL_KEYS = ("tcp", "udp", "sctp", "destinationNamedPort")
+
+
+def _at(prefix: str, key: str | int) -> str:
+    return f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}"
+
+
+def _unknown(obj: Mapping[str, Any], known: tuple[str, ...], at: str, issues: Issues) -> None:
+    for key in sorted(set(obj) - set(known), key=str):
+        issues.add(_at(at, str(key)), f"unknown key (known: {', '.join(known)})")
+
+
+def _within(raw: Any, low: int, high: int) -> bool:
+    """``raw`` is an integer (JSON number, not a boolean) in ``low``-``high``."""
+    return isinstance(raw, int) and not isinstance(raw, bool) and low <= raw <= high
+
+
+def _list(
+    raw: Any, at: str, issues: Issues, *, least: int, most: int, what: str
+) -> list[Any] | None:
+    """``raw`` when it is a list of ``least``-``most`` items, else None with the problem."""
+    if not isinstance(raw, list):
+        issues.add(at, f"must be a list of {what}")
+        return None
+    if not least <= len(raw) <= most:
+        bound = f"{least}-{most}" if least else f"at most {most}"
+        issues.add(at, f"must hold {bound} {what} (has {len(raw)})")
+    return raw
+
+
+def parse(raw: Mapping[str, Any]) -> model.ClusterNetworkPolicy:
+    """The policy ``raw`` describes; :class:`InvalidInput` naming every problem otherwise."""
+    issues = Issues()
+    if raw.get("apiVersion") not in API_VERSIONS:
+        issues.add("apiVersion", f"must be one of {', '.join(API_VERSIONS)}")
+    if raw.get("kind") != KIND:
+        issues.add("kind", f"must be {KIND}")
+    meta = json_object(raw.get("metadata"), "metadata", issues)
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        issues.add("metadata.name", "must be a non-empty name")
+        name = ""
+    spec = json_object(raw.get("spec"), "spec", issues)
+    if "spec" not in raw:
+        issues.add("spec", "is required")
+    _unknown(spec, ("tier", "priority", "subject", "ingress", "egress"), "spec", issues)
+    tier = spec.get("tier")
+    if tier not in [str(t) for t in model.Tier]:
+        issues.add("spec.tier", "must be Admin or Baseline")
+    priority = spec.get("priority")
+    if not _within(priority, model.MIN_PRIORITY, model.MAX_PRIORITY):
+        issues.add(
+            "spec.priority",
+            f"must be an integer {model.MIN_PRIORITY}-{model.MAX_PRIORITY} (lower applies first)",
+        )
+    subject = _subject(spec.get("subject"), issues)
+    ingress = _rules(spec.get("ingress"), Direction.INGRESS, issues)
+    egress = _rules(spec.get("egress"), Direction.EGRESS, issues)
+    if issues:
+        raise InvalidInput(list(issues), context=f"invalid {KIND} {name!r}".replace(" ''", ""))
+    assert subject is not None and isinstance(priority, int)
+    return model.ClusterNetworkPolicy(
+        name=model.PolicyName(name),
+        tier=model.Tier(str(tier)),
+        priority=priority,
+        subject=subject,
+        ingress=ingress,
+        egress=egress,
+        uid=str(meta.get("uid") or ""),
+    )
+
+
+def _one_of(obj: Mapping[str, Any], kinds: tuple[str, ...], at: str, issues: Issues) -> str | None:
+    """The one key of ``kinds`` that ``obj`` gives, else None with the problem."""
+    given = [k for k in kinds if k in obj]
+    if len(given) != 1:
+        found = f" (gives {', '.join(given)})" if given else ""
+        issues.add(at, f"must give exactly one of {', '.join(kinds)}{found}")
+        return None
+    return given[0]
+
+
+def _selector(raw: Any, at: str, issues: Issues) -> selectors.Selector | None:
+    return selectors.parse(raw, at, issues)
+
+
+def _pods(raw: Any, at: str, issues: Issues) -> Pods | None:
+    obj = json_object(raw, at, issues)
+    _unknown(obj, ("namespaceSelector", "podSelector"), at, issues)
+    if "podSelector" not in obj:
+        issues.add(_at(at, "podSelector"), "is required ({} selects every pod)")
+        return None
+    pods = _selector(obj["podSelector"], _at(at, "podSelector"), issues)
+    namespaces: selectors.Selector | None = selectors.EVERYTHING
+    if obj.get("namespaceSelector") is not None:
+        namespaces = _selector(obj["namespaceSelector"], _at(at, "namespaceSelector"), issues)
+    if pods is None or namespaces is None:
+        return None
+    return Pods(namespaces, pods)
+
+
+def _subject(raw: Any, issues: Issues) -> Pods | None:
+    if raw is None:
+        issues.add("spec.subject", "is required (namespaces or pods)")
+        return None
+    obj = json_object(raw, "spec.subject", issues)
+    kind = _one_of(obj, ("namespaces", "pods"), "spec.subject", issues)
+    if kind == "namespaces":
+        namespaces = _selector(obj["namespaces"], "spec.subject.namespaces", issues)
+        return None if namespaces is None else Pods(namespaces)
+    if kind == "pods":
+        return _pods(obj["pods"], "spec.subject.pods", issues)
+    return None
+
+
+def _rules(raw: Any, direction: Direction, issues: Issues) -> tuple[Rule, ...]:
+    at = f"spec.{direction}"
+    if raw is None:
+        return ()
+    items = _list(raw, at, issues, least=0, most=model.MAX_RULES, what="rules")
+    rules = [_rule(item, i, direction, _at(at, i), issues) for i, item in enumerate(items or [])]
+    return tuple(r for r in rules if r is not None)
+
+
+def _rule(raw: Any, index: int, direction: Direction, at: str, issues: Issues) -> Rule | None:
+    obj = json_object(raw, at, issues)
+    peers_key = "from" if direction is Direction.INGRESS else "to"
+    _unknown(obj, ("name", "action", peers_key, "protocols"), at, issues)
+    name = obj.get("name", "")
+    if not isinstance(name, str) or len(name) > model.MAX_RULE_NAME:
+        issues.add(_at(at, "name"), f"must be text of at most {model.MAX_RULE_NAME} characters")
+        name = ""
+    action = obj.get("action")
+    if action not in [str(a) for a in Action]:
+        issues.add(_at(at, "action"), f"{action!r} is not an action: Accept, Deny or Pass")
+    peers: list[Peer | None] = []
+    if peers_key not in obj:
+        issues.add(_at(at, peers_key), "is required: at least one peer")
+    else:
+        where = _at(at, peers_key)
+        items = _list(obj[peers_key], where, issues, least=1, most=model.MAX_PEERS, what="peers")
+        peers = [_peer(p, direction, _at(where, j), issues) for j, p in enumerate(items or [])]
+    ports: list[PortMatch | None] = []
+    if "protocols" in obj:
+        where = _at(at, "protocols")
+        items = _list(
+            obj["protocols"], where, issues, least=1, most=model.MAX_PROTOCOLS, what="protocols"
+        )
+        ports = [_protocol(p, _at(where, j), issues) for j, p in enumerate(items or [])]
+    named = any(p is not None and p.name for p in ports)
+    if named and any(p is not None and p.pods is None for p in peers):
+        issues.add(
+            at,
+            "a destinationNamedPort cannot be used with networks or nodes peers: they have "
+            "no named ports",
+        )
+    if action not in [str(a) for a in Action] or None in peers or None in ports:
+        return None
+    return Rule(
+        index=index,
+        action=Action(action),
+        peers=tuple(p for p in peers if p is not None),
+        ports=tuple(p for p in ports if p is not None),
+        name=name,
+    )
+
+
+def _peer(raw: Any, direction: Direction, at: str, issues: Issues) -> Peer | None:
+    obj = json_object(raw, at, issues)
+    kinds = _PEER_KINDS[direction]
+    if "domainNames" in obj and direction is Direction.EGRESS:
+        issues.add(
+            _at(at, "domainNames"),
+            "domainNames peers are not supported by romana (it has no DNS-aware dataplane)",
+        )
+        return None
+    invalid = [k for k in ("nodes", "networks", "domainNames") if k in obj and k not in kinds]
+    for key in invalid:
+        issues.add(
+            _at(at, key),
+            f"a {key} peer is not valid in {direction} rules (ingress peers: namespaces, pods)",
+        )
+    _unknown({k: v for k, v in obj.items() if k not in invalid}, kinds, at, issues)
+    if invalid:
+        return None
+    kind = _one_of(obj, kinds, at, issues)
+    where = _at(at, kind) if kind else at
+    if kind == "namespaces":
+        namespaces = _selector(obj[kind], where, issues)
+        return None if namespaces is None else Peer(pods=Pods(namespaces))
+    if kind == "pods":
+        pods = _pods(obj[kind], where, issues)
+        return None if pods is None else Peer(pods=pods)
+    if kind == "nodes":
+        nodes = _selector(obj[kind], where, issues)
+        return None if nodes is None else Peer(nodes=nodes)
+    if kind == "networks":
+        networks = _networks(obj[kind], where, issues)
+        return None if networks is None else Peer(networks=networks)
+    return None
+
+
+def _networks(raw: Any, at: str, issues: Issues) -> tuple[addressing.IPNetwork, ...] | None:
+    items = _list(raw, at, issues, least=1, most=model.MAX_NETWORKS, what="CIDRs")
+    if items is None:
+        return None
+    before = sum(1 for _ in issues)
+    networks: list[addressing.IPNetwork] = []
+    for k, text in enumerate(items):
+        where = _at(at, k)
+        if not isinstance(text, str) or len(text) > model.MAX_CIDR_TEXT or "/" not in text:
+            issues.add(where, "must be a CIDR of at most 43 characters, such as 10.0.0.0/8")
+            continue
+        address, _, length = text.partition("/")
+        try:
+            if not length.isdigit():
+                raise ValueError(text)
+            network = ipaddress.ip_network(text)
+        except ValueError:
+            try:
+                ipaddress.ip_network(f"{address}/{length}", strict=False)
+                issues.add(where, f"{text!r} has host bits set: the network is not masked")
+            except ValueError:
+                issues.add(where, f"{text!r} is not a CIDR such as 10.0.0.0/8 or fd00::/8")
+            continue
+        if network in networks:
+            issues.add(where, f"{text!r} is given twice (networks is a set)")
+            continue
+        networks.append(network)
+    return tuple(networks) if sum(1 for _ in issues) == before else None
+
+
+def _protocol(raw: Any, at: str, issues: Issues) -> PortMatch | None:
+    obj = json_object(raw, at, issues)
+    unknown = sorted((k for k in obj if k not in _PROTOCOL_KEYS), key=str)
+    for key in unknown:
+        issues.add(
+            _at(at, str(key)),
+            f"{key!r} is not a protocol: give one of {', '.join(_PROTOCOL_KEYS)}",
+        )
+    if unknown:
+        return None
+    kind = _one_of(obj, _PROTOCOL_KEYS, at, issues)
+    if kind is None:
+        return None
+    where = _at(at, kind)
+    if kind == "destinationNamedPort":
+        name = obj[kind]
+        if not isinstance(name, str) or not name:
+            issues.add(where, "must be a non-empty container port name")
+            return None
+        return PortMatch(name=name)
+    proto = json_object(obj[kind], where, issues)
+    _unknown(proto, ("destinationPort",), where, issues)
+    if "destinationPort" not in proto:
+        issues.add(_at(where, "destinationPort"), "is required (number or range)")
+        return None
+    where = _at(where, "destinationPort")
+    port = json_object(proto["destinationPort"], where, issues)
+    _unknown(port, ("number", "range"), where, issues)
+    which = _one_of(port, ("number", "range"), where, issues)
+    if which == "number":
+        number = port["number"]
+        if not _within(number, 1, 65535):
+            issues.add(_at(where, "number"), "must be a port number 1-65535")
+            return None
+        return PortMatch(kind.upper(), number, number)
+    if which == "range":
+        return _range(port["range"], kind.upper(), _at(where, "range"), issues)
+    return None
+
+
+def _range(raw: Any, protocol: str, at: str, issues: Issues) -> PortMatch | None:
+    span = json_object(raw, at, issues)
+    _unknown(span, ("start", "end"), at, issues)
+    start, end = span.get("start"), span.get("end")
+    bad = False
+    for key, value in (("start", start), ("end", end)):
+        if not _within(value, 1, 65535):
+            issues.add(_at(at, key), "must be a port number 1-65535")
+            bad = True
+    if bad:
+        return None
+    assert isinstance(start, int) and isinstance(end, int)
+    if not start < end:
+        issues.add(at, f"start ({start}) must be less than end ({end})")
+        return None
+    return PortMatch(protocol, start, end)
