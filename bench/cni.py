@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import common
+from bench import common, paths
 from romana.agent import ledger
 from romana.client import Client, ClientSettings
 from romana.core import hostplan
@@ -53,9 +53,9 @@ from romana.lab import Cluster, Host, agent_user, cluster
 T = TypeVar("T")
 
 ROMANA_CNI = os.path.join(os.path.dirname(sys.executable), "romana-cni")
-REFERENCE_DIR = "/usr/lib/cni"
+REFERENCE_DIR = paths.REFERENCE_DIR
 REFERENCE = "ptp + host-local"
-CNI_VERSION = "1.0.0"  # the highest that Debian's reference plugins (1.1.1) speak
+CNI_VERSION = paths.CNI_VERSION
 TENANT = "bench"
 WARM_UP = 5  # cycles per plugin before measuring: page cache, romanad's caches, the agent
 
@@ -402,19 +402,7 @@ def one_run(runs: int, probes: int) -> tuple[Plugin, Plugin, list[common.Result]
             ref = Plugin(
                 "ptp",
                 [os.path.join(REFERENCE_DIR, "ptp")],
-                {
-                    "cniVersion": CNI_VERSION,
-                    "name": "ptp-bench",
-                    "type": "ptp",
-                    "ipMasq": False,
-                    "mtu": 1500,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": "172.31.255.0/24"}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
-                        "dataDir": str(workdir / "host-local"),
-                    },
-                },
+                paths.ptp_conf(ipaddress.IPv4Network("172.31.255.0/24"), workdir / "host-local"),
             )
             worker = InHost(host)
             try:

@@ -55,23 +55,20 @@ def memory(pid: int) -> Memory:
 def row(name: str, state: str, found: Memory, target_mb: float) -> common.Result:
     """The resident set of ``name`` in ``state`` (its PSS named beside), against the target."""
     pss = "" if found.pss_mb is None else f", PSS {found.pss_mb:g} MB"
-    return common.Result(
-        f"footprint: {name} {state}, RSS{pss}",
-        found.rss_mb,
-        "MB",
-        f"<= {target_mb:g} MB",
-        ratio=round(found.rss_mb / target_mb, 3),
-        meets_target=found.rss_mb <= target_mb,
-    )
+    return _against(f"footprint: {name} {state}, RSS{pss}", found.rss_mb, target_mb)
 
 
 def peak_row(name: str, what: str, found: Memory, target_mb: float) -> common.Result:
     """The largest resident set ``name`` had up to now (``VmHWM``), against the target."""
+    return _against(f"footprint: {name} peak RSS (VmHWM) {what}", found.peak_mb, target_mb)
+
+
+def _against(metric: str, mb: float, target_mb: float) -> common.Result:
     return common.Result(
-        f"footprint: {name} peak RSS (VmHWM) {what}",
-        found.peak_mb,
+        metric,
+        mb,
         "MB",
         f"<= {target_mb:g} MB",
-        ratio=round(found.peak_mb / target_mb, 3),
-        meets_target=found.peak_mb <= target_mb,
+        ratio=round(mb / target_mb, 3),
+        meets_target=mb <= target_mb,
     )
