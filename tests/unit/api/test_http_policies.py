@@ -59,3 +59,30 @@ def test_put_replaces_a_policy_under_its_id_and_checks_who_may(api: Api) -> None
     assert api.admin.get("/v1/policies/put-a/put-ssh").json()["ingress"] == wider["ingress"]
     for pid in ("put-a/put-ssh", "put-b/put-ssh"):
         assert api.admin.delete(f"/v1/policies/{pid}").status_code == 200
+
+
+def test_tiered_policies_are_the_cluster_admins_even_when_applied_to_one_tenant(api: Api) -> None:
+    assert api.admin.post("/v1/tenants", json={"name": "tier-a"}).status_code in (201, 409)
+    guard: dict[str, Any] = {
+        "name": "guard-a",
+        "tier": "admin",
+        "priority": 5,
+        "applied_to": [{"tenant": "tier-a"}],
+        "ingress": [{"action": "deny", "peers": [{"peer": "any"}], "rules": [{"protocol": "any"}]}],
+    }
+    user = api.user("tier-a-user", "tenant", "tier-a")
+    refused = user.post(
+        "/v1/policies", json={**guard, "ingress": [{**guard["ingress"][0], "action": "allow"}]}
+    )
+    assert refused.status_code == 403, refused.text
+    made = api.admin.post("/v1/policies", json=guard)
+    assert made.status_code == 201, made.text
+    assert made.json()[0]["id"] == "guard-a"
+    assert made.json()[0]["tier"] == "admin" and made.json()[0]["priority"] == 5
+    assert user.delete("/v1/policies/guard-a").status_code in (403, 404)
+    assert api.admin.get("/v1/policies/guard-a").status_code == 200
+    bad = {**guard, "name": "bad", "priority": 2000, "action": "allow"}
+    problem = api.admin.post("/v1/policies", json=bad)
+    assert problem.status_code == 422
+    assert "priority" in problem.text and "action" in problem.text
+    assert api.admin.delete("/v1/policies/guard-a").status_code == 200

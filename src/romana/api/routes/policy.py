@@ -36,9 +36,10 @@ Policy = dict[str, Any]
 
 def _authorize_change(ctx: Ctx, caller: auth.Principal, item: Policy) -> None:
     """A policy whose every target lies in one tenant is that tenant's object (a tenant user
-    or that tenant's owner may change it); any other policy is global."""
+    or that tenant's owner may change it); any other policy, and every tiered one (the cluster
+    admin's guardrails, :mod:`romana.core.policy.tiers`), is global."""
     tenants = policy.tenants_of(item)
-    if len(tenants) == 1:
+    if len(tenants) == 1 and item.get("tier") is None:
         (tenant,) = tenants
         if policy.applies_only_to(item, tenant):
             ownership.authorize(ctx, caller, auth.Action.WRITE, auth.Target(tenant))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -26,9 +27,25 @@ def _directions(policy: Any) -> str:
     return ", ".join(d for d in ("ingress", "egress") if policy.get(d)) or "-"
 
 
+def _action(policy: Any) -> str:
+    """The policy's action; a tiered policy's rules' actions in order."""
+    if policy.get("tier") is None or policy.get("kind") == "tenant-isolation":
+        return str(policy.get("action") or "-")
+    return ",".join(str(c.get("action")) for c in _clauses(policy)) or "-"
+
+
+def _priority(policy: Any) -> str:
+    if policy.get("tier") is None:
+        return "-"
+    priority = policy.get("priority")
+    return "first" if priority is None else str(priority)
+
+
 COLUMNS: list[output.Column] = [
     ("ID", lambda p: p.get("id")),
-    ("ACTION", lambda p: p.get("action")),
+    ("TIER", lambda p: p.get("tier") or "-"),
+    ("PRIORITY", _priority),
+    ("ACTION", _action),
     ("DIRECTION", _directions),
     ("APPLIED TO", lambda p: len(p.get("applied_to", []))),
     ("PEERS", lambda p: sum(len(c.get("peers", [])) for c in _clauses(p))),
@@ -54,13 +71,36 @@ def add(
     output.emit(stored, context.state(ctx).fmt(out), columns=COLUMNS)
 
 
-context.list_command(
-    app,
-    "List policies with what they apply to and how many peers and rules they have.\n\n"
-    "Example: romana policy list -o yaml",
-    lambda client: client.list_policies(),
-    COLUMNS,
-)
+class TierFilter(StrEnum):
+    ADMIN = "admin"
+    NONE = "none"
+    BASELINE = "baseline"
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    tier: Annotated[
+        TierFilter | None,
+        typer.Option("--tier", help="Only this tier: admin, none (ordinary policies) or baseline."),
+    ] = None,
+    out: OutputOption = None,
+) -> None:
+    """List policies in evaluation order, with their tier, priority and what they apply to.
+
+    The Admin tier comes first (by priority), then ordinary policies (NetworkPolicies and
+    Romana-native ones), then the Baseline tier: first the isolation of each romana-mode
+    tenant (other tenants denied unless a policy allows), then Baseline policies by priority.
+
+    Example: romana policy list --tier baseline
+    """
+    from romana.core.policy import listing
+
+    found = context.state(ctx)
+    client = found.client()
+    wanted = tier.value if tier is not None else None
+    rows = listing.ordered(client.list_policies(), client.list_tenants(), wanted)
+    output.emit(rows, found.fmt(out), columns=COLUMNS)
 
 
 @app.command("show")

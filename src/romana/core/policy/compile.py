@@ -30,6 +30,9 @@ address set narrowed to a tenant inside that tenant's chain.
 
 Semantics, in order:
 
+0. where tiered policies exist, the Admin tier decides first and the Baseline tier last
+   (after every ordinary policy, before the defaults that allow): :mod:`tiers`; a ruleset
+   without tiered policies is exactly what the steps below make;
 1. established/related traffic is accepted first, invalid traffic dropped;
 2. ``deny`` policies are evaluated before every ``allow``: a deny closes traffic that an
    allow or the default would open;
@@ -80,6 +83,7 @@ from romana.core.errors import Issues, Unsupported
 from romana.core.policy import externals as externals_mod
 from romana.core.policy import model, resolve
 from romana.core.policy import scope as scope_mod
+from romana.core.policy import tiers as tiers_mod
 from romana.core.policy import trees as trees_mod
 
 Tenant = resolve.Tenant
@@ -123,6 +127,8 @@ class CompileInput:
 
 def unsupported(policy: model.Policy) -> tuple[str, ...]:
     """Why this backend cannot express ``policy`` (empty when it can); pure of tenancy."""
+    if policy.tier is not None:
+        return tuple(f"policy {policy.name!r}: {r}" for r in tiers_mod.unsupported(policy))
     reasons = []
     kinds = {e.kind for e in policy.applied_to}
     bad_targets = kinds & {model.Kind.ANY, model.Kind.CIDR}
@@ -162,7 +168,7 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
     parts = _parts_in(resolver.tenancy)
     slots: dict[trees_mod.Slot, list[tuple[str, str]]] = defaultdict(list)
     policy_chains: list[ruleset.Chain] = []
-    for policy in policies:
+    for policy in (p for p in policies if p.tier is None):
         part = parts(policy)
         resolver.notes.extend(part.notes)
         policy_chains += part.chains
@@ -170,7 +176,11 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
             slots[slot].append(attached)
     devices = bool(inputs.endpoint_devices)
     externals = externals_mod.by_tenant(frame, tenants, inputs.externals)
-    builder = trees_mod.Builder(resolver, slots, inputs.interface_prefix, devices, externals)
+    tiers = tiers_mod.build(resolver, policies)
+    resolver.notes.extend(tiers.notes)
+    builder = trees_mod.Builder(
+        resolver, slots, inputs.interface_prefix, devices, externals, tiers.present
+    )
     chains = (
         *builder.flow_chains(inputs.endpoint_to_host),
         *builder.tree(model.Direction.INGRESS, model.Action.DENY),
@@ -178,6 +188,7 @@ def compile_ruleset(inputs: CompileInput) -> ruleset.Ruleset:
         *builder.tree(model.Direction.EGRESS, model.Action.DENY),
         *builder.tree(model.Direction.EGRESS, model.Action.ALLOW),
         *policy_chains,
+        *tiers.chains,
     )
     return ruleset.Ruleset(
         sets=_sets(inputs, versions),
@@ -248,22 +259,6 @@ def _sets(inputs: CompileInput, versions: list[int]) -> tuple[ruleset.AddressSet
     return tuple(out)
 
 
-def _rule_alternatives(rule: model.Rule) -> resolve.Alternatives:
-    if rule.protocol is model.Protocol.ANY:
-        return [()]
-    if rule.protocol in model.PORT_PROTOCOLS:
-        proto = ruleset.Protocol(ruleset.Proto(rule.protocol.value))
-        ranges = sorted({(p, p) for p in rule.ports} | {(r.lo, r.hi) for r in rule.port_ranges})
-        if not ranges:
-            return [(proto,)]
-        return [(proto, ruleset.Ports(ruleset.Side.DST, tuple(ranges)))]
-    icmp = (ruleset.Icmp(rule.icmp_type, rule.icmp_code),) if rule.icmp_type is not None else ()
-    if rule.protocol is model.Protocol.ICMP and rule.icmp_type is None:
-        # Without a type, "icmp" means ICMP of either family; types are ICMPv4 numbers.
-        return [(ruleset.Protocol(ruleset.Proto.ICMP),), (ruleset.Protocol(ruleset.Proto.ICMPV6),)]
-    return [(ruleset.Protocol(ruleset.Proto(rule.protocol.value)), *icmp)]
-
-
 def _policy_chain(
     resolver: resolve.Resolver, policy: model.Policy, direction: model.Direction
 ) -> ruleset.Chain:
@@ -280,7 +275,7 @@ def _policy_chain(
             peer_alts = resolver.peer(peer, side, f"policy {policy.name!r} {where}")
             for k, rule in enumerate(clause.rules):
                 for pm in peer_alts:
-                    for rm in _rule_alternatives(rule):
+                    for rm in resolve.rule_alternatives(rule):
                         comment = f"{policy.name} {where}.rules[{k}]"
                         drop = (
                             ruleset.policy_drop(policy.name, f"{where}.rules[{k}]")
@@ -288,21 +283,10 @@ def _policy_chain(
                             else None
                         )
                         candidate = ruleset.Rule((*pm, *rm), verdict, comment, drop)
-                        if _one_family(candidate):
+                        if resolve.one_family(candidate.matches):
                             rules.append(candidate)
     stem = "pi" if ingress else "pe"
     return ruleset.Chain(resolve.chain_name(stem, policy.name), tuple(rules))
-
-
-def _one_family(rule: ruleset.Rule) -> bool:
-    versions = {m.match.version for m in rule.matches if isinstance(m, ruleset.Address)}
-    versions |= {m.version for m in rule.matches if isinstance(m, ruleset.InSet)}
-    versions |= {
-        m.protocol.version
-        for m in rule.matches
-        if isinstance(m, ruleset.Protocol) and m.protocol.version is not None
-    }
-    return len(versions) <= 1
 
 
 def _validate(

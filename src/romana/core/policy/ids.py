@@ -29,7 +29,11 @@ SEPARATOR = "/"
 
 
 def owner(policy: model.Policy) -> str | None:
-    """The tenant owning ``policy`` (every target inside it, by name), else None: global."""
+    """The tenant owning ``policy`` (every target inside it, by name), else None: global.
+
+    A tiered policy is always global: it is the cluster admin's, whatever it applies to."""
+    if policy.tier is not None:
+        return None
     names = {e.tenant.name if e.tenant is not None else None for e in policy.applied_to}
     if len(names) != 1:
         return None

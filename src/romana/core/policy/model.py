@@ -21,6 +21,12 @@ Endpoints are exactly one of:
 Tenants are referred to by name, by external id, or by number (their id in the address);
 several of these may be given together and must then all hold for the same tenant.
 
+A *tiered* policy (``tier`` ``admin`` or ``baseline``, with a ``priority``) is the cluster
+admin's: each of its clauses is one rule with its own ``action`` — ``allow``, ``deny`` or
+``pass`` — evaluated in order, before (Admin) or after (Baseline) every ordinary policy
+(:mod:`romana.core.policy.tiers`). It is never owned by a tenant
+(:func:`romana.core.policy.ids.owner`).
+
 Values are frozen and validated by :mod:`romana.core.policy.parse`; :meth:`Policy.to_dict`
 gives the canonical JSON shape, and parsing it gives back an equal policy.
 """
@@ -42,6 +48,21 @@ class Direction(StrEnum):
 class Action(StrEnum):
     ALLOW = "allow"
     DENY = "deny"
+    PASS = "pass"
+    """Only as a clause action of a tiered policy: skip the rest of its tier."""
+
+
+class Tier(StrEnum):
+    """A cluster-admin tier (:mod:`romana.core.policy.tiers`): ``admin`` policies are
+    evaluated before ordinary policies, ``baseline`` ones after them."""
+
+    ADMIN = "admin"
+    BASELINE = "baseline"
+
+
+MIN_PRIORITY = 0
+MAX_PRIORITY = 1000
+MAX_RULE_NAME = 100
 
 
 class Protocol(StrEnum):
@@ -199,16 +220,30 @@ class Rule:
 
 @dataclass(frozen=True, slots=True)
 class Clause:
-    """Traffic between the targets and any of ``peers`` that matches any of ``rules``."""
+    """Traffic between the targets and any of ``peers`` that matches any of ``rules``.
+
+    In a tiered policy a clause is one rule of its tier: ``action`` (allow, deny or pass)
+    says what it does, ``name`` names it, and ``targets`` (address sets), when given, narrow
+    it to those of the policy's targets that are members of one of them. In an ordinary
+    policy the three are unset and the policy's action applies."""
 
     peers: tuple[Endpoint, ...]
     rules: tuple[Rule, ...]
+    action: Action | None = None
+    name: str = ""
+    targets: tuple[Endpoint, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "peers": [p.to_dict() for p in self.peers],
-            "rules": [r.to_dict() for r in self.rules],
-        }
+        out: dict[str, Any] = {}
+        if self.action is not None:
+            out["action"] = self.action.value
+        if self.name:
+            out["name"] = self.name
+        out["peers"] = [p.to_dict() for p in self.peers]
+        out["rules"] = [r.to_dict() for r in self.rules]
+        if self.targets:
+            out["targets"] = [t.to_dict() for t in self.targets]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +255,11 @@ class Policy:
     action: Action = Action.ALLOW
     description: str = ""
     external_id: str = ""
+    tier: Tier | None = None
+    """None: an ordinary policy (NetworkPolicy, Romana-native); else its cluster-admin tier,
+    where each clause carries its own action and ``action`` is unused."""
+    priority: int = 0
+    """Order within the tier: ascending, ties by id."""
 
     @property
     def directions(self) -> tuple[Direction, ...]:
@@ -238,7 +278,11 @@ class Policy:
             out["description"] = self.description
         if self.external_id:
             out["external_id"] = self.external_id
-        out["action"] = self.action.value
+        if self.tier is None:
+            out["action"] = self.action.value
+        else:
+            out["tier"] = self.tier.value
+            out["priority"] = self.priority
         out["applied_to"] = [e.to_dict() for e in self.applied_to]
         for direction in self.directions:
             out[direction.value] = [c.to_dict() for c in self.clauses(direction)]

@@ -30,9 +30,10 @@ from romana.core.policy import model
 
 _POLICY_KEYS = frozenset(
     {"name", "id", "external_id", "description", "direction", "action", "applied_to"}
-    | {"ingress", "egress", "datacenter"}
+    | {"ingress", "egress", "datacenter", "tier", "priority"}
 )
 _CLAUSE_KEYS = frozenset({"peers", "rules"})
+_TIERED_CLAUSE_KEYS = _CLAUSE_KEYS | {"action", "name", "targets"}
 _RULE_KEYS = frozenset(
     {"protocol", "ports", "port_ranges", "icmp_type", "icmp_code", "is_stateful"}
 )
@@ -134,7 +135,10 @@ class _Parser:
             return None
         name, external_id = self._identity(obj, at)
         description = self._string(obj, "description", at) or ""
+        tier = self._tier(obj, at)
         action = self._choice(obj, "action", at, ("allow", "deny")) or "allow"
+        if tier is not None and "action" in obj:
+            self.add(_at(at, "action"), "a tiered policy has no action: each rule gives its own")
         direction = obj.get("direction")
         if direction is not None and (
             not isinstance(direction, str) or direction.lower() not in ("ingress", "egress")
@@ -143,7 +147,7 @@ class _Parser:
             self.add(_at(at, "direction"), message)
         direction = direction.lower() if isinstance(direction, str) else None
         targets = self._targets(obj.get("applied_to"), _at(at, "applied_to"))
-        ingress, egress = self._directed_clauses(obj, at, direction)
+        ingress, egress = self._directed_clauses(obj, at, direction, tier is not None)
         if name is None or targets is None or ingress is None or egress is None:
             return None
         return model.Policy(
@@ -154,7 +158,26 @@ class _Parser:
             action=model.Action(action),
             description=description,
             external_id=external_id or "",
+            tier=tier,
+            priority=obj.get("priority", 0) if tier is not None else 0,
         )
+
+    def _tier(self, obj: Mapping[str, Any], at: str) -> model.Tier | None:
+        """The policy's tier (None: ordinary) with its priority checked."""
+        tier = self._choice(obj, "tier", at, tuple(t.value for t in model.Tier))
+        priority = obj.get("priority")
+        if not tier:
+            if priority is not None:
+                self.add(_at(at, "priority"), "only a tiered policy (with 'tier') has a priority")
+            return None
+        if priority is None:
+            self.add(_at(at, "priority"), "a tiered policy needs a priority")
+        elif not _is_int(priority) or not model.MIN_PRIORITY <= priority <= model.MAX_PRIORITY:
+            self.add(
+                _at(at, "priority"),
+                f"must be an integer from {model.MIN_PRIORITY} to {model.MAX_PRIORITY}",
+            )
+        return model.Tier(tier)
 
     def _identity(self, obj: Mapping[str, Any], at: str) -> tuple[str | None, str | None]:
         """The policy's name (v1 name, v2 string id, or external_id) and its external id."""
@@ -174,7 +197,7 @@ class _Parser:
         return chosen, external_id
 
     def _directed_clauses(
-        self, obj: Mapping[str, Any], at: str, direction: str | None
+        self, obj: Mapping[str, Any], at: str, direction: str | None, tiered: bool = False
     ) -> tuple[tuple[model.Clause, ...] | None, tuple[model.Clause, ...] | None]:
         has_ingress, has_egress = "ingress" in obj, "egress" in obj
         if not has_ingress and not has_egress:
@@ -188,14 +211,14 @@ class _Parser:
                     "'egress', not in both",
                 )
                 return None, None
-            return (), self._clauses(obj["ingress"], _at(at, "ingress"))
+            return (), self._clauses(obj["ingress"], _at(at, "ingress"), tiered)
         if direction == "ingress" and has_egress:
             self.add(
                 _at(at, "egress"),
                 "contradicts direction 'ingress'; leave 'direction' out to give both",
             )
-        ingress = self._clauses(obj["ingress"], _at(at, "ingress")) if has_ingress else ()
-        egress = self._clauses(obj["egress"], _at(at, "egress")) if has_egress else ()
+        ingress = self._clauses(obj["ingress"], _at(at, "ingress"), tiered) if has_ingress else ()
+        egress = self._clauses(obj["egress"], _at(at, "egress"), tiered) if has_egress else ()
         return ingress, egress
 
     def _targets(self, raw: object, at: str) -> tuple[model.Endpoint, ...] | None:
@@ -205,17 +228,26 @@ class _Parser:
         parsed = [self.endpoint(item, _at(at, i), target=True) for i, item in enumerate(raw)]
         return tuple(e for e in parsed if e is not None) if all(parsed) else None
 
-    def _clauses(self, raw: object, at: str) -> tuple[model.Clause, ...] | None:
+    def _clauses(
+        self, raw: object, at: str, tiered: bool = False
+    ) -> tuple[model.Clause, ...] | None:
         items = self._list(raw, at, "{peers, rules} clauses")
         if items is None:
             return None
-        parsed = [self.clause(item, _at(at, i)) for i, item in enumerate(items)]
+        parsed = [self.clause(item, _at(at, i), tiered) for i, item in enumerate(items)]
         return tuple(c for c in parsed if c is not None) if all(parsed) and items else None
 
-    def clause(self, raw: object, at: str) -> model.Clause | None:
-        obj = self._object(raw, at, _CLAUSE_KEYS)
+    def clause(self, raw: object, at: str, tiered: bool = False) -> model.Clause | None:
+        if not tiered and isinstance(raw, Mapping):
+            for key in sorted(_TIERED_CLAUSE_KEYS - _CLAUSE_KEYS):
+                if key in raw:
+                    self.add(
+                        _at(at, key), "only the rules of a tiered policy (with 'tier') take it"
+                    )
+        obj = self._object(raw, at, _TIERED_CLAUSE_KEYS)
         if obj is None:
             return None
+        action, name, targets = self._tiered_clause(obj, at) if tiered else (None, "", ())
         peers_raw = self._list(obj.get("peers"), _at(at, "peers"), "peers")
         rules_raw = self._list(obj.get("rules"), _at(at, "rules"), "rules")
         peers = [
@@ -223,11 +255,43 @@ class _Parser:
             for i, p in enumerate(peers_raw or ())
         ]
         rules = [self.rule(r, _at(_at(at, "rules"), i)) for i, r in enumerate(rules_raw or ())]
-        if not peers or not rules or not all(peers) or not all(rules):
+        if not peers or not rules or not all(peers) or not all(rules) or targets is None:
             return None
         return model.Clause(
-            tuple(p for p in peers if p is not None), tuple(r for r in rules if r is not None)
+            tuple(p for p in peers if p is not None),
+            tuple(r for r in rules if r is not None),
+            action,
+            name,
+            targets,
         )
+
+    def _tiered_clause(
+        self, obj: Mapping[str, Any], at: str
+    ) -> tuple[model.Action | None, str, tuple[model.Endpoint, ...] | None]:
+        """A tiered rule's action (required), name and narrowing targets (address sets)."""
+        action = self._choice(obj, "action", at, tuple(a.value for a in model.Action))
+        if not action and obj.get("action") in (None, ""):
+            self.add(
+                _at(at, "action"), "a tiered policy's rule needs an action: allow, deny or pass"
+            )
+        name = self._string(obj, "name", at) or ""
+        if len(name) > model.MAX_RULE_NAME:
+            self.add(_at(at, "name"), f"must be at most {model.MAX_RULE_NAME} characters")
+        raw = obj.get("targets")
+        if raw is None:
+            return model.Action(action) if action else None, name, ()
+        items = self._list(raw, _at(at, "targets"), "address sets")
+        targets = []
+        for i, item in enumerate(items or ()):
+            where = _at(_at(at, "targets"), i)
+            endpoint = self.endpoint(item, where, target=False)
+            if endpoint is not None and endpoint.kind is not model.Kind.ADDRESS_SET:
+                self.add(where, "a rule's targets are address sets only")
+                endpoint = None
+            targets.append(endpoint)
+        ok = items is not None and all(targets)
+        chosen = tuple(t for t in targets if t is not None) if ok else None
+        return model.Action(action) if action else None, name, chosen
 
     def endpoint(self, raw: object, at: str, *, target: bool) -> model.Endpoint | None:
         obj = self._object(raw, at, _ENDPOINT_KEYS)

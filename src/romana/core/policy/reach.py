@@ -28,7 +28,7 @@ model's Kubernetes objects gives for its id (:func:`_origins`); its name alone n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from romana.core import addressing, egress, records, ruleset, tenancy
@@ -86,9 +86,24 @@ class Rule:
     peer: str
     networkpolicy: str | None = None
     networkpolicy_rule: int | None = None
+    tier: str | None = None
+    """``admin`` or ``baseline`` for a tiered policy's rule (None: an ordinary policy)."""
+    priority: int | None = None
+    name: str = ""
+    """The rule's name, where a tiered policy gives one."""
+    passed: tuple[str, ...] = ()
+    """The ``pass`` rules of tiered policies the traffic went through before this rule."""
 
     def __str__(self) -> str:
         return f"{self.action} policy {self.policy} {self.path}, peer {self.peer}"
+
+    @property
+    def tiered(self) -> str:
+        """``admin tier policy P (priority N) ingress[0] 'name'``, for a tiered rule."""
+        label = f" {self.name!r}" if self.name else ""
+        return (
+            f"{self.tier} tier policy {self.policy} (priority {self.priority}) {self.path}{label}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return records.fields_dict(self)
@@ -255,13 +270,27 @@ class Explainer:
     def _step(
         self, host: str, trace: Sequence[str], allowed: bool, direction: str, ep: Endpoint
     ) -> Step:
+        step = self._decided(host, trace, allowed, direction, ep)
+        passed = tuple(
+            f"after {rule.tiered}: pass"
+            for line in trace
+            if (found := traces.policy_rule(line)) is not None
+            and (rule := self._rule(found)).action == model.Action.PASS.value
+        )
+        return replace(step, decided_by=(*step.decided_by, *passed)) if passed else step
+
+    def _decided(
+        self, host: str, trace: Sequence[str], allowed: bool, direction: str, ep: Endpoint
+    ) -> Step:
         decision = traces.deciding(trace, egress=direction == "egress")
         if decision is None:
             return Step(allowed, ("no romana rule applies to this path",), host, None, tuple(trace))
         if decision.rule is not None:
             rule = self._rule(decision.rule)
             verb = "allowed" if allowed else "denied"
-            if rule.networkpolicy is not None:
+            if rule.tier is not None:
+                line = f"{verb} by {rule.tiered}: {rule.action}"
+            elif rule.networkpolicy is not None:
                 line = f"{verb} by NetworkPolicy {rule.networkpolicy} {direction} rule "
                 line += str(rule.networkpolicy_rule)
             else:
@@ -309,7 +338,18 @@ class Explainer:
             action = policy.action.value
             clauses = policy.clauses(model.Direction(found.direction))
             if found.clause < len(clauses) and found.peer < len(clauses[found.clause].peers):
-                peer = f"{found.peer_path} ({clauses[found.clause].peers[found.peer]})"
+                clause = clauses[found.clause]
+                peer = f"{found.peer_path} ({clause.peers[found.peer]})"
+                if policy.tier is not None:
+                    return Rule(
+                        found.policy,
+                        (clause.action or model.Action.ALLOW).value,
+                        found.path,
+                        peer,
+                        tier=policy.tier.value,
+                        priority=policy.priority,
+                        name=clause.name,
+                    )
         origin = self._origins.get(found.policy)
         if origin is None:
             return Rule(found.policy, action, found.path, peer)

@@ -228,3 +228,32 @@ class Resolver:
     def _check_set(self, name: str, where: str) -> None:
         if name not in self.address_sets:
             self.notes.append(f"{where}: address set {name!r} is not defined; it is empty")
+
+
+def rule_alternatives(rule: model.Rule) -> Alternatives:
+    """The match alternatives of one policy rule (protocol, ports, ICMP type)."""
+    if rule.protocol is model.Protocol.ANY:
+        return [()]
+    if rule.protocol in model.PORT_PROTOCOLS:
+        proto = ruleset.Protocol(ruleset.Proto(rule.protocol.value))
+        ranges = sorted({(p, p) for p in rule.ports} | {(r.lo, r.hi) for r in rule.port_ranges})
+        if not ranges:
+            return [(proto,)]
+        return [(proto, ruleset.Ports(ruleset.Side.DST, tuple(ranges)))]
+    icmp = (ruleset.Icmp(rule.icmp_type, rule.icmp_code),) if rule.icmp_type is not None else ()
+    if rule.protocol is model.Protocol.ICMP and rule.icmp_type is None:
+        # Without a type, "icmp" means ICMP of either family; types are ICMPv4 numbers.
+        return [(ruleset.Protocol(ruleset.Proto.ICMP),), (ruleset.Protocol(ruleset.Proto.ICMPV6),)]
+    return [(ruleset.Protocol(ruleset.Proto(rule.protocol.value)), *icmp)]
+
+
+def one_family(matches: tuple[ruleset.MatchExpr, ...]) -> bool:
+    """Whether ``matches`` can hold together: they name at most one address family."""
+    versions = {m.match.version for m in matches if isinstance(m, ruleset.Address)}
+    versions |= {m.version for m in matches if isinstance(m, ruleset.InSet)}
+    versions |= {
+        m.protocol.version
+        for m in matches
+        if isinstance(m, ruleset.Protocol) and m.protocol.version is not None
+    }
+    return len(versions) <= 1

@@ -153,6 +153,7 @@ def _references(policy: model.Policy) -> References:
     endpoints = list(policy.applied_to)
     for clause in (*policy.ingress, *policy.egress):
         endpoints += clause.peers
+        endpoints += clause.targets
     tenants = dict.fromkeys(e.tenant for e in endpoints if e.tenant is not None)
     sets = dict.fromkeys(e.address_set for e in endpoints if e.address_set is not None)
     return References(tuple(tenants), tuple(sets))

@@ -38,6 +38,14 @@ policy's name:
   to the tenant, its segments and its narrowed sets, then drops what any of those targets
   still holds, then accepts: an endpoint no ingress policy selects is open to everyone.
 
+Where the ruleset has tiered policies (:mod:`romana.core.policy.tiers`), the entry chains
+jump to the Admin tier before the deny trees (``romana-from-endpoint``, ``romana-ingress``,
+``romana-to-host``) and to the Baseline tier where the defaults would let traffic through:
+before ``egress not restricted`` (and the host default), and in a ``kubernetes``-mode tenant's
+chain before ``not isolated: no ingress policy``. A ``romana``-mode tenant's isolation decides
+every ingress its policies did not open, so its endpoints' ingress never reaches the
+Baseline tier: the isolation is that tenant's baseline.
+
 A tenant's chains in one tree are a pure function of a :class:`TenantLevel`, memoised: a
 recompilation rebuilds only the tenants whose attached policies changed.
 
@@ -67,6 +75,15 @@ EGRESS_PASSED = _P + "egress-passed"
 INGRESS = _P + "ingress"
 TO_HOST = _P + "to-host"
 DEVICES = _P + "devices"
+TIER_ROOTS = {
+    (model.Tier.ADMIN, model.Direction.INGRESS): _P + "admin-ingress",
+    (model.Tier.ADMIN, model.Direction.EGRESS): _P + "admin-egress",
+    (model.Tier.BASELINE, model.Direction.INGRESS): _P + "baseline-ingress",
+    (model.Tier.BASELINE, model.Direction.EGRESS): _P + "baseline-egress",
+}
+"""The roots of the cluster-admin tiers (:mod:`romana.core.policy.tiers`), entered by jump."""
+TiersPresent = frozenset[tuple[model.Tier, model.Direction]]
+"""The (tier, direction) pairs a ruleset has policies for."""
 """The interface set of endpoint devices not named by romana (a VM's tap), by exact name."""
 # Memo entries of tenant levels: a tenant appears in up to four trees.
 MEMO_SIZE = 8192
@@ -176,6 +193,8 @@ class TenantLevel(NamedTuple):
     segments: tuple[tuple[int, Jumps], ...]
     sets: tuple[tuple[str, Jumps], ...]
     externals: tuple[externals_mod.External, ...] = ()
+    baseline: bool = False
+    """A Baseline tier judges ingress to this tenant's endpoints no ordinary policy selects."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,10 +216,12 @@ class Builder:
         interface_prefix: str,
         devices: bool = False,
         externals: Mapping[str, tuple[externals_mod.External, ...]] | None = None,
+        tiers: TiersPresent = frozenset(),
     ) -> None:
         self.resolver = resolver
         self.slots = slots
         self.devices = devices
+        self.tiers = tiers
         # The external addresses of this host's endpoints, by tenant.
         self.externals = externals or {}
         self.from_endpoint = self._endpoint(ruleset.Side.SRC, interface_prefix)
@@ -240,8 +261,10 @@ class Builder:
                 (
                     _ESTABLISHED,
                     _INVALID,
+                    *self._tier(model.Tier.ADMIN, _OUT),
                     rule((), ruleset.jump(ROOTS[_OUT, _DENY]), "egress deny policies"),
                     rule((), ruleset.jump(ROOTS[_OUT, _ALLOW]), "egress allow policies"),
+                    *self._tier(model.Tier.BASELINE, _OUT),
                     rule((), ruleset.goto(EGRESS_PASSED), "egress not restricted"),
                 ),
             ),
@@ -256,6 +279,7 @@ class Builder:
             ruleset.Chain(
                 INGRESS,
                 (
+                    *self._tier(model.Tier.ADMIN, _IN),
                     rule((), ruleset.jump(ROOTS[_IN, _DENY]), "ingress deny policies"),
                     rule((), ruleset.goto(ROOTS[_IN, _ALLOW]), "ingress allow policies"),
                 ),
@@ -267,8 +291,10 @@ class Builder:
                     *_NEIGHBOUR_DISCOVERY,
                     *((_DHCP,) if self.devices else ()),
                     _INVALID,
+                    *self._tier(model.Tier.ADMIN, _OUT),
                     *self._jumps(Slot(_IN, _DENY, host)),
                     *self._jumps(Slot(_IN, _ALLOW, host)),
+                    *self._tier(model.Tier.BASELINE, _OUT),
                     rule(
                         (),
                         host_default,
@@ -279,6 +305,12 @@ class Builder:
             ),
         ]
         return [_same(chain) for chain in chains]
+
+    def _tier(self, tier: model.Tier, direction: model.Direction) -> tuple[ruleset.Rule, ...]:
+        """The jump into a tier's chains, where the ruleset has that tier at all."""
+        if (tier, direction) not in self.tiers:
+            return ()
+        return (ruleset.Rule((), ruleset.jump(TIER_ROOTS[tier, direction]), f"{tier} tier"),)
 
     def tree(self, direction: model.Direction, action: model.Action) -> list[ruleset.Chain]:
         side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
@@ -324,6 +356,7 @@ class Builder:
                 tuple((s, segments[s]) for s in sorted(segments)),
                 tuple((name, sets[name]) for name in sorted(sets)),
                 self.externals.get(tenant.name, ()),
+                (model.Tier.BASELINE, _IN) in self.tiers,
             )
             built = tenant_chains(level)
             below += built.chains
@@ -491,6 +524,9 @@ def tenant_chains(level: TenantLevel) -> TenantChains:
                 rules.append(ruleset.Rule((m,), ruleset.DROP, f"{what}: set", restricted))
     if restricting and level.tenant_jumps is not None:
         rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: tenant", restricted))
+    if kube and level.baseline:
+        baseline = ruleset.jump(TIER_ROOTS[model.Tier.BASELINE, _IN])
+        rules.append(ruleset.Rule((), baseline, f"{model.Tier.BASELINE} tier"))
     if kube:
         rules.append(ruleset.Rule((), ruleset.ACCEPT, "not isolated: no ingress policy"))
     if own_segment_only:
