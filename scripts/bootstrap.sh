@@ -9,7 +9,7 @@ APT_PACKAGES=(
     python3 python3-venv python3-dev gcc libc6-dev
     iproute2 iptables nftables ipset conntrack iputils-ping netcat-openbsd iperf3 tcpdump
     etcd-server etcd-client bird2 containernetworking-plugins
-    containerd runc busybox-static isc-dhcp-client debootstrap
+    containerd runc busybox-static isc-dhcp-client debootstrap chromium
 )
 # podman and docker.io come without their recommends (see docs/operations.md).
 APT_NORECOMMENDS=(podman docker.io)

@@ -52,6 +52,7 @@ from romana.api.routes import (
     vips,
 )
 from romana.api.settings import RomanadSettings
+from romana.api.ui import web as ui
 from romana.core.store import Store
 from romana.services.readiness import Readiness
 from romana.wire import rest
@@ -178,6 +179,9 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
     if "root" in ctx.served and "auth" not in ctx.served:
         # Clients send passwords only to the root URLs they were configured with.
         mounted.extend(auth_routes.credentials.routes)
+    if "root" in ctx.served:
+        # The web view (docs/ui.md) takes passwords too, so it is served where they go.
+        mounted.extend(ui.router.routes)
     # The routes themselves, not the routers: an included router is matched through a layer
     # of per-router contexts that costs every request more than the handler's own work. The
     # routers carry no include-time options (prefix, tags, dependencies), so each route is

@@ -5,6 +5,10 @@ and address sets, every allocation and the stored Kubernetes objects, and gives 
 :class:`romana.core.policy.endpoints.Model` that :class:`romana.core.policy.reach.Explainer`
 answers from — the same values the agents compile their rulesets from.
 
+The reads are those of :class:`Reader`, which :class:`romana.client.http.Client` is; romanad's
+web view (:mod:`romana.api.ui`) hands its own reader, which answers from the same route
+handlers, so the view's answers are ``romana explain``'s.
+
 An answer is right only on the *whole* model: one tenant's policy can open another tenant's
 endpoints, and an address set can name anyone. A caller who may not read all of it (a
 tenant user reads its own tenant's objects, and no networks, hosts or address sets) gets
@@ -15,9 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from romana.client.http import Client
 from romana.core import addressing, external, ipam, tenancy
 from romana.core.errors import Forbidden, InvalidInput
 from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
@@ -32,7 +35,23 @@ WHOLE = (
 )
 
 
-def model(client: Client) -> endpoints.Model:
+class Reader(Protocol):
+    """The REST API's reads the model is built from, each as romanad answers it (and raising
+    :class:`Forbidden` as it refuses)."""
+
+    def list_networks(self) -> list[dict[str, Any]]: ...
+    def list_hosts(self) -> list[dict[str, Any]]: ...
+    def list_tenants(self) -> list[dict[str, Any]]: ...
+    def list_policies(self) -> list[dict[str, Any]]: ...
+    def list_address_sets(self) -> list[dict[str, Any]]: ...
+    def list_allocations(self) -> list[dict[str, Any]]: ...
+    def kube_objects(self) -> dict[str, Any]: ...
+    def list_external_ips(self) -> list[dict[str, Any]]: ...
+    def list_egress_nat(self) -> list[dict[str, Any]]: ...
+    def list_external_pools(self) -> list[dict[str, Any]]: ...
+
+
+def model(client: Reader) -> endpoints.Model:
     """Everything the answers depend on, read with ``client``'s credentials."""
     networks = _whole(client.list_networks)
     hosts = _whole(client.list_hosts)
@@ -76,7 +95,7 @@ Pair = tuple[addressing.IPAddress, addressing.IPAddress]
 
 
 def _edge(
-    client: Client, allocations: list[Any]
+    client: Reader, allocations: list[Any]
 ) -> tuple[
     tuple[external.EgressNat, ...] | None, tuple[addressing.IPNetwork, ...], tuple[Pair, ...]
 ]:

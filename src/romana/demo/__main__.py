@@ -285,6 +285,8 @@ def keep(console: Console, c: Cluster, workdir: Path) -> None:
         f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} decode {c.endpoints[0].address}\n"
         f"  ip netns exec {ctl} .venv/bin/romana --url {c.url} route show host-1\n"
         f"  ip netns exec {c.host('host-1').ns} nft list table {kernelnames.NFT_TABLE_REF}\n"
+        f"The web view (docs/ui.md) is at {c.url}/ui, reachable from the control namespace:\n"
+        f"  ip netns exec {ctl} chromium --no-sandbox {c.url}/ui  (log in as admin)\n"
         f"Logs and state: {workdir}\n"
         f"Tear it down with:  .venv/bin/python -m romana.demo --down {workdir}"
     )
