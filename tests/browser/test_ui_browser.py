@@ -90,6 +90,7 @@ def test_login_opens_the_topology_of_every_host(
             assert prefix in text, (name, prefix)
     host_1 = next(t for t in shown if t.startswith("host-1"))
     assert "routing direct" in host_1
+    assert "romana 0.1.0, last reconcile 3 s before that (revision 7)" in host_1
     assert "no routing report" in next(t for t in shown if t.startswith("host-2"))
     assert page.do("errors") == []
     shot(page, "topology")

@@ -19,6 +19,15 @@ from romana.lab.romanad import Romanad
 def policy_applied(workdir: Path, cluster: str, topology: Any) -> Iterator[Client]:
     """romanad (own SQLite store, ``topology`` applied) after ``romana policy apply -f`` of
     the YAML text ``cluster``; a client of it, stopped on exit."""
+    with romana_cli(workdir, cluster, topology) as (client, _):
+        yield client
+
+
+@contextlib.contextmanager
+def romana_cli(
+    workdir: Path, cluster: str, topology: Any
+) -> Iterator[tuple[Client, dict[str, str]]]:
+    """As :func:`policy_applied`, with the environment the CLI reaches that romanad with."""
     f = workdir / "cluster.yaml"
     f.write_text(cluster)
     topo = workdir / "topology.json"
@@ -34,6 +43,6 @@ def policy_applied(workdir: Path, cluster: str, topology: Any) -> Iterator[Clien
         done = CliRunner().invoke(app, ["policy", "apply", "-f", str(f)], env=env)
         assert done.exit_code == 0, done.output
         with Client(ClientSettings(url=(daemon.url,))) as client:
-            yield client
+            yield client, env
     finally:
         daemon.stop()

@@ -2,11 +2,13 @@
 
 Serves ``GET <collection>`` (``{"kind": "<Kind>List", "metadata": {"resourceVersion"},
 "items"}``) and ``GET <collection>?watch=1&resourceVersion=R`` (chunked, one JSON event per
-line) for namespaces, nodes, pods, NetworkPolicies and Services, on 127.0.0.1 with a random
-port. One global resource version counts every change, as etcd's revision does.
-``PATCH /api/v1/namespaces/NS/services/NAME/status`` with a JSON merge patch
-(``application/merge-patch+json``) changes a Service's status as the API server does (watchers
-get MODIFIED); each such call is recorded in ``patches`` as (namespace, name, body).
+line) for namespaces, nodes, pods, NetworkPolicies, Services and ClusterNetworkPolicies, on
+127.0.0.1 with a random port; a collection named in ``unserved`` answers 404, as one whose
+CustomResourceDefinition is not installed. One global resource version counts every change,
+as etcd's revision does. ``PATCH /api/v1/namespaces/NS/services/NAME/status`` with a JSON
+merge patch (``application/merge-patch+json``) changes a Service's status as the API server
+does (watchers get MODIFIED); each such call is recorded in ``patches`` as (namespace, name,
+body).
 
 Tests drive it: :meth:`FakeApi.put` / :meth:`FakeApi.delete` change objects (watchers get
 ADDED / MODIFIED / DELETED); :meth:`FakeApi.disconnect` cuts every open watch mid-stream
@@ -31,6 +33,7 @@ PATHS = {
     "Pod": "/api/v1/pods",
     "NetworkPolicy": "/apis/networking.k8s.io/v1/networkpolicies",
     "Service": "/api/v1/services",
+    "ClusterNetworkPolicy": "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies",
 }
 STATUS = re.compile(r"^/api/v1/namespaces/([^/]+)/services/([^/]+)/status$")
 
@@ -63,6 +66,7 @@ class FakeApi:
         self.lists: Counter[str] = Counter()
         self.watches: Counter[str] = Counter()
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.unserved: set[str] = set()
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,7 +78,7 @@ class FakeApi:
             def do_GET(self) -> None:
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
-                if url.path not in KINDS:
+                if url.path not in KINDS or url.path in api.unserved:
                     self.send_error(404)
                     return
                 if query.get("watch") == ["1"]:

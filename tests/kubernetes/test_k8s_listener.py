@@ -224,6 +224,7 @@ def test_nothing_is_written_until_every_kind_has_been_listed() -> None:
         await watcher.resync("NetworkPolicy", [policy("shop", "db-from-web", ALLOW_FROM_WEB)])
         await watcher.resync("Node", [node("h1", "192.0.2.1", "1")])
         await watcher.resync("Service", [])
+        await watcher.resync("ClusterNetworkPolicy", [])
         assert romanad.policies() == {} and romanad.address_sets() == {}
         await watcher.resync("Pod", [pod("shop", "web", "10.1.16.2", "h1", role="web")])
         assert set(romanad.policies()) == {"shop/kube.shop.db-from-web"}

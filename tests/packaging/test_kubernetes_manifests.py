@@ -92,7 +92,8 @@ def newest_versions() -> list[str]:
     known = {
         d.name.split("-")[0].lstrip("v") for d in schemas.iterdir() if d.name.endswith("-strict")
     }
-    ordered = [v for v in kv_utils.all_versions() if v in known]
+    # all_versions() names each version once per schema directory (plain and strict).
+    ordered = list(dict.fromkeys(v for v in kv_utils.all_versions() if v in known))
     assert len(ordered) >= 2, ordered
     return ordered[-2:]
 

@@ -49,7 +49,13 @@ def populate(admin: Client) -> World:
     admin.add_policies(list(POLICIES))
     admin.report_routing(
         "host-1",
-        {"mode": "direct", "reported_at": time.time(), "sessions": [], "routes": []},
+        {
+            "agent": {"version": "0.1.0", "reconciled_at": time.time() - 3, "revision": 7},
+            "mode": "direct",
+            "reported_at": time.time(),
+            "sessions": [],
+            "routes": [],
+        },
     )
     password = secrets.token_urlsafe(18)
     admin.create_user(BLUE_USER, password, "tenant", tenant="blue")

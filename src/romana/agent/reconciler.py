@@ -52,6 +52,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import romana
 from romana.agent import desired, drift, kernel, ledger, view
 from romana.agent.bird import Bird
 from romana.agent.ledger import Ledger
@@ -129,12 +130,25 @@ class Reconciler:
         self._waiters: list[asyncio.Future[Report]] = []
         self._inputs: object = None
         self.last: Report | None = None
+        self._last_at: float | None = None
+        """Wall time the last reconcile with a host view ended (reported to romanad)."""
 
     # -- inputs ----------------------------------------------------------------------------
 
     @property
     def host_view(self) -> view.HostView | None:
         return self._view
+
+    def agent_state(self) -> dict[str, object]:
+        """This agent as its routing report names it (:class:`romana.wire.rest.AgentStateIn`):
+        its release and its last reconcile with a host view."""
+        last = self.last if self._last_at is not None else None
+        return {
+            "version": romana.__version__,
+            "reconciled_at": self._last_at,
+            "revision": last.revision if last is not None else None,
+            "errors": len(last.errors) if last is not None else 0,
+        }
 
     @property
     def drop_reasons(self) -> Mapping[int, ruleset.DropReason]:
@@ -306,6 +320,7 @@ class Reconciler:
         loop = asyncio.get_running_loop()
         report = await loop.run_in_executor(self._executor, self._reconcile_sync, snap, full)
         self.last = report
+        self._last_at = time.time()
         m = self._metrics
         m.reconciles.labels("ok" if report.ok else "error").inc()
         m.reconcile_seconds.observe(report.seconds)

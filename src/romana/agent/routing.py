@@ -29,7 +29,7 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +62,10 @@ class State:
     routes: tuple[dict[str, Any], ...] = ()
     errors: tuple[str, ...] = ()
 
-    def report(self, reported_at: float) -> dict[str, Any]:
-        """The body of ``PUT /v1/hosts/{name}/routing``."""
+    def report(self, reported_at: float, agent: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The body of ``PUT /v1/hosts/{name}/routing``; ``agent``: the agent's own state."""
         return {
+            **({"agent": dict(agent)} if agent is not None else {}),
             "mode": self.mode,
             "reported_at": reported_at,
             "sessions": list(self.sessions),
@@ -178,7 +179,8 @@ class Reporter:
         if state == self._sent and self._clock() - self._sent_at < self._heartbeat:
             return
         try:
-            await self._romanad.report_routing(self._host, state.report(self._wall()))
+            report = state.report(self._wall(), rec.agent_state())
+            await self._romanad.report_routing(self._host, report)
         except (RomanaError, OSError) as exc:
             if str(exc) != self._failure:
                 log.warning("routing report not sent to romanad (sent again soon): %s", exc)

@@ -83,6 +83,13 @@ def model(client: Reader) -> endpoints.Model:
             networkpolicies=tuple(
                 _kube(kube["networkpolicies"], ko.NetworkPolicy, "networkpolicies")
             ),
+            clusternetworkpolicies=tuple(
+                _kube(
+                    kube.get("clusternetworkpolicies", []),
+                    ko.ClusterNetworkPolicy,
+                    "clusternetworkpolicies",
+                )
+            ),
             externals=externals,
             nat=nat,
             pools=pools,

@@ -47,6 +47,7 @@ LISTENER_RULES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("", ("namespaces", "nodes", "pods", "services"), ("list", "watch")),
     ("", ("services/status",), ("patch",)),
     ("networking.k8s.io", ("networkpolicies",), ("list", "watch")),
+    ("policy.networking.k8s.io", ("clusternetworkpolicies",), ("list", "watch")),
 )
 
 #: The romanad URL of the committed example file; an installation gives its own (--url).

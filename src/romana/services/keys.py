@@ -24,6 +24,7 @@ change gets a new module and a migration. Values are UTF-8 JSON unless noted.
 ``/romana/v1/kube/namespaces``                            Kubernetes namespaces (JSON list)
 ``/romana/v1/kube/pods/<namespace>``                      that namespace's pods (JSON list)
 ``/romana/v1/kube/networkpolicies/<namespace>``           its NetworkPolicies (JSON list)
+``/romana/v1/kube/clusternetworkpolicies``                the ClusterNetworkPolicies (JSON list)
 ``/romana/v1/kube/derived``                               what syncs derived from them: policy
                                                           ids, set names, the segment label
 ``/romana/v1/quotas/defaults``                            quota defaults an admin set (JSON object
@@ -96,6 +97,7 @@ KUBE = ROOT + "kube/"
 KUBE_NAMESPACES = KUBE + "namespaces"
 KUBE_PODS = KUBE + "pods/"
 KUBE_POLICIES = KUBE + "networkpolicies/"
+KUBE_CLUSTER_POLICIES = KUBE + "clusternetworkpolicies"
 KUBE_DERIVED = KUBE + "derived"
 QUOTAS = ROOT + "quotas/"
 QUOTA_DEFAULTS = QUOTAS + "defaults"

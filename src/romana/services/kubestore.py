@@ -1,13 +1,14 @@
 """The Kubernetes objects romanad's ``kube.*`` state was translated from, kept for explaining.
 
 The listener and ``romana policy apply`` store, next to the policies and address sets they
-derive, the namespaces, pods and NetworkPolicies they derived them from, so ``romana explain``
-answers from romanad's model without the cluster or the files at hand. Objects are stored as
-:mod:`romana.core.kubernetes.dump` documents (only what policy reads), one JSON list per kind
-and namespace:
+derive, the namespaces, pods, NetworkPolicies and ClusterNetworkPolicies they derived them
+from, so ``romana explain`` answers from romanad's model without the cluster or the files
+at hand. Objects are stored as :mod:`romana.core.kubernetes.dump` documents (only what
+policy reads), one JSON list per kind and namespace:
 
 ``/romana/v1/kube/namespaces``, ``/romana/v1/kube/pods/<ns>``,
-``/romana/v1/kube/networkpolicies/<ns>``. Beside them, ``/romana/v1/kube/derived`` holds the
+``/romana/v1/kube/networkpolicies/<ns>``, ``/romana/v1/kube/clusternetworkpolicies`` (they
+are cluster-scoped). Beside them, ``/romana/v1/kube/derived`` holds the
 record's ``derived`` field: the ids of the policies and the names of the sets syncs derived
 and may therefore remove, and the segment label they translated with. The record's shape
 and its parsing are :mod:`romana.core.kubernetes.record`'s.
@@ -25,14 +26,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from romana.core.kubernetes.record import KINDS, Derived, Record, parse, record
+from romana.core.kubernetes.record import KINDS, Derived, Record, read, record
 from romana.core.store import Delete, Op, Put, Store
 from romana.services import keys, txn
 
 
 def _split(rec: Record) -> dict[str, list[dict[str, Any]]]:
     """Store key → its list."""
-    out: dict[str, list[dict[str, Any]]] = {keys.KUBE_NAMESPACES: rec["namespaces"]}
+    out: dict[str, list[dict[str, Any]]] = {
+        keys.KUBE_NAMESPACES: rec["namespaces"],
+        keys.KUBE_CLUSTER_POLICIES: rec["clusternetworkpolicies"],
+    }
     for field, prefix in (("pods", keys.KUBE_PODS), ("networkpolicies", keys.KUBE_POLICIES)):
         for item in rec[field]:
             out.setdefault(prefix + item["metadata"]["namespace"], []).append(item)
@@ -52,6 +56,8 @@ class KubeObjectService:
                 rec["derived"] = txn.loads(kv)
             elif kv.key == keys.KUBE_NAMESPACES:
                 rec["namespaces"] = txn.loads(kv)
+            elif kv.key == keys.KUBE_CLUSTER_POLICIES:
+                rec["clusternetworkpolicies"] = txn.loads(kv)
             elif kv.key.startswith(keys.KUBE_PODS):
                 rec["pods"] += txn.loads(kv)
             elif kv.key.startswith(keys.KUBE_POLICIES):
@@ -60,7 +66,8 @@ class KubeObjectService:
 
     def put(self, body: Mapping[str, Any]) -> Record:
         """Make the stored record hold exactly ``body``'s objects; the canonical record."""
-        rec = record(*parse(body), Derived.of(body))
+        got = read(body)
+        rec = record(got.namespaces, got.pods, got.policies, Derived.of(body), got.cluster_policies)
         wanted = {key: txn.dumps(items) for key, items in _split(rec).items() if items}
         if rec["derived"] is not None:
             wanted[keys.KUBE_DERIVED] = txn.dumps(rec["derived"])

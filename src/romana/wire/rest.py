@@ -566,9 +566,30 @@ class ReportedRouteIn(In):
     """False for a learned route BIRD holds as a backup, not in the kernel."""
 
 
+class AgentStateIn(In):
+    """What the agent itself is: its release and its last reconcile (the host's clock)."""
+
+    version: str = Field(max_length=64)
+    reconciled_at: float | None = None
+    """When the last reconcile ended (Unix time); null before the first."""
+    revision: int | None = Field(default=None, ge=0)
+    """The host-view revision that reconcile enforced."""
+    errors: int = Field(default=0, ge=0)
+    """How many errors that reconcile had (0: everything applied)."""
+
+
+class AgentState(Out):
+    version: str
+    reconciled_at: float | None = None
+    revision: int | None = None
+    errors: int = 0
+
+
 class RoutingReportIn(In):
     """What an agent reports about its host's routing (``PUT /v1/hosts/{name}/routing``)."""
 
+    agent: AgentStateIn | None = None
+    """The reporting agent (absent from agents before this field existed)."""
     mode: Literal["direct", "bgp"]
     """``bgp`` when its host view carries a BGP plan and its BIRD runs."""
     reported_at: float
@@ -602,6 +623,7 @@ class RoutingReport(Out):
     """A host's latest routing report, as romanad stored it."""
 
     host: str
+    agent: AgentState | None = None
     mode: str
     reported_at: float
     received_at: float

@@ -1,9 +1,10 @@
 """romanad's REST API, version 1: Kubernetes objects and applies (docs/api.md).
 
-``/v1/kube/objects`` holds the namespaces, pods and NetworkPolicies the last Kubernetes sync
-stored; ``POST /v1/kube/apply`` (``romana policy apply -f``) hands romanad Kubernetes
-documents as they are, and answers what the sync over them changed. Objects are passed as
-JSON objects: their grammar belongs to :mod:`romana.core.kubernetes`, which romanad applies.
+``/v1/kube/objects`` holds the namespaces, pods, NetworkPolicies and ClusterNetworkPolicies
+the last Kubernetes sync stored; ``POST /v1/kube/apply`` (``romana policy apply -f``) hands
+romanad Kubernetes documents as they are, and answers what the sync over them changed.
+Objects are passed as JSON objects: their grammar belongs to :mod:`romana.core.kubernetes`,
+which romanad applies.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class KubeObjectsIn(In):
     namespaces: list[dict[str, Any]] = Field(default_factory=list)
     pods: list[dict[str, Any]] = Field(default_factory=list)
     networkpolicies: list[dict[str, Any]] = Field(default_factory=list)
+    clusternetworkpolicies: list[dict[str, Any]] = Field(default_factory=list)
     derived: DerivedIn | None = None
 
 
@@ -46,6 +48,7 @@ class KubeObjects(Out):
     namespaces: list[dict[str, Any]]
     pods: list[dict[str, Any]]
     networkpolicies: list[dict[str, Any]]
+    clusternetworkpolicies: list[dict[str, Any]] = Field(default_factory=list)
     derived: Derived | None = None
 
 
@@ -75,3 +78,8 @@ class KubeApplied(Out):
     updated: list[str]
     deleted: list[str]
     refused: list[Refusal]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the operator should know though nothing was refused (such as "
+        "ClusterNetworkPolicies of one tier sharing a priority).",
+    )

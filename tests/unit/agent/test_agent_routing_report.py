@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
 from agent_fakes import FakeDataplane, raw_view
 
+import romana
 from romana.agent import ledger, view
 from romana.agent.bird import Bird
 from romana.agent.metrics import Metrics
@@ -133,6 +135,10 @@ def test_a_report_says_where_each_route_came_from(tmp_path: Path) -> None:
             await rig.reporter.once()
             [(host, report)] = rig.romanad.reports
             assert host == "h1"
+            agent = report.pop("agent")
+            assert agent["version"] == romana.__version__ and agent["errors"] == 0
+            assert agent["revision"] == rig.view.revision
+            assert abs(agent["reconciled_at"] - time.time()) < 60
             assert report == {
                 "mode": "bgp",
                 "reported_at": 1_800_000_000.0,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from unit.api.conftest import Api
 
 BODY = {
@@ -21,6 +23,13 @@ BODY = {
             "spec": {"podSelector": {}},
         }
     ],
+    "clusternetworkpolicies": [
+        {
+            "apiVersion": "policy.networking.k8s.io/v1alpha2",
+            "metadata": {"name": "guard"},
+            "spec": {"tier": "Baseline", "priority": 1, "subject": {"namespaces": {}}},
+        }
+    ],
 }
 
 
@@ -31,8 +40,15 @@ def test_put_then_get_gives_the_canonical_record(api: Api) -> None:
     assert api.admin.get("/v1/kube/objects").json() == record
     assert record["pods"][0]["status"] == {"podIPs": [{"ip": "10.1.17.1"}]}
     assert record["networkpolicies"][0]["spec"]["policyTypes"] == ["Ingress"]
+    assert record["clusternetworkpolicies"][0]["kind"] == "ClusterNetworkPolicy"
     cleared = api.admin.put("/v1/kube/objects", json={})
-    assert cleared.json() == {"namespaces": [], "pods": [], "networkpolicies": [], "derived": None}
+    empty: dict[str, list[Any]] = {
+        "namespaces": [],
+        "pods": [],
+        "networkpolicies": [],
+        "clusternetworkpolicies": [],
+    }
+    assert cleared.json() == {**empty, "derived": None}
 
 
 def test_what_syncs_derived_is_kept_with_the_record_and_checked(api: Api) -> None:

@@ -13,6 +13,7 @@ from romana.core.errors import Forbidden, InvalidInput, NotFound
 from unit.api.conftest import Api
 
 REPORT: dict[str, Any] = {
+    "agent": {"version": "0.1.0", "reconciled_at": 1_799_999_990.0, "revision": 42, "errors": 0},
     "mode": "bgp",
     "reported_at": 1_800_000_000.0,
     "sessions": [
@@ -44,6 +45,10 @@ def test_an_agent_reports_and_reads_its_own_host_only(api: Api) -> None:
     assert body["routes"] == [{"protocol": "", "peer": "", "best": True, **REPORT["routes"][0]},
                               REPORT["routes"][1]]  # fmt: skip
     assert 0 <= body["age"] < 5 and body["received_at"] > 0
+    assert body["agent"] == REPORT["agent"]
+    earlier = {k: v for k, v in REPORT.items() if k != "agent"}
+    assert _put(h1, "h1", earlier).json()["agent"] is None, "an earlier agent sends none"
+    assert _put(h1, "h1").status_code == 200
     assert h1.get("/v1/hosts/h1/routing").json()["reported_at"] == REPORT["reported_at"]
     assert h1.get("/v1/hosts/h2/routing").status_code == 403
     assert h1.get("/v1/routing").status_code == 403, "a list of every host is not one host's"

@@ -51,7 +51,7 @@ def test_usage_counts_ranges_and_lists_the_fullest_first() -> None:
 
 
 def test_policies_in_tier_order_with_romana_isolation_first_in_the_baseline() -> None:
-    policies = [
+    policies: list[dict[str, object]] = [
         {"id": "z", "tier": "baseline", "priority": 1},
         {"id": "b"},
         {"id": "a", "tier": "admin", "priority": 9},

@@ -41,6 +41,7 @@ def answer(applied: sync.Applied) -> dict[str, Any]:
         "updated": list(outcome.updated),
         "deleted": list(outcome.deleted),
         "refused": [{"object": o, "reason": r} for o, r in outcome.refused],
+        "notes": list(outcome.notes),
     }
 
 

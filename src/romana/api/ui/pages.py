@@ -42,6 +42,16 @@ def _agent(report: Mapping[str, Any] | None) -> str:
     sessions = report.get("sessions") or []
     up = sum(1 for s in sessions if str(s.get("state", "")).lower() == "established")
     text = f"agent reported {float(report['age']):.0f} s ago, routing {report['mode']}"
+    agent = report.get("agent") or {}
+    if agent:
+        text += f", romana {agent.get('version')}"
+        if agent.get("reconciled_at") is not None:
+            ago = max(0.0, float(report["reported_at"]) - float(agent["reconciled_at"]))
+            text += f", last reconcile {ago:.0f} s before that"
+            if agent.get("revision") is not None:
+                text += f" (revision {agent['revision']})"
+            if agent.get("errors"):
+                text += f" with {agent['errors']} errors"
     if sessions:
         text += f", BGP sessions {up}/{len(sessions)} established"
     if report.get("errors"):

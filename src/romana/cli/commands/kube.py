@@ -1,17 +1,18 @@
 """``romana policy apply`` and ``romana explain -f``: Kubernetes NetworkPolicy without Kubernetes.
 
 :func:`documents` reads Kubernetes YAML (Namespaces, Nodes, Pods with labels and
-``nodeName``, NetworkPolicies) for both commands; it only loads the YAML (a ``List`` gives
-its items), and never reads an object itself.
+``nodeName``, NetworkPolicies, ClusterNetworkPolicies) for both commands; it only loads the
+YAML (a ``List`` gives its items), and never reads an object itself.
 
 ``policy apply`` posts the documents to romanad (``POST /v1/kube/apply``,
 :func:`romana.client.kube.apply`) as the logged-in user; romanad parses them and runs the
 listener's own sync (:func:`romana.core.kubernetes.sync.apply`): namespaces → tenants, nodes
 → hosts, pod labels → segments and address-set members (from the pods' addresses),
-NetworkPolicies → ``kube.*`` policies. The files are the whole desired state of what such
-syncs derived: a policy or set derived from a NetworkPolicy the files no longer hold is
-removed; a policy anyone else stored under a ``kube.`` id is not. Namespaces' tenants are
-created in ``kubernetes`` isolation mode.
+NetworkPolicies → ``kube.*`` policies, ClusterNetworkPolicies → tiered ``kube.cnp:*``
+policies. The files are the whole desired state of what such syncs derived: a policy or set
+derived from a NetworkPolicy the files no longer hold is removed; a policy anyone else
+stored under a ``kube.`` id is not. Namespaces' tenants are created in ``kubernetes``
+isolation mode.
 
 ``explain -f`` makes the documents into the model romanad would hold, offline
 (:func:`romana.core.kubernetes.explain.offline_model`).
@@ -63,11 +64,13 @@ def apply(
     """Apply Kubernetes Namespace, Node, Pod, NetworkPolicy and Service YAML, as the listener does.
 
     The files hold the whole desired state: the kube.* policies derived from NetworkPolicies
-    they no longer contain are removed (never a policy stored otherwise). Namespaces become
-    tenants in kubernetes isolation mode. Pods give their labels and status.podIPs
-    (address-set members). LoadBalancer Services and Services with externalIPs get VIPs
-    (pool: their romana.io/external-pool annotation, else "kubernetes"), pods annotated
-    romana.io/external-ip external IPs (docs/external.md).
+    they no longer contain are removed (never a policy stored otherwise).
+    ClusterNetworkPolicies (policy.networking.k8s.io/v1alpha2) become tiered policies
+    kube.cnp:NAME (admin or baseline tier); an invalid one is refused with every problem
+    named, and nothing changes. Namespaces become tenants in kubernetes isolation mode. Pods
+    give their labels and status.podIPs (address-set members). LoadBalancer Services and
+    Services with externalIPs get VIPs (pool: their romana.io/external-pool annotation, else
+    "kubernetes"), pods annotated romana.io/external-ip external IPs (docs/external.md).
 
     Example: romana policy apply -f namespaces.yaml -f pods.yaml -f policies.yaml
     """
@@ -77,6 +80,8 @@ def apply(
     applied = kube_client.apply(context.state(ctx).client(), docs, segment_label)
     for refusal in applied["refused"]:
         typer.echo(f"not written: {refusal['object']}: {refusal['reason']}", err=True)
+    for note in applied.get("notes") or []:
+        typer.echo(f"note: {note}", err=True)
     stored = applied["policies"]
     typer.echo(
         f"applied {applied['objects']} objects; kube policies now: {', '.join(stored) or '-'}"

@@ -2,13 +2,15 @@
 
 Pure (standard library only), like the rest of :mod:`romana.core`:
 
-* :mod:`~romana.core.kubernetes.objects` — Namespace, Node, Pod, NetworkPolicy and Service
-  (:mod:`~romana.core.kubernetes.service`) as frozen values, parsed from the API's JSON
-  shape; :mod:`~romana.core.kubernetes.dump` the inverse.
+* :mod:`~romana.core.kubernetes.objects` — Namespace, Node, Pod, NetworkPolicy, Service
+  (:mod:`~romana.core.kubernetes.service`) and ClusterNetworkPolicy as frozen values, parsed
+  from the API's JSON shape; :mod:`~romana.core.kubernetes.dump` the inverse.
 * :mod:`~romana.core.kubernetes.record` — documents as files give them read into objects, and
   the stored record of what a sync derived its state from.
 * :mod:`~romana.core.kubernetes.translation` — NetworkPolicies → ``kube.*`` Romana policies and
   address sets.
+* :mod:`~romana.core.kubernetes.cnp` — ClusterNetworkPolicy parsed and evaluated by tier;
+  :mod:`~romana.core.kubernetes.cnptranslate` turns it into tiered ``kube.cnp:*`` policies.
 * :mod:`~romana.core.kubernetes.sync` — the port to romanad and the one sync both the
   listener and romanad's ``POST /v1/kube/apply`` (``romana policy apply``) run.
 * :mod:`~romana.core.kubernetes.exposure` — Services → VIPs and pod annotations → external

@@ -1,14 +1,16 @@
 """Kubernetes objects back to the API's JSON shape, keeping only what policy reads.
 
 :func:`dump` is the inverse of :func:`romana.core.kubernetes.objects.parse` on what parsing
-keeps: ``parse(dump(o)) == o`` for every Namespace, Node, Pod, NetworkPolicy and Service
-value, and a dumped document holds no field parsing ignores (no status conditions, no
-managed fields). So
-a dump is a compact, canonical record of an object: equal values dump to equal documents,
-which lets a store compare before it writes.
+keeps: ``parse(dump(o)) == o`` for every Namespace, Node, Pod, NetworkPolicy, Service and
+ClusterNetworkPolicy value, and a dumped document holds no field parsing ignores (no status
+conditions, no managed fields). So a dump is a compact, canonical record of an object:
+equal values dump to equal documents, which lets a store compare before it writes.
 
 A NetworkPolicy dumps with its ``policyTypes`` spelled out and every port's protocol given,
-so the defaulting rules of the API server play no part when it is read back.
+so the defaulting rules of the API server play no part when it is read back. A
+ClusterNetworkPolicy dumps as ``v1alpha2``; a subject or peer selecting every pod of the
+namespaces it selects dumps as ``namespaces`` (the parsed value does not tell ``pods`` with an
+empty ``podSelector`` apart from it, nor do the semantics).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import service
+from romana.core.kubernetes.cnp import model as cnp
+from romana.core.kubernetes.cnp import parse as cnp_parse
 
 
 def _meta(
@@ -112,6 +116,62 @@ def network_policy(p: ko.NetworkPolicy) -> dict[str, Any]:
     }
 
 
+def _pods(pods: cnp.Pods) -> dict[str, Any]:
+    if pods.pods.empty:
+        return {"namespaces": pods.namespaces.to_dict()}
+    return {
+        "pods": {"namespaceSelector": pods.namespaces.to_dict(), "podSelector": pods.pods.to_dict()}
+    }
+
+
+def _cnp_peer(peer: cnp.Peer) -> dict[str, Any]:
+    if peer.pods is not None:
+        return _pods(peer.pods)
+    if peer.nodes is not None:
+        return {"nodes": peer.nodes.to_dict()}
+    return {"networks": [str(n) for n in peer.networks]}
+
+
+def _protocol(match: cnp.PortMatch) -> dict[str, Any]:
+    if match.name:
+        return {"destinationNamedPort": match.name}
+    if match.start == match.end:
+        return {match.protocol.lower(): {"destinationPort": {"number": match.start}}}
+    span = {"start": match.start, "end": match.end}
+    return {match.protocol.lower(): {"destinationPort": {"range": span}}}
+
+
+def _cnp_rules(rules: tuple[cnp.Rule, ...], peers_key: str) -> list[dict[str, Any]]:
+    out = []
+    for rule in rules:
+        item: dict[str, Any] = {"action": rule.action.value}
+        if rule.name:
+            item["name"] = rule.name
+        item[peers_key] = [_cnp_peer(p) for p in rule.peers]
+        if rule.ports:
+            item["protocols"] = [_protocol(m) for m in rule.ports]
+        out.append(item)
+    return out
+
+
+def cluster_network_policy(p: cnp.ClusterNetworkPolicy) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "tier": p.tier.value,
+        "priority": p.priority,
+        "subject": _pods(p.subject),
+    }
+    if p.ingress:
+        spec["ingress"] = _cnp_rules(p.ingress, "from")
+    if p.egress:
+        spec["egress"] = _cnp_rules(p.egress, "to")
+    return {
+        "apiVersion": cnp_parse.API_VERSIONS[0],
+        "kind": cnp_parse.KIND,
+        "metadata": _meta(p.name, "", (), p.uid),
+        "spec": spec,
+    }
+
+
 def dump(obj: ko.KubeObject) -> dict[str, Any]:
     """``obj`` as an API object that :func:`romana.core.kubernetes.objects.parse` reads back
     to ``obj``."""
@@ -123,4 +183,6 @@ def dump(obj: ko.KubeObject) -> dict[str, Any]:
         return pod(obj)
     if isinstance(obj, ko.Service):
         return service.dump(obj)
+    if isinstance(obj, cnp.ClusterNetworkPolicy):
+        return cluster_network_policy(obj)
     return network_policy(obj)

@@ -18,7 +18,9 @@ Invariants:
   tenant, segment) slot in pod order, as IPAM would hand them out (:func:`with_addresses`);
   a pod's given addresses are kept as they are.
 * The stored policies and address sets are what :func:`romana.core.kubernetes.sync.sync`
-  stores: the translation's documents (``to_dict``) and :func:`translation.address_sets`.
+  stores: the translations' documents (``to_dict``) — NetworkPolicies' and
+  ClusterNetworkPolicies' tiered ones — and :func:`cnptranslate.address_sets`, node sets
+  holding the addresses the Node objects give.
 """
 
 from __future__ import annotations
@@ -30,14 +32,15 @@ from typing import Any
 from romana.core import addressing, tenancy
 from romana.core.errors import InvalidInput, NotFound
 from romana.core.identifiers import TenantName
+from romana.core.kubernetes import cnptranslate, record, translation
 from romana.core.kubernetes import objects as ko
-from romana.core.kubernetes import record, translation
 from romana.core.policy import endpoints
 
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
-    """Namespaces, pods and NetworkPolicies on networks (``layouts``) and hosts."""
+    """Namespaces, pods, NetworkPolicies and ClusterNetworkPolicies on networks (``layouts``)
+    and hosts."""
 
     layouts: Mapping[str, addressing.Layout]
     hosts: Mapping[str, int]
@@ -45,6 +48,9 @@ class Cluster:
     namespaces: tuple[ko.Namespace, ...]
     pods: tuple[ko.Pod, ...]
     policies: tuple[ko.NetworkPolicy, ...] = ()
+    cluster_policies: tuple[ko.ClusterNetworkPolicy, ...] = ()
+    nodes: tuple[ko.Node, ...] = ()
+    """The Node objects given (their labels and addresses, for ``nodes`` peers)."""
 
     def pod(self, key: str) -> ko.Pod:
         for p in self.pods:
@@ -71,8 +77,11 @@ def of_objects(
     nodes = [o.name for o in parsed if isinstance(o, ko.Node)]
     nodes += sorted({p.node for p in pods if p.node} - set(nodes))
     policies = tuple(o for o in parsed if isinstance(o, ko.NetworkPolicy))
+    cluster_policies = tuple(o for o in parsed if isinstance(o, ko.ClusterNetworkPolicy))
     hosts = {n: i + 1 for i, n in enumerate(nodes)}
-    return with_addresses(Cluster(layouts, hosts, namespaces, pods, policies))
+    given = tuple(o for o in parsed if isinstance(o, ko.Node))
+    cluster = Cluster(layouts, hosts, namespaces, pods, policies, cluster_policies, given)
+    return with_addresses(cluster)
 
 
 def tenants(cluster: Cluster) -> tuple[tenancy.Tenant, ...]:
@@ -123,6 +132,8 @@ def with_addresses(cluster: Cluster) -> Cluster:
 def model(cluster: Cluster) -> endpoints.Model:
     """What romanad would hold for ``cluster``: the model :mod:`reach` answers from."""
     tr = translation.translate(cluster.policies, cluster.namespaces, cluster.pods)
+    tiered = cnptranslate.translate(cluster.cluster_policies, cluster.namespaces, cluster.pods)
+    sets = {**tr.sets, **tiered.sets}
     hosts = tuple(
         endpoints.Host(
             name,
@@ -137,11 +148,12 @@ def model(cluster: Cluster) -> endpoints.Model:
         layouts=cluster.layouts,
         hosts=hosts,
         tenants=tenants(cluster),
-        policies=tuple(p.to_dict() for p in tr.policies),
-        address_sets=translation.address_sets(tr.sets, cluster.pods),
+        policies=tuple(p.to_dict() for p in (*tr.policies, *tiered.policies)),
+        address_sets=cnptranslate.address_sets(sets, cluster.pods, cluster.nodes),
         namespaces=cluster.namespaces,
         pods=cluster.pods,
         networkpolicies=cluster.policies,
+        clusternetworkpolicies=cluster.cluster_policies,
     )
 
 

@@ -1,11 +1,11 @@
-"""Kubernetes API objects as frozen values: Namespace, Node, Pod, NetworkPolicy and Service.
+"""Kubernetes API objects as frozen values: Namespace, Node, Pod, (Cluster)NetworkPolicy, Service.
 
 Parsing takes the API's JSON shape (what a watch stream or a YAML document gives) and keeps
 only what romana needs: names, labels, a pod's addresses, node, named ports and external-IP
 annotation (:data:`EXTERNAL_IP_ANNOTATION`), the whole ``networking.k8s.io/v1``
-NetworkPolicy spec, and of a Service what its VIP needs (:mod:`.service`). Every problem
-of one object is reported at once (:class:`InvalidInput`, field paths like
-``spec.ingress[0].ports[1].endPort``).
+NetworkPolicy spec, of a Service what its VIP needs (:mod:`.service`), the whole
+ClusterNetworkPolicy (:mod:`.cnp.parse`). Every problem of one object is reported at once
+(:class:`InvalidInput`, field paths like ``spec.ingress[0].ports[1].endPort``).
 
 NetworkPolicy defaulting follows the API server: a missing ``policyTypes`` means ``Ingress``,
 plus ``Egress`` when the policy has at least one egress rule; a port's protocol defaults to
@@ -24,10 +24,13 @@ from typing import Any, TypeVar
 from romana.core import addressing
 from romana.core.errors import InvalidInput, Issues
 from romana.core.kubernetes import service as _service
+from romana.core.kubernetes.cnp import model as _cnp
+from romana.core.kubernetes.cnp import parse as _cnp_parse
 from romana.core.kubernetes.service import json_object as _map
 from romana.core.policy import selectors
 
 Service = _service.Service
+ClusterNetworkPolicy = _cnp.ClusterNetworkPolicy
 EXTERNAL_IP_ANNOTATION = "romana.io/external-ip"
 """The pod annotation asking for an external IP: ``<pool>`` or ``<pool>/<address>``."""
 
@@ -128,7 +131,7 @@ class NetworkPolicy:
         return f"{self.namespace}/{self.name}"
 
 
-KubeObject = Namespace | Node | Pod | NetworkPolicy | Service
+KubeObject = Namespace | Node | Pod | NetworkPolicy | Service | ClusterNetworkPolicy
 
 NAME_LABEL = "kubernetes.io/metadata.name"
 """The label the API server gives every Namespace, valued with its name (Kubernetes 1.21+)."""
@@ -390,7 +393,8 @@ def parse(raw: Mapping[str, Any]) -> KubeObject:
         "Pod": pod,
         "NetworkPolicy": network_policy,
         "Service": _service.service,
+        _cnp_parse.KIND: _cnp_parse.parse,
     }
-    if kind not in parsers:
+    if kind not in parsers and kind not in _cnp_parse.V1ALPHA1_KINDS:
         raise InvalidInput(f"kind: {kind!r} is not one of {', '.join(parsers)}")
-    return parsers[str(kind)](raw)
+    return parsers.get(str(kind), _cnp_parse.parse)(raw)  # v1alpha1: refused by name

@@ -5,21 +5,24 @@ are given (parsed YAML or JSON, one mapping per object) into the values the API 
 hold: every document is parsed, and a bad one is reported by its position (``document 3:
 ...``) together with every other problem, so nothing is applied from a partly bad set.
 
-:func:`record` is the canonical record of the namespaces, pods and NetworkPolicies a sync
-derived its ``kube.*`` state from (what ``romana explain`` answers from), and :func:`parse`
-its inverse. Beside the objects, :class:`Derived` lists the ids of the policies and the names
-of the sets syncs derived and may therefore remove, the segment label they translated with,
-and the VIPs and external IPs they made for Services and pod annotations.
+:func:`record` is the canonical record of the namespaces, pods, NetworkPolicies and
+ClusterNetworkPolicies a sync derived its ``kube.*`` state from (what ``romana explain``
+answers from), and :func:`read` its inverse (:func:`parse` its namespaced part). Beside
+the objects, :class:`Derived` lists the ids of the policies and the names of the sets syncs
+derived and may therefore remove, the segment label they translated with, and the VIPs and
+external IPs they made for Services and pod annotations.
 
 Invariants:
 
-* Lists are sorted by (namespace, name), so equal records are equal documents.
+* Lists are sorted by (namespace, name), so equal records are equal documents. A record an
+  earlier release stored has no ``clusternetworkpolicies``: it reads as none.
 * Every object of a record is parsed as :func:`romana.core.kubernetes.objects.parse` parses a
   watch event; every problem is reported at once (``pods[3]: ...``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +31,27 @@ from romana.core.errors import InvalidInput, Issues
 from romana.core.kubernetes import dump
 from romana.core.kubernetes import objects as ko
 
-KINDS = {"namespaces": "Namespace", "pods": "Pod", "networkpolicies": "NetworkPolicy"}
+KINDS = {
+    "namespaces": "Namespace",
+    "pods": "Pod",
+    "networkpolicies": "NetworkPolicy",
+    "clusternetworkpolicies": "ClusterNetworkPolicy",
+}
 """Record field → the ``kind`` of the objects it lists."""
 
 Record = dict[str, Any]
-"""``namespaces``, ``pods``, ``networkpolicies`` (lists of objects) and ``derived`` (a
-:meth:`Derived.to_dict`, or None when no sync recorded it)."""
+"""``namespaces``, ``pods``, ``networkpolicies``, ``clusternetworkpolicies`` (lists of
+objects) and ``derived`` (a :meth:`Derived.to_dict`, or None when no sync recorded it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Objects:
+    """The objects of a record, by kind."""
+
+    namespaces: list[ko.Namespace] = dataclasses.field(default_factory=list)
+    pods: list[ko.Pod] = dataclasses.field(default_factory=list)
+    policies: list[ko.NetworkPolicy] = dataclasses.field(default_factory=list)
+    cluster_policies: list[ko.ClusterNetworkPolicy] = dataclasses.field(default_factory=list)
 
 
 def of_documents(docs: Sequence[Any]) -> list[ko.KubeObject]:
@@ -125,6 +143,7 @@ def record(
     pods: Sequence[ko.Pod],
     policies: Sequence[ko.NetworkPolicy],
     derived: Derived | None = None,
+    cluster_policies: Sequence[ko.ClusterNetworkPolicy] = (),
 ) -> Record:
     """The canonical record of these objects (what romanad's ``GET /v1/kube/objects`` gives)."""
 
@@ -137,6 +156,7 @@ def record(
         "namespaces": ordered(namespaces),
         "pods": ordered(pods),
         "networkpolicies": ordered(policies),
+        "clusternetworkpolicies": ordered(cluster_policies),
         "derived": derived.to_dict() if derived is not None else None,
     }
 
@@ -144,6 +164,12 @@ def record(
 def parse(
     body: Mapping[str, Any],
 ) -> tuple[list[ko.Namespace], list[ko.Pod], list[ko.NetworkPolicy]]:
+    """The namespaced objects of a record (:func:`read`, every entry checked)."""
+    got = read(body)
+    return got.namespaces, got.pods, got.policies
+
+
+def read(body: Mapping[str, Any]) -> Objects:
     """The objects of a record; InvalidInput naming every bad entry (``pods[3].metadata.name``)."""
     issues = Issues("invalid Kubernetes objects")
     for key in sorted(set(body) - set(KINDS) - {"derived"}, key=str):
@@ -171,4 +197,9 @@ def parse(
                 continue
             parsed[field].append(obj)
     issues.raise_if_any()
-    return parsed["namespaces"], parsed["pods"], parsed["networkpolicies"]
+    return Objects(
+        parsed["namespaces"],
+        parsed["pods"],
+        parsed["networkpolicies"],
+        parsed["clusternetworkpolicies"],
+    )

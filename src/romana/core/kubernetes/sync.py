@@ -1,10 +1,12 @@
 """Keep romanad in step with Kubernetes objects: the port, :func:`sync` and :func:`apply`.
 
 :class:`Romanad` is the port: tenants (with segments), hosts (with labels), the ``kube.*``
-policies, the ``kube.*`` address sets, and the record of the namespaces, pods and
-NetworkPolicies they were translated from (:mod:`romana.core.kubernetes.record`, what
-``romana explain`` answers from). Every method is idempotent, so a sync can reconcile from a
-full desired state after a reconnect without replaying events. romanad implements it over
+policies (NetworkPolicies' ``kube.<ns>.<name>``, ClusterNetworkPolicies' tiered
+``kube.cnp:<name>``), the ``kube.*`` address sets, and the record of the namespaces, pods,
+NetworkPolicies and ClusterNetworkPolicies they were translated from
+(:mod:`romana.core.kubernetes.record`, what ``romana explain`` answers from). Every method is
+idempotent, so a sync can reconcile from a full desired state after a reconnect without
+replaying events. romanad implements it over
 its services (:class:`romana.services.kubesync.ServicesRomanad`); the listener and romanad's
 ``POST /v1/kube/apply`` (``romana policy apply``) both run :func:`sync` over it.
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from romana.core.errors import QuotaExceeded, RomanaError
-from romana.core.kubernetes import exposesync, exposure, record, translation
+from romana.core.kubernetes import cnptranslate, exposesync, exposure, record, translation
 from romana.core.kubernetes import objects as ko
 from romana.core.policy import ids
 
@@ -150,6 +152,7 @@ def apply(r: Romanad, documents: Sequence[Any], settings: translation.Settings) 
         settings,
         Owned(),
         of(ko.Service),
+        of(ko.ClusterNetworkPolicy),
     )
     return Applied(len(parsed), tuple(sorted(r.policies())), outcome)
 
@@ -163,6 +166,7 @@ def sync(
     settings: translation.Settings,
     owned: Owned,
     services: Sequence[ko.Service] = (),
+    cluster_policies: Sequence[ko.ClusterNetworkPolicy] = (),
 ) -> Outcome:
     """Make romanad hold what the objects imply; write only differences (idempotent)."""
     changes = Changes()
@@ -214,7 +218,8 @@ def sync(
             )
         owned.hosts.add(node.name)
     wanted = exposure.desired(services, pods, settings)
-    _policies_and_sets(r, namespaces, pods, policies, settings, tenants, changes, wanted, owned)
+    objects = record.Objects(list(namespaces), list(pods), list(policies), list(cluster_policies))
+    _policies_and_sets(r, objects, nodes, settings, tenants, changes, wanted, owned)
     for name in sorted(owned.tenants - {n.name for n in namespaces}):
         _forget(r.remove_tenant, f"tenants/{name}", name, owned.tenants, changes)
     for name in sorted(owned.hosts - {n.name for n in nodes}):
@@ -236,9 +241,8 @@ def _forget(
 
 def _policies_and_sets(
     r: Romanad,
-    namespaces: Sequence[ko.Namespace],
-    pods: Sequence[ko.Pod],
-    policies: Sequence[ko.NetworkPolicy],
+    objects: record.Objects,
+    nodes: Sequence[ko.Node],
     settings: translation.Settings,
     tenants: Mapping[str, Known],
     changes: Changes,
@@ -258,15 +262,23 @@ def _policies_and_sets(
     with its pod until the pod's allocation is released)."""
     stored = r.kube_objects()
     earlier = _earlier(stored, settings, changes)
+    namespaces, pods, policies = objects.namespaces, objects.pods, objects.policies
     translated = translation.translate(policies, namespaces, pods, settings)
-    desired = {ids.policy_id(p): p.to_dict() for p in translated.policies}
+    tiered = cnptranslate.translate(objects.cluster_policies, namespaces, pods, settings)
+    for note in tiered.notes:
+        if note not in owned.noted:
+            owned.noted.add(note)
+            changes.notes.append(note)
+    desired = {ids.policy_id(p): p.to_dict() for p in (*translated.policies, *tiered.policies)}
+    sets = {**translated.sets, **tiered.sets}
     members = {
         name: [str(n) for n in nets]
-        for name, nets in translation.address_sets(translated.sets, pods).items()
+        for name, nets in cnptranslate.address_sets(sets, pods, nodes).items()
     }
     derived = record.Derived(frozenset(desired), frozenset(members), settings.segment_label)
     names = record.Derived(vips=frozenset(v.name for v in wanted.vips))
-    ahead = record.record(namespaces, pods, policies, earlier | derived | names)
+    cnps = objects.cluster_policies
+    ahead = record.record(namespaces, pods, policies, earlier | derived | names, cnps)
     if stored != ahead:
         r.put_kube_objects(ahead)
     current = r.policies()
@@ -290,17 +302,17 @@ def _policies_and_sets(
         if pid in earlier.policies or _marker_of_kubernetes_tenant(tenants, current[pid]):
             r.remove_policy(pid)
             changes.deleted.append(f"policies/{pid}")
-    sets = r.address_sets()
+    held = r.address_sets()
     for name, nets in members.items():
-        if sets.get(name) != nets:
+        if held.get(name) != nets:
             r.put_address_set(name, nets)
-            (changes.updated if name in sets else changes.created).append(f"address-sets/{name}")
-    for name in sorted(set(sets) - set(members)):
+            (changes.updated if name in held else changes.created).append(f"address-sets/{name}")
+    for name in sorted(set(held) - set(members)):
         if name in earlier.sets:
             r.remove_address_set(name)
             changes.deleted.append(f"address-sets/{name}")
     made = exposesync.reconcile(r, wanted, earlier, changes, owned.noted)
-    final = record.record(namespaces, pods, policies, made | derived)
+    final = record.record(namespaces, pods, policies, made | derived, cnps)
     if final != ahead:
         r.put_kube_objects(final)
     if stored != final:
@@ -326,13 +338,14 @@ def _earlier(
         listed = record.Derived.of(stored)
         if listed is not None:
             return listed
-        namespaces, pods, policies = record.parse(stored)
+        got = record.read(stored)
     except RomanaError as exc:
         changes.notes.append(f"the stored Kubernetes objects cannot be read ({exc}): removing none")
         return record.Derived()
-    done = translation.translate(policies, namespaces, pods, settings)
+    done = translation.translate(got.policies, got.namespaces, got.pods, settings)
+    tiered = cnptranslate.translate(got.cluster_policies, got.namespaces, got.pods, settings)
     return record.Derived(
-        frozenset(ids.policy_id(p) for p in done.policies),
-        frozenset(done.sets) | {translation.NOTHING},
+        frozenset(ids.policy_id(p) for p in (*done.policies, *tiered.policies)),
+        frozenset(done.sets) | frozenset(tiered.sets) | {translation.NOTHING},
         settings.segment_label,
     )

@@ -52,6 +52,7 @@ class Model:
     namespaces: tuple[ko.Namespace, ...] = ()
     pods: tuple[ko.Pod, ...] = ()
     networkpolicies: tuple[ko.NetworkPolicy, ...] = ()
+    clusternetworkpolicies: tuple[ko.ClusterNetworkPolicy, ...] = ()
     externals: tuple[tuple[addressing.IPAddress, addressing.IPAddress], ...] = ()
     """(external address, romana address of the same family) of every endpoint that holds
     an external IP, on any host."""

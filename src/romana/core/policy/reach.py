@@ -33,7 +33,7 @@ from typing import Any
 
 from romana.core import addressing, egress, records, ruleset, tenancy
 from romana.core.errors import InvalidInput
-from romana.core.kubernetes import translation
+from romana.core.kubernetes import cnptranslate, translation
 from romana.core.policy import evaluate, externals, hostrules, ids, model, traces
 from romana.core.policy.endpoints import Endpoint, Model, addresses, locate
 
@@ -91,16 +91,26 @@ class Rule:
     priority: int | None = None
     name: str = ""
     """The rule's name, where a tiered policy gives one."""
-    passed: tuple[str, ...] = ()
-    """The ``pass`` rules of tiered policies the traffic went through before this rule."""
+    clusternetworkpolicy: str | None = None
+    """The ClusterNetworkPolicy a tiered rule was translated from, and its rule index."""
+    clusternetworkpolicy_rule: int | None = None
 
     def __str__(self) -> str:
         return f"{self.action} policy {self.policy} {self.path}, peer {self.peer}"
 
     @property
     def tiered(self) -> str:
-        """``admin tier policy P (priority N) ingress[0] 'name'``, for a tiered rule."""
+        """``admin tier policy P (priority N) ingress[0] 'name'`` for a tiered rule; for one
+        translated from a ClusterNetworkPolicy, ``Admin tier ClusterNetworkPolicy C
+        (priority N) ingress rule 0 'name'``."""
         label = f" {self.name!r}" if self.name else ""
+        if self.clusternetworkpolicy is not None:
+            tier = (self.tier or "").capitalize()
+            where = f"{self.path.partition('[')[0]} rule {self.clusternetworkpolicy_rule}"
+            return (
+                f"{tier} tier ClusterNetworkPolicy {self.clusternetworkpolicy} "
+                f"(priority {self.priority}) {where}{label}"
+            )
         return (
             f"{self.tier} tier policy {self.policy} (priority {self.priority}) {self.path}{label}"
         )
@@ -341,6 +351,11 @@ class Explainer:
                 clause = clauses[found.clause]
                 peer = f"{found.peer_path} ({clause.peers[found.peer]})"
                 if policy.tier is not None:
+                    origin = self._origins.get(found.policy)
+                    rules: tuple[int, ...] = ()
+                    if origin is not None:
+                        ingress = found.direction == "ingress"
+                        rules = origin.ingress if ingress else origin.egress
                     return Rule(
                         found.policy,
                         (clause.action or model.Action.ALLOW).value,
@@ -349,6 +364,12 @@ class Explainer:
                         tier=policy.tier.value,
                         priority=policy.priority,
                         name=clause.name,
+                        clusternetworkpolicy=origin.policy if origin is not None else None,
+                        clusternetworkpolicy_rule=(
+                            rules[found.clause]
+                            if origin is not None and found.clause < len(rules)
+                            else None
+                        ),
                     )
         origin = self._origins.get(found.policy)
         if origin is None:
@@ -406,16 +427,32 @@ def _origins(model_: Model, stored: Mapping[str, model.Policy]) -> dict[str, tra
     meaning), so a Romana-native policy that happens to be called so stays a plain policy.
     The translation uses the default segment label: policies a listener made with another
     one are reported as plain policies, never misattributed."""
-    if not model_.networkpolicies:
-        return {}
-    tr = translation.translate(model_.networkpolicies, model_.namespaces, model_.pods)
-    # Stored policies are named by their ids (a namespace's translations are its tenant's).
-    translated = {p.name: ids.by_id(p) for p in tr.policies}
-    return {
-        translated[name].name: origin
-        for name, origin in tr.origins.items()
-        if name in translated and stored.get(translated[name].name) == translated[name]
-    }
+    found: dict[str, translation.Origin] = {}
+    for policies, origins in _translations(model_):
+        # Stored policies are named by their ids (a namespace's translations are its tenant's).
+        translated = {p.name: ids.by_id(p) for p in policies}
+        found |= {
+            translated[name].name: origin
+            for name, origin in origins.items()
+            if name in translated and stored.get(translated[name].name) == translated[name]
+        }
+    return found
+
+
+def _translations(
+    model_: Model,
+) -> list[tuple[Sequence[model.Policy], Mapping[str, translation.Origin]]]:
+    """What the model's NetworkPolicies and ClusterNetworkPolicies translate to, with origins."""
+    out: list[tuple[Sequence[model.Policy], Mapping[str, translation.Origin]]] = []
+    if model_.networkpolicies:
+        tr = translation.translate(model_.networkpolicies, model_.namespaces, model_.pods)
+        out.append((tr.policies, tr.origins))
+    if model_.clusternetworkpolicies:
+        tiered = cnptranslate.translate(
+            model_.clusternetworkpolicies, model_.namespaces, model_.pods
+        )
+        out.append((tiered.policies, tiered.origins))
+    return out
 
 
 def _tenant_is(ref: model.TenantRef, ep: Endpoint) -> bool:

@@ -14,6 +14,13 @@ watch from the list's resource version. A watch the server ends cleanly is resum
 last version seen; 410 Gone and any broken connection (a reconnect) start again with a list,
 so nothing missed while disconnected is lost — the resync replaces what the handler knew.
 
+An *optional* resource (a CustomResourceDefinition's, such as ClusterNetworkPolicy) may not
+be served: a cluster without the CRD answers 404, and a role granting no access to it 403.
+Such an answer is :class:`NotServed`, and :func:`reflect` hands the handler an empty resync
+(the cluster holds none of them, as far as the listener can tell) and lists again every
+:data:`ABSENT_RETRY` seconds, so the other resources are kept in step meanwhile and a CRD
+installed later is picked up.
+
 :class:`Dispatcher` gives every object (kind/namespace/name) one sequential queue; objects
 are handled in parallel, and the events of one object in the order they arrived. Idle
 queues go away; :meth:`Dispatcher.drain` waits for every queued job.
@@ -39,10 +46,22 @@ log = logging.getLogger(__name__)
 Raw = dict[str, Any]
 
 
+ABSENT_RETRY = 30.0
+"""Seconds between lists of an optional resource the API server does not serve."""
+
+
+class NotServed(Unavailable):
+    """An optional resource the API server does not serve (404) or lets us read (403)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Resource:
     kind: str
     path: str
+    api_version: str = ""
+    """Given to the objects that carry none (the items of a list of built-in kinds)."""
+    optional: bool = False
+    """Served only when a CustomResourceDefinition is installed (see the module)."""
 
 
 RESOURCES = (
@@ -51,7 +70,19 @@ RESOURCES = (
     Resource("Pod", "/api/v1/pods"),
     Resource("NetworkPolicy", "/apis/networking.k8s.io/v1/networkpolicies"),
     Resource("Service", "/api/v1/services"),
+    Resource(
+        "ClusterNetworkPolicy",
+        "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies",
+        "policy.networking.k8s.io/v1alpha2",
+        optional=True,
+    ),
 )
+
+
+def _typed(resource: Resource, obj: Mapping[str, Any]) -> Raw:
+    """``obj`` with the kind and apiVersion of ``resource`` where it gives none itself."""
+    version = {"apiVersion": resource.api_version} if resource.api_version else {}
+    return {"kind": resource.kind, **version, **obj}
 
 
 class KubeClient:
@@ -79,10 +110,12 @@ class KubeClient:
             response = await self._http.get(resource.path)
         except httpx.TransportError as exc:
             raise Unavailable(f"listing {resource.path}: {exc}") from exc
+        if resource.optional and response.status_code in (403, 404):
+            raise NotServed(f"listing {resource.path}: HTTP {response.status_code}")
         if response.status_code != 200:
             raise Unavailable(f"listing {resource.path}: HTTP {response.status_code}")
         body = response.json()
-        items = [{"kind": resource.kind, **item} for item in body.get("items") or []]
+        items = [_typed(resource, item) for item in body.get("items") or []]
         return items, str(body.get("metadata", {}).get("resourceVersion", ""))
 
     async def watch(self, resource: Resource, version: str) -> AsyncIterator[Raw]:
@@ -102,7 +135,7 @@ class KubeClient:
                         if obj.get("code") == 410:
                             raise Compacted(f"{resource.path}: {obj.get('message', 'gone')}")
                         raise Unavailable(f"watching {resource.path}: {obj.get('message')}")
-                    yield {"type": event.get("type"), "object": {"kind": resource.kind, **obj}}
+                    yield {"type": event.get("type"), "object": _typed(resource, obj)}
         except (httpx.TransportError, json.JSONDecodeError) as exc:
             raise Unavailable(f"watching {resource.path}: {exc}") from exc
 
@@ -136,9 +169,19 @@ async def reflect(
     client: KubeClient, resource: Resource, handler: Handler, *, retry: float = 0.2
 ) -> None:
     """Keep ``handler`` in step with one resource until cancelled."""
+    absent = False
     while True:
         try:
-            items, version = await client.list(resource)
+            try:
+                items, version = await client.list(resource)
+            except NotServed as exc:
+                if not absent:
+                    log.warning("%s: taking it as none until it is served", exc)
+                    await handler.resync(resource.kind, [])
+                    absent = True
+                await asyncio.sleep(ABSENT_RETRY)
+                continue
+            absent = False
             await handler.resync(resource.kind, items)
             while True:
                 async for event in client.watch(resource, version):

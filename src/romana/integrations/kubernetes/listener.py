@@ -1,17 +1,20 @@
 """Keep romanad in step with the cluster: namespaces → tenants, nodes → hosts, pods → segments
-and address-set members, NetworkPolicies → ``kube.*`` policies, LoadBalancer Services and
-Services with ``externalIPs`` → VIPs, pods annotated ``romana.io/external-ip`` → external IPs.
+and address-set members, NetworkPolicies → ``kube.*`` policies, ClusterNetworkPolicies →
+tiered ``kube.cnp:*`` policies, LoadBalancer Services and Services with ``externalIPs`` →
+VIPs, pods annotated ``romana.io/external-ip`` → external IPs.
 
-The listener keeps the last known Namespaces, Nodes, Pods, NetworkPolicies and Services as
-parsed values (:mod:`romana.core.kubernetes.objects`). Every change — one watch event, handled in
-its object's own queue, or a resync replacing a whole kind after a list — updates that state
-and then reconciles romanad against the desired state computed from all of it
-(:func:`romana.core.kubernetes.sync.sync`, the same code romanad runs for ``romana policy
-apply``). Reconciling compares with what romanad holds and writes only differences, so it is
-idempotent: a resync after a reconnect repairs whatever was missed, and replays change
-nothing. Nothing is reconciled until every kind has been listed once: a desired state
-computed from NetworkPolicies without the Pods they select would empty their address sets
-(and cut traffic) for as long as the Pod list takes on a listener restart.
+The listener keeps the last known Namespaces, Nodes, Pods, NetworkPolicies, Services and
+ClusterNetworkPolicies (none while the cluster does not serve them: their CRD is optional,
+:class:`kubewatch.NotServed`) as parsed values (:mod:`romana.core.kubernetes.objects`).
+Every change — one watch event, handled in its object's own queue, or a resync replacing a
+whole kind after a list — updates that state and then reconciles romanad against the desired
+state computed from all of it (:func:`romana.core.kubernetes.sync.sync`, the same code
+romanad runs for ``romana policy apply``). Reconciling compares with what romanad holds and
+writes only differences, so it is idempotent: a resync after a reconnect repairs whatever
+was missed, and replays change nothing. Nothing is reconciled until every kind has been
+listed once: a desired state computed from NetworkPolicies without the Pods they select
+would empty their address sets (and cut traffic) for as long as the Pod list takes on a
+listener restart.
 
 Only what the listener owns is ever removed: tenants and hosts it created for namespaces and
 nodes it saw go away with them; policies and address sets are the ``kube.*`` ones; VIPs and
@@ -33,8 +36,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from romana.core.errors import InvalidInput, Unavailable
+from romana.core.kubernetes import cnptranslate, sync, translation
 from romana.core.kubernetes import objects as ko
-from romana.core.kubernetes import sync, translation
 from romana.integrations.kubernetes import kubewatch
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,7 @@ class Listener:
             self.settings,
             self.owned,
             self._of(ko.Service),
+            self._of(ko.ClusterNetworkPolicy),
         )
         _log_refusals(outcome.refused)
         for note in outcome.notes:
@@ -172,11 +176,14 @@ class Listener:
 
 def _log_refusals(refused: tuple[tuple[str, str], ...]) -> None:
     """Each object a sync could not write, in the words operators alert on: a namespace whose
-    NetworkPolicies are not all enforced is an error, once per namespace."""
+    NetworkPolicies are not all enforced is an error, once per namespace, and so is each
+    ClusterNetworkPolicy not enforced."""
     unenforced: set[str] = set()
     for what, why in refused:
         kind, _, name = what.partition("/")
-        if kind == "policies":
+        if kind == "policies" and name.rpartition("/")[2].startswith(cnptranslate.PREFIX):
+            log.error("%s is not enforced: %s", name.rpartition("/")[2], why)
+        elif kind == "policies":
             namespace = name.partition("/")[0]
             if namespace not in unenforced:
                 unenforced.add(namespace)

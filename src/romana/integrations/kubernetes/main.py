@@ -1,9 +1,10 @@
 """Composition root for ``romana-listener``: Kubernetes API → listener → romanad's services.
 
 ``romana-listener --kube-api URL --store URL`` lists and watches Namespaces, Nodes, Pods,
-NetworkPolicies and Services and keeps the romanad services over the given store in step
-(:mod:`romana.integrations.kubernetes.listener`). At start it brings data an earlier release
-stored up to date (:mod:`romana.services.upgrade`). SIGTERM and SIGINT stop it cleanly.
+NetworkPolicies, Services and ClusterNetworkPolicies and keeps the romanad services over the
+given store in step (:mod:`romana.integrations.kubernetes.listener`). At start it brings
+data an earlier release stored up to date (:mod:`romana.services.upgrade`). SIGTERM and
+SIGINT stop it cleanly.
 
 The listener never calls romanad; its one HTTP peer is the Kubernetes API server, which it
 verifies against ``--ca`` (or the system's trust store) and may present ``--client-cert`` to.

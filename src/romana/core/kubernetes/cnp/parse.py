@@ -21,6 +21,11 @@ OpenAPI schema and CEL rules check them:
   ``start < end``) or ``destinationNamedPort``; an egress rule with a ``networks`` or
   ``nodes`` peer may not name a port (the CRD's CEL rule: they have no named ports).
 
+``v1alpha1`` is refused by name rather than read: its AdminNetworkPolicy and
+BaselineAdminNetworkPolicy differ from ``v1alpha2`` in shape and meaning (an ``Allow`` that
+is final in the baseline, priorities of another range), so reading them as ``v1alpha2``
+would enforce something their author did not write.
+
 Romana refuses, though the API accepts it, an egress ``domainNames`` peer (experimental
 upstream): it needs a DNS-aware dataplane romana does not have, and a policy applied in part
 would enforce something its author did not write.
@@ -42,6 +47,9 @@ from romana.core.policy import selectors
 GROUP = "policy.networking.k8s.io"
 API_VERSIONS = (f"{GROUP}/v1alpha2", f"{GROUP}/v1beta1")
 KIND = "ClusterNetworkPolicy"
+V1ALPHA1 = f"{GROUP}/v1alpha1"
+V1ALPHA1_KINDS = ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
+"""The kinds of ``v1alpha1``, which :data:`KIND` replaces."""
 
 _PEER_KINDS = {
     Direction.INGRESS: ("namespaces", "pods"),
@@ -80,9 +88,17 @@ def _list(
 def parse(raw: Mapping[str, Any]) -> model.ClusterNetworkPolicy:
     """The policy ``raw`` describes; :class:`InvalidInput` naming every problem otherwise."""
     issues = Issues()
-    if raw.get("apiVersion") not in API_VERSIONS:
+    if raw.get("apiVersion") == V1ALPHA1:
+        issues.add(
+            "apiVersion",
+            f"{V1ALPHA1} is not supported (its policies differ in shape and meaning); write a "
+            f"{KIND} of {API_VERSIONS[0]}",
+        )
+    elif raw.get("apiVersion") not in API_VERSIONS:
         issues.add("apiVersion", f"must be one of {', '.join(API_VERSIONS)}")
-    if raw.get("kind") != KIND:
+    if raw.get("kind") in V1ALPHA1_KINDS:
+        issues.add("kind", f"{raw.get('kind')} is not supported: write a {KIND} instead")
+    elif raw.get("kind") != KIND:
         issues.add("kind", f"must be {KIND}")
     meta = json_object(raw.get("metadata"), "metadata", issues)
     name = meta.get("name")
