@@ -1,9 +1,11 @@
-"""Load the NetworkPolicy scenarios (``scenarios/*.yaml`` over ``model.yaml``) into phases.
+"""Load the policy scenarios (``scenarios/*.yaml`` over ``model.yaml``) into phases.
 
-A scenario names its ``source`` (an upstream e2e case or a peers.md §4.7 edge case), may
+A scenario names its ``source`` (an upstream e2e case, a peers.md §4.7 edge case, a
+``network-policy-api conformance`` test it re-expresses, or ``romana's own``), may
 replace namespace labels (``namespaces``), pod labels (``pods``, keyed ``ns/pod``) and pod
-named ports (``ports``), gives its NetworkPolicies verbatim (``policies``) and its
-``probes``. Phases under ``then`` change any of these again; each phase is checked on its own.
+named ports (``ports``), gives its NetworkPolicies and ClusterNetworkPolicies verbatim
+(``policies``, told apart by ``kind``) and its ``probes``. Phases under ``then`` change any
+of these again; each phase is checked on its own.
 
 A probe is (protocol, port) plus the expected matrix in the upstream e2e style: every pair
 starts at ``default`` and each ``[from, to, allowed]`` step (``*``, ``ns/*``, ``*/pod`` or
@@ -32,6 +34,8 @@ from romana.core.kubernetes import objects as ko
 HERE = Path(__file__).resolve().parent
 SCENARIOS = sorted((HERE / "scenarios").glob("*.yaml"))
 _PLACEHOLDER = re.compile(r"\{(ip|prefix):([^}]+)\}")
+SOURCES = ("upstream e2e", "peers.md", "network-policy-api conformance", "romana's own")
+"""What a scenario's ``source`` starts with: where the case it checks comes from."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,13 @@ def _cluster(base: dict[str, Any], state: dict[str, Any]) -> explain.Cluster:
         return table[match[2]]
 
     text = _PLACEHOLDER.sub(fill, yaml.safe_dump(state["policies"]))
-    policies = tuple(ko.network_policy(p) for p in yaml.safe_load(text) or [])
-    return explain.Cluster(cluster.layouts, cluster.hosts, namespaces, cluster.pods, policies)
+    parsed = [ko.parse(p) for p in yaml.safe_load(text) or []]
+    policies = tuple(p for p in parsed if isinstance(p, ko.NetworkPolicy))
+    tiered = tuple(p for p in parsed if isinstance(p, ko.ClusterNetworkPolicy))
+    assert len(policies) + len(tiered) == len(parsed), "policies: NetworkPolicy or CNP only"
+    return explain.Cluster(
+        cluster.layouts, cluster.hosts, namespaces, cluster.pods, policies, tiered
+    )
 
 
 def _probe(raw: dict[str, Any], cluster: explain.Cluster) -> Probe:
@@ -124,7 +133,7 @@ def _probe(raw: dict[str, Any], cluster: explain.Cluster) -> Probe:
 def phases(path: Path) -> list[Phase]:
     base = model()
     raw = yaml.safe_load(path.read_text())
-    assert str(raw.get("source", "")).startswith(("upstream e2e", "peers.md")), path
+    assert str(raw.get("source", "")).startswith(SOURCES), path
     state: dict[str, Any] = {
         "namespaces": dict(base["namespaces"]),
         "pods": {},

@@ -379,12 +379,15 @@ class Explainer:
         return Rule(found.policy, action, found.path, peer, origin.policy, index)
 
     def _selecting(self, ep: Endpoint, direction: str) -> str:
-        """The allow policies applied to ``ep`` with rules for ``direction``, named, or ""."""
+        """The ordinary allow policies applied to ``ep`` with rules for ``direction`` (those
+        that isolate it; tiered policies never do), named, or ""."""
         d = model.Direction(direction)
         kube: set[str] = set()
         plain: set[str] = set()
         for policy in self._policies.values():
-            if policy.action is not model.Action.ALLOW or not policy.clauses(d):
+            if policy.tier is not None or policy.action is not model.Action.ALLOW:
+                continue
+            if not policy.clauses(d):
                 continue
             if any(self._covers(t, ep) for t in policy.applied_to):
                 origin = self._origins.get(policy.name)

@@ -64,3 +64,30 @@ def _pay_pod(name: str) -> list[dict[str, object]]:
             "spec": {"nodeName": "host-1", "containers": [{"name": "c"}]},
         }
     ]
+
+
+def test_isolation_by_a_networkpolicy_names_no_clusternetworkpolicy() -> None:
+    isolating = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "only-own", "namespace": "shop"},
+        "spec": {"podSelector": {}, "ingress": [{"from": [{"podSelector": {}}]}]},
+    }
+    floor = {
+        "apiVersion": "policy.networking.k8s.io/v1alpha2",
+        "kind": "ClusterNetworkPolicy",
+        "metadata": {"name": "shop-floor"},
+        "spec": {
+            "tier": "Baseline",
+            "priority": 1,
+            "subject": {"namespaces": {"matchLabels": {"team": "shop"}}},
+            "ingress": [{"action": "Accept", "from": [{"namespaces": {}}]}],
+        },
+    }
+    documents = [*DOCUMENTS, isolating, floor]
+    model = explain.offline_model(documents, "10.0.0.0/8,4,4,8", NAMES)
+    answer = reach.Explainer(model).explain("pay/db-0", "shop/web-0", "tcp/80")
+    assert not answer.allowed
+    said = " ".join(answer.ingress.decided_by)
+    assert "isolated for ingress by NetworkPolicy shop/only-own" in said
+    assert "shop-floor" not in said, "a Baseline policy is never reached for a selected pod"
