@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from aws.vpcrig import USER, Publisher
-from romana.client import Client, ClientSettings
+from romana.client import Client
 from romana.lab import aws as lab_aws
 from romana.lab.romanad import Romanad
 from support import env
+from support import romanad as romanad_support
 
 
 @pytest.fixture(scope="session")
@@ -40,18 +41,10 @@ def moto(aws_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[la
         yield server
 
 
-@pytest.fixture(scope="module")
-def romanad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Romanad]:
-    work = tmp_path_factory.mktemp("aws-romanad")
-    with Romanad(work, store=f"sqlite://{work}/romana.db") as daemon:
-        yield daemon
+romanad = romanad_support.sqlite_fixture("aws-romanad")
 
 
-@pytest.fixture(scope="module")
-def admin(romanad: Romanad) -> Iterator[Client]:
-    with Client(ClientSettings(url=(romanad.url,))) as client:
-        client.login(*romanad.admin())
-        yield client
+admin = romanad_support.admin_fixture()
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from romana.client import Client, ClientSettings
+from romana.client import Client
 from romana.lab import browser as lab_browser
 from romana.lab.romanad import Romanad
 from support import env, uiworld
+from support import romanad as romanad_support
 
 
 @pytest.fixture(scope="session")
@@ -37,18 +38,10 @@ def browser_bin() -> Path:
         raise
 
 
-@pytest.fixture(scope="module")
-def romanad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Romanad]:
-    work = tmp_path_factory.mktemp("ui-romanad")
-    with Romanad(work, store=f"sqlite://{work}/romana.db") as daemon:
-        yield daemon
+romanad = romanad_support.sqlite_fixture("ui-romanad")
 
 
-@pytest.fixture(scope="module")
-def admin(romanad: Romanad) -> Iterator[Client]:
-    with Client(ClientSettings(url=(romanad.url,))) as client:
-        client.login(*romanad.admin())
-        yield client
+admin = romanad_support.admin_fixture()
 
 
 @pytest.fixture(scope="module")

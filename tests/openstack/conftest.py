@@ -26,6 +26,7 @@ from romana.lab import neutron_server as lab_openstack
 from romana.lab import topologies
 from romana.lab.romanad import Romanad
 from support import env
+from support import romanad as romanad_support
 
 HOSTS = {"compute-1": ("192.0.2.11", "2001:db8::11"), "compute-2": ("192.0.2.12", "2001:db8::12")}
 V6_NETWORK = topologies.POD6
@@ -50,11 +51,7 @@ def openstack_python() -> Path:
     return lab_openstack.openstack_venv()
 
 
-@pytest.fixture(scope="module")
-def romanad(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Romanad]:
-    work = tmp_path_factory.mktemp("os-romanad")
-    with Romanad(work, store=f"sqlite://{work}/romana.db") as daemon:
-        yield daemon
+romanad = romanad_support.sqlite_fixture("os-romanad")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """romanad in tests: a fixture factory over :class:`romana.lab.romanad.Romanad`, and raw calls.
 
-:func:`sqlite_fixture` makes a pytest fixture of one romanad over a temporary SQLite file;
+:func:`sqlite_fixture` makes a pytest fixture of one romanad over a temporary SQLite file,
+:func:`admin_fixture` one of a client logged in as its admin;
 :class:`AdminCalls` makes raw HTTP calls as any token, for tests of authorization.
 """
 
@@ -12,6 +13,7 @@ from typing import Any, Literal
 import httpx
 import pytest
 
+from romana.client import Client, ClientSettings
 from romana.lab.romanad import Romanad
 
 
@@ -31,6 +33,18 @@ def sqlite_fixture(
             yield daemon
 
     return running
+
+
+def admin_fixture(scope: Literal["module", "session"] = "module") -> Any:
+    """A pytest fixture: a client of the ``romanad`` fixture, logged in as its admin."""
+
+    @pytest.fixture(scope=scope)
+    def admin(romanad: Romanad) -> Iterator[Client]:
+        with Client(ClientSettings(url=(romanad.url,))) as client:
+            client.login(*romanad.admin())
+            yield client
+
+    return admin
 
 
 class AdminCalls:

@@ -2,32 +2,34 @@
 
 A *tiered* policy (``tier`` ``admin`` or ``baseline``, the compiled form of a Kubernetes
 ClusterNetworkPolicy) is a priority and an ordered list of clauses, each with its own action:
-``allow``, ``deny`` or ``pass``. Per tier and direction the policies that have clauses in
-that direction form one chain of chains, in evaluation order (ascending priority, ties by
-id)::
+``allow``, ``deny`` or ``pass``. Per tier and direction one root chain holds the policies
+that have clauses in that direction, in evaluation order (ascending priority, ties by id)::
 
-    romana-admin-ingress ─ goto S(p1)
-    S(p1): subject match ─ goto R(p1) … ; goto S(p2)      (the subject of p1 does not hold)
-    R(p1): clause rules in order: allow / deny / pass ; goto S(p2)   (no clause matched)
-    …
-    S(pn), R(pn): as above, falling off the end
+    romana-admin-ingress:
+        subject of p1 ─ jump R(p1)           allow / deny clauses of p1 before its first pass
+        subject of p1 + pass clause ─ return
+        subject of p1 ─ jump R(p1).1         the clauses after that pass
+        subject of p2 ─ jump R(p2)
+        …
 
-The tier's root is entered by ``jump`` (from ``romana-from-endpoint`` and
-``romana-to-host`` for egress, ``romana-ingress`` for Admin ingress, a kubernetes-mode
-tenant's chain for Baseline ingress; :mod:`romana.core.policy.trees`), and every move inside
-the tier is a ``goto``. So a ``return`` anywhere in the tier — what ``pass`` compiles to —
-comes back to the chain that entered it, skipping the rest of the tier, and so does falling
-off the last policy: the next tier decides. ``allow`` accepts (ingress) or goes to
+The root is entered by ``jump`` (from ``romana-from-endpoint`` and ``romana-to-host`` for
+egress, ``romana-ingress`` for Admin ingress, a kubernetes-mode tenant's chain for Baseline
+ingress; :mod:`romana.core.policy.trees`). ``allow`` accepts (ingress) or goes to
 ``romana-egress-passed`` (egress: the receiver's ingress is still judged); ``deny`` drops,
-naming the policy and rule.
+naming the policy and rule; a chain of clauses that matches nothing returns to the root,
+which goes on with the next rule. ``pass`` is a ``return`` *in the root*, so it leaves the
+tier, and so does the end of the root: the next tier decides. The kernel allows only so
+many links in a row (16 in nftables), so the depth must not grow with the policies: inside a
+tier a packet follows at most two links, whatever the number of policies.
 
 Invariants:
 
 * A ruleset without tiered policies has none of these chains and no rule entering them: it
   is the ruleset it was before tiers existed.
-* The rules of a policy's clauses live in the chain ordinary policies use for their rules
-  (``romana-pi-<id>`` / ``romana-pe-<id>``) with the same comments, so ``romana explain``
-  reads a tier's rule as it reads any policy rule (:mod:`romana.core.policy.traces`).
+* A rule of a clause is commented as an ordinary policy's rule, and lives in a chain named as
+  an ordinary policy's (``romana-pi-<id>``, ``romana-pi-<id>.1`` after a pass …) or, for a
+  pass, in the tier's root, so ``romana explain`` reads a tier's rule as it reads any policy
+  rule (:mod:`romana.core.policy.traces`).
 * Subjects and peers compile as everywhere else (:class:`resolve.Resolver`): a whole tenant
   or segment is one masked match per network, a pod selection an address set; nothing is
   per endpoint.
@@ -83,58 +85,74 @@ def build(resolver: resolve.Resolver, policies: Sequence[model.Policy]) -> Tiers
         if not members:
             continue
         present.add((tier, direction))
-        subjects = [_subject_name(direction, p) for p in members]
-        chains.append(ruleset.Chain(root, (ruleset.Rule((), ruleset.goto(subjects[0])),)))
-        for i, policy in enumerate(members):
-            after = subjects[i + 1] if i + 1 < len(members) else None
-            part = _policy_part(policy, resolver.scope(policy), direction, after)
+        entries: list[ruleset.Rule] = []
+        for policy in members:
+            part = _policy_part(policy, resolver.scope(policy), direction)
+            entries += part.entries
             chains += part.chains
             notes += part.notes
+        chains.append(ruleset.Chain(root, tuple(entries)))
     return Tiers(tuple(chains), frozenset(present), tuple(notes))
 
 
-def _subject_name(direction: model.Direction, policy: model.Policy) -> str:
-    return resolve.chain_name("si" if direction is _IN else "se", policy.name)
-
-
-def rules_name(direction: model.Direction, policy: model.Policy) -> str:
-    """The chain of a policy's rules: the one an ordinary policy of that id would have."""
-    return resolve.chain_name("pi" if direction is _IN else "pe", policy.name)
+def rules_name(direction: model.Direction, policy: model.Policy, run: int = 0) -> str:
+    """The chain of a policy's ``run``-th run of rules between passes; the first is the one an
+    ordinary policy of that id would have."""
+    stem = "pi" if direction is _IN else "pe"
+    return resolve.chain_name(stem, policy.name, *((str(run),) if run else ()))
 
 
 @dataclass(frozen=True, slots=True)
 class _Part:
+    entries: tuple[ruleset.Rule, ...]
+    """The policy's rules in the tier's root: jumps to its runs, and its pass rules."""
     chains: tuple[ruleset.Chain, ...]
     notes: tuple[str, ...]
 
 
 @functools.lru_cache(maxsize=1024)
-def _policy_part(
-    policy: model.Policy, scope: scope_mod.Scope, direction: model.Direction, after: str | None
-) -> _Part:
-    """One policy's subject and rule chains in one direction; ``after``: the next policy's
-    subject chain (None: the policy is the tier's last)."""
+def _policy_part(policy: model.Policy, scope: scope_mod.Scope, direction: model.Direction) -> _Part:
+    """One policy in one direction: its entries in the tier's root and its rule chains.
+
+    The clauses are cut at each ``pass``: every run of allow and deny clauses between passes
+    is a chain of its own, entered by a jump per subject alternative; a pass clause stays in
+    the root, once per subject alternative, as a ``return``. So the kernel follows at most
+    two links inside a tier, however many policies it holds, and a pass leaves the root."""
     resolver = resolve.Resolver.of_scope(scope)
     own = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
     other = ruleset.Side.SRC if direction is _IN else ruleset.Side.DST
     label = f"{policy.name} ({policy.tier} tier, priority {policy.priority})"
-    onward = (ruleset.Rule((), ruleset.goto(after), "next policy of the tier"),) if after else ()
-    rules_chain = rules_name(direction, policy)
     subject = [
-        ruleset.Rule(m, ruleset.goto(rules_chain), f"subject of {label}")
+        m
         for i, e in enumerate(policy.applied_to)
         for m in _own_matches(resolver, e, own, f"policy {policy.name!r} applied_to[{i}]")
     ]
-    rules: list[ruleset.Rule] = []
+    entries: list[ruleset.Rule] = []
+    chains: list[ruleset.Chain] = []
+    run: list[ruleset.Rule] = []
+
+    def close_run() -> None:
+        if not run:
+            return
+        name = rules_name(direction, policy, len(chains))
+        chains.append(ruleset.Chain(name, tuple(run)))
+        entries.extend(ruleset.Rule(m, ruleset.jump(name), f"subject of {label}") for m in subject)
+        run.clear()
+
     for i, clause in enumerate(policy.clauses(direction)):
-        rules += _clause_rules(resolver, policy, direction, i, clause, own, other)
-    return _Part(
-        (
-            ruleset.Chain(_subject_name(direction, policy), (*subject, *onward)),
-            ruleset.Chain(rules_chain, (*rules, *onward)),
-        ),
-        tuple(resolver.notes),
-    )
+        rules = _clause_rules(resolver, policy, direction, i, clause, own, other)
+        if clause.action is not model.Action.PASS:
+            run.extend(rules)
+            continue
+        close_run()
+        entries.extend(
+            ruleset.Rule((*m, *r.matches), r.verdict, r.comment)
+            for m in subject
+            for r in rules
+            if resolve.one_family((*m, *r.matches))
+        )
+    close_run()
+    return _Part(tuple(entries), tuple(chains), tuple(resolver.notes))
 
 
 def _own_matches(

@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from romana.core.policy import trees
 
 POLICY_RULE = re.compile(
-    r"^romana-p[ie]-\S+: (?P<policy>.+) (?P<dir>ingress|egress)"
+    r"^romana-(?:p[ie]-\S+|(?:admin|baseline)-(?:ingress|egress)): "
+    r"(?P<policy>.+) (?P<dir>ingress|egress)"
     r"\[(?P<i>\d+)\]\.peers\[(?P<peer>\d+)\]\.rules\[(?P<rule>\d+)\]$"
 )
-"""A reason line of a rule in a policy's own chain."""
+"""A reason line of a rule in a policy's own chain, or a tier's pass rule in the tier's root
+(:mod:`romana.core.policy.tiers`)."""
 
 EGRESS_PASSED = trees.EGRESS_PASSED
 
