@@ -14,13 +14,18 @@ Targets (DESIGN.md §9, issue 19), each measured against a reference taken in th
 * with 1,000 tenants and 2,000 policies loaded (each host holds an allocation of every
   tenant, so its view carries every policy): >= 0.95 x with none; and drop logging on
   >= 0.95 x off;
+* with 100 ClusterNetworkPolicies (50 Admin, 50 Baseline; :mod:`bench.tiered`) on top of
+  the 2,000 policies: >= 0.95 x with no policy (issue 20). The measured flow is judged by
+  them (both tiers on the sending host, the Admin tier on the receiving one) and let
+  through; the table is each host's view with the tiers added, compiled as the agent does;
 * where romana's cost lies: romana's endpoints with no romana table, with its base chains
   empty, with conntrack, with the whole table without policies, with the policies — each
   beside ``ptp`` (which runs with no romana table, as on a host without romana) — and the
   policy-routing rules romana adds on a host;
 * ruleset size: the same at 1,000 and 10,000 endpoints, for nftables and iptables (rules as
   the kernel holds them after the apply);
-* programming 2,000 policies (compile + render + ``nft -f``): <= 1 s; one policy change
+* programming 2,000 policies (compile + render + ``nft -f``): <= 1 s, and with the 100
+  ClusterNetworkPolicies: <= 1 s; one policy change
   end to end (romanad POST → enforced, the agents' latency histogram): <= 100 ms;
 * footprint: each agent <= 80 MB and romanad <= 150 MB resident, idle and under the load
   (:mod:`bench.footprint`).
@@ -39,6 +44,7 @@ A benchmark prints figures and ratios; it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import random
 import statistics
@@ -50,7 +56,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import common, footprint, paths, rulesets
+from bench import common, footprint, paths, rulesets, tiered
 from bench.policyload import POLICIES, TENANTS, TOPOLOGY, policies, tenant
 from romana.agent import view
 from romana.lab import Cluster, Lab, Node, cluster
@@ -65,19 +71,23 @@ CONNTRACK = "romana endpoints, base chains + conntrack"
 BARE = "romana endpoints, romana table without policies"
 FULL = f"romana endpoints, {POLICIES:,} policies"
 NOLOG = f"romana endpoints, {POLICIES:,} policies, drop log off"
+CNPS = tiered.LOAD
+TIERS = f"romana endpoints, {POLICIES:,} policies + {CNPS}"
 STEPS = {NONE: "none", HOOKS: "hooks", CONNTRACK: "conntrack", BARE: "bare", FULL: "full"}
 """Each series of romana's endpoints and the state of :data:`bench.paths.TABLE_STATES` it
 is measured in; the references (ptp, the underlay) are measured with no romana table."""
 DIRECT = "romana endpoint→endpoint, routed"
 OVERLAY = "the same endpoints through VXLAN"
 SETTLE_S = 1.0
+IPERF_PORTS = (20000, 60000)
+"""The ports iperf3 listens on (one at random per sample): those of the measured flow."""
 AGENT_MB = 80.0
 ROMANAD_MB = 150.0
 
 
 def iperf(lab: Lab, client: Node, server: Node, address: object, seconds: float) -> float:
     """Gbit/s received by ``server`` from one TCP stream of ``client``."""
-    port = random.randint(20000, 60000)
+    port = random.randint(*IPERF_PORTS)
     proc = lab.popen_in(
         server,
         ["iperf3", "-s", "-1", "-p", str(port)],
@@ -274,16 +284,29 @@ def step_results(s: dict[str, list[float]]) -> list[common.Result]:
          0.95),
         (f"routed with {POLICIES:,} policies, drop logging on vs off", FULL,
          (NOLOG, "drop logging off"), 0.95),
+        (f"routed with {TENANTS} tenants, {POLICIES} policies + {CNPS}", TIERS,
+         (BARE, "no policy"), 0.95),
+        (f"cost breakdown: + {CNPS} on the {POLICIES:,} policies", TIERS,
+         (FULL, f"{POLICIES:,} policies"), None),
     ]  # fmt: skip
     return [
         paired_result(metric, s[ours], s[ref], name, target)
         for metric, ours, (ref, name), target in compared
+        if ours in s  # TIERS: not when the kernel refused their ruleset
     ]
 
 
 def step_distributions(s: dict[str, list[float]]) -> list[dict[str, object]]:
     def pick(*names: str) -> dict[str, list[float]]:
-        return {name: s[name] for name in names}
+        return {name: s[name] for name in names if name in s}
+
+    tiers = common.distribution(
+        f"{CNPS} on top of {POLICIES:,} policies, beside those alone and no policy",
+        "The measured flow walks both tiers; overlapping samples mean judging it through "
+        "them costs the accepted traffic nothing.",
+        "Gbit/s",
+        pick(TIERS, FULL, BARE),
+    )
 
     return [
         common.distribution(
@@ -300,6 +323,7 @@ def step_distributions(s: dict[str, list[float]]) -> list[dict[str, object]]:
             "Gbit/s",
             pick(NONE, HOOKS, CONNTRACK, BARE, FULL, PTP),
         ),
+        *([tiers] if TIERS in s else []),
         common.distribution(
             f"Drop logging on vs off, {POLICIES:,} policies loaded",
             "Overlapping samples mean logging the drops costs accepted traffic nothing.",
@@ -358,14 +382,28 @@ def cluster_results(
         change_rows, extra = load(c)
         loaded = {name: footprint.memory(pid) for name, pid in pids.items()}
         views = {h.name: view.parse(c.api.host_view(h.name)) for h in c.hosts}
+        flow = tiered.Flow(
+            tenant(1),
+            "default",
+            ipaddress.ip_address(e1.address),
+            ipaddress.ip_address(e2.address),
+            IPERF_PORTS,
+        )
+        tiered_views = {name: tiered.with_tiers(hv, flow) for name, hv in views.items()}
         extra["view"] = views[h1.name]
+        extra["tiered_view"] = tiered_views[h1.name]
+        extra["tiers_refused"] = rulesets.kernel_refusal(tiered_views[h1.name])
+        if extra["tiers_refused"]:
+            print(f"{CNPS}: not measured, the kernel refuses their ruleset: ", end="")
+            print(extra["tiers_refused"])
+            tiered_views = {}
         rules = (
             c.lab.run(h1, ["ip", "-4", "rule"]).stdout + c.lab.run(h1, ["ip", "-6", "rule"]).stdout
         )
 
         for agent in c.agents.values():
             agent.stop()  # the dataplane stays; the agents would undo the switches below
-        table = paths.tables(c, views)
+        table = paths.tables(c, views, tiered_views)
 
         def on(state: str, measure: Callable[[], float]) -> Callable[[], float]:
             def switched() -> float:
@@ -381,6 +419,7 @@ def cluster_results(
             rounds,
             {
                 **{name: on(state, routed) for name, state in STEPS.items()},
+                **({TIERS: on("tiers", routed)} if tiered_views else {}),
                 NOLOG: on("full-nolog", routed),
                 PTP: on("none", ptp),
                 UNDERLAY: on("none", underlay),
@@ -424,6 +463,18 @@ def cluster_results(
     return results, extra, distributions
 
 
+def refused_row(refusal: str) -> common.Result:
+    """The row standing for the tiers' throughput, programming and size rows when the kernel
+    refused their ruleset (``refusal``: its first line): the run goes on without them."""
+    return common.Result(
+        f"{POLICIES:,} policies + {CNPS}: not measured, nft -f refused the ruleset ({refusal})",
+        0.0,
+        "",
+        ">= 0.95 x no policy; program <= 1000 ms",
+        meets_target=False,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one iperf3 run")
@@ -434,8 +485,16 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     results, extra, distributions = cluster_results(args.seconds, args.repeat)
     hv: view.HostView = extra.pop("view")
+    with_tiers: view.HostView = extra.pop("tiered_view")
+    refused: str = extra.pop("tiers_refused")
     results += rulesets.programming_results(hv)
+    if refused:
+        results.append(refused_row(refused))
+    else:
+        what = f"{len(hv.policies)} policies + {CNPS}"
+        results += rulesets.programming_results(with_tiers, what)
     results += rulesets.size_results(hv)
+    results += [] if refused else rulesets.size_results(with_tiers, CNPS)
     notes = (
         f"iperf3 one stream {args.seconds:g} s per sample, {args.repeat} rounds of each "
         "comparison with the paths taken in turns; figures are the medians of the samples, "
@@ -448,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
         f"agents in {extra['change_post_to_enforced_s']} s (metrics polled every 50 ms). "
         "Breakdown and drop-log rows: the agents stopped, each host's table switched between "
         "states (bench.paths.TABLE_STATES); ptp and the underlay with no romana table. "
+        f"{CNPS}: tiered policies and address sets written as romanad stores the translation "
+        "(bench.tiered), added to each host's view; the measured flow walks both tiers. "
         f"Whole run: {time.monotonic() - started:.0f} s."
     )
     print(notes)

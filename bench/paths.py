@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.rulesets import whole
 from romana.agent import desired, view
 from romana.core import kernelnames, ruleset
 from romana.core.render import nftables as render_nftables
@@ -38,7 +39,7 @@ PTP_NETWORK = ipaddress.IPv4Network("172.31.0.0/16")
 """The reference endpoints' addresses: ``172.31.<host index>.0/24`` per host, outside romana's
 networks (so romana's table, while present, neither NATs nor dispatches them)."""
 
-TABLE_STATES = ("none", "hooks", "conntrack", "bare", "full", "full-nolog")
+TABLE_STATES = ("none", "hooks", "conntrack", "bare", "full", "full-nolog", "tiers")
 """romana's table on each host, from nothing to the full ruleset:
 
 ``none``        no table: no hook, no conntrack (what a host without romana runs)
@@ -47,6 +48,8 @@ TABLE_STATES = ("none", "hooks", "conntrack", "bare", "full", "full-nolog")
 ``bare``        romana's ruleset for the host without any policy (tenants, segments, NAT)
 ``full``        the ruleset with every policy
 ``full-nolog``  the same as the agent renders it with ``drop_log`` off (no log statements)
+``tiers``       the full ruleset of the host's view with the cluster-admin tiers added
+                (:func:`bench.tiered.with_tiers`): only where :func:`tables` is given it
 """
 
 
@@ -161,11 +164,14 @@ def hooks_only(rules: ruleset.Ruleset, *, conntrack: bool) -> ruleset.Ruleset:
     return ruleset.Ruleset(sets=(), chains=chains)
 
 
-def table_scripts(hv: view.HostView) -> dict[str, str]:
-    """The ``nft -f`` script of every state of :data:`TABLE_STATES` but ``none``, for one host."""
+def table_scripts(hv: view.HostView, tiered: view.HostView | None = None) -> dict[str, str]:
+    """The ``nft -f`` script of every state of :data:`TABLE_STATES` but ``none``, for one host;
+    ``tiers`` only with ``tiered``, the view it is compiled from."""
     full = desired.firewall(hv).rules
     bare = desired.firewall(dataclasses.replace(hv, policies=())).rules
+    tiers = {} if tiered is None else {"tiers": render_nftables.render(whole(tiered).rules)}
     return {
+        **tiers,
         "hooks": render_nftables.render(hooks_only(full, conntrack=False)),
         "conntrack": render_nftables.render(hooks_only(full, conntrack=True)),
         "bare": render_nftables.render(bare),
@@ -175,9 +181,14 @@ def table_scripts(hv: view.HostView) -> dict[str, str]:
     }
 
 
-def tables(cluster: Cluster, views: Mapping[str, view.HostView]) -> Callable[[str], None]:
-    """A switch of every host's table to one of :data:`TABLE_STATES`."""
-    scripts = {name: table_scripts(hv) for name, hv in views.items()}
+def tables(
+    cluster: Cluster,
+    views: Mapping[str, view.HostView],
+    tiered: Mapping[str, view.HostView] | None = None,
+) -> Callable[[str], None]:
+    """A switch of every host's table to one of :data:`TABLE_STATES` (``tiers``: only with
+    ``tiered``, each host's view with the tiers)."""
+    scripts = {name: table_scripts(hv, (tiered or {}).get(name)) for name, hv in views.items()}
     walls = {h.name: nftables_adapter.Nftables(netns=h.path) for h in cluster.hosts}
 
     def switch(state: str) -> None:
@@ -186,6 +197,8 @@ def tables(cluster: Cluster, views: Mapping[str, view.HostView]) -> Callable[[st
         for name, wall in walls.items():
             if state == "none":
                 wall.delete()
+            elif state not in scripts[name]:
+                raise ValueError(f"table state {state!r} needs the views with the tiers")
             else:
                 wall.apply(scripts[name][state])
 
