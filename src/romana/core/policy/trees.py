@@ -46,8 +46,9 @@ chain before ``not isolated: no ingress policy``. A ``romana``-mode tenant's iso
 every ingress its policies did not open, so its endpoints' ingress never reaches the
 Baseline tier: the isolation is that tenant's baseline.
 
-A tenant's chains in one tree are a pure function of a :class:`TenantLevel`, memoised: a
-recompilation rebuilds only the tenants whose attached policies changed.
+A tenant's chains in one tree are a pure function of a
+:class:`romana.core.policy.tenantchains.TenantLevel`, memoised: a recompilation rebuilds only
+the tenants whose attached policies changed.
 
 The entry chains recognise an endpoint's interface by romana's prefix and, on a host with
 VMs, by exact name in the interface set :data:`DEVICES`: one rule for each, with the same
@@ -60,11 +61,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from romana.core import addressing, kernelnames, memo, ruleset, tenancy
+from romana.core import addressing, kernelnames, memo, ruleset
 from romana.core.policy import externals as externals_mod
-from romana.core.policy import model, resolve, scope
+from romana.core.policy import model, resolve, tenantchains
 
 _P = kernelnames.RULESET_PREFIX
 FORWARD = _P + "forward"
@@ -75,25 +75,16 @@ EGRESS_PASSED = _P + "egress-passed"
 INGRESS = _P + "ingress"
 TO_HOST = _P + "to-host"
 DEVICES = _P + "devices"
-TIER_ROOTS = {
-    (model.Tier.ADMIN, model.Direction.INGRESS): _P + "admin-ingress",
-    (model.Tier.ADMIN, model.Direction.EGRESS): _P + "admin-egress",
-    (model.Tier.BASELINE, model.Direction.INGRESS): _P + "baseline-ingress",
-    (model.Tier.BASELINE, model.Direction.EGRESS): _P + "baseline-egress",
-}
-"""The roots of the cluster-admin tiers (:mod:`romana.core.policy.tiers`), entered by jump."""
+TIER_ROOTS = tenantchains.TIER_ROOTS
 TiersPresent = frozenset[tuple[model.Tier, model.Direction]]
 """The (tier, direction) pairs a ruleset has policies for."""
 """The interface set of endpoint devices not named by romana (a VM's tap), by exact name."""
-# Memo entries of tenant levels: a tenant appears in up to four trees.
-MEMO_SIZE = 8192
 # After the conventional filter priority: the order of base chains never changes a verdict
 # (an accept only ends one base chain, a drop anywhere is final), so we simply run last.
 HOOK_PRIORITY = 10
 
 _IN, _OUT = model.Direction.INGRESS, model.Direction.EGRESS
 _ALLOW, _DENY = model.Action.ALLOW, model.Action.DENY
-_STEM = {(_IN, _DENY): "id", (_IN, _ALLOW): "ia", (_OUT, _DENY): "ed", (_OUT, _ALLOW): "ea"}
 ROOTS = {
     (_IN, _DENY): _P + "ingress-deny",
     (_IN, _ALLOW): _P + "ingress-allow",
@@ -139,9 +130,9 @@ _NEIGHBOUR_DISCOVERY = tuple(
 # metrics and logged drops carry them.
 INVALID = "invalid conntrack state"
 OTHER_TENANTS = "isolation: other tenants"
-OTHER_SEGMENTS = "isolation: other segments"
-EGRESS_RESTRICTED = "egress restricted"
-INGRESS_ISOLATED = "ingress isolated"
+OTHER_SEGMENTS = tenantchains.OTHER_SEGMENTS
+EGRESS_RESTRICTED = tenantchains.EGRESS_RESTRICTED
+INGRESS_ISOLATED = tenantchains.INGRESS_ISOLATED
 ENDPOINT_TO_HOST = "endpoint to host"
 _INVALID = ruleset.Rule(
     (ruleset.Conntrack((ruleset.CtState.INVALID,)),),
@@ -163,49 +154,12 @@ _DHCP = ruleset.Rule(
 )
 
 _OTHER_TENANTS = ruleset.default_drop(OTHER_TENANTS)
-_OTHER_SEGMENTS = ruleset.default_drop(OTHER_SEGMENTS)
 _EGRESS = ruleset.default_drop(EGRESS_RESTRICTED)
 
 
 def _tag(verdict: ruleset.Verdict, default: str) -> ruleset.DropReason | None:
     """The drop reason of a default whose verdict is configured: none when it accepts."""
     return ruleset.default_drop(default) if verdict is ruleset.DROP else None
-
-
-Jumps = tuple[tuple[str, str], ...]
-"""The (policy, policy chain) pairs attached at one place, in order."""
-
-
-class TenantLevel(NamedTuple):
-    """Everything one tenant's chains in one tree depend on.
-
-    ``tenant_jumps``: the policies attached to the tenant (None: no slot). ``segments``: each
-    segment with policies here and its jumps. ``sets``: each address set narrowed to this
-    tenant with policies here, and its jumps. ``externals``: the external addresses of this
-    host's endpoints in the tenant. The tenant carries its isolation. A named tuple: one is
-    made, hashed and compared per tenant per tree."""
-
-    direction: model.Direction
-    action: model.Action
-    tenant: scope.FrozenTenant
-    frame: scope.Frame
-    tenant_jumps: Jumps | None
-    segments: tuple[tuple[int, Jumps], ...]
-    sets: tuple[tuple[str, Jumps], ...]
-    externals: tuple[externals_mod.External, ...] = ()
-    baseline: bool = False
-    """A Baseline tier judges ingress to this tenant's endpoints no ordinary policy selects."""
-
-
-@dataclass(frozen=True, slots=True)
-class TenantChains:
-    """The tenant chain first, then its segment chains; ``dispatch``: the tree root's
-    (network, tenant field value, tenant chain) entries for it, in network order;
-    ``externals``: the root's (version, external address, tenant chain) entries."""
-
-    chains: tuple[ruleset.Chain, ...]
-    dispatch: tuple[tuple[str, int, str], ...]
-    externals: tuple[tuple[int, int, str], ...] = ()
 
 
 class Builder:
@@ -234,7 +188,7 @@ class Builder:
         return (by_prefix, ruleset.InInterfaces(side, DEVICES)) if self.devices else (by_prefix,)
 
     def _jumps(self, slot: Slot, matches: tuple[ruleset.MatchExpr, ...] = ()) -> list[ruleset.Rule]:
-        return _jump_rules(self.slots.get(slot, ()), matches)
+        return tenantchains.jump_rules(self.slots.get(slot, ()), matches)
 
     def flow_chains(self, endpoint_to_host: model.Action) -> list[ruleset.Chain]:
         rule = ruleset.Rule
@@ -325,9 +279,9 @@ class Builder:
                 rules += self._jumps(Slot(direction, action, target), (m,))
         with_slots = {s.target.tenant for s in own if s.target.tenant}
         # One pass over the slots, not one per tenant: the tree has a chain per tenant.
-        at_tenant: dict[str, Jumps] = {}
-        at_segment: dict[str, dict[int, Jumps]] = {}
-        at_set: dict[str, dict[str, Jumps]] = {}
+        at_tenant: dict[str, tenantchains.Jumps] = {}
+        at_segment: dict[str, dict[int, tenantchains.Jumps]] = {}
+        at_set: dict[str, dict[str, tenantchains.Jumps]] = {}
         for s in own:
             jumps = tuple(self.slots[s])
             if s.target.kind is kinds.TENANT:
@@ -347,7 +301,7 @@ class Builder:
         for tenant in tenants:
             segments = at_segment.get(tenant.name, {})
             sets = at_set.get(tenant.name, {})
-            level = TenantLevel(
+            level = tenantchains.TenantLevel(
                 direction,
                 action,
                 tenant,
@@ -358,7 +312,7 @@ class Builder:
                 self.externals.get(tenant.name, ()),
                 (model.Tier.BASELINE, _IN) in self.tiers,
             )
-            built = tenant_chains(level)
+            built = tenantchains.tenant_chains(level)
             below += built.chains
             for network, value, chain in built.dispatch:
                 entries.setdefault(network, []).append((value, chain))
@@ -386,7 +340,7 @@ class Builder:
         return [_same(ruleset.Chain(ROOTS[direction, action], tuple(rules))), *below]
 
     def _set_matches(self, side: ruleset.Side, target: resolve.Target) -> list[ruleset.InSet]:
-        return _set_matches(side, target.address_set, self.resolver.versions)
+        return tenantchains.set_matches(side, target.address_set, self.resolver.versions)
 
     def _dispatch(
         self,
@@ -395,7 +349,7 @@ class Builder:
         mask: Callable[[addressing.Layout], int],
         what: str,
     ) -> list[ruleset.Rule]:
-        return _dispatch(self.resolver.frame, side, entries, mask, what)
+        return tenantchains.dispatch(self.resolver.frame, side, entries, mask, what)
 
 
 @functools.lru_cache(maxsize=32)
@@ -411,138 +365,3 @@ def _each(
 ) -> tuple[ruleset.Rule, ...]:
     """One rule per match: the alternatives of an OR."""
     return tuple(ruleset.Rule((m,), verdict, comment) for m in matches)
-
-
-def _jump_rules(
-    jumps: Sequence[tuple[str, str]], matches: tuple[ruleset.MatchExpr, ...] = ()
-) -> list[ruleset.Rule]:
-    return [
-        ruleset.Rule(matches, ruleset.jump(chain), f"policy {policy}") for policy, chain in jumps
-    ]
-
-
-def _set_matches(side: ruleset.Side, name: str, versions: Sequence[int]) -> list[ruleset.InSet]:
-    return [ruleset.InSet(side, resolve.set_name("set", v, name), v) for v in versions]
-
-
-def _name(
-    direction: model.Direction,
-    action: model.Action,
-    tenant: resolve.TenantLike,
-    segment: int | None = None,
-) -> str:
-    stem = _STEM[direction, action]
-    if segment is None:
-        return resolve.chain_name(stem, tenant.name)
-    return resolve.chain_name(stem, tenant.name, resolve.segment_label(tenant, segment))
-
-
-def _dispatch(
-    frame: scope.Frame,
-    side: ruleset.Side,
-    entries: Callable[[addressing.Layout, str], list[tuple[int, str]]],
-    mask: Callable[[addressing.Layout], int],
-    what: str,
-) -> list[ruleset.Rule]:
-    out = []
-    for network, lay in frame.layouts:
-        targets = entries(lay, network)
-        if targets:
-            dispatch = ruleset.Dispatch(side, lay.version, mask(lay), tuple(targets))
-            out.append(ruleset.Rule((), dispatch, f"{what} of {side} in {network}"))
-    return out
-
-
-@functools.lru_cache(maxsize=MEMO_SIZE)
-def tenant_chains(level: TenantLevel) -> TenantChains:
-    """The chains of one tenant in one tree, from what they depend on alone."""
-    direction, action, tenant = level.direction, level.action, level.tenant
-    ids = tenant.ids
-    layouts = level.frame.layouts
-    ingress_allow = (direction, action) == (_IN, _ALLOW)
-    kube = ingress_allow and tenant.isolation.mode is tenancy.Mode.KUBERNETES
-    romana = ingress_allow and not kube
-    own_segment_only = romana and tenant.isolation.segments is tenancy.Segments.ISOLATED
-    restricting = (direction, action) == (_OUT, _ALLOW) or kube
-    what = INGRESS_ISOLATED if kube else EGRESS_RESTRICTED
-    restricted = ruleset.default_drop(what)
-    side = ruleset.Side.DST if direction is _IN else ruleset.Side.SRC
-    rules: list[ruleset.Rule] = []
-    for name, jumps in level.sets:
-        for m in _set_matches(side, name, level.frame.versions):
-            rules += _jump_rules(jumps, (m,))
-    if romana and not own_segment_only:
-        for network, lay in layouts:
-            if network in ids:
-                src = ruleset.Address(ruleset.Side.SRC, addressing.tenant_match(lay, ids[network]))
-                rules.append(ruleset.Rule((src,), ruleset.ACCEPT, f"own tenant {network}"))
-    rules += _jump_rules(level.tenant_jumps or ())
-    with_policies = dict(level.segments)
-    chained = set(with_policies)
-    if own_segment_only:
-        chained |= {addressing.DEFAULT_SEGMENT, *tenant.segments.values()}
-    below = []
-    for segment in sorted(chained):
-        seg_rules = _jump_rules(with_policies.get(segment, ()))
-        if own_segment_only:
-            for network, lay in layouts:
-                if network in ids and segment <= lay.max_segment:
-                    own = addressing.segment_match(lay, ids[network], segment)
-                    seg_rules.append(
-                        ruleset.Rule(
-                            (ruleset.Address(ruleset.Side.SRC, own),),
-                            ruleset.ACCEPT,
-                            f"own tenant and segment {network}",
-                        )
-                    )
-        if restricting and segment in with_policies:
-            seg_rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: segment", restricted))
-        below.append(ruleset.Chain(_name(direction, action, tenant, segment), tuple(seg_rules)))
-    rules += externals_mod.dispatch(
-        side,
-        (
-            (e.version, e.address, _name(direction, action, tenant, e.segment))
-            for e in level.externals
-            if e.segment in chained
-        ),
-        "segment",
-    )
-    rules += _dispatch(
-        level.frame,
-        side,
-        lambda lay, n: [
-            (addressing.segment_match(lay, ids[n], s).value, _name(direction, action, tenant, s))
-            for s in sorted(chained)
-            if n in ids and s <= lay.max_segment
-        ],
-        lambda lay: addressing.segment_match(lay, 0, 0).mask,
-        "segment",
-    )
-    if restricting:
-        for name, _ in level.sets:
-            for m in _set_matches(side, name, level.frame.versions):
-                rules.append(ruleset.Rule((m,), ruleset.DROP, f"{what}: set", restricted))
-    if restricting and level.tenant_jumps is not None:
-        rules.append(ruleset.Rule((), ruleset.DROP, f"{what}: tenant", restricted))
-    if kube and level.baseline:
-        baseline = ruleset.jump(TIER_ROOTS[model.Tier.BASELINE, _IN])
-        rules.append(ruleset.Rule((), baseline, f"{model.Tier.BASELINE} tier"))
-    if kube:
-        rules.append(ruleset.Rule((), ruleset.ACCEPT, "not isolated: no ingress policy"))
-    if own_segment_only:
-        for network, lay in layouts:
-            if network in ids:
-                src = ruleset.Address(ruleset.Side.SRC, addressing.tenant_match(lay, ids[network]))
-                rules.append(
-                    ruleset.Rule(
-                        (src,), ruleset.DROP, f"{OTHER_SEGMENTS} {network}", _OTHER_SEGMENTS
-                    )
-                )
-    chain = _name(direction, action, tenant)
-    dispatch = tuple(
-        (network, addressing.tenant_match(lay, ids[network]).value, chain)
-        for network, lay in layouts
-        if network in ids
-    )
-    externals = tuple((e.version, e.address, chain) for e in level.externals)
-    return TenantChains((ruleset.Chain(chain, tuple(rules)), *below), dispatch, externals)
