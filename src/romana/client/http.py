@@ -10,8 +10,11 @@ Methods return the decoded JSON once it validated against the answer's model of
 :mod:`romana.wire.rest` (the models romanad serves), unchanged: an answer of another shape is
 InvalidInput naming each field that does not match. They raise the project's errors
 (``romana.core.errors``), chained to the HTTP or transport failure. Paths start with the API
-version's :data:`romana.wire.rest.PREFIX`. The models of the host view and of the Kubernetes
-objects are imported by the methods that read them: most callers (the CLI) never do.
+version's :data:`romana.wire.light.PREFIX`. Tenants, allocations and decoded addresses are
+checked by their standard-library shapes (:mod:`romana.wire.light`, equal to their models), so
+that ``romana decode`` and ``romana tenant list`` never import pydantic; the models of
+:mod:`romana.wire.rest` are imported when a method first names one, those of the host view and
+of the Kubernetes objects by the methods that read them.
 
 Thread-safe: one client may be shared by many threads; it keeps its connections alive.
 """
@@ -20,22 +23,51 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 from urllib.parse import quote
 
 from romana.client.session import Call, Hooks, Params, Session
 from romana.client.settings import ClientSettings
-from romana.core.dockerpools import DockerPool
 from romana.core.errors import Unavailable
-from romana.wire import rest
-from romana.wire.rest import PREFIX, answer, answers
-from romana.wire.validate import JSON
+from romana.wire import light
+from romana.wire.light import JSON, PREFIX
+
+if TYPE_CHECKING:
+    from romana.core.dockerpools import DockerPool
+    from romana.wire import rest
+else:
+
+    class _Rest:
+        """:mod:`romana.wire.rest`, imported when a method first names one of its models."""
+
+        def __getattr__(self, name: str) -> Any:
+            from romana.wire import rest as module
+
+            globals()["rest"] = module
+            return getattr(module, name)
+
+    rest = _Rest()
 
 DEFAULT_SEGMENT = "default"
 
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
+
+
+def answer(shape: Any, raw: Any) -> JSON:
+    """``raw`` once it is a ``shape``: a :class:`romana.wire.light.Shape`, or a model of
+    :mod:`romana.wire.rest` (or :data:`JSON`) that ``rest.answer`` checks."""
+    if isinstance(shape, light.Shape):
+        return light.answer(shape, raw)
+    return rest.answer(shape, raw)
+
+
+def answers(shape: Any, raw: Any) -> list[JSON]:
+    """A list answer, each item a ``shape``; see :func:`answer`."""
+    if isinstance(shape, light.Shape):
+        return light.answers(shape, raw)
+    return rest.answers(shape, raw)
 
 
 def _body(**members: object) -> dict[str, Any]:
@@ -173,10 +205,10 @@ class Client:
     # -- tenants and segments ------------------------------------------------------------
 
     def list_tenants(self) -> list[JSON]:
-        return answers(rest.Tenant, self._get("tenant", f"{PREFIX}/tenants"))
+        return answers(light.TENANT, self._get("tenant", f"{PREFIX}/tenants"))
 
     def get_tenant(self, name: str) -> JSON:
-        return answer(rest.Tenant, self._get("tenant", f"{PREFIX}/tenants/{_seg(name)}"))
+        return answer(light.TENANT, self._get("tenant", f"{PREFIX}/tenants/{_seg(name)}"))
 
     def create_tenant(
         self,
@@ -189,27 +221,27 @@ class Client:
         body = _body(
             name=name, external_id=external_id, networks=networks, isolation=isolation, owner=owner
         )
-        return answer(rest.Tenant, self._post("tenant", f"{PREFIX}/tenants", body))
+        return answer(light.TENANT, self._post("tenant", f"{PREFIX}/tenants", body))
 
     def set_isolation(self, name: str, isolation: Mapping[str, str]) -> JSON:
         path = f"{PREFIX}/tenants/{_seg(name)}/isolation"
-        return answer(rest.Tenant, self._put("tenant", path, dict(isolation)))
+        return answer(light.TENANT, self._put("tenant", path, dict(isolation)))
 
     def set_tenant_owner(self, name: str, owner: str | None) -> JSON:
         """Hand the tenant to the ``openstack`` user ``owner`` (None: to nobody)."""
         path = f"{PREFIX}/tenants/{_seg(name)}/owner"
-        return answer(rest.Tenant, self._put("tenant", path, {"owner": owner}))
+        return answer(light.TENANT, self._put("tenant", path, {"owner": owner}))
 
     def delete_tenant(self, name: str) -> JSON:
-        return answer(rest.Tenant, self._delete("tenant", f"{PREFIX}/tenants/{_seg(name)}"))
+        return answer(light.TENANT, self._delete("tenant", f"{PREFIX}/tenants/{_seg(name)}"))
 
     def add_segment(self, tenant: str, segment: str) -> JSON:
         path = f"{PREFIX}/tenants/{_seg(tenant)}/segments"
-        return answer(rest.Tenant, self._post("tenant", path, {"name": segment}))
+        return answer(light.TENANT, self._post("tenant", path, {"name": segment}))
 
     def remove_segment(self, tenant: str, segment: str) -> JSON:
         path = f"{PREFIX}/tenants/{_seg(tenant)}/segments/{_seg(segment)}"
-        return answer(rest.Tenant, self._delete("tenant", path))
+        return answer(light.TENANT, self._delete("tenant", path))
 
     # -- quotas --------------------------------------------------------------------------
 
@@ -306,36 +338,36 @@ class Client:
         if address is not None:
             body["address"] = address
         return answer(
-            rest.Allocation, self._post("ipam", f"{PREFIX}/allocations", body, idempotent=True)
+            light.ALLOCATION, self._post("ipam", f"{PREFIX}/allocations", body, idempotent=True)
         )
 
     def list_allocations(self, host: str | None = None, tenant: str | None = None) -> list[JSON]:
         params = {"host": host, "tenant": tenant}
-        return answers(rest.Allocation, self._get("ipam", f"{PREFIX}/allocations", params))
+        return answers(light.ALLOCATION, self._get("ipam", f"{PREFIX}/allocations", params))
 
     def get_allocation(self, key: str) -> JSON:
-        return answer(rest.Allocation, self._get("ipam", f"{PREFIX}/allocations/{_seg(key)}"))
+        return answer(light.ALLOCATION, self._get("ipam", f"{PREFIX}/allocations/{_seg(key)}"))
 
     def release(self, key: str) -> JSON:
         """Release an allocation by key; NotFound when there is none."""
-        return answer(rest.Allocation, self._delete("ipam", f"{PREFIX}/allocations/{_seg(key)}"))
+        return answer(light.ALLOCATION, self._delete("ipam", f"{PREFIX}/allocations/{_seg(key)}"))
 
     def move_allocation(self, key: str, host: str) -> JSON:
         """Make the allocation ``key`` live on ``host``, keeping its addresses; safe to repeat."""
         path = f"{PREFIX}/allocations/{_seg(key)}/host"
-        return answer(rest.Allocation, self._put("ipam", path, {"host": host}))
+        return answer(light.ALLOCATION, self._put("ipam", path, {"host": host}))
 
     def set_workload(self, key: str, workload: str) -> JSON:
         """Say what holds the allocation ``key`` (``docker:<container id>``); safe to repeat."""
         path = f"{PREFIX}/allocations/{_seg(key)}/workload"
-        return answer(rest.Allocation, self._put("ipam", path, {"workload": workload}))
+        return answer(light.ALLOCATION, self._put("ipam", path, {"workload": workload}))
 
     def release_address(self, address: str) -> JSON:
         """Release the allocation holding ``address``; NotFound when it is free."""
-        return answer(rest.Allocation, self._delete("ipam", f"{PREFIX}/addresses/{_seg(address)}"))
+        return answer(light.ALLOCATION, self._delete("ipam", f"{PREFIX}/addresses/{_seg(address)}"))
 
     def decode(self, address: str) -> JSON:
-        return answer(rest.Decoded, self._get("ipam", f"{PREFIX}/decode/{_seg(address)}"))
+        return answer(light.DECODED, self._get("ipam", f"{PREFIX}/decode/{_seg(address)}"))
 
     # -- Docker pools --------------------------------------------------------------------
 

@@ -37,14 +37,9 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from romana.core import dockerpools, external, ipam, names, tenancy, vips
+from romana.wire.light import PREFIX as PREFIX  # defined without pydantic, exported here too
+from romana.wire.light import VERSION as VERSION
 from romana.wire.validate import CIDR, JSON, Address, check
-
-VERSION = "v1"
-"""The version of the API these shapes describe."""
-PREFIX = f"/{VERSION}"
-"""The path every endpoint of this version starts with (``/healthz`` and ``/readyz`` are
-outside any version)."""
-
 
 Name = Annotated[str, Field(pattern=names.NAME_PATTERN, max_length=names.NAME_MAX)]
 """A tenant or segment name."""

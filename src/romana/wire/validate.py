@@ -20,8 +20,9 @@ from pydantic import AfterValidator, BaseModel, TypeAdapter, ValidationError
 
 from romana.core.errors import InvalidInput, Issue
 
-JSON = dict[str, Any]
-"""An answer as decoded, once :func:`check` found it of its shape."""
+# Defined in light, which the CLI's quick commands read without pydantic; exported here too.
+from romana.wire.light import JSON as JSON
+from romana.wire.light import field_path as field_path
 
 M = TypeVar("M", bound=BaseModel)
 AnyAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -61,17 +62,6 @@ CIDR = Annotated[str, AfterValidator(_parses(ip_network, "a CIDR"))]
 
 
 # -- validating answers ------------------------------------------------------------------
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error location as the project names fields: ``networks[0].cidr``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 def invalid(exc: ValidationError, context: str) -> InvalidInput:

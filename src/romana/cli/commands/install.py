@@ -9,17 +9,19 @@ standard input, ``ROMANA_AGENT_PASSWORD`` or a prompt, in that order, and never 
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from romana.cli import context
 from romana.cli.commands import kubeinstall
 from romana.core.errors import InvalidInput, Issue
-from romana.deploy import hostinstall
+
+if TYPE_CHECKING:
+    # Imported by the commands that install: `romana --help` loads this module to list it.
+    from romana.deploy import hostinstall
 
 PASSWORD_VARIABLE = "ROMANA_AGENT_PASSWORD"
 NEXT_STEP = "systemctl daemon-reload && systemctl enable --now romana-agent"
@@ -67,6 +69,8 @@ def _password(password_file: Path | None, stdin: bool) -> str:
 
 
 def _print(report: hostinstall.Report, root: Path) -> None:
+    from romana.deploy import hostinstall
+
     for verb, paths in (
         ("wrote", report.written),
         ("unchanged", report.unchanged),
@@ -125,6 +129,10 @@ def host(
 
     Example: romana install host --uninstall
     """
+    import socket
+
+    from romana.deploy import hostinstall
+
     where = (prefix or hostinstall.default_prefix()).absolute()
     if uninstall:
         _print(hostinstall.remove(hostinstall.host_removal(where), root), root)
@@ -167,6 +175,8 @@ def cni(
 
     Example: romana install cni --root /host --copy
     """
+    from romana.deploy import hostinstall
+
     where = (prefix or hostinstall.default_prefix()).absolute()
     if uninstall:
         _print(hostinstall.remove(hostinstall.cni_removal(where, copy=copy), root), root)
