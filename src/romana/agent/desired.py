@@ -23,7 +23,6 @@ which events arrived in which order.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -279,12 +278,17 @@ def firewall(
     )
     if not nat.chains:
         return fw
-    rules = ruleset.Ruleset(
-        sets=fw.rules.sets + nat.sets,
-        chains=fw.rules.chains + nat.chains,
-        notes=fw.rules.notes,
-        interface_sets=fw.rules.interface_sets,
-    )
+    try:
+        # Each part checked on its own, then only where they meet.
+        rules = ruleset.joined(fw.rules, ruleset.Ruleset(nat.sets, nat.chains))
+    except InvalidInput:
+        # The NAT part may lean on the filter's sets: the whole says what holds.
+        rules = ruleset.Ruleset(
+            sets=fw.rules.sets + nat.sets,
+            chains=fw.rules.chains + nat.chains,
+            notes=fw.rules.notes,
+            interface_sets=fw.rules.interface_sets,
+        )
     return Firewall(rules, fw.refused, fw.policy_names)
 
 
@@ -300,13 +304,13 @@ def with_members(
         for name, nets in members.items()
         for version in (4, 6)
     }
-    sets = tuple(
-        ruleset.address_set(s.name, s.version, elements[s.name, s.version])
-        if (s.name, s.version) in elements
-        else s
+    sets = [
+        (s, ruleset.address_set(s.name, s.version, elements[s.name, s.version]))
         for s in rules.sets
-    )
-    return dataclasses.replace(rules, sets=sets)
+        if (s.name, s.version) in elements
+    ]
+    # The sets whose members did not change stay the very objects they were.
+    return ruleset.refilled(rules, sets=[new for old, new in sets if new != old])
 
 
 def with_devices(rules: ruleset.Ruleset, devices: tuple[str, ...]) -> ruleset.Ruleset:
@@ -314,7 +318,7 @@ def with_devices(rules: ruleset.Ruleset, devices: tuple[str, ...]) -> ruleset.Ru
 
     Equal to compiling again while taps neither all went nor first came: the chains depend
     only on whether there are any (:mod:`romana.core.policy.compile`)."""
-    return dataclasses.replace(rules, interface_sets=policy_compile.devices_set(devices))
+    return ruleset.refilled(rules, interface_sets=policy_compile.devices_set(devices))
 
 
 def _members_only(old: view.HostView, new: view.HostView) -> bool:
@@ -345,14 +349,16 @@ class Compiler:
     """:func:`firewall` over successive views, redoing only what their change requires.
 
     The ruleset is compiled again only when the digest of its inputs (``key``) changed, and
-    then only policies whose JSON changed are parsed again; a change of taps alone only
-    refills their set, unless the first came or the last went. Memoisation only: the result
-    is always what :func:`firewall` gives for the view and the taps. One instance per caller
-    thread.
+    then only policies whose JSON changed are parsed again (a document the last view held,
+    the very object, is not even encoded again: views are never changed once made); a change
+    of taps alone only refills their set, unless the first came or the last went.
+    Memoisation only: the result is always what :func:`firewall` gives for the view and the
+    taps. One instance per caller thread.
     """
 
     def __init__(self) -> None:
         self._parsed: dict[bytes, model.Policy | InvalidInput] = {}
+        self._digests: dict[int, tuple[Mapping[str, Any], bytes]] = {}
         self._last: _Last | None = None
 
     def firewall(self, hv: view.HostView, key: str, devices: tuple[str, ...] = ()) -> Firewall:
@@ -373,11 +379,21 @@ class Compiler:
                 return result
         old = self._parsed
         new: dict[bytes, model.Policy | InvalidInput] = {}
+        digests = self._digests
+        self._digests = {}
 
         def reuse(raw: Mapping[str, Any]) -> model.Policy:
             # Keyed by a digest of the document, not its text: 16 bytes per policy kept.
-            text = json.dumps(raw, sort_keys=True, default=str)
-            key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+            # The documents of unchanged policies are those of the last view
+            # (view.share_policies), whose digests are known; an entry holds its document,
+            # so no other object can have that id meanwhile.
+            known = digests.get(id(raw))
+            if known is not None and known[0] is raw:
+                key = known[1]
+            else:
+                text = json.dumps(raw, sort_keys=True, default=str)
+                key = hashlib.blake2b(text.encode(), digest_size=16).digest()
+            self._digests[id(raw)] = (raw, key)
             found = old.get(key)
             if found is None:
                 try:

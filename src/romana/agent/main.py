@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import os
@@ -69,6 +70,9 @@ from romana.integrations.docker.ports import Deps as DockerDeps
 log = logging.getLogger("romana.agent.main")
 
 SWITCH_INTERVAL = 0.0005
+GC_YOUNG = 10_000
+"""Container allocations between two collections of the youngest generation (Python's
+default: 700)."""
 
 
 class _Stopped(Exception):
@@ -317,11 +321,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     # romanad call; with the default 5 ms switch interval a thread ready to go on could wait
     # that long behind a busy one, as long as the whole ADD should take.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # A host view decodes into tens of thousands of objects that live for one view. At the
+    # default thresholds the collector runs through them dozens of times a view, and those
+    # it happens to find alive reach the oldest generation, whose collections then walk the
+    # whole heap every few views. What is loaded by now lives as long as the agent: frozen,
+    # it is never walked again. Both are undone on the way out (main may run in a test).
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, *thresholds[1:])
     try:
         return asyncio.run(run(settings))
     except RomanaError as exc:
         log.critical("agent cannot start: %s", exc)
         return 1
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ from romana.agent import desired, drift, kernel, ledger, view
 from romana.agent.bird import Bird
 from romana.agent.ledger import Ledger
 from romana.agent.metrics import Metrics
-from romana.agent.report import Report, firewall_key
+from romana.agent.report import FirewallKeys, Report
 from romana.core import hostplan, ruleset
 from romana.core.errors import RomanaError, Unavailable
 
@@ -123,6 +123,7 @@ class Reconciler:
         """The host's underlay interface, once the agent found it: where the proxy
         neighbour entries of external addresses go (:func:`desired.proxies`)."""
         self._compiler = desired.Compiler()  # used on the writer thread only
+        self._keys = FirewallKeys()  # used on the event loop only
         self._wake = asyncio.Event()
         self._new_view = asyncio.Event()
         self._reconciled = asyncio.Event()
@@ -173,7 +174,7 @@ class Reconciler:
         self._new_view.set()
         self._new_view = asyncio.Event()
         self._routes = None if routes is None else tuple(routes)
-        key = firewall_key(hv)
+        key = self._keys(hv)
         if key != self._enforced_key and self._pending_policy_since is None:
             self._pending_policy_since = self._clock()
         self._latest_key = key

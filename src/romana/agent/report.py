@@ -2,13 +2,15 @@
 
 :class:`Report` is frozen and made on the writer thread at the end of each reconcile;
 :func:`firewall_key` digests the inputs of the ruleset, so a report can say which policies
-the firewall enforces.
+the firewall enforces; :class:`FirewallKeys` computes it over successive views, encoding
+only the parts that may have changed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,13 +63,13 @@ class Report:
         }
 
 
-def firewall_key(hv: view.HostView) -> str:
+def firewall_key(
+    hv: view.HostView, tenants: str | None = None, policies: Sequence[str] | None = None
+) -> str:
     """A digest of everything the ruleset depends on (address-set members too), to notice
-    policy changes."""
+    policy changes. ``tenants``: :func:`tenants_text` of the view's tenants, and
+    ``policies``: :func:`policy_text` of each of its policies, if known."""
     data = {
-        "policies": list(hv.policies),
-        # The whole record: ids, segments and isolation all change the ruleset.
-        "tenants": sorted((t.to_dict() for t in hv.tenants.values()), key=lambda t: str(t["name"])),
         "layouts": sorted(
             (lay.name, str(lay.cidr), lay.tenant_bits, lay.segment_bits, lay.endpoint_bits)
             for lay in hv.layouts.values()
@@ -85,4 +87,51 @@ def firewall_key(hv: view.HostView) -> str:
             for v in hv.vips
         ],
     }
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
+    # Each part is one line: JSON without indentation holds no line break.
+    digest.update(b"\n")
+    digest.update((tenants_text(hv) if tenants is None else tenants).encode())
+    for text in [policy_text(p) for p in hv.policies] if policies is None else policies:
+        digest.update(b"\n")
+        digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def policy_text(doc: Mapping[str, Any]) -> str:
+    """A policy document's part of :func:`firewall_key`."""
+    return json.dumps(doc, sort_keys=True, default=str)
+
+
+def tenants_text(hv: view.HostView) -> str:
+    """The tenants' part of :func:`firewall_key`: the whole records, as ids, segments and
+    isolation all change the ruleset."""
+    records = sorted((t.to_dict() for t in hv.tenants.values()), key=lambda t: str(t["name"]))
+    return json.dumps(records, sort_keys=True, default=str)
+
+
+class FirewallKeys:
+    """:func:`firewall_key` over successive views: the tenants, most of a view, are encoded
+    again only when a view holds another mapping of them than the last one
+    (:class:`romana.agent.view.Reader` hands on the very mapping while they are unchanged),
+    and a policy only when its document is not one of the last view's
+    (:func:`romana.agent.view.share_policies`). Views are never changed once made, so the
+    same object always gives the same text. One instance per caller thread."""
+
+    def __init__(self) -> None:
+        self._tenants: tuple[object, str] = (None, "")
+        # By id, each entry holding its document: no other object can have that id meanwhile.
+        self._policies: dict[int, tuple[Mapping[str, Any], str]] = {}
+
+    def __call__(self, hv: view.HostView) -> str:
+        known, text = self._tenants
+        if known is not hv.tenants:
+            text = tenants_text(hv)
+            self._tenants = (hv.tenants, text)
+        policies: dict[int, tuple[Mapping[str, Any], str]] = {}
+        for doc in hv.policies:
+            entry = self._policies.get(id(doc))
+            if entry is None or entry[0] is not doc:
+                entry = (doc, policy_text(doc))
+            policies[id(doc)] = entry
+        self._policies = policies
+        return firewall_key(hv, text, [policies[id(doc)][1] for doc in hv.policies])

@@ -39,8 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from romana.agent.view import HostView
-from romana.agent.view import parse as parse_view
+from romana.agent.view import HostView, Reader
 from romana.client import Client
 from romana.core.dockerpools import DockerPool
 from romana.core.errors import AlreadyExists, RomanaError, Unauthorized
@@ -130,6 +129,7 @@ class Romanad:
         self._clock = clock
         self._renew_at = -math.inf
         self._lock = threading.Lock()
+        self._views = Reader()
         self.logins = 0
         """Successful logins so far (the first one included)."""
 
@@ -207,8 +207,9 @@ class Romanad:
 
     async def view(self, host: str, after: int | None, wait: float | None) -> HostView:
         """The host view, fetched and parsed on a romanad client thread: a parse takes
-        milliseconds for a large view, and on the event loop it would hold up every ADD."""
-        return await self._call(lambda: parse_view(self.client.host_view(host, after, wait)))
+        milliseconds for a large view, and on the event loop it would hold up every ADD.
+        One :class:`~romana.agent.view.Reader` parses them all, redoing only what changed."""
+        return await self._call(lambda: self._views.parse(self.client.host_view(host, after, wait)))
 
     async def report_routing(self, host: str, report: Mapping[str, Any]) -> JSON:
         """Store this host's routing report (:mod:`romana.agent.routing`)."""

@@ -11,11 +11,17 @@ endpoint here); a view without it (an earlier romanad) carries every policy.
 view is refused whole (``InvalidInput`` naming every field at fault), so the reconciler
 keeps working from the last good one rather than from half a view.
 Policies stay raw documents here: their grammar belongs to :mod:`romana.core.policy`.
+
+:class:`Reader` is :func:`parse` for one host's successive views: a section (tenants,
+endpoints, address sets) equal as decoded JSON to the last view's gives the very values it
+gave then, neither validated nor converted again, and in a changed tenants section each
+record equal to the last one keeps its value. The result is always what :func:`parse` gives.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +30,7 @@ from romana.core import addressing, bgpplan, external, ipam, tenancy
 from romana.core.errors import InvalidInput, Issue, Issues
 from romana.core.policy import ids
 from romana.core.render.bird import BirdHost
-from romana.wire import rest_hostview, validate
+from romana.wire import rest, rest_hostview, validate
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +154,58 @@ def parse(raw: Any) -> HostView:
     (:class:`romana.wire.rest_hostview.HostView`); what is left here derives the agent's
     values, refusing what the JSON types cannot say (a network's field widths that do not
     fit its prefix, a prefix without its gateway)."""
+    return _parse(raw, None)[0]
+
+
+_SECTIONS: dict[str, Any] = {"tenants": [], "endpoints": [], "address_sets": {}}
+"""The sections :class:`Reader` takes over from the last view when they are unchanged, each
+with the empty value validated in its stead."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Last:
+    """The last view a :class:`Reader` gave, and the raw sections it came from."""
+
+    raw: Mapping[str, Any]
+    hv: HostView
+
+
+class Reader:
+    """:func:`parse` over successive views of one host, redoing only what changed.
+
+    Views follow each other with most of their bulk unchanged (every tenant's record, every
+    address set): a section equal, as decoded JSON, to the last view's is taken over from it
+    whole (the very mapping, so that callers may compare by identity), and in a changed
+    tenants section each record equal to the last one keeps its value. A view
+    refused leaves the last one in place. The caller must not change ``raw`` after handing
+    it over (its sections are kept to compare the next view with). Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: _Last | None = None
+
+    def parse(self, raw: Any) -> HostView:
+        with self._lock:
+            hv, kept = _parse(raw, self._last)
+            self._last = _Last(kept, hv)
+            return hv
+
+
+def _parse(raw: Any, last: _Last | None) -> tuple[HostView, dict[str, Any]]:
+    """The view, and its sections to compare the next one with: those equal to the last
+    view's are kept as they were (long-lived objects already, where the garbage collector
+    looks least often), the others are the new ones."""
+    same: set[str] = set()
+    kept: dict[str, Any] = {}
+    if isinstance(raw, dict):
+        if last is not None:
+            # A section equal to one that validated validates again: the JSON types that
+            # compare equal and that strict validation tells apart (1, 1.0, true) never meet
+            # in what romanad's model serialises, and the client validated the view already.
+            same = {k for k in _SECTIONS if k in raw and k in last.raw and raw[k] == last.raw[k]}
+        kept = {k: last.raw[k] if last and k in same else raw[k] for k in _SECTIONS if k in raw}
+        raw = {**raw, **{k: _SECTIONS[k] for k in same}}
     wire = validate.parse(rest_hostview.HostView, raw, CONTEXT)
     issues = Issues(CONTEXT)
     layouts: dict[str, addressing.Layout] = {}
@@ -174,17 +232,23 @@ def parse(raw: Any) -> HostView:
         prefixes.append(
             HostPrefix(net_name, validate.ip_network(prefix), validate.ip_address(gateway))
         )
-    tenants: dict[str, tenancy.Tenant] = {}
-    for i, item in enumerate(wire.tenants):
-        try:
-            tenant = tenancy.Tenant.from_dict(item.model_dump())
-        except InvalidInput as exc:
-            issues.extend(Issue(f"tenants[{i}].{x.field}", x.rule) for x in exc.issues)
-            continue
-        tenants[tenant.name] = tenant
+    tenants = last.hv.tenants if last is not None and "tenants" in same else None
+    if tenants is None:
+        tenants, kept["tenants"] = _tenants(wire.tenants, raw.get("tenants"), last, issues)
     issues.raise_if_any()
-    endpoints = (ipam.Allocation.from_dict(a.model_dump()) for a in wire.endpoints)
-    return HostView(
+    if last is not None and "endpoints" in same:
+        endpoints = last.hv.endpoints
+    else:
+        allocations = (ipam.Allocation.from_dict(a.model_dump()) for a in wire.endpoints)
+        endpoints = {a.key: a for a in allocations}
+    if last is not None and "address_sets" in same:
+        address_sets = last.hv.address_sets
+    else:
+        address_sets = {
+            name: tuple(validate.ip_network(m) for m in members)
+            for name, members in sorted(wire.address_sets.items())
+        }
+    hv = HostView(
         revision=wire.revision,
         host=wire.host.name,
         ip=validate.ip_address(wire.host.ip),
@@ -197,11 +261,8 @@ def parse(raw: Any) -> HostView:
         ),
         tenants=tenants,
         policies=tuple(wire.policies),
-        endpoints={a.key: a for a in endpoints},
-        address_sets={
-            name: tuple(validate.ip_network(m) for m in members)
-            for name, members in sorted(wire.address_sets.items())
-        },
+        endpoints=endpoints,
+        address_sets=address_sets,
         skipped_routes=tuple(f"route to {x.dst}: {x.reason}" for x in wire.skipped_routes),
         policy_tenants=None if wire.policy_tenants is None else frozenset(wire.policy_tenants),
         bgp=None
@@ -219,6 +280,37 @@ def parse(raw: Any) -> HostView:
             for v in wire.vips
         ),
     )
+    return hv, kept
+
+
+def _tenants(
+    wire: list[rest.Tenant], raw: Any, last: _Last | None, issues: Issues
+) -> tuple[dict[str, tenancy.Tenant], list[Any]]:
+    """The tenants of a view by name, and their records to compare the next view's with; a
+    record equal to the last view's keeps its value, and that view's record."""
+    earlier: dict[str, tuple[Any, tenancy.Tenant]] = {}
+    before = last.raw.get("tenants") if last is not None else None
+    if last is not None and isinstance(before, list):
+        for item in before:
+            found = last.hv.tenants.get(item["name"])
+            if found is not None:
+                earlier[found.name] = (item, found)
+    tenants: dict[str, tenancy.Tenant] = {}
+    records: list[Any] = []
+    for i, item in enumerate(wire):
+        known = earlier.get(item.name)
+        if known is not None and raw[i] == known[0]:
+            tenants[item.name] = known[1]
+            records.append(known[0])
+            continue
+        records.append(raw[i])
+        try:
+            tenant = tenancy.Tenant.from_dict(item.model_dump())
+        except InvalidInput as exc:
+            issues.extend(Issue(f"tenants[{i}].{x.field}", x.rule) for x in exc.issues)
+            continue
+        tenants[tenant.name] = tenant
+    return tenants, records
 
 
 def _external(wire: rest_hostview.External) -> ExternalView:

@@ -41,6 +41,10 @@ Invariants, checked when a :class:`Ruleset` is built (:class:`InvalidInput` othe
   names it on its own;
 * only drop and reject rules carry a :class:`DropReason`, and no two different reasons of a
   ruleset share an id (:attr:`Ruleset.drop_reasons` names each id's reason).
+
+:func:`refilled` (new elements for some sets) and :func:`joined` (two rulesets one after the
+other) make a ruleset from valid ones and check only what their change can break: the result
+is the one building it whole gives, or the same refusal.
 """
 
 from __future__ import annotations
@@ -433,19 +437,14 @@ def _validate(rs: Ruleset) -> None:
         if s.name in set_versions:
             issues.add(where, "duplicate set name")
         set_versions[s.name] = s.version
-        if any(e.version != s.version for e in s.elements):
-            issues.add(where, f"elements must all be IPv{s.version}")
+        _check_elements(issues, s)
     for i in rs.interface_sets:
         where = f"interface_sets[{i.name}]"
         _check_name(issues, where, i.name, MAX_SET_NAME)
         if i.name in set_versions:
             issues.add(where, "duplicate set name")
         set_versions[i.name] = _INTERFACES
-        bad = [e for e in i.elements if not INTERFACE_NAME.match(e)]
-        if bad:
-            issues.add(where, f"{bad!r} are not interface names (1-15 of [A-Za-z0-9_.-])")
-        if list(i.elements) != sorted(set(i.elements)):
-            issues.add(where, "names must be sorted and unique")
+        _check_interfaces(issues, i)
     if len(rs._index) != len(rs.chains):
         issues.add("chains", "duplicate chain names")
     sets = frozenset(set_versions.items())
@@ -455,6 +454,8 @@ def _validate(rs: Ruleset) -> None:
     edges: dict[str, tuple[str, ...]] = {}
     for chain in rs.chains:
         checked = _checked(chain)
+        if checked.clean and not checked.jumps and not checked.sets:
+            continue  # most chains: nothing to look up
         if checked.jumps:
             edges[chain.name] = checked.jumps
         refs_ok = sets.issuperset(checked.sets) and names.issuperset(checked.jumps)
@@ -486,6 +487,105 @@ def _validate(rs: Ruleset) -> None:
     if not issues:
         _check_acyclic(issues, rs, edges)
     issues.raise_if_any()
+
+
+def _check_elements(issues: Issues, s: AddressSet) -> None:
+    if any(e.version != s.version for e in s.elements):
+        issues.add(f"sets[{s.name}]", f"elements must all be IPv{s.version}")
+
+
+def _check_interfaces(issues: Issues, i: InterfaceSet) -> None:
+    where = f"interface_sets[{i.name}]"
+    bad = [e for e in i.elements if not INTERFACE_NAME.match(e)]
+    if bad:
+        issues.add(where, f"{bad!r} are not interface names (1-15 of [A-Za-z0-9_.-])")
+    if list(i.elements) != sorted(set(i.elements)):
+        issues.add(where, "names must be sorted and unique")
+
+
+def _checked_already(
+    sets: tuple[AddressSet, ...],
+    chains: tuple[Chain, ...],
+    notes: tuple[str, ...],
+    interface_sets: tuple[InterfaceSet, ...],
+    index: dict[str, Chain],
+    drops: dict[int, DropReason],
+) -> Ruleset:
+    """A :class:`Ruleset` of parts its caller has shown to keep every invariant, built
+    without going through them all again."""
+    rs: Ruleset = object.__new__(Ruleset)
+    for name, value in (
+        ("sets", sets),
+        ("chains", chains),
+        ("notes", notes),
+        ("interface_sets", interface_sets),
+        ("_index", index),
+        ("_drops", drops),
+    ):
+        object.__setattr__(rs, name, value)
+    return rs
+
+
+def refilled(
+    rs: Ruleset, sets: Iterable[AddressSet] = (), interface_sets: Iterable[InterfaceSet] = ()
+) -> Ruleset:
+    """``rs`` with some of its sets' elements replaced: each of ``sets`` and
+    ``interface_sets`` takes the place of ``rs``'s set of its name (and, for an address
+    set, version). The same as building the ruleset again, at the cost of the new sets
+    alone: rules name a set by name and version only, so only its elements are checked."""
+    issues = Issues("invalid ruleset")
+    fresh = {s.name: s for s in sets}
+    known = {s.name: s.version for s in rs.sets}
+    for s in fresh.values():
+        if known.get(s.name) != s.version:
+            issues.add(f"sets[{s.name}]", f"replaces no IPv{s.version} set of this name")
+        _check_elements(issues, s)
+    fresh_interfaces = {i.name: i for i in interface_sets}
+    known_interfaces = {i.name for i in rs.interface_sets}
+    for i in fresh_interfaces.values():
+        if i.name not in known_interfaces:
+            issues.add(f"interface_sets[{i.name}]", "replaces no interface set of this name")
+        _check_interfaces(issues, i)
+    issues.raise_if_any()
+    return _checked_already(
+        tuple(fresh.get(s.name, s) for s in rs.sets),
+        rs.chains,
+        rs.notes,
+        tuple(fresh_interfaces.get(i.name, i) for i in rs.interface_sets),
+        rs._index,
+        rs._drops,
+    )
+
+
+def joined(first: Ruleset, second: Ruleset) -> Ruleset:
+    """The sets, chains, notes and interface sets of ``first`` followed by those of
+    ``second``: the same as building that ruleset, at the cost of comparing their names
+    and drop reasons. Each holds every set and chain its rules refer to, so where no name
+    is in both, every reference still finds what it found, and no jump leads from one to
+    the other, which can make no loop and take no NAT rule to another hook."""
+    issues = Issues("invalid ruleset")
+    names = {s.name for s in first.sets} | {i.name for i in first.interface_sets}
+    for kind, name in [("sets", s.name) for s in second.sets] + [
+        ("interface_sets", i.name) for i in second.interface_sets
+    ]:
+        if name in names:
+            issues.add(f"{kind}[{name}]", "duplicate set name")
+    if not first._index.keys().isdisjoint(second._index):
+        issues.add("chains", "duplicate chain names")
+    drops = dict(first._drops)
+    for rid, reason in second._drops.items():
+        known = drops.setdefault(rid, reason)
+        if known != reason:
+            issues.add("chains", f"{reason.name} and {known.name} share an id")
+    issues.raise_if_any()
+    return _checked_already(
+        first.sets + second.sets,
+        first.chains + second.chains,
+        first.notes + second.notes,
+        first.interface_sets + second.interface_sets,
+        {**first._index, **second._index},
+        drops,
+    )
 
 
 def _collect_drops(issues: Issues, rs: Ruleset) -> None:
@@ -666,17 +766,19 @@ def _check_acyclic(issues: Issues, rs: Ruleset, edges: dict[str, tuple[str, ...]
     active: set[str] = set()
 
     def visit(name: str) -> bool:
-        if name in done or name not in edges:
-            return True
-        if name in active:
-            issues.add(f"chains[{name}]", "is part of a jump loop")
-            return False
         active.add(name)
-        ok = all(visit(t) for t in edges[name])
+        for target in edges[name]:
+            if target in done or target not in edges:
+                continue  # a chain that jumps nowhere (most) is not even visited
+            if target in active:
+                issues.add(f"chains[{target}]", "is part of a jump loop")
+                return False
+            if not visit(target):
+                return False
         active.discard(name)
         done.add(name)
-        return ok
+        return True
 
     for chain in rs.chains:
-        if chain.name in edges and not visit(chain.name):
+        if chain.name in edges and chain.name not in done and not visit(chain.name):
             return

@@ -119,10 +119,13 @@ def _deletions(old: ruleset.Ruleset, new: ruleset.Ruleset, ref: str) -> list[str
     chains = {c.name for c in new.chains}
     old_sets: list[ruleset.AddressSet | ruleset.InterfaceSet] = [*old.sets, *old.interface_sets]
     sets = {s.name for s in new.sets} | {s.name for s in new.interface_sets}
-    kept = {r.label for r in nftdrops.reasons(new.chains)}
     lines = [f"delete chain {ref} {c.name}" for c in old.chains if c.name not in chains]
     lines += [f"delete set {ref} {s.name}" for s in old_sets if s.name not in sets]
-    gone = [r for r in nftdrops.reasons(old.chains) if r.label not in kept]
+    # A ruleset knows the reasons of all its rules, one per id (what nftdrops.reasons finds).
+    kept = new.drop_reasons
+    gone = sorted(
+        (r for rid, r in old.drop_reasons.items() if rid not in kept), key=lambda r: r.label
+    )
     return lines + nftdrops.deletions(gone, ref)
 
 
@@ -179,7 +182,8 @@ def render_delta(
             chain.kind,
         ):
             return None
-        if before != chain:
+        # Most chains are the very objects of the last ruleset (the compiler's memo).
+        if before is not chain and before != chain:
             if before is not None:
                 commands.append(f"flush chain {ref} {chain.name}")
             changed.append(chain)
@@ -188,7 +192,7 @@ def render_delta(
         before_set = old_sets.get(rset.name)
         if before_set is not None and before_set.version != rset.version:
             return None
-        if before_set != rset:
+        if before_set is not rset and before_set != rset:
             if before_set is not None:
                 commands.append(f"flush set {ref} {rset.name}")
             changed_sets.append(rset)
