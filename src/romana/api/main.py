@@ -1,9 +1,10 @@
 """``romanad``: the composition root of the control plane.
 
-settings (``romana.config.load``: defaults < ``--config`` section ``[romanad]`` < ``ROMANAD_*``
-< flags) → TLS contexts (``romana.api.tls``) → logging → a private store directory
-(``startup``) → store → refusal of an empty store this machine ran on before → initial
-topology and admin credentials → app → uvicorn.
+The C allocator's setting (``romana.api.allocator``) → settings (``romana.config.load``:
+defaults < ``--config`` section ``[romanad]`` < ``ROMANAD_*`` < flags) → TLS contexts
+(``romana.api.tls``) → logging → a private store directory (``startup``) → store → refusal
+of an empty store this machine ran on before → initial topology and admin credentials → app
+→ uvicorn.
 SIGTERM and SIGINT stop it gracefully: no new connections, long polls return their view at
 once, other in-flight requests finish (5 s at most), services deregister from the root, the
 store is closed.
@@ -31,7 +32,7 @@ from types import FrameType
 import uvicorn
 
 from romana import config, logs, store
-from romana.api import credentials, startup, tls
+from romana.api import allocator, credentials, startup, tls
 from romana.api.app import create_app
 from romana.api.settings import RomanadSettings, is_loopback
 from romana.core.errors import InvalidInput, RomanaError
@@ -184,6 +185,7 @@ def _refused(exc: RomanaError, failure: str = "") -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    allocator.release_large_buffers()  # before the first password check: scrypt's buffers
     try:
         settings, warnings = load_settings(argv, dict(os.environ))
         ssl_context = tls.server_context(settings)

@@ -4,7 +4,8 @@ An agent's ``GET /v1/hosts/{name}/view?after=R&wait=S`` may wait up to a minute.
 waiter a thread (or a thread per slice of its wait) would cap the number of agents at the
 size of a thread pool. Instead one task runs ``store.watch`` in a worker thread, one slice
 at a time, keeps the recent events in a buffer, and wakes the waiting coroutines, which
-only ever await an :class:`asyncio.Event`: a thousand waiting agents cost one thread.
+only ever await an :class:`asyncio.Event`: a thousand waiting agents cost one thread. The
+buffer keeps each event's type, key and revision, what a waiter judges, without its value.
 
 Invariants:
 
@@ -91,7 +92,8 @@ class Changes:
         self._notify()
 
     def _push(self, events: list[Event]) -> None:
-        self._events.extend(events)
+        # Values would hold every written record of the last ``keep`` revisions in memory.
+        self._events.extend(Event(e.type, e.key, b"", e.revision) for e in events)
         self._next = events[-1].revision + 1
         while len(self._events) > self._keep:
             self._floor = self._events.popleft().revision + 1
