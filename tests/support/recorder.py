@@ -3,7 +3,8 @@ romanad would, so a test can see whether a client sent it a password or a token.
 
 :class:`Recorder` listens on a free loopback port in a daemon thread (``with Recorder() as
 rec``). It answers ``POST /v1/auth/token`` with a token of its own (as a phishing server
-would), ``GET /healthz`` with a health body, and everything else with a 404 problem.
+would), ``GET /healthz`` with a health body, any path of ``answers`` with that JSON (a client
+test's canned romanad), and everything else with a 404 problem.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,8 @@ class Seen:
 
 
 class Recorder:
-    def __init__(self) -> None:
+    def __init__(self, answers: dict[str, Any] | None = None) -> None:
+        canned = dict(answers or {})
         self.seen: list[Seen] = []
         lock = threading.Lock()
         seen = self.seen
@@ -43,7 +45,9 @@ class Recorder:
                             body,
                         )
                     )
-                if self.path == "/v1/auth/token":
+                if self.path in canned:
+                    status, reply = 200, canned[self.path]
+                elif self.path == "/v1/auth/token":
                     status, reply = (
                         200,
                         {

@@ -10,17 +10,17 @@ import graph shows the check ran without pydantic.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support.recorder import Recorder
 
 ENTRY = "from romana.cli.main import main; main()"
 INVALID_INPUT = 3
@@ -42,48 +42,15 @@ DECODED: dict[str, Any] = {
 }
 
 
-class Server:
-    """Answers ``GET path`` with the JSON ``answers[path]`` (an empty service list for
-    discovery, 404 for anything else)."""
-
-    def __init__(self, answers: dict[str, Any]) -> None:
-        table = {"/v1/services": [], **answers}
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body = (200, table[self.path]) if self.path in table else (404, {})
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
-    servers: list[Server] = []
+    servers = contextlib.ExitStack()
 
     def romana(
         answers: dict[str, Any], *args: str
     ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
         """``romana ARGS`` against a server answering ``answers``; the run and its imports."""
-        server = Server(answers)
-        servers.append(server)
+        server = servers.enter_context(Recorder({"/v1/services": [], **answers}))
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROMANA_")}
         env.update(
             ROMANA_URL=server.url,
@@ -103,9 +70,8 @@ def serve(tmp_path: Path) -> Iterator[Any]:
         stderr = "".join(f"{line}\n" for line in done.stderr.splitlines() if line not in timings)
         return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, stderr), modules
 
-    yield romana
-    for server in servers:
-        server.close()
+    with servers:
+        yield romana
 
 
 def test_a_well_formed_decode_answer_is_printed(serve: Any) -> None:
