@@ -38,7 +38,7 @@ from romana.agent.bird import Bird
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
 from romana.core import hostplan
-from romana.core.errors import RomanaError
+from romana.core.errors import InvalidInput, RomanaError
 from romana.core.render.bird import BirdHost, protocol_name
 from romana.core.topology.bgp import BgpPeer
 
@@ -159,6 +159,7 @@ class Reporter:
         self._sent: State | None = None
         self._sent_at = -float("inf")
         self._failure = ""
+        self._with_agent = True
         self.reports = 0
         """Reports romanad stored so far."""
 
@@ -179,8 +180,16 @@ class Reporter:
         if state == self._sent and self._clock() - self._sent_at < self._heartbeat:
             return
         try:
-            report = state.report(self._wall(), rec.agent_state())
-            await self._romanad.report_routing(self._host, report)
+            agent = rec.agent_state() if self._with_agent else None
+            try:
+                await self._romanad.report_routing(self._host, state.report(self._wall(), agent))
+            except InvalidInput as exc:
+                if agent is None or "agent" not in str(exc):
+                    raise
+                # A romanad older than the report's agent field refuses it: report without.
+                self._with_agent = False
+                log.info("romanad takes no agent state in routing reports; sent without it")
+                await self._romanad.report_routing(self._host, state.report(self._wall()))
         except (RomanaError, OSError) as exc:
             if str(exc) != self._failure:
                 log.warning("routing report not sent to romanad (sent again soon): %s", exc)

@@ -70,10 +70,14 @@ class Recorder:
     def __init__(self) -> None:
         self.reports: list[tuple[str, dict[str, Any]]] = []
         self.down = False
+        self.older = False
+        """Refuses the ``agent`` field, as a romanad from before it existed does."""
 
     async def report_routing(self, host: str, report: dict[str, Any]) -> dict[str, Any]:
         if self.down:
             raise errors.Unavailable("romanad is down")
+        if self.older and "agent" in report:
+            raise errors.InvalidInput("invalid body: agent: Extra inputs are not permitted")
         self.reports.append((host, report))
         return report
 
@@ -300,5 +304,19 @@ def test_a_route_line_of_another_shape_is_left_out_not_the_report(tmp_path: Path
             [report] = rig.sent
             learned = [r["dst"] for r in report["routes"] if r["source"] == "bgp"]
             assert learned == ["10.0.0.0/16"]
+
+    run(scenario())
+
+
+def test_an_older_romanad_gets_its_report_without_the_agent_state(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        rig = Rig(tmp_path)
+        rig.romanad.older = True
+        async with rig.reconciled():
+            await rig.reporter.once()
+            rig.now = 31.0
+            await rig.reporter.once()
+        assert len(rig.sent) == 2 and all("agent" not in r for r in rig.sent)
+        assert rig.reporter.reports == 2
 
     run(scenario())

@@ -51,6 +51,9 @@ def test_policy_list_shows_the_tiers_in_order_and_isolation_as_baseline(
         r["id"] for r in rows if r["id"] in {"late-guard", "early-guard", "floor", "kube-shop/web"}
     ]
     assert ids == ["early-guard", "late-guard", "kube-shop/web", "floor"]
+    assert not [r for r in rows if r.get("kind")], "JSON lists stored policies only"
+    table = ok(planned("policy", "list")).stdout
+    assert listing.ISOLATION_PREFIX + "iso-shop" in table
     baseline = json.loads(ok(planned("policy", "list", "--tier", "baseline", "-o", "json")).stdout)
     assert {r["tier"] for r in baseline} == {"baseline"}
     isolation = [r for r in baseline if r.get("kind") == "tenant-isolation"]

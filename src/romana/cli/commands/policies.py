@@ -91,6 +91,8 @@ def list_(
     The Admin tier comes first (by priority), then ordinary policies (NetworkPolicies and
     Romana-native ones), then the Baseline tier: first the isolation of each romana-mode
     tenant (other tenants denied unless a policy allows), then Baseline policies by priority.
+    The isolation rows (ids isolation:TENANT, kind tenant-isolation) are not stored policies:
+    JSON and YAML output lists them only with --tier baseline.
 
     Example: romana policy list --tier baseline
     """
@@ -98,9 +100,14 @@ def list_(
 
     found = context.state(ctx)
     client = found.client()
+    fmt = found.fmt(out)
     wanted = tier.value if tier is not None else None
-    rows = listing.ordered(client.list_policies(), client.list_tenants(), wanted)
-    output.emit(rows, found.fmt(out), columns=COLUMNS)
+    # JSON and YAML list stored policies only (ids `policy show` takes), unless the Baseline
+    # tier is asked for by name; a table shows the isolation rows wherever the tier is.
+    isolation = tier is TierFilter.BASELINE or (tier is None and fmt is output.Format.table)
+    tenants = client.list_tenants() if isolation else ()
+    rows = listing.ordered(client.list_policies(), tenants, wanted)
+    output.emit(rows, fmt, columns=COLUMNS)
 
 
 @app.command("show")

@@ -12,9 +12,9 @@ that have clauses in that direction, in evaluation order (ascending priority, ti
         subject of p2 ─ jump R(p2)
         …
 
-The root is entered by ``jump`` (from ``romana-from-endpoint`` and ``romana-to-host`` for
-egress, ``romana-ingress`` for Admin ingress, a kubernetes-mode tenant's chain for Baseline
-ingress; :mod:`romana.core.policy.trees`). ``allow`` accepts (ingress) or goes to
+The root is entered by ``jump`` (from ``romana-from-endpoint`` for egress, and for the Admin
+tier from ``romana-to-host`` too; ``romana-ingress`` for Admin ingress, a kubernetes-mode
+tenant's chain for Baseline ingress; :mod:`romana.core.policy.trees`). ``allow`` accepts (ingress) or goes to
 ``romana-egress-passed`` (egress: the receiver's ingress is still judged); ``deny`` drops,
 naming the policy and rule; a chain of clauses that matches nothing returns to the root,
 which goes on with the next rule. ``pass`` is a ``return`` *in the root*, so it leaves the

@@ -215,3 +215,23 @@ def test_tiered_policy_round_trips_through_its_json() -> None:
     )
     assert p.tier is model.Tier.BASELINE and p.priority == 7
     assert parse.policy(p.to_dict()) == p
+
+
+def test_traffic_to_the_own_host_meets_the_admin_tier_but_not_the_baseline() -> None:
+    gateway = policy_inputs.gateway(FIXTURE, 1)
+    to_gateway = {"cidr": f"{gateway}/32"}
+    admin = tiered("no-node", "admin", 1, [{"tenant": "blue"}], egress=[clause("deny", to_gateway)])
+    baseline = dict(admin, name="floor", tier="baseline")
+
+    def to_host(policies: list[dict[str, Any]]) -> bool:
+        # Endpoints may reach their host by default here: only a tier could close it.
+        rs = compile.compile_ruleset(
+            policy_inputs.compile_input(
+                dict(fixture(), policies=policies), endpoint_to_host=model.Action.ALLOW
+            )
+        )
+        return verdict(rs, BLUE, gateway, P.TO_HOST).allowed
+
+    assert to_host([])
+    assert not to_host([admin])
+    assert to_host([baseline]), "the host's own rules, not the Baseline tier, judge this"
