@@ -14,13 +14,14 @@ that have clauses in that direction, in evaluation order (ascending priority, ti
 
 The root is entered by ``jump`` (from ``romana-from-endpoint`` for egress, and for the Admin
 tier from ``romana-to-host`` too; ``romana-ingress`` for Admin ingress, a kubernetes-mode
-tenant's chain for Baseline ingress; :mod:`romana.core.policy.trees`). ``allow`` accepts (ingress) or goes to
-``romana-egress-passed`` (egress: the receiver's ingress is still judged); ``deny`` drops,
-naming the policy and rule; a chain of clauses that matches nothing returns to the root,
-which goes on with the next rule. ``pass`` is a ``return`` *in the root*, so it leaves the
-tier, and so does the end of the root: the next tier decides. The kernel allows only so
-many links in a row (16 in nftables), so the depth must not grow with the policies: inside a
-tier a packet follows at most two links, whatever the number of policies.
+tenant's chain for Baseline ingress; :mod:`romana.core.policy.trees`). ``allow`` accepts
+(ingress) or goes to ``romana-egress-passed`` (egress: the receiver's ingress is still
+judged); ``deny`` drops, naming the policy and rule; a chain of clauses that matches nothing
+returns to the root, which goes on with the next rule. ``pass`` is a ``return`` *in the
+root*, so it leaves the tier, and so does the end of the root: the next tier decides. The
+kernel allows only so many links in a row (16 in nftables), so the depth must not grow with
+the policies: inside a tier a packet follows at most two links, whatever the number of
+policies.
 
 Invariants:
 

@@ -42,11 +42,11 @@ Where the ruleset has tiered policies (:mod:`romana.core.policy.tiers`), the ent
 jump to the Admin tier before the deny trees (``romana-from-endpoint``, ``romana-ingress``,
 ``romana-to-host``) and to the Baseline tier where the defaults would let traffic through:
 before ``egress not restricted``, and in a ``kubernetes``-mode tenant's chain before ``not
-isolated: no ingress policy``. An endpoint's traffic to its own host is governed by
-``dest: host`` policies and the host default, not by the endpoint's egress policies, so the
-Baseline tier (which follows those) does not judge it either; the Admin tier does. A ``romana``-mode tenant's isolation decides
-every ingress its policies did not open, so its endpoints' ingress never reaches the
-Baseline tier: the isolation is that tenant's baseline.
+isolated: no ingress policy``. An endpoint's traffic to its own host is governed by ``dest:
+host`` policies and the host default, not by the endpoint's egress policies, so the Baseline
+tier (which follows those) does not judge it either; the Admin tier does. A ``romana``-mode
+tenant's isolation decides every ingress its policies did not open, so its endpoints'
+ingress never reaches the Baseline tier: the isolation is that tenant's baseline.
 
 A tenant's chains in one tree are a pure function of a
 :class:`romana.core.policy.tenantchains.TenantLevel`, memoised: a recompilation rebuilds only
