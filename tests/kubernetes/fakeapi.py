@@ -4,10 +4,12 @@ Serves ``GET <collection>`` (``{"kind": "<Kind>List", "metadata": {"resourceVers
 "items"}``) and ``GET <collection>?watch=1&resourceVersion=R`` (chunked, one JSON event per
 line) for namespaces, nodes, pods, NetworkPolicies, Services and ClusterNetworkPolicies, on
 127.0.0.1 with a random port; a collection named in ``unserved`` answers 404, as one whose
-CustomResourceDefinition is not installed. One global resource version counts every change,
-as etcd's revision does. ``PATCH /api/v1/namespaces/NS/services/NAME/status`` with a JSON
-merge patch (``application/merge-patch+json``) changes a Service's status as the API server
-does (watchers get MODIFIED); each such call is recorded in ``patches`` as (namespace, name,
+CustomResourceDefinition is not installed, and one named in ``forbidden`` answers 403, as
+to a role that may not read it (``refused`` counts those answers). One global resource
+version counts every change, as etcd's revision does.
+``PATCH /api/v1/namespaces/NS/services/NAME/status`` with a JSON merge patch
+(``application/merge-patch+json``) changes a Service's status as the API server does
+(watchers get MODIFIED); each such call is recorded in ``patches`` as (namespace, name,
 body).
 
 Tests drive it: :meth:`FakeApi.put` / :meth:`FakeApi.delete` change objects (watchers get
@@ -67,6 +69,8 @@ class FakeApi:
         self.watches: Counter[str] = Counter()
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
         self.unserved: set[str] = set()
+        self.forbidden: set[str] = set()
+        self.refused: Counter[str] = Counter()
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -80,6 +84,10 @@ class FakeApi:
                 query = parse_qs(url.query)
                 if url.path not in KINDS or url.path in api.unserved:
                     self.send_error(404)
+                    return
+                if url.path in api.forbidden:
+                    api.refused[url.path] += 1
+                    self.send_error(403)
                     return
                 if query.get("watch") == ["1"]:
                     api._watch(self, url.path, int(query.get("resourceVersion", ["0"])[0] or 0))

@@ -232,6 +232,27 @@ def test_a_cluster_without_the_crd_is_still_synced(
     play(start(api, "shop/kube.shop.db"), scenario)
 
 
+def test_losing_read_access_keeps_the_cluster_network_policies(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Listed once, then answered 403 (the listener's role lost access): the stored policies
+    stay, the list is retried, and a change made meanwhile is seen once access is back."""
+    path = PATHS["ClusterNetworkPolicy"]
+    monkeypatch.setattr(kubewatch, "ABSENT_RETRY", 0.2)
+
+    async def scenario(run: Running) -> None:
+        await run.until(lambda: api.watches[path] >= 1)
+        api.forbidden.add(path)
+        api.disconnect()
+        await run.until(lambda: api.refused[path] >= 3)
+        assert GUARD in run.served.tiered(), "an unreadable kind is not an empty one"
+        api.delete("ClusterNetworkPolicy", "guard")
+        api.forbidden.discard(path)
+        await run.until(lambda: GUARD not in run.served.tiered())
+
+    play(start(api, GUARD), scenario)
+
+
 def test_policy_apply_f_stores_tiered_policies_and_refuses_a_bad_one(tmp_path: Path) -> None:
     text = yaml.safe_dump_all(CLUSTER)
     with applied.romana_cli(tmp_path, text, topologies.pods(racks=())) as (client, env):

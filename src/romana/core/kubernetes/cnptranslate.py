@@ -12,7 +12,7 @@ clause order is rule order. Selections compile as the NetworkPolicy translation'
 * any other pod selector → an address set (:class:`translation.SetDefinition` of the
   namespaces the namespace selector picks), whose members :func:`address_sets` computes;
 * ``networks`` → one CIDR each; ``nodes`` → a node set (:class:`NodeSet`, ``kube.nodes.*``)
-  whose members are the selected nodes' addresses.
+  whose members are the selected nodes' addresses, every InternalIP and ExternalIP.
 
 A subject or peer that selects no namespace contributes nothing; a clause left without a
 peer names the always-empty set :data:`translation.NOTHING`, and so does an applied_to
@@ -27,7 +27,8 @@ matches nothing: it adds no clause. A policy left with no clause at all (no rule
 named ports nobody defines) can decide nothing and is not stored.
 
 Shared priorities within a tier are legal but let the tie-break (by id) decide: they are
-given as :attr:`Translation.notes`.
+given as :attr:`Translation.notes`, after what each policy's reading noted (a masked CIDR, a
+``domainNames`` peer romana cannot enforce: :mod:`.cnp.parse`).
 """
 
 from __future__ import annotations
@@ -97,7 +98,11 @@ def translate(
     t = _Translator(namespaces, pods, settings or translation.Settings())
     for policy in sorted(policies, key=lambda p: p.name):
         t.policy(policy)
-    notes = tuple(f"ClusterNetworkPolicy: {c}" for c in cnp.priority_clashes(policies))
+    notes = tuple(
+        f"ClusterNetworkPolicy {p.name}: {note}"
+        for p in sorted(policies, key=lambda p: p.name)
+        for note in p.notes
+    ) + tuple(f"ClusterNetworkPolicy: {c}" for c in cnp.priority_clashes(policies))
     return Translation(tuple(t.out), dict(sorted(t.sets.items())), t.origins, notes)
 
 
@@ -105,14 +110,15 @@ def address_sets(
     sets: Mapping[str, Definition], pods: Iterable[ko.Pod], nodes: Iterable[ko.Node]
 ) -> dict[str, tuple[addressing.IPNetwork, ...]]:
     """The members of every set: pod sets as :func:`translation.address_sets` gives them, a
-    node set the /32 or /128 of each selected node's address (a node without a valid one
-    adds none)."""
+    node set the /32 or /128 of every address of each selected node (``status.addresses``'
+    InternalIPs and ExternalIPs, both families; one that is not a valid address adds
+    nothing)."""
     pod_sets = {n: d for n, d in sets.items() if isinstance(d, translation.SetDefinition)}
     out = translation.address_sets(pod_sets, pods)
     nodes = list(nodes)
     for name, definition in sorted(sets.items()):
         if isinstance(definition, NodeSet):
-            found = {_network(n.ip) for n in nodes if definition.selects(n)}
+            found = {_network(ip) for n in nodes if definition.selects(n) for ip in n.ips}
             out[name] = tuple(
                 sorted(
                     (n for n in found if n is not None),

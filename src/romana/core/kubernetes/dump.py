@@ -42,8 +42,13 @@ def namespace(ns: ko.Namespace) -> dict[str, Any]:
 
 def node(n: ko.Node) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": "Node", "metadata": _meta(n.name, "", n.labels, n.uid)}
-    if n.ip:
-        out["status"] = {"addresses": [{"type": "InternalIP", "address": n.ip}]}
+    # The registration address first, so that it is read back as ``ip``; the others as
+    # ExternalIP, which parsing reads into ``ips`` alike.
+    rest = [a for a in n.ips if a != n.ip]
+    addresses = [{"type": "InternalIP", "address": n.ip}] if n.ip else []
+    addresses += [{"type": "ExternalIP", "address": a} for a in rest]
+    if addresses:
+        out["status"] = {"addresses": addresses}
     return out
 
 
@@ -129,6 +134,8 @@ def _cnp_peer(peer: cnp.Peer) -> dict[str, Any]:
         return _pods(peer.pods)
     if peer.nodes is not None:
         return {"nodes": peer.nodes.to_dict()}
+    if peer.domain_names:
+        return {"domainNames": list(peer.domain_names)}
     return {"networks": [str(n) for n in peer.networks]}
 
 

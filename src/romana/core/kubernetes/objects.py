@@ -52,8 +52,17 @@ class Namespace:
 class Node:
     name: str
     ip: str = ""
+    """The address romana registers the host at: the first InternalIP, else ExternalIP."""
     labels: tuple[tuple[str, str], ...] = ()
     uid: str = ""
+    ips: tuple[str, ...] = ()
+    """Every InternalIP and ExternalIP of ``status.addresses`` (both families), ``ip``
+    first, then the others in the order given: the addresses a ClusterNetworkPolicy
+    ``nodes`` peer selects. Left out, it is ``(ip,)``."""
+
+    def __post_init__(self) -> None:
+        if not self.ips and self.ip:
+            object.__setattr__(self, "ips", (self.ip,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +216,15 @@ def node(raw: Mapping[str, Any]) -> Node:
         if found and isinstance(found[0], str):
             ip = found[0]
             break
+    ips = [ip] if ip else []
+    for a in addresses:
+        if not isinstance(a, Mapping) or a.get("type") not in ("InternalIP", "ExternalIP"):
+            continue
+        address = a.get("address")
+        if isinstance(address, str) and address and address not in ips:
+            ips.append(address)
     _finish(issues, "Node", name)
-    return Node(name, ip, labels, uid)
+    return Node(name, ip, labels, uid, tuple(ips))
 
 
 def pod(raw: Mapping[str, Any]) -> Pod:

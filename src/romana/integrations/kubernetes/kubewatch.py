@@ -19,7 +19,11 @@ be served: a cluster without the CRD answers 404, and a role granting no access 
 Such an answer is :class:`NotServed`, and :func:`reflect` hands the handler an empty resync
 (the cluster holds none of them, as far as the listener can tell) and lists again every
 :data:`ABSENT_RETRY` seconds, so the other resources are kept in step meanwhile and a CRD
-installed later is picked up.
+installed later is picked up. That holds only until the first successful list of the
+resource by this client: after one, a 404 or 403 is :class:`Unavailable` like any other
+failure (a role losing access, a CRD briefly reinstalled), so the handler keeps the last
+objects it was given and the list is retried. Taking it as "none" then would remove every
+policy the cluster admin wrote, and a cluster admin's Deny rules with them.
 
 :class:`Dispatcher` gives every object (kind/namespace/name) one sequential queue; objects
 are handled in parallel, and the events of one object in the order they arrived. Idle
@@ -51,7 +55,8 @@ ABSENT_RETRY = 30.0
 
 
 class NotServed(Unavailable):
-    """An optional resource the API server does not serve (404) or lets us read (403)."""
+    """An optional resource the API server does not serve (404) or lets us read (403), and
+    never did since the client was made (see the module)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,8 @@ class KubeClient:
         verify: ssl.SSLContext | bool = True,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._listed: set[str] = set()
+        """The paths of the resources listed successfully at least once."""
         self._http = httpx.AsyncClient(
             base_url=base_url,
             headers=headers,
@@ -110,11 +117,18 @@ class KubeClient:
             response = await self._http.get(resource.path)
         except httpx.TransportError as exc:
             raise Unavailable(f"listing {resource.path}: {exc}") from exc
+        if response.status_code in (403, 404) and resource.path in self._listed:
+            cause = "access denied" if response.status_code == 403 else "no longer served"
+            raise Unavailable(
+                f"listing {resource.path}: HTTP {response.status_code} ({cause}) after it was "
+                "listed: keeping the last objects listed"
+            )
         if resource.optional and response.status_code in (403, 404):
             raise NotServed(f"listing {resource.path}: HTTP {response.status_code}")
         if response.status_code != 200:
             raise Unavailable(f"listing {resource.path}: HTTP {response.status_code}")
         body = response.json()
+        self._listed.add(resource.path)
         items = [_typed(resource, item) for item in body.get("items") or []]
         return items, str(body.get("metadata", {}).get("resourceVersion", ""))
 

@@ -152,8 +152,6 @@ def test_every_problem_of_one_object_is_named_at_once() -> None:
             "a nodes peer is not valid in ingress rules (ingress peers: namespaces, pods)"
         ),
         "spec.egress[0].to": "must hold 1-25 peers (has 0)",
-        "spec.egress[1].to[0].networks[0]": "'10.0.0.1/8' has host bits set: the network is not "
-        "masked",
         "spec.egress[1].to[0].networks[1]": "'300.0.0.0/8' is not a CIDR such as 10.0.0.0/8 or "
         "fd00::/8",
         "spec.egress[1].to[0].networks[2]": "must be a CIDR of at most 43 characters, such as "
@@ -217,9 +215,10 @@ def test_a_peer_gives_exactly_one_kind() -> None:
     both: dict[str, Any] = {"namespaces": {}, "pods": {"podSelector": {}}}
     found = problems(doc(egress=[{"action": "Deny", "to": [both, {}]}]))
     assert found == {
-        "spec.egress[0].to[0]": "must give exactly one of namespaces, pods, nodes, networks "
-        "(gives namespaces, pods)",
-        "spec.egress[0].to[1]": "must give exactly one of namespaces, pods, nodes, networks",
+        "spec.egress[0].to[0]": "must give exactly one of namespaces, pods, nodes, networks, "
+        "domainNames (gives namespaces, pods)",
+        "spec.egress[0].to[1]": "must give exactly one of namespaces, pods, nodes, networks, "
+        "domainNames",
     }
 
 
@@ -248,11 +247,57 @@ def test_a_named_port_cannot_go_with_networks_or_nodes_peers() -> None:
     }
 
 
-def test_domain_names_are_refused_as_unsupported() -> None:
-    rule = {"action": "Accept", "to": [{"domainNames": ["*.kubernetes.io"]}]}
-    assert problems(doc(egress=[rule])) == {
-        "spec.egress[0].to[0].domainNames": "domainNames peers are not supported by romana "
-        "(it has no DNS-aware dataplane)"
+REVIEWED = [
+    {"action": "Accept", "to": [{"domainNames": ["*.kubernetes.io"]}]},
+    {"action": "Deny", "to": [{"networks": ["10.1.2.3/8"]}]},
+]
+"""What the API server accepts in v1alpha2 and romana once refused whole, Deny rule and all."""
+
+
+def test_what_the_api_server_accepts_is_read_with_notes_not_refused() -> None:
+    policy = parse.parse(doc(egress=REVIEWED))
+    accept, deny = policy.egress
+    assert accept.action is Action.ACCEPT
+    assert accept.peers == (model.Peer(domain_names=("*.kubernetes.io",)),), "matches nothing"
+    assert deny.action is Action.DENY
+    assert deny.peers == (model.Peer(networks=(ipaddress.ip_network("10.0.0.0/8"),)),)
+    assert policy.notes == (
+        "spec.egress[0]: its domainNames peer matches nothing: romana cannot enforce domain "
+        "names (it has no DNS-aware dataplane)",
+        "spec.egress[1].to[0].networks[0]: '10.1.2.3/8' has host bits set: taken as 10.0.0.0/8",
+    )
+
+
+@pytest.mark.parametrize("action", ["Deny", "Pass"])
+def test_a_deny_or_pass_rule_with_domain_names_fails_closed_as_deny_all(action: str) -> None:
+    """The API: an implementation that cannot read a peer treats a Deny or Pass rule as
+    "Deny all" (an Accept rule as matching nothing)."""
+    tcp = [{"tcp": {"destinationPort": {"number": 443}}}]
+    rule = {"action": action, "to": [{"domainNames": ["example.com"]}], "protocols": tcp}
+    (read,) = parse.parse(doc(egress=[rule])).egress
+    every = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+    assert (read.action, read.peers) == (Action.DENY, (model.Peer(networks=every),))
+    assert read.ports == (PortMatch("TCP", 443, 443),)
+
+
+def test_what_the_api_server_refuses_stays_refused() -> None:
+    beta = doc(egress=[REVIEWED[1]])
+    beta["apiVersion"] = "policy.networking.k8s.io/v1beta1"
+    assert problems(beta) == {
+        "spec.egress[0].to[0].networks[0]": "'10.1.2.3/8' has host bits set: the network is not "
+        "masked"
+    }
+    names = {"action": "Accept", "to": [{"domainNames": ["*kubernetes.io", "a.io", "a.io"]}]}
+    assert problems(doc(egress=[names, {"action": "Accept", "to": [{"domainNames": []}]}])) == {
+        "spec.egress[0].to[0].domainNames[0]": "'*kubernetes.io' is not a domain name such as "
+        "*.kubernetes.io",
+        "spec.egress[0].to[0].domainNames[2]": "'a.io' is given twice (domainNames is a set)",
+        "spec.egress[1].to[0].domainNames": "must hold 1-25 domain names (has 0)",
+    }
+    ingress = {"action": "Deny", "from": [{"domainNames": ["a.io"]}]}
+    assert problems(doc(ingress=[ingress])) == {
+        "spec.ingress[0].from[0].domainNames": "a domainNames peer is not valid in ingress "
+        "rules (ingress peers: namespaces, pods)"
     }
 
 

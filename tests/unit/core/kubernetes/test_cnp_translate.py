@@ -143,6 +143,52 @@ def test_networks_and_nodes_in_egress() -> None:
     ), "a node's members follow the node, the policy does not change"
 
 
+def test_a_node_set_holds_every_internal_and_external_address_of_a_node() -> None:
+    raw = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "node-c", "labels": {"role": "edge"}},
+        "status": {
+            "addresses": [
+                {"type": "Hostname", "address": "node-c"},
+                {"type": "ExternalIP", "address": "203.0.113.5"},
+                {"type": "InternalIP", "address": "192.0.2.12"},
+                {"type": "InternalIP", "address": "fd00::12"},
+            ]
+        },
+    }
+    node = ko.parse(raw)
+    assert isinstance(node, ko.Node) and node.ip == "192.0.2.12", "registered as before"
+    assert ko.parse(dump.dump(node)) == node
+    t = translated(
+        cnp("edge", egress=[egress("Deny", {"nodes": {"matchLabels": {"role": "edge"}}})])
+    )
+    (peer,) = only(t)["egress"][0]["peers"]
+    assert cnptranslate.address_sets(t.sets, ALL_PODS, [node])[peer["address_set"]] == (
+        ipaddress.ip_network("192.0.2.12/32"),
+        ipaddress.ip_network("203.0.113.5/32"),
+        ipaddress.ip_network("fd00::12/128"),
+    ), "a nodes peer selects the node at every address it has"
+
+
+def test_a_policy_romana_once_refused_keeps_its_deny_rule_with_notes() -> None:
+    rules = [
+        egress("Accept", {"domainNames": ["*.kubernetes.io"]}),
+        egress("Deny", {"networks": ["10.1.2.3/8"]}),
+    ]
+    policy = cnp("review", egress=rules)
+    assert ko.parse(dump.dump(policy)) == policy, "the record keeps it as read"
+    t = translated(policy)
+    accept, deny = only(t)["egress"]
+    assert accept["action"] == "allow" and accept["peers"] == [
+        {"address_set": translation.NOTHING}
+    ], "a domainNames peer matches nothing"
+    assert deny["action"] == "deny" and deny["peers"] == [{"cidr": "10.0.0.0/8"}]
+    assert deny["rules"] == [{"protocol": "any"}]
+    assert any("review: spec.egress[0]: its domainNames peer" in n for n in t.notes), t.notes
+    assert any("'10.1.2.3/8' has host bits set: taken as 10.0.0.0/8" in n for n in t.notes)
+
+
 def test_ingress_named_ports_resolve_on_the_subject_pods_as_narrowed_clauses() -> None:
     t = translated(
         cnp(

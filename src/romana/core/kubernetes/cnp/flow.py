@@ -9,8 +9,9 @@ outside the cluster. Matching follows the API's documented semantics:
   ("host-networked pods are not included");
 * a ``networks`` peer matches any endpoint whose address lies in one of its CIDRs, a pod's
   included ("cluster-internal traffic will be checked against the rule as well");
-* a ``nodes`` peer matches an endpoint that is a selected node's address — a node itself, or
-  a host-network pod on it, which has the node's address;
+* a ``nodes`` peer matches an endpoint that is a selected node's address — a node itself at
+  any of its InternalIP and ExternalIP addresses, or a host-network pod on it, which has the
+  node's address;
 * a rule's ``protocols`` match when any entry does; none given match everything, ICMP too. A
   ``destinationNamedPort`` resolves on the destination pod: it matches when that pod has a
   container port of the name with the flow's protocol and port. A destination that is not a
@@ -74,7 +75,9 @@ class Endpoint:
 
     @classmethod
     def of_node(cls, node: ko.Node, address: addressing.IPAddress | None = None) -> Endpoint:
-        """``node`` at ``address`` (default: its InternalIP, else ExternalIP, when valid)."""
+        """``node`` at ``address``: any of its addresses (``node.ips``), which a ``nodes``
+        peer selecting it matches alike (default: its InternalIP, else ExternalIP, when
+        valid)."""
         if address is None and node.ip:
             try:
                 address = ipaddress.ip_address(node.ip)

@@ -3,7 +3,8 @@
 A :class:`ClusterNetworkPolicy` is what :func:`romana.core.kubernetes.cnp.parse.parse`
 makes of a valid document: every limit of the API already checked, every selector
 canonical, every CIDR a network with its host bits clear. Values here never hold a
-half-valid policy.
+half-valid policy; what romana reads in its own way (a masked CIDR, a ``domainNames`` peer)
+is named in the policy's ``notes``.
 
 Order within a tier (:func:`ordered`): ascending ``priority`` (0 is evaluated first), then
 the rules of one policy in the order written. The API lets two policies of one tier share a
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NewType
 
@@ -77,14 +78,18 @@ class Pods:
 
 @dataclass(frozen=True, slots=True)
 class Peer:
-    """One ``from``/``to`` entry; exactly one of the three is given.
+    """One ``from``/``to`` entry; exactly one of the four is given.
 
     ``networks`` (egress only) matches any address inside one of the CIDRs, pods' included;
-    ``nodes`` (egress only) matches the addresses of the nodes it selects."""
+    ``nodes`` (egress only) matches the addresses of the nodes it selects;
+    ``domain_names`` (egress only) matches nothing: romana cannot enforce domain names (a
+    Deny or Pass rule with one is read as a Deny of every address instead, see
+    :mod:`.parse`)."""
 
     pods: Pods | None = None
     networks: tuple[addressing.IPNetwork, ...] = ()
     nodes: selectors.Selector | None = None
+    domain_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,9 @@ class ClusterNetworkPolicy:
     ingress: tuple[Rule, ...] = ()
     egress: tuple[Rule, ...] = ()
     uid: str = ""
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    """What romana reads other than as written, each at its field path (see :mod:`.parse`).
+    Not part of the policy's meaning: neither compared nor dumped."""
 
     def rules(self, direction: Direction) -> tuple[Rule, ...]:
         return self.ingress if direction is Direction.INGRESS else self.egress

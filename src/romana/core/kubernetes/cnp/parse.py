@@ -12,29 +12,41 @@ OpenAPI schema and CEL rules check them:
 * at most 25 ingress and 25 egress rules; a rule's ``action`` Accept, Deny or Pass, its
   ``name`` at most 100 characters, ``from``/``to`` 1-25 peers, ``protocols`` (when given)
   1-25 entries;
-* a peer gives exactly one kind: ingress ``namespaces`` or ``pods``; egress also ``nodes`` or
-  ``networks`` (1-25 distinct CIDRs, at most 43 characters, host bits clear — the
-  ``v1beta1`` rule ``cidr(self) == cidr(self).masked()``, taken for both versions because a
-  CIDR with host bits set is almost always a typing error);
+* a peer gives exactly one kind: ingress ``namespaces`` or ``pods``; egress also ``nodes``,
+  ``networks`` (1-25 distinct CIDRs, at most 43 characters; in ``v1beta1`` with host bits
+  clear, its rule ``cidr(self) == cidr(self).masked()``) or ``domainNames`` (1-25 distinct
+  names of the CRD's pattern, ``*.`` allowed as a prefix);
 * a ``protocols`` entry gives exactly one of ``tcp``, ``udp``, ``sctp`` (each with a
   ``destinationPort`` of exactly one of ``number`` 1-65535 or ``range`` with
-  ``start < end``) or ``destinationNamedPort``; an egress rule with a ``networks`` or
-  ``nodes`` peer may not name a port (the CRD's CEL rule: they have no named ports).
+  ``start < end``) or ``destinationNamedPort``; an egress rule with a ``networks``,
+  ``nodes`` or ``domainNames`` peer may not name a port (the CRD's CEL rule: they have no
+  named ports).
 
 ``v1alpha1`` is refused by name rather than read: its AdminNetworkPolicy and
 BaselineAdminNetworkPolicy differ from ``v1alpha2`` in shape and meaning (an ``Allow`` that
 is final in the baseline, priorities of another range), so reading them as ``v1alpha2``
 would enforce something their author did not write.
 
-Romana refuses, though the API accepts it, an egress ``domainNames`` peer (experimental
-upstream): it needs a DNS-aware dataplane romana does not have, and a policy applied in part
-would enforce something its author did not write.
+What the API server accepts is never refused, though romana cannot enforce all of it: a
+policy refused whole would drop its Deny rules with it. Such parts are read as follows, each
+with a note (:attr:`model.ClusterNetworkPolicy.notes`) that a sync reports:
+
+* a ``v1alpha2`` CIDR with host bits set (its CRD checks only ``isCIDR``) is taken masked,
+  ``10.1.2.3/8`` as ``10.0.0.0/8``, as the API server's own CIDR type reads it;
+* a ``domainNames`` peer (experimental upstream) needs a DNS-aware dataplane romana does not
+  have. The API answers what an implementation that cannot read a peer does: it fails
+  closed, "for Accept rules [...] treat the rule as matching no traffic. For Deny and Pass
+  rules [...] treat the rule as a 'Deny all' rule". So in an Accept rule the peer matches
+  nothing (a :class:`Peer` with ``domain_names``: the rule's other peers still match), and a
+  Deny or Pass rule with such a peer becomes a Deny of every address (its protocols kept).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from romana.core import addressing
@@ -53,9 +65,24 @@ V1ALPHA1_KINDS = ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
 
 _PEER_KINDS = {
     Direction.INGRESS: ("namespaces", "pods"),
-    Direction.EGRESS: ("namespaces", "pods", "nodes", "networks"),
+    Direction.EGRESS: ("namespaces", "pods", "nodes", "networks", "domainNames"),
 }
+_V1BETA1 = f"{GROUP}/v1beta1"
+_DOMAIN_NAME = re.compile(
+    r"^(\*\.)?([a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.?$"
+)
+"""The CRD's pattern for a domain name."""
+_EVERY_ADDRESS = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
 _PROTOCOL_KEYS = ("tcp", "udp", "sctp", "destinationNamedPort")
+
+
+@dataclass(slots=True)
+class _Reading:
+    """What one document's reading needs besides its problems: whether a CIDR with host bits
+    set is taken masked (``v1alpha2``) or refused (``v1beta1``), and the notes so far."""
+
+    mask: bool
+    notes: list[str] = field(default_factory=list)
 
 
 def _at(prefix: str, key: str | int) -> str:
@@ -119,8 +146,9 @@ def parse(raw: Mapping[str, Any]) -> model.ClusterNetworkPolicy:
             f"must be an integer {model.MIN_PRIORITY}-{model.MAX_PRIORITY} (lower applies first)",
         )
     subject = _subject(spec.get("subject"), issues)
-    ingress = _rules(spec.get("ingress"), Direction.INGRESS, issues)
-    egress = _rules(spec.get("egress"), Direction.EGRESS, issues)
+    reading = _Reading(mask=raw.get("apiVersion") != _V1BETA1)
+    ingress = _rules(spec.get("ingress"), Direction.INGRESS, issues, reading)
+    egress = _rules(spec.get("egress"), Direction.EGRESS, issues, reading)
     if issues:
         raise InvalidInput(list(issues), context=f"invalid {KIND} {name!r}".replace(" ''", ""))
     assert subject is not None and isinstance(priority, int)
@@ -132,6 +160,7 @@ def parse(raw: Mapping[str, Any]) -> model.ClusterNetworkPolicy:
         ingress=ingress,
         egress=egress,
         uid=str(meta.get("uid") or ""),
+        notes=tuple(reading.notes),
     )
 
 
@@ -178,16 +207,20 @@ def _subject(raw: Any, issues: Issues) -> Pods | None:
     return None
 
 
-def _rules(raw: Any, direction: Direction, issues: Issues) -> tuple[Rule, ...]:
+def _rules(raw: Any, direction: Direction, issues: Issues, reading: _Reading) -> tuple[Rule, ...]:
     at = f"spec.{direction}"
     if raw is None:
         return ()
     items = _list(raw, at, issues, least=0, most=model.MAX_RULES, what="rules")
-    rules = [_rule(item, i, direction, _at(at, i), issues) for i, item in enumerate(items or [])]
+    rules = [
+        _rule(item, i, direction, _at(at, i), issues, reading) for i, item in enumerate(items or [])
+    ]
     return tuple(r for r in rules if r is not None)
 
 
-def _rule(raw: Any, index: int, direction: Direction, at: str, issues: Issues) -> Rule | None:
+def _rule(
+    raw: Any, index: int, direction: Direction, at: str, issues: Issues, reading: _Reading
+) -> Rule | None:
     obj = json_object(raw, at, issues)
     peers_key = "from" if direction is Direction.INGRESS else "to"
     _unknown(obj, ("name", "action", peers_key, "protocols"), at, issues)
@@ -204,7 +237,9 @@ def _rule(raw: Any, index: int, direction: Direction, at: str, issues: Issues) -
     else:
         where = _at(at, peers_key)
         items = _list(obj[peers_key], where, issues, least=1, most=model.MAX_PEERS, what="peers")
-        peers = [_peer(p, direction, _at(where, j), issues) for j, p in enumerate(items or [])]
+        peers = [
+            _peer(p, direction, _at(where, j), issues, reading) for j, p in enumerate(items or [])
+        ]
     ports: list[PortMatch | None] = []
     if "protocols" in obj:
         where = _at(at, "protocols")
@@ -221,24 +256,38 @@ def _rule(raw: Any, index: int, direction: Direction, at: str, issues: Issues) -
         )
     if action not in [str(a) for a in Action] or None in peers or None in ports:
         return None
+    kept = tuple(p for p in peers if p is not None)
+    if any(p.domain_names for p in kept) and action != Action.ACCEPT:
+        # The API's fail-closed for a peer an implementation cannot read (see the module): a
+        # Deny or Pass rule becomes "Deny all". Matching nothing instead would let through
+        # what a Deny was written to stop, and skipping a Pass would let later rules of the
+        # tier decide what the author handed on.
+        reading.notes.append(
+            f"{at}: a {action} rule with a domainNames peer, which romana cannot enforce, "
+            "fails closed as the API asks: it denies every destination"
+            + (" on its protocols" if ports else "")
+        )
+        action, kept = Action.DENY, (Peer(networks=_EVERY_ADDRESS),)
+    elif any(p.domain_names for p in kept):
+        reading.notes.append(
+            f"{at}: its domainNames peer matches nothing: romana cannot enforce domain names "
+            "(it has no DNS-aware dataplane)"
+            + ("; the rule's other peers apply" if any(not p.domain_names for p in kept) else "")
+        )
     return Rule(
         index=index,
         action=Action(action),
-        peers=tuple(p for p in peers if p is not None),
+        peers=kept,
         ports=tuple(p for p in ports if p is not None),
         name=name,
     )
 
 
-def _peer(raw: Any, direction: Direction, at: str, issues: Issues) -> Peer | None:
+def _peer(
+    raw: Any, direction: Direction, at: str, issues: Issues, reading: _Reading
+) -> Peer | None:
     obj = json_object(raw, at, issues)
     kinds = _PEER_KINDS[direction]
-    if "domainNames" in obj and direction is Direction.EGRESS:
-        issues.add(
-            _at(at, "domainNames"),
-            "domainNames peers are not supported by romana (it has no DNS-aware dataplane)",
-        )
-        return None
     invalid = [k for k in ("nodes", "networks", "domainNames") if k in obj and k not in kinds]
     for key in invalid:
         issues.add(
@@ -260,12 +309,30 @@ def _peer(raw: Any, direction: Direction, at: str, issues: Issues) -> Peer | Non
         nodes = _selector(obj[kind], where, issues)
         return None if nodes is None else Peer(nodes=nodes)
     if kind == "networks":
-        networks = _networks(obj[kind], where, issues)
+        networks = _networks(obj[kind], where, issues, reading)
         return None if networks is None else Peer(networks=networks)
+    if kind == "domainNames":
+        names = _domain_names(obj[kind], where, issues)
+        return None if names is None else Peer(domain_names=names)
     return None
 
 
-def _networks(raw: Any, at: str, issues: Issues) -> tuple[addressing.IPNetwork, ...] | None:
+def _domain_names(raw: Any, at: str, issues: Issues) -> tuple[str, ...] | None:
+    items = _list(raw, at, issues, least=1, most=model.MAX_NETWORKS, what="domain names")
+    if items is None:
+        return None
+    before = sum(1 for _ in issues)
+    for k, text in enumerate(items):
+        if not isinstance(text, str) or not _DOMAIN_NAME.match(text):
+            issues.add(_at(at, k), f"{text!r} is not a domain name such as *.kubernetes.io")
+        elif text in items[:k]:
+            issues.add(_at(at, k), f"{text!r} is given twice (domainNames is a set)")
+    return tuple(items) if sum(1 for _ in issues) == before else None
+
+
+def _networks(
+    raw: Any, at: str, issues: Issues, reading: _Reading
+) -> tuple[addressing.IPNetwork, ...] | None:
     items = _list(raw, at, issues, least=1, most=model.MAX_NETWORKS, what="CIDRs")
     if items is None:
         return None
@@ -283,15 +350,19 @@ def _networks(raw: Any, at: str, issues: Issues) -> tuple[addressing.IPNetwork, 
             network = ipaddress.ip_network(text)
         except ValueError:
             try:
-                ipaddress.ip_network(f"{address}/{length}", strict=False)
-                issues.add(where, f"{text!r} has host bits set: the network is not masked")
+                network = ipaddress.ip_network(f"{address}/{length}", strict=False)
             except ValueError:
                 issues.add(where, f"{text!r} is not a CIDR such as 10.0.0.0/8 or fd00::/8")
-            continue
-        if network in networks:
+                continue
+            if not reading.mask:
+                issues.add(where, f"{text!r} has host bits set: the network is not masked")
+                continue
+            reading.notes.append(f"{where}: {text!r} has host bits set: taken as {network}")
+        if text in items[:k]:
             issues.add(where, f"{text!r} is given twice (networks is a set)")
             continue
-        networks.append(network)
+        if network not in networks:
+            networks.append(network)
     return tuple(networks) if sum(1 for _ in issues) == before else None
 
 
