@@ -17,6 +17,7 @@ from romana.api.ui import views
 from romana.api.ui.html import bar, esc, refused, table
 from romana.api.ui.reads import Reads
 from romana.core.errors import RomanaError
+from romana.core.policy import listing
 
 T = TypeVar("T")
 SVG_WIDTH = 640
@@ -224,16 +225,13 @@ def _policy_row(n: int, p: Mapping[str, Any], allocations: Sequence[Any] | None)
         for peer in rule.get("peers") or []
     ]
     tier = p.get("tier") or "—"
-    priority = p.get("priority")
-    if p.get("tier") and priority is None:
-        priority = "first"
-    actions = [str(c.get("action")) for d in ("ingress", "egress") for c in p.get(d) or []]
-    action = ",".join(actions) if p.get("tier") and p.get("kind") is None else p.get("action")
+    priority = listing.priority_text(p) or "—"
+    action = listing.actions(p)
     return (
         esc(n),
         f"<code>{esc(views.policy_id(p))}</code>",
         esc(tier),
-        esc("—" if priority is None else priority),
+        esc(priority),
         esc(action or "allow"),
         f"<ul>{''.join(selects)}</ul>",
         esc("; ".join(peers) or "—"),

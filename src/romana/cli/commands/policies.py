@@ -27,18 +27,17 @@ def _directions(policy: Any) -> str:
     return ", ".join(d for d in ("ingress", "egress") if policy.get(d)) or "-"
 
 
-def _action(policy: Any) -> str:
-    """The policy's action; a tiered policy's rules' actions in order."""
-    if policy.get("tier") is None or policy.get("kind") == "tenant-isolation":
-        return str(policy.get("action") or "-")
-    return ",".join(str(c.get("action")) for c in _clauses(policy)) or "-"
-
-
 def _priority(policy: Any) -> str:
-    if policy.get("tier") is None:
-        return "-"
-    priority = policy.get("priority")
-    return "first" if priority is None else str(priority)
+    # Imported here, as every policy-package use: ``romana --help`` imports none of it.
+    from romana.core.policy.listing import priority_text
+
+    return priority_text(policy) or "-"
+
+
+def _action(policy: Any) -> str:
+    from romana.core.policy.listing import actions
+
+    return actions(policy) or "-"
 
 
 COLUMNS: list[output.Column] = [
@@ -96,8 +95,6 @@ def list_(
 
     Example: romana policy list --tier baseline
     """
-    from romana.core.policy import listing
-
     found = context.state(ctx)
     client = found.client()
     fmt = found.fmt(out)
@@ -106,6 +103,8 @@ def list_(
     # tier is asked for by name; a table shows the isolation rows wherever the tier is.
     isolation = tier is TierFilter.BASELINE or (tier is None and fmt is output.Format.table)
     tenants = client.list_tenants() if isolation else ()
+    from romana.core.policy import listing
+
     rows = listing.ordered(client.list_policies(), tenants, wanted)
     output.emit(rows, fmt, columns=COLUMNS)
 

@@ -75,6 +75,25 @@ def ordered(
     return [p for t in TIERS if tier in (None, t) for p in by_tier[t]]
 
 
+def actions(policy: Mapping[str, Any]) -> str:
+    """What a listed policy does: its action, or a tiered policy's rules' actions in order
+    (``deny,pass``); "" when it says none."""
+    if policy.get("tier") is None or policy.get("kind") is not None:
+        return str(policy.get("action") or "")
+    clauses = [
+        c for d in ("ingress", "egress") for c in policy.get(d) or [] if isinstance(c, Mapping)
+    ]
+    return ",".join(str(c.get("action")) for c in clauses)
+
+
+def priority_text(policy: Mapping[str, Any]) -> str:
+    """A listed policy's priority: "" for an ordinary one, ``first`` for an isolation row."""
+    if policy.get("tier") is None:
+        return ""
+    priority = policy.get("priority")
+    return "first" if priority is None else str(priority)
+
+
 def _priority(policy: Mapping[str, Any]) -> int:
     value = policy.get("priority")
     return value if isinstance(value, int) else 0
