@@ -14,7 +14,7 @@ set +e
 if (($#)); then
     pytest "$@"
 else
-    pytest --cov --cov-report=term:skip-covered
+    pytest --cov --cov-report=term:skip-covered --durations=25
 fi
 rc=$?
 set -e

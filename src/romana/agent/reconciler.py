@@ -12,8 +12,8 @@ A reconcile is level-triggered (principle 3): it takes the latest host view and 
 endpoint ledger, computes the desired state with :mod:`romana.agent.desired` (the ruleset
 filters the taps of the ledger's ready tap endpoints by name), reads back
 what of ours is in the kernel, applies :func:`romana.core.hostplan.diff` operation by
-operation, then BIRD's configuration in ``bgp`` route mode (:mod:`romana.agent.bird`), then
-the firewall. Events (a new view, an endpoint added or removed, a reconnect)
+operation, then the firewall, then BIRD's configuration in ``bgp`` route mode
+(:mod:`romana.agent.bird`), so that nothing is announced before its rules are in place. Events (a new view, an endpoint added or removed, a reconnect)
 only decide *when*: :meth:`trigger` asks for one, and any number of requests made while one
 waits coalesce into it. A timer runs a *full* reconcile every ``interval`` seconds, which
 also rewrites the firewall even when the ruleset did not change, so that a table or chain
@@ -416,12 +416,14 @@ class Reconciler:
                 m.apply_failures.labels("sysctls").inc()
             self._applied.plan = plan.plan
             m.routes.set(len(plan.plan.routes))
+        refused, applied, key = self._firewall(dp, snap, full, errors)
+        # BIRD last: an address is announced only once the firewall admits its traffic (an
+        # external address's replies leave the workload with it as their source).
         if self._bird is not None:
             try:
                 self._bird.ensure(snap.hv.bgp)
             except (RomanaError, OSError) as exc:
                 errors.append(f"bird: {exc}")
-        refused, applied, key = self._firewall(dp, snap, full, errors)
         return Report(
             snap.hv.revision,
             full,
