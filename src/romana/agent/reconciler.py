@@ -10,16 +10,16 @@ used by one thread at a time.
 
 A reconcile is level-triggered (principle 3): it takes the latest host view and the whole
 endpoint ledger, computes the desired state with :mod:`romana.agent.desired` (the ruleset
-filters the taps of the ledger's ready tap endpoints by name), reads back
-what of ours is in the kernel, applies :func:`romana.core.hostplan.diff` operation by
-operation, then the firewall, then BIRD's configuration in ``bgp`` route mode
-(:mod:`romana.agent.bird`), so that nothing is announced before its rules are in place. Events (a new view, an endpoint added or removed, a reconnect)
-only decide *when*: :meth:`trigger` asks for one, and any number of requests made while one
-waits coalesce into it. A timer runs a *full* reconcile every ``interval`` seconds, which
-also rewrites the firewall even when the ruleset did not change, so that a table or chain
-deleted or edited by hand is restored, and reads back the inside of every endpoint (its
-address, default routes and gateway neighbour in the workload's namespace) to repair it
-(:mod:`romana.agent.drift`).
+filters the taps of the ledger's ready tap endpoints by name), reads back what of ours is in
+the kernel, applies :func:`romana.core.hostplan.diff` operation by operation, then the
+firewall, then BIRD's configuration in ``bgp`` route mode (:mod:`romana.agent.bird`), so
+that nothing is announced before its rules are in place. Events (a new view, an endpoint
+added or removed, a reconnect) only decide *when*: :meth:`trigger` asks for one, and any
+number of requests made while one waits coalesce into it. A timer runs a *full* reconcile
+every ``interval`` seconds, which also rewrites the firewall even when the ruleset did not
+change, so that a table or chain deleted or edited by hand is restored, and reads back the
+inside of every endpoint (its address, default routes and gateway neighbour in the
+workload's namespace) to repair it (:mod:`romana.agent.drift`).
 
 Invariants:
 
