@@ -17,11 +17,13 @@ the latency of each allocation as the client saw it (at most ``SAMPLES`` per set
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import common
@@ -66,11 +68,73 @@ def _prepare(urls: Sequence[str], admin: tuple[str, str]) -> str:
     return token
 
 
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User and system CPU time the processes ``pids`` have used (``/proc/PID/stat``)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU time per allocation of the client threads, of romanad and of etcd (ms)."""
+
+    client: float
+    romanad: float
+    etcd: float | None = None
+
+    def rows(self, setup: str) -> list[common.Result]:
+        rows = [
+            common.Result(f"{setup}: client CPU per allocation", round(self.client, 3), "ms"),
+            common.Result(f"{setup}: romanad CPU per allocation", round(self.romanad, 3), "ms"),
+        ]
+        total = self.client + self.romanad
+        if self.etcd is not None:
+            rows.append(
+                common.Result(f"{setup}: etcd CPU per allocation", round(self.etcd, 3), "ms")
+            )
+            total += self.etcd
+        cores = os.cpu_count() or 1
+        rows.append(
+            common.Result(
+                f"{setup}: most allocations/s {cores} CPUs allow at that CPU cost",
+                round(cores * 1000 / total, 1),
+                "allocations/s",
+            )
+        )
+        return rows
+
+
+def _measured(
+    urls: Sequence[str],
+    token: str,
+    seconds: float,
+    threads: int,
+    tag: str,
+    servers: Sequence[int],
+    stores: Sequence[int] = (),
+) -> tuple[float, list[float], Cpu]:
+    """:func:`_drive`, with the CPU each side spent per allocation while it ran."""
+    client0, servers0, stores0 = time.process_time(), _cpu_seconds(servers), _cpu_seconds(stores)
+    rate, latency, done = _drive(urls, token, seconds, threads, tag)
+    per = 1000 / max(done, 1)
+    cpu = Cpu(
+        (time.process_time() - client0) * per,
+        (_cpu_seconds(servers) - servers0) * per,
+        (_cpu_seconds(stores) - stores0) * per if stores else None,
+    )
+    return rate, latency, cpu
+
+
 def _drive(
     urls: Sequence[str], token: str, seconds: float, threads: int, tag: str
-) -> tuple[float, list[float]]:
+) -> tuple[float, list[float], int]:
     """Allocations per second from ``threads`` clients allocating new keys for ``seconds``,
-    and the latency of each (ms, at most :data:`SAMPLES`, evenly spread over the run)."""
+    the latency of each (ms, at most :data:`SAMPLES`, evenly spread over the run) and how
+    many were made (the warm-up ones too, as the CPU figures count them)."""
     counts = [0] * threads
     latencies: list[list[float]] = [[] for _ in range(threads)]
     start_line = threading.Barrier(threads + 1)
@@ -104,7 +168,7 @@ def _drive(
     rate = sum(counts) / (time.perf_counter() - began)
     samples = [x for mine in latencies for x in mine]
     step = max(1, len(samples) // SAMPLES)
-    return rate, [round(x, 3) for x in samples[::step]]
+    return rate, [round(x, 3) for x in samples[::step]], sum(counts) + threads
 
 
 def _result(metric: str, value: float, target: float) -> common.Result:
@@ -118,17 +182,19 @@ def _result(metric: str, value: float, target: float) -> common.Result:
     )
 
 
-Measured = tuple[common.Result, list[float]]
+Measured = tuple[common.Result, list[float], Cpu]
 
 
 def bench_sqlite(work: Path, seconds: float, threads: int) -> Measured:
     daemon = Romanad(work / "sqlite", store=f"sqlite://{work}/sqlite/romana.db").start()
     try:
         token = _prepare([daemon.url], daemon.admin())
-        rate, latency = _drive([daemon.url], token, seconds, threads, "sqlite")
+        assert daemon.process is not None
+        pids = [daemon.process.pid]
+        rate, latency, cpu = _measured([daemon.url], token, seconds, threads, "sqlite", pids)
     finally:
         daemon.stop()
-    return _result("HTTP allocations, 1 romanad on SQLite", rate, SQLITE_TARGET), latency
+    return _result("HTTP allocations, 1 romanad on SQLite", rate, SQLITE_TARGET), latency, cpu
 
 
 def bench_etcd(work: Path, seconds: float, threads: int) -> Measured:
@@ -150,13 +216,15 @@ def bench_etcd(work: Path, seconds: float, threads: int) -> Measured:
             replica.start()
         urls = [r.url for r in replicas]
         token = _prepare(urls, replicas[0].admin())
-        rate, latency = _drive(urls, token, seconds, threads, "etcd")
+        servers = [r.process.pid for r in replicas if r.process is not None]
+        members = [m.process.pid for m in etcd.members if m.process is not None]
+        rate, latency, cpu = _measured(urls, token, seconds, threads, "etcd", servers, members)
     finally:
         for r in replicas:
             r.stop()
         etcd.stop()
     metric = "HTTP allocations, 3 romanad replicas on 3-member etcd"
-    return _result(metric, rate, ETCD_TARGET), latency
+    return _result(metric, rate, ETCD_TARGET), latency, cpu
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,11 +236,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="romana-bench-api-"))
     series: dict[str, list[float]] = {}
     try:
-        result, series["1 romanad, SQLite"] = bench_sqlite(work, args.seconds, args.threads)
+        result, series["1 romanad, SQLite"], sqlite_cpu = bench_sqlite(
+            work, args.seconds, args.threads
+        )
         results = [result]
+        why = sqlite_cpu.rows("1 romanad on SQLite")
         if not args.skip_etcd:
-            result, series["3 replicas, etcd"] = bench_etcd(work, args.seconds, args.threads)
+            result, series["3 replicas, etcd"], etcd_cpu = bench_etcd(
+                work, args.seconds, args.threads
+            )
             results.append(result)
+            why += etcd_cpu.rows("3 replicas on etcd")
+        results += why
     finally:
         shutil.rmtree(work, ignore_errors=True)
     latency = common.distribution(
@@ -185,7 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = (
         f"{args.threads} client threads in the benchmark process, {args.seconds:g} s each; "
         "client and servers share the machine's CPUs. Latency: each allocation call, at "
-        f"most {SAMPLES} samples per set-up."
+        f"most {SAMPLES} samples per set-up. CPU per allocation: user and system time of the "
+        "benchmark process (the clients), of the romanad processes and of the etcd members "
+        "over the run, divided by the allocations made; with every CPU busy, the machine "
+        "cannot make more allocations per second than its CPUs divided by their sum."
     )
     return common.finish("api", results, notes, distributions=[latency])
 

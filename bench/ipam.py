@@ -23,7 +23,7 @@ from pathlib import Path
 from bench import common
 from romana.core import addressing, ipam
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
-from romana.core.store import Store
+from romana.core.store import Conditions, Event, KeyValue, Ops, Range, Store, TxnResult
 from romana.lab.etcd import EtcdCluster
 from romana.services.ipam import IpamService
 from romana.services.tenants import TenantService
@@ -47,6 +47,8 @@ TOPOLOGY = {
 HOSTS = 4
 SAMPLES = 2000
 """Latency samples kept per series for the report's chart (evenly spread over the run)."""
+BREAKDOWN_PAIRS = 300
+"""Allocate + release pairs of one caller whose store calls are counted, per store."""
 
 
 def _setup(store: Store, hosts: int = HOSTS) -> IpamService:
@@ -89,6 +91,91 @@ def _run(
         w.join()
     rate = sum(counts) / (time.monotonic() - start)
     return rate, _spread([x for mine in latencies for x in mine])
+
+
+class Counted:
+    """A store that counts and times the calls the service makes of it (reads: ``get`` and
+    ``range``; writes: ``txn``), so that a row can say where an allocation's time goes."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.reads = 0
+        self.txns = 0
+        self.read_s = 0.0
+        self.txn_s = 0.0
+
+    def get(self, key: str) -> KeyValue | None:
+        began = time.perf_counter()
+        try:
+            return self.inner.get(key)
+        finally:
+            self.reads += 1
+            self.read_s += time.perf_counter() - began
+
+    def range(self, prefix: str) -> Range:
+        began = time.perf_counter()
+        try:
+            return self.inner.range(prefix)
+        finally:
+            self.reads += 1
+            self.read_s += time.perf_counter() - began
+
+    def txn(self, compares: Conditions, on_success: Ops, on_failure: Ops = ()) -> TxnResult:
+        began = time.perf_counter()
+        try:
+            return self.inner.txn(compares, on_success, on_failure)
+        finally:
+            self.txns += 1
+            self.txn_s += time.perf_counter() - began
+
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+        return self.inner.watch(prefix, start_revision, timeout)
+
+    def revision(self) -> int:
+        return self.inner.revision()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _breakdown(name: str, store: Store, pairs: int = BREAKDOWN_PAIRS) -> list[common.Result]:
+    """Where one caller's allocate + release pair spends its time on ``store``: the store
+    calls it makes, their mean time, and the service's own time around them (µs). The store
+    is closed afterwards."""
+    counted = Counted(store)
+    service = _setup(counted)
+    counted.reads = counted.txns = 0
+    counted.read_s = counted.txn_s = 0.0
+    try:
+        return _count(name, counted, service, pairs)
+    finally:
+        counted.close()
+
+
+def _count(name: str, counted: Counted, service: IpamService, pairs: int) -> list[common.Result]:
+    began = time.perf_counter()
+    for i in range(pairs):
+        key = AllocationKey(f"w{len(name)}-{i}")
+        service.allocate(key, HostName("h0"), TenantName("bench"))
+        service.release(key)
+    total = time.perf_counter() - began
+    outside = (total - counted.read_s - counted.txn_s) / pairs * 1e6
+    rows = [
+        common.Result(
+            f"{name}: store reads per allocate + release", counted.reads / pairs, "reads"
+        ),
+        common.Result(
+            f"{name}: store transactions per allocate + release", counted.txns / pairs, "txns"
+        ),
+        common.Result(f"{name}: service time per pair outside the store", round(outside, 1), "µs"),
+    ]
+    if counted.reads:
+        mean = counted.read_s / counted.reads * 1e6
+        rows.append(common.Result(f"{name}: one store read (mean)", round(mean, 1), "µs"))
+    if counted.txns:
+        mean = counted.txn_s / counted.txns * 1e6
+        rows.append(common.Result(f"{name}: one store transaction (mean)", round(mean, 1), "µs"))
+    return rows
 
 
 def _spread(samples: list[float], keep: int = SAMPLES) -> list[float]:
@@ -144,6 +231,8 @@ def main() -> int:
         sqlite_one, one_ms = _run(service, args.seconds, tag="s1")
         sqlite_many, many_ms = _run(service, args.seconds, many, tag="s")
         sqlite_store.close()
+        breakdown = _breakdown("memory store", MemoryStore())
+        breakdown += _breakdown("SQLite", SQLiteStore(Path(tmp) / "breakdown.db"))
     series = {f"SQLite, {many} callers": many_ms, "SQLite, 1 caller": one_ms}
 
     results = [
@@ -171,8 +260,10 @@ def main() -> int:
             etcd_store = EtcdStore(cluster.client_urls, prefix="/bench")
             etcd, etcd_ms = _run(_setup(etcd_store), args.seconds, many, tag="e")
             etcd_store.close()
+            breakdown += _breakdown("3-member etcd", EtcdStore(cluster.client_urls, prefix="/why"))
         results.append(_row(f"3-member etcd, {many} callers", etcd, 300, memory_many))
         series[f"3-member etcd, {many} callers"] = etcd_ms
+    results += breakdown
     notes = (
         f"Each allocation is followed by its release; {args.seconds:g} s per row. Every "
         "allocation and every release is durable when answered (SQLite WAL with "
@@ -181,7 +272,10 @@ def main() -> int:
         f"commits its own at once. '{many} callers' rows run {many} threads in this process, "
         "as romanad's request threads call the service; callers allocate on "
         f"{HOSTS} hosts of one tenant. Latency: each allocation call, at most {SAMPLES} "
-        "samples per series."
+        f"samples per series. Where the time goes: {BREAKDOWN_PAIRS} pairs of one caller per "
+        "store, each store call counted and timed; the service's own time per pair (outside "
+        "the store) bounds what any store can reach: one core does at most 1 s / that time "
+        "pairs per second."
     )
     latency = common.distribution(
         "In-process allocation latency",
