@@ -29,8 +29,6 @@ runs; events and counts only name reasons of rulesets the agent applied or was a
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import ipaddress
 import logging
 import threading
@@ -42,6 +40,7 @@ from typing import Any, Protocol
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from romana import eventring
 from romana.agent import view as view_mod
 from romana.core import addressing, errors, ruleset
 from romana.dataplane import dropcounters, droplog
@@ -110,7 +109,8 @@ def reason_dict(reason: ruleset.DropReason | None, label: str) -> dict[str, str]
 
 
 class Drops:
-    """The ring of the last drop events; see the module docstring."""
+    """The ring (:class:`romana.eventring.Ring`) of the last drop events; see the module
+    docstring."""
 
     def __init__(
         self,
@@ -120,10 +120,7 @@ class Drops:
     ) -> None:
         self._reasons = reasons
         self._host_view = host_view
-        self._events: collections.deque[DropEvent] = collections.deque(maxlen=capacity)
-        self._seq = 0
-        self._lock = threading.Lock()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._ring: eventring.Ring[DropEvent] = eventring.Ring(capacity)
         self.reader: droplog.Reader | None = None
 
     def record(self, packet: droplog.Logged, at: float | None = None) -> DropEvent:
@@ -132,43 +129,22 @@ class Drops:
         label = f"{rid:012x}" if rid is not None else packet.prefix
         reason = reason_dict(self._reasons().get(rid) if rid is not None else None, label)
         hv = self._host_view()
-        with self._lock:
-            self._seq += 1
-            event = DropEvent(
-                self._seq,
-                time.time() if at is None else at,
-                packet,
-                reason,
-                owner(hv, packet.src),
-                owner(hv, packet.dst),
+
+        def make(seq: int) -> DropEvent:
+            when = time.time() if at is None else at
+            return DropEvent(
+                seq, when, packet, reason, owner(hv, packet.src), owner(hv, packet.dst)
             )
-            self._events.append(event)
-            waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
-            loop.call_soon_threadsafe(_wake, future)
-        return event
+
+        return self._ring.add([make])[0]
 
     def after(self, seq: int) -> list[DropEvent]:
-        with self._lock:
-            return [e for e in self._events if e.seq > seq]
+        return self._ring.after(seq)[0]
 
     async def wait_after(self, seq: int, wait: float) -> list[DropEvent]:
         """The events after ``seq``; when there are none yet, the first to come within
         ``wait`` seconds (at most :data:`MAX_WAIT`)."""
-        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
-        loop = asyncio.get_running_loop()
-        while True:
-            with self._lock:
-                found = [e for e in self._events if e.seq > seq]
-                left = deadline - time.monotonic()
-                if found or left <= 0:
-                    return found
-                future: asyncio.Future[None] = loop.create_future()
-                self._waiters.append((loop, future))
-            try:
-                await asyncio.wait_for(future, left)
-            except TimeoutError:
-                return self.after(seq)
+        return (await self._ring.wait_after(seq, min(wait, MAX_WAIT)))[0]
 
     def run_reader(self, reader: droplog.Reader, stop: threading.Event) -> None:
         """Read logged packets until ``stop`` is set (the body of the reader thread)."""
@@ -180,11 +156,6 @@ class Drops:
             except OSError as exc:
                 log.warning("reading the drop log failed: %s", exc)
                 stop.wait(1.0)
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def start_reader(drops: Drops, netns: str | None = None) -> threading.Event | None:

@@ -100,18 +100,15 @@ class Nftables:
 
     def read(self) -> dict[str, Any] | None:
         """Our table as ``nft -j`` JSON (for status and tests), or None when absent."""
-        done = self._run(["-j", "list", "table", self.family, self.table], check=False)
-        if done.rc != 0:
-            if "No such file or directory" in done.stderr:
-                return None
-            raise proc.CommandFailed(done.argv, done.rc, done.stdout, done.stderr, None)
-        parsed: dict[str, Any] = json.loads(done.stdout)
-        return parsed
+        return self._list_json("table")
 
     def read_counters(self) -> dict[str, Any] | None:
         """The named counters of our table as ``nft -j`` JSON, or None when it is absent."""
-        argv = ["-j", "list", "counters", "table", self.family, self.table]
-        done = self._run(argv, check=False)
+        return self._list_json("counters", "table")
+
+    def _list_json(self, *what: str) -> dict[str, Any] | None:
+        """``nft -j list WHAT... <family> <table>`` parsed; None when our table is absent."""
+        done = self._run(["-j", "list", *what, self.family, self.table], check=False)
         if done.rc != 0:
             if "No such file or directory" in done.stderr:
                 return None

@@ -26,15 +26,14 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
-import collections
 import contextlib
+import functools
 import ipaddress
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from romana import eventring
 from romana.core import addressing
 from romana.core.errors import InvalidInput, NotFound
 from romana.services.ipam import IpamService
@@ -139,7 +138,8 @@ def seen_by_tenant(event: Event, tenant: str, policy_visible: Callable[[str], bo
 
 
 class DropService:
-    """The ring of recent drop events of every host; see the module docstring."""
+    """The ring (:class:`romana.eventring.Ring`) of recent drop events of every host; see the
+    module docstring."""
 
     def __init__(
         self,
@@ -153,10 +153,7 @@ class DropService:
         self._tenants = tenants
         self._ipam = ipam
         self._kube = kube_objects
-        self._events: collections.deque[Event] = collections.deque(maxlen=capacity)
-        self._seq = 0
-        self._lock = threading.Lock()
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._ring: eventring.Ring[Event] = eventring.Ring(capacity, restarts=True)
         self._pod_names: tuple[float, dict[str, str]] = (-PODS_TTL, {})
 
     def _pods(self) -> dict[str, str]:
@@ -175,50 +172,24 @@ class DropService:
             return 0
         places = _Places(self._topology, self._tenants, self._ipam, self._pods())
         decoded = [_decoded(host, e, places) for e in events]
-        with self._lock:
-            for event in decoded:
-                self._seq += 1
-                event["seq"] = self._seq
-                self._events.append(event)
-            waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
-            with contextlib.suppress(RuntimeError):  # a reader's loop that closed meanwhile
-                loop.call_soon_threadsafe(_wake, future)
-        return len(decoded)
+        return len(self._ring.add([functools.partial(_numbered, e) for e in decoded]))
 
     def after(self, after: int, keep: Callable[[Event], bool]) -> tuple[list[Event], int]:
-        """The kept events after ``after`` that ``keep`` takes, and the last seq looked at."""
-        with self._lock:
-            return self._after(after, keep)
-
-    def _after(self, after: int, keep: Callable[[Event], bool]) -> tuple[list[Event], int]:
-        if after > self._seq:
-            after = 0  # a number from before a restart: everything kept is new
-        return [e for e in self._events if e["seq"] > after and keep(e)], self._seq
+        """The kept events after ``after`` that ``keep`` takes, and the last seq looked at
+        (a number from before a restart reads everything kept)."""
+        return self._ring.after(after, keep)
 
     async def wait_after(
         self, after: int, wait: float, keep: Callable[[Event], bool]
     ) -> tuple[list[Event], int]:
         """:meth:`after`; when it finds none, the first that come within ``wait`` seconds
         (at most :data:`MAX_WAIT`)."""
-        deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
-        loop = asyncio.get_running_loop()
-        while True:
-            with self._lock:
-                found, last = self._after(after, keep)
-                left = deadline - time.monotonic()
-                if found or left <= 0:
-                    return found, last
-                after = last
-                future: asyncio.Future[None] = loop.create_future()
-                self._waiters.append((loop, future))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(future, left)
+        return await self._ring.wait_after(after, min(wait, MAX_WAIT), keep)
 
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _numbered(event: Event, seq: int) -> Event:
+    event["seq"] = seq
+    return event
 
 
 def _decoded(host: str, raw: Mapping[str, Any], places: _Places) -> Event:
