@@ -7,16 +7,21 @@ NetworkPolicy spec, of a Service what its VIP needs (:mod:`.service`), the whole
 ClusterNetworkPolicy (:mod:`.cnp.parse`). Every problem of one object is reported at once
 (:class:`InvalidInput`, field paths like ``spec.ingress[0].ports[1].endPort``).
 
-NetworkPolicy defaulting follows the API server: a missing ``policyTypes`` means ``Ingress``,
-plus ``Egress`` when the policy has at least one egress rule; a port's protocol defaults to
-TCP. ``from``/``to`` missing or empty means every peer, ``ports`` missing or empty every
-port; ``ingress``/``egress`` missing or empty means no traffic is allowed in that direction
-(which only isolates, when the direction is among the policy types).
+NetworkPolicy defaulting follows the API server: a missing or empty ``policyTypes`` means
+``Ingress``, plus ``Egress`` when the policy has at least one egress rule; a missing
+``podSelector`` is the empty selector (every pod of the namespace); a port's protocol
+defaults to TCP. ``from``/``to`` missing or empty means every peer, ``ports`` missing or
+empty every port; ``ingress``/``egress`` missing or empty means no traffic is allowed in that
+direction (which only isolates, when the direction is among the policy types). A named port
+must be a valid port name (as a container port's: at most 15 lowercase letters, digits and
+inner single hyphens, at least one letter), so a quoted number such as ``"80"`` is refused
+as the API server refuses it rather than read as a name no pod defines.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -35,6 +40,11 @@ EXTERNAL_IP_ANNOTATION = "romana.io/external-ip"
 """The pod annotation asking for an external IP: ``<pool>`` or ``<pool>/<address>``."""
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+_PORT_NAME = re.compile(r"(?=.{1,15}$)(?=[^a-z]*[a-z])[a-z0-9]+(?:-[a-z0-9]+)*")
+_PORT_NAME_RULE = (
+    "is not a port number or a port name (a port name has at most 15 lowercase letters, "
+    "digits and single inner hyphens, with at least one letter)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,15 +292,13 @@ def network_policy(raw: Mapping[str, Any]) -> NetworkPolicy:
     spec = _map(raw.get("spec"), "spec", issues)
     for key in sorted(set(spec) - {"podSelector", "ingress", "egress", "policyTypes"}, key=str):
         issues.add(_at("spec", str(key)), "unknown key")
-    if "podSelector" not in spec:
-        issues.add("spec.podSelector", "is required ({} selects every pod of the namespace)")
     target = selectors.parse(spec.get("podSelector") or {}, "spec.podSelector", issues)
     ingress = _rules(spec.get("ingress"), "spec.ingress", "from", issues)
     egress = _rules(spec.get("egress"), "spec.egress", "to", issues)
     types = spec.get("policyTypes")
-    if types is None:
+    if types is None or types == []:
         kinds = {"Ingress", *(("Egress",) if egress else ())}
-    elif not isinstance(types, list) or not types or not set(types) <= {"Ingress", "Egress"}:
+    elif not isinstance(types, list) or not all(t in ("Ingress", "Egress") for t in types):
         issues.add("spec.policyTypes", "must list Ingress, Egress or both")
         kinds = set()
     else:
@@ -390,8 +398,8 @@ def _port(raw: Any, at: str, issues: Issues) -> Port | None:
         return None
     if isinstance(port, int) and not 1 <= port <= 65535:
         issues.add(_at(at, "port"), "must be in 1-65535")
-    if isinstance(port, str) and not port:
-        issues.add(_at(at, "port"), "a port name must not be empty")
+    if isinstance(port, str) and not _PORT_NAME.fullmatch(port):
+        issues.add(_at(at, "port"), f"{port!r} {_PORT_NAME_RULE}")
     if end is not None:
         if not isinstance(port, int):
             issues.add(_at(at, "endPort"), "needs a numeric port")
