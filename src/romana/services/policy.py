@@ -71,6 +71,7 @@ def validate(body: object) -> list[dict[str, Any]]:
     Raises InvalidInput for malformed policies, then Unsupported for well-formed ones the
     dataplane cannot express (the message the compiler would give, every policy at once).
     """
+    body = policy_parse.unwrap(body)  # Romana v0.9's {"securitypolicies": [...]} files
     many = isinstance(body, list)
     items: list[object] = list(body) if isinstance(body, list) else [body]
     issues = Issues("invalid policies" if many else "invalid policy")

@@ -12,6 +12,10 @@ Both shapes normalise to one model:
   address (this implementation keeps no separate database id); likewise for segments.
 * ``action`` (``allow`` or ``deny``) and ``address_set`` endpoints extend both shapes; in
   ``applied_to`` an ``address_set`` may carry a ``tenant``: the set's members in that tenant.
+* the v0.9 shape of Romana's documentation and examples is read too: a policy's own top-level
+  ``peers`` and ``rules`` are its one clause (as ``ingress: [{peers, rules}]``, in the policy's
+  direction), and a ``{"securitypolicies": [...]}`` wrapper (the key in any case) holds a list.
+  A policy giving both top-level and v1 clauses is refused.
 
 Validation follows Romana v1 (``common.Policy.Validate``) and keeps its messages where it had
 one, with the field path in front instead of ``Rule #n``. Every problem is reported at once in
@@ -30,9 +34,10 @@ from romana.core.policy import model
 
 _POLICY_KEYS = frozenset(
     {"name", "id", "external_id", "description", "direction", "action", "applied_to"}
-    | {"ingress", "egress", "datacenter", "tier", "priority"}
+    | {"ingress", "egress", "datacenter", "tier", "priority", "peers", "rules"}
 )
 _CLAUSE_KEYS = frozenset({"peers", "rules"})
+_WRAPPER_KEY = "securitypolicies"
 _TIERED_CLAUSE_KEYS = _CLAUSE_KEYS | {"action", "name", "targets"}
 _RULE_KEYS = frozenset(
     {"protocol", "ports", "port_ranges", "icmp_type", "icmp_code", "is_stateful"}
@@ -56,8 +61,30 @@ def policy(raw: object, *, field: str = "") -> model.Policy:
     return parsed
 
 
+def unwrap(raw: object) -> object:
+    """The list a ``{"securitypolicies": [...]}`` document wraps (Romana v0.9's files); any
+    other document unchanged. Raise :class:`InvalidInput` for a wrapper that is not only that."""
+    if not isinstance(raw, Mapping):
+        return raw
+    keys = [k for k in raw if isinstance(k, str) and k.lower() == _WRAPPER_KEY]
+    if not keys:
+        return raw
+    issues = Issues("invalid policies")
+    for key in sorted(set(raw) - set(keys), key=str):
+        issues.add(str(key), f"unknown key beside {keys[0]!r}, which wraps the list of policies")
+    for key in keys[1:]:
+        issues.add(key, f"wraps the policies a second time (beside {keys[0]!r})")
+    if not isinstance(raw[keys[0]], list):
+        issues.add(keys[0], "must be a list of policies")
+    issues.raise_if_any()
+    wrapped: object = raw[keys[0]]
+    return wrapped
+
+
 def policies(raw: object) -> tuple[model.Policy, ...]:
-    """Parse a list of policies, or a single policy object (what the Romana CLI accepts)."""
+    """Parse a list of policies, or a single policy object (what the Romana CLI accepts), or
+    either inside a ``{"securitypolicies": [...]}`` wrapper."""
+    raw = unwrap(raw)
     if isinstance(raw, Mapping):
         return (policy(raw),)
     if not isinstance(raw, list):
@@ -200,6 +227,8 @@ class _Parser:
         self, obj: Mapping[str, Any], at: str, direction: str | None, tiered: bool = False
     ) -> tuple[tuple[model.Clause, ...] | None, tuple[model.Clause, ...] | None]:
         has_ingress, has_egress = "ingress" in obj, "egress" in obj
+        if "peers" in obj or "rules" in obj:
+            return self._top_level_clause(obj, at, direction, tiered)
         if not has_ingress and not has_egress:
             self.add(_at(at, "ingress"), "Required 'ingress' or 'egress' entry missing.")
             return None, None
@@ -220,6 +249,26 @@ class _Parser:
         ingress = self._clauses(obj["ingress"], _at(at, "ingress"), tiered) if has_ingress else ()
         egress = self._clauses(obj["egress"], _at(at, "egress"), tiered) if has_egress else ()
         return ingress, egress
+
+    def _top_level_clause(
+        self, obj: Mapping[str, Any], at: str, direction: str | None, tiered: bool
+    ) -> tuple[tuple[model.Clause, ...] | None, tuple[model.Clause, ...] | None]:
+        """The v0.9 shape: the policy's own ``peers`` and ``rules`` are its one clause."""
+        field = _at(at, "peers" if "peers" in obj else "rules")
+        v1 = [k for k in ("ingress", "egress") if k in obj]
+        if v1:
+            self.add(
+                field,
+                f"top-level peers and rules (the v0.9 shape) and '{v1[0]}' (v1) both give "
+                "clauses: give them one way",
+            )
+            return None, None
+        if tiered:
+            self.add(field, "a tiered policy gives its rules in 'ingress' or 'egress'")
+            return None, None
+        clause = self.clause({k: obj.get(k) for k in _CLAUSE_KEYS}, at)
+        clauses = (clause,) if clause is not None else None
+        return ((), clauses) if direction == "egress" else (clauses, ())
 
     def _targets(self, raw: object, at: str) -> tuple[model.Endpoint, ...] | None:
         if not isinstance(raw, list) or not raw:

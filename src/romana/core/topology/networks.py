@@ -10,8 +10,10 @@ widths. Rules added here:
 * ``block_mask`` is Romana v2's address-block prefix length. Our plan has no blocks, so it
   is not the endpoint width: the widths of such a network are chosen from all the bits it
   leaves, once its topology's needs are known (:mod:`romana.core.topology.widths`), with
-  ``address_bits - block_mask`` as the floor of its endpoint bits. It must lie in
-  ``prefixlen … address_bits - 2`` and cannot be given with ``endpoint_bits``.
+  ``address_bits - block_mask`` (at least 2) as the floor of its endpoint bits. It must lie
+  in ``prefixlen … address_bits``, as in v2, and cannot be given with ``endpoint_bits``.
+  Tenant and segment widths the entry does not give are narrowed when the defaults leave
+  less than that floor (:func:`romana.core.topology.widths.narrowed`).
 * ``tenants`` lists the tenants that may use the network (names matching
   ``^[a-zA-Z0-9_.-]+$``); empty, absent, or v2's ``["*"]`` admits every tenant.
 """
@@ -54,6 +56,8 @@ class _Pending:
     """The network validated with the narrowest endpoint field ``block_mask`` allows."""
     block_mask: int
     tenants: tuple[TenantName, ...]
+    given: tuple[bool, bool]
+    """Whether the entry gave its tenant_bits and its segment_bits (those are never narrowed)."""
 
     @property
     def room(self) -> widths.Room:
@@ -102,27 +106,33 @@ def _network(raw: object, i: int, issues: Issues, out: Declared, strict: bool) -
         out.names[name] = i
     tenants = _tenants(doc.get("tenants"), f"{where}.tenants", issues)
     endpoint_bits = doc.get("endpoint_bits")
+    tenant_bits, segment_bits = doc.get("tenant_bits"), doc.get("segment_bits")
     block_mask = None
     if "block_mask" in doc:
         if "endpoint_bits" in doc:
             issues.add(where, "give endpoint_bits or block_mask, not both")
-        block_mask = _block_mask(doc["block_mask"], doc.get("cidr"), where, issues)
+        block_mask = _block_mask(doc["block_mask"], doc.get("cidr"), name, where, issues)
         # Validated at its floor now; the width chosen later is never narrower.
         endpoint_bits = None if block_mask is None else block_mask[1]
+        if block_mask is not None:
+            tenant_bits, segment_bits = _fitted(doc, block_mask[1])
     cidr = doc.get("cidr")
     try:
         # addressing.layout checks that the widths are integers and reports the field.
         lay = addressing.layout(
             name or "?",
             cidr if isinstance(cidr, str) else "",
-            cast("int | None", doc.get("tenant_bits")),
-            cast("int | None", doc.get("segment_bits")),
+            cast("int | None", tenant_bits),
+            cast("int | None", segment_bits),
             cast("int | None", endpoint_bits),
             field=where,
             tenants_configured=bool(tenants),
         )
     except InvalidInput as exc:
-        if block_mask is None:
+        if block_mask is None and "block_mask" in doc:
+            # The widths were checked without the refused block_mask: their sum says nothing.
+            issues.extend(i for i in exc.issues if i.field != where)
+        elif block_mask is None:
             issues.extend(exc.issues)
         else:
             issues.extend(_at_floor(exc.issues, where, block_mask))
@@ -132,7 +142,28 @@ def _network(raw: object, i: int, issues: Issues, out: Declared, strict: bool) -
     if block_mask is None:
         out.valid[name] = model.Network(lay, tenants)
     else:
-        out.pending[name] = _Pending(where, lay, block_mask[0], tenants)
+        given = (doc.get("tenant_bits") is not None, doc.get("segment_bits") is not None)
+        out.pending[name] = _Pending(where, lay, block_mask[0], tenants, given)
+
+
+def _fitted(doc: Mapping[str, object], floor: int) -> tuple[object, object]:
+    """The tenant and segment widths of a ``block_mask`` entry: the given ones, and for those
+    not given the defaults, narrowed when the network then leaves fewer than ``floor``
+    endpoint bits. Malformed input is returned as it is, for ``addressing.layout`` to report."""
+    tenant_bits, segment_bits = doc.get("tenant_bits"), doc.get("segment_bits")
+    try:
+        net = ipaddress.ip_network(cast("str", doc.get("cidr")), strict=True)
+    except (TypeError, ValueError):
+        return tenant_bits, segment_bits
+    default_t, default_s, _ = addressing.DEFAULT_WIDTHS[net.version]
+    t = default_t if tenant_bits is None else tenant_bits
+    s = default_s if segment_bits is None else segment_bits
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (t, s)):
+        return tenant_bits, segment_bits
+    assert isinstance(t, int) and isinstance(s, int)
+    excess = t + s + floor - (net.max_prefixlen - net.prefixlen)
+    fitted = widths.narrowed(t, s, excess, (tenant_bits is not None, segment_bits is not None))
+    return fitted if fitted is not None else (tenant_bits, segment_bits)
 
 
 def _at_floor(found: Iterable[Issue], where: str, block_mask: tuple[int, int]) -> list[Issue]:
@@ -170,8 +201,11 @@ def _tenants(raw: object, where: str, issues: Issues) -> tuple[TenantName, ...]:
     return tuple(names)
 
 
-def _block_mask(raw: object, cidr: object, where: str, issues: Issues) -> tuple[int, int] | None:
-    """``(block_mask, address bits - block_mask)``: the mask and its endpoint-bits floor."""
+def _block_mask(
+    raw: object, cidr: object, name: str | None, where: str, issues: Issues
+) -> tuple[int, int] | None:
+    """``(block_mask, endpoint-bits floor)``: the mask and ``address bits - block_mask``, at
+    least 2. Out of range, the message is Romana v2's."""
     if not isinstance(raw, int) or isinstance(raw, bool):
         issues.add(f"{where}.block_mask", "must be an integer")
         return None
@@ -179,14 +213,15 @@ def _block_mask(raw: object, cidr: object, where: str, issues: Issues) -> tuple[
         net = ipaddress.ip_network(cidr if isinstance(cidr, str) else "", strict=True)
     except ValueError:
         return None  # addressing.layout reports the cidr
-    if not net.prefixlen <= raw <= net.max_prefixlen - 2:
+    if not net.prefixlen <= raw <= net.max_prefixlen:
         issues.add(
             f"{where}.block_mask",
-            f"must be {net.prefixlen} <= block_mask <= {net.max_prefixlen - 2} "
-            "(endpoint_bits are at least address bits - block_mask, and at least 2)",
+            f"invalid blockmask({raw}) for network({name or net}), must be "
+            f"{net.prefixlen} <= blockmask <= {net.max_prefixlen}",
         )
         return None
-    return raw, net.max_prefixlen - raw
+    # The endpoint field holds the gateway's ordinal and at least one endpoint: 2 bits.
+    return raw, max(2, net.max_prefixlen - raw)
 
 
 def _choose_widths(out: Declared, topologies: object, issues: Issues) -> None:
@@ -220,6 +255,15 @@ def _settle(out: Declared, name: str, topology_bits: int, why: str, issues: Issu
     pending = out.pending.pop(name)
     lay, room = pending.floor, pending.room
     endpoint_bits = room.bits - topology_bits
+    fitted = widths.narrowed(
+        lay.tenant_bits, lay.segment_bits, room.floor - endpoint_bits, pending.given
+    )
+    if endpoint_bits < room.floor and fitted is not None:
+        # Narrower defaulted tenant and segment fields make room for one v2 block.
+        tenant_bits, segment_bits = fitted
+        endpoint_bits = room.floor
+    else:
+        tenant_bits, segment_bits = lay.tenant_bits, lay.segment_bits
     if endpoint_bits < room.floor:
         issues.add(
             f"{pending.where}.block_mask",
@@ -228,9 +272,7 @@ def _settle(out: Declared, name: str, topology_bits: int, why: str, issues: Issu
             f"fewer than the {room.floor} of a /{pending.block_mask} block",
         )
         return
-    chosen = addressing.layout(
-        name, str(lay.cidr), lay.tenant_bits, lay.segment_bits, endpoint_bits
-    )
+    chosen = addressing.layout(name, str(lay.cidr), tenant_bits, segment_bits, endpoint_bits)
     out.valid[name] = model.Network(chosen, pending.tenants)
 
 

@@ -18,6 +18,8 @@ Rules, beyond the carving of :mod:`romana.core.topology.carving`:
   widths chosen from all the bits it leaves (:mod:`romana.core.topology.widths`): enough
   endpoint bits for kubelet's default ``maxPods``, the rest to hosts. ``tenants`` empty,
   absent or ``["*"]`` (v2's output spelling) admits every tenant.
+* v2's ``dummy`` flag on a group is read when false (as v2's ``GET /topology`` writes it);
+  true, a padding group, is refused: romana pads lists of groups itself.
 * A ``map`` of exactly one group makes that group the root, owning all topology bits;
   any other ``map`` (several groups, hosts, or empty) sits under an unnamed root. A list of
   hosts makes its enclosing group a leaf holding them; a list may not mix hosts and groups.
@@ -59,8 +61,8 @@ _UNKNOWN_BITS = 128
 
 _TOP_KEYS = frozenset({"networks", "topologies"})
 _TOPOLOGY_KEYS = frozenset({"networks", "map", "route_mode", "bgp", "aws"})
-# "cidr" is filled in by v2 on output and ignored on input, as v2 did.
-_GROUP_KEYS = frozenset({"name", "assignment", "routing", "groups", "cidr", "bgp"})
+# "cidr" is filled in by v2 on output and ignored on input, as v2 did; so is "dummy": false.
+_GROUP_KEYS = frozenset({"name", "assignment", "routing", "groups", "cidr", "bgp", "dummy"})
 _HOST_KEYS = frozenset({"name", "ip", "ip6", "labels", "assignment", "index", "cidr", "asn"})
 
 
@@ -208,6 +210,14 @@ class _Parser:
         if not isinstance(routing, str):
             self.issues.add(f"{where}.routing", "must be a string")
             routing = ""
+        dummy = doc.get("dummy", False)
+        if dummy is not False:
+            self.issues.add(
+                f"{where}.dummy",
+                "must be false: a dummy group is Romana v2's padding, and romana pads every "
+                "list of groups to a power of two itself; leave it out, or give an empty "
+                'group {"groups": []} to keep the positions of the groups after it',
+            )
         assignment = model.check_labels(
             doc.get("assignment"), f"{where}.assignment", self.issues, syntax=self.strict
         )

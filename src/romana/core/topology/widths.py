@@ -8,7 +8,9 @@ left 6 addresses per (host, tenant, segment) where v2 gave thousands, so the wid
 network given with ``block_mask`` (and no ``endpoint_bits``) are chosen instead:
 
 * Tenant and segment widths are the given ones or the defaults. The rest of the network's bits,
-  its *room*, is split between topology bits T and endpoint bits E.
+  its *room*, is split between topology bits T and endpoint bits E. A small network (v2 took
+  any prefix) whose defaults leave E less than its floor below gets narrower tenant and segment
+  widths, those the document did not give, just enough for the floor (:func:`narrowed`).
 * E *wants* ``max(POD_ENDPOINT_BITS, address bits - block_mask)``: 7 bits (126 endpoints) hold
   kubelet's default ``maxPods`` (110) in one (host, tenant, segment), and v2's block size stays
   a floor. Every other bit goes to T: more hosts, since a v2 host group had no host limit.
@@ -68,6 +70,25 @@ def _contents_bits(raw: object, depth: int) -> int:
         _contents_bits(item.get("groups"), depth + 1) for item in raw if isinstance(item, Mapping)
     )
     return own + max(below, default=0)
+
+
+def narrowed(
+    tenant_bits: int, segment_bits: int, excess: int, given: tuple[bool, bool]
+) -> tuple[int, int] | None:
+    """Tenant and segment widths ``excess`` bits narrower in all: a bit at a time from the
+    wider of the two (the segment field on a tie), never from a width the document gave
+    (``given``: tenant, segment), tenant bits never below 1 (tenant 0 is infrastructure).
+    The widths unchanged when ``excess <= 0``; None when they cannot give that much."""
+    t, s = tenant_bits, segment_bits
+    for _ in range(max(0, excess)):
+        can_t, can_s = not given[0] and t > 1, not given[1] and s > 0
+        if can_s and (s >= t or not can_t):
+            s -= 1
+        elif can_t:
+            t -= 1
+        else:
+            return None
+    return t, s
 
 
 @dataclass(frozen=True, slots=True)

@@ -269,9 +269,9 @@ ONE_BIT = {
             id="unknown-key",
         ),
         pytest.param(
-            {"networks": [{"name": "n", "cidr": "10.0.0.0/8", "block_mask": 31}]},
+            {"networks": [{"name": "n", "cidr": "10.0.0.0/8", "block_mask": 7}]},
             "networks[0].block_mask",
-            "must be 8 <= block_mask <= 30",
+            "invalid blockmask(7) for network(n), must be 8 <= blockmask <= 32",
             id="block-mask-range",
         ),
         pytest.param(
