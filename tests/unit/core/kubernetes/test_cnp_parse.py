@@ -144,7 +144,8 @@ def test_every_problem_of_one_object_is_named_at_once() -> None:
     assert found == {
         "spec.tier": "must be Admin or Baseline",
         "spec.priority": "must be an integer 0-1000 (lower applies first)",
-        "spec.ingress[0].action": "'Allow' is not an action: Accept, Deny or Pass",
+        "spec.ingress[0].action": "'Allow' is not an action: Accept, Deny or Pass (v1alpha1's "
+        "Allow is written Accept)",
         "spec.ingress[0].from[0].networks": (
             "a networks peer is not valid in ingress rules (ingress peers: namespaces, pods)"
         ),
@@ -153,7 +154,7 @@ def test_every_problem_of_one_object_is_named_at_once() -> None:
         ),
         "spec.egress[0].to": "must hold 1-25 peers (has 0)",
         "spec.egress[1].to[0].networks[1]": "'300.0.0.0/8' is not a CIDR such as 10.0.0.0/8 or "
-        "fd00::/8",
+        "fd00::/8 (an address, '/' and a prefix length in decimal)",
         "spec.egress[1].to[0].networks[2]": "must be a CIDR of at most 43 characters, such as "
         "10.0.0.0/8",
         "spec.egress[2].protocols[0].icmp": (
@@ -363,3 +364,95 @@ def test_shared_priorities_are_warnings_naming_the_policies() -> None:
     ]
     assert str(clashes[0]).startswith("Admin tier, priority 5: a, b share a priority")
     assert [p.name for p in model.ordered(policies, Tier.ADMIN)] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("version", ["v1alpha2", "v1beta1"])
+@pytest.mark.parametrize(
+    ("cidr", "rule"),
+    [
+        ("10.0.0.0/255.0.0.0", "a prefix length in decimal"),
+        ("10.0.0.0/0.255.255.255", "a prefix length in decimal"),
+        ("10.0.0.0/08", "a prefix length in decimal"),
+        ("fe80::%eth0/64", "a prefix length in decimal"),
+        ("::ffff:10.0.0.0/104", "an IPv4-mapped IPv6 address, which is not allowed"),
+    ],
+)
+def test_a_cidr_the_crd_refuses_is_refused(version: str, cidr: str, rule: str) -> None:
+    """The CRD's ``isCIDR`` reads a CIDR with Go's ``netip.ParsePrefix`` and refuses an
+    IPv4-mapped address: a netmask, a zone or a leading zero never reaches a cluster, so a
+    file that has one must not be enforced as some network romana guessed."""
+    raw = doc(egress=[{"action": "Deny", "to": [{"networks": [cidr]}]}])
+    raw["apiVersion"] = f"policy.networking.k8s.io/{version}"
+    found = problems(raw)
+    assert list(found) == ["spec.egress[0].to[0].networks[0]"]
+    assert found["spec.egress[0].to[0].networks[0]"].startswith(repr(cidr))
+    assert rule in found["spec.egress[0].to[0].networks[0]"]
+
+
+def test_cidrs_the_api_server_takes_are_read_as_networks() -> None:
+    networks = ["0.0.0.0/0", "::/0", "192.0.2.7/32", "2001:db8::/32", "::1.2.3.4/128"]
+    raw = doc(egress=[{"action": "Deny", "to": [{"networks": networks}]}])
+    (deny,) = parse.parse(raw).egress
+    assert deny.peers[0].networks == tuple(ipaddress.ip_network(n) for n in networks)
+
+
+@pytest.mark.parametrize("name", ["Deny-All", "deny_all", "-deny", "deny.", "a" * 254])
+def test_a_name_that_is_not_a_dns_subdomain_is_refused(name: str) -> None:
+    """The API server admits a custom resource only under a DNS subdomain name."""
+    raw = doc()
+    raw["metadata"]["name"] = name
+    assert set(problems(raw)) == {"metadata.name"}
+    assert "is not a DNS subdomain name" in problems(raw)["metadata.name"]
+
+
+@pytest.mark.parametrize("name", ["deny-all", "a.b-c.0", "a" * 253])
+def test_dns_subdomain_names_are_taken(name: str) -> None:
+    raw = doc()
+    raw["metadata"]["name"] = name
+    assert parse.parse(raw).name == name
+
+
+@pytest.mark.parametrize(
+    ("kind", "tier"),
+    [("AdminNetworkPolicy", "Admin"), ("BaselineAdminNetworkPolicy", "Baseline")],
+)
+def test_v1alpha1_is_refused_by_name_only(kind: str, tier: str) -> None:
+    """An AdminNetworkPolicy in its own shape (no tier, ``ports``, ``Allow``): the refusal
+    says which API it is and what replaces it, not every v1alpha2 rule its spec breaks."""
+    raw = {
+        "apiVersion": "policy.networking.k8s.io/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "pub-svc-delegate"},
+        "spec": {
+            "priority": 20,
+            "subject": {"namespaces": {}},
+            "egress": [
+                {
+                    "action": "Allow",
+                    "to": [{"namespaces": {"namespaceSelector": {}}}],
+                    "ports": [{"portNumber": {"protocol": "TCP", "port": 8080}}],
+                }
+            ],
+        },
+    }
+    found = problems(raw)
+    assert set(found) == {"apiVersion", "kind"}
+    assert found["kind"] == (
+        f"{kind} is not supported: write a ClusterNetworkPolicy with spec.tier {tier} instead"
+    )
+
+
+def test_v1alpha1_spellings_in_a_v1alpha2_rule_name_their_replacement() -> None:
+    rule = {
+        "action": "Allow",
+        "to": [{"namespaces": {}}],
+        "ports": [{"portNumber": {"protocol": "TCP", "port": 80}}],
+    }
+    found = problems(doc(egress=[rule]))
+    assert found == {
+        "spec.egress[0].action": "'Allow' is not an action: Accept, Deny or Pass (v1alpha1's "
+        "Allow is written Accept)",
+        "spec.egress[0].ports": "unknown key: ports is v1alpha1's (AdminNetworkPolicy); write "
+        "protocols, such as [{tcp: {destinationPort: {number: 80}}}] or "
+        "[{destinationNamedPort: web}]",
+    }

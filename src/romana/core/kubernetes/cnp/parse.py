@@ -6,6 +6,8 @@ keeps unchanged; both apiVersions are read alike. A document is refused whole wi
 (``spec.egress[2].to[0].networks[1]``) with the rule it breaks. Checked, as the CRD's
 OpenAPI schema and CEL rules check them:
 
+* ``metadata.name`` a DNS subdomain (lowercase letters, digits, ``-`` and ``.``, at most 253
+  characters), as the API server requires of every custom resource's name;
 * ``spec.tier`` Admin or Baseline; ``spec.priority`` an integer 0-1000; ``spec.subject``
   exactly one of ``namespaces`` or ``pods`` (``pods`` needs ``podSelector``; its
   ``namespaceSelector`` may be left out: every namespace);
@@ -13,9 +15,11 @@ OpenAPI schema and CEL rules check them:
   ``name`` at most 100 characters, ``from``/``to`` 1-25 peers, ``protocols`` (when given)
   1-25 entries;
 * a peer gives exactly one kind: ingress ``namespaces`` or ``pods``; egress also ``nodes``,
-  ``networks`` (1-25 distinct CIDRs, at most 43 characters; in ``v1beta1`` with host bits
-  clear, its rule ``cidr(self) == cidr(self).masked()``) or ``domainNames`` (1-25 distinct
-  names of the CRD's pattern, ``*.`` allowed as a prefix);
+  ``networks`` (1-25 distinct CIDRs, at most 43 characters, each as the API server's CEL
+  ``isCIDR`` reads one: an address, ``/`` and a decimal prefix length — no netmask, no IPv6
+  zone, no IPv4-mapped IPv6 address, no leading zeros; in ``v1beta1`` with host bits clear,
+  its rule ``cidr(self) == cidr(self).masked()``) or ``domainNames`` (1-25 distinct names of
+  the CRD's pattern, ``*.`` allowed as a prefix);
 * a ``protocols`` entry gives exactly one of ``tcp``, ``udp``, ``sctp`` (each with a
   ``destinationPort`` of exactly one of ``number`` 1-65535 or ``range`` with
   ``start < end``) or ``destinationNamedPort``; an egress rule with a ``networks``,
@@ -25,7 +29,11 @@ OpenAPI schema and CEL rules check them:
 ``v1alpha1`` is refused by name rather than read: its AdminNetworkPolicy and
 BaselineAdminNetworkPolicy differ from ``v1alpha2`` in shape and meaning (an ``Allow`` that
 is final in the baseline, priorities of another range), so reading them as ``v1alpha2``
-would enforce something their author did not write.
+would enforce something their author did not write. Such a document's refusal names only
+its ``apiVersion``, ``kind`` and ``metadata.name``: the ``v1alpha2`` rules its ``spec``
+breaks would only restate that it is another API. The ``v1alpha1`` spellings in a
+``v1alpha2`` document (a rule's ``ports``, the action ``Allow``) are refused with their
+``v1alpha2`` replacement named.
 
 What the API server accepts is never refused, though romana cannot enforce all of it: a
 policy refused whole would drop its Deny rules with it. Such parts are read as follows, each
@@ -46,12 +54,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from romana.core import addressing
 from romana.core.errors import InvalidInput, Issues
-from romana.core.kubernetes.cnp import model
+from romana.core.kubernetes.cnp import model, readers
 from romana.core.kubernetes.cnp.model import Action, Direction, Peer, Pods, PortMatch, Rule
 from romana.core.kubernetes.service import json_object
 from romana.core.policy import selectors
@@ -68,48 +74,9 @@ _PEER_KINDS = {
     Direction.EGRESS: ("namespaces", "pods", "nodes", "networks", "domainNames"),
 }
 _V1BETA1 = f"{GROUP}/v1beta1"
-_DOMAIN_NAME = re.compile(
-    r"^(\*\.)?([a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.)+[a-zA-Z0-9]([-a-zA-Z0-9_]*[a-zA-Z0-9])?\.?$"
-)
-"""The CRD's pattern for a domain name."""
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_MAX_NAME = 253
 _EVERY_ADDRESS = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
-_PROTOCOL_KEYS = ("tcp", "udp", "sctp", "destinationNamedPort")
-
-
-@dataclass(slots=True)
-class _Reading:
-    """What one document's reading needs besides its problems: whether a CIDR with host bits
-    set is taken masked (``v1alpha2``) or refused (``v1beta1``), and the notes so far."""
-
-    mask: bool
-    notes: list[str] = field(default_factory=list)
-
-
-def _at(prefix: str, key: str | int) -> str:
-    return f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}"
-
-
-def _unknown(obj: Mapping[str, Any], known: tuple[str, ...], at: str, issues: Issues) -> None:
-    for key in sorted(set(obj) - set(known), key=str):
-        issues.add(_at(at, str(key)), f"unknown key (known: {', '.join(known)})")
-
-
-def _within(raw: Any, low: int, high: int) -> bool:
-    """``raw`` is an integer (JSON number, not a boolean) in ``low``-``high``."""
-    return isinstance(raw, int) and not isinstance(raw, bool) and low <= raw <= high
-
-
-def _list(
-    raw: Any, at: str, issues: Issues, *, least: int, most: int, what: str
-) -> list[Any] | None:
-    """``raw`` when it is a list of ``least``-``most`` items, else None with the problem."""
-    if not isinstance(raw, list):
-        issues.add(at, f"must be a list of {what}")
-        return None
-    if not least <= len(raw) <= most:
-        bound = f"{least}-{most}" if least else f"at most {most}"
-        issues.add(at, f"must hold {bound} {what} (has {len(raw)})")
-    return raw
 
 
 def parse(raw: Mapping[str, Any]) -> model.ClusterNetworkPolicy:
@@ -124,7 +91,11 @@ def parse(raw: Mapping[str, Any]) -> model.ClusterNetworkPolicy:
     elif raw.get("apiVersion") not in API_VERSIONS:
         issues.add("apiVersion", f"must be one of {', '.join(API_VERSIONS)}")
     if raw.get("kind") in V1ALPHA1_KINDS:
-        issues.add("kind", f"{raw.get('kind')} is not supported: write a {KIND} instead")
+        into = model.Tier.ADMIN if raw.get("kind") == V1ALPHA1_KINDS[0] else model.Tier.BASELINE
+        issues.add(
+            "kind",
+            f"{raw.get('kind')} is not supported: write a {KIND} with spec.tier {into} instead",
+        )
     elif raw.get("kind") != KIND:
         issues.add("kind", f"must be {KIND}")
     meta = json_object(raw.get("metadata"), "metadata", issues)
@@ -132,21 +103,29 @@ def parse(raw: Mapping[str, Any]) -> model.ClusterNetworkPolicy:
     if not isinstance(name, str) or not name:
         issues.add("metadata.name", "must be a non-empty name")
         name = ""
+    elif len(name) > _MAX_NAME or not _DNS_SUBDOMAIN.match(name):
+        issues.add(
+            "metadata.name",
+            f"{name!r} is not a DNS subdomain name: lowercase letters, digits, '-' and '.', "
+            f"starting and ending with a letter or digit, at most {_MAX_NAME} characters",
+        )
+    if raw.get("apiVersion") == V1ALPHA1 or raw.get("kind") in V1ALPHA1_KINDS:
+        raise InvalidInput(list(issues), context=f"invalid {KIND} {name!r}".replace(" ''", ""))
     spec = json_object(raw.get("spec"), "spec", issues)
     if "spec" not in raw:
         issues.add("spec", "is required")
-    _unknown(spec, ("tier", "priority", "subject", "ingress", "egress"), "spec", issues)
+    readers.unknown(spec, ("tier", "priority", "subject", "ingress", "egress"), "spec", issues)
     tier = spec.get("tier")
     if tier not in [str(t) for t in model.Tier]:
         issues.add("spec.tier", "must be Admin or Baseline")
     priority = spec.get("priority")
-    if not _within(priority, model.MIN_PRIORITY, model.MAX_PRIORITY):
+    if not readers.within(priority, model.MIN_PRIORITY, model.MAX_PRIORITY):
         issues.add(
             "spec.priority",
             f"must be an integer {model.MIN_PRIORITY}-{model.MAX_PRIORITY} (lower applies first)",
         )
     subject = _subject(spec.get("subject"), issues)
-    reading = _Reading(mask=raw.get("apiVersion") != _V1BETA1)
+    reading = readers.Reading(mask=raw.get("apiVersion") != _V1BETA1)
     ingress = _rules(spec.get("ingress"), Direction.INGRESS, issues, reading)
     egress = _rules(spec.get("egress"), Direction.EGRESS, issues, reading)
     if issues:
@@ -164,30 +143,22 @@ def parse(raw: Mapping[str, Any]) -> model.ClusterNetworkPolicy:
     )
 
 
-def _one_of(obj: Mapping[str, Any], kinds: tuple[str, ...], at: str, issues: Issues) -> str | None:
-    """The one key of ``kinds`` that ``obj`` gives, else None with the problem."""
-    given = [k for k in kinds if k in obj]
-    if len(given) != 1:
-        found = f" (gives {', '.join(given)})" if given else ""
-        issues.add(at, f"must give exactly one of {', '.join(kinds)}{found}")
-        return None
-    return given[0]
-
-
 def _selector(raw: Any, at: str, issues: Issues) -> selectors.Selector | None:
     return selectors.parse(raw, at, issues)
 
 
 def _pods(raw: Any, at: str, issues: Issues) -> Pods | None:
     obj = json_object(raw, at, issues)
-    _unknown(obj, ("namespaceSelector", "podSelector"), at, issues)
+    readers.unknown(obj, ("namespaceSelector", "podSelector"), at, issues)
     if "podSelector" not in obj:
-        issues.add(_at(at, "podSelector"), "is required ({} selects every pod)")
+        issues.add(readers.field_at(at, "podSelector"), "is required ({} selects every pod)")
         return None
-    pods = _selector(obj["podSelector"], _at(at, "podSelector"), issues)
+    pods = _selector(obj["podSelector"], readers.field_at(at, "podSelector"), issues)
     namespaces: selectors.Selector | None = selectors.EVERYTHING
     if obj.get("namespaceSelector") is not None:
-        namespaces = _selector(obj["namespaceSelector"], _at(at, "namespaceSelector"), issues)
+        namespaces = _selector(
+            obj["namespaceSelector"], readers.field_at(at, "namespaceSelector"), issues
+        )
     if pods is None or namespaces is None:
         return None
     return Pods(namespaces, pods)
@@ -198,7 +169,7 @@ def _subject(raw: Any, issues: Issues) -> Pods | None:
         issues.add("spec.subject", "is required (namespaces or pods)")
         return None
     obj = json_object(raw, "spec.subject", issues)
-    kind = _one_of(obj, ("namespaces", "pods"), "spec.subject", issues)
+    kind = readers.one_of(obj, ("namespaces", "pods"), "spec.subject", issues)
     if kind == "namespaces":
         namespaces = _selector(obj["namespaces"], "spec.subject.namespaces", issues)
         return None if namespaces is None else Pods(namespaces)
@@ -207,46 +178,69 @@ def _subject(raw: Any, issues: Issues) -> Pods | None:
     return None
 
 
-def _rules(raw: Any, direction: Direction, issues: Issues, reading: _Reading) -> tuple[Rule, ...]:
+def _rules(
+    raw: Any, direction: Direction, issues: Issues, reading: readers.Reading
+) -> tuple[Rule, ...]:
     at = f"spec.{direction}"
     if raw is None:
         return ()
-    items = _list(raw, at, issues, least=0, most=model.MAX_RULES, what="rules")
+    items = readers.listed(raw, at, issues, least=0, most=model.MAX_RULES, what="rules")
     rules = [
-        _rule(item, i, direction, _at(at, i), issues, reading) for i, item in enumerate(items or [])
+        _rule(item, i, direction, readers.field_at(at, i), issues, reading)
+        for i, item in enumerate(items or [])
     ]
     return tuple(r for r in rules if r is not None)
 
 
 def _rule(
-    raw: Any, index: int, direction: Direction, at: str, issues: Issues, reading: _Reading
+    raw: Any, index: int, direction: Direction, at: str, issues: Issues, reading: readers.Reading
 ) -> Rule | None:
     obj = json_object(raw, at, issues)
     peers_key = "from" if direction is Direction.INGRESS else "to"
-    _unknown(obj, ("name", "action", peers_key, "protocols"), at, issues)
+    known = ("name", "action", peers_key, "protocols")
+    readers.unknown({k: v for k, v in obj.items() if k != "ports"}, known, at, issues)
+    if "ports" in obj:
+        issues.add(
+            readers.field_at(at, "ports"),
+            "unknown key: ports is v1alpha1's (AdminNetworkPolicy); write protocols, such as "
+            "[{tcp: {destinationPort: {number: 80}}}] or [{destinationNamedPort: web}]",
+        )
     name = obj.get("name", "")
     if not isinstance(name, str) or len(name) > model.MAX_RULE_NAME:
-        issues.add(_at(at, "name"), f"must be text of at most {model.MAX_RULE_NAME} characters")
+        issues.add(
+            readers.field_at(at, "name"),
+            f"must be text of at most {model.MAX_RULE_NAME} characters",
+        )
         name = ""
     action = obj.get("action")
     if action not in [str(a) for a in Action]:
-        issues.add(_at(at, "action"), f"{action!r} is not an action: Accept, Deny or Pass")
+        hint = " (v1alpha1's Allow is written Accept)" if action == "Allow" else ""
+        issues.add(
+            readers.field_at(at, "action"),
+            f"{action!r} is not an action: Accept, Deny or Pass{hint}",
+        )
     peers: list[Peer | None] = []
     if peers_key not in obj:
-        issues.add(_at(at, peers_key), "is required: at least one peer")
+        issues.add(readers.field_at(at, peers_key), "is required: at least one peer")
     else:
-        where = _at(at, peers_key)
-        items = _list(obj[peers_key], where, issues, least=1, most=model.MAX_PEERS, what="peers")
+        where = readers.field_at(at, peers_key)
+        items = readers.listed(
+            obj[peers_key], where, issues, least=1, most=model.MAX_PEERS, what="peers"
+        )
         peers = [
-            _peer(p, direction, _at(where, j), issues, reading) for j, p in enumerate(items or [])
+            _peer(p, direction, readers.field_at(where, j), issues, reading)
+            for j, p in enumerate(items or [])
         ]
     ports: list[PortMatch | None] = []
     if "protocols" in obj:
-        where = _at(at, "protocols")
-        items = _list(
+        where = readers.field_at(at, "protocols")
+        items = readers.listed(
             obj["protocols"], where, issues, least=1, most=model.MAX_PROTOCOLS, what="protocols"
         )
-        ports = [_protocol(p, _at(where, j), issues) for j, p in enumerate(items or [])]
+        ports = [
+            readers.protocol(p, readers.field_at(where, j), issues)
+            for j, p in enumerate(items or [])
+        ]
     named = any(p is not None and p.name for p in ports)
     if named and any(p is not None and p.pods is None for p in peers):
         issues.add(
@@ -284,21 +278,21 @@ def _rule(
 
 
 def _peer(
-    raw: Any, direction: Direction, at: str, issues: Issues, reading: _Reading
+    raw: Any, direction: Direction, at: str, issues: Issues, reading: readers.Reading
 ) -> Peer | None:
     obj = json_object(raw, at, issues)
     kinds = _PEER_KINDS[direction]
     invalid = [k for k in ("nodes", "networks", "domainNames") if k in obj and k not in kinds]
     for key in invalid:
         issues.add(
-            _at(at, key),
+            readers.field_at(at, key),
             f"a {key} peer is not valid in {direction} rules (ingress peers: namespaces, pods)",
         )
-    _unknown({k: v for k, v in obj.items() if k not in invalid}, kinds, at, issues)
+    readers.unknown({k: v for k, v in obj.items() if k not in invalid}, kinds, at, issues)
     if invalid:
         return None
-    kind = _one_of(obj, kinds, at, issues)
-    where = _at(at, kind) if kind else at
+    kind = readers.one_of(obj, kinds, at, issues)
+    where = readers.field_at(at, kind) if kind else at
     if kind == "namespaces":
         namespaces = _selector(obj[kind], where, issues)
         return None if namespaces is None else Peer(pods=Pods(namespaces))
@@ -309,116 +303,9 @@ def _peer(
         nodes = _selector(obj[kind], where, issues)
         return None if nodes is None else Peer(nodes=nodes)
     if kind == "networks":
-        networks = _networks(obj[kind], where, issues, reading)
+        networks = readers.networks(obj[kind], where, issues, reading)
         return None if networks is None else Peer(networks=networks)
     if kind == "domainNames":
-        names = _domain_names(obj[kind], where, issues)
+        names = readers.domain_names(obj[kind], where, issues)
         return None if names is None else Peer(domain_names=names)
     return None
-
-
-def _domain_names(raw: Any, at: str, issues: Issues) -> tuple[str, ...] | None:
-    items = _list(raw, at, issues, least=1, most=model.MAX_NETWORKS, what="domain names")
-    if items is None:
-        return None
-    before = sum(1 for _ in issues)
-    for k, text in enumerate(items):
-        if not isinstance(text, str) or not _DOMAIN_NAME.match(text):
-            issues.add(_at(at, k), f"{text!r} is not a domain name such as *.kubernetes.io")
-        elif text in items[:k]:
-            issues.add(_at(at, k), f"{text!r} is given twice (domainNames is a set)")
-    return tuple(items) if sum(1 for _ in issues) == before else None
-
-
-def _networks(
-    raw: Any, at: str, issues: Issues, reading: _Reading
-) -> tuple[addressing.IPNetwork, ...] | None:
-    items = _list(raw, at, issues, least=1, most=model.MAX_NETWORKS, what="CIDRs")
-    if items is None:
-        return None
-    before = sum(1 for _ in issues)
-    networks: list[addressing.IPNetwork] = []
-    for k, text in enumerate(items):
-        where = _at(at, k)
-        if not isinstance(text, str) or len(text) > model.MAX_CIDR_TEXT or "/" not in text:
-            issues.add(where, "must be a CIDR of at most 43 characters, such as 10.0.0.0/8")
-            continue
-        address, _, length = text.partition("/")
-        try:
-            if not length.isdigit():
-                raise ValueError(text)
-            network = ipaddress.ip_network(text)
-        except ValueError:
-            try:
-                network = ipaddress.ip_network(f"{address}/{length}", strict=False)
-            except ValueError:
-                issues.add(where, f"{text!r} is not a CIDR such as 10.0.0.0/8 or fd00::/8")
-                continue
-            if not reading.mask:
-                issues.add(where, f"{text!r} has host bits set: the network is not masked")
-                continue
-            reading.notes.append(f"{where}: {text!r} has host bits set: taken as {network}")
-        if text in items[:k]:
-            issues.add(where, f"{text!r} is given twice (networks is a set)")
-            continue
-        if network not in networks:
-            networks.append(network)
-    return tuple(networks) if sum(1 for _ in issues) == before else None
-
-
-def _protocol(raw: Any, at: str, issues: Issues) -> PortMatch | None:
-    obj = json_object(raw, at, issues)
-    unknown = sorted((k for k in obj if k not in _PROTOCOL_KEYS), key=str)
-    for key in unknown:
-        issues.add(
-            _at(at, str(key)),
-            f"{key!r} is not a protocol: give one of {', '.join(_PROTOCOL_KEYS)}",
-        )
-    if unknown:
-        return None
-    kind = _one_of(obj, _PROTOCOL_KEYS, at, issues)
-    if kind is None:
-        return None
-    where = _at(at, kind)
-    if kind == "destinationNamedPort":
-        name = obj[kind]
-        if not isinstance(name, str) or not name:
-            issues.add(where, "must be a non-empty container port name")
-            return None
-        return PortMatch(name=name)
-    proto = json_object(obj[kind], where, issues)
-    _unknown(proto, ("destinationPort",), where, issues)
-    if "destinationPort" not in proto:
-        issues.add(_at(where, "destinationPort"), "is required (number or range)")
-        return None
-    where = _at(where, "destinationPort")
-    port = json_object(proto["destinationPort"], where, issues)
-    _unknown(port, ("number", "range"), where, issues)
-    which = _one_of(port, ("number", "range"), where, issues)
-    if which == "number":
-        number = port["number"]
-        if not _within(number, 1, 65535):
-            issues.add(_at(where, "number"), "must be a port number 1-65535")
-            return None
-        return PortMatch(kind.upper(), number, number)
-    if which == "range":
-        return _range(port["range"], kind.upper(), _at(where, "range"), issues)
-    return None
-
-
-def _range(raw: Any, protocol: str, at: str, issues: Issues) -> PortMatch | None:
-    span = json_object(raw, at, issues)
-    _unknown(span, ("start", "end"), at, issues)
-    start, end = span.get("start"), span.get("end")
-    bad = False
-    for key, value in (("start", start), ("end", end)):
-        if not _within(value, 1, 65535):
-            issues.add(_at(at, key), "must be a port number 1-65535")
-            bad = True
-    if bad:
-        return None
-    assert isinstance(start, int) and isinstance(end, int)
-    if not start < end:
-        issues.add(at, f"start ({start}) must be less than end ({end})")
-        return None
-    return PortMatch(protocol, start, end)
