@@ -93,3 +93,20 @@ def test_bad_yaml_names_the_document_and_changes_nothing(planned: Any, tmp_path:
     assert "document 3" in result.stderr
     listed = planned("tenant", "list", "-o", "json")
     assert "kshop" not in listed.stdout
+
+
+def test_an_api_list_answer_applies_as_its_objects(
+    planned: Any, server: Any, tmp_path: Path
+) -> None:
+    """What ``kubectl get --raw /apis/networking.k8s.io/v1/networkpolicies`` prints: a typed
+    list whose items carry neither kind nor apiVersion."""
+    typed = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicyList",
+        "items": [{k: v for k, v in POLICY.items() if k not in ("kind", "apiVersion")}],
+    }
+    kubectl = {"apiVersion": "v1", "kind": "List", "items": NAMESPACES}
+    pods = [pod("kshop", "db", "10.1.17.1", {"app": "db"})]
+    done = planned("policy", "apply", "-f", write(tmp_path / "l.yaml", [kubectl, *pods, typed]))
+    assert done.exit_code == 0, done.output
+    assert "kshop/kube.kshop.db-from-web" in done.stdout

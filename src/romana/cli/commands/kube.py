@@ -47,11 +47,21 @@ def documents(paths: list[Path]) -> list[dict[str, Any]]:
         except (OSError, yaml.YAMLError) as exc:
             raise InvalidInput(f"{path}: {exc}") from exc
         for doc in loaded:
-            if isinstance(doc, dict) and doc.get("kind") == "List":
-                out += [d for d in doc.get("items") or [] if isinstance(d, dict)]
-            elif isinstance(doc, dict):
-                out.append(doc)
+            if isinstance(doc, dict):
+                out += _unlisted(doc)
     return out
+
+
+def _unlisted(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects of a list document, else ``[doc]``. kubectl's ``kind: List`` carries each
+    item's kind; a typed list (``NetworkPolicyList``, what the API's list call answers) leaves
+    it out of its items, which then take the list's kind less ``List`` and its apiVersion."""
+    kind = doc.get("kind")
+    if not (isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list)):
+        return [doc]
+    typed = {"apiVersion": doc.get("apiVersion"), "kind": kind[: -len("List")]}
+    items = [d for d in doc["items"] if isinstance(d, dict)]
+    return items if kind == "List" else [{**typed, **d} for d in items]
 
 
 def apply(
