@@ -54,7 +54,8 @@ def explain(
         str,
         typer.Option(
             help="with -f, the address plan for pods without addresses: "
-            "CIDR,TENANT,SEGMENT,ENDPOINT bits"
+            "CIDR,TENANT,SEGMENT,ENDPOINT bits (a pod without a node runs on the first node "
+            "the files name)"
         ),
     ] = "10.0.0.0/8,4,4,8",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,

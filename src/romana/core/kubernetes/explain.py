@@ -36,6 +36,9 @@ from romana.core.kubernetes import cnptranslate, record, translation
 from romana.core.kubernetes import objects as ko
 from romana.core.policy import endpoints
 
+UNSCHEDULED = "node-1"
+"""The node pods given with neither a node nor an address run on when no object names one."""
+
 
 @dataclass(frozen=True, slots=True)
 class Cluster:
@@ -66,10 +69,16 @@ def of_objects(
 
     A pod's namespace exists in any cluster that runs the pod, so one missing from
     ``objects`` is made, labelled as the API server would label it. Hosts are the Nodes in
-    the order given, then the other nodes pods name, sorted; host indexes count from 1."""
+    the order given, then the other nodes pods name, sorted; host indexes count from 1. A pod
+    with neither a node nor an address (as ``kubectl run`` writes one, before the scheduler
+    placed it) runs on the first of those hosts, or on :data:`UNSCHEDULED` when there is
+    none: where a pod runs decides its address, not what a policy lets it reach."""
     parsed = list(objects)
     namespaces = tuple(o for o in parsed if isinstance(o, ko.Namespace))
     pods = tuple(o for o in parsed if isinstance(o, ko.Pod))
+    first = next((o.name for o in parsed if isinstance(o, ko.Node)), None)
+    first = first or min((p.node for p in pods if p.node), default=UNSCHEDULED)
+    pods = tuple(p if p.node or p.ips or p.host_network else replace(p, node=first) for p in pods)
     known = {n.name for n in namespaces}
     namespaces += tuple(
         ko.admitted(ko.Namespace(n)) for n in sorted({p.namespace for p in pods} - known)
