@@ -115,7 +115,15 @@ def test_each_host_learns_the_others_prefix_from_bgp_and_endpoints_connect(bgp: 
     assert oct(conf.stat().st_mode & 0o777) == "0o600"
 
 
+def converged(made: Cluster) -> None:
+    """Wait until each host routes the other's prefix as BGP learned it: what a test of a
+    restart measures from (run alone, it starts as soon as the agents do)."""
+    assert eventually(lambda: learned(made, 1) == [prefix(made, 0)], 20), made.log_tails()
+    assert eventually(lambda: learned(made, 0) == [prefix(made, 1)], 20), made.log_tails()
+
+
 def test_an_agent_restart_drops_nothing(bgp: Cluster) -> None:
+    converged(bgp)
     agent = bgp.agent(bgp.hosts[0])
     pid = agent.bird_pid()
     a, b = endpoints(bgp)
@@ -125,6 +133,7 @@ def test_an_agent_restart_drops_nothing(bgp: Cluster) -> None:
 
 
 def test_a_killed_bird_is_started_again_and_graceful_restart_drops_nothing(bgp: Cluster) -> None:
+    converged(bgp)
     agent = bgp.agent(bgp.hosts[0])
     pid = agent.bird_pid()
     assert pid is not None
