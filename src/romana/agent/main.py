@@ -31,7 +31,7 @@ import signal
 import socket
 import sys
 from collections.abc import Coroutine, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from romana import config, logs
 from romana.agent import (
@@ -64,8 +64,10 @@ from romana.core import ruleset
 from romana.core.errors import InvalidInput, RomanaError
 from romana.dataplane import sysctl
 from romana.integrations.docker import protocol as docker_protocol
-from romana.integrations.docker.plugin import Plugin as DockerPlugin
 from romana.integrations.docker.ports import Deps as DockerDeps
+
+if TYPE_CHECKING:
+    from romana.integrations.docker.plugin import Plugin as DockerPlugin
 
 log = logging.getLogger("romana.agent.main")
 
@@ -260,6 +262,11 @@ async def run(settings: AgentSettings) -> int:
             state_dir=settings.state_dir,
             docker_api=settings.docker_api,
         )
+        # Imported only here: the plugin's Docker API client is httpx, which brings Rich,
+        # Click and Pygments with it (its command line), about 6 MB resident that an agent
+        # without --docker-socket never uses.
+        from romana.integrations.docker.plugin import Plugin as DockerPlugin
+
         plugin = DockerPlugin(deps)
         docker = docker_server(settings.docker_socket, plugin)
     code = 1

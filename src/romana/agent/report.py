@@ -3,7 +3,7 @@
 :class:`Report` is frozen and made on the writer thread at the end of each reconcile;
 :func:`firewall_key` digests the inputs of the ruleset, so a report can say which policies
 the firewall enforces; :class:`FirewallKeys` computes it over successive views, encoding
-only the parts that may have changed.
+only the parts that may have changed and keeping of each part only its digest.
 """
 
 from __future__ import annotations
@@ -64,11 +64,11 @@ class Report:
 
 
 def firewall_key(
-    hv: view.HostView, tenants: str | None = None, policies: Sequence[str] | None = None
+    hv: view.HostView, tenants: bytes | None = None, policies: Sequence[bytes] | None = None
 ) -> str:
     """A digest of everything the ruleset depends on (address-set members too), to notice
-    policy changes. ``tenants``: :func:`tenants_text` of the view's tenants, and
-    ``policies``: :func:`policy_text` of each of its policies, if known."""
+    policy changes. ``tenants``: :func:`tenants_digest` of the view's tenants, and
+    ``policies``: :func:`policy_digest` of each of its policies, if known."""
     data = {
         "layouts": sorted(
             (lay.name, str(lay.cidr), lay.tenant_bits, lay.segment_bits, lay.endpoint_bits)
@@ -88,25 +88,32 @@ def firewall_key(
         ],
     }
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode())
-    # Each part is one line: JSON without indentation holds no line break.
-    digest.update(b"\n")
-    digest.update((tenants_text(hv) if tenants is None else tenants).encode())
-    for text in [policy_text(p) for p in hv.policies] if policies is None else policies:
-        digest.update(b"\n")
-        digest.update(text.encode())
+    # Each part is a digest of one size: their sequence cannot be read two ways.
+    digest.update(tenants_digest(hv) if tenants is None else tenants)
+    for part in [policy_digest(p) for p in hv.policies] if policies is None else policies:
+        digest.update(part)
     return digest.hexdigest()
 
 
-def policy_text(doc: Mapping[str, Any]) -> str:
+PART_DIGEST = 16
+"""Bytes of the digest of each part of :func:`firewall_key`: what :class:`FirewallKeys`
+keeps of a policy, rather than its text."""
+
+
+def _digest(value: object) -> bytes:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=PART_DIGEST).digest()
+
+
+def policy_digest(doc: Mapping[str, Any]) -> bytes:
     """A policy document's part of :func:`firewall_key`."""
-    return json.dumps(doc, sort_keys=True, default=str)
+    return _digest(doc)
 
 
-def tenants_text(hv: view.HostView) -> str:
+def tenants_digest(hv: view.HostView) -> bytes:
     """The tenants' part of :func:`firewall_key`: the whole records, as ids, segments and
     isolation all change the ruleset."""
-    records = sorted((t.to_dict() for t in hv.tenants.values()), key=lambda t: str(t["name"]))
-    return json.dumps(records, sort_keys=True, default=str)
+    return _digest(sorted((t.to_dict() for t in hv.tenants.values()), key=lambda t: str(t["name"])))
 
 
 class FirewallKeys:
@@ -115,23 +122,23 @@ class FirewallKeys:
     (:class:`romana.agent.view.Reader` hands on the very mapping while they are unchanged),
     and a policy only when its document is not one of the last view's
     (:func:`romana.agent.view.share_policies`). Views are never changed once made, so the
-    same object always gives the same text. One instance per caller thread."""
+    same object always gives the same digest. One instance per caller thread."""
 
     def __init__(self) -> None:
-        self._tenants: tuple[object, str] = (None, "")
+        self._tenants: tuple[object, bytes] = (None, b"")
         # By id, each entry holding its document: no other object can have that id meanwhile.
-        self._policies: dict[int, tuple[Mapping[str, Any], str]] = {}
+        self._policies: dict[int, tuple[Mapping[str, Any], bytes]] = {}
 
     def __call__(self, hv: view.HostView) -> str:
-        known, text = self._tenants
+        known, tenants = self._tenants
         if known is not hv.tenants:
-            text = tenants_text(hv)
-            self._tenants = (hv.tenants, text)
-        policies: dict[int, tuple[Mapping[str, Any], str]] = {}
+            tenants = tenants_digest(hv)
+            self._tenants = (hv.tenants, tenants)
+        policies: dict[int, tuple[Mapping[str, Any], bytes]] = {}
         for doc in hv.policies:
             entry = self._policies.get(id(doc))
             if entry is None or entry[0] is not doc:
-                entry = (doc, policy_text(doc))
+                entry = (doc, policy_digest(doc))
             policies[id(doc)] = entry
         self._policies = policies
-        return firewall_key(hv, text, [policies[id(doc)][1] for doc in hv.policies])
+        return firewall_key(hv, tenants, [policies[id(doc)][1] for doc in hv.policies])

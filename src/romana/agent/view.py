@@ -13,14 +13,17 @@ keeps working from the last good one rather than from half a view.
 Policies stay raw documents here: their grammar belongs to :mod:`romana.core.policy`.
 
 :class:`Reader` is :func:`parse` for one host's successive views: a section (tenants,
-endpoints, address sets) equal as decoded JSON to the last view's gives the very values it
-gave then, neither validated nor converted again, and in a changed tenants section each
-record equal to the last one keeps its value. The result is always what :func:`parse` gives.
+endpoints, address sets) whose JSON is the last view's gives the very values it gave then,
+neither validated nor converted again, and in a changed tenants section each record whose
+JSON is the last one's keeps its value. It keeps digests of the last view's JSON to tell,
+never the JSON itself. The result is always what :func:`parse` gives.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import threading
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -162,23 +165,38 @@ _SECTIONS: dict[str, Any] = {"tenants": [], "endpoints": [], "address_sets": {}}
 with the empty value validated in its stead."""
 
 
+def _digest(value: Any) -> bytes | None:
+    """A digest of decoded JSON ``value``, equal for equal JSON texts; None for a value
+    that is not JSON (it then equals nothing)."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class _Last:
-    """The last view a :class:`Reader` gave, and the raw sections it came from."""
+    """What a :class:`Reader` takes over from the last view it gave: a digest of each raw
+    section and of each tenant's record, and their values. Neither the raw sections nor the
+    view itself: the decoded JSON is several times the size of its digests, and the caller's
+    copy of the view's policies (:func:`share_policies`) is the one that lives on."""
 
-    raw: Mapping[str, Any]
-    hv: HostView
+    sections: Mapping[str, bytes | None]
+    records: Mapping[str, tuple[bytes | None, tenancy.Tenant]]
+    tenants: Mapping[str, tenancy.Tenant]
+    endpoints: Mapping[str, ipam.Allocation]
+    address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]]
 
 
 class Reader:
     """:func:`parse` over successive views of one host, redoing only what changed.
 
     Views follow each other with most of their bulk unchanged (every tenant's record, every
-    address set): a section equal, as decoded JSON, to the last view's is taken over from it
-    whole (the very mapping, so that callers may compare by identity), and in a changed
-    tenants section each record equal to the last one keeps its value. A view
-    refused leaves the last one in place. The caller must not change ``raw`` after handing
-    it over (its sections are kept to compare the next view with). Thread-safe.
+    address set): a section whose JSON is the last view's (compared by digest) is taken over
+    from it whole (the very mapping, so that callers may compare by identity), and in a
+    changed tenants section each record whose JSON is the last one's keeps its value. A view
+    refused leaves the last one in place. Thread-safe.
     """
 
     def __init__(self) -> None:
@@ -187,24 +205,22 @@ class Reader:
 
     def parse(self, raw: Any) -> HostView:
         with self._lock:
-            hv, kept = _parse(raw, self._last)
-            self._last = _Last(kept, hv)
+            hv, self._last = _parse(raw, self._last)
             return hv
 
 
-def _parse(raw: Any, last: _Last | None) -> tuple[HostView, dict[str, Any]]:
-    """The view, and its sections to compare the next one with: those equal to the last
-    view's are kept as they were (long-lived objects already, where the garbage collector
-    looks least often), the others are the new ones."""
+def _parse(raw: Any, last: _Last | None) -> tuple[HostView, _Last]:
+    """The view, and what to compare the next one with: the values of sections whose JSON
+    is the last view's are kept as they were (long-lived objects already, where the garbage
+    collector looks least often), the others are the new ones."""
     same: set[str] = set()
-    kept: dict[str, Any] = {}
+    sections: dict[str, bytes | None] = {}
     if isinstance(raw, dict):
+        sections = {k: _digest(raw[k]) for k in _SECTIONS if k in raw}
         if last is not None:
-            # A section equal to one that validated validates again: the JSON types that
-            # compare equal and that strict validation tells apart (1, 1.0, true) never meet
-            # in what romanad's model serialises, and the client validated the view already.
-            same = {k for k in _SECTIONS if k in raw and k in last.raw and raw[k] == last.raw[k]}
-        kept = {k: last.raw[k] if last and k in same else raw[k] for k in _SECTIONS if k in raw}
+            # A section of the JSON of one that validated validates again; the client
+            # validated the view already.
+            same = {k for k, d in sections.items() if d is not None and last.sections.get(k) == d}
         raw = {**raw, **{k: _SECTIONS[k] for k in same}}
     wire = validate.parse(rest_hostview.HostView, raw, CONTEXT)
     issues = Issues(CONTEXT)
@@ -232,17 +248,18 @@ def _parse(raw: Any, last: _Last | None) -> tuple[HostView, dict[str, Any]]:
         prefixes.append(
             HostPrefix(net_name, validate.ip_network(prefix), validate.ip_address(gateway))
         )
-    tenants = last.hv.tenants if last is not None and "tenants" in same else None
-    if tenants is None:
-        tenants, kept["tenants"] = _tenants(wire.tenants, raw.get("tenants"), last, issues)
+    if last is not None and "tenants" in same:
+        tenants, records = last.tenants, last.records
+    else:
+        tenants, records = _tenants(wire.tenants, raw.get("tenants"), last, issues)
     issues.raise_if_any()
     if last is not None and "endpoints" in same:
-        endpoints = last.hv.endpoints
+        endpoints = last.endpoints
     else:
         allocations = (ipam.Allocation.from_dict(a.model_dump()) for a in wire.endpoints)
         endpoints = {a.key: a for a in allocations}
     if last is not None and "address_sets" in same:
-        address_sets = last.hv.address_sets
+        address_sets = last.address_sets
     else:
         address_sets = {
             name: tuple(validate.ip_network(m) for m in members)
@@ -280,36 +297,31 @@ def _parse(raw: Any, last: _Last | None) -> tuple[HostView, dict[str, Any]]:
             for v in wire.vips
         ),
     )
-    return hv, kept
+    return hv, _Last(sections, records, hv.tenants, hv.endpoints, hv.address_sets)
 
 
 def _tenants(
     wire: list[rest.Tenant], raw: Any, last: _Last | None, issues: Issues
-) -> tuple[dict[str, tenancy.Tenant], list[Any]]:
-    """The tenants of a view by name, and their records to compare the next view's with; a
-    record equal to the last view's keeps its value, and that view's record."""
-    earlier: dict[str, tuple[Any, tenancy.Tenant]] = {}
-    before = last.raw.get("tenants") if last is not None else None
-    if last is not None and isinstance(before, list):
-        for item in before:
-            found = last.hv.tenants.get(item["name"])
-            if found is not None:
-                earlier[found.name] = (item, found)
+) -> tuple[dict[str, tenancy.Tenant], dict[str, tuple[bytes | None, tenancy.Tenant]]]:
+    """The tenants of a view by name, and the digest of each one's record with its value;
+    a record whose JSON is the last view's record of that tenant keeps its value."""
+    earlier = last.records if last is not None else {}
     tenants: dict[str, tenancy.Tenant] = {}
-    records: list[Any] = []
+    records: dict[str, tuple[bytes | None, tenancy.Tenant]] = {}
     for i, item in enumerate(wire):
+        digest = _digest(raw[i])
         known = earlier.get(item.name)
-        if known is not None and raw[i] == known[0]:
+        if known is not None and digest is not None and digest == known[0]:
             tenants[item.name] = known[1]
-            records.append(known[0])
+            records[item.name] = known
             continue
-        records.append(raw[i])
         try:
             tenant = tenancy.Tenant.from_dict(item.model_dump())
         except InvalidInput as exc:
             issues.extend(Issue(f"tenants[{i}].{x.field}", x.rule) for x in exc.issues)
             continue
         tenants[tenant.name] = tenant
+        records[tenant.name] = (digest, tenant)
     return tenants, records
 
 

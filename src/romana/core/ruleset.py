@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from romana.core import addressing, kernelnames, memo
+from romana.core import addressing, kernelnames
 from romana.core.dropreasons import DROP_LOG_BURST as DROP_LOG_BURST
 from romana.core.dropreasons import DROP_LOG_RATE as DROP_LOG_RATE
 from romana.core.dropreasons import DropReason as DropReason
@@ -312,6 +312,9 @@ class Chain:
     # ``dstnat + N`` at prerouting, ``srcnat + N`` at postrouting).
     priority: int = 0
     kind: ChainKind = ChainKind.FILTER
+    _checked: _Checked | None = field(default=None, init=False, repr=False, compare=False)
+    """Validating this chain on its own, once it was (:func:`_checked`): kept with the
+    chain, so it lives exactly as long as the chain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -645,15 +648,14 @@ for an interface set), ``("chain", where, name, 0)``."""
 
 @dataclass(frozen=True, slots=True)
 class _Checked:
-    """Validating one chain on its own, as the memo keeps it: whether it found no problem,
-    the (set, version) pairs (each once) and the chains (each once, in order) it refers to,
-    and how many steps it took. The steps themselves are made again, by :func:`_steps`, only
-    for a chain with a problem: kept, they would cost more than the chain itself."""
+    """Validating one chain on its own, as the chain keeps it: whether it found no problem,
+    the (set, version) pairs (each once) and the chains (each once, in order) it refers to.
+    The steps themselves are made again, by :func:`_steps`, only for a chain with a
+    problem: kept, they would cost more than the chain itself."""
 
     clean: bool
     sets: tuple[tuple[str, int], ...]
     jumps: tuple[str, ...]
-    weight: int
 
 
 def _steps(chain: Chain) -> list[_Step]:
@@ -675,17 +677,21 @@ def _check_chain(chain: Chain) -> _Checked:
         not any(kind == "issue" for kind, *_ in steps),
         tuple(dict.fromkeys((name, version) for kind, _, name, version in steps if kind == "set")),
         tuple(dict.fromkeys(name for kind, _, name, _ in steps if kind == "chain")),
-        len(steps) + 1,
     )
 
 
-# Chains are compared by identity: a recompilation hands back the chain objects of the last
-# one for everything that did not change, and hashing a chain costs as much as checking it.
-# Weighed in steps: twice those of a host's ruleset at 2,000 policies and 1,000 tenants
-# (about 8,000), so one compilation never flips the memo twice and the next one finds every
-# chain it kept; an entry holds its chain alive, so a larger budget only keeps the chains of
-# rulesets long replaced.
-_checked = memo.ByIdentity(_check_chain, 16_000, lambda c: c.weight)
+def _checked(chain: Chain) -> _Checked:
+    """Validating ``chain`` on its own, done once per chain object and kept on it.
+
+    A recompilation hands back the chain objects of the last one for everything that did
+    not change, so a ruleset built again checks only its new chains; and a chain's result
+    goes with the chain, where a memo beside it would keep the chains of rulesets long
+    replaced alive (the worst interleaving of two threads checks a chain twice)."""
+    found = chain._checked
+    if found is None:
+        found = _check_chain(chain)
+        object.__setattr__(chain, "_checked", found)
+    return found
 
 
 def _check_rule(out: list[_Step], where: str, rule: Rule, kind: ChainKind) -> None:

@@ -61,7 +61,8 @@ Compiling is memoised (:mod:`romana.core.memo`): a policy's chains, targets and 
 pure function of the policy and the :class:`romana.core.policy.scope.Scope` it reads (the
 tenants it names, the networks, the address families), kept in a bounded memo keyed by both;
 in front of it, per shared tenancy, a memo by policy object. The tenants' chains of each
-tree (:func:`tenantchains.tenant_chains`) and each chain's validation are memoised the same way. So
+tree are kept as last built for what they depend on (:func:`tenantchains.tenant_chains`),
+and each chain keeps its own validation (:mod:`romana.core.ruleset`). So
 a host that recompiles after one policy changed redoes that policy and its tenant's chains,
 and looks everything else up; a tenant's chains also depend on the external IPs of its
 endpoints here, so a change of one redoes that tenant's chains and the roots. A memo hit

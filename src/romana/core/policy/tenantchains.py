@@ -2,10 +2,11 @@
 
 :func:`tenant_chains` builds, for one (direction, action) tree, the chain of one tenant and
 the chains of its segments (:mod:`romana.core.policy.trees` lays out the trees and says what
-each tree's defaults mean); the result depends on a :class:`TenantLevel` alone and is
-memoised, so a recompilation rebuilds only the tenants whose attached policies, isolation or
-external IPs changed. The small builders of jumps, set matches, chain names and dispatches
-are shared with :mod:`trees`.
+each tree's defaults mean); the result depends on a :class:`TenantLevel` alone and the last
+one built for each tenant in each tree is kept, so a recompilation rebuilds only the tenants
+whose attached policies, isolation or external IPs changed, and what a tenant's earlier
+levels built is not kept beside it. The small builders of jumps, set matches, chain names
+and dispatches are shared with :mod:`trees`.
 
 Invariant: a tenant's chains never name an endpoint; they grow with its segments, the
 policies attached to it and its endpoints' external IPs only.
@@ -13,7 +14,6 @@ policies attached to it and its endpoints' external IPs only.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -26,7 +26,7 @@ _P = ruleset.PREFIX
 _IN, _OUT = model.Direction.INGRESS, model.Direction.EGRESS
 _ALLOW, _DENY = model.Action.ALLOW, model.Action.DENY
 _STEM = {(_IN, _DENY): "id", (_IN, _ALLOW): "ia", (_OUT, _DENY): "ed", (_OUT, _ALLOW): "ea"}
-# Memo entries of tenant levels: a tenant appears in up to four trees.
+# Tenant levels kept at most: a tenant appears in up to four trees.
 MEMO_SIZE = 8192
 TIER_ROOTS = {
     (model.Tier.ADMIN, _IN): _P + "admin-ingress",
@@ -119,9 +119,26 @@ def dispatch(
     return out
 
 
-@functools.lru_cache(maxsize=MEMO_SIZE)
+_BUILT: dict[tuple[model.Direction, model.Action, str], tuple[TenantLevel, TenantChains]] = {}
+"""The chains last built for each tenant in each tree, with the level they were built for."""
+
+
 def tenant_chains(level: TenantLevel) -> TenantChains:
-    """The chains of one tenant in one tree, from what they depend on alone."""
+    """The chains of one tenant in one tree, from what they depend on alone: those built
+    last time for this tenant in this tree while ``level`` is the same, else new ones, which
+    replace them (no lock: the worst interleaving of two threads builds them twice)."""
+    tree = (level.direction, level.action, level.tenant.name)
+    last = _BUILT.get(tree)
+    if last is not None and last[0] == level:
+        return last[1]
+    built = _tenant_chains(level)
+    if len(_BUILT) >= MEMO_SIZE and tree not in _BUILT:
+        _BUILT.clear()  # bounded: tenants gone long ago are forgotten with the others
+    _BUILT[tree] = (level, built)
+    return built
+
+
+def _tenant_chains(level: TenantLevel) -> TenantChains:
     direction, action, tenant = level.direction, level.action, level.tenant
     ids = tenant.ids
     layouts = level.frame.layouts

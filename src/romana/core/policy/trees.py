@@ -60,7 +60,6 @@ the chains do not change while taps come and go.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -353,11 +352,20 @@ class Builder:
         return tenantchains.dispatch(self.resolver.frame, side, entries, mask, what)
 
 
-@functools.lru_cache(maxsize=32)
+_LAST_BUILT: dict[str, ruleset.Chain] = {}
+"""The chain of each name :func:`_same` was last given (the roots and the entry chains: a
+few names)."""
+
+
 def _same(chain: ruleset.Chain) -> ruleset.Chain:
-    """``chain``, or the equal chain built last time: a chain rebuilt on every compilation
-    (the roots, the entry chains) stays the very object it was while it does not change, so
-    memos keyed by identity downstream recognise it, and its old copies are not kept."""
+    """``chain``, or the equal chain of its name built last time: a chain rebuilt on every
+    compilation (the roots, the entry chains) stays the very object it was while it does not
+    change, so memos keyed by identity downstream recognise it, and only the last copy of
+    each is kept (they are the largest chains: a root dispatches to every tenant)."""
+    last = _LAST_BUILT.get(chain.name)
+    if last is not None and last == chain:
+        return last
+    _LAST_BUILT[chain.name] = chain
     return chain
 
 
