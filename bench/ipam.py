@@ -18,7 +18,9 @@ import argparse
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bench import common
 from romana.core import addressing, ipam
@@ -44,6 +46,7 @@ TOPOLOGY = {
     ],
     "topologies": [{"networks": ["bench"], "map": [{"name": "all", "groups": []}]}],
 }
+T = TypeVar("T")
 HOSTS = 4
 SAMPLES = 2000
 """Latency samples kept per series for the report's chart (evenly spread over the run)."""
@@ -104,21 +107,19 @@ class Counted:
         self.read_s = 0.0
         self.txn_s = 0.0
 
-    def get(self, key: str) -> KeyValue | None:
+    def _read(self, read: Callable[[str], T], key: str) -> T:
         began = time.perf_counter()
         try:
-            return self.inner.get(key)
+            return read(key)
         finally:
             self.reads += 1
             self.read_s += time.perf_counter() - began
 
+    def get(self, key: str) -> KeyValue | None:
+        return self._read(self.inner.get, key)
+
     def range(self, prefix: str) -> Range:
-        began = time.perf_counter()
-        try:
-            return self.inner.range(prefix)
-        finally:
-            self.reads += 1
-            self.read_s += time.perf_counter() - began
+        return self._read(self.inner.range, prefix)
 
     def txn(self, compares: Conditions, on_success: Ops, on_failure: Ops = ()) -> TxnResult:
         began = time.perf_counter()
