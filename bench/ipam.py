@@ -25,7 +25,7 @@ from typing import TypeVar
 from bench import common
 from romana.core import addressing, ipam
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
-from romana.core.store import Conditions, Event, KeyValue, Ops, Range, Store, TxnResult
+from romana.core.store import Conditions, Forwarding, KeyValue, Ops, Range, Store, TxnResult
 from romana.lab.etcd import EtcdCluster
 from romana.services.ipam import IpamService
 from romana.services.tenants import TenantService
@@ -96,12 +96,12 @@ def _run(
     return rate, _spread([x for mine in latencies for x in mine])
 
 
-class Counted:
+class Counted(Forwarding):
     """A store that counts and times the calls the service makes of it (reads: ``get`` and
     ``range``; writes: ``txn``), so that a row can say where an allocation's time goes."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.reads = 0
         self.txns = 0
         self.read_s = 0.0
@@ -128,15 +128,6 @@ class Counted:
         finally:
             self.txns += 1
             self.txn_s += time.perf_counter() - began
-
-    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
-        return self.inner.watch(prefix, start_revision, timeout)
-
-    def revision(self) -> int:
-        return self.inner.revision()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _breakdown(name: str, store: Store, pairs: int = BREAKDOWN_PAIRS) -> list[common.Result]:

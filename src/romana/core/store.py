@@ -143,3 +143,29 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections; the object is unusable afterwards."""
         ...
+
+
+class Forwarding:
+    """A store that hands every call to ``inner``: the base of a wrapper that watches or holds
+    up some of them (a benchmark's counting store, a test's gated one) and overrides those."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    def get(self, key: str) -> KeyValue | None:
+        return self.inner.get(key)
+
+    def range(self, prefix: str) -> Range:
+        return self.inner.range(prefix)
+
+    def txn(self, compares: Conditions, on_success: Ops, on_failure: Ops = ()) -> TxnResult:
+        return self.inner.txn(compares, on_success, on_failure)
+
+    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
+        return self.inner.watch(prefix, start_revision, timeout)
+
+    def revision(self) -> int:
+        return self.inner.revision()
+
+    def close(self) -> None:
+        self.inner.close()

@@ -16,7 +16,7 @@ import pytest
 from romana.core.errors import Exhausted, NotFound
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
 from romana.core.ipam import Allocation, KeyInUse
-from romana.core.store import Conditions, Event, KeyValue, Ops, Put, Range, Store, TxnResult
+from romana.core.store import Conditions, Forwarding, Ops, Put, Store, TxnResult
 from romana.services import keys, quotas, txn
 from romana.services.groupcommit import MAX_TXN_ITEMS
 from unit.services.conftest import DOC, Services
@@ -26,12 +26,12 @@ H2 = HostName("h2")
 WEB = TenantName("web")
 
 
-class Gated:
+class Gated(Forwarding):
     """A store whose transactions wait while the gate is closed; counts the transactions and
     may run a rival write just before one of them."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.open = threading.Event()
         self.open.set()
         self.waiting = threading.Event()
@@ -48,21 +48,6 @@ class Gated:
         self.txns += 1
         self.sizes.append((len(compares), len(on_success)))
         return self.inner.txn(compares, on_success, on_failure)
-
-    def get(self, key: str) -> KeyValue | None:
-        return self.inner.get(key)
-
-    def range(self, prefix: str) -> Range:
-        return self.inner.range(prefix)
-
-    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[Event]:
-        return self.inner.watch(prefix, start_revision, timeout)
-
-    def revision(self) -> int:
-        return self.inner.revision()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 @pytest.fixture

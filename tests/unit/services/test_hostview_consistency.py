@@ -7,8 +7,7 @@ import itertools
 from collections.abc import Callable
 
 from romana.core.identifiers import AllocationKey, HostName, TenantName
-from romana.core.store import Conditions, KeyValue, Ops, Range, Store, TxnResult
-from romana.core.store import Event as StoreEvent
+from romana.core.store import Forwarding, KeyValue, Range, Store
 from romana.services import keys
 from romana.services.addresssets import AddressSetService
 from romana.services.hostview import HostViewService
@@ -28,36 +27,21 @@ def _policy(name: str, applied_to: list[dict[str, str]], uses: str = "") -> dict
     }
 
 
-class _Busy:
+class _Busy(Forwarding):
     """A store on which ``write()`` runs after every range read of ``prefix``: a stream of
     writes that lands in the middle of every view read."""
 
     def __init__(self, inner: Store, prefix: str, write: Callable[[], object]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.prefix = prefix
         self.write = write
         self.on = True
-
-    def get(self, key: str) -> KeyValue | None:
-        return self.inner.get(key)
 
     def range(self, prefix: str) -> Range:
         found = self.inner.range(prefix)
         if self.on and prefix == self.prefix:
             self.write()
         return found
-
-    def txn(self, compares: Conditions, on_success: Ops, on_failure: Ops = ()) -> TxnResult:
-        return self.inner.txn(compares, on_success, on_failure)
-
-    def watch(self, prefix: str, start_revision: int, timeout: float) -> list[StoreEvent]:
-        return self.inner.watch(prefix, start_revision, timeout)
-
-    def revision(self) -> int:
-        return self.inner.revision()
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_under_a_stream_of_writes_a_view_reports_no_revision_past_what_it_missed(
