@@ -76,19 +76,20 @@ def of_objects(
     parsed = list(objects)
     namespaces = tuple(o for o in parsed if isinstance(o, ko.Namespace))
     pods = tuple(o for o in parsed if isinstance(o, ko.Pod))
-    first = next((o.name for o in parsed if isinstance(o, ko.Node)), None)
-    first = first or min((p.node for p in pods if p.node), default=UNSCHEDULED)
-    pods = tuple(p if p.node or p.ips or p.host_network else replace(p, node=first) for p in pods)
+    given = tuple(o for o in parsed if isinstance(o, ko.Node))
+    nodes = [n.name for n in given]
+    nodes += sorted({p.node for p in pods if p.node} - set(nodes))
+    unplaced = {i for i, p in enumerate(pods) if not (p.node or p.ips or p.host_network)}
+    if unplaced and not nodes:
+        nodes = [UNSCHEDULED]
+    pods = tuple(replace(p, node=nodes[0]) if i in unplaced else p for i, p in enumerate(pods))
     known = {n.name for n in namespaces}
     namespaces += tuple(
         ko.admitted(ko.Namespace(n)) for n in sorted({p.namespace for p in pods} - known)
     )
-    nodes = [o.name for o in parsed if isinstance(o, ko.Node)]
-    nodes += sorted({p.node for p in pods if p.node} - set(nodes))
     policies = tuple(o for o in parsed if isinstance(o, ko.NetworkPolicy))
     cluster_policies = tuple(o for o in parsed if isinstance(o, ko.ClusterNetworkPolicy))
     hosts = {n: i + 1 for i, n in enumerate(nodes)}
-    given = tuple(o for o in parsed if isinstance(o, ko.Node))
     cluster = Cluster(layouts, hosts, namespaces, pods, policies, cluster_policies, given)
     return with_addresses(cluster)
 
