@@ -8,6 +8,7 @@ sockets, clocks, randomness, threads and logging.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
 from pathlib import Path
@@ -65,8 +66,27 @@ LAB_MODULES = {"romana.lab.admin", "romana.lab.agents", "romana.lab.cluster"}
 LAB_MODULES |= {"romana.lab.namespaces", "support.routed"}
 
 
-def _root_mark(node: ast.AST, source: str) -> bool:
-    return "mark.root" in (ast.get_source_segment(source, node) or "")
+class _Source:
+    """A module's text split into lines once: :func:`ast.get_source_segment` splits the whole
+    text again on every call, which made this test take seconds over the suite's modules."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.encode().splitlines(keepends=True)
+
+    def segment(self, node: ast.stmt | ast.expr) -> str:
+        """What :func:`ast.get_source_segment` returns for ``node`` (its offsets count bytes)."""
+        if node.end_lineno is None or node.end_col_offset is None:
+            return ""
+        first, last = node.lineno - 1, node.end_lineno - 1
+        start, end = node.col_offset, node.end_col_offset
+        if first == last:
+            return self.lines[first][start:end].decode()
+        middle = self.lines[first + 1 : last]
+        return b"".join([self.lines[first][start:], *middle, self.lines[last][:end]]).decode()
+
+
+def _root_mark(node: ast.stmt | ast.expr, source: _Source) -> bool:
+    return "mark.root" in source.segment(node)
 
 
 def _lab_names(tree: ast.Module) -> set[str]:
@@ -82,18 +102,23 @@ def _lab_names(tree: ast.Module) -> set[str]:
     return names
 
 
+@functools.cache
+def _conftest_calls_need_root(folder: Path) -> bool:
+    conftest = folder / "conftest.py"
+    return conftest.exists() and "need_root(" in conftest.read_text()
+
+
 def _conftest_needs_root(path: Path) -> bool:
     return any(
-        "need_root(" in (folder / "conftest.py").read_text()
-        for folder in path.parents
-        if folder.is_relative_to(TESTS) and (folder / "conftest.py").exists()
+        _conftest_calls_need_root(folder) for folder in path.parents if folder.is_relative_to(TESTS)
     )
 
 
 def _unmarked_root_tests(path: Path) -> list[str]:
     """What in ``path`` needs root (the lab, a root fixture, ``need_root``) without the marker."""
-    source = path.read_text()
-    tree = ast.parse(source, filename=str(path))
+    text = path.read_text()
+    tree = ast.parse(text, filename=str(path))
+    source = _Source(text)
     module_mark = any(
         isinstance(node, ast.Assign)
         and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
@@ -109,7 +134,7 @@ def _unmarked_root_tests(path: Path) -> list[str]:
     for node in tree.body:
         if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test")):
             continue
-        body = ast.get_source_segment(source, node) or ""
+        body = source.segment(node)
         words = set(re.findall(r"\w+", body))
         needs = "need_root(" in body or bool(words & lab)
         if needs and not any(_root_mark(d, source) for d in node.decorator_list):

@@ -180,15 +180,51 @@ def reference(cls: type[Any]) -> list[dict[str, str]]:
     return rows
 
 
+def flag_help(cls: type[Any], name: str, doc: str | None = None) -> str:
+    """The ``--help`` text of the setting ``name`` of ``cls``: ``doc`` (by default the
+    setting's own), then its environment variable and default, escaped for argparse."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    value = f.default
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, tuple):
+        value = ",".join(str(v) for v in value)
+    elif isinstance(value, float):
+        value = f"{value:g}"
+    facts = [f"env {f.metadata['env']}"] if f.metadata.get("env") else []
+    if value not in ("", dataclasses.MISSING):
+        facts.append(f"default {value}")
+    text = doc if doc is not None else f.metadata.get("doc", "")
+    shown = f"{text} ({'; '.join(facts)})" if facts else text
+    return shown.replace("%", "%%")
+
+
+def daemon_parser(
+    prog: str, description: str, epilog: str, section: str | None = None
+) -> argparse.ArgumentParser:
+    """The argument parser of a daemon: its help (the texts kept as written) and, when it
+    reads a settings file, ``--config`` naming that file's ``[section]``."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if section is not None:
+        parser.add_argument("--config", help=f"TOML settings file (section [{section}])")
+    return parser
+
+
 def add_flags(parser: argparse.ArgumentParser, cls: type[Any]) -> None:
-    """One option of ``parser`` per setting of ``cls`` that has a flag, its doc the help; a
-    boolean may be given bare (``--insecure``) or with a value. Unset options are None, so
-    that :func:`load` lets the file and the environment decide."""
+    """One option of ``parser`` per setting of ``cls`` that has a flag, its help the doc,
+    environment variable and default (:func:`flag_help`); a boolean may be given bare
+    (``--insecure``) or with a value. Unset options are None, so that :func:`load` lets the
+    file and the environment decide."""
     for f in dataclasses.fields(cls):
         flag = f.metadata.get("flag")
         if not flag:
             continue
-        doc = f.metadata.get("doc", "")
+        doc = flag_help(cls, f.name)
         if f.type in ("bool", bool):
             parser.add_argument(flag, dest=f.name, nargs="?", const="true", default=None, help=doc)
         else:

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from romana.agent import view
 from romana.client import Client, ClientSettings, kube
 from romana.core.dockerpools import DockerPool
-from romana.wire import rest, rest_drops, rest_hostview, rest_kube
+from romana.wire import rest, rest_addresses, rest_drops, rest_hostview, rest_kube, rest_routing
 from romana.wire.rest import PREFIX
 from unit.api.conftest import Api, start
 
@@ -147,46 +147,55 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
         seen(rest.Host, c.get_host("h1"))
 
         # Addresses, Docker pools, policies, address sets, Kubernetes objects.
-        alloc = seen(rest.Allocation, c.allocate("c1:eth0", "h1", "acme"))
-        seen(rest.Allocation, c.allocate("c2:eth0", "h2", "acme"))
-        seen(rest.Allocation, c.allocate("c3:eth0", "h1", "acme"))
-        seen(rest.Allocation, c.list_allocations(host="h1"))
-        seen(rest.Allocation, c.get_allocation("c1:eth0"))
-        seen(rest.Decoded, c.decode(alloc["addresses"][0]))
-        seen(rest.Allocation, c.move_allocation("c3:eth0", "h2"))
-        seen(rest.Allocation, c.set_workload("c3:eth0", "docker:" + "f" * 64))
-        seen(rest.Allocation, c.release("c3:eth0"))
-        seen(rest.Allocation, c.release_address(c.get_allocation("c2:eth0")["addresses"][0]))
+        alloc = seen(rest_addresses.Allocation, c.allocate("c1:eth0", "h1", "acme"))
+        seen(rest_addresses.Allocation, c.allocate("c2:eth0", "h2", "acme"))
+        seen(rest_addresses.Allocation, c.allocate("c3:eth0", "h1", "acme"))
+        seen(rest_addresses.Allocation, c.list_allocations(host="h1"))
+        seen(rest_addresses.Allocation, c.get_allocation("c1:eth0"))
+        seen(rest_addresses.Decoded, c.decode(alloc["addresses"][0]))
+        seen(rest_addresses.Allocation, c.move_allocation("c3:eth0", "h2"))
+        seen(rest_addresses.Allocation, c.set_workload("c3:eth0", "docker:" + "f" * 64))
+        seen(rest_addresses.Allocation, c.release("c3:eth0"))
+        seen(
+            rest_addresses.Allocation,
+            c.release_address(c.get_allocation("c2:eth0")["addresses"][0]),
+        )
         pool = "romana-" + "0" * 24
         binding = DockerPool.from_dict(
             {"pool": pool, "tenant": "acme", "segment": "default", "network": "pods",
              "docker_network": "ab" * 32, "host": "h1"}
         )  # fmt: skip
-        seen(rest.DockerPool, c.bind_docker_pool(binding))
-        seen(rest.DockerPool, c.get_docker_pool(pool))
-        seen(rest.DockerPool, c.list_docker_pools(tenant="acme"))
-        seen(rest.DockerPool, c.delete_docker_pool(pool))
-        seen(rest.ExternalPool, c.create_external_pool("contract", ["203.0.113.0/29"], "rack-a"))
-        seen(rest.ExternalPool, c.list_external_pools())
-        seen(rest.ExternalPool, c.get_external_pool("contract"))
-        external_ip = seen(rest.ExternalIp, c.assign_external_ip("contract", "c1:eth0"))
-        seen(rest.ExternalIp, c.get_external_ip(external_ip["address"]))
-        seen(rest.ExternalIp, c.list_external_ips(pool="contract", key="c1:eth0"))
-        seen(rest.ExternalIp, c.unassign_external_ip(external_ip["address"]))
-        seen(rest.ExternalPool, c.delete_external_pool("contract"))
+        seen(rest_addresses.DockerPool, c.bind_docker_pool(binding))
+        seen(rest_addresses.DockerPool, c.get_docker_pool(pool))
+        seen(rest_addresses.DockerPool, c.list_docker_pools(tenant="acme"))
+        seen(rest_addresses.DockerPool, c.delete_docker_pool(pool))
+        seen(
+            rest_addresses.ExternalPool,
+            c.create_external_pool("contract", ["203.0.113.0/29"], "rack-a"),
+        )
+        seen(rest_addresses.ExternalPool, c.list_external_pools())
+        seen(rest_addresses.ExternalPool, c.get_external_pool("contract"))
+        external_ip = seen(rest_addresses.ExternalIp, c.assign_external_ip("contract", "c1:eth0"))
+        seen(rest_addresses.ExternalIp, c.get_external_ip(external_ip["address"]))
+        seen(rest_addresses.ExternalIp, c.list_external_ips(pool="contract", key="c1:eth0"))
+        seen(rest_addresses.ExternalIp, c.unassign_external_ip(external_ip["address"]))
+        seen(rest_addresses.ExternalPool, c.delete_external_pool("contract"))
         c.create_external_pool("contract-vips", ["203.0.113.8/29"])
-        seen(rest.Vip, c.create_vip("contract", "contract-vips", ["c1:eth0"]))
-        seen(rest.VipLease, c.lease_vip("contract", "h1"))
-        seen(rest.Vip, c.list_vips())
-        seen(rest.Vip, c.get_vip("contract"))
-        seen(rest.Vip, c.set_vip_endpoints("contract", ["c1:eth0"]))
-        seen(rest.VipLease, c.lease_vip("contract", "h1", release=True))
-        seen(rest.Vip, c.delete_vip("contract"))
+        seen(rest_addresses.Vip, c.create_vip("contract", "contract-vips", ["c1:eth0"]))
+        seen(rest_addresses.VipLease, c.lease_vip("contract", "h1"))
+        seen(rest_addresses.Vip, c.list_vips())
+        seen(rest_addresses.Vip, c.get_vip("contract"))
+        seen(rest_addresses.Vip, c.set_vip_endpoints("contract", ["c1:eth0"]))
+        seen(rest_addresses.VipLease, c.lease_vip("contract", "h1", release=True))
+        seen(rest_addresses.Vip, c.delete_vip("contract"))
         c.delete_external_pool("contract-vips")
-        seen(rest.EgressNat, c.set_egress_nat("pods", "tenants", ["acme"], ["192.168.0.0/16"]))
-        seen(rest.EgressNat, c.egress_nat("pods"))
-        seen(rest.EgressNat, c.list_egress_nat())
-        seen(rest.EgressNat, c.set_egress_nat("pods", "on"))
+        seen(
+            rest_addresses.EgressNat,
+            c.set_egress_nat("pods", "tenants", ["acme"], ["192.168.0.0/16"]),
+        )
+        seen(rest_addresses.EgressNat, c.egress_nat("pods"))
+        seen(rest_addresses.EgressNat, c.list_egress_nat())
+        seen(rest_addresses.EgressNat, c.set_egress_nat("pods", "on"))
         stored = c.add_policies(POLICY)
         c.list_policies()
         c.put_policy(stored[0]["id"], {**POLICY, "id": stored[0]["id"]})
@@ -210,9 +219,9 @@ def test_every_answer_the_client_reads_validates_against_api_v1(api: Api, tmp_pa
                           "state": "Established"}],
             "routes": [{"dst": "10.0.0.0/16", "source": "direct"}],
         }  # fmt: skip
-        seen(rest.RoutingReport, c.report_routing("h1", report))
-        seen(rest.RoutingReport, c.routing("h1"))
-        seen(rest.RoutingReport, c.list_routing())
+        seen(rest_routing.RoutingReport, c.report_routing("h1", report))
+        seen(rest_routing.RoutingReport, c.routing("h1"))
+        seen(rest_routing.RoutingReport, c.list_routing())
         raw = seen(rest_hostview.HostView, c.host_view("h1"))
         later = seen(rest_hostview.HostView, c.host_view("h1", after=raw["revision"], wait=0.1))
         drop = {

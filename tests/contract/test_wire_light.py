@@ -1,5 +1,5 @@
 """Each shape of :mod:`romana.wire.light` reads answers exactly as the model of its name in
-:mod:`romana.wire.rest` does.
+:mod:`romana.wire.rest` or :mod:`romana.wire.rest_addresses` does.
 
 The client checks tenants, allocations and decoded addresses with these standard-library
 shapes (so that ``romana decode`` and ``romana tenant list`` never import pydantic), while
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from romana.core.errors import InvalidInput
-from romana.wire import light, rest
+from romana.wire import light, rest, rest_addresses
 
 ALLOCATION: dict[str, Any] = {
     "key": "c1:eth0",
@@ -118,16 +118,25 @@ def outcome(read: Callable[[Any, Any], Any], shape: Any, raw: Any) -> tuple[str,
         return str(exc), exc.issues
 
 
+def model_of(shape: light.Shape) -> Any:
+    """The model of the shape's name: a tenant's in :mod:`romana.wire.rest`, an allocation's
+    and a decoded address's in :mod:`romana.wire.rest_addresses`."""
+    for module in (rest, rest_addresses):
+        if hasattr(module, shape.name):
+            return getattr(module, shape.name)
+    raise AssertionError(f"no model named {shape.name}")
+
+
 @pytest.mark.parametrize("shape", light.SHAPES, ids=lambda s: s.name)
 def test_a_shape_declares_the_fields_of_its_model(shape: light.Shape) -> None:
-    model = getattr(rest, shape.name)
+    model = model_of(shape)
     declared = [(name, required) for name, _, required in shape.fields]
     assert declared == [(name, f.is_required()) for name, f in model.model_fields.items()]
 
 
 @pytest.mark.parametrize("shape", light.SHAPES, ids=lambda s: s.name)
 def test_a_shape_accepts_and_refuses_what_its_model_does(shape: light.Shape) -> None:
-    model = getattr(rest, shape.name)
+    model = model_of(shape)
     tried = 0
     for sample in SAMPLES[shape.name]:
         for raw in (*OTHERS, *variants(sample)):

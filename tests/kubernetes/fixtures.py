@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from romana.core import addressing
-from romana.core.kubernetes import explain
+from romana.core.kubernetes import explain, networkpolicy
 from romana.core.kubernetes import objects as ko
 
 HERE = Path(__file__).resolve().parent
@@ -105,7 +105,7 @@ def _cluster(base: dict[str, Any], state: dict[str, Any]) -> explain.Cluster:
 
     text = _PLACEHOLDER.sub(fill, yaml.safe_dump(state["policies"]))
     parsed = [ko.parse(p) for p in yaml.safe_load(text) or []]
-    policies = tuple(p for p in parsed if isinstance(p, ko.NetworkPolicy))
+    policies = tuple(p for p in parsed if isinstance(p, networkpolicy.NetworkPolicy))
     tiered = tuple(p for p in parsed if isinstance(p, ko.ClusterNetworkPolicy))
     assert len(policies) + len(tiered) == len(parsed), "policies: NetworkPolicy or CNP only"
     return explain.Cluster(

@@ -13,6 +13,7 @@ ask for the addresses as a guest would. Runs once per firewall backend.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import re
 import secrets
@@ -171,8 +172,10 @@ def world(
                     world.boot("vm3", "red-b", "compute-2")
                     world.boot("vm4", "blue-a", "compute-1")
                     world.boot("vm5", "blue-b", "compute-2")
-                    for vm in world.vms.values():
-                        world.configure(vm)
+                    # Booted together, the VMs ask for their addresses at the same time.
+                    with concurrent.futures.ThreadPoolExecutor(len(world.vms)) as pool:
+                        for asked in [pool.submit(world.configure, v) for v in world.vms.values()]:
+                            asked.result()
                     yield world
                 finally:
                     for vm in world.vms.values():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from romana.core.kubernetes import networkpolicy as kube_np
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes.cnp import evaluate, netpol, parse
 from romana.core.kubernetes.cnp.evaluate import Decision, Verdict
@@ -162,16 +163,18 @@ def cnp(
     )
 
 
-def networkpolicy(namespace: str, name: str, **spec: Any) -> ko.NetworkPolicy:
+def networkpolicy(namespace: str, name: str, **spec: Any) -> kube_np.NetworkPolicy:
     spec.setdefault("podSelector", {})
-    return ko.network_policy({"metadata": {"name": name, "namespace": namespace}, "spec": spec})
+    return kube_np.network_policy(
+        {"metadata": {"name": name, "namespace": namespace}, "spec": spec}
+    )
 
 
 def run(
     src: str,
     dst: str,
     *policies: ClusterNetworkPolicy,
-    netpols: tuple[ko.NetworkPolicy, ...] = (),
+    netpols: tuple[kube_np.NetworkPolicy, ...] = (),
     proto: str = "TCP",
     port: int | None = 80,
 ) -> Verdict:

@@ -237,9 +237,14 @@ def run(
     command: str = SERVE,
 ) -> Container:
     """A container running ``command`` (serving its host name: :data:`SERVE`), attached to
-    ``network`` only; ``options`` go to ``docker run`` (``--restart always``)."""
+    ``network`` only; ``options`` go to ``docker run`` (``--restart always``).
+
+    ``--init`` (dockerd's docker-init as PID 1): the command ends on SIGTERM as a service does,
+    so ``docker stop``, ``docker restart`` and dockerd's shutdown stop the container at once,
+    instead of waiting the 10 s grace for a PID 1 that ignores SIGTERM before killing it.
+    """
     world.docker(
-        host, "run", "-d", "--name", name, "--network", network, *options, IMAGE,
+        host, "run", "-d", "--init", "--name", name, "--network", network, *options, IMAGE,
         "sh", "-c", command,
     )  # fmt: skip
     hostname = world.docker(host, "exec", name, "hostname")

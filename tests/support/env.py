@@ -66,9 +66,10 @@ in PATH and speak a newer API)."""
 
 
 def need_docker() -> str:
-    """What the Docker lab needs (:mod:`romana.lab.docker`): the agent lab, dockerd and its own
-    client, etcd for the cluster store, and busybox-static for the image; busybox's path."""
-    need_agent_lab("dockerd", "etcd", "unshare", "nsenter", "mount")
+    """What the Docker lab needs (:mod:`romana.lab.docker`): the agent lab, dockerd with its
+    docker-init (the tests' containers run ``--init``) and its own client, etcd for the cluster
+    store, and busybox-static for the image; busybox's path."""
+    need_agent_lab("dockerd", "docker-init", "etcd", "unshare", "nsenter", "mount")
     need(os.access(DOCKER_CLIENT, os.X_OK), f"needs {DOCKER_CLIENT} (Debian's docker.io)")
     busybox = need_binary("busybox")
     # The image holds busybox alone, so it must not need a dynamic loader.

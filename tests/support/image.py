@@ -15,6 +15,15 @@ wheels
     the versions installed in this virtual environment (the versions the suite tested),
     downloaded once into the cache (:func:`wheelhouse`). The build installs from them alone,
     without PyPI.
+image
+    the built image, saved as an OCI archive in the same cache (on a thread, while the tests
+    use the image; :meth:`Podman.close` waits for it), keyed by a hash of everything
+    the build reads: the Containerfile, the base's key, the tag and version, and the content
+    of every wheel in the context (romana's wheel is rebuilt for each run and compared by its
+    members, so any change to the checkout's package is a new key). A hit loads the archive
+    instead of building (the apt steps alone take half a minute); an archive older than
+    :data:`IMAGE_MAX_AGE` is built again so that Debian's updates come in, and a fresh clone
+    always builds.
 
 :class:`Podman` is podman with a configuration of its own in a directory of the test's
 (``CONTAINERS_CONF`` and ``CONTAINERS_STORAGE_CONF``, machine-lab.md §8): storage, run state,
@@ -26,6 +35,7 @@ create machine-wide on first use are removed again when they were new and are em
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -35,8 +45,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from romana import __version__
@@ -67,6 +78,9 @@ KEEP = "copyright"
 
 MACHINE_DIRS = ("/run/runc", "/var/lib/cni")
 """Created by runc and podman on first use, wherever their configuration points."""
+
+IMAGE_MAX_AGE = 7 * 24 * 3600.0
+"""Seconds a cached image archive is loaded instead of built (then Debian's updates come in)."""
 
 BUILD_TIMEOUT = 600.0
 COMMAND_TIMEOUT = 120.0
@@ -188,6 +202,13 @@ class Podman:
         workdir.mkdir(parents=True, exist_ok=True)
         conf = podmanconf.write(workdir, network_config_dir=workdir / "cni", no_network=True)
         self.env = {**os.environ, **conf}
+        self._threads = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="podman")
+        self._later: list[concurrent.futures.Future[object]] = []
+
+    def later(self, work: Callable[[], object]) -> None:
+        """Run ``work`` (a use of this podman) on a thread meanwhile; :meth:`close` waits for
+        it, and raises what it raised once the storage is gone."""
+        self._later.append(self._threads.submit(work))
 
     def argv(self, *args: str) -> list[str]:
         return [self.binary, *args]
@@ -210,11 +231,16 @@ class Podman:
     def close(self) -> list[str]:
         """Remove every container, then the storage; return the mounts and machine
         directories left behind (a clean run returns nothing)."""
+        failed = [e for e in (f.exception() for f in self._later) if e is not None]
+        self._threads.shutdown()
         self("rm", "--all", "--force", "--time", "0", check=False)
         left = [p for p in _mounts() if p == str(self.workdir) or p.startswith(f"{self.workdir}/")]
         if not left:  # the images' layers, hundreds of megabytes, are not kept for pytest
             shutil.rmtree(self.workdir / "root", ignore_errors=True)
-        return left + self._new_dirs.clean()
+        left += self._new_dirs.clean()
+        if failed:
+            raise failed[0]
+        return left
 
 
 def _mounts() -> list[str]:
@@ -222,10 +248,50 @@ def _mounts() -> list[str]:
         return [line.split()[1] for line in f]
 
 
+def _wheel_digest(wheel: Path) -> str:
+    """A hash of what ``wheel`` holds, member by member (not of the zip, whose times vary)."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(wheel) as archive:
+        for name in sorted(archive.namelist()):
+            digest.update(name.encode() + b"\0" + hashlib.sha256(archive.read(name)).digest())
+    return digest.hexdigest()
+
+
+def image_key(context: Path, base: Path, tag: str) -> str:
+    """The cache key of the image built from ``context`` on ``base`` as ``tag``."""
+    wheels = {w.name: _wheel_digest(w) for w in sorted((context / "wheels").glob("*.whl"))}
+    return _key(CONTAINERFILE.read_text(), base.name, tag, __version__, wheels)
+
+
+def _fresh(path: Path) -> bool:
+    return path.exists() and time.time() - path.stat().st_mtime < IMAGE_MAX_AGE
+
+
 def build_image(podman: Podman, workdir: Path, tag: str = TEST_IMAGE) -> str:
-    """The image built from this checkout with ``podman``; its tag."""
+    """The image built from this checkout with ``podman`` (or loaded from the cache when
+    nothing it is built from changed, :func:`image_key`); its tag."""
     context = workdir / "context"
     wheel = packaging.build_wheel(workdir / "dist")
     wheelhouse(wheel, context / "wheels")
-    podman.build(context, tag, base_tarball())
+    base = base_tarball()
+    archive = CACHE / f"image-{image_key(context, base, tag)}.oci.tar"
+    with _cache_lock("image"):
+        if _fresh(archive):
+            podman("load", "--quiet", "--input", str(archive), timeout=BUILD_TIMEOUT)
+            return tag
+        podman.build(context, tag, base)
+    podman.later(lambda: _save(podman, tag, archive))  # while the tests use the image
     return tag
+
+
+def _save(podman: Podman, tag: str, archive: Path) -> None:
+    """``tag`` saved as the cache's one image archive, ``archive``."""
+    partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+    try:
+        podman("save", "--format", "oci-archive", "--output", str(partial), tag)
+        with _cache_lock("image"):
+            for stale in CACHE.glob("image-*.oci.tar"):  # about 80 MB each
+                stale.unlink(missing_ok=True)
+            partial.rename(archive)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -70,3 +70,14 @@ class AdminCalls:
         r = self.call(self.admin, method, path, payload)
         assert r.is_success, r.text
         return r.json()
+
+    def agent_of(self, host: str, ip: str) -> str:
+        """Register ``host`` (rack a) and an agent user bound to it; that agent's token."""
+        self.ok("POST", "/v1/hosts", {"name": host, "ip": ip, "labels": {"rack": "a"}})
+        user, password = f"agent-of-{host}", "agent-password-1"
+        self.ok(
+            "POST",
+            "/v1/users",
+            {"username": user, "password": password, "role": "agent"} | {"host": host},
+        )
+        return self.daemon.login(user, password)

@@ -17,6 +17,7 @@ remove the namespace, release the allocation).
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import uuid
 from collections.abc import Callable, Sequence
@@ -190,10 +191,14 @@ def routed(vm: Vm, *, ipv6: bool = False) -> bool:
 
 
 def _script(workdir: Path, name: str, text: str) -> Path:
+    """``text`` as the executable ``workdir/name``; written whole before it appears there,
+    so clients of VMs configured at once never run a partly written script."""
     script = workdir / name
     if not script.exists():
-        script.write_text(text)
-        script.chmod(0o755)
+        partial = workdir / f".{name}.{uuid.uuid4().hex}"
+        partial.write_text(text)
+        partial.chmod(0o755)
+        os.replace(partial, script)
     return script
 
 

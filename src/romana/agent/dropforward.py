@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter
 
 from romana.agent import drops as drops_mod
+from romana.core import names
 from romana.core.errors import RomanaError
 from romana.wire import rest_drops
 
@@ -53,13 +54,14 @@ def wire(event: drops_mod.DropEvent) -> dict[str, Any]:
     """``event`` as a :class:`romana.wire.rest_drops.DropEventIn`: the packet and its
     reason; what tenant its addresses are in is romanad's to decode."""
     p = event.packet
-    out: dict[str, Any] = {"time": event.time, "src": p.src, "dst": p.dst, "proto": p.proto}
+    proto = names.printable(p.proto, 16)
+    out: dict[str, Any] = {"time": event.time, "src": p.src, "dst": p.dst, "proto": proto}
     for name in ("sport", "dport", "icmp_type", "icmp_code"):
         value = getattr(p, name)
         if value is not None:
             out[name] = value
     out["reason"] = {
-        key: text[:64] if key == "id" else text[:256] for key, text in event.reason.items()
+        key: names.printable(text, 64 if key == "id" else 256) for key, text in event.reason.items()
     }
     return out
 

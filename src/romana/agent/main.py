@@ -15,7 +15,8 @@ registry and a fresh host view. SIGTERM and SIGINT stop it cleanly with exit 0 a
 dataplane in place*: workloads keep their connectivity while the agent is away.
 
 Exit codes: 0 clean stop, 1 a supervised task failed or start-up failed, 2 invalid settings
-(a CA or certificate file that cannot be loaded included).
+(a CA or certificate file that cannot be loaded included; another agent's sockets or the
+metrics address in use, found before the agent touches the host).
 """
 
 from __future__ import annotations
@@ -85,9 +86,26 @@ class _Ended(Exception):
     """A supervised task returned although it should run until cancelled."""
 
 
+DESCRIPTION = """\
+Romana per-host agent: registers this host with romanad, wires its endpoints (CNI, Docker,
+VMs) and keeps their routes and firewall rules in step with romanad's view of the host.
+
+Settings, in increasing priority: defaults, --config FILE (section [agent]), ROMANA_AGENT_<SETTING>
+environment variables, flags (all in docs/operations.md; unknown file keys are logged).
+"""
+
+EPILOG = """\
+example:
+  romana-agent --url https://10.0.0.1:9600 --ca /etc/romana/tls/ca.crt \\
+      --username agent-node1 --password-file /etc/romana/agent.password --labels rack=2
+
+exit codes: 0 clean stop (the dataplane stays in place); 1 a supervised task or the start
+failed; 2 invalid settings, unreadable files, its sockets or metrics address in use.
+"""
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="romana-agent", description="Romana per-host agent.")
-    p.add_argument("--config", help="TOML settings file (section [agent])")
+    p = config.daemon_parser("romana-agent", DESCRIPTION, EPILOG, "agent")
     config.add_flags(p, AgentSettings)
     return p
 
@@ -153,9 +171,35 @@ def _discovered_ip6(host_ip: str, underlay: Underlay) -> str:
     return str(underlay.address6)
 
 
+def _served(path: str) -> bool:
+    """Whether a process accepts connections on the Unix socket ``path`` (a stale file left
+    by an agent that died accepts none)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex(path) == 0
+
+
+def _claim(settings: AgentSettings, metrics: Metrics) -> str:
+    """Take this host's agent addresses before the agent touches the host: "" when done, else
+    why it cannot (another process serves the local API or Docker socket, which is another
+    agent; the metrics address is in use)."""
+    for name, path in (("socket", settings.socket), ("docker_socket", settings.docker_socket)):
+        if path and _served(path):
+            return f"{name}: another process serves {path} (is another romana-agent running?)"
+    if settings.metrics:
+        try:
+            metrics.serve(settings.metrics)
+        except OSError as exc:
+            return f"metrics: cannot listen on {settings.metrics}: {exc.strerror or exc}"
+    return ""
+
+
 async def run(settings: AgentSettings) -> int:
     """Run the agent until stopped; the exit code."""
     metrics = Metrics()
+    if refused := _claim(settings, metrics):
+        log.error("%s", refused)
+        return 2
     sysctl.use_root(settings.proc_sys)
     reg = ledger.Ledger(settings.state_dir)
     reg.load()
@@ -233,8 +277,6 @@ async def run(settings: AgentSettings) -> int:
         host_view=lambda: reconciler.host_view,
         records=reg.records,
     )
-    if settings.metrics:
-        metrics.serve(settings.metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

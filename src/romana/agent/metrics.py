@@ -10,7 +10,9 @@ benchmarks can build several agents in one process.
 
 The metrics server also answers the probes of a supervisor (the Kubernetes DaemonSet):
 ``GET /healthz`` is 200 while the process serves, ``GET /readyz`` is 200 once a reconcile of
-a host view from romanad has succeeded (:attr:`Metrics.ready`) and 503 before.
+a host view from romanad has succeeded (:attr:`Metrics.ready`) and 503 before. It serves
+at most :data:`MAX_CONNECTIONS` connections at once and closes one silent for
+:data:`IDLE_TIMEOUT`, so idle clients cannot pile up threads in the agent.
 """
 
 from __future__ import annotations
@@ -32,11 +34,46 @@ log = logging.getLogger(__name__)
 _Start = Callable[[str, list[tuple[str, str]]], Any]
 
 
+MAX_CONNECTIONS = 32
+"""Connections served at once; one more is closed at once. Scrapers and probes need a few;
+without a bound, idle connections would each hold a thread of the agent for ever."""
+IDLE_TIMEOUT = 10.0
+"""Seconds a connection may stay silent (before or within its request) before it is closed."""
+
+
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    block_on_close = False
+    request_queue_size = 2 * MAX_CONNECTIONS  # a burst waits to be accepted, and refused
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went silent (closed at :data:`IDLE_TIMEOUT`) or away is no error."""
+        log.debug("metrics connection from %s ended", client_address, exc_info=True)
+
+    def server_activate(self) -> None:
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class _Quiet(WSGIRequestHandler):
+    timeout = IDLE_TIMEOUT
+
     def log_message(self, format: str, *args: Any) -> None:
         """Probes and scrapes come every few seconds: not logged."""
 

@@ -141,8 +141,9 @@ class Reconciler:
         return self._view
 
     def agent_state(self) -> dict[str, object]:
-        """This agent as its routing report names it (:class:`romana.wire.rest.AgentStateIn`):
-        its release and its last reconcile with a host view."""
+        """This agent as its routing report names it
+        (:class:`romana.wire.rest_routing.AgentStateIn`): its release and its last reconcile
+        with a host view."""
         last = self.last if self._last_at is not None else None
         return {
             "version": romana.__version__,

@@ -1,6 +1,6 @@
 """The agent's routing report to romanad: how its host routes, and where each route came from.
 
-One report (:class:`romana.wire.rest.RoutingReportIn`, stored by
+One report (:class:`romana.wire.rest_routing.RoutingReportIn`, stored by
 :mod:`romana.services.routing`) holds:
 
 * ``mode``: ``bgp`` when the host view carries a BGP plan, ``direct`` otherwise;
@@ -37,7 +37,7 @@ from romana.agent import birdshow
 from romana.agent.bird import Bird
 from romana.agent.reconciler import Reconciler
 from romana.agent.romanad import Romanad
-from romana.core import hostplan
+from romana.core import hostplan, names
 from romana.core.errors import InvalidInput, RomanaError
 from romana.core.render.bird import BirdHost, protocol_name
 from romana.core.topology.bgp import BgpPeer
@@ -48,8 +48,10 @@ POLL = 2.0
 """Seconds between reads when no reconcile happens: how soon a session change is reported."""
 NAME_MAX = 128
 TEXT_MAX = 256
-"""The longest names and texts a report carries (:class:`romana.wire.rest.BgpSessionIn`):
-longer ones are cut, so that one odd peer name never keeps a whole report out."""
+"""The longest names and texts a report carries
+(:class:`romana.wire.rest_routing.BgpSessionIn`): longer ones are cut, and characters romanad
+refuses (:data:`romana.core.names.TEXT_RULE`) replaced, so that one odd peer name never keeps
+a whole report out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,9 @@ def read(bird: Bird | None, plan: BirdHost | None, direct: Sequence[hostplan.Rou
         found = bird.sessions()
         table = bird.routes()
     except (RomanaError, OSError) as exc:
-        return State("bgp", routes=tuple(routes), errors=(f"bird: {exc}"[:TEXT_MAX],))
+        return State(
+            "bgp", routes=tuple(routes), errors=(names.printable(f"bird: {exc}", TEXT_MAX),)
+        )
     peers = {protocol_name(p, i): p for i, p in enumerate(plan.peers)}
     sessions = {s.name: _session(s, peers.get(s.name)) for s in found if s.peer or s.name in peers}
     learned = [
@@ -114,13 +118,13 @@ def _session(session: birdshow.Session, peer: BgpPeer | None) -> dict[str, Any]:
     """A session as reported; what BIRD did not say is the plan's (a BIRD not yet
     reconfigured may run sessions the plan no longer has: those are reported as BIRD says)."""
     return {
-        "name": session.name[:NAME_MAX],
+        "name": names.printable(session.name, NAME_MAX),
         "peer": session.peer or str(peer.address if peer else ""),
         "peer_as": session.peer_as or (peer.asn if peer else 0),
-        "peer_name": peer.name[:NAME_MAX] if peer else "",
-        "state": session.state[:32],
-        "info": session.info[:TEXT_MAX],
-        "since": session.since[:64],
+        "peer_name": names.printable(peer.name, NAME_MAX) if peer else "",
+        "state": names.printable(session.state, 32),
+        "info": names.printable(session.info, TEXT_MAX),
+        "since": names.printable(session.since, 64),
     }
 
 
@@ -129,7 +133,7 @@ def _learned(route: birdshow.Route, peer: str) -> dict[str, Any]:
         "dst": route.dst,
         "via": route.via,
         "source": "bgp",
-        "protocol": route.protocol[:NAME_MAX],
+        "protocol": names.printable(route.protocol, NAME_MAX),
         "peer": peer,
         "best": route.best,
     }

@@ -15,8 +15,10 @@ Policies stay raw documents here: their grammar belongs to :mod:`romana.core.pol
 :class:`Reader` is :func:`parse` for one host's successive views: a section (tenants,
 endpoints, address sets) whose JSON is the last view's gives the very values it gave then,
 neither validated nor converted again, and in a changed tenants section each record whose
-JSON is the last one's keeps its value. It keeps digests of the last view's JSON to tell,
-never the JSON itself. The result is always what :func:`parse` gives.
+JSON is the last one's keeps its value; every other part of a view (labels, prefixes, routes,
+``policy_tenants``…) equal to the last view's is the last view's value, so that a new view
+keeps no new objects alive but those of what changed. It keeps digests of the last view's JSON
+to tell, never the JSON itself. The result is always what :func:`parse` gives.
 """
 
 from __future__ import annotations
@@ -178,15 +180,17 @@ def _digest(value: Any) -> bytes | None:
 @dataclass(frozen=True, slots=True)
 class _Last:
     """What a :class:`Reader` takes over from the last view it gave: a digest of each raw
-    section and of each tenant's record, and their values. Neither the raw sections nor the
-    view itself: the decoded JSON is several times the size of its digests, and the caller's
-    copy of the view's policies (:func:`share_policies`) is the one that lives on."""
+    section and of each tenant's record, and their values, and the view without its
+    policies (``view``). Neither the raw sections nor the policies: the decoded JSON is
+    several times the size of its digests, and the caller's copy of the view's policies
+    (:func:`share_policies`) is the one that lives on."""
 
     sections: Mapping[str, bytes | None]
     records: Mapping[str, tuple[bytes | None, tenancy.Tenant]]
     tenants: Mapping[str, tenancy.Tenant]
     endpoints: Mapping[str, ipam.Allocation]
     address_sets: Mapping[str, tuple[addressing.IPNetwork, ...]]
+    view: HostView
 
 
 class Reader:
@@ -297,7 +301,35 @@ def _parse(raw: Any, last: _Last | None) -> tuple[HostView, _Last]:
             for v in wire.vips
         ),
     )
-    return hv, _Last(sections, records, hv.tenants, hv.endpoints, hv.address_sets)
+    if last is not None:
+        hv = _reuse(last.view, hv)
+    kept = dataclasses.replace(hv, policies=())
+    return hv, _Last(sections, records, hv.tenants, hv.endpoints, hv.address_sets, kept)
+
+
+_REUSED = (
+    "labels",
+    "prefixes",
+    "layouts",
+    "routes",
+    "skipped_routes",
+    "policy_tenants",
+    "bgp",
+    "external",
+    "vips",
+)
+"""The parts of a view other than its sections that :class:`Reader` takes over from the last
+view while equal. Small, but made anew from every view's JSON while that JSON is still in
+memory (``policy_tenants`` names every tenant): the ones that lived on would keep the memory
+the JSON took from being given back."""
+
+
+def _reuse(old: HostView, new: HostView) -> HostView:
+    """``new``, holding ``old``'s value of every part of :data:`_REUSED` equal in both."""
+    same = {
+        name: getattr(old, name) for name in _REUSED if getattr(old, name) == getattr(new, name)
+    }
+    return dataclasses.replace(new, **same) if same else new
 
 
 def _tenants(

@@ -133,6 +133,10 @@ class Watcher:
             self._parts.sync.connected = True
             self._parts.sync.detail = ""
             revision = hv.revision
+            # The reconciler keeps its own view, holding the last one's policy documents
+            # (view.share_policies); this one, kept through the long poll below, would
+            # keep a second copy of every document alive until the next view came.
+            del hv
             await self._endpoints.settle()
 
     async def _direct_routes(

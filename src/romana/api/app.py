@@ -14,7 +14,8 @@ ending is a bug: it is logged, ``app.state.failed`` is set and the process stops
 
 Every request passes :class:`romana.api.audit.Audit` (which records logins, refusals and
 changes, one JSON line each), then :class:`romana.api.limits.BodyLimits`: a body is read only
-after its caller is authenticated, and only up to the configured size and pace.
+after its caller is authenticated, and only up to the configured size and pace. Every answer
+carries :data:`romana.api.headers.HEADERS` (not cached, not sniffed).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Route
 
 import romana
-from romana.api import audit, context, errors, limits, routeindex
+from romana.api import audit, context, errors, headers, limits, routeindex
 from romana.api.registration import Heartbeat
 from romana.api.routes import auth as auth_routes
 from romana.api.routes import (
@@ -193,6 +194,7 @@ def create_app(settings: RomanadSettings, store: Store) -> FastAPI:
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     app.state.endpoints = [r for r in app.state.routes if isinstance(r, Route)]
     app.add_middleware(limits.BodyLimits, settings=settings, routes=app.state.endpoints)
+    app.add_middleware(headers.Hardened)  # on every answer, the refusals of limits too
     app.add_middleware(audit.Audit)  # added last: outermost, it sees every refusal
     if settings.insecure:
         log.warning(

@@ -33,8 +33,9 @@ import time
 from typing import Any
 
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Scope
 
+from romana.api.onanswer import OnAnswer
 from romana.services import auth
 
 LOG = logging.getLogger("romana.audit")
@@ -91,28 +92,16 @@ def record(
     LOG.info("%s", _encode(line))
 
 
-class Audit:
+class Audit(OnAnswer):
     """The ASGI middleware recording refusals and changes of every HTTP request to ``app``."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def watch(message: Message) -> None:
-            # The line is written before the answer leaves: a client that saw its change
-            # acknowledged finds it in the audit log, even if romanad dies the next moment.
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                event = _event(str(scope.get("method", "")), status)
-                if event is not None and not scope.get(AUDITED):
-                    record(event, scope=scope, status=status)
-            await send(message)
-
-        await self.app(scope, receive, watch)
+    def started(self, scope: Scope, message: Message) -> None:
+        # The line is written before the answer leaves: a client that saw its change
+        # acknowledged finds it in the audit log, even if romanad dies the next moment.
+        status = int(message["status"])
+        event = _event(str(scope.get("method", "")), status)
+        if event is not None and not scope.get(AUDITED):
+            record(event, scope=scope, status=status)
 
 
 def _event(method: str, status: int) -> str | None:

@@ -9,9 +9,14 @@ SIGTERM and SIGINT stop it gracefully: no new connections, long polls return the
 once, other in-flight requests finish (5 s at most), services deregister from the root, the
 store is closed.
 
+The listening socket is bound before the store is opened: a romanad whose address is taken
+(another romanad already serves there) stops having written nothing, and never deregisters
+the instance of the one that serves there from its root.
+
 Exit codes: 0 after a clean stop, 1 when the store cannot be opened, is empty although this
 machine ran romanad on it before, or a background task failed, 2 for invalid settings or an
-invalid initial topology, or TLS files that cannot be loaded.
+invalid initial topology, TLS files that cannot be loaded, or a listen address that cannot be
+bound (in use, or not this machine's).
 """
 
 from __future__ import annotations
@@ -22,17 +27,19 @@ import json
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
 from romana import config, logs, store
-from romana.api import allocator, credentials, startup, tls
+from romana.api import allocator, credentials, heads, startup, tls
 from romana.api.app import create_app
 from romana.api.settings import RomanadSettings, is_loopback
 from romana.core.errors import InvalidInput, RomanaError
@@ -44,37 +51,67 @@ from romana.services.topology import TopologyService
 log = logging.getLogger("romana.api.main")
 
 
+DESCRIPTION = """\
+Romana control plane: the REST API of tenants, topology, IPAM, policies and routes over one
+store, and the root its clients (romana, romana-agent, the CNI plugin) discover services at.
+
+Settings come from, in increasing priority: defaults, --config FILE (section [romanad]),
+ROMANAD_<SETTING> environment variables, flags. Every setting is in docs/operations.md
+(Configuration reference); unknown file keys are warned about in the log.
+"""
+
+EPILOG = """\
+example:
+  romanad --store sqlite:///var/lib/romana/romana.db --listen 10.0.0.1:9600 \\
+      --tls-cert /etc/romana/romanad.crt --tls-key /etc/romana/romanad.key
+
+The first start writes the admin credentials to --credentials-file; log in with
+`romana --url URL login -u admin`.
+
+exit codes: 0 clean stop; 1 the store cannot be opened, is empty although this machine ran
+romanad on it before, or a background task failed; 2 invalid settings, files that cannot be
+read (TLS, initial topology) or a listen address in use.
+"""
+
+_FLAGS: tuple[tuple[str, str], ...] = (
+    ("store", "store URL (sqlite:///PATH, etcd://HOST:PORT, memory://)"),
+    ("listen", "HOST:PORT to serve on"),
+    ("services", "comma-separated services to run"),
+    ("root", "URL of the root to register with"),
+    ("advertise", "URL under which clients reach this process"),
+    ("tls_cert", "certificate (PEM) to serve HTTPS with"),
+    ("tls_key", "private key (PEM) of --tls-cert"),
+    ("tls_client_ca", "require client certificates signed by this CA"),
+    ("ca", "CA certificate that verifies the --root romanad"),
+    ("allow_plaintext", "serve plain HTTP on a reachable address (passwords and tokens in clear)"),
+    ("insecure", "disable authentication (labs)"),
+    ("initial_topology", "topology JSON applied when the store has none"),
+    ("credentials_file", "where the admin credentials are kept"),
+    ("reset_admin", "set a new admin password"),
+    ("max_body_bytes", "largest request body, in bytes"),
+    ("body_timeout", "seconds between parts of a body"),
+    ("body_deadline", "seconds for a whole body"),
+    ("audit_log", "file the audit log is appended to (empty: stderr)"),
+    ("log_level", "how much to log"),
+)
+"""Each flag of romanad: its setting and a short help (the setting's environment variable and
+default are added to it)."""
+
+_TYPES: dict[str, type] = {"max_body_bytes": int, "body_timeout": float, "body_deadline": float}
+_SWITCHES = ("allow_plaintext", "insecure", "reset_admin")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="romanad", description="Romana control plane.")
-    p.add_argument("--config", help="TOML settings file (section [romanad])")
-    p.add_argument("--store", help="store URL (sqlite:///PATH, etcd://HOST:PORT, memory://)")
-    p.add_argument("--listen", help="HOST:PORT to serve on (default 127.0.0.1:9600)")
-    p.add_argument("--services", help="comma-separated services to run (default: all)")
-    p.add_argument("--root", help="URL of the root to register with")
-    p.add_argument("--advertise", help="URL under which clients reach this process")
-    p.add_argument("--tls-cert", help="certificate (PEM) to serve HTTPS with")
-    p.add_argument("--tls-key", help="private key (PEM) of --tls-cert")
-    p.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
-    p.add_argument("--ca", help="CA certificate that verifies the --root romanad")
-    p.add_argument(
-        "--allow-plaintext",
-        action="store_true",
-        default=None,
-        help="serve plain HTTP on a reachable address (passwords and tokens in clear)",
-    )
-    p.add_argument(
-        "--insecure", action="store_true", default=None, help="disable authentication (labs)"
-    )
-    p.add_argument("--initial-topology", help="topology JSON applied when the store has none")
-    p.add_argument("--credentials-file", help="where the admin credentials are kept")
-    p.add_argument(
-        "--reset-admin", action="store_true", default=None, help="set a new admin password"
-    )
-    p.add_argument("--max-body-bytes", type=int, help="largest request body (default 4 MiB)")
-    p.add_argument("--body-timeout", type=float, help="seconds between parts of a body (10)")
-    p.add_argument("--body-deadline", type=float, help="seconds for a whole body (30)")
-    p.add_argument("--audit-log", help="file the audit log is appended to (default: stderr)")
-    p.add_argument("--log-level", choices=logs.LEVELS)
+    p = config.daemon_parser("romanad", DESCRIPTION, EPILOG, "romanad")
+    for name, short in _FLAGS:
+        flag = "--" + name.replace("_", "-")
+        text = config.flag_help(RomanadSettings, name, short)
+        if name in _SWITCHES:
+            p.add_argument(flag, action="store_true", default=None, help=text)
+        elif name == "log_level":
+            p.add_argument(flag, choices=logs.LEVELS, help=text)
+        else:
+            p.add_argument(flag, type=_TYPES.get(name, str), help=text)
     return p
 
 
@@ -118,51 +155,76 @@ def _given(
     return lambda _config, _default: context
 
 
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to every address of ``host`` at ``port``, as asyncio's own server would
+    bind them (``localhost`` may be ::1 and 127.0.0.1); OSError, every socket closed, when
+    one of them cannot be bound."""
+    bound: list[socket.socket] = []
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE
+        )
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, proto)
+            bound.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError:
+        for sock in bound:
+            sock.close()
+        raise
+    return bound
+
+
 def load_settings(
     argv: Sequence[str] | None, environ: dict[str, str]
 ) -> tuple[RomanadSettings, tuple[str, ...]]:
     args = parser().parse_args(argv)
-    overrides = {
-        name: getattr(args, name)
-        for name in (
-            "store",
-            "listen",
-            "services",
-            "root",
-            "advertise",
-            "tls_cert",
-            "tls_key",
-            "tls_client_ca",
-            "ca",
-            "allow_plaintext",
-            "insecure",
-            "initial_topology",
-            "credentials_file",
-            "reset_admin",
-            "max_body_bytes",
-            "body_timeout",
-            "body_deadline",
-            "audit_log",
-            "log_level",
-        )
-    }
+    overrides = {name: getattr(args, name) for name, _ in _FLAGS}
     loaded = config.load(
         RomanadSettings, environ=environ, file=args.config, section="romanad", overrides=overrides
     )
     return loaded.settings, loaded.warnings
 
 
-def prepare(settings: RomanadSettings, st: Store) -> None:
-    """Start-up work: the initial topology, the admin credentials, and an explicit isolation
-    for every tenant stored by a release before tenants carried one."""
-    if settings.initial_topology and st.get(keys.TOPOLOGY) is None:
-        path = Path(settings.initial_topology)
-        try:
-            document = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"initial topology {path}: {exc}") from exc
-        TopologyService(st).apply(document)
-        log.info("applied the initial topology from %s", path)
+def read_inputs(settings: RomanadSettings) -> dict[str, Any] | None:
+    """The files romanad reads at start, checked before the store is opened or anything is
+    written: the initial topology document (None without one), parsed; and a credentials
+    file that is a file, if it exists. InvalidInput naming the setting otherwise."""
+    if Path(settings.credentials_file).is_dir():
+        raise InvalidInput(
+            f"credentials_file: {settings.credentials_file!r} is a directory; give the path "
+            "of a file (romanad writes the admin credentials there at its first start)"
+        )
+    if not settings.initial_topology:
+        return None
+    path = settings.initial_topology
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInput(f"initial_topology: cannot read {path!r}: {reason}") from exc
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(f"initial_topology: {path!r} is not a JSON document: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput(
+            f"initial_topology: {path!r} holds a JSON {type(document).__name__}, not an object "
+            "(a topology document)"
+        )
+    return document
+
+
+def prepare(settings: RomanadSettings, st: Store, topology: dict[str, Any] | None = None) -> None:
+    """Start-up work: the initial ``topology`` document (from :func:`read_inputs`), the admin
+    credentials, and an explicit isolation for every tenant stored by a release before
+    tenants carried one."""
+    if topology is not None and st.get(keys.TOPOLOGY) is None:
+        TopologyService(st).apply(topology)
+        log.info("applied the initial topology from %s", settings.initial_topology)
     for note in upgrade.run(st):
         log.warning("%s", note)
     credentials.ensure_admin(
@@ -191,6 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ssl_context = tls.server_context(settings)
         if settings.root:
             tls.outbound_context(settings)  # its files, checked before anything starts
+        topology = read_inputs(settings)
     except InvalidInput as exc:
         print(f"romanad: {exc}", file=sys.stderr)
         return 2
@@ -208,6 +271,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             "password and token sent to romanad crosses the network in clear",
             settings.listen,
         )
+    try:
+        sockets = bind(settings.host, settings.port)
+    except OSError as exc:
+        log.error("listen: cannot listen on %s: %s", settings.listen, exc.strerror or exc)
+        return 2
+    try:
+        return _serve(settings, ssl_context, sockets, topology)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _serve(
+    settings: RomanadSettings,
+    ssl_context: ssl.SSLContext | None,
+    sockets: list[socket.socket],
+    topology: dict[str, Any] | None,
+) -> int:
+    """Open the store, do the start-up work and serve on ``sockets`` until stopped."""
     signs = startup.previous_run(settings)
     try:
         for repair in startup.secure_store(settings):
@@ -222,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             startup.check_not_lost(settings, st, signs)
-            prepare(settings, st)
+            prepare(settings, st, topology)
         except RomanaError as exc:
             return _refused(exc)
         app = create_app(settings, st)
@@ -234,6 +316,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port=settings.port,
                 log_config=None,
                 access_log=False,
+                http=heads.BoundedHead,
+                # The client address is the TCP peer (docs/security.md, Logins): uvicorn would
+                # otherwise take X-Forwarded-For from any loopback caller, so a local user could
+                # forge the audit log's source and dodge the per-address login throttle.
+                proxy_headers=False,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
                 ssl_context_factory=None if ssl_context is None else _given(ssl_context),
@@ -245,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings.url,
             settings.store.partition("://")[0],
         )
-        server.run()
+        server.run(sockets=sockets)
         failed = bool(app.state.failed) or not server.started
     finally:
         st.close()

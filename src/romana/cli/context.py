@@ -33,7 +33,7 @@ OutputOption = Annotated[
 ]
 
 
-_CLIENT_SETTINGS = {f.name: f.metadata for f in dataclasses.fields(ClientSettings)}
+_CLIENT_SETTINGS = {f.name: f for f in dataclasses.fields(ClientSettings)}
 
 
 class Group(typer.core.TyperGroup):
@@ -59,11 +59,16 @@ def group(help: str) -> typer.Typer:
 
 
 def client_option(name: str, help: str) -> Any:
-    """The global option overriding the client setting ``name``: its flag and environment
-    variable are the setting's own (:class:`romana.client.ClientSettings`), so the two
-    cannot drift apart."""
-    meta = _CLIENT_SETTINGS[name]
-    return typer.Option(meta["flag"], help=f"{help} (env {meta['env']}).")
+    """The global option overriding the client setting ``name``: its flag, environment
+    variable and default are the setting's own (:class:`romana.client.ClientSettings`), so
+    the help cannot drift from them."""
+    field = _CLIENT_SETTINGS[name]
+    meta = field.metadata
+    default = field.default
+    if isinstance(default, tuple):
+        default = ",".join(default)
+    shown = f"; default {default}" if default not in ("", dataclasses.MISSING) else ""
+    return typer.Option(meta["flag"], help=f"{help} (env {meta['env']}{shown}).")
 
 
 class State:
@@ -75,6 +80,8 @@ class State:
         self._overrides = dict(overrides)
         self._settings: cli_settings.CliSettings | None = None
         self._client: Client | None = None
+        self.anonymous = False
+        """Whether the client was built without a token although the command needs one."""
 
     @property
     def settings(self) -> cli_settings.CliSettings:
@@ -98,7 +105,20 @@ class State:
                 if token:
                     settings = dataclasses.replace(settings, token=token)
             self._client = Client(settings)
+            self.anonymous = saved_token and not settings.token
         return self._client
+
+    def reach_hint(self) -> str:
+        """How to point romana at a romanad: said when none answered at the configured URL."""
+        urls = ", ".join(self._settings.url) if self._settings is not None else "?"
+        return (
+            f"is romanad running at {urls}? Point romana at it with --url URL, "
+            f'ROMANA_URL=URL or url = "URL" in {self.config_file}'
+        )
+
+    def login_hint(self) -> str:
+        """How to authenticate: said when romanad refused a request that carried no token."""
+        return "log in first (romana login -u USER), or give a token with --token or ROMANA_TOKEN"
 
     def fmt(self, option: Format | None) -> Format:
         return option if option is not None else Format(self.settings.output)

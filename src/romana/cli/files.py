@@ -20,6 +20,8 @@ def read_document(path: str) -> Any:
         raw = sys.stdin.read() if path == "-" else Path(path).read_text()
     except OSError as exc:
         raise InvalidInput(f"{name}: {exc.strerror or exc}") from exc
+    if not raw.strip():
+        raise InvalidInput(f"{name}: is empty; expected a JSON or YAML object or list")
     try:
         return json.loads(raw)
     except ValueError:

@@ -82,8 +82,32 @@ class RomanaGroup(context.Group):
         except errors.RomanaError as exc:
             code, label = exit_code(exc)
             line = " ".join(str(exc).split())
-            typer.echo(f"romana: {label}: {line}", err=True)
+            hint = _hint(ctx, exc)
+            typer.echo(f"romana: {label}: {line}" + (f"; {hint}" if hint else ""), err=True)
             raise typer.Exit(code) from exc
+
+
+def _hint(ctx: typer._click.Context, exc: errors.RomanaError) -> str:
+    """What to do about an error that comes from how romana is set up, not from the request:
+    no romanad answered at the configured URL, another server answered there, or romanad
+    wants a token and none was sent."""
+    state = ctx.obj
+    if not isinstance(state, context.State):
+        return ""
+    from romana.client.transport import HTTPStatusError, TransportError
+
+    cause = exc.__cause__
+    if isinstance(cause, HTTPStatusError) and "json" not in cause.response.headers.get(
+        "content-type", ""
+    ):
+        # romanad's every error answer is JSON: this one came from another server.
+        return f"the answer is not romanad's (no JSON error body): {state.reach_hint()}"
+    if isinstance(exc, errors.Unauthorized) and state.anonymous:
+        return state.login_hint()
+    unreached = isinstance(cause, TransportError) or str(exc).startswith("no root answered")
+    if isinstance(exc, errors.Unavailable) and exc.temporary and unreached:
+        return state.reach_hint()
+    return ""
 
 
 app = typer.Typer(

@@ -60,7 +60,13 @@ def config_path(environ: Mapping[str, str], explicit: str | None) -> Path:
 def load(
     environ: Mapping[str, str], path: Path, overrides: Mapping[str, Any]
 ) -> config.Loaded[CliSettings]:
-    """Settings from defaults < config file (when present) < environment < options."""
+    """Settings from defaults < config file (when present) < environment < options. A
+    directory named as the config file is refused: the saved token would go beside it."""
+    if path.is_dir():
+        raise InvalidInput(
+            f"config: {str(path)!r} is a directory; give the path of a file "
+            f"(e.g. {str(path / 'config.toml')!r})"
+        )
     return config.load(
         CliSettings,
         environ=environ,
@@ -123,7 +129,8 @@ def usable_token(config_file: Path, urls: Sequence[str]) -> str:
     if foreign:
         raise Unauthorized(
             f"the saved token was issued by {', '.join(sorted(issued))}, not by "
-            f"{', '.join(foreign)}, so it is not sent there; log in again (romana login)"
+            f"{', '.join(foreign)}, so it is not sent there; point romana at the romanad that "
+            "issued it (--url or ROMANA_URL), or log in to this one (romana login)"
         )
     return token
 

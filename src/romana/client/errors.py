@@ -86,7 +86,10 @@ def _message(response: Answer, problem: dict[str, Any]) -> str:
     if isinstance(title, str) and title:
         return title
     text = response.text.strip().splitlines()
-    return text[0] if text else f"HTTP {response.status_code} {response.reason_phrase}"
+    if not text or "html" in response.headers.get("content-type", ""):
+        # A page's first line (<!DOCTYPE html>) says nothing; its status says what happened.
+        return f"HTTP {response.status_code} {response.reason_phrase}"
+    return text[0]
 
 
 def from_response(response: Answer) -> RomanaError:

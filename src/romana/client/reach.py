@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from romana.core import addressing, external, ipam, tenancy
 from romana.core.errors import Forbidden, InvalidInput
 from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
+from romana.core.kubernetes import networkpolicy
 from romana.core.kubernetes import objects as ko
 from romana.core.policy import endpoints
 
@@ -81,7 +82,7 @@ def model(client: Reader) -> endpoints.Model:
             namespaces=tuple(_kube(kube["namespaces"], ko.Namespace, "namespaces")),
             pods=tuple(_kube(kube["pods"], ko.Pod, "pods")),
             networkpolicies=tuple(
-                _kube(kube["networkpolicies"], ko.NetworkPolicy, "networkpolicies")
+                _kube(kube["networkpolicies"], networkpolicy.NetworkPolicy, "networkpolicies")
             ),
             clusternetworkpolicies=tuple(
                 _kube(

@@ -1,4 +1,4 @@
-"""External addresses and egress NAT: the values, their checks, and which address is free.
+"""External addresses and egress NAT: the values and their checks.
 
 An *external pool* is a set of IPv4 and IPv6 CIDRs outside every romana network, from which
 an operator assigns *external IPs* to endpoints: an external IP names the allocation (its key)
@@ -17,10 +17,9 @@ Invariants:
   ``no_nat[2]``), and build nothing when there is one.
 * No pool CIDR overlaps a romana network, another pool, or another CIDR of its own pool; an
   address of a pool therefore belongs to that one pool.
-* :func:`usable` is the one rule of which pool addresses may be assigned: neither the network
-  nor the broadcast address of an IPv4 CIDR shorter than /31, nor the subnet-router anycast
-  address (the all-zero host part) of an IPv6 CIDR shorter than /127 (RFC 6164 gives
-  point-to-point /31 and /127 prefixes both their addresses).
+
+Which address of a pool an endpoint may hold, and which is free, is
+:mod:`romana.core.externaladdress`'s.
 """
 
 from __future__ import annotations
@@ -28,12 +27,12 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 from romana.core import names, records
 from romana.core.addressing import IPAddress, IPNetwork
-from romana.core.errors import InvalidInput, Issue, Issues
+from romana.core.errors import Issues
 from romana.core.identifiers import AllocationKey, NetworkName, TenantName
 
 POOL_PATTERN, POOL_MAX, POOL_RULE = names.NAME_PATTERN, names.NAME_MAX, names.NAME_RULE
@@ -43,8 +42,6 @@ GROUP_MAX = 253
 """Longest group name or path (``zone-a/rack-1``) a pool may name."""
 MAX_CIDRS = 1024
 """Most CIDRs in one pool or one no-NAT list."""
-FAMILIES = (4, 6)
-"""The order in which an assignment without an address tries the endpoint's families."""
 
 
 def _network(text: str) -> IPNetwork:
@@ -303,113 +300,3 @@ def check_nat(setting: EgressNat) -> None:
 def differing(stored: ExternalPool, wanted: ExternalPool) -> list[str]:
     """The fields in which ``wanted`` differs from the ``stored`` pool, in field order."""
     return [f.name for f in fields(stored) if getattr(stored, f.name) != getattr(wanted, f.name)]
-
-
-# -- addresses ---------------------------------------------------------------------------
-
-
-def _bounds(cidr: IPNetwork) -> tuple[int, int]:
-    """The first and last assignable address of ``cidr``, as integers (see :func:`usable`)."""
-    first, last = int(cidr.network_address), int(cidr.broadcast_address)
-    if cidr.version == 4 and cidr.prefixlen < 31:
-        return first + 1, last - 1
-    if cidr.version == 6 and cidr.prefixlen < 127:
-        return first + 1, last
-    return first, last
-
-
-def usable(cidr: IPNetwork, address: IPAddress) -> bool:
-    """Whether ``address`` of ``cidr`` may be assigned (the module docstring's rule)."""
-    first, last = _bounds(cidr)
-    return address.version == cidr.version and first <= int(address) <= last
-
-
-def reserved_rule(cidr: IPNetwork) -> str:
-    """What an unusable address of ``cidr`` is, in a refusal."""
-    if cidr.version == 4:
-        return f"the network or broadcast address of {cidr}"
-    return f"the subnet-router anycast address of {cidr}"
-
-
-def pick_address(pool: ExternalPool, version: int, used: Collection[IPAddress]) -> IPAddress | None:
-    """The lowest address of the pool's CIDRs of IP ``version`` that :func:`usable` allows
-    and ``used`` lacks; None when every one is taken. Costs one step per used address."""
-    taken = {int(a) for a in used if a.version == version}
-    for cidr in pool.of_version(version):
-        candidate, last = _bounds(cidr)
-        while candidate <= last and candidate in taken:
-            candidate += 1
-        if candidate <= last:
-            return (
-                ipaddress.IPv4Address(candidate)
-                if version == 4
-                else ipaddress.IPv6Address(candidate)
-            )
-    return None
-
-
-def _refused(field: str, rule: str) -> InvalidInput:
-    return InvalidInput([Issue(field, rule)])
-
-
-def check_in_pool(pool: ExternalPool, address: IPAddress) -> None:
-    """InvalidInput at ``address`` unless ``address`` is a :func:`usable` address of ``pool``."""
-    cidr = pool.holding(address)
-    if cidr is None:
-        cidrs = ", ".join(str(c) for c in pool.cidrs)
-        raise _refused(
-            "address", f"{address} is in no CIDR of external pool {pool.name!r} ({cidrs})"
-        )
-    if not usable(cidr, address):
-        raise _refused("address", f"{address} is {reserved_rule(cidr)}, never assigned")
-
-
-def check_address(
-    pool: ExternalPool, address: IPAddress, key: str, romana: Sequence[IPAddress]
-) -> None:
-    """InvalidInput at ``address`` unless ``address`` is a :func:`usable` address of
-    ``pool`` of a family the endpoint ``key`` has a ``romana`` address of."""
-    check_in_pool(pool, address)
-    if not any(a.version == address.version for a in romana):
-        held = ", ".join(str(a) for a in romana)
-        raise _refused(
-            "address",
-            f"endpoint {key!r} has no romana IPv{address.version} address (it has {held})",
-        )
-
-
-def family_for(pool: ExternalPool, key: str, romana: Sequence[IPAddress]) -> int:
-    """The first of :data:`FAMILIES` that the endpoint ``key`` has a ``romana`` address of
-    and ``pool`` a CIDR of; InvalidInput at ``pool`` when they share none."""
-    return shared_family(pool, {a.version for a in romana}, f"endpoint {key!r} has")
-
-
-def shared_family(pool: ExternalPool, ours: Collection[int], whose: str) -> int:
-    """The first of :data:`FAMILIES` in ``ours`` (the IP versions of the romana addresses
-    ``whose`` names, e.g. ``endpoint 'k' has``) that ``pool`` has a CIDR of; InvalidInput at
-    ``pool`` when they share none."""
-    theirs = {c.version for c in pool.cidrs}
-    for family in FAMILIES:
-        if family in ours and family in theirs:
-            return family
-    pool_families = "/".join(f"IPv{v}" for v in sorted(theirs))
-    our_families = "/".join(f"IPv{v}" for v in sorted(ours))
-    raise _refused(
-        "pool",
-        f"external pool {pool.name!r} has {pool_families} CIDRs only and {whose} "
-        f"romana {our_families} addresses only",
-    )
-
-
-def check_one_per_family(
-    key: str, wanted: IPAddress | None, held: Sequence[IPAddress], family: int
-) -> None:
-    """InvalidInput at ``address`` when the endpoint ``key``, holding the external IPs
-    ``held``, holds one of ``family`` other than ``wanted``."""
-    other = next((a for a in held if a.version == family and a != wanted), None)
-    if other is not None:
-        raise _refused(
-            "address",
-            f"endpoint {key!r} holds external IPv{family} address {other} already (one per "
-            "family); unassign it first",
-        )

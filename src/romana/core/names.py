@@ -81,12 +81,20 @@ URL_PATTERN = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
 URL_MAX = 2048
 URL_RULE = "must be an absolute http:// or https:// URL"
 
+TEXT_PATTERN = r"^[ -~]*$"
+TEXT_RULE = (
+    "must be printable ASCII (space to '~'): no control characters (newlines, terminal "
+    "escapes), which readers would print as they are"
+)
+"""Free text an agent reports (BIRD's words, drop reasons), shown by the CLI and web view."""
+
 DNS_LABEL_RE = re.compile(DNS_LABEL_PATTERN)
 NETWORK_RE = DNS_LABEL_RE
 LABEL_KEY_RE = re.compile(LABEL_KEY_PATTERN)
 LABEL_VALUE_RE = re.compile(LABEL_VALUE_PATTERN)
 NAME_RE = re.compile(NAME_PATTERN)
 HOST_RE = re.compile(HOST_PATTERN)
+_UNPRINTABLE = re.compile(r"[^ -~]")
 
 RULES: dict[str, str] = {
     DNS_LABEL_PATTERN: DNS_LABEL_RULE,
@@ -96,6 +104,7 @@ RULES: dict[str, str] = {
     HOST_PATTERN: HOST_RULE,
     USERNAME_PATTERN: USERNAME_RULE,
     URL_PATTERN: URL_RULE,
+    TEXT_PATTERN: TEXT_RULE,
 }
 """Pattern → the rule refusals quote; other modules add theirs with :func:`register`."""
 
@@ -105,6 +114,13 @@ def register(pattern: str, rule: str) -> str:
     so a schema refusal of it quotes that rule; returns ``pattern``."""
     RULES[pattern] = rule
     return pattern
+
+
+def printable(text: str, limit: int) -> str:
+    """``text`` made to follow :data:`TEXT_RULE` and cut to ``limit`` characters: every
+    character outside it becomes ``?``. What an agent does to what it reads before
+    reporting it, so that one odd byte never keeps a whole report out."""
+    return _UNPRINTABLE.sub("?", text[:limit])
 
 
 def matches(pattern: re.Pattern[str], value: object) -> bool:

@@ -1,12 +1,12 @@
-"""rtnetlink messages for links, addresses, routes and neighbours: built and read here.
+"""rtnetlink messages for links, addresses and routes: built and read here.
 
-Every route-netlink request the agent makes is built by one function of this module and
-framed by :mod:`romana.dataplane.nlsock`; every answer it reads is parsed here into a small
-frozen snapshot (:class:`Link`, :class:`Route`). Kernel names are kept verbatim
-(``IFA_F_NODAD``, ``RTNH_F_ONLINK``, ``NUD_PERMANENT``) so a request reads like the kernel
-header it follows. Nothing here does I/O: :mod:`romana.dataplane.rtnl` (reads and
-convergent changes) and :mod:`romana.dataplane.wire` (a fresh endpoint in two batches)
-send what these functions build.
+Every such route-netlink request the agent makes is built by one function of this module
+(neighbours: :mod:`romana.dataplane.rtneigh`) and framed by :mod:`romana.dataplane.nlsock`;
+every answer is parsed here into a small frozen snapshot (:class:`Link`, :class:`Route`).
+Kernel names are kept verbatim (``IFA_F_NODAD``, ``RTNH_F_ONLINK``) so a request reads like
+the kernel header it follows. Nothing here does I/O: :mod:`romana.dataplane.rtnl` (reads and
+convergent changes) and :mod:`romana.dataplane.wire` (a fresh endpoint in two batches) send
+what these functions build.
 
 Invariants: requests that change a route name our protocol
 (:data:`romana.core.kernelnames.ROUTE_PROTOCOL`) unless they are a workload's default
@@ -29,7 +29,6 @@ from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Req
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK = 1, 3, 4, 5
 IFLA_LINK_NETNSID = 37
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_AF_SPEC, IFLA_NET_NS_FD, IFLA_EXT_MASK = 18, 20, 26, 28, 29
@@ -38,7 +37,6 @@ IFLA_INET_CONF, IPV4_DEVCONF_RP_FILTER = 1, 8
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 IFA_ADDRESS, IFA_LOCAL, IFA_CACHEINFO, IFA_FLAGS = 1, 2, 6, 8
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
-NDA_DST, NDA_LLADDR, NDA_IFINDEX, NDA_PROTOCOL = 1, 2, 8, 12
 IFF_UP = 0x1
 IFA_F_NODAD = 0x02
 IFA_F_NOPREFIXROUTE = 0x200
@@ -47,8 +45,6 @@ RT_TABLE_MAIN = kernelnames.ROUTE_TABLE
 RTN_UNICAST = 1
 RTNH_F_ONLINK = 0x4
 RTPROT_STATIC = 4  # a workload's default route: what `ip route add` would give it
-NUD_PERMANENT = 0x80
-NTF_PROXY = 0x08
 ROUTE_PROTOCOL = kernelnames.ROUTE_PROTOCOL
 # The kernel gives IPv6 routes without an explicit metric the priority 1024.
 DEFAULT_PRIORITY = {4: 0, 6: 1024}
@@ -56,7 +52,6 @@ DEFAULT_PRIORITY = {4: 0, 6: 1024}
 IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
 IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
 RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, proto, scope, type
-NDMSG = struct.Struct("=BxxxiHBB")  # family, ifindex, state, flags, type
 CACHEINFO = struct.Struct("=IIII")  # ifa_prefered, ifa_valid, cstamp, tstamp
 INFINITY_LIFE_TIME = 0xFFFFFFFF  # a lifetime that never ends: the kernel's "forever"
 FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -153,19 +148,6 @@ def route(message: nlsock.Message) -> Route:
         type=kind,
         scope=scope,
         table=_u32(found.get(RTA_TABLE)) or table,
-    )
-
-
-def neighbour(message: nlsock.Message) -> tuple[int, int, IPAddress | None, str]:
-    """(link index, state, address, link-layer address) of a neighbour answer."""
-    _, index, state, _, _ = NDMSG.unpack_from(message.body)
-    found = nlsock.attrs(message.body, NDMSG.size)
-    dst = found.get(NDA_DST)
-    return (
-        index,
-        state,
-        ipaddress.ip_address(dst) if dst else None,
-        mac_text(found.get(NDA_LLADDR, b"")),
     )
 
 
@@ -421,53 +403,3 @@ def host_route(index: int, ifname: str, address: IPAddress) -> Request:
         oif=index,
         scope=RT_SCOPE_LINK if address.version == 4 else RT_SCOPE_UNIVERSE,
     )
-
-
-# --- neighbours ------------------------------------------------------------------------------
-
-
-def dump_neighbours(index: int) -> Request:
-    body = NDMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + nlsock.u32(NDA_IFINDEX, index)
-    return Request(RTM_GETNEIGH, body, f"neigh dump {index}", dump=True)
-
-
-def neighbour_entry(index: int, ifname: str, address: IPAddress, mac: str) -> Request:
-    """A permanent neighbour entry: ``address`` is at ``mac`` on the link."""
-    body = (
-        NDMSG.pack(FAMILY[address.version], index, NUD_PERMANENT, 0, 0)
-        + nlsock.attr(NDA_DST, address.packed)
-        + nlsock.attr(NDA_LLADDR, mac_bytes(mac))
-    )
-    what = f"neigh replace {address} dev {ifname}"
-    return Request(RTM_NEWNEIGH, body, what, NLM_F_CREATE | NLM_F_REPLACE)
-
-
-def dump_proxies() -> Request:
-    """Every proxy neighbour entry of both families (``ndm_flags`` exactly ``NTF_PROXY``
-    makes the kernel list its proxy table instead of the neighbour cache)."""
-    body = NDMSG.pack(socket.AF_UNSPEC, 0, 0, NTF_PROXY, 0)
-    return Request(RTM_GETNEIGH, body, "neigh show proxy", dump=True)
-
-
-def proxy(message: nlsock.Message) -> tuple[int, IPAddress] | None:
-    """(link index, address) of a proxy entry answer; None for an ordinary neighbour."""
-    _, index, _, flags, _ = NDMSG.unpack_from(message.body)
-    dst = nlsock.attrs(message.body, NDMSG.size).get(NDA_DST)
-    if not flags & NTF_PROXY or not dst:
-        return None
-    return index, ipaddress.ip_address(dst)
-
-
-def proxy_entry(add: bool, index: int, ifname: str, address: IPAddress) -> Request:
-    """Add (or delete) the proxy entry for ``address`` on the link: the kernel then answers
-    ARP or neighbour solicitations for it there. Adding one that exists and deleting one
-    that is gone (or whose link is) are fine. An added entry names our protocol, so
-    ``ip neigh show proxy`` tells it apart."""
-    body = NDMSG.pack(FAMILY[address.version], index, 0, NTF_PROXY, 0) + nlsock.attr(
-        NDA_DST, address.packed
-    )
-    what = f"neigh {'add' if add else 'del'} proxy {address} dev {ifname}"
-    if add:
-        body += nlsock.u8(NDA_PROTOCOL, ROUTE_PROTOCOL)
-        return Request(RTM_NEWNEIGH, body, what, NLM_F_CREATE | NLM_F_EXCL, (errno.EEXIST,))
-    return Request(RTM_DELNEIGH, body, what, ok=(errno.ENOENT, errno.ENODEV))

@@ -22,13 +22,12 @@ import socket
 from collections.abc import Iterable
 from typing import Unpack
 
-from romana.dataplane import nlsock, rtmsg
+from romana.dataplane import nlsock, rtmsg, rtneigh
 from romana.dataplane.rtmsg import (
     DEFAULT_PRIORITY,
     IFA_F_NODAD,
     IFA_F_NOPREFIXROUTE,
     IFF_UP,
-    NUD_PERMANENT,
     ROUTE_PROTOCOL,
     RT_SCOPE_LINK,
     RT_SCOPE_UNIVERSE,
@@ -40,6 +39,7 @@ from romana.dataplane.rtmsg import (
     Route,
     host_iface,
 )
+from romana.dataplane.rtneigh import NUD_PERMANENT
 
 __all__ = [
     "DEFAULT_PRIORITY",
@@ -106,8 +106,8 @@ class Rtnl(nlsock.Closing):
     def neighbours(self, index: int) -> dict[rtmsg.IPAddress, str]:
         """Permanent neighbour entries on the link ``index``: address → link-layer address."""
         found: dict[rtmsg.IPAddress, str] = {}
-        for message in self.sock.request(rtmsg.dump_neighbours(index)):
-            at, state, dst, lladdr = rtmsg.neighbour(message)
+        for message in self.sock.request(rtneigh.dump_neighbours(index)):
+            at, state, dst, lladdr = rtneigh.neighbour(message)
             if at == index and dst is not None and lladdr and state & NUD_PERMANENT:
                 found[dst] = lladdr
         return found
@@ -115,7 +115,7 @@ class Rtnl(nlsock.Closing):
     def proxies(self) -> list[tuple[int, rtmsg.IPAddress]]:
         """(link index, address) of every proxy neighbour entry, both families; index 0
         for an entry on no link."""
-        found = (rtmsg.proxy(m) for m in self.sock.request(rtmsg.dump_proxies()))
+        found = (rtneigh.proxy(m) for m in self.sock.request(rtneigh.dump_proxies()))
         return [entry for entry in found if entry is not None]
 
     def routes(self, proto: int = 0, oif: int = 0) -> list[Route]:
@@ -195,9 +195,9 @@ class Rtnl(nlsock.Closing):
     def add_proxy(self, link: Link, address: rtmsg.IPAddress) -> None:
         """Answer ARP or neighbour solicitations for ``address`` on ``link``; an entry that
         is there already is fine."""
-        self.sock.request(rtmsg.proxy_entry(True, link.index, link.ifname, address))
+        self.sock.request(rtneigh.proxy_entry(True, link.index, link.ifname, address))
 
     def delete_proxy(self, index: int, ifname: str, address: rtmsg.IPAddress) -> None:
         """Delete the proxy entry for ``address`` on the link ``index``; one that is gone
         already is fine."""
-        self.sock.request(rtmsg.proxy_entry(False, index, ifname, address))
+        self.sock.request(rtneigh.proxy_entry(False, index, ifname, address))

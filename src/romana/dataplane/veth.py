@@ -45,8 +45,8 @@ from romana.dataplane.rtmsg import (
     Route,
     host_iface,
     host_route,
-    neighbour_entry,
 )
+from romana.dataplane.rtneigh import neighbour_entry
 from romana.dataplane.rtnl import Rtnl
 
 
@@ -95,7 +95,7 @@ def _inside(
     requests = []
     for gw in spec.gateways:
         requests.append(rtmsg.default_route(peer.index, spec.ifname, gw))
-        requests.append(rtmsg.neighbour_entry(peer.index, spec.ifname, gw, host_mac))
+        requests.append(neighbour_entry(peer.index, spec.ifname, gw, host_mac))
     if requests:
         inner.send(*requests)
     current = inner.link(spec.ifname) if new_mac else peer

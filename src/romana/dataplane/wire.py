@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from romana.core import hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, Issue, NotFound, RomanaError
 from romana.dataplane import netns as netns_mod
-from romana.dataplane import nlsock, rtmsg
+from romana.dataplane import nlsock, rtmsg, rtneigh
 from romana.dataplane.nlsock import Request
 from romana.dataplane.rtmsg import (
     IFF_UP,
@@ -192,14 +192,16 @@ def address_pair(host: nlsock.Socket, pair: Pair, spec: hostplan.EndpointSpec) -
     )
     for gateway in spec.gateways:
         inside.append(rtmsg.default_route(pair.peer_index, pair.ifname, gateway))
-        inside.append(rtmsg.neighbour_entry(pair.peer_index, pair.ifname, gateway, pair.host_mac))
+        inside.append(rtneigh.neighbour_entry(pair.peer_index, pair.ifname, gateway, pair.host_mac))
     outside: list[Request] = [
         rtmsg.add_address(pair.host_index, pair.host_ifname, rtmsg.host_iface(g), RT_SCOPE_LINK)
         for g in spec.gateways
     ]
     for address in sorted(spec.addresses, key=lambda a: (a.version, int(a))):
         outside.append(rtmsg.host_route(pair.host_index, pair.host_ifname, address))
-        outside.append(rtmsg.neighbour_entry(pair.host_index, pair.host_ifname, address, pair.mac))
+        outside.append(
+            rtneigh.neighbour_entry(pair.host_index, pair.host_ifname, address, pair.mac)
+        )
     if spec.attachment != hostplan.DOCKER:  # docker configures the inside itself
         with nlsock.Socket(nlsock.NETLINK_ROUTE, pair.netns) as inner:
             inner.transact(inside)

@@ -13,7 +13,8 @@ module imports it (the layers contract in ``.importlinter``).
 from romana.lab.admin import Admin, agent_user
 from romana.lab.agents import Agent, raw_call
 from romana.lab.cluster import Cluster, Endpoint, cluster, hosts_in_racks
-from romana.lab.namespaces import Host, Lab, Listener, Node, Workload, nsenter_argv
+from romana.lab.listener import Listener
+from romana.lab.namespaces import Host, Lab, Node, Workload, nsenter_argv
 from romana.lab.outside import Outside, add_outside
 
 __all__ = [

@@ -35,12 +35,12 @@ import secrets
 import signal
 import socket
 import subprocess
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from romana.dataplane import netns as netns_mod
+from romana.lab.listener import Listener
 
 UNDERLAY4 = ipaddress.IPv4Network("198.18.0.0/24")
 UNDERLAY6 = ipaddress.IPv6Network("2001:db8:ff::/64")
@@ -113,54 +113,6 @@ def _ip(*argv: str, input: str | None = None) -> None:
     done = subprocess.run(["ip", *argv], input=input, text=True, capture_output=True)
     if done.returncode != 0:
         raise RuntimeError(f"ip {' '.join(argv)} failed: {done.stderr.strip()}\n{input or ''}")
-
-
-class Listener:
-    """A TCP or UDP server on every address of one namespace, answering with a token."""
-
-    def __init__(self, node: Node, kind: int, token: bytes, port: int = 0) -> None:
-        self.token = token
-        self.peers: list[str] = []
-        """The source address of each connection or datagram, in arrival order (an
-        IPv4 peer as itself, not IPv4-mapped)."""
-        with netns_mod.entered(node.path):
-            self._sock = socket.socket(socket.AF_INET6, kind)
-        self._sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("::", port))
-        self.port: int = self._sock.getsockname()[1]
-        if kind == socket.SOCK_STREAM:
-            self._sock.listen(16)
-        self._thread = threading.Thread(target=self._serve, args=(kind,), daemon=True)
-        self._thread.start()
-
-    def _serve(self, kind: int) -> None:
-        while True:
-            try:
-                if kind == socket.SOCK_STREAM:
-                    conn, peer = self._sock.accept()
-                    self._seen(peer)
-                    with conn:
-                        conn.sendall(self.token)
-                else:
-                    _, peer = self._sock.recvfrom(2048)
-                    if peer is None:
-                        return  # shut down by close()
-                    self._seen(peer)
-                    self._sock.sendto(self.token, peer)
-            except OSError:
-                return  # closed by close()
-
-    def _seen(self, peer: Any) -> None:
-        address = ipaddress.ip_address(str(peer[0]))
-        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-        self.peers.append(str(mapped or address))
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_RDWR)
-        self._sock.close()
-        self._thread.join(timeout=2)
 
 
 @dataclass

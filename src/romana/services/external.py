@@ -4,6 +4,8 @@ Keys (:mod:`romana.services.keys`): a pool is ``external/pools/<name>``, an assi
 IP ``external/ips/<address>`` (its pool, the allocation key it is assigned to and that
 allocation's tenant), the addresses each allocation holds ``external/by-key/<key>``, and a
 network's egress NAT setting ``external/nat/<network>`` (absent: the default, NAT on).
+What external IPs share with VIPs (a free address, a taken one, the allocation an endpoint
+names) is in :mod:`romana.services.externaladdrs`.
 
 Invariants:
 
@@ -12,7 +14,7 @@ Invariants:
   an assignment guards the allocation, the pool, the address (created only if absent) and
   the allocation's index; a NAT setting guards the topology and each tenant it names. Bad
   input writes nothing.
-* An external IP lies in a CIDR of its pool and is :func:`external.usable` there; it is
+* An external IP lies in a CIDR of its pool and is :func:`externaladdress.usable` there; it is
   assigned to an allocation that holds a romana address of its family, on a host of the
   pool's group when the pool has one (checked when it is assigned: an allocation that moves
   later keeps it, since it names the allocation, not the host). An allocation holds at most
@@ -28,27 +30,29 @@ Invariants:
 from __future__ import annotations
 
 import builtins
-import ipaddress
 from collections.abc import Iterable
 
-from romana.core import external, ipam
+from romana.core import external, externaladdress, ipam
 from romana.core.addressing import IPAddress
-from romana.core.errors import AlreadyExists, Conflict, Exhausted, InvalidInput, Issue, NotFound
+from romana.core.errors import Conflict, InvalidInput, Issue, NotFound
 from romana.core.external import EgressNat, ExternalIp, ExternalPool
-from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
-from romana.core.store import Delete, KeyValue, Put, Store
-from romana.core.topology import Topology
+from romana.core.identifiers import AllocationKey, NetworkName, TenantName
+from romana.core.store import Delete, Put, Store
 from romana.services import keys, txn
+from romana.services.externaladdrs import (
+    address_of,
+    assigned_ips,
+    endpoint_allocation,
+    free_address,
+    has_group,
+    in_group,
+    no_pool,
+    not_assigned,
+    refuse_taken,
+    same_pool,
+)
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService
-
-
-def no_pool(name: str) -> str:
-    return f"external pool {name!r} does not exist"
-
-
-def not_assigned(address: IPAddress) -> str:
-    return f"external IP {address} is not assigned"
 
 
 def drop_for_release(store: Store, w: txn.Writes, key: AllocationKey) -> None:
@@ -59,57 +63,8 @@ def drop_for_release(store: Store, w: txn.Writes, key: AllocationKey) -> None:
     w.guard(index, kv)
     if kv is None:
         return
-    w.ops.extend(Delete(keys.external_ip(_address(a))) for a in txn.loads(kv))
+    w.ops.extend(Delete(keys.external_ip(address_of(a))) for a in txn.loads(kv))
     w.ops.append(Delete(index))
-
-
-def holder(ip: ExternalIp) -> str:
-    """Who holds an external address, in a refusal: the allocation, or the VIP."""
-    return f"VIP {ip.vip!r}" if ip.vip is not None else f"endpoint {ip.key!r}"
-
-
-def free_address(store: Store, pool: ExternalPool, family: int) -> IPAddress:
-    """The lowest free IPv``family`` address of ``pool`` (:func:`external.pick_address`),
-    free of external IPs and VIPs alike; Exhausted when none is."""
-    used = [ip.address for ip in _ips(store.range(keys.EXTERNAL_IPS).items)]
-    picked = external.pick_address(pool, family, used)
-    if picked is None:
-        cidrs = ", ".join(str(c) for c in pool.of_version(family))
-        raise Exhausted(
-            f"external pool {pool.name!r} has no free IPv{family} address (its IPv{family} "
-            f"CIDRs: {cidrs})"
-        )
-    return picked
-
-
-def refuse_taken(store: Store, address: IPAddress, *, picked: bool) -> None:
-    """AlreadyExists naming who holds ``address`` (:func:`holder`); when this attempt
-    ``picked`` it as free, another assignment took it since: pick again."""
-    kv = store.get(keys.external_ip(address))
-    if kv is None:
-        return
-    if picked:
-        raise txn.Retry
-    taken = ExternalIp.from_dict(txn.loads(kv))
-    raise AlreadyExists(f"external IP {address} is assigned already, to {holder(taken)}")
-
-
-def _address(text: object) -> IPAddress:
-    return ipaddress.ip_address(str(text))
-
-
-def in_group(topology: Topology, host: HostName, group: str) -> bool:
-    """Whether ``host`` sits under a group named ``group`` (its name or its path) in any
-    tree of ``topology``."""
-    for tree in topology.trees:
-        chain = tree.chain(host)
-        if chain is not None and any(group in (g.name, g.path) for g in chain):
-            return True
-    return False
-
-
-def _has_group(topology: Topology, group: str) -> bool:
-    return any(group in (g.name, g.path) for tree in topology.trees for g in tree.groups())
 
 
 class ExternalService:
@@ -144,13 +99,13 @@ class ExternalService:
         def attempt(w: txn.Writes) -> ExternalPool:
             kv = self._store.get(key)
             if kv is not None:
-                return _same(ExternalPool.from_dict(txn.loads(kv)), pool)
+                return same_pool(ExternalPool.from_dict(txn.loads(kv)), pool)
             view = self._topology.view()
             found = self._store.range(keys.EXTERNAL_POOLS)
             others = [ExternalPool.from_dict(raw) for raw in txn.loads_all(found.items)]
             networks = {name: lay.cidr for name, lay in view.layouts.items()}
             issues = external.pool_issues(pool, networks, others)
-            if pool.group is not None and not _has_group(view.topology, pool.group):
+            if pool.group is not None and not has_group(view.topology, pool.group):
                 issues.add("group", f"no topology group is named {pool.group!r}")
             if pool.network is not None and pool.network not in view.layouts:
                 known = ", ".join(sorted(view.layouts)) or "none"
@@ -174,7 +129,7 @@ class ExternalService:
             if kv is None:
                 raise NotFound(no_pool(name))
             found = self._store.range(keys.EXTERNAL_IPS)
-            held = [ip for ip in _ips(found.items) if ip.pool == name]
+            held = [ip for ip in assigned_ips(found.items) if ip.pool == name]
             if held:
                 first = held[0]
                 raise Conflict(
@@ -205,7 +160,7 @@ class ExternalService:
     ) -> builtins.list[ExternalIp]:
         """Assigned external IPs, IPv4 before IPv6, lowest first; only of ``pool``, of the
         allocation ``key`` and of ``tenant`` when named."""
-        found = _ips(self._store.range(keys.EXTERNAL_IPS).items)
+        found = assigned_ips(self._store.range(keys.EXTERNAL_IPS).items)
         return [
             ip
             for ip in found
@@ -218,7 +173,7 @@ class ExternalService:
         """The allocation ``endpoint`` names: its key, or one of its romana addresses
         (a text that parses as an IP address is taken as one). NotFound when none holds it;
         InvalidInput at ``endpoint`` for a text that is neither."""
-        return self._allocation(endpoint)[1]
+        return endpoint_allocation(self._store, self._topology, endpoint)[1]
 
     def assign(
         self,
@@ -253,7 +208,7 @@ class ExternalService:
         """
 
         def attempt(w: txn.Writes) -> tuple[ExternalIp, bool]:
-            akv, alloc = self._allocation(endpoint)
+            akv, alloc = endpoint_allocation(self._store, self._topology, endpoint)
             if tenant is not None and alloc.tenant != tenant:
                 raise NotFound(f"no allocation {endpoint!r}")
             pkv = self._store.get(keys.external_pool(pool))
@@ -262,20 +217,20 @@ class ExternalService:
             chosen = ExternalPool.from_dict(txn.loads(pkv))
             index = keys.external_by_key(alloc.key)
             ikv = self._store.get(index)
-            held = [_address(a) for a in (txn.loads(ikv) if ikv else ())]
+            held = [address_of(a) for a in (txn.loads(ikv) if ikv else ())]
             if address is not None:
-                external.check_address(chosen, address, alloc.key, alloc.addresses)
+                externaladdress.check_address(chosen, address, alloc.key, alloc.addresses)
                 wanted = address
             else:
-                family = external.family_for(chosen, alloc.key, alloc.addresses)
+                family = externaladdress.family_for(chosen, alloc.key, alloc.addresses)
                 mine = next((a for a in held if a.version == family), None)
                 if mine is not None and chosen.holding(mine) is not None:
                     return self._held(mine), False
-                external.check_one_per_family(alloc.key, None, held, family)
+                externaladdress.check_one_per_family(alloc.key, None, held, family)
                 wanted = free_address(self._store, chosen, family)
             if wanted in held:
                 return self._held(wanted), False
-            external.check_one_per_family(alloc.key, wanted, held, wanted.version)
+            externaladdress.check_one_per_family(alloc.key, wanted, held, wanted.version)
             refuse_taken(self._store, wanted, picked=address is None)
             self._check_host(chosen, alloc)
             assigned = ExternalIp(wanted, chosen.name, alloc.key, alloc.tenant)
@@ -314,7 +269,7 @@ class ExternalService:
                 )
             index = keys.external_by_key(assigned.key)
             ikv = self._store.get(index)
-            left = [a for a in (txn.loads(ikv) if ikv else ()) if _address(a) != address]
+            left = [a for a in (txn.loads(ikv) if ikv else ()) if address_of(a) != address]
             w.guard(key, kv)
             w.guard(index, ikv)
             w.ops.append(Delete(key))
@@ -376,29 +331,6 @@ class ExternalService:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _allocation(self, endpoint: str) -> tuple[KeyValue, ipam.Allocation]:
-        """The allocation ``endpoint`` names (see :meth:`endpoint`) and its key-value."""
-        try:
-            romana = ipaddress.ip_address(endpoint)
-        except ValueError:
-            key = ipam.check_key(endpoint, "endpoint")
-        else:
-            layouts = self._topology.view().layouts
-            try:
-                slot, ordinal = ipam.slot_of(layouts, romana)
-            except InvalidInput:
-                raise NotFound(f"address {romana} is in no romana network") from None
-            held = self._store.get(
-                keys.addr(slot.network, slot.host, slot.tenant, slot.segment, ordinal)
-            )
-            if held is None:
-                raise NotFound(f"address {romana} is not allocated")
-            key = AllocationKey(held.value.decode())
-        kv = self._store.get(keys.alloc_key(key))
-        if kv is None:
-            raise NotFound(f"no allocation {endpoint!r}")
-        return kv, ipam.Allocation.from_dict(txn.loads(kv))
-
     def _held(self, address: IPAddress) -> ExternalIp:
         """The assignment of an address the index read lists; unassigned since that read
         (index and assignment change together), the attempt starts over."""
@@ -440,11 +372,6 @@ class ExternalService:
             )
 
 
-def _ips(items: Iterable[KeyValue]) -> list[ExternalIp]:
-    found = [ExternalIp.from_dict(raw) for raw in txn.loads_all(list(items))]
-    return sorted(found, key=lambda ip: (ip.address.version, int(ip.address)))
-
-
 def _freeing(held: Iterable[ExternalIp]) -> str:
     vips = any(ip.vip is not None for ip in held)
     keys_ = any(ip.vip is None for ip in held)
@@ -455,23 +382,3 @@ def _freeing(held: Iterable[ExternalIp]) -> str:
 
 def _owner(ip: ExternalIp) -> str:
     return f"VIP {ip.vip!r}" if ip.vip is not None else f"allocation {ip.key!r}"
-
-
-def _same(stored: ExternalPool, wanted: ExternalPool) -> ExternalPool:
-    """``stored`` when ``wanted`` is the same pool; AlreadyExists naming what differs."""
-    differing = external.differing(stored, wanted)
-    if not differing:
-        return stored
-    what = ", ".join(
-        f"{f} {_text(getattr(stored, f))} (not {_text(getattr(wanted, f))})" for f in differing
-    )
-    raise AlreadyExists(
-        f"external pool {stored.name!r} exists already, with {what}; a pool is never changed: "
-        "delete it and create it again"
-    )
-
-
-def _text(value: object) -> str:
-    if isinstance(value, tuple):
-        return "[" + ", ".join(str(v) for v in value) + "]"
-    return repr(value)

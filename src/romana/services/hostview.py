@@ -67,7 +67,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from romana.core import errors, external, ipam, routeplan, vips
+from romana.core import errors, external, hostroutes, ipam, vips
 from romana.core.identifiers import HostName, NetworkName
 from romana.core.policy import ids
 from romana.core.store import Event, EventType, KeyValue, Store
@@ -171,7 +171,7 @@ class HostViewService:
             earlier, before = before, after
         return {"revision": earlier, **doc}
 
-    def placements(self, host: str) -> list[routeplan.Placed]:
+    def placements(self, host: str) -> list[hostroutes.Placed]:
         """Where every external address and every held VIP lives: what ``host``'s route
         plan routes to other hosts."""
         allocations = Allocations(self._store)
@@ -179,19 +179,19 @@ class HostViewService:
 
     def placed(
         self, allocations: Lookup | None = None
-    ) -> tuple[list[routeplan.Placed], list[dict[str, Any]]]:
+    ) -> tuple[list[hostroutes.Placed], list[dict[str, Any]]]:
         """Every assigned external address with the host of the endpoint holding it, and
         the view's form of each, from ``allocations`` (read from the store when not given).
         A VIP's reservation is no endpoint's and is left out."""
         held = Allocations(self._store) if allocations is None else allocations
-        found: list[routeplan.Placed] = []
+        found: list[hostroutes.Placed] = []
         local: list[dict[str, Any]] = []
         for raw in txn.loads_all(self._store.range(keys.EXTERNAL_IPS).items):
             ip = external.ExternalIp.from_dict(raw)
             alloc = None if ip.vip is not None else held(ip.key)
             if alloc is None:
                 continue  # a VIP's, or released meanwhile: its assignment went with it
-            found.append(routeplan.Placed(ip.address, ip.pool, alloc.host))
+            found.append(hostroutes.Placed(ip.address, ip.pool, alloc.host))
             local.append(
                 {
                     "address": str(ip.address),
@@ -205,7 +205,7 @@ class HostViewService:
 
     def vips(
         self, host: str, allocations: Lookup | None = None
-    ) -> tuple[list[dict[str, Any]], list[routeplan.Placed]]:
+    ) -> tuple[list[dict[str, Any]], list[hostroutes.Placed]]:
         """Every VIP as ``host``'s view carries it (its endpoints' addresses of its family,
         the keys of those living on ``host``, its holder), and where each held one is;
         ``allocations`` as for :meth:`placed`."""
@@ -215,7 +215,7 @@ class HostViewService:
             for kv in self._store.range(keys.VIP_HOLDERS).items
         }
         found: list[dict[str, Any]] = []
-        placed: list[routeplan.Placed] = []
+        placed: list[hostroutes.Placed] = []
         for raw in txn.loads_all(self._store.range(keys.VIPS).items):
             vip = vips.Vip.from_dict(raw)
             addresses: list[str] = []
@@ -239,7 +239,7 @@ class HostViewService:
                 }
             )
             if holder is not None:
-                placed.append(routeplan.Placed(vip.address, vip.pool, HostName(holder)))
+                placed.append(hostroutes.Placed(vip.address, vip.pool, HostName(holder)))
         return found, placed
 
     def external(

@@ -9,9 +9,9 @@ counters (:mod:`romana.services.quotas`), so no number of concurrent allocations
 tenant past its allocation quota.
 
 A blackout never covers an allocated address. Allocation guards the blackouts key it read; a
-blackout change reads the address keys its new ranges could hold and guards that range
-unchanged (:meth:`txn.Writes.guard_range`). Whichever commits second sees the first, so an
-allocation racing a blackout either lands outside it or makes the blackout refuse.
+blackout change (:mod:`romana.services.blackouts`) guards the address keys its new ranges
+could hold. Whichever commits second sees the first, so an allocation racing a blackout either
+lands outside it or makes the blackout refuse.
 
 A moved allocation (:meth:`IpamService.move`) keeps its address keys under the host its
 addresses encode, and its record names the host it lives on (``host``) and that one
@@ -32,16 +32,12 @@ writes nothing, whatever the others of its batch do.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import (
     AlreadyExists,
-    Conflict,
     InvalidInput,
     Issue,
     NotFound,
@@ -50,33 +46,15 @@ from romana.core.errors import (
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, SegmentName, TenantName
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.services import external, keys, quotas, txn
+from romana.services.blackouts import Blackouts, change_blackouts
 from romana.services.groupcommit import GroupCommit
+from romana.services.ipamcache import RecordCache
 from romana.services.tenants import TenantService
 from romana.services.topology import TopologyService, TopologyView
 
-Blackouts = tuple[addressing.IPNetwork, ...]
 
-MAX_RANGE_GUARDS = 16
-"""More distinct key ranges than this are guarded as the whole network: one guard each would
-swell the transaction (etcd refuses more than 128 compares by default)."""
-
-MAX_NAMED = 10
-"""How many held addresses a refusal names; the rest are counted."""
-
-
-def _covering(lay: addressing.Layout, net: addressing.IPNetwork) -> str:
-    """The narrowest address-key prefix under which every address of ``net`` is stored.
-
-    Key parts follow the address fields most significant first, so a range within one slot
-    (or one host) has all its keys under that slot's (or host's) prefix.
-    """
-    first = addressing.decode(lay, net.network_address)
-    last = addressing.decode(lay, net.broadcast_address)
-    if first.host != last.host:
-        return keys.addr_network(lay.name)
-    if (first.tenant, first.segment) != (last.tenant, last.segment):
-        return keys.addr_host(lay.name, first.host)
-    return keys.addr_slot(lay.name, first.host, first.tenant, first.segment)
+def _replace(_: Blackouts, given: Blackouts) -> Blackouts:
+    return tuple(given)
 
 
 def _host_names(view: TopologyView, network: NetworkName) -> dict[int, str]:
@@ -109,30 +87,6 @@ def _requested_network(
     return lay.name
 
 
-@dataclass(frozen=True, slots=True)
-class _Place:
-    """Where an allocation takes its address in one network: the slot, its layout, the
-    prefix of its address keys, the blackouts key guarded, and the slot's address of ordinal
-    0, to which an ordinal is added (what :func:`addressing.encode` computes, its range
-    checks done once)."""
-
-    layout: addressing.Layout
-    slot: ipam.Slot
-    prefix: str
-    blackouts: str
-    base: addressing.IPAddress
-
-    @classmethod
-    def of(cls, lay: addressing.Layout, slot: ipam.Slot) -> _Place:
-        return cls(
-            lay,
-            slot,
-            keys.addr_slot(slot.network, slot.host, slot.tenant, slot.segment),
-            keys.blackouts(slot.network),
-            addressing.encode(lay, slot.host, slot.tenant, slot.segment, 0),
-        )
-
-
 class IpamService:
     def __init__(self, store: Store, topology: TopologyService, tenants: TenantService) -> None:
         self._store = store
@@ -141,11 +95,7 @@ class IpamService:
         self._quotas = quotas.QuotaService(store)
         self.batches = GroupCommit(store)
         """Commits concurrent allocations and releases together (see its module)."""
-        self._lock = threading.Lock()
-        self._records: dict[str, KeyValue | None] = {}
-        self._tenants_parsed: dict[str, tuple[int, tenancy.Tenant]] = {}
-        self._plans: dict[tuple[int, str, int, str, str], tuple[_Place, ...]] = {}
-        self._blackouts_parsed: dict[tuple[str, int], tuple[addressing.Layout, Blackouts]] = {}
+        self._cache = RecordCache(store)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -181,11 +131,11 @@ class IpamService:
 
     def set_blackouts(self, network: NetworkName, cidrs: Sequence[str]) -> list[str]:
         """Replace the network's blackouts; Conflict when a range new to them holds an address."""
-        return self._change_blackouts(network, cidrs, lambda _, given: tuple(given), "set")
+        return change_blackouts(self._store, self._topology, network, cidrs, _replace, "set")
 
     def add_blackouts(self, network: NetworkName, cidrs: Sequence[str]) -> list[str]:
         """Add ranges (one already present is kept as it is); Conflict as for a replacement."""
-        return self._change_blackouts(network, cidrs, ipam.add_ranges, "add")
+        return change_blackouts(self._store, self._topology, network, cidrs, ipam.add_ranges, "add")
 
     def remove_blackouts(self, network: NetworkName, cidrs: Sequence[str]) -> list[str]:
         """Remove ranges, keeping the others; NotFound naming each range that is not there."""
@@ -193,7 +143,7 @@ class IpamService:
         def remove(current: Blackouts, gone: Blackouts) -> Blackouts:
             return ipam.remove_ranges(network, current, gone)
 
-        return self._change_blackouts(network, cidrs, remove, "remove")
+        return change_blackouts(self._store, self._topology, network, cidrs, remove, "remove")
 
     def allocate(
         self,
@@ -222,8 +172,9 @@ class IpamService:
         key's create-if-absent guard, as for any address, settles a race for it. The same key
         asked again with the same address is the same allocation; with another, AlreadyExists.
 
-        The first attempt trusts the cached topology, tenant and blackout records and lets the
-        transaction's guards prove them current; only a lost race pays for re-reading them.
+        The first attempt trusts the cached topology, tenant and blackout records
+        (:mod:`romana.services.ipamcache`) and lets the transaction's guards prove them
+        current; only a lost race pays for re-reading them.
         """
         ipam.check_key(key)
         wanted = None if address is None else ipam.parse_address(address)
@@ -244,11 +195,11 @@ class IpamService:
                 if existing is not None:
                     return self._same_request(existing, host, tenant, segment, wanted), False
             view = self._topology.view() if fresh else self._topology.cached_view()
-            tkv = self._cached(tenant_key, fresh)
+            tkv = self._cache.record(tenant_key, fresh)
             if tkv is None:
                 raise NotFound(f"tenant {tenant!r} does not exist")
-            ten = self._tenant(tkv)
-            places = self._places(view, tkv, ten, host, segment)
+            ten = self._cache.tenant(tkv)
+            places = self._cache.places(view, tkv, ten, host, segment)
             requested = None
             if wanted is not None:
                 indices = view.host_indices(host)
@@ -257,9 +208,9 @@ class IpamService:
             slots: list[str] = []
             for place in places:
                 lay, slot, prefix = place.layout, place.slot, place.prefix
-                bkv = self._cached(place.blackouts, fresh)
+                bkv = self._cache.record(place.blackouts, fresh)
                 w.guard(place.blackouts, bkv)
-                blackouts = self._blackouts(lay, bkv) if bkv else ()
+                blackouts = self._cache.blackouts(lay, bkv) if bkv else ()
                 if slot.network == requested and wanted is not None:
                     hosts = _host_names(view, slot.network)
                     named = ipam.Wanted(slot, host, tenant, ten.segments, segment, hosts)
@@ -279,7 +230,7 @@ class IpamService:
                     f"({', '.join(sorted(ten.ids)) or 'none'})"
                 )
             # Checked after the address is chosen so that an exhausted block still says so.
-            limits = self._quotas.guarded_limits(w, tenant, lambda k: self._cached(k, fresh))
+            limits = self._quotas.guarded_limits(w, tenant, lambda k: self._cache.record(k, fresh))
             quotas.QuotaService(reads).take_allocation(w, tenant, key, limits.allocations)
             alloc = ipam.Allocation(key, host, tenant, segment, tuple(addresses))
             w.guard(record_key, None)
@@ -382,78 +333,6 @@ class IpamService:
         raw = txn.loads(kv)
         return kv, raw, ipam.Allocation.from_dict(raw)
 
-    def _change_blackouts(
-        self,
-        network: NetworkName,
-        cidrs: Sequence[str],
-        change: Callable[[Blackouts, Blackouts], Blackouts],
-        what: str,
-    ) -> list[str]:
-        """The network's blackouts after ``change(current, given)``, checked and committed."""
-
-        def attempt(w: txn.Writes) -> list[str]:
-            view = self._topology.view()
-            if network not in view.layouts:
-                raise NotFound(f"network {network!r} does not exist")
-            lay = view.layouts[network]
-            given = ipam.parse_blackouts(lay, cidrs)
-            bkv = self._store.get(keys.blackouts(network))
-            # Stored ranges were checked when written; a parse here must not reject them anew.
-            current = tuple(ipaddress.ip_network(t) for t in (txn.loads(bkv) if bkv else ()))
-            wanted = change(current, given)
-            # Only ranges new to the list are checked: re-stating a range an older romanad let
-            # cover an address must not block every later change to the list.
-            added = [n for n in wanted if n not in current]
-            if added:
-                self._refuse_held(w, lay, added)
-            w.guard(keys.TOPOLOGY, view.kv)
-            w.guard(keys.blackouts(network), bkv)
-            texts = [str(n) for n in wanted]
-            if bkv is None or texts != txn.loads(bkv):
-                w.ops.append(Put(keys.blackouts(network), txn.dumps(texts)))
-            return texts
-
-        return txn.run(self._store, attempt, what=f"{what} blackouts of network {network!r}")
-
-    def _refuse_held(
-        self, w: txn.Writes, lay: addressing.Layout, ranges: Sequence[addressing.IPNetwork]
-    ) -> None:
-        """Conflict naming every allocation inside ``ranges``; else guard that none appears."""
-        prefixes = {_covering(lay, net) for net in ranges}
-        if len(prefixes) > MAX_RANGE_GUARDS:
-            prefixes = {keys.addr_network(lay.name)}
-        # Keyed by address: one range's prefix may lie inside another's, and be read twice.
-        held: dict[addressing.IPAddress, tuple[addressing.IPNetwork, AllocationKey]] = {}
-        for prefix in sorted(prefixes):
-            found = self._store.range(prefix)
-            w.guard_range(prefix, found.revision)
-            for kv in found.items:
-                _, host, tid, seg, ordinal = keys.parse_addr(kv.key)
-                addr = addressing.encode(lay, host, tid, seg, ordinal)
-                inside = next((net for net in ranges if addr in net), None)
-                if inside is not None:
-                    held[addr] = (inside, AllocationKey(kv.value.decode()))
-        if not held:
-            return
-        first = sorted(held, key=int)[:MAX_NAMED]
-        named = [f"{a} in {held[a][0]} ({self._describe(held[a][1])})" for a in first]
-        more = f" and {len(held) - MAX_NAMED} more" if len(held) > MAX_NAMED else ""
-        raise Conflict(
-            f"cannot black out {', '.join(str(n) for n in ranges)} in network {lay.name!r}: "
-            f"allocated {'address' if len(held) == 1 else 'addresses'} "
-            f"{'; '.join(named)}{more}; release {'it' if len(held) == 1 else 'them'} first"
-        )
-
-    def _describe(self, key: AllocationKey) -> str:
-        """``key 'k', host 'h1', tenant 't', segment 's'``: an allocation as the store has it."""
-        kv = self._store.get(keys.alloc_key(key))
-        if kv is None:  # released since the range was read; the retry will not see it either
-            return f"key {key!r}"
-        alloc = ipam.Allocation.from_dict(txn.loads(kv))
-        return (
-            f"key {key!r}, host {alloc.host!r}, tenant {alloc.tenant!r}, segment {alloc.segment!r}"
-        )
-
     def _same_request(
         self,
         kv: KeyValue,
@@ -490,64 +369,3 @@ class IpamService:
         if holder == key or held is None:
             raise txn.Retry
         raise ipam.AddressInUse(address, ipam.Allocation.from_dict(txn.loads(held)))
-
-    def _cached(self, key: str, fresh: bool) -> KeyValue | None:
-        """A small per-process cache of rarely changing records; guards prove them current."""
-        if fresh or key not in self._records:
-            kv = self._store.get(key)
-            with self._lock:
-                if len(self._records) > 4096:
-                    self._records.clear()
-                self._records[key] = kv
-            return kv
-        return self._records[key]
-
-    def _places(
-        self,
-        view: TopologyView,
-        tkv: KeyValue,
-        ten: tenancy.Tenant,
-        host: HostName,
-        segment: SegmentName,
-    ) -> tuple[_Place, ...]:
-        """Where allocations of tenant ``ten`` (as ``tkv`` holds it) on ``host`` in
-        ``segment`` take their addresses, one place per network; NotFound for an unknown
-        segment or host. Memoised by the revisions of both records, which the allocation
-        guards."""
-        memo = (view.kv.mod_revision if view.kv else 0, tkv.key, tkv.mod_revision, host, segment)
-        found = self._plans.get(memo)
-        if found is None:
-            seg_id = ten.segment_id(segment)
-            indices = view.host_indices(host)
-            found = tuple(
-                _Place.of(
-                    view.layouts[name], ipam.Slot(NetworkName(name), indices[name], tid, seg_id)
-                )
-                for name, tid in ten.ids.items()
-                if name in indices
-            )
-            with self._lock:
-                if len(self._plans) > 4096:
-                    self._plans.clear()
-                self._plans[memo] = found
-        return found
-
-    def _blackouts(self, lay: addressing.Layout, kv: KeyValue) -> Blackouts:
-        """The blackouts record ``kv`` of network ``lay`` parsed, memoised by its revision."""
-        memo = (kv.key, kv.mod_revision)
-        found = self._blackouts_parsed.get(memo)
-        if found is None or found[0] != lay:
-            found = (lay, ipam.parse_blackouts(lay, txn.loads(kv)))
-            with self._lock:
-                if len(self._blackouts_parsed) > 256:
-                    self._blackouts_parsed.clear()
-                self._blackouts_parsed[memo] = found
-        return found[1]
-
-    def _tenant(self, kv: KeyValue) -> tenancy.Tenant:
-        cached = self._tenants_parsed.get(kv.key)
-        if cached is not None and cached[0] == kv.mod_revision:
-            return cached[1]
-        tenant = tenancy.Tenant.from_dict(txn.loads(kv))
-        self._tenants_parsed[kv.key] = (kv.mod_revision, tenant)
-        return tenant

@@ -45,7 +45,7 @@ class RoutingService:
         self._clock = clock
 
     def report(self, host: str, report: Mapping[str, Any]) -> dict[str, Any]:
-        """Store ``report`` (a :class:`romana.wire.rest.RoutingReportIn`'s fields) as host
+        """Store ``report`` (a :class:`romana.wire.rest_routing.RoutingReportIn`'s fields) as host
         ``host``'s latest; NotFound for a host the topology does not hold."""
         key = keys.routing(host)
 

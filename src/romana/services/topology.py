@@ -28,7 +28,7 @@ from romana.core.topology import change
 from romana.services import keys, renames, txn
 
 if TYPE_CHECKING:
-    from romana.core.routeplan import Moved, Placed
+    from romana.core.hostroutes import Moved, Placed
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +152,12 @@ class TopologyService:
     ) -> dict[str, Any]:
         """Host ``name``'s route plan, with the exception routes of moved addresses and the
         routes of the external addresses ``placed`` on other hosts."""
-        from romana.core import routeplan
+        from romana.core import hostroutes, routeplan
 
         topo = self.view().topology
         plan = routeplan.route_plan(topo, name, aggregate=aggregate)
-        plan = routeplan.with_exceptions(plan, topo, self.moved())
-        return routeplan.with_externals(plan, topo, placed).to_dict()
+        plan = hostroutes.with_exceptions(plan, topo, self.moved())
+        return hostroutes.with_externals(plan, topo, placed).to_dict()
 
     def bgp_plan(self, name: HostName) -> dict[str, Any] | None:
         """What host ``name``'s BIRD announces and to whom (:mod:`romana.core.bgpplan`),
@@ -169,13 +169,13 @@ class TopologyService:
 
     def moved(self) -> list[Moved]:
         """Every allocation living on another host than its addresses encode, as
-        :class:`romana.core.routeplan.Moved` (the exception routes of every plan)."""
-        from romana.core import routeplan
+        :class:`romana.core.hostroutes.Moved` (the exception routes of every plan)."""
+        from romana.core import hostroutes
 
         found = []
         for raw in txn.loads_all(self._store.range(keys.IPAM_MOVED).items):
             found.append(
-                routeplan.Moved(
+                hostroutes.Moved(
                     str(raw["key"]),
                     HostName(str(raw["host"])),
                     HostName(str(raw["origin"])),

@@ -13,7 +13,7 @@ Invariants:
   key (absent), its pool, each endpoint's allocation and the address (absent); changing its
   endpoints guards the VIP and the allocations; deleting it removes the VIP, the
   reservation, the lease and the holder together. Bad input writes nothing.
-* A VIP's address is a usable address of its pool (:func:`external.check_in_pool`) of a
+* A VIP's address is a usable address of its pool (:func:`externaladdress.check_in_pool`) of a
   family at least one of its endpoints has a romana address of (when it has endpoints).
 * A lease is decided by :func:`romana.core.vips.grant` from the stored lease, romanad's
   clock and the hosts the VIP's existing endpoint allocations live on (within the pool's
@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence, Set
 
-from romana.core import external, names, vips
+from romana.core import externaladdress, names, vips
 from romana.core.addressing import IPAddress
 from romana.core.errors import AlreadyExists, InvalidInput, Issue, Issues, NotFound
 from romana.core.external import ExternalIp, ExternalPool
@@ -37,13 +37,8 @@ from romana.core.ipam import Allocation
 from romana.core.store import Delete, KeyValue, Put, Store
 from romana.core.vips import Lease, Vip
 from romana.services import keys, txn
-from romana.services.external import (
-    ExternalService,
-    free_address,
-    in_group,
-    no_pool,
-    refuse_taken,
-)
+from romana.services.external import ExternalService
+from romana.services.externaladdrs import free_address, in_group, no_pool, refuse_taken
 from romana.services.ipam import IpamService
 
 _NAME = re.compile(vips.NAME_PATTERN)
@@ -153,7 +148,7 @@ class VipService:
             chosen = ExternalPool.from_dict(txn.loads(pkv))
             families = {a.version for alloc in resolved for a in alloc.addresses}
             if address is not None:
-                external.check_in_pool(chosen, address)
+                externaladdress.check_in_pool(chosen, address)
                 _check_family(address, families, resolved)
                 refuse_taken(self._store, address, picked=False)
                 wanted = address
@@ -335,7 +330,7 @@ def _family(pool: ExternalPool, families: Set[int]) -> int:
     """The first family, IPv4 first, of the pool's CIDRs the endpoints have an address of
     (any of the pool's without endpoints); InvalidInput at ``pool`` when none."""
     ours = families or {c.version for c in pool.cidrs}
-    return external.shared_family(pool, ours, "the endpoints have")
+    return externaladdress.shared_family(pool, ours, "the endpoints have")
 
 
 def _check_family(address: IPAddress, families: Set[int], resolved: Sequence[Allocation]) -> None:

@@ -3,6 +3,8 @@
 Speaks HTTP/JSON with httpx (no gRPC stack): keys and values travel base64-encoded, 64-bit
 numbers come back as strings, and fields equal to their zero value are omitted (a failed
 txn has no ``succeeded``, an empty value no ``value``).
+The requests themselves (fail-over, tokens, etcd's errors, the watch stream) are made by
+:class:`romana.store.etcdgateway.Gateway`; this module encodes keys, values and transactions.
 
 Invariants:
 
@@ -37,25 +39,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from romana.core import errors, store
-
-_HEADERS = {"Content-Type": "application/json"}
-
-# gRPC status codes the gateway reports in ``code``.
-_INVALID_ARGUMENT = 3
-_PERMISSION_DENIED = 7
-_OUT_OF_RANGE = 11
-_UNAUTHENTICATED = 16
-
-# What etcd says (with code 3) to a request without a token when auth is enabled.
-_NO_USER = "user name is empty"
+from romana.store.etcdgateway import Gateway
 
 # What etcd says (with code 3) when a transaction is over one of its size limits.
 _TOO_MANY_OPS = "too many operations in txn request"
@@ -97,22 +87,6 @@ def _refused(exc: errors.InvalidInput, compares: int, ops: int) -> errors.Invali
     return errors.InvalidInput([errors.Issue("txn", rule)], context="etcd")
 
 
-def normalise_endpoint(endpoint: str) -> str:
-    """``host:port`` or ``http(s)://host:port`` → the base URL the gateway is under."""
-    endpoint = endpoint.strip().rstrip("/")
-    if "://" not in endpoint:
-        endpoint = "http://" + endpoint
-    return endpoint
-
-
-class _Undelivered(Exception):
-    """The request never reached the server; trying another endpoint is always safe."""
-
-
-class _Failed(Exception):
-    """The request reached the server, or may have; whether it took effect is unknown."""
-
-
 class EtcdStore:
     """A :class:`~romana.core.store.Store` on an etcd v3 cluster (see module docstring).
 
@@ -144,132 +118,18 @@ class EtcdStore:
                 "it is granted",
             )
         issues.raise_if_any()
-        self._user = user
-        self._password = password
-        self._token = ""
-        self._endpoints = [normalise_endpoint(e) for e in endpoints]
         self._prefix = prefix.encode()
-        self._timeout = timeout
-        self._current = 0
-        self._timeouts = {"connect": min(timeout, 1.0), "read": timeout, "write": timeout}
-        self._timeouts["pool"] = timeout
-        # Unary requests go straight to the transport: httpx.Client's per-request work
-        # (URL merging, cookies, auth, hooks) costs about 0.3 ms, a third of a round trip.
-        self._transport = transport or httpx.HTTPTransport()
-        self._client = httpx.Client(transport=self._transport, trust_env=False)
+        self._gateway = Gateway(
+            endpoints, timeout=timeout, transport=transport, user=user, password=password
+        )
 
     @property
     def endpoints(self) -> tuple[str, ...]:
-        return tuple(self._endpoints)
+        return self._gateway.endpoints
 
     @property
     def prefix(self) -> str:
         return self._prefix.decode()
-
-    # -- requests and fail-over ------------------------------------------------------------
-
-    def _order(self) -> list[int]:
-        start = self._current
-        n = len(self._endpoints)
-        return [(start + i) % n for i in range(n)]
-
-    def _request(self, path: str, body: dict[str, Any], *, write: bool) -> dict[str, Any]:
-        """POST ``body`` to ``/v3/<path>``, failing over as the module docstring says."""
-        problems: list[str] = []
-        for index in self._order():
-            endpoint = self._endpoints[index]
-            try:
-                result = self._post(endpoint, path, body)
-            except _Undelivered as exc:
-                problems.append(f"{endpoint}: {exc}")
-                continue
-            except _Failed as exc:
-                if not write:
-                    problems.append(f"{endpoint}: {exc}")
-                    continue
-                self._current = (index + 1) % len(self._endpoints)
-                raise errors.Unavailable(
-                    f"etcd {endpoint}: {exc}; the write may or may not have been applied"
-                ) from exc
-            self._current = index
-            return result
-        raise errors.Unavailable("no etcd endpoint answered: " + "; ".join(problems))
-
-    def _post(self, endpoint: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        status, data = self._exchange(endpoint, path, body, self._headers(endpoint))
-        if self._user and data.get("code") == _UNAUTHENTICATED:
-            # Tokens expire (etcd's --auth-token-ttl); a refused request was not applied, so
-            # sending it again with a fresh token is safe, even for a txn.
-            self._token = ""
-            status, data = self._exchange(endpoint, path, body, self._headers(endpoint))
-        if status != 200 or "error" in data:
-            self._raise_server_error(data, status)
-        return data
-
-    def _headers(self, endpoint: str) -> dict[str, str]:
-        if not self._user:
-            return _HEADERS
-        if not self._token:
-            self._token = self._authenticate(endpoint)
-        return {**_HEADERS, "Authorization": self._token}
-
-    def _authenticate(self, endpoint: str) -> str:
-        """A token for ``user`` from ``endpoint``; Unavailable naming the user when refused."""
-        body = {"name": self._user, "password": self._password}
-        status, data = self._exchange(endpoint, "auth/authenticate", body, _HEADERS)
-        if status == 200 and data.get("token"):
-            return str(data["token"])
-        message = str(data.get("message") or data.get("error") or f"HTTP {status}")
-        raise errors.Unavailable(
-            f"etcd {endpoint} refused to authenticate user {self._user!r}: {message} (a "
-            "cluster without auth enabled refuses too: see docs/security.md)"
-        )
-
-    def _exchange(
-        self, endpoint: str, path: str, body: dict[str, Any], headers: dict[str, str]
-    ) -> tuple[int, dict[str, Any]]:
-        """POST ``body``; the HTTP status and the JSON answer, whatever they say."""
-        request = httpx.Request(
-            "POST",
-            f"{endpoint}/v3/{path}",
-            content=json.dumps(body).encode(),
-            headers=headers,
-            extensions={"timeout": self._timeouts},
-        )
-        try:
-            response = self._transport.handle_request(request)
-            try:
-                raw = response.read()
-            finally:
-                response.close()
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _Undelivered(str(exc) or type(exc).__name__) from exc
-        except httpx.TransportError as exc:
-            raise _Failed(str(exc) or type(exc).__name__) from exc
-        try:
-            data: dict[str, Any] = json.loads(raw)
-        except ValueError as exc:
-            raise _Failed(f"HTTP {response.status_code}, not a JSON answer") from exc
-        return response.status_code, data
-
-    def _raise_server_error(self, data: dict[str, Any], status: int) -> None:
-        message = str(data.get("message") or data.get("error") or f"HTTP {status}")
-        # Unary answers carry ``code``; errors inside a watch stream carry ``grpc_code``.
-        code = data.get("code", data.get("grpc_code"))
-        if code in (_PERMISSION_DENIED, _UNAUTHENTICATED) or _NO_USER in message:
-            if self._user:
-                hint = f"etcd refused user {self._user!r} the store's keys: {message}; grant "
-                hint += "it readwrite on the store's prefix"
-            else:
-                hint = f"etcd has auth enabled and this store has no etcd user: {message}; "
-                hint += "give it one (etcd_user and etcd_password)"
-            raise errors.Unavailable(f"{hint} (docs/security.md)")
-        if code == _INVALID_ARGUMENT:
-            # Rejected before anything was applied: a request no endpoint would accept.
-            raise errors.InvalidInput([errors.Issue("ops", message)], context="etcd")
-        if code == _OUT_OF_RANGE:
-            raise errors.Compacted(message)
-        raise _Failed(message)
 
     # -- key encoding ----------------------------------------------------------------------
 
@@ -307,12 +167,12 @@ class EtcdStore:
     # -- the Store port --------------------------------------------------------------------
 
     def get(self, key: str) -> store.KeyValue | None:
-        data = self._request("kv/range", {"key": self._key(key)}, write=False)
+        data = self._gateway.request("kv/range", {"key": self._key(key)}, write=False)
         kvs = data.get("kvs")
         return self._kv(kvs[0]) if kvs else None
 
     def range(self, prefix: str) -> store.Range:
-        data = self._request("kv/range", self._range_body(prefix), write=False)
+        data = self._gateway.request("kv/range", self._range_body(prefix), write=False)
         items = tuple(self._kv(item) for item in data.get("kvs", ()))
         return store.Range(items, int(data["header"]["revision"]))
 
@@ -325,83 +185,21 @@ class EtcdStore:
             "failure": [self._op(op) for op in on_failure],
         }
         try:
-            data = self._request("kv/txn", body, write=True)
+            data = self._gateway.request("kv/txn", body, write=True)
         except errors.InvalidInput as exc:
             raise _refused(exc, len(compares), max(len(on_success), len(on_failure))) from exc
         return store.TxnResult(bool(data.get("succeeded", False)), int(data["header"]["revision"]))
 
     def revision(self) -> int:
         body = {"key": _b64(self._prefix or b"\0"), "count_only": True}
-        data = self._request("kv/range", body, write=False)
+        data = self._gateway.request("kv/range", body, write=False)
         return int(data["header"]["revision"])
 
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[store.Event]:
         request = self._range_body(prefix)
         # etcd reads start_revision 0 as "from now"; the port means "from the beginning".
         request["start_revision"] = str(max(start_revision, 1))
-        body = {"create_request": request}
-        problems: list[str] = []
-        for index in self._order():
-            endpoint = self._endpoints[index]
-            try:
-                events = self._watch_once(endpoint, body, timeout)
-            except (_Undelivered, _Failed) as exc:
-                problems.append(f"{endpoint}: {exc}")
-                continue
-            self._current = index
-            return events
-        raise errors.Unavailable("no etcd endpoint answered the watch: " + "; ".join(problems))
-
-    def _watch_once(self, endpoint: str, body: dict[str, Any], timeout: float) -> list[store.Event]:
-        """One watch stream: the first batch of events, or [] when ``timeout`` passes.
-
-        Every read waits up to ``timeout`` (at least 50 ms, so the stream can be set up even
-        for a zero timeout); the wait starts once etcd has confirmed the watch.
-        """
-        wait = httpx.Timeout(
-            self._timeout, connect=min(self._timeout, 1.0), read=max(timeout, 0.05)
-        )
-        created = False
-        deadline = time.monotonic() + timeout
-        try:
-            headers = self._headers(endpoint)
-            with self._client.stream(
-                "POST", f"{endpoint}/v3/watch", json=body, timeout=wait, headers=headers
-            ) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise _Failed(f"HTTP {response.status_code}: {response.text[:200]}")
-                for line in response.iter_lines():
-                    if not line.strip():
-                        continue
-                    message = json.loads(line)
-                    if "error" in message:
-                        error = message["error"]
-                        self._raise_server_error(error, int(error.get("http_code", 500)))
-                    result = message.get("result", {})
-                    if "compact_revision" in result:
-                        raise errors.Compacted(
-                            f"revision {body['create_request']['start_revision']} has been"
-                            f" compacted; the oldest kept is {result['compact_revision']}"
-                        )
-                    if result.get("canceled"):
-                        # An expired token cancels the watch: the next attempt takes a new one.
-                        self._token = ""
-                        raise _Failed(result.get("cancel_reason") or "watch canceled by etcd")
-                    created = created or bool(result.get("created"))
-                    if result.get("events"):
-                        return [self._event(e) for e in result["events"]]
-                    if created and time.monotonic() >= deadline:
-                        return []
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise _Undelivered(str(exc) or type(exc).__name__) from exc
-        except httpx.ReadTimeout as exc:
-            if created:
-                return []
-            raise _Failed("the watch was not confirmed in time") from exc
-        except (httpx.TransportError, ValueError) as exc:
-            raise _Failed(str(exc) or type(exc).__name__) from exc
-        raise _Failed("the watch stream ended")
+        return self._gateway.watch({"create_request": request}, timeout, self._event)
 
     def _event(self, item: dict[str, Any]) -> store.Event:
         kv = item["kv"]
@@ -420,7 +218,7 @@ class EtcdStore:
         """Drop the cluster's history before ``revision`` (for every namespace)."""
         # Compacted means an earlier compaction already reached ``revision``.
         with contextlib.suppress(errors.Compacted):
-            self._request("kv/compaction", {"revision": str(revision)}, write=False)
+            self._gateway.request("kv/compaction", {"revision": str(revision)}, write=False)
 
     def close(self) -> None:
-        self._client.close()
+        self._gateway.close()

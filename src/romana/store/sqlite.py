@@ -1,6 +1,7 @@
 """SQLite store: the embedded default — one file in WAL mode, shared by any number of processes.
 
-Implements :class:`romana.core.store.Store` with the semantics its module docstring fixes.
+Implements :class:`romana.core.store.Store` with the semantics its module docstring fixes. The
+schema and the statements it runs are in :mod:`romana.store.sqlitesql`.
 
 Invariants:
 
@@ -30,100 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from romana.core import errors, store
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (
-    key TEXT PRIMARY KEY,
-    value BLOB NOT NULL,
-    create_rev INTEGER NOT NULL,
-    mod_rev INTEGER NOT NULL,
-    version INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (
-    rev INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    deleted INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (rev, seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (
-    id INTEGER PRIMARY KEY CHECK (id = 0),
-    first_kept INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO meta (id, first_kept) VALUES (0, 1);
-"""
-
-_REVISION = "SELECT coalesce(max(rev), 0) FROM events"
-_GET = "SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?"
-_MOD_REV = "SELECT mod_rev FROM kv WHERE key = ?"
-_MOD_REVS = "SELECT key, mod_rev FROM kv WHERE key IN ({})"
-_MAX_MOD_REV = "SELECT coalesce(max(mod_rev), 0) FROM kv WHERE key >= ?1 AND key < ?2"
-_MAX_MOD_REV_ALL = "SELECT coalesce(max(mod_rev), 0) FROM kv WHERE key >= ?1"
-# One statement reads the revision and the rows, so both come from one snapshot.
-_RANGE = (
-    "SELECT (SELECT coalesce(max(rev), 0) FROM events),"
-    " key, value, create_rev, mod_rev, version"
-    " FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key"
-)
-_RANGE_ALL = (
-    "SELECT (SELECT coalesce(max(rev), 0) FROM events),"
-    " key, value, create_rev, mod_rev, version"
-    " FROM kv WHERE key >= ?1 ORDER BY key"
-)
-# An empty range carries no revision: this reads it with proof, in the same snapshot, that the
-# range is still empty (else the range is read again).
-_EMPTY = (
-    "SELECT (SELECT coalesce(max(rev), 0) FROM events),"
-    " EXISTS (SELECT 1 FROM kv WHERE key >= ?1 AND key < ?2)"
-)
-_EMPTY_ALL = (
-    "SELECT (SELECT coalesce(max(rev), 0) FROM events), EXISTS (SELECT 1 FROM kv WHERE key >= ?1)"
-)
-_META = "SELECT (SELECT coalesce(max(rev), 0) FROM events), first_kept FROM meta WHERE id = 0"
-_FIRST_KEPT = "SELECT first_kept FROM meta WHERE id = 0"
-_UPSERT = (
-    "INSERT INTO kv (key, value, create_rev, mod_rev, version) VALUES (?1, ?2, ?3, ?3, 1)"
-    " ON CONFLICT (key) DO UPDATE SET"
-    " value = excluded.value, mod_rev = excluded.mod_rev, version = version + 1"
-)
-_DELETE = "DELETE FROM kv WHERE key = ?"
-_DELETE_RETURNING = "DELETE FROM kv WHERE key IN ({}) RETURNING key"
-# Keys bound in one IN (...) list: far below SQLite's limit on bound variables.
-_IN_CHUNK = 500
-_EVENT = "INSERT INTO events (rev, seq, deleted, key, value) VALUES (?, ?, ?, ?, ?)"
-_EVENTS = (
-    "SELECT rev, deleted, key, value FROM events"
-    " WHERE rev >= ?1 AND rev <= ?2 AND key >= ?3 AND key < ?4 ORDER BY rev, seq"
-)
-_EVENTS_ALL = (
-    "SELECT rev, deleted, key, value FROM events"
-    " WHERE rev >= ?1 AND rev <= ?2 AND key >= ?3 ORDER BY rev, seq"
-)
-_TRIM = "DELETE FROM events WHERE rev < ?"
-_SET_FIRST_KEPT = "UPDATE meta SET first_kept = ? WHERE id = 0"
+from romana.store import sqlitesql as sql
 
 # Trimming happens once the surplus over ``history`` reaches this many revisions, so each
 # trim is one short range delete rather than a delete per write.
 _MAX_TRIM_BATCH = 1000
-
-
-def prefix_end(prefix: str) -> str | None:
-    """The smallest string greater than every string starting with ``prefix``.
-
-    None means "no upper bound" (the prefix is empty or only U+10FFFF). SQLite compares TEXT
-    as UTF-8 bytes, and UTF-8 preserves code point order, so incrementing the last code
-    point gives the bound.
-    """
-    stripped = prefix.rstrip("\U0010ffff")
-    if not stripped:
-        return None
-    nxt = ord(stripped[-1]) + 1
-    if 0xD800 <= nxt <= 0xDFFF:
-        nxt = 0xE000
-    return stripped[:-1] + chr(nxt)
 
 
 class SQLiteStore:
@@ -185,16 +97,16 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version not in (0, SCHEMA_VERSION):
+                if version not in (0, sql.SCHEMA_VERSION):
                     raise errors.Unsupported(
                         f"SQLite store {self._path} has schema version {version};"
-                        f" this romana reads version {SCHEMA_VERSION}"
+                        f" this romana reads version {sql.SCHEMA_VERSION}"
                     )
                 if version == 0:
-                    for statement in _SCHEMA.split(";"):
+                    for statement in sql.SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                    conn.execute(f"PRAGMA user_version={sql.SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -221,16 +133,17 @@ class SQLiteStore:
         text = str(exc)
         if "locked" in text or "busy" in text:
             return errors.Unavailable(
-                f"SQLite store {self._path} is locked by another writer"
+                "the SQLite store is locked by another writer"
                 f" (waited up to {self._busy_timeout:g}s)",
                 retry_after=self._busy_timeout or None,
             )
-        return errors.Unavailable(f"SQLite store {self._path}: {text}")
+        # Answered to any caller: the store's file is the operator's to know, not theirs.
+        return errors.Unavailable(f"the SQLite store failed: {text}")
 
     def get(self, key: str) -> store.KeyValue | None:
         with self._lock:
             try:
-                row = self._cur.execute(_GET, (key,)).fetchone()
+                row = self._cur.execute(sql.GET, (key,)).fetchone()
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from exc
         if row is None:
@@ -238,9 +151,9 @@ class SQLiteStore:
         return store.KeyValue(key, row[0], row[1], row[2], row[3])
 
     def range(self, prefix: str) -> store.Range:
-        end = prefix_end(prefix)
-        query, args = (_RANGE_ALL, (prefix,)) if end is None else (_RANGE, (prefix, end))
-        empty = _EMPTY_ALL if end is None else _EMPTY
+        end = sql.prefix_end(prefix)
+        query, args = (sql.RANGE_ALL, (prefix,)) if end is None else (sql.RANGE, (prefix, end))
+        empty = sql.EMPTY_ALL if end is None else sql.EMPTY
         with self._lock:
             cur = self._cur
             try:
@@ -286,9 +199,9 @@ class SQLiteStore:
         if len(wanted) > 1:
             names = list({c.key: None for c in wanted})
             found: dict[str, int] = {}
-            for at in range(0, len(names), _IN_CHUNK):
-                chunk = names[at : at + _IN_CHUNK]
-                query = _MOD_REVS.format(",".join("?" * len(chunk)))
+            for at in range(0, len(names), sql.IN_CHUNK):
+                chunk = names[at : at + sql.IN_CHUNK]
+                query = sql.MOD_REVS.format(",".join("?" * len(chunk)))
                 found.update(cur.execute(query, chunk).fetchall())
             if any(found.get(c.key, 0) != c.mod_revision for c in wanted):
                 return False
@@ -299,18 +212,20 @@ class SQLiteStore:
     @staticmethod
     def _holds(cur: sqlite3.Cursor, c: store.Condition) -> bool:
         if isinstance(c, store.Compare):
-            row = cur.execute(_MOD_REV, (c.key,)).fetchone()
+            row = cur.execute(sql.MOD_REV, (c.key,)).fetchone()
             return bool((row[0] if row else 0) == c.mod_revision)
-        end = prefix_end(c.prefix)
+        end = sql.prefix_end(c.prefix)
         query, args = (
-            (_MAX_MOD_REV_ALL, (c.prefix,)) if end is None else (_MAX_MOD_REV, (c.prefix, end))
+            (sql.MAX_MOD_REV_ALL, (c.prefix,))
+            if end is None
+            else (sql.MAX_MOD_REV, (c.prefix, end))
         )
         newest: int = cur.execute(query, args).fetchone()[0]
         return newest <= c.revision
 
     def _apply(self, cur: sqlite3.Cursor, ops: Sequence[store.Op]) -> int:
         """Apply ``ops`` inside the open write transaction; the store revision afterwards."""
-        current: int = cur.execute(_REVISION).fetchone()[0]
+        current: int = cur.execute(sql.REVISION).fetchone()[0]
         revision = current + 1
         if len({op.key for op in ops}) == len(ops):
             seq = self._apply_distinct(cur, ops, revision)
@@ -321,11 +236,11 @@ class SQLiteStore:
         # Only the writer of every trim_slack-th revision looks at the history length, so
         # the check costs nothing on the other writes.
         if revision % self._trim_slack == 0:
-            first_kept = cur.execute(_FIRST_KEPT).fetchone()[0]
+            first_kept = cur.execute(sql.FIRST_KEPT).fetchone()[0]
             if revision - first_kept + 1 >= self._history + self._trim_slack:
                 keep_from = revision - self._history + 1
-                cur.execute(_TRIM, (keep_from,))
-                cur.execute(_SET_FIRST_KEPT, (keep_from,))
+                cur.execute(sql.TRIM, (keep_from,))
+                cur.execute(sql.SET_FIRST_KEPT, (keep_from,))
         return revision
 
     @staticmethod
@@ -333,13 +248,13 @@ class SQLiteStore:
         """Apply ``ops``, each on its own key, a statement per kind; the events recorded."""
         gone: set[str] = set()
         deletes = [op.key for op in ops if isinstance(op, store.Delete)]
-        for at in range(0, len(deletes), _IN_CHUNK):
-            chunk = deletes[at : at + _IN_CHUNK]
-            query = _DELETE_RETURNING.format(",".join("?" * len(chunk)))
+        for at in range(0, len(deletes), sql.IN_CHUNK):
+            chunk = deletes[at : at + sql.IN_CHUNK]
+            query = sql.DELETE_RETURNING.format(",".join("?" * len(chunk)))
             gone.update(row[0] for row in cur.execute(query, chunk).fetchall())
         puts = [(op.key, op.value, revision) for op in ops if isinstance(op, store.Put)]
         if puts:
-            cur.executemany(_UPSERT, puts)
+            cur.executemany(sql.UPSERT, puts)
         events: list[tuple[int, int, int, str, bytes]] = []
         for op in ops:
             if isinstance(op, store.Put):
@@ -347,7 +262,7 @@ class SQLiteStore:
             elif op.key in gone:  # deleting an absent key is no change
                 events.append((revision, len(events), 1, op.key, b""))
         if events:
-            cur.executemany(_EVENT, events)
+            cur.executemany(sql.EVENT, events)
         return len(events)
 
     @staticmethod
@@ -356,18 +271,18 @@ class SQLiteStore:
         seq = 0
         for op in ops:
             if isinstance(op, store.Put):
-                cur.execute(_UPSERT, (op.key, op.value, revision))
-                cur.execute(_EVENT, (revision, seq, 0, op.key, op.value))
+                cur.execute(sql.UPSERT, (op.key, op.value, revision))
+                cur.execute(sql.EVENT, (revision, seq, 0, op.key, op.value))
             else:
-                cur.execute(_DELETE, (op.key,))
+                cur.execute(sql.DELETE, (op.key,))
                 if cur.rowcount <= 0:
                     continue
-                cur.execute(_EVENT, (revision, seq, 1, op.key, b""))
+                cur.execute(sql.EVENT, (revision, seq, 1, op.key, b""))
             seq += 1
         return seq
 
     def watch(self, prefix: str, start_revision: int, timeout: float) -> list[store.Event]:
-        end = prefix_end(prefix)
+        end = sql.prefix_end(prefix)
         deadline = time.monotonic() + timeout
         # Revisions start at 1, so anything lower asks for the whole history.
         start_revision = max(start_revision, 1)
@@ -394,7 +309,7 @@ class SQLiteStore:
         nothing under the prefix, so only history from ``scan_from`` on must still be kept.
         """
         cur = self._cur
-        revision, first_kept = cur.execute(_META).fetchone()
+        revision, first_kept = cur.execute(sql.META).fetchone()
         if scan_from < first_kept:
             raise self._compacted(start_revision, first_kept)
         if revision < scan_from:
@@ -402,13 +317,13 @@ class SQLiteStore:
         # A read transaction, so that a trim cannot slip between the check and the scan.
         cur.execute("BEGIN")
         try:
-            revision, first_kept = cur.execute(_META).fetchone()
+            revision, first_kept = cur.execute(sql.META).fetchone()
             if scan_from < first_kept:
                 raise self._compacted(start_revision, first_kept)
             if end is None:
-                rows = cur.execute(_EVENTS_ALL, (scan_from, revision, prefix)).fetchall()
+                rows = cur.execute(sql.EVENTS_ALL, (scan_from, revision, prefix)).fetchall()
             else:
-                rows = cur.execute(_EVENTS, (scan_from, revision, prefix, end)).fetchall()
+                rows = cur.execute(sql.EVENTS, (scan_from, revision, prefix, end)).fetchall()
         finally:
             cur.execute("COMMIT")
         events = [
@@ -426,7 +341,7 @@ class SQLiteStore:
     def revision(self) -> int:
         with self._lock:
             try:
-                row = self._cur.execute(_REVISION).fetchone()
+                row = self._cur.execute(sql.REVISION).fetchone()
             except sqlite3.Error as exc:
                 raise self._unavailable(exc) from exc
         return int(row[0])

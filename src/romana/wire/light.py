@@ -181,7 +181,8 @@ TENANT = Shape(
     ("owner", optional(STR), False),
 )
 SHAPES = (ALLOCATION, DECODED, ISOLATION, TENANT)
-"""Every shape here, each named as the model of :mod:`romana.wire.rest` it stands for."""
+"""Every shape here, each named as the model it stands for (:mod:`romana.wire.rest` holds the
+tenant's, :mod:`romana.wire.rest_addresses` the allocation's and the decoded address's)."""
 
 
 def _checked(check: Check, raw: Any, name: str) -> Any:

@@ -3,9 +3,12 @@
 The server declares its routes with these models (FastAPI validates requests with the ``In``
 models and renders answers, and the OpenAPI document, from the ``Out`` models); the client
 and the agent validate every answer with the very same models
-(:func:`romana.wire.validate.check`, :func:`romana.wire.validate.parse`). The route plan and
-the host view are in :mod:`romana.wire.rest_hostview`, the Kubernetes objects and applies in
-:mod:`romana.wire.rest_kube`.
+(:func:`romana.wire.validate.check`, :func:`romana.wire.validate.parse`). This module holds
+the base models and the health, auth, tenant, quota, topology and address-set models; the
+allocations, pools, external addresses and VIPs are in :mod:`romana.wire.rest_addresses`, the
+routing reports in :mod:`romana.wire.rest_routing`, the route plan and the host view in
+:mod:`romana.wire.rest_hostview`, the Kubernetes objects and applies in
+:mod:`romana.wire.rest_kube`, the drop events in :mod:`romana.wire.rest_drops`.
 
 Request models forbid unknown fields, so a misspelt field is a 422 naming it rather than a
 silently ignored value. Answer models ignore unknown fields, so a reader of an older minor
@@ -31,12 +34,11 @@ Invariants:
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from romana.core import dockerpools, external, ipam, names, tenancy, vips
+from romana.core import names, tenancy
 from romana.wire.light import PREFIX as PREFIX  # defined without pydantic, exported here too
 from romana.wire.light import VERSION as VERSION
 from romana.wire.validate import CIDR, JSON, Address, check
@@ -56,8 +58,8 @@ IPv6Address = Annotated[str, Field(max_length=64, json_schema_extra={"format": "
 
 
 def answer(shape: Any, raw: Any) -> JSON:
-    """``raw`` as decoded, once it is a ``shape`` (a model of this module or of
-    :mod:`romana.wire.rest_hostview`, or :data:`JSON` for a document); InvalidInput naming
+    """``raw`` as decoded, once it is a ``shape`` (a model of this module or of a sibling
+    ``romana.wire.rest_*`` module, or :data:`JSON` for a document); InvalidInput naming
     every field that is not, which says romanad and its reader disagree on the API."""
     return cast(JSON, check(shape, raw, _context(shape)))
 
@@ -288,184 +290,6 @@ class Host(Out):
     gateways: dict[str, Address]
 
 
-# -- ipam --------------------------------------------------------------------------------
-
-
-class AllocationIn(In):
-    key: str = Field(pattern=ipam.KEY_PATTERN, max_length=ipam.KEY_MAX)
-    host: HostName
-    tenant: Name
-    segment: Name = tenancy.DEFAULT_SEGMENT
-    address: Address | None = None
-    """The one address wanted in its network (``docker run --ip``); the tenant's other
-    networks get their lowest free address. It must encode this host, tenant and segment."""
-
-
-class Allocation(Out):
-    key: str
-    host: str
-    tenant: str
-    segment: str
-    addresses: list[Address]
-    origin: str | None = None
-    """The host the addresses encode, when the allocation lives on another (``host``)."""
-    workload: str | None = None
-    """What holds the addresses, once an integration said (``docker:<container id>``)."""
-
-
-class AllocationHostIn(In):
-    host: HostName
-
-
-class AllocationWorkloadIn(In):
-    workload: str = Field(pattern=ipam.WORKLOAD_PATTERN, max_length=ipam.WORKLOAD_MAX)
-
-
-class Decoded(Out):
-    address: str
-    network: str
-    host_index: int
-    host: str | None
-    tenant_id: int
-    tenant: str | None
-    segment_id: int
-    segment: str | None
-    ordinal: int
-    host_prefix: str
-    is_gateway: bool
-    allocation: Allocation | None = None
-    lives_on: str | None = None
-    """The host the address lives on when it moved away from ``host``, the one it encodes."""
-
-
-# -- Docker pools ------------------------------------------------------------------------
-
-
-class DockerPoolIn(In):
-    """What a Docker network's pool stands for; the pool id is the path's."""
-
-    tenant: Name
-    segment: Name
-    network: NetworkName
-    docker_network: str = Field(
-        pattern=dockerpools.DOCKER_NETWORK_PATTERN, max_length=dockerpools.DOCKER_NETWORK_MAX
-    )
-    host: HostName
-    """The host whose driver binds the pool (an agent may name only its own)."""
-    pair: str = Field(default="", max_length=dockerpools.POOL_MAX)
-    """The other pool of a dual-stack Docker network (``--ipv6``); empty for IPv4 only."""
-
-
-class DockerPool(Out):
-    pool: str
-    tenant: str
-    segment: str
-    network: str
-    docker_network: str
-    host: str
-    pair: str = ""
-
-
-# -- external addresses and egress NAT ---------------------------------------------------
-
-
-class ExternalPoolIn(In):
-    """A pool's CIDRs (IPv4 and IPv6, outside every romana network); the name is the path's."""
-
-    cidrs: list[str] = Field(min_length=1, max_length=external.MAX_CIDRS)
-    group: str | None = Field(default=None, min_length=1, max_length=external.GROUP_MAX)
-    """A topology group's name or path: only its hosts' endpoints get the pool's addresses."""
-    network: NetworkName | None = None
-    """A romana network: only endpoints with an address in it get the pool's addresses."""
-
-
-class ExternalPool(Out):
-    name: str
-    cidrs: list[CIDR]
-    group: str | None
-    network: str | None = None
-
-
-class ExternalIpIn(In):
-    pool: str = Field(pattern=external.POOL_PATTERN, max_length=external.POOL_MAX)
-    endpoint: str = Field(min_length=1, max_length=ipam.KEY_MAX)
-    """The allocation key of the endpoint, or one of its romana addresses."""
-    address: IPAddress | None = None
-    """The external address wanted; the pool's lowest free one when left out."""
-
-
-class ExternalIp(Out):
-    address: Address
-    pool: str
-    key: str
-    """The allocation key of the endpoint that holds it; empty for a VIP's address."""
-    tenant: str
-    vip: str | None = None
-    """The VIP whose address it is (key and tenant empty); None for an endpoint's."""
-
-
-VipName = Annotated[str, Field(pattern=vips.NAME_PATTERN, max_length=63)]
-Endpoint = Annotated[str, Field(min_length=1, max_length=ipam.KEY_MAX)]
-"""An endpoint: its allocation key, or one of its romana addresses."""
-
-
-class VipIn(In):
-    name: VipName
-    pool: str = Field(pattern=external.POOL_PATTERN, max_length=external.POOL_MAX)
-    endpoints: list[Endpoint] = Field(max_length=vips.MAX_ENDPOINTS)
-    address: IPAddress | None = None
-    """The address wanted; the pool's lowest free one of the endpoints' family when left out."""
-
-
-class VipEndpointsIn(In):
-    endpoints: list[Endpoint] = Field(max_length=vips.MAX_ENDPOINTS)
-
-
-class Vip(Out):
-    name: str
-    address: Address
-    pool: str
-    endpoints: list[str]
-    """Allocation keys."""
-    holder: str | None
-    """The host whose lease is valid now; None when nobody holds it."""
-
-
-class VipLeaseIn(In):
-    host: HostName
-    """The asking host (an agent user may ask only as its own)."""
-    release: bool = False
-    """Give the lease up at once (the holder stopping), so another host takes it."""
-
-
-class VipLease(Out):
-    vip: str
-    held: bool
-    """Whether the asking host holds the lease now."""
-    holder: str | None
-    term: int
-    """Grows by one each time another host is granted the VIP."""
-    ttl: float
-    """Seconds a lease lasts from its grant or renewal."""
-    expires_in: float
-    """Seconds the holder's lease has left; 0 when nobody holds it."""
-
-
-class EgressNatIn(In):
-    mode: Literal["on", "off", "tenants"]
-    tenants: list[Name] = Field(default_factory=list, max_length=4096)
-    """With mode ``tenants``: whose endpoints' traffic is masqueraded."""
-    no_nat: list[str] = Field(default_factory=list, max_length=external.MAX_CIDRS)
-    """Destinations never masqueraded."""
-
-
-class EgressNat(Out):
-    network: str
-    mode: str
-    tenants: list[str]
-    no_nat: list[CIDR]
-
-
 # -- address sets ------------------------------------------------------------------------
 
 
@@ -508,123 +332,3 @@ class TenantQuota(Out):
     """What is in force: the override where set, else the default."""
     override: dict[str, int]
     usage: Quotas
-
-
-# -- routing reports ---------------------------------------------------------------------
-
-ASN = Annotated[int, Field(ge=0, le=4294967295)]
-ReportText = Annotated[str, Field(max_length=256)]
-
-
-def _address_or_empty(value: str) -> str:
-    if value:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IP address (nor empty)") from None
-    return value
-
-
-MaybeAddress = Annotated[str, Field(max_length=64), AfterValidator(_address_or_empty)]
-"""An IP address, or '' for none."""
-
-
-class BgpSessionIn(In):
-    """One BGP session of the host's BIRD, as the agent read it."""
-
-    name: str = Field(max_length=128)
-    """The BIRD protocol (``romana_<peer>``)."""
-    peer: Address
-    peer_as: ASN
-    peer_name: str = Field(default="", max_length=128)
-    """The peer's name in the topology; empty for a peer it names by address only."""
-    state: str = Field(max_length=32)
-    """The BGP state: ``Established`` when up."""
-    info: ReportText = ""
-    """Why a session that is not established is not (BIRD's last error)."""
-    since: str = Field(default="", max_length=64)
-    """When the session last changed state, in BIRD's words (the host's local time)."""
-
-
-class ReportedRouteIn(In):
-    """One route of the host: planned and installed by its agent, or learned by BIRD."""
-
-    dst: CIDR
-    via: MaybeAddress = ""
-    """The next hop; empty for none."""
-    source: Literal["direct", "bgp"]
-    protocol: str = Field(default="", max_length=128)
-    """The BIRD protocol a learned route came from (its session's ``name``)."""
-    peer: MaybeAddress = ""
-    """The address of the peer a learned route came from."""
-    best: bool = True
-    """False for a learned route BIRD holds as a backup, not in the kernel."""
-
-
-class AgentStateIn(In):
-    """What the agent itself is: its release and its last reconcile (the host's clock)."""
-
-    version: str = Field(max_length=64)
-    reconciled_at: float | None = None
-    """When the last reconcile ended (Unix time); null before the first."""
-    revision: int | None = Field(default=None, ge=0)
-    """The host-view revision that reconcile enforced."""
-    errors: int = Field(default=0, ge=0)
-    """How many errors that reconcile had (0: everything applied)."""
-
-
-class AgentState(Out):
-    version: str
-    reconciled_at: float | None = None
-    revision: int | None = None
-    errors: int = 0
-
-
-class RoutingReportIn(In):
-    """What an agent reports about its host's routing (``PUT /v1/hosts/{name}/routing``)."""
-
-    agent: AgentStateIn | None = None
-    """The reporting agent (absent from agents before this field existed)."""
-    mode: Literal["direct", "bgp"]
-    """``bgp`` when its host view carries a BGP plan and its BIRD runs."""
-    reported_at: float
-    """When the agent read its state (Unix time, the host's clock)."""
-    sessions: list[BgpSessionIn] = Field(default_factory=list, max_length=1024)
-    routes: list[ReportedRouteIn] = Field(default_factory=list, max_length=65536)
-    errors: list[ReportText] = Field(default_factory=list, max_length=16)
-    """What the agent could not read (BIRD not answering)."""
-
-
-class BgpSession(Out):
-    name: str
-    peer: Address
-    peer_as: int
-    peer_name: str = ""
-    state: str
-    info: str = ""
-    since: str = ""
-
-
-class ReportedRoute(Out):
-    dst: CIDR
-    via: str
-    source: str
-    protocol: str = ""
-    peer: str = ""
-    best: bool = True
-
-
-class RoutingReport(Out):
-    """A host's latest routing report, as romanad stored it."""
-
-    host: str
-    agent: AgentState | None = None
-    mode: str
-    reported_at: float
-    received_at: float
-    """When romanad stored it (Unix time, romanad's clock)."""
-    age: float
-    """Seconds since romanad stored it, at the time of the answer."""
-    sessions: list[BgpSession]
-    routes: list[ReportedRoute]
-    errors: list[str] = Field(default_factory=list)

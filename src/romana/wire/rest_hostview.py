@@ -22,7 +22,8 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, WithJsonSchema
 
-from romana.wire.rest import Allocation, Host, Network, Out, Tenant
+from romana.wire.rest import Host, Network, Out, Tenant
+from romana.wire.rest_addresses import Allocation
 from romana.wire.validate import CIDR, Address
 
 

@@ -14,7 +14,7 @@ import pytest
 from romana.client import reach as live
 from romana.core.policy import reach
 from romana.lab import Endpoint
-from romana.lab.namespaces import Listener
+from romana.lab.listener import Listener
 from support.edge import Edge
 from support.wait import eventually
 

@@ -20,14 +20,14 @@ from romana.agent import desired, ledger, view
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
 from romana.core import errors, ruleset
+from romana.core.kubernetes import networkpolicy, translation
 from romana.core.kubernetes import objects as ko
-from romana.core.kubernetes import translation
 from romana.core.policy import evaluate, hostrules
 from romana.core.render import nftables as render_nftables
 
 DB, WEB, OTHER, FOREIGN = "10.1.16.5", "10.1.16.7", "10.1.16.8", "10.1.32.3"
 NAMESPACES = (ko.Namespace("t1"), ko.Namespace("t2"))
-POLICY = ko.network_policy(
+POLICY = networkpolicy.network_policy(
     {
         "metadata": {"name": "db-from-web", "namespace": "t1"},
         "spec": {

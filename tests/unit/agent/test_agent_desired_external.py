@@ -13,7 +13,7 @@ import pytest
 from agent_fakes import raw_view
 
 from romana.agent import desired, ledger, report, view
-from romana.core import endpoint, errors, external, hostplan, ruleset
+from romana.core import endpoint, errors, externaladdress, hostplan, ruleset
 from romana.core.external import EgressNat, NatMode
 from romana.core.identifiers import NetworkName, TenantName
 from romana.core.render import iptables, nftables
@@ -290,4 +290,4 @@ def test_an_external_address_of_another_family_than_its_endpoint_is_not_paired()
     assert desired.external_pairs(hv) == ()
     both = view.parse(edge_view())
     assert desired.external_pairs(both) == ((ip(EXT), ip("10.1.16.1")),)
-    assert external.FAMILIES == (4, 6)
+    assert externaladdress.FAMILIES == (4, 6)

@@ -23,7 +23,7 @@ from kubernetes import fixtures
 from romana.cli import main
 from romana.client import Client, ClientSettings
 from romana.core import errors
-from romana.core.kubernetes import dump, explain
+from romana.core.kubernetes import dump, explain, networkpolicy
 from romana.core.kubernetes import objects as ko
 from romana.core.policy import reach
 from romana.lab import topologies
@@ -84,7 +84,7 @@ def apply(cli: Cli, daemon: Romanad, phase: fixtures.Phase, path: Path) -> expla
             )
             for p in cluster.pods
         ]
-    objects: list[ko.Pod | ko.NetworkPolicy] = [*pods, *cluster.policies]
+    objects: list[ko.Pod | networkpolicy.NetworkPolicy] = [*pods, *cluster.policies]
     docs = [*base, *(dump.dump(o) for o in objects)]
     path.write_text(yaml.safe_dump_all(docs))
     done = cli("policy", "apply", "-f", str(path))

@@ -15,8 +15,8 @@ def test_public_names_are_exactly_all() -> None:
     # Private submodules become package attributes once imported; the exports load on first
     # use, so the package's listing (dir) is what it offers.
     private_modules = {
-        *("directory", "errors", "http", "kube", "reach", "session", "settings", "tls"),
-        "transport",
+        *("calls", "directory", "errors", "http", "ipamcalls", "kube", "policycalls"),
+        *("reach", "session", "settings", "tls", "transport"),
     }
     public = {n for n in dir(romana.client) if not n.startswith("_")} - private_modules
     assert sorted(public) == sorted(romana.client.__all__)

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from romana.core import external
+from romana.core import external, externaladdress
 from romana.core.errors import InvalidInput
 from romana.core.external import EgressNat, ExternalIp, ExternalPool, NatMode
 from romana.core.identifiers import AllocationKey, NetworkName, TenantName
@@ -124,44 +124,44 @@ def test_parse_nat_checks_mode_tenants_and_no_nat_at_once() -> None:
 def test_pick_address_skips_ipv4_network_and_broadcast_addresses() -> None:
     pool = _pool("203.0.113.8/30", "203.0.113.0/30")
     a = ipaddress.ip_address
-    assert external.pick_address(pool, 4, []) == a("203.0.113.1")  # lowest CIDR first
-    assert external.pick_address(pool, 4, [a("203.0.113.1")]) == a("203.0.113.2")
+    assert externaladdress.pick_address(pool, 4, []) == a("203.0.113.1")  # lowest CIDR first
+    assert externaladdress.pick_address(pool, 4, [a("203.0.113.1")]) == a("203.0.113.2")
     used = [a("203.0.113.1"), a("203.0.113.2")]
-    assert external.pick_address(pool, 4, used) == a("203.0.113.9")
+    assert externaladdress.pick_address(pool, 4, used) == a("203.0.113.9")
     used += [a("203.0.113.9"), a("203.0.113.10")]
-    assert external.pick_address(pool, 4, used) is None
-    assert external.pick_address(pool, 6, []) is None  # no IPv6 CIDR
+    assert externaladdress.pick_address(pool, 4, used) is None
+    assert externaladdress.pick_address(pool, 6, []) is None  # no IPv6 CIDR
 
 
 def test_pick_address_uses_every_address_of_a_31_and_a_32() -> None:
     a = ipaddress.ip_address
     pool = _pool("198.51.100.0/31", "198.51.100.9/32")
-    assert external.pick_address(pool, 4, []) == a("198.51.100.0")
-    assert external.pick_address(pool, 4, [a("198.51.100.0")]) == a("198.51.100.1")
+    assert externaladdress.pick_address(pool, 4, []) == a("198.51.100.0")
+    assert externaladdress.pick_address(pool, 4, [a("198.51.100.0")]) == a("198.51.100.1")
     full = [a("198.51.100.0"), a("198.51.100.1")]
-    assert external.pick_address(pool, 4, full) == a("198.51.100.9")
-    assert external.pick_address(pool, 4, [*full, a("198.51.100.9")]) is None
+    assert externaladdress.pick_address(pool, 4, full) == a("198.51.100.9")
+    assert externaladdress.pick_address(pool, 4, [*full, a("198.51.100.9")]) is None
 
 
 def test_pick_address_skips_the_ipv6_subnet_router_anycast_address() -> None:
     a = ipaddress.ip_address
     pool = _pool("2001:db8:e::/126", "203.0.113.0/24")
-    assert external.pick_address(pool, 6, []) == a("2001:db8:e::1")
+    assert externaladdress.pick_address(pool, 6, []) == a("2001:db8:e::1")
     used = [a("2001:db8:e::1"), a("2001:db8:e::2")]
-    assert external.pick_address(pool, 6, used) == a("2001:db8:e::3")  # no broadcast in IPv6
-    assert external.pick_address(pool, 6, [*used, a("2001:db8:e::3")]) is None
+    assert externaladdress.pick_address(pool, 6, used) == a("2001:db8:e::3")  # no broadcast in IPv6
+    assert externaladdress.pick_address(pool, 6, [*used, a("2001:db8:e::3")]) is None
     # Addresses of the other family in ``used`` change nothing.
-    assert external.pick_address(pool, 6, [a("203.0.113.1")]) == a("2001:db8:e::1")
+    assert externaladdress.pick_address(pool, 6, [a("203.0.113.1")]) == a("2001:db8:e::1")
     point = _pool("2001:db8:f::/127", "2001:db8:f::10/128")
-    assert external.pick_address(point, 6, []) == a("2001:db8:f::")
+    assert externaladdress.pick_address(point, 6, []) == a("2001:db8:f::")
     taken = [a("2001:db8:f::"), a("2001:db8:f::1")]
-    assert external.pick_address(point, 6, taken) == a("2001:db8:f::10")
+    assert externaladdress.pick_address(point, 6, taken) == a("2001:db8:f::10")
 
 
 def test_pick_address_on_a_wide_ipv6_pool_costs_what_is_used() -> None:
     pool = _pool("2001:db8::/32")
     used = [ipaddress.ip_address(f"2001:db8::{i:x}") for i in range(1, 2001)]
-    assert external.pick_address(pool, 6, used) == ipaddress.ip_address("2001:db8::7d1")
+    assert externaladdress.pick_address(pool, 6, used) == ipaddress.ip_address("2001:db8::7d1")
 
 
 @pytest.mark.parametrize(
@@ -178,32 +178,35 @@ def test_pick_address_on_a_wide_ipv6_pool_costs_what_is_used() -> None:
     ],
 )
 def test_usable_is_the_one_rule_of_assignable_addresses(cidr: str, address: str, ok: bool) -> None:
-    assert external.usable(_net(cidr), ipaddress.ip_address(address)) is ok
+    assert externaladdress.usable(_net(cidr), ipaddress.ip_address(address)) is ok
 
 
 def test_assignment_checks_name_their_field() -> None:
     a = ipaddress.ip_address
     pool = _pool("203.0.113.0/29", "2001:db8:e::/125")
     v4_only = [a("10.0.17.1")]
-    external.check_address(pool, a("203.0.113.6"), "k", v4_only)
+    externaladdress.check_address(pool, a("203.0.113.6"), "k", v4_only)
     for address, says in (
         ("198.51.100.1", "in no CIDR of external pool 'public' (203.0.113.0/29, 2001:db8:e::/125)"),
         ("203.0.113.7", "the network or broadcast address of 203.0.113.0/29, never assigned"),
         ("2001:db8:e::1", "endpoint 'k' has no romana IPv6 address (it has 10.0.17.1)"),
     ):
         with pytest.raises(InvalidInput) as refused:
-            external.check_address(pool, a(address), "k", v4_only)
+            externaladdress.check_address(pool, a(address), "k", v4_only)
         assert _fields(refused) == ["address"] and says in str(refused.value)
-    assert external.family_for(pool, "k", [a("fd00::1"), a("10.0.17.1")]) == 4
-    assert external.family_for(_pool("2001:db8:e::/125"), "k", [a("fd00::1"), a("10.0.17.1")]) == 6
+    assert externaladdress.family_for(pool, "k", [a("fd00::1"), a("10.0.17.1")]) == 4
+    assert (
+        externaladdress.family_for(_pool("2001:db8:e::/125"), "k", [a("fd00::1"), a("10.0.17.1")])
+        == 6
+    )
     with pytest.raises(InvalidInput) as none:
-        external.family_for(_pool("2001:db8:e::/125"), "k", v4_only)
+        externaladdress.family_for(_pool("2001:db8:e::/125"), "k", v4_only)
     assert _fields(none) == ["pool"]
     held = [a("203.0.113.1")]
-    external.check_one_per_family("k", a("203.0.113.1"), held, 4)
-    external.check_one_per_family("k", None, held, 6)
+    externaladdress.check_one_per_family("k", a("203.0.113.1"), held, 4)
+    externaladdress.check_one_per_family("k", None, held, 6)
     with pytest.raises(InvalidInput, match=r"holds external IPv4 address 203\.0\.113\.1 already"):
-        external.check_one_per_family("k", a("203.0.113.2"), held, 4)
+        externaladdress.check_one_per_family("k", a("203.0.113.2"), held, 4)
 
 
 def test_a_vips_reservation_round_trips_and_an_assignment_reads_as_before() -> None:

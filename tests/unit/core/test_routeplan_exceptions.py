@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from romana.core import routeplan, topology
+from romana.core import hostroutes, routeplan, topology
 from romana.core.identifiers import HostName
 from unit.core.test_routeplan import follow, zones
 
@@ -15,10 +15,10 @@ B3 = HostName("b3")
 
 
 def moved_plans(
-    topo: topology.Topology, moved: list[routeplan.Moved]
+    topo: topology.Topology, moved: list[hostroutes.Moved]
 ) -> dict[str, routeplan.RoutePlan]:
     return {
-        name: routeplan.with_exceptions(plan, topo, moved)
+        name: hostroutes.with_exceptions(plan, topo, moved)
         for name, plan in routeplan.plans(topo).items()
     }
 
@@ -33,7 +33,7 @@ def test_every_other_host_routes_a_moved_address_straight_to_the_host_it_lives_o
     topo = zones()
     v4 = address_of(topo, A1, "pods-v4", 1)
     v6 = address_of(topo, A1, "pods-v6", 1)
-    moved = [routeplan.Moved("vm1", B3, A1, (ipaddress.ip_address(v4), ipaddress.ip_address(v6)))]
+    moved = [hostroutes.Moved("vm1", B3, A1, (ipaddress.ip_address(v4), ipaddress.ip_address(v6)))]
     plans = moved_plans(topo, moved)
     for name, plan in plans.items():
         if name == B3:
@@ -56,7 +56,7 @@ def test_every_other_host_routes_a_moved_address_straight_to_the_host_it_lives_o
 def test_the_host_it_lives_on_routes_it_locally_not_to_the_origin_host() -> None:
     topo = zones()
     v4 = address_of(topo, A1, "pods-v4", 1)
-    plan = moved_plans(topo, [routeplan.Moved("vm1", B3, A1, (ipaddress.ip_address(v4),))])[B3]
+    plan = moved_plans(topo, [hostroutes.Moved("vm1", B3, A1, (ipaddress.ip_address(v4),))])[B3]
     assert plan.lookup(v4) is None
     assert plan.owns(v4)
     assert [r for r in plan.routes if r.moved_from is not None] == []
@@ -68,7 +68,7 @@ def test_without_moves_the_plans_are_unchanged_and_other_addresses_of_the_prefix
     v4 = address_of(topo, A1, "pods-v4", 1)
     other = address_of(topo, A1, "pods-v4", 2)
     assert moved_plans(topo, []) == routeplan.plans(topo)
-    plans = moved_plans(topo, [routeplan.Moved("vm1", B1, A1, (ipaddress.ip_address(v4),))])
+    plans = moved_plans(topo, [hostroutes.Moved("vm1", B1, A1, (ipaddress.ip_address(v4),))])
     assert follow(plans, B3, other) == follow(routeplan.plans(topo), B3, other)
     assert plans[A1].owns(other)
 
@@ -76,7 +76,7 @@ def test_without_moves_the_plans_are_unchanged_and_other_addresses_of_the_prefix
 def test_a_host_without_an_address_of_the_family_is_skipped_with_the_reason() -> None:
     topo = zones(without_ip6=("b3",))
     v6 = address_of(topo, A1, "pods-v6", 1)
-    plan = moved_plans(topo, [routeplan.Moved("vm1", B3, A1, (ipaddress.ip_address(v6),))])[A2]
+    plan = moved_plans(topo, [hostroutes.Moved("vm1", B3, A1, (ipaddress.ip_address(v6),))])[A2]
     assert [r for r in plan.routes if r.moved_from is not None] == []
     assert [(str(x.dst), x.reason, x.host) for x in plan.skipped][-1] == (
         f"{v6}/128",
@@ -88,6 +88,6 @@ def test_a_host_without_an_address_of_the_family_is_skipped_with_the_reason() ->
 def test_the_plan_round_trips_with_its_exceptions() -> None:
     topo = zones()
     v4 = ipaddress.ip_address(address_of(topo, A1, "pods-v4", 1))
-    plans = moved_plans(topo, [routeplan.Moved("vm1", B3, A1, (v4,))])
+    plans = moved_plans(topo, [hostroutes.Moved("vm1", B3, A1, (v4,))])
     for plan in plans.values():
         assert routeplan.RoutePlan.from_dict(plan.to_dict()) == plan

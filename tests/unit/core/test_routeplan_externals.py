@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from romana.core import routeplan, topology
+from romana.core import hostroutes, routeplan, topology
 from romana.core.identifiers import HostName, NetworkName
 from unit.core.test_routeplan import zones
 
@@ -19,10 +19,10 @@ UNDERLAY = {A1: 1, A2: 2, HostName("b1"): 3, B1X: 4, B3: 5}
 
 
 def external_plans(
-    topo: topology.Topology, placed: list[routeplan.Placed]
+    topo: topology.Topology, placed: list[hostroutes.Placed]
 ) -> dict[str, routeplan.RoutePlan]:
     return {
-        name: routeplan.with_externals(plan, topo, placed)
+        name: hostroutes.with_externals(plan, topo, placed)
         for name, plan in routeplan.plans(topo).items()
     }
 
@@ -34,8 +34,8 @@ def pool_routes(plan: routeplan.RoutePlan) -> list[routeplan.Route]:
 def test_every_other_host_routes_an_external_address_to_the_host_holding_it() -> None:
     topo = zones()
     placed = [
-        routeplan.Placed(EXT6, "edge6", A2),
-        routeplan.Placed(EXT4, "edge", B3),
+        hostroutes.Placed(EXT6, "edge6", A2),
+        hostroutes.Placed(EXT4, "edge", B3),
     ]
     plans = external_plans(topo, placed)
     for name, plan in plans.items():
@@ -67,7 +67,7 @@ def test_every_other_host_routes_an_external_address_to_the_host_holding_it() ->
 
 def test_the_holders_own_plan_has_no_route_for_its_address() -> None:
     topo = zones()
-    plan = external_plans(topo, [routeplan.Placed(EXT4, "edge", B3)])[B3]
+    plan = external_plans(topo, [hostroutes.Placed(EXT4, "edge", B3)])[B3]
     assert pool_routes(plan) == []
     assert plan == routeplan.plans(topo)[B3]
 
@@ -79,7 +79,7 @@ def test_no_placed_address_leaves_every_plan_as_it_was() -> None:
 
 def test_a_holder_without_an_underlay_address_of_the_family_is_skipped_with_the_reason() -> None:
     topo = zones(without_ip6=("b3",))
-    placed = [routeplan.Placed(EXT6, "edge6", B3), routeplan.Placed(EXT4, "edge", B3)]
+    placed = [hostroutes.Placed(EXT6, "edge6", B3), hostroutes.Placed(EXT4, "edge", B3)]
     plan = external_plans(topo, placed)[A2]
     assert [str(r.dst) for r in pool_routes(plan)] == ["203.0.113.7/32"]
     skipped = plan.skipped[-1]
@@ -93,19 +93,19 @@ def test_a_holder_without_an_underlay_address_of_the_family_is_skipped_with_the_
 
 def test_a_plan_host_without_an_underlay_address_of_the_family_says_so() -> None:
     topo = zones(without_ip6=("a1",))
-    plan = external_plans(topo, [routeplan.Placed(EXT6, "edge6", A2)])[A1]
+    plan = external_plans(topo, [hostroutes.Placed(EXT6, "edge6", A2)])[A1]
     assert pool_routes(plan) == []
     assert [(str(x.dst), x.reason) for x in plan.skipped][-1] == (
         "2001:db8:e::7/128",
         "host a1 has no IPv6 underlay address",
     )
     # the other hosts route it as ever
-    assert external_plans(topo, [routeplan.Placed(EXT6, "edge6", A2)])[B3].lookup(EXT6)
+    assert external_plans(topo, [hostroutes.Placed(EXT6, "edge6", A2)])[B3].lookup(EXT6)
 
 
 def test_an_address_of_a_host_no_longer_in_the_topology_gets_no_route() -> None:
     topo = topology.remove_host(zones(), B1X)
-    plans = external_plans(topo, [routeplan.Placed(EXT4, "edge", B1X)])
+    plans = external_plans(topo, [hostroutes.Placed(EXT4, "edge", B1X)])
     assert B1X not in plans
     for name, plan in plans.items():
         assert pool_routes(plan) == [], name
@@ -114,7 +114,7 @@ def test_an_address_of_a_host_no_longer_in_the_topology_gets_no_route() -> None:
 
 def test_the_plan_and_its_routes_round_trip_with_the_pool() -> None:
     topo = zones()
-    plans = external_plans(topo, [routeplan.Placed(EXT4, "edge", B3)])
+    plans = external_plans(topo, [hostroutes.Placed(EXT4, "edge", B3)])
     for plan in plans.values():
         assert routeplan.RoutePlan.from_dict(plan.to_dict()) == plan
     (route,) = pool_routes(plans[A1])

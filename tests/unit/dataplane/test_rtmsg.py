@@ -7,7 +7,7 @@ import ipaddress
 import struct
 
 from romana.core import kernelnames
-from romana.dataplane import nlsock, rtmsg
+from romana.dataplane import nlsock, rtmsg, rtneigh
 
 
 def test_a_route_request_reads_back_as_the_route_it_names() -> None:
@@ -65,21 +65,21 @@ def test_a_link_answer_parses_to_a_snapshot() -> None:
 
 def test_a_proxy_entry_reads_back_and_converges_on_add_and_delete() -> None:
     address = ipaddress.ip_address("2001:db8:200::7")
-    add = rtmsg.proxy_entry(True, 4, "eth0", address)
-    delete = rtmsg.proxy_entry(False, 4, "eth0", address)
-    assert (add.type, delete.type) == (rtmsg.RTM_NEWNEIGH, rtmsg.RTM_DELNEIGH)
+    add = rtneigh.proxy_entry(True, 4, "eth0", address)
+    delete = rtneigh.proxy_entry(False, 4, "eth0", address)
+    assert (add.type, delete.type) == (rtneigh.RTM_NEWNEIGH, rtneigh.RTM_DELNEIGH)
     assert add.ok == (errno.EEXIST,) and set(delete.ok) == {errno.ENOENT, errno.ENODEV}
     for request in (add, delete):
-        assert rtmsg.proxy(nlsock.Message(request.type, 0, request.body)) == (4, address)
+        assert rtneigh.proxy(nlsock.Message(request.type, 0, request.body)) == (4, address)
     # added entries carry our protocol, so `ip neigh show proxy` tells them apart
-    found = nlsock.attrs(add.body, rtmsg.NDMSG.size)
-    assert found[rtmsg.NDA_PROTOCOL] == bytes([kernelnames.ROUTE_PROTOCOL])
+    found = nlsock.attrs(add.body, rtneigh.NDMSG.size)
+    assert found[rtneigh.NDA_PROTOCOL] == bytes([kernelnames.ROUTE_PROTOCOL])
 
 
 def test_the_proxy_dump_asks_for_the_proxy_table_and_skips_ordinary_neighbours() -> None:
-    dump = rtmsg.dump_proxies()
-    assert dump.dump and rtmsg.NDMSG.unpack_from(dump.body)[3] == rtmsg.NTF_PROXY
-    ordinary = rtmsg.neighbour_entry(
+    dump = rtneigh.dump_proxies()
+    assert dump.dump and rtneigh.NDMSG.unpack_from(dump.body)[3] == rtneigh.NTF_PROXY
+    ordinary = rtneigh.neighbour_entry(
         4, "eth0", ipaddress.ip_address("10.1.0.1"), "02:00:00:00:00:01"
     )
-    assert rtmsg.proxy(nlsock.Message(ordinary.type, 0, ordinary.body)) is None
+    assert rtneigh.proxy(nlsock.Message(ordinary.type, 0, ordinary.body)) is None

@@ -8,7 +8,7 @@ import copy
 import ipaddress
 from typing import Any
 
-from romana.core import external, ipam, routeplan
+from romana.core import external, hostroutes, ipam
 from romana.core.external import EgressNat, NatMode
 from romana.core.identifiers import AllocationKey, HostName, NetworkName, TenantName
 from romana.core.store import Put, Store
@@ -70,8 +70,8 @@ def test_placed_lists_every_assigned_address_with_the_host_of_its_endpoint(
     svc.store.txn((), [Put(keys.external_ip(stale.address), txn.dumps(stale.to_dict()))])
     placed, local = _hostview(svc).placed()
     assert sorted(placed, key=lambda p: int(p.address)) == [
-        routeplan.Placed(ipaddress.ip_address("198.51.100.1"), "spare", H3),
-        routeplan.Placed(ipaddress.ip_address("203.0.113.1"), "edge", H2),
+        hostroutes.Placed(ipaddress.ip_address("198.51.100.1"), "spare", H3),
+        hostroutes.Placed(ipaddress.ip_address("203.0.113.1"), "edge", H2),
     ]
     assert sorted(local, key=lambda a: str(a["address"])) == [
         {

@@ -8,10 +8,10 @@ import pytest
 
 from romana.core.errors import InvalidInput, Unavailable
 from romana.core.identifiers import TenantName
+from romana.core.kubernetes import networkpolicy, translation
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import record as kube_record
 from romana.core.kubernetes import sync as kube_sync
-from romana.core.kubernetes import translation
 from romana.core.store import Store
 from romana.services import keys, kubestore, kubesync, quotas
 from unit.services.conftest import Services
@@ -47,7 +47,7 @@ def synced(port: kube_sync.Romanad, *policies: dict[str, Any]) -> kube_sync.Outc
         [ko.namespace(n) for n in NAMESPACES],
         [],
         [ko.pod(p) for p in PODS],
-        [ko.network_policy(p) for p in policies],
+        [networkpolicy.network_policy(p) for p in policies],
         translation.Settings(),
         kube_sync.Owned(),
     )
@@ -110,7 +110,7 @@ def test_the_sync_stores_what_it_translated_and_only_changes(svc: Services) -> N
     port = kubesync.ServicesRomanad(store)
     namespaces = [ko.namespace(n) for n in NAMESPACES]
     pods = [ko.pod(p) for p in PODS]
-    policies = [ko.network_policy(POLICY)]
+    policies = [networkpolicy.network_policy(POLICY)]
     settings = translation.Settings()
     kube_sync.sync(port, namespaces, [], pods, policies, settings, kube_sync.Owned())
     stored = port.kube_objects()

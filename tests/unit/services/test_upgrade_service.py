@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from romana.core.identifiers import SegmentName, TenantName
+from romana.core.kubernetes import networkpolicy, translation
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes import sync as kube_sync
-from romana.core.kubernetes import translation
 from romana.core.policy import ids
 from romana.core.store import Delete, Put
 from romana.services import keys, kubestore, kubesync, upgrade
@@ -42,7 +42,7 @@ def earlier_release(svc: Services) -> None:
         namespaces,
         [],
         [ko.pod(p) for p in PODS],
-        [ko.network_policy(POLICY)],
+        [networkpolicy.network_policy(POLICY)],
         translation.Settings(),
         kube_sync.Owned(),
     )
@@ -108,7 +108,7 @@ def test_a_listener_syncing_before_the_upgrade_keeps_the_markers_it_needs(svc: S
         [ko.namespace(n) for n in NAMESPACES],
         [],
         [ko.pod(p) for p in PODS],
-        [ko.network_policy(POLICY)],
+        [networkpolicy.network_policy(POLICY)],
         translation.Settings(),
         kube_sync.Owned(),
     )
@@ -130,7 +130,7 @@ def test_the_rewrite_uses_the_segment_label_the_sync_used(svc: Services) -> None
         [ko.namespace(n) for n in NAMESPACES],
         [],
         [],
-        [ko.network_policy(fe)],
+        [networkpolicy.network_policy(fe)],
         settings,
         kube_sync.Owned(),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from romana.store import etcd, sqlite
+from romana.store import etcd, sqlitesql
 
 
 def test_etcd_prefix_end_follows_etcd_rules() -> None:
@@ -16,16 +16,16 @@ def test_etcd_prefix_end_follows_etcd_rules() -> None:
 
 
 def test_sqlite_prefix_end_handles_the_edges_of_unicode() -> None:
-    assert sqlite.prefix_end("a/") == "a0"
-    assert sqlite.prefix_end("") is None
-    assert sqlite.prefix_end("\U0010ffff") is None
-    assert sqlite.prefix_end("a\U0010ffff") == "b"
-    assert sqlite.prefix_end("\ud7ff") == "\ue000"
+    assert sqlitesql.prefix_end("a/") == "a0"
+    assert sqlitesql.prefix_end("") is None
+    assert sqlitesql.prefix_end("\U0010ffff") is None
+    assert sqlitesql.prefix_end("a\U0010ffff") == "b"
+    assert sqlitesql.prefix_end("\ud7ff") == "\ue000"
 
 
 @given(st.text(min_size=1), st.text())
 def test_sqlite_bound_separates_keys_with_and_without_the_prefix(prefix: str, key: str) -> None:
-    end = sqlite.prefix_end(prefix)
+    end = sqlitesql.prefix_end(prefix)
     encoded = key.encode("utf-8", "surrogatepass")
     inside = key.startswith(prefix)
     below_end = end is None or encoded < end.encode("utf-8", "surrogatepass")

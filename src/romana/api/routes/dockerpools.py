@@ -17,14 +17,16 @@ from romana.api.routes import ERRORS, ipam
 from romana.core.dockerpools import DockerPool
 from romana.core.identifiers import HostName, NetworkName, SegmentName, TenantName
 from romana.services import auth
-from romana.wire import rest
+from romana.wire import rest, rest_addresses
 
 SERVICE = ipam.SERVICE
 router = APIRouter(prefix=rest.PREFIX, tags=["ipam"], responses=ERRORS)
 
 
-@router.put("/docker-pools/{pool}", response_model=rest.DockerPool)
-def bind(pool: str, body: rest.DockerPoolIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+@router.put("/docker-pools/{pool}", response_model=rest_addresses.DockerPool)
+def bind(
+    pool: str, body: rest_addresses.DockerPoolIn, ctx: Ctx, caller: Caller
+) -> dict[str, object]:
     """Bind the pool to a tenant, segment and network (idempotent for the same content; 409
     naming what differs otherwise)."""
     auth.authorize(caller, auth.Action.BIND_DOCKER_POOL, auth.Target(host=body.host))
@@ -40,7 +42,7 @@ def bind(pool: str, body: rest.DockerPoolIn, ctx: Ctx, caller: Caller) -> dict[s
     return ctx.docker_pools.bind(binding).to_dict()
 
 
-@router.get("/docker-pools", response_model=list[rest.DockerPool])
+@router.get("/docker-pools", response_model=list[rest_addresses.DockerPool])
 def list_bindings(ctx: Ctx, caller: Caller, tenant: str | None = None) -> list[dict[str, object]]:
     """Every binding, by pool id; only ``tenant``'s when one is named."""
     auth.authorize(caller, auth.Action.USE_DOCKER_POOLS)
@@ -48,13 +50,13 @@ def list_bindings(ctx: Ctx, caller: Caller, tenant: str | None = None) -> list[d
     return [b.to_dict() for b in ctx.docker_pools.list(name)]
 
 
-@router.get("/docker-pools/{pool}", response_model=rest.DockerPool)
+@router.get("/docker-pools/{pool}", response_model=rest_addresses.DockerPool)
 def get_binding(pool: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     auth.authorize(caller, auth.Action.USE_DOCKER_POOLS)
     return ctx.docker_pools.get(pool).to_dict()
 
 
-@router.delete("/docker-pools/{pool}", response_model=rest.DockerPool)
+@router.delete("/docker-pools/{pool}", response_model=rest_addresses.DockerPool)
 def delete_binding(pool: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     """Delete the binding; the deleted binding (404 when the pool is not bound)."""
     auth.authorize(caller, auth.Action.USE_DOCKER_POOLS)

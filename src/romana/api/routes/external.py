@@ -26,7 +26,7 @@ from romana.core import ipam as core_ipam
 from romana.core.errors import NotFound
 from romana.core.identifiers import AllocationKey, NetworkName, TenantName
 from romana.services import auth
-from romana.wire import rest
+from romana.wire import rest, rest_addresses
 
 SERVICE = ipam.SERVICE
 router = APIRouter(prefix=rest.PREFIX, tags=["ipam"], responses=ERRORS)
@@ -35,9 +35,9 @@ router = APIRouter(prefix=rest.PREFIX, tags=["ipam"], responses=ERRORS)
 # -- pools -------------------------------------------------------------------------------
 
 
-@router.put("/external-pools/{name}", response_model=rest.ExternalPool)
+@router.put("/external-pools/{name}", response_model=rest_addresses.ExternalPool)
 def create_pool(
-    name: str, body: rest.ExternalPoolIn, ctx: Ctx, caller: Caller
+    name: str, body: rest_addresses.ExternalPoolIn, ctx: Ctx, caller: Caller
 ) -> dict[str, object]:
     """Create the pool (idempotent for the same content; 409 naming what differs otherwise)."""
     auth.authorize(caller, auth.Action.MANAGE_EXTERNAL)
@@ -45,20 +45,20 @@ def create_pool(
     return ctx.external.create(pool).to_dict()
 
 
-@router.get("/external-pools", response_model=list[rest.ExternalPool])
+@router.get("/external-pools", response_model=list[rest_addresses.ExternalPool])
 def list_pools(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
     """Every pool, by name."""
     auth.authorize(caller, auth.Action.MANAGE_EXTERNAL)
     return [p.to_dict() for p in ctx.external.list()]
 
 
-@router.get("/external-pools/{name}", response_model=rest.ExternalPool)
+@router.get("/external-pools/{name}", response_model=rest_addresses.ExternalPool)
 def get_pool(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     auth.authorize(caller, auth.Action.MANAGE_EXTERNAL)
     return ctx.external.get(name).to_dict()
 
 
-@router.delete("/external-pools/{name}", response_model=rest.ExternalPool)
+@router.delete("/external-pools/{name}", response_model=rest_addresses.ExternalPool)
 def delete_pool(name: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     """Delete the pool; the deleted pool (409 while any of its addresses is assigned)."""
     auth.authorize(caller, auth.Action.MANAGE_EXTERNAL)
@@ -104,9 +104,15 @@ def _authorized(ctx: Context, caller: auth.Principal, address: str) -> external.
     return assigned
 
 
-@router.post("/external-ips", **repeatable_post(rest.ExternalIp, "It was assigned already."))
+@router.post(
+    "/external-ips", **repeatable_post(rest_addresses.ExternalIp, "It was assigned already.")
+)
 def assign(
-    body: rest.ExternalIpIn, response: Response, ctx: Ctx, caller: Caller, request: Request
+    body: rest_addresses.ExternalIpIn,
+    response: Response,
+    ctx: Ctx,
+    caller: Caller,
+    request: Request,
 ) -> dict[str, object]:
     """Assign an external IP of ``pool`` to the endpoint (its allocation key or one of its
     romana addresses): ``address``, or the pool's lowest free one."""
@@ -122,7 +128,7 @@ def assign(
     return assigned.to_dict()
 
 
-@router.get("/external-ips", response_model=list[rest.ExternalIp])
+@router.get("/external-ips", response_model=list[rest_addresses.ExternalIp])
 def list_ips(
     ctx: Ctx, caller: Caller, pool: str | None = None, key: str | None = None
 ) -> list[dict[str, object]]:
@@ -142,12 +148,12 @@ def list_ips(
     return [ip.to_dict() for ip in found]
 
 
-@router.get("/external-ips/{address}", response_model=rest.ExternalIp)
+@router.get("/external-ips/{address}", response_model=rest_addresses.ExternalIp)
 def get_ip(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     return _authorized(ctx, caller, address).to_dict()
 
 
-@router.delete("/external-ips/{address}", response_model=rest.ExternalIp)
+@router.delete("/external-ips/{address}", response_model=rest_addresses.ExternalIp)
 def unassign(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     """Unassign the external IP; the assignment it was (404 when it is not assigned)."""
     assigned = _authorized(ctx, caller, address)
@@ -159,21 +165,23 @@ def unassign(address: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
 # -- egress NAT --------------------------------------------------------------------------
 
 
-@router.get("/egress-nat", response_model=list[rest.EgressNat])
+@router.get("/egress-nat", response_model=list[rest_addresses.EgressNat])
 def list_nat(ctx: Ctx, caller: Caller) -> list[dict[str, object]]:
     """Every network's egress NAT setting, stored or the default (on), in topology order."""
     auth.authorize(caller, auth.Action.MANAGE_EXTERNAL)
     return [n.to_dict() for n in ctx.external.nats()]
 
 
-@router.get("/networks/{network}/egress-nat", response_model=rest.EgressNat)
+@router.get("/networks/{network}/egress-nat", response_model=rest_addresses.EgressNat)
 def get_nat(network: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     auth.authorize(caller, auth.Action.MANAGE_EXTERNAL)
     return ctx.external.nat(NetworkName(network)).to_dict()
 
 
-@router.put("/networks/{network}/egress-nat", response_model=rest.EgressNat)
-def set_nat(network: str, body: rest.EgressNatIn, ctx: Ctx, caller: Caller) -> dict[str, object]:
+@router.put("/networks/{network}/egress-nat", response_model=rest_addresses.EgressNat)
+def set_nat(
+    network: str, body: rest_addresses.EgressNatIn, ctx: Ctx, caller: Caller
+) -> dict[str, object]:
     """Set the network's egress NAT (idempotent)."""
     auth.authorize(caller, auth.Action.MANAGE_EXTERNAL)
     setting = external.parse_nat(network, body.mode, body.tenants, body.no_nat)

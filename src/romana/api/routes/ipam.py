@@ -28,15 +28,21 @@ from romana.core import addressing, ipam
 from romana.core.errors import NotFound
 from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
 from romana.services import auth
-from romana.wire import rest
+from romana.wire import rest, rest_addresses
 
 SERVICE = "ipam"
 router = APIRouter(prefix=rest.PREFIX, tags=["ipam"], responses=ERRORS)
 
 
-@router.post("/allocations", **repeatable_post(rest.Allocation, "The key existed already."))
+@router.post(
+    "/allocations", **repeatable_post(rest_addresses.Allocation, "The key existed already.")
+)
 async def allocate(
-    body: rest.AllocationIn, response: Response, ctx: Ctx, caller: Caller, request: Request
+    body: rest_addresses.AllocationIn,
+    response: Response,
+    ctx: Ctx,
+    caller: Caller,
+    request: Request,
 ) -> dict[str, object]:
     """Allocate addresses for ``key`` on ``host`` (idempotent per key), ``address`` among them
     when the body names one."""
@@ -46,7 +52,7 @@ async def allocate(
 
 
 def _allocate(
-    ctx: Context, caller: auth.Principal, body: rest.AllocationIn
+    ctx: Context, caller: auth.Principal, body: rest_addresses.AllocationIn
 ) -> tuple[ipam.Allocation, bool]:
     ownership.authorize(ctx, caller, auth.Action.ALLOCATE, auth.Target(body.tenant, body.host))
     try:
@@ -67,7 +73,7 @@ def _allocate(
         raise
 
 
-@router.get("/allocations", response_model=list[rest.Allocation])
+@router.get("/allocations", response_model=list[rest_addresses.Allocation])
 def list_allocations(
     ctx: Ctx, caller: Caller, host: str | None = None, tenant: str | None = None
 ) -> list[dict[str, object]]:
@@ -85,7 +91,7 @@ def list_allocations(
     return [a.to_dict() for a in ctx.ipam.list_all(host=host_name, tenant=tenant_name)]
 
 
-@router.get("/allocations/{key}", response_model=rest.Allocation)
+@router.get("/allocations/{key}", response_model=rest_addresses.Allocation)
 async def get_allocation(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     return await ctx.offload(_get, ctx, caller, key)
 
@@ -99,7 +105,7 @@ def _get(ctx: Context, caller: auth.Principal, key: str) -> dict[str, object]:
     return alloc.to_dict()
 
 
-@router.delete("/allocations/{key}", response_model=rest.Allocation)
+@router.delete("/allocations/{key}", response_model=rest_addresses.Allocation)
 async def release(key: str, ctx: Ctx, caller: Caller) -> dict[str, object]:
     return await ctx.offload(_release, ctx, caller, key)
 
@@ -113,9 +119,9 @@ def _release(ctx: Context, caller: auth.Principal, key: str) -> dict[str, object
     return ctx.ipam.release(AllocationKey(key)).to_dict()
 
 
-@router.put("/allocations/{key}/host", response_model=rest.Allocation)
+@router.put("/allocations/{key}/host", response_model=rest_addresses.Allocation)
 async def move(
-    key: str, body: rest.AllocationHostIn, ctx: Ctx, caller: Caller
+    key: str, body: rest_addresses.AllocationHostIn, ctx: Ctx, caller: Caller
 ) -> dict[str, object]:
     """Make the allocation live on ``host``, keeping its addresses (idempotent); moved back to
     the host its addresses encode, it carries no exception route any more."""
@@ -136,9 +142,9 @@ def _move(ctx: Context, caller: auth.Principal, key: str, host: HostName) -> dic
     return ctx.ipam.move(AllocationKey(key), host).to_dict()
 
 
-@router.put("/allocations/{key}/workload", response_model=rest.Allocation)
+@router.put("/allocations/{key}/workload", response_model=rest_addresses.Allocation)
 async def set_workload(
-    key: str, body: rest.AllocationWorkloadIn, ctx: Ctx, caller: Caller
+    key: str, body: rest_addresses.AllocationWorkloadIn, ctx: Ctx, caller: Caller
 ) -> dict[str, object]:
     """Say what holds the allocation (``docker:<container id>``); idempotent. Whoever may
     release the allocation may say so: its host's agent, which learns it, and admins."""
@@ -156,7 +162,7 @@ def _set_workload(
     return ctx.ipam.set_workload(AllocationKey(key), workload).to_dict()
 
 
-@router.delete("/addresses/{address}", response_model=rest.Allocation)
+@router.delete("/addresses/{address}", response_model=rest_addresses.Allocation)
 async def release_address(
     address: str, ctx: Ctx, caller: Caller, request: Request
 ) -> dict[str, object]:
@@ -177,7 +183,7 @@ def _release_address(
     return key, ctx.ipam.release(key).to_dict()
 
 
-@router.get("/decode/{address}", response_model=rest.Decoded)
+@router.get("/decode/{address}", response_model=rest_addresses.Decoded)
 def decode(address: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """What an address means: network, host, tenant, segment, endpoint, and its allocation.
 

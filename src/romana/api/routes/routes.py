@@ -16,7 +16,7 @@ from romana.api.context import Caller, Ctx
 from romana.api.routes import ERRORS
 from romana.core.identifiers import HostName
 from romana.services import auth, hostview
-from romana.wire import rest, rest_hostview
+from romana.wire import rest, rest_hostview, rest_routing
 
 SERVICE = "route"
 router = APIRouter(prefix=rest.PREFIX, tags=["route"], responses=ERRORS)
@@ -31,9 +31,9 @@ def host_routes(name: str, ctx: Ctx, caller: Caller, aggregate: bool = True) -> 
     return hostview.route_document(plan)
 
 
-@router.put("/hosts/{name}/routing", response_model=rest.RoutingReport)
+@router.put("/hosts/{name}/routing", response_model=rest_routing.RoutingReport)
 def report_routing(
-    name: str, body: rest.RoutingReportIn, ctx: Ctx, caller: Caller
+    name: str, body: rest_routing.RoutingReportIn, ctx: Ctx, caller: Caller
 ) -> dict[str, Any]:
     """Store the host's routing report, replacing the one before (404 for a host the
     topology does not hold)."""
@@ -41,14 +41,14 @@ def report_routing(
     return ctx.routing.report(name, body.model_dump())
 
 
-@router.get("/hosts/{name}/routing", response_model=rest.RoutingReport)
+@router.get("/hosts/{name}/routing", response_model=rest_routing.RoutingReport)
 def host_routing(name: str, ctx: Ctx, caller: Caller) -> dict[str, Any]:
     """The host's latest routing report and its age (404 when it sent none)."""
     auth.authorize(caller, auth.Action.READ, auth.Target(host=name))
     return ctx.routing.get(name)
 
 
-@router.get("/routing", response_model=list[rest.RoutingReport])
+@router.get("/routing", response_model=list[rest_routing.RoutingReport])
 def list_routing(ctx: Ctx, caller: Caller) -> list[dict[str, Any]]:
     """The latest routing report of every host that sent one, by host name."""
     auth.authorize(caller, auth.Action.READ)

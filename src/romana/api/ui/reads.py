@@ -23,7 +23,7 @@ from romana.api.routes import external, ipam, policy, routes, tenants, topology
 from romana.client import reach
 from romana.core.policy import endpoints
 from romana.services import auth
-from romana.wire import rest, rest_kube
+from romana.wire import rest, rest_addresses, rest_kube, rest_routing
 
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
@@ -54,7 +54,7 @@ class Reads:
 
     def list_routing(self) -> list[dict[str, Any]]:
         answer = routes.list_routing(self.ctx, self.caller)
-        return list(_sent(list[rest.RoutingReport], answer))
+        return list(_sent(list[rest_routing.RoutingReport], answer))
 
     def list_tenants(self) -> list[dict[str, Any]]:
         return list(_sent(list[rest.Tenant], tenants.list_tenants(self.ctx, self.caller)))
@@ -68,24 +68,26 @@ class Reads:
 
     def list_allocations(self) -> list[dict[str, Any]]:
         answer = ipam.list_allocations(self.ctx, self.caller)
-        return list(_sent(list[rest.Allocation], answer))
+        return list(_sent(list[rest_addresses.Allocation], answer))
 
     def kube_objects(self) -> dict[str, Any]:
         answer = policy.get_kube_objects(self.ctx, self.caller)
         return dict(_sent(rest_kube.KubeObjects, answer))
 
     def list_external_ips(self) -> list[dict[str, Any]]:
-        return list(_sent(list[rest.ExternalIp], external.list_ips(self.ctx, self.caller)))
+        return list(
+            _sent(list[rest_addresses.ExternalIp], external.list_ips(self.ctx, self.caller))
+        )
 
     def list_egress_nat(self) -> list[dict[str, Any]]:
-        return list(_sent(list[rest.EgressNat], external.list_nat(self.ctx, self.caller)))
+        return list(_sent(list[rest_addresses.EgressNat], external.list_nat(self.ctx, self.caller)))
 
     def list_external_pools(self) -> list[dict[str, Any]]:
         answer = external.list_pools(self.ctx, self.caller)
-        return list(_sent(list[rest.ExternalPool], answer))
+        return list(_sent(list[rest_addresses.ExternalPool], answer))
 
     def decode(self, address: str) -> dict[str, Any]:
-        return dict(_sent(rest.Decoded, ipam.decode(address, self.ctx, self.caller)))
+        return dict(_sent(rest_addresses.Decoded, ipam.decode(address, self.ctx, self.caller)))
 
     def model(self) -> endpoints.Model:
         """romanad's whole model as ``romana explain`` builds it; Forbidden, saying so, for a

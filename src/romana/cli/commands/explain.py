@@ -16,13 +16,12 @@ The model and the explainer are imported inside the command: the CLI stays fast 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from romana.cli import context
+from romana.cli import context, output
 from romana.cli.commands import kube
 
 if TYPE_CHECKING:
@@ -58,7 +57,8 @@ def explain(
             "the files name)"
         ),
     ] = "10.0.0.0/8,4,4,8",
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as -o json.")] = False,
+    out: context.OutputOption = None,
 ) -> None:
     """Whether one endpoint may reach another, and which policy, rule or default decided.
 
@@ -67,7 +67,7 @@ def explain(
     An outside address (no romana network holds it) is judged as ipBlock/cidr rules see it.
     Needs a user who may read the whole model (admin, service or agent).
 
-    Example: romana explain --from web-1 --to 10.1.33.2 --port tcp/80
+    Example: romana explain --from web-1 --to 10.1.33.2 --port tcp/80 -o json
 
     Offline, Kubernetes YAML: romana explain --from x/b --to x/a --port tcp/80 -f cluster.yaml
     """
@@ -83,8 +83,9 @@ def explain(
 
         model = reach_client.model(context.state(ctx).client())
     result = reach_mod.Explainer(model).explain(source, target, probe)
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+    fmt = output.Format.json if as_json else context.state(ctx).fmt(out)
+    if fmt is not output.Format.table:
+        typer.echo(output.dump(result.to_dict(), fmt))
         return
     for line in lines(source, target, result):
         typer.echo(line)

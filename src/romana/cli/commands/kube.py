@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 import typer
 
-from romana.cli import context
+from romana.cli import context, output
 from romana.core.errors import InvalidInput
 from romana.core.kubernetes import SEGMENT_LABEL
 
@@ -38,14 +38,24 @@ FilesOption = Annotated[
 
 
 def documents(paths: list[Path]) -> list[dict[str, Any]]:
+    """The objects of every file. A file that holds no document at all (empty, or comments
+    only) is refused: applied as the whole desired state, it would remove every policy an
+    earlier apply derived; ``kind: List`` with no items says that on purpose."""
     import yaml
 
     out: list[dict[str, Any]] = []
     for path in paths:
         try:
-            loaded = list(yaml.safe_load_all(path.read_text()))
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidInput(f"{path}: {exc}") from exc
+            loaded = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        except OSError as exc:
+            raise InvalidInput(f"{path}: {exc.strerror or exc}") from exc
+        except yaml.YAMLError as exc:
+            raise InvalidInput(f"{path}: not YAML: {' '.join(str(exc).split())}") from exc
+        if not loaded:
+            raise InvalidInput(
+                f"{path}: holds no Kubernetes objects (to remove every object an earlier "
+                "apply derived, give a `kind: List` with `items: []`)"
+            )
         for doc in loaded:
             if isinstance(doc, dict):
                 out += _unlisted(doc)
@@ -70,11 +80,13 @@ def apply(
     segment_label: Annotated[
         str, typer.Option(help="pod label naming the pod's segment")
     ] = SEGMENT_LABEL,
+    out: context.OutputOption = None,
 ) -> None:
     """Apply Kubernetes Namespace, Node, Pod, NetworkPolicy and Service YAML, as the listener does.
 
     The files hold the whole desired state: the kube.* policies derived from NetworkPolicies
-    they no longer contain are removed (never a policy stored otherwise).
+    they no longer contain are removed (never a policy stored otherwise). A file holding no
+    object at all is refused; `kind: List` with `items: []` removes them all on purpose.
     ClusterNetworkPolicies (policy.networking.k8s.io/v1alpha2) become tiered policies
     kube.cnp:NAME (admin or baseline tier); an invalid one is refused with every problem
     named, and nothing changes. Namespaces become tenants in kubernetes isolation mode. Pods
@@ -87,7 +99,12 @@ def apply(
     from romana.client import kube as kube_client
 
     docs = documents(files)
-    applied = kube_client.apply(context.state(ctx).client(), docs, segment_label)
+    state = context.state(ctx)
+    applied = kube_client.apply(state.client(), docs, segment_label)
+    fmt = state.fmt(out)
+    if fmt is not output.Format.table:
+        output.emit(applied, fmt)  # refusals and notes included
+        return
     for refusal in applied["refused"]:
         typer.echo(f"not written: {refusal['object']}: {refusal['reason']}", err=True)
     for note in applied.get("notes") or []:

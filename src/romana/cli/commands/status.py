@@ -116,8 +116,9 @@ def status(ctx: typer.Context, out: OutputOption = None) -> None:
 
     Example: romana status
     """
-    report = collect(context.state(ctx).client())
-    fmt = context.state(ctx).fmt(out)
+    found = context.state(ctx)
+    report = collect(found.client())
+    fmt = found.fmt(out)
     if fmt is not output.Format.table:
         output.emit(report, fmt)
     else:
@@ -136,6 +137,8 @@ def status(ctx: typer.Context, out: OutputOption = None) -> None:
         )
         output.message(f"store: {report['store'] or 'unknown'}; {counts}")
         _print_sessions(report["routing"])
+    if not any(r["ok"] for r in report["roots"]):
+        typer.echo(f"romana: no root answered; {found.reach_hint()}", err=True)
     if not report["ok"]:
         raise typer.Exit(UNAVAILABLE_EXIT)
 

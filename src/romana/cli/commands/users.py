@@ -11,6 +11,7 @@ never receive the admin's password by accident.
 from __future__ import annotations
 
 import datetime
+import enum
 import os
 from typing import Annotated, Any
 
@@ -23,6 +24,17 @@ app = context.group("Users: create, list, show, delete, change a password, revok
 keys = context.group("Token signing keys: list, rotate (admin). Rotating logs nobody out.")
 
 NEW_PASSWORD_ENV = "ROMANA_NEW_USER_PASSWORD"
+
+
+class Role(enum.StrEnum):
+    """The roles a user can be created with: those of ``romana.wire.rest.UserIn``."""
+
+    admin = "admin"
+    service = "service"
+    tenant = "tenant"
+    agent = "agent"
+    openstack = "openstack"
+
 
 USER_COLUMNS: list[output.Column] = [
     ("USER", lambda u: u["username"]),
@@ -63,7 +75,7 @@ def create(
     ctx: typer.Context,
     username: str,
     role: Annotated[
-        str,
+        Role,
         typer.Option(
             "--role",
             help="admin, service, tenant (needs --tenant), agent (needs --host) or openstack.",
@@ -92,9 +104,18 @@ def create(
 
     Example: romana user create agent-node1 --role agent --host node1
     """
+    # Checked before the password is asked for (twice), not after.
+    if role is Role.tenant and not tenant:
+        raise typer.BadParameter(
+            "--tenant is required for a tenant user", param_hint="'--role tenant'"
+        )
+    if role is Role.agent and not host:
+        raise typer.BadParameter(
+            "--host is required for an agent user", param_hint="'--role agent'"
+        )
     state = context.state(ctx)
     secret = new_password(username, password_stdin)
-    made = state.client().create_user(username, secret, role, tenant, host)
+    made = state.client().create_user(username, secret, role.value, tenant, host)
     output.emit(made, state.fmt(out), fields=USER_COLUMNS)
 
 

@@ -2,7 +2,8 @@
 
 Pure (standard library only), like the rest of :mod:`romana.core`:
 
-* :mod:`~romana.core.kubernetes.objects` — Namespace, Node, Pod, NetworkPolicy, Service
+* :mod:`~romana.core.kubernetes.objects` — Namespace, Node, Pod, NetworkPolicy
+  (:mod:`~romana.core.kubernetes.networkpolicy`), Service
   (:mod:`~romana.core.kubernetes.service`) and ClusterNetworkPolicy as frozen values, parsed
   from the API's JSON shape; :mod:`~romana.core.kubernetes.dump` the inverse.
 * :mod:`~romana.core.kubernetes.record` — documents as files give them read into objects, and

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from romana.core.kubernetes import networkpolicy, service
 from romana.core.kubernetes import objects as ko
-from romana.core.kubernetes import service
 from romana.core.kubernetes.cnp import model as cnp
 from romana.core.kubernetes.cnp import parse as cnp_parse
 
@@ -71,7 +71,7 @@ def pod(p: ko.Pod) -> dict[str, Any]:
     return out
 
 
-def _peer(peer: ko.Peer) -> dict[str, Any]:
+def _peer(peer: networkpolicy.Peer) -> dict[str, Any]:
     if peer.ip_block is not None:
         block: dict[str, Any] = {"cidr": str(peer.ip_block.cidr)}
         if peer.ip_block.excepts:
@@ -85,7 +85,7 @@ def _peer(peer: ko.Peer) -> dict[str, Any]:
     return out
 
 
-def _port(port: ko.Port) -> dict[str, Any]:
+def _port(port: networkpolicy.Port) -> dict[str, Any]:
     out: dict[str, Any] = {"protocol": port.protocol}
     if port.port is not None:
         out["port"] = port.port
@@ -94,7 +94,7 @@ def _port(port: ko.Port) -> dict[str, Any]:
     return out
 
 
-def _rules(rules: tuple[ko.Rule, ...], peers_key: str) -> list[dict[str, Any]]:
+def _rules(rules: tuple[networkpolicy.Rule, ...], peers_key: str) -> list[dict[str, Any]]:
     out = []
     for rule in rules:
         item: dict[str, Any] = {}
@@ -106,7 +106,7 @@ def _rules(rules: tuple[ko.Rule, ...], peers_key: str) -> list[dict[str, Any]]:
     return out
 
 
-def network_policy(p: ko.NetworkPolicy) -> dict[str, Any]:
+def network_policy(p: networkpolicy.NetworkPolicy) -> dict[str, Any]:
     types = [t for t, on in (("Ingress", p.isolates_ingress), ("Egress", p.isolates_egress)) if on]
     spec: dict[str, Any] = {"podSelector": p.pod_selector.to_dict(), "policyTypes": types}
     if p.ingress:

@@ -32,7 +32,7 @@ from typing import Any
 from romana.core import addressing, tenancy
 from romana.core.errors import InvalidInput, NotFound
 from romana.core.identifiers import TenantName
-from romana.core.kubernetes import cnptranslate, record, translation
+from romana.core.kubernetes import cnptranslate, networkpolicy, record, translation
 from romana.core.kubernetes import objects as ko
 from romana.core.policy import endpoints
 
@@ -50,7 +50,7 @@ class Cluster:
     """Host (node) name → its index in the address plan."""
     namespaces: tuple[ko.Namespace, ...]
     pods: tuple[ko.Pod, ...]
-    policies: tuple[ko.NetworkPolicy, ...] = ()
+    policies: tuple[networkpolicy.NetworkPolicy, ...] = ()
     cluster_policies: tuple[ko.ClusterNetworkPolicy, ...] = ()
     nodes: tuple[ko.Node, ...] = ()
     """The Node objects given (their labels and addresses, for ``nodes`` peers)."""
@@ -87,7 +87,7 @@ def of_objects(
     namespaces += tuple(
         ko.admitted(ko.Namespace(n)) for n in sorted({p.namespace for p in pods} - known)
     )
-    policies = tuple(o for o in parsed if isinstance(o, ko.NetworkPolicy))
+    policies = tuple(o for o in parsed if isinstance(o, networkpolicy.NetworkPolicy))
     cluster_policies = tuple(o for o in parsed if isinstance(o, ko.ClusterNetworkPolicy))
     hosts = {n: i + 1 for i, n in enumerate(nodes)}
     cluster = Cluster(layouts, hosts, namespaces, pods, policies, cluster_policies, given)

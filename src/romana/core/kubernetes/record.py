@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from romana.core.errors import InvalidInput, Issues
-from romana.core.kubernetes import dump
+from romana.core.kubernetes import dump, networkpolicy
 from romana.core.kubernetes import objects as ko
 
 KINDS = {
@@ -50,7 +50,7 @@ class Objects:
 
     namespaces: list[ko.Namespace] = dataclasses.field(default_factory=list)
     pods: list[ko.Pod] = dataclasses.field(default_factory=list)
-    policies: list[ko.NetworkPolicy] = dataclasses.field(default_factory=list)
+    policies: list[networkpolicy.NetworkPolicy] = dataclasses.field(default_factory=list)
     cluster_policies: list[ko.ClusterNetworkPolicy] = dataclasses.field(default_factory=list)
 
 
@@ -141,7 +141,7 @@ DERIVED_KEYS = ("policies", "sets", "segment_label", "vips", "external_ips")
 def record(
     namespaces: Sequence[ko.Namespace],
     pods: Sequence[ko.Pod],
-    policies: Sequence[ko.NetworkPolicy],
+    policies: Sequence[networkpolicy.NetworkPolicy],
     derived: Derived | None = None,
     cluster_policies: Sequence[ko.ClusterNetworkPolicy] = (),
 ) -> Record:
@@ -163,7 +163,7 @@ def record(
 
 def parse(
     body: Mapping[str, Any],
-) -> tuple[list[ko.Namespace], list[ko.Pod], list[ko.NetworkPolicy]]:
+) -> tuple[list[ko.Namespace], list[ko.Pod], list[networkpolicy.NetworkPolicy]]:
     """The namespaced objects of a record (:func:`read`, every entry checked)."""
     got = read(body)
     return got.namespaces, got.pods, got.policies

@@ -10,6 +10,10 @@ Parsing takes the API's JSON shape and reports every problem of one Service at o
 (:class:`InvalidInput`, field paths like ``spec.externalIPs[1]``). Like the API server, an
 empty or missing selector selects no pod (such a Service's endpoints are managed by hand),
 and a missing type is ``ClusterIP``.
+
+The reading rules every Kubernetes parser here shares (:func:`json_object`,
+:func:`object_meta`, :func:`field_at`, :func:`raise_issues`) are in this module, the lowest of
+the package's parsers.
 """
 
 from __future__ import annotations
@@ -56,6 +60,38 @@ def json_object(raw: Any, at: str, issues: Issues) -> Mapping[str, Any]:
         issues.add(at, "must be an object")
         return {}
     return raw
+
+
+def field_at(prefix: str, key: str | int) -> str:
+    """The path of ``key`` (a member's name or an item's index) below ``prefix``."""
+    if isinstance(key, int):
+        return f"{prefix}[{key}]"
+    return f"{prefix}.{key}" if prefix else key
+
+
+def object_meta(
+    raw: Mapping[str, Any], issues: Issues, *, namespaced: bool
+) -> tuple[str, str, str]:
+    """An object's name, namespace (``default`` when a ``namespaced`` object names none) and
+    uid, each problem reported at its ``metadata`` field."""
+    meta = json_object(raw.get("metadata"), "metadata", issues)
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        issues.add("metadata.name", "must be a non-empty name")
+        name = ""
+    namespace = meta.get("namespace") or ("default" if namespaced else "")
+    if not isinstance(namespace, str):
+        issues.add("metadata.namespace", "must be a namespace name")
+        namespace = ""
+    uid = meta.get("uid") or ""
+    return name, namespace, str(uid)
+
+
+def raise_issues(issues: Issues, kind: str, name: str) -> None:
+    """InvalidInput listing ``issues``, naming the ``kind`` and ``name`` of the object they
+    are about; nothing when there is none."""
+    if issues:
+        raise InvalidInput(list(issues), context=f"invalid {kind} {name!r}".replace(" ''", ""))
 
 
 def _address(text: Any, at: str, issues: Issues) -> addressing.IPAddress | None:

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from romana.core.errors import QuotaExceeded, RomanaError
-from romana.core.kubernetes import cnptranslate, exposesync, exposure, record, translation
+from romana.core.kubernetes import (
+    cnptranslate,
+    exposesync,
+    exposure,
+    networkpolicy,
+    record,
+    translation,
+)
 from romana.core.kubernetes import objects as ko
 from romana.core.policy import ids
 
@@ -148,7 +155,7 @@ def apply(r: Romanad, documents: Sequence[Any], settings: translation.Settings) 
         of(ko.Namespace),
         of(ko.Node),
         of(ko.Pod),
-        of(ko.NetworkPolicy),
+        of(networkpolicy.NetworkPolicy),
         settings,
         Owned(),
         of(ko.Service),
@@ -162,7 +169,7 @@ def sync(
     namespaces: Sequence[ko.Namespace],
     nodes: Sequence[ko.Node],
     pods: Sequence[ko.Pod],
-    policies: Sequence[ko.NetworkPolicy],
+    policies: Sequence[networkpolicy.NetworkPolicy],
     settings: translation.Settings,
     owned: Owned,
     services: Sequence[ko.Service] = (),

@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 from romana.core import addressing, tenancy
 from romana.core.kubernetes import SEGMENT_LABEL as SEGMENT_LABEL
+from romana.core.kubernetes import networkpolicy
 from romana.core.kubernetes import objects as ko
 from romana.core.policy import model, selectors
 
@@ -159,7 +160,7 @@ def address_sets(
 
 
 def translate(
-    policies: Sequence[ko.NetworkPolicy],
+    policies: Sequence[networkpolicy.NetworkPolicy],
     namespaces: Sequence[ko.Namespace],
     pods: Sequence[ko.Pod] = (),
     settings: Settings | None = None,
@@ -203,7 +204,7 @@ class _Translator:
         return [self._set(SetDefinition(tuple(sorted(namespaces)), pods, port))]
 
     def _targets(
-        self, policy: ko.NetworkPolicy, port: tuple[str, str, int] | None
+        self, policy: networkpolicy.NetworkPolicy, port: tuple[str, str, int] | None
     ) -> tuple[model.Endpoint, ...]:
         """The pods ``policy`` applies to; a set is narrowed to the namespace's tenant."""
         return tuple(
@@ -215,7 +216,10 @@ class _Translator:
         return [n.name for n in self.namespaces if selector.matches(n.label_map)]
 
     def _peers(
-        self, policy: ko.NetworkPolicy, rule: ko.Rule, port: tuple[str, str, int] | None
+        self,
+        policy: networkpolicy.NetworkPolicy,
+        rule: networkpolicy.Rule,
+        port: tuple[str, str, int] | None,
     ) -> list[model.Endpoint]:
         if not rule.peers:
             if port is None:
@@ -234,7 +238,7 @@ class _Translator:
                 out += self._select(self._namespaces(peer.namespace_selector), pod_sel, port)
         return out
 
-    def policy(self, policy: ko.NetworkPolicy) -> None:
+    def policy(self, policy: networkpolicy.NetworkPolicy) -> None:
         name = f"{PREFIX}{policy.namespace}.{policy.name}"
         targets = self._targets(policy, None)
         ingress, in_origin, named = self._clauses(policy, policy.ingress, ingress=True)
@@ -254,7 +258,11 @@ class _Translator:
             self.origins[split] = Origin(policy.key, (index,))
 
     def _clauses(
-        self, policy: ko.NetworkPolicy, rules: Sequence[ko.Rule], *, ingress: bool
+        self,
+        policy: networkpolicy.NetworkPolicy,
+        rules: Sequence[networkpolicy.Rule],
+        *,
+        ingress: bool,
     ) -> tuple[
         tuple[model.Clause, ...],
         tuple[int, ...],
@@ -295,7 +303,7 @@ class _Translator:
         return tuple(clauses), tuple(origin), named
 
 
-def _rule(port: ko.Port) -> model.Rule:
+def _rule(port: networkpolicy.Port) -> model.Rule:
     proto = model.Protocol(port.protocol.lower())
     if port.port is None:
         return model.Rule(proto)
@@ -305,7 +313,7 @@ def _rule(port: ko.Port) -> model.Rule:
     return model.Rule(proto, ports=(port.port,))
 
 
-def _block(block: ko.IpBlock) -> list[addressing.IPNetwork]:
+def _block(block: networkpolicy.IpBlock) -> list[addressing.IPNetwork]:
     """The CIDRs that cover ``block.cidr`` minus its excepts exactly."""
     remaining: list[addressing.IPNetwork] = [block.cidr]
     for excluded in block.excepts:

@@ -24,6 +24,7 @@ from typing import Any
 
 from romana.core import addressing, external, ipam, tenancy
 from romana.core.errors import InvalidInput, NotFound
+from romana.core.kubernetes import networkpolicy
 from romana.core.kubernetes import objects as ko
 
 FORMS = "give an IP address, an allocation key or NAMESPACE/POD"
@@ -51,7 +52,7 @@ class Model:
     allocations: tuple[ipam.Allocation, ...] = ()
     namespaces: tuple[ko.Namespace, ...] = ()
     pods: tuple[ko.Pod, ...] = ()
-    networkpolicies: tuple[ko.NetworkPolicy, ...] = ()
+    networkpolicies: tuple[networkpolicy.NetworkPolicy, ...] = ()
     clusternetworkpolicies: tuple[ko.ClusterNetworkPolicy, ...] = ()
     externals: tuple[tuple[addressing.IPAddress, addressing.IPAddress], ...] = ()
     """(external address, romana address of the same family) of every endpoint that holds

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 
 from romana.core import addressing, kernelnames, ruleset
 from romana.core.errors import InvalidInput
@@ -133,18 +134,30 @@ def _table_block(
     rs: ruleset.Ruleset, table: str, drop_log: bool, reasons: list[ruleset.DropReason]
 ) -> list[str]:
     """``table inet <table> { ... }`` declaring the sets of ``rs``, the drop log's limit and
-    the counters of ``reasons``, then the chains of ``rs``."""
-    blocks = [_set(s) for s in rs.sets] + [_interface_set(s) for s in rs.interface_sets]
-    if reasons:
-        blocks.append(nftdrops.objects(reasons, drop_log))
-    blocks += [_chain(c, drop_log) for c in rs.chains]
+    the counters of ``reasons``, then the chains of ``rs``. Each block (a set, the counters,
+    a chain) is one item, its lines joined as soon as it is made, so that the lines of a large
+    table are never all alive at once."""
     lines = [f"table inet {table} {{"]
-    for i, block in enumerate(blocks):
+    for i, block in enumerate(_blocks(rs, drop_log, reasons)):
         if i:
             lines.append("")
-        lines += block
+        if block:
+            lines.append("\n".join(block))
     lines.append("}")
     return lines
+
+
+def _blocks(
+    rs: ruleset.Ruleset, drop_log: bool, reasons: list[ruleset.DropReason]
+) -> Iterator[list[str]]:
+    for address_set in rs.sets:
+        yield _set(address_set)
+    for interface_set in rs.interface_sets:
+        yield _interface_set(interface_set)
+    if reasons:
+        yield nftdrops.objects(reasons, drop_log)
+    for chain in rs.chains:
+        yield _chain(chain, drop_log)
 
 
 def render_delta(

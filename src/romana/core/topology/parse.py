@@ -42,17 +42,20 @@ Rules, beyond the carving of :mod:`romana.core.topology.carving`:
 
 Every problem is collected and raised as one :class:`InvalidInput` whose issues name the field
 path (``topologies[0].map[1].groups[2]``) and the rule.
+
+The hosts a ``map`` lists are read by :class:`romana.core.topology.listedhosts.HostLister`,
+which the parser here extends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from romana.core import addressing, names
-from romana.core.errors import Issues
-from romana.core.identifiers import HostName, NetworkName
-from romana.core.topology import aws, bgp, carving, model, networks, underlay
+from romana.core.identifiers import NetworkName
+from romana.core.topology import aws, bgp, carving, model, networks
+from romana.core.topology.listedhosts import HostLister
 
 MAX_DEPTH = 64
 # Width used when a tree's real width is unknown because its networks are in error; wide
@@ -63,14 +66,6 @@ _TOP_KEYS = frozenset({"networks", "topologies"})
 _TOPOLOGY_KEYS = frozenset({"networks", "map", "route_mode", "bgp", "aws"})
 # "cidr" is filled in by v2 on output and ignored on input, as v2 did; so is "dummy": false.
 _GROUP_KEYS = frozenset({"name", "assignment", "routing", "groups", "cidr", "bgp", "dummy"})
-_HOST_KEYS = frozenset({"name", "ip", "ip6", "labels", "assignment", "index", "cidr", "asn"})
-
-
-@dataclass(slots=True)
-class _Listed:
-    host: model.Host
-    field: str
-    tree: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +91,9 @@ class _Slot:
 
 
 @dataclass(slots=True)
-class _Parser:
-    strict: bool = True
-    """The rules of :mod:`romana.core.names` (see :func:`parse`)."""
-    issues: Issues = field(default_factory=Issues)
-    declared: networks.Declared = field(default_factory=networks.Declared)
-    hosts: dict[str, _Listed] = field(default_factory=dict)
-    ips: dict[addressing.IPAddress, str] = field(default_factory=dict)
+class _Parser(HostLister):
+    """Reads the topologies and their groups; the hosts listed in them as
+    :class:`HostLister` does."""
 
     # -- topologies ------------------------------------------------------------------------
 
@@ -290,137 +281,6 @@ class _Parser:
                 )
             seen.append(child.name)
         return tuple(children), ()
-
-    def members(
-        self,
-        raw: Sequence[object],
-        where: str,
-        path: str,
-        first: int,
-        bits: int,
-        required: model.Labels,
-        t: int,
-    ) -> tuple[model.Member, ...]:
-        capacity = 1 << bits
-        if len(raw) > capacity:
-            self.issues.add(
-                where,
-                f"{len(raw)} hosts do not fit: the group has {bits} topology bits "
-                f"({capacity} host indices) (group too small for the layout)",
-            )
-        listed: list[tuple[HostName, int | None]] = []
-        taken: set[int] = set()
-        for k, item in enumerate(raw):
-            at = f"{where}[{k}]"
-            host, index = self.host(item, at, t)
-            if host is None:
-                continue
-            if not model.satisfies(host.labels, required):
-                self.issues.add(
-                    at,
-                    f"host {host.name!r} lacks labels {_show(required)} that group "
-                    f"{path or '(root)'} assigns; give the host those labels",
-                )
-            if index is not None:
-                if not first <= index < first + capacity:
-                    self.issues.add(
-                        f"{at}.index",
-                        f"{index} is outside the group's indices {first}..{first + capacity - 1}",
-                    )
-                elif index in taken:
-                    self.issues.add(f"{at}.index", f"index {index} is taken by another host")
-                taken.add(index)
-            listed.append((host.name, index))
-        free = (i for i in range(first, first + capacity) if i not in taken)
-        return tuple(
-            model.Member(name, index if index is not None else next(free, -1))
-            for name, index in listed
-        )
-
-    def host(self, raw: object, where: str, t: int) -> tuple[model.Host | None, int | None]:
-        doc = model.check_object(raw, where, _HOST_KEYS, self.issues)
-        if "groups" in doc:
-            self.issues.add(f"{where}.groups", "an element with an ip is a host: no groups")
-        name = doc.get("name")
-        ok = True
-        if not names.matches(model.HOST_NAME_RE, name):
-            self.issues.add(f"{where}.name", model.HOST_NAME_RULE)
-            ok = False
-        ip = model.parse_ip(doc.get("ip"))
-        if ip is None:
-            self.issues.add(f"{where}.ip", f"{doc.get('ip')!r} is not an IPv4 or IPv6 address")
-            ok = False
-        ip6 = model.check_ip6(doc.get("ip6"), ip, f"{where}.ip6", self.issues)
-        if doc.get("ip6") is not None and ip6 is None:
-            ok = False
-        if self.strict:
-            layouts = [n.layout for n in self.declared.valid.values()]
-            underlay.check(ip, f"{where}.ip", layouts, self.issues)
-            underlay.check(ip6, f"{where}.ip6", layouts, self.issues)
-        if "labels" in doc and "assignment" in doc:
-            self.issues.add(where, "give labels (or v2's assignment), not both")
-        labels = model.check_labels(
-            doc.get("labels", doc.get("assignment")),
-            f"{where}.labels",
-            self.issues,
-            syntax=self.strict,
-        )
-        index = doc.get("index")
-        if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
-            self.issues.add(f"{where}.index", "must be an integer")
-            index = None
-        if not ok:
-            return None, None
-        asn = bgp.parse_asn(doc.get("asn"), f"{where}.asn", self.issues)
-        assert isinstance(name, str) and ip is not None
-        host = model.Host(HostName(name), ip, labels, ip6, asn)
-        if not self.register(host, where, t):
-            return None, None
-        return host, index
-
-    def register(self, host: model.Host, where: str, t: int) -> bool:
-        seen = self.hosts.get(host.name)
-        same = names.clash(host.name, self.hosts) if self.strict else None
-        if seen is None and same is not None:
-            listed = self.hosts[same].field
-            self.issues.add(
-                f"{where}.name",
-                f"host {host.name!r} differs from host {same!r} at {listed} only in case; "
-                "host names are unique ignoring case",
-            )
-            return False
-        if seen is not None:
-            if seen.tree == t:
-                self.issues.add(f"{where}.name", f"duplicate host name (also at {seen.field})")
-                return False
-            if seen.host != host:
-                self.issues.add(
-                    where,
-                    f"host {host.name!r} differs from its listing at {seen.field}; "
-                    "a host has one ip, one ip6 and one set of labels",
-                )
-                return False
-            seen.tree = t
-            return True
-        clash = False
-        for key, address in (("ip", host.ip), ("ip6", host.ip6)):
-            owner = None if address is None else self.ips.get(address)
-            if owner is not None:
-                self.issues.add(
-                    f"{where}.{key}",
-                    f"duplicate host ip {address} (host {owner!r} at {self.hosts[owner].field})",
-                )
-                clash = True
-        if clash:
-            return False
-        self.hosts[host.name] = _Listed(host, where, t)
-        for address in host.addresses:
-            self.ips[address] = host.name
-        return True
-
-
-def _show(labels: model.Labels) -> str:
-    return ", ".join(f"{k}={v}" for k, v in labels) or "(none)"
 
 
 def parse(document: object, *, stored: bool = False) -> model.Topology:

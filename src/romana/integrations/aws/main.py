@@ -57,13 +57,7 @@ example:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="romana-aws",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--config", help="TOML settings file (section [aws])")
+    p = config.daemon_parser("romana-aws", DESCRIPTION, EPILOG, "aws")
     p.add_argument(
         "--once",
         action="store_true",

@@ -9,6 +9,11 @@ records a pending release and succeeds. If the plugin is still running
 
 Only the standard library and ``romana.integrations.cni`` are imported, so that the interpreter
 start dominates the run time of a command.
+
+A person who runs it (``--help``, ``--version``, or at a terminal) with no ``CNI_COMMAND``
+gets :func:`about` on stdout and exit 0, as libcni's plugins print theirs, instead of a
+plugin waiting for a network configuration on stdin. A runtime always sets ``CNI_COMMAND``
+and never gives a terminal, so what it sees is unchanged.
 """
 
 from __future__ import annotations
@@ -25,7 +30,38 @@ DEFAULT_TIMEOUT_SECONDS = 60.0
 GRACE_SECONDS = 5.0
 
 
+HELP_FLAGS = frozenset({"-h", "--help", "--version", "-v"})
+
+
+def about() -> str:
+    """What the plugin is, how a runtime calls it, its settings and an example."""
+    from romana.integrations.cni import agentapi, request
+
+    return (
+        "romana-cni: romana's CNI plugin (romana-cni, the compiled front, hands what it does not\n"
+        "serve itself to romana-cni-py). A container runtime runs it: the network configuration\n"
+        "on stdin, CNI_COMMAND (ADD, DEL, CHECK, GC, STATUS or VERSION) and the other CNI_*\n"
+        "variables in the environment; romana-agent on this host serves each command.\n"
+        f"CNI protocol versions supported: {', '.join(spec.SUPPORTED_VERSIONS)}\n"
+        f"Environment: {request.AGENT_SOCKET_ENV} (the agent's socket, default "
+        f"{agentapi.DEFAULT_SOCKET}),\n"
+        f"ROMANA_CNI_TIMEOUT (seconds, default {DEFAULT_TIMEOUT_SECONDS:g}); the configuration "
+        "keys are in docs/operations.md.\n"
+        "Exit codes: 0 success; 1 a CNI error, its code and message as JSON on stdout.\n"
+        'Example: echo \'{"cniVersion": "1.1.0"}\' | CNI_COMMAND=VERSION romana-cni-py'
+    )
+
+
+def _asked_by_a_person() -> bool:
+    if os.environ.get("CNI_COMMAND"):
+        return False
+    return bool(HELP_FLAGS.intersection(sys.argv[1:])) or sys.stdin.isatty()
+
+
 def main() -> int:
+    if _asked_by_a_person():
+        print(about())
+        return 0
     timeout = _timeout(os.environ.get("ROMANA_CNI_TIMEOUT", ""))
     signal.signal(signal.SIGALRM, _on_deadline)
     signal.setitimer(signal.ITIMER_REAL, timeout)

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from romana.core.errors import InvalidInput, Unavailable
-from romana.core.kubernetes import cnptranslate, sync, translation
+from romana.core.kubernetes import cnptranslate, networkpolicy, sync, translation
 from romana.core.kubernetes import objects as ko
 from romana.integrations.kubernetes import kubewatch
 
@@ -124,7 +124,7 @@ class Listener:
             self._of(ko.Namespace),
             self._of(ko.Node),
             self._of(ko.Pod),
-            self._of(ko.NetworkPolicy),
+            self._of(networkpolicy.NetworkPolicy),
             self.settings,
             self.owned,
             self._of(ko.Service),

@@ -8,8 +8,9 @@ SIGINT stop it cleanly.
 
 The listener never calls romanad; its one HTTP peer is the Kubernetes API server, which it
 verifies against ``--ca`` (or the system's trust store) and may present ``--client-cert`` to.
-Exit codes: 0 after a stop, 1 when the store or the API server fails, 2 for TLS files that
-cannot be loaded.
+Exit codes: 0 after a stop, 1 when the store or the API server fails, 2 for settings it
+refuses before it starts: a ``--kube-api`` that is no http(s) URL, a token, password or TLS
+file that cannot be read.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from romana import logs, store
+from romana import config, logs, store
 from romana.client.tls import client_context
 from romana.core.errors import InvalidInput, RomanaError
 from romana.core.kubernetes import translation
@@ -33,8 +34,27 @@ from romana.services import kubesync, upgrade
 log = logging.getLogger("romana.listener")
 
 
+DESCRIPTION = """\
+Keep romana in step with a Kubernetes cluster: list and watch its Namespaces, Nodes, Pods,
+NetworkPolicies, Services and ClusterNetworkPolicies, and write what they mean (tenants,
+hosts, segments, policies, VIPs) into romanad's store. It never calls romanad.
+"""
+
+EPILOG = """\
+example:
+  romana-listener --kube-api https://10.96.0.1:443 \\
+      --token-file /var/run/secrets/kubernetes.io/serviceaccount/token \\
+      --ca /var/run/secrets/kubernetes.io/serviceaccount/ca.crt \\
+      --store sqlite:///var/lib/romana/romana.db
+
+exit codes: 0 after a stop (SIGTERM, SIGINT); 1 the store or the API server failed; 2 a
+usage error, or a --kube-api that is no http(s) URL, or a token, password or TLS file that
+cannot be read.
+"""
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="romana-listener", description=__doc__.splitlines()[0])
+    p = config.daemon_parser("romana-listener", DESCRIPTION, EPILOG)
     p.add_argument("--kube-api", required=True, help="Kubernetes API server URL")
     p.add_argument("--token-file", type=Path, help="file holding a bearer token")
     p.add_argument(
@@ -63,15 +83,29 @@ def parser() -> argparse.ArgumentParser:
         "externalIPs, unless their romana.io/external-pool annotation names one "
         "(default %(default)s)",
     )
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", choices=logs.LEVELS, help="how much to log")
     return p
 
 
+def _secret(flag: str, path: Path | None) -> str:
+    """The stripped content of the file ``flag`` names ("" without one); InvalidInput naming
+    the flag when it cannot be read."""
+    if path is None:
+        return ""
+    try:
+        return path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidInput(f"{flag}: cannot read {str(path)!r}: {reason}") from exc
+
+
 async def serve(args: argparse.Namespace) -> None:
-    token = args.token_file.read_text().strip() if args.token_file else ""
+    if not args.kube_api.startswith(("http://", "https://")):
+        raise InvalidInput(f"--kube-api: {args.kube_api!r} must start with http:// or https://")
+    token = _secret("--token-file", args.token_file)
     verify = client_context(args.ca, args.client_cert, args.client_key)
     client = kubewatch.KubeClient(args.kube_api, token, verify=verify)
-    password = args.etcd_password_file.read_text().strip() if args.etcd_password_file else ""
+    password = _secret("--etcd-password-file", args.etcd_password_file)
     db = store.open_store(args.store, etcd_user=args.etcd_user, etcd_password=password)
     # It writes to the store directly and may start before romanad: bring an earlier
     # release's data up to date first, as romanad does (idempotent).
@@ -98,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.setup(args.log_level)
     try:
         asyncio.run(serve(args))
-    except InvalidInput as exc:  # a CA or certificate file that cannot be loaded
+    except InvalidInput as exc:  # settings refused before anything starts
         print(f"romana-listener: {exc}", file=sys.stderr)
         return 2
     except RomanaError as exc:

@@ -20,8 +20,8 @@ import pytest
 from romana.core import addressing, ipam, tenancy
 from romana.core.errors import InvalidInput, NotFound
 from romana.core.identifiers import AllocationKey, HostName, SegmentName, TenantName
+from romana.core.kubernetes import networkpolicy, translation
 from romana.core.kubernetes import objects as ko
-from romana.core.kubernetes import translation
 from romana.core.policy import endpoints, reach, traces
 
 LAY = addressing.layout("v4", "10.0.0.0/8", 4, 4, 8)
@@ -251,7 +251,7 @@ SHOP_PODS = (
     ko.Pod("shop", "db", (("app", "db"),), "h2", (address("shop-db"),)),
     ko.Pod("shop", "web", (("app", "web"),), "h1", (address("shop-web"),)),
 )
-SHOP_NETPOL = ko.network_policy(
+SHOP_NETPOL = networkpolicy.network_policy(
     {
         "kind": "NetworkPolicy",
         "apiVersion": "networking.k8s.io/v1",

@@ -1,7 +1,7 @@
 """The NetworkPolicy tier judged from the objects: a :data:`NetworkPolicyJudge`.
 
 :func:`judge` answers, for one side of a :class:`Flow`, what ``networking.k8s.io/v1``
-NetworkPolicies say, with the semantics :mod:`romana.core.kubernetes.objects` documents and
+NetworkPolicies say, with the semantics :mod:`romana.core.kubernetes.networkpolicy` documents and
 :mod:`romana.core.kubernetes.translation` compiles:
 
 * a pod is selected in a direction by the policies of its namespace whose ``podSelector``
@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from romana.core.kubernetes import networkpolicy
 from romana.core.kubernetes import objects as ko
 from romana.core.kubernetes.cnp.evaluate import NetworkPolicyAnswer, NetworkPolicyJudge
 from romana.core.kubernetes.cnp.flow import Endpoint, Flow
 from romana.core.kubernetes.cnp.model import Direction
 
 
-def _peer_matches(peer: ko.Peer, namespace: str, endpoint: Endpoint) -> bool:
+def _peer_matches(peer: networkpolicy.Peer, namespace: str, endpoint: Endpoint) -> bool:
     if peer.ip_block is not None:
         address = endpoint.address
         block = peer.ip_block
@@ -50,7 +51,7 @@ def _peer_matches(peer: ko.Peer, namespace: str, endpoint: Endpoint) -> bool:
     return in_namespaces and (pods is None or pods.matches(dict(endpoint.pod_labels)))
 
 
-def _port_matches(port: ko.Port, flow: Flow) -> bool:
+def _port_matches(port: networkpolicy.Port, flow: Flow) -> bool:
     if port.protocol != flow.protocol:
         return False
     if port.port is None:
@@ -67,14 +68,16 @@ def _port_matches(port: ko.Port, flow: Flow) -> bool:
     return port.port <= flow.port <= port.end_port
 
 
-def _rule_allows(rule: ko.Rule, namespace: str, flow: Flow, direction: Direction) -> bool:
+def _rule_allows(
+    rule: networkpolicy.Rule, namespace: str, flow: Flow, direction: Direction
+) -> bool:
     peer = flow.peer(direction)
     if rule.peers and not any(_peer_matches(p, namespace, peer) for p in rule.peers):
         return False
     return not rule.ports or any(_port_matches(p, flow) for p in rule.ports)
 
 
-def judge(policies: Iterable[ko.NetworkPolicy]) -> NetworkPolicyJudge:
+def judge(policies: Iterable[networkpolicy.NetworkPolicy]) -> NetworkPolicyJudge:
     """The NetworkPolicy answer for one side of a flow, from ``policies``."""
     held = tuple(sorted(policies, key=lambda p: p.key))
 
