@@ -1,7 +1,7 @@
 """What counts as drift in a reconcile, and the read-back of each endpoint's workload side.
 
 The host side of the dataplane is read back whole by ``HostDataplane.current`` and compared
-by :func:`romana.core.hostplan.diff`. The workload side of an endpoint — its interface,
+by :func:`romana.core.hostdiff.diff`. The workload side of an endpoint — its interface,
 ``/32`` (``/128``) addresses, default routes and gateway neighbours, all inside the
 workload's namespace — is not in that read-back: a host with many endpoints would pay a
 namespace switch per endpoint on every event-driven reconcile (a read-back costs about
@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from romana.agent.metrics import Metrics
-from romana.core import hostplan
+from romana.core import hostdiff, hostplan
 from romana.core.errors import NotFound, RomanaError
 
 log = logging.getLogger(__name__)
@@ -35,12 +35,12 @@ WORKLOAD = "workload"
 """The drift-repair part of an endpoint's inside (address, default routes, neighbours)."""
 
 REPAIRS: dict[type, str] = {
-    hostplan.EnsureGateway: "gateway",
-    hostplan.AddRoute: "routes",
-    hostplan.ReplaceRoute: "routes",
-    hostplan.AddEndpoint: "endpoints",
-    hostplan.RepairEndpoint: "endpoints",
-    hostplan.AddProxy: "proxies",
+    hostdiff.EnsureGateway: "gateway",
+    hostdiff.AddRoute: "routes",
+    hostdiff.ReplaceRoute: "routes",
+    hostdiff.AddEndpoint: "endpoints",
+    hostdiff.RepairEndpoint: "endpoints",
+    hostdiff.AddProxy: "proxies",
 }
 """The drift-repair part of each host-side operation; deletions are not repairs."""
 
@@ -50,23 +50,23 @@ class Inspector(Protocol):
 
     def inspect_workload(self, spec: hostplan.EndpointSpec) -> list[str]: ...
 
-    def apply(self, op: hostplan.Operation) -> None: ...
+    def apply(self, op: hostdiff.Operation) -> None: ...
 
 
-def was_applied(op: hostplan.Operation, last: hostplan.HostPlan | None) -> bool:
+def was_applied(op: hostdiff.Operation, last: hostplan.HostPlan | None) -> bool:
     """True when ``op`` puts back something the ``last`` applied plan already held (drift)."""
     if last is None:
         return False
     match op:
-        case hostplan.EnsureGateway(gateway=gw):
+        case hostdiff.EnsureGateway(gateway=gw):
             return gw == last.gateway
-        case hostplan.AddRoute(route=route) | hostplan.ReplaceRoute(route=route):
+        case hostdiff.AddRoute(route=route) | hostdiff.ReplaceRoute(route=route):
             return route in last.routes
-        case hostplan.AddEndpoint(endpoint=ep):
+        case hostdiff.AddEndpoint(endpoint=ep):
             return ep in last.endpoints
-        case hostplan.RepairEndpoint():
+        case hostdiff.RepairEndpoint():
             return True
-        case hostplan.AddProxy(proxy=proxy):
+        case hostdiff.AddProxy(proxy=proxy):
             return proxy in last.proxies
     return False
 
@@ -77,7 +77,7 @@ def workload_repairs(
     *,
     handled: frozenset[str],
     current: Callable[[hostplan.EndpointSpec], bool],
-) -> list[hostplan.RepairEndpoint]:
+) -> list[hostdiff.RepairEndpoint]:
     """A repair for each endpoint whose inside drifted.
 
     ``handled`` names the host veths this reconcile already added or repaired (``ensure``
@@ -85,7 +85,7 @@ def workload_repairs(
     ready just before it is read: a DEL running meanwhile must not have its endpoint put
     back. An endpoint that cannot be read (its namespace or veth just went) is left to the
     next reconcile."""
-    repairs: list[hostplan.RepairEndpoint] = []
+    repairs: list[hostdiff.RepairEndpoint] = []
     for spec in endpoints:
         if spec.host_ifname in handled or not current(spec):
             continue
@@ -97,14 +97,14 @@ def workload_repairs(
             log.warning("cannot read the inside of endpoint %s: %s", spec.id, exc)
             continue
         if problems:
-            repairs.append(hostplan.RepairEndpoint(spec, tuple(problems)))
+            repairs.append(hostdiff.RepairEndpoint(spec, tuple(problems)))
     return repairs
 
 
 def repair_workloads(
     dp: Inspector,
     endpoints: Iterable[hostplan.EndpointSpec],
-    ops: Sequence[hostplan.Operation],
+    ops: Sequence[hostdiff.Operation],
     current: Callable[[hostplan.EndpointSpec], bool],
     metrics: Metrics,
     errors: list[str],
@@ -115,7 +115,7 @@ def repair_workloads(
     handled = frozenset(
         op.endpoint.host_ifname
         for op in ops
-        if isinstance(op, hostplan.AddEndpoint | hostplan.RepairEndpoint)
+        if isinstance(op, hostdiff.AddEndpoint | hostdiff.RepairEndpoint)
     )
     applied = 0
     for op in workload_repairs(dp, endpoints, handled=handled, current=current):
@@ -132,23 +132,23 @@ def repair_workloads(
     return applied
 
 
-def describe(op: hostplan.Operation) -> str:
+def describe(op: hostdiff.Operation) -> str:
     """One line naming ``op`` and its object, for errors and the list of repairs."""
     match op:
-        case hostplan.EnsureGateway(gateway=gw):
+        case hostdiff.EnsureGateway(gateway=gw):
             return f"gateway {gw.ifname}"
         case (
-            hostplan.AddRoute(route=r)
-            | hostplan.ReplaceRoute(route=r)
-            | hostplan.DeleteRoute(route=r)
+            hostdiff.AddRoute(route=r)
+            | hostdiff.ReplaceRoute(route=r)
+            | hostdiff.DeleteRoute(route=r)
         ):
             return f"{type(op).__name__} {r.dst} via {r.via}"
-        case hostplan.AddEndpoint(endpoint=ep):
+        case hostdiff.AddEndpoint(endpoint=ep):
             return f"AddEndpoint {ep.id}"
-        case hostplan.RepairEndpoint(endpoint=ep, reasons=reasons):
+        case hostdiff.RepairEndpoint(endpoint=ep, reasons=reasons):
             return f"RepairEndpoint {ep.id} ({'; '.join(reasons)})"
-        case hostplan.DeleteEndpoint(host_ifname=name, id=ident):
+        case hostdiff.DeleteEndpoint(host_ifname=name, id=ident):
             return f"DeleteEndpoint {name} ({ident})"
-        case hostplan.AddProxy(proxy=p) | hostplan.DeleteProxy(proxy=p):
+        case hostdiff.AddProxy(proxy=p) | hostdiff.DeleteProxy(proxy=p):
             return f"{type(op).__name__} {p.address} dev {p.dev}"
     return type(op).__name__

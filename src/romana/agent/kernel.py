@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from romana.core import hostplan, ruleset
+from romana.core import hostdiff, hostplan, ruleset
 from romana.core.errors import AlreadyExists, NotFound, RomanaError
 from romana.dataplane import conntrack, netlink, nlsock, rtmsg, rtnl, sourceroutes, veth, wire
 
@@ -73,12 +73,12 @@ class HostDataplane:
 
     # -- host state ------------------------------------------------------------------------
 
-    def current(self, proxy_ranges: Sequence[hostplan.IPNetwork] = ()) -> hostplan.CurrentHost:
+    def current(self, proxy_ranges: Sequence[hostplan.IPNetwork] = ()) -> hostdiff.CurrentHost:
         """Everything of ours on the host side; proxy entries inside ``proxy_ranges`` (the
         plan's external pools) are ours."""
         return self.netlink.current(proxy_ranges=proxy_ranges)
 
-    def apply(self, op: hostplan.Operation) -> None:
+    def apply(self, op: hostdiff.Operation) -> None:
         self.netlink.apply(op)
 
     def ensure_sysctls(self, sysctls: Sequence[hostplan.Sysctl]) -> tuple[str, ...]:

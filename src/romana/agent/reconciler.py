@@ -11,7 +11,7 @@ used by one thread at a time.
 A reconcile is level-triggered (principle 3): it takes the latest host view and the whole
 endpoint ledger, computes the desired state with :mod:`romana.agent.desired` (the ruleset
 filters the taps of the ledger's ready tap endpoints by name), reads back what of ours is in
-the kernel, applies :func:`romana.core.hostplan.diff` operation by operation, then the
+the kernel, applies :func:`romana.core.hostdiff.diff` operation by operation, then the
 firewall, then BIRD's configuration in ``bgp`` route mode (:mod:`romana.agent.bird`), so
 that nothing is announced before its rules are in place. Events (a new view, an endpoint
 added or removed, a reconnect) only decide *when*: :meth:`trigger` asks for one, and any
@@ -58,7 +58,7 @@ from romana.agent.bird import Bird
 from romana.agent.ledger import Ledger
 from romana.agent.metrics import Metrics
 from romana.agent.report import FirewallKeys, Report
-from romana.core import hostplan, ruleset
+from romana.core import hostdiff, hostplan, ruleset
 from romana.core.errors import RomanaError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -400,7 +400,7 @@ class Reconciler:
                 except (RomanaError, OSError) as exc:
                     errors.append(f"{drift.describe(op)}: {exc}")
                     m.apply_failures.labels(part or "other").inc()
-                    if isinstance(op, hostplan.AddRoute | hostplan.ReplaceRoute):
+                    if isinstance(op, hostdiff.AddRoute | hostdiff.ReplaceRoute):
                         route_errors += 1
                     continue
                 if part is not None and drift.was_applied(op, self._applied.plan):
@@ -446,9 +446,9 @@ class Reconciler:
 
     def _diff(
         self, dp: kernel.HostDataplane, plan: hostplan.HostPlan, errors: list[str]
-    ) -> tuple[hostplan.Operation, ...]:
+    ) -> tuple[hostdiff.Operation, ...]:
         try:
-            return hostplan.diff(dp.current(plan.proxy_ranges), plan)
+            return hostdiff.diff(dp.current(plan.proxy_ranges), plan)
         except (RomanaError, OSError) as exc:
             errors.append(f"reading the host state: {exc}")
             return ()

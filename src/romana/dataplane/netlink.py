@@ -27,7 +27,7 @@ What we own here, and therefore the only things ever changed or deleted:
   holder keeps renewing, so the kernel removes a VIP by itself once its agent stops.
 
 :meth:`Netlink.current` reads exactly those objects back, for
-:func:`romana.core.hostplan.diff`; :meth:`Netlink.apply` carries out one resulting operation.
+:func:`romana.core.hostdiff.diff`; :meth:`Netlink.apply` carries out one resulting operation.
 Calls block: a request takes well under a millisecond, adding an endpoint about 6 ms
 (IPv4) to 9 ms (dual stack) and removing one about 20 ms, most of it the kernel's veth
 teardown (measured on the 2-core lab machine). Create and use the object on one thread at a
@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
-from romana.core import hostplan
+from romana.core import hostdiff, hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, Issue, NotFound, Unsupported
 from romana.dataplane import announce, rtmsg, sysctl, tap, veth
 from romana.dataplane.nlsock import NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Closing
@@ -105,15 +105,15 @@ class Netlink(Closing):
             self.rtnl.set_link(link, up=True)
         return created or changed or not link.up
 
-    def gateway(self, ifname: str = hostplan.GATEWAY_IFNAME) -> hostplan.CurrentGateway | None:
+    def gateway(self, ifname: str = hostplan.GATEWAY_IFNAME) -> hostdiff.CurrentGateway | None:
         link = self.rtnl.link(ifname)
         return None if link is None else self._gateway_state(link)
 
-    def _gateway_state(self, link: Link) -> hostplan.CurrentGateway:
+    def _gateway_state(self, link: Link) -> hostdiff.CurrentGateway:
         addresses = frozenset(
             iface for iface, scope in self.rtnl.addresses(link.index) if scope == RT_SCOPE_UNIVERSE
         )
-        return hostplan.CurrentGateway(addresses, link.up)
+        return hostdiff.CurrentGateway(addresses, link.up)
 
     def ensure_sysctls(self, sysctls: Iterable[hostplan.Sysctl]) -> tuple[str, ...]:
         """See :func:`romana.dataplane.sysctl.ensure`; returns the keys that changed."""
@@ -142,7 +142,7 @@ class Netlink(Closing):
             return tap.unwire(self.rtnl, host_ifname)
         return veth.remove(self.rtnl, host_ifname)
 
-    def endpoints(self) -> tuple[hostplan.CurrentEndpoint, ...]:
+    def endpoints(self) -> tuple[hostdiff.CurrentEndpoint, ...]:
         links, ours = self.rtnl.links(), self.rtnl.routes(proto=ROUTE_PROTOCOL)
         return veth.listed(links, ours) + tap.listed(links, ours)
 
@@ -327,34 +327,34 @@ class Netlink(Closing):
         gateway_ifname: str = hostplan.GATEWAY_IFNAME,
         *,
         proxy_ranges: Sequence[hostplan.IPNetwork] = (),
-    ) -> hostplan.CurrentHost:
-        """Everything of ours in this namespace, as :func:`hostplan.diff` expects it; the
+    ) -> hostdiff.CurrentHost:
+        """Everything of ours in this namespace, as :func:`hostdiff.diff` expects it; the
         proxy entries of ours are those inside ``proxy_ranges`` (the plan's)."""
         links = self.rtnl.links()
         ours = self.rtnl.routes(proto=ROUTE_PROTOCOL)
         names = {link.index: link.ifname for link in links}
         gw = next((link for link in links if link.ifname == gateway_ifname), None)
-        return hostplan.CurrentHost(
+        return hostdiff.CurrentHost(
             gateway=None if gw is None else self._gateway_state(gw),
             routes=tuple(self._route_spec(r, names) for r in ours if r.gateway is not None),
             endpoints=veth.listed(links, ours) + tap.listed(links, ours),
             proxies=self.proxies(proxy_ranges, names),
         )
 
-    def apply(self, op: hostplan.Operation) -> None:
-        """Carry out one operation of :func:`hostplan.diff`."""
+    def apply(self, op: hostdiff.Operation) -> None:
+        """Carry out one operation of :func:`hostdiff.diff`."""
         match op:
-            case hostplan.EnsureGateway(gateway=spec):
+            case hostdiff.EnsureGateway(gateway=spec):
                 self.ensure_gateway(spec)
-            case hostplan.AddRoute(route=route) | hostplan.ReplaceRoute(route=route):
+            case hostdiff.AddRoute(route=route) | hostdiff.ReplaceRoute(route=route):
                 self.ensure_routes([route])
-            case hostplan.DeleteRoute(route=route):
+            case hostdiff.DeleteRoute(route=route):
                 self.delete_route(route)
-            case hostplan.AddEndpoint(endpoint=spec) | hostplan.RepairEndpoint(endpoint=spec):
+            case hostdiff.AddEndpoint(endpoint=spec) | hostdiff.RepairEndpoint(endpoint=spec):
                 self.ensure_endpoint(spec)
-            case hostplan.DeleteEndpoint(host_ifname=name):
+            case hostdiff.DeleteEndpoint(host_ifname=name):
                 self.remove_endpoint(name)
-            case hostplan.AddProxy(proxy=proxy):
+            case hostdiff.AddProxy(proxy=proxy):
                 self.ensure_proxy(proxy)
-            case hostplan.DeleteProxy(proxy=proxy):
+            case hostdiff.DeleteProxy(proxy=proxy):
                 self.delete_proxy(proxy)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from romana.core import hostplan
+from romana.core import hostdiff, hostplan
 from romana.core.errors import InvalidInput, Issue, NotFound
 from romana.dataplane import rtmsg, sysctl
 from romana.dataplane.rtmsg import ROUTE_PROTOCOL, RT_SCOPE_LINK, Link, Route, host_iface
@@ -110,7 +110,7 @@ def present(host: Rtnl) -> dict[str, int]:
     return {link.ifname: link.index for link in host.links() if hostplan.is_tap_ifname(link.ifname)}
 
 
-def listed(links: Iterable[Link], routes: Iterable[Route]) -> tuple[hostplan.CurrentEndpoint, ...]:
+def listed(links: Iterable[Link], routes: Iterable[Route]) -> tuple[hostdiff.CurrentEndpoint, ...]:
     """Every tap among ``links``, with the addresses our host routes send to it."""
     by_oif: dict[int, set[hostplan.IPAddress]] = {}
     for route in routes:
@@ -118,7 +118,7 @@ def listed(links: Iterable[Link], routes: Iterable[Route]) -> tuple[hostplan.Cur
         if route.proto == ROUTE_PROTOCOL and route.gateway is None and host:
             by_oif.setdefault(route.oif, set()).add(route.dst.network_address)
     return tuple(
-        hostplan.CurrentEndpoint(
+        hostdiff.CurrentEndpoint(
             id="",
             host_ifname=link.ifname,
             addresses=frozenset(by_oif.get(link.index, ())),

@@ -33,7 +33,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from romana.core import hostplan
+from romana.core import hostdiff, hostplan
 from romana.core.errors import AlreadyExists, InvalidInput, Issue, NotFound
 from romana.dataplane import netns as netns_mod
 from romana.dataplane import rtmsg, sysctl
@@ -232,7 +232,7 @@ def remove(host: Rtnl, host_ifname: str) -> bool:
     return True
 
 
-def listed(links: Iterable[Link], routes: Iterable[Route]) -> tuple[hostplan.CurrentEndpoint, ...]:
+def listed(links: Iterable[Link], routes: Iterable[Route]) -> tuple[hostdiff.CurrentEndpoint, ...]:
     """Our endpoints among ``links``, with the addresses our host routes send to each."""
     by_oif: dict[int, set[hostplan.IPAddress]] = {}
     for route in routes:
@@ -243,7 +243,7 @@ def listed(links: Iterable[Link], routes: Iterable[Route]) -> tuple[hostplan.Cur
         ):
             by_oif.setdefault(route.oif, set()).add(route.dst.network_address)
     return tuple(
-        hostplan.CurrentEndpoint(
+        hostdiff.CurrentEndpoint(
             id=link.alias,
             host_ifname=link.ifname,
             addresses=frozenset(by_oif.get(link.index, ())),

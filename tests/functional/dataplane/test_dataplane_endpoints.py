@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from romana.core import hostplan, kernelnames
+from romana.core import hostdiff, kernelnames
 from romana.core.errors import AlreadyExists, InvalidInput, NotFound
 from romana.lab import Lab, Node
 from support.routed import Cluster
@@ -88,7 +88,7 @@ def test_ensure_endpoint_twice_changes_nothing(cluster: Cluster) -> None:
     before = snapshot(cluster.lab, host, workload)
     assert cluster.nl(host).ensure_endpoint(spec) == first
     assert snapshot(cluster.lab, host, workload) == before
-    assert hostplan.diff(cluster.nl(host).current(), cluster.plan(host, [spec])) == ()
+    assert hostdiff.diff(cluster.nl(host).current(), cluster.plan(host, [spec])) == ()
 
 
 def test_a_host_route_deleted_by_hand_is_seen_and_restored(cluster: Cluster) -> None:
@@ -100,11 +100,11 @@ def test_a_host_route_deleted_by_hand_is_seen_and_restored(cluster: Cluster) -> 
     assert lab.ping(w2, "10.1.17.1")
     lab.run(h1, ["ip", "route", "del", "10.1.17.1/32"])
     assert lab.silent(w2, "10.1.17.1")
-    ops = hostplan.diff(nl.current(), cluster.plan(h1, [s1]))
-    assert ops == (hostplan.RepairEndpoint(s1, ("host route to 10.1.17.1 is missing",)),)
+    ops = hostdiff.diff(nl.current(), cluster.plan(h1, [s1]))
+    assert ops == (hostdiff.RepairEndpoint(s1, ("host route to 10.1.17.1 is missing",)),)
     for op in ops:
         nl.apply(op)
-    assert hostplan.diff(nl.current(), cluster.plan(h1, [s1])) == ()
+    assert hostdiff.diff(nl.current(), cluster.plan(h1, [s1])) == ()
     assert lab.ping(w2, "10.1.17.1")
 
 

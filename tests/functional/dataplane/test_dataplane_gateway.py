@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from romana.core import hostplan, kernelnames
+from romana.core import hostdiff, hostplan, kernelnames
 from romana.core.errors import AlreadyExists
 from romana.dataplane import sysctl
 from romana.dataplane.netlink import Netlink
@@ -71,9 +71,9 @@ def test_ensure_gateway_is_idempotent_and_converges_on_changes(lab: Lab) -> None
         assert nl.ensure_gateway(moved) is True
         assert global_addresses(link_json(lab, host, GW)) == {"10.7.0.1/16"}
         lab.run(host, ["ip", "link", "set", GW, "down"])
-        assert nl.gateway() == hostplan.CurrentGateway(frozenset(moved.addresses), up=False)
+        assert nl.gateway() == hostdiff.CurrentGateway(frozenset(moved.addresses), up=False)
         assert nl.ensure_gateway(moved) is True
-        assert nl.gateway() == hostplan.CurrentGateway(frozenset(moved.addresses), up=True)
+        assert nl.gateway() == hostdiff.CurrentGateway(frozenset(moved.addresses), up=True)
 
 
 def test_a_gateway_name_held_by_another_kind_of_device_is_left_alone(lab: Lab) -> None:

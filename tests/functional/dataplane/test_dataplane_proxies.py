@@ -13,8 +13,9 @@ import ipaddress
 
 import pytest
 
-from romana.core import hostplan
-from romana.core.hostplan import AddProxy, DeleteProxy, ProxySpec
+from romana.core import hostdiff, hostplan
+from romana.core.hostdiff import AddProxy, DeleteProxy
+from romana.core.hostplan import ProxySpec
 from romana.dataplane.netlink import Netlink
 from romana.lab import Host, Lab, Workload
 from support.externalholder import workload_with_externals
@@ -65,13 +66,13 @@ def test_proxy_entries_answer_for_external_addresses_and_only_ours_are_touched(
         assert nl.current(proxy_ranges=POOLS).proxies == ()
         assert lab.silent(a, EXTERNAL4) and lab.silent(a, EXTERNAL6)  # nobody answers yet
 
-        ops = hostplan.diff(nl.current(proxy_ranges=POOLS), wanted)
+        ops = hostdiff.diff(nl.current(proxy_ranges=POOLS), wanted)
         assert [op for op in ops if isinstance(op, AddProxy)] == [AddProxy(p) for p in PROXIES]
         for op in ops:
             nl.apply(op)
         assert proxies_shown(lab, b) == foreign | {f"{p.address} dev eth0" for p in PROXIES}
         assert nl.current(proxy_ranges=POOLS).proxies == PROXIES
-        assert hostplan.diff(nl.current(proxy_ranges=POOLS), wanted) == ()
+        assert hostdiff.diff(nl.current(proxy_ranges=POOLS), wanted) == ()
         nl.apply(AddProxy(PROXIES[0]))  # there already: fine
         nl.apply(DeleteProxy(ProxySpec(ip("203.0.113.99"), "eth0")))  # never there: fine
         nl.apply(DeleteProxy(ProxySpec(EXTERNAL4, "gone0")))  # no such device: fine
@@ -85,12 +86,12 @@ def test_proxy_entries_answer_for_external_addresses_and_only_ours_are_touched(
 
         # a plan without them deletes ours and leaves the foreign entries
         emptied = hostplan.plan(GATEWAY, [], [], mtu=1500, proxy_ranges=POOLS)
-        ops = hostplan.diff(nl.current(proxy_ranges=POOLS), emptied)
+        ops = hostdiff.diff(nl.current(proxy_ranges=POOLS), emptied)
         assert ops == tuple(DeleteProxy(p) for p in PROXIES)
         for op in ops:
             nl.apply(op)
         assert proxies_shown(lab, b) == foreign
-        assert hostplan.diff(nl.current(proxy_ranges=POOLS), emptied) == ()
+        assert hostdiff.diff(nl.current(proxy_ranges=POOLS), emptied) == ()
 
     lab.run(a, ["ip", "neigh", "flush", "dev", "eth0"])
     assert lab.silent(a, EXTERNAL4) and lab.silent(a, EXTERNAL6)

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from romana.core import hostplan, kernelnames
+from romana.core import hostdiff, hostplan, kernelnames
 from romana.core.errors import AlreadyExists
 from support.routed import Cluster
 
@@ -43,7 +43,7 @@ def test_ensure_routes_twice_changes_nothing_and_a_moved_next_hop_is_replaced(
     moved = hostplan.RouteSpec(net("10.2.0.0/16"), ip("198.18.0.3"))
     assert nl.ensure_routes([moved]) == 1
     assert "10.2.0.0/16 via 198.18.0.3" in cluster.lab.run(h1, ["ip", "route"]).stdout
-    assert [op.__class__ for op in hostplan.diff(nl.current(), plan)] == [hostplan.ReplaceRoute]
+    assert [op.__class__ for op in hostdiff.diff(nl.current(), plan)] == [hostdiff.ReplaceRoute]
 
 
 def test_a_route_deleted_by_hand_is_seen_missing_and_restored(cluster: Cluster) -> None:
@@ -53,8 +53,8 @@ def test_a_route_deleted_by_hand_is_seen_missing_and_restored(cluster: Cluster) 
     _, s2 = cluster.endpoint(h2, "a", 1, ipv6=False)
     nl = cluster.nl(h1)
     lab.run(h1, ["ip", "route", "del", "10.2.0.0/16"])
-    ops = hostplan.diff(nl.current(), cluster.plan(h1, cluster.endpoints_of(h1)))
-    assert ops == (hostplan.AddRoute(hostplan.RouteSpec(net("10.2.0.0/16"), ip("198.18.0.2"))),)
+    ops = hostdiff.diff(nl.current(), cluster.plan(h1, cluster.endpoints_of(h1)))
+    assert ops == (hostdiff.AddRoute(hostplan.RouteSpec(net("10.2.0.0/16"), ip("198.18.0.2"))),)
     for op in ops:
         nl.apply(op)
     assert lab.ping(w1, s2.addresses[0])
@@ -101,12 +101,12 @@ def test_reconcile_removes_only_what_is_ours(cluster: Cluster) -> None:
         )
     }
     empty = hostplan.plan(hostplan.GatewaySpec(()), [], [], mtu=1500, sysctls=[])
-    ops = hostplan.diff(nl.current(), empty)
+    ops = hostdiff.diff(nl.current(), empty)
     kinds = sorted(op.__class__.__name__ for op in ops)
     assert kinds == ["DeleteEndpoint"] * 2 + ["DeleteRoute"] * 4 + ["EnsureGateway"]
     for op in ops:
         nl.apply(op)
-    assert hostplan.diff(nl.current(), empty) == ()
+    assert hostdiff.diff(nl.current(), empty) == ()
     assert lab.run(h1, ["ip", "route", "show", "proto", PROTO]).stdout == ""
     assert lab.run(h1, ["ip", "-6", "route", "show", "proto", PROTO]).stdout == ""
     routes = lab.run(h1, ["ip", "route"]).stdout

@@ -12,7 +12,7 @@ import ipaddress
 
 import pytest
 
-from romana.core import endpoint, hostplan, kernelnames
+from romana.core import endpoint, hostdiff, hostplan, kernelnames
 from romana.core.errors import InvalidInput, NotFound
 from romana.lab import Host, Lab, Workload
 from support.routed import Cluster
@@ -74,20 +74,20 @@ def test_a_tap_is_wired_reached_across_hosts_and_unwired_with_its_device_left(
 
     # The reconcile view: converged, a lost route put back, then a plan without the tap.
     plan = cluster.plan(h1, [spec])
-    assert hostplan.diff(nl.current(), plan) == ()
+    assert hostdiff.diff(nl.current(), plan) == ()
     lab.run(h1, ["ip", "route", "del", address, "dev", TAP])
-    (repair,) = hostplan.diff(nl.current(), plan)
-    assert repair == hostplan.AddEndpoint(spec)  # a tap with none of our routes is unwired
+    (repair,) = hostdiff.diff(nl.current(), plan)
+    assert repair == hostdiff.AddEndpoint(spec)  # a tap with none of our routes is unwired
     nl.apply(repair)
-    assert hostplan.diff(nl.current(), plan) == ()
-    (unwire,) = hostplan.diff(nl.current(), cluster.plan(h1, []))
-    assert unwire == hostplan.DeleteEndpoint(TAP, "")
+    assert hostdiff.diff(nl.current(), plan) == ()
+    (unwire,) = hostdiff.diff(nl.current(), cluster.plan(h1, []))
+    assert unwire == hostdiff.DeleteEndpoint(TAP, "")
     nl.apply(unwire)
 
     assert lab.run(h1, ["ip", "route", "show", "proto", PROTO, "dev", TAP]).stdout == ""
     assert "inet " not in lab.run(h1, ["ip", "-o", "addr", "show", TAP]).stdout
     assert TAP in lab.run(h1, ["ip", "-o", "link", "show", TAP]).stdout  # Nova's device stays
-    assert hostplan.diff(nl.current(), cluster.plan(h1, [])) == ()
+    assert hostdiff.diff(nl.current(), cluster.plan(h1, [])) == ()
     assert not lab.ping(guest, other.addresses[0], deadline=1)
 
 
@@ -97,7 +97,7 @@ def test_a_missing_tap_is_not_made_and_other_names_are_refused(cluster: Cluster)
     spec = tap_spec(h1, "10.1.17.9")
     with pytest.raises(NotFound):
         nl.ensure_endpoint(spec)
-    assert hostplan.diff(nl.current(), cluster.plan(h1, [spec])) == ()  # nothing to wire
+    assert hostdiff.diff(nl.current(), cluster.plan(h1, [spec])) == ()  # nothing to wire
     assert nl.remove_endpoint(TAP) is False
     with pytest.raises(InvalidInput):
         nl.ensure_endpoint(dataclasses.replace(spec, ifname="eth9"))

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from romana.core import hostplan
-from romana.core.hostplan import AddProxy, ProxySpec
+from romana.core.hostdiff import AddProxy
+from romana.core.hostplan import ProxySpec
 from romana.dataplane.netlink import Netlink
 from romana.lab import Lab, Outside, add_outside
 from support import env

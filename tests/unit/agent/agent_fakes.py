@@ -17,7 +17,7 @@ from typing import Any
 from romana.agent import endpoints, ledger, parts, view
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
-from romana.core import errors, hostplan, ruleset
+from romana.core import errors, hostdiff, hostplan, ruleset
 from romana.core.endpoint import EndpointRequest
 from romana.dataplane import veth, wire
 
@@ -122,26 +122,26 @@ class FakeDataplane:
     """The kernel state of one host, as far as the agent owns it."""
 
     firewall: FakeFirewall = field(default_factory=FakeFirewall)
-    gateway: hostplan.CurrentGateway | None = None
+    gateway: hostdiff.CurrentGateway | None = None
     routes: dict[hostplan.IPNetwork, hostplan.RouteSpec] = field(default_factory=dict)
     endpoints: dict[str, FakeEndpoint] = field(default_factory=dict)
     sysctls: dict[str, str] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=set)
     interfaces: set[tuple[str, str]] = field(default_factory=set)
     fail: Mapping[type, errors.RomanaError] = field(default_factory=dict)
-    applied: list[hostplan.Operation] = field(default_factory=list)
+    applied: list[hostdiff.Operation] = field(default_factory=list)
     forgotten: list[hostplan.IPAddress] = field(default_factory=list)
     inside: dict[str, list[str]] = field(default_factory=dict)
     """Host veth name → what is wrong inside its workload (until ``ensure`` repairs it)."""
     proxies: set[hostplan.ProxySpec] = field(default_factory=set)
     closed: bool = False
 
-    def current(self, proxy_ranges: Sequence[hostplan.IPNetwork] = ()) -> hostplan.CurrentHost:
-        return hostplan.CurrentHost(
+    def current(self, proxy_ranges: Sequence[hostplan.IPNetwork] = ()) -> hostdiff.CurrentHost:
+        return hostdiff.CurrentHost(
             self.gateway,
             tuple(self.routes.values()),
             tuple(
-                hostplan.CurrentEndpoint(ep.spec.id, name, ep.addresses, ep.spec.mtu, ep.up)
+                hostdiff.CurrentEndpoint(ep.spec.id, name, ep.addresses, ep.spec.mtu, ep.up)
                 for name, ep in sorted(self.endpoints.items())
             ),
             tuple(
@@ -151,24 +151,24 @@ class FakeDataplane:
             ),
         )
 
-    def apply(self, op: hostplan.Operation) -> None:
+    def apply(self, op: hostdiff.Operation) -> None:
         if type(op) in self.fail:
             raise self.fail[type(op)]
         self.applied.append(op)
         match op:
-            case hostplan.EnsureGateway(gateway=gw):
-                self.gateway = hostplan.CurrentGateway(frozenset(gw.addresses), True)
-            case hostplan.AddRoute(route=r) | hostplan.ReplaceRoute(route=r):
+            case hostdiff.EnsureGateway(gateway=gw):
+                self.gateway = hostdiff.CurrentGateway(frozenset(gw.addresses), True)
+            case hostdiff.AddRoute(route=r) | hostdiff.ReplaceRoute(route=r):
                 self.routes[r.dst] = r
-            case hostplan.DeleteRoute(route=r):
+            case hostdiff.DeleteRoute(route=r):
                 self.routes.pop(r.dst, None)
-            case hostplan.AddEndpoint(endpoint=spec) | hostplan.RepairEndpoint(endpoint=spec):
+            case hostdiff.AddEndpoint(endpoint=spec) | hostdiff.RepairEndpoint(endpoint=spec):
                 self.ensure_endpoint(spec)
-            case hostplan.DeleteEndpoint(host_ifname=name):
+            case hostdiff.DeleteEndpoint(host_ifname=name):
                 self.remove_endpoint(name)
-            case hostplan.AddProxy(proxy=p):
+            case hostdiff.AddProxy(proxy=p):
                 self.proxies.add(p)
-            case hostplan.DeleteProxy(proxy=p):
+            case hostdiff.DeleteProxy(proxy=p):
                 self.proxies.discard(p)
 
     def ensure_sysctls(self, sysctls: Any) -> tuple[str, ...]:
@@ -177,8 +177,8 @@ class FakeDataplane:
         return changed
 
     def ensure_endpoint(self, spec: hostplan.EndpointSpec) -> veth.Attached:
-        if hostplan.AddEndpoint in self.fail:
-            raise self.fail[hostplan.AddEndpoint]
+        if hostdiff.AddEndpoint in self.fail:
+            raise self.fail[hostdiff.AddEndpoint]
         if spec.netns not in self.namespaces:
             raise errors.NotFound(f"network namespace {spec.netns} does not exist")
         self.endpoints[spec.host_ifname] = FakeEndpoint(spec, frozenset(spec.addresses))
@@ -194,8 +194,8 @@ class FakeDataplane:
 
     def create_pair(self, spec: hostplan.EndpointSpec) -> wire.Pair | None:
         """The fast path's pair: None when a veth of this id is left over (ensure takes it)."""
-        if hostplan.AddEndpoint in self.fail:
-            raise self.fail[hostplan.AddEndpoint]
+        if hostdiff.AddEndpoint in self.fail:
+            raise self.fail[hostdiff.AddEndpoint]
         if spec.netns not in self.namespaces:
             raise errors.NotFound(f"network namespace {spec.netns} does not exist")
         if (spec.netns, spec.ifname) in self.interfaces:

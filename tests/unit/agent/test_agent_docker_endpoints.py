@@ -14,7 +14,7 @@ import pytest
 from agent_fakes import EndpointsRig, FakeDataplane, FakeEndpoint, raw_view, scenario
 
 from romana.agent import desired, ledger, view
-from romana.core import endpoint, endpointwire, errors, hostplan
+from romana.core import endpoint, endpointwire, errors, hostdiff, hostplan
 from romana.core.endpoint import EndpointRequest, GcRequest
 from romana.dataplane import wire
 
@@ -117,16 +117,16 @@ def test_a_docker_endpoints_host_end_is_repaired_but_never_made_again() -> None:
     spec = docker_spec()
     assert hostplan.endpoint_issues(spec) == [] and spec.host_ifname == HOST_END
     plan = hostplan.plan(gateway, [], [spec], mtu=1500)
-    wired = hostplan.CurrentEndpoint(KEY, HOST_END, frozenset(spec.addresses), 1500, True)
-    gw = hostplan.CurrentGateway(frozenset(gateway.addresses), True)
-    assert hostplan.diff(hostplan.CurrentHost(gw, (), (wired,)), plan) == ()
-    assert hostplan.diff(hostplan.CurrentHost(gw, (), ()), plan) == ()  # its sandbox went
+    wired = hostdiff.CurrentEndpoint(KEY, HOST_END, frozenset(spec.addresses), 1500, True)
+    gw = hostdiff.CurrentGateway(frozenset(gateway.addresses), True)
+    assert hostdiff.diff(hostdiff.CurrentHost(gw, (), (wired,)), plan) == ()
+    assert hostdiff.diff(hostdiff.CurrentHost(gw, (), ()), plan) == ()  # its sandbox went
     bare = dataclasses.replace(wired, addresses=frozenset())
-    (repair,) = hostplan.diff(hostplan.CurrentHost(gw, (), (bare,)), plan)
-    assert isinstance(repair, hostplan.RepairEndpoint) and repair.endpoint == spec
+    (repair,) = hostdiff.diff(hostdiff.CurrentHost(gw, (), (bare,)), plan)
+    assert isinstance(repair, hostdiff.RepairEndpoint) and repair.endpoint == spec
     veth_plan = hostplan.plan(gateway, [], [docker_spec(attachment="veth")], mtu=1500)
-    assert hostplan.diff(hostplan.CurrentHost(gw, (), ()), veth_plan) == (
-        hostplan.AddEndpoint(docker_spec(attachment="veth")),
+    assert hostdiff.diff(hostdiff.CurrentHost(gw, (), ()), veth_plan) == (
+        hostdiff.AddEndpoint(docker_spec(attachment="veth")),
     )
 
 
@@ -189,8 +189,8 @@ class DockerDataplane(FakeDataplane):
         assert self.ledger is not None
         record = self.ledger.get(spec.id)
         self.events.append(f"pair ({record.state if record else 'unrecorded'})")
-        if hostplan.AddEndpoint in self.fail:
-            raise self.fail[hostplan.AddEndpoint]
+        if hostdiff.AddEndpoint in self.fail:
+            raise self.fail[hostdiff.AddEndpoint]
         self.endpoints.pop(spec.host_ifname, None)  # left from a failed attempt
         if spec.ifname in self.taken:
             raise errors.AlreadyExists(f"interface {spec.ifname!r} already exists")
@@ -201,8 +201,8 @@ class DockerDataplane(FakeDataplane):
 
     def address_pair(self, pair: wire.Pair, spec: hostplan.EndpointSpec) -> Any:
         self.events.append("wire")
-        if hostplan.RepairEndpoint in self.fail:
-            raise self.fail[hostplan.RepairEndpoint]
+        if hostdiff.RepairEndpoint in self.fail:
+            raise self.fail[hostdiff.RepairEndpoint]
         self.endpoints[spec.host_ifname] = FakeEndpoint(spec, frozenset(spec.addresses))
         return None
 
@@ -294,7 +294,7 @@ def test_a_failed_add_takes_back_the_record_and_the_pair_never_the_allocation(
     tmp_path: Path,
 ) -> None:
     async def body(rig: DockerRig) -> None:
-        rig.dp.fail = {hostplan.RepairEndpoint: errors.RomanaError("netlink: EBUSY")}
+        rig.dp.fail = {hostdiff.RepairEndpoint: errors.RomanaError("netlink: EBUSY")}
         await rig.romanad.allocate(KEY, "h1", "t1", "default")
         with pytest.raises(errors.RomanaError, match="EBUSY"):
             await rig.service.add(docker_request(rig.sandbox()))

@@ -11,7 +11,7 @@ from agent_fakes import EndpointsRig as Rig
 from agent_fakes import scenario
 
 from romana.agent import ledger
-from romana.core import endpointwire, errors, hostplan
+from romana.core import endpointwire, errors, hostdiff, hostplan
 from romana.core.endpoint import Address, GcAnswer, GcRequest, Readiness
 from romana.integrations.cni import pending as cni_pending
 
@@ -38,7 +38,7 @@ def test_add_wires_the_endpoint_and_answers_the_contract(tmp_path: Path) -> None
 
 def test_failed_add_leaves_nothing_behind(tmp_path: Path) -> None:
     async def body(rig: Rig) -> None:
-        rig.dp.fail = {hostplan.AddEndpoint: errors.RomanaError("veth: ENOSPC")}
+        rig.dp.fail = {hostdiff.AddEndpoint: errors.RomanaError("veth: ENOSPC")}
         with pytest.raises(errors.RomanaError, match="ENOSPC"):
             await rig.service.add(rig.request("c1"))
         assert rig.registry.records() == []

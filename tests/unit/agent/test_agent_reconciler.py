@@ -12,7 +12,7 @@ from agent_fakes import FakeDataplane, host_view
 from romana.agent import ledger
 from romana.agent.metrics import Metrics
 from romana.agent.reconciler import Reconciler
-from romana.core import errors, hostplan
+from romana.core import errors, hostdiff, hostplan
 
 
 class Rig:
@@ -175,7 +175,7 @@ def test_the_inside_of_an_endpoint_is_read_back_and_repaired_on_a_full_reconcile
 def test_a_failing_operation_is_reported_and_the_others_still_happen(tmp_path: Path) -> None:
     async def scenario() -> None:
         rig = Rig(tmp_path)
-        rig.dp.fail = {hostplan.AddRoute: errors.AlreadyExists("route exists and is not ours")}
+        rig.dp.fail = {hostdiff.AddRoute: errors.AlreadyExists("route exists and is not ours")}
         task = asyncio.create_task(rig.reconciler.run())
         rig.record("c1", "10.1.16.1")
         rig.reconciler.set_view(host_view(1))
@@ -244,7 +244,7 @@ def test_requests_coalesce_into_one_reconcile(tmp_path: Path) -> None:
 def test_a_bug_in_the_writer_ends_the_run(tmp_path: Path) -> None:
     async def scenario() -> None:
         rig = Rig(tmp_path)
-        rig.dp.fail = {hostplan.EnsureGateway: ZeroDivisionError("bug")}  # type: ignore[dict-item]
+        rig.dp.fail = {hostdiff.EnsureGateway: ZeroDivisionError("bug")}  # type: ignore[dict-item]
         rig.reconciler.set_view(host_view(1))
         task = asyncio.create_task(rig.reconciler.run())
         with pytest.raises(errors.Unavailable):

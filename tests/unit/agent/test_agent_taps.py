@@ -21,7 +21,7 @@ from agent_fakes import (
 )
 
 from romana.agent import desired, dhcp, ledger, taps
-from romana.core import endpoint, endpointwire, errors, hostplan, ruleset
+from romana.core import endpoint, endpointwire, errors, hostdiff, hostplan, ruleset
 from romana.core.endpoint import EndpointRequest, GcRequest
 from romana.core.policy import trees
 from romana.dataplane import veth
@@ -127,8 +127,8 @@ class TapDataplane(FakeDataplane):
     def ensure_endpoint(self, spec: hostplan.EndpointSpec) -> veth.Attached:
         if spec.attachment != hostplan.TAP:
             return super().ensure_endpoint(spec)
-        if hostplan.AddEndpoint in self.fail:
-            raise self.fail[hostplan.AddEndpoint]
+        if hostdiff.AddEndpoint in self.fail:
+            raise self.fail[hostdiff.AddEndpoint]
         if spec.ifname not in self.devices:
             raise errors.NotFound(f"tap {spec.ifname} does not exist")
         self.endpoints[spec.host_ifname] = self.endpoint_of(spec)
@@ -171,7 +171,7 @@ def test_add_of_a_missing_tap_or_a_failed_wiring_leaves_the_allocation(tmp_path:
             await rig.service.add(tap_request())
         assert getattr(info.value, "problem_field", "") == "ifname"
         rig.dp.devices.add(TAP)
-        rig.dp.fail = {hostplan.AddEndpoint: errors.RomanaError("netlink: EBUSY")}
+        rig.dp.fail = {hostdiff.AddEndpoint: errors.RomanaError("netlink: EBUSY")}
         with pytest.raises(errors.RomanaError, match="EBUSY"):
             await rig.service.add(tap_request())
         assert rig.registry.get(KEY) is None and TAP not in rig.dp.endpoints

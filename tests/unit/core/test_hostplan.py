@@ -7,9 +7,9 @@ import ipaddress
 
 import pytest
 
-from romana.core import hostplan
+from romana.core import hostdiff, hostplan
 from romana.core.errors import InvalidInput
-from romana.core.hostplan import (
+from romana.core.hostdiff import (
     AddEndpoint,
     AddRoute,
     CurrentEndpoint,
@@ -17,11 +17,13 @@ from romana.core.hostplan import (
     CurrentHost,
     DeleteEndpoint,
     DeleteRoute,
-    EndpointSpec,
     EnsureGateway,
-    GatewaySpec,
     RepairEndpoint,
     ReplaceRoute,
+)
+from romana.core.hostplan import (
+    EndpointSpec,
+    GatewaySpec,
     RouteSpec,
     Sysctl,
 )
@@ -253,11 +255,11 @@ PLAN = hostplan.plan(
 
 
 def test_a_converged_host_needs_nothing() -> None:
-    assert hostplan.diff(current_of(PLAN), PLAN) == ()
+    assert hostdiff.diff(current_of(PLAN), PLAN) == ()
 
 
 def test_an_empty_host_gets_everything_in_order() -> None:
-    ops = hostplan.diff(CurrentHost(None, (), ()), PLAN)
+    ops = hostdiff.diff(CurrentHost(None, (), ()), PLAN)
     assert ops == (
         EnsureGateway(GATEWAY),
         AddEndpoint(PLAN.endpoints[0]),
@@ -272,7 +274,7 @@ def test_gateway_drift_is_repaired() -> None:
     missing = CurrentGateway(frozenset({iface("10.1.0.1/16")}), up=True)
     down = CurrentGateway(frozenset(GATEWAY.addresses), up=False)
     for gateway in (missing, down):
-        ops = hostplan.diff(dataclasses.replace(current, gateway=gateway), PLAN)
+        ops = hostdiff.diff(dataclasses.replace(current, gateway=gateway), PLAN)
         assert ops == (EnsureGateway(GATEWAY),)
 
 
@@ -281,7 +283,7 @@ def test_route_changes_and_stale_routes() -> None:
     moved = route("10.2.0.0/16", "192.0.2.22", "eth0")
     stale = route("10.9.0.0/16", "192.0.2.9", "eth0")
     drifted = dataclasses.replace(current, routes=(moved, current.routes[1], stale))
-    assert hostplan.diff(drifted, PLAN) == (
+    assert hostdiff.diff(drifted, PLAN) == (
         DeleteRoute(stale),
         ReplaceRoute(PLAN.routes[0], moved),
     )
@@ -292,9 +294,9 @@ def test_the_device_is_compared_only_when_the_plan_names_one() -> None:
     current = dataclasses.replace(
         current_of(pinned), routes=(route("10.2.0.0/16", "192.0.2.2", "eth0"),)
     )
-    assert hostplan.diff(current, pinned) == (ReplaceRoute(pinned.routes[0], current.routes[0]),)
+    assert hostdiff.diff(current, pinned) == (ReplaceRoute(pinned.routes[0], current.routes[0]),)
     loose = hostplan.plan(GATEWAY, [route("10.2.0.0/16", "192.0.2.2")], [], mtu=1500)
-    assert hostplan.diff(dataclasses.replace(current_of(loose), routes=current.routes), loose) == ()
+    assert hostdiff.diff(dataclasses.replace(current_of(loose), routes=current.routes), loose) == ()
 
 
 def test_endpoint_drift_is_named_and_repaired() -> None:
@@ -303,7 +305,7 @@ def test_endpoint_drift_is_named_and_repaired() -> None:
     drifted = dataclasses.replace(
         a, id="", addresses=frozenset({ip("10.1.17.1"), ip("10.1.17.99")}), mtu=1400, up=False
     )
-    ops = hostplan.diff(
+    ops = hostdiff.diff(
         dataclasses.replace(current, endpoints=(drifted, current.endpoints[1])), PLAN
     )
     assert ops == (
@@ -324,7 +326,7 @@ def test_stale_and_foreign_id_endpoints_are_deleted_first() -> None:
     current = current_of(PLAN)
     gone = CurrentEndpoint("old", hostplan.host_ifname("old"), frozenset(), 1500, up=True)
     other = dataclasses.replace(current.endpoints[1], id="someone-else")
-    ops = hostplan.diff(
+    ops = hostdiff.diff(
         dataclasses.replace(current, endpoints=(current.endpoints[0], other, gone)), PLAN
     )
     assert ops == (

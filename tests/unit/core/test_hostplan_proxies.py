@@ -8,15 +8,17 @@ import ipaddress
 import pytest
 
 from romana.agent import drift
-from romana.core import hostplan
+from romana.core import hostdiff, hostplan
 from romana.core.errors import InvalidInput
-from romana.core.hostplan import (
+from romana.core.hostdiff import (
     AddProxy,
     AddRoute,
     CurrentGateway,
     CurrentHost,
     DeleteProxy,
     DeleteRoute,
+)
+from romana.core.hostplan import (
     GatewaySpec,
     ProxySpec,
     RouteSpec,
@@ -154,7 +156,7 @@ def test_missing_proxies_are_added_after_the_route_operations() -> None:
         routes=(RouteSpec(net("10.2.0.0/16"), ip("192.0.2.2")),),
     )
     current = CurrentHost(CurrentGateway(frozenset(GATEWAY.addresses), True), (), ())
-    ops = hostplan.diff(current, plan)
+    ops = hostdiff.diff(current, plan)
     assert ops == (
         AddRoute(plan.routes[0]),
         AddProxy(proxy("203.0.113.7")),
@@ -164,7 +166,7 @@ def test_missing_proxies_are_added_after_the_route_operations() -> None:
 
 def test_a_converged_host_needs_nothing() -> None:
     plan = plan_with(proxy("203.0.113.7"), proxy("2001:db8:200::7"))
-    assert hostplan.diff(converged(plan, *plan.proxies), plan) == ()
+    assert hostdiff.diff(converged(plan, *plan.proxies), plan) == ()
 
 
 def test_ours_not_wanted_are_deleted_before_additions_and_a_moved_proxy_is_both() -> None:
@@ -172,7 +174,7 @@ def test_ours_not_wanted_are_deleted_before_additions_and_a_moved_proxy_is_both(
     current = converged(
         plan, proxy("203.0.113.7", "eth0"), proxy("203.0.113.8"), proxy("2001:db8:200::9")
     )
-    assert hostplan.diff(current, plan) == (
+    assert hostdiff.diff(current, plan) == (
         DeleteProxy(proxy("203.0.113.7", "eth0")),
         DeleteProxy(proxy("2001:db8:200::9")),
         AddProxy(proxy("203.0.113.7", "eth1")),
@@ -182,10 +184,10 @@ def test_ours_not_wanted_are_deleted_before_additions_and_a_moved_proxy_is_both(
 def test_proxies_outside_the_ranges_are_never_touched() -> None:
     plan = plan_with(proxy("203.0.113.7"))
     foreign = proxy("198.51.100.7")
-    assert hostplan.diff(converged(plan, proxy("203.0.113.7"), foreign), plan) == ()
+    assert hostdiff.diff(converged(plan, proxy("203.0.113.7"), foreign), plan) == ()
     # a plan without external pools owns no proxy entry at all
     bare = hostplan.plan(GATEWAY, [], [], mtu=1500)
-    assert hostplan.diff(converged(bare, proxy("203.0.113.7")), bare) == ()
+    assert hostdiff.diff(converged(bare, proxy("203.0.113.7")), bare) == ()
 
 
 def test_route_and_proxy_deletions_keep_their_order() -> None:
@@ -193,7 +195,7 @@ def test_route_and_proxy_deletions_keep_their_order() -> None:
     stale = RouteSpec(net("10.9.0.0/16"), ip("192.0.2.9"))
     gateway = CurrentGateway(frozenset(GATEWAY.addresses), True)
     current = CurrentHost(gateway, (stale,), (), (proxy("203.0.113.7"),))
-    assert hostplan.diff(current, plan) == (
+    assert hostdiff.diff(current, plan) == (
         DeleteRoute(stale),
         DeleteProxy(proxy("203.0.113.7")),
     )

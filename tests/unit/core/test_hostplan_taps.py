@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import ipaddress
 
-from romana.core import endpoint, hostplan, kernelnames
-from romana.core.hostplan import (
+from romana.core import endpoint, hostdiff, hostplan, kernelnames
+from romana.core.hostdiff import (
     AddEndpoint,
     CurrentEndpoint,
     CurrentGateway,
     CurrentHost,
     DeleteEndpoint,
+    RepairEndpoint,
+)
+from romana.core.hostplan import (
     EndpointSpec,
     GatewaySpec,
-    RepairEndpoint,
 )
 
 ip = ipaddress.ip_address
@@ -72,23 +74,23 @@ def test_a_tap_spec_has_no_namespace_and_a_tap_name() -> None:
 
 
 def test_a_missing_tap_is_left_alone() -> None:
-    assert hostplan.diff(host(), PLAN) == ()
+    assert hostdiff.diff(host(), PLAN) == ()
 
 
 def test_a_tap_that_appears_is_wired_and_a_wired_one_needs_nothing() -> None:
-    assert hostplan.diff(host(seen()), PLAN) == (AddEndpoint(tap_spec()),)
-    assert hostplan.diff(host(seen("10.1.16.5")), PLAN) == ()  # its MTU is Nova's
+    assert hostdiff.diff(host(seen()), PLAN) == (AddEndpoint(tap_spec()),)
+    assert hostdiff.diff(host(seen("10.1.16.5")), PLAN) == ()  # its MTU is Nova's
 
 
 def test_a_wired_tap_that_drifted_is_repaired() -> None:
-    ops = hostplan.diff(host(seen("10.1.16.5", "10.1.16.9")), PLAN)
+    ops = hostdiff.diff(host(seen("10.1.16.5", "10.1.16.9")), PLAN)
     assert ops == (RepairEndpoint(tap_spec(), ("stale host route to 10.1.16.9",)),)
 
 
 def test_a_tap_the_plan_does_not_hold_is_unwired_only_when_wired() -> None:
     empty = hostplan.plan(GATEWAY, [], [], mtu=1500)
-    assert hostplan.diff(host(seen()), empty) == ()
-    assert hostplan.diff(host(seen("10.1.16.5")), empty) == (DeleteEndpoint(TAP, ""),)
+    assert hostdiff.diff(host(seen()), empty) == ()
+    assert hostdiff.diff(host(seen("10.1.16.5")), empty) == (DeleteEndpoint(TAP, ""),)
 
 
 def test_the_tap_prefix_is_one_name_in_the_endpoint_port_and_the_kernel_names() -> None:
