@@ -43,6 +43,7 @@ from romana.agent import (
     dropforward,
     drops,
     firewall,
+    heap,
     http,
     ledger,
     localapi,
@@ -370,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # romanad call; with the default 5 ms switch interval a thread ready to go on could wait
     # that long behind a busy one, as long as the whole ADD should take.
     sys.setswitchinterval(SWITCH_INTERVAL)
+    heap.limit()  # before any thread of the agent starts (romana.agent.heap)
     # A host view decodes into tens of thousands of objects that live for one view. At the
     # default thresholds the collector runs through them dozens of times a view, and those
     # it happens to find alive reach the oldest generation, whose collections then walk the
