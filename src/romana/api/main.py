@@ -84,6 +84,7 @@ _FLAGS: tuple[tuple[str, str], ...] = (
     ("tls_client_ca", "require client certificates signed by this CA"),
     ("ca", "CA certificate that verifies the --root romanad"),
     ("allow_plaintext", "serve plain HTTP on a reachable address (passwords and tokens in clear)"),
+    ("trusted_proxies", "proxies whose X-Forwarded-For and -Proto are taken (IP addresses)"),
     ("insecure", "disable authentication (labs)"),
     ("initial_topology", "topology JSON applied when the store has none"),
     ("credentials_file", "where the admin credentials are kept"),
@@ -317,10 +318,12 @@ def _serve(
                 log_config=None,
                 access_log=False,
                 http=heads.BoundedHead,
-                # The client address is the TCP peer (docs/security.md, Logins): uvicorn would
-                # otherwise take X-Forwarded-For from any loopback caller, so a local user could
-                # forge the audit log's source and dodge the per-address login throttle.
-                proxy_headers=False,
+                # The client address is the TCP peer (docs/security.md, Logins) unless the peer
+                # is a proxy the operator named: uvicorn would otherwise take X-Forwarded-For
+                # from any loopback caller, so a local user could forge the audit log's source
+                # and dodge the per-address login throttle.
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=list(settings.trusted_proxies) or None,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
                 ssl_context_factory=None if ssl_context is None else _given(ssl_context),

@@ -55,6 +55,12 @@ class RomanadSettings:
         "Serve plain HTTP on an address other machines can reach: passwords and tokens cross "
         "the network in clear. Only behind a TLS-terminating proxy or on a closed lab network.",
     )
+    trusted_proxies: tuple[str, ...] = named_setting(
+        (),
+        "IP addresses of the reverse proxies in front of romanad, comma-separated, whose "
+        "X-Forwarded-For and X-Forwarded-Proto it takes (the client's address and scheme); "
+        "from any other peer they are ignored. Default none: the client is the TCP peer.",
+    )
     services: tuple[str, ...] = named_setting(
         SERVICES,
         "Services this process runs, comma-separated; the others answer 404 naming the service.",
@@ -212,6 +218,11 @@ class RomanadSettings:
             value = getattr(self, name)
             if value and not value.startswith(("http://", "https://")):
                 issues.add(name, f"{value!r} must start with http:// or https://")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_address(proxy)
+            except ValueError:
+                issues.add("trusted_proxies", f"{proxy!r} is not an IP address")
         if self.log_level not in LEVELS:
             issues.add("log_level", f"must be one of {', '.join(LEVELS)}")
         auth.check_ttl("token_ttl", self.token_ttl, issues, most=auth.MAX_TOKEN_TTL)
