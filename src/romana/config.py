@@ -180,10 +180,14 @@ def reference(cls: type[Any]) -> list[dict[str, str]]:
     return rows
 
 
-def flag_help(cls: type[Any], name: str, doc: str | None = None) -> str:
-    """The ``--help`` text of the setting ``name`` of ``cls``: ``doc`` (by default the
-    setting's own), then its environment variable and default, escaped for argparse."""
-    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+def _field(cls: type[Any], name: str) -> dataclasses.Field[Any]:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def setting_facts(cls: type[Any], name: str) -> str:
+    """``env ROMANAD_X; default 1`` (what is known of them): where the setting ``name`` of
+    ``cls`` comes from when no flag gives it, as help texts say it."""
+    f = _field(cls, name)
     value = f.default
     if isinstance(value, bool):
         value = "true" if value else "false"
@@ -194,8 +198,16 @@ def flag_help(cls: type[Any], name: str, doc: str | None = None) -> str:
     facts = [f"env {f.metadata['env']}"] if f.metadata.get("env") else []
     if value not in ("", dataclasses.MISSING):
         facts.append(f"default {value}")
-    text = doc if doc is not None else f.metadata.get("doc", "")
-    shown = f"{text} ({'; '.join(facts)})" if facts else text
+    return "; ".join(facts)
+
+
+def flag_help(cls: type[Any], name: str, doc: str | None = None) -> str:
+    """The ``--help`` text of the setting ``name`` of ``cls``: ``doc`` (by default the
+    setting's own), then its environment variable and default (:func:`setting_facts`),
+    escaped for argparse."""
+    facts = setting_facts(cls, name)
+    text = doc if doc is not None else _field(cls, name).metadata.get("doc", "")
+    shown = f"{text} ({facts})" if facts else text
     return shown.replace("%", "%%")
 
 

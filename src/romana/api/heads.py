@@ -20,9 +20,12 @@ Invariants:
 
 from __future__ import annotations
 
-import json
+import http
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from romana.api import errors
+from romana.core.errors import Issue
 
 MAX_HEAD_BYTES = 64 * 1024
 """The longest request head (request line and headers) romanad reads."""
@@ -34,23 +37,15 @@ DETAIL = (
 
 
 def refusal() -> bytes:
-    """The whole 431 answer, problem JSON, closing the connection."""
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Request Header Fields Too Large",
-            "status": 431,
-            "detail": DETAIL,
-            "issues": [{"field": "headers", "rule": f"must be at most {MAX_HEAD_BYTES} bytes"}],
-        }
-    ).encode()
-    head = (
-        "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-        "content-type: application/problem+json\r\n"
-        f"content-length: {len(body)}\r\n"
-        "connection: close\r\n\r\n"
+    """The whole 431 answer, romanad's problem JSON (:func:`romana.api.errors.problem`),
+    closing the connection."""
+    rule = f"must be at most {MAX_HEAD_BYTES} bytes"
+    answer = errors.problem(
+        431, DETAIL, issues=[Issue("headers", rule)], headers={"connection": "close"}
     )
-    return head.encode() + body
+    head = f"HTTP/1.1 431 {http.HTTPStatus(431).phrase}\r\n".encode()
+    head += b"".join(name + b": " + value + b"\r\n" for name, value in answer.raw_headers)
+    return head + b"\r\n" + answer.body
 
 
 class BoundedHead(HttpToolsProtocol):

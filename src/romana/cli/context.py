@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from romana import config
 from romana.cli import output
 from romana.cli import settings as cli_settings
 from romana.cli.output import Format
@@ -33,7 +34,7 @@ OutputOption = Annotated[
 ]
 
 
-_CLIENT_SETTINGS = {f.name: f for f in dataclasses.fields(ClientSettings)}
+_CLIENT_SETTINGS = {f.name: f.metadata for f in dataclasses.fields(ClientSettings)}
 
 
 class Group(typer.core.TyperGroup):
@@ -62,13 +63,8 @@ def client_option(name: str, help: str) -> Any:
     """The global option overriding the client setting ``name``: its flag, environment
     variable and default are the setting's own (:class:`romana.client.ClientSettings`), so
     the help cannot drift from them."""
-    field = _CLIENT_SETTINGS[name]
-    meta = field.metadata
-    default = field.default
-    if isinstance(default, tuple):
-        default = ",".join(default)
-    shown = f"; default {default}" if default not in ("", dataclasses.MISSING) else ""
-    return typer.Option(meta["flag"], help=f"{help} (env {meta['env']}{shown}).")
+    flag = _CLIENT_SETTINGS[name]["flag"]
+    return typer.Option(flag, help=f"{help} ({config.setting_facts(ClientSettings, name)}).")
 
 
 class State:

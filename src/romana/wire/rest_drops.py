@@ -17,41 +17,38 @@ from typing import Annotated
 
 from pydantic import Field
 
-from romana.core import names
 from romana.wire.rest import In, IPAddress, Out
-from romana.wire.validate import Address
+from romana.wire.validate import Address, Finite, Text, text
 
 MAX_BATCH = 1024
 """Events one report may carry: the agent's whole ring of recent drops."""
 
 Port = Annotated[int, Field(ge=0, le=65535)]
-Short = Annotated[str, Field(max_length=256, pattern=names.TEXT_PATTERN)]
-"""Printable ASCII (:data:`romana.core.names.TEXT_RULE`): readers print it to terminals."""
 IcmpField = Annotated[int, Field(ge=0, le=255)]
 
 
 class DropReasonIn(In):
     """Why a packet was dropped: a policy's rule, or an isolation default."""
 
-    id: str = Field(max_length=64, pattern=names.TEXT_PATTERN)
+    id: str = text(64)
     """The reason's id as the kernel logged it (12 hex digits; the log prefix when the
     agent could not read an id from it)."""
-    policy: Short = ""
+    policy: Text = ""
     """The id of the policy (``<tenant>/<name>``, or a global policy's name)."""
-    rule: Short = ""
+    rule: Text = ""
     """The rule's place in it (``ingress[0].peers[1].rules[0]``)."""
-    default: Short = ""
+    default: Text = ""
     """The isolation default (``isolation: other tenants``) when no policy decided."""
 
 
 class DropEventIn(In):
     """One dropped packet as the host logged it."""
 
-    time: float = Field(allow_inf_nan=False)
+    time: Finite
     """When the agent read it (Unix seconds, the host's clock)."""
     src: IPAddress
     dst: IPAddress
-    proto: str = Field(max_length=16, pattern=names.TEXT_PATTERN)
+    proto: str = text(16)
     """``tcp``, ``udp``, ``icmp``, ``icmpv6``, ``sctp``, or the protocol number."""
     sport: Port | None = None
     dport: Port | None = None

@@ -7,7 +7,7 @@ answers with a :class:`RoutingReport`, stamped with when it was received and its
 
 Invariants:
 
-* What the agent reads from BIRD is bounded (:data:`ReportText`, the list lengths), so a
+* What the agent reads from BIRD is bounded (:data:`Text`, the list lengths), so a
   report's size does not grow with what a peer sends, and is printable ASCII
   (:data:`romana.core.names.TEXT_RULE`): the CLI prints it to an admin's terminal, so a
   newline or an escape sequence from one host's agent could forge or hide other lines.
@@ -18,26 +18,16 @@ Invariants:
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from romana.core import names
 from romana.wire.rest import In, Out
-from romana.wire.validate import CIDR, Address
+from romana.wire.validate import CIDR, Address, Finite, Text, text
 
 # -- routing reports ---------------------------------------------------------------------
 
 ASN = Annotated[int, Field(ge=0, le=4294967295)]
-ReportText = Annotated[str, Field(max_length=256, pattern=names.TEXT_PATTERN)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-"""A time in a report: a finite number. Python's JSON reads ``NaN``, ``Infinity`` and
-``1e999``; stored, they would be answered as null and every reader of the report refuse it."""
-
-
-def _text(limit: int) -> Any:
-    """A free-text field of at most ``limit`` printable ASCII characters (may be empty)."""
-    return Field(max_length=limit, pattern=names.TEXT_PATTERN)
 
 
 def _address_or_empty(value: str) -> str:
@@ -56,17 +46,17 @@ MaybeAddress = Annotated[str, Field(max_length=64), AfterValidator(_address_or_e
 class BgpSessionIn(In):
     """One BGP session of the host's BIRD, as the agent read it."""
 
-    name: Annotated[str, _text(128)]
+    name: Annotated[str, text(128)]
     """The BIRD protocol (``romana_<peer>``)."""
     peer: Address
     peer_as: ASN
-    peer_name: Annotated[str, _text(128)] = ""
+    peer_name: Annotated[str, text(128)] = ""
     """The peer's name in the topology; empty for a peer it names by address only."""
-    state: Annotated[str, _text(32)]
+    state: Annotated[str, text(32)]
     """The BGP state: ``Established`` when up."""
-    info: ReportText = ""
+    info: Text = ""
     """Why a session that is not established is not (BIRD's last error)."""
-    since: Annotated[str, _text(64)] = ""
+    since: Annotated[str, text(64)] = ""
     """When the session last changed state, in BIRD's words (the host's local time)."""
 
 
@@ -77,7 +67,7 @@ class ReportedRouteIn(In):
     via: MaybeAddress = ""
     """The next hop; empty for none."""
     source: Literal["direct", "bgp"]
-    protocol: Annotated[str, _text(128)] = ""
+    protocol: Annotated[str, text(128)] = ""
     """The BIRD protocol a learned route came from (its session's ``name``)."""
     peer: MaybeAddress = ""
     """The address of the peer a learned route came from."""
@@ -88,7 +78,7 @@ class ReportedRouteIn(In):
 class AgentStateIn(In):
     """What the agent itself is: its release and its last reconcile (the host's clock)."""
 
-    version: Annotated[str, _text(64)]
+    version: Annotated[str, text(64)]
     reconciled_at: Finite | None = None
     """When the last reconcile ended (Unix time); null before the first."""
     revision: int | None = Field(default=None, ge=0)
@@ -115,7 +105,7 @@ class RoutingReportIn(In):
     """When the agent read its state (Unix time, the host's clock)."""
     sessions: list[BgpSessionIn] = Field(default_factory=list, max_length=1024)
     routes: list[ReportedRouteIn] = Field(default_factory=list, max_length=65536)
-    errors: list[ReportText] = Field(default_factory=list, max_length=16)
+    errors: list[Text] = Field(default_factory=list, max_length=16)
     """What the agent could not read (BIRD not answering)."""
 
 

@@ -16,8 +16,9 @@ import ipaddress
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, TypeAdapter, ValidationError
 
+from romana.core import names
 from romana.core.errors import InvalidInput, Issue
 
 # Defined in light, which the CLI's quick commands read without pydantic; exported here too.
@@ -59,6 +60,19 @@ Address = Annotated[str, AfterValidator(_parses(ip_address, "an IP address"))]
 """An IP address in an answer (its schema stays a plain string)."""
 CIDR = Annotated[str, AfterValidator(_parses(ip_network, "a CIDR"))]
 """A network prefix in an answer (its schema stays a plain string)."""
+
+
+def text(limit: int) -> Any:
+    """A free-text field an agent reports, of at most ``limit`` printable ASCII characters
+    (:data:`romana.core.names.TEXT_RULE`; may be empty): readers print it to terminals."""
+    return Field(max_length=limit, pattern=names.TEXT_PATTERN)
+
+
+Text = Annotated[str, text(256)]
+"""Free text of at most 256 printable ASCII characters (:func:`text`)."""
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+"""A time in a report: a finite number. Python's JSON reads ``NaN``, ``Infinity`` and
+``1e999``; stored, they would be answered as null and every reader of the report refuse it."""
 
 
 # -- validating answers ------------------------------------------------------------------

@@ -85,7 +85,7 @@ def explain(
     result = reach_mod.Explainer(model).explain(source, target, probe)
     fmt = output.Format.json if as_json else context.state(ctx).fmt(out)
     if fmt is not output.Format.table:
-        typer.echo(output.dump(result.to_dict(), fmt))
+        output.emit(result.to_dict(), fmt)
         return
     for line in lines(source, target, result):
         typer.echo(line)
