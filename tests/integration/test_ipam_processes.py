@@ -78,7 +78,10 @@ def _worker(
 
 
 def _acks(out: str) -> dict[str, str]:
-    return {p[1]: p[2] for p in (line.split() for line in out.splitlines()) if p[:1] == ["ACK"]}
+    """The acknowledgements in a worker's output: its complete lines only (a SIGKILL may cut
+    the last one short, mid-word)."""
+    lines = out.split("\n")[:-1]
+    return {p[1]: p[2] for p in (line.split() for line in lines) if p[:1] == ["ACK"]}
 
 
 def _consistent(store: Store) -> dict[str, str]:
